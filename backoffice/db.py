@@ -1,0 +1,63 @@
+"""Engines, sessions and the row-level-security context.
+
+Every transaction a session begins carries ``app.user_id`` and ``app.org_id`` from ``session.info``,
+set with ``set_config(name, value, true)`` (transaction-local, so a pooled connection never leaks a
+tenant). The policies in ``sql/rls_policies.sql`` read them through membership-checking helpers, so a
+session without a context, or naming an org its user is not a member of, sees no tenant rows at all.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_SET_CONTEXT = text("select set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true)")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(sqlalchemy_url(url), **kwargs)
+
+
+@dataclass(frozen=True)
+class RlsContext:
+    user_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+
+
+def set_context(session: Session, *, user_id: uuid.UUID | None, org_id: uuid.UUID | None) -> None:
+    """Act as ``user_id`` in ``org_id`` from the next transaction on (and in the current one, if any)."""
+    ctx = RlsContext(user_id=user_id, org_id=org_id)
+    session.info["rls"] = ctx
+    if session.in_transaction():
+        _apply(session.connection(), ctx)
+
+
+def _apply(connection: Connection, ctx: RlsContext) -> None:
+    connection.execute(
+        _SET_CONTEXT,
+        {"user_id": str(ctx.user_id) if ctx.user_id else "", "org_id": str(ctx.org_id) if ctx.org_id else ""},
+    )
+
+
+def _after_begin(session: Session, transaction, connection: Connection) -> None:
+    ctx = session.info.get("rls")
+    if ctx is not None:
+        _apply(connection, ctx)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    event.listen(factory, "after_begin", _after_begin)
+    return factory

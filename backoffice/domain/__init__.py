@@ -1,0 +1,1 @@
+"""Pure rules: money math, roles, state machines, the audit chain. Standard library only."""

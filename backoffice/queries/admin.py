@@ -1,0 +1,69 @@
+"""Admin pages: members with their invite status, contractors, the audit trail."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from backoffice.models import AuditEvent, Contractor, Membership, User
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership_id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    contractor_id: uuid.UUID | None
+    contractor_name: str | None
+    pending: bool
+    last_login_at: datetime | None
+
+
+def members(session: Session) -> list[MemberRow]:
+    pending = set(session.execute(text("select * from pending_members()")).scalars())
+    rows = session.execute(
+        select(Membership, User, Contractor.legal_name)
+        .join(User, User.id == Membership.user_id)
+        .outerjoin(Contractor, Contractor.id == Membership.contractor_id)
+        .order_by(func.lower(User.name), User.email)
+    ).all()
+    return [
+        MemberRow(m.id, u.id, u.name, u.email, m.role, m.contractor_id, cname, u.id in pending, u.last_login_at)
+        for m, u, cname in rows
+    ]
+
+
+def contractors(session: Session) -> list[Contractor]:
+    return list(session.execute(select(Contractor).order_by(func.lower(Contractor.legal_name))).scalars())
+
+
+def contractor_members(session: Session, contractor_id: uuid.UUID) -> list[MemberRow]:
+    return [m for m in members(session) if m.contractor_id == contractor_id]
+
+
+@dataclass(frozen=True)
+class Overview:
+    members: int
+    contractors: int
+
+
+def org_overview(session: Session) -> Overview:
+    n_members = session.execute(select(func.count()).select_from(Membership)).scalar_one()
+    n_contractors = session.execute(select(func.count()).select_from(Contractor)).scalar_one()
+    return Overview(n_members, n_contractors)
+
+
+PAGE_SIZE = 50
+
+
+def audit_page(session: Session, before_seq: int | None = None, page_size: int = PAGE_SIZE) -> list[AuditEvent]:
+    """Newest first, keyset-paginated by seq (stable while new events arrive)."""
+    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(page_size)
+    if before_seq is not None:
+        q = q.where(AuditEvent.seq < before_seq)
+    return list(session.execute(q).scalars())

@@ -1,0 +1,46 @@
+"""Who the signed-in user is in which organization."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.db import set_context
+from backoffice.domain.roles import Role
+from backoffice.models import User
+
+
+@dataclass(frozen=True)
+class MembershipChoice:
+    org_id: uuid.UUID
+    org_name: str
+    role: Role
+
+
+def memberships_of(session: Session) -> list[MembershipChoice]:
+    """The current user's organizations (for the switcher), whatever org the context names."""
+    rows = session.execute(text("select org_id, org_name, role from my_memberships()")).all()
+    return [MembershipChoice(r.org_id, r.org_name, Role(r.role)) for r in rows]
+
+
+def actor_for(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) -> Actor | None:
+    """The Actor for ``user_id`` in ``org_id`` (or in their first organization when ``org_id`` is
+    None), with the session's RLS context switched to it. None if the user is inactive or has no
+    such membership."""
+    set_context(session, user_id=user_id, org_id=None)
+    choices = memberships_of(session)
+    choice = next((c for c in choices if org_id is None or c.org_id == org_id), None)
+    if choice is None:
+        return None
+    set_context(session, user_id=user_id, org_id=choice.org_id)
+    user = session.execute(select(User).where(User.id == user_id, User.is_active)).scalar_one_or_none()
+    if user is None:
+        return None
+    contractor_id = session.execute(text("select app_contractor_id()")).scalar()
+    return Actor(
+        user_id=user.id, org_id=choice.org_id, role=choice.role, label=user.email, name=user.name,
+        contractor_id=contractor_id,
+    )

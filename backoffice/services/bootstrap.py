@@ -1,0 +1,64 @@
+"""Set-up from the command line, run as the owner role: the first organization, users, demo data.
+
+These run before anyone can sign in, so there is no member to act as; they connect with the owner
+role (which bypasses RLS) and record their audit events as the system.
+"""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from backoffice.domain.roles import Role
+from backoffice.errors import ValidationError
+from backoffice.models import Contractor, Membership, Organization, User
+from backoffice.services import audit
+from backoffice.services.auth import MIN_PASSWORD_LENGTH, hash_password
+from backoffice.services.organizations import OrgSettings, validate_settings
+from backoffice.services.validation import clean_email, clean_text
+
+
+def create_org(session: Session, name: str, currency: str = "USD", retainage_bps: int = 1000, terms_days: int = 30) -> Organization:
+    validate_settings(OrgSettings(name, currency, retainage_bps, terms_days, "route_back"))
+    org = Organization(name=name.strip(), default_currency=currency, default_retainage_bps=retainage_bps, payment_terms_days=terms_days)
+    session.add(org)
+    session.flush()
+    audit.record_system(session, org.id, "organization.created", "organization", org.id, {"name": org.name})
+    return org
+
+
+def create_user(
+    session: Session, *, email: str, name: str, password: str | None = None, password_hash: str | None = None,
+    org_id: uuid.UUID, role: Role, contractor_id: uuid.UUID | None = None,
+) -> User:
+    """Create (or reuse, by email) a user with a password and give them ``role`` in ``org_id``."""
+    errors: dict[str, str] = {}
+    email = clean_email(email, "email", errors)
+    name = clean_text(name, "name", errors, label="name", required=True, max_len=200)
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if errors:
+        raise ValidationError(errors)
+    user = session.execute(select(User).where(func.lower(User.email) == email.lower())).scalar_one_or_none()
+    if user is None:
+        user = User(email=email, name=name)
+        session.add(user)
+        session.flush()
+    pw_hash = password_hash or (hash_password(password) if password else None)
+    if pw_hash:
+        # password_hash is deliberately not mapped on User (the app role cannot read it).
+        session.execute(text("update users set password_hash = :h where id = :id"), {"h": pw_hash, "id": user.id})
+    membership = Membership(org_id=org_id, user_id=user.id, role=Role(role).value, contractor_id=contractor_id)
+    session.add(membership)
+    session.flush()
+    audit.record_system(session, org_id, "member.created", "membership", membership.id, {"email": email, "role": Role(role).value})
+    return user
+
+
+def create_contractor(session: Session, org_id: uuid.UUID, legal_name: str, email: str, ap_vendor_id: str | None = None, payout_details: str | None = None) -> Contractor:
+    contractor = Contractor(org_id=org_id, legal_name=legal_name, email=email, ap_vendor_id=ap_vendor_id, payout_details=payout_details)
+    session.add(contractor)
+    session.flush()
+    audit.record_system(session, org_id, "contractor.created", "contractor", contractor.id, {"legal_name": legal_name, "email": email})
+    return contractor

@@ -1,0 +1,54 @@
+"""Demo data for the one-command start: two organizations, every role, a few contractors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backoffice.domain.roles import Role
+from backoffice.models import Organization
+from backoffice.services import bootstrap
+from backoffice.services.auth import hash_password
+
+DEMO_PASSWORD = "backoffice-demo"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    role: str
+    org: str
+
+
+DEMO_LOGINS = [
+    DemoLogin("admin@acme.example", "admin", "Acme Renovations (also admin of Globex Facilities)"),
+    DemoLogin("owner@acme.example", "owner", "Acme Renovations"),
+    DemoLogin("finance@acme.example", "finance", "Acme Renovations"),
+    DemoLogin("nina@northwind.example", "contractor", "Acme Renovations, for Northwind Design Ltd"),
+]
+
+
+def has_data(session: Session) -> bool:
+    return session.execute(select(func.count()).select_from(Organization)).scalar_one() > 0
+
+
+def seed(session: Session) -> list[DemoLogin]:
+    """Create the demo world (owner role, empty database). Commits."""
+    pw = hash_password(DEMO_PASSWORD)
+    acme = bootstrap.create_org(session, "Acme Renovations", "USD", 1000, 30)
+    northwind = bootstrap.create_contractor(session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821")
+    bluebird = bootstrap.create_contractor(session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check")
+    bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
+    bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN)
+    bootstrap.create_user(session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER)
+    bootstrap.create_user(session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE)
+    bootstrap.create_user(session, email="nina@northwind.example", name="Nina Northwind", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=northwind.id)
+    bootstrap.create_user(session, email="ben@bluebird.example", name="Ben Bluebird", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=bluebird.id)
+
+    globex = bootstrap.create_org(session, "Globex Facilities", "EUR", 500, 14)
+    bootstrap.create_contractor(session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912")
+    bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=globex.id, role=Role.ADMIN)
+    bootstrap.create_user(session, email="owner@globex.example", name="Gina Globex", password_hash=pw, org_id=globex.id, role=Role.OWNER)
+    session.commit()
+    return DEMO_LOGINS

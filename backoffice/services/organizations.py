@@ -1,0 +1,70 @@
+"""Organization settings (admins)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.domain.currency import is_currency
+from backoffice.domain.roles import Role
+from backoffice.errors import NotFound, ValidationError
+from backoffice.models import Organization
+from backoffice.services import audit
+
+PARTIAL_POLICIES = ("route_back", "split")
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    name: str
+    default_currency: str
+    default_retainage_bps: int
+    payment_terms_days: int
+    partial_policy: str
+
+
+def current_organization(session: Session, actor: Actor) -> Organization:
+    org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one_or_none()
+    if org is None:
+        raise NotFound()
+    return org
+
+
+def validate_settings(s: OrgSettings) -> None:
+    errors: dict[str, str] = {}
+    if not s.name.strip():
+        errors["name"] = "Enter the organization's name."
+    elif len(s.name.strip()) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if not is_currency(s.default_currency):
+        errors["default_currency"] = "Choose a three-letter ISO 4217 currency code, such as USD or EUR."
+    if not 0 <= s.default_retainage_bps <= 10000:
+        errors["default_retainage"] = "Retainage must be between 0% and 100%."
+    if not 0 <= s.payment_terms_days <= 365:
+        errors["payment_terms_days"] = "Payment terms must be between 0 and 365 days (0 pays on approval)."
+    if s.partial_policy not in PARTIAL_POLICIES:
+        errors["partial_policy"] = "Choose how partial approvals are handled."
+    if errors:
+        raise ValidationError(errors)
+
+
+def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organization:
+    """Change the organization's settings; the audit event keeps each changed field's before and after."""
+    actor.require(Role.ADMIN)
+    validate_settings(new)
+    org = current_organization(session, actor)
+    changes = {}
+    for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy"):
+        before, after = getattr(org, field), getattr(new, field)
+        if field == "name":
+            after = after.strip()
+        if before != after:
+            changes[field] = {"before": before, "after": after}
+            setattr(org, field, after)
+    if changes:
+        session.flush()
+        audit.record(session, actor, "organization.settings_changed", "organization", org.id, changes)
+    session.commit()
+    return org

@@ -1,0 +1,33 @@
+"""Small input checks shared by services."""
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_email(value: str, field: str, errors: dict[str, str]) -> str:
+    value = (value or "").strip()
+    if not value:
+        errors[field] = "Enter an email address."
+        return value
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        errors[field] = "Enter a valid email address, like name@example.com."
+        return value
+
+
+def clean_text(value: str | None, field: str, errors: dict[str, str], *, label: str, required: bool, max_len: int) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        if required:
+            errors[field] = f"Enter the {label}."
+        return None
+    if len(value) > max_len:
+        errors[field] = f"Keep the {label} under {max_len} characters."
+    elif _CONTROL.search(value):
+        errors[field] = f"The {label} contains characters that are not allowed."
+    return value

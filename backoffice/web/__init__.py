@@ -1,0 +1,97 @@
+"""Blueprints, error pages, security headers and template helpers."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, has_request_context, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from backoffice.domain.percent import format_bps
+from backoffice.errors import DomainError
+from backoffice.web.context import close_db, login_manager
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over https (or the config says so)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or (has_request_context() and request.is_secure)
+
+
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    response.vary.add("HX-Request")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error_page(status: int, title: str, message: str):
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 422: "Check your input"}
+        return _error_page(exc.status, titles.get(exc.status, "Something is wrong"), exc.message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _error_page(400, "Form expired", "This form was missing its security token or it expired. Go back, reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {
+            403: "Your role in this organization does not allow this page.",
+            404: "There is nothing here, or it belongs to another organization.",
+            405: "That action is not available here.",
+            413: "That upload is too large.",
+        }
+        return _error_page(exc.code or 500, exc.name, messages.get(exc.code, exc.description))
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception):
+        app.logger.exception("unhandled error")
+        return _error_page(500, "Something went wrong", "The error was logged. Nothing was saved; try again in a moment.")
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC")
+
+
+def register(app: Flask) -> None:
+    from backoffice.web import admin, audit, auth, home
+
+    app.session_interface = SessionInterface()
+    login_manager.init_app(app)
+    app.teardown_appcontext(close_db)
+    app.after_request(security_headers)
+    register_error_handlers(app)
+    app.jinja_env.filters["bps"] = format_bps
+    app.jinja_env.filters["datetime"] = format_datetime
+    for bp in (auth.bp, home.bp, admin.bp, audit.bp):
+        app.register_blueprint(bp)

@@ -1,0 +1,272 @@
+"""Admin pages: organization settings, users and roles, contractors."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
+
+from backoffice.domain.currency import COMMON, MINOR_UNITS
+from backoffice.domain.percent import format_bps, parse_percent_to_bps
+from backoffice.domain.roles import Role
+from backoffice.errors import ValidationError
+from backoffice.queries import admin as queries
+from backoffice.services import contractors as contractor_service
+from backoffice.services import members as member_service
+from backoffice.services import organizations as org_service
+from backoffice.web.context import actor, db, roles_required
+from backoffice.web.forms import apply_errors
+from backoffice.web.htmx import render
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLE_CHOICES = [(r.value, r.label) for r in Role]
+CURRENCY_CHOICES = [(c, c) for c in COMMON] + [(c, c) for c in sorted(MINOR_UNITS) if c not in COMMON]
+
+
+class SettingsForm(FlaskForm):
+    name = StringField("Organization name")
+    default_currency = SelectField("Default currency", choices=CURRENCY_CHOICES)
+    default_retainage = StringField("Default retainage (%)")
+    payment_terms_days = StringField("Payment terms (days after approval)")
+    partial_policy = RadioField(
+        "When an owner approves only part of a milestone",
+        choices=[
+            ("route_back", "Send it back to the contractor with the reason; nothing is paid yet"),
+            ("split", "Pay the approved part now; the remainder becomes a new milestone"),
+        ],
+    )
+
+    def to_settings(self) -> org_service.OrgSettings:
+        errors: dict[str, str] = {}
+        try:
+            bps = parse_percent_to_bps(self.default_retainage.data or "")
+        except ValueError as exc:
+            errors["default_retainage"], bps = str(exc), 0
+        terms_text = (self.payment_terms_days.data or "").strip()
+        if not terms_text.isdigit():
+            errors["payment_terms_days"] = "Enter a whole number of days, such as 30 (0 pays on approval)."
+        if errors:
+            raise ValidationError(errors)
+        return org_service.OrgSettings(
+            name=self.name.data or "",
+            default_currency=self.default_currency.data or "",
+            default_retainage_bps=bps,
+            payment_terms_days=int(terms_text),
+            partial_policy=self.partial_policy.data or "",
+        )
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email")
+    name = StringField("Full name")
+    role = SelectField("Role", choices=ROLE_CHOICES, default="owner")
+    contractor_id = SelectField("Contractor (for contractor users)", choices=[], validate_choice=False)
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    contractor_id = SelectField("Contractor", choices=[], validate_choice=False)
+
+
+class ContractorForm(FlaskForm):
+    legal_name = StringField("Legal name")
+    email = EmailField("Billing email")
+    ap_vendor_id = StringField("AP vendor id (optional)")
+    payout_details = TextAreaField("Payout details (optional)")
+
+    def to_input(self) -> contractor_service.ContractorInput:
+        return contractor_service.ContractorInput(
+            self.legal_name.data or "", self.email.data or "", self.ap_vendor_id.data or "", self.payout_details.data or ""
+        )
+
+
+class ContractorUserForm(FlaskForm):
+    email = EmailField("Email")
+    name = StringField("Full name")
+
+
+def _contractor_choices():
+    return [("", "— not a contractor user —")] + [(str(c.id), c.legal_name) for c in queries.contractors(db())]
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def settings():
+    org = org_service.current_organization(db(), actor())
+    form = SettingsForm()
+    if request.method == "GET":
+        form.name.data = org.name
+        form.default_currency.data = org.default_currency
+        form.default_retainage.data = format_bps(org.default_retainage_bps)
+        form.payment_terms_days.data = str(org.payment_terms_days)
+        form.partial_policy.data = org.partial_policy
+        return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org)
+    try:
+        org_service.update_settings(db(), actor(), form.to_settings())
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org, status=422)
+    flash("Settings saved.", "success")
+    return redirect(url_for("admin.settings"), code=303)
+
+
+# --- users and roles -------------------------------------------------------------------------------
+
+
+def _members_page(invite_form=None, invite_link=None, status=200):
+    invite_form = invite_form or InviteForm()
+    invite_form.contractor_id.choices = _contractor_choices()
+    return render(
+        "admin/members.html",
+        members=queries.members(db()),
+        invite_form=invite_form,
+        role_choices=ROLE_CHOICES,
+        contractor_choices=_contractor_choices(),
+        invite_link=invite_link,
+        me=actor(),
+        status=status,
+    )
+
+
+@bp.route("/members")
+@roles_required(Role.ADMIN)
+def members():
+    return _members_page()
+
+
+def _invite_link(token: str | None) -> str | None:
+    return url_for("auth.accept_invite", token=token, _external=True) if token else None
+
+
+@bp.route("/members", methods=["POST"])
+@roles_required(Role.ADMIN)
+def invite():
+    form = InviteForm()
+    try:
+        result = member_service.invite_member(
+            db(), actor(), email=form.email.data or "", name=form.name.data or "",
+            role=form.role.data or "", contractor_id=form.contractor_id.data or None,
+        )
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _members_page(invite_form=form, status=422)
+    if result.token:
+        flash(f"{form.email.data} is invited. Send them the link below; it works once and expires in 72 hours.", "success")
+        return _members_page(invite_link=_invite_link(result.token))
+    flash(f"{form.email.data} already has an account and can now sign in to this organization.", "success")
+    return redirect(url_for("admin.members"), code=303)
+
+
+@bp.route("/members/<membership_id>/role", methods=["POST"])
+@roles_required(Role.ADMIN)
+def change_role(membership_id):
+    form = RoleForm()
+    try:
+        member_service.change_role(db(), actor(), membership_id, role=form.role.data or "", contractor_id=form.contractor_id.data or None)
+    except ValidationError as exc:
+        for message in exc.fields.values():
+            flash(message, "error")
+        return _members_page(status=422)
+    flash("Role updated.", "success")
+    return redirect(url_for("admin.members"), code=303)
+
+
+@bp.route("/members/<membership_id>/remove", methods=["POST"])
+@roles_required(Role.ADMIN)
+def remove_member(membership_id):
+    try:
+        member_service.remove_member(db(), actor(), membership_id)
+    except ValidationError as exc:
+        for message in exc.fields.values():
+            flash(message, "error")
+        return _members_page(status=422)
+    flash("Member removed from this organization.", "success")
+    return redirect(url_for("admin.members"), code=303)
+
+
+@bp.route("/members/<membership_id>/reinvite", methods=["POST"])
+@roles_required(Role.ADMIN)
+def reinvite(membership_id):
+    try:
+        token = member_service.reissue_invite(db(), actor(), membership_id)
+    except ValidationError as exc:
+        for message in exc.fields.values():
+            flash(message, "error")
+        return _members_page(status=422)
+    flash("A new link was created; earlier links no longer work. It expires in 72 hours.", "success")
+    return _members_page(invite_link=_invite_link(token))
+
+
+# --- contractors -----------------------------------------------------------------------------------
+
+
+@bp.route("/contractors")
+@roles_required(Role.ADMIN)
+def contractors():
+    return render("admin/contractors.html", contractors=queries.contractors(db()), form=ContractorForm())
+
+
+@bp.route("/contractors", methods=["POST"])
+@roles_required(Role.ADMIN)
+def create_contractor():
+    form = ContractorForm()
+    try:
+        contractor = contractor_service.create_contractor(db(), actor(), form.to_input())
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return render("admin/contractors.html", contractors=queries.contractors(db()), form=form, status=422)
+    flash(f"{contractor.legal_name} added. Invite their user below so they can submit work.", "success")
+    return redirect(url_for("admin.contractor", contractor_id=contractor.id), code=303)
+
+
+def _contractor_page(contractor, form=None, user_form=None, invite_link=None, status=200):
+    if form is None:
+        form = ContractorForm(obj=contractor) if request.method == "GET" else ContractorForm(formdata=None, obj=contractor)
+    return render(
+        "admin/contractor.html",
+        contractor=contractor,
+        form=form,
+        user_form=user_form or ContractorUserForm(formdata=None),
+        users=queries.contractor_members(db(), contractor.id),
+        invite_link=invite_link,
+        status=status,
+    )
+
+
+@bp.route("/contractors/<contractor_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def contractor(contractor_id):
+    record = contractor_service.get_contractor(db(), contractor_id)
+    if request.method == "GET":
+        return _contractor_page(record)
+    form = ContractorForm()
+    try:
+        contractor_service.update_contractor(db(), actor(), record.id, form.to_input())
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _contractor_page(contractor_service.get_contractor(db(), contractor_id), form=form, status=422)
+    flash("Contractor saved.", "success")
+    return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)
+
+
+@bp.route("/contractors/<contractor_id>/users", methods=["POST"])
+@roles_required(Role.ADMIN)
+def invite_contractor_user(contractor_id):
+    record = contractor_service.get_contractor(db(), contractor_id)
+    form = ContractorUserForm()
+    try:
+        result = member_service.invite_member(
+            db(), actor(), email=form.email.data or "", name=form.name.data or "", role=Role.CONTRACTOR.value,
+            contractor_id=record.id,
+        )
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
+    if result.token:
+        flash(f"{form.email.data} is invited for {record.legal_name}. Send them the link below; it expires in 72 hours.", "success")
+        return _contractor_page(contractor_service.get_contractor(db(), contractor_id), invite_link=_invite_link(result.token))
+    flash(f"{form.email.data} already has an account and can now sign in for {record.legal_name}.", "success")
+    return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)

@@ -1,0 +1,29 @@
+"""The audit trail for admins and finance: newest first, with a chain check."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from backoffice.domain.roles import Role
+from backoffice.queries import admin as queries
+from backoffice.services import audit as audit_service
+from backoffice.web.context import db, roles_required
+from backoffice.web.htmx import render
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.route("/")
+@roles_required(Role.ADMIN, Role.FINANCE)
+def index():
+    before = request.args.get("before", type=int)
+    events = queries.audit_page(db(), before)
+    next_before = events[-1].seq if len(events) == queries.PAGE_SIZE else None
+    return render("audit/index.html", "audit/_rows.html", events=events, next_before=next_before)
+
+
+@bp.route("/verify", methods=["POST"])
+@roles_required(Role.ADMIN, Role.FINANCE)
+def verify():
+    checked, breaks = audit_service.verify_chain(db())
+    db().rollback()
+    return render("audit/_verify.html", checked=checked, breaks=breaks)

@@ -1,0 +1,109 @@
+"""Sign in, sign out, switch organization, accept an invite."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, session as cookie, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField
+
+from backoffice.errors import ValidationError
+from backoffice.services import auth as auth_service
+from backoffice.web.context import SignedIn, db
+from backoffice.web.forms import apply_errors
+from backoffice.web.htmx import render
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email")
+    password = PasswordField("Password")
+    next = HiddenField()
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("New password")
+    confirm = PasswordField("Repeat the password")
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only same-site paths: never an open redirect to another host.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        return render("auth/login.html", form=form)
+    settings = current_app.config["BACKOFFICE_SETTINGS"]
+    throttle = auth_service.Throttle(settings.login_max_failures, settings.login_lock_minutes)
+    try:
+        user_id = auth_service.authenticate(db(), form.email.data or "", form.password.data or "", throttle)
+    except auth_service.LoginLocked as exc:
+        form.email.errors = [exc.message]
+        return render("auth/login.html", form=form, status=429)
+    except auth_service.LoginFailed as exc:
+        form.password.errors = [exc.message]
+        return render("auth/login.html", form=form, status=401)
+    return _sign_in(user_id, _safe_next(form.next.data))
+
+
+def _sign_in(user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None):
+    cookie.clear()  # a fresh session on sign-in: nothing from before survives (session fixation)
+    actor = auth_service.start_session(db(), user_id, org_id)
+    login_user(SignedIn(user_id=user_id, actor=actor))
+    if actor is None:
+        flash("You are not a member of any organization yet. Ask an admin to invite you.", "warning")
+    else:
+        cookie["org_id"] = str(actor.org_id)
+    return redirect(next_url or url_for("home.index"), code=303)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    cookie.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/orgs/switch", methods=["POST"])
+@login_required
+def switch_org():
+    try:
+        org_id = uuid.UUID(request.form.get("org_id", ""))
+    except ValueError:
+        abort(404)
+    actor = auth_service.switch_organization(db(), current_user.user_id, org_id)
+    if actor is None:
+        abort(404)
+    cookie["org_id"] = str(actor.org_id)
+    flash(f"You are now working in this organization as {actor.role.label.lower()}.", "info")
+    return redirect(url_for("home.index"), code=303)
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token: str):
+    details = auth_service.invite_details(db(), token)
+    form = SetPasswordForm()
+    if details is None:
+        return render("auth/invite_invalid.html", status=404)
+    email, org_name = details
+    if request.method == "GET":
+        return render("auth/set_password.html", form=form, email=email, org_name=org_name)
+    try:
+        actor = auth_service.redeem_invite(db(), token, form.password.data or "", form.confirm.data or "")
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        status = 404 if "token" in exc.fields else 422
+        return render("auth/set_password.html", form=form, email=email, org_name=org_name, status=status)
+    flash(f"Welcome to {org_name}. Your password is set.", "success")
+    return _sign_in(actor.user_id, org_id=actor.org_id)

@@ -1,0 +1,21 @@
+"""The landing page: what this person can do next, by role."""
+from __future__ import annotations
+
+from flask import Blueprint
+from flask_login import current_user, login_required
+
+from backoffice.queries import admin as admin_queries
+from backoffice.web.context import db
+from backoffice.web.htmx import render
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@login_required
+def index():
+    actor = current_user.actor
+    if actor is None:
+        return render("home/no_org.html")
+    overview = admin_queries.org_overview(db())
+    return render("home/index.html", actor=actor, overview=overview)

@@ -1,0 +1,14 @@
+"""htmx helpers: a page renders its full template, or just its fragment for an htmx request."""
+from __future__ import annotations
+
+from flask import render_template, request
+
+
+def wants_fragment() -> bool:
+    """True for an htmx request that is not a boosted navigation (those want the whole page)."""
+    return bool(request.htmx) and not request.htmx.boosted
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context):
+    template = fragment if fragment and wants_fragment() else page
+    return render_template(template, **context), status

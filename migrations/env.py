@@ -1,0 +1,15 @@
+"""Alembic environment: runs as the owner role; re-applies sql/rls_policies.sql through migrations.
+
+Called by `backoffice db upgrade` (and the test suite), which put the owner connection and the app
+role's name in ``config.attributes``.
+"""
+from alembic import context
+
+config = context.config
+connection = config.attributes["connection"]
+app_role = config.attributes["app_role"]
+
+context.configure(connection=connection, target_metadata=None, transaction_per_migration=False)
+with context.begin_transaction():
+    connection.exec_driver_sql("select set_config('backoffice.app_role', %(r)s, true)", {"r": app_role})
+    context.run_migrations()

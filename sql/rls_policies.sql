@@ -1,0 +1,321 @@
+-- Row-level security for backoffice: helpers, policies and the app role's grants.
+--
+-- Idempotent: every migration that adds or changes a tenant table re-applies this whole file.
+-- Blocks for tables that do not exist yet (an earlier revision being built) are skipped, so the file
+-- can always be the current one. The app role's name arrives in the setting backoffice.app_role.
+--
+-- Shape (DESIGN.md section 5): each tenant table gets ONE permissive policy that only scopes the org,
+--   org_id = (select app_org_id())
+-- and narrows by role with RESTRICTIVE policies. Helpers are wrapped in (select ...) so Postgres
+-- evaluates them once per statement. A missing or foreign context yields NULL, so no rows (fail closed).
+
+set local check_function_bodies = off;
+
+-- ---------------------------------------------------------------------------------------------
+-- Context helpers. SECURITY DEFINER (owned by the owner role, which bypasses RLS) so that they can
+-- read memberships; search_path is pinned so a caller cannot shadow the tables they read.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function app_user_id() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select nullif(current_setting('app.user_id', true), '')::uuid
+$$;
+
+-- The org named by app.org_id, but only if the current user is an active member of it.
+create or replace function app_org_id() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select m.org_id
+    from public.memberships m
+    join public.users u on u.id = m.user_id and u.is_active
+   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+     and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+$$;
+
+create or replace function app_role() returns text
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select m.role
+    from public.memberships m
+    join public.users u on u.id = m.user_id and u.is_active
+   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+     and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+$$;
+
+create or replace function app_contractor_id() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select m.contractor_id
+    from public.memberships m
+    join public.users u on u.id = m.user_id and u.is_active
+   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+     and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+$$;
+
+-- The organizations the current user belongs to: the organization switcher reads this.
+create or replace function my_memberships()
+returns table (org_id uuid, org_name text, role text, contractor_id uuid)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select o.id, o.name, m.role, m.contractor_id
+    from public.memberships m
+    join public.organizations o on o.id = m.org_id
+    join public.users u on u.id = m.user_id and u.is_active
+   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+   order by o.name, o.id
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Sign-in. The app role cannot read password hashes with a plain SELECT (column grants below);
+-- login goes through these functions, which also keep the failed-login throttle.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function auth_lookup(p_email text)
+returns table (user_id uuid, password_hash text, is_active boolean, locked_until timestamptz)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select u.id, u.password_hash, u.is_active,
+         (select t.locked_until from public.login_throttle t
+           where t.email_key = lower(p_email) and t.locked_until > now())
+    from (select 1) one
+    left join public.users u on lower(u.email) = lower(p_email)
+$$;
+
+-- Count a failure; after p_max failures within p_minutes the address is locked for p_minutes.
+-- Returns the lock's end when locked, NULL otherwise.
+create or replace function auth_record_failure(p_email text, p_max int, p_minutes int) returns timestamptz
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_row public.login_throttle;
+begin
+  insert into public.login_throttle as t (email_key, failures, window_started_at)
+  values (lower(p_email), 1, now())
+  on conflict (email_key) do update
+     set failures = case when t.window_started_at < now() - make_interval(mins => p_minutes)
+                         then 1 else t.failures + 1 end,
+         window_started_at = case when t.window_started_at < now() - make_interval(mins => p_minutes)
+                                  then now() else t.window_started_at end
+  returning * into v_row;
+  if v_row.failures >= p_max then
+    update public.login_throttle
+       set locked_until = now() + make_interval(mins => p_minutes), failures = 0, window_started_at = now()
+     where email_key = v_row.email_key
+     returning locked_until into v_row.locked_until;
+    return v_row.locked_until;
+  end if;
+  return null;
+end
+$$;
+
+create or replace function auth_record_success(p_user_id uuid) returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
+  delete from public.login_throttle t using public.users u
+   where u.id = p_user_id and t.email_key = lower(u.email);
+  update public.users set last_login_at = now() where id = p_user_id;
+$$;
+
+-- An admin of the current org invites someone by email: the existing user, or a new one without a
+-- password. Returns the user's id and whether they still have to set a password. Admins only.
+drop function if exists invite_user_account(text, text);
+create function invite_user_account(p_email text, p_name text)
+returns table (user_id uuid, needs_password boolean)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_id uuid;
+  v_hash text;
+begin
+  if public.app_role() is distinct from 'admin' then
+    raise exception 'only an admin of the current organization can invite users' using errcode = '42501';
+  end if;
+  select u.id, u.password_hash into v_id, v_hash from public.users u where lower(u.email) = lower(p_email);
+  if v_id is null then
+    insert into public.users (email, name) values (p_email, p_name) returning id into v_id;
+  end if;
+  return query select v_id, v_hash is null;
+end
+$$;
+
+-- Members of the current org who have not set a password yet (invite pending). Admins only.
+create or replace function pending_members() returns setof uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select m.user_id
+    from public.memberships m
+    join public.users u on u.id = m.user_id
+   where m.org_id = public.app_org_id() and u.password_hash is null and public.app_role() = 'admin'
+$$;
+
+-- Redeem a one-time invite: set the password, mark the invite used. No session is needed (the
+-- person is not signed in yet); the unguessable token is the credential. Returns the user and org.
+create or replace function redeem_invite(p_token_hash text, p_password_hash text)
+returns table (user_id uuid, org_id uuid)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_inv public.invites;
+begin
+  select * into v_inv from public.invites i
+   where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
+   for update;
+  if not found then
+    return;
+  end if;
+  update public.invites set used_at = now() where id = v_inv.id;
+  update public.users set password_hash = p_password_hash where id = v_inv.user_id;
+  return query select v_inv.user_id, v_inv.org_id;
+end
+$$;
+
+create or replace function invite_is_valid(p_token_hash text) returns table (email text, org_name text)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select u.email, o.name
+    from public.invites i
+    join public.users u on u.id = i.user_id
+    join public.organizations o on o.id = i.org_id
+   where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Audit trail: append-only and hash-chained per organization.
+-- The chain fields are computed here, under a per-org advisory lock, whoever inserts: callers cannot
+-- choose seq, prev_hash or hash. `backoffice audit verify` recomputes every hash in Python from the
+-- same canonical text, so a row altered behind the app's back is named.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function audit_events_chain() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_prev_seq bigint;
+  v_prev_hash text;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('audit_events:' || new.org_id::text, 0));
+  select e.seq, e.hash into v_prev_seq, v_prev_hash
+    from public.audit_events e where e.org_id = new.org_id order by e.seq desc limit 1;
+  new.seq := coalesce(v_prev_seq, 0) + 1;
+  new.prev_hash := coalesce(v_prev_hash, repeat('0', 64));
+  new.occurred_at := date_trunc('microseconds', clock_timestamp());
+  new.hash := encode(sha256(convert_to(
+      concat_ws('|', new.org_id::text, new.seq::text,
+                to_char(new.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                coalesce(new.actor_user_id::text, ''), new.actor_label, new.action, new.entity_type,
+                coalesce(new.entity_id, ''), new.data::text, new.prev_hash),
+      'UTF8')), 'hex');
+  return new;
+end
+$$;
+
+create or replace function audit_events_reject_change() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+begin
+  raise exception 'audit_events is append-only: % is not allowed', tg_op using errcode = '42501';
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.audit_events') is not null then
+    drop trigger if exists audit_events_chain on public.audit_events;
+    create trigger audit_events_chain before insert on public.audit_events
+      for each row execute function audit_events_chain();
+    drop trigger if exists audit_events_append_only on public.audit_events;
+    create trigger audit_events_append_only before update or delete on public.audit_events
+      for each row execute function audit_events_reject_change();
+    drop trigger if exists audit_events_no_truncate on public.audit_events;
+    create trigger audit_events_no_truncate before truncate on public.audit_events
+      for each statement execute function audit_events_reject_change();
+  end if;
+end
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Policies. pg_temp.policy() creates one policy if its table exists, after switching RLS on and
+-- forcing it (so the table owner is subject to it as well).
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function pg_temp.policy(p_table text, p_name text, p_body text) returns void
+language plpgsql as $$
+begin
+  if to_regclass('public.' || p_table) is null then
+    return;
+  end if;
+  execute format('alter table public.%I enable row level security, force row level security', p_table);
+  execute format('drop policy if exists %I on public.%I', p_name, p_table);
+  execute format('create policy %I on public.%I %s', p_name, p_table, p_body);
+end
+$$;
+
+-- Restrictive write policies: only the listed roles may insert, update or delete.
+create or replace function pg_temp.writes_only_by(p_table text, p_roles text) returns void
+language plpgsql as $$
+declare
+  v_check text := format('(select app_role()) = any (%L::text[])', p_roles);
+begin
+  perform pg_temp.policy(p_table, 'writers_insert', format('as restrictive for insert with check (%s)', v_check));
+  perform pg_temp.policy(p_table, 'writers_update', format('as restrictive for update using (%s) with check (%s)', v_check, v_check));
+  perform pg_temp.policy(p_table, 'writers_delete', format('as restrictive for delete using (%s)', v_check));
+end
+$$;
+
+-- organizations: the tenant itself. Members see their org; admins change its settings.
+select pg_temp.policy('organizations', 'org_scope', $p$using (id = (select app_org_id()))$p$);
+select pg_temp.writes_only_by('organizations', '{admin}');
+
+-- users: a user sees itself and the members of the current org. New accounts are created only by
+-- invite_user_account(); the app role has no INSERT grant.
+select pg_temp.policy('users', 'self_or_shared_org', $p$using (
+  id = (select app_user_id())
+  or exists (select 1 from public.memberships m where m.user_id = users.id and m.org_id = (select app_org_id()))
+)$p$);
+
+-- memberships: contractors see only their own membership; admins manage them.
+select pg_temp.policy('memberships', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('memberships', 'contractor_own', $p$as restrictive using (
+  (select app_role()) <> 'contractor' or user_id = (select app_user_id()))$p$);
+select pg_temp.writes_only_by('memberships', '{admin}');
+
+-- contractors: a contractor user sees only its own contractor; admins manage them.
+select pg_temp.policy('contractors', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('contractors', 'contractor_own', $p$as restrictive using (
+  (select app_role()) <> 'contractor' or id = (select app_contractor_id()))$p$);
+select pg_temp.writes_only_by('contractors', '{admin}');
+
+-- invites: admins only, in every direction.
+select pg_temp.policy('invites', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('invites', 'admins_only', $p$as restrictive using ((select app_role()) = 'admin') with check ((select app_role()) = 'admin')$p$);
+
+-- audit_events: any member records what they do, as themselves; admins and finance read the trail.
+select pg_temp.policy('audit_events', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('audit_events', 'readers', $p$as restrictive for select using ((select app_role()) in ('admin', 'finance'))$p$);
+select pg_temp.policy('audit_events', 'actor_is_self', $p$as restrictive for insert with check (actor_user_id = (select app_user_id()))$p$);
+
+-- login_throttle: no policy at all, so nobody but the SECURITY DEFINER functions above reads it.
+do $$
+begin
+  if to_regclass('public.login_throttle') is not null then
+    alter table public.login_throttle enable row level security, force row level security;
+  end if;
+end
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Grants to the app role (name in backoffice.app_role). Table privileges are the first gate, the
+-- policies above the second.
+-- ---------------------------------------------------------------------------------------------
+
+do $$
+declare
+  v_app text := current_setting('backoffice.app_role');
+  v_fn text;
+begin
+  execute format('grant usage on schema public to %I', v_app);
+  execute format('revoke all on all tables in schema public from %I', v_app);
+  execute format('grant select, update on public.organizations to %I', v_app);
+  execute format('grant select (id, email, name, is_active, created_at, last_login_at), update (name) on public.users to %I', v_app);
+  execute format('grant select, insert, update, delete on public.memberships, public.contractors to %I', v_app);
+  if to_regclass('public.invites') is not null then
+    execute format('grant select, insert, update, delete on public.invites to %I', v_app);
+  end if;
+  execute format('grant select, insert on public.audit_events to %I', v_app);
+  foreach v_fn in array array[
+    'app_user_id()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
+    'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
+    'invite_user_account(text, text)', 'pending_members()', 'redeem_invite(text, text)', 'invite_is_valid(text)'
+  ] loop
+    execute format('revoke all on function public.%s from public', v_fn);
+    execute format('grant execute on function public.%s to %I', v_fn, v_app);
+  end loop;
+end
+$$;
