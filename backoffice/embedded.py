@@ -54,7 +54,9 @@ def _url(role: str, socket_dir: str) -> str:
     return f"postgresql://{role}@/{DATABASE}?host={quote(socket_dir, safe='/')}"
 
 
-def create_roles_and_database(superuser_url: str, *, owner: str, app: str, database: str) -> None:
+def create_roles_and_database(
+    superuser_url: str, *, owner: str, app: str, database: str, password: str | None = None
+) -> None:
     """Idempotently create the owner role, the app role and the database (as a superuser).
 
     The owner role owns the schema and runs migrations; it has BYPASSRLS so that the SECURITY DEFINER
@@ -63,12 +65,13 @@ def create_roles_and_database(superuser_url: str, *, owner: str, app: str, datab
     """
     with psycopg.connect(superuser_url, autocommit=True) as conn:
         existing = {r[0] for r in conn.execute("select rolname from pg_roles where rolname = any(%s)", [[owner, app]])}
+        pw = sql.SQL(" password {}").format(sql.Literal(password)) if password else sql.SQL("")
         if owner not in existing:
-            conn.execute(sql.SQL("create role {} login bypassrls").format(sql.Identifier(owner)))
+            conn.execute(sql.SQL("create role {} login bypassrls{}").format(sql.Identifier(owner), pw))
         if app not in existing:
             conn.execute(
-                sql.SQL("create role {} login nosuperuser nobypassrls nocreatedb nocreaterole noinherit").format(
-                    sql.Identifier(app)
+                sql.SQL("create role {} login nosuperuser nobypassrls nocreatedb nocreaterole noinherit{}").format(
+                    sql.Identifier(app), pw
                 )
             )
         if not conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone():
