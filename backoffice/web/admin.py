@@ -1,7 +1,7 @@
 """Admin pages: organization settings, users and roles, contractors."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
 
@@ -116,8 +116,8 @@ def settings():
 # --- users and roles -------------------------------------------------------------------------------
 
 
-def _members_page(invite_form=None, invite_link=None, status=200):
-    invite_form = invite_form or InviteForm()
+def _members_page(invite_form=None, status=200):
+    invite_form = invite_form or InviteForm(formdata=None)
     invite_form.contractor_id.choices = _contractor_choices()
     return render(
         "admin/members.html",
@@ -125,7 +125,7 @@ def _members_page(invite_form=None, invite_link=None, status=200):
         invite_form=invite_form,
         role_choices=ROLE_CHOICES,
         contractor_choices=_contractor_choices(),
-        invite_link=invite_link,
+        invite_link=cookie.pop("invite_link", None),
         me=actor(),
         status=status,
     )
@@ -137,8 +137,10 @@ def members():
     return _members_page()
 
 
-def _invite_link(token: str | None) -> str | None:
-    return url_for("auth.accept_invite", token=token, _external=True) if token else None
+def _show_invite_link_once(token: str) -> None:
+    # Carried across the redirect in the admin's own signed session and dropped when shown: a reload
+    # neither re-posts the form nor shows the link again.
+    cookie["invite_link"] = url_for("auth.accept_invite", token=token, _external=True)
 
 
 @bp.route("/members", methods=["POST"])
@@ -154,9 +156,10 @@ def invite():
         apply_errors(form, exc)
         return _members_page(invite_form=form, status=422)
     if result.token:
+        _show_invite_link_once(result.token)
         flash(f"{form.email.data} is invited. Send them the link below; it works once and expires in 72 hours.", "success")
-        return _members_page(invite_link=_invite_link(result.token))
-    flash(f"{form.email.data} already has an account and can now sign in to this organization.", "success")
+    else:
+        flash(f"{form.email.data} already has an account and can now sign in to this organization.", "success")
     return redirect(url_for("admin.members"), code=303)
 
 
@@ -196,8 +199,9 @@ def reinvite(membership_id):
         for message in exc.fields.values():
             flash(message, "error")
         return _members_page(status=422)
+    _show_invite_link_once(token)
     flash("A new link was created; earlier links no longer work. It expires in 72 hours.", "success")
-    return _members_page(invite_link=_invite_link(token))
+    return redirect(url_for("admin.members"), code=303)
 
 
 # --- contractors -----------------------------------------------------------------------------------
@@ -222,7 +226,7 @@ def create_contractor():
     return redirect(url_for("admin.contractor", contractor_id=contractor.id), code=303)
 
 
-def _contractor_page(contractor, form=None, user_form=None, invite_link=None, status=200):
+def _contractor_page(contractor, form=None, user_form=None, status=200):
     if form is None:
         form = ContractorForm(obj=contractor) if request.method == "GET" else ContractorForm(formdata=None, obj=contractor)
     return render(
@@ -231,7 +235,7 @@ def _contractor_page(contractor, form=None, user_form=None, invite_link=None, st
         form=form,
         user_form=user_form or ContractorUserForm(formdata=None),
         users=queries.contractor_members(db(), contractor.id),
-        invite_link=invite_link,
+        invite_link=cookie.pop("invite_link", None),
         status=status,
     )
 
@@ -266,7 +270,8 @@ def invite_contractor_user(contractor_id):
         apply_errors(form, exc)
         return _contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
     if result.token:
+        _show_invite_link_once(result.token)
         flash(f"{form.email.data} is invited for {record.legal_name}. Send them the link below; it expires in 72 hours.", "success")
-        return _contractor_page(contractor_service.get_contractor(db(), contractor_id), invite_link=_invite_link(result.token))
-    flash(f"{form.email.data} already has an account and can now sign in for {record.legal_name}.", "success")
+    else:
+        flash(f"{form.email.data} already has an account and can now sign in for {record.legal_name}.", "success")
     return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)

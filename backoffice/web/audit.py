@@ -7,18 +7,21 @@ from backoffice.domain.roles import Role
 from backoffice.queries import admin as queries
 from backoffice.services import audit as audit_service
 from backoffice.web.context import db, roles_required
-from backoffice.web.htmx import render
+from backoffice.web.htmx import render, wants_fragment
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def _page(before: int | None = None, **extra):
+    events = queries.audit_page(db(), before)
+    next_before = events[-1].seq if len(events) == queries.PAGE_SIZE else None
+    return render("audit/index.html", "audit/_rows.html", events=events, next_before=next_before, **extra)
 
 
 @bp.route("/")
 @roles_required(Role.ADMIN, Role.FINANCE)
 def index():
-    before = request.args.get("before", type=int)
-    events = queries.audit_page(db(), before)
-    next_before = events[-1].seq if len(events) == queries.PAGE_SIZE else None
-    return render("audit/index.html", "audit/_rows.html", events=events, next_before=next_before)
+    return _page(request.args.get("before", type=int))
 
 
 @bp.route("/verify", methods=["POST"])
@@ -26,4 +29,6 @@ def index():
 def verify():
     checked, breaks = audit_service.verify_chain(db())
     db().rollback()
-    return render("audit/_verify.html", checked=checked, breaks=breaks)
+    if wants_fragment():
+        return render("audit/_verify.html", checked=checked, breaks=breaks)
+    return _page(verified=True, checked=checked, breaks=breaks)  # without JavaScript: the whole page

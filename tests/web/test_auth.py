@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD, csrf_token
+from conftest import PASSWORD, csrf_token
 
 SESSION_COOKIE = "backoffice_session"
 

@@ -1,0 +1,188 @@
+"""The app role cannot get around row-level security, and `backoffice doctor` notices when it could.
+
+Read from the catalogs while connected as the app role itself. The tests that break something on
+purpose (FORCE off, BYPASSRLS on) always put it back in a ``finally``: the database is shared by every
+test in the run.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from backoffice.queries.doctor import rls_problems
+
+# The tables the app role works with (DESIGN.md section 5); login_throttle and alembic_version are
+# reached only through SECURITY DEFINER functions or not at all.
+APP_TABLES = {"organizations", "users", "memberships", "contractors", "invites", "audit_events"}
+
+PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
+
+
+def app_role_name(database) -> str:
+    return make_url(database.app_url).username
+
+
+def owner_role_name(database) -> str:
+    return make_url(database.admin_url).username
+
+
+@contextmanager
+def superuser(database):
+    with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+        yield conn
+
+
+def doctor(app_engine) -> tuple[list[str], list[str]]:
+    with app_engine.connect() as conn:
+        return rls_problems(conn)
+
+
+def tables_the_app_role_can_use(conn) -> dict[str, tuple[bool, bool, int]]:
+    """name -> (relrowsecurity, relforcerowsecurity, policies) for every public table on which the
+    app role holds any table-level OR column-level privilege."""
+    rows = conn.execute(
+        text(
+            """
+            select c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   (select count(*) from pg_policy p where p.polrelid = c.oid) as policies
+              from pg_class c
+             where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+               and (has_table_privilege(current_user, c.oid, :privs)
+                    or has_any_column_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+            """
+        ),
+        {"privs": PRIVILEGES},
+    ).all()
+    return {r.relname: (r.relrowsecurity, r.relforcerowsecurity, r.policies) for r in rows}
+
+
+# --- the role itself -------------------------------------------------------------------------------
+
+
+def test_app_role_is_neither_superuser_nor_bypassrls(app_engine, database):
+    with app_engine.connect() as conn:
+        row = conn.execute(text("select rolname, rolsuper, rolbypassrls from pg_roles where rolname = current_user")).one()
+    assert row.rolname == app_role_name(database)
+    assert row.rolsuper is False
+    assert row.rolbypassrls is False
+
+
+def test_app_role_belongs_to_no_role_that_could_bypass_rls(app_engine):
+    with app_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                """
+                select r.rolname from pg_roles r
+                 where r.rolname <> current_user and pg_has_role(current_user, r.oid, 'MEMBER')
+                   and (r.rolsuper or r.rolbypassrls)
+                """
+            )
+        ).scalars().all()
+    assert rows == []
+
+
+def test_app_role_owns_no_table_in_public(app_engine):
+    with app_engine.connect() as conn:
+        owned = conn.execute(
+            text(
+                "select relname from pg_class where relnamespace = 'public'::regnamespace"
+                " and pg_has_role(current_user, relowner, 'MEMBER')"
+            )
+        ).scalars().all()
+    assert owned == []
+
+
+def test_app_role_owns_no_function_in_public(app_engine):
+    with app_engine.connect() as conn:
+        owned = conn.execute(
+            text(
+                "select proname from pg_proc where pronamespace = 'public'::regnamespace"
+                " and pg_has_role(current_user, proowner, 'MEMBER')"
+            )
+        ).scalars().all()
+        schema_owner = conn.execute(
+            text("select pg_has_role(current_user, nspowner, 'MEMBER') from pg_namespace where nspname = 'public'")
+        ).scalar_one()
+    assert owned == []
+    assert schema_owner is False
+
+
+def test_every_table_the_app_role_can_use_has_rls_enabled_and_forced(app_engine):
+    with app_engine.connect() as conn:
+        tables = tables_the_app_role_can_use(conn)
+    assert set(tables) == APP_TABLES  # column-level grants (users) count as "can use"
+    not_protected = {name: flags for name, flags in tables.items() if not (flags[0] and flags[1] and flags[2] > 0)}
+    assert not_protected == {}
+
+
+def test_security_definer_functions_pin_their_search_path(app_engine):
+    with app_engine.connect() as conn:
+        unpinned = conn.execute(
+            text(
+                """
+                select proname from pg_proc
+                 where pronamespace = 'public'::regnamespace and prosecdef
+                   and not exists (select 1 from unnest(coalesce(proconfig, '{}')) c where c like 'search_path=%')
+                """
+            )
+        ).scalars().all()
+    assert unpinned == []
+
+
+# --- doctor -------------------------------------------------------------------------------------------
+
+
+def test_doctor_finds_no_problem_in_the_migrated_database(app_engine):
+    problems, passed = doctor(app_engine)
+    assert problems == []
+    assert any("NOSUPERUSER NOBYPASSRLS" in line for line in passed)
+
+
+@pytest.mark.parametrize("table", sorted(APP_TABLES))
+@pytest.mark.parametrize(
+    ("statement", "complaint"),
+    [("no force row level security", "is not forced"), ("disable row level security", "is not enabled")],
+)
+def test_doctor_names_a_table_whose_rls_is_weakened(app_engine, admin_engine, table, statement, complaint):
+    with admin_engine.begin() as conn:
+        conn.execute(text("set local lock_timeout = '5s'"))
+        conn.execute(text(f"alter table {table} {statement}"))
+    try:
+        problems, _ = doctor(app_engine)
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text("set local lock_timeout = '5s'"))
+            conn.execute(text(f"alter table {table} enable row level security, force row level security"))
+    assert [p for p in problems if p.startswith(f"table {table}:") and complaint in p], problems
+    assert doctor(app_engine)[0] == []  # restored
+
+
+def test_doctor_reports_an_app_role_with_bypassrls(database, app_engine):
+    role = sql.Identifier(app_role_name(database))
+    with superuser(database) as conn:
+        conn.execute(sql.SQL("alter role {} bypassrls").format(role))
+    try:
+        problems, _ = doctor(app_engine)
+    finally:
+        with superuser(database) as conn:
+            conn.execute(sql.SQL("alter role {} nobypassrls").format(role))
+    assert [p for p in problems if "BYPASSRLS" in p and app_role_name(database) in p], problems
+    assert doctor(app_engine)[0] == []  # restored
+
+
+def test_doctor_reports_an_app_role_that_is_a_member_of_the_owner_role(database, app_engine):
+    app, owner = sql.Identifier(app_role_name(database)), sql.Identifier(owner_role_name(database))
+    with superuser(database) as conn:
+        conn.execute(sql.SQL("grant {} to {}").format(owner, app))
+    try:
+        problems, _ = doctor(app_engine)
+    finally:
+        with superuser(database) as conn:
+            conn.execute(sql.SQL("revoke {} from {}").format(owner, app))
+    assert [p for p in problems if f"member of {owner_role_name(database)}" in p], problems
+    assert doctor(app_engine)[0] == []  # restored
