@@ -25,7 +25,8 @@ _TABLES = text(
     """
     select c.relname, c.relrowsecurity, c.relforcerowsecurity,
            pg_has_role(current_user, c.relowner, 'MEMBER') as app_owns,
-           has_table_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE, DELETE') as app_can_touch,
+           (has_table_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+            or has_any_column_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE')) as app_can_touch,
            (select count(*) from pg_policy p where p.polrelid = c.oid) as policies
       from pg_class c
      where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')

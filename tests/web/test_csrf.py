@@ -48,8 +48,9 @@ def _invite(client, world, email, name="Pat Pending"):
         "/admin/members",
         data={"email": email, "name": name, "role": "owner", "contractor_id": "", "csrf_token": csrf_token(client, "/admin/members")},
     )
-    assert response.status_code == 200
-    match = re.search(r'/invite/([A-Za-z0-9_\-]+)"', response.get_data(as_text=True))
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    match = re.search(r'/invite/([A-Za-z0-9_\-]+)"', page.get_data(as_text=True))
     assert match, "invite link shown"
     return match.group(1)
 
