@@ -320,7 +320,6 @@ def test_invite_link_sets_password_and_signs_in(admin, app, world, admin_engine)
     assert home.status_code == 200
     home_html = home.get_data(as_text=True)
     assert "Welcome, Jo Joiner" in home_html
-    assert f"Welcome to Org A {world.suffix}. Your password is set." in flashes(home_html)
 
     # the link works once
     used = app.test_client().get(f"/invite/{token}")
@@ -334,6 +333,17 @@ def test_invite_link_sets_password_and_signs_in(admin, app, world, admin_engine)
     login_token = csrf_token(signer)
     assert signer.post("/login", data={"email": email, "password": NEW_PASSWORD, "csrf_token": login_token}).status_code == 303
     assert "Invited" not in member_row(admin.get("/admin/members").get_data(as_text=True), email)
+
+
+def test_accepting_an_invite_confirms_the_password_was_set(admin, app, world):
+    token = _invite_link_token(admin, email=f"confirm-{world.suffix}@example.com", name="Cora Confirm")
+    newcomer = app.test_client()
+    form_token = csrf_token(newcomer, f"/invite/{token}")
+    ok = newcomer.post(f"/invite/{token}", data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD, "csrf_token": form_token})
+    assert ok.status_code == 303
+    home_html = newcomer.get(ok.headers["Location"]).get_data(as_text=True)
+    assert "Welcome, Cora Confirm" in home_html
+    assert f"Welcome to Org A {world.suffix}. Your password is set." in flashes(home_html)
 
 
 def test_unknown_invite_token_is_404(client):
