@@ -109,24 +109,36 @@ language sql volatile security definer set search_path = pg_catalog, pg_temp as 
   update public.users set last_login_at = now() where id = p_user_id;
 $$;
 
+-- May this org hand the person a set-password link? Only while they have no password, and only the
+-- org that created their account (or, failing that, the only org they belong to). Otherwise one org's
+-- admin could set the password of someone another org invited first, and sign in as them there.
+create or replace function may_issue_password_link(p_user_id uuid, p_org_id uuid) returns boolean
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select exists (
+    select 1 from public.users u
+     where u.id = p_user_id and u.password_hash is null
+       and (u.invited_by_org_id = p_org_id
+            or not exists (select 1 from public.memberships m where m.user_id = p_user_id and m.org_id <> p_org_id)))
+$$;
+
 -- An admin of the current org invites someone by email: the existing user, or a new one without a
--- password. Returns the user's id and whether they still have to set a password. Admins only.
+-- password. Returns the user's id and whether this org may send them a set-password link. Admins only.
 drop function if exists invite_user_account(text, text);
 create function invite_user_account(p_email text, p_name text)
 returns table (user_id uuid, needs_password boolean)
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_id uuid;
-  v_hash text;
 begin
   if public.app_role() is distinct from 'admin' then
     raise exception 'only an admin of the current organization can invite users' using errcode = '42501';
   end if;
-  select u.id, u.password_hash into v_id, v_hash from public.users u where lower(u.email) = lower(p_email);
+  select u.id into v_id from public.users u where lower(u.email) = lower(p_email);
   if v_id is null then
-    insert into public.users (email, name) values (p_email, p_name) returning id into v_id;
+    insert into public.users (email, name, invited_by_org_id) values (p_email, p_name, public.app_org_id())
+    returning id into v_id;
   end if;
-  return query select v_id, v_hash is null;
+  return query select v_id, public.may_issue_password_link(v_id, public.app_org_id());
 end
 $$;
 
@@ -150,7 +162,11 @@ begin
   select * into v_inv from public.invites i
    where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
    for update;
-  if not found then
+  -- Checked again at redemption, whoever wrote the invite row: the person must still be a member of
+  -- the inviting org, and that org must still be allowed to set their first password.
+  if not found
+     or not exists (select 1 from public.memberships m where m.user_id = v_inv.user_id and m.org_id = v_inv.org_id)
+     or not public.may_issue_password_link(v_inv.user_id, v_inv.org_id) then
     return;
   end if;
   update public.invites set used_at = now() where id = v_inv.id;
@@ -166,6 +182,8 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     join public.users u on u.id = i.user_id
     join public.organizations o on o.id = i.org_id
    where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
+     and exists (select 1 from public.memberships m where m.user_id = i.user_id and m.org_id = i.org_id)
+     and public.may_issue_password_link(i.user_id, i.org_id)
 $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -253,12 +271,18 @@ $$;
 select pg_temp.policy('organizations', 'org_scope', $p$using (id = (select app_org_id()))$p$);
 select pg_temp.writes_only_by('organizations', '{admin}');
 
--- users: a user sees itself and the members of the current org. New accounts are created only by
--- invite_user_account(); the app role has no INSERT grant.
-select pg_temp.policy('users', 'self_or_shared_org', $p$using (
-  id = (select app_user_id())
-  or exists (select 1 from public.memberships m where m.user_id = users.id and m.org_id = (select app_org_id()))
-)$p$);
+-- users: a user sees itself and the members of the current org; a contractor sees the org's staff
+-- and its own contractor's users, never another contractor's. Only the user changes its own row.
+-- New accounts are created only by invite_user_account(); the app role has no INSERT grant.
+create or replace function app_can_see_user(p_user_id uuid) returns boolean
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select exists (
+    select 1 from public.memberships m
+     where m.user_id = p_user_id and m.org_id = public.app_org_id()
+       and (public.app_role() <> 'contractor' or m.role <> 'contractor' or m.contractor_id = public.app_contractor_id()))
+$$;
+select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or app_can_see_user(id))$p$);
+select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
 
 -- memberships: contractors see only their own membership; admins manage them.
 select pg_temp.policy('memberships', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
@@ -312,7 +336,7 @@ begin
   foreach v_fn in array array[
     'app_user_id()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
     'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
-    'invite_user_account(text, text)', 'pending_members()', 'redeem_invite(text, text)', 'invite_is_valid(text)'
+    'invite_user_account(text, text)', 'may_issue_password_link(uuid, uuid)', 'app_can_see_user(uuid)', 'pending_members()', 'redeem_invite(text, text)', 'invite_is_valid(text)'
   ] loop
     execute format('revoke all on function public.%s from public', v_fn);
     execute format('grant execute on function public.%s to %I', v_fn, v_app);

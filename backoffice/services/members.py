@@ -124,6 +124,14 @@ def reissue_invite(session: Session, actor: Actor, membership_id) -> str:
     if m.user_id not in pending:
         session.rollback()
         raise ValidationError({"invite": f"{user.email} has already set a password."})
+    may = session.execute(
+        text("select may_issue_password_link(:u, :o)"), {"u": m.user_id, "o": actor.org_id}
+    ).scalar_one()
+    if not may:
+        session.rollback()
+        raise ValidationError(
+            {"invite": f"{user.email} was invited by another organization first and sets a password from that invitation; they can then sign in here too."}
+        )
     token = _new_invite(session, actor, m.user_id)
     audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": user.email})
     session.commit()

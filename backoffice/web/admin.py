@@ -160,7 +160,7 @@ def invite():
         _show_invite_link_once(result.token)
         flash(f"{form.email.data} is invited. Send them the link below; it works once and expires in 72 hours.", "success")
     else:
-        flash(f"{form.email.data} already has an account and can now sign in to this organization.", "success")
+        flash(f"{form.email.data} already has a backoffice account: they can sign in to this organization with their own password.", "success")
     return redirect(url_for("admin.members"), code=303)
 
 
@@ -274,5 +274,5 @@ def invite_contractor_user(contractor_id):
         _show_invite_link_once(result.token)
         flash(f"{form.email.data} is invited for {record.legal_name}. Send them the link below; it expires in 72 hours.", "success")
     else:
-        flash(f"{form.email.data} already has an account and can now sign in for {record.legal_name}.", "success")
+        flash(f"{form.email.data} already has a backoffice account: they can sign in for {record.legal_name} with their own password.", "success")
     return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)

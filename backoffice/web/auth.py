@@ -56,8 +56,10 @@ def login():
     return _sign_in(user_id, _safe_next(form.next.data))
 
 
-def _sign_in(user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None):
+def _sign_in(user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None, welcome: str | None = None):
     cookie.clear()  # a fresh session on sign-in: nothing from before survives (session fixation)
+    if welcome:
+        flash(welcome, "success")
     actor = auth_service.start_session(db(), user_id, org_id)
     login_user(SignedIn(user_id=user_id, actor=actor))
     if actor is None:
@@ -105,5 +107,4 @@ def accept_invite(token: str):
         apply_errors(form, exc)
         status = 404 if "token" in exc.fields else 422
         return render("auth/set_password.html", form=form, email=email, org_name=org_name, status=status)
-    flash(f"Welcome to {org_name}. Your password is set.", "success")
-    return _sign_in(actor.user_id, org_id=actor.org_id)
+    return _sign_in(actor.user_id, org_id=actor.org_id, welcome=f"Welcome to {org_name}. Your password is set.")

@@ -7,10 +7,13 @@ from functools import wraps
 
 from flask import abort, current_app, g, session as cookie
 from flask_login import LoginManager, UserMixin, current_user
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import set_context
 from backoffice.domain.roles import Role
+from backoffice.models import User
 from backoffice.queries.identity import MembershipChoice, actor_for, memberships_of
 
 login_manager = LoginManager()
@@ -55,8 +58,13 @@ def load_user(user_id: str) -> SignedIn | None:
     session = db()
     actor = actor_for(session, uid, org_id) or actor_for(session, uid, None)
     if actor is None:
+        # Signed in but in no organization (yet, or any more): keep them signed in so they see why,
+        # unless the account itself is gone or deactivated.
+        set_context(session, user_id=uid, org_id=None)
+        active = session.execute(select(User.id).where(User.id == uid, User.is_active)).first()
         session.rollback()
-        return None
+        cookie.pop("org_id", None)
+        return SignedIn(user_id=uid, actor=None) if active else None
     cookie["org_id"] = str(actor.org_id)
     memberships = memberships_of(session)
     session.rollback()  # end the read transaction; the next one re-applies the same context

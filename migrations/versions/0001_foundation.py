@@ -34,6 +34,7 @@ def upgrade() -> None:
             email text not null check (email ~ '^[^@\\s]+@[^@\\s]+$' and length(email) <= 254),
             name text not null check (length(btrim(name)) between 1 and 200),
             password_hash text,
+            invited_by_org_id uuid,  -- the org whose invitation sets the first password (see rls_policies.sql)
             is_active boolean not null default true,
             created_at timestamptz not null default now(),
             last_login_at timestamptz
@@ -51,6 +52,8 @@ def upgrade() -> None:
             updated_at timestamptz not null default now(),
             unique (org_id, id)
         );
+        alter table users add foreign key (invited_by_org_id) references organizations (id);
+
         create unique index contractors_org_email_key on contractors (org_id, lower(email));
         create unique index contractors_org_vendor_key on contractors (org_id, ap_vendor_id)
             where ap_vendor_id is not null;

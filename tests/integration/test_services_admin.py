@@ -101,6 +101,18 @@ def test_inviting_someone_who_already_has_a_password_issues_no_link(world, app_s
     assert actor_for(app_session, world.outsider.id, world.org_b).org_id == world.org_b
 
 
+def test_a_link_issued_by_another_org_never_opens_the_org_a_person_is_pending_in(world, app_session):
+    """Org A invites a new person as admin; before they set a password, org B's admin invites the same
+    address. Whatever org B's admin receives must not let them into org A as that person."""
+    admin_a = actor(app_session, world.admin, world.org_a)
+    email = new_email(world, "sought-after")
+    pending = members.invite_member(app_session, admin_a, email=email, name="Sue Sought", role="admin")
+    admin_b = actor(app_session, world.admin_b, world.org_b)
+    from_b = members.invite_member(app_session, admin_b, email=email, name="Sue Sought", role="owner")
+    assert pending.token is not None
+    assert from_b.token is None, "org B's admin must not hold a link that sets the password of a person pending in org A"
+
+
 def test_inviting_a_contractor_user_links_it_to_the_contractor(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     result = members.invite_member(

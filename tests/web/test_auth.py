@@ -226,12 +226,16 @@ def test_sign_in_over_https_sets_secure_cookie(client, world):
 
 
 def test_sign_in_gives_a_fresh_session(client, world, login):
-    """Session fixation: the cookie issued before sign-in is not the one used after it."""
-    client.get("/login")
-    before = client.get_cookie(SESSION_COOKIE).value
+    """Session fixation: nothing put in the session before sign-in survives it, not even the
+    pre-sign-in CSRF token."""
+    old_token = csrf_token(client, "/login")
+    with client.session_transaction() as sess:
+        sess["planted"] = "by an attacker"
     login(client, world.admin)
-    after = client.get_cookie(SESSION_COOKIE).value
-    assert before != after
+    with client.session_transaction() as sess:
+        assert "planted" not in sess
+        assert sess.get("_user_id") == str(world.admin.id)
+    assert csrf_token(client, "/") != old_token
 
 
 def test_successful_sign_in_is_audited(client, world, login, admin_engine):
