@@ -197,15 +197,19 @@ def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: 
         if (role == "contractor") != bool(contractor_ref):
             raise click.BadParameter("give --contractor exactly when --role is contractor", param_hint="--contractor")
         try:
+            contractor_id = uuid.UUID(contractor_ref) if contractor_ref else None
+        except ValueError:
+            raise click.BadParameter("not a contractor id (a uuid)", param_hint="--contractor") from None
+        try:
             user = bootstrap.create_user(
                 session, email=email, name=name, password=password, org_id=orgs[0].id, role=Role(role),
-                contractor_id=uuid.UUID(contractor_ref) if contractor_ref else None,
+                contractor_id=contractor_id,
             )
         except ValidationError as exc:
             raise click.UsageError("; ".join(exc.fields.values())) from None
         session.commit()
     engine.dispose()
-    click.echo(f"{user.email} is {role} of {orgs[0].name}.")
+    click.echo(f"{user.email} is {role} of {orgs[0].name}. (An existing account keeps its own password.)")
 
 
 # --- audit ---------------------------------------------------------------------------------------------
@@ -219,12 +223,16 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Recompute every organization's hash chain. Exits 1, naming the first bad event, if altered."""
-    from backoffice.services.audit import verify_chain
+    from backoffice.services.audit import chain_heads, verify_chain
 
     engine, session = _admin_session(_urls())
     with session:
         checked, breaks = verify_chain(session)
+        heads = chain_heads(session)
     engine.dispose()
+    for head in heads:
+        # Compare these with an earlier run's: a chain cut short at its newest end still verifies.
+        click.echo(f"head    org {head.org_id}: event #{head.seq} {head.hash}")
     if breaks:
         for b in breaks:
             click.echo(f"BROKEN  org {b.org_id}, event #{b.seq}: {b.reason}", err=True)

@@ -29,6 +29,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     join public.users u on u.id = m.user_id and u.is_active
    where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
      and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+     and m.accepted_at is not null
 $$;
 
 create or replace function app_role() returns text
@@ -38,6 +39,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     join public.users u on u.id = m.user_id and u.is_active
    where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
      and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+     and m.accepted_at is not null
 $$;
 
 create or replace function app_contractor_id() returns uuid
@@ -47,6 +49,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     join public.users u on u.id = m.user_id and u.is_active
    where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
      and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+     and m.accepted_at is not null
 $$;
 
 -- The organizations the current user belongs to: the organization switcher reads this.
@@ -58,6 +61,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     join public.organizations o on o.id = m.org_id
     join public.users u on u.id = m.user_id and u.is_active
    where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+     and m.accepted_at is not null
    order by o.name, o.id
 $$;
 
@@ -71,7 +75,7 @@ returns table (user_id uuid, password_hash text, is_active boolean, locked_until
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select u.id, u.password_hash, u.is_active,
          (select t.locked_until from public.login_throttle t
-           where t.email_key = lower(p_email) and t.locked_until > now())
+           where t.email_key = encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex') and t.locked_until > now())
     from (select 1) one
     left join public.users u on lower(u.email) = lower(p_email)
 $$;
@@ -84,7 +88,7 @@ declare
   v_row public.login_throttle;
 begin
   insert into public.login_throttle as t (email_key, failures, window_started_at)
-  values (lower(p_email), 1, now())
+  values (encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex'), 1, now())
   on conflict (email_key) do update
      set failures = case when t.window_started_at < now() - make_interval(mins => p_minutes)
                          then 1 else t.failures + 1 end,
@@ -105,27 +109,15 @@ $$;
 create or replace function auth_record_success(p_user_id uuid) returns void
 language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
   delete from public.login_throttle t using public.users u
-   where u.id = p_user_id and t.email_key = lower(u.email);
+   where u.id = p_user_id and t.email_key = encode(sha256(convert_to(lower(u.email), 'UTF8')), 'hex');
   update public.users set last_login_at = now() where id = p_user_id;
 $$;
 
--- May this org hand the person a set-password link? Only while they have no password, and only the
--- org that created their account (or, failing that, the only org they belong to). Otherwise one org's
--- admin could set the password of someone another org invited first, and sign in as them there.
-create or replace function may_issue_password_link(p_user_id uuid, p_org_id uuid) returns boolean
-language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select exists (
-    select 1 from public.users u
-     where u.id = p_user_id and u.password_hash is null
-       and (u.invited_by_org_id = p_org_id
-            or not exists (select 1 from public.memberships m where m.user_id = p_user_id and m.org_id <> p_org_id)))
-$$;
-
--- An admin of the current org invites someone by email: the existing user, or a new one without a
--- password. Returns the user's id and whether this org may send them a set-password link. Admins only.
+-- An admin of the current org invites someone by email: returns the existing account's id, or a new
+-- account's (without a password). Nothing about an existing account is revealed, and nothing is granted:
+-- the membership the caller then writes stays pending until the person accepts it with the link.
 drop function if exists invite_user_account(text, text);
-create function invite_user_account(p_email text, p_name text)
-returns table (user_id uuid, needs_password boolean)
+create function invite_user_account(p_email text, p_name text) returns uuid
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_id uuid;
@@ -135,56 +127,66 @@ begin
   end if;
   select u.id into v_id from public.users u where lower(u.email) = lower(p_email);
   if v_id is null then
-    insert into public.users (email, name, invited_by_org_id) values (p_email, p_name, public.app_org_id())
-    returning id into v_id;
+    insert into public.users (email, name) values (p_email, p_name) returning id into v_id;
   end if;
-  return query select v_id, public.may_issue_password_link(v_id, public.app_org_id());
+  return v_id;
 end
 $$;
 
--- Members of the current org who have not set a password yet (invite pending). Admins only.
-create or replace function pending_members() returns setof uuid
+-- A usable invitation: unused, unexpired, its membership still pending. Whether the account already
+-- has a password decides what accepting asks for (a new password, or the existing one).
+create or replace function invite_details(p_token_hash text)
+returns table (email text, org_name text, has_password boolean)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select m.user_id
-    from public.memberships m
-    join public.users u on u.id = m.user_id
-   where m.org_id = public.app_org_id() and u.password_hash is null and public.app_role() = 'admin'
+  select u.email, o.name, u.password_hash is not null
+    from public.invites i
+    join public.users u on u.id = i.user_id
+    join public.organizations o on o.id = i.org_id
+    join public.memberships m on m.org_id = i.org_id and m.user_id = i.user_id and m.accepted_at is null
+   where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
 $$;
 
--- Redeem a one-time invite: set the password, mark the invite used. No session is needed (the
--- person is not signed in yet); the unguessable token is the credential. Returns the user and org.
-create or replace function redeem_invite(p_token_hash text, p_password_hash text)
+-- Accept an invitation: the unguessable token proves the person holds the address it was sent to.
+-- An account without a password gets p_password_hash; an account with one joins only when the app has
+-- signed in as it (app.user_id, after checking the password). Returns the user and org, or no row.
+create or replace function accept_invite(p_token_hash text, p_password_hash text)
 returns table (user_id uuid, org_id uuid)
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_inv public.invites;
+  v_membership uuid;
+  v_hash text;
 begin
   select * into v_inv from public.invites i
    where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
    for update;
-  -- Checked again at redemption, whoever wrote the invite row: the person must still be a member of
-  -- the inviting org, and that org must still be allowed to set their first password.
-  if not found
-     or not exists (select 1 from public.memberships m where m.user_id = v_inv.user_id and m.org_id = v_inv.org_id)
-     or not public.may_issue_password_link(v_inv.user_id, v_inv.org_id) then
+  if not found then
     return;
   end if;
+  select m.id into v_membership from public.memberships m
+   where m.org_id = v_inv.org_id and m.user_id = v_inv.user_id and m.accepted_at is null
+   for update;
+  if not found then
+    return;
+  end if;
+  select u.password_hash into v_hash from public.users u where u.id = v_inv.user_id and u.is_active for update;
+  if not found then
+    return;
+  end if;
+  if v_hash is null then
+    if p_password_hash is null then
+      return;
+    end if;
+    update public.users set password_hash = p_password_hash where id = v_inv.user_id;
+  elsif public.app_user_id() is distinct from v_inv.user_id then
+    return;
+  end if;
+  update public.memberships set accepted_at = now() where id = v_membership;
   update public.invites set used_at = now() where id = v_inv.id;
-  update public.users set password_hash = p_password_hash where id = v_inv.user_id;
   return query select v_inv.user_id, v_inv.org_id;
 end
 $$;
 
-create or replace function invite_is_valid(p_token_hash text) returns table (email text, org_name text)
-language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select u.email, o.name
-    from public.invites i
-    join public.users u on u.id = i.user_id
-    join public.organizations o on o.id = i.org_id
-   where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
-     and exists (select 1 from public.memberships m where m.user_id = i.user_id and m.org_id = i.org_id)
-     and public.may_issue_password_link(i.user_id, i.org_id)
-$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Audit trail: append-only and hash-chained per organization.
@@ -279,8 +281,10 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select exists (
     select 1 from public.memberships m
      where m.user_id = p_user_id and m.org_id = public.app_org_id()
+       and m.accepted_at is not null
        and (public.app_role() <> 'contractor' or m.role <> 'contractor' or m.contractor_id = public.app_contractor_id()))
 $$;
+-- (app_can_see_user runs per row; users is only ever read a page of an org's members at a time.)
 select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or app_can_see_user(id))$p$);
 select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
 
@@ -296,9 +300,10 @@ select pg_temp.policy('contractors', 'contractor_own', $p$as restrictive using (
   (select app_role()) <> 'contractor' or id = (select app_contractor_id()))$p$);
 select pg_temp.writes_only_by('contractors', '{admin}');
 
--- invites: admins only, in every direction.
+-- invites: admins only, in every direction, and written in their own name.
 select pg_temp.policy('invites', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('invites', 'admins_only', $p$as restrictive using ((select app_role()) = 'admin') with check ((select app_role()) = 'admin')$p$);
+select pg_temp.policy('invites', 'created_by_self', $p$as restrictive for insert with check (created_by = (select app_user_id()))$p$);
 
 -- audit_events: any member records what they do, as themselves; admins and finance read the trail.
 select pg_temp.policy('audit_events', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
@@ -327,16 +332,16 @@ begin
   execute format('grant usage on schema public to %I', v_app);
   execute format('revoke all on all tables in schema public from %I', v_app);
   execute format('grant select, update on public.organizations to %I', v_app);
-  execute format('grant select (id, email, name, is_active, created_at, last_login_at), update (name) on public.users to %I', v_app);
-  execute format('grant select, insert, update, delete on public.memberships, public.contractors to %I', v_app);
-  if to_regclass('public.invites') is not null then
-    execute format('grant select, insert, update, delete on public.invites to %I', v_app);
-  end if;
+  execute format('grant select (id, email, name, is_active, created_at, last_login_at, sessions_revoked_at), update (name, sessions_revoked_at) on public.users to %I', v_app);
+  execute format('grant select, insert, update, delete on public.contractors to %I', v_app);
+  -- accepted_at is not grantable: only accept_invite() (or the owner, for the first admin) sets it.
+  execute format('grant select, delete, insert (id, org_id, user_id, role, contractor_id), update (role, contractor_id) on public.memberships to %I', v_app);
+  execute format('grant select, insert (id, org_id, user_id, email, name, token_hash, created_by), update (used_at) on public.invites to %I', v_app);
   execute format('grant select, insert on public.audit_events to %I', v_app);
   foreach v_fn in array array[
     'app_user_id()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
     'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
-    'invite_user_account(text, text)', 'may_issue_password_link(uuid, uuid)', 'app_can_see_user(uuid)', 'pending_members()', 'redeem_invite(text, text)', 'invite_is_valid(text)'
+    'invite_user_account(text, text)', 'app_can_see_user(uuid)', 'invite_details(text)', 'accept_invite(text, text)'
   ] loop
     execute format('revoke all on function public.%s from public', v_fn);
     execute format('grant execute on function public.%s to %I', v_fn, v_app);

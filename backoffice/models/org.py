@@ -36,6 +36,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_login_at: Mapped[datetime | None]
+    sessions_revoked_at: Mapped[datetime | None]
 
 
 class Contractor(Base):
@@ -60,6 +61,7 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(Text)
     contractor_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    accepted_at: Mapped[datetime | None]  # NULL while the invitation is pending
 
 
 class Invite(Base):
@@ -70,10 +72,12 @@ class Invite(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    email: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
     token_hash: Mapped[str] = mapped_column(Text)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # set by the database: created_at + 72 hours
     used_at: Mapped[datetime | None]
 
 

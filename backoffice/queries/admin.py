@@ -5,10 +5,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
-from backoffice.models import AuditEvent, Contractor, Membership, User
+from backoffice.models import AuditEvent, Contractor, Invite, Membership, User
 
 
 @dataclass(frozen=True)
@@ -25,17 +25,29 @@ class MemberRow:
 
 
 def members(session: Session) -> list[MemberRow]:
-    pending = set(session.execute(text("select * from pending_members()")).scalars())
+    """Everyone with a membership, accepted or invited. An invited person's account stays invisible
+    (RLS) until they accept, so they are shown as the admin typed them on the invitation."""
+    invite = (
+        select(Invite.email, Invite.name)
+        .where(Invite.org_id == Membership.org_id, Invite.user_id == Membership.user_id)
+        .order_by(Invite.created_at.desc())
+        .limit(1)
+        .lateral()
+    )
     rows = session.execute(
-        select(Membership, User, Contractor.legal_name)
-        .join(User, User.id == Membership.user_id)
+        select(Membership, User, Contractor.legal_name, invite.c.email, invite.c.name)
+        .outerjoin(User, User.id == Membership.user_id)
         .outerjoin(Contractor, Contractor.id == Membership.contractor_id)
-        .order_by(func.lower(User.name), User.email)
+        .outerjoin(invite, true())
     ).all()
-    return [
-        MemberRow(m.id, u.id, u.name, u.email, m.role, m.contractor_id, cname, u.id in pending, u.last_login_at)
-        for m, u, cname in rows
+    result = [
+        MemberRow(
+            m.id, m.user_id, u.name if u else (inv_name or ""), u.email if u else (inv_email or ""), m.role,
+            m.contractor_id, cname, m.accepted_at is None, u.last_login_at if u else None,
+        )
+        for m, u, cname, inv_email, inv_name in rows
     ]
+    return sorted(result, key=lambda r: (r.name.lower(), r.email.lower()))
 
 
 def contractors(session: Session) -> list[Contractor]:
@@ -53,7 +65,9 @@ class Overview:
 
 
 def org_overview(session: Session) -> Overview:
-    n_members = session.execute(select(func.count()).select_from(Membership)).scalar_one()
+    n_members = session.execute(
+        select(func.count()).select_from(Membership).where(Membership.accepted_at.is_not(None))
+    ).scalar_one()
     n_contractors = session.execute(select(func.count()).select_from(Contractor)).scalar_one()
     return Overview(n_members, n_contractors)
 

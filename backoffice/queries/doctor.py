@@ -35,6 +35,29 @@ _TABLES = text(
 )
 
 
+# A view runs with its owner's rights unless security_invoker is set; an owner that bypasses RLS
+# (ours does) would hand every tenant's rows to whoever may read the view.
+_VIEWS = text(
+    """
+    select c.relname
+      from pg_class c
+     where c.relnamespace = 'public'::regnamespace and c.relkind in ('v', 'm')
+       and has_table_privilege(current_user, c.oid, 'SELECT')
+       and not coalesce('security_invoker=true' = any (c.reloptions) or 'security_invoker=on' = any (c.reloptions), false)
+    """
+)
+# SECURITY DEFINER functions the app may call must pin search_path, or a caller could shadow what they read.
+_DEFINER_FUNCTIONS = text(
+    """
+    select p.proname
+      from pg_proc p
+     where p.pronamespace = 'public'::regnamespace and p.prosecdef
+       and has_function_privilege(current_user, p.oid, 'EXECUTE')
+       and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) cfg where cfg like 'search_path=%')
+    """
+)
+
+
 def rls_problems(conn: Connection) -> tuple[list[str], list[str]]:
     """(problems, checks passed). Any problem means some row could be read or written without RLS."""
     problems: list[str] = []
@@ -59,6 +82,10 @@ def rls_problems(conn: Connection) -> tuple[list[str], list[str]]:
             problems.append(f"table {t.relname}: row level security is not forced (ALTER TABLE {t.relname} FORCE ROW LEVEL SECURITY)")
         if t.app_can_touch and t.relrowsecurity and t.policies == 0:
             problems.append(f"table {t.relname}: RLS is on but there is no policy, so the app can use none of its rows")
+    for v in conn.execute(_VIEWS):
+        problems.append(f"view {v.relname} is readable by the app role and runs with its owner's rights (set security_invoker = true)")
+    for f in conn.execute(_DEFINER_FUNCTIONS):
+        problems.append(f"SECURITY DEFINER function {f.proname} does not pin search_path")
     protected = [t.relname for t in tables if t.app_can_touch and t.relrowsecurity and t.relforcerowsecurity]
     closed = [t.relname for t in tables if not t.app_can_touch]
     passed.append(f"{len(protected)} tables the app role can use have RLS enabled and forced: {', '.join(protected)}")

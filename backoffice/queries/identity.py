@@ -44,3 +44,16 @@ def actor_for(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) ->
         user_id=user.id, org_id=choice.org_id, role=choice.role, label=user.email, name=user.name,
         contractor_id=contractor_id,
     )
+
+
+def signed_in_user(session: Session, user_id: uuid.UUID, signed_in_at: float | None) -> bool:
+    """Is this sign-in still good: the account active, and not signed out since ``signed_in_at``
+    (seconds since the epoch, by the database's clock)? Ends its read transaction."""
+    set_context(session, user_id=user_id, org_id=None)
+    revoked = session.execute(
+        select(User.sessions_revoked_at, User.is_active).where(User.id == user_id)
+    ).first()
+    session.rollback()
+    if revoked is None or not revoked.is_active or signed_in_at is None:
+        return False
+    return revoked.sessions_revoked_at is None or revoked.sessions_revoked_at.timestamp() < signed_in_at

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -73,3 +74,18 @@ def verify_chain(session: Session) -> tuple[int, list[ChainBreak]]:
         count += 1
     breaks = [b for rows in by_org.values() if (b := first_break(rows)) is not None]
     return count, breaks
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    org_id: str
+    seq: int
+    hash: str
+
+
+def chain_heads(session: Session) -> list[ChainHead]:
+    """Each visible organization's newest event: keep these to notice a chain cut short at its end."""
+    rows = session.execute(
+        text("select distinct on (org_id) org_id::text, seq, hash from audit_events order by org_id, seq desc")
+    ).all()
+    return [ChainHead(r.org_id, r.seq, r.hash) for r in rows]

@@ -6,6 +6,7 @@ hands back just what checking one password needs.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from backoffice.actor import Actor
 MIN_PASSWORD_LENGTH = 10
 # Checked when the email is unknown, so a wrong address costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class LoginFailed(DomainError):
@@ -62,6 +64,9 @@ def authenticate(session: Session, email: str, password: str, throttle: Throttle
     email and a wrong password.
     """
     email = (email or "").strip()
+    if len(email) > 254 or _CONTROL.search(email):  # no account has such an address
+        check_password_hash(_DUMMY_HASH, password or "")
+        raise LoginFailed("That email and password do not match an active account.")
     row = session.execute(text("select * from auth_lookup(:email)"), {"email": email}).one()
     if row.locked_until is not None:
         session.rollback()
@@ -82,16 +87,25 @@ def authenticate(session: Session, email: str, password: str, throttle: Throttle
     return row.user_id
 
 
-def start_session(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None = None) -> Actor | None:
+def start_session(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None = None) -> tuple[Actor | None, float]:
     """Choose the organization to act in (the requested one if a member, else the first) and audit
-    the sign-in there. Returns None for a user without any membership."""
+    the sign-in there. Returns the actor (None for a user without any membership) and the sign-in
+    time by the database's clock, which sign-out compares against."""
     actor = actor_for(session, user_id, org_id) or actor_for(session, user_id, None)
-    if actor is None:
-        session.rollback()
-        return None
-    audit.record(session, actor, "auth.signed_in", "user", actor.user_id)
+    signed_in_at = float(session.execute(text("select extract(epoch from now())")).scalar_one())
+    if actor is not None:
+        audit.record(session, actor, "auth.signed_in", "user", actor.user_id)
     session.commit()
-    return actor
+    return actor, signed_in_at
+
+
+def sign_out(session: Session, user_id: uuid.UUID, actor: Actor | None) -> None:
+    """End every session of this user, here and on other devices (cookies signed in earlier stop working)."""
+    set_context(session, user_id=user_id, org_id=actor.org_id if actor else None)
+    session.execute(text("update users set sessions_revoked_at = now() where id = :id"), {"id": user_id})
+    if actor is not None:
+        audit.record(session, actor, "auth.signed_out", "user", user_id)
+    session.commit()
 
 
 def switch_organization(session: Session, user_id: uuid.UUID, org_id: uuid.UUID) -> Actor | None:
@@ -109,32 +123,53 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def invite_details(session: Session, token: str) -> tuple[str, str] | None:
-    """(email, organization name) for a usable invite token, else None."""
-    row = session.execute(text("select * from invite_is_valid(:h)"), {"h": token_hash(token)}).first()
+@dataclass(frozen=True)
+class InviteDetails:
+    email: str
+    org_name: str
+    has_password: bool  # accepting asks for the existing password rather than a new one
+
+
+def invite_details(session: Session, token: str) -> InviteDetails | None:
+    """What a usable invitation link is for, else None (expired, used, withdrawn or made up)."""
+    row = session.execute(text("select * from invite_details(:h)"), {"h": token_hash(token)}).first()
     session.rollback()
-    return (row.email, row.org_name) if row else None
+    return InviteDetails(row.email, row.org_name, row.has_password) if row else None
 
 
-def redeem_invite(session: Session, token: str, password: str, confirm: str) -> Actor:
-    """Set the invited person's password; the token works once and expires after 72 hours."""
-    check_new_password(password, confirm)
-    row = session.execute(
-        text("select * from redeem_invite(:h, :pw)"), {"h": token_hash(token), "pw": hash_password(password)}
-    ).first()
-    if row is None:
+_LINK_GONE = "This link has expired or was already used. Ask your admin for a new one."
+
+
+def _accepted(session: Session, token: str, password_hash: str | None) -> Actor:
+    row = session.execute(text("select * from accept_invite(:h, :pw)"), {"h": token_hash(token), "pw": password_hash}).first()
+    actor = actor_for(session, row.user_id, row.org_id) if row else None
+    if actor is None:
         session.rollback()
-        raise ValidationError({"token": "This link has expired or was already used. Ask your admin for a new one."})
-    actor = actor_for(session, row.user_id, row.org_id)
-    if actor is None:  # membership removed since the invite was sent
-        session.rollback()
-        raise ValidationError({"token": "This invitation is no longer valid. Ask your admin for a new one."})
-    audit.record(session, actor, "user.invite_accepted", "user", actor.user_id)
+        raise ValidationError({"token": _LINK_GONE})
+    audit.record(session, actor, "member.joined", "user", actor.user_id, {"email": actor.label, "role": actor.role.value})
     session.commit()
     return actor
 
 
+def accept_invite_with_new_password(session: Session, token: str, password: str, confirm: str) -> Actor:
+    """A person without an account yet: set the password and join. The link works once."""
+    check_new_password(password, confirm)
+    return _accepted(session, token, hash_password(password))
+
+
+def accept_invite_with_existing_password(session: Session, token: str, password: str, throttle: Throttle = Throttle()) -> Actor:
+    """A person who already has an account (from another organization): prove it with the password
+    (throttled like any sign-in), then join."""
+    details = invite_details(session, token)
+    if details is None:
+        raise ValidationError({"token": _LINK_GONE})
+    user_id = authenticate(session, details.email, password, throttle)
+    set_context(session, user_id=user_id, org_id=None)
+    return _accepted(session, token, None)
+
+
 __all__ = [
-    "LoginFailed", "LoginLocked", "Throttle", "authenticate", "start_session", "switch_organization",
-    "redeem_invite", "invite_details", "hash_password", "token_hash", "set_context",
+    "LoginFailed", "LoginLocked", "Throttle", "authenticate", "start_session", "sign_out", "switch_organization",
+    "invite_details", "accept_invite_with_new_password", "accept_invite_with_existing_password", "hash_password",
+    "token_hash",
 ]

@@ -21,6 +21,8 @@ from backoffice.services.validation import clean_email, clean_text
 
 def create_org(session: Session, name: str, currency: str = "USD", retainage_bps: int = 1000, terms_days: int = 30) -> Organization:
     validate_settings(OrgSettings(name, currency, retainage_bps, terms_days, "route_back"))
+    if session.execute(select(Organization.id).where(func.lower(Organization.name) == name.strip().lower())).first():
+        raise ValidationError({"name": f"An organization named {name.strip()!r} already exists."})
     org = Organization(name=name.strip(), default_currency=currency, default_retainage_bps=retainage_bps, payment_terms_days=terms_days)
     session.add(org)
     session.flush()
@@ -45,11 +47,20 @@ def create_user(
         user = User(email=email, name=name)
         session.add(user)
         session.flush()
-    pw_hash = password_hash or (hash_password(password) if password else None)
-    if pw_hash:
-        # password_hash is deliberately not mapped on User (the app role cannot read it).
-        session.execute(text("update users set password_hash = :h where id = :id"), {"h": pw_hash, "id": user.id})
-    membership = Membership(org_id=org_id, user_id=user.id, role=Role(role).value, contractor_id=contractor_id)
+        pw_hash = password_hash or (hash_password(password) if password else None)
+        if pw_hash:
+            # password_hash is deliberately not mapped on User (the app role cannot read it).
+            session.execute(text("update users set password_hash = :h where id = :id"), {"h": pw_hash, "id": user.id})
+    # An existing account keeps its own password: set-up never changes a password behind its owner's back.
+    if session.execute(select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user.id)).first():
+        raise ValidationError({"email": f"{email} is already a member of this organization."})
+    if contractor_id is not None:
+        from backoffice.models import Contractor
+
+        if session.execute(select(Contractor.id).where(Contractor.id == contractor_id, Contractor.org_id == org_id)).first() is None:
+            raise ValidationError({"contractor": "No such contractor in this organization."})
+    # Created by an operator, so accepted at once (an invitation is accepted by the person instead).
+    membership = Membership(org_id=org_id, user_id=user.id, role=Role(role).value, contractor_id=contractor_id, accepted_at=func.now())
     session.add(membership)
     session.flush()
     audit.record_system(session, org_id, "member.created", "membership", membership.id, {"email": email, "role": Role(role).value})

@@ -32,7 +32,7 @@ def _clean(session: Session, actor: Actor, data: ContractorInput, exclude_id=Non
         "legal_name": clean_text(data.legal_name, "legal_name", errors, label="legal name", required=True, max_len=200),
         "email": clean_email(data.email, "email", errors),
         "ap_vendor_id": clean_text(data.ap_vendor_id, "ap_vendor_id", errors, label="AP vendor id", required=False, max_len=64),
-        "payout_details": clean_text(data.payout_details, "payout_details", errors, label="payout details", required=False, max_len=500),
+        "payout_details": clean_text(data.payout_details, "payout_details", errors, label="payout details", required=False, max_len=500, multiline=True),
     }
     if "email" not in errors:
         q = select(Contractor.legal_name).where(Contractor.org_id == actor.org_id, func.lower(Contractor.email) == values["email"].lower())

@@ -4,9 +4,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -17,14 +15,14 @@ from backoffice.services import audit
 from backoffice.services.auth import token_hash
 from backoffice.services.validation import clean_email, clean_text
 
-INVITE_LIFETIME = timedelta(hours=72)
+INVITE_LIFETIME_HOURS = 72  # the database sets and checks it (invites.expires_at)
 
 
 @dataclass(frozen=True)
 class InviteResult:
     user_id: uuid.UUID
     membership_id: uuid.UUID
-    token: str | None  # the one-time set-password token; None when the person already has a password
+    token: str  # the one-time link's token, returned once, to show the admin
 
 
 def _role(value: str, errors: dict[str, str]) -> Role | None:
@@ -55,8 +53,13 @@ def _contractor_for_role(session: Session, role: Role | None, contractor_id, err
 def invite_member(
     session: Session, actor: Actor, *, email: str, name: str, role: str, contractor_id=None
 ) -> InviteResult:
-    """Give someone a role in this organization. A person without a password gets a one-time
-    set-password link (stored hashed, valid 72 hours); the token is returned once, to show the admin."""
+    """Invite someone to a role in this organization.
+
+    The membership stays pending until the person opens the one-time link (stored hashed, valid 72
+    hours) and sets a password, or, if the address already has an account, signs in with it. The
+    answer is the same whether or not the address has an account elsewhere: nothing leaks across
+    organizations, and no admin can attach an account they do not control.
+    """
     actor.require(Role.ADMIN)
     errors: dict[str, str] = {}
     email = clean_email(email, "email", errors)
@@ -64,29 +67,30 @@ def invite_member(
     r = _role(role, errors)
     cid = _contractor_for_role(session, r, contractor_id, errors)
     if errors:
+        session.rollback()
         raise ValidationError(errors)
-    row = session.execute(
-        text("select user_id, needs_password from invite_user_account(:email, :name)"), {"email": email, "name": name}
-    ).one()
+    user_id = session.execute(text("select invite_user_account(:email, :name)"), {"email": email, "name": name}).scalar_one()
     existing = session.execute(
-        select(Membership.id).where(Membership.org_id == actor.org_id, Membership.user_id == row.user_id)
+        select(Membership.accepted_at).where(Membership.org_id == actor.org_id, Membership.user_id == user_id)
     ).first()
     if existing:
         session.rollback()
+        if existing.accepted_at is None:
+            raise ValidationError({"email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."})
         raise ValidationError({"email": f"{email} is already a member of this organization."})
-    membership = Membership(org_id=actor.org_id, user_id=row.user_id, role=r.value, contractor_id=cid)
+    membership = Membership(org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid)
     session.add(membership)
     session.flush()
-    token = _new_invite(session, actor, row.user_id) if row.needs_password else None
+    token = _new_invite(session, actor, user_id, email, name)
     audit.record(
         session, actor, "member.invited", "membership", membership.id,
-        {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None, "link_issued": token is not None},
+        {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None},
     )
     session.commit()
-    return InviteResult(row.user_id, membership.id, token)
+    return InviteResult(user_id, membership.id, token)
 
 
-def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID) -> str:
+def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID, email: str, name: str) -> str:
     # Older unused links for this person stop working: only the newest one counts.
     session.execute(
         update(Invite)
@@ -94,13 +98,13 @@ def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID) -> str:
         .values(used_at=func.now())
     )
     token = secrets.token_urlsafe(32)
-    session.add(
-        Invite(
-            org_id=actor.org_id, user_id=user_id, token_hash=token_hash(token), created_by=actor.user_id,
-            expires_at=datetime.now(timezone.utc) + INVITE_LIFETIME,
+    # No RETURNING: expires_at comes from the database's clock (created_at + 72 hours).
+    session.execute(
+        insert(Invite.__table__).values(
+            id=uuid.uuid4(), org_id=actor.org_id, user_id=user_id, email=email, name=name,
+            token_hash=token_hash(token), created_by=actor.user_id,
         )
     )
-    session.flush()
     return token
 
 
@@ -116,31 +120,26 @@ def _membership(session: Session, membership_id) -> Membership:
 
 
 def reissue_invite(session: Session, actor: Actor, membership_id) -> str:
-    """A fresh set-password link for someone who has not set a password yet."""
+    """A fresh link for someone who has not accepted yet; earlier links stop working."""
     actor.require(Role.ADMIN)
     m = _membership(session, membership_id)
-    user = session.get(User, m.user_id)
-    pending = set(session.execute(text("select * from pending_members()")).scalars())
-    if m.user_id not in pending:
+    if m.accepted_at is not None:
         session.rollback()
-        raise ValidationError({"invite": f"{user.email} has already set a password."})
-    may = session.execute(
-        text("select may_issue_password_link(:u, :o)"), {"u": m.user_id, "o": actor.org_id}
-    ).scalar_one()
-    if not may:
-        session.rollback()
-        raise ValidationError(
-            {"invite": f"{user.email} was invited by another organization first and sets a password from that invitation; they can then sign in here too."}
-        )
-    token = _new_invite(session, actor, m.user_id)
-    audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": user.email})
+        raise ValidationError({"invite": "This person has already joined; they sign in with their password."})
+    last = session.execute(
+        select(Invite.email, Invite.name).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id)
+        .order_by(Invite.created_at.desc()).limit(1)
+    ).one()
+    token = _new_invite(session, actor, m.user_id, last.email, last.name)
+    audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": last.email})
     session.commit()
     return token
 
 
 def _admin_count(session: Session, org_id) -> int:
     return session.execute(
-        select(func.count()).select_from(Membership).where(Membership.org_id == org_id, Membership.role == "admin")
+        select(func.count()).select_from(Membership)
+        .where(Membership.org_id == org_id, Membership.role == "admin", Membership.accepted_at.is_not(None))
     ).scalar_one()
 
 
@@ -150,7 +149,7 @@ def change_role(session: Session, actor: Actor, membership_id, *, role: str, con
     errors: dict[str, str] = {}
     r = _role(role, errors)
     cid = _contractor_for_role(session, r, contractor_id, errors)
-    if not errors and m.role == "admin" and r is not Role.ADMIN and _admin_count(session, m.org_id) <= 1:
+    if not errors and m.role == "admin" and m.accepted_at and r is not Role.ADMIN and _admin_count(session, m.org_id) <= 1:
         errors["role"] = "This is the organization's only admin. Make someone else an admin first."
     if errors:
         session.rollback()
@@ -169,12 +168,14 @@ def change_role(session: Session, actor: Actor, membership_id, *, role: str, con
 def remove_member(session: Session, actor: Actor, membership_id) -> None:
     actor.require(Role.ADMIN)
     m = _membership(session, membership_id)
-    if m.role == "admin" and _admin_count(session, m.org_id) <= 1:
+    if m.role == "admin" and m.accepted_at and _admin_count(session, m.org_id) <= 1:
         session.rollback()
         raise ValidationError({"member": "This is the organization's only admin and cannot be removed."})
-    user = session.get(User, m.user_id)
+    email = session.execute(select(User.email).where(User.id == m.user_id)).scalar() or session.execute(
+        select(Invite.email).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id).limit(1)
+    ).scalar()
     session.execute(update(Invite).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id, Invite.used_at.is_(None)).values(used_at=func.now()))
     session.delete(m)
     session.flush()
-    audit.record(session, actor, "member.removed", "membership", m.id, {"email": user.email if user else None, "role": m.role})
+    audit.record(session, actor, "member.removed", "membership", m.id, {"email": email, "role": m.role})
     session.commit()

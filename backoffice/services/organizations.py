@@ -12,6 +12,7 @@ from backoffice.domain.roles import Role
 from backoffice.errors import NotFound, ValidationError
 from backoffice.models import Organization
 from backoffice.services import audit
+from backoffice.services.validation import clean_text
 
 PARTIAL_POLICIES = ("route_back", "split")
 
@@ -34,10 +35,7 @@ def current_organization(session: Session, actor: Actor) -> Organization:
 
 def validate_settings(s: OrgSettings) -> None:
     errors: dict[str, str] = {}
-    if not s.name.strip():
-        errors["name"] = "Enter the organization's name."
-    elif len(s.name.strip()) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+    clean_text(s.name, "name", errors, label="organization's name", required=True, max_len=200)
     if not is_currency(s.default_currency):
         errors["default_currency"] = "Choose a three-letter ISO 4217 currency code, such as USD or EUR."
     if not 0 <= s.default_retainage_bps <= 10000:

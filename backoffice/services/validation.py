@@ -6,12 +6,16 @@ import re
 from email_validator import EmailNotValidError, validate_email
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # allows tab, newline, CR
 
 
 def clean_email(value: str, field: str, errors: dict[str, str]) -> str:
     value = (value or "").strip()
     if not value:
         errors[field] = "Enter an email address."
+        return value
+    if len(value) > 254 or _CONTROL.search(value):
+        errors[field] = "Enter a valid email address, like name@example.com."
         return value
     try:
         return validate_email(value, check_deliverability=False).normalized
@@ -20,7 +24,9 @@ def clean_email(value: str, field: str, errors: dict[str, str]) -> str:
         return value
 
 
-def clean_text(value: str | None, field: str, errors: dict[str, str], *, label: str, required: bool, max_len: int) -> str | None:
+def clean_text(
+    value: str | None, field: str, errors: dict[str, str], *, label: str, required: bool, max_len: int, multiline: bool = False
+) -> str | None:
     value = (value or "").strip()
     if not value:
         if required:
@@ -28,6 +34,6 @@ def clean_text(value: str | None, field: str, errors: dict[str, str], *, label: 
         return None
     if len(value) > max_len:
         errors[field] = f"Keep the {label} under {max_len} characters."
-    elif _CONTROL.search(value):
+    elif (_CONTROL_BUT_LINES if multiline else _CONTROL).search(value):
         errors[field] = f"The {label} contains characters that are not allowed."
     return value

@@ -1,6 +1,8 @@
 """Admin pages: organization settings, users and roles, contractors."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
@@ -44,7 +46,7 @@ class SettingsForm(FlaskForm):
         except ValueError as exc:
             errors["default_retainage"], bps = str(exc), 0
         terms_text = (self.payment_terms_days.data or "").strip()
-        if not terms_text.isdigit():
+        if not re.fullmatch(r"[0-9]{1,4}", terms_text):  # str.isdigit() would accept superscripts
             errors["payment_terms_days"] = "Enter a whole number of days, such as 30 (0 pays on approval)."
         if errors:
             raise ValidationError(errors)

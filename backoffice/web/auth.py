@@ -1,7 +1,9 @@
 """Sign in, sign out, switch organization, accept an invite."""
 from __future__ import annotations
 
+import re
 import uuid
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, session as cookie, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -28,11 +30,18 @@ class SetPasswordForm(FlaskForm):
     confirm = PasswordField("Repeat the password")
 
 
+_UNSAFE_IN_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
+
+
 def _safe_next(target: str | None) -> str | None:
-    # Only same-site paths: never an open redirect to another host.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only a path on this site: never an open redirect. Browsers and Werkzeug drop tabs, newlines and
+    read backslashes as slashes, so '/\t/evil.example' would become '//evil.example': refuse all of them."""
+    if not target or _UNSAFE_IN_NEXT.search(target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -43,10 +52,8 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
         return render("auth/login.html", form=form)
-    settings = current_app.config["BACKOFFICE_SETTINGS"]
-    throttle = auth_service.Throttle(settings.login_max_failures, settings.login_lock_minutes)
     try:
-        user_id = auth_service.authenticate(db(), form.email.data or "", form.password.data or "", throttle)
+        user_id = auth_service.authenticate(db(), form.email.data or "", form.password.data or "", _throttle())
     except auth_service.LoginLocked as exc:
         form.email.errors = [exc.message]
         return render("auth/login.html", form=form, status=429)
@@ -56,11 +63,17 @@ def login():
     return _sign_in(user_id, _safe_next(form.next.data))
 
 
+def _throttle() -> auth_service.Throttle:
+    settings = current_app.config["BACKOFFICE_SETTINGS"]
+    return auth_service.Throttle(settings.login_max_failures, settings.login_lock_minutes)
+
+
 def _sign_in(user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None, welcome: str | None = None):
     cookie.clear()  # a fresh session on sign-in: nothing from before survives (session fixation)
     if welcome:
         flash(welcome, "success")
-    actor = auth_service.start_session(db(), user_id, org_id)
+    actor, signed_in_at = auth_service.start_session(db(), user_id, org_id)
+    cookie["signed_in_at"] = signed_in_at
     login_user(SignedIn(user_id=user_id, actor=actor))
     if actor is None:
         flash("You are not a member of any organization yet. Ask an admin to invite you.", "warning")
@@ -71,6 +84,8 @@ def _sign_in(user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        auth_service.sign_out(db(), current_user.user_id, current_user.actor)
     logout_user()
     cookie.clear()
     flash("You are signed out.", "info")
@@ -92,19 +107,30 @@ def switch_org():
     return redirect(url_for("home.index"), code=303)
 
 
+class JoinForm(FlaskForm):
+    password = PasswordField("Your password")
+
+
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept_invite(token: str):
+    """One link, two cases: a new person sets a password; someone who already has an account (with
+    another organization) signs in with it. Either way the membership starts only now."""
     details = auth_service.invite_details(db(), token)
-    form = SetPasswordForm()
     if details is None:
         return render("auth/invite_invalid.html", status=404)
-    email, org_name = details
+    form = JoinForm() if details.has_password else SetPasswordForm()
+    page = "auth/join.html" if details.has_password else "auth/set_password.html"
     if request.method == "GET":
-        return render("auth/set_password.html", form=form, email=email, org_name=org_name)
+        return render(page, form=form, invite=details)
     try:
-        actor = auth_service.redeem_invite(db(), token, form.password.data or "", form.confirm.data or "")
+        if details.has_password:
+            actor = auth_service.accept_invite_with_existing_password(db(), token, form.password.data or "", _throttle())
+        else:
+            actor = auth_service.accept_invite_with_new_password(db(), token, form.password.data or "", form.confirm.data or "")
+    except (auth_service.LoginFailed, auth_service.LoginLocked) as exc:
+        form.password.errors = [exc.message]
+        return render(page, form=form, invite=details, status=exc.status)
     except ValidationError as exc:
         apply_errors(form, exc)
-        status = 404 if "token" in exc.fields else 422
-        return render("auth/set_password.html", form=form, email=email, org_name=org_name, status=status)
-    return _sign_in(actor.user_id, org_id=actor.org_id, welcome=f"Welcome to {org_name}. Your password is set.")
+        return render(page, form=form, invite=details, status=404 if "token" in exc.fields else 422)
+    return _sign_in(actor.user_id, org_id=actor.org_id, welcome=f"Welcome to {details.org_name}.")

@@ -7,14 +7,11 @@ from functools import wraps
 
 from flask import abort, current_app, g, session as cookie
 from flask_login import LoginManager, UserMixin, current_user
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.db import set_context
 from backoffice.domain.roles import Role
-from backoffice.models import User
-from backoffice.queries.identity import MembershipChoice, actor_for, memberships_of
+from backoffice.queries.identity import MembershipChoice, actor_for, memberships_of, signed_in_user
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -56,18 +53,16 @@ def load_user(user_id: str) -> SignedIn | None:
     except ValueError:
         return None
     session = db()
+    if not signed_in_user(session, uid, cookie.get("signed_in_at")):
+        return None  # deactivated, or signed out (on any device) since this cookie signed in
     actor = actor_for(session, uid, org_id) or actor_for(session, uid, None)
-    if actor is None:
-        # Signed in but in no organization (yet, or any more): keep them signed in so they see why,
-        # unless the account itself is gone or deactivated.
-        set_context(session, user_id=uid, org_id=None)
-        active = session.execute(select(User.id).where(User.id == uid, User.is_active)).first()
-        session.rollback()
-        cookie.pop("org_id", None)
-        return SignedIn(user_id=uid, actor=None) if active else None
-    cookie["org_id"] = str(actor.org_id)
-    memberships = memberships_of(session)
+    memberships = memberships_of(session) if actor else []
     session.rollback()  # end the read transaction; the next one re-applies the same context
+    if actor is None:
+        # Signed in but in no organization (yet, or any more): they stay signed in and are told why.
+        cookie.pop("org_id", None)
+        return SignedIn(user_id=uid, actor=None)
+    cookie["org_id"] = str(actor.org_id)
     return SignedIn(user_id=uid, actor=actor, memberships=memberships)
 
 

@@ -34,10 +34,10 @@ def upgrade() -> None:
             email text not null check (email ~ '^[^@\\s]+@[^@\\s]+$' and length(email) <= 254),
             name text not null check (length(btrim(name)) between 1 and 200),
             password_hash text,
-            invited_by_org_id uuid,  -- the org whose invitation sets the first password (see rls_policies.sql)
             is_active boolean not null default true,
             created_at timestamptz not null default now(),
-            last_login_at timestamptz
+            last_login_at timestamptz,
+            sessions_revoked_at timestamptz  -- sign-ins before this are over (sign out ends them everywhere)
         );
         create unique index users_email_key on users (lower(email));
 
@@ -52,8 +52,6 @@ def upgrade() -> None:
             updated_at timestamptz not null default now(),
             unique (org_id, id)
         );
-        alter table users add foreign key (invited_by_org_id) references organizations (id);
-
         create unique index contractors_org_email_key on contractors (org_id, lower(email));
         create unique index contractors_org_vendor_key on contractors (org_id, ap_vendor_id)
             where ap_vendor_id is not null;
@@ -65,6 +63,9 @@ def upgrade() -> None:
             role text not null check (role in ('admin', 'owner', 'finance', 'contractor')),
             contractor_id uuid,
             created_at timestamptz not null default now(),
+            -- NULL while invited: a membership counts only once the person accepted it through the
+            -- one-time link (proving they hold the address), so no admin can attach someone else's account.
+            accepted_at timestamptz,
             unique (org_id, user_id),
             foreign key (org_id, contractor_id) references contractors (org_id, id),
             check ((role = 'contractor') = (contractor_id is not null))
@@ -76,12 +77,14 @@ def upgrade() -> None:
             id uuid primary key default gen_random_uuid(),
             org_id uuid not null references organizations (id),
             user_id uuid not null references users (id),
+            email text not null,  -- as the admin typed it
+            name text not null,
             token_hash text not null unique check (token_hash ~ '^[0-9a-f]{64}$'),
             created_by uuid not null references users (id),
             created_at timestamptz not null default now(),
-            expires_at timestamptz not null,
+            expires_at timestamptz not null default now() + interval '72 hours',
             used_at timestamptz,
-            check (expires_at > created_at)
+            check (expires_at > created_at and expires_at <= created_at + interval '72 hours')
         );
         create index invites_org_user_idx on invites (org_id, user_id);
 
@@ -103,7 +106,7 @@ def upgrade() -> None:
         create index audit_events_entity_idx on audit_events (org_id, entity_type, entity_id);
 
         create table login_throttle (
-            email_key text primary key,
+            email_key text primary key check (email_key ~ '^[0-9a-f]{64}$'),  -- sha256 of the lower-cased email
             failures integer not null default 0,
             window_started_at timestamptz not null default now(),
             locked_until timestamptz
