@@ -18,6 +18,8 @@ def _urls(stop_on_exit: bool = False) -> DatabaseUrls:
 
 
 def _admin_session(urls: DatabaseUrls):
+    # Set-up commands act before anyone can sign in, so they use the owner role. Each command is one
+    # unit of work: it commits once, after the bootstrap services it composes (demo seeds many).
     engine = make_engine(require_admin(urls))
     return engine, make_session_factory(engine)()
 
