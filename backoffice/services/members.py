@@ -78,16 +78,18 @@ def invite_member(
         if existing.accepted_at is None:
             raise ValidationError({"email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."})
         raise ValidationError({"email": f"{email} is already a member of this organization."})
-    membership = Membership(org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid)
-    session.add(membership)
-    session.flush()
+    # Core insert naming only the granted columns: accepted_at is not the app role's to write.
+    membership_id = uuid.uuid4()
+    session.execute(
+        insert(Membership.__table__).values(id=membership_id, org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid)
+    )
     token = _new_invite(session, actor, user_id, email, name)
     audit.record(
-        session, actor, "member.invited", "membership", membership.id,
+        session, actor, "member.invited", "membership", membership_id,
         {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None},
     )
     session.commit()
-    return InviteResult(user_id, membership.id, token)
+    return InviteResult(user_id, membership_id, token)
 
 
 def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID, email: str, name: str) -> str:
