@@ -146,6 +146,7 @@ def _accepted(session: Session, token: str, password_hash: str | None) -> Actor:
     if actor is None:
         session.rollback()
         raise ValidationError({"token": _LINK_GONE})
+    session.execute(text("select auth_record_success(:id)"), {"id": actor.user_id})  # they are signed in from here
     audit.record(session, actor, "member.joined", "user", actor.user_id, {"email": actor.label, "role": actor.role.value})
     session.commit()
     return actor

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import text
 
 from conftest import PASSWORD, csrf_token
@@ -68,6 +69,36 @@ def test_unknown_email_gives_the_same_message(client, world, login):
     assert _field_error(response.get_data(as_text=True), "password") == wrong_pw
     assert wrong_pw
     assert not _signed_in(client)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "{admin}\x00",
+        "\x00{admin}",
+        "{admin}\x7f",
+        "ad\nmin@example.com",
+        "{admin}" + "x" * 8000,
+        "a" * 8000 + "@example.com",
+    ],
+    ids=["trailing-NUL", "leading-NUL", "trailing-DEL", "inner-newline", "8000-chars-after-a-real-address", "8000-chars"],
+)
+def test_an_email_with_control_characters_or_8000_characters_is_401_with_the_usual_message(client, world, login, admin_engine, email):
+    """These answered 500 (PostgreSQL text cannot hold NUL; the address was looked up whatever its length)."""
+    email = email.format(admin=world.admin.email)
+    response = login(client, email)  # with the admin's right password
+    assert response.status_code == 401
+    html = response.get_data(as_text=True)
+    assert _field_error(html, "password") == "That email and password do not match an active account."
+    assert _field_error(html, "email") is None
+    assert not _signed_in(client)
+    with admin_engine.connect() as conn:
+        assert conn.execute(text("select last_login_at from users where id = :id"), {"id": world.admin.id}).scalar_one() is None
+        assert conn.execute(
+            text("select count(*) from audit_events where actor_user_id = :u and action = 'auth.signed_in'"), {"u": world.admin.id}
+        ).scalar_one() == 0
+    # the real address is not locked or counted against by such attempts
+    assert login(client.application.test_client(), world.admin).status_code == 303
 
 
 def test_user_without_password_cannot_sign_in(client, world, login, admin_engine):
@@ -143,6 +174,136 @@ def test_logout_with_csrf_ends_the_session(client, world, login):
     assert home.headers["Location"].startswith("/login")
 
 
+def _db_now(admin_engine) -> float:
+    with admin_engine.connect() as conn:
+        return float(conn.execute(text("select extract(epoch from clock_timestamp())")).scalar_one())
+
+
+def test_sign_in_stores_signed_in_at_by_the_database_clock(client, world, login, admin_engine):
+    before = _db_now(admin_engine)
+    assert login(client, world.admin).status_code == 303
+    after = _db_now(admin_engine)
+    with client.session_transaction() as sess:
+        signed_in_at = sess.get("signed_in_at")
+    assert isinstance(signed_in_at, float)
+    assert before <= signed_in_at <= after
+
+
+def test_a_session_without_signed_in_at_is_not_signed_in(client, world, login):
+    """A cookie from before sign-in times were recorded cannot outlive a sign-out: it counts as signed out."""
+    login(client, world.admin)
+    assert _signed_in(client)
+    with client.session_transaction() as sess:
+        del sess["signed_in_at"]
+    home = client.get("/")
+    assert home.status_code in (302, 303)
+    assert home.headers["Location"].startswith("/login")
+
+
+def _copy_session_cookie(source, target):
+    cookie = source.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+    target.set_cookie(SESSION_COOKIE, cookie.value, domain=cookie.domain, path=cookie.path)
+
+
+def test_sign_out_ends_a_copied_session_cookie_too(app, world, login, admin_engine):
+    browser = app.test_client()
+    assert login(browser, world.admin).status_code == 303
+    thief = app.test_client()
+    _copy_session_cookie(browser, thief)
+    assert _signed_in(thief)  # the copy works while the session lasts
+    logout = browser.post("/logout", data={"csrf_token": csrf_token(browser, "/")})
+    assert logout.status_code == 303
+
+    home = thief.get("/")
+    assert home.status_code in (302, 303)
+    assert home.headers["Location"].startswith("/login")
+    # and the copy cannot change anything either
+    with admin_engine.connect() as conn:
+        name_before = conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one()
+    attempt = thief.post(
+        "/admin/settings",
+        data={"name": "Stolen", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
+              "partial_policy": "route_back", "csrf_token": csrf_token(thief, "/login")},
+    )
+    assert attempt.status_code in (302, 303) and attempt.headers["Location"].startswith("/login")
+    with admin_engine.connect() as conn:
+        assert conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one() == name_before
+
+
+def test_sign_out_in_one_browser_signs_out_the_other_browser_too(app, world, login, admin_engine):
+    laptop, phone, colleague = app.test_client(), app.test_client(), app.test_client()
+    assert login(laptop, world.finance).status_code == 303
+    assert login(phone, world.finance).status_code == 303
+    assert login(colleague, world.owner).status_code == 303
+    assert _signed_in(laptop) and _signed_in(phone) and _signed_in(colleague)
+    signed_in_at = []
+    for c in (laptop, phone):
+        with c.session_transaction() as sess:
+            signed_in_at.append(sess["signed_in_at"])
+    assert phone.post("/logout", data={"csrf_token": csrf_token(phone, "/")}).status_code == 303
+
+    home = laptop.get("/")
+    assert home.status_code in (302, 303)
+    assert home.headers["Location"].startswith("/login")
+    with admin_engine.connect() as conn:
+        revoked = conn.execute(
+            text("select extract(epoch from sessions_revoked_at) from users where id = :id"), {"id": world.finance.id}
+        ).scalar_one()
+        others_revoked = conn.execute(
+            text("select count(*) from users where id = any(:ids) and sessions_revoked_at is not null"),
+            {"ids": [world.owner.id, world.admin.id]},
+        ).scalar_one()
+        signed_out = conn.execute(
+            text("select count(*) from audit_events where org_id = :o and actor_user_id = :u and action = 'auth.signed_out'"),
+            {"o": world.org_a, "u": world.finance.id},
+        ).scalar_one()
+    assert revoked is not None and float(revoked) > max(signed_in_at)  # both sign-ins predate it
+    assert signed_out == 1
+    # another person's session is untouched
+    assert others_revoked == 0
+    assert _signed_in(colleague)
+
+
+def test_signing_in_again_after_sign_out_works_but_older_sessions_stay_ended(app, world, login):
+    old, new = app.test_client(), app.test_client()
+    assert login(old, world.owner).status_code == 303
+    assert old.post("/logout", data={"csrf_token": csrf_token(old, "/")}).status_code == 303
+    assert login(new, world.owner).status_code == 303
+    assert _signed_in(new)
+    assert not _signed_in(old)
+    # a session copied before the sign-out stays ended after the new sign-in, too
+    stale = app.test_client()
+    assert login(stale, world.finance).status_code == 303
+    copy = app.test_client()
+    _copy_session_cookie(stale, copy)
+    assert stale.post("/logout", data={"csrf_token": csrf_token(stale, "/")}).status_code == 303
+    assert login(stale, world.finance).status_code == 303
+    assert _signed_in(stale) and not _signed_in(copy)
+
+
+def test_someone_in_no_organization_can_sign_out_and_it_ends_their_other_sessions(app, world, login, admin_engine):
+    here, there = app.test_client(), app.test_client()
+    assert login(here, world.outsider).status_code == 303
+    assert login(there, world.outsider).status_code == 303
+    assert _signed_in(here) and _signed_in(there)  # the "No organization yet" page
+    response = here.post("/logout", data={"csrf_token": csrf_token(here, "/")})
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
+    assert not _signed_in(here) and not _signed_in(there)
+    with admin_engine.connect() as conn:
+        assert conn.execute(
+            text("select sessions_revoked_at from users where id = :id"), {"id": world.outsider.id}
+        ).scalar_one() is not None
+
+
+def test_a_deactivated_user_is_signed_out_on_the_next_request(client, world, login, admin_engine):
+    login(client, world.owner)
+    assert _signed_in(client)
+    with admin_engine.begin() as conn:
+        conn.execute(text("update users set is_active = false where id = :id"), {"id": world.owner.id})
+    assert not _signed_in(client)
+
+
 def test_next_same_site_path_is_followed(client, world):
     token = csrf_token(client, "/login?next=/admin/settings")
     page = client.get("/login?next=/admin/settings").get_data(as_text=True)
@@ -189,6 +350,41 @@ def test_next_backslash_trick_is_ignored(client, world):
     response = _login_with_next(client, world.admin, "/\\evil.example")
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "next_value",
+    [
+        "/\t/evil.example",
+        "/\n/x",
+        "/\r\n/evil.example",
+        "/\x00/evil.example",
+        "\\\\evil.example",
+        "\\/evil.example",
+        "https://evil.example",
+        "//evil.example/path",
+        " //evil.example",
+        "\t//evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/%0a/x?next=\x7f",
+    ],
+    ids=["tab", "newline", "CRLF", "NUL", "double-backslash", "backslash-slash", "https", "protocol-relative",
+         "leading-space", "leading-tab", "javascript", "relative", "DEL"],
+)
+def test_next_that_is_not_a_plain_same_site_path_redirects_home_instead(client, world, next_value):
+    """Browsers drop tabs and newlines and read backslashes as slashes: '/\t/evil.example' is '//evil.example'."""
+    page = client.get("/login", query_string={"next": next_value})
+    assert page.status_code == 200  # the sign-in page renders whatever next says
+    response = _login_with_next(client, world.admin, next_value)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+def test_next_with_a_query_string_on_this_site_is_followed(client, world):
+    response = _login_with_next(client, world.admin, "/admin/members?sort=name&dir=asc")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/members?sort=name&dir=asc"
 
 
 def test_session_cookie_httponly_lax_and_not_secure_over_http(client, world, login):

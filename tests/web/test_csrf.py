@@ -181,8 +181,28 @@ def test_accept_invite_without_token_is_rejected(admin_client, app, world, admin
     _assert_csrf_rejected(response)
     with admin_engine.connect() as conn:
         assert conn.execute(text("select password_hash from users where email = :e"), {"e": email}).scalar_one() is None
+        assert conn.execute(
+            text("select m.accepted_at from memberships m join users u on u.id = m.user_id where u.email = :e"), {"e": email}
+        ).scalar_one() is None
     assert newcomer.get(f"/invite/{token}").status_code == 200  # still usable
     assert newcomer.get("/").status_code in (302, 303)
+
+
+def test_joining_with_an_existing_account_without_token_is_rejected(admin_client, app, world, admin_engine):
+    """The join page signs an existing account in: without the token, nothing is accepted and nobody is signed in."""
+    token = _invite(admin_client, world, world.admin_b.email)
+    person = app.test_client()
+    assert "Join Org A" in person.get(f"/invite/{token}").get_data(as_text=True)
+    _assert_csrf_rejected(person.post(f"/invite/{token}", data={"password": PASSWORD}))
+    with admin_engine.connect() as conn:
+        assert conn.execute(
+            text("select accepted_at from memberships where org_id = :o and user_id = :u"), {"o": world.org_a, "u": world.admin_b.id}
+        ).scalar_one() is None
+        assert conn.execute(
+            text("select used_at from invites where org_id = :o and user_id = :u"), {"o": world.org_a, "u": world.admin_b.id}
+        ).scalar_one() is None
+    assert person.get("/").status_code in (302, 303)
+    assert person.get(f"/invite/{token}").status_code == 200  # still usable
 
 
 def test_create_contractor_without_token_is_rejected(admin_client, world, admin_engine):

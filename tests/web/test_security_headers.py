@@ -164,7 +164,24 @@ def test_form_error_pages_and_invite_pages_have_no_inline_code(client, app, worl
     newcomer = app.test_client()
     set_password = newcomer.get(f"/invite/{link_token}")
     assert set_password.status_code == 200
+    assert "Set your password" in set_password.get_data(as_text=True)
     assert_no_inline_code(set_password.get_data(as_text=True), "set password")
+    # an address that already has an account (in org B) gets the join page instead
+    invited_b = client.post(
+        "/admin/members",
+        data={"email": world.admin_b.email, "name": "Bea B", "role": "finance", "csrf_token": token},
+    )
+    assert invited_b.status_code == 303
+    body_b = client.get(invited_b.headers["Location"]).get_data(as_text=True)
+    join_token = re.search(r'/invite/([A-Za-z0-9_\-]+)"', body_b).group(1)
+    join = newcomer.get(f"/invite/{join_token}")
+    assert join.status_code == 200
+    assert f"Join Org A {world.suffix}" in join.get_data(as_text=True)
+    assert_no_inline_code(join.get_data(as_text=True), "join")
+    wrong = newcomer.post(f"/invite/{join_token}", data={"password": "not the password", "csrf_token": csrf_token(newcomer, f"/invite/{join_token}")})
+    assert wrong.status_code == 401
+    assert_no_inline_code(wrong.get_data(as_text=True), "join 401")
+    assert_security_headers(wrong)
 
 
 def test_other_roles_pages_have_no_inline_code(app, world, login):
