@@ -174,7 +174,9 @@ begin
     return;
   end if;
   if v_hash is null then
-    if p_password_hash is null then
+    -- A first password only for an account nobody uses yet: never one that already belongs somewhere.
+    if p_password_hash is null
+       or exists (select 1 from public.memberships m2 where m2.user_id = v_inv.user_id and m2.accepted_at is not null) then
       return;
     end if;
     update public.users set password_hash = p_password_hash where id = v_inv.user_id;

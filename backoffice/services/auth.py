@@ -155,6 +155,7 @@ def _accepted(session: Session, token: str, password_hash: str | None) -> Actor:
 def accept_invite_with_new_password(session: Session, token: str, password: str, confirm: str) -> Actor:
     """A person without an account yet: set the password and join. The link works once."""
     check_new_password(password, confirm)
+    set_context(session, user_id=None, org_id=None)  # accept_invite must not see anyone signed in
     return _accepted(session, token, hash_password(password))
 
 

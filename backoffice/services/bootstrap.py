@@ -47,11 +47,17 @@ def create_user(
         user = User(email=email, name=name)
         session.add(user)
         session.flush()
-        pw_hash = password_hash or (hash_password(password) if password else None)
-        if pw_hash:
-            # password_hash is deliberately not mapped on User (the app role cannot read it).
-            session.execute(text("update users set password_hash = :h where id = :id"), {"h": pw_hash, "id": user.id})
-    # An existing account keeps its own password: set-up never changes a password behind its owner's back.
+    # A password is set only on an account that has none: set-up never changes a password behind its
+    # owner's back, and never leaves an account it makes a member without one (a pending link from
+    # another organization could otherwise choose it). password_hash is deliberately not mapped on User.
+    pw_hash = password_hash or (hash_password(password) if password else None)
+    has_password = session.execute(
+        text("select password_hash is not null from users where id = :id"), {"id": user.id}
+    ).scalar_one()
+    if not has_password:
+        if not pw_hash:
+            raise ValidationError({"password": "This account has no password yet: give one."})
+        session.execute(text("update users set password_hash = :h where id = :id"), {"h": pw_hash, "id": user.id})
     if session.execute(select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user.id)).first():
         raise ValidationError({"email": f"{email} is already a member of this organization."})
     if contractor_id is not None:

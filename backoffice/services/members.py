@@ -131,7 +131,10 @@ def reissue_invite(session: Session, actor: Actor, membership_id) -> str:
     last = session.execute(
         select(Invite.email, Invite.name).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id)
         .order_by(Invite.created_at.desc()).limit(1)
-    ).one()
+    ).first()
+    if last is None:  # a membership written without an invitation: nothing to renew
+        session.rollback()
+        raise ValidationError({"invite": "There is no invitation to renew. Remove this person and invite them again."})
     token = _new_invite(session, actor, m.user_id, last.email, last.name)
     audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": last.email})
     session.commit()

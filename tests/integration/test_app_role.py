@@ -186,3 +186,144 @@ def test_doctor_reports_an_app_role_that_is_a_member_of_the_owner_role(database,
             conn.execute(sql.SQL("revoke {} from {}").format(owner, app))
     assert [p for p in problems if f"member of {owner_role_name(database)}" in p], problems
     assert doctor(app_engine)[0] == []  # restored
+
+
+# --- what the app role may write, column by column -----------------------------------------------------------
+
+# Every privilege the app role holds on the tables of the invitation model, as (column, privilege).
+# accepted_at is nobody's to write but accept_invite()'s; an invite's clock columns are the database's;
+# an account's identity, password and flags are out of reach (DESIGN.md section 5).
+_ALL = object()
+
+
+def table_columns(conn, table: str) -> set[str]:
+    """All of the table's columns, whatever the connected role may do with them (pg_attribute, not
+    information_schema, which lists only the columns the role holds a privilege on)."""
+    return set(
+        conn.execute(
+            text("select attname from pg_attribute where attrelid = cast(:t as regclass) and attnum > 0 and not attisdropped"),
+            {"t": f"public.{table}"},
+        ).scalars()
+    )
+
+
+EXPECTED_COLUMN_PRIVILEGES = {
+    "memberships": {
+        "SELECT": _ALL,
+        "INSERT": {"id", "org_id", "user_id", "role", "contractor_id"},
+        "UPDATE": {"role", "contractor_id"},
+    },
+    "invites": {
+        "SELECT": _ALL,
+        "INSERT": {"id", "org_id", "user_id", "email", "name", "token_hash", "created_by"},
+        "UPDATE": {"used_at"},
+    },
+    "users": {
+        "SELECT": {"id", "email", "name", "is_active", "created_at", "last_login_at", "sessions_revoked_at"},
+        "UPDATE": {"name", "sessions_revoked_at"},
+    },
+}
+EXPECTED_TABLE_PRIVILEGES = {"memberships": {"SELECT", "DELETE"}, "invites": {"SELECT"}, "users": set()}
+
+
+@pytest.mark.parametrize("table", sorted(EXPECTED_COLUMN_PRIVILEGES))
+def test_app_role_holds_exactly_the_intended_column_privileges(app_engine, table):
+    with app_engine.connect() as conn:
+        columns = table_columns(conn, table)
+        held = {
+            privilege: {
+                c for c in columns
+                if conn.execute(text("select has_column_privilege(current_user, :t, :c, :p)"), {"t": f"public.{table}", "c": c, "p": privilege}).scalar_one()
+            }
+            for privilege in ("SELECT", "INSERT", "UPDATE", "REFERENCES")
+        }
+    expected = {p: (columns if cols is _ALL else cols) for p, cols in EXPECTED_COLUMN_PRIVILEGES[table].items()}
+    assert {p: cols for p, cols in held.items() if cols} == expected
+
+
+@pytest.mark.parametrize("table", sorted(EXPECTED_TABLE_PRIVILEGES))
+def test_app_role_holds_exactly_the_intended_table_privileges(app_engine, table):
+    with app_engine.connect() as conn:
+        held = {
+            p for p in PRIVILEGES.split(", ")
+            if conn.execute(text("select has_table_privilege(current_user, :t, :p)"), {"t": f"public.{table}", "p": p}).scalar_one()
+        }
+    assert held == EXPECTED_TABLE_PRIVILEGES[table]
+
+
+# SECURITY DEFINER functions run as the owner (BYPASSRLS): each is a door through RLS, so the list is closed.
+EXPECTED_DEFINER_FUNCTIONS = {
+    "app_user_id", "app_org_id", "app_role", "app_contractor_id", "my_memberships", "app_can_see_user",
+    "auth_lookup", "auth_record_failure", "auth_record_success",
+    "invite_user_account", "invite_details", "accept_invite",
+    "audit_events_chain",  # a trigger function: PostgreSQL refuses to call it other than as a trigger
+}
+
+
+def test_app_role_may_execute_exactly_the_intended_security_definer_functions(app_engine):
+    with app_engine.connect() as conn:
+        callable_ = set(
+            conn.execute(
+                text(
+                    "select proname from pg_proc where pronamespace = 'public'::regnamespace and prosecdef"
+                    " and has_function_privilege(current_user, oid, 'EXECUTE')"
+                )
+            ).scalars()
+        )
+    assert callable_ == EXPECTED_DEFINER_FUNCTIONS
+
+
+@pytest.mark.parametrize("name", ["redeem_invite", "invite_is_valid", "pending_members", "may_issue_password_link"])
+def test_the_functions_of_the_old_invitation_model_are_gone(app_engine, name):
+    with app_engine.connect() as conn:
+        assert conn.execute(text("select count(*) from pg_proc where proname = :n"), {"n": name}).scalar_one() == 0
+
+
+def test_accounts_no_longer_record_which_org_invited_them(app_engine):
+    with app_engine.connect() as conn:
+        columns = table_columns(conn, "users")
+    assert "invited_by_org_id" not in columns
+    assert {"id", "email", "password_hash", "sessions_revoked_at"} <= columns
+
+
+def test_calling_the_chain_trigger_function_directly_is_refused(app_engine):
+    with app_engine.connect() as conn:
+        with pytest.raises(Exception) as exc:
+            conn.execute(text("select audit_events_chain()"))
+    assert "trigger" in str(exc.value)
+
+
+# --- doctor: views and SECURITY DEFINER functions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("options", "flagged"), [("", True), ("with (security_invoker = true)", False)])
+def test_doctor_names_a_view_the_app_role_reads_with_its_owners_rights(database, app_engine, admin_engine, options, flagged):
+    app = app_role_name(database)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f"create view doctor_probe_view {options} as select id, email from users"))
+        conn.execute(text(f'grant select on doctor_probe_view to "{app}"'))
+    try:
+        problems, _ = doctor(app_engine)
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text("drop view if exists doctor_probe_view"))
+    named = [p for p in problems if "doctor_probe_view" in p]
+    assert bool(named) is flagged, problems
+    if flagged:
+        assert "security_invoker" in named[0]
+    assert doctor(app_engine)[0] == []  # restored
+
+
+@pytest.mark.parametrize(("config", "flagged"), [("", True), ("set search_path = pg_catalog, pg_temp", False)])
+def test_doctor_names_a_security_definer_function_without_a_pinned_search_path(database, app_engine, admin_engine, config, flagged):
+    app = app_role_name(database)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f"create function doctor_probe_fn() returns int language sql security definer {config} as $$ select 1 $$"))
+        conn.execute(text(f'grant execute on function doctor_probe_fn() to "{app}"'))
+    try:
+        problems, _ = doctor(app_engine)
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text("drop function if exists doctor_probe_fn()"))
+    assert bool([p for p in problems if "doctor_probe_fn" in p]) is flagged, problems
+    assert doctor(app_engine)[0] == []  # restored

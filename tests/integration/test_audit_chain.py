@@ -202,6 +202,56 @@ def test_verify_finds_a_deleted_event_as_a_gap(world, owner_session, admin_engin
     assert {"audit_events_append_only", "audit_events_chain"} <= enabled_triggers(admin_engine)
 
 
+def heads_for(session, *org_ids) -> dict[str, tuple[int, str]]:
+    heads = audit.chain_heads(session)
+    session.rollback()
+    wanted = {str(o) for o in org_ids}
+    return {h.org_id: (h.seq, h.hash) for h in heads if h.org_id in wanted}
+
+
+def test_chain_heads_are_each_orgs_newest_event(world, owner_session, admin_engine):
+    heads = heads_for(owner_session, world.org_a, world.org_b)
+    for org in (world.org_a, world.org_b):
+        last = chain_of(admin_engine, org)[-1]
+        assert heads[str(org)] == (last.seq, last.hash)
+
+
+def test_chain_heads_as_the_app_role_cover_only_the_trail_it_may_read(world, act_as, admin_engine):
+    s = act_as(world.admin.id, world.org_a)
+    heads = audit.chain_heads(s)
+    last = chain_of(admin_engine, world.org_a)[-1]
+    assert [(h.org_id, h.seq, h.hash) for h in heads] == [(str(world.org_a), last.seq, last.hash)]
+    s = act_as(world.contractor_x_user.id, world.org_a)
+    assert audit.chain_heads(s) == []
+
+
+def test_a_chain_cut_short_at_its_end_verifies_but_its_head_moves_back(world, owner_session, admin_engine):
+    """Deleting the newest events leaves a chain that still links up: only a head kept from before shows it."""
+    rows = chain_of(admin_engine, world.org_a)
+    kept_head = heads_for(owner_session, world.org_a)[str(world.org_a)]
+    with admin_engine.connect() as conn:
+        saved = dict(conn.execute(
+            text("select * from audit_events where org_id = :org and seq = :seq"), {"org": world.org_a, "seq": rows[-1].seq}
+        ).mappings().one())
+    try:
+        with append_only_trigger_off(admin_engine) as conn:
+            conn.execute(text("delete from audit_events where id = :id"), {"id": saved["id"]})
+        assert breaks_for(owner_session, world.org_a) == []
+        assert heads_for(owner_session, world.org_a)[str(world.org_a)] == (rows[-2].seq, rows[-2].hash) != kept_head
+    finally:
+        with append_only_trigger_off(admin_engine, also_chain=True) as conn:
+            if not conn.execute(text("select count(*) from audit_events where id = :id"), {"id": saved["id"]}).scalar_one():
+                cols = list(saved)
+                values = ", ".join("cast(:data as jsonb)" if c == "data" else f":{c}" for c in cols)
+                conn.execute(
+                    text(f"insert into audit_events ({', '.join(cols)}) values ({values})"),
+                    {**saved, "data": json.dumps(saved["data"])},
+                )
+    assert chain_of(admin_engine, world.org_a) == rows
+    assert heads_for(owner_session, world.org_a)[str(world.org_a)] == kept_head
+    assert {"audit_events_append_only", "audit_events_chain"} <= enabled_triggers(admin_engine)
+
+
 # --- concurrency -----------------------------------------------------------------------------------------
 
 

@@ -34,21 +34,44 @@ PERMISSION_DENIED = "permission denied"
 
 @pytest.fixture
 def invites(world, admin_engine):
-    """An unused invite in each org (the world has none), created by the owner role."""
+    """An unused invite in each org (the world has none), created by the owner role. expires_at is
+    left to the database (now() + 72 hours)."""
     ids = {}
     with admin_engine.begin() as conn:
         for org, user, by in (
-            (world.org_a, world.contractor_y_user.id, world.admin.id),
-            (world.org_b, world.contractor_z_user.id, world.admin_b.id),
+            (world.org_a, world.contractor_y_user, world.admin.id),
+            (world.org_b, world.contractor_z_user, world.admin_b.id),
         ):
             ids[org] = conn.execute(
                 text(
-                    "insert into invites (org_id, user_id, token_hash, created_by, expires_at)"
-                    " values (:org, :user, :hash, :by, now() + interval '3 days') returning id"
+                    "insert into invites (org_id, user_id, email, name, token_hash, created_by)"
+                    " values (:org, :user, :email, :name, :hash, :by) returning id"
                 ),
-                {"org": org, "user": user, "hash": secrets.token_hex(32), "by": by},
+                {"org": org, "user": user.id, "email": user.email, "name": user.name, "hash": secrets.token_hex(32), "by": by},
             ).scalar_one()
     return ids
+
+
+@pytest.fixture
+def pending(world, admin_engine):
+    """Two people invited to org A who have not accepted (memberships with accepted_at NULL), written
+    by the owner role: a new account without a password, and org B's admin, whose account is accepted
+    in org B. Returns {"newcomer": user id, "admin_b": user id}."""
+    with admin_engine.begin() as conn:
+        newcomer = conn.execute(
+            text("insert into users (email, name) values (:email, 'Pat Pending') returning id"),
+            {"email": f"pending-{world.suffix}@example.com"},
+        ).scalar_one()
+        for user_id, role in ((newcomer, "admin"), (world.admin_b.id, "finance")):
+            conn.execute(
+                text("insert into memberships (org_id, user_id, role) values (:org, :user, :role)"),
+                {"org": world.org_a, "user": user_id, "role": role},
+            )
+            assert conn.execute(
+                text("select accepted_at from memberships where org_id = :org and user_id = :user"),
+                {"org": world.org_a, "user": user_id},
+            ).scalar_one() is None
+    return {"newcomer": newcomer, "admin_b": world.admin_b.id}
 
 
 def org_rows(admin_engine, table: str, org_id) -> list[dict]:
@@ -80,8 +103,8 @@ def insert_sql(table: str) -> str:
         "memberships": "insert into memberships (org_id, user_id, role) values (:org, :user, 'admin')",
         "contractors": "insert into contractors (org_id, legal_name, email) values (:org, 'Planted Ltd', 'planted@example.com')",
         "invites": (
-            "insert into invites (org_id, user_id, token_hash, created_by, expires_at)"
-            " values (:org, :user, :token_hash, :me, now() + interval '3 days')"
+            "insert into invites (org_id, user_id, email, name, token_hash, created_by)"
+            " values (:org, :user, 'planted@example.com', 'Planted', :token_hash, :me)"
         ),
         "audit_events": (
             "insert into audit_events (org_id, actor_user_id, actor_label, action, entity_type)"
@@ -155,16 +178,24 @@ def test_admin_of_org_b_cannot_insert_a_row_into_org_a(world, invites, act_as, a
     assert org_rows(admin_engine, table, world.org_a) == before
 
 
+# Statements the app role holds the privilege for: RLS must make them touch nothing in org A.
 UPDATES = {
     "organizations": "update organizations set name = 'Taken over', payment_terms_days = 1 where id = :org",
     "memberships": "update memberships set role = 'admin', contractor_id = null where org_id = :org",
     "contractors": "update contractors set legal_name = 'Taken over', payout_details = 'attacker IBAN' where org_id = :org",
-    "invites": "update invites set expires_at = now() + interval '1 year' where org_id = :org",
+    "invites": "update invites set used_at = now() where org_id = :org",  # used_at is the one column it may update
 }
 DELETES = {
     "memberships": "delete from memberships where org_id = :org",
     "contractors": "delete from contractors where org_id = :org and id not in (select contractor_id from memberships where contractor_id is not null)",
-    "invites": "delete from invites where org_id = :org",
+}
+# Statements the app role holds no privilege for at all: refused before any policy is consulted.
+UNGRANTED_WRITES = {
+    "invites: delete": "delete from invites where org_id = :org",
+    "invites: extend expires_at": "update invites set expires_at = now() + interval '1 year' where org_id = :org",
+    "invites: swap token_hash": "update invites set token_hash = repeat('a', 64) where org_id = :org",
+    "invites: redirect to another user": "update invites set user_id = :me where org_id = :org",
+    "memberships: accept": "update memberships set accepted_at = now() where org_id = :org",
 }
 
 
@@ -186,6 +217,74 @@ def test_admin_of_org_b_deleting_org_a_rows_changes_nothing(world, invites, act_
     assert result.rowcount == 0
     s.commit()
     assert org_rows(admin_engine, table, world.org_a) == before
+
+
+@pytest.mark.parametrize("what", list(UNGRANTED_WRITES))
+def test_admin_of_org_b_is_refused_ungranted_writes_to_org_a(world, invites, pending, act_as, admin_engine, what):
+    table = what.split(":")[0]
+    before = org_rows(admin_engine, table, world.org_a)
+    s = act_as(world.admin_b.id, world.org_b)
+    refused(s, UNGRANTED_WRITES[what], {"org": world.org_a, "me": world.admin_b.id}, PERMISSION_DENIED)
+    assert org_rows(admin_engine, table, world.org_a) == before
+
+
+@pytest.mark.parametrize("what", list(UNGRANTED_WRITES))
+def test_admin_is_refused_ungranted_writes_even_in_its_own_org(world, invites, pending, act_as, admin_engine, what):
+    """Not a matter of tenancy: no admin may delete or re-aim an invite, or accept a membership."""
+    table = what.split(":")[0]
+    before = org_rows(admin_engine, table, world.org_a)
+    s = act_as(world.admin.id, world.org_a)
+    assert count(s, table) > 0  # the rows are visible to this admin, so only the privilege stands in the way
+    refused(s, UNGRANTED_WRITES[what], {"org": world.org_a, "me": world.admin.id}, PERMISSION_DENIED)
+    assert org_rows(admin_engine, table, world.org_a) == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "insert into memberships (org_id, user_id, role, accepted_at) values (:org, :user, 'owner', now())",
+        "insert into memberships (org_id, user_id, role, created_at) values (:org, :user, 'owner', now() - interval '1 year')",
+        "insert into invites (org_id, user_id, email, name, token_hash, created_by, expires_at)"
+        " values (:org, :user, 'o@example.com', 'O', repeat('b', 64), :me, now() + interval '1 hour')",
+        "insert into invites (org_id, user_id, email, name, token_hash, created_by, created_at)"
+        " values (:org, :user, 'o@example.com', 'O', repeat('b', 64), :me, now() + interval '1 year')",
+        "insert into invites (org_id, user_id, email, name, token_hash, created_by, used_at)"
+        " values (:org, :user, 'o@example.com', 'O', repeat('b', 64), :me, null)",
+    ],
+)
+def test_admin_cannot_write_the_columns_only_the_database_sets(world, act_as, admin_engine, sql):
+    """accepted_at (only accept_invite sets it) and the invite's clock columns are not the app role's to write."""
+    before = {t: org_rows(admin_engine, t, world.org_a) for t in ("memberships", "invites")}
+    s = act_as(world.admin.id, world.org_a)
+    refused(s, sql, {"org": world.org_a, "user": world.outsider.id, "me": world.admin.id}, PERMISSION_DENIED)
+    assert {t: org_rows(admin_engine, t, world.org_a) for t in ("memberships", "invites")} == before
+
+
+def test_an_admin_writes_invites_only_in_its_own_name(world, act_as, admin_engine):
+    before = org_rows(admin_engine, "invites", world.org_a)
+    s = act_as(world.admin.id, world.org_a)
+    params = insert_params(world.org_a, world.owner.id, world.outsider.id)  # created_by: the owner, not the admin
+    message = refused(s, insert_sql("invites"), params, RLS_VIOLATION)
+    assert 'table "invites"' in message
+    assert org_rows(admin_engine, "invites", world.org_a) == before
+    # the control: the same row in the admin's own name is accepted
+    s = act_as(world.admin.id, world.org_a)
+    s.execute(text(insert_sql("invites")), insert_params(world.org_a, world.admin.id, world.outsider.id))
+    assert count(s, "invites", "user_id = :u", u=world.outsider.id) == 1
+    s.rollback()
+    assert org_rows(admin_engine, "invites", world.org_a) == before
+
+
+def test_a_membership_an_admin_writes_with_raw_sql_is_pending_and_grants_nothing(world, act_as, admin_engine):
+    s = act_as(world.admin.id, world.org_a)
+    s.execute(text(insert_sql("memberships")), insert_params(world.org_a, world.admin.id, world.outsider.id))
+    s.commit()
+    (row,) = [r for r in org_rows(admin_engine, "memberships", world.org_a) if r["user_id"] == world.outsider.id]
+    assert row["role"] == "admin" and row["accepted_at"] is None
+    s = act_as(world.outsider.id, world.org_a)
+    assert s.execute(text("select app_org_id(), app_role(), app_contractor_id()")).one() == (None, None, None)
+    for table in TENANT_TABLES:
+        assert count(s, table) == 0, table
 
 
 @pytest.mark.parametrize(
@@ -243,7 +342,7 @@ def test_contractor_sees_its_organization_but_no_invites(world, invites, act_as)
 def test_contractor_cannot_insert_into_admin_tables(world, act_as, admin_engine, table):
     before = org_rows(admin_engine, table, world.org_a)
     s = act_as(world.contractor_x_user.id, world.org_a)
-    # memberships: make the outsider an admin of org A; invites: a set-password link for a colleague.
+    # memberships: make the outsider an admin of org A; invites: an invitation link for a colleague.
     params = insert_params(world.org_a, world.contractor_x_user.id, world.outsider.id if table == "memberships" else world.contractor_y_user.id)
     refused(s, insert_sql(table), params, RLS_VIOLATION)
     assert org_rows(admin_engine, table, world.org_a) == before
@@ -255,10 +354,9 @@ def test_contractor_cannot_insert_into_admin_tables(world, act_as, admin_engine,
         ("contractors", "update contractors set payout_details = 'attacker IBAN' where id = :own"),
         ("contractors", "update contractors set payout_details = 'attacker IBAN' where org_id = :org"),
         ("memberships", "update memberships set role = 'admin', contractor_id = null where user_id = :me"),
-        ("invites", "update invites set expires_at = now() + interval '1 year' where org_id = :org"),
+        ("invites", "update invites set used_at = now() where org_id = :org"),
         ("contractors", "delete from contractors where id = :other"),
         ("memberships", "delete from memberships where user_id = :me"),
-        ("invites", "delete from invites where org_id = :org"),
     ],
 )
 def test_contractor_cannot_update_or_delete_admin_tables(world, invites, act_as, admin_engine, table, sql):
@@ -267,6 +365,21 @@ def test_contractor_cannot_update_or_delete_admin_tables(world, invites, act_as,
     params = {"own": world.contractor_x, "other": world.contractor_y, "org": world.org_a, "me": world.contractor_x_user.id}
     assert s.execute(text(sql), params).rowcount == 0
     s.commit()
+    assert org_rows(admin_engine, table, world.org_a) == before
+
+
+@pytest.mark.parametrize(
+    ("table", "sql"),
+    [
+        ("invites", "update invites set expires_at = now() + interval '1 year' where org_id = :org"),
+        ("invites", "delete from invites where org_id = :org"),
+        ("memberships", "update memberships set accepted_at = now() where user_id = :me"),
+    ],
+)
+def test_contractor_is_refused_writes_the_app_role_has_no_privilege_for(world, invites, act_as, admin_engine, table, sql):
+    before = org_rows(admin_engine, table, world.org_a)
+    s = act_as(world.contractor_x_user.id, world.org_a)
+    refused(s, sql, {"org": world.org_a, "me": world.contractor_x_user.id}, PERMISSION_DENIED)
     assert org_rows(admin_engine, table, world.org_a) == before
 
 
@@ -300,6 +413,29 @@ def test_a_user_naming_a_foreign_org_cannot_insert_into_it(world, act_as, admin_
     assert org_rows(admin_engine, table, world.org_a) == before
 
 
+@pytest.mark.parametrize("who", ["newcomer", "admin_b"])
+@pytest.mark.parametrize("table", TENANT_TABLES + ["users"])
+def test_a_person_invited_but_not_accepted_sees_nothing_of_the_org(world, invites, pending, act_as, admin_engine, who, table):
+    with admin_engine.connect() as conn:  # there is something to see, and a membership naming them
+        assert conn.execute(
+            text("select count(*) from memberships where org_id = :org and user_id = :u and accepted_at is null"),
+            {"org": world.org_a, "u": pending[who]},
+        ).scalar_one() == 1
+    s = act_as(pending[who], world.org_a)
+    if table == "users":
+        assert s.execute(text("select id from users")).scalars().all() == [pending[who]]
+    else:
+        assert count(s, table) == 0
+
+
+@pytest.mark.parametrize("who", ["newcomer", "admin_b"])
+def test_a_pending_membership_gives_no_org_role_or_switcher_entry(world, pending, act_as, who):
+    s = act_as(pending[who], world.org_a)
+    assert s.execute(text("select app_org_id(), app_role(), app_contractor_id()")).one() == (None, None, None)
+    orgs = s.execute(text("select org_id from my_memberships()")).scalars().all()
+    assert orgs == ([world.org_b] if who == "admin_b" else [])
+
+
 def test_a_context_naming_someone_elses_membership_is_not_honoured(world, act_as):
     """app.user_id of one user with app.org_id of another user's org: membership is checked as a pair."""
     s = act_as(world.contractor_z_user.id, world.org_a)
@@ -318,6 +454,15 @@ def test_a_user_sees_itself_and_the_members_of_the_current_org_only(world, act_a
     assert set(s.execute(text("select id from users")).scalars()) == {world.admin_b.id, world.contractor_z_user.id}
 
 
+def test_the_inviting_org_sees_the_pending_membership_but_not_the_invitees_account(world, pending, act_as):
+    s = act_as(world.admin.id, world.org_a)
+    assert {pending["newcomer"], pending["admin_b"]} <= set(s.execute(text("select user_id from memberships")).scalars())
+    seen = set(s.execute(text("select id from users")).scalars())
+    assert seen == {world.admin.id, world.owner.id, world.finance.id, world.contractor_x_user.id, world.contractor_y_user.id}
+    assert s.execute(text("select app_can_see_user(:u)"), {"u": pending["newcomer"]}).scalar_one() is False
+    assert s.execute(text("select app_can_see_user(:u)"), {"u": world.finance.id}).scalar_one() is True
+
+
 def test_a_contractor_sees_itself_but_no_user_of_another_org_or_contractor(world, act_as):
     s = act_as(world.contractor_x_user.id, world.org_a)
     seen = set(s.execute(text("select id from users")).scalars())
@@ -333,12 +478,51 @@ def test_a_contractor_sees_itself_but_no_user_of_another_org_or_contractor(world
         "select count(*) from users where password_hash is not null",
         "update users set password_hash = 'x' where id = :me",
         "update users set email = 'taken@example.com' where id = :me",
+        "update users set is_active = true where id = :me",
+        "update users set last_login_at = null where id = :me",
         "insert into users (email, name) values ('planted@example.com', 'Planted')",
+        "delete from users where id = :me",
     ],
 )
 def test_password_hashes_and_identities_are_out_of_reach_of_the_app_role(world, act_as, sql):
     s = act_as(world.admin.id, world.org_a)
     refused(s, sql, {"me": world.admin.id}, PERMISSION_DENIED)
+
+
+@pytest.mark.parametrize(
+    ("who", "org"),
+    [("owner", "org_a"), ("finance", "org_a"), ("contractor_x_user", "org_a"), ("outsider", "org_a"), ("admin_b", "org_a"), ("outsider", None)],
+)
+def test_only_an_admin_of_the_current_org_may_create_accounts(world, act_as, admin_engine, who, org):
+    email = f"conjured-{secrets.token_hex(4)}@example.com"
+    s = act_as(getattr(world, who).id, getattr(world, org) if org else None)
+    refused(s, "select invite_user_account(:email, 'Conjured')", {"email": email}, "only an admin")
+    with admin_engine.connect() as conn:
+        assert conn.execute(text("select count(*) from users where email = :e"), {"e": email}).scalar_one() == 0
+    # the control: org A's admin may
+    s = act_as(world.admin.id, world.org_a)
+    assert s.execute(text("select invite_user_account(:email, 'Conjured')"), {"email": email}).scalar_one() is not None
+    s.rollback()
+
+
+@pytest.mark.parametrize("column", ["name", "sessions_revoked_at"])
+def test_a_user_changes_its_own_name_and_sign_out_time_but_nobody_elses(world, act_as, admin_engine, column):
+    value = {"name": "'Renamed'", "sessions_revoked_at": "now()"}[column]
+    others = [world.finance.id, world.owner.id, world.contractor_x_user.id, world.admin_b.id, world.outsider.id]
+
+    def column_of_everyone():
+        with admin_engine.connect() as conn:
+            ids = others + [world.admin.id]
+            return dict(conn.execute(text(f"select id, {column} from users where id = any(:ids)"), {"ids": ids}).all())
+
+    before = column_of_everyone()
+    s = act_as(world.admin.id, world.org_a)
+    assert s.execute(text(f"update users set {column} = {value} where id = any(:ids)"), {"ids": others}).rowcount == 0
+    assert s.execute(text(f"update users set {column} = {value} where id = :me"), {"me": world.admin.id}).rowcount == 1
+    s.commit()
+    after = column_of_everyone()
+    assert after[world.admin.id] != before[world.admin.id]
+    assert {o: after[o] for o in others} == {o: before[o] for o in others}
 
 
 # --- (f) audit_events -----------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from backoffice.db import set_context
 from backoffice.errors import Forbidden, NotFound, ValidationError
-from backoffice.queries.identity import actor_for
+from backoffice.queries.identity import actor_for, signed_in_user
 from backoffice.services import auth, contractors, members, organizations
 from backoffice.services.contractors import ContractorInput
 from backoffice.services.organizations import OrgSettings
@@ -63,6 +64,19 @@ def new_email(world, local: str) -> str:
     return f"{local}-{world.suffix}@example.com"
 
 
+def membership_of(admin_engine, org_id, user_id) -> dict | None:
+    rows = owner_query(
+        admin_engine, "select id, role, contractor_id, accepted_at from memberships where org_id = :org and user_id = :u", org=org_id, u=user_id
+    )
+    return rows[0] if rows else None
+
+
+def signed_out(session) -> None:
+    """The session as a request from someone not signed in (whoever opens an invitation link)."""
+    session.rollback()
+    set_context(session, user_id=None, org_id=None)
+
+
 # --- members: inviting ---------------------------------------------------------------------------------
 
 
@@ -75,42 +89,63 @@ def test_inviting_a_new_person_returns_a_one_time_token_stored_only_as_its_hash(
     invite = owner_query(admin_engine, "select * from invites where org_id = :org and user_id = :u", org=world.org_a, u=result.user_id)
     assert len(invite) == 1
     assert invite[0]["token_hash"] == hashlib.sha256(result.token.encode()).hexdigest()
+    assert (invite[0]["email"], invite[0]["name"]) == (email, "Nia Newcomer")
     assert invite[0]["created_by"] == world.admin.id and invite[0]["used_at"] is None
-    assert timedelta(hours=71) < invite[0]["expires_at"] - datetime.now(timezone.utc) <= timedelta(hours=72)
+    assert invite[0]["expires_at"] - invite[0]["created_at"] == timedelta(hours=72)  # set by the database's clock
     assert result.token not in json.dumps(invite, default=str)
-    user = owner_query(admin_engine, "select email, password_hash from users where id = :u", u=result.user_id)[0]
-    assert user == {"email": email, "password_hash": None}
-    m = owner_query(admin_engine, "select id, role, contractor_id from memberships where org_id = :org and user_id = :u", org=world.org_a, u=result.user_id)
-    assert m == [{"id": result.membership_id, "role": "finance", "contractor_id": None}]
+    user = owner_query(admin_engine, "select email, name, password_hash from users where id = :u", u=result.user_id)[0]
+    assert user == {"email": email, "name": "Nia Newcomer", "password_hash": None}
+    assert membership_of(admin_engine, world.org_a, result.user_id) == {
+        "id": result.membership_id, "role": "finance", "contractor_id": None, "accepted_at": None,
+    }
+    assert actor_for(app_session, result.user_id, world.org_a) is None  # nothing until accepted
 
     (event,) = events(admin_engine, world.org_a, "member.invited")
     assert event["actor_user_id"] == world.admin.id and event["entity_id"] == str(result.membership_id)
-    assert event["data"]["link_issued"] is True and event["data"]["email"] == email
+    assert event["data"] == {"email": email, "role": "finance", "contractor_id": None}
     assert result.token not in json.dumps(event["data"])
 
 
-def test_inviting_someone_who_already_has_a_password_issues_no_link(world, app_session, admin_engine):
+def test_inviting_someone_who_already_has_an_account_issues_a_link_all_the_same(world, app_session, admin_engine):
+    """Nothing in the answer tells an admin whether the address has an account elsewhere."""
     admin = actor(app_session, world.admin_b, world.org_b)
-    result = members.invite_member(app_session, admin, email=world.outsider.email, name="ignored", role="owner")
-    assert result.token is None
+    result = members.invite_member(app_session, admin, email=world.outsider.email, name="Typed By B", role="owner")
     assert result.user_id == world.outsider.id
-    assert owner_query(admin_engine, "select * from invites where user_id = :u", u=world.outsider.id) == []
+    assert isinstance(result.token, str) and len(result.token) >= 32
+    (invite,) = owner_query(admin_engine, "select * from invites where user_id = :u", u=world.outsider.id)
+    assert (invite["org_id"], invite["email"], invite["name"], invite["used_at"]) == (world.org_b, world.outsider.email, "Typed By B", None)
+    assert invite["token_hash"] == auth.token_hash(result.token)
+    # The account is not renamed, and the membership waits for the person.
+    assert owner_query(admin_engine, "select name from users where id = :u", u=world.outsider.id) == [{"name": world.outsider.name}]
+    assert membership_of(admin_engine, world.org_b, world.outsider.id)["accepted_at"] is None
+    assert actor_for(app_session, world.outsider.id, world.org_b) is None
     (event,) = events(admin_engine, world.org_b, "member.invited")
-    assert event["data"]["link_issued"] is False
-    # and the outsider now reaches org B
-    assert actor_for(app_session, world.outsider.id, world.org_b).org_id == world.org_b
+    assert event["data"] == {"email": world.outsider.email, "role": "owner", "contractor_id": None}
 
 
-def test_a_link_issued_by_another_org_never_opens_the_org_a_person_is_pending_in(world, app_session):
-    """Org A invites a new person as admin; before they set a password, org B's admin invites the same
-    address. Whatever org B's admin receives must not let them into org A as that person."""
+def test_a_link_issued_by_another_org_never_opens_the_org_a_person_is_pending_in(world, app_session, admin_engine):
+    """Org A invites a new person as admin; before they accept, org B's admin invites the same address
+    and redeems their own link. That makes them the account's holder in org B, never in org A."""
     admin_a = actor(app_session, world.admin, world.org_a)
     email = new_email(world, "sought-after")
     pending = members.invite_member(app_session, admin_a, email=email, name="Sue Sought", role="admin")
     admin_b = actor(app_session, world.admin_b, world.org_b)
     from_b = members.invite_member(app_session, admin_b, email=email, name="Sue Sought", role="owner")
-    assert pending.token is not None
-    assert from_b.token is None, "org B's admin must not hold a link that sets the password of a person pending in org A"
+    assert from_b.user_id == pending.user_id and from_b.token != pending.token
+
+    signed_out(app_session)
+    in_b = auth.accept_invite_with_new_password(app_session, from_b.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert (in_b.user_id, in_b.org_id) == (pending.user_id, world.org_b)
+    assert membership_of(admin_engine, world.org_a, pending.user_id)["accepted_at"] is None
+    assert actor_for(app_session, pending.user_id, world.org_a) is None
+    assert auth.switch_organization(app_session, pending.user_id, world.org_a) is None
+    # Org A's link now asks whoever holds it for that account's password.
+    assert auth.invite_details(app_session, pending.token).has_password is True
+    signed_out(app_session)
+    with pytest.raises(ValidationError) as exc:
+        auth.accept_invite_with_new_password(app_session, pending.token, "another passphrase", "another passphrase")
+    assert set(exc.value.fields) == {"token"}
+    assert membership_of(admin_engine, world.org_a, pending.user_id)["accepted_at"] is None
 
 
 def test_inviting_a_contractor_user_links_it_to_the_contractor(world, app_session, admin_engine):
@@ -130,6 +165,19 @@ def test_inviting_an_existing_member_again_is_a_validation_error_on_email(world,
     with pytest.raises(ValidationError) as exc:
         members.invite_member(app_session, admin, email=email, name="Again", role="owner")
     assert set(exc.value.fields) == {"email"}
+    assert "already a member" in exc.value.fields["email"]
+    assert org_state(admin_engine, world.org_a) == before
+
+
+def test_inviting_someone_already_invited_is_a_validation_error_on_email(world, app_session, admin_engine):
+    admin = actor(app_session, world.admin, world.org_a)
+    email = new_email(world, "twice")
+    members.invite_member(app_session, admin, email=email, name="Twice", role="owner")
+    before = org_state(admin_engine, world.org_a)
+    with pytest.raises(ValidationError) as exc:
+        members.invite_member(app_session, admin, email=email.upper(), name="Twice Again", role="admin")
+    assert set(exc.value.fields) == {"email"}
+    assert "already invited" in exc.value.fields["email"]
     assert org_state(admin_engine, world.org_a) == before
 
 
@@ -241,15 +289,46 @@ def test_changing_a_contractor_user_to_staff_drops_the_contractor_link(world, ap
 
 def test_removing_a_member_deletes_the_membership_voids_invites_and_is_audited(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
-    invited = members.invite_member(app_session, admin, email=new_email(world, "shortlived"), name="Short Lived", role="owner")
+    email = new_email(world, "shortlived")
+    invited = members.invite_member(app_session, admin, email=email, name="Short Lived", role="owner")
     members.remove_member(app_session, admin, invited.membership_id)
     assert owner_query(admin_engine, "select id from memberships where id = :id", id=invited.membership_id) == []
     (invite,) = owner_query(admin_engine, "select used_at from invites where user_id = :u", u=invited.user_id)
     assert invite["used_at"] is not None
     (event,) = events(admin_engine, world.org_a, "member.removed")
     assert event["entity_id"] == str(invited.membership_id) and event["actor_user_id"] == world.admin.id
-    with pytest.raises(ValidationError):
-        auth.redeem_invite(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    # The invitee's account is invisible to the org, so the event names them as the invite did.
+    assert event["data"] == {"email": email, "role": "owner"}
+    signed_out(app_session)
+    with pytest.raises(ValidationError) as exc:
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert set(exc.value.fields) == {"token"}
+    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [{"password_hash": None}]
+
+
+def test_removing_an_accepted_member_ends_their_access(world, app_session, admin_engine):
+    admin = actor(app_session, world.admin, world.org_a)
+    members.remove_member(app_session, admin, membership_id(admin_engine, world.org_a, world.finance.id))
+    assert actor_for(app_session, world.finance.id, world.org_a) is None
+    (event,) = events(admin_engine, world.org_a, "member.removed")
+    assert event["data"] == {"email": world.finance.email, "role": "finance"}
+
+
+def test_a_link_stops_working_once_its_membership_is_gone(world, app_session, admin_engine):
+    """Even if the membership is deleted without voiding the invite (raw SQL as the admin), the link
+    no longer joins anything: a link is only as good as the pending membership it belongs to."""
+    admin = actor(app_session, world.admin, world.org_a)
+    invited = members.invite_member(app_session, admin, email=new_email(world, "orphan"), name="Or Phan", role="admin")
+    app_session.execute(text("delete from memberships where id = :id"), {"id": invited.membership_id})
+    app_session.commit()
+    assert owner_query(admin_engine, "select used_at from invites where user_id = :u", u=invited.user_id) == [{"used_at": None}]
+    assert auth.invite_details(app_session, invited.token) is None
+    signed_out(app_session)
+    with pytest.raises(ValidationError) as exc:
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert set(exc.value.fields) == {"token"}
+    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [{"password_hash": None}]
+    assert membership_of(admin_engine, world.org_a, invited.user_id) is None
 
 
 def test_an_admin_cannot_touch_another_orgs_membership(world, app_session, admin_engine):
@@ -267,23 +346,59 @@ def test_an_admin_cannot_touch_another_orgs_membership(world, app_session, admin
 
 def test_reissuing_an_invite_voids_the_old_link_and_is_audited(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
-    invited = members.invite_member(app_session, admin, email=new_email(world, "reissue"), name="Re Issue", role="owner")
+    email = new_email(world, "reissue")
+    invited = members.invite_member(app_session, admin, email=email, name="Re Issue", role="owner")
     new_token = members.reissue_invite(app_session, admin, invited.membership_id)
     assert new_token != invited.token
+    invites = owner_query(
+        admin_engine, "select token_hash, email, name, used_at from invites where user_id = :u order by created_at, used_at nulls last", u=invited.user_id
+    )
+    assert [(i["token_hash"], i["email"], i["name"], i["used_at"] is None) for i in invites] == [
+        (auth.token_hash(invited.token), email, "Re Issue", False),
+        (auth.token_hash(new_token), email, "Re Issue", True),
+    ]
     (event,) = events(admin_engine, world.org_a, "member.invite_reissued")
-    assert event["entity_id"] == str(invited.membership_id)
+    assert event["entity_id"] == str(invited.membership_id) and event["data"] == {"email": email}
+    assert auth.invite_details(app_session, invited.token) is None
+    signed_out(app_session)
     with pytest.raises(ValidationError):
-        auth.redeem_invite(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
-    assert auth.redeem_invite(app_session, new_token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert auth.accept_invite_with_new_password(app_session, new_token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
 
 
-def test_reissuing_for_someone_with_a_password_is_refused(world, app_session, admin_engine):
-    before = org_state(admin_engine, world.org_a)
+@pytest.mark.parametrize("how", ["created by set-up", "accepted through the link"])
+def test_reissuing_for_someone_who_has_joined_is_refused(world, app_session, admin_engine, how):
     admin = actor(app_session, world.admin, world.org_a)
+    if how == "created by set-up":
+        target = membership_id(admin_engine, world.org_a, world.finance.id)
+    else:
+        invited = members.invite_member(app_session, admin, email=new_email(world, "joined"), name="Jo Ined", role="owner")
+        signed_out(app_session)
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+        target = invited.membership_id
+        admin = actor(app_session, world.admin, world.org_a)
+    before = org_state(admin_engine, world.org_a)
     with pytest.raises(ValidationError) as exc:
-        members.reissue_invite(app_session, admin, membership_id(admin_engine, world.org_a, world.finance.id))
+        members.reissue_invite(app_session, admin, target)
     assert set(exc.value.fields) == {"invite"}
     assert org_state(admin_engine, world.org_a) == before
+
+
+def test_a_pending_admin_does_not_count_as_the_orgs_other_admin(world, app_session, admin_engine):
+    admin = actor(app_session, world.admin, world.org_a)
+    invited = members.invite_member(app_session, admin, email=new_email(world, "second"), name="Sec Ond", role="admin")
+    before = org_state(admin_engine, world.org_a)
+    own = membership_id(admin_engine, world.org_a, world.admin.id)
+    with pytest.raises(ValidationError) as exc:
+        members.change_role(app_session, admin, own, role="owner")
+    assert set(exc.value.fields) == {"role"}
+    with pytest.raises(ValidationError) as exc:
+        members.remove_member(app_session, admin, own)
+    assert set(exc.value.fields) == {"member"}
+    assert org_state(admin_engine, world.org_a) == before
+    # A pending admin can be withdrawn, though: it is not the org's only (accepted) admin.
+    members.remove_member(app_session, admin, invited.membership_id)
+    assert membership_of(admin_engine, world.org_a, invited.user_id) is None
 
 
 # --- auth ---------------------------------------------------------------------------------------------------
@@ -347,26 +462,101 @@ def test_an_invited_person_without_a_password_cannot_sign_in(world, app_session)
     assert invited.token
 
 
-def test_redeeming_an_invite_sets_the_password_once(world, app_session, admin_engine):
+def test_accepting_an_invite_sets_the_password_and_joins_once(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     email = new_email(world, "redeemer")
     invited = members.invite_member(app_session, admin, email=email, name="Red Eemer", role="finance")
 
-    assert auth.invite_details(app_session, invited.token) == (email, f"Org A {world.suffix}")
-    redeemed = auth.redeem_invite(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
-    assert (redeemed.user_id, redeemed.org_id, redeemed.role.value) == (invited.user_id, world.org_a, "finance")
+    assert auth.invite_details(app_session, invited.token) == auth.InviteDetails(email, f"Org A {world.suffix}", False)
+    signed_out(app_session)
+    joined = auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert (joined.user_id, joined.org_id, joined.role.value) == (invited.user_id, world.org_a, "finance")
+    assert membership_of(admin_engine, world.org_a, invited.user_id)["accepted_at"] is not None
+    (invite,) = owner_query(admin_engine, "select used_at from invites where user_id = :u", u=invited.user_id)
+    assert invite["used_at"] is not None
+    (user,) = owner_query(admin_engine, "select last_login_at from users where id = :u", u=invited.user_id)
+    assert user["last_login_at"] is not None  # joining signs them in
     assert auth.authenticate(app_session, email, NEW_PASSWORD) == invited.user_id
-    (event,) = events(admin_engine, world.org_a, "user.invite_accepted")
-    assert event["actor_user_id"] == invited.user_id
+    assert actor_for(app_session, invited.user_id, world.org_a).role.value == "finance"
+    (event,) = events(admin_engine, world.org_a, "member.joined")
+    assert event["actor_user_id"] == invited.user_id and event["entity_id"] == str(invited.user_id)
+    assert event["data"] == {"email": email, "role": "finance"}
 
+    signed_out(app_session)
     with pytest.raises(ValidationError) as again:
-        auth.redeem_invite(app_session, invited.token, "someone elses password", "someone elses password")
+        auth.accept_invite_with_new_password(app_session, invited.token, "someone elses password", "someone elses password")
+    assert set(again.value.fields) == {"token"}
+    with pytest.raises(ValidationError) as again:
+        auth.accept_invite_with_existing_password(app_session, invited.token, NEW_PASSWORD)
     assert set(again.value.fields) == {"token"}
     assert auth.invite_details(app_session, invited.token) is None
     assert auth.authenticate(app_session, email, NEW_PASSWORD) == invited.user_id  # the first password stands
+    assert len(events(admin_engine, world.org_a, "member.joined")) == 1
 
 
-def test_an_expired_invite_cannot_be_redeemed(world, app_session, admin_engine):
+def test_accepting_with_the_existing_password_joins_and_a_wrong_one_does_not(world, app_session, admin_engine):
+    admin = actor(app_session, world.admin, world.org_a)
+    invited = members.invite_member(app_session, admin, email=world.admin_b.email, name="Bea", role="owner")
+    assert auth.invite_details(app_session, invited.token) == auth.InviteDetails(world.admin_b.email, f"Org A {world.suffix}", True)
+    hash_before = owner_query(admin_engine, "select password_hash from users where id = :u", u=world.admin_b.id)
+
+    signed_out(app_session)
+    with pytest.raises(auth.LoginFailed):
+        auth.accept_invite_with_existing_password(app_session, invited.token, NEW_PASSWORD)
+    assert membership_of(admin_engine, world.org_a, world.admin_b.id)["accepted_at"] is None
+    assert auth.invite_details(app_session, invited.token) is not None  # still usable
+
+    joined = auth.accept_invite_with_existing_password(app_session, invited.token, PASSWORD)
+    assert (joined.user_id, joined.org_id, joined.role.value) == (world.admin_b.id, world.org_a, "owner")
+    assert membership_of(admin_engine, world.org_a, world.admin_b.id)["accepted_at"] is not None
+    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=world.admin_b.id) == hash_before
+    assert actor_for(app_session, world.admin_b.id, world.org_b).role.value == "admin"  # still admin in org B
+    (event,) = events(admin_engine, world.org_a, "member.joined")
+    assert event["actor_user_id"] == world.admin_b.id
+    assert auth.invite_details(app_session, invited.token) is None
+
+
+def test_accepting_with_an_existing_password_is_throttled_like_a_sign_in(world, app_session, admin_engine):
+    admin = actor(app_session, world.admin, world.org_a)
+    invited = members.invite_member(app_session, admin, email=world.outsider.email, name="Otto", role="owner")
+    throttle = auth.Throttle(max_failures=2, lock_minutes=15)
+    signed_out(app_session)
+    with pytest.raises(auth.LoginFailed):
+        auth.accept_invite_with_existing_password(app_session, invited.token, "guess one", throttle)
+    with pytest.raises(auth.LoginLocked):
+        auth.accept_invite_with_existing_password(app_session, invited.token, "guess two", throttle)
+    with pytest.raises(auth.LoginLocked):
+        auth.accept_invite_with_existing_password(app_session, invited.token, PASSWORD, throttle)
+    with pytest.raises(auth.LoginLocked):
+        auth.authenticate(app_session, world.outsider.email, PASSWORD)  # one counter for both ways in
+    assert membership_of(admin_engine, world.org_a, world.outsider.id)["accepted_at"] is None
+
+
+def test_an_account_without_a_password_cannot_accept_by_claiming_one(world, app_session, admin_engine):
+    """The existing-password way in is no shortcut around setting a password."""
+    admin = actor(app_session, world.admin, world.org_a)
+    invited = members.invite_member(app_session, admin, email=new_email(world, "nopw"), name="No Pw", role="owner")
+    signed_out(app_session)
+    for password in ("", PASSWORD):
+        with pytest.raises(auth.LoginFailed):
+            auth.accept_invite_with_existing_password(app_session, invited.token, password)
+    assert membership_of(admin_engine, world.org_a, invited.user_id)["accepted_at"] is None
+    assert auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
+
+
+def test_a_deactivated_account_cannot_accept_an_invite(world, app_session, admin_engine):
+    admin = actor(app_session, world.admin, world.org_a)
+    invited = members.invite_member(app_session, admin, email=world.outsider.email, name="Otto", role="owner")
+    with admin_engine.begin() as conn:
+        conn.execute(text("update users set is_active = false where id = :u"), {"u": world.outsider.id})
+    signed_out(app_session)
+    with pytest.raises(auth.LoginFailed):
+        auth.accept_invite_with_existing_password(app_session, invited.token, PASSWORD)
+    assert membership_of(admin_engine, world.org_a, world.outsider.id)["accepted_at"] is None
+    assert actor_for(app_session, world.outsider.id, world.org_a) is None
+
+
+def test_an_expired_invite_cannot_be_accepted(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     email = new_email(world, "late")
     invited = members.invite_member(app_session, admin, email=email, name="Lay Te", role="owner")
@@ -376,26 +566,99 @@ def test_an_expired_invite_cannot_be_redeemed(world, app_session, admin_engine):
             {"h": auth.token_hash(invited.token)},
         )
     assert auth.invite_details(app_session, invited.token) is None
+    signed_out(app_session)
     with pytest.raises(ValidationError) as exc:
-        auth.redeem_invite(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
     assert set(exc.value.fields) == {"token"}
     assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [{"password_hash": None}]
+    assert membership_of(admin_engine, world.org_a, invited.user_id)["accepted_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("created_at", "expires_at"),
+    [("now()", "now() + interval '72 hours 1 second'"), ("now()", "now()"), ("now()", "now() + interval '1 year'")],
+)
+def test_no_invite_lives_longer_than_72_hours_even_written_by_the_owner(world, admin_engine, created_at, expires_at):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as exc:
+        with admin_engine.begin() as conn:
+            conn.execute(
+                text(
+                    "insert into invites (org_id, user_id, email, name, token_hash, created_by, created_at, expires_at)"
+                    f" values (:org, :u, :e, 'X', :h, :by, {created_at}, {expires_at})"
+                ),
+                {"org": world.org_a, "u": world.outsider.id, "e": world.outsider.email, "h": "c" * 64, "by": world.admin.id},
+            )
+    assert exc.value.orig.sqlstate == "23514"  # check_violation
 
 
 @pytest.mark.parametrize(("password", "confirm", "field"), [("short", "short", "password"), (NEW_PASSWORD, NEW_PASSWORD + "x", "confirm")])
 def test_a_bad_new_password_leaves_the_invite_usable(world, app_session, password, confirm, field):
     admin = actor(app_session, world.admin, world.org_a)
     invited = members.invite_member(app_session, admin, email=new_email(world, "careful"), name="Care Ful", role="owner")
+    signed_out(app_session)
     with pytest.raises(ValidationError) as exc:
-        auth.redeem_invite(app_session, invited.token, password, confirm)
+        auth.accept_invite_with_new_password(app_session, invited.token, password, confirm)
     assert set(exc.value.fields) == {field}
-    assert auth.redeem_invite(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
+    assert auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
 
 
-def test_an_unknown_token_cannot_be_redeemed(world, app_session):
+@pytest.mark.parametrize("token", ["made-up-token", "", "x" * 10_000])
+def test_an_unknown_token_cannot_be_accepted(world, app_session, token):
+    assert auth.invite_details(app_session, token) is None
     with pytest.raises(ValidationError) as exc:
-        auth.redeem_invite(app_session, "made-up-token", NEW_PASSWORD, NEW_PASSWORD)
+        auth.accept_invite_with_new_password(app_session, token, NEW_PASSWORD, NEW_PASSWORD)
     assert set(exc.value.fields) == {"token"}
+    with pytest.raises(ValidationError) as exc:
+        auth.accept_invite_with_existing_password(app_session, token, PASSWORD)
+    assert set(exc.value.fields) == {"token"}
+
+
+# --- sessions -----------------------------------------------------------------------------------------------
+
+
+def test_starting_a_session_picks_the_requested_org_and_reports_the_database_time(world, app_session, admin_engine):
+    (db_now,) = owner_query(admin_engine, "select extract(epoch from now())::float8 as t")
+    actor_b, at = auth.start_session(app_session, world.admin.id, world.org_b)  # not a member of B: the first org
+    assert actor_b.org_id == world.org_a
+    assert abs(at - db_now["t"]) < 60
+    actor_a, _ = auth.start_session(app_session, world.admin.id, world.org_a)
+    assert (actor_a.org_id, actor_a.role.value) == (world.org_a, "admin")
+    assert len(events(admin_engine, world.org_a, "auth.signed_in")) == 2
+    none, at = auth.start_session(app_session, world.outsider.id)
+    assert none is None and at > 0
+
+
+def test_signing_out_ends_every_earlier_sign_in_of_that_user_only(world, app_session, admin_engine):
+    actor_a, first = auth.start_session(app_session, world.finance.id, world.org_a)
+    _, other = auth.start_session(app_session, world.owner.id, world.org_a)
+    assert signed_in_user(app_session, world.finance.id, first) is True
+    auth.sign_out(app_session, world.finance.id, actor_a)
+
+    (row,) = owner_query(admin_engine, "select sessions_revoked_at from users where id = :u", u=world.finance.id)
+    assert row["sessions_revoked_at"] is not None
+    assert signed_in_user(app_session, world.finance.id, first) is False  # this cookie, and any other device's
+    assert signed_in_user(app_session, world.owner.id, other) is True  # others are unaffected
+    (event,) = events(admin_engine, world.org_a, "auth.signed_out")
+    assert event["actor_user_id"] == world.finance.id
+    _, again = auth.start_session(app_session, world.finance.id, world.org_a)
+    assert signed_in_user(app_session, world.finance.id, again) is True
+
+
+def test_a_user_in_no_organization_can_still_sign_out(world, app_session, admin_engine):
+    _, at = auth.start_session(app_session, world.outsider.id)
+    auth.sign_out(app_session, world.outsider.id, None)
+    assert signed_in_user(app_session, world.outsider.id, at) is False
+    (row,) = owner_query(admin_engine, "select sessions_revoked_at from users where id = :u", u=world.outsider.id)
+    assert row["sessions_revoked_at"] is not None
+
+
+def test_a_deactivated_user_is_no_longer_signed_in(world, app_session, admin_engine):
+    _, at = auth.start_session(app_session, world.finance.id, world.org_a)
+    with admin_engine.begin() as conn:
+        conn.execute(text("update users set is_active = false where id = :u"), {"u": world.finance.id})
+    assert signed_in_user(app_session, world.finance.id, at) is False
 
 
 # --- contractors --------------------------------------------------------------------------------------------
