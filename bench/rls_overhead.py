@@ -58,10 +58,10 @@ def main() -> None:
             )
             org_id = conn.execute("select id from organizations order by name offset %s limit 1", [args.orgs // 2]).fetchone()[0]
             user_id = conn.execute("insert into users (email, name) values ('bench@example.com', 'Bench') returning id").fetchone()[0]
-            conn.execute("insert into memberships (org_id, user_id, role) values (%s, %s, 'admin')", [org_id, user_id])
+            conn.execute("insert into memberships (org_id, user_id, role, accepted_at) values (%s, %s, 'admin', now())", [org_id, user_id])
             cid = conn.execute("select id from contractors where org_id = %s order by lower(email) offset 7 limit 1", [org_id]).fetchone()[0]
             contractor_user = conn.execute("insert into users (email, name) values ('cbench@example.com', 'CBench') returning id").fetchone()[0]
-            conn.execute("insert into memberships (org_id, user_id, role, contractor_id) values (%s, %s, 'contractor', %s)", [org_id, contractor_user, cid])
+            conn.execute("insert into memberships (org_id, user_id, role, contractor_id, accepted_at) values (%s, %s, 'contractor', %s, now())", [org_id, contractor_user, cid])
             conn.execute("alter table audit_events enable trigger audit_events_chain")
             conn.execute("analyze")
         total = args.orgs * args.per_org
@@ -72,6 +72,10 @@ def main() -> None:
         with psycopg.connect(urls.admin) as owner, psycopg.connect(urls.app) as app:
             app.execute("begin")
             app.execute("select set_config('app.user_id', %s, true), set_config('app.org_id', %s, true)", [str(user_id), str(org_id)])
+            # Timing a query that sees nothing would flatter RLS: check both sides see the same rows first.
+            same = app.execute(page.format(where="")).fetchall() == owner.execute(page.format(where="where org_id = %s"), [org_id]).fetchall()
+            if not same or app.execute(count.format(where="")).fetchone()[0] != args.per_org:
+                raise SystemExit("set-up is broken: the app role does not see exactly the org's rows")
             rows = []
             for name, sql in (("50-row page", page), ("count(*)", count)):
                 base = timed(owner, sql.format(where="where org_id = %s"), [org_id], args.runs)

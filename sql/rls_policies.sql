@@ -21,35 +21,31 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select nullif(current_setting('app.user_id', true), '')::uuid
 $$;
 
--- The org named by app.org_id, but only if the current user is an active member of it.
-create or replace function app_org_id() returns uuid
+-- The current user's accepted membership in the org named by app.org_id (no row if there is none,
+-- or the user is inactive). The three helpers below read it; policies call those helpers.
+create or replace function app_membership() returns table (org_id uuid, role text, contractor_id uuid)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select m.org_id
+  select m.org_id, m.role, m.contractor_id
     from public.memberships m
     join public.users u on u.id = m.user_id and u.is_active
    where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
      and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
      and m.accepted_at is not null
+$$;
+
+create or replace function app_org_id() returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select org_id from public.app_membership()
 $$;
 
 create or replace function app_role() returns text
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select m.role
-    from public.memberships m
-    join public.users u on u.id = m.user_id and u.is_active
-   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
-     and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
-     and m.accepted_at is not null
+  select role from public.app_membership()
 $$;
 
 create or replace function app_contractor_id() returns uuid
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select m.contractor_id
-    from public.memberships m
-    join public.users u on u.id = m.user_id and u.is_active
-   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
-     and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
-     and m.accepted_at is not null
+  select contractor_id from public.app_membership()
 $$;
 
 -- The organizations the current user belongs to: the organization switcher reads this.
@@ -341,7 +337,7 @@ begin
   execute format('grant select, insert (id, org_id, user_id, email, name, token_hash, created_by), update (used_at) on public.invites to %I', v_app);
   execute format('grant select, insert on public.audit_events to %I', v_app);
   foreach v_fn in array array[
-    'app_user_id()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
+    'app_user_id()', 'app_membership()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
     'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
     'invite_user_account(text, text)', 'app_can_see_user(uuid)', 'invite_details(text)', 'accept_invite(text, text)'
   ] loop

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.domain.roles import Role
-from backoffice.errors import NotFound, ValidationError
+from backoffice.errors import ValidationError
 from backoffice.models import Contractor
 from backoffice.services import audit
-from backoffice.services.validation import clean_email, clean_text
+from backoffice.services.validation import clean_email, clean_text, get_or_404
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,7 @@ def create_contractor(session: Session, actor: Actor, data: ContractorInput) -> 
 
 
 def get_contractor(session: Session, contractor_id) -> Contractor:
-    try:
-        cid = uuid.UUID(str(contractor_id))
-    except ValueError:
-        raise NotFound() from None
-    contractor = session.get(Contractor, cid)
-    if contractor is None:
-        raise NotFound()
-    return contractor
+    return get_or_404(session, Contractor, contractor_id)
 
 
 def update_contractor(session: Session, actor: Actor, contractor_id, data: ContractorInput) -> Contractor:

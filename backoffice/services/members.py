@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.domain.roles import Role
-from backoffice.errors import NotFound, ValidationError
+from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Invite, Membership, User
 from backoffice.services import audit
 from backoffice.services.auth import token_hash
-from backoffice.services.validation import clean_email, clean_text
+from backoffice.services.validation import clean_email, clean_text, get_or_404
 
 INVITE_LIFETIME_HOURS = 72  # the database sets and checks it (invites.expires_at)
 
@@ -111,14 +111,7 @@ def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID, email: str, 
 
 
 def _membership(session: Session, membership_id) -> Membership:
-    try:
-        mid = uuid.UUID(str(membership_id))
-    except ValueError:
-        raise NotFound() from None
-    m = session.get(Membership, mid)
-    if m is None:
-        raise NotFound()
-    return m
+    return get_or_404(session, Membership, membership_id)
 
 
 def reissue_invite(session: Session, actor: Actor, membership_id) -> str:

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import re
+import uuid
+
+from sqlalchemy.orm import Session
+
+from backoffice.errors import NotFound
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -37,3 +42,16 @@ def clean_text(
     elif (_CONTROL_BUT_LINES if multiline else _CONTROL).search(value):
         errors[field] = f"The {label} contains characters that are not allowed."
     return value
+
+
+def get_or_404(session: Session, model, raw_id):
+    """The row of ``model`` with this id, as RLS lets the caller see it; NotFound for a malformed id, a
+    missing row, or another tenant's row alike (they must look the same)."""
+    try:
+        row_id = uuid.UUID(str(raw_id))
+    except ValueError:
+        raise NotFound() from None
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound()
+    return row

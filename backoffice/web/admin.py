@@ -166,45 +166,41 @@ def invite():
     return redirect(url_for("admin.members"), code=303)
 
 
-@bp.route("/members/<membership_id>/role", methods=["POST"])
-@roles_required(Role.ADMIN)
-def change_role(membership_id):
-    form = RoleForm()
+def _member_action(action, success: str):
+    """Run one action on a row of the members table: 303 back with a flash, or 422 with the reason."""
     try:
-        member_service.change_role(db(), actor(), membership_id, role=form.role.data or "", contractor_id=form.contractor_id.data or None)
+        action()
     except ValidationError as exc:
         for message in exc.fields.values():
             flash(message, "error")
         return _members_page(status=422)
-    flash("Role updated.", "success")
+    flash(success, "success")
     return redirect(url_for("admin.members"), code=303)
+
+
+@bp.route("/members/<membership_id>/role", methods=["POST"])
+@roles_required(Role.ADMIN)
+def change_role(membership_id):
+    form = RoleForm()
+    return _member_action(
+        lambda: member_service.change_role(db(), actor(), membership_id, role=form.role.data or "", contractor_id=form.contractor_id.data or None),
+        "Role updated.",
+    )
 
 
 @bp.route("/members/<membership_id>/remove", methods=["POST"])
 @roles_required(Role.ADMIN)
 def remove_member(membership_id):
-    try:
-        member_service.remove_member(db(), actor(), membership_id)
-    except ValidationError as exc:
-        for message in exc.fields.values():
-            flash(message, "error")
-        return _members_page(status=422)
-    flash("Member removed from this organization.", "success")
-    return redirect(url_for("admin.members"), code=303)
+    return _member_action(lambda: member_service.remove_member(db(), actor(), membership_id), "Member removed from this organization.")
 
 
 @bp.route("/members/<membership_id>/reinvite", methods=["POST"])
 @roles_required(Role.ADMIN)
 def reinvite(membership_id):
-    try:
-        token = member_service.reissue_invite(db(), actor(), membership_id)
-    except ValidationError as exc:
-        for message in exc.fields.values():
-            flash(message, "error")
-        return _members_page(status=422)
-    _show_invite_link_once(token)
-    flash("A new link was created; earlier links no longer work. It expires in 72 hours.", "success")
-    return redirect(url_for("admin.members"), code=303)
+    return _member_action(
+        lambda: _show_invite_link_once(member_service.reissue_invite(db(), actor(), membership_id)),
+        "A new link was created; earlier links no longer work. It expires in 72 hours.",
+    )
 
 
 # --- contractors -----------------------------------------------------------------------------------
