@@ -1,7 +1,6 @@
 """Contractors: the payees of an organization (admins manage them)."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select

@@ -15,7 +15,6 @@ from backoffice.services import audit
 from backoffice.services.auth import token_hash
 from backoffice.services.validation import clean_email, clean_text, get_or_404
 
-INVITE_LIFETIME_HOURS = 72  # the database sets and checks it (invites.expires_at)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import csrf_token
-from web_helpers import field_error, flashes, followed, input_value, member_row
+from web_helpers import field_error, flashes, followed, input_value, member_row, org_row
 
 HTMX = {"HX-Request": "true"}
 
@@ -36,15 +36,6 @@ def checked_radio(html: str, field: str) -> str | None:
     return None
 
 
-def org_row(admin_engine, org_id):
-    with admin_engine.connect() as conn:
-        return conn.execute(
-            text(
-                "select name, default_currency, default_retainage_bps, payment_terms_days, partial_policy "
-                "from organizations where id = :id"
-            ),
-            {"id": org_id},
-        ).one()
 
 
 # --- settings ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import PASSWORD, csrf_token
+from web_helpers import org_row
 
 HTMX = {"HX-Request": "true"}
 
@@ -21,15 +22,6 @@ def _membership_id(admin_engine, org_id, user_id):
         ).scalar_one()
 
 
-def _org(admin_engine, org_id):
-    with admin_engine.connect() as conn:
-        return conn.execute(
-            text(
-                "select name, default_currency, default_retainage_bps, payment_terms_days, partial_policy "
-                "from organizations where id = :id"
-            ),
-            {"id": org_id},
-        ).one()
 
 
 def _audit_count(admin_engine, org_id) -> int:
@@ -110,26 +102,26 @@ def test_org_switch_without_token_is_rejected(admin_client, world, admin_engine)
 
 
 def test_settings_without_token_is_rejected_and_nothing_changes(admin_client, world, admin_engine):
-    before = _org(admin_engine, world.org_a)
+    before = org_row(admin_engine, world.org_a)
     events = _audit_count(admin_engine, world.org_a)
     response = admin_client.post(
         "/admin/settings",
         data={"name": "Hijacked", "default_currency": "EUR", "default_retainage": "50", "payment_terms_days": "1", "partial_policy": "split"},
     )
     _assert_csrf_rejected(response)
-    assert _org(admin_engine, world.org_a) == before
+    assert org_row(admin_engine, world.org_a) == before
     assert _audit_count(admin_engine, world.org_a) == events
 
 
 def test_settings_with_empty_token_is_rejected(admin_client, world, admin_engine):
-    before = _org(admin_engine, world.org_a)
+    before = org_row(admin_engine, world.org_a)
     response = admin_client.post(
         "/admin/settings",
         data={"name": "Hijacked", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
               "partial_policy": "route_back", "csrf_token": ""},
     )
     _assert_csrf_rejected(response)
-    assert _org(admin_engine, world.org_a) == before
+    assert org_row(admin_engine, world.org_a) == before
 
 
 def test_invite_member_without_token_is_rejected(admin_client, world, admin_engine):
@@ -271,7 +263,7 @@ def test_post_with_token_in_x_csrftoken_header_is_accepted(admin_client, world, 
               "payment_terms_days": "14", "partial_policy": "split"},
     )
     assert response.status_code == 303
-    org = _org(admin_engine, world.org_a)
+    org = org_row(admin_engine, world.org_a)
     assert org.name == f"Via htmx {world.suffix}"
     assert (org.default_currency, org.default_retainage_bps, org.payment_terms_days, org.partial_policy) == ("GBP", 500, 14, "split")
 
@@ -291,7 +283,7 @@ def test_logout_with_header_token_is_accepted(admin_client):
 
 
 def test_wrong_header_token_is_rejected(admin_client, world, admin_engine):
-    before = _org(admin_engine, world.org_a)
+    before = org_row(admin_engine, world.org_a)
     response = admin_client.post(
         "/admin/settings",
         headers={**HTMX, "X-CSRFToken": "not-a-token"},
@@ -299,4 +291,4 @@ def test_wrong_header_token_is_rejected(admin_client, world, admin_engine):
               "partial_policy": "route_back"},
     )
     _assert_csrf_rejected(response)
-    assert _org(admin_engine, world.org_a) == before
+    assert org_row(admin_engine, world.org_a) == before

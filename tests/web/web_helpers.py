@@ -125,3 +125,15 @@ def audit_events(admin_engine, org_id, action: str):
             ),
             {"o": org_id, "a": action},
         ).all()
+
+
+def org_row(admin_engine, org_id):
+    """The organization's settings as stored (read as the owner role)."""
+    with admin_engine.connect() as conn:
+        return conn.execute(
+            text(
+                "select name, default_currency, default_retainage_bps, payment_terms_days, partial_policy "
+                "from organizations where id = :id"
+            ),
+            {"id": org_id},
+        ).one()
