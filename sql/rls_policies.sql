@@ -308,6 +308,131 @@ select pg_temp.policy('audit_events', 'org_scope', $p$using (org_id = (select ap
 select pg_temp.policy('audit_events', 'readers', $p$as restrictive for select using ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('audit_events', 'actor_is_self', $p$as restrictive for insert with check (actor_user_id = (select app_user_id()))$p$);
 
+-- ---------------------------------------------------------------------------------------------
+-- Engagements, milestones, change orders. The state machines of DESIGN.md section 3 live in
+-- backoffice/domain/engagements.py; these triggers refuse the same illegal moves whoever writes.
+-- ---------------------------------------------------------------------------------------------
+
+-- The one rounding rule of DESIGN.md section 4 for page totals computed in SQL: round_half_up(amount ×
+-- bps / 10000), exactly as backoffice.domain.money.percent_of does it (a test holds the two equal).
+create or replace function money_percent_of(p_amount bigint, p_bps integer) returns bigint
+language sql immutable strict parallel safe as $$  -- not SECURITY DEFINER; left inlinable
+  select div(2::numeric * p_amount * p_bps + 10000, 20000)::bigint
+$$;
+
+create or replace function engagements_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_move text := old.status || '>' || new.status;
+  v_response_columns text[] := array['status', 'responded_at', 'responded_by', 'decline_reason', 'updated_at'];
+begin
+  if new.status is distinct from old.status and not v_move = any (array[
+       'draft>awaiting_acceptance', 'awaiting_acceptance>active', 'awaiting_acceptance>declined',
+       'active>paused', 'paused>active', 'active>completed',
+       'draft>cancelled', 'awaiting_acceptance>cancelled', 'active>cancelled', 'paused>cancelled']) then
+    raise exception 'an engagement cannot go from % to %', old.status, new.status using errcode = '23514';
+  end if;
+  if v_role = 'contractor' then
+    -- The contractor answers the work request, and changes nothing else.
+    if v_move not in ('awaiting_acceptance>active', 'awaiting_acceptance>declined')
+       or (to_jsonb(new) - v_response_columns) is distinct from (to_jsonb(old) - v_response_columns) then
+      raise exception 'a contractor can only accept or decline a work request' using errcode = '42501';
+    end if;
+  elsif v_role is not null and v_move in ('awaiting_acceptance>active', 'awaiting_acceptance>declined') then
+    raise exception 'only the contractor accepts or declines a work request' using errcode = '42501';
+  end if;
+  -- What the contractor was sent is what they accept: the terms are fixed once the request is out.
+  if old.status <> 'draft'
+     and (new.contractor_id, new.currency, new.retainage_bps, new.payment_terms_days, new.service_fee_bps, new.billing_mode)
+         is distinct from (old.contractor_id, old.currency, old.retainage_bps, old.payment_terms_days, old.service_fee_bps, old.billing_mode) then
+    raise exception 'the terms of an engagement are fixed once its work request is sent' using errcode = '23514';
+  end if;
+  return new;
+end
+$$;
+
+create or replace function milestones_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_engagement_status text;
+begin
+  select e.status into v_engagement_status from public.engagements e
+   where e.id = case when tg_op = 'DELETE' then old.engagement_id else new.engagement_id end;
+  if tg_op = 'INSERT' then
+    if new.status <> 'planned' then
+      raise exception 'a new milestone starts planned' using errcode = '23514';
+    end if;
+    if v_engagement_status not in ('draft', 'active', 'paused') then
+      raise exception 'milestones can be added to a draft, or by change order to an active or paused engagement'
+        using errcode = '23514';
+    end if;
+    return new;
+  end if;
+  if tg_op = 'DELETE' then
+    if v_engagement_status <> 'draft' or old.status <> 'planned' then
+      raise exception 'only a draft''s milestones can be removed; later, cancel them by change order' using errcode = '23514';
+    end if;
+    return old;
+  end if;
+  if old.status in ('approved', 'cancelled') and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
+    raise exception 'milestone is % and cannot be changed', old.status using errcode = '23514';
+  end if;
+  if new.status is distinct from old.status
+     and not (old.status || '>' || new.status) = any (array['planned>submitted', 'submitted>planned', 'submitted>approved', 'planned>cancelled']) then
+    raise exception 'a milestone cannot go from % to %', old.status, new.status using errcode = '23514';
+  end if;
+  if v_engagement_status in ('awaiting_acceptance', 'completed', 'declined', 'cancelled')
+     and (to_jsonb(new) - array['updated_at', 'contractor_id']) is distinct from (to_jsonb(old) - array['updated_at', 'contractor_id']) then
+    raise exception 'the milestones of an engagement that is % cannot be changed', replace(v_engagement_status, '_', ' ')
+      using errcode = '23514';
+  end if;
+  return new;
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.engagements') is not null then
+    drop trigger if exists engagements_guard on public.engagements;
+    create trigger engagements_guard before update on public.engagements
+      for each row execute function engagements_guard();
+  end if;
+  if to_regclass('public.milestones') is not null then
+    drop trigger if exists milestones_guard on public.milestones;
+    create trigger milestones_guard before insert or update or delete on public.milestones
+      for each row execute function milestones_guard();
+  end if;
+end
+$$;
+
+-- Each of these tables: the org scope (permissive), and a contractor sees only its own contractor's rows.
+create or replace function pg_temp.contractor_scoped(p_table text) returns void
+language plpgsql as $$
+begin
+  perform pg_temp.policy(p_table, 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+  perform pg_temp.policy(p_table, 'contractor_own', $p$as restrictive using (
+    (select app_role()) <> 'contractor' or contractor_id = (select app_contractor_id()))$p$);
+end
+$$;
+
+-- engagements: staff create and edit them; the contractor's user answers the work request (the guard
+-- above limits that update to the answer). Nobody deletes one: it is cancelled.
+select pg_temp.contractor_scoped('engagements');
+select pg_temp.policy('engagements', 'writers_insert', $p$as restrictive for insert with check ((select app_role()) in ('admin', 'owner'))$p$);
+select pg_temp.policy('engagements', 'writers_update', $p$as restrictive for update
+  using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);
+
+-- milestones: staff write them (directly in a draft, by change order later).
+select pg_temp.contractor_scoped('milestones');
+select pg_temp.writes_only_by('milestones', '{admin,owner}');
+
+-- change orders and their lines: written once by staff, never changed (no UPDATE or DELETE grant).
+select pg_temp.contractor_scoped('change_orders');
+select pg_temp.writes_only_by('change_orders', '{admin,owner}');
+select pg_temp.contractor_scoped('change_order_lines');
+select pg_temp.writes_only_by('change_order_lines', '{admin,owner}');
+
 -- login_throttle: no policy at all, so nobody but the SECURITY DEFINER functions above reads it.
 do $$
 begin
@@ -336,10 +461,17 @@ begin
   execute format('grant select, delete, insert (id, org_id, user_id, role, contractor_id), update (role, contractor_id) on public.memberships to %I', v_app);
   execute format('grant select, insert (id, org_id, user_id, email, name, token_hash, created_by), update (used_at) on public.invites to %I', v_app);
   execute format('grant select, insert on public.audit_events to %I', v_app);
+  -- Tables of later revisions are granted once they exist.
+  if to_regclass('public.engagements') is not null then
+    execute format('grant select, insert, update on public.engagements to %I', v_app);
+    execute format('grant select, insert, update, delete on public.milestones to %I', v_app);
+    execute format('grant select, insert on public.change_orders, public.change_order_lines to %I', v_app);
+  end if;
   foreach v_fn in array array[
     'app_user_id()', 'app_membership()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
     'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
-    'invite_user_account(text, text)', 'app_can_see_user(uuid)', 'invite_details(text)', 'accept_invite(text, text)'
+    'invite_user_account(text, text)', 'app_can_see_user(uuid)', 'invite_details(text)', 'accept_invite(text, text)',
+    'money_percent_of(bigint, integer)'
   ] loop
     execute format('revoke all on function public.%s from public', v_fn);
     execute format('grant execute on function public.%s to %I', v_fn, v_app);

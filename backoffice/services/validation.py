@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import re
 import uuid
-
-from sqlalchemy.orm import Session
-
-from backoffice.errors import NotFound
+from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session
+
+from backoffice.domain.percent import parse_percent_to_bps
+from backoffice.errors import NotFound
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # allows tab, newline, CR
@@ -55,3 +56,58 @@ def get_or_404(session: Session, model, raw_id):
     if row is None:
         raise NotFound()
     return row
+
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+def clean_date(value: str | None, field: str, errors: dict[str, str], *, label: str = "due date") -> date | None:
+    """A calendar date typed as YYYY-MM-DD (what a date input sends). Other orders such as 03/04/2026
+    are ambiguous between countries, so they are refused rather than guessed."""
+    value = (value or "").strip()
+    if not value:
+        errors[field] = f"Enter the {label}."
+        return None
+    match = _ISO_DATE.match(value)
+    if not match:
+        errors[field] = f"Enter the {label} as YYYY-MM-DD, for example 2026-12-31."
+        return None
+    try:
+        parsed = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        errors[field] = f"{value} is not a date on the calendar."
+        return None
+    if not EARLIEST_DATE <= parsed <= LATEST_DATE:
+        errors[field] = f"Enter a {label} between {EARLIEST_DATE:%Y} and {LATEST_DATE:%Y}."
+        return None
+    return parsed
+
+
+def clean_percent(value: str | None, field: str, errors: dict[str, str], *, default: int | None = None) -> int | None:
+    """A typed percentage in basis points; ``default`` when left empty (if given)."""
+    if not (value or "").strip() and default is not None:
+        return default
+    try:
+        return parse_percent_to_bps(value or "")
+    except ValueError as exc:
+        errors[field] = str(exc)
+        return None
+
+
+def clean_days(value: str | None, field: str, errors: dict[str, str], *, default: int | None = None, maximum: int = 365) -> int | None:
+    text = (value or "").strip()
+    if not text and default is not None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,4}", text) or int(text) > maximum:  # str.isdigit() would accept superscripts
+        errors[field] = f"Enter a whole number of days from 0 to {maximum} (0 pays on approval)."
+        return None
+    return int(text)
+
+
+def parse_id(raw) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None

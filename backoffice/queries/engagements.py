@@ -1,0 +1,320 @@
+"""Read side of engagements: the filtered, paginated list with totals, and one engagement's page.
+
+The app relies on RLS alone to scope these to the organization (and to the contractor for a
+contractor's user). ``org_id=`` adds an explicit WHERE org_id = … to every table instead: only the
+benchmark uses it, to compare the two (bench/rls_overhead.py).
+
+Totals are derived here, never stored (DESIGN.md section 2). Payments and retainage releases arrive
+with invoices; until then nothing is paid and the retainage held is what approved milestones withheld.
+"""
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+
+PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class Totals:
+    contract_value: int
+    approved: int
+    paid: int
+    retainage_held: int
+
+    @property
+    def remaining(self) -> int:
+        """Contract value not yet approved."""
+        return self.contract_value - self.approved
+
+    def bar(self) -> list[tuple[str, str, int, float]]:
+        """Segments of the totals bar: (css key, label, amount, share of the contract value in %)."""
+        parts = [("paid", "Paid", self.paid), ("approved", "Approved, not yet paid", self.approved - self.paid),
+                 ("remaining", "Not yet approved", self.remaining)]
+        whole = self.contract_value or 1
+        return [(key, label, amount, round(100 * amount / whole, 2)) for key, label, amount in parts]
+
+
+@dataclass(frozen=True)
+class EngagementRow:
+    id: uuid.UUID
+    title: str
+    sow_reference: str | None
+    status: EngagementStatus
+    currency: str
+    contractor_id: uuid.UUID
+    contractor_name: str
+    owner_user_id: uuid.UUID
+    owner_name: str | None
+    created_at: datetime
+    milestones: int
+    overdue: int
+    next_due: date | None
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[EngagementRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def first(self) -> int:
+        return 0 if not self.total else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+
+def _scope(alias: str, org_id) -> str:
+    return f" and {alias}.org_id = :org_id" if org_id else ""
+
+
+def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
+    filters = "".join([
+        " and e.status = :status" if status else "",
+        " and e.contractor_id = :contractor_id" if contractor_id else "",
+        " and e.owner_user_id = :owner_id" if owner_id else "",
+    ])
+    return f"""
+    select e.id, e.title, e.sow_reference, e.status, e.currency, e.contractor_id, c.legal_name as contractor_name,
+           e.owner_user_id, u.name as owner_name, e.created_at,
+           t.milestones, t.overdue, t.next_due, t.contract_value, t.approved, t.retainage_held
+      from engagements e
+      join contractors c on c.id = e.contractor_id{_scope('c', org_id)}
+      left join users u on u.id = e.owner_user_id
+      cross join lateral (
+        select count(*) filter (where m.status <> 'cancelled') as milestones,
+               count(*) filter (where m.status in ('planned', 'submitted') and m.due_date < current_date) as overdue,
+               min(m.due_date) filter (where m.status in ('planned', 'submitted')) as next_due,
+               coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as contract_value,
+               coalesce(sum(m.amount_minor) filter (where m.status = 'approved'), 0)::bigint as approved,
+               coalesce(sum(money_percent_of(m.amount_minor, e.retainage_bps)) filter (where m.status = 'approved'), 0)::bigint
+                 as retainage_held
+          from milestones m
+         where m.engagement_id = e.id{_scope('m', org_id)}
+      ) t
+     where true{_scope('e', org_id)}{filters}
+     order by e.created_at desc, e.id
+     limit :limit offset :offset
+    """
+
+
+def count_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
+    filters = "".join([
+        " and e.status = :status" if status else "",
+        " and e.contractor_id = :contractor_id" if contractor_id else "",
+        " and e.owner_user_id = :owner_id" if owner_id else "",
+    ])
+    return f"select count(*) from engagements e where true{_scope('e', org_id)}{filters}"
+
+
+def engagement_list(
+    session: Session, *, status: str | None = None, contractor_id=None, owner_id=None, page: int = 1,
+    per_page: int = PER_PAGE, org_id=None,
+) -> Page:
+    """One page of engagements, newest first, with each one's totals. Filters are optional."""
+    if status is not None and status not in EngagementStatus.__members__.values():
+        status = None
+    filters = dict(status=status, contractor_id=contractor_id, owner_id=owner_id)
+    params = {k: v for k, v in filters.items() if v} | {"org_id": org_id}
+    total = session.execute(text(count_sql(org_id, **filters)), params).scalar_one()
+    page = max(1, min(page, max(1, math.ceil(total / per_page))))
+    rows = session.execute(
+        text(list_sql(org_id, **filters)), params | {"limit": per_page, "offset": (page - 1) * per_page}
+    ).mappings().all()
+    return Page([_row(r) for r in rows], total, page, per_page)
+
+
+def _row(r) -> EngagementRow:
+    return EngagementRow(
+        id=r["id"], title=r["title"], sow_reference=r["sow_reference"], status=EngagementStatus(r["status"]),
+        currency=r["currency"], contractor_id=r["contractor_id"], contractor_name=r["contractor_name"],
+        owner_user_id=r["owner_user_id"], owner_name=r["owner_name"], created_at=r["created_at"],
+        milestones=r["milestones"], overdue=r["overdue"], next_due=r["next_due"],
+        totals=Totals(r["contract_value"], r["approved"], 0, r["retainage_held"]),
+    )
+
+
+@dataclass(frozen=True)
+class MilestoneView:
+    id: uuid.UUID
+    seq: int
+    title: str
+    deliverable: str
+    amount_minor: int
+    due_date: date
+    status: MilestoneStatus
+    overdue: bool
+    retainage_minor: int
+
+
+def milestones_sql(org_id=None) -> str:
+    return f"""
+    select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status,
+           m.status in ('planned', 'submitted') and m.due_date < current_date as overdue,
+           money_percent_of(m.amount_minor, e.retainage_bps) as retainage_minor
+      from milestones m
+      join engagements e on e.id = m.engagement_id{_scope('e', org_id)}
+     where m.engagement_id = :engagement_id{_scope('m', org_id)}
+     order by m.seq
+    """
+
+
+def milestone_list(session: Session, engagement_id, *, org_id=None) -> list[MilestoneView]:
+    rows = session.execute(text(milestones_sql(org_id)), {"engagement_id": engagement_id, "org_id": org_id}).mappings()
+    return [MilestoneView(**{**r, "status": MilestoneStatus(r["status"])}) for r in rows]
+
+
+@dataclass(frozen=True)
+class ChangeOrderLineView:
+    line_no: int
+    kind: str
+    milestone_title: str
+    before: dict | None
+    after: dict
+
+
+@dataclass(frozen=True)
+class ChangeOrderView:
+    id: uuid.UUID
+    number: int
+    reason: str
+    created_at: datetime
+    created_by_name: str | None
+    contract_value_before: int
+    contract_value_after: int
+    lines: list[ChangeOrderLineView]
+
+
+def change_orders(session: Session, engagement_id) -> list[ChangeOrderView]:
+    """Every change order of the engagement, newest first, each line with its before and after."""
+    rows = session.execute(
+        text(
+            """
+            select co.id, co.number, co.reason, co.created_at, u.name as created_by_name,
+                   co.contract_value_before, co.contract_value_after,
+                   l.line_no, l.kind, m.title as milestone_title, l.before, l.after
+              from change_orders co
+              left join users u on u.id = co.created_by
+              join change_order_lines l on l.change_order_id = co.id
+              join milestones m on m.id = l.milestone_id
+             where co.engagement_id = :engagement_id
+             order by co.number desc, l.line_no
+            """
+        ),
+        {"engagement_id": engagement_id},
+    ).mappings()
+    result: dict[uuid.UUID, ChangeOrderView] = {}
+    for r in rows:
+        co = result.get(r["id"])
+        if co is None:
+            co = result[r["id"]] = ChangeOrderView(r["id"], r["number"], r["reason"], r["created_at"], r["created_by_name"],
+                                                   r["contract_value_before"], r["contract_value_after"], [])
+        co.lines.append(ChangeOrderLineView(r["line_no"], r["kind"], r["milestone_title"], r["before"], r["after"]))
+    return list(result.values())
+
+
+@dataclass(frozen=True)
+class EngagementDetail:
+    id: uuid.UUID
+    title: str
+    sow_reference: str | None
+    status: EngagementStatus
+    currency: str
+    retainage_bps: int
+    payment_terms_days: int
+    service_fee_bps: int
+    billing_mode: str
+    contractor_id: uuid.UUID
+    contractor_name: str
+    contractor_has_user: bool
+    owner_user_id: uuid.UUID
+    owner_name: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    responded_at: datetime | None
+    responded_by_name: str | None
+    decline_reason: str | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    milestones: list[MilestoneView]
+    totals: Totals
+    change_orders: list[ChangeOrderView]
+
+    @property
+    def latest_change_order(self) -> int:
+        return max((co.number for co in self.change_orders), default=0)
+
+
+def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementDetail | None:
+    """Everything the engagement page shows, or None when RLS hides it (or it does not exist)."""
+    r = session.execute(
+        text(
+            """
+            select e.*, c.legal_name as contractor_name, o.name as owner_name, rb.name as responded_by_name,
+                   exists (select 1 from memberships mm where mm.contractor_id = e.contractor_id and mm.role = 'contractor')
+                     as contractor_has_user
+              from engagements e
+              join contractors c on c.id = e.contractor_id
+              left join users o on o.id = e.owner_user_id
+              left join users rb on rb.id = e.responded_by
+             where e.id = :id
+            """
+        ),
+        {"id": engagement_id},
+    ).mappings().first()
+    if r is None:
+        return None
+    milestones = milestone_list(session, engagement_id)
+    live = [m for m in milestones if m.status != MilestoneStatus.CANCELLED]
+    approved = [m for m in live if m.status == MilestoneStatus.APPROVED]
+    totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), 0,
+                    sum(m.retainage_minor for m in approved))
+    fields = {k: r[k] for k in (
+        "id", "title", "sow_reference", "currency", "retainage_bps", "payment_terms_days", "service_fee_bps",
+        "billing_mode", "contractor_id", "contractor_name", "contractor_has_user", "owner_user_id", "owner_name",
+        "created_at", "sent_at", "responded_at", "responded_by_name", "decline_reason", "completed_at", "cancelled_at",
+        "cancel_reason")}
+    return EngagementDetail(**fields, status=EngagementStatus(r["status"]), milestones=milestones, totals=totals,
+                            change_orders=change_orders(session, engagement_id))
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: uuid.UUID
+    name: str
+
+
+def contractor_choices(session: Session) -> list[Choice]:
+    rows = session.execute(text("select id, legal_name from contractors order by lower(legal_name), id")).all()
+    return [Choice(r.id, r.legal_name) for r in rows]
+
+
+def owner_choices(session: Session) -> list[Choice]:
+    """People who can own an engagement: the organization's accepted admins and project owners."""
+    rows = session.execute(
+        text(
+            """
+            select u.id, u.name from memberships m join users u on u.id = m.user_id
+             where m.role in ('admin', 'owner') and m.accepted_at is not null
+             order by lower(u.name), u.id
+            """
+        )
+    ).all()
+    return [Choice(r.id, r.name) for r in rows]

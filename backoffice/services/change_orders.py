@@ -1,0 +1,174 @@
+"""Change orders: numbered, reasoned changes to an active engagement's milestones, applied atomically.
+
+The owner edits the schedule as it should become; the service turns the differences into lines (add a
+milestone; adjust a milestone's title, deliverable, amount or due date; cancel a milestone), each with
+its before and after, numbers the change order CO-1, CO-2, … per engagement, and applies it in one
+transaction. Approved and cancelled milestones are final; only planned milestones can be cancelled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.domain import engagements as rules
+from backoffice.domain.engagements import MilestoneStatus
+from backoffice.errors import Conflict, InvalidTransition, ValidationError
+from backoffice.models import ChangeOrder, ChangeOrderLine, Milestone
+from backoffice.services import audit
+from backoffice.services.engagements import get_engagement, require_manager
+from backoffice.services.schedule import MAX_MILESTONES, RowInput, check_row
+from backoffice.services.validation import clean_text
+
+EDITABLE_FIELDS = ("title", "deliverable", "amount_minor", "due_date")
+
+
+@dataclass(frozen=True)
+class MilestoneChange:
+    """An existing milestone as the owner wants it: its fields as typed, or cancelled."""
+
+    milestone_id: str
+    title: str = ""
+    deliverable: str = ""
+    amount: str = ""
+    due_date: str = ""
+    cancel: bool = False
+
+
+@dataclass(frozen=True)
+class ChangeOrderInput:
+    reason: str
+    based_on: int  # the number of the newest change order when the form was opened (0: none yet)
+    changes: list[MilestoneChange] = field(default_factory=list)
+    additions: list[RowInput] = field(default_factory=list)
+
+
+def latest_number(session: Session, engagement_id) -> int:
+    return session.execute(
+        select(func.coalesce(func.max(ChangeOrder.number), 0)).where(ChangeOrder.engagement_id == engagement_id)
+    ).scalar_one()
+
+
+def issue_change_order(session: Session, actor: Actor, engagement_id, data: ChangeOrderInput) -> ChangeOrder:
+    """Apply the change order, or nothing. Errors name the field (``reason``, ``ms-<id>-<field>``,
+    ``new-<n>-<field>``, or ``lines`` when it changes nothing); a change order issued by someone else
+    since the form was opened is a Conflict, so nobody overwrites a change they have not seen."""
+    engagement = get_engagement(session, engagement_id, lock=True)  # serializes numbering per engagement
+    try:
+        require_manager(actor, engagement)
+        if engagement.status not in rules.CHANGE_ORDERS_ALLOWED:
+            raise InvalidTransition(
+                "Change orders apply to active or paused engagements; a draft's milestones are edited directly."
+            )
+        number = latest_number(session, engagement.id)
+        if number != data.based_on:
+            raise Conflict(f"CO-{number} was issued while you were editing. Reload the page to start from the schedule as it is now.")
+        milestones = {str(m.id): m for m in session.execute(
+            select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)).scalars()}
+        lines, errors = _lines(data, milestones, engagement.currency)
+        reason = clean_text(data.reason, "reason", errors, label="reason for the change", required=True, max_len=2000, multiline=True)
+        if not lines and not errors:
+            errors["lines"] = "This change order changes nothing: adjust, cancel or add at least one milestone."
+        live_after = [m for m in milestones.values() if m.status != MilestoneStatus.CANCELLED and
+                      not any(l["kind"] == "cancel" and l["milestone"] is m for l in lines)]
+        if not errors and not live_after and not any(l["kind"] == "add" for l in lines):
+            errors["lines"] = "A change order cannot cancel every milestone; cancel the engagement instead."
+        if len(milestones) + sum(l["kind"] == "add" for l in lines) > MAX_MILESTONES:
+            errors["lines"] = f"An engagement can have at most {MAX_MILESTONES} milestones."
+        if errors:
+            raise ValidationError(errors)
+    except Exception:
+        session.rollback()
+        raise
+    value_before = _contract_value(milestones.values())
+    co = ChangeOrder(org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id,
+                     number=number + 1, reason=reason, created_by=actor.user_id,
+                     contract_value_before=value_before, contract_value_after=value_before + _delta(lines))
+    session.add(co)
+    session.flush()
+    next_seq = max((m.seq for m in milestones.values()), default=0)
+    for line_no, line in enumerate(lines, start=1):
+        if line["kind"] == "add":
+            next_seq += 1
+            line["milestone"] = Milestone(org_id=engagement.org_id, contractor_id=engagement.contractor_id,
+                                          engagement_id=engagement.id, seq=next_seq, **line["after"])
+            session.add(line["milestone"])
+            session.flush()
+        else:
+            values = {"status": MilestoneStatus.CANCELLED.value} if line["kind"] == "cancel" else line["after"]
+            session.execute(update(Milestone).where(Milestone.id == line["milestone"].id).values(**values, updated_at=func.now()))
+        session.add(ChangeOrderLine(org_id=engagement.org_id, contractor_id=engagement.contractor_id, change_order_id=co.id,
+                                    line_no=line_no, kind=line["kind"], milestone_id=line["milestone"].id,
+                                    before=_json(line["before"]), after=_json(line["after"])))
+    session.flush()
+    audit.record(session, actor, "change_order.issued", "engagement", engagement.id, {
+        "change_order": f"CO-{co.number}", "change_order_id": str(co.id), "reason": reason,
+        "contract_value_before": value_before, "contract_value_after": co.contract_value_after,
+        "lines": [{"kind": l["kind"], "milestone_id": str(l["milestone"].id) if l["milestone"] else None,
+                   "before": _json(l["before"]), "after": _json(l["after"])} for l in lines],
+    })
+    session.commit()
+    return co
+
+
+def _lines(data: ChangeOrderInput, milestones: dict, currency: str) -> tuple[list[dict], dict[str, str]]:
+    lines: list[dict] = []
+    errors: dict[str, str] = {}
+    for change in data.changes:
+        m = milestones.get(change.milestone_id)
+        prefix = f"ms-{change.milestone_id}"
+        if m is None:
+            errors[f"{prefix}-title"] = "This milestone is not part of the engagement any more; reload the page."
+            continue
+        status = MilestoneStatus(m.status)
+        if change.cancel:
+            if status not in rules.CANCELLABLE:
+                errors[f"{prefix}-cancel"] = f"A {status.label.lower()} milestone cannot be cancelled."
+            else:
+                lines.append({"kind": "cancel", "milestone": m, "before": {"status": m.status}, "after": {"status": "cancelled"}})
+            continue
+        row = RowInput(title=change.title, deliverable=change.deliverable, amount=change.amount, due_date=change.due_date)
+        title, deliverable, amount, due = check_row(row, prefix, currency, errors)
+        if any(k.startswith(prefix + "-") for k in errors):
+            continue
+        wanted = {"title": title, "deliverable": deliverable, "amount_minor": amount, "due_date": due}
+        changed = {k: v for k, v in wanted.items() if getattr(m, k) != v}
+        if not changed:
+            continue
+        if status not in rules.ADJUSTABLE:
+            errors[f"{prefix}-title"] = f"“{m.title}” is {status.label.lower()} and cannot be changed."
+            continue
+        lines.append({"kind": "adjust", "milestone": m, "before": {k: getattr(m, k) for k in changed}, "after": changed})
+    for n, row in enumerate(data.additions):
+        if row.is_blank():
+            continue
+        title, deliverable, amount, due = check_row(row, f"new-{n}", currency, errors)
+        if not any(k.startswith(f"new-{n}-") for k in errors):
+            lines.append({"kind": "add", "milestone": None, "before": None,
+                          "after": {"title": title, "deliverable": deliverable, "amount_minor": amount, "due_date": due}})
+    return lines, errors
+
+
+def _delta(lines: list[dict]) -> int:
+    """How much the change order moves the contract value."""
+    delta = 0
+    for line in lines:
+        if line["kind"] == "add":
+            delta += line["after"]["amount_minor"]
+        elif line["kind"] == "cancel":
+            delta -= line["milestone"].amount_minor
+        elif "amount_minor" in line["after"]:
+            delta += line["after"]["amount_minor"] - line["milestone"].amount_minor
+    return delta
+
+
+def _contract_value(milestones) -> int:
+    return sum(m.amount_minor for m in milestones if m.status != MilestoneStatus.CANCELLED)
+
+
+def _json(values: dict | None) -> dict | None:
+    if values is None:
+        return None
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values.items()}

@@ -1,0 +1,239 @@
+"""Engagements: set-up of the terms, and every move of the state machine (DESIGN.md section 3).
+
+Staff (admins, and the project owner named on the engagement) set up and run an engagement; the
+contractor's user answers the work request. Every move locks the engagement row, checks the move in
+the domain layer, records who and when, and audits it, all in one transaction.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.domain import engagements as rules
+from backoffice.domain.currency import is_currency
+from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+from backoffice.domain.roles import Role
+from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
+from backoffice.models import (
+    Contractor,
+    Engagement,
+    Membership,
+    Milestone,
+    Organization,
+)
+from backoffice.services import audit
+from backoffice.services.validation import (
+    clean_days,
+    clean_percent,
+    clean_text,
+    get_or_404,
+    parse_id,
+)
+
+STAFF = (Role.ADMIN, Role.OWNER)
+
+
+@dataclass(frozen=True)
+class EngagementInput:
+    """The terms as typed. Empty currency, retainage and payment terms take the organization's defaults;
+    an empty owner means the acting project owner."""
+
+    contractor_id: str
+    title: str
+    owner_user_id: str = ""
+    sow_reference: str = ""
+    currency: str = ""
+    retainage: str = ""
+    payment_terms_days: str = ""
+    service_fee: str = ""
+
+
+TERMS = ("contractor_id", "owner_user_id", "title", "sow_reference", "currency", "retainage_bps",
+         "payment_terms_days", "service_fee_bps")
+
+
+def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
+    org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one()
+    errors: dict[str, str] = {}
+    contractor_id = parse_id(data.contractor_id)
+    if contractor_id is None or session.get(Contractor, contractor_id) is None:
+        errors["contractor_id"] = "Choose the contractor this statement of work is with."
+    owner_id = parse_id(data.owner_user_id) if data.owner_user_id else (actor.user_id if actor.role == Role.OWNER else None)
+    if owner_id is None or not _is_staff(session, owner_id):
+        errors["owner_user_id"] = "Choose the project owner who will review this work."
+    elif actor.role == Role.OWNER and owner_id != actor.user_id:
+        errors["owner_user_id"] = "A project owner sets up engagements they own; an admin can assign another owner."
+    currency = (data.currency or "").strip().upper() or org.default_currency
+    if not is_currency(currency):
+        errors["currency"] = "Choose a three-letter ISO 4217 currency code, such as USD or EUR."
+    values = {
+        "contractor_id": contractor_id,
+        "owner_user_id": owner_id,
+        "title": clean_text(data.title, "title", errors, label="title", required=True, max_len=200),
+        "sow_reference": clean_text(data.sow_reference, "sow_reference", errors, label="SOW reference", required=False, max_len=100),
+        "currency": currency,
+        "retainage_bps": clean_percent(data.retainage, "retainage", errors, default=org.default_retainage_bps),
+        "payment_terms_days": clean_days(data.payment_terms_days, "payment_terms_days", errors, default=org.payment_terms_days),
+        "service_fee_bps": clean_percent(data.service_fee, "service_fee", errors, default=0),
+    }
+    if errors:
+        session.rollback()
+        raise ValidationError(errors)
+    return values
+
+
+def _is_staff(session: Session, user_id: uuid.UUID) -> bool:
+    """An accepted admin or project owner of the current organization (RLS scopes memberships)."""
+    return session.execute(
+        select(func.count()).select_from(Membership).where(
+            Membership.user_id == user_id, Membership.role.in_(("admin", "owner")), Membership.accepted_at.is_not(None)
+        )
+    ).scalar_one() > 0
+
+
+def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> Engagement:
+    """The engagement as RLS lets the caller see it, or NotFound (another org's or contractor's looks missing)."""
+    if lock:
+        row_id = parse_id(engagement_id)
+        row = row_id and session.execute(
+            select(Engagement).where(Engagement.id == row_id).with_for_update().execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound()
+        return row
+    return get_or_404(session, Engagement, engagement_id)
+
+
+def require_manager(actor: Actor, engagement: Engagement) -> None:
+    """Admins manage every engagement; a project owner manages the ones they own."""
+    actor.require(*STAFF)
+    if actor.role == Role.OWNER and engagement.owner_user_id != actor.user_id:
+        raise Forbidden("Only this engagement's project owner or an admin can change it.")
+
+
+def can_manage(actor: Actor, engagement: Engagement) -> bool:
+    return actor.role == Role.ADMIN or (actor.role == Role.OWNER and engagement.owner_user_id == actor.user_id)
+
+
+def create_engagement(session: Session, actor: Actor, data: EngagementInput) -> Engagement:
+    """A new engagement in ``draft``, with the organization's defaults for terms left empty."""
+    actor.require(*STAFF)
+    values = _clean(session, actor, data)
+    engagement = Engagement(org_id=actor.org_id, created_by=actor.user_id, status=EngagementStatus.DRAFT.value, **values)
+    session.add(engagement)
+    session.flush()
+    audit.record(session, actor, "engagement.created", "engagement", engagement.id, _jsonable(values))
+    session.commit()
+    return engagement
+
+
+def update_terms(session: Session, actor: Actor, engagement_id, data: EngagementInput) -> Engagement:
+    """Change a draft's terms. Once the work request is sent, the terms are what the contractor saw."""
+    engagement = get_engagement(session, engagement_id, lock=True)
+    require_manager(actor, engagement)
+    if engagement.status not in rules.EDITABLE:
+        session.rollback()
+        raise InvalidTransition("The terms are fixed once the work request is sent; use a change order to adjust milestones.")
+    values = _clean(session, actor, data)
+    changes = {k: {"before": _jsonable_value(getattr(engagement, k)), "after": _jsonable_value(v)}
+               for k, v in values.items() if getattr(engagement, k) != v}
+    if changes:
+        for key, value in values.items():
+            setattr(engagement, key, value)
+        engagement.updated_at = func.now()
+        session.flush()
+        audit.record(session, actor, "engagement.updated", "engagement", engagement.id, changes)
+    session.commit()
+    return engagement
+
+
+def perform(session: Session, actor: Actor, engagement_id, action: str, reason: str = "") -> Engagement:
+    """Move the engagement by ``action`` (send, accept, decline, pause, resume, complete, cancel).
+
+    Raises Forbidden for the wrong person, InvalidTransition for the wrong state, ValidationError for a
+    missing reason (decline and cancel need one). Records who and when, and audits the move.
+    """
+    engagement = get_engagement(session, engagement_id, lock=True)
+    try:
+        _check_allowed(actor, engagement, action)
+        reason_text = _reason(action, reason)
+        _check_preconditions(session, engagement, action)
+    except Exception:
+        session.rollback()
+        raise
+    before = engagement.status
+    target = rules.ACTIONS[action].target
+    engagement.status = target.value
+    engagement.updated_at = func.now()
+    if action == "send":
+        engagement.sent_at, engagement.sent_by = func.now(), actor.user_id
+    elif action in ("accept", "decline"):
+        engagement.responded_at, engagement.responded_by = func.now(), actor.user_id
+        if action == "decline":
+            engagement.decline_reason = reason_text
+    elif action == "complete":
+        engagement.completed_at = func.now()
+    elif action == "cancel":
+        engagement.cancelled_at, engagement.cancel_reason = func.now(), reason_text
+    session.flush()
+    data = {"from": before, "to": target.value}
+    if reason_text:
+        data["reason"] = reason_text
+    audit.record(session, actor, f"engagement.{_event(action)}", "engagement", engagement.id, data)
+    session.commit()
+    return engagement
+
+
+def _check_allowed(actor: Actor, engagement: Engagement, action: str) -> None:
+    if action not in rules.ACTIONS:
+        raise NotFound()
+    if actor.role not in rules.ACTIONS[action].roles:
+        raise Forbidden(rules.refusal(action, engagement.status, actor.role.value))
+    if actor.role == Role.CONTRACTOR and engagement.contractor_id != actor.contractor_id:
+        raise NotFound()
+    if actor.role != Role.CONTRACTOR:
+        require_manager(actor, engagement)
+    if (why := rules.refusal(action, engagement.status, actor.role.value)) is not None:
+        raise InvalidTransition(why)
+
+
+def _reason(action: str, reason: str) -> str | None:
+    if action not in ("decline", "cancel"):
+        return None
+    errors: dict[str, str] = {}
+    label = "reason for declining" if action == "decline" else "reason for cancelling"
+    text = clean_text(reason, "reason", errors, label=label, required=True, max_len=2000, multiline=True)
+    if errors:
+        raise ValidationError(errors)
+    return text
+
+
+def _check_preconditions(session: Session, engagement: Engagement, action: str) -> None:
+    statuses = session.execute(select(Milestone.status).where(Milestone.engagement_id == engagement.id)).scalars().all()
+    live = [s for s in statuses if s != MilestoneStatus.CANCELLED]
+    if action == "send" and not live:
+        raise InvalidTransition("Add at least one milestone before sending the work request.")
+    if action == "complete":
+        waiting = [s for s in live if s != MilestoneStatus.APPROVED]
+        if not live or waiting:
+            raise InvalidTransition(
+                f"An engagement is completed once every milestone is approved; {len(waiting)} still "
+                f"{'is' if len(waiting) == 1 else 'are'} not. Cancel the rest by change order, or wait for their review."
+            )
+
+
+def _event(action: str) -> str:
+    return {"send": "work_request_sent", "accept": "work_request_accepted", "decline": "work_request_declined",
+            "pause": "paused", "resume": "resumed", "complete": "completed", "cancel": "cancelled"}[action]
+
+
+def _jsonable_value(v):
+    return str(v) if isinstance(v, uuid.UUID) else v
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: _jsonable_value(v) for k, v in values.items()}
