@@ -324,9 +324,23 @@ create or replace function engagements_guard() returns trigger
 language plpgsql set search_path = pg_catalog, pg_temp as $$
 declare
   v_role text := public.app_role();
-  v_move text := old.status || '>' || new.status;
+  v_user uuid := public.app_user_id();
+  v_move text;
   v_response_columns text[] := array['status', 'responded_at', 'responded_by', 'decline_reason', 'updated_at'];
 begin
+  if tg_op = 'INSERT' then
+    -- Every engagement starts as a draft written in its creator's own name; only the moves below
+    -- take it further (nobody can create one already "accepted").
+    if new.status <> 'draft' or num_nonnulls(new.sent_at, new.sent_by, new.responded_at, new.responded_by,
+         new.decline_reason, new.completed_at, new.cancelled_at, new.cancel_reason) > 0 then
+      raise exception 'a new engagement starts as a draft' using errcode = '23514';
+    end if;
+    if v_role is not null and new.created_by is distinct from v_user then
+      raise exception 'an engagement is created in the name of the user creating it' using errcode = '42501';
+    end if;
+    return new;
+  end if;
+  v_move := old.status || '>' || new.status;
   if new.status is distinct from old.status and not v_move = any (array[
        'draft>awaiting_acceptance', 'awaiting_acceptance>active', 'awaiting_acceptance>declined',
        'active>paused', 'paused>active', 'active>completed',
@@ -342,6 +356,16 @@ begin
   elsif v_role is not null and v_move in ('awaiting_acceptance>active', 'awaiting_acceptance>declined') then
     raise exception 'only the contractor accepts or declines a work request' using errcode = '42501';
   end if;
+  -- Who is recorded is who acted, and when is the database's clock.
+  if v_role is not null and ((new.sent_by is distinct from old.sent_by and new.sent_by is distinct from v_user)
+      or (new.responded_by is distinct from old.responded_by and new.responded_by is distinct from v_user)
+      or new.created_by is distinct from old.created_by) then
+    raise exception 'a move is recorded in the name of the user making it' using errcode = '42501';
+  end if;
+  if new.sent_at is distinct from old.sent_at then new.sent_at := now(); end if;
+  if new.responded_at is distinct from old.responded_at then new.responded_at := now(); end if;
+  if new.completed_at is distinct from old.completed_at then new.completed_at := now(); end if;
+  if new.cancelled_at is distinct from old.cancelled_at then new.cancelled_at := now(); end if;
   -- What the contractor was sent is what they accept: the terms are fixed once the request is out.
   if old.status <> 'draft'
      and (new.contractor_id, new.currency, new.retainage_bps, new.payment_terms_days, new.service_fee_bps, new.billing_mode)
@@ -378,6 +402,9 @@ begin
   if old.status in ('approved', 'cancelled') and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
     raise exception 'milestone is % and cannot be changed', old.status using errcode = '23514';
   end if;
+  if new.engagement_id is distinct from old.engagement_id or new.org_id is distinct from old.org_id then
+    raise exception 'a milestone stays with its engagement' using errcode = '23514';
+  end if;
   if new.status is distinct from old.status
      and not (old.status || '>' || new.status) = any (array['planned>submitted', 'submitted>planned', 'submitted>approved', 'planned>cancelled']) then
     raise exception 'a milestone cannot go from % to %', old.status, new.status using errcode = '23514';
@@ -385,6 +412,12 @@ begin
   if v_engagement_status in ('awaiting_acceptance', 'completed', 'declined', 'cancelled')
      and (to_jsonb(new) - array['updated_at', 'contractor_id']) is distinct from (to_jsonb(old) - array['updated_at', 'contractor_id']) then
     raise exception 'the milestones of an engagement that is % cannot be changed', replace(v_engagement_status, '_', ' ')
+      using errcode = '23514';
+  end if;
+  if new.status is distinct from old.status and (
+       (new.status = 'submitted' and v_engagement_status <> 'active')
+       or v_engagement_status not in ('active', 'paused')) then
+    raise exception 'work is submitted only on an active engagement, and reviewed only on an active or paused one'
       using errcode = '23514';
   end if;
   return new;
@@ -395,7 +428,7 @@ do $$
 begin
   if to_regclass('public.engagements') is not null then
     drop trigger if exists engagements_guard on public.engagements;
-    create trigger engagements_guard before update on public.engagements
+    create trigger engagements_guard before insert or update on public.engagements
       for each row execute function engagements_guard();
   end if;
   if to_regclass('public.milestones') is not null then
@@ -430,6 +463,7 @@ select pg_temp.writes_only_by('milestones', '{admin,owner}');
 -- change orders and their lines: written once by staff, never changed (no UPDATE or DELETE grant).
 select pg_temp.contractor_scoped('change_orders');
 select pg_temp.writes_only_by('change_orders', '{admin,owner}');
+select pg_temp.policy('change_orders', 'created_by_self', $p$as restrictive for insert with check (created_by = (select app_user_id()))$p$);
 select pg_temp.contractor_scoped('change_order_lines');
 select pg_temp.writes_only_by('change_order_lines', '{admin,owner}');
 

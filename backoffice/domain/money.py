@@ -16,8 +16,8 @@ MAX_MAJOR = 1_000_000_000
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 _ALL_SYMBOLS = "$€£¥"
 
-_GROUPED = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$")
-_COMMA_DECIMAL = re.compile(r"^\d{1,3}(?:[.\s ]\d{3})*,\d+$|^\d+,\d{1,2}$")
+_GROUPED = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$", re.ASCII)
+_COMMA_DECIMAL = re.compile(r"^\d{1,3}(?:[.\s ]\d{3})*,\d+$|^\d+,\d{1,2}$", re.ASCII)
 
 
 class AmountError(ValueError):

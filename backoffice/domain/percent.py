@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-_PERCENT = re.compile(r"^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*%?\s*$")
+_PERCENT = re.compile(r"^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*%?\s*$", re.ASCII)
 
 
 def parse_percent_to_bps(text: str) -> int:

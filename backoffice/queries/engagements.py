@@ -225,8 +225,18 @@ def change_orders(session: Session, engagement_id) -> list[ChangeOrderView]:
         if co is None:
             co = result[r["id"]] = ChangeOrderView(r["id"], r["number"], r["reason"], r["created_at"], r["created_by_name"],
                                                    r["contract_value_before"], r["contract_value_after"], [])
-        co.lines.append(ChangeOrderLineView(r["line_no"], r["kind"], r["milestone_title"], r["before"], r["after"]))
+        co.lines.append(ChangeOrderLineView(r["line_no"], r["kind"], r["milestone_title"], _ordered(r["before"]), _ordered(r["after"])))
     return list(result.values())
+
+
+_FIELD_ORDER = ("title", "deliverable", "amount_minor", "due_date", "status")
+
+
+def _ordered(values: dict | None) -> dict | None:
+    """A line's fields in the order the schedule shows them (jsonb keeps its own order)."""
+    if values is None:
+        return None
+    return {k: values[k] for k in sorted(values, key=lambda k: _FIELD_ORDER.index(k) if k in _FIELD_ORDER else 99)}
 
 
 @dataclass(frozen=True)
@@ -256,6 +266,11 @@ class EngagementDetail:
     milestones: list[MilestoneView]
     totals: Totals
     change_orders: list[ChangeOrderView]
+
+    @property
+    def ready_to_complete(self) -> bool:
+        live = [m for m in self.milestones if m.status != MilestoneStatus.CANCELLED]
+        return bool(live) and all(m.status == MilestoneStatus.APPROVED for m in live)
 
     @property
     def latest_change_order(self) -> int:

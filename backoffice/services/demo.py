@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backoffice.actor import Actor
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
-from backoffice.services import bootstrap
+from backoffice.services import bootstrap, demo_engagements
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
@@ -39,16 +40,23 @@ def seed(session: Session) -> list[DemoLogin]:
     acme = bootstrap.create_org(session, "Acme Renovations", "USD", 1000, 30)
     northwind = bootstrap.create_contractor(session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821")
     bluebird = bootstrap.create_contractor(session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check")
-    bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
+    harbor = bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
     bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN)
-    bootstrap.create_user(session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER)
+    owner = bootstrap.create_user(session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER)
     bootstrap.create_user(session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE)
-    bootstrap.create_user(session, email="nina@northwind.example", name="Nina Northwind", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=northwind.id)
+    nina = bootstrap.create_user(session, email="nina@northwind.example", name="Nina Northwind", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=northwind.id)
     bootstrap.create_user(session, email="ben@bluebird.example", name="Ben Bluebird", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=bluebird.id)
 
     globex = bootstrap.create_org(session, "Globex Facilities", "EUR", 500, 14)
-    bootstrap.create_contractor(session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912")
+    kestrel = bootstrap.create_contractor(session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912")
     bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=globex.id, role=Role.ADMIN)
-    bootstrap.create_user(session, email="owner@globex.example", name="Gina Globex", password_hash=pw, org_id=globex.id, role=Role.OWNER)
+    gina = bootstrap.create_user(session, email="owner@globex.example", name="Gina Globex", password_hash=pw, org_id=globex.id, role=Role.OWNER)
     session.commit()
+
+    omar = Actor(owner.id, acme.id, Role.OWNER, owner.email, owner.name)
+    nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)
+    demo_engagements.seed(session, org_id=acme.id, owner=omar, contractor=nina_actor,
+                          other_contractor_id=bluebird.id, third_contractor_id=harbor.id)
+    demo_engagements.seed_second_org(session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name),
+                                     contractor_id=kestrel.id)
     return DEMO_LOGINS

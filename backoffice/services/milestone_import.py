@@ -24,7 +24,7 @@ from backoffice.services.schedule import (
     editable_draft,
 )
 
-MAX_BYTES = 512 * 1024
+MAX_BYTES = 256 * 1024  # its base64 must fit the confirm form (Flask reads at most 500 KB of fields)
 COLUMNS = ("title", "deliverable", "amount", "due_date")
 REQUIRED = ("title", "amount", "due_date")
 LABELS = {"title": "title", "deliverable": "deliverable", "amount": "amount", "due_date": "due date"}

@@ -1,13 +1,14 @@
 """Blueprints, error pages, security headers and template helpers."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask import Flask, has_request_context, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from backoffice.domain.money import example as money_example, format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.errors import DomainError
 from backoffice.web.context import close_db, login_manager
@@ -83,8 +84,12 @@ def format_datetime(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC")
 
 
+def format_day(value: date | None) -> str:
+    return "—" if value is None else value.strftime("%d %b %Y")
+
+
 def register(app: Flask) -> None:
-    from backoffice.web import admin, audit, auth, home
+    from backoffice.web import admin, audit, auth, change_orders, engagements, home, schedule
 
     app.session_interface = SessionInterface()
     login_manager.init_app(app)
@@ -93,5 +98,9 @@ def register(app: Flask) -> None:
     register_error_handlers(app)
     app.jinja_env.filters["bps"] = format_bps
     app.jinja_env.filters["datetime"] = format_datetime
-    for bp in (auth.bp, home.bp, admin.bp, audit.bp):
+    app.jinja_env.filters["money"] = format_amount
+    app.jinja_env.filters["amount_input"] = lambda minor, currency: format_amount(minor, currency, symbol=False)
+    app.jinja_env.filters["day"] = format_day
+    app.jinja_env.globals["amount_example"] = money_example
+    for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp):
         app.register_blueprint(bp)

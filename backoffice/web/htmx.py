@@ -1,7 +1,7 @@
 """htmx helpers: a page renders its full template, or just its fragment for an htmx request."""
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import redirect, render_template, request
 
 
 def wants_fragment() -> bool:
@@ -12,3 +12,11 @@ def wants_fragment() -> bool:
 def render(page: str, fragment: str | None = None, status: int = 200, **context):
     template = fragment if fragment and wants_fragment() else page
     return render_template(template, **context), status
+
+
+def redirect_after_post(url: str):
+    """Success of a form: a 303 to the next page; for an in-place htmx form, HX-Redirect, so the browser
+    loads that page instead of htmx swapping it into the form."""
+    if wants_fragment():
+        return "", 200, {"HX-Redirect": url}
+    return redirect(url, code=303)

@@ -46,7 +46,7 @@ def upgrade() -> None:
             cancel_reason text check (cancel_reason is null or length(cancel_reason) <= 2000),
             unique (org_id, contractor_id, id),
             foreign key (org_id, contractor_id) references contractors (org_id, id),
-            check (status = 'draft' or sent_at is not null),
+            check (status in ('draft', 'cancelled') or sent_at is not null),
             check (status not in ('active', 'paused', 'completed', 'declined') or responded_at is not null),
             check (status <> 'completed' or completed_at is not null),
             check (status <> 'cancelled' or cancelled_at is not null)

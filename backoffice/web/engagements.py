@@ -1,0 +1,197 @@
+"""Engagements: the list, set-up of the terms, the engagement page and its state changes."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+
+from backoffice.domain import engagements as rules
+from backoffice.domain.engagements import EngagementStatus
+from backoffice.domain.percent import format_bps
+from backoffice.domain.roles import Role
+from backoffice.errors import DomainError, NotFound, ValidationError
+from backoffice.queries import engagements as queries
+from backoffice.services import engagements as service
+from backoffice.services import organizations as org_service
+from backoffice.services.validation import parse_id
+from backoffice.web.admin import CURRENCY_CHOICES
+from backoffice.web.context import actor, db, roles_required
+from backoffice.web.forms import apply_errors
+from backoffice.web.htmx import render
+
+bp = Blueprint("engagements", __name__, url_prefix="/engagements")
+
+STATUS_CHOICES = [SelectChoice("", "All statuses")] + [SelectChoice(s.value, s.label) for s in EngagementStatus]
+
+
+class TermsForm(FlaskForm):
+    contractor_id = SelectField("Contractor", choices=[], validate_choice=False)
+    owner_user_id = SelectField("Project owner", choices=[], validate_choice=False)
+    title = StringField("Title")
+    sow_reference = StringField("SOW reference (optional)")
+    currency = SelectField("Currency", choices=CURRENCY_CHOICES, validate_choice=False)
+    retainage = StringField("Retainage (%)")
+    payment_terms_days = StringField("Payment terms (days after approval)")
+    service_fee = StringField("Service fee (%)")
+
+    def fill_choices(self) -> None:
+        self.contractor_id.choices = [SelectChoice("", "— choose a contractor —")] + [
+            SelectChoice(str(c.id), c.name) for c in queries.contractor_choices(db())
+        ]
+        self.owner_user_id.choices = [SelectChoice(str(o.id), o.name) for o in queries.owner_choices(db())]
+
+    def to_input(self) -> service.EngagementInput:
+        return service.EngagementInput(
+            contractor_id=self.contractor_id.data or "",
+            owner_user_id=self.owner_user_id.data or "" if actor().role == Role.ADMIN else "",
+            title=self.title.data or "",
+            sow_reference=self.sow_reference.data or "",
+            currency=self.currency.data or "",
+            retainage=self.retainage.data or "",
+            payment_terms_days=self.payment_terms_days.data or "",
+            service_fee=self.service_fee.data or "",
+        )
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 else 1
+
+
+@bp.route("")
+def index():
+    me = actor()
+    status = request.args.get("status") or None
+    contractor_id = parse_id(request.args.get("contractor")) if request.args.get("contractor") else None
+    owner_id = parse_id(request.args.get("owner")) if request.args.get("owner") else None
+    listing = queries.engagement_list(db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=_page_number())
+    staff = me.role != Role.CONTRACTOR
+    filters = {"status": status or "", "contractor": str(contractor_id or ""), "owner": str(owner_id or "")}
+    return render(
+        "engagements/index.html",
+        "engagements/_list.html",
+        listing=listing,
+        filters=filters,
+        query={k: v for k, v in filters.items() if v},
+        status_choices=STATUS_CHOICES,
+        contractors=queries.contractor_choices(db()) if staff else [],
+        owners=queries.owner_choices(db()) if staff else [],
+        can_create=me.role in service.STAFF,
+    )
+
+
+def _terms_page(template_title: str, form: TermsForm, engagement=None, status: int = 200):
+    return render("engagements/terms.html", form=form, engagement=engagement, heading=template_title,
+                  is_admin=actor().role == Role.ADMIN, status=status)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN, Role.OWNER)
+def new():
+    form = TermsForm()
+    form.fill_choices()
+    if request.method == "GET":
+        org = org_service.current_organization(db(), actor())
+        form.contractor_id.data = request.args.get("contractor", "")
+        form.owner_user_id.data = str(actor().user_id)
+        form.currency.data = org.default_currency
+        form.retainage.data = format_bps(org.default_retainage_bps)
+        form.payment_terms_days.data = str(org.payment_terms_days)
+        form.service_fee.data = "0"
+        return _terms_page("New engagement", form)
+    try:
+        engagement = service.create_engagement(db(), actor(), form.to_input())
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _terms_page("New engagement", form, status=422)
+    flash("Engagement created as a draft. Add its milestones, then send the work request.", "success")
+    return redirect(url_for("schedule.edit", engagement_id=engagement.id), code=303)
+
+
+@bp.route("/<engagement_id>/terms", methods=["GET", "POST"])
+@roles_required(Role.ADMIN, Role.OWNER)
+def terms(engagement_id):
+    engagement = service.get_engagement(db(), engagement_id)
+    service.require_manager(actor(), engagement)
+    form = TermsForm()
+    form.fill_choices()
+    if request.method == "GET":
+        form.contractor_id.data = str(engagement.contractor_id)
+        form.owner_user_id.data = str(engagement.owner_user_id)
+        form.title.data = engagement.title
+        form.sow_reference.data = engagement.sow_reference or ""
+        form.currency.data = engagement.currency
+        form.retainage.data = format_bps(engagement.retainage_bps)
+        form.payment_terms_days.data = str(engagement.payment_terms_days)
+        form.service_fee.data = format_bps(engagement.service_fee_bps)
+        return _terms_page("Edit the terms", form, engagement)
+    try:
+        service.update_terms(db(), actor(), engagement.id, form.to_input())
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _terms_page("Edit the terms", form, engagement, status=422)
+    flash("Terms saved.", "success")
+    return redirect(url_for("engagements.show", engagement_id=engagement.id), code=303)
+
+
+def _detail_or_404(engagement_id):
+    ident = parse_id(engagement_id)
+    detail = queries.engagement_detail(db(), ident) if ident else None
+    if detail is None:
+        raise NotFound()
+    return detail
+
+
+def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", status: int = 200):
+    me = actor()
+    detail = _detail_or_404(engagement_id)
+    manages = me.role == Role.ADMIN or (me.role == Role.OWNER and detail.owner_user_id == me.user_id)
+    actions = [a for a in rules.available(detail.status, me.role.value) if me.role == Role.CONTRACTOR or manages]
+    if not detail.ready_to_complete:  # offered once it can succeed; the service says why otherwise
+        actions = [a for a in actions if a.name != "complete"]
+    return render(
+        "engagements/show.html",
+        e=detail,
+        actions=actions,
+        manages=manages,
+        editable=manages and detail.status in rules.EDITABLE,
+        change_orders_allowed=manages and detail.status in rules.CHANGE_ORDERS_ALLOWED,
+        errors=errors or {},
+        open_action=open_action,
+        reason=request.form.get("reason", "") if request.method == "POST" else "",
+        status=status,
+    )
+
+
+@bp.route("/<engagement_id>")
+def show(engagement_id):
+    return _show(engagement_id)
+
+
+FLASH = {
+    "send": "Work request sent. The contractor can now accept or decline it.",
+    "accept": "Work request accepted. You can start delivering the milestones.",
+    "decline": "Work request declined. The project owner has your reason.",
+    "pause": "Engagement paused. Work cannot be submitted until it is resumed.",
+    "resume": "Engagement resumed.",
+    "complete": "Engagement marked completed.",
+    "cancel": "Engagement cancelled.",
+}
+
+
+@bp.route("/<engagement_id>/<action>", methods=["POST"])
+def act(engagement_id, action):
+    if action not in rules.ACTIONS:
+        raise NotFound()
+    try:
+        service.perform(db(), actor(), engagement_id, action, request.form.get("reason", ""))
+    except ValidationError as exc:
+        return _show(engagement_id, errors=exc.fields, open_action=action, status=422)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        flash(exc.message, "error")
+        return _show(engagement_id, status=exc.status)
+    flash(FLASH[action], "success")
+    return redirect(url_for("engagements.show", engagement_id=engagement_id), code=303)

@@ -1,0 +1,572 @@
+"""The engagement and milestone state machines as the database enforces them (DESIGN.md section 3):
+the engagements_guard and milestones_guard triggers of sql/rls_policies.sql.
+
+The triggers refuse an illegal move whoever writes it, the owner role included (``admin_engine``, which
+bypasses RLS but not triggers), and on top of that tell the contractor's answer to a work request apart
+from staff's edits. Rows are built the legal way by the owner role; the statements judged are raw SQL.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+CHECK_VIOLATION = "23514"
+INSUFFICIENT_PRIVILEGE = "42501"
+UNIQUE_VIOLATION = "23505"
+
+
+# --- building rows (owner role) -------------------------------------------------------------------------
+
+# How to reach each engagement status from a draft, one legal move at a time.
+MOVES = {
+    "send": "status = 'awaiting_acceptance', sent_at = now(), sent_by = :staff",
+    "accept": "status = 'active', responded_at = now(), responded_by = :contractor_user",
+    "decline": "status = 'declined', responded_at = now(), responded_by = :contractor_user, decline_reason = 'No thanks'",
+    "pause": "status = 'paused'",
+    "complete": "status = 'completed', completed_at = now()",
+    "cancel": "status = 'cancelled', cancelled_at = now(), cancel_reason = 'Not needed'",
+}
+PATHS = {
+    "draft": [],
+    "awaiting_acceptance": ["send"],
+    "active": ["send", "accept"],
+    "paused": ["send", "accept", "pause"],
+    "completed": ["send", "accept", "complete"],
+    "declined": ["send", "decline"],
+    "cancelled": ["cancel"],
+}
+# Milestone statuses reached from planned, set while the engagement is active (before any later move).
+MILESTONE_PATHS = {
+    "planned": [],
+    "submitted": ["submitted"],
+    "approved": ["submitted", "approved"],
+    "cancelled": ["cancelled"],
+}
+
+
+@dataclass(frozen=True)
+class Built:
+    engagement: uuid.UUID
+    milestones: list[uuid.UUID]
+
+
+def build(admin_engine, world, status: str = "draft", milestones: tuple[str, ...] = ("planned", "planned"),
+          contractor: str = "x") -> Built:
+    """An engagement of org A in ``status`` with milestones (seq 1, 2, ...) in the given statuses, built by
+    the owner role through legal moves only. Non-planned milestones need an engagement that was active."""
+    contractor_id = getattr(world, f"contractor_{contractor}")
+    contractor_user = getattr(world, f"contractor_{contractor}_user")
+    params = {"staff": world.admin.id, "contractor_user": contractor_user.id}
+    path = PATHS[status]
+    if any(m != "planned" for m in milestones):
+        assert path[:2] == ["send", "accept"], "milestones move only in an active engagement here"
+    with admin_engine.begin() as conn:
+        e = conn.execute(
+            text(
+                "insert into engagements (org_id, contractor_id, owner_user_id, title, currency, retainage_bps,"
+                " payment_terms_days, created_by) values (:org, :c, :owner, 'Website rebuild', 'USD', 1000, 30, :staff)"
+                " returning id"
+            ),
+            {"org": world.org_a, "c": contractor_id, "owner": world.owner.id, "staff": world.admin.id},
+        ).scalar_one()
+        ids = [
+            conn.execute(
+                text(
+                    "insert into milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date)"
+                    " values (:org, :c, :e, :seq, :title, 50000, date '2030-01-01') returning id"
+                ),
+                {"org": world.org_a, "c": contractor_id, "e": e, "seq": seq, "title": f"Milestone {seq}"},
+            ).scalar_one()
+            for seq in range(1, len(milestones) + 1)
+        ]
+        for move in path:
+            conn.execute(text(f"update engagements set {MOVES[move]} where id = :e"), params | {"e": e})
+            if move == "accept":
+                for m, target in zip(ids, milestones):
+                    for step in MILESTONE_PATHS[target]:
+                        conn.execute(text("update milestones set status = :s where id = :m"), {"s": step, "m": m})
+    return Built(e, ids)
+
+
+def engagement(admin_engine, e) -> dict:
+    with admin_engine.connect() as conn:
+        return dict(conn.execute(text("select * from engagements where id = :e"), {"e": e}).mappings().one())
+
+
+def milestone_rows(admin_engine, e) -> list[dict]:
+    with admin_engine.connect() as conn:
+        return [dict(r) for r in conn.execute(
+            text("select * from milestones where engagement_id = :e order by id"), {"e": e}).mappings()]
+
+
+def owner_role_refused(admin_engine, sql: str, params: dict, sqlstate: str, reason: str) -> str:
+    with admin_engine.connect() as conn:
+        with pytest.raises(DBAPIError) as exc:
+            conn.execute(text(sql), params)
+        conn.rollback()
+    message = str(exc.value.orig)
+    assert exc.value.orig.sqlstate == sqlstate, message
+    assert reason in message, message
+    return message
+
+
+def app_refused(session, sql: str, params: dict, sqlstate: str, reason: str) -> str:
+    with pytest.raises(DBAPIError) as exc:
+        session.execute(text(sql), params)
+    session.rollback()
+    message = str(exc.value.orig)
+    assert exc.value.orig.sqlstate == sqlstate, message
+    assert reason in message, message
+    return message
+
+
+def must_refuse(session, sql: str, params: dict) -> None:
+    """For the statements below the guards do not refuse yet: fail with what the statement did instead."""
+    try:
+        result = session.execute(text(sql), params)
+    except DBAPIError:
+        session.rollback()
+        return
+    rowcount = result.rowcount
+    session.rollback()
+    pytest.fail(f"accepted, {rowcount} row(s) written: {sql}")
+
+
+# Every column the CHECK constraints could ask for is filled in, so only the guard can refuse the move.
+def jump_sql(to: str) -> str:
+    return (
+        "update engagements set status = :to, sent_at = coalesce(sent_at, now()), responded_at = coalesce(responded_at, now()),"
+        " completed_at = coalesce(completed_at, now()), cancelled_at = coalesce(cancelled_at, now()) where id = :e"
+    )
+
+
+LEGAL_MOVES = {
+    ("draft", "awaiting_acceptance"), ("awaiting_acceptance", "active"), ("awaiting_acceptance", "declined"),
+    ("active", "paused"), ("paused", "active"), ("active", "completed"),
+    ("draft", "cancelled"), ("awaiting_acceptance", "cancelled"), ("active", "cancelled"), ("paused", "cancelled"),
+}
+STATUSES = list(PATHS)
+ILLEGAL_MOVES = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b) not in LEGAL_MOVES]
+
+
+# --- engagement status moves ----------------------------------------------------------------------------
+
+
+def test_the_illegal_moves_include_the_ones_that_matter():
+    for move in [("draft", "active"), ("completed", "active"), ("declined", "active"), ("cancelled", "draft"),
+                 ("draft", "completed"), ("awaiting_acceptance", "completed"), ("completed", "cancelled")]:
+        assert move in ILLEGAL_MOVES
+
+
+@pytest.mark.parametrize(("old", "new"), ILLEGAL_MOVES, ids=[f"{a}-to-{b}" for a, b in ILLEGAL_MOVES])
+def test_an_illegal_engagement_move_is_refused_even_to_the_owner_role(world, admin_engine, old, new):
+    built = build(admin_engine, world, old)
+    owner_role_refused(admin_engine, jump_sql(new), {"to": new, "e": built.engagement}, CHECK_VIOLATION,
+                       f"an engagement cannot go from {old} to {new}")
+    assert engagement(admin_engine, built.engagement)["status"] == old
+
+
+@pytest.mark.parametrize(("old", "new"), [("draft", "active"), ("completed", "active"), ("declined", "active"),
+                                          ("cancelled", "draft"), ("cancelled", "active"), ("paused", "completed")])
+def test_an_illegal_engagement_move_is_refused_to_an_admin(world, admin_engine, act_as, old, new):
+    built = build(admin_engine, world, old)
+    s = act_as(world.admin.id, world.org_a)
+    app_refused(s, jump_sql(new), {"to": new, "e": built.engagement}, CHECK_VIOLATION,
+                f"an engagement cannot go from {old} to {new}")
+    assert engagement(admin_engine, built.engagement)["status"] == old
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(LEGAL_MOVES), ids=[f"{a}-to-{b}" for a, b in sorted(LEGAL_MOVES)])
+def test_every_legal_engagement_move_is_allowed_to_the_owner_role(world, admin_engine, old, new):
+    """The control for the refusals above."""
+    built = build(admin_engine, world, old)
+    with admin_engine.begin() as conn:
+        assert conn.execute(text(jump_sql(new)), {"to": new, "e": built.engagement}).rowcount == 1
+    assert engagement(admin_engine, built.engagement)["status"] == new
+
+
+@pytest.mark.parametrize(("old", "move"), [("draft", "send"), ("active", "pause"), ("paused", "resume"),
+                                           ("active", "complete"), ("draft", "cancel"), ("awaiting_acceptance", "cancel"),
+                                           ("active", "cancel"), ("paused", "cancel")])
+@pytest.mark.parametrize("who", ["admin", "owner"])
+def test_staff_make_the_moves_that_are_theirs(world, admin_engine, act_as, who, old, move):
+    built = build(admin_engine, world, old)
+    s = act_as(getattr(world, who).id, world.org_a)
+    sql = "status = 'active'" if move == "resume" else MOVES[move]
+    result = s.execute(text(f"update engagements set {sql} where id = :e"), {"e": built.engagement, "staff": getattr(world, who).id})
+    assert result.rowcount == 1
+    s.commit()
+    assert engagement(admin_engine, built.engagement)["status"] != old
+
+
+# --- the contractor's answer ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+def test_the_contractor_accepts_or_declines_its_own_work_request(world, admin_engine, act_as, answer):
+    built = build(admin_engine, world, "awaiting_acceptance")
+    me = world.contractor_x_user.id
+    s = act_as(me, world.org_a)
+    assert s.execute(text(f"update engagements set {MOVES[answer]} where id = :e"),
+                     {"e": built.engagement, "contractor_user": me}).rowcount == 1
+    s.commit()
+    row = engagement(admin_engine, built.engagement)
+    assert row["status"] == {"accept": "active", "decline": "declined"}[answer]
+    assert row["responded_by"] == me and row["responded_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "sql"),
+    [
+        ("draft", MOVES["send"]),
+        ("draft", MOVES["cancel"]),
+        ("draft", "title = 'Renamed'"),
+        ("awaiting_acceptance", MOVES["cancel"]),
+        ("awaiting_acceptance", "title = 'Renamed'"),
+        ("awaiting_acceptance", "decline_reason = 'Changed my mind'"),  # a response column, but no answer
+        ("active", MOVES["pause"]),
+        ("active", MOVES["complete"]),
+        ("active", MOVES["cancel"]),
+        ("active", "title = 'Renamed'"),
+        ("active", "responded_at = now() - interval '1 year'"),
+        ("paused", "status = 'active'"),
+    ],
+)
+def test_the_contractor_can_do_nothing_else_to_its_engagement(world, admin_engine, act_as, old, sql):
+    built = build(admin_engine, world, old)
+    before = engagement(admin_engine, built.engagement)
+    s = act_as(world.contractor_x_user.id, world.org_a)
+    app_refused(s, f"update engagements set {sql} where id = :e", {"e": built.engagement, "staff": world.contractor_x_user.id},
+                INSUFFICIENT_PRIVILEGE, "a contractor can only accept or decline a work request")
+    assert engagement(admin_engine, built.engagement) == before
+
+
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+@pytest.mark.parametrize(
+    "change",
+    ["title = 'Much bigger scope'", "currency = 'EUR'", "retainage_bps = 0", "payment_terms_days = 0",
+     "service_fee_bps = 250", "billing_mode = 'completion'", "owner_user_id = :me", "sow_reference = 'SOW-FORGED'"],
+)
+def test_the_contractor_cannot_change_the_engagement_while_answering(world, admin_engine, act_as, answer, change):
+    built = build(admin_engine, world, "awaiting_acceptance")
+    before = engagement(admin_engine, built.engagement)
+    me = world.contractor_x_user.id
+    s = act_as(me, world.org_a)
+    app_refused(s, f"update engagements set {MOVES[answer]}, {change} where id = :e",
+                {"e": built.engagement, "contractor_user": me, "me": me},
+                INSUFFICIENT_PRIVILEGE, "a contractor can only accept or decline a work request")
+    assert engagement(admin_engine, built.engagement) == before
+
+
+@pytest.mark.parametrize("who", ["admin", "owner"])
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+def test_staff_cannot_answer_a_work_request_on_the_contractors_behalf(world, admin_engine, act_as, who, answer):
+    built = build(admin_engine, world, "awaiting_acceptance")
+    before = engagement(admin_engine, built.engagement)
+    s = act_as(getattr(world, who).id, world.org_a)
+    app_refused(s, f"update engagements set {MOVES[answer]} where id = :e",
+                {"e": built.engagement, "contractor_user": world.contractor_x_user.id},
+                INSUFFICIENT_PRIVILEGE, "only the contractor accepts or declines a work request")
+    assert engagement(admin_engine, built.engagement) == before
+
+
+# --- terms are fixed once the work request is sent ------------------------------------------------------
+
+TERM_CHANGES = {
+    "currency": "currency = 'EUR'",
+    "retainage_bps": "retainage_bps = retainage_bps + 1",
+    "payment_terms_days": "payment_terms_days = payment_terms_days + 1",
+    "service_fee_bps": "service_fee_bps = service_fee_bps + 1",
+    "billing_mode": "billing_mode = 'completion'",
+    "contractor_id": "contractor_id = :other_contractor",
+}
+
+
+@pytest.mark.parametrize("status", ["awaiting_acceptance", "active", "paused", "completed", "declined", "cancelled"])
+@pytest.mark.parametrize("term", list(TERM_CHANGES))
+def test_the_terms_cannot_change_once_the_work_request_is_sent(world, admin_engine, status, term):
+    """Refused even to the owner role (no milestones here, so no foreign key could be the one refusing)."""
+    built = build(admin_engine, world, status, milestones=())
+    before = engagement(admin_engine, built.engagement)
+    owner_role_refused(admin_engine, f"update engagements set {TERM_CHANGES[term]} where id = :e",
+                       {"e": built.engagement, "other_contractor": world.contractor_y}, CHECK_VIOLATION,
+                       "the terms of an engagement are fixed once its work request is sent")
+    assert engagement(admin_engine, built.engagement) == before
+
+
+@pytest.mark.parametrize("term", ["currency", "retainage_bps", "payment_terms_days", "service_fee_bps"])
+def test_an_admin_cannot_change_the_terms_of_an_active_engagement(world, admin_engine, act_as, term):
+    built = build(admin_engine, world, "active")
+    before = engagement(admin_engine, built.engagement)
+    s = act_as(world.admin.id, world.org_a)
+    app_refused(s, f"update engagements set {TERM_CHANGES[term]} where id = :e", {"e": built.engagement},
+                CHECK_VIOLATION, "the terms of an engagement are fixed")
+    assert engagement(admin_engine, built.engagement) == before
+
+
+@pytest.mark.parametrize("term", list(TERM_CHANGES))
+def test_the_terms_of_a_draft_can_still_change(world, admin_engine, act_as, term):
+    """The control: a draft's terms are the admin's to edit, and its title stays editable later on."""
+    built = build(admin_engine, world, "draft")
+    s = act_as(world.admin.id, world.org_a)
+    assert s.execute(text(f"update engagements set {TERM_CHANGES[term]} where id = :e"),
+                     {"e": built.engagement, "other_contractor": world.contractor_y}).rowcount == 1
+    s.rollback()
+    active = build(admin_engine, world, "active")
+    s = act_as(world.admin.id, world.org_a)
+    assert s.execute(text("update engagements set title = 'Renamed' where id = :e"), {"e": active.engagement}).rowcount == 1
+    s.rollback()
+
+
+def test_changing_a_drafts_contractor_carries_its_milestones_along(world, admin_engine, act_as):
+    built = build(admin_engine, world, "draft")
+    s = act_as(world.admin.id, world.org_a)
+    assert s.execute(text("update engagements set contractor_id = :y where id = :e"),
+                     {"y": world.contractor_y, "e": built.engagement}).rowcount == 1
+    s.commit()
+    assert {m["contractor_id"] for m in milestone_rows(admin_engine, built.engagement)} == {world.contractor_y}
+    # and with them, who may see them
+    s = act_as(world.contractor_x_user.id, world.org_a)
+    assert s.execute(text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}).scalar_one() == 0
+    s = act_as(world.contractor_y_user.id, world.org_a)
+    assert s.execute(text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}).scalar_one() == 2
+
+
+# --- milestones: insert ---------------------------------------------------------------------------------
+
+INSERT_MILESTONE = (
+    "insert into milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date, status)"
+    " values (:org, :c, :e, 9, 'Added', 1000, date '2030-02-01', :status)"
+)
+
+
+def insert_milestone_params(world, built, status="planned") -> dict:
+    return {"org": world.org_a, "c": world.contractor_x, "e": built.engagement, "status": status}
+
+
+@pytest.mark.parametrize("status", ["submitted", "approved", "cancelled"])
+@pytest.mark.parametrize("engagement_status", ["draft", "active"])
+def test_a_new_milestone_starts_planned(world, admin_engine, status, engagement_status):
+    built = build(admin_engine, world, engagement_status)
+    owner_role_refused(admin_engine, INSERT_MILESTONE, insert_milestone_params(world, built, status),
+                       CHECK_VIOLATION, "a new milestone starts planned")
+    assert len(milestone_rows(admin_engine, built.engagement)) == 2
+
+
+@pytest.mark.parametrize("engagement_status", ["awaiting_acceptance", "completed", "declined", "cancelled"])
+def test_no_milestone_can_be_added_to_an_engagement_that_is_sent_or_closed(world, admin_engine, act_as, engagement_status):
+    built = build(admin_engine, world, engagement_status)
+    owner_role_refused(admin_engine, INSERT_MILESTONE, insert_milestone_params(world, built),
+                       CHECK_VIOLATION, "milestones can be added to a draft")
+    s = act_as(world.admin.id, world.org_a)
+    app_refused(s, INSERT_MILESTONE, insert_milestone_params(world, built), CHECK_VIOLATION, "milestones can be added to a draft")
+    assert len(milestone_rows(admin_engine, built.engagement)) == 2
+
+
+@pytest.mark.parametrize("engagement_status", ["draft", "active", "paused"])
+def test_a_planned_milestone_can_be_added_to_a_draft_or_a_running_engagement(world, admin_engine, act_as, engagement_status):
+    built = build(admin_engine, world, engagement_status)
+    s = act_as(world.owner.id, world.org_a)
+    assert s.execute(text(INSERT_MILESTONE), insert_milestone_params(world, built)).rowcount == 1
+    s.commit()
+    assert len(milestone_rows(admin_engine, built.engagement)) == 3
+
+
+# --- milestones: update ---------------------------------------------------------------------------------
+
+MILESTONE_CHANGES = {
+    "title": "title = 'Renamed'",
+    "amount": "amount_minor = amount_minor + 1",
+    "due_date": "due_date = due_date + 7",
+    "deliverable": "deliverable = 'Something else'",
+    "seq": "seq = 7",
+    "back to planned": "status = 'planned'",
+    "to submitted": "status = 'submitted'",
+}
+
+
+@pytest.mark.parametrize("final", ["approved", "cancelled"])
+@pytest.mark.parametrize("change", list(MILESTONE_CHANGES))
+def test_an_approved_or_cancelled_milestone_cannot_be_changed_at_all(world, admin_engine, act_as, final, change):
+    built = build(admin_engine, world, "active", milestones=(final, "planned"))
+    before = milestone_rows(admin_engine, built.engagement)
+    params = {"m": built.milestones[0]}
+    owner_role_refused(admin_engine, f"update milestones set {MILESTONE_CHANGES[change]} where id = :m", params,
+                       CHECK_VIOLATION, f"milestone is {final} and cannot be changed")
+    s = act_as(world.admin.id, world.org_a)
+    app_refused(s, f"update milestones set {MILESTONE_CHANGES[change]} where id = :m", params,
+                CHECK_VIOLATION, f"milestone is {final} and cannot be changed")
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+def test_touching_only_updated_at_of_an_approved_milestone_is_harmless(world, admin_engine):
+    built = build(admin_engine, world, "active", milestones=("approved",))
+    with admin_engine.begin() as conn:
+        assert conn.execute(text("update milestones set updated_at = now() where id = :m"), {"m": built.milestones[0]}).rowcount == 1
+
+
+ILLEGAL_MILESTONE_MOVES = [("planned", "approved"), ("submitted", "cancelled")]
+LEGAL_MILESTONE_MOVES = [("planned", "submitted"), ("submitted", "planned"), ("submitted", "approved"), ("planned", "cancelled")]
+
+
+@pytest.mark.parametrize(("old", "new"), ILLEGAL_MILESTONE_MOVES)
+def test_an_illegal_milestone_move_is_refused_even_to_the_owner_role(world, admin_engine, act_as, old, new):
+    built = build(admin_engine, world, "active", milestones=(old,))
+    before = milestone_rows(admin_engine, built.engagement)
+    params = {"m": built.milestones[0], "s": new}
+    owner_role_refused(admin_engine, "update milestones set status = :s where id = :m", params,
+                       CHECK_VIOLATION, f"a milestone cannot go from {old} to {new}")
+    s = act_as(world.owner.id, world.org_a)
+    app_refused(s, "update milestones set status = :s where id = :m", params,
+                CHECK_VIOLATION, f"a milestone cannot go from {old} to {new}")
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+@pytest.mark.parametrize(("old", "new"), LEGAL_MILESTONE_MOVES)
+def test_every_legal_milestone_move_is_allowed(world, admin_engine, act_as, old, new):
+    """The control for the refusals above (staff in an active engagement)."""
+    built = build(admin_engine, world, "active", milestones=(old,))
+    s = act_as(world.owner.id, world.org_a)
+    assert s.execute(text("update milestones set status = :s where id = :m"), {"m": built.milestones[0], "s": new}).rowcount == 1
+    s.commit()
+    assert milestone_rows(admin_engine, built.engagement)[0]["status"] == new
+
+
+@pytest.mark.parametrize("engagement_status", ["awaiting_acceptance", "completed", "declined", "cancelled"])
+@pytest.mark.parametrize("change", ["title", "amount", "due_date", "to submitted"])
+def test_the_milestones_of_a_sent_or_closed_engagement_are_frozen(world, admin_engine, engagement_status, change):
+    milestones = ("approved", "planned") if engagement_status == "completed" else ("planned", "planned")
+    built = build(admin_engine, world, engagement_status, milestones=milestones)
+    before = milestone_rows(admin_engine, built.engagement)
+    owner_role_refused(admin_engine, f"update milestones set {MILESTONE_CHANGES[change]} where id = :m",
+                       {"m": built.milestones[1]}, CHECK_VIOLATION, "cannot be changed")
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+# --- milestones: delete ---------------------------------------------------------------------------------
+
+
+def test_a_drafts_planned_milestone_can_be_deleted(world, admin_engine, act_as):
+    built = build(admin_engine, world, "draft")
+    s = act_as(world.owner.id, world.org_a)
+    assert s.execute(text("delete from milestones where id = :m"), {"m": built.milestones[0]}).rowcount == 1
+    s.commit()
+    assert [m["id"] for m in milestone_rows(admin_engine, built.engagement)] == [built.milestones[1]]
+
+
+@pytest.mark.parametrize(
+    ("engagement_status", "milestones"),
+    [
+        ("awaiting_acceptance", ("planned",)),
+        ("active", ("planned",)),
+        ("active", ("submitted",)),
+        ("active", ("approved",)),
+        ("active", ("cancelled",)),
+        ("paused", ("planned",)),
+        ("completed", ("approved",)),
+        ("declined", ("planned",)),
+        ("cancelled", ("planned",)),
+    ],
+)
+def test_only_a_drafts_planned_milestones_can_be_deleted(world, admin_engine, act_as, engagement_status, milestones):
+    built = build(admin_engine, world, engagement_status, milestones=milestones)
+    before = milestone_rows(admin_engine, built.engagement)
+    owner_role_refused(admin_engine, "delete from milestones where id = :m", {"m": built.milestones[0]},
+                       CHECK_VIOLATION, "only a draft's milestones can be removed")
+    s = act_as(world.admin.id, world.org_a)
+    app_refused(s, "delete from milestones where id = :m", {"m": built.milestones[0]},
+                CHECK_VIOLATION, "only a draft's milestones can be removed")
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+# --- milestones: reordering a draft ---------------------------------------------------------------------
+
+
+def test_a_drafts_milestones_can_swap_positions_inside_one_transaction(world, admin_engine, act_as):
+    built = build(admin_engine, world, "draft")
+    first, second = built.milestones
+    s = act_as(world.owner.id, world.org_a)
+    s.execute(text("update milestones set seq = 2 where id = :m"), {"m": first})  # two seq 2 for a moment
+    s.execute(text("update milestones set seq = 1 where id = :m"), {"m": second})
+    s.commit()
+    assert {m["id"]: m["seq"] for m in milestone_rows(admin_engine, built.engagement)} == {first: 2, second: 1}
+
+
+def test_a_drafts_milestones_cannot_be_left_sharing_a_position_at_commit(world, admin_engine, act_as):
+    built = build(admin_engine, world, "draft")
+    before = milestone_rows(admin_engine, built.engagement)
+    s = act_as(world.owner.id, world.org_a)
+    assert s.execute(text("update milestones set seq = 1 where id = :m"), {"m": built.milestones[1]}).rowcount == 1  # deferred
+    with pytest.raises(DBAPIError) as exc:
+        s.commit()
+    s.rollback()
+    assert exc.value.orig.sqlstate == UNIQUE_VIOLATION, str(exc.value.orig)
+    assert "milestones_engagement_seq_key" in str(exc.value.orig)
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+def test_a_duplicate_position_is_refused_at_commit_even_to_the_owner_role(world, admin_engine):
+    built = build(admin_engine, world, "draft")
+    before = milestone_rows(admin_engine, built.engagement)
+    with pytest.raises(DBAPIError) as exc, admin_engine.begin() as conn:
+        conn.execute(text(INSERT_MILESTONE.replace(" 9,", " 1,")),
+                     {"org": world.org_a, "c": world.contractor_x, "e": built.engagement, "status": "planned"})
+    assert exc.value.orig.sqlstate == UNIQUE_VIOLATION
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+# --- what the guards should refuse as well (DESIGN.md section 3) ----------------------------------------
+
+
+@pytest.mark.parametrize("status", ["awaiting_acceptance", "active", "completed"])
+def test_an_admin_cannot_create_an_engagement_already_past_the_draft(world, admin_engine, act_as, status):
+    """An engagement starts as a draft (as a milestone starts planned): inserting one already 'active',
+    with responded_at and responded_by filled in, would be accepting on the contractor's behalf."""
+    s = act_as(world.admin.id, world.org_a)
+    title = f"Pre-accepted {uuid.uuid4()}"
+    must_refuse(
+        s,
+        "insert into engagements (org_id, contractor_id, owner_user_id, title, currency, retainage_bps,"
+        " payment_terms_days, created_by, status, sent_at, sent_by, responded_at, responded_by, completed_at)"
+        " values (:org, :c, :me, :title, 'USD', 0, 30, :me, :status, now(), :me, now(), :xuser, now())",
+        {"org": world.org_a, "c": world.contractor_x, "me": world.admin.id, "title": title, "status": status,
+         "xuser": world.contractor_x_user.id},
+    )
+    with admin_engine.connect() as conn:
+        assert conn.execute(text("select count(*) from engagements where title = :t"), {"t": title}).scalar_one() == 0
+
+
+def test_a_milestone_cannot_be_moved_out_of_an_engagement_awaiting_acceptance(world, admin_engine, act_as):
+    """What the contractor was sent is what they accept: the sent schedule is frozen, and moving one of its
+    milestones under a draft of the same contractor would change it behind the contractor's back."""
+    sent = build(admin_engine, world, "awaiting_acceptance")
+    draft = build(admin_engine, world, "draft", milestones=())
+    before = milestone_rows(admin_engine, sent.engagement)
+    s = act_as(world.admin.id, world.org_a)
+    must_refuse(s, "update milestones set engagement_id = :d where id = :m", {"d": draft.engagement, "m": sent.milestones[0]})
+    assert milestone_rows(admin_engine, sent.engagement) == before
+
+
+@pytest.mark.parametrize("engagement_status", ["draft", "paused"])
+def test_a_milestone_is_submitted_only_in_an_active_engagement(world, admin_engine, act_as, engagement_status):
+    """Submitting requires an active engagement (DESIGN.md section 3): a draft's contractor has not even been
+    asked yet, and a paused engagement takes no work until it is resumed. Without this, staff could take a
+    draft's milestone planned -> submitted -> approved before the contractor ever accepted."""
+    built = build(admin_engine, world, engagement_status)
+    before = milestone_rows(admin_engine, built.engagement)
+    s = act_as(world.owner.id, world.org_a)
+    must_refuse(s, "update milestones set status = 'submitted' where id = :m", {"m": built.milestones[0]})
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+def test_the_contractors_answer_is_recorded_in_its_own_name(world, admin_engine, act_as):
+    """Who accepted is recorded (DESIGN.md section 3): the contractor cannot record the answer as someone else's."""
+    built = build(admin_engine, world, "awaiting_acceptance")
+    s = act_as(world.contractor_x_user.id, world.org_a)
+    must_refuse(s, f"update engagements set {MOVES['accept']} where id = :e",
+                {"e": built.engagement, "contractor_user": world.admin.id})  # responded_by: the admin
+    assert engagement(admin_engine, built.engagement)["status"] == "awaiting_acceptance"
