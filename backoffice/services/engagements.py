@@ -103,6 +103,11 @@ def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> En
             select(Engagement).where(Engagement.id == row_id).with_for_update().execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if row is None:
+            # FOR UPDATE is held to the write policies, so a reader who may not change the engagement
+            # (finance) finds nothing to lock: tell them it is not theirs to change, not that it is gone.
+            if row_id and session.get(Engagement, row_id) is not None:
+                session.rollback()
+                raise Forbidden("Only admins and project owners change engagements.")
             raise NotFound()
         return row
     return get_or_404(session, Engagement, engagement_id)

@@ -18,7 +18,10 @@ from backoffice.queries.doctor import rls_problems
 
 # The tables the app role works with (DESIGN.md section 5); login_throttle and alembic_version are
 # reached only through SECURITY DEFINER functions or not at all.
-APP_TABLES = {"organizations", "users", "memberships", "contractors", "invites", "audit_events"}
+APP_TABLES = {
+    "organizations", "users", "memberships", "contractors", "invites", "audit_events",
+    "engagements", "milestones", "change_orders", "change_order_lines",
+}
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
 
