@@ -452,6 +452,9 @@ $$;
 -- engagements: staff create and edit them; the contractor's user answers the work request (the guard
 -- above limits that update to the answer). Nobody deletes one: it is cancelled.
 select pg_temp.contractor_scoped('engagements');
+-- A contractor sees an engagement once its work request is sent, not while staff are drafting it.
+select pg_temp.policy('engagements', 'contractor_sent', $p$as restrictive for select using (
+  (select app_role()) <> 'contractor' or sent_at is not null)$p$);
 select pg_temp.policy('engagements', 'writers_insert', $p$as restrictive for insert with check ((select app_role()) in ('admin', 'owner'))$p$);
 select pg_temp.policy('engagements', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);

@@ -125,7 +125,7 @@ def _lines(data: ChangeOrderInput, milestones: dict, currency: str) -> tuple[lis
         status = MilestoneStatus(m.status)
         if change.cancel:
             if status not in rules.CANCELLABLE:
-                errors[f"{prefix}-cancel"] = f"A {status.label.lower()} milestone cannot be cancelled."
+                errors[f"{prefix}-cancel"] = f"“{m.title}” is {status.label.lower()} and can no longer be cancelled."
             else:
                 lines.append({"kind": "cancel", "milestone": m, "before": {"status": m.status}, "after": {"status": "cancelled"}})
             continue

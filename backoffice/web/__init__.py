@@ -101,6 +101,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_amount
     app.jinja_env.filters["amount_input"] = lambda minor, currency: format_amount(minor, currency, symbol=False)
     app.jinja_env.filters["day"] = format_day
+    app.jinja_env.filters["iso_day"] = lambda value: format_day(date.fromisoformat(value)) if value else "—"
     app.jinja_env.globals["amount_example"] = money_example
     for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp):
         app.register_blueprint(bp)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -60,6 +61,7 @@ def _page_number() -> int:
 
 
 @bp.route("")
+@login_required
 def index():
     me = actor()
     status = request.args.get("status") or None
@@ -165,6 +167,7 @@ def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", s
 
 
 @bp.route("/<engagement_id>")
+@login_required
 def show(engagement_id):
     return _show(engagement_id)
 
@@ -181,6 +184,7 @@ FLASH = {
 
 
 @bp.route("/<engagement_id>/<action>", methods=["POST"])
+@login_required
 def act(engagement_id, action):
     if action not in rules.ACTIONS:
         raise NotFound()

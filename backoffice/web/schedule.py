@@ -11,7 +11,9 @@ import binascii
 import re
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask_login import login_required
 
+from backoffice.domain import engagements as rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import format_amount
 from backoffice.domain.roles import Role
@@ -87,13 +89,18 @@ def _draft(engagement_id):
     return engagement
 
 
+def _sent_already(engagement):
+    """Once the work request is out the schedule changes by change order: say so and go there."""
+    flash("The work request has been sent, so milestones change by change order now.", "info")
+    return redirect(url_for("engagements.show", engagement_id=engagement.id), code=303)
+
+
 @bp.route("/<engagement_id>/milestones", methods=["GET", "POST"])
 @roles_required(Role.ADMIN, Role.OWNER)
 def edit(engagement_id):
     engagement = _draft(engagement_id)
-    if engagement.status != "draft":
-        flash("The work request has been sent, so milestones change by change order now.", "info")
-        return redirect(url_for("engagements.show", engagement_id=engagement.id), code=303)
+    if engagement.status not in rules.EDITABLE:
+        return _sent_already(engagement)
     if request.method == "GET":
         rows = _rows_of(queries.milestone_list(db(), engagement.id), engagement.currency)
         return _editor(engagement, service.ScheduleInput(rows=rows))
@@ -115,6 +122,7 @@ def edit(engagement_id):
 
 
 @bp.route("/milestones-template.csv")
+@login_required
 def template():
     currency = request.args.get("currency", "USD")
     body = milestone_import.template_csv(currency if is_currency(currency) else "USD")
@@ -126,6 +134,8 @@ def template():
 @roles_required(Role.ADMIN, Role.OWNER)
 def import_csv(engagement_id):
     engagement = _draft(engagement_id)
+    if engagement.status not in rules.EDITABLE:
+        return _sent_already(engagement)
     if request.method == "GET":
         return render("engagements/import.html", e=engagement, preview=None, errors={})
     upload = request.files.get("file")
