@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+from backoffice.domain.money import percent_of
 
 PER_PAGE = 25
 
@@ -84,17 +85,29 @@ def _scope(alias: str, org_id) -> str:
     return f" and {alias}.org_id = :org_id" if org_id else ""
 
 
-def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
-    filters = "".join([
+def _filters(status, contractor_id, owner_id) -> str:
+    return "".join([
         " and e.status = :status" if status else "",
         " and e.contractor_id = :contractor_id" if contractor_id else "",
         " and e.owner_user_id = :owner_id" if owner_id else "",
     ])
+
+
+def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
+    # The page of engagements is chosen first, from engagements alone, so the planner walks the
+    # (org_id, created_at desc, id) index and stops after one page; totals are computed for that page
+    # only. (Joined up front, RLS's unknown-until-run org made it total every engagement, then sort.)
     return f"""
+    with page as (
+      select e.* from engagements e
+       where true{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}
+       order by e.created_at desc, e.id
+       limit :limit offset :offset
+    )
     select e.id, e.title, e.sow_reference, e.status, e.currency, e.contractor_id, c.legal_name as contractor_name,
            e.owner_user_id, u.name as owner_name, e.created_at,
            t.milestones, t.overdue, t.next_due, t.contract_value, t.approved, t.retainage_held
-      from engagements e
+      from page e
       join contractors c on c.id = e.contractor_id{_scope('c', org_id)}
       left join users u on u.id = e.owner_user_id
       cross join lateral (
@@ -108,19 +121,12 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
           from milestones m
          where m.engagement_id = e.id{_scope('m', org_id)}
       ) t
-     where true{_scope('e', org_id)}{filters}
      order by e.created_at desc, e.id
-     limit :limit offset :offset
     """
 
 
 def count_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
-    filters = "".join([
-        " and e.status = :status" if status else "",
-        " and e.contractor_id = :contractor_id" if contractor_id else "",
-        " and e.owner_user_id = :owner_id" if owner_id else "",
-    ])
-    return f"select count(*) from engagements e where true{_scope('e', org_id)}{filters}"
+    return f"select count(*) from engagements e where true{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}"
 
 
 def engagement_list(
@@ -166,18 +172,63 @@ class MilestoneView:
 def milestones_sql(org_id=None) -> str:
     return f"""
     select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status,
-           m.status in ('planned', 'submitted') and m.due_date < current_date as overdue,
-           money_percent_of(m.amount_minor, e.retainage_bps) as retainage_minor
+           m.status in ('planned', 'submitted') and m.due_date < current_date as overdue
       from milestones m
-      join engagements e on e.id = m.engagement_id{_scope('e', org_id)}
      where m.engagement_id = :engagement_id{_scope('m', org_id)}
      order by m.seq
     """
 
 
-def milestone_list(session: Session, engagement_id, *, org_id=None) -> list[MilestoneView]:
+def milestone_list(session: Session, engagement_id, *, retainage_bps: int = 0, org_id=None) -> list[MilestoneView]:
+    """The engagement's milestones in order; each one's retainage at ``retainage_bps`` (the engagement's)."""
     rows = session.execute(text(milestones_sql(org_id)), {"engagement_id": engagement_id, "org_id": org_id}).mappings()
-    return [MilestoneView(**{**r, "status": MilestoneStatus(r["status"])}) for r in rows]
+    return [
+        MilestoneView(**{**r, "status": MilestoneStatus(r["status"]), "retainage_minor": percent_of(r["amount_minor"], retainage_bps)})
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class DueRow:
+    id: uuid.UUID
+    title: str
+    amount_minor: int
+    due_date: date
+    status: MilestoneStatus
+    overdue: bool
+    engagement_id: uuid.UUID
+    engagement_title: str
+    currency: str
+    contractor_name: str
+
+
+OPEN_STATUSES = ("planned", "submitted")
+
+
+def due_sql(org_id=None, *, status=None) -> str:
+    statuses = "m.status = :status" if status else "m.status in ('planned', 'submitted')"
+    return f"""
+    select m.id, m.title, m.amount_minor, m.due_date, m.status, m.due_date < current_date as overdue,
+           m.engagement_id, e.title as engagement_title, e.currency, c.legal_name as contractor_name
+      from milestones m
+      join engagements e on e.id = m.engagement_id{_scope('e', org_id)}
+      join contractors c on c.id = m.contractor_id{_scope('c', org_id)}
+     where {statuses} and e.status in ('active', 'paused'){_scope('m', org_id)}
+     order by m.due_date, m.id
+     limit :limit offset :offset
+    """
+
+
+def due_milestones(session: Session, *, status: str | None = None, page: int = 1, per_page: int = 50, org_id=None) -> list[DueRow]:
+    """Open milestones of running engagements across the organization, soonest due first (overdue on
+    top): what owners should expect to review and contractors to deliver."""
+    if status not in OPEN_STATUSES:
+        status = None
+    rows = session.execute(
+        text(due_sql(org_id, status=status)),
+        {"status": status, "org_id": org_id, "limit": per_page + 1, "offset": (max(page, 1) - 1) * per_page},
+    ).mappings()
+    return [DueRow(**{**r, "status": MilestoneStatus(r["status"])}) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -296,7 +347,7 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
     ).mappings().first()
     if r is None:
         return None
-    milestones = milestone_list(session, engagement_id)
+    milestones = milestone_list(session, engagement_id, retainage_bps=r["retainage_bps"])
     live = [m for m in milestones if m.status != MilestoneStatus.CANCELLED]
     approved = [m for m in live if m.status == MilestoneStatus.APPROVED]
     totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), 0,

@@ -12,7 +12,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.domain.roles import Role
 from backoffice.models import Milestone
 from backoffice.services import audit
 from backoffice.services import change_orders as co_service

@@ -83,6 +83,19 @@ def index():
     )
 
 
+@bp.route("/due")
+@login_required
+def due():
+    status = request.args.get("status") or None
+    page = _page_number()
+    rows = queries.due_milestones(db(), status=status, page=page, per_page=DUE_PER_PAGE)
+    return render("engagements/due.html", rows=rows[:DUE_PER_PAGE], has_next=len(rows) > DUE_PER_PAGE, page=page,
+                  status=status or "")
+
+
+DUE_PER_PAGE = 50
+
+
 def _terms_page(template_title: str, form: TermsForm, engagement=None, status: int = 200):
     return render("engagements/terms.html", form=form, engagement=engagement, heading=template_title,
                   is_admin=actor().role == Role.ADMIN, status=status)

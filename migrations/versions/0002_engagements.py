@@ -77,6 +77,8 @@ def upgrade() -> None:
         );
         create index milestones_org_engagement_seq_idx on milestones (org_id, engagement_id, seq);
         create index milestones_org_contractor_idx on milestones (org_id, contractor_id);
+        -- the organization's open milestones, soonest due first (the "Due" page)
+        create index milestones_org_due_idx on milestones (org_id, due_date, id) where status in ('planned', 'submitted');
 
         create table change_orders (
             id uuid primary key default gen_random_uuid(),
