@@ -90,7 +90,7 @@ def due():
     page = _page_number()
     rows = queries.due_milestones(db(), status=status, page=page, per_page=DUE_PER_PAGE)
     return render("engagements/due.html", rows=rows[:DUE_PER_PAGE], has_next=len(rows) > DUE_PER_PAGE, page=page,
-                  status=status or "")
+                  status_filter=status or "")
 
 
 DUE_PER_PAGE = 50

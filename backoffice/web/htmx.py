@@ -9,8 +9,8 @@ def wants_fragment() -> bool:
     return bool(request.htmx) and not request.htmx.boosted
 
 
-def render(page: str, fragment: str | None = None, status: int = 200, **context):
-    template = fragment if fragment and wants_fragment() else page
+def render(page_template: str, fragment_template: str | None = None, /, status: int = 200, **context):
+    template = fragment_template if fragment_template and wants_fragment() else page_template
     return render_template(template, **context), status
 
 
