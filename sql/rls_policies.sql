@@ -277,7 +277,6 @@ select pg_temp.writes_only_by('organizations', '{admin}');
 -- New accounts are created only by invite_user_account(); the app role has no INSERT grant.
 -- The ids of the users the current user may see, built once per statement (an InitPlan) rather than
 -- looked up per row: a per-row lookup cost 36 us for every user row of every join (bench).
-drop function if exists app_can_see_user(uuid);
 create or replace function app_visible_user_ids() returns uuid[]
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select coalesce(array_agg(m.user_id), '{}')
@@ -287,6 +286,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
      and (public.app_role() <> 'contractor' or m.role <> 'contractor' or m.contractor_id = public.app_contractor_id())
 $$;
 select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or id = any ((select app_visible_user_ids())::uuid[]))$p$);  -- the cast keeps ANY from reading a subquery
+drop function if exists app_can_see_user(uuid);  -- replaced above; dropped once no policy uses it
 select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
 
 -- memberships: contractors see only their own membership; admins manage them.
@@ -364,6 +364,13 @@ begin
       or (new.responded_by is distinct from old.responded_by and new.responded_by is distinct from v_user)
       or new.created_by is distinct from old.created_by) then
     raise exception 'a move is recorded in the name of the user making it' using errcode = '42501';
+  end if;
+  if v_role is not null and new.status = old.status
+     and (new.sent_at, new.sent_by, new.responded_at, new.responded_by, new.decline_reason, new.completed_at,
+          new.cancelled_at, new.cancel_reason)
+         is distinct from (old.sent_at, old.sent_by, old.responded_at, old.responded_by, old.decline_reason,
+                           old.completed_at, old.cancelled_at, old.cancel_reason) then
+    raise exception 'who and when of a move are recorded by the move itself' using errcode = '42501';
   end if;
   if new.sent_at is distinct from old.sent_at then new.sent_at := now(); end if;
   if new.responded_at is distinct from old.responded_at then new.responded_at := now(); end if;
@@ -466,8 +473,16 @@ select pg_temp.policy('engagements', 'writers_insert', $p$as restrictive for ins
 select pg_temp.policy('engagements', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);
 
--- milestones: staff write them (directly in a draft, by change order later).
+-- milestones: staff write them (directly in a draft, by change order later). A contractor sees the
+-- milestones of engagements whose work request was sent (an id array built once per statement).
+create or replace function app_sent_engagement_ids() returns uuid[]
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select coalesce(array_agg(e.id), '{}') from public.engagements e
+   where e.org_id = public.app_org_id() and e.contractor_id = public.app_contractor_id() and e.sent_at is not null
+$$;
 select pg_temp.contractor_scoped('milestones');
+select pg_temp.policy('milestones', 'contractor_sent', $p$as restrictive for select using (
+  case when (select app_contractor_id()) is null then true else engagement_id = any ((select app_sent_engagement_ids())::uuid[]) end)$p$);
 select pg_temp.writes_only_by('milestones', '{admin,owner}');
 
 -- change orders and their lines: written once by staff, never changed (no UPDATE or DELETE grant).
@@ -514,7 +529,7 @@ begin
   foreach v_fn in array array[
     'app_user_id()', 'app_membership()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',
     'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
-    'invite_user_account(text, text)', 'app_visible_user_ids()', 'invite_details(text)', 'accept_invite(text, text)',
+    'invite_user_account(text, text)', 'app_visible_user_ids()', 'app_sent_engagement_ids()', 'invite_details(text)', 'accept_invite(text, text)',
     'money_percent_of(bigint, integer)'
   ] loop
     execute format('revoke all on function public.%s from public', v_fn);

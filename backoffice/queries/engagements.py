@@ -323,9 +323,6 @@ class EngagementDetail:
         live = [m for m in self.milestones if m.status != MilestoneStatus.CANCELLED]
         return bool(live) and all(m.status == MilestoneStatus.APPROVED for m in live)
 
-    @property
-    def latest_change_order(self) -> int:
-        return max((co.number for co in self.change_orders), default=0)
 
 
 def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementDetail | None:
@@ -334,8 +331,8 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
         text(
             """
             select e.*, c.legal_name as contractor_name, o.name as owner_name, rb.name as responded_by_name,
-                   exists (select 1 from memberships mm where mm.contractor_id = e.contractor_id and mm.role = 'contractor')
-                     as contractor_has_user
+                   exists (select 1 from memberships mm where mm.contractor_id = e.contractor_id and mm.role = 'contractor'
+                                   and mm.accepted_at is not null) as contractor_has_user
               from engagements e
               join contractors c on c.id = e.contractor_id
               left join users o on o.id = e.owner_user_id

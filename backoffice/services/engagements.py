@@ -52,10 +52,6 @@ class EngagementInput:
     service_fee: str = ""
 
 
-TERMS = ("contractor_id", "owner_user_id", "title", "sow_reference", "currency", "retainage_bps",
-         "payment_terms_days", "service_fee_bps")
-
-
 def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
     org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one()
     errors: dict[str, str] = {}
@@ -144,6 +140,12 @@ def update_terms(session: Session, actor: Actor, engagement_id, data: Engagement
         session.rollback()
         raise InvalidTransition("The terms are fixed once the work request is sent; use a change order to adjust milestones.")
     values = _clean(session, actor, data)
+    if values["currency"] != engagement.currency and session.execute(
+        select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)
+    ).scalar_one():
+        session.rollback()
+        raise ValidationError({"currency": f"The milestones are already in {engagement.currency}. Keep the currency, or remove "
+                                           "the milestones first (their amounts would otherwise mean something else)."})
     changes = {k: {"before": _jsonable_value(getattr(engagement, k)), "after": _jsonable_value(v)}
                for k, v in values.items() if getattr(engagement, k) != v}
     if changes:

@@ -6,6 +6,7 @@ milestones always add up exactly to the contract value.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,12 +19,11 @@ from backoffice.domain import engagements as rules
 from backoffice.domain.money import (
     AmountError,
     allocate_by_percent,
-    format_amount,
     parse_amount,
     split_equally,
 )
 from backoffice.domain.percent import format_bps, parse_percent_to_bps
-from backoffice.errors import InvalidTransition, ValidationError
+from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.models import Engagement, Milestone
 from backoffice.services import audit
 from backoffice.services.engagements import get_engagement, require_manager
@@ -53,6 +53,7 @@ class ScheduleInput:
     rows: list[RowInput]
     mode: str = "amounts"
     contract_value: str = ""
+    version: str = ""  # schedule_version() when the editor was opened; empty skips the check
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,7 @@ def check_schedule(currency: str, data: ScheduleInput) -> Checked:
     elif total is not None:
         out.amounts = dict(zip((i for i, _ in indexed), split_equally(total, len(indexed))))
     if mode != "amounts" and out.amounts and min(out.amounts.values()) <= 0:
-        smallest = format_amount(len(indexed), currency)
-        out.errors["contract_value"] = f"Too small to give every milestone an amount; enter at least {smallest}."
+        out.errors["contract_value"] = "Too small to give every milestone an amount; enter a larger contract value or fewer milestones."
     out.total = sum(out.amounts.values())
     if not out.errors:
         out.rows = [
@@ -139,6 +139,15 @@ def check_schedule(currency: str, data: ScheduleInput) -> Checked:
             for i, p in parsed.items()
         ]
     return out
+
+
+def schedule_version(session: Session, engagement_id) -> str:
+    """A fingerprint of the saved schedule: it changes with any save or import, so an editor opened
+    before one cannot silently remove milestones it never showed."""
+    rows = session.execute(
+        select(Milestone.id, Milestone.updated_at).where(Milestone.engagement_id == engagement_id).order_by(Milestone.id)
+    ).all()
+    return hashlib.sha256(repr([(str(i), u.isoformat()) for i, u in rows]).encode()).hexdigest()[:16]
 
 
 def editable_draft(session: Session, actor: Actor, engagement_id) -> Engagement:
@@ -156,6 +165,10 @@ def save_schedule(session: Session, actor: Actor, engagement_id, data: ScheduleI
     Rows naming an existing milestone update it; new rows are added; milestones left out are removed.
     """
     engagement = editable_draft(session, actor, engagement_id)
+    if data.version and data.version != schedule_version(session, engagement.id):
+        session.rollback()
+        raise Conflict("The milestones changed since you opened the editor (an import, or someone else saved). "
+                       "Nothing was saved; reload the page to start from the schedule as it is now.")
     checked = check_schedule(engagement.currency, data)
     if checked.errors:
         session.rollback()

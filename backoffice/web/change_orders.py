@@ -8,7 +8,7 @@ from flask import Blueprint, flash, request, url_for
 from backoffice.domain import engagements as rules
 from backoffice.domain.money import format_amount
 from backoffice.domain.roles import Role
-from backoffice.errors import InvalidTransition, ValidationError
+from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.queries import engagements as queries
 from backoffice.services import change_orders as service
 from backoffice.services.engagements import get_engagement, require_manager
@@ -88,5 +88,7 @@ def new(engagement_id):
         co = service.issue_change_order(db(), actor(), engagement.id, data)
     except ValidationError as exc:
         return _form(engagement, milestones, typed, additions, based_on, reason, errors=exc.fields, status=422)
+    except (Conflict, InvalidTransition) as exc:  # issued or closed by someone else meanwhile: nothing changed
+        return _form(engagement, milestones, typed, additions, based_on, reason, errors={"lines": exc.message}, status=409)
     flash(f"CO-{co.number} issued and applied. The contractor sees it on the engagement.", "success")
     return redirect_after_post(url_for("engagements.show", engagement_id=engagement.id) + f"#co-{co.number}")

@@ -161,7 +161,7 @@ def _detail_or_404(engagement_id):
 def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", status: int = 200):
     me = actor()
     detail = _detail_or_404(engagement_id)
-    manages = me.role == Role.ADMIN or (me.role == Role.OWNER and detail.owner_user_id == me.user_id)
+    manages = service.can_manage(me, detail)
     actions = [a for a in rules.available(detail.status, me.role.value) if me.role == Role.CONTRACTOR or manages]
     if not detail.ready_to_complete:  # offered once it can succeed; the service says why otherwise
         actions = [a for a in actions if a.name != "complete"]
@@ -208,6 +208,7 @@ def act(engagement_id, action):
     except DomainError as exc:
         if exc.status in (403, 404):
             raise
+        # Refused for the engagement's state: nothing changed; the page says why (htmx swaps 409s in).
         flash(exc.message, "error")
         return _show(engagement_id, status=exc.status)
     flash(FLASH[action], "success")

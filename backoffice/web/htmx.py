@@ -6,7 +6,8 @@ from flask import redirect, render_template, request
 
 def wants_fragment() -> bool:
     """True for an htmx request that is not a boosted navigation (those want the whole page)."""
-    return bool(request.htmx) and not request.htmx.boosted
+    # A history restore (back button after hx-push-url, cache miss) needs the whole page too.
+    return bool(request.htmx) and not request.htmx.boosted and not request.headers.get("HX-History-Restore-Request")
 
 
 def render(page_template: str, fragment_template: str | None = None, /, status: int = 200, **context):

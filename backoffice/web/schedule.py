@@ -7,6 +7,7 @@ typed is lost on an error: the form comes back with the message at the field.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 import binascii
 import re
 
@@ -17,7 +18,7 @@ from backoffice.domain import engagements as rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import format_amount
 from backoffice.domain.roles import Role
-from backoffice.errors import ValidationError
+from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.queries import engagements as queries
 from backoffice.services import milestone_import
 from backoffice.services import schedule as service
@@ -92,7 +93,7 @@ def _draft(engagement_id):
 def _sent_already(engagement):
     """Once the work request is out the schedule changes by change order: say so and go there."""
     flash("The work request has been sent, so milestones change by change order now.", "info")
-    return redirect(url_for("engagements.show", engagement_id=engagement.id), code=303)
+    return redirect_after_post(url_for("engagements.show", engagement_id=engagement.id))
 
 
 @bp.route("/<engagement_id>/milestones", methods=["GET", "POST"])
@@ -103,17 +104,22 @@ def edit(engagement_id):
         return _sent_already(engagement)
     if request.method == "GET":
         rows = _rows_of(queries.milestone_list(db(), engagement.id), engagement.currency)
-        return _editor(engagement, service.ScheduleInput(rows=rows))
+        version = service.schedule_version(db(), engagement.id)
+        return _editor(engagement, service.ScheduleInput(rows=rows, version=version))
     data = service.ScheduleInput(rows=_rows_from(request.form), mode=request.form.get("mode", "amounts"),
-                                 contract_value=request.form.get("contract_value", ""))
+                                 contract_value=request.form.get("contract_value", ""),
+                                 version=request.form.get("version", ""))
     op = request.form.get("op", "save")
     if op != "save":
-        return _editor(engagement, service.ScheduleInput(rows=_apply_op(op, data.rows), mode=data.mode,
-                                                        contract_value=data.contract_value))
+        return _editor(engagement, replace(data, rows=_apply_op(op, data.rows)))
     try:
         saved = service.save_schedule(db(), actor(), engagement.id, data)
     except ValidationError as exc:
         return _editor(engagement, data, errors=exc.fields, status=422)
+    except Conflict as exc:
+        return _editor(engagement, data, errors={"rows": exc.message}, status=409)
+    except InvalidTransition:
+        return _sent_already(engagement)
     flash(f"Saved {len(saved)} milestone{'s' if len(saved) != 1 else ''}.", "success")
     return redirect_after_post(url_for("engagements.show", engagement_id=engagement.id))
 

@@ -256,7 +256,7 @@ def test_app_role_holds_exactly_the_intended_table_privileges(app_engine, table)
 
 # SECURITY DEFINER functions run as the owner (BYPASSRLS): each is a door through RLS, so the list is closed.
 EXPECTED_DEFINER_FUNCTIONS = {
-    "app_user_id", "app_membership", "app_org_id", "app_role", "app_contractor_id", "my_memberships", "app_visible_user_ids",
+    "app_user_id", "app_membership", "app_org_id", "app_role", "app_contractor_id", "my_memberships", "app_visible_user_ids", "app_sent_engagement_ids",
     "auth_lookup", "auth_record_failure", "auth_record_success",
     "invite_user_account", "invite_details", "accept_invite",
     "audit_events_chain",  # a trigger function: PostgreSQL refuses to call it other than as a trigger

@@ -171,7 +171,7 @@ def test_change_orders_are_numbered_co_1_co_2_per_engagement_independently(act_a
     session.rollback()
     detail = detail_as(act_as, world.owner, world.org_a, first)
     assert [c.number for c in detail.change_orders] == [2, 1]  # newest first
-    assert detail.latest_change_order == 2
+    assert max(co.number for co in detail.change_orders) == 2
 
 
 def test_a_new_engagement_has_no_change_order_yet(act_as, admin_engine, world):
@@ -179,7 +179,7 @@ def test_a_new_engagement_has_no_change_order_yet(act_as, admin_engine, world):
     session, _ = sign_in(act_as, world.owner, world.org_a)
     assert latest_number(session, eid) == 0
     session.rollback()
-    assert detail_as(act_as, world.owner, world.org_a, eid).latest_change_order == 0
+    assert detail_as(act_as, world.owner, world.org_a, eid).change_orders == []
 
 
 # --- lines --------------------------------------------------------------------------------------------

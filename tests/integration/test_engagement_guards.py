@@ -335,11 +335,10 @@ def test_changing_a_drafts_contractor_carries_its_milestones_along(world, admin_
                      {"y": world.contractor_y, "e": built.engagement}).rowcount == 1
     s.commit()
     assert {m["contractor_id"] for m in milestone_rows(admin_engine, built.engagement)} == {world.contractor_y}
-    # and with them, who may see them
-    s = act_as(world.contractor_x_user.id, world.org_a)
-    assert s.execute(text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}).scalar_one() == 0
-    s = act_as(world.contractor_y_user.id, world.org_a)
-    assert s.execute(text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}).scalar_one() == 2
+    # and neither contractor sees a draft's milestones: not the old one, nor the new one until it is sent
+    for user in (world.contractor_x_user, world.contractor_y_user):
+        s = act_as(user.id, world.org_a)
+        assert s.execute(text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}).scalar_one() == 0
 
 
 # --- milestones: insert ---------------------------------------------------------------------------------
@@ -576,3 +575,15 @@ def test_the_contractors_answer_is_recorded_in_its_own_name(world, admin_engine,
     must_refuse(s, f"update engagements set {MOVES['accept']} where id = :e",
                 {"e": built.engagement, "contractor_user": world.admin.id})  # responded_by: the admin
     assert engagement(admin_engine, built.engagement)["status"] == "awaiting_acceptance"
+
+
+@pytest.mark.parametrize("column", ["responded_by = :me, responded_at = now()", "decline_reason = 'rewritten'",
+                                    "sent_at = now() - interval '1 day'", "cancel_reason = 'rewritten'"])
+def test_who_and_when_of_a_move_cannot_be_rewritten_afterwards(world, admin_engine, act_as, column):
+    """History reads "Accepted by …": staff cannot put their own name (or another time) there later."""
+    built = build(admin_engine, world, "active")
+    before = engagement(admin_engine, built.engagement)
+    s = act_as(world.owner.id, world.org_a)
+    app_refused(s, f"update engagements set {column} where id = :e", {"e": built.engagement, "me": world.owner.id},
+                INSUFFICIENT_PRIVILEGE, "recorded by the move itself")
+    assert engagement(admin_engine, built.engagement) == before

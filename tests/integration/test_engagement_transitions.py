@@ -498,16 +498,16 @@ def test_a_drafts_terms_can_be_updated_with_before_and_after_audited(act_as, adm
     eid = new_engagement(act_as, world)
     session, actor = sign_in(act_as, world.owner, world.org_a)
     engagements.update_terms(session, actor, eid, EngagementInput(
-        contractor_id=str(world.contractor_y), title="Kitchen and bath", currency="EUR", retainage="0", payment_terms_days="45"))
+        contractor_id=str(world.contractor_y), title="Kitchen and bath", currency="USD", retainage="0", payment_terms_days="45"))
 
     row = engagement_row(admin_engine, eid)
     assert (row["title"], row["currency"], row["retainage_bps"], row["payment_terms_days"], row["contractor_id"]) == (
-        "Kitchen and bath", "EUR", 0, 45, world.contractor_y)
+        "Kitchen and bath", "USD", 0, 45, world.contractor_y)
     # the milestones follow the contractor (composite key, on update cascade)
     assert {m["contractor_id"] for m in milestone_rows(admin_engine, eid)} == {world.contractor_y}
     (event,) = events_of(admin_engine, eid, "engagement.updated")
     assert event["data"]["title"] == {"before": "Kitchen remodel", "after": "Kitchen and bath"}
-    assert event["data"]["currency"] == {"before": "USD", "after": "EUR"}
+    assert "currency" not in event["data"]
     assert event["data"]["retainage_bps"] == {"before": 1000, "after": 0}
     assert event["data"]["contractor_id"] == {"before": str(world.contractor_x), "after": str(world.contractor_y)}
     assert "owner_user_id" not in event["data"]
@@ -651,3 +651,18 @@ def test_losing_a_race_is_a_clear_domain_error_not_a_database_error(act_as, app_
     assert final in ("paused", "cancelled")
     if all(isinstance(o, str) for o in outcomes):
         assert final == "cancelled"
+
+
+def test_a_drafts_currency_changes_only_while_it_has_no_milestones(act_as, admin_engine, world):
+    """Amounts are minor units of the currency: $1,250.00 would silently become ¥125,000."""
+    eid = new_engagement(act_as, world)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    before = snapshot(admin_engine, eid)
+    with pytest.raises(ValidationError) as exc:
+        engagements.update_terms(session, actor, eid, EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel", currency="JPY"))
+    assert "currency" in exc.value.fields
+    assert snapshot(admin_engine, eid) == before
+    empty = new_engagement(act_as, world, milestones=0)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    engagements.update_terms(session, actor, empty, EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel", currency="JPY"))
+    assert engagement_row(admin_engine, empty)["currency"] == "JPY"

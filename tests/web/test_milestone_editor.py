@@ -273,7 +273,7 @@ def test_percentages_that_do_not_add_up_to_100_are_refused(owner, world, draft, 
 
 @pytest.mark.parametrize(
     "contract_value, message",
-    [("", "Enter an amount."), ("0.02", "Too small to give every milestone an amount; enter at least $0.03.")],
+    [("", "Enter an amount."), ("0.02", "Too small to give every milestone an amount; enter a larger contract value or fewer milestones.")],
 )
 def test_an_equal_split_needs_a_contract_value_that_covers_every_milestone(owner, world, draft, admin_engine, contract_value, message):
     rows = [row(f"Part {n}", amount="") for n in range(3)]
@@ -609,3 +609,24 @@ def test_the_import_preview_of_a_sent_engagement_offers_no_import(owner, world, 
     assert response.status_code == 303
     assert "/milestones/import/confirm" not in response.get_data(as_text=True)
     assert "change order" in owner.get(f"/engagements/{eid}").get_data(as_text=True)
+
+
+def test_an_editor_opened_before_an_import_cannot_remove_the_imported_milestones(owner, scheduled, admin_engine):
+    """The editor carries the schedule's version; saving over a schedule that changed since is refused."""
+    page = owner.get(editor(scheduled)).get_data(as_text=True)
+    version = input_value(page, "version")
+    assert version
+    imported = upload(owner, scheduled, GOOD_CSV.encode())
+    assert imported.status_code == 200
+    confirm = owner.post(f"/engagements/{scheduled}/milestones/import/confirm", data={
+        "csrf_token": csrf_token(owner, importer(scheduled)),
+        "content": input_value(imported.get_data(as_text=True), "content"), "filename": "schedule.csv"})
+    assert confirm.status_code == 303
+    before = saved(admin_engine, scheduled)
+    assert len(before) > 3
+
+    stale = form([row("Design", "1,000.00")]) | {"version": version}
+    response = save(owner, scheduled, stale)
+    assert response.status_code == 409
+    assert "changed since you opened the editor" in response.get_data(as_text=True)
+    assert saved(admin_engine, scheduled) == before
