@@ -27,6 +27,7 @@ DEMO_LOGINS = [
     DemoLogin("owner@acme.example", "owner", "Acme Renovations"),
     DemoLogin("finance@acme.example", "finance", "Acme Renovations"),
     DemoLogin("nina@northwind.example", "contractor", "Acme Renovations, for Northwind Design Ltd"),
+    DemoLogin("ben@bluebird.example", "contractor", "Acme Renovations, for Bluebird Electrical LLC (a work request to accept)"),
 ]
 
 
