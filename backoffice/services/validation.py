@@ -101,7 +101,7 @@ def clean_days(value: str | None, field: str, errors: dict[str, str], *, default
     if not text and default is not None:
         return default
     if not re.fullmatch(r"[0-9]{1,4}", text) or int(text) > maximum:  # str.isdigit() would accept superscripts
-        errors[field] = f"Enter a whole number of days from 0 to {maximum} (0 pays on approval)."
+        errors[field] = f"Enter a whole number of days between 0 and {maximum} (0 pays on approval)."
         return None
     return int(text)
 

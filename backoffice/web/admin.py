@@ -1,21 +1,20 @@
 """Admin pages: organization settings, users and roles, contractors."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain.currency import COMMON, MINOR_UNITS
-from backoffice.domain.percent import format_bps, parse_percent_to_bps
+from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.queries import admin as queries
 from backoffice.services import contractors as contractor_service
 from backoffice.services import members as member_service
 from backoffice.services import organizations as org_service
+from backoffice.services.validation import clean_days, clean_percent
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import apply_errors
 from backoffice.web.htmx import render
@@ -41,20 +40,15 @@ class SettingsForm(FlaskForm):
 
     def to_settings(self) -> org_service.OrgSettings:
         errors: dict[str, str] = {}
-        try:
-            bps = parse_percent_to_bps(self.default_retainage.data or "")
-        except ValueError as exc:
-            errors["default_retainage"], bps = str(exc), 0
-        terms_text = (self.payment_terms_days.data or "").strip()
-        if not re.fullmatch(r"[0-9]{1,4}", terms_text):  # str.isdigit() would accept superscripts
-            errors["payment_terms_days"] = "Enter a whole number of days, such as 30 (0 pays on approval)."
+        bps = clean_percent(self.default_retainage.data, "default_retainage", errors)
+        days = clean_days(self.payment_terms_days.data, "payment_terms_days", errors)
         if errors:
             raise ValidationError(errors)
         return org_service.OrgSettings(
             name=self.name.data or "",
             default_currency=self.default_currency.data or "",
             default_retainage_bps=bps,
-            payment_terms_days=int(terms_text),
+            payment_terms_days=days,
             partial_policy=self.partial_policy.data or "",
         )
 

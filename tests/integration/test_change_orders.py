@@ -13,6 +13,8 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
+from engagement_db import milestone_rows, owner_query, sign_in
+
 from backoffice.domain.money import format_amount
 from backoffice.errors import (
     Conflict,
@@ -41,21 +43,10 @@ REASON = "Client asked for a larger first phase."
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def sign_in(act_as, person, org_id):
-    session = act_as(person.id, org_id)
-    actor = actor_for(session, person.id, org_id)
-    assert actor is not None, f"{person.email} is not a member of {org_id}"
-    session.rollback()
-    return act_as(person.id, org_id), actor
 
 
-def owner_query(admin_engine, sql: str, **params) -> list[dict]:
-    with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
 
-def milestone_rows(admin_engine, engagement_id) -> list[dict]:
-    return owner_query(admin_engine, "select * from milestones where engagement_id = :id order by seq", id=engagement_id)
 
 
 def change_order_rows(admin_engine, engagement_id) -> list[dict]:

@@ -13,6 +13,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from engagement_db import milestone_rows, owner_query, sign_in
+
 from backoffice.errors import (
     DomainError,
     Forbidden,
@@ -62,18 +64,8 @@ EVENT = {
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def sign_in(act_as, person, org_id):
-    """(session, actor) for ``person`` in ``org_id``: the app-role session with that RLS context."""
-    session = act_as(person.id, org_id)
-    actor = actor_for(session, person.id, org_id)
-    assert actor is not None, f"{person.email} is not a member of {org_id}"
-    session.rollback()
-    return act_as(person.id, org_id), actor
 
 
-def owner_query(admin_engine, sql: str, **params) -> list[dict]:
-    with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
 
 def engagement_row(admin_engine, engagement_id) -> dict:
@@ -81,8 +73,6 @@ def engagement_row(admin_engine, engagement_id) -> dict:
     return row
 
 
-def milestone_rows(admin_engine, engagement_id) -> list[dict]:
-    return owner_query(admin_engine, "select * from milestones where engagement_id = :id order by seq", id=engagement_id)
 
 
 def events_of(admin_engine, engagement_id, action: str | None = None) -> list[dict]:

@@ -132,7 +132,7 @@ def test_terms_left_empty_take_the_organizations_defaults(owner, world, admin_en
         ({"contractor_id": ""}, "contractor_id", "Choose the contractor this statement of work is with."),
         ({"contractor_id": "not-a-contractor"}, "contractor_id", "Choose the contractor this statement of work is with."),
         ({"retainage": "abc"}, "retainage", "Enter a percentage such as 10 or 12.5 (at most two decimals)."),
-        ({"payment_terms_days": "9999"}, "payment_terms_days", "Enter a whole number of days from 0 to 365 (0 pays on approval)."),
+        ({"payment_terms_days": "9999"}, "payment_terms_days", "Enter a whole number of days between 0 and 365 (0 pays on approval)."),
     ],
 )
 def test_bad_terms_are_refused_at_the_field_and_nothing_is_written(owner, world, admin_engine, overrides, field, message):
