@@ -390,6 +390,7 @@ create or replace function milestones_guard() returns trigger
 language plpgsql set search_path = pg_catalog, pg_temp as $$
 declare
   v_engagement_status text;
+  v_latest record;
 begin
   select e.status into v_engagement_status from public.engagements e
    where e.id = case when tg_op = 'DELETE' then old.engagement_id else new.engagement_id end;
@@ -419,6 +420,11 @@ begin
      and not (old.status || '>' || new.status) = any (array['planned>submitted', 'submitted>planned', 'submitted>approved', 'planned>cancelled']) then
     raise exception 'a milestone cannot go from % to %', old.status, new.status using errcode = '23514';
   end if;
+  if public.app_role() = 'contractor'
+     and ((old.status || '>' || new.status) <> 'planned>submitted'
+          or (to_jsonb(new) - array['status', 'updated_at']) is distinct from (to_jsonb(old) - array['status', 'updated_at'])) then
+    raise exception 'a contractor only marks a planned milestone submitted, with its evidence' using errcode = '42501';
+  end if;
   if v_engagement_status in ('awaiting_acceptance', 'completed', 'declined', 'cancelled')
      and (to_jsonb(new) - array['updated_at', 'contractor_id']) is distinct from (to_jsonb(old) - array['updated_at', 'contractor_id']) then
     raise exception 'the milestones of an engagement that is % cannot be changed', replace(v_engagement_status, '_', ' ')
@@ -429,6 +435,24 @@ begin
        or v_engagement_status not in ('active', 'paused')) then
     raise exception 'work is submitted only on an active engagement, and reviewed only on an active or paused one'
       using errcode = '23514';
+  end if;
+  -- Work moves only with its evidence and its decision (DESIGN.md section 3): submitted with a submission
+  -- that awaits review; approved by an approving review; back to planned by a dispute or route-back partial.
+  if new.status is distinct from old.status and new.status <> 'cancelled' then
+    select s.id, r.decision, r.partial_policy, r.approved_amount_minor
+      into v_latest from public.submissions s left join public.reviews r on r.submission_id = s.id
+     where s.milestone_id = new.id order by s.revision desc limit 1;
+    if not coalesce((case old.status || '>' || new.status
+             when 'planned>submitted' then v_latest.id is not null and v_latest.decision is null
+             when 'submitted>planned' then v_latest.decision = 'dispute'
+                                           or (v_latest.decision = 'partial' and v_latest.partial_policy = 'route_back')
+             when 'submitted>approved' then v_latest.decision = 'approve'
+                                            or (v_latest.decision = 'partial' and v_latest.partial_policy = 'split'
+                                                and new.amount_minor = v_latest.approved_amount_minor)
+             else false end), false) then
+      raise exception 'a milestone goes from % to % only with a submission and its review', old.status, new.status
+        using errcode = '23514';
+    end if;
   end if;
   return new;
 end
@@ -483,7 +507,11 @@ $$;
 select pg_temp.contractor_scoped('milestones');
 select pg_temp.policy('milestones', 'contractor_sent', $p$as restrictive for select using (
   case when (select app_contractor_id()) is null then true else engagement_id = any ((select app_sent_engagement_ids())::uuid[]) end)$p$);
+-- Staff write milestones; a contractor's user updates one only to mark it submitted (the guard above
+-- refuses anything else, and wants the submission that goes with it).
 select pg_temp.writes_only_by('milestones', '{admin,owner}');
+select pg_temp.policy('milestones', 'writers_update', $p$as restrictive for update
+  using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);
 
 -- change orders and their lines: written once by staff, never changed (no UPDATE or DELETE grant).
 select pg_temp.contractor_scoped('change_orders');
@@ -491,6 +519,155 @@ select pg_temp.writes_only_by('change_orders', '{admin,owner}');
 select pg_temp.policy('change_orders', 'created_by_self', $p$as restrictive for insert with check (created_by = (select app_user_id()))$p$);
 select pg_temp.contractor_scoped('change_order_lines');
 select pg_temp.writes_only_by('change_order_lines', '{admin,owner}');
+
+-- ---------------------------------------------------------------------------------------------
+-- Evidence and review (DESIGN.md sections 3 and 5). The contractor's user submits work with evidence
+-- for its own milestones; the engagement's project owner or an admin decides, once, on the latest
+-- revision. Everything here is insert-only for the app role. The guards are SECURITY DEFINER so that
+-- what they check (a newer revision, an earlier review) is never hidden from them by a policy.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function submissions_guard() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_milestone public.milestones;
+  v_engagement_status text;
+  v_previous record;
+begin
+  select * into v_milestone from public.milestones m where m.id = new.milestone_id;
+  select e.status into v_engagement_status from public.engagements e where e.id = v_milestone.engagement_id;
+  if v_engagement_status is distinct from 'active' then
+    raise exception 'work is submitted only on an active engagement' using errcode = '23514';
+  end if;
+  if v_milestone.status <> 'planned' then
+    raise exception 'work is submitted for a planned milestone; this one is %', v_milestone.status using errcode = '23514';
+  end if;
+  if v_role is not null and (v_role <> 'contractor' or new.submitted_by is distinct from public.app_user_id()) then
+    raise exception 'only the contractor''s user submits work, in its own name' using errcode = '42501';
+  end if;
+  select s.revision, r.decision into v_previous from public.submissions s
+    left join public.reviews r on r.submission_id = s.id
+   where s.milestone_id = new.milestone_id order by s.revision desc limit 1;
+  if new.revision <> coalesce(v_previous.revision, 0) + 1 then
+    raise exception 'the next revision of this milestone is %', coalesce(v_previous.revision, 0) + 1 using errcode = '23514';
+  end if;
+  if v_previous.revision is not null and v_previous.decision is null then
+    raise exception 'revision % is still awaiting review', v_previous.revision using errcode = '23514';
+  end if;
+  new.submitted_at := now();
+  return new;
+end
+$$;
+
+-- At commit: a submission carries at least one file or link.
+create or replace function submissions_have_evidence() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  if jsonb_array_length(new.links) = 0 and not exists (select 1 from public.evidence_files f where f.submission_id = new.id) then
+    raise exception 'a submission carries at least one file or link' using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+-- At commit: a file's stored bytes are as many as its recorded size.
+create or replace function evidence_files_complete() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  if new.size_bytes is distinct from (select sum(octet_length(c.data)) from public.evidence_chunks c where c.file_id = new.id) then
+    raise exception 'the stored bytes of % do not add up to its size', new.file_name using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+create or replace function reviews_guard() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_user uuid := public.app_user_id();
+  v_submission public.submissions;
+  v_milestone public.milestones;
+  v_engagement public.engagements;
+  v_policy text;
+begin
+  select * into v_submission from public.submissions s where s.id = new.submission_id;
+  select * into v_milestone from public.milestones m where m.id = v_submission.milestone_id;
+  select * into v_engagement from public.engagements e where e.id = v_milestone.engagement_id;
+  if new.milestone_id is distinct from v_submission.milestone_id then
+    raise exception 'a review is of the milestone its submission is for' using errcode = '23514';
+  end if;
+  if exists (select 1 from public.submissions s where s.milestone_id = v_submission.milestone_id and s.revision > v_submission.revision) then
+    raise exception 'only the latest revision of a milestone is reviewed' using errcode = '23514';
+  end if;
+  if v_milestone.status <> 'submitted' then
+    raise exception 'the milestone is not awaiting review (it is %)', v_milestone.status using errcode = '23514';
+  end if;
+  if v_engagement.status not in ('active', 'paused') then
+    raise exception 'work is reviewed on an active or paused engagement' using errcode = '23514';
+  end if;
+  if v_role is not null then
+    if not (v_role = 'admin' or (v_role = 'owner' and v_engagement.owner_user_id = v_user)) then
+      raise exception 'only the engagement''s project owner or an admin decides' using errcode = '42501';
+    end if;
+    if new.reviewed_by is distinct from v_user then
+      raise exception 'a decision is recorded in the name of the user making it' using errcode = '42501';
+    end if;
+  end if;
+  if new.milestone_amount_minor is distinct from v_milestone.amount_minor then
+    raise exception 'the milestone''s amount changed since the review began' using errcode = '23514';
+  end if;
+  select o.partial_policy into v_policy from public.organizations o where o.id = new.org_id;
+  if new.partial_policy is distinct from v_policy and new.decision = 'partial' then
+    raise exception 'a partial decision follows the organization''s policy (%)', v_policy using errcode = '23514';
+  end if;
+  if new.evidence_sha256 is distinct from (select coalesce(array_agg(f.sha256 order by f.position), '{}')
+                                            from public.evidence_files f where f.submission_id = new.submission_id) then
+    raise exception 'a review records the hashes of the evidence of its submission' using errcode = '23514';
+  end if;
+  new.reviewed_at := now();
+  return new;
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.reviews') is not null then
+    drop trigger if exists submissions_guard on public.submissions;
+    create trigger submissions_guard before insert on public.submissions
+      for each row execute function submissions_guard();
+    drop trigger if exists submissions_have_evidence on public.submissions;
+    create constraint trigger submissions_have_evidence after insert on public.submissions
+      deferrable initially deferred for each row execute function submissions_have_evidence();
+    drop trigger if exists evidence_files_complete on public.evidence_files;
+    create constraint trigger evidence_files_complete after insert on public.evidence_files
+      deferrable initially deferred for each row execute function evidence_files_complete();
+    drop trigger if exists reviews_guard on public.reviews;
+    create trigger reviews_guard before insert on public.reviews
+      for each row execute function reviews_guard();
+  end if;
+end
+$$;
+
+-- submissions: the contractor's user writes its own; staff read all of the org's.
+select pg_temp.contractor_scoped('submissions');
+select pg_temp.writes_only_by('submissions', '{contractor}');
+-- evidence: written by the contractor's user in the transaction that creates its submission, never later.
+select pg_temp.contractor_scoped('evidence_files');
+select pg_temp.writes_only_by('evidence_files', '{contractor}');
+select pg_temp.policy('evidence_files', 'with_its_submission', $p$as restrictive for insert with check (exists (
+  select 1 from public.submissions s where s.id = submission_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
+select pg_temp.contractor_scoped('evidence_chunks');
+select pg_temp.writes_only_by('evidence_chunks', '{contractor}');
+select pg_temp.policy('evidence_chunks', 'with_its_submission', $p$as restrictive for insert with check (exists (
+  select 1 from public.evidence_files f join public.submissions s on s.id = f.submission_id
+   where f.id = file_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
+-- reviews: staff decide in their own name (the guard narrows owners to their engagements); the
+-- contractor reads the decisions on its work.
+select pg_temp.contractor_scoped('reviews');
+select pg_temp.writes_only_by('reviews', '{admin,owner}');
+select pg_temp.policy('reviews', 'reviewed_by_self', $p$as restrictive for insert with check (reviewed_by = (select app_user_id()))$p$);
 
 -- login_throttle: no policy at all, so nobody but the SECURITY DEFINER functions above reads it.
 do $$
@@ -525,6 +702,9 @@ begin
     execute format('grant select, insert, update on public.engagements to %I', v_app);
     execute format('grant select, insert, update, delete on public.milestones to %I', v_app);
     execute format('grant select, insert on public.change_orders, public.change_order_lines to %I', v_app);
+  end if;
+  if to_regclass('public.reviews') is not null then
+    execute format('grant select, insert on public.submissions, public.evidence_files, public.evidence_chunks, public.reviews to %I', v_app);
   end if;
   foreach v_fn in array array[
     'app_user_id()', 'app_membership()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',

@@ -6,6 +6,7 @@ from backoffice.models.engagements import (
     Engagement,
     Milestone,
 )
+from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 from backoffice.models.org import (
     AuditEvent,
     Contractor,
@@ -22,9 +23,13 @@ __all__ = [
     "ChangeOrderLine",
     "Contractor",
     "Engagement",
+    "EvidenceChunk",
+    "EvidenceFile",
     "Invite",
     "Membership",
     "Milestone",
     "Organization",
+    "Review",
+    "Submission",
     "User",
 ]

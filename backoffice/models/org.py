@@ -22,6 +22,9 @@ class Organization(Base):
     partial_policy: Mapped[str] = mapped_column(Text, default="route_back")
     ap_export_preset: Mapped[str] = mapped_column(Text, default="generic")
     ap_export_columns: Mapped[list] = mapped_column(JSONB, default=list)
+    evidence_max_files: Mapped[int] = mapped_column(default=20)
+    evidence_max_file_mb: Mapped[int] = mapped_column(default=25)
+    evidence_max_submission_mb: Mapped[int] = mapped_column(default=100)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -167,12 +167,16 @@ class MilestoneView:
     status: MilestoneStatus
     overdue: bool
     retainage_minor: int
+    returned: str | None = None  # 'dispute' or 'partial' while the work is back with the contractor
 
 
 def milestones_sql(org_id=None) -> str:
     return f"""
     select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status,
-           m.status in ('planned', 'submitted') and m.due_date < current_date as overdue
+           m.status in ('planned', 'submitted') and m.due_date < current_date as overdue,
+           case when m.status = 'planned' then (
+             select r.decision from submissions s join reviews r on r.submission_id = s.id
+              where s.milestone_id = m.id{_scope('s', org_id)} order by s.revision desc limit 1) end as returned
       from milestones m
      where m.engagement_id = :engagement_id{_scope('m', org_id)}
      order by m.seq

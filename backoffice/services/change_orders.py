@@ -16,7 +16,7 @@ from backoffice.actor import Actor
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import MilestoneStatus
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
-from backoffice.models import ChangeOrder, ChangeOrderLine, Milestone
+from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
 from backoffice.services import audit
 from backoffice.services.engagements import get_engagement, require_manager
 from backoffice.services.schedule import MAX_MILESTONES, RowInput, check_row
@@ -82,9 +82,30 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
     except Exception:
         session.rollback()
         raise
+    co = _write(session, actor, engagement, milestones, lines, reason, number + 1)
+    session.commit()
+    return co
+
+
+def split_milestone(session: Session, actor: Actor, engagement: Engagement, milestone: Milestone, part: int, reason: str) -> ChangeOrder:
+    """The system change order of a split partial approval: the milestone keeps the approved ``part``
+    and a new planned milestone carries the remainder, so each still pays once. In the caller's
+    transaction (the review that decided it); the caller holds the engagement's milestones steady."""
+    milestones = {str(m.id): m for m in session.execute(
+        select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)).scalars()}
+    remainder = {"title": f"{milestone.title} (remainder)"[:200], "deliverable": milestone.deliverable,
+                 "amount_minor": milestone.amount_minor - part, "due_date": milestone.due_date}
+    lines = [
+        {"kind": "adjust", "milestone": milestone, "before": {"amount_minor": milestone.amount_minor}, "after": {"amount_minor": part}},
+        {"kind": "add", "milestone": None, "before": None, "after": remainder},
+    ]
+    return _write(session, actor, engagement, milestones, lines, reason, latest_number(session, engagement.id) + 1)
+
+
+def _write(session: Session, actor: Actor, engagement: Engagement, milestones: dict, lines: list[dict], reason: str, number: int) -> ChangeOrder:
     value_before = _contract_value(milestones.values())
     co = ChangeOrder(org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id,
-                     number=number + 1, reason=reason, created_by=actor.user_id,
+                     number=number, reason=reason, created_by=actor.user_id,
                      contract_value_before=value_before, contract_value_after=value_before + _delta(lines))
     session.add(co)
     session.flush()
@@ -109,7 +130,6 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
         "lines": [{"kind": l["kind"], "milestone_id": str(l["milestone"].id) if l["milestone"] else None,
                    "before": _json(l["before"]), "after": _json(l["after"])} for l in lines],
     })
-    session.commit()
     return co
 
 

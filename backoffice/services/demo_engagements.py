@@ -1,22 +1,20 @@
-"""Demo engagements in every interesting state, built through the same services the app uses.
-
-Submitting and approving work arrive with evidence and reviews; until then the demo moves a few
-milestones to submitted/approved with plain updates along the legal path (the database guard
-checks each move), and records those moves in the audit trail as the system.
+"""Demo engagements in every interesting state, built through the same services the app uses: work
+is submitted by the contractor with real evidence files and decided by the project owner.
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.models import Milestone
-from backoffice.services import audit
 from backoffice.services import change_orders as co_service
 from backoffice.services import engagements as service
-from backoffice.services import schedule
+from backoffice.services import reviews, schedule, submissions
+from backoffice.services.demo_evidence import notes_md, photo_png, report_pdf
+from backoffice.services.evidence import UploadedFile
 from backoffice.services.schedule import RowInput, ScheduleInput
 
 
@@ -30,12 +28,22 @@ def _row(title, deliverable, amount, due: date, percent="") -> RowInput:
     return RowInput(title=title, deliverable=deliverable, amount=amount, percent=percent, due_date=due.isoformat())
 
 
-def _move(session: Session, org_id, milestones: list[Milestone], *statuses: str) -> None:
-    for m in milestones:
-        for status in statuses:
-            session.execute(update(Milestone).where(Milestone.id == m.id).values(status=status))
-            audit.record_system(session, org_id, f"milestone.{status}", "milestone", m.id, {"demo": True, "title": m.title})
-    session.commit()
+def _submit(session: Session, contractor: Actor, milestone: Milestone, note: str, *, files=(), links: str = "") -> None:
+    submissions.submit_work(session, contractor, milestone.id, submissions.SubmissionInput(
+        note=note, links=links, files=[UploadedFile.from_bytes(name, data) for name, data in files]))
+
+
+def _decide(session: Session, owner: Actor, milestone: Milestone, decision: str, reason: str = "") -> None:
+    latest, _ = submissions.latest_submission(session, milestone.id)
+    reviews.decide(session, owner, milestone.id, reviews.DecisionInput(str(latest.id), decision, reason))
+
+
+def _deliver(session: Session, contractor: Actor, owner: Actor, milestone: Milestone) -> None:
+    """Submitted with a report and approved at the first attempt."""
+    _submit(session, contractor, milestone, f"{milestone.title} is done; the report is attached.",
+            files=[(f"{milestone.title.lower().replace(' ', '-')}-report.pdf",
+                    report_pdf(milestone.title, [milestone.deliverable, "Completed as specified."]))])
+    _decide(session, owner, milestone, "approve")
 
 
 def seed(session: Session, *, org_id, owner: Actor, contractor: Actor, other_contractor_id, third_contractor_id) -> None:
@@ -53,8 +61,25 @@ def seed(session: Session, *, org_id, owner: Actor, contractor: Actor, other_con
     service.perform(session, owner, kitchen.id, "send")
     service.perform(session, contractor, kitchen.id, "accept")
     ms = schedule_milestones(session, kitchen.id)
-    _move(session, org_id, ms[:2], "submitted", "approved")
-    _move(session, org_id, ms[2:3], "submitted")
+    _deliver(session, contractor, owner, ms[0])
+    # Demolition: disputed once (no inspection certificate), then approved on the second revision.
+    _submit(session, contractor, ms[1], "Old kitchen removed and rough-in finished. Photos attached.",
+            files=[("rough-in-east-wall.png", photo_png())])
+    _decide(session, owner, ms[1], "dispute",
+            "The deliverable includes the rough-in inspection. Please attach the inspector's sign-off.")
+    _submit(session, contractor, ms[1], "Inspection passed on the second visit; the sign-off is attached.",
+            files=[("rough-in-inspection-signoff.pdf", report_pdf("Rough-in inspection", [
+                "Plumbing rough-in: passed.", "Electrical rough-in: passed.", "Inspector: J. Alvarez, City of Springfield."])),
+                   ("rough-in-east-wall.png", photo_png())])
+    _decide(session, owner, ms[1], "approve", "Thanks, all in order.")
+    # Cabinetry: submitted, waiting in the owner's review queue.
+    _submit(session, contractor, ms[2], "Cabinets are installed and level; countertops fitted on Tuesday. "
+            "Photos and the installer's checklist are attached; the supplier's warranty is on the shared drive.",
+            files=[("cabinets-north-wall.png", photo_png(tint=(150, 110, 70))),
+                   ("installer-checklist.pdf", report_pdf("Installer checklist", [
+                       "Cabinets level within 1 mm / m.", "Doors aligned and soft-close tested.", "Countertop seams sealed."])),
+                   ("punch-list.md", notes_md("Punch list", ["Touch up paint on the pantry door", "Fit the last two handles"]))],
+            links="https://drive.example.com/northwind/kitchen-14-elm/warranty")
     co_service.issue_change_order(session, owner, kitchen.id, co_service.ChangeOrderInput(
         reason="Client asked for under-cabinet lighting; finishing moved a week for the countertop lead time.",
         based_on=0,
@@ -76,7 +101,8 @@ def seed(session: Session, *, org_id, owner: Actor, contractor: Actor, other_con
     ], mode="percent", value="9,999.99")
     service.perform(session, owner, lobby.id, "send")
     service.perform(session, contractor, lobby.id, "accept")
-    _move(session, org_id, schedule_milestones(session, lobby.id), "submitted", "approved")
+    for milestone in schedule_milestones(session, lobby.id):
+        _deliver(session, contractor, owner, milestone)
     service.perform(session, owner, lobby.id, "complete")
 
     _draft(session, owner, other_contractor_id, "Showroom signage", None, [

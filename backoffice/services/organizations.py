@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.roles import Role
 from backoffice.errors import NotFound, ValidationError
@@ -15,6 +16,8 @@ from backoffice.services import audit
 from backoffice.services.validation import clean_text
 
 PARTIAL_POLICIES = ("route_back", "split")
+EVIDENCE_LIMITS = {"evidence_max_files": evidence_rules.MAX_FILES, "evidence_max_file_mb": evidence_rules.MAX_FILE_MB,
+                   "evidence_max_submission_mb": evidence_rules.MAX_SUBMISSION_MB}
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class OrgSettings:
     default_retainage_bps: int
     payment_terms_days: int
     partial_policy: str
+    evidence_max_files: int = evidence_rules.MAX_FILES
+    evidence_max_file_mb: int = evidence_rules.MAX_FILE_MB
+    evidence_max_submission_mb: int = evidence_rules.MAX_SUBMISSION_MB
 
 
 def current_organization(session: Session, actor: Actor) -> Organization:
@@ -44,6 +50,11 @@ def validate_settings(s: OrgSettings) -> None:
         errors["payment_terms_days"] = "Payment terms must be between 0 and 365 days (0 pays on approval)."
     if s.partial_policy not in PARTIAL_POLICIES:
         errors["partial_policy"] = "Choose how partial approvals are handled."
+    for name, maximum in EVIDENCE_LIMITS.items():
+        if not isinstance(getattr(s, name), int) or not 1 <= getattr(s, name) <= maximum:
+            errors[name] = f"Enter a whole number between 1 and {maximum}."
+    if not errors and s.evidence_max_file_mb > s.evidence_max_submission_mb:
+        errors["evidence_max_file_mb"] = "The largest file cannot be larger than the largest submission."
     if errors:
         raise ValidationError(errors)
 
@@ -54,7 +65,7 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
     validate_settings(new)
     org = current_organization(session, actor)
     changes = {}
-    for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy"):
+    for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy", *EVIDENCE_LIMITS):
         before, after = getattr(org, field), getattr(new, field)
         if field == "name":
             after = after.strip()

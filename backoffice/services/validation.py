@@ -106,6 +106,14 @@ def clean_days(value: str | None, field: str, errors: dict[str, str], *, default
     return int(text)
 
 
+def clean_whole_number(value: str | None, field: str, errors: dict[str, str], *, maximum: int, label: str, minimum: int = 1) -> int | None:
+    text = (value or "").strip()
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not minimum <= int(text) <= maximum:
+        errors[field] = f"Enter a whole number between {minimum} and {maximum} ({label})."
+        return None
+    return int(text)
+
+
 def parse_id(raw) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(raw))

@@ -8,6 +8,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from backoffice.domain.evidence import human_size
 from backoffice.domain.money import example as money_example, format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.errors import DomainError
@@ -39,7 +40,7 @@ class SessionInterface(SecureCookieSessionInterface):
 def security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("X-Frame-Options", "DENY")  # evidence previews allow their own origin
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     response.vary.add("HX-Request")
@@ -68,7 +69,7 @@ def register_error_handlers(app: Flask) -> None:
             403: "Your role in this organization does not allow this page.",
             404: "There is nothing here, or it belongs to another organization.",
             405: "That action is not available here.",
-            413: "That upload is too large.",
+            413: "That upload is too large: one submission carries at most 100 MB. Nothing was saved.",
         }
         return _error_page(exc.code or 500, exc.name, messages.get(exc.code, exc.description))
 
@@ -89,7 +90,10 @@ def format_day(value: date | None) -> str:
 
 
 def register(app: Flask) -> None:
-    from backoffice.web import admin, audit, auth, change_orders, engagements, home, schedule
+    from backoffice.web import admin, audit, auth, change_orders, engagements, evidence, home, milestones, reviews, schedule
+    from backoffice.web.uploads import Request
+
+    app.request_class = Request
 
     app.session_interface = SessionInterface()
     login_manager.init_app(app)
@@ -103,5 +107,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["iso_day"] = lambda value: format_day(date.fromisoformat(value)) if value else "—"
     app.jinja_env.globals["amount_example"] = money_example
-    for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp):
+    app.jinja_env.filters["filesize"] = human_size
+    for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp, milestones.bp,
+               reviews.bp, evidence.bp):
         app.register_blueprint(bp)

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.currency import COMMON, MINOR_UNITS
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
@@ -14,7 +15,7 @@ from backoffice.queries import admin as queries
 from backoffice.services import contractors as contractor_service
 from backoffice.services import members as member_service
 from backoffice.services import organizations as org_service
-from backoffice.services.validation import clean_days, clean_percent
+from backoffice.services.validation import clean_days, clean_percent, clean_whole_number
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import apply_errors
 from backoffice.web.htmx import render
@@ -37,11 +38,19 @@ class SettingsForm(FlaskForm):
             SelectChoice("split", "Pay the approved part now; the remainder becomes a new milestone"),
         ],
     )
+    evidence_max_files = StringField("Files per submission")
+    evidence_max_file_mb = StringField("Largest file (MB)")
+    evidence_max_submission_mb = StringField("Largest submission (MB)")
 
     def to_settings(self) -> org_service.OrgSettings:
         errors: dict[str, str] = {}
         bps = clean_percent(self.default_retainage.data, "default_retainage", errors)
         days = clean_days(self.payment_terms_days.data, "payment_terms_days", errors)
+        limits = {name: clean_whole_number(getattr(self, name).data, name, errors, maximum=maximum, label=label)
+                  for name, maximum, label in (
+                      ("evidence_max_files", evidence_rules.MAX_FILES, "files"),
+                      ("evidence_max_file_mb", evidence_rules.MAX_FILE_MB, "MB"),
+                      ("evidence_max_submission_mb", evidence_rules.MAX_SUBMISSION_MB, "MB"))}
         if errors:
             raise ValidationError(errors)
         return org_service.OrgSettings(
@@ -50,6 +59,7 @@ class SettingsForm(FlaskForm):
             default_retainage_bps=bps,
             payment_terms_days=days,
             partial_policy=self.partial_policy.data or "",
+            **limits,
         )
 
 
@@ -100,6 +110,8 @@ def settings():
         form.default_retainage.data = format_bps(org.default_retainage_bps)
         form.payment_terms_days.data = str(org.payment_terms_days)
         form.partial_policy.data = org.partial_policy
+        for name in org_service.EVIDENCE_LIMITS:
+            getattr(form, name).data = str(getattr(org, name))
         return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org)
     try:
         org_service.update_settings(db(), actor(), form.to_settings())

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from engagement_db import milestone_rows, owner_query, sign_in
+from milestone_moves import walk_milestone
 
 from backoffice.domain.money import format_amount
 from backoffice.errors import (
@@ -76,8 +77,7 @@ def set_statuses(admin_engine, *moves) -> None:
     """(milestone id, status, ...) moved as the owner role, one legal step at a time."""
     with admin_engine.begin() as conn:
         for milestone_id, *path in moves:
-            for status in path:
-                conn.execute(text("update milestones set status = :s where id = :id"), {"s": status, "id": milestone_id})
+            walk_milestone(conn, milestone_id, *path)
 
 
 def new_engagement(act_as, world, *, by=None, owner=None, amounts=AMOUNTS, currency="") -> uuid.UUID:

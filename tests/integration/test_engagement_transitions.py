@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from engagement_db import milestone_rows, owner_query, sign_in
+from milestone_moves import walk_milestone
 
 from backoffice.errors import (
     DomainError,
@@ -116,10 +117,9 @@ def move(act_as, person, org_id, engagement_id, action: str, reason: str = ""):
 def approve_every_live_milestone(admin_engine, engagement_id) -> None:
     """The legal path planned -> submitted -> approved, written as the owner role (reviews come later)."""
     with admin_engine.begin() as conn:
-        conn.execute(text("update milestones set status = 'submitted' where engagement_id = :e and status = 'planned'"),
-                     {"e": engagement_id})
-        conn.execute(text("update milestones set status = 'approved' where engagement_id = :e and status = 'submitted'"),
-                     {"e": engagement_id})
+        for m in conn.execute(text("select id, status from milestones where engagement_id = :e and status in ('planned', 'submitted')"),
+                              {"e": engagement_id}).all():
+            walk_milestone(conn, m.id, *(["submitted"] if m.status == "planned" else []), "approved")
 
 
 def engagement_in(status: str, act_as, admin_engine, world, *, milestones: int = 2) -> uuid.UUID:
@@ -364,8 +364,8 @@ def test_completing_is_refused_while_a_milestone_is_planned_or_submitted(act_as,
     eid = engagement_in("active", act_as, admin_engine, world, milestones=3)
     first, second, _third = (m["id"] for m in milestone_rows(admin_engine, eid))
     with admin_engine.begin() as conn:
-        conn.execute(text("update milestones set status = 'submitted' where id in (:a, :b)"), {"a": first, "b": second})
-        conn.execute(text("update milestones set status = 'approved' where id = :a"), {"a": first})
+        walk_milestone(conn, first, "submitted", "approved")
+        walk_milestone(conn, second, "submitted")
     # one approved, one submitted, one planned
     before = snapshot(admin_engine, eid)
     with pytest.raises(InvalidTransition) as exc:
@@ -374,7 +374,7 @@ def test_completing_is_refused_while_a_milestone_is_planned_or_submitted(act_as,
     assert snapshot(admin_engine, eid) == before
 
     with admin_engine.begin() as conn:
-        conn.execute(text("update milestones set status = 'approved' where id = :b"), {"b": second})
+        walk_milestone(conn, second, "approved")
     before = snapshot(admin_engine, eid)
     with pytest.raises(InvalidTransition):
         move(act_as, world.owner, world.org_a, eid, "complete")

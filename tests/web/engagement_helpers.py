@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from conftest import csrf_token
+from milestone_moves import walk_milestone
 from sqlalchemy import text
 
 from backoffice.queries.identity import actor_for
@@ -135,8 +136,7 @@ def change_orders_of(admin_engine, engagement_id):
 def move_milestone(admin_engine, milestone_id, *statuses: str) -> None:
     """Walk a milestone along its legal path as the owner role (the database guard checks each step)."""
     with admin_engine.begin() as conn:
-        for status in statuses:
-            conn.execute(text("update milestones set status = :s where id = :id"), {"s": status, "id": milestone_id})
+        walk_milestone(conn, milestone_id, *statuses)
 
 
 def set_due_date(admin_engine, milestone_id, due: date) -> None:

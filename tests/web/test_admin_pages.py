@@ -43,7 +43,8 @@ def checked_radio(html: str, field: str) -> str | None:
 
 def _settings(**overrides):
     data = {"name": "Acme Renamed", "default_currency": "EUR", "default_retainage": "7.5", "payment_terms_days": "45",
-            "partial_policy": "split"}
+            "partial_policy": "split", "evidence_max_files": "20", "evidence_max_file_mb": "25",
+            "evidence_max_submission_mb": "100"}
     data.update(overrides)
     return data
 

@@ -260,7 +260,8 @@ def test_post_with_token_in_x_csrftoken_header_is_accepted(admin_client, world, 
         "/admin/settings",
         headers={**HTMX, "X-CSRFToken": token},
         data={"name": f"Via htmx {world.suffix}", "default_currency": "GBP", "default_retainage": "5",
-              "payment_terms_days": "14", "partial_policy": "split"},
+              "payment_terms_days": "14", "partial_policy": "split", "evidence_max_files": "20",
+              "evidence_max_file_mb": "25", "evidence_max_submission_mb": "100"},
     )
     assert response.status_code == 303
     org = org_row(admin_engine, world.org_a)

@@ -1,0 +1,53 @@
+"""Review decisions (DESIGN.md section 3) and what an approval authorizes (section 4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from backoffice.domain.money import percent_of
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    PARTIAL = "partial"
+    DISPUTE = "dispute"
+
+    @property
+    def label(self) -> str:
+        return {"approve": "Approved", "partial": "Partially approved", "dispute": "Disputed"}[self.value]
+
+
+class PartialPolicy(StrEnum):
+    ROUTE_BACK = "route_back"  # back to the contractor with the reason; nothing is paid
+    SPLIT = "split"  # the approved part is approved; the remainder becomes a new milestone
+
+
+def returns_to_contractor(decision: Decision, policy: PartialPolicy | None) -> bool:
+    """Whether the milestone goes back to the contractor (planned) rather than being approved."""
+    return decision == Decision.DISPUTE or (decision == Decision.PARTIAL and policy == PartialPolicy.ROUTE_BACK)
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What approving a milestone authorizes: gross, the retainage withheld from it, the net payable,
+    and the due date under the engagement's payment terms."""
+
+    gross: int
+    retainage: int
+    net: int
+    due_date: date
+
+
+def authorization(gross: int, retainage_bps: int, terms_days: int, approved_on: date) -> Authorization:
+    retainage = percent_of(gross, retainage_bps)
+    return Authorization(gross, retainage, gross - retainage, approved_on + timedelta(days=terms_days))
+
+
+def split_part(amount: int, *, part: int | None = None, bps: int | None = None) -> int:
+    """The approved part of ``amount`` under a split: given in minor units or as a percentage (basis
+    points, rounded half up). Raises ValueError unless it leaves something on both sides."""
+    value = part if part is not None else percent_of(amount, bps or 0)
+    if not 0 < value < amount:
+        raise ValueError("The approved part must be more than nothing and less than the milestone's amount.")
+    return value

@@ -1,0 +1,212 @@
+"""Read side of evidence and review: the review queue, and everything the milestone page shows."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+from backoffice.domain.evidence import PREVIEWABLE
+from backoffice.domain.reviews import Authorization, Decision, authorization
+from backoffice.models import EvidenceFile
+
+QUEUE_PAGE = 50
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    milestone_id: uuid.UUID
+    title: str
+    amount_minor: int
+    due_date: date
+    engagement_id: uuid.UUID
+    engagement_title: str
+    currency: str
+    contractor_name: str
+    owner_name: str | None
+    revision: int
+    submitted_at: datetime
+    submitted_by_name: str | None
+    file_count: int
+    link_count: int
+    waited_days: int
+
+
+def _owner_filter(owner_id) -> str:
+    return " and e.owner_user_id = :owner_id" if owner_id else ""
+
+
+def review_queue(session: Session, *, owner_id: uuid.UUID | None = None, limit: int = QUEUE_PAGE) -> list[QueueRow]:
+    """Submitted milestones awaiting a decision, the longest-waiting first; ``owner_id`` narrows it to
+    the engagements a project owner owns (an admin sees all of them)."""
+    rows = session.execute(text(f"""
+        select m.id as milestone_id, m.title, m.amount_minor, m.due_date, e.id as engagement_id,
+               e.title as engagement_title, e.currency, c.legal_name as contractor_name, o.name as owner_name,
+               s.revision, s.submitted_at, u.name as submitted_by_name,
+               (select count(*) from evidence_files f where f.submission_id = s.id) as file_count,
+               jsonb_array_length(s.links) as link_count,
+               (current_date - s.submitted_at::date) as waited_days
+          from milestones m
+          join engagements e on e.id = m.engagement_id
+          join contractors c on c.id = m.contractor_id
+          left join users o on o.id = e.owner_user_id
+          join lateral (select * from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s on true
+          left join users u on u.id = s.submitted_by
+         where m.status = 'submitted' and e.status in ('active', 'paused'){_owner_filter(owner_id)}
+         order by s.submitted_at, m.id
+         limit :limit
+    """), {"owner_id": owner_id, "limit": limit}).mappings()
+    return [QueueRow(**r) for r in rows]
+
+
+def queue_count(session: Session, *, owner_id: uuid.UUID | None = None) -> int:
+    return session.execute(text(f"""
+        select count(*) from milestones m join engagements e on e.id = m.engagement_id
+         where m.status = 'submitted' and e.status in ('active', 'paused'){_owner_filter(owner_id)}
+    """), {"owner_id": owner_id}).scalar_one()
+
+
+@dataclass(frozen=True)
+class FileView:
+    id: uuid.UUID
+    file_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+    @property
+    def previewable(self) -> bool:
+        return self.content_type in PREVIEWABLE
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    decision: Decision
+    reason: str | None
+    partial_policy: str | None
+    milestone_amount_minor: int
+    approved_amount_minor: int | None
+    evidence_sha256: list[str]
+    reviewed_by_name: str | None
+    reviewed_at: datetime
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    id: uuid.UUID
+    revision: int
+    note: str
+    links: list[str]
+    submitted_at: datetime
+    submitted_by_name: str | None
+    files: list[FileView] = field(default_factory=list)
+    review: ReviewView | None = None
+
+
+@dataclass(frozen=True)
+class MilestoneDetail:
+    id: uuid.UUID
+    seq: int
+    title: str
+    deliverable: str
+    amount_minor: int
+    due_date: date
+    status: MilestoneStatus
+    engagement_id: uuid.UUID
+    engagement_title: str
+    engagement_status: EngagementStatus
+    sow_reference: str | None
+    currency: str
+    retainage_bps: int
+    payment_terms_days: int
+    contractor_id: uuid.UUID
+    contractor_name: str
+    owner_user_id: uuid.UUID
+    owner_name: str | None
+    revisions: list[RevisionView]  # newest first
+
+    @property
+    def latest(self) -> RevisionView | None:
+        return self.revisions[0] if self.revisions else None
+
+    @property
+    def awaiting_review(self) -> bool:
+        return self.status == MilestoneStatus.SUBMITTED and self.latest is not None and self.latest.review is None
+
+    @property
+    def returned(self) -> ReviewView | None:
+        """The decision that sent the work back, while the contractor has not resubmitted."""
+        latest = self.latest
+        if self.status == MilestoneStatus.PLANNED and latest and latest.review and latest.review.decision != Decision.APPROVE:
+            return latest.review
+        return None
+
+    @property
+    def overdue(self) -> bool:
+        return self.status in (MilestoneStatus.PLANNED, MilestoneStatus.SUBMITTED) and self.due_date < date.today()
+
+    def approval(self, today: date) -> Authorization:
+        """What approving today would authorize under the engagement's terms."""
+        return authorization(self.amount_minor, self.retainage_bps, self.payment_terms_days, today)
+
+
+def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDetail | None:
+    """The milestone, its engagement's terms and every revision with its files and decision; None when
+    RLS hides it (another organization's or contractor's, or a draft's for a contractor)."""
+    r = session.execute(text("""
+        select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status, m.engagement_id,
+               e.title as engagement_title, e.status as engagement_status, e.sow_reference, e.currency,
+               e.retainage_bps, e.payment_terms_days, m.contractor_id, c.legal_name as contractor_name,
+               e.owner_user_id, o.name as owner_name
+          from milestones m
+          join engagements e on e.id = m.engagement_id
+          join contractors c on c.id = m.contractor_id
+          left join users o on o.id = e.owner_user_id
+         where m.id = :id
+    """), {"id": milestone_id}).mappings().first()
+    if r is None:
+        return None
+    return MilestoneDetail(**{**r, "status": MilestoneStatus(r["status"]),
+                              "engagement_status": EngagementStatus(r["engagement_status"])},
+                           revisions=_revisions(session, milestone_id))
+
+
+def _revisions(session: Session, milestone_id) -> list[RevisionView]:
+    rows = session.execute(text("""
+        select s.id, s.revision, s.note, s.links, s.submitted_at, su.name as submitted_by_name,
+               r.decision, r.reason, r.partial_policy, r.milestone_amount_minor, r.approved_amount_minor,
+               r.evidence_sha256, r.reviewed_at, ru.name as reviewed_by_name
+          from submissions s
+          left join users su on su.id = s.submitted_by
+          left join reviews r on r.submission_id = s.id
+          left join users ru on ru.id = r.reviewed_by
+         where s.milestone_id = :id
+         order by s.revision desc
+    """), {"id": milestone_id}).mappings().all()
+    if not rows:
+        return []
+    files: dict[uuid.UUID, list[FileView]] = {}
+    for f in session.execute(text("""
+        select f.id, f.submission_id, f.file_name, f.content_type, f.size_bytes, f.sha256
+          from evidence_files f where f.submission_id = any(:ids) order by f.submission_id, f.position
+    """), {"ids": [r["id"] for r in rows]}).mappings():
+        files.setdefault(f["submission_id"], []).append(
+            FileView(f["id"], f["file_name"], f["content_type"], f["size_bytes"], f["sha256"]))
+    return [
+        RevisionView(
+            id=r["id"], revision=r["revision"], note=r["note"], links=list(r["links"]), submitted_at=r["submitted_at"],
+            submitted_by_name=r["submitted_by_name"], files=files.get(r["id"], []),
+            review=None if r["decision"] is None else ReviewView(
+                Decision(r["decision"]), r["reason"], r["partial_policy"], r["milestone_amount_minor"],
+                r["approved_amount_minor"], list(r["evidence_sha256"]), r["reviewed_by_name"], r["reviewed_at"]),
+        )
+        for r in rows
+    ]
+
+
+def evidence_file(session: Session, file_id: uuid.UUID) -> EvidenceFile | None:
+    """The file's record as RLS lets the caller see it (None for another org's or contractor's)."""
+    return session.execute(select(EvidenceFile).where(EvidenceFile.id == file_id)).scalar_one_or_none()

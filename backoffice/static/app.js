@@ -1,0 +1,119 @@
+// backoffice: the evidence upload form. Works without this file (a plain multipart POST); with it,
+// files can be dropped onto the form, are listed with their sizes and checked against the limits
+// before anything is sent, and a progress bar follows the upload while the page stays usable.
+(function () {
+  "use strict";
+
+  function humanSize(bytes) {
+    var units = [["GB", 1073741824], ["MB", 1048576], ["KB", 1024]];
+    for (var i = 0; i < units.length; i++) {
+      if (bytes >= units[i][1]) {
+        return (Math.round(bytes / units[i][1] * 10) / 10) + " " + units[i][0];
+      }
+    }
+    return bytes + " bytes";
+  }
+
+  // The problems with the chosen files, as the server would word them (it checks again anyway).
+  function problems(form, files) {
+    var maxFiles = +form.dataset.maxFiles, maxFile = +form.dataset.maxFileBytes, maxTotal = +form.dataset.maxTotalBytes;
+    var out = [], total = 0;
+    if (files.length > maxFiles) out.push("Attach at most " + maxFiles + " files to one submission (you chose " + files.length + ").");
+    for (var i = 0; i < files.length; i++) {
+      total += files[i].size;
+      if (files[i].size === 0) out.push("“" + files[i].name + "” is empty.");
+      else if (files[i].size > maxFile) out.push("“" + files[i].name + "” is " + humanSize(files[i].size) + ", more than the " + humanSize(maxFile) + " allowed per file.");
+    }
+    if (total > maxTotal) out.push("The files add up to " + humanSize(total) + "; one submission can carry at most " + humanSize(maxTotal) + ".");
+    return out;
+  }
+
+  function showChosen(form) {
+    var input = form.querySelector("input[type=file]"), list = form.querySelector("[data-chosen]");
+    if (!input || !list) return [];
+    list.textContent = "";
+    for (var i = 0; i < input.files.length; i++) {
+      var li = document.createElement("li");
+      li.textContent = input.files[i].name + " — " + humanSize(input.files[i].size);
+      list.appendChild(li);
+    }
+    var found = problems(form, input.files);
+    for (var j = 0; j < found.length; j++) {
+      var err = document.createElement("li");
+      err.className = "field-error";
+      err.textContent = found[j];
+      list.appendChild(err);
+    }
+    input.setAttribute("aria-invalid", found.length ? "true" : "false");
+    return found;
+  }
+
+  document.addEventListener("change", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-upload]");
+    if (form && e.target.type === "file") showChosen(form);
+  });
+
+  ["dragenter", "dragover"].forEach(function (type) {
+    document.addEventListener(type, function (e) {
+      var zone = e.target.closest && e.target.closest("[data-dropzone]");
+      if (!zone) return;
+      e.preventDefault();
+      zone.classList.add("dragging");
+    });
+  });
+  document.addEventListener("dragleave", function (e) {
+    var zone = e.target.closest && e.target.closest("[data-dropzone]");
+    if (zone) zone.classList.remove("dragging");
+  });
+  document.addEventListener("drop", function (e) {
+    var zone = e.target.closest && e.target.closest("[data-dropzone]");
+    if (!zone) return;
+    e.preventDefault();
+    zone.classList.remove("dragging");
+    var input = zone.querySelector("input[type=file]");
+    input.files = e.dataTransfer.files;
+    showChosen(zone.closest("form"));
+  });
+
+  // Refuse to send what the server would refuse anyway; otherwise show the progress bar.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-upload]");
+    if (!form) return;
+    if (showChosen(form).length) {
+      e.preventDefault();
+      return;
+    }
+    var box = form.querySelector("[data-progress]");
+    if (box) {
+      box.hidden = false;
+      box.querySelector("progress").value = 0;
+    }
+  });
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-upload]");
+    if (!form || !e.detail.lengthComputable) return;
+    var percent = Math.round(e.detail.loaded / e.detail.total * 100);
+    form.querySelector("[data-progress] progress").value = percent;
+    form.querySelector("[data-progress-text]").textContent =
+      percent < 100 ? "Uploading… " + percent + "% of " + humanSize(e.detail.total) : "Uploaded; checking the files…";
+  });
+  document.addEventListener("htmx:responseError", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-upload]");
+    if (!form) return;
+    var text = form.querySelector("[data-progress-text]");
+    if (text) {
+      text.textContent = e.detail.xhr.status === 413
+        ? "The upload is larger than a submission may be. Nothing was saved."
+        : "The upload failed (" + e.detail.xhr.status + "). Nothing was saved; try again.";
+      text.className = "field-error";
+    }
+  });
+  document.addEventListener("htmx:sendError", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-upload]");
+    var text = form && form.querySelector("[data-progress-text]");
+    if (text) {
+      text.textContent = "The connection was lost during the upload. Nothing was saved; try again.";
+      text.className = "field-error";
+    }
+  });
+})();

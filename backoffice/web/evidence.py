@@ -1,0 +1,66 @@
+"""Evidence downloads. Always an attachment, except the inline preview of images and PDFs, which is
+served under a sandboxing Content-Security-Policy into a sandboxed frame of the app's own pages."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+from flask import Blueprint, Response, stream_with_context
+from flask_login import login_required
+
+from backoffice.errors import NotFound
+from backoffice.queries.reviews import evidence_file
+from backoffice.services.evidence import read_chunks
+from backoffice.services.validation import parse_id
+from backoffice.domain.evidence import PREVIEWABLE
+from backoffice.web.context import db
+
+bp = Blueprint("evidence", __name__, url_prefix="/evidence")
+
+PREVIEW_POLICY = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """``attachment`` or ``inline`` with a plain-ASCII name every client reads safely, and the exact
+    name (RFC 6266 / 5987) for those that read it."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = re.sub(r"[^A-Za-z0-9._()\- ]+", "_", ascii_name).strip(" .") or "evidence"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _file(file_id):
+    row_id = parse_id(file_id)
+    f = row_id and evidence_file(db(), row_id)
+    if not f:
+        raise NotFound()  # another org's or contractor's file looks exactly like a missing one
+    return f
+
+
+def _stream(f, disposition: str) -> Response:
+    session = db()
+    response = Response(stream_with_context(read_chunks(session, f.id)), mimetype=f.content_type)
+    response.headers["Content-Disposition"] = content_disposition(disposition, f.file_name)
+    response.headers["Content-Length"] = str(f.size_bytes)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["ETag"] = f'"{f.sha256}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/<file_id>")
+@login_required
+def download(file_id):
+    return _stream(_file(file_id), "attachment")
+
+
+@bp.route("/<file_id>/preview")
+@login_required
+def preview(file_id):
+    f = _file(file_id)
+    if f.content_type not in PREVIEWABLE:
+        raise NotFound()
+    response = _stream(f, "inline")
+    response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response

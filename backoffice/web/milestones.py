@@ -1,0 +1,108 @@
+"""The milestone page: the contractor marks it complete with evidence; the owner reviews it there.
+
+One screen for both: what the milestone is, every revision with its files and decision, and the one
+panel the person looking can act on (the submission form, or the decision panel).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, request, url_for
+from flask_login import login_required
+
+from backoffice.domain import evidence as evidence_rules
+from backoffice.domain.roles import Role
+from backoffice.errors import Conflict, DomainError, NotFound, ValidationError
+from backoffice.queries import reviews as queries
+from backoffice.services import organizations as org_service
+from backoffice.services.evidence import limits_for
+from backoffice.services import reviews as review_service
+from backoffice.services import submissions as submission_service
+from backoffice.services.validation import parse_id
+from backoffice.web.context import actor, db
+from backoffice.web.htmx import redirect_after_post, render, wants_fragment
+from backoffice.web.uploads import uploaded_files
+
+bp = Blueprint("milestones", __name__, url_prefix="/milestones")
+
+
+def _detail(milestone_id) -> queries.MilestoneDetail:
+    row_id = parse_id(milestone_id)
+    detail = row_id and queries.milestone_detail(db(), row_id)
+    if not detail:
+        raise NotFound()
+    return detail
+
+
+def _context(detail: queries.MilestoneDetail, **extra) -> dict:
+    me = actor()
+    org = org_service.current_organization(db(), me)
+    limits = limits_for(org)
+    can_decide = me.role in (Role.ADMIN, Role.OWNER) and (
+        me.role == Role.ADMIN or detail.owner_user_id == me.user_id)
+    can_submit = (me.role == Role.CONTRACTOR and detail.status.value == "planned"
+                  and detail.engagement_status.value == "active")
+    return {
+        "m": detail, "today": date.today(), "limits": limits, "evidence_rules": evidence_rules,
+        "can_decide": can_decide, "can_submit": can_submit, "partial_policy": org.partial_policy, "errors": {}, "values": {}, **extra,
+    }
+
+
+@bp.route("/<milestone_id>")
+@login_required
+def show(milestone_id):
+    return render("milestones/show.html", **_context(_detail(milestone_id)))
+
+
+@bp.route("/<milestone_id>/submit", methods=["POST"])
+@login_required
+def submit(milestone_id):
+    data = submission_service.SubmissionInput(
+        note=request.form.get("note", ""), links=request.form.get("links", ""), files=uploaded_files(request, "files"))
+    try:
+        submission = submission_service.submit_work(db(), actor(), milestone_id, data)
+    except ValidationError as exc:
+        values = {"note": data.note, "links": data.links}
+        return render("milestones/show.html", "milestones/_submit_form.html", status=422,
+                      **_context(_detail(milestone_id), errors=exc.fields, values=values, message=exc.message))
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        flash(exc.message, "error")
+        return render("milestones/show.html", status=exc.status, **_context(_detail(milestone_id)))
+    flash(f"Revision {submission.revision} submitted. The project owner has been asked to review it.", "success")
+    return redirect_after_post(url_for("milestones.show", milestone_id=milestone_id))
+
+
+DECIDED = {"approve": "Approved.", "partial": "Partial decision recorded.", "dispute": "Disputed."}
+
+
+@bp.route("/<milestone_id>/decide", methods=["POST"])
+@login_required
+def decide(milestone_id):
+    form = request.form
+    data = review_service.DecisionInput(
+        submission_id=form.get("submission_id", ""), decision=form.get("decision", ""), reason=form.get("reason", ""),
+        approved_amount=form.get("approved_amount", ""), approved_percent=form.get("approved_percent", ""),
+        amount_minor=form.get("amount_minor", ""))
+    values = {k: form.get(k, "") for k in ("decision", "reason", "approved_amount", "approved_percent")}
+    try:
+        review_service.decide(db(), actor(), milestone_id, data)
+    except ValidationError as exc:
+        return _decision_panel(milestone_id, status=422, errors=exc.fields, values=values)
+    except (Conflict, DomainError) as exc:
+        if exc.status in (403, 404):
+            raise
+        return _decision_panel(milestone_id, status=exc.status, conflict=exc.message, values=values)
+    if wants_fragment():
+        # In place: the panel shows the decision, the revision list updates out of band, the queue and
+        # the navigation's count refresh themselves on the event.
+        body, status = _decision_panel(milestone_id, status=200, just_decided=True)
+        return body, status, {"HX-Trigger": "reviews-changed"}
+    flash(DECIDED.get(data.decision, "Decision recorded."), "success")
+    return redirect_after_post(url_for("milestones.show", milestone_id=milestone_id))
+
+
+def _decision_panel(milestone_id, *, status: int, **extra):
+    return render("milestones/show.html", "milestones/_decision.html", status=status,
+                  **_context(_detail(milestone_id), **extra))

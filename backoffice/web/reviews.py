@@ -1,0 +1,33 @@
+"""The review queue: submitted work waiting for its project owner (or any admin), oldest first."""
+from __future__ import annotations
+
+from flask import Blueprint
+from flask_login import login_required
+
+from backoffice.domain.roles import Role
+from backoffice.queries import reviews as queries
+from backoffice.web.context import actor, db, roles_required
+from backoffice.web.htmx import render
+
+bp = Blueprint("reviews", __name__, url_prefix="/reviews")
+
+
+def _owner_filter():
+    me = actor()
+    return me.user_id if me.role == Role.OWNER else None
+
+
+@bp.route("/")
+@login_required
+@roles_required(Role.ADMIN, Role.OWNER)
+def index():
+    rows = queries.review_queue(db(), owner_id=_owner_filter())
+    return render("reviews/index.html", "reviews/_queue.html", rows=rows, limit=queries.QUEUE_PAGE)
+
+
+@bp.route("/count")
+@login_required
+@roles_required(Role.ADMIN, Role.OWNER)
+def count():
+    """The navigation's badge; htmx refreshes it every minute and after each decision."""
+    return render("reviews/_count.html", count=queries.queue_count(db(), owner_id=_owner_filter()))

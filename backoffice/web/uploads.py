@@ -1,0 +1,69 @@
+"""Uploads stream to a temporary file while their sha256 and size are computed, as the request body
+is parsed: the app never holds a whole upload in memory and never reads it twice to hash it."""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+
+from htmx_flask.requests import HtmxAwareRequest
+
+from backoffice.domain import evidence as rules
+from backoffice.services.evidence import UploadedFile
+
+# Endpoints that take evidence files. Their body may be as large as the most a submission may carry
+# (the organization's own, smaller limits are checked file by file afterwards, with a message).
+UPLOAD_ENDPOINTS = frozenset({"milestones.submit"})
+UPLOAD_REQUEST_LIMIT = rules.MAX_SUBMISSION_MB * rules.MB + 1024 * 1024  # + room for the form's fields
+IN_MEMORY_BYTES = 512 * 1024  # smaller files stay in memory, larger ones go to disk
+
+
+class HashingSpool:
+    """A writable, then readable, temporary file that hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def __getattr__(self, name):  # read, readline, seek, tell, close, ...
+        return getattr(self._file, name)
+
+    def __iter__(self):
+        return iter(self._file)
+
+
+class Request(HtmxAwareRequest):
+    """htmx-flask's request (``request.htmx``), with uploads spooled through HashingSpool."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self.endpoint in UPLOAD_ENDPOINTS:
+            return UPLOAD_REQUEST_LIMIT
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return HashingSpool()
+
+
+def uploaded_files(request: Request, field: str) -> list[UploadedFile]:
+    """The files of a multipart field; the empty part a browser sends when no file was chosen is skipped."""
+    files = []
+    for storage in request.files.getlist(field):
+        spool = storage.stream
+        if not storage.filename and spool.size == 0:
+            continue
+        files.append(UploadedFile(storage.filename or "", spool, spool.size, spool.sha256))
+    return files
