@@ -4,7 +4,9 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_login import current_user, login_required
 
+from backoffice.domain.roles import Role
 from backoffice.queries import admin as admin_queries
+from backoffice.queries import reviews as review_queries
 from backoffice.web.context import db
 from backoffice.web.htmx import render
 
@@ -18,4 +20,7 @@ def index():
     if actor is None:
         return render("home/no_org.html")
     overview = admin_queries.org_overview(db())
-    return render("home/index.html", actor=actor, overview=overview)
+    waiting = None
+    if actor.role in (Role.ADMIN, Role.OWNER):
+        waiting = review_queries.queue_count(db(), owner_id=actor.user_id if actor.role == Role.OWNER else None)
+    return render("home/index.html", actor=actor, overview=overview, waiting=waiting)
