@@ -6,6 +6,7 @@ name's extension may only agree with it. Only an allow-list is accepted.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -79,8 +80,9 @@ def name_problem(name: str) -> str | None:
         return "has no name"
     if "/" in name or "\\" in name or name.strip() in (".", "..") or re.match(r"^[A-Za-z]:", name):
         return "has a folder path in its name; upload the file itself"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "has control characters in its name; rename it"
+    # Control and format characters (a right-to-left override can disguise "txt.exe" as "exe.txt").
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return "has control or invisible characters in its name; rename it"
     if len(name) > MAX_NAME_LENGTH:
         return f"has a name longer than {MAX_NAME_LENGTH} characters; rename it"
     return None
@@ -104,6 +106,10 @@ def accepted_type(sniffed: str, name: str) -> tuple[str | None, str | None]:
         return None, f"is not an accepted type (it looks like {sniffed}); accepted: {ACCEPTED_SUMMARY}"
     if claimed is not None and claimed != ctype:
         return None, f"is named .{ext} but its content is a {ACCEPTED[ctype][0]}; rename it or upload the right file"
+    if ext and ext not in ACCEPTED[ctype][1]:
+        # The reviewer's computer opens a download by its extension: "notes.bat" must never arrive as text.
+        return None, (f"is named .{ext}, which is not accepted; name it "
+                      f"{' or '.join('.' + e for e in ACCEPTED[ctype][1])} if it is a {ACCEPTED[ctype][0]}")
     return ctype, None
 
 

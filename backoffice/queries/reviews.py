@@ -79,7 +79,10 @@ class FileView:
 
     @property
     def previewable(self) -> bool:
-        return self.content_type in PREVIEWABLE
+        """Shown inline on the page. PDFs are served for inline viewing too, under the same sandbox CSP,
+        but Chromium refuses to render a PDF in a sandboxed frame ("blocked"), so the page embeds
+        only images and offers PDFs as downloads rather than show an error box."""
+        return self.content_type in PREVIEWABLE and self.content_type.startswith("image/")
 
 
 @dataclass(frozen=True)

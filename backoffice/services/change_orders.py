@@ -93,7 +93,11 @@ def split_milestone(session: Session, actor: Actor, engagement: Engagement, mile
     transaction (the review that decided it); the caller holds the engagement's milestones steady."""
     milestones = {str(m.id): m for m in session.execute(
         select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)).scalars()}
-    remainder = {"title": f"{milestone.title} (remainder)"[:200], "deliverable": milestone.deliverable,
+    if len(milestones) >= MAX_MILESTONES:
+        raise ValidationError({"approved_amount": f"This engagement has the most milestones it can ({MAX_MILESTONES}), so the "
+                                                  "remainder cannot become a new one. Approve or dispute instead."})
+    title = milestone.title.removesuffix(" (remainder)")
+    remainder = {"title": f"{title[:188]} (remainder)", "deliverable": milestone.deliverable,
                  "amount_minor": milestone.amount_minor - part, "due_date": milestone.due_date}
     lines = [
         {"kind": "adjust", "milestone": milestone, "before": {"amount_minor": milestone.amount_minor}, "after": {"amount_minor": part}},

@@ -7,6 +7,7 @@ is told who decided and when (a Conflict), and the unique constraint on reviews 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timezone
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,7 +56,9 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
             raise Forbidden("Only this engagement's project owner or an admin decides on its work.")
         submission, review = latest_submission(session, milestone.id)
         shown = parse_id(data.submission_id)
-        if shown is not None and shown != (submission.id if submission else None):
+        if shown is None:
+            raise Conflict("The decision does not say which revision it is about. Reload the page and decide again.")
+        if shown != (submission.id if submission else None):
             earlier = session.execute(select(Review).where(Review.submission_id == shown)).scalar_one_or_none()
             if earlier is not None:
                 raise Conflict(already_decided(session, earlier))
@@ -89,16 +92,23 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
     session.add(review)
     try:
         session.flush()
-    except IntegrityError:
-        # The lock makes this unreachable for the app; it is here for a writer that skipped the lock.
+    except IntegrityError as exc:
+        # The locks above make this unreachable for the app; it is here for a writer that skipped them.
         session.rollback()
-        raise Conflict("This revision was decided by someone else at the same moment. Reload the page to see the decision.") from None
+        if getattr(exc.orig.diag, "constraint_name", None) != "reviews_one_per_submission":
+            raise
+        winner = session.execute(select(Review).where(Review.submission_id == submission.id)).scalar_one()
+        raise Conflict(already_decided(session, winner)) from None
     change_order = None
     if part is not None:
-        change_order = change_orders.split_milestone(
-            session, actor, engagement, milestone, part,
-            f"Partial approval of “{milestone.title}”: {format_amount(part, engagement.currency)} approved; "
-            f"the remainder is a new milestone. {reason}"[:2000])
+        try:
+            change_order = change_orders.split_milestone(
+                session, actor, engagement, milestone, part,
+                f"Partial approval of “{milestone.title}”: {format_amount(part, engagement.currency)} approved; "
+                f"the remainder is a new milestone. {reason}"[:2000])
+        except ValidationError:
+            session.rollback()  # the review written above goes too: nothing of the decision is kept
+            raise
     status = MilestoneStatus.PLANNED if returns_to_contractor(decision, policy) else MilestoneStatus.APPROVED
     session.execute(update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now()))
     audit.record(session, actor, EVENTS[decision], "milestone", milestone.id, {
@@ -115,7 +125,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
 
 def already_decided(session: Session, review: Review) -> str:
     name = session.execute(select(User.name).where(User.id == review.reviewed_by)).scalar_one_or_none() or "another reviewer"
-    return (f"Already decided by {name} at {review.reviewed_at:%d %b %Y, %H:%M} UTC "
+    return (f"Already decided by {name} at {review.reviewed_at.astimezone(timezone.utc):%d %b %Y, %H:%M} UTC "
             f"({Decision(review.decision).label.lower()}). Nothing was changed.")
 
 

@@ -61,8 +61,12 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
     if actor.role != Role.CONTRACTOR:
         raise Forbidden("Only the contractor marks its milestone complete.")
     try:
+        # The engagement first (shared: submissions on its other milestones go on), so a pause or a
+        # cancellation waits for this submission or is seen by it; then the milestone itself.
+        engagement_id = get_milestone(session, milestone_id).engagement_id
+        engagement = session.execute(select(Engagement).where(Engagement.id == engagement_id)
+                                     .with_for_update(read=True).execution_options(populate_existing=True)).scalar_one()
         milestone = get_milestone(session, milestone_id, lock=True)
-        engagement = session.get(Engagement, milestone.engagement_id)
         if engagement.status != EngagementStatus.ACTIVE:
             raise InvalidTransition(f"Work is submitted on an active engagement; this one is "
                                     f"{EngagementStatus(engagement.status).label.lower()}.")

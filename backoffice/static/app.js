@@ -53,10 +53,15 @@
     if (form && e.target.type === "file") showChosen(form);
   });
 
+  // A file dropped beside the drop zone must not make the browser leave the page (and the typed note).
+  function hasUploadForm() { return !!document.querySelector("form[data-upload]"); }
   ["dragenter", "dragover"].forEach(function (type) {
     document.addEventListener(type, function (e) {
       var zone = e.target.closest && e.target.closest("[data-dropzone]");
-      if (!zone) return;
+      if (!zone) {
+        if (hasUploadForm()) e.preventDefault();
+        return;
+      }
       e.preventDefault();
       zone.classList.add("dragging");
     });
@@ -67,7 +72,10 @@
   });
   document.addEventListener("drop", function (e) {
     var zone = e.target.closest && e.target.closest("[data-dropzone]");
-    if (!zone) return;
+    if (!zone) {
+      if (hasUploadForm()) e.preventDefault();
+      return;
+    }
     e.preventDefault();
     zone.classList.remove("dragging");
     var input = zone.querySelector("input[type=file]");

@@ -68,8 +68,10 @@ def submit(milestone_id):
     except DomainError as exc:
         if exc.status in (403, 404):
             raise
-        flash(exc.message, "error")
-        return render("milestones/show.html", status=exc.status, **_context(_detail(milestone_id)))
+        # Refused for the milestone's state (decided, paused, cancelled meanwhile): the form's place
+        # says why; a full page says it at the top.
+        return render("milestones/show.html", "milestones/_refused.html", status=exc.status,
+                      **_context(_detail(milestone_id), refused=exc.message))
     flash(f"Revision {submission.revision} submitted. The project owner has been asked to review it.", "success")
     return redirect_after_post(url_for("milestones.show", milestone_id=milestone_id))
 

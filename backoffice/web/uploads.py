@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 
+from flask import session
 from htmx_flask.requests import HtmxAwareRequest
 
 from backoffice.domain import evidence as rules
@@ -46,7 +47,9 @@ class Request(HtmxAwareRequest):
 
     @property
     def max_content_length(self) -> int | None:
-        if self.endpoint in UPLOAD_ENDPOINTS:
+        # CSRF protection parses the body before any view runs, so the large limit is only for a signed-in
+        # session (the signed cookie is already verified here); anyone else gets the app's small limit.
+        if self.endpoint in UPLOAD_ENDPOINTS and session.get("_user_id"):
             return UPLOAD_REQUEST_LIMIT
         return super().max_content_length
 

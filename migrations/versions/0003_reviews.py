@@ -37,7 +37,9 @@ def upgrade() -> None:
             revision integer not null check (revision > 0),
             note text not null check (length(btrim(note)) between 1 and 4000),
             links jsonb not null default '[]'::jsonb
-                check (jsonb_typeof(links) = 'array' and jsonb_array_length(links) <= 10),
+                check (jsonb_typeof(links) = 'array' and jsonb_array_length(links) <= 10
+                       -- every link a web link (the app checks the same, with a message)
+                       and not jsonb_path_exists(links, '$[*] ? (@.type() != "string" || !(@ like_regex "^https?://[^[:space:]]+$" flag "i"))')),
             submitted_by uuid not null references users (id),
             submitted_at timestamptz not null default now(),
             foreign key (org_id, contractor_id, milestone_id) references milestones (org_id, contractor_id, id),
@@ -102,7 +104,8 @@ def upgrade() -> None:
             unique (org_id, contractor_id, id),
             check (decision = 'approve' or reason is not null),
             check ((decision = 'partial') = (partial_policy is not null)),
-            check ((partial_policy = 'split') = (approved_amount_minor is not null) or partial_policy is null),
+            -- an approved part exactly when a partial decision splits the milestone, and less than all of it
+            check ((approved_amount_minor is not null) = (partial_policy is not distinct from 'split')),
             check (approved_amount_minor is null or approved_amount_minor < milestone_amount_minor)
         );
         create index reviews_org_milestone_idx on reviews (org_id, milestone_id);

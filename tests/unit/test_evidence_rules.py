@@ -23,7 +23,8 @@ def test_ordinary_names_are_kept(name):
 
 
 def test_control_characters_and_overlong_names_are_refused():
-    assert "control characters" in rules.name_problem("bad\r\nname.pdf")
+    for name in ("bad\r\nname.pdf", "report\u0085.pdf", "invoice\u202efdp.exe", "zero\u200bwidth.txt"):
+        assert "control or invisible characters" in rules.name_problem(name)
     assert "longer than 200" in rules.name_problem("x" * 197 + ".pdf")
     assert rules.name_problem("   ") == "has no name"
 
@@ -52,6 +53,13 @@ def test_accepted_types(sniffed, name, kept_as):
     ("application/x-executable", "tool", "not an accepted type"),
     ("image/png", "scan.pdf", "named .pdf but its content is a PNG image"),
     ("application/pdf", "photo.jpg", "named .jpg but its content is a PDF"),
+    # The reviewer's computer opens a download by its extension: scripts never arrive as "text".
+    ("text/x-msdos-batch", "invoice.bat", "named .bat, which is not accepted"),
+    ("text/plain", "run.js", "named .js, which is not accepted"),
+    ("text/plain", "setup.ps1", "named .ps1, which is not accepted"),
+    ("text/plain", "page.html", "named .html, which is not accepted"),
+    ("application/zip", "tool.jar", "named .jar, which is not accepted"),
+    ("application/pdf", "report.pdf.exe", "named .exe, which is not accepted"),
 ])
 def test_refused_types_say_why(sniffed, name, problem):
     kept, why = rules.accepted_type(sniffed, name)
