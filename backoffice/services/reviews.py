@@ -59,12 +59,10 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
         if shown is None:
             raise Conflict("The decision does not say which revision it is about. Reload the page and decide again.")
         if shown != (submission.id if submission else None):
-            earlier = session.execute(select(Review).where(Review.submission_id == shown)).scalar_one_or_none()
-            if earlier is not None:
-                raise Conflict(already_decided(session, earlier))
             if submission is not None and session.get(Submission, shown) is not None:
                 raise Conflict(f"Revision {submission.revision} was submitted after the one you were shown. "
                                "Reload the page to review the newest revision.")
+            raise Conflict("This page is out of date. Reload it to see the milestone as it is now.")
         if review is not None:
             raise Conflict(already_decided(session, review))
         if submission is None or milestone.status != MilestoneStatus.SUBMITTED:

@@ -25,7 +25,13 @@ def content_disposition(kind: str, name: str) -> str:
     """``attachment`` or ``inline`` with a plain-ASCII name every client reads safely, and the exact
     name (RFC 6266 / 5987) for those that read it."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    ascii_name = re.sub(r"[^A-Za-z0-9._()\- ]+", "_", ascii_name).strip(" .") or "evidence"
+    ascii_name = re.sub(r"[^A-Za-z0-9._()\- ]+", "_", ascii_name)
+    stem, dot, ext = ascii_name.rpartition(".")
+    if not dot:
+        stem, ext = ascii_name, ""
+    if not re.search(r"[A-Za-z0-9]", stem):  # "отчёт.pdf" keeps at least a name and its extension
+        stem = "evidence"
+    ascii_name = (stem.strip(" .") or "evidence") + (f".{ext}" if ext else "")
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
