@@ -535,6 +535,13 @@ declare
   v_engagement_status text;
   v_previous record;
 begin
+  -- Refuse another organization's or contractor's row before reading anything, so that the error
+  -- never tells a caller about rows its policies hide.
+  if v_role is not null and (v_role <> 'contractor' or new.org_id is distinct from public.app_org_id()
+                             or new.contractor_id is distinct from public.app_contractor_id()
+                             or new.submitted_by is distinct from public.app_user_id()) then
+    raise exception 'only the contractor''s user submits work, in its own name' using errcode = '42501';
+  end if;
   select * into v_milestone from public.milestones m where m.id = new.milestone_id;
   select e.status into v_engagement_status from public.engagements e where e.id = v_milestone.engagement_id;
   if v_engagement_status is distinct from 'active' then
@@ -542,9 +549,6 @@ begin
   end if;
   if v_milestone.status <> 'planned' then
     raise exception 'work is submitted for a planned milestone; this one is %', v_milestone.status using errcode = '23514';
-  end if;
-  if v_role is not null and (v_role <> 'contractor' or new.submitted_by is distinct from public.app_user_id()) then
-    raise exception 'only the contractor''s user submits work, in its own name' using errcode = '42501';
   end if;
   select s.revision, r.decision into v_previous from public.submissions s
     left join public.reviews r on r.submission_id = s.id
@@ -592,6 +596,9 @@ declare
   v_engagement public.engagements;
   v_policy text;
 begin
+  if v_role is not null and (v_role not in ('admin', 'owner') or new.org_id is distinct from public.app_org_id()) then
+    raise exception 'only the engagement''s project owner or an admin decides' using errcode = '42501';
+  end if;
   select * into v_submission from public.submissions s where s.id = new.submission_id;
   select * into v_milestone from public.milestones m where m.id = v_submission.milestone_id;
   select * into v_engagement from public.engagements e where e.id = v_milestone.engagement_id;

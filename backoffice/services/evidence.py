@@ -71,7 +71,7 @@ def check_files(files: list[UploadedFile], limits: rules.Limits) -> tuple[list[C
         if problem is None and f.size == 0:
             problem = "is empty"
         if problem is None and f.size > limits.max_file_bytes:
-            problem = (f"is {rules.human_size(f.size)}, more than the {rules.human_size(limits.max_file_bytes)} "
+            problem = (f"is {_over(f.size, limits.max_file_bytes)}, more than the {rules.human_size(limits.max_file_bytes)} "
                        "allowed per file")
         ctype = None
         if problem is None:
@@ -82,9 +82,15 @@ def check_files(files: list[UploadedFile], limits: rules.Limits) -> tuple[list[C
             checked.append(CheckedFile(f, ctype))
     total = sum(f.size for f in files)
     if total > limits.max_submission_bytes:
-        problems.append(f"The files add up to {rules.human_size(total)}; one submission can carry at most "
+        problems.append(f"The files add up to {_over(total, limits.max_submission_bytes)}; one submission can carry at most "
                         f"{rules.human_size(limits.max_submission_bytes)}.")
     return checked, problems
+
+
+def _over(size: int, limit: int) -> str:
+    """A size shown next to a limit it exceeds: exact bytes where rounding would make them look equal."""
+    shown = rules.human_size(size)
+    return f"{size:,} bytes" if shown == rules.human_size(limit) else shown
 
 
 def store(session: Session, *, org_id, contractor_id, submission_id, position: int, item: CheckedFile) -> EvidenceFile:
