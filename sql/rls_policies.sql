@@ -564,12 +564,29 @@ begin
 end
 $$;
 
--- At commit: a submission carries at least one file or link.
+-- At commit: a submission carries at least one file or link, and its milestone went with it to submitted.
 create or replace function submissions_have_evidence() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
   if jsonb_array_length(new.links) = 0 and not exists (select 1 from public.evidence_files f where f.submission_id = new.id) then
     raise exception 'a submission carries at least one file or link' using errcode = '23514';
+  end if;
+  if (select m.status from public.milestones m where m.id = new.milestone_id) = 'planned'
+     and not exists (select 1 from public.reviews r where r.submission_id = new.id) then
+    raise exception 'a submission marks its milestone submitted in the same transaction' using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+-- At commit: the milestone moved as its review decided (approved, or back to planned).
+create or replace function reviews_moved_milestone() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  if (select m.status from public.milestones m where m.id = new.milestone_id) = 'submitted'
+     and not exists (select 1 from public.submissions s, public.submissions r
+                      where r.id = new.submission_id and s.milestone_id = r.milestone_id and s.revision > r.revision) then
+    raise exception 'a review moves its milestone (approved, or back to the contractor) in the same transaction' using errcode = '23514';
   end if;
   return null;
 end
@@ -653,6 +670,9 @@ begin
     drop trigger if exists reviews_guard on public.reviews;
     create trigger reviews_guard before insert on public.reviews
       for each row execute function reviews_guard();
+    drop trigger if exists reviews_moved_milestone on public.reviews;
+    create constraint trigger reviews_moved_milestone after insert on public.reviews
+      deferrable initially deferred for each row execute function reviews_moved_milestone();
   end if;
 end
 $$;

@@ -28,7 +28,7 @@ from backoffice.models import User
 from backoffice.services import bootstrap
 from backoffice.services.auth import hash_password
 
-PASSWORD = "correct horse battery"
+from testkit import PASSWORD, csrf_token  # noqa: E402,F401  (re-exported: fixtures below use them)
 
 
 @dataclass(frozen=True)
@@ -203,16 +203,6 @@ def app(database):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(client, path: str = "/login") -> str:
-    """The CSRF token of the client's session, read from a page as a browser would."""
-    match = _CSRF.search(client.get(path).get_data(as_text=True))
-    assert match, f"no csrf token on {path}"
-    return match.group(1)
 
 
 @pytest.fixture

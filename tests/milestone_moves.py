@@ -11,7 +11,8 @@ EVIDENCE_LINK = '["https://example.com/evidence"]'
 
 def prepare_move(conn, milestone_id, status: str) -> None:
     """Write what moving the milestone to ``status`` needs (a submission, a review), on a connection of
-    the owner role, without moving it."""
+    the owner role, without moving it: the move must follow in the same transaction (the database
+    checks at commit that a submission or review moved its milestone)."""
     m = conn.execute(text(
         "select m.status, m.amount_minor, e.owner_user_id,"
         " (select mm.user_id from memberships mm where mm.org_id = m.org_id and mm.contractor_id = m.contractor_id"

@@ -262,7 +262,7 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "invite_user_account", "invite_details", "accept_invite",
     "audit_events_chain",  # a trigger function: PostgreSQL refuses to call it other than as a trigger
     # trigger functions that must see every revision and review whatever the caller's policies hide
-    "submissions_guard", "submissions_have_evidence", "evidence_files_complete", "reviews_guard",
+    "submissions_guard", "submissions_have_evidence", "evidence_files_complete", "reviews_guard", "reviews_moved_milestone",
 }
 
 

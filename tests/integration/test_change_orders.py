@@ -11,7 +11,6 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import text
 
 from engagement_db import milestone_rows, owner_query, sign_in
 from milestone_moves import walk_milestone

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from milestone_moves import prepare_move, walk_milestone
+from milestone_moves import walk_milestone
 
 CHECK_VIOLATION = "23514"
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -434,13 +434,26 @@ def test_an_illegal_milestone_move_is_refused_even_to_the_owner_role(world, admi
 
 @pytest.mark.parametrize(("old", "new"), LEGAL_MILESTONE_MOVES)
 def test_every_legal_milestone_move_is_allowed(world, admin_engine, act_as, old, new):
-    """The control for the refusals above (staff in an active engagement, with the submission or review
-    the move needs already written)."""
+    """The control for the refusals above: each legal move made by whoever makes it in the app, in one
+    transaction with the submission or review it needs (the contractor submits; the owner decides)."""
     built = build(admin_engine, world, "active", milestones=(old,))
-    with admin_engine.begin() as conn:
-        prepare_move(conn, built.milestones[0], new)
-    s = act_as(world.owner.id, world.org_a)
-    assert s.execute(text("update milestones set status = :s where id = :m"), {"m": built.milestones[0], "s": new}).rowcount == 1
+    m = built.milestones[0]
+    if new == "submitted":
+        s = act_as(world.contractor_x_user.id, world.org_a)
+        s.execute(text(
+            "insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)"
+            " values (:org, :c, :m, 1, 'Done.', '[\"https://example.com/x\"]', :me)"),
+            {"org": world.org_a, "c": world.contractor_x, "m": m, "me": world.contractor_x_user.id})
+    else:
+        s = act_as(world.owner.id, world.org_a)
+        if old == "submitted":
+            s.execute(text(
+                "insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, reason,"
+                "                     milestone_amount_minor, evidence_sha256, reviewed_by)"
+                " select org_id, contractor_id, milestone_id, id, :d, :r, 50000, '{}', :me from submissions where milestone_id = :m"),
+                {"m": m, "d": "approve" if new == "approved" else "dispute", "r": None if new == "approved" else "Redo it.",
+                 "me": world.owner.id})
+    assert s.execute(text("update milestones set status = :s where id = :m"), {"m": m, "s": new}).rowcount == 1
     s.commit()
     assert milestone_rows(admin_engine, built.engagement)[0]["status"] == new
 

@@ -16,7 +16,7 @@ from backoffice.db import set_context
 from backoffice.errors import ValidationError
 from backoffice.queries.identity import actor_for
 from backoffice.services import auth, members
-from conftest import PASSWORD as WORLD_PASSWORD
+from testkit import PASSWORD as WORLD_PASSWORD
 
 PASSWORD = "a brand new passphrase"  # what org B's admin sets on the address they do not own
 TENANT_TABLES = ("organizations", "memberships", "contractors", "invites", "audit_events")

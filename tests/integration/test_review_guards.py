@@ -143,15 +143,15 @@ def raw_file(s, submission_id, size: int, chunks: list[bytes], position: int = 1
 
 
 def test_a_submission_gets_one_review_only(world, act_as, admin_engine):
+    """The unique constraint itself: a second decision in the same transaction, before the first has
+    moved the milestone (which the guard would refuse anyway once it has)."""
     m, _ = active_milestones(act_as, admin_engine, world)
     walk(admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
+    before = snapshot(admin_engine, m)
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(REVIEW), review_params(sub["id"], world.owner.id, "dispute", "Not yet."))
-    s.commit()
-    before = snapshot(admin_engine, m)
-    s = act_as(world.admin.id, world.org_a)
-    refused(s, REVIEW, review_params(sub["id"], world.admin.id), UNIQUE_VIOLATION, "reviews_one_per_submission")
+    refused(s, REVIEW, review_params(sub["id"], world.owner.id), UNIQUE_VIOLATION, "reviews_one_per_submission")
     assert snapshot(admin_engine, m) == before
 
 
@@ -180,6 +180,7 @@ def test_another_owner_in_the_same_org_cannot_decide_on_an_engagement_they_do_no
     assert snapshot(admin_engine, m) == before
     s = act_as(world.admin.id, world.org_a)  # an admin decides on any engagement of the org
     s.execute(text(REVIEW), review_params(sub["id"], world.admin.id))
+    s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": m["id"]})  # the move goes with its review
     s.commit()
     assert latest_submission(admin_engine, m["id"])["id"] == sub["id"]
     assert owner_query(admin_engine, "select reviewed_by from reviews where submission_id = :s", s=sub["id"]) == [
@@ -221,6 +222,7 @@ def test_a_review_records_exactly_the_hashes_of_its_submissions_files(world, act
         assert snapshot(admin_engine, m) == before
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(REVIEW), review_params(sub["id"], world.owner.id, hashes=hashes))
+    s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": m["id"]})  # the move goes with its review
     s.commit()
     assert owner_query(admin_engine, "select evidence_sha256 from reviews where submission_id = :s", s=sub["id"]) == [
         {"evidence_sha256": hashes}]
@@ -381,3 +383,35 @@ def test_a_disputed_submission_does_not_approve_the_milestone(world, act_as, adm
             "only with a submission and its review")
     assert latest_submission(admin_engine, m["id"])["id"] == sub["id"]
     assert owner_query(admin_engine, "select count(*) as n from reviews where submission_id = :s", s=sub["id"]) == [{"n": 0}]
+
+
+# --- work and its milestone move together ---------------------------------------------------------------
+
+
+def test_a_submission_that_does_not_mark_its_milestone_submitted_is_refused_at_commit(world, act_as, admin_engine):
+    m, _ = active_milestones(act_as, admin_engine, world)
+    before = snapshot(admin_engine, m)
+    s = as_contractor(act_as, world)
+    with pytest.raises(DBAPIError) as exc:
+        raw_submission(s, world, m["id"], links='["https://example.com/done"]')
+        s.commit()
+    s.rollback()
+    assert exc.value.orig.sqlstate == CHECK_VIOLATION
+    assert "marks its milestone submitted in the same transaction" in str(exc.value.orig)
+    assert snapshot(admin_engine, m) == before
+
+
+@pytest.mark.parametrize("decision", ["approve", "dispute"])
+def test_a_review_that_does_not_move_its_milestone_is_refused_at_commit(world, act_as, admin_engine, decision):
+    m, _ = active_milestones(act_as, admin_engine, world)
+    walk(admin_engine, m["id"], "submitted")
+    sub = latest_submission(admin_engine, m["id"])
+    before = snapshot(admin_engine, m)
+    s = act_as(world.owner.id, world.org_a)
+    with pytest.raises(DBAPIError) as exc:
+        s.execute(text(REVIEW), review_params(sub["id"], world.owner.id, decision, "Redo." if decision == "dispute" else None))
+        s.commit()
+    s.rollback()
+    assert exc.value.orig.sqlstate == CHECK_VIOLATION
+    assert "a review moves its milestone" in str(exc.value.orig)
+    assert snapshot(admin_engine, m) == before

@@ -250,6 +250,7 @@ def test_the_review_insert_is_one_the_engagements_owner_may_make(world, seeded, 
     """The control for the refusals above: the same statement by the right person is accepted."""
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(INSERTS["reviews"]), insert_params(seeded["x"], world.owner.id))
+    s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": seeded["x"].milestones[0]})  # with its review
     s.commit()
     assert truth(admin_engine, "reviews", "submission_id = :s", s=seeded["x"].awaiting)[0]["reviewed_by"] == world.owner.id
 
@@ -257,6 +258,7 @@ def test_the_review_insert_is_one_the_engagements_owner_may_make(world, seeded, 
 def test_the_submission_insert_is_one_the_contractors_user_may_make(world, seeded, act_as, admin_engine):
     s = act_as(world.contractor_x_user.id, world.org_a)
     s.execute(text(INSERTS["submissions"]), insert_params(seeded["x"], world.contractor_x_user.id))
+    s.execute(text("update milestones set status = 'submitted' where id = :m"), {"m": seeded["x"].milestones[1]})  # with it
     s.commit()
     assert len(truth(admin_engine, "submissions", "milestone_id = :m", m=seeded["x"].milestones[1])) == 1
 

@@ -8,7 +8,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import date
 
-from conftest import csrf_token
+from testkit import csrf_token
 from milestone_moves import walk_milestone
 from sqlalchemy import text
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from conftest import csrf_token
+from testkit import csrf_token
 from web_helpers import field_error, flashes, followed, input_value, member_row, org_row
 
 HTMX = {"HX-Request": "true"}

@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from conftest import PASSWORD, csrf_token
+from testkit import PASSWORD, csrf_token
 
 SESSION_COOKIE = "backoffice_session"
 

@@ -8,7 +8,7 @@ import html as html_lib
 import re
 
 import pytest
-from conftest import csrf_token
+from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     change_orders_of,

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from conftest import PASSWORD, csrf_token
+from testkit import PASSWORD, csrf_token
 from web_helpers import org_row
 
 HTMX = {"HX-Request": "true"}

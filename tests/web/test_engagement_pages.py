@@ -8,7 +8,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from conftest import csrf_token
+from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     acting,

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from conftest import PASSWORD, csrf_token
+from testkit import PASSWORD, csrf_token
 from web_helpers import (
     audit_events,
     field_error,

@@ -9,7 +9,7 @@ import io
 import re
 
 import pytest
-from conftest import csrf_token
+from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     create_draft,

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role
 from backoffice.services import bootstrap
-from conftest import csrf_token
+from testkit import csrf_token
 
 
 @pytest.fixture

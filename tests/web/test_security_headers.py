@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import csrf_token
+from testkit import csrf_token
 
 
 def _csp_directives(response) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ import struct
 import zlib
 
 import pytest
-from conftest import csrf_token
+from testkit import csrf_token
 from engagement_helpers import HTMX, create_active, milestones_of, perform, signed_in
 from sqlalchemy import text
 from web_helpers import flashes

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from conftest import csrf_token
+from testkit import csrf_token
 
 ADMIN_PAGES = ["/admin/settings", "/admin/members", "/admin/contractors"]
 

@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import text
 
-from conftest import csrf_token
+from testkit import csrf_token
 
 
 def field_error(html: str, field: str) -> str | None:
