@@ -306,3 +306,11 @@ def test_after_a_dispute_the_contractor_sees_the_reason_and_can_submit_revision_
     assert "Disputed by Omar Owner" in visible_text(returned.group(0))
     form = re.search(r'<form id="submit-form".*?</form>', html, re.DOTALL)
     assert form and "Mark complete: revision 2" in visible_text(form.group(0))
+
+
+def test_the_owners_home_says_how_many_reviews_wait_and_links_to_the_queue(owner, submitted, app, login, world):
+    html = owner.get("/").get_data(as_text=True)
+    assert "1 submitted milestone is waiting for a decision on your engagements." in visible_text(html)
+    assert 'href="/reviews/"' in html
+    contractor = signed_in(app, login, world.contractor_x_user)
+    assert "Open the review queue" not in contractor.get("/").get_data(as_text=True)
