@@ -8,9 +8,11 @@ from datetime import date, datetime
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from backoffice.actor import Actor
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.domain.reviews import Authorization, Decision, authorization
+from backoffice.domain.roles import Role
 from backoffice.models import EvidenceFile
 
 QUEUE_PAGE = 50
@@ -33,6 +35,11 @@ class QueueRow:
     file_count: int
     link_count: int
     waited_days: int
+
+
+def owner_scope(actor: Actor) -> uuid.UUID | None:
+    """Whose engagements' reviews a person works: a project owner their own, an admin every one."""
+    return actor.user_id if actor.role == Role.OWNER else None
 
 
 def _owner_filter(owner_id) -> str:

@@ -56,7 +56,7 @@ def seed(session: Session) -> list[DemoLogin]:
 
     omar = Actor(owner.id, acme.id, Role.OWNER, owner.email, owner.name)
     nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)
-    demo_engagements.seed(session, org_id=acme.id, owner=omar, contractor=nina_actor,
+    demo_engagements.seed(session, owner=omar, contractor=nina_actor,
                           other_contractor_id=bluebird.id, third_contractor_id=harbor.id)
     demo_engagements.seed_second_org(session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name),
                                      contractor_id=kestrel.id)

@@ -46,7 +46,7 @@ def _deliver(session: Session, contractor: Actor, owner: Actor, milestone: Miles
     _decide(session, owner, milestone, "approve")
 
 
-def seed(session: Session, *, org_id, owner: Actor, contractor: Actor, other_contractor_id, third_contractor_id) -> None:
+def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_id, third_contractor_id) -> None:
     """Engagements for the demo organization: active (with milestones planned, submitted, approved,
     one overdue, and a change order), awaiting acceptance, completed, draft, cancelled."""
     today = date.today()

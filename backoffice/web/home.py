@@ -22,5 +22,5 @@ def index():
     overview = admin_queries.org_overview(db())
     waiting = None
     if actor.role in (Role.ADMIN, Role.OWNER):
-        waiting = review_queries.queue_count(db(), owner_id=actor.user_id if actor.role == Role.OWNER else None)
+        waiting = review_queries.queue_count(db(), owner_id=review_queries.owner_scope(actor))
     return render("home/index.html", actor=actor, overview=overview, waiting=waiting)

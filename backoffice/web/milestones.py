@@ -12,9 +12,10 @@ from flask_login import login_required
 
 from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.roles import Role
-from backoffice.errors import Conflict, DomainError, NotFound, ValidationError
+from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import reviews as queries
 from backoffice.services import organizations as org_service
+from backoffice.services.engagements import can_manage
 from backoffice.services.evidence import limits_for
 from backoffice.services import reviews as review_service
 from backoffice.services import submissions as submission_service
@@ -38,13 +39,11 @@ def _context(detail: queries.MilestoneDetail, **extra) -> dict:
     me = actor()
     org = org_service.current_organization(db(), me)
     limits = limits_for(org)
-    can_decide = me.role in (Role.ADMIN, Role.OWNER) and (
-        me.role == Role.ADMIN or detail.owner_user_id == me.user_id)
     can_submit = (me.role == Role.CONTRACTOR and detail.status.value == "planned"
                   and detail.engagement_status.value == "active")
     return {
         "m": detail, "today": date.today(), "limits": limits, "evidence_rules": evidence_rules,
-        "can_decide": can_decide, "can_submit": can_submit, "partial_policy": org.partial_policy, "errors": {}, "values": {}, **extra,
+        "can_decide": can_manage(me, detail), "can_submit": can_submit, "partial_policy": org.partial_policy, "errors": {}, "values": {}, **extra,
     }
 
 
@@ -92,7 +91,7 @@ def decide(milestone_id):
         review_service.decide(db(), actor(), milestone_id, data)
     except ValidationError as exc:
         return _decision_panel(milestone_id, status=422, errors=exc.fields, values=values)
-    except (Conflict, DomainError) as exc:
+    except DomainError as exc:
         if exc.status in (403, 404):
             raise
         return _decision_panel(milestone_id, status=exc.status, conflict=exc.message, values=values)

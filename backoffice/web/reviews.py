@@ -12,16 +12,11 @@ from backoffice.web.htmx import render
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
 
-def _owner_filter():
-    me = actor()
-    return me.user_id if me.role == Role.OWNER else None
-
-
 @bp.route("/")
 @login_required
 @roles_required(Role.ADMIN, Role.OWNER)
 def index():
-    rows = queries.review_queue(db(), owner_id=_owner_filter())
+    rows = queries.review_queue(db(), owner_id=queries.owner_scope(actor()))
     return render("reviews/index.html", "reviews/_queue.html", rows=rows, limit=queries.QUEUE_PAGE)
 
 
@@ -30,4 +25,4 @@ def index():
 @roles_required(Role.ADMIN, Role.OWNER)
 def count():
     """The navigation's badge; htmx refreshes it every minute and after each decision."""
-    return render("reviews/_count.html", count=queries.queue_count(db(), owner_id=_owner_filter()))
+    return render("reviews/_count.html", count=queries.queue_count(db(), owner_id=queries.owner_scope(actor())))

@@ -6,13 +6,13 @@ contract value, and applies all of its lines or none. Outcomes are read back as 
 """
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import date
 
 import pytest
 
 from engagement_db import milestone_rows, owner_query, sign_in
+from engagement_db import race as race_people
 from milestone_moves import walk_milestone
 
 from backoffice.domain.money import format_amount
@@ -24,7 +24,6 @@ from backoffice.errors import (
     ValidationError,
 )
 from backoffice.queries import engagements as queries
-from backoffice.queries.identity import actor_for
 from backoffice.services import engagements, schedule
 from backoffice.services.change_orders import (
     ChangeOrderInput,
@@ -535,29 +534,9 @@ def test_nobody_outside_the_engagement_reads_its_change_orders(act_as, admin_eng
 
 
 def race(app_sessions, org_id, engagement_id, contenders) -> list:
-    """Issue each (person, ChangeOrderInput) in its own thread and app-role session, all released at
-    once. Returns each one's outcome: the change order's number, or the exception raised."""
-    barrier = threading.Barrier(len(contenders))
-    outcomes: list = [None] * len(contenders)
-
-    def run(i, person, data):
-        with app_sessions() as session:
-            try:
-                actor = actor_for(session, person.id, org_id)
-                session.rollback()
-                barrier.wait(timeout=60)
-                outcomes[i] = issue_change_order(session, actor, engagement_id, data).number
-            except Exception as exc:  # noqa: BLE001 - the outcome is the point
-                outcomes[i] = exc
-                session.rollback()
-
-    threads = [threading.Thread(target=run, args=(i, *c)) for i, c in enumerate(contenders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a contender never finished (deadlock?)"
-    return outcomes
+    """Issue each (person, ChangeOrderInput) at once; each outcome is the change order's number or the exception."""
+    return race_people(app_sessions, org_id, [person for person, _ in contenders],
+                       lambda session, actor, i: issue_change_order(session, actor, engagement_id, contenders[i][1]).number)
 
 
 def test_two_change_orders_from_the_same_schedule_at_once_exactly_one_is_issued(act_as, app_sessions, admin_engine, world):

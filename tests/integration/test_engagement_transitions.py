@@ -7,13 +7,13 @@ were, and an allowed one must record who moved it, when, and an audit event.
 """
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
 from sqlalchemy import text
 
 from engagement_db import milestone_rows, owner_query, sign_in
+from engagement_db import race as race_people
 from milestone_moves import walk_milestone
 
 from backoffice.errors import (
@@ -23,7 +23,6 @@ from backoffice.errors import (
     NotFound,
     ValidationError,
 )
-from backoffice.queries.identity import actor_for
 from backoffice.services import engagements, schedule
 from backoffice.services.change_orders import (
     ChangeOrderInput,
@@ -547,29 +546,9 @@ def test_only_staff_update_a_drafts_terms(act_as, admin_engine, world, who):
 
 
 def race(app_sessions, org_id, engagement_id, contenders) -> list:
-    """Run each (person, action, reason) in its own thread and its own app-role session, all released
-    at once. Returns each contender's outcome: the engagement's new status, or the exception raised."""
-    barrier = threading.Barrier(len(contenders))
-    outcomes: list = [None] * len(contenders)
-
-    def run(i, person, action, reason):
-        with app_sessions() as session:
-            try:
-                actor = actor_for(session, person.id, org_id)
-                session.rollback()
-                barrier.wait(timeout=60)
-                outcomes[i] = engagements.perform(session, actor, engagement_id, action, reason).status
-            except Exception as exc:  # noqa: BLE001 - the outcome is the point
-                outcomes[i] = exc
-                session.rollback()
-
-    threads = [threading.Thread(target=run, args=(i, *c)) for i, c in enumerate(contenders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a contender never finished (deadlock?)"
-    return outcomes
+    """Run each (person, action, reason) at once; each outcome is the engagement's new status or the exception."""
+    return race_people(app_sessions, org_id, [c[0] for c in contenders],
+                       lambda session, actor, i: engagements.perform(session, actor, engagement_id, *contenders[i][1:]).status)
 
 
 def moves_after_sending(admin_engine, engagement_id) -> list[dict]:

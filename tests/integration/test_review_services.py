@@ -8,16 +8,14 @@ call must leave every row of the organization exactly as it was.
 from __future__ import annotations
 
 import hashlib
-import threading
 
 import pytest
-from engagement_db import owner_query, sign_in
+from engagement_db import owner_query, race, sign_in
 from sqlalchemy import text
 
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
-from backoffice.queries.identity import actor_for
 from backoffice.queries.reviews import milestone_detail
 from backoffice.services import bootstrap, engagements, schedule
 from backoffice.services.demo_evidence import photo_png
@@ -186,7 +184,7 @@ def test_a_file_just_over_the_limit_is_reported_with_a_size_that_is_over_the_lim
 def test_two_contractor_sessions_submitting_the_same_milestone_at_once_make_one_submission(act_as, app_sessions, admin_engine, world):
     m, _ = active_milestones(act_as, admin_engine, world)
     act_as(None, None)  # the fixture's session holds nothing while the contenders run
-    outcomes = race(app_sessions, world, [world.contractor_x_user] * 2, lambda session, actor, i: submit_work(
+    outcomes = race(app_sessions, world.org_a, [world.contractor_x_user] * 2, lambda session, actor, i: submit_work(
         session, actor, m["id"], SubmissionInput(note=f"Done ({i}).", files=[UploadedFile.from_bytes(f"r{i}.pdf", PDF)])))
     assert sum(not isinstance(o, Exception) for o in outcomes) == 1, outcomes
     (loser,) = [o for o in outcomes if isinstance(o, Exception)]
@@ -342,39 +340,13 @@ def test_deciding_again_is_a_conflict_naming_who_decided(act_as, admin_engine, w
 # --- deciding at the same moment ----------------------------------------------------------------------
 
 
-def race(app_sessions, world, people, call) -> list:
-    """Run call(session, actor, i) for each person in its own thread and app-role session, all released
-    at once. Returns each one's result or the exception it raised."""
-    barrier = threading.Barrier(len(people))
-    outcomes: list = [None] * len(people)
-
-    def run(i, person):
-        with app_sessions() as session:
-            try:
-                actor = actor_for(session, person.id, world.org_a)
-                session.rollback()
-                barrier.wait(timeout=60)
-                outcomes[i] = call(session, actor, i)
-            except Exception as exc:  # noqa: BLE001 - the outcome is the point
-                outcomes[i] = exc
-                session.rollback()
-
-    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(people)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a contender never finished (deadlock?)"
-    return outcomes
-
-
 def test_ten_reviewers_deciding_the_same_submission_at_once_make_exactly_one_decision(act_as, app_sessions, admin_engine, world):
     m, _ = active_milestones(act_as, admin_engine, world)
     sub = submit(act_as, world, m["id"])
     act_as(None, None)
     people = [world.owner if i % 2 else world.admin for i in range(10)]
     choices = [("approve", "") if i % 3 else ("dispute", f"Reviewer {i} disputes.") for i in range(10)]
-    outcomes = race(app_sessions, world, people, lambda session, actor, i: decide(session, actor, m["id"], DecisionInput(
+    outcomes = race(app_sessions, world.org_a, people, lambda session, actor, i: decide(session, actor, m["id"], DecisionInput(
         submission_id=str(sub.id), decision=choices[i][0], reason=choices[i][1])))
 
     winners = [i for i, o in enumerate(outcomes) if not isinstance(o, Exception)]
