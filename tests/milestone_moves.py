@@ -33,6 +33,26 @@ def prepare_move(conn, milestone_id, status: str) -> None:
             " select s.org_id, s.contractor_id, s.milestone_id, s.id, :d, :r, :amount, '{}', :who"
             "   from submissions s where s.milestone_id = :m order by s.revision desc limit 1"),
             {"m": milestone_id, "d": decision, "r": reason, "amount": m.amount_minor, "who": m.owner_user_id})
+        if status == "approved":
+            authorize_payment(conn, milestone_id)
+
+
+def authorize_payment(conn, milestone_id) -> None:
+    """The invoice an approval writes with it (the database wants one at commit); its number, dates and
+    checks come from the database's guard, the amounts from the engagement's terms."""
+    conn.execute(text(
+        "insert into invoices (org_id, contractor_id, engagement_id, kind, milestone_id, review_id, description,"
+        "                      currency, gross_minor, retainage_bps, retainage_minor, net_minor, fee_bps, fee_minor,"
+        "                      total_minor, authorized_by)"
+        " select r.org_id, r.contractor_id, m.engagement_id, 'milestone', m.id, r.id, m.title, e.currency, m.amount_minor,"
+        "        t.bps, money_percent_of(m.amount_minor, t.bps), m.amount_minor - money_percent_of(m.amount_minor, t.bps),"
+        "        e.service_fee_bps, money_percent_of(m.amount_minor, e.service_fee_bps),"
+        "        m.amount_minor + money_percent_of(m.amount_minor, e.service_fee_bps), r.reviewed_by"
+        "   from reviews r join milestones m on m.id = r.milestone_id join engagements e on e.id = m.engagement_id,"
+        "        lateral (select case when exists (select 1 from invoices i where i.engagement_id = e.id"
+        "                                           and i.kind = 'retainage_release') then 0 else e.retainage_bps end as bps) t"
+        "  where r.milestone_id = :m and r.decision = 'approve'"
+        "    and not exists (select 1 from invoices i where i.review_id = r.id)"), {"m": milestone_id})
 
 
 def step_milestone(conn, milestone_id, status: str) -> None:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
+from backoffice.domain.invoices import due_date, milestone_amounts
 from backoffice.domain.money import percent_of
 
 
@@ -31,17 +32,20 @@ def returns_to_contractor(decision: Decision, policy: PartialPolicy | None) -> b
 @dataclass(frozen=True)
 class Authorization:
     """What approving a milestone authorizes: gross, the retainage withheld from it, the net payable,
-    and the due date under the engagement's payment terms."""
+    the service fee and total billed, and the due date under the engagement's payment terms."""
 
     gross: int
     retainage: int
     net: int
     due_date: date
+    fee: int = 0
+    total: int = 0
 
 
-def authorization(gross: int, retainage_bps: int, terms_days: int, approved_on: date) -> Authorization:
-    retainage = percent_of(gross, retainage_bps)
-    return Authorization(gross, retainage, gross - retainage, approved_on + timedelta(days=terms_days))
+def authorization(gross: int, retainage_bps: int, terms_days: int, approved_on: date, fee_bps: int = 0) -> Authorization:
+    amounts = milestone_amounts(gross, retainage_bps, fee_bps)
+    return Authorization(amounts.gross, amounts.retainage, amounts.net, due_date(approved_on, terms_days),
+                         amounts.fee, amounts.total)
 
 
 def split_part(amount: int, *, part: int | None = None, bps: int | None = None) -> int:

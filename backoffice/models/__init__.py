@@ -6,6 +6,7 @@ from backoffice.models.engagements import (
     Engagement,
     Milestone,
 )
+from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 from backoffice.models.org import (
     AuditEvent,
@@ -17,6 +18,11 @@ from backoffice.models.org import (
 )
 
 __all__ = [
+    "ApExportBatch",
+    "ApExportChunk",
+    "Invoice",
+    "LedgerEntry",
+    "Payment",
     "AuditEvent",
     "Base",
     "ChangeOrder",

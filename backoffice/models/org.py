@@ -25,6 +25,10 @@ class Organization(Base):
     evidence_max_files: Mapped[int] = mapped_column(default=20)
     evidence_max_file_mb: Mapped[int] = mapped_column(default=25)
     evidence_max_submission_mb: Mapped[int] = mapped_column(default=100)
+    invoice_prefix: Mapped[str] = mapped_column(Text, default="INV")
+    segregation_of_duties: Mapped[bool] = mapped_column(default=True)
+    ap_expense_account: Mapped[str] = mapped_column(Text, default="Contract labor")
+    ap_export_date_format: Mapped[str] = mapped_column(Text, default="iso")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

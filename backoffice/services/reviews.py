@@ -21,7 +21,7 @@ from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contra
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
 from backoffice.services import audit
-from backoffice.services import change_orders
+from backoffice.services import change_orders, invoices
 from backoffice.services.engagements import STAFF, can_manage, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
 from backoffice.services.validation import clean_text, parse_id
@@ -41,8 +41,9 @@ class DecisionInput:
 
 
 def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) -> Review:
-    """Record the decision and move the milestone: approved, or back to the contractor (planned).
-    Under the ``split`` policy a partial approves the approved part and a system change order adds a
+    """Record the decision and move the milestone: approved, or back to the contractor (planned). An
+    approval authorizes the payment in the same transaction: the milestone's invoice (number, gross,
+    retainage, net, fee, due date) and its ledger lines. Under the ``split`` policy a partial approves the approved part and a system change order adds a
     milestone for the remainder. Raises Forbidden, Conflict (decided already; a newer revision; the
     amount changed), InvalidTransition, or ValidationError for ``decision``, ``reason``, ``approved_amount``."""
     if actor.role not in STAFF:
@@ -109,12 +110,20 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
             raise
     status = MilestoneStatus.PLANNED if returns_to_contractor(decision, policy) else MilestoneStatus.APPROVED
     session.execute(update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now()))
+    invoice = None
+    if status == MilestoneStatus.APPROVED:
+        try:
+            invoice = invoices.authorize_milestone(session, actor, engagement, milestone, review)
+        except Conflict:
+            session.rollback()
+            raise
     audit.record(session, actor, EVENTS[decision], "milestone", milestone.id, {
         "title": milestone.title, "decision": decision.value, "reason": reason,
         "submission_id": str(submission.id), "revision": submission.revision, "review_id": str(review.id),
         "amount_minor": amount_before, "approved_amount_minor": part,
         "partial_policy": review.partial_policy,
         "change_order": f"CO-{change_order.number}" if change_order else None,
+        "invoice_number": invoice.invoice_number if invoice else None,
         "evidence": [{"name": f.file_name, "sha256": f.sha256} for f in files], "links": submission.links,
     })
     session.commit()

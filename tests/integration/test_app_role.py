@@ -22,6 +22,7 @@ APP_TABLES = {
     "organizations", "users", "memberships", "contractors", "invites", "audit_events",
     "engagements", "milestones", "change_orders", "change_order_lines",
     "submissions", "evidence_files", "evidence_chunks", "reviews",
+    "invoices", "payments", "ap_export_batches", "ap_export_chunks", "ledger_entries",
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -226,8 +227,16 @@ EXPECTED_COLUMN_PRIVILEGES = {
         "SELECT": {"id", "email", "name", "is_active", "created_at", "last_login_at", "sessions_revoked_at"},
         "UPDATE": {"name", "sessions_revoked_at"},
     },
+    # an authorization's amounts, parties and dates are never updatable, only its payment status
+    "invoices": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"status", "batch_id", "exported_at", "paid_at", "updated_at"}},
+    # a batch is sealed once with its file (the guard allows it only in the writing transaction); then
+    # it can only be voided
+    "ap_export_batches": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"size_bytes", "sha256", "row_count", "total_minor",
+                                                                      "invoice_ids", "status", "voided_by", "voided_at", "void_reason"}},
 }
-EXPECTED_TABLE_PRIVILEGES = {"memberships": {"SELECT", "DELETE"}, "invites": {"SELECT"}, "users": set()}
+EXPECTED_TABLE_PRIVILEGES = {"memberships": {"SELECT", "DELETE"}, "invites": {"SELECT"}, "users": set(),
+                             "invoices": {"SELECT", "INSERT"}, "ap_export_batches": {"SELECT", "INSERT"},
+                             "payments": {"SELECT", "INSERT"}, "ledger_entries": {"SELECT", "INSERT"}}
 
 
 @pytest.mark.parametrize("table", sorted(EXPECTED_COLUMN_PRIVILEGES))
@@ -263,6 +272,10 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "audit_events_chain",  # a trigger function: PostgreSQL refuses to call it other than as a trigger
     # trigger functions that must see every revision and review whatever the caller's policies hide
     "submissions_guard", "submissions_have_evidence", "evidence_files_complete", "reviews_guard", "reviews_moved_milestone",
+    # money: numbers, amounts and pay-once checked against rows the caller may not see
+    # (next_org_number is not among them: only those triggers call it, so nobody can skip a number)
+    "invoices_guard", "invoices_move_guard", "payments_guard", "payments_paid_invoice",
+    "ap_export_batches_guard", "ap_export_batches_complete", "ledger_entries_balanced",
 }
 
 

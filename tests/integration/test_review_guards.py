@@ -13,7 +13,7 @@ import json
 
 import pytest
 from engagement_db import owner_query, sign_in
-from milestone_moves import walk_milestone
+from milestone_moves import authorize_payment, walk_milestone
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -181,6 +181,7 @@ def test_another_owner_in_the_same_org_cannot_decide_on_an_engagement_they_do_no
     s = act_as(world.admin.id, world.org_a)  # an admin decides on any engagement of the org
     s.execute(text(REVIEW), review_params(sub["id"], world.admin.id))
     s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": m["id"]})  # the move goes with its review
+    authorize_payment(s, m["id"])  # and the approval with its invoice
     s.commit()
     assert latest_submission(admin_engine, m["id"])["id"] == sub["id"]
     assert owner_query(admin_engine, "select reviewed_by from reviews where submission_id = :s", s=sub["id"]) == [
@@ -223,6 +224,7 @@ def test_a_review_records_exactly_the_hashes_of_its_submissions_files(world, act
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(REVIEW), review_params(sub["id"], world.owner.id, hashes=hashes))
     s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": m["id"]})  # the move goes with its review
+    authorize_payment(s, m["id"])  # and the approval with its invoice
     s.commit()
     assert owner_query(admin_engine, "select evidence_sha256 from reviews where submission_id = :s", s=sub["id"]) == [
         {"evidence_sha256": hashes}]

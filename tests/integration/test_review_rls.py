@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pytest
 from engagement_db import owner_query, sign_in
 from sqlalchemy import text
+
+from milestone_moves import authorize_payment
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.services import engagements, schedule
@@ -251,6 +253,7 @@ def test_the_review_insert_is_one_the_engagements_owner_may_make(world, seeded, 
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(INSERTS["reviews"]), insert_params(seeded["x"], world.owner.id))
     s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": seeded["x"].milestones[0]})  # with its review
+    authorize_payment(s, seeded["x"].milestones[0])  # and the approval with its invoice
     s.commit()
     assert truth(admin_engine, "reviews", "submission_id = :s", s=seeded["x"].awaiting)[0]["reviewed_by"] == world.owner.id
 

@@ -1,0 +1,134 @@
+"""Payment authorizations (invoices), their amounts and their ledger lines (DESIGN.md sections 3 and 4).
+
+Everything here is integer arithmetic in minor units with the one rounding rule of domain.money:
+retainage and the service fee are round_half_up(gross × bps / 10000), net = gross − retainage,
+total = gross + fee. A release of retainage pays exactly what the milestone invoices withheld.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from backoffice.domain.money import percent_of
+
+
+class InvoiceKind(StrEnum):
+    MILESTONE = "milestone"
+    RETAINAGE_RELEASE = "retainage_release"
+
+    @property
+    def label(self) -> str:
+        return {"milestone": "Milestone", "retainage_release": "Retainage release"}[self.value]
+
+
+class InvoiceStatus(StrEnum):
+    APPROVED = "approved"  # payment authorized, waiting for finance
+    EXPORTED = "exported"  # in a live AP export batch
+    PAID = "paid"
+    VOID = "void"
+    ON_HOLD = "on_hold"
+
+    @property
+    def label(self) -> str:
+        return {"approved": "Authorized", "exported": "Exported", "paid": "Paid", "void": "Void",
+                "on_hold": "On hold"}[self.value]
+
+    @property
+    def payable(self) -> bool:
+        """Whether a payment may be recorded against it."""
+        return self in (InvoiceStatus.APPROVED, InvoiceStatus.EXPORTED)
+
+
+# The moves of the invoice state machine this release supports; the database refuses every other.
+MOVES = {
+    (InvoiceStatus.APPROVED, InvoiceStatus.EXPORTED),
+    (InvoiceStatus.EXPORTED, InvoiceStatus.APPROVED),  # its batch was voided
+    (InvoiceStatus.APPROVED, InvoiceStatus.PAID),
+    (InvoiceStatus.EXPORTED, InvoiceStatus.PAID),
+}
+
+
+def can_move(current: InvoiceStatus, target: InvoiceStatus) -> bool:
+    return (current, target) in MOVES
+
+
+@dataclass(frozen=True)
+class Amounts:
+    gross: int
+    retainage_bps: int
+    retainage: int
+    net: int  # what the contractor is paid now
+    fee_bps: int
+    fee: int
+    total: int  # what the organization is billed: gross + fee
+
+    def as_dict(self) -> dict[str, int]:
+        return {"gross_minor": self.gross, "retainage_bps": self.retainage_bps, "retainage_minor": self.retainage,
+                "net_minor": self.net, "fee_bps": self.fee_bps, "fee_minor": self.fee, "total_minor": self.total}
+
+
+def milestone_amounts(gross: int, retainage_bps: int, fee_bps: int = 0) -> Amounts:
+    """What approving ``gross`` authorizes under the engagement's retainage and service fee."""
+    if gross <= 0:
+        raise ValueError("an approved amount is greater than zero")
+    if not (0 <= retainage_bps <= 10_000 and 0 <= fee_bps <= 10_000):
+        raise ValueError("retainage and fee are between 0% and 100%")
+    retainage, fee = percent_of(gross, retainage_bps), percent_of(gross, fee_bps)
+    return Amounts(gross, retainage_bps, retainage, gross - retainage, fee_bps, fee, gross + fee)
+
+
+def release_amounts(held: int) -> Amounts:
+    """A release of retainage pays everything held, with nothing withheld and no fee (the fee was
+    charged on the milestones' gross, which included the retainage)."""
+    if held <= 0:
+        raise ValueError("there is no retainage held to release")
+    return Amounts(held, 0, 0, held, 0, 0, held)
+
+
+def due_date(issued_on: date, terms_days: int) -> date:
+    """Payment terms: due ``terms_days`` after approval (0 pays on approval)."""
+    return issued_on + timedelta(days=terms_days)
+
+
+@dataclass(frozen=True)
+class RetainageState:
+    withheld: int
+    released: int
+
+    @property
+    def held(self) -> int:
+        return self.withheld - self.released
+
+
+# Ledger accounts. Debits are positive, credits negative; each money event's lines sum to zero.
+WORK_EXPENSE = "work_expense"
+ACCOUNTS_PAYABLE = "accounts_payable"
+RETAINAGE_PAYABLE = "retainage_payable"
+FEE_EXPENSE = "service_fee_expense"
+FEES_PAYABLE = "service_fees_payable"
+CASH = "cash"
+
+
+def authorization_lines(amounts: Amounts) -> list[tuple[str, int]]:
+    """Approval: the work is an expense; the net is owed to the contractor now, the retainage later;
+    a service fee is its own expense and payable."""
+    lines = [(WORK_EXPENSE, amounts.gross), (ACCOUNTS_PAYABLE, -amounts.net), (RETAINAGE_PAYABLE, -amounts.retainage),
+             (FEE_EXPENSE, amounts.fee), (FEES_PAYABLE, -amounts.fee)]
+    return _balanced([line for line in lines if line[1]])
+
+
+def release_lines(held: int) -> list[tuple[str, int]]:
+    """Release: the retainage held becomes payable to the contractor now."""
+    return _balanced([(RETAINAGE_PAYABLE, held), (ACCOUNTS_PAYABLE, -held)])
+
+
+def payment_lines(net: int) -> list[tuple[str, int]]:
+    """Payment: what was owed to the contractor leaves the bank."""
+    return _balanced([line for line in [(ACCOUNTS_PAYABLE, net), (CASH, -net)] if line[1]])
+
+
+def _balanced(lines: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    if sum(amount for _, amount in lines) != 0:
+        raise AssertionError(f"unbalanced ledger lines: {lines}")
+    return lines

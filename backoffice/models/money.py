@@ -1,0 +1,113 @@
+"""Money: payment authorizations (invoices), payments, AP export batches (file in chunks), the ledger."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, LargeBinary, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backoffice.models.base import Base, new_id
+
+
+class Invoice(Base):
+    """A payment authorization. Number, issue and due dates are set by the database's guard."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID]
+    contractor_id: Mapped[uuid.UUID]
+    engagement_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(Text)
+    milestone_id: Mapped[uuid.UUID | None]
+    review_id: Mapped[uuid.UUID | None]
+    number: Mapped[int]
+    invoice_number: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    gross_minor: Mapped[int]
+    retainage_bps: Mapped[int]
+    retainage_minor: Mapped[int]
+    net_minor: Mapped[int]
+    fee_bps: Mapped[int]
+    fee_minor: Mapped[int]
+    total_minor: Mapped[int]
+    issued_on: Mapped[date]
+    due_date: Mapped[date]
+    status: Mapped[str] = mapped_column(Text, default="approved")
+    authorized_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    authorized_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    release_reason: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[uuid.UUID | None]
+    exported_at: Mapped[datetime | None]
+    paid_at: Mapped[date | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID]
+    contractor_id: Mapped[uuid.UUID]
+    invoice_id: Mapped[uuid.UUID]
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(Text)
+    paid_at: Mapped[date]
+    reference: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    batch_id: Mapped[uuid.UUID | None]
+    recorded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ApExportBatch(Base):
+    """An exported file: written, sealed (size, sha256, rows, total) and never changed; only voided."""
+
+    __tablename__ = "ap_export_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID]
+    number: Mapped[int]
+    currency: Mapped[str] = mapped_column(Text)
+    preset: Mapped[str] = mapped_column(Text)
+    layout: Mapped[dict] = mapped_column(JSONB)
+    selection: Mapped[dict] = mapped_column(JSONB)
+    file_name: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(Text)
+    row_count: Mapped[int | None]
+    total_minor: Mapped[int | None]
+    invoice_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    status: Mapped[str] = mapped_column(Text, default="live")
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    voided_by: Mapped[uuid.UUID | None]
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ApExportChunk(Base):
+    __tablename__ = "ap_export_chunks"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    chunk_no: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID]
+    txn_id: Mapped[uuid.UUID]
+    event: Mapped[str] = mapped_column(Text)
+    invoice_id: Mapped[uuid.UUID]
+    account: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,148 @@
+"""Payment authorizations: the invoice an approval writes, and the release of retainage.
+
+Approval is the only door money leaves by (DESIGN.md section 3): ``authorize_milestone`` runs inside
+the decision's transaction and never commits on its own, so a decision and its invoice are kept or
+lost together. The database numbers the invoice (gapless per organization), dates it, and checks
+every amount against the engagement's terms again.
+"""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.domain.engagements import EngagementStatus
+from backoffice.domain.invoices import (
+    Amounts,
+    InvoiceKind,
+    RetainageState,
+    authorization_lines,
+    milestone_amounts,
+    release_amounts,
+    release_lines,
+)
+from backoffice.domain.money import format_amount
+from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
+from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
+from backoffice.services import audit
+from backoffice.services.engagements import STAFF, can_manage, get_engagement
+from backoffice.services.validation import clean_text, get_or_404
+
+
+def retainage_state(session: Session, engagement_id: uuid.UUID) -> RetainageState:
+    """Withheld by the engagement's milestone invoices, and released by its release (if any)."""
+    withheld, released = session.execute(
+        select(func.coalesce(func.sum(Invoice.retainage_minor).filter(Invoice.kind == InvoiceKind.MILESTONE.value), 0),
+               func.coalesce(func.sum(Invoice.gross_minor).filter(Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value), 0))
+        .where(Invoice.engagement_id == engagement_id)).one()
+    return RetainageState(int(withheld), int(released))
+
+
+def release_of(session: Session, engagement_id: uuid.UUID) -> Invoice | None:
+    return session.execute(select(Invoice).where(Invoice.engagement_id == engagement_id,
+                                                 Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value)).scalar_one_or_none()
+
+
+def approval_amounts(session: Session, engagement: Engagement, gross: int) -> Amounts:
+    """What approving ``gross`` authorizes now: once the engagement's retainage has been released, later
+    approvals withhold none (the one release per engagement could never pay it back)."""
+    retainage_bps = 0 if release_of(session, engagement.id) is not None else engagement.retainage_bps
+    return milestone_amounts(gross, retainage_bps, engagement.service_fee_bps)
+
+
+def authorize_milestone(session: Session, actor: Actor, engagement: Engagement, milestone: Milestone,
+                        review: Review) -> Invoice:
+    """Write the milestone's invoice and its ledger lines in the caller's transaction (no commit). The
+    caller holds the engagement and milestone locks. Raises Conflict if the milestone has one already."""
+    gross = review.approved_amount_minor or review.milestone_amount_minor
+    amounts = approval_amounts(session, engagement, gross)
+    try:
+        with session.begin_nested():
+            invoice_id = session.execute(insert(Invoice).values(
+                org_id=milestone.org_id, contractor_id=milestone.contractor_id, engagement_id=engagement.id,
+                kind=InvoiceKind.MILESTONE.value, milestone_id=milestone.id, review_id=review.id,
+                description=f"{engagement.title} — {milestone.title}"[:500], currency=engagement.currency,
+                authorized_by=actor.user_id, **amounts.as_dict()).returning(Invoice.id)).scalar_one()
+    except IntegrityError as exc:
+        # Unreachable through decide() (it holds the milestone's lock); here for any writer that skipped it.
+        if getattr(exc.orig.diag, "constraint_name", None) in ("invoices_one_per_milestone", "invoices_one_per_review"):
+            raise Conflict(f"“{milestone.title}” already has its payment authorization; it pays once.") from None
+        raise
+    invoice = session.get(Invoice, invoice_id)
+    _ledger(session, invoice, "authorized", authorization_lines(amounts))
+    audit.record(session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id)))
+    return invoice
+
+
+def release_retainage(session: Session, actor: Actor, engagement_id, reason: str = "") -> Invoice:
+    """Authorize paying out the retainage the engagement holds: once per engagement, by its project owner
+    or an admin, once the engagement is completed or earlier with a reason. Raises Forbidden, Conflict
+    (released already), InvalidTransition (nothing held) or ValidationError for ``reason``."""
+    if actor.role not in STAFF:
+        raise Forbidden("Only the engagement's project owner or an admin releases its retainage.")
+    try:
+        engagement = get_engagement(session, engagement_id, lock=True)
+        if not can_manage(actor, engagement):
+            raise Forbidden("Only this engagement's project owner or an admin releases its retainage.")
+        earlier = release_of(session, engagement.id)
+        if earlier is not None:
+            raise Conflict(f"This engagement's retainage was released on {earlier.issued_on:%d %b %Y} "
+                           f"({earlier.invoice_number}); it is released once.")
+        held = retainage_state(session, engagement.id).held
+        if held <= 0:
+            raise InvalidTransition("This engagement holds no retainage: no approved milestone has withheld any.")
+        errors: dict[str, str] = {}
+        completed = engagement.status == EngagementStatus.COMPLETED
+        cleaned = clean_text(reason, "reason", errors, required=not completed, max_len=2000, multiline=True,
+                             label="reason for releasing retainage before the engagement is completed")
+        if errors:
+            raise ValidationError(errors)
+    except Exception:
+        session.rollback()
+        raise
+    amounts = release_amounts(held)
+    invoice_id = session.execute(insert(Invoice).values(
+        org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id,
+        kind=InvoiceKind.RETAINAGE_RELEASE.value, description=f"{engagement.title} — retainage release"[:500],
+        currency=engagement.currency, authorized_by=actor.user_id, release_reason=cleaned,
+        **amounts.as_dict()).returning(Invoice.id)).scalar_one()
+    invoice = session.get(Invoice, invoice_id)
+    _ledger(session, invoice, "retainage_released", release_lines(held))
+    audit.record(session, actor, "retainage.released", "invoice", invoice.id,
+                 _audit_data(invoice, engagement=engagement.title, reason=cleaned,
+                             early=not completed, held=format_amount(held, engagement.currency)))
+    session.commit()
+    return invoice
+
+
+def get_invoice(session: Session, invoice_id, *, lock: bool = False) -> Invoice:
+    """The invoice as RLS lets the caller see it, or NotFound. With ``lock``, FOR UPDATE (held to the
+    update policy, so only finance and admins can lock one)."""
+    invoice = get_or_404(session, Invoice, invoice_id)
+    if lock:
+        locked = session.execute(select(Invoice).where(Invoice.id == invoice.id).with_for_update()
+                                 .execution_options(populate_existing=True)).scalar_one_or_none()
+        if locked is None:
+            raise NotFound()
+        return locked
+    return invoice
+
+
+def _ledger(session: Session, invoice: Invoice, event: str, lines: list[tuple[str, int]]) -> None:
+    if not lines:
+        return
+    txn = uuid.uuid4()
+    # Core insert without RETURNING: an owner writes the lines of an approval but may not read the ledger.
+    session.execute(insert(LedgerEntry.__table__), [
+        {"id": uuid.uuid4(), "org_id": invoice.org_id, "txn_id": txn, "event": event, "invoice_id": invoice.id,
+         "account": account, "amount_minor": amount, "currency": invoice.currency} for account, amount in lines])
+
+
+def _audit_data(invoice: Invoice, **extra) -> dict:
+    return {"invoice_number": invoice.invoice_number, "kind": invoice.kind, "currency": invoice.currency,
+            "gross_minor": invoice.gross_minor, "retainage_minor": invoice.retainage_minor, "net_minor": invoice.net_minor,
+            "fee_minor": invoice.fee_minor, "total_minor": invoice.total_minor, "due_date": invoice.due_date.isoformat(),
+            "milestone_id": str(invoice.milestone_id) if invoice.milestone_id else None, **extra}
