@@ -76,7 +76,6 @@ class ApExportBatch(Base):
     preset: Mapped[str] = mapped_column(Text)
     layout: Mapped[dict] = mapped_column(JSONB)
     selection: Mapped[dict] = mapped_column(JSONB)
-    file_name: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int | None]
     sha256: Mapped[str | None] = mapped_column(Text)
     row_count: Mapped[int | None]

@@ -4,8 +4,8 @@ The app relies on RLS alone to scope these to the organization (and to the contr
 contractor's user). ``org_id=`` adds an explicit WHERE org_id = … to every table instead: only the
 benchmark uses it, to compare the two (bench/rls_overhead.py).
 
-Totals are derived here, never stored (DESIGN.md section 2). Payments and retainage releases arrive
-with invoices; until then nothing is paid and the retainage held is what approved milestones withheld.
+Totals are derived here, never stored (DESIGN.md section 2): approved from the milestones, paid and
+retainage held from the invoices (withheld by milestone invoices minus the release).
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
 from backoffice.domain.money import percent_of
+from backoffice.queries import money
 
 PER_PAGE = 25
 
@@ -106,7 +108,7 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
     )
     select e.id, e.title, e.sow_reference, e.status, e.currency, e.contractor_id, c.legal_name as contractor_name,
            e.owner_user_id, u.name as owner_name, e.created_at,
-           t.milestones, t.overdue, t.next_due, t.contract_value, t.approved, t.retainage_held
+           t.milestones, t.overdue, t.next_due, t.contract_value, t.approved, v.paid, v.retainage_held
       from page e
       join contractors c on c.id = e.contractor_id{_scope('c', org_id)}
       left join users u on u.id = e.owner_user_id
@@ -115,12 +117,17 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
                count(*) filter (where m.status in ('planned', 'submitted') and m.due_date < current_date) as overdue,
                min(m.due_date) filter (where m.status in ('planned', 'submitted')) as next_due,
                coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as contract_value,
-               coalesce(sum(m.amount_minor) filter (where m.status = 'approved'), 0)::bigint as approved,
-               coalesce(sum(money_percent_of(m.amount_minor, e.retainage_bps)) filter (where m.status = 'approved'), 0)::bigint
-                 as retainage_held
+               coalesce(sum(m.amount_minor) filter (where m.status = 'approved'), 0)::bigint as approved
           from milestones m
          where m.engagement_id = e.id{_scope('m', org_id)}
       ) t
+      cross join lateral (
+        select coalesce(sum(i.gross_minor) filter (where i.kind = 'milestone' and i.status = 'paid'), 0)::bigint as paid,
+               (coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0)
+                - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release'), 0))::bigint as retainage_held
+          from invoices i
+         where i.engagement_id = e.id{_scope('i', org_id)}
+      ) v
      order by e.created_at desc, e.id
     """
 
@@ -152,7 +159,7 @@ def _row(r) -> EngagementRow:
         currency=r["currency"], contractor_id=r["contractor_id"], contractor_name=r["contractor_name"],
         owner_user_id=r["owner_user_id"], owner_name=r["owner_name"], created_at=r["created_at"],
         milestones=r["milestones"], overdue=r["overdue"], next_due=r["next_due"],
-        totals=Totals(r["contract_value"], r["approved"], 0, r["retainage_held"]),
+        totals=Totals(r["contract_value"], r["approved"], r["paid"], r["retainage_held"]),
     )
 
 
@@ -321,6 +328,12 @@ class EngagementDetail:
     milestones: list[MilestoneView]
     totals: Totals
     change_orders: list[ChangeOrderView]
+    invoices: list[money.InvoiceRow]
+    retainage: RetainageState
+
+    @property
+    def release(self) -> money.InvoiceRow | None:
+        return next((i for i in self.invoices if i.kind == InvoiceKind.RETAINAGE_RELEASE), None)
 
     @property
     def ready_to_complete(self) -> bool:
@@ -351,15 +364,17 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
     milestones = milestone_list(session, engagement_id, retainage_bps=r["retainage_bps"])
     live = [m for m in milestones if m.status != MilestoneStatus.CANCELLED]
     approved = [m for m in live if m.status == MilestoneStatus.APPROVED]
-    totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), 0,
-                    sum(m.retainage_minor for m in approved))
+    invoices = money.engagement_invoices(session, engagement_id)
+    retainage = money.engagement_retainage(session, engagement_id)
+    paid = sum(i.gross_minor for i in invoices if i.kind == InvoiceKind.MILESTONE and i.status == InvoiceStatus.PAID)
+    totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), paid, retainage.held)
     fields = {k: r[k] for k in (
         "id", "title", "sow_reference", "currency", "retainage_bps", "payment_terms_days", "service_fee_bps",
         "billing_mode", "contractor_id", "contractor_name", "contractor_has_user", "owner_user_id", "owner_name",
         "created_at", "sent_at", "responded_at", "responded_by_name", "decline_reason", "completed_at", "cancelled_at",
         "cancel_reason")}
     return EngagementDetail(**fields, status=EngagementStatus(r["status"]), milestones=milestones, totals=totals,
-                            change_orders=change_orders(session, engagement_id))
+                            change_orders=change_orders(session, engagement_id), invoices=invoices, retainage=retainage)
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,11 @@ class MilestoneDetail:
     contractor_name: str
     owner_user_id: uuid.UUID
     owner_name: str | None
+    service_fee_bps: int
+    retainage_released: bool  # later approvals withhold none
+    invoice_id: uuid.UUID | None
+    invoice_number: str | None
+    invoice_status: str | None
     revisions: list[RevisionView]  # newest first
 
     @property
@@ -160,7 +165,8 @@ class MilestoneDetail:
 
     def approval(self, today: date) -> Authorization:
         """What approving today would authorize under the engagement's terms."""
-        return authorization(self.amount_minor, self.retainage_bps, self.payment_terms_days, today)
+        return authorization(self.amount_minor, 0 if self.retainage_released else self.retainage_bps,
+                             self.payment_terms_days, today, self.service_fee_bps)
 
 
 def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDetail | None:
@@ -170,8 +176,12 @@ def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDeta
         select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status, m.engagement_id,
                e.title as engagement_title, e.status as engagement_status, e.sow_reference, e.currency,
                e.retainage_bps, e.payment_terms_days, m.contractor_id, c.legal_name as contractor_name,
-               e.owner_user_id, o.name as owner_name
+               e.owner_user_id, o.name as owner_name, e.service_fee_bps,
+               exists (select 1 from invoices ri where ri.engagement_id = e.id and ri.kind = 'retainage_release')
+                 as retainage_released,
+               i.id as invoice_id, i.invoice_number, i.status as invoice_status
           from milestones m
+          left join invoices i on i.milestone_id = m.id
           join engagements e on e.id = m.engagement_id
           join contractors c on c.id = m.contractor_id
           left join users o on o.id = e.owner_user_id

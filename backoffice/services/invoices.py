@@ -72,7 +72,7 @@ def authorize_milestone(session: Session, actor: Actor, engagement: Engagement, 
             raise Conflict(f"“{milestone.title}” already has its payment authorization; it pays once.") from None
         raise
     invoice = session.get(Invoice, invoice_id)
-    _ledger(session, invoice, "authorized", authorization_lines(amounts))
+    write_ledger(session, invoice, "authorized", authorization_lines(amounts))
     audit.record(session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id)))
     return invoice
 
@@ -110,7 +110,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
         currency=engagement.currency, authorized_by=actor.user_id, release_reason=cleaned,
         **amounts.as_dict()).returning(Invoice.id)).scalar_one()
     invoice = session.get(Invoice, invoice_id)
-    _ledger(session, invoice, "retainage_released", release_lines(held))
+    write_ledger(session, invoice, "retainage_released", release_lines(held))
     audit.record(session, actor, "retainage.released", "invoice", invoice.id,
                  _audit_data(invoice, engagement=engagement.title, reason=cleaned,
                              early=not completed, held=format_amount(held, engagement.currency)))
@@ -131,7 +131,7 @@ def get_invoice(session: Session, invoice_id, *, lock: bool = False) -> Invoice:
     return invoice
 
 
-def _ledger(session: Session, invoice: Invoice, event: str, lines: list[tuple[str, int]]) -> None:
+def write_ledger(session: Session, invoice: Invoice, event: str, lines: list[tuple[str, int]]) -> None:
     if not lines:
         return
     txn = uuid.uuid4()

@@ -1,6 +1,7 @@
 """Organization settings (admins)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -8,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.domain import evidence as evidence_rules
+from backoffice.domain.ap_export import DATE_FORMATS, Preset, custom_layout
 from backoffice.domain.currency import is_currency
 from backoffice.domain.roles import Role
 from backoffice.errors import NotFound, ValidationError
@@ -16,6 +18,7 @@ from backoffice.services import audit
 from backoffice.services.validation import clean_text
 
 PARTIAL_POLICIES = ("route_back", "split")
+_PREFIX = re.compile(r"^[A-Z0-9]{2,8}$", re.ASCII)
 EVIDENCE_LIMITS = {"evidence_max_files": evidence_rules.MAX_FILES, "evidence_max_file_mb": evidence_rules.MAX_FILE_MB,
                    "evidence_max_submission_mb": evidence_rules.MAX_SUBMISSION_MB}
 
@@ -30,6 +33,18 @@ class OrgSettings:
     evidence_max_files: int = evidence_rules.MAX_FILES
     evidence_max_file_mb: int = evidence_rules.MAX_FILE_MB
     evidence_max_submission_mb: int = evidence_rules.MAX_SUBMISSION_MB
+    invoice_prefix: str | None = None  # None keeps the current prefix
+    segregation_of_duties: bool = True
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """The AP export layout (DESIGN.md section 7): a preset, or the admin's own columns."""
+
+    preset: str
+    expense_account: str
+    date_format: str
+    columns: list  # [{"field": ..., "header": ...}] in order, for the custom layout
 
 
 def current_organization(session: Session, actor: Actor) -> Organization:
@@ -53,6 +68,8 @@ def validate_settings(s: OrgSettings) -> None:
     for name, maximum in EVIDENCE_LIMITS.items():
         if not isinstance(getattr(s, name), int) or not 1 <= getattr(s, name) <= maximum:
             errors[name] = f"Enter a whole number between 1 and {maximum}."
+    if s.invoice_prefix is not None and not _PREFIX.match(s.invoice_prefix.strip().upper()):
+        errors["invoice_prefix"] = "Use 2 to 8 letters or digits, like ACME; invoice numbers read ACME-000123."
     if not errors and s.evidence_max_file_mb > s.evidence_max_submission_mb:
         errors["evidence_max_file_mb"] = "The largest file cannot be larger than the largest submission."
     if errors:
@@ -65,15 +82,55 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
     validate_settings(new)
     org = current_organization(session, actor)
     changes = {}
-    for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy", *EVIDENCE_LIMITS):
+    for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy", *EVIDENCE_LIMITS,
+                  "invoice_prefix", "segregation_of_duties"):
         before, after = getattr(org, field), getattr(new, field)
         if field == "name":
             after = after.strip()
+        if field == "invoice_prefix":
+            if after is None:
+                continue
+            after = after.strip().upper()
         if before != after:
             changes[field] = {"before": before, "after": after}
             setattr(org, field, after)
     if changes:
         session.flush()
         audit.record(session, actor, "organization.settings_changed", "organization", org.id, changes)
+    session.commit()
+    return org
+
+
+def update_export_settings(session: Session, actor: Actor, new: ExportSettings) -> Organization:
+    """Change the AP export layout. The custom columns are validated even when a preset is chosen, so
+    what is saved can always be switched to. Batches already written keep the layout they were made with."""
+    actor.require(Role.ADMIN)
+    errors: dict[str, str] = {}
+    try:
+        preset = Preset(new.preset)
+    except ValueError:
+        errors["preset"] = "Choose an export layout."
+        preset = None
+    account = clean_text(new.expense_account, "expense_account", errors, label="expense account", required=True, max_len=100)
+    if new.columns or preset == Preset.CUSTOM:
+        try:
+            layout = custom_layout(new.columns, new.date_format)
+        except ValueError as exc:
+            errors["columns"] = str(exc)
+    elif new.date_format not in DATE_FORMATS:
+        errors["date_format"] = "Choose a date format."
+    if errors:
+        raise ValidationError(errors)
+    org = current_organization(session, actor)
+    columns = layout.as_json()["columns"] if new.columns or preset == Preset.CUSTOM else org.ap_export_columns
+    changes = {}
+    for field, after in (("ap_export_preset", preset.value), ("ap_expense_account", account),
+                         ("ap_export_date_format", new.date_format), ("ap_export_columns", columns)):
+        if getattr(org, field) != after:
+            changes[field] = {"before": getattr(org, field), "after": after}
+            setattr(org, field, after)
+    if changes:
+        session.flush()
+        audit.record(session, actor, "organization.export_layout_changed", "organization", org.id, changes)
     session.commit()
     return org

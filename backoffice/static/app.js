@@ -125,3 +125,14 @@
     }
   });
 })();
+
+// Irreversible actions (export, void, release, record payment) ask first: a button or form with
+// data-confirm shows the question; cancelling sends nothing.
+document.addEventListener("submit", function (event) {
+  var button = event.submitter;
+  var question = (button && button.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);

@@ -90,7 +90,8 @@ def format_day(value: date | None) -> str:
 
 
 def register(app: Flask) -> None:
-    from backoffice.web import admin, audit, auth, change_orders, engagements, evidence, home, milestones, reviews, schedule
+    from backoffice.web import (admin, audit, auth, batches, change_orders, engagements, evidence, home, milestones, payments,
+                                retainage, reviews, schedule)
     from backoffice.web.uploads import Request
 
     app.request_class = Request
@@ -109,5 +110,5 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["amount_example"] = money_example
     app.jinja_env.filters["filesize"] = human_size
     for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp, milestones.bp,
-               reviews.bp, evidence.bp):
+               reviews.bp, evidence.bp, payments.bp, batches.bp, retainage.bp):
         app.register_blueprint(bp)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain import evidence as evidence_rules
+from backoffice.domain.ap_export import DATE_FORMATS, FIELDS, PRESETS, Preset
 from backoffice.domain.currency import COMMON, MINOR_UNITS
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
@@ -41,6 +42,8 @@ class SettingsForm(FlaskForm):
     evidence_max_files = StringField("Files per submission")
     evidence_max_file_mb = StringField("Largest file (MB)")
     evidence_max_submission_mb = StringField("Largest submission (MB)")
+    invoice_prefix = StringField("Invoice number prefix")
+    segregation_of_duties = BooleanField("Segregation of duties: whoever approved a milestone cannot record its payment")
 
     def to_settings(self) -> org_service.OrgSettings:
         errors: dict[str, str] = {}
@@ -60,6 +63,8 @@ class SettingsForm(FlaskForm):
             payment_terms_days=days,
             partial_policy=self.partial_policy.data or "",
             **limits,
+            invoice_prefix=self.invoice_prefix.data,  # None (not sent) keeps the current prefix
+            segregation_of_duties=bool(self.segregation_of_duties.data),
         )
 
 
@@ -112,6 +117,8 @@ def settings():
         form.partial_policy.data = org.partial_policy
         for name in org_service.EVIDENCE_LIMITS:
             getattr(form, name).data = str(getattr(org, name))
+        form.invoice_prefix.data = org.invoice_prefix
+        form.segregation_of_duties.data = org.segregation_of_duties
         return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org)
     try:
         org_service.update_settings(db(), actor(), form.to_settings())
@@ -120,6 +127,51 @@ def settings():
         return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org, status=422)
     flash("Settings saved.", "success")
     return redirect(url_for("admin.settings"), code=303)
+
+
+@bp.route("/settings/export", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def export_settings():
+    """The AP export layout: a preset, or custom columns picked, ordered and renamed, with a date format."""
+    org = org_service.current_organization(db(), actor())
+    if request.method == "GET":
+        return render("admin/export_settings.html", org=org, rows=_column_rows(org.ap_export_columns), errors={},
+                      values={"preset": org.ap_export_preset, "expense_account": org.ap_expense_account,
+                              "date_format": org.ap_export_date_format}, **_export_choices())
+    form = request.form
+    columns, rows = [], []
+    for key, label in FIELDS.items():
+        position = (form.get(f"position_{key}") or "").strip()
+        header = form.get(f"header_{key}", "")
+        included = bool(form.get(f"include_{key}"))
+        rows.append({"field": key, "label": label, "included": included, "header": header, "position": position})
+    for row in rows:
+        if row["included"]:
+            order = int(row["position"]) if row["position"].isdigit() else 999
+            columns.append((order, list(FIELDS).index(row["field"]), {"field": row["field"], "header": row["header"]}))
+    columns = [c for _, _, c in sorted(columns, key=lambda c: (c[0], c[1]))]
+    values = {k: form.get(k, "") for k in ("preset", "expense_account", "date_format")}
+    try:
+        org_service.update_export_settings(db(), actor(), org_service.ExportSettings(
+            values["preset"], values["expense_account"], values["date_format"], columns))
+    except ValidationError as exc:
+        return render("admin/export_settings.html", status=422, org=org, rows=rows, errors=exc.fields, values=values,
+                      **_export_choices())
+    flash("AP export layout saved. New batches use it; batches already exported keep their file.", "success")
+    return redirect(url_for("admin.export_settings"), code=303)
+
+
+def _export_choices() -> dict:
+    return {"presets": list(Preset), "date_formats": {k: v[0] for k, v in DATE_FORMATS.items()},
+            "preset_layouts": PRESETS}
+
+
+def _column_rows(saved: list) -> list[dict]:
+    """One row per field for the custom-layout editor: saved columns first, in their order."""
+    chosen = {c["field"]: (i + 1, c["header"]) for i, c in enumerate(saved or [])}
+    rows = [{"field": key, "label": label, "included": key in chosen, "position": str(chosen[key][0]) if key in chosen else "",
+             "header": chosen[key][1] if key in chosen else label} for key, label in FIELDS.items()]
+    return sorted(rows, key=lambda r: (not r["included"], int(r["position"] or 0)))
 
 
 # --- users and roles -------------------------------------------------------------------------------

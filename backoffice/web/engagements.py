@@ -9,11 +9,13 @@ from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import EngagementStatus
+from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import engagements as queries
 from backoffice.services import engagements as service
+from backoffice.services import invoices as invoice_service
 from backoffice.services import organizations as org_service
 from backoffice.services.validation import parse_id
 from backoffice.web.admin import CURRENCY_CHOICES
@@ -217,3 +219,21 @@ def act(engagement_id, action):
         return _show(engagement_id, status=exc.status)
     flash(FLASH[action], "success")
     return redirect(url_for("engagements.show", engagement_id=engagement_id), code=303)
+
+
+@bp.route("/<engagement_id>/retainage/release", methods=["POST"])
+@login_required
+def release_retainage(engagement_id):
+    reason = request.form.get("release_reason", "")
+    try:
+        invoice = invoice_service.release_retainage(db(), actor(), engagement_id, reason)
+    except ValidationError as exc:
+        return _show(engagement_id, errors={"release_reason": exc.fields.get("reason", exc.message)},
+                     open_action="release", status=422)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        return _show(engagement_id, errors={"release": exc.message}, open_action="release", status=exc.status)
+    flash(f"Retainage release authorized: {invoice.invoice_number} for "
+          f"{format_amount(invoice.gross_minor, invoice.currency)}, due {invoice.due_date:%d %b %Y}.", "success")
+    return redirect(url_for("payments.invoice", invoice_id=invoice.id), code=303)

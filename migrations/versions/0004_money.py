@@ -53,7 +53,6 @@ def upgrade() -> None:
             preset text not null check (preset in ('generic', 'quickbooks_online', 'xero', 'custom')),
             layout jsonb not null,       -- the columns, headers and date format the file was written with
             selection jsonb not null,    -- how the invoices were chosen (ids, or a filter)
-            file_name text not null check (file_name ~ '^[A-Za-z0-9._-]{1,100}$'),
             -- Sealed once the file is written, in the transaction that creates the batch (checked at commit).
             size_bytes bigint check (size_bytes > 0),
             sha256 text check (sha256 ~ '^[0-9a-f]{64}$'),

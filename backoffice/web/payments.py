@@ -1,0 +1,142 @@
+"""Finance's payment queue, one invoice's page, recording a payment, and the remittance import; and a
+contractor's own payments."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import login_required
+
+from backoffice.domain.roles import Role
+from backoffice.errors import DomainError, NotFound, ValidationError
+from backoffice.queries import money as queries
+from backoffice.services import payments as payment_service
+from backoffice.services.ap_export import MAX_SELECTED
+from backoffice.services.validation import parse_id
+from backoffice.web.context import actor, db, roles_required
+from backoffice.web.htmx import redirect_after_post, render
+
+bp = Blueprint("payments", __name__)
+
+FINANCE = (Role.ADMIN, Role.FINANCE)
+
+
+def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
+    """The queue's filters from the query string; a malformed value is dropped with a note, not a 500."""
+    notes: dict[str, str] = {}
+    due_before = None
+    if args.get("due_before"):
+        try:
+            due_before = date.fromisoformat(args["due_before"])
+        except ValueError:
+            notes["due_before"] = "Enter the date as YYYY-MM-DD; the filter was ignored."
+    try:
+        page = max(1, int(args.get("page", 1)))
+    except ValueError:
+        page = 1
+    status = args.get("status", "open")
+    filters = queries.QueueFilters(
+        status=status if status in queries.QUEUE_STATUSES else "open", due_before=due_before,
+        currency=(args.get("currency") or "").upper()[:3] or None, contractor_id=parse_id(args.get("contractor_id")),
+        engagement_id=parse_id(args.get("engagement_id")), sort="-due" if args.get("sort") == "-due" else "due", page=page)
+    return filters, notes
+
+
+@bp.route("/payments/")
+@login_required
+@roles_required(*FINANCE)
+def queue():
+    filters, notes = _filters(request.args)
+    result = queries.payment_queue(db(), filters)
+    return render("payments/queue.html", "payments/_queue.html", q=result, f=filters, notes=notes,
+                  options=queries.queue_options(db()), today=date.today(), args=request.args.to_dict(),
+                  max_selected=MAX_SELECTED)
+
+
+@bp.route("/invoices/")
+@login_required
+def mine():
+    """A contractor's payments; staff have the queue (finance) or the engagement pages."""
+    me = actor()
+    if me.role in FINANCE:
+        return redirect(url_for("payments.queue"))
+    if me.role != Role.CONTRACTOR:
+        return redirect(url_for("retainage.report"))
+    return render("payments/mine.html", rows=queries.contractor_invoices(db()), today=date.today())
+
+
+def _detail(invoice_id) -> queries.InvoiceDetail:
+    row_id = parse_id(invoice_id)
+    detail = row_id and queries.invoice_detail(db(), row_id)
+    if not detail:
+        raise NotFound()
+    return detail
+
+
+def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
+    me = actor()
+    return {"d": detail, "i": detail.row, "today": date.today(), "methods": payment_service.METHODS,
+            "can_pay": me.role in FINANCE and detail.row.status.payable,
+            "own_approval": detail.authorized_by == me.user_id, "errors": {}, "values": {}, **extra}
+
+
+@bp.route("/invoices/<invoice_id>")
+@login_required
+def invoice(invoice_id):
+    return render("payments/invoice.html", **_invoice_context(_detail(invoice_id)))
+
+
+@bp.route("/invoices/<invoice_id>/pay", methods=["POST"])
+@login_required
+def pay(invoice_id):
+    form = request.form
+    data = payment_service.PaymentInput(form.get("paid_at", ""), form.get("reference", ""), form.get("method", ""))
+    values = {"paid_at": data.paid_at, "reference": data.reference, "method": data.method}
+    try:
+        payment = payment_service.record_payment(db(), actor(), invoice_id, data)
+    except ValidationError as exc:
+        return render("payments/invoice.html", "payments/_pay_form.html", status=422,
+                      **_invoice_context(_detail(invoice_id), errors=exc.fields, values=values))
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        return render("payments/invoice.html", "payments/_pay_form.html", status=exc.status,
+                      **_invoice_context(_detail(invoice_id), refused=exc.message, values=values))
+    detail = _detail(invoice_id)
+    flash(f"Payment of {detail.row.invoice_number} recorded ({payment.reference}).", "success")
+    return redirect_after_post(url_for("payments.invoice", invoice_id=invoice_id))
+
+
+@bp.route("/payments/remittance", methods=["GET", "POST"])
+@login_required
+@roles_required(*FINANCE)
+def remittance():
+    """Upload a remittance file: every row is checked and shown; nothing is written until confirmed."""
+    if request.method == "GET":
+        return render("payments/remittance.html", preview=None, method="ach", methods=payment_service.METHODS, csv_text="")
+    upload = request.files.get("file")
+    method = request.form.get("method", "ach")
+    content = upload.read(payment_service.MAX_REMITTANCE_BYTES + 1) if upload and upload.filename else b""
+    if not content:
+        return render("payments/remittance.html", status=422, preview=None, method=method, methods=payment_service.METHODS,
+                      csv_text="", errors={"file": "Choose the remittance CSV file to check."})
+    preview = payment_service.preview_remittance(db(), actor(), content, method)
+    return render("payments/remittance.html", status=200 if preview.ok else 422, preview=preview, method=method,
+                  methods=payment_service.METHODS, csv_text=content.decode("utf-8-sig", "replace") if preview.ok else "",
+                  errors={})
+
+
+@bp.route("/payments/remittance/import", methods=["POST"])
+@login_required
+@roles_required(*FINANCE)
+def remittance_import():
+    content = request.form.get("csv_text", "").encode("utf-8")
+    method = request.form.get("method", "ach")
+    try:
+        payments = payment_service.import_remittance(db(), actor(), content, method)
+    except ValidationError as exc:
+        preview = payment_service.preview_remittance(db(), actor(), content, method)
+        return render("payments/remittance.html", status=422, preview=preview, method=method,
+                      methods=payment_service.METHODS, csv_text="", errors=exc.fields)
+    flash(f"{len(payments)} payment{'' if len(payments) == 1 else 's'} recorded from the remittance file.", "success")
+    return redirect_after_post(url_for("payments.queue", status="paid"))
