@@ -75,7 +75,7 @@ def _cell_sql(field: str, layout: Layout, currency: str) -> str:
         column, exp = _AMOUNT_COLUMN[field], minor_units(currency)
         if exp == 0:
             return f"{column}::text"
-        return f"({column} / {10 ** exp})::text || '.' || lpad(({column} % {10 ** exp})::text, {exp}, '0')"
+        return f"({column} / {10 ** exp})::text || '.' || lpad(mod({column}, {10 ** exp})::text, {exp}, '0')"
     return f"ap_csv_text({_TEXT_SQL[field]})"
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
-from backoffice.services import bootstrap, demo_engagements
+from backoffice.services import bootstrap, demo_engagements, demo_money
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
@@ -44,7 +44,7 @@ def seed(session: Session) -> list[DemoLogin]:
     harbor = bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
     bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN)
     owner = bootstrap.create_user(session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER)
-    bootstrap.create_user(session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE)
+    fiona = bootstrap.create_user(session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE)
     nina = bootstrap.create_user(session, email="nina@northwind.example", name="Nina Northwind", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=northwind.id)
     bootstrap.create_user(session, email="ben@bluebird.example", name="Ben Bluebird", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=bluebird.id)
 
@@ -58,6 +58,7 @@ def seed(session: Session) -> list[DemoLogin]:
     nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)
     demo_engagements.seed(session, owner=omar, contractor=nina_actor,
                           other_contractor_id=bluebird.id, third_contractor_id=harbor.id)
+    demo_money.seed(session, owner=omar, finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name))
     demo_engagements.seed_second_org(session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name),
                                      contractor_id=kestrel.id)
     return DEMO_LOGINS
