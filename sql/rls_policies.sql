@@ -811,8 +811,11 @@ $$;
 -- An invoice's amounts, dates and parties never change (the app role may update only its status
 -- columns); its status moves approved -> exported (into a live batch written in this transaction)
 -- -> approved (the batch voided) and approved/exported -> paid (with its payment record).
-create or replace function invoices_move_guard() returns trigger
-language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+-- Not SECURITY DEFINER and no SET clause: it runs once per row of a 100,000-row export, and only
+-- finance and admins update invoices, who may read the batches and payments it checks.
+drop function if exists invoices_move_guard() cascade;
+create function invoices_move_guard() returns trigger
+language plpgsql as $$
 begin
   if (new.id, new.org_id, new.contractor_id, new.engagement_id, new.kind, new.milestone_id, new.review_id, new.number,
       new.invoice_number, new.description, new.currency, new.gross_minor, new.retainage_bps, new.retainage_minor,

@@ -132,3 +132,10 @@ def _balanced(lines: list[tuple[str, int]]) -> list[tuple[str, int]]:
     if sum(amount for _, amount in lines) != 0:
         raise AssertionError(f"unbalanced ledger lines: {lines}")
     return lines
+
+
+def invoice_prefix_for(org_name: str) -> str:
+    """A default invoice-number prefix from the organization's name: its first four letters or digits,
+    upper-cased ("Acme Renovations" -> ACME); INV when the name has fewer than two."""
+    letters = "".join(ch for ch in org_name if ch.isascii() and ch.isalnum()).upper()[:4]
+    return letters if len(letters) >= 2 else "INV"

@@ -10,6 +10,7 @@ import uuid
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from backoffice.domain.invoices import invoice_prefix_for
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Membership, Organization, User
@@ -23,7 +24,8 @@ def create_org(session: Session, name: str, currency: str = "USD", retainage_bps
     validate_settings(OrgSettings(name, currency, retainage_bps, terms_days, "route_back"))
     if session.execute(select(Organization.id).where(func.lower(Organization.name) == name.strip().lower())).first():
         raise ValidationError({"name": f"An organization named {name.strip()!r} already exists."})
-    org = Organization(name=name.strip(), default_currency=currency, default_retainage_bps=retainage_bps, payment_terms_days=terms_days)
+    org = Organization(name=name.strip(), default_currency=currency, default_retainage_bps=retainage_bps, payment_terms_days=terms_days,
+                       invoice_prefix=invoice_prefix_for(name))
     session.add(org)
     session.flush()
     audit.record_system(session, org.id, "organization.created", "organization", org.id, {"name": org.name})

@@ -274,7 +274,7 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "submissions_guard", "submissions_have_evidence", "evidence_files_complete", "reviews_guard", "reviews_moved_milestone",
     # money: numbers, amounts and pay-once checked against rows the caller may not see
     # (next_org_number is not among them: only those triggers call it, so nobody can skip a number)
-    "invoices_guard", "invoices_move_guard", "payments_guard", "payments_paid_invoice",
+    "invoices_guard", "payments_guard", "payments_paid_invoice",
     "ap_export_batches_guard", "ap_export_batches_complete", "ledger_entries_balanced",
 }
 
