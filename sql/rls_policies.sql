@@ -842,7 +842,7 @@ begin
       end if;
       new.exported_at := null;
     when 'approved>paid', 'exported>paid' then
-      if new.batch_id is distinct from old.batch_id
+      if (new.batch_id, new.exported_at) is distinct from (old.batch_id, old.exported_at)
          or not exists (select 1 from public.payments p where p.invoice_id = new.id and p.paid_at = new.paid_at) then
         raise exception 'an invoice is paid with its payment record' using errcode = '23514';
       end if;
@@ -977,9 +977,12 @@ begin
   if v_bytes is null or octet_length(v_bytes) <> v_batch.size_bytes or encode(sha256(v_bytes), 'hex') <> v_batch.sha256 then
     raise exception 'the stored file of batch % does not match its size and sha256', v_batch.number using errcode = '23514';
   end if;
+  -- Every invoice pointing at the batch counts, so one in another currency (or not exported) fails it.
   select count(*), coalesce(sum(i.net_minor), 0) into v_count, v_total from public.invoices i
-   where i.org_id = v_batch.org_id and i.batch_id = v_batch.id and i.status = 'exported' and i.currency = v_batch.currency;
+   where i.org_id = v_batch.org_id and i.batch_id = v_batch.id;
   if v_count <> v_batch.row_count or v_total <> v_batch.total_minor
+     or exists (select 1 from public.invoices i where i.org_id = v_batch.org_id and i.batch_id = v_batch.id
+                   and (i.status <> 'exported' or i.currency <> v_batch.currency))
      or exists (select unnest(v_batch.invoice_ids) except select i.id from public.invoices i
                  where i.org_id = v_batch.org_id and i.batch_id = v_batch.id) then
     raise exception 'batch % must hold exactly its % invoices, exported, in %, totalling %', v_batch.number, v_batch.row_count,

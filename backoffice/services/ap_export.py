@@ -237,6 +237,8 @@ def void_batch(session: Session, actor: Actor, batch_id, reason: str) -> ApExpor
         batch = get_batch(session, batch_id, lock=True)
         if batch.status == "voided":
             raise Conflict(f"Batch {batch.number} was already voided on {batch.voided_at:%d %b %Y}.")
+        # Its invoices too: a payment being recorded for one of them finishes first, and is seen below.
+        session.execute(select(Invoice.id).where(Invoice.batch_id == batch.id).with_for_update()).all()
         paid = session.execute(select(Invoice.invoice_number).where(Invoice.batch_id == batch.id,
                                                                     Invoice.status == InvoiceStatus.PAID.value)
                                .order_by(Invoice.number).limit(3)).scalars().all()
