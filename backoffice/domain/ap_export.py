@@ -130,7 +130,7 @@ def custom_layout(columns: list, date_format: str) -> Layout:
         raise ValueError(f"A layout has at most {MAX_COLUMNS} columns.")
     result = []
     for item in columns:
-        field, header = str(item.get("field", "")), str(item.get("header", "")).strip()
+        field, header = str(item.get("field") or ""), str(item.get("header") or "").strip()
         if field not in FIELDS:
             raise ValueError(f"“{field}” is not a field the export knows.")
         if not header or len(header) > 60 or _HEADER_BAD.search(header):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import BigInteger
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -10,4 +11,6 @@ def new_id() -> uuid.UUID:
 
 
 class Base(DeclarativeBase):
-    pass
+    # Money is bigint minor units: a plain int maps to BIGINT so no amount above 2^31 - 1 cents
+    # (about 21 million dollars) is ever bound as a 32-bit integer.
+    type_annotation_map = {int: BigInteger}

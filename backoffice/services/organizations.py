@@ -112,17 +112,18 @@ def update_export_settings(session: Session, actor: Actor, new: ExportSettings) 
         errors["preset"] = "Choose an export layout."
         preset = None
     account = clean_text(new.expense_account, "expense_account", errors, label="expense account", required=True, max_len=100)
-    if new.columns or preset == Preset.CUSTOM:
+    layout = None
+    if new.date_format not in DATE_FORMATS:
+        errors["date_format"] = "Choose a date format."
+    elif new.columns or preset == Preset.CUSTOM:
         try:
             layout = custom_layout(new.columns, new.date_format)
         except ValueError as exc:
             errors["columns"] = str(exc)
-    elif new.date_format not in DATE_FORMATS:
-        errors["date_format"] = "Choose a date format."
     if errors:
         raise ValidationError(errors)
     org = current_organization(session, actor)
-    columns = layout.as_json()["columns"] if new.columns or preset == Preset.CUSTOM else org.ap_export_columns
+    columns = layout.as_json()["columns"] if layout else org.ap_export_columns
     changes = {}
     for field, after in (("ap_export_preset", preset.value), ("ap_expense_account", account),
                          ("ap_export_date_format", new.date_format), ("ap_export_columns", columns)):
