@@ -210,10 +210,16 @@ def _write_file(session: Session, org_id: uuid.UUID, batch_id: uuid.UUID, layout
         header = layout.header_line()
         digest.update(header)
         spool.write(header)
+        # The batch's rows were assigned in this transaction, so the planner's statistics say none have
+        # this batch_id and it picks nested loops over every contractor and engagement per row (quadratic:
+        # 3.8 s instead of 0.4 s for 100,000 rows). The joined tables are the organization's own, small
+        # next to the batch: hash joins are right, whatever the estimate.
+        cursor.execute("select set_config('enable_nestloop', 'off', true)")
         with cursor.copy(f"copy ({rows_sql(layout, currency)}) to stdout with (format csv)", {"batch": batch_id}) as copy:
             for block in copy:
                 digest.update(block)
                 spool.write(block)
+        cursor.execute("select set_config('enable_nestloop', 'on', true)")
         size = spool.tell()
         spool.seek(0)
         chunk_no = 0
