@@ -231,6 +231,13 @@ def preview_remittance(session: Session, actor: Actor, content: bytes, method: s
         textual = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         return RemittancePreview([], method, "The file is not UTF-8 text. Export it from your bank as CSV (UTF-8).")
+    try:
+        return _read_remittance(session, actor, textual, method, lock)
+    except csv.Error as exc:
+        return RemittancePreview([], method, f"The file is not a readable CSV ({exc}). Export it again as CSV.")
+
+
+def _read_remittance(session: Session, actor: Actor, textual: str, method: str, lock: bool) -> RemittancePreview:
     reader = csv.reader(io.StringIO(textual))
     header = next(reader, None)
     if not header:

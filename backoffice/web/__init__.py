@@ -69,7 +69,9 @@ def register_error_handlers(app: Flask) -> None:
             403: "Your role in this organization does not allow this page.",
             404: "There is nothing here, or it belongs to another organization.",
             405: "That action is not available here.",
-            413: "That upload is too large: one submission carries at most 100 MB. Nothing was saved.",
+            413: ("That file is too large: a remittance file is at most 2 MB; split it. Nothing was saved."
+                  if request.endpoint == "payments.remittance" else
+                  "That upload is too large: one submission carries at most 100 MB. Nothing was saved."),
         }
         return _error_page(exc.code or 500, exc.name, messages.get(exc.code, exc.description))
 

@@ -1,6 +1,8 @@
 """Admin pages: organization settings, users and roles, contractors."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
@@ -147,7 +149,7 @@ def export_settings():
         rows.append({"field": key, "label": label, "included": included, "header": header, "position": position})
     for row in rows:
         if row["included"]:
-            order = int(row["position"]) if row["position"].isdigit() else 999
+            order = int(row["position"]) if re.fullmatch(r"[0-9]{1,3}", row["position"]) else 999
             columns.append((order, list(FIELDS).index(row["field"]), {"field": row["field"], "header": row["header"]}))
     columns = [c for _, _, c in sorted(columns, key=lambda c: (c[0], c[1]))]
     values = {k: form.get(k, "") for k in ("preset", "expense_account", "date_format")}

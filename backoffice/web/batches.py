@@ -45,6 +45,9 @@ def create():
     selection = export_service.Selection(
         invoice_ids=tuple(form.getlist("invoice_id")), due_by=form.get("due_by", ""), currency=form.get("currency", ""),
         preset=form.get("preset", ""))
+    if not selection.invoice_ids and "due_by" not in form and "currency" not in form:
+        flash("Nothing was exported. Select at least one authorized payment to export.", "error")
+        return redirect_after_post(url_for("payments.queue"))
     try:
         batch = export_service.create_batch(db(), actor(), selection)
     except DomainError as exc:

@@ -180,7 +180,7 @@ def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", s
         change_orders_allowed=manages and detail.status in rules.CHANGE_ORDERS_ALLOWED,
         errors=errors or {},
         open_action=open_action,
-        reason=request.form.get("reason", "") if request.method == "POST" else "",
+        reason=request.form.get("release_reason" if open_action == "release" else "reason", "") if request.method == "POST" else "",
         status=status,
     )
 

@@ -10,11 +10,15 @@ from htmx_flask.requests import HtmxAwareRequest
 
 from backoffice.domain import evidence as rules
 from backoffice.services.evidence import UploadedFile
+from backoffice.services.payments import MAX_REMITTANCE_BYTES
 
 # Endpoints that take evidence files. Their body may be as large as the most a submission may carry
 # (the organization's own, smaller limits are checked file by file afterwards, with a message).
 UPLOAD_ENDPOINTS = frozenset({"milestones.submit"})
 UPLOAD_REQUEST_LIMIT = rules.MAX_SUBMISSION_MB * rules.MB + 1024 * 1024  # + room for the form's fields
+# A remittance file may be as large as the service reads (it says "split it" beyond), plus the form.
+REMITTANCE_ENDPOINTS = frozenset({"payments.remittance"})
+REMITTANCE_REQUEST_LIMIT = MAX_REMITTANCE_BYTES + 64 * 1024
 IN_MEMORY_BYTES = 512 * 1024  # smaller files stay in memory, larger ones go to disk
 
 
@@ -51,6 +55,8 @@ class Request(HtmxAwareRequest):
         # session (the signed cookie is already verified here); anyone else gets the app's small limit.
         if self.endpoint in UPLOAD_ENDPOINTS and session.get("_user_id"):
             return UPLOAD_REQUEST_LIMIT
+        if self.endpoint in REMITTANCE_ENDPOINTS and session.get("_user_id"):
+            return REMITTANCE_REQUEST_LIMIT
         return super().max_content_length
 
     @max_content_length.setter
