@@ -21,6 +21,7 @@ from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
 from backoffice.domain.money import percent_of
 from backoffice.queries import money
+from backoffice.queries.paging import Paging
 
 PER_PAGE = 25
 
@@ -64,23 +65,11 @@ class EngagementRow:
 
 
 @dataclass(frozen=True)
-class Page:
+class Page(Paging):
     rows: list[EngagementRow]
     total: int
     page: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def first(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.page * self.per_page)
 
 
 def _scope(alias: str, org_id) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
+from backoffice.queries.paging import Paging
 
 PER_PAGE = 50
 QUEUE_STATUSES = {"open": ("approved", "exported"), "approved": ("approved",), "exported": ("exported",),
@@ -76,24 +77,12 @@ class QueueFilters:
 
 
 @dataclass(frozen=True)
-class QueuePage:
+class QueuePage(Paging):
     rows: list[InvoiceRow]
     total: int
     page: int
     per_page: int
     totals: list[CurrencyTotal]
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def first(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.page * self.per_page)
 
 
 _ROW_SQL = """
