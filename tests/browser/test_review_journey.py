@@ -5,6 +5,8 @@ Each step is checked as the person sees it (roles, labels, text) and the end sta
 reads it from the database."""
 from __future__ import annotations
 
+import re
+
 from browser_helpers import MB, UploadProgress, file_payload, pdf_bytes, sha256, sign_in
 from engagement_helpers import create_active, milestones_of
 from playwright.sync_api import Page, expect
@@ -150,7 +152,9 @@ def test_contractor_uploads_owner_disputes_contractor_resubmits_owner_approves(
     mark_page_as_seen(owner)
     owner.get_by_role("button", name="Approve").click()
     expect(decision_panel(owner).get_by_role("heading", name="Approved")).to_be_visible()
-    expect(decision_panel(owner)).to_contain_text("The payment is authorized for $1,000.00 gross.")
+    # The approval authorized the payment in the same transaction: the panel links its invoice.
+    expect(decision_panel(owner)).to_contain_text(re.compile(r"The payment is authorized as [A-Z0-9]+-000001 for \$1,000\.00 gross\."))
+    expect(decision_panel(owner).get_by_role("link", name=re.compile(r"-000001$"))).to_have_attribute("href", re.compile(r"^/invoices/"))
     expect(owner.locator("#revision-2 .badge")).to_have_text("Approved")
     expect(owner.locator("#review-count")).to_have_text("0")
     expect_same_document(owner)
