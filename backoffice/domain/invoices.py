@@ -37,7 +37,7 @@ class InvoiceStatus(StrEnum):
     @property
     def payable(self) -> bool:
         """Whether a payment may be recorded against it."""
-        return self in (InvoiceStatus.APPROVED, InvoiceStatus.EXPORTED)
+        return can_move(self, InvoiceStatus.PAID)
 
 
 # The moves of the invoice state machine this release supports; the database refuses every other.
@@ -84,6 +84,12 @@ def release_amounts(held: int) -> Amounts:
     if held <= 0:
         raise ValueError("there is no retainage held to release")
     return Amounts(held, 0, 0, held, 0, 0, held)
+
+
+def withheld_bps(retainage_bps: int, *, released: bool) -> int:
+    """The retainage an approval withholds: the engagement's rate, or none once its retainage has been
+    released (the one release per engagement could never pay it back; DESIGN.md section 4, invariant 3)."""
+    return 0 if released else retainage_bps
 
 
 def due_date(issued_on: date, terms_days: int) -> date:

@@ -17,3 +17,5 @@ class Role(StrEnum):
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.OWNER, Role.FINANCE})
 AUDIT_READERS = frozenset({Role.ADMIN, Role.FINANCE})
+# Who works the payment queue: exports, records payments, reads batches and the ledger.
+FINANCE_ROLES = frozenset({Role.ADMIN, Role.FINANCE})

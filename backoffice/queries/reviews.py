@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.evidence import PREVIEWABLE
+from backoffice.domain.invoices import withheld_bps
 from backoffice.domain.reviews import Authorization, Decision, authorization
 from backoffice.domain.roles import Role
 from backoffice.models import EvidenceFile
@@ -165,7 +166,7 @@ class MilestoneDetail:
 
     def approval(self, today: date) -> Authorization:
         """What approving today would authorize under the engagement's terms."""
-        return authorization(self.amount_minor, 0 if self.retainage_released else self.retainage_bps,
+        return authorization(self.amount_minor, withheld_bps(self.retainage_bps, released=self.retainage_released),
                              self.payment_terms_days, today, self.service_fee_bps)
 
 

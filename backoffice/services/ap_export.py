@@ -33,14 +33,14 @@ from backoffice.domain.ap_export import (
 from backoffice.domain.currency import is_currency, minor_units
 from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.money import format_amount
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.models import ApExportBatch, ApExportChunk, Invoice, Organization
 from backoffice.services import audit
 from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
 
 CHUNK = 1024 * 1024
-FINANCE = (Role.ADMIN, Role.FINANCE)
+FINANCE = FINANCE_ROLES
 MAX_SELECTED = 100_000
 
 # What each field holds, as SQL over invoices i, contractors c, engagements e, organizations o and

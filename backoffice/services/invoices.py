@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,27 +18,19 @@ from backoffice.domain.engagements import EngagementStatus
 from backoffice.domain.invoices import (
     Amounts,
     InvoiceKind,
-    RetainageState,
     authorization_lines,
     milestone_amounts,
     release_amounts,
     release_lines,
+    withheld_bps,
 )
 from backoffice.domain.money import format_amount
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
+from backoffice.queries.money import engagement_retainage
 from backoffice.services import audit
 from backoffice.services.engagements import STAFF, can_manage, get_engagement
 from backoffice.services.validation import clean_text, get_or_404
-
-
-def retainage_state(session: Session, engagement_id: uuid.UUID) -> RetainageState:
-    """Withheld by the engagement's milestone invoices, and released by its release (if any)."""
-    withheld, released = session.execute(
-        select(func.coalesce(func.sum(Invoice.retainage_minor).filter(Invoice.kind == InvoiceKind.MILESTONE.value), 0),
-               func.coalesce(func.sum(Invoice.gross_minor).filter(Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value), 0))
-        .where(Invoice.engagement_id == engagement_id)).one()
-    return RetainageState(int(withheld), int(released))
 
 
 def release_of(session: Session, engagement_id: uuid.UUID) -> Invoice | None:
@@ -47,10 +39,9 @@ def release_of(session: Session, engagement_id: uuid.UUID) -> Invoice | None:
 
 
 def approval_amounts(session: Session, engagement: Engagement, gross: int) -> Amounts:
-    """What approving ``gross`` authorizes now: once the engagement's retainage has been released, later
-    approvals withhold none (the one release per engagement could never pay it back)."""
-    retainage_bps = 0 if release_of(session, engagement.id) is not None else engagement.retainage_bps
-    return milestone_amounts(gross, retainage_bps, engagement.service_fee_bps)
+    """What approving ``gross`` authorizes now under the engagement's terms."""
+    bps = withheld_bps(engagement.retainage_bps, released=release_of(session, engagement.id) is not None)
+    return milestone_amounts(gross, bps, engagement.service_fee_bps)
 
 
 def authorize_milestone(session: Session, actor: Actor, engagement: Engagement, milestone: Milestone,
@@ -91,7 +82,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
         if earlier is not None:
             raise Conflict(f"This engagement's retainage was released on {earlier.issued_on:%d %b %Y} "
                            f"({earlier.invoice_number}); it is released once.")
-        held = retainage_state(session, engagement.id).held
+        held = engagement_retainage(session, engagement.id).held
         if held <= 0:
             raise InvalidTransition("This engagement holds no retainage: no approved milestone has withheld any.")
         errors: dict[str, str] = {}

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.domain.invoices import InvoiceStatus, payment_lines
 from backoffice.domain.money import AmountError, format_amount, parse_amount
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
 from backoffice.services import audit
@@ -28,7 +28,7 @@ from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
 from backoffice.services.validation import clean_date, clean_text
 
-FINANCE = (Role.ADMIN, Role.FINANCE)
+FINANCE = FINANCE_ROLES
 METHODS = {"ach": "ACH / bank transfer", "wire": "Wire", "check": "Check", "card": "Card", "other": "Other"}
 MAX_REMITTANCE_BYTES = 2 * 1024 * 1024
 MAX_REMITTANCE_ROWS = 5000

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, flash, request, stream_with_context, url_
 from flask_login import login_required
 
 from backoffice.domain.ap_export import Preset
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
 from backoffice.services import ap_export as export_service
@@ -20,7 +20,7 @@ from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 
-FINANCE = (Role.ADMIN, Role.FINANCE)
+FINANCE = FINANCE_ROLES
 
 
 @bp.route("/")

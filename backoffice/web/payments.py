@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import login_required
 
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
 from backoffice.services import payments as payment_service
@@ -18,7 +18,7 @@ from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("payments", __name__)
 
-FINANCE = (Role.ADMIN, Role.FINANCE)
+FINANCE = FINANCE_ROLES
 
 
 def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:

@@ -71,7 +71,7 @@ def upgrade() -> None:
             check ((status = 'voided') = (voided_at is not null)),
             check ((status = 'voided') = (voided_by is not null and void_reason is not null))
         );
-        create index ap_export_batches_org_created_idx on ap_export_batches (org_id, number desc);
+        create index ap_export_batches_org_number_idx on ap_export_batches (org_id, number desc);
 
         -- The file's bytes, in 1 MiB rows: written and read a piece at a time, never whole in memory.
         create table ap_export_chunks (
