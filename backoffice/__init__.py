@@ -33,6 +33,7 @@ def create_app(database_url: str | None = None, **overrides) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         BACKOFFICE_SETTINGS=settings,
+        BASE_URL=settings.base_url,  # links in emails: configured, never taken from a request's Host header
     )
     app.config.update(overrides)
     if settings.trust_proxy:

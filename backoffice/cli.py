@@ -1,4 +1,4 @@
-"""The `backoffice` command: serve, db, doctor, demo, create-org, create-user, audit verify."""
+"""The `backoffice` command: serve, worker, db, doctor, demo, create-org, create-user, audit verify."""
 from __future__ import annotations
 
 import sys
@@ -94,13 +94,19 @@ def doctor() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty embedded database.")
-def serve(host: str, port: int, no_demo: bool) -> None:
+@click.option("--worker/--no-worker", default=None,
+              help="Run a job worker in this process too. Default: on in embedded mode, off with DATABASE_URL.")
+def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
     """Migrate, check RLS, seed demo data on first run (embedded mode) and serve the app."""
+    import os
+
     from werkzeug.serving import run_simple
 
     from backoffice import create_app, schema
     from backoffice.services import demo
 
+    # Links in emails lead back here unless the operator says otherwise.
+    os.environ.setdefault("BACKOFFICE_BASE_URL", f"http://{host}:{port}")
     urls = _urls(stop_on_exit=True)
     if urls.admin:
         schema.upgrade(urls.admin, urls.app)
@@ -116,6 +122,8 @@ def serve(host: str, port: int, no_demo: bool) -> None:
                 seeded = True
         engine.dispose()
     app = create_app(urls.app)
+    if worker if worker is not None else urls.embedded:
+        _start_worker_thread(urls.app)
     click.echo("")
     click.echo(f"backoffice is running at http://{host}:{port}/")
     if urls.embedded:
@@ -123,8 +131,46 @@ def serve(host: str, port: int, no_demo: bool) -> None:
         click.echo(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
         for login in demo.DEMO_LOGINS:
             click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
+    settings = load_settings()
+    click.echo("Emails: " + ("sent through Resend." if settings.resend_api_key
+                             else "kept in the admin outbox (set RESEND_API_KEY to send them)."))
     click.echo("Press Ctrl+C to stop.")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _start_worker_thread(app_url: str) -> None:
+    """A job worker beside the web server, so the one-command demo sends its emails and receipts."""
+    import threading
+
+    from backoffice.jobs.runtime import run_worker
+
+    thread = threading.Thread(target=run_worker, name="backoffice-worker", daemon=True,
+                              args=(app_url, load_settings()), kwargs={"install_signal_handlers": False})
+    thread.start()
+    click.echo("A job worker runs in this process (emails, receipts, reminders).")
+
+
+# --- worker --------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--concurrency", default=1, show_default=True, type=int, help="Jobs run at the same time.")
+@click.option("--once", is_flag=True, help="Run the jobs waiting now, then exit.")
+def worker(concurrency: int, once: bool) -> None:
+    """Run background jobs: emails, receipts, the review reminder and the finance digest."""
+    import logging
+
+    from backoffice.jobs.runtime import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    urls = _urls(stop_on_exit=True)
+    if run_doctor(urls):
+        click.echo("Refusing to start: fix the problems above (see `backoffice doctor`).", err=True)
+        sys.exit(1)
+    settings = load_settings()
+    click.echo("Emails: " + ("sent through Resend." if settings.resend_api_key
+                             else "kept in the admin outbox (set RESEND_API_KEY to send them)."))
+    run_worker(urls.app, settings, concurrency=concurrency, wait=not once)
 
 
 # --- set-up -------------------------------------------------------------------------------------------

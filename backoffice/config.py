@@ -26,6 +26,9 @@ class Settings:
     trust_proxy: bool
     login_max_failures: int
     login_lock_minutes: int
+    resend_api_key: str | None = None  # without it, email is kept in the outbox instead of sent
+    email_from: str = "backoffice <onboarding@resend.dev>"
+    base_url: str = "http://127.0.0.1:5000"  # links in emails point here
 
     @property
     def embedded(self) -> bool:
@@ -52,6 +55,9 @@ def load_settings() -> Settings:
         trust_proxy=_flag("BACKOFFICE_TRUST_PROXY"),
         login_max_failures=int(os.environ.get("BACKOFFICE_LOGIN_MAX_FAILURES", "5")),
         login_lock_minutes=int(os.environ.get("BACKOFFICE_LOGIN_LOCK_MINUTES", "15")),
+        resend_api_key=os.environ.get("RESEND_API_KEY") or None,
+        email_from=os.environ.get("BACKOFFICE_EMAIL_FROM") or Settings.email_from,
+        base_url=(os.environ.get("BACKOFFICE_BASE_URL") or Settings.base_url).rstrip("/"),
     )
 
 

@@ -25,8 +25,14 @@ def sqlalchemy_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+# The job queue lives in its own schema (migration 0005): enqueuing in the caller's transaction runs
+# procrastinate's SQL on our connection, which names its types without a schema.
+SEARCH_PATH_OPTION = "-c search_path=public,procrastinate"
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {}).setdefault("options", SEARCH_PATH_OPTION)
     return create_engine(sqlalchemy_url(url), **kwargs)
 
 

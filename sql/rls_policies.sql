@@ -25,23 +25,35 @@ $$;
 -- or the user is inactive). It is written once, below, and each helper policies call gets its own
 -- copy of the query: a helper calling app_membership() costs a second function call in every policy
 -- of every statement (measured 9 us against 5.5 us per call; bench/rls_overhead.py).
+--
+-- The second branch is the organization's worker (background jobs, DESIGN.md section 6): a job acts
+-- as app.user_id = app.org_id = the job's organization, with an admin's reach inside that one
+-- organization and nothing outside it. No user's id is ever an organization's id (both are random
+-- uuids), so no signed-in person can become a worker, and a worker of org A naming org B sees nothing.
 do $$
 declare
   v_query text := $q$
-    select m.%s
-      from public.memberships m
-      join public.users u on u.id = m.user_id and u.is_active
-     where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
-       and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
-       and m.accepted_at is not null
+    select %s from (
+      select m.org_id, m.role, m.contractor_id
+        from public.memberships m
+        join public.users u on u.id = m.user_id and u.is_active
+       where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+         and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
+         and m.accepted_at is not null
+      union all
+      select o.id, 'admin', null::uuid
+        from public.organizations o
+       where o.id = nullif(current_setting('app.user_id', true), '')::uuid
+         and o.id = nullif(current_setting('app.org_id', true), '')::uuid
+    ) m
   $q$;
   v_helper record;
 begin
   for v_helper in select * from (values
-      ('app_membership', 'table (org_id uuid, role text, contractor_id uuid)', 'org_id, m.role, m.contractor_id'),
-      ('app_org_id', 'uuid', 'org_id'),
-      ('app_role', 'text', 'role'),
-      ('app_contractor_id', 'uuid', 'contractor_id')) h(name, returns, columns)
+      ('app_membership', 'table (org_id uuid, role text, contractor_id uuid)', 'm.org_id, m.role, m.contractor_id'),
+      ('app_org_id', 'uuid', 'm.org_id'),
+      ('app_role', 'text', 'm.role'),
+      ('app_contractor_id', 'uuid', 'm.contractor_id')) h(name, returns, columns)
   loop
     execute format('create or replace function public.%I() returns %s language sql stable security definer'
                    ' set search_path = pg_catalog, pg_temp as %L', v_helper.name, v_helper.returns, format(v_query, v_helper.columns));
@@ -1082,6 +1094,115 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------------------------
+-- Notifications and documents (DESIGN.md section 6).
+-- ---------------------------------------------------------------------------------------------
+
+-- email_messages, the outbox. An organization's messages are written by its worker and its admins
+-- (invitations) and read by admins only: a message may hold a sign-in link. An account message
+-- (a password reset: no org) belongs to the one account it is for, which the request acts as.
+select pg_temp.policy('email_messages', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('email_messages', 'own_account_messages', $p$using (org_id is null and recipient_user_id = (select app_user_id()))
+  with check (org_id is null and recipient_user_id = (select app_user_id()) and event = 'password_reset')$p$);
+select pg_temp.policy('email_messages', 'admins_only', $p$as restrictive
+  using (org_id is null or (select app_role()) = 'admin') with check (org_id is null or (select app_role()) = 'admin')$p$);
+
+-- notifications: each person reads and marks their own; the worker (an admin's reach) writes them.
+select pg_temp.policy('notifications', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('notifications', 'own_select', $p$as restrictive for select using (user_id = (select app_user_id()))$p$);
+select pg_temp.policy('notifications', 'own_update', $p$as restrictive for update using (user_id = (select app_user_id())) with check (user_id = (select app_user_id()))$p$);
+select pg_temp.policy('notifications', 'writers_insert', $p$as restrictive for insert with check ((select app_role()) = 'admin')$p$);
+
+-- documents, the data room: finance and admins only; written once, never changed or deleted.
+select pg_temp.policy('documents', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('documents', 'finance_and_admins', $p$as restrictive
+  using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
+
+create or replace function documents_reject_change() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+begin
+  raise exception 'documents are kept as issued: % is not allowed', tg_op using errcode = '42501';
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.documents') is not null then
+    drop trigger if exists documents_append_only on public.documents;
+    create trigger documents_append_only before update or delete on public.documents
+      for each row execute function documents_reject_change();
+    drop trigger if exists documents_no_truncate on public.documents;
+    create trigger documents_no_truncate before truncate on public.documents
+      for each statement execute function documents_reject_change();
+  end if;
+  -- password_resets: no policy at all; only the functions below touch it.
+  if to_regclass('public.password_resets') is not null then
+    alter table public.password_resets enable row level security, force row level security;
+  end if;
+end
+$$;
+
+-- Periodic jobs (the review reminder, the finance digest) run once per organization: this is the
+-- list of them, and nothing else about them.
+create or replace function job_org_ids() returns setof uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select o.id from public.organizations o order by o.id
+$$;
+
+-- Start a password reset for an active account that has a password. Returns the account (to address
+-- the email) or no row: unknown address, no password yet (they join by invitation), or more than three
+-- links asked for in the last hour. Earlier unused links stop working.
+create or replace function password_reset_start(p_email text, p_token_hash text)
+returns table (user_id uuid, email text, name text)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_user public.users;
+begin
+  select * into v_user from public.users u
+   where lower(u.email) = lower(p_email) and u.is_active and u.password_hash is not null;
+  if not found then
+    return;
+  end if;
+  if (select count(*) from public.password_resets r where r.user_id = v_user.id and r.created_at > now() - interval '1 hour') >= 3 then
+    return;
+  end if;
+  update public.password_resets set used_at = now() where password_resets.user_id = v_user.id and used_at is null;
+  insert into public.password_resets (user_id, token_hash) values (v_user.id, p_token_hash);
+  return query select v_user.id, v_user.email, v_user.name;
+end
+$$;
+
+-- Whose unused, unexpired reset link this is (the form shows the address), or no row.
+create or replace function password_reset_email(p_token_hash text) returns text
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select u.email from public.password_resets r join public.users u on u.id = r.user_id and u.is_active
+   where r.token_hash = p_token_hash and r.used_at is null and r.expires_at > now()
+$$;
+
+-- Use a reset link once: set the new password, end every session signed in before, lift a sign-in
+-- lock. Returns the account, or null for a link that is unknown, used or expired.
+create or replace function password_reset_finish(p_token_hash text, p_password_hash text) returns uuid
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_reset public.password_resets;
+begin
+  select * into v_reset from public.password_resets r
+   where r.token_hash = p_token_hash and r.used_at is null and r.expires_at > now()
+   for update;
+  if not found or p_password_hash is null or length(p_password_hash) < 20 then
+    return null;
+  end if;
+  update public.users set password_hash = p_password_hash, sessions_revoked_at = now()
+   where id = v_reset.user_id and is_active;
+  if not found then
+    return null;
+  end if;
+  update public.password_resets set used_at = now() where password_resets.user_id = v_reset.user_id and used_at is null;
+  perform public.auth_record_success(v_reset.user_id);
+  return v_reset.user_id;
+end
+$$;
+
+-- ---------------------------------------------------------------------------------------------
 -- Grants to the app role (name in backoffice.app_role). Table privileges are the first gate, the
 -- policies above the second.
 -- ---------------------------------------------------------------------------------------------
@@ -1114,6 +1235,24 @@ begin
     execute format('grant select, insert, update (status, batch_id, exported_at, paid_at, updated_at) on public.invoices to %I', v_app);
     execute format('grant select, insert on public.payments, public.ap_export_chunks, public.ledger_entries to %I', v_app);
     execute format('grant select, insert, update (size_bytes, sha256, row_count, total_minor, invoice_ids, status, voided_by, voided_at, void_reason) on public.ap_export_batches to %I', v_app);
+  end if;
+  if to_regclass('public.email_messages') is not null then
+    execute format('grant select, insert, update (status, attempts, last_error, provider_id, sent_at, updated_at) on public.email_messages to %I', v_app);
+    execute format('grant select, insert, update (read_at) on public.notifications to %I', v_app);
+    execute format('grant select, insert on public.documents to %I', v_app);
+  end if;
+  -- The job queue (procrastinate's schema): the web enqueues, workers take and finish jobs.
+  if to_regnamespace('procrastinate') is not null then
+    execute format('grant usage on schema procrastinate to %I', v_app);
+    execute format('grant select, insert, update, delete on all tables in schema procrastinate to %I', v_app);
+    execute format('grant usage, select on all sequences in schema procrastinate to %I', v_app);
+    execute format('grant execute on all functions in schema procrastinate to %I', v_app);
+  end if;
+  if to_regclass('public.password_resets') is not null then
+    foreach v_fn in array array['job_org_ids()', 'password_reset_start(text, text)', 'password_reset_email(text)', 'password_reset_finish(text, text)'] loop
+      execute format('revoke all on function public.%s from public', v_fn);
+      execute format('grant execute on function public.%s to %I', v_fn, v_app);
+    end loop;
   end if;
   foreach v_fn in array array[
     'app_user_id()', 'app_membership()', 'app_org_id()', 'app_role()', 'app_contractor_id()', 'my_memberships()',

@@ -7,6 +7,7 @@ from backoffice.models.engagements import (
     Milestone,
 )
 from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment
+from backoffice.models.notifications import Document, EmailMessage, Notification
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 from backoffice.models.org import (
     AuditEvent,
@@ -28,6 +29,9 @@ __all__ = [
     "ChangeOrder",
     "ChangeOrderLine",
     "Contractor",
+    "Document",
+    "EmailMessage",
+    "Notification",
     "Engagement",
     "EvidenceChunk",
     "EvidenceFile",

@@ -29,6 +29,8 @@ class Organization(Base):
     segregation_of_duties: Mapped[bool] = mapped_column(default=True)
     ap_expense_account: Mapped[str] = mapped_column(Text, default="Contract labor")
     ap_export_date_format: Mapped[str] = mapped_column(Text, default="iso")
+    review_sla_days: Mapped[int] = mapped_column(default=3)
+    locale: Mapped[str] = mapped_column(Text, default="en_US")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -37,6 +37,7 @@ from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.models import ApExportBatch, ApExportChunk, Invoice, Organization
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
 
 CHUNK = 1024 * 1024
@@ -141,6 +142,7 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
         "number": batch.number, "preset": batch.preset, "currency": currency, "rows": batch.row_count,
         "total_minor": batch.total_minor, "sha256": digest, "size_bytes": size,
         "selection": batch.selection})
+    queue.notify(session, batch.org_id, "batch.exported", batch.id)
     session.commit()
     return batch
 

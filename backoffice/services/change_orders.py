@@ -18,6 +18,7 @@ from backoffice.domain.engagements import MilestoneStatus
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services.engagements import get_engagement, require_manager
 from backoffice.services.schedule import MAX_MILESTONES, RowInput, check_row
 from backoffice.services.validation import clean_text
@@ -83,6 +84,7 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
         session.rollback()
         raise
     co = _write(session, actor, engagement, milestones, lines, reason, number + 1)
+    queue.notify(session, engagement.org_id, "change_order.issued", co.id)
     session.commit()
     return co
 

@@ -26,6 +26,7 @@ from backoffice.models import (
     Organization,
 )
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services.validation import (
     clean_days,
     clean_percent,
@@ -191,6 +192,8 @@ def perform(session: Session, actor: Actor, engagement_id, action: str, reason: 
     if reason_text:
         data["reason"] = reason_text
     audit.record(session, actor, f"engagement.{_event(action)}", "engagement", engagement.id, data)
+    if action in ("send", "accept", "decline"):
+        queue.notify(session, engagement.org_id, f"engagement.{_event(action)}", engagement.id)
     session.commit()
     return engagement
 

@@ -29,6 +29,7 @@ from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, 
 from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
 from backoffice.queries.money import engagement_retainage
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services.engagements import STAFF, can_manage, get_engagement
 from backoffice.services.validation import clean_text, get_or_404
 
@@ -65,6 +66,7 @@ def authorize_milestone(session: Session, actor: Actor, engagement: Engagement, 
     invoice = session.get(Invoice, invoice_id)
     write_ledger(session, invoice, "authorized", authorization_lines(amounts))
     audit.record(session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id)))
+    queue.issue_receipt(session, invoice.org_id, invoice.id)
     return invoice
 
 
@@ -105,6 +107,8 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
     audit.record(session, actor, "retainage.released", "invoice", invoice.id,
                  _audit_data(invoice, engagement=engagement.title, reason=cleaned,
                              early=not completed, held=format_amount(held, engagement.currency)))
+    queue.issue_receipt(session, invoice.org_id, invoice.id)
+    queue.notify(session, invoice.org_id, "retainage.released", invoice.id)
     session.commit()
     return invoice
 

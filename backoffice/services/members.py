@@ -12,7 +12,10 @@ from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Invite, Membership, User
 from backoffice.services import audit
+from backoffice.config import load_settings
 from backoffice.services.auth import token_hash
+from backoffice.services.notification_events import Notice, Person, org_voice
+from backoffice.services.notifications import render, store_message
 from backoffice.services.validation import clean_email, clean_text, get_or_404
 
 
@@ -50,7 +53,7 @@ def _contractor_for_role(session: Session, role: Role | None, contractor_id, err
 
 
 def invite_member(
-    session: Session, actor: Actor, *, email: str, name: str, role: str, contractor_id=None
+    session: Session, actor: Actor, *, email: str, name: str, role: str, contractor_id=None, base_url: str | None = None
 ) -> InviteResult:
     """Invite someone to a role in this organization.
 
@@ -83,6 +86,7 @@ def invite_member(
         insert(Membership.__table__).values(id=membership_id, org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid)
     )
     token = _new_invite(session, actor, user_id, email, name)
+    _email_invite(session, actor, Person(user_id, email, name), r, token, base_url)
     audit.record(
         session, actor, "member.invited", "membership", membership_id,
         {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None},
@@ -109,12 +113,30 @@ def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID, email: str, 
     return token
 
 
+_ROLE_WORDS = {Role.ADMIN: "an admin", Role.OWNER: "a project owner", Role.FINANCE: "a member of the finance team",
+               Role.CONTRACTOR: "a contractor"}
+
+
+def _email_invite(session: Session, actor: Actor, to: Person, role: Role, token: str, base_url: str | None) -> None:
+    """The invitation by email, in the caller's transaction (the link is in the outbox, which only admins read)."""
+    org = org_voice(session, actor.org_id)
+    notice = Notice(
+        "invite", f"invite:{token_hash(token)[:32]}", (to,),
+        subject=f"{actor.name or actor.label} invited you to {org.name} on backoffice",
+        lead=f"{actor.name or actor.label} invited you to join {org.name} as {_ROLE_WORDS[role]}. "
+             "The link works once, for 72 hours.",
+        path=f"/invite/{token}", action="Accept the invitation", in_app=False)
+    store_message(session, org_id=org.id, event="invite", to=to,
+                  email=render(notice, to, org.name, base_url or load_settings().base_url), key=notice.key,
+                  entity=("user", str(to.user_id)))
+
+
 def _membership(session: Session, membership_id) -> Membership:
     return get_or_404(session, Membership, membership_id)
 
 
-def reissue_invite(session: Session, actor: Actor, membership_id) -> str:
-    """A fresh link for someone who has not accepted yet; earlier links stop working."""
+def reissue_invite(session: Session, actor: Actor, membership_id, *, base_url: str | None = None) -> str:
+    """A fresh link for someone who has not accepted yet, emailed to them; earlier links stop working."""
     actor.require(Role.ADMIN)
     m = _membership(session, membership_id)
     if m.accepted_at is not None:
@@ -128,6 +150,7 @@ def reissue_invite(session: Session, actor: Actor, membership_id) -> str:
         session.rollback()
         raise ValidationError({"invite": "There is no invitation to renew. Remove this person and invite them again."})
     token = _new_invite(session, actor, m.user_id, last.email, last.name)
+    _email_invite(session, actor, Person(m.user_id, last.email, last.name), Role(m.role), token, base_url)
     audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": last.email})
     session.commit()
     return token

@@ -24,6 +24,7 @@ from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
 from backoffice.services.validation import clean_date, clean_text
@@ -165,6 +166,7 @@ def _pay(session: Session, actor: Actor, invoice: Invoice, clean: CleanPayment, 
         "invoice_number": invoice.invoice_number, "amount_minor": invoice.net_minor, "currency": invoice.currency,
         "paid_at": clean.paid_at.isoformat(), "reference": clean.reference, "method": clean.method, "source": source,
         "batch": batch.number if batch else None})
+    queue.notify(session, invoice.org_id, "payment.recorded", payment_id)
     return session.get(Payment, payment_id)
 
 

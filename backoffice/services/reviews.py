@@ -21,6 +21,7 @@ from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contra
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services import change_orders, invoices
 from backoffice.services.engagements import STAFF, can_manage, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
@@ -126,6 +127,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
         "invoice_number": invoice.invoice_number if invoice else None,
         "evidence": [{"name": f.file_name, "sha256": f.sha256} for f in files], "links": submission.links,
     })
+    queue.notify(session, milestone.org_id, EVENTS[decision], review.id)
     session.commit()
     return review
 

@@ -18,6 +18,7 @@ from backoffice.domain.roles import Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.models import Engagement, Milestone, Review, Submission
 from backoffice.services import audit
+from backoffice.jobs import queue
 from backoffice.services import evidence
 from backoffice.services.evidence import UploadedFile
 from backoffice.services.validation import clean_text, parse_id
@@ -105,5 +106,6 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
         "links": links,
         "files": [{"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256} for f in stored],
     })
+    queue.notify(session, milestone.org_id, "milestone.submitted", submission.id)
     session.commit()
     return submission

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, redirect, request, session as cookie, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session as cookie, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -213,14 +213,14 @@ def invite():
     try:
         result = member_service.invite_member(
             db(), actor(), email=form.email.data or "", name=form.name.data or "",
-            role=form.role.data or "", contractor_id=form.contractor_id.data or None,
+            role=form.role.data or "", contractor_id=form.contractor_id.data or None, base_url=current_app.config["BASE_URL"],
         )
     except ValidationError as exc:
         apply_errors(form, exc)
         return _members_page(invite_form=form, status=422)
     if result.token:
         _show_invite_link_once(result.token)
-        flash(f"{form.email.data} is invited. Send them the link below; it works once and expires in 72 hours.", "success")
+        flash(f"{form.email.data} is invited: the invitation is on its way by email. The link is also below; it works once and expires in 72 hours.", "success")
     else:
         flash(f"{form.email.data} already has a backoffice account: they can sign in to this organization with their own password.", "success")
     return redirect(url_for("admin.members"), code=303)
@@ -258,7 +258,7 @@ def remove_member(membership_id):
 @roles_required(Role.ADMIN)
 def reinvite(membership_id):
     return _member_action(
-        lambda: _show_invite_link_once(member_service.reissue_invite(db(), actor(), membership_id)),
+        lambda: _show_invite_link_once(member_service.reissue_invite(db(), actor(), membership_id, base_url=current_app.config["BASE_URL"])),
         "A new link was created; earlier links no longer work. It expires in 72 hours.",
     )
 
@@ -323,14 +323,14 @@ def invite_contractor_user(contractor_id):
     try:
         result = member_service.invite_member(
             db(), actor(), email=form.email.data or "", name=form.name.data or "", role=Role.CONTRACTOR.value,
-            contractor_id=record.id,
+            contractor_id=record.id, base_url=current_app.config["BASE_URL"],
         )
     except ValidationError as exc:
         apply_errors(form, exc)
         return _contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
     if result.token:
         _show_invite_link_once(result.token)
-        flash(f"{form.email.data} is invited for {record.legal_name}. Send them the link below; it expires in 72 hours.", "success")
+        flash(f"{form.email.data} is invited for {record.legal_name}. The invitation is on its way by email; the link is also below and expires in 72 hours.", "success")
     else:
         flash(f"{form.email.data} already has a backoffice account: they can sign in for {record.legal_name} with their own password.", "success")
     return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)

@@ -1,0 +1,200 @@
+"""Telling people: emails in the outbox and in-app notifications (DESIGN.md section 6).
+
+Services enqueue ``notify`` in the transaction that changes the state; the worker runs ``notify`` as the
+organization's worker, which writes one ``email_messages`` row and one ``notifications`` row per person
+and enqueues each message's sending. Every row carries a key (event, entity, person) that is unique, so
+a job that runs twice writes nothing twice.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.domain.roles import Role
+from backoffice.errors import Conflict, NotFound
+from backoffice.jobs import queue
+from backoffice.models import EmailMessage, Invoice, Milestone, Notification, Organization, Submission
+from backoffice.services import audit
+from backoffice.services.notification_events import Notice, OrgVoice, Person, finance_people, notices_for, org_voice
+from backoffice.services.validation import get_or_404
+
+WORKER_LABEL = "backoffice (automated)"
+
+_emails = Environment(loader=PackageLoader("backoffice", "templates/email"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+
+
+def worker_actor(org_id: uuid.UUID) -> Actor:
+    """The organization's worker: acts in that organization only (see app_membership() in the RLS file)."""
+    return Actor(user_id=org_id, org_id=org_id, role=Role.ADMIN, label=WORKER_LABEL, name="backoffice")
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    html: str
+    text: str
+
+
+def render(notice: Notice, to: Person, org_name: str, base_url: str) -> Email:
+    context = {"notice": notice, "to": to, "org_name": org_name, "url": base_url + notice.path_for(to),
+               "settings_url": base_url + "/notifications/"}
+    return Email(notice.subject, _emails.get_template("message.html").render(context),
+                 _emails.get_template("message.txt").render(context))
+
+
+def store_message(session: Session, *, org_id: uuid.UUID | None, event: str, to: Person, email: Email, key: str,
+                  entity: tuple[str, str] = ("", "")) -> uuid.UUID | None:
+    """Keep one message in the outbox and enqueue its sending, in the caller's transaction. Returns its
+    id, or None when a message with this key exists already (nothing is written or sent twice)."""
+    message_id = session.execute(
+        insert(EmailMessage).values(
+            org_id=org_id, event=event, recipient_user_id=to.user_id, recipient=to.email, subject=email.subject[:300],
+            html=email.html, text=email.text, dedupe_key=key, entity_type=entity[0] or None, entity_id=entity[1] or None,
+        ).on_conflict_do_nothing().returning(EmailMessage.id)
+    ).scalar_one_or_none()
+    if message_id is not None:
+        queue.send_email(session, message_id, org_id=org_id, user_id=None if org_id else to.user_id)
+    return message_id
+
+
+def _store_notice(session: Session, org: OrgVoice, notice: Notice, base_url: str) -> int:
+    written = 0
+    for to in notice.recipients:
+        key = f"{notice.key}:{to.user_id}"
+        if store_message(session, org_id=org.id, event=notice.event, to=to, email=render(notice, to, org.name, base_url),
+                         key=key, entity=notice.entity) is not None:
+            written += 1
+        if not notice.in_app:
+            continue
+        session.execute(insert(Notification).values(
+            org_id=org.id, user_id=to.user_id, event=notice.event, title=notice.subject[:300], body=notice.lead,
+            url=notice.path_for(to), dedupe_key=key).on_conflict_do_nothing())
+    return written
+
+
+def notify(session: Session, actor: Actor, event: str, entity_id, *, base_url: str) -> int:
+    """Write the event's messages and notifications; commit. Returns how many messages are new. An event
+    whose row is gone (NotFound) tells nobody."""
+    try:
+        org = org_voice(session, actor.org_id)
+        written = sum(_store_notice(session, org, n, base_url) for n in notices_for(session, org, event, entity_id))
+    except NotFound:
+        session.rollback()
+        return 0
+    session.commit()
+    return written
+
+
+# --- periodic: overdue reviews and the finance digest ---------------------------------------------------
+
+
+def remind_overdue_reviews(session: Session, actor: Actor, *, base_url: str) -> int:
+    """Remind owners of each submission waiting longer than the organization's review SLA; once per
+    submission. Commits; returns how many reminders are new."""
+    sla = session.execute(select(Organization.review_sla_days).where(Organization.id == actor.org_id)).scalar_one()
+    waiting = session.execute(
+        select(Submission.id).join(Milestone, Milestone.id == Submission.milestone_id)
+        .where(Milestone.status == "submitted",
+               Submission.revision == select(func.max(Submission.revision)).where(
+                   Submission.milestone_id == Milestone.id).scalar_subquery(),
+               Submission.submitted_at < func.now() - timedelta(days=sla))
+        .order_by(Submission.submitted_at)
+    ).scalars().all()
+    org = org_voice(session, actor.org_id)
+    written = sum(_store_notice(session, org, n, base_url) for s in waiting
+                  for n in notices_for(session, org, "review.overdue", s))
+    session.commit()
+    return written
+
+
+DIGEST_HORIZON_DAYS = 7
+
+
+def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: str) -> int:
+    """One email per finance member listing authorized payments overdue or due within a week; none
+    when nothing is due. Once per day and person. Commits; returns how many digests are new."""
+    rows = session.execute(
+        select(Invoice.invoice_number, Invoice.description, Invoice.currency, Invoice.net_minor, Invoice.due_date)
+        .where(Invoice.status == "approved", Invoice.due_date <= day + timedelta(days=DIGEST_HORIZON_DAYS))
+        .order_by(Invoice.due_date, Invoice.number)
+    ).all()
+    if not rows:
+        session.rollback()
+        return 0
+    org = org_voice(session, actor.org_id)
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r.currency] = totals.get(r.currency, 0) + r.net_minor
+    overdue = sum(1 for r in rows if r.due_date < day)
+    shown = rows[:50]
+    facts = tuple((f"{r.invoice_number} · due {org.day(r.due_date)}{' (overdue)' if r.due_date < day else ''}",
+                   f"{org.money(r.net_minor, r.currency)} — {r.description}") for r in shown)
+    if len(rows) > len(shown):
+        facts += (("…", f"and {len(rows) - len(shown)} more in the payment queue"),)
+    total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
+    notice = Notice(
+        "finance.digest", f"finance.digest:{day.isoformat()}", finance_people(session),
+        subject=f"{len(rows)} payment(s) due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
+        lead=(f"{len(rows)} authorized payment(s) are due within {DIGEST_HORIZON_DAYS} days"
+              + (f", {overdue} of them overdue" if overdue else "") + f". Total: {total_text}."),
+        facts=facts, path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
+        action="Open the payment queue", entity=("organization", str(org.id)))
+    written = _store_notice(session, org, notice, base_url)
+    session.commit()
+    return written
+
+
+# --- in the app: the bell -------------------------------------------------------------------------------
+
+
+def mark_read(session: Session, actor: Actor, notification_id) -> Notification:
+    """Mark one of the actor's notifications read (RLS: nobody else's is visible). Commits."""
+    notification = get_or_404(session, Notification, notification_id)
+    if notification.read_at is None:
+        notification.read_at = func.now()
+    session.commit()
+    return notification
+
+
+def mark_all_read(session: Session, actor: Actor) -> int:
+    count = session.execute(
+        update(Notification).where(Notification.org_id == actor.org_id, Notification.user_id == actor.user_id,
+                                   Notification.read_at.is_(None)).values(read_at=func.now())
+    ).rowcount
+    session.commit()
+    return count
+
+
+# --- the outbox -----------------------------------------------------------------------------------------
+
+
+def requeue(session: Session, actor: Actor, message_id) -> EmailMessage:
+    """Send a message that was kept or failed again (admins). A sent message is never sent twice
+    (Conflict). Commits."""
+    actor.require(Role.ADMIN)
+    message = get_or_404(session, EmailMessage, message_id)
+    session.refresh(message, with_for_update=True)
+    if message.status == "sent":
+        session.rollback()
+        raise Conflict(f"This message was sent already ({message.provider_id}); it is never sent twice.")
+    if message.status in ("queued", "retrying"):
+        session.rollback()
+        raise Conflict("This message is waiting to be sent already.")
+    message.status, message.updated_at = "queued", func.now()
+    queue.send_email(session, message.id, org_id=message.org_id)
+    audit.record(session, actor, "email.requeued", "email_message", message.id,
+                 {"event": message.event, "recipient": message.recipient, "was": message.last_error})
+    session.commit()
+    return message
+
+
+def now(session: Session) -> datetime:
+    return session.execute(text("select now()")).scalar_one()

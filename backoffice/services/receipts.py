@@ -1,0 +1,161 @@
+"""Receipts: one PDF per authorized payment, written once into the data room (DESIGN.md section 6).
+
+The worker issues it after the approval (or the retainage release) commits. It is rendered with
+xhtml2pdf from ``templates/documents/receipt.html``, stored in ``documents`` with its sha256 (the
+database checks the hash against the bytes), and the hash is written to the audit log with the evidence
+hashes the approval was based on. A receipt is never regenerated: a second job finds it and stops, and
+the unique index on the invoice backs that up; the table refuses updates and deletes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from backoffice import formatting
+from backoffice.actor import Actor
+from backoffice.domain.percent import format_bps
+from backoffice.errors import NotFound
+from backoffice.models import (
+    Contractor, Document, Engagement, EvidenceFile, Invoice, Milestone, Organization, Review, User,
+)
+from backoffice.services import audit
+
+_documents = Environment(loader=PackageLoader("backoffice", "templates/documents"), autoescape=select_autoescape(["html"]))
+
+
+@dataclass(frozen=True)
+class EvidenceLine:
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    org_name: str
+    locale: str
+    contractor_name: str
+    contractor_email: str
+    contractor_vendor_id: str | None
+    engagement_title: str
+    sow_reference: str | None
+    kind: str  # milestone | retainage_release
+    milestone_title: str | None
+    deliverable: str | None
+    invoice_number: str
+    description: str
+    currency: str
+    gross_minor: int
+    retainage_bps: int
+    retainage_minor: int
+    net_minor: int
+    fee_bps: int
+    fee_minor: int
+    total_minor: int
+    due_date: object
+    approved_at: datetime
+    approver: str
+    evidence: tuple[EvidenceLine, ...]
+    release_reason: str | None
+
+    def money(self, minor: int) -> str:
+        return formatting.money(minor, self.currency, self.locale)
+
+    def bps(self, value: int) -> str:
+        return format_bps(value)
+
+
+def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise NotFound()
+    org = session.get(Organization, invoice.org_id)
+    contractor = session.get(Contractor, invoice.contractor_id)
+    engagement = session.get(Engagement, invoice.engagement_id)
+    milestone = session.get(Milestone, invoice.milestone_id) if invoice.milestone_id else None
+    approver = session.execute(select(User.name, User.email).where(User.id == invoice.authorized_by)).one_or_none()
+    evidence: tuple[EvidenceLine, ...] = ()
+    if invoice.review_id:
+        review = session.get(Review, invoice.review_id)
+        evidence = tuple(EvidenceLine(f.file_name, f.sha256) for f in session.execute(
+            select(EvidenceFile).where(EvidenceFile.submission_id == review.submission_id)
+            .order_by(EvidenceFile.position)).scalars())
+    return ReceiptData(
+        org_name=org.name, locale=org.locale, contractor_name=contractor.legal_name, contractor_email=contractor.email,
+        contractor_vendor_id=contractor.ap_vendor_id, engagement_title=engagement.title,
+        sow_reference=engagement.sow_reference, kind=invoice.kind,
+        milestone_title=milestone.title if milestone else None, deliverable=milestone.deliverable if milestone else None,
+        invoice_number=invoice.invoice_number, description=invoice.description, currency=invoice.currency,
+        gross_minor=invoice.gross_minor, retainage_bps=invoice.retainage_bps, retainage_minor=invoice.retainage_minor,
+        net_minor=invoice.net_minor, fee_bps=invoice.fee_bps, fee_minor=invoice.fee_minor,
+        total_minor=invoice.total_minor, due_date=invoice.due_date, approved_at=invoice.authorized_at,
+        approver=f"{approver.name} <{approver.email}>" if approver else "a former member", evidence=evidence,
+        release_reason=invoice.release_reason,
+    )
+
+
+def new_transaction_id() -> str:
+    return "TX-" + secrets.token_hex(10).upper()
+
+
+def render_pdf(data: ReceiptData, *, issued_at: datetime, transaction_id: str) -> bytes:
+    """The receipt as PDF bytes (xhtml2pdf)."""
+    from xhtml2pdf import pisa  # imported here: the web process never renders PDFs
+
+    html = _documents.get_template("receipt.html").render(
+        r=data, issued_at=formatting.moment(issued_at, data.locale), transaction_id=transaction_id,
+        approved_at=formatting.moment(data.approved_at, data.locale),
+        due_date=formatting.day(data.due_date, data.locale))
+    out = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=out, encoding="utf-8")
+    if result.err:
+        raise RuntimeError(f"xhtml2pdf could not render the receipt ({result.err} error(s))")
+    return out.getvalue()
+
+
+def filename_for(invoice_number: str) -> str:
+    return f"receipt-{invoice_number}.pdf"
+
+
+def receipt_of(session: Session, invoice_id: uuid.UUID) -> Document | None:
+    return session.execute(
+        select(Document).where(Document.invoice_id == invoice_id, Document.kind == "receipt")
+    ).scalar_one_or_none()
+
+
+def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None:
+    """Render and store the invoice's receipt, and audit its hash; commit. Returns None, writing nothing,
+    when the invoice has its receipt already (it is never regenerated)."""
+    if receipt_of(session, invoice_id) is not None:
+        session.rollback()
+        return None
+    data = receipt_data(session, invoice_id)
+    issued_at = session.execute(text("select now()")).scalar_one()  # the database's clock, as stored below
+    transaction_id = new_transaction_id()
+    pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id)
+    digest = hashlib.sha256(pdf).hexdigest()
+    invoice = session.get(Invoice, invoice_id)
+    filename = filename_for(data.invoice_number)
+    document_id = session.execute(insert(Document).values(
+        org_id=invoice.org_id, kind="receipt", invoice_id=invoice.id, transaction_id=transaction_id,
+        title=f"Receipt {data.invoice_number} — {data.description}"[:300], filename=filename, content=pdf,
+        size_bytes=len(pdf), sha256=digest, contractor_id=invoice.contractor_id, engagement_id=invoice.engagement_id,
+        issued_at=issued_at,
+    ).on_conflict_do_nothing().returning(Document.id)).scalar_one_or_none()
+    if document_id is None:  # another job stored it first, between our check and our insert
+        session.rollback()
+        return None
+    audit.record(session, actor, "document.receipt_issued", "invoice", invoice.id, {
+        "document_id": str(document_id), "filename": filename, "sha256": digest, "size_bytes": len(pdf),
+        "transaction_id": transaction_id, "invoice_number": data.invoice_number,
+        "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence]})
+    session.commit()
+    return session.get(Document, document_id)
