@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.ap_export import DATE_FORMATS, Preset, custom_layout
@@ -19,6 +20,8 @@ from backoffice.services.validation import clean_text
 
 PARTIAL_POLICIES = ("route_back", "split")
 _PREFIX = re.compile(r"^[A-Z0-9]{2,8}$", re.ASCII)
+_LOCALE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$", re.ASCII)  # the form the database's CHECK accepts
+MAX_REVIEW_SLA_DAYS = 60
 EVIDENCE_LIMITS = {"evidence_max_files": evidence_rules.MAX_FILES, "evidence_max_file_mb": evidence_rules.MAX_FILE_MB,
                    "evidence_max_submission_mb": evidence_rules.MAX_SUBMISSION_MB}
 
@@ -35,6 +38,8 @@ class OrgSettings:
     evidence_max_submission_mb: int = evidence_rules.MAX_SUBMISSION_MB
     invoice_prefix: str | None = None  # None keeps the current prefix
     segregation_of_duties: bool = True
+    review_sla_days: int | None = None  # None keeps the current value
+    locale: str | None = None  # None keeps the current locale
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ def validate_settings(s: OrgSettings) -> None:
             errors[name] = f"Enter a whole number between 1 and {maximum}."
     if s.invoice_prefix is not None and not _PREFIX.match(s.invoice_prefix.strip().upper()):
         errors["invoice_prefix"] = "Use 2 to 8 letters or digits, like ACME; invoice numbers read ACME-000123."
+    if s.review_sla_days is not None and not 1 <= s.review_sla_days <= MAX_REVIEW_SLA_DAYS:
+        errors["review_sla_days"] = f"Enter a whole number of days between 1 and {MAX_REVIEW_SLA_DAYS}."
+    if s.locale is not None and not (_LOCALE.match(s.locale) and formatting.is_locale(s.locale)):
+        errors["locale"] = "Choose a language and region for amounts and dates, such as English (United States)."
     if not errors and s.evidence_max_file_mb > s.evidence_max_submission_mb:
         errors["evidence_max_file_mb"] = "The largest file cannot be larger than the largest submission."
     if errors:
@@ -83,8 +92,10 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
     org = current_organization(session, actor)
     changes = {}
     for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy", *EVIDENCE_LIMITS,
-                  "invoice_prefix", "segregation_of_duties"):
+                  "invoice_prefix", "segregation_of_duties", "review_sla_days", "locale"):
         before, after = getattr(org, field), getattr(new, field)
+        if field in ("review_sla_days", "locale") and after is None:
+            continue
         if field == "name":
             after = after.strip()
         if field == "invoice_prefix":

@@ -27,6 +27,7 @@ from backoffice.errors import NotFound
 from backoffice.models import (
     Contractor, Document, Engagement, EvidenceFile, Invoice, Milestone, Organization, Review, User,
 )
+from backoffice.queries.notifications import receipt_of
 from backoffice.services import audit
 
 _documents = Environment(loader=PackageLoader("backoffice", "templates/documents"), autoescape=select_autoescape(["html"]))
@@ -123,12 +124,6 @@ def render_pdf(data: ReceiptData, *, issued_at: datetime, transaction_id: str) -
 
 def filename_for(invoice_number: str) -> str:
     return f"receipt-{invoice_number}.pdf"
-
-
-def receipt_of(session: Session, invoice_id: uuid.UUID) -> Document | None:
-    return session.execute(
-        select(Document).where(Document.invoice_id == invoice_id, Document.kind == "receipt")
-    ).scalar_one_or_none()
 
 
 def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None:

@@ -92,8 +92,8 @@ def format_day(value: date | None) -> str:
 
 
 def register(app: Flask) -> None:
-    from backoffice.web import (admin, audit, auth, batches, change_orders, engagements, evidence, home, milestones, payments,
-                                retainage, reviews, schedule)
+    from backoffice.web import (admin, audit, auth, batches, change_orders, documents, engagements, evidence, home, milestones,
+                                notifications, outbox, payments, retainage, reviews, schedule)
     from backoffice.web.uploads import Request
 
     app.request_class = Request
@@ -112,5 +112,5 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["amount_example"] = money_example
     app.jinja_env.filters["filesize"] = human_size
     for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp, milestones.bp,
-               reviews.bp, evidence.bp, payments.bp, batches.bp, retainage.bp):
+               reviews.bp, evidence.bp, payments.bp, batches.bp, retainage.bp, notifications.bp, outbox.bp, documents.bp):
         app.register_blueprint(bp)

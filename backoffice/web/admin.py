@@ -9,6 +9,7 @@ from wtforms import BooleanField, EmailField, RadioField, SelectField, StringFie
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain import evidence as evidence_rules
+from backoffice.formatting import COMMON_LOCALES, locale_name
 from backoffice.domain.ap_export import DATE_FORMATS, FIELDS, PRESETS, Preset
 from backoffice.domain.currency import COMMON, MINOR_UNITS
 from backoffice.domain.percent import format_bps
@@ -46,6 +47,9 @@ class SettingsForm(FlaskForm):
     evidence_max_submission_mb = StringField("Largest submission (MB)")
     invoice_prefix = StringField("Invoice number prefix")
     segregation_of_duties = BooleanField("Segregation of duties: whoever approved a milestone cannot record its payment")
+    review_sla_days = StringField("Review time (days)")
+    locale = SelectField("Amounts and dates in emails and receipts",
+                         choices=[SelectChoice(code, locale_name(code)) for code in COMMON_LOCALES])
 
     def to_settings(self) -> org_service.OrgSettings:
         errors: dict[str, str] = {}
@@ -56,6 +60,9 @@ class SettingsForm(FlaskForm):
                       ("evidence_max_files", evidence_rules.MAX_FILES, "files"),
                       ("evidence_max_file_mb", evidence_rules.MAX_FILE_MB, "MB"),
                       ("evidence_max_submission_mb", evidence_rules.MAX_SUBMISSION_MB, "MB"))}
+        sla = (clean_whole_number(self.review_sla_days.data, "review_sla_days", errors,
+                                  maximum=org_service.MAX_REVIEW_SLA_DAYS, label="days")
+               if self.review_sla_days.data is not None else None)
         if errors:
             raise ValidationError(errors)
         return org_service.OrgSettings(
@@ -67,6 +74,8 @@ class SettingsForm(FlaskForm):
             **limits,
             invoice_prefix=self.invoice_prefix.data,  # None (not sent) keeps the current prefix
             segregation_of_duties=bool(self.segregation_of_duties.data),
+            review_sla_days=sla,
+            locale=self.locale.data if self.locale.raw_data else None,
         )
 
 
@@ -121,6 +130,10 @@ def settings():
             getattr(form, name).data = str(getattr(org, name))
         form.invoice_prefix.data = org.invoice_prefix
         form.segregation_of_duties.data = org.segregation_of_duties
+        form.review_sla_days.data = str(org.review_sla_days)
+        form.locale.data = org.locale
+        if org.locale not in COMMON_LOCALES:
+            form.locale.choices = [*form.locale.choices, SelectChoice(org.locale, locale_name(org.locale))]
         return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org)
     try:
         org_service.update_settings(db(), actor(), form.to_settings())

@@ -12,6 +12,7 @@ from wtforms import EmailField, HiddenField, PasswordField
 
 from backoffice.errors import ValidationError
 from backoffice.services import auth as auth_service
+from backoffice.services import password_resets
 from backoffice.web.context import SignedIn, db
 from backoffice.web.forms import apply_errors
 from backoffice.web.htmx import render
@@ -134,3 +135,48 @@ def accept_invite(token: str):
         apply_errors(form, exc)
         return render(page, form=form, invite=details, status=404 if "token" in exc.fields else 422)
     return _sign_in(actor.user_id, org_id=actor.org_id, welcome=f"Welcome to {details.org_name}.")
+
+
+# --- forgotten passwords ----------------------------------------------------------------------------------
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField("Email")
+
+
+FORGOT_SENT = ("If that address has a backoffice account, a link to choose a new password is on its way. "
+               "It works once, for one hour.")
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a reset link. The answer is the same whether or not the address has an account."""
+    form = ForgotForm()
+    if request.method == "GET":
+        return render("auth/forgot.html", form=form)
+    try:
+        password_resets.request_reset(db(), form.email.data or "", base_url=current_app.config["BASE_URL"])
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return render("auth/forgot.html", form=form, status=422)
+    flash(FORGOT_SENT, "success")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    email = password_resets.reset_email(db(), token)
+    if email is None:
+        return render("auth/reset_invalid.html", form=ForgotForm(), status=404)
+    form = SetPasswordForm()
+    if request.method == "GET":
+        return render("auth/reset.html", form=form, email=email, token=token)
+    try:
+        password_resets.finish_reset(db(), token, form.password.data or "", form.confirm.data or "")
+    except ValidationError as exc:
+        if "token" in exc.fields:
+            return render("auth/reset_invalid.html", form=ForgotForm(), status=404)
+        apply_errors(form, exc)
+        return render("auth/reset.html", form=form, email=email, token=token, status=422)
+    flash("Your password is changed, and every other session is signed out. Sign in with the new password.", "success")
+    return redirect(url_for("auth.login"), code=303)

@@ -10,6 +10,7 @@ from flask_login import login_required
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
+from backoffice.queries.notifications import receipt_of
 from backoffice.services import payments as payment_service
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
@@ -75,7 +76,8 @@ def _detail(invoice_id) -> queries.InvoiceDetail:
 
 def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
-    return {"d": detail, "i": detail.row, "today": date.today(), "methods": payment_service.METHODS,
+    receipt = receipt_of(db(), detail.row.id) if me.role in FINANCE else None
+    return {"d": detail, "i": detail.row, "today": date.today(), "methods": payment_service.METHODS, "receipt": receipt,
             "can_pay": me.role in FINANCE and detail.row.status.payable,
             "own_approval": detail.authorized_by == me.user_id, "errors": {}, "values": {}, **extra}
 

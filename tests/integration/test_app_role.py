@@ -23,6 +23,7 @@ APP_TABLES = {
     "engagements", "milestones", "change_orders", "change_order_lines",
     "submissions", "evidence_files", "evidence_chunks", "reviews",
     "invoices", "payments", "ap_export_batches", "ap_export_chunks", "ledger_entries",
+    "email_messages", "notifications", "documents",
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -233,10 +234,18 @@ EXPECTED_COLUMN_PRIVILEGES = {
     # it can only be voided
     "ap_export_batches": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"size_bytes", "sha256", "row_count", "total_minor",
                                                                       "invoice_ids", "status", "voided_by", "voided_at", "void_reason"}},
+    # a message's content and recipient never change once written; only how its sending went
+    "email_messages": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"status", "attempts", "last_error", "provider_id",
+                                                                   "sent_at", "updated_at"}},
+    # a notification is only ever marked read
+    "notifications": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"read_at"}},
 }
 EXPECTED_TABLE_PRIVILEGES = {"memberships": {"SELECT", "DELETE"}, "invites": {"SELECT"}, "users": set(),
                              "invoices": {"SELECT", "INSERT"}, "ap_export_batches": {"SELECT", "INSERT"},
-                             "payments": {"SELECT", "INSERT"}, "ledger_entries": {"SELECT", "INSERT"}}
+                             "payments": {"SELECT", "INSERT"}, "ledger_entries": {"SELECT", "INSERT"},
+                             "email_messages": {"SELECT", "INSERT"}, "notifications": {"SELECT", "INSERT"},
+                             # a receipt is kept as issued: no UPDATE or DELETE (and a trigger refuses them for everyone)
+                             "documents": {"SELECT", "INSERT"}, "password_resets": set()}
 
 
 @pytest.mark.parametrize("table", sorted(EXPECTED_COLUMN_PRIVILEGES))
@@ -276,6 +285,10 @@ EXPECTED_DEFINER_FUNCTIONS = {
     # (next_org_number is not among them: only those triggers call it, so nobody can skip a number)
     "invoices_guard", "payments_guard", "payments_paid_invoice",
     "ap_export_batches_guard", "ap_export_batches_complete", "ledger_entries_balanced",
+    # jobs: the list of organizations a periodic job visits, and nothing else about them
+    "job_org_ids",
+    # password resets: the table has no policy at all; only these reach it
+    "password_reset_start", "password_reset_email", "password_reset_finish",
 }
 
 

@@ -1,0 +1,61 @@
+"""The data room: receipts of every authorized payment, for finance and admins. Everyone else gets a
+404, as if it did not exist (RLS hides the rows from them as well)."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, abort, request
+from flask_login import login_required
+
+from backoffice.domain.roles import FINANCE_ROLES
+from backoffice.models import Document
+from backoffice.queries import notifications as queries
+from backoffice.services.validation import get_or_404, parse_id
+from backoffice.web.context import actor, db
+from backoffice.web.htmx import render
+from backoffice.web.notifications import _page
+
+bp = Blueprint("documents", __name__, url_prefix="/documents")
+
+
+def _finance_only() -> None:
+    if actor().role not in FINANCE_ROLES:
+        abort(404)
+
+
+def _day(value: str | None, field: str, errors: dict[str, str]) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[field] = "Enter a date like 2026-11-30."
+        return None
+
+
+@bp.route("/")
+@login_required
+def index():
+    _finance_only()
+    args, errors = request.args, {}
+    filters = queries.DocumentFilters(
+        contractor_id=parse_id(args.get("contractor_id")), engagement_id=parse_id(args.get("engagement_id")),
+        search=(args.get("q") or "").strip()[:100], issued_from=_day(args.get("from"), "from", errors),
+        issued_to=_day(args.get("to"), "to", errors))
+    room = queries.data_room(db(), filters, page=_page())
+    pager_args = {k: v for k, v in args.items() if k != "page" and v}
+    return render("documents/index.html", room=room, filters=filters, args=args, errors=errors, pager_args=pager_args,
+                  status=422 if errors else 200)
+
+
+@bp.route("/<document_id>/download")
+@login_required
+def download(document_id):
+    _finance_only()
+    document = get_or_404(db(), Document, document_id)
+    response = Response(document.content, mimetype=document.content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    response.headers["ETag"] = f'"{document.sha256}"'
+    response.headers["X-Content-SHA256"] = document.sha256
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

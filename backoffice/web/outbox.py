@@ -1,0 +1,55 @@
+"""The outbox (admins): every email the organization sent or kept, its status and retries, and a
+button to send a kept or failed one again."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, request, url_for
+from flask_login import login_required
+
+from backoffice.domain.roles import Role
+from backoffice.models import EmailMessage
+from backoffice.queries import notifications as queries
+from backoffice.services import notifications as notification_service
+from backoffice.services.validation import get_or_404
+from backoffice.web.context import actor, db, roles_required
+from backoffice.web.htmx import redirect_after_post, render
+from backoffice.web.notifications import _page
+
+bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
+
+
+@bp.route("/")
+@login_required
+@roles_required(Role.ADMIN)
+def index():
+    status, event = request.args.get("status", ""), request.args.get("event", "")
+    return render("outbox/index.html", outbox=queries.outbox(db(), actor(), status=status, event=event, page=_page()),
+                  status=status, event=event, statuses=queries.OUTBOX_STATUSES)
+
+
+@bp.route("/<message_id>")
+@login_required
+@roles_required(Role.ADMIN)
+def show(message_id):
+    return render("outbox/show.html", message=get_or_404(db(), EmailMessage, message_id), statuses=queries.OUTBOX_STATUSES)
+
+
+@bp.route("/<message_id>/html")
+@login_required
+@roles_required(Role.ADMIN)
+def html(message_id):
+    """The HTML body as the recipient sees it, for the preview frame: sandboxed, no scripts, no forms."""
+    message = get_or_404(db(), EmailMessage, message_id)
+    response = Response(message.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:;"
+                                                   " frame-ancestors 'self'")
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.route("/<message_id>/resend", methods=["POST"])
+@login_required
+@roles_required(Role.ADMIN)
+def resend(message_id):
+    message = notification_service.requeue(db(), actor(), message_id)
+    flash(f"The message to {message.recipient} is queued to be sent again.", "success")
+    return redirect_after_post(url_for("outbox.show", message_id=message.id))
