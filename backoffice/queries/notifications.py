@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.models import Contractor, Document, EmailMessage, Engagement, Invoice, Notification
+from backoffice.errors import NotFound
 from backoffice.queries.paging import Paging
 
 PER_PAGE = 50
@@ -75,6 +76,18 @@ def outbox(session: Session, actor: Actor, *, status: str = "", event: str = "",
     events = list(session.execute(select(EmailMessage.event).where(EmailMessage.org_id == actor.org_id)
                                   .distinct().order_by(EmailMessage.event)).scalars())
     return Outbox(rows, total, page, counts, events)
+
+
+def outbox_message(session: Session, actor: Actor, message_id) -> EmailMessage:
+    """One message of the organization's outbox. An account message (a password reset: no organization)
+    is in no organization's outbox, even when the admin asking is the account it was for."""
+    try:
+        message = session.get(EmailMessage, uuid.UUID(str(message_id)))
+    except ValueError:
+        raise NotFound() from None
+    if message is None or message.org_id != actor.org_id:
+        raise NotFound()
+    return message
 
 
 # --- the data room --------------------------------------------------------------------------------------

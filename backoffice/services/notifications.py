@@ -21,6 +21,7 @@ from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
 from backoffice.models import EmailMessage, Invoice, Milestone, Notification, Organization, Submission
+from backoffice.queries.notifications import outbox_message
 from backoffice.services import audit
 from backoffice.services.notification_events import Notice, OrgVoice, Person, finance_people, notices_for, org_voice
 from backoffice.services.validation import get_or_404
@@ -180,7 +181,7 @@ def requeue(session: Session, actor: Actor, message_id) -> EmailMessage:
     """Send a message that was kept or failed again (admins). A sent message is never sent twice
     (Conflict). Commits."""
     actor.require(Role.ADMIN)
-    message = get_or_404(session, EmailMessage, message_id)
+    message = outbox_message(session, actor, message_id)
     session.refresh(message, with_for_update=True)
     if message.status == "sent":
         session.rollback()

@@ -14,6 +14,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select, text
@@ -68,7 +69,9 @@ class ReceiptData:
     release_reason: str | None
 
     def money(self, minor: int) -> str:
-        return formatting.money(minor, self.currency, self.locale)
+        # CLDR's Japanese locale writes the fullwidth yen (U+FFE5), which the receipt's font lacks; the
+        # ordinary yen sign (U+00A5) reads the same.
+        return formatting.money(minor, self.currency, self.locale).replace("\uffe5", "\u00a5")
 
     def bps(self, value: int) -> str:
         return format_bps(value)
@@ -107,9 +110,37 @@ def new_transaction_id() -> str:
     return "TX-" + secrets.token_hex(10).upper()
 
 
+FONTS = Path(__file__).resolve().parent.parent / "static" / "vendor" / "fonts"
+_fonts_registered = False
+
+
+def _register_fonts() -> None:
+    """DejaVu Sans (vendored, 2.37) instead of the PDF base fonts, which only know Windows-1252: a payee
+    called Łódź or Дмитрий, or an amount in zł or ₹, is written as named. Registered with ReportLab once
+    per process, so no render parses the font files again."""
+    global _fonts_registered
+    if _fonts_registered:
+        return
+    from reportlab.lib.fonts import addMapping
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from xhtml2pdf import default
+
+    for name, file in (("DejaVuSans", "DejaVuSans-2.37.ttf"), ("DejaVuSans-Bold", "DejaVuSans-Bold-2.37.ttf"),
+                       ("DejaVuSansMono", "DejaVuSansMono-2.37.ttf")):
+        pdfmetrics.registerFont(TTFont(name, str(FONTS / file)))
+    for bold, italic in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        addMapping("DejaVuSans", bold, italic, "DejaVuSans-Bold" if bold else "DejaVuSans")
+        addMapping("DejaVuSansMono", bold, italic, "DejaVuSansMono")
+    default.DEFAULT_FONT.update({"dejavusans": "DejaVuSans", "dejavusansmono": "DejaVuSansMono"})
+    _fonts_registered = True
+
+
 def render_pdf(data: ReceiptData, *, issued_at: datetime, transaction_id: str) -> bytes:
     """The receipt as PDF bytes (xhtml2pdf)."""
     from xhtml2pdf import pisa  # imported here: the web process never renders PDFs
+
+    _register_fonts()
 
     html = _documents.get_template("receipt.html").render(
         r=data, issued_at=formatting.moment(issued_at, data.locale), transaction_id=transaction_id,

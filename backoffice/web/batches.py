@@ -16,6 +16,7 @@ from backoffice.services import organizations as org_service
 from backoffice.services import payments as payment_service
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
+from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
@@ -27,10 +28,7 @@ FINANCE = FINANCE_ROLES
 @login_required
 @roles_required(*FINANCE)
 def index():
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_number()
     rows, total = queries.batch_list(db(), page)
     org = org_service.current_organization(db(), actor())
     return render("batches/index.html", rows=rows, total=total, page=page, per_page=queries.PER_PAGE,

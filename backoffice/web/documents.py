@@ -2,6 +2,7 @@
 404, as if it did not exist (RLS hides the rows from them as well)."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask import Blueprint, Response, abort, request
@@ -13,9 +14,12 @@ from backoffice.queries import notifications as queries
 from backoffice.services.validation import get_or_404, parse_id
 from backoffice.web.context import actor, db
 from backoffice.web.htmx import render
-from backoffice.web.notifications import _page
+from backoffice.web.forms import page_number
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never part of an invoice number, a title or a TX id
 
 
 def _finance_only() -> None:
@@ -27,10 +31,13 @@ def _day(value: str | None, field: str, errors: dict[str, str]) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
+        day = None
+    if day is None or not date(2000, 1, 1) <= day <= date(2999, 12, 31):
         errors[field] = "Enter a date like 2026-11-30."
         return None
+    return day
 
 
 @bp.route("/")
@@ -40,9 +47,9 @@ def index():
     args, errors = request.args, {}
     filters = queries.DocumentFilters(
         contractor_id=parse_id(args.get("contractor_id")), engagement_id=parse_id(args.get("engagement_id")),
-        search=(args.get("q") or "").strip()[:100], issued_from=_day(args.get("from"), "from", errors),
+        search=_CONTROL.sub("", args.get("q") or "").strip()[:100], issued_from=_day(args.get("from"), "from", errors),
         issued_to=_day(args.get("to"), "to", errors))
-    room = queries.data_room(db(), filters, page=_page())
+    room = queries.data_room(db(), filters, page=page_number())
     pager_args = {k: v for k, v in args.items() if k != "page" and v}
     return render("documents/index.html", room=room, filters=filters, args=args, errors=errors, pager_args=pager_args,
                   status=422 if errors else 200)

@@ -20,7 +20,7 @@ from backoffice.services import organizations as org_service
 from backoffice.services.validation import parse_id
 from backoffice.web.admin import CURRENCY_CHOICES
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.forms import apply_errors
+from backoffice.web.forms import apply_errors, page_number
 from backoffice.web.htmx import render
 
 bp = Blueprint("engagements", __name__, url_prefix="/engagements")
@@ -57,11 +57,6 @@ class TermsForm(FlaskForm):
         )
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 else 1
-
-
 @bp.route("")
 @login_required
 def index():
@@ -73,7 +68,7 @@ def index():
         # RLS already limits a contractor to its own rows; naming the contractor as well lets the planner
         # use the (org_id, contractor_id) index instead of filtering the whole organization (bench: 1.9x -> 1.6x).
         contractor_id = me.contractor_id
-    listing = queries.engagement_list(db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=_page_number())
+    listing = queries.engagement_list(db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=page_number())
     staff = me.role != Role.CONTRACTOR
     filters = {"status": status or "", "contractor": str(contractor_id or "") if staff else "", "owner": str(owner_id or "")}
     return render(
@@ -93,7 +88,7 @@ def index():
 @login_required
 def due():
     status = request.args.get("status") or None
-    page = _page_number()
+    page = page_number()
     rows = queries.due_milestones(db(), status=status, page=page, per_page=DUE_PER_PAGE)
     return render("engagements/due.html", rows=rows[:DUE_PER_PAGE], has_next=len(rows) > DUE_PER_PAGE, page=page,
                   status_filter=status or "")

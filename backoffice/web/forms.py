@@ -1,7 +1,7 @@
 """Form helpers shared by the blueprints."""
 from __future__ import annotations
 
-from flask import flash
+from flask import flash, request
 from flask_wtf import FlaskForm
 
 from backoffice.errors import ValidationError
@@ -15,3 +15,10 @@ def apply_errors(form: FlaskForm, exc: ValidationError) -> None:
             field.errors = list(field.errors or []) + [message]
         else:
             flash(message, "error")
+
+
+def page_number() -> int:
+    """``?page=N`` of a paginated list: 1 for anything that is not a small positive whole number (an
+    OFFSET past a bigint would be a database error, not an empty page)."""
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1

@@ -8,23 +8,17 @@ from backoffice.queries import notifications as queries
 from backoffice.services import notifications as notification_service
 from backoffice.web.auth import _safe_next
 from backoffice.web.context import actor, db
+from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
-
-
-def _page() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
 
 
 @bp.route("/")
 @login_required
 def index():
     unread_only = request.args.get("show") == "unread"
-    return render("notifications/index.html", inbox=queries.inbox(db(), actor(), page=_page(), unread_only=unread_only),
+    return render("notifications/index.html", inbox=queries.inbox(db(), actor(), page=page_number(), unread_only=unread_only),
                   unread_only=unread_only)
 
 

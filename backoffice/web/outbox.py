@@ -6,13 +6,11 @@ from flask import Blueprint, Response, flash, request, url_for
 from flask_login import login_required
 
 from backoffice.domain.roles import Role
-from backoffice.models import EmailMessage
 from backoffice.queries import notifications as queries
 from backoffice.services import notifications as notification_service
-from backoffice.services.validation import get_or_404
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import redirect_after_post, render
-from backoffice.web.notifications import _page
+from backoffice.web.forms import page_number
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -22,15 +20,15 @@ bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 @roles_required(Role.ADMIN)
 def index():
     status, event = request.args.get("status", ""), request.args.get("event", "")
-    return render("outbox/index.html", outbox=queries.outbox(db(), actor(), status=status, event=event, page=_page()),
-                  status=status, event=event, statuses=queries.OUTBOX_STATUSES)
+    return render("outbox/index.html", outbox=queries.outbox(db(), actor(), status=status, event=event, page=page_number()),
+                  status_filter=status, event=event, statuses=queries.OUTBOX_STATUSES)
 
 
 @bp.route("/<message_id>")
 @login_required
 @roles_required(Role.ADMIN)
 def show(message_id):
-    return render("outbox/show.html", message=get_or_404(db(), EmailMessage, message_id), statuses=queries.OUTBOX_STATUSES)
+    return render("outbox/show.html", message=queries.outbox_message(db(), actor(), message_id), statuses=queries.OUTBOX_STATUSES)
 
 
 @bp.route("/<message_id>/html")
@@ -38,7 +36,7 @@ def show(message_id):
 @roles_required(Role.ADMIN)
 def html(message_id):
     """The HTML body as the recipient sees it, for the preview frame: sandboxed, no scripts, no forms."""
-    message = get_or_404(db(), EmailMessage, message_id)
+    message = queries.outbox_message(db(), actor(), message_id)
     response = Response(message.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:;"
                                                    " frame-ancestors 'self'")

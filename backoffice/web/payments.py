@@ -15,6 +15,7 @@ from backoffice.services import payments as payment_service
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
+from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("payments", __name__)
@@ -31,10 +32,7 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
             due_before = date.fromisoformat(args["due_before"])
         except ValueError:
             notes["due_before"] = "Enter the date as YYYY-MM-DD; the filter was ignored."
-    try:
-        page = max(1, int(args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_number()
     status = args.get("status", "open")
     filters = queries.QueueFilters(
         status=status if status in queries.QUEUE_STATUSES else "open", due_before=due_before,

@@ -1,0 +1,269 @@
+"""The data room (/documents/): the receipt of every authorized payment, for finance and admins only.
+
+Receipts are issued the way the app issues them: work approved through the services, then the real
+worker (jobs_kit.run_jobs) renders and stores each receipt. Finance and admins list them, filter them
+(contractor, engagement, invoice number or TX id, issued from/to; a date that is not one is a 422 with
+the message at the field) and download them as attachments, byte for byte as stored, with their sha256
+in the ETag. Owners and contractors get a 404 as if the room did not exist; so does another
+organization's admin for a receipt of this one. The invoice's page links its receipt for finance only.
+"""
+from __future__ import annotations
+
+import hashlib
+import html as html_lib
+import re
+from datetime import timedelta
+
+import pytest
+from engagement_helpers import signed_in
+from jobs_kit import run_jobs
+from money_pages_helpers import (
+    active_engagement,
+    approve,
+    approved_engagement,
+    milestone_ids,
+)
+from sqlalchemy import text
+from web_helpers import field_error
+
+ONE_ROW = (("Design", "Floor plans", "1,234.55", "2030-01-15"),)
+DATE_MESSAGE = "Enter a date like 2026-11-30."
+
+
+def receipts_of(admin_engine, org_id) -> list[dict]:
+    """The organization's receipts with their invoice numbers, as the owner role sees them, oldest first."""
+    with admin_engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text(
+            "select d.*, i.invoice_number from documents d join invoices i on i.id = d.invoice_id"
+            " where d.org_id = :o order by i.number"), {"o": org_id}).mappings()]
+
+
+def database_today(admin_engine):
+    """Today as the database dates a receipt's issue (its session time zone), which the filters use."""
+    with admin_engine.connect() as conn:
+        return conn.execute(text("select current_date")).scalar_one()
+
+
+def listed(html: str) -> list[str]:
+    """The invoice numbers the data room's table lists, in its order."""
+    return re.findall(r'<a href="/invoices/[0-9a-f-]+"><strong>([^<]+)</strong></a>', html)
+
+
+def download_link(document_id) -> str:
+    return f'href="/documents/{document_id}/download"'
+
+
+@pytest.fixture
+def room(app_sessions, admin_engine, world, database) -> dict:
+    """Org A with one receipt for contractor X ("Kitchen renovation") and one for contractor Y ("Garden
+    wall"), both issued by the worker: {"x": document, "y": document}, each with its invoice number."""
+    approved_engagement(app_sessions, admin_engine, world, title="Kitchen renovation", rows=ONE_ROW)
+    approved_engagement(app_sessions, admin_engine, world, title="Garden wall", rows=ONE_ROW,
+                        contractor_id=world.contractor_y)
+    run_jobs(database, admin_engine, org_ids=[world.org_a])
+    x, y = receipts_of(admin_engine, world.org_a)
+    assert (x["contractor_id"], y["contractor_id"]) == (world.contractor_x, world.contractor_y)
+    return {"x": x, "y": y}
+
+
+# --- the list -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["finance", "admin"])
+def test_finance_and_admins_see_every_receipt_with_its_transaction_and_download(app, login, world, room, who):
+    response = signed_in(app, login, getattr(world, who)).get("/documents/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert listed(html) == [room["y"]["invoice_number"], room["x"]["invoice_number"]]  # newest first
+    for doc, contractor, engagement in ((room["x"], "Contractor X", "Kitchen renovation"),
+                                        (room["y"], "Contractor Y", "Garden wall")):
+        row = next(r for r in re.findall(r"<tr>.*?</tr>", html, re.DOTALL) if doc["invoice_number"] in r)
+        assert doc["transaction_id"] in row
+        assert f"{contractor} {world.suffix}" in html_lib.unescape(row)
+        assert engagement in row
+        assert doc["sha256"][:12] in row
+        assert download_link(doc["id"]) in row
+
+
+def test_an_empty_data_room_says_receipts_come_after_authorizations(app, login, world):
+    html = signed_in(app, login, world.finance).get("/documents/").get_data(as_text=True)
+    assert "No receipts yet." in html
+    assert listed(html) == []
+
+
+def test_another_organizations_admin_sees_none_of_this_organizations_receipts(app, login, world, room):
+    html = signed_in(app, login, world.admin_b).get("/documents/").get_data(as_text=True)
+    assert listed(html) == []
+    assert "No receipts yet." in html
+    assert room["x"]["transaction_id"] not in html
+
+
+# --- filters ------------------------------------------------------------------------------------------
+
+
+def test_the_data_room_filters_by_contractor(app, login, world, room):
+    client = signed_in(app, login, world.finance)
+    html = client.get(f"/documents/?contractor_id={world.contractor_y}").get_data(as_text=True)
+    assert listed(html) == [room["y"]["invoice_number"]]
+    assert re.search(rf'<option value="{world.contractor_y}"\s+selected>', html)
+    html = client.get(f"/documents/?contractor_id={world.contractor_x}").get_data(as_text=True)
+    assert listed(html) == [room["x"]["invoice_number"]]
+
+
+def test_the_data_room_filters_by_engagement(app, login, world, room):
+    html = signed_in(app, login, world.finance).get(
+        f"/documents/?engagement_id={room['x']['engagement_id']}").get_data(as_text=True)
+    assert listed(html) == [room["x"]["invoice_number"]]
+
+
+def test_the_data_room_finds_a_receipt_by_invoice_number_or_transaction_id(app, login, world, room):
+    client = signed_in(app, login, world.finance)
+
+    def found(q: str) -> list[str]:
+        return listed(client.get("/documents/", query_string={"q": q}).get_data(as_text=True))
+
+    assert found(room["x"]["invoice_number"]) == [room["x"]["invoice_number"]]
+    assert found(room["y"]["transaction_id"]) == [room["y"]["invoice_number"]]
+    assert found(f" {room['y']['transaction_id'].lower()} ") == [room["y"]["invoice_number"]]  # as typed from a printout
+    html = client.get("/documents/?q=TX-0000000000").get_data(as_text=True)
+    assert listed(html) == []
+    assert "No receipt matches these filters." in html
+
+
+def test_a_receipt_issued_today_is_found_from_today_to_today_and_not_outside(app, login, world, room, admin_engine):
+    client = signed_in(app, login, world.finance)
+    today = database_today(admin_engine)
+    both = sorted([room["x"]["invoice_number"], room["y"]["invoice_number"]])
+    assert sorted(listed(client.get(f"/documents/?from={today}&to={today}").get_data(as_text=True))) == both
+    assert sorted(listed(client.get(f"/documents/?from={today - timedelta(days=30)}").get_data(as_text=True))) == both
+    for query in (f"from={today + timedelta(days=1)}", f"to={today - timedelta(days=1)}"):
+        html = client.get(f"/documents/?{query}").get_data(as_text=True)
+        assert listed(html) == [], query
+        assert "No receipt matches these filters." in html
+
+
+@pytest.mark.parametrize("field", ["from", "to"])
+@pytest.mark.parametrize("value", ["2026-13-45", "30/11/2026", "yesterday"])
+def test_a_date_that_is_not_one_is_refused_with_the_message_at_the_field(app, login, world, room, field, value):
+    response = signed_in(app, login, world.finance).get(f"/documents/?{field}={value}")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert field_error(html, field) == DATE_MESSAGE
+    assert re.search(rf'<input type="date" name="{field}" value="{re.escape(value)}"\s+aria-invalid="true"', html)
+    assert field_error(html, "to" if field == "from" else "from") is None
+
+
+def test_a_date_far_outside_any_receipt_is_refused_at_the_field_not_a_server_error(app, login, world, room):
+    response = signed_in(app, login, world.finance).get("/documents/?to=9999-12-31")
+    assert response.status_code == 422
+    assert field_error(response.get_data(as_text=True), "to") == DATE_MESSAGE
+
+
+def test_a_search_with_a_nul_character_is_not_a_server_error(app, login, world, room):
+    response = signed_in(app, login, world.finance).get("/documents/?q=ZZ%00ZZ")
+    assert response.status_code in (200, 422)
+    assert listed(response.get_data(as_text=True)) == []
+
+
+def test_an_absurd_page_number_shows_the_first_page_not_a_server_error(app, login, world, room):
+    client = signed_in(app, login, world.finance)
+    response = client.get("/documents/?page=99999999999999999999")
+    assert response.status_code == 200
+    assert listed(response.get_data(as_text=True)) == listed(client.get("/documents/").get_data(as_text=True)) != []
+
+
+# --- downloads ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["finance", "admin"])
+def test_a_receipt_downloads_as_an_attachment_with_the_stored_bytes_and_their_hash(app, login, world, room, who):
+    doc = room["x"]
+    response = signed_in(app, login, getattr(world, who)).get(f"/documents/{doc['id']}/download")
+    assert response.status_code == 200
+    body = response.get_data()
+    assert body == bytes(doc["content"])
+    assert body.startswith(b"%PDF-")
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="receipt-{doc["invoice_number"]}.pdf"'
+    assert response.headers["ETag"] == f'"{hashlib.sha256(body).hexdigest()}"' == f'"{doc["sha256"]}"'
+    assert response.headers["X-Content-SHA256"] == doc["sha256"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_receipt_downloads_byte_identical_every_time(app, login, world, room):
+    client = signed_in(app, login, world.finance)
+    first, second = (client.get(f"/documents/{room['y']['id']}/download") for _ in range(2))
+    assert first.get_data() == second.get_data() == bytes(room["y"]["content"])
+
+
+@pytest.mark.parametrize("raw_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_unknown_receipt_is_a_404(app, login, world, raw_id):
+    assert signed_in(app, login, world.finance).get(f"/documents/{raw_id}/download").status_code == 404
+
+
+@pytest.mark.parametrize("who", ["owner", "contractor_x_user", "contractor_y_user"])
+def test_owners_and_contractors_get_a_404_for_the_list_and_the_download(app, login, world, room, who):
+    client = signed_in(app, login, getattr(world, who))
+    assert client.get("/documents/").status_code == 404
+    for doc in room.values():  # the contractor's own receipt as well
+        response = client.get(f"/documents/{doc['id']}/download")
+        assert response.status_code == 404
+        assert doc["transaction_id"].encode() not in response.get_data()
+
+
+def test_another_organizations_admin_gets_a_404_for_this_organizations_receipt(app, login, world, room):
+    response = signed_in(app, login, world.admin_b).get(f"/documents/{room['x']['id']}/download")
+    assert response.status_code == 404
+    assert not response.get_data().startswith(b"%PDF")
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client, room):
+    for path in ("/documents/", f"/documents/{room['x']['id']}/download"):
+        response = client.get(path)
+        assert response.status_code in (302, 303)
+        assert "/login" in response.headers["Location"]
+
+
+# --- the invoice page and the navigation --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["finance", "admin"])
+def test_the_invoice_page_links_its_receipt_for_finance_and_admins(app, login, world, room, who):
+    doc = room["x"]
+    html = signed_in(app, login, getattr(world, who)).get(f"/invoices/{doc['invoice_id']}").get_data(as_text=True)
+    link = re.search(r'<p class="receipt-link">.*?</p>', html, re.DOTALL)
+    assert link, "the receipt link"
+    assert download_link(doc["id"]) in link.group(0)
+    assert f"receipt-{doc['invoice_number']}.pdf" in link.group(0)
+    assert doc["transaction_id"] in link.group(0)
+
+
+def test_the_invoice_page_says_the_receipt_is_coming_before_the_worker_issues_it(app, login, app_sessions, admin_engine, world):
+    eid = active_engagement(app_sessions, world, rows=ONE_ROW)
+    (mid,) = milestone_ids(admin_engine, eid)
+    invoice_id = approve(app_sessions, world, mid)
+    html = signed_in(app, login, world.finance).get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert "The receipt is being issued" in html
+    assert "/documents/" in html and "/download" not in html
+
+
+@pytest.mark.parametrize("who", ["owner", "contractor_x_user"])
+def test_the_invoice_page_shows_no_receipt_to_owners_or_contractors(app, login, world, room, who):
+    doc = room["x"]
+    response = signed_in(app, login, getattr(world, who)).get(f"/invoices/{doc['invoice_id']}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200  # they see the payment itself...
+    assert doc["invoice_number"] in html
+    assert "/documents/" not in html  # ...but not its receipt
+    assert doc["transaction_id"] not in html
+    assert "receipt-link" not in html
+
+
+@pytest.mark.parametrize(("who", "shown"), [("finance", True), ("admin", True), ("owner", False),
+                                            ("contractor_x_user", False)])
+def test_the_navigation_shows_the_data_room_to_finance_and_admins_only(app, login, world, who, shown):
+    response = signed_in(app, login, getattr(world, who)).get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert ('href="/documents/"' in html) is shown
+    assert (">Data room</a>" in html) is shown
