@@ -75,6 +75,13 @@ def run_worker(app_url: str, settings: Settings, *, concurrency: int = 1, wait: 
     from backoffice.jobs.queue import procrastinate_app
 
     configure(app_url, settings, mailer=mailer)
-    with procrastinate_app.replace_connector(connector_for(app_url)) as app:
-        app.run_worker(concurrency=concurrency, wait=wait, install_signal_handlers=install_signal_handlers,
-                       listen_notify=wait, delete_jobs="successful" if wait else "never")
+    # Draining the queue (--once, tests) is not the place to catch up on periodic jobs overdue from
+    # before: only a long-running worker defers them (within procrastinate's 10-minute window).
+    periodic_defaults = procrastinate_app.periodic_defaults
+    procrastinate_app.periodic_defaults = periodic_defaults if wait else {**periodic_defaults, "max_delay": 0}
+    try:
+        with procrastinate_app.replace_connector(connector_for(app_url)) as app:
+            app.run_worker(concurrency=concurrency, wait=wait, install_signal_handlers=install_signal_handlers,
+                           listen_notify=wait, delete_jobs="successful" if wait else "never")
+    finally:
+        procrastinate_app.periodic_defaults = periodic_defaults

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.services import email_delivery, notifications, receipts
 
-# Timeouts and 5xx from Resend: 6 attempts over about 20 minutes (10 s, 40 s, 90 s, 160 s, 250 s ...).
-EMAIL_RETRY = RetryStrategy(max_attempts=6, linear_wait=0, exponential_wait=10,
+# Timeouts, 5xx and 429 from Resend: 8 attempts over about 53 minutes. procrastinate waits
+# wait + exponential_wait ** (attempts + 1) seconds: 13 s, 19 s, 37 s, 91 s, 253 s, 739 s, 2197 s.
+EMAIL_RETRY = RetryStrategy(max_attempts=8, wait=10, exponential_wait=3,
                             retry_exceptions={email_delivery.TransientEmailError})
 # A database hiccup (a serialization failure, a restart): try the job again a little later.
 DEFAULT_RETRY = RetryStrategy(max_attempts=5, exponential_wait=5)
@@ -44,29 +48,42 @@ def send_email(context: JobContext, message_id: str, org_id: str | None = None, 
 def issue_receipt(org_id: str, invoice_id: str) -> None:
     org = uuid.UUID(org_id)
     with worker_session(org) as session:
-        document = receipts.issue_receipt(session, notifications.worker_actor(org), invoice_id)
+        try:
+            document = receipts.issue_receipt(session, notifications.worker_actor(org), invoice_id)
+        except NotFound:  # not this organization's invoice (or gone): nothing to issue, nothing to retry
+            log.warning("receipt for invoice %s: no such invoice in organization %s", invoice_id, org)
+            return
     log.info("receipt for invoice %s: %s", invoice_id, document.filename if document else "issued already")
 
 
-def _org_ids() -> list[uuid.UUID]:
+def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> None:
+    """Run ``work`` once per organization, each in its own worker session and transaction. One
+    organization's failure does not stop the others; the job fails afterwards (and is retried) if any did."""
     with current().sessions() as session:
-        ids = list(session.execute(text("select job_org_ids()")).scalars())
+        org_ids = list(session.execute(text("select job_org_ids()")).scalars())
         session.rollback()
-    return ids
+    failed = []
+    for org in org_ids:
+        try:
+            with worker_session(org) as session:
+                work(session, org)
+        except Exception:
+            log.exception("%s failed for organization %s", what, org)
+            failed.append(org)
+    if failed:
+        raise RuntimeError(f"{what} failed for {len(failed)} of {len(org_ids)} organization(s)")
 
 
 @procrastinate_app.periodic(cron="7 * * * *")  # hourly: a reminder goes out within the hour the SLA passes
 @procrastinate_app.task(name="remind_overdue_reviews", queueing_lock="remind_overdue_reviews")
 def remind_overdue_reviews(timestamp: int) -> None:
-    for org in _org_ids():
-        with worker_session(org) as session:
-            notifications.remind_overdue_reviews(session, notifications.worker_actor(org), base_url=current().base_url)
+    _for_every_org("the review reminder", lambda session, org: notifications.remind_overdue_reviews(
+        session, notifications.worker_actor(org), base_url=current().base_url))
 
 
 @procrastinate_app.periodic(cron="0 7 * * *")  # daily, 07:00 UTC
 @procrastinate_app.task(name="finance_digest", queueing_lock="finance_digest")
 def finance_digest(timestamp: int) -> None:
     day = datetime.fromtimestamp(timestamp, tz=timezone.utc).date()
-    for org in _org_ids():
-        with worker_session(org) as session:
-            notifications.send_finance_digest(session, notifications.worker_actor(org), day, base_url=current().base_url)
+    _for_every_org("the finance digest", lambda session, org: notifications.send_finance_digest(
+        session, notifications.worker_actor(org), day, base_url=current().base_url))

@@ -138,7 +138,7 @@ def _work_request_sent(session, org, engagement_id, event):
         subject=f"{org.name} sent you a work request: {e.title}",
         lead=f"{org.name} would like you to take on “{e.title}”. Review the milestones and terms, then accept or decline.",
         facts=_engagement_facts(e) + (("Milestones", str(count)), ("Contract value", org.money(value, e.currency)),
-                                      ("Retainage", format_bps(e.retainage_bps)),
+                                      ("Retainage", f"{format_bps(e.retainage_bps)}%"),
                                       ("Payment terms", f"{e.payment_terms_days} days"),
                                       ("Sent by", _user_name(session, e.sent_by))),
         path=f"/engagements/{e.id}", action="Review the work request", entity=("engagement", str(e.id)))]
@@ -181,7 +181,7 @@ def _submitted(session, org, submission_id, event):
 def _amount_facts(org: OrgVoice, invoice: Invoice) -> tuple[tuple[str, str], ...]:
     c = invoice.currency
     return (("Invoice", invoice.invoice_number), ("Gross", org.money(invoice.gross_minor, c)),
-            ("Retainage withheld", f"{org.money(invoice.retainage_minor, c)} ({format_bps(invoice.retainage_bps)})"),
+            ("Retainage withheld", f"{org.money(invoice.retainage_minor, c)} ({format_bps(invoice.retainage_bps)}%)"),
             ("Net payable", org.money(invoice.net_minor, c)), ("Due", org.day(invoice.due_date)))
 
 

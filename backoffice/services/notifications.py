@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from backoffice.actor import Actor
 from backoffice.domain.roles import Role
@@ -101,11 +101,12 @@ def remind_overdue_reviews(session: Session, actor: Actor, *, base_url: str) -> 
     """Remind owners of each submission waiting longer than the organization's review SLA; once per
     submission. Commits; returns how many reminders are new."""
     sla = session.execute(select(Organization.review_sla_days).where(Organization.id == actor.org_id)).scalar_one()
+    newer = aliased(Submission)
     waiting = session.execute(
         select(Submission.id).join(Milestone, Milestone.id == Submission.milestone_id)
         .where(Milestone.status == "submitted",
-               Submission.revision == select(func.max(Submission.revision)).where(
-                   Submission.milestone_id == Milestone.id).scalar_subquery(),
+               ~select(newer.id).where(newer.milestone_id == Submission.milestone_id,
+                                       newer.revision > Submission.revision).exists(),
                Submission.submitted_at < func.now() - timedelta(days=sla))
         .order_by(Submission.submitted_at)
     ).scalars().all()

@@ -195,9 +195,6 @@ def test_an_approval_tells_the_contractors_people_what_is_queued_for_payment(wor
     assert messages(admin_engine, world.org_a, "milestone.approved")[0]["entity_id"] == str(m1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "APP BUG: services/notification_events.py lines 141 and 184 write rates with format_bps() (1000 -> '10') "
-    "and no '%': emails say 'Retainage: 10' and 'Retainage withheld: $100.00 (10)'; the pages write '10%'"))
 def test_emails_write_the_retainage_rate_as_a_percentage(world, act_as, admin_engine, database):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)

@@ -24,7 +24,6 @@ from money_db import (
     submit,
 )
 from sqlalchemy import text
-from sqlalchemy.exc import InvalidRequestError
 
 from backoffice.config import load_settings
 from backoffice.db import make_session_factory
@@ -76,17 +75,9 @@ def timestamp_of(day: date) -> int:
 
 # Every call of remind_overdue_reviews raises before reading a row, so the hourly job fails in the first
 # organization it visits and nobody is ever reminded.
-REMINDER_QUERY_BUG = pytest.mark.xfail(strict=True, raises=InvalidRequestError, reason=(
-    "APP BUG: services/notifications.py remind_overdue_reviews, lines 106-107: the newest-revision subquery "
-    "select(func.max(Submission.revision)).where(Submission.milestone_id == Milestone.id) auto-correlates both "
-    "tables to the outer query, so SQLAlchemy raises InvalidRequestError ('returned no FROM clauses due to "
-    "auto-correlation'); it needs an aliased Submission (or .correlate(Milestone))"))
-
-
 # --- the overdue-review reminder --------------------------------------------------------------------
 
 
-@REMINDER_QUERY_BUG
 def test_a_submission_waiting_longer_than_the_sla_reminds_the_engagements_owner_once(world, act_as, admin_engine, worker):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
@@ -109,7 +100,6 @@ def test_a_submission_waiting_longer_than_the_sla_reminds_the_engagements_owner_
     assert len(notices(admin_engine, world.org_a, "review.overdue")) == 1
 
 
-@REMINDER_QUERY_BUG
 def test_a_submission_within_the_sla_is_not_reminded(world, act_as, admin_engine, worker):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
@@ -120,7 +110,6 @@ def test_a_submission_within_the_sla_is_not_reminded(world, act_as, admin_engine
     assert messages(admin_engine, world.org_a, "review.overdue") == []
 
 
-@REMINDER_QUERY_BUG
 def test_the_reminder_follows_the_organizations_own_review_time(world, act_as, admin_engine, worker):
     set_org(admin_engine, world.org_a, review_sla_days=1)
     p = party(world)
@@ -133,7 +122,6 @@ def test_the_reminder_follows_the_organizations_own_review_time(world, act_as, a
     assert "more than 1 day(s)" in r["text"]
 
 
-@REMINDER_QUERY_BUG
 def test_decided_work_is_not_reminded(world, act_as, admin_engine, worker):
     p = party(world)
     _, (m1, m2) = active_engagement(act_as, admin_engine, p)
@@ -148,7 +136,6 @@ def test_decided_work_is_not_reminded(world, act_as, admin_engine, worker):
     assert messages(admin_engine, world.org_a, "review.overdue") == []
 
 
-@REMINDER_QUERY_BUG
 def test_only_the_newest_revision_counts_for_the_reminder(world, act_as, admin_engine, worker):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
@@ -166,7 +153,6 @@ def test_only_the_newest_revision_counts_for_the_reminder(world, act_as, admin_e
     assert r["dedupe_key"] == f"review.overdue:{second.id}:{world.owner.id}"
 
 
-@REMINDER_QUERY_BUG
 def test_a_removed_owner_is_not_reminded(world, act_as, admin_engine, worker):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
@@ -180,7 +166,6 @@ def test_a_removed_owner_is_not_reminded(world, act_as, admin_engine, worker):
     assert messages(admin_engine, world.org_a, "review.overdue") == []
 
 
-@REMINDER_QUERY_BUG
 def test_the_hourly_task_reminds_in_every_organization(world, act_as, admin_engine, worker):
     pa, pz = party(world, "x"), party(world, "z")
     _, (ma, _) = active_engagement(act_as, admin_engine, pa)
