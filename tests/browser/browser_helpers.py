@@ -58,7 +58,7 @@ def sign_in(page: Page, person) -> None:
     page.get_by_label("Email").fill(person.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("details.nav-account summary")).to_have_text(person.name)
 
 
 class Screenshots:
