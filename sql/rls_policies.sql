@@ -43,8 +43,8 @@ declare
       union all
       select o.id, 'admin', null::uuid
         from public.organizations o
-       where o.id = nullif(current_setting('app.user_id', true), '')::uuid
-         and o.id = nullif(current_setting('app.org_id', true), '')::uuid
+       where current_setting('app.user_id', true) = current_setting('app.org_id', true)  -- a one-time filter:
+         and o.id = nullif(current_setting('app.org_id', true), '')::uuid               -- no scan for people
     ) m
   $q$;
   v_helper record;
