@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
@@ -196,7 +196,3 @@ def requeue(session: Session, actor: Actor, message_id) -> EmailMessage:
                  {"event": message.event, "recipient": message.recipient, "was": message.last_error})
     session.commit()
     return message
-
-
-def now(session: Session) -> datetime:
-    return session.execute(text("select now()")).scalar_one()
