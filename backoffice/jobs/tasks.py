@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from procrastinate import JobContext, RetryStrategy
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
+from backoffice.queries.notifications import job_org_ids
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.services import email_delivery, notifications, receipts
 
@@ -60,7 +60,7 @@ def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> N
     """Run ``work`` once per organization, each in its own worker session and transaction. One
     organization's failure does not stop the others; the job fails afterwards (and is retried) if any did."""
     with current().sessions() as session:
-        org_ids = list(session.execute(text("select job_org_ids()")).scalars())
+        org_ids = job_org_ids(session)
         session.rollback()
     failed = []
     for org in org_ids:

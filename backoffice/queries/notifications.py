@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -14,6 +14,11 @@ from backoffice.errors import NotFound
 from backoffice.queries.paging import Paging
 
 PER_PAGE = 50
+
+
+def job_org_ids(session: Session) -> list[uuid.UUID]:
+    """Every organization's id (and nothing else about them): what a periodic job walks through."""
+    return list(session.execute(text("select job_org_ids()")).scalars())
 
 
 # --- the bell -------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ class SetPasswordForm(FlaskForm):
 _UNSAFE_IN_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only a path on this site: never an open redirect. Browsers and Werkzeug drop tabs, newlines and
     read backslashes as slashes, so '/\t/evil.example' would become '//evil.example': refuse all of them."""
     if not target or _UNSAFE_IN_NEXT.search(target):
@@ -61,7 +61,7 @@ def login():
     except auth_service.LoginFailed as exc:
         form.password.errors = [exc.message]
         return render("auth/login.html", form=form, status=401)
-    return _sign_in(user_id, _safe_next(form.next.data))
+    return _sign_in(user_id, safe_next(form.next.data))
 
 
 def _throttle() -> auth_service.Throttle:

@@ -2,7 +2,6 @@
 404, as if it did not exist (RLS hides the rows from them as well)."""
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from flask import Blueprint, Response, abort, request
@@ -11,15 +10,12 @@ from flask_login import login_required
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.models import Document
 from backoffice.queries import notifications as queries
-from backoffice.services.validation import get_or_404, parse_id
+from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
 from backoffice.web.context import actor, db
 from backoffice.web.htmx import render
 from backoffice.web.forms import page_number
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never part of an invoice number, a title or a TX id
 
 
 def _finance_only() -> None:
@@ -28,16 +24,7 @@ def _finance_only() -> None:
 
 
 def _day(value: str | None, field: str, errors: dict[str, str]) -> date | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        day = None
-    if day is None or not date(2000, 1, 1) <= day <= date(2999, 12, 31):
-        errors[field] = "Enter a date like 2026-11-30."
-        return None
-    return day
+    return clean_date(value, field, errors, label="date") if value else None  # empty: no bound
 
 
 @bp.route("/")
@@ -45,9 +32,11 @@ def _day(value: str | None, field: str, errors: dict[str, str]) -> date | None:
 def index():
     _finance_only()
     args, errors = request.args, {}
+    search = clean_text(args.get("q"), "q", errors, label="search", required=False, max_len=100)
     filters = queries.DocumentFilters(
         contractor_id=parse_id(args.get("contractor_id")), engagement_id=parse_id(args.get("engagement_id")),
-        search=_CONTROL.sub("", args.get("q") or "").strip()[:100], issued_from=_day(args.get("from"), "from", errors),
+        search="" if "q" in errors else search or "",  # a refused search filters nothing
+        issued_from=_day(args.get("from"), "from", errors),
         issued_to=_day(args.get("to"), "to", errors))
     room = queries.data_room(db(), filters, page=page_number())
     pager_args = {k: v for k, v in args.items() if k != "page" and v}

@@ -6,7 +6,7 @@ from flask_login import login_required
 
 from backoffice.queries import notifications as queries
 from backoffice.services import notifications as notification_service
-from backoffice.web.auth import _safe_next
+from backoffice.web.auth import safe_next
 from backoffice.web.context import actor, db
 from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
@@ -34,7 +34,7 @@ def count():
 def open_(notification_id):
     """Mark read and go where the notification points (a path inside the app)."""
     notification = notification_service.mark_read(db(), actor(), notification_id)
-    return redirect_after_post(_safe_next(notification.url) or url_for("notifications.index"))
+    return redirect_after_post(safe_next(notification.url) or url_for("notifications.index"))
 
 
 @bp.route("/<notification_id>/read", methods=["POST"])
