@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from backoffice import embedded, schema
@@ -186,6 +186,26 @@ def world(admin_engine, password_hash) -> World:
         )
         session.commit()
     return w
+
+
+@dataclass(frozen=True)
+class Demo:
+    acme: uuid.UUID
+    globex: uuid.UUID
+    password: str
+
+
+@pytest.fixture(scope="session")
+def demo_data(admin_engine) -> Demo:
+    """The demo organizations (services/demo.py), seeded once per run into the shared test database; its
+    logins are the demo's (owner@acme.example ...). Its organizations are its own, like every test's."""
+    from backoffice.models import Organization
+    from backoffice.services import demo
+
+    with make_session_factory(admin_engine)() as session:
+        demo.seed(session)
+        ids = dict(session.execute(select(Organization.name, Organization.id)).all())
+    return Demo(acme=ids["Acme Renovations"], globex=ids["Globex Facilities"], password=demo.DEMO_PASSWORD)
 
 
 # --- web -------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ def pytest_terminal_summary(terminalreporter, config):
     path = config.stash.get(_artifacts, None)
     if path is not None:
         terminalreporter.write_line(f"browser screenshots: {path}")
+        if (path / "axe-report.json").exists():
+            terminalreporter.write_line(f"axe results per page: {path / 'axe-report.json'}")
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +61,22 @@ def artifacts_dir(request, tmp_path_factory) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     request.config.stash[_artifacts] = path
     return path
+
+
+@pytest.fixture(scope="session")
+def axe_report(artifacts_dir):
+    """The run's axe results per page, in axe-report.json beside the screenshots."""
+    from axe import Report
+
+    return Report(artifacts_dir / "axe-report.json")
+
+
+@pytest.fixture
+def accessible(axe_report):
+    """accessible(page, label): axe-core on the page as it is now; fails on serious or critical violations."""
+    from axe import check
+
+    return lambda page, label: check(page, label, axe_report)
 
 
 @pytest.fixture

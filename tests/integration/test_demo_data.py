@@ -7,20 +7,17 @@ import pytest
 from sqlalchemy import select
 
 from backoffice.db import make_session_factory
-from backoffice.models import Milestone, Organization, User
+from backoffice.models import Milestone, User
 from backoffice.queries.identity import actor_for
 from backoffice.queries.reviews import milestone_detail, owner_scope, review_queue
-from backoffice.services import demo
 from backoffice.services.audit import verify_chain
 
 
 @pytest.fixture(scope="module")
-def seeded(admin_engine):
+def seeded(admin_engine, demo_data):
     with make_session_factory(admin_engine)() as session:
-        demo.seed(session)
-        acme = session.execute(select(Organization.id).where(Organization.name == "Acme Renovations")).scalar_one()
         owner = session.execute(select(User.id).where(User.email == "owner@acme.example")).scalar_one()
-    return acme, owner
+    return demo_data.acme, owner
 
 
 def test_the_demo_owner_has_one_submission_waiting_with_files_and_a_link(seeded, act_as):
