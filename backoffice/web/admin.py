@@ -104,8 +104,10 @@ class ContractorForm(FlaskForm):
 
 
 class ContractorUserForm(FlaskForm):
-    email = EmailField("Email")
-    name = StringField("Full name")
+    # Own ids: the contractor's details form on the same page has an "email" field too, and a label must
+    # name exactly one control.
+    email = EmailField("Email", id="user-email")
+    name = StringField("Full name", id="user-name")
 
 
 def _contractor_choices():

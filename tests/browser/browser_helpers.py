@@ -61,6 +61,23 @@ def sign_in(page: Page, person) -> None:
     expect(page.locator("details.nav-account summary")).to_have_text(person.name)
 
 
+def failed(request) -> bool:
+    """Whether the test of this fixture request failed (conftest keeps each phase's report on the item)."""
+    report = getattr(request.node, "report_call", None)
+    return report is None or report.failed
+
+
+def photograph_on_failure(contexts, directory: Path) -> None:
+    """Every open page of a failed test, as it was when the test failed: failure-<context>-<page>.png."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for c, context in enumerate(contexts, start=1):
+        for p, page in enumerate(context.pages, start=1):
+            try:
+                page.screenshot(path=str(directory / f"failure-{c}-{p}.png"), full_page=True)
+            except Exception:  # noqa: BLE001  a crashed page cannot be photographed; the failure is reported anyway
+                pass
+
+
 class Screenshots:
     """Full-page screenshots named by step, numbered in the order they were taken."""
 

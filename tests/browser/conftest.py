@@ -26,6 +26,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell a failed test at teardown."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 def pytest_terminal_summary(terminalreporter, config):
     path = config.stash.get(_artifacts, None)
     if path is not None:
@@ -128,7 +136,7 @@ def browser():
 
 
 @pytest.fixture
-def new_context(browser, live_server):
+def new_context(request, browser, live_server, artifacts_dir):
     """new_context() -> a fresh browser profile (its own cookies) on the live server; closed after the test."""
     contexts = []
 
@@ -139,6 +147,10 @@ def new_context(browser, live_server):
         return context
 
     yield _new
+    from browser_helpers import failed, photograph_on_failure
+
+    if failed(request):
+        photograph_on_failure(contexts, artifacts_dir / request.node.name)
     for context in contexts:
         context.close()
     _collect_playwright_garbage()
