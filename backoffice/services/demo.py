@@ -42,7 +42,7 @@ def seed(session: Session) -> list[DemoLogin]:
     northwind = bootstrap.create_contractor(session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821")
     bluebird = bootstrap.create_contractor(session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check")
     harbor = bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
-    bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN)
+    ada = bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN)
     owner = bootstrap.create_user(session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER)
     fiona = bootstrap.create_user(session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE)
     nina = bootstrap.create_user(session, email="nina@northwind.example", name="Nina Northwind", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=northwind.id)
@@ -58,7 +58,8 @@ def seed(session: Session) -> list[DemoLogin]:
     nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)
     demo_engagements.seed(session, owner=omar, contractor=nina_actor,
                           other_contractor_id=bluebird.id, third_contractor_id=harbor.id)
-    demo_money.seed(session, owner=omar, finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name))
+    demo_money.seed(session, owner=omar, finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name),
+                    admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name))
     demo_engagements.seed_second_org(session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name),
                                      contractor_id=kestrel.id)
     return DEMO_LOGINS

@@ -47,8 +47,8 @@ def _deliver(session: Session, contractor: Actor, owner: Actor, milestone: Miles
 
 
 def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_id, third_contractor_id) -> None:
-    """Engagements for the demo organization: active (with milestones planned, submitted, approved,
-    one overdue, and a change order), awaiting acceptance, completed, draft, cancelled."""
+    """Engagements for the demo organization: active (with milestones planned, submitted, approved, one
+    disputed then approved, one returned as partial, one overdue, and a change order), awaiting acceptance, completed, draft, cancelled."""
     today = date.today()
     d = lambda days: today + timedelta(days=days)  # noqa: E731
 
@@ -87,6 +87,13 @@ def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_
                                             amount="5,450.00", due_date=d(28).isoformat())],
         additions=[_row("Under-cabinet lighting", "LED strips with dimmer, installed and tested.", "1,180.00", d(28))],
     ))
+
+    # Under-cabinet lighting: delivered early but only in part, so it went back with the owner's reason.
+    lighting = schedule_milestones(session, kitchen.id)[4]
+    _submit(session, contractor, lighting, "LED strips are in along the north wall; the dimmer arrives next week.",
+            files=[("lighting-north-wall.png", photo_png(tint=(230, 200, 120)))])
+    _decide(session, owner, lighting, "partial",
+            "The strips look good, but the deliverable includes the dimmer and a test. Please resubmit once it is in.")
 
     rewiring = _draft(session, owner, other_contractor_id, "Office rewiring, 2nd floor", "PO-88213", [
         _row("Survey and load calculation", "Circuit survey and load schedule.", "", d(10)),

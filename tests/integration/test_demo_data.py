@@ -4,7 +4,7 @@ test database; its organizations are its own, like every test's."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from backoffice.db import make_session_factory
 from backoffice.models import Milestone, User
@@ -39,3 +39,22 @@ def test_the_demo_shows_a_dispute_then_an_approval_and_its_audit_chain_verifies(
     with make_session_factory(admin_engine)() as owner_role:
         _, breaks = verify_chain(owner_role)
     assert breaks == []
+
+
+def test_the_demo_has_a_partial_sent_back_and_a_voided_batch_whose_payments_wait_again(seeded, act_as, admin_engine):
+    acme, owner = seeded
+    session = act_as(owner, acme)
+    lighting = session.execute(select(Milestone.id).where(Milestone.title == "Under-cabinet lighting")).scalar_one()
+    detail = milestone_detail(session, lighting)
+    assert detail.status.value == "planned" and detail.returned.decision.value == "partial"
+    assert [(r.revision, r.review.decision.value) for r in detail.revisions] == [(1, "partial")]
+    assert "dimmer" in detail.revisions[0].review.reason
+    with admin_engine.connect() as conn:
+        batches = conn.execute(text(
+            "select number, status, row_count from ap_export_batches where org_id = :o order by number"), {"o": acme}).all()
+        waiting = conn.execute(text(
+            "select count(*) from invoices i join engagements e on e.id = i.engagement_id"
+            " where i.org_id = :o and e.title like 'Kitchen%' and i.status = 'approved' and i.batch_id is null"),
+            {"o": acme}).scalar_one()
+    assert [(b.number, b.status, b.row_count) for b in batches] == [(1, "live", 2), (2, "voided", 2)]
+    assert waiting == 2
