@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from backoffice.domain.roles import Role
 from backoffice.queries import admin as admin_queries
+from backoffice.queries import home as home_queries
 from backoffice.queries import reviews as review_queries
 from backoffice.web.context import db
 from backoffice.web.htmx import render
@@ -20,7 +21,9 @@ def index():
     if actor is None:
         return render("home/no_org.html")
     overview = admin_queries.org_overview(db())
-    waiting = None
+    waiting = mine = None
     if actor.role in (Role.ADMIN, Role.OWNER):
         waiting = review_queries.queue_count(db(), owner_id=review_queries.owner_scope(actor))
-    return render("home/index.html", actor=actor, overview=overview, waiting=waiting)
+    if actor.role == Role.CONTRACTOR:
+        mine = home_queries.contractor_home(db())
+    return render("home/index.html", actor=actor, overview=overview, waiting=waiting, mine=mine)

@@ -1,0 +1,107 @@
+"""What a contractor's home page lists: work requests to answer, work sent back, what is due next and the
+money on its way. Read as the contractor, so row-level security keeps it to their own rows."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+DUE_NEXT = 5
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    id: uuid.UUID
+    title: str
+    currency: str
+    value_minor: int
+    milestones: int
+    sent_at: object
+
+
+@dataclass(frozen=True)
+class Returned:
+    id: uuid.UUID
+    title: str
+    engagement_title: str
+    decision: str  # 'dispute' or 'partial'
+    reason: str
+    decided_at: object
+
+
+@dataclass(frozen=True)
+class NextDue:
+    id: uuid.UUID
+    title: str
+    engagement_title: str
+    currency: str
+    amount_minor: int
+    due_date: date
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class MoneyLine:
+    currency: str
+    coming_minor: int  # authorized or exported, not yet paid: net
+    coming_count: int
+    paid_30d_minor: int
+
+
+@dataclass(frozen=True)
+class ContractorHome:
+    requests: list[WorkRequest]
+    returned: list[Returned]
+    due: list[NextDue]
+    money: list[MoneyLine]
+
+
+_REQUESTS = """
+select e.id, e.title, e.currency, coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as value_minor,
+       count(m.id) filter (where m.status <> 'cancelled') as milestones, e.sent_at
+  from engagements e left join milestones m on m.engagement_id = e.id
+ where e.status = 'awaiting_acceptance'
+ group by e.id order by e.sent_at, e.id
+"""
+
+_RETURNED = """
+select m.id, m.title, e.title as engagement_title, r.decision, r.reason, r.reviewed_at as decided_at
+  from milestones m
+  join engagements e on e.id = m.engagement_id
+  join lateral (select s.id from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s on true
+  join reviews r on r.submission_id = s.id
+ where m.status = 'planned' and e.status in ('active', 'paused') and r.decision in ('dispute', 'partial')
+ order by r.reviewed_at desc
+"""
+
+_DUE = """
+select m.id, m.title, e.title as engagement_title, e.currency, m.amount_minor, m.due_date,
+       m.due_date < current_date as overdue
+  from milestones m join engagements e on e.id = m.engagement_id
+ where m.status = 'planned' and e.status = 'active'
+ order by m.due_date, m.seq
+ limit :limit
+"""
+
+_MONEY = """
+select currency,
+       coalesce(sum(net_minor) filter (where status in ('approved', 'exported')), 0)::bigint as coming_minor,
+       count(*) filter (where status in ('approved', 'exported')) as coming_count,
+       coalesce(sum(net_minor) filter (where status = 'paid' and paid_at >= current_date - 30), 0)::bigint as paid_30d_minor
+  from invoices
+ where status in ('approved', 'exported', 'paid')
+ group by currency order by currency
+"""
+
+
+def contractor_home(session: Session) -> ContractorHome:
+    return ContractorHome(
+        requests=[WorkRequest(**r) for r in session.execute(text(_REQUESTS)).mappings()],
+        returned=[Returned(**r) for r in session.execute(text(_RETURNED)).mappings()],
+        due=[NextDue(**r) for r in session.execute(text(_DUE), {"limit": DUE_NEXT}).mappings()],
+        money=[MoneyLine(**r) for r in session.execute(text(_MONEY)).mappings()
+               if r["coming_count"] or r["paid_30d_minor"]],
+    )
