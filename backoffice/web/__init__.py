@@ -12,6 +12,7 @@ from backoffice.domain.evidence import human_size
 from backoffice.domain.money import example as money_example, format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.errors import DomainError
+from backoffice.web import display
 from backoffice.web.context import close_db, login_manager
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -91,6 +92,16 @@ def format_day(value: date | None) -> str:
     return "—" if value is None else value.strftime("%d %b %Y")
 
 
+def when(value: datetime | None):
+    """A moment for an HTML page: <time> with the human form relative to now, the exact one on hover."""
+    return display.moment_element(value, datetime.now(timezone.utc))
+
+
+def on(value: date | str | None):
+    """A calendar day for an HTML page: <time> with the short date, weekday and distance on hover."""
+    return display.day_element(value, datetime.now(timezone.utc).date())
+
+
 def register(app: Flask) -> None:
     from backoffice.web import (admin, audit, auth, batches, change_orders, documents, engagements, evidence, home, milestones,
                                 notifications, outbox, payments, retainage, reviews, schedule)
@@ -109,6 +120,10 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["amount_input"] = lambda minor, currency: format_amount(minor, currency, symbol=False)
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["iso_day"] = lambda value: format_day(date.fromisoformat(value)) if value else "—"
+    # HTML pages show moments and days as <time> (display.py); the plain filters above stay for
+    # attributes, confirm texts and anything that is not HTML.
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["on"] = on
     app.jinja_env.globals["amount_example"] = money_example
     app.jinja_env.filters["filesize"] = human_size
     for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp, milestones.bp,

@@ -286,7 +286,7 @@ def test_filters_that_match_nothing_say_so(owner, world, three_engagements):
 
 def test_an_empty_list_tells_staff_how_to_start(owner, world):
     html = owner.get("/engagements").get_data(as_text=True)
-    assert "No engagements yet. Start one from a statement of work" in visible_text(html)
+    assert "No engagements yet. Create one with New engagement from a statement of work" in visible_text(html)
     assert 'href="/engagements/new"' in html
 
 

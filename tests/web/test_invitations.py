@@ -272,7 +272,7 @@ def test_inviting_a_contractor_user_who_is_already_a_member_is_422_at_the_email(
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "already a member" in field_error(html, "email")
+    assert "already a member" in field_error(html, "user-email")
     assert input_value(html, "name") == "Xena Again"
     assert invites_of(admin_engine, world.org_a, world.contractor_x_user.id) == before == []
 
@@ -284,7 +284,7 @@ def test_inviting_a_contractor_user_with_a_bad_email_is_422_at_the_field(admin, 
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "valid email" in field_error(html, "email")
+    assert "valid email" in field_error(html, "user-email")
     assert input_value(html, "name") == "Yolanda Two"
     assert user_by_email(admin_engine, "broken") is None
 

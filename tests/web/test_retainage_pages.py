@@ -103,7 +103,7 @@ def test_the_report_shows_withheld_released_and_held_per_engagement_and_per_cont
     kitchen_row = visible_text(table_row(by_engagement, "Kitchen renovation"))
     release_number = release_of(admin_engine, kitchen)["invoice_number"]
     assert kitchen_row.startswith("Kitchen renovation Contractor X")
-    assert kitchen_row.endswith(f"Active $323.47 $323.47 $0.00 {release_number} authorized")
+    assert kitchen_row.endswith(f"Active $323.47 $323.47 $0.00 {release_number} Authorized")
     assert visible_text(table_row(by_engagement, "Porch")).endswith("Active $100.00 $0.00 $100.00 —")
     assert visible_text(table_row(by_engagement, "Loft conversion")).endswith("Active €50.00 €0.00 €50.00 —")
     assert "Shed" not in by_engagement  # nothing withheld, nothing to report
@@ -171,7 +171,7 @@ def test_an_early_release_with_a_reason_authorizes_a_payment_of_everything_held(
     html = owner.get(response.headers["Location"]).get_data(as_text=True)
     assert (f"Retainage release authorized: {invoice['invoice_number']} for $123.46, "
             f"due {format_day(invoice['due_date'])}.") in flashes(html)
-    assert "Released before completion: Contractor relocating; snag list signed off." in visible_text(html)
+    assert "Note on the release: Contractor relocating; snag list signed off." in visible_text(html)
     page = owner.get(f"/engagements/{kitchen}").get_data(as_text=True)
     assert figures(page) == {"Retainage withheld": "$123.46", "Released": "$123.46", "Held": "$0.00"}
     assert f"Released as {invoice['invoice_number']}" in visible_text(page)

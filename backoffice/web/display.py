@@ -1,0 +1,106 @@
+"""Dates as the HTML pages show them: a short human form, the exact one on hover.
+
+The app has no per-user time zone, so everything is UTC and the hover text says so. The functions take
+``now``/``today`` as an argument so that every branch is testable without a clock; the Jinja filters in
+``backoffice.web`` pass the current time. Emails, receipts, CSV files, attributes and confirm texts keep
+the plain forms (``format_datetime``, ``format_day``): a ``<time>`` element means nothing there.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from markupsafe import Markup, escape
+
+NOTHING = "—"
+
+
+def utc(value: datetime) -> datetime:
+    """The moment in UTC; a naive datetime is taken to be UTC already."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def short_day(value: date) -> str:
+    """``01 Mar 2030``: the visible form of a calendar day, as the rest of the app writes days (flash
+    messages, refusals) so that the same day reads the same everywhere."""
+    return f"{value:%d %b %Y}"
+
+
+def full_day(value: date) -> str:
+    """``Monday 21 December 2026``."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def days_away(value: date, today: date) -> str:
+    """How far a day is from today: "today", "tomorrow", "yesterday", "in 30 days", "3 days ago"."""
+    delta = (value - today).days
+    if delta == 0:
+        return "today"
+    if delta == 1:
+        return "tomorrow"
+    if delta == -1:
+        return "yesterday"
+    return f"in {delta} days" if delta > 0 else f"{-delta} days ago"
+
+
+def human_moment(value: datetime, now: datetime) -> str:
+    """A moment relative to ``now`` (both in UTC): "just now", "12 min ago", "today, 14:03",
+    "yesterday, 09:12", "02 Nov, 09:12" (this year), "12 Nov 2025" (another year). A moment a little
+    ahead of ``now`` (clocks differ) is "just now"; later today "today, 14:03", tomorrow "tomorrow, 09:00"."""
+    value, now = utc(value), utc(now)
+    seconds = (now - value).total_seconds()
+    if -60 < seconds < 60:
+        return "just now"
+    if 0 < seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    clock = f"{value:%H:%M}"
+    days = (now.date() - value.date()).days
+    if days == 0:
+        return f"today, {clock}"
+    if days == 1:
+        return f"yesterday, {clock}"
+    if days == -1:
+        return f"tomorrow, {clock}"
+    if value.year == now.year:
+        return f"{value:%d %b}, {clock}"
+    return short_day(value.date())
+
+
+def exact_moment(value: datetime) -> str:
+    """``Saturday 21 November 2026, 14:03:27 UTC``: the hover text of a moment."""
+    value = utc(value)
+    return f"{full_day(value.date())}, {value:%H:%M:%S} UTC"
+
+
+def exact_day(value: date, today: date) -> str:
+    """``Monday 21 December 2026 · in 30 days``: the hover text of a calendar day."""
+    return f"{full_day(value)} · {days_away(value, today)}"
+
+
+def machine_moment(value: datetime) -> str:
+    """``2026-11-21T14:03:27Z``: the datetime attribute of a moment (to the second)."""
+    return f"{utc(value):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def moment_element(value: datetime | None, now: datetime) -> Markup:
+    """``<time datetime="…Z" title="exact">human</time>``, or a dash for no moment."""
+    if value is None:
+        return Markup(NOTHING)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        machine_moment(value), exact_moment(value), human_moment(value, now))
+
+
+def day_element(value: date | str | None, today: date) -> Markup:
+    """``<time datetime="2026-12-21" title="Monday 21 December 2026 · in 30 days">21 Dec 2026</time>``,
+    or a dash for no day. Accepts an ISO date string too (change-order lines store days as text); a
+    datetime is shown as its UTC calendar day."""
+    if value is None or value == "":
+        return Markup(NOTHING)
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return Markup(escape(value))
+    if isinstance(value, datetime):
+        value = utc(value).date()
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value.isoformat(), exact_day(value, today), short_day(value))
