@@ -4,11 +4,9 @@ without an accessible name, keyboard moves (Tab until the focus is where a perso
 submitted and decided through the services for the tests' own engagements."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from engagement_helpers import acting
-from jobs_kit import run_jobs
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
@@ -234,22 +232,3 @@ def decide(app_sessions, world, milestone_id, decision: str, reason: str = "") -
     with acting(app_sessions, world.owner, world.org_a) as (session, actor):
         latest, _ = submissions.latest_submission(session, milestone_id)
         reviews.decide(session, actor, milestone_id, reviews.DecisionInput(str(latest.id), decision, reason))
-
-
-def run_jobs_aside(database, admin_engine, org_id) -> None:
-    """The organization's waiting jobs, run by the real worker in a thread of its own: Playwright's sync
-    API keeps an event loop running in this one, and the worker starts its own."""
-    failures: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            run_jobs(database, admin_engine, org_ids=[org_id])
-        except BaseException as exc:  # noqa: BLE001 - reported in the test's thread
-            failures.append(exc)
-
-    thread = threading.Thread(target=work, name="jobs")
-    thread.start()
-    thread.join(timeout=300)
-    assert not thread.is_alive(), "the jobs did not finish"
-    if failures:
-        raise failures[0]

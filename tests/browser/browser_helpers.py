@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from typing import Callable
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
@@ -76,6 +78,32 @@ def photograph_on_failure(contexts, directory: Path) -> None:
                 page.screenshot(path=str(directory / f"failure-{c}-{p}.png"), full_page=True)
             except Exception:  # noqa: BLE001  a crashed page cannot be photographed; the failure is reported anyway
                 pass
+
+
+def in_own_thread(work: Callable[[], None], *, timeout: float = 300) -> None:
+    """Run ``work`` in a thread of its own and re-raise what it raised. For the job worker: it starts an
+    asyncio loop, and Playwright's sync API keeps one running in the test's thread."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001  re-raised in the test's thread below
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="beside-playwright")
+    thread.start()
+    thread.join(timeout=timeout)
+    assert not thread.is_alive(), f"{work!r} did not finish within {timeout:.0f} s"
+    if failures:
+        raise failures[0]
+
+
+def run_jobs_aside(database, admin_engine, org_id) -> None:
+    """The organization's waiting jobs (emails, notifications, receipts), run by the real worker."""
+    from jobs_kit import run_jobs
+
+    in_own_thread(lambda: run_jobs(database, admin_engine, org_ids=[org_id]))
 
 
 class Screenshots:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import psycopg
+from browser_helpers import in_own_thread
 from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -38,21 +39,8 @@ class Site:
     def drain_jobs(self) -> None:
         """Run every waiting job with the real worker until the queue is empty (emails, receipts)."""
         settings = dataclasses.replace(load_settings(), base_url=self.base_url)
-        failures: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                run_worker(self.app_url, settings, wait=False, install_signal_handlers=False, mailer=OFFLINE)
-            except BaseException as exc:  # noqa: BLE001  re-raised in the test's thread below
-                failures.append(exc)
-
-        # In a thread of its own: the worker runs an asyncio loop, and Playwright's sync API owns this one's.
-        thread = threading.Thread(target=work, name="fresh-site-worker")
-        thread.start()
-        thread.join(timeout=300)
-        assert not thread.is_alive(), "the job worker did not drain the queue within 5 minutes"
-        if failures:
-            raise failures[0]
+        in_own_thread(lambda: run_worker(self.app_url, settings, wait=False, install_signal_handlers=False,
+                                         mailer=OFFLINE))
 
 
 def _cli(args: list[str], env: dict[str, str]) -> str:

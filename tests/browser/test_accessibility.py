@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 from a11y_pages import (MAIN_PAGES, NAME_OF, ROLE_OF, MainPage, decide, demo_ids, open_page, sign_in_as,
-                        run_jobs_aside, submit_work, unnamed_controls)
-from browser_helpers import sign_in
+                        submit_work, unnamed_controls)
+from browser_helpers import run_jobs_aside, sign_in
 from engagement_helpers import create_active, milestones_of
 from playwright.sync_api import Page, expect
 

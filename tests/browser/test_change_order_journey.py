@@ -9,11 +9,9 @@ end state as the owner role reads it from the database."""
 from __future__ import annotations
 
 import re
-import threading
 
-from browser_helpers import sign_in
+from browser_helpers import run_jobs_aside, sign_in
 from engagement_helpers import change_orders_of, create_active, milestones_of
-from jobs_kit import run_jobs
 from money_pages_helpers import approve, pay_as
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
@@ -28,25 +26,6 @@ def lines_of(admin_engine, change_order_id):
             "select l.line_no, l.kind, m.title, l.before, l.after from change_order_lines l"
             "  join milestones m on m.id = l.milestone_id where l.change_order_id = :c order by l.line_no"),
             {"c": change_order_id}).all()
-
-
-def run_jobs_beside_playwright(database, admin_engine, org_id) -> None:
-    """The real worker until the organization's queue is empty. It runs its own asyncio loop, which cannot
-    start in the thread where Playwright's sync API keeps one running, so it gets a thread of its own."""
-    failures: list[BaseException] = []
-
-    def work():
-        try:
-            run_jobs(database, admin_engine, org_ids=[org_id])
-        except BaseException as exc:  # re-raised in the test's thread
-            failures.append(exc)
-
-    worker = threading.Thread(target=work, name="jobs")
-    worker.start()
-    worker.join(timeout=300)
-    assert not worker.is_alive(), "the worker did not empty the queue"
-    if failures:
-        raise failures[0]
 
 
 def figure(page: Page, name: str):
@@ -183,7 +162,7 @@ def test_owner_issues_a_change_order_and_the_contractor_sees_it(
     ]
 
     # The contractor's user is notified, follows the notification and reads CO-1.
-    run_jobs_beside_playwright(database, admin_engine, world.org_a)
+    run_jobs_aside(database, admin_engine, world.org_a)
     contractor = new_context().new_page()
     contractor.on("pageerror", lambda exc: page_errors.append(str(exc)))
     sign_in(contractor, world.contractor_x_user)
