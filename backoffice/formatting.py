@@ -44,3 +44,8 @@ def day(value: date, locale: str = DEFAULT_LOCALE) -> str:
 def moment(value: datetime, locale: str = DEFAULT_LOCALE) -> str:
     """A timestamp in UTC, said so: the people reading it may be anywhere."""
     return format_datetime(value.astimezone(timezone.utc), format="medium", tzinfo=timezone.utc, locale=locale) + " UTC"
+
+
+def count(n: int, noun: str) -> str:
+    """'1 payment', '3 payments': English plurals for the nouns the app counts (they all take an s)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

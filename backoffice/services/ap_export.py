@@ -32,6 +32,7 @@ from backoffice.domain.ap_export import (
 )
 from backoffice.domain.currency import is_currency, minor_units
 from backoffice.domain.invoices import InvoiceStatus
+from backoffice import formatting
 from backoffice.domain.money import format_amount
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
@@ -290,4 +291,4 @@ def read_file(session: Session, batch: ApExportBatch) -> Iterator[bytes]:
 
 
 def describe(batch: ApExportBatch) -> str:
-    return f"Batch {batch.number}: {batch.row_count} payments, {format_amount(batch.total_minor or 0, batch.currency)}"
+    return f"Batch {batch.number}: {formatting.count(batch.row_count, 'payment')}, {format_amount(batch.total_minor or 0, batch.currency)}"

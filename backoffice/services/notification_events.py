@@ -239,7 +239,7 @@ def _batch_exported(session, org, batch_id, event):
     b = get_or_404(session, ApExportBatch, batch_id)
     return [Notice(
         "batch.exported", f"batch.exported:{b.id}", finance_people(session),
-        subject=f"AP export batch {b.number}: {b.row_count} payment(s), {org.money(b.total_minor, b.currency)}",
+        subject=f"AP export batch {b.number}: {formatting.count(b.row_count, 'payment')}, {org.money(b.total_minor, b.currency)}",
         lead=f"Batch {b.number} is ready to import into your accounting system. Record its payment once the run is made.",
         facts=(("Batch", str(b.number)), ("Payments", str(b.row_count)), ("Total", org.money(b.total_minor, b.currency)),
                ("Layout", b.preset.replace("_", " ").title()), ("SHA-256", b.sha256),

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
+from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
@@ -144,8 +145,8 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
     total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
     notice = Notice(
         "finance.digest", f"finance.digest:{day.isoformat()}", finance_people(session),
-        subject=f"{len(rows)} payment(s) due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
-        lead=(f"{len(rows)} authorized payment(s) are due within {DIGEST_HORIZON_DAYS} days"
+        subject=f"{formatting.count(len(rows), 'payment')} due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
+        lead=(f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} due within {DIGEST_HORIZON_DAYS} days"
               + (f", {overdue} of them overdue" if overdue else "") + f". Total: {total_text}."),
         facts=facts, path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
         action="Open the payment queue", entity=("organization", str(org.id)))

@@ -280,7 +280,7 @@ def test_an_export_tells_finance_and_nobody_else(world, act_as, admin_engine, da
     run(database, admin_engine, world.org_a)
 
     r = only(told(admin_engine, world.org_a, "batch.exported", [world.finance], path=f"/batches/{batch.id}"))
-    assert r["subject"] == f"AP export batch {batch.number}: 1 payment(s), $900.00"
+    assert r["subject"] == f"AP export batch {batch.number}: 1 payment, $900.00"
     assert f"SHA-256: {batch.sha256}" in r["text"]
     assert "Exported by: Fiona Finance" in r["text"]
 

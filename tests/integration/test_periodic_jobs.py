@@ -198,7 +198,7 @@ def test_finance_gets_one_digest_of_the_payments_due_within_a_week(world, due, a
 
     (r,) = messages(admin_engine, world.org_a, "finance.digest")
     assert r["recipient"] == world.finance.email  # finance only: not the admin, the owner or a contractor
-    assert r["subject"].startswith("3 payment(s) due by ")
+    assert r["subject"].startswith("3 payments due by ")
     assert r["subject"].endswith(": $540.00")
     for invoice, net in zip(due, ("$90.00", "$180.00", "$270.00")):
         assert invoice["invoice_number"] in r["text"]
@@ -238,7 +238,7 @@ def test_exported_payments_are_not_in_the_digest(world, due, act_as, admin_engin
     day = due[0]["due_date"] - timedelta(days=1)
     assert digest(world.org_a, day) == 1
     (r,) = messages(admin_engine, world.org_a, "finance.digest")
-    assert r["subject"].startswith("1 payment(s) due by ") and r["subject"].endswith(": $270.00")
+    assert r["subject"].startswith("1 payment due by ") and r["subject"].endswith(": $270.00")
     assert due[0]["invoice_number"] not in r["text"] and due[1]["invoice_number"] not in r["text"]
 
 
