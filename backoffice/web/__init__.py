@@ -82,16 +82,6 @@ def register_error_handlers(app: Flask) -> None:
         return _error_page(500, "Something went wrong", "The error was logged. Nothing was saved; try again in a moment.")
 
 
-def format_datetime(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC")
-
-
-def format_day(value: date | None) -> str:
-    return "—" if value is None else value.strftime("%d %b %Y")
-
-
 def when(value: datetime | None):
     """A moment for an HTML page: <time> with the human form relative to now, the exact one on hover."""
     return display.moment_element(value, datetime.now(timezone.utc))
@@ -115,13 +105,10 @@ def register(app: Flask) -> None:
     app.after_request(security_headers)
     register_error_handlers(app)
     app.jinja_env.filters["bps"] = format_bps
-    app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["money"] = format_amount
     app.jinja_env.filters["amount_input"] = lambda minor, currency: format_amount(minor, currency, symbol=False)
-    app.jinja_env.filters["day"] = format_day
-    app.jinja_env.filters["iso_day"] = lambda value: format_day(date.fromisoformat(value)) if value else "—"
-    # HTML pages show moments and days as <time> (display.py); the plain filters above stay for
-    # attributes, confirm texts and anything that is not HTML.
+    # Pages show moments and days as <time> (display.py); emails and receipts format in the
+    # organization's locale (formatting.py).
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["on"] = on
     app.jinja_env.globals["amount_example"] = money_example

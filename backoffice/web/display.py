@@ -2,8 +2,8 @@
 
 The app has no per-user time zone, so everything is UTC and the hover text says so. The functions take
 ``now``/``today`` as an argument so that every branch is testable without a clock; the Jinja filters in
-``backoffice.web`` pass the current time. Emails, receipts, CSV files, attributes and confirm texts keep
-the plain forms (``format_datetime``, ``format_day``): a ``<time>`` element means nothing there.
+``backoffice.web`` pass the current time. Emails and receipts format dates in the
+organization's locale instead (``backoffice.formatting``): a ``<time>`` element means nothing there.
 """
 from __future__ import annotations
 

@@ -61,7 +61,10 @@ def mine():
         return redirect(url_for("payments.queue"))
     if me.role != Role.CONTRACTOR:
         return redirect(url_for("retainage.report"))
-    return render("payments/mine.html", rows=queries.contractor_invoices(db()), today=date.today())
+    # The retainage report's per-contractor sums, which RLS narrows to this contractor: over every invoice,
+    # not only the ones listed.
+    _, retainage = queries.retainage_report(db())
+    return render("payments/mine.html", rows=queries.contractor_invoices(db()), retainage=retainage, today=date.today())
 
 
 def _detail(invoice_id) -> queries.InvoiceDetail:

@@ -29,7 +29,7 @@ from money_pages_helpers import (
 from testkit import csrf_token
 from web_helpers import field_error, flashes
 
-from backoffice.web import format_day
+from backoffice.web.display import short_day as format_day
 
 
 def page(invoice_id) -> str:

@@ -20,7 +20,7 @@ from money_pages_helpers import (
     pay_as,
 )
 
-from backoffice.web import format_day
+from backoffice.web.display import short_day as format_day
 
 
 def numbers(html: str) -> list[str]:

@@ -30,7 +30,7 @@ from web_helpers import field_error, flashes
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role
 from backoffice.services import bootstrap
-from backoffice.web import format_day
+from backoffice.web.display import short_day as format_day
 
 
 def release(client, engagement_id, reason=""):
