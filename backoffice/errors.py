@@ -1,4 +1,5 @@
 """Domain errors. Services raise these; the web layer maps them to 404/403/409/422."""
+
 from __future__ import annotations
 
 

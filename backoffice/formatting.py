@@ -3,9 +3,10 @@
 Exact: minor units become a Decimal by moving the point (never through a float), and the currency's own
 number of decimals is kept (USD 2, JPY 0, KWD 3).
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
@@ -43,7 +44,7 @@ def day(value: date, locale: str = DEFAULT_LOCALE) -> str:
 
 def moment(value: datetime, locale: str = DEFAULT_LOCALE) -> str:
     """A timestamp in UTC, said so: the people reading it may be anywhere."""
-    return format_datetime(value.astimezone(timezone.utc), format="medium", tzinfo=timezone.utc, locale=locale) + " UTC"
+    return format_datetime(value.astimezone(UTC), format="medium", tzinfo=UTC, locale=locale) + " UTC"
 
 
 def count(n: int, noun: str) -> str:

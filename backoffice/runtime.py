@@ -1,4 +1,5 @@
 """Where the database is: an existing server from the environment, or the embedded one."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Schema management: Alembic upgrades as the owner role, and the RLS policy file."""
+
 from __future__ import annotations
 
 from alembic import command, op

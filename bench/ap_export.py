@@ -13,6 +13,7 @@ the same rows (the batch's own rendering query), the floor any export must stand
 Budget (issue 5): export <= 5 s, peak memory growth of this process <= 100 MB, export <= 4x the COPY.
 Each figure is printed on its own line as `name: value unit`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,40 +45,66 @@ def seed(admin_url: str, invoices: int) -> tuple[str, str]:
     with psycopg.connect(admin_url) as conn:
         for table in GUARDED:
             conn.execute(f"alter table {table} disable trigger user")  # bulk set-up only; re-enabled below
-        org = conn.execute("insert into organizations (name, invoice_prefix) values ('Bench Org', 'BNCH') returning id").fetchone()[0]
-        owner = conn.execute("insert into users (email, name) values ('owner@bench.example', 'Bench Owner') returning id").fetchone()[0]
-        finance = conn.execute("insert into users (email, name) values ('finance@bench.example', 'Bench Finance') returning id").fetchone()[0]
-        contractor_user = conn.execute("insert into users (email, name) values ('c@bench.example', 'Bench Contractor') returning id").fetchone()[0]
-        conn.execute("insert into memberships (org_id, user_id, role, accepted_at) values (%s, %s, 'owner', now()), (%s, %s, 'finance', now())",
-                     [org, owner, org, finance])
-        conn.execute("""insert into contractors (org_id, legal_name, email, ap_vendor_id)
+        org = conn.execute(
+            "insert into organizations (name, invoice_prefix) values ('Bench Org', 'BNCH') returning id"
+        ).fetchone()[0]
+        owner = conn.execute(
+            "insert into users (email, name) values ('owner@bench.example', 'Bench Owner') returning id"
+        ).fetchone()[0]
+        finance = conn.execute(
+            "insert into users (email, name) values ('finance@bench.example', 'Bench Finance') returning id"
+        ).fetchone()[0]
+        contractor_user = conn.execute(
+            "insert into users (email, name) values ('c@bench.example', 'Bench Contractor') returning id"
+        ).fetchone()[0]
+        conn.execute(
+            "insert into memberships (org_id, user_id, role, accepted_at) values (%s, %s, 'owner', now()), (%s, %s, 'finance', now())",
+            [org, owner, org, finance],
+        )
+        conn.execute(
+            """insert into contractors (org_id, legal_name, email, ap_vendor_id)
                         select %s, 'Contractor ' || g || ', Ltd', 'c' || g || '@bench.example', 'V-' || g
-                          from generate_series(1, 50) g""", [org])
+                          from generate_series(1, 50) g""",
+            [org],
+        )
         engagements = -(-invoices // per_engagement)
-        conn.execute("""
+        conn.execute(
+            """
             insert into engagements (org_id, contractor_id, owner_user_id, title, sow_reference, currency, retainage_bps,
                                      payment_terms_days, status, created_by, sent_at, responded_at)
             select %(org)s, c.id, %(owner)s, 'Engagement ' || g, 'SOW-' || g, 'USD', 1000, 30, 'active', %(owner)s, now(), now()
               from generate_series(1, %(n)s) g
               join lateral (select id from contractors where org_id = %(org)s order by legal_name offset (g %% 50) limit 1) c on true
-        """, {"org": org, "owner": owner, "n": engagements})
-        conn.execute("""
+        """,
+            {"org": org, "owner": owner, "n": engagements},
+        )
+        conn.execute(
+            """
             insert into milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date, status)
             select e.org_id, e.contractor_id, e.id, s, 'Milestone ' || s, 100000 + ((s * 7919 + length(e.title) * 104729) %% 900000) + 37,
                    current_date - 10 + (s %% 40), 'approved'
               from engagements e cross join generate_series(1, %(per)s) s where e.org_id = %(org)s
-        """, {"org": org, "per": per_engagement})
-        conn.execute("""
+        """,
+            {"org": org, "per": per_engagement},
+        )
+        conn.execute(
+            """
             insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)
             select org_id, contractor_id, id, 1, 'Done.', '["https://example.com/evidence"]', %s from milestones where org_id = %s
-        """, [contractor_user, org])
-        conn.execute("""
+        """,
+            [contractor_user, org],
+        )
+        conn.execute(
+            """
             insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, milestone_amount_minor,
                                  evidence_sha256, reviewed_by)
             select s.org_id, s.contractor_id, s.milestone_id, s.id, 'approve', m.amount_minor, '{}', %s
               from submissions s join milestones m on m.id = s.milestone_id where s.org_id = %s
-        """, [owner, org])
-        conn.execute("""
+        """,
+            [owner, org],
+        )
+        conn.execute(
+            """
             insert into invoices (org_id, contractor_id, engagement_id, kind, milestone_id, review_id, number, invoice_number,
                                   description, currency, gross_minor, retainage_bps, retainage_minor, net_minor, fee_bps,
                                   fee_minor, total_minor, issued_on, due_date, authorized_by)
@@ -90,8 +117,12 @@ def seed(admin_url: str, invoices: int) -> tuple[str, str]:
              where r.org_id = %s
              window w as (order by e.title, m.seq)
              limit %s
-        """, [owner, org, invoices])
-        conn.execute("insert into org_counters (org_id, counter, last_value) values (%s, 'invoice', %s)", [org, invoices])
+        """,
+            [owner, org, invoices],
+        )
+        conn.execute(
+            "insert into org_counters (org_id, counter, last_value) values (%s, 'invoice', %s)", [org, invoices]
+        )
         for table in GUARDED:
             conn.execute(f"alter table {table} enable trigger user")
         conn.commit()
@@ -120,8 +151,13 @@ def main() -> None:
         org, finance = seed(urls.admin, args.invoices)
         print(f"setup: {time.perf_counter() - t0:.1f} s")
         sessions = make_session_factory(make_engine(urls.app))
-        actor = Actor(user_id=__import__("uuid").UUID(finance), org_id=__import__("uuid").UUID(org), role=Role.FINANCE,
-                      label="finance@bench.example", name="Bench Finance")
+        actor = Actor(
+            user_id=__import__("uuid").UUID(finance),
+            org_id=__import__("uuid").UUID(org),
+            role=Role.FINANCE,
+            label="finance@bench.example",
+            name="Bench Finance",
+        )
         with sessions() as session:
             set_context(session, user_id=actor.user_id, org_id=actor.org_id)
             session.execute(text("select 1")).scalar_one()  # connect and warm up before measuring
@@ -129,8 +165,9 @@ def main() -> None:
             rss_before = max_rss_mb()
             tracemalloc.start()
             t0 = time.perf_counter()
-            batch = ap_export.create_batch(session, actor, ap_export.Selection(
-                due_by="2100-12-31", currency="USD", preset=args.preset))
+            batch = ap_export.create_batch(
+                session, actor, ap_export.Selection(due_by="2100-12-31", currency="USD", preset=args.preset)
+            )
             export_s = time.perf_counter() - t0
             _, traced_peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
@@ -160,8 +197,13 @@ def main() -> None:
             copy_s = statistics.median(samples)
             if args.explain:
                 session.execute(text("select set_config('enable_nestloop', 'off', true)"))
-                plan = session.execute(text("explain (analyze, buffers) " + ap_export.rows_sql(
-                    PRESETS[Preset(args.preset)], "USD").replace("%(batch)s", ":batch")), {"batch": batch.id}).scalars()
+                plan = session.execute(
+                    text(
+                        "explain (analyze, buffers) "
+                        + ap_export.rows_sql(PRESETS[Preset(args.preset)], "USD").replace("%(batch)s", ":batch")
+                    ),
+                    {"batch": batch.id},
+                ).scalars()
                 print("\n".join(plan))
                 session.commit()
         print(f"invoices: {batch.row_count}")

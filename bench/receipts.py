@@ -19,6 +19,7 @@ and enqueues its receipt job, which is left in the queue).
 Budget (issue 6): render median <= 150 ms per receipt. Each figure is printed on its own line as
 `name: value unit`; the render figures as `median: N ms`, `p95: N ms`, `pages/s: N`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,13 @@ from backoffice.services.submissions import SubmissionInput, submit_work
 
 BUDGET_MS = 150
 REPORT = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-FILE_NAMES = ("inspection-report.pdf", "site-photo-north.png", "site-photo-south.png", "handover-notes.txt",
-              "snag-list-signed.pdf")
+FILE_NAMES = (
+    "inspection-report.pdf",
+    "site-photo-north.png",
+    "site-photo-south.png",
+    "handover-notes.txt",
+    "snag-list-signed.pdf",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +75,18 @@ def database(superuser_url: str | None) -> Iterator[Urls]:
     """A migrated database: embedded in a temporary directory, or fresh on the given server."""
     if superuser_url:
         suffix = secrets.token_hex(4)
-        owner, app, name, password = (f"bo_bench_owner_{suffix}", f"bo_bench_app_{suffix}", f"backoffice_bench_{suffix}",
-                                      secrets.token_hex(16))
+        owner, app, name, password = (
+            f"bo_bench_owner_{suffix}",
+            f"bo_bench_app_{suffix}",
+            f"backoffice_bench_{suffix}",
+            secrets.token_hex(16),
+        )
         embedded.create_roles_and_database(superuser_url, owner=owner, app=app, database=name, password=password)
         base = make_url(superuser_url).set(database=name)
-        urls = Urls(app=base.set(username=app, password=password).render_as_string(hide_password=False),
-                    admin=base.set(username=owner, password=password).render_as_string(hide_password=False))
+        urls = Urls(
+            app=base.set(username=app, password=password).render_as_string(hide_password=False),
+            admin=base.set(username=owner, password=password).render_as_string(hide_password=False),
+        )
         try:
             schema.upgrade(urls.admin, urls.app)
             yield urls
@@ -102,12 +114,26 @@ def seed(urls: Urls, milestones: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     the services; returns (org id, the invoices in milestone order)."""
     with Session(make_engine(urls.admin)) as s:
         org = bootstrap.create_org(s, "Harbour Works Ltd", "USD")
-        contractor = bootstrap.create_contractor(s, org.id, "Blue Ridge Roofing & Carpentry LLC", "ap@blueridge.example",
-                                                 "V-10442")
-        owner = bootstrap.create_user(s, email="owner@bench.example", name="Priya Raman", password="bench-password-123",
-                                      org_id=org.id, role=Role.OWNER)
-        user = bootstrap.create_user(s, email="crew@blueridge.example", name="Sam Okafor", password="bench-password-123",
-                                     org_id=org.id, role=Role.CONTRACTOR, contractor_id=contractor.id)
+        contractor = bootstrap.create_contractor(
+            s, org.id, "Blue Ridge Roofing & Carpentry LLC", "ap@blueridge.example", "V-10442"
+        )
+        owner = bootstrap.create_user(
+            s,
+            email="owner@bench.example",
+            name="Priya Raman",
+            password="bench-password-123",
+            org_id=org.id,
+            role=Role.OWNER,
+        )
+        user = bootstrap.create_user(
+            s,
+            email="crew@blueridge.example",
+            name="Sam Okafor",
+            password="bench-password-123",
+            org_id=org.id,
+            role=Role.CONTRACTOR,
+            contractor_id=contractor.id,
+        )
         s.commit()
         org_id, contractor_id, owner_id, user_id = org.id, contractor.id, owner.id, user.id
     sessions = make_session_factory(make_engine(urls.app))
@@ -117,12 +143,32 @@ def seed(urls: Urls, milestones: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
         return session, actor_for(session, person_id, org_id)
 
     session, owner_actor = acting(owner_id)
-    e = engagements.create_engagement(session, owner_actor, engagements.EngagementInput(
-        contractor_id=str(contractor_id), title="Warehouse 3 roof replacement", sow_reference="SOW-2026-0417",
-        service_fee="2.5"))
-    rows = schedule.save_schedule(session, owner_actor, e.id, ScheduleInput(rows=[
-        RowInput(title=f"Bay {n}: strip, insulate and re-sheet", deliverable=f"Bay {n} watertight, photos and inspection report",
-                 amount=f"{12_000 + 137 * n:,}.{n % 100:02d}", due_date="2030-06-30") for n in range(1, milestones + 1)]))
+    e = engagements.create_engagement(
+        session,
+        owner_actor,
+        engagements.EngagementInput(
+            contractor_id=str(contractor_id),
+            title="Warehouse 3 roof replacement",
+            sow_reference="SOW-2026-0417",
+            service_fee="2.5",
+        ),
+    )
+    rows = schedule.save_schedule(
+        session,
+        owner_actor,
+        e.id,
+        ScheduleInput(
+            rows=[
+                RowInput(
+                    title=f"Bay {n}: strip, insulate and re-sheet",
+                    deliverable=f"Bay {n} watertight, photos and inspection report",
+                    amount=f"{12_000 + 137 * n:,}.{n % 100:02d}",
+                    due_date="2030-06-30",
+                )
+                for n in range(1, milestones + 1)
+            ]
+        ),
+    )
     milestone_ids = [m.id for m in rows]
     engagements.perform(session, owner_actor, e.id, "send")
     session.close()
@@ -130,9 +176,11 @@ def seed(urls: Urls, milestones: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     engagements.perform(session, contractor_actor, e.id, "accept")
     photo = photo_png(64, 48)
     for n, mid in enumerate(milestone_ids):
-        files = [UploadedFile.from_bytes("inspection-report.pdf", REPORT + f"% bay {n}\n".encode()),
-                 UploadedFile.from_bytes("site-photo.png", photo),
-                 UploadedFile.from_bytes("handover-notes.txt", f"Bay {n}: sheets fixed, flashing sealed.\n".encode())]
+        files = [
+            UploadedFile.from_bytes("inspection-report.pdf", REPORT + f"% bay {n}\n".encode()),
+            UploadedFile.from_bytes("site-photo.png", photo),
+            UploadedFile.from_bytes("handover-notes.txt", f"Bay {n}: sheets fixed, flashing sealed.\n".encode()),
+        ]
         submission = submit_work(session, contractor_actor, mid, SubmissionInput(note="Done.", links="", files=files))
         owner_session, owner_actor = acting(owner_id)
         decide(owner_session, owner_actor, mid, DecisionInput(submission_id=str(submission.id), decision="approve"))
@@ -140,8 +188,15 @@ def seed(urls: Urls, milestones: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     session.close()
     with sessions() as s:
         set_context(s, user_id=org_id, org_id=org_id)  # the worker's context: invoices are staff rows
-        invoices = list(s.execute(text("select i.id from invoices i join milestones m on m.id = i.milestone_id"
-                                       " where i.org_id = :o order by m.seq"), {"o": org_id}).scalars())
+        invoices = list(
+            s.execute(
+                text(
+                    "select i.id from invoices i join milestones m on m.id = i.milestone_id"
+                    " where i.org_id = :o order by m.seq"
+                ),
+                {"o": org_id},
+            ).scalars()
+        )
     sessions.kw["bind"].dispose()
     return org_id, invoices
 
@@ -153,17 +208,27 @@ def variants(base: receipts.ReceiptData, count: int) -> list[receipts.ReceiptDat
         gross = 250_000 + 9_973 * i
         retainage = gross // 10
         fee = gross * 25 // 1000
-        evidence = tuple(receipts.EvidenceLine(FILE_NAMES[k], hashlib.sha256(f"{i}-{k}".encode()).hexdigest())
-                         for k in range(2 + i % 4))
+        evidence = tuple(
+            receipts.EvidenceLine(FILE_NAMES[k], hashlib.sha256(f"{i}-{k}".encode()).hexdigest())
+            for k in range(2 + i % 4)
+        )
         release = i % 10 == 9
-        out.append(dataclasses.replace(
-            base, invoice_number=f"HARB-{i + 1:06d}", kind="retainage_release" if release else "milestone",
-            milestone_title=None if release else f"Bay {i + 1}: strip, insulate and re-sheet",
-            deliverable=None if release else f"Bay {i + 1} watertight, photos and inspection report",
-            gross_minor=gross, retainage_minor=0 if release else retainage, net_minor=gross if release else gross - retainage,
-            fee_minor=0 if release else fee, total_minor=gross if release else gross + fee,
-            evidence=() if release else evidence,
-            release_reason="Roof signed off by the building inspector." if release else None))
+        out.append(
+            dataclasses.replace(
+                base,
+                invoice_number=f"HARB-{i + 1:06d}",
+                kind="retainage_release" if release else "milestone",
+                milestone_title=None if release else f"Bay {i + 1}: strip, insulate and re-sheet",
+                deliverable=None if release else f"Bay {i + 1} watertight, photos and inspection report",
+                gross_minor=gross,
+                retainage_minor=0 if release else retainage,
+                net_minor=gross if release else gross - retainage,
+                fee_minor=0 if release else fee,
+                total_minor=gross if release else gross + fee,
+                evidence=() if release else evidence,
+                release_reason="Roof signed off by the building inspector." if release else None,
+            )
+        )
     return out
 
 
@@ -171,7 +236,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--renders", type=int, default=200)
     ap.add_argument("--issue", type=int, default=10, help="receipts issued end to end through issue_receipt")
-    ap.add_argument("--database-url", help="a superuser URL: build a fresh database there instead of an embedded server")
+    ap.add_argument(
+        "--database-url", help="a superuser URL: build a fresh database there instead of an embedded server"
+    )
     args = ap.parse_args()
 
     from pypdf import PdfReader
@@ -218,7 +285,9 @@ def main() -> None:
                     raise SystemExit(f"set-up is broken: no receipt stored for {invoice_id}")
         with sessions() as session:
             set_context(session, user_id=org_id, org_id=org_id)
-            stored = session.execute(text("select count(*) from documents where org_id = :o"), {"o": org_id}).scalar_one()
+            stored = session.execute(
+                text("select count(*) from documents where org_id = :o"), {"o": org_id}
+            ).scalar_one()
         if stored != len(invoices):
             raise SystemExit(f"set-up is broken: {stored} receipts stored for {len(invoices)} invoices")
         issue_median = statistics.median(issue_ms)

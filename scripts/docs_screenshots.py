@@ -5,6 +5,7 @@
 
 Needs the test extra (Playwright) and Debian's chromium at /usr/bin/chromium. Each page is reached the way
 its person would reach it, from a link, and photographed whole at 1280 px wide."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,14 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "backoffice-demo"
 
 

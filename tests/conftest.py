@@ -5,6 +5,7 @@ directory, or, with TEST_DATABASE_URL (a superuser URL), a fresh database and fr
 server. Tests do not share rows: each builds its own organizations (see ``world``), and RLS keeps
 them apart exactly as it keeps tenants apart in production.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ import psycopg
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from testkit import PASSWORD, csrf_token
 
 from backoffice import embedded, schema
 from backoffice.db import make_engine, make_session_factory, set_context
@@ -27,8 +29,6 @@ from backoffice.domain.roles import Role
 from backoffice.models import User
 from backoffice.services import bootstrap
 from backoffice.services.auth import hash_password
-
-from testkit import PASSWORD, csrf_token  # noqa: E402,F401  (re-exported: fixtures below use them)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,12 @@ def database() -> Database:
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         suffix = secrets.token_hex(4)
-        owner, app, name, password = f"bo_test_owner_{suffix}", f"bo_test_app_{suffix}", f"backoffice_test_{suffix}", secrets.token_hex(16)
+        owner, app, name, password = (
+            f"bo_test_owner_{suffix}",
+            f"bo_test_app_{suffix}",
+            f"backoffice_test_{suffix}",
+            secrets.token_hex(16),
+        )
         embedded.create_roles_and_database(external, owner=owner, app=app, database=name, password=password)
         base = make_url(external).set(database=name)
         db = Database(
@@ -154,7 +159,12 @@ def world(admin_engine, password_hash) -> World:
         def person(local: str, name: str, org_id, role: Role, contractor_id=None) -> Person:
             email = f"{local}-{s}@example.com"
             user = bootstrap.create_user(
-                session, email=email, name=name, password_hash=password_hash, org_id=org_id, role=role,
+                session,
+                email=email,
+                name=name,
+                password_hash=password_hash,
+                org_id=org_id,
+                role=role,
                 contractor_id=contractor_id,
             )
             return Person(user.id, email, name)
@@ -167,7 +177,9 @@ def world(admin_engine, password_hash) -> World:
         outsider = User(email=f"outsider-{s}@example.com", name="Otto Outsider")
         session.add(outsider)
         session.flush()
-        session.execute(text("update users set password_hash = :h where id = :id"), {"h": password_hash, "id": outsider.id})
+        session.execute(
+            text("update users set password_hash = :h where id = :id"), {"h": password_hash, "id": outsider.id}
+        )
         w = World(
             org_a=org_a.id,
             org_b=org_b.id,

@@ -5,16 +5,17 @@ It records every request (path, headers, JSON body) and answers from a script of
 200 and a new email id. Like Resend, it honours ``Idempotency-Key``: a key it has accepted before gets
 the same id again and no second delivery.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import resend
 
@@ -56,11 +57,13 @@ class ResendStub:
 
 def _handler(stub: ResendStub):
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
+        def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            status, payload = stub.answer(Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            status, payload = stub.answer(
+                Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -1,5 +1,6 @@
 """Shared by every kind of test (imported as ``testkit``, never as ``conftest``: each test folder
 may have a conftest of its own, and pytest imports every one of them under that same module name)."""
+
 from __future__ import annotations
 
 import re

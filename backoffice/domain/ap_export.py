@@ -3,6 +3,7 @@ date format. The presets follow each system's bill import template; an admin can
 from the same fields. The file's rows are rendered by the database (services/ap_export.py); the header
 line and every rule about what a cell may hold are here.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,12 @@ class Preset(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"generic": "Generic CSV", "quickbooks_online": "QuickBooks Online bills", "xero": "Xero bills",
-                "custom": "Custom layout (Settings)"}[self.value]
+        return {
+            "generic": "Generic CSV",
+            "quickbooks_online": "QuickBooks Online bills",
+            "xero": "Xero bills",
+            "custom": "Custom layout (Settings)",
+        }[self.value]
 
 
 # Date formats: key -> (label, strftime pattern, PostgreSQL to_char pattern).
@@ -72,7 +77,10 @@ class Layout:
     date_format: str
 
     def as_json(self) -> dict:
-        return {"columns": [{"field": c.field, "header": c.header} for c in self.columns], "date_format": self.date_format}
+        return {
+            "columns": [{"field": c.field, "header": c.header} for c in self.columns],
+            "date_format": self.date_format,
+        }
 
     def header_line(self) -> bytes:
         """The first line of the file: the headers, CSV-quoted where needed, formula-safe."""
@@ -85,29 +93,73 @@ def _layout(date_format: str, *columns: tuple[str, str]) -> Layout:
     return Layout(tuple(Column(field, header) for field, header in columns), date_format)
 
 
-_XERO_BLANKS = ("POAddressLine1", "POAddressLine2", "POAddressLine3", "POAddressLine4", "POCity", "PORegion",
-                "POPostalCode", "POCountry")
+_XERO_BLANKS = (
+    "POAddressLine1",
+    "POAddressLine2",
+    "POAddressLine3",
+    "POAddressLine4",
+    "POCity",
+    "PORegion",
+    "POPostalCode",
+    "POCountry",
+)
 PRESETS = {
     Preset.GENERIC: _layout(
-        "iso", ("invoice_number", "Invoice number"), ("vendor_name", "Contractor"), ("vendor_email", "Contractor email"),
-        ("vendor_id", "Vendor ID"), ("engagement", "Engagement"), ("sow_reference", "SOW reference"),
-        ("description", "Description"), ("kind", "Type"), ("invoice_date", "Invoice date"), ("due_date", "Due date"),
-        ("currency", "Currency"), ("gross", "Gross"), ("retainage", "Retainage"), ("net", "Net payable"),
-        ("fee", "Service fee"), ("total", "Total")),
+        "iso",
+        ("invoice_number", "Invoice number"),
+        ("vendor_name", "Contractor"),
+        ("vendor_email", "Contractor email"),
+        ("vendor_id", "Vendor ID"),
+        ("engagement", "Engagement"),
+        ("sow_reference", "SOW reference"),
+        ("description", "Description"),
+        ("kind", "Type"),
+        ("invoice_date", "Invoice date"),
+        ("due_date", "Due date"),
+        ("currency", "Currency"),
+        ("gross", "Gross"),
+        ("retainage", "Retainage"),
+        ("net", "Net payable"),
+        ("fee", "Service fee"),
+        ("total", "Total"),
+    ),
     # QuickBooks Online's bill import: one line per bill, dates as the US company default (MM/DD/YYYY).
     Preset.QUICKBOOKS_ONLINE: _layout(
-        "us", ("invoice_number", "Bill No."), ("vendor_name", "Vendor"), ("invoice_date", "Bill Date"),
-        ("due_date", "Due Date"), ("terms", "Terms"), ("sow_reference", "Memo"), ("account", "Account"),
-        ("description", "Line Description"), ("net", "Line Amount"), ("currency", "Currency")),
+        "us",
+        ("invoice_number", "Bill No."),
+        ("vendor_name", "Vendor"),
+        ("invoice_date", "Bill Date"),
+        ("due_date", "Due Date"),
+        ("terms", "Terms"),
+        ("sow_reference", "Memo"),
+        ("account", "Account"),
+        ("description", "Line Description"),
+        ("net", "Line Amount"),
+        ("currency", "Currency"),
+    ),
     # Xero's bills template (Business > Bills to pay > Import), required columns starred, in its order.
     Preset.XERO: _layout(
-        "eu", ("vendor_name", "*ContactName"), ("vendor_email", "EmailAddress"),
+        "eu",
+        ("vendor_name", "*ContactName"),
+        ("vendor_email", "EmailAddress"),
         *((("blank", name)) for name in _XERO_BLANKS),
-        ("invoice_number", "*InvoiceNumber"), ("invoice_date", "*InvoiceDate"), ("due_date", "*DueDate"),
-        ("blank", "Total"), ("blank", "InventoryItemCode"), ("description", "Description"), ("quantity", "*Quantity"),
-        ("net", "*UnitAmount"), ("account", "*AccountCode"), ("tax_type", "*TaxType"), ("blank", "TaxAmount"),
-        ("blank", "TrackingName1"), ("blank", "TrackingOption1"), ("blank", "TrackingName2"), ("blank", "TrackingOption2"),
-        ("currency", "Currency")),
+        ("invoice_number", "*InvoiceNumber"),
+        ("invoice_date", "*InvoiceDate"),
+        ("due_date", "*DueDate"),
+        ("blank", "Total"),
+        ("blank", "InventoryItemCode"),
+        ("description", "Description"),
+        ("quantity", "*Quantity"),
+        ("net", "*UnitAmount"),
+        ("account", "*AccountCode"),
+        ("tax_type", "*TaxType"),
+        ("blank", "TaxAmount"),
+        ("blank", "TrackingName1"),
+        ("blank", "TrackingOption1"),
+        ("blank", "TrackingName2"),
+        ("blank", "TrackingOption2"),
+        ("currency", "Currency"),
+    ),
 }
 MAX_COLUMNS = 30
 _FORMULA_START = re.compile(r"^[=+\-@\t\r]")

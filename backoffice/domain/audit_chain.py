@@ -4,6 +4,7 @@ Each event's hash is sha256 over its canonical text, which ends with the previou
 first event of an organization links to 64 zeros. The trigger in sql/rls_policies.sql builds the same
 text; `backoffice audit verify` recomputes it here, so a row changed behind the app's back is found.
 """
+
 from __future__ import annotations
 
 import hashlib

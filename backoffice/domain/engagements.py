@@ -1,5 +1,6 @@
 """Engagement and milestone state machines (DESIGN.md section 3). The database enforces the same pairs
 (sql/rls_policies.sql, engagements_guard and milestones_guard); this is where the app decides."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
         Action("send", frozenset({S.DRAFT}), S.AWAITING_ACCEPTANCE, _STAFF, "Send the work request"),
-        Action("accept", frozenset({S.AWAITING_ACCEPTANCE}), S.ACTIVE, frozenset({"contractor"}), "Accept the work request"),
+        Action(
+            "accept", frozenset({S.AWAITING_ACCEPTANCE}), S.ACTIVE, frozenset({"contractor"}), "Accept the work request"
+        ),
         Action("decline", frozenset({S.AWAITING_ACCEPTANCE}), S.DECLINED, frozenset({"contractor"}), "Decline"),
         Action("pause", frozenset({S.ACTIVE}), S.PAUSED, _STAFF, "Pause"),
         Action("resume", frozenset({S.PAUSED}), S.ACTIVE, _STAFF, "Resume"),
@@ -106,5 +109,12 @@ def _role_names(roles: frozenset[str]) -> list[str]:
 
 
 def _past(verb: str) -> str:
-    return {"send": "sent", "accept": "accepted", "decline": "declined", "pause": "paused", "resume": "resumed",
-            "complete": "completed", "cancel": "cancelled"}[verb]
+    return {
+        "send": "sent",
+        "accept": "accepted",
+        "decline": "declined",
+        "pause": "paused",
+        "resume": "resumed",
+        "complete": "completed",
+        "cancel": "cancelled",
+    }[verb]

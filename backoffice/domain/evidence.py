@@ -3,6 +3,7 @@
 Types are decided from the content (sniffed by the service with libmagic), never from the name; the
 name's extension may only agree with it. Only an allow-list is accepted.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,7 +58,7 @@ class Limits:
     max_submission_bytes: int = MAX_SUBMISSION_MB * MB
 
     @classmethod
-    def from_megabytes(cls, max_files: int, max_file_mb: int, max_submission_mb: int) -> "Limits":
+    def from_megabytes(cls, max_files: int, max_file_mb: int, max_submission_mb: int) -> Limits:
         return cls(max_files, max_file_mb * MB, max_submission_mb * MB)
 
 
@@ -108,8 +109,10 @@ def accepted_type(sniffed: str, name: str) -> tuple[str | None, str | None]:
         return None, f"is named .{ext} but its content is a {ACCEPTED[ctype][0]}; rename it or upload the right file"
     if ext and ext not in ACCEPTED[ctype][1]:
         # The reviewer's computer opens a download by its extension: "notes.bat" must never arrive as text.
-        return None, (f"is named .{ext}, which is not accepted; name it "
-                      f"{' or '.join('.' + e for e in ACCEPTED[ctype][1])} if it is a {ACCEPTED[ctype][0]}")
+        return None, (
+            f"is named .{ext}, which is not accepted; name it "
+            f"{' or '.join('.' + e for e in ACCEPTED[ctype][1])} if it is a {ACCEPTED[ctype][0]}"
+        )
     return ctype, None
 
 

@@ -4,6 +4,7 @@ Everything here is integer arithmetic in minor units with the one rounding rule 
 retainage and the service fee are round_half_up(gross × bps / 10000), net = gross − retainage,
 total = gross + fee. A release of retainage pays exactly what the milestone invoices withheld.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class InvoiceStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"approved": "Authorized", "exported": "Exported", "paid": "Paid", "void": "Void",
-                "on_hold": "On hold"}[self.value]
+        return {"approved": "Authorized", "exported": "Exported", "paid": "Paid", "void": "Void", "on_hold": "On hold"}[
+            self.value
+        ]
 
     @property
     def payable(self) -> bool:
@@ -64,8 +66,15 @@ class Amounts:
     total: int  # what the organization is billed: gross + fee
 
     def as_dict(self) -> dict[str, int]:
-        return {"gross_minor": self.gross, "retainage_bps": self.retainage_bps, "retainage_minor": self.retainage,
-                "net_minor": self.net, "fee_bps": self.fee_bps, "fee_minor": self.fee, "total_minor": self.total}
+        return {
+            "gross_minor": self.gross,
+            "retainage_bps": self.retainage_bps,
+            "retainage_minor": self.retainage,
+            "net_minor": self.net,
+            "fee_bps": self.fee_bps,
+            "fee_minor": self.fee,
+            "total_minor": self.total,
+        }
 
 
 def milestone_amounts(gross: int, retainage_bps: int, fee_bps: int = 0) -> Amounts:
@@ -119,8 +128,13 @@ CASH = "cash"
 def authorization_lines(amounts: Amounts) -> list[tuple[str, int]]:
     """Approval: the work is an expense; the net is owed to the contractor now, the retainage later;
     a service fee is its own expense and payable."""
-    lines = [(WORK_EXPENSE, amounts.gross), (ACCOUNTS_PAYABLE, -amounts.net), (RETAINAGE_PAYABLE, -amounts.retainage),
-             (FEE_EXPENSE, amounts.fee), (FEES_PAYABLE, -amounts.fee)]
+    lines = [
+        (WORK_EXPENSE, amounts.gross),
+        (ACCOUNTS_PAYABLE, -amounts.net),
+        (RETAINAGE_PAYABLE, -amounts.retainage),
+        (FEE_EXPENSE, amounts.fee),
+        (FEES_PAYABLE, -amounts.fee),
+    ]
     return _balanced([line for line in lines if line[1]])
 
 

@@ -4,6 +4,7 @@ One rounding rule everywhere: round half up on non-negative integers (DESIGN.md 
 Parsing never guesses: "1,250.00" and "1250" are amounts; "€1.250,00" (a comma before the decimals)
 is refused with a message saying how to write it, because "1.250" means 1.25 here, never 1250.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,7 +57,9 @@ def parse_amount(text: str | None, currency: str) -> int:
     match = _GROUPED.match(value)
     if not match:
         if _COMMA_DECIMAL.match(value):
-            raise AmountError(f"Use a point before the decimals and commas between thousands, like {example(currency)}.")
+            raise AmountError(
+                f"Use a point before the decimals and commas between thousands, like {example(currency)}."
+            )
         raise AmountError(f"Enter an amount like {example(currency)} (digits, commas between thousands).")
     whole, frac = match.group(1).replace(",", ""), match.group(2) or ""
     if len(frac) > exp:

@@ -1,4 +1,5 @@
 """Percentages as integer basis points (10% = 1000), parsed exactly from what people type."""
+
 from __future__ import annotations
 
 import re

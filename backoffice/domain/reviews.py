@@ -1,4 +1,5 @@
 """Review decisions (DESIGN.md section 3) and what an approval authorizes (section 4)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,10 +43,13 @@ class Authorization:
     total: int = 0
 
 
-def authorization(gross: int, retainage_bps: int, terms_days: int, approved_on: date, fee_bps: int = 0) -> Authorization:
+def authorization(
+    gross: int, retainage_bps: int, terms_days: int, approved_on: date, fee_bps: int = 0
+) -> Authorization:
     amounts = milestone_amounts(gross, retainage_bps, fee_bps)
-    return Authorization(amounts.gross, amounts.retainage, amounts.net, due_date(approved_on, terms_days),
-                         amounts.fee, amounts.total)
+    return Authorization(
+        amounts.gross, amounts.retainage, amounts.net, due_date(approved_on, terms_days), amounts.fee, amounts.total
+    )
 
 
 def split_part(amount: int, *, part: int | None = None, bps: int | None = None) -> int:

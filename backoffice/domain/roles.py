@@ -1,4 +1,5 @@
 """Roles within an organization and what each may do. The database enforces the same rules (RLS)."""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -12,7 +13,9 @@ class Role(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"admin": "Admin", "owner": "Project owner", "finance": "Finance", "contractor": "Contractor"}[self.value]
+        return {"admin": "Admin", "owner": "Project owner", "finance": "Finance", "contractor": "Contractor"}[
+            self.value
+        ]
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.OWNER, Role.FINANCE})

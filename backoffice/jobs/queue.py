@@ -4,6 +4,7 @@ The job row is inserted on the session's own connection (procrastinate's ``conne
 commits or rolls back with the state change that asked for it. Only task names cross this module:
 services import it without importing the tasks (which import the services).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -29,10 +30,15 @@ def notify(session: Session, org_id: uuid.UUID, event: str, entity_id: uuid.UUID
     enqueue(session, "notify", org_id=str(org_id), event=event, entity_id=str(entity_id))
 
 
-def send_email(session: Session, message_id: uuid.UUID, *, org_id: uuid.UUID | None, user_id: uuid.UUID | None = None) -> None:
+def send_email(
+    session: Session, message_id: uuid.UUID, *, org_id: uuid.UUID | None, user_id: uuid.UUID | None = None
+) -> None:
     """Send one ``email_messages`` row. ``user_id`` names the account for an account message (no org)."""
     enqueue(
-        session, "send_email", message_id=str(message_id), org_id=str(org_id) if org_id else None,
+        session,
+        "send_email",
+        message_id=str(message_id),
+        org_id=str(org_id) if org_id else None,
         user_id=str(user_id) if user_id else None,
     )
 

@@ -5,13 +5,14 @@ A job never acts as a person. ``worker_session`` gives it its organization's wor
 reach inside that organization, nothing outside it. An account message (no org) is sent as the
 account it is for.
 """
+
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from procrastinate import PsycopgConnector
 from sqlalchemy.engine import make_url
@@ -40,8 +41,9 @@ def configure(app_url: str, settings: Settings, *, mailer: Mailer | None = None)
     if _runtime is not None:
         _runtime.sessions.kw["bind"].dispose()
     engine = make_engine(app_url, pool_size=4)
-    _runtime = Runtime(make_session_factory(engine), mailer or Mailer(settings.resend_api_key, settings.email_from),
-                       settings.base_url)
+    _runtime = Runtime(
+        make_session_factory(engine), mailer or Mailer(settings.resend_api_key, settings.email_from), settings.base_url
+    )
     return _runtime
 
 
@@ -69,8 +71,15 @@ def connector_for(app_url: str) -> PsycopgConnector:
     return PsycopgConnector(conninfo=conninfo, kwargs={"options": SEARCH_PATH_OPTION}, min_size=1, max_size=3)
 
 
-def run_worker(app_url: str, settings: Settings, *, concurrency: int = 1, wait: bool = True,
-               install_signal_handlers: bool = True, mailer: Mailer | None = None) -> None:
+def run_worker(
+    app_url: str,
+    settings: Settings,
+    *,
+    concurrency: int = 1,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+    mailer: Mailer | None = None,
+) -> None:
     """Take and run jobs until stopped (``wait``) or until the queue is empty (``wait=False``)."""
     from backoffice.jobs.queue import procrastinate_app
 
@@ -81,7 +90,12 @@ def run_worker(app_url: str, settings: Settings, *, concurrency: int = 1, wait: 
     procrastinate_app.periodic_defaults = periodic_defaults if wait else {**periodic_defaults, "max_delay": 0}
     try:
         with procrastinate_app.replace_connector(connector_for(app_url)) as app:
-            app.run_worker(concurrency=concurrency, wait=wait, install_signal_handlers=install_signal_handlers,
-                           listen_notify=wait, delete_jobs="successful" if wait else "never")
+            app.run_worker(
+                concurrency=concurrency,
+                wait=wait,
+                install_signal_handlers=install_signal_handlers,
+                listen_notify=wait,
+                delete_jobs="successful" if wait else "never",
+            )
     finally:
         procrastinate_app.periodic_defaults = periodic_defaults

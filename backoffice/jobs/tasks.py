@@ -1,24 +1,26 @@
 """The jobs the worker runs. Each is small: it opens its organization's worker session and calls one
 service, which commits. Arguments are ids (JSON), never secrets."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.orm import Session
 
 from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
-from backoffice.queries.notifications import job_org_ids
 from backoffice.jobs.runtime import current, log, worker_session
+from backoffice.queries.notifications import job_org_ids
 from backoffice.services import email_delivery, notifications, receipts
 
 # Timeouts, 5xx and 429 from Resend: 8 attempts over about 53 minutes. procrastinate waits
 # wait + exponential_wait ** (attempts + 1) seconds: 13 s, 19 s, 37 s, 91 s, 253 s, 739 s, 2197 s.
-EMAIL_RETRY = RetryStrategy(max_attempts=8, wait=10, exponential_wait=3,
-                            retry_exceptions={email_delivery.TransientEmailError})
+EMAIL_RETRY = RetryStrategy(
+    max_attempts=8, wait=10, exponential_wait=3, retry_exceptions={email_delivery.TransientEmailError}
+)
 # A database hiccup (a serialization failure, a restart): try the job again a little later.
 DEFAULT_RETRY = RetryStrategy(max_attempts=5, exponential_wait=5)
 
@@ -31,8 +33,9 @@ def _id(value: str | None) -> uuid.UUID | None:
 def notify(org_id: str, event: str, entity_id: str) -> None:
     org = uuid.UUID(org_id)
     with worker_session(org) as session:
-        written = notifications.notify(session, notifications.worker_actor(org), event, entity_id,
-                                       base_url=current().base_url)
+        written = notifications.notify(
+            session, notifications.worker_actor(org), event, entity_id, base_url=current().base_url
+        )
     log.info("notify %s %s: %d message(s)", event, entity_id, written)
 
 
@@ -77,13 +80,21 @@ def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> N
 @procrastinate_app.periodic(cron="7 * * * *")  # hourly: a reminder goes out within the hour the SLA passes
 @procrastinate_app.task(name="remind_overdue_reviews", queueing_lock="remind_overdue_reviews")
 def remind_overdue_reviews(timestamp: int) -> None:
-    _for_every_org("the review reminder", lambda session, org: notifications.remind_overdue_reviews(
-        session, notifications.worker_actor(org), base_url=current().base_url))
+    _for_every_org(
+        "the review reminder",
+        lambda session, org: notifications.remind_overdue_reviews(
+            session, notifications.worker_actor(org), base_url=current().base_url
+        ),
+    )
 
 
 @procrastinate_app.periodic(cron="0 7 * * *")  # daily, 07:00 UTC
 @procrastinate_app.task(name="finance_digest", queueing_lock="finance_digest")
 def finance_digest(timestamp: int) -> None:
-    day = datetime.fromtimestamp(timestamp, tz=timezone.utc).date()
-    _for_every_org("the finance digest", lambda session, org: notifications.send_finance_digest(
-        session, notifications.worker_actor(org), day, base_url=current().base_url))
+    day = datetime.fromtimestamp(timestamp, tz=UTC).date()
+    _for_every_org(
+        "the finance digest",
+        lambda session, org: notifications.send_finance_digest(
+            session, notifications.worker_actor(org), day, base_url=current().base_url
+        ),
+    )

@@ -1,4 +1,5 @@
 """SQLAlchemy models. The schema itself is defined by the Alembic migrations; these map onto it."""
+
 from backoffice.models.base import Base
 from backoffice.models.engagements import (
     ChangeOrder,
@@ -8,7 +9,6 @@ from backoffice.models.engagements import (
 )
 from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment
 from backoffice.models.notifications import Document, EmailMessage, Notification
-from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 from backoffice.models.org import (
     AuditEvent,
     Contractor,
@@ -17,13 +17,11 @@ from backoffice.models.org import (
     Organization,
     User,
 )
+from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 
 __all__ = [
     "ApExportBatch",
     "ApExportChunk",
-    "Invoice",
-    "LedgerEntry",
-    "Payment",
     "AuditEvent",
     "Base",
     "ChangeOrder",
@@ -31,14 +29,17 @@ __all__ = [
     "Contractor",
     "Document",
     "EmailMessage",
-    "Notification",
     "Engagement",
     "EvidenceChunk",
     "EvidenceFile",
     "Invite",
+    "Invoice",
+    "LedgerEntry",
     "Membership",
     "Milestone",
+    "Notification",
     "Organization",
+    "Payment",
     "Review",
     "Submission",
     "User",

@@ -1,4 +1,5 @@
 """Engagements (one statement of work with one contractor), their milestones and change orders."""
+
 from __future__ import annotations
 
 import uuid

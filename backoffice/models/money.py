@@ -1,4 +1,5 @@
 """Money: payment authorizations (invoices), payments, AP export batches (file in chunks), the ledger."""
+
 from __future__ import annotations
 
 import uuid

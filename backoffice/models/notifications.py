@@ -1,4 +1,5 @@
 """The outbox, in-app notices and documents (migration 0005)."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """The tenant and its people: organizations, users, memberships, contractors, invites, audit events."""
+
 from __future__ import annotations
 
 import uuid

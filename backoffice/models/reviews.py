@@ -1,4 +1,5 @@
 """Evidence and review: a contractor's submission, its files (bytes in evidence_chunks), its review."""
+
 from __future__ import annotations
 
 import uuid

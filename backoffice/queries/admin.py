@@ -1,4 +1,5 @@
 """Admin pages: members with their invite status, contractors, the audit trail."""
+
 from __future__ import annotations
 
 import uuid
@@ -42,8 +43,15 @@ def members(session: Session) -> list[MemberRow]:
     ).all()
     result = [
         MemberRow(
-            m.id, m.user_id, u.name if u else (inv_name or ""), u.email if u else (inv_email or ""), m.role,
-            m.contractor_id, cname, m.accepted_at is None, u.last_login_at if u else None,
+            m.id,
+            m.user_id,
+            u.name if u else (inv_name or ""),
+            u.email if u else (inv_email or ""),
+            m.role,
+            m.contractor_id,
+            cname,
+            m.accepted_at is None,
+            u.last_login_at if u else None,
         )
         for m, u, cname, inv_email, inv_name in rows
     ]

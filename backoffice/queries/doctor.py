@@ -1,4 +1,5 @@
 """Could anything bypass row-level security? Read from the catalogs, connected as the app role."""
+
 from __future__ import annotations
 
 from sqlalchemy import text
@@ -75,15 +76,23 @@ def rls_problems(conn: Connection) -> tuple[list[str], list[str]]:
     tables = conn.execute(_TABLES).all()
     for t in tables:
         if t.app_owns:
-            problems.append(f"table {t.relname} is owned by the app role (or a role it belongs to): owners can turn RLS off")
+            problems.append(
+                f"table {t.relname} is owned by the app role (or a role it belongs to): owners can turn RLS off"
+            )
         if t.app_can_touch and not t.relrowsecurity:
-            problems.append(f"table {t.relname}: row level security is not enabled (ALTER TABLE {t.relname} ENABLE ROW LEVEL SECURITY)")
+            problems.append(
+                f"table {t.relname}: row level security is not enabled (ALTER TABLE {t.relname} ENABLE ROW LEVEL SECURITY)"
+            )
         if t.app_can_touch and not t.relforcerowsecurity:
-            problems.append(f"table {t.relname}: row level security is not forced (ALTER TABLE {t.relname} FORCE ROW LEVEL SECURITY)")
+            problems.append(
+                f"table {t.relname}: row level security is not forced (ALTER TABLE {t.relname} FORCE ROW LEVEL SECURITY)"
+            )
         if t.app_can_touch and t.relrowsecurity and t.policies == 0:
             problems.append(f"table {t.relname}: RLS is on but there is no policy, so the app can use none of its rows")
     for v in conn.execute(_VIEWS):
-        problems.append(f"view {v.relname} is readable by the app role and runs with its owner's rights (set security_invoker = true)")
+        problems.append(
+            f"view {v.relname} is readable by the app role and runs with its owner's rights (set security_invoker = true)"
+        )
     for f in conn.execute(_DEFINER_FUNCTIONS):
         problems.append(f"SECURITY DEFINER function {f.proname} does not pin search_path")
     protected = [t.relname for t in tables if t.app_can_touch and t.relrowsecurity and t.relforcerowsecurity]

@@ -7,6 +7,7 @@ benchmark uses it, to compare the two (bench/rls_overhead.py).
 Totals are derived here, never stored (DESIGN.md section 2): approved from the milestones, paid and
 retainage held from the invoices (withheld by milestone invoices minus the release).
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,11 @@ class Totals:
 
     def bar(self) -> list[tuple[str, str, int, float]]:
         """Segments of the totals bar: (css key, label, amount, share of the contract value in %)."""
-        parts = [("paid", "Paid", self.paid), ("approved", "Approved, not yet paid", self.approved - self.paid),
-                 ("remaining", "Not yet approved", self.remaining)]
+        parts = [
+            ("paid", "Paid", self.paid),
+            ("approved", "Approved, not yet paid", self.approved - self.paid),
+            ("remaining", "Not yet approved", self.remaining),
+        ]
         whole = self.contract_value or 1
         return [(key, label, amount, round(100 * amount / whole, 2)) for key, label, amount in parts]
 
@@ -77,11 +81,13 @@ def _scope(alias: str, org_id) -> str:
 
 
 def _filters(status, contractor_id, owner_id) -> str:
-    return "".join([
-        " and e.status = :status" if status else "",
-        " and e.contractor_id = :contractor_id" if contractor_id else "",
-        " and e.owner_user_id = :owner_id" if owner_id else "",
-    ])
+    return "".join(
+        [
+            " and e.status = :status" if status else "",
+            " and e.contractor_id = :contractor_id" if contractor_id else "",
+            " and e.owner_user_id = :owner_id" if owner_id else "",
+        ]
+    )
 
 
 def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
@@ -91,7 +97,7 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
     return f"""
     with page as (
       select e.* from engagements e
-       where true{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}
+       where true{_scope("e", org_id)}{_filters(status, contractor_id, owner_id)}
        order by e.created_at desc, e.id
        limit :limit offset :offset
     )
@@ -99,7 +105,7 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
            e.owner_user_id, u.name as owner_name, e.created_at,
            t.milestones, t.overdue, t.next_due, t.contract_value, t.approved, v.paid, v.retainage_held
       from page e
-      join contractors c on c.id = e.contractor_id{_scope('c', org_id)}
+      join contractors c on c.id = e.contractor_id{_scope("c", org_id)}
       left join users u on u.id = e.owner_user_id
       cross join lateral (
         select count(*) filter (where m.status <> 'cancelled') as milestones,
@@ -108,26 +114,34 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
                coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as contract_value,
                coalesce(sum(m.amount_minor) filter (where m.status = 'approved'), 0)::bigint as approved
           from milestones m
-         where m.engagement_id = e.id{_scope('m', org_id)}
+         where m.engagement_id = e.id{_scope("m", org_id)}
       ) t
       cross join lateral (
         select coalesce(sum(i.gross_minor) filter (where i.kind = 'milestone' and i.status = 'paid'), 0)::bigint as paid,
                (coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0)
                 - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release'), 0))::bigint as retainage_held
           from invoices i
-         where i.engagement_id = e.id{_scope('i', org_id)}
+         where i.engagement_id = e.id{_scope("i", org_id)}
       ) v
      order by e.created_at desc, e.id
     """
 
 
 def count_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
-    return f"select count(*) from engagements e where true{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}"
+    return (
+        f"select count(*) from engagements e where true{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}"
+    )
 
 
 def engagement_list(
-    session: Session, *, status: str | None = None, contractor_id=None, owner_id=None, page: int = 1,
-    per_page: int = PER_PAGE, org_id=None,
+    session: Session,
+    *,
+    status: str | None = None,
+    contractor_id=None,
+    owner_id=None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    org_id=None,
 ) -> Page:
     """One page of engagements, newest first, with each one's totals. Filters are optional."""
     if status is not None and status not in EngagementStatus.__members__.values():
@@ -136,18 +150,31 @@ def engagement_list(
     params = {k: v for k, v in filters.items() if v} | {"org_id": org_id}
     total = session.execute(text(count_sql(org_id, **filters)), params).scalar_one()
     page = max(1, min(page, max(1, math.ceil(total / per_page))))
-    rows = session.execute(
-        text(list_sql(org_id, **filters)), params | {"limit": per_page, "offset": (page - 1) * per_page}
-    ).mappings().all()
+    rows = (
+        session.execute(
+            text(list_sql(org_id, **filters)), params | {"limit": per_page, "offset": (page - 1) * per_page}
+        )
+        .mappings()
+        .all()
+    )
     return Page([_row(r) for r in rows], total, page, per_page)
 
 
 def _row(r) -> EngagementRow:
     return EngagementRow(
-        id=r["id"], title=r["title"], sow_reference=r["sow_reference"], status=EngagementStatus(r["status"]),
-        currency=r["currency"], contractor_id=r["contractor_id"], contractor_name=r["contractor_name"],
-        owner_user_id=r["owner_user_id"], owner_name=r["owner_name"], created_at=r["created_at"],
-        milestones=r["milestones"], overdue=r["overdue"], next_due=r["next_due"],
+        id=r["id"],
+        title=r["title"],
+        sow_reference=r["sow_reference"],
+        status=EngagementStatus(r["status"]),
+        currency=r["currency"],
+        contractor_id=r["contractor_id"],
+        contractor_name=r["contractor_name"],
+        owner_user_id=r["owner_user_id"],
+        owner_name=r["owner_name"],
+        created_at=r["created_at"],
+        milestones=r["milestones"],
+        overdue=r["overdue"],
+        next_due=r["next_due"],
         totals=Totals(r["contract_value"], r["approved"], r["paid"], r["retainage_held"]),
     )
 
@@ -172,9 +199,9 @@ def milestones_sql(org_id=None) -> str:
            m.status in ('planned', 'submitted') and m.due_date < current_date as overdue,
            case when m.status = 'planned' then (
              select r.decision from submissions s join reviews r on r.submission_id = s.id
-              where s.milestone_id = m.id{_scope('s', org_id)} order by s.revision desc limit 1) end as returned
+              where s.milestone_id = m.id{_scope("s", org_id)} order by s.revision desc limit 1) end as returned
       from milestones m
-     where m.engagement_id = :engagement_id{_scope('m', org_id)}
+     where m.engagement_id = :engagement_id{_scope("m", org_id)}
      order by m.seq
     """
 
@@ -183,7 +210,13 @@ def milestone_list(session: Session, engagement_id, *, retainage_bps: int = 0, o
     """The engagement's milestones in order; each one's retainage at ``retainage_bps`` (the engagement's)."""
     rows = session.execute(text(milestones_sql(org_id)), {"engagement_id": engagement_id, "org_id": org_id}).mappings()
     return [
-        MilestoneView(**{**r, "status": MilestoneStatus(r["status"]), "retainage_minor": percent_of(r["amount_minor"], retainage_bps)})
+        MilestoneView(
+            **{
+                **r,
+                "status": MilestoneStatus(r["status"]),
+                "retainage_minor": percent_of(r["amount_minor"], retainage_bps),
+            }
+        )
         for r in rows
     ]
 
@@ -211,15 +244,17 @@ def due_sql(org_id=None, *, status=None) -> str:
     select m.id, m.title, m.amount_minor, m.due_date, m.status, m.due_date < current_date as overdue,
            m.engagement_id, e.title as engagement_title, e.currency, c.legal_name as contractor_name
       from milestones m
-      join engagements e on e.id = m.engagement_id{_scope('e', org_id)}
-      join contractors c on c.id = m.contractor_id{_scope('c', org_id)}
-     where {statuses} and e.status in ('active', 'paused'){_scope('m', org_id)}
+      join engagements e on e.id = m.engagement_id{_scope("e", org_id)}
+      join contractors c on c.id = m.contractor_id{_scope("c", org_id)}
+     where {statuses} and e.status in ('active', 'paused'){_scope("m", org_id)}
      order by m.due_date, m.id
      limit :limit offset :offset
     """
 
 
-def due_milestones(session: Session, *, status: str | None = None, page: int = 1, per_page: int = 50, org_id=None) -> list[DueRow]:
+def due_milestones(
+    session: Session, *, status: str | None = None, page: int = 1, per_page: int = 50, org_id=None
+) -> list[DueRow]:
     """Open milestones of running engagements across the organization, soonest due first (overdue on
     top): what owners should expect to review and contractors to deliver."""
     if status not in OPEN_STATUSES:
@@ -274,9 +309,21 @@ def change_orders(session: Session, engagement_id) -> list[ChangeOrderView]:
     for r in rows:
         co = result.get(r["id"])
         if co is None:
-            co = result[r["id"]] = ChangeOrderView(r["id"], r["number"], r["reason"], r["created_at"], r["created_by_name"],
-                                                   r["contract_value_before"], r["contract_value_after"], [])
-        co.lines.append(ChangeOrderLineView(r["line_no"], r["kind"], r["milestone_title"], _ordered(r["before"]), _ordered(r["after"])))
+            co = result[r["id"]] = ChangeOrderView(
+                r["id"],
+                r["number"],
+                r["reason"],
+                r["created_at"],
+                r["created_by_name"],
+                r["contract_value_before"],
+                r["contract_value_after"],
+                [],
+            )
+        co.lines.append(
+            ChangeOrderLineView(
+                r["line_no"], r["kind"], r["milestone_title"], _ordered(r["before"]), _ordered(r["after"])
+            )
+        )
     return list(result.values())
 
 
@@ -330,12 +377,12 @@ class EngagementDetail:
         return bool(live) and all(m.status == MilestoneStatus.APPROVED for m in live)
 
 
-
 def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementDetail | None:
     """Everything the engagement page shows, or None when RLS hides it (or it does not exist)."""
-    r = session.execute(
-        text(
-            """
+    r = (
+        session.execute(
+            text(
+                """
             select e.*, c.legal_name as contractor_name, o.name as owner_name, rb.name as responded_by_name,
                    exists (select 1 from memberships mm where mm.contractor_id = e.contractor_id and mm.role = 'contractor'
                                    and mm.accepted_at is not null) as contractor_has_user
@@ -345,9 +392,12 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
               left join users rb on rb.id = e.responded_by
              where e.id = :id
             """
-        ),
-        {"id": engagement_id},
-    ).mappings().first()
+            ),
+            {"id": engagement_id},
+        )
+        .mappings()
+        .first()
+    )
     if r is None:
         return None
     milestones = milestone_list(session, engagement_id, retainage_bps=r["retainage_bps"])
@@ -357,13 +407,41 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
     retainage = money.engagement_retainage(session, engagement_id)
     paid = sum(i.gross_minor for i in invoices if i.kind == InvoiceKind.MILESTONE and i.status == InvoiceStatus.PAID)
     totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), paid, retainage.held)
-    fields = {k: r[k] for k in (
-        "id", "title", "sow_reference", "currency", "retainage_bps", "payment_terms_days", "service_fee_bps",
-        "billing_mode", "contractor_id", "contractor_name", "contractor_has_user", "owner_user_id", "owner_name",
-        "created_at", "sent_at", "responded_at", "responded_by_name", "decline_reason", "completed_at", "cancelled_at",
-        "cancel_reason")}
-    return EngagementDetail(**fields, status=EngagementStatus(r["status"]), milestones=milestones, totals=totals,
-                            change_orders=change_orders(session, engagement_id), invoices=invoices, retainage=retainage)
+    fields = {
+        k: r[k]
+        for k in (
+            "id",
+            "title",
+            "sow_reference",
+            "currency",
+            "retainage_bps",
+            "payment_terms_days",
+            "service_fee_bps",
+            "billing_mode",
+            "contractor_id",
+            "contractor_name",
+            "contractor_has_user",
+            "owner_user_id",
+            "owner_name",
+            "created_at",
+            "sent_at",
+            "responded_at",
+            "responded_by_name",
+            "decline_reason",
+            "completed_at",
+            "cancelled_at",
+            "cancel_reason",
+        )
+    }
+    return EngagementDetail(
+        **fields,
+        status=EngagementStatus(r["status"]),
+        milestones=milestones,
+        totals=totals,
+        change_orders=change_orders(session, engagement_id),
+        invoices=invoices,
+        retainage=retainage,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """What a contractor's home page lists: work requests to answer, work sent back, what is due next and the
 money on its way. Read as the contractor, so row-level security keeps it to their own rows."""
+
 from __future__ import annotations
 
 import uuid
@@ -102,6 +103,7 @@ def contractor_home(session: Session) -> ContractorHome:
         requests=[WorkRequest(**r) for r in session.execute(text(_REQUESTS)).mappings()],
         returned=[Returned(**r) for r in session.execute(text(_RETURNED)).mappings()],
         due=[NextDue(**r) for r in session.execute(text(_DUE), {"limit": DUE_NEXT}).mappings()],
-        money=[MoneyLine(**r) for r in session.execute(text(_MONEY)).mappings()
-               if r["coming_count"] or r["paid_30d_minor"]],
+        money=[
+            MoneyLine(**r) for r in session.execute(text(_MONEY)).mappings() if r["coming_count"] or r["paid_30d_minor"]
+        ],
     )

@@ -1,4 +1,5 @@
 """Who the signed-in user is in which organization."""
+
 from __future__ import annotations
 
 import uuid
@@ -41,7 +42,11 @@ def actor_for(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) ->
         return None
     contractor_id = session.execute(text("select app_contractor_id()")).scalar()
     return Actor(
-        user_id=user.id, org_id=choice.org_id, role=choice.role, label=user.email, name=user.name,
+        user_id=user.id,
+        org_id=choice.org_id,
+        role=choice.role,
+        label=user.email,
+        name=user.name,
         contractor_id=contractor_id,
     )
 
@@ -50,9 +55,7 @@ def signed_in_user(session: Session, user_id: uuid.UUID, signed_in_at: float | N
     """Is this sign-in still good: the account active, and not signed out since ``signed_in_at``
     (seconds since the epoch, by the database's clock)? Ends its read transaction."""
     set_context(session, user_id=user_id, org_id=None)
-    revoked = session.execute(
-        select(User.sessions_revoked_at, User.is_active).where(User.id == user_id)
-    ).first()
+    revoked = session.execute(select(User.sessions_revoked_at, User.is_active).where(User.id == user_id)).first()
     session.rollback()
     if revoked is None or not revoked.is_active or signed_in_at is None:
         return False

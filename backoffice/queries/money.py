@@ -1,6 +1,7 @@
 """Read side of money: the payment queue, one invoice, AP batches, the retainage report, a contractor's
 payments. RLS scopes every query (to the organization, and to the contractor for a contractor's user;
 batches and the ledger return nothing to anyone but finance and admins)."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,13 @@ from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageStat
 from backoffice.queries.paging import Paging
 
 PER_PAGE = 50
-QUEUE_STATUSES = {"open": ("approved", "exported"), "approved": ("approved",), "exported": ("exported",),
-                  "paid": ("paid",), "all": ("approved", "exported", "paid", "void", "on_hold")}
+QUEUE_STATUSES = {
+    "open": ("approved", "exported"),
+    "approved": ("approved",),
+    "exported": ("exported",),
+    "paid": ("paid",),
+    "all": ("approved", "exported", "paid", "void", "on_hold"),
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,10 @@ class QueueFilters:
     page: int = 1
 
     def where(self) -> tuple[str, dict]:
-        clauses, params = ["i.status = any(:statuses)"], {"statuses": list(QUEUE_STATUSES.get(self.status, QUEUE_STATUSES["open"]))}
+        clauses, params = (
+            ["i.status = any(:statuses)"],
+            {"statuses": list(QUEUE_STATUSES.get(self.status, QUEUE_STATUSES["open"]))},
+        )
         if self.due_before:
             clauses.append("i.due_date <= :due_before")
             params["due_before"] = self.due_before
@@ -100,23 +109,38 @@ _ROW_SQL = """
 
 
 def _rows(result) -> list[InvoiceRow]:
-    return [InvoiceRow(**{**r, "kind": InvoiceKind(r["kind"]), "status": InvoiceStatus(r["status"])}) for r in result.mappings()]
+    return [
+        InvoiceRow(**{**r, "kind": InvoiceKind(r["kind"]), "status": InvoiceStatus(r["status"])})
+        for r in result.mappings()
+    ]
 
 
 def payment_queue(session: Session, filters: QueueFilters, per_page: int = PER_PAGE) -> QueuePage:
     """Invoices matching the filters, soonest due first (or latest), a page at a time, with the count,
     net total and overdue count per currency of everything the filters match."""
     where, params = filters.where()
-    totals = [CurrencyTotal(**r) for r in session.execute(text(
-        f"select i.currency, count(*) as count, coalesce(sum(i.net_minor), 0)::bigint as net_minor,"
-        f"       count(*) filter (where i.status in ('approved', 'exported') and i.due_date < current_date) as overdue"
-        f"  from invoices i where {where} group by i.currency order by i.currency"), params).mappings()]
+    totals = [
+        CurrencyTotal(**r)
+        for r in session.execute(
+            text(
+                f"select i.currency, count(*) as count, coalesce(sum(i.net_minor), 0)::bigint as net_minor,"
+                f"       count(*) filter (where i.status in ('approved', 'exported') and i.due_date < current_date) as overdue"
+                f"  from invoices i where {where} group by i.currency order by i.currency"
+            ),
+            params,
+        ).mappings()
+    ]
     total = sum(t.count for t in totals)
     page = max(1, min(filters.page, max(1, math.ceil(total / per_page))))
     direction = "desc" if filters.sort == "-due" else "asc"
-    rows = _rows(session.execute(text(
-        f"{_ROW_SQL} where {where} order by i.due_date {direction}, i.number {direction} limit :limit offset :offset"),
-        params | {"limit": per_page, "offset": (page - 1) * per_page}))
+    rows = _rows(
+        session.execute(
+            text(
+                f"{_ROW_SQL} where {where} order by i.due_date {direction}, i.number {direction} limit :limit offset :offset"
+            ),
+            params | {"limit": per_page, "offset": (page - 1) * per_page},
+        )
+    )
     return QueuePage(rows, total, page, per_page, totals)
 
 
@@ -129,13 +153,27 @@ class Option:
 def queue_options(session: Session) -> dict[str, list[Option]]:
     """What the queue's filters offer: the currencies, contractors and engagements that have invoices."""
     return {
-        "currencies": [Option(c, c) for c in session.execute(text("select distinct currency from invoices order by 1")).scalars()],
-        "contractors": [Option(str(r.id), r.legal_name) for r in session.execute(text(
-            "select c.id, c.legal_name from contractors c where exists (select 1 from invoices i where i.contractor_id = c.id)"
-            " order by lower(c.legal_name)"))],
-        "engagements": [Option(str(r.id), r.title) for r in session.execute(text(
-            "select e.id, e.title from engagements e where exists (select 1 from invoices i where i.engagement_id = e.id)"
-            " order by lower(e.title)"))],
+        "currencies": [
+            Option(c, c) for c in session.execute(text("select distinct currency from invoices order by 1")).scalars()
+        ],
+        "contractors": [
+            Option(str(r.id), r.legal_name)
+            for r in session.execute(
+                text(
+                    "select c.id, c.legal_name from contractors c where exists (select 1 from invoices i where i.contractor_id = c.id)"
+                    " order by lower(c.legal_name)"
+                )
+            )
+        ],
+        "engagements": [
+            Option(str(r.id), r.title)
+            for r in session.execute(
+                text(
+                    "select e.id, e.title from engagements e where exists (select 1 from invoices i where i.engagement_id = e.id)"
+                    " order by lower(e.title)"
+                )
+            )
+        ],
     }
 
 
@@ -182,7 +220,9 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
     rows = _rows(session.execute(text(f"{_ROW_SQL} where i.id = :id"), {"id": invoice_id}))
     if not rows:
         return None
-    r = session.execute(text("""
+    r = (
+        session.execute(
+            text("""
         select i.retainage_bps, i.fee_bps, i.authorized_by, u.name as authorized_by_name, i.authorized_at, i.exported_at,
                i.release_reason, i.review_id, rv.decision, s.revision, e.sow_reference,
                (select count(*) from evidence_files f where f.submission_id = rv.submission_id) as evidence_count
@@ -190,27 +230,52 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
           left join users u on u.id = i.authorized_by
           left join reviews rv on rv.id = i.review_id
           left join submissions s on s.id = rv.submission_id
-         where i.id = :id"""), {"id": invoice_id}).mappings().one()
-    p = session.execute(text("""
+         where i.id = :id"""),
+            {"id": invoice_id},
+        )
+        .mappings()
+        .one()
+    )
+    p = (
+        session.execute(
+            text("""
         select p.paid_at, p.reference, p.method, p.source, p.amount_minor, u.name as recorded_by_name, p.recorded_at,
                b.number as batch_number
           from payments p left join users u on u.id = p.recorded_by left join ap_export_batches b on b.id = p.batch_id
-         where p.invoice_id = :id"""), {"id": invoice_id}).mappings().first()
-    ledger = [LedgerLine(**l) for l in session.execute(text(
-        "select event, account, amount_minor, created_at from ledger_entries where invoice_id = :id"
-        " order by created_at, event, amount_minor desc"), {"id": invoice_id}).mappings()]
+         where p.invoice_id = :id"""),
+            {"id": invoice_id},
+        )
+        .mappings()
+        .first()
+    )
+    ledger = [
+        LedgerLine(**l)
+        for l in session.execute(
+            text(
+                "select event, account, amount_minor, created_at from ledger_entries where invoice_id = :id"
+                " order by created_at, event, amount_minor desc"
+            ),
+            {"id": invoice_id},
+        ).mappings()
+    ]
     return InvoiceDetail(row=rows[0], **r, payment=PaymentView(**p) if p else None, ledger=ledger)
 
 
 def engagement_invoices(session: Session, engagement_id: uuid.UUID) -> list[InvoiceRow]:
-    return _rows(session.execute(text(f"{_ROW_SQL} where i.engagement_id = :id order by i.number"), {"id": engagement_id}))
+    return _rows(
+        session.execute(text(f"{_ROW_SQL} where i.engagement_id = :id order by i.number"), {"id": engagement_id})
+    )
 
 
 def engagement_retainage(session: Session, engagement_id: uuid.UUID) -> RetainageState:
-    r = session.execute(text(
-        "select coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld,"
-        "       coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released"
-        "  from invoices where engagement_id = :id"), {"id": engagement_id}).one()
+    r = session.execute(
+        text(
+            "select coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld,"
+            "       coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released"
+            "  from invoices where engagement_id = :id"
+        ),
+        {"id": engagement_id},
+    ).one()
     return RetainageState(int(r.withheld), int(r.released))
 
 
@@ -247,8 +312,10 @@ _BATCH_SQL = """
 
 def batch_list(session: Session, page: int = 1, per_page: int = PER_PAGE) -> tuple[list[BatchRow], int]:
     total = session.execute(text("select count(*) from ap_export_batches")).scalar_one()
-    rows = session.execute(text(f"{_BATCH_SQL} order by b.number desc limit :limit offset :offset"),
-                           {"limit": per_page, "offset": (max(1, page) - 1) * per_page}).mappings()
+    rows = session.execute(
+        text(f"{_BATCH_SQL} order by b.number desc limit :limit offset :offset"),
+        {"limit": per_page, "offset": (max(1, page) - 1) * per_page},
+    ).mappings()
     return [BatchRow(**r) for r in rows], total
 
 
@@ -258,9 +325,15 @@ def batch_detail(session: Session, batch_id: uuid.UUID) -> tuple[BatchRow, list[
         return None
     batch = BatchRow(**r)
     # A voided batch keeps the list of what it held; its invoices are back in the queue.
-    invoices = _rows(session.execute(text(
-        f"{_ROW_SQL} where i.id = any((select invoice_ids from ap_export_batches where id = :id)::uuid[])"
-        " order by i.number limit 500"), {"id": batch_id}))
+    invoices = _rows(
+        session.execute(
+            text(
+                f"{_ROW_SQL} where i.id = any((select invoice_ids from ap_export_batches where id = :id)::uuid[])"
+                " order by i.number limit 500"
+            ),
+            {"id": batch_id},
+        )
+    )
     return batch, invoices
 
 
@@ -299,7 +372,10 @@ class ContractorRetainage:
 
 def retainage_report(session: Session) -> tuple[list[RetainageRow], list[ContractorRetainage]]:
     """Per engagement and per contractor (and currency): retainage withheld, released and held."""
-    rows = [RetainageRow(**r) for r in session.execute(text("""
+    rows = [
+        RetainageRow(**r)
+        for r in session.execute(
+            text("""
         select e.id as engagement_id, e.title as engagement_title, e.status as engagement_status, e.contractor_id,
                c.legal_name as contractor_name, e.owner_user_id, e.currency,
                coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0)::bigint as withheld,
@@ -310,7 +386,9 @@ def retainage_report(session: Session) -> tuple[list[RetainageRow], list[Contrac
           from engagements e join contractors c on c.id = e.contractor_id join invoices i on i.engagement_id = e.id
          group by e.id, c.legal_name
         having coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0) > 0
-         order by lower(c.legal_name), lower(e.title)""")).mappings()]
+         order by lower(c.legal_name), lower(e.title)""")
+        ).mappings()
+    ]
     by_contractor: dict[tuple, list[int]] = {}
     names = {}
     for r in rows:

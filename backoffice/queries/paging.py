@@ -1,4 +1,5 @@
 """Page arithmetic shared by the paginated lists (a dataclass with total, page and per_page)."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Read side of evidence and review: the review queue, and everything the milestone page shows."""
+
 from __future__ import annotations
 
 import uuid
@@ -50,7 +51,8 @@ def _owner_filter(owner_id) -> str:
 def review_queue(session: Session, *, owner_id: uuid.UUID | None = None, limit: int = QUEUE_PAGE) -> list[QueueRow]:
     """Submitted milestones awaiting a decision, the longest-waiting first; ``owner_id`` narrows it to
     the engagements a project owner owns (an admin sees all of them)."""
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         select m.id as milestone_id, m.title, m.amount_minor, m.due_date, e.id as engagement_id,
                e.title as engagement_title, e.currency, c.legal_name as contractor_name, o.name as owner_name,
                s.revision, s.submitted_at, u.name as submitted_by_name,
@@ -66,15 +68,20 @@ def review_queue(session: Session, *, owner_id: uuid.UUID | None = None, limit: 
          where m.status = 'submitted' and e.status in ('active', 'paused'){_owner_filter(owner_id)}
          order by s.submitted_at, m.id
          limit :limit
-    """), {"owner_id": owner_id, "limit": limit}).mappings()
+    """),
+        {"owner_id": owner_id, "limit": limit},
+    ).mappings()
     return [QueueRow(**r) for r in rows]
 
 
 def queue_count(session: Session, *, owner_id: uuid.UUID | None = None) -> int:
-    return session.execute(text(f"""
+    return session.execute(
+        text(f"""
         select count(*) from milestones m join engagements e on e.id = m.engagement_id
          where m.status = 'submitted' and e.status in ('active', 'paused'){_owner_filter(owner_id)}
-    """), {"owner_id": owner_id}).scalar_one()
+    """),
+        {"owner_id": owner_id},
+    ).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,12 @@ class MilestoneDetail:
     def returned(self) -> ReviewView | None:
         """The decision that sent the work back, while the contractor has not resubmitted."""
         latest = self.latest
-        if self.status == MilestoneStatus.PLANNED and latest and latest.review and latest.review.decision != Decision.APPROVE:
+        if (
+            self.status == MilestoneStatus.PLANNED
+            and latest
+            and latest.review
+            and latest.review.decision != Decision.APPROVE
+        ):
             return latest.review
         return None
 
@@ -166,14 +178,21 @@ class MilestoneDetail:
 
     def approval(self, today: date) -> Authorization:
         """What approving today would authorize under the engagement's terms."""
-        return authorization(self.amount_minor, withheld_bps(self.retainage_bps, released=self.retainage_released),
-                             self.payment_terms_days, today, self.service_fee_bps)
+        return authorization(
+            self.amount_minor,
+            withheld_bps(self.retainage_bps, released=self.retainage_released),
+            self.payment_terms_days,
+            today,
+            self.service_fee_bps,
+        )
 
 
 def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDetail | None:
     """The milestone, its engagement's terms and every revision with its files and decision; None when
     RLS hides it (another organization's or contractor's, or a draft's for a contractor)."""
-    r = session.execute(text("""
+    r = (
+        session.execute(
+            text("""
         select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status, m.engagement_id,
                e.title as engagement_title, e.status as engagement_status, e.sow_reference, e.currency,
                e.retainage_bps, e.payment_terms_days, m.contractor_id, c.legal_name as contractor_name,
@@ -187,16 +206,24 @@ def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDeta
           join contractors c on c.id = m.contractor_id
           left join users o on o.id = e.owner_user_id
          where m.id = :id
-    """), {"id": milestone_id}).mappings().first()
+    """),
+            {"id": milestone_id},
+        )
+        .mappings()
+        .first()
+    )
     if r is None:
         return None
-    return MilestoneDetail(**{**r, "status": MilestoneStatus(r["status"]),
-                              "engagement_status": EngagementStatus(r["engagement_status"])},
-                           revisions=_revisions(session, milestone_id))
+    return MilestoneDetail(
+        **{**r, "status": MilestoneStatus(r["status"]), "engagement_status": EngagementStatus(r["engagement_status"])},
+        revisions=_revisions(session, milestone_id),
+    )
 
 
 def _revisions(session: Session, milestone_id) -> list[RevisionView]:
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         select s.id, s.revision, s.note, s.links, s.submitted_at, su.name as submitted_by_name,
                r.decision, r.reason, r.partial_policy, r.milestone_amount_minor, r.approved_amount_minor,
                r.evidence_sha256, r.reviewed_at, ru.name as reviewed_by_name
@@ -206,23 +233,46 @@ def _revisions(session: Session, milestone_id) -> list[RevisionView]:
           left join users ru on ru.id = r.reviewed_by
          where s.milestone_id = :id
          order by s.revision desc
-    """), {"id": milestone_id}).mappings().all()
+    """),
+            {"id": milestone_id},
+        )
+        .mappings()
+        .all()
+    )
     if not rows:
         return []
     files: dict[uuid.UUID, list[FileView]] = {}
-    for f in session.execute(text("""
+    for f in session.execute(
+        text("""
         select f.id, f.submission_id, f.file_name, f.content_type, f.size_bytes, f.sha256
           from evidence_files f where f.submission_id = any(:ids) order by f.submission_id, f.position
-    """), {"ids": [r["id"] for r in rows]}).mappings():
+    """),
+        {"ids": [r["id"] for r in rows]},
+    ).mappings():
         files.setdefault(f["submission_id"], []).append(
-            FileView(f["id"], f["file_name"], f["content_type"], f["size_bytes"], f["sha256"]))
+            FileView(f["id"], f["file_name"], f["content_type"], f["size_bytes"], f["sha256"])
+        )
     return [
         RevisionView(
-            id=r["id"], revision=r["revision"], note=r["note"], links=list(r["links"]), submitted_at=r["submitted_at"],
-            submitted_by_name=r["submitted_by_name"], files=files.get(r["id"], []),
-            review=None if r["decision"] is None else ReviewView(
-                Decision(r["decision"]), r["reason"], r["partial_policy"], r["milestone_amount_minor"],
-                r["approved_amount_minor"], list(r["evidence_sha256"]), r["reviewed_by_name"], r["reviewed_at"]),
+            id=r["id"],
+            revision=r["revision"],
+            note=r["note"],
+            links=list(r["links"]),
+            submitted_at=r["submitted_at"],
+            submitted_by_name=r["submitted_by_name"],
+            files=files.get(r["id"], []),
+            review=None
+            if r["decision"] is None
+            else ReviewView(
+                Decision(r["decision"]),
+                r["reason"],
+                r["partial_policy"],
+                r["milestone_amount_minor"],
+                r["approved_amount_minor"],
+                list(r["evidence_sha256"]),
+                r["reviewed_by_name"],
+                r["reviewed_at"],
+            ),
         )
         for r in rows
     ]

@@ -1,4 +1,5 @@
 """The one way to record who did what to which entity. Every service that changes state calls it."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,9 +9,9 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from backoffice.actor import Actor
 from backoffice.domain.audit_chain import ChainBreak, ChainRow, first_break
 from backoffice.models import AuditEvent
-from backoffice.actor import Actor
 
 SYSTEM_LABEL = "system (command line)"
 

@@ -3,6 +3,7 @@
 Password hashes never reach the app role through a plain SELECT; auth_lookup() (SECURITY DEFINER)
 hands back just what checking one password needs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,11 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from backoffice.actor import Actor
 from backoffice.db import set_context
 from backoffice.errors import DomainError, ValidationError
 from backoffice.queries.identity import actor_for
 from backoffice.services import audit
-from backoffice.actor import Actor
 
 MIN_PASSWORD_LENGTH = 10
 # Checked when the email is unknown, so a wrong address costs as long as a wrong password.
@@ -141,13 +142,17 @@ _LINK_GONE = "This link has expired or was already used. Ask your admin for a ne
 
 
 def _accepted(session: Session, token: str, password_hash: str | None) -> Actor:
-    row = session.execute(text("select * from accept_invite(:h, :pw)"), {"h": token_hash(token), "pw": password_hash}).first()
+    row = session.execute(
+        text("select * from accept_invite(:h, :pw)"), {"h": token_hash(token), "pw": password_hash}
+    ).first()
     actor = actor_for(session, row.user_id, row.org_id) if row else None
     if actor is None:
         session.rollback()
         raise ValidationError({"token": _LINK_GONE})
     session.execute(text("select auth_record_success(:id)"), {"id": actor.user_id})  # they are signed in from here
-    audit.record(session, actor, "member.joined", "user", actor.user_id, {"email": actor.label, "role": actor.role.value})
+    audit.record(
+        session, actor, "member.joined", "user", actor.user_id, {"email": actor.label, "role": actor.role.value}
+    )
     session.commit()
     return actor
 
@@ -159,7 +164,9 @@ def accept_invite_with_new_password(session: Session, token: str, password: str,
     return _accepted(session, token, hash_password(password))
 
 
-def accept_invite_with_existing_password(session: Session, token: str, password: str, throttle: Throttle = Throttle()) -> Actor:
+def accept_invite_with_existing_password(
+    session: Session, token: str, password: str, throttle: Throttle = Throttle()
+) -> Actor:
     """A person who already has an account (from another organization): prove it with the password
     (throttled like any sign-in), then join."""
     details = invite_details(session, token)
@@ -171,7 +178,16 @@ def accept_invite_with_existing_password(session: Session, token: str, password:
 
 
 __all__ = [
-    "LoginFailed", "LoginLocked", "Throttle", "authenticate", "start_session", "sign_out", "switch_organization",
-    "invite_details", "accept_invite_with_new_password", "accept_invite_with_existing_password", "hash_password",
+    "LoginFailed",
+    "LoginLocked",
+    "Throttle",
+    "accept_invite_with_existing_password",
+    "accept_invite_with_new_password",
+    "authenticate",
+    "hash_password",
+    "invite_details",
+    "sign_out",
+    "start_session",
+    "switch_organization",
     "token_hash",
 ]

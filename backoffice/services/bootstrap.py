@@ -3,6 +3,7 @@
 These run before anyone can sign in, so there is no member to act as; they connect with the owner
 role (which bypasses RLS) and record their audit events as the system.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -20,12 +21,19 @@ from backoffice.services.organizations import OrgSettings, validate_settings
 from backoffice.services.validation import clean_email, clean_text
 
 
-def create_org(session: Session, name: str, currency: str = "USD", retainage_bps: int = 1000, terms_days: int = 30) -> Organization:
+def create_org(
+    session: Session, name: str, currency: str = "USD", retainage_bps: int = 1000, terms_days: int = 30
+) -> Organization:
     validate_settings(OrgSettings(name, currency, retainage_bps, terms_days, "route_back"))
     if session.execute(select(Organization.id).where(func.lower(Organization.name) == name.strip().lower())).first():
         raise ValidationError({"name": f"An organization named {name.strip()!r} already exists."})
-    org = Organization(name=name.strip(), default_currency=currency, default_retainage_bps=retainage_bps, payment_terms_days=terms_days,
-                       invoice_prefix=invoice_prefix_for(name))
+    org = Organization(
+        name=name.strip(),
+        default_currency=currency,
+        default_retainage_bps=retainage_bps,
+        payment_terms_days=terms_days,
+        invoice_prefix=invoice_prefix_for(name),
+    )
     session.add(org)
     session.flush()
     audit.record_system(session, org.id, "organization.created", "organization", org.id, {"name": org.name})
@@ -33,8 +41,15 @@ def create_org(session: Session, name: str, currency: str = "USD", retainage_bps
 
 
 def create_user(
-    session: Session, *, email: str, name: str, password: str | None = None, password_hash: str | None = None,
-    org_id: uuid.UUID, role: Role, contractor_id: uuid.UUID | None = None,
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    org_id: uuid.UUID,
+    role: Role,
+    contractor_id: uuid.UUID | None = None,
 ) -> User:
     """Create (or reuse, by email) a user with a password and give them ``role`` in ``org_id``."""
     errors: dict[str, str] = {}
@@ -65,19 +80,39 @@ def create_user(
     if contractor_id is not None:
         from backoffice.models import Contractor
 
-        if session.execute(select(Contractor.id).where(Contractor.id == contractor_id, Contractor.org_id == org_id)).first() is None:
+        if (
+            session.execute(
+                select(Contractor.id).where(Contractor.id == contractor_id, Contractor.org_id == org_id)
+            ).first()
+            is None
+        ):
             raise ValidationError({"contractor": "No such contractor in this organization."})
     # Created by an operator, so accepted at once (an invitation is accepted by the person instead).
-    membership = Membership(org_id=org_id, user_id=user.id, role=Role(role).value, contractor_id=contractor_id, accepted_at=func.now())
+    membership = Membership(
+        org_id=org_id, user_id=user.id, role=Role(role).value, contractor_id=contractor_id, accepted_at=func.now()
+    )
     session.add(membership)
     session.flush()
-    audit.record_system(session, org_id, "member.created", "membership", membership.id, {"email": email, "role": Role(role).value})
+    audit.record_system(
+        session, org_id, "member.created", "membership", membership.id, {"email": email, "role": Role(role).value}
+    )
     return user
 
 
-def create_contractor(session: Session, org_id: uuid.UUID, legal_name: str, email: str, ap_vendor_id: str | None = None, payout_details: str | None = None) -> Contractor:
-    contractor = Contractor(org_id=org_id, legal_name=legal_name, email=email, ap_vendor_id=ap_vendor_id, payout_details=payout_details)
+def create_contractor(
+    session: Session,
+    org_id: uuid.UUID,
+    legal_name: str,
+    email: str,
+    ap_vendor_id: str | None = None,
+    payout_details: str | None = None,
+) -> Contractor:
+    contractor = Contractor(
+        org_id=org_id, legal_name=legal_name, email=email, ap_vendor_id=ap_vendor_id, payout_details=payout_details
+    )
     session.add(contractor)
     session.flush()
-    audit.record_system(session, org_id, "contractor.created", "contractor", contractor.id, {"legal_name": legal_name, "email": email})
+    audit.record_system(
+        session, org_id, "contractor.created", "contractor", contractor.id, {"legal_name": legal_name, "email": email}
+    )
     return contractor

@@ -5,6 +5,7 @@ milestone; adjust a milestone's title, deliverable, amount or due date; cancel a
 its before and after, numbers the change order CO-1, CO-2, … per engagement, and applies it in one
 transaction. Approved and cancelled milestones are final; only planned milestones can be cancelled.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,9 +17,9 @@ from backoffice.actor import Actor
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import MilestoneStatus
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
+from backoffice.jobs import queue
 from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
 from backoffice.services import audit
-from backoffice.jobs import queue
 from backoffice.services.engagements import get_engagement, require_manager
 from backoffice.services.schedule import MAX_MILESTONES, RowInput, check_row
 from backoffice.services.validation import clean_text
@@ -65,15 +66,27 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
             )
         number = latest_number(session, engagement.id)
         if number != data.based_on:
-            raise Conflict(f"CO-{number} was issued while you were editing. Reload the page to start from the schedule as it is now.")
-        milestones = {str(m.id): m for m in session.execute(
-            select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)).scalars()}
+            raise Conflict(
+                f"CO-{number} was issued while you were editing. Reload the page to start from the schedule as it is now."
+            )
+        milestones = {
+            str(m.id): m
+            for m in session.execute(
+                select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)
+            ).scalars()
+        }
         lines, errors = _lines(data, milestones, engagement.currency)
-        reason = clean_text(data.reason, "reason", errors, label="reason for the change", required=True, max_len=2000, multiline=True)
+        reason = clean_text(
+            data.reason, "reason", errors, label="reason for the change", required=True, max_len=2000, multiline=True
+        )
         if not lines and not errors:
             errors["lines"] = "This change order changes nothing: adjust, cancel or add at least one milestone."
-        live_after = [m for m in milestones.values() if m.status != MilestoneStatus.CANCELLED and
-                      not any(l["kind"] == "cancel" and l["milestone"] is m for l in lines)]
+        live_after = [
+            m
+            for m in milestones.values()
+            if m.status != MilestoneStatus.CANCELLED
+            and not any(l["kind"] == "cancel" and l["milestone"] is m for l in lines)
+        ]
         if not errors and not live_after and not any(l["kind"] == "add" for l in lines):
             errors["lines"] = "A change order cannot cancel every milestone; cancel the engagement instead."
         if len(milestones) + sum(l["kind"] == "add" for l in lines) > MAX_MILESTONES:
@@ -89,53 +102,120 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
     return co
 
 
-def split_milestone(session: Session, actor: Actor, engagement: Engagement, milestone: Milestone, part: int, reason: str) -> ChangeOrder:
+def split_milestone(
+    session: Session, actor: Actor, engagement: Engagement, milestone: Milestone, part: int, reason: str
+) -> ChangeOrder:
     """The system change order of a split partial approval: the milestone keeps the approved ``part``
     and a new planned milestone carries the remainder, so each still pays once. In the caller's
     transaction (the review that decided it); the caller holds the engagement's milestones steady."""
-    milestones = {str(m.id): m for m in session.execute(
-        select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)).scalars()}
+    milestones = {
+        str(m.id): m
+        for m in session.execute(
+            select(Milestone).where(Milestone.engagement_id == engagement.id).order_by(Milestone.seq)
+        ).scalars()
+    }
     if len(milestones) >= MAX_MILESTONES:
-        raise ValidationError({"approved_amount": f"This engagement has the most milestones it can ({MAX_MILESTONES}), so the "
-                                                  "remainder cannot become a new one. Approve or dispute instead."})
+        raise ValidationError(
+            {
+                "approved_amount": f"This engagement has the most milestones it can ({MAX_MILESTONES}), so the "
+                "remainder cannot become a new one. Approve or dispute instead."
+            }
+        )
     title = milestone.title.removesuffix(" (remainder)")
-    remainder = {"title": f"{title[:188]} (remainder)", "deliverable": milestone.deliverable,
-                 "amount_minor": milestone.amount_minor - part, "due_date": milestone.due_date}
+    remainder = {
+        "title": f"{title[:188]} (remainder)",
+        "deliverable": milestone.deliverable,
+        "amount_minor": milestone.amount_minor - part,
+        "due_date": milestone.due_date,
+    }
     lines = [
-        {"kind": "adjust", "milestone": milestone, "before": {"amount_minor": milestone.amount_minor}, "after": {"amount_minor": part}},
+        {
+            "kind": "adjust",
+            "milestone": milestone,
+            "before": {"amount_minor": milestone.amount_minor},
+            "after": {"amount_minor": part},
+        },
         {"kind": "add", "milestone": None, "before": None, "after": remainder},
     ]
     return _write(session, actor, engagement, milestones, lines, reason, latest_number(session, engagement.id) + 1)
 
 
-def _write(session: Session, actor: Actor, engagement: Engagement, milestones: dict, lines: list[dict], reason: str, number: int) -> ChangeOrder:
+def _write(
+    session: Session,
+    actor: Actor,
+    engagement: Engagement,
+    milestones: dict,
+    lines: list[dict],
+    reason: str,
+    number: int,
+) -> ChangeOrder:
     value_before = _contract_value(milestones.values())
-    co = ChangeOrder(org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id,
-                     number=number, reason=reason, created_by=actor.user_id,
-                     contract_value_before=value_before, contract_value_after=value_before + _delta(lines))
+    co = ChangeOrder(
+        org_id=engagement.org_id,
+        contractor_id=engagement.contractor_id,
+        engagement_id=engagement.id,
+        number=number,
+        reason=reason,
+        created_by=actor.user_id,
+        contract_value_before=value_before,
+        contract_value_after=value_before + _delta(lines),
+    )
     session.add(co)
     session.flush()
     next_seq = max((m.seq for m in milestones.values()), default=0)
     for line_no, line in enumerate(lines, start=1):
         if line["kind"] == "add":
             next_seq += 1
-            line["milestone"] = Milestone(org_id=engagement.org_id, contractor_id=engagement.contractor_id,
-                                          engagement_id=engagement.id, seq=next_seq, **line["after"])
+            line["milestone"] = Milestone(
+                org_id=engagement.org_id,
+                contractor_id=engagement.contractor_id,
+                engagement_id=engagement.id,
+                seq=next_seq,
+                **line["after"],
+            )
             session.add(line["milestone"])
             session.flush()
         else:
             values = {"status": MilestoneStatus.CANCELLED.value} if line["kind"] == "cancel" else line["after"]
-            session.execute(update(Milestone).where(Milestone.id == line["milestone"].id).values(**values, updated_at=func.now()))
-        session.add(ChangeOrderLine(org_id=engagement.org_id, contractor_id=engagement.contractor_id, change_order_id=co.id,
-                                    line_no=line_no, kind=line["kind"], milestone_id=line["milestone"].id,
-                                    before=_json(line["before"]), after=_json(line["after"])))
+            session.execute(
+                update(Milestone).where(Milestone.id == line["milestone"].id).values(**values, updated_at=func.now())
+            )
+        session.add(
+            ChangeOrderLine(
+                org_id=engagement.org_id,
+                contractor_id=engagement.contractor_id,
+                change_order_id=co.id,
+                line_no=line_no,
+                kind=line["kind"],
+                milestone_id=line["milestone"].id,
+                before=_json(line["before"]),
+                after=_json(line["after"]),
+            )
+        )
     session.flush()
-    audit.record(session, actor, "change_order.issued", "engagement", engagement.id, {
-        "change_order": f"CO-{co.number}", "change_order_id": str(co.id), "reason": reason,
-        "contract_value_before": value_before, "contract_value_after": co.contract_value_after,
-        "lines": [{"kind": l["kind"], "milestone_id": str(l["milestone"].id) if l["milestone"] else None,
-                   "before": _json(l["before"]), "after": _json(l["after"])} for l in lines],
-    })
+    audit.record(
+        session,
+        actor,
+        "change_order.issued",
+        "engagement",
+        engagement.id,
+        {
+            "change_order": f"CO-{co.number}",
+            "change_order_id": str(co.id),
+            "reason": reason,
+            "contract_value_before": value_before,
+            "contract_value_after": co.contract_value_after,
+            "lines": [
+                {
+                    "kind": l["kind"],
+                    "milestone_id": str(l["milestone"].id) if l["milestone"] else None,
+                    "before": _json(l["before"]),
+                    "after": _json(l["after"]),
+                }
+                for l in lines
+            ],
+        },
+    )
     return co
 
 
@@ -153,9 +233,13 @@ def _lines(data: ChangeOrderInput, milestones: dict, currency: str) -> tuple[lis
             if status not in rules.CANCELLABLE:
                 errors[f"{prefix}-cancel"] = f"“{m.title}” is {status.label.lower()} and can no longer be cancelled."
             else:
-                lines.append({"kind": "cancel", "milestone": m, "before": {"status": m.status}, "after": {"status": "cancelled"}})
+                lines.append(
+                    {"kind": "cancel", "milestone": m, "before": {"status": m.status}, "after": {"status": "cancelled"}}
+                )
             continue
-        row = RowInput(title=change.title, deliverable=change.deliverable, amount=change.amount, due_date=change.due_date)
+        row = RowInput(
+            title=change.title, deliverable=change.deliverable, amount=change.amount, due_date=change.due_date
+        )
         title, deliverable, amount, due = check_row(row, prefix, currency, errors)
         if any(k.startswith(prefix + "-") for k in errors):
             continue
@@ -166,14 +250,22 @@ def _lines(data: ChangeOrderInput, milestones: dict, currency: str) -> tuple[lis
         if status not in rules.ADJUSTABLE:
             errors[f"{prefix}-title"] = f"“{m.title}” is {status.label.lower()} and cannot be changed."
             continue
-        lines.append({"kind": "adjust", "milestone": m, "before": {k: getattr(m, k) for k in changed}, "after": changed})
+        lines.append(
+            {"kind": "adjust", "milestone": m, "before": {k: getattr(m, k) for k in changed}, "after": changed}
+        )
     for n, row in enumerate(data.additions):
         if row.is_blank():
             continue
         title, deliverable, amount, due = check_row(row, f"new-{n}", currency, errors)
         if not any(k.startswith(f"new-{n}-") for k in errors):
-            lines.append({"kind": "add", "milestone": None, "before": None,
-                          "after": {"title": title, "deliverable": deliverable, "amount_minor": amount, "due_date": due}})
+            lines.append(
+                {
+                    "kind": "add",
+                    "milestone": None,
+                    "before": None,
+                    "after": {"title": title, "deliverable": deliverable, "amount_minor": amount, "due_date": due},
+                }
+            )
     return lines, errors
 
 

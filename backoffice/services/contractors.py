@@ -1,4 +1,5 @@
 """Contractors: the payees of an organization (admins manage them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,17 +31,31 @@ def _clean(session: Session, actor: Actor, data: ContractorInput, exclude_id=Non
     values = {
         "legal_name": clean_text(data.legal_name, "legal_name", errors, label="legal name", required=True, max_len=200),
         "email": clean_email(data.email, "email", errors),
-        "ap_vendor_id": clean_text(data.ap_vendor_id, "ap_vendor_id", errors, label="AP vendor id", required=False, max_len=64),
-        "payout_details": clean_text(data.payout_details, "payout_details", errors, label="payout details", required=False, max_len=500, multiline=True),
+        "ap_vendor_id": clean_text(
+            data.ap_vendor_id, "ap_vendor_id", errors, label="AP vendor id", required=False, max_len=64
+        ),
+        "payout_details": clean_text(
+            data.payout_details,
+            "payout_details",
+            errors,
+            label="payout details",
+            required=False,
+            max_len=500,
+            multiline=True,
+        ),
     }
     if "email" not in errors:
-        q = select(Contractor.legal_name).where(Contractor.org_id == actor.org_id, func.lower(Contractor.email) == values["email"].lower())
+        q = select(Contractor.legal_name).where(
+            Contractor.org_id == actor.org_id, func.lower(Contractor.email) == values["email"].lower()
+        )
         if exclude_id:
             q = q.where(Contractor.id != exclude_id)
         if (clash := session.execute(q).scalar()) is not None:
             errors["email"] = f"{clash} already uses this email."
     if values["ap_vendor_id"] and "ap_vendor_id" not in errors:
-        q = select(Contractor.legal_name).where(Contractor.org_id == actor.org_id, Contractor.ap_vendor_id == values["ap_vendor_id"])
+        q = select(Contractor.legal_name).where(
+            Contractor.org_id == actor.org_id, Contractor.ap_vendor_id == values["ap_vendor_id"]
+        )
         if exclude_id:
             q = q.where(Contractor.id != exclude_id)
         if (clash := session.execute(q).scalar()) is not None:
@@ -70,7 +85,11 @@ def update_contractor(session: Session, actor: Actor, contractor_id, data: Contr
     actor.require(Role.ADMIN)
     contractor = get_contractor(session, contractor_id)
     values = _clean(session, actor, data, exclude_id=contractor.id)
-    changes = {f: {"before": getattr(contractor, f), "after": values[f]} for f in _FIELDS if getattr(contractor, f) != values[f]}
+    changes = {
+        f: {"before": getattr(contractor, f), "after": values[f]}
+        for f in _FIELDS
+        if getattr(contractor, f) != values[f]
+    }
     for f in _FIELDS:
         setattr(contractor, f, values[f])
     if changes:

@@ -1,4 +1,5 @@
 """Demo data for the one-command start: two organizations, every role, a few contractors."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ DEMO_LOGINS = [
     DemoLogin("owner@acme.example", "owner", "Acme Renovations"),
     DemoLogin("finance@acme.example", "finance", "Acme Renovations"),
     DemoLogin("nina@northwind.example", "contractor", "Acme Renovations, for Northwind Design Ltd"),
-    DemoLogin("ben@bluebird.example", "contractor", "Acme Renovations, for Bluebird Electrical LLC (a work request to accept)"),
+    DemoLogin(
+        "ben@bluebird.example", "contractor", "Acme Renovations, for Bluebird Electrical LLC (a work request to accept)"
+    ),
 ]
 
 
@@ -39,27 +42,65 @@ def seed(session: Session) -> list[DemoLogin]:
     """Create the demo world (owner role, empty database). Commits."""
     pw = hash_password(DEMO_PASSWORD)
     acme = bootstrap.create_org(session, "Acme Renovations", "USD", 1000, 30)
-    northwind = bootstrap.create_contractor(session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821")
-    bluebird = bootstrap.create_contractor(session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check")
+    northwind = bootstrap.create_contractor(
+        session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821"
+    )
+    bluebird = bootstrap.create_contractor(
+        session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check"
+    )
     harbor = bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
-    ada = bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN)
-    owner = bootstrap.create_user(session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER)
-    fiona = bootstrap.create_user(session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE)
-    nina = bootstrap.create_user(session, email="nina@northwind.example", name="Nina Northwind", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=northwind.id)
-    bootstrap.create_user(session, email="ben@bluebird.example", name="Ben Bluebird", password_hash=pw, org_id=acme.id, role=Role.CONTRACTOR, contractor_id=bluebird.id)
+    ada = bootstrap.create_user(
+        session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN
+    )
+    owner = bootstrap.create_user(
+        session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER
+    )
+    fiona = bootstrap.create_user(
+        session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE
+    )
+    nina = bootstrap.create_user(
+        session,
+        email="nina@northwind.example",
+        name="Nina Northwind",
+        password_hash=pw,
+        org_id=acme.id,
+        role=Role.CONTRACTOR,
+        contractor_id=northwind.id,
+    )
+    bootstrap.create_user(
+        session,
+        email="ben@bluebird.example",
+        name="Ben Bluebird",
+        password_hash=pw,
+        org_id=acme.id,
+        role=Role.CONTRACTOR,
+        contractor_id=bluebird.id,
+    )
 
     globex = bootstrap.create_org(session, "Globex Facilities", "EUR", 500, 14)
-    kestrel = bootstrap.create_contractor(session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912")
-    bootstrap.create_user(session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=globex.id, role=Role.ADMIN)
-    gina = bootstrap.create_user(session, email="owner@globex.example", name="Gina Globex", password_hash=pw, org_id=globex.id, role=Role.OWNER)
+    kestrel = bootstrap.create_contractor(
+        session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912"
+    )
+    bootstrap.create_user(
+        session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=globex.id, role=Role.ADMIN
+    )
+    gina = bootstrap.create_user(
+        session, email="owner@globex.example", name="Gina Globex", password_hash=pw, org_id=globex.id, role=Role.OWNER
+    )
     session.commit()
 
     omar = Actor(owner.id, acme.id, Role.OWNER, owner.email, owner.name)
     nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)
-    demo_engagements.seed(session, owner=omar, contractor=nina_actor,
-                          other_contractor_id=bluebird.id, third_contractor_id=harbor.id)
-    demo_money.seed(session, owner=omar, finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name),
-                    admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name))
-    demo_engagements.seed_second_org(session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name),
-                                     contractor_id=kestrel.id)
+    demo_engagements.seed(
+        session, owner=omar, contractor=nina_actor, other_contractor_id=bluebird.id, third_contractor_id=harbor.id
+    )
+    demo_money.seed(
+        session,
+        owner=omar,
+        finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name),
+        admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
+    )
+    demo_engagements.seed_second_org(
+        session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name), contractor_id=kestrel.id
+    )
     return DEMO_LOGINS

@@ -1,5 +1,6 @@
 """Evidence files for the demo: a site photo (PNG), a PDF report and Markdown notes, made on the spot
 so the demo carries no binary files and every hash is real."""
+
 from __future__ import annotations
 
 import io
@@ -21,7 +22,12 @@ def photo_png(width: int = 480, height: int = 300, tint: tuple[int, int, int] = 
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def report_pdf(title: str, lines: list[str]) -> bytes:

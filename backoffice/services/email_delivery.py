@@ -9,6 +9,7 @@
   final: status ``failed`` with Resend's reason, no retry.
 - Without an API key nothing is sent: the message is ``kept`` in the outbox, where admins see it.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -75,9 +76,14 @@ def deliver(session: Session, message_id: uuid.UUID, mailer: Mailer, *, last_att
     resend.default_http_client = resend.RequestsClient(timeout=mailer.timeout_seconds)
     try:
         sent = resend.Emails.send(
-            {"from": mailer.sender, "to": [message.recipient], "subject": message.subject,
-             "html": message.html, "text": message.text,
-             "tags": [{"name": "event", "value": message.event.replace(".", "_")}]},
+            {
+                "from": mailer.sender,
+                "to": [message.recipient],
+                "subject": message.subject,
+                "html": message.html,
+                "text": message.text,
+                "tags": [{"name": "event", "value": message.event.replace(".", "_")}],
+            },
             {"idempotency_key": f"email-message/{message.id}"},
         )
     except ResendError as error:

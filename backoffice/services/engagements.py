@@ -4,6 +4,7 @@ Staff (admins, and the project owner named on the engagement) set up and run an 
 contractor's user answers the work request. Every move locks the engagement row, checks the move in
 the domain layer, records who and when, and audits it, all in one transaction.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -18,6 +19,7 @@ from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.roles import Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
+from backoffice.jobs import queue
 from backoffice.models import (
     Contractor,
     Engagement,
@@ -26,7 +28,6 @@ from backoffice.models import (
     Organization,
 )
 from backoffice.services import audit
-from backoffice.jobs import queue
 from backoffice.services.validation import (
     clean_days,
     clean_percent,
@@ -59,7 +60,9 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
     contractor_id = parse_id(data.contractor_id)
     if contractor_id is None or session.get(Contractor, contractor_id) is None:
         errors["contractor_id"] = "Choose the contractor this statement of work is with."
-    owner_id = parse_id(data.owner_user_id) if data.owner_user_id else (actor.user_id if actor.role == Role.OWNER else None)
+    owner_id = (
+        parse_id(data.owner_user_id) if data.owner_user_id else (actor.user_id if actor.role == Role.OWNER else None)
+    )
     if owner_id is None or not _is_staff(session, owner_id):
         errors["owner_user_id"] = "Choose the project owner who will review this work."
     elif actor.role == Role.OWNER and owner_id != actor.user_id:
@@ -71,10 +74,14 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
         "contractor_id": contractor_id,
         "owner_user_id": owner_id,
         "title": clean_text(data.title, "title", errors, label="title", required=True, max_len=200),
-        "sow_reference": clean_text(data.sow_reference, "sow_reference", errors, label="SOW reference", required=False, max_len=100),
+        "sow_reference": clean_text(
+            data.sow_reference, "sow_reference", errors, label="SOW reference", required=False, max_len=100
+        ),
         "currency": currency,
         "retainage_bps": clean_percent(data.retainage, "retainage", errors, default=org.default_retainage_bps),
-        "payment_terms_days": clean_days(data.payment_terms_days, "payment_terms_days", errors, default=org.payment_terms_days),
+        "payment_terms_days": clean_days(
+            data.payment_terms_days, "payment_terms_days", errors, default=org.payment_terms_days
+        ),
         "service_fee_bps": clean_percent(data.service_fee, "service_fee", errors, default=0),
     }
     if errors:
@@ -85,20 +92,33 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
 
 def _is_staff(session: Session, user_id: uuid.UUID) -> bool:
     """An accepted admin or project owner of the current organization (RLS scopes memberships)."""
-    return session.execute(
-        select(func.count()).select_from(Membership).where(
-            Membership.user_id == user_id, Membership.role.in_(("admin", "owner")), Membership.accepted_at.is_not(None)
-        )
-    ).scalar_one() > 0
+    return (
+        session.execute(
+            select(func.count())
+            .select_from(Membership)
+            .where(
+                Membership.user_id == user_id,
+                Membership.role.in_(("admin", "owner")),
+                Membership.accepted_at.is_not(None),
+            )
+        ).scalar_one()
+        > 0
+    )
 
 
 def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> Engagement:
     """The engagement as RLS lets the caller see it, or NotFound (another org's or contractor's looks missing)."""
     if lock:
         row_id = parse_id(engagement_id)
-        row = row_id and session.execute(
-            select(Engagement).where(Engagement.id == row_id).with_for_update().execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        row = (
+            row_id
+            and session.execute(
+                select(Engagement)
+                .where(Engagement.id == row_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+        )
         if row is None:
             # FOR UPDATE is held to the write policies, so a reader who may not change the engagement
             # (finance) finds nothing to lock: tell them it is not theirs to change, not that it is gone.
@@ -125,7 +145,9 @@ def create_engagement(session: Session, actor: Actor, data: EngagementInput) -> 
     """A new engagement in ``draft``, with the organization's defaults for terms left empty."""
     actor.require(*STAFF)
     values = _clean(session, actor, data)
-    engagement = Engagement(org_id=actor.org_id, created_by=actor.user_id, status=EngagementStatus.DRAFT.value, **values)
+    engagement = Engagement(
+        org_id=actor.org_id, created_by=actor.user_id, status=EngagementStatus.DRAFT.value, **values
+    )
     session.add(engagement)
     session.flush()
     audit.record(session, actor, "engagement.created", "engagement", engagement.id, _jsonable(values))
@@ -139,16 +161,28 @@ def update_terms(session: Session, actor: Actor, engagement_id, data: Engagement
     require_manager(actor, engagement)
     if engagement.status not in rules.EDITABLE:
         session.rollback()
-        raise InvalidTransition("The terms are fixed once the work request is sent; use a change order to adjust milestones.")
+        raise InvalidTransition(
+            "The terms are fixed once the work request is sent; use a change order to adjust milestones."
+        )
     values = _clean(session, actor, data)
-    if values["currency"] != engagement.currency and session.execute(
-        select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)
-    ).scalar_one():
+    if (
+        values["currency"] != engagement.currency
+        and session.execute(
+            select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)
+        ).scalar_one()
+    ):
         session.rollback()
-        raise ValidationError({"currency": f"The milestones are already in {engagement.currency}. Keep the currency, or remove "
-                                           "the milestones first (their amounts would otherwise mean something else)."})
-    changes = {k: {"before": _jsonable_value(getattr(engagement, k)), "after": _jsonable_value(v)}
-               for k, v in values.items() if getattr(engagement, k) != v}
+        raise ValidationError(
+            {
+                "currency": f"The milestones are already in {engagement.currency}. Keep the currency, or remove "
+                "the milestones first (their amounts would otherwise mean something else)."
+            }
+        )
+    changes = {
+        k: {"before": _jsonable_value(getattr(engagement, k)), "after": _jsonable_value(v)}
+        for k, v in values.items()
+        if getattr(engagement, k) != v
+    }
     if changes:
         for key, value in values.items():
             setattr(engagement, key, value)
@@ -237,8 +271,15 @@ def _check_preconditions(session: Session, engagement: Engagement, action: str) 
 
 
 def _event(action: str) -> str:
-    return {"send": "work_request_sent", "accept": "work_request_accepted", "decline": "work_request_declined",
-            "pause": "paused", "resume": "resumed", "complete": "completed", "cancel": "cancelled"}[action]
+    return {
+        "send": "work_request_sent",
+        "accept": "work_request_accepted",
+        "decline": "work_request_declined",
+        "pause": "paused",
+        "resume": "resumed",
+        "complete": "completed",
+        "cancel": "cancelled",
+    }[action]
 
 
 def _jsonable_value(v):

@@ -4,12 +4,14 @@ Files reach this module already spooled to disk with their size and sha256 (the 
 both while the upload streams in; ``UploadedFile.from_bytes`` does it for callers holding bytes).
 Bytes go to ``evidence_chunks`` one 1 MiB piece at a time, so memory never holds a whole file.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import magic
 from sqlalchemy import insert, select
@@ -32,7 +34,7 @@ class UploadedFile:
     sha256: str
 
     @classmethod
-    def from_bytes(cls, name: str, data: bytes) -> "UploadedFile":
+    def from_bytes(cls, name: str, data: bytes) -> UploadedFile:
         return cls(name, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest())
 
 
@@ -71,8 +73,10 @@ def check_files(files: list[UploadedFile], limits: rules.Limits) -> tuple[list[C
         if problem is None and f.size == 0:
             problem = "is empty"
         if problem is None and f.size > limits.max_file_bytes:
-            problem = (f"is {_over(f.size, limits.max_file_bytes)}, more than the {rules.human_size(limits.max_file_bytes)} "
-                       "allowed per file")
+            problem = (
+                f"is {_over(f.size, limits.max_file_bytes)}, more than the {rules.human_size(limits.max_file_bytes)} "
+                "allowed per file"
+            )
         ctype = None
         if problem is None:
             ctype, problem = rules.accepted_type(sniff(f.stream), f.name)
@@ -82,8 +86,10 @@ def check_files(files: list[UploadedFile], limits: rules.Limits) -> tuple[list[C
             checked.append(CheckedFile(f, ctype))
     total = sum(f.size for f in files)
     if total > limits.max_submission_bytes:
-        problems.append(f"The files add up to {_over(total, limits.max_submission_bytes)}; one submission can carry at most "
-                        f"{rules.human_size(limits.max_submission_bytes)}.")
+        problems.append(
+            f"The files add up to {_over(total, limits.max_submission_bytes)}; one submission can carry at most "
+            f"{rules.human_size(limits.max_submission_bytes)}."
+        )
     return checked, problems
 
 
@@ -96,8 +102,16 @@ def _over(size: int, limit: int) -> str:
 def store(session: Session, *, org_id, contractor_id, submission_id, position: int, item: CheckedFile) -> EvidenceFile:
     """Write the file's row and its bytes in the caller's transaction."""
     f = item.upload
-    row = EvidenceFile(org_id=org_id, contractor_id=contractor_id, submission_id=submission_id, position=position,
-                       file_name=f.name.strip(), content_type=item.content_type, size_bytes=f.size, sha256=f.sha256)
+    row = EvidenceFile(
+        org_id=org_id,
+        contractor_id=contractor_id,
+        submission_id=submission_id,
+        position=position,
+        file_name=f.name.strip(),
+        content_type=item.content_type,
+        size_bytes=f.size,
+        sha256=f.sha256,
+    )
     session.add(row)
     session.flush()
     f.stream.seek(0)
@@ -105,8 +119,10 @@ def store(session: Session, *, org_id, contractor_id, submission_id, position: i
     written = 0
     statement = insert(EvidenceChunk.__table__)
     while chunk := f.stream.read(CHUNK_BYTES):
-        session.execute(statement, {"org_id": org_id, "contractor_id": contractor_id, "file_id": row.id,
-                                    "chunk_no": chunk_no, "data": chunk})
+        session.execute(
+            statement,
+            {"org_id": org_id, "contractor_id": contractor_id, "file_id": row.id, "chunk_no": chunk_no, "data": chunk},
+        )
         chunk_no += 1
         written += len(chunk)
     if written != f.size:  # the spool changed under us: never keep bytes that are not what was hashed

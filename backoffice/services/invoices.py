@@ -5,6 +5,7 @@ the decision's transaction and never commits on its own, so a decision and its i
 lost together. The database numbers the invoice (gapless per organization), dates it, and checks
 every amount against the engagement's terms again.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -26,17 +27,20 @@ from backoffice.domain.invoices import (
 )
 from backoffice.domain.money import format_amount
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
+from backoffice.jobs import queue
 from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
 from backoffice.queries.money import engagement_retainage
 from backoffice.services import audit
-from backoffice.jobs import queue
 from backoffice.services.engagements import STAFF, can_manage, get_engagement
 from backoffice.services.validation import clean_text, get_or_404
 
 
 def release_of(session: Session, engagement_id: uuid.UUID) -> Invoice | None:
-    return session.execute(select(Invoice).where(Invoice.engagement_id == engagement_id,
-                                                 Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value)).scalar_one_or_none()
+    return session.execute(
+        select(Invoice).where(
+            Invoice.engagement_id == engagement_id, Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value
+        )
+    ).scalar_one_or_none()
 
 
 def approval_amounts(session: Session, engagement: Engagement, gross: int) -> Amounts:
@@ -45,19 +49,31 @@ def approval_amounts(session: Session, engagement: Engagement, gross: int) -> Am
     return milestone_amounts(gross, bps, engagement.service_fee_bps)
 
 
-def authorize_milestone(session: Session, actor: Actor, engagement: Engagement, milestone: Milestone,
-                        review: Review) -> Invoice:
+def authorize_milestone(
+    session: Session, actor: Actor, engagement: Engagement, milestone: Milestone, review: Review
+) -> Invoice:
     """Write the milestone's invoice and its ledger lines in the caller's transaction (no commit). The
     caller holds the engagement and milestone locks. Raises Conflict if the milestone has one already."""
     gross = review.approved_amount_minor or review.milestone_amount_minor
     amounts = approval_amounts(session, engagement, gross)
     try:
         with session.begin_nested():
-            invoice_id = session.execute(insert(Invoice).values(
-                org_id=milestone.org_id, contractor_id=milestone.contractor_id, engagement_id=engagement.id,
-                kind=InvoiceKind.MILESTONE.value, milestone_id=milestone.id, review_id=review.id,
-                description=f"{engagement.title} — {milestone.title}"[:500], currency=engagement.currency,
-                authorized_by=actor.user_id, **amounts.as_dict()).returning(Invoice.id)).scalar_one()
+            invoice_id = session.execute(
+                insert(Invoice)
+                .values(
+                    org_id=milestone.org_id,
+                    contractor_id=milestone.contractor_id,
+                    engagement_id=engagement.id,
+                    kind=InvoiceKind.MILESTONE.value,
+                    milestone_id=milestone.id,
+                    review_id=review.id,
+                    description=f"{engagement.title} — {milestone.title}"[:500],
+                    currency=engagement.currency,
+                    authorized_by=actor.user_id,
+                    **amounts.as_dict(),
+                )
+                .returning(Invoice.id)
+            ).scalar_one()
     except IntegrityError as exc:
         # Unreachable through decide() (it holds the milestone's lock); here for any writer that skipped it.
         if getattr(exc.orig.diag, "constraint_name", None) in ("invoices_one_per_milestone", "invoices_one_per_review"):
@@ -65,7 +81,9 @@ def authorize_milestone(session: Session, actor: Actor, engagement: Engagement, 
         raise
     invoice = session.get(Invoice, invoice_id)
     write_ledger(session, invoice, "authorized", authorization_lines(amounts))
-    audit.record(session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id)))
+    audit.record(
+        session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id))
+    )
     queue.issue_receipt(session, invoice.org_id, invoice.id)
     return invoice
 
@@ -82,31 +100,61 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
             raise Forbidden("Only this engagement's project owner or an admin releases its retainage.")
         earlier = release_of(session, engagement.id)
         if earlier is not None:
-            raise Conflict(f"This engagement's retainage was released on {earlier.issued_on:%d %b %Y} "
-                           f"({earlier.invoice_number}); it is released once.")
+            raise Conflict(
+                f"This engagement's retainage was released on {earlier.issued_on:%d %b %Y} "
+                f"({earlier.invoice_number}); it is released once."
+            )
         held = engagement_retainage(session, engagement.id).held
         if held <= 0:
             raise InvalidTransition("This engagement holds no retainage: no approved milestone has withheld any.")
         errors: dict[str, str] = {}
         completed = engagement.status == EngagementStatus.COMPLETED
-        cleaned = clean_text(reason, "reason", errors, required=not completed, max_len=2000, multiline=True,
-                             label="reason for releasing retainage before the engagement is completed")
+        cleaned = clean_text(
+            reason,
+            "reason",
+            errors,
+            required=not completed,
+            max_len=2000,
+            multiline=True,
+            label="reason for releasing retainage before the engagement is completed",
+        )
         if errors:
             raise ValidationError(errors)
     except Exception:
         session.rollback()
         raise
     amounts = release_amounts(held)
-    invoice_id = session.execute(insert(Invoice).values(
-        org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id,
-        kind=InvoiceKind.RETAINAGE_RELEASE.value, description=f"{engagement.title} — retainage release"[:500],
-        currency=engagement.currency, authorized_by=actor.user_id, release_reason=cleaned,
-        **amounts.as_dict()).returning(Invoice.id)).scalar_one()
+    invoice_id = session.execute(
+        insert(Invoice)
+        .values(
+            org_id=engagement.org_id,
+            contractor_id=engagement.contractor_id,
+            engagement_id=engagement.id,
+            kind=InvoiceKind.RETAINAGE_RELEASE.value,
+            description=f"{engagement.title} — retainage release"[:500],
+            currency=engagement.currency,
+            authorized_by=actor.user_id,
+            release_reason=cleaned,
+            **amounts.as_dict(),
+        )
+        .returning(Invoice.id)
+    ).scalar_one()
     invoice = session.get(Invoice, invoice_id)
     write_ledger(session, invoice, "retainage_released", release_lines(held))
-    audit.record(session, actor, "retainage.released", "invoice", invoice.id,
-                 _audit_data(invoice, engagement=engagement.title, reason=cleaned,
-                             early=not completed, held=format_amount(held, engagement.currency)))
+    audit.record(
+        session,
+        actor,
+        "retainage.released",
+        "invoice",
+        invoice.id,
+        _audit_data(
+            invoice,
+            engagement=engagement.title,
+            reason=cleaned,
+            early=not completed,
+            held=format_amount(held, engagement.currency),
+        ),
+    )
     queue.issue_receipt(session, invoice.org_id, invoice.id)
     queue.notify(session, invoice.org_id, "retainage.released", invoice.id)
     session.commit()
@@ -118,8 +166,9 @@ def get_invoice(session: Session, invoice_id, *, lock: bool = False) -> Invoice:
     update policy, so only finance and admins can lock one)."""
     invoice = get_or_404(session, Invoice, invoice_id)
     if lock:
-        locked = session.execute(select(Invoice).where(Invoice.id == invoice.id).with_for_update()
-                                 .execution_options(populate_existing=True)).scalar_one_or_none()
+        locked = session.execute(
+            select(Invoice).where(Invoice.id == invoice.id).with_for_update().execution_options(populate_existing=True)
+        ).scalar_one_or_none()
         if locked is None:
             raise NotFound()
         return locked
@@ -131,13 +180,35 @@ def write_ledger(session: Session, invoice: Invoice, event: str, lines: list[tup
         return
     txn = uuid.uuid4()
     # Core insert without RETURNING: an owner writes the lines of an approval but may not read the ledger.
-    session.execute(insert(LedgerEntry.__table__), [
-        {"id": uuid.uuid4(), "org_id": invoice.org_id, "txn_id": txn, "event": event, "invoice_id": invoice.id,
-         "account": account, "amount_minor": amount, "currency": invoice.currency} for account, amount in lines])
+    session.execute(
+        insert(LedgerEntry.__table__),
+        [
+            {
+                "id": uuid.uuid4(),
+                "org_id": invoice.org_id,
+                "txn_id": txn,
+                "event": event,
+                "invoice_id": invoice.id,
+                "account": account,
+                "amount_minor": amount,
+                "currency": invoice.currency,
+            }
+            for account, amount in lines
+        ],
+    )
 
 
 def _audit_data(invoice: Invoice, **extra) -> dict:
-    return {"invoice_number": invoice.invoice_number, "kind": invoice.kind, "currency": invoice.currency,
-            "gross_minor": invoice.gross_minor, "retainage_minor": invoice.retainage_minor, "net_minor": invoice.net_minor,
-            "fee_minor": invoice.fee_minor, "total_minor": invoice.total_minor, "due_date": invoice.due_date.isoformat(),
-            "milestone_id": str(invoice.milestone_id) if invoice.milestone_id else None, **extra}
+    return {
+        "invoice_number": invoice.invoice_number,
+        "kind": invoice.kind,
+        "currency": invoice.currency,
+        "gross_minor": invoice.gross_minor,
+        "retainage_minor": invoice.retainage_minor,
+        "net_minor": invoice.net_minor,
+        "fee_minor": invoice.fee_minor,
+        "total_minor": invoice.total_minor,
+        "due_date": invoice.due_date.isoformat(),
+        "milestone_id": str(invoice.milestone_id) if invoice.milestone_id else None,
+        **extra,
+    }

@@ -1,23 +1,24 @@
 """Users and roles of an organization (admins): invite, change role, remove, re-send an invite."""
+
 from __future__ import annotations
 
 import secrets
 import uuid
 from dataclasses import dataclass
+
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.config import load_settings
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Invite, Membership, User
 from backoffice.services import audit
-from backoffice.config import load_settings
 from backoffice.services.auth import token_hash
 from backoffice.services.notification_events import Notice, Person, org_voice
 from backoffice.services.notifications import render, store_message
 from backoffice.services.validation import clean_email, clean_text, get_or_404
-
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,34 @@ def invite_member(
     if errors:
         session.rollback()
         raise ValidationError(errors)
-    user_id = session.execute(text("select invite_user_account(:email, :name)"), {"email": email, "name": name}).scalar_one()
+    user_id = session.execute(
+        text("select invite_user_account(:email, :name)"), {"email": email, "name": name}
+    ).scalar_one()
     existing = session.execute(
         select(Membership.accepted_at).where(Membership.org_id == actor.org_id, Membership.user_id == user_id)
     ).first()
     if existing:
         session.rollback()
         if existing.accepted_at is None:
-            raise ValidationError({"email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."})
+            raise ValidationError(
+                {"email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."}
+            )
         raise ValidationError({"email": f"{email} is already a member of this organization."})
     # Core insert naming only the granted columns: accepted_at is not the app role's to write.
     membership_id = uuid.uuid4()
     session.execute(
-        insert(Membership.__table__).values(id=membership_id, org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid)
+        insert(Membership.__table__).values(
+            id=membership_id, org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid
+        )
     )
     token = _new_invite(session, actor, user_id, email, name)
     _email_invite(session, actor, Person(user_id, email, name), r, token, base_url)
     audit.record(
-        session, actor, "member.invited", "membership", membership_id,
+        session,
+        actor,
+        "member.invited",
+        "membership",
+        membership_id,
         {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None},
     )
     session.commit()
@@ -106,29 +117,49 @@ def _new_invite(session: Session, actor: Actor, user_id: uuid.UUID, email: str, 
     # No RETURNING: expires_at comes from the database's clock (created_at + 72 hours).
     session.execute(
         insert(Invite.__table__).values(
-            id=uuid.uuid4(), org_id=actor.org_id, user_id=user_id, email=email, name=name,
-            token_hash=token_hash(token), created_by=actor.user_id,
+            id=uuid.uuid4(),
+            org_id=actor.org_id,
+            user_id=user_id,
+            email=email,
+            name=name,
+            token_hash=token_hash(token),
+            created_by=actor.user_id,
         )
     )
     return token
 
 
-_ROLE_WORDS = {Role.ADMIN: "an admin", Role.OWNER: "a project owner", Role.FINANCE: "a member of the finance team",
-               Role.CONTRACTOR: "a contractor"}
+_ROLE_WORDS = {
+    Role.ADMIN: "an admin",
+    Role.OWNER: "a project owner",
+    Role.FINANCE: "a member of the finance team",
+    Role.CONTRACTOR: "a contractor",
+}
 
 
 def _email_invite(session: Session, actor: Actor, to: Person, role: Role, token: str, base_url: str | None) -> None:
     """The invitation by email, in the caller's transaction (the link is in the outbox, which only admins read)."""
     org = org_voice(session, actor.org_id)
     notice = Notice(
-        "invite", f"invite:{token_hash(token)[:32]}", (to,),
+        "invite",
+        f"invite:{token_hash(token)[:32]}",
+        (to,),
         subject=f"{actor.name or actor.label} invited you to {org.name} on backoffice",
         lead=f"{actor.name or actor.label} invited you to join {org.name} as {_ROLE_WORDS[role]}. "
-             "The link works once, for 72 hours.",
-        path=f"/invite/{token}", action="Accept the invitation", in_app=False)
-    store_message(session, org_id=org.id, event="invite", to=to,
-                  email=render(notice, to, org.name, base_url or load_settings().base_url), key=notice.key,
-                  entity=("user", str(to.user_id)))
+        "The link works once, for 72 hours.",
+        path=f"/invite/{token}",
+        action="Accept the invitation",
+        in_app=False,
+    )
+    store_message(
+        session,
+        org_id=org.id,
+        event="invite",
+        to=to,
+        email=render(notice, to, org.name, base_url or load_settings().base_url),
+        key=notice.key,
+        entity=("user", str(to.user_id)),
+    )
 
 
 def _membership(session: Session, membership_id) -> Membership:
@@ -143,8 +174,10 @@ def reissue_invite(session: Session, actor: Actor, membership_id, *, base_url: s
         session.rollback()
         raise ValidationError({"invite": "This person has already joined; they sign in with their password."})
     last = session.execute(
-        select(Invite.email, Invite.name).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id)
-        .order_by(Invite.created_at.desc()).limit(1)
+        select(Invite.email, Invite.name)
+        .where(Invite.org_id == m.org_id, Invite.user_id == m.user_id)
+        .order_by(Invite.created_at.desc())
+        .limit(1)
     ).first()
     if last is None:  # a membership written without an invitation: nothing to renew
         session.rollback()
@@ -158,7 +191,8 @@ def reissue_invite(session: Session, actor: Actor, membership_id, *, base_url: s
 
 def _admin_count(session: Session, org_id) -> int:
     return session.execute(
-        select(func.count()).select_from(Membership)
+        select(func.count())
+        .select_from(Membership)
         .where(Membership.org_id == org_id, Membership.role == "admin", Membership.accepted_at.is_not(None))
     ).scalar_one()
 
@@ -169,7 +203,13 @@ def change_role(session: Session, actor: Actor, membership_id, *, role: str, con
     errors: dict[str, str] = {}
     r = _role(role, errors)
     cid = _contractor_for_role(session, r, contractor_id, errors)
-    if not errors and m.role == "admin" and m.accepted_at and r is not Role.ADMIN and _admin_count(session, m.org_id) <= 1:
+    if (
+        not errors
+        and m.role == "admin"
+        and m.accepted_at
+        and r is not Role.ADMIN
+        and _admin_count(session, m.org_id) <= 1
+    ):
         errors["role"] = "This is the organization's only admin. Make someone else an admin first."
     if errors:
         session.rollback()
@@ -178,7 +218,11 @@ def change_role(session: Session, actor: Actor, membership_id, *, role: str, con
     m.role, m.contractor_id = r.value, cid
     session.flush()
     audit.record(
-        session, actor, "member.role_changed", "membership", m.id,
+        session,
+        actor,
+        "member.role_changed",
+        "membership",
+        m.id,
         {"before": before, "after": {"role": r.value, "contractor_id": str(cid) if cid else None}},
     )
     session.commit()
@@ -191,10 +235,17 @@ def remove_member(session: Session, actor: Actor, membership_id) -> None:
     if m.role == "admin" and m.accepted_at and _admin_count(session, m.org_id) <= 1:
         session.rollback()
         raise ValidationError({"member": "This is the organization's only admin and cannot be removed."})
-    email = session.execute(select(User.email).where(User.id == m.user_id)).scalar() or session.execute(
-        select(Invite.email).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id).limit(1)
-    ).scalar()
-    session.execute(update(Invite).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id, Invite.used_at.is_(None)).values(used_at=func.now()))
+    email = (
+        session.execute(select(User.email).where(User.id == m.user_id)).scalar()
+        or session.execute(
+            select(Invite.email).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id).limit(1)
+        ).scalar()
+    )
+    session.execute(
+        update(Invite)
+        .where(Invite.org_id == m.org_id, Invite.user_id == m.user_id, Invite.used_at.is_(None))
+        .values(used_at=func.now())
+    )
     session.delete(m)
     session.flush()
     audit.record(session, actor, "member.removed", "membership", m.id, {"email": email, "role": m.role})

@@ -4,6 +4,7 @@ Columns: title, deliverable, amount, due date (header names matched case-insensi
 and "Due Date" alike; deliverable may be left out). Row numbers are the spreadsheet's: the header is
 row 1, so the first milestone is row 2.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,7 +36,9 @@ def template_csv(currency: str = "USD") -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["Title", "Deliverable", "Amount", "Due date"])
     writer.writerow(["Design", "Floor plans and elevations, approved by the client", example(currency), "2026-12-15"])
-    writer.writerow(["Build", "Structure complete and inspected", example(currency).replace("1,250", "4,800"), "2027-02-28"])
+    writer.writerow(
+        ["Build", "Structure complete and inspected", example(currency).replace("1,250", "4,800"), "2027-02-28"]
+    )
     return out.getvalue()
 
 
@@ -71,12 +74,16 @@ def preview(content: bytes, currency: str) -> Preview:
     too big, no rows) are in ``file_errors``; each row's problems are in its ``errors``."""
     result = Preview()
     if len(content) > MAX_BYTES:
-        result.file_errors.append(f"The file is larger than {MAX_BYTES // 1024} KB; split the schedule into smaller files.")
+        result.file_errors.append(
+            f"The file is larger than {MAX_BYTES // 1024} KB; split the schedule into smaller files."
+        )
         return result
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        result.file_errors.append("The file is not UTF-8 text. Save it as “CSV UTF-8” from your spreadsheet and upload it again.")
+        result.file_errors.append(
+            "The file is not UTF-8 text. Save it as “CSV UTF-8” from your spreadsheet and upload it again."
+        )
         return result
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -100,7 +107,9 @@ def preview(content: bytes, currency: str) -> Preview:
             if not any(c.strip() for c in cells):
                 continue
             if len(result.rows) == MAX_MILESTONES:
-                result.file_errors.append(f"The file has more than {MAX_MILESTONES} milestones; an engagement can have at most {MAX_MILESTONES}.")
+                result.file_errors.append(
+                    f"The file has more than {MAX_MILESTONES} milestones; an engagement can have at most {MAX_MILESTONES}."
+                )
                 break
             values = {k: (cells[i] if i < len(cells) else "") for k, i in index.items()}
             result.rows.append(_check(number, values, currency))
@@ -115,8 +124,12 @@ def preview(content: bytes, currency: str) -> Preview:
 
 def _check(number: int, values: dict[str, str], currency: str) -> PreviewRow:
     errors: dict[str, str] = {}
-    row = RowInput(title=values.get("title", ""), deliverable=values.get("deliverable", ""),
-                   amount=values.get("amount", ""), due_date=values.get("due_date", ""))
+    row = RowInput(
+        title=values.get("title", ""),
+        deliverable=values.get("deliverable", ""),
+        amount=values.get("amount", ""),
+        due_date=values.get("due_date", ""),
+    )
     title, deliverable, minor, due = check_row(row, "r", currency, errors)
     column_errors = {key.removeprefix("r-"): msg for key, msg in errors.items()}
     clean = None if column_errors else CleanRow(title=title, deliverable=deliverable, amount_minor=minor, due_date=due)

@@ -4,12 +4,13 @@ A builder reads the event's rows as the organization's worker and returns a Noti
 told the same thing; ``notifications.notify`` turns each into an email and an in-app notification per
 person. The words are here, the layout is in ``templates/email/``.
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,8 +19,19 @@ from backoffice import formatting
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
 from backoffice.models import (
-    ApExportBatch, ChangeOrder, Contractor, Engagement, EvidenceFile, Invoice, Membership, Milestone, Organization,
-    Payment, Review, Submission, User,
+    ApExportBatch,
+    ChangeOrder,
+    Contractor,
+    Engagement,
+    EvidenceFile,
+    Invoice,
+    Membership,
+    Milestone,
+    Organization,
+    Payment,
+    Review,
+    Submission,
+    User,
 )
 from backoffice.services.validation import get_or_404
 
@@ -34,6 +46,7 @@ class Person:
 @dataclass(frozen=True)
 class OrgVoice:
     """Whose voice the message speaks in, and how it writes amounts and dates."""
+
     id: uuid.UUID
     name: str
     locale: str
@@ -75,8 +88,10 @@ def org_voice(session: Session, org_id: uuid.UUID) -> OrgVoice:
 
 def _people(session: Session, *where) -> tuple[Person, ...]:
     rows = session.execute(
-        select(User.id, User.email, User.name).join(Membership, Membership.user_id == User.id)
-        .where(Membership.accepted_at.is_not(None), User.is_active, *where).order_by(User.email)
+        select(User.id, User.email, User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.accepted_at.is_not(None), User.is_active, *where)
+        .order_by(User.email)
     ).all()
     return tuple(Person(r.id, r.email, r.name) for r in rows)
 
@@ -120,6 +135,7 @@ def builds(*events: str):
         for event in events:
             BUILDERS[event] = fn
         return fn
+
     return register
 
 
@@ -131,17 +147,30 @@ def notices_for(session: Session, org: OrgVoice, event: str, entity_id: uuid.UUI
 def _work_request_sent(session, org, engagement_id, event):
     e = get_or_404(session, Engagement, engagement_id)
     count, value = session.execute(
-        select(func.count(), func.coalesce(func.sum(Milestone.amount_minor), 0))
-        .where(Milestone.engagement_id == e.id, Milestone.status != "cancelled")).one()
-    return [Notice(
-        "engagement.work_request_sent", f"engagement.sent:{e.id}", contractor_people(session, e.contractor_id),
-        subject=f"{org.name} sent you a work request: {e.title}",
-        lead=f"{org.name} would like you to take on “{e.title}”. Review the milestones and terms, then accept or decline.",
-        facts=_engagement_facts(e) + (("Milestones", str(count)), ("Contract value", org.money(value, e.currency)),
-                                      ("Retainage", f"{format_bps(e.retainage_bps)}%"),
-                                      ("Payment terms", f"{e.payment_terms_days} days"),
-                                      ("Sent by", _user_name(session, e.sent_by))),
-        path=f"/engagements/{e.id}", action="Review the work request", entity=("engagement", str(e.id)))]
+        select(func.count(), func.coalesce(func.sum(Milestone.amount_minor), 0)).where(
+            Milestone.engagement_id == e.id, Milestone.status != "cancelled"
+        )
+    ).one()
+    return [
+        Notice(
+            "engagement.work_request_sent",
+            f"engagement.sent:{e.id}",
+            contractor_people(session, e.contractor_id),
+            subject=f"{org.name} sent you a work request: {e.title}",
+            lead=f"{org.name} would like you to take on “{e.title}”. Review the milestones and terms, then accept or decline.",
+            facts=_engagement_facts(e)
+            + (
+                ("Milestones", str(count)),
+                ("Contract value", org.money(value, e.currency)),
+                ("Retainage", f"{format_bps(e.retainage_bps)}%"),
+                ("Payment terms", f"{e.payment_terms_days} days"),
+                ("Sent by", _user_name(session, e.sent_by)),
+            ),
+            path=f"/engagements/{e.id}",
+            action="Review the work request",
+            entity=("engagement", str(e.id)),
+        )
+    ]
 
 
 @builds("engagement.work_request_accepted", "engagement.work_request_declined")
@@ -150,14 +179,25 @@ def _work_request_answered(session, org, engagement_id, event):
     contractor = _contractor_name(session, e.contractor_id)
     accepted = event == "engagement.work_request_accepted"
     verb = "accepted" if accepted else "declined"
-    return [Notice(
-        f"engagement.work_request_{verb}", f"engagement.{verb}:{e.id}", person(session, e.owner_user_id),
-        subject=f"{contractor} {verb} the work request: {e.title}",
-        lead=(f"{contractor} accepted “{e.title}”. Work can start; you will hear when a milestone is submitted."
-              if accepted else f"{contractor} declined “{e.title}”. You can change the terms and send it again, or cancel it."),
-        facts=_engagement_facts(e) + (("Contractor", contractor), ("Answered by", _user_name(session, e.responded_by))),
-        quote=None if accepted else e.decline_reason,
-        path=f"/engagements/{e.id}", action="Open the engagement", entity=("engagement", str(e.id)))]
+    return [
+        Notice(
+            f"engagement.work_request_{verb}",
+            f"engagement.{verb}:{e.id}",
+            person(session, e.owner_user_id),
+            subject=f"{contractor} {verb} the work request: {e.title}",
+            lead=(
+                f"{contractor} accepted “{e.title}”. Work can start; you will hear when a milestone is submitted."
+                if accepted
+                else f"{contractor} declined “{e.title}”. You can change the terms and send it again, or cancel it."
+            ),
+            facts=_engagement_facts(e)
+            + (("Contractor", contractor), ("Answered by", _user_name(session, e.responded_by))),
+            quote=None if accepted else e.decline_reason,
+            path=f"/engagements/{e.id}",
+            action="Open the engagement",
+            entity=("engagement", str(e.id)),
+        )
+    ]
 
 
 @builds("milestone.submitted")
@@ -167,22 +207,39 @@ def _submitted(session, org, submission_id, event):
     e = session.get(Engagement, m.engagement_id)
     files = session.execute(select(func.count()).where(EvidenceFile.submission_id == s.id)).scalar_one()
     contractor = _contractor_name(session, m.contractor_id)
-    return [Notice(
-        "milestone.submitted", f"milestone.submitted:{s.id}", person(session, e.owner_user_id),
-        subject=f"Ready for review: {m.title} ({contractor})",
-        lead=f"{contractor} marked “{m.title}” complete and sent evidence. Approve it, approve part of it, or dispute it.",
-        facts=_engagement_facts(e) + (("Milestone", m.title), ("Amount", org.money(m.amount_minor, e.currency)),
-                                      ("Revision", str(s.revision)), ("Evidence", f"{files} file(s), {len(s.links)} link(s)"),
-                                      ("Submitted by", _user_name(session, s.submitted_by))),
-        quote=s.note or None, quote_label="Note from the contractor",
-        path=f"/milestones/{m.id}", action="Review the submission", entity=("milestone", str(m.id)))]
+    return [
+        Notice(
+            "milestone.submitted",
+            f"milestone.submitted:{s.id}",
+            person(session, e.owner_user_id),
+            subject=f"Ready for review: {m.title} ({contractor})",
+            lead=f"{contractor} marked “{m.title}” complete and sent evidence. Approve it, approve part of it, or dispute it.",
+            facts=_engagement_facts(e)
+            + (
+                ("Milestone", m.title),
+                ("Amount", org.money(m.amount_minor, e.currency)),
+                ("Revision", str(s.revision)),
+                ("Evidence", f"{files} file(s), {len(s.links)} link(s)"),
+                ("Submitted by", _user_name(session, s.submitted_by)),
+            ),
+            quote=s.note or None,
+            quote_label="Note from the contractor",
+            path=f"/milestones/{m.id}",
+            action="Review the submission",
+            entity=("milestone", str(m.id)),
+        )
+    ]
 
 
 def _amount_facts(org: OrgVoice, invoice: Invoice) -> tuple[tuple[str, str], ...]:
     c = invoice.currency
-    return (("Invoice", invoice.invoice_number), ("Gross", org.money(invoice.gross_minor, c)),
-            ("Retainage withheld", f"{org.money(invoice.retainage_minor, c)} ({format_bps(invoice.retainage_bps)}%)"),
-            ("Net payable", org.money(invoice.net_minor, c)), ("Due", org.day(invoice.due_date)))
+    return (
+        ("Invoice", invoice.invoice_number),
+        ("Gross", org.money(invoice.gross_minor, c)),
+        ("Retainage withheld", f"{org.money(invoice.retainage_minor, c)} ({format_bps(invoice.retainage_bps)}%)"),
+        ("Net payable", org.money(invoice.net_minor, c)),
+        ("Due", org.day(invoice.due_date)),
+    )
 
 
 @builds("milestone.approved", "milestone.partially_approved", "milestone.disputed")
@@ -195,56 +252,105 @@ def _decided(session, org, review_id, event):
     people = contractor_people(session, m.contractor_id)
     base = _engagement_facts(e) + (("Milestone", m.title), ("Decided by", reviewer))
     if r.decision == "approve":
-        return [Notice(
-            "milestone.approved", f"milestone.approved:{r.id}", people,
-            subject=f"Approved: {m.title} — {org.money(invoice.net_minor, invoice.currency)} queued for payment",
-            lead=f"{org.name} approved “{m.title}”. The payment is authorized and waiting in the finance team's queue.",
-            facts=base + _amount_facts(org, invoice), path=f"/invoices/{invoice.id}", action="See the payment",
-            entity=("milestone", str(m.id)))]
+        return [
+            Notice(
+                "milestone.approved",
+                f"milestone.approved:{r.id}",
+                people,
+                subject=f"Approved: {m.title} — {org.money(invoice.net_minor, invoice.currency)} queued for payment",
+                lead=f"{org.name} approved “{m.title}”. The payment is authorized and waiting in the finance team's queue.",
+                facts=base + _amount_facts(org, invoice),
+                path=f"/invoices/{invoice.id}",
+                action="See the payment",
+                entity=("milestone", str(m.id)),
+            )
+        ]
     if r.decision == "partial":
-        lead = (f"{org.name} approved part of “{m.title}”: {org.money(r.approved_amount_minor, e.currency)} is queued for "
-                "payment and the remainder is a new milestone." if invoice is not None else
-                f"{org.name} approved part of “{m.title}” and sent it back to you. Read the reason, then submit again.")
-        return [Notice(
-            "milestone.partially_approved", f"milestone.partial:{r.id}", people,
-            subject=f"Partly approved: {m.title}", lead=lead,
-            facts=base + (_amount_facts(org, invoice) if invoice is not None else ()), quote=r.reason,
-            path=f"/milestones/{m.id}", action="Open the milestone", entity=("milestone", str(m.id)))]
-    return [Notice(
-        "milestone.disputed", f"milestone.disputed:{r.id}", people,
-        subject=f"Disputed: {m.title}",
-        lead=f"{org.name} disputed “{m.title}” and sent it back to you. Read the reason, then submit again.",
-        facts=base, quote=r.reason, path=f"/milestones/{m.id}", action="Open the milestone",
-        entity=("milestone", str(m.id)))]
+        lead = (
+            f"{org.name} approved part of “{m.title}”: {org.money(r.approved_amount_minor, e.currency)} is queued for "
+            "payment and the remainder is a new milestone."
+            if invoice is not None
+            else f"{org.name} approved part of “{m.title}” and sent it back to you. Read the reason, then submit again."
+        )
+        return [
+            Notice(
+                "milestone.partially_approved",
+                f"milestone.partial:{r.id}",
+                people,
+                subject=f"Partly approved: {m.title}",
+                lead=lead,
+                facts=base + (_amount_facts(org, invoice) if invoice is not None else ()),
+                quote=r.reason,
+                path=f"/milestones/{m.id}",
+                action="Open the milestone",
+                entity=("milestone", str(m.id)),
+            )
+        ]
+    return [
+        Notice(
+            "milestone.disputed",
+            f"milestone.disputed:{r.id}",
+            people,
+            subject=f"Disputed: {m.title}",
+            lead=f"{org.name} disputed “{m.title}” and sent it back to you. Read the reason, then submit again.",
+            facts=base,
+            quote=r.reason,
+            path=f"/milestones/{m.id}",
+            action="Open the milestone",
+            entity=("milestone", str(m.id)),
+        )
+    ]
 
 
 @builds("change_order.issued")
 def _change_order(session, org, change_order_id, event):
     co = get_or_404(session, ChangeOrder, change_order_id)
     e = session.get(Engagement, co.engagement_id)
-    return [Notice(
-        "change_order.issued", f"change_order.issued:{co.id}", contractor_people(session, e.contractor_id),
-        subject=f"Change order CO-{co.number} on {e.title}",
-        lead=f"{org.name} changed the milestones of “{e.title}”. The engagement page shows every change.",
-        facts=_engagement_facts(e) + (("Change order", f"CO-{co.number}"),
-                                      ("Contract value before", org.money(co.contract_value_before, e.currency)),
-                                      ("Contract value after", org.money(co.contract_value_after, e.currency)),
-                                      ("Issued by", _user_name(session, co.created_by))),
-        quote=co.reason, path=f"/engagements/{e.id}", action="See the change order",
-        entity=("engagement", str(e.id)))]
+    return [
+        Notice(
+            "change_order.issued",
+            f"change_order.issued:{co.id}",
+            contractor_people(session, e.contractor_id),
+            subject=f"Change order CO-{co.number} on {e.title}",
+            lead=f"{org.name} changed the milestones of “{e.title}”. The engagement page shows every change.",
+            facts=_engagement_facts(e)
+            + (
+                ("Change order", f"CO-{co.number}"),
+                ("Contract value before", org.money(co.contract_value_before, e.currency)),
+                ("Contract value after", org.money(co.contract_value_after, e.currency)),
+                ("Issued by", _user_name(session, co.created_by)),
+            ),
+            quote=co.reason,
+            path=f"/engagements/{e.id}",
+            action="See the change order",
+            entity=("engagement", str(e.id)),
+        )
+    ]
 
 
 @builds("batch.exported")
 def _batch_exported(session, org, batch_id, event):
     b = get_or_404(session, ApExportBatch, batch_id)
-    return [Notice(
-        "batch.exported", f"batch.exported:{b.id}", finance_people(session),
-        subject=f"AP export batch {b.number}: {formatting.count(b.row_count, 'payment')}, {org.money(b.total_minor, b.currency)}",
-        lead=f"Batch {b.number} is ready to import into your accounting system. Record its payment once the run is made.",
-        facts=(("Batch", str(b.number)), ("Payments", str(b.row_count)), ("Total", org.money(b.total_minor, b.currency)),
-               ("Layout", b.preset.replace("_", " ").title()), ("SHA-256", b.sha256),
-               ("Exported by", _user_name(session, b.created_by))),
-        path=f"/batches/{b.id}", action="Open the batch", entity=("ap_export_batch", str(b.id)))]
+    return [
+        Notice(
+            "batch.exported",
+            f"batch.exported:{b.id}",
+            finance_people(session),
+            subject=f"AP export batch {b.number}: {formatting.count(b.row_count, 'payment')}, {org.money(b.total_minor, b.currency)}",
+            lead=f"Batch {b.number} is ready to import into your accounting system. Record its payment once the run is made.",
+            facts=(
+                ("Batch", str(b.number)),
+                ("Payments", str(b.row_count)),
+                ("Total", org.money(b.total_minor, b.currency)),
+                ("Layout", b.preset.replace("_", " ").title()),
+                ("SHA-256", b.sha256),
+                ("Exported by", _user_name(session, b.created_by)),
+            ),
+            path=f"/batches/{b.id}",
+            action="Open the batch",
+            entity=("ap_export_batch", str(b.id)),
+        )
+    ]
 
 
 @builds("payment.recorded")
@@ -253,22 +359,43 @@ def _paid(session, org, payment_id, event):
     invoice = session.get(Invoice, p.invoice_id)
     e = session.get(Engagement, invoice.engagement_id)
     contractor = _contractor_name(session, p.contractor_id)
-    facts = _engagement_facts(e) + (("Invoice", invoice.invoice_number), ("For", invoice.description),
-                                    ("Amount paid", org.money(p.amount_minor, p.currency)), ("Paid on", org.day(p.paid_at)),
-                                    ("Reference", p.reference), ("Method", p.method.upper()))
+    facts = _engagement_facts(e) + (
+        ("Invoice", invoice.invoice_number),
+        ("For", invoice.description),
+        ("Amount paid", org.money(p.amount_minor, p.currency)),
+        ("Paid on", org.day(p.paid_at)),
+        ("Reference", p.reference),
+        ("Method", p.method.upper()),
+    )
     path = f"/invoices/{invoice.id}"
-    notices = [Notice(
-        "payment.recorded", f"payment.recorded:{p.id}", contractor_people(session, p.contractor_id),
-        subject=f"Paid: {invoice.invoice_number} — {org.money(p.amount_minor, p.currency)}",
-        lead=f"{org.name} recorded the payment of {invoice.invoice_number}.", facts=facts, path=path,
-        action="See the payment", entity=("invoice", str(invoice.id)))]
+    notices = [
+        Notice(
+            "payment.recorded",
+            f"payment.recorded:{p.id}",
+            contractor_people(session, p.contractor_id),
+            subject=f"Paid: {invoice.invoice_number} — {org.money(p.amount_minor, p.currency)}",
+            lead=f"{org.name} recorded the payment of {invoice.invoice_number}.",
+            facts=facts,
+            path=path,
+            action="See the payment",
+            entity=("invoice", str(invoice.id)),
+        )
+    ]
     owner = person(session, e.owner_user_id)
     if owner:
-        notices.append(Notice(
-            "payment.recorded", f"payment.recorded:{p.id}", owner,
-            subject=f"Paid: {invoice.invoice_number} to {contractor} — {org.money(p.amount_minor, p.currency)}",
-            lead=f"Finance recorded the payment of {invoice.invoice_number} to {contractor} for “{e.title}”.",
-            facts=facts, path=path, action="See the payment", entity=("invoice", str(invoice.id))))
+        notices.append(
+            Notice(
+                "payment.recorded",
+                f"payment.recorded:{p.id}",
+                owner,
+                subject=f"Paid: {invoice.invoice_number} to {contractor} — {org.money(p.amount_minor, p.currency)}",
+                lead=f"Finance recorded the payment of {invoice.invoice_number} to {contractor} for “{e.title}”.",
+                facts=facts,
+                path=path,
+                action="See the payment",
+                entity=("invoice", str(invoice.id)),
+            )
+        )
     return notices
 
 
@@ -276,16 +403,26 @@ def _paid(session, org, payment_id, event):
 def _released(session, org, invoice_id, event):
     invoice = get_or_404(session, Invoice, invoice_id)
     e = session.get(Engagement, invoice.engagement_id)
-    return [Notice(
-        "retainage.released", f"retainage.released:{invoice.id}", contractor_people(session, e.contractor_id),
-        subject=f"Retainage released: {org.money(invoice.net_minor, invoice.currency)} on {e.title}",
-        lead=f"{org.name} released the retainage it held on “{e.title}”. The payment is authorized and queued.",
-        facts=_engagement_facts(e) + (("Invoice", invoice.invoice_number),
-                                      ("Amount released", org.money(invoice.net_minor, invoice.currency)),
-                                      ("Due", org.day(invoice.due_date)),
-                                      ("Released by", _user_name(session, invoice.authorized_by))),
-        quote=invoice.release_reason, path=f"/invoices/{invoice.id}", action="See the payment",
-        entity=("invoice", str(invoice.id)))]
+    return [
+        Notice(
+            "retainage.released",
+            f"retainage.released:{invoice.id}",
+            contractor_people(session, e.contractor_id),
+            subject=f"Retainage released: {org.money(invoice.net_minor, invoice.currency)} on {e.title}",
+            lead=f"{org.name} released the retainage it held on “{e.title}”. The payment is authorized and queued.",
+            facts=_engagement_facts(e)
+            + (
+                ("Invoice", invoice.invoice_number),
+                ("Amount released", org.money(invoice.net_minor, invoice.currency)),
+                ("Due", org.day(invoice.due_date)),
+                ("Released by", _user_name(session, invoice.authorized_by)),
+            ),
+            quote=invoice.release_reason,
+            path=f"/invoices/{invoice.id}",
+            action="See the payment",
+            entity=("invoice", str(invoice.id)),
+        )
+    ]
 
 
 @builds("review.overdue")
@@ -295,12 +432,23 @@ def _overdue(session, org, submission_id, event):
     e = session.get(Engagement, m.engagement_id)
     sla = session.execute(select(Organization.review_sla_days).where(Organization.id == org.id)).scalar_one()
     contractor = _contractor_name(session, m.contractor_id)
-    return [Notice(
-        "review.overdue", f"review.overdue:{s.id}", person(session, e.owner_user_id),
-        subject=f"Waiting for your review: {m.title} ({contractor})",
-        lead=f"“{m.title}” has waited for a decision for more than {sla} day(s), the review time {org.name} aims for. "
-             f"{contractor} is not paid until you decide.",
-        facts=_engagement_facts(e) + (("Milestone", m.title), ("Amount", org.money(m.amount_minor, e.currency)),
-                                      ("Submitted", formatting.moment(s.submitted_at, org.locale)),
-                                      ("Review time", f"{sla} day(s)")),
-        path=f"/milestones/{m.id}", action="Review it now", entity=("milestone", str(m.id)))]
+    return [
+        Notice(
+            "review.overdue",
+            f"review.overdue:{s.id}",
+            person(session, e.owner_user_id),
+            subject=f"Waiting for your review: {m.title} ({contractor})",
+            lead=f"“{m.title}” has waited for a decision for more than {sla} day(s), the review time {org.name} aims for. "
+            f"{contractor} is not paid until you decide.",
+            facts=_engagement_facts(e)
+            + (
+                ("Milestone", m.title),
+                ("Amount", org.money(m.amount_minor, e.currency)),
+                ("Submitted", formatting.moment(s.submitted_at, org.locale)),
+                ("Review time", f"{sla} day(s)"),
+            ),
+            path=f"/milestones/{m.id}",
+            action="Review it now",
+            entity=("milestone", str(m.id)),
+        )
+    ]

@@ -5,6 +5,7 @@ organization's worker, which writes one ``email_messages`` row and one ``notific
 and enqueues each message's sending. Every row carries a key (event, entity, person) that is unique, so
 a job that runs twice writes nothing twice.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -29,8 +30,12 @@ from backoffice.services.validation import get_or_404
 
 WORKER_LABEL = "backoffice (automated)"
 
-_emails = Environment(loader=PackageLoader("backoffice", "templates/email"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+_emails = Environment(
+    loader=PackageLoader("backoffice", "templates/email"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def worker_actor(org_id: uuid.UUID) -> Actor:
@@ -46,21 +51,48 @@ class Email:
 
 
 def render(notice: Notice, to: Person, org_name: str, base_url: str) -> Email:
-    context = {"notice": notice, "to": to, "org_name": org_name, "url": base_url + notice.path_for(to),
-               "settings_url": base_url + "/notifications/"}
-    return Email(notice.subject, _emails.get_template("message.html").render(context),
-                 _emails.get_template("message.txt").render(context))
+    context = {
+        "notice": notice,
+        "to": to,
+        "org_name": org_name,
+        "url": base_url + notice.path_for(to),
+        "settings_url": base_url + "/notifications/",
+    }
+    return Email(
+        notice.subject,
+        _emails.get_template("message.html").render(context),
+        _emails.get_template("message.txt").render(context),
+    )
 
 
-def store_message(session: Session, *, org_id: uuid.UUID | None, event: str, to: Person, email: Email, key: str,
-                  entity: tuple[str, str] = ("", "")) -> uuid.UUID | None:
+def store_message(
+    session: Session,
+    *,
+    org_id: uuid.UUID | None,
+    event: str,
+    to: Person,
+    email: Email,
+    key: str,
+    entity: tuple[str, str] = ("", ""),
+) -> uuid.UUID | None:
     """Keep one message in the outbox and enqueue its sending, in the caller's transaction. Returns its
     id, or None when a message with this key exists already (nothing is written or sent twice)."""
     message_id = session.execute(
-        insert(EmailMessage).values(
-            org_id=org_id, event=event, recipient_user_id=to.user_id, recipient=to.email, subject=email.subject[:300],
-            html=email.html, text=email.text, dedupe_key=key, entity_type=entity[0] or None, entity_id=entity[1] or None,
-        ).on_conflict_do_nothing().returning(EmailMessage.id)
+        insert(EmailMessage)
+        .values(
+            org_id=org_id,
+            event=event,
+            recipient_user_id=to.user_id,
+            recipient=to.email,
+            subject=email.subject[:300],
+            html=email.html,
+            text=email.text,
+            dedupe_key=key,
+            entity_type=entity[0] or None,
+            entity_id=entity[1] or None,
+        )
+        .on_conflict_do_nothing()
+        .returning(EmailMessage.id)
     ).scalar_one_or_none()
     if message_id is not None:
         queue.send_email(session, message_id, org_id=org_id, user_id=None if org_id else to.user_id)
@@ -71,14 +103,34 @@ def _store_notice(session: Session, org: OrgVoice, notice: Notice, base_url: str
     written = 0
     for to in notice.recipients:
         key = f"{notice.key}:{to.user_id}"
-        if store_message(session, org_id=org.id, event=notice.event, to=to, email=render(notice, to, org.name, base_url),
-                         key=key, entity=notice.entity) is not None:
+        if (
+            store_message(
+                session,
+                org_id=org.id,
+                event=notice.event,
+                to=to,
+                email=render(notice, to, org.name, base_url),
+                key=key,
+                entity=notice.entity,
+            )
+            is not None
+        ):
             written += 1
         if not notice.in_app:
             continue
-        session.execute(insert(Notification).values(
-            org_id=org.id, user_id=to.user_id, event=notice.event, title=notice.subject[:300], body=notice.lead,
-            url=notice.path_for(to), dedupe_key=key).on_conflict_do_nothing())
+        session.execute(
+            insert(Notification)
+            .values(
+                org_id=org.id,
+                user_id=to.user_id,
+                event=notice.event,
+                title=notice.subject[:300],
+                body=notice.lead,
+                url=notice.path_for(to),
+                dedupe_key=key,
+            )
+            .on_conflict_do_nothing()
+        )
     return written
 
 
@@ -103,17 +155,28 @@ def remind_overdue_reviews(session: Session, actor: Actor, *, base_url: str) -> 
     submission. Commits; returns how many reminders are new."""
     sla = session.execute(select(Organization.review_sla_days).where(Organization.id == actor.org_id)).scalar_one()
     newer = aliased(Submission)
-    waiting = session.execute(
-        select(Submission.id).join(Milestone, Milestone.id == Submission.milestone_id)
-        .where(Milestone.status == "submitted",
-               ~select(newer.id).where(newer.milestone_id == Submission.milestone_id,
-                                       newer.revision > Submission.revision).exists(),
-               Submission.submitted_at < func.now() - timedelta(days=sla))
-        .order_by(Submission.submitted_at)
-    ).scalars().all()
+    waiting = (
+        session.execute(
+            select(Submission.id)
+            .join(Milestone, Milestone.id == Submission.milestone_id)
+            .where(
+                Milestone.status == "submitted",
+                ~select(newer.id)
+                .where(newer.milestone_id == Submission.milestone_id, newer.revision > Submission.revision)
+                .exists(),
+                Submission.submitted_at < func.now() - timedelta(days=sla),
+            )
+            .order_by(Submission.submitted_at)
+        )
+        .scalars()
+        .all()
+    )
     org = org_voice(session, actor.org_id)
-    written = sum(_store_notice(session, org, n, base_url) for s in waiting
-                  for n in notices_for(session, org, "review.overdue", s))
+    written = sum(
+        _store_notice(session, org, n, base_url)
+        for s in waiting
+        for n in notices_for(session, org, "review.overdue", s)
+    )
     session.commit()
     return written
 
@@ -138,18 +201,31 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
         totals[r.currency] = totals.get(r.currency, 0) + r.net_minor
     overdue = sum(1 for r in rows if r.due_date < day)
     shown = rows[:50]
-    facts = tuple((f"{r.invoice_number} · due {org.day(r.due_date)}{' (overdue)' if r.due_date < day else ''}",
-                   f"{org.money(r.net_minor, r.currency)} — {r.description}") for r in shown)
+    facts = tuple(
+        (
+            f"{r.invoice_number} · due {org.day(r.due_date)}{' (overdue)' if r.due_date < day else ''}",
+            f"{org.money(r.net_minor, r.currency)} — {r.description}",
+        )
+        for r in shown
+    )
     if len(rows) > len(shown):
         facts += (("…", f"and {len(rows) - len(shown)} more in the payment queue"),)
     total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
     notice = Notice(
-        "finance.digest", f"finance.digest:{day.isoformat()}", finance_people(session),
+        "finance.digest",
+        f"finance.digest:{day.isoformat()}",
+        finance_people(session),
         subject=f"{formatting.count(len(rows), 'payment')} due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
-        lead=(f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} due within {DIGEST_HORIZON_DAYS} days"
-              + (f", {overdue} of them overdue" if overdue else "") + f". Total: {total_text}."),
-        facts=facts, path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
-        action="Open the payment queue", entity=("organization", str(org.id)))
+        lead=(
+            f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} due within {DIGEST_HORIZON_DAYS} days"
+            + (f", {overdue} of them overdue" if overdue else "")
+            + f". Total: {total_text}."
+        ),
+        facts=facts,
+        path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
+        action="Open the payment queue",
+        entity=("organization", str(org.id)),
+    )
     written = _store_notice(session, org, notice, base_url)
     session.commit()
     return written
@@ -169,8 +245,11 @@ def mark_read(session: Session, actor: Actor, notification_id) -> Notification:
 
 def mark_all_read(session: Session, actor: Actor) -> int:
     count = session.execute(
-        update(Notification).where(Notification.org_id == actor.org_id, Notification.user_id == actor.user_id,
-                                   Notification.read_at.is_(None)).values(read_at=func.now())
+        update(Notification)
+        .where(
+            Notification.org_id == actor.org_id, Notification.user_id == actor.user_id, Notification.read_at.is_(None)
+        )
+        .values(read_at=func.now())
     ).rowcount
     session.commit()
     return count
@@ -193,7 +272,13 @@ def requeue(session: Session, actor: Actor, message_id) -> EmailMessage:
         raise Conflict("This message is waiting to be sent already.")
     message.status, message.updated_at = "queued", func.now()
     queue.send_email(session, message.id, org_id=message.org_id)
-    audit.record(session, actor, "email.requeued", "email_message", message.id,
-                 {"event": message.event, "recipient": message.recipient, "was": message.last_error})
+    audit.record(
+        session,
+        actor,
+        "email.requeued",
+        "email_message",
+        message.id,
+        {"event": message.event, "recipient": message.recipient, "was": message.last_error},
+    )
     session.commit()
     return message

@@ -1,4 +1,5 @@
 """Organization settings (admins)."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,11 @@ PARTIAL_POLICIES = ("route_back", "split")
 _PREFIX = re.compile(r"^[A-Z0-9]{2,8}$", re.ASCII)
 _LOCALE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$", re.ASCII)  # the form the database's CHECK accepts
 MAX_REVIEW_SLA_DAYS = 60
-EVIDENCE_LIMITS = {"evidence_max_files": evidence_rules.MAX_FILES, "evidence_max_file_mb": evidence_rules.MAX_FILE_MB,
-                   "evidence_max_submission_mb": evidence_rules.MAX_SUBMISSION_MB}
+EVIDENCE_LIMITS = {
+    "evidence_max_files": evidence_rules.MAX_FILES,
+    "evidence_max_file_mb": evidence_rules.MAX_FILE_MB,
+    "evidence_max_submission_mb": evidence_rules.MAX_SUBMISSION_MB,
+}
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,18 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
     validate_settings(new)
     org = current_organization(session, actor)
     changes = {}
-    for field in ("name", "default_currency", "default_retainage_bps", "payment_terms_days", "partial_policy", *EVIDENCE_LIMITS,
-                  "invoice_prefix", "segregation_of_duties", "review_sla_days", "locale"):
+    for field in (
+        "name",
+        "default_currency",
+        "default_retainage_bps",
+        "payment_terms_days",
+        "partial_policy",
+        *EVIDENCE_LIMITS,
+        "invoice_prefix",
+        "segregation_of_duties",
+        "review_sla_days",
+        "locale",
+    ):
         before, after = getattr(org, field), getattr(new, field)
         if field in ("review_sla_days", "locale") and after is None:
             continue
@@ -122,7 +136,9 @@ def update_export_settings(session: Session, actor: Actor, new: ExportSettings) 
     except ValueError:
         errors["preset"] = "Choose an export layout."
         preset = None
-    account = clean_text(new.expense_account, "expense_account", errors, label="expense account", required=True, max_len=100)
+    account = clean_text(
+        new.expense_account, "expense_account", errors, label="expense account", required=True, max_len=100
+    )
     layout = None
     if new.date_format not in DATE_FORMATS:
         errors["date_format"] = "Choose a date format."
@@ -136,8 +152,12 @@ def update_export_settings(session: Session, actor: Actor, new: ExportSettings) 
     org = current_organization(session, actor)
     columns = layout.as_json()["columns"] if layout else org.ap_export_columns
     changes = {}
-    for field, after in (("ap_export_preset", preset.value), ("ap_expense_account", account),
-                         ("ap_export_date_format", new.date_format), ("ap_export_columns", columns)):
+    for field, after in (
+        ("ap_export_preset", preset.value),
+        ("ap_expense_account", account),
+        ("ap_export_date_format", new.date_format),
+        ("ap_export_columns", columns),
+    ):
         if getattr(org, field) != after:
             changes[field] = {"before": getattr(org, field), "after": after}
             setattr(org, field, after)

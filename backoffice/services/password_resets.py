@@ -4,6 +4,7 @@ Asking never says whether the address has an account. The message is an account 
 organization): the request acts as the account it is for, so only that account's context can read it,
 and no organization's admin sees a link that would let them into someone's account.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -30,21 +31,34 @@ def request_reset(session: Session, email: str, *, base_url: str) -> None:
         raise ValidationError(errors)
     set_context(session, user_id=None, org_id=None)
     token = secrets.token_urlsafe(32)
-    row = session.execute(text("select * from password_reset_start(:email, :hash)"),
-                          {"email": address, "hash": token_hash(token)}).first()
+    row = session.execute(
+        text("select * from password_reset_start(:email, :hash)"), {"email": address, "hash": token_hash(token)}
+    ).first()
     if row is None:
         session.commit()
         return
     to = Person(row.user_id, row.email, row.name)
     set_context(session, user_id=to.user_id, org_id=None)
     notice = Notice(
-        "password_reset", f"password_reset:{token_hash(token)[:32]}", (to,),
+        "password_reset",
+        f"password_reset:{token_hash(token)[:32]}",
+        (to,),
         subject="Reset your backoffice password",
         lead="Someone asked to reset the password of your backoffice account. The link works once, for one hour. "
-             "Signing in with the new password signs out every other session.",
-        path=f"/password/reset/{token}", action="Choose a new password", in_app=False)
-    store_message(session, org_id=None, event="password_reset", to=to, email=render(notice, to, "backoffice", base_url),
-                  key=notice.key, entity=("user", str(to.user_id)))
+        "Signing in with the new password signs out every other session.",
+        path=f"/password/reset/{token}",
+        action="Choose a new password",
+        in_app=False,
+    )
+    store_message(
+        session,
+        org_id=None,
+        event="password_reset",
+        to=to,
+        email=render(notice, to, "backoffice", base_url),
+        key=notice.key,
+        entity=("user", str(to.user_id)),
+    )
     session.commit()
 
 
@@ -60,8 +74,9 @@ def finish_reset(session: Session, token: str, password: str, confirm: str) -> N
     ``confirm`` or ``token``."""
     check_new_password(password, confirm)
     set_context(session, user_id=None, org_id=None)
-    user_id = session.execute(text("select password_reset_finish(:h, :pw)"),
-                              {"h": token_hash(token), "pw": hash_password(password)}).scalar_one()
+    user_id = session.execute(
+        text("select password_reset_finish(:h, :pw)"), {"h": token_hash(token), "pw": hash_password(password)}
+    ).scalar_one()
     if user_id is None:
         session.rollback()
         raise ValidationError({"token": LINK_GONE})

@@ -5,13 +5,14 @@ same transaction. By default whoever authorized a payment cannot record it (segr
 organization setting); the database refuses it as well. Every path locks the invoices it pays, so two
 people recording the same payment at once get one payment and one clear refusal.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,9 +23,9 @@ from backoffice.domain.invoices import InvoiceStatus, payment_lines
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
+from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
 from backoffice.services import audit
-from backoffice.jobs import queue
 from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
 from backoffice.services.validation import clean_date, clean_text
@@ -50,7 +51,7 @@ class CleanPayment:
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def clean_payment(data: PaymentInput, errors: dict[str, str], *, not_before: date | None = None) -> CleanPayment | None:
@@ -59,8 +60,14 @@ def clean_payment(data: PaymentInput, errors: dict[str, str], *, not_before: dat
         errors["paid_at"] = f"A payment is recorded once it is made; {paid_at:%d %b %Y} is in the future."
     elif paid_at and not_before and paid_at < not_before:
         errors["paid_at"] = f"The payment cannot predate its authorization on {not_before:%d %b %Y}."
-    reference = clean_text(data.reference, "reference", errors, label="payment reference (bank or check number)",
-                           required=True, max_len=200)
+    reference = clean_text(
+        data.reference,
+        "reference",
+        errors,
+        label="payment reference (bank or check number)",
+        required=True,
+        max_len=200,
+    )
     if data.method not in METHODS:
         errors["method"] = "Choose how it was paid."
     if errors:
@@ -95,10 +102,15 @@ def record_batch_payment(session: Session, actor: Actor, batch_id, data: Payment
         batch = get_batch(session, batch_id, lock=True)
         if batch.status != "live":
             raise InvalidTransition(f"Batch {batch.number} is void; its payments go into a new export.")
-        invoices = list(session.execute(select(Invoice).where(Invoice.batch_id == batch.id,
-                                                              Invoice.status == InvoiceStatus.EXPORTED.value)
-                                        .order_by(Invoice.id).with_for_update()
-                                        .execution_options(populate_existing=True)).scalars())
+        invoices = list(
+            session.execute(
+                select(Invoice)
+                .where(Invoice.batch_id == batch.id, Invoice.status == InvoiceStatus.EXPORTED.value)
+                .order_by(Invoice.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalars()
+        )
         if not invoices:
             raise Conflict(f"Every payment of batch {batch.number} is recorded already.")
         errors: dict[str, str] = {}
@@ -124,48 +136,92 @@ def _payable(session: Session, invoice: Invoice) -> None:
     if status == InvoiceStatus.PAID:
         raise Conflict(already_paid(session, invoice))
     if not status.payable:
-        raise InvalidTransition(f"{invoice.invoice_number} is {status.label.lower()}; only an authorized or exported "
-                                "payment can be recorded as paid.")
+        raise InvalidTransition(
+            f"{invoice.invoice_number} is {status.label.lower()}; only an authorized or exported "
+            "payment can be recorded as paid."
+        )
 
 
 def already_paid(session: Session, invoice: Invoice) -> str:
-    row = session.execute(select(Payment.paid_at, Payment.reference, User.name).join(User, User.id == Payment.recorded_by, isouter=True)
-                          .where(Payment.invoice_id == invoice.id)).one_or_none()
+    row = session.execute(
+        select(Payment.paid_at, Payment.reference, User.name)
+        .join(User, User.id == Payment.recorded_by, isouter=True)
+        .where(Payment.invoice_id == invoice.id)
+    ).one_or_none()
     if row is None:
         return f"{invoice.invoice_number} is paid already. Nothing was changed."
-    return (f"{invoice.invoice_number} was already paid on {row.paid_at:%d %b %Y} (reference {row.reference}), "
-            f"recorded by {row.name or 'another user'}. Nothing was changed.")
+    return (
+        f"{invoice.invoice_number} was already paid on {row.paid_at:%d %b %Y} (reference {row.reference}), "
+        f"recorded by {row.name or 'another user'}. Nothing was changed."
+    )
 
 
 def _segregation(session: Session, actor: Actor, invoices: list[Invoice]) -> None:
-    enforced = session.execute(select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)).scalar_one()
+    enforced = session.execute(
+        select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)
+    ).scalar_one()
     own = [i.invoice_number for i in invoices if i.authorized_by == actor.user_id]
     if enforced and own:
-        raise Forbidden(f"Segregation of duties: you authorized {', '.join(own[:5])}{' and more' if len(own) > 5 else ''}, "
-                        "so someone else in finance must record the payment. An admin can change this in Settings.")
+        raise Forbidden(
+            f"Segregation of duties: you authorized {', '.join(own[:5])}{' and more' if len(own) > 5 else ''}, "
+            "so someone else in finance must record the payment. An admin can change this in Settings."
+        )
 
 
-def _pay(session: Session, actor: Actor, invoice: Invoice, clean: CleanPayment, *, source: str,
-         batch: ApExportBatch | None = None) -> Payment:
+def _pay(
+    session: Session,
+    actor: Actor,
+    invoice: Invoice,
+    clean: CleanPayment,
+    *,
+    source: str,
+    batch: ApExportBatch | None = None,
+) -> Payment:
     try:
         with session.begin_nested():
-            payment_id = session.execute(insert(Payment).values(
-                org_id=invoice.org_id, contractor_id=invoice.contractor_id, invoice_id=invoice.id,
-                amount_minor=invoice.net_minor, currency=invoice.currency, paid_at=clean.paid_at,
-                reference=clean.reference, method=clean.method, source=source,
-                batch_id=batch.id if batch else None, recorded_by=actor.user_id).returning(Payment.id)).scalar_one()
+            payment_id = session.execute(
+                insert(Payment)
+                .values(
+                    org_id=invoice.org_id,
+                    contractor_id=invoice.contractor_id,
+                    invoice_id=invoice.id,
+                    amount_minor=invoice.net_minor,
+                    currency=invoice.currency,
+                    paid_at=clean.paid_at,
+                    reference=clean.reference,
+                    method=clean.method,
+                    source=source,
+                    batch_id=batch.id if batch else None,
+                    recorded_by=actor.user_id,
+                )
+                .returning(Payment.id)
+            ).scalar_one()
     except IntegrityError as exc:
         # The invoice lock makes this unreachable for the app; it backs up a writer that skipped it.
         if getattr(exc.orig.diag, "constraint_name", None) == "payments_one_per_invoice":
             raise Conflict(already_paid(session, invoice)) from None
         raise
-    session.execute(update(Invoice).where(Invoice.id == invoice.id).values(
-        status=InvoiceStatus.PAID.value, paid_at=clean.paid_at))
+    session.execute(
+        update(Invoice).where(Invoice.id == invoice.id).values(status=InvoiceStatus.PAID.value, paid_at=clean.paid_at)
+    )
     write_ledger(session, invoice, "paid", payment_lines(invoice.net_minor))
-    audit.record(session, actor, "payment.recorded", "invoice", invoice.id, {
-        "invoice_number": invoice.invoice_number, "amount_minor": invoice.net_minor, "currency": invoice.currency,
-        "paid_at": clean.paid_at.isoformat(), "reference": clean.reference, "method": clean.method, "source": source,
-        "batch": batch.number if batch else None})
+    audit.record(
+        session,
+        actor,
+        "payment.recorded",
+        "invoice",
+        invoice.id,
+        {
+            "invoice_number": invoice.invoice_number,
+            "amount_minor": invoice.net_minor,
+            "currency": invoice.currency,
+            "paid_at": clean.paid_at.isoformat(),
+            "reference": clean.reference,
+            "method": clean.method,
+            "source": source,
+            "batch": batch.number if batch else None,
+        },
+    )
     queue.notify(session, invoice.org_id, "payment.recorded", payment_id)
     return session.get(Payment, payment_id)
 
@@ -175,7 +231,16 @@ def _pay(session: Session, actor: Actor, invoice: Invoice, clean: CleanPayment, 
 # ---------------------------------------------------------------------------------------------
 
 _HEADERS = {
-    "invoice_number": ("invoice number", "invoice", "invoice_number", "invoice no", "invoice no.", "bill no.", "bill no", "number"),
+    "invoice_number": (
+        "invoice number",
+        "invoice",
+        "invoice_number",
+        "invoice no",
+        "invoice no.",
+        "bill no.",
+        "bill no",
+        "number",
+    ),
     "amount": ("amount", "amount paid", "paid amount", "net"),
     "paid_at": ("paid date", "paid_at", "date paid", "payment date", "date", "paid on"),
     "reference": ("reference", "payment reference", "ref", "transaction id"),
@@ -220,7 +285,9 @@ class RemittancePreview:
         return totals
 
 
-def preview_remittance(session: Session, actor: Actor, content: bytes, method: str = "ach", *, lock: bool = False) -> RemittancePreview:
+def preview_remittance(
+    session: Session, actor: Actor, content: bytes, method: str = "ach", *, lock: bool = False
+) -> RemittancePreview:
     """Check every row of a remittance file against the invoice it names: it exists in this organization,
     the amount is its net payable, it is not paid already (nor twice in the file), the date and reference
     are valid, and segregation of duties allows it. Writes nothing."""
@@ -228,7 +295,9 @@ def preview_remittance(session: Session, actor: Actor, content: bytes, method: s
     if method not in METHODS:
         return RemittancePreview([], method, "Choose how these payments were made.")
     if len(content) > MAX_REMITTANCE_BYTES:
-        return RemittancePreview([], method, f"The file is larger than {MAX_REMITTANCE_BYTES // (1024 * 1024)} MB; split it.")
+        return RemittancePreview(
+            [], method, f"The file is larger than {MAX_REMITTANCE_BYTES // (1024 * 1024)} MB; split it."
+        )
     try:
         textual = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -249,8 +318,12 @@ def _read_remittance(session: Session, actor: Actor, textual: str, method: str, 
     for key, names in _HEADERS.items():
         index = next((normalized.index(n) for n in names if n in normalized), None)
         if index is None:
-            return RemittancePreview([], method, f"The header row has no “{names[0]}” column. Expected columns: "
-                                                 "invoice number, amount, paid date, reference.")
+            return RemittancePreview(
+                [],
+                method,
+                f"The header row has no “{names[0]}” column. Expected columns: "
+                "invoice number, amount, paid date, reference.",
+            )
         columns[key] = index
     rows = []
     for line, values in enumerate(reader, start=2):
@@ -267,14 +340,18 @@ def _read_remittance(session: Session, actor: Actor, textual: str, method: str, 
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     invoices = {i.invoice_number: i for i in session.execute(query).scalars()}
-    enforced = session.execute(select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)).scalar_one()
+    enforced = session.execute(
+        select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)
+    ).scalar_one()
     seen: dict[str, int] = {}
     for row in rows:
         _check_row(session, actor, row, invoices, seen, enforced)
     return RemittancePreview(rows, method)
 
 
-def _check_row(session, actor, row: RemittanceRow, invoices: dict[str, Invoice], seen: dict[str, int], enforced: bool) -> None:
+def _check_row(
+    session, actor, row: RemittanceRow, invoices: dict[str, Invoice], seen: dict[str, int], enforced: bool
+) -> None:
     if not row.invoice_number:
         row.problems.append("No invoice number.")
         return
@@ -284,7 +361,9 @@ def _check_row(session, actor, row: RemittanceRow, invoices: dict[str, Invoice],
         return
     invoice = row.invoice
     if row.invoice_number in seen:
-        row.problems.append(f"{row.invoice_number} is also on line {seen[row.invoice_number]}: an invoice is paid once.")
+        row.problems.append(
+            f"{row.invoice_number} is also on line {seen[row.invoice_number]}: an invoice is paid once."
+        )
     seen.setdefault(row.invoice_number, row.line)
     status = InvoiceStatus(invoice.status)
     if status == InvoiceStatus.PAID:
@@ -294,8 +373,10 @@ def _check_row(session, actor, row: RemittanceRow, invoices: dict[str, Invoice],
     try:
         amount = parse_amount(row.amount_text, invoice.currency)
         if amount != invoice.net_minor:
-            row.problems.append(f"Amount {format_amount(amount, invoice.currency)} does not match the net payable "
-                                f"{format_amount(invoice.net_minor, invoice.currency)}.")
+            row.problems.append(
+                f"Amount {format_amount(amount, invoice.currency)} does not match the net payable "
+                f"{format_amount(invoice.net_minor, invoice.currency)}."
+            )
     except AmountError as exc:
         row.problems.append(f"Amount: {exc}")
     errors: dict[str, str] = {}
@@ -312,14 +393,23 @@ def import_remittance(session: Session, actor: Actor, content: bytes, method: st
     try:
         preview = preview_remittance(session, actor, content, method, lock=True)
         if not preview.ok:
-            problems = preview.file_problem or "; ".join(
-                f"line {r.line}: {r.problems[0]}" for r in preview.rows if not r.ok)[:1500]
+            problems = (
+                preview.file_problem
+                or "; ".join(f"line {r.line}: {r.problems[0]}" for r in preview.rows if not r.ok)[:1500]
+            )
             raise ValidationError({"file": f"Nothing was imported. {problems}"})
-        payments = [_pay(session, actor, row.invoice, CleanPayment(row.paid_at, row.reference, method), source="remittance")
-                    for row in preview.rows]
-        audit.record(session, actor, "remittance.imported", "payment", None, {
-            "rows": len(payments), "method": method,
-            "totals": {c: t for c, t in preview.totals().items()}})
+        payments = [
+            _pay(session, actor, row.invoice, CleanPayment(row.paid_at, row.reference, method), source="remittance")
+            for row in preview.rows
+        ]
+        audit.record(
+            session,
+            actor,
+            "remittance.imported",
+            "payment",
+            None,
+            {"rows": len(payments), "method": method, "totals": {c: t for c, t in preview.totals().items()}},
+        )
     except Exception:
         session.rollback()
         raise
@@ -329,4 +419,3 @@ def import_remittance(session: Session, actor: Actor, content: bytes, method: st
 
 def payment_of(session: Session, invoice_id: uuid.UUID) -> Payment | None:
     return session.execute(select(Payment).where(Payment.invoice_id == invoice_id)).scalar_one_or_none()
-

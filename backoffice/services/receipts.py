@@ -6,6 +6,7 @@ database checks the hash against the bytes), and the hash is written to the audi
 hashes the approval was based on. A receipt is never regenerated: a second job finds it and stops, and
 the unique index on the invoice backs that up; the table refuses updates and deletes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,12 +27,22 @@ from backoffice.actor import Actor
 from backoffice.domain.percent import format_bps
 from backoffice.errors import NotFound
 from backoffice.models import (
-    Contractor, Document, Engagement, EvidenceFile, Invoice, Milestone, Organization, Review, User,
+    Contractor,
+    Document,
+    Engagement,
+    EvidenceFile,
+    Invoice,
+    Milestone,
+    Organization,
+    Review,
+    User,
 )
 from backoffice.queries.notifications import receipt_of
 from backoffice.services import audit
 
-_documents = Environment(loader=PackageLoader("backoffice", "templates/documents"), autoescape=select_autoescape(["html"]))
+_documents = Environment(
+    loader=PackageLoader("backoffice", "templates/documents"), autoescape=select_autoescape(["html"])
+)
 
 
 @dataclass(frozen=True)
@@ -89,19 +100,39 @@ def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
     evidence: tuple[EvidenceLine, ...] = ()
     if invoice.review_id:
         review = session.get(Review, invoice.review_id)
-        evidence = tuple(EvidenceLine(f.file_name, f.sha256) for f in session.execute(
-            select(EvidenceFile).where(EvidenceFile.submission_id == review.submission_id)
-            .order_by(EvidenceFile.position)).scalars())
+        evidence = tuple(
+            EvidenceLine(f.file_name, f.sha256)
+            for f in session.execute(
+                select(EvidenceFile)
+                .where(EvidenceFile.submission_id == review.submission_id)
+                .order_by(EvidenceFile.position)
+            ).scalars()
+        )
     return ReceiptData(
-        org_name=org.name, locale=org.locale, contractor_name=contractor.legal_name, contractor_email=contractor.email,
-        contractor_vendor_id=contractor.ap_vendor_id, engagement_title=engagement.title,
-        sow_reference=engagement.sow_reference, kind=invoice.kind,
-        milestone_title=milestone.title if milestone else None, deliverable=milestone.deliverable if milestone else None,
-        invoice_number=invoice.invoice_number, description=invoice.description, currency=invoice.currency,
-        gross_minor=invoice.gross_minor, retainage_bps=invoice.retainage_bps, retainage_minor=invoice.retainage_minor,
-        net_minor=invoice.net_minor, fee_bps=invoice.fee_bps, fee_minor=invoice.fee_minor,
-        total_minor=invoice.total_minor, due_date=invoice.due_date, approved_at=invoice.authorized_at,
-        approver=f"{approver.name} <{approver.email}>" if approver else "a former member", evidence=evidence,
+        org_name=org.name,
+        locale=org.locale,
+        contractor_name=contractor.legal_name,
+        contractor_email=contractor.email,
+        contractor_vendor_id=contractor.ap_vendor_id,
+        engagement_title=engagement.title,
+        sow_reference=engagement.sow_reference,
+        kind=invoice.kind,
+        milestone_title=milestone.title if milestone else None,
+        deliverable=milestone.deliverable if milestone else None,
+        invoice_number=invoice.invoice_number,
+        description=invoice.description,
+        currency=invoice.currency,
+        gross_minor=invoice.gross_minor,
+        retainage_bps=invoice.retainage_bps,
+        retainage_minor=invoice.retainage_minor,
+        net_minor=invoice.net_minor,
+        fee_bps=invoice.fee_bps,
+        fee_minor=invoice.fee_minor,
+        total_minor=invoice.total_minor,
+        due_date=invoice.due_date,
+        approved_at=invoice.authorized_at,
+        approver=f"{approver.name} <{approver.email}>" if approver else "a former member",
+        evidence=evidence,
         release_reason=invoice.release_reason,
     )
 
@@ -126,8 +157,11 @@ def _register_fonts() -> None:
     from reportlab.pdfbase.ttfonts import TTFont
     from xhtml2pdf import default
 
-    for name, file in (("DejaVuSans", "DejaVuSans-2.37.ttf"), ("DejaVuSans-Bold", "DejaVuSans-Bold-2.37.ttf"),
-                       ("DejaVuSansMono", "DejaVuSansMono-2.37.ttf")):
+    for name, file in (
+        ("DejaVuSans", "DejaVuSans-2.37.ttf"),
+        ("DejaVuSans-Bold", "DejaVuSans-Bold-2.37.ttf"),
+        ("DejaVuSansMono", "DejaVuSansMono-2.37.ttf"),
+    ):
         pdfmetrics.registerFont(TTFont(name, str(FONTS / file)))
     for bold, italic in ((0, 0), (0, 1), (1, 0), (1, 1)):
         addMapping("DejaVuSans", bold, italic, "DejaVuSans-Bold" if bold else "DejaVuSans")
@@ -143,9 +177,12 @@ def render_pdf(data: ReceiptData, *, issued_at: datetime, transaction_id: str) -
     _register_fonts()
 
     html = _documents.get_template("receipt.html").render(
-        r=data, issued_at=formatting.moment(issued_at, data.locale), transaction_id=transaction_id,
+        r=data,
+        issued_at=formatting.moment(issued_at, data.locale),
+        transaction_id=transaction_id,
         approved_at=formatting.moment(data.approved_at, data.locale),
-        due_date=formatting.day(data.due_date, data.locale))
+        due_date=formatting.day(data.due_date, data.locale),
+    )
     out = io.BytesIO()
     result = pisa.CreatePDF(html, dest=out, encoding="utf-8")
     if result.err:
@@ -170,18 +207,43 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
     digest = hashlib.sha256(pdf).hexdigest()
     invoice = session.get(Invoice, invoice_id)
     filename = filename_for(data.invoice_number)
-    document_id = session.execute(insert(Document).values(
-        org_id=invoice.org_id, kind="receipt", invoice_id=invoice.id, transaction_id=transaction_id,
-        title=f"Receipt {data.invoice_number} — {data.description}"[:300], filename=filename, content=pdf,
-        size_bytes=len(pdf), sha256=digest, contractor_id=invoice.contractor_id, engagement_id=invoice.engagement_id,
-        issued_at=issued_at,
-    ).on_conflict_do_nothing().returning(Document.id)).scalar_one_or_none()
+    document_id = session.execute(
+        insert(Document)
+        .values(
+            org_id=invoice.org_id,
+            kind="receipt",
+            invoice_id=invoice.id,
+            transaction_id=transaction_id,
+            title=f"Receipt {data.invoice_number} — {data.description}"[:300],
+            filename=filename,
+            content=pdf,
+            size_bytes=len(pdf),
+            sha256=digest,
+            contractor_id=invoice.contractor_id,
+            engagement_id=invoice.engagement_id,
+            issued_at=issued_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(Document.id)
+    ).scalar_one_or_none()
     if document_id is None:  # another job stored it first, between our check and our insert
         session.rollback()
         return None
-    audit.record(session, actor, "document.receipt_issued", "invoice", invoice.id, {
-        "document_id": str(document_id), "filename": filename, "sha256": digest, "size_bytes": len(pdf),
-        "transaction_id": transaction_id, "invoice_number": data.invoice_number,
-        "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence]})
+    audit.record(
+        session,
+        actor,
+        "document.receipt_issued",
+        "invoice",
+        invoice.id,
+        {
+            "document_id": str(document_id),
+            "filename": filename,
+            "sha256": digest,
+            "size_bytes": len(pdf),
+            "transaction_id": transaction_id,
+            "invoice_number": data.invoice_number,
+            "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence],
+        },
+    )
     session.commit()
     return session.get(Document, document_id)

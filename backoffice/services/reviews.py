@@ -4,10 +4,11 @@ Only the engagement's project owner or an admin decides, once, on the latest rev
 row is locked first, so two people deciding at the same moment queue up: the first decides, the second
 is told who decided and when (a Conflict), and the unique constraint on reviews backs that up.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,16 +20,18 @@ from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.percent import parse_percent_to_bps
 from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contractor, split_part
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
-from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
-from backoffice.services import audit
 from backoffice.jobs import queue
-from backoffice.services import change_orders, invoices
+from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
+from backoffice.services import audit, change_orders, invoices
 from backoffice.services.engagements import STAFF, can_manage, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
 from backoffice.services.validation import clean_text, parse_id
 
-EVENTS = {Decision.APPROVE: "milestone.approved", Decision.PARTIAL: "milestone.partially_approved",
-          Decision.DISPUTE: "milestone.disputed"}
+EVENTS = {
+    Decision.APPROVE: "milestone.approved",
+    Decision.PARTIAL: "milestone.partially_approved",
+    Decision.DISPUTE: "milestone.disputed",
+}
 
 
 @dataclass(frozen=True)
@@ -62,33 +65,51 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
             raise Conflict("The decision does not say which revision it is about. Reload the page and decide again.")
         if shown != (submission.id if submission else None):
             if submission is not None and session.get(Submission, shown) is not None:
-                raise Conflict(f"Revision {submission.revision} was submitted after the one you were shown. "
-                               "Reload the page to review the newest revision.")
+                raise Conflict(
+                    f"Revision {submission.revision} was submitted after the one you were shown. "
+                    "Reload the page to review the newest revision."
+                )
             raise Conflict("This page is out of date. Reload it to see the milestone as it is now.")
         if review is not None:
             raise Conflict(already_decided(session, review))
         if submission is None or milestone.status != MilestoneStatus.SUBMITTED:
-            raise InvalidTransition(f"“{milestone.title}” is {MilestoneStatus(milestone.status).label.lower()}; "
-                                    "there is no submitted work to decide on.")
+            raise InvalidTransition(
+                f"“{milestone.title}” is {MilestoneStatus(milestone.status).label.lower()}; "
+                "there is no submitted work to decide on."
+            )
         if engagement.status not in (EngagementStatus.ACTIVE, EngagementStatus.PAUSED):
             raise InvalidTransition("Work is reviewed on an active or paused engagement.")
         if data.amount_minor and data.amount_minor != str(milestone.amount_minor):
-            raise Conflict("The milestone's amount was changed by a change order since this page was loaded. "
-                           "Reload the page to see what approval would authorize now.")
-        policy = PartialPolicy(session.execute(select(Organization.partial_policy)
-                                               .where(Organization.id == actor.org_id)).scalar_one())
+            raise Conflict(
+                "The milestone's amount was changed by a change order since this page was loaded. "
+                "Reload the page to see what approval would authorize now."
+            )
+        policy = PartialPolicy(
+            session.execute(select(Organization.partial_policy).where(Organization.id == actor.org_id)).scalar_one()
+        )
         decision, reason, part = _clean(data, policy, milestone.amount_minor, engagement.currency)
     except Exception:
         session.rollback()
         raise
-    files = list(session.execute(select(EvidenceFile).where(EvidenceFile.submission_id == submission.id)
-                                 .order_by(EvidenceFile.position)).scalars())
+    files = list(
+        session.execute(
+            select(EvidenceFile).where(EvidenceFile.submission_id == submission.id).order_by(EvidenceFile.position)
+        ).scalars()
+    )
     amount_before = milestone.amount_minor
-    review = Review(org_id=milestone.org_id, contractor_id=milestone.contractor_id, milestone_id=milestone.id,
-                    submission_id=submission.id, decision=decision.value, reason=reason,
-                    partial_policy=policy.value if decision == Decision.PARTIAL else None,
-                    milestone_amount_minor=amount_before, approved_amount_minor=part,
-                    evidence_sha256=[f.sha256 for f in files], reviewed_by=actor.user_id)
+    review = Review(
+        org_id=milestone.org_id,
+        contractor_id=milestone.contractor_id,
+        milestone_id=milestone.id,
+        submission_id=submission.id,
+        decision=decision.value,
+        reason=reason,
+        partial_policy=policy.value if decision == Decision.PARTIAL else None,
+        milestone_amount_minor=amount_before,
+        approved_amount_minor=part,
+        evidence_sha256=[f.sha256 for f in files],
+        reviewed_by=actor.user_id,
+    )
     session.add(review)
     try:
         session.flush()
@@ -103,14 +124,21 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
     if part is not None:
         try:
             change_order = change_orders.split_milestone(
-                session, actor, engagement, milestone, part,
+                session,
+                actor,
+                engagement,
+                milestone,
+                part,
                 f"Partial approval of “{milestone.title}”: {format_amount(part, engagement.currency)} approved; "
-                f"the remainder is a new milestone. {reason}"[:2000])
+                f"the remainder is a new milestone. {reason}"[:2000],
+            )
         except ValidationError:
             session.rollback()  # the review written above goes too: nothing of the decision is kept
             raise
     status = MilestoneStatus.PLANNED if returns_to_contractor(decision, policy) else MilestoneStatus.APPROVED
-    session.execute(update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now()))
+    session.execute(
+        update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now())
+    )
     invoice = None
     if status == MilestoneStatus.APPROVED:
         try:
@@ -118,27 +146,47 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
         except Conflict:
             session.rollback()
             raise
-    audit.record(session, actor, EVENTS[decision], "milestone", milestone.id, {
-        "title": milestone.title, "decision": decision.value, "reason": reason,
-        "submission_id": str(submission.id), "revision": submission.revision, "review_id": str(review.id),
-        "amount_minor": amount_before, "approved_amount_minor": part,
-        "partial_policy": review.partial_policy,
-        "change_order": f"CO-{change_order.number}" if change_order else None,
-        "invoice_number": invoice.invoice_number if invoice else None,
-        "evidence": [{"name": f.file_name, "sha256": f.sha256} for f in files], "links": submission.links,
-    })
+    audit.record(
+        session,
+        actor,
+        EVENTS[decision],
+        "milestone",
+        milestone.id,
+        {
+            "title": milestone.title,
+            "decision": decision.value,
+            "reason": reason,
+            "submission_id": str(submission.id),
+            "revision": submission.revision,
+            "review_id": str(review.id),
+            "amount_minor": amount_before,
+            "approved_amount_minor": part,
+            "partial_policy": review.partial_policy,
+            "change_order": f"CO-{change_order.number}" if change_order else None,
+            "invoice_number": invoice.invoice_number if invoice else None,
+            "evidence": [{"name": f.file_name, "sha256": f.sha256} for f in files],
+            "links": submission.links,
+        },
+    )
     queue.notify(session, milestone.org_id, EVENTS[decision], review.id)
     session.commit()
     return review
 
 
 def already_decided(session: Session, review: Review) -> str:
-    name = session.execute(select(User.name).where(User.id == review.reviewed_by)).scalar_one_or_none() or "another reviewer"
-    return (f"Already decided by {name} at {review.reviewed_at.astimezone(timezone.utc):%d %b %Y, %H:%M} UTC "
-            f"({Decision(review.decision).label.lower()}). Nothing was changed.")
+    name = (
+        session.execute(select(User.name).where(User.id == review.reviewed_by)).scalar_one_or_none()
+        or "another reviewer"
+    )
+    return (
+        f"Already decided by {name} at {review.reviewed_at.astimezone(UTC):%d %b %Y, %H:%M} UTC "
+        f"({Decision(review.decision).label.lower()}). Nothing was changed."
+    )
 
 
-def _clean(data: DecisionInput, policy: PartialPolicy, amount: int, currency: str) -> tuple[Decision, str | None, int | None]:
+def _clean(
+    data: DecisionInput, policy: PartialPolicy, amount: int, currency: str
+) -> tuple[Decision, str | None, int | None]:
     errors: dict[str, str] = {}
     try:
         decision = Decision(data.decision)
@@ -147,10 +195,19 @@ def _clean(data: DecisionInput, policy: PartialPolicy, amount: int, currency: st
     reason = None
     if decision != Decision.APPROVE:
         what = "what is missing or wrong" if decision == Decision.DISPUTE else "what is accepted and what is not"
-        reason = clean_text(data.reason, "reason", errors, label=f"reason ({what}); the contractor will see it",
-                            required=True, max_len=2000, multiline=True)
+        reason = clean_text(
+            data.reason,
+            "reason",
+            errors,
+            label=f"reason ({what}); the contractor will see it",
+            required=True,
+            max_len=2000,
+            multiline=True,
+        )
     elif (data.reason or "").strip():
-        reason = clean_text(data.reason, "reason", errors, label="comment", required=False, max_len=2000, multiline=True)
+        reason = clean_text(
+            data.reason, "reason", errors, label="comment", required=False, max_len=2000, multiline=True
+        )
     part = None
     if decision == Decision.PARTIAL and policy == PartialPolicy.SPLIT:
         part = _approved_part(data, amount, currency, errors)

@@ -4,6 +4,7 @@ Amounts come one of three ways: typed per milestone, as percentages of a contrac
 equal split of it. Percentages and splits are allocated with the largest-remainder rule, so the
 milestones always add up exactly to the contract value.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,8 +80,18 @@ class Checked:
 def check_row(row: RowInput, prefix: str, currency: str, errors: dict[str, str], *, amount: bool = True):
     """Title, deliverable, due date (and the typed amount) of one row; messages under ``prefix``-field."""
     title = clean_text(row.title, f"{prefix}-title", errors, label="title", required=True, max_len=200)
-    deliverable = clean_text(row.deliverable, f"{prefix}-deliverable", errors, label="deliverable", required=False,
-                             max_len=4000, multiline=True) or ""
+    deliverable = (
+        clean_text(
+            row.deliverable,
+            f"{prefix}-deliverable",
+            errors,
+            label="deliverable",
+            required=False,
+            max_len=4000,
+            multiline=True,
+        )
+        or ""
+    )
     due = clean_date(row.due_date, f"{prefix}-due_date", errors)
     minor = None
     if amount:
@@ -125,17 +136,27 @@ def check_schedule(currency: str, data: ScheduleInput) -> Checked:
         if len(bps) == len(indexed) and not any(k.endswith("-percent") for k in out.errors):
             share = sum(bps.values())
             if share != 10_000:
-                out.errors["rows"] = f"The percentages add up to {format_bps(share)}%; they must add up to exactly 100%."
+                out.errors["rows"] = (
+                    f"The percentages add up to {format_bps(share)}%; they must add up to exactly 100%."
+                )
             elif total is not None:
                 out.amounts = dict(zip(bps, allocate_by_percent(total, list(bps.values()))))
     elif total is not None:
         out.amounts = dict(zip((i for i, _ in indexed), split_equally(total, len(indexed))))
     if mode != "amounts" and out.amounts and min(out.amounts.values()) <= 0:
-        out.errors["contract_value"] = "Too small to give every milestone an amount; enter a larger contract value or fewer milestones."
+        out.errors["contract_value"] = (
+            "Too small to give every milestone an amount; enter a larger contract value or fewer milestones."
+        )
     out.total = sum(out.amounts.values())
     if not out.errors:
         out.rows = [
-            CleanRow(title=p[0], deliverable=p[1], amount_minor=out.amounts[i], due_date=p[3], id=parse_id(data.rows[i].id) if data.rows[i].id else None)
+            CleanRow(
+                title=p[0],
+                deliverable=p[1],
+                amount_minor=out.amounts[i],
+                due_date=p[3],
+                id=parse_id(data.rows[i].id) if data.rows[i].id else None,
+            )
             for i, p in parsed.items()
         ]
     return out
@@ -145,7 +166,9 @@ def schedule_version(session: Session, engagement_id) -> str:
     """A fingerprint of the saved schedule: it changes with any save or import, so an editor opened
     before one cannot silently remove milestones it never showed."""
     rows = session.execute(
-        select(Milestone.id, Milestone.updated_at).where(Milestone.engagement_id == engagement_id).order_by(Milestone.id)
+        select(Milestone.id, Milestone.updated_at)
+        .where(Milestone.engagement_id == engagement_id)
+        .order_by(Milestone.id)
     ).all()
     return hashlib.sha256(repr([(str(i), u.isoformat()) for i, u in rows]).encode()).hexdigest()[:16]
 
@@ -155,7 +178,9 @@ def editable_draft(session: Session, actor: Actor, engagement_id) -> Engagement:
     require_manager(actor, engagement)
     if engagement.status not in rules.EDITABLE:
         session.rollback()
-        raise InvalidTransition("Only a draft's milestones are edited here; once the work request is sent, use a change order.")
+        raise InvalidTransition(
+            "Only a draft's milestones are edited here; once the work request is sent, use a change order."
+        )
     return engagement
 
 
@@ -167,51 +192,95 @@ def save_schedule(session: Session, actor: Actor, engagement_id, data: ScheduleI
     engagement = editable_draft(session, actor, engagement_id)
     if data.version and data.version != schedule_version(session, engagement.id):
         session.rollback()
-        raise Conflict("The milestones changed since you opened the editor (an import, or someone else saved). "
-                       "Nothing was saved; reload the page to start from the schedule as it is now.")
+        raise Conflict(
+            "The milestones changed since you opened the editor (an import, or someone else saved). "
+            "Nothing was saved; reload the page to start from the schedule as it is now."
+        )
     checked = check_schedule(engagement.currency, data)
     if checked.errors:
         session.rollback()
         raise ValidationError(checked.errors)
-    existing = {m.id: m for m in session.execute(select(Milestone).where(Milestone.engagement_id == engagement.id)).scalars()}
+    existing = {
+        m.id: m for m in session.execute(select(Milestone).where(Milestone.engagement_id == engagement.id)).scalars()
+    }
     keep = {r.id for r in checked.rows if r.id in existing}
     removed = [m for mid, m in existing.items() if mid not in keep]
     if removed:
         session.execute(delete(Milestone).where(Milestone.id.in_([m.id for m in removed])))
     result = []
     for seq, row in enumerate(checked.rows, start=1):
-        values = dict(title=row.title, deliverable=row.deliverable, amount_minor=row.amount_minor, due_date=row.due_date, seq=seq)
+        values = dict(
+            title=row.title, deliverable=row.deliverable, amount_minor=row.amount_minor, due_date=row.due_date, seq=seq
+        )
         if row.id in existing:
             m = existing[row.id]
             if any(getattr(m, k) != v for k, v in values.items()):
                 session.execute(update(Milestone).where(Milestone.id == m.id).values(**values, updated_at=func.now()))
         else:
-            m = Milestone(org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id, **values)
+            m = Milestone(
+                org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id, **values
+            )
             session.add(m)
         result.append(m)
     session.flush()
-    audit.record(session, actor, "engagement.schedule_saved", "engagement", engagement.id, {
-        "mode": data.mode if data.mode in MODES else "amounts",
-        "milestones": [{"title": r.title, "amount_minor": r.amount_minor, "due_date": r.due_date.isoformat()} for r in checked.rows],
-        "removed": len(removed),
-        "contract_value": checked.total,
-    })
+    audit.record(
+        session,
+        actor,
+        "engagement.schedule_saved",
+        "engagement",
+        engagement.id,
+        {
+            "mode": data.mode if data.mode in MODES else "amounts",
+            "milestones": [
+                {"title": r.title, "amount_minor": r.amount_minor, "due_date": r.due_date.isoformat()}
+                for r in checked.rows
+            ],
+            "removed": len(removed),
+            "contract_value": checked.total,
+        },
+    )
     session.commit()
     return result
 
 
 def append_milestones(session: Session, actor: Actor, engagement: Engagement, rows: list[CleanRow], source: str) -> int:
     """Add rows after a locked draft's last milestone (the caller has checked them and commits)."""
-    count = session.execute(select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)).scalar_one()
+    count = session.execute(
+        select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)
+    ).scalar_one()
     if count + len(rows) > MAX_MILESTONES:
-        raise ValidationError({"rows": f"An engagement can have at most {MAX_MILESTONES} milestones; it has {count} and this adds {len(rows)}."})
-    last = session.execute(select(func.coalesce(func.max(Milestone.seq), 0)).where(Milestone.engagement_id == engagement.id)).scalar_one()
+        raise ValidationError(
+            {
+                "rows": f"An engagement can have at most {MAX_MILESTONES} milestones; it has {count} and this adds {len(rows)}."
+            }
+        )
+    last = session.execute(
+        select(func.coalesce(func.max(Milestone.seq), 0)).where(Milestone.engagement_id == engagement.id)
+    ).scalar_one()
     for offset, row in enumerate(rows, start=1):
-        session.add(Milestone(org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id,
-                              seq=last + offset, title=row.title, deliverable=row.deliverable, amount_minor=row.amount_minor,
-                              due_date=row.due_date))
+        session.add(
+            Milestone(
+                org_id=engagement.org_id,
+                contractor_id=engagement.contractor_id,
+                engagement_id=engagement.id,
+                seq=last + offset,
+                title=row.title,
+                deliverable=row.deliverable,
+                amount_minor=row.amount_minor,
+                due_date=row.due_date,
+            )
+        )
     session.flush()
-    audit.record(session, actor, "engagement.milestones_imported", "engagement", engagement.id, {
-        "source": source, "count": len(rows), "total_minor": sum(r.amount_minor for r in rows),
-    })
+    audit.record(
+        session,
+        actor,
+        "engagement.milestones_imported",
+        "engagement",
+        engagement.id,
+        {
+            "source": source,
+            "count": len(rows),
+            "total_minor": sum(r.amount_minor for r in rows),
+        },
+    )
     return len(rows)

@@ -4,6 +4,7 @@ A submission is all or nothing: any problem with the note, a link or a file refu
 with a message naming what to fix, and nothing of it is kept. Once written it never changes (the app
 role cannot update it); after a partial or dispute the contractor submits the next revision.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,10 +17,9 @@ from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.roles import Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
-from backoffice.models import Engagement, Milestone, Review, Submission
-from backoffice.services import audit
 from backoffice.jobs import queue
-from backoffice.services import evidence
+from backoffice.models import Engagement, Milestone, Review, Submission
+from backoffice.services import audit, evidence
 from backoffice.services.evidence import UploadedFile
 from backoffice.services.validation import clean_text, parse_id
 
@@ -49,8 +49,11 @@ def get_milestone(session: Session, milestone_id, *, lock: bool = False) -> Mile
 
 def latest_submission(session: Session, milestone_id) -> tuple[Submission | None, Review | None]:
     row = session.execute(
-        select(Submission, Review).outerjoin(Review, Review.submission_id == Submission.id)
-        .where(Submission.milestone_id == milestone_id).order_by(Submission.revision.desc()).limit(1)
+        select(Submission, Review)
+        .outerjoin(Review, Review.submission_id == Submission.id)
+        .where(Submission.milestone_id == milestone_id)
+        .order_by(Submission.revision.desc())
+        .limit(1)
     ).first()
     return (row[0], row[1]) if row else (None, None)
 
@@ -65,18 +68,33 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
         # The engagement first (shared: submissions on its other milestones go on), so a pause or a
         # cancellation waits for this submission or is seen by it; then the milestone itself.
         engagement_id = get_milestone(session, milestone_id).engagement_id
-        engagement = session.execute(select(Engagement).where(Engagement.id == engagement_id)
-                                     .with_for_update(read=True).execution_options(populate_existing=True)).scalar_one()
+        engagement = session.execute(
+            select(Engagement)
+            .where(Engagement.id == engagement_id)
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        ).scalar_one()
         milestone = get_milestone(session, milestone_id, lock=True)
         if engagement.status != EngagementStatus.ACTIVE:
-            raise InvalidTransition(f"Work is submitted on an active engagement; this one is "
-                                    f"{EngagementStatus(engagement.status).label.lower()}.")
+            raise InvalidTransition(
+                f"Work is submitted on an active engagement; this one is "
+                f"{EngagementStatus(engagement.status).label.lower()}."
+            )
         if milestone.status != MilestoneStatus.PLANNED:
-            raise InvalidTransition(f"“{milestone.title}” is {MilestoneStatus(milestone.status).label.lower()}; "
-                                    "only a planned milestone is marked complete.")
+            raise InvalidTransition(
+                f"“{milestone.title}” is {MilestoneStatus(milestone.status).label.lower()}; "
+                "only a planned milestone is marked complete."
+            )
         errors: dict[str, str] = {}
-        note = clean_text(data.note, "note", errors, label="note on what you delivered", required=True,
-                          max_len=evidence_rules.MAX_NOTE_LENGTH, multiline=True)
+        note = clean_text(
+            data.note,
+            "note",
+            errors,
+            label="note on what you delivered",
+            required=True,
+            max_len=evidence_rules.MAX_NOTE_LENGTH,
+            multiline=True,
+        )
         links, problem = evidence_rules.clean_links(data.links)
         if problem:
             errors["links"] = problem
@@ -86,26 +104,56 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
         if not data.files and not links and "links" not in errors:
             errors["evidence"] = "Attach at least one file or add a link to the work."
         if errors:
-            raise ValidationError(errors, "Nothing was submitted. Correct the highlighted fields and choose the files again.")
+            raise ValidationError(
+                errors, "Nothing was submitted. Correct the highlighted fields and choose the files again."
+            )
         previous, _ = latest_submission(session, milestone.id)
     except Exception:
         session.rollback()
         raise
-    submission = Submission(org_id=milestone.org_id, contractor_id=milestone.contractor_id, milestone_id=milestone.id,
-                            revision=(previous.revision if previous else 0) + 1, note=note, links=links,
-                            submitted_by=actor.user_id)
+    submission = Submission(
+        org_id=milestone.org_id,
+        contractor_id=milestone.contractor_id,
+        milestone_id=milestone.id,
+        revision=(previous.revision if previous else 0) + 1,
+        note=note,
+        links=links,
+        submitted_by=actor.user_id,
+    )
     session.add(submission)
     session.flush()
-    stored = [evidence.store(session, org_id=milestone.org_id, contractor_id=milestone.contractor_id,
-                             submission_id=submission.id, position=n, item=item)
-              for n, item in enumerate(checked, start=1)]
-    session.execute(update(Milestone).where(Milestone.id == milestone.id)
-                    .values(status=MilestoneStatus.SUBMITTED.value, updated_at=func.now()))
-    audit.record(session, actor, "milestone.submitted", "milestone", milestone.id, {
-        "title": milestone.title, "submission_id": str(submission.id), "revision": submission.revision,
-        "links": links,
-        "files": [{"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256} for f in stored],
-    })
+    stored = [
+        evidence.store(
+            session,
+            org_id=milestone.org_id,
+            contractor_id=milestone.contractor_id,
+            submission_id=submission.id,
+            position=n,
+            item=item,
+        )
+        for n, item in enumerate(checked, start=1)
+    ]
+    session.execute(
+        update(Milestone)
+        .where(Milestone.id == milestone.id)
+        .values(status=MilestoneStatus.SUBMITTED.value, updated_at=func.now())
+    )
+    audit.record(
+        session,
+        actor,
+        "milestone.submitted",
+        "milestone",
+        milestone.id,
+        {
+            "title": milestone.title,
+            "submission_id": str(submission.id),
+            "revision": submission.revision,
+            "links": links,
+            "files": [
+                {"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256} for f in stored
+            ],
+        },
+    )
     queue.notify(session, milestone.org_id, "milestone.submitted", submission.id)
     session.commit()
     return submission

@@ -1,4 +1,5 @@
 """Small input checks shared by services."""
+
 from __future__ import annotations
 
 import re
@@ -31,7 +32,14 @@ def clean_email(value: str, field: str, errors: dict[str, str]) -> str:
 
 
 def clean_text(
-    value: str | None, field: str, errors: dict[str, str], *, label: str, required: bool, max_len: int, multiline: bool = False
+    value: str | None,
+    field: str,
+    errors: dict[str, str],
+    *,
+    label: str,
+    required: bool,
+    max_len: int,
+    multiline: bool = False,
 ) -> str | None:
     value = (value or "").strip()
     if not value:
@@ -96,7 +104,9 @@ def clean_percent(value: str | None, field: str, errors: dict[str, str], *, defa
         return None
 
 
-def clean_days(value: str | None, field: str, errors: dict[str, str], *, default: int | None = None, maximum: int = 365) -> int | None:
+def clean_days(
+    value: str | None, field: str, errors: dict[str, str], *, default: int | None = None, maximum: int = 365
+) -> int | None:
     text = (value or "").strip()
     if not text and default is not None:
         return default
@@ -106,7 +116,9 @@ def clean_days(value: str | None, field: str, errors: dict[str, str], *, default
     return int(text)
 
 
-def clean_whole_number(value: str | None, field: str, errors: dict[str, str], *, maximum: int, label: str, minimum: int = 1) -> int | None:
+def clean_whole_number(
+    value: str | None, field: str, errors: dict[str, str], *, maximum: int, label: str, minimum: int = 1
+) -> int | None:
     text = (value or "").strip()
     if not re.fullmatch(r"[0-9]{1,6}", text) or not minimum <= int(text) <= maximum:
         errors[field] = f"Enter a whole number between {minimum} and {maximum} ({label})."

@@ -1,7 +1,8 @@
 """Blueprints, error pages, security headers and template helpers."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 
 from flask import Flask, has_request_context, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -9,7 +10,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from backoffice.domain.evidence import human_size
-from backoffice.domain.money import example as money_example, format_amount
+from backoffice.domain.money import example as money_example
+from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.errors import DomainError
 from backoffice.web import display
@@ -62,7 +64,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return _error_page(400, "Form expired", "This form was missing its security token or it expired. Go back, reload the page and try again.")
+        return _error_page(
+            400,
+            "Form expired",
+            "This form was missing its security token or it expired. Go back, reload the page and try again.",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -70,31 +76,51 @@ def register_error_handlers(app: Flask) -> None:
             403: "Your role in this organization does not allow this page.",
             404: "There is nothing here, or it belongs to another organization.",
             405: "That action is not available here.",
-            413: ("That file is too large: a remittance file is at most 2 MB; split it. Nothing was saved."
-                  if request.endpoint == "payments.remittance" else
-                  "That upload is too large: one submission carries at most 100 MB. Nothing was saved."),
+            413: (
+                "That file is too large: a remittance file is at most 2 MB; split it. Nothing was saved."
+                if request.endpoint == "payments.remittance"
+                else "That upload is too large: one submission carries at most 100 MB. Nothing was saved."
+            ),
         }
         return _error_page(exc.code or 500, exc.name, messages.get(exc.code, exc.description))
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
         app.logger.exception("unhandled error")
-        return _error_page(500, "Something went wrong", "The error was logged. Nothing was saved; try again in a moment.")
+        return _error_page(
+            500, "Something went wrong", "The error was logged. Nothing was saved; try again in a moment."
+        )
 
 
 def when(value: datetime | None):
     """A moment for an HTML page: <time> with the human form relative to now, the exact one on hover."""
-    return display.moment_element(value, datetime.now(timezone.utc))
+    return display.moment_element(value, datetime.now(UTC))
 
 
 def on(value: date | str | None):
     """A calendar day for an HTML page: <time> with the short date, weekday and distance on hover."""
-    return display.day_element(value, datetime.now(timezone.utc).date())
+    return display.day_element(value, datetime.now(UTC).date())
 
 
 def register(app: Flask) -> None:
-    from backoffice.web import (admin, audit, auth, batches, change_orders, documents, engagements, evidence, home, milestones,
-                                notifications, outbox, payments, retainage, reviews, schedule)
+    from backoffice.web import (
+        admin,
+        audit,
+        auth,
+        batches,
+        change_orders,
+        documents,
+        engagements,
+        evidence,
+        home,
+        milestones,
+        notifications,
+        outbox,
+        payments,
+        retainage,
+        reviews,
+        schedule,
+    )
     from backoffice.web.uploads import Request
 
     app.request_class = Request
@@ -113,6 +139,22 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["on"] = on
     app.jinja_env.globals["amount_example"] = money_example
     app.jinja_env.filters["filesize"] = human_size
-    for bp in (auth.bp, home.bp, admin.bp, audit.bp, engagements.bp, schedule.bp, change_orders.bp, milestones.bp,
-               reviews.bp, evidence.bp, payments.bp, batches.bp, retainage.bp, notifications.bp, outbox.bp, documents.bp):
+    for bp in (
+        auth.bp,
+        home.bp,
+        admin.bp,
+        audit.bp,
+        engagements.bp,
+        schedule.bp,
+        change_orders.bp,
+        milestones.bp,
+        reviews.bp,
+        evidence.bp,
+        payments.bp,
+        batches.bp,
+        retainage.bp,
+        notifications.bp,
+        outbox.bp,
+        documents.bp,
+    ):
         app.register_blueprint(bp)

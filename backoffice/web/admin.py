@@ -1,20 +1,22 @@
 """Admin pages: organization settings, users and roles, contractors."""
+
 from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, flash, redirect, request, session as cookie, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import session as cookie
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain import evidence as evidence_rules
-from backoffice.formatting import COMMON_LOCALES, locale_name
 from backoffice.domain.ap_export import DATE_FORMATS, FIELDS, PRESETS, Preset
 from backoffice.domain.currency import COMMON, MINOR_UNITS
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
+from backoffice.formatting import COMMON_LOCALES, locale_name
 from backoffice.queries import admin as queries
 from backoffice.services import contractors as contractor_service
 from backoffice.services import members as member_service
@@ -46,23 +48,38 @@ class SettingsForm(FlaskForm):
     evidence_max_file_mb = StringField("Largest file (MB)")
     evidence_max_submission_mb = StringField("Largest submission (MB)")
     invoice_prefix = StringField("Invoice number prefix")
-    segregation_of_duties = BooleanField("Segregation of duties: whoever approved a milestone cannot record its payment")
+    segregation_of_duties = BooleanField(
+        "Segregation of duties: whoever approved a milestone cannot record its payment"
+    )
     review_sla_days = StringField("Review time (days)")
-    locale = SelectField("Amounts and dates in emails and receipts",
-                         choices=[SelectChoice(code, locale_name(code)) for code in COMMON_LOCALES])
+    locale = SelectField(
+        "Amounts and dates in emails and receipts",
+        choices=[SelectChoice(code, locale_name(code)) for code in COMMON_LOCALES],
+    )
 
     def to_settings(self) -> org_service.OrgSettings:
         errors: dict[str, str] = {}
         bps = clean_percent(self.default_retainage.data, "default_retainage", errors)
         days = clean_days(self.payment_terms_days.data, "payment_terms_days", errors)
-        limits = {name: clean_whole_number(getattr(self, name).data, name, errors, maximum=maximum, label=label)
-                  for name, maximum, label in (
-                      ("evidence_max_files", evidence_rules.MAX_FILES, "files"),
-                      ("evidence_max_file_mb", evidence_rules.MAX_FILE_MB, "MB"),
-                      ("evidence_max_submission_mb", evidence_rules.MAX_SUBMISSION_MB, "MB"))}
-        sla = (clean_whole_number(self.review_sla_days.data, "review_sla_days", errors,
-                                  maximum=org_service.MAX_REVIEW_SLA_DAYS, label="days")
-               if self.review_sla_days.data is not None else None)
+        limits = {
+            name: clean_whole_number(getattr(self, name).data, name, errors, maximum=maximum, label=label)
+            for name, maximum, label in (
+                ("evidence_max_files", evidence_rules.MAX_FILES, "files"),
+                ("evidence_max_file_mb", evidence_rules.MAX_FILE_MB, "MB"),
+                ("evidence_max_submission_mb", evidence_rules.MAX_SUBMISSION_MB, "MB"),
+            )
+        }
+        sla = (
+            clean_whole_number(
+                self.review_sla_days.data,
+                "review_sla_days",
+                errors,
+                maximum=org_service.MAX_REVIEW_SLA_DAYS,
+                label="days",
+            )
+            if self.review_sla_days.data is not None
+            else None
+        )
         if errors:
             raise ValidationError(errors)
         return org_service.OrgSettings(
@@ -99,7 +116,10 @@ class ContractorForm(FlaskForm):
 
     def to_input(self) -> contractor_service.ContractorInput:
         return contractor_service.ContractorInput(
-            self.legal_name.data or "", self.email.data or "", self.ap_vendor_id.data or "", self.payout_details.data or ""
+            self.legal_name.data or "",
+            self.email.data or "",
+            self.ap_vendor_id.data or "",
+            self.payout_details.data or "",
         )
 
 
@@ -111,7 +131,9 @@ class ContractorUserForm(FlaskForm):
 
 
 def _contractor_choices():
-    return [SelectChoice("", "— not a contractor user —")] + [SelectChoice(str(c.id), c.legal_name) for c in queries.contractors(db())]
+    return [SelectChoice("", "— not a contractor user —")] + [
+        SelectChoice(str(c.id), c.legal_name) for c in queries.contractors(db())
+    ]
 
 
 # --- settings --------------------------------------------------------------------------------------
@@ -152,9 +174,18 @@ def export_settings():
     """The AP export layout: a preset, or custom columns picked, ordered and renamed, with a date format."""
     org = org_service.current_organization(db(), actor())
     if request.method == "GET":
-        return render("admin/export_settings.html", org=org, rows=_column_rows(org.ap_export_columns), errors={},
-                      values={"preset": org.ap_export_preset, "expense_account": org.ap_expense_account,
-                              "date_format": org.ap_export_date_format}, **_export_choices())
+        return render(
+            "admin/export_settings.html",
+            org=org,
+            rows=_column_rows(org.ap_export_columns),
+            errors={},
+            values={
+                "preset": org.ap_export_preset,
+                "expense_account": org.ap_expense_account,
+                "date_format": org.ap_export_date_format,
+            },
+            **_export_choices(),
+        )
     form = request.form
     columns, rows = [], []
     for key, label in FIELDS.items():
@@ -169,25 +200,46 @@ def export_settings():
     columns = [c for _, _, c in sorted(columns, key=lambda c: (c[0], c[1]))]
     values = {k: form.get(k, "") for k in ("preset", "expense_account", "date_format")}
     try:
-        org_service.update_export_settings(db(), actor(), org_service.ExportSettings(
-            values["preset"], values["expense_account"], values["date_format"], columns))
+        org_service.update_export_settings(
+            db(),
+            actor(),
+            org_service.ExportSettings(values["preset"], values["expense_account"], values["date_format"], columns),
+        )
     except ValidationError as exc:
-        return render("admin/export_settings.html", status=422, org=org, rows=rows, errors=exc.fields, values=values,
-                      **_export_choices())
+        return render(
+            "admin/export_settings.html",
+            status=422,
+            org=org,
+            rows=rows,
+            errors=exc.fields,
+            values=values,
+            **_export_choices(),
+        )
     flash("AP export layout saved. New batches use it; batches already exported keep their file.", "success")
     return redirect(url_for("admin.export_settings"), code=303)
 
 
 def _export_choices() -> dict:
-    return {"presets": list(Preset), "date_formats": {k: v[0] for k, v in DATE_FORMATS.items()},
-            "preset_layouts": PRESETS}
+    return {
+        "presets": list(Preset),
+        "date_formats": {k: v[0] for k, v in DATE_FORMATS.items()},
+        "preset_layouts": PRESETS,
+    }
 
 
 def _column_rows(saved: list) -> list[dict]:
     """One row per field for the custom-layout editor: saved columns first, in their order."""
     chosen = {c["field"]: (i + 1, c["header"]) for i, c in enumerate(saved or [])}
-    rows = [{"field": key, "label": label, "included": key in chosen, "position": str(chosen[key][0]) if key in chosen else "",
-             "header": chosen[key][1] if key in chosen else label} for key, label in FIELDS.items()]
+    rows = [
+        {
+            "field": key,
+            "label": label,
+            "included": key in chosen,
+            "position": str(chosen[key][0]) if key in chosen else "",
+            "header": chosen[key][1] if key in chosen else label,
+        }
+        for key, label in FIELDS.items()
+    ]
     return sorted(rows, key=lambda r: (not r["included"], int(r["position"] or 0)))
 
 
@@ -227,17 +279,28 @@ def invite():
     form = InviteForm()
     try:
         result = member_service.invite_member(
-            db(), actor(), email=form.email.data or "", name=form.name.data or "",
-            role=form.role.data or "", contractor_id=form.contractor_id.data or None, base_url=current_app.config["BASE_URL"],
+            db(),
+            actor(),
+            email=form.email.data or "",
+            name=form.name.data or "",
+            role=form.role.data or "",
+            contractor_id=form.contractor_id.data or None,
+            base_url=current_app.config["BASE_URL"],
         )
     except ValidationError as exc:
         apply_errors(form, exc)
         return _members_page(invite_form=form, status=422)
     if result.token:
         _show_invite_link_once(result.token)
-        flash(f"{form.email.data} is invited: the invitation is on its way by email. The link is also below; it works once and expires in 72 hours.", "success")
+        flash(
+            f"{form.email.data} is invited: the invitation is on its way by email. The link is also below; it works once and expires in 72 hours.",
+            "success",
+        )
     else:
-        flash(f"{form.email.data} already has a backoffice account: they can sign in to this organization with their own password.", "success")
+        flash(
+            f"{form.email.data} already has a backoffice account: they can sign in to this organization with their own password.",
+            "success",
+        )
     return redirect(url_for("admin.members"), code=303)
 
 
@@ -258,7 +321,9 @@ def _member_action(action, success: str):
 def change_role(membership_id):
     form = RoleForm()
     return _member_action(
-        lambda: member_service.change_role(db(), actor(), membership_id, role=form.role.data or "", contractor_id=form.contractor_id.data or None),
+        lambda: member_service.change_role(
+            db(), actor(), membership_id, role=form.role.data or "", contractor_id=form.contractor_id.data or None
+        ),
         "Role updated.",
     )
 
@@ -266,14 +331,18 @@ def change_role(membership_id):
 @bp.route("/members/<membership_id>/remove", methods=["POST"])
 @roles_required(Role.ADMIN)
 def remove_member(membership_id):
-    return _member_action(lambda: member_service.remove_member(db(), actor(), membership_id), "Member removed from this organization.")
+    return _member_action(
+        lambda: member_service.remove_member(db(), actor(), membership_id), "Member removed from this organization."
+    )
 
 
 @bp.route("/members/<membership_id>/reinvite", methods=["POST"])
 @roles_required(Role.ADMIN)
 def reinvite(membership_id):
     return _member_action(
-        lambda: _show_invite_link_once(member_service.reissue_invite(db(), actor(), membership_id, base_url=current_app.config["BASE_URL"])),
+        lambda: _show_invite_link_once(
+            member_service.reissue_invite(db(), actor(), membership_id, base_url=current_app.config["BASE_URL"])
+        ),
         "A new link was created; earlier links no longer work. It expires in 72 hours.",
     )
 
@@ -302,7 +371,9 @@ def create_contractor():
 
 def _contractor_page(contractor, form=None, user_form=None, status=200):
     if form is None:
-        form = ContractorForm(obj=contractor) if request.method == "GET" else ContractorForm(formdata=None, obj=contractor)
+        form = (
+            ContractorForm(obj=contractor) if request.method == "GET" else ContractorForm(formdata=None, obj=contractor)
+        )
     return render(
         "admin/contractor.html",
         contractor=contractor,
@@ -337,15 +408,26 @@ def invite_contractor_user(contractor_id):
     form = ContractorUserForm()
     try:
         result = member_service.invite_member(
-            db(), actor(), email=form.email.data or "", name=form.name.data or "", role=Role.CONTRACTOR.value,
-            contractor_id=record.id, base_url=current_app.config["BASE_URL"],
+            db(),
+            actor(),
+            email=form.email.data or "",
+            name=form.name.data or "",
+            role=Role.CONTRACTOR.value,
+            contractor_id=record.id,
+            base_url=current_app.config["BASE_URL"],
         )
     except ValidationError as exc:
         apply_errors(form, exc)
         return _contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
     if result.token:
         _show_invite_link_once(result.token)
-        flash(f"{form.email.data} is invited for {record.legal_name}. The invitation is on its way by email; the link is also below and expires in 72 hours.", "success")
+        flash(
+            f"{form.email.data} is invited for {record.legal_name}. The invitation is on its way by email; the link is also below and expires in 72 hours.",
+            "success",
+        )
     else:
-        flash(f"{form.email.data} already has a backoffice account: they can sign in for {record.legal_name} with their own password.", "success")
+        flash(
+            f"{form.email.data} already has a backoffice account: they can sign in for {record.legal_name} with their own password.",
+            "success",
+        )
     return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)

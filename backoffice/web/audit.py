@@ -1,4 +1,5 @@
 """The audit trail for admins and finance: newest first, with a chain check."""
+
 from __future__ import annotations
 
 from flask import Blueprint, request

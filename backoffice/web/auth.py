@@ -1,11 +1,13 @@
 """Sign in, sign out, switch organization, accept an invite."""
+
 from __future__ import annotations
 
 import re
 import uuid
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session as cookie, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import session as cookie
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
@@ -69,7 +71,9 @@ def _throttle() -> auth_service.Throttle:
     return auth_service.Throttle(settings.login_max_failures, settings.login_lock_minutes)
 
 
-def _sign_in(user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None, welcome: str | None = None):
+def _sign_in(
+    user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None, welcome: str | None = None
+):
     cookie.clear()  # a fresh session on sign-in: nothing from before survives (session fixation)
     if welcome:
         flash(welcome, "success")
@@ -125,9 +129,13 @@ def accept_invite(token: str):
         return render(page, form=form, invite=details)
     try:
         if details.has_password:
-            actor = auth_service.accept_invite_with_existing_password(db(), token, form.password.data or "", _throttle())
+            actor = auth_service.accept_invite_with_existing_password(
+                db(), token, form.password.data or "", _throttle()
+            )
         else:
-            actor = auth_service.accept_invite_with_new_password(db(), token, form.password.data or "", form.confirm.data or "")
+            actor = auth_service.accept_invite_with_new_password(
+                db(), token, form.password.data or "", form.confirm.data or ""
+            )
     except (auth_service.LoginFailed, auth_service.LoginLocked) as exc:
         form.password.errors = [exc.message]
         return render(page, form=form, invite=details, status=exc.status)
@@ -144,8 +152,10 @@ class ForgotForm(FlaskForm):
     email = EmailField("Email")
 
 
-FORGOT_SENT = ("If that address has a backoffice account, a link to choose a new password is on its way. "
-               "It works once, for one hour.")
+FORGOT_SENT = (
+    "If that address has a backoffice account, a link to choose a new password is on its way. "
+    "It works once, for one hour."
+)
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])

@@ -1,5 +1,6 @@
 """AP export batches: create one from the queue, download its file (the same bytes every time), record
 its payment run, void it (admins, before payment)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -31,8 +32,15 @@ def index():
     page = page_number()
     rows, total = queries.batch_list(db(), page)
     org = org_service.current_organization(db(), actor())
-    return render("batches/index.html", rows=rows, total=total, page=page, per_page=queries.PER_PAGE,
-                  presets=Preset, org_preset=org.ap_export_preset)
+    return render(
+        "batches/index.html",
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=queries.PER_PAGE,
+        presets=Preset,
+        org_preset=org.ap_export_preset,
+    )
 
 
 @bp.route("/", methods=["POST"])
@@ -41,8 +49,11 @@ def index():
 def create():
     form = request.form
     selection = export_service.Selection(
-        invoice_ids=tuple(form.getlist("invoice_id")), due_by=form.get("due_by", ""), currency=form.get("currency", ""),
-        preset=form.get("preset", ""))
+        invoice_ids=tuple(form.getlist("invoice_id")),
+        due_by=form.get("due_by", ""),
+        currency=form.get("currency", ""),
+        preset=form.get("preset", ""),
+    )
     if not selection.invoice_ids and "due_by" not in form and "currency" not in form:
         flash("Nothing was exported. Select at least one authorized payment to export.", "error")
         return redirect_after_post(url_for("payments.queue"))
@@ -68,8 +79,17 @@ def _detail(batch_id):
 
 def _context(batch_id, **extra) -> dict:
     batch, invoices = _detail(batch_id)
-    return {"b": batch, "invoices": invoices, "methods": payment_service.METHODS, "today": date.today(),
-            "presets": Preset, "is_admin": actor().role == Role.ADMIN, "errors": {}, "values": {}, **extra}
+    return {
+        "b": batch,
+        "invoices": invoices,
+        "methods": payment_service.METHODS,
+        "today": date.today(),
+        "presets": Preset,
+        "is_admin": actor().role == Role.ADMIN,
+        "errors": {},
+        "values": {},
+        **extra,
+    }
 
 
 @bp.route("/<batch_id>")
@@ -103,7 +123,9 @@ def void(batch_id):
     try:
         batch = export_service.void_batch(db(), actor(), batch_id, reason)
     except ValidationError as exc:
-        return render("batches/show.html", status=422, **_context(batch_id, errors=exc.fields, values={"reason": reason}))
+        return render(
+            "batches/show.html", status=422, **_context(batch_id, errors=exc.fields, values={"reason": reason})
+        )
     except DomainError as exc:
         if exc.status == 404:
             raise
@@ -126,6 +148,8 @@ def pay(batch_id):
     except DomainError as exc:
         if exc.status == 404:
             raise
-        return render("batches/show.html", status=exc.status, **_context(batch_id, pay_refused=exc.message, values=values))
+        return render(
+            "batches/show.html", status=exc.status, **_context(batch_id, pay_refused=exc.message, values=values)
+        )
     flash(f"{len(payments)} payment{'' if len(payments) == 1 else 's'} recorded for the batch.", "success")
     return redirect_after_post(url_for("batches.show", batch_id=batch_id))

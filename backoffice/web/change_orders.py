@@ -1,4 +1,5 @@
 """Issuing a change order: the schedule as it should become, with a reason; the differences become lines."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,13 @@ MAX_NEW_ROWS = 50
 
 def _as_typed(milestones, currency: str) -> dict[str, dict]:
     return {
-        str(m.id): {"title": m.title, "deliverable": m.deliverable, "due_date": m.due_date.isoformat(),
-                    "amount": format_amount(m.amount_minor, currency, symbol=False), "cancel": False}
+        str(m.id): {
+            "title": m.title,
+            "deliverable": m.deliverable,
+            "due_date": m.due_date.isoformat(),
+            "amount": format_amount(m.amount_minor, currency, symbol=False),
+            "cancel": False,
+        }
         for m in milestones
     }
 
@@ -67,7 +73,9 @@ def new(engagement_id):
     engagement = get_engagement(db(), engagement_id)
     require_manager(actor(), engagement)
     if engagement.status not in rules.CHANGE_ORDERS_ALLOWED:
-        raise InvalidTransition("Change orders apply to active or paused engagements; a draft's milestones are edited directly.")
+        raise InvalidTransition(
+            "Change orders apply to active or paused engagements; a draft's milestones are edited directly."
+        )
     milestones = queries.milestone_list(db(), engagement.id)
     if request.method == "GET":
         based_on = service.latest_number(db(), engagement.id)
@@ -89,6 +97,8 @@ def new(engagement_id):
     except ValidationError as exc:
         return _form(engagement, milestones, typed, additions, based_on, reason, errors=exc.fields, status=422)
     except (Conflict, InvalidTransition) as exc:  # issued or closed by someone else meanwhile: nothing changed
-        return _form(engagement, milestones, typed, additions, based_on, reason, errors={"lines": exc.message}, status=409)
+        return _form(
+            engagement, milestones, typed, additions, based_on, reason, errors={"lines": exc.message}, status=409
+        )
     flash(f"CO-{co.number} issued and applied. The contractor sees it on the engagement.", "success")
     return redirect_after_post(url_for("engagements.show", engagement_id=engagement.id) + f"#co-{co.number}")

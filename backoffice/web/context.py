@@ -1,11 +1,13 @@
 """Per-request resources: the database session, the signed-in user and their actor."""
+
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from functools import wraps
 
-from flask import abort, current_app, g, session as cookie
+from flask import abort, current_app, g
+from flask import session as cookie
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.orm import Session
 

@@ -5,9 +5,10 @@ The app has no per-user time zone, so everything is UTC and the hover text says 
 ``backoffice.web`` pass the current time. Emails and receipts format dates in the
 organization's locale instead (``backoffice.formatting``): a ``<time>`` element means nothing there.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from markupsafe import Markup, escape
 
@@ -16,7 +17,7 @@ NOTHING = "—"
 
 def utc(value: datetime) -> datetime:
     """The moment in UTC; a naive datetime is taken to be UTC already."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def short_day(value: date) -> str:
@@ -86,7 +87,8 @@ def moment_element(value: datetime | None, now: datetime) -> Markup:
     if value is None:
         return Markup(NOTHING)
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        machine_moment(value), exact_moment(value), human_moment(value, now))
+        machine_moment(value), exact_moment(value), human_moment(value, now)
+    )
 
 
 def day_element(value: date | str | None, today: date) -> Markup:
@@ -103,4 +105,5 @@ def day_element(value: date | str | None, today: date) -> Markup:
     if isinstance(value, datetime):
         value = utc(value).date()
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        value.isoformat(), exact_day(value, today), short_day(value))
+        value.isoformat(), exact_day(value, today), short_day(value)
+    )

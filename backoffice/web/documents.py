@@ -1,5 +1,6 @@
 """The data room: receipts of every authorized payment, for finance and admins. Everyone else gets a
 404, as if it did not exist (RLS hides the rows from them as well)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -12,8 +13,8 @@ from backoffice.models import Document
 from backoffice.queries import notifications as queries
 from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
 from backoffice.web.context import actor, db
-from backoffice.web.htmx import render
 from backoffice.web.forms import page_number
+from backoffice.web.htmx import render
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 
@@ -34,14 +35,23 @@ def index():
     args, errors = request.args, {}
     search = clean_text(args.get("q"), "q", errors, label="search", required=False, max_len=100)
     filters = queries.DocumentFilters(
-        contractor_id=parse_id(args.get("contractor_id")), engagement_id=parse_id(args.get("engagement_id")),
+        contractor_id=parse_id(args.get("contractor_id")),
+        engagement_id=parse_id(args.get("engagement_id")),
         search="" if "q" in errors else search or "",  # a refused search filters nothing
         issued_from=_day(args.get("from"), "from", errors),
-        issued_to=_day(args.get("to"), "to", errors))
+        issued_to=_day(args.get("to"), "to", errors),
+    )
     room = queries.data_room(db(), filters, page=page_number())
     pager_args = {k: v for k, v in args.items() if k != "page" and v}
-    return render("documents/index.html", room=room, filters=filters, args=args, errors=errors, pager_args=pager_args,
-                  status=422 if errors else 200)
+    return render(
+        "documents/index.html",
+        room=room,
+        filters=filters,
+        args=args,
+        errors=errors,
+        pager_args=pager_args,
+        status=422 if errors else 200,
+    )
 
 
 @bp.route("/<document_id>/download")

@@ -1,4 +1,5 @@
 """Engagements: the list, set-up of the terms, the engagement page and its state changes."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
@@ -68,9 +69,15 @@ def index():
         # RLS already limits a contractor to its own rows; naming the contractor as well lets the planner
         # use the (org_id, contractor_id) index instead of filtering the whole organization (bench: 1.9x -> 1.6x).
         contractor_id = me.contractor_id
-    listing = queries.engagement_list(db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=page_number())
+    listing = queries.engagement_list(
+        db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=page_number()
+    )
     staff = me.role != Role.CONTRACTOR
-    filters = {"status": status or "", "contractor": str(contractor_id or "") if staff else "", "owner": str(owner_id or "")}
+    filters = {
+        "status": status or "",
+        "contractor": str(contractor_id or "") if staff else "",
+        "owner": str(owner_id or ""),
+    }
     return render(
         "engagements/index.html",
         "engagements/_list.html",
@@ -90,16 +97,27 @@ def due():
     status = request.args.get("status") or None
     page = page_number()
     rows = queries.due_milestones(db(), status=status, page=page, per_page=DUE_PER_PAGE)
-    return render("engagements/due.html", rows=rows[:DUE_PER_PAGE], has_next=len(rows) > DUE_PER_PAGE, page=page,
-                  status_filter=status or "")
+    return render(
+        "engagements/due.html",
+        rows=rows[:DUE_PER_PAGE],
+        has_next=len(rows) > DUE_PER_PAGE,
+        page=page,
+        status_filter=status or "",
+    )
 
 
 DUE_PER_PAGE = 50
 
 
 def _terms_page(template_title: str, form: TermsForm, engagement=None, status: int = 200):
-    return render("engagements/terms.html", form=form, engagement=engagement, heading=template_title,
-                  is_admin=actor().role == Role.ADMIN, status=status)
+    return render(
+        "engagements/terms.html",
+        form=form,
+        engagement=engagement,
+        heading=template_title,
+        is_admin=actor().role == Role.ADMIN,
+        status=status,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -175,7 +193,9 @@ def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", s
         change_orders_allowed=manages and detail.status in rules.CHANGE_ORDERS_ALLOWED,
         errors=errors or {},
         open_action=open_action,
-        reason=request.form.get("release_reason" if open_action == "release" else "reason", "") if request.method == "POST" else "",
+        reason=request.form.get("release_reason" if open_action == "release" else "reason", "")
+        if request.method == "POST"
+        else "",
         status=status,
     )
 
@@ -223,12 +243,19 @@ def release_retainage(engagement_id):
     try:
         invoice = invoice_service.release_retainage(db(), actor(), engagement_id, reason)
     except ValidationError as exc:
-        return _show(engagement_id, errors={"release_reason": exc.fields.get("reason", exc.message)},
-                     open_action="release", status=422)
+        return _show(
+            engagement_id,
+            errors={"release_reason": exc.fields.get("reason", exc.message)},
+            open_action="release",
+            status=422,
+        )
     except DomainError as exc:
         if exc.status == 404:
             raise
         return _show(engagement_id, errors={"release": exc.message}, open_action="release", status=exc.status)
-    flash(f"Retainage release authorized: {invoice.invoice_number} for "
-          f"{format_amount(invoice.gross_minor, invoice.currency)}, due {invoice.due_date:%d %b %Y}.", "success")
+    flash(
+        f"Retainage release authorized: {invoice.invoice_number} for "
+        f"{format_amount(invoice.gross_minor, invoice.currency)}, due {invoice.due_date:%d %b %Y}.",
+        "success",
+    )
     return redirect(url_for("payments.invoice", invoice_id=invoice.id), code=303)

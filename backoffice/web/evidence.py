@@ -1,5 +1,6 @@
 """Evidence downloads. Always an attachment, except the inline preview of images and PDFs, which is
 served under a sandboxing Content-Security-Policy into a sandboxed frame of the app's own pages."""
+
 from __future__ import annotations
 
 import re
@@ -9,11 +10,11 @@ from urllib.parse import quote
 from flask import Blueprint, Response, stream_with_context
 from flask_login import login_required
 
+from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.errors import NotFound
 from backoffice.queries.reviews import evidence_file
 from backoffice.services.evidence import read_chunks
 from backoffice.services.validation import parse_id
-from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.web.context import db
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")

@@ -1,4 +1,5 @@
 """Form helpers shared by the blueprints."""
+
 from __future__ import annotations
 
 from flask import flash, request

@@ -1,4 +1,5 @@
 """The landing page: what this person can do next, by role."""
+
 from __future__ import annotations
 
 from flask import Blueprint

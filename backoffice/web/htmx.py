@@ -1,4 +1,5 @@
 """htmx helpers: a page renders its full template, or just its fragment for an htmx request."""
+
 from __future__ import annotations
 
 from flask import redirect, render_template, request

@@ -3,6 +3,7 @@
 One screen for both: what the milestone is, every revision with its files and decision, and the one
 panel the person looking can act on (the submission form, or the decision panel).
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -15,10 +16,10 @@ from backoffice.domain.roles import Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import reviews as queries
 from backoffice.services import organizations as org_service
-from backoffice.services.engagements import can_manage
-from backoffice.services.evidence import limits_for
 from backoffice.services import reviews as review_service
 from backoffice.services import submissions as submission_service
+from backoffice.services.engagements import can_manage
+from backoffice.services.evidence import limits_for
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db
 from backoffice.web.htmx import redirect_after_post, render, wants_fragment
@@ -39,11 +40,20 @@ def _context(detail: queries.MilestoneDetail, **extra) -> dict:
     me = actor()
     org = org_service.current_organization(db(), me)
     limits = limits_for(org)
-    can_submit = (me.role == Role.CONTRACTOR and detail.status.value == "planned"
-                  and detail.engagement_status.value == "active")
+    can_submit = (
+        me.role == Role.CONTRACTOR and detail.status.value == "planned" and detail.engagement_status.value == "active"
+    )
     return {
-        "m": detail, "today": date.today(), "limits": limits, "evidence_rules": evidence_rules,
-        "can_decide": can_manage(me, detail), "can_submit": can_submit, "partial_policy": org.partial_policy, "errors": {}, "values": {}, **extra,
+        "m": detail,
+        "today": date.today(),
+        "limits": limits,
+        "evidence_rules": evidence_rules,
+        "can_decide": can_manage(me, detail),
+        "can_submit": can_submit,
+        "partial_policy": org.partial_policy,
+        "errors": {},
+        "values": {},
+        **extra,
     }
 
 
@@ -57,20 +67,29 @@ def show(milestone_id):
 @login_required
 def submit(milestone_id):
     data = submission_service.SubmissionInput(
-        note=request.form.get("note", ""), links=request.form.get("links", ""), files=uploaded_files(request, "files"))
+        note=request.form.get("note", ""), links=request.form.get("links", ""), files=uploaded_files(request, "files")
+    )
     try:
         submission = submission_service.submit_work(db(), actor(), milestone_id, data)
     except ValidationError as exc:
         values = {"note": data.note, "links": data.links}
-        return render("milestones/show.html", "milestones/_submit_form.html", status=422,
-                      **_context(_detail(milestone_id), errors=exc.fields, values=values, message=exc.message))
+        return render(
+            "milestones/show.html",
+            "milestones/_submit_form.html",
+            status=422,
+            **_context(_detail(milestone_id), errors=exc.fields, values=values, message=exc.message),
+        )
     except DomainError as exc:
         if exc.status in (403, 404):
             raise
         # Refused for the milestone's state (decided, paused, cancelled meanwhile): the form's place
         # says why; a full page says it at the top.
-        return render("milestones/show.html", "milestones/_refused.html", status=exc.status,
-                      **_context(_detail(milestone_id), refused=exc.message))
+        return render(
+            "milestones/show.html",
+            "milestones/_refused.html",
+            status=exc.status,
+            **_context(_detail(milestone_id), refused=exc.message),
+        )
     flash(f"Revision {submission.revision} submitted. The project owner has been asked to review it.", "success")
     return redirect_after_post(url_for("milestones.show", milestone_id=milestone_id))
 
@@ -83,9 +102,13 @@ DECIDED = {"approve": "Approved.", "partial": "Partial decision recorded.", "dis
 def decide(milestone_id):
     form = request.form
     data = review_service.DecisionInput(
-        submission_id=form.get("submission_id", ""), decision=form.get("decision", ""), reason=form.get("reason", ""),
-        approved_amount=form.get("approved_amount", ""), approved_percent=form.get("approved_percent", ""),
-        amount_minor=form.get("amount_minor", ""))
+        submission_id=form.get("submission_id", ""),
+        decision=form.get("decision", ""),
+        reason=form.get("reason", ""),
+        approved_amount=form.get("approved_amount", ""),
+        approved_percent=form.get("approved_percent", ""),
+        amount_minor=form.get("amount_minor", ""),
+    )
     values = {k: form.get(k, "") for k in ("decision", "reason", "approved_amount", "approved_percent")}
     try:
         review_service.decide(db(), actor(), milestone_id, data)
@@ -105,5 +128,6 @@ def decide(milestone_id):
 
 
 def _decision_panel(milestone_id, *, status: int, **extra):
-    return render("milestones/show.html", "milestones/_decision.html", status=status,
-                  **_context(_detail(milestone_id), **extra))
+    return render(
+        "milestones/show.html", "milestones/_decision.html", status=status, **_context(_detail(milestone_id), **extra)
+    )

@@ -1,4 +1,5 @@
 """The bell: in-app notifications, the unread count htmx refreshes, marking read."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, request, url_for
@@ -18,8 +19,11 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @login_required
 def index():
     unread_only = request.args.get("show") == "unread"
-    return render("notifications/index.html", inbox=queries.inbox(db(), actor(), page=page_number(), unread_only=unread_only),
-                  unread_only=unread_only)
+    return render(
+        "notifications/index.html",
+        inbox=queries.inbox(db(), actor(), page=page_number(), unread_only=unread_only),
+        unread_only=unread_only,
+    )
 
 
 @bp.route("/count")

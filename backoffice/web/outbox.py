@@ -1,5 +1,6 @@
 """The outbox (admins): every email the organization sent or kept, its status and retries, and a
 button to send a kept or failed one again."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, request, url_for
@@ -9,8 +10,8 @@ from backoffice.domain.roles import Role
 from backoffice.queries import notifications as queries
 from backoffice.services import notifications as notification_service
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.htmx import redirect_after_post, render
 from backoffice.web.forms import page_number
+from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -20,15 +21,22 @@ bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 @roles_required(Role.ADMIN)
 def index():
     status, event = request.args.get("status", ""), request.args.get("event", "")
-    return render("outbox/index.html", outbox=queries.outbox(db(), actor(), status=status, event=event, page=page_number()),
-                  status_filter=status, event=event, statuses=queries.OUTBOX_STATUSES)
+    return render(
+        "outbox/index.html",
+        outbox=queries.outbox(db(), actor(), status=status, event=event, page=page_number()),
+        status_filter=status,
+        event=event,
+        statuses=queries.OUTBOX_STATUSES,
+    )
 
 
 @bp.route("/<message_id>")
 @login_required
 @roles_required(Role.ADMIN)
 def show(message_id):
-    return render("outbox/show.html", message=queries.outbox_message(db(), actor(), message_id), statuses=queries.OUTBOX_STATUSES)
+    return render(
+        "outbox/show.html", message=queries.outbox_message(db(), actor(), message_id), statuses=queries.OUTBOX_STATUSES
+    )
 
 
 @bp.route("/<message_id>/html")
@@ -38,8 +46,9 @@ def html(message_id):
     """The HTML body as the recipient sees it, for the preview frame: sandboxed, no scripts, no forms."""
     message = queries.outbox_message(db(), actor(), message_id)
     response = Response(message.html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:;"
-                                                   " frame-ancestors 'self'")
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    )
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 

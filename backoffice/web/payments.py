@@ -1,5 +1,6 @@
 """Finance's payment queue, one invoice's page, recording a payment, and the remittance import; and a
 contractor's own payments."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -35,9 +36,14 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
     page = page_number()
     status = args.get("status", "open")
     filters = queries.QueueFilters(
-        status=status if status in queries.QUEUE_STATUSES else "open", due_before=due_before,
-        currency=(args.get("currency") or "").upper()[:3] or None, contractor_id=parse_id(args.get("contractor_id")),
-        engagement_id=parse_id(args.get("engagement_id")), sort="-due" if args.get("sort") == "-due" else "due", page=page)
+        status=status if status in queries.QUEUE_STATUSES else "open",
+        due_before=due_before,
+        currency=(args.get("currency") or "").upper()[:3] or None,
+        contractor_id=parse_id(args.get("contractor_id")),
+        engagement_id=parse_id(args.get("engagement_id")),
+        sort="-due" if args.get("sort") == "-due" else "due",
+        page=page,
+    )
     return filters, notes
 
 
@@ -47,9 +53,17 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
 def queue():
     filters, notes = _filters(request.args)
     result = queries.payment_queue(db(), filters)
-    return render("payments/queue.html", "payments/_queue.html", q=result, f=filters, notes=notes,
-                  options=queries.queue_options(db()), today=date.today(), args=request.args.to_dict(),
-                  max_selected=MAX_SELECTED)
+    return render(
+        "payments/queue.html",
+        "payments/_queue.html",
+        q=result,
+        f=filters,
+        notes=notes,
+        options=queries.queue_options(db()),
+        today=date.today(),
+        args=request.args.to_dict(),
+        max_selected=MAX_SELECTED,
+    )
 
 
 @bp.route("/invoices/")
@@ -78,9 +92,18 @@ def _detail(invoice_id) -> queries.InvoiceDetail:
 def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
     receipt = receipt_of(db(), detail.row.id) if me.role in FINANCE else None
-    return {"d": detail, "i": detail.row, "today": date.today(), "methods": payment_service.METHODS, "receipt": receipt,
-            "can_pay": me.role in FINANCE and detail.row.status.payable,
-            "own_approval": detail.authorized_by == me.user_id, "errors": {}, "values": {}, **extra}
+    return {
+        "d": detail,
+        "i": detail.row,
+        "today": date.today(),
+        "methods": payment_service.METHODS,
+        "receipt": receipt,
+        "can_pay": me.role in FINANCE and detail.row.status.payable,
+        "own_approval": detail.authorized_by == me.user_id,
+        "errors": {},
+        "values": {},
+        **extra,
+    }
 
 
 @bp.route("/invoices/<invoice_id>")
@@ -98,13 +121,21 @@ def pay(invoice_id):
     try:
         payment = payment_service.record_payment(db(), actor(), invoice_id, data)
     except ValidationError as exc:
-        return render("payments/invoice.html", "payments/_pay_form.html", status=422,
-                      **_invoice_context(_detail(invoice_id), errors=exc.fields, values=values))
+        return render(
+            "payments/invoice.html",
+            "payments/_pay_form.html",
+            status=422,
+            **_invoice_context(_detail(invoice_id), errors=exc.fields, values=values),
+        )
     except DomainError as exc:
         if exc.status == 404:
             raise
-        return render("payments/invoice.html", "payments/_pay_form.html", status=exc.status,
-                      **_invoice_context(_detail(invoice_id), refused=exc.message, values=values))
+        return render(
+            "payments/invoice.html",
+            "payments/_pay_form.html",
+            status=exc.status,
+            **_invoice_context(_detail(invoice_id), refused=exc.message, values=values),
+        )
     detail = _detail(invoice_id)
     flash(f"Payment of {detail.row.invoice_number} recorded ({payment.reference}).", "success")
     return redirect_after_post(url_for("payments.invoice", invoice_id=invoice_id))
@@ -116,17 +147,32 @@ def pay(invoice_id):
 def remittance():
     """Upload a remittance file: every row is checked and shown; nothing is written until confirmed."""
     if request.method == "GET":
-        return render("payments/remittance.html", preview=None, method="ach", methods=payment_service.METHODS, csv_text="")
+        return render(
+            "payments/remittance.html", preview=None, method="ach", methods=payment_service.METHODS, csv_text=""
+        )
     upload = request.files.get("file")
     method = request.form.get("method", "ach")
     content = upload.read(payment_service.MAX_REMITTANCE_BYTES + 1) if upload and upload.filename else b""
     if not content:
-        return render("payments/remittance.html", status=422, preview=None, method=method, methods=payment_service.METHODS,
-                      csv_text="", errors={"file": "Choose the remittance CSV file to check."})
+        return render(
+            "payments/remittance.html",
+            status=422,
+            preview=None,
+            method=method,
+            methods=payment_service.METHODS,
+            csv_text="",
+            errors={"file": "Choose the remittance CSV file to check."},
+        )
     preview = payment_service.preview_remittance(db(), actor(), content, method)
-    return render("payments/remittance.html", status=200 if preview.ok else 422, preview=preview, method=method,
-                  methods=payment_service.METHODS, csv_text=content.decode("utf-8-sig", "replace") if preview.ok else "",
-                  errors={})
+    return render(
+        "payments/remittance.html",
+        status=200 if preview.ok else 422,
+        preview=preview,
+        method=method,
+        methods=payment_service.METHODS,
+        csv_text=content.decode("utf-8-sig", "replace") if preview.ok else "",
+        errors={},
+    )
 
 
 @bp.route("/payments/remittance/import", methods=["POST"])
@@ -139,7 +185,14 @@ def remittance_import():
         payments = payment_service.import_remittance(db(), actor(), content, method)
     except ValidationError as exc:
         preview = payment_service.preview_remittance(db(), actor(), content, method)
-        return render("payments/remittance.html", status=422, preview=preview, method=method,
-                      methods=payment_service.METHODS, csv_text="", errors=exc.fields)
+        return render(
+            "payments/remittance.html",
+            status=422,
+            preview=preview,
+            method=method,
+            methods=payment_service.METHODS,
+            csv_text="",
+            errors=exc.fields,
+        )
     flash(f"{len(payments)} payment{'' if len(payments) == 1 else 's'} recorded from the remittance file.", "success")
     return redirect_after_post(url_for("payments.queue", status="paid"))

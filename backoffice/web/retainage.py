@@ -1,5 +1,6 @@
 """The retainage report: withheld, released and held, per engagement and per contractor. (The release
 itself is authorized on the engagement page: web/engagements.py.)"""
+
 from __future__ import annotations
 
 from flask import Blueprint
@@ -19,4 +20,3 @@ bp = Blueprint("retainage", __name__)
 def report():
     engagements, contractors = queries.retainage_report(db())
     return render("retainage/report.html", engagements=engagements, contractors=contractors, me=actor())
-

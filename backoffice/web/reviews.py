@@ -1,4 +1,5 @@
 """The review queue: submitted work waiting for its project owner (or any admin), oldest first."""
+
 from __future__ import annotations
 
 from flask import Blueprint

@@ -4,12 +4,13 @@ The editor is one form. Add, remove, move up/down and "Update amounts" post the 
 the form back re-rendered, never saved; Save checks every row and saves all of them or none. Nothing
 typed is lost on an error: the form comes back with the message at the field.
 """
+
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 import binascii
 import re
+from dataclasses import replace
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_login import login_required
@@ -47,8 +48,13 @@ def _rows_from(form) -> list[service.RowInput]:
 
 def _rows_of(milestones, currency: str) -> list[service.RowInput]:
     return [
-        service.RowInput(id=str(m.id), title=m.title, deliverable=m.deliverable,
-                         amount=format_amount(m.amount_minor, currency, symbol=False), due_date=m.due_date.isoformat())
+        service.RowInput(
+            id=str(m.id),
+            title=m.title,
+            deliverable=m.deliverable,
+            amount=format_amount(m.amount_minor, currency, symbol=False),
+            due_date=m.due_date.isoformat(),
+        )
         for m in milestones
     ]
 
@@ -106,9 +112,12 @@ def edit(engagement_id):
         rows = _rows_of(queries.milestone_list(db(), engagement.id), engagement.currency)
         version = service.schedule_version(db(), engagement.id)
         return _editor(engagement, service.ScheduleInput(rows=rows, version=version))
-    data = service.ScheduleInput(rows=_rows_from(request.form), mode=request.form.get("mode", "amounts"),
-                                 contract_value=request.form.get("contract_value", ""),
-                                 version=request.form.get("version", ""))
+    data = service.ScheduleInput(
+        rows=_rows_from(request.form),
+        mode=request.form.get("mode", "amounts"),
+        contract_value=request.form.get("contract_value", ""),
+        version=request.form.get("version", ""),
+    )
     op = request.form.get("op", "save")
     if op != "save":
         return _editor(engagement, replace(data, rows=_apply_op(op, data.rows)))
@@ -132,8 +141,11 @@ def edit(engagement_id):
 def template():
     currency = request.args.get("currency", "USD")
     body = milestone_import.template_csv(currency if is_currency(currency) else "USD")
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="milestone-schedule-template.csv"'})
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="milestone-schedule-template.csv"'},
+    )
 
 
 @bp.route("/<engagement_id>/milestones/import", methods=["GET", "POST"])
@@ -146,13 +158,23 @@ def import_csv(engagement_id):
         return render("engagements/import.html", e=engagement, preview=None, errors={})
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return render("engagements/import.html", e=engagement, preview=None,
-                      errors={"file": "Choose a CSV file to upload."}, status=422)
+        return render(
+            "engagements/import.html",
+            e=engagement,
+            preview=None,
+            errors={"file": "Choose a CSV file to upload."},
+            status=422,
+        )
     content = upload.stream.read(milestone_import.MAX_BYTES + 1)
     preview = milestone_import.preview(content, engagement.currency)
     return render(
-        "engagements/import.html", e=engagement, preview=preview, errors={}, filename=upload.filename,
-        encoded=base64.b64encode(content).decode() if preview.ok else "", status=200 if preview.ok else 422,
+        "engagements/import.html",
+        e=engagement,
+        preview=preview,
+        errors={},
+        filename=upload.filename,
+        encoded=base64.b64encode(content).decode() if preview.ok else "",
+        status=200 if preview.ok else 422,
     )
 
 

@@ -1,5 +1,6 @@
 """Uploads stream to a temporary file while their sha256 and size are computed, as the request body
 is parsed: the app never holds a whole upload in memory and never reads it twice to hash it."""
+
 from __future__ import annotations
 
 import hashlib

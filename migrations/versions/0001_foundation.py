@@ -3,6 +3,7 @@
 Revision ID: 0001_foundation
 Revises:
 """
+
 from alembic import op
 
 from backoffice.schema import apply_rls_policies

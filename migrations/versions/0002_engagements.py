@@ -6,6 +6,7 @@ Revises: 0001_foundation
 contractor_id is carried from the engagement onto every row below it and kept consistent by composite
 foreign keys, so the contractor's RLS policy stays one indexed comparison (DESIGN.md section 5).
 """
+
 from alembic import op
 
 from backoffice.schema import apply_rls_policies

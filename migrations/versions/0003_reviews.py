@@ -9,6 +9,7 @@ the bytes, in 1 MiB pieces so that neither an upload nor a download ever holds a
 Submissions, files and reviews are insert-only for the app role: evidence that a decision was based
 on can never change under it.
 """
+
 from alembic import op
 
 from backoffice.schema import apply_rls_policies

@@ -11,6 +11,7 @@ from a per-organization counter row that the inserting transaction holds until i
 gapless: a rolled-back approval gives its number back. The guards in sql/rls_policies.sql check
 every amount against the engagement's terms, whoever writes.
 """
+
 from alembic import op
 
 from backoffice.schema import apply_rls_policies

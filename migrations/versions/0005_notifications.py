@@ -13,6 +13,7 @@ Revises: 0004_money
 - ``password_resets``: one-time links, stored hashed, used only through SECURITY DEFINER functions.
 - Organizations get the review SLA (days) and the locale amounts are written in.
 """
+
 from alembic import op
 from procrastinate.schema import SchemaManager
 

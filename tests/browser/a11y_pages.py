@@ -2,6 +2,7 @@
 those pages need (read as the owner role, never changed), signing in as a demo person, the form controls
 without an accessible name, keyboard moves (Tab until the focus is where a person wants it) and work
 submitted and decided through the services for the tests' own engagements."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ FINANCE = "finance@acme.example"
 NINA = "nina@northwind.example"  # contractor user of Northwind Design Ltd (the active and completed engagements)
 BEN = "ben@bluebird.example"  # contractor user of Bluebird Electrical LLC (a work request to accept)
 ROLE_OF = {ADMIN: "admin", OWNER: "owner", FINANCE: "finance", NINA: "contractor", BEN: "contractor (work request)"}
-NAME_OF = {ADMIN: "Ada Admin", OWNER: "Omar Owner", FINANCE: "Fiona Finance", NINA: "Nina Northwind", BEN: "Ben Bluebird"}
+NAME_OF = {
+    ADMIN: "Ada Admin",
+    OWNER: "Omar Owner",
+    FINANCE: "Fiona Finance",
+    NINA: "Nina Northwind",
+    BEN: "Ben Bluebird",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ MAIN_PAGES = (
 def demo_ids(admin_engine, acme) -> dict[str, str]:
     """The demo rows the main pages show, by the names MAIN_PAGES uses (read as the owner role)."""
     with admin_engine.connect() as conn:
+
         def one(sql: str, **params) -> str:
             return str(conn.execute(text(sql), {"org": acme, **params}).scalar_one())
 
@@ -113,10 +121,14 @@ def demo_ids(admin_engine, acme) -> dict[str, str]:
         ids["cabinetry"] = milestone(ids["kitchen"], "Cabinetry and countertops")
         ids["demolition"] = milestone(ids["kitchen"], "Demolition and rough-in")
         ids["finishing"] = milestone(ids["kitchen"], "Finishing and handover")
-        ids["invoice"] = one("select id from invoices where engagement_id = :e and status = 'approved'"
-                             " order by number limit 1", e=ids["kitchen"])
-        ids["paid_invoice"] = one("select id from invoices where engagement_id = :e and status = 'paid'"
-                                  " order by number limit 1", e=ids["lobby"])
+        ids["invoice"] = one(
+            "select id from invoices where engagement_id = :e and status = 'approved' order by number limit 1",
+            e=ids["kitchen"],
+        )
+        ids["paid_invoice"] = one(
+            "select id from invoices where engagement_id = :e and status = 'paid' order by number limit 1",
+            e=ids["lobby"],
+        )
     return ids
 
 
@@ -219,12 +231,22 @@ def has_visible_focus(info: dict) -> bool:
 def submit_work(app_sessions, world, milestone_id, note: str, *, with_files: bool = True) -> None:
     """The contractor marks the milestone complete with a PDF, two photos and a link, through the service
     (the review screen opens the first photo's preview and leaves the second closed)."""
-    files = [UploadedFile.from_bytes("site-report.pdf", report_pdf("Site report", ["All done as specified."])),
-             UploadedFile.from_bytes("site-photo.png", photo_png()),
-             UploadedFile.from_bytes("site-photo-west.png", photo_png(tint=(150, 110, 70)))] if with_files else []
+    files = (
+        [
+            UploadedFile.from_bytes("site-report.pdf", report_pdf("Site report", ["All done as specified."])),
+            UploadedFile.from_bytes("site-photo.png", photo_png()),
+            UploadedFile.from_bytes("site-photo-west.png", photo_png(tint=(150, 110, 70))),
+        ]
+        if with_files
+        else []
+    )
     with acting(app_sessions, world.contractor_x_user, world.org_a) as (session, actor):
-        submissions.submit_work(session, actor, milestone_id, submissions.SubmissionInput(
-            note=note, links="https://drive.example.com/site-photos", files=files))
+        submissions.submit_work(
+            session,
+            actor,
+            milestone_id,
+            submissions.SubmissionInput(note=note, links="https://drive.example.com/site-photos", files=files),
+        )
 
 
 def decide(app_sessions, world, milestone_id, decision: str, reason: str = "") -> None:

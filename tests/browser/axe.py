@@ -5,6 +5,7 @@ under ``label`` in the run's report (``axe-report.json`` beside the screenshots)
 critical violation, naming the rule, its help text and the elements. The script is evaluated through the
 DevTools protocol, which the app's Content-Security-Policy (script-src 'self') does not apply to, so the
 pages are checked exactly as served."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,10 @@ def describe(violations: list[dict]) -> str:
     lines = []
     for v in violations:
         lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
-        lines.extend(f"    {n['target']}: {n['summary'].splitlines()[-1].strip() if n['summary'] else ''}"
-                     for n in v["nodes"][:5])
+        lines.extend(
+            f"    {n['target']}: {n['summary'].splitlines()[-1].strip() if n['summary'] else ''}"
+            for n in v["nodes"][:5]
+        )
     return "\n".join(lines)
 
 

@@ -1,21 +1,27 @@
 """What the browser tests share: how Debian's Chromium is launched, evidence files a browser can upload,
 signing in through the login form, screenshots of each step, and a recorder of the upload's progress
 bar as htmx moves it (the page navigates away when the upload ends, so it reports to Python as it goes)."""
+
 from __future__ import annotations
 
 import hashlib
 import re
 import threading
-from typing import Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
-
 from testkit import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 MB = 1024 * 1024
 
 
@@ -76,7 +82,7 @@ def photograph_on_failure(contexts, directory: Path) -> None:
         for p, page in enumerate(context.pages, start=1):
             try:
                 page.screenshot(path=str(directory / f"failure-{c}-{p}.png"), full_page=True)
-            except Exception:  # noqa: BLE001  a crashed page cannot be photographed; the failure is reported anyway
+            except Exception:
                 pass
 
 
@@ -88,7 +94,7 @@ def in_own_thread(work: Callable[[], None], *, timeout: float = 300) -> None:
     def run() -> None:
         try:
             work()
-        except BaseException as exc:  # noqa: BLE001  re-raised in the test's thread below
+        except BaseException as exc:
             failures.append(exc)
 
     thread = threading.Thread(target=run, name="beside-playwright")

@@ -4,6 +4,7 @@ Every test here carries the ``browser`` marker (``pytest -m "not browser"`` leav
 /usr/bin/chromium they are skipped, except under CI (the CI variable set), where they fail. Screenshots of
 each step go to $BROWSER_ARTIFACTS, or to a temporary directory named at the end of the run.
 """
+
 from __future__ import annotations
 
 import gc

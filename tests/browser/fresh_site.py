@@ -3,15 +3,16 @@ migrations, its first organization and admin made with the real ``backoffice cre
 ``create-user`` commands, the app served on a free port of 127.0.0.1, and the real job worker run on demand
 (``drain_jobs``), as ``backoffice worker --once`` does. Nothing else is in it, so what a page shows is only
 what the journey did."""
+
 from __future__ import annotations
 
 import dataclasses
 import secrets
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import psycopg
 from browser_helpers import in_own_thread
@@ -39,8 +40,9 @@ class Site:
     def drain_jobs(self) -> None:
         """Run every waiting job with the real worker until the queue is empty (emails, receipts)."""
         settings = dataclasses.replace(load_settings(), base_url=self.base_url)
-        in_own_thread(lambda: run_worker(self.app_url, settings, wait=False, install_signal_handlers=False,
-                                         mailer=OFFLINE))
+        in_own_thread(
+            lambda: run_worker(self.app_url, settings, wait=False, install_signal_handlers=False, mailer=OFFLINE)
+        )
 
 
 def _cli(args: list[str], env: dict[str, str]) -> str:
@@ -50,12 +52,15 @@ def _cli(args: list[str], env: dict[str, str]) -> str:
 
 
 @contextmanager
-def fresh_site(database, *, org: str, currency: str, retainage: str, admin_email: str, admin_name: str,
-               password: str) -> Iterator[Site]:
+def fresh_site(
+    database, *, org: str, currency: str, retainage: str, admin_email: str, admin_name: str, password: str
+) -> Iterator[Site]:
     suffix = secrets.token_hex(4)
     owner, app, name = f"bo_fresh_owner_{suffix}", f"bo_fresh_app_{suffix}", f"backoffice_fresh_{suffix}"
     role_password = secrets.token_hex(16)
-    embedded.create_roles_and_database(database.superuser_url, owner=owner, app=app, database=name, password=role_password)
+    embedded.create_roles_and_database(
+        database.superuser_url, owner=owner, app=app, database=name, password=role_password
+    )
     base = make_url(database.app_url).set(database=name, password=role_password)
     app_url = base.set(username=app).render_as_string(hide_password=False)
     admin_url = base.set(username=owner).render_as_string(hide_password=False)
@@ -63,8 +68,21 @@ def fresh_site(database, *, org: str, currency: str, retainage: str, admin_email
 
     env = {"DATABASE_URL": app_url, "DATABASE_ADMIN_URL": admin_url}
     org_id = uuid.UUID(_cli(["create-org", org, "--currency", currency, "--retainage", retainage], env))
-    _cli(["create-user", admin_email, "--name", admin_name, "--org", str(org_id), "--role", "admin",
-          "--password", password], env)
+    _cli(
+        [
+            "create-user",
+            admin_email,
+            "--name",
+            admin_name,
+            "--org",
+            str(org_id),
+            "--role",
+            "admin",
+            "--password",
+            password,
+        ],
+        env,
+    )
 
     from werkzeug.serving import make_server
 
@@ -83,8 +101,10 @@ def fresh_site(database, *, org: str, currency: str, retainage: str, admin_email
         server.server_close()
         flask_app.extensions["backoffice.engine"].dispose()
         admin_engine.dispose()
-        with psycopg.connect(make_url(database.superuser_url).set(drivername="postgresql")
-                             .render_as_string(hide_password=False), autocommit=True) as conn:
+        with psycopg.connect(
+            make_url(database.superuser_url).set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+        ) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
             conn.execute(f'drop owned by "{app}"')
             conn.execute(f'drop role if exists "{app}"')

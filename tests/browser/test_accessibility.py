@@ -3,11 +3,22 @@ or critical violation (every result is in axe-report.json), and every form contr
 The review screen is checked again after each of its htmx swaps (a refused dispute, a dispute, an
 approval), and the pages that list emails, notifications and receipts with rows in them, on the tests' own
 engagements (the demo's state is only read)."""
+
 from __future__ import annotations
 
 import pytest
-from a11y_pages import (MAIN_PAGES, NAME_OF, ROLE_OF, MainPage, decide, demo_ids, open_page, sign_in_as,
-                        submit_work, unnamed_controls)
+from a11y_pages import (
+    MAIN_PAGES,
+    NAME_OF,
+    ROLE_OF,
+    MainPage,
+    decide,
+    demo_ids,
+    open_page,
+    sign_in_as,
+    submit_work,
+    unnamed_controls,
+)
 from browser_helpers import run_jobs_aside, sign_in
 from engagement_helpers import create_active, milestones_of
 from playwright.sync_api import Page, expect
@@ -41,7 +52,9 @@ def open_as(new_context, demo_data):
 
 
 @pytest.mark.parametrize("main_page", MAIN_PAGES, ids=lambda p: p.label)
-def test_main_page_has_no_serious_or_critical_violations(main_page: MainPage, open_as, demo_rows, accessible, screenshots):
+def test_main_page_has_no_serious_or_critical_violations(
+    main_page: MainPage, open_as, demo_rows, accessible, screenshots
+):
     page = open_as(main_page.who)
     open_page(page, main_page.path.format(**demo_rows))
     screenshots.take(page, main_page.label)
@@ -57,14 +70,16 @@ def test_every_form_control_on_the_main_pages_has_an_accessible_name(who, open_a
         if unnamed := unnamed_controls(page):
             offenders[main_page.label] = unnamed
     assert not offenders, "form controls without an accessible name:\n" + "\n".join(
-        f"{label}:\n    " + "\n    ".join(controls) for label, controls in offenders.items())
+        f"{label}:\n    " + "\n    ".join(controls) for label, controls in offenders.items()
+    )
 
 
 # --- the review screen after htmx swaps, on a fresh engagement ---------------------------------------------
 
 
 def test_review_screen_stays_accessible_through_its_htmx_swaps(
-        new_context, accessible, screenshots, app_sessions, admin_engine, world):
+    new_context, accessible, screenshots, app_sessions, admin_engine, world
+):
     engagement_id = create_active(app_sessions, world)
     design, build, _ = milestones_of(admin_engine, engagement_id)
     submit_work(app_sessions, world, design.id, "Floor plans for all three levels.")
@@ -102,7 +117,8 @@ def test_review_screen_stays_accessible_through_its_htmx_swaps(
 
 
 def test_submit_form_refused_in_place_is_accessible_and_focuses_the_field(
-        new_context, accessible, screenshots, app_sessions, admin_engine, world):
+    new_context, accessible, screenshots, app_sessions, admin_engine, world
+):
     engagement_id = create_active(app_sessions, world)
     design = milestones_of(admin_engine, engagement_id)[0]
     page = new_context().new_page()
@@ -121,7 +137,8 @@ def test_submit_form_refused_in_place_is_accessible_and_focuses_the_field(
 
 
 def test_outbox_notifications_and_data_room_with_rows_are_accessible(
-        new_context, accessible, screenshots, app_sessions, admin_engine, database, world):
+    new_context, accessible, screenshots, app_sessions, admin_engine, database, world
+):
     engagement_id = create_active(app_sessions, world)
     design = milestones_of(admin_engine, engagement_id)[0]
     submit_work(app_sessions, world, design.id, "Floor plans for all three levels.")

@@ -6,6 +6,7 @@ contractor's user is notified, follows the notification and reads the same chang
 
 Each step is checked as the person sees it (roles, labels, text), screenshotted, and checked with axe; the
 end state as the owner role reads it from the database."""
+
 from __future__ import annotations
 
 import re
@@ -22,16 +23,23 @@ REASON = "The client wants a stronger structure; their own staff hand over, and 
 
 def lines_of(admin_engine, change_order_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select l.line_no, l.kind, m.title, l.before, l.after from change_order_lines l"
-            "  join milestones m on m.id = l.milestone_id where l.change_order_id = :c order by l.line_no"),
-            {"c": change_order_id}).all()
+        return conn.execute(
+            text(
+                "select l.line_no, l.kind, m.title, l.before, l.after from change_order_lines l"
+                "  join milestones m on m.id = l.milestone_id where l.change_order_id = :c order by l.line_no"
+            ),
+            {"c": change_order_id},
+        ).all()
 
 
 def figure(page: Page, name: str):
     """A figure of the engagement's totals (Contract value, Approved, Paid ...)."""
-    return (page.locator("dl.figures > div").filter(has=page.locator("dt", has_text=re.compile(f"^{name}$")))
-            .locator("dd").first)
+    return (
+        page.locator("dl.figures > div")
+        .filter(has=page.locator("dt", has_text=re.compile(f"^{name}$")))
+        .locator("dd")
+        .first
+    )
 
 
 def milestone_row(page: Page, seq: int):
@@ -40,11 +48,15 @@ def milestone_row(page: Page, seq: int):
 
 
 def test_owner_issues_a_change_order_and_the_contractor_sees_it(
-        new_context, screenshots, accessible, app_sessions, admin_engine, database, world):
+    new_context, screenshots, accessible, app_sessions, admin_engine, database, world
+):
     engagement_id = create_active(app_sessions, world, title=TITLE)
     design, build, handover = milestones_of(admin_engine, engagement_id)
     assert [(m.title, m.amount_minor) for m in (design, build, handover)] == [
-        ("Design", 100000), ("Build", 200000), ("Handover", 50000)]
+        ("Design", 100000),
+        ("Build", 200000),
+        ("Handover", 50000),
+    ]
     invoice_id = approve(app_sessions, world, design.id)
     pay_as(app_sessions, world.finance, world.org_a, invoice_id, reference="ACH 7001")
     before = milestones_of(admin_engine, engagement_id)
@@ -87,7 +99,9 @@ def test_owner_issues_a_change_order_and_the_contractor_sees_it(
     amount = owner.get_by_label("Amount of milestone 2", exact=True)
     expect(amount).to_have_attribute("aria-invalid", "true")
     expect(owner.locator(f"#ms-{build.id}-amount-error")).to_have_text("Enter an amount greater than zero.")
-    expect(owner.locator("#change-order-form").get_by_role("alert")).to_contain_text("Nothing was changed. Correct the fields marked below.")
+    expect(owner.locator("#change-order-form").get_by_role("alert")).to_contain_text(
+        "Nothing was changed. Correct the fields marked below."
+    )
     expect(owner.get_by_label("Reason for the change")).to_have_value(REASON)
     expect(amount).to_have_value("-2,400.00")
     screenshots.take(owner, "owner is stopped by a negative amount")
@@ -145,13 +159,27 @@ def test_owner_issues_a_change_order_and_the_contractor_sees_it(
     # The database agrees: one change order, its lines, the milestones as changed.
     [stored] = change_orders_of(admin_engine, engagement_id)
     assert (stored.number, stored.reason, stored.contract_value_before, stored.contract_value_after) == (
-        1, REASON, 350000, 355000)
+        1,
+        REASON,
+        350000,
+        355000,
+    )
     assert [(l.line_no, l.kind, l.title, l.before, l.after) for l in lines_of(admin_engine, stored.id)] == [
-        (1, "adjust", "Build", {"amount_minor": 200000, "due_date": "2030-03-01"},
-         {"amount_minor": 240000, "due_date": "2030-03-15"}),
+        (
+            1,
+            "adjust",
+            "Build",
+            {"amount_minor": 200000, "due_date": "2030-03-01"},
+            {"amount_minor": 240000, "due_date": "2030-03-15"},
+        ),
         (2, "cancel", "Handover", {"status": "planned"}, {"status": "cancelled"}),
-        (3, "add", "Snagging", None,
-         {"title": "Snagging", "deliverable": "Snag list closed", "amount_minor": 15000, "due_date": "2030-05-15"}),
+        (
+            3,
+            "add",
+            "Snagging",
+            None,
+            {"title": "Snagging", "deliverable": "Snag list closed", "amount_minor": 15000, "due_date": "2030-05-15"},
+        ),
     ]
     after = milestones_of(admin_engine, engagement_id)
     assert [(m.seq, m.title, m.amount_minor, m.due_date.isoformat(), m.status) for m in after] == [

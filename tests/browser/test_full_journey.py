@@ -12,6 +12,7 @@ the release, and the admin's outbox holds every email the journey caused.
 
 Each main page is checked with axe-core (no serious or critical violations) and photographed; the end state
 is checked in the database as the owner role sees it."""
+
 from __future__ import annotations
 
 import csv
@@ -24,7 +25,6 @@ from browser_helpers import MB, UploadProgress, failed, file_payload, pdf_bytes,
 from fresh_site import fresh_site
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import text
-
 from testkit import PASSWORD
 
 ORG = "Harbor Works"
@@ -45,8 +45,13 @@ FROM_CSV = [
     ("Built-in shelving", "Oak shelving in the reading room", "4,000.00", 60),
     ("Final walkthrough", "Snag list closed and signed off", "465.45", 75),
 ]
-RETAINAGE = {"Site survey": "123.46", "Design drawings": "250.00", "Permit package": "80.00",
-             "Built-in shelving": "400.00", "Final walkthrough": "46.55"}
+RETAINAGE = {
+    "Site survey": "123.46",
+    "Design drawings": "250.00",
+    "Permit package": "80.00",
+    "Built-in shelving": "400.00",
+    "Final walkthrough": "46.55",
+}
 RETAINAGE_TOTAL = "$900.01"
 DISPUTE_REASON = "The survey has no ceiling heights for the second floor.\nPlease add them."
 NOTE_1 = "Survey of all three floors, PDF attached."
@@ -60,8 +65,9 @@ def day(offset: int) -> str:
 
 @pytest.fixture(scope="module")
 def site(database):
-    with fresh_site(database, org=ORG, currency="USD", retainage="10", admin_email=ADMIN[1], admin_name=ADMIN[0],
-                    password=PASSWORD) as s:
+    with fresh_site(
+        database, org=ORG, currency="USD", retainage="10", admin_email=ADMIN[1], admin_name=ADMIN[0], password=PASSWORD
+    ) as s:
         yield s
 
 
@@ -74,8 +80,9 @@ class People:
         self.errors: list[str] = []
 
     def page(self) -> Page:
-        context = self.browser.new_context(base_url=self.base_url, viewport={"width": 1280, "height": 900},
-                                           accept_downloads=True)
+        context = self.browser.new_context(
+            base_url=self.base_url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
         context.set_default_timeout(20_000)
         self.contexts.append(context)
         page = context.new_page()
@@ -139,7 +146,8 @@ def db_rows(site, sql: str, **params):
 
 
 def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_paid_retainage(
-        site, people, screenshots, accessible):
+    site, people, screenshots, accessible
+):
     shot = screenshots.take
 
     # --- The admin adds the contractor and invites the people. ------------------------------------------
@@ -220,7 +228,9 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     writer = csv.writer(sheet)
     writer.writerow(["Title", "Deliverable", "Amount", "Due date"])
     writer.writerows([title, deliverable, amount, day(due_in)] for title, deliverable, amount, due_in in FROM_CSV)
-    owner.get_by_label("CSV file").set_input_files(file_payload("milestones.csv", "text/csv", sheet.getvalue().encode()))
+    owner.get_by_label("CSV file").set_input_files(
+        file_payload("milestones.csv", "text/csv", sheet.getvalue().encode())
+    )
     owner.get_by_role("button", name="Upload and preview").click()
     expect(owner.get_by_text("2 milestones ready to import")).to_be_visible()
     expect(owner.get_by_text("$4,465.45 in all")).to_be_visible()
@@ -257,7 +267,8 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     contractor.get_by_label("What did you deliver?").fill(NOTE_1)
     contractor.get_by_label("Links (optional").fill(LINK)
     contractor.get_by_label("Files — drop them here").set_input_files(
-        file_payload("survey.pdf", "application/pdf", evidence_1))
+        file_payload("survey.pdf", "application/pdf", evidence_1)
+    )
     expect(contractor.locator("[data-chosen]")).to_contain_text("survey.pdf — 2 MB")
     shot(contractor, "contractor chose the evidence")
     accessible(contractor, "contractor: milestone, submit form")
@@ -300,7 +311,8 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     evidence_2 = pdf_bytes(30_000, "Heights")
     contractor.get_by_label("What did you deliver?").fill(NOTE_2)
     contractor.get_by_label("Files — drop them here").set_input_files(
-        file_payload("survey-v2.pdf", "application/pdf", evidence_2))
+        file_payload("survey-v2.pdf", "application/pdf", evidence_2)
+    )
     contractor.get_by_role("button", name="Submit for review").click()
     expect(contractor.get_by_text("Revision 2 submitted.")).to_be_visible()
 
@@ -309,7 +321,9 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     expect(decision.get_by_role("heading", name="Your decision on revision 2")).to_be_visible()
     decision.get_by_role("button", name="Approve").click()
     expect(decision.get_by_role("heading", name="Approved")).to_be_visible()
-    expect(decision).to_contain_text(re.compile(r"The payment is authorized as [A-Z0-9]+-000001 for \$1,234\.55 gross\."))
+    expect(decision).to_contain_text(
+        re.compile(r"The payment is authorized as [A-Z0-9]+-000001 for \$1,234\.55 gross\.")
+    )
     invoice_number = decision.get_by_role("link", name=re.compile(r"-000001$")).inner_text()
     shot(owner, "owner approved revision 2")
 
@@ -335,12 +349,27 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
         finance.get_by_role("button", name="Download the CSV").click()
     data = open(downloaded.value.path(), "rb").read()
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    assert list(rows[0]) == ["Bill No.", "Vendor", "Bill Date", "Due Date", "Terms", "Memo", "Account",
-                             "Line Description", "Line Amount", "Currency"]
+    assert list(rows[0]) == [
+        "Bill No.",
+        "Vendor",
+        "Bill Date",
+        "Due Date",
+        "Terms",
+        "Memo",
+        "Account",
+        "Line Description",
+        "Line Amount",
+        "Currency",
+    ]
     assert len(rows) == 1
     bill = rows[0]
     assert (bill["Bill No."], bill["Vendor"], bill["Memo"], bill["Line Amount"], bill["Currency"]) == (
-        invoice_number, CONTRACTOR, "SOW-HW-7", "1111.09", "USD"), bill
+        invoice_number,
+        CONTRACTOR,
+        "SOW-HW-7",
+        "1111.09",
+        "USD",
+    ), bill
     assert "Site survey" in bill["Line Description"]
     assert re.fullmatch(r"\d\d/\d\d/\d{4}", bill["Bill Date"]) and re.fullmatch(r"\d\d/\d\d/\d{4}", bill["Due Date"])
     stored = db_rows(site, "select sha256, row_count from ap_export_batches")
@@ -416,7 +445,9 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     accessible(admin, "admin: outbox")
     written = {(r.event, r.recipient) for r in db_rows(site, "select event, recipient from email_messages")}
     expected = {
-        ("invite", CONTRACTOR_USER[1]), ("invite", OWNER[1]), ("invite", FINANCE[1]),
+        ("invite", CONTRACTOR_USER[1]),
+        ("invite", OWNER[1]),
+        ("invite", FINANCE[1]),
         ("engagement.work_request_sent", CONTRACTOR_USER[1]),
         ("engagement.work_request_accepted", OWNER[1]),
         ("milestone.submitted", OWNER[1]),
@@ -442,13 +473,25 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     assert people.errors == []
     (status,) = db_rows(site, "select status from engagements")
     assert status.status == "completed"
-    invoices = db_rows(site, "select kind, gross_minor, retainage_minor, net_minor, status from invoices order by invoice_number")
+    invoices = db_rows(
+        site, "select kind, gross_minor, retainage_minor, net_minor, status from invoices order by invoice_number"
+    )
     assert [(i.kind, i.gross_minor, i.retainage_minor, i.net_minor) for i in invoices] == [
-        ("milestone", 123455, 12346, 111109), ("milestone", 250000, 25000, 225000), ("milestone", 80000, 8000, 72000),
-        ("milestone", 400000, 40000, 360000), ("milestone", 46545, 4655, 41890), ("retainage_release", 90001, 0, 90001)]
+        ("milestone", 123455, 12346, 111109),
+        ("milestone", 250000, 25000, 225000),
+        ("milestone", 80000, 8000, 72000),
+        ("milestone", 400000, 40000, 360000),
+        ("milestone", 46545, 4655, 41890),
+        ("retainage_release", 90001, 0, 90001),
+    ]
     assert [i.status for i in invoices][0] == "paid" and invoices[-1].status == "paid"
     assert sum(i.net_minor for i in invoices) == 900000  # sum of net + release = sum of gross approved
-    evidence = db_rows(site, "select s.revision, f.file_name, f.sha256 from evidence_files f join submissions s on s.id = f.submission_id"
-                             " order by s.revision")
+    evidence = db_rows(
+        site,
+        "select s.revision, f.file_name, f.sha256 from evidence_files f join submissions s on s.id = f.submission_id"
+        " order by s.revision",
+    )
     assert [(e.revision, e.file_name, e.sha256) for e in evidence] == [
-        (1, "survey.pdf", sha256(evidence_1)), (2, "survey-v2.pdf", sha256(evidence_2))]
+        (1, "survey.pdf", sha256(evidence_1)),
+        (2, "survey-v2.pdf", sha256(evidence_2)),
+    ]

@@ -3,6 +3,7 @@ submission, goes through its evidence, disputes one milestone (first without a r
 the field) and approves another, pressing Tab, Shift+Tab, Enter and typing, never clicking. Wherever the
 focus is, it shows; after each in-place swap of the decision panel it lands where the next step is (the
 refused field, the outcome's heading), never lost to <body>, and the outcome is in a status region."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,6 @@ import re
 from a11y_pages import focused, has_visible_focus, submit_work, tab_to
 from engagement_helpers import create_active, milestones_of
 from playwright.sync_api import Page, expect
-
 from testkit import PASSWORD
 
 REASON = "The floor plans show no dimensions for the utility room."
@@ -28,7 +28,10 @@ def is_link(text: str | re.Pattern, href: str | re.Pattern | None = None):
             return False
         if not (re.search(text, f["text"]) if isinstance(text, re.Pattern) else f["text"] == text):
             return False
-        return href is None or bool(re.search(href, f["href"] or "") if isinstance(href, re.Pattern) else f["href"] == href)
+        return href is None or bool(
+            re.search(href, f["href"] or "") if isinstance(href, re.Pattern) else f["href"] == href
+        )
+
     return match
 
 
@@ -38,15 +41,15 @@ def is_button(text: str):
 
 def expect_focus_lands(page: Page, what: str) -> dict:
     """Wait until something other than <body> has the focus; what it is."""
-    page.wait_for_function("() => document.activeElement && document.activeElement !== document.body",
-                           timeout=10_000)
+    page.wait_for_function("() => document.activeElement && document.activeElement !== document.body", timeout=10_000)
     now = focused(page)
     assert now is not None, f"the focus is lost to <body> after {what}"
     return now
 
 
-def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(new_context, screenshots, app_sessions,
-                                                                    admin_engine, world):
+def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(
+    new_context, screenshots, app_sessions, admin_engine, world
+):
     engagement_id = create_active(app_sessions, world)
     design, build, _ = milestones_of(admin_engine, engagement_id)
     submit_work(app_sessions, world, design.id, "Floor plans for all three levels.")
@@ -133,7 +136,9 @@ def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(new_context,
     expect(outcome).to_be_focused()
     now = expect_focus_lands(page, "approving")
     assert "decision" in now["inside"] and has_visible_focus(now), now
-    expect(panel.get_by_role("status")).to_contain_text(re.compile(r"The payment is authorized as \S+-000001 for \$2,000\.00 gross\."))
+    expect(panel.get_by_role("status")).to_contain_text(
+        re.compile(r"The payment is authorized as \S+-000001 for \$2,000\.00 gross\.")
+    )
     screenshots.take(page, "approved, the focus on the outcome")
 
     # The invoice the approval authorized is the next stop of the Tab key.

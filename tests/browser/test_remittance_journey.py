@@ -6,6 +6,7 @@ paid in the queue and in the batch; the contractor's user sees "Paid" on "Your p
 
 Each step is checked as the person sees it (roles, labels, text), screenshotted, and checked with axe; the
 end state as the owner role reads it from the database."""
+
 from __future__ import annotations
 
 import re
@@ -47,10 +48,13 @@ def check_the_file(page: Page, lines: list[str]) -> None:
 
 
 def test_finance_exports_a_batch_and_imports_a_remittance_file_and_the_contractor_sees_it_paid(
-        new_context, screenshots, accessible, app_sessions, admin_engine, world):
+    new_context, screenshots, accessible, app_sessions, admin_engine, world
+):
     engagement_id = active_engagement(app_sessions, world, title=TITLE, rows=ROWS)
-    design, build, handover = [dict(invoice_row(admin_engine, approve(app_sessions, world, mid)))
-                               for mid in milestone_ids(admin_engine, engagement_id)]
+    design, build, handover = [
+        dict(invoice_row(admin_engine, approve(app_sessions, world, mid)))
+        for mid in milestone_ids(admin_engine, engagement_id)
+    ]
     # 10% retainage withheld from each: the net payable is what the bank pays.
     assert [i["net_minor"] for i in (design, build, handover)] == [111109, 180004, 45000]
     assert {i["status"] for i in (design, build, handover)} == {"approved"}
@@ -95,14 +99,18 @@ def test_finance_exports_a_batch_and_imports_a_remittance_file_and_the_contracto
 
     # A file with an unknown invoice number and a wrong amount: each bad row is named, nothing is recorded.
     before = money_state(admin_engine, world.org_a)
-    check_the_file(finance, [
-        f"{design['invoice_number']},1111.09,{paid_on},ACH 5001",
-        f"ZZZZ-999999,450.00,{paid_on},ACH 5002",
-        f"{handover['invoice_number']},405.00,{paid_on},ACH 5003",
-    ])
+    check_the_file(
+        finance,
+        [
+            f"{design['invoice_number']},1111.09,{paid_on},ACH 5001",
+            f"ZZZZ-999999,450.00,{paid_on},ACH 5002",
+            f"{handover['invoice_number']},405.00,{paid_on},ACH 5003",
+        ],
+    )
     expect(finance.get_by_role("heading", name="Nothing can be imported yet")).to_be_visible()
     expect(finance.locator("section[aria-labelledby=preview-heading]").get_by_role("alert")).to_have_text(
-        "2 of 3 rows need fixing. Correct the file and check it again; nothing was recorded.")
+        "2 of 3 rows need fixing. Correct the file and check it again; nothing was recorded."
+    )
     preview = finance.locator("table.remittance tbody tr")
     expect(preview).to_have_count(3)
     expect(preview.nth(0).locator("td").first).to_have_text("2")
@@ -111,22 +119,28 @@ def test_finance_exports_a_batch_and_imports_a_remittance_file_and_the_contracto
     expect(preview.nth(1).locator("td").last).to_have_text("No invoice ZZZZ-999999 in this organization.")
     expect(preview.nth(2).locator("td").first).to_have_text("4")
     expect(preview.nth(2).locator("td").last).to_have_text(
-        f"Amount $405.00 does not match the net payable {money(handover['net_minor'])}.")
+        f"Amount $405.00 does not match the net payable {money(handover['net_minor'])}."
+    )
     expect(finance.get_by_role("button", name=re.compile(r"^Import"))).to_have_count(0)
     screenshots.take(finance, "finance sees the bad rows named")
     accessible(finance, "finance: remittance preview with problems")
     assert money_state(admin_engine, world.org_a) == before
 
     # The corrected file pays the exported Design and the not yet exported Handover.
-    check_the_file(finance, [
-        f'{design["invoice_number"]},"1,111.09",{paid_on},ACH 5001',
-        f"{handover['invoice_number']},450.00,{paid_on},ACH 5003",
-    ])
+    check_the_file(
+        finance,
+        [
+            f'{design["invoice_number"]},"1,111.09",{paid_on},ACH 5001',
+            f"{handover['invoice_number']},450.00,{paid_on},ACH 5003",
+        ],
+    )
     expect(finance.get_by_role("heading", name="Ready to import 2 payments")).to_be_visible()
     preview = finance.locator("table.remittance tbody tr")
     expect(preview).to_have_count(2)
-    for row, invoice, amount, reference in ((preview.nth(0), design, "1,111.09", "ACH 5001"),
-                                            (preview.nth(1), handover, "450.00", "ACH 5003")):
+    for row, invoice, amount, reference in (
+        (preview.nth(0), design, "1,111.09", "ACH 5001"),
+        (preview.nth(1), handover, "450.00", "ACH 5003"),
+    ):
         expect(row.get_by_role("link", name=invoice["invoice_number"])).to_be_visible()
         expect(row).to_contain_text(invoice["description"])
         expect(row).to_contain_text(amount)
@@ -164,11 +178,19 @@ def test_finance_exports_a_batch_and_imports_a_remittance_file_and_the_contracto
     # The database agrees: two payments from the remittance, the third still exported and unpaid.
     for invoice, reference in ((design, "ACH 5001"), (handover, "ACH 5003")):
         (payment,) = payments_of(admin_engine, invoice["id"])
-        assert (payment["source"], payment["method"], payment["reference"], payment["amount_minor"],
-                payment["currency"], payment["paid_at"].isoformat(), payment["recorded_by"]) == (
-            "remittance", "wire", reference, invoice["net_minor"], "USD", paid_on, world.finance.id)
-        assert (invoice_row(admin_engine, invoice["id"])["status"],
-                invoice_row(admin_engine, invoice["id"])["paid_at"].isoformat()) == ("paid", paid_on)
+        assert (
+            payment["source"],
+            payment["method"],
+            payment["reference"],
+            payment["amount_minor"],
+            payment["currency"],
+            payment["paid_at"].isoformat(),
+            payment["recorded_by"],
+        ) == ("remittance", "wire", reference, invoice["net_minor"], "USD", paid_on, world.finance.id)
+        assert (
+            invoice_row(admin_engine, invoice["id"])["status"],
+            invoice_row(admin_engine, invoice["id"])["paid_at"].isoformat(),
+        ) == ("paid", paid_on)
     assert payments_of(admin_engine, build["id"]) == []
     assert invoice_row(admin_engine, build["id"])["status"] == "exported"
 

@@ -3,6 +3,7 @@ owner disputes it with a reason, the contractor reads the reason and submits rev
 
 Each step is checked as the person sees it (roles, labels, text) and the end state as the owner role
 reads it from the database."""
+
 from __future__ import annotations
 
 import re
@@ -20,12 +21,16 @@ LINK_2 = "https://drive.example.com/kitchen/design-v2"
 
 def submissions_and_reviews(admin_engine, milestone_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select s.revision, s.note, s.links, r.decision, r.reason,"
-            "       (select array_agg(f.file_name || ' ' || f.sha256 order by f.file_name)"
-            "          from evidence_files f where f.submission_id = s.id) as files"
-            "  from submissions s left join reviews r on r.submission_id = s.id"
-            " where s.milestone_id = :m order by s.revision"), {"m": milestone_id}).all()
+        return conn.execute(
+            text(
+                "select s.revision, s.note, s.links, r.decision, r.reason,"
+                "       (select array_agg(f.file_name || ' ' || f.sha256 order by f.file_name)"
+                "          from evidence_files f where f.submission_id = s.id) as files"
+                "  from submissions s left join reviews r on r.submission_id = s.id"
+                " where s.milestone_id = :m order by s.revision"
+            ),
+            {"m": milestone_id},
+        ).all()
 
 
 def decision_panel(page: Page):
@@ -53,7 +58,8 @@ def open_from_queue(page: Page, milestone_title: str, *, revision_note: str | No
 
 
 def test_contractor_uploads_owner_disputes_contractor_resubmits_owner_approves(
-        new_context, screenshots, app_sessions, admin_engine, world):
+    new_context, screenshots, app_sessions, admin_engine, world
+):
     engagement_id = create_active(app_sessions, world)
     design = milestones_of(admin_engine, engagement_id)[0]
     assert (design.title, design.status) == ("Design", "planned")
@@ -75,7 +81,8 @@ def test_contractor_uploads_owner_disputes_contractor_resubmits_owner_approves(
     expect(bar_box).to_be_hidden()
     contractor.get_by_label("What did you deliver?").fill(NOTE_1)
     contractor.get_by_label("Files — drop them here").set_input_files(
-        file_payload("floor-plans.pdf", "application/pdf", evidence_1))
+        file_payload("floor-plans.pdf", "application/pdf", evidence_1)
+    )
     expect(contractor.locator("[data-chosen]")).to_contain_text("floor-plans.pdf — 3 MB")
     screenshots.take(contractor, "contractor chose the evidence")
     progress.clear()
@@ -132,7 +139,8 @@ def test_contractor_uploads_owner_disputes_contractor_resubmits_owner_approves(
     contractor.get_by_label("What did you deliver?").fill(NOTE_2)
     contractor.get_by_label("Links (optional").fill(LINK_2)
     contractor.get_by_label("Files — drop them here").set_input_files(
-        file_payload("floor-plans-v2.pdf", "application/pdf", evidence_2))
+        file_payload("floor-plans-v2.pdf", "application/pdf", evidence_2)
+    )
     progress.clear()
     contractor.get_by_role("button", name="Submit for review").click()
     expect(contractor.get_by_text("Revision 2 submitted.")).to_be_visible()
@@ -153,8 +161,12 @@ def test_contractor_uploads_owner_disputes_contractor_resubmits_owner_approves(
     owner.get_by_role("button", name="Approve").click()
     expect(decision_panel(owner).get_by_role("heading", name="Approved")).to_be_visible()
     # The approval authorized the payment in the same transaction: the panel links its invoice.
-    expect(decision_panel(owner)).to_contain_text(re.compile(r"The payment is authorized as [A-Z0-9]+-000001 for \$1,000\.00 gross\."))
-    expect(decision_panel(owner).get_by_role("link", name=re.compile(r"-000001$"))).to_have_attribute("href", re.compile(r"^/invoices/"))
+    expect(decision_panel(owner)).to_contain_text(
+        re.compile(r"The payment is authorized as [A-Z0-9]+-000001 for \$1,000\.00 gross\.")
+    )
+    expect(decision_panel(owner).get_by_role("link", name=re.compile(r"-000001$"))).to_have_attribute(
+        "href", re.compile(r"^/invoices/")
+    )
     expect(owner.locator("#revision-2 .badge")).to_have_text("Approved")
     expect(owner.locator("#review-count")).to_have_text("0")
     expect_same_document(owner)

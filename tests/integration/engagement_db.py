@@ -1,5 +1,6 @@
 """Shared by the engagement integration tests: acting as a person, racing people against each other,
 and reading rows as the owner role."""
+
 from __future__ import annotations
 
 import threading
@@ -25,7 +26,9 @@ def owner_query(admin_engine, sql: str, **params) -> list[dict]:
 
 
 def milestone_rows(admin_engine, engagement_id) -> list[dict]:
-    return owner_query(admin_engine, "select * from milestones where engagement_id = :id order by seq", id=engagement_id)
+    return owner_query(
+        admin_engine, "select * from milestones where engagement_id = :id order by seq", id=engagement_id
+    )
 
 
 def race(app_sessions, org_id, people, call) -> list:
@@ -41,7 +44,7 @@ def race(app_sessions, org_id, people, call) -> list:
                 session.rollback()
                 barrier.wait(timeout=60)
                 outcomes[i] = call(session, actor, i)
-            except Exception as exc:  # noqa: BLE001 - the outcome is the point
+            except Exception as exc:
                 outcomes[i] = exc
                 session.rollback()
 

@@ -5,6 +5,7 @@ the organization's money rows read as the owner role.
 A ``Party`` is one contractor's side of a world: the organization, the staff member who owns and
 approves its engagements, the contractor and the contractor's user.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -48,21 +49,54 @@ def today() -> str:
 # --- building through the services ------------------------------------------------------------------
 
 
-def active_engagement(act_as, admin_engine, p: Party, amounts=("1,000.00", "2,000.00"), *, title="Roof",
-                      retainage="", service_fee="", terms="", currency="") -> tuple[uuid.UUID, list[uuid.UUID]]:
+def active_engagement(
+    act_as,
+    admin_engine,
+    p: Party,
+    amounts=("1,000.00", "2,000.00"),
+    *,
+    title="Roof",
+    retainage="",
+    service_fee="",
+    terms="",
+    currency="",
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """An engagement the contractor accepted, with one planned milestone per amount. Empty terms take the
     organization's defaults (10% retainage, 30 days, the org's currency, no fee)."""
     session, actor = sign_in(act_as, p.staff, p.org_id)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(p.contractor_id), title=title, owner_user_id=str(p.staff.id), retainage=retainage,
-        service_fee=service_fee, payment_terms_days=terms, currency=currency))
-    schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-        RowInput(title=f"{title} part {n}", deliverable=f"Deliverable {n}", amount=amount, due_date="2030-01-15")
-        for n, amount in enumerate(amounts, start=1)]))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(
+            contractor_id=str(p.contractor_id),
+            title=title,
+            owner_user_id=str(p.staff.id),
+            retainage=retainage,
+            service_fee=service_fee,
+            payment_terms_days=terms,
+            currency=currency,
+        ),
+    )
+    schedule.save_schedule(
+        session,
+        actor,
+        e.id,
+        ScheduleInput(
+            rows=[
+                RowInput(
+                    title=f"{title} part {n}", deliverable=f"Deliverable {n}", amount=amount, due_date="2030-01-15"
+                )
+                for n, amount in enumerate(amounts, start=1)
+            ]
+        ),
+    )
     engagements.perform(session, actor, e.id, "send")
     session, actor = sign_in(act_as, p.contractor_user, p.org_id)
     engagements.perform(session, actor, e.id, "accept")
-    ids = [r["id"] for r in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id)]
+    ids = [
+        r["id"]
+        for r in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id)
+    ]
     return e.id, ids
 
 
@@ -71,10 +105,16 @@ def submit(act_as, p: Party, milestone_id, note: str = "Done, see the album."):
     return submit_work(session, actor, milestone_id, SubmissionInput(note=note, links=EVIDENCE))
 
 
-def decide_as(act_as, person, org_id, milestone_id, submission_id, decision: str = "approve", reason: str = "", **extra):
+def decide_as(
+    act_as, person, org_id, milestone_id, submission_id, decision: str = "approve", reason: str = "", **extra
+):
     session, actor = sign_in(act_as, person, org_id)
-    return decide(session, actor, milestone_id, DecisionInput(submission_id=str(submission_id), decision=decision,
-                                                              reason=reason, **extra))
+    return decide(
+        session,
+        actor,
+        milestone_id,
+        DecisionInput(submission_id=str(submission_id), decision=decision, reason=reason, **extra),
+    )
 
 
 def approve(act_as, admin_engine, p: Party, milestone_id, approver=None) -> dict:
@@ -85,8 +125,9 @@ def approve(act_as, admin_engine, p: Party, milestone_id, approver=None) -> dict
     return invoice_of_milestone(admin_engine, milestone_id)
 
 
-def approved_invoices(act_as, admin_engine, p: Party, amounts=("1,000.00", "2,000.00"), approver=None,
-                      **terms) -> tuple[uuid.UUID, list[dict]]:
+def approved_invoices(
+    act_as, admin_engine, p: Party, amounts=("1,000.00", "2,000.00"), approver=None, **terms
+) -> tuple[uuid.UUID, list[dict]]:
     """An engagement whose every milestone is approved: (engagement id, its invoices in milestone order)."""
     engagement_id, milestones = active_engagement(act_as, admin_engine, p, amounts, **terms)
     return engagement_id, [approve(act_as, admin_engine, p, m, approver) for m in milestones]
@@ -99,13 +140,18 @@ def complete(act_as, p: Party, engagement_id) -> None:
 
 def export(act_as, person, org_id, invoice_ids=(), **selection):
     session, actor = sign_in(act_as, person, org_id)
-    return ap_export.create_batch(session, actor, ap_export.Selection(
-        invoice_ids=tuple(str(i) for i in invoice_ids), **selection))
+    return ap_export.create_batch(
+        session, actor, ap_export.Selection(invoice_ids=tuple(str(i) for i in invoice_ids), **selection)
+    )
 
 
-def pay(act_as, person, org_id, invoice_id, *, paid_at: str | None = None, reference: str = "ACH 0001", method: str = "ach"):
+def pay(
+    act_as, person, org_id, invoice_id, *, paid_at: str | None = None, reference: str = "ACH 0001", method: str = "ach"
+):
     session, actor = sign_in(act_as, person, org_id)
-    return payments.record_payment(session, actor, invoice_id, payments.PaymentInput(paid_at or today(), reference, method))
+    return payments.record_payment(
+        session, actor, invoice_id, payments.PaymentInput(paid_at or today(), reference, method)
+    )
 
 
 def set_org(admin_engine, org_id, **columns) -> None:
@@ -143,12 +189,15 @@ def payments_of(admin_engine, invoice_id) -> list[dict]:
 
 
 def ledger_of(admin_engine, invoice_id) -> list[dict]:
-    return owner_query(admin_engine, "select * from ledger_entries where invoice_id = :i order by event, account", i=invoice_id)
+    return owner_query(
+        admin_engine, "select * from ledger_entries where invoice_id = :i order by event, account", i=invoice_id
+    )
 
 
 def events(admin_engine, org_id, action: str) -> list[dict]:
-    return owner_query(admin_engine, "select * from audit_events where org_id = :o and action = :a order by seq",
-                       o=org_id, a=action)
+    return owner_query(
+        admin_engine, "select * from audit_events where org_id = :o and action = :a order by seq", o=org_id, a=action
+    )
 
 
 def money_state(admin_engine, *org_ids) -> dict:
@@ -160,7 +209,9 @@ def money_state(admin_engine, *org_ids) -> dict:
         "invoices": q("select * from invoices where org_id = any(:o) order by id"),
         "payments": q("select * from payments where org_id = any(:o) order by id"),
         "batches": q("select * from ap_export_batches where org_id = any(:o) order by id"),
-        "chunks": q("select batch_id, chunk_no, md5(data) from ap_export_chunks where org_id = any(:o) order by batch_id, chunk_no"),
+        "chunks": q(
+            "select batch_id, chunk_no, md5(data) from ap_export_chunks where org_id = any(:o) order by batch_id, chunk_no"
+        ),
         "ledger": q("select * from ledger_entries where org_id = any(:o) order by id"),
         "counters": q("select * from org_counters where org_id = any(:o) order by org_id, counter"),
         "milestones": q("select * from milestones where org_id = any(:o) order by id"),

@@ -10,6 +10,7 @@ write it as {ISSUED}, and a due date as {ISSUED+30} (30 days later), each in the
 Everything else (headers, column order, quoting, amounts, invoice numbers of the fresh organization) is
 compared exactly. To review a change of layout, run with GOLDEN_UPDATE=1 and read the diff of golden/.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,8 +54,16 @@ CONTRACTORS = {
 
 # (contractor, title, SOW reference, retainage %, terms days, service fee %, currency, [(milestone, amount)])
 ENGAGEMENTS = [
-    ("smith", "Kitchen, phase 1", "SOW-2026-001", "10", "30", "2.5", "USD",
-     [("Design", "1,234.55"), ('Build "shell"', "2,000.05")]),
+    (
+        "smith",
+        "Kitchen, phase 1",
+        "SOW-2026-001",
+        "10",
+        "30",
+        "2.5",
+        "USD",
+        [("Design", "1,234.55"), ('Build "shell"', "2,000.05")],
+    ),
     ("formula", "Bathroom tiling", "-2026/07", "5", "0", "0", "USD", [("Tiles", "999.99")]),
     ("zoe", "Mood board", "", "0", "14", "0", "USD", [("Board", "10.01")]),
     ("smith", "Kuwait fit-out", "KW-7", "7.5", "45", "1.25", "KWD", [("Survey", "1,234.567"), ("Fit-out", "0.005")]),
@@ -62,14 +71,23 @@ ENGAGEMENTS = [
 
 # The custom layout: renamed columns in a chosen order, a header that needs quoting and one that needs guarding.
 CUSTOM_COLUMNS = [
-    {"field": "invoice_number", "header": "Bill #"}, {"field": "vendor_name", "header": "Payee, legal"},
-    {"field": "vendor_id", "header": "Vendor"}, {"field": "kind", "header": "Type"},
-    {"field": "milestone", "header": "Milestone"}, {"field": "invoice_date", "header": "Issued"},
-    {"field": "due_date", "header": "Due"}, {"field": "terms", "header": "Terms"},
-    {"field": "gross", "header": "Gross"}, {"field": "retainage", "header": "Retained"},
-    {"field": "net", "header": "=Net"}, {"field": "fee", "header": "Fee"}, {"field": "total", "header": 'Total "billed"'},
-    {"field": "currency", "header": "Ccy"}, {"field": "blank", "header": "Notes"},
-    {"field": "quantity", "header": "Qty"}, {"field": "tax_type", "header": "Tax"},
+    {"field": "invoice_number", "header": "Bill #"},
+    {"field": "vendor_name", "header": "Payee, legal"},
+    {"field": "vendor_id", "header": "Vendor"},
+    {"field": "kind", "header": "Type"},
+    {"field": "milestone", "header": "Milestone"},
+    {"field": "invoice_date", "header": "Issued"},
+    {"field": "due_date", "header": "Due"},
+    {"field": "terms", "header": "Terms"},
+    {"field": "gross", "header": "Gross"},
+    {"field": "retainage", "header": "Retained"},
+    {"field": "net", "header": "=Net"},
+    {"field": "fee", "header": "Fee"},
+    {"field": "total", "header": 'Total "billed"'},
+    {"field": "currency", "header": "Ccy"},
+    {"field": "blank", "header": "Notes"},
+    {"field": "quantity", "header": "Qty"},
+    {"field": "tax_type", "header": "Tax"},
 ]
 
 
@@ -86,56 +104,108 @@ def dataset(world, act_as, admin_engine, password_hash) -> Dataset:
     org_id = world.org_a
     session, admin = sign_in(act_as, world.admin, org_id)
     org = organizations.current_organization(session, admin)
-    organizations.update_settings(session, admin, organizations.OrgSettings(
-        name=org.name, default_currency="USD", default_retainage_bps=1000, payment_terms_days=30,
-        partial_policy="route_back", invoice_prefix="GOLD", segregation_of_duties=True))
+    organizations.update_settings(
+        session,
+        admin,
+        organizations.OrgSettings(
+            name=org.name,
+            default_currency="USD",
+            default_retainage_bps=1000,
+            payment_terms_days=30,
+            partial_policy="route_back",
+            invoice_prefix="GOLD",
+            segregation_of_duties=True,
+        ),
+    )
     session, admin = sign_in(act_as, world.admin, org_id)
-    organizations.update_export_settings(session, admin, organizations.ExportSettings(
-        preset="generic", expense_account="6100 Contract labor, subcontractors", date_format="us", columns=CUSTOM_COLUMNS))
+    organizations.update_export_settings(
+        session,
+        admin,
+        organizations.ExportSettings(
+            preset="generic",
+            expense_account="6100 Contract labor, subcontractors",
+            date_format="us",
+            columns=CUSTOM_COLUMNS,
+        ),
+    )
     contractor_ids, users = {}, {}
     for key, (name, email, vendor_id) in CONTRACTORS.items():
         session, admin = sign_in(act_as, world.admin, org_id)
-        contractor_ids[key] = contractors.create_contractor(session, admin, contractors.ContractorInput(name, email, vendor_id)).id
+        contractor_ids[key] = contractors.create_contractor(
+            session, admin, contractors.ContractorInput(name, email, vendor_id)
+        ).id
     with make_session_factory(admin_engine)() as owner_session:
         for key, contractor_id in contractor_ids.items():
-            users[key] = bootstrap.create_user(owner_session, email=f"{key}-{world.suffix}@example.com", name=key.title(),
-                                               password_hash=password_hash, org_id=org_id, role=Role.CONTRACTOR,
-                                               contractor_id=contractor_id)
+            users[key] = bootstrap.create_user(
+                owner_session,
+                email=f"{key}-{world.suffix}@example.com",
+                name=key.title(),
+                password_hash=password_hash,
+                org_id=org_id,
+                role=Role.CONTRACTOR,
+                contractor_id=contractor_id,
+            )
         owner_session.commit()
 
     approved = {}
     for key, title, sow, retainage, terms, fee, currency, rows in ENGAGEMENTS:
         session, owner = sign_in(act_as, world.owner, org_id)
-        e = engagements.create_engagement(session, owner, EngagementInput(
-            contractor_id=str(contractor_ids[key]), title=title, sow_reference=sow, currency=currency, retainage=retainage,
-            payment_terms_days=terms, service_fee=fee))
-        schedule.save_schedule(session, owner, e.id, ScheduleInput(
-            rows=[RowInput(title=t, amount=a, due_date="2030-06-30") for t, a in rows]))
+        e = engagements.create_engagement(
+            session,
+            owner,
+            EngagementInput(
+                contractor_id=str(contractor_ids[key]),
+                title=title,
+                sow_reference=sow,
+                currency=currency,
+                retainage=retainage,
+                payment_terms_days=terms,
+                service_fee=fee,
+            ),
+        )
+        schedule.save_schedule(
+            session,
+            owner,
+            e.id,
+            ScheduleInput(rows=[RowInput(title=t, amount=a, due_date="2030-06-30") for t, a in rows]),
+        )
         engagements.perform(session, owner, e.id, "send")
         session, contractor = sign_in(act_as, users[key], org_id)
         engagements.perform(session, contractor, e.id, "accept")
         for m in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id):
             session, contractor = sign_in(act_as, users[key], org_id)
-            submission = submit_work(session, contractor, m["id"], SubmissionInput(note="Done.", links="https://example.com/w"))
+            submission = submit_work(
+                session, contractor, m["id"], SubmissionInput(note="Done.", links="https://example.com/w")
+            )
             session, owner = sign_in(act_as, world.owner, org_id)
             decide(session, owner, m["id"], DecisionInput(submission_id=str(submission.id), decision="approve"))
         approved[title] = e.id
     session, owner = sign_in(act_as, world.owner, org_id)
     invoices.release_retainage(session, owner, approved["Bathroom tiling"], "Tiles warranty lodged early.")
 
-    rows = owner_query(admin_engine, "select id, currency, issued_on from invoices where org_id = :o order by number", o=org_id)
+    rows = owner_query(
+        admin_engine, "select id, currency, issued_on from invoices where org_id = :o order by number", o=org_id
+    )
     issued = {r["issued_on"] for r in rows}
     assert len(issued) == 1, "every approval of the dataset on one day"
-    return Dataset(org_id, [r["id"] for r in rows if r["currency"] == "USD"], [r["id"] for r in rows if r["currency"] == "KWD"],
-                   issued.pop())
+    return Dataset(
+        org_id,
+        [r["id"] for r in rows if r["currency"] == "USD"],
+        [r["id"] for r in rows if r["currency"] == "KWD"],
+        issued.pop(),
+    )
 
 
 def export(act_as, world, admin_engine, invoice_ids, preset: str) -> tuple[bytes, dict]:
     """Finance exports the invoices with ``preset``; the file as stored, and the batch row (owner role)."""
     session, finance = sign_in(act_as, world.finance, world.org_a)
-    batch = ap_export.create_batch(session, finance, ap_export.Selection(invoice_ids=tuple(map(str, invoice_ids)), preset=preset))
+    batch = ap_export.create_batch(
+        session, finance, ap_export.Selection(invoice_ids=tuple(map(str, invoice_ids)), preset=preset)
+    )
     (row,) = owner_query(admin_engine, "select * from ap_export_batches where id = :b", b=batch.id)
-    chunks = owner_query(admin_engine, "select data from ap_export_chunks where batch_id = :b order by chunk_no", b=batch.id)
+    chunks = owner_query(
+        admin_engine, "select data from ap_export_chunks where batch_id = :b order by chunk_no", b=batch.id
+    )
     return b"".join(bytes(c["data"]) for c in chunks), row
 
 
@@ -149,8 +219,9 @@ def expected(name: str, preset: Preset, issued: date, date_format: str | None = 
     """The golden file with its date placeholders filled in for ``issued``, in the layout's date format."""
     pattern = DATE_FORMATS[date_format or PRESETS[preset].date_format][1]
     text = (GOLDEN / name).read_text(encoding="utf-8")
-    return re.sub(r"\{ISSUED(?:\+(\d+))?\}", lambda m: (issued + timedelta(days=int(m.group(1) or 0))).strftime(pattern),
-                  text).encode("utf-8")
+    return re.sub(
+        r"\{ISSUED(?:\+(\d+))?\}", lambda m: (issued + timedelta(days=int(m.group(1) or 0))).strftime(pattern), text
+    ).encode("utf-8")
 
 
 def as_golden(content: bytes, preset: Preset, issued: date, date_format: str | None = None) -> str:
@@ -158,14 +229,18 @@ def as_golden(content: bytes, preset: Preset, issued: date, date_format: str | N
     pattern = DATE_FORMATS[date_format or PRESETS[preset].date_format][1]
     text = content.decode("utf-8")
     for days in sorted({0, 14, 30, 45}, reverse=True):
-        text = text.replace((issued + timedelta(days=days)).strftime(pattern), f"{{ISSUED+{days}}}" if days else "{ISSUED}")
+        text = text.replace(
+            (issued + timedelta(days=days)).strftime(pattern), f"{{ISSUED+{days}}}" if days else "{ISSUED}"
+        )
     return text
 
 
 def check_golden(name: str, content: bytes, preset: Preset, issued: date, date_format: str | None = None) -> None:
     if os.environ.get("GOLDEN_UPDATE"):
         (GOLDEN / name).write_text(as_golden(content, preset, issued, date_format), encoding="utf-8")
-    assert content.decode("utf-8").splitlines() == expected(name, preset, issued, date_format).decode("utf-8").splitlines()
+    assert (
+        content.decode("utf-8").splitlines() == expected(name, preset, issued, date_format).decode("utf-8").splitlines()
+    )
     assert content == expected(name, preset, issued, date_format)
 
 
@@ -173,8 +248,11 @@ def check_golden(name: str, content: bytes, preset: Preset, issued: date, date_f
 
 
 def test_each_preset_exports_the_same_payments_exactly_as_its_golden_file(act_as, world, dataset, admin_engine):
-    for preset, name in ((Preset.GENERIC, "ap_generic.csv"), (Preset.QUICKBOOKS_ONLINE, "ap_quickbooks_online.csv"),
-                         (Preset.XERO, "ap_xero.csv")):
+    for preset, name in (
+        (Preset.GENERIC, "ap_generic.csv"),
+        (Preset.QUICKBOOKS_ONLINE, "ap_quickbooks_online.csv"),
+        (Preset.XERO, "ap_xero.csv"),
+    ):
         content, batch = export(act_as, world, admin_engine, dataset.usd, preset.value)
         check_golden(name, content, preset, dataset.issued)
         assert batch["preset"] == preset.value and batch["row_count"] == 5
@@ -182,7 +260,9 @@ def test_each_preset_exports_the_same_payments_exactly_as_its_golden_file(act_as
         void(act_as, world, batch["id"])
 
 
-def test_the_custom_layout_exports_kwd_with_three_decimals_exactly_as_its_golden_file(act_as, world, dataset, admin_engine):
+def test_the_custom_layout_exports_kwd_with_three_decimals_exactly_as_its_golden_file(
+    act_as, world, dataset, admin_engine
+):
     content, batch = export(act_as, world, admin_engine, dataset.kwd, "custom")
     check_golden("ap_custom.csv", content, Preset.CUSTOM, dataset.issued, "us")
     assert (batch["currency"], batch["row_count"], batch["total_minor"]) == ("KWD", 2, 1141974 + 5)
@@ -191,14 +271,16 @@ def test_the_custom_layout_exports_kwd_with_three_decimals_exactly_as_its_golden
 def test_the_quickbooks_and_xero_header_lines_are_exactly_the_presets(act_as, world, dataset, admin_engine):
     headers = {
         Preset.QUICKBOOKS_ONLINE: "Bill No.,Vendor,Bill Date,Due Date,Terms,Memo,Account,Line Description,Line Amount,Currency\n",
-        Preset.XERO: ("*ContactName,EmailAddress,POAddressLine1,POAddressLine2,POAddressLine3,POAddressLine4,POCity,"
-                      "PORegion,POPostalCode,POCountry,*InvoiceNumber,*InvoiceDate,*DueDate,Total,InventoryItemCode,"
-                      "Description,*Quantity,*UnitAmount,*AccountCode,*TaxType,TaxAmount,TrackingName1,TrackingOption1,"
-                      "TrackingName2,TrackingOption2,Currency\n"),
+        Preset.XERO: (
+            "*ContactName,EmailAddress,POAddressLine1,POAddressLine2,POAddressLine3,POAddressLine4,POCity,"
+            "PORegion,POPostalCode,POCountry,*InvoiceNumber,*InvoiceDate,*DueDate,Total,InventoryItemCode,"
+            "Description,*Quantity,*UnitAmount,*AccountCode,*TaxType,TaxAmount,TrackingName1,TrackingOption1,"
+            "TrackingName2,TrackingOption2,Currency\n"
+        ),
     }
     for preset, header in headers.items():
         content, batch = export(act_as, world, admin_engine, dataset.usd[:1], preset.value)
-        first_line = content[:content.index(b"\n") + 1]
+        first_line = content[: content.index(b"\n") + 1]
         assert first_line == header.encode() == PRESETS[preset].header_line()
         # Every row has a cell for every column, blank ones included.
         assert {len(cells) for cells in csv.reader(io.StringIO(content.decode()))} == {len(PRESETS[preset].columns)}
@@ -217,12 +299,16 @@ def test_a_batch_reads_back_byte_identical_to_what_was_stored_every_time(act_as,
     assert first == content
     assert hashlib.sha256(first).hexdigest() == batch["sha256"]
     # Recording the payment run changes the invoices, never the file.
-    payments.record_batch_payment(session, finance, batch["id"], payments.PaymentInput(date.today().isoformat(), "RUN 1", "ach"))
+    payments.record_batch_payment(
+        session, finance, batch["id"], payments.PaymentInput(date.today().isoformat(), "RUN 1", "ach")
+    )
     session, finance = sign_in(act_as, world.finance, world.org_a)
     assert b"".join(ap_export.read_file(session, ap_export.get_batch(session, batch["id"]))) == content
 
 
-def test_a_voided_batch_keeps_its_file_and_the_same_payments_export_again_identically(act_as, world, dataset, admin_engine):
+def test_a_voided_batch_keeps_its_file_and_the_same_payments_export_again_identically(
+    act_as, world, dataset, admin_engine
+):
     first, batch = export(act_as, world, admin_engine, dataset.usd, "generic")
     void(act_as, world, batch["id"])
     again, second_batch = export(act_as, world, admin_engine, dataset.usd, "generic")

@@ -4,6 +4,7 @@ Read from the catalogs while connected as the app role itself. The tests that br
 purpose (FORCE off, BYPASSRLS on) always put it back in a ``finally``: the database is shared by every
 test in the run.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -19,11 +20,28 @@ from backoffice.queries.doctor import rls_problems
 # The tables the app role works with (DESIGN.md section 5); login_throttle and alembic_version are
 # reached only through SECURITY DEFINER functions or not at all.
 APP_TABLES = {
-    "organizations", "users", "memberships", "contractors", "invites", "audit_events",
-    "engagements", "milestones", "change_orders", "change_order_lines",
-    "submissions", "evidence_files", "evidence_chunks", "reviews",
-    "invoices", "payments", "ap_export_batches", "ap_export_chunks", "ledger_entries",
-    "email_messages", "notifications", "documents",
+    "organizations",
+    "users",
+    "memberships",
+    "contractors",
+    "invites",
+    "audit_events",
+    "engagements",
+    "milestones",
+    "change_orders",
+    "change_order_lines",
+    "submissions",
+    "evidence_files",
+    "evidence_chunks",
+    "reviews",
+    "invoices",
+    "payments",
+    "ap_export_batches",
+    "ap_export_chunks",
+    "ledger_entries",
+    "email_messages",
+    "notifications",
+    "documents",
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -72,7 +90,9 @@ def tables_the_app_role_can_use(conn) -> dict[str, tuple[bool, bool, int]]:
 
 def test_app_role_is_neither_superuser_nor_bypassrls(app_engine, database):
     with app_engine.connect() as conn:
-        row = conn.execute(text("select rolname, rolsuper, rolbypassrls from pg_roles where rolname = current_user")).one()
+        row = conn.execute(
+            text("select rolname, rolsuper, rolbypassrls from pg_roles where rolname = current_user")
+        ).one()
     assert row.rolname == app_role_name(database)
     assert row.rolsuper is False
     assert row.rolbypassrls is False
@@ -80,37 +100,49 @@ def test_app_role_is_neither_superuser_nor_bypassrls(app_engine, database):
 
 def test_app_role_belongs_to_no_role_that_could_bypass_rls(app_engine):
     with app_engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                """
+        rows = (
+            conn.execute(
+                text(
+                    """
                 select r.rolname from pg_roles r
                  where r.rolname <> current_user and pg_has_role(current_user, r.oid, 'MEMBER')
                    and (r.rolsuper or r.rolbypassrls)
                 """
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert rows == []
 
 
 def test_app_role_owns_no_table_in_public(app_engine):
     with app_engine.connect() as conn:
-        owned = conn.execute(
-            text(
-                "select relname from pg_class where relnamespace = 'public'::regnamespace"
-                " and pg_has_role(current_user, relowner, 'MEMBER')"
+        owned = (
+            conn.execute(
+                text(
+                    "select relname from pg_class where relnamespace = 'public'::regnamespace"
+                    " and pg_has_role(current_user, relowner, 'MEMBER')"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert owned == []
 
 
 def test_app_role_owns_no_function_in_public(app_engine):
     with app_engine.connect() as conn:
-        owned = conn.execute(
-            text(
-                "select proname from pg_proc where pronamespace = 'public'::regnamespace"
-                " and pg_has_role(current_user, proowner, 'MEMBER')"
+        owned = (
+            conn.execute(
+                text(
+                    "select proname from pg_proc where pronamespace = 'public'::regnamespace"
+                    " and pg_has_role(current_user, proowner, 'MEMBER')"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         schema_owner = conn.execute(
             text("select pg_has_role(current_user, nspowner, 'MEMBER') from pg_namespace where nspname = 'public'")
         ).scalar_one()
@@ -128,15 +160,19 @@ def test_every_table_the_app_role_can_use_has_rls_enabled_and_forced(app_engine)
 
 def test_security_definer_functions_pin_their_search_path(app_engine):
     with app_engine.connect() as conn:
-        unpinned = conn.execute(
-            text(
-                """
+        unpinned = (
+            conn.execute(
+                text(
+                    """
                 select proname from pg_proc
                  where pronamespace = 'public'::regnamespace and prosecdef
                    and not exists (select 1 from unnest(coalesce(proconfig, '{}')) c where c like 'search_path=%')
                 """
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert unpinned == []
 
 
@@ -207,7 +243,9 @@ def table_columns(conn, table: str) -> set[str]:
     information_schema, which lists only the columns the role holds a privilege on)."""
     return set(
         conn.execute(
-            text("select attname from pg_attribute where attrelid = cast(:t as regclass) and attnum > 0 and not attisdropped"),
+            text(
+                "select attname from pg_attribute where attrelid = cast(:t as regclass) and attnum > 0 and not attisdropped"
+            ),
             {"t": f"public.{table}"},
         ).scalars()
     )
@@ -229,23 +267,51 @@ EXPECTED_COLUMN_PRIVILEGES = {
         "UPDATE": {"name", "sessions_revoked_at"},
     },
     # an authorization's amounts, parties and dates are never updatable, only its payment status
-    "invoices": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"status", "batch_id", "exported_at", "paid_at", "updated_at"}},
+    "invoices": {
+        "SELECT": _ALL,
+        "INSERT": _ALL,
+        "UPDATE": {"status", "batch_id", "exported_at", "paid_at", "updated_at"},
+    },
     # a batch is sealed once with its file (the guard allows it only in the writing transaction); then
     # it can only be voided
-    "ap_export_batches": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"size_bytes", "sha256", "row_count", "total_minor",
-                                                                      "invoice_ids", "status", "voided_by", "voided_at", "void_reason"}},
+    "ap_export_batches": {
+        "SELECT": _ALL,
+        "INSERT": _ALL,
+        "UPDATE": {
+            "size_bytes",
+            "sha256",
+            "row_count",
+            "total_minor",
+            "invoice_ids",
+            "status",
+            "voided_by",
+            "voided_at",
+            "void_reason",
+        },
+    },
     # a message's content and recipient never change once written; only how its sending went
-    "email_messages": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"status", "attempts", "last_error", "provider_id",
-                                                                   "sent_at", "updated_at"}},
+    "email_messages": {
+        "SELECT": _ALL,
+        "INSERT": _ALL,
+        "UPDATE": {"status", "attempts", "last_error", "provider_id", "sent_at", "updated_at"},
+    },
     # a notification is only ever marked read
     "notifications": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"read_at"}},
 }
-EXPECTED_TABLE_PRIVILEGES = {"memberships": {"SELECT", "DELETE"}, "invites": {"SELECT"}, "users": set(),
-                             "invoices": {"SELECT", "INSERT"}, "ap_export_batches": {"SELECT", "INSERT"},
-                             "payments": {"SELECT", "INSERT"}, "ledger_entries": {"SELECT", "INSERT"},
-                             "email_messages": {"SELECT", "INSERT"}, "notifications": {"SELECT", "INSERT"},
-                             # a receipt is kept as issued: no UPDATE or DELETE (and a trigger refuses them for everyone)
-                             "documents": {"SELECT", "INSERT"}, "password_resets": set()}
+EXPECTED_TABLE_PRIVILEGES = {
+    "memberships": {"SELECT", "DELETE"},
+    "invites": {"SELECT"},
+    "users": set(),
+    "invoices": {"SELECT", "INSERT"},
+    "ap_export_batches": {"SELECT", "INSERT"},
+    "payments": {"SELECT", "INSERT"},
+    "ledger_entries": {"SELECT", "INSERT"},
+    "email_messages": {"SELECT", "INSERT"},
+    "notifications": {"SELECT", "INSERT"},
+    # a receipt is kept as issued: no UPDATE or DELETE (and a trigger refuses them for everyone)
+    "documents": {"SELECT", "INSERT"},
+    "password_resets": set(),
+}
 
 
 @pytest.mark.parametrize("table", sorted(EXPECTED_COLUMN_PRIVILEGES))
@@ -254,8 +320,12 @@ def test_app_role_holds_exactly_the_intended_column_privileges(app_engine, table
         columns = table_columns(conn, table)
         held = {
             privilege: {
-                c for c in columns
-                if conn.execute(text("select has_column_privilege(current_user, :t, :c, :p)"), {"t": f"public.{table}", "c": c, "p": privilege}).scalar_one()
+                c
+                for c in columns
+                if conn.execute(
+                    text("select has_column_privilege(current_user, :t, :c, :p)"),
+                    {"t": f"public.{table}", "c": c, "p": privilege},
+                ).scalar_one()
             }
             for privilege in ("SELECT", "INSERT", "UPDATE", "REFERENCES")
         }
@@ -267,28 +337,52 @@ def test_app_role_holds_exactly_the_intended_column_privileges(app_engine, table
 def test_app_role_holds_exactly_the_intended_table_privileges(app_engine, table):
     with app_engine.connect() as conn:
         held = {
-            p for p in PRIVILEGES.split(", ")
-            if conn.execute(text("select has_table_privilege(current_user, :t, :p)"), {"t": f"public.{table}", "p": p}).scalar_one()
+            p
+            for p in PRIVILEGES.split(", ")
+            if conn.execute(
+                text("select has_table_privilege(current_user, :t, :p)"), {"t": f"public.{table}", "p": p}
+            ).scalar_one()
         }
     assert held == EXPECTED_TABLE_PRIVILEGES[table]
 
 
 # SECURITY DEFINER functions run as the owner (BYPASSRLS): each is a door through RLS, so the list is closed.
 EXPECTED_DEFINER_FUNCTIONS = {
-    "app_user_id", "app_membership", "app_org_id", "app_role", "app_contractor_id", "my_memberships", "app_visible_user_ids", "app_sent_engagement_ids",
-    "auth_lookup", "auth_record_failure", "auth_record_success",
-    "invite_user_account", "invite_details", "accept_invite",
+    "app_user_id",
+    "app_membership",
+    "app_org_id",
+    "app_role",
+    "app_contractor_id",
+    "my_memberships",
+    "app_visible_user_ids",
+    "app_sent_engagement_ids",
+    "auth_lookup",
+    "auth_record_failure",
+    "auth_record_success",
+    "invite_user_account",
+    "invite_details",
+    "accept_invite",
     "audit_events_chain",  # a trigger function: PostgreSQL refuses to call it other than as a trigger
     # trigger functions that must see every revision and review whatever the caller's policies hide
-    "submissions_guard", "submissions_have_evidence", "evidence_files_complete", "reviews_guard", "reviews_moved_milestone",
+    "submissions_guard",
+    "submissions_have_evidence",
+    "evidence_files_complete",
+    "reviews_guard",
+    "reviews_moved_milestone",
     # money: numbers, amounts and pay-once checked against rows the caller may not see
     # (next_org_number is not among them: only those triggers call it, so nobody can skip a number)
-    "invoices_guard", "payments_guard", "payments_paid_invoice",
-    "ap_export_batches_guard", "ap_export_batches_complete", "ledger_entries_balanced",
+    "invoices_guard",
+    "payments_guard",
+    "payments_paid_invoice",
+    "ap_export_batches_guard",
+    "ap_export_batches_complete",
+    "ledger_entries_balanced",
     # jobs: the list of organizations a periodic job visits, and nothing else about them
     "job_org_ids",
     # password resets: the table has no policy at all; only these reach it
-    "password_reset_start", "password_reset_email", "password_reset_finish",
+    "password_reset_start",
+    "password_reset_email",
+    "password_reset_finish",
 }
 
 
@@ -319,9 +413,8 @@ def test_accounts_no_longer_record_which_org_invited_them(app_engine):
 
 
 def test_calling_the_chain_trigger_function_directly_is_refused(app_engine):
-    with app_engine.connect() as conn:
-        with pytest.raises(Exception) as exc:
-            conn.execute(text("select audit_events_chain()"))
+    with app_engine.connect() as conn, pytest.raises(Exception) as exc:
+        conn.execute(text("select audit_events_chain()"))
     assert "trigger" in str(exc.value)
 
 
@@ -329,7 +422,9 @@ def test_calling_the_chain_trigger_function_directly_is_refused(app_engine):
 
 
 @pytest.mark.parametrize(("options", "flagged"), [("", True), ("with (security_invoker = true)", False)])
-def test_doctor_names_a_view_the_app_role_reads_with_its_owners_rights(database, app_engine, admin_engine, options, flagged):
+def test_doctor_names_a_view_the_app_role_reads_with_its_owners_rights(
+    database, app_engine, admin_engine, options, flagged
+):
     app = app_role_name(database)
     with admin_engine.begin() as conn:
         conn.execute(text(f"create view doctor_probe_view {options} as select id, email from users"))
@@ -347,10 +442,16 @@ def test_doctor_names_a_view_the_app_role_reads_with_its_owners_rights(database,
 
 
 @pytest.mark.parametrize(("config", "flagged"), [("", True), ("set search_path = pg_catalog, pg_temp", False)])
-def test_doctor_names_a_security_definer_function_without_a_pinned_search_path(database, app_engine, admin_engine, config, flagged):
+def test_doctor_names_a_security_definer_function_without_a_pinned_search_path(
+    database, app_engine, admin_engine, config, flagged
+):
     app = app_role_name(database)
     with admin_engine.begin() as conn:
-        conn.execute(text(f"create function doctor_probe_fn() returns int language sql security definer {config} as $$ select 1 $$"))
+        conn.execute(
+            text(
+                f"create function doctor_probe_fn() returns int language sql security definer {config} as $$ select 1 $$"
+            )
+        )
         conn.execute(text(f'grant execute on function doctor_probe_fn() to "{app}"'))
     try:
         problems, _ = doctor(app_engine)

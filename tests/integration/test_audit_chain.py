@@ -3,6 +3,7 @@
 Tampering is done as the owner role with the append-only trigger switched off inside one transaction,
 and ALWAYS undone in a ``finally``: other tests verify every organization's chain in the database.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,9 @@ def enabled_triggers(admin_engine) -> set[str]:
     with admin_engine.connect() as conn:
         return set(
             conn.execute(
-                text("select tgname from pg_trigger where tgrelid = 'audit_events'::regclass and not tgisinternal and tgenabled <> 'D'")
+                text(
+                    "select tgname from pg_trigger where tgrelid = 'audit_events'::regclass and not tgisinternal and tgenabled <> 'D'"
+                )
             ).scalars()
         )
 
@@ -85,7 +88,7 @@ def test_record_appends_chained_events(world, app_session, admin_engine):
 
     after = chain_of(admin_engine, world.org_a)
     assert after[: len(before)] == before  # nothing before was touched
-    new = after[len(before):]
+    new = after[len(before) :]
     assert [r.seq for r in new] == [len(before) + 1, len(before) + 2, len(before) + 3]
     assert [r.entity_id for r in new] == ["T-1", "T-2", "T-3"]
     assert new[0].prev_hash == before[-1].hash
@@ -133,7 +136,9 @@ def test_verify_finds_no_break_in_the_worlds_chains(world, owner_session, app_se
     audit.record(app_session, actor, "test.recorded", "thing", None, {"k": [1, 2, {"z": None}]})
     app_session.commit()
     checked, _ = audit.verify_chain(owner_session)
-    assert checked >= len(chain_of(owner_session.get_bind(), world.org_a)) + len(chain_of(owner_session.get_bind(), world.org_b))
+    assert checked >= len(chain_of(owner_session.get_bind(), world.org_a)) + len(
+        chain_of(owner_session.get_bind(), world.org_b)
+    )
     assert breaks_for(owner_session, world.org_a, world.org_b) == []
 
 
@@ -151,12 +156,15 @@ def test_verify_names_the_org_and_seq_of_an_altered_row(world, owner_session, ad
     target = rows[1]  # seq 2: not the last, so later links still hold
     with admin_engine.connect() as conn:
         original = conn.execute(
-            text("select data::text from audit_events where org_id = :org and seq = :seq"), {"org": world.org_a, "seq": target.seq}
+            text("select data::text from audit_events where org_id = :org and seq = :seq"),
+            {"org": world.org_a, "seq": target.seq},
         ).scalar_one()
     try:
         with append_only_trigger_off(admin_engine) as conn:
             changed = conn.execute(
-                text("update audit_events set data = data || '{\"tampered\": true}' where org_id = :org and seq = :seq"),
+                text(
+                    "update audit_events set data = data || '{\"tampered\": true}' where org_id = :org and seq = :seq"
+                ),
                 {"org": world.org_a, "seq": target.seq},
             )
             assert changed.rowcount == 1
@@ -178,9 +186,14 @@ def test_verify_finds_a_deleted_event_as_a_gap(world, owner_session, admin_engin
     rows = chain_of(admin_engine, world.org_a)
     target = rows[2]
     with admin_engine.connect() as conn:
-        saved = dict(conn.execute(
-            text("select * from audit_events where org_id = :org and seq = :seq"), {"org": world.org_a, "seq": target.seq}
-        ).mappings().one())
+        saved = dict(
+            conn.execute(
+                text("select * from audit_events where org_id = :org and seq = :seq"),
+                {"org": world.org_a, "seq": target.seq},
+            )
+            .mappings()
+            .one()
+        )
     try:
         with append_only_trigger_off(admin_engine) as conn:
             conn.execute(text("delete from audit_events where id = :id"), {"id": saved["id"]})
@@ -189,7 +202,9 @@ def test_verify_finds_a_deleted_event_as_a_gap(world, owner_session, admin_engin
         assert "missing" in breaks[0].reason
     finally:
         with append_only_trigger_off(admin_engine, also_chain=True) as conn:
-            still_there = conn.execute(text("select count(*) from audit_events where id = :id"), {"id": saved["id"]}).scalar_one()
+            still_there = conn.execute(
+                text("select count(*) from audit_events where id = :id"), {"id": saved["id"]}
+            ).scalar_one()
             if not still_there:  # put the saved row back exactly, chain fields included
                 cols = list(saved)
                 values = ", ".join("cast(:data as jsonb)" if c == "data" else f":{c}" for c in cols)
@@ -230,9 +245,14 @@ def test_a_chain_cut_short_at_its_end_verifies_but_its_head_moves_back(world, ow
     rows = chain_of(admin_engine, world.org_a)
     kept_head = heads_for(owner_session, world.org_a)[str(world.org_a)]
     with admin_engine.connect() as conn:
-        saved = dict(conn.execute(
-            text("select * from audit_events where org_id = :org and seq = :seq"), {"org": world.org_a, "seq": rows[-1].seq}
-        ).mappings().one())
+        saved = dict(
+            conn.execute(
+                text("select * from audit_events where org_id = :org and seq = :seq"),
+                {"org": world.org_a, "seq": rows[-1].seq},
+            )
+            .mappings()
+            .one()
+        )
     try:
         with append_only_trigger_off(admin_engine) as conn:
             conn.execute(text("delete from audit_events where id = :id"), {"id": saved["id"]})
@@ -240,7 +260,9 @@ def test_a_chain_cut_short_at_its_end_verifies_but_its_head_moves_back(world, ow
         assert heads_for(owner_session, world.org_a)[str(world.org_a)] == (rows[-2].seq, rows[-2].hash) != kept_head
     finally:
         with append_only_trigger_off(admin_engine, also_chain=True) as conn:
-            if not conn.execute(text("select count(*) from audit_events where id = :id"), {"id": saved["id"]}).scalar_one():
+            if not conn.execute(
+                text("select count(*) from audit_events where id = :id"), {"id": saved["id"]}
+            ).scalar_one():
                 cols = list(saved)
                 values = ", ".join("cast(:data as jsonb)" if c == "data" else f":{c}" for c in cols)
                 conn.execute(
@@ -273,7 +295,7 @@ def test_concurrent_writers_to_one_org_keep_the_chain_gapless(world, app_session
                     time.sleep(0.002)  # hold the transaction open while others queue up
                     audit.record(session, actor, "test.concurrent", "writer", f"{n}-{i}b")
                     session.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
@@ -286,8 +308,10 @@ def test_concurrent_writers_to_one_org_keep_the_chain_gapless(world, app_session
 
     after = chain_of(admin_engine, world.org_a)
     assert [r.seq for r in after] == list(range(1, len(before) + writers * per_writer * 2 + 1))
-    new = after[len(before):]
-    assert sorted(r.entity_id for r in new) == sorted(f"{n}-{i}{x}" for n in range(writers) for i in range(per_writer) for x in "ab")
+    new = after[len(before) :]
+    assert sorted(r.entity_id for r in new) == sorted(
+        f"{n}-{i}{x}" for n in range(writers) for i in range(per_writer) for x in "ab"
+    )
     # each transaction's two events are adjacent: the per-org lock is held until commit
     for r in new:
         if r.entity_id.endswith("a"):

@@ -4,13 +4,13 @@ A change order is numbered CO-1, CO-2, ... per engagement, stores each line's be
 contract value, and applies all of its lines or none. Outcomes are read back as the owner role
 (``admin_engine``, which bypasses RLS); a refused change order must leave every row as it was.
 """
+
 from __future__ import annotations
 
 import uuid
 from datetime import date
 
 import pytest
-
 from engagement_db import milestone_rows, owner_query, sign_in
 from engagement_db import race as race_people
 from milestone_moves import walk_milestone
@@ -42,19 +42,18 @@ REASON = "Client asked for a larger first phase."
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
 def change_order_rows(admin_engine, engagement_id) -> list[dict]:
-    return owner_query(admin_engine, "select * from change_orders where engagement_id = :id order by number", id=engagement_id)
+    return owner_query(
+        admin_engine, "select * from change_orders where engagement_id = :id order by number", id=engagement_id
+    )
 
 
 def line_rows(admin_engine, change_order_id) -> list[dict]:
-    return owner_query(admin_engine, "select * from change_order_lines where change_order_id = :id order by line_no",
-                       id=change_order_id)
+    return owner_query(
+        admin_engine,
+        "select * from change_order_lines where change_order_id = :id order by line_no",
+        id=change_order_id,
+    )
 
 
 def snapshot(admin_engine, engagement_id) -> dict:
@@ -63,11 +62,17 @@ def snapshot(admin_engine, engagement_id) -> dict:
         "engagement": owner_query(admin_engine, "select * from engagements where id = :id", id=engagement_id),
         "milestones": milestone_rows(admin_engine, engagement_id),
         "change_orders": change_order_rows(admin_engine, engagement_id),
-        "lines": owner_query(admin_engine, "select l.* from change_order_lines l join change_orders co"
-                             " on co.id = l.change_order_id where co.engagement_id = :id order by co.number, l.line_no",
-                             id=engagement_id),
-        "events": owner_query(admin_engine, "select seq, action, data from audit_events where entity_id = :id order by seq",
-                              id=str(engagement_id)),
+        "lines": owner_query(
+            admin_engine,
+            "select l.* from change_order_lines l join change_orders co"
+            " on co.id = l.change_order_id where co.engagement_id = :id order by co.number, l.line_no",
+            id=engagement_id,
+        ),
+        "events": owner_query(
+            admin_engine,
+            "select seq, action, data from audit_events where entity_id = :id order by seq",
+            id=str(engagement_id),
+        ),
     }
 
 
@@ -81,11 +86,20 @@ def set_statuses(admin_engine, *moves) -> None:
 def new_engagement(act_as, world, *, by=None, owner=None, amounts=AMOUNTS, currency="") -> uuid.UUID:
     by = by or world.owner
     session, actor = sign_in(act_as, by, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_x), title="Warehouse fit-out",
-        owner_user_id=str(owner.id) if owner else "", currency=currency))
-    rows = [RowInput(title=f"Phase {i}", deliverable=f"Deliverable {i}", amount=a, due_date=DUE[(i - 1) % 3])
-            for i, a in enumerate(amounts, start=1)]
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(
+            contractor_id=str(world.contractor_x),
+            title="Warehouse fit-out",
+            owner_user_id=str(owner.id) if owner else "",
+            currency=currency,
+        ),
+    )
+    rows = [
+        RowInput(title=f"Phase {i}", deliverable=f"Deliverable {i}", amount=a, due_date=DUE[(i - 1) % 3])
+        for i, a in enumerate(amounts, start=1)
+    ]
     schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=rows))
     return e.id
 
@@ -122,15 +136,23 @@ def engagement_in(status: str, act_as, admin_engine, world, *, by=None, owner=No
 
 def as_typed(m: dict, currency: str = "USD", **changes) -> MilestoneChange:
     """The milestone as the change-order form shows it, with ``changes`` typed over it."""
-    values = {"title": m["title"], "deliverable": m["deliverable"],
-              "amount": format_amount(m["amount_minor"], currency, symbol=False), "due_date": m["due_date"].isoformat()}
+    values = {
+        "title": m["title"],
+        "deliverable": m["deliverable"],
+        "amount": format_amount(m["amount_minor"], currency, symbol=False),
+        "due_date": m["due_date"].isoformat(),
+    }
     return MilestoneChange(milestone_id=str(m["id"]), **(values | changes))
 
 
 def issue(act_as, person, org_id, engagement_id, *, reason=REASON, based_on=0, changes=(), additions=()):
     session, actor = sign_in(act_as, person, org_id)
-    return issue_change_order(session, actor, engagement_id, ChangeOrderInput(
-        reason=reason, based_on=based_on, changes=list(changes), additions=list(additions)))
+    return issue_change_order(
+        session,
+        actor,
+        engagement_id,
+        ChangeOrderInput(reason=reason, based_on=based_on, changes=list(changes), additions=list(additions)),
+    )
 
 
 def detail_as(act_as, person, org_id, engagement_id):
@@ -150,7 +172,13 @@ def test_change_orders_are_numbered_co_1_co_2_per_engagement_independently(act_a
 
     co1 = issue(act_as, world.owner, world.org_a, first, changes=[as_typed(m1, title="Phase 1 (revised)")])
     co2 = issue(act_as, world.admin, world.org_a, first, based_on=1, changes=[as_typed(m1, title="Phase 1 (final)")])
-    other = issue(act_as, world.owner, world.org_a, second, additions=[RowInput(title="Extra", amount="10.00", due_date="2027-06-30")])
+    other = issue(
+        act_as,
+        world.owner,
+        world.org_a,
+        second,
+        additions=[RowInput(title="Extra", amount="10.00", due_date="2027-06-30")],
+    )
 
     assert (co1.number, co2.number, other.number) == (1, 2, 1)
     assert [c["number"] for c in change_order_rows(admin_engine, first)] == [1, 2]
@@ -178,15 +206,27 @@ def test_adjusting_a_milestone_stores_each_changed_fields_before_and_after(act_a
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, m2, m3 = milestone_rows(admin_engine, eid)
 
-    co = issue(act_as, world.owner, world.org_a, eid, changes=[
-        as_typed(m1, title="Phase 1: design", deliverable="Drawings, revised", amount="1,500.50", due_date="2027-02-15"),
-        as_typed(m2, amount="1,800.00"),
-        as_typed(m3),  # unchanged: no line
-    ])
+    co = issue(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        changes=[
+            as_typed(
+                m1, title="Phase 1: design", deliverable="Drawings, revised", amount="1,500.50", due_date="2027-02-15"
+            ),
+            as_typed(m2, amount="1,800.00"),
+            as_typed(m3),  # unchanged: no line
+        ],
+    )
 
     after = {m["id"]: m for m in milestone_rows(admin_engine, eid)}
-    assert (after[m1["id"]]["title"], after[m1["id"]]["deliverable"], after[m1["id"]]["amount_minor"], after[m1["id"]]["due_date"]) == (
-        "Phase 1: design", "Drawings, revised", 150050, date(2027, 2, 15))
+    assert (
+        after[m1["id"]]["title"],
+        after[m1["id"]]["deliverable"],
+        after[m1["id"]]["amount_minor"],
+        after[m1["id"]]["due_date"],
+    ) == ("Phase 1: design", "Drawings, revised", 150050, date(2027, 2, 15))
     assert after[m2["id"]]["amount_minor"] == 180000 and after[m2["id"]]["title"] == "Phase 2"
     assert after[m3["id"]] == m3
     assert [after[m]["status"] for m in after] == ["planned"] * 3
@@ -195,15 +235,30 @@ def test_adjusting_a_milestone_stores_each_changed_fields_before_and_after(act_a
     assert (row["id"], row["number"], row["reason"], row["created_by"]) == (co.id, 1, REASON, world.owner.id)
     assert (row["contract_value_before"], row["contract_value_after"]) == (600000, 600000 + 50050 - 20000)
     lines = line_rows(admin_engine, co.id)
-    assert [(l["line_no"], l["kind"], l["milestone_id"]) for l in lines] == [(1, "adjust", m1["id"]), (2, "adjust", m2["id"])]
-    assert lines[0]["before"] == {"title": "Phase 1", "deliverable": "Deliverable 1", "amount_minor": 100000, "due_date": "2027-01-31"}
-    assert lines[0]["after"] == {"title": "Phase 1: design", "deliverable": "Drawings, revised", "amount_minor": 150050,
-                                 "due_date": "2027-02-15"}
+    assert [(l["line_no"], l["kind"], l["milestone_id"]) for l in lines] == [
+        (1, "adjust", m1["id"]),
+        (2, "adjust", m2["id"]),
+    ]
+    assert lines[0]["before"] == {
+        "title": "Phase 1",
+        "deliverable": "Deliverable 1",
+        "amount_minor": 100000,
+        "due_date": "2027-01-31",
+    }
+    assert lines[0]["after"] == {
+        "title": "Phase 1: design",
+        "deliverable": "Drawings, revised",
+        "amount_minor": 150050,
+        "due_date": "2027-02-15",
+    }
     assert (lines[1]["before"], lines[1]["after"]) == ({"amount_minor": 200000}, {"amount_minor": 180000})
     assert {(l["org_id"], l["contractor_id"]) for l in lines} == {(world.org_a, world.contractor_x)}
 
-    (event,) = owner_query(admin_engine, "select actor_user_id, data from audit_events where action = 'change_order.issued'"
-                           " and entity_id = :id", id=str(eid))
+    (event,) = owner_query(
+        admin_engine,
+        "select actor_user_id, data from audit_events where action = 'change_order.issued' and entity_id = :id",
+        id=str(eid),
+    )
     assert event["actor_user_id"] == world.owner.id
     assert event["data"]["change_order"] == "CO-1" and event["data"]["reason"] == REASON
     assert [l["kind"] for l in event["data"]["lines"]] == ["adjust", "adjust"]
@@ -219,30 +274,55 @@ def test_cancelling_a_planned_milestone_keeps_it_as_cancelled_with_a_line(act_as
     assert statuses == [(m1["id"], "planned"), (m2["id"], "cancelled"), (m3["id"], "planned")]
     (line,) = line_rows(admin_engine, co.id)
     assert (line["kind"], line["milestone_id"], line["before"], line["after"]) == (
-        "cancel", m2["id"], {"status": "planned"}, {"status": "cancelled"})
+        "cancel",
+        m2["id"],
+        {"status": "planned"},
+        {"status": "cancelled"},
+    )
     (row,) = change_order_rows(admin_engine, eid)
     assert (row["contract_value_before"], row["contract_value_after"]) == (600000, 400000)
 
 
 def test_adding_a_milestone_puts_it_after_the_last_one_as_planned(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world)
-    co = issue(act_as, world.admin, world.org_a, eid, additions=[
-        RowInput(),  # a blank row of the form is ignored
-        RowInput(title="Phase 4: snagging", deliverable="Punch list closed", amount="750.25", due_date="2027-04-30"),
-    ])
+    co = issue(
+        act_as,
+        world.admin,
+        world.org_a,
+        eid,
+        additions=[
+            RowInput(),  # a blank row of the form is ignored
+            RowInput(
+                title="Phase 4: snagging", deliverable="Punch list closed", amount="750.25", due_date="2027-04-30"
+            ),
+        ],
+    )
 
     rows = milestone_rows(admin_engine, eid)
     assert [m["seq"] for m in rows] == [1, 2, 3, 4]
     new = rows[-1]
     assert (new["title"], new["deliverable"], new["amount_minor"], new["due_date"], new["status"]) == (
-        "Phase 4: snagging", "Punch list closed", 75025, date(2027, 4, 30), "planned")
+        "Phase 4: snagging",
+        "Punch list closed",
+        75025,
+        date(2027, 4, 30),
+        "planned",
+    )
     assert (new["org_id"], new["contractor_id"]) == (world.org_a, world.contractor_x)
     (line,) = line_rows(admin_engine, co.id)
     assert (line["kind"], line["milestone_id"], line["before"]) == ("add", new["id"], None)
-    assert line["after"] == {"title": "Phase 4: snagging", "deliverable": "Punch list closed", "amount_minor": 75025,
-                             "due_date": "2027-04-30"}
+    assert line["after"] == {
+        "title": "Phase 4: snagging",
+        "deliverable": "Punch list closed",
+        "amount_minor": 75025,
+        "due_date": "2027-04-30",
+    }
     (row,) = change_order_rows(admin_engine, eid)
-    assert (row["contract_value_before"], row["contract_value_after"], row["created_by"]) == (600000, 675025, world.admin.id)
+    assert (row["contract_value_before"], row["contract_value_after"], row["created_by"]) == (
+        600000,
+        675025,
+        world.admin.id,
+    )
 
 
 def test_the_contract_value_and_the_engagement_total_follow_each_change_order(act_as, admin_engine, world):
@@ -250,23 +330,41 @@ def test_the_contract_value_and_the_engagement_total_follow_each_change_order(ac
     m1, m2, m3 = milestone_rows(admin_engine, eid)
     assert detail_as(act_as, world.owner, world.org_a, eid).totals.contract_value == 600000
 
-    issue(act_as, world.owner, world.org_a, eid, changes=[as_typed(m1, amount="1,500.00"), MilestoneChange(str(m3["id"]), cancel=True)],
-          additions=[RowInput(title="Phase 4", amount="1,000.00", due_date="2027-05-31")])
+    issue(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        changes=[as_typed(m1, amount="1,500.00"), MilestoneChange(str(m3["id"]), cancel=True)],
+        additions=[RowInput(title="Phase 4", amount="1,000.00", due_date="2027-05-31")],
+    )
     issue(act_as, world.owner, world.org_a, eid, based_on=1, changes=[as_typed(m2, amount="2,250.00")])
 
     cos = change_order_rows(admin_engine, eid)
-    assert [(c["contract_value_before"], c["contract_value_after"]) for c in cos] == [(600000, 450000), (450000, 475000)]
+    assert [(c["contract_value_before"], c["contract_value_after"]) for c in cos] == [
+        (600000, 450000),
+        (450000, 475000),
+    ]
     assert sum(m["amount_minor"] for m in milestone_rows(admin_engine, eid) if m["status"] != "cancelled") == 475000
 
     detail = detail_as(act_as, world.owner, world.org_a, eid)
     assert detail.totals.contract_value == 475000
     assert detail.totals.approved == 0 and detail.totals.remaining == 475000
     assert [(m.title, m.status.value) for m in detail.milestones] == [
-        ("Phase 1", "planned"), ("Phase 2", "planned"), ("Phase 3", "cancelled"), ("Phase 4", "planned")]
+        ("Phase 1", "planned"),
+        ("Phase 2", "planned"),
+        ("Phase 3", "cancelled"),
+        ("Phase 4", "planned"),
+    ]
     assert [(c.number, c.contract_value_before, c.contract_value_after) for c in detail.change_orders] == [
-        (2, 450000, 475000), (1, 600000, 450000)]
+        (2, 450000, 475000),
+        (1, 600000, 450000),
+    ]
     assert [(l.line_no, l.kind, l.milestone_title) for l in detail.change_orders[1].lines] == [
-        (1, "adjust", "Phase 1"), (2, "cancel", "Phase 3"), (3, "add", "Phase 4")]
+        (1, "adjust", "Phase 1"),
+        (2, "cancel", "Phase 3"),
+        (3, "add", "Phase 4"),
+    ]
 
     session, _ = sign_in(act_as, world.owner, world.org_a)
     (listed,) = [r for r in queries.engagement_list(session, per_page=100).rows if r.id == eid]
@@ -296,7 +394,9 @@ def test_an_approved_milestone_cannot_be_adjusted(act_as, admin_engine, world, f
     m1, *_ = milestone_rows(admin_engine, eid)
     set_statuses(admin_engine, (m1["id"], "submitted", "approved"))
     before = snapshot(admin_engine, eid)
-    typed = {"title": "New title", "deliverable": "New deliverable", "amount": "999.00", "due_date": "2028-01-01"}[field]
+    typed = {"title": "New title", "deliverable": "New deliverable", "amount": "999.00", "due_date": "2028-01-01"}[
+        field
+    ]
     with pytest.raises(ValidationError) as exc:
         issue(act_as, world.owner, world.org_a, eid, changes=[as_typed(m1, **{field: typed})])
     assert set(exc.value.fields) == {f"ms-{m1['id']}-title"}
@@ -372,8 +472,13 @@ def test_a_change_order_cannot_cancel_every_live_milestone(act_as, admin_engine,
     eid = engagement_in("active", act_as, admin_engine, world)
     before = snapshot(admin_engine, eid)
     with pytest.raises(ValidationError) as exc:
-        issue(act_as, world.owner, world.org_a, eid,
-              changes=[MilestoneChange(str(m["id"]), cancel=True) for m in milestone_rows(admin_engine, eid)])
+        issue(
+            act_as,
+            world.owner,
+            world.org_a,
+            eid,
+            changes=[MilestoneChange(str(m["id"]), cancel=True) for m in milestone_rows(admin_engine, eid)],
+        )
     assert set(exc.value.fields) == {"lines"}
     assert snapshot(admin_engine, eid) == before
 
@@ -407,8 +512,14 @@ def test_change_orders_are_refused_unless_the_engagement_is_active_or_paused(act
     m1, *_ = milestone_rows(admin_engine, eid)
     before = snapshot(admin_engine, eid)
     with pytest.raises(InvalidTransition):
-        issue(act_as, world.admin, world.org_a, eid, changes=[as_typed(m1, title="Changed")],
-              additions=[RowInput(title="More", amount="1.00", due_date="2027-01-01")])
+        issue(
+            act_as,
+            world.admin,
+            world.org_a,
+            eid,
+            changes=[as_typed(m1, title="Changed")],
+            additions=[RowInput(title="More", amount="1.00", due_date="2027-01-01")],
+        )
     assert snapshot(admin_engine, eid) == before
 
 
@@ -466,8 +577,16 @@ def test_one_bad_line_means_no_milestone_changes_and_no_change_order(act_as, adm
     good_add = RowInput(title="Phase 4", amount="10.00", due_date="2027-09-30")
     cases = [
         ([good_adjust, good_cancel, as_typed(m3, amount="1.00")], [good_add], {f"ms-{m3['id']}-title"}),
-        ([good_adjust, good_cancel], [good_add, RowInput(title="Phase 5", amount="ten", due_date="2027-09-30")], {"new-1-amount"}),
-        ([good_adjust], [good_add, RowInput(title="Phase 5", amount="10.00", due_date="30/09/2027")], {"new-1-due_date"}),
+        (
+            [good_adjust, good_cancel],
+            [good_add, RowInput(title="Phase 5", amount="ten", due_date="2027-09-30")],
+            {"new-1-amount"},
+        ),
+        (
+            [good_adjust],
+            [good_add, RowInput(title="Phase 5", amount="10.00", due_date="30/09/2027")],
+            {"new-1-due_date"},
+        ),
         ([good_adjust, as_typed(m2, amount="-5.00")], [good_add], {f"ms-{m2['id']}-amount"}),
         ([good_adjust, as_typed(m2, title="")], [], {f"ms-{m2['id']}-title"}),
         ([good_cancel, as_typed(m1, amount="1,000.001")], [], {f"ms-{m1['id']}-amount"}),
@@ -485,9 +604,15 @@ def test_every_bad_field_is_reported_at_once(act_as, admin_engine, world):
     m1, m2, _ = milestone_rows(admin_engine, eid)
     before = snapshot(admin_engine, eid)
     with pytest.raises(ValidationError) as exc:
-        issue(act_as, world.owner, world.org_a, eid, reason="",
-              changes=[as_typed(m1, amount="abc"), as_typed(m2, due_date="2027-02-30")],
-              additions=[RowInput(deliverable="no title", amount="5.00", due_date="2027-01-01")])
+        issue(
+            act_as,
+            world.owner,
+            world.org_a,
+            eid,
+            reason="",
+            changes=[as_typed(m1, amount="abc"), as_typed(m2, due_date="2027-02-30")],
+            additions=[RowInput(deliverable="no title", amount="5.00", due_date="2027-01-01")],
+        )
     assert set(exc.value.fields) == {"reason", f"ms-{m1['id']}-amount", f"ms-{m2['id']}-due_date", "new-0-title"}
     assert snapshot(admin_engine, eid) == before
 
@@ -498,8 +623,21 @@ def test_every_bad_field_is_reported_at_once(act_as, admin_engine, world):
 def test_the_contractors_user_reads_the_change_orders_of_their_engagement(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, m2, _ = milestone_rows(admin_engine, eid)
-    issue(act_as, world.owner, world.org_a, eid, changes=[as_typed(m1, amount="1,250.00"), MilestoneChange(str(m2["id"]), cancel=True)])
-    issue(act_as, world.owner, world.org_a, eid, based_on=1, additions=[RowInput(title="Phase 4", amount="400.00", due_date="2027-07-01")])
+    issue(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        changes=[as_typed(m1, amount="1,250.00"), MilestoneChange(str(m2["id"]), cancel=True)],
+    )
+    issue(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        based_on=1,
+        additions=[RowInput(title="Phase 4", amount="400.00", due_date="2027-07-01")],
+    )
 
     session, _ = sign_in(act_as, world.contractor_x_user, world.org_a)
     seen = queries.change_orders(session, eid)
@@ -535,18 +673,34 @@ def test_nobody_outside_the_engagement_reads_its_change_orders(act_as, admin_eng
 
 def race(app_sessions, org_id, engagement_id, contenders) -> list:
     """Issue each (person, ChangeOrderInput) at once; each outcome is the change order's number or the exception."""
-    return race_people(app_sessions, org_id, [person for person, _ in contenders],
-                       lambda session, actor, i: issue_change_order(session, actor, engagement_id, contenders[i][1]).number)
+    return race_people(
+        app_sessions,
+        org_id,
+        [person for person, _ in contenders],
+        lambda session, actor, i: issue_change_order(session, actor, engagement_id, contenders[i][1]).number,
+    )
 
 
-def test_two_change_orders_from_the_same_schedule_at_once_exactly_one_is_issued(act_as, app_sessions, admin_engine, world):
+def test_two_change_orders_from_the_same_schedule_at_once_exactly_one_is_issued(
+    act_as, app_sessions, admin_engine, world
+):
     for _round in range(3):
         eid = engagement_in("active", act_as, admin_engine, world)
         m1, m2, _ = milestone_rows(admin_engine, eid)
         contenders = [
-            (world.owner, ChangeOrderInput(reason="Owner's change", based_on=0, changes=[as_typed(m1, amount="1,100.00")])),
-            (world.admin, ChangeOrderInput(reason="Admin's change", based_on=0, changes=[as_typed(m2, amount="2,200.00")],
-                                           additions=[RowInput(title="Phase 4", amount="10.00", due_date="2027-08-01")])),
+            (
+                world.owner,
+                ChangeOrderInput(reason="Owner's change", based_on=0, changes=[as_typed(m1, amount="1,100.00")]),
+            ),
+            (
+                world.admin,
+                ChangeOrderInput(
+                    reason="Admin's change",
+                    based_on=0,
+                    changes=[as_typed(m2, amount="2,200.00")],
+                    additions=[RowInput(title="Phase 4", amount="10.00", due_date="2027-08-01")],
+                ),
+            ),
         ]
         outcomes = race(app_sessions, world.org_a, eid, contenders)
 

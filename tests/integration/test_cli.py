@@ -1,4 +1,5 @@
 """The `backoffice` command against the test database (DATABASE_URL / DATABASE_ADMIN_URL mode)."""
+
 from __future__ import annotations
 
 import os
@@ -67,7 +68,12 @@ def test_create_org_and_create_user_let_the_first_admin_sign_in(run, app, login)
 
 
 def test_create_user_refuses_a_short_password_and_an_unknown_org(run):
-    assert run("create-user", "x@example.com", "--name", "X", "--org", "no such org", "--password", "a-long-password").exit_code != 0
+    assert (
+        run(
+            "create-user", "x@example.com", "--name", "X", "--org", "no such org", "--password", "a-long-password"
+        ).exit_code
+        != 0
+    )
     assert run("create-org", "", "--currency", "USD").exit_code != 0
 
 
@@ -75,7 +81,8 @@ def test_audit_verify_exits_0_then_1_naming_the_event_after_a_row_is_altered(run
     assert run("audit", "verify").exit_code == 0
     with admin_engine.connect() as conn:
         event_id, seq, original = conn.execute(
-            text("select id, seq, data::text from audit_events where org_id = :o order by seq limit 1"), {"o": world.org_a}
+            text("select id, seq, data::text from audit_events where org_id = :o order by seq limit 1"),
+            {"o": world.org_a},
         ).one()
     # What an attacker with the owner's password could do in psql: switch the guard off and edit.
     tamper = "alter table audit_events disable trigger audit_events_append_only; update audit_events set data = %s::jsonb where id = %s; alter table audit_events enable trigger audit_events_append_only"
@@ -98,7 +105,9 @@ def test_embedded_mode_db_url_admin_is_a_working_connection_string(tmp_path):
     env["BACKOFFICE_DATA_DIR"] = str(tmp_path)
     cmd = [sys.executable, "-c", "from backoffice.cli import main; main()"]
     try:
-        url = subprocess.run(cmd + ["db", "url", "--admin"], env=env, capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+        url = subprocess.run(
+            cmd + ["db", "url", "--admin"], env=env, capture_output=True, text=True, timeout=120, check=True
+        ).stdout.strip()
         with psycopg.connect(url) as conn:
             assert conn.execute("select current_user").fetchone()[0] == "backoffice_owner"
     finally:

@@ -1,6 +1,7 @@
 """The demo is built through the real services (work submitted with evidence, decided by the owner),
 so a rule the services or the database add later must keep it buildable. Seeded once into the shared
 test database; its organizations are its own, like every test's."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,7 +32,11 @@ def test_the_demo_shows_a_dispute_then_an_approval_and_its_audit_chain_verifies(
     acme, owner = seeded
     session = act_as(owner, acme)
     kitchen = next(r for r in review_queue(session) if r.title == "Cabinetry and countertops").engagement_id
-    ids = session.execute(select(Milestone.id).where(Milestone.engagement_id == kitchen).order_by(Milestone.seq)).scalars().all()
+    ids = (
+        session.execute(select(Milestone.id).where(Milestone.engagement_id == kitchen).order_by(Milestone.seq))
+        .scalars()
+        .all()
+    )
     detail = milestone_detail(session, ids[1])
     assert detail.title == "Demolition and rough-in" and detail.status.value == "approved"
     assert [(r.revision, r.review.decision.value) for r in detail.revisions] == [(2, "approve"), (1, "dispute")]
@@ -50,11 +55,16 @@ def test_the_demo_has_a_partial_sent_back_and_a_voided_batch_whose_payments_wait
     assert [(r.revision, r.review.decision.value) for r in detail.revisions] == [(1, "partial")]
     assert "dimmer" in detail.revisions[0].review.reason
     with admin_engine.connect() as conn:
-        batches = conn.execute(text(
-            "select number, status, row_count from ap_export_batches where org_id = :o order by number"), {"o": acme}).all()
-        waiting = conn.execute(text(
-            "select count(*) from invoices i join engagements e on e.id = i.engagement_id"
-            " where i.org_id = :o and e.title like 'Kitchen%' and i.status = 'approved' and i.batch_id is null"),
-            {"o": acme}).scalar_one()
+        batches = conn.execute(
+            text("select number, status, row_count from ap_export_batches where org_id = :o order by number"),
+            {"o": acme},
+        ).all()
+        waiting = conn.execute(
+            text(
+                "select count(*) from invoices i join engagements e on e.id = i.engagement_id"
+                " where i.org_id = :o and e.title like 'Kitchen%' and i.status = 'approved' and i.batch_id is null"
+            ),
+            {"o": acme},
+        ).scalar_one()
     assert [(b.number, b.status, b.row_count) for b in batches] == [(1, "live", 2), (2, "voided", 2)]
     assert waiting == 2

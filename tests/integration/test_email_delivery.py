@@ -6,6 +6,7 @@ every request and honours ``Idempotency-Key`` the way Resend does. Messages are 
 (``run_jobs``) or by ``deliver`` itself where the test needs one attempt in isolation. Outcomes are
 read back as the owner role.
 """
+
 from __future__ import annotations
 
 import socket
@@ -46,8 +47,14 @@ TEXT = "Hello Omar,\n\nContractor X marked “Roof part 1” complete.\n"
 def new_message(act_as, org_id, to, *, event: str = "milestone.submitted") -> uuid.UUID:
     """One outbox message to ``to``, stored by the organization's worker (which also enqueues its sending)."""
     session = act_as(org_id, org_id)
-    message_id = store_message(session, org_id=org_id, event=event, to=Person(to.id, to.email, to.name),
-                               email=Email(SUBJECT, HTML, TEXT), key=f"test:{uuid.uuid4()}")
+    message_id = store_message(
+        session,
+        org_id=org_id,
+        event=event,
+        to=Person(to.id, to.email, to.name),
+        email=Email(SUBJECT, HTML, TEXT),
+        key=f"test:{uuid.uuid4()}",
+    )
     session.commit()
     assert message_id is not None
     return message_id
@@ -164,7 +171,9 @@ def test_a_server_error_is_retried_later_and_the_retry_delivers_once(world, act_
     assert [j["status"] for j in send_jobs(admin_engine, message_id)] == ["succeeded"]
 
 
-def test_a_refusal_fails_the_message_with_resends_reason_and_is_not_retried(world, act_as, admin_engine, database, omar):
+def test_a_refusal_fails_the_message_with_resends_reason_and_is_not_retried(
+    world, act_as, admin_engine, database, omar
+):
     message_id = new_message(act_as, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(422, "validation_error", "Invalid `to` field. The email address needs to follow the format.")
@@ -177,7 +186,9 @@ def test_a_refusal_fails_the_message_with_resends_reason_and_is_not_retried(worl
     assert row["attempts"] == 1
     assert "422" in row["last_error"]
     assert "Invalid `to` field" in row["last_error"]
-    assert [(j["status"], j["attempts"]) for j in send_jobs(admin_engine, message_id)] == [("succeeded", 1)]  # one run, not retried
+    assert [(j["status"], j["attempts"]) for j in send_jobs(admin_engine, message_id)] == [
+        ("succeeded", 1)
+    ]  # one run, not retried
 
 
 def test_a_rate_limit_is_retried(world, act_as, admin_engine, omar):
@@ -246,8 +257,10 @@ def test_the_workers_last_allowed_attempt_gives_up_instead_of_retrying(world, ac
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
         # As if the job had used all but one of the attempts its retry strategy allows: this try is the last.
         with admin_engine.begin() as conn:
-            conn.execute(text("update procrastinate.procrastinate_jobs set attempts = :n where id = :id"),
-                         {"n": EMAIL_RETRY.max_attempts - 1, "id": send_jobs(admin_engine, message_id)[0]["id"]})
+            conn.execute(
+                text("update procrastinate.procrastinate_jobs set attempts = :n where id = :id"),
+                {"n": EMAIL_RETRY.max_attempts - 1, "id": send_jobs(admin_engine, message_id)[0]["id"]},
+            )
         stub.fail_next(500, "application_error", "Still down")
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
@@ -309,7 +322,7 @@ def test_two_workers_delivering_the_same_message_at_once_send_it_once(world, app
             barrier.wait(timeout=30)
             try:
                 outcomes[i] = deliver(session, message_id, online())
-            except Exception as exc:  # noqa: BLE001 - the outcome is the point
+            except Exception as exc:
                 outcomes[i] = exc
 
     with resend_stub() as stub:
@@ -333,8 +346,10 @@ def test_a_worker_that_dies_after_resend_accepted_does_not_send_twice(world, act
         first_id = message(admin_engine, message_id)["provider_id"]
         # The crash: Resend took the message, but the commit that recorded it never happened.
         with admin_engine.begin() as conn:
-            conn.execute(text("update email_messages set status = 'queued', provider_id = null, sent_at = null"
-                              " where id = :i"), {"i": message_id})
+            conn.execute(
+                text("update email_messages set status = 'queued', provider_id = null, sent_at = null where id = :i"),
+                {"i": message_id},
+            )
         assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.SENT
 
     assert len(stub.requests) == 2
@@ -359,4 +374,3 @@ def test_another_organizations_worker_cannot_deliver_the_message(world, act_as, 
         assert deliver_as_worker(act_as, world.org_b, message_id, online()) is Outcome.NOTHING_TO_DO
     assert stub.requests == []
     assert message(admin_engine, message_id)["status"] == "queued"
-

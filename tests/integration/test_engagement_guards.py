@@ -5,16 +5,16 @@ The triggers refuse an illegal move whoever writes it, the owner role included (
 bypasses RLS but not triggers), and on top of that tell the contractor's answer to a work request apart
 from staff's edits. Rows are built the legal way by the owner role; the statements judged are raw SQL.
 """
+
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
 import pytest
+from milestone_moves import authorize_payment, walk_milestone
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-
-from milestone_moves import authorize_payment, walk_milestone
 
 CHECK_VIOLATION = "23514"
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -56,8 +56,13 @@ class Built:
     milestones: list[uuid.UUID]
 
 
-def build(admin_engine, world, status: str = "draft", milestones: tuple[str, ...] = ("planned", "planned"),
-          contractor: str = "x") -> Built:
+def build(
+    admin_engine,
+    world,
+    status: str = "draft",
+    milestones: tuple[str, ...] = ("planned", "planned"),
+    contractor: str = "x",
+) -> Built:
     """An engagement of org A in ``status`` with milestones (seq 1, 2, ...) in the given statuses, built by
     the owner role through legal moves only. Non-planned milestones need an engagement that was active."""
     contractor_id = getattr(world, f"contractor_{contractor}")
@@ -100,8 +105,12 @@ def engagement(admin_engine, e) -> dict:
 
 def milestone_rows(admin_engine, e) -> list[dict]:
     with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(
-            text("select * from milestones where engagement_id = :e order by id"), {"e": e}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text("select * from milestones where engagement_id = :e order by id"), {"e": e}
+            ).mappings()
+        ]
 
 
 def owner_role_refused(admin_engine, sql: str, params: dict, sqlstate: str, reason: str) -> str:
@@ -146,9 +155,16 @@ def jump_sql(to: str) -> str:
 
 
 LEGAL_MOVES = {
-    ("draft", "awaiting_acceptance"), ("awaiting_acceptance", "active"), ("awaiting_acceptance", "declined"),
-    ("active", "paused"), ("paused", "active"), ("active", "completed"),
-    ("draft", "cancelled"), ("awaiting_acceptance", "cancelled"), ("active", "cancelled"), ("paused", "cancelled"),
+    ("draft", "awaiting_acceptance"),
+    ("awaiting_acceptance", "active"),
+    ("awaiting_acceptance", "declined"),
+    ("active", "paused"),
+    ("paused", "active"),
+    ("active", "completed"),
+    ("draft", "cancelled"),
+    ("awaiting_acceptance", "cancelled"),
+    ("active", "cancelled"),
+    ("paused", "cancelled"),
 }
 STATUSES = list(PATHS)
 ILLEGAL_MOVES = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b) not in LEGAL_MOVES]
@@ -158,26 +174,52 @@ ILLEGAL_MOVES = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b)
 
 
 def test_the_illegal_moves_include_the_ones_that_matter():
-    for move in [("draft", "active"), ("completed", "active"), ("declined", "active"), ("cancelled", "draft"),
-                 ("draft", "completed"), ("awaiting_acceptance", "completed"), ("completed", "cancelled")]:
+    for move in [
+        ("draft", "active"),
+        ("completed", "active"),
+        ("declined", "active"),
+        ("cancelled", "draft"),
+        ("draft", "completed"),
+        ("awaiting_acceptance", "completed"),
+        ("completed", "cancelled"),
+    ]:
         assert move in ILLEGAL_MOVES
 
 
 @pytest.mark.parametrize(("old", "new"), ILLEGAL_MOVES, ids=[f"{a}-to-{b}" for a, b in ILLEGAL_MOVES])
 def test_an_illegal_engagement_move_is_refused_even_to_the_owner_role(world, admin_engine, old, new):
     built = build(admin_engine, world, old)
-    owner_role_refused(admin_engine, jump_sql(new), {"to": new, "e": built.engagement}, CHECK_VIOLATION,
-                       f"an engagement cannot go from {old} to {new}")
+    owner_role_refused(
+        admin_engine,
+        jump_sql(new),
+        {"to": new, "e": built.engagement},
+        CHECK_VIOLATION,
+        f"an engagement cannot go from {old} to {new}",
+    )
     assert engagement(admin_engine, built.engagement)["status"] == old
 
 
-@pytest.mark.parametrize(("old", "new"), [("draft", "active"), ("completed", "active"), ("declined", "active"),
-                                          ("cancelled", "draft"), ("cancelled", "active"), ("paused", "completed")])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("draft", "active"),
+        ("completed", "active"),
+        ("declined", "active"),
+        ("cancelled", "draft"),
+        ("cancelled", "active"),
+        ("paused", "completed"),
+    ],
+)
 def test_an_illegal_engagement_move_is_refused_to_an_admin(world, admin_engine, act_as, old, new):
     built = build(admin_engine, world, old)
     s = act_as(world.admin.id, world.org_a)
-    app_refused(s, jump_sql(new), {"to": new, "e": built.engagement}, CHECK_VIOLATION,
-                f"an engagement cannot go from {old} to {new}")
+    app_refused(
+        s,
+        jump_sql(new),
+        {"to": new, "e": built.engagement},
+        CHECK_VIOLATION,
+        f"an engagement cannot go from {old} to {new}",
+    )
     assert engagement(admin_engine, built.engagement)["status"] == old
 
 
@@ -190,15 +232,27 @@ def test_every_legal_engagement_move_is_allowed_to_the_owner_role(world, admin_e
     assert engagement(admin_engine, built.engagement)["status"] == new
 
 
-@pytest.mark.parametrize(("old", "move"), [("draft", "send"), ("active", "pause"), ("paused", "resume"),
-                                           ("active", "complete"), ("draft", "cancel"), ("awaiting_acceptance", "cancel"),
-                                           ("active", "cancel"), ("paused", "cancel")])
+@pytest.mark.parametrize(
+    ("old", "move"),
+    [
+        ("draft", "send"),
+        ("active", "pause"),
+        ("paused", "resume"),
+        ("active", "complete"),
+        ("draft", "cancel"),
+        ("awaiting_acceptance", "cancel"),
+        ("active", "cancel"),
+        ("paused", "cancel"),
+    ],
+)
 @pytest.mark.parametrize("who", ["admin", "owner"])
 def test_staff_make_the_moves_that_are_theirs(world, admin_engine, act_as, who, old, move):
     built = build(admin_engine, world, old)
     s = act_as(getattr(world, who).id, world.org_a)
     sql = "status = 'active'" if move == "resume" else MOVES[move]
-    result = s.execute(text(f"update engagements set {sql} where id = :e"), {"e": built.engagement, "staff": getattr(world, who).id})
+    result = s.execute(
+        text(f"update engagements set {sql} where id = :e"), {"e": built.engagement, "staff": getattr(world, who).id}
+    )
     assert result.rowcount == 1
     s.commit()
     assert engagement(admin_engine, built.engagement)["status"] != old
@@ -212,8 +266,13 @@ def test_the_contractor_accepts_or_declines_its_own_work_request(world, admin_en
     built = build(admin_engine, world, "awaiting_acceptance")
     me = world.contractor_x_user.id
     s = act_as(me, world.org_a)
-    assert s.execute(text(f"update engagements set {MOVES[answer]} where id = :e"),
-                     {"e": built.engagement, "contractor_user": me}).rowcount == 1
+    assert (
+        s.execute(
+            text(f"update engagements set {MOVES[answer]} where id = :e"),
+            {"e": built.engagement, "contractor_user": me},
+        ).rowcount
+        == 1
+    )
     s.commit()
     row = engagement(admin_engine, built.engagement)
     assert row["status"] == {"accept": "active", "decline": "declined"}[answer]
@@ -247,25 +306,42 @@ def test_the_contractor_can_do_nothing_else_to_its_engagement(world, admin_engin
         assert s.execute(text(f"update engagements set {sql} where id = :e"), params).rowcount == 0
         s.rollback()
     else:
-        app_refused(s, f"update engagements set {sql} where id = :e", params,
-                    INSUFFICIENT_PRIVILEGE, "a contractor can only accept or decline a work request")
+        app_refused(
+            s,
+            f"update engagements set {sql} where id = :e",
+            params,
+            INSUFFICIENT_PRIVILEGE,
+            "a contractor can only accept or decline a work request",
+        )
     assert engagement(admin_engine, built.engagement) == before
 
 
 @pytest.mark.parametrize("answer", ["accept", "decline"])
 @pytest.mark.parametrize(
     "change",
-    ["title = 'Much bigger scope'", "currency = 'EUR'", "retainage_bps = 0", "payment_terms_days = 0",
-     "service_fee_bps = 250", "billing_mode = 'completion'", "owner_user_id = :me", "sow_reference = 'SOW-FORGED'"],
+    [
+        "title = 'Much bigger scope'",
+        "currency = 'EUR'",
+        "retainage_bps = 0",
+        "payment_terms_days = 0",
+        "service_fee_bps = 250",
+        "billing_mode = 'completion'",
+        "owner_user_id = :me",
+        "sow_reference = 'SOW-FORGED'",
+    ],
 )
 def test_the_contractor_cannot_change_the_engagement_while_answering(world, admin_engine, act_as, answer, change):
     built = build(admin_engine, world, "awaiting_acceptance")
     before = engagement(admin_engine, built.engagement)
     me = world.contractor_x_user.id
     s = act_as(me, world.org_a)
-    app_refused(s, f"update engagements set {MOVES[answer]}, {change} where id = :e",
-                {"e": built.engagement, "contractor_user": me, "me": me},
-                INSUFFICIENT_PRIVILEGE, "a contractor can only accept or decline a work request")
+    app_refused(
+        s,
+        f"update engagements set {MOVES[answer]}, {change} where id = :e",
+        {"e": built.engagement, "contractor_user": me, "me": me},
+        INSUFFICIENT_PRIVILEGE,
+        "a contractor can only accept or decline a work request",
+    )
     assert engagement(admin_engine, built.engagement) == before
 
 
@@ -275,9 +351,13 @@ def test_staff_cannot_answer_a_work_request_on_the_contractors_behalf(world, adm
     built = build(admin_engine, world, "awaiting_acceptance")
     before = engagement(admin_engine, built.engagement)
     s = act_as(getattr(world, who).id, world.org_a)
-    app_refused(s, f"update engagements set {MOVES[answer]} where id = :e",
-                {"e": built.engagement, "contractor_user": world.contractor_x_user.id},
-                INSUFFICIENT_PRIVILEGE, "only the contractor accepts or declines a work request")
+    app_refused(
+        s,
+        f"update engagements set {MOVES[answer]} where id = :e",
+        {"e": built.engagement, "contractor_user": world.contractor_x_user.id},
+        INSUFFICIENT_PRIVILEGE,
+        "only the contractor accepts or declines a work request",
+    )
     assert engagement(admin_engine, built.engagement) == before
 
 
@@ -299,9 +379,13 @@ def test_the_terms_cannot_change_once_the_work_request_is_sent(world, admin_engi
     """Refused even to the owner role (no milestones here, so no foreign key could be the one refusing)."""
     built = build(admin_engine, world, status, milestones=())
     before = engagement(admin_engine, built.engagement)
-    owner_role_refused(admin_engine, f"update engagements set {TERM_CHANGES[term]} where id = :e",
-                       {"e": built.engagement, "other_contractor": world.contractor_y}, CHECK_VIOLATION,
-                       "the terms of an engagement are fixed once its work request is sent")
+    owner_role_refused(
+        admin_engine,
+        f"update engagements set {TERM_CHANGES[term]} where id = :e",
+        {"e": built.engagement, "other_contractor": world.contractor_y},
+        CHECK_VIOLATION,
+        "the terms of an engagement are fixed once its work request is sent",
+    )
     assert engagement(admin_engine, built.engagement) == before
 
 
@@ -310,8 +394,13 @@ def test_an_admin_cannot_change_the_terms_of_an_active_engagement(world, admin_e
     built = build(admin_engine, world, "active")
     before = engagement(admin_engine, built.engagement)
     s = act_as(world.admin.id, world.org_a)
-    app_refused(s, f"update engagements set {TERM_CHANGES[term]} where id = :e", {"e": built.engagement},
-                CHECK_VIOLATION, "the terms of an engagement are fixed")
+    app_refused(
+        s,
+        f"update engagements set {TERM_CHANGES[term]} where id = :e",
+        {"e": built.engagement},
+        CHECK_VIOLATION,
+        "the terms of an engagement are fixed",
+    )
     assert engagement(admin_engine, built.engagement) == before
 
 
@@ -320,26 +409,44 @@ def test_the_terms_of_a_draft_can_still_change(world, admin_engine, act_as, term
     """The control: a draft's terms are the admin's to edit, and its title stays editable later on."""
     built = build(admin_engine, world, "draft")
     s = act_as(world.admin.id, world.org_a)
-    assert s.execute(text(f"update engagements set {TERM_CHANGES[term]} where id = :e"),
-                     {"e": built.engagement, "other_contractor": world.contractor_y}).rowcount == 1
+    assert (
+        s.execute(
+            text(f"update engagements set {TERM_CHANGES[term]} where id = :e"),
+            {"e": built.engagement, "other_contractor": world.contractor_y},
+        ).rowcount
+        == 1
+    )
     s.rollback()
     active = build(admin_engine, world, "active")
     s = act_as(world.admin.id, world.org_a)
-    assert s.execute(text("update engagements set title = 'Renamed' where id = :e"), {"e": active.engagement}).rowcount == 1
+    assert (
+        s.execute(text("update engagements set title = 'Renamed' where id = :e"), {"e": active.engagement}).rowcount
+        == 1
+    )
     s.rollback()
 
 
 def test_changing_a_drafts_contractor_carries_its_milestones_along(world, admin_engine, act_as):
     built = build(admin_engine, world, "draft")
     s = act_as(world.admin.id, world.org_a)
-    assert s.execute(text("update engagements set contractor_id = :y where id = :e"),
-                     {"y": world.contractor_y, "e": built.engagement}).rowcount == 1
+    assert (
+        s.execute(
+            text("update engagements set contractor_id = :y where id = :e"),
+            {"y": world.contractor_y, "e": built.engagement},
+        ).rowcount
+        == 1
+    )
     s.commit()
     assert {m["contractor_id"] for m in milestone_rows(admin_engine, built.engagement)} == {world.contractor_y}
     # and neither contractor sees a draft's milestones: not the old one, nor the new one until it is sent
     for user in (world.contractor_x_user, world.contractor_y_user):
         s = act_as(user.id, world.org_a)
-        assert s.execute(text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}).scalar_one() == 0
+        assert (
+            s.execute(
+                text("select count(*) from milestones where engagement_id = :e"), {"e": built.engagement}
+            ).scalar_one()
+            == 0
+        )
 
 
 # --- milestones: insert ---------------------------------------------------------------------------------
@@ -358,23 +465,43 @@ def insert_milestone_params(world, built, status="planned") -> dict:
 @pytest.mark.parametrize("engagement_status", ["draft", "active"])
 def test_a_new_milestone_starts_planned(world, admin_engine, status, engagement_status):
     built = build(admin_engine, world, engagement_status)
-    owner_role_refused(admin_engine, INSERT_MILESTONE, insert_milestone_params(world, built, status),
-                       CHECK_VIOLATION, "a new milestone starts planned")
+    owner_role_refused(
+        admin_engine,
+        INSERT_MILESTONE,
+        insert_milestone_params(world, built, status),
+        CHECK_VIOLATION,
+        "a new milestone starts planned",
+    )
     assert len(milestone_rows(admin_engine, built.engagement)) == 2
 
 
 @pytest.mark.parametrize("engagement_status", ["awaiting_acceptance", "completed", "declined", "cancelled"])
-def test_no_milestone_can_be_added_to_an_engagement_that_is_sent_or_closed(world, admin_engine, act_as, engagement_status):
+def test_no_milestone_can_be_added_to_an_engagement_that_is_sent_or_closed(
+    world, admin_engine, act_as, engagement_status
+):
     built = build(admin_engine, world, engagement_status)
-    owner_role_refused(admin_engine, INSERT_MILESTONE, insert_milestone_params(world, built),
-                       CHECK_VIOLATION, "milestones can be added to a draft")
+    owner_role_refused(
+        admin_engine,
+        INSERT_MILESTONE,
+        insert_milestone_params(world, built),
+        CHECK_VIOLATION,
+        "milestones can be added to a draft",
+    )
     s = act_as(world.admin.id, world.org_a)
-    app_refused(s, INSERT_MILESTONE, insert_milestone_params(world, built), CHECK_VIOLATION, "milestones can be added to a draft")
+    app_refused(
+        s,
+        INSERT_MILESTONE,
+        insert_milestone_params(world, built),
+        CHECK_VIOLATION,
+        "milestones can be added to a draft",
+    )
     assert len(milestone_rows(admin_engine, built.engagement)) == 2
 
 
 @pytest.mark.parametrize("engagement_status", ["draft", "active", "paused"])
-def test_a_planned_milestone_can_be_added_to_a_draft_or_a_running_engagement(world, admin_engine, act_as, engagement_status):
+def test_a_planned_milestone_can_be_added_to_a_draft_or_a_running_engagement(
+    world, admin_engine, act_as, engagement_status
+):
     built = build(admin_engine, world, engagement_status)
     s = act_as(world.owner.id, world.org_a)
     assert s.execute(text(INSERT_MILESTONE), insert_milestone_params(world, built)).rowcount == 1
@@ -401,22 +528,42 @@ def test_an_approved_or_cancelled_milestone_cannot_be_changed_at_all(world, admi
     built = build(admin_engine, world, "active", milestones=(final, "planned"))
     before = milestone_rows(admin_engine, built.engagement)
     params = {"m": built.milestones[0]}
-    owner_role_refused(admin_engine, f"update milestones set {MILESTONE_CHANGES[change]} where id = :m", params,
-                       CHECK_VIOLATION, f"milestone is {final} and cannot be changed")
+    owner_role_refused(
+        admin_engine,
+        f"update milestones set {MILESTONE_CHANGES[change]} where id = :m",
+        params,
+        CHECK_VIOLATION,
+        f"milestone is {final} and cannot be changed",
+    )
     s = act_as(world.admin.id, world.org_a)
-    app_refused(s, f"update milestones set {MILESTONE_CHANGES[change]} where id = :m", params,
-                CHECK_VIOLATION, f"milestone is {final} and cannot be changed")
+    app_refused(
+        s,
+        f"update milestones set {MILESTONE_CHANGES[change]} where id = :m",
+        params,
+        CHECK_VIOLATION,
+        f"milestone is {final} and cannot be changed",
+    )
     assert milestone_rows(admin_engine, built.engagement) == before
 
 
 def test_touching_only_updated_at_of_an_approved_milestone_is_harmless(world, admin_engine):
     built = build(admin_engine, world, "active", milestones=("approved",))
     with admin_engine.begin() as conn:
-        assert conn.execute(text("update milestones set updated_at = now() where id = :m"), {"m": built.milestones[0]}).rowcount == 1
+        assert (
+            conn.execute(
+                text("update milestones set updated_at = now() where id = :m"), {"m": built.milestones[0]}
+            ).rowcount
+            == 1
+        )
 
 
 ILLEGAL_MILESTONE_MOVES = [("planned", "approved"), ("submitted", "cancelled")]
-LEGAL_MILESTONE_MOVES = [("planned", "submitted"), ("submitted", "planned"), ("submitted", "approved"), ("planned", "cancelled")]
+LEGAL_MILESTONE_MOVES = [
+    ("planned", "submitted"),
+    ("submitted", "planned"),
+    ("submitted", "approved"),
+    ("planned", "cancelled"),
+]
 
 
 @pytest.mark.parametrize(("old", "new"), ILLEGAL_MILESTONE_MOVES)
@@ -424,11 +571,21 @@ def test_an_illegal_milestone_move_is_refused_even_to_the_owner_role(world, admi
     built = build(admin_engine, world, "active", milestones=(old,))
     before = milestone_rows(admin_engine, built.engagement)
     params = {"m": built.milestones[0], "s": new}
-    owner_role_refused(admin_engine, "update milestones set status = :s where id = :m", params,
-                       CHECK_VIOLATION, f"a milestone cannot go from {old} to {new}")
+    owner_role_refused(
+        admin_engine,
+        "update milestones set status = :s where id = :m",
+        params,
+        CHECK_VIOLATION,
+        f"a milestone cannot go from {old} to {new}",
+    )
     s = act_as(world.owner.id, world.org_a)
-    app_refused(s, "update milestones set status = :s where id = :m", params,
-                CHECK_VIOLATION, f"a milestone cannot go from {old} to {new}")
+    app_refused(
+        s,
+        "update milestones set status = :s where id = :m",
+        params,
+        CHECK_VIOLATION,
+        f"a milestone cannot go from {old} to {new}",
+    )
     assert milestone_rows(admin_engine, built.engagement) == before
 
 
@@ -440,19 +597,29 @@ def test_every_legal_milestone_move_is_allowed(world, admin_engine, act_as, old,
     m = built.milestones[0]
     if new == "submitted":
         s = act_as(world.contractor_x_user.id, world.org_a)
-        s.execute(text(
-            "insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)"
-            " values (:org, :c, :m, 1, 'Done.', '[\"https://example.com/x\"]', :me)"),
-            {"org": world.org_a, "c": world.contractor_x, "m": m, "me": world.contractor_x_user.id})
+        s.execute(
+            text(
+                "insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)"
+                " values (:org, :c, :m, 1, 'Done.', '[\"https://example.com/x\"]', :me)"
+            ),
+            {"org": world.org_a, "c": world.contractor_x, "m": m, "me": world.contractor_x_user.id},
+        )
     else:
         s = act_as(world.owner.id, world.org_a)
         if old == "submitted":
-            s.execute(text(
-                "insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, reason,"
-                "                     milestone_amount_minor, evidence_sha256, reviewed_by)"
-                " select org_id, contractor_id, milestone_id, id, :d, :r, 50000, '{}', :me from submissions where milestone_id = :m"),
-                {"m": m, "d": "approve" if new == "approved" else "dispute", "r": None if new == "approved" else "Redo it.",
-                 "me": world.owner.id})
+            s.execute(
+                text(
+                    "insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, reason,"
+                    "                     milestone_amount_minor, evidence_sha256, reviewed_by)"
+                    " select org_id, contractor_id, milestone_id, id, :d, :r, 50000, '{}', :me from submissions where milestone_id = :m"
+                ),
+                {
+                    "m": m,
+                    "d": "approve" if new == "approved" else "dispute",
+                    "r": None if new == "approved" else "Redo it.",
+                    "me": world.owner.id,
+                },
+            )
     assert s.execute(text("update milestones set status = :s where id = :m"), {"m": m, "s": new}).rowcount == 1
     if new == "approved":
         authorize_payment(s, m)  # an approval writes its invoice in the same transaction
@@ -466,8 +633,13 @@ def test_the_milestones_of_a_sent_or_closed_engagement_are_frozen(world, admin_e
     milestones = ("approved", "planned") if engagement_status == "completed" else ("planned", "planned")
     built = build(admin_engine, world, engagement_status, milestones=milestones)
     before = milestone_rows(admin_engine, built.engagement)
-    owner_role_refused(admin_engine, f"update milestones set {MILESTONE_CHANGES[change]} where id = :m",
-                       {"m": built.milestones[1]}, CHECK_VIOLATION, "cannot be changed")
+    owner_role_refused(
+        admin_engine,
+        f"update milestones set {MILESTONE_CHANGES[change]} where id = :m",
+        {"m": built.milestones[1]},
+        CHECK_VIOLATION,
+        "cannot be changed",
+    )
     assert milestone_rows(admin_engine, built.engagement) == before
 
 
@@ -499,11 +671,21 @@ def test_a_drafts_planned_milestone_can_be_deleted(world, admin_engine, act_as):
 def test_only_a_drafts_planned_milestones_can_be_deleted(world, admin_engine, act_as, engagement_status, milestones):
     built = build(admin_engine, world, engagement_status, milestones=milestones)
     before = milestone_rows(admin_engine, built.engagement)
-    owner_role_refused(admin_engine, "delete from milestones where id = :m", {"m": built.milestones[0]},
-                       CHECK_VIOLATION, "only a draft's milestones can be removed")
+    owner_role_refused(
+        admin_engine,
+        "delete from milestones where id = :m",
+        {"m": built.milestones[0]},
+        CHECK_VIOLATION,
+        "only a draft's milestones can be removed",
+    )
     s = act_as(world.admin.id, world.org_a)
-    app_refused(s, "delete from milestones where id = :m", {"m": built.milestones[0]},
-                CHECK_VIOLATION, "only a draft's milestones can be removed")
+    app_refused(
+        s,
+        "delete from milestones where id = :m",
+        {"m": built.milestones[0]},
+        CHECK_VIOLATION,
+        "only a draft's milestones can be removed",
+    )
     assert milestone_rows(admin_engine, built.engagement) == before
 
 
@@ -524,7 +706,9 @@ def test_a_drafts_milestones_cannot_be_left_sharing_a_position_at_commit(world, 
     built = build(admin_engine, world, "draft")
     before = milestone_rows(admin_engine, built.engagement)
     s = act_as(world.owner.id, world.org_a)
-    assert s.execute(text("update milestones set seq = 1 where id = :m"), {"m": built.milestones[1]}).rowcount == 1  # deferred
+    assert (
+        s.execute(text("update milestones set seq = 1 where id = :m"), {"m": built.milestones[1]}).rowcount == 1
+    )  # deferred
     with pytest.raises(DBAPIError) as exc:
         s.commit()
     s.rollback()
@@ -537,8 +721,10 @@ def test_a_duplicate_position_is_refused_at_commit_even_to_the_owner_role(world,
     built = build(admin_engine, world, "draft")
     before = milestone_rows(admin_engine, built.engagement)
     with pytest.raises(DBAPIError) as exc, admin_engine.begin() as conn:
-        conn.execute(text(INSERT_MILESTONE.replace(" 9,", " 1,")),
-                     {"org": world.org_a, "c": world.contractor_x, "e": built.engagement, "status": "planned"})
+        conn.execute(
+            text(INSERT_MILESTONE.replace(" 9,", " 1,")),
+            {"org": world.org_a, "c": world.contractor_x, "e": built.engagement, "status": "planned"},
+        )
     assert exc.value.orig.sqlstate == UNIQUE_VIOLATION
     assert milestone_rows(admin_engine, built.engagement) == before
 
@@ -557,8 +743,14 @@ def test_an_admin_cannot_create_an_engagement_already_past_the_draft(world, admi
         "insert into engagements (org_id, contractor_id, owner_user_id, title, currency, retainage_bps,"
         " payment_terms_days, created_by, status, sent_at, sent_by, responded_at, responded_by, completed_at)"
         " values (:org, :c, :me, :title, 'USD', 0, 30, :me, :status, now(), :me, now(), :xuser, now())",
-        {"org": world.org_a, "c": world.contractor_x, "me": world.admin.id, "title": title, "status": status,
-         "xuser": world.contractor_x_user.id},
+        {
+            "org": world.org_a,
+            "c": world.contractor_x,
+            "me": world.admin.id,
+            "title": title,
+            "status": status,
+            "xuser": world.contractor_x_user.id,
+        },
     )
     with admin_engine.connect() as conn:
         assert conn.execute(text("select count(*) from engagements where title = :t"), {"t": title}).scalar_one() == 0
@@ -571,7 +763,9 @@ def test_a_milestone_cannot_be_moved_out_of_an_engagement_awaiting_acceptance(wo
     draft = build(admin_engine, world, "draft", milestones=())
     before = milestone_rows(admin_engine, sent.engagement)
     s = act_as(world.admin.id, world.org_a)
-    must_refuse(s, "update milestones set engagement_id = :d where id = :m", {"d": draft.engagement, "m": sent.milestones[0]})
+    must_refuse(
+        s, "update milestones set engagement_id = :d where id = :m", {"d": draft.engagement, "m": sent.milestones[0]}
+    )
     assert milestone_rows(admin_engine, sent.engagement) == before
 
 
@@ -591,18 +785,33 @@ def test_the_contractors_answer_is_recorded_in_its_own_name(world, admin_engine,
     """Who accepted is recorded (DESIGN.md section 3): the contractor cannot record the answer as someone else's."""
     built = build(admin_engine, world, "awaiting_acceptance")
     s = act_as(world.contractor_x_user.id, world.org_a)
-    must_refuse(s, f"update engagements set {MOVES['accept']} where id = :e",
-                {"e": built.engagement, "contractor_user": world.admin.id})  # responded_by: the admin
+    must_refuse(
+        s,
+        f"update engagements set {MOVES['accept']} where id = :e",
+        {"e": built.engagement, "contractor_user": world.admin.id},
+    )  # responded_by: the admin
     assert engagement(admin_engine, built.engagement)["status"] == "awaiting_acceptance"
 
 
-@pytest.mark.parametrize("column", ["responded_by = :me, responded_at = now()", "decline_reason = 'rewritten'",
-                                    "sent_at = now() - interval '1 day'", "cancel_reason = 'rewritten'"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "responded_by = :me, responded_at = now()",
+        "decline_reason = 'rewritten'",
+        "sent_at = now() - interval '1 day'",
+        "cancel_reason = 'rewritten'",
+    ],
+)
 def test_who_and_when_of_a_move_cannot_be_rewritten_afterwards(world, admin_engine, act_as, column):
     """History reads "Accepted by …": staff cannot put their own name (or another time) there later."""
     built = build(admin_engine, world, "active")
     before = engagement(admin_engine, built.engagement)
     s = act_as(world.owner.id, world.org_a)
-    app_refused(s, f"update engagements set {column} where id = :e", {"e": built.engagement, "me": world.owner.id},
-                INSUFFICIENT_PRIVILEGE, "recorded by the move itself")
+    app_refused(
+        s,
+        f"update engagements set {column} where id = :e",
+        {"e": built.engagement, "me": world.owner.id},
+        INSUFFICIENT_PRIVILEGE,
+        "recorded by the move itself",
+    )
     assert engagement(admin_engine, built.engagement) == before

@@ -6,6 +6,7 @@ between a tenant (or a contractor) and another's rows: table privileges first, t
 composite foreign keys that carry ``contractor_id`` down from the engagement. The owner role
 (``admin_engine``, BYPASSRLS) seeds the rows and is the ground truth the app role is compared with.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -53,7 +54,14 @@ def seed_engagement(conn, *, org_id, contractor_id, owner_id, staff_id, responde
                 "insert into milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date)"
                 " values (:org, :c, :e, :seq, :title, :amount, date '2030-01-01' + :seq) returning id"
             ),
-            {"org": org_id, "c": contractor_id, "e": engagement, "seq": seq, "title": f"{title} part {seq}", "amount": 100_000 * seq},
+            {
+                "org": org_id,
+                "c": contractor_id,
+                "e": engagement,
+                "seq": seq,
+                "title": f"{title} part {seq}",
+                "amount": 100_000 * seq,
+            },
         ).scalar_one()
         for seq in (1, 2)
     )
@@ -89,12 +97,33 @@ def seeded(world, admin_engine) -> dict[str, Seeded]:
     milestones, a change order and a line: {"x": ..., "y": ..., "z": ...}."""
     with admin_engine.begin() as conn:
         return {
-            "x": seed_engagement(conn, org_id=world.org_a, contractor_id=world.contractor_x, owner_id=world.owner.id,
-                                 staff_id=world.admin.id, responder_id=world.contractor_x_user.id, title="X work"),
-            "y": seed_engagement(conn, org_id=world.org_a, contractor_id=world.contractor_y, owner_id=world.owner.id,
-                                 staff_id=world.admin.id, responder_id=world.contractor_y_user.id, title="Y work"),
-            "z": seed_engagement(conn, org_id=world.org_b, contractor_id=world.contractor_z, owner_id=world.admin_b.id,
-                                 staff_id=world.admin_b.id, responder_id=world.contractor_z_user.id, title="Z work"),
+            "x": seed_engagement(
+                conn,
+                org_id=world.org_a,
+                contractor_id=world.contractor_x,
+                owner_id=world.owner.id,
+                staff_id=world.admin.id,
+                responder_id=world.contractor_x_user.id,
+                title="X work",
+            ),
+            "y": seed_engagement(
+                conn,
+                org_id=world.org_a,
+                contractor_id=world.contractor_y,
+                owner_id=world.owner.id,
+                staff_id=world.admin.id,
+                responder_id=world.contractor_y_user.id,
+                title="Y work",
+            ),
+            "z": seed_engagement(
+                conn,
+                org_id=world.org_b,
+                contractor_id=world.contractor_z,
+                owner_id=world.admin_b.id,
+                staff_id=world.admin_b.id,
+                responder_id=world.contractor_z_user.id,
+                title="Z work",
+            ),
         }
 
 
@@ -104,7 +133,9 @@ def seeded(world, admin_engine) -> dict[str, Seeded]:
 def truth(admin_engine, table: str, where: str = "true", **params) -> list[dict]:
     """Rows of ``table`` matching ``where``, as the owner role sees them (RLS bypassed)."""
     with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(f"select * from {table} where {where} order by id"), params).mappings()]
+        return [
+            dict(r) for r in conn.execute(text(f"select * from {table} where {where} order by id"), params).mappings()
+        ]
 
 
 def org_snapshot(admin_engine, org_id) -> dict[str, list[dict]]:
@@ -144,14 +175,20 @@ def insert_sql(table: str) -> str:
         ),
         "change_order_lines": (
             "insert into change_order_lines (org_id, contractor_id, change_order_id, line_no, kind, milestone_id, before, after)"
-            " values (:org, :c, :co, 99, 'adjust', :m, '{\"title\": \"a\"}', '{\"title\": \"b\"}')"
+            ' values (:org, :c, :co, 99, \'adjust\', :m, \'{"title": "a"}\', \'{"title": "b"}\')'
         ),
     }[table]
 
 
 def insert_params(seed: Seeded, me) -> dict:
-    return {"org": seed.org_id, "c": seed.contractor_id, "e": seed.engagement, "co": seed.change_order,
-            "m": seed.milestones[1], "me": me}
+    return {
+        "org": seed.org_id,
+        "c": seed.contractor_id,
+        "e": seed.engagement,
+        "co": seed.change_order,
+        "m": seed.milestones[1],
+        "me": me,
+    }
 
 
 # Statements the app role holds the privilege for (engagements: UPDATE; milestones: UPDATE and DELETE).
@@ -187,8 +224,10 @@ def test_a_session_with_an_empty_context_sees_no_engagement_rows(world, seeded, 
     assert s.execute(text(f"select count(*) from {table}")).scalar_one() == 0
 
 
-@pytest.mark.parametrize(("who", "org"), [("outsider", "org_a"), ("outsider", None), ("admin_b", "org_a"),
-                                          ("contractor_z_user", "org_a"), ("admin", None)])
+@pytest.mark.parametrize(
+    ("who", "org"),
+    [("outsider", "org_a"), ("outsider", None), ("admin_b", "org_a"), ("contractor_z_user", "org_a"), ("admin", None)],
+)
 @pytest.mark.parametrize("table", TABLES)
 def test_a_user_without_a_membership_in_the_named_org_sees_no_engagement_rows(world, seeded, act_as, who, org, table):
     s = act_as(getattr(world, who).id, getattr(world, org) if org else None)
@@ -227,8 +266,12 @@ def test_admin_of_org_b_sees_none_of_org_a_rows_only_its_own(world, seeded, act_
 @pytest.mark.parametrize("table", TABLES)
 def test_admin_of_org_b_cannot_look_org_a_rows_up_by_id(world, seeded, act_as, table):
     x = seeded["x"]
-    ids = {"engagements": x.engagement, "milestones": x.milestones[0], "change_orders": x.change_order,
-           "change_order_lines": x.line}
+    ids = {
+        "engagements": x.engagement,
+        "milestones": x.milestones[0],
+        "change_orders": x.change_order,
+        "change_order_lines": x.line,
+    }
     s = act_as(world.admin_b.id, world.org_b)
     assert visible_ids(s, table, "id = :id", id=ids[table]) == set()
 
@@ -275,12 +318,21 @@ def test_admin_of_org_b_cannot_move_its_rows_into_org_a(world, seeded, act_as, a
     """An UPDATE that rewrites org_id to A is refused by the org scope's WITH CHECK."""
     before = org_snapshot(admin_engine, world.org_a)
     s = act_as(world.admin_b.id, world.org_b)
-    refused(s, "update engagements set org_id = :org where id = :e", {"org": world.org_a, "e": seeded["z"].engagement},
-            RLS_VIOLATION)
+    refused(
+        s,
+        "update engagements set org_id = :org where id = :e",
+        {"org": world.org_a, "e": seeded["z"].engagement},
+        RLS_VIOLATION,
+    )
     s = act_as(world.admin_b.id, world.org_b)
     # For milestones the guard trigger (BEFORE UPDATE) refuses first: a milestone never changes org.
-    refused(s, "update milestones set org_id = :org where engagement_id = :e", {"org": world.org_a, "e": seeded["z"].engagement},
-            "stays with its engagement", sqlstate="23514")
+    refused(
+        s,
+        "update milestones set org_id = :org where engagement_id = :e",
+        {"org": world.org_a, "e": seeded["z"].engagement},
+        "stays with its engagement",
+        sqlstate="23514",
+    )
     assert org_snapshot(admin_engine, world.org_a) == before
 
 
@@ -289,7 +341,9 @@ def test_admin_of_org_b_cannot_move_its_rows_into_org_a(world, seeded, act_as, a
 
 @pytest.mark.parametrize("who", ["admin", "admin_b", "owner"])
 @pytest.mark.parametrize("what", list(UNGRANTED))
-def test_app_role_has_no_privilege_to_delete_engagements_or_change_change_orders(world, seeded, act_as, admin_engine, who, what):
+def test_app_role_has_no_privilege_to_delete_engagements_or_change_change_orders(
+    world, seeded, act_as, admin_engine, who, what
+):
     """Change orders and their lines are written once and never changed; engagements are cancelled, not
     deleted. Not a matter of tenancy: refused even to an admin in its own org."""
     table = what.split(":")[0]
@@ -306,9 +360,15 @@ def test_app_role_has_no_privilege_to_delete_engagements_or_change_change_orders
 
 @pytest.mark.parametrize(("who", "own", "other"), [("contractor_x_user", "x", "y"), ("contractor_y_user", "y", "x")])
 @pytest.mark.parametrize("table", TABLES)
-def test_contractor_sees_its_own_rows_and_none_of_another_contractors(world, seeded, act_as, admin_engine, who, own, other, table):
-    mine = {r["id"] for r in truth(admin_engine, table, "org_id = :org and contractor_id = :c",
-                                   org=world.org_a, c=seeded[own].contractor_id)}
+def test_contractor_sees_its_own_rows_and_none_of_another_contractors(
+    world, seeded, act_as, admin_engine, who, own, other, table
+):
+    mine = {
+        r["id"]
+        for r in truth(
+            admin_engine, table, "org_id = :org and contractor_id = :c", org=world.org_a, c=seeded[own].contractor_id
+        )
+    }
     theirs = {r["id"] for r in truth(admin_engine, table, "contractor_id = :c", c=seeded[other].contractor_id)}
     assert mine and theirs
     s = act_as(getattr(world, who).id, world.org_a)
@@ -376,7 +436,9 @@ def test_contractor_cannot_update_another_contractors_engagement(world, seeded, 
     y = seeded["y"]
     before = org_snapshot(admin_engine, world.org_a)
     s = act_as(world.contractor_x_user.id, world.org_a)
-    assert s.execute(text(sql), {"e": y.engagement, "c": y.contractor_id, "me": world.contractor_x_user.id}).rowcount == 0
+    assert (
+        s.execute(text(sql), {"e": y.engagement, "c": y.contractor_id, "me": world.contractor_x_user.id}).rowcount == 0
+    )
     s.commit()
     assert org_snapshot(admin_engine, world.org_a) == before
 
@@ -391,7 +453,9 @@ def test_contractor_cannot_accept_another_contractors_work_request(world, act_as
             {"org": world.org_a, "c": world.contractor_y, "owner": world.owner.id},
         ).scalar_one()
         conn.execute(
-            text("update engagements set status = 'awaiting_acceptance', sent_at = now(), sent_by = :owner where id = :e"),
+            text(
+                "update engagements set status = 'awaiting_acceptance', sent_at = now(), sent_by = :owner where id = :e"
+            ),
             {"e": e, "owner": world.owner.id},
         )
     s = act_as(world.contractor_x_user.id, world.org_a)
@@ -473,7 +537,12 @@ def test_staff_may_insert_rows_in_their_own_org(world, seeded, act_as, admin_eng
 
 def test_staff_may_update_engagements_and_milestones_in_their_own_org(world, seeded, act_as):
     s = act_as(world.owner.id, world.org_a)
-    assert s.execute(text(UPDATES["engagements"].format(where="org_id = :org")), {"org": world.org_a, "me": world.owner.id}).rowcount == 2
+    assert (
+        s.execute(
+            text(UPDATES["engagements"].format(where="org_id = :org")), {"org": world.org_a, "me": world.owner.id}
+        ).rowcount
+        == 2
+    )
     assert s.execute(text(UPDATES["milestones"].format(where="org_id = :org")), {"org": world.org_a}).rowcount == 4
     s.rollback()
 
@@ -503,6 +572,11 @@ def test_rows_below_an_engagement_cannot_name_another_contractor(world, seeded, 
 def test_a_milestone_cannot_be_moved_to_another_contractor_by_update(world, seeded, act_as, admin_engine):
     before = org_snapshot(admin_engine, world.org_a)
     s = act_as(world.admin.id, world.org_a)
-    refused(s, "update milestones set contractor_id = :c where id = :m",
-            {"c": world.contractor_y, "m": seeded["x"].milestones[1]}, "foreign key", sqlstate="23503")
+    refused(
+        s,
+        "update milestones set contractor_id = :c where id = :m",
+        {"c": world.contractor_y, "m": seeded["x"].milestones[1]},
+        "foreign key",
+        sqlstate="23503",
+    )
     assert org_snapshot(admin_engine, world.org_a) == before

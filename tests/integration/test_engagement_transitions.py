@@ -5,16 +5,16 @@ and the database guards apply exactly as in production. Outcomes are read back a
 (``admin_engine``, which bypasses RLS): a refused move must leave the row and the audit trail as they
 were, and an allowed one must record who moved it, when, and an audit event.
 """
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from sqlalchemy import text
-
 from engagement_db import milestone_rows, owner_query, sign_in
 from engagement_db import race as race_people
 from milestone_moves import walk_milestone
+from sqlalchemy import text
 
 from backoffice.errors import (
     DomainError,
@@ -64,20 +64,16 @@ EVENT = {
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-
-
-
-
 def engagement_row(admin_engine, engagement_id) -> dict:
     (row,) = owner_query(admin_engine, "select * from engagements where id = :id", id=engagement_id)
     return row
 
 
-
-
 def events_of(admin_engine, engagement_id, action: str | None = None) -> list[dict]:
-    sql = ("select org_id, actor_user_id, action, entity_type, entity_id, data from audit_events"
-           " where entity_type = 'engagement' and entity_id = :id")
+    sql = (
+        "select org_id, actor_user_id, action, entity_type, entity_id, data from audit_events"
+        " where entity_type = 'engagement' and entity_id = :id"
+    )
     if action:
         sql += " and action = :action"
     return owner_query(admin_engine, sql + " order by seq", id=str(engagement_id), action=action)
@@ -98,8 +94,10 @@ def new_engagement(act_as, world, *, by=None, owner=None, milestones: int = 2, *
     by = by or world.owner
     session, actor = sign_in(act_as, by, world.org_a)
     data = EngagementInput(
-        contractor_id=str(world.contractor_x), title=terms.pop("title", "Kitchen remodel"),
-        owner_user_id=str(owner.id) if owner else "", **terms,
+        contractor_id=str(world.contractor_x),
+        title=terms.pop("title", "Kitchen remodel"),
+        owner_user_id=str(owner.id) if owner else "",
+        **terms,
     )
     engagement = engagements.create_engagement(session, actor, data)
     if milestones:
@@ -116,8 +114,10 @@ def move(act_as, person, org_id, engagement_id, action: str, reason: str = ""):
 def approve_every_live_milestone(admin_engine, engagement_id) -> None:
     """The legal path planned -> submitted -> approved, written as the owner role (reviews come later)."""
     with admin_engine.begin() as conn:
-        for m in conn.execute(text("select id, status from milestones where engagement_id = :e and status in ('planned', 'submitted')"),
-                              {"e": engagement_id}).all():
+        for m in conn.execute(
+            text("select id, status from milestones where engagement_id = :e and status in ('planned', 'submitted')"),
+            {"e": engagement_id},
+        ).all():
             walk_milestone(conn, m.id, *(["submitted"] if m.status == "planned" else []), "approved")
 
 
@@ -153,7 +153,9 @@ def engagement_in(status: str, act_as, admin_engine, world, *, milestones: int =
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
 @pytest.mark.parametrize("action", ALL_ACTIONS)
-def test_every_move_from_every_status_is_allowed_exactly_as_the_design_says(act_as, admin_engine, world, status, action):
+def test_every_move_from_every_status_is_allowed_exactly_as_the_design_says(
+    act_as, admin_engine, world, status, action
+):
     eid = engagement_in(status, act_as, admin_engine, world)
     if (status, action) == ("active", "complete"):
         approve_every_live_milestone(admin_engine, eid)
@@ -170,7 +172,7 @@ def test_every_move_from_every_status_is_allowed_exactly_as_the_design_says(act_
         result = move(act_as, person, world.org_a, eid, action, REASON)
         assert result.status == target
         assert engagement_row(admin_engine, eid)["status"] == target
-        new_events = events_of(admin_engine, eid)[len(before["events"]):]
+        new_events = events_of(admin_engine, eid)[len(before["events"]) :]
         assert [e["action"] for e in new_events] == [EVENT[action]]
         assert new_events[0]["actor_user_id"] == person.id
         assert new_events[0]["data"]["from"] == status and new_events[0]["data"]["to"] == target
@@ -197,7 +199,12 @@ def test_sending_a_draft_awaits_acceptance_and_records_who_sent_it_and_when(act_
     assert row["sent_by"] == world.owner.id
     assert row["sent_at"] is not None and row["sent_at"] >= row["created_at"]
     assert row["updated_at"] >= row["sent_at"]
-    assert (row["responded_at"], row["responded_by"], row["cancelled_at"], row["completed_at"]) == (None, None, None, None)
+    assert (row["responded_at"], row["responded_by"], row["cancelled_at"], row["completed_at"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
     (event,) = events_of(admin_engine, eid, "engagement.work_request_sent")
     assert event["org_id"] == world.org_a and event["actor_user_id"] == world.owner.id
     assert event["data"] == {"from": "draft", "to": "awaiting_acceptance"}
@@ -238,7 +245,11 @@ def test_an_admin_can_send_an_engagement_a_project_owner_owns(act_as, admin_engi
     eid = new_engagement(act_as, world)
     move(act_as, world.admin, world.org_a, eid, "send")
     row = engagement_row(admin_engine, eid)
-    assert (row["status"], row["owner_user_id"], row["sent_by"]) == ("awaiting_acceptance", world.owner.id, world.admin.id)
+    assert (row["status"], row["owner_user_id"], row["sent_by"]) == (
+        "awaiting_acceptance",
+        world.owner.id,
+        world.admin.id,
+    )
 
 
 def test_another_orgs_admin_cannot_even_find_the_engagement(act_as, admin_engine, world):
@@ -328,8 +339,11 @@ def test_pausing_and_resuming_moves_between_active_and_paused_with_an_event_each
     assert move(act_as, world.admin, world.org_a, eid, "resume").status == "active"
     assert engagement_row(admin_engine, eid)["status"] == "active"
 
-    moves = [(e["action"], e["actor_user_id"], e["data"]) for e in events_of(admin_engine, eid)
-             if e["action"] in ("engagement.paused", "engagement.resumed")]
+    moves = [
+        (e["action"], e["actor_user_id"], e["data"])
+        for e in events_of(admin_engine, eid)
+        if e["action"] in ("engagement.paused", "engagement.resumed")
+    ]
     assert moves == [
         ("engagement.paused", world.owner.id, {"from": "active", "to": "paused"}),
         ("engagement.resumed", world.admin.id, {"from": "paused", "to": "active"}),
@@ -396,8 +410,14 @@ def test_a_milestone_cancelled_by_change_order_does_not_hold_up_completion(act_a
     eid = engagement_in("active", act_as, admin_engine, world, milestones=3)
     last = milestone_rows(admin_engine, eid)[-1]
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    issue_change_order(session, actor, eid, ChangeOrderInput(
-        reason="Dropped from scope", based_on=0, changes=[MilestoneChange(str(last["id"]), cancel=True)]))
+    issue_change_order(
+        session,
+        actor,
+        eid,
+        ChangeOrderInput(
+            reason="Dropped from scope", based_on=0, changes=[MilestoneChange(str(last["id"]), cancel=True)]
+        ),
+    )
     approve_every_live_milestone(admin_engine, eid)
     assert [m["status"] for m in milestone_rows(admin_engine, eid)] == ["approved", "approved", "cancelled"]
 
@@ -408,7 +428,9 @@ def test_a_milestone_cancelled_by_change_order_does_not_hold_up_completion(act_a
 
 
 @pytest.mark.parametrize("status", ["draft", "awaiting_acceptance", "active", "paused"])
-def test_cancelling_with_a_reason_works_from_every_open_status_and_records_when_and_why(act_as, admin_engine, world, status):
+def test_cancelling_with_a_reason_works_from_every_open_status_and_records_when_and_why(
+    act_as, admin_engine, world, status
+):
     eid = engagement_in(status, act_as, admin_engine, world)
     result = move(act_as, world.owner, world.org_a, eid, "cancel", "  Budget withdrawn.  ")
 
@@ -456,11 +478,21 @@ def test_a_cancel_reason_longer_than_2000_characters_is_refused_at_the_field(act
 
 def test_terms_left_empty_take_the_organizations_defaults(act_as, admin_engine, world):
     with admin_engine.begin() as conn:
-        conn.execute(text("update organizations set default_currency = 'GBP', default_retainage_bps = 750,"
-                          " payment_terms_days = 14 where id = :id"), {"id": world.org_a})
+        conn.execute(
+            text(
+                "update organizations set default_currency = 'GBP', default_retainage_bps = 750,"
+                " payment_terms_days = 14 where id = :id"
+            ),
+            {"id": world.org_a},
+        )
     eid = new_engagement(act_as, world, milestones=0)
     row = engagement_row(admin_engine, eid)
-    assert (row["currency"], row["retainage_bps"], row["payment_terms_days"], row["service_fee_bps"]) == ("GBP", 750, 14, 0)
+    assert (row["currency"], row["retainage_bps"], row["payment_terms_days"], row["service_fee_bps"]) == (
+        "GBP",
+        750,
+        14,
+        0,
+    )
     assert (row["status"], row["owner_user_id"], row["created_by"]) == ("draft", world.owner.id, world.owner.id)
     (event,) = events_of(admin_engine, eid, "engagement.created")
     assert event["data"]["currency"] == "GBP" and event["data"]["retainage_bps"] == 750
@@ -468,30 +500,60 @@ def test_terms_left_empty_take_the_organizations_defaults(act_as, admin_engine, 
 
 def test_another_orgs_defaults_are_its_own(act_as, admin_engine, world):
     session, actor = sign_in(act_as, world.admin_b, world.org_b)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_z), title="Berlin office", owner_user_id=str(world.admin_b.id)))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(
+            contractor_id=str(world.contractor_z), title="Berlin office", owner_user_id=str(world.admin_b.id)
+        ),
+    )
     org = owner_query(admin_engine, "select * from organizations where id = :id", id=world.org_b)[0]
     row = engagement_row(admin_engine, e.id)
     assert (row["currency"], row["retainage_bps"], row["payment_terms_days"]) == (
-        "EUR", org["default_retainage_bps"], org["payment_terms_days"])
+        "EUR",
+        org["default_retainage_bps"],
+        org["payment_terms_days"],
+    )
     assert row["org_id"] == world.org_b
 
 
 def test_terms_typed_in_override_the_defaults(act_as, admin_engine, world):
-    eid = new_engagement(act_as, world, milestones=0, currency="jpy", retainage="5", payment_terms_days="0", service_fee="2.5")
+    eid = new_engagement(
+        act_as, world, milestones=0, currency="jpy", retainage="5", payment_terms_days="0", service_fee="2.5"
+    )
     row = engagement_row(admin_engine, eid)
-    assert (row["currency"], row["retainage_bps"], row["payment_terms_days"], row["service_fee_bps"]) == ("JPY", 500, 0, 250)
+    assert (row["currency"], row["retainage_bps"], row["payment_terms_days"], row["service_fee_bps"]) == (
+        "JPY",
+        500,
+        0,
+        250,
+    )
 
 
 def test_a_drafts_terms_can_be_updated_with_before_and_after_audited(act_as, admin_engine, world):
     eid = new_engagement(act_as, world)
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    engagements.update_terms(session, actor, eid, EngagementInput(
-        contractor_id=str(world.contractor_y), title="Kitchen and bath", currency="USD", retainage="0", payment_terms_days="45"))
+    engagements.update_terms(
+        session,
+        actor,
+        eid,
+        EngagementInput(
+            contractor_id=str(world.contractor_y),
+            title="Kitchen and bath",
+            currency="USD",
+            retainage="0",
+            payment_terms_days="45",
+        ),
+    )
 
     row = engagement_row(admin_engine, eid)
     assert (row["title"], row["currency"], row["retainage_bps"], row["payment_terms_days"], row["contractor_id"]) == (
-        "Kitchen and bath", "USD", 0, 45, world.contractor_y)
+        "Kitchen and bath",
+        "USD",
+        0,
+        45,
+        world.contractor_y,
+    )
     # the milestones follow the contractor (composite key, on update cascade)
     assert {m["contractor_id"] for m in milestone_rows(admin_engine, eid)} == {world.contractor_y}
     (event,) = events_of(admin_engine, eid, "engagement.updated")
@@ -506,7 +568,9 @@ def test_updating_a_draft_with_the_same_terms_records_nothing(act_as, admin_engi
     eid = new_engagement(act_as, world)
     before = snapshot(admin_engine, eid)
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    engagements.update_terms(session, actor, eid, EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel"))
+    engagements.update_terms(
+        session, actor, eid, EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel")
+    )
     assert snapshot(admin_engine, eid) == before
 
 
@@ -516,8 +580,14 @@ def test_terms_are_fixed_once_the_work_request_is_sent(act_as, admin_engine, wor
     before = snapshot(admin_engine, eid)
     session, actor = sign_in(act_as, world.admin, world.org_a)
     with pytest.raises(InvalidTransition):
-        engagements.update_terms(session, actor, eid, EngagementInput(
-            contractor_id=str(world.contractor_x), title="Renamed", owner_user_id=str(world.owner.id), retainage="0"))
+        engagements.update_terms(
+            session,
+            actor,
+            eid,
+            EngagementInput(
+                contractor_id=str(world.contractor_x), title="Renamed", owner_user_id=str(world.owner.id), retainage="0"
+            ),
+        )
     assert snapshot(admin_engine, eid) == before
 
 
@@ -526,8 +596,18 @@ def test_bad_terms_are_refused_at_their_fields_and_change_nothing(act_as, admin_
     before = snapshot(admin_engine, eid)
     session, actor = sign_in(act_as, world.owner, world.org_a)
     with pytest.raises(ValidationError) as exc:
-        engagements.update_terms(session, actor, eid, EngagementInput(
-            contractor_id=str(world.contractor_z), title="  ", currency="XYZ", retainage="101", payment_terms_days="366"))
+        engagements.update_terms(
+            session,
+            actor,
+            eid,
+            EngagementInput(
+                contractor_id=str(world.contractor_z),
+                title="  ",
+                currency="XYZ",
+                retainage="101",
+                payment_terms_days="366",
+            ),
+        )
     assert set(exc.value.fields) == {"contractor_id", "title", "currency", "retainage", "payment_terms_days"}
     assert snapshot(admin_engine, eid) == before
 
@@ -537,8 +617,12 @@ def test_only_staff_update_a_drafts_terms(act_as, admin_engine, world, who):
     eid = new_engagement(act_as, world)
     before = snapshot(admin_engine, eid)
     session, actor = sign_in(act_as, getattr(world, who), world.org_a)
-    with pytest.raises(NotFound if who == "contractor_x_user" else Forbidden):  # an unsent draft is hidden from its contractor
-        engagements.update_terms(session, actor, eid, EngagementInput(contractor_id=str(world.contractor_x), title="Mine now"))
+    with pytest.raises(
+        NotFound if who == "contractor_x_user" else Forbidden
+    ):  # an unsent draft is hidden from its contractor
+        engagements.update_terms(
+            session, actor, eid, EngagementInput(contractor_id=str(world.contractor_x), title="Mine now")
+        )
     assert snapshot(admin_engine, eid) == before
 
 
@@ -547,8 +631,12 @@ def test_only_staff_update_a_drafts_terms(act_as, admin_engine, world, who):
 
 def race(app_sessions, org_id, engagement_id, contenders) -> list:
     """Run each (person, action, reason) at once; each outcome is the engagement's new status or the exception."""
-    return race_people(app_sessions, org_id, [c[0] for c in contenders],
-                       lambda session, actor, i: engagements.perform(session, actor, engagement_id, *contenders[i][1:]).status)
+    return race_people(
+        app_sessions,
+        org_id,
+        [c[0] for c in contenders],
+        lambda session, actor, i: engagements.perform(session, actor, engagement_id, *contenders[i][1:]).status,
+    )
 
 
 def moves_after_sending(admin_engine, engagement_id) -> list[dict]:
@@ -566,7 +654,9 @@ def moves_after_sending(admin_engine, engagement_id) -> list[dict]:
     ],
     ids=["decline-vs-cancel", "accept-vs-decline", "accept-twice", "cancel-twice"],
 )
-def test_two_people_moving_the_same_work_request_at_once_exactly_one_wins(act_as, app_sessions, admin_engine, world, first, second):
+def test_two_people_moving_the_same_work_request_at_once_exactly_one_wins(
+    act_as, app_sessions, admin_engine, world, first, second
+):
     """Each pair leaves no legal second move once the first has happened, so exactly one may succeed."""
     for _round in range(3):
         eid = engagement_in("awaiting_acceptance", act_as, admin_engine, world)
@@ -587,14 +677,17 @@ def test_two_people_moving_the_same_work_request_at_once_exactly_one_wins(act_as
             assert row["responded_at"] is not None and row["cancelled_at"] is None
 
 
-def test_accepting_and_cancelling_at_once_ends_as_one_of_the_two_orders_never_a_mix(act_as, app_sessions, admin_engine, world):
+def test_accepting_and_cancelling_at_once_ends_as_one_of_the_two_orders_never_a_mix(
+    act_as, app_sessions, admin_engine, world
+):
     """Accept-then-cancel is legal (active -> cancelled) and cancel-then-accept is not, so the race has two
     correct endings: the accept refused, or both applied one after the other. Either way the engagement
     ends cancelled, and each move's audit event names the status it really started from."""
     for _round in range(3):
         eid = engagement_in("awaiting_acceptance", act_as, admin_engine, world)
-        accept, cancel = race(app_sessions, world.org_a, eid,
-                              [(world.contractor_x_user, "accept", ""), (world.owner, "cancel", REASON)])
+        accept, cancel = race(
+            app_sessions, world.org_a, eid, [(world.contractor_x_user, "accept", ""), (world.owner, "cancel", REASON)]
+        )
         assert cancel == "cancelled", (accept, cancel)
         row = engagement_row(admin_engine, eid)
         assert row["status"] == "cancelled" and row["cancel_reason"] == REASON
@@ -606,8 +699,10 @@ def test_accepting_and_cancelling_at_once_ends_as_one_of_the_two_orders_never_a_
         else:
             assert accept == "active"
             assert row["responded_by"] == world.contractor_x_user.id
-            assert moves == [("engagement.work_request_accepted", "awaiting_acceptance", "active"),
-                             ("engagement.cancelled", "active", "cancelled")]
+            assert moves == [
+                ("engagement.work_request_accepted", "awaiting_acceptance", "active"),
+                ("engagement.cancelled", "active", "cancelled"),
+            ]
 
 
 def test_losing_a_race_is_a_clear_domain_error_not_a_database_error(act_as, app_sessions, admin_engine, world):
@@ -628,10 +723,20 @@ def test_a_drafts_currency_changes_only_while_it_has_no_milestones(act_as, admin
     session, actor = sign_in(act_as, world.owner, world.org_a)
     before = snapshot(admin_engine, eid)
     with pytest.raises(ValidationError) as exc:
-        engagements.update_terms(session, actor, eid, EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel", currency="JPY"))
+        engagements.update_terms(
+            session,
+            actor,
+            eid,
+            EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel", currency="JPY"),
+        )
     assert "currency" in exc.value.fields
     assert snapshot(admin_engine, eid) == before
     empty = new_engagement(act_as, world, milestones=0)
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    engagements.update_terms(session, actor, empty, EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel", currency="JPY"))
+    engagements.update_terms(
+        session,
+        actor,
+        empty,
+        EngagementInput(contractor_id=str(world.contractor_x), title="Kitchen remodel", currency="JPY"),
+    )
     assert engagement_row(admin_engine, empty)["currency"] == "JPY"

@@ -4,6 +4,7 @@ Guards the pre-account takeover found in review: an admin who redeems their own 
 address they do not own holds that account, and must not thereby get into any other organization that
 invites the same address; nor may an admin attach, with hand-written rows, an account they do not control.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -11,12 +12,12 @@ import secrets
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from testkit import PASSWORD as WORLD_PASSWORD
 
 from backoffice.db import set_context
 from backoffice.errors import ValidationError
 from backoffice.queries.identity import actor_for
 from backoffice.services import auth, members
-from testkit import PASSWORD as WORLD_PASSWORD
 
 PASSWORD = "a brand new passphrase"  # what org B's admin sets on the address they do not own
 TENANT_TABLES = ("organizations", "memberships", "contractors", "invites", "audit_events")
@@ -31,9 +32,14 @@ def _actor(session, person, org_id):
 
 def _membership(admin_engine, org_id, user_id) -> dict | None:
     with admin_engine.connect() as conn:
-        row = conn.execute(
-            text("select id, role, accepted_at from memberships where org_id = :o and user_id = :u"), {"o": org_id, "u": user_id}
-        ).mappings().first()
+        row = (
+            conn.execute(
+                text("select id, role, accepted_at from memberships where org_id = :o and user_id = :u"),
+                {"o": org_id, "u": user_id},
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
@@ -60,27 +66,37 @@ def _sees_nothing_of(session, user_id, org_id) -> None:
 # --- (1) an address org B's admin took over first ------------------------------------------------------------
 
 
-def test_an_account_one_admin_took_over_joins_another_org_only_with_that_orgs_link_and_the_password(world, app_session, admin_engine):
+def test_an_account_one_admin_took_over_joins_another_org_only_with_that_orgs_link_and_the_password(
+    world, app_session, admin_engine
+):
     email = f"sue-{world.suffix}@example.com"
     # Org B's admin invites an address that is not theirs and redeems the link themselves.
-    from_b = members.invite_member(app_session, _actor(app_session, world.admin_b, world.org_b), email=email, name="Sue", role="owner")
+    from_b = members.invite_member(
+        app_session, _actor(app_session, world.admin_b, world.org_b), email=email, name="Sue", role="owner"
+    )
     squatter = auth.accept_invite_with_new_password(app_session, from_b.token, PASSWORD, PASSWORD)
     assert (squatter.user_id, squatter.org_id) == (from_b.user_id, world.org_b)
 
     # Org A invites the same address later: it gets a link like for anyone, and learns nothing more.
-    from_a = members.invite_member(app_session, _actor(app_session, world.admin, world.org_a), email=email, name="Sue Real", role="admin")
+    from_a = members.invite_member(
+        app_session, _actor(app_session, world.admin, world.org_a), email=email, name="Sue Real", role="admin"
+    )
     assert from_a.user_id == from_b.user_id and isinstance(from_a.token, str) and from_a.token != from_b.token
     assert _membership(admin_engine, world.org_a, from_a.user_id)["accepted_at"] is None
     assert actor_for(app_session, from_a.user_id, world.org_a) is None
     details = auth.invite_details(app_session, from_a.token)
-    assert details == auth.InviteDetails(email, f"Org A {world.suffix}", True)  # accepting asks for the existing password
+    assert details == auth.InviteDetails(
+        email, f"Org A {world.suffix}", True
+    )  # accepting asks for the existing password
 
     # Org A's link does not set a new password on an account that has one (asked by someone not
     # signed in, as whoever opens the link is)...
     hash_before = _password_hash(admin_engine, from_a.user_id)
     _signed_out(app_session)
     with pytest.raises(ValidationError) as exc:
-        auth.accept_invite_with_new_password(app_session, from_a.token, "the real sues passphrase", "the real sues passphrase")
+        auth.accept_invite_with_new_password(
+            app_session, from_a.token, "the real sues passphrase", "the real sues passphrase"
+        )
     assert set(exc.value.fields) == {"token"}
     with pytest.raises(auth.LoginFailed):
         auth.accept_invite_with_existing_password(app_session, from_a.token, "not the password")
@@ -116,9 +132,15 @@ def test_an_existing_account_is_invited_like_a_new_one_and_joins_with_its_passwo
     assert _membership(admin_engine, world.org_b, world.finance.id)["accepted_at"] is None
     assert actor_for(app_session, world.finance.id, world.org_b) is None
     with admin_engine.connect() as conn:  # the account keeps its own name; the invite keeps what the admin typed
-        assert conn.execute(text("select name from users where id = :u"), {"u": world.finance.id}).scalar_one() == world.finance.name
-        assert conn.execute(text("select email, name from invites where token_hash = :h"), {"h": auth.token_hash(invited.token)}).one() == (
-            world.finance.email, "Whoever",
+        assert (
+            conn.execute(text("select name from users where id = :u"), {"u": world.finance.id}).scalar_one()
+            == world.finance.name
+        )
+        assert conn.execute(
+            text("select email, name from invites where token_hash = :h"), {"h": auth.token_hash(invited.token)}
+        ).one() == (
+            world.finance.email,
+            "Whoever",
         )
 
     joined = auth.accept_invite_with_existing_password(app_session, invited.token, WORLD_PASSWORD)
@@ -129,7 +151,9 @@ def test_an_existing_account_is_invited_like_a_new_one_and_joins_with_its_passwo
 # --- (2) and (3) rows written by hand ----------------------------------------------------------------------
 
 
-def test_a_membership_written_with_raw_sql_cannot_carry_accepted_at_so_it_grants_nothing(world, app_session, admin_engine):
+def test_a_membership_written_with_raw_sql_cannot_carry_accepted_at_so_it_grants_nothing(
+    world, app_session, admin_engine
+):
     """Org B's admin, with raw SQL as the app role, tries to add org A's admin to org B, accepted."""
     session = app_session
     session.rollback()
@@ -145,14 +169,19 @@ def test_a_membership_written_with_raw_sql_cannot_carry_accepted_at_so_it_grants
 
     # Without accepted_at the row is written, but pending: org A's admin does not act in org B.
     session.execute(
-        text("insert into memberships (org_id, user_id, role) values (:o, :u, 'owner')"), {"o": world.org_b, "u": world.admin.id}
+        text("insert into memberships (org_id, user_id, role) values (:o, :u, 'owner')"),
+        {"o": world.org_b, "u": world.admin.id},
     )
     with pytest.raises(DBAPIError) as exc:
-        session.execute(text("update memberships set accepted_at = now() where org_id = :o and user_id = :u"), {"o": world.org_b, "u": world.admin.id})
+        session.execute(
+            text("update memberships set accepted_at = now() where org_id = :o and user_id = :u"),
+            {"o": world.org_b, "u": world.admin.id},
+        )
     session.rollback()
     assert "permission denied" in str(exc.value.orig)
     session.execute(
-        text("insert into memberships (org_id, user_id, role) values (:o, :u, 'owner')"), {"o": world.org_b, "u": world.admin.id}
+        text("insert into memberships (org_id, user_id, role) values (:o, :u, 'owner')"),
+        {"o": world.org_b, "u": world.admin.id},
     )
     session.commit()
     assert _membership(admin_engine, world.org_b, world.admin.id)["accepted_at"] is None
@@ -174,8 +203,16 @@ def test_an_invite_row_written_by_hand_cannot_reset_someone_elses_password(world
         {"o": world.org_b, "u": world.admin.id},
     )
     session.execute(
-        text("insert into invites (org_id, user_id, email, name, token_hash, created_by) values (:o, :u, :e, 'Ada', :h, :by)"),
-        {"o": world.org_b, "u": world.admin.id, "e": world.admin.email, "h": auth.token_hash(token), "by": world.admin_b.id},
+        text(
+            "insert into invites (org_id, user_id, email, name, token_hash, created_by) values (:o, :u, :e, 'Ada', :h, :by)"
+        ),
+        {
+            "o": world.org_b,
+            "u": world.admin.id,
+            "e": world.admin.email,
+            "h": auth.token_hash(token),
+            "by": world.admin_b.id,
+        },
     )
     session.commit()
     hash_before = _password_hash(admin_engine, world.admin.id)
@@ -209,13 +246,23 @@ def test_an_invite_row_naming_another_org_cannot_be_written(world, act_as, admin
     s = act_as(world.admin_b.id, world.org_b)
     with pytest.raises(DBAPIError) as exc:
         s.execute(
-            text("insert into invites (org_id, user_id, email, name, token_hash, created_by) values (:o, :u, :e, 'Fi', :h, :by)"),
-            {"o": world.org_a, "u": world.finance.id, "e": world.finance.email, "h": secrets.token_hex(32), "by": world.admin_b.id},
+            text(
+                "insert into invites (org_id, user_id, email, name, token_hash, created_by) values (:o, :u, :e, 'Fi', :h, :by)"
+            ),
+            {
+                "o": world.org_a,
+                "u": world.finance.id,
+                "e": world.finance.email,
+                "h": secrets.token_hex(32),
+                "by": world.admin_b.id,
+            },
         )
     s.rollback()
     assert "row-level security" in str(exc.value.orig)
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from invites where org_id = :o"), {"o": world.org_a}).scalar_one() == 0
+        assert (
+            conn.execute(text("select count(*) from invites where org_id = :o"), {"o": world.org_a}).scalar_one() == 0
+        )
 
 
 # --- (4) invited, not accepted ------------------------------------------------------------------------------
@@ -276,27 +323,41 @@ def test_a_pending_invitees_account_is_invisible_to_the_inviting_org(world, app_
     invited = members.invite_member(app_session, admin, email=world.contractor_z_user.email, name="Zed", role="finance")
     app_session.rollback()
     set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
-    assert app_session.execute(text("select count(*) from users where id = :u"), {"u": invited.user_id}).scalar_one() == 0
-    assert app_session.execute(text("select count(*) from memberships where user_id = :u"), {"u": invited.user_id}).scalar_one() == 1
+    assert (
+        app_session.execute(text("select count(*) from users where id = :u"), {"u": invited.user_id}).scalar_one() == 0
+    )
+    assert (
+        app_session.execute(
+            text("select count(*) from memberships where user_id = :u"), {"u": invited.user_id}
+        ).scalar_one()
+        == 1
+    )
     app_session.rollback()
     auth.accept_invite_with_existing_password(app_session, invited.token, WORLD_PASSWORD)
     app_session.rollback()
     set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
-    assert app_session.execute(text("select email from users where id = :u"), {"u": invited.user_id}).scalar_one() == world.contractor_z_user.email
+    assert (
+        app_session.execute(text("select email from users where id = :u"), {"u": invited.user_id}).scalar_one()
+        == world.contractor_z_user.email
+    )
     app_session.rollback()
 
 
 def test_operator_set_up_of_a_pending_address_leaves_another_orgs_link_powerless(world, app_session, admin_engine):
     """Org B invites victim@… (no password yet) and keeps the link; an operator then makes the same
     address an admin of org A with `create-user`. B's link must not set the password afterwards."""
-    from backoffice.domain.roles import Role
     from backoffice.db import make_session_factory
+    from backoffice.domain.roles import Role
     from backoffice.services import bootstrap
 
     email = f"victim-{world.suffix}@example.com"
-    from_b = members.invite_member(app_session, actor_for(app_session, world.admin_b.id, world.org_b), email=email, name="Vic", role="owner")
+    from_b = members.invite_member(
+        app_session, actor_for(app_session, world.admin_b.id, world.org_b), email=email, name="Vic", role="owner"
+    )
     with make_session_factory(admin_engine)() as owner:
-        bootstrap.create_user(owner, email=email, name="Vic", password="the operators choice", org_id=world.org_a, role=Role.ADMIN)
+        bootstrap.create_user(
+            owner, email=email, name="Vic", password="the operators choice", org_id=world.org_a, role=Role.ADMIN
+        )
         owner.commit()
     app_session.rollback()
     with pytest.raises(ValidationError):
@@ -304,13 +365,17 @@ def test_operator_set_up_of_a_pending_address_leaves_another_orgs_link_powerless
     assert auth.authenticate(app_session, email, "the operators choice") == from_b.user_id
 
 
-def test_operator_set_up_refuses_to_leave_an_existing_passwordless_account_without_a_password(world, app_session, admin_engine):
-    from backoffice.domain.roles import Role
+def test_operator_set_up_refuses_to_leave_an_existing_passwordless_account_without_a_password(
+    world, app_session, admin_engine
+):
     from backoffice.db import make_session_factory
+    from backoffice.domain.roles import Role
     from backoffice.services import bootstrap
 
     email = f"nopw-{world.suffix}@example.com"
-    members.invite_member(app_session, actor_for(app_session, world.admin_b.id, world.org_b), email=email, name="No Pw", role="owner")
+    members.invite_member(
+        app_session, actor_for(app_session, world.admin_b.id, world.org_b), email=email, name="No Pw", role="owner"
+    )
     with make_session_factory(admin_engine)() as owner:
         with pytest.raises(ValidationError) as exc:
             bootstrap.create_user(owner, email=email, name="No Pw", org_id=world.org_a, role=Role.ADMIN)

@@ -6,6 +6,7 @@ The state changes go through the real services as the app role; the queue (procr
 its own schema) is read as the owner role, so an uncommitted job row is invisible to it exactly as it
 is to the worker.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,10 @@ def queue_ids(admin_engine, org_id) -> set[int]:
 
 
 def added_since(admin_engine, org_id, before: set[int]) -> list[tuple[str, dict]]:
-    return sorted(((j["task_name"], j["args"]) for j in jobs(admin_engine, org_ids=[org_id]) if j["id"] not in before),
-                  key=lambda t: (t[0], json.dumps(t[1], sort_keys=True)))
+    return sorted(
+        ((j["task_name"], j["args"]) for j in jobs(admin_engine, org_ids=[org_id]) if j["id"] not in before),
+        key=lambda t: (t[0], json.dumps(t[1], sort_keys=True)),
+    )
 
 
 def notify_job(org_id, event: str, entity_id) -> tuple[str, dict]:
@@ -64,10 +67,19 @@ def expect(*pairs) -> list[tuple[str, dict]]:
 
 def draft_with_milestone(act_as, world):
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_x), title="Deck", owner_user_id=str(world.owner.id)))
-    schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-        RowInput(title="Deck boards", deliverable="Boards laid", amount="500.00", due_date="2030-01-15")]))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(contractor_id=str(world.contractor_x), title="Deck", owner_user_id=str(world.owner.id)),
+    )
+    schedule.save_schedule(
+        session,
+        actor,
+        e.id,
+        ScheduleInput(
+            rows=[RowInput(title="Deck boards", deliverable="Boards laid", amount="500.00", due_date="2030-01-15")]
+        ),
+    )
     return e.id
 
 
@@ -115,7 +127,9 @@ def test_a_second_decision_on_the_same_work_enqueues_nothing_more(world, act_as,
 
 def test_sending_a_work_request_without_milestones_enqueues_nothing(world, act_as, admin_engine):
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(contractor_id=str(world.contractor_x), title="Empty"))
+    e = engagements.create_engagement(
+        session, actor, EngagementInput(contractor_id=str(world.contractor_x), title="Empty")
+    )
     before = queue_ids(admin_engine, world.org_a)
     with pytest.raises((InvalidTransition, ValidationError)):
         engagements.perform(session, actor, e.id, "send")
@@ -128,8 +142,14 @@ def test_a_change_order_without_a_reason_enqueues_nothing(world, act_as, admin_e
     before = queue_ids(admin_engine, world.org_a)
     session, actor = sign_in(act_as, world.owner, world.org_a)
     with pytest.raises(ValidationError):
-        issue_change_order(session, actor, engagement_id, ChangeOrderInput(reason="", based_on=0, additions=[
-            RowInput(title="Extra", amount="100.00", due_date="2030-03-01")]))
+        issue_change_order(
+            session,
+            actor,
+            engagement_id,
+            ChangeOrderInput(
+                reason="", based_on=0, additions=[RowInput(title="Extra", amount="100.00", due_date="2030-03-01")]
+            ),
+        )
     assert added_since(admin_engine, world.org_a, before) == []
 
 
@@ -142,7 +162,8 @@ def test_sending_accepting_and_declining_a_work_request_each_enqueue_their_notic
     engagement_id, _ = active_engagement(act_as, admin_engine, p)
     assert added_since(admin_engine, world.org_a, before) == expect(
         notify_job(world.org_a, "engagement.work_request_sent", engagement_id),
-        notify_job(world.org_a, "engagement.work_request_accepted", engagement_id))
+        notify_job(world.org_a, "engagement.work_request_accepted", engagement_id),
+    )
 
     declined = draft_with_milestone(act_as, world)
     session, actor = sign_in(act_as, world.owner, world.org_a)
@@ -151,7 +172,8 @@ def test_sending_accepting_and_declining_a_work_request_each_enqueue_their_notic
     session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
     engagements.perform(session, actor, declined, "decline", reason="Fully booked until spring.")
     assert added_since(admin_engine, world.org_a, before) == [
-        notify_job(world.org_a, "engagement.work_request_declined", declined)]
+        notify_job(world.org_a, "engagement.work_request_declined", declined)
+    ]
 
 
 def test_submitting_work_enqueues_one_notice_for_the_submission(world, act_as, admin_engine):
@@ -170,7 +192,8 @@ def test_an_approval_enqueues_its_notice_and_the_invoices_receipt(world, act_as,
     review = decide_as(act_as, world.owner, world.org_a, m1, sub.id, "approve")
     (invoice,) = owner_query(admin_engine, "select id from invoices where review_id = :r", r=review.id)
     assert added_since(admin_engine, world.org_a, before) == expect(
-        notify_job(world.org_a, "milestone.approved", review.id), receipt_job(world.org_a, invoice["id"]))
+        notify_job(world.org_a, "milestone.approved", review.id), receipt_job(world.org_a, invoice["id"])
+    )
 
 
 def test_a_dispute_enqueues_its_notice_and_no_receipt(world, act_as, admin_engine):
@@ -187,8 +210,16 @@ def test_a_change_order_enqueues_its_notice(world, act_as, admin_engine):
     engagement_id, _ = active_engagement(act_as, admin_engine, p)
     before = queue_ids(admin_engine, world.org_a)
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    co = issue_change_order(session, actor, engagement_id, ChangeOrderInput(reason="Gutters too.", based_on=0, additions=[
-        RowInput(title="Gutters", amount="300.00", due_date="2030-03-01")]))
+    co = issue_change_order(
+        session,
+        actor,
+        engagement_id,
+        ChangeOrderInput(
+            reason="Gutters too.",
+            based_on=0,
+            additions=[RowInput(title="Gutters", amount="300.00", due_date="2030-03-01")],
+        ),
+    )
     assert added_since(admin_engine, world.org_a, before) == [notify_job(world.org_a, "change_order.issued", co.id)]
 
 
@@ -202,7 +233,9 @@ def test_an_export_and_a_payment_each_enqueue_their_notice(world, act_as, admin_
     before = queue_ids(admin_engine, world.org_a)
     pay(act_as, world.finance, world.org_a, inv["id"])
     (payment,) = payments_of(admin_engine, inv["id"])
-    assert added_since(admin_engine, world.org_a, before) == [notify_job(world.org_a, "payment.recorded", payment["id"])]
+    assert added_since(admin_engine, world.org_a, before) == [
+        notify_job(world.org_a, "payment.recorded", payment["id"])
+    ]
 
 
 def test_releasing_retainage_enqueues_its_receipt_and_its_notice(world, act_as, admin_engine):
@@ -213,7 +246,8 @@ def test_releasing_retainage_enqueues_its_receipt_and_its_notice(world, act_as, 
     session, actor = sign_in(act_as, world.owner, world.org_a)
     release = invoices.release_retainage(session, actor, engagement_id)
     assert added_since(admin_engine, world.org_a, before) == expect(
-        receipt_job(world.org_a, release.id), notify_job(world.org_a, "retainage.released", release.id))
+        receipt_job(world.org_a, release.id), notify_job(world.org_a, "retainage.released", release.id)
+    )
 
 
 # --- ids only, never secrets --------------------------------------------------------------------------
@@ -222,10 +256,18 @@ def test_releasing_retainage_enqueues_its_receipt_and_its_notice(world, act_as, 
 def test_an_invitations_token_is_in_no_job(world, act_as, admin_engine):
     before = queue_ids(admin_engine, world.org_a)
     session, actor = sign_in(act_as, world.admin, world.org_a)
-    invite = members.invite_member(session, actor, email=f"newbie-{world.suffix}@example.com", name="Nia Newbie",
-                                   role="owner", base_url="http://backoffice.test")
+    invite = members.invite_member(
+        session,
+        actor,
+        email=f"newbie-{world.suffix}@example.com",
+        name="Nia Newbie",
+        role="owner",
+        base_url="http://backoffice.test",
+    )
     added = added_since(admin_engine, world.org_a, before)
-    (message,) = owner_query(admin_engine, "select id from email_messages where org_id = :o and event = 'invite'", o=world.org_a)
+    (message,) = owner_query(
+        admin_engine, "select id from email_messages where org_id = :o and event = 'invite'", o=world.org_a
+    )
     assert added == [("send_email", {"message_id": str(message["id"]), "org_id": str(world.org_a), "user_id": None})]
     every_job = json.dumps([j["args"] for j in jobs(admin_engine)])
     assert invite.token not in every_job
@@ -234,12 +276,17 @@ def test_an_invitations_token_is_in_no_job(world, act_as, admin_engine):
 def test_a_password_resets_token_is_in_no_job(world, app_sessions, admin_engine):
     with app_sessions() as session:
         password_resets.request_reset(session, world.finance.email, base_url="http://backoffice.test")
-    (message,) = owner_query(admin_engine, "select id, html from email_messages where org_id is null and recipient_user_id = :u",
-                             u=world.finance.id)
+    (message,) = owner_query(
+        admin_engine,
+        "select id, html from email_messages where org_id is null and recipient_user_id = :u",
+        u=world.finance.id,
+    )
     token = message["html"].split("/password/reset/")[1].split('"')[0]
     assert len(token) >= 32
     mine = [j for j in jobs(admin_engine, task="send_email") if j["args"]["message_id"] == str(message["id"])]
-    assert [j["args"] for j in mine] == [{"message_id": str(message["id"]), "org_id": None, "user_id": str(world.finance.id)}]
+    assert [j["args"] for j in mine] == [
+        {"message_id": str(message["id"]), "org_id": None, "user_id": str(world.finance.id)}
+    ]
     assert token not in json.dumps([j["args"] for j in jobs(admin_engine)])
 
 
@@ -248,11 +295,21 @@ def test_every_job_carries_only_ids_and_event_names(world, act_as, admin_engine,
     _, (inv, _) = approved_invoices(act_as, admin_engine, p)
     export(act_as, world.finance, world.org_a, [inv["id"]])
     session, actor = sign_in(act_as, world.admin, world.org_a)
-    members.invite_member(session, actor, email=f"newbie-{world.suffix}@example.com", name="Nia Newbie", role="owner",
-                          base_url="http://backoffice.test")
+    members.invite_member(
+        session,
+        actor,
+        email=f"newbie-{world.suffix}@example.com",
+        name="Nia Newbie",
+        role="owner",
+        base_url="http://backoffice.test",
+    )
     with app_sessions() as s:
         password_resets.request_reset(s, world.owner.email, base_url="http://backoffice.test")
-    mine = [j for j in jobs(admin_engine) if str(world.org_a) in json.dumps(j["args"]) or str(world.owner.id) in json.dumps(j["args"])]
+    mine = [
+        j
+        for j in jobs(admin_engine)
+        if str(world.org_a) in json.dumps(j["args"]) or str(world.owner.id) in json.dumps(j["args"])
+    ]
     assert {j["task_name"] for j in mine} == {"notify", "issue_receipt", "send_email"}
     for job in mine:
         for key, value in job["args"].items():

@@ -5,6 +5,7 @@ thread and app-role session, released together by a barrier.
 Whatever the interleaving, money leaves once: one invoice per approval, one payment per invoice, each
 invoice in at most one live batch, and every loser is told why with a Conflict. Counters stay gapless.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,18 +52,28 @@ def split(outcomes) -> tuple[list, list]:
 
 
 def counter(admin_engine, org_id, name: str) -> int | None:
-    rows = owner_query(admin_engine, "select last_value from org_counters where org_id = :o and counter = :c", o=org_id, c=name)
+    rows = owner_query(
+        admin_engine, "select last_value from org_counters where org_id = :o and counter = :c", o=org_id, c=name
+    )
     return rows[0]["last_value"] if rows else None
 
 
-def test_twenty_reviewers_approving_the_same_submission_at_once_authorize_one_payment(act_as, crowd, admin_engine, world):
+def test_twenty_reviewers_approving_the_same_submission_at_once_authorize_one_payment(
+    act_as, crowd, admin_engine, world
+):
     p = party(world)
     engagement_id, (m, _) = active_engagement(act_as, admin_engine, p)
     sub = submit(act_as, p, m)
     act_as(None, None)  # the fixture's session holds nothing while the contenders run
     people = [world.owner if i % 2 else world.admin for i in range(CONTENDERS)]
-    outcomes = race(crowd, world.org_a, people, lambda session, actor, i: decide(
-        session, actor, m, DecisionInput(submission_id=str(sub.id), decision="approve")))
+    outcomes = race(
+        crowd,
+        world.org_a,
+        people,
+        lambda session, actor, i: decide(
+            session, actor, m, DecisionInput(submission_id=str(sub.id), decision="approve")
+        ),
+    )
 
     wins, losses = split(outcomes)
     assert (len(wins), len(losses)) == (1, CONTENDERS - 1), outcomes
@@ -82,18 +93,28 @@ def test_twenty_reviewers_approving_the_same_submission_at_once_authorize_one_pa
 def test_twenty_finance_sessions_recording_the_same_payment_at_once_record_one(act_as, crowd, admin_engine, world):
     _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
     act_as(None, None)
-    outcomes = race(crowd, world.org_a, [world.finance] * CONTENDERS, lambda session, actor, i: payments.record_payment(
-        session, actor, inv["id"], payments.PaymentInput(today(), f"ACH {i:04d}", "ach")))
+    outcomes = race(
+        crowd,
+        world.org_a,
+        [world.finance] * CONTENDERS,
+        lambda session, actor, i: payments.record_payment(
+            session, actor, inv["id"], payments.PaymentInput(today(), f"ACH {i:04d}", "ach")
+        ),
+    )
 
     wins, losses = split(outcomes)
     assert (len(wins), len(losses)) == (1, CONTENDERS - 1), outcomes
     (payment,) = owner_query(admin_engine, "select * from payments where invoice_id = :i", i=inv["id"])
     assert (payment["id"], payment["amount_minor"]) == (wins[0].id, inv["net_minor"])
-    assert all(f"{inv['invoice_number']} was already paid on" in o.message and payment["reference"] in o.message
-               for o in losses), [o.message for o in losses]
+    assert all(
+        f"{inv['invoice_number']} was already paid on" in o.message and payment["reference"] in o.message
+        for o in losses
+    ), [o.message for o in losses]
     (row,) = owner_query(admin_engine, "select status, paid_at from invoices where id = :i", i=inv["id"])
     assert (row["status"], row["paid_at"]) == ("paid", payment["paid_at"])
-    paid_lines = owner_query(admin_engine, "select * from ledger_entries where invoice_id = :i and event = 'paid'", i=inv["id"])
+    paid_lines = owner_query(
+        admin_engine, "select * from ledger_entries where invoice_id = :i and event = 'paid'", i=inv["id"]
+    )
     assert sorted(r["amount_minor"] for r in paid_lines) == [-inv["net_minor"], inv["net_minor"]]
     assert len(events(admin_engine, world.org_a, "payment.recorded")) == 1
 
@@ -104,15 +125,19 @@ def test_twenty_staff_releasing_the_same_retainage_at_once_release_it_once(act_a
     complete(act_as, p, engagement_id)
     act_as(None, None)
     people = [world.owner if i % 2 else world.admin for i in range(CONTENDERS)]
-    outcomes = race(crowd, world.org_a, people, lambda session, actor, i: invoices.release_retainage(session, actor, engagement_id))
+    outcomes = race(
+        crowd, world.org_a, people, lambda session, actor, i: invoices.release_retainage(session, actor, engagement_id)
+    )
 
     wins, losses = split(outcomes)
     assert (len(wins), len(losses)) == (1, CONTENDERS - 1), outcomes
-    (release,) = owner_query(admin_engine, "select * from invoices where engagement_id = :e and kind = 'retainage_release'",
-                             e=engagement_id)
+    (release,) = owner_query(
+        admin_engine, "select * from invoices where engagement_id = :e and kind = 'retainage_release'", e=engagement_id
+    )
     assert (release["id"], release["gross_minor"]) == (wins[0].id, 30_000)
     assert all("it is released once" in o.message and release["invoice_number"] in o.message for o in losses), [
-        o.message for o in losses]
+        o.message for o in losses
+    ]
     assert counter(admin_engine, world.org_a, "invoice") == 3
 
 
@@ -124,19 +149,29 @@ SELECTIONS = {
 
 
 @pytest.mark.parametrize("case", SELECTIONS)
-def test_twenty_exports_of_overlapping_selections_at_once_put_each_invoice_in_one_batch(act_as, crowd, admin_engine, world, case):
+def test_twenty_exports_of_overlapping_selections_at_once_put_each_invoice_in_one_batch(
+    act_as, crowd, admin_engine, world, case
+):
     amounts = tuple(f"{100 * (n + 1)}.00" for n in range(8))
     _, approved = approved_invoices(act_as, admin_engine, party(world), amounts)
     chosen = [[approved[k] for k in SELECTIONS[case](i)] for i in range(CONTENDERS)]
     act_as(None, None)
     people = [world.finance if i % 2 else world.admin for i in range(CONTENDERS)]
-    outcomes = race(crowd, world.org_a, people, lambda session, actor, i: ap_export.create_batch(
-        session, actor, ap_export.Selection(invoice_ids=tuple(str(inv["id"]) for inv in chosen[i]))))
+    outcomes = race(
+        crowd,
+        world.org_a,
+        people,
+        lambda session, actor, i: ap_export.create_batch(
+            session, actor, ap_export.Selection(invoice_ids=tuple(str(inv["id"]) for inv in chosen[i]))
+        ),
+    )
 
     wins, losses = split(outcomes)
     # at most two of the windows are disjoint (0-3 and 4-7); every other export overlaps a winner
     assert 1 <= len(wins) <= (1 if case == "the same eight" else 2) and len(losses) == CONTENDERS - len(wins), outcomes
-    batches = owner_query(admin_engine, "select * from ap_export_batches where org_id = :o order by number", o=world.org_a)
+    batches = owner_query(
+        admin_engine, "select * from ap_export_batches where org_id = :o order by number", o=world.org_a
+    )
     assert {b["id"] for b in batches} == {w.id for w in wins}
     assert len(batches) == len(wins) and all(b["status"] == "live" for b in batches)
     assert [b["number"] for b in batches] == list(range(1, len(wins) + 1))
@@ -172,7 +207,9 @@ def blocked_by(admin_engine, pid: int, thread: threading.Thread) -> int | None:
     A condition on the database, polled; no timing is asserted."""
     deadline = time.monotonic() + 60
     while thread.is_alive() and time.monotonic() < deadline:
-        rows = owner_query(admin_engine, "select pid from pg_stat_activity where :p = any(pg_blocking_pids(pid))", p=pid)
+        rows = owner_query(
+            admin_engine, "select pid from pg_stat_activity where :p = any(pg_blocking_pids(pid))", p=pid
+        )
         if rows:
             return rows[0]["pid"]
     return None
@@ -185,15 +222,18 @@ def in_thread(sessions, person, org_id, call, outcome: dict, key: str) -> thread
                 actor = actor_for(session, person.id, org_id)
                 session.rollback()
                 outcome[key] = call(session, actor)
-            except Exception as exc:  # noqa: BLE001 - the outcome is the point
+            except Exception as exc:
                 outcome[key] = exc
                 session.rollback()
+
     thread = threading.Thread(target=run)
     thread.start()
     return thread
 
 
-def test_a_batch_voided_while_one_of_its_payments_is_being_recorded_is_refused_clearly(act_as, crowd, admin_engine, world):
+def test_a_batch_voided_while_one_of_its_payments_is_being_recorded_is_refused_clearly(
+    act_as, crowd, admin_engine, world
+):
     _, (a, b) = approved_invoices(act_as, admin_engine, party(world))
     batch = export(act_as, world.finance, world.org_a, [a["id"], b["id"]]).id
     act_as(None, None)
@@ -202,14 +242,28 @@ def test_a_batch_voided_while_one_of_its_payments_is_being_recorded_is_refused_c
     # audit event, uncommitted, while the void runs up against the invoice it locked.
     with admin_engine.connect() as gate:
         gate.begin()
-        gate.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"audit_events:{world.org_a}"})
+        gate.execute(
+            text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"audit_events:{world.org_a}"}
+        )
         gate_pid = gate.execute(text("select pg_backend_pid()")).scalar_one()
-        payer = in_thread(crowd, world.finance, world.org_a, lambda s, actor: payments.record_payment(
-            s, actor, a["id"], payments.PaymentInput(today(), "ACH 1", "ach")), outcome, "payment")
+        payer = in_thread(
+            crowd,
+            world.finance,
+            world.org_a,
+            lambda s, actor: payments.record_payment(s, actor, a["id"], payments.PaymentInput(today(), "ACH 1", "ach")),
+            outcome,
+            "payment",
+        )
         payer_pid = blocked_by(admin_engine, gate_pid, payer)
         assert payer_pid, outcome
-        voider = in_thread(crowd, world.admin, world.org_a, lambda s, actor: ap_export.void_batch(
-            s, actor, batch, "Wrong bank file."), outcome, "void")
+        voider = in_thread(
+            crowd,
+            world.admin,
+            world.org_a,
+            lambda s, actor: ap_export.void_batch(s, actor, batch, "Wrong bank file."),
+            outcome,
+            "void",
+        )
         assert blocked_by(admin_engine, payer_pid, voider), outcome
         gate.commit()
     payer.join(60)
@@ -219,5 +273,7 @@ def test_a_batch_voided_while_one_of_its_payments_is_being_recorded_is_refused_c
     assert a["invoice_number"] in outcome["void"].message
     (row,) = owner_query(admin_engine, "select status from ap_export_batches where id = :b", b=batch)
     assert row["status"] == "live"
-    assert [r["status"] for r in owner_query(admin_engine, "select status from invoices where batch_id = :b order by number",
-                                             b=batch)] == ["paid", "exported"]
+    assert [
+        r["status"]
+        for r in owner_query(admin_engine, "select status from invoices where batch_id = :b order by number", b=batch)
+    ] == ["paid", "exported"]

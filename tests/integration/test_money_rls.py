@@ -6,6 +6,7 @@ every statement judged here is plain ``text()`` SQL run by the app role, so only
 between a tenant, or a contractor, and another's money. The owner role is the ground truth: after each
 refusal, both organizations' money rows (and counters) are exactly as they were.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,11 +33,36 @@ EVERYONE = ["owner", "admin", "finance", "contractor_x_user", "contractor_y_user
 CONTRACTORS = ["contractor_x_user", "contractor_y_user"]
 
 # What each person sees of their own organization: all of it, their contractor's own rows, or nothing.
-STAFF_SEES = {"invoices": "org", "payments": "org", "ap_export_batches": "org", "ap_export_chunks": "org", "ledger_entries": "org"}
-OWNER_SEES = {"invoices": "org", "payments": "org", "ap_export_batches": None, "ap_export_chunks": None, "ledger_entries": None}
-CONTRACTOR_SEES = {"invoices": "own", "payments": "own", "ap_export_batches": None, "ap_export_chunks": None, "ledger_entries": None}
-SEES = {"admin": STAFF_SEES, "finance": STAFF_SEES, "admin_b": STAFF_SEES, "owner": OWNER_SEES,
-        "contractor_x_user": CONTRACTOR_SEES, "contractor_y_user": CONTRACTOR_SEES, "contractor_z_user": CONTRACTOR_SEES}
+STAFF_SEES = {
+    "invoices": "org",
+    "payments": "org",
+    "ap_export_batches": "org",
+    "ap_export_chunks": "org",
+    "ledger_entries": "org",
+}
+OWNER_SEES = {
+    "invoices": "org",
+    "payments": "org",
+    "ap_export_batches": None,
+    "ap_export_chunks": None,
+    "ledger_entries": None,
+}
+CONTRACTOR_SEES = {
+    "invoices": "own",
+    "payments": "own",
+    "ap_export_batches": None,
+    "ap_export_chunks": None,
+    "ledger_entries": None,
+}
+SEES = {
+    "admin": STAFF_SEES,
+    "finance": STAFF_SEES,
+    "admin_b": STAFF_SEES,
+    "owner": OWNER_SEES,
+    "contractor_x_user": CONTRACTOR_SEES,
+    "contractor_y_user": CONTRACTOR_SEES,
+    "contractor_z_user": CONTRACTOR_SEES,
+}
 
 
 @dataclass(frozen=True)
@@ -67,12 +93,17 @@ def org_of(world, who: str):
 
 
 def contractor_of(world, who: str):
-    return {"contractor_x_user": world.contractor_x, "contractor_y_user": world.contractor_y,
-            "contractor_z_user": world.contractor_z}.get(who)
+    return {
+        "contractor_x_user": world.contractor_x,
+        "contractor_y_user": world.contractor_y,
+        "contractor_z_user": world.contractor_z,
+    }.get(who)
 
 
 def truth(admin_engine, table: str, where: str, **params) -> set:
-    return {r[KEY.get(table, "id")] for r in owner_query(admin_engine, f"select * from {table} where {where}", **params)}
+    return {
+        r[KEY.get(table, "id")] for r in owner_query(admin_engine, f"select * from {table} where {where}", **params)
+    }
 
 
 def visible(session, table: str) -> set:
@@ -129,18 +160,29 @@ def test_another_orgs_users_naming_org_a_see_none_of_its_money(world, money, act
 
 
 @pytest.mark.parametrize("table", ["invoices", "payments"])
-def test_a_contractor_cannot_read_another_contractors_invoice_or_payment_by_id(world, money, act_as, admin_engine, table):
+def test_a_contractor_cannot_read_another_contractors_invoice_or_payment_by_id(
+    world, money, act_as, admin_engine, table
+):
     column = "id" if table == "invoices" else "invoice_id"
     s = act_as(world.contractor_y_user.id, world.org_a)
-    assert s.execute(text(f"select count(*) from {table} where {column} = :i"), {"i": money.x[0]["id"]}).scalar_one() == 0
+    assert (
+        s.execute(text(f"select count(*) from {table} where {column} = :i"), {"i": money.x[0]["id"]}).scalar_one() == 0
+    )
     s = act_as(world.contractor_x_user.id, world.org_a)
-    assert s.execute(text(f"select count(*) from {table} where {column} = :i"), {"i": money.x[0]["id"]}).scalar_one() == 1
+    assert (
+        s.execute(text(f"select count(*) from {table} where {column} = :i"), {"i": money.x[0]["id"]}).scalar_one() == 1
+    )
 
 
 def test_a_contractor_reads_its_paid_invoice_with_its_payment(world, money, act_as):
     s = act_as(world.contractor_x_user.id, world.org_a)
-    row = s.execute(text("select i.status, i.net_minor, p.amount_minor, p.reference from invoices i"
-                         " join payments p on p.invoice_id = i.id where i.id = :i"), {"i": money.x[0]["id"]}).one()
+    row = s.execute(
+        text(
+            "select i.status, i.net_minor, p.amount_minor, p.reference from invoices i"
+            " join payments p on p.invoice_id = i.id where i.id = :i"
+        ),
+        {"i": money.x[0]["id"]},
+    ).one()
     assert tuple(row) == ("paid", 9_000, 9_000, "ACH 0001")
 
 
@@ -171,9 +213,17 @@ INSERTS = {
 
 def insert_params(world, money: Money, me) -> dict:
     approved = money.x[2]
-    return {"org": world.org_a, "c": world.contractor_x, "e": approved["engagement_id"], "approved": approved["id"],
-            "net": approved["net_minor"], "today": today(), "batch": money.batch_a, "me": me,
-            "txn": "00000000-0000-4000-8000-000000000001"}
+    return {
+        "org": world.org_a,
+        "c": world.contractor_x,
+        "e": approved["engagement_id"],
+        "approved": approved["id"],
+        "net": approved["net_minor"],
+        "today": today(),
+        "batch": money.batch_a,
+        "me": me,
+        "txn": "00000000-0000-4000-8000-000000000001",
+    }
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -185,9 +235,20 @@ def test_contractors_cannot_insert_money_rows_even_for_their_own_work(world, mon
     assert money_state(admin_engine, world.org_a, world.org_b) == before
 
 
-@pytest.mark.parametrize(("who", "table"), [("finance", "invoices"), ("owner", "payments"), ("owner", "ap_export_batches"),
-                                            ("owner", "ap_export_chunks"), ("finance", "ap_export_chunks"), ("admin", "ap_export_chunks")])
-def test_staff_cannot_insert_what_their_role_does_not_write_nor_add_to_a_written_file(world, money, act_as, admin_engine, who, table):
+@pytest.mark.parametrize(
+    ("who", "table"),
+    [
+        ("finance", "invoices"),
+        ("owner", "payments"),
+        ("owner", "ap_export_batches"),
+        ("owner", "ap_export_chunks"),
+        ("finance", "ap_export_chunks"),
+        ("admin", "ap_export_chunks"),
+    ],
+)
+def test_staff_cannot_insert_what_their_role_does_not_write_nor_add_to_a_written_file(
+    world, money, act_as, admin_engine, who, table
+):
     before = money_state(admin_engine, world.org_a, world.org_b)
     person = getattr(world, who)
     refused(act_as(person.id, world.org_a), INSERTS[table], insert_params(world, money, person.id))
@@ -208,7 +269,9 @@ def test_the_release_insert_is_one_the_engagements_owner_may_make(world, money, 
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(INSERTS["invoices"]), insert_params(world, money, world.owner.id))
     s.commit()
-    (row,) = owner_query(admin_engine, "select * from invoices where kind = 'retainage_release' and org_id = :o", o=world.org_a)
+    (row,) = owner_query(
+        admin_engine, "select * from invoices where kind = 'retainage_release' and org_id = :o", o=world.org_a
+    )
     assert (row["gross_minor"], row["authorized_by"]) == (6_000, world.owner.id)
     assert row["invoice_number"] == numbered(admin_engine, world.org_a, 5)
 
@@ -217,16 +280,25 @@ def test_the_payment_insert_is_one_finance_may_make(world, money, act_as, admin_
     s = act_as(world.finance.id, world.org_a)
     params = insert_params(world, money, world.finance.id)
     s.execute(text(INSERTS["payments"]), params)
-    s.execute(text("update invoices set status = 'paid', paid_at = :today where id = :approved"), params)  # with its invoice
+    s.execute(
+        text("update invoices set status = 'paid', paid_at = :today where id = :approved"), params
+    )  # with its invoice
     s.commit()
-    assert owner_query(admin_engine, "select status from invoices where id = :i", i=money.x[2]["id"])[0]["status"] == "paid"
+    assert (
+        owner_query(admin_engine, "select status from invoices where id = :i", i=money.x[2]["id"])[0]["status"]
+        == "paid"
+    )
 
 
 @pytest.mark.parametrize("who", ["owner", "finance", "admin"])
-def test_staff_may_write_balanced_ledger_lines_but_only_finance_and_admins_read_them(world, money, act_as, admin_engine, who):
+def test_staff_may_write_balanced_ledger_lines_but_only_finance_and_admins_read_them(
+    world, money, act_as, admin_engine, who
+):
     s = act_as(getattr(world, who).id, world.org_a)
     s.execute(text(INSERTS["ledger_entries"]), insert_params(world, money, getattr(world, who).id))
-    seen = s.execute(text("select count(*) from ledger_entries where txn_id = :t"), {"t": insert_params(world, money, None)["txn"]})
+    seen = s.execute(
+        text("select count(*) from ledger_entries where txn_id = :t"), {"t": insert_params(world, money, None)["txn"]}
+    )
     assert seen.scalar_one() == (0 if who == "owner" else 2)
     s.rollback()
 
@@ -241,7 +313,9 @@ STATUS_UPDATES = {
 def test_owners_and_contractors_cannot_move_an_invoice_or_a_batch(world, money, act_as, admin_engine, table):
     before = money_state(admin_engine, world.org_a, world.org_b)
     for who in ("owner", *CONTRACTORS):
-        touches_nothing(act_as(getattr(world, who).id, world.org_a), STATUS_UPDATES[table], {"me": getattr(world, who).id})
+        touches_nothing(
+            act_as(getattr(world, who).id, world.org_a), STATUS_UPDATES[table], {"me": getattr(world, who).id}
+        )
     assert money_state(admin_engine, world.org_a, world.org_b) == before
 
 
@@ -249,7 +323,11 @@ def test_owners_and_contractors_cannot_move_an_invoice_or_a_batch(world, money, 
 def test_another_orgs_admin_cannot_move_org_as_invoices_or_batches(world, money, act_as, admin_engine, table):
     before = money_state(admin_engine, world.org_a, world.org_b)
     for org in (world.org_b, world.org_a):
-        touches_nothing(act_as(world.admin_b.id, org), STATUS_UPDATES[table] + " where org_id = :a", {"me": world.admin_b.id, "a": world.org_a})
+        touches_nothing(
+            act_as(world.admin_b.id, org),
+            STATUS_UPDATES[table] + " where org_id = :a",
+            {"me": world.admin_b.id, "a": world.org_a},
+        )
     assert money_state(admin_engine, world.org_a, world.org_b) == before
 
 
@@ -282,16 +360,24 @@ def test_no_role_can_delete_money_rows(world, money, act_as, admin_engine, table
 
 
 def test_finance_may_not_void_a_batch_only_an_admin_may(world, money, act_as, admin_engine):
-    void = ("update ap_export_batches set status = 'voided', voided_by = :me, voided_at = now(), void_reason = 'Wrong file.'"
-            " where id = :b")
+    void = (
+        "update ap_export_batches set status = 'voided', voided_by = :me, voided_at = now(), void_reason = 'Wrong file.'"
+        " where id = :b"
+    )
     before = money_state(admin_engine, world.org_a, world.org_b)
     message = refused(act_as(world.finance.id, world.org_a), void, {"me": world.finance.id, "b": money.batch_a})
     assert "only an admin voids" in message, message
     assert money_state(admin_engine, world.org_a, world.org_b) == before
 
 
-@pytest.mark.parametrize("sql", ["select next_org_number(:o, 'invoice')", "select * from org_counters where org_id = :o",
-                                 "update org_counters set last_value = 1 where org_id = :o"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select next_org_number(:o, 'invoice')",
+        "select * from org_counters where org_id = :o",
+        "update org_counters set last_value = 1 where org_id = :o",
+    ],
+)
 def test_no_role_can_take_read_or_reset_a_number_outside_an_insert(world, money, act_as, admin_engine, sql):
     before = money_state(admin_engine, world.org_a, world.org_b)
     for who in ("admin", "finance", "owner"):

@@ -5,6 +5,7 @@ and by remittance import.
 Outcomes are read back as the owner role. A refused call must leave every money row of the
 organizations exactly as it was, the per-organization counters included.
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,29 +62,63 @@ def lines(admin_engine, invoice_id, event) -> dict[str, int]:
 
 def test_approving_writes_one_invoice_with_the_engagements_retainage_fee_and_terms(act_as, admin_engine, world):
     p = party(world)
-    engagement_id, (m,) = active_engagement(act_as, admin_engine, p, ("1,000.10",), retainage="5", service_fee="2.5", terms="14")
+    engagement_id, (m,) = active_engagement(
+        act_as, admin_engine, p, ("1,000.10",), retainage="5", service_fee="2.5", terms="14"
+    )
     sub = submit(act_as, p, m)
     review = decide_as(act_as, world.owner, world.org_a, m, sub.id, "approve")
     (inv,) = invoices_of(admin_engine, engagement_id)
     # 5% of 1,000.10 is 50.005 -> 50.01 (half up); 2.5% is 25.0025 -> 25.00
-    assert (inv["gross_minor"], inv["retainage_bps"], inv["retainage_minor"], inv["net_minor"]) == (100_010, 500, 5_001, 95_009)
+    assert (inv["gross_minor"], inv["retainage_bps"], inv["retainage_minor"], inv["net_minor"]) == (
+        100_010,
+        500,
+        5_001,
+        95_009,
+    )
     assert (inv["fee_bps"], inv["fee_minor"], inv["total_minor"]) == (250, 2_500, 102_510)
     (reviewed,) = owner_query(admin_engine, "select reviewed_at from reviews where id = :r", r=review.id)
     issued = reviewed["reviewed_at"].astimezone(UTC).date()
     assert (inv["issued_on"], inv["due_date"]) == (issued, issued + timedelta(days=14))
     assert (inv["kind"], inv["status"], inv["milestone_id"], inv["review_id"], inv["authorized_by"]) == (
-        "milestone", "approved", m, review.id, world.owner.id)
+        "milestone",
+        "approved",
+        m,
+        review.id,
+        world.owner.id,
+    )
     first = numbered(admin_engine, world.org_a, 1)
     assert (inv["invoice_number"], inv["currency"], inv["batch_id"], inv["paid_at"]) == (first, "USD", None, None)
     assert lines(admin_engine, inv["id"], "authorized") == {
-        "work_expense": 100_010, "accounts_payable": -95_009, "retainage_payable": -5_001,
-        "service_fee_expense": 2_500, "service_fees_payable": -2_500}
+        "work_expense": 100_010,
+        "accounts_payable": -95_009,
+        "retainage_payable": -5_001,
+        "service_fee_expense": 2_500,
+        "service_fees_payable": -2_500,
+    }
     (event,) = events(admin_engine, world.org_a, "invoice.authorized")
     assert event["entity_id"] == str(inv["id"]) and event["actor_user_id"] == world.owner.id
-    assert {k: event["data"][k] for k in ("invoice_number", "gross_minor", "retainage_minor", "net_minor", "fee_minor",
-                                          "total_minor", "due_date", "review_id")} == {
-        "invoice_number": first, "gross_minor": 100_010, "retainage_minor": 5_001, "net_minor": 95_009,
-        "fee_minor": 2_500, "total_minor": 102_510, "due_date": inv["due_date"].isoformat(), "review_id": str(review.id)}
+    assert {
+        k: event["data"][k]
+        for k in (
+            "invoice_number",
+            "gross_minor",
+            "retainage_minor",
+            "net_minor",
+            "fee_minor",
+            "total_minor",
+            "due_date",
+            "review_id",
+        )
+    } == {
+        "invoice_number": first,
+        "gross_minor": 100_010,
+        "retainage_minor": 5_001,
+        "net_minor": 95_009,
+        "fee_minor": 2_500,
+        "total_minor": 102_510,
+        "due_date": inv["due_date"].isoformat(),
+        "review_id": str(review.id),
+    }
     assert events(admin_engine, world.org_a, "milestone.approved")[0]["data"]["invoice_number"] == first
 
 
@@ -101,14 +136,28 @@ def test_a_split_partial_invoices_only_the_approved_part_and_adds_a_remainder_mi
     sub = submit(act_as, p, m)
     decide_as(act_as, world.owner, world.org_a, m, sub.id, "partial", "South slope only.", approved_amount="400.00")
     (inv,) = invoices_of(admin_engine, engagement_id)
-    assert (inv["milestone_id"], inv["gross_minor"], inv["retainage_minor"], inv["net_minor"]) == (m, 40_000, 4_000, 36_000)
-    rows = owner_query(admin_engine, "select id, amount_minor, status from milestones where engagement_id = :e order by seq",
-                       e=engagement_id)
-    assert [(r["amount_minor"], r["status"]) for r in rows] == [(40_000, "approved"), (200_000, "planned"), (60_000, "planned")]
+    assert (inv["milestone_id"], inv["gross_minor"], inv["retainage_minor"], inv["net_minor"]) == (
+        m,
+        40_000,
+        4_000,
+        36_000,
+    )
+    rows = owner_query(
+        admin_engine,
+        "select id, amount_minor, status from milestones where engagement_id = :e order by seq",
+        e=engagement_id,
+    )
+    assert [(r["amount_minor"], r["status"]) for r in rows] == [
+        (40_000, "approved"),
+        (200_000, "planned"),
+        (60_000, "planned"),
+    ]
     assert sum(lines(admin_engine, inv["id"], "authorized").values()) == 0
 
 
-@pytest.mark.parametrize(("decision", "policy"), [("dispute", "route_back"), ("partial", "route_back"), ("dispute", "split")])
+@pytest.mark.parametrize(
+    ("decision", "policy"), [("dispute", "route_back"), ("partial", "route_back"), ("dispute", "split")]
+)
 def test_a_decision_that_returns_the_work_authorizes_no_payment(act_as, admin_engine, world, decision, policy):
     set_org(admin_engine, world.org_a, partial_policy=policy)
     p = party(world)
@@ -129,11 +178,20 @@ def test_releasing_retainage_of_a_completed_engagement_pays_everything_withheld(
     complete(act_as, p, engagement_id)
     released = release(act_as, world.owner, world.org_a, engagement_id)
     inv = invoice(admin_engine, released.id)
-    assert (inv["kind"], inv["gross_minor"], inv["retainage_minor"], inv["net_minor"], inv["fee_minor"], inv["total_minor"]) == (
-        "retainage_release", 30_000, 0, 30_000, 0, 30_000)
+    assert (
+        inv["kind"],
+        inv["gross_minor"],
+        inv["retainage_minor"],
+        inv["net_minor"],
+        inv["fee_minor"],
+        inv["total_minor"],
+    ) == ("retainage_release", 30_000, 0, 30_000, 0, 30_000)
     assert (inv["release_reason"], inv["milestone_id"]) == (None, None)
     assert inv["invoice_number"] == numbered(admin_engine, world.org_a, 3)
-    assert lines(admin_engine, inv["id"], "retainage_released") == {"retainage_payable": 30_000, "accounts_payable": -30_000}
+    assert lines(admin_engine, inv["id"], "retainage_released") == {
+        "retainage_payable": 30_000,
+        "accounts_payable": -30_000,
+    }
     (event,) = events(admin_engine, world.org_a, "retainage.released")
     assert (event["data"]["early"], event["data"]["gross_minor"]) == (False, 30_000)
 
@@ -149,7 +207,11 @@ def test_retainage_is_released_early_only_with_a_reason(act_as, admin_engine, wo
     assert money_state(admin_engine, world.org_a) == before
     released = release(act_as, world.admin, world.org_a, engagement_id, "Contractor needs the cash.")
     inv = invoice(admin_engine, released.id)
-    assert (inv["gross_minor"], inv["release_reason"], inv["authorized_by"]) == (10_000, "Contractor needs the cash.", world.admin.id)
+    assert (inv["gross_minor"], inv["release_reason"], inv["authorized_by"]) == (
+        10_000,
+        "Contractor needs the cash.",
+        world.admin.id,
+    )
     assert events(admin_engine, world.org_a, "retainage.released")[0]["data"]["early"] is True
 
 
@@ -198,7 +260,12 @@ def test_a_batch_by_due_date_takes_the_currencys_authorized_invoices_due_by_then
     _, (euro,) = approved_invoices(act_as, admin_engine, party(world, "y"), ("400.00",), terms="0", currency="EUR")
     batch = export(act_as, world.admin, world.org_a, due_by=today(), currency="usd")
     assert sorted(batch.invoice_ids) == sorted(i["id"] for i in due)
-    assert [invoice(admin_engine, i["id"])["status"] for i in (*due, later, euro)] == ["exported", "exported", "approved", "approved"]
+    assert [invoice(admin_engine, i["id"])["status"] for i in (*due, later, euro)] == [
+        "exported",
+        "exported",
+        "approved",
+        "approved",
+    ]
     assert batch.selection == {"mode": "due_by", "due_by": today(), "currency": "USD"}
 
 
@@ -221,7 +288,9 @@ def test_an_export_that_cannot_be_one_file_is_refused_and_changes_nothing(act_as
     assert money_state(admin_engine, world.org_a) == before
 
 
-def test_exporting_an_invoice_already_in_a_batch_is_a_conflict_naming_it_and_exports_nothing(act_as, admin_engine, world):
+def test_exporting_an_invoice_already_in_a_batch_is_a_conflict_naming_it_and_exports_nothing(
+    act_as, admin_engine, world
+):
     _, (a, b) = approved_invoices(act_as, admin_engine, party(world))
     export(act_as, world.finance, world.org_a, [a["id"]])
     before = money_state(admin_engine, world.org_a)
@@ -252,7 +321,10 @@ def test_a_batch_file_reads_back_byte_identical_with_its_sha256(act_as, admin_en
     assert hashlib.sha256(first).hexdigest() == batch.sha256
     rows = list(csv.reader(io.StringIO(first.decode("utf-8"))))
     assert rows[0][:2] == ["Invoice number", "Contractor"] and len(rows) == 3
-    assert [(r[0], r[13]) for r in rows[1:]] == [(invs[0]["invoice_number"], "1111.10"), (invs[1]["invoice_number"], "0.04")]
+    assert [(r[0], r[13]) for r in rows[1:]] == [
+        (invs[0]["invoice_number"], "1111.10"),
+        (invs[1]["invoice_number"], "0.04"),
+    ]
 
 
 def test_voiding_a_batch_returns_its_invoices_to_approved_for_a_new_export(act_as, admin_engine, world):
@@ -261,7 +333,9 @@ def test_voiding_a_batch_returns_its_invoices_to_approved_for_a_new_export(act_a
     voided = void(act_as, world, batch.id)
     assert (voided.status, voided.void_reason, voided.voided_by) == ("voided", "Wrong bank file.", world.admin.id)
     assert [(invoice(admin_engine, i["id"])["status"], invoice(admin_engine, i["id"])["batch_id"]) for i in (a, b)] == [
-        ("approved", None), ("approved", None)]
+        ("approved", None),
+        ("approved", None),
+    ]
     session, actor = sign_in(act_as, world.finance, world.org_a)
     with pytest.raises(InvalidTransition):
         payments.record_batch_payment(session, actor, batch.id, PaymentInput(today(), "Run 1", "ach"))
@@ -292,9 +366,22 @@ def test_recording_a_payment_pays_the_net_and_marks_the_invoice_paid(act_as, adm
     _, (a, _) = approved_invoices(act_as, admin_engine, party(world))
     payment = pay(act_as, world.finance, world.org_a, a["id"], reference="ACH 77", method="wire")
     (row,) = payments_of(admin_engine, a["id"])
-    assert (row["id"], row["amount_minor"], row["currency"], row["paid_at"].isoformat()) == (payment.id, 90_000, "USD", today())
-    assert (row["reference"], row["method"], row["source"], row["recorded_by"]) == ("ACH 77", "wire", "manual", world.finance.id)
-    assert (invoice(admin_engine, a["id"])["status"], invoice(admin_engine, a["id"])["paid_at"]) == ("paid", row["paid_at"])
+    assert (row["id"], row["amount_minor"], row["currency"], row["paid_at"].isoformat()) == (
+        payment.id,
+        90_000,
+        "USD",
+        today(),
+    )
+    assert (row["reference"], row["method"], row["source"], row["recorded_by"]) == (
+        "ACH 77",
+        "wire",
+        "manual",
+        world.finance.id,
+    )
+    assert (invoice(admin_engine, a["id"])["status"], invoice(admin_engine, a["id"])["paid_at"]) == (
+        "paid",
+        row["paid_at"],
+    )
     assert lines(admin_engine, a["id"], "paid") == {"accounts_payable": 90_000, "cash": -90_000}
     assert events(admin_engine, world.org_a, "payment.recorded")[0]["data"]["reference"] == "ACH 77"
 
@@ -391,13 +478,21 @@ def test_a_remittance_file_is_previewed_without_writing_and_then_imported_whole(
     assert len(recorded) == 2
     for inv, ref in ((a, "BANK-1"), (b, "BANK-2")):
         (p,) = payments_of(admin_engine, inv["id"])
-        assert (p["source"], p["reference"], p["method"], p["amount_minor"]) == ("remittance", ref, "ach", inv["net_minor"])
+        assert (p["source"], p["reference"], p["method"], p["amount_minor"]) == (
+            "remittance",
+            ref,
+            "ach",
+            inv["net_minor"],
+        )
         assert invoice(admin_engine, inv["id"])["status"] == "paid"
     assert events(admin_engine, world.org_a, "remittance.imported")[0]["data"]["rows"] == 2
 
 
 BAD_ROWS = {
-    "unknown number": (lambda a, b, z: "INV-999999,900.00,{today},BANK-2", "No invoice INV-999999 in this organization."),
+    "unknown number": (
+        lambda a, b, z: "INV-999999,900.00,{today},BANK-2",
+        "No invoice INV-999999 in this organization.",
+    ),
     "another org's number": (lambda a, b, z: row(z), "No invoice BORG-000001 in this organization."),
     "amount mismatch": (lambda a, b, z: row(b, amount=b["net_minor"] - 1), "does not match the net payable"),
     "amount not a number": (lambda a, b, z: row(b).replace("1800.00", "lots"), "Amount:"),
@@ -426,6 +521,9 @@ def test_one_bad_remittance_row_refuses_the_whole_file(act_as, admin_engine, wor
     with pytest.raises(ValidationError) as exc:
         remit(act_as, world, content, preview=False)
     message = exc.value.fields["file"]
-    assert message.startswith("Nothing was imported.") and "line 3" in message and "line 2" not in message.replace(
-        "also on line 2", ""), message
+    assert (
+        message.startswith("Nothing was imported.")
+        and "line 3" in message
+        and "line 2" not in message.replace("also on line 2", "")
+    ), message
     assert money_state(admin_engine, world.org_a, world.org_b) == before

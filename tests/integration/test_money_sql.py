@@ -1,6 +1,7 @@
 """The SQL twin of the one rounding rule (DESIGN.md section 4): money_percent_of(amount, bps) in the
 database must equal backoffice.domain.money.percent_of in Python, because page totals are computed in
 SQL and invoices in Python. Run as the app role, which is what the pages use."""
+
 from __future__ import annotations
 
 from hypothesis import example, given, settings
@@ -39,4 +40,7 @@ def test_money_percent_of_rounds_half_up_in_sql(app_engine):
 
 def test_money_percent_of_is_null_for_a_null_argument(app_engine):
     with app_engine.connect() as conn:
-        assert conn.execute(text("select money_percent_of(null, 1000), money_percent_of(100, null)")).one() == (None, None)
+        assert conn.execute(text("select money_percent_of(null, 1000), money_percent_of(100, null)")).one() == (
+            None,
+            None,
+        )

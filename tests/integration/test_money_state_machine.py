@@ -21,6 +21,7 @@ paid plus the release equal the gross approved; (4) the gross approved never exc
 (5) every ledger transaction balances and the audit chain verifies; and an invoice's status agrees with its
 batch and its payment.
 """
+
 from __future__ import annotations
 
 import csv
@@ -78,18 +79,29 @@ from backoffice.services.schedule import RowInput, ScheduleInput
 from backoffice.services.submissions import SubmissionInput, submit_work
 
 REFUSALS = (Conflict, InvalidTransition, ValidationError, Forbidden)
-CURRENCIES = ["USD", "USD", "KWD", "JPY"]  # USD twice: two engagements often share a currency, so one batch can hold both
+CURRENCIES = [
+    "USD",
+    "USD",
+    "KWD",
+    "JPY",
+]  # USD twice: two engagements often share a currency, so one batch can hold both
 # Minor units: a few cents (or yen, or fils), odd amounts, and large ones (a contract then passes 2^31
 # minor units, which must still be written as bigint; see the tests at the end of this file).
-AMOUNTS = st.one_of(st.integers(min_value=1, max_value=99), st.integers(min_value=100, max_value=5_000_000),
-                    st.just(50_000_000), st.just(900_000_000))
-ENGAGEMENT = st.fixed_dictionaries({
-    "currency": st.sampled_from(CURRENCIES),
-    "retainage_bps": st.integers(min_value=0, max_value=2_500),
-    "fee_bps": st.integers(min_value=0, max_value=500),
-    "terms_days": st.integers(min_value=0, max_value=365),
-    "amounts": st.lists(AMOUNTS, min_size=3, max_size=4),
-})
+AMOUNTS = st.one_of(
+    st.integers(min_value=1, max_value=99),
+    st.integers(min_value=100, max_value=5_000_000),
+    st.just(50_000_000),
+    st.just(900_000_000),
+)
+ENGAGEMENT = st.fixed_dictionaries(
+    {
+        "currency": st.sampled_from(CURRENCIES),
+        "retainage_bps": st.integers(min_value=0, max_value=2_500),
+        "fee_bps": st.integers(min_value=0, max_value=500),
+        "terms_days": st.integers(min_value=0, max_value=365),
+        "amounts": st.lists(AMOUNTS, min_size=3, max_size=4),
+    }
+)
 PICK = st.integers(min_value=0, max_value=10**6)
 PRESET_CHOICES = ["", Preset.GENERIC.value, Preset.QUICKBOOKS_ONLINE.value, Preset.XERO.value]
 DUE = "2030-06-30"
@@ -120,7 +132,7 @@ _STATE = {
     "reviews": f"select * from reviews where milestone_id in ({_MINE}) order by id",
     "change_orders": "select * from change_orders where engagement_id = any(:e) order by engagement_id, number",
     "lines": "select l.* from change_order_lines l join change_orders c on c.id = l.change_order_id"
-             " where c.engagement_id = any(:e) order by l.change_order_id, l.line_no",
+    " where c.engagement_id = any(:e) order by l.change_order_id, l.line_no",
     "invoices": "select * from invoices where engagement_id = any(:e) order by number",
     "payments": "select p.* from payments p join invoices i on i.id = p.invoice_id where i.engagement_id = any(:e) order by p.id",
     "batches": "select * from ap_export_batches where id = any(:b) order by number",
@@ -150,7 +162,9 @@ class State:
     def __init__(self, admin_engine, org_id, engagement_ids, batch_ids):
         params = {"o": org_id, "e": list(engagement_ids), "b": list(batch_ids)}
         with admin_engine.connect() as conn:
-            self.rows = {name: [dict(r) for r in conn.execute(text(sql), params).mappings()] for name, sql in _STATE.items()}
+            self.rows = {
+                name: [dict(r) for r in conn.execute(text(sql), params).mappings()] for name, sql in _STATE.items()
+            }
         self.engagement = {e["id"]: e for e in self.rows["engagements"]}
         self.milestone = {m["id"]: m for m in self.rows["milestones"]}
         self.invoice = {i["id"]: i for i in self.rows["invoices"]}
@@ -172,11 +186,16 @@ class State:
         return [i for i in self.rows["invoices"] if i["engagement_id"] in engagement_ids]
 
     def live_milestones(self, engagement_id) -> list[dict]:
-        return [m for m in self.rows["milestones"] if m["engagement_id"] == engagement_id and m["status"] != "cancelled"]
+        return [
+            m for m in self.rows["milestones"] if m["engagement_id"] == engagement_id and m["status"] != "cancelled"
+        ]
 
     def held(self, engagement_id) -> int:
-        withheld = sum(i["retainage_minor"] for i in self.rows["invoices"]
-                       if i["engagement_id"] == engagement_id and i["kind"] == "milestone")
+        withheld = sum(
+            i["retainage_minor"]
+            for i in self.rows["invoices"]
+            if i["engagement_id"] == engagement_id and i["kind"] == "milestone"
+        )
         release = self.release_of.get(engagement_id)
         return withheld - (release["gross_minor"] if release else 0)
 
@@ -189,12 +208,19 @@ class State:
 
 def completable(s: State, engagement_id) -> bool:
     live = s.live_milestones(engagement_id)
-    return s.engagement[engagement_id]["status"] == "active" and bool(live) and all(m["status"] == "approved" for m in live)
+    return (
+        s.engagement[engagement_id]["status"] == "active"
+        and bool(live)
+        and all(m["status"] == "approved" for m in live)
+    )
 
 
 def releasable(s: State, engagement_id, with_reason: bool) -> bool:
-    return (engagement_id not in s.release_of and s.held(engagement_id) > 0
-            and (with_reason or s.engagement[engagement_id]["status"] == "completed"))
+    return (
+        engagement_id not in s.release_of
+        and s.held(engagement_id) > 0
+        and (with_reason or s.engagement[engagement_id]["status"] == "completed")
+    )
 
 
 class MoneyMachine(RuleBasedStateMachine):
@@ -229,7 +255,9 @@ class MoneyMachine(RuleBasedStateMachine):
         try:
             result = fn()
         except refusals as exc:
-            assert not expected_ok, f"refused although it should have been accepted: {exc!r} {getattr(exc, 'fields', '')}"
+            assert not expected_ok, (
+                f"refused although it should have been accepted: {exc!r} {getattr(exc, 'fields', '')}"
+            )
             assert self.state() == before, f"a refused call changed the database: {exc!r}"
             return None
         assert expected_ok, "accepted although it should have been refused"
@@ -237,7 +265,9 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def set_partial_policy(self, policy: str) -> None:
         with self.admin_engine.begin() as conn:
-            conn.execute(text("update organizations set partial_policy = :p where id = :o"), {"p": policy, "o": self.org})
+            conn.execute(
+                text("update organizations set partial_policy = :p where id = :o"), {"p": policy, "o": self.org}
+            )
 
     def my_milestones(self, s: State) -> list[dict]:
         return s.milestones_of(set(self.engagement_ids))
@@ -250,27 +280,52 @@ class MoneyMachine(RuleBasedStateMachine):
     @initialize(plans=st.lists(ENGAGEMENT, min_size=2, max_size=2))
     def build_engagements(self, plans):
         for n, plan in enumerate(plans):
-            engagement_id = self.call(self.w.owner, lambda session, actor, n=n, plan=plan: self._send_work_request(
-                session, actor, n, plan))
-            self.call(self.w.contractor_x_user, lambda session, actor, e=engagement_id: engagements.perform(
-                session, actor, e, "accept"))
+            engagement_id = self.call(
+                self.w.owner, lambda session, actor, n=n, plan=plan: self._send_work_request(session, actor, n, plan)
+            )
+            self.call(
+                self.w.contractor_x_user,
+                lambda session, actor, e=engagement_id: engagements.perform(session, actor, e, "accept"),
+            )
             self.engagement_ids.append(engagement_id)
         s = self.state()
         for engagement_id, plan in zip(self.engagement_ids, plans):
             e = s.engagement[engagement_id]
             assert (e["status"], e["currency"], e["retainage_bps"], e["service_fee_bps"], e["payment_terms_days"]) == (
-                "active", plan["currency"], plan["retainage_bps"], plan["fee_bps"], plan["terms_days"])
+                "active",
+                plan["currency"],
+                plan["retainage_bps"],
+                plan["fee_bps"],
+                plan["terms_days"],
+            )
             assert [m["amount_minor"] for m in s.live_milestones(engagement_id)] == plan["amounts"]
 
     def _send_work_request(self, session, actor, n: int, plan: dict):
         currency = plan["currency"]
-        e = engagements.create_engagement(session, actor, EngagementInput(
-            contractor_id=str(self.w.contractor_x), title=f"Job {n} {uuid.uuid4().hex[:6]}", currency=currency,
-            retainage=format_bps(plan["retainage_bps"]), service_fee=format_bps(plan["fee_bps"]),
-            payment_terms_days=str(plan["terms_days"]), sow_reference=f"=SOW-{n}"))
-        schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-            RowInput(title=f"Step {k}", amount=format_amount(a, currency, symbol=False), due_date=DUE)
-            for k, a in enumerate(plan["amounts"], start=1)]))
+        e = engagements.create_engagement(
+            session,
+            actor,
+            EngagementInput(
+                contractor_id=str(self.w.contractor_x),
+                title=f"Job {n} {uuid.uuid4().hex[:6]}",
+                currency=currency,
+                retainage=format_bps(plan["retainage_bps"]),
+                service_fee=format_bps(plan["fee_bps"]),
+                payment_terms_days=str(plan["terms_days"]),
+                sow_reference=f"=SOW-{n}",
+            ),
+        )
+        schedule.save_schedule(
+            session,
+            actor,
+            e.id,
+            ScheduleInput(
+                rows=[
+                    RowInput(title=f"Step {k}", amount=format_amount(a, currency, symbol=False), due_date=DUE)
+                    for k, a in enumerate(plan["amounts"], start=1)
+                ]
+            ),
+        )
         engagements.perform(session, actor, e.id, "send")
         return e.id
 
@@ -279,15 +334,38 @@ class MoneyMachine(RuleBasedStateMachine):
     def _submit(self, s: State, m: dict):
         expected = s.engagement[m["engagement_id"]]["status"] == "active" and m["status"] == "planned"
         before_revision = s.latest.get(m["id"], {}).get("revision", 0)
-        done = self.attempt(expected, s, lambda: self.call(self.w.contractor_x_user, lambda session, actor: submit_work(
-            session, actor, m["id"], SubmissionInput(note="Done, see the link.", links="https://example.com/proof")).id))
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.contractor_x_user,
+                lambda session, actor: (
+                    submit_work(
+                        session,
+                        actor,
+                        m["id"],
+                        SubmissionInput(note="Done, see the link.", links="https://example.com/proof"),
+                    ).id
+                ),
+            ),
+        )
         if done:
             after = self.state()
             assert after.milestone[m["id"]]["status"] == "submitted"
             assert after.latest[m["id"]]["revision"] == before_revision + 1
 
-    def _decide(self, s: State, m: dict, decision: str, *, split_bps: int = 0, as_amount: bool = False,
-                stale_amount: bool = False, old_revision: bool = False, reviewer=None):
+    def _decide(
+        self,
+        s: State,
+        m: dict,
+        decision: str,
+        *,
+        split_bps: int = 0,
+        as_amount: bool = False,
+        stale_amount: bool = False,
+        old_revision: bool = False,
+        reviewer=None,
+    ):
         """Decide on the latest revision as shown (or, when asked, on an older revision or with an amount a
         change order has since changed: both refused)."""
         engagement = s.engagement[m["engagement_id"]]
@@ -299,20 +377,30 @@ class MoneyMachine(RuleBasedStateMachine):
         part = percent_of(amount, split_bps)
         extra = {}
         if decision == "split":
-            extra = ({"approved_amount": format_amount(part, engagement["currency"], symbol=False)} if as_amount
-                     else {"approved_percent": format_bps(split_bps)})
+            extra = (
+                {"approved_amount": format_amount(part, engagement["currency"], symbol=False)}
+                if as_amount
+                else {"approved_percent": format_bps(split_bps)}
+            )
         data = DecisionInput(
             submission_id=str(shown["id"]) if shown else "",
             decision="partial" if decision in ("route_back", "split") else decision,
             reason="" if decision == "approve" else "Not all of it is done.",
-            amount_minor=str(amount + 1 if stale_amount else amount), **extra)
+            amount_minor=str(amount + 1 if stale_amount else amount),
+            **extra,
+        )
         reviewer = reviewer or self.w.owner
-        expected = (m["status"] == "submitted" and engagement["status"] in ("active", "paused")
-                    and not stale_amount and not old_revision
-                    and (decision != "split" or 0 < part < amount))
+        expected = (
+            m["status"] == "submitted"
+            and engagement["status"] in ("active", "paused")
+            and not stale_amount
+            and not old_revision
+            and (decision != "split" or 0 < part < amount)
+        )
         released = m["engagement_id"] in s.release_of
-        review = self.attempt(expected, s, lambda: self.call(reviewer, lambda session, actor: decide(
-            session, actor, m["id"], data).id))
+        review = self.attempt(
+            expected, s, lambda: self.call(reviewer, lambda session, actor: decide(session, actor, m["id"], data).id)
+        )
         if not review:
             return
         after = self.state()
@@ -338,12 +426,20 @@ class MoneyMachine(RuleBasedStateMachine):
     def contractor_submits(self, index, valid):
         s = self.state()
         everything = self.my_milestones(s)
-        ready = [m for m in everything if m["status"] == "planned" and s.engagement[m["engagement_id"]]["status"] == "active"]
+        ready = [
+            m for m in everything if m["status"] == "planned" and s.engagement[m["engagement_id"]]["status"] == "active"
+        ]
         self._submit(s, pick(ready if valid and ready else everything, index))
 
-    @rule(index=PICK, valid=st.booleans(), decision=st.sampled_from(["approve", "dispute", "route_back", "split"]),
-          split_bps=st.integers(min_value=0, max_value=10_000), as_amount=st.booleans(),
-          stale=st.integers(min_value=0, max_value=9), by_admin=st.booleans())
+    @rule(
+        index=PICK,
+        valid=st.booleans(),
+        decision=st.sampled_from(["approve", "dispute", "route_back", "split"]),
+        split_bps=st.integers(min_value=0, max_value=10_000),
+        as_amount=st.booleans(),
+        stale=st.integers(min_value=0, max_value=9),
+        by_admin=st.booleans(),
+    )
     def owner_or_admin_decides(self, index, valid, decision, split_bps, as_amount, stale, by_admin):
         if decision in ("route_back", "split"):
             self.set_partial_policy(decision)
@@ -352,22 +448,37 @@ class MoneyMachine(RuleBasedStateMachine):
         m = pick(everything, index)
         if valid:  # a submitted milestone, submitted now if none waits
             waiting = [x for x in everything if x["status"] == "submitted"]
-            ready = [x for x in everything if x["status"] == "planned" and s.engagement[x["engagement_id"]]["status"] == "active"]
+            ready = [
+                x
+                for x in everything
+                if x["status"] == "planned" and s.engagement[x["engagement_id"]]["status"] == "active"
+            ]
             m = pick(waiting, index) or pick(ready, index) or m
             if m["status"] == "planned":
                 self._submit(s, m)
                 s = self.state()
                 m = s.milestone[m["id"]]
-        self._decide(s, m, decision, split_bps=split_bps, as_amount=as_amount, stale_amount=stale == 0, old_revision=stale == 1,
-                     reviewer=self.w.admin if by_admin else self.w.owner)
+        self._decide(
+            s,
+            m,
+            decision,
+            split_bps=split_bps,
+            as_amount=as_amount,
+            stale_amount=stale == 0,
+            old_revision=stale == 1,
+            reviewer=self.w.admin if by_admin else self.w.owner,
+        )
 
     @rule(index=PICK)
     def milestone_is_submitted_and_approved(self, index):
         """The usual path in one step (submit if planned, then approve), so examples reach payments."""
         s = self.state()
-        movable = [m for m in self.my_milestones(s)
-                   if (m["status"] == "planned" and s.engagement[m["engagement_id"]]["status"] == "active")
-                   or (m["status"] == "submitted" and s.engagement[m["engagement_id"]]["status"] in ("active", "paused"))]
+        movable = [
+            m
+            for m in self.my_milestones(s)
+            if (m["status"] == "planned" and s.engagement[m["engagement_id"]]["status"] == "active")
+            or (m["status"] == "submitted" and s.engagement[m["engagement_id"]]["status"] in ("active", "paused"))
+        ]
         m = pick(movable, index)
         if m is None:
             return
@@ -395,8 +506,14 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- change orders and the engagement's life -----------------------------------------------------
 
-    @rule(e_index=PICK, m_index=PICK, kind=st.sampled_from(["adjust", "add", "cancel"]), amount=AMOUNTS,
-          valid=st.booleans(), stale=st.integers(min_value=0, max_value=9))
+    @rule(
+        e_index=PICK,
+        m_index=PICK,
+        kind=st.sampled_from(["adjust", "add", "cancel"]),
+        amount=AMOUNTS,
+        valid=st.booleans(),
+        stale=st.integers(min_value=0, max_value=9),
+    )
     def owner_issues_change_order(self, e_index, m_index, kind, amount, valid, stale):
         s = self.state()
         engagement_id = pick(self.engagement_ids, e_index)
@@ -404,27 +521,47 @@ class MoneyMachine(RuleBasedStateMachine):
         currency = engagement["currency"]
         milestones = s.milestones_of({engagement_id})
         live = s.live_milestones(engagement_id)
-        suitable = {"adjust": [m for m in milestones if m["status"] in ("planned", "submitted")],
-                    "cancel": [m for m in milestones if m["status"] == "planned"], "add": milestones}[kind]
+        suitable = {
+            "adjust": [m for m in milestones if m["status"] in ("planned", "submitted")],
+            "cancel": [m for m in milestones if m["status"] == "planned"],
+            "add": milestones,
+        }[kind]
         m = pick(suitable if valid and suitable else milestones, m_index)
         number = s.co_number(engagement_id)
         changes, additions = [], []
         if kind == "adjust":
-            changes = [MilestoneChange(milestone_id=str(m["id"]), title=m["title"], deliverable=m["deliverable"] or "",
-                                       amount=format_amount(amount, currency, symbol=False),
-                                       due_date=m["due_date"].isoformat())]
+            changes = [
+                MilestoneChange(
+                    milestone_id=str(m["id"]),
+                    title=m["title"],
+                    deliverable=m["deliverable"] or "",
+                    amount=format_amount(amount, currency, symbol=False),
+                    due_date=m["due_date"].isoformat(),
+                )
+            ]
             allowed = m["status"] in ("planned", "submitted") and amount != m["amount_minor"]
         elif kind == "cancel":
             changes = [MilestoneChange(milestone_id=str(m["id"]), cancel=True)]
             allowed = m["status"] == "planned" and any(x["id"] != m["id"] for x in live)
         else:
-            additions = [RowInput(title="Extra work", amount=format_amount(amount, currency, symbol=False), due_date=DUE)]
+            additions = [
+                RowInput(title="Extra work", amount=format_amount(amount, currency, symbol=False), due_date=DUE)
+            ]
             allowed = True
-        data = ChangeOrderInput(reason="The scope changed.", based_on=number + (1 if stale == 0 else 0),
-                                changes=changes, additions=additions)
+        data = ChangeOrderInput(
+            reason="The scope changed.",
+            based_on=number + (1 if stale == 0 else 0),
+            changes=changes,
+            additions=additions,
+        )
         expected = engagement["status"] in ("active", "paused") and stale != 0 and allowed
-        done = self.attempt(expected, s, lambda: self.call(self.w.owner, lambda session, actor: issue_change_order(
-            session, actor, engagement_id, data).number))
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.owner, lambda session, actor: issue_change_order(session, actor, engagement_id, data).number
+            ),
+        )
         if not done:
             return
         after = self.state()
@@ -445,8 +582,16 @@ class MoneyMachine(RuleBasedStateMachine):
         status = s.engagement[engagement_id]["status"]
         action = "cancel" if cancel == 0 else "resume" if status == "paused" else "pause"
         expected = status in ("active", "paused")
-        done = self.attempt(expected, s, lambda: self.call(self.w.owner, lambda session, actor: engagements.perform(
-            session, actor, engagement_id, action, "The client stopped the project.").status))
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.owner,
+                lambda session, actor: (
+                    engagements.perform(session, actor, engagement_id, action, "The client stopped the project.").status
+                ),
+            ),
+        )
         if done:
             assert done == {"pause": "paused", "resume": "active", "cancel": "cancelled"}[action]
 
@@ -457,13 +602,23 @@ class MoneyMachine(RuleBasedStateMachine):
         self._complete(s, pick(ready if valid and ready else self.engagement_ids, index))
 
     def _complete(self, s: State, engagement_id):
-        done = self.attempt(completable(s, engagement_id), s, lambda: self.call(
-            self.w.owner, lambda session, actor: engagements.perform(session, actor, engagement_id, "complete").status))
+        done = self.attempt(
+            completable(s, engagement_id),
+            s,
+            lambda: self.call(
+                self.w.owner,
+                lambda session, actor: engagements.perform(session, actor, engagement_id, "complete").status,
+            ),
+        )
         if done:
             assert self.state().engagement[engagement_id]["status"] == "completed"
 
-    @rule(index=PICK, reason=st.sampled_from(["", "   ", "Released early: the client is satisfied."]), valid=st.booleans(),
-          by_admin=st.booleans())
+    @rule(
+        index=PICK,
+        reason=st.sampled_from(["", "   ", "Released early: the client is satisfied."]),
+        valid=st.booleans(),
+        by_admin=st.booleans(),
+    )
     def owner_or_admin_releases_retainage(self, index, reason, valid, by_admin):
         s = self.state()
         with_reason = bool(reason.strip())
@@ -472,14 +627,23 @@ class MoneyMachine(RuleBasedStateMachine):
         held = s.held(engagement_id)
         expected = releasable(s, engagement_id, with_reason)
         releaser = self.w.admin if by_admin else self.w.owner
-        done = self.attempt(expected, s, lambda: self.call(releaser, lambda session, actor: invoices.release_retainage(
-            session, actor, engagement_id, reason).id))
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                releaser, lambda session, actor: invoices.release_retainage(session, actor, engagement_id, reason).id
+            ),
+        )
         if not done:
             return
         self.has_invoices = True
         release = self.state().invoice[done]
         assert (release["kind"], release["gross_minor"], release["net_minor"], release["status"]) == (
-            "retainage_release", held, held, "approved")
+            "retainage_release",
+            held,
+            held,
+            "approved",
+        )
         assert release["release_reason"] == (reason.strip() or None) and release["authorized_by"] == releaser.id
 
     # --- finance -----------------------------------------------------------------------------------
@@ -495,7 +659,11 @@ class MoneyMachine(RuleBasedStateMachine):
         for i in mine:
             if i["status"] == "approved":
                 by_currency[i["currency"]].append(i)
-        pool = pick(sorted(by_currency.values(), key=lambda g: g[0]["currency"]), indexes[0]) if valid and by_currency else mine
+        pool = (
+            pick(sorted(by_currency.values(), key=lambda g: g[0]["currency"]), indexes[0])
+            if valid and by_currency
+            else mine
+        )
         chosen = list({i["id"]: i for i in (pick(pool, k) for k in indexes)}.values())
         expected = all(i["status"] == "approved" for i in chosen) and len({i["currency"] for i in chosen}) == 1
         selection = ap_export.Selection(invoice_ids=tuple(str(i["id"]) for i in chosen), preset=preset)
@@ -538,22 +706,34 @@ class MoneyMachine(RuleBasedStateMachine):
             assert row[fields.index("invoice_date")] == invoice["issued_on"].strftime(pattern)
             assert row[fields.index("due_date")] == invoice["due_date"].strftime(pattern)
             if "sow_reference" in fields:
-                assert row[fields.index("sow_reference")] == "'" + s.engagement[invoice["engagement_id"]]["sow_reference"]
+                assert (
+                    row[fields.index("sow_reference")] == "'" + s.engagement[invoice["engagement_id"]]["sow_reference"]
+                )
 
     @precondition(lambda self: self.batch_ids)
-    @rule(index=PICK, valid=st.booleans(), reason=st.sampled_from(["Sent to the wrong bank.", "Sent to the wrong bank.", ""]))
+    @rule(
+        index=PICK,
+        valid=st.booleans(),
+        reason=st.sampled_from(["Sent to the wrong bank.", "Sent to the wrong bank.", ""]),
+    )
     def admin_voids_batch(self, index, valid, reason):
         s = self.state()
 
         def voidable(batch_id):
             return s.batch[batch_id]["status"] == "live" and not any(
-                i["status"] == "paid" for i in s.batch_invoices(batch_id))
+                i["status"] == "paid" for i in s.batch_invoices(batch_id)
+            )
 
         ready = [b for b in self.batch_ids if voidable(b)]
         batch_id = pick(ready if valid and ready else self.batch_ids, index)
         held_ids = [i["id"] for i in s.batch_invoices(batch_id)]
-        done = self.attempt(voidable(batch_id) and bool(reason), s, lambda: self.call(
-            self.w.admin, lambda session, actor: ap_export.void_batch(session, actor, batch_id, reason).status))
+        done = self.attempt(
+            voidable(batch_id) and bool(reason),
+            s,
+            lambda: self.call(
+                self.w.admin, lambda session, actor: ap_export.void_batch(session, actor, batch_id, reason).status
+            ),
+        )
         if not done:
             return
         after = self.state()
@@ -561,8 +741,13 @@ class MoneyMachine(RuleBasedStateMachine):
         assert all(after.invoice[i]["status"] == "approved" and after.invoice[i]["batch_id"] is None for i in held_ids)
 
     @precondition(lambda self: self.has_invoices)
-    @rule(index=PICK, valid=st.booleans(), method=st.sampled_from(sorted(payments.METHODS)), by_admin=st.booleans(),
-          days=st.sampled_from([0, 0, 0, -1, 1]))
+    @rule(
+        index=PICK,
+        valid=st.booleans(),
+        method=st.sampled_from(sorted(payments.METHODS)),
+        by_admin=st.booleans(),
+        days=st.sampled_from([0, 0, 0, -1, 1]),
+    )
     def finance_or_admin_records_payment(self, index, valid, method, by_admin, days):
         """Segregation of duties is on (the default): an admin who authorized a payment cannot record it. A
         payment is dated between its authorization (today, here) and today."""
@@ -574,10 +759,26 @@ class MoneyMachine(RuleBasedStateMachine):
             return
         paid_at = today(days)
         payer = self.w.admin if by_admin else self.w.finance
-        expected = (invoice["status"] in ("approved", "exported") and invoice["authorized_by"] != payer.id
-                    and invoice["issued_on"].isoformat() <= paid_at <= today())
-        done = self.attempt(expected, s, lambda: self.call(payer, lambda session, actor: payments.record_payment(
-                session, actor, invoice["id"], payments.PaymentInput(paid_at, f"REF-{invoice['number']}", method)).id))
+        expected = (
+            invoice["status"] in ("approved", "exported")
+            and invoice["authorized_by"] != payer.id
+            and invoice["issued_on"].isoformat() <= paid_at <= today()
+        )
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                payer,
+                lambda session, actor: (
+                    payments.record_payment(
+                        session,
+                        actor,
+                        invoice["id"],
+                        payments.PaymentInput(paid_at, f"REF-{invoice['number']}", method),
+                    ).id
+                ),
+            ),
+        )
         if not done:
             return
         after = self.state()
@@ -585,7 +786,10 @@ class MoneyMachine(RuleBasedStateMachine):
         (payment,) = [p for p in after.rows["payments"] if p["id"] == done]
         assert (paid["status"], paid["paid_at"].isoformat(), paid["batch_id"]) == ("paid", paid_at, invoice["batch_id"])
         assert (payment["amount_minor"], payment["currency"], payment["source"]) == (
-            invoice["net_minor"], invoice["currency"], "manual")
+            invoice["net_minor"],
+            invoice["currency"],
+            "manual",
+        )
 
     @precondition(lambda self: self.batch_ids)
     @rule(index=PICK)
@@ -594,9 +798,19 @@ class MoneyMachine(RuleBasedStateMachine):
         batch_id = pick(self.batch_ids, index)
         waiting = [i["id"] for i in s.batch_invoices(batch_id) if i["status"] == "exported"]
         expected = s.batch[batch_id]["status"] == "live" and bool(waiting)
-        done = self.attempt(expected, s, lambda: self.call(self.w.finance, lambda session, actor: [
-            p.invoice_id for p in payments.record_batch_payment(
-                session, actor, batch_id, payments.PaymentInput(today(), f"RUN-{batch_id.hex[:8]}", "ach"))]))
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.finance,
+                lambda session, actor: [
+                    p.invoice_id
+                    for p in payments.record_batch_payment(
+                        session, actor, batch_id, payments.PaymentInput(today(), f"RUN-{batch_id.hex[:8]}", "ach")
+                    )
+                ],
+            ),
+        )
         if done:
             assert sorted(done) == sorted(waiting)
             after = self.state()
@@ -604,9 +818,21 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- people without the right role --------------------------------------------------------------
 
-    @rule(index=PICK, who=st.sampled_from(["contractor decides", "finance releases", "owner exports", "finance voids",
-                                           "owner pays", "other contractor submits", "finance completes",
-                                           "contractor issues change order"]))
+    @rule(
+        index=PICK,
+        who=st.sampled_from(
+            [
+                "contractor decides",
+                "finance releases",
+                "owner exports",
+                "finance voids",
+                "owner pays",
+                "other contractor submits",
+                "finance completes",
+                "contractor issues change order",
+            ]
+        ),
+    )
     def someone_without_the_role_tries(self, index, who):
         s = self.state()
         w = self.w
@@ -616,21 +842,60 @@ class MoneyMachine(RuleBasedStateMachine):
         batch_id = pick(self.batch_ids, index) or uuid.uuid4()
         latest = s.latest.get(m["id"])
         attempts = {
-            "contractor decides": (w.contractor_x_user, lambda session, actor: decide(session, actor, m["id"], DecisionInput(
-                submission_id=str(latest["id"]) if latest else "", decision="approve"))),
-            "finance releases": (w.finance, lambda session, actor: invoices.release_retainage(
-                session, actor, engagement_id, "Finance wants it paid.")),
-            "owner exports": (w.owner, lambda session, actor: ap_export.create_batch(
-                session, actor, ap_export.Selection(invoice_ids=(str(invoice_id),)))),
-            "finance voids": (w.finance, lambda session, actor: ap_export.void_batch(session, actor, batch_id, "Mine now.")),
-            "owner pays": (w.owner, lambda session, actor: payments.record_payment(
-                session, actor, invoice_id, payments.PaymentInput(today(), "REF-OWNER", "ach"))),
-            "other contractor submits": (w.contractor_y_user, lambda session, actor: submit_work(
-                session, actor, m["id"], SubmissionInput(note="Not mine.", links="https://example.com/y"))),
-            "finance completes": (w.finance, lambda session, actor: engagements.perform(session, actor, engagement_id, "complete")),
-            "contractor issues change order": (w.contractor_x_user, lambda session, actor: issue_change_order(
-                session, actor, engagement_id, ChangeOrderInput(reason="More money.", based_on=s.co_number(engagement_id),
-                                                                additions=[RowInput(title="Bonus", amount="1", due_date=DUE)]))),
+            "contractor decides": (
+                w.contractor_x_user,
+                lambda session, actor: decide(
+                    session,
+                    actor,
+                    m["id"],
+                    DecisionInput(submission_id=str(latest["id"]) if latest else "", decision="approve"),
+                ),
+            ),
+            "finance releases": (
+                w.finance,
+                lambda session, actor: invoices.release_retainage(
+                    session, actor, engagement_id, "Finance wants it paid."
+                ),
+            ),
+            "owner exports": (
+                w.owner,
+                lambda session, actor: ap_export.create_batch(
+                    session, actor, ap_export.Selection(invoice_ids=(str(invoice_id),))
+                ),
+            ),
+            "finance voids": (
+                w.finance,
+                lambda session, actor: ap_export.void_batch(session, actor, batch_id, "Mine now."),
+            ),
+            "owner pays": (
+                w.owner,
+                lambda session, actor: payments.record_payment(
+                    session, actor, invoice_id, payments.PaymentInput(today(), "REF-OWNER", "ach")
+                ),
+            ),
+            "other contractor submits": (
+                w.contractor_y_user,
+                lambda session, actor: submit_work(
+                    session, actor, m["id"], SubmissionInput(note="Not mine.", links="https://example.com/y")
+                ),
+            ),
+            "finance completes": (
+                w.finance,
+                lambda session, actor: engagements.perform(session, actor, engagement_id, "complete"),
+            ),
+            "contractor issues change order": (
+                w.contractor_x_user,
+                lambda session, actor: issue_change_order(
+                    session,
+                    actor,
+                    engagement_id,
+                    ChangeOrderInput(
+                        reason="More money.",
+                        based_on=s.co_number(engagement_id),
+                        additions=[RowInput(title="Bonus", amount="1", due_date=DUE)],
+                    ),
+                ),
+            ),
         }
         person, fn = attempts[who]
         self.attempt(False, s, lambda: self.call(person, fn), refusals=(Forbidden, NotFound))
@@ -677,17 +942,23 @@ class MoneyMachine(RuleBasedStateMachine):
             assert r["milestone_status"] == "approved", r
             approved = r["approved_amount_minor"] or r["milestone_amount_minor"]
             assert r["gross_minor"] == approved == r["amount_minor"], r
-        orphans = q("select m.id from milestones m where m.engagement_id = any(:e) and m.status = 'approved'"
-                    " and not exists (select 1 from invoices i where i.milestone_id = m.id)")
+        orphans = q(
+            "select m.id from milestones m where m.engagement_id = any(:e) and m.status = 'approved'"
+            " and not exists (select 1 from invoices i where i.milestone_id = m.id)"
+        )
         assert not orphans, f"approved milestones without their invoice: {orphans}"
 
     def _paid_once(self, q, s: State):
         """(2) At most one milestone invoice per milestone, one release per engagement, one payment per invoice,
         in the whole organization; invoice and batch numbers gapless and in step with their counters."""
-        assert not q("select milestone_id from invoices where org_id = :o and kind = 'milestone'"
-                     " group by milestone_id having count(*) > 1")
-        assert not q("select engagement_id from invoices where org_id = :o and kind = 'retainage_release'"
-                     " group by engagement_id having count(*) > 1")
+        assert not q(
+            "select milestone_id from invoices where org_id = :o and kind = 'milestone'"
+            " group by milestone_id having count(*) > 1"
+        )
+        assert not q(
+            "select engagement_id from invoices where org_id = :o and kind = 'retainage_release'"
+            " group by engagement_id having count(*) > 1"
+        )
         assert not q("select invoice_id from payments where org_id = :o group by invoice_id having count(*) > 1")
         (numbers,) = q("""select (select count(*) from invoices where org_id = :o) as invoices,
                                  (select count(distinct number) from invoices where org_id = :o) as distinct_invoices,
@@ -705,8 +976,9 @@ class MoneyMachine(RuleBasedStateMachine):
         release pays exactly what was withheld; (4) the gross approved is within the contract value. Each
         invoice's amounts are the domain's for the engagement's terms (no retainage after a release)."""
         for engagement in s.rows["engagements"]:
-            milestone_invoices = [i for i in s.rows["invoices"]
-                                  if i["engagement_id"] == engagement["id"] and i["kind"] == "milestone"]
+            milestone_invoices = [
+                i for i in s.rows["invoices"] if i["engagement_id"] == engagement["id"] and i["kind"] == "milestone"
+            ]
             release = s.release_of.get(engagement["id"])
             gross = sum(i["gross_minor"] for i in milestone_invoices)
             net = sum(i["net_minor"] for i in milestone_invoices)
@@ -731,25 +1003,34 @@ class MoneyMachine(RuleBasedStateMachine):
     def _ledger_balances(self, q, s: State):
         """(5) Every ledger transaction sums to zero in one currency; each of this example's invoices has
         exactly the lines the domain writes for its authorization, its release and its payment."""
-        unbalanced = q("select txn_id from ledger_entries where org_id = :o group by txn_id"
-                       " having sum(amount_minor) <> 0 or count(distinct currency) <> 1 or bool_or(amount_minor = 0)")
+        unbalanced = q(
+            "select txn_id from ledger_entries where org_id = :o group by txn_id"
+            " having sum(amount_minor) <> 0 or count(distinct currency) <> 1 or bool_or(amount_minor = 0)"
+        )
         assert not unbalanced, f"unbalanced ledger transactions: {unbalanced}"
         mine = {i["id"]: i for i in self.my_invoices(s)}
         txns = defaultdict(list)
         for line in s.rows["ledger"]:
             if line["invoice_id"] in mine:
-                txns[(line["invoice_id"], line["event"], line["txn_id"])].append((line["account"], line["amount_minor"]))
+                txns[(line["invoice_id"], line["event"], line["txn_id"])].append(
+                    (line["account"], line["amount_minor"])
+                )
         events = Counter((invoice_id, event) for invoice_id, event, _ in txns)
         assert max(events.values(), default=1) == 1, "one ledger transaction per invoice and event"
         lines = {(invoice_id, event): sorted(ls) for (invoice_id, event, _), ls in txns.items()}
         for i in mine.values():
             if i["kind"] == "milestone":
-                first = ("authorized", sorted(authorization_lines(milestone_amounts(i["gross_minor"], i["retainage_bps"], i["fee_bps"]))))
+                first = (
+                    "authorized",
+                    sorted(authorization_lines(milestone_amounts(i["gross_minor"], i["retainage_bps"], i["fee_bps"]))),
+                )
             else:
                 first = ("retainage_released", sorted(release_lines(i["gross_minor"])))
             assert lines.get((i["id"], first[0])) == first[1], i["invoice_number"]
             paid = lines.get((i["id"], "paid"))
-            assert paid == (sorted(payment_lines(i["net_minor"])) if i["status"] == "paid" else None), i["invoice_number"]
+            assert paid == (sorted(payment_lines(i["net_minor"])) if i["status"] == "paid" else None), i[
+                "invoice_number"
+            ]
             assert {event for invoice_id, event in lines if invoice_id == i["id"]} <= {first[0], "paid"}
 
     def _status_agrees_with_batches_and_payments(self, q, s: State):
@@ -772,9 +1053,13 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert batch is None or batch["status"] == "live", i
         for p in s.rows["payments"]:
             assert s.invoice[p["invoice_id"]]["status"] == "paid", p
-        digests = {r["batch_id"]: r["sha256"] for r in q(
-            "select batch_id, encode(sha256(string_agg(data, ''::bytea order by chunk_no)), 'hex') as sha256"
-            " from ap_export_chunks where org_id = :o and batch_id = any(:b) group by batch_id")}
+        digests = {
+            r["batch_id"]: r["sha256"]
+            for r in q(
+                "select batch_id, encode(sha256(string_agg(data, ''::bytea order by chunk_no)), 'hex') as sha256"
+                " from ap_export_chunks where org_id = :o and batch_id = any(:b) group by batch_id"
+            )
+        }
         for b in s.rows["batches"]:
             held = s.batch_invoices(b["id"])
             assert digests.get(b["id"]) == b["sha256"], b["number"]
@@ -793,11 +1078,19 @@ class MoneyMachine(RuleBasedStateMachine):
         assert checked > 0 and breaks == [], breaks
 
 
-def test_money_invariants_hold_after_every_step_of_random_approvals_exports_and_payments(world, app_sessions, admin_engine):
+def test_money_invariants_hold_after_every_step_of_random_approvals_exports_and_payments(
+    world, app_sessions, admin_engine
+):
     MoneyMachine.ctx = Context(world=world, sessions=app_sessions, admin_engine=admin_engine)
-    run_state_machine_as_test(MoneyMachine, settings=settings(
-        max_examples=25, stateful_step_count=30, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    run_state_machine_as_test(
+        MoneyMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
 
 
 # --- found by the machine: amounts above 2^31 - 1 minor units ------------------------------------------
@@ -811,10 +1104,21 @@ INT4_MAX = 2**31 - 1
 
 def _active_engagement(act_as, world, currency: str, amounts: list[str]):
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_x), title="Data centre", currency=currency, retainage="10"))
-    schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-        RowInput(title=f"Phase {n}", amount=amount, due_date=DUE) for n, amount in enumerate(amounts, start=1)]))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(contractor_id=str(world.contractor_x), title="Data centre", currency=currency, retainage="10"),
+    )
+    schedule.save_schedule(
+        session,
+        actor,
+        e.id,
+        ScheduleInput(
+            rows=[
+                RowInput(title=f"Phase {n}", amount=amount, due_date=DUE) for n, amount in enumerate(amounts, start=1)
+            ]
+        ),
+    )
     engagements.perform(session, actor, e.id, "send")
     session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
     engagements.perform(session, actor, e.id, "accept")
@@ -822,7 +1126,9 @@ def _active_engagement(act_as, world, currency: str, amounts: list[str]):
 
 
 @pytest.mark.parametrize("currency, typed", [("USD", "25,000,000.00"), ("KWD", "2,500,000.000")])
-def test_a_milestone_above_two_billion_minor_units_is_saved_approved_and_paid(act_as, admin_engine, world, currency, typed):
+def test_a_milestone_above_two_billion_minor_units_is_saved_approved_and_paid(
+    act_as, admin_engine, world, currency, typed
+):
     engagement_id = _active_engagement(act_as, world, currency, [typed])
     (m,) = owner_query(admin_engine, "select * from milestones where engagement_id = :e", e=engagement_id)
     assert m["amount_minor"] == 2_500_000_000 > INT4_MAX
@@ -831,7 +1137,11 @@ def test_a_milestone_above_two_billion_minor_units_is_saved_approved_and_paid(ac
     session, actor = sign_in(act_as, world.owner, world.org_a)
     decide(session, actor, m["id"], DecisionInput(submission_id=str(sub.id), decision="approve"))
     (invoice,) = owner_query(admin_engine, "select * from invoices where milestone_id = :m", m=m["id"])
-    assert (invoice["gross_minor"], invoice["retainage_minor"], invoice["net_minor"]) == (2_500_000_000, 250_000_000, 2_250_000_000)
+    assert (invoice["gross_minor"], invoice["retainage_minor"], invoice["net_minor"]) == (
+        2_500_000_000,
+        250_000_000,
+        2_250_000_000,
+    )
     session, actor = sign_in(act_as, world.finance, world.org_a)
     payments.record_payment(session, actor, invoice["id"], payments.PaymentInput(today(), "WIRE-1", "wire"))
     (payment,) = owner_query(admin_engine, "select * from payments where invoice_id = :i", i=invoice["id"])
@@ -841,8 +1151,16 @@ def test_a_milestone_above_two_billion_minor_units_is_saved_approved_and_paid(ac
 def test_a_change_order_on_a_contract_above_two_billion_minor_units_is_issued(act_as, admin_engine, world):
     engagement_id = _active_engagement(act_as, world, "USD", ["20,000,000.00", "20,000,000.00"])
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    co = issue_change_order(session, actor, engagement_id, ChangeOrderInput(
-        reason="Extra rack.", based_on=0, additions=[RowInput(title="Rack", amount="1.00", due_date=DUE)]))
+    co = issue_change_order(
+        session,
+        actor,
+        engagement_id,
+        ChangeOrderInput(
+            reason="Extra rack.", based_on=0, additions=[RowInput(title="Rack", amount="1.00", due_date=DUE)]
+        ),
+    )
     assert (co.contract_value_before, co.contract_value_after) == (4_000_000_000, 4_000_000_100)
-    live = owner_query(admin_engine, "select amount_minor from milestones where engagement_id = :e order by seq", e=engagement_id)
+    live = owner_query(
+        admin_engine, "select amount_minor from milestones where engagement_id = :e order by seq", e=engagement_id
+    )
     assert [m["amount_minor"] for m in live] == [2_000_000_000, 2_000_000_000, 100]

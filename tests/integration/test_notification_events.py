@@ -7,6 +7,7 @@ matter, amounts in the organization's locale, the link into the app, and an in-a
 the same link for each of them. Contractor X has a second user and a pending invitee here, so "the
 contractor's people" is a set, and only accepted members are in it.
 """
+
 from __future__ import annotations
 
 import html
@@ -45,8 +46,12 @@ NBSP = "\xa0"
 
 
 def messages(admin_engine, org_id, event: str) -> list[dict]:
-    return owner_query(admin_engine, "select * from email_messages where org_id = :o and event = :e order by recipient",
-                       o=org_id, e=event)
+    return owner_query(
+        admin_engine,
+        "select * from email_messages where org_id = :o and event = :e order by recipient",
+        o=org_id,
+        e=event,
+    )
 
 
 def notices(admin_engine, org_id, event: str) -> list[dict]:
@@ -98,24 +103,48 @@ def contractor_x(world) -> str:
 def x_people(world, admin_engine, password_hash, act_as):
     """Contractor X's accepted users (two); a third person invited for X has not accepted yet."""
     with make_session_factory(admin_engine)() as session:
-        second = bootstrap.create_user(session, email=f"xuser2-{world.suffix}@example.com", name="Xavier X",
-                                       password_hash=password_hash, org_id=world.org_a, role=Role.CONTRACTOR,
-                                       contractor_id=world.contractor_x)
+        second = bootstrap.create_user(
+            session,
+            email=f"xuser2-{world.suffix}@example.com",
+            name="Xavier X",
+            password_hash=password_hash,
+            org_id=world.org_a,
+            role=Role.CONTRACTOR,
+            contractor_id=world.contractor_x,
+        )
         session.commit()
         second = type(world.contractor_x_user)(second.id, second.email, second.name)
     session, actor = sign_in(act_as, world.admin, world.org_a)
-    members.invite_member(session, actor, email=f"xpending-{world.suffix}@example.com", name="Pending X",
-                          role="contractor", contractor_id=str(world.contractor_x), base_url=BASE_URL)
+    members.invite_member(
+        session,
+        actor,
+        email=f"xpending-{world.suffix}@example.com",
+        name="Pending X",
+        role="contractor",
+        contractor_id=str(world.contractor_x),
+        base_url=BASE_URL,
+    )
     return (world.contractor_x_user, second)
 
 
 def sent_work_request(act_as, world, *, title="Deck") -> object:
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_x), title=title, owner_user_id=str(world.owner.id)))
-    schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-        RowInput(title=f"{title} boards", deliverable="Boards laid", amount="1,250.00", due_date="2030-01-15"),
-        RowInput(title=f"{title} rails", amount="750.00", due_date="2030-02-15")]))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(contractor_id=str(world.contractor_x), title=title, owner_user_id=str(world.owner.id)),
+    )
+    schedule.save_schedule(
+        session,
+        actor,
+        e.id,
+        ScheduleInput(
+            rows=[
+                RowInput(title=f"{title} boards", deliverable="Boards laid", amount="1,250.00", due_date="2030-01-15"),
+                RowInput(title=f"{title} rails", amount="750.00", due_date="2030-02-15"),
+            ]
+        ),
+    )
     engagements.perform(session, actor, e.id, "send")
     return e.id
 
@@ -127,7 +156,9 @@ def test_a_work_request_tells_each_accepted_user_of_the_contractor(world, act_as
     engagement_id = sent_work_request(act_as, world)
     run(database, admin_engine, world.org_a)
 
-    rows = told(admin_engine, world.org_a, "engagement.work_request_sent", x_people, path=f"/engagements/{engagement_id}")
+    rows = told(
+        admin_engine, world.org_a, "engagement.work_request_sent", x_people, path=f"/engagements/{engagement_id}"
+    )
     for person in x_people:
         r = rows[person.email]
         assert r["subject"] == f"{org_name(world)} sent you a work request: Deck"
@@ -142,8 +173,15 @@ def test_an_accepted_work_request_tells_the_engagements_owner(world, act_as, adm
     engagement_id, _ = active_engagement(act_as, admin_engine, party(world))
     run(database, admin_engine, world.org_a)
 
-    r = only(told(admin_engine, world.org_a, "engagement.work_request_accepted", [world.owner],
-                  path=f"/engagements/{engagement_id}"))
+    r = only(
+        told(
+            admin_engine,
+            world.org_a,
+            "engagement.work_request_accepted",
+            [world.owner],
+            path=f"/engagements/{engagement_id}",
+        )
+    )
     assert r["subject"] == f"{contractor_x(world)} accepted the work request: Roof"
     assert "Answered by: Xena X" in r["text"]
 
@@ -154,8 +192,15 @@ def test_a_declined_work_request_tells_the_owner_and_quotes_the_reason(world, ac
     engagements.perform(session, actor, engagement_id, "decline", reason="Booked until <May> & short of crew.")
     run(database, admin_engine, world.org_a)
 
-    r = only(told(admin_engine, world.org_a, "engagement.work_request_declined", [world.owner],
-                  path=f"/engagements/{engagement_id}"))
+    r = only(
+        told(
+            admin_engine,
+            world.org_a,
+            "engagement.work_request_declined",
+            [world.owner],
+            path=f"/engagements/{engagement_id}",
+        )
+    )
     assert r["subject"] == f"{contractor_x(world)} declined the work request: Deck"
     assert "Booked until <May> & short of crew." in r["text"]
     assert "Booked until &lt;May&gt; &amp; short of crew." in r["html"]
@@ -178,7 +223,9 @@ def test_submitted_work_tells_the_owner_with_the_contractors_note(world, act_as,
     assert "  Stripped and checked.\n  Photos in the album." in r["text"]
 
 
-def test_an_approval_tells_the_contractors_people_what_is_queued_for_payment(world, act_as, admin_engine, database, x_people):
+def test_an_approval_tells_the_contractors_people_what_is_queued_for_payment(
+    world, act_as, admin_engine, database, x_people
+):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
     invoice = approve(act_as, admin_engine, p, m1)
@@ -215,8 +262,15 @@ def test_a_partial_sent_back_tells_the_contractor_why(world, act_as, admin_engin
     decide_as(act_as, world.owner, world.org_a, m1, sub.id, "partial", reason="Ridge caps still missing.")
     run(database, admin_engine, world.org_a)
 
-    r = only(told(admin_engine, world.org_a, "milestone.partially_approved", [world.contractor_x_user],
-                  path=f"/milestones/{m1}"))
+    r = only(
+        told(
+            admin_engine,
+            world.org_a,
+            "milestone.partially_approved",
+            [world.contractor_x_user],
+            path=f"/milestones/{m1}",
+        )
+    )
     assert r["subject"] == "Partly approved: Roof part 1"
     assert "sent it back to you" in r["text"]
     assert "Reason:\n  Ridge caps still missing." in r["text"]
@@ -228,19 +282,36 @@ def test_a_split_partial_tells_the_contractor_the_part_queued_for_payment(world,
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
     sub = submit(act_as, p, m1)
-    decide_as(act_as, world.owner, world.org_a, m1, sub.id, "partial", reason="Ridge caps still missing.",
-              approved_amount="400.00")
+    decide_as(
+        act_as,
+        world.owner,
+        world.org_a,
+        m1,
+        sub.id,
+        "partial",
+        reason="Ridge caps still missing.",
+        approved_amount="400.00",
+    )
     run(database, admin_engine, world.org_a)
 
-    r = only(told(admin_engine, world.org_a, "milestone.partially_approved", [world.contractor_x_user],
-                  path=f"/milestones/{m1}"))
+    r = only(
+        told(
+            admin_engine,
+            world.org_a,
+            "milestone.partially_approved",
+            [world.contractor_x_user],
+            path=f"/milestones/{m1}",
+        )
+    )
     assert r["subject"] == "Partly approved: Roof part 1"
     assert "$400.00 is queued for payment and the remainder is a new milestone" in r["text"]
     assert "Gross: $400.00" in r["text"] and "Net payable: $360.00" in r["text"]
     assert "Ridge caps still missing." in r["text"]
 
 
-def test_a_dispute_quotes_the_reason_escaped_in_html_and_verbatim_in_text(world, act_as, admin_engine, database, x_people):
+def test_a_dispute_quotes_the_reason_escaped_in_html_and_verbatim_in_text(
+    world, act_as, admin_engine, database, x_people
+):
     reason = 'Tiles <b>cracked</b> & "loose" near the <script>alert(1)</script> vent.'
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
@@ -262,8 +333,16 @@ def test_a_dispute_quotes_the_reason_escaped_in_html_and_verbatim_in_text(world,
 def test_a_change_order_tells_the_contractors_people_what_changed(world, act_as, admin_engine, database, x_people):
     engagement_id, _ = active_engagement(act_as, admin_engine, party(world))
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    issue_change_order(session, actor, engagement_id, ChangeOrderInput(reason="Gutters were added to the scope.", based_on=0,
-                       additions=[RowInput(title="Gutters", amount="300.00", due_date="2030-03-01")]))
+    issue_change_order(
+        session,
+        actor,
+        engagement_id,
+        ChangeOrderInput(
+            reason="Gutters were added to the scope.",
+            based_on=0,
+            additions=[RowInput(title="Gutters", amount="300.00", due_date="2030-03-01")],
+        ),
+    )
     run(database, admin_engine, world.org_a)
 
     rows = told(admin_engine, world.org_a, "change_order.issued", x_people, path=f"/engagements/{engagement_id}")
@@ -285,7 +364,9 @@ def test_an_export_tells_finance_and_nobody_else(world, act_as, admin_engine, da
     assert "Exported by: Fiona Finance" in r["text"]
 
 
-def test_a_payment_tells_the_contractors_people_and_the_engagements_owner(world, act_as, admin_engine, database, x_people):
+def test_a_payment_tells_the_contractors_people_and_the_engagements_owner(
+    world, act_as, admin_engine, database, x_people
+):
     _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
     pay(act_as, world.finance, world.org_a, inv["id"], reference="ACH 7781")
     run(database, admin_engine, world.org_a)
@@ -301,7 +382,9 @@ def test_a_payment_tells_the_contractors_people_and_the_engagements_owner(world,
     assert payment["amount_minor"] == 90000
 
 
-def test_a_retainage_release_tells_the_contractors_people_the_amount_released(world, act_as, admin_engine, database, x_people):
+def test_a_retainage_release_tells_the_contractors_people_the_amount_released(
+    world, act_as, admin_engine, database, x_people
+):
     p = party(world)
     engagement_id, _ = approved_invoices(act_as, admin_engine, p)
     complete(act_as, p, engagement_id)
@@ -327,8 +410,15 @@ def test_amounts_and_dates_are_written_in_the_organizations_locale(world, act_as
     invoice = approve(act_as, admin_engine, p, m1)
     run(database, admin_engine, world.org_a)
 
-    r = only(told(admin_engine, world.org_a, "milestone.approved", [world.contractor_x_user],
-                  path=f"/invoices/{invoice['id']}"))
+    r = only(
+        told(
+            admin_engine,
+            world.org_a,
+            "milestone.approved",
+            [world.contractor_x_user],
+            path=f"/invoices/{invoice['id']}",
+        )
+    )
     assert r["subject"] == f"Approved: Roof part 1 — 1.800,00{NBSP}$ queued for payment"
     assert f"Gross: 2.000,00{NBSP}$" in r["text"]
     assert f"Retainage withheld: 200,00{NBSP}$" in r["text"]
@@ -343,8 +433,15 @@ def test_a_kwd_engagement_is_written_with_three_decimals(world, act_as, admin_en
     invoice = approve(act_as, admin_engine, p, m1)
     run(database, admin_engine, world.org_a)
 
-    r = only(told(admin_engine, world.org_a, "milestone.approved", [world.contractor_x_user],
-                  path=f"/invoices/{invoice['id']}"))
+    r = only(
+        told(
+            admin_engine,
+            world.org_a,
+            "milestone.approved",
+            [world.contractor_x_user],
+            path=f"/invoices/{invoice['id']}",
+        )
+    )
     assert "Gross: KWD1,234.567" in r["text"]
     net = invoice["net_minor"]
     assert f"Net payable: KWD{net // 1000:,}.{net % 1000:03d}" in r["text"]
@@ -359,8 +456,11 @@ def test_running_the_same_notify_job_twice_tells_nobody_twice(world, act_as, adm
     sub = submit(act_as, p, m1)
     review = decide_as(act_as, world.owner, world.org_a, m1, sub.id, "dispute", reason="Photos missing.")
     run(database, admin_engine, world.org_a)
-    before = (messages(admin_engine, world.org_a, "milestone.disputed"), notices(admin_engine, world.org_a, "milestone.disputed"),
-              len(jobs(admin_engine, task="send_email", org_ids=[world.org_a])))
+    before = (
+        messages(admin_engine, world.org_a, "milestone.disputed"),
+        notices(admin_engine, world.org_a, "milestone.disputed"),
+        len(jobs(admin_engine, task="send_email", org_ids=[world.org_a])),
+    )
     assert len(before[0]) == 2
 
     session = act_as(world.org_a, world.org_a)
@@ -368,8 +468,11 @@ def test_running_the_same_notify_job_twice_tells_nobody_twice(world, act_as, adm
     session.commit()
     run(database, admin_engine, world.org_a)
 
-    after = (messages(admin_engine, world.org_a, "milestone.disputed"), notices(admin_engine, world.org_a, "milestone.disputed"),
-             len(jobs(admin_engine, task="send_email", org_ids=[world.org_a])))
+    after = (
+        messages(admin_engine, world.org_a, "milestone.disputed"),
+        notices(admin_engine, world.org_a, "milestone.disputed"),
+        len(jobs(admin_engine, task="send_email", org_ids=[world.org_a])),
+    )
     assert [m["id"] for m in after[0]] == [m["id"] for m in before[0]]
     assert {n["id"] for n in after[1]} == {n["id"] for n in before[1]}
     assert after[2] == before[2]
@@ -397,9 +500,17 @@ def test_an_invitation_is_emailed_with_its_link_and_is_not_an_in_app_notice(worl
 # --- every event is covered here ---------------------------------------------------------------------
 
 COVERED = {
-    "engagement.work_request_sent", "engagement.work_request_accepted", "engagement.work_request_declined",
-    "milestone.submitted", "milestone.approved", "milestone.partially_approved", "milestone.disputed",
-    "change_order.issued", "batch.exported", "payment.recorded", "retainage.released",
+    "engagement.work_request_sent",
+    "engagement.work_request_accepted",
+    "engagement.work_request_declined",
+    "milestone.submitted",
+    "milestone.approved",
+    "milestone.partially_approved",
+    "milestone.disputed",
+    "change_order.issued",
+    "batch.exported",
+    "payment.recorded",
+    "retainage.released",
     "review.overdue",  # tests/integration/test_periodic_jobs.py
 }
 

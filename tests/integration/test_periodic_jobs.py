@@ -6,6 +6,7 @@ procrastinate task functions themselves are called the way the worker calls them
 every organization (``job_org_ids()``). Time is moved by backdating rows as the owner role, never by
 waiting.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,10 @@ def worker(database):
 
 def backdate(admin_engine, submission_id, days: float) -> None:
     with admin_engine.begin() as conn:
-        conn.execute(text("update submissions set submitted_at = now() - make_interval(secs => :s) where id = :i"),
-                     {"s": days * 86400, "i": submission_id})
+        conn.execute(
+            text("update submissions set submitted_at = now() - make_interval(secs => :s) where id = :i"),
+            {"s": days * 86400, "i": submission_id},
+        )
 
 
 def remind(org_id) -> int:
@@ -55,8 +58,12 @@ def digest(org_id, day: date) -> int:
 
 
 def messages(admin_engine, org_id, event: str) -> list[dict]:
-    return owner_query(admin_engine, "select * from email_messages where org_id = :o and event = :e order by created_at",
-                       o=org_id, e=event)
+    return owner_query(
+        admin_engine,
+        "select * from email_messages where org_id = :o and event = :e order by created_at",
+        o=org_id,
+        e=event,
+    )
 
 
 def notices(admin_engine, org_id, event: str) -> list[dict]:
@@ -65,8 +72,12 @@ def notices(admin_engine, org_id, event: str) -> list[dict]:
 
 def send_jobs_for(admin_engine, message_ids) -> list[dict]:
     ids = {str(i) for i in message_ids}
-    return owner_query(admin_engine, "select args from procrastinate.procrastinate_jobs where task_name = 'send_email'"
-                       " and args->>'message_id' = any(:ids)", ids=list(ids))
+    return owner_query(
+        admin_engine,
+        "select args from procrastinate.procrastinate_jobs where task_name = 'send_email'"
+        " and args->>'message_id' = any(:ids)",
+        ids=list(ids),
+    )
 
 
 def timestamp_of(day: date) -> int:
@@ -78,7 +89,9 @@ def timestamp_of(day: date) -> int:
 # --- the overdue-review reminder --------------------------------------------------------------------
 
 
-def test_a_submission_waiting_longer_than_the_sla_reminds_the_engagements_owner_once(world, act_as, admin_engine, worker):
+def test_a_submission_waiting_longer_than_the_sla_reminds_the_engagements_owner_once(
+    world, act_as, admin_engine, worker
+):
     p = party(world)
     _, (m1, _) = active_engagement(act_as, admin_engine, p)
     sub = submit(act_as, p, m1)
@@ -242,13 +255,20 @@ def test_exported_payments_are_not_in_the_digest(world, due, act_as, admin_engin
     assert due[0]["invoice_number"] not in r["text"] and due[1]["invoice_number"] not in r["text"]
 
 
-def test_the_daily_task_sends_each_organizations_digest_with_its_own_payments(world, due, act_as, admin_engine, worker,
-                                                                             password_hash):
+def test_the_daily_task_sends_each_organizations_digest_with_its_own_payments(
+    world, due, act_as, admin_engine, worker, password_hash
+):
     set_org(admin_engine, world.org_b, segregation_of_duties=False)
     _, z_invoices = approved_invoices(act_as, admin_engine, party(world, "z"), ("500.00",))
     with make_session_factory(admin_engine)() as session:
-        finance_b = bootstrap.create_user(session, email=f"financeb-{world.suffix}@example.com", name="Finn B",
-                                          password_hash=password_hash, org_id=world.org_b, role=Role.FINANCE)
+        finance_b = bootstrap.create_user(
+            session,
+            email=f"financeb-{world.suffix}@example.com",
+            name="Finn B",
+            password_hash=password_hash,
+            org_id=world.org_b,
+            role=Role.FINANCE,
+        )
         session.commit()
         finance_b_email = finance_b.email
     day = due[0]["due_date"] - timedelta(days=1)

@@ -6,6 +6,7 @@ worker (jobs_kit.run_jobs) issues the receipt as the organization's worker. The 
 back as the owner role and their text extracted with pypdf: what the PDF says is what a payer, a payee or
 an auditor reads. A receipt is never regenerated, a race writes one, and nobody changes or deletes one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,28 +45,63 @@ FILES = (("inspection-report.pdf", REPORT), ("roof-photo.png", PHOTO), ("site-no
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def engagement(act_as, admin_engine, world, amounts=("1,234.55", "2,000.00"), *, currency="", fee="2.5",
-               title="Roof renewal", sow="SOW-2026-017"):
+def engagement(
+    act_as,
+    admin_engine,
+    world,
+    amounts=("1,234.55", "2,000.00"),
+    *,
+    currency="",
+    fee="2.5",
+    title="Roof renewal",
+    sow="SOW-2026-017",
+):
     """An engagement of contractor X (10% retainage, the given fee) its contractor accepted, owned by
     world.owner: (engagement id, milestone ids). Milestone n is "Phase n" delivering "Deliverable n"."""
     session, actor = sign_in(act_as, world.owner, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_x), title=title, owner_user_id=str(world.owner.id), sow_reference=sow,
-        service_fee=fee, currency=currency))
-    schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-        RowInput(title=f"Phase {n}", deliverable=f"Deliverable {n}", amount=amount, due_date="2030-01-15")
-        for n, amount in enumerate(amounts, start=1)]))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(
+            contractor_id=str(world.contractor_x),
+            title=title,
+            owner_user_id=str(world.owner.id),
+            sow_reference=sow,
+            service_fee=fee,
+            currency=currency,
+        ),
+    )
+    schedule.save_schedule(
+        session,
+        actor,
+        e.id,
+        ScheduleInput(
+            rows=[
+                RowInput(title=f"Phase {n}", deliverable=f"Deliverable {n}", amount=amount, due_date="2030-01-15")
+                for n, amount in enumerate(amounts, start=1)
+            ]
+        ),
+    )
     engagements.perform(session, actor, e.id, "send")
     session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
     engagements.perform(session, actor, e.id, "accept")
-    ids = [r["id"] for r in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id)]
+    ids = [
+        r["id"]
+        for r in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id)
+    ]
     return e.id, ids
 
 
 def submit_files(act_as, world, milestone_id, files=FILES):
     session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    return submit_work(session, actor, milestone_id, SubmissionInput(
-        note="Done, the files show it.", links="", files=[UploadedFile.from_bytes(n, d) for n, d in files]))
+    return submit_work(
+        session,
+        actor,
+        milestone_id,
+        SubmissionInput(
+            note="Done, the files show it.", links="", files=[UploadedFile.from_bytes(n, d) for n, d in files]
+        ),
+    )
 
 
 def approve_with_files(act_as, admin_engine, world, milestone_id, files=FILES) -> dict:
@@ -112,7 +148,9 @@ def run(database, admin_engine, world) -> None:
 # --- what the receipt says ----------------------------------------------------------------------------
 
 
-def test_an_approval_with_files_gets_exactly_one_receipt_saying_who_pays_whom_for_what(act_as, admin_engine, world, database):
+def test_an_approval_with_files_gets_exactly_one_receipt_saying_who_pays_whom_for_what(
+    act_as, admin_engine, world, database
+):
     _, (m1, _) = engagement(act_as, admin_engine, world)
     inv = approve_with_files(act_as, admin_engine, world, m1)
     assert documents_of(admin_engine, inv["id"]) == []  # issued by the worker, after the approval commits
@@ -121,20 +159,29 @@ def test_an_approval_with_files_gets_exactly_one_receipt_saying_who_pays_whom_fo
     doc = receipt(admin_engine, inv["id"])
     assert (doc["kind"], doc["content_type"]) == ("receipt", "application/pdf")
     assert doc["filename"] == f"receipt-{inv['invoice_number']}.pdf"
-    assert (doc["org_id"], doc["contractor_id"], doc["engagement_id"]) == (world.org_a, world.contractor_x, inv["engagement_id"])
+    assert (doc["org_id"], doc["contractor_id"], doc["engagement_id"]) == (
+        world.org_a,
+        world.contractor_x,
+        inv["engagement_id"],
+    )
     content = bytes(doc["content"])
     assert content.startswith(b"%PDF-")
     said = pdf_text(content)
     for words in (
         f"Payer Org A {world.suffix}",
         f"Payee Contractor X {world.suffix} <x-{world.suffix}@example.com>",
-        "Engagement Roof renewal", "SOW reference SOW-2026-017",
-        "Milestone Phase 1", "Deliverable Deliverable 1",
-        "Gross $1,234.55", "Net payable to the payee $1,111.09",
-        "billed to the payer $30.86", "Total billed to the payer $1,265.41",
+        "Engagement Roof renewal",
+        "SOW reference SOW-2026-017",
+        "Milestone Phase 1",
+        "Deliverable Deliverable 1",
+        "Gross $1,234.55",
+        "Net payable to the payee $1,111.09",
+        "billed to the payer $30.86",
+        "Total billed to the payer $1,265.41",
         f"Approved {en_us_moment(inv['authorized_at'])}",
         f"Approved by Omar Owner <{world.owner.email}>",
-        inv["invoice_number"], f"Transaction {doc['transaction_id']}",
+        inv["invoice_number"],
+        f"Transaction {doc['transaction_id']}",
         f"Issued {en_us_moment(doc['issued_at'])}",
     ):
         assert words in said, f"{words!r} not in the receipt: {said}"
@@ -155,7 +202,8 @@ def test_the_receipt_writes_the_retainage_and_fee_rates_as_percentages(act_as, a
 
 
 def test_the_stored_hash_is_the_hash_of_the_bytes_and_is_written_to_the_audit_log_with_the_evidence(
-        act_as, admin_engine, world, database):
+    act_as, admin_engine, world, database
+):
     _, (m1, _) = engagement(act_as, admin_engine, world)
     inv = approve_with_files(act_as, admin_engine, world, m1)
     run(database, admin_engine, world)
@@ -177,7 +225,9 @@ def test_the_stored_hash_is_the_hash_of_the_bytes_and_is_written_to_the_audit_lo
 def test_a_receipt_without_files_says_the_approval_rests_on_the_note_and_links(act_as, admin_engine, world, database):
     _, (m1, _) = engagement(act_as, admin_engine, world)
     session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    sub = submit_work(session, actor, m1, SubmissionInput(note="See the album.", links="https://example.com/album", files=[]))
+    sub = submit_work(
+        session, actor, m1, SubmissionInput(note="See the album.", links="https://example.com/album", files=[])
+    )
     decide_as(act_as, world.owner, world.org_a, m1, sub.id, "approve")
     inv = invoice_of_milestone(admin_engine, m1)
     run(database, admin_engine, world)
@@ -202,7 +252,10 @@ def test_running_the_receipt_job_again_writes_nothing_and_keeps_the_bytes(act_as
     assert [j["status"] for j in jobs(admin_engine, task="issue_receipt", org_ids=[world.org_a])][-1] == "todo"
     run(database, admin_engine, world)
 
-    assert [j["status"] for j in jobs(admin_engine, task="issue_receipt", org_ids=[world.org_a])] == ["succeeded", "succeeded"]
+    assert [j["status"] for j in jobs(admin_engine, task="issue_receipt", org_ids=[world.org_a])] == [
+        "succeeded",
+        "succeeded",
+    ]
     assert documents_of(admin_engine, inv["id"]) == [first]
     assert len(receipt_events(admin_engine, world.org_a)) == 1
 
@@ -233,7 +286,7 @@ def test_two_workers_issuing_the_same_receipt_at_once_store_one(act_as, admin_en
                 session.execute(text("select 1"))  # connected and in context before the start
                 barrier.wait(timeout=60)
                 outcomes[i] = receipts.issue_receipt(session, worker_actor(world.org_a), inv["id"])
-        except Exception as exc:  # noqa: BLE001 - the outcome is the point
+        except Exception as exc:
             outcomes[i] = exc
 
     threads = [threading.Thread(target=issue, args=(i,)) for i in range(2)]
@@ -280,8 +333,16 @@ def test_a_split_partial_receipt_shows_only_the_approved_part(act_as, admin_engi
     set_org(admin_engine, world.org_a, partial_policy="split")
     _, (m1, _) = engagement(act_as, admin_engine, world, ("1,000.00", "2,000.00"), fee="")
     sub = submit_files(act_as, world, m1)
-    decide_as(act_as, world.owner, world.org_a, m1, sub.id, "partial", "The gutters are not done yet.",
-              approved_amount="400.00")
+    decide_as(
+        act_as,
+        world.owner,
+        world.org_a,
+        m1,
+        sub.id,
+        "partial",
+        "The gutters are not done yet.",
+        approved_amount="400.00",
+    )
     inv = invoice_of_milestone(admin_engine, m1)
     assert inv["gross_minor"] == 40000
     run(database, admin_engine, world)
@@ -312,10 +373,14 @@ def test_a_german_organization_gets_amounts_and_dates_written_the_german_way(act
     assert "$" not in said and "1,234.55" not in said
 
 
-def test_a_payee_whose_name_is_not_in_western_european_letters_is_written_as_named(act_as, admin_engine, world, database):
+def test_a_payee_whose_name_is_not_in_western_european_letters_is_written_as_named(
+    act_as, admin_engine, world, database
+):
     with admin_engine.begin() as conn:
-        conn.execute(text("update contractors set legal_name = :n where id = :c"),
-                      {"n": f"Łódź Dachy sp. z o.o. {world.suffix}", "c": world.contractor_x})
+        conn.execute(
+            text("update contractors set legal_name = :n where id = :c"),
+            {"n": f"Łódź Dachy sp. z o.o. {world.suffix}", "c": world.contractor_x},
+        )
     _, (m1, _) = engagement(act_as, admin_engine, world)
     inv = approve_with_files(act_as, admin_engine, world, m1)
     run(database, admin_engine, world)
@@ -345,11 +410,14 @@ def issued(act_as, admin_engine, world, database) -> dict:
     return receipt(admin_engine, inv["id"])
 
 
-@pytest.mark.parametrize("sql", [
-    "update documents set title = 'Changed' where id = :d",
-    "update documents set content = 'x'::bytea, size_bytes = 1, sha256 = encode(sha256('x'::bytea), 'hex') where id = :d",
-    "delete from documents where id = :d",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "update documents set title = 'Changed' where id = :d",
+        "update documents set content = 'x'::bytea, size_bytes = 1, sha256 = encode(sha256('x'::bytea), 'hex') where id = :d",
+        "delete from documents where id = :d",
+    ],
+)
 def test_the_owner_role_cannot_change_or_delete_a_receipt(admin_engine, issued, sql):
     with pytest.raises(sa_exc.DBAPIError) as refused, admin_engine.begin() as conn:
         conn.execute(text(sql), {"d": issued["id"]})
@@ -365,10 +433,13 @@ def test_the_owner_role_cannot_truncate_the_data_room(admin_engine, issued):
 
 
 @pytest.mark.parametrize("who", ["admin", "finance", "worker"])
-@pytest.mark.parametrize("sql", [
-    "update documents set title = 'Changed' where id = :d",
-    "delete from documents where id = :d",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "update documents set title = 'Changed' where id = :d",
+        "delete from documents where id = :d",
+    ],
+)
 def test_nobody_in_the_app_can_change_or_delete_a_receipt(act_as, admin_engine, world, issued, who, sql):
     user_id = world.org_a if who == "worker" else getattr(world, who).id
     session = act_as(user_id, world.org_a)
@@ -385,8 +456,12 @@ def test_people_outside_finance_cannot_read_or_change_receipts(act_as, admin_eng
     person = getattr(world, who)
     session = act_as(person.id, world.org_b if who == "admin_b" else world.org_a)
     assert session.execute(text("select count(*) from documents")).scalar_one() == 0
-    assert session.execute(text("select count(*) from documents where invoice_id = :i"),
-                           {"i": issued["invoice_id"]}).scalar_one() == 0
+    assert (
+        session.execute(
+            text("select count(*) from documents where invoice_id = :i"), {"i": issued["invoice_id"]}
+        ).scalar_one()
+        == 0
+    )
     with pytest.raises(sa_exc.DBAPIError) as refused:
         session.execute(text("update documents set title = 'Changed' where id = :d"), {"d": issued["id"]})
     assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)

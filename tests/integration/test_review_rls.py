@@ -6,6 +6,7 @@ plain ``text()`` SQL run by the app role, so only the database stands between a 
 and another's evidence. The owner role (``admin_engine``, BYPASSRLS) is the ground truth: after each
 refusal, org A's evidence and review rows are exactly as they were.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 from engagement_db import owner_query, sign_in
-from sqlalchemy import text
-
 from milestone_moves import authorize_payment
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.services import engagements, schedule
@@ -52,25 +52,54 @@ class Seeded:
 
 def seed(act_as, admin_engine, *, org_id, staff, contractor_id, contractor_user, title) -> Seeded:
     session, actor = sign_in(act_as, staff, org_id)
-    e = engagements.create_engagement(session, actor, EngagementInput(contractor_id=str(contractor_id), title=title,
-                                                                              owner_user_id=str(staff.id)))
-    schedule.save_schedule(session, actor, e.id, ScheduleInput(rows=[
-        RowInput(title=f"{title} part 1", amount="1,000.00", due_date="2030-01-15"),
-        RowInput(title=f"{title} part 2", amount="2,000.00", due_date="2030-02-15")]))
+    e = engagements.create_engagement(
+        session, actor, EngagementInput(contractor_id=str(contractor_id), title=title, owner_user_id=str(staff.id))
+    )
+    schedule.save_schedule(
+        session,
+        actor,
+        e.id,
+        ScheduleInput(
+            rows=[
+                RowInput(title=f"{title} part 1", amount="1,000.00", due_date="2030-01-15"),
+                RowInput(title=f"{title} part 2", amount="2,000.00", due_date="2030-02-15"),
+            ]
+        ),
+    )
     engagements.perform(session, actor, e.id, "send")
     session, actor = sign_in(act_as, contractor_user, org_id)
     engagements.perform(session, actor, e.id, "accept")
-    m1, m2 = [r["id"] for r in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id)]
+    m1, m2 = [
+        r["id"]
+        for r in owner_query(admin_engine, "select id from milestones where engagement_id = :e order by seq", e=e.id)
+    ]
 
     session, actor = sign_in(act_as, contractor_user, org_id)
-    first = submit_work(session, actor, m1, SubmissionInput(note="First go.", files=[
-        UploadedFile.from_bytes("report.pdf", PDF), UploadedFile.from_bytes("notes.txt", NOTES)]))
+    first = submit_work(
+        session,
+        actor,
+        m1,
+        SubmissionInput(
+            note="First go.",
+            files=[UploadedFile.from_bytes("report.pdf", PDF), UploadedFile.from_bytes("notes.txt", NOTES)],
+        ),
+    )
     session, actor = sign_in(act_as, staff, org_id)
     decide(session, actor, m1, DecisionInput(submission_id=str(first.id), decision="dispute", reason="Photos missing."))
     session, actor = sign_in(act_as, contractor_user, org_id)
-    second = submit_work(session, actor, m1, SubmissionInput(note="With photos.", links="https://example.com/album",
-                                                             files=[UploadedFile.from_bytes("site.png", photo_png(16, 12))]))
-    files = owner_query(admin_engine, "select id, sha256 from evidence_files where submission_id = :s order by position", s=second.id)
+    second = submit_work(
+        session,
+        actor,
+        m1,
+        SubmissionInput(
+            note="With photos.",
+            links="https://example.com/album",
+            files=[UploadedFile.from_bytes("site.png", photo_png(16, 12))],
+        ),
+    )
+    files = owner_query(
+        admin_engine, "select id, sha256 from evidence_files where submission_id = :s order by position", s=second.id
+    )
     return Seeded(org_id, contractor_id, (m1, m2), second.id, [f["sha256"] for f in files], files[0]["id"], 100_000)
 
 
@@ -78,12 +107,33 @@ def seed(act_as, admin_engine, *, org_id, staff, contractor_id, contractor_user,
 def seeded(world, act_as, admin_engine) -> dict[str, Seeded]:
     """Evidence and reviews of contractor X and contractor Y in org A, and of contractor Z in org B."""
     return {
-        "x": seed(act_as, admin_engine, org_id=world.org_a, staff=world.owner, contractor_id=world.contractor_x,
-                  contractor_user=world.contractor_x_user, title="X work"),
-        "y": seed(act_as, admin_engine, org_id=world.org_a, staff=world.owner, contractor_id=world.contractor_y,
-                  contractor_user=world.contractor_y_user, title="Y work"),
-        "z": seed(act_as, admin_engine, org_id=world.org_b, staff=world.admin_b, contractor_id=world.contractor_z,
-                  contractor_user=world.contractor_z_user, title="Z work"),
+        "x": seed(
+            act_as,
+            admin_engine,
+            org_id=world.org_a,
+            staff=world.owner,
+            contractor_id=world.contractor_x,
+            contractor_user=world.contractor_x_user,
+            title="X work",
+        ),
+        "y": seed(
+            act_as,
+            admin_engine,
+            org_id=world.org_a,
+            staff=world.owner,
+            contractor_id=world.contractor_y,
+            contractor_user=world.contractor_y_user,
+            title="Y work",
+        ),
+        "z": seed(
+            act_as,
+            admin_engine,
+            org_id=world.org_b,
+            staff=world.admin_b,
+            contractor_id=world.contractor_z,
+            contractor_user=world.contractor_z_user,
+            title="Z work",
+        ),
     }
 
 
@@ -145,9 +195,17 @@ INSERTS = {
 
 
 def insert_params(seed: Seeded, me) -> dict:
-    return {"org": seed.org_id, "c": seed.contractor_id, "planned": seed.milestones[1], "submitted": seed.milestones[0],
-            "submission": seed.awaiting, "file": seed.file_id, "amount": seed.amount_minor,
-            "hashes": seed.awaiting_hashes, "me": me}
+    return {
+        "org": seed.org_id,
+        "c": seed.contractor_id,
+        "planned": seed.milestones[1],
+        "submitted": seed.milestones[0],
+        "submission": seed.awaiting,
+        "file": seed.file_id,
+        "amount": seed.amount_minor,
+        "hashes": seed.awaiting_hashes,
+        "me": me,
+    }
 
 
 UPDATES = {
@@ -167,7 +225,9 @@ def org_of(world, who: str):
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_staff_of_org_a_see_all_of_org_as_evidence_and_reviews_and_none_of_org_b(world, seeded, act_as, admin_engine, table):
+def test_staff_of_org_a_see_all_of_org_as_evidence_and_reviews_and_none_of_org_b(
+    world, seeded, act_as, admin_engine, table
+):
     org_a_rows = ids_of(admin_engine, table, "org_id = :o", o=world.org_a)
     assert org_a_rows and ids_of(admin_engine, table, "org_id = :o", o=world.org_b)
     for who in ("owner", "admin", "finance"):
@@ -200,7 +260,12 @@ def test_contractor_cannot_read_another_contractors_file_bytes_by_id(world, seed
     chunks = s.execute(text("select data from evidence_chunks where file_id = :f"), {"f": seeded["x"].file_id}).all()
     assert chunks == []
     s = act_as(world.contractor_x_user.id, world.org_a)
-    assert s.execute(text("select count(*) from evidence_chunks where file_id = :f"), {"f": seeded["x"].file_id}).scalar_one() == 1
+    assert (
+        s.execute(
+            text("select count(*) from evidence_chunks where file_id = :f"), {"f": seeded["x"].file_id}
+        ).scalar_one()
+        == 1
+    )
 
 
 # --- writing --------------------------------------------------------------------------------------------
@@ -208,7 +273,9 @@ def test_contractor_cannot_read_another_contractors_file_bytes_by_id(world, seed
 
 @pytest.mark.parametrize("who", ["admin_b", "contractor_z_user"])
 @pytest.mark.parametrize("table", TABLES)
-def test_another_orgs_users_cannot_insert_evidence_or_reviews_into_org_a(world, seeded, act_as, admin_engine, table, who):
+def test_another_orgs_users_cannot_insert_evidence_or_reviews_into_org_a(
+    world, seeded, act_as, admin_engine, table, who
+):
     before = snapshot(admin_engine)
     for org in (world.org_b, world.org_a):  # acting in their own org, or naming org A
         refused(act_as(getattr(world, who).id, org), INSERTS[table], insert_params(seeded["x"], getattr(world, who).id))
@@ -252,16 +319,22 @@ def test_the_review_insert_is_one_the_engagements_owner_may_make(world, seeded, 
     """The control for the refusals above: the same statement by the right person is accepted."""
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(INSERTS["reviews"]), insert_params(seeded["x"], world.owner.id))
-    s.execute(text("update milestones set status = 'approved' where id = :m"), {"m": seeded["x"].milestones[0]})  # with its review
+    s.execute(
+        text("update milestones set status = 'approved' where id = :m"), {"m": seeded["x"].milestones[0]}
+    )  # with its review
     authorize_payment(s, seeded["x"].milestones[0])  # and the approval with its invoice
     s.commit()
-    assert truth(admin_engine, "reviews", "submission_id = :s", s=seeded["x"].awaiting)[0]["reviewed_by"] == world.owner.id
+    assert (
+        truth(admin_engine, "reviews", "submission_id = :s", s=seeded["x"].awaiting)[0]["reviewed_by"] == world.owner.id
+    )
 
 
 def test_the_submission_insert_is_one_the_contractors_user_may_make(world, seeded, act_as, admin_engine):
     s = act_as(world.contractor_x_user.id, world.org_a)
     s.execute(text(INSERTS["submissions"]), insert_params(seeded["x"], world.contractor_x_user.id))
-    s.execute(text("update milestones set status = 'submitted' where id = :m"), {"m": seeded["x"].milestones[1]})  # with it
+    s.execute(
+        text("update milestones set status = 'submitted' where id = :m"), {"m": seeded["x"].milestones[1]}
+    )  # with it
     s.commit()
     assert len(truth(admin_engine, "submissions", "milestone_id = :m", m=seeded["x"].milestones[1])) == 1
 
@@ -284,7 +357,6 @@ def test_no_role_can_delete_submissions_evidence_or_reviews(world, seeded, act_a
         message = refused(s, f"delete from {table}", {})
         assert "permission denied" in message, (who, message)
     assert snapshot(admin_engine) == before
-
 
 
 def test_a_refused_insert_tells_another_org_nothing_about_org_as_milestone(world, seeded, act_as, admin_engine):

@@ -4,6 +4,7 @@ backoffice.db sets the context with set_config(..., true): transaction-local. Th
 ``after_begin`` listener re-applies it at the start of every transaction, so a commit must not lose
 it, and a pooled connection handed to another session must not carry it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,9 @@ def visible_contractors(session) -> int:
 
 
 def settings_of(session) -> tuple[str | None, str | None]:
-    return tuple(session.execute(text("select current_setting('app.user_id', true), current_setting('app.org_id', true)")).one())
+    return tuple(
+        session.execute(text("select current_setting('app.user_id', true), current_setting('app.org_id', true)")).one()
+    )
 
 
 def empty(value) -> bool:

@@ -4,6 +4,7 @@ Every statement here is plain ``text()`` SQL run by the app role, so the only th
 a tenant and another tenant's rows is the database: table privileges first, then the policies. What
 the owner role sees (``admin_engine``, BYPASSRLS) is the ground truth the app role is compared with.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -47,7 +48,14 @@ def invites(world, admin_engine):
                     "insert into invites (org_id, user_id, email, name, token_hash, created_by)"
                     " values (:org, :user, :email, :name, :hash, :by) returning id"
                 ),
-                {"org": org, "user": user.id, "email": user.email, "name": user.name, "hash": secrets.token_hex(32), "by": by},
+                {
+                    "org": org,
+                    "user": user.id,
+                    "email": user.email,
+                    "name": user.name,
+                    "hash": secrets.token_hex(32),
+                    "by": by,
+                },
             ).scalar_one()
     return ids
 
@@ -67,10 +75,13 @@ def pending(world, admin_engine):
                 text("insert into memberships (org_id, user_id, role) values (:org, :user, :role)"),
                 {"org": world.org_a, "user": user_id, "role": role},
             )
-            assert conn.execute(
-                text("select accepted_at from memberships where org_id = :org and user_id = :user"),
-                {"org": world.org_a, "user": user_id},
-            ).scalar_one() is None
+            assert (
+                conn.execute(
+                    text("select accepted_at from memberships where org_id = :org and user_id = :user"),
+                    {"org": world.org_a, "user": user_id},
+                ).scalar_one()
+                is None
+            )
     return {"newcomer": newcomer, "admin_b": world.admin_b.id}
 
 
@@ -78,7 +89,12 @@ def org_rows(admin_engine, table: str, org_id) -> list[dict]:
     """Every row of ``table`` belonging to ``org_id``, as the owner sees them (RLS bypassed)."""
     col = ORG_COLUMN.get(table, "org_id")
     with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(f"select * from {table} where {col} = :org order by id"), {"org": org_id}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(f"select * from {table} where {col} = :org order by id"), {"org": org_id}
+            ).mappings()
+        ]
 
 
 def count(session, table: str, where: str = "true", **params) -> int:
@@ -308,7 +324,10 @@ def test_admin_of_org_b_cannot_rename_org_a_users(world, act_as, admin_engine):
     assert s.execute(text("update users set name = 'Taken over' where id = :id"), {"id": world.admin.id}).rowcount == 0
     s.commit()
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select name from users where id = :id"), {"id": world.admin.id}).scalar_one() == world.admin.name
+        assert (
+            conn.execute(text("select name from users where id = :id"), {"id": world.admin.id}).scalar_one()
+            == world.admin.name
+        )
 
 
 # --- (c) a contractor user of org A ---------------------------------------------------------------------
@@ -343,7 +362,11 @@ def test_contractor_cannot_insert_into_admin_tables(world, act_as, admin_engine,
     before = org_rows(admin_engine, table, world.org_a)
     s = act_as(world.contractor_x_user.id, world.org_a)
     # memberships: make the outsider an admin of org A; invites: an invitation link for a colleague.
-    params = insert_params(world.org_a, world.contractor_x_user.id, world.outsider.id if table == "memberships" else world.contractor_y_user.id)
+    params = insert_params(
+        world.org_a,
+        world.contractor_x_user.id,
+        world.outsider.id if table == "memberships" else world.contractor_y_user.id,
+    )
     refused(s, insert_sql(table), params, RLS_VIOLATION)
     assert org_rows(admin_engine, table, world.org_a) == before
 
@@ -362,7 +385,12 @@ def test_contractor_cannot_insert_into_admin_tables(world, act_as, admin_engine,
 def test_contractor_cannot_update_or_delete_admin_tables(world, invites, act_as, admin_engine, table, sql):
     before = org_rows(admin_engine, table, world.org_a)
     s = act_as(world.contractor_x_user.id, world.org_a)
-    params = {"own": world.contractor_x, "other": world.contractor_y, "org": world.org_a, "me": world.contractor_x_user.id}
+    params = {
+        "own": world.contractor_x,
+        "other": world.contractor_y,
+        "org": world.org_a,
+        "me": world.contractor_x_user.id,
+    }
     assert s.execute(text(sql), params).rowcount == 0
     s.commit()
     assert org_rows(admin_engine, table, world.org_a) == before
@@ -376,7 +404,9 @@ def test_contractor_cannot_update_or_delete_admin_tables(world, invites, act_as,
         ("memberships", "update memberships set accepted_at = now() where user_id = :me"),
     ],
 )
-def test_contractor_is_refused_writes_the_app_role_has_no_privilege_for(world, invites, act_as, admin_engine, table, sql):
+def test_contractor_is_refused_writes_the_app_role_has_no_privilege_for(
+    world, invites, act_as, admin_engine, table, sql
+):
     before = org_rows(admin_engine, table, world.org_a)
     s = act_as(world.contractor_x_user.id, world.org_a)
     refused(s, sql, {"org": world.org_a, "me": world.contractor_x_user.id}, PERMISSION_DENIED)
@@ -415,12 +445,17 @@ def test_a_user_naming_a_foreign_org_cannot_insert_into_it(world, act_as, admin_
 
 @pytest.mark.parametrize("who", ["newcomer", "admin_b"])
 @pytest.mark.parametrize("table", TENANT_TABLES + ["users"])
-def test_a_person_invited_but_not_accepted_sees_nothing_of_the_org(world, invites, pending, act_as, admin_engine, who, table):
+def test_a_person_invited_but_not_accepted_sees_nothing_of_the_org(
+    world, invites, pending, act_as, admin_engine, who, table
+):
     with admin_engine.connect() as conn:  # there is something to see, and a membership naming them
-        assert conn.execute(
-            text("select count(*) from memberships where org_id = :org and user_id = :u and accepted_at is null"),
-            {"org": world.org_a, "u": pending[who]},
-        ).scalar_one() == 1
+        assert (
+            conn.execute(
+                text("select count(*) from memberships where org_id = :org and user_id = :u and accepted_at is null"),
+                {"org": world.org_a, "u": pending[who]},
+            ).scalar_one()
+            == 1
+        )
     s = act_as(pending[who], world.org_a)
     if table == "users":
         assert s.execute(text("select id from users")).scalars().all() == [pending[who]]
@@ -449,16 +484,30 @@ def test_a_context_naming_someone_elses_membership_is_not_honoured(world, act_as
 def test_a_user_sees_itself_and_the_members_of_the_current_org_only(world, act_as):
     s = act_as(world.admin.id, world.org_a)
     seen = set(s.execute(text("select id from users")).scalars())
-    assert seen == {world.admin.id, world.owner.id, world.finance.id, world.contractor_x_user.id, world.contractor_y_user.id}
+    assert seen == {
+        world.admin.id,
+        world.owner.id,
+        world.finance.id,
+        world.contractor_x_user.id,
+        world.contractor_y_user.id,
+    }
     s = act_as(world.admin_b.id, world.org_b)
     assert set(s.execute(text("select id from users")).scalars()) == {world.admin_b.id, world.contractor_z_user.id}
 
 
 def test_the_inviting_org_sees_the_pending_membership_but_not_the_invitees_account(world, pending, act_as):
     s = act_as(world.admin.id, world.org_a)
-    assert {pending["newcomer"], pending["admin_b"]} <= set(s.execute(text("select user_id from memberships")).scalars())
+    assert {pending["newcomer"], pending["admin_b"]} <= set(
+        s.execute(text("select user_id from memberships")).scalars()
+    )
     seen = set(s.execute(text("select id from users")).scalars())
-    assert seen == {world.admin.id, world.owner.id, world.finance.id, world.contractor_x_user.id, world.contractor_y_user.id}
+    assert seen == {
+        world.admin.id,
+        world.owner.id,
+        world.finance.id,
+        world.contractor_x_user.id,
+        world.contractor_y_user.id,
+    }
     visible = set(s.execute(text("select unnest(app_visible_user_ids())")).scalars())
     assert pending["newcomer"] not in visible and world.finance.id in visible
 
@@ -467,7 +516,9 @@ def test_a_contractor_sees_itself_but_no_user_of_another_org_or_contractor(world
     s = act_as(world.contractor_x_user.id, world.org_a)
     seen = set(s.execute(text("select id from users")).scalars())
     assert world.contractor_x_user.id in seen
-    assert seen.isdisjoint({world.contractor_y_user.id, world.admin_b.id, world.contractor_z_user.id, world.outsider.id})
+    assert seen.isdisjoint(
+        {world.contractor_y_user.id, world.admin_b.id, world.contractor_z_user.id, world.outsider.id}
+    )
 
 
 @pytest.mark.parametrize(
@@ -491,7 +542,14 @@ def test_password_hashes_and_identities_are_out_of_reach_of_the_app_role(world, 
 
 @pytest.mark.parametrize(
     ("who", "org"),
-    [("owner", "org_a"), ("finance", "org_a"), ("contractor_x_user", "org_a"), ("outsider", "org_a"), ("admin_b", "org_a"), ("outsider", None)],
+    [
+        ("owner", "org_a"),
+        ("finance", "org_a"),
+        ("contractor_x_user", "org_a"),
+        ("outsider", "org_a"),
+        ("admin_b", "org_a"),
+        ("outsider", None),
+    ],
 )
 def test_only_an_admin_of_the_current_org_may_create_accounts(world, act_as, admin_engine, who, org):
     email = f"conjured-{secrets.token_hex(4)}@example.com"
@@ -529,7 +587,11 @@ def test_a_user_changes_its_own_name_and_sign_out_time_but_nobody_elses(world, a
 
 
 def _event_params(world, actor_id, org=None):
-    return {"org": org or world.org_a, "actor": actor_id, "action": "test.event_" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))}
+    return {
+        "org": org or world.org_a,
+        "actor": actor_id,
+        "action": "test.event_" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12)),
+    }
 
 
 _INSERT_EVENT = (
@@ -563,10 +625,14 @@ def test_any_member_can_record_an_audit_event_as_itself(world, act_as, admin_eng
     assert row.seq > 1 and len(row.hash) == 64
 
 
-@pytest.mark.parametrize(("who", "reads"), [("admin", True), ("finance", True), ("owner", False), ("contractor_x_user", False)])
+@pytest.mark.parametrize(
+    ("who", "reads"), [("admin", True), ("finance", True), ("owner", False), ("contractor_x_user", False)]
+)
 def test_only_admins_and_finance_read_the_audit_trail(world, act_as, admin_engine, who, reads):
     with admin_engine.connect() as conn:
-        total = conn.execute(text("select count(*) from audit_events where org_id = :org"), {"org": world.org_a}).scalar_one()
+        total = conn.execute(
+            text("select count(*) from audit_events where org_id = :org"), {"org": world.org_a}
+        ).scalar_one()
     s = act_as(getattr(world, who).id, world.org_a)
     assert count(s, "audit_events") == (total if reads else 0)
 
@@ -579,7 +645,12 @@ def test_contractor_can_record_an_event_but_not_read_it_back(world, act_as, admi
     s.commit()
     assert count(s, "audit_events", "action = :action", action=params["action"]) == 0
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from audit_events where action = :a"), {"a": params["action"]}).scalar_one() == 1
+        assert (
+            conn.execute(
+                text("select count(*) from audit_events where action = :a"), {"a": params["action"]}
+            ).scalar_one()
+            == 1
+        )
 
 
 @pytest.mark.parametrize(

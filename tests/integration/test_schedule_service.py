@@ -4,6 +4,7 @@ Saved through the real services as the real app role; read back as the owner rol
 Whatever the mode, the milestones add up exactly to the contract value (largest remainder, DESIGN.md
 section 4), errors are reported at the field, and a schedule with any error writes nothing.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -11,14 +12,13 @@ import uuid
 from datetime import date
 
 import pytest
+from engagement_db import milestone_rows, owner_query, sign_in
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engagement_db import milestone_rows, owner_query, sign_in
-
 from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
-from backoffice.errors import NotFound, Forbidden, InvalidTransition, ValidationError
+from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.services import engagements, milestone_import, schedule
 from backoffice.services.engagements import EngagementInput
 from backoffice.services.schedule import RowInput, ScheduleInput, check_schedule
@@ -29,42 +29,52 @@ DUE = "2027-06-30"
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
 def amounts_of(admin_engine, engagement_id) -> list[int]:
     return [m["amount_minor"] for m in milestone_rows(admin_engine, engagement_id)]
 
 
 def events_of(admin_engine, engagement_id, action: str) -> list[dict]:
-    return owner_query(admin_engine, "select actor_user_id, data from audit_events where entity_id = :id and action = :a"
-                       " order by seq", id=str(engagement_id), a=action)
+    return owner_query(
+        admin_engine,
+        "select actor_user_id, data from audit_events where entity_id = :id and action = :a order by seq",
+        id=str(engagement_id),
+        a=action,
+    )
 
 
 def snapshot(admin_engine, engagement_id) -> dict:
     return {
         "engagement": owner_query(admin_engine, "select * from engagements where id = :id", id=engagement_id),
         "milestones": milestone_rows(admin_engine, engagement_id),
-        "events": owner_query(admin_engine, "select seq, action from audit_events where entity_id = :id order by seq",
-                              id=str(engagement_id)),
+        "events": owner_query(
+            admin_engine,
+            "select seq, action from audit_events where entity_id = :id order by seq",
+            id=str(engagement_id),
+        ),
     }
 
 
 def new_draft(act_as, world, *, currency: str = "", by=None, owner=None) -> uuid.UUID:
     by = by or world.owner
     session, actor = sign_in(act_as, by, world.org_a)
-    e = engagements.create_engagement(session, actor, EngagementInput(
-        contractor_id=str(world.contractor_x), title="Office move", currency=currency,
-        owner_user_id=str(owner.id) if owner else ""))
+    e = engagements.create_engagement(
+        session,
+        actor,
+        EngagementInput(
+            contractor_id=str(world.contractor_x),
+            title="Office move",
+            currency=currency,
+            owner_user_id=str(owner.id) if owner else "",
+        ),
+    )
     return e.id
 
 
 def save(act_as, person, org_id, engagement_id, rows, mode: str = "amounts", contract_value: str = ""):
     session, actor = sign_in(act_as, person, org_id)
-    return schedule.save_schedule(session, actor, engagement_id, ScheduleInput(rows=list(rows), mode=mode, contract_value=contract_value))
+    return schedule.save_schedule(
+        session, actor, engagement_id, ScheduleInput(rows=list(rows), mode=mode, contract_value=contract_value)
+    )
 
 
 def typed(*amounts: str) -> list[RowInput]:
@@ -98,11 +108,19 @@ def csv_bytes(*lines: str) -> bytes:
 
 def test_typed_amounts_are_saved_in_order_with_their_details(act_as, admin_engine, world):
     eid = new_draft(act_as, world)
-    saved = save(act_as, world.owner, world.org_a, eid, [
-        RowInput(title="Design", deliverable="Floor plans\nand elevations", amount="1,000.00", due_date="2027-01-31"),
-        RowInput(title="Build", amount="$2,500.50", due_date="2027-02-28"),
-        RowInput(title="Handover", amount="USD 99.99", due_date="2027-03-31"),
-    ])
+    saved = save(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        [
+            RowInput(
+                title="Design", deliverable="Floor plans\nand elevations", amount="1,000.00", due_date="2027-01-31"
+            ),
+            RowInput(title="Build", amount="$2,500.50", due_date="2027-02-28"),
+            RowInput(title="Handover", amount="USD 99.99", due_date="2027-03-31"),
+        ],
+    )
 
     assert len(saved) == 3
     rows = milestone_rows(admin_engine, eid)
@@ -115,7 +133,11 @@ def test_typed_amounts_are_saved_in_order_with_their_details(act_as, admin_engin
     assert sorted(m.id for m in saved) == sorted(m["id"] for m in rows)
     (event,) = events_of(admin_engine, eid, "engagement.schedule_saved")
     assert event["actor_user_id"] == world.owner.id
-    assert event["data"]["mode"] == "amounts" and event["data"]["contract_value"] == 360049 and event["data"]["removed"] == 0
+    assert (
+        event["data"]["mode"] == "amounts"
+        and event["data"]["contract_value"] == 360049
+        and event["data"]["removed"] == 0
+    )
     assert [m["amount_minor"] for m in event["data"]["milestones"]] == [100000, 250050, 9999]
 
 
@@ -130,9 +152,13 @@ def test_typed_amounts_are_saved_in_order_with_their_details(act_as, admin_engin
         ("5.00", ("100",), [500]),
     ],
 )
-def test_percentages_of_a_contract_value_add_up_exactly_to_it(act_as, admin_engine, world, contract_value, percents, expected):
+def test_percentages_of_a_contract_value_add_up_exactly_to_it(
+    act_as, admin_engine, world, contract_value, percents, expected
+):
     eid = new_draft(act_as, world)
-    rows = [RowInput(title=f"M{i}", percent=p, amount="ignored in this mode", due_date=DUE) for i, p in enumerate(percents)]
+    rows = [
+        RowInput(title=f"M{i}", percent=p, amount="ignored in this mode", due_date=DUE) for i, p in enumerate(percents)
+    ]
     save(act_as, world.owner, world.org_a, eid, rows, mode="percent", contract_value=contract_value)
     amounts = amounts_of(admin_engine, eid)
     assert amounts == expected
@@ -151,7 +177,9 @@ def test_percentages_of_a_contract_value_add_up_exactly_to_it(act_as, admin_engi
         ("1,000,000.01", 7, [14285715, 14285715, 14285715, 14285714, 14285714, 14285714, 14285714]),
     ],
 )
-def test_an_equal_split_gives_parts_a_cent_apart_at_most_that_add_up_to_the_contract_value(act_as, admin_engine, world, contract_value, count, expected):
+def test_an_equal_split_gives_parts_a_cent_apart_at_most_that_add_up_to_the_contract_value(
+    act_as, admin_engine, world, contract_value, count, expected
+):
     eid = new_draft(act_as, world)
     save(act_as, world.admin, world.org_a, eid, untyped(count), mode="equal", contract_value=contract_value)
     amounts = amounts_of(admin_engine, eid)
@@ -176,7 +204,9 @@ def test_checked_percent_and_equal_schedules_always_sum_to_the_contract_value(to
         rows = [RowInput(title=f"M{i}", percent=format_bps(b), due_date=DUE) for i, b in enumerate(scaled)]
     else:
         rows = untyped(len(weights))
-    checked = check_schedule("USD", ScheduleInput(rows=rows, mode=mode, contract_value=format_amount(total, "USD", symbol=False)))
+    checked = check_schedule(
+        "USD", ScheduleInput(rows=rows, mode=mode, contract_value=format_amount(total, "USD", symbol=False))
+    )
     if checked.errors:
         # only when some milestone would get nothing: fewer cents than milestones, or a share under one cent
         assert set(checked.errors) == {"contract_value"}
@@ -206,7 +236,15 @@ def test_yen_amounts_have_no_decimals(act_as, admin_engine, world):
 
 def test_yen_percentages_and_splits_allocate_whole_yen(act_as, admin_engine, world):
     eid = new_draft(act_as, world, currency="JPY")
-    save(act_as, world.owner, world.org_a, eid, by_percent("33.33", "33.33", "33.34"), mode="percent", contract_value="100")
+    save(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        by_percent("33.33", "33.33", "33.34"),
+        mode="percent",
+        contract_value="100",
+    )
     assert amounts_of(admin_engine, eid) == [33, 33, 34]
     save(act_as, world.owner, world.org_a, eid, untyped(3), mode="equal", contract_value="1,000")
     assert amounts_of(admin_engine, eid) == [334, 333, 333]
@@ -243,16 +281,34 @@ def test_dinar_amounts_have_three_decimals(act_as, admin_engine, world):
         (typed("100.00", "1.001"), "amounts", "", {"rows-1-amount"}),
         (typed("100.00", "€5.00"), "amounts", "", {"rows-1-amount"}),
         (typed("100.00", ""), "amounts", "", {"rows-1-amount"}),
-        ([RowInput(amount="10.00", due_date=DUE), RowInput(title="Fine", amount="1.00", due_date=DUE)], "amounts", "", {"rows-0-title"}),
+        (
+            [RowInput(amount="10.00", due_date=DUE), RowInput(title="Fine", amount="1.00", due_date=DUE)],
+            "amounts",
+            "",
+            {"rows-0-title"},
+        ),
         ([RowInput(title="x" * 201, amount="10.00", due_date=DUE)], "amounts", "", {"rows-0-title"}),
         ([RowInput(title="Tab\there", amount="10.00", due_date=DUE)], "amounts", "", {"rows-0-title"}),
-        ([RowInput(title="T", deliverable="d" * 4001, amount="10.00", due_date=DUE)], "amounts", "", {"rows-0-deliverable"}),
+        (
+            [RowInput(title="T", deliverable="d" * 4001, amount="10.00", due_date=DUE)],
+            "amounts",
+            "",
+            {"rows-0-deliverable"},
+        ),
         ([RowInput(title="T", amount="10.00", due_date="31/12/2027")], "amounts", "", {"rows-0-due_date"}),
         ([RowInput(title="T", amount="10.00", due_date="2027-02-29")], "amounts", "", {"rows-0-due_date"}),
         ([RowInput(title="T", amount="10.00", due_date="1999-12-31")], "amounts", "", {"rows-0-due_date"}),
         ([RowInput(title="T", amount="10.00")], "amounts", "", {"rows-0-due_date"}),
-        ([RowInput(title="A", amount="1.00", due_date=DUE), RowInput(), RowInput(title="C", amount="x", due_date=DUE)],
-         "amounts", "", {"rows-2-amount"}),  # a blank row in between keeps the positions of the rows after it
+        (
+            [
+                RowInput(title="A", amount="1.00", due_date=DUE),
+                RowInput(),
+                RowInput(title="C", amount="x", due_date=DUE),
+            ],
+            "amounts",
+            "",
+            {"rows-2-amount"},
+        ),  # a blank row in between keeps the positions of the rows after it
         ([RowInput(), RowInput(title=" ", amount="  ")], "amounts", "", {"rows"}),
         ([], "amounts", "", {"rows"}),
         (by_percent("50", "50"), "percent", "", {"contract_value"}),
@@ -265,11 +321,18 @@ def test_dinar_amounts_have_three_decimals(act_as, admin_engine, world):
         (by_percent("99.99", "0.01"), "percent", "0.50", {"contract_value"}),  # the 0.01% would be worth nothing
         (untyped(3), "equal", "", {"contract_value"}),
         (untyped(3), "equal", "0.02", {"contract_value"}),  # too small for every milestone to get a cent
-        ([RowInput(due_date=DUE, amount="1"), RowInput(title="B", due_date="soon")], "equal", "10.00", {"rows-0-title", "rows-1-due_date"}),
+        (
+            [RowInput(due_date=DUE, amount="1"), RowInput(title="B", due_date="soon")],
+            "equal",
+            "10.00",
+            {"rows-0-title", "rows-1-due_date"},
+        ),
         (typed("1.00", "abc", "x"), "amounts", "", {"rows-1-amount", "rows-2-amount"}),
     ],
 )
-def test_a_bad_schedule_is_refused_at_the_field_and_writes_nothing(act_as, admin_engine, world, rows, mode, contract_value, fields):
+def test_a_bad_schedule_is_refused_at_the_field_and_writes_nothing(
+    act_as, admin_engine, world, rows, mode, contract_value, fields
+):
     eid = new_draft(act_as, world)
     save(act_as, world.owner, world.org_a, eid, typed("700.00", "300.00"))
     before = snapshot(admin_engine, eid)
@@ -293,18 +356,30 @@ def test_the_percentages_message_says_what_they_add_up_to(act_as, admin_engine, 
 
 def test_saving_again_updates_reorders_and_removes_rows_keeping_their_ids(act_as, admin_engine, world):
     eid = new_draft(act_as, world)
-    save(act_as, world.owner, world.org_a, eid, [
-        RowInput(title="Design", amount="100.00", due_date="2027-01-31"),
-        RowInput(title="Build", amount="200.00", due_date="2027-02-28"),
-        RowInput(title="Handover", amount="300.00", due_date="2027-03-31"),
-    ])
+    save(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        [
+            RowInput(title="Design", amount="100.00", due_date="2027-01-31"),
+            RowInput(title="Build", amount="200.00", due_date="2027-02-28"),
+            RowInput(title="Handover", amount="300.00", due_date="2027-03-31"),
+        ],
+    )
     design, build, handover = milestone_rows(admin_engine, eid)
 
-    save(act_as, world.owner, world.org_a, eid, [
-        RowInput(id=str(handover["id"]), title="Handover and training", amount="350.00", due_date="2027-04-30"),
-        RowInput(id=str(design["id"]), title="Design", amount="100.00", due_date="2027-01-31"),
-        RowInput(title="Snagging", deliverable="Punch list", amount="25.00", due_date="2027-05-31"),
-    ])
+    save(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        [
+            RowInput(id=str(handover["id"]), title="Handover and training", amount="350.00", due_date="2027-04-30"),
+            RowInput(id=str(design["id"]), title="Design", amount="100.00", due_date="2027-01-31"),
+            RowInput(title="Snagging", deliverable="Punch list", amount="25.00", due_date="2027-05-31"),
+        ],
+    )
 
     rows = milestone_rows(admin_engine, eid)
     assert [(m["seq"], m["id"], m["title"], m["amount_minor"], m["due_date"]) for m in rows] == [
@@ -323,19 +398,33 @@ def test_swapping_two_rows_swaps_their_sequence_numbers(act_as, admin_engine, wo
     eid = new_draft(act_as, world)
     save(act_as, world.owner, world.org_a, eid, typed("1.00", "2.00"))
     first, second = milestone_rows(admin_engine, eid)
-    save(act_as, world.owner, world.org_a, eid, [
-        RowInput(id=str(second["id"]), title=second["title"], amount="2.00", due_date=DUE),
-        RowInput(id=str(first["id"]), title=first["title"], amount="1.00", due_date=DUE),
-    ])
+    save(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        [
+            RowInput(id=str(second["id"]), title=second["title"], amount="2.00", due_date=DUE),
+            RowInput(id=str(first["id"]), title=first["title"], amount="1.00", due_date=DUE),
+        ],
+    )
     assert [(m["seq"], m["id"]) for m in milestone_rows(admin_engine, eid)] == [(1, second["id"]), (2, first["id"])]
 
 
-def test_a_row_naming_another_engagements_milestone_is_added_as_new_and_the_other_is_untouched(act_as, admin_engine, world):
+def test_a_row_naming_another_engagements_milestone_is_added_as_new_and_the_other_is_untouched(
+    act_as, admin_engine, world
+):
     eid = new_draft(act_as, world)
     other = new_draft(act_as, world)
     save(act_as, world.owner, world.org_a, other, typed("5.00"))
     (foreign,) = milestone_rows(admin_engine, other)
-    save(act_as, world.owner, world.org_a, eid, [RowInput(id=str(foreign["id"]), title="Hijack", amount="1.00", due_date=DUE)])
+    save(
+        act_as,
+        world.owner,
+        world.org_a,
+        eid,
+        [RowInput(id=str(foreign["id"]), title="Hijack", amount="1.00", due_date=DUE)],
+    )
     (mine,) = milestone_rows(admin_engine, eid)
     assert mine["id"] != foreign["id"] and mine["title"] == "Hijack"
     assert milestone_rows(admin_engine, other) == [foreign]
@@ -391,7 +480,12 @@ def test_the_preview_reports_every_rows_errors_under_its_spreadsheet_row_number(
     assert result.file_errors == []
     assert [r.number for r in result.rows] == [2, 3, 4, 6]  # the header is row 1; the blank row 5 is skipped
     assert [set(r.errors) for r in result.rows] == [set(), {"title", "amount", "due_date"}, set(), {"amount"}]
-    assert result.rows[0].values == {"title": "Design", "deliverable": "Plans", "amount": "1,250.00", "due_date": "2027-01-31"}
+    assert result.rows[0].values == {
+        "title": "Design",
+        "deliverable": "Plans",
+        "amount": "1,250.00",
+        "due_date": "2027-01-31",
+    }
     assert result.rows[0].clean.amount_minor == 125000 and result.rows[0].clean.due_date == date(2027, 1, 31)
     assert result.rows[1].clean is None and result.rows[3].clean is None
     assert result.error_count == 2 and not result.ok
@@ -414,7 +508,11 @@ def test_preview_matches_headers_case_insensitively_in_any_order(header, row):
     assert result.ok, (result.file_errors, [r.errors for r in result.rows])
     (only,) = result.rows
     assert (only.clean.title, only.clean.deliverable, only.clean.amount_minor, only.clean.due_date) == (
-        "Design", "Plans", 1000, date(2027, 1, 31))
+        "Design",
+        "Plans",
+        1000,
+        date(2027, 1, 31),
+    )
 
 
 def test_the_deliverable_column_may_be_left_out():
@@ -472,7 +570,7 @@ def test_preview_reports_file_level_problems(content, words):
 
 
 def test_preview_checks_amounts_in_the_engagements_currency():
-    content = csv_bytes("Title,Amount,Due date", f"A,\"1,250.00\",{DUE}", f"B,\"1,250\",{DUE}")
+    content = csv_bytes("Title,Amount,Due date", f'A,"1,250.00",{DUE}', f'B,"1,250",{DUE}')
     yen = milestone_import.preview(content, "JPY")
     assert [set(r.errors) for r in yen.rows] == [{"amount"}, set()]
     dinar = milestone_import.preview(content, "KWD")
@@ -535,7 +633,11 @@ def test_importing_a_file_with_one_bad_row_imports_nothing_and_names_the_row(act
 def test_importing_a_file_with_a_file_level_problem_imports_nothing(act_as, admin_engine, world):
     eid = new_draft(act_as, world)
     before = snapshot(admin_engine, eid)
-    for content in (csv_bytes("Title,Amount", "Design,10.00"), "Title,Amount,Due date\nCafé,1.00,2027-01-01\n".encode("cp1252"), b""):
+    for content in (
+        csv_bytes("Title,Amount", "Design,10.00"),
+        "Title,Amount,Due date\nCafé,1.00,2027-01-01\n".encode("cp1252"),
+        b"",
+    ):
         with pytest.raises(ValidationError) as exc:
             import_file(act_as, world.owner, world.org_a, eid, content)
         assert set(exc.value.fields) == {"file"}
@@ -545,10 +647,15 @@ def test_importing_a_file_with_a_file_level_problem_imports_nothing(act_as, admi
 def test_importing_into_a_yen_draft_checks_the_file_in_yen(act_as, admin_engine, world):
     eid = new_draft(act_as, world, currency="JPY")
     with pytest.raises(ValidationError) as exc:
-        import_file(act_as, world.owner, world.org_a, eid, csv_bytes("Title,Amount,Due date", f'Design,"1,250.00",{DUE}'))
+        import_file(
+            act_as, world.owner, world.org_a, eid, csv_bytes("Title,Amount,Due date", f'Design,"1,250.00",{DUE}')
+        )
     assert set(exc.value.fields) == {"file"}
     assert milestone_rows(admin_engine, eid) == []
-    assert import_file(act_as, world.owner, world.org_a, eid, csv_bytes("Title,Amount,Due date", f'Design,"1,250",{DUE}')) == 1
+    assert (
+        import_file(act_as, world.owner, world.org_a, eid, csv_bytes("Title,Amount,Due date", f'Design,"1,250",{DUE}'))
+        == 1
+    )
     assert amounts_of(admin_engine, eid) == [1250]
 
 

@@ -3,12 +3,13 @@
 Each service validates, writes, records an audit event and commits. Outcomes are checked as the owner
 role (``admin_engine``, which bypasses RLS), so a write RLS silently dropped would show up too.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -52,12 +53,15 @@ def events(admin_engine, org_id, action: str) -> list[dict]:
         admin_engine,
         "select seq, actor_user_id, entity_type, entity_id, data from audit_events"
         " where org_id = :org and action = :action order by seq",
-        org=org_id, action=action,
+        org=org_id,
+        action=action,
     )
 
 
 def membership_id(admin_engine, org_id, user_id):
-    return owner_query(admin_engine, "select id from memberships where org_id = :org and user_id = :u", org=org_id, u=user_id)[0]["id"]
+    return owner_query(
+        admin_engine, "select id from memberships where org_id = :org and user_id = :u", org=org_id, u=user_id
+    )[0]["id"]
 
 
 def new_email(world, local: str) -> str:
@@ -66,7 +70,10 @@ def new_email(world, local: str) -> str:
 
 def membership_of(admin_engine, org_id, user_id) -> dict | None:
     rows = owner_query(
-        admin_engine, "select id, role, contractor_id, accepted_at from memberships where org_id = :org and user_id = :u", org=org_id, u=user_id
+        admin_engine,
+        "select id, role, contractor_id, accepted_at from memberships where org_id = :org and user_id = :u",
+        org=org_id,
+        u=user_id,
     )
     return rows[0] if rows else None
 
@@ -86,7 +93,9 @@ def test_inviting_a_new_person_returns_a_one_time_token_stored_only_as_its_hash(
     result = members.invite_member(app_session, admin, email=email, name="Nia Newcomer", role="finance")
 
     assert isinstance(result.token, str) and len(result.token) >= 32
-    invite = owner_query(admin_engine, "select * from invites where org_id = :org and user_id = :u", org=world.org_a, u=result.user_id)
+    invite = owner_query(
+        admin_engine, "select * from invites where org_id = :org and user_id = :u", org=world.org_a, u=result.user_id
+    )
     assert len(invite) == 1
     assert invite[0]["token_hash"] == hashlib.sha256(result.token.encode()).hexdigest()
     assert (invite[0]["email"], invite[0]["name"]) == (email, "Nia Newcomer")
@@ -96,7 +105,10 @@ def test_inviting_a_new_person_returns_a_one_time_token_stored_only_as_its_hash(
     user = owner_query(admin_engine, "select email, name, password_hash from users where id = :u", u=result.user_id)[0]
     assert user == {"email": email, "name": "Nia Newcomer", "password_hash": None}
     assert membership_of(admin_engine, world.org_a, result.user_id) == {
-        "id": result.membership_id, "role": "finance", "contractor_id": None, "accepted_at": None,
+        "id": result.membership_id,
+        "role": "finance",
+        "contractor_id": None,
+        "accepted_at": None,
     }
     assert actor_for(app_session, result.user_id, world.org_a) is None  # nothing until accepted
 
@@ -113,10 +125,17 @@ def test_inviting_someone_who_already_has_an_account_issues_a_link_all_the_same(
     assert result.user_id == world.outsider.id
     assert isinstance(result.token, str) and len(result.token) >= 32
     (invite,) = owner_query(admin_engine, "select * from invites where user_id = :u", u=world.outsider.id)
-    assert (invite["org_id"], invite["email"], invite["name"], invite["used_at"]) == (world.org_b, world.outsider.email, "Typed By B", None)
+    assert (invite["org_id"], invite["email"], invite["name"], invite["used_at"]) == (
+        world.org_b,
+        world.outsider.email,
+        "Typed By B",
+        None,
+    )
     assert invite["token_hash"] == auth.token_hash(result.token)
     # The account is not renamed, and the membership waits for the person.
-    assert owner_query(admin_engine, "select name from users where id = :u", u=world.outsider.id) == [{"name": world.outsider.name}]
+    assert owner_query(admin_engine, "select name from users where id = :u", u=world.outsider.id) == [
+        {"name": world.outsider.name}
+    ]
     assert membership_of(admin_engine, world.org_b, world.outsider.id)["accepted_at"] is None
     assert actor_for(app_session, world.outsider.id, world.org_b) is None
     (event,) = events(admin_engine, world.org_b, "member.invited")
@@ -151,7 +170,12 @@ def test_a_link_issued_by_another_org_never_opens_the_org_a_person_is_pending_in
 def test_inviting_a_contractor_user_links_it_to_the_contractor(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     result = members.invite_member(
-        app_session, admin, email=new_email(world, "ycolleague"), name="Yan Y", role="contractor", contractor_id=str(world.contractor_y)
+        app_session,
+        admin,
+        email=new_email(world, "ycolleague"),
+        name="Yan Y",
+        role="contractor",
+        contractor_id=str(world.contractor_y),
     )
     m = owner_query(admin_engine, "select role, contractor_id from memberships where id = :id", id=result.membership_id)
     assert m == [{"role": "contractor", "contractor_id": world.contractor_y}]
@@ -192,7 +216,9 @@ def test_contractor_role_needs_a_contractor_of_this_org(world, app_session, admi
     admin = actor(app_session, world.admin, world.org_a)
     email = new_email(world, "nocontractor")
     with pytest.raises(ValidationError) as exc:
-        members.invite_member(app_session, admin, email=email, name="No Contractor", role="contractor", contractor_id=contractor_id)
+        members.invite_member(
+            app_session, admin, email=email, name="No Contractor", role="contractor", contractor_id=contractor_id
+        )
     assert set(exc.value.fields) == {"contractor_id"}, why
     app_session.rollback()
     assert org_state(admin_engine, world.org_a) == before
@@ -264,13 +290,22 @@ def test_an_admin_can_step_down_once_there_is_another_admin(world, app_session, 
     admin_m = membership_id(admin_engine, world.org_a, world.admin.id)
     members.change_role(app_session, admin, owner_m, role="admin")
     members.change_role(app_session, admin, admin_m, role="finance")
-    roles = {r["user_id"]: r["role"] for r in owner_query(admin_engine, "select user_id, role from memberships where org_id = :org", org=world.org_a)}
+    roles = {
+        r["user_id"]: r["role"]
+        for r in owner_query(admin_engine, "select user_id, role from memberships where org_id = :org", org=world.org_a)
+    }
     assert roles[world.owner.id] == "admin" and roles[world.admin.id] == "finance"
 
     changed = events(admin_engine, world.org_a, "member.role_changed")
     assert [(e["entity_id"], e["data"]) for e in changed] == [
-        (str(owner_m), {"before": {"role": "owner", "contractor_id": None}, "after": {"role": "admin", "contractor_id": None}}),
-        (str(admin_m), {"before": {"role": "admin", "contractor_id": None}, "after": {"role": "finance", "contractor_id": None}}),
+        (
+            str(owner_m),
+            {"before": {"role": "owner", "contractor_id": None}, "after": {"role": "admin", "contractor_id": None}},
+        ),
+        (
+            str(admin_m),
+            {"before": {"role": "admin", "contractor_id": None}, "after": {"role": "finance", "contractor_id": None}},
+        ),
     ]
     # The former admin's actor is now finance, and the database agrees.
     former = actor(app_session, world.admin, world.org_a)
@@ -282,7 +317,9 @@ def test_changing_a_contractor_user_to_staff_drops_the_contractor_link(world, ap
     admin = actor(app_session, world.admin, world.org_a)
     m = membership_id(admin_engine, world.org_a, world.contractor_y_user.id)
     members.change_role(app_session, admin, m, role="owner")
-    assert owner_query(admin_engine, "select role, contractor_id from memberships where id = :id", id=m) == [{"role": "owner", "contractor_id": None}]
+    assert owner_query(admin_engine, "select role, contractor_id from memberships where id = :id", id=m) == [
+        {"role": "owner", "contractor_id": None}
+    ]
     (event,) = events(admin_engine, world.org_a, "member.role_changed")
     assert event["data"]["before"] == {"role": "contractor", "contractor_id": str(world.contractor_y)}
 
@@ -303,7 +340,9 @@ def test_removing_a_member_deletes_the_membership_voids_invites_and_is_audited(w
     with pytest.raises(ValidationError) as exc:
         auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
     assert set(exc.value.fields) == {"token"}
-    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [{"password_hash": None}]
+    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [
+        {"password_hash": None}
+    ]
 
 
 def test_removing_an_accepted_member_ends_their_access(world, app_session, admin_engine):
@@ -321,13 +360,17 @@ def test_a_link_stops_working_once_its_membership_is_gone(world, app_session, ad
     invited = members.invite_member(app_session, admin, email=new_email(world, "orphan"), name="Or Phan", role="admin")
     app_session.execute(text("delete from memberships where id = :id"), {"id": invited.membership_id})
     app_session.commit()
-    assert owner_query(admin_engine, "select used_at from invites where user_id = :u", u=invited.user_id) == [{"used_at": None}]
+    assert owner_query(admin_engine, "select used_at from invites where user_id = :u", u=invited.user_id) == [
+        {"used_at": None}
+    ]
     assert auth.invite_details(app_session, invited.token) is None
     signed_out(app_session)
     with pytest.raises(ValidationError) as exc:
         auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
     assert set(exc.value.fields) == {"token"}
-    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [{"password_hash": None}]
+    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [
+        {"password_hash": None}
+    ]
     assert membership_of(admin_engine, world.org_a, invited.user_id) is None
 
 
@@ -351,7 +394,9 @@ def test_reissuing_an_invite_voids_the_old_link_and_is_audited(world, app_sessio
     new_token = members.reissue_invite(app_session, admin, invited.membership_id)
     assert new_token != invited.token
     invites = owner_query(
-        admin_engine, "select token_hash, email, name, used_at from invites where user_id = :u order by created_at, used_at nulls last", u=invited.user_id
+        admin_engine,
+        "select token_hash, email, name, used_at from invites where user_id = :u order by created_at, used_at nulls last",
+        u=invited.user_id,
     )
     assert [(i["token_hash"], i["email"], i["name"], i["used_at"] is None) for i in invites] == [
         (auth.token_hash(invited.token), email, "Re Issue", False),
@@ -363,7 +408,10 @@ def test_reissuing_an_invite_voids_the_old_link_and_is_audited(world, app_sessio
     signed_out(app_session)
     with pytest.raises(ValidationError):
         auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
-    assert auth.accept_invite_with_new_password(app_session, new_token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
+    assert (
+        auth.accept_invite_with_new_password(app_session, new_token, NEW_PASSWORD, NEW_PASSWORD).user_id
+        == invited.user_id
+    )
 
 
 @pytest.mark.parametrize("how", ["created by set-up", "accepted through the link"])
@@ -372,7 +420,9 @@ def test_reissuing_for_someone_who_has_joined_is_refused(world, app_session, adm
     if how == "created by set-up":
         target = membership_id(admin_engine, world.org_a, world.finance.id)
     else:
-        invited = members.invite_member(app_session, admin, email=new_email(world, "joined"), name="Jo Ined", role="owner")
+        invited = members.invite_member(
+            app_session, admin, email=new_email(world, "joined"), name="Jo Ined", role="owner"
+        )
         signed_out(app_session)
         auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
         target = invited.membership_id
@@ -432,7 +482,7 @@ def test_five_failures_lock_the_address_and_then_even_the_right_password_is_refu
             auth.authenticate(app_session, email, "wrong password")
     with pytest.raises(auth.LoginLocked) as fifth:
         auth.authenticate(app_session, email, "wrong password")
-    assert fifth.value.until > datetime.now(timezone.utc)
+    assert fifth.value.until > datetime.now(UTC)
     with pytest.raises(auth.LoginLocked):
         auth.authenticate(app_session, email, PASSWORD)
     with pytest.raises(auth.LoginLocked):
@@ -455,7 +505,9 @@ def test_a_success_resets_the_failure_count(world, app_session):
 
 def test_an_invited_person_without_a_password_cannot_sign_in(world, app_session):
     admin = actor(app_session, world.admin, world.org_a)
-    invited = members.invite_member(app_session, admin, email=new_email(world, "pending"), name="Pen Ding", role="owner")
+    invited = members.invite_member(
+        app_session, admin, email=new_email(world, "pending"), name="Pen Ding", role="owner"
+    )
     for password in ("", PASSWORD):
         with pytest.raises(auth.LoginFailed):
             auth.authenticate(app_session, new_email(world, "pending"), password)
@@ -484,7 +536,9 @@ def test_accepting_an_invite_sets_the_password_and_joins_once(world, app_session
 
     signed_out(app_session)
     with pytest.raises(ValidationError) as again:
-        auth.accept_invite_with_new_password(app_session, invited.token, "someone elses password", "someone elses password")
+        auth.accept_invite_with_new_password(
+            app_session, invited.token, "someone elses password", "someone elses password"
+        )
     assert set(again.value.fields) == {"token"}
     with pytest.raises(ValidationError) as again:
         auth.accept_invite_with_existing_password(app_session, invited.token, NEW_PASSWORD)
@@ -497,7 +551,9 @@ def test_accepting_an_invite_sets_the_password_and_joins_once(world, app_session
 def test_accepting_with_the_existing_password_joins_and_a_wrong_one_does_not(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     invited = members.invite_member(app_session, admin, email=world.admin_b.email, name="Bea", role="owner")
-    assert auth.invite_details(app_session, invited.token) == auth.InviteDetails(world.admin_b.email, f"Org A {world.suffix}", True)
+    assert auth.invite_details(app_session, invited.token) == auth.InviteDetails(
+        world.admin_b.email, f"Org A {world.suffix}", True
+    )
     hash_before = owner_query(admin_engine, "select password_hash from users where id = :u", u=world.admin_b.id)
 
     signed_out(app_session)
@@ -541,7 +597,10 @@ def test_an_account_without_a_password_cannot_accept_by_claiming_one(world, app_
         with pytest.raises(auth.LoginFailed):
             auth.accept_invite_with_existing_password(app_session, invited.token, password)
     assert membership_of(admin_engine, world.org_a, invited.user_id)["accepted_at"] is None
-    assert auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
+    assert (
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id
+        == invited.user_id
+    )
 
 
 def test_a_deactivated_account_cannot_accept_an_invite(world, app_session, admin_engine):
@@ -562,7 +621,9 @@ def test_an_expired_invite_cannot_be_accepted(world, app_session, admin_engine):
     invited = members.invite_member(app_session, admin, email=email, name="Lay Te", role="owner")
     with admin_engine.begin() as conn:
         conn.execute(
-            text("update invites set created_at = now() - interval '4 days', expires_at = now() - interval '1 day' where token_hash = :h"),
+            text(
+                "update invites set created_at = now() - interval '4 days', expires_at = now() - interval '1 day' where token_hash = :h"
+            ),
             {"h": auth.token_hash(invited.token)},
         )
     assert auth.invite_details(app_session, invited.token) is None
@@ -570,7 +631,9 @@ def test_an_expired_invite_cannot_be_accepted(world, app_session, admin_engine):
     with pytest.raises(ValidationError) as exc:
         auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD)
     assert set(exc.value.fields) == {"token"}
-    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [{"password_hash": None}]
+    assert owner_query(admin_engine, "select password_hash from users where id = :u", u=invited.user_id) == [
+        {"password_hash": None}
+    ]
     assert membership_of(admin_engine, world.org_a, invited.user_id)["accepted_at"] is None
 
 
@@ -581,27 +644,39 @@ def test_an_expired_invite_cannot_be_accepted(world, app_session, admin_engine):
 def test_no_invite_lives_longer_than_72_hours_even_written_by_the_owner(world, admin_engine, created_at, expires_at):
     from sqlalchemy.exc import IntegrityError
 
-    with pytest.raises(IntegrityError) as exc:
-        with admin_engine.begin() as conn:
-            conn.execute(
-                text(
-                    "insert into invites (org_id, user_id, email, name, token_hash, created_by, created_at, expires_at)"
-                    f" values (:org, :u, :e, 'X', :h, :by, {created_at}, {expires_at})"
-                ),
-                {"org": world.org_a, "u": world.outsider.id, "e": world.outsider.email, "h": "c" * 64, "by": world.admin.id},
-            )
+    with pytest.raises(IntegrityError) as exc, admin_engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into invites (org_id, user_id, email, name, token_hash, created_by, created_at, expires_at)"
+                f" values (:org, :u, :e, 'X', :h, :by, {created_at}, {expires_at})"
+            ),
+            {
+                "org": world.org_a,
+                "u": world.outsider.id,
+                "e": world.outsider.email,
+                "h": "c" * 64,
+                "by": world.admin.id,
+            },
+        )
     assert exc.value.orig.sqlstate == "23514"  # check_violation
 
 
-@pytest.mark.parametrize(("password", "confirm", "field"), [("short", "short", "password"), (NEW_PASSWORD, NEW_PASSWORD + "x", "confirm")])
+@pytest.mark.parametrize(
+    ("password", "confirm", "field"), [("short", "short", "password"), (NEW_PASSWORD, NEW_PASSWORD + "x", "confirm")]
+)
 def test_a_bad_new_password_leaves_the_invite_usable(world, app_session, password, confirm, field):
     admin = actor(app_session, world.admin, world.org_a)
-    invited = members.invite_member(app_session, admin, email=new_email(world, "careful"), name="Care Ful", role="owner")
+    invited = members.invite_member(
+        app_session, admin, email=new_email(world, "careful"), name="Care Ful", role="owner"
+    )
     signed_out(app_session)
     with pytest.raises(ValidationError) as exc:
         auth.accept_invite_with_new_password(app_session, invited.token, password, confirm)
     assert set(exc.value.fields) == {field}
-    assert auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id == invited.user_id
+    assert (
+        auth.accept_invite_with_new_password(app_session, invited.token, NEW_PASSWORD, NEW_PASSWORD).user_id
+        == invited.user_id
+    )
 
 
 @pytest.mark.parametrize("token", ["made-up-token", "", "x" * 10_000])
@@ -677,7 +752,11 @@ def test_an_admin_creates_a_contractor_and_it_is_audited(world, app_session, adm
     )
     row = contractor_row(admin_engine, created.id)
     assert (row["org_id"], row["legal_name"], row["email"], row["ap_vendor_id"], row["payout_details"]) == (
-        world.org_a, "Contractor W", email, "VW-1", "IBAN 123",
+        world.org_a,
+        "Contractor W",
+        email,
+        "VW-1",
+        "IBAN 123",
     )
     (event,) = [e for e in events(admin_engine, world.org_a, "contractor.created") if e["actor_user_id"] is not None]
     assert event["entity_id"] == str(created.id) and event["actor_user_id"] == world.admin.id
@@ -688,7 +767,9 @@ def test_an_admin_updates_a_contractor_and_the_event_keeps_before_and_after(worl
     admin = actor(app_session, world.admin, world.org_a)
     before = contractor_row(admin_engine, world.contractor_x)
     contractors.update_contractor(
-        app_session, admin, str(world.contractor_x),
+        app_session,
+        admin,
+        str(world.contractor_x),
         ContractorInput(before["legal_name"], before["email"], "VX-NEW", "ACH 42"),
     )
     after = contractor_row(admin_engine, world.contractor_x)
@@ -704,7 +785,12 @@ def test_an_admin_updates_a_contractor_and_the_event_keeps_before_and_after(worl
 def test_an_update_that_changes_nothing_records_nothing(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     row = contractor_row(admin_engine, world.contractor_x)
-    contractors.update_contractor(app_session, admin, world.contractor_x, ContractorInput(row["legal_name"], row["email"], row["ap_vendor_id"], ""))
+    contractors.update_contractor(
+        app_session,
+        admin,
+        world.contractor_x,
+        ContractorInput(row["legal_name"], row["email"], row["ap_vendor_id"], ""),
+    )
     assert events(admin_engine, world.org_a, "contractor.updated") == []
     assert contractor_row(admin_engine, world.contractor_x) == row
 
@@ -716,7 +802,9 @@ def test_an_update_that_changes_nothing_records_nothing(world, app_session, admi
         ("ap_vendor_id", lambda w: f"VX-{w.suffix}"),  # contractor X's AP vendor id
     ],
 )
-def test_creating_a_contractor_with_a_taken_email_or_vendor_id_fails_at_that_field(world, app_session, admin_engine, field, value_of):
+def test_creating_a_contractor_with_a_taken_email_or_vendor_id_fails_at_that_field(
+    world, app_session, admin_engine, field, value_of
+):
     before = org_state(admin_engine, world.org_a)
     admin = actor(app_session, world.admin, world.org_a)
     data = replace(ContractorInput("Contractor Dup", new_email(world, "dup"), "VDUP"), **{field: value_of(world)})
@@ -730,7 +818,9 @@ def test_creating_a_contractor_with_a_taken_email_or_vendor_id_fails_at_that_fie
     ("field", "value_of"),
     [("email", lambda w: f"X-{w.suffix}@Example.com"), ("ap_vendor_id", lambda w: f"VX-{w.suffix}")],
 )
-def test_updating_a_contractor_to_a_taken_email_or_vendor_id_fails_at_that_field(world, app_session, admin_engine, field, value_of):
+def test_updating_a_contractor_to_a_taken_email_or_vendor_id_fails_at_that_field(
+    world, app_session, admin_engine, field, value_of
+):
     before = org_state(admin_engine, world.org_a)
     admin = actor(app_session, world.admin, world.org_a)
     y = contractor_row(admin_engine, world.contractor_y)
@@ -777,7 +867,9 @@ def test_only_admins_create_or_update_contractors(world, app_session, admin_engi
     with pytest.raises(Forbidden):
         contractors.create_contractor(app_session, non_admin, ContractorInput("Sneaky", new_email(world, "sneaky")))
     with pytest.raises(Forbidden):
-        contractors.update_contractor(app_session, non_admin, world.contractor_x, ContractorInput("Sneaky", new_email(world, "sneaky")))
+        contractors.update_contractor(
+            app_session, non_admin, world.contractor_x, ContractorInput("Sneaky", new_email(world, "sneaky"))
+        )
     app_session.rollback()
     assert org_state(admin_engine, world.org_a) == before
 
@@ -786,7 +878,9 @@ def test_an_admin_cannot_update_another_orgs_contractor(world, app_session, admi
     before = contractor_row(admin_engine, world.contractor_x)
     admin_b = actor(app_session, world.admin_b, world.org_b)
     with pytest.raises(NotFound):
-        contractors.update_contractor(app_session, admin_b, world.contractor_x, ContractorInput("Taken", new_email(world, "taken")))
+        contractors.update_contractor(
+            app_session, admin_b, world.contractor_x, ContractorInput("Taken", new_email(world, "taken"))
+        )
     app_session.rollback()
     assert contractor_row(admin_engine, world.contractor_x) == before
 
@@ -831,13 +925,21 @@ def test_all_invalid_settings_are_reported_at_once(world, app_session):
     admin = actor(app_session, world.admin, world.org_a)
     with pytest.raises(ValidationError) as exc:
         organizations.update_settings(app_session, admin, OrgSettings("", "EURO", 20000, 1000, ""))
-    assert set(exc.value.fields) == {"name", "default_currency", "default_retainage", "payment_terms_days", "partial_policy"}
+    assert set(exc.value.fields) == {
+        "name",
+        "default_currency",
+        "default_retainage",
+        "payment_terms_days",
+        "partial_policy",
+    }
 
 
 def test_updating_settings_records_each_changed_field_before_and_after(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     old = settings_of(admin_engine, world.org_a)
-    new = replace(old, name=f"  Renamed A {world.suffix} ", default_currency="JPY", payment_terms_days=0, partial_policy="split")
+    new = replace(
+        old, name=f"  Renamed A {world.suffix} ", default_currency="JPY", payment_terms_days=0, partial_policy="split"
+    )
     organizations.update_settings(app_session, admin, new)
 
     assert settings_of(admin_engine, world.org_a) == replace(new, name=f"Renamed A {world.suffix}")
@@ -863,6 +965,8 @@ def test_only_admins_change_settings(world, app_session, admin_engine, who):
     before = org_state(admin_engine, world.org_a)
     non_admin = actor(app_session, getattr(world, who), world.org_a)
     with pytest.raises(Forbidden):
-        organizations.update_settings(app_session, non_admin, replace(settings_of(admin_engine, world.org_a), name="Hijacked"))
+        organizations.update_settings(
+            app_session, non_admin, replace(settings_of(admin_engine, world.org_a), name="Hijacked")
+        )
     app_session.rollback()
     assert org_state(admin_engine, world.org_a) == before

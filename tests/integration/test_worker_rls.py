@@ -7,6 +7,7 @@ Each statement judged here is raw SQL in the real ``jobs.runtime.worker_session`
 owner role is the ground truth. Two organizations hold rows of every kind the worker reads: invoices
 from approvals, messages and receipts written by the real worker.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,12 @@ def seen(session, table: str) -> set:
 
 
 def members_of(admin_engine, org_id) -> set:
-    return {r["user_id"] for r in owner_query(
-        admin_engine, "select user_id from memberships where org_id = :o and accepted_at is not null", o=org_id)}
+    return {
+        r["user_id"]
+        for r in owner_query(
+            admin_engine, "select user_id from memberships where org_id = :o and accepted_at is not null", o=org_id
+        )
+    }
 
 
 # --- a worker sees its organization -----------------------------------------------------------------
@@ -126,34 +131,47 @@ def test_a_worker_of_one_organization_naming_another_cannot_write_there(two_orgs
     before = {t: truth(admin_engine, t, w.org_b) for t in ("email_messages", "notifications")}
     with foreign_context(app_sessions, w.org_a, w.org_b) as session:
         with pytest.raises(DBAPIError) as raised:
-            session.execute(text(
-                "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
-                " values (:o, 'milestone.approved', :u, :e, 'Approved', '<p>x</p>', 'x', :k)"),
-                {"o": w.org_b, "u": w.admin_b.id, "e": w.admin_b.email, "k": f"forged:{uuid.uuid4()}"})
+            session.execute(
+                text(
+                    "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                    " values (:o, 'milestone.approved', :u, :e, 'Approved', '<p>x</p>', 'x', :k)"
+                ),
+                {"o": w.org_b, "u": w.admin_b.id, "e": w.admin_b.email, "k": f"forged:{uuid.uuid4()}"},
+            )
         assert raised.value.orig.sqlstate == "42501"
         session.rollback()
         with pytest.raises(DBAPIError) as raised:
-            session.execute(text(
-                "insert into notifications (org_id, user_id, event, title, url, dedupe_key)"
-                " values (:o, :u, 'milestone.approved', 'Approved', '/', :k)"),
-                {"o": w.org_b, "u": w.admin_b.id, "k": f"forged:{uuid.uuid4()}"})
+            session.execute(
+                text(
+                    "insert into notifications (org_id, user_id, event, title, url, dedupe_key)"
+                    " values (:o, :u, 'milestone.approved', 'Approved', '/', :k)"
+                ),
+                {"o": w.org_b, "u": w.admin_b.id, "k": f"forged:{uuid.uuid4()}"},
+            )
         assert raised.value.orig.sqlstate == "42501"
         session.rollback()
-        changed = session.execute(text("update email_messages set status = 'failed' where org_id = :o"), {"o": w.org_b}).rowcount
+        changed = session.execute(
+            text("update email_messages set status = 'failed' where org_id = :o"), {"o": w.org_b}
+        ).rowcount
         session.rollback()
     assert changed == 0
     assert {t: truth(admin_engine, t, w.org_b) for t in before} == before
-    assert {r["status"] for r in owner_query(admin_engine, "select status from email_messages where org_id = :o", o=w.org_b)} == {"kept"}
+    assert {
+        r["status"] for r in owner_query(admin_engine, "select status from email_messages where org_id = :o", o=w.org_b)
+    } == {"kept"}
 
 
 def test_a_worker_cannot_write_into_another_organization_from_its_own_context(two_orgs, admin_engine):
     w = two_orgs.world
     with runtime.worker_session(w.org_a) as session:
         with pytest.raises(DBAPIError) as raised:
-            session.execute(text(
-                "insert into notifications (org_id, user_id, event, title, url, dedupe_key)"
-                " values (:o, :u, 'milestone.approved', 'Approved', '/', :k)"),
-                {"o": w.org_b, "u": w.admin_b.id, "k": f"forged:{uuid.uuid4()}"})
+            session.execute(
+                text(
+                    "insert into notifications (org_id, user_id, event, title, url, dedupe_key)"
+                    " values (:o, :u, 'milestone.approved', 'Approved', '/', :k)"
+                ),
+                {"o": w.org_b, "u": w.admin_b.id, "k": f"forged:{uuid.uuid4()}"},
+            )
         session.rollback()
     assert raised.value.orig.sqlstate == "42501"
 
@@ -162,7 +180,9 @@ def test_a_worker_cannot_write_into_another_organization_from_its_own_context(tw
 
 
 def messages_about(admin_engine, entity_ids) -> list[dict]:
-    return owner_query(admin_engine, "select * from email_messages where entity_id = any(:e)", e=[str(e) for e in entity_ids])
+    return owner_query(
+        admin_engine, "select * from email_messages where entity_id = any(:e)", e=[str(e) for e in entity_ids]
+    )
 
 
 def test_a_notify_job_naming_another_organizations_review_tells_nobody(two_orgs, act_as, admin_engine, database):
@@ -180,8 +200,12 @@ def test_a_notify_job_naming_another_organizations_review_tells_nobody(two_orgs,
 
     assert owner_query(admin_engine, "select id from email_messages") == messages_before
     assert owner_query(admin_engine, "select id from notifications") == notices_before
-    assert [m["org_id"] for m in messages_about(admin_engine, [milestone_b]) if m["event"] == "milestone.approved"] == [w.org_b]
-    notify_jobs = [j for j in jobs(admin_engine, task="notify", org_ids=[w.org_a]) if j["args"]["entity_id"] == str(review_b)]
+    assert [m["org_id"] for m in messages_about(admin_engine, [milestone_b]) if m["event"] == "milestone.approved"] == [
+        w.org_b
+    ]
+    notify_jobs = [
+        j for j in jobs(admin_engine, task="notify", org_ids=[w.org_a]) if j["args"]["entity_id"] == str(review_b)
+    ]
     assert [j["status"] for j in notify_jobs] == ["succeeded"]  # a finished job, not one retried forever
 
 
@@ -208,16 +232,18 @@ def resets(world, app_sessions, admin_engine) -> dict:
     for who in (world.finance, world.owner):
         with app_sessions() as session:
             password_resets.request_reset(session, who.email, base_url=BASE_URL)
-        (row,) = owner_query(admin_engine, "select id from email_messages where org_id is null and recipient_user_id = :u",
-                             u=who.id)
+        (row,) = owner_query(
+            admin_engine, "select id from email_messages where org_id is null and recipient_user_id = :u", u=who.id
+        )
         out[who.id] = row["id"]
     return out
 
 
 def test_an_account_context_sees_only_that_accounts_messages(world, resets, worker, admin_engine, act_as):
     session, actor = sign_in(act_as, world.admin, world.org_a)  # an org message exists too: an invitation
-    members.invite_member(session, actor, email=f"new-{world.suffix}@example.com", name="Nia New", role="owner",
-                          base_url=BASE_URL)
+    members.invite_member(
+        session, actor, email=f"new-{world.suffix}@example.com", name="Nia New", role="owner", base_url=BASE_URL
+    )
     assert owner_query(admin_engine, "select id from email_messages where org_id = :o", o=world.org_a)
 
     with runtime.worker_session(None, user_id=world.finance.id) as session:
@@ -228,8 +254,12 @@ def test_an_account_context_sees_only_that_accounts_messages(world, resets, work
 
 def test_an_account_message_is_sent_by_the_worker_as_that_account(world, resets, admin_engine, database):
     run_jobs(database, admin_engine, user_ids=[world.finance.id])
-    statuses = {r["id"]: r["status"] for r in owner_query(
-        admin_engine, "select id, status from email_messages where id = any(:i)", i=list(resets.values()))}
+    statuses = {
+        r["id"]: r["status"]
+        for r in owner_query(
+            admin_engine, "select id, status from email_messages where id = any(:i)", i=list(resets.values())
+        )
+    }
     assert statuses[resets[world.finance.id]] == "kept"
     assert statuses[resets[world.owner.id]] == "queued"  # its job was not run: it is not this account's
 
@@ -237,9 +267,12 @@ def test_an_account_message_is_sent_by_the_worker_as_that_account(world, resets,
 def test_an_account_context_cannot_write_a_message_for_someone_else(world, worker):
     with runtime.worker_session(None, user_id=world.finance.id) as session:
         with pytest.raises(DBAPIError) as raised:
-            session.execute(text(
-                "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
-                " values (null, 'password_reset', :u, :e, 'Reset', '<p>x</p>', 'x', :k)"),
-                {"u": world.owner.id, "e": world.owner.email, "k": f"forged:{uuid.uuid4()}"})
+            session.execute(
+                text(
+                    "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                    " values (null, 'password_reset', :u, :e, 'Reset', '<p>x</p>', 'x', :k)"
+                ),
+                {"u": world.owner.id, "e": world.owner.email, "k": f"forged:{uuid.uuid4()}"},
+            )
         session.rollback()
     assert raised.value.orig.sqlstate == "42501"

@@ -6,8 +6,19 @@ from backoffice.domain.audit_chain import GENESIS, ChainRow, canonical_text, exp
 def _chain(n: int) -> list[ChainRow]:
     rows, prev = [], GENESIS
     for seq in range(1, n + 1):
-        row = ChainRow("org", seq, f"2026-01-01T00:00:0{seq}.000000Z", "u", "a@example.com", "thing.done",
-                       "thing", str(seq), '{"n": %d}' % seq, prev, "")
+        row = ChainRow(
+            "org",
+            seq,
+            f"2026-01-01T00:00:0{seq}.000000Z",
+            "u",
+            "a@example.com",
+            "thing.done",
+            "thing",
+            str(seq),
+            '{"n": %d}' % seq,
+            prev,
+            "",
+        )
         row = ChainRow(**{**row.__dict__, "hash": expected_hash(row)})
         rows.append(row)
         prev = row.hash

@@ -1,15 +1,23 @@
 """Dates as the HTML pages show them (backoffice/web/display.py): every branch, with a fixed now."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from backoffice.web.display import (
-    day_element, days_away, exact_day, exact_moment, human_moment, machine_moment, moment_element, short_day,
+    day_element,
+    days_away,
+    exact_day,
+    exact_moment,
+    human_moment,
+    machine_moment,
+    moment_element,
+    short_day,
 )
 
-NOW = datetime(2026, 11, 21, 14, 3, 27, tzinfo=timezone.utc)  # a Saturday
+NOW = datetime(2026, 11, 21, 14, 3, 27, tzinfo=UTC)  # a Saturday
 TODAY = NOW.date()
 
 
@@ -23,16 +31,16 @@ TODAY = NOW.date()
         (NOW - timedelta(minutes=12, seconds=40), "12 min ago"),
         (NOW - timedelta(minutes=59, seconds=59), "59 min ago"),
         (NOW - timedelta(hours=1), "today, 13:03"),
-        (datetime(2026, 11, 21, 0, 0, tzinfo=timezone.utc), "today, 00:00"),
+        (datetime(2026, 11, 21, 0, 0, tzinfo=UTC), "today, 00:00"),
         (NOW + timedelta(hours=2), "today, 16:03"),
-        (datetime(2026, 11, 20, 9, 12, tzinfo=timezone.utc), "yesterday, 09:12"),
-        (datetime(2026, 11, 20, 23, 59, tzinfo=timezone.utc), "yesterday, 23:59"),
-        (datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc), "tomorrow, 09:00"),
-        (datetime(2026, 11, 12, 9, 12, tzinfo=timezone.utc), "12 Nov, 09:12"),
-        (datetime(2026, 1, 2, 8, 5, tzinfo=timezone.utc), "02 Jan, 08:05"),
-        (datetime(2026, 12, 24, 8, 5, tzinfo=timezone.utc), "24 Dec, 08:05"),
-        (datetime(2025, 11, 12, 9, 12, tzinfo=timezone.utc), "12 Nov 2025"),
-        (datetime(2027, 3, 1, 9, 12, tzinfo=timezone.utc), "01 Mar 2027"),
+        (datetime(2026, 11, 20, 9, 12, tzinfo=UTC), "yesterday, 09:12"),
+        (datetime(2026, 11, 20, 23, 59, tzinfo=UTC), "yesterday, 23:59"),
+        (datetime(2026, 11, 22, 9, 0, tzinfo=UTC), "tomorrow, 09:00"),
+        (datetime(2026, 11, 12, 9, 12, tzinfo=UTC), "12 Nov, 09:12"),
+        (datetime(2026, 1, 2, 8, 5, tzinfo=UTC), "02 Jan, 08:05"),
+        (datetime(2026, 12, 24, 8, 5, tzinfo=UTC), "24 Dec, 08:05"),
+        (datetime(2025, 11, 12, 9, 12, tzinfo=UTC), "12 Nov 2025"),
+        (datetime(2027, 3, 1, 9, 12, tzinfo=UTC), "01 Mar 2027"),
     ],
 )
 def test_a_moment_reads_relative_to_now(value, expected):
@@ -53,7 +61,7 @@ def test_a_naive_moment_is_taken_as_utc():
 
 def test_the_exact_moment_names_the_weekday_the_full_date_the_seconds_and_utc():
     assert exact_moment(NOW) == "Saturday 21 November 2026, 14:03:27 UTC"
-    assert exact_moment(datetime(2026, 3, 1, 9, 5, 7, tzinfo=timezone.utc)) == "Sunday 1 March 2026, 09:05:07 UTC"
+    assert exact_moment(datetime(2026, 3, 1, 9, 5, 7, tzinfo=UTC)) == "Sunday 1 March 2026, 09:05:07 UTC"
 
 
 def test_the_machine_moment_is_iso_8601_in_utc_to_the_second():
@@ -62,7 +70,8 @@ def test_the_machine_moment_is_iso_8601_in_utc_to_the_second():
 
 def test_a_moment_element_is_a_time_with_its_exact_form_on_hover():
     assert str(moment_element(NOW - timedelta(minutes=5), NOW)) == (
-        '<time datetime="2026-11-21T13:58:27Z" title="Saturday 21 November 2026, 13:58:27 UTC">5 min ago</time>')
+        '<time datetime="2026-11-21T13:58:27Z" title="Saturday 21 November 2026, 13:58:27 UTC">5 min ago</time>'
+    )
 
 
 def test_no_moment_is_a_dash():
@@ -95,14 +104,17 @@ def test_the_exact_day_names_the_weekday_the_full_date_and_the_distance():
 
 def test_a_day_element_is_a_time_with_the_short_date_and_the_exact_one_on_hover():
     assert str(day_element(date(2026, 12, 21), TODAY)) == (
-        '<time datetime="2026-12-21" title="Monday 21 December 2026 · in 30 days">21 Dec 2026</time>')
+        '<time datetime="2026-12-21" title="Monday 21 December 2026 · in 30 days">21 Dec 2026</time>'
+    )
 
 
 def test_a_day_element_takes_an_iso_string_a_datetime_or_nothing():
     assert str(day_element("2026-11-18", TODAY)) == (
-        '<time datetime="2026-11-18" title="Wednesday 18 November 2026 · 3 days ago">18 Nov 2026</time>')
-    assert str(day_element(datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc), TODAY)).startswith(
-        '<time datetime="2026-11-21" title="Saturday 21 November 2026 · today">')
+        '<time datetime="2026-11-18" title="Wednesday 18 November 2026 · 3 days ago">18 Nov 2026</time>'
+    )
+    assert str(day_element(datetime(2026, 11, 21, 23, 30, tzinfo=UTC), TODAY)).startswith(
+        '<time datetime="2026-11-21" title="Saturday 21 November 2026 · today">'
+    )
     assert str(day_element(None, TODAY)) == "—"
     assert str(day_element("", TODAY)) == "—"
 

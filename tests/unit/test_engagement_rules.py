@@ -1,4 +1,5 @@
 """Engagement and milestone state machines (DESIGN.md section 3): who may do what, from where."""
+
 from __future__ import annotations
 
 import itertools

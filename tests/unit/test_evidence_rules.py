@@ -1,5 +1,6 @@
 """Which evidence files, names and links are accepted (backoffice.domain.evidence), and the types
 libmagic reads from real content (backoffice.services.evidence.sniff)."""
+
 from __future__ import annotations
 
 import io
@@ -12,12 +13,16 @@ from backoffice.services.demo_evidence import notes_md, photo_png
 from backoffice.services.evidence import UploadedFile, check_files, sniff
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "a/b.pdf", "..\\windows\\x.txt", "C:\\x.txt", "C:x.txt", "..", "."])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "a/b.pdf", "..\\windows\\x.txt", "C:\\x.txt", "C:x.txt", "..", "."]
+)
 def test_a_name_that_tries_a_path_is_refused(name):
     assert "folder path" in rules.name_problem(name)
 
 
-@pytest.mark.parametrize("name", ["report.pdf", "Bericht über Prüfung.pdf", "photo (1).JPG", ".hidden-notes.md", "a..b.txt"])
+@pytest.mark.parametrize(
+    "name", ["report.pdf", "Bericht über Prüfung.pdf", "photo (1).JPG", ".hidden-notes.md", "a..b.txt"]
+)
 def test_ordinary_names_are_kept(name):
     assert rules.name_problem(name) is None
 
@@ -29,38 +34,44 @@ def test_control_characters_and_overlong_names_are_refused():
     assert rules.name_problem("   ") == "has no name"
 
 
-@pytest.mark.parametrize(("sniffed", "name", "kept_as"), [
-    ("application/pdf", "report.pdf", "application/pdf"),
-    ("application/pdf", "report", "application/pdf"),  # no extension: the content decides
-    ("image/jpeg", "photo.JPEG", "image/jpeg"),
-    ("text/plain", "notes.md", "text/markdown"),
-    ("text/plain", "rows.csv", "text/csv"),
-    ("text/csv", "rows.csv", "text/csv"),
-    ("text/plain", "readme", "text/plain"),
-    ("text/x-c", "snippet.txt", "text/plain"),  # text that merely looks like code is still text
-    ("application/zip", "plan.docx", rules.DOCX),  # an Office file is a ZIP to an older sniffer
-    (rules.XLSX, "costs.xlsx", rules.XLSX),
-])
+@pytest.mark.parametrize(
+    ("sniffed", "name", "kept_as"),
+    [
+        ("application/pdf", "report.pdf", "application/pdf"),
+        ("application/pdf", "report", "application/pdf"),  # no extension: the content decides
+        ("image/jpeg", "photo.JPEG", "image/jpeg"),
+        ("text/plain", "notes.md", "text/markdown"),
+        ("text/plain", "rows.csv", "text/csv"),
+        ("text/csv", "rows.csv", "text/csv"),
+        ("text/plain", "readme", "text/plain"),
+        ("text/x-c", "snippet.txt", "text/plain"),  # text that merely looks like code is still text
+        ("application/zip", "plan.docx", rules.DOCX),  # an Office file is a ZIP to an older sniffer
+        (rules.XLSX, "costs.xlsx", rules.XLSX),
+    ],
+)
 def test_accepted_types(sniffed, name, kept_as):
     assert rules.accepted_type(sniffed, name) == (kept_as, None)
 
 
-@pytest.mark.parametrize(("sniffed", "name", "problem"), [
-    ("text/html", "page.html", "not an accepted type"),
-    ("text/html", "page.txt", "not an accepted type"),  # markup is never "plain text"
-    ("image/svg+xml", "logo.svg", "not an accepted type"),
-    ("application/x-dosexec", "invoice.pdf", "not an accepted type"),
-    ("application/x-executable", "tool", "not an accepted type"),
-    ("image/png", "scan.pdf", "named .pdf but its content is a PNG image"),
-    ("application/pdf", "photo.jpg", "named .jpg but its content is a PDF"),
-    # The reviewer's computer opens a download by its extension: scripts never arrive as "text".
-    ("text/x-msdos-batch", "invoice.bat", "named .bat, which is not accepted"),
-    ("text/plain", "run.js", "named .js, which is not accepted"),
-    ("text/plain", "setup.ps1", "named .ps1, which is not accepted"),
-    ("text/plain", "page.html", "named .html, which is not accepted"),
-    ("application/zip", "tool.jar", "named .jar, which is not accepted"),
-    ("application/pdf", "report.pdf.exe", "named .exe, which is not accepted"),
-])
+@pytest.mark.parametrize(
+    ("sniffed", "name", "problem"),
+    [
+        ("text/html", "page.html", "not an accepted type"),
+        ("text/html", "page.txt", "not an accepted type"),  # markup is never "plain text"
+        ("image/svg+xml", "logo.svg", "not an accepted type"),
+        ("application/x-dosexec", "invoice.pdf", "not an accepted type"),
+        ("application/x-executable", "tool", "not an accepted type"),
+        ("image/png", "scan.pdf", "named .pdf but its content is a PNG image"),
+        ("application/pdf", "photo.jpg", "named .jpg but its content is a PDF"),
+        # The reviewer's computer opens a download by its extension: scripts never arrive as "text".
+        ("text/x-msdos-batch", "invoice.bat", "named .bat, which is not accepted"),
+        ("text/plain", "run.js", "named .js, which is not accepted"),
+        ("text/plain", "setup.ps1", "named .ps1, which is not accepted"),
+        ("text/plain", "page.html", "named .html, which is not accepted"),
+        ("application/zip", "tool.jar", "named .jar, which is not accepted"),
+        ("application/pdf", "report.pdf.exe", "named .exe, which is not accepted"),
+    ],
+)
 def test_refused_types_say_why(sniffed, name, problem):
     kept, why = rules.accepted_type(sniffed, name)
     assert kept is None and problem in why
@@ -68,7 +79,9 @@ def test_refused_types_say_why(sniffed, name, problem):
 
 def test_links_one_per_line_http_and_https_only():
     assert rules.clean_links(" https://a.example/x \n\nhttp://b.example\nhttps://a.example/x") == (
-        ["https://a.example/x", "http://b.example"], None)
+        ["https://a.example/x", "http://b.example"],
+        None,
+    )
     for bad in ("javascript:alert(1)", "ftp://files.example/x", "https://", "www.example.com", "https://a b.example"):
         links, problem = rules.clean_links(f"https://ok.example\n{bad}")
         assert links == [] and problem.startswith("Line 2:")
@@ -78,14 +91,23 @@ def test_links_one_per_line_http_and_https_only():
 
 def test_sizes_read_as_people_read_them():
     assert [rules.human_size(n) for n in (0, 1, 1023, 1536, 25 * rules.MB, 1024**3)] == [
-        "0 bytes", "1 byte", "1023 bytes", "1.5 KB", "25 MB", "1 GB"]
+        "0 bytes",
+        "1 byte",
+        "1023 bytes",
+        "1.5 KB",
+        "25 MB",
+        "1 GB",
+    ]
 
 
 def _office(kind: str) -> bytes:
     buffer = io.BytesIO()
     folder = {"docx": "word", "xlsx": "xl", "pptx": "ppt"}[kind]
     with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
         z.writestr("_rels/.rels", "<Relationships/>")
         z.writestr(f"{folder}/document.xml", "<x/>")
     return buffer.getvalue()
@@ -98,32 +120,52 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("name", "data", "kept_as"), [
-    ("photo.png", photo_png(16, 16), "image/png"),
-    ("report.pdf", b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", "application/pdf"),
-    ("notes.md", notes_md("Notes", ["one", "two"]), "text/markdown"),
-    ("rows.csv", b"date,hours\n2026-11-01,7.5\n2026-11-02,8\n", "text/csv"),
-    ("log.txt", b"All checks passed.\n", "text/plain"),
-    ("photo.gif", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", "image/gif"),
-    ("archive.zip", _zip(), "application/zip"),
-    ("plan.docx", _office("docx"), rules.DOCX),
-    ("costs.xlsx", _office("xlsx"), rules.XLSX),
-    ("deck.pptx", _office("pptx"), rules.PPTX),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "kept_as"),
+    [
+        ("photo.png", photo_png(16, 16), "image/png"),
+        ("report.pdf", b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", "application/pdf"),
+        ("notes.md", notes_md("Notes", ["one", "two"]), "text/markdown"),
+        ("rows.csv", b"date,hours\n2026-11-01,7.5\n2026-11-02,8\n", "text/csv"),
+        ("log.txt", b"All checks passed.\n", "text/plain"),
+        (
+            "photo.gif",
+            b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+            "image/gif",
+        ),
+        ("archive.zip", _zip(), "application/zip"),
+        ("plan.docx", _office("docx"), rules.DOCX),
+        ("costs.xlsx", _office("xlsx"), rules.XLSX),
+        ("deck.pptx", _office("pptx"), rules.PPTX),
+    ],
+)
 def test_real_content_is_sniffed_and_accepted(name, data, kept_as):
     checked, problems = check_files([UploadedFile.from_bytes(name, data)], rules.Limits())
     assert problems == []
     assert checked[0].content_type == kept_as
 
 
-@pytest.mark.parametrize(("name", "data", "problem"), [
-    ("invoice.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64 + b"This program cannot be run in DOS mode", "not an accepted type"),
-    ("tool", b"\x7fELF\x02\x01\x01" + b"\x00" * 57, "not an accepted type"),
-    ("page.txt", b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", "not an accepted type"),
-    ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "not an accepted type"),
-    ("scan.pdf", photo_png(16, 16), "its content is a PNG image"),
-    ("empty.pdf", b"", "is empty"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        (
+            "invoice.pdf",
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff"
+            + b"\x00" * 64
+            + b"This program cannot be run in DOS mode",
+            "not an accepted type",
+        ),
+        ("tool", b"\x7fELF\x02\x01\x01" + b"\x00" * 57, "not an accepted type"),
+        ("page.txt", b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", "not an accepted type"),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "not an accepted type",
+        ),
+        ("scan.pdf", photo_png(16, 16), "its content is a PNG image"),
+        ("empty.pdf", b"", "is empty"),
+    ],
+)
 def test_disguised_or_empty_files_are_refused_by_name(name, data, problem):
     checked, problems = check_files([UploadedFile.from_bytes(name, data)], rules.Limits())
     assert checked == []

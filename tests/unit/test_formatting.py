@@ -3,13 +3,14 @@
 Babel separates an amount from a trailing symbol with a no-break space (U+00A0) and puts a narrow
 no-break space (U+202F) before AM/PM in en_US: the strings below are exactly what a reader gets.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from backoffice.formatting import COMMON_LOCALES, DEFAULT_LOCALE, day, is_locale, money, moment
+from backoffice.formatting import COMMON_LOCALES, DEFAULT_LOCALE, day, is_locale, moment, money
 
 NBSP = "\u00a0"
 NNBSP = "\u202f"
@@ -91,7 +92,7 @@ def test_moment_converts_to_utc_and_says_so():
 
 
 def test_moment_of_the_same_instant_reads_the_same_from_any_offset():
-    instant = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
+    instant = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
     tokyo = instant.astimezone(timezone(timedelta(hours=9)))
     assert moment(tokyo) == moment(instant) == f"Jun 1, 2030, 12:00:00{NNBSP}PM UTC"
 

@@ -2,6 +2,7 @@
 what a release pays, the due date, the ledger lines of each money event, the invoice's moves, and the
 money of currencies with 0 and 3 decimals. Parsing, rounding and allocation themselves are in
 test_money.py; this file takes them as given and checks the invoice rules built on them."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -91,7 +92,11 @@ def test_the_largest_and_smallest_amounts_with_no_or_full_retainage_and_fee(curr
         amounts = milestone_amounts(gross, bps, bps)
         withheld = gross if bps else 0
         assert (amounts.retainage, amounts.net, amounts.fee, amounts.total) == (
-            withheld, gross - withheld, withheld, gross + withheld)
+            withheld,
+            gross - withheld,
+            withheld,
+            gross + withheld,
+        )
 
 
 @given(GROSS, BPS, BPS)
@@ -111,8 +116,15 @@ def test_net_plus_retainage_is_the_gross_and_total_is_gross_plus_fee(gross, reta
 @given(GROSS, BPS, BPS)
 def test_the_amounts_name_every_money_column_of_an_invoice(gross, retainage_bps, fee_bps):
     a = milestone_amounts(gross, retainage_bps, fee_bps)
-    assert a.as_dict() == {"gross_minor": a.gross, "retainage_bps": retainage_bps, "retainage_minor": a.retainage,
-                           "net_minor": a.net, "fee_bps": fee_bps, "fee_minor": a.fee, "total_minor": a.total}
+    assert a.as_dict() == {
+        "gross_minor": a.gross,
+        "retainage_bps": retainage_bps,
+        "retainage_minor": a.retainage,
+        "net_minor": a.net,
+        "fee_bps": fee_bps,
+        "fee_minor": a.fee,
+        "total_minor": a.total,
+    }
 
 
 @pytest.mark.parametrize("gross", [0, -1, -100])
@@ -127,9 +139,16 @@ def test_retainage_and_fee_outside_nought_to_a_hundred_percent_are_refused(retai
         milestone_amounts(100, retainage_bps, fee_bps)
 
 
-@given(GROSS, BPS, st.integers(min_value=0, max_value=365), BPS,
-       st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)))
-def test_a_reviews_authorization_is_exactly_what_the_invoice_amounts_say(gross, retainage_bps, terms, fee_bps, approved_on):
+@given(
+    GROSS,
+    BPS,
+    st.integers(min_value=0, max_value=365),
+    BPS,
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+)
+def test_a_reviews_authorization_is_exactly_what_the_invoice_amounts_say(
+    gross, retainage_bps, terms, fee_bps, approved_on
+):
     a = authorization(gross, retainage_bps, terms, approved_on, fee_bps)
     m = milestone_amounts(gross, retainage_bps, fee_bps)
     assert (a.gross, a.retainage, a.net, a.fee, a.total) == (m.gross, m.retainage, m.net, m.fee, m.total)
@@ -185,7 +204,9 @@ def test_both_sides_of_a_split_add_up_to_the_milestone(amount, data):
 
 @pytest.mark.parametrize("held", [1, 7, 12_505, MAX_MAJOR * 1000])
 def test_a_release_pays_everything_held_with_nothing_withheld_and_no_fee(held):
-    assert release_amounts(held) == Amounts(gross=held, retainage_bps=0, retainage=0, net=held, fee_bps=0, fee=0, total=held)
+    assert release_amounts(held) == Amounts(
+        gross=held, retainage_bps=0, retainage=0, net=held, fee_bps=0, fee=0, total=held
+    )
 
 
 @pytest.mark.parametrize("held", [0, -1])
@@ -268,8 +289,12 @@ def test_an_approval_without_retainage_or_fee_has_two_lines():
 
 def test_an_approval_with_retainage_and_fee_has_five_lines():
     assert authorization_lines(milestone_amounts(100_005, 1000, 250)) == [
-        (WORK_EXPENSE, 100_005), (ACCOUNTS_PAYABLE, -90_004), (RETAINAGE_PAYABLE, -10_001),
-        (FEE_EXPENSE, 2_500), (FEES_PAYABLE, -2_500)]
+        (WORK_EXPENSE, 100_005),
+        (ACCOUNTS_PAYABLE, -90_004),
+        (RETAINAGE_PAYABLE, -10_001),
+        (FEE_EXPENSE, 2_500),
+        (FEES_PAYABLE, -2_500),
+    ]
 
 
 def test_a_fully_withheld_approval_owes_the_contractor_nothing_now():
@@ -363,15 +388,30 @@ def test_one_minor_unit_and_the_maximum_read_back_in_every_currency_without_two_
 
 @pytest.mark.parametrize(
     "minor, currency, shown",
-    [(1, "JPY", "¥1"), (1_000_000_000, "JPY", "¥1,000,000,000"), (1, "KRW", "KRW 1"), (1, "BHD", "BHD 0.001"),
-     (1_000, "BHD", "BHD 1.000"), (1_234_567, "BHD", "BHD 1,234.567"), (10, "KWD", "KWD 0.010")],
+    [
+        (1, "JPY", "¥1"),
+        (1_000_000_000, "JPY", "¥1,000,000,000"),
+        (1, "KRW", "KRW 1"),
+        (1, "BHD", "BHD 0.001"),
+        (1_000, "BHD", "BHD 1.000"),
+        (1_234_567, "BHD", "BHD 1,234.567"),
+        (10, "KWD", "KWD 0.010"),
+    ],
 )
 def test_zero_and_three_decimal_amounts_are_shown_with_exactly_their_decimals(minor, currency, shown):
     assert format_amount(minor, currency) == shown
 
 
-@pytest.mark.parametrize("typed, currency, minor", [("0.001", "BHD", 1), ("1.5", "BHD", 1_500), ("BHD 1,000.25", "BHD", 1_000_250),
-                                                    ("1", "KRW", 1), ("1,000", "KRW", 1_000)])
+@pytest.mark.parametrize(
+    "typed, currency, minor",
+    [
+        ("0.001", "BHD", 1),
+        ("1.5", "BHD", 1_500),
+        ("BHD 1,000.25", "BHD", 1_000_250),
+        ("1", "KRW", 1),
+        ("1,000", "KRW", 1_000),
+    ],
+)
 def test_three_decimal_and_whole_number_currencies_parse_exactly(typed, currency, minor):
     assert parse_amount(typed, currency) == minor
 
@@ -382,7 +422,9 @@ def test_more_decimals_than_the_currency_has_are_refused_for_0_and_3_decimal_cur
         parse_amount(typed, currency)
 
 
-@pytest.mark.parametrize("currency, gross, retainage", [("JPY", 5, 1), ("JPY", 15, 2), ("BHD", 5, 1), ("BHD", 1_005, 101)])
+@pytest.mark.parametrize(
+    "currency, gross, retainage", [("JPY", 5, 1), ("JPY", 15, 2), ("BHD", 5, 1), ("BHD", 1_005, 101)]
+)
 def test_retainage_in_whole_yen_and_in_fils_rounds_half_up_like_cents(currency, gross, retainage):
     assert minor_units(currency) in (0, 3)
     assert milestone_amounts(gross, 1000).retainage == retainage

@@ -1,4 +1,5 @@
 """Money rules (DESIGN.md section 4): parsing what people type, formatting, half-up rounding, allocation."""
+
 from __future__ import annotations
 
 import itertools
@@ -352,7 +353,10 @@ def test_allocation_by_percent_examples():
     assert allocate_by_percent(1_000_001, [5000, 5000]) == [500_001, 500_000]
 
 
-@given(_totals, st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=10).filter(lambda b: sum(b) != 10_000))
+@given(
+    _totals,
+    st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=10).filter(lambda b: sum(b) != 10_000),
+)
 def test_allocation_by_percent_refuses_percentages_not_adding_up_to_a_hundred(total, bps):
     with pytest.raises(ValueError):
         allocate_by_percent(total, bps)

@@ -1,4 +1,5 @@
 """Review decisions and what approval authorizes (backoffice.domain.reviews)."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -1,5 +1,6 @@
 """Engagements for the web tests: built through the services as the people who would build them, read
 back as the owner role, and pages read as a browser shows them."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -8,9 +9,9 @@ import uuid
 from contextlib import contextmanager
 from datetime import date
 
-from testkit import csrf_token
 from milestone_moves import walk_milestone
 from sqlalchemy import text
+from testkit import csrf_token
 
 from backoffice.queries.identity import actor_for
 from backoffice.services import change_orders as co_service
@@ -44,19 +45,46 @@ def acting(app_sessions, person, org_id):
         yield session, actor
 
 
-def create_draft(app_sessions, world, *, title="Kitchen renovation", by=None, org_id=None, contractor_id=None,
-                 owner_user_id="", rows=ROWS, mode="amounts", contract_value="", sow_reference="") -> uuid.UUID:
+def create_draft(
+    app_sessions,
+    world,
+    *,
+    title="Kitchen renovation",
+    by=None,
+    org_id=None,
+    contractor_id=None,
+    owner_user_id="",
+    rows=ROWS,
+    mode="amounts",
+    contract_value="",
+    sow_reference="",
+) -> uuid.UUID:
     """A draft created by ``by`` (the project owner by default) with ``rows`` saved as its schedule."""
     by = by or world.owner
     org_id = org_id or world.org_a
     contractor_id = contractor_id or world.contractor_x
     with acting(app_sessions, by, org_id) as (session, actor):
-        e = service.create_engagement(session, actor, service.EngagementInput(
-            contractor_id=str(contractor_id), title=title, owner_user_id=str(owner_user_id or ""), sow_reference=sow_reference))
+        e = service.create_engagement(
+            session,
+            actor,
+            service.EngagementInput(
+                contractor_id=str(contractor_id),
+                title=title,
+                owner_user_id=str(owner_user_id or ""),
+                sow_reference=sow_reference,
+            ),
+        )
         if rows:
-            schedule.save_schedule(session, actor, e.id, ScheduleInput(
-                rows=[RowInput(title=t, deliverable=d, amount=a, due_date=due) for t, d, a, due in rows],
-                mode=mode, contract_value=contract_value))
+            schedule.save_schedule(
+                session,
+                actor,
+                e.id,
+                ScheduleInput(
+                    rows=[RowInput(title=t, deliverable=d, amount=a, due_date=due) for t, d, a, due in rows],
+                    mode=mode,
+                    contract_value=contract_value,
+                ),
+            )
         return e.id
 
 
@@ -66,8 +94,11 @@ def perform(app_sessions, person, org_id, engagement_id, action: str, reason: st
 
 
 def contractor_user(world, contractor_id):
-    return {world.contractor_x: world.contractor_x_user, world.contractor_y: world.contractor_y_user,
-            world.contractor_z: world.contractor_z_user}[contractor_id]
+    return {
+        world.contractor_x: world.contractor_x_user,
+        world.contractor_y: world.contractor_y_user,
+        world.contractor_z: world.contractor_z_user,
+    }[contractor_id]
 
 
 def create_sent(app_sessions, world, **kwargs) -> uuid.UUID:
@@ -87,9 +118,16 @@ def create_active(app_sessions, world, **kwargs) -> uuid.UUID:
 
 def issue_change_order(app_sessions, person, org_id, engagement_id, *, based_on: int, reason: str, additions=()) -> int:
     with acting(app_sessions, person, org_id) as (session, actor):
-        co = co_service.issue_change_order(session, actor, engagement_id, co_service.ChangeOrderInput(
-            reason=reason, based_on=based_on,
-            additions=[RowInput(title=t, deliverable=d, amount=a, due_date=due) for t, d, a, due in additions]))
+        co = co_service.issue_change_order(
+            session,
+            actor,
+            engagement_id,
+            co_service.ChangeOrderInput(
+                reason=reason,
+                based_on=based_on,
+                additions=[RowInput(title=t, deliverable=d, amount=a, due_date=due) for t, d, a, due in additions],
+            ),
+        )
         return co.number
 
 
@@ -99,9 +137,11 @@ def issue_change_order(app_sessions, person, org_id, engagement_id, *, based_on:
 def engagement_row(admin_engine, engagement_id):
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select id, title, status, currency, retainage_bps, payment_terms_days, service_fee_bps, owner_user_id,"
-                 " contractor_id, sow_reference, decline_reason, cancel_reason, responded_by, sent_by"
-                 " from engagements where id = :id"),
+            text(
+                "select id, title, status, currency, retainage_bps, payment_terms_days, service_fee_bps, owner_user_id,"
+                " contractor_id, sow_reference, decline_reason, cancel_reason, responded_by, sent_by"
+                " from engagements where id = :id"
+            ),
             {"id": engagement_id},
         ).one()
 
@@ -109,7 +149,9 @@ def engagement_row(admin_engine, engagement_id):
 def engagements_of(admin_engine, org_id):
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select id, title, status, owner_user_id, contractor_id from engagements where org_id = :o order by created_at"),
+            text(
+                "select id, title, status, owner_user_id, contractor_id from engagements where org_id = :o order by created_at"
+            ),
             {"o": org_id},
         ).all()
 
@@ -118,8 +160,10 @@ def milestones_of(admin_engine, engagement_id):
     """The engagement's milestones in their order."""
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select id, seq, title, deliverable, amount_minor, due_date, status from milestones"
-                 " where engagement_id = :e order by seq"),
+            text(
+                "select id, seq, title, deliverable, amount_minor, due_date, status from milestones"
+                " where engagement_id = :e order by seq"
+            ),
             {"e": engagement_id},
         ).all()
 
@@ -127,8 +171,10 @@ def milestones_of(admin_engine, engagement_id):
 def change_orders_of(admin_engine, engagement_id):
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select id, number, reason, contract_value_before, contract_value_after from change_orders"
-                 " where engagement_id = :e order by number"),
+            text(
+                "select id, number, reason, contract_value_before, contract_value_after from change_orders"
+                " where engagement_id = :e order by number"
+            ),
             {"e": engagement_id},
         ).all()
 

@@ -1,5 +1,6 @@
 """Admin pages as an admin uses them: settings, users and roles, contractors, the audit trail.
 (Invitations and accepting them: test_invitations.py.)"""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -7,7 +8,6 @@ import re
 
 import pytest
 from sqlalchemy import text
-
 from testkit import csrf_token
 from web_helpers import field_error, flashes, followed, input_value, member_row, org_row
 
@@ -36,15 +36,20 @@ def checked_radio(html: str, field: str) -> str | None:
     return None
 
 
-
-
 # --- settings ------------------------------------------------------------------------------------
 
 
 def _settings(**overrides):
-    data = {"name": "Acme Renamed", "default_currency": "EUR", "default_retainage": "7.5", "payment_terms_days": "45",
-            "partial_policy": "split", "evidence_max_files": "20", "evidence_max_file_mb": "25",
-            "evidence_max_submission_mb": "100"}
+    data = {
+        "name": "Acme Renamed",
+        "default_currency": "EUR",
+        "default_retainage": "7.5",
+        "payment_terms_days": "45",
+        "partial_policy": "split",
+        "evidence_max_files": "20",
+        "evidence_max_file_mb": "25",
+        "evidence_max_submission_mb": "100",
+    }
     data.update(overrides)
     return data
 
@@ -62,7 +67,9 @@ def test_settings_shows_current_values(admin, world):
 
 def test_settings_valid_post_saves(admin, world, admin_engine):
     name = f"Acme Renamed {world.suffix}"
-    response = admin.post("/admin/settings", data={**_settings(name=f"  {name}  "), "csrf_token": csrf_token(admin, "/admin/settings")})
+    response = admin.post(
+        "/admin/settings", data={**_settings(name=f"  {name}  "), "csrf_token": csrf_token(admin, "/admin/settings")}
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/settings"
     page = admin.get("/admin/settings").get_data(as_text=True)
@@ -76,12 +83,11 @@ def test_settings_valid_post_saves(admin, world, admin_engine):
     assert checked_radio(page, "partial_policy") == "split"
 
 
-@pytest.mark.parametrize(
-    "retainage, bps", [("0", 0), ("100", 10000), ("12.25", 1225), ("0.5%", 50), (" 3 ", 300)]
-)
+@pytest.mark.parametrize("retainage, bps", [("0", 0), ("100", 10000), ("12.25", 1225), ("0.5%", 50), (" 3 ", 300)])
 def test_settings_accepts_percent_formats(admin, world, admin_engine, retainage, bps):
     response = admin.post(
-        "/admin/settings", data={**_settings(default_retainage=retainage), "csrf_token": csrf_token(admin, "/admin/settings")}
+        "/admin/settings",
+        data={**_settings(default_retainage=retainage), "csrf_token": csrf_token(admin, "/admin/settings")},
     )
     assert response.status_code == 303
     assert org_row(admin_engine, world.org_a).default_retainage_bps == bps
@@ -90,14 +96,18 @@ def test_settings_accepts_percent_formats(admin, world, admin_engine, retainage,
 @pytest.mark.parametrize("terms", ["0", "365"])
 def test_settings_accepts_terms_bounds(admin, world, admin_engine, terms):
     response = admin.post(
-        "/admin/settings", data={**_settings(payment_terms_days=terms), "csrf_token": csrf_token(admin, "/admin/settings")}
+        "/admin/settings",
+        data={**_settings(payment_terms_days=terms), "csrf_token": csrf_token(admin, "/admin/settings")},
     )
     assert response.status_code == 303
     assert org_row(admin_engine, world.org_a).payment_terms_days == int(terms)
 
 
 def test_settings_change_is_audited_with_before_and_after(admin, world, admin_engine):
-    admin.post("/admin/settings", data={**_settings(payment_terms_days="60"), "csrf_token": csrf_token(admin, "/admin/settings")})
+    admin.post(
+        "/admin/settings",
+        data={**_settings(payment_terms_days="60"), "csrf_token": csrf_token(admin, "/admin/settings")},
+    )
     with admin_engine.connect() as conn:
         data = conn.execute(
             text(
@@ -136,8 +146,14 @@ INVALID_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("overrides, field, message", INVALID_SETTINGS, ids=[f"{f}={list(o.values())[0][:8]!r}" for o, f, _ in INVALID_SETTINGS])
-def test_settings_invalid_input_is_422_at_the_field_and_keeps_typed_values(admin, world, admin_engine, overrides, field, message):
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    INVALID_SETTINGS,
+    ids=[f"{f}={list(o.values())[0][:8]!r}" for o, f, _ in INVALID_SETTINGS],
+)
+def test_settings_invalid_input_is_422_at_the_field_and_keeps_typed_values(
+    admin, world, admin_engine, overrides, field, message
+):
     before = org_row(admin_engine, world.org_a)
     typed = _settings(name=f"Typed Name {world.suffix}", default_retainage="8", payment_terms_days="21")
     typed.update(overrides)
@@ -166,7 +182,8 @@ def test_settings_invalid_input_is_422_at_the_field_and_keeps_typed_values(admin
 def test_settings_unknown_partial_policy_is_422(admin, world, admin_engine):
     before = org_row(admin_engine, world.org_a)
     response = admin.post(
-        "/admin/settings", data={**_settings(partial_policy="pay_everything"), "csrf_token": csrf_token(admin, "/admin/settings")}
+        "/admin/settings",
+        data={**_settings(partial_policy="pay_everything"), "csrf_token": csrf_token(admin, "/admin/settings")},
     )
     assert response.status_code == 422
     assert "Choose how partial approvals are handled." in response.get_data(as_text=True)
@@ -194,11 +211,11 @@ def test_members_page_lists_members_with_roles(admin, world):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     expected = [
-        (world.admin, "badge-admin\">Admin"),
-        (world.owner, "badge-owner\">Project owner"),
-        (world.finance, "badge-finance\">Finance"),
-        (world.contractor_x_user, "badge-contractor\">Contractor"),
-        (world.contractor_y_user, "badge-contractor\">Contractor"),
+        (world.admin, 'badge-admin">Admin'),
+        (world.owner, 'badge-owner">Project owner'),
+        (world.finance, 'badge-finance">Finance'),
+        (world.contractor_x_user, 'badge-contractor">Contractor'),
+        (world.contractor_y_user, 'badge-contractor">Contractor'),
     ]
     for person, badge in expected:
         row = member_row(html, person.email)
@@ -223,12 +240,17 @@ def _membership_id(admin_engine, org_id, user_id):
 
 def _role_of(admin_engine, membership_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text("select role, contractor_id from memberships where id = :id"), {"id": membership_id}).one()
+        return conn.execute(
+            text("select role, contractor_id from memberships where id = :id"), {"id": membership_id}
+        ).one()
 
 
 def test_change_role(admin, world, admin_engine):
     mid = _membership_id(admin_engine, world.org_a, world.owner.id)
-    response = admin.post(f"/admin/members/{mid}/role", data={"role": "finance", "contractor_id": "", "csrf_token": csrf_token(admin, "/admin/members")})
+    response = admin.post(
+        f"/admin/members/{mid}/role",
+        data={"role": "finance", "contractor_id": "", "csrf_token": csrf_token(admin, "/admin/members")},
+    )
     assert response.status_code == 303
     assert "Role updated." in flashes(admin.get("/admin/members").get_data(as_text=True))
     assert _role_of(admin_engine, mid) == ("finance", None)
@@ -236,7 +258,10 @@ def test_change_role(admin, world, admin_engine):
 
 def test_change_role_to_contractor_needs_a_contractor(admin, world, admin_engine):
     mid = _membership_id(admin_engine, world.org_a, world.owner.id)
-    response = admin.post(f"/admin/members/{mid}/role", data={"role": "contractor", "contractor_id": "", "csrf_token": csrf_token(admin, "/admin/members")})
+    response = admin.post(
+        f"/admin/members/{mid}/role",
+        data={"role": "contractor", "contractor_id": "", "csrf_token": csrf_token(admin, "/admin/members")},
+    )
     assert response.status_code == 422
     assert "Choose which contractor this person works for." in response.get_data(as_text=True)
     assert _role_of(admin_engine, mid) == ("owner", None)
@@ -266,11 +291,20 @@ def test_the_home_page_counts_only_members_who_accepted(admin, world, admin_engi
     token = csrf_token(admin, "/admin/members")
     response = admin.post(
         "/admin/members",
-        data={"email": f"counted-{world.suffix}@example.com", "name": "Not Yet", "role": "owner", "contractor_id": "", "csrf_token": token},
+        data={
+            "email": f"counted-{world.suffix}@example.com",
+            "name": "Not Yet",
+            "role": "owner",
+            "contractor_id": "",
+            "csrf_token": token,
+        },
     )
     assert response.status_code == 303
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from memberships where org_id = :o"), {"o": world.org_a}).scalar_one() == 6
+        assert (
+            conn.execute(text("select count(*) from memberships where org_id = :o"), {"o": world.org_a}).scalar_one()
+            == 6
+        )
     assert count_on_home() == 5  # the invitation is pending: nobody new has access yet
 
 
@@ -291,7 +325,9 @@ def test_remove_member(admin, app, world, admin_engine, login):
 def _contractor_by_email(admin_engine, org_id, email):
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select id, legal_name, email, ap_vendor_id, payout_details from contractors where org_id = :o and lower(email) = lower(:e)"),
+            text(
+                "select id, legal_name, email, ap_vendor_id, payout_details from contractors where org_id = :o and lower(email) = lower(:e)"
+            ),
             {"o": org_id, "e": email},
         ).all()
 
@@ -309,14 +345,23 @@ def test_add_contractor_redirects_to_its_page(admin, world, admin_engine):
     email = f"billing-{world.suffix}@example.com"
     response = admin.post(
         "/admin/contractors",
-        data={"legal_name": f"New Build {world.suffix}", "email": email, "ap_vendor_id": f"NB-{world.suffix}",
-              "payout_details": "ACH 1234", "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"New Build {world.suffix}",
+            "email": email,
+            "ap_vendor_id": f"NB-{world.suffix}",
+            "payout_details": "ACH 1234",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 303
     rows = _contractor_by_email(admin_engine, world.org_a, email)
     assert len(rows) == 1
     assert response.headers["Location"] == f"/admin/contractors/{rows[0].id}"
-    assert (rows[0].legal_name, rows[0].ap_vendor_id, rows[0].payout_details) == (f"New Build {world.suffix}", f"NB-{world.suffix}", "ACH 1234")
+    assert (rows[0].legal_name, rows[0].ap_vendor_id, rows[0].payout_details) == (
+        f"New Build {world.suffix}",
+        f"NB-{world.suffix}",
+        "ACH 1234",
+    )
     page = admin.get(response.headers["Location"])
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -327,11 +372,16 @@ def test_add_contractor_redirects_to_its_page(admin, world, admin_engine):
 
 def test_add_contractor_with_duplicate_email_is_422_at_email(admin, world, admin_engine):
     with admin_engine.connect() as conn:
-        before = conn.execute(text("select count(*) from contractors where org_id = :o"), {"o": world.org_a}).scalar_one()
+        before = conn.execute(
+            text("select count(*) from contractors where org_id = :o"), {"o": world.org_a}
+        ).scalar_one()
     response = admin.post(
         "/admin/contractors",
-        data={"legal_name": f"Copycat {world.suffix}", "email": f"X-{world.suffix}@EXAMPLE.com",
-              "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Copycat {world.suffix}",
+            "email": f"X-{world.suffix}@EXAMPLE.com",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -339,14 +389,20 @@ def test_add_contractor_with_duplicate_email_is_422_at_email(admin, world, admin
     assert field_error(html, "legal_name") is None
     assert input_value(html, "legal_name") == f"Copycat {world.suffix}"
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from contractors where org_id = :o"), {"o": world.org_a}).scalar_one() == before
+        assert (
+            conn.execute(text("select count(*) from contractors where org_id = :o"), {"o": world.org_a}).scalar_one()
+            == before
+        )
 
 
 def test_same_contractor_email_is_fine_in_another_org(admin, world, admin_engine):
     response = admin.post(
         "/admin/contractors",
-        data={"legal_name": f"Zed Twin {world.suffix}", "email": f"z-{world.suffix}@example.com",
-              "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Zed Twin {world.suffix}",
+            "email": f"z-{world.suffix}@example.com",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 303
     assert len(_contractor_by_email(admin_engine, world.org_a, f"z-{world.suffix}@example.com")) == 1
@@ -357,7 +413,11 @@ def test_same_contractor_email_is_fine_in_another_org(admin, world, admin_engine
     [
         ({"legal_name": "", "email": "ok-{s}@example.com"}, "legal_name", "Enter the legal name."),
         ({"legal_name": "Fine Co", "email": "nope"}, "email", "valid email"),
-        ({"legal_name": "Fine Co", "email": "ok-{s}@example.com", "ap_vendor_id": "VX-{s}"}, "ap_vendor_id", "already has this AP vendor id"),
+        (
+            {"legal_name": "Fine Co", "email": "ok-{s}@example.com", "ap_vendor_id": "VX-{s}"},
+            "ap_vendor_id",
+            "already has this AP vendor id",
+        ),
     ],
 )
 def test_add_contractor_invalid_input_is_422_at_the_field(admin, world, admin_engine, data, field, message):
@@ -376,8 +436,13 @@ def test_edit_contractor(admin, world, admin_engine):
     new_email = f"y-new-{world.suffix}@example.com"
     response = admin.post(
         f"/admin/contractors/{world.contractor_y}",
-        data={"legal_name": f"Contractor Y Renamed {world.suffix}", "email": new_email, "ap_vendor_id": f"VY-{world.suffix}",
-              "payout_details": "SEPA 9912", "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Contractor Y Renamed {world.suffix}",
+            "email": new_email,
+            "ap_vendor_id": f"VY-{world.suffix}",
+            "payout_details": "SEPA 9912",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/admin/contractors/{world.contractor_y}"
@@ -396,32 +461,52 @@ def test_payout_details_may_span_several_lines(admin, world, admin_engine, newli
     email = f"lines-{world.suffix}@example.com"
     created = admin.post(
         "/admin/contractors",
-        data={"legal_name": f"Lines Ltd {world.suffix}", "email": email, "payout_details": details,
-              "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Lines Ltd {world.suffix}",
+            "email": email,
+            "payout_details": details,
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert created.status_code == 303
     (row,) = _contractor_by_email(admin_engine, world.org_a, email)
     assert row.payout_details == details
     page = followed(admin, created, f"/admin/contractors/{row.id}")
-    assert html_lib.unescape(re.search(r'<textarea[^>]*name="payout_details"[^>]*>(.*?)</textarea>', page, re.S).group(1)).strip() == details.strip()
+    assert (
+        html_lib.unescape(
+            re.search(r'<textarea[^>]*name="payout_details"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+        ).strip()
+        == details.strip()
+    )
 
     edited = details + newline + "Second line added"
     response = admin.post(
         f"/admin/contractors/{row.id}",
-        data={"legal_name": f"Lines Ltd {world.suffix}", "email": email, "payout_details": edited,
-              "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Lines Ltd {world.suffix}",
+            "email": email,
+            "payout_details": edited,
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 303
     assert _contractor_by_email(admin_engine, world.org_a, email)[0].payout_details == edited
 
 
-@pytest.mark.parametrize("bad", ["ACH\x001234", "ACH\x1b[31m1234", "ACH\x0b1234"], ids=["NUL", "escape", "vertical-tab"])
+@pytest.mark.parametrize(
+    "bad", ["ACH\x001234", "ACH\x1b[31m1234", "ACH\x0b1234"], ids=["NUL", "escape", "vertical-tab"]
+)
 def test_payout_details_with_other_control_characters_are_422_at_the_field(admin, world, admin_engine, bad):
     before = _contractor_by_email(admin_engine, world.org_a, f"x-{world.suffix}@example.com")
     response = admin.post(
         f"/admin/contractors/{world.contractor_x}",
-        data={"legal_name": f"Contractor X {world.suffix}", "email": f"x-{world.suffix}@example.com",
-              "ap_vendor_id": f"VX-{world.suffix}", "payout_details": bad, "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Contractor X {world.suffix}",
+            "email": f"x-{world.suffix}@example.com",
+            "ap_vendor_id": f"VX-{world.suffix}",
+            "payout_details": bad,
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -433,8 +518,12 @@ def test_payout_details_with_other_control_characters_are_422_at_the_field(admin
 def test_edit_contractor_keeping_its_own_email_is_fine(admin, world, admin_engine):
     response = admin.post(
         f"/admin/contractors/{world.contractor_x}",
-        data={"legal_name": f"Contractor X {world.suffix}", "email": f"x-{world.suffix}@example.com",
-              "ap_vendor_id": f"VX-{world.suffix}", "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Contractor X {world.suffix}",
+            "email": f"x-{world.suffix}@example.com",
+            "ap_vendor_id": f"VX-{world.suffix}",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 303
 
@@ -442,13 +531,20 @@ def test_edit_contractor_keeping_its_own_email_is_fine(admin, world, admin_engin
 def test_edit_contractor_to_anothers_email_is_422(admin, world, admin_engine):
     response = admin.post(
         f"/admin/contractors/{world.contractor_y}",
-        data={"legal_name": "Taken", "email": f"x-{world.suffix}@example.com", "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": "Taken",
+            "email": f"x-{world.suffix}@example.com",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert field_error(html, "email") == f"Contractor X {world.suffix} already uses this email."
     assert input_value(html, "legal_name") == "Taken"
-    assert _contractor_by_email(admin_engine, world.org_a, f"y-{world.suffix}@example.com")[0].legal_name == f"Contractor Y {world.suffix}"
+    assert (
+        _contractor_by_email(admin_engine, world.org_a, f"y-{world.suffix}@example.com")[0].legal_name
+        == f"Contractor Y {world.suffix}"
+    )
 
 
 def test_contractor_page_lists_its_users_only(admin, world):
@@ -461,15 +557,20 @@ def test_contractor_page_lists_its_users_only(admin, world):
 
 
 def _audit_rows(html: str) -> list[tuple[int, str]]:
-    return [(int(seq), action) for seq, action in re.findall(r"<tr>\s*<td>(\d+)</td>.*?<code>([^<]+)</code>", html, re.S)]
+    return [
+        (int(seq), action) for seq, action in re.findall(r"<tr>\s*<td>(\d+)</td>.*?<code>([^<]+)</code>", html, re.S)
+    ]
 
 
 def test_audit_lists_events_newest_first(admin, world, admin_engine):
     admin.post("/admin/settings", data={**_settings(), "csrf_token": csrf_token(admin, "/admin/settings")})
     admin.post(
         "/admin/contractors",
-        data={"legal_name": f"Audit Co {world.suffix}", "email": f"audit-{world.suffix}@example.com",
-              "csrf_token": csrf_token(admin, "/admin/contractors")},
+        data={
+            "legal_name": f"Audit Co {world.suffix}",
+            "email": f"audit-{world.suffix}@example.com",
+            "csrf_token": csrf_token(admin, "/admin/contractors"),
+        },
     )
     response = admin.get("/audit/")
     assert response.status_code == 200
@@ -495,7 +596,9 @@ def test_verify_the_chain(admin, world, admin_engine):
     html = response.get_data(as_text=True)
     assert "<body" not in html  # a fragment for the #verify-result target
     with admin_engine.connect() as conn:
-        count = conn.execute(text("select count(*) from audit_events where org_id = :o"), {"o": world.org_a}).scalar_one()
+        count = conn.execute(
+            text("select count(*) from audit_events where org_id = :o"), {"o": world.org_a}
+        ).scalar_one()
     assert f"The chain is intact: {count} events checked" in html
 
 

@@ -1,11 +1,11 @@
 """Sign-in, sign-out, the failed-login throttle, safe redirects and the session cookie."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 from sqlalchemy import text
-
 from testkit import PASSWORD, csrf_token
 
 SESSION_COOKIE = "backoffice_session"
@@ -81,9 +81,18 @@ def test_unknown_email_gives_the_same_message(client, world, login):
         "{admin}" + "x" * 8000,
         "a" * 8000 + "@example.com",
     ],
-    ids=["trailing-NUL", "leading-NUL", "trailing-DEL", "inner-newline", "8000-chars-after-a-real-address", "8000-chars"],
+    ids=[
+        "trailing-NUL",
+        "leading-NUL",
+        "trailing-DEL",
+        "inner-newline",
+        "8000-chars-after-a-real-address",
+        "8000-chars",
+    ],
 )
-def test_an_email_with_control_characters_or_8000_characters_is_401_with_the_usual_message(client, world, login, admin_engine, email):
+def test_an_email_with_control_characters_or_8000_characters_is_401_with_the_usual_message(
+    client, world, login, admin_engine, email
+):
     """These answered 500 (PostgreSQL text cannot hold NUL; the address was looked up whatever its length)."""
     email = email.format(admin=world.admin.email)
     response = login(client, email)  # with the admin's right password
@@ -93,10 +102,17 @@ def test_an_email_with_control_characters_or_8000_characters_is_401_with_the_usu
     assert _field_error(html, "email") is None
     assert not _signed_in(client)
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select last_login_at from users where id = :id"), {"id": world.admin.id}).scalar_one() is None
-        assert conn.execute(
-            text("select count(*) from audit_events where actor_user_id = :u and action = 'auth.signed_in'"), {"u": world.admin.id}
-        ).scalar_one() == 0
+        assert (
+            conn.execute(text("select last_login_at from users where id = :id"), {"id": world.admin.id}).scalar_one()
+            is None
+        )
+        assert (
+            conn.execute(
+                text("select count(*) from audit_events where actor_user_id = :u and action = 'auth.signed_in'"),
+                {"u": world.admin.id},
+            ).scalar_one()
+            == 0
+        )
     # the real address is not locked or counted against by such attempts
     assert login(client.application.test_client(), world.admin).status_code == 303
 
@@ -220,15 +236,26 @@ def test_sign_out_ends_a_copied_session_cookie_too(app, world, login, admin_engi
     assert home.headers["Location"].startswith("/login")
     # and the copy cannot change anything either
     with admin_engine.connect() as conn:
-        name_before = conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one()
+        name_before = conn.execute(
+            text("select name from organizations where id = :id"), {"id": world.org_a}
+        ).scalar_one()
     attempt = thief.post(
         "/admin/settings",
-        data={"name": "Stolen", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
-              "partial_policy": "route_back", "csrf_token": csrf_token(thief, "/login")},
+        data={
+            "name": "Stolen",
+            "default_currency": "USD",
+            "default_retainage": "10",
+            "payment_terms_days": "30",
+            "partial_policy": "route_back",
+            "csrf_token": csrf_token(thief, "/login"),
+        },
     )
     assert attempt.status_code in (302, 303) and attempt.headers["Location"].startswith("/login")
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one() == name_before
+        assert (
+            conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one()
+            == name_before
+        )
 
 
 def test_sign_out_in_one_browser_signs_out_the_other_browser_too(app, world, login, admin_engine):
@@ -255,7 +282,9 @@ def test_sign_out_in_one_browser_signs_out_the_other_browser_too(app, world, log
             {"ids": [world.owner.id, world.admin.id]},
         ).scalar_one()
         signed_out = conn.execute(
-            text("select count(*) from audit_events where org_id = :o and actor_user_id = :u and action = 'auth.signed_out'"),
+            text(
+                "select count(*) from audit_events where org_id = :o and actor_user_id = :u and action = 'auth.signed_out'"
+            ),
             {"o": world.org_a, "u": world.finance.id},
         ).scalar_one()
     assert revoked is not None and float(revoked) > max(signed_in_at)  # both sign-ins predate it
@@ -291,9 +320,12 @@ def test_someone_in_no_organization_can_sign_out_and_it_ends_their_other_session
     assert response.status_code == 303 and response.headers["Location"] == "/login"
     assert not _signed_in(here) and not _signed_in(there)
     with admin_engine.connect() as conn:
-        assert conn.execute(
-            text("select sessions_revoked_at from users where id = :id"), {"id": world.outsider.id}
-        ).scalar_one() is not None
+        assert (
+            conn.execute(
+                text("select sessions_revoked_at from users where id = :id"), {"id": world.outsider.id}
+            ).scalar_one()
+            is not None
+        )
 
 
 def test_a_deactivated_user_is_signed_out_on_the_next_request(client, world, login, admin_engine):
@@ -309,7 +341,8 @@ def test_next_same_site_path_is_followed(client, world):
     page = client.get("/login?next=/admin/settings").get_data(as_text=True)
     assert 'name="next"' in page and 'value="/admin/settings"' in page
     response = client.post(
-        "/login", data={"email": world.admin.email, "password": PASSWORD, "csrf_token": token, "next": "/admin/settings"}
+        "/login",
+        data={"email": world.admin.email, "password": PASSWORD, "csrf_token": token, "next": "/admin/settings"},
     )
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/settings"
@@ -331,7 +364,9 @@ def test_protected_page_redirect_round_trips_through_next(client, world):
 
 def _login_with_next(client, who, next_value):
     token = csrf_token(client)
-    return client.post("/login", data={"email": who.email, "password": PASSWORD, "csrf_token": token, "next": next_value})
+    return client.post(
+        "/login", data={"email": who.email, "password": PASSWORD, "csrf_token": token, "next": next_value}
+    )
 
 
 def test_next_protocol_relative_url_is_ignored(client, world):
@@ -369,8 +404,21 @@ def test_next_backslash_trick_is_ignored(client, world):
         "evil.example",
         "/%0a/x?next=\x7f",
     ],
-    ids=["tab", "newline", "CRLF", "NUL", "double-backslash", "backslash-slash", "https", "protocol-relative",
-         "leading-space", "leading-tab", "javascript", "relative", "DEL"],
+    ids=[
+        "tab",
+        "newline",
+        "CRLF",
+        "NUL",
+        "double-backslash",
+        "backslash-slash",
+        "https",
+        "protocol-relative",
+        "leading-space",
+        "leading-tab",
+        "javascript",
+        "relative",
+        "DEL",
+    ],
 )
 def test_next_that_is_not_a_plain_same_site_path_redirects_home_instead(client, world, next_value):
     """Browsers drop tabs and newlines and read backslashes as slashes: '/\t/evil.example' is '//evil.example'."""

@@ -2,6 +2,7 @@
 queue, or everything authorized and due by a date in one currency, as one file; the file is stored with
 its sha256 and downloads byte-identical every time; an admin voids a batch before payment (with a
 reason), which returns its payments to the queue; the payment run of a batch is recorded at once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -53,8 +54,15 @@ def usd(world, app_sessions, admin_engine) -> list[dict]:
 @pytest.fixture
 def eur(world, app_sessions, admin_engine) -> dict:
     """Loft conversion's authorized payment: contractor Y, €500.00, Net 14, approved today."""
-    eid = active_engagement(app_sessions, world, title="Loft conversion", contractor_id=world.contractor_y, currency="EUR",
-                            terms="14", rows=(("Survey", "Measured survey", "500.00", "2030-02-01"),))
+    eid = active_engagement(
+        app_sessions,
+        world,
+        title="Loft conversion",
+        contractor_id=world.contractor_y,
+        currency="EUR",
+        terms="14",
+        rows=(("Survey", "Measured survey", "500.00", "2030-02-01"),),
+    )
     return dict(invoice_row(admin_engine, approve_as_owner_role(admin_engine, milestone_ids(admin_engine, eid))[0]))
 
 
@@ -88,8 +96,15 @@ def test_exporting_the_selected_payments_makes_a_batch_and_opens_it(finance, wor
     response = export(finance, invoice_ids=[i["id"] for i in usd], preset="generic")
     batch_id = batch_id_of(response)
     batch = batch_row(admin_engine, batch_id)
-    assert (batch["number"], batch["currency"], batch["preset"], batch["status"], batch["row_count"], batch["total_minor"],
-            batch["created_by"]) == (1, "USD", "generic", "live", 2, 111109 + 180004, world.finance.id)
+    assert (
+        batch["number"],
+        batch["currency"],
+        batch["preset"],
+        batch["status"],
+        batch["row_count"],
+        batch["total_minor"],
+        batch["created_by"],
+    ) == (1, "USD", "generic", "live", 2, 111109 + 180004, world.finance.id)
     assert statuses(admin_engine, usd) == [("exported", batch["id"])] * 2
     html = finance.get(response.headers["Location"]).get_data(as_text=True)
     assert "Batch 1: 2 payments, $2,911.13. Download the file below; its payments are now exported." in flashes(html)
@@ -115,11 +130,16 @@ def test_the_organizations_default_layout_is_used_when_none_is_chosen(finance, a
 
 def test_exporting_everything_due_by_a_date_in_one_currency(finance, admin_engine, usd, eur):
     # Design fell due 10 days ago; Build falls due in 30 days; the EUR payment is another currency.
-    response = export(finance, due_by=(date.today() + timedelta(days=29)).isoformat(), currency="USD",
-                      preset="quickbooks_online")
+    response = export(
+        finance, due_by=(date.today() + timedelta(days=29)).isoformat(), currency="USD", preset="quickbooks_online"
+    )
     batch = batch_row(admin_engine, batch_id_of(response))
     assert (batch["currency"], batch["preset"], batch["row_count"], batch["selection"]["mode"]) == (
-        "USD", "quickbooks_online", 1, "due_by")
+        "USD",
+        "quickbooks_online",
+        1,
+        "due_by",
+    )
     assert statuses(admin_engine, usd) == [("exported", batch["id"]), ("approved", None)]
     assert invoice_row(admin_engine, eur["id"])["status"] == "approved"
 
@@ -129,8 +149,9 @@ def test_exporting_by_date_when_nothing_is_due_exports_nothing_and_says_so(finan
     response = export(finance, due_by=(date.today() - timedelta(days=30)).isoformat(), currency="USD")
     assert response.status_code == 303 and response.headers["Location"].startswith("/payments/")
     html = finance.get(response.headers["Location"]).get_data(as_text=True)
-    assert ("Nothing was exported: No authorized payment in USD is due by that date; nothing was exported."
-            in flashes(html))
+    assert "Nothing was exported: No authorized payment in USD is due by that date; nothing was exported." in flashes(
+        html
+    )
     assert money_state(admin_engine, world.org_a) == before
 
 
@@ -140,17 +161,25 @@ def test_a_selection_in_two_currencies_is_refused_with_a_message(finance, world,
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/payments/")
     html = finance.get(response.headers["Location"]).get_data(as_text=True)
-    assert ("Nothing was exported: A batch is in one currency; the selection has EUR, USD. "
-            "Filter the queue by currency and select again.") in flashes(html)
+    assert (
+        "Nothing was exported: A batch is in one currency; the selection has EUR, USD. "
+        "Filter the queue by currency and select again."
+    ) in flashes(html)
     assert money_state(admin_engine, world.org_a) == before
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"currency": "USD"}, "Enter the due-by date"),
-    ({"due_by": "soon", "currency": "USD"}, "due-by date"),
-    ({"due_by": date.today().isoformat(), "currency": "XYZ"}, "Choose the batch's currency"),
-    ({"invoice_ids": (), "due_by": date.today().isoformat(), "currency": "USD", "preset": "lotus123"}, "Choose an export layout."),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"currency": "USD"}, "Enter the due-by date"),
+        ({"due_by": "soon", "currency": "USD"}, "due-by date"),
+        ({"due_by": date.today().isoformat(), "currency": "XYZ"}, "Choose the batch's currency"),
+        (
+            {"invoice_ids": (), "due_by": date.today().isoformat(), "currency": "USD", "preset": "lotus123"},
+            "Choose an export layout.",
+        ),
+    ],
+)
 def test_a_bad_export_request_exports_nothing_and_says_what_to_fix(finance, world, admin_engine, usd, fields, words):
     before = money_state(admin_engine, world.org_a)
     response = export(finance, **fields)
@@ -175,7 +204,9 @@ def test_payments_exported_already_are_not_exported_twice(finance, world, admin_
     response = export(finance, invoice_ids=[i["id"] for i in usd])  # a stale queue still showing both
     assert response.status_code == 303 and response.headers["Location"].startswith("/payments/")
     messages = flashes(finance.get(response.headers["Location"]).get_data(as_text=True))
-    assert any(f"{usd[0]['invoice_number']} is in batch 1" in m and "Nothing was exported" in m for m in messages), messages
+    assert any(f"{usd[0]['invoice_number']} is in batch 1" in m and "Nothing was exported" in m for m in messages), (
+        messages
+    )
     assert money_state(admin_engine, world.org_a) == before
 
 
@@ -242,8 +273,12 @@ def test_another_organizations_batch_is_not_found(app, login, world, finance, us
 
 
 def test_an_unknown_or_malformed_batch_is_not_found(finance):
-    for path in ("/batches/00000000-0000-0000-0000-000000000000", "/batches/1", "/batches/1/download",
-                 "/batches/00000000-0000-0000-0000-000000000000/download"):
+    for path in (
+        "/batches/00000000-0000-0000-0000-000000000000",
+        "/batches/1",
+        "/batches/1/download",
+        "/batches/00000000-0000-0000-0000-000000000000/download",
+    ):
         assert finance.get(path).status_code == 404, path
 
 
@@ -262,7 +297,11 @@ def test_an_admin_voids_a_batch_and_its_payments_return_to_the_queue(admin, fina
     assert response.status_code == 303
     assert response.headers["Location"] == f"/batches/{batch_id}"
     batch = batch_row(admin_engine, batch_id)
-    assert (batch["status"], batch["voided_by"], batch["void_reason"]) == ("voided", world.admin.id, "Exported with the wrong layout.")
+    assert (batch["status"], batch["voided_by"], batch["void_reason"]) == (
+        "voided",
+        world.admin.id,
+        "Exported with the wrong layout.",
+    )
     assert statuses(admin_engine, usd) == [("approved", None)] * 2
     html = admin.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert "Batch 1 voided; its payments are back in the queue, ready to export again." in flashes(html)
@@ -310,8 +349,10 @@ def test_a_batch_with_a_paid_payment_cannot_be_voided(admin, finance, world, app
     before = money_state(admin_engine, world.org_a)
     response = void(admin, batch_id, "Too late.")
     assert response.status_code == 409
-    assert (f"Batch 1 cannot be voided: {usd[0]['invoice_number']} is paid. A batch is voided only before payment."
-            in html_lib.unescape(response.get_data(as_text=True)))
+    assert (
+        f"Batch 1 cannot be voided: {usd[0]['invoice_number']} is paid. A batch is voided only before payment."
+        in html_lib.unescape(response.get_data(as_text=True))
+    )
     assert money_state(admin_engine, world.org_a) == before
 
 
@@ -320,9 +361,15 @@ def test_a_batch_with_a_paid_payment_cannot_be_voided(admin, finance, world, app
 
 def pay_batch(client, batch_id, *, paid_at=None, reference="RUN 2026-47", method="ach"):
     token = csrf_token(client, f"/batches/{batch_id}")
-    return client.post(f"/batches/{batch_id}/pay", data={
-        "paid_at": date.today().isoformat() if paid_at is None else paid_at, "reference": reference, "method": method,
-        "csrf_token": token})
+    return client.post(
+        f"/batches/{batch_id}/pay",
+        data={
+            "paid_at": date.today().isoformat() if paid_at is None else paid_at,
+            "reference": reference,
+            "method": method,
+            "csrf_token": token,
+        },
+    )
 
 
 def test_recording_the_batch_paid_pays_every_payment_in_it(finance, world, admin_engine, usd):
@@ -335,7 +382,11 @@ def test_recording_the_batch_paid_pays_every_payment_in_it(finance, world, admin
         assert (row["status"], row["paid_at"], str(row["batch_id"])) == ("paid", date.today(), batch_id)
         (payment,) = payments_of(admin_engine, invoice["id"])
         assert (payment["source"], str(payment["batch_id"]), payment["reference"], payment["amount_minor"]) == (
-            "batch", batch_id, "RUN 2026-47", invoice["net_minor"])
+            "batch",
+            batch_id,
+            "RUN 2026-47",
+            invoice["net_minor"],
+        )
     html = finance.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert "2 payments recorded for the batch." in flashes(html)
     assert re.search(r"<h1>Batch 1 <span class=\"badge status-paid\">Paid</span>", html)
@@ -352,9 +403,11 @@ def test_the_batch_payment_run_pays_only_what_is_still_unpaid(finance, world, ap
 def test_a_batch_payment_run_with_a_bad_field_is_refused_at_the_field(finance, world, admin_engine, usd):
     batch_id = batch_id_of(export(finance, invoice_ids=[i["id"] for i in usd]))
     before = money_state(admin_engine, world.org_a)
-    for data, field in (({"reference": ""}, "reference"),
-                        ({"paid_at": (date.today() + timedelta(days=3)).isoformat()}, "paid_at"),
-                        ({"paid_at": (date.today() - timedelta(days=1)).isoformat()}, "paid_at")):  # Build was approved today
+    for data, field in (
+        ({"reference": ""}, "reference"),
+        ({"paid_at": (date.today() + timedelta(days=3)).isoformat()}, "paid_at"),
+        ({"paid_at": (date.today() - timedelta(days=1)).isoformat()}, "paid_at"),
+    ):  # Build was approved today
         response = pay_batch(finance, batch_id, **data)
         assert response.status_code == 422, data
         assert field_error(response.get_data(as_text=True), field), data
@@ -377,10 +430,13 @@ def test_a_voided_batch_cannot_be_paid(admin, finance, world, admin_engine, usd)
     assert money_state(admin_engine, world.org_a) == before
 
 
-@pytest.mark.parametrize("state, message", [
-    ("paid", "Every payment of batch 1 is recorded already."),
-    ("voided", "Batch 1 is void; its payments go into a new export."),
-])
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ("paid", "Every payment of batch 1 is recorded already."),
+        ("voided", "Batch 1 is void; its payments go into a new export."),
+    ],
+)
 def test_a_refused_payment_run_says_why(admin, finance, admin_engine, usd, state, message):
     batch_id = batch_id_of(export(finance, invoice_ids=[usd[0]["id"]]))
     if state == "paid":
@@ -392,7 +448,9 @@ def test_a_refused_payment_run_says_why(admin, finance, admin_engine, usd, state
     assert message in html_lib.unescape(response.get_data(as_text=True))
 
 
-def test_the_admin_who_approved_a_payment_in_the_batch_cannot_record_the_run(admin, finance, world, app_sessions, admin_engine):
+def test_the_admin_who_approved_a_payment_in_the_batch_cannot_record_the_run(
+    admin, finance, world, app_sessions, admin_engine
+):
     eid = active_engagement(app_sessions, world, title="Garage")
     mids = milestone_ids(admin_engine, eid)
     invoices = [approve(app_sessions, world, mids[0], by=world.admin), approve(app_sessions, world, mids[1])]
@@ -410,13 +468,17 @@ def test_the_owner_cannot_record_a_batch_payment(app, login, world, finance, adm
     owner = signed_in(app, login, world.owner)
     before = money_state(admin_engine, world.org_a)
     token = csrf_token(owner, "/")
-    response = owner.post(f"/batches/{batch_id}/pay", data={
-        "paid_at": date.today().isoformat(), "reference": "R", "method": "ach", "csrf_token": token})
+    response = owner.post(
+        f"/batches/{batch_id}/pay",
+        data={"paid_at": date.today().isoformat(), "reference": "R", "method": "ach", "csrf_token": token},
+    )
     assert response.status_code == 403
     assert money_state(admin_engine, world.org_a) == before
 
 
-def test_a_batch_made_through_the_services_is_shown_with_its_payments(finance, world, app_sessions, admin_engine, usd, eur):
+def test_a_batch_made_through_the_services_is_shown_with_its_payments(
+    finance, world, app_sessions, admin_engine, usd, eur
+):
     batch_id = export_as(app_sessions, world.finance, world.org_a, [eur["id"]], preset="xero")
     html = finance.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert "1 payment · €450.00 net · Xero bills" in visible_text(html)

@@ -2,13 +2,13 @@
 with a reason; the differences become CO-n with each line's before and after, shown to the owner and to
 the contractor's user. Bad or empty change orders write nothing; final milestones stay final; a change
 order issued meanwhile is a conflict."""
+
 from __future__ import annotations
 
 import html as html_lib
 import re
 
 import pytest
-from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     change_orders_of,
@@ -24,6 +24,7 @@ from engagement_helpers import (
     textarea_value,
     visible_text,
 )
+from testkit import csrf_token
 from web_helpers import field_error, flashes, followed, input_value
 
 
@@ -90,16 +91,18 @@ def test_the_owner_issues_a_change_order_that_adjusts_cancels_and_adds(owner, wo
     fields = form_fields(added.get_data(as_text=True))
     assert fields["new-0-title"] == ""
     assert change_orders_of(admin_engine, active) == []
-    fields.update({
-        "reason": "Client asked for more structural work; handover is now done by their own staff.",
-        f"ms-{build}-amount": "2,400.00",
-        f"ms-{build}-due_date": "2030-03-15",
-        f"ms-{handover}-cancel": "1",
-        "new-0-title": "Snagging",
-        "new-0-deliverable": "Snag list closed",
-        "new-0-amount": "150.00",
-        "new-0-due_date": "2030-05-15",
-    })
+    fields.update(
+        {
+            "reason": "Client asked for more structural work; handover is now done by their own staff.",
+            f"ms-{build}-amount": "2,400.00",
+            f"ms-{build}-due_date": "2030-03-15",
+            f"ms-{handover}-cancel": "1",
+            "new-0-title": "Snagging",
+            "new-0-deliverable": "Snag list closed",
+            "new-0-amount": "150.00",
+            "new-0-due_date": "2030-05-15",
+        }
+    )
     response = submit(owner, active, fields)
     page = followed(owner, response, f"/engagements/{active}#co-1")
     assert "CO-1 issued and applied. The contractor sees it on the engagement." in flashes(page)
@@ -111,16 +114,26 @@ def test_the_owner_issues_a_change_order_that_adjusts_cancels_and_adds(owner, wo
     assert "$3,500.00 → $3,550.00" in visible_text(co_html)
     adjusted = visible_text(table_row(co_html, "Build"))
     assert "Adjusted" in adjusted
-    assert re.search(r"amount \$2,000\.00 due date 01 Mar 2030 amount \$2,400\.00 due date 15 Mar 2030", adjusted), adjusted
+    assert re.search(r"amount \$2,000\.00 due date 01 Mar 2030 amount \$2,400\.00 due date 15 Mar 2030", adjusted), (
+        adjusted
+    )
     cancelled = visible_text(table_row(co_html, "Handover"))
     assert re.search(r"Cancelled Handover status Planned status Cancelled", cancelled), cancelled
     new = visible_text(table_row(co_html, "Snagging"))
     assert "Added" in new and "$150.00" in new and "15 May 2030" in new
 
     after = by_title(admin_engine, active)
-    assert (after["Build"].amount_minor, after["Build"].due_date.isoformat(), after["Build"].status) == (240000, "2030-03-15", "planned")
+    assert (after["Build"].amount_minor, after["Build"].due_date.isoformat(), after["Build"].status) == (
+        240000,
+        "2030-03-15",
+        "planned",
+    )
     assert after["Handover"].status == "cancelled"
-    assert (after["Snagging"].seq, after["Snagging"].amount_minor, after["Snagging"].deliverable) == (4, 15000, "Snag list closed")
+    assert (after["Snagging"].seq, after["Snagging"].amount_minor, after["Snagging"].deliverable) == (
+        4,
+        15000,
+        "Snag list closed",
+    )
     assert after["Design"].amount_minor == 100000
     [stored] = change_orders_of(admin_engine, active)
     assert (stored.number, stored.contract_value_before, stored.contract_value_after) == (1, 350000, 355000)
@@ -145,8 +158,15 @@ def test_the_contractors_user_sees_the_change_orders_on_their_engagement(app, wo
 
 
 def test_change_orders_are_numbered_one_after_another(owner, world, app_sessions, active, admin_engine):
-    issue_change_order(app_sessions, world.owner, world.org_a, active, based_on=0, reason="First",
-                       additions=[("Extra", "", "10.00", "2030-06-01")])
+    issue_change_order(
+        app_sessions,
+        world.owner,
+        world.org_a,
+        active,
+        based_on=0,
+        reason="First",
+        additions=[("Extra", "", "10.00", "2030-06-01")],
+    )
     page = owner.get(new_co(active)).get_data(as_text=True)
     assert "Issue CO-2" in visible_text(page)
     fields = form_fields(page)
@@ -178,7 +198,9 @@ def test_a_change_order_that_changes_nothing_is_refused(owner, world, active, ad
     assert milestones_of(admin_engine, active) == before
 
 
-def test_a_change_order_without_a_reason_is_refused_at_the_field_with_the_changes_kept(owner, world, active, admin_engine):
+def test_a_change_order_without_a_reason_is_refused_at_the_field_with_the_changes_kept(
+    owner, world, active, admin_engine
+):
     before = milestones_of(admin_engine, active)
     build = by_title(admin_engine, active)["Build"].id
     fields = {**opened(owner, active), "reason": "  ", f"ms-{build}-amount": "2,400.00"}
@@ -203,12 +225,23 @@ def test_bad_values_are_refused_at_their_fields(owner, world, active, admin_engi
     before = milestones_of(admin_engine, active)
     build = by_title(admin_engine, active)["Build"].id
     fields = form_fields(submit(owner, active, opened(owner, active), op="add").get_data(as_text=True))
-    fields.update({"reason": "More work", f"ms-{build}-amount": "2.400,00", f"ms-{build}-due_date": "03/15/2030",
-                   "new-0-title": "", "new-0-amount": "150.00", "new-0-due_date": "2030-05-15"})
+    fields.update(
+        {
+            "reason": "More work",
+            f"ms-{build}-amount": "2.400,00",
+            f"ms-{build}-due_date": "03/15/2030",
+            "new-0-title": "",
+            "new-0-amount": "150.00",
+            "new-0-due_date": "2030-05-15",
+        }
+    )
     response = submit(owner, active, fields)
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert field_error(html, f"ms-{build}-amount") == "Use a point before the decimals and commas between thousands, like 1,250.00."
+    assert (
+        field_error(html, f"ms-{build}-amount")
+        == "Use a point before the decimals and commas between thousands, like 1,250.00."
+    )
     assert field_error(html, f"ms-{build}-due_date") == "Enter the due date as YYYY-MM-DD, for example 2026-12-31."
     assert field_error(html, "new-0-title") == "Enter the title."
     assert input_value(html, "new-0-amount") == "150.00"
@@ -222,7 +255,9 @@ def test_a_change_order_cannot_cancel_every_milestone(owner, world, active, admi
         fields[f"ms-{m.id}-cancel"] = "1"
     response = submit(owner, active, fields)
     assert response.status_code == 422
-    assert "A change order cannot cancel every milestone; cancel the engagement instead." in visible_text(response.get_data(as_text=True))
+    assert "A change order cannot cancel every milestone; cancel the engagement instead." in visible_text(
+        response.get_data(as_text=True)
+    )
     assert {m.status for m in milestones_of(admin_engine, active)} == {"planned"}
 
 
@@ -242,7 +277,9 @@ def test_approved_milestones_are_shown_read_only(owner, world, active, admin_eng
     assert f'name="ms-{handover}-cancel"' in html
 
 
-def test_a_milestone_approved_while_the_form_was_open_is_left_alone_and_the_page_says_why(owner, world, active, admin_engine):
+def test_a_milestone_approved_while_the_form_was_open_is_left_alone_and_the_page_says_why(
+    owner, world, active, admin_engine
+):
     design = by_title(admin_engine, active)["Design"].id
     move_milestone(admin_engine, design, "submitted")
     fields = opened(owner, active)  # Design is under review, so its amount can still be adjusted...
@@ -256,7 +293,9 @@ def test_a_milestone_approved_while_the_form_was_open_is_left_alone_and_the_page
     assert milestones_of(admin_engine, active) == before
 
 
-def test_a_milestone_submitted_while_the_form_was_open_is_not_cancelled_and_the_page_says_why(owner, world, active, admin_engine):
+def test_a_milestone_submitted_while_the_form_was_open_is_not_cancelled_and_the_page_says_why(
+    owner, world, active, admin_engine
+):
     design = by_title(admin_engine, active)["Design"].id
     fields = opened(owner, active)
     fields.update({"reason": "Design no longer needed", f"ms-{design}-cancel": "1"})
@@ -272,9 +311,15 @@ def test_changing_an_approved_milestone_anyway_writes_nothing(owner, world, acti
     design = by_title(admin_engine, active)["Design"].id
     move_milestone(admin_engine, design, "submitted", "approved")
     before = milestones_of(admin_engine, active)
-    for tampered in ({f"ms-{design}-title": "Design", f"ms-{design}-deliverable": "Floor plans",
-                      f"ms-{design}-amount": "5,000.00", f"ms-{design}-due_date": "2030-01-15"},
-                     {f"ms-{design}-cancel": "1"}):
+    for tampered in (
+        {
+            f"ms-{design}-title": "Design",
+            f"ms-{design}-deliverable": "Floor plans",
+            f"ms-{design}-amount": "5,000.00",
+            f"ms-{design}-due_date": "2030-01-15",
+        },
+        {f"ms-{design}-cancel": "1"},
+    ):
         response = submit(owner, active, {**opened(owner, active), "reason": "Sneaky", **tampered})
         assert response.status_code == 422
     assert change_orders_of(admin_engine, active) == []
@@ -284,14 +329,21 @@ def test_changing_an_approved_milestone_anyway_writes_nothing(owner, world, acti
 def test_a_change_order_issued_meanwhile_makes_the_open_form_a_conflict(app, world, login, owner, active, admin_engine):
     fields = opened(owner, active)  # the owner opens the form...
     admin = signed_in(app, login, world.admin)  # ...while an admin issues CO-1
-    admin_fields = {**opened(admin, active), "reason": "Admin's change", "new-0-title": "Extra", "new-0-amount": "10.00",
-                    "new-0-due_date": "2030-06-01"}
+    admin_fields = {
+        **opened(admin, active),
+        "reason": "Admin's change",
+        "new-0-title": "Extra",
+        "new-0-amount": "10.00",
+        "new-0-due_date": "2030-06-01",
+    }
     assert submit(admin, active, admin_fields).status_code == 303
     build = by_title(admin_engine, active)["Build"].id
     response = submit(owner, active, {**fields, "reason": "Owner's change", f"ms-{build}-amount": "2,400.00"})
     assert response.status_code == 409
-    assert "CO-1 was issued while you were editing. Reload the page to start from the schedule as it is now." in visible_text(
-        response.get_data(as_text=True))
+    assert (
+        "CO-1 was issued while you were editing. Reload the page to start from the schedule as it is now."
+        in visible_text(response.get_data(as_text=True))
+    )
     assert [co.reason for co in change_orders_of(admin_engine, active)] == ["Admin's change"]
     assert by_title(admin_engine, active)["Build"].amount_minor == 200000
 
@@ -303,8 +355,18 @@ def test_the_page_is_refused_before_the_engagement_is_active(owner, world, app_s
     assert response.status_code == 409
     assert "Change orders apply to active or paused engagements" in visible_text(response.get_data(as_text=True))
     token = csrf_token(owner, f"/engagements/{eid}")
-    response = owner.post(new_co(eid), data={"csrf_token": token, "reason": "Too early", "based_on": "0", "op": "issue",
-                                             "new-0-title": "Extra", "new-0-amount": "10.00", "new-0-due_date": "2030-06-01"})
+    response = owner.post(
+        new_co(eid),
+        data={
+            "csrf_token": token,
+            "reason": "Too early",
+            "based_on": "0",
+            "op": "issue",
+            "new-0-title": "Extra",
+            "new-0-amount": "10.00",
+            "new-0-due_date": "2030-06-01",
+        },
+    )
     assert response.status_code == 409
     assert change_orders_of(admin_engine, eid) == []
     assert "Extra" not in by_title(admin_engine, eid)
@@ -315,8 +377,18 @@ def test_contractors_and_finance_cannot_issue_change_orders(app, world, login, a
     c = signed_in(app, login, getattr(world, who))
     assert c.get(new_co(active)).status_code == 403
     token = csrf_token(c, f"/engagements/{active}")
-    response = c.post(new_co(active), data={"csrf_token": token, "reason": "Mine", "based_on": "0", "op": "issue",
-                                            "new-0-title": "Extra", "new-0-amount": "10.00", "new-0-due_date": "2030-06-01"})
+    response = c.post(
+        new_co(active),
+        data={
+            "csrf_token": token,
+            "reason": "Mine",
+            "based_on": "0",
+            "op": "issue",
+            "new-0-title": "Extra",
+            "new-0-amount": "10.00",
+            "new-0-due_date": "2030-06-01",
+        },
+    )
     assert response.status_code == 403
     assert change_orders_of(admin_engine, active) == []
 
@@ -333,8 +405,13 @@ def test_another_organizations_engagement_is_not_found(app, world, login, active
 
 
 def test_issuing_without_the_csrf_token_is_refused(owner, world, active, admin_engine):
-    fields = {**opened(owner, active), "reason": "No token", "new-0-title": "Extra", "new-0-amount": "10.00",
-              "new-0-due_date": "2030-06-01"}
+    fields = {
+        **opened(owner, active),
+        "reason": "No token",
+        "new-0-title": "Extra",
+        "new-0-amount": "10.00",
+        "new-0-due_date": "2030-06-01",
+    }
     fields.pop("csrf_token")
     response = submit(owner, active, fields)
     assert response.status_code == 400
@@ -347,7 +424,9 @@ def test_issuing_without_the_csrf_token_is_refused(owner, world, active, admin_e
 def test_adding_a_row_with_htmx_returns_just_the_form(owner, world, active, admin_engine):
     fields = opened(owner, active)
     token = fields.pop("csrf_token")
-    response = submit(owner, active, {**fields, "reason": "Typed so far"}, op="add", headers={**HTMX, "X-CSRFToken": token})
+    response = submit(
+        owner, active, {**fields, "reason": "Typed so far"}, op="add", headers={**HTMX, "X-CSRFToken": token}
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "<html" not in html
@@ -360,7 +439,9 @@ def test_adding_a_row_with_htmx_returns_just_the_form(owner, world, active, admi
 def test_issuing_with_htmx_redirects_the_browser_to_the_change_order(owner, world, active, admin_engine):
     fields = opened(owner, active)
     token = fields.pop("csrf_token")
-    fields.update({"reason": "Extra work", "new-0-title": "Extra", "new-0-amount": "10.00", "new-0-due_date": "2030-06-01"})
+    fields.update(
+        {"reason": "Extra work", "new-0-title": "Extra", "new-0-amount": "10.00", "new-0-due_date": "2030-06-01"}
+    )
     response = submit(owner, active, fields, headers={**HTMX, "X-CSRFToken": token})
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == f"/engagements/{active}#co-1"

@@ -1,6 +1,7 @@
 """A contractor's home page says what is waiting for them: work requests to answer, work sent back with
 the owner's reason, what is due next, and the money on its way. Only their own: another contractor of
 the same organization sees none of it."""
+
 from __future__ import annotations
 
 from engagement_helpers import acting, create_sent, signed_in, visible_text
@@ -12,11 +13,20 @@ from backoffice.services.reviews import DecisionInput, decide
 
 def send_back(app_sessions, world, milestone_id, decision: str, reason: str) -> None:
     with acting(app_sessions, world.contractor_x_user, world.org_a) as (session, actor):
-        submission = submission_service.submit_work(session, actor, milestone_id, submission_service.SubmissionInput(
-            note="First cut.", links="https://example.com/draft", files=[]))
+        submission = submission_service.submit_work(
+            session,
+            actor,
+            milestone_id,
+            submission_service.SubmissionInput(note="First cut.", links="https://example.com/draft", files=[]),
+        )
         submission_id = submission.id
     with acting(app_sessions, world.owner, world.org_a) as (session, actor):
-        decide(session, actor, milestone_id, DecisionInput(submission_id=str(submission_id), decision=decision, reason=reason))
+        decide(
+            session,
+            actor,
+            milestone_id,
+            DecisionInput(submission_id=str(submission_id), decision=decision, reason=reason),
+        )
 
 
 def test_a_new_contractor_is_told_where_work_will_appear(app, login, world):
@@ -25,7 +35,9 @@ def test_a_new_contractor_is_told_where_work_will_appear(app, login, world):
     assert "Work requests from" in page
 
 
-def test_the_home_page_lists_requests_returned_work_due_milestones_and_money(app, login, world, app_sessions, admin_engine):
+def test_the_home_page_lists_requests_returned_work_due_milestones_and_money(
+    app, login, world, app_sessions, admin_engine
+):
     create_sent(app_sessions, world, title="Attic conversion")
     active = active_engagement(app_sessions, world, title="Garden studio")
     design, build = milestone_ids(admin_engine, active)

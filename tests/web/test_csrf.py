@@ -1,5 +1,6 @@
 """Every state-changing route needs the session's CSRF token: in the form, or in the X-CSRFToken
 header that htmx sends from the hx-headers on <body>."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -8,7 +9,6 @@ import re
 
 import pytest
 from sqlalchemy import text
-
 from testkit import PASSWORD, csrf_token
 from web_helpers import org_row
 
@@ -20,8 +20,6 @@ def _membership_id(admin_engine, org_id, user_id):
         return conn.execute(
             text("select id from memberships where org_id = :o and user_id = :u"), {"o": org_id, "u": user_id}
         ).scalar_one()
-
-
 
 
 def _audit_count(admin_engine, org_id) -> int:
@@ -38,7 +36,13 @@ def _invite(client, world, email, name="Pat Pending"):
     """As the signed-in admin: invite a new person; returns the one-time token from the link."""
     response = client.post(
         "/admin/members",
-        data={"email": email, "name": name, "role": "owner", "contractor_id": "", "csrf_token": csrf_token(client, "/admin/members")},
+        data={
+            "email": email,
+            "name": name,
+            "role": "owner",
+            "contractor_id": "",
+            "csrf_token": csrf_token(client, "/admin/members"),
+        },
     )
     assert response.status_code == 303
     page = client.get(response.headers["Location"])
@@ -71,7 +75,9 @@ def test_login_without_token_is_rejected_and_signs_nobody_in(client, world, admi
 
 def test_login_with_a_forged_token_is_rejected(client, world):
     client.get("/login")
-    response = client.post("/login", data={"email": world.admin.email, "password": PASSWORD, "csrf_token": "forged.token"})
+    response = client.post(
+        "/login", data={"email": world.admin.email, "password": PASSWORD, "csrf_token": "forged.token"}
+    )
     _assert_csrf_rejected(response)
     assert client.get("/").status_code in (302, 303)
 
@@ -106,7 +112,13 @@ def test_settings_without_token_is_rejected_and_nothing_changes(admin_client, wo
     events = _audit_count(admin_engine, world.org_a)
     response = admin_client.post(
         "/admin/settings",
-        data={"name": "Hijacked", "default_currency": "EUR", "default_retainage": "50", "payment_terms_days": "1", "partial_policy": "split"},
+        data={
+            "name": "Hijacked",
+            "default_currency": "EUR",
+            "default_retainage": "50",
+            "payment_terms_days": "1",
+            "partial_policy": "split",
+        },
     )
     _assert_csrf_rejected(response)
     assert org_row(admin_engine, world.org_a) == before
@@ -117,8 +129,14 @@ def test_settings_with_empty_token_is_rejected(admin_client, world, admin_engine
     before = org_row(admin_engine, world.org_a)
     response = admin_client.post(
         "/admin/settings",
-        data={"name": "Hijacked", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
-              "partial_policy": "route_back", "csrf_token": ""},
+        data={
+            "name": "Hijacked",
+            "default_currency": "USD",
+            "default_retainage": "10",
+            "payment_terms_days": "30",
+            "partial_policy": "route_back",
+            "csrf_token": "",
+        },
     )
     _assert_csrf_rejected(response)
     assert org_row(admin_engine, world.org_a) == before
@@ -169,13 +187,19 @@ def test_accept_invite_without_token_is_rejected(admin_client, app, world, admin
     token = _invite(admin_client, world, email)
     newcomer = app.test_client()
     assert newcomer.get(f"/invite/{token}").status_code == 200
-    response = newcomer.post(f"/invite/{token}", data={"password": "a brand new password", "confirm": "a brand new password"})
+    response = newcomer.post(
+        f"/invite/{token}", data={"password": "a brand new password", "confirm": "a brand new password"}
+    )
     _assert_csrf_rejected(response)
     with admin_engine.connect() as conn:
         assert conn.execute(text("select password_hash from users where email = :e"), {"e": email}).scalar_one() is None
-        assert conn.execute(
-            text("select m.accepted_at from memberships m join users u on u.id = m.user_id where u.email = :e"), {"e": email}
-        ).scalar_one() is None
+        assert (
+            conn.execute(
+                text("select m.accepted_at from memberships m join users u on u.id = m.user_id where u.email = :e"),
+                {"e": email},
+            ).scalar_one()
+            is None
+        )
     assert newcomer.get(f"/invite/{token}").status_code == 200  # still usable
     assert newcomer.get("/").status_code in (302, 303)
 
@@ -187,12 +211,20 @@ def test_joining_with_an_existing_account_without_token_is_rejected(admin_client
     assert "Join Org A" in person.get(f"/invite/{token}").get_data(as_text=True)
     _assert_csrf_rejected(person.post(f"/invite/{token}", data={"password": PASSWORD}))
     with admin_engine.connect() as conn:
-        assert conn.execute(
-            text("select accepted_at from memberships where org_id = :o and user_id = :u"), {"o": world.org_a, "u": world.admin_b.id}
-        ).scalar_one() is None
-        assert conn.execute(
-            text("select used_at from invites where org_id = :o and user_id = :u"), {"o": world.org_a, "u": world.admin_b.id}
-        ).scalar_one() is None
+        assert (
+            conn.execute(
+                text("select accepted_at from memberships where org_id = :o and user_id = :u"),
+                {"o": world.org_a, "u": world.admin_b.id},
+            ).scalar_one()
+            is None
+        )
+        assert (
+            conn.execute(
+                text("select used_at from invites where org_id = :o and user_id = :u"),
+                {"o": world.org_a, "u": world.admin_b.id},
+            ).scalar_one()
+            is None
+        )
     assert person.get("/").status_code in (302, 303)
     assert person.get(f"/invite/{token}").status_code == 200  # still usable
 
@@ -259,14 +291,26 @@ def test_post_with_token_in_x_csrftoken_header_is_accepted(admin_client, world, 
     response = admin_client.post(
         "/admin/settings",
         headers={**HTMX, "X-CSRFToken": token},
-        data={"name": f"Via htmx {world.suffix}", "default_currency": "GBP", "default_retainage": "5",
-              "payment_terms_days": "14", "partial_policy": "split", "evidence_max_files": "20",
-              "evidence_max_file_mb": "25", "evidence_max_submission_mb": "100"},
+        data={
+            "name": f"Via htmx {world.suffix}",
+            "default_currency": "GBP",
+            "default_retainage": "5",
+            "payment_terms_days": "14",
+            "partial_policy": "split",
+            "evidence_max_files": "20",
+            "evidence_max_file_mb": "25",
+            "evidence_max_submission_mb": "100",
+        },
     )
     assert response.status_code == 303
     org = org_row(admin_engine, world.org_a)
     assert org.name == f"Via htmx {world.suffix}"
-    assert (org.default_currency, org.default_retainage_bps, org.payment_terms_days, org.partial_policy) == ("GBP", 500, 14, "split")
+    assert (org.default_currency, org.default_retainage_bps, org.payment_terms_days, org.partial_policy) == (
+        "GBP",
+        500,
+        14,
+        "split",
+    )
 
 
 def test_audit_verify_with_header_token_is_accepted(admin_client):
@@ -288,8 +332,13 @@ def test_wrong_header_token_is_rejected(admin_client, world, admin_engine):
     response = admin_client.post(
         "/admin/settings",
         headers={**HTMX, "X-CSRFToken": "not-a-token"},
-        data={"name": "Nope", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
-              "partial_policy": "route_back"},
+        data={
+            "name": "Nope",
+            "default_currency": "USD",
+            "default_retainage": "10",
+            "payment_terms_days": "30",
+            "partial_policy": "route_back",
+        },
     )
     _assert_csrf_rejected(response)
     assert org_row(admin_engine, world.org_a) == before

@@ -7,6 +7,7 @@ the message at the field) and download them as attachments, byte for byte as sto
 in the ETag. Owners and contractors get a 404 as if the room did not exist; so does another
 organization's admin for a receipt of this one. The invoice's page links its receipt for finance only.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,9 +39,16 @@ DATE_MESSAGES = {  # what services.validation.clean_date says, as every date fie
 def receipts_of(admin_engine, org_id) -> list[dict]:
     """The organization's receipts with their invoice numbers, as the owner role sees them, oldest first."""
     with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "select d.*, i.invoice_number from documents d join invoices i on i.id = d.invoice_id"
-            " where d.org_id = :o order by i.number"), {"o": org_id}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "select d.*, i.invoice_number from documents d join invoices i on i.id = d.invoice_id"
+                    " where d.org_id = :o order by i.number"
+                ),
+                {"o": org_id},
+            ).mappings()
+        ]
 
 
 def database_today(admin_engine):
@@ -63,8 +71,9 @@ def room(app_sessions, admin_engine, world, database) -> dict:
     """Org A with one receipt for contractor X ("Kitchen renovation") and one for contractor Y ("Garden
     wall"), both issued by the worker: {"x": document, "y": document}, each with its invoice number."""
     approved_engagement(app_sessions, admin_engine, world, title="Kitchen renovation", rows=ONE_ROW)
-    approved_engagement(app_sessions, admin_engine, world, title="Garden wall", rows=ONE_ROW,
-                        contractor_id=world.contractor_y)
+    approved_engagement(
+        app_sessions, admin_engine, world, title="Garden wall", rows=ONE_ROW, contractor_id=world.contractor_y
+    )
     run_jobs(database, admin_engine, org_ids=[world.org_a])
     x, y = receipts_of(admin_engine, world.org_a)
     assert (x["contractor_id"], y["contractor_id"]) == (world.contractor_x, world.contractor_y)
@@ -80,8 +89,10 @@ def test_finance_and_admins_see_every_receipt_with_its_transaction_and_download(
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert listed(html) == [room["y"]["invoice_number"], room["x"]["invoice_number"]]  # newest first
-    for doc, contractor, engagement in ((room["x"], "Contractor X", "Kitchen renovation"),
-                                        (room["y"], "Contractor Y", "Garden wall")):
+    for doc, contractor, engagement in (
+        (room["x"], "Contractor X", "Kitchen renovation"),
+        (room["y"], "Contractor Y", "Garden wall"),
+    ):
         row = next(r for r in re.findall(r"<tr>.*?</tr>", html, re.DOTALL) if doc["invoice_number"] in r)
         assert doc["transaction_id"] in row
         assert f"{contractor} {world.suffix}" in html_lib.unescape(row)
@@ -116,8 +127,11 @@ def test_the_data_room_filters_by_contractor(app, login, world, room):
 
 
 def test_the_data_room_filters_by_engagement(app, login, world, room):
-    html = signed_in(app, login, world.finance).get(
-        f"/documents/?engagement_id={room['x']['engagement_id']}").get_data(as_text=True)
+    html = (
+        signed_in(app, login, world.finance)
+        .get(f"/documents/?engagement_id={room['x']['engagement_id']}")
+        .get_data(as_text=True)
+    )
     assert listed(html) == [room["x"]["invoice_number"]]
 
 
@@ -129,7 +143,9 @@ def test_the_data_room_finds_a_receipt_by_invoice_number_or_transaction_id(app, 
 
     assert found(room["x"]["invoice_number"]) == [room["x"]["invoice_number"]]
     assert found(room["y"]["transaction_id"]) == [room["y"]["invoice_number"]]
-    assert found(f" {room['y']['transaction_id'].lower()} ") == [room["y"]["invoice_number"]]  # as typed from a printout
+    assert found(f" {room['y']['transaction_id'].lower()} ") == [
+        room["y"]["invoice_number"]
+    ]  # as typed from a printout
     html = client.get("/documents/?q=TX-0000000000").get_data(as_text=True)
     assert listed(html) == []
     assert "No receipt matches these filters." in html
@@ -244,7 +260,9 @@ def test_the_invoice_page_links_its_receipt_for_finance_and_admins(app, login, w
     assert doc["transaction_id"] in link.group(0)
 
 
-def test_the_invoice_page_says_the_receipt_is_coming_before_the_worker_issues_it(app, login, app_sessions, admin_engine, world):
+def test_the_invoice_page_says_the_receipt_is_coming_before_the_worker_issues_it(
+    app, login, app_sessions, admin_engine, world
+):
     eid = active_engagement(app_sessions, world, rows=ONE_ROW)
     (mid,) = milestone_ids(admin_engine, eid)
     invoice_id = approve(app_sessions, world, mid)
@@ -265,8 +283,9 @@ def test_the_invoice_page_shows_no_receipt_to_owners_or_contractors(app, login, 
     assert "receipt-link" not in html
 
 
-@pytest.mark.parametrize(("who", "shown"), [("finance", True), ("admin", True), ("owner", False),
-                                            ("contractor_x_user", False)])
+@pytest.mark.parametrize(
+    ("who", "shown"), [("finance", True), ("admin", True), ("owner", False), ("contractor_x_user", False)]
+)
 def test_the_navigation_shows_the_data_room_to_finance_and_admins_only(app, login, world, who, shown):
     response = signed_in(app, login, getattr(world, who)).get("/")
     assert response.status_code == 200

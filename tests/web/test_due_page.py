@@ -1,10 +1,18 @@
 """The Due page: open milestones of running engagements across the organization, soonest first."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from engagement_helpers import (
-    create_active, create_draft, milestones_of, move_milestone, set_due_date, signed_in, table_row, visible_text,
+    create_active,
+    create_draft,
+    milestones_of,
+    move_milestone,
+    set_due_date,
+    signed_in,
+    table_row,
+    visible_text,
 )
 
 
@@ -13,7 +21,9 @@ def test_an_anonymous_visitor_is_sent_to_sign_in(client):
     assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
 
 
-def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_overdue_marked(app, world, login, app_sessions, admin_engine):
+def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_overdue_marked(
+    app, world, login, app_sessions, admin_engine
+):
     active = create_active(app_sessions, world, title=f"Running {world.suffix}")
     create_draft(app_sessions, world, title=f"Drafted {world.suffix}")
     design, build, handover = milestones_of(admin_engine, active)
@@ -26,14 +36,18 @@ def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_ove
     assert "Design" not in text, "an approved milestone is no longer due"
     assert f"Drafted {world.suffix}" not in text, "a draft's milestones are not due yet"
     assert text.index("Build") < text.index("Handover"), "soonest due first"
-    assert "Overdue" in visible_text(table_row(page, "Build")) and "Overdue" not in visible_text(table_row(page, "Handover"))
+    assert "Overdue" in visible_text(table_row(page, "Build")) and "Overdue" not in visible_text(
+        table_row(page, "Handover")
+    )
 
 
 def test_the_status_filter_keeps_only_milestones_awaiting_review(app, world, login, app_sessions, admin_engine):
     active = create_active(app_sessions, world)
     design, build, _ = milestones_of(admin_engine, active)
     move_milestone(admin_engine, build.id, "submitted")
-    text = visible_text(signed_in(app, login, world.owner).get("/engagements/due?status=submitted").get_data(as_text=True))
+    text = visible_text(
+        signed_in(app, login, world.owner).get("/engagements/due?status=submitted").get_data(as_text=True)
+    )
     assert "Build" in text and "Design" not in text and "Handover" not in text
 
 

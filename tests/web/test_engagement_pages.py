@@ -1,5 +1,6 @@
 """Engagement pages as their people use them: setting one up, the list with its filters and pages, the
 engagement page, and the work request's moves (send, accept, decline, cancel) through the web."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -8,7 +9,6 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     acting,
@@ -28,6 +28,7 @@ from engagement_helpers import (
     visible_text,
 )
 from sqlalchemy import text
+from testkit import csrf_token
 from web_helpers import field_error, flashes, followed, input_value
 
 from backoffice.services import engagements as service
@@ -43,8 +44,15 @@ def selected_option(html: str, field: str) -> str | None:
 
 
 def terms(world, **overrides) -> dict:
-    data = {"contractor_id": str(world.contractor_x), "title": "Kitchen renovation, 14 Elm St", "sow_reference": "SOW-14",
-            "currency": "USD", "retainage": "10", "payment_terms_days": "30", "service_fee": "0"}
+    data = {
+        "contractor_id": str(world.contractor_x),
+        "title": "Kitchen renovation, 14 Elm St",
+        "sow_reference": "SOW-14",
+        "currency": "USD",
+        "retainage": "10",
+        "payment_terms_days": "30",
+        "service_fee": "0",
+    }
     data.update(overrides)
     return data
 
@@ -53,7 +61,10 @@ def list_rows(html: str) -> list[str]:
     """The titles of the engagements the list shows, in order."""
     body = re.search(r'<section id="engagement-list".*?</section>', html, re.DOTALL)
     assert body, "the list section is on the page"
-    return [html_lib.unescape(t) for t in re.findall(r"<a href=\"/engagements/[0-9a-f-]{36}\"><strong>([^<]*)</strong>", body.group(0))]
+    return [
+        html_lib.unescape(t)
+        for t in re.findall(r"<a href=\"/engagements/[0-9a-f-]{36}\"><strong>([^<]*)</strong>", body.group(0))
+    ]
 
 
 def list_cells(html: str, title: str) -> dict[str, str]:
@@ -86,7 +97,9 @@ def admin(app, world, login):
 def test_the_new_engagement_form_starts_from_the_organizations_defaults(owner, world, admin_engine):
     with admin_engine.begin() as conn:
         conn.execute(
-            text("update organizations set default_currency = 'EUR', default_retainage_bps = 750, payment_terms_days = 45 where id = :o"),
+            text(
+                "update organizations set default_currency = 'EUR', default_retainage_bps = 750, payment_terms_days = 45 where id = :o"
+            ),
             {"o": world.org_a},
         )
     response = owner.get("/engagements/new")
@@ -105,19 +118,30 @@ def test_the_contractor_can_be_chosen_in_advance_from_the_link(owner, world):
 
 
 def test_an_owner_creates_a_draft_through_the_form_and_goes_on_to_its_milestones(owner, world, admin_engine):
-    response = post(owner, "/engagements/new", terms(world, currency="EUR", retainage="5", payment_terms_days="14", service_fee="2.5"))
+    response = post(
+        owner,
+        "/engagements/new",
+        terms(world, currency="EUR", retainage="5", payment_terms_days="14", service_fee="2.5"),
+    )
     assert response.status_code == 303
     [created] = engagements_of(admin_engine, world.org_a)
     page = followed(owner, response, f"/engagements/{created.id}/milestones")
     assert "Engagement created as a draft. Add its milestones, then send the work request." in flashes(page)
     row = engagement_row(admin_engine, created.id)
     assert (row.title, row.sow_reference, row.status, row.contractor_id, row.owner_user_id) == (
-        "Kitchen renovation, 14 Elm St", "SOW-14", "draft", world.contractor_x, world.owner.id)
+        "Kitchen renovation, 14 Elm St",
+        "SOW-14",
+        "draft",
+        world.contractor_x,
+        world.owner.id,
+    )
     assert (row.currency, row.retainage_bps, row.payment_terms_days, row.service_fee_bps) == ("EUR", 500, 14, 250)
 
 
 def test_terms_left_empty_take_the_organizations_defaults(owner, world, admin_engine):
-    response = post(owner, "/engagements/new", terms(world, currency="", retainage="", payment_terms_days="", service_fee=""))
+    response = post(
+        owner, "/engagements/new", terms(world, currency="", retainage="", payment_terms_days="", service_fee="")
+    )
     assert response.status_code == 303
     [created] = engagements_of(admin_engine, world.org_a)
     row = engagement_row(admin_engine, created.id)
@@ -130,12 +154,22 @@ def test_terms_left_empty_take_the_organizations_defaults(owner, world, admin_en
         ({"title": ""}, "title", "Enter the title."),
         ({"title": "   "}, "title", "Enter the title."),
         ({"contractor_id": ""}, "contractor_id", "Choose the contractor this statement of work is with."),
-        ({"contractor_id": "not-a-contractor"}, "contractor_id", "Choose the contractor this statement of work is with."),
+        (
+            {"contractor_id": "not-a-contractor"},
+            "contractor_id",
+            "Choose the contractor this statement of work is with.",
+        ),
         ({"retainage": "abc"}, "retainage", "Enter a percentage such as 10 or 12.5 (at most two decimals)."),
-        ({"payment_terms_days": "9999"}, "payment_terms_days", "Enter a whole number of days between 0 and 365 (0 pays on approval)."),
+        (
+            {"payment_terms_days": "9999"},
+            "payment_terms_days",
+            "Enter a whole number of days between 0 and 365 (0 pays on approval).",
+        ),
     ],
 )
-def test_bad_terms_are_refused_at_the_field_and_nothing_is_written(owner, world, admin_engine, overrides, field, message):
+def test_bad_terms_are_refused_at_the_field_and_nothing_is_written(
+    owner, world, admin_engine, overrides, field, message
+):
     response = post(owner, "/engagements/new", terms(world, **overrides))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -148,7 +182,9 @@ def test_bad_terms_are_refused_at_the_field_and_nothing_is_written(owner, world,
 
 
 def test_every_bad_field_is_named_at_once(owner, world, admin_engine):
-    response = post(owner, "/engagements/new", terms(world, title="", contractor_id="", retainage="abc", payment_terms_days="9999"))
+    response = post(
+        owner, "/engagements/new", terms(world, title="", contractor_id="", retainage="abc", payment_terms_days="9999")
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     for field in ("title", "contractor_id", "retainage", "payment_terms_days"):
@@ -180,7 +216,10 @@ def test_an_admin_assigns_the_project_owner(admin, world, admin_engine):
 def test_an_admin_cannot_make_a_contractor_the_project_owner(admin, world, admin_engine):
     response = post(admin, "/engagements/new", terms(world, owner_user_id=str(world.contractor_x_user.id)))
     assert response.status_code == 422
-    assert field_error(response.get_data(as_text=True), "owner_user_id") == "Choose the project owner who will review this work."
+    assert (
+        field_error(response.get_data(as_text=True), "owner_user_id")
+        == "Choose the project owner who will review this work."
+    )
     assert engagements_of(admin_engine, world.org_a) == []
 
 
@@ -197,7 +236,12 @@ def test_a_drafts_terms_can_be_edited(owner, world, app_sessions, admin_engine):
 
 def test_the_terms_of_a_sent_engagement_cannot_be_edited(owner, world, app_sessions, admin_engine):
     eid = create_sent(app_sessions, world)
-    response = post(owner, f"/engagements/{eid}/terms", terms(world, title="Changed after sending"), token_from=f"/engagements/{eid}")
+    response = post(
+        owner,
+        f"/engagements/{eid}/terms",
+        terms(world, title="Changed after sending"),
+        token_from=f"/engagements/{eid}",
+    )
     assert response.status_code == 409
     assert "fixed once the work request is sent" in error_message(response.get_data(as_text=True))
     assert engagement_row(admin_engine, eid).title == "Kitchen renovation"
@@ -208,8 +252,13 @@ def test_the_terms_of_a_sent_engagement_cannot_be_edited(owner, world, app_sessi
 
 def test_the_list_shows_each_engagement_with_its_totals_and_status(owner, world, app_sessions):
     create_draft(app_sessions, world, title="Kitchen renovation", sow_reference="SOW-14")
-    create_sent(app_sessions, world, title="Office rewiring", contractor_id=world.contractor_y,
-                rows=(("Survey", "", "750.25", "2030-02-01"),))
+    create_sent(
+        app_sessions,
+        world,
+        title="Office rewiring",
+        contractor_id=world.contractor_y,
+        rows=(("Survey", "", "750.25", "2030-02-01"),),
+    )
     html = owner.get("/engagements").get_data(as_text=True)
     assert sorted(list_rows(html)) == ["Kitchen renovation", "Office rewiring"]
     kitchen = visible_text(table_row(html, "Kitchen renovation"))
@@ -241,8 +290,15 @@ def three_engagements(world, app_sessions):
     """A draft of X's owned by the owner, a sent one of Y's owned by the owner, and a draft of Y's owned by the admin."""
     create_draft(app_sessions, world, title="X draft", rows=())
     create_sent(app_sessions, world, title="Y sent", contractor_id=world.contractor_y)
-    create_draft(app_sessions, world, title="Y admin draft", contractor_id=world.contractor_y, by=world.admin,
-                 owner_user_id=world.admin.id, rows=())
+    create_draft(
+        app_sessions,
+        world,
+        title="Y admin draft",
+        contractor_id=world.contractor_y,
+        by=world.admin,
+        owner_user_id=world.admin.id,
+        rows=(),
+    )
 
 
 @pytest.mark.parametrize(
@@ -300,8 +356,11 @@ def test_an_empty_list_tells_a_contractor_what_will_appear(app, world, login):
 def test_the_list_pages_by_25_with_next_and_previous(owner, world, app_sessions):
     with acting(app_sessions, world.owner, world.org_a) as (session, actor):
         for n in range(27):
-            service.create_engagement(session, actor, service.EngagementInput(
-                contractor_id=str(world.contractor_x), title=f"Engagement {n:02d}"))
+            service.create_engagement(
+                session,
+                actor,
+                service.EngagementInput(contractor_id=str(world.contractor_x), title=f"Engagement {n:02d}"),
+            )
     first = owner.get("/engagements").get_data(as_text=True)
     rows = list_rows(first)
     assert len(rows) == 25
@@ -320,9 +379,12 @@ def test_the_list_pages_by_25_with_next_and_previous(owner, world, app_sessions)
 def test_the_next_page_keeps_the_filters(owner, world, app_sessions):
     with acting(app_sessions, world.owner, world.org_a) as (session, actor):
         for n in range(26):
-            service.create_engagement(session, actor, service.EngagementInput(
-                contractor_id=str(world.contractor_y), title=f"Y {n:02d}"))
-        service.create_engagement(session, actor, service.EngagementInput(contractor_id=str(world.contractor_x), title="X only"))
+            service.create_engagement(
+                session, actor, service.EngagementInput(contractor_id=str(world.contractor_y), title=f"Y {n:02d}")
+            )
+        service.create_engagement(
+            session, actor, service.EngagementInput(contractor_id=str(world.contractor_x), title="X only")
+        )
     first = owner.get(f"/engagements?contractor={world.contractor_y}").get_data(as_text=True)
     next_link = html_lib.unescape(re.search(r'<a href="([^"]+)" rel="next">Next', first).group(1))
     assert f"contractor={world.contractor_y}" in next_link
@@ -349,7 +411,9 @@ def test_a_contractor_sees_only_their_own_engagements(app, world, login, app_ses
     assert "For Y" not in html
     assert f"Contractor Y {world.suffix}" not in html  # not even as a filter choice
     # a filter naming the other contractor shows nothing of theirs (a contractor's list is always its own)
-    assert list_rows(contractor.get(f"/engagements?contractor={world.contractor_y}").get_data(as_text=True)) == ["For X"]
+    assert list_rows(contractor.get(f"/engagements?contractor={world.contractor_y}").get_data(as_text=True)) == [
+        "For X"
+    ]
 
 
 def test_another_contractors_engagement_is_not_found(app, world, login, app_sessions):
@@ -362,8 +426,15 @@ def test_another_contractors_engagement_is_not_found(app, world, login, app_sess
 
 @pytest.mark.parametrize("who", ["owner", "admin", "contractor_x_user"])
 def test_another_organizations_engagement_is_not_found(app, world, login, app_sessions, who):
-    other = create_sent(app_sessions, world, title="Org B secret", by=world.admin_b, org_id=world.org_b,
-                        contractor_id=world.contractor_z, owner_user_id=world.admin_b.id)
+    other = create_sent(
+        app_sessions,
+        world,
+        title="Org B secret",
+        by=world.admin_b,
+        org_id=world.org_b,
+        contractor_id=world.contractor_z,
+        owner_user_id=world.admin_b.id,
+    )
     c = signed_in(app, login, getattr(world, who))
     response = c.get(f"/engagements/{other}")
     assert response.status_code == 404
@@ -417,8 +488,13 @@ def test_the_engagement_page_shows_milestones_with_statuses_and_totals(owner, wo
     assert "Submitted" in visible_text(table_row(html, "Build"))
     assert "Planned" in visible_text(table_row(html, "Handover"))
     text_ = visible_text(html)
-    for label, amount in [("Contract value", "$3,500.00"), ("Approved", "$1,000.00"), ("Paid", "$0.00"),
-                          ("Retainage held", "$100.00"), ("Remaining", "$2,500.00")]:
+    for label, amount in [
+        ("Contract value", "$3,500.00"),
+        ("Approved", "$1,000.00"),
+        ("Paid", "$0.00"),
+        ("Retainage held", "$100.00"),
+        ("Remaining", "$2,500.00"),
+    ]:
         assert f"{label} {amount}" in text_, label
     assert "<svg" in html
 
@@ -443,7 +519,9 @@ def test_a_milestone_due_today_is_not_overdue_yet(owner, world, app_sessions, ad
     assert "Overdue" not in visible_text(table_row(html, "Due today"))
 
 
-def test_the_contractor_is_offered_accept_and_decline_only_while_the_request_awaits_them(app, world, login, app_sessions):
+def test_the_contractor_is_offered_accept_and_decline_only_while_the_request_awaits_them(
+    app, world, login, app_sessions
+):
     sent = create_sent(app_sessions, world, title="Awaiting")
     active = create_active(app_sessions, world, title="Running")
     contractor = signed_in(app, login, world.contractor_x_user)
@@ -500,8 +578,12 @@ def test_the_contractor_accepts_the_work_request(app, world, login, app_sessions
 def test_the_contractor_declines_with_a_reason_the_owner_then_reads(app, world, login, app_sessions, admin_engine):
     eid = create_sent(app_sessions, world)
     contractor = signed_in(app, login, world.contractor_x_user)
-    response = post(contractor, f"/engagements/{eid}/decline", {"reason": "  We are fully booked until June.  "},
-                    token_from=f"/engagements/{eid}")
+    response = post(
+        contractor,
+        f"/engagements/{eid}/decline",
+        {"reason": "  We are fully booked until June.  "},
+        token_from=f"/engagements/{eid}",
+    )
     page = followed(contractor, response, f"/engagements/{eid}")
     assert "Work request declined. The project owner has your reason." in flashes(page)
     row = engagement_row(admin_engine, eid)
@@ -512,7 +594,9 @@ def test_the_contractor_declines_with_a_reason_the_owner_then_reads(app, world, 
 
 def test_the_owner_cancels_with_a_reason(owner, world, app_sessions, admin_engine):
     eid = create_active(app_sessions, world)
-    response = post(owner, f"/engagements/{eid}/cancel", {"reason": "Client withdrew funding."}, token_from=f"/engagements/{eid}")
+    response = post(
+        owner, f"/engagements/{eid}/cancel", {"reason": "Client withdrew funding."}, token_from=f"/engagements/{eid}"
+    )
     page = followed(owner, response, f"/engagements/{eid}")
     assert "Engagement cancelled." in flashes(page)
     assert "Client withdrew funding." in visible_text(page)
@@ -621,8 +705,14 @@ def test_staff_cannot_accept_on_the_contractors_behalf(owner, world, app_session
 
 
 def test_another_organizations_engagement_cannot_be_moved(app, world, login, app_sessions, admin_engine):
-    other = create_draft(app_sessions, world, by=world.admin_b, org_id=world.org_b, contractor_id=world.contractor_z,
-                         owner_user_id=world.admin_b.id)
+    other = create_draft(
+        app_sessions,
+        world,
+        by=world.admin_b,
+        org_id=world.org_b,
+        contractor_id=world.contractor_z,
+        owner_user_id=world.admin_b.id,
+    )
     admin = signed_in(app, login, world.admin)
     response = post(admin, f"/engagements/{other}/cancel", {"reason": "Not mine"}, token_from="/engagements")
     assert response.status_code == 404
@@ -649,6 +739,8 @@ def test_a_move_without_the_csrf_token_is_refused(owner, world, app_sessions, ad
 def test_a_move_with_the_token_in_the_htmx_header_is_accepted(owner, world, app_sessions, admin_engine):
     eid = create_draft(app_sessions, world)
     token = csrf_token(owner, f"/engagements/{eid}")
-    response = owner.post(f"/engagements/{eid}/send", headers={"HX-Request": "true", "HX-Boosted": "true", "X-CSRFToken": token})
+    response = owner.post(
+        f"/engagements/{eid}/send", headers={"HX-Request": "true", "HX-Boosted": "true", "X-CSRFToken": token}
+    )
     assert response.status_code == 303
     assert engagement_row(admin_engine, eid).status == "awaiting_acceptance"

@@ -1,6 +1,7 @@
 """Evidence files leave the app as attachments with a safe name, the bytes exactly as uploaded and
 nosniff; only images and PDFs preview inline, under a sandboxing CSP. Another organization's or another
 contractor's file, and a malformed id, answer 404; a signed-out browser is sent to sign in."""
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,12 @@ def tiny_png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def tiny_zip() -> bytes:
@@ -35,7 +40,11 @@ def tiny_zip() -> bytes:
 PNG = tiny_png()
 EVIL = 'evil"; filename="x.html.pdf'  # a name that tries to add a second filename to the header
 # Over one 1 MiB chunk, so a download is put back together from several stored pieces.
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n" + bytes(range(256)) * 5000 + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+    + bytes(range(256)) * 5000
+    + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
 FILES = {
     "Bericht über Prüfung.pdf": PDF,
     "site.png": PNG,
@@ -53,11 +62,22 @@ def evidence(world, app_sessions, admin_engine) -> dict[str, uuid.UUID]:
     eid = create_active(app_sessions, world)
     mid = milestones_of(admin_engine, eid)[0].id
     with acting(app_sessions, world.contractor_x_user, world.org_a) as (session, actor):
-        submission_service.submit_work(session, actor, mid, submission_service.SubmissionInput(
-            note="Report and photos.", files=[UploadedFile.from_bytes(n, d) for n, d in FILES.items()]))
+        submission_service.submit_work(
+            session,
+            actor,
+            mid,
+            submission_service.SubmissionInput(
+                note="Report and photos.", files=[UploadedFile.from_bytes(n, d) for n, d in FILES.items()]
+            ),
+        )
     with admin_engine.connect() as conn:
-        rows = conn.execute(text("select f.id, f.file_name from evidence_files f join submissions s on s.id = f.submission_id"
-                                 " where s.milestone_id = :m"), {"m": mid}).all()
+        rows = conn.execute(
+            text(
+                "select f.id, f.file_name from evidence_files f join submissions s on s.id = f.submission_id"
+                " where s.milestone_id = :m"
+            ),
+            {"m": mid},
+        ).all()
     return {r.file_name: r.id for r in rows}
 
 
@@ -82,7 +102,10 @@ def test_download_is_an_attachment_with_the_exact_bytes(owner, evidence):
 def test_a_file_stored_in_several_chunks_downloads_identical(owner, evidence, admin_engine):
     file_id = evidence["Bericht über Prüfung.pdf"]
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from evidence_chunks where file_id = :f"), {"f": file_id}).scalar_one() > 1
+        assert (
+            conn.execute(text("select count(*) from evidence_chunks where file_id = :f"), {"f": file_id}).scalar_one()
+            > 1
+        )
     response = owner.get(f"/evidence/{file_id}")
     assert response.status_code == 200
     assert response.get_data() == PDF
@@ -172,9 +195,14 @@ def test_signed_out_browser_is_sent_to_sign_in(client, evidence, suffix):
 
 def test_the_review_screen_embeds_images_in_a_sandboxed_frame_and_pdfs_not_at_all(owner, evidence, admin_engine):
     with admin_engine.connect() as conn:
-        milestone_id = conn.execute(text("select s.milestone_id from evidence_files f join submissions s on s.id = f.submission_id"
-                                         " where f.id = :f"), {"f": evidence["site.png"]}).scalar_one()
+        milestone_id = conn.execute(
+            text(
+                "select s.milestone_id from evidence_files f join submissions s on s.id = f.submission_id"
+                " where f.id = :f"
+            ),
+            {"f": evidence["site.png"]},
+        ).scalar_one()
     html = owner.get(f"/milestones/{milestone_id}").get_data(as_text=True)
     assert f'<iframe sandbox src="/evidence/{evidence["site.png"]}/preview"' in html
     # Chromium shows "blocked" for a PDF in a sandboxed frame: the page offers the download instead.
-    assert f'/evidence/{evidence["Bericht über Prüfung.pdf"]}/preview' not in html
+    assert f"/evidence/{evidence['Bericht über Prüfung.pdf']}/preview" not in html

@@ -2,6 +2,7 @@
 admin's own columns in their order with their headers and a date format) and, on the settings page, the
 invoice number prefix and segregation of duties. Bad input is a 422 with the message at the field and
 nothing saved; new batches and invoices follow what was saved."""
+
 from __future__ import annotations
 
 import re
@@ -27,9 +28,17 @@ from backoffice.domain.ap_export import FIELDS
 
 def org(admin_engine, org_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select invoice_prefix, segregation_of_duties, ap_export_preset, ap_export_columns, ap_expense_account,"
-            " ap_export_date_format from organizations where id = :o"), {"o": org_id}).mappings().one()
+        return (
+            conn.execute(
+                text(
+                    "select invoice_prefix, segregation_of_duties, ap_export_preset, ap_export_columns, ap_expense_account,"
+                    " ap_export_date_format from organizations where id = :o"
+                ),
+                {"o": org_id},
+            )
+            .mappings()
+            .one()
+        )
 
 
 @pytest.fixture
@@ -37,8 +46,14 @@ def admin(app, login, world):
     return signed_in(app, login, world.admin)
 
 
-def layout_form(columns: dict[str, tuple[str, str]], *, preset="custom", expense_account="6100 Subcontractors",
-                date_format="eu", **extra) -> dict:
+def layout_form(
+    columns: dict[str, tuple[str, str]],
+    *,
+    preset="custom",
+    expense_account="6100 Subcontractors",
+    date_format="eu",
+    **extra,
+) -> dict:
     """The export layout form: {field: (position, header)} ticked; every other field unticked with its label."""
     data = {"preset": preset, "expense_account": expense_account, "date_format": date_format}
     for key, label in FIELDS.items():
@@ -51,12 +66,19 @@ def layout_form(columns: dict[str, tuple[str, str]], *, preset="custom", expense
 
 
 def save_layout(client, data: dict):
-    return client.post("/admin/settings/export", data={**data, "csrf_token": csrf_token(client, "/admin/settings/export")})
+    return client.post(
+        "/admin/settings/export", data={**data, "csrf_token": csrf_token(client, "/admin/settings/export")}
+    )
 
 
 # Payee first: position decides the order, not the order of the fields on the page.
-CUSTOM = {"vendor_name": ("1", "Payee"), "invoice_number": ("2", "Ref"), "net": ("3", "Amount"),
-          "due_date": ("4", "Pay by"), "currency": ("5", "Ccy")}
+CUSTOM = {
+    "vendor_name": ("1", "Payee"),
+    "invoice_number": ("2", "Ref"),
+    "net": ("3", "Amount"),
+    "due_date": ("4", "Pay by"),
+    "currency": ("5", "Ccy"),
+}
 
 
 # --- who ---------------------------------------------------------------------------------------------
@@ -67,7 +89,11 @@ def test_an_admin_sees_the_export_layout_with_the_presets_and_every_field(admin,
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert re.findall(r'<input type="radio" name="preset" value="([a-z_]+)"', html) == [
-        "generic", "quickbooks_online", "xero", "custom"]
+        "generic",
+        "quickbooks_online",
+        "xero",
+        "custom",
+    ]
     assert re.search(r'name="preset" value="generic" checked', html)
     assert input_value(html, "expense_account") == "Contract labor"
     assert sorted(re.findall(r'name="include_([a-z_]+)"', html)) == sorted(FIELDS)
@@ -95,9 +121,13 @@ def test_saving_a_custom_layout_keeps_its_columns_in_their_order_with_their_head
     assert saved["ap_export_preset"] == "custom"
     assert saved["ap_export_date_format"] == "eu"
     assert saved["ap_expense_account"] == "6100 Subcontractors"
-    assert saved["ap_export_columns"] == [{"field": "vendor_name", "header": "Payee"}, {"field": "invoice_number", "header": "Ref"},
-                                          {"field": "net", "header": "Amount"}, {"field": "due_date", "header": "Pay by"},
-                                          {"field": "currency", "header": "Ccy"}]
+    assert saved["ap_export_columns"] == [
+        {"field": "vendor_name", "header": "Payee"},
+        {"field": "invoice_number", "header": "Ref"},
+        {"field": "net", "header": "Amount"},
+        {"field": "due_date", "header": "Pay by"},
+        {"field": "currency", "header": "Ccy"},
+    ]
     html = admin.get("/admin/settings/export").get_data(as_text=True)
     assert "AP export layout saved. New batches use it; batches already exported keep their file." in flashes(html)
     # The editor lists the chosen columns first, in their order, ticked, with their headers.
@@ -109,26 +139,42 @@ def test_saving_a_custom_layout_keeps_its_columns_in_their_order_with_their_head
 def test_columns_ticked_without_a_position_follow_the_numbered_ones(admin, world, admin_engine):
     columns = {"net": ("1", "Amount"), "vendor_name": ("", "Payee"), "invoice_number": ("", "Ref")}
     assert save_layout(admin, layout_form(columns)).status_code == 303
-    assert [c["field"] for c in org(admin_engine, world.org_a)["ap_export_columns"]] == ["net", "invoice_number", "vendor_name"]
+    assert [c["field"] for c in org(admin_engine, world.org_a)["ap_export_columns"]] == [
+        "net",
+        "invoice_number",
+        "vendor_name",
+    ]
 
 
 def test_a_new_batch_is_written_with_the_saved_custom_layout(admin, world, app_sessions, admin_engine):
     assert save_layout(admin, layout_form(CUSTOM)).status_code == 303
     eid = active_engagement(app_sessions, world, title="Kitchen renovation")
     invoice = invoice_row(admin_engine, approve(app_sessions, world, milestone_ids(admin_engine, eid)[0]))
-    batch_id = export_as(app_sessions, world.finance, world.org_a, [invoice["id"]])  # the organization's default: custom
+    batch_id = export_as(
+        app_sessions, world.finance, world.org_a, [invoice["id"]]
+    )  # the organization's default: custom
     assert stored_file(admin_engine, batch_id).decode() == (
         "Payee,Ref,Amount,Pay by,Ccy\n"
-        f"Contractor X {world.suffix},{invoice['invoice_number']},1111.09,{invoice['due_date']:%d/%m/%Y},USD\n")
+        f"Contractor X {world.suffix},{invoice['invoice_number']},1111.09,{invoice['due_date']:%d/%m/%Y},USD\n"
+    )
 
 
-@pytest.mark.parametrize("columns, words", [
-    ({"net": ("1", "Total"), "total": ("2", "total")}, "Two columns are headed “total”; give each column its own header."),
-    ({"net": ("1", "Amount"), "vendor_name": ("2", "   ")}, "Give the contractor (legal name) column a header of 1 to 60 characters."),
-    ({"net": ("1", "A" * 61)}, "a header of 1 to 60 characters"),
-    ({"net": ("1", "Amount\tpaid")}, "a header of 1 to 60 characters"),
-    ({}, "Choose at least one column for the custom layout."),
-])
+@pytest.mark.parametrize(
+    "columns, words",
+    [
+        (
+            {"net": ("1", "Total"), "total": ("2", "total")},
+            "Two columns are headed “total”; give each column its own header.",
+        ),
+        (
+            {"net": ("1", "Amount"), "vendor_name": ("2", "   ")},
+            "Give the contractor (legal name) column a header of 1 to 60 characters.",
+        ),
+        ({"net": ("1", "A" * 61)}, "a header of 1 to 60 characters"),
+        ({"net": ("1", "Amount\tpaid")}, "a header of 1 to 60 characters"),
+        ({}, "Choose at least one column for the custom layout."),
+    ],
+)
 def test_a_bad_custom_layout_is_refused_with_the_message_and_nothing_saved(admin, world, admin_engine, columns, words):
     before = org(admin_engine, world.org_a)
     response = save_layout(admin, layout_form(columns))
@@ -141,7 +187,9 @@ def test_a_bad_custom_layout_is_refused_with_the_message_and_nothing_saved(admin
 
 
 def test_a_refused_layout_keeps_what_was_typed(admin, world, admin_engine):
-    response = save_layout(admin, layout_form({"net": ("1", "Total"), "total": ("2", "TOTAL"), "vendor_name": ("3", "Payee")}))
+    response = save_layout(
+        admin, layout_form({"net": ("1", "Total"), "total": ("2", "TOTAL"), "vendor_name": ("3", "Payee")})
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert input_value(html, "header_vendor_name") == "Payee" and input_value(html, "position_vendor_name") == "3"
@@ -155,11 +203,16 @@ def test_a_position_that_is_not_a_plain_number_is_no_server_error(admin, world, 
     assert response.status_code in (303, 422)
 
 
-@pytest.mark.parametrize("overrides, field, words", [
-    ({"expense_account": "  "}, "expense_account", "expense account"),
-    ({"preset": "lotus123"}, "preset", "Choose an export layout."),
-])
-def test_a_missing_account_or_unknown_preset_is_refused_at_its_field(admin, world, admin_engine, overrides, field, words):
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        ({"expense_account": "  "}, "expense_account", "expense account"),
+        ({"preset": "lotus123"}, "preset", "Choose an export layout."),
+    ],
+)
+def test_a_missing_account_or_unknown_preset_is_refused_at_its_field(
+    admin, world, admin_engine, overrides, field, words
+):
     before = org(admin_engine, world.org_a)
     response = save_layout(admin, layout_form(CUSTOM, **overrides))
     assert response.status_code == 422
@@ -184,7 +237,10 @@ def test_choosing_a_preset_keeps_the_custom_columns_for_later(admin, world, admi
     assert save_layout(admin, layout_form({}, preset="quickbooks_online", date_format="us")).status_code == 303
     after = org(admin_engine, world.org_a)
     assert (after["ap_export_preset"], after["ap_export_date_format"], after["ap_export_columns"]) == (
-        "quickbooks_online", "us", saved)
+        "quickbooks_online",
+        "us",
+        saved,
+    )
 
 
 # --- invoice prefix and segregation of duties ------------------------------------------------------------
@@ -194,9 +250,18 @@ def settings_form(client, **overrides) -> dict:
     """The settings form as the page shows it, with ``overrides``; segregation_of_duties is a checkbox: sent
     only when ticked."""
     html = client.get("/admin/settings").get_data(as_text=True)
-    data = {name: input_value(html, name) for name in (
-        "name", "default_retainage", "payment_terms_days", "evidence_max_files", "evidence_max_file_mb",
-        "evidence_max_submission_mb", "invoice_prefix")}
+    data = {
+        name: input_value(html, name)
+        for name in (
+            "name",
+            "default_retainage",
+            "payment_terms_days",
+            "evidence_max_files",
+            "evidence_max_file_mb",
+            "evidence_max_submission_mb",
+            "invoice_prefix",
+        )
+    }
     data.update(default_currency="USD", partial_policy="route_back")
     if segregation_ticked(html):
         data["segregation_of_duties"] = "y"
@@ -243,11 +308,15 @@ def test_a_bad_prefix_is_refused_at_the_field_and_nothing_saved(admin, world, ad
     assert money_state(admin_engine, world.org_a) == before
 
 
-def test_turning_segregation_off_lets_the_admin_who_approved_record_the_payment(admin, world, app_sessions, admin_engine):
+def test_turning_segregation_off_lets_the_admin_who_approved_record_the_payment(
+    admin, world, app_sessions, admin_engine
+):
     eid = active_engagement(app_sessions, world, title="Garage")
     invoice_id = approve(app_sessions, world, milestone_ids(admin_engine, eid)[0], by=world.admin)
     pay = {"paid_at": date.today().isoformat(), "reference": "ACH 5", "method": "ach"}
-    refused = admin.post(f"/invoices/{invoice_id}/pay", data={**pay, "csrf_token": csrf_token(admin, f"/invoices/{invoice_id}")})
+    refused = admin.post(
+        f"/invoices/{invoice_id}/pay", data={**pay, "csrf_token": csrf_token(admin, f"/invoices/{invoice_id}")}
+    )
     assert refused.status_code == 403
 
     form = settings_form(admin)
@@ -257,7 +326,9 @@ def test_turning_segregation_off_lets_the_admin_who_approved_record_the_payment(
     html = admin.get("/admin/settings").get_data(as_text=True)
     assert not segregation_ticked(html)
 
-    response = admin.post(f"/invoices/{invoice_id}/pay", data={**pay, "csrf_token": csrf_token(admin, f"/invoices/{invoice_id}")})
+    response = admin.post(
+        f"/invoices/{invoice_id}/pay", data={**pay, "csrf_token": csrf_token(admin, f"/invoices/{invoice_id}")}
+    )
     assert response.status_code == 303
     assert invoice_row(admin_engine, invoice_id)["status"] == "paid"
 

@@ -4,27 +4,32 @@ it like any other message of the organization's outbox.
 
 (The invitation flow itself: test_invitations.py.)
 """
+
 from __future__ import annotations
 
 import html as html_lib
 import re
 
 import pytest
-from sqlalchemy import text
-
 from engagement_helpers import signed_in
 from jobs_kit import OFFLINE, jobs, online, run_jobs
 from resend_stub import resend_stub
+from sqlalchemy import text
 from testkit import csrf_token
 from web_helpers import followed, invite, invite_link, invite_token, membership, user_by_email
+
 
 def invite_messages(admin_engine, org_id, email: str) -> list:
     """The invitation emails to this address in this organization, oldest first (as the owner role)."""
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts, dedupe_key"
-            " from email_messages where org_id = :o and event = 'invite' and lower(recipient) = lower(:e)"
-            " order by created_at, id"), {"o": org_id, "e": email}).all()
+        return conn.execute(
+            text(
+                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts, dedupe_key"
+                " from email_messages where org_id = :o and event = 'invite' and lower(recipient) = lower(:e)"
+                " order by created_at, id"
+            ),
+            {"o": org_id, "e": email},
+        ).all()
 
 
 def emailed_token(message) -> str:
@@ -47,14 +52,22 @@ def test_inviting_a_member_emails_the_same_one_time_link_the_page_shows(admin, a
 
     (m,) = invite_messages(admin_engine, world.org_a, email)
     user = user_by_email(admin_engine, email)
-    assert (m.org_id, m.event, m.recipient, m.recipient_user_id, m.status) == (world.org_a, "invite", email, user.id, "queued")
+    assert (m.org_id, m.event, m.recipient, m.recipient_user_id, m.status) == (
+        world.org_a,
+        "invite",
+        email,
+        user.id,
+        "queued",
+    )
     assert m.subject == f"Ada Admin invited you to Org A {world.suffix} on backoffice"
     assert "Hello Nina Newbie," in m.text
     assert "as a member of the finance team" in m.text
     assert emailed_token(m) == token
     # the link points at the configured site, never at whatever Host the admin's request came with
     assert f"{app.config['BASE_URL']}/invite/{token}" in m.text
-    (job,) = [j for j in jobs(admin_engine, task="send_email", org_ids=[world.org_a]) if j["args"]["message_id"] == str(m.id)]
+    (job,) = [
+        j for j in jobs(admin_engine, task="send_email", org_ids=[world.org_a]) if j["args"]["message_id"] == str(m.id)
+    ]
     assert job["status"] == "todo"
     # and the emailed link is the one that works
     assert app.test_client().get(f"/invite/{emailed_token(m)}").status_code == 200
@@ -71,8 +84,14 @@ def test_inviting_an_address_with_an_account_elsewhere_emails_it_a_link_too(admi
 
 def test_inviting_a_contractors_user_emails_the_link_shown_on_the_contractor_page(admin, world, admin_engine):
     email = f"crew-{world.suffix}@example.com"
-    response = admin.post(f"/admin/contractors/{world.contractor_y}/users", data={
-        "email": email, "name": "Cal Crew", "csrf_token": csrf_token(admin, f"/admin/contractors/{world.contractor_y}")})
+    response = admin.post(
+        f"/admin/contractors/{world.contractor_y}/users",
+        data={
+            "email": email,
+            "name": "Cal Crew",
+            "csrf_token": csrf_token(admin, f"/admin/contractors/{world.contractor_y}"),
+        },
+    )
     html = followed(admin, response, f"/admin/contractors/{world.contractor_y}")
     link = invite_link(html)
     assert link
@@ -89,8 +108,12 @@ def test_a_refused_invitation_writes_no_email(admin, world, admin_engine):
     bad = invite(admin, email="not an address", name="Nobody", role="owner")
     assert bad.status_code == 422
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from email_messages where org_id = :o and event = 'invite'"),
-                            {"o": world.org_a}).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("select count(*) from email_messages where org_id = :o and event = 'invite'"), {"o": world.org_a}
+            ).scalar_one()
+            == 0
+        )
 
 
 def test_a_new_link_writes_a_new_email_and_the_old_link_stops_working(admin, app, world, admin_engine):
@@ -134,7 +157,9 @@ def test_with_an_api_key_the_worker_sends_the_invitation_once(admin, world, admi
 
 def test_the_invitation_email_is_on_its_outbox_page(admin, world, admin_engine, database):
     email = f"visible-{world.suffix}@example.com"
-    token = invite_token(followed(admin, invite(admin, email=email, name="Vic Visible", role="owner"), "/admin/members"))
+    token = invite_token(
+        followed(admin, invite(admin, email=email, name="Vic Visible", role="owner"), "/admin/members")
+    )
     run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=OFFLINE)
     (m,) = invite_messages(admin_engine, world.org_a, email)
     page = admin.get(f"/admin/outbox/{m.id}")

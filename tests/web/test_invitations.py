@@ -5,6 +5,7 @@ already has an account in another organization. The membership is pending ("Invi
 person accepts through the link: by setting a password (a new account) or by entering the password
 of the account they already have. Links work once, expire, and stop working when reissued or withdrawn.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-
 from testkit import PASSWORD, csrf_token
 from web_helpers import (
     audit_events,
@@ -49,7 +49,8 @@ def admin(client, world, login):
 def _set_password(client, token, password=NEW_PASSWORD, confirm=None):
     form_token = csrf_token(client, f"/invite/{token}")
     return client.post(
-        f"/invite/{token}", data={"password": password, "confirm": password if confirm is None else confirm, "csrf_token": form_token}
+        f"/invite/{token}",
+        data={"password": password, "confirm": password if confirm is None else confirm, "csrf_token": form_token},
     )
 
 
@@ -63,7 +64,7 @@ def _invited_flash(email: str) -> str:
 
 
 def _switcher_orgs(html: str) -> list[str]:
-    form = re.search(r'<form[^>]*org-switcher[^>]*>.*?</form>', html, re.S)
+    form = re.search(r"<form[^>]*org-switcher[^>]*>.*?</form>", html, re.S)
     return re.findall(r"<option [^>]*>([^<]*)</option>", form.group(0)) if form else []
 
 
@@ -71,7 +72,8 @@ def _throttle_locked(admin_engine, email: str) -> bool:
     key = hashlib.sha256(email.lower().encode()).hexdigest()
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select coalesce(bool_or(locked_until > now()), false) from login_throttle where email_key = :k"), {"k": key}
+            text("select coalesce(bool_or(locked_until > now()), false) from login_throttle where email_key = :k"),
+            {"k": key},
         ).scalar_one()
 
 
@@ -107,7 +109,9 @@ def test_inviting_a_new_address_answers_303_and_shows_the_one_time_link_once(adm
     assert "Invited" in member_row(again, email)
 
 
-def test_an_invitation_for_an_address_with_an_account_elsewhere_answers_exactly_like_a_new_one(admin, world, admin_engine):
+def test_an_invitation_for_an_address_with_an_account_elsewhere_answers_exactly_like_a_new_one(
+    admin, world, admin_engine
+):
     new_email = f"fresh-{world.suffix}@example.com"
     new_html = followed(admin, invite(admin, email=new_email, name="Fay Fresh", role="owner"), "/admin/members")
     existing = user_by_email(admin_engine, world.admin_b.email)
@@ -120,7 +124,9 @@ def test_an_invitation_for_an_address_with_an_account_elsewhere_answers_exactly_
     # the two rows differ only in the address and the membership's id
     new_mid = membership(admin_engine, world.org_a, user_by_email(admin_engine, new_email).id).id
     old_mid = membership(admin_engine, world.org_a, existing.id).id
-    old_row = member_row(old_html, world.admin_b.email).replace(world.admin_b.email, "EMAIL").replace(str(old_mid), "MID")
+    old_row = (
+        member_row(old_html, world.admin_b.email).replace(world.admin_b.email, "EMAIL").replace(str(old_mid), "MID")
+    )
     new_row = member_row(old_html, new_email).replace(new_email, "EMAIL").replace(str(new_mid), "MID")
     assert old_row == new_row and 'badge-pending">Invited' in old_row
     assert "already has" not in old_html and f"Org B {world.suffix}" not in old_html
@@ -157,15 +163,22 @@ def test_a_pending_invitation_grants_nothing_until_it_is_accepted(admin, app, wo
 
 def test_inviting_someone_who_is_already_a_member_is_422_at_the_email(admin, world, admin_engine):
     with admin_engine.connect() as conn:
-        before = conn.execute(text("select count(*) from memberships where org_id = :o"), {"o": world.org_a}).scalar_one()
+        before = conn.execute(
+            text("select count(*) from memberships where org_id = :o"), {"o": world.org_a}
+        ).scalar_one()
     response = invite(admin, email=world.owner.email.upper(), name="Omar Again", role="admin")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert field_error(html, "email").lower() == f"{world.owner.email} is already a member of this organization.".lower()
+    assert (
+        field_error(html, "email").lower() == f"{world.owner.email} is already a member of this organization.".lower()
+    )
     assert input_value(html, "name") == "Omar Again"  # typed values kept
     assert invite_link(html) is None
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from memberships where org_id = :o"), {"o": world.org_a}).scalar_one() == before
+        assert (
+            conn.execute(text("select count(*) from memberships where org_id = :o"), {"o": world.org_a}).scalar_one()
+            == before
+        )
     assert membership(admin_engine, world.org_a, world.owner.id).role == "owner"
     assert invites_of(admin_engine, world.org_a, world.owner.id) == []
 
@@ -196,12 +209,28 @@ def test_inviting_someone_already_invited_is_422_and_their_link_keeps_working(ad
         ({"email": "s" * 300 + "-{s}@example.com", "name": "Some One"}, "email", "valid email"),
         ({"email": "someone-{s}@example.com", "name": ""}, "name", "Enter the name"),
         ({"email": "someone-{s}@example.com", "name": "Some\x00One"}, "name", "not allowed"),
-        ({"email": "someone-{s}@example.com", "name": "Some One", "role": "contractor"}, "contractor_id", "Choose which contractor"),
+        (
+            {"email": "someone-{s}@example.com", "name": "Some One", "role": "contractor"},
+            "contractor_id",
+            "Choose which contractor",
+        ),
         ({"email": "someone-{s}@example.com", "name": "Some One", "role": "superuser"}, "role", "Choose a role"),
     ],
-    ids=["malformed", "empty", "trailing-NUL", "inner-NUL", "over-long", "no-name", "NUL-in-name", "no-contractor", "bad-role"],
+    ids=[
+        "malformed",
+        "empty",
+        "trailing-NUL",
+        "inner-NUL",
+        "over-long",
+        "no-name",
+        "NUL-in-name",
+        "no-contractor",
+        "bad-role",
+    ],
 )
-def test_an_invitation_with_bad_input_is_422_at_the_field_and_stores_nothing(admin, world, admin_engine, data, field, message):
+def test_an_invitation_with_bad_input_is_422_at_the_field_and_stores_nothing(
+    admin, world, admin_engine, data, field, message
+):
     data = {k: v.format(s=world.suffix) for k, v in data.items()}
 
     def counts():
@@ -224,7 +253,9 @@ def test_an_invitation_with_bad_input_is_422_at_the_field_and_stores_nothing(adm
     assert counts() == before  # no account, membership or link was created
 
 
-def test_inviting_a_contractor_user_from_the_members_page_ties_the_pending_membership_to_the_contractor(admin, world, admin_engine):
+def test_inviting_a_contractor_user_from_the_members_page_ties_the_pending_membership_to_the_contractor(
+    admin, world, admin_engine
+):
     email = f"cx2-{world.suffix}@example.com"
     invite_link_token(admin, email=email, name="Xavier Two", role="contractor", contractor_id=str(world.contractor_x))
     m = membership(admin_engine, world.org_a, user_by_email(admin_engine, email).id)
@@ -234,10 +265,14 @@ def test_inviting_a_contractor_user_from_the_members_page_ties_the_pending_membe
 def test_inviting_a_contractor_user_from_the_contractor_page_shows_the_link_once(admin, app, world, admin_engine):
     email = f"yuser2-{world.suffix}@example.com"
     page = f"/admin/contractors/{world.contractor_y}"
-    response = admin.post(f"{page}/users", data={"email": email, "name": "Yolanda Two", "csrf_token": csrf_token(admin, page)})
+    response = admin.post(
+        f"{page}/users", data={"email": email, "name": "Yolanda Two", "csrf_token": csrf_token(admin, page)}
+    )
     html = followed(admin, response, page)
     token = invite_token(html)
-    assert flashes(html) == [f"{email} is invited for Contractor Y {world.suffix}. The invitation is on its way by email; the link is also below and expires in 72 hours."]
+    assert flashes(html) == [
+        f"{email} is invited for Contractor Y {world.suffix}. The invitation is on its way by email; the link is also below and expires in 72 hours."
+    ]
     assert f"Yolanda Two — {email}" in html and 'badge-pending">Invited' in html
     user = user_by_email(admin_engine, email)
     m = membership(admin_engine, world.org_a, user.id)
@@ -268,7 +303,8 @@ def test_inviting_a_contractor_user_who_is_already_a_member_is_422_at_the_email(
     page = f"/admin/contractors/{world.contractor_x}"
     before = invites_of(admin_engine, world.org_a, world.contractor_x_user.id)
     response = admin.post(
-        f"{page}/users", data={"email": world.contractor_x_user.email, "name": "Xena Again", "csrf_token": csrf_token(admin, page)}
+        f"{page}/users",
+        data={"email": world.contractor_x_user.email, "name": "Xena Again", "csrf_token": csrf_token(admin, page)},
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -341,7 +377,12 @@ def test_a_new_person_sets_a_password_through_the_link_joins_and_is_signed_in(ad
 
     # the new password signs in; the admin sees a member, no longer an invitation
     signer = app.test_client()
-    assert signer.post("/login", data={"email": email, "password": NEW_PASSWORD, "csrf_token": csrf_token(signer)}).status_code == 303
+    assert (
+        signer.post(
+            "/login", data={"email": email, "password": NEW_PASSWORD, "csrf_token": csrf_token(signer)}
+        ).status_code
+        == 303
+    )
     row = member_row(admin.get("/admin/members").get_data(as_text=True), email)
     assert "Invited" not in row and "Last sign-in" in row and "New invitation link" not in row
 
@@ -456,7 +497,11 @@ def test_an_unusable_link_answers_404_this_link_no_longer_works(admin, app, worl
         assert again.status_code == 303
     else:
         token = secrets.token_urlsafe(32)
-    state = (user_by_email(admin_engine, email), membership(admin_engine, world.org_a, user.id), invites_of(admin_engine, world.org_a, user.id))
+    state = (
+        user_by_email(admin_engine, email),
+        membership(admin_engine, world.org_a, user.id),
+        invites_of(admin_engine, world.org_a, user.id),
+    )
 
     stranger = app.test_client()
     page = stranger.get(f"/invite/{token}")
@@ -469,7 +514,11 @@ def test_an_unusable_link_answers_404_this_link_no_longer_works(admin, app, worl
         assert LINK_GONE in post.get_data(as_text=True)
     assert stranger.get("/").status_code in (302, 303)  # nobody was signed in
     # nothing changed: no password set, no membership accepted, no invitation used
-    assert (user_by_email(admin_engine, email), membership(admin_engine, world.org_a, user.id), invites_of(admin_engine, world.org_a, user.id)) == state
+    assert (
+        user_by_email(admin_engine, email),
+        membership(admin_engine, world.org_a, user.id),
+        invites_of(admin_engine, world.org_a, user.id),
+    ) == state
     if how != "used":
         assert state[1] is None or state[1].accepted_at is None
 
@@ -480,7 +529,9 @@ def test_withdrawing_a_pending_invitation_removes_the_membership_and_voids_the_l
     user = user_by_email(admin_engine, email)
     mid = membership(admin_engine, world.org_a, user.id).id
     html = followed(
-        admin, admin.post(f"/admin/members/{mid}/remove", data={"csrf_token": csrf_token(admin, "/admin/members")}), "/admin/members"
+        admin,
+        admin.post(f"/admin/members/{mid}/remove", data={"csrf_token": csrf_token(admin, "/admin/members")}),
+        "/admin/members",
     )
     assert "Member removed from this organization." in flashes(html)
     assert email not in html
@@ -525,7 +576,9 @@ def test_reinvite_after_the_link_expired_gives_a_link_that_works(admin, app, wor
     _expire(admin_engine, token)
     mid = membership(admin_engine, world.org_a, world.admin_b.id).id
     html = followed(
-        admin, admin.post(f"/admin/members/{mid}/reinvite", data={"csrf_token": csrf_token(admin, "/admin/members")}), "/admin/members"
+        admin,
+        admin.post(f"/admin/members/{mid}/reinvite", data={"csrf_token": csrf_token(admin, "/admin/members")}),
+        "/admin/members",
     )
     fresh = invite_token(html)
     person = app.test_client()
@@ -561,7 +614,9 @@ def test_reinvite_after_the_invitation_was_accepted_is_422_and_issues_no_link(ad
 # --- signed in with no accepted membership ---------------------------------------------------------
 
 
-def test_someone_whose_only_membership_is_pending_signs_in_to_the_no_organization_page(admin, app, world, admin_engine, login):
+def test_someone_whose_only_membership_is_pending_signs_in_to_the_no_organization_page(
+    admin, app, world, admin_engine, login
+):
     token = invite_link_token(admin, email=world.outsider.email, name="Otto Outsider", role="owner")
     person = app.test_client()
     response = login(person, world.outsider)
@@ -585,12 +640,17 @@ def test_someone_whose_only_membership_is_pending_signs_in_to_the_no_organizatio
 # --- the same address invited again, or by two organizations ----------------------------------------
 
 
-def test_after_withdrawing_an_invitation_the_address_can_be_invited_again_with_a_working_link(admin, app, world, admin_engine):
+def test_after_withdrawing_an_invitation_the_address_can_be_invited_again_with_a_working_link(
+    admin, app, world, admin_engine
+):
     email = f"comeback-{world.suffix}@example.com"
     first = invite_link_token(admin, email=email, name="Cam Comeback", role="owner")
     user = user_by_email(admin_engine, email)
     mid = membership(admin_engine, world.org_a, user.id).id
-    assert admin.post(f"/admin/members/{mid}/remove", data={"csrf_token": csrf_token(admin, "/admin/members")}).status_code == 303
+    assert (
+        admin.post(f"/admin/members/{mid}/remove", data={"csrf_token": csrf_token(admin, "/admin/members")}).status_code
+        == 303
+    )
     second = invite_link_token(admin, email=email, name="Cam Comeback", role="finance")
     person = app.test_client()
     assert person.get(f"/invite/{first}").status_code == 404

@@ -6,6 +6,7 @@ nothing written. Whoever approved the work cannot record its payment while segre
 A contractor sees its own payments (not the fee, not the ledger); another contractor's, or another
 organization's, is a 404.
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -37,7 +38,11 @@ def page(invoice_id) -> str:
 
 
 def pay(client, invoice_id, *, paid_at=None, reference="ACH 20261121-7", method="ach", htmx=False):
-    data = {"paid_at": date.today().isoformat() if paid_at is None else paid_at, "reference": reference, "method": method}
+    data = {
+        "paid_at": date.today().isoformat() if paid_at is None else paid_at,
+        "reference": reference,
+        "method": method,
+    }
     token = csrf_token(client, page(invoice_id))
     if htmx:
         return client.post(f"{page(invoice_id)}/pay", data=data, headers={**HTMX, "X-CSRFToken": token})
@@ -47,8 +52,10 @@ def pay(client, invoice_id, *, paid_at=None, reference="ACH 20261121-7", method=
 def amounts(html: str) -> dict[str, str]:
     table = re.search(r'<table class="amounts">.*?</table>', html, re.DOTALL)
     assert table, "the amounts table"
-    return {visible_text(th): visible_text(td)
-            for th, td in re.findall(r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', table.group(0), re.DOTALL)}
+    return {
+        visible_text(th): visible_text(td)
+        for th, td in re.findall(r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', table.group(0), re.DOTALL)
+    }
 
 
 def has_pay_form(html: str, invoice_id) -> bool:
@@ -92,9 +99,13 @@ def test_finance_sees_the_amounts_the_record_and_the_ledger(finance, invoice):
     ledger = re.search(r'<table class="striped ledger">.*?</table>', html, re.DOTALL)
     assert ledger, "the ledger"
     lines = [visible_text(r) for r in re.findall(r"<tr>(.*?)</tr>", ledger.group(0), re.DOTALL)[1:]]
-    assert lines == ["authorized work expense $1,234.55", "authorized service fee expense $30.86",
-                     "authorized service fees payable $30.86", "authorized retainage payable $123.46",
-                     "authorized accounts payable $1,111.09"]
+    assert lines == [
+        "authorized work expense $1,234.55",
+        "authorized service fee expense $30.86",
+        "authorized service fees payable $30.86",
+        "authorized retainage payable $123.46",
+        "authorized accounts payable $1,111.09",
+    ]
 
 
 @pytest.mark.parametrize("who", ["finance", "admin"])
@@ -123,8 +134,10 @@ def test_another_organizations_invoice_is_not_found_and_cannot_be_paid(app, logi
     assert admin_b.get(page(invoice["id"])).status_code == 404
     before = money_state(admin_engine, world.org_a)
     token = csrf_token(admin_b, "/payments/")
-    response = admin_b.post(f"{page(invoice['id'])}/pay", data={
-        "paid_at": date.today().isoformat(), "reference": "X", "method": "ach", "csrf_token": token})
+    response = admin_b.post(
+        f"{page(invoice['id'])}/pay",
+        data={"paid_at": date.today().isoformat(), "reference": "X", "method": "ach", "csrf_token": token},
+    )
     assert response.status_code == 404
     assert money_state(admin_engine, world.org_a) == before
 
@@ -139,12 +152,21 @@ def test_recording_the_payment_redirects_to_the_invoice_now_paid(finance, world,
     after = invoice_row(admin_engine, invoice["id"])
     assert (after["status"], after["paid_at"]) == ("paid", date.today())
     (payment,) = payments_of(admin_engine, invoice["id"])
-    assert (payment["amount_minor"], payment["currency"], payment["paid_at"], payment["reference"], payment["method"],
-            payment["source"], payment["recorded_by"]) == (111109, "USD", date.today(), "ACH 20261121-7", "wire", "manual",
-                                                           world.finance.id)
+    assert (
+        payment["amount_minor"],
+        payment["currency"],
+        payment["paid_at"],
+        payment["reference"],
+        payment["method"],
+        payment["source"],
+        payment["recorded_by"],
+    ) == (111109, "USD", date.today(), "ACH 20261121-7", "wire", "manual", world.finance.id)
     html = finance.get(response.headers["Location"]).get_data(as_text=True)
     assert f"Payment of {invoice['invoice_number']} recorded (ACH 20261121-7)." in flashes(html)
-    assert f"Paid {format_day(date.today())} · Wire · reference ACH 20261121-7 · recorded by Fiona Finance" in visible_text(html)
+    assert (
+        f"Paid {format_day(date.today())} · Wire · reference ACH 20261121-7 · recorded by Fiona Finance"
+        in visible_text(html)
+    )
     assert not has_pay_form(html, invoice["id"])
     ledger = visible_text(re.search(r'<table class="striped ledger">.*?</table>', html, re.DOTALL).group(0))
     assert "paid accounts payable $1,111.09" in ledger and "paid cash $1,111.09" in ledger
@@ -213,12 +235,16 @@ def test_a_second_payment_is_a_conflict_saying_it_is_already_paid(app, login, wo
     token = csrf_token(admin, page(invoice["id"]))  # the admin's tab was opened before finance paid
     assert pay(finance, invoice["id"], reference="ACH 1").status_code == 303
     before = money_state(admin_engine, world.org_a)
-    response = admin.post(f"{page(invoice['id'])}/pay", data={
-        "paid_at": date.today().isoformat(), "reference": "ACH 2", "method": "ach", "csrf_token": token})
+    response = admin.post(
+        f"{page(invoice['id'])}/pay",
+        data={"paid_at": date.today().isoformat(), "reference": "ACH 2", "method": "ach", "csrf_token": token},
+    )
     assert response.status_code == 409
     message = html_lib.unescape(response.get_data(as_text=True))
-    assert (f"{invoice['invoice_number']} was already paid on {format_day(date.today())} (reference ACH 1), "
-            "recorded by Fiona Finance. Nothing was changed.") in message
+    assert (
+        f"{invoice['invoice_number']} was already paid on {format_day(date.today())} (reference ACH 1), "
+        "recorded by Fiona Finance. Nothing was changed."
+    ) in message
     assert money_state(admin_engine, world.org_a) == before
     assert len(payments_of(admin_engine, invoice["id"])) == 1
 
@@ -228,8 +254,10 @@ def test_owners_and_contractors_cannot_record_a_payment(app, login, world, admin
     client = signed_in(app, login, getattr(world, who))
     before = money_state(admin_engine, world.org_a)
     token = csrf_token(client, page(invoice["id"]))
-    response = client.post(f"{page(invoice['id'])}/pay", data={
-        "paid_at": date.today().isoformat(), "reference": "ACH 1", "method": "ach", "csrf_token": token})
+    response = client.post(
+        f"{page(invoice['id'])}/pay",
+        data={"paid_at": date.today().isoformat(), "reference": "ACH 1", "method": "ach", "csrf_token": token},
+    )
     assert response.status_code == 403
     assert money_state(admin_engine, world.org_a) == before
 
@@ -240,7 +268,9 @@ def test_owners_and_contractors_cannot_record_a_payment(app, login, world, admin
 @pytest.fixture
 def approved_by_admin(world, app_sessions, admin_engine) -> dict:
     eid = active_engagement(app_sessions, world, title="Garage")
-    return dict(invoice_row(admin_engine, approve(app_sessions, world, milestone_ids(admin_engine, eid)[0], by=world.admin)))
+    return dict(
+        invoice_row(admin_engine, approve(app_sessions, world, milestone_ids(admin_engine, eid)[0], by=world.admin))
+    )
 
 
 def test_the_admin_who_approved_cannot_record_the_payment(app, login, world, admin_engine, approved_by_admin):
@@ -252,7 +282,8 @@ def test_the_admin_who_approved_cannot_record_the_payment(app, login, world, adm
     assert response.status_code == 403
     refused = re.search(r'<p class="flash flash-error" role="alert">([^<]*)</p>', response.get_data(as_text=True))
     assert refused and html_lib.unescape(refused.group(1)).startswith(
-        f"Segregation of duties: you authorized {approved_by_admin['invoice_number']}, so someone else in finance must record the payment.")
+        f"Segregation of duties: you authorized {approved_by_admin['invoice_number']}, so someone else in finance must record the payment."
+    )
     assert money_state(admin_engine, world.org_a) == before
 
 
@@ -269,8 +300,11 @@ def test_a_contractor_sees_its_own_invoice_without_the_fee_or_the_ledger(app, lo
     response = contractor.get(page(invoice["id"]))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert amounts(html) == {"Gross (approved work)": "$1,234.55", "Retainage withheld (10%)": "− $123.46",
-                             "Net payable to the contractor": "$1,111.09"}
+    assert amounts(html) == {
+        "Gross (approved work)": "$1,234.55",
+        "Retainage withheld (10%)": "− $123.46",
+        "Net payable to the contractor": "$1,111.09",
+    }
     assert "Service fee" not in html and "$1,265.41" not in html and "$30.86" not in html
     assert "Ledger" not in html and "accounts payable" not in html
     assert not has_pay_form(html, invoice["id"])
@@ -292,8 +326,14 @@ def test_another_contractors_invoice_is_not_found(app, login, world, invoice, wh
 
 def test_a_contractors_payments_page_lists_its_own_payments_only(app, login, world, app_sessions, admin_engine):
     _, (x_design, x_build) = approved_engagement(app_sessions, admin_engine, world)
-    _, (y_survey,) = approved_engagement(app_sessions, admin_engine, world, contractor_id=world.contractor_y,
-                                         rows=(("Survey", "", "500.00", "2030-02-01"),), title="Loft conversion")
+    _, (y_survey,) = approved_engagement(
+        app_sessions,
+        admin_engine,
+        world,
+        contractor_id=world.contractor_y,
+        rows=(("Survey", "", "500.00", "2030-02-01"),),
+        title="Loft conversion",
+    )
     pay_as(app_sessions, world.finance, world.org_a, x_design, reference="ACH 7")
     x_numbers = {invoice_row(admin_engine, i)["invoice_number"] for i in (x_design, x_build)}
     y_number = invoice_row(admin_engine, y_survey)["invoice_number"]
@@ -324,21 +364,24 @@ def test_staff_opening_the_contractors_payments_page_are_sent_to_their_own(app, 
     assert response.headers["Location"] == target
 
 
-
 # --- CSRF ------------------------------------------------------------------------------------------
 
 
-def test_every_money_form_refuses_a_post_without_a_valid_csrf_token(app, login, world, app_sessions, admin_engine, invoice):
+def test_every_money_form_refuses_a_post_without_a_valid_csrf_token(
+    app, login, world, app_sessions, admin_engine, invoice
+):
     batch_id = export_as(app_sessions, world.finance, world.org_a, [invoice["id"]])
     admin = signed_in(app, login, world.admin)  # the owner approved: the admin could do each of these with a token
     remittance = f"Invoice number,Amount,Paid date,Reference\n{invoice['invoice_number']},1111.09,{date.today()},R\n"
     paying = {"paid_at": date.today().isoformat(), "reference": "ACH 1", "method": "ach"}
-    posts = [(f"{page(invoice['id'])}/pay", paying),
-             ("/batches/", {"due_by": date.today().isoformat(), "currency": "USD"}),
-             (f"/batches/{batch_id}/void", {"reason": "Wrong layout."}),
-             (f"/batches/{batch_id}/pay", paying),
-             ("/payments/remittance/import", {"csv_text": remittance, "method": "ach"}),
-             (f"/engagements/{invoice['engagement_id']}/retainage/release", {"release_reason": "Early."})]
+    posts = [
+        (f"{page(invoice['id'])}/pay", paying),
+        ("/batches/", {"due_by": date.today().isoformat(), "currency": "USD"}),
+        (f"/batches/{batch_id}/void", {"reason": "Wrong layout."}),
+        (f"/batches/{batch_id}/pay", paying),
+        ("/payments/remittance/import", {"csv_text": remittance, "method": "ach"}),
+        (f"/engagements/{invoice['engagement_id']}/retainage/release", {"release_reason": "Early."}),
+    ]
     before = money_state(admin_engine, world.org_a)
     for path, data in posts:
         assert admin.post(path, data=data).status_code == 400, path

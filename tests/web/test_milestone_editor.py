@@ -1,6 +1,7 @@
 """A draft's milestone editor and CSV import, as the project owner uses them: every message at its field
 with what was typed kept, rows added, removed and moved without saving, saves that add up exactly, the
 htmx fragment and redirect, and the import's preview, confirm and refusals."""
+
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,6 @@ import io
 import re
 
 import pytest
-from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     create_draft,
@@ -21,6 +21,7 @@ from engagement_helpers import (
     textarea_value,
     visible_text,
 )
+from testkit import csrf_token
 from web_helpers import field_error, flashes, followed, input_value
 
 
@@ -51,7 +52,14 @@ def form(rows, *, mode="amounts", contract_value="", op="save") -> dict:
 
 
 def row(title="Design", amount="1,000.00", due_date="2030-01-15", deliverable="", percent="", id=""):
-    return {"title": title, "amount": amount, "due_date": due_date, "deliverable": deliverable, "percent": percent, "id": id}
+    return {
+        "title": title,
+        "amount": amount,
+        "due_date": due_date,
+        "deliverable": deliverable,
+        "percent": percent,
+        "id": id,
+    }
 
 
 def editor(eid) -> str:
@@ -95,8 +103,13 @@ def saved(admin_engine, eid) -> list[tuple[str, int]]:
         ({"due_date": ""}, "due_date", "Enter the due date."),
     ],
 )
-def test_a_bad_row_is_refused_at_its_field_with_what_was_typed_kept(owner, world, draft, admin_engine, bad, field, message):
-    rows = [row("Design", "1,000.00", "2030-01-15", deliverable="Plans"), {**row("Build", "2,000.00", "2030-03-01"), **bad}]
+def test_a_bad_row_is_refused_at_its_field_with_what_was_typed_kept(
+    owner, world, draft, admin_engine, bad, field, message
+):
+    rows = [
+        row("Design", "1,000.00", "2030-01-15", deliverable="Plans"),
+        {**row("Build", "2,000.00", "2030-03-01"), **bad},
+    ]
     response = save(owner, draft, form(rows))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -112,13 +125,23 @@ def test_a_bad_row_is_refused_at_its_field_with_what_was_typed_kept(owner, world
 
 
 def test_a_euro_amount_written_the_continental_way_is_explained(app, world, login, app_sessions, admin_engine):
-    eid = create_draft(app_sessions, world, by=world.admin_b, org_id=world.org_b, contractor_id=world.contractor_z,
-                       owner_user_id=world.admin_b.id, rows=())
+    eid = create_draft(
+        app_sessions,
+        world,
+        by=world.admin_b,
+        org_id=world.org_b,
+        contractor_id=world.contractor_z,
+        owner_user_id=world.admin_b.id,
+        rows=(),
+    )
     admin_b = signed_in(app, login, world.admin_b)
     response = save(admin_b, eid, form([row(amount="€1.250,00")]))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert field_error(html, "rows-0-amount") == "Use a point before the decimals and commas between thousands, like 1,250.00."
+    assert (
+        field_error(html, "rows-0-amount")
+        == "Use a point before the decimals and commas between thousands, like 1,250.00."
+    )
     assert input_value(html, "rows-0-amount") == "€1.250,00"
     assert saved(admin_engine, eid) == []
 
@@ -221,14 +244,19 @@ def test_the_editor_shows_the_saved_schedule(owner, world, scheduled):
 
 
 def test_saving_amounts_stores_each_as_typed(owner, world, draft, admin_engine):
-    rows = [row("Design", "1,250.50", "2030-01-15", deliverable="Plans"), row("Build", "USD 80", "2030-03-01"),
-            row("", "", "")]  # an untouched blank row is left out
+    rows = [
+        row("Design", "1,250.50", "2030-01-15", deliverable="Plans"),
+        row("Build", "USD 80", "2030-03-01"),
+        row("", "", ""),
+    ]  # an untouched blank row is left out
     response = save(owner, draft, form(rows))
     page = followed(owner, response, f"/engagements/{draft}")
     assert "Saved 2 milestones." in flashes(page)
     stored = milestones_of(admin_engine, draft)
     assert [(m.seq, m.title, m.deliverable, m.amount_minor, m.due_date.isoformat()) for m in stored] == [
-        (1, "Design", "Plans", 125050, "2030-01-15"), (2, "Build", "", 8000, "2030-03-01")]
+        (1, "Design", "Plans", 125050, "2030-01-15"),
+        (2, "Build", "", 8000, "2030-03-01"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -240,7 +268,9 @@ def test_saving_amounts_stores_each_as_typed(owner, world, draft, admin_engine):
         ("1,000.01", ["12.5", "12.5", "75%"], [12500, 12500, 75001]),
     ],
 )
-def test_saving_percentages_allocates_exactly_the_contract_value(owner, world, draft, admin_engine, contract_value, percents, expected):
+def test_saving_percentages_allocates_exactly_the_contract_value(
+    owner, world, draft, admin_engine, contract_value, percents, expected
+):
     rows = [row(f"Part {n}", amount="", percent=p) for n, p in enumerate(percents)]
     response = save(owner, draft, form(rows, mode="percent", contract_value=contract_value))
     assert response.status_code == 303
@@ -273,9 +303,14 @@ def test_percentages_that_do_not_add_up_to_100_are_refused(owner, world, draft, 
 
 @pytest.mark.parametrize(
     "contract_value, message",
-    [("", "Enter an amount."), ("0.02", "Too small to give every milestone an amount; enter a larger contract value or fewer milestones.")],
+    [
+        ("", "Enter an amount."),
+        ("0.02", "Too small to give every milestone an amount; enter a larger contract value or fewer milestones."),
+    ],
 )
-def test_an_equal_split_needs_a_contract_value_that_covers_every_milestone(owner, world, draft, admin_engine, contract_value, message):
+def test_an_equal_split_needs_a_contract_value_that_covers_every_milestone(
+    owner, world, draft, admin_engine, contract_value, message
+):
     rows = [row(f"Part {n}", amount="") for n in range(3)]
     response = save(owner, draft, form(rows, mode="equal", contract_value=contract_value))
     assert response.status_code == 422
@@ -294,13 +329,19 @@ def test_update_amounts_shows_the_split_without_saving(owner, world, draft, admi
 
 def test_saving_an_edited_schedule_updates_keeps_and_removes_milestones(owner, world, scheduled, admin_engine):
     design, build, handover = milestones_of(admin_engine, scheduled)
-    rows = [row("Design and permits", "1,200.00", "2030-01-20", id=str(design.id)),
-            row("Handover", "500.00", "2030-04-30", id=str(handover.id)),
-            row("Snagging", "150.00", "2030-05-15")]
+    rows = [
+        row("Design and permits", "1,200.00", "2030-01-20", id=str(design.id)),
+        row("Handover", "500.00", "2030-04-30", id=str(handover.id)),
+        row("Snagging", "150.00", "2030-05-15"),
+    ]
     response = save(owner, scheduled, form(rows))
     assert response.status_code == 303
     after = milestones_of(admin_engine, scheduled)
-    assert [(m.title, m.amount_minor) for m in after] == [("Design and permits", 120000), ("Handover", 50000), ("Snagging", 15000)]
+    assert [(m.title, m.amount_minor) for m in after] == [
+        ("Design and permits", 120000),
+        ("Handover", 50000),
+        ("Snagging", 15000),
+    ]
     assert after[0].id == design.id and after[1].id == handover.id
     assert build.id not in {m.id for m in after}
 
@@ -330,7 +371,9 @@ def test_an_htmx_save_with_errors_gets_the_form_back_with_the_messages(owner, wo
 
 
 def test_a_successful_htmx_save_redirects_the_browser_to_the_engagement(owner, world, draft, admin_engine):
-    response = htmx_post(owner, editor(draft), form([row("Design"), row("Build", "2,000.00")]), token_from=editor(draft))
+    response = htmx_post(
+        owner, editor(draft), form([row("Design"), row("Build", "2,000.00")]), token_from=editor(draft)
+    )
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == f"/engagements/{draft}"
     assert response.get_data(as_text=True) == ""
@@ -340,8 +383,11 @@ def test_a_successful_htmx_save_redirects_the_browser_to_the_engagement(owner, w
 
 def test_a_boosted_request_gets_the_whole_page(owner, world, draft):
     token = csrf_token(owner, editor(draft))
-    response = owner.post(editor(draft), data=form([row("Design")], op="add"),
-                          headers={**HTMX, "HX-Boosted": "true", "X-CSRFToken": token})
+    response = owner.post(
+        editor(draft),
+        data=form([row("Design")], op="add"),
+        headers={**HTMX, "HX-Boosted": "true", "X-CSRFToken": token},
+    )
     assert response.status_code == 200
     assert "<html" in response.get_data(as_text=True)
 
@@ -428,7 +474,9 @@ def preview_rows(html: str) -> dict[int, list[str]]:
 
 
 def confirm_fields(html: str) -> dict[str, str]:
-    form_ = re.search(r'<form method="post" action="(/engagements/[^"]+/milestones/import/confirm)".*?</form>', html, re.DOTALL)
+    form_ = re.search(
+        r'<form method="post" action="(/engagements/[^"]+/milestones/import/confirm)".*?</form>', html, re.DOTALL
+    )
     assert form_, "a confirm form"
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form_.group(0)))
     return {k: html_lib.unescape(v) for k, v in fields.items()}
@@ -459,13 +507,13 @@ def test_the_downloaded_template_imports_as_it_is(owner, world, draft):
 
 def test_a_file_with_errors_lists_every_bad_row_by_its_spreadsheet_number(owner, world, draft, admin_engine):
     content = (
-        b"Title,Deliverable,Amount,Due date\n"   # row 1
-        b"Design,Plans,1000.00,2030-01-15\n"      # row 2: fine
-        b",No title,500.00,2030-02-01\n"           # row 3
-        b'Build,,"12,50",2030-03-01\n'             # row 4
-        b",,,\n"                                  # row 5: blank, skipped
-        b"Paint,,300.00,03/04/2026\n"             # row 6
-        b"Tiles,,0,2026-13-01\n"                  # row 7: two problems
+        b"Title,Deliverable,Amount,Due date\n"  # row 1
+        b"Design,Plans,1000.00,2030-01-15\n"  # row 2: fine
+        b",No title,500.00,2030-02-01\n"  # row 3
+        b'Build,,"12,50",2030-03-01\n'  # row 4
+        b",,,\n"  # row 5: blank, skipped
+        b"Paint,,300.00,03/04/2026\n"  # row 6
+        b"Tiles,,0,2026-13-01\n"  # row 7: two problems
     )
     response = upload(owner, draft, content)
     assert response.status_code == 422
@@ -499,7 +547,12 @@ def test_a_good_file_previews_every_row_with_a_confirm_button(owner, world, draf
 
 def test_confirming_imports_every_row_after_the_existing_milestones(owner, world, scheduled, admin_engine):
     preview = upload(owner, scheduled, GOOD_CSV.encode()).get_data(as_text=True)
-    response = post(owner, f"/engagements/{scheduled}/milestones/import/confirm", confirm_fields(preview), token_from=importer(scheduled))
+    response = post(
+        owner,
+        f"/engagements/{scheduled}/milestones/import/confirm",
+        confirm_fields(preview),
+        token_from=importer(scheduled),
+    )
     page = followed(owner, response, editor(scheduled))
     assert "Imported 3 milestones from schedule.csv." in flashes(page)
     stored = milestones_of(admin_engine, scheduled)
@@ -521,8 +574,12 @@ def test_confirming_imports_every_row_after_the_existing_milestones(owner, world
     ],
 )
 def test_a_tampered_confirmation_imports_nothing(owner, world, draft, admin_engine, content):
-    response = post(owner, f"/engagements/{draft}/milestones/import/confirm", {"content": content, "filename": "x.csv"},
-                    token_from=importer(draft))
+    response = post(
+        owner,
+        f"/engagements/{draft}/milestones/import/confirm",
+        {"content": content, "filename": "x.csv"},
+        token_from=importer(draft),
+    )
     assert response.status_code == 422
     assert "Nothing" in visible_text(response.get_data(as_text=True))
     assert saved(admin_engine, draft) == []
@@ -530,15 +587,23 @@ def test_a_tampered_confirmation_imports_nothing(owner, world, draft, admin_engi
 
 def test_a_tampered_confirmation_names_the_rows_to_fix(owner, world, draft):
     content = base64.b64encode(b"Title,Amount,Due date\r\nGood,100.00,2030-01-01\r\n,100.00,2030-01-02\r\n").decode()
-    response = post(owner, f"/engagements/{draft}/milestones/import/confirm", {"content": content, "filename": "x.csv"},
-                    token_from=importer(draft))
+    response = post(
+        owner,
+        f"/engagements/{draft}/milestones/import/confirm",
+        {"content": content, "filename": "x.csv"},
+        token_from=importer(draft),
+    )
     assert "Nothing was imported: fix row 3 and upload again." in visible_text(response.get_data(as_text=True))
 
 
 @pytest.mark.parametrize(
     "header",
-    ["TITLE,DELIVERABLE,AMOUNT,DUE DATE", "title,deliverable,amount,due_date", " Title , Deliverable , Amount , Due  Date ",
-     "\ufeffTitle,Deliverable,Amount,Due_Date"],
+    [
+        "TITLE,DELIVERABLE,AMOUNT,DUE DATE",
+        "title,deliverable,amount,due_date",
+        " Title , Deliverable , Amount , Due  Date ",
+        "\ufeffTitle,Deliverable,Amount,Due_Date",
+    ],
 )
 def test_header_names_are_matched_whatever_their_case(owner, world, draft, header):
     content = f"{header}\r\nSurvey,Plans,100.00,2030-01-10\r\n".encode()
@@ -584,8 +649,10 @@ def test_finance_and_contractors_cannot_import(app, world, login, draft, admin_e
     c = signed_in(app, login, getattr(world, who))
     assert c.get(importer(draft)).status_code == 403
     token = csrf_token(c, "/engagements")
-    response = c.post(f"/engagements/{draft}/milestones/import/confirm",
-                      data={"content": base64.b64encode(GOOD_CSV.encode()).decode(), "filename": "x.csv", "csrf_token": token})
+    response = c.post(
+        f"/engagements/{draft}/milestones/import/confirm",
+        data={"content": base64.b64encode(GOOD_CSV.encode()).decode(), "filename": "x.csv", "csrf_token": token},
+    )
     assert response.status_code == 403
     assert saved(admin_engine, draft) == []
 
@@ -593,8 +660,12 @@ def test_finance_and_contractors_cannot_import(app, world, login, draft, admin_e
 def test_a_sent_engagement_cannot_be_imported_into(owner, world, app_sessions, admin_engine):
     eid = create_sent(app_sessions, world)
     before = milestones_of(admin_engine, eid)
-    response = post(owner, f"/engagements/{eid}/milestones/import/confirm",
-                    {"content": base64.b64encode(GOOD_CSV.encode()).decode(), "filename": "x.csv"}, token_from=f"/engagements/{eid}")
+    response = post(
+        owner,
+        f"/engagements/{eid}/milestones/import/confirm",
+        {"content": base64.b64encode(GOOD_CSV.encode()).decode(), "filename": "x.csv"},
+        token_from=f"/engagements/{eid}",
+    )
     assert response.status_code == 409
     assert milestones_of(admin_engine, eid) == before
 
@@ -618,9 +689,14 @@ def test_an_editor_opened_before_an_import_cannot_remove_the_imported_milestones
     assert version
     imported = upload(owner, scheduled, GOOD_CSV.encode())
     assert imported.status_code == 200
-    confirm = owner.post(f"/engagements/{scheduled}/milestones/import/confirm", data={
-        "csrf_token": csrf_token(owner, importer(scheduled)),
-        "content": input_value(imported.get_data(as_text=True), "content"), "filename": "schedule.csv"})
+    confirm = owner.post(
+        f"/engagements/{scheduled}/milestones/import/confirm",
+        data={
+            "csrf_token": csrf_token(owner, importer(scheduled)),
+            "content": input_value(imported.get_data(as_text=True), "content"),
+            "filename": "schedule.csv",
+        },
+    )
     assert confirm.status_code == 303
     before = saved(admin_engine, scheduled)
     assert len(before) > 3

@@ -4,6 +4,7 @@ Notifications are written by the worker (``notify``) when something changes; the
 depends on that runs the real worker (jobs_kit.run_jobs). The others arrange rows as the owner role,
 with the dates they need, and read them back through the pages and the database.
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -12,11 +13,10 @@ import secrets
 import uuid
 
 import pytest
-from sqlalchemy import text
-
 from engagement_helpers import signed_in
 from jobs_kit import run_jobs
 from money_pages_helpers import active_engagement, approve, milestone_ids
+from sqlalchemy import text
 from testkit import csrf_token
 from web_helpers import flashes
 
@@ -26,26 +26,51 @@ HTMX = {"HX-Request": "true"}
 # --- arranging and reading, as the owner role -------------------------------------------------------
 
 
-def add_notification(admin_engine, org_id, person, title: str, *, url: str = "/engagements", minutes_ago: int = 0,
-                     read: bool = False, event: str = "milestone.approved") -> uuid.UUID:
+def add_notification(
+    admin_engine,
+    org_id,
+    person,
+    title: str,
+    *,
+    url: str = "/engagements",
+    minutes_ago: int = 0,
+    read: bool = False,
+    event: str = "milestone.approved",
+) -> uuid.UUID:
     with admin_engine.begin() as conn:
-        return conn.execute(text(
-            "insert into notifications (org_id, user_id, event, title, body, url, dedupe_key, created_at, read_at)"
-            " values (:o, :u, :e, :t, :b, :url, :k, now() - make_interval(mins => :m),"
-            "         case when :r then now() end) returning id"),
-            {"o": org_id, "u": person.id, "e": event, "t": title, "b": f"About {title}.", "url": url,
-             "k": f"test:{secrets.token_hex(8)}", "m": minutes_ago, "r": read}).scalar_one()
+        return conn.execute(
+            text(
+                "insert into notifications (org_id, user_id, event, title, body, url, dedupe_key, created_at, read_at)"
+                " values (:o, :u, :e, :t, :b, :url, :k, now() - make_interval(mins => :m),"
+                "         case when :r then now() end) returning id"
+            ),
+            {
+                "o": org_id,
+                "u": person.id,
+                "e": event,
+                "t": title,
+                "b": f"About {title}.",
+                "url": url,
+                "k": f"test:{secrets.token_hex(8)}",
+                "m": minutes_ago,
+                "r": read,
+            },
+        ).scalar_one()
 
 
 def read_at(admin_engine, notification_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text("select read_at from notifications where id = :i"), {"i": notification_id}).scalar_one()
+        return conn.execute(
+            text("select read_at from notifications where id = :i"), {"i": notification_id}
+        ).scalar_one()
 
 
 def unread_of(admin_engine, org_id, person) -> int:
     with admin_engine.connect() as conn:
-        return conn.execute(text("select count(*) from notifications where org_id = :o and user_id = :u and read_at is null"),
-                            {"o": org_id, "u": person.id}).scalar_one()
+        return conn.execute(
+            text("select count(*) from notifications where org_id = :o and user_id = :u and read_at is null"),
+            {"o": org_id, "u": person.id},
+        ).scalar_one()
 
 
 def bell_tag(html: str) -> str:
@@ -100,7 +125,8 @@ def test_the_base_page_carries_the_bell_that_htmx_refreshes_every_30_seconds(con
 
 
 def test_the_worker_puts_a_work_request_and_then_an_approval_on_the_contractors_bell(
-        app, login, contractor, world, app_sessions, admin_engine, database):
+    app, login, contractor, world, app_sessions, admin_engine, database
+):
     assert badge(contractor.get("/notifications/count").get_data(as_text=True)) is None
     engagement_id = active_engagement(app_sessions, world, title="Bell test")
     # nothing is told until the worker runs the jobs the services enqueued
@@ -122,8 +148,10 @@ def test_the_worker_puts_a_work_request_and_then_an_approval_on_the_contractors_
 
     # opening the approval goes to its invoice, which the contractor can read, and clears it from the bell
     with admin_engine.connect() as conn:
-        approval = conn.execute(text("select id, url from notifications where user_id = :u and event = 'milestone.approved'"),
-                                {"u": world.contractor_x_user.id}).one()
+        approval = conn.execute(
+            text("select id, url from notifications where user_id = :u and event = 'milestone.approved'"),
+            {"u": world.contractor_x_user.id},
+        ).one()
     assert approval.url == f"/invoices/{invoice_id}"
     opened = post(contractor, f"/notifications/{approval.id}/open")
     assert opened.status_code == 303 and opened.headers["Location"] == f"/invoices/{invoice_id}"
@@ -135,7 +163,9 @@ def test_the_worker_puts_a_work_request_and_then_an_approval_on_the_contractors_
     assert badge(other.get("/notifications/count").get_data(as_text=True)) is None
 
 
-def test_the_bell_counts_only_the_signed_in_persons_unread_notifications_in_this_organization(contractor, world, admin_engine):
+def test_the_bell_counts_only_the_signed_in_persons_unread_notifications_in_this_organization(
+    contractor, world, admin_engine
+):
     for n in range(3):
         add_notification(admin_engine, world.org_a, world.contractor_x_user, f"Mine {n}")
     add_notification(admin_engine, world.org_a, world.contractor_x_user, "Mine, read", read=True)
@@ -217,7 +247,9 @@ def test_opening_a_notification_marks_it_read_and_goes_to_its_page(contractor, w
 
 
 def test_opening_a_notification_read_before_keeps_when_it_was_read(contractor, world, admin_engine):
-    nid = add_notification(admin_engine, world.org_a, world.contractor_x_user, "Read earlier", read=True, url="/payments/mine")
+    nid = add_notification(
+        admin_engine, world.org_a, world.contractor_x_user, "Read earlier", read=True, url="/payments/mine"
+    )
     before = read_at(admin_engine, nid)
     response = post(contractor, f"/notifications/{nid}/open")
     assert response.status_code == 303 and response.headers["Location"] == "/payments/mine"
@@ -248,8 +280,9 @@ def test_mark_as_read_from_the_unread_filter_returns_to_the_unread_filter(contra
     nid = add_notification(admin_engine, world.org_a, world.contractor_x_user, "Filtered")
     page = contractor.get("/notifications/?show=unread").get_data(as_text=True)
     assert f'action="/notifications/{nid}/read?show=unread"' in page
-    response = contractor.post(f"/notifications/{nid}/read?show=unread",
-                               data={"csrf_token": csrf_token(contractor, "/notifications/")})
+    response = contractor.post(
+        f"/notifications/{nid}/read?show=unread", data={"csrf_token": csrf_token(contractor, "/notifications/")}
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/notifications/?show=unread"
     assert read_at(admin_engine, nid) is not None
 
@@ -287,12 +320,15 @@ def test_marking_read_without_the_csrf_token_is_refused_and_changes_nothing(cont
 
 
 @pytest.mark.parametrize("action", ["open", "read"])
-@pytest.mark.parametrize("whose", ["another contractor in my organization", "someone in another organization",
-                                   "my admin"])
+@pytest.mark.parametrize(
+    "whose", ["another contractor in my organization", "someone in another organization", "my admin"]
+)
 def test_someone_elses_notification_is_404_and_stays_unread(contractor, world, admin_engine, action, whose):
-    org_id, person = {"another contractor in my organization": (world.org_a, world.contractor_y_user),
-                      "someone in another organization": (world.org_b, world.contractor_z_user),
-                      "my admin": (world.org_a, world.admin)}[whose]
+    org_id, person = {
+        "another contractor in my organization": (world.org_a, world.contractor_y_user),
+        "someone in another organization": (world.org_b, world.contractor_z_user),
+        "my admin": (world.org_a, world.admin),
+    }[whose]
     nid = add_notification(admin_engine, org_id, person, "Private")
     response = post(contractor, f"/notifications/{nid}/{action}")
     assert response.status_code == 404

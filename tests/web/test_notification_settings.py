@@ -4,6 +4,7 @@ locale emails and receipts write amounts and dates in.
 The form is posted back as a browser would: every field with the value the page shows, changed only
 where the test says. (The other settings: test_admin_pages.py.)
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -11,11 +12,10 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import text
-
 from engagement_helpers import signed_in
 from jobs_kit import OFFLINE, run_jobs
 from money_pages_helpers import active_engagement
+from sqlalchemy import text
 from web_helpers import audit_events, field_error, flashes, followed
 
 SLA_ERROR = "Enter a whole number between 1 and 60 (days)."
@@ -109,8 +109,9 @@ def test_saving_a_review_time_and_a_locale_stores_them_with_an_audit_event(admin
     assert "Settings saved." in flashes(html)
     after = org_settings(admin_engine, world.org_a)
     assert (after["review_sla_days"], after["locale"]) == (5, "de_DE")
-    assert {k: v for k, v in after.items() if k not in ("review_sla_days", "locale", "updated_at")} == \
-           {k: v for k, v in before.items() if k not in ("review_sla_days", "locale", "updated_at")}
+    assert {k: v for k, v in after.items() if k not in ("review_sla_days", "locale", "updated_at")} == {
+        k: v for k, v in before.items() if k not in ("review_sla_days", "locale", "updated_at")
+    }
     (event,) = audit_events(admin_engine, world.org_a, "organization.settings_changed")
     assert event.actor_user_id == world.admin.id
     assert event.data == {"review_sla_days": {"before": 3, "after": 5}, "locale": {"before": "en_US", "after": "de_DE"}}
@@ -130,7 +131,12 @@ def test_a_review_time_outside_1_to_60_days_is_422_at_the_field_and_nothing_is_s
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert field_error(html, "review_sla_days") == SLA_ERROR
-    assert html_lib.unescape(re.search(r'<input[^>]*name="review_sla_days"[^>]*>', html).group(0)).count(f'value="{value}"') == 1
+    assert (
+        html_lib.unescape(re.search(r'<input[^>]*name="review_sla_days"[^>]*>', html).group(0)).count(
+            f'value="{value}"'
+        )
+        == 1
+    )
     assert org_settings(admin_engine, world.org_a) == before
     assert audit_events(admin_engine, world.org_a, "organization.settings_changed") == []
 
@@ -165,7 +171,10 @@ def test_only_admins_change_notification_settings(app, login, world, admin_engin
         c = signed_in(app, login, person)
         assert c.get("/admin/settings").status_code == 403
         token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/").get_data(as_text=True)).group(1)
-        assert c.post("/admin/settings", data={"review_sla_days": "9", "locale": "de_DE", "csrf_token": token}).status_code == 403
+        assert (
+            c.post("/admin/settings", data={"review_sla_days": "9", "locale": "de_DE", "csrf_token": token}).status_code
+            == 403
+        )
     assert org_settings(admin_engine, world.org_a) == before
 
 
@@ -174,6 +183,8 @@ def test_emails_write_amounts_in_the_locale_saved(admin, world, admin_engine, ap
     active_engagement(app_sessions, world, title="Locale test")  # 1,234.55 + 2,000.05 in USD
     run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=OFFLINE)
     with admin_engine.connect() as conn:
-        body = conn.execute(text("select text from email_messages where org_id = :o and event = 'engagement.work_request_sent'"),
-                            {"o": world.org_a}).scalar_one()
+        body = conn.execute(
+            text("select text from email_messages where org_id = :o and event = 'engagement.work_request_sent'"),
+            {"o": world.org_a},
+        ).scalar_one()
     assert f"Contract value: 3.234,60{NBSP}$" in body

@@ -1,5 +1,6 @@
 """The organization switcher: shown to people with more than one membership; switching changes
 which tenant every page works in; only organizations the person belongs to can be chosen."""
+
 from __future__ import annotations
 
 import re
@@ -7,11 +8,11 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from testkit import csrf_token
 
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role
 from backoffice.services import bootstrap
-from testkit import csrf_token
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def two_orgs(world, admin_engine):
 
 
 def _switcher(html: str) -> str | None:
-    match = re.search(r'<form[^>]*org-switcher[^>]*>.*?</form>', html, re.S)
+    match = re.search(r"<form[^>]*org-switcher[^>]*>.*?</form>", html, re.S)
     return match.group(0) if match else None
 
 
@@ -107,7 +108,9 @@ def test_switching_changes_settings_page(client, two_orgs, login):
     _switch(client, w.org_b)
     html = client.get("/admin/settings").get_data(as_text=True)
     assert f'value="Org B {w.suffix}"' in html
-    assert '<option selected value="EUR">' in html or re.search(r'<option[^>]*value="EUR"[^>]*selected|<option[^>]*selected[^>]*value="EUR"', html)
+    assert '<option selected value="EUR">' in html or re.search(
+        r'<option[^>]*value="EUR"[^>]*selected|<option[^>]*selected[^>]*value="EUR"', html
+    )
 
 
 def test_switch_to_org_not_a_member_of_is_404(client, world, login):
@@ -132,7 +135,9 @@ def test_switch_to_unknown_or_malformed_org_is_404(client, two_orgs, login):
 def test_role_follows_the_organization(client, world, login, admin_engine):
     """Finance in org A, admin in org B: what the person may do follows the switch."""
     with make_session_factory(admin_engine)() as session:
-        bootstrap.create_user(session, email=world.finance.email, name=world.finance.name, org_id=world.org_b, role=Role.ADMIN)
+        bootstrap.create_user(
+            session, email=world.finance.email, name=world.finance.name, org_id=world.org_b, role=Role.ADMIN
+        )
         session.commit()
     login(client, world.finance)
     assert client.get("/admin/contractors").status_code == 403
@@ -147,7 +152,9 @@ def test_removed_from_current_org_falls_back_to_remaining_membership(client, two
     login(client, w.admin)
     assert _switch(client, w.org_b).status_code == 303
     with admin_engine.begin() as conn:
-        conn.execute(text("delete from memberships where org_id = :o and user_id = :u"), {"o": w.org_b, "u": w.admin.id})
+        conn.execute(
+            text("delete from memberships where org_id = :o and user_id = :u"), {"o": w.org_b, "u": w.admin.id}
+        )
     html = client.get("/admin/contractors").get_data(as_text=True)
     assert f"Contractor Z {w.suffix}" not in html
     assert f"Contractor X {w.suffix}" in html

@@ -5,6 +5,7 @@ Messages are written the way the app writes them (services, the invitation form,
 and sent by the real worker (jobs_kit.run_jobs): OFFLINE keeps them, ``online()`` sends them to the
 local Resend stub.
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -12,12 +13,11 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import text
-
 from engagement_helpers import signed_in
 from jobs_kit import OFFLINE, jobs, online, run_jobs
 from money_pages_helpers import active_engagement
 from resend_stub import resend_stub
+from sqlalchemy import text
 from testkit import csrf_token
 from web_helpers import audit_events, flashes, invite
 
@@ -28,21 +28,32 @@ from backoffice.services.email_delivery import NO_API_KEY
 
 def messages_of(admin_engine, org_id) -> list:
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select id, org_id, event, recipient, subject, html, text, status, attempts, last_error, provider_id"
-            " from email_messages where org_id = :o order by created_at, id"), {"o": org_id}).all()
+        return conn.execute(
+            text(
+                "select id, org_id, event, recipient, subject, html, text, status, attempts, last_error, provider_id"
+                " from email_messages where org_id = :o order by created_at, id"
+            ),
+            {"o": org_id},
+        ).all()
 
 
 def message(admin_engine, message_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts, last_error,"
-            " provider_id from email_messages where id = :i"), {"i": message_id}).one()
+        return conn.execute(
+            text(
+                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts, last_error,"
+                " provider_id from email_messages where id = :i"
+            ),
+            {"i": message_id},
+        ).one()
 
 
 def send_email_jobs(admin_engine, message_id, *, status: str | None = None) -> list[dict]:
-    return [j for j in jobs(admin_engine, task="send_email")
-            if j["args"]["message_id"] == str(message_id) and (status is None or j["status"] == status)]
+    return [
+        j
+        for j in jobs(admin_engine, task="send_email")
+        if j["args"]["message_id"] == str(message_id) and (status is None or j["status"] == status)
+    ]
 
 
 def kept_messages(app_sessions, database, admin_engine, world) -> list:
@@ -71,12 +82,14 @@ def table_rows(html: str) -> list[str]:
 
 def cells(row: str) -> list[str]:
     """A table row's cells as text, whitespace collapsed."""
-    return [" ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", c)).split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    return [
+        " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", c)).split())
+        for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    ]
 
 
 def resend(client, message_id):
-    return client.post(f"/admin/outbox/{message_id}/resend",
-                       data={"csrf_token": csrf_token(client, "/notifications/")})
+    return client.post(f"/admin/outbox/{message_id}/resend", data={"csrf_token": csrf_token(client, "/notifications/")})
 
 
 @pytest.fixture
@@ -114,7 +127,9 @@ def test_the_admin_menu_links_the_outbox(admin):
 # --- the list -------------------------------------------------------------------------------------------
 
 
-def test_the_outbox_lists_the_organizations_messages_with_status_and_attempts(admin, app_sessions, database, admin_engine, world):
+def test_the_outbox_lists_the_organizations_messages_with_status_and_attempts(
+    admin, app_sessions, database, admin_engine, world
+):
     kept = kept_messages(app_sessions, database, admin_engine, world)
     response = admin.get("/admin/outbox/")
     assert response.status_code == 200
@@ -136,13 +151,18 @@ def test_the_outbox_filters_by_status_and_by_event(admin, app_sessions, database
     def listed(query: str) -> set[str]:
         response = admin.get(f"/admin/outbox/{query}")
         assert response.status_code == 200
-        return {re.search(r'href="/admin/outbox/([0-9a-f-]{36})"', r).group(1) for r in table_rows(response.get_data(as_text=True))}
+        return {
+            re.search(r'href="/admin/outbox/([0-9a-f-]{36})"', r).group(1)
+            for r in table_rows(response.get_data(as_text=True))
+        }
 
     assert listed("") == {str(m.id) for m in kept} | {str(invitation.id)}
     assert listed("?status=sent") == {str(invitation.id)}
     assert listed("?status=kept") == {str(m.id) for m in kept}
     assert listed("?event=invite") == {str(invitation.id)}
-    assert listed("?event=engagement.work_request_sent") == {str(m.id) for m in kept if m.event == "engagement.work_request_sent"}
+    assert listed("?event=engagement.work_request_sent") == {
+        str(m.id) for m in kept if m.event == "engagement.work_request_sent"
+    }
     sent_row = table_rows(admin.get("/admin/outbox/?status=sent").get_data(as_text=True))[0]
     assert cells(sent_row)[4:] == ["Sent", "1"]
 
@@ -162,7 +182,9 @@ def test_an_outbox_with_no_messages_says_so(admin):
     assert table_rows(html) == [] and "No emails yet." in html
 
 
-def test_the_outbox_never_lists_another_organizations_messages(admin, app, login, app_sessions, database, admin_engine, world):
+def test_the_outbox_never_lists_another_organizations_messages(
+    admin, app, login, app_sessions, database, admin_engine, world
+):
     admin_b = signed_in(app, login, world.admin_b)
     theirs = invited(admin_b, world, admin_engine, "theirs", org_id=world.org_b)
     mine = invited(admin, world, admin_engine, "mine")
@@ -173,7 +195,9 @@ def test_the_outbox_never_lists_another_organizations_messages(admin, app, login
 # --- one message ----------------------------------------------------------------------------------------
 
 
-def test_the_message_page_shows_recipient_subject_text_and_a_sandboxed_preview(admin, app_sessions, database, admin_engine, world):
+def test_the_message_page_shows_recipient_subject_text_and_a_sandboxed_preview(
+    admin, app_sessions, database, admin_engine, world
+):
     kept = kept_messages(app_sessions, database, admin_engine, world)
     (m,) = [k for k in kept if k.event == "engagement.work_request_sent"]
     response = admin.get(f"/admin/outbox/{m.id}")
@@ -190,7 +214,9 @@ def test_the_message_page_shows_recipient_subject_text_and_a_sandboxed_preview(a
     assert f'action="/admin/outbox/{m.id}/resend"' in html and "Send again" in html
 
 
-def test_the_preview_is_the_html_body_under_a_sandbox_that_only_this_site_may_frame(admin, app_sessions, database, admin_engine, world):
+def test_the_preview_is_the_html_body_under_a_sandbox_that_only_this_site_may_frame(
+    admin, app_sessions, database, admin_engine, world
+):
     (m, _) = kept_messages(app_sessions, database, admin_engine, world)
     response = admin.get(f"/admin/outbox/{m.id}/html")
     assert response.status_code == 200
@@ -227,7 +253,9 @@ def test_a_failed_message_shows_resends_reason_and_can_be_sent_again(admin, worl
 # --- send again -----------------------------------------------------------------------------------------
 
 
-def test_sending_a_kept_message_again_requeues_it_and_the_worker_keeps_it_again(admin, app_sessions, database, admin_engine, world):
+def test_sending_a_kept_message_again_requeues_it_and_the_worker_keeps_it_again(
+    admin, app_sessions, database, admin_engine, world
+):
     (m, other) = kept_messages(app_sessions, database, admin_engine, world)
     response = resend(admin, m.id)
     assert response.status_code == 303
@@ -263,8 +291,9 @@ def test_a_sent_message_is_never_sent_again(admin, world, admin_engine, database
 
         response = resend(admin, row.id)
         assert response.status_code == 409
-        assert (f"This message was sent already ({sent.provider_id}); it is never sent twice."
-                in html_lib.unescape(response.get_data(as_text=True)))
+        assert f"This message was sent already ({sent.provider_id}); it is never sent twice." in html_lib.unescape(
+            response.get_data(as_text=True)
+        )
         assert message(admin_engine, row.id) == sent
         assert send_email_jobs(admin_engine, row.id) == jobs_before
         assert audit_events(admin_engine, world.org_a, "email.requeued") == []
@@ -293,7 +322,9 @@ def test_sending_again_needs_the_csrf_token(admin, app_sessions, database, admin
 # --- other organizations, other accounts ------------------------------------------------------------------
 
 
-def test_another_organizations_message_is_404_everywhere_and_stays_as_it_was(admin, app, login, admin_engine, world, database):
+def test_another_organizations_message_is_404_everywhere_and_stays_as_it_was(
+    admin, app, login, admin_engine, world, database
+):
     admin_b = signed_in(app, login, world.admin_b)
     row = invited(admin_b, world, admin_engine, "theirs", org_id=world.org_b)
     run_jobs(database, admin_engine, org_ids=[world.org_b], mailer=OFFLINE)
@@ -318,14 +349,21 @@ def test_a_malformed_or_unknown_message_id_is_404(admin, bad_id):
 
 def _ask_for_reset(app, person):
     anonymous = app.test_client()
-    response = anonymous.post("/password/forgot", data={"email": person.email, "csrf_token": csrf_token(anonymous, "/password/forgot")})
+    response = anonymous.post(
+        "/password/forgot", data={"email": person.email, "csrf_token": csrf_token(anonymous, "/password/forgot")}
+    )
     assert response.status_code == 303
 
 
 def _reset_message(admin_engine, person):
     with admin_engine.connect() as conn:
-        return conn.execute(text("select id, org_id, status from email_messages where recipient_user_id = :u"
-                                 " and event = 'password_reset'"), {"u": person.id}).one()
+        return conn.execute(
+            text(
+                "select id, org_id, status from email_messages where recipient_user_id = :u"
+                " and event = 'password_reset'"
+            ),
+            {"u": person.id},
+        ).one()
 
 
 def test_a_password_reset_is_in_no_other_admins_outbox(app, login, admin_engine, world):

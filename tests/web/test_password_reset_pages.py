@@ -4,6 +4,7 @@ Asking never tells whether an address has an account. The link arrives as an acc
 organization) and is read here from the message the app wrote, as the owner role sees it; it works
 once, for an hour, and only the newest one works. Saving a new password ends every other session.
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -11,16 +12,17 @@ import re
 import secrets
 
 import pytest
-from sqlalchemy import text
-
 from engagement_helpers import signed_in
 from jobs_kit import OFFLINE, online, run_jobs
 from resend_stub import resend_stub
+from sqlalchemy import text
 from testkit import PASSWORD, csrf_token
 from web_helpers import field_error, flashes, input_names, user_by_email
 
-SENT = ("If that address has a backoffice account, a link to choose a new password is on its way. "
-        "It works once, for one hour.")
+SENT = (
+    "If that address has a backoffice account, a link to choose a new password is on its way. "
+    "It works once, for one hour."
+)
 CHANGED = "Your password is changed, and every other session is signed out. Sign in with the new password."
 NEW_PASSWORD = "a brand new passphrase"
 LOGIN_FAILED = "That email and password do not match an active account."
@@ -36,10 +38,14 @@ def ask(client, email: str):
 def reset_messages(admin_engine, *, user_id=None, recipient: str | None = None) -> list:
     """Password-reset messages for an account or an address, oldest first (as the owner role)."""
     with admin_engine.connect() as conn:
-        return conn.execute(text(
-            "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status from email_messages"
-            " where event = 'password_reset' and (recipient_user_id = :u or lower(recipient) = lower(:r))"
-            " order by created_at, id"), {"u": user_id, "r": recipient or ""}).all()
+        return conn.execute(
+            text(
+                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status from email_messages"
+                " where event = 'password_reset' and (recipient_user_id = :u or lower(recipient) = lower(:r))"
+                " order by created_at, id"
+            ),
+            {"u": user_id, "r": recipient or ""},
+        ).all()
 
 
 def link_token(message) -> str:
@@ -57,9 +63,14 @@ def asked_for(client, admin_engine, person) -> str:
 
 
 def choose(client, token: str, password: str = NEW_PASSWORD, confirm: str | None = None):
-    return client.post(f"/password/reset/{token}", data={
-        "password": password, "confirm": password if confirm is None else confirm,
-        "csrf_token": csrf_token(client, "/login")})
+    return client.post(
+        f"/password/reset/{token}",
+        data={
+            "password": password,
+            "confirm": password if confirm is None else confirm,
+            "csrf_token": csrf_token(client, "/login"),
+        },
+    )
 
 
 def password_hash(admin_engine, person) -> str:
@@ -83,13 +94,17 @@ def test_the_sign_in_page_links_forgot_your_password(client):
     assert input_names(page.get_data(as_text=True)) == ["email"]
 
 
-def test_a_known_and_an_unknown_address_get_the_same_answer_and_only_the_known_one_an_email(client, app, world, admin_engine):
+def test_a_known_and_an_unknown_address_get_the_same_answer_and_only_the_known_one_an_email(
+    client, app, world, admin_engine
+):
     unknown = f"nobody-{world.suffix}@example.com"
     answers = []
     for email in (world.owner.email, unknown):
         c = app.test_client()
         response = ask(c, email)
-        answers.append((response.status_code, response.headers.get("Location"), flashes(c.get("/login").get_data(as_text=True))))
+        answers.append(
+            (response.status_code, response.headers.get("Location"), flashes(c.get("/login").get_data(as_text=True)))
+        )
     assert answers[0] == answers[1] == (303, "/login", [SENT])
 
     (m,) = reset_messages(admin_engine, user_id=world.owner.id)
@@ -104,7 +119,9 @@ def test_a_known_and_an_unknown_address_get_the_same_answer_and_only_the_known_o
 def test_an_account_without_a_password_yet_gets_the_same_answer_and_no_email(client, world, admin_engine):
     email = f"pending-{world.suffix}@example.com"
     with admin_engine.begin() as conn:
-        user_id = conn.execute(text("insert into users (email, name) values (:e, 'Pat Pending') returning id"), {"e": email}).scalar_one()
+        user_id = conn.execute(
+            text("insert into users (email, name) values (:e, 'Pat Pending') returning id"), {"e": email}
+        ).scalar_one()
     response = ask(client, email)
     assert (response.status_code, response.headers["Location"]) == (303, "/login")
     assert flashes(client.get("/login").get_data(as_text=True)) == [SENT]
@@ -123,16 +140,23 @@ def test_a_malformed_address_is_422_with_the_message_at_the_field(client, world,
     response = ask(client, email)
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert field_error(html, "email") == ("Enter an email address." if not email else
-                                          "Enter a valid email address, like name@example.com.")
+    assert field_error(html, "email") == (
+        "Enter an email address." if not email else "Enter a valid email address, like name@example.com."
+    )
     assert SENT not in html
     assert _all_reset_rows(admin_engine) == before
 
 
 def _all_reset_rows(admin_engine) -> tuple[int, int]:
     with admin_engine.connect() as conn:
-        return tuple(conn.execute(text("select (select count(*) from email_messages where event = 'password_reset'),"
-                                       " (select count(*) from password_resets)")).one())
+        return tuple(
+            conn.execute(
+                text(
+                    "select (select count(*) from email_messages where event = 'password_reset'),"
+                    " (select count(*) from password_resets)"
+                )
+            ).one()
+        )
 
 
 def test_asking_needs_the_csrf_token(client, world, admin_engine):
@@ -173,13 +197,17 @@ def test_the_emailed_link_opens_the_form_for_that_address(client, app, world, ad
     assert f'action="/password/reset/{token}"' in html
 
 
-@pytest.mark.parametrize("password, confirm, field, error", [
-    (NEW_PASSWORD, NEW_PASSWORD + "!", "confirm", "The two passwords do not match."),
-    ("short", "short", "password", "Use at least 10 characters."),
-    ("", "", "password", "Use at least 10 characters."),
-])
-def test_a_short_or_mismatched_password_is_422_at_the_field_and_changes_nothing(client, app, login, world, admin_engine,
-                                                                                 password, confirm, field, error):
+@pytest.mark.parametrize(
+    "password, confirm, field, error",
+    [
+        (NEW_PASSWORD, NEW_PASSWORD + "!", "confirm", "The two passwords do not match."),
+        ("short", "short", "password", "Use at least 10 characters."),
+        ("", "", "password", "Use at least 10 characters."),
+    ],
+)
+def test_a_short_or_mismatched_password_is_422_at_the_field_and_changes_nothing(
+    client, app, login, world, admin_engine, password, confirm, field, error
+):
     token = asked_for(client, admin_engine, world.owner)
     before = password_hash(admin_engine, world.owner)
     signed_in_before = signed_in(app, login, world.owner)
@@ -251,8 +279,10 @@ def test_an_unknown_link_is_a_404_page_with_the_form_to_ask_again(client, world,
     assert "This link has expired or was already used" in html
     assert 'action="/password/forgot"' in html and input_names(html) == ["email"]
     # the form there asks again
-    asked = client.post("/password/forgot", data={"email": world.owner.email,
-                                                  "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)})
+    asked = client.post(
+        "/password/forgot",
+        data={"email": world.owner.email, "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)},
+    )
     assert asked.status_code == 303
     assert len(reset_messages(admin_engine, user_id=world.owner.id)) == 1
 
@@ -260,8 +290,13 @@ def test_an_unknown_link_is_a_404_page_with_the_form_to_ask_again(client, world,
 def test_an_expired_link_is_a_404_page(client, app, world, admin_engine):
     token = asked_for(client, admin_engine, world.owner)
     with admin_engine.begin() as conn:
-        conn.execute(text("update password_resets set created_at = now() - interval '61 minutes',"
-                          " expires_at = now() - interval '1 minute' where user_id = :u"), {"u": world.owner.id})
+        conn.execute(
+            text(
+                "update password_resets set created_at = now() - interval '61 minutes',"
+                " expires_at = now() - interval '1 minute' where user_id = :u"
+            ),
+            {"u": world.owner.id},
+        )
     before = password_hash(admin_engine, world.owner)
     assert app.test_client().get(f"/password/reset/{token}").status_code == 404
     assert choose(app.test_client(), token).status_code == 404

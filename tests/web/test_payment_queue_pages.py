@@ -2,6 +2,7 @@
 by status, due date, currency, contractor and engagement, with the count, net total and overdue count per
 currency, 50 to a page. Each row leads to its invoice and to the milestone's evidence and decision. Only
 finance and admins see it; an htmx filter gets the queue fragment alone."""
+
 from __future__ import annotations
 
 import re
@@ -48,8 +49,15 @@ class Queue:
 @pytest.fixture
 def queue(world, app_sessions, admin_engine) -> Queue:
     kitchen = active_engagement(app_sessions, world, title="Kitchen renovation", terms="30")
-    loft = active_engagement(app_sessions, world, title="Loft conversion", contractor_id=world.contractor_y,
-                             currency="EUR", terms="14", rows=(("Survey", "Measured survey", "500.00", "2030-02-01"),))
+    loft = active_engagement(
+        app_sessions,
+        world,
+        title="Loft conversion",
+        contractor_id=world.contractor_y,
+        currency="EUR",
+        terms="14",
+        rows=(("Survey", "Measured survey", "500.00", "2030-02-01"),),
+    )
     design_m, build_m = milestone_ids(admin_engine, kitchen)
     (design,) = approve_as_owner_role(admin_engine, [design_m], days_ago=40)
     (build,) = approve_as_owner_role(admin_engine, [build_m])
@@ -74,7 +82,11 @@ def get_html(client, path: str, **kwargs) -> str:
 @pytest.mark.parametrize("who", ["finance", "admin"])
 def test_finance_and_admins_see_the_queue(app, login, world, queue, who):
     html = get_html(signed_in(app, login, getattr(world, who)), "/payments/")
-    assert numbers(html) == [queue.design["invoice_number"], queue.survey["invoice_number"], queue.build["invoice_number"]]
+    assert numbers(html) == [
+        queue.design["invoice_number"],
+        queue.survey["invoice_number"],
+        queue.build["invoice_number"],
+    ]
 
 
 @pytest.mark.parametrize("who", ["owner", "contractor_x_user"])
@@ -102,8 +114,13 @@ def test_a_row_shows_the_contractor_what_it_is_for_and_its_amounts(finance, queu
 
 
 def test_filter_by_status_follows_each_payment_from_authorized_to_exported_to_paid(
-        finance, world, app_sessions, admin_engine, queue):
-    design, build, survey = (queue.design["invoice_number"], queue.build["invoice_number"], queue.survey["invoice_number"])
+    finance, world, app_sessions, admin_engine, queue
+):
+    design, build, survey = (
+        queue.design["invoice_number"],
+        queue.build["invoice_number"],
+        queue.survey["invoice_number"],
+    )
     export_as(app_sessions, world.finance, world.org_a, [queue.build["id"]])
     pay_as(app_sessions, world.finance, world.org_a, queue.survey["id"])
     assert numbers(get_html(finance, "/payments/")) == [design, build]  # open: authorized or exported
@@ -148,9 +165,13 @@ def test_filter_by_currency_shows_that_currency_and_its_total_only(finance, queu
 
 
 def test_filter_by_contractor_and_by_engagement(finance, world, queue):
-    assert numbers(get_html(finance, f"/payments/?contractor_id={world.contractor_y}")) == [queue.survey["invoice_number"]]
+    assert numbers(get_html(finance, f"/payments/?contractor_id={world.contractor_y}")) == [
+        queue.survey["invoice_number"]
+    ]
     assert numbers(get_html(finance, f"/payments/?engagement_id={queue.kitchen}")) == [
-        queue.design["invoice_number"], queue.build["invoice_number"]]
+        queue.design["invoice_number"],
+        queue.build["invoice_number"],
+    ]
     both = get_html(finance, f"/payments/?engagement_id={queue.kitchen}&contractor_id={world.contractor_y}")
     assert numbers(both) == []
     assert "No payment matches these filters." in both
@@ -158,7 +179,9 @@ def test_filter_by_contractor_and_by_engagement(finance, world, queue):
 
 def test_filters_offer_the_currencies_contractors_and_engagements_that_have_payments(finance, world, queue):
     html = get_html(finance, f"/payments/?contractor_id={world.contractor_y}")
-    currency_options = re.findall(r'<option value="([A-Z]{3})"', re.search(r'<select name="currency">(.*?)</select>', html, re.DOTALL).group(1))
+    currency_options = re.findall(
+        r'<option value="([A-Z]{3})"', re.search(r'<select name="currency">(.*?)</select>', html, re.DOTALL).group(1)
+    )
     assert currency_options == ["EUR", "USD"]
     assert f'<option value="{world.contractor_y}" selected>' in html
     assert f'<option value="{queue.loft}"' in html and f'<option value="{queue.kitchen}"' in html

@@ -7,6 +7,7 @@ The full pages are the demo's (seeded once per run, only read here), opened by i
 that list emails, notifications and receipts get rows from the tests' own organization, written by the
 real worker. Empty states are read in a fresh organization where nothing has happened yet.
 """
+
 from __future__ import annotations
 
 import html as html_lib
@@ -37,7 +38,11 @@ TITLES = [
     (OWNER, "/engagements/{showroom}/terms", "Edit the terms · Showroom signage · Engagements"),
     (OWNER, "/engagements/{showroom}/milestones", "Edit milestones · Showroom signage · Engagements"),
     (OWNER, "/engagements/{showroom}/milestones/import", "Import milestones · Showroom signage · Engagements"),
-    (OWNER, "/engagements/{kitchen}/change-orders/new", "Change order CO-{next_co} · Kitchen renovation, 14 Elm St · Engagements"),
+    (
+        OWNER,
+        "/engagements/{kitchen}/change-orders/new",
+        "Change order CO-{next_co} · Kitchen renovation, 14 Elm St · Engagements",
+    ),
     (OWNER, "/engagements/due", "Due milestones"),
     (OWNER, "/reviews/", "Review queue"),
     (OWNER, "/milestones/{cabinetry}", "Cabinetry and countertops · Kitchen renovation, 14 Elm St · Engagements"),
@@ -65,29 +70,52 @@ TITLES = [
 
 # Pages whose tables hold money, and pages that show moments or days.
 MONEY_PAGES = [
-    (OWNER, "/engagements"), (OWNER, "/engagements/{kitchen}"), (OWNER, "/engagements/{lobby}"),
-    (OWNER, "/engagements/due"), (OWNER, "/reviews/"), (OWNER, "/retainage/"),
-    (FINANCE, "/payments/"), (FINANCE, "/payments/?status=all"), (FINANCE, "/invoices/{invoice}"),
-    (FINANCE, "/invoices/{paid_invoice}"), (FINANCE, "/batches/"), (FINANCE, "/batches/{batch}"),
+    (OWNER, "/engagements"),
+    (OWNER, "/engagements/{kitchen}"),
+    (OWNER, "/engagements/{lobby}"),
+    (OWNER, "/engagements/due"),
+    (OWNER, "/reviews/"),
+    (OWNER, "/retainage/"),
+    (FINANCE, "/payments/"),
+    (FINANCE, "/payments/?status=all"),
+    (FINANCE, "/invoices/{invoice}"),
+    (FINANCE, "/invoices/{paid_invoice}"),
+    (FINANCE, "/batches/"),
+    (FINANCE, "/batches/{batch}"),
     (NINA, "/invoices/"),
 ]
 DATE_PAGES = [
-    (OWNER, "/engagements"), (OWNER, "/engagements/{kitchen}"), (OWNER, "/engagements/{lobby}"),
-    (OWNER, "/engagements/{cancelled}"), (OWNER, "/engagements/due"), (OWNER, "/reviews/"),
-    (OWNER, "/milestones/{cabinetry}"), (OWNER, "/milestones/{demolition}"),
+    (OWNER, "/engagements"),
+    (OWNER, "/engagements/{kitchen}"),
+    (OWNER, "/engagements/{lobby}"),
+    (OWNER, "/engagements/{cancelled}"),
+    (OWNER, "/engagements/due"),
+    (OWNER, "/reviews/"),
+    (OWNER, "/milestones/{cabinetry}"),
+    (OWNER, "/milestones/{demolition}"),
     (OWNER, "/engagements/{kitchen}/change-orders/new"),
-    (FINANCE, "/payments/?status=all"), (FINANCE, "/invoices/{paid_invoice}"), (FINANCE, "/batches/"),
-    (FINANCE, "/batches/{batch}"), (FINANCE, "/batches/{voided_batch}"), (FINANCE, "/audit/"),
-    (ADMIN, "/admin/members"), (ADMIN, "/admin/contractors"),
-    (NINA, "/invoices/"), (NINA, "/milestones/{cabinetry}"),
+    (FINANCE, "/payments/?status=all"),
+    (FINANCE, "/invoices/{paid_invoice}"),
+    (FINANCE, "/batches/"),
+    (FINANCE, "/batches/{batch}"),
+    (FINANCE, "/batches/{voided_batch}"),
+    (FINANCE, "/audit/"),
+    (ADMIN, "/admin/members"),
+    (ADMIN, "/admin/contractors"),
+    (NINA, "/invoices/"),
+    (NINA, "/milestones/{cabinetry}"),
 ]
 MAIN_PAGES = sorted({(who, path) for who, path, _ in TITLES if who} | set(MONEY_PAGES) | set(DATE_PAGES))
 
-MONEY_HEADER = re.compile(r"^(Amount|Gross|Net|Net payable|Retainage( withheld| held| \S+%)?|Contract value|Approved|Paid|"
-                          r"Remaining|Withheld|Released|Held|Total \(net\)|Debit|Credit)$")
+MONEY_HEADER = re.compile(
+    r"^(Amount|Gross|Net|Net payable|Retainage( withheld| held| \S+%)?|Contract value|Approved|Paid|"
+    r"Remaining|Withheld|Released|Held|Total \(net\)|Debit|Credit)$"
+)
 AN_AMOUNT = re.compile(r"^[−-]?\s*(?:[$€£¥]|[A-Z]{3}\s?)\d[\d,]*(\.\d+)?")
 MOMENT_TITLE = re.compile(r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d:\d\d UTC$")
-DAY_TITLE = re.compile(r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4} · (today|tomorrow|yesterday|in \d+ days|\d+ days ago)$")
+DAY_TITLE = re.compile(
+    r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4} · (today|tomorrow|yesterday|in \d+ days|\d+ days ago)$"
+)
 OLD_MOMENT = re.compile(r"\b\d{2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC\b")  # the plain filter's form
 
 
@@ -139,8 +167,13 @@ def times(html: str) -> list[tuple[str, str, str]]:
     for attrs, inner in re.findall(r"<time\b([^>]*)>(.*?)</time>", html, re.S):
         machine = re.search(r'\bdatetime="([^"]*)"', attrs)
         hover = re.search(r'\btitle="([^"]*)"', attrs)
-        found.append((machine.group(1) if machine else "", html_lib.unescape(hover.group(1)) if hover else "",
-                      visible_text(inner)))
+        found.append(
+            (
+                machine.group(1) if machine else "",
+                html_lib.unescape(hover.group(1)) if hover else "",
+                visible_text(inner),
+            )
+        )
     return found
 
 
@@ -172,6 +205,7 @@ def time_problems(html: str) -> list[str]:
 def demo_rows(admin_engine, demo_data) -> dict[str, str]:
     """The demo rows the pages show (read as the owner role, never changed)."""
     with admin_engine.connect() as conn:
+
         def one(sql: str, **params) -> str:
             return str(conn.execute(text(sql), {"org": demo_data.acme, **params}).scalar_one())
 
@@ -186,20 +220,39 @@ def demo_rows(admin_engine, demo_data) -> dict[str, str]:
             "cancelled": one("select id from engagements where org_id = :org and status = 'cancelled' limit 1"),
             "northwind": one("select id from contractors where org_id = :org and legal_name = 'Northwind Design Ltd'"),
         }
-        rows["batch"], rows["batch_number"] = (str(v) for v in conn.execute(text(
-            "select id, number from ap_export_batches where org_id = :org order by created_at limit 1"), {"org": demo_data.acme}).one())
+        rows["batch"], rows["batch_number"] = (
+            str(v)
+            for v in conn.execute(
+                text("select id, number from ap_export_batches where org_id = :org order by created_at limit 1"),
+                {"org": demo_data.acme},
+            ).one()
+        )
         rows["voided_batch"] = one("select id from ap_export_batches where org_id = :org and status = 'voided' limit 1")
-        rows["next_co"] = str(int(one("select count(*) from change_orders where engagement_id = :e", e=rows["kitchen"])) + 1)
-        rows["cabinetry"] = one("select id from milestones where engagement_id = :e and title = 'Cabinetry and countertops'",
-                                e=rows["kitchen"])
-        rows["demolition"] = one("select id from milestones where engagement_id = :e and title = 'Demolition and rough-in'",
-                                 e=rows["kitchen"])
-        rows["invoice"], rows["invoice_number"] = conn.execute(text(
-            "select id::text, invoice_number from invoices where engagement_id = :e and status = 'approved'"
-            " order by number limit 1"), {"e": rows["kitchen"]}).one()
-        rows["paid_invoice"], rows["paid_invoice_number"] = conn.execute(text(
-            "select id::text, invoice_number from invoices where engagement_id = :e and status = 'paid'"
-            " order by number limit 1"), {"e": rows["lobby"]}).one()
+        rows["next_co"] = str(
+            int(one("select count(*) from change_orders where engagement_id = :e", e=rows["kitchen"])) + 1
+        )
+        rows["cabinetry"] = one(
+            "select id from milestones where engagement_id = :e and title = 'Cabinetry and countertops'",
+            e=rows["kitchen"],
+        )
+        rows["demolition"] = one(
+            "select id from milestones where engagement_id = :e and title = 'Demolition and rough-in'",
+            e=rows["kitchen"],
+        )
+        rows["invoice"], rows["invoice_number"] = conn.execute(
+            text(
+                "select id::text, invoice_number from invoices where engagement_id = :e and status = 'approved'"
+                " order by number limit 1"
+            ),
+            {"e": rows["kitchen"]},
+        ).one()
+        rows["paid_invoice"], rows["paid_invoice_number"] = conn.execute(
+            text(
+                "select id::text, invoice_number from invoices where engagement_id = :e and status = 'paid'"
+                " order by number limit 1"
+            ),
+            {"e": rows["lobby"]},
+        ).one()
     return rows
 
 
@@ -214,8 +267,10 @@ def demo_page(app, demo_data, demo_rows):
         if who not in _demo_clients:
             client = app.test_client()
             if who:
-                response = client.post("/login", data={"email": who, "password": demo_data.password,
-                                                       "csrf_token": csrf_token(client, "/login")})
+                response = client.post(
+                    "/login",
+                    data={"email": who, "password": demo_data.password, "csrf_token": csrf_token(client, "/login")},
+                )
                 assert response.status_code == 303, who
             _demo_clients[who] = client
         response = _demo_clients[who].get(path.format(**demo_rows))
@@ -237,7 +292,9 @@ def worked(app_sessions, admin_engine, database, world):
 # --- titles ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who, path, expected", TITLES, ids=[f"{who or 'signed out'} {path}" for who, path, _ in TITLES])
+@pytest.mark.parametrize(
+    "who, path, expected", TITLES, ids=[f"{who or 'signed out'} {path}" for who, path, _ in TITLES]
+)
 def test_every_main_page_has_a_title_that_says_where_you_are(demo_page, demo_rows, who, path, expected):
     assert title_of(demo_page(who, path)) == f"{expected.format(**demo_rows)} · backoffice"
 
@@ -249,8 +306,13 @@ def test_error_pages_name_the_error_in_their_title(app, login, world):
     assert re.fullmatch(r"Not [Ff]ound · Error 404 · backoffice", title_of(response.get_data(as_text=True)))
 
 
-@pytest.mark.parametrize("path, expected", [("/password/reset/not-a-real-token", "Password reset link expired"),
-                                            ("/invite/not-a-real-token", "Invitation link expired")])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/password/reset/not-a-real-token", "Password reset link expired"),
+        ("/invite/not-a-real-token", "Invitation link expired"),
+    ],
+)
 def test_an_expired_link_says_which_link_in_its_title(client, path, expected):
     response = client.get(path)
     assert response.status_code == 404
@@ -266,8 +328,10 @@ def test_an_invitation_is_titled_by_the_organization_it_leads_to(app, login, wor
 
 def test_the_outbox_message_page_is_titled_by_its_subject(app, login, admin_engine, worked):
     with admin_engine.connect() as conn:
-        message_id, subject = conn.execute(text(
-            "select id, subject from email_messages where org_id = :o order by created_at limit 1"), {"o": worked.org_a}).one()
+        message_id, subject = conn.execute(
+            text("select id, subject from email_messages where org_id = :o order by created_at limit 1"),
+            {"o": worked.org_a},
+        ).one()
     html = signed_in(app, login, worked.admin).get(f"/admin/outbox/{message_id}").get_data(as_text=True)
     assert title_of(html) == f"{subject} · Outbox · backoffice"
 
@@ -288,10 +352,15 @@ def test_the_right_aligned_class_uses_tabular_figures():
 
 
 def test_the_money_check_catches_a_left_aligned_amount_and_a_bare_number():
-    table = ('<table><thead><tr><th scope="col">For</th><th scope="col">Net</th></tr></thead>'
-             '<tbody><tr><td>Design</td><td>$1,000.00</td></tr><tr><td>Build</td><td class="num">1,000.00</td></tr></tbody></table>')
-    assert money_problems(table) == ["header 'Net' is not right-aligned", "'$1,000.00' is not right-aligned",
-                                     "'1,000.00' under 'Net' has no currency"]
+    table = (
+        '<table><thead><tr><th scope="col">For</th><th scope="col">Net</th></tr></thead>'
+        '<tbody><tr><td>Design</td><td>$1,000.00</td></tr><tr><td>Build</td><td class="num">1,000.00</td></tr></tbody></table>'
+    )
+    assert money_problems(table) == [
+        "header 'Net' is not right-aligned",
+        "'$1,000.00' is not right-aligned",
+        "'1,000.00' under 'Net' has no currency",
+    ]
 
 
 # --- dates -------------------------------------------------------------------------------------------------
@@ -304,8 +373,15 @@ def test_moments_and_days_are_time_elements_with_the_exact_date_on_hover(demo_pa
     assert time_problems(html) == []
 
 
-@pytest.mark.parametrize("who, path", [("finance", "/documents/"), ("admin", "/admin/outbox/"),
-                                       ("contractor_x_user", "/notifications/"), ("owner", "/notifications/")])
+@pytest.mark.parametrize(
+    "who, path",
+    [
+        ("finance", "/documents/"),
+        ("admin", "/admin/outbox/"),
+        ("contractor_x_user", "/notifications/"),
+        ("owner", "/notifications/"),
+    ],
+)
 def test_receipts_emails_and_notifications_are_dated_with_time_elements(app, login, worked, who, path):
     html = signed_in(app, login, getattr(worked, who)).get(path).get_data(as_text=True)
     moments = [t for t in times(html) if t[0].endswith("Z")]
@@ -321,9 +397,14 @@ def test_a_due_date_shows_the_day_and_hovers_with_weekday_and_distance(demo_page
 
 
 def test_the_date_check_catches_a_bare_moment_and_a_time_without_its_hover():
-    page = ('<main><table><tr><td>21 Nov 2026, 14:03 UTC</td>'
-            '<td><time datetime="2026-11-21">21 Nov 2026</time></td></tr></table></main>')
-    assert time_problems(page) == ["day 2026-11-21: hover ''", "a plain moment outside <time>: '21 Nov 2026, 14:03 UTC'"]
+    page = (
+        "<main><table><tr><td>21 Nov 2026, 14:03 UTC</td>"
+        '<td><time datetime="2026-11-21">21 Nov 2026</time></td></tr></table></main>'
+    )
+    assert time_problems(page) == [
+        "day 2026-11-21: hover ''",
+        "a plain moment outside <time>: '21 Nov 2026, 14:03 UTC'",
+    ]
 
 
 def test_dates_never_wrap_inside_a_cell():
@@ -346,8 +427,26 @@ def test_each_status_has_exactly_one_colour():
     rules = re.findall(r"(?m)^((?:\.status-[a-z_]+,?\s*)+)\{", CSS)
     seen = [name for rule in rules for name in re.findall(r"\.status-([a-z_]+)", rule)]
     assert len(seen) == len(set(seen)), f"a status coloured twice: {sorted(n for n in seen if seen.count(n) > 1)}"
-    assert {"draft", "active", "submitted", "approved", "approve", "partial", "dispute", "exported", "paid", "void",
-            "on_hold", "sent", "kept", "failed", "completed", "cancelled", "declined", "paused"} <= set(seen)
+    assert {
+        "draft",
+        "active",
+        "submitted",
+        "approved",
+        "approve",
+        "partial",
+        "dispute",
+        "exported",
+        "paid",
+        "void",
+        "on_hold",
+        "sent",
+        "kept",
+        "failed",
+        "completed",
+        "cancelled",
+        "declined",
+        "paused",
+    } <= set(seen)
 
 
 def test_the_outbox_shows_email_statuses_as_status_badges(app, login, worked):
@@ -363,7 +462,9 @@ def confirm_of(html: str, label: str) -> str:
     for form in re.findall(r"<form\b.*?</form>", html, re.S):
         button = re.search(rf"<button\b([^>]*)>\s*{re.escape(label)}", form)
         if button:
-            asked = re.search(r'data-confirm="([^"]+)"', button.group(1)) or re.search(r'<form\b[^>]*data-confirm="([^"]+)"', form)
+            asked = re.search(r'data-confirm="([^"]+)"', button.group(1)) or re.search(
+                r'<form\b[^>]*data-confirm="([^"]+)"', form
+            )
             assert asked, f"{label!r} asks nothing"
             return html_lib.unescape(asked.group(1))
     raise AssertionError(f"no button {label!r}")
@@ -373,12 +474,31 @@ def confirm_of(html: str, label: str) -> str:
 CONFIRMS = [
     (ADMIN, "/admin/members", "Remove from organization", r"Remove [A-Z][a-z]+ [A-Z][a-z]+ from this organization\?"),
     (ADMIN, "/admin/members", "Save role", r"Change the role of [A-Z][a-z]+ [A-Z][a-z]+\?"),
-    (OWNER, "/engagements/{kitchen}", "Cancel the engagement", r"Cancel Kitchen renovation, 14 Elm St\? .*cannot be undone"),
+    (
+        OWNER,
+        "/engagements/{kitchen}",
+        "Cancel the engagement",
+        r"Cancel Kitchen renovation, 14 Elm St\? .*cannot be undone",
+    ),
     (OWNER, "/engagements/{showroom}", "Send the work request", r"Send the work request to Bluebird Electrical LLC\?"),
-    (BEN, "/engagements/{rewiring}", "Decline the work request", r"Decline the work request for Office rewiring, 2nd floor\?"),
-    (OWNER, "/engagements/{kitchen}/change-orders/new", "Issue CO-", r"Issue CO-\d+ for Kitchen renovation, 14 Elm St\?"),
-    (OWNER, "/engagements/{kitchen}", "Authorize the release",
-     r"Authorize paying \$[\d,]+\.\d\d of retainage to Northwind Design Ltd\?"),
+    (
+        BEN,
+        "/engagements/{rewiring}",
+        "Decline the work request",
+        r"Decline the work request for Office rewiring, 2nd floor\?",
+    ),
+    (
+        OWNER,
+        "/engagements/{kitchen}/change-orders/new",
+        "Issue CO-",
+        r"Issue CO-\d+ for Kitchen renovation, 14 Elm St\?",
+    ),
+    (
+        OWNER,
+        "/engagements/{kitchen}",
+        "Authorize the release",
+        r"Authorize paying \$[\d,]+\.\d\d of retainage to Northwind Design Ltd\?",
+    ),
     (FINANCE, "/payments/", "Export selected", r"Export the selected payments\?"),
     (FINANCE, "/payments/", "Export all due", r"Export every authorized payment due by that date"),
     (FINANCE, "/invoices/{invoice}", "Record payment of", r"Record \$[\d,]+\.\d\d to Northwind Design Ltd as paid\?"),
@@ -404,23 +524,31 @@ def empty_state(html: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize("who, path, says, links_to", [
-    ("owner", "/engagements", "No engagements yet. Create one with New engagement", "/engagements/new"),
-    ("finance", "/engagements", "A project owner or an admin creates them", "/payments/"),
-    ("contractor_x_user", "/engagements", "When the organization sends you a work request", None),
-    ("owner", "/engagements/due", "once a contractor accepts a work request; send one from a draft", "/engagements"),
-    ("contractor_x_user", "/engagements/due", "When you accept a work request", "/engagements"),
-    ("finance", "/engagements/due", "approved ones wait in the payment queue", "/payments/"),
-    ("owner", "/reviews/", "When a contractor marks a milestone complete, it appears here", "/engagements/due"),
-    ("finance", "/payments/", "When a project owner approves a milestone, its payment appears here", "/batches/"),
-    ("finance", "/batches/", "select authorized payments", "/payments/"),
-    ("finance", "/retainage/", "as approvals reach the payment queue", "/payments/"),
-    ("owner", "/retainage/", "approve submitted work in the review queue", "/reviews/"),
-    ("finance", "/documents/", "No receipts yet. One is issued for every payment authorized", None),
-    ("owner", "/notifications/", "No notifications yet.", None),
-    ("admin", "/admin/outbox/", "No emails yet.", None),
-    ("contractor_x_user", "/invoices/", "When a project owner approves a milestone you submitted", None),
-])
+@pytest.mark.parametrize(
+    "who, path, says, links_to",
+    [
+        ("owner", "/engagements", "No engagements yet. Create one with New engagement", "/engagements/new"),
+        ("finance", "/engagements", "A project owner or an admin creates them", "/payments/"),
+        ("contractor_x_user", "/engagements", "When the organization sends you a work request", None),
+        (
+            "owner",
+            "/engagements/due",
+            "once a contractor accepts a work request; send one from a draft",
+            "/engagements",
+        ),
+        ("contractor_x_user", "/engagements/due", "When you accept a work request", "/engagements"),
+        ("finance", "/engagements/due", "approved ones wait in the payment queue", "/payments/"),
+        ("owner", "/reviews/", "When a contractor marks a milestone complete, it appears here", "/engagements/due"),
+        ("finance", "/payments/", "When a project owner approves a milestone, its payment appears here", "/batches/"),
+        ("finance", "/batches/", "select authorized payments", "/payments/"),
+        ("finance", "/retainage/", "as approvals reach the payment queue", "/payments/"),
+        ("owner", "/retainage/", "approve submitted work in the review queue", "/reviews/"),
+        ("finance", "/documents/", "No receipts yet. One is issued for every payment authorized", None),
+        ("owner", "/notifications/", "No notifications yet.", None),
+        ("admin", "/admin/outbox/", "No emails yet.", None),
+        ("contractor_x_user", "/invoices/", "When a project owner approves a milestone you submitted", None),
+    ],
+)
 def test_an_empty_list_says_what_to_do_next(app, login, world, who, path, says, links_to):
     response = signed_in(app, login, getattr(world, who)).get(path)
     assert response.status_code == 200

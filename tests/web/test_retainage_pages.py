@@ -1,6 +1,7 @@
 """Retainage through the web (DESIGN.md section 4): the report of what each engagement and each contractor
 has had withheld, released and still held; the release, authorized once per engagement on its page by
 its project owner or an admin, after completion or earlier with a reason, as its own payment."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -35,14 +36,21 @@ from backoffice.web.display import short_day as format_day
 
 def release(client, engagement_id, reason=""):
     token = csrf_token(client, f"/engagements/{engagement_id}")
-    return client.post(f"/engagements/{engagement_id}/retainage/release",
-                       data={"release_reason": reason, "csrf_token": token})
+    return client.post(
+        f"/engagements/{engagement_id}/retainage/release", data={"release_reason": reason, "csrf_token": token}
+    )
 
 
 def release_of(admin_engine, engagement_id):
     with admin_engine.connect() as conn:
-        return conn.execute(text("select * from invoices where engagement_id = :e and kind = 'retainage_release'"),
-                            {"e": engagement_id}).mappings().one_or_none()
+        return (
+            conn.execute(
+                text("select * from invoices where engagement_id = :e and kind = 'retainage_release'"),
+                {"e": engagement_id},
+            )
+            .mappings()
+            .one_or_none()
+        )
 
 
 def report_table(html: str, heading_id: str) -> str:
@@ -55,7 +63,10 @@ def figures(html: str) -> dict[str, str]:
     """The engagement page's retainage figures."""
     section = re.search(r'<section id="retainage".*?</section>', html, re.DOTALL)
     assert section, "the engagement's payments and retainage"
-    return {visible_text(dt): visible_text(dd) for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", section.group(0), re.DOTALL)}
+    return {
+        visible_text(dt): visible_text(dd)
+        for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", section.group(0), re.DOTALL)
+    }
 
 
 @pytest.fixture
@@ -87,14 +98,23 @@ def test_a_contractor_cannot_see_the_retainage_report(app, login, world, kitchen
 
 
 def test_the_report_shows_withheld_released_and_held_per_engagement_and_per_contractor(
-        app, login, world, app_sessions, admin_engine, owner, kitchen):
+    app, login, world, app_sessions, admin_engine, owner, kitchen
+):
     approve(app_sessions, world, milestone_ids(admin_engine, kitchen)[1])  # Build: 10% of $2,000.05 = $200.01
     porch = active_engagement(app_sessions, world, title="Porch", rows=(("Deck", "", "999.99", "2030-05-01"),))
     approve_as_owner_role(admin_engine, milestone_ids(admin_engine, porch))  # 99.999 rounds half up to $100.00
-    loft = active_engagement(app_sessions, world, title="Loft conversion", contractor_id=world.contractor_y,
-                             currency="EUR", rows=(("Survey", "", "500.00", "2030-02-01"),))
+    loft = active_engagement(
+        app_sessions,
+        world,
+        title="Loft conversion",
+        contractor_id=world.contractor_y,
+        currency="EUR",
+        rows=(("Survey", "", "500.00", "2030-02-01"),),
+    )
     approve_as_owner_role(admin_engine, milestone_ids(admin_engine, loft))
-    none_held = active_engagement(app_sessions, world, title="Shed", retainage="0", rows=(("Shed", "", "300.00", "2030-02-01"),))
+    none_held = active_engagement(
+        app_sessions, world, title="Shed", retainage="0", rows=(("Shed", "", "300.00", "2030-02-01"),)
+    )
     approve_as_owner_role(admin_engine, milestone_ids(admin_engine, none_held))
     assert release(owner, kitchen, "Snag list signed off early.").status_code == 303
 
@@ -165,12 +185,29 @@ def test_an_early_release_with_a_reason_authorizes_a_payment_of_everything_held(
     assert response.status_code == 303
     invoice = release_of(admin_engine, kitchen)
     assert response.headers["Location"] == f"/invoices/{invoice['id']}"
-    assert (invoice["kind"], invoice["gross_minor"], invoice["retainage_minor"], invoice["net_minor"], invoice["fee_minor"],
-            invoice["status"], invoice["authorized_by"], invoice["release_reason"]) == (
-        "retainage_release", 12346, 0, 12346, 0, "approved", world.owner.id, "Contractor relocating; snag list signed off.")
+    assert (
+        invoice["kind"],
+        invoice["gross_minor"],
+        invoice["retainage_minor"],
+        invoice["net_minor"],
+        invoice["fee_minor"],
+        invoice["status"],
+        invoice["authorized_by"],
+        invoice["release_reason"],
+    ) == (
+        "retainage_release",
+        12346,
+        0,
+        12346,
+        0,
+        "approved",
+        world.owner.id,
+        "Contractor relocating; snag list signed off.",
+    )
     html = owner.get(response.headers["Location"]).get_data(as_text=True)
-    assert (f"Retainage release authorized: {invoice['invoice_number']} for $123.46, "
-            f"due {format_day(invoice['due_date'])}.") in flashes(html)
+    assert (
+        f"Retainage release authorized: {invoice['invoice_number']} for $123.46, due {format_day(invoice['due_date'])}."
+    ) in flashes(html)
     assert "Note on the release: Contractor relocating; snag list signed off." in visible_text(html)
     page = owner.get(f"/engagements/{kitchen}").get_data(as_text=True)
     assert figures(page) == {"Retainage withheld": "$123.46", "Released": "$123.46", "Held": "$0.00"}
@@ -178,15 +215,22 @@ def test_an_early_release_with_a_reason_authorizes_a_payment_of_everything_held(
     assert f'action="/engagements/{kitchen}/retainage/release"' not in page
 
 
-def test_the_release_waits_in_the_payment_queue_and_is_paid_like_any_payment(app, login, world, owner, admin_engine, kitchen):
+def test_the_release_waits_in_the_payment_queue_and_is_paid_like_any_payment(
+    app, login, world, owner, admin_engine, kitchen
+):
     assert release(owner, kitchen, "Early, agreed.").status_code == 303
     invoice = release_of(admin_engine, kitchen)
     finance = signed_in(app, login, world.finance)
     row = visible_text(table_row(finance.get("/payments/").get_data(as_text=True), invoice["invoice_number"]))
     assert "Retainage release" in row and "$123.46 $0.00 $123.46" in row
     token = csrf_token(finance, f"/invoices/{invoice['id']}")
-    assert finance.post(f"/invoices/{invoice['id']}/pay", data={
-        "paid_at": date.today().isoformat(), "reference": "ACH 9", "method": "ach", "csrf_token": token}).status_code == 303
+    assert (
+        finance.post(
+            f"/invoices/{invoice['id']}/pay",
+            data={"paid_at": date.today().isoformat(), "reference": "ACH 9", "method": "ach", "csrf_token": token},
+        ).status_code
+        == 303
+    )
     assert invoice_row(admin_engine, invoice["id"])["status"] == "paid"
 
 
@@ -195,14 +239,17 @@ def test_a_second_release_is_a_conflict(app, login, world, owner, admin_engine, 
     token = csrf_token(admin, f"/engagements/{kitchen}")  # the admin's tab opened before the owner released
     assert release(owner, kitchen, "Early, agreed.").status_code == 303
     before = money_state(admin_engine, world.org_a)
-    response = admin.post(f"/engagements/{kitchen}/retainage/release",
-                          data={"release_reason": "Early, agreed too.", "csrf_token": token})
+    response = admin.post(
+        f"/engagements/{kitchen}/retainage/release", data={"release_reason": "Early, agreed too.", "csrf_token": token}
+    )
     assert response.status_code == 409
     assert "Retainage is released once per engagement" in html_lib.unescape(response.get_data(as_text=True))
     assert money_state(admin_engine, world.org_a) == before
 
 
-def test_a_completed_engagements_retainage_is_released_without_a_reason(owner, world, app_sessions, admin_engine, kitchen):
+def test_a_completed_engagements_retainage_is_released_without_a_reason(
+    owner, world, app_sessions, admin_engine, kitchen
+):
     approve(app_sessions, world, milestone_ids(admin_engine, kitchen)[1])
     perform(app_sessions, world.owner, world.org_a, kitchen, "complete")
     html = owner.get(f"/engagements/{kitchen}").get_data(as_text=True)
@@ -233,18 +280,28 @@ def test_finance_and_the_contractor_cannot_release(app, login, world, admin_engi
 
 def test_another_project_owner_cannot_release(app, login, world, admin_engine, password_hash, kitchen):
     with make_session_factory(admin_engine)() as session:
-        other = bootstrap.create_user(session, email=f"owner2-{world.suffix}@example.com", name="Olga Other",
-                                      password_hash=password_hash, org_id=world.org_a, role=Role.OWNER)
+        other = bootstrap.create_user(
+            session,
+            email=f"owner2-{world.suffix}@example.com",
+            name="Olga Other",
+            password_hash=password_hash,
+            org_id=world.org_a,
+            role=Role.OWNER,
+        )
         session.commit()
     client = signed_in(app, login, other)
-    assert f'action="/engagements/{kitchen}/retainage/release"' not in client.get(f"/engagements/{kitchen}").get_data(as_text=True)
+    assert f'action="/engagements/{kitchen}/retainage/release"' not in client.get(f"/engagements/{kitchen}").get_data(
+        as_text=True
+    )
     before = money_state(admin_engine, world.org_a)
     assert release(client, kitchen, "Mine now.").status_code == 403
     assert money_state(admin_engine, world.org_a) == before
 
 
 def test_an_admin_releases_an_engagement_they_do_not_own(app, login, world, admin_engine, kitchen):
-    assert release(signed_in(app, login, world.admin), kitchen, "Owner on leave; agreed with finance.").status_code == 303
+    assert (
+        release(signed_in(app, login, world.admin), kitchen, "Owner on leave; agreed with finance.").status_code == 303
+    )
     assert release_of(admin_engine, kitchen)["authorized_by"] == world.admin.id
 
 
@@ -252,7 +309,9 @@ def test_another_organizations_admin_gets_not_found(app, login, world, admin_eng
     admin_b = signed_in(app, login, world.admin_b)
     before = money_state(admin_engine, world.org_a)
     token = csrf_token(admin_b, "/")
-    response = admin_b.post(f"/engagements/{kitchen}/retainage/release", data={"release_reason": "x", "csrf_token": token})
+    response = admin_b.post(
+        f"/engagements/{kitchen}/retainage/release", data={"release_reason": "x", "csrf_token": token}
+    )
     assert response.status_code == 404
     assert money_state(admin_engine, world.org_a) == before
 
@@ -260,7 +319,9 @@ def test_another_organizations_admin_gets_not_found(app, login, world, admin_eng
 def test_an_engagement_holding_no_retainage_cannot_release_any(owner, world, app_sessions, admin_engine):
     eid = active_engagement(app_sessions, world, title="Shed", retainage="0")
     approve(app_sessions, world, milestone_ids(admin_engine, eid)[0])
-    assert f'action="/engagements/{eid}/retainage/release"' not in owner.get(f"/engagements/{eid}").get_data(as_text=True)
+    assert f'action="/engagements/{eid}/retainage/release"' not in owner.get(f"/engagements/{eid}").get_data(
+        as_text=True
+    )
     before = money_state(admin_engine, world.org_a)
     assert release(owner, eid, "Why not.").status_code == 409
     assert money_state(admin_engine, world.org_a) == before

@@ -2,6 +2,7 @@
 milestone, oldest first; the milestone page shows what approval authorizes and the evidence; a decision
 is recorded once, on the latest revision, by the engagement's owner or an admin, and never by anyone
 else. Refused decisions change nothing."""
+
 from __future__ import annotations
 
 import html as html_lib
@@ -9,7 +10,6 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from testkit import csrf_token
 from engagement_helpers import (
     HTMX,
     acting,
@@ -20,6 +20,7 @@ from engagement_helpers import (
     visible_text,
 )
 from sqlalchemy import text
+from testkit import csrf_token
 
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role
@@ -37,31 +38,54 @@ def page(mid) -> str:
     return f"/milestones/{mid}"
 
 
-def submit_work(app_sessions, world, mid, *, note="Plans attached.", links="https://example.com/plans",
-                files=(("plans.pdf", PDF), ("notes.txt", NOTES)), contractor=None):
+def submit_work(
+    app_sessions,
+    world,
+    mid,
+    *,
+    note="Plans attached.",
+    links="https://example.com/plans",
+    files=(("plans.pdf", PDF), ("notes.txt", NOTES)),
+    contractor=None,
+):
     with acting(app_sessions, contractor or world.contractor_x_user, world.org_a) as (session, actor):
-        submission = submission_service.submit_work(session, actor, mid, submission_service.SubmissionInput(
-            note=note, links=links, files=[UploadedFile.from_bytes(n, d) for n, d in files]))
+        submission = submission_service.submit_work(
+            session,
+            actor,
+            mid,
+            submission_service.SubmissionInput(
+                note=note, links=links, files=[UploadedFile.from_bytes(n, d) for n, d in files]
+            ),
+        )
         return submission.id
 
 
 def backdate(admin_engine, submission_id, days: int) -> None:
     with admin_engine.begin() as conn:
-        conn.execute(text("update submissions set submitted_at = now() - make_interval(days => :d) where id = :s"),
-                     {"d": days, "s": submission_id})
+        conn.execute(
+            text("update submissions set submitted_at = now() - make_interval(days => :d) where id = :s"),
+            {"d": days, "s": submission_id},
+        )
 
 
 def second_owner(admin_engine, world, password_hash):
     """Another project owner in org A, who owns nothing the fixtures build."""
     with make_session_factory(admin_engine)() as session:
-        user = bootstrap.create_user(session, email=f"owner2-{world.suffix}@example.com", name="Olga Other",
-                                     password_hash=password_hash, org_id=world.org_a, role=Role.OWNER)
+        user = bootstrap.create_user(
+            session,
+            email=f"owner2-{world.suffix}@example.com",
+            name="Olga Other",
+            password_hash=password_hash,
+            org_id=world.org_a,
+            role=Role.OWNER,
+        )
         session.commit()
         return user
 
 
 def snapshot(admin_engine, org_id) -> dict:
     with admin_engine.connect() as conn:
+
         def rows(sql):
             return [tuple(r) for r in conn.execute(text(sql), {"o": org_id})]
 
@@ -69,7 +93,9 @@ def snapshot(admin_engine, org_id) -> dict:
             "reviews": rows("select * from reviews where org_id = :o order by id"),
             "submissions": rows("select * from submissions where org_id = :o order by id"),
             "milestones": rows("select * from milestones where org_id = :o order by id"),
-            "audit": rows("select seq, action from audit_events where org_id = :o and action like 'milestone.%' order by seq"),
+            "audit": rows(
+                "select seq, action from audit_events where org_id = :o and action like 'milestone.%' order by seq"
+            ),
         }
 
 
@@ -79,7 +105,12 @@ def status_of(admin_engine, mid) -> str:
 
 
 def decide(client, mid, submission_id, decision, reason="", *, amount_minor="", htmx=False):
-    data = {"submission_id": str(submission_id), "decision": decision, "reason": reason, "amount_minor": str(amount_minor)}
+    data = {
+        "submission_id": str(submission_id),
+        "decision": decision,
+        "reason": reason,
+        "amount_minor": str(amount_minor),
+    }
     token = csrf_token(client, page(mid))
     if htmx:
         return client.post(f"{page(mid)}/decide", data=data, headers={**HTMX, "X-CSRFToken": token})
@@ -107,7 +138,8 @@ def owner(app, login, world):
 
 
 def test_owner_sees_only_their_engagements_and_admin_sees_all_oldest_first(
-        app, login, world, app_sessions, admin_engine, password_hash):
+    app, login, world, app_sessions, admin_engine, password_hash
+):
     other = second_owner(admin_engine, world, password_hash)
     mine = create_active(app_sessions, world, title="Kitchen renovation")
     theirs = create_active(app_sessions, world, title="Loft conversion", by=world.admin, owner_user_id=str(other.id))
@@ -152,7 +184,8 @@ def count(client) -> int:
 
 
 def test_count_is_the_number_waiting_for_the_viewer(
-        app, login, world, app_sessions, admin_engine, password_hash, owner, submitted):
+    app, login, world, app_sessions, admin_engine, password_hash, owner, submitted
+):
     other = second_owner(admin_engine, world, password_hash)
     theirs = create_active(app_sessions, world, title="Loft conversion", by=world.admin, owner_user_id=str(other.id))
     submit_work(app_sessions, world, milestones_of(admin_engine, theirs)[0].id)
@@ -173,16 +206,23 @@ def test_contractor_and_finance_cannot_see_the_queue(app, login, world, submitte
 def figures(html: str) -> dict[str, str]:
     panel = re.search(r'<dl class="figures authorize".*?</dl>', html, re.DOTALL)
     assert panel, "what approval authorizes"
-    return {visible_text(dt): visible_text(dd)
-            for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", panel.group(0), re.DOTALL)}
+    return {
+        visible_text(dt): visible_text(dd)
+        for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", panel.group(0), re.DOTALL)
+    }
 
 
 def test_owner_sees_what_approval_authorizes_and_the_evidence(world, app_sessions, admin_engine, owner):
     eid = create_active(app_sessions, world, rows=ODD_AMOUNT)
     mid = milestones_of(admin_engine, eid)[0].id
     before = date.today()
-    submit_work(app_sessions, world, mid, note="Plans & sections attached.",
-                links="https://drive.example.com/plans\nhttps://example.com/photos")
+    submit_work(
+        app_sessions,
+        world,
+        mid,
+        note="Plans & sections attached.",
+        links="https://drive.example.com/plans\nhttps://example.com/photos",
+    )
     html = owner.get(page(mid)).get_data(as_text=True)
     after = date.today()
 
@@ -195,8 +235,13 @@ def test_owner_sees_what_approval_authorizes_and_the_evidence(world, app_session
     for link in ("https://drive.example.com/plans", "https://example.com/photos"):
         assert f'href="{link}"' in html
     with admin_engine.connect() as conn:
-        files = conn.execute(text("select f.id, f.file_name from evidence_files f join submissions s on s.id = f.submission_id"
-                                  " where s.milestone_id = :m order by f.position"), {"m": mid}).all()
+        files = conn.execute(
+            text(
+                "select f.id, f.file_name from evidence_files f join submissions s on s.id = f.submission_id"
+                " where s.milestone_id = :m order by f.position"
+            ),
+            {"m": mid},
+        ).all()
     assert [f.file_name for f in files] == ["plans.pdf", "notes.txt"]
     for f in files:
         assert re.search(rf'<a href="/evidence/{f.id}" download[^>]*>{re.escape(f.file_name)}</a>', html)
@@ -216,7 +261,9 @@ def test_approve_without_javascript_redirects_and_approves(owner, submitted, adm
     assert response.headers["Location"] == page(mid)
     assert status_of(admin_engine, mid) == "approved"
     with admin_engine.connect() as conn:
-        review = conn.execute(text("select decision, submission_id from reviews where milestone_id = :m"), {"m": mid}).one()
+        review = conn.execute(
+            text("select decision, submission_id from reviews where milestone_id = :m"), {"m": mid}
+        ).one()
     assert (review.decision, review.submission_id) == ("approve", sid)
 
 
@@ -238,7 +285,9 @@ def test_partial_or_dispute_without_a_reason_is_refused_at_the_reason(owner, sub
     before = snapshot(admin_engine, world.org_a)
     response = decide(owner, mid, sid, decision, reason="  ")
     assert response.status_code == 422
-    message = re.search(r'<small id="reason-error" class="field-error">([^<]*)</small>', response.get_data(as_text=True))
+    message = re.search(
+        r'<small id="reason-error" class="field-error">([^<]*)</small>', response.get_data(as_text=True)
+    )
     assert message and html_lib.unescape(message.group(1)).startswith("Enter the reason")
     assert snapshot(admin_engine, world.org_a) == before
     assert status_of(admin_engine, mid) == "submitted"
@@ -250,8 +299,9 @@ def test_contractor_and_finance_cannot_decide(app, login, world, submitted, admi
     client = signed_in(app, login, getattr(world, who))
     before = snapshot(admin_engine, world.org_a)
     token = csrf_token(client, "/")
-    response = client.post(f"{page(mid)}/decide",
-                           data={"submission_id": str(sid), "decision": "approve", "csrf_token": token})
+    response = client.post(
+        f"{page(mid)}/decide", data={"submission_id": str(sid), "decision": "approve", "csrf_token": token}
+    )
     assert response.status_code == 403
     assert snapshot(admin_engine, world.org_a) == before
 
@@ -272,30 +322,39 @@ def test_a_second_decision_is_a_conflict_naming_who_decided(app, login, world, o
     before = snapshot(admin_engine, world.org_a)
     admin = signed_in(app, login, world.admin)
     token = csrf_token(admin, "/")  # the admin's page was loaded before the owner decided
-    response = admin.post(f"{page(mid)}/decide",
-                          data={"submission_id": str(sid), "decision": "dispute", "reason": "Not done.", "csrf_token": token})
+    response = admin.post(
+        f"{page(mid)}/decide",
+        data={"submission_id": str(sid), "decision": "dispute", "reason": "Not done.", "csrf_token": token},
+    )
     assert response.status_code == 409
     assert "Already decided by Omar Owner at" in html_lib.unescape(response.get_data(as_text=True))
     assert snapshot(admin_engine, world.org_a) == before
     assert status_of(admin_engine, mid) == "approved"
 
 
-def test_a_decision_on_an_old_revision_after_a_resubmission_is_a_conflict(world, app_sessions, owner, submitted, admin_engine):
+def test_a_decision_on_an_old_revision_after_a_resubmission_is_a_conflict(
+    world, app_sessions, owner, submitted, admin_engine
+):
     mid, first = submitted
     assert decide(owner, mid, first, "dispute", reason="The sections are missing.").status_code == 303
     second = submit_work(app_sessions, world, mid, note="Sections added.")
     before = snapshot(admin_engine, world.org_a)
     token = csrf_token(owner, "/")  # a tab still showing revision 1
-    response = owner.post(f"{page(mid)}/decide",
-                          data={"submission_id": str(first), "decision": "approve", "csrf_token": token})
+    response = owner.post(
+        f"{page(mid)}/decide", data={"submission_id": str(first), "decision": "approve", "csrf_token": token}
+    )
     assert response.status_code == 409
     assert snapshot(admin_engine, world.org_a) == before
     assert status_of(admin_engine, mid) == "submitted"
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select count(*) from reviews where submission_id = :s"), {"s": second}).scalar_one() == 0
+        assert (
+            conn.execute(text("select count(*) from reviews where submission_id = :s"), {"s": second}).scalar_one() == 0
+        )
 
 
-def test_after_a_dispute_the_contractor_sees_the_reason_and_can_submit_revision_2(app, login, world, owner, submitted, admin_engine):
+def test_after_a_dispute_the_contractor_sees_the_reason_and_can_submit_revision_2(
+    app, login, world, owner, submitted, admin_engine
+):
     mid, sid = submitted
     assert decide(owner, mid, sid, "dispute", reason="The sections are missing; add them.").status_code == 303
     assert status_of(admin_engine, mid) == "planned"

@@ -1,12 +1,12 @@
 """Security headers on every response, and pages that a strict CSP does not break: no inline
 scripts, styles or event handlers. Vendored front-end libraries are served locally, versioned."""
+
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
-
 from testkit import csrf_token
 
 
@@ -31,7 +31,12 @@ def assert_security_headers(response):
     assert "'unsafe-inline'" not in csp_text, path
     assert "'unsafe-eval'" not in csp_text, path
     assert response.headers.get("X-Content-Type-Options") == "nosniff", path
-    assert response.headers.get("Referrer-Policy") in {"same-origin", "strict-origin-when-cross-origin", "no-referrer", "strict-origin"}, path
+    assert response.headers.get("Referrer-Policy") in {
+        "same-origin",
+        "strict-origin-when-cross-origin",
+        "no-referrer",
+        "strict-origin",
+    }, path
     vary = [v.strip().lower() for v in response.headers.get("Vary", "").split(",")]
     assert "hx-request" in vary, path
 
@@ -120,8 +125,13 @@ def assert_no_inline_code(html: str, where: str):
 
 
 def test_inline_code_detector_catches_violations():
-    for bad in ('<script>alert(1)</script>', '<p style="color:red">x</p>', '<button onclick="x()">',
-                '<div hx-on:click="x()">', '<a href="javascript:x()">'):
+    for bad in (
+        "<script>alert(1)</script>",
+        '<p style="color:red">x</p>',
+        '<button onclick="x()">',
+        '<div hx-on:click="x()">',
+        '<a href="javascript:x()">',
+    ):
         with pytest.raises(AssertionError):
             assert_no_inline_code(bad, "sample")
     assert_no_inline_code('<script src="/static/vendor/htmx-2.0.11.min.js" defer></script><p>onion=1</p>', "sample")
@@ -135,8 +145,15 @@ def test_anonymous_pages_have_no_inline_code(client):
 
 def test_admin_pages_have_no_inline_code(client, world, login):
     login(client, world.admin)
-    paths = ["/", "/admin/settings", "/admin/members", "/admin/contractors", f"/admin/contractors/{world.contractor_x}",
-             "/audit/", "/admin/contractors/not-an-id"]
+    paths = [
+        "/",
+        "/admin/settings",
+        "/admin/members",
+        "/admin/contractors",
+        f"/admin/contractors/{world.contractor_x}",
+        "/audit/",
+        "/admin/contractors/not-an-id",
+    ]
     for path in paths:
         response = client.get(path)
         assert response.status_code in (200, 404), path
@@ -148,8 +165,14 @@ def test_form_error_pages_and_invite_pages_have_no_inline_code(client, app, worl
     token = csrf_token(client, "/admin/settings")
     invalid = client.post(
         "/admin/settings",
-        data={"name": "", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
-              "partial_policy": "route_back", "csrf_token": token},
+        data={
+            "name": "",
+            "default_currency": "USD",
+            "default_retainage": "10",
+            "payment_terms_days": "30",
+            "partial_policy": "route_back",
+            "csrf_token": token,
+        },
     )
     assert invalid.status_code == 422
     assert_no_inline_code(invalid.get_data(as_text=True), "settings 422")
@@ -178,7 +201,10 @@ def test_form_error_pages_and_invite_pages_have_no_inline_code(client, app, worl
     assert join.status_code == 200
     assert f"Join Org A {world.suffix}" in join.get_data(as_text=True)
     assert_no_inline_code(join.get_data(as_text=True), "join")
-    wrong = newcomer.post(f"/invite/{join_token}", data={"password": "not the password", "csrf_token": csrf_token(newcomer, f"/invite/{join_token}")})
+    wrong = newcomer.post(
+        f"/invite/{join_token}",
+        data={"password": "not the password", "csrf_token": csrf_token(newcomer, f"/invite/{join_token}")},
+    )
     assert wrong.status_code == 401
     assert_no_inline_code(wrong.get_data(as_text=True), "join 401")
     assert_security_headers(wrong)

@@ -2,6 +2,7 @@
 /milestones/<id>/submit. Good evidence is stored with its sha256 and the type sniffed from its content;
 any problem (a limit, a refused type, an empty file, a path for a name, no evidence, a bad link) is a
 422 naming the file and the reason at the field, and nothing of that submission is kept."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,9 @@ import struct
 import zlib
 
 import pytest
-from testkit import csrf_token
 from engagement_helpers import HTMX, create_active, milestones_of, perform, signed_in
 from sqlalchemy import text
+from testkit import csrf_token
 from web_helpers import flashes
 
 
@@ -22,8 +23,12 @@ def tiny_png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 PNG = tiny_png()
@@ -32,7 +37,9 @@ TEXT = b"Snag list: all items closed.\n"
 HTML = b"<!DOCTYPE html><html><head><script>alert(1)</script></head><body>report</body></html>"
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + struct.pack("<HHI", 2, 62, 1) + b"\x00" * 40
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 50 + b"PE\x00\x00"
-SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"><script>alert(1)</script></svg>'
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"><script>alert(1)</script></svg>'
+)
 NOTE = "Floor plans done, signed off on site."
 MB = 1024 * 1024
 
@@ -77,13 +84,16 @@ def field_error(html: str, field: str) -> str | None:
 def snapshot(admin_engine, org_id) -> dict:
     """What a submission writes, as the owner role sees it."""
     with admin_engine.connect() as conn:
+
         def rows(sql):
             return [tuple(r) for r in conn.execute(text(sql), {"o": org_id})]
 
         return {
             "submissions": rows("select * from submissions where org_id = :o order by id"),
             "evidence_files": rows("select * from evidence_files where org_id = :o order by id"),
-            "evidence_chunks": rows("select file_id, chunk_no, md5(data) from evidence_chunks where org_id = :o order by 1, 2"),
+            "evidence_chunks": rows(
+                "select file_id, chunk_no, md5(data) from evidence_chunks where org_id = :o order by 1, 2"
+            ),
             "milestones": rows("select * from milestones where org_id = :o order by id"),
             "audit": rows("select seq from audit_events where org_id = :o and action = 'milestone.submitted'"),
         }
@@ -91,11 +101,18 @@ def snapshot(admin_engine, org_id) -> dict:
 
 def stored_files(admin_engine, mid) -> list[dict]:
     with admin_engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "select f.file_name, f.content_type, f.size_bytes, f.sha256,"
-            "       (select string_agg(c.data, ''::bytea order by c.chunk_no) from evidence_chunks c where c.file_id = f.id) as data"
-            "  from evidence_files f join submissions s on s.id = f.submission_id"
-            " where s.milestone_id = :m order by f.position"), {"m": mid}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "select f.file_name, f.content_type, f.size_bytes, f.sha256,"
+                    "       (select string_agg(c.data, ''::bytea order by c.chunk_no) from evidence_chunks c where c.file_id = f.id) as data"
+                    "  from evidence_files f join submissions s on s.id = f.submission_id"
+                    " where s.milestone_id = :m order by f.position"
+                ),
+                {"m": mid},
+            ).mappings()
+        ]
 
 
 def owner_query(admin_engine, sql: str, **params) -> list[dict]:
@@ -119,8 +136,12 @@ def milestone_status(admin_engine, mid) -> str:
 
 
 def test_contractor_submits_note_files_and_link_and_sees_it_submitted(contractor, milestone, admin_engine):
-    response = submit(contractor, milestone, links="https://drive.example.com/plans\n",
-                      files=[("plan.png", PNG), ("sign-off.pdf", PDF)])
+    response = submit(
+        contractor,
+        milestone,
+        links="https://drive.example.com/plans\n",
+        files=[("plan.png", PNG), ("sign-off.pdf", PDF)],
+    )
 
     assert response.status_code == 303
     assert response.headers["Location"] == page(milestone)
@@ -133,7 +154,9 @@ def test_contractor_submits_note_files_and_link_and_sees_it_submitted(contractor
         ("sign-off.pdf", "application/pdf", len(PDF), hashlib.sha256(PDF).hexdigest()),
     ]
     assert [bytes(f["data"]) for f in files] == [PNG, PDF]
-    sub = owner_query(admin_engine, "select revision, note, links from submissions where milestone_id = :m", m=milestone)
+    sub = owner_query(
+        admin_engine, "select revision, note, links from submissions where milestone_id = :m", m=milestone
+    )
     assert sub == [{"revision": 1, "note": NOTE, "links": ["https://drive.example.com/plans"]}]
 
 
@@ -162,15 +185,27 @@ def refused(contractor, milestone, admin_engine, org_id, field: str, **kwargs) -
 
 def test_more_files_than_the_org_allows_are_refused(contractor, milestone, admin_engine, world):
     set_limits(admin_engine, world.org_a, evidence_max_files=2)
-    message = refused(contractor, milestone, admin_engine, world.org_a, "files",
-                      files=[("a.txt", TEXT), ("b.txt", TEXT), ("c.txt", TEXT)])
+    message = refused(
+        contractor,
+        milestone,
+        admin_engine,
+        world.org_a,
+        "files",
+        files=[("a.txt", TEXT), ("b.txt", TEXT), ("c.txt", TEXT)],
+    )
     assert "at most 2 files" in message and "you chose 3" in message
 
 
 def test_a_file_over_the_orgs_per_file_limit_is_refused(contractor, milestone, admin_engine, world):
     set_limits(admin_engine, world.org_a, evidence_max_file_mb=1)
-    message = refused(contractor, milestone, admin_engine, world.org_a, "files",
-                      files=[("plan.png", PNG), ("survey.txt", b"a" * int(1.1 * MB))])
+    message = refused(
+        contractor,
+        milestone,
+        admin_engine,
+        world.org_a,
+        "files",
+        files=[("plan.png", PNG), ("survey.txt", b"a" * int(1.1 * MB))],
+    )
     assert "“survey.txt”" in message
     assert "1.1 MB, more than the 1 MB allowed per file" in message
     assert "plan.png" not in message
@@ -178,34 +213,59 @@ def test_a_file_over_the_orgs_per_file_limit_is_refused(contractor, milestone, a
 
 def test_files_adding_up_to_more_than_the_submission_limit_are_refused(contractor, milestone, admin_engine, world):
     set_limits(admin_engine, world.org_a, evidence_max_submission_mb=1)
-    message = refused(contractor, milestone, admin_engine, world.org_a, "files",
-                      files=[("one.txt", b"a" * int(0.6 * MB)), ("two.txt", b"b" * int(0.6 * MB))])
+    message = refused(
+        contractor,
+        milestone,
+        admin_engine,
+        world.org_a,
+        "files",
+        files=[("one.txt", b"a" * int(0.6 * MB)), ("two.txt", b"b" * int(0.6 * MB))],
+    )
     assert "add up to 1.2 MB" in message and "at most 1 MB" in message
 
 
-@pytest.mark.parametrize(("name", "data", "reason"), [
-    ("report.txt", HTML, "is not an accepted type (it looks like text/html)"),
-    ("tool.png", ELF, "is not an accepted type (it looks like application/x-executable)"),
-    ("setup.exe", EXE, "is not an accepted type (it looks like application/x-dosexec)"),
-    ("scan.pdf", PNG, "is named .pdf but its content is a PNG image"),
-    ("logo.svg", SVG, "is not an accepted type (it looks like image/svg+xml)"),
-    ("empty.txt", b"", "is empty"),
-], ids=["html-named-txt", "elf", "exe", "png-named-pdf", "svg", "empty"])
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("report.txt", HTML, "is not an accepted type (it looks like text/html)"),
+        ("tool.png", ELF, "is not an accepted type (it looks like application/x-executable)"),
+        ("setup.exe", EXE, "is not an accepted type (it looks like application/x-dosexec)"),
+        ("scan.pdf", PNG, "is named .pdf but its content is a PNG image"),
+        ("logo.svg", SVG, "is not an accepted type (it looks like image/svg+xml)"),
+        ("empty.txt", b"", "is empty"),
+    ],
+    ids=["html-named-txt", "elf", "exe", "png-named-pdf", "svg", "empty"],
+)
 def test_refused_file_types_are_named_with_the_reason_and_nothing_is_kept(
-        contractor, milestone, admin_engine, world, name, data, reason):
-    message = refused(contractor, milestone, admin_engine, world.org_a, "files",
-                      files=[("plan.png", PNG), (name, data)], links="https://example.com/x")
+    contractor, milestone, admin_engine, world, name, data, reason
+):
+    message = refused(
+        contractor,
+        milestone,
+        admin_engine,
+        world.org_a,
+        "files",
+        files=[("plan.png", PNG), (name, data)],
+        links="https://example.com/x",
+    )
     assert f"“{name}” {reason}" in message
     assert "plan.png" not in message
 
 
 # Werkzeug reads the multipart header's quoted string, so "C:\\x.txt" arrives as "C:x.txt": still a drive path.
-@pytest.mark.parametrize(("name", "shown"), [
-    ("../../etc/passwd.txt", "“../../etc/passwd.txt”"), ("C:\\x.txt", "“C:"), ("a/b.txt", "“a/b.txt”"),
-], ids=["dot-dot", "drive", "folder"])
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("../../etc/passwd.txt", "“../../etc/passwd.txt”"),
+        ("C:\\x.txt", "“C:"),
+        ("a/b.txt", "“a/b.txt”"),
+    ],
+    ids=["dot-dot", "drive", "folder"],
+)
 def test_names_that_try_a_path_are_refused(contractor, milestone, admin_engine, world, name, shown):
-    message = refused(contractor, milestone, admin_engine, world.org_a, "files",
-                      files=[("plan.png", PNG), (name, TEXT)])
+    message = refused(
+        contractor, milestone, admin_engine, world.org_a, "files", files=[("plan.png", PNG), (name, TEXT)]
+    )
     assert message.startswith(shown)
     assert "x.txt" in message or name in message
     assert "has a folder path in its name; upload the file itself" in message
@@ -223,8 +283,15 @@ def test_a_submission_without_a_note_is_refused(contractor, milestone, admin_eng
 
 @pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", "ftp://files.example.com/plans.pdf"])
 def test_links_other_than_http_are_refused(contractor, milestone, admin_engine, world, link):
-    message = refused(contractor, milestone, admin_engine, world.org_a, "links",
-                      links=f"https://example.com/ok\n{link}", files=[("plan.png", PNG)])
+    message = refused(
+        contractor,
+        milestone,
+        admin_engine,
+        world.org_a,
+        "links",
+        links=f"https://example.com/ok\n{link}",
+        files=[("plan.png", PNG)],
+    )
     assert "Line 2" in message and link[:40] in message and "is not a web link" in message
 
 
@@ -232,9 +299,11 @@ def test_htmx_refusal_returns_only_the_form_with_errors_and_the_typed_note(contr
     before = snapshot(admin_engine, world.org_a)
     token = csrf_token(contractor, page(milestone))
     response = contractor.post(
-        f"{page(milestone)}/submit", content_type="multipart/form-data",
+        f"{page(milestone)}/submit",
+        content_type="multipart/form-data",
         data={"note": "Plans & sections, see file", "links": "", "files": files_field(("logo.svg", SVG))},
-        headers={**HTMX, "X-CSRFToken": token})
+        headers={**HTMX, "X-CSRFToken": token},
+    )
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -272,8 +341,11 @@ def test_other_contractors_get_not_found(app, login, world, milestone, admin_eng
     before = (snapshot(admin_engine, world.org_a), snapshot(admin_engine, world.org_b))
     assert other.get(page(milestone)).status_code == 404
     token = csrf_token(other, "/")
-    response = other.post(f"{page(milestone)}/submit", content_type="multipart/form-data",
-                          data={"note": NOTE, "files": files_field(("plan.png", PNG)), "csrf_token": token})
+    response = other.post(
+        f"{page(milestone)}/submit",
+        content_type="multipart/form-data",
+        data={"note": NOTE, "files": files_field(("plan.png", PNG)), "csrf_token": token},
+    )
     assert response.status_code == 404
     assert (snapshot(admin_engine, world.org_a), snapshot(admin_engine, world.org_b)) == before
 
@@ -284,8 +356,11 @@ def test_a_submitted_milestone_cannot_be_submitted_again(contractor, milestone, 
     # The form is gone from the page; a second post (an old tab) is a conflict.
     contractor.get(page(milestone))
     token = csrf_token(contractor, "/")
-    response = contractor.post(f"{page(milestone)}/submit", content_type="multipart/form-data",
-                               data={"note": "again", "files": files_field(("sign-off.pdf", PDF)), "csrf_token": token})
+    response = contractor.post(
+        f"{page(milestone)}/submit",
+        content_type="multipart/form-data",
+        data={"note": "again", "files": files_field(("sign-off.pdf", PDF)), "csrf_token": token},
+    )
     assert response.status_code == 409
     assert "only a planned milestone is marked complete" in html_lib.unescape(response.get_data(as_text=True))
     assert snapshot(admin_engine, world.org_a) == before
@@ -321,14 +396,18 @@ def test_no_form_while_the_engagement_is_paused(contractor, milestone, world, ap
     assert "Work is submitted while the engagement is active; it is paused." in html
 
 
-
-def test_htmx_submission_on_a_milestone_no_longer_planned_replaces_only_the_form(contractor, milestone, admin_engine, world):
+def test_htmx_submission_on_a_milestone_no_longer_planned_replaces_only_the_form(
+    contractor, milestone, admin_engine, world
+):
     assert submit(contractor, milestone, files=[("plan.png", PNG)]).status_code == 303
     before = snapshot(admin_engine, world.org_a)
     token = csrf_token(contractor, "/")  # another tab still shows the form
-    response = contractor.post(f"{page(milestone)}/submit", content_type="multipart/form-data",
-                               data={"note": "again", "files": files_field(("sign-off.pdf", PDF))},
-                               headers={**HTMX, "X-CSRFToken": token})
+    response = contractor.post(
+        f"{page(milestone)}/submit",
+        content_type="multipart/form-data",
+        data={"note": "again", "files": files_field(("sign-off.pdf", PDF))},
+        headers={**HTMX, "X-CSRFToken": token},
+    )
     assert snapshot(admin_engine, world.org_a) == before
     assert response.status_code == 409
     html = response.get_data(as_text=True)

@@ -1,12 +1,12 @@
 """Tenants and roles through the web: another organization's records look missing (404), pages a
 role may not use answer 403, and contractors see only their own contractor."""
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
 from sqlalchemy import text
-
 from testkit import csrf_token
 
 ADMIN_PAGES = ["/admin/settings", "/admin/members", "/admin/contractors"]
@@ -51,8 +51,12 @@ def test_admin_cannot_edit_other_orgs_contractor(app, world, login, admin_engine
     before = _contractor(admin_engine, world.contractor_z)
     response = c.post(
         f"/admin/contractors/{world.contractor_z}",
-        data={"legal_name": "Taken Over", "email": f"taken-{world.suffix}@example.com", "payout_details": "IBAN evil",
-              "csrf_token": csrf_token(c, "/admin/contractors")},
+        data={
+            "legal_name": "Taken Over",
+            "email": f"taken-{world.suffix}@example.com",
+            "payout_details": "IBAN evil",
+            "csrf_token": csrf_token(c, "/admin/contractors"),
+        },
     )
     assert response.status_code == 404
     assert _contractor(admin_engine, world.contractor_z) == before
@@ -75,14 +79,23 @@ def test_admin_cannot_invite_member_tied_to_other_orgs_contractor(app, world, lo
     email = f"cross-member-{world.suffix}@example.com"
     response = c.post(
         "/admin/members",
-        data={"email": email, "name": "Cross Member", "role": "contractor", "contractor_id": str(world.contractor_z),
-              "csrf_token": csrf_token(c, "/admin/members")},
+        data={
+            "email": email,
+            "name": "Cross Member",
+            "role": "contractor",
+            "contractor_id": str(world.contractor_z),
+            "csrf_token": csrf_token(c, "/admin/members"),
+        },
     )
     assert response.status_code == 422
     with admin_engine.connect() as conn:
-        assert conn.execute(
-            text("select count(*) from memberships m join users u on u.id = m.user_id where u.email = :e"), {"e": email}
-        ).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("select count(*) from memberships m join users u on u.id = m.user_id where u.email = :e"),
+                {"e": email},
+            ).scalar_one()
+            == 0
+        )
 
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g"])
@@ -131,15 +144,20 @@ def test_reinvite_other_orgs_membership_is_404(app, world, login, admin_engine):
     response = c.post(f"/admin/members/{target.id}/reinvite", data={"csrf_token": csrf_token(c, "/admin/members")})
     assert response.status_code == 404
     with admin_engine.connect() as conn:
-        assert conn.execute(
-            text("select count(*) from invites where user_id = :u"), {"u": world.contractor_z_user.id}
-        ).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("select count(*) from invites where user_id = :u"), {"u": world.contractor_z_user.id}
+            ).scalar_one()
+            == 0
+        )
 
 
 @pytest.mark.parametrize("action", ["role", "remove", "reinvite"])
 def test_malformed_membership_id_is_404(app, world, login, action):
     c = _signed_in(app, login, world.admin)
-    response = c.post(f"/admin/members/nope/{action}", data={"role": "owner", "csrf_token": csrf_token(c, "/admin/members")})
+    response = c.post(
+        f"/admin/members/nope/{action}", data={"role": "owner", "csrf_token": csrf_token(c, "/admin/members")}
+    )
     assert response.status_code == 404
 
 
@@ -185,27 +203,49 @@ def test_non_admins_cannot_post_to_admin_routes(app, world, login, admin_engine,
     c = _signed_in(app, login, getattr(world, who))
     token = csrf_token(c, "/")
     with admin_engine.connect() as conn:
-        org_before = conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one()
+        org_before = conn.execute(
+            text("select name from organizations where id = :id"), {"id": world.org_a}
+        ).scalar_one()
     owner_m = _membership(admin_engine, world.org_a, world.owner.id)
     cx_before = _contractor(admin_engine, world.contractor_x)
     posts = [
-        ("/admin/settings", {"name": "Mine now", "default_currency": "USD", "default_retainage": "10",
-                             "payment_terms_days": "30", "partial_policy": "route_back"}),
+        (
+            "/admin/settings",
+            {
+                "name": "Mine now",
+                "default_currency": "USD",
+                "default_retainage": "10",
+                "payment_terms_days": "30",
+                "partial_policy": "route_back",
+            },
+        ),
         ("/admin/members", {"email": f"sneak-{who}-{world.suffix}@example.com", "name": "Sneak", "role": "admin"}),
         (f"/admin/members/{owner_m.id}/role", {"role": "admin"}),
         (f"/admin/members/{owner_m.id}/remove", {}),
         ("/admin/contractors", {"legal_name": "Sneak Co", "email": f"sneakco-{who}-{world.suffix}@example.com"}),
-        (f"/admin/contractors/{world.contractor_x}", {"legal_name": "Renamed", "email": f"x-{world.suffix}@example.com",
-                                                       "payout_details": "IBAN mine"}),
-        (f"/admin/contractors/{world.contractor_x}/users", {"email": f"sneaku-{who}-{world.suffix}@example.com", "name": "S"}),
+        (
+            f"/admin/contractors/{world.contractor_x}",
+            {"legal_name": "Renamed", "email": f"x-{world.suffix}@example.com", "payout_details": "IBAN mine"},
+        ),
+        (
+            f"/admin/contractors/{world.contractor_x}/users",
+            {"email": f"sneaku-{who}-{world.suffix}@example.com", "name": "S"},
+        ),
     ]
     for path, data in posts:
         assert c.post(path, data={**data, "csrf_token": token}).status_code == 403, path
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one() == org_before
-        assert conn.execute(
-            text("select count(*) from users where email like :p"), {"p": f"sneak%-{who}-{world.suffix}@example.com"}
-        ).scalar_one() == 0
+        assert (
+            conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one()
+            == org_before
+        )
+        assert (
+            conn.execute(
+                text("select count(*) from users where email like :p"),
+                {"p": f"sneak%-{who}-{world.suffix}@example.com"},
+            ).scalar_one()
+            == 0
+        )
     assert _membership(admin_engine, world.org_a, world.owner.id) == owner_m
     assert _contractor(admin_engine, world.contractor_x) == cx_before
 
@@ -244,11 +284,24 @@ def test_navigation_matches_role(app, world, login):
 
 def test_contractor_x_never_sees_contractor_y(app, world, login):
     c = _signed_in(app, login, world.contractor_x_user)
-    hidden = [f"Contractor Y {world.suffix}", f"y-{world.suffix}@example.com", world.contractor_y_user.name,
-              world.contractor_y_user.email, str(world.contractor_y)]
-    paths = ["/", "/audit/", "/admin/settings", "/admin/members", "/admin/contractors",
-             f"/admin/contractors/{world.contractor_y}", f"/admin/contractors/{world.contractor_x}",
-             "/no/such/page", "/login"]
+    hidden = [
+        f"Contractor Y {world.suffix}",
+        f"y-{world.suffix}@example.com",
+        world.contractor_y_user.name,
+        world.contractor_y_user.email,
+        str(world.contractor_y),
+    ]
+    paths = [
+        "/",
+        "/audit/",
+        "/admin/settings",
+        "/admin/members",
+        "/admin/contractors",
+        f"/admin/contractors/{world.contractor_y}",
+        f"/admin/contractors/{world.contractor_x}",
+        "/no/such/page",
+        "/login",
+    ]
     seen_any = False
     for path in paths:
         response = c.get(path, follow_redirects=True)
@@ -290,12 +343,21 @@ def test_anonymous_post_to_protected_route_changes_nothing(client, world, admin_
     token = csrf_token(client, "/login")
     response = client.post(
         "/admin/settings",
-        data={"name": "Anon", "default_currency": "USD", "default_retainage": "10", "payment_terms_days": "30",
-              "partial_policy": "route_back", "csrf_token": token},
+        data={
+            "name": "Anon",
+            "default_currency": "USD",
+            "default_retainage": "10",
+            "payment_terms_days": "30",
+            "partial_policy": "route_back",
+            "csrf_token": token,
+        },
     )
     assert response.status_code in (302, 303, 401)
     with admin_engine.connect() as conn:
-        assert conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one() == before
+        assert (
+            conn.execute(text("select name from organizations where id = :id"), {"id": world.org_a}).scalar_one()
+            == before
+        )
 
 
 def test_anonymous_org_switch_is_redirected(client, world):

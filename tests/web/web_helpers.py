@@ -1,4 +1,5 @@
 """Reading pages as a browser shows them, and the database as the owner sees it: shared by the web tests."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,6 @@ import html as html_lib
 import re
 
 from sqlalchemy import text
-
 from testkit import csrf_token
 
 
@@ -91,7 +91,9 @@ def invite_link_token(client, **data) -> str:
 def user_by_email(admin_engine, email: str):
     with admin_engine.connect() as conn:
         return conn.execute(
-            text("select id, email, name, password_hash, last_login_at, sessions_revoked_at from users where lower(email) = lower(:e)"),
+            text(
+                "select id, email, name, password_hash, last_login_at, sessions_revoked_at from users where lower(email) = lower(:e)"
+            ),
             {"e": email},
         ).one_or_none()
 
