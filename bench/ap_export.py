@@ -8,7 +8,9 @@ of every invoice, the COPY that renders the file, the chunks, the seal, the audi
 commit-time checks of the database). For comparison it times COPY (SELECT ...) TO STDOUT WITH CSV of
 the same rows (the batch's own rendering query), the floor any export must stand on.
 
-    .venv/bin/python bench/ap_export.py [--invoices 100000] [--preset quickbooks_online]
+    .venv/bin/python bench/ap_export.py [--invoices 100000] [--preset quickbooks_online] [--smoke]
+
+--smoke exports 200 invoices and times one COPY: the whole code path in seconds, for the test suite.
 
 Budget (issue 5): export <= 5 s, peak memory growth of this process <= 100 MB, export <= 4x the COPY.
 Each figure is printed on its own line as `name: value unit`.
@@ -21,6 +23,7 @@ import hashlib
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -36,6 +39,7 @@ from backoffice.domain.ap_export import PRESETS, Preset
 from backoffice.domain.roles import Role
 from backoffice.services import ap_export
 
+SMOKE = {"invoices": 200, "copy_runs": 1}
 GUARDED = ("engagements", "milestones", "submissions", "reviews", "invoices", "audit_events")
 
 
@@ -58,7 +62,8 @@ def seed(admin_url: str, invoices: int) -> tuple[str, str]:
             "insert into users (email, name) values ('c@bench.example', 'Bench Contractor') returning id"
         ).fetchone()[0]
         conn.execute(
-            "insert into memberships (org_id, user_id, role, accepted_at) values (%s, %s, 'owner', now()), (%s, %s, 'finance', now())",
+            "insert into memberships (org_id, user_id, role, accepted_at)"
+            " values (%s, %s, 'owner', now()), (%s, %s, 'finance', now())",
             [org, owner, org, finance],
         )
         conn.execute(
@@ -70,18 +75,21 @@ def seed(admin_url: str, invoices: int) -> tuple[str, str]:
         engagements = -(-invoices // per_engagement)
         conn.execute(
             """
-            insert into engagements (org_id, contractor_id, owner_user_id, title, sow_reference, currency, retainage_bps,
-                                     payment_terms_days, status, created_by, sent_at, responded_at)
-            select %(org)s, c.id, %(owner)s, 'Engagement ' || g, 'SOW-' || g, 'USD', 1000, 30, 'active', %(owner)s, now(), now()
+            insert into engagements (org_id, contractor_id, owner_user_id, title, sow_reference, currency,
+                                     retainage_bps, payment_terms_days, status, created_by, sent_at, responded_at)
+            select %(org)s, c.id, %(owner)s, 'Engagement ' || g, 'SOW-' || g, 'USD', 1000, 30, 'active', %(owner)s,
+                   now(), now()
               from generate_series(1, %(n)s) g
-              join lateral (select id from contractors where org_id = %(org)s order by legal_name offset (g %% 50) limit 1) c on true
+              join lateral (select id from contractors where org_id = %(org)s
+                             order by legal_name offset (g %% 50) limit 1) c on true
         """,
             {"org": org, "owner": owner, "n": engagements},
         )
         conn.execute(
             """
             insert into milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date, status)
-            select e.org_id, e.contractor_id, e.id, s, 'Milestone ' || s, 100000 + ((s * 7919 + length(e.title) * 104729) %% 900000) + 37,
+            select e.org_id, e.contractor_id, e.id, s, 'Milestone ' || s,
+                   100000 + ((s * 7919 + length(e.title) * 104729) %% 900000) + 37,
                    current_date - 10 + (s %% 40), 'approved'
               from engagements e cross join generate_series(1, %(per)s) s where e.org_id = %(org)s
         """,
@@ -90,7 +98,8 @@ def seed(admin_url: str, invoices: int) -> tuple[str, str]:
         conn.execute(
             """
             insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)
-            select org_id, contractor_id, id, 1, 'Done.', '["https://example.com/evidence"]', %s from milestones where org_id = %s
+            select org_id, contractor_id, id, 1, 'Done.', '["https://example.com/evidence"]', %s
+              from milestones where org_id = %s
         """,
             [contractor_user, org],
         )
@@ -105,9 +114,9 @@ def seed(admin_url: str, invoices: int) -> tuple[str, str]:
         )
         conn.execute(
             """
-            insert into invoices (org_id, contractor_id, engagement_id, kind, milestone_id, review_id, number, invoice_number,
-                                  description, currency, gross_minor, retainage_bps, retainage_minor, net_minor, fee_bps,
-                                  fee_minor, total_minor, issued_on, due_date, authorized_by)
+            insert into invoices (org_id, contractor_id, engagement_id, kind, milestone_id, review_id, number,
+                                  invoice_number, description, currency, gross_minor, retainage_bps, retainage_minor,
+                                  net_minor, fee_bps, fee_minor, total_minor, issued_on, due_date, authorized_by)
             select r.org_id, r.contractor_id, m.engagement_id, 'milestone', m.id, r.id, row_number() over w,
                    'BNCH-' || lpad((row_number() over w)::text, 6, '0'), e.title || ' — ' || m.title, 'USD',
                    m.amount_minor, 1000, money_percent_of(m.amount_minor, 1000),
@@ -141,6 +150,11 @@ def main() -> None:
     ap.add_argument("--preset", default="quickbooks_online", choices=[p.value for p in Preset if p != Preset.CUSTOM])
     ap.add_argument("--copy-runs", type=int, default=3)
     ap.add_argument("--explain", action="store_true", help="also print EXPLAIN ANALYZE of the rows query")
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: the whole code path in seconds, as the test suite runs it"
+    )
+    if "--smoke" in sys.argv[1:]:
+        ap.set_defaults(**SMOKE)  # sizes given explicitly still win
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))

@@ -10,7 +10,9 @@ same queries run by the owner role (which bypasses RLS) with an explicit WHERE o
 table. Both sides are checked to return the same rows first. Budget (issue 3): ratio <= 1.2 and the
 RLS median under 20 ms. Also times the foundation's contractors page for comparison.
 
-    .venv/bin/python bench/rls_overhead.py [--orgs 200] [--milestones 1000000] [--runs 200]
+    .venv/bin/python bench/rls_overhead.py [--orgs 200] [--milestones 1000000] [--runs 200] [--smoke]
+
+--smoke is 2 organizations and 2,000 milestones, 5 runs: the whole code path in seconds, for the test suite.
 
 Each figure is printed on its own line as `name: value unit`.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +36,8 @@ from backoffice.queries import engagements as q
 
 MILESTONES_PER_ENGAGEMENT = 10
 ENGAGEMENTS_PER_CONTRACTOR = 10
+# Two organizations of 100 engagements: enough for a full page of 25 and a Due page of 50.
+SMOKE = {"orgs": 2, "milestones": 2_000, "runs": 5}
 
 
 def timed(fn, runs: int) -> float:
@@ -65,7 +70,8 @@ def seed(admin_url: str, orgs: int, milestones: int) -> None:
             """
             create temp table eng as
             select gen_random_uuid() as id, c.org_id, c.id as contractor_id, g as n,
-                   (array['active','active','active','completed','awaiting_acceptance','draft','paused','cancelled'])[1 + (g %% 8)] as status,
+                   (array['active','active','active','completed','awaiting_acceptance','draft','paused','cancelled'])
+                     [1 + (g %% 8)] as status,
                    now() - make_interval(days => (random() * 730)::int) as created_at
               from contractors c cross join generate_series(1, %s) g
             """,
@@ -73,15 +79,17 @@ def seed(admin_url: str, orgs: int, milestones: int) -> None:
         )
         owner = conn.execute("select id from users where email = 'bench-owner@example.com'").fetchone()[0]
         conn.execute(
-            "insert into memberships (org_id, user_id, role, accepted_at) select id, %s, 'owner', now() from organizations",
+            "insert into memberships (org_id, user_id, role, accepted_at)"
+            " select id, %s, 'owner', now() from organizations",
             [owner],
         )
         rows = conn.execute(
             "select id, org_id, contractor_id, n, status, created_at from eng"
         ).fetchall()  # not during COPY
         with conn.cursor().copy(
-            "copy engagements (id, org_id, contractor_id, owner_user_id, title, currency, retainage_bps, payment_terms_days,"
-            " status, created_by, created_at, sent_at, responded_at, completed_at, cancelled_at) from stdin"
+            "copy engagements (id, org_id, contractor_id, owner_user_id, title, currency, retainage_bps,"
+            " payment_terms_days, status, created_by, created_at, sent_at, responded_at, completed_at, cancelled_at)"
+            " from stdin"
         ) as copy:
             for eid, org, contractor, n, status, created in rows:
                 sent = created if status != "draft" else None
@@ -106,7 +114,8 @@ def seed(admin_url: str, orgs: int, milestones: int) -> None:
                     )
                 )
         with conn.cursor().copy(
-            "copy milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date, status) from stdin"
+            "copy milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date, status)"
+            " from stdin"
         ) as copy:
             for eid, org, contractor, _n, status, _created in rows:
                 for seq in range(1, MILESTONES_PER_ENGAGEMENT + 1):
@@ -139,6 +148,11 @@ def main() -> None:
     ap.add_argument(
         "--explain", action="store_true", help="also print EXPLAIN ANALYZE of the engagement list, both ways"
     )
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: the whole code path in seconds, as the test suite runs it"
+    )
+    if "--smoke" in sys.argv[1:]:
+        ap.set_defaults(**SMOKE)  # sizes given explicitly still win
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
