@@ -1,0 +1,139 @@
+"""Benches are code too: each one runs at its smoke size here, so a change that breaks a bench fails the suite.
+
+Each bench is run as a script (`python bench/X.py --smoke`), the way a person runs it, with its own
+throwaway embedded PostgreSQL. Only that it finishes and prints the figures it promises is checked,
+never how fast: timings at a smoke size on a shared machine mean nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# `name: value unit`; the unit may be glued to the value (`2.85x`) or absent (a count, a ratio), and may be
+# followed by a note in parentheses.
+FIGURE = re.compile(r"^(?P<name>[a-z0-9_/]+): (?P<value>-?\d+(?:\.\d+)?)(?P<unit>[^\s(]*)?(?: (?P<rest>.*))?$")
+
+# The figures each bench promises in its docstring and the README, by name, with their units ("" for none).
+PROMISED = {
+    "upload": {
+        "file": "MB",
+        "app_upload_median": "ms",
+        "psycopg_insert_median": "ms",
+        "ratio": "",
+        "server_peak_memory_growth": "MB",
+        "memory_growth_vs_file": "x",
+    },
+    "ap_export": {
+        "setup": "s",
+        "invoices": "",
+        "file": "MB",
+        "export_time": "s",
+        "peak_memory_growth": "MB",
+        "python_allocations_peak": "MB",
+        "copy_time": "s",
+        "ratio": "",
+    },
+    "receipts": {
+        "setup": "s",
+        "receipts": "",
+        "median": "ms",
+        "p95": "ms",
+        "max": "ms",
+        "pages/s": "",
+        "issued": "receipts",
+        "issue_median": "ms",
+        "issue_max": "ms",
+        "storing_cost": "ms",
+    },
+    "rls_overhead": {
+        "milestones": "rows",
+        "engagements": "rows",
+        "organizations": "",
+        "setup": "s",
+        "org_engagements": "rows",
+        "one_engagement_milestones_explicit_where_median": "ms",
+        "one_engagement_milestones_rls_median": "ms",
+        "contractor_engagement_list_explicit_where_median": "ms",
+        "contractor_engagement_list_rls_median": "ms",
+        "contractor_engagement_list_ratio": "",
+        "engagement_list_explicit_where_median": "ms",
+        "engagement_list_rls_median": "ms",
+        "engagement_list_ratio": "",
+        "milestone_list_explicit_where_median": "ms",
+        "milestone_list_rls_median": "ms",
+        "milestone_list_ratio": "",
+        "rls_median": "ms",
+        "ratio": "",
+    },
+}
+
+
+def figures(output: str) -> dict[str, tuple[float, str]]:
+    """The `name: value unit` lines of a bench's output, as name -> (value, unit)."""
+    found = {}
+    for line in output.splitlines():
+        match = FIGURE.match(line.strip())
+        if match:
+            unit = match["unit"] or ""
+            if not unit and match["rest"] and not match["rest"].startswith("("):
+                unit = match["rest"].split()[0]
+            found[match["name"]] = (float(match["value"]), unit)
+    return found
+
+
+def test_the_figure_parser_reads_each_way_a_bench_writes_a_figure():
+    output = "\n".join(
+        [
+            "export_time: 3.312 s",
+            "ratio: 1.05",
+            "memory_growth_vs_file: 2.85x",
+            "file: 20 MB (11 stored copies, hashes match: True)",
+            "setup: 0.5 s (2 approved invoices with 3 evidence files each)",
+            "receipts: 3 (3 pages, 63.0 KiB median)",
+            "p95: 34 ms",
+            "storing_cost: -2 ms (issue median - render median)",
+            "budget: met (ratio <= 1.2)",
+            "--- app role, RLS",
+        ]
+    )
+    assert figures(output) == {
+        "export_time": (3.312, "s"),
+        "ratio": (1.05, ""),
+        "memory_growth_vs_file": (2.85, "x"),
+        "file": (20.0, "MB"),
+        "setup": (0.5, "s"),
+        "receipts": (3.0, ""),
+        "p95": (34.0, "ms"),
+        "storing_cost": (-2.0, "ms"),
+    }
+
+
+def test_every_bench_script_is_run_here():
+    assert {p.stem for p in (ROOT / "bench").glob("*.py")} == set(PROMISED)
+
+
+@pytest.mark.parametrize("bench", sorted(PROMISED))
+def test_bench_runs_at_its_smoke_size_and_prints_the_figures_it_promises(bench):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, f"bench/{bench}.py --smoke exited {run.returncode}:\n{run.stdout}\n{run.stderr}"
+    printed = figures(run.stdout)
+    missing = sorted(set(PROMISED[bench]) - set(printed))
+    assert not missing, f"bench/{bench}.py --smoke did not print {missing}:\n{run.stdout}"
+    for name, unit in PROMISED[bench].items():
+        value, printed_unit = printed[name]
+        assert printed_unit == unit, f"{name}: {value} {printed_unit} (expected the unit {unit!r})"
+        assert math.isfinite(value), f"{name}: {value}"
