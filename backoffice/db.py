@@ -9,6 +9,8 @@ session without a context, or naming an org its user is not a member of, sees no
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, event, text
@@ -68,3 +70,42 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     event.listen(factory, "after_begin", _after_begin)
     return factory
+
+
+# --- the unit of work -------------------------------------------------------------------------------------
+
+_IN_UNIT_OF_WORK = "backoffice.unit_of_work"
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """One business transaction: commit when the block ends normally (a ``return`` inside it included),
+    roll back on any exception and re-raise it. Services are written as ``with unit_of_work(session):
+    check → write → announce`` and never call commit or rollback themselves.
+
+    Nesting joins: inside another unit of work on the same session (a service called by a service, the
+    demo seeding, a CLI command) the block neither commits nor rolls back; the outermost one does, so an
+    inner service never commits its caller's half-done work, and an exception leaving the inner block
+    undoes everything when it leaves the outer one. A caller that wants to catch a failure and go on
+    wraps the attempt in ``session.begin_nested()`` (a savepoint) instead.
+    """
+    if session.info.get(_IN_UNIT_OF_WORK):
+        yield session
+        return
+    session.info[_IN_UNIT_OF_WORK] = True
+    try:
+        yield session
+        session.commit()  # inside the try: a commit-time failure (a deferred check) rolls back too
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info.pop(_IN_UNIT_OF_WORK, None)
+
+
+def end_read(session: Session) -> None:
+    """End a read-only transaction (a lookup before a form is shown, a verification pass), so that no
+    transaction is left open holding a snapshot. Nothing was written, so this is not a unit of work;
+    inside one it does nothing, and the unit of work ends the transaction."""
+    if not session.info.get(_IN_UNIT_OF_WORK):
+        session.rollback()

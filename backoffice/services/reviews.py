@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.percent import parse_percent_to_bps
@@ -47,12 +48,13 @@ class DecisionInput:
 def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) -> Review:
     """Record the decision and move the milestone: approved, or back to the contractor (planned). An
     approval authorizes the payment in the same transaction: the milestone's invoice (number, gross,
-    retainage, net, fee, due date) and its ledger lines. Under the ``split`` policy a partial approves the approved part and a system change order adds a
-    milestone for the remainder. Raises Forbidden, Conflict (decided already; a newer revision; the
+    retainage, net, fee, due date) and its ledger lines. Under the ``split`` policy a partial approves the
+    approved part and a system change order adds a milestone for the remainder. Nothing of a refused
+    decision is kept. Raises Forbidden, Conflict (decided already; a newer revision; the
     amount changed), InvalidTransition, or ValidationError for ``decision``, ``reason``, ``approved_amount``."""
     if actor.role not in STAFF:
         raise Forbidden("Only the engagement's project owner or an admin decides on submitted work.")
-    try:
+    with unit_of_work(session):
         # Engagement first, then milestone: the order change orders lock in, so the two never deadlock;
         # holding the engagement also keeps a split's change-order number its own.
         engagement = get_engagement(session, get_milestone(session, milestone_id).engagement_id, lock=True)
@@ -88,41 +90,29 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
             session.execute(select(Organization.partial_policy).where(Organization.id == actor.org_id)).scalar_one()
         )
         decision, reason, part = _clean(data, policy, milestone.amount_minor, engagement.currency)
-    except Exception:
-        session.rollback()
-        raise
-    files = list(
-        session.execute(
-            select(EvidenceFile).where(EvidenceFile.submission_id == submission.id).order_by(EvidenceFile.position)
-        ).scalars()
-    )
-    amount_before = milestone.amount_minor
-    review = Review(
-        org_id=milestone.org_id,
-        contractor_id=milestone.contractor_id,
-        milestone_id=milestone.id,
-        submission_id=submission.id,
-        decision=decision.value,
-        reason=reason,
-        partial_policy=policy.value if decision == Decision.PARTIAL else None,
-        milestone_amount_minor=amount_before,
-        approved_amount_minor=part,
-        evidence_sha256=[f.sha256 for f in files],
-        reviewed_by=actor.user_id,
-    )
-    session.add(review)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        # The locks above make this unreachable for the app; it is here for a writer that skipped them.
-        session.rollback()
-        if getattr(exc.orig.diag, "constraint_name", None) != "reviews_one_per_submission":
-            raise
-        winner = session.execute(select(Review).where(Review.submission_id == submission.id)).scalar_one()
-        raise Conflict(already_decided(session, winner)) from None
-    change_order = None
-    if part is not None:
-        try:
+        files = list(
+            session.execute(
+                select(EvidenceFile).where(EvidenceFile.submission_id == submission.id).order_by(EvidenceFile.position)
+            ).scalars()
+        )
+        amount_before = milestone.amount_minor
+        review = Review(
+            org_id=milestone.org_id,
+            contractor_id=milestone.contractor_id,
+            milestone_id=milestone.id,
+            submission_id=submission.id,
+            decision=decision.value,
+            reason=reason,
+            partial_policy=policy.value if decision == Decision.PARTIAL else None,
+            milestone_amount_minor=amount_before,
+            approved_amount_minor=part,
+            evidence_sha256=[f.sha256 for f in files],
+            reviewed_by=actor.user_id,
+        )
+        _insert_review(session, review)
+        change_order = None
+        if part is not None:
+            # A ValidationError here takes the review written above with it: nothing of the decision is kept.
             change_order = change_orders.split_milestone(
                 session,
                 actor,
@@ -132,45 +122,51 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
                 f"Partial approval of “{milestone.title}”: {format_amount(part, engagement.currency)} approved; "
                 f"the remainder is a new milestone. {reason}"[:2000],
             )
-        except ValidationError:
-            session.rollback()  # the review written above goes too: nothing of the decision is kept
-            raise
-    status = MilestoneStatus.PLANNED if returns_to_contractor(decision, policy) else MilestoneStatus.APPROVED
-    session.execute(
-        update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now())
-    )
-    invoice = None
-    if status == MilestoneStatus.APPROVED:
-        try:
+        status = MilestoneStatus.PLANNED if returns_to_contractor(decision, policy) else MilestoneStatus.APPROVED
+        session.execute(
+            update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now())
+        )
+        invoice = None
+        if status == MilestoneStatus.APPROVED:
             invoice = invoices.authorize_milestone(session, actor, engagement, milestone, review)
-        except Conflict:
-            session.rollback()
-            raise
-    audit.record(
-        session,
-        actor,
-        EVENTS[decision],
-        "milestone",
-        milestone.id,
-        {
-            "title": milestone.title,
-            "decision": decision.value,
-            "reason": reason,
-            "submission_id": str(submission.id),
-            "revision": submission.revision,
-            "review_id": str(review.id),
-            "amount_minor": amount_before,
-            "approved_amount_minor": part,
-            "partial_policy": review.partial_policy,
-            "change_order": f"CO-{change_order.number}" if change_order else None,
-            "invoice_number": invoice.invoice_number if invoice else None,
-            "evidence": [{"name": f.file_name, "sha256": f.sha256} for f in files],
-            "links": submission.links,
-        },
-    )
-    queue.notify(session, milestone.org_id, EVENTS[decision], review.id)
-    session.commit()
+        audit.record(
+            session,
+            actor,
+            EVENTS[decision],
+            "milestone",
+            milestone.id,
+            {
+                "title": milestone.title,
+                "decision": decision.value,
+                "reason": reason,
+                "submission_id": str(submission.id),
+                "revision": submission.revision,
+                "review_id": str(review.id),
+                "amount_minor": amount_before,
+                "approved_amount_minor": part,
+                "partial_policy": review.partial_policy,
+                "change_order": f"CO-{change_order.number}" if change_order else None,
+                "invoice_number": invoice.invoice_number if invoice else None,
+                "evidence": [{"name": f.file_name, "sha256": f.sha256} for f in files],
+                "links": submission.links,
+            },
+        )
+        queue.notify(session, milestone.org_id, EVENTS[decision], review.id)
     return review
+
+
+def _insert_review(session: Session, review: Review) -> None:
+    """Write the review in a savepoint, so that a second decision on the same submission can still say
+    who decided first (a Conflict) before the unit of work rolls everything back. The locks taken in
+    ``decide`` make the duplicate unreachable for the app; this backs up a writer that skipped them."""
+    try:
+        with session.begin_nested():
+            session.add(review)
+    except IntegrityError as exc:
+        if getattr(exc.orig.diag, "constraint_name", None) != "reviews_one_per_submission":
+            raise
+        winner = session.execute(select(Review).where(Review.submission_id == review.submission_id)).scalar_one()
+        raise Conflict(already_decided(session, winner)) from None
 
 
 def already_decided(session: Session, review: Review) -> str:
