@@ -19,9 +19,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from kit import PASSWORD
+from kit.web import csrf_token
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from testkit import PASSWORD, csrf_token
 
 from backoffice import embedded, schema
 from backoffice.db import make_engine, make_session_factory, set_context

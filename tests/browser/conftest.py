@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "web"))  # engagement_helpers, shared with the web tests
 
 _artifacts = pytest.StashKey[Path]()
 
@@ -75,7 +73,7 @@ def artifacts_dir(request, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def axe_report(artifacts_dir):
     """The run's axe results per page, in axe-report.json beside the screenshots."""
-    from axe import Report
+    from kit.axe import Report
 
     return Report(artifacts_dir / "axe-report.json")
 
@@ -83,7 +81,7 @@ def axe_report(artifacts_dir):
 @pytest.fixture
 def accessible(axe_report):
     """accessible(page, label): axe-core on the page as it is now; fails on serious or critical violations."""
-    from axe import check
+    from kit.axe import check
 
     return lambda page, label: check(page, label, axe_report)
 
@@ -91,7 +89,7 @@ def accessible(axe_report):
 @pytest.fixture
 def screenshots(request, artifacts_dir):
     """Screenshots of this test's steps, in a directory named after the test."""
-    from browser_helpers import Screenshots
+    from kit.browser import Screenshots
 
     directory = artifacts_dir / request.node.name
     directory.mkdir(parents=True, exist_ok=True)
@@ -115,7 +113,7 @@ def _collect_playwright_garbage() -> None:
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, for the tests of one module (it is not kept for the rest of a run)."""
-    from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+    from kit.browser import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"
@@ -148,7 +146,7 @@ def new_context(request, browser, live_server, artifacts_dir):
         return context
 
     yield _new
-    from browser_helpers import failed, photograph_on_failure
+    from kit.browser import failed, photograph_on_failure
 
     if failed(request):
         photograph_on_failure(contexts, artifacts_dir / request.node.name)

@@ -7,7 +7,7 @@ engagements (the demo's state is only read)."""
 from __future__ import annotations
 
 import pytest
-from a11y_pages import (
+from kit.a11y import (
     MAIN_PAGES,
     NAME_OF,
     ROLE_OF,
@@ -19,8 +19,8 @@ from a11y_pages import (
     submit_work,
     unnamed_controls,
 )
-from browser_helpers import run_jobs_aside, sign_in
-from engagement_helpers import create_active, milestones_of
+from kit.browser import run_jobs_aside, sign_in
+from kit.engagements import create_active, milestones_of
 from playwright.sync_api import Page, expect
 
 # The session cookie of each demo person, signed in once per run: each page opens in a fresh profile.

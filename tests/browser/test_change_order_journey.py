@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import run_jobs_aside, sign_in
-from engagement_helpers import change_orders_of, create_active, milestones_of
-from money_pages_helpers import approve, pay_as
+from kit.browser import run_jobs_aside, sign_in
+from kit.engagements import change_orders_of, create_active, milestones_of
+from kit.money_pages import approve, pay_as
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
 

@@ -21,11 +21,11 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_helpers import MB, UploadProgress, failed, file_payload, pdf_bytes, photograph_on_failure, sha256
-from fresh_site import fresh_site
+from kit import PASSWORD
+from kit.browser import MB, UploadProgress, failed, file_payload, pdf_bytes, photograph_on_failure, sha256
+from kit.fresh_site import fresh_site
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import text
-from testkit import PASSWORD
 
 ORG = "Harbor Works"
 ADMIN = ("Alma Admin", "alma@harbor.example")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from a11y_pages import focused, has_visible_focus, submit_work, tab_to
-from engagement_helpers import create_active, milestones_of
+from kit import PASSWORD
+from kit.a11y import focused, has_visible_focus, submit_work, tab_to
+from kit.engagements import create_active, milestones_of
 from playwright.sync_api import Page, expect
-from testkit import PASSWORD
 
 REASON = "The floor plans show no dimensions for the utility room."
 

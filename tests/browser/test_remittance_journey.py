@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import file_payload, sign_in
-from money_pages_helpers import active_engagement, approve, invoice_row, milestone_ids, money_state, payments_of
+from kit.browser import file_payload, sign_in
+from kit.money_pages import active_engagement, approve, invoice_row, milestone_ids, money_state, payments_of
 from playwright.sync_api import Page, expect
 
 TITLE = "Office fit-out"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import MB, UploadProgress, file_payload, pdf_bytes, sha256, sign_in
-from engagement_helpers import create_active, milestones_of
+from kit.browser import MB, UploadProgress, file_payload, pdf_bytes, sha256, sign_in
+from kit.engagements import create_active, milestones_of
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
 

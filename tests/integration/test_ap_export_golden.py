@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from engagement_db import owner_query, sign_in
+from kit.engagements import owner_query, sign_in
 
 from backoffice.db import make_session_factory
 from backoffice.domain.ap_export import DATE_FORMATS, PRESETS, Preset

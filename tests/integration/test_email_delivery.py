@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 import pytest
 import resend
-from engagement_db import owner_query
-from jobs_kit import OFFLINE, jobs, online, run_jobs
+from kit.engagements import owner_query
+from kit.jobs import OFFLINE, jobs, online, run_jobs
+from kit.resend_stub import resend_stub
 from procrastinate.jobs import Job
-from resend_stub import resend_stub
 from sqlalchemy import text
 
 from backoffice.db import set_context

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from milestone_moves import authorize_payment, walk_milestone
+from kit.milestones import authorize_payment, walk_milestone
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from engagement_db import milestone_rows, owner_query, sign_in
-from engagement_db import race as race_people
-from milestone_moves import walk_milestone
+from kit.engagements import milestone_rows, owner_query, sign_in
+from kit.engagements import race as race_people
+from kit.milestones import walk_milestone
 from sqlalchemy import text
 
 from backoffice.errors import (

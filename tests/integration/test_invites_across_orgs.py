@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from kit import PASSWORD as WORLD_PASSWORD
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from testkit import PASSWORD as WORLD_PASSWORD
 
 from backoffice.db import set_context
 from backoffice.errors import ValidationError

@@ -13,19 +13,9 @@ import json
 import uuid
 
 import pytest
-from engagement_db import owner_query, sign_in
-from jobs_kit import jobs
-from money_db import (
-    active_engagement,
-    approved_invoices,
-    complete,
-    decide_as,
-    export,
-    party,
-    pay,
-    payments_of,
-    submit,
-)
+from kit.engagements import owner_query, sign_in
+from kit.jobs import jobs
+from kit.money import active_engagement, approved_invoices, complete, decide_as, export, party, pay, payments_of, submit
 
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.jobs import queue

@@ -13,18 +13,8 @@ import threading
 import time
 
 import pytest
-from engagement_db import owner_query, race
-from money_db import (
-    active_engagement,
-    approved_invoices,
-    complete,
-    events,
-    export,
-    numbered,
-    party,
-    submit,
-    today,
-)
+from kit.engagements import owner_query, race
+from kit.money import active_engagement, approved_invoices, complete, events, export, numbered, party, submit, today
 from sqlalchemy import text
 
 from backoffice.db import make_engine, make_session_factory

@@ -15,8 +15,8 @@ import uuid
 
 import psycopg
 import pytest
-from engagement_db import sign_in
-from money_db import (
+from kit.engagements import sign_in
+from kit.money import (
     active_engagement,
     approve,
     approved_invoices,

@@ -12,17 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from engagement_db import owner_query
-from money_db import (
-    approved_invoices,
-    export,
-    money_state,
-    numbered,
-    party,
-    pay,
-    set_org,
-    today,
-)
+from kit.engagements import owner_query
+from kit.money import approved_invoices, export, money_state, numbered, party, pay, set_org, today
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

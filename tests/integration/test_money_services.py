@@ -14,8 +14,8 @@ import io
 from datetime import UTC, date, timedelta
 
 import pytest
-from engagement_db import owner_query, sign_in
-from money_db import (
+from kit.engagements import owner_query, sign_in
+from kit.money import (
     active_engagement,
     approve,
     approved_invoices,

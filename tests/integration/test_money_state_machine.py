@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from engagement_db import owner_query, sign_in
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -45,6 +44,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from kit.engagements import owner_query, sign_in
 from sqlalchemy import text
 
 from backoffice.db import set_context

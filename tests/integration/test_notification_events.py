@@ -14,9 +14,9 @@ import html
 import re
 
 import pytest
-from engagement_db import owner_query, sign_in
-from jobs_kit import BASE_URL, jobs, run_jobs
-from money_db import (
+from kit.engagements import owner_query, sign_in
+from kit.jobs import BASE_URL, jobs, run_jobs
+from kit.money import (
     active_engagement,
     approve,
     approved_invoices,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from engagement_db import owner_query, sign_in
-from jobs_kit import BASE_URL, run_jobs
-from money_db import approved_invoices, export, party, set_org
+from kit.engagements import owner_query, sign_in
+from kit.jobs import BASE_URL, run_jobs
+from kit.money import approved_invoices, export, party, set_org
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

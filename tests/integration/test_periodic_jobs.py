@@ -13,17 +13,9 @@ import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from engagement_db import owner_query
-from jobs_kit import BASE_URL
-from money_db import (
-    active_engagement,
-    approved_invoices,
-    decide_as,
-    export,
-    party,
-    set_org,
-    submit,
-)
+from kit.engagements import owner_query
+from kit.jobs import BASE_URL
+from kit.money import active_engagement, approved_invoices, decide_as, export, party, set_org, submit
 from sqlalchemy import text
 
 from backoffice.config import load_settings

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from engagement_db import owner_query, sign_in
-from jobs_kit import jobs, run_jobs
-from money_db import decide_as, events, invoice_of_milestone, set_org
+from kit.engagements import owner_query, sign_in
+from kit.jobs import jobs, run_jobs
+from kit.money import decide_as, events, invoice_of_milestone, set_org
 from pypdf import PdfReader
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text

@@ -13,8 +13,8 @@ import hashlib
 import json
 
 import pytest
-from engagement_db import owner_query, sign_in
-from milestone_moves import authorize_payment, walk_milestone
+from kit.engagements import owner_query, sign_in
+from kit.milestones import authorize_payment, walk_milestone
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from engagement_db import owner_query, sign_in
-from milestone_moves import authorize_payment
+from kit.engagements import owner_query, sign_in
+from kit.milestones import authorize_payment
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from engagement_db import owner_query, race, sign_in
+from kit.engagements import owner_query, race, sign_in
 from sqlalchemy import text
 
 from backoffice.db import make_session_factory

@@ -12,9 +12,9 @@ import uuid
 from datetime import date
 
 import pytest
-from engagement_db import milestone_rows, owner_query, sign_in
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kit.engagements import milestone_rows, owner_query, sign_in
 
 from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps

@@ -14,9 +14,9 @@ import dataclasses
 import uuid
 
 import pytest
-from engagement_db import owner_query, sign_in
-from jobs_kit import BASE_URL, jobs, run_jobs
-from money_db import approved_invoices, party
+from kit.engagements import owner_query, sign_in
+from kit.jobs import BASE_URL, jobs, run_jobs
+from kit.money import approved_invoices, party
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

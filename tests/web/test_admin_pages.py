@@ -7,9 +7,8 @@ import html as html_lib
 import re
 
 import pytest
+from kit.web import csrf_token, field_error, flashes, followed, input_value, member_row, org_row
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import field_error, flashes, followed, input_value, member_row, org_row
 
 HTMX = {"HX-Request": "true"}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from kit import PASSWORD
+from kit.web import csrf_token
 from sqlalchemy import text
-from testkit import PASSWORD, csrf_token
 
 SESSION_COOKIE = "backoffice_session"
 

@@ -11,8 +11,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from engagement_helpers import signed_in, table_row, visible_text
-from money_pages_helpers import (
+from kit.money_pages import (
     active_engagement,
     approve,
     approve_as_owner_role,
@@ -25,8 +24,7 @@ from money_pages_helpers import (
     payments_of,
     stored_file,
 )
-from testkit import csrf_token
-from web_helpers import field_error, flashes
+from kit.web import csrf_token, field_error, flashes, signed_in, table_row, visible_text
 
 from backoffice.domain.ap_export import PRESETS, Preset
 

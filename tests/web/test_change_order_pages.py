@@ -9,8 +9,7 @@ import html as html_lib
 import re
 
 import pytest
-from engagement_helpers import (
-    HTMX,
+from kit.engagements import (
     change_orders_of,
     create_active,
     create_draft,
@@ -19,13 +18,19 @@ from engagement_helpers import (
     milestones_of,
     move_milestone,
     perform,
+)
+from kit.web import (
+    HTMX,
+    csrf_token,
+    field_error,
+    flashes,
+    followed,
+    input_value,
     signed_in,
     table_row,
     textarea_value,
     visible_text,
 )
-from testkit import csrf_token
-from web_helpers import field_error, flashes, followed, input_value
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ the same organization sees none of it."""
 
 from __future__ import annotations
 
-from engagement_helpers import acting, create_sent, signed_in, visible_text
-from money_pages_helpers import active_engagement, approve, milestone_ids, pay_as
+from kit.engagements import acting, create_sent
+from kit.money_pages import active_engagement, approve, milestone_ids, pay_as
+from kit.web import signed_in, visible_text
 
 from backoffice.services import submissions as submission_service
 from backoffice.services.reviews import DecisionInput, decide

@@ -8,9 +8,9 @@ import json
 import re
 
 import pytest
+from kit import PASSWORD
+from kit.web import csrf_token, org_row
 from sqlalchemy import text
-from testkit import PASSWORD, csrf_token
-from web_helpers import org_row
 
 HTMX = {"HX-Request": "true"}
 

@@ -16,16 +16,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from engagement_helpers import signed_in
-from jobs_kit import run_jobs
-from money_pages_helpers import (
-    active_engagement,
-    approve,
-    approved_engagement,
-    milestone_ids,
-)
+from kit.jobs import run_jobs
+from kit.money_pages import active_engagement, approve, approved_engagement, milestone_ids
+from kit.web import field_error, signed_in
 from sqlalchemy import text
-from web_helpers import field_error
 
 ONE_ROW = (("Design", "Floor plans", "1,234.55", "2030-01-15"),)
 DATE_MESSAGES = {  # what services.validation.clean_date says, as every date field of the app does

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from engagement_helpers import (
-    create_active,
-    create_draft,
-    milestones_of,
-    move_milestone,
-    set_due_date,
-    signed_in,
-    table_row,
-    visible_text,
-)
+from kit.engagements import create_active, create_draft, milestones_of, move_milestone, set_due_date
+from kit.web import signed_in, table_row, visible_text
 
 
 def test_an_anonymous_visitor_is_sent_to_sign_in(client):

@@ -9,10 +9,8 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from engagement_helpers import (
-    HTMX,
+from kit.engagements import (
     acting,
-    actions_offered,
     create_active,
     create_draft,
     create_sent,
@@ -20,16 +18,23 @@ from engagement_helpers import (
     engagements_of,
     milestones_of,
     move_milestone,
-    post,
     set_due_date,
+)
+from kit.web import (
+    HTMX,
+    actions_offered,
+    csrf_token,
+    field_error,
+    flashes,
+    followed,
+    input_value,
+    post,
     signed_in,
     table_row,
     textarea_value,
     visible_text,
 )
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import field_error, flashes, followed, input_value
 
 from backoffice.services import engagements as service
 

@@ -11,7 +11,8 @@ import zipfile
 import zlib
 
 import pytest
-from engagement_helpers import acting, create_active, milestones_of, signed_in
+from kit.engagements import acting, create_active, milestones_of
+from kit.web import signed_in
 from sqlalchemy import text
 
 from backoffice.services import submissions as submission_service

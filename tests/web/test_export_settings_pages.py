@@ -9,19 +9,9 @@ import re
 from datetime import date
 
 import pytest
-from engagement_helpers import signed_in
-from money_pages_helpers import (
-    active_engagement,
-    approve,
-    export_as,
-    invoice_row,
-    milestone_ids,
-    money_state,
-    stored_file,
-)
+from kit.money_pages import active_engagement, approve, export_as, invoice_row, milestone_ids, money_state, stored_file
+from kit.web import csrf_token, field_error, flashes, input_value, signed_in
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import field_error, flashes, input_value
 
 from backoffice.domain.ap_export import FIELDS
 

@@ -11,12 +11,10 @@ import html as html_lib
 import re
 
 import pytest
-from engagement_helpers import signed_in
-from jobs_kit import OFFLINE, jobs, online, run_jobs
-from resend_stub import resend_stub
+from kit.jobs import OFFLINE, jobs, online, run_jobs
+from kit.resend_stub import resend_stub
+from kit.web import csrf_token, followed, invite, invite_link, invite_token, membership, signed_in, user_by_email
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import followed, invite, invite_link, invite_token, membership, user_by_email
 
 
 def invite_messages(admin_engine, org_id, email: str) -> list:

@@ -14,10 +14,10 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
-from testkit import PASSWORD, csrf_token
-from web_helpers import (
+from kit import PASSWORD
+from kit.web import (
     audit_events,
+    csrf_token,
     field_error,
     flashes,
     followed,
@@ -33,6 +33,7 @@ from web_helpers import (
     token_hash,
     user_by_email,
 )
+from sqlalchemy import text
 
 NEW_PASSWORD = "a long enough password"
 LOGIN_FAILED = "That email and password do not match an active account."

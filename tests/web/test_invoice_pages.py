@@ -14,8 +14,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from engagement_helpers import HTMX, signed_in, table_row, visible_text
-from money_pages_helpers import (
+from kit.money_pages import (
     active_engagement,
     approve,
     approve_as_owner_role,
@@ -27,8 +26,7 @@ from money_pages_helpers import (
     pay_as,
     payments_of,
 )
-from testkit import csrf_token
-from web_helpers import field_error, flashes
+from kit.web import HTMX, csrf_token, field_error, flashes, signed_in, table_row, visible_text
 
 from backoffice.web.display import short_day as format_day
 

@@ -10,19 +10,20 @@ import io
 import re
 
 import pytest
-from engagement_helpers import (
+from kit.engagements import create_draft, create_sent, milestones_of
+from kit.web import (
     HTMX,
-    create_draft,
-    create_sent,
+    csrf_token,
+    field_error,
+    flashes,
+    followed,
     htmx_post,
-    milestones_of,
+    input_value,
     post,
     signed_in,
     textarea_value,
     visible_text,
 )
-from testkit import csrf_token
-from web_helpers import field_error, flashes, followed, input_value
 
 
 @pytest.fixture

@@ -13,12 +13,10 @@ import secrets
 import uuid
 
 import pytest
-from engagement_helpers import signed_in
-from jobs_kit import run_jobs
-from money_pages_helpers import active_engagement, approve, milestone_ids
+from kit.jobs import run_jobs
+from kit.money_pages import active_engagement, approve, milestone_ids
+from kit.web import csrf_token, flashes, signed_in
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import flashes
 
 HTMX = {"HX-Request": "true"}
 

@@ -12,11 +12,10 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from engagement_helpers import signed_in
-from jobs_kit import OFFLINE, run_jobs
-from money_pages_helpers import active_engagement
+from kit.jobs import OFFLINE, run_jobs
+from kit.money_pages import active_engagement
+from kit.web import audit_events, field_error, flashes, followed, signed_in
 from sqlalchemy import text
-from web_helpers import audit_events, field_error, flashes, followed
 
 SLA_ERROR = "Enter a whole number between 1 and 60 (days)."
 LOCALE_ERROR = "Choose a language and region for amounts and dates, such as English (United States)."

@@ -7,8 +7,8 @@ import re
 import uuid
 
 import pytest
+from kit.web import csrf_token
 from sqlalchemy import text
-from testkit import csrf_token
 
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role

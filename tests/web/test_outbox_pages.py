@@ -13,13 +13,11 @@ import re
 import uuid
 
 import pytest
-from engagement_helpers import signed_in
-from jobs_kit import OFFLINE, jobs, online, run_jobs
-from money_pages_helpers import active_engagement
-from resend_stub import resend_stub
+from kit.jobs import OFFLINE, jobs, online, run_jobs
+from kit.money_pages import active_engagement
+from kit.resend_stub import resend_stub
+from kit.web import audit_events, csrf_token, flashes, invite, signed_in
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import audit_events, flashes, invite
 
 from backoffice.services.email_delivery import NO_API_KEY
 

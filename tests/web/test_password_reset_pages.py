@@ -12,12 +12,11 @@ import re
 import secrets
 
 import pytest
-from engagement_helpers import signed_in
-from jobs_kit import OFFLINE, online, run_jobs
-from resend_stub import resend_stub
+from kit import PASSWORD
+from kit.jobs import OFFLINE, online, run_jobs
+from kit.resend_stub import resend_stub
+from kit.web import csrf_token, field_error, flashes, input_names, signed_in, user_by_email
 from sqlalchemy import text
-from testkit import PASSWORD, csrf_token
-from web_helpers import field_error, flashes, input_names, user_by_email
 
 SENT = (
     "If that address has a backoffice account, a link to choose a new password is on its way. "

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from engagement_helpers import HTMX, signed_in, table_row, visible_text
-from money_pages_helpers import (
+from kit.money_pages import (
     active_engagement,
     approve_as_owner_role,
     export_as,
@@ -20,6 +19,7 @@ from money_pages_helpers import (
     milestone_ids,
     pay_as,
 )
+from kit.web import HTMX, signed_in, table_row, visible_text
 
 from backoffice.web.display import short_day as format_day
 

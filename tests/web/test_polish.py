@@ -16,12 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from engagement_helpers import signed_in, visible_text
-from jobs_kit import run_jobs
-from money_pages_helpers import approved_engagement
+from kit.jobs import run_jobs
+from kit.money_pages import approved_engagement
+from kit.web import csrf_token, invite_link_token, signed_in, visible_text
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import invite_link_token
 
 ADMIN, OWNER, FINANCE = "admin@acme.example", "owner@acme.example", "finance@acme.example"
 NINA, BEN = "nina@northwind.example", "ben@bluebird.example"

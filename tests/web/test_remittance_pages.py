@@ -9,8 +9,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from engagement_helpers import signed_in, table_row, textarea_value, visible_text
-from money_pages_helpers import (
+from kit.money_pages import (
     active_engagement,
     approve,
     approve_as_owner_role,
@@ -20,8 +19,7 @@ from money_pages_helpers import (
     pay_as,
     payments_of,
 )
-from testkit import csrf_token
-from web_helpers import field_error, flashes
+from kit.web import csrf_token, field_error, flashes, signed_in, table_row, textarea_value, visible_text
 
 from backoffice.services.payments import MAX_REMITTANCE_BYTES
 

@@ -9,24 +9,10 @@ import re
 from datetime import date
 
 import pytest
-from engagement_helpers import (
-    perform,
-    signed_in,
-    table_row,
-    textarea_value,
-    visible_text,
-)
-from money_pages_helpers import (
-    active_engagement,
-    approve,
-    approve_as_owner_role,
-    invoice_row,
-    milestone_ids,
-    money_state,
-)
+from kit.engagements import perform
+from kit.money_pages import active_engagement, approve, approve_as_owner_role, invoice_row, milestone_ids, money_state
+from kit.web import csrf_token, field_error, flashes, signed_in, table_row, textarea_value, visible_text
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import field_error, flashes
 
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role

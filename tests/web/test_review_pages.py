@@ -10,17 +10,9 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from engagement_helpers import (
-    HTMX,
-    acting,
-    create_active,
-    milestones_of,
-    signed_in,
-    table_row,
-    visible_text,
-)
+from kit.engagements import acting, create_active, milestones_of
+from kit.web import HTMX, csrf_token, signed_in, table_row, visible_text
 from sqlalchemy import text
-from testkit import csrf_token
 
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from testkit import csrf_token
+from kit.web import csrf_token
 
 
 def _csp_directives(response) -> dict[str, list[str]]:

@@ -13,10 +13,9 @@ import struct
 import zlib
 
 import pytest
-from engagement_helpers import HTMX, create_active, milestones_of, perform, signed_in
+from kit.engagements import create_active, milestones_of, perform
+from kit.web import HTMX, csrf_token, flashes, signed_in
 from sqlalchemy import text
-from testkit import csrf_token
-from web_helpers import flashes
 
 
 def tiny_png() -> bytes:

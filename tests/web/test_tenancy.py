@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from kit.web import csrf_token
 from sqlalchemy import text
-from testkit import csrf_token
 
 ADMIN_PAGES = ["/admin/settings", "/admin/members", "/admin/contractors"]
 
