@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from backoffice import formatting
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.ap_export import (
     AMOUNT_FIELDS,
     DATE_FIELDS,
@@ -114,78 +115,72 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
     were exported or paid meanwhile: none is exported then)."""
     if actor.role not in FINANCE:
         raise Forbidden("Only finance and admins export payments.")
-    org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one()
-    try:
+    with unit_of_work(session):
+        org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one()
         preset, layout = _layout_of(org, selection.preset)
         ids, where, params, currency = _where(session, selection)
-    except Exception:
-        session.rollback()
-        raise
-    batch_id = uuid.uuid4()
-    session.execute(
-        insert(ApExportBatch).values(
-            id=batch_id,
-            org_id=actor.org_id,
-            number=0,
-            currency=currency,
-            preset=preset.value,
-            layout=layout.as_json(),
-            selection=_selection_json(selection, ids, currency),
-            created_by=actor.user_id,
+        batch_id = uuid.uuid4()
+        session.execute(
+            insert(ApExportBatch).values(
+                id=batch_id,
+                org_id=actor.org_id,
+                number=0,
+                currency=currency,
+                preset=preset.value,
+                layout=layout.as_json(),
+                selection=_selection_json(selection, ids, currency),
+                created_by=actor.user_id,
+            )
         )
-    )
-    try:
-        moved = session.execute(
+        try:
+            moved = session.execute(
+                text(
+                    f"update invoices i set status = 'exported', batch_id = :batch where i.status = 'approved' and {where}"
+                ),
+                {**params, "batch": batch_id},
+            ).rowcount
+        except DBAPIError as exc:
+            if isinstance(exc.orig, pg_errors.DeadlockDetected | pg_errors.LockNotAvailable):
+                raise Conflict(
+                    "Another export took some of these payments at the same moment. Reload the queue and try again."
+                ) from None
+            raise
+        if not moved or (ids and moved != len(ids)):
+            if ids:  # read before the unit of work rolls back: the rows this export moved are told apart
+                raise Conflict(_taken_message(session, ids, batch_id))
+            raise ValidationError(
+                {"due_by": f"No authorized payment in {currency} is due by that date; nothing was exported."}
+            )
+        size, digest = _write_file(session, actor.org_id, batch_id, layout, currency)
+        session.execute(
             text(
-                f"update invoices i set status = 'exported', batch_id = :batch where i.status = 'approved' and {where}"
+                "update ap_export_batches b set size_bytes = :size, sha256 = :sha, row_count = t.n, total_minor = t.total,"
+                "       invoice_ids = t.ids"
+                "  from (select count(*) as n, sum(net_minor) as total, array_agg(id order by number) as ids"
+                "          from invoices where batch_id = :batch) t"
+                " where b.id = :batch"
             ),
-            {**params, "batch": batch_id},
-        ).rowcount
-    except DBAPIError as exc:
-        session.rollback()
-        if isinstance(exc.orig, pg_errors.DeadlockDetected | pg_errors.LockNotAvailable):
-            raise Conflict(
-                "Another export took some of these payments at the same moment. Reload the queue and try again."
-            ) from None
-        raise
-    if not moved or (ids and moved != len(ids)):
-        session.rollback()
-        if ids:
-            raise Conflict(_taken_message(session, ids))
-        raise ValidationError(
-            {"due_by": f"No authorized payment in {currency} is due by that date; nothing was exported."}
+            {"size": size, "sha": digest, "batch": batch_id},
         )
-    size, digest = _write_file(session, actor.org_id, batch_id, layout, currency)
-    session.execute(
-        text(
-            "update ap_export_batches b set size_bytes = :size, sha256 = :sha, row_count = t.n, total_minor = t.total,"
-            "       invoice_ids = t.ids"
-            "  from (select count(*) as n, sum(net_minor) as total, array_agg(id order by number) as ids"
-            "          from invoices where batch_id = :batch) t"
-            " where b.id = :batch"
-        ),
-        {"size": size, "sha": digest, "batch": batch_id},
-    )
-    batch = session.get(ApExportBatch, batch_id, populate_existing=True)
-    audit.record(
-        session,
-        actor,
-        "ap_export.created",
-        "ap_export_batch",
-        batch.id,
-        {
-            "number": batch.number,
-            "preset": batch.preset,
-            "currency": currency,
-            "rows": batch.row_count,
-            "total_minor": batch.total_minor,
-            "sha256": digest,
-            "size_bytes": size,
-            "selection": batch.selection,
-        },
-    )
-    queue.notify(session, batch.org_id, "batch.exported", batch.id)
-    session.commit()
+        batch = session.get(ApExportBatch, batch_id, populate_existing=True)
+        audit.record(
+            session,
+            actor,
+            "ap_export.created",
+            "ap_export_batch",
+            batch.id,
+            {
+                "number": batch.number,
+                "preset": batch.preset,
+                "currency": currency,
+                "rows": batch.row_count,
+                "total_minor": batch.total_minor,
+                "sha256": digest,
+                "size_bytes": size,
+                "selection": batch.selection,
+            },
+        )
+        queue.notify(session, batch.org_id, "batch.exported", batch.id)
     return batch
 
 
@@ -238,11 +233,15 @@ def _selection_json(selection: Selection, ids: list[uuid.UUID], currency: str) -
     return {"mode": "due_by", "due_by": selection.due_by, "currency": currency}
 
 
-def _taken_message(session: Session, ids: list[uuid.UUID]) -> str:
+def _taken_message(session: Session, ids: list[uuid.UUID], batch_id: uuid.UUID) -> str:
     taken = session.execute(
         select(Invoice.invoice_number, Invoice.status, ApExportBatch.number)
         .outerjoin(ApExportBatch, ApExportBatch.id == Invoice.batch_id)
-        .where(Invoice.id.in_(ids), Invoice.status != InvoiceStatus.APPROVED.value)
+        .where(
+            Invoice.id.in_(ids),
+            Invoice.status != InvoiceStatus.APPROVED.value,
+            Invoice.batch_id.is_distinct_from(batch_id),  # this export's own moves are rolled back
+        )
         .order_by(Invoice.number)
         .limit(5)
     ).all()
@@ -299,7 +298,7 @@ def void_batch(session: Session, actor: Actor, batch_id, reason: str) -> ApExpor
     cleaned = clean_text(
         reason, "reason", errors, label="reason for voiding the batch", required=True, max_len=2000, multiline=True
     )
-    try:
+    with unit_of_work(session):
         batch = get_batch(session, batch_id, lock=True)
         if batch.status == "voided":
             raise Conflict(f"Batch {batch.number} was already voided on {batch.voided_at:%d %b %Y}.")
@@ -322,28 +321,24 @@ def void_batch(session: Session, actor: Actor, batch_id, reason: str) -> ApExpor
             )
         if errors:
             raise ValidationError(errors)
-    except Exception:
-        session.rollback()
-        raise
-    session.execute(
-        update(ApExportBatch)
-        .where(ApExportBatch.id == batch.id)
-        .values(status="voided", voided_by=actor.user_id, voided_at=func.now(), void_reason=cleaned)
-    )
-    returned = session.execute(
-        update(Invoice)
-        .where(Invoice.batch_id == batch.id)
-        .values(status=InvoiceStatus.APPROVED.value, batch_id=None, exported_at=None)
-    ).rowcount
-    audit.record(
-        session,
-        actor,
-        "ap_export.voided",
-        "ap_export_batch",
-        batch.id,
-        {"number": batch.number, "reason": cleaned, "invoices_returned": returned},
-    )
-    session.commit()
+        session.execute(
+            update(ApExportBatch)
+            .where(ApExportBatch.id == batch.id)
+            .values(status="voided", voided_by=actor.user_id, voided_at=func.now(), void_reason=cleaned)
+        )
+        returned = session.execute(
+            update(Invoice)
+            .where(Invoice.batch_id == batch.id)
+            .values(status=InvoiceStatus.APPROVED.value, batch_id=None, exported_at=None)
+        ).rowcount
+        audit.record(
+            session,
+            actor,
+            "ap_export.voided",
+            "ap_export_batch",
+            batch.id,
+            {"number": batch.number, "reason": cleaned, "invoices_returned": returned},
+        )
     return session.get(ApExportBatch, batch.id, populate_existing=True)
 
 

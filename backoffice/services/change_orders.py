@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import MilestoneStatus
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
@@ -57,8 +58,8 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
     """Apply the change order, or nothing. Errors name the field (``reason``, ``ms-<id>-<field>``,
     ``new-<n>-<field>``, or ``lines`` when it changes nothing); a change order issued by someone else
     since the form was opened is a Conflict, so nobody overwrites a change they have not seen."""
-    engagement = get_engagement(session, engagement_id, lock=True)  # serializes numbering per engagement
-    try:
+    with unit_of_work(session):
+        engagement = get_engagement(session, engagement_id, lock=True)  # serializes numbering per engagement
         require_manager(actor, engagement)
         if engagement.status not in rules.CHANGE_ORDERS_ALLOWED:
             raise InvalidTransition(
@@ -93,12 +94,8 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
             errors["lines"] = f"An engagement can have at most {MAX_MILESTONES} milestones."
         if errors:
             raise ValidationError(errors)
-    except Exception:
-        session.rollback()
-        raise
-    co = _write(session, actor, engagement, milestones, lines, reason, number + 1)
-    queue.notify(session, engagement.org_id, "change_order.issued", co.id)
-    session.commit()
+        co = _write(session, actor, engagement, milestones, lines, reason, number + 1)
+        queue.notify(session, engagement.org_id, "change_order.issued", co.id)
     return co
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor
@@ -61,19 +62,18 @@ def _clean(session: Session, actor: Actor, data: ContractorInput, exclude_id=Non
         if (clash := session.execute(q).scalar()) is not None:
             errors["ap_vendor_id"] = f"{clash} already has this AP vendor id."
     if errors:
-        session.rollback()
         raise ValidationError(errors)
     return values
 
 
 def create_contractor(session: Session, actor: Actor, data: ContractorInput) -> Contractor:
     actor.require(Role.ADMIN)
-    values = _clean(session, actor, data)
-    contractor = Contractor(org_id=actor.org_id, **values)
-    session.add(contractor)
-    session.flush()
-    audit.record(session, actor, "contractor.created", "contractor", contractor.id, values)
-    session.commit()
+    with unit_of_work(session):
+        values = _clean(session, actor, data)
+        contractor = Contractor(org_id=actor.org_id, **values)
+        session.add(contractor)
+        session.flush()
+        audit.record(session, actor, "contractor.created", "contractor", contractor.id, values)
     return contractor
 
 
@@ -83,18 +83,18 @@ def get_contractor(session: Session, contractor_id) -> Contractor:
 
 def update_contractor(session: Session, actor: Actor, contractor_id, data: ContractorInput) -> Contractor:
     actor.require(Role.ADMIN)
-    contractor = get_contractor(session, contractor_id)
-    values = _clean(session, actor, data, exclude_id=contractor.id)
-    changes = {
-        f: {"before": getattr(contractor, f), "after": values[f]}
-        for f in _FIELDS
-        if getattr(contractor, f) != values[f]
-    }
-    for f in _FIELDS:
-        setattr(contractor, f, values[f])
-    if changes:
-        contractor.updated_at = func.now()
-        session.flush()
-        audit.record(session, actor, "contractor.updated", "contractor", contractor.id, changes)
-    session.commit()
+    with unit_of_work(session):
+        contractor = get_contractor(session, contractor_id)
+        values = _clean(session, actor, data, exclude_id=contractor.id)
+        changes = {
+            f: {"before": getattr(contractor, f), "after": values[f]}
+            for f in _FIELDS
+            if getattr(contractor, f) != values[f]
+        }
+        for f in _FIELDS:
+            setattr(contractor, f, values[f])
+        if changes:
+            contractor.updated_at = func.now()
+            session.flush()
+            audit.record(session, actor, "contractor.updated", "contractor", contractor.id, changes)
     return contractor

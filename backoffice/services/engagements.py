@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
@@ -85,7 +86,6 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
         "service_fee_bps": clean_percent(data.service_fee, "service_fee", errors, default=0),
     }
     if errors:
-        session.rollback()
         raise ValidationError(errors)
     return values
 
@@ -123,7 +123,6 @@ def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> En
             # FOR UPDATE is held to the write policies, so a reader who may not change the engagement
             # (finance) finds nothing to lock: tell them it is not theirs to change, not that it is gone.
             if row_id and session.get(Engagement, row_id) is not None:
-                session.rollback()
                 raise Forbidden("Only admins and project owners change engagements.")
             raise NotFound()
         return row
@@ -144,52 +143,50 @@ def can_manage(actor: Actor, engagement: Engagement) -> bool:
 def create_engagement(session: Session, actor: Actor, data: EngagementInput) -> Engagement:
     """A new engagement in ``draft``, with the organization's defaults for terms left empty."""
     actor.require(*STAFF)
-    values = _clean(session, actor, data)
-    engagement = Engagement(
-        org_id=actor.org_id, created_by=actor.user_id, status=EngagementStatus.DRAFT.value, **values
-    )
-    session.add(engagement)
-    session.flush()
-    audit.record(session, actor, "engagement.created", "engagement", engagement.id, _jsonable(values))
-    session.commit()
+    with unit_of_work(session):
+        values = _clean(session, actor, data)
+        engagement = Engagement(
+            org_id=actor.org_id, created_by=actor.user_id, status=EngagementStatus.DRAFT.value, **values
+        )
+        session.add(engagement)
+        session.flush()
+        audit.record(session, actor, "engagement.created", "engagement", engagement.id, _jsonable(values))
     return engagement
 
 
 def update_terms(session: Session, actor: Actor, engagement_id, data: EngagementInput) -> Engagement:
     """Change a draft's terms. Once the work request is sent, the terms are what the contractor saw."""
-    engagement = get_engagement(session, engagement_id, lock=True)
-    require_manager(actor, engagement)
-    if engagement.status not in rules.EDITABLE:
-        session.rollback()
-        raise InvalidTransition(
-            "The terms are fixed once the work request is sent; use a change order to adjust milestones."
-        )
-    values = _clean(session, actor, data)
-    if (
-        values["currency"] != engagement.currency
-        and session.execute(
-            select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)
-        ).scalar_one()
-    ):
-        session.rollback()
-        raise ValidationError(
-            {
-                "currency": f"The milestones are already in {engagement.currency}. Keep the currency, or remove "
-                "the milestones first (their amounts would otherwise mean something else)."
-            }
-        )
-    changes = {
-        k: {"before": _jsonable_value(getattr(engagement, k)), "after": _jsonable_value(v)}
-        for k, v in values.items()
-        if getattr(engagement, k) != v
-    }
-    if changes:
-        for key, value in values.items():
-            setattr(engagement, key, value)
-        engagement.updated_at = func.now()
-        session.flush()
-        audit.record(session, actor, "engagement.updated", "engagement", engagement.id, changes)
-    session.commit()
+    with unit_of_work(session):
+        engagement = get_engagement(session, engagement_id, lock=True)
+        require_manager(actor, engagement)
+        if engagement.status not in rules.EDITABLE:
+            raise InvalidTransition(
+                "The terms are fixed once the work request is sent; use a change order to adjust milestones."
+            )
+        values = _clean(session, actor, data)
+        if (
+            values["currency"] != engagement.currency
+            and session.execute(
+                select(func.count()).select_from(Milestone).where(Milestone.engagement_id == engagement.id)
+            ).scalar_one()
+        ):
+            raise ValidationError(
+                {
+                    "currency": f"The milestones are already in {engagement.currency}. Keep the currency, or remove "
+                    "the milestones first (their amounts would otherwise mean something else)."
+                }
+            )
+        changes = {
+            k: {"before": _jsonable_value(getattr(engagement, k)), "after": _jsonable_value(v)}
+            for k, v in values.items()
+            if getattr(engagement, k) != v
+        }
+        if changes:
+            for key, value in values.items():
+                setattr(engagement, key, value)
+            engagement.updated_at = func.now()
+            session.flush()
+            audit.record(session, actor, "engagement.updated", "engagement", engagement.id, changes)
     return engagement
 
 
@@ -199,36 +196,32 @@ def perform(session: Session, actor: Actor, engagement_id, action: str, reason: 
     Raises Forbidden for the wrong person, InvalidTransition for the wrong state, ValidationError for a
     missing reason (decline and cancel need one). Records who and when, and audits the move.
     """
-    engagement = get_engagement(session, engagement_id, lock=True)
-    try:
+    with unit_of_work(session):
+        engagement = get_engagement(session, engagement_id, lock=True)
         _check_allowed(actor, engagement, action)
         reason_text = _reason(action, reason)
         _check_preconditions(session, engagement, action)
-    except Exception:
-        session.rollback()
-        raise
-    before = engagement.status
-    target = rules.ACTIONS[action].target
-    engagement.status = target.value
-    engagement.updated_at = func.now()
-    if action == "send":
-        engagement.sent_at, engagement.sent_by = func.now(), actor.user_id
-    elif action in ("accept", "decline"):
-        engagement.responded_at, engagement.responded_by = func.now(), actor.user_id
-        if action == "decline":
-            engagement.decline_reason = reason_text
-    elif action == "complete":
-        engagement.completed_at = func.now()
-    elif action == "cancel":
-        engagement.cancelled_at, engagement.cancel_reason = func.now(), reason_text
-    session.flush()
-    data = {"from": before, "to": target.value}
-    if reason_text:
-        data["reason"] = reason_text
-    audit.record(session, actor, f"engagement.{_event(action)}", "engagement", engagement.id, data)
-    if action in ("send", "accept", "decline"):
-        queue.notify(session, engagement.org_id, f"engagement.{_event(action)}", engagement.id)
-    session.commit()
+        before = engagement.status
+        target = rules.ACTIONS[action].target
+        engagement.status = target.value
+        engagement.updated_at = func.now()
+        if action == "send":
+            engagement.sent_at, engagement.sent_by = func.now(), actor.user_id
+        elif action in ("accept", "decline"):
+            engagement.responded_at, engagement.responded_by = func.now(), actor.user_id
+            if action == "decline":
+                engagement.decline_reason = reason_text
+        elif action == "complete":
+            engagement.completed_at = func.now()
+        elif action == "cancel":
+            engagement.cancelled_at, engagement.cancel_reason = func.now(), reason_text
+        session.flush()
+        data = {"from": before, "to": target.value}
+        if reason_text:
+            data["reason"] = reason_text
+        audit.record(session, actor, f"engagement.{_event(action)}", "engagement", engagement.id, data)
+        if action in ("send", "accept", "decline"):
+            queue.notify(session, engagement.org_id, f"engagement.{_event(action)}", engagement.id)
     return engagement
 
 
@@ -266,7 +259,8 @@ def _check_preconditions(session: Session, engagement: Engagement, action: str) 
         if not live or waiting:
             raise InvalidTransition(
                 f"An engagement is completed once every milestone is approved; {len(waiting)} still "
-                f"{'is' if len(waiting) == 1 else 'are'} not. Cancel the rest by change order, or wait for their review."
+                f"{'is' if len(waiting) == 1 else 'are'} not. "
+                "Cancel the rest by change order, or wait for their review."
             )
 
 

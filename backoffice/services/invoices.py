@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.engagements import EngagementStatus
 from backoffice.domain.invoices import (
     Amounts,
@@ -94,7 +95,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
     (released already), InvalidTransition (nothing held) or ValidationError for ``reason``."""
     if actor.role not in STAFF:
         raise Forbidden("Only the engagement's project owner or an admin releases its retainage.")
-    try:
+    with unit_of_work(session):
         engagement = get_engagement(session, engagement_id, lock=True)
         if not can_manage(actor, engagement):
             raise Forbidden("Only this engagement's project owner or an admin releases its retainage.")
@@ -120,44 +121,40 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
         )
         if errors:
             raise ValidationError(errors)
-    except Exception:
-        session.rollback()
-        raise
-    amounts = release_amounts(held)
-    invoice_id = session.execute(
-        insert(Invoice)
-        .values(
-            org_id=engagement.org_id,
-            contractor_id=engagement.contractor_id,
-            engagement_id=engagement.id,
-            kind=InvoiceKind.RETAINAGE_RELEASE.value,
-            description=f"{engagement.title} — retainage release"[:500],
-            currency=engagement.currency,
-            authorized_by=actor.user_id,
-            release_reason=cleaned,
-            **amounts.as_dict(),
+        amounts = release_amounts(held)
+        invoice_id = session.execute(
+            insert(Invoice)
+            .values(
+                org_id=engagement.org_id,
+                contractor_id=engagement.contractor_id,
+                engagement_id=engagement.id,
+                kind=InvoiceKind.RETAINAGE_RELEASE.value,
+                description=f"{engagement.title} — retainage release"[:500],
+                currency=engagement.currency,
+                authorized_by=actor.user_id,
+                release_reason=cleaned,
+                **amounts.as_dict(),
+            )
+            .returning(Invoice.id)
+        ).scalar_one()
+        invoice = session.get(Invoice, invoice_id)
+        write_ledger(session, invoice, "retainage_released", release_lines(held))
+        audit.record(
+            session,
+            actor,
+            "retainage.released",
+            "invoice",
+            invoice.id,
+            _audit_data(
+                invoice,
+                engagement=engagement.title,
+                reason=cleaned,
+                early=not completed,
+                held=format_amount(held, engagement.currency),
+            ),
         )
-        .returning(Invoice.id)
-    ).scalar_one()
-    invoice = session.get(Invoice, invoice_id)
-    write_ledger(session, invoice, "retainage_released", release_lines(held))
-    audit.record(
-        session,
-        actor,
-        "retainage.released",
-        "invoice",
-        invoice.id,
-        _audit_data(
-            invoice,
-            engagement=engagement.title,
-            reason=cleaned,
-            early=not completed,
-            held=format_amount(held, engagement.currency),
-        ),
-    )
-    queue.issue_receipt(session, invoice.org_id, invoice.id)
-    queue.notify(session, invoice.org_id, "retainage.released", invoice.id)
-    session.commit()
+        queue.issue_receipt(session, invoice.org_id, invoice.id)
+        queue.notify(session, invoice.org_id, "retainage.released", invoice.id)
     return invoice
 
 

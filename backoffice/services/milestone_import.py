@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.money import example
 from backoffice.errors import ValidationError
 from backoffice.services.schedule import (
@@ -139,17 +140,13 @@ def _check(number: int, values: dict[str, str], currency: str) -> PreviewRow:
 def import_schedule(session: Session, actor: Actor, engagement_id, content: bytes, filename: str = "") -> int:
     """Append every row of the file to a draft's schedule, or none if any row has an error. The file is
     checked again here: what the preview showed is not trusted. Returns the number of milestones added."""
-    engagement = editable_draft(session, actor, engagement_id)
-    result = preview(content, engagement.currency)
-    if not result.ok:
-        session.rollback()
-        raise ValidationError({"file": _summary(result)})
-    try:
-        added = append_milestones(session, actor, engagement, [r.clean for r in result.rows], f"CSV {filename}".strip())
-    except ValidationError:
-        session.rollback()
-        raise
-    session.commit()
+    with unit_of_work(session):
+        engagement = editable_draft(session, actor, engagement_id)
+        result = preview(content, engagement.currency)
+        if not result.ok:
+            raise ValidationError({"file": _summary(result)})
+        rows = [r.clean for r in result.rows]
+        added = append_milestones(session, actor, engagement, rows, f"CSV {filename}".strip())
     return added
 
 

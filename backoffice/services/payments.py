@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.invoices import InvoiceStatus, payment_lines
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import FINANCE_ROLES
@@ -79,7 +80,7 @@ def record_payment(session: Session, actor: Actor, invoice_id, data: PaymentInpu
     """Record how one authorized invoice was paid. Raises Forbidden (not finance, or segregation of
     duties), Conflict (paid already), InvalidTransition (void) or ValidationError at the field."""
     _require_finance(actor)
-    try:
+    with unit_of_work(session):
         invoice = get_invoice(session, invoice_id, lock=True)
         _payable(session, invoice)
         errors: dict[str, str] = {}
@@ -88,17 +89,13 @@ def record_payment(session: Session, actor: Actor, invoice_id, data: PaymentInpu
             raise ValidationError(errors)
         _segregation(session, actor, [invoice])
         payment = _pay(session, actor, invoice, clean, source="manual")
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
     return payment
 
 
 def record_batch_payment(session: Session, actor: Actor, batch_id, data: PaymentInput) -> list[Payment]:
     """Record one payment run for every unpaid invoice of a live batch (same date, reference, method)."""
     _require_finance(actor)
-    try:
+    with unit_of_work(session):
         batch = get_batch(session, batch_id, lock=True)
         if batch.status != "live":
             raise InvalidTransition(f"Batch {batch.number} is void; its payments go into a new export.")
@@ -119,10 +116,6 @@ def record_batch_payment(session: Session, actor: Actor, batch_id, data: Payment
             raise ValidationError(errors)
         _segregation(session, actor, invoices)
         payments = [_pay(session, actor, invoice, clean, source="batch", batch=batch) for invoice in invoices]
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
     return payments
 
 
@@ -390,7 +383,7 @@ def _check_row(
 def import_remittance(session: Session, actor: Actor, content: bytes, method: str) -> list[Payment]:
     """Record every payment of the file, or none: the rows are checked again under the invoices' locks,
     and a single problem refuses the whole file (ValidationError naming the lines)."""
-    try:
+    with unit_of_work(session):
         preview = preview_remittance(session, actor, content, method, lock=True)
         if not preview.ok:
             problems = (
@@ -410,10 +403,6 @@ def import_remittance(session: Session, actor: Actor, content: bytes, method: st
             None,
             {"rows": len(payments), "method": method, "totals": {c: t for c, t in preview.totals().items()}},
         )
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
     return payments
 
 

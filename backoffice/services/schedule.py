@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.money import (
     AmountError,
@@ -177,7 +178,6 @@ def editable_draft(session: Session, actor: Actor, engagement_id) -> Engagement:
     engagement = get_engagement(session, engagement_id, lock=True)
     require_manager(actor, engagement)
     if engagement.status not in rules.EDITABLE:
-        session.rollback()
         raise InvalidTransition(
             "Only a draft's milestones are edited here; once the work request is sent, use a change order."
         )
@@ -189,57 +189,65 @@ def save_schedule(session: Session, actor: Actor, engagement_id, data: ScheduleI
 
     Rows naming an existing milestone update it; new rows are added; milestones left out are removed.
     """
-    engagement = editable_draft(session, actor, engagement_id)
-    if data.version and data.version != schedule_version(session, engagement.id):
-        session.rollback()
-        raise Conflict(
-            "The milestones changed since you opened the editor (an import, or someone else saved). "
-            "Nothing was saved; reload the page to start from the schedule as it is now."
-        )
-    checked = check_schedule(engagement.currency, data)
-    if checked.errors:
-        session.rollback()
-        raise ValidationError(checked.errors)
-    existing = {
-        m.id: m for m in session.execute(select(Milestone).where(Milestone.engagement_id == engagement.id)).scalars()
-    }
-    keep = {r.id for r in checked.rows if r.id in existing}
-    removed = [m for mid, m in existing.items() if mid not in keep]
-    if removed:
-        session.execute(delete(Milestone).where(Milestone.id.in_([m.id for m in removed])))
-    result = []
-    for seq, row in enumerate(checked.rows, start=1):
-        values = dict(
-            title=row.title, deliverable=row.deliverable, amount_minor=row.amount_minor, due_date=row.due_date, seq=seq
-        )
-        if row.id in existing:
-            m = existing[row.id]
-            if any(getattr(m, k) != v for k, v in values.items()):
-                session.execute(update(Milestone).where(Milestone.id == m.id).values(**values, updated_at=func.now()))
-        else:
-            m = Milestone(
-                org_id=engagement.org_id, contractor_id=engagement.contractor_id, engagement_id=engagement.id, **values
+    with unit_of_work(session):
+        engagement = editable_draft(session, actor, engagement_id)
+        if data.version and data.version != schedule_version(session, engagement.id):
+            raise Conflict(
+                "The milestones changed since you opened the editor (an import, or someone else saved). "
+                "Nothing was saved; reload the page to start from the schedule as it is now."
             )
-            session.add(m)
-        result.append(m)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "engagement.schedule_saved",
-        "engagement",
-        engagement.id,
-        {
-            "mode": data.mode if data.mode in MODES else "amounts",
-            "milestones": [
-                {"title": r.title, "amount_minor": r.amount_minor, "due_date": r.due_date.isoformat()}
-                for r in checked.rows
-            ],
-            "removed": len(removed),
-            "contract_value": checked.total,
-        },
-    )
-    session.commit()
+        checked = check_schedule(engagement.currency, data)
+        if checked.errors:
+            raise ValidationError(checked.errors)
+        existing = {
+            m.id: m
+            for m in session.execute(select(Milestone).where(Milestone.engagement_id == engagement.id)).scalars()
+        }
+        keep = {r.id for r in checked.rows if r.id in existing}
+        removed = [m for mid, m in existing.items() if mid not in keep]
+        if removed:
+            session.execute(delete(Milestone).where(Milestone.id.in_([m.id for m in removed])))
+        result = []
+        for seq, row in enumerate(checked.rows, start=1):
+            values = dict(
+                title=row.title,
+                deliverable=row.deliverable,
+                amount_minor=row.amount_minor,
+                due_date=row.due_date,
+                seq=seq,
+            )
+            if row.id in existing:
+                m = existing[row.id]
+                if any(getattr(m, k) != v for k, v in values.items()):
+                    session.execute(
+                        update(Milestone).where(Milestone.id == m.id).values(**values, updated_at=func.now())
+                    )
+            else:
+                m = Milestone(
+                    org_id=engagement.org_id,
+                    contractor_id=engagement.contractor_id,
+                    engagement_id=engagement.id,
+                    **values,
+                )
+                session.add(m)
+            result.append(m)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "engagement.schedule_saved",
+            "engagement",
+            engagement.id,
+            {
+                "mode": data.mode if data.mode in MODES else "amounts",
+                "milestones": [
+                    {"title": r.title, "amount_minor": r.amount_minor, "due_date": r.due_date.isoformat()}
+                    for r in checked.rows
+                ],
+                "removed": len(removed),
+                "contract_value": checked.total,
+            },
+        )
     return result
 
 

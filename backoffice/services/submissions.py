@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.roles import Role
@@ -41,7 +42,6 @@ def get_milestone(session: Session, milestone_id, *, lock: bool = False) -> Mile
     row = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
     if row is None:
         if lock and session.get(Milestone, row_id) is not None:
-            session.rollback()
             raise Forbidden("Your role cannot change this milestone.")
         raise NotFound()
     return row
@@ -64,7 +64,7 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
     ValidationError with messages for ``note``, ``links``, ``files`` and ``evidence``."""
     if actor.role != Role.CONTRACTOR:
         raise Forbidden("Only the contractor marks its milestone complete.")
-    try:
+    with unit_of_work(session):
         # The engagement first (shared: submissions on its other milestones go on), so a pause or a
         # cancellation waits for this submission or is seen by it; then the milestone itself.
         engagement_id = get_milestone(session, milestone_id).engagement_id
@@ -108,52 +108,48 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
                 errors, "Nothing was submitted. Correct the highlighted fields and choose the files again."
             )
         previous, _ = latest_submission(session, milestone.id)
-    except Exception:
-        session.rollback()
-        raise
-    submission = Submission(
-        org_id=milestone.org_id,
-        contractor_id=milestone.contractor_id,
-        milestone_id=milestone.id,
-        revision=(previous.revision if previous else 0) + 1,
-        note=note,
-        links=links,
-        submitted_by=actor.user_id,
-    )
-    session.add(submission)
-    session.flush()
-    stored = [
-        evidence.store(
-            session,
+        submission = Submission(
             org_id=milestone.org_id,
             contractor_id=milestone.contractor_id,
-            submission_id=submission.id,
-            position=n,
-            item=item,
+            milestone_id=milestone.id,
+            revision=(previous.revision if previous else 0) + 1,
+            note=note,
+            links=links,
+            submitted_by=actor.user_id,
         )
-        for n, item in enumerate(checked, start=1)
-    ]
-    session.execute(
-        update(Milestone)
-        .where(Milestone.id == milestone.id)
-        .values(status=MilestoneStatus.SUBMITTED.value, updated_at=func.now())
-    )
-    audit.record(
-        session,
-        actor,
-        "milestone.submitted",
-        "milestone",
-        milestone.id,
-        {
-            "title": milestone.title,
-            "submission_id": str(submission.id),
-            "revision": submission.revision,
-            "links": links,
-            "files": [
-                {"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256} for f in stored
-            ],
-        },
-    )
-    queue.notify(session, milestone.org_id, "milestone.submitted", submission.id)
-    session.commit()
+        session.add(submission)
+        session.flush()
+        stored = [
+            evidence.store(
+                session,
+                org_id=milestone.org_id,
+                contractor_id=milestone.contractor_id,
+                submission_id=submission.id,
+                position=n,
+                item=item,
+            )
+            for n, item in enumerate(checked, start=1)
+        ]
+        session.execute(
+            update(Milestone)
+            .where(Milestone.id == milestone.id)
+            .values(status=MilestoneStatus.SUBMITTED.value, updated_at=func.now())
+        )
+        audit.record(
+            session,
+            actor,
+            "milestone.submitted",
+            "milestone",
+            milestone.id,
+            {
+                "title": milestone.title,
+                "submission_id": str(submission.id),
+                "revision": submission.revision,
+                "links": links,
+                "files": [
+                    {"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256} for f in stored
+                ],
+            },
+        )
+        queue.notify(session, milestone.org_id, "milestone.submitted", submission.id)
     return submission
