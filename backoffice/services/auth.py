@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from backoffice.actor import Actor
-from backoffice.db import set_context
+from backoffice.db import end_read, set_context, unit_of_work
 from backoffice.errors import DomainError, ValidationError
 from backoffice.queries.identity import actor_for
 from backoffice.services import audit
@@ -68,23 +68,24 @@ def authenticate(session: Session, email: str, password: str, throttle: Throttle
     if len(email) > 254 or _CONTROL.search(email):  # no account has such an address
         check_password_hash(_DUMMY_HASH, password or "")
         raise LoginFailed("That email and password do not match an active account.")
-    row = session.execute(text("select * from auth_lookup(:email)"), {"email": email}).one()
-    if row.locked_until is not None:
-        session.rollback()
-        raise LoginLocked(row.locked_until)
-    usable = row.user_id is not None and row.is_active and row.password_hash
-    ok = check_password_hash(row.password_hash if usable else _DUMMY_HASH, password or "") and bool(usable)
+    with unit_of_work(session):
+        row = session.execute(text("select * from auth_lookup(:email)"), {"email": email}).one()
+        if row.locked_until is not None:
+            raise LoginLocked(row.locked_until)
+        usable = row.user_id is not None and row.is_active and row.password_hash
+        ok = check_password_hash(row.password_hash if usable else _DUMMY_HASH, password or "") and bool(usable)
+        if ok:
+            session.execute(text("select auth_record_success(:id)"), {"id": row.user_id})
+        else:
+            locked_until = session.execute(
+                text("select auth_record_failure(:email, :max, :minutes)"),
+                {"email": email, "max": throttle.max_failures, "minutes": throttle.lock_minutes},
+            ).scalar_one()
+    # Refused only once the unit of work has ended: the failure is counted (committed) either way.
     if not ok:
-        locked_until = session.execute(
-            text("select auth_record_failure(:email, :max, :minutes)"),
-            {"email": email, "max": throttle.max_failures, "minutes": throttle.lock_minutes},
-        ).scalar_one()
-        session.commit()
         if locked_until is not None:
             raise LoginLocked(locked_until)
         raise LoginFailed("That email and password do not match an active account.")
-    session.execute(text("select auth_record_success(:id)"), {"id": row.user_id})
-    session.commit()
     return row.user_id
 
 
@@ -92,31 +93,30 @@ def start_session(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None
     """Choose the organization to act in (the requested one if a member, else the first) and audit
     the sign-in there. Returns the actor (None for a user without any membership) and the sign-in
     time by the database's clock, which sign-out compares against."""
-    actor = actor_for(session, user_id, org_id) or actor_for(session, user_id, None)
-    signed_in_at = float(session.execute(text("select extract(epoch from now())")).scalar_one())
-    if actor is not None:
-        audit.record(session, actor, "auth.signed_in", "user", actor.user_id)
-    session.commit()
+    with unit_of_work(session):
+        actor = actor_for(session, user_id, org_id) or actor_for(session, user_id, None)
+        signed_in_at = float(session.execute(text("select extract(epoch from now())")).scalar_one())
+        if actor is not None:
+            audit.record(session, actor, "auth.signed_in", "user", actor.user_id)
     return actor, signed_in_at
 
 
 def sign_out(session: Session, user_id: uuid.UUID, actor: Actor | None) -> None:
     """End every session of this user, here and on other devices (cookies signed in earlier stop working)."""
     set_context(session, user_id=user_id, org_id=actor.org_id if actor else None)
-    session.execute(text("update users set sessions_revoked_at = now() where id = :id"), {"id": user_id})
-    if actor is not None:
-        audit.record(session, actor, "auth.signed_out", "user", user_id)
-    session.commit()
+    with unit_of_work(session):
+        session.execute(text("update users set sessions_revoked_at = now() where id = :id"), {"id": user_id})
+        if actor is not None:
+            audit.record(session, actor, "auth.signed_out", "user", user_id)
 
 
 def switch_organization(session: Session, user_id: uuid.UUID, org_id: uuid.UUID) -> Actor | None:
     """The actor in ``org_id``, or None when the user is not a member there."""
-    actor = actor_for(session, user_id, org_id)
-    if actor is None or actor.org_id != org_id:
-        session.rollback()
-        return None
-    audit.record(session, actor, "auth.switched_organization", "organization", org_id)
-    session.commit()
+    with unit_of_work(session):
+        actor = actor_for(session, user_id, org_id)
+        if actor is None or actor.org_id != org_id:
+            return None
+        audit.record(session, actor, "auth.switched_organization", "organization", org_id)
     return actor
 
 
@@ -134,7 +134,7 @@ class InviteDetails:
 def invite_details(session: Session, token: str) -> InviteDetails | None:
     """What a usable invitation link is for, else None (expired, used, withdrawn or made up)."""
     row = session.execute(text("select * from invite_details(:h)"), {"h": token_hash(token)}).first()
-    session.rollback()
+    end_read(session)
     return InviteDetails(row.email, row.org_name, row.has_password) if row else None
 
 
@@ -142,18 +142,17 @@ _LINK_GONE = "This link has expired or was already used. Ask your admin for a ne
 
 
 def _accepted(session: Session, token: str, password_hash: str | None) -> Actor:
-    row = session.execute(
-        text("select * from accept_invite(:h, :pw)"), {"h": token_hash(token), "pw": password_hash}
-    ).first()
-    actor = actor_for(session, row.user_id, row.org_id) if row else None
-    if actor is None:
-        session.rollback()
-        raise ValidationError({"token": _LINK_GONE})
-    session.execute(text("select auth_record_success(:id)"), {"id": actor.user_id})  # they are signed in from here
-    audit.record(
-        session, actor, "member.joined", "user", actor.user_id, {"email": actor.label, "role": actor.role.value}
-    )
-    session.commit()
+    with unit_of_work(session):
+        row = session.execute(
+            text("select * from accept_invite(:h, :pw)"), {"h": token_hash(token), "pw": password_hash}
+        ).first()
+        actor = actor_for(session, row.user_id, row.org_id) if row else None
+        if actor is None:
+            raise ValidationError({"token": _LINK_GONE})
+        session.execute(text("select auth_record_success(:id)"), {"id": actor.user_id})  # they are signed in from here
+        audit.record(
+            session, actor, "member.joined", "user", actor.user_id, {"email": actor.label, "role": actor.role.value}
+        )
     return actor
 
 

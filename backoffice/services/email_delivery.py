@@ -21,6 +21,7 @@ from resend.exceptions import ResendError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backoffice.db import unit_of_work
 from backoffice.models import EmailMessage
 
 NO_API_KEY = "Not sent: RESEND_API_KEY is not set, so messages are kept here instead."
@@ -60,43 +61,44 @@ def _describe(error: ResendError) -> str:
 def deliver(session: Session, message_id: uuid.UUID, mailer: Mailer, *, last_attempt: bool = False) -> Outcome:
     """Send the message once; commit what happened. Raises TransientEmailError to ask for a retry
     (unless ``last_attempt``, when the message is marked failed instead)."""
-    message = session.execute(
-        select(EmailMessage).where(EmailMessage.id == message_id).with_for_update()
-    ).scalar_one_or_none()
-    if message is None or message.status in ("sent", "failed"):
-        session.rollback()
-        return Outcome.NOTHING_TO_DO
-    message.updated_at = func.now()
-    if not mailer.api_key:
-        message.status, message.last_error = "kept", NO_API_KEY
-        session.commit()
-        return Outcome.KEPT
-    message.attempts += 1
-    resend.api_key = mailer.api_key
-    resend.default_http_client = resend.RequestsClient(timeout=mailer.timeout_seconds)
-    try:
-        sent = resend.Emails.send(
-            {
-                "from": mailer.sender,
-                "to": [message.recipient],
-                "subject": message.subject,
-                "html": message.html,
-                "text": message.text,
-                "tags": [{"name": "event", "value": message.event.replace(".", "_")}],
-            },
-            {"idempotency_key": f"email-message/{message.id}"},
-        )
-    except ResendError as error:
-        message.last_error = _describe(error)
-        if _retryable(error) and not last_attempt:
-            message.status = "retrying"
-            session.commit()
-            raise TransientEmailError(message.last_error) from None
-        if _retryable(error):
-            message.last_error = f"Gave up after {message.attempts} attempts. {message.last_error}"[:1000]
-        message.status = "failed"
-        session.commit()
-        return Outcome.FAILED
-    message.status, message.provider_id, message.sent_at, message.last_error = "sent", sent["id"], func.now(), None
-    session.commit()
-    return Outcome.SENT
+    retry: TransientEmailError | None = None
+    with unit_of_work(session):
+        message = session.execute(
+            select(EmailMessage).where(EmailMessage.id == message_id).with_for_update()
+        ).scalar_one_or_none()
+        if message is None or message.status in ("sent", "failed"):
+            return Outcome.NOTHING_TO_DO
+        message.updated_at = func.now()
+        if not mailer.api_key:
+            message.status, message.last_error = "kept", NO_API_KEY
+            return Outcome.KEPT
+        message.attempts += 1
+        resend.api_key = mailer.api_key
+        resend.default_http_client = resend.RequestsClient(timeout=mailer.timeout_seconds)
+        try:
+            sent = resend.Emails.send(
+                {
+                    "from": mailer.sender,
+                    "to": [message.recipient],
+                    "subject": message.subject,
+                    "html": message.html,
+                    "text": message.text,
+                    "tags": [{"name": "event", "value": message.event.replace(".", "_")}],
+                },
+                {"idempotency_key": f"email-message/{message.id}"},
+            )
+        except ResendError as error:
+            message.last_error = _describe(error)
+            if _retryable(error) and not last_attempt:
+                message.status = "retrying"
+                retry = TransientEmailError(message.last_error)
+            else:
+                if _retryable(error):
+                    message.last_error = f"Gave up after {message.attempts} attempts. {message.last_error}"[:1000]
+                message.status = "failed"
+                return Outcome.FAILED
+        else:
+            message.status, message.provider_id, message.sent_at = "sent", sent["id"], func.now()
+            message.last_error = None
+            return Outcome.SENT
+    raise retry  # after the unit of work: the attempt and its error are kept for the retry to read

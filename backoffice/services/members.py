@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.config import load_settings
+from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Invite, Membership, User
@@ -64,45 +65,45 @@ def invite_member(
     organizations, and no admin can attach an account they do not control.
     """
     actor.require(Role.ADMIN)
-    errors: dict[str, str] = {}
-    email = clean_email(email, "email", errors)
-    name = clean_text(name, "name", errors, label="name", required=True, max_len=200)
-    r = _role(role, errors)
-    cid = _contractor_for_role(session, r, contractor_id, errors)
-    if errors:
-        session.rollback()
-        raise ValidationError(errors)
-    user_id = session.execute(
-        text("select invite_user_account(:email, :name)"), {"email": email, "name": name}
-    ).scalar_one()
-    existing = session.execute(
-        select(Membership.accepted_at).where(Membership.org_id == actor.org_id, Membership.user_id == user_id)
-    ).first()
-    if existing:
-        session.rollback()
-        if existing.accepted_at is None:
-            raise ValidationError(
-                {"email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."}
+    with unit_of_work(session):
+        errors: dict[str, str] = {}
+        email = clean_email(email, "email", errors)
+        name = clean_text(name, "name", errors, label="name", required=True, max_len=200)
+        r = _role(role, errors)
+        cid = _contractor_for_role(session, r, contractor_id, errors)
+        if errors:
+            raise ValidationError(errors)
+        user_id = session.execute(
+            text("select invite_user_account(:email, :name)"), {"email": email, "name": name}
+        ).scalar_one()
+        existing = session.execute(
+            select(Membership.accepted_at).where(Membership.org_id == actor.org_id, Membership.user_id == user_id)
+        ).first()
+        if existing:
+            if existing.accepted_at is None:
+                raise ValidationError(
+                    {
+                        "email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."
+                    }
+                )
+            raise ValidationError({"email": f"{email} is already a member of this organization."})
+        # Core insert naming only the granted columns: accepted_at is not the app role's to write.
+        membership_id = uuid.uuid4()
+        session.execute(
+            insert(Membership.__table__).values(
+                id=membership_id, org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid
             )
-        raise ValidationError({"email": f"{email} is already a member of this organization."})
-    # Core insert naming only the granted columns: accepted_at is not the app role's to write.
-    membership_id = uuid.uuid4()
-    session.execute(
-        insert(Membership.__table__).values(
-            id=membership_id, org_id=actor.org_id, user_id=user_id, role=r.value, contractor_id=cid
         )
-    )
-    token = _new_invite(session, actor, user_id, email, name)
-    _email_invite(session, actor, Person(user_id, email, name), r, token, base_url)
-    audit.record(
-        session,
-        actor,
-        "member.invited",
-        "membership",
-        membership_id,
-        {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None},
-    )
-    session.commit()
+        token = _new_invite(session, actor, user_id, email, name)
+        _email_invite(session, actor, Person(user_id, email, name), r, token, base_url)
+        audit.record(
+            session,
+            actor,
+            "member.invited",
+            "membership",
+            membership_id,
+            {"email": email, "role": r.value, "contractor_id": str(cid) if cid else None},
+        )
     return InviteResult(user_id, membership_id, token)
 
 
@@ -169,23 +170,23 @@ def _membership(session: Session, membership_id) -> Membership:
 def reissue_invite(session: Session, actor: Actor, membership_id, *, base_url: str | None = None) -> str:
     """A fresh link for someone who has not accepted yet, emailed to them; earlier links stop working."""
     actor.require(Role.ADMIN)
-    m = _membership(session, membership_id)
-    if m.accepted_at is not None:
-        session.rollback()
-        raise ValidationError({"invite": "This person has already joined; they sign in with their password."})
-    last = session.execute(
-        select(Invite.email, Invite.name)
-        .where(Invite.org_id == m.org_id, Invite.user_id == m.user_id)
-        .order_by(Invite.created_at.desc())
-        .limit(1)
-    ).first()
-    if last is None:  # a membership written without an invitation: nothing to renew
-        session.rollback()
-        raise ValidationError({"invite": "There is no invitation to renew. Remove this person and invite them again."})
-    token = _new_invite(session, actor, m.user_id, last.email, last.name)
-    _email_invite(session, actor, Person(m.user_id, last.email, last.name), Role(m.role), token, base_url)
-    audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": last.email})
-    session.commit()
+    with unit_of_work(session):
+        m = _membership(session, membership_id)
+        if m.accepted_at is not None:
+            raise ValidationError({"invite": "This person has already joined; they sign in with their password."})
+        last = session.execute(
+            select(Invite.email, Invite.name)
+            .where(Invite.org_id == m.org_id, Invite.user_id == m.user_id)
+            .order_by(Invite.created_at.desc())
+            .limit(1)
+        ).first()
+        if last is None:  # a membership written without an invitation: nothing to renew
+            raise ValidationError(
+                {"invite": "There is no invitation to renew. Remove this person and invite them again."}
+            )
+        token = _new_invite(session, actor, m.user_id, last.email, last.name)
+        _email_invite(session, actor, Person(m.user_id, last.email, last.name), Role(m.role), token, base_url)
+        audit.record(session, actor, "member.invite_reissued", "membership", m.id, {"email": last.email})
     return token
 
 
@@ -199,54 +200,52 @@ def _admin_count(session: Session, org_id) -> int:
 
 def change_role(session: Session, actor: Actor, membership_id, *, role: str, contractor_id=None) -> Membership:
     actor.require(Role.ADMIN)
-    m = _membership(session, membership_id)
-    errors: dict[str, str] = {}
-    r = _role(role, errors)
-    cid = _contractor_for_role(session, r, contractor_id, errors)
-    if (
-        not errors
-        and m.role == "admin"
-        and m.accepted_at
-        and r is not Role.ADMIN
-        and _admin_count(session, m.org_id) <= 1
-    ):
-        errors["role"] = "This is the organization's only admin. Make someone else an admin first."
-    if errors:
-        session.rollback()
-        raise ValidationError(errors)
-    before = {"role": m.role, "contractor_id": str(m.contractor_id) if m.contractor_id else None}
-    m.role, m.contractor_id = r.value, cid
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "member.role_changed",
-        "membership",
-        m.id,
-        {"before": before, "after": {"role": r.value, "contractor_id": str(cid) if cid else None}},
-    )
-    session.commit()
+    with unit_of_work(session):
+        m = _membership(session, membership_id)
+        errors: dict[str, str] = {}
+        r = _role(role, errors)
+        cid = _contractor_for_role(session, r, contractor_id, errors)
+        if (
+            not errors
+            and m.role == "admin"
+            and m.accepted_at
+            and r is not Role.ADMIN
+            and _admin_count(session, m.org_id) <= 1
+        ):
+            errors["role"] = "This is the organization's only admin. Make someone else an admin first."
+        if errors:
+            raise ValidationError(errors)
+        before = {"role": m.role, "contractor_id": str(m.contractor_id) if m.contractor_id else None}
+        m.role, m.contractor_id = r.value, cid
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "member.role_changed",
+            "membership",
+            m.id,
+            {"before": before, "after": {"role": r.value, "contractor_id": str(cid) if cid else None}},
+        )
     return m
 
 
 def remove_member(session: Session, actor: Actor, membership_id) -> None:
     actor.require(Role.ADMIN)
-    m = _membership(session, membership_id)
-    if m.role == "admin" and m.accepted_at and _admin_count(session, m.org_id) <= 1:
-        session.rollback()
-        raise ValidationError({"member": "This is the organization's only admin and cannot be removed."})
-    email = (
-        session.execute(select(User.email).where(User.id == m.user_id)).scalar()
-        or session.execute(
-            select(Invite.email).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id).limit(1)
-        ).scalar()
-    )
-    session.execute(
-        update(Invite)
-        .where(Invite.org_id == m.org_id, Invite.user_id == m.user_id, Invite.used_at.is_(None))
-        .values(used_at=func.now())
-    )
-    session.delete(m)
-    session.flush()
-    audit.record(session, actor, "member.removed", "membership", m.id, {"email": email, "role": m.role})
-    session.commit()
+    with unit_of_work(session):
+        m = _membership(session, membership_id)
+        if m.role == "admin" and m.accepted_at and _admin_count(session, m.org_id) <= 1:
+            raise ValidationError({"member": "This is the organization's only admin and cannot be removed."})
+        email = (
+            session.execute(select(User.email).where(User.id == m.user_id)).scalar()
+            or session.execute(
+                select(Invite.email).where(Invite.org_id == m.org_id, Invite.user_id == m.user_id).limit(1)
+            ).scalar()
+        )
+        session.execute(
+            update(Invite)
+            .where(Invite.org_id == m.org_id, Invite.user_id == m.user_id, Invite.used_at.is_(None))
+            .values(used_at=func.now())
+        )
+        session.delete(m)
+        session.flush()
+        audit.record(session, actor, "member.removed", "membership", m.id, {"email": email, "role": m.role})

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from backoffice import formatting
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
@@ -138,12 +139,12 @@ def notify(session: Session, actor: Actor, event: str, entity_id, *, base_url: s
     """Write the event's messages and notifications; commit. Returns how many messages are new. An event
     whose row is gone (NotFound) tells nobody."""
     try:
-        org = org_voice(session, actor.org_id)
-        written = sum(_store_notice(session, org, n, base_url) for n in notices_for(session, org, event, entity_id))
-    except NotFound:
-        session.rollback()
+        with unit_of_work(session):
+            org = org_voice(session, actor.org_id)
+            notices = notices_for(session, org, event, entity_id)
+            written = sum(_store_notice(session, org, n, base_url) for n in notices)
+    except NotFound:  # rolled back: nothing of the event is written
         return 0
-    session.commit()
     return written
 
 
@@ -153,31 +154,31 @@ def notify(session: Session, actor: Actor, event: str, entity_id, *, base_url: s
 def remind_overdue_reviews(session: Session, actor: Actor, *, base_url: str) -> int:
     """Remind owners of each submission waiting longer than the organization's review SLA; once per
     submission. Commits; returns how many reminders are new."""
-    sla = session.execute(select(Organization.review_sla_days).where(Organization.id == actor.org_id)).scalar_one()
-    newer = aliased(Submission)
-    waiting = (
-        session.execute(
-            select(Submission.id)
-            .join(Milestone, Milestone.id == Submission.milestone_id)
-            .where(
-                Milestone.status == "submitted",
-                ~select(newer.id)
-                .where(newer.milestone_id == Submission.milestone_id, newer.revision > Submission.revision)
-                .exists(),
-                Submission.submitted_at < func.now() - timedelta(days=sla),
+    with unit_of_work(session):
+        sla = session.execute(select(Organization.review_sla_days).where(Organization.id == actor.org_id)).scalar_one()
+        newer = aliased(Submission)
+        waiting = (
+            session.execute(
+                select(Submission.id)
+                .join(Milestone, Milestone.id == Submission.milestone_id)
+                .where(
+                    Milestone.status == "submitted",
+                    ~select(newer.id)
+                    .where(newer.milestone_id == Submission.milestone_id, newer.revision > Submission.revision)
+                    .exists(),
+                    Submission.submitted_at < func.now() - timedelta(days=sla),
+                )
+                .order_by(Submission.submitted_at)
             )
-            .order_by(Submission.submitted_at)
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
-    org = org_voice(session, actor.org_id)
-    written = sum(
-        _store_notice(session, org, n, base_url)
-        for s in waiting
-        for n in notices_for(session, org, "review.overdue", s)
-    )
-    session.commit()
+        org = org_voice(session, actor.org_id)
+        written = sum(
+            _store_notice(session, org, n, base_url)
+            for s in waiting
+            for n in notices_for(session, org, "review.overdue", s)
+        )
     return written
 
 
@@ -187,47 +188,46 @@ DIGEST_HORIZON_DAYS = 7
 def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: str) -> int:
     """One email per finance member listing authorized payments overdue or due within a week; none
     when nothing is due. Once per day and person. Commits; returns how many digests are new."""
-    rows = session.execute(
-        select(Invoice.invoice_number, Invoice.description, Invoice.currency, Invoice.net_minor, Invoice.due_date)
-        .where(Invoice.status == "approved", Invoice.due_date <= day + timedelta(days=DIGEST_HORIZON_DAYS))
-        .order_by(Invoice.due_date, Invoice.number)
-    ).all()
-    if not rows:
-        session.rollback()
-        return 0
-    org = org_voice(session, actor.org_id)
-    totals: dict[str, int] = {}
-    for r in rows:
-        totals[r.currency] = totals.get(r.currency, 0) + r.net_minor
-    overdue = sum(1 for r in rows if r.due_date < day)
-    shown = rows[:50]
-    facts = tuple(
-        (
-            f"{r.invoice_number} · due {org.day(r.due_date)}{' (overdue)' if r.due_date < day else ''}",
-            f"{org.money(r.net_minor, r.currency)} — {r.description}",
+    with unit_of_work(session):
+        rows = session.execute(
+            select(Invoice.invoice_number, Invoice.description, Invoice.currency, Invoice.net_minor, Invoice.due_date)
+            .where(Invoice.status == "approved", Invoice.due_date <= day + timedelta(days=DIGEST_HORIZON_DAYS))
+            .order_by(Invoice.due_date, Invoice.number)
+        ).all()
+        if not rows:
+            return 0
+        org = org_voice(session, actor.org_id)
+        totals: dict[str, int] = {}
+        for r in rows:
+            totals[r.currency] = totals.get(r.currency, 0) + r.net_minor
+        overdue = sum(1 for r in rows if r.due_date < day)
+        shown = rows[:50]
+        facts = tuple(
+            (
+                f"{r.invoice_number} · due {org.day(r.due_date)}{' (overdue)' if r.due_date < day else ''}",
+                f"{org.money(r.net_minor, r.currency)} — {r.description}",
+            )
+            for r in shown
         )
-        for r in shown
-    )
-    if len(rows) > len(shown):
-        facts += (("…", f"and {len(rows) - len(shown)} more in the payment queue"),)
-    total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
-    notice = Notice(
-        "finance.digest",
-        f"finance.digest:{day.isoformat()}",
-        finance_people(session),
-        subject=f"{formatting.count(len(rows), 'payment')} due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
-        lead=(
-            f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} due within {DIGEST_HORIZON_DAYS} days"
-            + (f", {overdue} of them overdue" if overdue else "")
-            + f". Total: {total_text}."
-        ),
-        facts=facts,
-        path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
-        action="Open the payment queue",
-        entity=("organization", str(org.id)),
-    )
-    written = _store_notice(session, org, notice, base_url)
-    session.commit()
+        if len(rows) > len(shown):
+            facts += (("…", f"and {len(rows) - len(shown)} more in the payment queue"),)
+        total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
+        notice = Notice(
+            "finance.digest",
+            f"finance.digest:{day.isoformat()}",
+            finance_people(session),
+            subject=f"{formatting.count(len(rows), 'payment')} due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
+            lead=(
+                f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} due within {DIGEST_HORIZON_DAYS} days"
+                + (f", {overdue} of them overdue" if overdue else "")
+                + f". Total: {total_text}."
+            ),
+            facts=facts,
+            path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
+            action="Open the payment queue",
+            entity=("organization", str(org.id)),
+        )
+        written = _store_notice(session, org, notice, base_url)
     return written
 
 
@@ -236,22 +236,24 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
 
 def mark_read(session: Session, actor: Actor, notification_id) -> Notification:
     """Mark one of the actor's notifications read (RLS: nobody else's is visible). Commits."""
-    notification = get_or_404(session, Notification, notification_id)
-    if notification.read_at is None:
-        notification.read_at = func.now()
-    session.commit()
+    with unit_of_work(session):
+        notification = get_or_404(session, Notification, notification_id)
+        if notification.read_at is None:
+            notification.read_at = func.now()
     return notification
 
 
 def mark_all_read(session: Session, actor: Actor) -> int:
-    count = session.execute(
-        update(Notification)
-        .where(
-            Notification.org_id == actor.org_id, Notification.user_id == actor.user_id, Notification.read_at.is_(None)
-        )
-        .values(read_at=func.now())
-    ).rowcount
-    session.commit()
+    with unit_of_work(session):
+        count = session.execute(
+            update(Notification)
+            .where(
+                Notification.org_id == actor.org_id,
+                Notification.user_id == actor.user_id,
+                Notification.read_at.is_(None),
+            )
+            .values(read_at=func.now())
+        ).rowcount
     return count
 
 
@@ -262,23 +264,21 @@ def requeue(session: Session, actor: Actor, message_id) -> EmailMessage:
     """Send a message that was kept or failed again (admins). A sent message is never sent twice
     (Conflict). Commits."""
     actor.require(Role.ADMIN)
-    message = outbox_message(session, actor, message_id)
-    session.refresh(message, with_for_update=True)
-    if message.status == "sent":
-        session.rollback()
-        raise Conflict(f"This message was sent already ({message.provider_id}); it is never sent twice.")
-    if message.status in ("queued", "retrying"):
-        session.rollback()
-        raise Conflict("This message is waiting to be sent already.")
-    message.status, message.updated_at = "queued", func.now()
-    queue.send_email(session, message.id, org_id=message.org_id)
-    audit.record(
-        session,
-        actor,
-        "email.requeued",
-        "email_message",
-        message.id,
-        {"event": message.event, "recipient": message.recipient, "was": message.last_error},
-    )
-    session.commit()
+    with unit_of_work(session):
+        message = outbox_message(session, actor, message_id)
+        session.refresh(message, with_for_update=True)
+        if message.status == "sent":
+            raise Conflict(f"This message was sent already ({message.provider_id}); it is never sent twice.")
+        if message.status in ("queued", "retrying"):
+            raise Conflict("This message is waiting to be sent already.")
+        message.status, message.updated_at = "queued", func.now()
+        queue.send_email(session, message.id, org_id=message.org_id)
+        audit.record(
+            session,
+            actor,
+            "email.requeued",
+            "email_message",
+            message.id,
+            {"event": message.event, "recipient": message.recipient, "was": message.last_error},
+        )
     return message

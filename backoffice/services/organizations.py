@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from backoffice import formatting
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.ap_export import DATE_FORMATS, Preset, custom_layout
 from backoffice.domain.currency import is_currency
@@ -93,36 +94,36 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
     """Change the organization's settings; the audit event keeps each changed field's before and after."""
     actor.require(Role.ADMIN)
     validate_settings(new)
-    org = current_organization(session, actor)
-    changes = {}
-    for field in (
-        "name",
-        "default_currency",
-        "default_retainage_bps",
-        "payment_terms_days",
-        "partial_policy",
-        *EVIDENCE_LIMITS,
-        "invoice_prefix",
-        "segregation_of_duties",
-        "review_sla_days",
-        "locale",
-    ):
-        before, after = getattr(org, field), getattr(new, field)
-        if field in ("review_sla_days", "locale") and after is None:
-            continue
-        if field == "name":
-            after = after.strip()
-        if field == "invoice_prefix":
-            if after is None:
+    with unit_of_work(session):
+        org = current_organization(session, actor)
+        changes = {}
+        for field in (
+            "name",
+            "default_currency",
+            "default_retainage_bps",
+            "payment_terms_days",
+            "partial_policy",
+            *EVIDENCE_LIMITS,
+            "invoice_prefix",
+            "segregation_of_duties",
+            "review_sla_days",
+            "locale",
+        ):
+            before, after = getattr(org, field), getattr(new, field)
+            if field in ("review_sla_days", "locale") and after is None:
                 continue
-            after = after.strip().upper()
-        if before != after:
-            changes[field] = {"before": before, "after": after}
-            setattr(org, field, after)
-    if changes:
-        session.flush()
-        audit.record(session, actor, "organization.settings_changed", "organization", org.id, changes)
-    session.commit()
+            if field == "name":
+                after = after.strip()
+            if field == "invoice_prefix":
+                if after is None:
+                    continue
+                after = after.strip().upper()
+            if before != after:
+                changes[field] = {"before": before, "after": after}
+                setattr(org, field, after)
+        if changes:
+            session.flush()
+            audit.record(session, actor, "organization.settings_changed", "organization", org.id, changes)
     return org
 
 
@@ -149,20 +150,20 @@ def update_export_settings(session: Session, actor: Actor, new: ExportSettings) 
             errors["columns"] = str(exc)
     if errors:
         raise ValidationError(errors)
-    org = current_organization(session, actor)
-    columns = layout.as_json()["columns"] if layout else org.ap_export_columns
-    changes = {}
-    for field, after in (
-        ("ap_export_preset", preset.value),
-        ("ap_expense_account", account),
-        ("ap_export_date_format", new.date_format),
-        ("ap_export_columns", columns),
-    ):
-        if getattr(org, field) != after:
-            changes[field] = {"before": getattr(org, field), "after": after}
-            setattr(org, field, after)
-    if changes:
-        session.flush()
-        audit.record(session, actor, "organization.export_layout_changed", "organization", org.id, changes)
-    session.commit()
+    with unit_of_work(session):
+        org = current_organization(session, actor)
+        columns = layout.as_json()["columns"] if layout else org.ap_export_columns
+        changes = {}
+        for field, after in (
+            ("ap_export_preset", preset.value),
+            ("ap_expense_account", account),
+            ("ap_export_date_format", new.date_format),
+            ("ap_export_columns", columns),
+        ):
+            if getattr(org, field) != after:
+                changes[field] = {"before": getattr(org, field), "after": after}
+                setattr(org, field, after)
+        if changes:
+            session.flush()
+            audit.record(session, actor, "organization.export_layout_changed", "organization", org.id, changes)
     return org

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from backoffice import formatting
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.percent import format_bps
 from backoffice.errors import NotFound
 from backoffice.models import (
@@ -197,53 +198,51 @@ def filename_for(invoice_number: str) -> str:
 def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None:
     """Render and store the invoice's receipt, and audit its hash; commit. Returns None, writing nothing,
     when the invoice has its receipt already (it is never regenerated)."""
-    if receipt_of(session, invoice_id) is not None:
-        session.rollback()
-        return None
-    data = receipt_data(session, invoice_id)
-    issued_at = session.execute(text("select now()")).scalar_one()  # the database's clock, as stored below
-    transaction_id = new_transaction_id()
-    pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id)
-    digest = hashlib.sha256(pdf).hexdigest()
-    invoice = session.get(Invoice, invoice_id)
-    filename = filename_for(data.invoice_number)
-    document_id = session.execute(
-        insert(Document)
-        .values(
-            org_id=invoice.org_id,
-            kind="receipt",
-            invoice_id=invoice.id,
-            transaction_id=transaction_id,
-            title=f"Receipt {data.invoice_number} — {data.description}"[:300],
-            filename=filename,
-            content=pdf,
-            size_bytes=len(pdf),
-            sha256=digest,
-            contractor_id=invoice.contractor_id,
-            engagement_id=invoice.engagement_id,
-            issued_at=issued_at,
+    with unit_of_work(session):
+        if receipt_of(session, invoice_id) is not None:
+            return None
+        data = receipt_data(session, invoice_id)
+        issued_at = session.execute(text("select now()")).scalar_one()  # the database's clock, as stored below
+        transaction_id = new_transaction_id()
+        pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id)
+        digest = hashlib.sha256(pdf).hexdigest()
+        invoice = session.get(Invoice, invoice_id)
+        filename = filename_for(data.invoice_number)
+        document_id = session.execute(
+            insert(Document)
+            .values(
+                org_id=invoice.org_id,
+                kind="receipt",
+                invoice_id=invoice.id,
+                transaction_id=transaction_id,
+                title=f"Receipt {data.invoice_number} — {data.description}"[:300],
+                filename=filename,
+                content=pdf,
+                size_bytes=len(pdf),
+                sha256=digest,
+                contractor_id=invoice.contractor_id,
+                engagement_id=invoice.engagement_id,
+                issued_at=issued_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(Document.id)
+        ).scalar_one_or_none()
+        if document_id is None:  # another job stored it first, between our check and our insert
+            return None
+        audit.record(
+            session,
+            actor,
+            "document.receipt_issued",
+            "invoice",
+            invoice.id,
+            {
+                "document_id": str(document_id),
+                "filename": filename,
+                "sha256": digest,
+                "size_bytes": len(pdf),
+                "transaction_id": transaction_id,
+                "invoice_number": data.invoice_number,
+                "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence],
+            },
         )
-        .on_conflict_do_nothing()
-        .returning(Document.id)
-    ).scalar_one_or_none()
-    if document_id is None:  # another job stored it first, between our check and our insert
-        session.rollback()
-        return None
-    audit.record(
-        session,
-        actor,
-        "document.receipt_issued",
-        "invoice",
-        invoice.id,
-        {
-            "document_id": str(document_id),
-            "filename": filename,
-            "sha256": digest,
-            "size_bytes": len(pdf),
-            "transaction_id": transaction_id,
-            "invoice_number": data.invoice_number,
-            "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence],
-        },
-    )
-    session.commit()
     return session.get(Document, document_id)
