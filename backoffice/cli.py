@@ -9,7 +9,7 @@ import click
 from sqlalchemy import func, select
 
 from backoffice.config import load_settings
-from backoffice.db import make_engine, make_session_factory
+from backoffice.db import make_engine, make_session_factory, unit_of_work
 from backoffice.runtime import DatabaseUrls, database_urls, require_admin
 
 
@@ -233,12 +233,11 @@ def create_org(name: str, currency: str, retainage: str, terms: int) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--retainage") from None
     engine, session = _admin_session(_urls())
-    with session:
+    with session, unit_of_work(session):
         try:
             org = bootstrap.create_org(session, name, currency.upper(), bps, terms)
         except ValidationError as exc:
             raise click.UsageError("; ".join(exc.fields.values())) from None
-        session.commit()
     engine.dispose()
     click.echo(org.id)
 
@@ -260,7 +259,7 @@ def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: 
     from backoffice.services import bootstrap
 
     engine, session = _admin_session(_urls())
-    with session:
+    with session, unit_of_work(session):
         try:
             org_filter = Organization.id == uuid.UUID(org_ref)
         except ValueError:
@@ -286,7 +285,6 @@ def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: 
             )
         except ValidationError as exc:
             raise click.UsageError("; ".join(exc.fields.values())) from None
-        session.commit()
     engine.dispose()
     click.echo(f"{user.email} is {role} of {orgs[0].name}. (An existing account keeps its own password.)")
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from procrastinate import JobContext, RetryStrategy
 from sqlalchemy.orm import Session
 
+from backoffice.db import end_read
 from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
@@ -64,7 +65,7 @@ def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> N
     organization's failure does not stop the others; the job fails afterwards (and is retried) if any did."""
     with current().sessions() as session:
         org_ids = job_org_ids(session)
-        session.rollback()
+        end_read(session)
     failed = []
     for org in org_ids:
         try:

@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.db import set_context
+from backoffice.db import end_read, set_context
 from backoffice.domain.roles import Role
 from backoffice.models import User
 
@@ -56,7 +56,7 @@ def signed_in_user(session: Session, user_id: uuid.UUID, signed_in_at: float | N
     (seconds since the epoch, by the database's clock)? Ends its read transaction."""
     set_context(session, user_id=user_id, org_id=None)
     revoked = session.execute(select(User.sessions_revoked_at, User.is_active).where(User.id == user_id)).first()
-    session.rollback()
+    end_read(session)
     if revoked is None or not revoked.is_active or signed_in_at is None:
         return False
     return revoked.sessions_revoked_at is None or revoked.sessions_revoked_at.timestamp() < signed_in_at

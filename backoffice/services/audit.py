@@ -10,6 +10,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import end_read
 from backoffice.domain.audit_chain import ChainBreak, ChainRow, first_break
 from backoffice.models import AuditEvent
 
@@ -73,7 +74,7 @@ def verify_chain(session: Session) -> tuple[int, list[ChainBreak]]:
     for r in session.execute(_CHAIN_ROWS).mappings():
         by_org.setdefault(r["org_id"], []).append(ChainRow(**r))
         count += 1
-    session.rollback()  # read-only: end the transaction rather than leave it open
+    end_read(session)  # read-only: end the transaction rather than leave it open
     breaks = [b for rows in by_org.values() if (b := first_break(rows)) is not None]
     return count, breaks
 

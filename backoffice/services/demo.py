@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
 from backoffice.services import bootstrap, demo_engagements, demo_money
@@ -39,55 +40,68 @@ def has_data(session: Session) -> bool:
 
 
 def seed(session: Session) -> list[DemoLogin]:
-    """Create the demo world (owner role, empty database). Commits."""
+    """Create the demo world (owner role, empty database). Commits: the organizations and people first,
+    then each step through the services, which commit as they would for a person."""
     pw = hash_password(DEMO_PASSWORD)
-    acme = bootstrap.create_org(session, "Acme Renovations", "USD", 1000, 30)
-    northwind = bootstrap.create_contractor(
-        session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821"
-    )
-    bluebird = bootstrap.create_contractor(
-        session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check"
-    )
-    harbor = bootstrap.create_contractor(session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None)
-    ada = bootstrap.create_user(
-        session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN
-    )
-    owner = bootstrap.create_user(
-        session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER
-    )
-    fiona = bootstrap.create_user(
-        session, email="finance@acme.example", name="Fiona Finance", password_hash=pw, org_id=acme.id, role=Role.FINANCE
-    )
-    nina = bootstrap.create_user(
-        session,
-        email="nina@northwind.example",
-        name="Nina Northwind",
-        password_hash=pw,
-        org_id=acme.id,
-        role=Role.CONTRACTOR,
-        contractor_id=northwind.id,
-    )
-    bootstrap.create_user(
-        session,
-        email="ben@bluebird.example",
-        name="Ben Bluebird",
-        password_hash=pw,
-        org_id=acme.id,
-        role=Role.CONTRACTOR,
-        contractor_id=bluebird.id,
-    )
+    with unit_of_work(session):
+        acme = bootstrap.create_org(session, "Acme Renovations", "USD", 1000, 30)
+        northwind = bootstrap.create_contractor(
+            session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821"
+        )
+        bluebird = bootstrap.create_contractor(
+            session, acme.id, "Bluebird Electrical LLC", "accounts@bluebird.example", "V-1002", "Check"
+        )
+        harbor = bootstrap.create_contractor(
+            session, acme.id, "Harbor Surveying Co.", "office@harbor.example", None, None
+        )
+        ada = bootstrap.create_user(
+            session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=acme.id, role=Role.ADMIN
+        )
+        owner = bootstrap.create_user(
+            session, email="owner@acme.example", name="Omar Owner", password_hash=pw, org_id=acme.id, role=Role.OWNER
+        )
+        fiona = bootstrap.create_user(
+            session,
+            email="finance@acme.example",
+            name="Fiona Finance",
+            password_hash=pw,
+            org_id=acme.id,
+            role=Role.FINANCE,
+        )
+        nina = bootstrap.create_user(
+            session,
+            email="nina@northwind.example",
+            name="Nina Northwind",
+            password_hash=pw,
+            org_id=acme.id,
+            role=Role.CONTRACTOR,
+            contractor_id=northwind.id,
+        )
+        bootstrap.create_user(
+            session,
+            email="ben@bluebird.example",
+            name="Ben Bluebird",
+            password_hash=pw,
+            org_id=acme.id,
+            role=Role.CONTRACTOR,
+            contractor_id=bluebird.id,
+        )
 
-    globex = bootstrap.create_org(session, "Globex Facilities", "EUR", 500, 14)
-    kestrel = bootstrap.create_contractor(
-        session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912"
-    )
-    bootstrap.create_user(
-        session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=globex.id, role=Role.ADMIN
-    )
-    gina = bootstrap.create_user(
-        session, email="owner@globex.example", name="Gina Globex", password_hash=pw, org_id=globex.id, role=Role.OWNER
-    )
-    session.commit()
+        globex = bootstrap.create_org(session, "Globex Facilities", "EUR", 500, 14)
+        kestrel = bootstrap.create_contractor(
+            session, globex.id, "Kestrel Facades GmbH", "rechnung@kestrel.example", "K-77", "SEPA •••• 9912"
+        )
+        bootstrap.create_user(
+            session, email="admin@acme.example", name="Ada Admin", password_hash=pw, org_id=globex.id, role=Role.ADMIN
+        )
+        gina = bootstrap.create_user(
+            session,
+            email="owner@globex.example",
+            name="Gina Globex",
+            password_hash=pw,
+            org_id=globex.id,
+            role=Role.OWNER,
+        )
 
     omar = Actor(owner.id, acme.id, Role.OWNER, owner.email, owner.name)
     nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)

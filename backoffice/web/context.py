@@ -12,6 +12,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.db import end_read
 from backoffice.domain.roles import Role
 from backoffice.queries.identity import MembershipChoice, actor_for, memberships_of, signed_in_user
 
@@ -59,7 +60,7 @@ def load_user(user_id: str) -> SignedIn | None:
         return None  # deactivated, or signed out (on any device) since this cookie signed in
     actor = actor_for(session, uid, org_id) or actor_for(session, uid, None)
     memberships = memberships_of(session) if actor else []
-    session.rollback()  # end the read transaction; the next one re-applies the same context
+    end_read(session)  # a read-only reset, not a unit of work: the next transaction re-applies the context
     if actor is None:
         # Signed in but in no organization (yet, or any more): they stay signed in and are told why.
         cookie.pop("org_id", None)
