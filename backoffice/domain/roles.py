@@ -18,7 +18,12 @@ class Role(StrEnum):
         ]
 
 
+# One name per role set; every module imports these instead of spelling a set out.
+# The organization's own people (everyone but contractors): they read the retainage report.
 STAFF_ROLES = frozenset({Role.ADMIN, Role.OWNER, Role.FINANCE})
-AUDIT_READERS = frozenset({Role.ADMIN, Role.FINANCE})
-# Who works the payment queue: exports, records payments, reads batches and the ledger.
+# Who sets up and runs engagements and decides on their work: admins on every engagement, a project
+# owner on the ones they own (domain.engagements.can_decide says which engagement is whose).
+MANAGERS = frozenset({Role.ADMIN, Role.OWNER})
+# Who works the payment queue (exports, records payments, reads batches and the ledger), the data room
+# and the audit trail.
 FINANCE_ROLES = frozenset({Role.ADMIN, Role.FINANCE})

@@ -44,7 +44,6 @@ from backoffice.services import audit
 from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
 
 CHUNK = 1024 * 1024
-FINANCE = FINANCE_ROLES
 MAX_SELECTED = 100_000
 
 # What each field holds, as SQL over invoices i, contractors c, engagements e, organizations o and
@@ -113,7 +112,7 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
     """Export the selected authorized invoices as one file in one currency. Raises Forbidden,
     ValidationError (nothing selected, several currencies, a bad date or preset) or Conflict (some
     were exported or paid meanwhile: none is exported then)."""
-    if actor.role not in FINANCE:
+    if actor.role not in FINANCE_ROLES:
         raise Forbidden("Only finance and admins export payments.")
     with unit_of_work(session):
         org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one()

@@ -18,7 +18,7 @@ from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import (
@@ -36,8 +36,6 @@ from backoffice.services.validation import (
     get_or_404,
     parse_id,
 )
-
-STAFF = (Role.ADMIN, Role.OWNER)
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,7 @@ def _is_staff(session: Session, user_id: uuid.UUID) -> bool:
             .select_from(Membership)
             .where(
                 Membership.user_id == user_id,
-                Membership.role.in_(("admin", "owner")),
+                Membership.role.in_([r.value for r in MANAGERS]),
                 Membership.accepted_at.is_not(None),
             )
         ).scalar_one()
@@ -131,7 +129,7 @@ def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> En
 
 def require_manager(actor: Actor, engagement: Engagement) -> None:
     """Admins manage every engagement; a project owner manages the ones they own."""
-    actor.require(*STAFF)
+    actor.require(*MANAGERS)
     if actor.role == Role.OWNER and engagement.owner_user_id != actor.user_id:
         raise Forbidden("Only this engagement's project owner or an admin can change it.")
 
@@ -142,7 +140,7 @@ def can_manage(actor: Actor, engagement: Engagement) -> bool:
 
 def create_engagement(session: Session, actor: Actor, data: EngagementInput) -> Engagement:
     """A new engagement in ``draft``, with the organization's defaults for terms left empty."""
-    actor.require(*STAFF)
+    actor.require(*MANAGERS)
     with unit_of_work(session):
         values = _clean(session, actor, data)
         engagement = Engagement(

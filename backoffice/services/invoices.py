@@ -27,12 +27,13 @@ from backoffice.domain.invoices import (
     withheld_bps,
 )
 from backoffice.domain.money import format_amount
+from backoffice.domain.roles import MANAGERS
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
 from backoffice.queries.money import engagement_retainage
 from backoffice.services import audit
-from backoffice.services.engagements import STAFF, can_manage, get_engagement
+from backoffice.services.engagements import can_manage, get_engagement
 from backoffice.services.validation import clean_text, get_or_404
 
 
@@ -93,7 +94,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
     """Authorize paying out the retainage the engagement holds: once per engagement, by its project owner
     or an admin, once the engagement is completed or earlier with a reason. Raises Forbidden, Conflict
     (released already), InvalidTransition (nothing held) or ValidationError for ``reason``."""
-    if actor.role not in STAFF:
+    if actor.role not in MANAGERS:
         raise Forbidden("Only the engagement's project owner or an admin releases its retainage.")
     with unit_of_work(session):
         engagement = get_engagement(session, engagement_id, lock=True)

@@ -31,7 +31,6 @@ from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
 from backoffice.services.validation import clean_date, clean_text
 
-FINANCE = FINANCE_ROLES
 METHODS = {"ach": "ACH / bank transfer", "wire": "Wire", "check": "Check", "card": "Card", "other": "Other"}
 MAX_REMITTANCE_BYTES = 2 * 1024 * 1024
 MAX_REMITTANCE_ROWS = 5000
@@ -120,7 +119,7 @@ def record_batch_payment(session: Session, actor: Actor, batch_id, data: Payment
 
 
 def _require_finance(actor: Actor) -> None:
-    if actor.role not in FINANCE:
+    if actor.role not in FINANCE_ROLES:
         raise Forbidden("Only finance and admins record payments.")
 
 

@@ -20,11 +20,12 @@ from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.percent import parse_percent_to_bps
 from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contractor, split_part
+from backoffice.domain.roles import MANAGERS
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
 from backoffice.services import audit, change_orders, invoices
-from backoffice.services.engagements import STAFF, can_manage, get_engagement
+from backoffice.services.engagements import can_manage, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
 from backoffice.services.validation import clean_text, parse_id
 
@@ -52,7 +53,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
     approved part and a system change order adds a milestone for the remainder. Nothing of a refused
     decision is kept. Raises Forbidden, Conflict (decided already; a newer revision; the
     amount changed), InvalidTransition, or ValidationError for ``decision``, ``reason``, ``approved_amount``."""
-    if actor.role not in STAFF:
+    if actor.role not in MANAGERS:
         raise Forbidden("Only the engagement's project owner or an admin decides on submitted work.")
     with unit_of_work(session):
         # Engagement first, then milestone: the order change orders lock in, so the two never deadlock;

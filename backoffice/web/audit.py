@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.queries import admin as queries
 from backoffice.services import audit as audit_service
 from backoffice.web.context import db, roles_required
@@ -20,13 +20,13 @@ def _page(before: int | None = None, **extra):
 
 
 @bp.route("/")
-@roles_required(Role.ADMIN, Role.FINANCE)
+@roles_required(*FINANCE_ROLES)
 def index():
     return _page(request.args.get("before", type=int))
 
 
 @bp.route("/verify", methods=["POST"])
-@roles_required(Role.ADMIN, Role.FINANCE)
+@roles_required(*FINANCE_ROLES)
 def verify():
     checked, breaks = audit_service.verify_chain(db())
     if wants_fragment():

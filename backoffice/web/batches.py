@@ -22,12 +22,10 @@ from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 
-FINANCE = FINANCE_ROLES
-
 
 @bp.route("/")
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def index():
     page = page_number()
     rows, total = queries.batch_list(db(), page)
@@ -45,7 +43,7 @@ def index():
 
 @bp.route("/", methods=["POST"])
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def create():
     form = request.form
     selection = export_service.Selection(
@@ -94,14 +92,14 @@ def _context(batch_id, **extra) -> dict:
 
 @bp.route("/<batch_id>")
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def show(batch_id):
     return render("batches/show.html", **_context(batch_id))
 
 
 @bp.route("/<batch_id>/download")
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def download(batch_id):
     session = db()
     batch = export_service.get_batch(session, batch_id)
@@ -136,7 +134,7 @@ def void(batch_id):
 
 @bp.route("/<batch_id>/pay", methods=["POST"])
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def pay(batch_id):
     form = request.form
     data = payment_service.PaymentInput(form.get("paid_at", ""), form.get("reference", ""), form.get("method", ""))

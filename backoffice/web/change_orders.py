@@ -8,7 +8,7 @@ from flask import Blueprint, flash, request, url_for
 
 from backoffice.domain import engagements as rules
 from backoffice.domain.money import format_amount
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import MANAGERS
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.queries import engagements as queries
 from backoffice.services import change_orders as service
@@ -68,7 +68,7 @@ def _form(engagement, milestones, typed, additions, based_on, reason, *, errors=
 
 
 @bp.route("/<engagement_id>/change-orders/new", methods=["GET", "POST"])
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def new(engagement_id):
     engagement = get_engagement(db(), engagement_id)
     require_manager(actor(), engagement)
@@ -85,7 +85,7 @@ def new(engagement_id):
     based_on = int(request.form.get("based_on", "0")) if request.form.get("based_on", "0").isdigit() else -1
     reason = request.form.get("reason", "")
     if request.form.get("op") == "add":
-        return _form(engagement, milestones, typed, additions + [RowInput()], based_on, reason)
+        return _form(engagement, milestones, typed, [*additions, RowInput()], based_on, reason)
     data = service.ChangeOrderInput(
         reason=reason,
         based_on=based_on,

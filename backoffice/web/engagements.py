@@ -12,7 +12,7 @@ from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import EngagementStatus
 from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import engagements as queries
 from backoffice.services import engagements as service
@@ -87,7 +87,7 @@ def index():
         status_choices=STATUS_CHOICES,
         contractors=queries.contractor_choices(db()) if staff else [],
         owners=queries.owner_choices(db()) if staff else [],
-        can_create=me.role in service.STAFF,
+        can_create=me.role in MANAGERS,
     )
 
 
@@ -121,7 +121,7 @@ def _terms_page(template_title: str, form: TermsForm, engagement=None, status: i
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def new():
     form = TermsForm()
     form.fill_choices()
@@ -144,7 +144,7 @@ def new():
 
 
 @bp.route("/<engagement_id>/terms", methods=["GET", "POST"])
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def terms(engagement_id):
     engagement = service.get_engagement(db(), engagement_id)
     service.require_manager(actor(), engagement)

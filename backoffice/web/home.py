@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_login import current_user, login_required
 
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import MANAGERS, Role
 from backoffice.queries import admin as admin_queries
 from backoffice.queries import home as home_queries
 from backoffice.queries import reviews as review_queries
@@ -23,7 +23,7 @@ def index():
         return render("home/no_org.html")
     overview = admin_queries.org_overview(db())
     waiting = mine = None
-    if actor.role in (Role.ADMIN, Role.OWNER):
+    if actor.role in MANAGERS:
         waiting = review_queries.queue_count(db(), owner_id=review_queries.owner_scope(actor))
     if actor.role == Role.CONTRACTOR:
         mine = home_queries.contractor_home(db())

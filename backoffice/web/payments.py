@@ -21,8 +21,6 @@ from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("payments", __name__)
 
-FINANCE = FINANCE_ROLES
-
 
 def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
     """The queue's filters from the query string; a malformed value is dropped with a note, not a 500."""
@@ -49,7 +47,7 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
 
 @bp.route("/payments/")
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def queue():
     filters, notes = _filters(request.args)
     result = queries.payment_queue(db(), filters)
@@ -71,7 +69,7 @@ def queue():
 def mine():
     """A contractor's payments; staff have the queue (finance) or the engagement pages."""
     me = actor()
-    if me.role in FINANCE:
+    if me.role in FINANCE_ROLES:
         return redirect(url_for("payments.queue"))
     if me.role != Role.CONTRACTOR:
         return redirect(url_for("retainage.report"))
@@ -91,14 +89,14 @@ def _detail(invoice_id) -> queries.InvoiceDetail:
 
 def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
-    receipt = receipt_of(db(), detail.row.id) if me.role in FINANCE else None
+    receipt = receipt_of(db(), detail.row.id) if me.role in FINANCE_ROLES else None
     return {
         "d": detail,
         "i": detail.row,
         "today": date.today(),
         "methods": payment_service.METHODS,
         "receipt": receipt,
-        "can_pay": me.role in FINANCE and detail.row.status.payable,
+        "can_pay": me.role in FINANCE_ROLES and detail.row.status.payable,
         "own_approval": detail.authorized_by == me.user_id,
         "errors": {},
         "values": {},
@@ -143,7 +141,7 @@ def pay(invoice_id):
 
 @bp.route("/payments/remittance", methods=["GET", "POST"])
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def remittance():
     """Upload a remittance file: every row is checked and shown; nothing is written until confirmed."""
     if request.method == "GET":
@@ -177,7 +175,7 @@ def remittance():
 
 @bp.route("/payments/remittance/import", methods=["POST"])
 @login_required
-@roles_required(*FINANCE)
+@roles_required(*FINANCE_ROLES)
 def remittance_import():
     content = request.form.get("csv_text", "").encode("utf-8")
     method = request.form.get("method", "ach")

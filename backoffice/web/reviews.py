@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_login import login_required
 
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import MANAGERS, Role
 from backoffice.queries import reviews as queries
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import render
@@ -15,7 +15,7 @@ bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
 @bp.route("/")
 @login_required
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def index():
     rows = queries.review_queue(db(), owner_id=queries.owner_scope(actor()))
     return render("reviews/index.html", "reviews/_queue.html", rows=rows, limit=queries.QUEUE_PAGE)
@@ -23,7 +23,7 @@ def index():
 
 @bp.route("/count")
 @login_required
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def count():
     """The navigation's badge; htmx refreshes it every minute and after each decision."""
     return render("reviews/_count.html", count=queries.queue_count(db(), owner_id=queries.owner_scope(actor())))

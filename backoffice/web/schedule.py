@@ -18,7 +18,7 @@ from flask_login import login_required
 from backoffice.domain import engagements as rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import format_amount
-from backoffice.domain.roles import Role
+from backoffice.domain.roles import MANAGERS
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.queries import engagements as queries
 from backoffice.services import milestone_import
@@ -103,7 +103,7 @@ def _sent_already(engagement):
 
 
 @bp.route("/<engagement_id>/milestones", methods=["GET", "POST"])
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def edit(engagement_id):
     engagement = _draft(engagement_id)
     if engagement.status not in rules.EDITABLE:
@@ -149,7 +149,7 @@ def template():
 
 
 @bp.route("/<engagement_id>/milestones/import", methods=["GET", "POST"])
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def import_csv(engagement_id):
     engagement = _draft(engagement_id)
     if engagement.status not in rules.EDITABLE:
@@ -179,7 +179,7 @@ def import_csv(engagement_id):
 
 
 @bp.route("/<engagement_id>/milestones/import/confirm", methods=["POST"])
-@roles_required(Role.ADMIN, Role.OWNER)
+@roles_required(*MANAGERS)
 def confirm_import(engagement_id):
     engagement = _draft(engagement_id)
     try:
