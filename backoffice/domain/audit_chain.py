@@ -1,7 +1,7 @@
 """The audit trail's hash chain, recomputed independently of the database trigger that writes it.
 
 Each event's hash is sha256 over its canonical text, which ends with the previous event's hash; the
-first event of an organization links to 64 zeros. The trigger in sql/rls_policies.sql builds the same
+first event of an organization links to 64 zeros. The trigger in sql/audit.sql builds the same
 text; `backoffice audit verify` recomputes it here, so a row changed behind the app's back is found.
 """
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger
 from sqlalchemy.orm import DeclarativeBase
@@ -13,4 +14,4 @@ def new_id() -> uuid.UUID:
 class Base(DeclarativeBase):
     # Money is bigint minor units: a plain int maps to BIGINT so no amount above 2^31 - 1 cents
     # (about 21 million dollars) is ever bound as a 32-bit integer.
-    type_annotation_map = {int: BigInteger}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {int: BigInteger}

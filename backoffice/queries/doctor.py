@@ -44,7 +44,8 @@ _VIEWS = text(
       from pg_class c
      where c.relnamespace = 'public'::regnamespace and c.relkind in ('v', 'm')
        and has_table_privilege(current_user, c.oid, 'SELECT')
-       and not coalesce('security_invoker=true' = any (c.reloptions) or 'security_invoker=on' = any (c.reloptions), false)
+       and not coalesce('security_invoker=true' = any (c.reloptions)
+                        or 'security_invoker=on' = any (c.reloptions), false)
     """
 )
 # SECURITY DEFINER functions the app may call must pin search_path, or a caller could shadow what they read.
@@ -81,17 +82,20 @@ def rls_problems(conn: Connection) -> tuple[list[str], list[str]]:
             )
         if t.app_can_touch and not t.relrowsecurity:
             problems.append(
-                f"table {t.relname}: row level security is not enabled (ALTER TABLE {t.relname} ENABLE ROW LEVEL SECURITY)"
+                f"table {t.relname}: row level security is not enabled "
+                f"(ALTER TABLE {t.relname} ENABLE ROW LEVEL SECURITY)"
             )
         if t.app_can_touch and not t.relforcerowsecurity:
             problems.append(
-                f"table {t.relname}: row level security is not forced (ALTER TABLE {t.relname} FORCE ROW LEVEL SECURITY)"
+                f"table {t.relname}: row level security is not forced "
+                f"(ALTER TABLE {t.relname} FORCE ROW LEVEL SECURITY)"
             )
         if t.app_can_touch and t.relrowsecurity and t.policies == 0:
             problems.append(f"table {t.relname}: RLS is on but there is no policy, so the app can use none of its rows")
     for v in conn.execute(_VIEWS):
         problems.append(
-            f"view {v.relname} is readable by the app role and runs with its owner's rights (set security_invoker = true)"
+            f"view {v.relname} is readable by the app role and runs with its owner's rights "
+            "(set security_invoker = true)"
         )
     for f in conn.execute(_DEFINER_FUNCTIONS):
         problems.append(f"SECURITY DEFINER function {f.proname} does not pin search_path")

@@ -117,7 +117,8 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
          where m.engagement_id = e.id{_scope("m", org_id)}
       ) t
       cross join lateral (
-        select coalesce(sum(i.gross_minor) filter (where i.kind = 'milestone' and i.status = 'paid'), 0)::bigint as paid,
+        select coalesce(sum(i.gross_minor) filter (where i.kind = 'milestone' and i.status = 'paid'), 0)::bigint
+                 as paid,
                (coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0)
                 - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release'), 0))::bigint as retainage_held
           from invoices i
@@ -384,7 +385,8 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
             text(
                 """
             select e.*, c.legal_name as contractor_name, o.name as owner_name, rb.name as responded_by_name,
-                   exists (select 1 from memberships mm where mm.contractor_id = e.contractor_id and mm.role = 'contractor'
+                   exists (select 1 from memberships mm
+                            where mm.contractor_id = e.contractor_id and mm.role = 'contractor'
                                    and mm.accepted_at is not null) as contractor_has_user
               from engagements e
               join contractors c on c.id = e.contractor_id

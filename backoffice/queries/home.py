@@ -61,7 +61,8 @@ class ContractorHome:
 
 
 _REQUESTS = """
-select e.id, e.title, e.currency, coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as value_minor,
+select e.id, e.title, e.currency,
+       coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as value_minor,
        count(m.id) filter (where m.status <> 'cancelled') as milestones, e.sent_at
   from engagements e left join milestones m on m.engagement_id = e.id
  where e.status = 'awaiting_acceptance'
@@ -91,7 +92,8 @@ _MONEY = """
 select currency,
        coalesce(sum(net_minor) filter (where status in ('approved', 'exported')), 0)::bigint as coming_minor,
        count(*) filter (where status in ('approved', 'exported')) as coming_count,
-       coalesce(sum(net_minor) filter (where status = 'paid' and paid_at >= current_date - 30), 0)::bigint as paid_30d_minor
+       coalesce(sum(net_minor) filter (where status = 'paid' and paid_at >= current_date - 30), 0)::bigint
+         as paid_30d_minor
   from invoices
  where status in ('approved', 'exported', 'paid')
  group by currency order by currency

@@ -124,7 +124,8 @@ def payment_queue(session: Session, filters: QueueFilters, per_page: int = PER_P
         for r in session.execute(
             text(
                 f"select i.currency, count(*) as count, coalesce(sum(i.net_minor), 0)::bigint as net_minor,"
-                f"       count(*) filter (where i.status in ('approved', 'exported') and i.due_date < current_date) as overdue"
+                f"       count(*) filter (where i.status in ('approved', 'exported')"
+                f"                          and i.due_date < current_date) as overdue"
                 f"  from invoices i where {where} group by i.currency order by i.currency"
             ),
             params,
@@ -136,7 +137,8 @@ def payment_queue(session: Session, filters: QueueFilters, per_page: int = PER_P
     rows = _rows(
         session.execute(
             text(
-                f"{_ROW_SQL} where {where} order by i.due_date {direction}, i.number {direction} limit :limit offset :offset"
+                f"{_ROW_SQL} where {where} order by i.due_date {direction}, i.number {direction}"
+                " limit :limit offset :offset"
             ),
             params | {"limit": per_page, "offset": (page - 1) * per_page},
         )
@@ -160,7 +162,8 @@ def queue_options(session: Session) -> dict[str, list[Option]]:
             Option(str(r.id), r.legal_name)
             for r in session.execute(
                 text(
-                    "select c.id, c.legal_name from contractors c where exists (select 1 from invoices i where i.contractor_id = c.id)"
+                    "select c.id, c.legal_name from contractors c"
+                    " where exists (select 1 from invoices i where i.contractor_id = c.id)"
                     " order by lower(c.legal_name)"
                 )
             )
@@ -169,7 +172,8 @@ def queue_options(session: Session) -> dict[str, list[Option]]:
             Option(str(r.id), r.title)
             for r in session.execute(
                 text(
-                    "select e.id, e.title from engagements e where exists (select 1 from invoices i where i.engagement_id = e.id)"
+                    "select e.id, e.title from engagements e"
+                    " where exists (select 1 from invoices i where i.engagement_id = e.id)"
                     " order by lower(e.title)"
                 )
             )
@@ -223,7 +227,8 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
     r = (
         session.execute(
             text("""
-        select i.retainage_bps, i.fee_bps, i.authorized_by, u.name as authorized_by_name, i.authorized_at, i.exported_at,
+        select i.retainage_bps, i.fee_bps, i.authorized_by, u.name as authorized_by_name, i.authorized_at,
+               i.exported_at,
                i.release_reason, i.review_id, rv.decision, s.revision, e.sow_reference,
                (select count(*) from evidence_files f where f.submission_id = rv.submission_id) as evidence_count
           from invoices i join engagements e on e.id = i.engagement_id
@@ -249,8 +254,8 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
         .first()
     )
     ledger = [
-        LedgerLine(**l)
-        for l in session.execute(
+        LedgerLine(**line)
+        for line in session.execute(
             text(
                 "select event, account, amount_minor, created_at from ledger_entries where invoice_id = :id"
                 " order by created_at, event, amount_minor desc"

@@ -66,7 +66,8 @@ def _deliver(session: Session, contractor: Actor, owner: Actor, milestone: Miles
 
 def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_id, third_contractor_id) -> None:
     """Engagements for the demo organization: active (with milestones planned, submitted, approved, one
-    disputed then approved, one returned as partial, one overdue, and a change order), awaiting acceptance, completed, draft, cancelled."""
+    disputed then approved, one returned as partial, one overdue, and a change order), awaiting acceptance,
+    completed, draft, cancelled."""
     today = date.today()
     d = lambda days: today + timedelta(days=days)  # noqa: E731
 

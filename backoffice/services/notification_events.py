@@ -157,9 +157,10 @@ def _work_request_sent(session, org, engagement_id, event):
             f"engagement.sent:{e.id}",
             contractor_people(session, e.contractor_id),
             subject=f"{org.name} sent you a work request: {e.title}",
-            lead=f"{org.name} would like you to take on “{e.title}”. Review the milestones and terms, then accept or decline.",
-            facts=_engagement_facts(e)
-            + (
+            lead=f"{org.name} would like you to take on “{e.title}”. "
+            "Review the milestones and terms, then accept or decline.",
+            facts=(
+                *_engagement_facts(e),
                 ("Milestones", str(count)),
                 ("Contract value", org.money(value, e.currency)),
                 ("Retainage", f"{format_bps(e.retainage_bps)}%"),
@@ -190,8 +191,11 @@ def _work_request_answered(session, org, engagement_id, event):
                 if accepted
                 else f"{contractor} declined “{e.title}”. You can change the terms and send it again, or cancel it."
             ),
-            facts=_engagement_facts(e)
-            + (("Contractor", contractor), ("Answered by", _user_name(session, e.responded_by))),
+            facts=(
+                *_engagement_facts(e),
+                ("Contractor", contractor),
+                ("Answered by", _user_name(session, e.responded_by)),
+            ),
             quote=None if accepted else e.decline_reason,
             path=f"/engagements/{e.id}",
             action="Open the engagement",
@@ -213,9 +217,10 @@ def _submitted(session, org, submission_id, event):
             f"milestone.submitted:{s.id}",
             person(session, e.owner_user_id),
             subject=f"Ready for review: {m.title} ({contractor})",
-            lead=f"{contractor} marked “{m.title}” complete and sent evidence. Approve it, approve part of it, or dispute it.",
-            facts=_engagement_facts(e)
-            + (
+            lead=f"{contractor} marked “{m.title}” complete and sent evidence. "
+            "Approve it, approve part of it, or dispute it.",
+            facts=(
+                *_engagement_facts(e),
                 ("Milestone", m.title),
                 ("Amount", org.money(m.amount_minor, e.currency)),
                 ("Revision", str(s.revision)),
@@ -250,7 +255,7 @@ def _decided(session, org, review_id, event):
     invoice = session.execute(select(Invoice).where(Invoice.review_id == r.id)).scalar_one_or_none()
     reviewer = _user_name(session, r.reviewed_by)
     people = contractor_people(session, m.contractor_id)
-    base = _engagement_facts(e) + (("Milestone", m.title), ("Decided by", reviewer))
+    base = (*_engagement_facts(e), ("Milestone", m.title), ("Decided by", reviewer))
     if r.decision == "approve":
         return [
             Notice(
@@ -258,7 +263,8 @@ def _decided(session, org, review_id, event):
                 f"milestone.approved:{r.id}",
                 people,
                 subject=f"Approved: {m.title} — {org.money(invoice.net_minor, invoice.currency)} queued for payment",
-                lead=f"{org.name} approved “{m.title}”. The payment is authorized and waiting in the finance team's queue.",
+                lead=f"{org.name} approved “{m.title}”. "
+                "The payment is authorized and waiting in the finance team's queue.",
                 facts=base + _amount_facts(org, invoice),
                 path=f"/invoices/{invoice.id}",
                 action="See the payment",
@@ -313,8 +319,8 @@ def _change_order(session, org, change_order_id, event):
             contractor_people(session, e.contractor_id),
             subject=f"Change order CO-{co.number} on {e.title}",
             lead=f"{org.name} changed the milestones of “{e.title}”. The engagement page shows every change.",
-            facts=_engagement_facts(e)
-            + (
+            facts=(
+                *_engagement_facts(e),
                 ("Change order", f"CO-{co.number}"),
                 ("Contract value before", org.money(co.contract_value_before, e.currency)),
                 ("Contract value after", org.money(co.contract_value_after, e.currency)),
@@ -336,8 +342,10 @@ def _batch_exported(session, org, batch_id, event):
             "batch.exported",
             f"batch.exported:{b.id}",
             finance_people(session),
-            subject=f"AP export batch {b.number}: {formatting.count(b.row_count, 'payment')}, {org.money(b.total_minor, b.currency)}",
-            lead=f"Batch {b.number} is ready to import into your accounting system. Record its payment once the run is made.",
+            subject=f"AP export batch {b.number}: {formatting.count(b.row_count, 'payment')}, "
+            f"{org.money(b.total_minor, b.currency)}",
+            lead=f"Batch {b.number} is ready to import into your accounting system. "
+            "Record its payment once the run is made.",
             facts=(
                 ("Batch", str(b.number)),
                 ("Payments", str(b.row_count)),
@@ -359,7 +367,8 @@ def _paid(session, org, payment_id, event):
     invoice = session.get(Invoice, p.invoice_id)
     e = session.get(Engagement, invoice.engagement_id)
     contractor = _contractor_name(session, p.contractor_id)
-    facts = _engagement_facts(e) + (
+    facts = (
+        *_engagement_facts(e),
         ("Invoice", invoice.invoice_number),
         ("For", invoice.description),
         ("Amount paid", org.money(p.amount_minor, p.currency)),
@@ -410,8 +419,8 @@ def _released(session, org, invoice_id, event):
             contractor_people(session, e.contractor_id),
             subject=f"Retainage released: {org.money(invoice.net_minor, invoice.currency)} on {e.title}",
             lead=f"{org.name} released the retainage it held on “{e.title}”. The payment is authorized and queued.",
-            facts=_engagement_facts(e)
-            + (
+            facts=(
+                *_engagement_facts(e),
                 ("Invoice", invoice.invoice_number),
                 ("Amount released", org.money(invoice.net_minor, invoice.currency)),
                 ("Due", org.day(invoice.due_date)),
@@ -438,10 +447,10 @@ def _overdue(session, org, submission_id, event):
             f"review.overdue:{s.id}",
             person(session, e.owner_user_id),
             subject=f"Waiting for your review: {m.title} ({contractor})",
-            lead=f"“{m.title}” has waited for a decision for more than {sla} day(s), the review time {org.name} aims for. "
-            f"{contractor} is not paid until you decide.",
-            facts=_engagement_facts(e)
-            + (
+            lead=f"“{m.title}” has waited for a decision for more than {sla} day(s), "
+            f"the review time {org.name} aims for. {contractor} is not paid until you decide.",
+            facts=(
+                *_engagement_facts(e),
                 ("Milestone", m.title),
                 ("Amount", org.money(m.amount_minor, e.currency)),
                 ("Submitted", formatting.moment(s.submitted_at, org.locale)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from flask import Flask, has_request_context, render_template, request
 from flask.sessions import SecureCookieSessionInterface

@@ -293,12 +293,14 @@ def invite():
     if result.token:
         _show_invite_link_once(result.token)
         flash(
-            f"{form.email.data} is invited: the invitation is on its way by email. The link is also below; it works once and expires in 72 hours.",
+            f"{form.email.data} is invited: the invitation is on its way by email. "
+            "The link is also below; it works once and expires in 72 hours.",
             "success",
         )
     else:
         flash(
-            f"{form.email.data} already has a backoffice account: they can sign in to this organization with their own password.",
+            f"{form.email.data} already has a backoffice account: "
+            "they can sign in to this organization with their own password.",
             "success",
         )
     return redirect(url_for("admin.members"), code=303)
@@ -422,12 +424,14 @@ def invite_contractor_user(contractor_id):
     if result.token:
         _show_invite_link_once(result.token)
         flash(
-            f"{form.email.data} is invited for {record.legal_name}. The invitation is on its way by email; the link is also below and expires in 72 hours.",
+            f"{form.email.data} is invited for {record.legal_name}. "
+            "The invitation is on its way by email; the link is also below and expires in 72 hours.",
             "success",
         )
     else:
         flash(
-            f"{form.email.data} already has a backoffice account: they can sign in for {record.legal_name} with their own password.",
+            f"{form.email.data} already has a backoffice account: "
+            f"they can sign in for {record.legal_name} with their own password.",
             "success",
         )
     return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)

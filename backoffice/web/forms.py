@@ -13,7 +13,7 @@ def apply_errors(form: FlaskForm, exc: ValidationError) -> None:
     for name, message in exc.fields.items():
         field = getattr(form, name, None)
         if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + [message]
+            field.errors = [*(field.errors or []), message]
         else:
             flash(message, "error")
 

@@ -27,7 +27,9 @@ class HashingSpool:
     """A writable, then readable, temporary file that hashes what is written to it."""
 
     def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)
+        # The spool outlives __init__: werkzeug writes the upload into it, the view reads it back, and the
+        # request's FileStorage closes it (through __getattr__) when the request ends.
+        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)  # noqa: SIM115
         self._hash = hashlib.sha256()
         self.size = 0
 

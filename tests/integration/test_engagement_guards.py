@@ -1,5 +1,5 @@
 """The engagement and milestone state machines as the database enforces them (DESIGN.md section 3):
-the engagements_guard and milestones_guard triggers of sql/rls_policies.sql.
+the engagements_guard and milestones_guard triggers of sql/engagements.sql.
 
 The triggers refuse an illegal move whoever writes it, the owner role included (``admin_engine``, which
 bypasses RLS but not triggers), and on top of that tell the contractor's answer to a work request apart

@@ -1,5 +1,5 @@
 """The money rules as the database enforces them, even for raw SQL (DESIGN.md sections 3 and 4): the
-invoices, payments, batches and ledger guards in sql/rls_policies.sql and the constraints of migration
+invoices, payments, batches and ledger guards in sql/money.sql and the constraints of migration
 0004.
 
 Work is approved, exported and paid through the services; the statements judged are plain ``text()``

@@ -1,6 +1,6 @@
 """The rules of evidence and review as the database enforces them, even for raw SQL (DESIGN.md sections 3
 and 5): the submissions_guard and reviews_guard triggers, the deferred evidence checks, the reviews
-constraints and the milestones_guard's evidence rule, in sql/rls_policies.sql.
+constraints and the milestones_guard's evidence rule (sql/reviews.sql, sql/engagements.sql).
 
 Engagements are built through the services; the statements judged are plain ``text()`` SQL as the app
 role (or, where said, the owner role, which bypasses RLS but not triggers). A refused statement leaves
