@@ -41,7 +41,7 @@ from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, 
 from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, ApExportChunk, Invoice, Organization
 from backoffice.services import audit
-from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
+from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
 
 CHUNK = 1024 * 1024
 MAX_SELECTED = 100_000
@@ -343,7 +343,7 @@ def void_batch(session: Session, actor: Actor, batch_id, reason: str) -> ApExpor
 
 def get_batch(session: Session, batch_id, *, lock: bool = False) -> ApExportBatch:
     """The batch, or NotFound (another org's, or a role that may not see batches)."""
-    batch = get_or_404(session, ApExportBatch, batch_id)
+    batch = get_visible(session, ApExportBatch, batch_id)
     if lock:
         batch = session.execute(
             select(ApExportBatch)

@@ -13,7 +13,7 @@ from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor
 from backoffice.services import audit
-from backoffice.services.validation import clean_email, clean_text, get_or_404
+from backoffice.services.validation import clean_email, clean_text, get_visible
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def create_contractor(session: Session, actor: Actor, data: ContractorInput) -> 
 
 
 def get_contractor(session: Session, contractor_id) -> Contractor:
-    return get_or_404(session, Contractor, contractor_id)
+    return get_visible(session, Contractor, contractor_id)
 
 
 def update_contractor(session: Session, actor: Actor, contractor_id, data: ContractorInput) -> Contractor:

@@ -33,7 +33,7 @@ from backoffice.services.validation import (
     clean_days,
     clean_percent,
     clean_text,
-    get_or_404,
+    get_visible,
     parse_id,
 )
 
@@ -124,7 +124,7 @@ def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> En
                 raise Forbidden("Only admins and project owners change engagements.")
             raise NotFound()
         return row
-    return get_or_404(session, Engagement, engagement_id)
+    return get_visible(session, Engagement, engagement_id)
 
 
 def require_manager(actor: Actor, engagement: Engagement) -> None:

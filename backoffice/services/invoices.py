@@ -34,7 +34,7 @@ from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Revie
 from backoffice.queries.money import engagement_retainage
 from backoffice.services import audit
 from backoffice.services.engagements import can_manage, get_engagement
-from backoffice.services.validation import clean_text, get_or_404
+from backoffice.services.validation import clean_text, get_visible
 
 
 def release_of(session: Session, engagement_id: uuid.UUID) -> Invoice | None:
@@ -162,7 +162,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
 def get_invoice(session: Session, invoice_id, *, lock: bool = False) -> Invoice:
     """The invoice as RLS lets the caller see it, or NotFound. With ``lock``, FOR UPDATE (held to the
     update policy, so only finance and admins can lock one)."""
-    invoice = get_or_404(session, Invoice, invoice_id)
+    invoice = get_visible(session, Invoice, invoice_id)
     if lock:
         locked = session.execute(
             select(Invoice).where(Invoice.id == invoice.id).with_for_update().execution_options(populate_existing=True)

@@ -15,11 +15,11 @@ from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Invite, Membership, User
-from backoffice.services import audit
+from backoffice.services import audit, links
 from backoffice.services.auth import token_hash
 from backoffice.services.notification_events import Notice, Person, org_voice
 from backoffice.services.notifications import render, store_message
-from backoffice.services.validation import clean_email, clean_text, get_or_404
+from backoffice.services.validation import clean_email, clean_text, get_visible
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _email_invite(session: Session, actor: Actor, to: Person, role: Role, token:
         subject=f"{actor.name or actor.label} invited you to {org.name} on backoffice",
         lead=f"{actor.name or actor.label} invited you to join {org.name} as {_ROLE_WORDS[role]}. "
         "The link works once, for 72 hours.",
-        path=f"/invite/{token}",
+        path=links.invite(token),
         action="Accept the invitation",
         in_app=False,
     )
@@ -164,7 +164,7 @@ def _email_invite(session: Session, actor: Actor, to: Person, role: Role, token:
 
 
 def _membership(session: Session, membership_id) -> Membership:
-    return get_or_404(session, Membership, membership_id)
+    return get_visible(session, Membership, membership_id)
 
 
 def reissue_invite(session: Session, actor: Actor, membership_id, *, base_url: str | None = None) -> str:

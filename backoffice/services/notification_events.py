@@ -33,7 +33,8 @@ from backoffice.models import (
     Submission,
     User,
 )
-from backoffice.services.validation import get_or_404
+from backoffice.services import links
+from backoffice.services.validation import get_visible
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def notices_for(session: Session, org: OrgVoice, event: str, entity_id: uuid.UUI
 
 @builds("engagement.work_request_sent")
 def _work_request_sent(session, org, engagement_id, event):
-    e = get_or_404(session, Engagement, engagement_id)
+    e = get_visible(session, Engagement, engagement_id)
     count, value = session.execute(
         select(func.count(), func.coalesce(func.sum(Milestone.amount_minor), 0)).where(
             Milestone.engagement_id == e.id, Milestone.status != "cancelled"
@@ -167,7 +168,7 @@ def _work_request_sent(session, org, engagement_id, event):
                 ("Payment terms", f"{e.payment_terms_days} days"),
                 ("Sent by", _user_name(session, e.sent_by)),
             ),
-            path=f"/engagements/{e.id}",
+            path=links.engagement(e.id),
             action="Review the work request",
             entity=("engagement", str(e.id)),
         )
@@ -176,7 +177,7 @@ def _work_request_sent(session, org, engagement_id, event):
 
 @builds("engagement.work_request_accepted", "engagement.work_request_declined")
 def _work_request_answered(session, org, engagement_id, event):
-    e = get_or_404(session, Engagement, engagement_id)
+    e = get_visible(session, Engagement, engagement_id)
     contractor = _contractor_name(session, e.contractor_id)
     accepted = event == "engagement.work_request_accepted"
     verb = "accepted" if accepted else "declined"
@@ -197,7 +198,7 @@ def _work_request_answered(session, org, engagement_id, event):
                 ("Answered by", _user_name(session, e.responded_by)),
             ),
             quote=None if accepted else e.decline_reason,
-            path=f"/engagements/{e.id}",
+            path=links.engagement(e.id),
             action="Open the engagement",
             entity=("engagement", str(e.id)),
         )
@@ -206,7 +207,7 @@ def _work_request_answered(session, org, engagement_id, event):
 
 @builds("milestone.submitted")
 def _submitted(session, org, submission_id, event):
-    s = get_or_404(session, Submission, submission_id)
+    s = get_visible(session, Submission, submission_id)
     m = session.get(Milestone, s.milestone_id)
     e = session.get(Engagement, m.engagement_id)
     files = session.execute(select(func.count()).where(EvidenceFile.submission_id == s.id)).scalar_one()
@@ -229,7 +230,7 @@ def _submitted(session, org, submission_id, event):
             ),
             quote=s.note or None,
             quote_label="Note from the contractor",
-            path=f"/milestones/{m.id}",
+            path=links.milestone(m.id),
             action="Review the submission",
             entity=("milestone", str(m.id)),
         )
@@ -249,7 +250,7 @@ def _amount_facts(org: OrgVoice, invoice: Invoice) -> tuple[tuple[str, str], ...
 
 @builds("milestone.approved", "milestone.partially_approved", "milestone.disputed")
 def _decided(session, org, review_id, event):
-    r = get_or_404(session, Review, review_id)
+    r = get_visible(session, Review, review_id)
     m = session.get(Milestone, r.milestone_id)
     e = session.get(Engagement, m.engagement_id)
     invoice = session.execute(select(Invoice).where(Invoice.review_id == r.id)).scalar_one_or_none()
@@ -266,7 +267,7 @@ def _decided(session, org, review_id, event):
                 lead=f"{org.name} approved “{m.title}”. "
                 "The payment is authorized and waiting in the finance team's queue.",
                 facts=base + _amount_facts(org, invoice),
-                path=f"/invoices/{invoice.id}",
+                path=links.invoice(invoice.id),
                 action="See the payment",
                 entity=("milestone", str(m.id)),
             )
@@ -287,7 +288,7 @@ def _decided(session, org, review_id, event):
                 lead=lead,
                 facts=base + (_amount_facts(org, invoice) if invoice is not None else ()),
                 quote=r.reason,
-                path=f"/milestones/{m.id}",
+                path=links.milestone(m.id),
                 action="Open the milestone",
                 entity=("milestone", str(m.id)),
             )
@@ -301,7 +302,7 @@ def _decided(session, org, review_id, event):
             lead=f"{org.name} disputed “{m.title}” and sent it back to you. Read the reason, then submit again.",
             facts=base,
             quote=r.reason,
-            path=f"/milestones/{m.id}",
+            path=links.milestone(m.id),
             action="Open the milestone",
             entity=("milestone", str(m.id)),
         )
@@ -310,7 +311,7 @@ def _decided(session, org, review_id, event):
 
 @builds("change_order.issued")
 def _change_order(session, org, change_order_id, event):
-    co = get_or_404(session, ChangeOrder, change_order_id)
+    co = get_visible(session, ChangeOrder, change_order_id)
     e = session.get(Engagement, co.engagement_id)
     return [
         Notice(
@@ -327,7 +328,7 @@ def _change_order(session, org, change_order_id, event):
                 ("Issued by", _user_name(session, co.created_by)),
             ),
             quote=co.reason,
-            path=f"/engagements/{e.id}",
+            path=links.engagement(e.id),
             action="See the change order",
             entity=("engagement", str(e.id)),
         )
@@ -336,7 +337,7 @@ def _change_order(session, org, change_order_id, event):
 
 @builds("batch.exported")
 def _batch_exported(session, org, batch_id, event):
-    b = get_or_404(session, ApExportBatch, batch_id)
+    b = get_visible(session, ApExportBatch, batch_id)
     return [
         Notice(
             "batch.exported",
@@ -354,7 +355,7 @@ def _batch_exported(session, org, batch_id, event):
                 ("SHA-256", b.sha256),
                 ("Exported by", _user_name(session, b.created_by)),
             ),
-            path=f"/batches/{b.id}",
+            path=links.batch(b.id),
             action="Open the batch",
             entity=("ap_export_batch", str(b.id)),
         )
@@ -363,7 +364,7 @@ def _batch_exported(session, org, batch_id, event):
 
 @builds("payment.recorded")
 def _paid(session, org, payment_id, event):
-    p = get_or_404(session, Payment, payment_id)
+    p = get_visible(session, Payment, payment_id)
     invoice = session.get(Invoice, p.invoice_id)
     e = session.get(Engagement, invoice.engagement_id)
     contractor = _contractor_name(session, p.contractor_id)
@@ -376,7 +377,7 @@ def _paid(session, org, payment_id, event):
         ("Reference", p.reference),
         ("Method", p.method.upper()),
     )
-    path = f"/invoices/{invoice.id}"
+    path = links.invoice(invoice.id)
     notices = [
         Notice(
             "payment.recorded",
@@ -410,7 +411,7 @@ def _paid(session, org, payment_id, event):
 
 @builds("retainage.released")
 def _released(session, org, invoice_id, event):
-    invoice = get_or_404(session, Invoice, invoice_id)
+    invoice = get_visible(session, Invoice, invoice_id)
     e = session.get(Engagement, invoice.engagement_id)
     return [
         Notice(
@@ -427,7 +428,7 @@ def _released(session, org, invoice_id, event):
                 ("Released by", _user_name(session, invoice.authorized_by)),
             ),
             quote=invoice.release_reason,
-            path=f"/invoices/{invoice.id}",
+            path=links.invoice(invoice.id),
             action="See the payment",
             entity=("invoice", str(invoice.id)),
         )
@@ -436,7 +437,7 @@ def _released(session, org, invoice_id, event):
 
 @builds("review.overdue")
 def _overdue(session, org, submission_id, event):
-    s = get_or_404(session, Submission, submission_id)
+    s = get_visible(session, Submission, submission_id)
     m = session.get(Milestone, s.milestone_id)
     e = session.get(Engagement, m.engagement_id)
     sla = session.execute(select(Organization.review_sla_days).where(Organization.id == org.id)).scalar_one()
@@ -456,7 +457,7 @@ def _overdue(session, org, submission_id, event):
                 ("Submitted", formatting.moment(s.submitted_at, org.locale)),
                 ("Review time", f"{sla} day(s)"),
             ),
-            path=f"/milestones/{m.id}",
+            path=links.milestone(m.id),
             action="Review it now",
             entity=("milestone", str(m.id)),
         )

@@ -25,9 +25,9 @@ from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
 from backoffice.models import EmailMessage, Invoice, Milestone, Notification, Organization, Submission
 from backoffice.queries.notifications import outbox_message
-from backoffice.services import audit
+from backoffice.services import audit, links
 from backoffice.services.notification_events import Notice, OrgVoice, Person, finance_people, notices_for, org_voice
-from backoffice.services.validation import get_or_404
+from backoffice.services.validation import get_visible
 
 WORKER_LABEL = "backoffice (automated)"
 
@@ -57,7 +57,7 @@ def render(notice: Notice, to: Person, org_name: str, base_url: str) -> Email:
         "to": to,
         "org_name": org_name,
         "url": base_url + notice.path_for(to),
-        "settings_url": base_url + "/notifications/",
+        "settings_url": base_url + links.notification_settings(),
     }
     return Email(
         notice.subject,
@@ -223,7 +223,7 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
                 + f". Total: {total_text}."
             ),
             facts=facts,
-            path=f"/payments/?due_before={(day + timedelta(days=DIGEST_HORIZON_DAYS)).isoformat()}",
+            path=links.payments_due_before(day + timedelta(days=DIGEST_HORIZON_DAYS)),
             action="Open the payment queue",
             entity=("organization", str(org.id)),
         )
@@ -237,7 +237,7 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
 def mark_read(session: Session, actor: Actor, notification_id) -> Notification:
     """Mark one of the actor's notifications read (RLS: nobody else's is visible). Commits."""
     with unit_of_work(session):
-        notification = get_or_404(session, Notification, notification_id)
+        notification = get_visible(session, Notification, notification_id)
         if notification.read_at is None:
             notification.read_at = func.now()
     return notification

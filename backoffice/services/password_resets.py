@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.db import end_read, set_context, unit_of_work
 from backoffice.errors import ValidationError
+from backoffice.services import links
 from backoffice.services.auth import check_new_password, hash_password, token_hash
 from backoffice.services.notification_events import Notice, Person
 from backoffice.services.notifications import render, store_message
@@ -46,7 +47,7 @@ def request_reset(session: Session, email: str, *, base_url: str) -> None:
             subject="Reset your backoffice password",
             lead="Someone asked to reset the password of your backoffice account. The link works once, for one hour. "
             "Signing in with the new password signs out every other session.",
-            path=f"/password/reset/{token}",
+            path=links.password_reset(token),
             action="Choose a new password",
             in_app=False,
         )

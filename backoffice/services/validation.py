@@ -53,7 +53,7 @@ def clean_text(
     return value
 
 
-def get_or_404(session: Session, model, raw_id):
+def get_visible(session: Session, model, raw_id):
     """The row of ``model`` with this id, as RLS lets the caller see it; NotFound for a malformed id, a
     missing row, or another tenant's row alike (they must look the same)."""
     try:

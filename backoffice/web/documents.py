@@ -11,7 +11,7 @@ from flask_login import login_required
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.models import Document
 from backoffice.queries import notifications as queries
-from backoffice.services.validation import clean_date, clean_text, get_or_404, parse_id
+from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
 from backoffice.web.context import actor, db
 from backoffice.web.forms import page_number
 from backoffice.web.htmx import render
@@ -58,7 +58,7 @@ def index():
 @login_required
 def download(document_id):
     _finance_only()
-    document = get_or_404(db(), Document, document_id)
+    document = get_visible(db(), Document, document_id)
     response = Response(document.content, mimetype=document.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
     response.headers["ETag"] = f'"{document.sha256}"'

@@ -1,0 +1,43 @@
+"""Where a notice, an email or a notification sends a person: the app's paths, built in one place.
+
+Services do not import Flask, so these are plain strings; tests/web/test_links.py matches every one of
+them against the app's routes, so renaming a route without changing it here fails the suite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+
+def engagement(engagement_id: uuid.UUID) -> str:
+    return f"/engagements/{engagement_id}"
+
+
+def milestone(milestone_id: uuid.UUID) -> str:
+    return f"/milestones/{milestone_id}"
+
+
+def invoice(invoice_id: uuid.UUID) -> str:
+    return f"/invoices/{invoice_id}"
+
+
+def batch(batch_id: uuid.UUID) -> str:
+    return f"/batches/{batch_id}"
+
+
+def payments_due_before(day: date) -> str:
+    """The payment queue filtered to what is due by ``day``."""
+    return f"/payments/?due_before={day.isoformat()}"
+
+
+def notification_settings() -> str:
+    return "/notifications/"
+
+
+def invite(token: str) -> str:
+    return f"/invite/{token}"
+
+
+def password_reset(token: str) -> str:
+    return f"/password/reset/{token}"

@@ -1,0 +1,46 @@
+"""Every path services put in notices and emails (backoffice/services/links.py) is one of the app's routes,
+and the route it names is the page it means: renaming a route without changing links.py fails here."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from datetime import date
+from urllib.parse import urlsplit
+
+import pytest
+
+from backoffice.services import links
+
+ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+# Each function of links.py, sample arguments, and the endpoint (with its arguments) it must reach.
+EXPECTED = {
+    "engagement": ((ID,), "engagements.show", {"engagement_id": str(ID)}),
+    "milestone": ((ID,), "milestones.show", {"milestone_id": str(ID)}),
+    "invoice": ((ID,), "payments.invoice", {"invoice_id": str(ID)}),
+    "batch": ((ID,), "batches.show", {"batch_id": str(ID)}),
+    "payments_due_before": ((date(2030, 1, 31),), "payments.queue", {}),
+    "notification_settings": ((), "notifications.index", {}),
+    "invite": (("tok-123",), "auth.accept_invite", {"token": "tok-123"}),
+    "password_reset": (("tok-456",), "auth.reset_password", {"token": "tok-456"}),
+}
+
+
+def test_every_function_of_the_links_module_is_checked_here():
+    functions = {name for name, f in inspect.getmembers(links, inspect.isfunction) if f.__module__ == links.__name__}
+    assert functions == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_link_is_a_route_of_the_app_and_reaches_the_page_it_means(app, name):
+    args, endpoint, values = EXPECTED[name]
+    path = getattr(links, name)(*args)
+    parts = urlsplit(path)
+    assert parts.path.startswith("/") and not parts.netloc
+    matched, matched_values = app.url_map.bind("localhost").match(parts.path, method="GET")
+    assert (matched, matched_values) == (endpoint, values)
+
+
+def test_the_payment_queue_link_carries_the_day_as_the_filter_the_page_reads():
+    assert urlsplit(links.payments_due_before(date(2030, 1, 31))).query == "due_before=2030-01-31"
