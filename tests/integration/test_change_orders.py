@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from kit.engagements import milestone_rows, owner_query, sign_in
 from kit.engagements import race as race_people
-from kit.milestones import walk_milestone
+from kit.milestones import move_milestone
 
 from backoffice.domain.money import format_amount
 from backoffice.errors import (
@@ -76,11 +76,10 @@ def snapshot(admin_engine, engagement_id) -> dict:
     }
 
 
-def set_statuses(admin_engine, *moves) -> None:
-    """(milestone id, status, ...) moved as the owner role, one legal step at a time."""
-    with admin_engine.begin() as conn:
-        for milestone_id, *path in moves:
-            walk_milestone(conn, milestone_id, *path)
+def set_statuses(act_as, admin_engine, *moves) -> None:
+    """(milestone id, status, ...) moved through the services, one legal step at a time."""
+    for milestone_id, *path in moves:
+        move_milestone(act_as, admin_engine, milestone_id, *path)
 
 
 def new_engagement(act_as, world, *, by=None, owner=None, amounts=AMOUNTS, currency="") -> uuid.UUID:
@@ -126,7 +125,9 @@ def engagement_in(status: str, act_as, admin_engine, world, *, by=None, owner=No
     elif status == "cancelled":
         engagements.perform(session, actor, eid, "cancel", "Budget withdrawn.")
     elif status == "completed":
-        set_statuses(admin_engine, *((m["id"], "submitted", "approved") for m in milestone_rows(admin_engine, eid)))
+        set_statuses(
+            act_as, admin_engine, *((m["id"], "submitted", "approved") for m in milestone_rows(admin_engine, eid))
+        )
         session, actor = sign_in(act_as, staff, world.org_a)
         engagements.perform(session, actor, eid, "complete")
     else:
@@ -375,7 +376,7 @@ def test_the_contract_value_and_the_engagement_total_follow_each_change_order(ac
 def test_adjusting_a_submitted_milestone_is_allowed_but_cancelling_it_is_not(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, *_ = milestone_rows(admin_engine, eid)
-    set_statuses(admin_engine, (m1["id"], "submitted"))
+    set_statuses(act_as, admin_engine, (m1["id"], "submitted"))
     before = snapshot(admin_engine, eid)
 
     with pytest.raises(ValidationError) as exc:
@@ -392,7 +393,7 @@ def test_adjusting_a_submitted_milestone_is_allowed_but_cancelling_it_is_not(act
 def test_an_approved_milestone_cannot_be_adjusted(act_as, admin_engine, world, field):
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, *_ = milestone_rows(admin_engine, eid)
-    set_statuses(admin_engine, (m1["id"], "submitted", "approved"))
+    set_statuses(act_as, admin_engine, (m1["id"], "submitted", "approved"))
     before = snapshot(admin_engine, eid)
     typed = {"title": "New title", "deliverable": "New deliverable", "amount": "999.00", "due_date": "2028-01-01"}[
         field
@@ -407,7 +408,7 @@ def test_an_approved_milestone_cannot_be_adjusted(act_as, admin_engine, world, f
 def test_an_approved_milestone_shown_unchanged_on_the_form_is_no_error(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, m2, _ = milestone_rows(admin_engine, eid)
-    set_statuses(admin_engine, (m1["id"], "submitted", "approved"))
+    set_statuses(act_as, admin_engine, (m1["id"], "submitted", "approved"))
     issue(act_as, world.owner, world.org_a, eid, changes=[as_typed(m1), as_typed(m2, amount="2,100.00")])
     assert [m["amount_minor"] for m in milestone_rows(admin_engine, eid)] == [100000, 210000, 300000]
 
@@ -416,7 +417,7 @@ def test_an_approved_milestone_shown_unchanged_on_the_form_is_no_error(act_as, a
 def test_only_a_planned_milestone_can_be_cancelled(act_as, admin_engine, world, status_path):
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, *_ = milestone_rows(admin_engine, eid)
-    set_statuses(admin_engine, (m1["id"], *status_path))
+    set_statuses(act_as, admin_engine, (m1["id"], *status_path))
     before = snapshot(admin_engine, eid)
     with pytest.raises(ValidationError) as exc:
         issue(act_as, world.owner, world.org_a, eid, changes=[MilestoneChange(str(m1["id"]), cancel=True)])
@@ -570,7 +571,7 @@ def test_people_who_cannot_see_the_engagement_cannot_find_it_to_change_it(act_as
 def test_one_bad_line_means_no_milestone_changes_and_no_change_order(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world)
     m1, m2, m3 = milestone_rows(admin_engine, eid)
-    set_statuses(admin_engine, (m3["id"], "submitted", "approved"))
+    set_statuses(act_as, admin_engine, (m3["id"], "submitted", "approved"))
     before = snapshot(admin_engine, eid)
     good_adjust = as_typed(m1, amount="1,111.11", title="Renamed")
     good_cancel = MilestoneChange(str(m2["id"]), cancel=True)

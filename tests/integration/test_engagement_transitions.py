@@ -13,7 +13,7 @@ import uuid
 import pytest
 from kit.engagements import milestone_rows, owner_query, sign_in
 from kit.engagements import race as race_people
-from kit.milestones import walk_milestone
+from kit.milestones import move_milestone
 from sqlalchemy import text
 
 from backoffice.errors import (
@@ -111,14 +111,15 @@ def move(act_as, person, org_id, engagement_id, action: str, reason: str = ""):
     return engagements.perform(session, actor, engagement_id, action, reason)
 
 
-def approve_every_live_milestone(admin_engine, engagement_id) -> None:
-    """The legal path planned -> submitted -> approved, written as the owner role (reviews come later)."""
-    with admin_engine.begin() as conn:
-        for m in conn.execute(
-            text("select id, status from milestones where engagement_id = :e and status in ('planned', 'submitted')"),
-            {"e": engagement_id},
-        ).all():
-            walk_milestone(conn, m.id, *(["submitted"] if m.status == "planned" else []), "approved")
+def approve_every_live_milestone(act_as, admin_engine, engagement_id) -> None:
+    """The legal path planned -> submitted -> approved, through the services."""
+    for m in owner_query(
+        admin_engine,
+        "select id, status from milestones where engagement_id = :e and status in ('planned', 'submitted')",
+        e=engagement_id,
+    ):
+        path = ["submitted", "approved"] if m["status"] == "planned" else ["approved"]
+        move_milestone(act_as, admin_engine, m["id"], *path)
 
 
 def engagement_in(status: str, act_as, admin_engine, world, *, milestones: int = 2) -> uuid.UUID:
@@ -143,7 +144,7 @@ def engagement_in(status: str, act_as, admin_engine, world, *, milestones: int =
         move(act_as, world.owner, org, eid, "pause")
         return eid
     assert status == "completed", status
-    approve_every_live_milestone(admin_engine, eid)
+    approve_every_live_milestone(act_as, admin_engine, eid)
     move(act_as, world.owner, org, eid, "complete")
     return eid
 
@@ -158,7 +159,7 @@ def test_every_move_from_every_status_is_allowed_exactly_as_the_design_says(
 ):
     eid = engagement_in(status, act_as, admin_engine, world)
     if (status, action) == ("active", "complete"):
-        approve_every_live_milestone(admin_engine, eid)
+        approve_every_live_milestone(act_as, admin_engine, eid)
     person = world.contractor_x_user if action in ("accept", "decline") else world.admin
     before = snapshot(admin_engine, eid)
     target = ALLOWED.get((status, action))
@@ -376,9 +377,8 @@ def test_a_project_owner_cannot_pause_an_engagement_another_person_owns(act_as, 
 def test_completing_is_refused_while_a_milestone_is_planned_or_submitted(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world, milestones=3)
     first, second, _third = (m["id"] for m in milestone_rows(admin_engine, eid))
-    with admin_engine.begin() as conn:
-        walk_milestone(conn, first, "submitted", "approved")
-        walk_milestone(conn, second, "submitted")
+    move_milestone(act_as, admin_engine, first, "submitted", "approved")
+    move_milestone(act_as, admin_engine, second, "submitted")
     # one approved, one submitted, one planned
     before = snapshot(admin_engine, eid)
     with pytest.raises(InvalidTransition) as exc:
@@ -386,8 +386,7 @@ def test_completing_is_refused_while_a_milestone_is_planned_or_submitted(act_as,
     assert "2" in exc.value.message
     assert snapshot(admin_engine, eid) == before
 
-    with admin_engine.begin() as conn:
-        walk_milestone(conn, second, "approved")
+    move_milestone(act_as, admin_engine, second, "approved")
     before = snapshot(admin_engine, eid)
     with pytest.raises(InvalidTransition):
         move(act_as, world.owner, world.org_a, eid, "complete")
@@ -396,7 +395,7 @@ def test_completing_is_refused_while_a_milestone_is_planned_or_submitted(act_as,
 
 def test_completing_once_every_milestone_is_approved_records_when(act_as, admin_engine, world):
     eid = engagement_in("active", act_as, admin_engine, world, milestones=3)
-    approve_every_live_milestone(admin_engine, eid)
+    approve_every_live_milestone(act_as, admin_engine, eid)
     assert move(act_as, world.owner, world.org_a, eid, "complete").status == "completed"
 
     row = engagement_row(admin_engine, eid)
@@ -418,7 +417,7 @@ def test_a_milestone_cancelled_by_change_order_does_not_hold_up_completion(act_a
             reason="Dropped from scope", based_on=0, changes=[MilestoneChange(str(last["id"]), cancel=True)]
         ),
     )
-    approve_every_live_milestone(admin_engine, eid)
+    approve_every_live_milestone(act_as, admin_engine, eid)
     assert [m["status"] for m in milestone_rows(admin_engine, eid)] == ["approved", "approved", "cancelled"]
 
     assert move(act_as, world.admin, world.org_a, eid, "complete").status == "completed"

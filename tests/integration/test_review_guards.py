@@ -14,7 +14,7 @@ import json
 
 import pytest
 from kit.engagements import owner_query, sign_in
-from kit.milestones import authorize_payment, walk_milestone
+from kit.milestones import authorize_payment, move_milestone
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -61,9 +61,8 @@ def active_milestones(act_as, admin_engine, world) -> list[dict]:
     return owner_query(admin_engine, "select * from milestones where engagement_id = :e order by seq", e=e.id)
 
 
-def walk(admin_engine, milestone_id, *statuses) -> None:
-    with admin_engine.begin() as conn:
-        walk_milestone(conn, milestone_id, *statuses)
+def walk(act_as, admin_engine, milestone_id, *statuses) -> None:
+    move_milestone(act_as, admin_engine, milestone_id, *statuses)
 
 
 def submit_files(act_as, world, milestone_id, *files: tuple[str, bytes]):
@@ -176,7 +175,7 @@ def test_a_submission_gets_one_review_only(world, act_as, admin_engine):
     """The unique constraint itself: a second decision in the same transaction, before the first has
     moved the milestone (which the guard would refuse anyway once it has)."""
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
     before = snapshot(admin_engine, m)
     s = act_as(world.owner.id, world.org_a)
@@ -187,7 +186,7 @@ def test_a_submission_gets_one_review_only(world, act_as, admin_engine):
 
 def test_only_the_latest_revision_is_reviewed(world, act_as, admin_engine):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted", "planned", "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted", "planned", "submitted")
     first = owner_query(admin_engine, "select id from submissions where milestone_id = :m and revision = 1", m=m["id"])[
         0
     ]
@@ -212,7 +211,7 @@ def test_another_owner_in_the_same_org_cannot_decide_on_an_engagement_they_do_no
         session.commit()
         other_id = other.id
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
     before = snapshot(admin_engine, m)
     s = act_as(other_id, world.org_a)
@@ -234,7 +233,7 @@ def test_another_owner_in_the_same_org_cannot_decide_on_an_engagement_they_do_no
 @pytest.mark.parametrize(("actor", "in_name_of"), [("owner", "admin"), ("admin", "owner")])
 def test_a_decision_is_recorded_in_the_name_of_the_user_making_it(world, act_as, admin_engine, actor, in_name_of):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
     before = snapshot(admin_engine, m)
     s = act_as(getattr(world, actor).id, world.org_a)
@@ -248,7 +247,7 @@ def test_a_decision_is_recorded_in_the_name_of_the_user_making_it(world, act_as,
 @pytest.mark.parametrize(("decision", "policy"), [("dispute", None), ("partial", "route_back")])
 def test_partial_and_dispute_need_a_reason(world, act_as, admin_engine, decision, policy, reason):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
     before = snapshot(admin_engine, m)
     s = act_as(world.owner.id, world.org_a)
@@ -299,7 +298,7 @@ def test_a_review_records_exactly_the_hashes_of_its_submissions_files(world, act
 )
 def test_work_is_submitted_only_for_a_planned_milestone(world, act_as, admin_engine, path, reason):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], *path)
+    walk(act_as, admin_engine, m["id"], *path)
     before = snapshot(admin_engine, m)
     revision = 2 if path[0] == "submitted" else 1
     s = as_contractor(act_as, world)
@@ -339,7 +338,7 @@ def test_work_is_not_submitted_on_a_paused_engagement(world, act_as, admin_engin
 )
 def test_a_submission_must_be_the_next_revision(world, act_as, admin_engine, path, revision, reason):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], *path)
+    walk(act_as, admin_engine, m["id"], *path)
     before = snapshot(admin_engine, m)
     s = as_contractor(act_as, world)
     refused(
@@ -443,7 +442,7 @@ def test_a_contractor_cannot_mark_a_milestone_submitted_without_a_submission(wor
 
 def test_a_decided_submission_does_not_count_for_a_new_submitted_move(world, act_as, admin_engine):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted", "planned")  # revision 1 disputed; no revision 2 yet
+    walk(act_as, admin_engine, m["id"], "submitted", "planned")  # revision 1 disputed; no revision 2 yet
     before = snapshot(admin_engine, m)
     s = as_contractor(act_as, world)
     refused(
@@ -460,7 +459,7 @@ def test_a_decided_submission_does_not_count_for_a_new_submitted_move(world, act
 @pytest.mark.parametrize("who", ["owner", "admin"])
 def test_staff_cannot_approve_or_return_submitted_work_without_a_review(world, act_as, admin_engine, status, who):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     before = snapshot(admin_engine, m)
     s = act_as(getattr(world, who).id, world.org_a)
     refused(
@@ -477,7 +476,7 @@ def test_staff_cannot_approve_or_return_submitted_work_without_a_review(world, a
 def test_even_the_owner_role_cannot_move_work_without_its_evidence_or_decision(world, act_as, admin_engine, status):
     m, _ = active_milestones(act_as, admin_engine, world)
     if status == "approved":
-        walk(admin_engine, m["id"], "submitted")
+        walk(act_as, admin_engine, m["id"], "submitted")
     before = snapshot(admin_engine, m)
     with pytest.raises(DBAPIError) as exc, admin_engine.begin() as conn:
         conn.execute(text("update milestones set status = :st where id = :m"), {"m": m["id"], "st": status})
@@ -488,7 +487,7 @@ def test_even_the_owner_role_cannot_move_work_without_its_evidence_or_decision(w
 
 def test_a_disputed_submission_does_not_approve_the_milestone(world, act_as, admin_engine):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
     s = act_as(world.owner.id, world.org_a)
     s.execute(text(REVIEW), review_params(sub["id"], world.owner.id, "dispute", "Tiles cracked."))
@@ -524,7 +523,7 @@ def test_a_submission_that_does_not_mark_its_milestone_submitted_is_refused_at_c
 @pytest.mark.parametrize("decision", ["approve", "dispute"])
 def test_a_review_that_does_not_move_its_milestone_is_refused_at_commit(world, act_as, admin_engine, decision):
     m, _ = active_milestones(act_as, admin_engine, world)
-    walk(admin_engine, m["id"], "submitted")
+    walk(act_as, admin_engine, m["id"], "submitted")
     sub = latest_submission(admin_engine, m["id"])
     before = snapshot(admin_engine, m)
     s = act_as(world.owner.id, world.org_a)

@@ -17,7 +17,6 @@ from backoffice.services import change_orders as co_service
 from backoffice.services import engagements as service
 from backoffice.services import schedule
 from backoffice.services.schedule import RowInput, ScheduleInput
-from kit.milestones import walk_milestone
 
 # Three milestones, $3,500.00 in all, due well in the future.
 ROWS = (
@@ -204,12 +203,6 @@ def change_orders_of(admin_engine, engagement_id):
             ),
             {"e": engagement_id},
         ).all()
-
-
-def move_milestone(admin_engine, milestone_id, *statuses: str) -> None:
-    """Walk a milestone along its legal path as the owner role (the database guard checks each step)."""
-    with admin_engine.begin() as conn:
-        walk_milestone(conn, milestone_id, *statuses)
 
 
 def set_due_date(admin_engine, milestone_id, due: date) -> None:

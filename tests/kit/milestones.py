@@ -1,81 +1,112 @@
-"""Moving a milestone along its legal path as the owner role, for tests that need a milestone in some
-state without going through the pages. Work moves only with its evidence and its decision (the
-database refuses a bare status change), so each step writes what the app would: a submission with a
-link for "submitted", an approving review for "approved", a dispute for "submitted" -> "planned"."""
+"""Milestones moved the way the app moves them, for tests that need a milestone in some state without going
+through the pages: the contractor's user submits work (``services.submissions.submit_work``, a link as its
+evidence), the engagement's project owner approves or disputes it (``services.reviews.decide``: an approval
+writes its invoice there, with the amounts of ``domain.invoices``) or cancels it with a change order.
+
+Nothing here restates a rule: who may move what, and what an approval authorizes, are the services' and the
+guards' business. Tests of the guards themselves write their raw SQL in the test; when such a test inserts
+an approving review by hand, ``authorize_payment`` writes the invoice that goes with it through the service.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import uuid
+from dataclasses import dataclass
 
-EVIDENCE_LINK = '["https://example.com/evidence"]'
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from backoffice.models import Engagement, Milestone
+from backoffice.queries.identity import actor_for
+from backoffice.services import change_orders, invoices, reviews, submissions
+
+EVIDENCE_LINK = "https://example.com/evidence"
 
 
-def prepare_move(conn, milestone_id, status: str) -> None:
-    """Write what moving the milestone to ``status`` needs (a submission, a review), on a connection of
-    the owner role, without moving it: the move must follow in the same transaction (the database
-    checks at commit that a submission or review moved its milestone)."""
-    m = conn.execute(
-        text(
-            "select m.status, m.amount_minor, e.owner_user_id,"
-            " (select mm.user_id from memberships mm where mm.org_id = m.org_id and mm.contractor_id = m.contractor_id"
-            "   order by mm.created_at limit 1) as contractor_user"
-            " from milestones m join engagements e on e.id = m.engagement_id where m.id = :m"
-        ),
-        {"m": milestone_id},
-    ).one()
+@dataclass(frozen=True)
+class _People:
+    org_id: uuid.UUID
+    owner: uuid.UUID  # the engagement's project owner: decides and cancels
+    contractor_user: uuid.UUID  # the contractor's first user: submits
+    engagement_id: uuid.UUID
+
+
+def _people(admin_engine, milestone_id) -> _People:
+    with admin_engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "select m.org_id, e.owner_user_id, m.engagement_id,"
+                " (select mm.user_id from memberships mm where mm.org_id = m.org_id"
+                "   and mm.contractor_id = m.contractor_id order by mm.created_at limit 1) as contractor_user"
+                " from milestones m join engagements e on e.id = m.engagement_id where m.id = :m"
+            ),
+            {"m": milestone_id},
+        ).one()
+    return _People(row.org_id, row.owner_user_id, row.contractor_user, row.engagement_id)
+
+
+def _acting(sessions, user_id, org_id) -> tuple[Session, object]:
+    """(session, actor) for the user: ``sessions`` is the ``app_sessions`` factory (a new session) or the
+    ``act_as`` fixture (its one session), whichever the test has at hand."""
+    session = sessions() if isinstance(sessions, sessionmaker) else sessions(user_id, org_id)
+    actor = actor_for(session, user_id, org_id)
+    assert actor is not None, f"user {user_id} is not a member of {org_id}"
+    return session, actor
+
+
+def _step(sessions, who: _People, milestone_id, status: str) -> None:
     if status == "submitted":
-        conn.execute(
-            text(
-                "insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)"
-                " select org_id, contractor_id, id,"
-                "        (select coalesce(max(revision), 0) + 1 from submissions where milestone_id = :m),"
-                "        'Done, see the link.', cast(:links as jsonb), :who from milestones where id = :m"
-            ),
-            {"m": milestone_id, "links": EVIDENCE_LINK, "who": m.contractor_user or m.owner_user_id},
+        session, actor = _acting(sessions, who.contractor_user, who.org_id)
+        submissions.submit_work(
+            session, actor, milestone_id, submissions.SubmissionInput(note="Done, see the link.", links=EVIDENCE_LINK)
         )
-    elif m.status == "submitted" and status in ("approved", "planned"):
-        decision, reason = ("approve", None) if status == "approved" else ("dispute", "Returned for changes.")
-        conn.execute(
-            text(
-                "insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, reason,"
-                "                     milestone_amount_minor, evidence_sha256, reviewed_by)"
-                " select s.org_id, s.contractor_id, s.milestone_id, s.id, :d, :r, :amount, '{}', :who"
-                "   from submissions s where s.milestone_id = :m order by s.revision desc limit 1"
-            ),
-            {"m": milestone_id, "d": decision, "r": reason, "amount": m.amount_minor, "who": m.owner_user_id},
+    elif status in ("approved", "planned"):
+        session, actor = _acting(sessions, who.owner, who.org_id)
+        submission, _review = submissions.latest_submission(session, milestone_id)
+        assert submission is not None, f"milestone {milestone_id} has no submitted work to decide on"
+        decision, reason = ("approve", "") if status == "approved" else ("dispute", "Returned for changes.")
+        reviews.decide(
+            session,
+            actor,
+            milestone_id,
+            reviews.DecisionInput(submission_id=str(submission.id), decision=decision, reason=reason),
         )
-        if status == "approved":
-            authorize_payment(conn, milestone_id)
+    elif status == "cancelled":
+        session, actor = _acting(sessions, who.owner, who.org_id)
+        change_orders.issue_change_order(
+            session,
+            actor,
+            who.engagement_id,
+            change_orders.ChangeOrderInput(
+                reason="No longer needed.",
+                based_on=change_orders.latest_number(session, who.engagement_id),
+                changes=[change_orders.MilestoneChange(milestone_id=str(milestone_id), cancel=True)],
+            ),
+        )
+    else:
+        raise ValueError(f"no way to move a milestone to {status!r} here")
+    if isinstance(sessions, sessionmaker):
+        session.close()
 
 
-def authorize_payment(conn, milestone_id) -> None:
-    """The invoice an approval writes with it (the database wants one at commit); its number, dates and
-    checks come from the database's guard, the amounts from the engagement's terms."""
-    conn.execute(
-        text(
-            "insert into invoices (org_id, contractor_id, engagement_id, kind, milestone_id, review_id, description,"
-            "                      currency, gross_minor, retainage_bps, retainage_minor, net_minor, fee_bps, fee_minor,"
-            "                      total_minor, authorized_by)"
-            " select r.org_id, r.contractor_id, m.engagement_id, 'milestone', m.id, r.id, m.title, e.currency, m.amount_minor,"
-            "        t.bps, money_percent_of(m.amount_minor, t.bps), m.amount_minor - money_percent_of(m.amount_minor, t.bps),"
-            "        e.service_fee_bps, money_percent_of(m.amount_minor, e.service_fee_bps),"
-            "        m.amount_minor + money_percent_of(m.amount_minor, e.service_fee_bps), r.reviewed_by"
-            "   from reviews r join milestones m on m.id = r.milestone_id join engagements e on e.id = m.engagement_id,"
-            "        lateral (select case when exists (select 1 from invoices i where i.engagement_id = e.id"
-            "                                           and i.kind = 'retainage_release') then 0 else e.retainage_bps end as bps) t"
-            "  where r.milestone_id = :m and r.decision = 'approve'"
-            "    and not exists (select 1 from invoices i where i.review_id = r.id)"
-        ),
-        {"m": milestone_id},
-    )
-
-
-def step_milestone(conn, milestone_id, status: str) -> None:
-    """One legal move of the milestone to ``status``, on a connection of the owner role."""
-    prepare_move(conn, milestone_id, status)
-    conn.execute(text("update milestones set status = :s where id = :m"), {"s": status, "m": milestone_id})
-
-
-def walk_milestone(conn, milestone_id, *statuses: str) -> None:
+def move_milestone(sessions, admin_engine, milestone_id, *statuses: str) -> None:
+    """Walk the milestone through ``statuses`` ("submitted", "approved", "planned" after a dispute,
+    "cancelled"), each step through its service as the person who takes it; each step commits."""
+    who = _people(admin_engine, milestone_id)
     for status in statuses:
-        step_milestone(conn, milestone_id, status)
+        _step(sessions, who, milestone_id, status)
+
+
+def authorize_payment(session: Session, milestone_id) -> uuid.UUID:
+    """The invoice (and ledger lines) the milestone's latest approving review authorizes, written by
+    ``services.invoices.authorize_milestone`` in the session's transaction as the person the session acts
+    as: for guard tests that insert the review by hand and need the invoice the database wants with it."""
+    context = session.info["rls"]
+    actor = actor_for(session, context.user_id, context.org_id)
+    milestone = session.execute(
+        select(Milestone).where(Milestone.id == milestone_id).execution_options(populate_existing=True)
+    ).scalar_one()
+    engagement = session.get(Engagement, milestone.engagement_id)
+    _submission, review = submissions.latest_submission(session, milestone.id)
+    assert review is not None, f"milestone {milestone_id} has no review to authorize a payment with"
+    return invoices.authorize_milestone(session, actor, engagement, milestone, review).id

@@ -1,9 +1,8 @@
 """Approved payments for the money pages' tests, built as the app builds them: an engagement created,
 scheduled, sent and accepted through the services, work submitted by the contractor's user and approved
-by the project owner (or an admin) through reviews.decide, which writes the invoice. For tests that need
-many invoices or invoices issued in the past, ``approve_as_owner_role`` writes what an approval writes
-as the owner role in one transaction (the database's guards still check every row). The database is read
-back as the owner role."""
+by the project owner (or an admin) through reviews.decide, which writes the invoice. ``approve_milestones``
+approves many at once and can date the approvals back (for invoices issued in the past). The database is
+read back as the owner role."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from backoffice.services.payments import PaymentInput, record_payment
 from backoffice.services.reviews import DecisionInput, decide
 from backoffice.services.schedule import RowInput, ScheduleInput
 from kit.engagements import acting, contractor_user, perform
-from kit.milestones import authorize_payment, step_milestone
+from kit.milestones import move_milestone
 
 # Two milestones with odd cents: 10% retainage of $1,234.55 is $123.455, rounded half up to $123.46.
 ODD_ROWS = (
@@ -124,36 +123,43 @@ def approved_engagement(
     return eid, invoices
 
 
-def approve_as_owner_role(admin_engine, milestone_ids_, *, days_ago: int = 0) -> list[uuid.UUID]:
-    """Submit and approve each planned milestone as the owner role, in one transaction, the approval dated
-    ``days_ago`` days back (so its invoice is issued, and falls due, that much earlier). Returns the invoices
-    in the order given."""
+def approve_milestones(app_sessions, admin_engine, milestone_ids_, *, days_ago: int = 0) -> list[uuid.UUID]:
+    """Submit and approve each planned milestone through the services (the contractor's user submits, the
+    project owner approves), then, with ``days_ago``, date the approval that many days back (so its invoice
+    was issued, and falls due, that much earlier). Returns the invoices in the order given."""
+    for mid in milestone_ids_:
+        move_milestone(app_sessions, admin_engine, mid, "submitted", "approved")
+    invoices = [invoice_of(admin_engine, mid) for mid in milestone_ids_]
+    if days_ago:
+        date_back(admin_engine, invoices, days_ago)
+    return invoices
+
+
+def invoice_of(admin_engine, milestone_id) -> uuid.UUID:
+    with admin_engine.connect() as conn:
+        return conn.execute(text("select id from invoices where milestone_id = :m"), {"m": milestone_id}).scalar_one()
+
+
+def date_back(admin_engine, invoice_ids, days: int) -> None:
+    """Move the approvals of these invoices ``days`` into the past: the review's time, the invoice's issue
+    and due dates (authorized_at stays: it is when the row was written). Only dates change, never an amount.
+    The invoice's dates are immutable for everyone, so the owner role lifts that one trigger for this
+    transaction only (DDL is transactional: no other session ever sees it off)."""
     with admin_engine.begin() as conn:
-        for mid in milestone_ids_:
-            step_milestone(conn, mid, "submitted")
-            conn.execute(
-                text(
-                    "insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, milestone_amount_minor,"
-                    "                     evidence_sha256, reviewed_by)"
-                    " select s.org_id, s.contractor_id, s.milestone_id, s.id, 'approve', m.amount_minor, '{}', e.owner_user_id"
-                    "   from submissions s join milestones m on m.id = s.milestone_id join engagements e on e.id = m.engagement_id"
-                    "  where s.milestone_id = :m order by s.revision desc limit 1"
-                ),
-                {"m": mid},
-            )
-            # Reviews have no update guard: the decision is dated back before its invoice is written.
-            conn.execute(
-                text(
-                    "update reviews set reviewed_at = reviewed_at - make_interval(days => :d) where milestone_id = :m"
-                ),
-                {"d": days_ago, "m": mid},
-            )
-            authorize_payment(conn, mid)
-            conn.execute(text("update milestones set status = 'approved' where id = :m"), {"m": mid})
-        return [
-            conn.execute(text("select id from invoices where milestone_id = :m"), {"m": mid}).scalar_one()
-            for mid in milestone_ids_
-        ]
+        conn.execute(text("set local lock_timeout = '10s'"))  # an open reader of invoices fails this, not hangs it
+        conn.execute(text("alter table invoices disable trigger invoices_move_guard"))
+        conn.execute(
+            text(
+                "update reviews r set reviewed_at = r.reviewed_at - make_interval(days => :d)"
+                " from invoices i where i.review_id = r.id and i.id = any(:ids)"
+            ),
+            {"d": days, "ids": list(invoice_ids)},
+        )
+        conn.execute(
+            text("update invoices set issued_on = issued_on - :d, due_date = due_date - :d where id = any(:ids)"),
+            {"d": days, "ids": list(invoice_ids)},
+        )
+        conn.execute(text("alter table invoices enable trigger invoices_move_guard"))
 
 
 def many_rows(count: int, *, amount: str = "100.00") -> tuple:

@@ -14,7 +14,7 @@ import pytest
 from kit.money_pages import (
     active_engagement,
     approve,
-    approve_as_owner_role,
+    approve_milestones,
     batch_row,
     export_as,
     invoice_row,
@@ -45,7 +45,9 @@ def usd(world, app_sessions, admin_engine) -> list[dict]:
     (due 10 days ago), Build approved today (due in 30 days)."""
     eid = active_engagement(app_sessions, world, title="Kitchen renovation")
     design_m, build_m = milestone_ids(admin_engine, eid)
-    ids = approve_as_owner_role(admin_engine, [design_m], days_ago=40) + approve_as_owner_role(admin_engine, [build_m])
+    ids = approve_milestones(app_sessions, admin_engine, [design_m], days_ago=40) + approve_milestones(
+        app_sessions, admin_engine, [build_m]
+    )
     return [dict(invoice_row(admin_engine, i)) for i in ids]
 
 
@@ -61,7 +63,9 @@ def eur(world, app_sessions, admin_engine) -> dict:
         terms="14",
         rows=(("Survey", "Measured survey", "500.00", "2030-02-01"),),
     )
-    return dict(invoice_row(admin_engine, approve_as_owner_role(admin_engine, milestone_ids(admin_engine, eid))[0]))
+    return dict(
+        invoice_row(admin_engine, approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid))[0])
+    )
 
 
 def export(client, *, invoice_ids=(), **fields):

@@ -16,9 +16,9 @@ from kit.engagements import (
     create_sent,
     issue_change_order,
     milestones_of,
-    move_milestone,
     perform,
 )
+from kit.milestones import move_milestone
 from kit.web import (
     HTMX,
     csrf_token,
@@ -266,10 +266,10 @@ def test_a_change_order_cannot_cancel_every_milestone(owner, world, active, admi
     assert {m.status for m in milestones_of(admin_engine, active)} == {"planned"}
 
 
-def test_approved_milestones_are_shown_read_only(owner, world, active, admin_engine):
+def test_approved_milestones_are_shown_read_only(owner, world, active, admin_engine, app_sessions):
     ms = by_title(admin_engine, active)
-    move_milestone(admin_engine, ms["Design"].id, "submitted", "approved")
-    move_milestone(admin_engine, ms["Build"].id, "submitted")
+    move_milestone(app_sessions, admin_engine, ms["Design"].id, "submitted", "approved")
+    move_milestone(app_sessions, admin_engine, ms["Build"].id, "submitted")
     html = owner.get(new_co(active)).get_data(as_text=True)
     fields = form_fields(html)
     design, build, handover = ms["Design"].id, ms["Build"].id, ms["Handover"].id
@@ -283,13 +283,13 @@ def test_approved_milestones_are_shown_read_only(owner, world, active, admin_eng
 
 
 def test_a_milestone_approved_while_the_form_was_open_is_left_alone_and_the_page_says_why(
-    owner, world, active, admin_engine
+    owner, world, active, admin_engine, app_sessions
 ):
     design = by_title(admin_engine, active)["Design"].id
-    move_milestone(admin_engine, design, "submitted")
+    move_milestone(app_sessions, admin_engine, design, "submitted")
     fields = opened(owner, active)  # Design is under review, so its amount can still be adjusted...
     fields.update({"reason": "Bigger design scope", f"ms-{design}-amount": "5,000.00"})
-    move_milestone(admin_engine, design, "approved")  # ...but it is approved before the owner issues
+    move_milestone(app_sessions, admin_engine, design, "approved")  # ...but it is approved before the owner issues
     before = milestones_of(admin_engine, active)
     response = submit(owner, active, fields)
     assert response.status_code == 422
@@ -299,12 +299,12 @@ def test_a_milestone_approved_while_the_form_was_open_is_left_alone_and_the_page
 
 
 def test_a_milestone_submitted_while_the_form_was_open_is_not_cancelled_and_the_page_says_why(
-    owner, world, active, admin_engine
+    owner, world, active, admin_engine, app_sessions
 ):
     design = by_title(admin_engine, active)["Design"].id
     fields = opened(owner, active)
     fields.update({"reason": "Design no longer needed", f"ms-{design}-cancel": "1"})
-    move_milestone(admin_engine, design, "submitted")  # the contractor submits it meanwhile
+    move_milestone(app_sessions, admin_engine, design, "submitted")  # the contractor submits it meanwhile
     response = submit(owner, active, fields)
     assert response.status_code == 422
     assert "is submitted and can no longer be cancelled." in visible_text(response.get_data(as_text=True))
@@ -312,9 +312,9 @@ def test_a_milestone_submitted_while_the_form_was_open_is_not_cancelled_and_the_
     assert by_title(admin_engine, active)["Design"].status == "submitted"
 
 
-def test_changing_an_approved_milestone_anyway_writes_nothing(owner, world, active, admin_engine):
+def test_changing_an_approved_milestone_anyway_writes_nothing(owner, world, active, admin_engine, app_sessions):
     design = by_title(admin_engine, active)["Design"].id
-    move_milestone(admin_engine, design, "submitted", "approved")
+    move_milestone(app_sessions, admin_engine, design, "submitted", "approved")
     before = milestones_of(admin_engine, active)
     for tampered in (
         {

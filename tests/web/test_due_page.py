@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from kit.engagements import create_active, create_draft, milestones_of, move_milestone, set_due_date
+from kit.engagements import create_active, create_draft, milestones_of, set_due_date
+from kit.milestones import move_milestone
 from kit.web import signed_in, table_row, visible_text
 
 
@@ -20,7 +21,7 @@ def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_ove
     create_draft(app_sessions, world, title=f"Drafted {world.suffix}")
     design, build, handover = milestones_of(admin_engine, active)
     set_due_date(admin_engine, build.id, date.today() - timedelta(days=3))
-    move_milestone(admin_engine, design.id, "submitted", "approved")
+    move_milestone(app_sessions, admin_engine, design.id, "submitted", "approved")
 
     page = signed_in(app, login, world.finance).get("/engagements/due").get_data(as_text=True)
     text = visible_text(page)
@@ -36,7 +37,7 @@ def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_ove
 def test_the_status_filter_keeps_only_milestones_awaiting_review(app, world, login, app_sessions, admin_engine):
     active = create_active(app_sessions, world)
     design, build, _ = milestones_of(admin_engine, active)
-    move_milestone(admin_engine, build.id, "submitted")
+    move_milestone(app_sessions, admin_engine, build.id, "submitted")
     text = visible_text(
         signed_in(app, login, world.owner).get("/engagements/due?status=submitted").get_data(as_text=True)
     )

@@ -17,9 +17,9 @@ from kit.engagements import (
     engagement_row,
     engagements_of,
     milestones_of,
-    move_milestone,
     set_due_date,
 )
+from kit.milestones import move_milestone
 from kit.web import (
     HTMX,
     actions_offered,
@@ -280,7 +280,7 @@ def test_the_list_shows_each_engagement_with_its_totals_and_status(owner, world,
 def test_the_list_shows_what_has_been_approved_and_what_remains(owner, world, app_sessions, admin_engine):
     eid = create_active(app_sessions, world, title="Kitchen renovation")
     design = milestones_of(admin_engine, eid)[0]
-    move_milestone(admin_engine, design.id, "submitted", "approved")
+    move_milestone(app_sessions, admin_engine, design.id, "submitted", "approved")
     cells = list_cells(owner.get("/engagements").get_data(as_text=True), "Kitchen renovation")
     assert cells["Contract value"].startswith("$3,500.00")
     assert cells["Approved"] == "$1,000.00"
@@ -483,8 +483,8 @@ def test_an_anonymous_visitor_is_sent_to_sign_in(client, world, app_sessions, pa
 def test_the_engagement_page_shows_milestones_with_statuses_and_totals(owner, world, app_sessions, admin_engine):
     eid = create_active(app_sessions, world)
     design, build, _handover = milestones_of(admin_engine, eid)
-    move_milestone(admin_engine, design.id, "submitted", "approved")
-    move_milestone(admin_engine, build.id, "submitted")
+    move_milestone(app_sessions, admin_engine, design.id, "submitted", "approved")
+    move_milestone(app_sessions, admin_engine, build.id, "submitted")
     response = owner.get(f"/engagements/{eid}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -509,7 +509,7 @@ def test_a_planned_milestone_past_its_due_date_is_marked_overdue(owner, world, a
     design, build, _handover = milestones_of(admin_engine, eid)
     set_due_date(admin_engine, design.id, date.today() - timedelta(days=3))
     set_due_date(admin_engine, build.id, date.today() - timedelta(days=3))
-    move_milestone(admin_engine, build.id, "submitted", "approved")  # approved work is not overdue
+    move_milestone(app_sessions, admin_engine, build.id, "submitted", "approved")  # approved work is not overdue
     html = owner.get(f"/engagements/{eid}").get_data(as_text=True)
     assert "Overdue" in visible_text(table_row(html, "Design"))
     assert "Overdue" not in visible_text(table_row(html, "Build"))

@@ -17,7 +17,7 @@ import pytest
 from kit.money_pages import (
     active_engagement,
     approve,
-    approve_as_owner_role,
+    approve_milestones,
     approved_engagement,
     export_as,
     invoice_row,
@@ -172,7 +172,7 @@ def test_recording_the_payment_redirects_to_the_invoice_now_paid(finance, world,
 
 def test_a_payment_dated_on_the_approval_day_in_the_past_is_accepted(finance, world, app_sessions, admin_engine):
     eid = active_engagement(app_sessions, world, title="Porch")
-    (invoice_id, _) = approve_as_owner_role(admin_engine, milestone_ids(admin_engine, eid), days_ago=5)
+    (invoice_id, _) = approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid), days_ago=5)
     issued = invoice_row(admin_engine, invoice_id)["issued_on"]
     assert issued == date.today() - timedelta(days=5)
     assert pay(finance, invoice_id, paid_at=issued.isoformat()).status_code == 303

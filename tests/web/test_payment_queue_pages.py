@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from kit.money_pages import (
     active_engagement,
-    approve_as_owner_role,
+    approve_milestones,
     export_as,
     invoice_row,
     many_rows,
@@ -59,9 +59,9 @@ def queue(world, app_sessions, admin_engine) -> Queue:
         rows=(("Survey", "Measured survey", "500.00", "2030-02-01"),),
     )
     design_m, build_m = milestone_ids(admin_engine, kitchen)
-    (design,) = approve_as_owner_role(admin_engine, [design_m], days_ago=40)
-    (build,) = approve_as_owner_role(admin_engine, [build_m])
-    (survey,) = approve_as_owner_role(admin_engine, milestone_ids(admin_engine, loft), days_ago=2)
+    (design,) = approve_milestones(app_sessions, admin_engine, [design_m], days_ago=40)
+    (build,) = approve_milestones(app_sessions, admin_engine, [build_m])
+    (survey,) = approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, loft), days_ago=2)
     return Queue(kitchen, loft, *(dict(invoice_row(admin_engine, i)) for i in (design, build, survey)))
 
 
@@ -235,7 +235,7 @@ def test_sorted_by_due_date_soonest_first_and_the_header_turns_it_around(finance
 
 def test_fifty_to_a_page_with_the_next_page_holding_the_rest(finance, world, app_sessions, admin_engine):
     eid = active_engagement(app_sessions, world, title="Fit-out", rows=many_rows(51))
-    invoices = approve_as_owner_role(admin_engine, milestone_ids(admin_engine, eid))
+    invoices = approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid))
     every = [invoice_row(admin_engine, i)["invoice_number"] for i in invoices]
 
     first = get_html(finance, "/payments/")
@@ -257,7 +257,7 @@ def test_fifty_to_a_page_with_the_next_page_holding_the_rest(finance, world, app
 
 def test_paging_keeps_the_filters(finance, world, app_sessions, admin_engine):
     eid = active_engagement(app_sessions, world, title="Fit-out", rows=many_rows(51))
-    approve_as_owner_role(admin_engine, milestone_ids(admin_engine, eid))
+    approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid))
     html = get_html(finance, f"/payments/?engagement_id={eid}&sort=-due")
     next_link = re.search(r'<a href="([^"]+)">Next →</a>', html).group(1).replace("&amp;", "&")
     assert f"engagement_id={eid}" in next_link and "sort=-due" in next_link and "page=2" in next_link

@@ -12,7 +12,7 @@ import pytest
 from kit.money_pages import (
     active_engagement,
     approve,
-    approve_as_owner_role,
+    approve_milestones,
     invoice_row,
     milestone_ids,
     money_state,
@@ -37,7 +37,7 @@ def due(world, app_sessions, admin_engine) -> list[dict]:
     eid = active_engagement(app_sessions, world, title="Kitchen renovation")
     return [
         dict(invoice_row(admin_engine, i))
-        for i in approve_as_owner_role(admin_engine, milestone_ids(admin_engine, eid))
+        for i in approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid))
     ]
 
 

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 from kit.engagements import perform
-from kit.money_pages import active_engagement, approve, approve_as_owner_role, invoice_row, milestone_ids, money_state
+from kit.money_pages import active_engagement, approve, approve_milestones, invoice_row, milestone_ids, money_state
 from kit.web import csrf_token, field_error, flashes, signed_in, table_row, textarea_value, visible_text
 from sqlalchemy import text
 
@@ -88,7 +88,9 @@ def test_the_report_shows_withheld_released_and_held_per_engagement_and_per_cont
 ):
     approve(app_sessions, world, milestone_ids(admin_engine, kitchen)[1])  # Build: 10% of $2,000.05 = $200.01
     porch = active_engagement(app_sessions, world, title="Porch", rows=(("Deck", "", "999.99", "2030-05-01"),))
-    approve_as_owner_role(admin_engine, milestone_ids(admin_engine, porch))  # 99.999 rounds half up to $100.00
+    approve_milestones(
+        app_sessions, admin_engine, milestone_ids(admin_engine, porch)
+    )  # 99.999 rounds half up to $100.00
     loft = active_engagement(
         app_sessions,
         world,
@@ -97,11 +99,11 @@ def test_the_report_shows_withheld_released_and_held_per_engagement_and_per_cont
         currency="EUR",
         rows=(("Survey", "", "500.00", "2030-02-01"),),
     )
-    approve_as_owner_role(admin_engine, milestone_ids(admin_engine, loft))
+    approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, loft))
     none_held = active_engagement(
         app_sessions, world, title="Shed", retainage="0", rows=(("Shed", "", "300.00", "2030-02-01"),)
     )
-    approve_as_owner_role(admin_engine, milestone_ids(admin_engine, none_held))
+    approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, none_held))
     assert release(owner, kitchen, "Snag list signed off early.").status_code == 303
 
     html = signed_in(app, login, world.finance).get("/retainage/").get_data(as_text=True)
