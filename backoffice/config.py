@@ -15,7 +15,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-RLS_POLICIES_SQL = PROJECT_ROOT / "sql" / "rls_policies.sql"
+SQL_DIR = PROJECT_ROOT / "sql"  # applied by backoffice.schema.apply_rls_policies(), in the order of SQL_FILES
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Schema management: Alembic upgrades as the owner role, and the RLS policy file."""
+"""Schema management: Alembic upgrades as the owner role, and the SQL files under sql/."""
 
 from __future__ import annotations
 
@@ -8,15 +8,38 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from backoffice.config import MIGRATIONS_DIR, RLS_POLICIES_SQL
+from backoffice.config import MIGRATIONS_DIR, SQL_DIR
 from backoffice.db import make_engine
+
+# The files under sql/, in the one order every migration applies them. Each is idempotent and skips what
+# concerns tables an earlier revision has not created yet. A function comes before the policies and
+# guards that call it; a new file goes here (tests/integration/test_sql_layout.py holds this list equal
+# to the directory).
+SQL_FILES = (
+    "rules.sql",  # the domain's rules in SQL (pure functions) that queries, policies and guards call
+    "rls_policies.sql",  # context helpers (app_org_id() ...), every policy, the table grants
+    "append_only.sql",  # the tables nobody updates, deletes or truncates
+    "audit.sql",  # the audit trail's hash chain
+    "auth.sql",  # sign-in, invitations, password resets
+    "engagements.sql",  # engagement and milestone guards
+    "reviews.sql",  # submission, evidence and review guards, and their checks at commit
+    "money.sql",  # invoice, payment, AP export and ledger guards; money_percent_of(), ap_csv_text()
+    "jobs.sql",  # what periodic jobs may learn
+)
 
 
 def apply_rls_policies() -> None:
-    """Apply the current sql/rls_policies.sql inside the running migration."""
-    # Straight to psycopg: the file holds many statements, dollar quotes and % signs that neither
+    """Apply every file of SQL_FILES, in order, inside the running migration (the name predates the split
+    of sql/rls_policies.sql; migrations 0001 to 0005 call it)."""
+    # Straight to psycopg: the files hold many statements, dollar quotes and % signs that neither
     # SQLAlchemy's text() nor a parameterised execute should interpret.
-    op.get_bind().connection.driver_connection.execute(RLS_POLICIES_SQL.read_text())
+    connection = op.get_bind().connection.driver_connection
+    for name in SQL_FILES:
+        try:
+            connection.execute((SQL_DIR / name).read_text())
+        except Exception as error:
+            error.add_note(f"while applying sql/{name}")
+            raise
 
 
 def alembic_config() -> Config:

@@ -1,4 +1,4 @@
-"""Alembic environment: runs as the owner role; re-applies sql/rls_policies.sql through migrations.
+"""Alembic environment: runs as the owner role; migrations re-apply the files under sql/ (schema.SQL_FILES).
 
 Called by `backoffice db upgrade` (and the test suite), which put the owner connection and the app
 role's name in ``config.attributes``.

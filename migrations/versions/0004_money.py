@@ -8,7 +8,7 @@ retainage it withheld is released once per engagement by an invoice of kind ``re
 Pay-once is structural: one milestone invoice per milestone, one release per engagement, one payment
 per invoice, an invoice in at most one live batch (its ``batch_id``). Numbers (``ACME-000123``) come
 from a per-organization counter row that the inserting transaction holds until it ends, so they are
-gapless: a rolled-back approval gives its number back. The guards in sql/rls_policies.sql check
+gapless: a rolled-back approval gives its number back. The guards in sql/money.sql check
 every amount against the engagement's terms, whoever writes.
 """
 

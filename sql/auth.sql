@@ -1,0 +1,246 @@
+-- Sign-in, invitations and password resets (DESIGN.md sections 5 and 6): SECURITY DEFINER functions, the
+-- only way the app role reaches password hashes, the login throttle, invitation tokens and reset links.
+-- Each pins its search_path; their EXECUTE grants are at the end of this file.
+
+set local check_function_bodies = off;
+
+-- ---------------------------------------------------------------------------------------------
+-- Signed in: the organizations the current user may switch to.
+-- ---------------------------------------------------------------------------------------------
+
+-- The organizations the current user belongs to: the organization switcher reads this.
+create or replace function my_memberships()
+returns table (org_id uuid, org_name text, role text, contractor_id uuid)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select o.id, o.name, m.role, m.contractor_id
+    from public.memberships m
+    join public.organizations o on o.id = m.org_id
+    join public.users u on u.id = m.user_id and u.is_active
+   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+     and m.accepted_at is not null
+   order by o.name, o.id
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Sign-in. The app role cannot read password hashes with a plain SELECT (column grants in
+-- sql/rls_policies.sql); login goes through these functions, which also keep the failed-login throttle.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function auth_lookup(p_email text)
+returns table (user_id uuid, password_hash text, is_active boolean, locked_until timestamptz)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select u.id, u.password_hash, u.is_active,
+         (select t.locked_until from public.login_throttle t
+           where t.email_key = encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex') and t.locked_until > now())
+    from (select 1) one
+    left join public.users u on lower(u.email) = lower(p_email)
+$$;
+
+-- Count a failure; after p_max failures within p_minutes the address is locked for p_minutes.
+-- Returns the lock's end when locked, NULL otherwise.
+create or replace function auth_record_failure(p_email text, p_max int, p_minutes int) returns timestamptz
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_row public.login_throttle;
+begin
+  insert into public.login_throttle as t (email_key, failures, window_started_at)
+  values (encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex'), 1, now())
+  on conflict (email_key) do update
+     set failures = case when t.window_started_at < now() - make_interval(mins => p_minutes)
+                         then 1 else t.failures + 1 end,
+         window_started_at = case when t.window_started_at < now() - make_interval(mins => p_minutes)
+                                  then now() else t.window_started_at end
+  returning * into v_row;
+  if v_row.failures >= p_max then
+    update public.login_throttle
+       set locked_until = now() + make_interval(mins => p_minutes), failures = 0, window_started_at = now()
+     where email_key = v_row.email_key
+     returning locked_until into v_row.locked_until;
+    return v_row.locked_until;
+  end if;
+  return null;
+end
+$$;
+
+create or replace function auth_record_success(p_user_id uuid) returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
+  delete from public.login_throttle t using public.users u
+   where u.id = p_user_id and t.email_key = encode(sha256(convert_to(lower(u.email), 'UTF8')), 'hex');
+  update public.users set last_login_at = now() where id = p_user_id;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Invitations: a pending membership that counts for nothing until its one-time link is used.
+-- ---------------------------------------------------------------------------------------------
+
+-- An admin of the current org invites someone by email: returns the existing account's id, or a new
+-- account's (without a password). Nothing about an existing account is revealed, and nothing is granted:
+-- the membership the caller then writes stays pending until the person accepts it with the link.
+drop function if exists invite_user_account(text, text);
+create function invite_user_account(p_email text, p_name text) returns uuid
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_id uuid;
+begin
+  if public.app_role() is distinct from 'admin' then
+    raise exception 'only an admin of the current organization can invite users' using errcode = '42501';
+  end if;
+  select u.id into v_id from public.users u where lower(u.email) = lower(p_email);
+  if v_id is null then
+    insert into public.users (email, name) values (p_email, p_name) returning id into v_id;
+  end if;
+  return v_id;
+end
+$$;
+
+-- A usable invitation: unused, unexpired, its membership still pending. Whether the account already
+-- has a password decides what accepting asks for (a new password, or the existing one).
+create or replace function invite_details(p_token_hash text)
+returns table (email text, org_name text, has_password boolean)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select u.email, o.name, u.password_hash is not null
+    from public.invites i
+    join public.users u on u.id = i.user_id
+    join public.organizations o on o.id = i.org_id
+    join public.memberships m on m.org_id = i.org_id and m.user_id = i.user_id and m.accepted_at is null
+   where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
+$$;
+
+-- Accept an invitation: the unguessable token proves the person holds the address it was sent to.
+-- An account without a password gets p_password_hash; an account with one joins only when the app has
+-- signed in as it (app.user_id, after checking the password). Returns the user and org, or no row.
+create or replace function accept_invite(p_token_hash text, p_password_hash text)
+returns table (user_id uuid, org_id uuid)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_inv public.invites;
+  v_membership uuid;
+  v_hash text;
+begin
+  select * into v_inv from public.invites i
+   where i.token_hash = p_token_hash and i.used_at is null and i.expires_at > now()
+   for update;
+  if not found then
+    return;
+  end if;
+  select m.id into v_membership from public.memberships m
+   where m.org_id = v_inv.org_id and m.user_id = v_inv.user_id and m.accepted_at is null
+   for update;
+  if not found then
+    return;
+  end if;
+  select u.password_hash into v_hash from public.users u where u.id = v_inv.user_id and u.is_active for update;
+  if not found then
+    return;
+  end if;
+  if v_hash is null then
+    -- A first password only for an account nobody uses yet: never one that already belongs somewhere.
+    if p_password_hash is null
+       or exists (select 1 from public.memberships m2 where m2.user_id = v_inv.user_id and m2.accepted_at is not null) then
+      return;
+    end if;
+    update public.users set password_hash = p_password_hash where id = v_inv.user_id;
+  elsif public.app_user_id() is distinct from v_inv.user_id then
+    return;
+  end if;
+  update public.memberships set accepted_at = now() where id = v_membership;
+  update public.invites set used_at = now() where id = v_inv.id;
+  return query select v_inv.user_id, v_inv.org_id;
+end
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Password resets: one-time links, stored hashed (table password_resets, no policy: only these reach it).
+-- ---------------------------------------------------------------------------------------------
+
+-- Start a password reset for an active account that has a password. Returns the account (to address
+-- the email) or no row: unknown address, no password yet (they join by invitation), or more than three
+-- links asked for in the last hour. Earlier unused links stop working.
+create or replace function password_reset_start(p_email text, p_token_hash text)
+returns table (user_id uuid, email text, name text)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_user public.users;
+begin
+  select * into v_user from public.users u
+   where lower(u.email) = lower(p_email) and u.is_active and u.password_hash is not null;
+  if not found then
+    return;
+  end if;
+  if (select count(*) from public.password_resets r where r.user_id = v_user.id and r.created_at > now() - interval '1 hour') >= 3 then
+    return;
+  end if;
+  update public.password_resets set used_at = now() where password_resets.user_id = v_user.id and used_at is null;
+  insert into public.password_resets (user_id, token_hash) values (v_user.id, p_token_hash);
+  return query select v_user.id, v_user.email, v_user.name;
+end
+$$;
+
+-- Whose unused, unexpired reset link this is (the form shows the address), or no row.
+create or replace function password_reset_email(p_token_hash text) returns text
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select u.email from public.password_resets r join public.users u on u.id = r.user_id and u.is_active
+   where r.token_hash = p_token_hash and r.used_at is null and r.expires_at > now()
+$$;
+
+-- Use a reset link once: set the new password, end every session signed in before, lift a sign-in
+-- lock. Returns the account, or null for a link that is unknown, used or expired.
+create or replace function password_reset_finish(p_token_hash text, p_password_hash text) returns uuid
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_reset public.password_resets;
+begin
+  select * into v_reset from public.password_resets r
+   where r.token_hash = p_token_hash and r.used_at is null and r.expires_at > now()
+   for update;
+  if not found or p_password_hash is null or length(p_password_hash) < 20 then
+    return null;
+  end if;
+  update public.users set password_hash = p_password_hash, sessions_revoked_at = now()
+   where id = v_reset.user_id and is_active;
+  if not found then
+    return null;
+  end if;
+  update public.password_resets set used_at = now() where password_resets.user_id = v_reset.user_id and used_at is null;
+  perform public.auth_record_success(v_reset.user_id);
+  return v_reset.user_id;
+end
+$$;
+
+-- The app role calls these; PUBLIC does not.
+do $$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array[
+    'my_memberships()',
+    'auth_lookup(text)',
+    'auth_record_failure(text, int, int)',
+    'auth_record_success(uuid)',
+    'invite_user_account(text, text)',
+    'invite_details(text)',
+    'accept_invite(text, text)'
+  ] loop
+    execute format('revoke all on function public.%s from public', v_fn);
+    execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
+  end loop;
+end
+$$;
+
+-- The reset functions from the revision that adds their table.
+do $$
+declare
+  v_fn text;
+begin
+  if to_regclass('public.password_resets') is not null then
+    foreach v_fn in array array[
+      'password_reset_start(text, text)',
+      'password_reset_email(text)',
+      'password_reset_finish(text, text)'
+    ] loop
+      execute format('revoke all on function public.%s from public', v_fn);
+      execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
+    end loop;
+  end if;
+end
+$$;

@@ -1,0 +1,161 @@
+-- Engagements and milestones: the guard triggers. Change orders have none of their own: the app role
+-- may only insert them (sql/rls_policies.sql), and the milestones they add or cancel pass
+-- milestones_guard. Policies and grants: sql/rls_policies.sql.
+
+set local check_function_bodies = off;
+
+-- ---------------------------------------------------------------------------------------------
+-- Engagements, milestones, change orders. The state machines of DESIGN.md section 3 live in
+-- backoffice/domain/engagements.py; these triggers refuse the same illegal moves whoever writes.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function engagements_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_user uuid := public.app_user_id();
+  v_move text;
+  v_response_columns text[] := array['status', 'responded_at', 'responded_by', 'decline_reason', 'updated_at'];
+begin
+  if tg_op = 'INSERT' then
+    -- Every engagement starts as a draft written in its creator's own name; only the moves below
+    -- take it further (nobody can create one already "accepted").
+    if new.status <> 'draft' or num_nonnulls(new.sent_at, new.sent_by, new.responded_at, new.responded_by,
+         new.decline_reason, new.completed_at, new.cancelled_at, new.cancel_reason) > 0 then
+      raise exception 'a new engagement starts as a draft' using errcode = '23514';
+    end if;
+    if v_role is not null and new.created_by is distinct from v_user then
+      raise exception 'an engagement is created in the name of the user creating it' using errcode = '42501';
+    end if;
+    return new;
+  end if;
+  v_move := old.status || '>' || new.status;
+  if new.status is distinct from old.status and not v_move = any (array[
+       'draft>awaiting_acceptance', 'awaiting_acceptance>active', 'awaiting_acceptance>declined',
+       'active>paused', 'paused>active', 'active>completed',
+       'draft>cancelled', 'awaiting_acceptance>cancelled', 'active>cancelled', 'paused>cancelled']) then
+    raise exception 'an engagement cannot go from % to %', old.status, new.status using errcode = '23514';
+  end if;
+  if v_role = 'contractor' then
+    -- The contractor answers the work request, and changes nothing else.
+    if v_move not in ('awaiting_acceptance>active', 'awaiting_acceptance>declined')
+       or (to_jsonb(new) - v_response_columns) is distinct from (to_jsonb(old) - v_response_columns) then
+      raise exception 'a contractor can only accept or decline a work request' using errcode = '42501';
+    end if;
+  elsif v_role is not null and v_move in ('awaiting_acceptance>active', 'awaiting_acceptance>declined') then
+    raise exception 'only the contractor accepts or declines a work request' using errcode = '42501';
+  end if;
+  -- Who is recorded is who acted, and when is the database's clock.
+  if v_role is not null and ((new.sent_by is distinct from old.sent_by and new.sent_by is distinct from v_user)
+      or (new.responded_by is distinct from old.responded_by and new.responded_by is distinct from v_user)
+      or new.created_by is distinct from old.created_by) then
+    raise exception 'a move is recorded in the name of the user making it' using errcode = '42501';
+  end if;
+  if v_role is not null and new.status = old.status
+     and (new.sent_at, new.sent_by, new.responded_at, new.responded_by, new.decline_reason, new.completed_at,
+          new.cancelled_at, new.cancel_reason)
+         is distinct from (old.sent_at, old.sent_by, old.responded_at, old.responded_by, old.decline_reason,
+                           old.completed_at, old.cancelled_at, old.cancel_reason) then
+    raise exception 'who and when of a move are recorded by the move itself' using errcode = '42501';
+  end if;
+  if new.sent_at is distinct from old.sent_at then new.sent_at := now(); end if;
+  if new.responded_at is distinct from old.responded_at then new.responded_at := now(); end if;
+  if new.completed_at is distinct from old.completed_at then new.completed_at := now(); end if;
+  if new.cancelled_at is distinct from old.cancelled_at then new.cancelled_at := now(); end if;
+  -- What the contractor was sent is what they accept: the terms are fixed once the request is out.
+  if old.status <> 'draft'
+     and (new.contractor_id, new.currency, new.retainage_bps, new.payment_terms_days, new.service_fee_bps, new.billing_mode)
+         is distinct from (old.contractor_id, old.currency, old.retainage_bps, old.payment_terms_days, old.service_fee_bps, old.billing_mode) then
+    raise exception 'the terms of an engagement are fixed once its work request is sent' using errcode = '23514';
+  end if;
+  return new;
+end
+$$;
+
+create or replace function milestones_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_engagement_status text;
+  v_latest record;
+begin
+  select e.status into v_engagement_status from public.engagements e
+   where e.id = case when tg_op = 'DELETE' then old.engagement_id else new.engagement_id end;
+  if tg_op = 'INSERT' then
+    if new.status <> 'planned' then
+      raise exception 'a new milestone starts planned' using errcode = '23514';
+    end if;
+    if v_engagement_status not in ('draft', 'active', 'paused') then
+      raise exception 'milestones can be added to a draft, or by change order to an active or paused engagement'
+        using errcode = '23514';
+    end if;
+    return new;
+  end if;
+  if tg_op = 'DELETE' then
+    if v_engagement_status <> 'draft' or old.status <> 'planned' then
+      raise exception 'only a draft''s milestones can be removed; later, cancel them by change order' using errcode = '23514';
+    end if;
+    return old;
+  end if;
+  if old.status in ('approved', 'cancelled') and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
+    raise exception 'milestone is % and cannot be changed', old.status using errcode = '23514';
+  end if;
+  if new.engagement_id is distinct from old.engagement_id or new.org_id is distinct from old.org_id then
+    raise exception 'a milestone stays with its engagement' using errcode = '23514';
+  end if;
+  if new.status is distinct from old.status
+     and not (old.status || '>' || new.status) = any (array['planned>submitted', 'submitted>planned', 'submitted>approved', 'planned>cancelled']) then
+    raise exception 'a milestone cannot go from % to %', old.status, new.status using errcode = '23514';
+  end if;
+  if public.app_role() = 'contractor'
+     and ((old.status || '>' || new.status) <> 'planned>submitted'
+          or (to_jsonb(new) - array['status', 'updated_at']) is distinct from (to_jsonb(old) - array['status', 'updated_at'])) then
+    raise exception 'a contractor only marks a planned milestone submitted, with its evidence' using errcode = '42501';
+  end if;
+  if v_engagement_status in ('awaiting_acceptance', 'completed', 'declined', 'cancelled')
+     and (to_jsonb(new) - array['updated_at', 'contractor_id']) is distinct from (to_jsonb(old) - array['updated_at', 'contractor_id']) then
+    raise exception 'the milestones of an engagement that is % cannot be changed', replace(v_engagement_status, '_', ' ')
+      using errcode = '23514';
+  end if;
+  if new.status is distinct from old.status and (
+       (new.status = 'submitted' and v_engagement_status <> 'active')
+       or v_engagement_status not in ('active', 'paused')) then
+    raise exception 'work is submitted only on an active engagement, and reviewed only on an active or paused one'
+      using errcode = '23514';
+  end if;
+  -- Work moves only with its evidence and its decision (DESIGN.md section 3): submitted with a submission
+  -- that awaits review; approved by an approving review; back to planned by a dispute or route-back partial.
+  if new.status is distinct from old.status and new.status <> 'cancelled' then
+    select s.id, r.decision, r.partial_policy, r.approved_amount_minor
+      into v_latest from public.submissions s left join public.reviews r on r.submission_id = s.id
+     where s.milestone_id = new.id order by s.revision desc limit 1;
+    if not coalesce((case old.status || '>' || new.status
+             when 'planned>submitted' then v_latest.id is not null and v_latest.decision is null
+             when 'submitted>planned' then v_latest.decision = 'dispute'
+                                           or (v_latest.decision = 'partial' and v_latest.partial_policy = 'route_back')
+             when 'submitted>approved' then v_latest.decision = 'approve'
+                                            or (v_latest.decision = 'partial' and v_latest.partial_policy = 'split'
+                                                and new.amount_minor = v_latest.approved_amount_minor)
+             else false end), false) then
+      raise exception 'a milestone goes from % to % only with a submission and its review', old.status, new.status
+        using errcode = '23514';
+    end if;
+  end if;
+  return new;
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.engagements') is not null then
+    drop trigger if exists engagements_guard on public.engagements;
+    create trigger engagements_guard before insert or update on public.engagements
+      for each row execute function engagements_guard();
+  end if;
+  if to_regclass('public.milestones') is not null then
+    drop trigger if exists milestones_guard on public.milestones;
+    create trigger milestones_guard before insert or update or delete on public.milestones
+      for each row execute function milestones_guard();
+  end if;
+end
+$$;
+

@@ -1,0 +1,353 @@
+-- Money: invoices, payments, AP export batches, the ledger, and the SQL functions of money math.
+-- Policies and grants: sql/rls_policies.sql; the ledger never changes for anyone: sql/append_only.sql.
+
+set local check_function_bodies = off;
+
+-- ---------------------------------------------------------------------------------------------
+-- Money (DESIGN.md sections 3 and 4): invoices (payment authorizations), payments, AP export
+-- batches and the ledger. The services compute every amount with backoffice.domain; these guards
+-- recompute them from the engagement's terms and refuse a mismatch, whoever writes. Pay-once is in
+-- the unique constraints of migration 0004.
+-- ---------------------------------------------------------------------------------------------
+
+-- The one rounding rule of DESIGN.md section 4 for page totals computed in SQL: round_half_up(amount ×
+-- bps / 10000), exactly as backoffice.domain.money.percent_of does it (a test holds the two equal).
+create or replace function money_percent_of(p_amount bigint, p_bps integer) returns bigint
+language sql immutable strict parallel safe as $$  -- not SECURITY DEFINER; left inlinable
+  select div(2::numeric * p_amount * p_bps + 10000, 20000)::bigint
+$$;
+
+-- A text cell of an AP export file: empty is NULL (COPY writes it unquoted), and a value a spreadsheet
+-- would run as a formula (= + - @, tab, CR first) gets a leading apostrophe.
+create or replace function ap_csv_text(p_value text) returns text
+language sql immutable parallel safe as $$  -- not SECURITY DEFINER; left inlinable
+  select case when p_value ~ '^[=+@\t\r-]' then '''' || p_value else nullif(p_value, '') end
+$$;
+
+-- Page queries of the app role compute with it.
+do $$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array[
+    'money_percent_of(bigint, integer)'
+  ] loop
+    execute format('revoke all on function public.%s from public', v_fn);
+    execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
+  end loop;
+end
+$$;
+
+-- The next number of a per-organization counter. The row stays locked until the caller's transaction
+-- ends, so numbers are gapless: a rolled-back transaction gives its number back.
+create or replace function next_org_number(p_org uuid, p_counter text) returns bigint
+language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
+  insert into public.org_counters as c (org_id, counter, last_value) values (p_org, p_counter, 1)
+  on conflict (org_id, counter) do update set last_value = c.last_value + 1
+  returning last_value
+$$;
+revoke all on function next_org_number(uuid, text) from public;
+
+create or replace function invoices_guard() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_user uuid := public.app_user_id();
+  v_engagement public.engagements;
+  v_review public.reviews;
+  v_milestone_amount bigint;
+  v_released boolean;
+  v_gross bigint;
+begin
+  if v_role is not null and (v_role not in ('admin', 'owner') or new.org_id is distinct from public.app_org_id()
+                             or new.authorized_by is distinct from v_user) then
+    raise exception 'a payment is authorized by the engagement''s project owner or an admin, in their own name'
+      using errcode = '42501';
+  end if;
+  -- Held until commit: approvals and the release of one engagement take turns (the release sums
+  -- what the approvals withheld).
+  select * into v_engagement from public.engagements e where e.id = new.engagement_id for update;
+  if v_role = 'owner' and v_engagement.owner_user_id is distinct from v_user then
+    raise exception 'only the engagement''s project owner or an admin authorizes its payments' using errcode = '42501';
+  end if;
+  if new.status <> 'approved' or num_nonnulls(new.batch_id, new.exported_at, new.paid_at) > 0 then
+    raise exception 'a new invoice starts approved' using errcode = '23514';
+  end if;
+  if new.currency is distinct from v_engagement.currency then
+    raise exception 'an invoice is in its engagement''s currency (%)', v_engagement.currency using errcode = '23514';
+  end if;
+  v_released := exists (select 1 from public.invoices i where i.engagement_id = new.engagement_id and i.kind = 'retainage_release');
+  if new.kind = 'milestone' then
+    select * into v_review from public.reviews r where r.id = new.review_id;
+    select m.amount_minor into v_milestone_amount from public.milestones m where m.id = new.milestone_id;
+    if v_review.milestone_id is distinct from new.milestone_id
+       or not (v_review.decision = 'approve' or (v_review.decision = 'partial' and v_review.partial_policy = 'split')) then
+      raise exception 'a milestone invoice needs an approving review of that milestone' using errcode = '23514';
+    end if;
+    if exists (select 1 from public.submissions s, public.submissions r
+                where r.id = v_review.submission_id and s.milestone_id = r.milestone_id and s.revision > r.revision) then
+      raise exception 'only the review of the latest revision authorizes payment' using errcode = '23514';
+    end if;
+    if new.authorized_by is distinct from v_review.reviewed_by then
+      raise exception 'a payment is authorized by the person who approved the work' using errcode = '23514';
+    end if;
+    v_gross := coalesce(v_review.approved_amount_minor, v_review.milestone_amount_minor);
+    if new.gross_minor is distinct from v_gross or v_milestone_amount is distinct from v_gross then
+      raise exception 'the invoice''s gross is the approved amount (%)', v_gross using errcode = '23514';
+    end if;
+    -- Once the engagement's retainage is released, later approvals withhold none: the one release per
+    -- engagement could never pay it back (DESIGN.md section 4, invariant 3).
+    if new.retainage_bps is distinct from (case when v_released then 0 else v_engagement.retainage_bps end)
+       or new.fee_bps is distinct from v_engagement.service_fee_bps then
+      raise exception 'an invoice withholds the engagement''s retainage and charges its service fee' using errcode = '23514';
+    end if;
+    new.issued_on := (v_review.reviewed_at at time zone 'UTC')::date;
+  else
+    if v_engagement.status <> 'completed' and new.release_reason is null then
+      raise exception 'retainage is released once the engagement is completed, or earlier with a reason' using errcode = '23514';
+    end if;
+    v_gross := (select coalesce(sum(i.retainage_minor), 0) from public.invoices i
+                 where i.engagement_id = new.engagement_id and i.kind = 'milestone');
+    if v_gross = 0 then
+      raise exception 'this engagement holds no retainage to release' using errcode = '23514';
+    end if;
+    if new.gross_minor is distinct from v_gross or new.retainage_bps <> 0 or new.fee_bps <> 0 then
+      raise exception 'a release pays the retainage held (%), with nothing withheld and no fee', v_gross using errcode = '23514';
+    end if;
+    new.issued_on := (now() at time zone 'UTC')::date;
+  end if;
+  if new.retainage_minor is distinct from public.money_percent_of(new.gross_minor, new.retainage_bps)
+     or new.fee_minor is distinct from public.money_percent_of(new.gross_minor, new.fee_bps) then
+    raise exception 'retainage and fee are round_half_up(gross × bps / 10000)' using errcode = '23514';
+  end if;
+  new.due_date := new.issued_on + v_engagement.payment_terms_days;
+  new.number := public.next_org_number(new.org_id, 'invoice');
+  new.invoice_number := (select o.invoice_prefix from public.organizations o where o.id = new.org_id)
+                        || '-' || lpad(new.number::text, 6, '0');
+  new.authorized_at := now();
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+-- An invoice's amounts, dates and parties never change (the app role may update only its status
+-- columns); its status moves approved -> exported (into a live batch written in this transaction)
+-- -> approved (the batch voided) and approved/exported -> paid (with its payment record).
+-- Not SECURITY DEFINER and no SET clause: it runs once per row of a 100,000-row export, and only
+-- finance and admins update invoices, who may read the batches and payments it checks.
+drop function if exists invoices_move_guard() cascade;
+create function invoices_move_guard() returns trigger
+language plpgsql as $$
+begin
+  if (new.id, new.org_id, new.contractor_id, new.engagement_id, new.kind, new.milestone_id, new.review_id, new.number,
+      new.invoice_number, new.description, new.currency, new.gross_minor, new.retainage_bps, new.retainage_minor,
+      new.net_minor, new.fee_bps, new.fee_minor, new.total_minor, new.issued_on, new.due_date, new.authorized_by,
+      new.authorized_at, new.release_reason)
+     is distinct from
+     (old.id, old.org_id, old.contractor_id, old.engagement_id, old.kind, old.milestone_id, old.review_id, old.number,
+      old.invoice_number, old.description, old.currency, old.gross_minor, old.retainage_bps, old.retainage_minor,
+      old.net_minor, old.fee_bps, old.fee_minor, old.total_minor, old.issued_on, old.due_date, old.authorized_by,
+      old.authorized_at, old.release_reason) then
+    raise exception 'an invoice''s amounts, dates and parties never change; only its payment status moves' using errcode = '23514';
+  end if;
+  case old.status || '>' || new.status
+    when 'approved>exported' then
+      if not exists (select 1 from public.ap_export_batches b
+                      where b.id = new.batch_id and b.status = 'live' and b.created_at = now()) then
+        raise exception 'an invoice is exported into a live batch written in the same transaction' using errcode = '23514';
+      end if;
+      new.exported_at := now();
+    when 'exported>approved' then
+      if new.batch_id is not null or not exists (select 1 from public.ap_export_batches b
+                                                  where b.id = old.batch_id and b.status = 'voided') then
+        raise exception 'an exported invoice returns to approved only when its batch is voided' using errcode = '23514';
+      end if;
+      new.exported_at := null;
+    when 'approved>paid', 'exported>paid' then
+      if (new.batch_id, new.exported_at) is distinct from (old.batch_id, old.exported_at)
+         or not exists (select 1 from public.payments p where p.invoice_id = new.id and p.paid_at = new.paid_at) then
+        raise exception 'an invoice is paid with its payment record' using errcode = '23514';
+      end if;
+    else
+      if new.status is distinct from old.status then
+        raise exception 'an invoice cannot go from % to %', old.status, new.status using errcode = '23514';
+      end if;
+      if (new.batch_id, new.exported_at, new.paid_at) is distinct from (old.batch_id, old.exported_at, old.paid_at) then
+        raise exception 'an invoice''s batch and payment change only with its status' using errcode = '23514';
+      end if;
+  end case;
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+create or replace function payments_guard() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_invoice public.invoices;
+begin
+  if v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
+                             or new.recorded_by is distinct from public.app_user_id()) then
+    raise exception 'payments are recorded by finance or an admin, in their own name' using errcode = '42501';
+  end if;
+  select * into v_invoice from public.invoices i where i.id = new.invoice_id for update;
+  if v_invoice.status not in ('approved', 'exported') then
+    raise exception 'invoice % is %; only an approved or exported invoice is paid', v_invoice.invoice_number, v_invoice.status
+      using errcode = '23514';
+  end if;
+  if (new.amount_minor, new.currency) is distinct from (v_invoice.net_minor, v_invoice.currency) then
+    raise exception 'a payment is the invoice''s net payable (% %)', v_invoice.net_minor, v_invoice.currency using errcode = '23514';
+  end if;
+  if new.batch_id is not null and new.batch_id is distinct from v_invoice.batch_id then
+    raise exception 'a batch payment is for an invoice in that batch' using errcode = '23514';
+  end if;
+  if new.paid_at < v_invoice.issued_on or new.paid_at > (now() at time zone 'UTC')::date + 1 then
+    raise exception 'a payment is dated between its authorization (%) and today', v_invoice.issued_on using errcode = '23514';
+  end if;
+  if v_invoice.authorized_by = new.recorded_by
+     and (select o.segregation_of_duties from public.organizations o where o.id = new.org_id) then
+    raise exception 'segregation of duties: whoever authorized a payment cannot record it' using errcode = '42501';
+  end if;
+  new.recorded_at := now();
+  return new;
+end
+$$;
+
+-- At commit: a payment's invoice is paid, on the payment's date.
+create or replace function payments_paid_invoice() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  if not exists (select 1 from public.invoices i where i.id = new.invoice_id and i.status = 'paid' and i.paid_at = new.paid_at) then
+    raise exception 'a payment marks its invoice paid in the same transaction' using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+create or replace function ap_export_batches_guard() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_user uuid := public.app_user_id();
+begin
+  if tg_op = 'INSERT' then
+    if v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
+                               or new.created_by is distinct from v_user) then
+      raise exception 'AP export batches are created by finance or an admin, in their own name' using errcode = '42501';
+    end if;
+    if new.status <> 'live' or num_nonnulls(new.voided_by, new.voided_at, new.void_reason) > 0 then
+      raise exception 'a new batch starts live' using errcode = '23514';
+    end if;
+    if num_nonnulls(new.size_bytes, new.sha256, new.row_count, new.total_minor, new.invoice_ids) > 0 then
+      raise exception 'a new batch is sealed once its file is written' using errcode = '23514';
+    end if;
+    new.number := public.next_org_number(new.org_id, 'ap_batch');
+    new.created_at := now();
+    return new;
+  end if;
+  -- Sealing: once, in the transaction that created the batch, nothing else changing.
+  if old.sha256 is null then
+    if old.created_at <> now() or new.sha256 is null
+       or (to_jsonb(new) - array['size_bytes', 'sha256', 'row_count', 'total_minor', 'invoice_ids'])
+          is distinct from (to_jsonb(old) - array['size_bytes', 'sha256', 'row_count', 'total_minor', 'invoice_ids']) then
+      raise exception 'a batch is sealed once, by the transaction that writes it' using errcode = '23514';
+    end if;
+    return new;
+  end if;
+  if (to_jsonb(new) - array['status', 'voided_by', 'voided_at', 'void_reason'])
+     is distinct from (to_jsonb(old) - array['status', 'voided_by', 'voided_at', 'void_reason'])
+     or old.status <> 'live' or new.status <> 'voided' then
+    raise exception 'a batch''s file never changes; a live batch can only be voided' using errcode = '23514';
+  end if;
+  if v_role is not null and (v_role <> 'admin' or new.voided_by is distinct from v_user) then
+    raise exception 'only an admin voids a batch, in their own name' using errcode = '42501';
+  end if;
+  if exists (select 1 from public.invoices i where i.batch_id = old.id and i.status = 'paid') then
+    raise exception 'batch % has paid invoices and cannot be voided', old.number using errcode = '23514';
+  end if;
+  new.voided_at := now();
+  return new;
+end
+$$;
+
+-- At commit: a new batch's stored bytes hash to its sha256, and it holds exactly the invoices it names,
+-- exported, in its currency, adding up to its total. A voided batch holds none.
+create or replace function ap_export_batches_complete() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_batch public.ap_export_batches;
+  v_bytes bytea;
+  v_count bigint;
+  v_total numeric;
+begin
+  -- A deferred trigger's NEW is the row as the event wrote it; the batch as committed is read here.
+  select * into v_batch from public.ap_export_batches b where b.id = new.id;
+  if v_batch.status = 'voided' then
+    if exists (select 1 from public.invoices i where i.batch_id = v_batch.id) then
+      raise exception 'a voided batch returns its invoices to approved in the same transaction' using errcode = '23514';
+    end if;
+    return null;
+  end if;
+  if tg_op = 'UPDATE' then
+    return null;  -- the seal: checked by the insert's own event, at the same commit
+  end if;
+  if v_batch.sha256 is null then
+    raise exception 'batch % was never sealed with its file', v_batch.number using errcode = '23514';
+  end if;
+  select string_agg(c.data, ''::bytea order by c.chunk_no) into v_bytes from public.ap_export_chunks c where c.batch_id = v_batch.id;
+  if v_bytes is null or octet_length(v_bytes) <> v_batch.size_bytes or encode(sha256(v_bytes), 'hex') <> v_batch.sha256 then
+    raise exception 'the stored file of batch % does not match its size and sha256', v_batch.number using errcode = '23514';
+  end if;
+  -- Every invoice pointing at the batch counts, so one in another currency (or not exported) fails it.
+  select count(*), coalesce(sum(i.net_minor), 0) into v_count, v_total from public.invoices i
+   where i.org_id = v_batch.org_id and i.batch_id = v_batch.id;
+  if v_count <> v_batch.row_count or v_total <> v_batch.total_minor
+     or exists (select 1 from public.invoices i where i.org_id = v_batch.org_id and i.batch_id = v_batch.id
+                   and (i.status <> 'exported' or i.currency <> v_batch.currency))
+     or exists (select unnest(v_batch.invoice_ids) except select i.id from public.invoices i
+                 where i.org_id = v_batch.org_id and i.batch_id = v_batch.id) then
+    raise exception 'batch % must hold exactly its % invoices, exported, in %, totalling %', v_batch.number, v_batch.row_count,
+      v_batch.currency, v_batch.total_minor using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+-- At commit: every ledger transaction sums to zero, in one currency.
+create or replace function ledger_entries_balanced() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  if (select sum(l.amount_minor) <> 0 or count(distinct l.currency) <> 1
+        from public.ledger_entries l where l.org_id = new.org_id and l.txn_id = new.txn_id) then
+    raise exception 'ledger transaction % does not balance', new.txn_id using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.invoices') is not null then
+    drop trigger if exists invoices_guard on public.invoices;
+    create trigger invoices_guard before insert on public.invoices for each row execute function invoices_guard();
+    drop trigger if exists invoices_move_guard on public.invoices;
+    create trigger invoices_move_guard before update on public.invoices for each row execute function invoices_move_guard();
+    drop trigger if exists payments_guard on public.payments;
+    create trigger payments_guard before insert on public.payments for each row execute function payments_guard();
+    drop trigger if exists payments_paid_invoice on public.payments;
+    create constraint trigger payments_paid_invoice after insert on public.payments
+      deferrable initially deferred for each row execute function payments_paid_invoice();
+    drop trigger if exists ap_export_batches_guard on public.ap_export_batches;
+    create trigger ap_export_batches_guard before insert or update on public.ap_export_batches
+      for each row execute function ap_export_batches_guard();
+    drop trigger if exists ap_export_batches_complete on public.ap_export_batches;
+    create constraint trigger ap_export_batches_complete after insert or update on public.ap_export_batches
+      deferrable initially deferred for each row execute function ap_export_batches_complete();
+    drop trigger if exists ledger_entries_balanced on public.ledger_entries;
+    create constraint trigger ledger_entries_balanced after insert on public.ledger_entries
+      deferrable initially deferred for each row execute function ledger_entries_balanced();
+  end if;
+end
+$$;
+
