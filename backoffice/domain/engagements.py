@@ -1,10 +1,16 @@
-"""Engagement and milestone state machines (DESIGN.md section 3). The database enforces the same pairs
-(sql/rls_policies.sql, engagements_guard and milestones_guard); this is where the app decides."""
+"""Engagement and milestone state machines (DESIGN.md section 3), and who runs an engagement.
+
+This is where each rule has its one name. The database enforces the same rules again, whoever writes:
+the guards in sql/engagements.sql and sql/reviews.sql call the SQL copies in sql/rules.sql, and
+tests/integration/test_rule_parity.py enumerates every combination and holds each copy equal to the
+Python here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from backoffice.domain.roles import MANAGERS, Role
 
 
 class EngagementStatus(StrEnum):
@@ -46,24 +52,29 @@ class Action:
     label: str
 
 
-_STAFF = frozenset({"admin", "owner"})
+# Who sends, pauses, completes and cancels an engagement and decides on its work: roles.MANAGERS (admins,
+# and the project owner named on it: see ``can_decide``); the contractor answers the work request.
 
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
-        Action("send", frozenset({S.DRAFT}), S.AWAITING_ACCEPTANCE, _STAFF, "Send the work request"),
+        Action("send", frozenset({S.DRAFT}), S.AWAITING_ACCEPTANCE, MANAGERS, "Send the work request"),
         Action(
-            "accept", frozenset({S.AWAITING_ACCEPTANCE}), S.ACTIVE, frozenset({"contractor"}), "Accept the work request"
+            "accept",
+            frozenset({S.AWAITING_ACCEPTANCE}),
+            S.ACTIVE,
+            frozenset({Role.CONTRACTOR}),
+            "Accept the work request",
         ),
-        Action("decline", frozenset({S.AWAITING_ACCEPTANCE}), S.DECLINED, frozenset({"contractor"}), "Decline"),
-        Action("pause", frozenset({S.ACTIVE}), S.PAUSED, _STAFF, "Pause"),
-        Action("resume", frozenset({S.PAUSED}), S.ACTIVE, _STAFF, "Resume"),
-        Action("complete", frozenset({S.ACTIVE}), S.COMPLETED, _STAFF, "Mark completed"),
+        Action("decline", frozenset({S.AWAITING_ACCEPTANCE}), S.DECLINED, frozenset({Role.CONTRACTOR}), "Decline"),
+        Action("pause", frozenset({S.ACTIVE}), S.PAUSED, MANAGERS, "Pause"),
+        Action("resume", frozenset({S.PAUSED}), S.ACTIVE, MANAGERS, "Resume"),
+        Action("complete", frozenset({S.ACTIVE}), S.COMPLETED, MANAGERS, "Mark completed"),
         Action(
             "cancel",
             frozenset({S.DRAFT, S.AWAITING_ACCEPTANCE, S.ACTIVE, S.PAUSED}),
             S.CANCELLED,
-            _STAFF,
+            MANAGERS,
             "Cancel the engagement",
         ),
     )
@@ -72,18 +83,66 @@ ACTIONS: dict[str, Action] = {
 # Where the schedule may be edited directly (a draft), and where only a change order may change it.
 EDITABLE = frozenset({S.DRAFT})
 CHANGE_ORDERS_ALLOWED = frozenset({S.ACTIVE, S.PAUSED})
+# Where submitted work is reviewed (decided on): a paused engagement still takes decisions.
+REVIEWABLE = frozenset({S.ACTIVE, S.PAUSED})
+# Where a contractor submits work.
+SUBMITTABLE = frozenset({S.ACTIVE})
 
-MILESTONE_TRANSITIONS = frozenset(
-    {
-        (MilestoneStatus.PLANNED, MilestoneStatus.SUBMITTED),
-        (MilestoneStatus.SUBMITTED, MilestoneStatus.PLANNED),  # partial or disputed: back with the reason
-        (MilestoneStatus.SUBMITTED, MilestoneStatus.APPROVED),
-        (MilestoneStatus.PLANNED, MilestoneStatus.CANCELLED),  # change order only
-    }
-)
 # A change order may adjust these; approved and cancelled milestones are final.
 ADJUSTABLE = frozenset({MilestoneStatus.PLANNED, MilestoneStatus.SUBMITTED})
 CANCELLABLE = frozenset({MilestoneStatus.PLANNED})
+
+
+def can_decide(role: str | None, user_id: object, owner_user_id: object) -> bool:
+    """Whether this person runs the engagement and decides on its submitted work: an admin, or the
+    project owner named on the engagement. Never a contractor, never finance, never another owner."""
+    return role == Role.ADMIN or (role == Role.OWNER and user_id is not None and user_id == owner_user_id)
+
+
+def engagement_move_roles(source: str, target: str) -> frozenset[str]:
+    """The roles that may move an engagement from ``source`` to ``target`` (empty: no such move)."""
+    return frozenset(role for a in ACTIONS.values() if a.target == target and source in a.sources for role in a.roles)
+
+
+@dataclass(frozen=True)
+class MilestoneMove:
+    """A legal milestone move: who makes it, and in which engagement statuses."""
+
+    roles: frozenset[str]
+    engagement_statuses: frozenset[EngagementStatus]
+
+
+M = MilestoneStatus
+MILESTONE_MOVES: dict[tuple[MilestoneStatus, MilestoneStatus], MilestoneMove] = {
+    # The contractor marks complete, with evidence.
+    (M.PLANNED, M.SUBMITTED): MilestoneMove(frozenset({Role.CONTRACTOR}), SUBMITTABLE),
+    # A decision: back to the contractor with the reason (disputed, or partial routed back), or approved.
+    (M.SUBMITTED, M.PLANNED): MilestoneMove(MANAGERS, REVIEWABLE),
+    (M.SUBMITTED, M.APPROVED): MilestoneMove(MANAGERS, REVIEWABLE),
+    # A change order cancels a planned milestone.
+    (M.PLANNED, M.CANCELLED): MilestoneMove(MANAGERS, CHANGE_ORDERS_ALLOWED),
+}
+
+
+class MoveRefusal(StrEnum):
+    """Why a milestone may not move: the SQL copy returns the same words."""
+
+    ILLEGAL = "illegal"  # no such move
+    ROLE = "role"  # not this person's move
+    ENGAGEMENT = "engagement"  # not while the engagement is in this status
+
+
+def milestone_move_refusal(source: str, target: str, role: str | None, engagement_status: str) -> MoveRefusal | None:
+    """Why a milestone may not move from ``source`` to ``target`` now, or None if it may. ``role`` None is
+    the system itself (migrations, set-up), which no role rule binds."""
+    move = MILESTONE_MOVES.get((source, target))
+    if move is None:
+        return MoveRefusal.ILLEGAL
+    if role is not None and role not in move.roles:
+        return MoveRefusal.ROLE
+    if engagement_status not in move.engagement_statuses:
+        return MoveRefusal.ENGAGEMENT
+    return None
 
 
 def refusal(action_name: str, status: str, role: str) -> str | None:

@@ -14,7 +14,6 @@ from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.domain.invoices import withheld_bps
 from backoffice.domain.reviews import Authorization, Decision, authorization
-from backoffice.domain.roles import Role
 from backoffice.models import EvidenceFile
 
 QUEUE_PAGE = 50
@@ -39,18 +38,18 @@ class QueueRow:
     waited_days: int
 
 
-def owner_scope(actor: Actor) -> uuid.UUID | None:
-    """Whose engagements' reviews a person works: a project owner their own, an admin every one."""
-    return actor.user_id if actor.role == Role.OWNER else None
+# The queue is what this person may decide on now: submitted work on an engagement where work is reviewed
+# (reviewable) that they run (can_decide). Both are the SQL twins of the domain's rules (sql/rules.sql,
+# held equal by tests/integration/test_rule_parity.py), so the queue and the review service cannot disagree
+# about whose turn it is. They inline: the planner sees plain comparisons.
+_DECIDABLE = (
+    "m.status = 'submitted' and reviewable(e.status) and can_decide(cast(:role as text), :user_id, e.owner_user_id)"
+)
 
 
-def _owner_filter(owner_id) -> str:
-    return " and e.owner_user_id = :owner_id" if owner_id else ""
-
-
-def review_queue(session: Session, *, owner_id: uuid.UUID | None = None, limit: int = QUEUE_PAGE) -> list[QueueRow]:
-    """Submitted milestones awaiting a decision, the longest-waiting first; ``owner_id`` narrows it to
-    the engagements a project owner owns (an admin sees all of them)."""
+def review_queue(session: Session, actor: Actor, *, limit: int = QUEUE_PAGE) -> list[QueueRow]:
+    """Submitted milestones ``actor`` may decide on, the longest-waiting first: a project owner's own
+    engagements, every engagement for an admin, nothing for anyone else."""
     rows = session.execute(
         text(f"""
         select m.id as milestone_id, m.title, m.amount_minor, m.due_date, e.id as engagement_id,
@@ -65,22 +64,20 @@ def review_queue(session: Session, *, owner_id: uuid.UUID | None = None, limit: 
           left join users o on o.id = e.owner_user_id
           join lateral (select * from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s on true
           left join users u on u.id = s.submitted_by
-         where m.status = 'submitted' and e.status in ('active', 'paused'){_owner_filter(owner_id)}
+         where {_DECIDABLE}
          order by s.submitted_at, m.id
          limit :limit
     """),
-        {"owner_id": owner_id, "limit": limit},
+        {"role": actor.role.value, "user_id": actor.user_id, "limit": limit},
     ).mappings()
     return [QueueRow(**r) for r in rows]
 
 
-def queue_count(session: Session, *, owner_id: uuid.UUID | None = None) -> int:
+def queue_count(session: Session, actor: Actor) -> int:
+    """How many submitted milestones wait for ``actor``'s decision (the review queue's length)."""
     return session.execute(
-        text(f"""
-        select count(*) from milestones m join engagements e on e.id = m.engagement_id
-         where m.status = 'submitted' and e.status in ('active', 'paused'){_owner_filter(owner_id)}
-    """),
-        {"owner_id": owner_id},
+        text(f"select count(*) from milestones m join engagements e on e.id = m.engagement_id where {_DECIDABLE}"),
+        {"role": actor.role.value, "user_id": actor.user_id},
     ).scalar_one()
 
 

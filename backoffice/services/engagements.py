@@ -127,15 +127,16 @@ def get_engagement(session: Session, engagement_id, *, lock: bool = False) -> En
     return get_visible(session, Engagement, engagement_id)
 
 
-def require_manager(actor: Actor, engagement: Engagement) -> None:
-    """Admins manage every engagement; a project owner manages the ones they own."""
-    actor.require(*MANAGERS)
-    if actor.role == Role.OWNER and engagement.owner_user_id != actor.user_id:
+def can_decide(actor: Actor, engagement) -> bool:
+    """Whether ``actor`` runs this engagement and decides on its work: the domain's rule
+    (domain.engagements.can_decide), asked with the actor's role and the engagement's owner."""
+    return rules.can_decide(actor.role, actor.user_id, engagement.owner_user_id)
+
+
+def require_manager(actor: Actor, engagement) -> None:
+    """Forbidden unless ``actor`` runs this engagement (``can_decide``)."""
+    if not can_decide(actor, engagement):
         raise Forbidden("Only this engagement's project owner or an admin can change it.")
-
-
-def can_manage(actor: Actor, engagement: Engagement) -> bool:
-    return actor.role == Role.ADMIN or (actor.role == Role.OWNER and engagement.owner_user_id == actor.user_id)
 
 
 def create_engagement(session: Session, actor: Actor, data: EngagementInput) -> Engagement:

@@ -33,7 +33,7 @@ from backoffice.jobs import queue
 from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
 from backoffice.queries.money import engagement_retainage
 from backoffice.services import audit
-from backoffice.services.engagements import can_manage, get_engagement
+from backoffice.services.engagements import can_decide, get_engagement
 from backoffice.services.validation import clean_text, get_visible
 
 
@@ -98,7 +98,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
         raise Forbidden("Only the engagement's project owner or an admin releases its retainage.")
     with unit_of_work(session):
         engagement = get_engagement(session, engagement_id, lock=True)
-        if not can_manage(actor, engagement):
+        if not can_decide(actor, engagement):
             raise Forbidden("Only this engagement's project owner or an admin releases its retainage.")
         earlier = release_of(session, engagement.id)
         if earlier is not None:

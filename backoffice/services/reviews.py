@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+from backoffice.domain import engagements as rules
+from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.percent import parse_percent_to_bps
 from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contractor, split_part
@@ -25,7 +26,7 @@ from backoffice.errors import Conflict, Forbidden, InvalidTransition, Validation
 from backoffice.jobs import queue
 from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
 from backoffice.services import audit, change_orders, invoices
-from backoffice.services.engagements import can_manage, get_engagement
+from backoffice.services.engagements import can_decide, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
 from backoffice.services.validation import clean_text, parse_id
 
@@ -60,7 +61,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
         # holding the engagement also keeps a split's change-order number its own.
         engagement = get_engagement(session, get_milestone(session, milestone_id).engagement_id, lock=True)
         milestone = get_milestone(session, milestone_id, lock=True)
-        if not can_manage(actor, engagement):
+        if not can_decide(actor, engagement):
             raise Forbidden("Only this engagement's project owner or an admin decides on its work.")
         submission, review = latest_submission(session, milestone.id)
         shown = parse_id(data.submission_id)
@@ -80,7 +81,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
                 f"“{milestone.title}” is {MilestoneStatus(milestone.status).label.lower()}; "
                 "there is no submitted work to decide on."
             )
-        if engagement.status not in (EngagementStatus.ACTIVE, EngagementStatus.PAUSED):
+        if engagement.status not in rules.REVIEWABLE:
             raise InvalidTransition("Work is reviewed on an active or paused engagement.")
         if data.amount_minor and data.amount_minor != str(milestone.amount_minor):
             raise Conflict(

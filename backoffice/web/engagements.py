@@ -180,7 +180,7 @@ def _detail_or_404(engagement_id):
 def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", status: int = 200):
     me = actor()
     detail = _detail_or_404(engagement_id)
-    manages = service.can_manage(me, detail)
+    manages = service.can_decide(me, detail)
     actions = [a for a in rules.available(detail.status, me.role.value) if me.role == Role.CONTRACTOR or manages]
     if not detail.ready_to_complete:  # offered once it can succeed; the service says why otherwise
         actions = [a for a in actions if a.name != "complete"]

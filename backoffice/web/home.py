@@ -24,7 +24,7 @@ def index():
     overview = admin_queries.org_overview(db())
     waiting = mine = None
     if actor.role in MANAGERS:
-        waiting = review_queries.queue_count(db(), owner_id=review_queries.owner_scope(actor))
+        waiting = review_queries.queue_count(db(), actor)
     if actor.role == Role.CONTRACTOR:
         mine = home_queries.contractor_home(db())
     return render("home/index.html", actor=actor, overview=overview, waiting=waiting, mine=mine)

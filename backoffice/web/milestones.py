@@ -11,14 +11,16 @@ from datetime import date
 from flask import Blueprint, flash, request, url_for
 from flask_login import login_required
 
+from backoffice.domain import engagements as rules
 from backoffice.domain import evidence as evidence_rules
+from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.roles import Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import reviews as queries
 from backoffice.services import organizations as org_service
 from backoffice.services import reviews as review_service
 from backoffice.services import submissions as submission_service
-from backoffice.services.engagements import can_manage
+from backoffice.services.engagements import can_decide
 from backoffice.services.evidence import limits_for
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db
@@ -40,15 +42,16 @@ def _context(detail: queries.MilestoneDetail, **extra) -> dict:
     me = actor()
     org = org_service.current_organization(db(), me)
     limits = limits_for(org)
-    can_submit = (
-        me.role == Role.CONTRACTOR and detail.status.value == "planned" and detail.engagement_status.value == "active"
+    submit_refusal = rules.milestone_move_refusal(
+        detail.status, MilestoneStatus.SUBMITTED, me.role, detail.engagement_status
     )
+    can_submit = me.role == Role.CONTRACTOR and submit_refusal is None
     return {
         "m": detail,
         "today": date.today(),
         "limits": limits,
         "evidence_rules": evidence_rules,
-        "can_decide": can_manage(me, detail),
+        "can_decide": can_decide(me, detail),
         "can_submit": can_submit,
         "partial_policy": org.partial_policy,
         "errors": {},

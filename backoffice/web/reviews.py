@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_login import login_required
 
-from backoffice.domain.roles import MANAGERS, Role
+from backoffice.domain.roles import MANAGERS
 from backoffice.queries import reviews as queries
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import render
@@ -17,7 +17,7 @@ bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 @login_required
 @roles_required(*MANAGERS)
 def index():
-    rows = queries.review_queue(db(), owner_id=queries.owner_scope(actor()))
+    rows = queries.review_queue(db(), actor())
     return render("reviews/index.html", "reviews/_queue.html", rows=rows, limit=queries.QUEUE_PAGE)
 
 
@@ -26,4 +26,4 @@ def index():
 @roles_required(*MANAGERS)
 def count():
     """The navigation's badge; htmx refreshes it every minute and after each decision."""
-    return render("reviews/_count.html", count=queries.queue_count(db(), owner_id=queries.owner_scope(actor())))
+    return render("reviews/_count.html", count=queries.queue_count(db(), actor()))

@@ -12,10 +12,15 @@ from backoffice.domain.engagements import (
     CANCELLABLE,
     CHANGE_ORDERS_ALLOWED,
     EDITABLE,
-    MILESTONE_TRANSITIONS,
+    MILESTONE_MOVES,
+    REVIEWABLE,
     EngagementStatus,
     MilestoneStatus,
+    MoveRefusal,
     available,
+    can_decide,
+    engagement_move_roles,
+    milestone_move_refusal,
     refusal,
 )
 
@@ -229,25 +234,68 @@ def test_change_orders_are_allowed_on_active_and_paused_engagements_only():
 # --- milestones ----------------------------------------------------------------------------------
 
 
-def test_milestone_transitions_match_the_design():
-    assert set(MILESTONE_TRANSITIONS) == {
-        (M.PLANNED, M.SUBMITTED),
-        (M.SUBMITTED, M.APPROVED),
-        (M.SUBMITTED, M.PLANNED),  # partial or disputed: back to the contractor with the reason
-        (M.PLANNED, M.CANCELLED),  # change order only
-    }
+# The milestone moves written out independently of the code: (source, target) -> (roles, engagement statuses).
+EXPECTED_MILESTONE_MOVES = {
+    (M.PLANNED, M.SUBMITTED): ({"contractor"}, {S.ACTIVE}),
+    (M.SUBMITTED, M.APPROVED): (STAFF, {S.ACTIVE, S.PAUSED}),
+    (M.SUBMITTED, M.PLANNED): (STAFF, {S.ACTIVE, S.PAUSED}),  # partial or disputed: back with the reason
+    (M.PLANNED, M.CANCELLED): (STAFF, {S.ACTIVE, S.PAUSED}),  # change order only
+}
+
+
+def test_milestone_moves_match_the_design():
+    assert {k: (set(v.roles), set(v.engagement_statuses)) for k, v in MILESTONE_MOVES.items()} == (
+        EXPECTED_MILESTONE_MOVES
+    )
 
 
 @pytest.mark.parametrize("final", [M.APPROVED, M.CANCELLED])
 def test_approved_and_cancelled_milestones_are_final(final):
-    assert not any(source == final for source, _ in MILESTONE_TRANSITIONS)
+    assert not any(source == final for source, _ in MILESTONE_MOVES)
 
 
 @pytest.mark.parametrize(
     "source, target", [(M.SUBMITTED, M.CANCELLED), (M.PLANNED, M.APPROVED), (M.APPROVED, M.PLANNED)]
 )
 def test_a_milestone_cannot_skip_review_or_be_cancelled_after_submission(source, target):
-    assert (source, target) not in MILESTONE_TRANSITIONS
+    assert milestone_move_refusal(source, target, None, S.ACTIVE) == MoveRefusal.ILLEGAL
+
+
+@pytest.mark.parametrize("source", list(M))
+@pytest.mark.parametrize("target", list(M))
+@pytest.mark.parametrize("role", [*ROLES, None])
+@pytest.mark.parametrize("engagement", STATUSES)
+def test_a_milestone_move_is_refused_for_the_first_reason_that_applies(source, target, role, engagement):
+    expected = EXPECTED_MILESTONE_MOVES.get((source, target))
+    if expected is None:
+        want = MoveRefusal.ILLEGAL
+    elif role is not None and role not in expected[0]:
+        want = MoveRefusal.ROLE
+    elif engagement not in expected[1]:
+        want = MoveRefusal.ENGAGEMENT
+    else:
+        want = None
+    assert milestone_move_refusal(source, target, role, engagement) == want
+
+
+def test_work_is_reviewed_on_an_active_or_paused_engagement():
+    assert set(REVIEWABLE) == {S.ACTIVE, S.PAUSED}
+
+
+@pytest.mark.parametrize("source", STATUSES)
+@pytest.mark.parametrize("target", STATUSES)
+def test_the_roles_of_an_engagement_move_are_those_of_its_action(source, target):
+    want = set().union(*(roles for sources, to, roles in EXPECTED.values() if to == target and source in sources))
+    assert set(engagement_move_roles(source, target)) == want
+
+
+def test_an_admin_or_the_engagements_own_owner_decides_and_nobody_else():
+    me, someone = object(), object()
+    assert can_decide("admin", me, someone) and can_decide("admin", None, None)
+    assert can_decide("owner", me, me)
+    assert not can_decide("owner", me, someone)
+    assert not can_decide("owner", None, None)  # no person is nobody's owner
+    assert not any(can_decide(role, me, me) for role in ("finance", "contractor", None))
 
 
 @pytest.mark.parametrize(
@@ -264,7 +312,7 @@ def test_which_milestones_a_change_order_may_adjust_or_cancel(status, adjustable
 
 
 def test_every_cancellable_milestone_can_actually_move_to_cancelled():
-    assert {s for s in M if (s, M.CANCELLED) in MILESTONE_TRANSITIONS} == set(CANCELLABLE)
+    assert {s for s in M if (s, M.CANCELLED) in MILESTONE_MOVES} == set(CANCELLABLE)
 
 
 def test_status_labels_are_readable():

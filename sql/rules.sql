@@ -1,0 +1,87 @@
+-- The rules that backoffice/domain names once, copied here so that the guards enforce them again
+-- whoever writes (defence in depth; DESIGN.md sections 3 and 4). Each function is the SQL twin of the
+-- Python named beside it, and tests/integration/test_rule_parity.py enumerates every combination of its
+-- arguments (every status, role and move; amounts over the whole range) and holds the two equal. Change
+-- a rule in Python first, then here; the parity test fails until both say the same.
+--
+-- Pure functions only: IMMUTABLE, no table read, not SECURITY DEFINER, no SET clause (so SQL-language ones
+-- stay inlinable). Guards call them schema-qualified (public.…) under their pinned search_path.
+--
+--   money_percent_of          domain.money.percent_of            the one rounding rule
+--   milestone_amounts         domain.invoices.milestone_amounts  what an approval authorizes
+--   withheld_bps              domain.invoices.withheld_bps       retainage withheld once released
+--   can_decide                domain.engagements.can_decide      who runs an engagement, decides on its work
+--   reviewable                domain.engagements.REVIEWABLE      where submitted work is decided on
+--   engagement_move_roles     domain.engagements.engagement_move_roles (ACTIONS)
+--   milestone_move_refusal    domain.engagements.milestone_move_refusal (MILESTONE_MOVES)
+
+-- round_half_up(amount × bps / 10000) on integers: page totals computed in SQL and every guard that
+-- checks an amount use this, exactly as percent_of does in Python.
+create or replace function money_percent_of(p_amount bigint, p_bps integer) returns bigint
+language sql immutable strict parallel safe as $$
+  select div(2::numeric * p_amount * p_bps + 10000, 20000)::bigint
+$$;
+
+-- What approving p_gross authorizes: retainage withheld, net payable now, service fee, total billed.
+create or replace function milestone_amounts(
+  p_gross bigint, p_retainage_bps integer, p_fee_bps integer,
+  out retainage_minor bigint, out net_minor bigint, out fee_minor bigint, out total_minor bigint)
+language sql immutable strict parallel safe as $$
+  select a.retainage, p_gross - a.retainage, a.fee, p_gross + a.fee
+    from (select public.money_percent_of(p_gross, p_retainage_bps) as retainage,
+                 public.money_percent_of(p_gross, p_fee_bps) as fee) a
+$$;
+
+-- Once an engagement's retainage is released, later approvals withhold none.
+create or replace function withheld_bps(p_retainage_bps integer, p_released boolean) returns integer
+language sql immutable strict parallel safe as $$
+  select case when p_released then 0 else p_retainage_bps end
+$$;
+
+-- An admin, or the project owner named on the engagement.
+create or replace function can_decide(p_role text, p_user_id uuid, p_owner_user_id uuid) returns boolean
+language sql immutable parallel safe as $$
+  select coalesce(p_role = 'admin' or (p_role = 'owner' and p_user_id = p_owner_user_id), false)
+$$;
+
+create or replace function reviewable(p_engagement_status text) returns boolean
+language sql immutable parallel safe as $$
+  select coalesce(p_engagement_status in ('active', 'paused'), false)
+$$;
+
+-- The roles that may move an engagement from p_source to p_target; empty when there is no such move.
+create or replace function engagement_move_roles(p_source text, p_target text) returns text[]
+language sql immutable parallel safe as $$
+  select case p_source || '>' || p_target
+    when 'draft>awaiting_acceptance' then '{admin,owner}'          -- send
+    when 'awaiting_acceptance>active' then '{contractor}'          -- accept
+    when 'awaiting_acceptance>declined' then '{contractor}'        -- decline
+    when 'active>paused' then '{admin,owner}'                      -- pause
+    when 'paused>active' then '{admin,owner}'                      -- resume
+    when 'active>completed' then '{admin,owner}'                   -- complete
+    when 'draft>cancelled' then '{admin,owner}'                    -- cancel
+    when 'awaiting_acceptance>cancelled' then '{admin,owner}'
+    when 'active>cancelled' then '{admin,owner}'
+    when 'paused>cancelled' then '{admin,owner}'
+    else '{}' end::text[]
+$$;
+
+-- Why a milestone may not move from p_source to p_target now: 'illegal' (no such move), 'role' (not this
+-- person's move; a NULL role is the system itself, bound by no role rule), 'engagement' (not while the
+-- engagement is in this status); NULL when it may.
+create or replace function milestone_move_refusal(p_source text, p_target text, p_role text, p_engagement_status text)
+returns text
+language sql immutable parallel safe as $$
+  select case
+    when m.roles is null then 'illegal'
+    when p_role is not null and not p_role = any (m.roles) then 'role'
+    when not coalesce(p_engagement_status = any (m.engagement_statuses), false) then 'engagement'
+  end
+  from (select) as one
+  left join (values
+    ('planned', 'submitted', '{contractor}'::text[], '{active}'::text[]),   -- the contractor marks complete
+    ('submitted', 'planned', '{admin,owner}', '{active,paused}'),          -- disputed, or partial routed back
+    ('submitted', 'approved', '{admin,owner}', '{active,paused}'),         -- approved
+    ('planned', 'cancelled', '{admin,owner}', '{active,paused}')           -- cancelled by change order
+  ) as m(source, target, roles, engagement_statuses) on m.source = p_source and m.target = p_target
+$$;
