@@ -335,6 +335,6 @@ def test_someone_elses_notification_is_404_and_stays_unread(contractor, world, a
 
 
 @pytest.mark.parametrize("action", ["open", "read"])
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", "12345", str(uuid.uuid4())])
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "12345", "5f0c2a9e-8d41-4b7a-9c3e-2b1d6f7a8e90"])
 def test_a_malformed_or_unknown_notification_id_is_404(contractor, action, bad_id):
     assert post(contractor, f"/notifications/{bad_id}/{action}").status_code == 404
