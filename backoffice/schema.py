@@ -23,7 +23,7 @@ SQL_FILES = (
     "auth.sql",  # sign-in, invitations, password resets
     "engagements.sql",  # engagement and milestone guards
     "reviews.sql",  # submission, evidence and review guards, and their checks at commit
-    "money.sql",  # invoice, payment, AP export and ledger guards; money_percent_of(), ap_csv_text()
+    "money.sql",  # invoice, payment, AP export and ledger guards; ap_csv_text()
     "jobs.sql",  # what periodic jobs may learn
 )
 

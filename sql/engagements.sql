@@ -14,7 +14,7 @@ language plpgsql set search_path = pg_catalog, pg_temp as $$
 declare
   v_role text := public.app_role();
   v_user uuid := public.app_user_id();
-  v_move text;
+  v_move_roles text[];
   v_response_columns text[] := array['status', 'responded_at', 'responded_by', 'decline_reason', 'updated_at'];
 begin
   if tg_op = 'INSERT' then
@@ -29,21 +29,23 @@ begin
     end if;
     return new;
   end if;
-  v_move := old.status || '>' || new.status;
-  if new.status is distinct from old.status and not v_move = any (array[
-       'draft>awaiting_acceptance', 'awaiting_acceptance>active', 'awaiting_acceptance>declined',
-       'active>paused', 'paused>active', 'active>completed',
-       'draft>cancelled', 'awaiting_acceptance>cancelled', 'active>cancelled', 'paused>cancelled']) then
+  -- Which moves exist and who makes each: domain.engagements.ACTIONS, through its twin in sql/rules.sql.
+  v_move_roles := public.engagement_move_roles(old.status, new.status);
+  if new.status is distinct from old.status and cardinality(v_move_roles) = 0 then
     raise exception 'an engagement cannot go from % to %', old.status, new.status using errcode = '23514';
   end if;
   if v_role = 'contractor' then
     -- The contractor answers the work request, and changes nothing else.
-    if v_move not in ('awaiting_acceptance>active', 'awaiting_acceptance>declined')
+    if not 'contractor' = any (v_move_roles)
        or (to_jsonb(new) - v_response_columns) is distinct from (to_jsonb(old) - v_response_columns) then
       raise exception 'a contractor can only accept or decline a work request' using errcode = '42501';
     end if;
-  elsif v_role is not null and v_move in ('awaiting_acceptance>active', 'awaiting_acceptance>declined') then
-    raise exception 'only the contractor accepts or declines a work request' using errcode = '42501';
+  elsif v_role is not null and new.status is distinct from old.status and not v_role = any (v_move_roles) then
+    if 'contractor' = any (v_move_roles) then
+      raise exception 'only the contractor accepts or declines a work request' using errcode = '42501';
+    end if;
+    raise exception 'only % move an engagement from % to %', array_to_string(v_move_roles, ' or '), old.status,
+      new.status using errcode = '42501';
   end if;
   -- Who is recorded is who acted, and when is the database's clock.
   if v_role is not null and ((new.sent_by is distinct from old.sent_by and new.sent_by is distinct from v_user)
@@ -77,6 +79,7 @@ language plpgsql set search_path = pg_catalog, pg_temp as $$
 declare
   v_engagement_status text;
   v_latest record;
+  v_refusal text;
 begin
   select e.status into v_engagement_status from public.engagements e
    where e.id = case when tg_op = 'DELETE' then old.engagement_id else new.engagement_id end;
@@ -102,23 +105,28 @@ begin
   if new.engagement_id is distinct from old.engagement_id or new.org_id is distinct from old.org_id then
     raise exception 'a milestone stays with its engagement' using errcode = '23514';
   end if;
-  if new.status is distinct from old.status
-     and not (old.status || '>' || new.status) = any (array['planned>submitted', 'submitted>planned', 'submitted>approved', 'planned>cancelled']) then
+  -- Which moves exist, who makes each and on which engagements: domain.engagements.MILESTONE_MOVES, through
+  -- its twin in sql/rules.sql. A contractor changes nothing but the status it moves.
+  if new.status is distinct from old.status then
+    v_refusal := public.milestone_move_refusal(old.status, new.status, public.app_role(), v_engagement_status);
+  end if;
+  if v_refusal = 'illegal' then
     raise exception 'a milestone cannot go from % to %', old.status, new.status using errcode = '23514';
   end if;
-  if public.app_role() = 'contractor'
-     and ((old.status || '>' || new.status) <> 'planned>submitted'
-          or (to_jsonb(new) - array['status', 'updated_at']) is distinct from (to_jsonb(old) - array['status', 'updated_at'])) then
+  if public.app_role() = 'contractor' and (new.status is not distinct from old.status or v_refusal = 'role'
+       or (to_jsonb(new) - array['status', 'updated_at']) is distinct from (to_jsonb(old) - array['status', 'updated_at'])) then
     raise exception 'a contractor only marks a planned milestone submitted, with its evidence' using errcode = '42501';
+  end if;
+  if v_refusal = 'role' then
+    raise exception 'only the contractor marks work submitted; the project owner or an admin decides on it'
+      using errcode = '42501';
   end if;
   if v_engagement_status in ('awaiting_acceptance', 'completed', 'declined', 'cancelled')
      and (to_jsonb(new) - array['updated_at', 'contractor_id']) is distinct from (to_jsonb(old) - array['updated_at', 'contractor_id']) then
     raise exception 'the milestones of an engagement that is % cannot be changed', replace(v_engagement_status, '_', ' ')
       using errcode = '23514';
   end if;
-  if new.status is distinct from old.status and (
-       (new.status = 'submitted' and v_engagement_status <> 'active')
-       or v_engagement_status not in ('active', 'paused')) then
+  if v_refusal = 'engagement' then
     raise exception 'work is submitted only on an active engagement, and reviewed only on an active or paused one'
       using errcode = '23514';
   end if;

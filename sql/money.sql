@@ -1,4 +1,4 @@
--- Money: invoices, payments, AP export batches, the ledger, and the SQL functions of money math.
+-- Money: invoices, payments, AP export batches and the ledger.
 -- Policies and grants: sql/rls_policies.sql; the ledger never changes for anyone: sql/append_only.sql.
 
 set local check_function_bodies = off;
@@ -10,32 +10,13 @@ set local check_function_bodies = off;
 -- the unique constraints of migration 0004.
 -- ---------------------------------------------------------------------------------------------
 
--- The one rounding rule of DESIGN.md section 4 for page totals computed in SQL: round_half_up(amount ×
--- bps / 10000), exactly as backoffice.domain.money.percent_of does it (a test holds the two equal).
-create or replace function money_percent_of(p_amount bigint, p_bps integer) returns bigint
-language sql immutable strict parallel safe as $$  -- not SECURITY DEFINER; left inlinable
-  select div(2::numeric * p_amount * p_bps + 10000, 20000)::bigint
-$$;
+-- The one rounding rule (money_percent_of) and an approval's amounts are in sql/rules.sql.
 
 -- A text cell of an AP export file: empty is NULL (COPY writes it unquoted), and a value a spreadsheet
 -- would run as a formula (= + - @, tab, CR first) gets a leading apostrophe.
 create or replace function ap_csv_text(p_value text) returns text
 language sql immutable parallel safe as $$  -- not SECURITY DEFINER; left inlinable
   select case when p_value ~ '^[=+@\t\r-]' then '''' || p_value else nullif(p_value, '') end
-$$;
-
--- Page queries of the app role compute with it.
-do $$
-declare
-  v_fn text;
-begin
-  foreach v_fn in array array[
-    'money_percent_of(bigint, integer)'
-  ] loop
-    execute format('revoke all on function public.%s from public', v_fn);
-    execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
-  end loop;
-end
 $$;
 
 -- The next number of a per-organization counter. The row stays locked until the caller's transaction
@@ -58,8 +39,9 @@ declare
   v_milestone_amount bigint;
   v_released boolean;
   v_gross bigint;
+  v_amounts record;
 begin
-  if v_role is not null and (v_role not in ('admin', 'owner') or new.org_id is distinct from public.app_org_id()
+  if v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id()
                              or new.authorized_by is distinct from v_user) then
     raise exception 'a payment is authorized by the engagement''s project owner or an admin, in their own name'
       using errcode = '42501';
@@ -67,7 +49,7 @@ begin
   -- Held until commit: approvals and the release of one engagement take turns (the release sums
   -- what the approvals withheld).
   select * into v_engagement from public.engagements e where e.id = new.engagement_id for update;
-  if v_role = 'owner' and v_engagement.owner_user_id is distinct from v_user then
+  if v_role is not null and not public.can_decide(v_role, v_user, v_engagement.owner_user_id) then
     raise exception 'only the engagement''s project owner or an admin authorizes its payments' using errcode = '42501';
   end if;
   if new.status <> 'approved' or num_nonnulls(new.batch_id, new.exported_at, new.paid_at) > 0 then
@@ -97,7 +79,7 @@ begin
     end if;
     -- Once the engagement's retainage is released, later approvals withhold none: the one release per
     -- engagement could never pay it back (DESIGN.md section 4, invariant 3).
-    if new.retainage_bps is distinct from (case when v_released then 0 else v_engagement.retainage_bps end)
+    if new.retainage_bps is distinct from public.withheld_bps(v_engagement.retainage_bps, v_released)
        or new.fee_bps is distinct from v_engagement.service_fee_bps then
       raise exception 'an invoice withholds the engagement''s retainage and charges its service fee' using errcode = '23514';
     end if;
@@ -116,9 +98,13 @@ begin
     end if;
     new.issued_on := (now() at time zone 'UTC')::date;
   end if;
-  if new.retainage_minor is distinct from public.money_percent_of(new.gross_minor, new.retainage_bps)
-     or new.fee_minor is distinct from public.money_percent_of(new.gross_minor, new.fee_bps) then
-    raise exception 'retainage and fee are round_half_up(gross × bps / 10000)' using errcode = '23514';
+  -- What an approval withholds and charges: domain.invoices.milestone_amounts, through its twin in
+  -- sql/rules.sql (a release is the same arithmetic with nothing withheld and no fee). Net and total
+  -- follow from these by the table's CHECK invoices_amounts_add_up.
+  v_amounts := public.milestone_amounts(new.gross_minor, new.retainage_bps, new.fee_bps);
+  if (new.retainage_minor, new.fee_minor) is distinct from (v_amounts.retainage_minor, v_amounts.fee_minor) then
+    raise exception 'retainage and fee are round_half_up(gross × bps / 10000)'
+      using errcode = '23514';
   end if;
   new.due_date := new.issued_on + v_engagement.payment_terms_days;
   new.number := public.next_org_number(new.org_id, 'invoice');

@@ -102,7 +102,7 @@ declare
   v_engagement public.engagements;
   v_policy text;
 begin
-  if v_role is not null and (v_role not in ('admin', 'owner') or new.org_id is distinct from public.app_org_id()) then
+  if v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id()) then
     raise exception 'only the engagement''s project owner or an admin decides' using errcode = '42501';
   end if;
   select * into v_submission from public.submissions s where s.id = new.submission_id;
@@ -117,11 +117,11 @@ begin
   if v_milestone.status <> 'submitted' then
     raise exception 'the milestone is not awaiting review (it is %)', v_milestone.status using errcode = '23514';
   end if;
-  if v_engagement.status not in ('active', 'paused') then
+  if not public.reviewable(v_engagement.status) then
     raise exception 'work is reviewed on an active or paused engagement' using errcode = '23514';
   end if;
   if v_role is not null then
-    if not (v_role = 'admin' or (v_role = 'owner' and v_engagement.owner_user_id = v_user)) then
+    if not public.can_decide(v_role, v_user, v_engagement.owner_user_id) then
       raise exception 'only the engagement''s project owner or an admin decides' using errcode = '42501';
     end if;
     if new.reviewed_by is distinct from v_user then

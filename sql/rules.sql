@@ -10,7 +10,8 @@
 --   money_percent_of          domain.money.percent_of            the one rounding rule
 --   milestone_amounts         domain.invoices.milestone_amounts  what an approval authorizes
 --   withheld_bps              domain.invoices.withheld_bps       retainage withheld once released
---   can_decide                domain.engagements.can_decide      who runs an engagement, decides on its work
+--   is_manager                domain.roles.MANAGERS              who may run some engagement
+--   can_decide                domain.engagements.can_decide      who runs this engagement, decides on its work
 --   reviewable                domain.engagements.REVIEWABLE      where submitted work is decided on
 --   engagement_move_roles     domain.engagements.engagement_move_roles (ACTIONS)
 --   milestone_move_refusal    domain.engagements.milestone_move_refusal (MILESTONE_MOVES)
@@ -36,6 +37,12 @@ $$;
 create or replace function withheld_bps(p_retainage_bps integer, p_released boolean) returns integer
 language sql immutable strict parallel safe as $$
   select case when p_released then 0 else p_retainage_bps end
+$$;
+
+-- Who may run some engagement: domain.roles.MANAGERS. A guard asks this first, before it reads the row.
+create or replace function is_manager(p_role text) returns boolean
+language sql immutable parallel safe as $$
+  select coalesce(p_role in ('admin', 'owner'), false)
 $$;
 
 -- An admin, or the project owner named on the engagement.
@@ -84,4 +91,21 @@ language sql immutable parallel safe as $$
     ('submitted', 'approved', '{admin,owner}', '{active,paused}'),         -- approved
     ('planned', 'cancelled', '{admin,owner}', '{active,paused}')           -- cancelled by change order
   ) as m(source, target, roles, engagement_statuses) on m.source = p_source and m.target = p_target
+$$;
+
+-- Pages compute with them (money_percent_of for totals, can_decide and reviewable for the review
+-- queue); guards call them as the owner. Nothing else may.
+do $$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array[
+    'money_percent_of(bigint, integer)', 'milestone_amounts(bigint, integer, integer)',
+    'withheld_bps(integer, boolean)', 'is_manager(text)', 'can_decide(text, uuid, uuid)', 'reviewable(text)',
+    'engagement_move_roles(text, text)', 'milestone_move_refusal(text, text, text, text)'
+  ] loop
+    execute format('revoke all on function public.%s from public', v_fn);
+    execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
+  end loop;
+end
 $$;

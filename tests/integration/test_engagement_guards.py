@@ -17,6 +17,8 @@ from kit.milestones import authorize_payment, move_milestone
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from backoffice.domain import engagements as rules
+
 CHECK_VIOLATION = "23514"
 INSUFFICIENT_PRIVILEGE = "42501"
 UNIQUE_VIOLATION = "23505"
@@ -164,18 +166,9 @@ def jump_sql(to: str) -> str:
     )
 
 
-LEGAL_MOVES = {
-    ("draft", "awaiting_acceptance"),
-    ("awaiting_acceptance", "active"),
-    ("awaiting_acceptance", "declined"),
-    ("active", "paused"),
-    ("paused", "active"),
-    ("active", "completed"),
-    ("draft", "cancelled"),
-    ("awaiting_acceptance", "cancelled"),
-    ("active", "cancelled"),
-    ("paused", "cancelled"),
-}
+# The moves the database must allow are the domain's (its own unit tests write the table out); every
+# other pair must be refused. Both sides of the guard come from one source.
+LEGAL_MOVES = {(a, b) for a in PATHS for b in PATHS if rules.engagement_move_roles(a, b)}
 STATUSES = list(PATHS)
 ILLEGAL_MOVES = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b) not in LEGAL_MOVES]
 
@@ -266,6 +259,56 @@ def test_staff_make_the_moves_that_are_theirs(world, admin_engine, act_as, who, 
     assert result.rowcount == 1
     s.commit()
     assert engagement(admin_engine, built.engagement)["status"] != old
+
+
+ENGAGEMENT_SETS = {
+    "send": "status = 'awaiting_acceptance', sent_at = now(), sent_by = :me",
+    "accept": "status = 'active', responded_at = now(), responded_by = :me",
+    "decline": "status = 'declined', responded_at = now(), responded_by = :me, decline_reason = 'No thanks'",
+    "complete": "status = 'completed', completed_at = now()",
+    "cancel": "status = 'cancelled', cancelled_at = now(), cancel_reason = 'Not needed'",
+}
+
+
+def _set_clause(source: str, target: str) -> str:
+    """What the app writes for a move to ``target`` (an action's columns where one leads there)."""
+    for action in rules.ACTIONS.values():
+        if action.target == target and (source in action.sources or not rules.engagement_move_roles(source, target)):
+            return ENGAGEMENT_SETS.get(action.name, f"status = '{target}'")
+    return f"status = '{target}'"
+
+
+@pytest.mark.parametrize("source", list(PATHS))
+def test_the_guard_allows_exactly_the_domains_engagement_moves_for_each_role(world, admin_engine, act_as, source):
+    """Every target from ``source``, made as admin, the engagement's owner, another owner's role (finance)
+    and the contractor's user, raw SQL as the app role: it succeeds exactly when the domain's
+    engagement_move_roles says the role makes that move, and a refusal is a refusal of the move (the
+    guard's words, or nothing to update under RLS), never some other error."""
+    built = build(admin_engine, world, source)
+    people = {
+        "admin": world.admin.id,
+        "owner": world.owner.id,
+        "finance": world.finance.id,
+        "contractor": world.contractor_x_user.id,
+    }
+    for target in PATHS:
+        if target == source:
+            continue
+        for role, me in people.items():
+            allowed = role in rules.engagement_move_roles(source, target)
+            s = act_as(me, world.org_a)
+            sql = f"update engagements set {_set_clause(source, target)} where id = :e"
+            try:
+                updated = s.execute(text(sql), {"e": built.engagement, "me": me}).rowcount
+                error = None
+            except DBAPIError as exc:
+                updated, error = 0, exc.orig
+            s.rollback()
+            assert (updated == 1) == allowed, (source, target, role, str(error))
+            if error is not None:
+                assert error.sqlstate in (CHECK_VIOLATION, INSUFFICIENT_PRIVILEGE), (source, target, role, str(error))
+                assert "engagement" in str(error) or "work request" in str(error), str(error)
+    assert engagement(admin_engine, built.engagement)["status"] == source
 
 
 # --- the contractor's answer ----------------------------------------------------------------------------
@@ -567,12 +610,14 @@ def test_touching_only_updated_at_of_an_approved_milestone_is_harmless(world, ad
         )
 
 
-ILLEGAL_MILESTONE_MOVES = [("planned", "approved"), ("submitted", "cancelled")]
-LEGAL_MILESTONE_MOVES = [
-    ("planned", "submitted"),
-    ("submitted", "planned"),
-    ("submitted", "approved"),
-    ("planned", "cancelled"),
+# From the domain's MILESTONE_MOVES: every move it has, and every other from a milestone that can still move
+# (approved and cancelled milestones are final: a test above refuses any change to them).
+LEGAL_MILESTONE_MOVES = [(a.value, b.value) for a, b in rules.MILESTONE_MOVES]
+ILLEGAL_MILESTONE_MOVES = [
+    (a, b)
+    for a in ("planned", "submitted")
+    for b in ("planned", "submitted", "approved", "cancelled")
+    if a != b and (a, b) not in LEGAL_MILESTONE_MOVES
 ]
 
 

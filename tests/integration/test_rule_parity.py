@@ -16,6 +16,7 @@ from sqlalchemy import text
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import milestone_amounts, withheld_bps
+from backoffice.domain.roles import MANAGERS
 
 ROLES = ["admin", "owner", "finance", "contractor", None]  # None: the system itself (no person)
 ENGAGEMENT_STATUSES = [s.value for s in EngagementStatus]
@@ -40,6 +41,12 @@ def test_the_combinations_cover_every_status_of_the_domain():
         "cancelled",
     }
     assert set(MILESTONE_STATUSES) == {"planned", "submitted", "approved", "cancelled"}
+
+
+def test_who_may_run_an_engagement_is_the_same_in_sql_and_python(app_engine):
+    got = dict(rows(app_engine, "select r, is_manager(r) from unnest(cast(:r as text[])) as t(r)", {"r": ROLES}))
+    assert got == {r: r in MANAGERS for r in ROLES}
+    assert {r for r, ok in got.items() if ok} == {"admin", "owner"}
 
 
 def test_who_decides_is_the_same_in_sql_and_python(app_engine):
