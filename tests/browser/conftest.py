@@ -2,7 +2,9 @@
 
 Every test here carries the ``browser`` marker (``pytest -m "not browser"`` leaves them out). Without
 /usr/bin/chromium they are skipped, except under CI (the CI variable set), where they fail. Screenshots of
-each step go to $BROWSER_ARTIFACTS, or to a temporary directory named at the end of the run.
+each step go to $BROWSER_ARTIFACTS, or to the run's directory that tests/conftest.py names at the end.
+Under xdist they all run on one worker (the ``browser`` xdist group, see tests/conftest.py): one Chromium
+at a time on a small machine, and one writer of axe-report.json.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 
-_artifacts = pytest.StashKey[Path]()
-
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -31,14 +32,6 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    path = config.stash.get(_artifacts, None)
-    if path is not None:
-        terminalreporter.write_line(f"browser screenshots: {path}")
-        if (path / "axe-report.json").exists():
-            terminalreporter.write_line(f"axe results per page: {path / 'axe-report.json'}")
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +55,11 @@ def live_server(database):
 
 
 @pytest.fixture(scope="session")
-def artifacts_dir(request, tmp_path_factory) -> Path:
+def artifacts_dir(tmp_path_factory) -> Path:
+    """$BROWSER_ARTIFACTS, which tests/conftest.py sets for the run (and its xdist workers) when it is unset."""
     configured = os.environ.get("BROWSER_ARTIFACTS")
     path = Path(configured) if configured else tmp_path_factory.mktemp("browser-artifacts")
     path.mkdir(parents=True, exist_ok=True)
-    request.config.stash[_artifacts] = path
     return path
 
 
