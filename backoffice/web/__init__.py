@@ -9,6 +9,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from backoffice.domain import roles as role_sets
+from backoffice.domain.engagements import can_decide
 from backoffice.domain.evidence import human_size
 from backoffice.domain.money import example as money_example
 from backoffice.domain.money import format_amount
@@ -138,6 +140,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["on"] = on
     app.jinja_env.globals["amount_example"] = money_example
+    # Templates ask the domain who may see or do what; they never spell a role set or a rule out.
+    app.jinja_env.globals["roles"] = role_sets
+    app.jinja_env.globals["can_decide"] = can_decide
     app.jinja_env.filters["filesize"] = human_size
     for bp in (
         auth.bp,
