@@ -164,7 +164,7 @@ def test_owner_issues_a_change_order_and_the_contractor_sees_it(
         350000,
         355000,
     )
-    assert [(l.line_no, l.kind, l.title, l.before, l.after) for l in lines_of(admin_engine, stored.id)] == [
+    assert [(c.line_no, c.kind, c.title, c.before, c.after) for c in lines_of(admin_engine, stored.id)] == [
         (
             1,
             "adjust",

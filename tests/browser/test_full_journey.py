@@ -347,7 +347,7 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
 
     with finance.expect_download() as downloaded:
         finance.get_by_role("button", name="Download the CSV").click()
-    data = open(downloaded.value.path(), "rb").read()
+    data = downloaded.value.path().read_bytes()
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert list(rows[0]) == [
         "Bill No.",
@@ -484,7 +484,7 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
         ("milestone", 46545, 4655, 41890),
         ("retainage_release", 90001, 0, 90001),
     ]
-    assert [i.status for i in invoices][0] == "paid" and invoices[-1].status == "paid"
+    assert invoices[0].status == "paid" and invoices[-1].status == "paid"
     assert sum(i.net_minor for i in invoices) == 900000  # sum of net + release = sum of gross approved
     evidence = db_rows(
         site,

@@ -270,7 +270,9 @@ def test_the_custom_layout_exports_kwd_with_three_decimals_exactly_as_its_golden
 
 def test_the_quickbooks_and_xero_header_lines_are_exactly_the_presets(act_as, world, dataset, admin_engine):
     headers = {
-        Preset.QUICKBOOKS_ONLINE: "Bill No.,Vendor,Bill Date,Due Date,Terms,Memo,Account,Line Description,Line Amount,Currency\n",
+        Preset.QUICKBOOKS_ONLINE: (
+            "Bill No.,Vendor,Bill Date,Due Date,Terms,Memo,Account,Line Description,Line Amount,Currency\n"
+        ),
         Preset.XERO: (
             "*ContactName,EmailAddress,POAddressLine1,POAddressLine2,POAddressLine3,POAddressLine4,POCity,"
             "PORegion,POPostalCode,POCountry,*InvoiceNumber,*InvoiceDate,*DueDate,Total,InventoryItemCode,"

@@ -244,7 +244,8 @@ def table_columns(conn, table: str) -> set[str]:
     return set(
         conn.execute(
             text(
-                "select attname from pg_attribute where attrelid = cast(:t as regclass) and attnum > 0 and not attisdropped"
+                "select attname from pg_attribute"
+                " where attrelid = cast(:t as regclass) and attnum > 0 and not attisdropped"
             ),
             {"t": f"public.{table}"},
         ).scalars()
@@ -449,7 +450,8 @@ def test_doctor_names_a_security_definer_function_without_a_pinned_search_path(
     with admin_engine.begin() as conn:
         conn.execute(
             text(
-                f"create function doctor_probe_fn() returns int language sql security definer {config} as $$ select 1 $$"
+                f"create function doctor_probe_fn() returns int language sql security definer {config}"
+                " as $$ select 1 $$"
             )
         )
         conn.execute(text(f'grant execute on function doctor_probe_fn() to "{app}"'))

@@ -6,6 +6,7 @@ and ALWAYS undone in a ``finally``: other tests verify every organization's chai
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -70,7 +71,8 @@ def enabled_triggers(admin_engine) -> set[str]:
         return set(
             conn.execute(
                 text(
-                    "select tgname from pg_trigger where tgrelid = 'audit_events'::regclass and not tgisinternal and tgenabled <> 'D'"
+                    "select tgname from pg_trigger"
+                    " where tgrelid = 'audit_events'::regclass and not tgisinternal and tgenabled <> 'D'"
                 )
             ).scalars()
         )
@@ -92,7 +94,7 @@ def test_record_appends_chained_events(world, app_session, admin_engine):
     assert [r.seq for r in new] == [len(before) + 1, len(before) + 2, len(before) + 3]
     assert [r.entity_id for r in new] == ["T-1", "T-2", "T-3"]
     assert new[0].prev_hash == before[-1].hash
-    for prev, row in zip(new, new[1:]):
+    for prev, row in itertools.pairwise(new):
         assert row.prev_hash == prev.hash
     for row in new:
         assert HEX64.match(row.hash)
@@ -114,7 +116,8 @@ def test_callers_cannot_choose_the_chain_fields(world, act_as, admin_engine):
     s = act_as(world.admin.id, world.org_a)
     s.execute(
         text(
-            "insert into audit_events (org_id, seq, occurred_at, actor_user_id, actor_label, action, entity_type, prev_hash, hash)"
+            "insert into audit_events"
+            " (org_id, seq, occurred_at, actor_user_id, actor_label, action, entity_type, prev_hash, hash)"
             " values (:org, 999, '2000-01-01', :me, 'x', 'test.forged', 'thing', :h, :h)"
         ),
         {"org": world.org_a, "me": world.admin.id, "h": "f" * 64},

@@ -85,9 +85,13 @@ def test_audit_verify_exits_0_then_1_naming_the_event_after_a_row_is_altered(run
             {"o": world.org_a},
         ).one()
     # What an attacker with the owner's password could do in psql: switch the guard off and edit.
-    tamper = "alter table audit_events disable trigger audit_events_append_only; update audit_events set data = %s::jsonb where id = %s; alter table audit_events enable trigger audit_events_append_only"
+    tamper = (
+        "alter table audit_events disable trigger audit_events_append_only; "
+        "update audit_events set data = %s::jsonb where id = %s; "
+        "alter table audit_events enable trigger audit_events_append_only"
+    )
     with admin_engine.begin() as conn:
-        for stmt, params in zip(tamper.split("; "), [None, ('{"name": "Someone Else"}', event_id), None]):
+        for stmt, params in zip(tamper.split("; "), [None, ('{"name": "Someone Else"}', event_id), None], strict=True):
             conn.exec_driver_sql(stmt, params) if params else conn.exec_driver_sql(stmt)
     try:
         result = run("audit", "verify")
@@ -95,7 +99,7 @@ def test_audit_verify_exits_0_then_1_naming_the_event_after_a_row_is_altered(run
         assert str(world.org_a) in result.output and f"event #{seq}" in result.output
     finally:
         with admin_engine.begin() as conn:
-            for stmt, params in zip(tamper.split("; "), [None, (original, event_id), None]):
+            for stmt, params in zip(tamper.split("; "), [None, (original, event_id), None], strict=True):
                 conn.exec_driver_sql(stmt, params) if params else conn.exec_driver_sql(stmt)
     assert run("audit", "verify").exit_code == 0
 
@@ -106,7 +110,7 @@ def test_embedded_mode_db_url_admin_is_a_working_connection_string(tmp_path):
     cmd = [sys.executable, "-c", "from backoffice.cli import main; main()"]
     try:
         url = subprocess.run(
-            cmd + ["db", "url", "--admin"], env=env, capture_output=True, text=True, timeout=120, check=True
+            [*cmd, "db", "url", "--admin"], env=env, capture_output=True, text=True, timeout=120, check=True
         ).stdout.strip()
         with psycopg.connect(url) as conn:
             assert conn.execute("select current_user").fetchone()[0] == "backoffice_owner"

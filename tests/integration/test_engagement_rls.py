@@ -76,15 +76,18 @@ def seed_engagement(conn, *, org_id, contractor_id, owner_id, staff_id, responde
     change_order = conn.execute(
         text(
             "insert into change_orders (org_id, contractor_id, engagement_id, number, reason, contract_value_before,"
-            " contract_value_after, created_by) values (:org, :c, :e, 1, 'More work', 300000, 320000, :staff) returning id"
+            " contract_value_after, created_by)"
+            " values (:org, :c, :e, 1, 'More work', 300000, 320000, :staff) returning id"
         ),
         {"org": org_id, "c": contractor_id, "e": engagement, "staff": staff_id},
     ).scalar_one()
     conn.execute(text("update milestones set amount_minor = 120000 where id = :m"), {"m": milestones[0]})
     line = conn.execute(
         text(
-            "insert into change_order_lines (org_id, contractor_id, change_order_id, line_no, kind, milestone_id, before, after)"
-            " values (:org, :c, :co, 1, 'adjust', :m, '{\"amount_minor\": 100000}', '{\"amount_minor\": 120000}') returning id"
+            "insert into change_order_lines"
+            " (org_id, contractor_id, change_order_id, line_no, kind, milestone_id, before, after)"
+            " values (:org, :c, :co, 1, 'adjust', :m, '{\"amount_minor\": 100000}', '{\"amount_minor\": 120000}')"
+            " returning id"
         ),
         {"org": org_id, "c": contractor_id, "co": change_order, "m": milestones[0]},
     ).scalar_one()
@@ -174,7 +177,8 @@ def insert_sql(table: str) -> str:
             " contract_value_after, created_by) values (:org, :c, :e, 99, 'Planted', 1, 2, :me)"
         ),
         "change_order_lines": (
-            "insert into change_order_lines (org_id, contractor_id, change_order_id, line_no, kind, milestone_id, before, after)"
+            "insert into change_order_lines"
+            " (org_id, contractor_id, change_order_id, line_no, kind, milestone_id, before, after)"
             ' values (:org, :c, :co, 99, \'adjust\', :m, \'{"title": "a"}\', \'{"title": "b"}\')'
         ),
     }[table]

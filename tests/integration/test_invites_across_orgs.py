@@ -204,7 +204,8 @@ def test_an_invite_row_written_by_hand_cannot_reset_someone_elses_password(world
     )
     session.execute(
         text(
-            "insert into invites (org_id, user_id, email, name, token_hash, created_by) values (:o, :u, :e, 'Ada', :h, :by)"
+            "insert into invites (org_id, user_id, email, name, token_hash, created_by)"
+            " values (:o, :u, :e, 'Ada', :h, :by)"
         ),
         {
             "o": world.org_b,
@@ -247,7 +248,8 @@ def test_an_invite_row_naming_another_org_cannot_be_written(world, act_as, admin
     with pytest.raises(DBAPIError) as exc:
         s.execute(
             text(
-                "insert into invites (org_id, user_id, email, name, token_hash, created_by) values (:o, :u, :e, 'Fi', :h, :by)"
+                "insert into invites (org_id, user_id, email, name, token_hash, created_by)"
+                " values (:o, :u, :e, 'Fi', :h, :by)"
             ),
             {
                 "o": world.org_a,

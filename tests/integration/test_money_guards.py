@@ -591,7 +591,10 @@ def test_a_batch_holds_no_invoice_that_is_not_in_its_file(world, act_as, admin_e
     assert money_state(admin_engine, world.org_a) == before
 
 
-VOID = "update ap_export_batches set status = 'voided', voided_by = :who, voided_at = now(), void_reason = 'Again.' where id = :b"
+VOID = (
+    "update ap_export_batches set status = 'voided', voided_by = :who, voided_at = now(), void_reason = 'Again.'"
+    " where id = :b"
+)
 
 
 def test_a_voided_batch_cannot_be_voided_again_nor_its_file_changed(world, payable, act_as, admin_engine):

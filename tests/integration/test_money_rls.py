@@ -182,22 +182,27 @@ def test_a_contractor_reads_its_paid_invoice_with_its_payment(world, money, act_
 INSERTS = {
     # a release of X's retainage, early with a reason: what the engagement's owner may write
     "invoices": (
-        "insert into invoices (org_id, contractor_id, engagement_id, kind, description, currency, gross_minor, retainage_bps,"
-        " retainage_minor, net_minor, fee_bps, fee_minor, total_minor, authorized_by, release_reason)"
-        " values (:org, :c, :e, 'retainage_release', 'Planted release', 'USD', 6000, 0, 0, 6000, 0, 0, 6000, :me, 'Planted.')"
+        "insert into invoices (org_id, contractor_id, engagement_id, kind, description, currency, gross_minor,"
+        " retainage_bps, retainage_minor, net_minor, fee_bps, fee_minor, total_minor, authorized_by, release_reason)"
+        " values (:org, :c, :e, 'retainage_release', 'Planted release', 'USD', 6000, 0, 0, 6000, 0, 0, 6000, :me,"
+        " 'Planted.')"
     ),
     "payments": (
-        "insert into payments (org_id, contractor_id, invoice_id, amount_minor, currency, paid_at, reference, method, source,"
-        " recorded_by) values (:org, :c, :approved, :net, 'USD', :today, 'Planted', 'ach', 'manual', :me)"
+        "insert into payments (org_id, contractor_id, invoice_id, amount_minor, currency, paid_at, reference, method,"
+        " source, recorded_by)"
+        " values (:org, :c, :approved, :net, 'USD', :today, 'Planted', 'ach', 'manual', :me)"
     ),
     "ap_export_batches": (
         "insert into ap_export_batches (org_id, number, currency, preset, layout, selection, created_by)"
         " values (:org, 0, 'USD', 'generic', '{}', '{}', :me)"
     ),
-    "ap_export_chunks": "insert into ap_export_chunks (org_id, batch_id, chunk_no, data) values (:org, :batch, 7, 'planted')",
+    "ap_export_chunks": (
+        "insert into ap_export_chunks (org_id, batch_id, chunk_no, data) values (:org, :batch, 7, 'planted')"
+    ),
     "ledger_entries": (
         "insert into ledger_entries (org_id, txn_id, event, invoice_id, account, amount_minor, currency)"
-        " values (:org, :txn, 'paid', :approved, 'accounts_payable', 100, 'USD'), (:org, :txn, 'paid', :approved, 'cash', -100, 'USD')"
+        " values (:org, :txn, 'paid', :approved, 'accounts_payable', 100, 'USD'),"
+        "        (:org, :txn, 'paid', :approved, 'cash', -100, 'USD')"
     ),
 }
 
@@ -296,7 +301,9 @@ def test_staff_may_write_balanced_ledger_lines_but_only_finance_and_admins_read_
 
 STATUS_UPDATES = {
     "invoices": "update invoices set status = 'void', updated_at = now()",
-    "ap_export_batches": "update ap_export_batches set status = 'voided', voided_by = :me, voided_at = now(), void_reason = 'Planted.'",
+    "ap_export_batches": (
+        "update ap_export_batches set status = 'voided', voided_by = :me, voided_at = now(), void_reason = 'Planted.'"
+    ),
 }
 
 
@@ -323,7 +330,9 @@ def test_another_orgs_admin_cannot_move_org_as_invoices_or_batches(world, money,
 
 
 UNGRANTED_UPDATES = {
-    "invoices": "update invoices set gross_minor = gross_minor + 1, net_minor = net_minor + 1, total_minor = total_minor + 1",
+    "invoices": (
+        "update invoices set gross_minor = gross_minor + 1, net_minor = net_minor + 1, total_minor = total_minor + 1"
+    ),
     "invoice numbers": "update invoices set invoice_number = 'X-1'",
     "payments": "update payments set amount_minor = amount_minor + 1",
     "ap_export_batches": "update ap_export_batches set currency = 'EUR'",
@@ -352,7 +361,8 @@ def test_no_role_can_delete_money_rows(world, money, act_as, admin_engine, table
 
 def test_finance_may_not_void_a_batch_only_an_admin_may(world, money, act_as, admin_engine):
     void = (
-        "update ap_export_batches set status = 'voided', voided_by = :me, voided_at = now(), void_reason = 'Wrong file.'"
+        "update ap_export_batches set status = 'voided', voided_by = :me, voided_at = now(),"
+        " void_reason = 'Wrong file.'"
         " where id = :b"
     )
     before = money_state(admin_engine, world.org_a, world.org_b)

@@ -454,7 +454,8 @@ def remittance(*rows: str) -> bytes:
 
 
 def row(inv: dict, *, amount: int | None = None, paid_at: str | None = None, reference: str = "BANK-1") -> str:
-    return f"{inv['invoice_number']},{(amount if amount is not None else inv['net_minor']) / 100:.2f},{paid_at or today()},{reference}"
+    minor = amount if amount is not None else inv["net_minor"]
+    return f"{inv['invoice_number']},{minor / 100:.2f},{paid_at or today()},{reference}"
 
 
 def remit(act_as, world, content: bytes, *, preview: bool):

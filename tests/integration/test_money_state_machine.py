@@ -128,15 +128,18 @@ _MINE = "select id from milestones where engagement_id = any(:e)"
 _STATE = {
     "engagements": "select * from engagements where id = any(:e) order by id",
     "milestones": "select * from milestones where engagement_id = any(:e) order by engagement_id, seq",
-    "submissions": f"select id, milestone_id, revision, submitted_at from submissions where milestone_id in ({_MINE}) order by id",
+    "submissions": f"select id, milestone_id, revision, submitted_at from submissions where milestone_id in ({_MINE})"
+    " order by id",
     "reviews": f"select * from reviews where milestone_id in ({_MINE}) order by id",
     "change_orders": "select * from change_orders where engagement_id = any(:e) order by engagement_id, number",
     "lines": "select l.* from change_order_lines l join change_orders c on c.id = l.change_order_id"
     " where c.engagement_id = any(:e) order by l.change_order_id, l.line_no",
     "invoices": "select * from invoices where engagement_id = any(:e) order by number",
-    "payments": "select p.* from payments p join invoices i on i.id = p.invoice_id where i.engagement_id = any(:e) order by p.id",
+    "payments": "select p.* from payments p join invoices i on i.id = p.invoice_id"
+    " where i.engagement_id = any(:e) order by p.id",
     "batches": "select * from ap_export_batches where id = any(:b) order by number",
-    "ledger": "select l.* from ledger_entries l join invoices i on i.id = l.invoice_id where i.engagement_id = any(:e) order by l.id",
+    "ledger": "select l.* from ledger_entries l join invoices i on i.id = l.invoice_id"
+    " where i.engagement_id = any(:e) order by l.id",
     "counters": "select * from org_counters where org_id = :o order by counter",
     # Whatever a refused call might have written anywhere else in the organization.
     "totals": """select (select count(*) from engagements where org_id = :o) as engagements,
@@ -289,7 +292,7 @@ class MoneyMachine(RuleBasedStateMachine):
             )
             self.engagement_ids.append(engagement_id)
         s = self.state()
-        for engagement_id, plan in zip(self.engagement_ids, plans):
+        for engagement_id, plan in zip(self.engagement_ids, plans, strict=True):
             e = s.engagement[engagement_id]
             assert (e["status"], e["currency"], e["retainage_bps"], e["service_fee_bps"], e["payment_terms_days"]) == (
                 "active",
@@ -696,7 +699,7 @@ class MoneyMachine(RuleBasedStateMachine):
         fields = [c.field for c in layout.columns]
         assert len(rows) == len(exported) and all(len(r) == len(fields) for r in rows)
         pattern = DATE_FORMATS[layout.date_format][1]
-        for row, invoice in zip(rows, exported):
+        for row, invoice in zip(rows, exported, strict=True):
             exp = minor_units(invoice["currency"])
             assert row[fields.index("invoice_number")] == invoice["invoice_number"]
             net = row[fields.index("net")]
@@ -907,7 +910,10 @@ class MoneyMachine(RuleBasedStateMachine):
         s = self.state()
         with self.admin_engine.connect() as conn:
             params = {"o": self.org, "e": self.engagement_ids, "b": self.batch_ids}
-            q = lambda sql: [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+            def q(sql):
+                return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
             self._authorized_by_an_approval(q)
             self._paid_once(q, s)
             self._amounts_add_up(s)
@@ -920,7 +926,8 @@ class MoneyMachine(RuleBasedStateMachine):
         admin, of its milestone's latest revision; its milestone is approved; and every approved
         milestone has its invoice."""
         rows = q("""
-            select i.invoice_number, i.milestone_id, i.authorized_by, i.gross_minor, r.id as review_id, r.milestone_id as reviewed_milestone,
+            select i.invoice_number, i.milestone_id, i.authorized_by, i.gross_minor, r.id as review_id,
+                   r.milestone_id as reviewed_milestone,
                    r.decision, r.partial_policy, r.reviewed_by, r.milestone_amount_minor, r.approved_amount_minor,
                    e.owner_user_id, m.status as milestone_status, m.amount_minor,
                    exists (select 1 from memberships mm where mm.org_id = i.org_id and mm.user_id = r.reviewed_by
@@ -964,8 +971,10 @@ class MoneyMachine(RuleBasedStateMachine):
                                  (select count(distinct number) from invoices where org_id = :o) as distinct_invoices,
                                  (select coalesce(max(number), 0) from invoices where org_id = :o) as last_invoice,
                                  (select count(*) from ap_export_batches where org_id = :o) as batches,
-                                 (select count(distinct number) from ap_export_batches where org_id = :o) as distinct_batches,
-                                 (select coalesce(max(number), 0) from ap_export_batches where org_id = :o) as last_batch""")
+                                 (select count(distinct number) from ap_export_batches where org_id = :o)
+                                    as distinct_batches,
+                                 (select coalesce(max(number), 0) from ap_export_batches where org_id = :o)
+                                    as last_batch""")
         assert numbers["invoices"] == numbers["distinct_invoices"] == numbers["last_invoice"], numbers
         assert numbers["batches"] == numbers["distinct_batches"] == numbers["last_batch"], numbers
         counters = {c["counter"]: c["last_value"] for c in s.rows["counters"]}

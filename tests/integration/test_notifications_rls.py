@@ -123,7 +123,8 @@ def test_nobody_but_an_admin_writes_an_organizations_message(rows, act_as):
         assert (
             refused(
                 as_(act_as, w, who),
-                "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                "insert into email_messages"
+                " (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
                 " values (:o, 'milestone.approved', :u, :e, 'Approved', '<p>x</p>', 'x', 'forged')",
                 o=w.org_a,
                 u=w.owner.id,
@@ -223,7 +224,7 @@ def test_an_account_cannot_write_an_account_message_for_another_or_of_another_ki
 
 def test_each_person_reads_only_their_own_notifications(rows, act_as, admin_engine):
     w = rows.world
-    for who in ORG_A_PEOPLE + ["admin_b", "contractor_z_user"]:
+    for who in [*ORG_A_PEOPLE, "admin_b", "contractor_z_user"]:
         me = person(w, who)
         mine = truth(
             admin_engine, "select id from notifications where user_id = :u and org_id = :o", u=me.id, o=org_of(w, who)
@@ -426,7 +427,8 @@ def test_the_app_role_holds_no_privilege_of_any_kind_on_password_resets(app_engi
         held = (
             conn.execute(
                 text(
-                    "select p from unnest(array['SELECT','INSERT','UPDATE','DELETE','TRUNCATE','REFERENCES','TRIGGER']) p"
+                    "select p"
+                    "  from unnest(array['SELECT','INSERT','UPDATE','DELETE','TRUNCATE','REFERENCES','TRIGGER']) p"
                     " where has_table_privilege(current_user, 'public.password_resets', p)"
                     "    or (p in ('SELECT','INSERT','UPDATE','REFERENCES')"
                     "        and has_any_column_privilege(current_user, 'public.password_resets', p))"

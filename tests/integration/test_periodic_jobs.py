@@ -205,7 +205,7 @@ def test_finance_gets_one_digest_of_the_payments_due_within_a_week(world, due, a
     assert r["recipient"] == world.finance.email  # finance only: not the admin, the owner or a contractor
     assert r["subject"].startswith("3 payments due by ")
     assert r["subject"].endswith(": $540.00")
-    for invoice, net in zip(due, ("$90.00", "$180.00", "$270.00")):
+    for invoice, net in zip(due, ("$90.00", "$180.00", "$270.00"), strict=True):
         assert invoice["invoice_number"] in r["text"]
         assert net in r["text"]
     assert "overdue" not in r["text"].split("\n\n")[2]  # the lead: none is late yet

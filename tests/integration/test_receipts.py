@@ -414,7 +414,8 @@ def issued(act_as, admin_engine, world, database) -> dict:
     "sql",
     [
         "update documents set title = 'Changed' where id = :d",
-        "update documents set content = 'x'::bytea, size_bytes = 1, sha256 = encode(sha256('x'::bytea), 'hex') where id = :d",
+        "update documents set content = 'x'::bytea, size_bytes = 1, sha256 = encode(sha256('x'::bytea), 'hex')"
+        " where id = :d",
         "delete from documents where id = :d",
     ],
 )

@@ -93,7 +93,10 @@ def set_org(admin_engine, world, **columns) -> None:
 def state(admin_engine, world) -> dict:
     """Every row of org A a refused call must leave untouched."""
     org = {"o": world.org_a}
-    q = lambda sql: owner_query(admin_engine, sql, **org)
+
+    def q(sql):
+        return owner_query(admin_engine, sql, **org)
+
     return {
         "milestones": q("select * from milestones where org_id = :o order by id"),
         "submissions": q("select * from submissions where org_id = :o order by id"),
@@ -142,9 +145,9 @@ def test_submitting_work_keeps_every_file_with_its_type_size_hash_and_bytes(act_
     )
     assert [(f["file_name"], f["content_type"], f["size_bytes"], f["sha256"]) for f in stored] == [
         (name, ctype, len(data), hashlib.sha256(data).hexdigest())
-        for (name, data), ctype in zip(files, ("application/pdf", "image/png", "text/plain"))
+        for (name, data), ctype in zip(files, ("application/pdf", "image/png", "text/plain"), strict=True)
     ]
-    for f, (_, data) in zip(stored, files):
+    for f, (_, data) in zip(stored, files, strict=True):
         chunks = owner_query(
             admin_engine, "select data from evidence_chunks where file_id = :f order by chunk_no", f=f["id"]
         )

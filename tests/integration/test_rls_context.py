@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from backoffice.db import make_engine, make_session_factory, set_context
 
@@ -61,7 +62,7 @@ def test_context_survives_a_rollback_and_a_failed_statement(world, app_session):
     set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
     app_session.rollback()
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
-    with pytest.raises(Exception):
+    with pytest.raises(DataError):  # division by zero
         app_session.execute(text("select 1 / 0"))
     app_session.rollback()
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
@@ -116,7 +117,7 @@ def test_context_does_not_leak_to_the_next_session_on_the_same_connection(world,
         elif ending == "rollback":
             first.rollback()
         elif ending == "error":
-            with pytest.raises(Exception):
+            with pytest.raises(DataError):  # division by zero
                 first.execute(text("select 1 / 0"))
         # close_mid_transaction: leave it open; closing the session returns the connection
     with one_connection_sessions() as second:

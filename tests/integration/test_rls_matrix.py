@@ -24,7 +24,7 @@ ORG_COLUMN = {
     "audit_events": "org_id",
 }
 TENANT_TABLES = list(ORG_COLUMN)
-ALL_TABLES = TENANT_TABLES + ["users"]
+ALL_TABLES = [*TENANT_TABLES, "users"]
 
 RLS_VIOLATION = "violates row-level security policy"
 PERMISSION_DENIED = "permission denied"
@@ -117,7 +117,9 @@ def insert_sql(table: str) -> str:
     return {
         "organizations": "insert into organizations (id, name) values (:org, 'Planted org')",
         "memberships": "insert into memberships (org_id, user_id, role) values (:org, :user, 'admin')",
-        "contractors": "insert into contractors (org_id, legal_name, email) values (:org, 'Planted Ltd', 'planted@example.com')",
+        "contractors": (
+            "insert into contractors (org_id, legal_name, email) values (:org, 'Planted Ltd', 'planted@example.com')"
+        ),
         "invites": (
             "insert into invites (org_id, user_id, email, name, token_hash, created_by)"
             " values (:org, :user, 'planted@example.com', 'Planted', :token_hash, :me)"
@@ -198,12 +200,17 @@ def test_admin_of_org_b_cannot_insert_a_row_into_org_a(world, invites, act_as, a
 UPDATES = {
     "organizations": "update organizations set name = 'Taken over', payment_terms_days = 1 where id = :org",
     "memberships": "update memberships set role = 'admin', contractor_id = null where org_id = :org",
-    "contractors": "update contractors set legal_name = 'Taken over', payout_details = 'attacker IBAN' where org_id = :org",
+    "contractors": (
+        "update contractors set legal_name = 'Taken over', payout_details = 'attacker IBAN' where org_id = :org"
+    ),
     "invites": "update invites set used_at = now() where org_id = :org",  # used_at is the one column it may update
 }
 DELETES = {
     "memberships": "delete from memberships where org_id = :org",
-    "contractors": "delete from contractors where org_id = :org and id not in (select contractor_id from memberships where contractor_id is not null)",
+    "contractors": (
+        "delete from contractors where org_id = :org"
+        " and id not in (select contractor_id from memberships where contractor_id is not null)"
+    ),
 }
 # Statements the app role holds no privilege for at all: refused before any policy is consulted.
 UNGRANTED_WRITES = {
@@ -259,7 +266,8 @@ def test_admin_is_refused_ungranted_writes_even_in_its_own_org(world, invites, p
     "sql",
     [
         "insert into memberships (org_id, user_id, role, accepted_at) values (:org, :user, 'owner', now())",
-        "insert into memberships (org_id, user_id, role, created_at) values (:org, :user, 'owner', now() - interval '1 year')",
+        "insert into memberships (org_id, user_id, role, created_at)"
+        " values (:org, :user, 'owner', now() - interval '1 year')",
         "insert into invites (org_id, user_id, email, name, token_hash, created_by, expires_at)"
         " values (:org, :user, 'o@example.com', 'O', repeat('b', 64), :me, now() + interval '1 hour')",
         "insert into invites (org_id, user_id, email, name, token_hash, created_by, created_at)"
@@ -444,7 +452,7 @@ def test_a_user_naming_a_foreign_org_cannot_insert_into_it(world, act_as, admin_
 
 
 @pytest.mark.parametrize("who", ["newcomer", "admin_b"])
-@pytest.mark.parametrize("table", TENANT_TABLES + ["users"])
+@pytest.mark.parametrize("table", [*TENANT_TABLES, "users"])
 def test_a_person_invited_but_not_accepted_sees_nothing_of_the_org(
     world, invites, pending, act_as, admin_engine, who, table
 ):
@@ -570,7 +578,7 @@ def test_a_user_changes_its_own_name_and_sign_out_time_but_nobody_elses(world, a
 
     def column_of_everyone():
         with admin_engine.connect() as conn:
-            ids = others + [world.admin.id]
+            ids = [*others, world.admin.id]
             return dict(conn.execute(text(f"select id, {column} from users where id = any(:ids)"), {"ids": ids}).all())
 
     before = column_of_everyone()

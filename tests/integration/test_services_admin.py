@@ -395,7 +395,8 @@ def test_reissuing_an_invite_voids_the_old_link_and_is_audited(world, app_sessio
     assert new_token != invited.token
     invites = owner_query(
         admin_engine,
-        "select token_hash, email, name, used_at from invites where user_id = :u order by created_at, used_at nulls last",
+        "select token_hash, email, name, used_at from invites"
+        " where user_id = :u order by created_at, used_at nulls last",
         u=invited.user_id,
     )
     assert [(i["token_hash"], i["email"], i["name"], i["used_at"] is None) for i in invites] == [
@@ -622,7 +623,8 @@ def test_an_expired_invite_cannot_be_accepted(world, app_session, admin_engine):
     with admin_engine.begin() as conn:
         conn.execute(
             text(
-                "update invites set created_at = now() - interval '4 days', expires_at = now() - interval '1 day' where token_hash = :h"
+                "update invites set created_at = now() - interval '4 days', expires_at = now() - interval '1 day'"
+                " where token_hash = :h"
             ),
             {"h": auth.token_hash(invited.token)},
         )
@@ -891,7 +893,8 @@ def test_an_admin_cannot_update_another_orgs_contractor(world, app_session, admi
 def settings_of(admin_engine, org_id) -> OrgSettings:
     (row,) = owner_query(
         admin_engine,
-        "select name, default_currency, default_retainage_bps, payment_terms_days, partial_policy from organizations where id = :id",
+        "select name, default_currency, default_retainage_bps, payment_terms_days, partial_policy"
+        " from organizations where id = :id",
         id=org_id,
     )
     return OrgSettings(**row)

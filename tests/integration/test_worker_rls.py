@@ -118,7 +118,7 @@ def foreign_context(app_sessions, identity, org_id):
     return session
 
 
-@pytest.mark.parametrize("table", TABLES + ["notifications", "users", "memberships", "contractors", "organizations"])
+@pytest.mark.parametrize("table", [*TABLES, "notifications", "users", "memberships", "contractors", "organizations"])
 def test_a_worker_of_one_organization_naming_another_sees_nothing(two_orgs, app_sessions, table):
     w = two_orgs.world
     with foreign_context(app_sessions, w.org_a, w.org_b) as session:
@@ -133,7 +133,8 @@ def test_a_worker_of_one_organization_naming_another_cannot_write_there(two_orgs
         with pytest.raises(DBAPIError) as raised:
             session.execute(
                 text(
-                    "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                    "insert into email_messages"
+                    " (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
                     " values (:o, 'milestone.approved', :u, :e, 'Approved', '<p>x</p>', 'x', :k)"
                 ),
                 {"o": w.org_b, "u": w.admin_b.id, "e": w.admin_b.email, "k": f"forged:{uuid.uuid4()}"},
@@ -269,7 +270,8 @@ def test_an_account_context_cannot_write_a_message_for_someone_else(world, worke
         with pytest.raises(DBAPIError) as raised:
             session.execute(
                 text(
-                    "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                    "insert into email_messages"
+                    " (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
                     " values (null, 'password_reset', :u, :e, 'Reset', '<p>x</p>', 'x', :k)"
                 ),
                 {"u": world.owner.id, "e": world.owner.email, "k": f"forged:{uuid.uuid4()}"},

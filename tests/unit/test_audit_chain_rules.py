@@ -15,7 +15,7 @@ def _chain(n: int) -> list[ChainRow]:
             "thing.done",
             "thing",
             str(seq),
-            '{"n": %d}' % seq,
+            f'{{"n": {seq}}}',
             prev,
             "",
         )

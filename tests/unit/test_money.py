@@ -245,7 +245,7 @@ def _assert_fair(total: int, weights: list[int], parts: list[int]) -> None:
     assert sum(parts) == total
     assert all(p >= 0 for p in parts)
     weight_sum = sum(weights)
-    for part, weight in zip(parts, weights):
+    for part, weight in zip(parts, weights, strict=True):
         assert abs(part - Fraction(total * weight, weight_sum)) < 1
 
 
@@ -290,7 +290,7 @@ def test_a_larger_weight_never_gets_a_smaller_part(total, weights):
 @given(_totals, _weights)
 def test_a_zero_weight_gets_nothing(total, weights):
     parts = allocate(total, weights)
-    assert all(p == 0 for p, w in zip(parts, weights) if w == 0)
+    assert all(p == 0 for p, w in zip(parts, weights, strict=True) if w == 0)
 
 
 def test_allocation_examples():

@@ -148,7 +148,7 @@ INVALID_SETTINGS = [
 @pytest.mark.parametrize(
     "overrides, field, message",
     INVALID_SETTINGS,
-    ids=[f"{f}={list(o.values())[0][:8]!r}" for o, f, _ in INVALID_SETTINGS],
+    ids=[f"{f}={next(iter(o.values()))[:8]!r}" for o, f, _ in INVALID_SETTINGS],
 )
 def test_settings_invalid_input_is_422_at_the_field_and_keeps_typed_values(
     admin, world, admin_engine, overrides, field, message
@@ -325,7 +325,8 @@ def _contractor_by_email(admin_engine, org_id, email):
     with admin_engine.connect() as conn:
         return conn.execute(
             text(
-                "select id, legal_name, email, ap_vendor_id, payout_details from contractors where org_id = :o and lower(email) = lower(:e)"
+                "select id, legal_name, email, ap_vendor_id, payout_details from contractors"
+                " where org_id = :o and lower(email) = lower(:e)"
             ),
             {"o": org_id, "e": email},
         ).all()

@@ -284,7 +284,8 @@ def test_sign_out_in_one_browser_signs_out_the_other_browser_too(app, world, log
         ).scalar_one()
         signed_out = conn.execute(
             text(
-                "select count(*) from audit_events where org_id = :o and actor_user_id = :u and action = 'auth.signed_out'"
+                "select count(*) from audit_events"
+                " where org_id = :o and actor_user_id = :u and action = 'auth.signed_out'"
             ),
             {"o": world.org_a, "u": world.finance.id},
         ).scalar_one()

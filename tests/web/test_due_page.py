@@ -19,7 +19,7 @@ def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_ove
 ):
     active = create_active(app_sessions, world, title=f"Running {world.suffix}")
     create_draft(app_sessions, world, title=f"Drafted {world.suffix}")
-    design, build, handover = milestones_of(admin_engine, active)
+    design, build, _ = milestones_of(admin_engine, active)
     set_due_date(admin_engine, build.id, date.today() - timedelta(days=3))
     move_milestone(app_sessions, admin_engine, design.id, "submitted", "approved")
 
@@ -36,7 +36,7 @@ def test_staff_see_open_milestones_of_running_engagements_soonest_first_with_ove
 
 def test_the_status_filter_keeps_only_milestones_awaiting_review(app, world, login, app_sessions, admin_engine):
     active = create_active(app_sessions, world)
-    design, build, _ = milestones_of(admin_engine, active)
+    _, build, _ = milestones_of(admin_engine, active)
     move_milestone(app_sessions, admin_engine, build.id, "submitted")
     text = visible_text(
         signed_in(app, login, world.owner).get("/engagements/due?status=submitted").get_data(as_text=True)

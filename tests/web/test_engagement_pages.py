@@ -77,7 +77,7 @@ def list_cells(html: str, title: str) -> dict[str, str]:
     row = table_row(html, title)
     cells = [visible_text(td) for td in re.findall(r"<td\b[^>]*>(.*?)</td>", row, re.DOTALL)]
     assert len(headings) == len(cells), (headings, cells)
-    return dict(zip(headings, cells))
+    return dict(zip(headings, cells, strict=True))
 
 
 def error_message(html: str) -> str:
@@ -102,7 +102,8 @@ def test_the_new_engagement_form_starts_from_the_organizations_defaults(owner, w
     with admin_engine.begin() as conn:
         conn.execute(
             text(
-                "update organizations set default_currency = 'EUR', default_retainage_bps = 750, payment_terms_days = 45 where id = :o"
+                "update organizations set default_currency = 'EUR', default_retainage_bps = 750,"
+                " payment_terms_days = 45 where id = :o"
             ),
             {"o": world.org_a},
         )
@@ -291,7 +292,8 @@ def test_the_list_shows_what_has_been_approved_and_what_remains(owner, world, ap
 
 @pytest.fixture
 def three_engagements(world, app_sessions):
-    """A draft of X's owned by the owner, a sent one of Y's owned by the owner, and a draft of Y's owned by the admin."""
+    """A draft of X's owned by the owner, a sent one of Y's owned by the owner, and a draft of Y's owned by the
+    admin."""
     create_draft(app_sessions, world, title="X draft", rows=())
     create_sent(app_sessions, world, title="Y sent", contractor_id=world.contractor_y)
     create_draft(

@@ -21,7 +21,8 @@ def org(admin_engine, org_id):
         return (
             conn.execute(
                 text(
-                    "select invoice_prefix, segregation_of_duties, ap_export_preset, ap_export_columns, ap_expense_account,"
+                    "select invoice_prefix, segregation_of_duties, ap_export_preset, ap_export_columns,"
+                    " ap_expense_account,"
                     " ap_export_date_format from organizations where id = :o"
                 ),
                 {"o": org_id},

@@ -22,7 +22,8 @@ def invite_messages(admin_engine, org_id, email: str) -> list:
     with admin_engine.connect() as conn:
         return conn.execute(
             text(
-                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts, dedupe_key"
+                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts,"
+                " dedupe_key"
                 " from email_messages where org_id = :o and event = 'invite' and lower(recipient) = lower(:e)"
                 " order by created_at, id"
             ),

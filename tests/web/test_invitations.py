@@ -61,7 +61,10 @@ def _join(client, token, password=PASSWORD):
 
 
 def _invited_flash(email: str) -> str:
-    return f"{email} is invited: the invitation is on its way by email. The link is also below; it works once and expires in 72 hours."
+    return (
+        f"{email} is invited: the invitation is on its way by email. "
+        "The link is also below; it works once and expires in 72 hours."
+    )
 
 
 def _switcher_orgs(html: str) -> list[str]:
@@ -272,7 +275,8 @@ def test_inviting_a_contractor_user_from_the_contractor_page_shows_the_link_once
     html = followed(admin, response, page)
     token = invite_token(html)
     assert flashes(html) == [
-        f"{email} is invited for Contractor Y {world.suffix}. The invitation is on its way by email; the link is also below and expires in 72 hours."
+        f"{email} is invited for Contractor Y {world.suffix}. "
+        "The invitation is on its way by email; the link is also below and expires in 72 hours."
     ]
     assert f"Yolanda Two — {email}" in html and 'badge-pending">Invited' in html
     user = user_by_email(admin_engine, email)
@@ -292,7 +296,8 @@ def test_a_contractor_user_with_an_account_elsewhere_is_invited_with_a_link_too(
     html = followed(admin, response, page)
     token = invite_token(html)
     assert flashes(html) == [
-        f"{world.admin_b.email} is invited for Contractor X {world.suffix}. The invitation is on its way by email; the link is also below and expires in 72 hours."
+        f"{world.admin_b.email} is invited for Contractor X {world.suffix}. "
+        "The invitation is on its way by email; the link is also below and expires in 72 hours."
     ]
     assert f"Bea as X — {world.admin_b.email}" in html
     m = membership(admin_engine, world.org_a, world.admin_b.id)

@@ -38,7 +38,8 @@ def message(admin_engine, message_id):
     with admin_engine.connect() as conn:
         return conn.execute(
             text(
-                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts, last_error,"
+                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status, attempts,"
+                " last_error,"
                 " provider_id from email_messages where id = :i"
             ),
             {"i": message_id},
@@ -134,7 +135,7 @@ def test_the_outbox_lists_the_organizations_messages_with_status_and_attempts(
     assert len(rows) == 2
     for m in kept:
         (row,) = [r for r in rows if f'href="/admin/outbox/{m.id}"' in r]
-        written, to, subject, event, status, attempts = cells(row)
+        _written, to, subject, event, status, attempts = cells(row)
         assert (to, subject, event, status, attempts) == (m.recipient, m.subject, m.event, "Kept (not sent)", "0")
 
 

@@ -39,7 +39,8 @@ def reset_messages(admin_engine, *, user_id=None, recipient: str | None = None) 
     with admin_engine.connect() as conn:
         return conn.execute(
             text(
-                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status from email_messages"
+                "select id, org_id, event, recipient, recipient_user_id, subject, html, text, status"
+                "  from email_messages"
                 " where event = 'password_reset' and (recipient_user_id = :u or lower(recipient) = lower(:r))"
                 " order by created_at, id"
             ),

@@ -352,7 +352,8 @@ def test_the_right_aligned_class_uses_tabular_figures():
 def test_the_money_check_catches_a_left_aligned_amount_and_a_bare_number():
     table = (
         '<table><thead><tr><th scope="col">For</th><th scope="col">Net</th></tr></thead>'
-        '<tbody><tr><td>Design</td><td>$1,000.00</td></tr><tr><td>Build</td><td class="num">1,000.00</td></tr></tbody></table>'
+        "<tbody><tr><td>Design</td><td>$1,000.00</td></tr>"
+        '<tr><td>Build</td><td class="num">1,000.00</td></tr></tbody></table>'
     )
     assert money_problems(table) == [
         "header 'Net' is not right-aligned",

@@ -105,7 +105,8 @@ def stored_files(admin_engine, mid) -> list[dict]:
             for r in conn.execute(
                 text(
                     "select f.file_name, f.content_type, f.size_bytes, f.sha256,"
-                    "       (select string_agg(c.data, ''::bytea order by c.chunk_no) from evidence_chunks c where c.file_id = f.id) as data"
+                    "       (select string_agg(c.data, ''::bytea order by c.chunk_no)"
+                    "          from evidence_chunks c where c.file_id = f.id) as data"
                     "  from evidence_files f join submissions s on s.id = f.submission_id"
                     " where s.milestone_id = :m order by f.position"
                 ),

@@ -190,7 +190,7 @@ def test_audit_lists_only_own_org(app, world, login):
 
 
 @pytest.mark.parametrize("who", ["owner", "finance", "contractor_x_user", "contractor_y_user"])
-@pytest.mark.parametrize("path", ADMIN_PAGES + ["/admin/contractors/{contractor_x}"])
+@pytest.mark.parametrize("path", [*ADMIN_PAGES, "/admin/contractors/{contractor_x}"])
 def test_non_admins_get_403_on_admin_pages(app, world, login, who, path):
     c = _signed_in(app, login, getattr(world, who))
     response = c.get(path.format(contractor_x=world.contractor_x))
