@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
-from backoffice.domain.invoices import milestone_amounts, withheld_bps
+from backoffice.domain.invoices import InvoiceStatus, can_move, milestone_amounts, withheld_bps
 from backoffice.domain.roles import MANAGERS
 
 ROLES = ["admin", "owner", "finance", "contractor", None]  # None: the system itself (no person)
@@ -113,6 +113,26 @@ def test_milestone_moves_are_refused_alike_in_sql_and_python(app_engine):
             for e in ("active", "paused")
         },
         *{("planned", "cancelled", r, e) for r in ("admin", "owner") for e in ("active", "paused")},
+    }
+
+
+def test_invoice_moves_are_the_same_in_sql_and_python(app_engine):
+    statuses = [s.value for s in InvoiceStatus]
+    assert set(statuses) == {"approved", "exported", "paid", "void", "on_hold"}
+    pairs = list(itertools.product(statuses, repeat=2))
+    got = rows(
+        app_engine,
+        "select a, b, invoice_move_allowed(a, b) from unnest(cast(:a as text[]), cast(:b as text[])) as t(a, b)",
+        {"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]},
+    )
+    assert len(got) == 25
+    for source, target, allowed in got:
+        assert allowed == can_move(InvoiceStatus(source), InvoiceStatus(target)), (source, target)
+    assert {(a, b) for a, b, ok in got if ok} == {
+        ("approved", "exported"),
+        ("exported", "approved"),
+        ("approved", "paid"),
+        ("exported", "paid"),
     }
 
 
