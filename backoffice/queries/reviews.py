@@ -62,7 +62,8 @@ def review_queue(session: Session, actor: Actor, *, limit: int = QUEUE_PAGE) -> 
           join engagements e on e.id = m.engagement_id
           join contractors c on c.id = m.contractor_id
           left join users o on o.id = e.owner_user_id
-          join lateral (select * from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s on true
+          join lateral (select * from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s
+            on true
           left join users u on u.id = s.submitted_by
          where {_DECIDABLE}
          order by s.submitted_at, m.id

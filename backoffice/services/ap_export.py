@@ -134,7 +134,8 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
         try:
             moved = session.execute(
                 text(
-                    f"update invoices i set status = 'exported', batch_id = :batch where i.status = 'approved' and {where}"
+                    "update invoices i set status = 'exported', batch_id = :batch"
+                    f" where i.status = 'approved' and {where}"
                 ),
                 {**params, "batch": batch_id},
             ).rowcount
@@ -153,7 +154,8 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
         size, digest = _write_file(session, actor.org_id, batch_id, layout, currency)
         session.execute(
             text(
-                "update ap_export_batches b set size_bytes = :size, sha256 = :sha, row_count = t.n, total_minor = t.total,"
+                "update ap_export_batches b set size_bytes = :size, sha256 = :sha, row_count = t.n,"
+                "       total_minor = t.total,"
                 "       invoice_ids = t.ids"
                 "  from (select count(*) as n, sum(net_minor) as total, array_agg(id order by number) as ids"
                 "          from invoices where batch_id = :batch) t"
@@ -368,4 +370,7 @@ def read_file(session: Session, batch: ApExportBatch) -> Iterator[bytes]:
 
 
 def describe(batch: ApExportBatch) -> str:
-    return f"Batch {batch.number}: {formatting.count(batch.row_count, 'payment')}, {format_amount(batch.total_minor or 0, batch.currency)}"
+    return (
+        f"Batch {batch.number}: {formatting.count(batch.row_count, 'payment')}, "
+        f"{format_amount(batch.total_minor or 0, batch.currency)}"
+    )

@@ -68,7 +68,8 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
         number = latest_number(session, engagement.id)
         if number != data.based_on:
             raise Conflict(
-                f"CO-{number} was issued while you were editing. Reload the page to start from the schedule as it is now."
+                f"CO-{number} was issued while you were editing. "
+                "Reload the page to start from the schedule as it is now."
             )
         milestones = {
             str(m.id): m
@@ -86,11 +87,11 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
             m
             for m in milestones.values()
             if m.status != MilestoneStatus.CANCELLED
-            and not any(l["kind"] == "cancel" and l["milestone"] is m for l in lines)
+            and not any(line["kind"] == "cancel" and line["milestone"] is m for line in lines)
         ]
-        if not errors and not live_after and not any(l["kind"] == "add" for l in lines):
+        if not errors and not live_after and not any(line["kind"] == "add" for line in lines):
             errors["lines"] = "A change order cannot cancel every milestone; cancel the engagement instead."
-        if len(milestones) + sum(l["kind"] == "add" for l in lines) > MAX_MILESTONES:
+        if len(milestones) + sum(line["kind"] == "add" for line in lines) > MAX_MILESTONES:
             errors["lines"] = f"An engagement can have at most {MAX_MILESTONES} milestones."
         if errors:
             raise ValidationError(errors)
@@ -204,12 +205,12 @@ def _write(
             "contract_value_after": co.contract_value_after,
             "lines": [
                 {
-                    "kind": l["kind"],
-                    "milestone_id": str(l["milestone"].id) if l["milestone"] else None,
-                    "before": _json(l["before"]),
-                    "after": _json(l["after"]),
+                    "kind": line["kind"],
+                    "milestone_id": str(line["milestone"].id) if line["milestone"] else None,
+                    "before": _json(line["before"]),
+                    "after": _json(line["after"]),
                 }
-                for l in lines
+                for line in lines
             ],
         },
     )

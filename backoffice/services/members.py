@@ -83,7 +83,8 @@ def invite_member(
             if existing.accepted_at is None:
                 raise ValidationError(
                     {
-                        "email": f"{email} is already invited. Use “New invitation link” in the list to send a fresh link."
+                        "email": f"{email} is already invited. "
+                        "Use “New invitation link” in the list to send a fresh link."
                     }
                 )
             raise ValidationError({"email": f"{email} is already a member of this organization."})

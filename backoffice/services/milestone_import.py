@@ -96,7 +96,8 @@ def preview(content: bytes, currency: str) -> Preview:
         missing = [LABELS[c] for c in REQUIRED if c not in keys]
         if missing:
             result.file_errors.append(
-                f"The header row has no {', '.join(missing)} column. It needs: Title, Deliverable (optional), Amount, Due date."
+                f"The header row has no {', '.join(missing)} column. "
+                "It needs: Title, Deliverable (optional), Amount, Due date."
             )
             return result
         dupes = sorted({LABELS[k] for k in keys if k in LABELS and keys.count(k) > 1})
@@ -109,7 +110,8 @@ def preview(content: bytes, currency: str) -> Preview:
                 continue
             if len(result.rows) == MAX_MILESTONES:
                 result.file_errors.append(
-                    f"The file has more than {MAX_MILESTONES} milestones; an engagement can have at most {MAX_MILESTONES}."
+                    f"The file has more than {MAX_MILESTONES} milestones; "
+                    f"an engagement can have at most {MAX_MILESTONES}."
                 )
                 break
             values = {k: (cells[i] if i < len(cells) else "") for k, i in index.items()}
@@ -154,4 +156,7 @@ def _summary(result: Preview) -> str:
     if result.file_errors:
         return result.file_errors[0]
     bad = [str(r.number) for r in result.rows if r.errors]
-    return f"Nothing was imported: fix row{'s' if len(bad) > 1 else ''} {', '.join(bad[:10])}{'…' if len(bad) > 10 else ''} and upload again."
+    return (
+        f"Nothing was imported: fix row{'s' if len(bad) > 1 else ''} "
+        f"{', '.join(bad[:10])}{'…' if len(bad) > 10 else ''} and upload again."
+    )

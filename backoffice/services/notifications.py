@@ -216,9 +216,11 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
             "finance.digest",
             f"finance.digest:{day.isoformat()}",
             finance_people(session),
-            subject=f"{formatting.count(len(rows), 'payment')} due by {org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
+            subject=f"{formatting.count(len(rows), 'payment')} due by "
+            f"{org.day(day + timedelta(days=DIGEST_HORIZON_DAYS))}: {total_text}",
             lead=(
-                f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} due within {DIGEST_HORIZON_DAYS} days"
+                f"{formatting.count(len(rows), 'authorized payment')} {'is' if len(rows) == 1 else 'are'} "
+                f"due within {DIGEST_HORIZON_DAYS} days"
                 + (f", {overdue} of them overdue" if overdue else "")
                 + f". Total: {total_text}."
             ),

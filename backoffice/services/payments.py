@@ -321,7 +321,7 @@ def _read_remittance(session: Session, actor: Actor, textual: str, method: str, 
     for line, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
             continue
-        cell = lambda key: values[columns[key]].strip() if columns[key] < len(values) else ""  # noqa: E731
+        cell = lambda key, values=values: values[columns[key]].strip() if columns[key] < len(values) else ""  # noqa: E731
         rows.append(RemittanceRow(line, cell("invoice_number"), cell("amount"), cell("paid_at"), cell("reference")))
         if len(rows) > MAX_REMITTANCE_ROWS:
             return RemittancePreview([], method, f"The file has more than {MAX_REMITTANCE_ROWS:,} payments; split it.")

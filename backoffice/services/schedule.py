@@ -141,9 +141,9 @@ def check_schedule(currency: str, data: ScheduleInput) -> Checked:
                     f"The percentages add up to {format_bps(share)}%; they must add up to exactly 100%."
                 )
             elif total is not None:
-                out.amounts = dict(zip(bps, allocate_by_percent(total, list(bps.values()))))
+                out.amounts = dict(zip(bps, allocate_by_percent(total, list(bps.values())), strict=True))
     elif total is not None:
-        out.amounts = dict(zip((i for i, _ in indexed), split_equally(total, len(indexed))))
+        out.amounts = dict(zip((i for i, _ in indexed), split_equally(total, len(indexed)), strict=True))
     if mode != "amounts" and out.amounts and min(out.amounts.values()) <= 0:
         out.errors["contract_value"] = (
             "Too small to give every milestone an amount; enter a larger contract value or fewer milestones."
@@ -259,7 +259,8 @@ def append_milestones(session: Session, actor: Actor, engagement: Engagement, ro
     if count + len(rows) > MAX_MILESTONES:
         raise ValidationError(
             {
-                "rows": f"An engagement can have at most {MAX_MILESTONES} milestones; it has {count} and this adds {len(rows)}."
+                "rows": f"An engagement can have at most {MAX_MILESTONES} milestones; "
+                f"it has {count} and this adds {len(rows)}."
             }
         )
     last = session.execute(

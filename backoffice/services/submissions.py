@@ -147,7 +147,8 @@ def submit_work(session: Session, actor: Actor, milestone_id, data: SubmissionIn
                 "revision": submission.revision,
                 "links": links,
                 "files": [
-                    {"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256} for f in stored
+                    {"name": f.file_name, "size": f.size_bytes, "type": f.content_type, "sha256": f.sha256}
+                    for f in stored
                 ],
             },
         )
