@@ -236,7 +236,7 @@ def test_adjusting_a_milestone_stores_each_changed_fields_before_and_after(act_a
     assert (row["id"], row["number"], row["reason"], row["created_by"]) == (co.id, 1, REASON, world.owner.id)
     assert (row["contract_value_before"], row["contract_value_after"]) == (600000, 600000 + 50050 - 20000)
     lines = line_rows(admin_engine, co.id)
-    assert [(l["line_no"], l["kind"], l["milestone_id"]) for l in lines] == [
+    assert [(line["line_no"], line["kind"], line["milestone_id"]) for line in lines] == [
         (1, "adjust", m1["id"]),
         (2, "adjust", m2["id"]),
     ]
@@ -253,7 +253,7 @@ def test_adjusting_a_milestone_stores_each_changed_fields_before_and_after(act_a
         "due_date": "2027-02-15",
     }
     assert (lines[1]["before"], lines[1]["after"]) == ({"amount_minor": 200000}, {"amount_minor": 180000})
-    assert {(l["org_id"], l["contractor_id"]) for l in lines} == {(world.org_a, world.contractor_x)}
+    assert {(line["org_id"], line["contractor_id"]) for line in lines} == {(world.org_a, world.contractor_x)}
 
     (event,) = owner_query(
         admin_engine,
@@ -262,7 +262,7 @@ def test_adjusting_a_milestone_stores_each_changed_fields_before_and_after(act_a
     )
     assert event["actor_user_id"] == world.owner.id
     assert event["data"]["change_order"] == "CO-1" and event["data"]["reason"] == REASON
-    assert [l["kind"] for l in event["data"]["lines"]] == ["adjust", "adjust"]
+    assert [line["kind"] for line in event["data"]["lines"]] == ["adjust", "adjust"]
 
 
 def test_cancelling_a_planned_milestone_keeps_it_as_cancelled_with_a_line(act_as, admin_engine, world):
@@ -361,7 +361,7 @@ def test_the_contract_value_and_the_engagement_total_follow_each_change_order(ac
         (2, 450000, 475000),
         (1, 600000, 450000),
     ]
-    assert [(l.line_no, l.kind, l.milestone_title) for l in detail.change_orders[1].lines] == [
+    assert [(line.line_no, line.kind, line.milestone_title) for line in detail.change_orders[1].lines] == [
         (1, "adjust", "Phase 1"),
         (2, "cancel", "Phase 3"),
         (3, "add", "Phase 4"),
@@ -647,11 +647,11 @@ def test_the_contractors_user_reads_the_change_orders_of_their_engagement(act_as
         (2, REASON, 425000, 465000, world.owner.name),
         (1, REASON, 600000, 425000, world.owner.name),
     ]
-    assert [(l.kind, l.milestone_title, l.before, l.after) for l in seen[1].lines] == [
+    assert [(line.kind, line.milestone_title, line.before, line.after) for line in seen[1].lines] == [
         ("adjust", "Phase 1", {"amount_minor": 100000}, {"amount_minor": 125000}),
         ("cancel", "Phase 2", {"status": "planned"}, {"status": "cancelled"}),
     ]
-    assert [(l.kind, l.milestone_title, l.before) for l in seen[0].lines] == [("add", "Phase 4", None)]
+    assert [(line.kind, line.milestone_title, line.before) for line in seen[0].lines] == [("add", "Phase 4", None)]
     detail = detail_as(act_as, world.contractor_x_user, world.org_a, eid)
     assert detail is not None and detail.totals.contract_value == 465000
     assert [c.number for c in detail.change_orders] == [2, 1]

@@ -30,7 +30,9 @@ UNIQUE_VIOLATION = "23505"
 MOVES = {
     "send": "status = 'awaiting_acceptance', sent_at = now(), sent_by = :staff",
     "accept": "status = 'active', responded_at = now(), responded_by = :contractor_user",
-    "decline": "status = 'declined', responded_at = now(), responded_by = :contractor_user, decline_reason = 'No thanks'",
+    "decline": (
+        "status = 'declined', responded_at = now(), responded_by = :contractor_user, decline_reason = 'No thanks'"
+    ),
     "pause": "status = 'paused'",
     "complete": "status = 'completed', completed_at = now()",
     "cancel": "status = 'cancelled', cancelled_at = now(), cancel_reason = 'Not needed'",
@@ -161,7 +163,8 @@ def must_refuse(session, sql: str, params: dict) -> None:
 # Every column the CHECK constraints could ask for is filled in, so only the guard can refuse the move.
 def jump_sql(to: str) -> str:
     return (
-        "update engagements set status = :to, sent_at = coalesce(sent_at, now()), responded_at = coalesce(responded_at, now()),"
+        "update engagements set status = :to, sent_at = coalesce(sent_at, now()),"
+        " responded_at = coalesce(responded_at, now()),"
         " completed_at = coalesce(completed_at, now()), cancelled_at = coalesce(cancelled_at, now()) where id = :e"
     )
 
@@ -666,7 +669,8 @@ def test_every_legal_milestone_move_is_allowed(world, admin_engine, act_as, old,
                 text(
                     "insert into reviews (org_id, contractor_id, milestone_id, submission_id, decision, reason,"
                     "                     milestone_amount_minor, evidence_sha256, reviewed_by)"
-                    " select org_id, contractor_id, milestone_id, id, :d, :r, 50000, '{}', :me from submissions where milestone_id = :m"
+                    " select org_id, contractor_id, milestone_id, id, :d, :r, 50000, '{}', :me"
+                    "   from submissions where milestone_id = :m"
                 ),
                 {
                     "m": m,

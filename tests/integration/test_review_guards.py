@@ -115,12 +115,15 @@ def refused(session, sql: str, params: dict, sqlstate: str, reason: str, *, at_c
 
 SUBMISSION = (
     "insert into submissions (org_id, contractor_id, milestone_id, revision, note, links, submitted_by)"
-    " select org_id, contractor_id, id, :revision, 'Raw work', cast(:links as jsonb), :me from milestones where id = :m"
+    " select org_id, contractor_id, id, :revision, 'Raw work', cast(:links as jsonb), :me"
+    "   from milestones where id = :m"
     " returning id"
 )
 EVIDENCE_FILE = (
-    "insert into evidence_files (org_id, contractor_id, submission_id, position, file_name, content_type, size_bytes, sha256)"
-    " select org_id, contractor_id, id, :position, 'notes.txt', 'text/plain', :size, :sha from submissions where id = :s"
+    "insert into evidence_files"
+    " (org_id, contractor_id, submission_id, position, file_name, content_type, size_bytes, sha256)"
+    " select org_id, contractor_id, id, :position, 'notes.txt', 'text/plain', :size, :sha"
+    "   from submissions where id = :s"
     " returning id"
 )
 CHUNK = (
@@ -267,7 +270,7 @@ def test_a_review_records_exactly_the_hashes_of_its_submissions_files(world, act
     sub = latest_submission(admin_engine, m["id"])
     hashes = [hashlib.sha256(PDF).hexdigest(), hashlib.sha256(NOTES).hexdigest()]
     before = snapshot(admin_engine, m)
-    for wrong in ([], hashes[::-1], hashes[:1], [hashes[0], "0" * 64], hashes + [hashes[0]]):
+    for wrong in ([], hashes[::-1], hashes[:1], [hashes[0], "0" * 64], [*hashes, hashes[0]]):
         s = act_as(world.owner.id, world.org_a)
         refused(
             s, REVIEW, review_params(sub["id"], world.owner.id, hashes=wrong), CHECK_VIOLATION, "hashes of the evidence"
