@@ -207,40 +207,12 @@ begin
 end
 $$;
 
--- The app role calls these; PUBLIC does not.
-do $$
-declare
-  v_fn text;
-begin
-  foreach v_fn in array array[
-    'my_memberships()',
-    'auth_lookup(text)',
-    'auth_record_failure(text, int, int)',
-    'auth_record_success(uuid)',
-    'invite_user_account(text, text)',
-    'invite_details(text)',
-    'accept_invite(text, text)'
-  ] loop
-    execute format('revoke all on function public.%s from public', v_fn);
-    execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
-  end loop;
-end
-$$;
+-- The app role calls these; PUBLIC does not (pg_temp.grant_execute: sql/rls_policies.sql, applied before).
+select pg_temp.grant_execute(f) from unnest(array[
+  'my_memberships()', 'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
+  'invite_user_account(text, text)', 'invite_details(text)', 'accept_invite(text, text)']) f;
 
 -- The reset functions from the revision that adds their table.
-do $$
-declare
-  v_fn text;
-begin
-  if to_regclass('public.password_resets') is not null then
-    foreach v_fn in array array[
-      'password_reset_start(text, text)',
-      'password_reset_email(text)',
-      'password_reset_finish(text, text)'
-    ] loop
-      execute format('revoke all on function public.%s from public', v_fn);
-      execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
-    end loop;
-  end if;
-end
-$$;
+select pg_temp.grant_execute(f) from unnest(array[
+  'password_reset_start(text, text)', 'password_reset_email(text)', 'password_reset_finish(text, text)']) f
+ where to_regclass('public.password_resets') is not null;

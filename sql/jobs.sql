@@ -12,17 +12,4 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$;
 
 -- From the revision that adds the job queue.
-do $$
-declare
-  v_fn text;
-begin
-  if to_regnamespace('procrastinate') is not null then
-    foreach v_fn in array array[
-      'job_org_ids()'
-    ] loop
-      execute format('revoke all on function public.%s from public', v_fn);
-      execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
-    end loop;
-  end if;
-end
-$$;
+select pg_temp.grant_execute('job_org_ids()') where to_regnamespace('procrastinate') is not null;
