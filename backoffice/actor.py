@@ -11,7 +11,7 @@ from backoffice.errors import Forbidden
 class Actor:
     """Who is acting, in which organization, with which role. Services take it explicitly."""
 
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None  # None: the organization's worker (services.notifications.worker_actor)
     org_id: uuid.UUID
     role: Role
     label: str  # the user's email, kept in audit events as it was at the time

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from backoffice.config import load_settings
 from backoffice.db import make_engine, make_session_factory, unit_of_work
-from backoffice.runtime import DatabaseUrls, database_urls, require_admin
+from backoffice.runtime import DatabaseUrls, database_urls, require_admin, require_worker
 
 
 def _urls(stop_on_exit: bool = False) -> DatabaseUrls:
@@ -44,16 +44,17 @@ def db_upgrade() -> None:
     from backoffice import schema
 
     urls = _urls()
-    schema.upgrade(require_admin(urls), urls.app)
+    schema.upgrade(require_admin(urls), urls.app, require_worker(urls))
     click.echo("Database is at the newest migration.")
 
 
 @db.command("url")
 @click.option("--admin", is_flag=True, help="The owner role's URL (migrations, psql maintenance).")
-def db_url(admin: bool) -> None:
+@click.option("--worker", is_flag=True, help="The worker role's URL (background jobs).")
+def db_url(admin: bool, worker: bool) -> None:
     """Print a connection URL, e.g. psql "$(backoffice db url --admin)"."""
     urls = _urls()
-    click.echo(require_admin(urls) if admin else urls.app)
+    click.echo(require_admin(urls) if admin else require_worker(urls) if worker else urls.app)
 
 
 # --- doctor --------------------------------------------------------------------------------------------
@@ -61,12 +62,15 @@ def db_url(admin: bool) -> None:
 
 def run_doctor(urls: DatabaseUrls) -> list[str]:
     from backoffice import schema
-    from backoffice.queries.doctor import rls_problems
+    from backoffice.queries.doctor import queue_problems, rls_problems
 
     engine = make_engine(urls.app)
     try:
         with engine.connect() as conn:
             problems, passed = rls_problems(conn)
+            more_problems, more_passed = queue_problems(conn, schema.app_role_of(urls.worker) if urls.worker else None)
+            problems += more_problems
+            passed += more_passed
     finally:
         engine.dispose()
     if urls.admin and schema.pending_revisions(urls.admin):
@@ -113,7 +117,7 @@ def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
     os.environ.setdefault("BACKOFFICE_BASE_URL", f"http://{host}:{port}")
     urls = _urls(stop_on_exit=True)
     if urls.admin:
-        schema.upgrade(urls.admin, urls.app)
+        schema.upgrade(urls.admin, urls.app, require_worker(urls))
     if run_doctor(urls):
         click.echo("Refusing to start: fix the problems above (see `backoffice doctor`).", err=True)
         sys.exit(1)
@@ -127,7 +131,7 @@ def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
         engine.dispose()
     app = create_app(urls.app)
     if worker if worker is not None else urls.embedded:
-        _start_worker_thread(urls.app)
+        _start_worker_thread(require_worker(urls))
     click.echo("")
     click.echo(f"backoffice is running at http://{host}:{port}/")
     if urls.embedded:
@@ -151,7 +155,7 @@ def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
-def _start_worker_thread(app_url: str) -> None:
+def _start_worker_thread(worker_url: str) -> None:
     """A job worker beside the web server, so the one-command demo sends its emails and receipts."""
     import threading
 
@@ -161,7 +165,7 @@ def _start_worker_thread(app_url: str) -> None:
         target=run_worker,
         name="backoffice-worker",
         daemon=True,
-        args=(app_url, load_settings()),
+        args=(worker_url, load_settings()),
         kwargs={"install_signal_handlers": False},
     )
     thread.start()
@@ -194,7 +198,7 @@ def worker(concurrency: int, once: bool) -> None:
             else "kept in the admin outbox (set RESEND_API_KEY to send them)."
         )
     )
-    run_worker(urls.app, settings, concurrency=concurrency, wait=not once)
+    run_worker(require_worker(urls), settings, concurrency=concurrency, wait=not once)
 
 
 # --- set-up -------------------------------------------------------------------------------------------

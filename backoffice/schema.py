@@ -48,21 +48,27 @@ def alembic_config() -> Config:
     return cfg
 
 
-def app_role_of(app_url: str) -> str:
+def app_role_of(app_url: str, variable: str = "DATABASE_URL") -> str:
     role = make_url(app_url).username
     if not role:
-        raise SystemExit("DATABASE_URL must name the app role (postgresql://ROLE:password@host/db).")
+        raise SystemExit(f"{variable} must name its role (postgresql://ROLE:password@host/db).")
     return role
 
 
-def upgrade(admin_url: str, app_url: str, revision: str = "head") -> None:
-    """Migrate to ``revision`` as the owner role, granting to the app role named in ``app_url``."""
+def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head") -> None:
+    """Migrate to ``revision`` as the owner role, granting to the app role named in ``app_url`` and to the
+    worker role named in ``worker_url`` (the SQL files read them from backoffice.app_role and
+    backoffice.worker_role)."""
+    app_role, worker_role = app_role_of(app_url), app_role_of(worker_url, "DATABASE_WORKER_URL")
+    if app_role == worker_role:
+        raise SystemExit("DATABASE_URL and DATABASE_WORKER_URL must name two different roles.")
     cfg = alembic_config()
     engine = make_engine(admin_url)
     try:
         with engine.connect() as connection:
             cfg.attributes["connection"] = connection
-            cfg.attributes["app_role"] = app_role_of(app_url)
+            cfg.attributes["app_role"] = app_role
+            cfg.attributes["worker_role"] = worker_role
             command.upgrade(cfg, revision)
             connection.commit()
     finally:

@@ -160,7 +160,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
     try:
         urls = embedded.start(data_dir, stop_on_exit=True)
-        schema.upgrade(urls.admin, urls.app)
+        schema.upgrade(urls.admin, urls.app, urls.worker)
         t0 = time.perf_counter()
         org, finance = seed(urls.admin, args.invoices)
         print(f"setup: {time.perf_counter() - t0:.1f} s")

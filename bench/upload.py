@@ -243,7 +243,7 @@ def main() -> None:
     server = None
     try:
         urls = embedded.start(data_dir, stop_on_exit=True)
-        schema.upgrade(urls.admin, urls.app)
+        schema.upgrade(urls.admin, urls.app, urls.worker)
         email, milestones = seed(urls.admin, 2 * args.runs + 1)
         size = args.size_mb * 1024 * 1024
         path = data_dir / "report.pdf"

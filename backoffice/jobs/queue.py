@@ -1,28 +1,32 @@
 """Enqueue jobs in the caller's transaction.
 
-The job row is inserted on the session's own connection (procrastinate's ``connection=`` option), so it
-commits or rolls back with the state change that asked for it. Only task names cross this module:
-services import it without importing the tasks (which import the services).
+A job goes in through ``enqueue_job()`` (sql/jobs.sql), a SECURITY DEFINER function, on the session's own
+connection, so it commits or rolls back with the state change that asked for it. The web role has no
+privilege on the queue's tables: the function accepts only the job kinds below, for the current
+organization (or, for an account message, the account the transaction acts as). The worker's own
+follow-up jobs (a notice's emails) go in the same way. Only task names cross this module: services import
+it without importing the tasks (which import the services).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 
-from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
+from procrastinate import App, PsycopgConnector
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# The worker's app: its connector is replaced with a real one where a worker runs (runtime.run_worker).
+# The worker's app: its connector is replaced with a real one, as the worker role, where a worker runs
+# (runtime.run_worker).
 procrastinate_app = App(connector=PsycopgConnector(), import_paths=["backoffice.jobs.tasks"])
-# Deferring goes through a synchronous app that never opens a pool of its own: every job is inserted on
-# the caller's connection, including from inside a job (where the worker's connector is asynchronous).
-_deferring = App(connector=SyncPsycopgConnector())
+
+_ENQUEUE = text("select enqueue_job(:task, cast(:args as jsonb))")
 
 
 def enqueue(session: Session, task: str, **args) -> None:
-    """Defer ``task`` with ``args`` (JSON values) in ``session``'s current transaction."""
-    connection = session.connection().connection.driver_connection
-    _deferring.configure_task(task, connection=connection).defer(**args)
+    """Defer ``task`` with ``args`` (ids and event names) in ``session``'s current transaction."""
+    session.execute(_ENQUEUE, {"task": task, "args": json.dumps(args)})
 
 
 def notify(session: Session, org_id: uuid.UUID, event: str, entity_id: uuid.UUID | str) -> None:

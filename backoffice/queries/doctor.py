@@ -105,3 +105,106 @@ def rls_problems(conn: Connection) -> tuple[list[str], list[str]]:
     if closed:
         passed.append(f"no privileges for the app role on: {', '.join(closed)}")
     return problems, passed
+
+
+# The job queue (procrastinate's schema) has no row-level security: the web role (current_user here) must
+# have nothing in it, and enqueue through enqueue_job() (sql/jobs.sql) only.
+_QUEUE_PRIVILEGES = text(
+    """
+    select format('%s %s', case c.relkind when 'S' then 'sequence' else 'table' end, c.oid::regclass) as name
+      from pg_class c
+     where c.relnamespace = to_regnamespace('procrastinate') and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+       and case when c.relkind = 'S' then has_sequence_privilege(current_user, c.oid, 'USAGE, SELECT, UPDATE')
+                else has_table_privilege(current_user, c.oid,
+                                         'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                     or has_any_column_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES') end
+    union all
+    select format('function %s', p.oid::regprocedure)
+      from pg_proc p
+     where p.pronamespace = to_regnamespace('procrastinate') and has_function_privilege(current_user, p.oid, 'EXECUTE')
+    union all
+    select 'schema procrastinate'
+     where to_regnamespace('procrastinate') is not null
+       and has_schema_privilege(current_user, to_regnamespace('procrastinate'), 'USAGE, CREATE')
+     order by 1
+    """
+)
+_WEB_JOB_ORG_IDS = text(
+    """
+    select to_regprocedure('public.job_org_ids()') is not null
+           and has_function_privilege(current_user, to_regprocedure('public.job_org_ids()'), 'EXECUTE')
+    """
+)
+_WORKER_ROLE = text(
+    """
+    select r.oid, r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb,
+           array(select c.oid::regclass::text from pg_class c where c.relowner = r.oid
+                 union all select p.oid::regprocedure::text from pg_proc p where p.proowner = r.oid
+                 union all select n.nspname::text from pg_namespace n where n.nspowner = r.oid
+                 union all select t.typname::text from pg_type t where t.typowner = r.oid and t.typrelid = 0
+                 union all select d.datname::text from pg_database d where d.datdba = r.oid
+                 order by 1) as owns,
+           array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid
+                  where m.member = r.oid order by 1) as member_of,
+           array(select u.rolname::text from pg_auth_members m join pg_roles u on u.oid = m.member
+                  where m.roleid = r.oid and not u.rolsuper order by 1) as members,
+           pg_has_role(current_user, r.oid, 'MEMBER') as web_can_become,
+           current_user::text as web_role
+      from pg_roles r where r.rolname = :worker
+    """
+)
+
+
+def queue_problems(conn: Connection, worker_role: str | None) -> tuple[list[str], list[str]]:
+    """(problems, checks passed) about the job queue and the worker role (DESIGN.md section 5): the web
+    role (this connection's) can touch nothing of the queue and cannot list organizations; the worker
+    role is NOBYPASSRLS, no superuser, owns nothing, and no role is a member of it or it of any."""
+    problems: list[str] = []
+    passed: list[str] = []
+    web = conn.execute(text("select current_user")).scalar_one()
+    opened = conn.execute(_QUEUE_PRIVILEGES).scalars().all()
+    for name in opened:
+        problems.append(
+            f"the app role {web} has privileges on the job queue's {name}, which has no row-level security "
+            f"(REVOKE ALL ON {name.split(' ', 1)[1]} FROM {web}; it enqueues through enqueue_job())"
+        )
+    if not opened:
+        passed.append(f"app role {web} has no privilege in the job queue's schema (it enqueues through enqueue_job())")
+    if conn.execute(_WEB_JOB_ORG_IDS).scalar_one():
+        problems.append(
+            f"the app role {web} may execute job_org_ids(), which lists every organization "
+            f"(REVOKE EXECUTE ON FUNCTION job_org_ids() FROM {web})"
+        )
+    if not worker_role:
+        problems.append("DATABASE_WORKER_URL is not set: background jobs have no role of their own to check")
+        return problems, passed
+    worker = conn.execute(_WORKER_ROLE, {"worker": worker_role}).one_or_none()
+    if worker is None:
+        problems.append(f"the worker role {worker_role} does not exist (see the README: On an existing PostgreSQL)")
+        return problems, passed
+    before = len(problems)
+    if worker.rolsuper:
+        problems.append(f"worker role {worker_role} is a superuser (ALTER ROLE {worker_role} NOSUPERUSER)")
+    if worker.rolbypassrls:
+        problems.append(f"worker role {worker_role} has BYPASSRLS (ALTER ROLE {worker_role} NOBYPASSRLS)")
+    if worker.rolcreaterole:
+        problems.append(f"worker role {worker_role} may create roles (ALTER ROLE {worker_role} NOCREATEROLE)")
+    if worker.owns:
+        problems.append(f"worker role {worker_role} owns {', '.join(worker.owns)}: an owner can turn RLS off")
+    if worker.member_of:
+        problems.append(f"worker role {worker_role} is a member of {', '.join(worker.member_of)}")
+    if worker.members:
+        problems.append(
+            f"{', '.join(worker.members)} can become the worker role {worker_role}, which has an admin's reach "
+            "in any organization a job names"
+        )
+    elif worker.web_can_become:
+        problems.append(f"the app role {worker.web_role} can become the worker role {worker_role}")
+    if worker_role == worker.web_role:
+        problems.append("DATABASE_URL and DATABASE_WORKER_URL name the same role: jobs need a role of their own")
+    if len(problems) == before:
+        passed.append(
+            f"worker role {worker_role} is NOSUPERUSER NOBYPASSRLS, owns nothing, "
+            "and no role is a member of it or it of any"
+        )
+    return problems, passed

@@ -40,8 +40,9 @@ _emails = Environment(
 
 
 def worker_actor(org_id: uuid.UUID) -> Actor:
-    """The organization's worker: acts in that organization only (see app_membership() in the RLS file)."""
-    return Actor(user_id=org_id, org_id=org_id, role=Role.ADMIN, label=WORKER_LABEL, name="backoffice")
+    """The organization's worker: the worker role acting in that organization only, as no user (see
+    app_membership() in sql/rls_policies.sql)."""
+    return Actor(user_id=None, org_id=org_id, role=Role.ADMIN, label=WORKER_LABEL, name="backoffice")
 
 
 @dataclass(frozen=True)

@@ -378,8 +378,8 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "ap_export_batches_guard",
     "ap_export_batches_complete",
     "ledger_entries_balanced",
-    # jobs: the list of organizations a periodic job visits, and nothing else about them
-    "job_org_ids",
+    # jobs: the one way into the queue, for the current organization (job_org_ids() is the worker role's)
+    "enqueue_job",
     # password resets: the table has no policy at all; only these reach it
     "password_reset_start",
     "password_reset_email",

@@ -11,13 +11,18 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from backoffice.cli import main
 
 
 @pytest.fixture
 def run(database):
-    env = {"DATABASE_URL": database.app_url, "DATABASE_ADMIN_URL": database.admin_url}
+    env = {
+        "DATABASE_URL": database.app_url,
+        "DATABASE_ADMIN_URL": database.admin_url,
+        "DATABASE_WORKER_URL": database.worker_url,
+    }
 
     def _run(*args, input=None):
         return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
@@ -43,6 +48,70 @@ def test_doctor_fails_naming_the_table_when_rls_is_not_forced(run, admin_engine)
             conn.execute(text("alter table contractors force row level security"))
 
 
+def test_doctor_passes_the_job_queue_and_the_worker_role_on_a_fresh_install(run, database):
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    worker = make_url(database.worker_url).username
+    assert "no privilege in the job queue's schema" in result.output
+    assert f"worker role {worker} is NOSUPERUSER NOBYPASSRLS, owns nothing" in result.output
+
+
+def superuser(database, *statements: str) -> None:
+    url = make_url(database.superuser_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as c:
+        for statement in statements:
+            c.execute(statement)
+
+
+@pytest.mark.parametrize(
+    ("open_up", "close_again", "named"),
+    [
+        (
+            "grant select on procrastinate.procrastinate_jobs to {app}",
+            "revoke select on procrastinate.procrastinate_jobs from {app}",
+            "table procrastinate.procrastinate_jobs",
+        ),
+        (
+            "grant usage on sequence procrastinate.procrastinate_jobs_id_seq to {app}",
+            "revoke usage on sequence procrastinate.procrastinate_jobs_id_seq from {app}",
+            "sequence procrastinate.procrastinate_jobs_id_seq",
+        ),
+        (
+            "grant execute on function procrastinate.procrastinate_fetch_job_v2(character varying[], bigint) to {app}",
+            "revoke execute on function procrastinate.procrastinate_fetch_job_v2(character varying[], bigint)"
+            " from {app}",
+            "function procrastinate.procrastinate_fetch_job_v2",
+        ),
+        (
+            "grant execute on function job_org_ids() to {app}",
+            "revoke execute on function job_org_ids() from {app}",
+            "job_org_ids()",
+        ),
+        ("alter role {worker} bypassrls", "alter role {worker} nobypassrls", "worker role {worker} has BYPASSRLS"),
+        ("alter role {worker} superuser", "alter role {worker} nosuperuser", "worker role {worker} is a superuser"),
+        ("grant {worker} to {app}", "revoke {worker} from {app}", "{app} can become the worker role {worker}"),
+        ("grant {app} to {worker}", "revoke {app} from {worker}", "worker role {worker} is a member of {app}"),
+        (
+            "create sequence public.doctor_probe; alter sequence public.doctor_probe owner to {worker}",
+            "drop sequence public.doctor_probe",
+            "worker role {worker} owns doctor_probe",
+        ),
+    ],
+)
+def test_doctor_fails_naming_the_problem_when_the_queue_or_the_worker_role_is_opened_up(
+    run, database, open_up, close_again, named
+):
+    roles = {"app": make_url(database.app_url).username, "worker": make_url(database.worker_url).username}
+    superuser(database, *open_up.format(**roles).split("; "))
+    try:
+        result = run("doctor")
+    finally:
+        superuser(database, close_again.format(**roles))
+    assert result.exit_code == 1, result.output
+    assert named.format(**roles) in result.output
+    assert run("doctor").exit_code == 0
+
+
 def test_db_upgrade_is_idempotent(run):
     assert run("db", "upgrade").exit_code == 0
     assert run("db", "upgrade").exit_code == 0
@@ -51,6 +120,7 @@ def test_db_upgrade_is_idempotent(run):
 def test_db_url_prints_the_app_and_admin_urls(run, database):
     assert run("db", "url").output.strip() == database.app_url
     assert run("db", "url", "--admin").output.strip() == database.admin_url
+    assert run("db", "url", "--worker").output.strip() == database.worker_url
 
 
 def test_create_org_and_create_user_let_the_first_admin_sign_in(run, app, login):
@@ -105,7 +175,9 @@ def test_audit_verify_exits_0_then_1_naming_the_event_after_a_row_is_altered(run
 
 
 def test_embedded_mode_db_url_admin_is_a_working_connection_string(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_ADMIN_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_ADMIN_URL", "DATABASE_WORKER_URL")
+    }
     env["BACKOFFICE_DATA_DIR"] = str(tmp_path)
     cmd = [sys.executable, "-c", "from backoffice.cli import main; main()"]
     try:

@@ -44,9 +44,9 @@ TEXT = "Hello Omar,\n\nContractor X marked “Roof part 1” complete.\n"
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def new_message(act_as, org_id, to, *, event: str = "milestone.submitted") -> uuid.UUID:
+def new_message(as_worker, org_id, to, *, event: str = "milestone.submitted") -> uuid.UUID:
     """One outbox message to ``to``, stored by the organization's worker (which also enqueues its sending)."""
-    session = act_as(org_id, org_id)
+    session = as_worker(org_id)
     message_id = store_message(
         session,
         org_id=org_id,
@@ -69,8 +69,8 @@ def send_jobs(admin_engine, message_id) -> list[dict]:
     return [j for j in jobs(admin_engine, task="send_email") if j["args"]["message_id"] == str(message_id)]
 
 
-def deliver_as_worker(act_as, org_id, message_id, mailer, **kwargs) -> Outcome:
-    return deliver(act_as(org_id, org_id), message_id, mailer, **kwargs)
+def deliver_as_worker(as_worker, org_id, message_id, mailer, **kwargs) -> Outcome:
+    return deliver(as_worker(org_id), message_id, mailer, **kwargs)
 
 
 @contextmanager
@@ -103,8 +103,10 @@ def omar(world):
 # --- what Resend receives -----------------------------------------------------------------------------
 
 
-def test_the_worker_sends_the_message_to_resend_with_its_idempotency_key(world, act_as, admin_engine, database, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_the_worker_sends_the_message_to_resend_with_its_idempotency_key(
+    world, as_worker, admin_engine, database, omar
+):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
 
@@ -127,8 +129,10 @@ def test_the_worker_sends_the_message_to_resend_with_its_idempotency_key(world, 
     assert [j["status"] for j in send_jobs(admin_engine, message_id)] == ["succeeded"]
 
 
-def test_without_an_api_key_the_message_is_kept_and_nothing_is_requested(world, act_as, admin_engine, database, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_without_an_api_key_the_message_is_kept_and_nothing_is_requested(
+    world, as_worker, admin_engine, database, omar
+):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=OFFLINE)
 
@@ -142,8 +146,8 @@ def test_without_an_api_key_the_message_is_kept_and_nothing_is_requested(world, 
 # --- retries: 5xx, 429, timeouts ----------------------------------------------------------------------
 
 
-def test_a_server_error_is_retried_later_and_the_retry_delivers_once(world, act_as, admin_engine, database, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_server_error_is_retried_later_and_the_retry_delivers_once(world, as_worker, admin_engine, database, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(500, "application_error", "Resend is having a bad day")
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online(), due_now=True)
@@ -172,9 +176,9 @@ def test_a_server_error_is_retried_later_and_the_retry_delivers_once(world, act_
 
 
 def test_a_refusal_fails_the_message_with_resends_reason_and_is_not_retried(
-    world, act_as, admin_engine, database, omar
+    world, as_worker, admin_engine, database, omar
 ):
-    message_id = new_message(act_as, world.org_a, omar)
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(422, "validation_error", "Invalid `to` field. The email address needs to follow the format.")
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
@@ -191,58 +195,58 @@ def test_a_refusal_fails_the_message_with_resends_reason_and_is_not_retried(
     ]  # one run, not retried
 
 
-def test_a_rate_limit_is_retried(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_rate_limit_is_retried(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(429, "rate_limit_exceeded", "Too many requests. You can only make 2 requests per second.")
         with pytest.raises(TransientEmailError):
-            deliver_as_worker(act_as, world.org_a, message_id, online())
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.SENT
+            deliver_as_worker(as_worker, world.org_a, message_id, online())
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.SENT
 
     row = message(admin_engine, message_id)
     assert row["status"] == "sent" and row["attempts"] == 2
     assert len(stub.deliveries) == 1
 
 
-def test_a_rate_limit_leaves_the_message_retrying_with_the_reason(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_rate_limit_leaves_the_message_retrying_with_the_reason(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(429, "rate_limit_exceeded", "Too many requests.")
         with pytest.raises(TransientEmailError):
-            deliver_as_worker(act_as, world.org_a, message_id, online())
+            deliver_as_worker(as_worker, world.org_a, message_id, online())
     row = message(admin_engine, message_id)
     assert row["status"] == "retrying" and row["attempts"] == 1
     assert "429" in row["last_error"] and "Too many requests." in row["last_error"]
 
 
-def test_a_connection_refused_counts_as_retryable(world, act_as, admin_engine, omar, monkeypatch):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_connection_refused_counts_as_retryable(world, as_worker, admin_engine, omar, monkeypatch):
+    message_id = new_message(as_worker, world.org_a, omar)
     monkeypatch.setattr(resend, "api_url", closed_port())
     with pytest.raises(TransientEmailError):
-        deliver_as_worker(act_as, world.org_a, message_id, online())
+        deliver_as_worker(as_worker, world.org_a, message_id, online())
     row = message(admin_engine, message_id)
     assert row["status"] == "retrying"
     assert row["attempts"] == 1
     assert "HttpClientError" in row["last_error"]
 
 
-def test_a_timeout_counts_as_retryable(world, act_as, admin_engine, omar, monkeypatch):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_timeout_counts_as_retryable(world, as_worker, admin_engine, omar, monkeypatch):
+    message_id = new_message(as_worker, world.org_a, omar)
     with silent_port() as url:
         monkeypatch.setattr(resend, "api_url", url)
         with pytest.raises(TransientEmailError):
-            deliver_as_worker(act_as, world.org_a, message_id, online(timeout_seconds=1))
+            deliver_as_worker(as_worker, world.org_a, message_id, online(timeout_seconds=1))
     row = message(admin_engine, message_id)
     assert row["status"] == "retrying"
     assert row["attempts"] == 1
     assert "timed out" in row["last_error"].lower()
 
 
-def test_the_last_attempt_gives_up_and_marks_the_message_failed(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_the_last_attempt_gives_up_and_marks_the_message_failed(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(503, "application_error", "Service unavailable")
-        outcome = deliver_as_worker(act_as, world.org_a, message_id, online(), last_attempt=True)
+        outcome = deliver_as_worker(as_worker, world.org_a, message_id, online(), last_attempt=True)
     assert outcome is Outcome.FAILED
     row = message(admin_engine, message_id)
     assert row["status"] == "failed"
@@ -250,8 +254,8 @@ def test_the_last_attempt_gives_up_and_marks_the_message_failed(world, act_as, a
     assert "Service unavailable" in row["last_error"]
 
 
-def test_the_workers_last_allowed_attempt_gives_up_instead_of_retrying(world, act_as, admin_engine, database, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_the_workers_last_allowed_attempt_gives_up_instead_of_retrying(world, as_worker, admin_engine, database, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(500, "application_error", "Down")
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
@@ -287,20 +291,20 @@ def test_a_message_resend_keeps_refusing_is_retried_with_growing_waits_and_given
 # --- exactly once -------------------------------------------------------------------------------------
 
 
-def test_delivering_a_sent_message_again_sends_nothing(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_delivering_a_sent_message_again_sends_nothing(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.SENT
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.NOTHING_TO_DO
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.SENT
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.NOTHING_TO_DO
     assert len(stub.requests) == 1
     assert message(admin_engine, message_id)["attempts"] == 1
 
 
-def test_a_send_job_that_runs_twice_sends_once(world, act_as, admin_engine, database, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_send_job_that_runs_twice_sends_once(world, as_worker, admin_engine, database, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
-        session = act_as(world.org_a, world.org_a)
+        session = as_worker(world.org_a)
         queue.send_email(session, message_id, org_id=world.org_a)  # the same job, enqueued again
         session.commit()
         run_jobs(database, admin_engine, org_ids=[world.org_a], mailer=online())
@@ -311,14 +315,16 @@ def test_a_send_job_that_runs_twice_sends_once(world, act_as, admin_engine, data
     assert message(admin_engine, message_id)["attempts"] == 1
 
 
-def test_two_workers_delivering_the_same_message_at_once_send_it_once(world, app_sessions, admin_engine, act_as, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_two_workers_delivering_the_same_message_at_once_send_it_once(
+    world, worker_sessions, admin_engine, as_worker, omar
+):
+    message_id = new_message(as_worker, world.org_a, omar)
     barrier = threading.Barrier(2)
     outcomes: list = [None, None]
 
     def run(i):
-        with app_sessions() as session:
-            set_context(session, user_id=world.org_a, org_id=world.org_a)
+        with worker_sessions() as session:
+            set_context(session, user_id=None, org_id=world.org_a)
             barrier.wait(timeout=30)
             try:
                 outcomes[i] = deliver(session, message_id, online())
@@ -339,10 +345,10 @@ def test_two_workers_delivering_the_same_message_at_once_send_it_once(world, app
     assert row["status"] == "sent" and row["attempts"] == 1
 
 
-def test_a_worker_that_dies_after_resend_accepted_does_not_send_twice(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_worker_that_dies_after_resend_accepted_does_not_send_twice(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.SENT
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.SENT
         first_id = message(admin_engine, message_id)["provider_id"]
         # The crash: Resend took the message, but the commit that recorded it never happened.
         with admin_engine.begin() as conn:
@@ -350,7 +356,7 @@ def test_a_worker_that_dies_after_resend_accepted_does_not_send_twice(world, act
                 text("update email_messages set status = 'queued', provider_id = null, sent_at = null where id = :i"),
                 {"i": message_id},
             )
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.SENT
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.SENT
 
     assert len(stub.requests) == 2
     assert stub.requests[0].headers["idempotency-key"] == stub.requests[1].headers["idempotency-key"]
@@ -358,19 +364,19 @@ def test_a_worker_that_dies_after_resend_accepted_does_not_send_twice(world, act
     assert message(admin_engine, message_id)["provider_id"] == first_id
 
 
-def test_a_failed_message_is_not_delivered_by_a_later_job(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_a_failed_message_is_not_delivered_by_a_later_job(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
         stub.fail_next(422, "validation_error", "Invalid `to` field.")
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.FAILED
-        assert deliver_as_worker(act_as, world.org_a, message_id, online()) is Outcome.NOTHING_TO_DO
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.FAILED
+        assert deliver_as_worker(as_worker, world.org_a, message_id, online()) is Outcome.NOTHING_TO_DO
     assert len(stub.requests) == 1
     assert message(admin_engine, message_id)["status"] == "failed"
 
 
-def test_another_organizations_worker_cannot_deliver_the_message(world, act_as, admin_engine, omar):
-    message_id = new_message(act_as, world.org_a, omar)
+def test_another_organizations_worker_cannot_deliver_the_message(world, as_worker, admin_engine, omar):
+    message_id = new_message(as_worker, world.org_a, omar)
     with resend_stub() as stub:
-        assert deliver_as_worker(act_as, world.org_b, message_id, online()) is Outcome.NOTHING_TO_DO
+        assert deliver_as_worker(as_worker, world.org_b, message_id, online()) is Outcome.NOTHING_TO_DO
     assert stub.requests == []
     assert message(admin_engine, message_id)["status"] == "queued"

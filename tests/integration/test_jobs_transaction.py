@@ -78,7 +78,7 @@ def draft_with_milestone(act_as, world):
 
 def test_a_job_enqueued_and_rolled_back_is_never_queued(world, act_as, admin_engine):
     before = queue_ids(admin_engine, world.org_a)
-    session = act_as(world.org_a, world.org_a)
+    session = act_as(world.admin.id, world.org_a)
     queue.notify(session, world.org_a, "milestone.submitted", uuid.uuid4())
     session.rollback()
     assert added_since(admin_engine, world.org_a, before) == []
@@ -87,7 +87,7 @@ def test_a_job_enqueued_and_rolled_back_is_never_queued(world, act_as, admin_eng
 def test_an_enqueued_job_is_invisible_until_the_transaction_commits(world, act_as, admin_engine):
     before = queue_ids(admin_engine, world.org_a)
     entity = uuid.uuid4()
-    session = act_as(world.org_a, world.org_a)
+    session = act_as(world.admin.id, world.org_a)
     queue.notify(session, world.org_a, "milestone.submitted", entity)
     assert added_since(admin_engine, world.org_a, before) == []  # the worker cannot take it yet
     session.commit()

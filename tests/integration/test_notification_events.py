@@ -463,7 +463,7 @@ def test_running_the_same_notify_job_twice_tells_nobody_twice(world, act_as, adm
     )
     assert len(before[0]) == 2
 
-    session = act_as(world.org_a, world.org_a)
+    session = act_as(world.admin.id, world.org_a)  # the same job, enqueued again by an admin
     queue.notify(session, world.org_a, "milestone.disputed", review.id)
     session.commit()
     run(database, admin_engine, world.org_a)

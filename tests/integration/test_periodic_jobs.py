@@ -28,7 +28,7 @@ from backoffice.services.notifications import worker_actor
 
 @pytest.fixture
 def worker(database):
-    return runtime.configure(database.app_url, dataclasses.replace(load_settings(), base_url=BASE_URL))
+    return runtime.configure(database.worker_url, dataclasses.replace(load_settings(), base_url=BASE_URL))
 
 
 def backdate(admin_engine, submission_id, days: float) -> None:

@@ -260,14 +260,16 @@ def test_running_the_receipt_job_again_writes_nothing_and_keeps_the_bytes(act_as
     assert len(receipt_events(admin_engine, world.org_a)) == 1
 
 
-def test_issuing_a_receipt_that_exists_returns_nothing_and_writes_nothing(act_as, admin_engine, world, database):
+def test_issuing_a_receipt_that_exists_returns_nothing_and_writes_nothing(
+    act_as, as_worker, admin_engine, world, database
+):
     _, (m1, _) = engagement(act_as, admin_engine, world)
     inv = approve_with_files(act_as, admin_engine, world, m1)
-    session = act_as(world.org_a, world.org_a)  # the organization's worker, as the job runs it
+    session = as_worker(world.org_a)  # the organization's worker, as the job runs it
     assert receipts.issue_receipt(session, worker_actor(world.org_a), inv["id"]) is not None
     first = receipt(admin_engine, inv["id"])
 
-    session = act_as(world.org_a, world.org_a)
+    session = as_worker(world.org_a)
     assert receipts.issue_receipt(session, worker_actor(world.org_a), inv["id"]) is None
     assert documents_of(admin_engine, inv["id"]) == [first]
     assert len(receipt_events(admin_engine, world.org_a)) == 1
@@ -276,7 +278,7 @@ def test_issuing_a_receipt_that_exists_returns_nothing_and_writes_nothing(act_as
 def test_two_workers_issuing_the_same_receipt_at_once_store_one(act_as, admin_engine, world, database):
     _, (m1, _) = engagement(act_as, admin_engine, world)
     inv = approve_with_files(act_as, admin_engine, world, m1)
-    runtime.configure(database.app_url, dataclasses.replace(load_settings(), base_url="http://backoffice.test"))
+    runtime.configure(database.worker_url, dataclasses.replace(load_settings(), base_url="http://backoffice.test"))
     barrier = threading.Barrier(2)
     outcomes: list = [None, None]
 
@@ -441,9 +443,8 @@ def test_the_owner_role_cannot_truncate_the_data_room(admin_engine, issued):
         "delete from documents where id = :d",
     ],
 )
-def test_nobody_in_the_app_can_change_or_delete_a_receipt(act_as, admin_engine, world, issued, who, sql):
-    user_id = world.org_a if who == "worker" else getattr(world, who).id
-    session = act_as(user_id, world.org_a)
+def test_nobody_in_the_app_can_change_or_delete_a_receipt(act_as, as_worker, admin_engine, world, issued, who, sql):
+    session = as_worker(world.org_a) if who == "worker" else act_as(getattr(world, who).id, world.org_a)
     assert session.execute(text("select count(*) from documents where id = :d"), {"d": issued["id"]}).scalar_one() == 1
     with pytest.raises(sa_exc.DBAPIError) as refused:
         session.execute(text(sql), {"d": issued["id"]})

@@ -111,11 +111,15 @@ def test_the_app_role_cannot_update_delete_or_truncate_an_append_only_table(
 ):
     with admin_engine.connect() as conn:
         before = rows_of(conn, table, demo_data.acme)
+        admin = conn.execute(
+            text("select user_id from memberships where org_id = :org and role = 'admin' order by user_id limit 1"),
+            {"org": demo_data.acme},
+        ).scalar_one()
     with app_engine.connect() as conn:
-        # The organization's worker: an admin's reach inside the organization (sql/rls_policies.sql).
+        # One of the organization's admins: the widest reach the app role has (sql/rls_policies.sql).
         conn.execute(
-            text("select set_config('app.user_id', :org, true), set_config('app.org_id', :org, true)"),
-            {"org": str(demo_data.acme)},
+            text("select set_config('app.user_id', :user, true), set_config('app.org_id', :org, true)"),
+            {"user": str(admin), "org": str(demo_data.acme)},
         )
         conn.execute(text("set local lock_timeout = '5s'"))
         try:

@@ -1,11 +1,14 @@
-"""A background job acts as its organization's worker (DESIGN.md sections 5 and 6; app_membership()
-in sql/rls_policies.sql): app.user_id = app.org_id = the job's organization, an admin's reach inside
-that organization and nothing outside it. An account message (a password reset) is sent as the one
-account it is for.
+"""Background jobs run as the worker role (DESIGN.md sections 5 and 6; app_membership() in
+sql/rls_policies.sql): a session whose login role is the worker role, naming an organization in
+app.org_id (no app.user_id), has an admin's reach inside that organization and nothing outside it. The
+web role can never be that: the old worker identity (app.user_id = app.org_id), a forged user id, another
+organization's id as user id, an organization named without a user, all get nothing, and the web role
+cannot become the worker role or list the organizations. An account message (a password reset) is sent
+with app.user_id naming the one account it is for.
 
-Each statement judged here is raw SQL in the real ``jobs.runtime.worker_session`` (the app role); the
-owner role is the ground truth. Two organizations hold rows of every kind the worker reads: invoices
-from approvals, messages and receipts written by the real worker.
+Each statement judged here is raw SQL, in the real ``jobs.runtime.worker_session`` (the worker role) or
+in a session of the web role; the owner role is the ground truth. Two organizations hold rows of every
+kind the worker reads: invoices from approvals, messages and receipts written by the real worker.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL, jobs, run_jobs
 from kit.money import approved_invoices, party
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.config import load_settings
@@ -37,8 +41,8 @@ class TwoOrgs:
 
 @pytest.fixture
 def worker(database):
-    """jobs.runtime configured as the worker process configures it."""
-    return runtime.configure(database.app_url, dataclasses.replace(load_settings(), base_url=BASE_URL))
+    """jobs.runtime configured as the worker process configures it (the worker role)."""
+    return runtime.configure(database.worker_url, dataclasses.replace(load_settings(), base_url=BASE_URL))
 
 
 @pytest.fixture
@@ -46,7 +50,7 @@ def two_orgs(world, act_as, admin_engine, database, worker) -> TwoOrgs:
     _, a = approved_invoices(act_as, admin_engine, party(world, "x"), ("100.00", "200.00"))
     _, b = approved_invoices(act_as, admin_engine, party(world, "z"), ("300.00",))
     run_jobs(database, admin_engine, org_ids=[world.org_a, world.org_b])  # messages, notifications, receipts
-    runtime.configure(database.app_url, dataclasses.replace(load_settings(), base_url=BASE_URL))
+    runtime.configure(database.worker_url, dataclasses.replace(load_settings(), base_url=BASE_URL))
     return TwoOrgs(world, a, b)
 
 
@@ -89,11 +93,24 @@ def test_the_worker_sees_the_people_of_its_organization_only(two_orgs, admin_eng
     assert w.admin_b.id not in people and w.contractor_z_user.id not in people and w.outsider.id not in people
 
 
-def test_the_worker_acts_with_an_admins_reach_in_its_organization(two_orgs):
+def test_the_worker_acts_with_an_admins_reach_in_its_organization_as_no_user(two_orgs, database):
     w = two_orgs.world
     with runtime.worker_session(w.org_a) as session:
-        row = session.execute(text("select app_org_id(), app_role(), app_contractor_id()")).one()
-    assert tuple(row) == (w.org_a, "admin", None)
+        row = session.execute(text("select app_org_id(), app_role(), app_contractor_id(), app_user_id()")).one()
+        role = session.execute(text("select session_user::text")).scalar_one()
+    assert tuple(row) == (w.org_a, "admin", None, None)
+    assert role == make_url(database.worker_url).username != make_url(database.app_url).username
+
+
+def test_the_workers_audit_events_name_no_user(two_orgs, admin_engine):
+    w = two_orgs.world
+    events = owner_query(
+        admin_engine,
+        "select actor_user_id from audit_events where org_id = :o and action = 'document.receipt_issued'",
+        o=w.org_a,
+    )
+    assert events, "the receipts the worker issued are audited"
+    assert {e["actor_user_id"] for e in events} == {None}
 
 
 def test_the_worker_writes_notifications_but_reads_nobodys(two_orgs, admin_engine):
@@ -109,57 +126,95 @@ def test_the_worker_cannot_read_password_hashes(two_orgs):
     assert raised.value.orig.sqlstate == "42501"
 
 
-# --- a worker naming another organization sees nothing ---------------------------------------------
+# --- the web role is never the worker ---------------------------------------------------------------
+
+# What a session of the web role might claim, as (user id, org id), each from what the world knows.
+CLAIMS = {
+    "the old worker identity": lambda w: (w.org_a, w.org_a),
+    "the old worker identity naming another organization": lambda w: (w.org_b, w.org_a),
+    "an organization without a user (the worker's context)": lambda w: (None, w.org_a),
+    "a forged user id": lambda w: (uuid.uuid4(), w.org_a),
+    "another organization's admin": lambda w: (w.admin_b.id, w.org_a),
+    "a member of no organization": lambda w: (w.outsider.id, w.org_a),
+}
 
 
-def foreign_context(app_sessions, identity, org_id):
+def web_session(app_sessions, user_id, org_id):
     session = app_sessions()
-    set_context(session, user_id=identity, org_id=org_id)
+    set_context(session, user_id=user_id, org_id=org_id)
     return session
 
 
-@pytest.mark.parametrize("table", [*TABLES, "notifications", "users", "memberships", "contractors", "organizations"])
-def test_a_worker_of_one_organization_naming_another_sees_nothing(two_orgs, app_sessions, table):
+@pytest.mark.parametrize("claim", CLAIMS)
+@pytest.mark.parametrize("table", [*TABLES, "notifications", "memberships", "contractors", "organizations"])
+def test_the_web_role_claiming_a_worker_or_a_stranger_sees_nothing(two_orgs, app_sessions, admin_engine, claim, table):
     w = two_orgs.world
-    with foreign_context(app_sessions, w.org_a, w.org_b) as session:
-        assert session.execute(text("select app_org_id(), app_role()")).one() == (None, None)
+    assert truth(admin_engine, table if table != "organizations" else "memberships", w.org_a)
+    with web_session(app_sessions, *CLAIMS[claim](w)) as session:
+        assert session.execute(text("select app_org_id(), app_role(), app_contractor_id()")).one() == (None,) * 3
         assert seen(session, table) == set()
 
 
-def test_a_worker_of_one_organization_naming_another_cannot_write_there(two_orgs, app_sessions, admin_engine):
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_the_web_role_claiming_a_worker_or_a_stranger_cannot_write_or_enqueue(
+    two_orgs, app_sessions, admin_engine, claim
+):
     w = two_orgs.world
-    before = {t: truth(admin_engine, t, w.org_b) for t in ("email_messages", "notifications")}
-    with foreign_context(app_sessions, w.org_a, w.org_b) as session:
+    before = {t: truth(admin_engine, t, w.org_a) for t in ("email_messages", "notifications")}
+    queued = len(jobs(admin_engine))
+    with web_session(app_sessions, *CLAIMS[claim](w)) as session:
+        for statement, params in (
+            (
+                "insert into email_messages"
+                " (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                " values (:o, 'milestone.approved', :u, :e, 'Approved', '<p>x</p>', 'x', :k)",
+                {"o": w.org_a, "u": w.admin.id, "e": w.admin.email, "k": f"forged:{uuid.uuid4()}"},
+            ),
+            (
+                "insert into notifications (org_id, user_id, event, title, url, dedupe_key)"
+                " values (:o, :u, 'milestone.approved', 'Approved', '/', :k)",
+                {"o": w.org_a, "u": w.admin.id, "k": f"forged:{uuid.uuid4()}"},
+            ),
+        ):
+            with pytest.raises(DBAPIError) as raised:
+                session.execute(text(statement), params)
+            assert raised.value.orig.sqlstate == "42501", claim
+            session.rollback()
         with pytest.raises(DBAPIError) as raised:
-            session.execute(
-                text(
-                    "insert into email_messages"
-                    " (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
-                    " values (:o, 'milestone.approved', :u, :e, 'Approved', '<p>x</p>', 'x', :k)"
-                ),
-                {"o": w.org_b, "u": w.admin_b.id, "e": w.admin_b.email, "k": f"forged:{uuid.uuid4()}"},
-            )
-        assert raised.value.orig.sqlstate == "42501"
-        session.rollback()
-        with pytest.raises(DBAPIError) as raised:
-            session.execute(
-                text(
-                    "insert into notifications (org_id, user_id, event, title, url, dedupe_key)"
-                    " values (:o, :u, 'milestone.approved', 'Approved', '/', :k)"
-                ),
-                {"o": w.org_b, "u": w.admin_b.id, "k": f"forged:{uuid.uuid4()}"},
-            )
-        assert raised.value.orig.sqlstate == "42501"
+            queue.issue_receipt(session, w.org_a, two_orgs.invoices_a[0]["id"])
+        assert raised.value.orig.sqlstate == "42501", claim
         session.rollback()
         changed = session.execute(
-            text("update email_messages set status = 'failed' where org_id = :o"), {"o": w.org_b}
+            text("update email_messages set status = 'failed' where org_id = :o"), {"o": w.org_a}
         ).rowcount
         session.rollback()
     assert changed == 0
-    assert {t: truth(admin_engine, t, w.org_b) for t in before} == before
-    assert {
-        r["status"] for r in owner_query(admin_engine, "select status from email_messages where org_id = :o", o=w.org_b)
-    } == {"kept"}
+    assert {t: truth(admin_engine, t, w.org_a) for t in before} == before
+    assert len(jobs(admin_engine)) == queued
+
+
+def test_the_web_role_cannot_become_the_worker_role(app_sessions, database):
+    worker_role = make_url(database.worker_url).username
+    with app_sessions() as session:
+        for statement in (f'set role "{worker_role}"', f'set session authorization "{worker_role}"'):
+            with pytest.raises(DBAPIError) as raised:
+                session.execute(text(statement))
+            assert raised.value.orig.sqlstate == "42501", statement
+            session.rollback()
+        member = session.execute(text("select pg_has_role(current_user, :r, 'MEMBER')"), {"r": worker_role})
+        assert member.scalar_one() is False
+
+
+def test_only_the_worker_role_lists_the_organizations(two_orgs, app_sessions, act_as, database):
+    w = two_orgs.world
+    for session in (app_sessions(), act_as(w.admin.id, w.org_a)):
+        with pytest.raises(DBAPIError) as raised:
+            session.execute(text("select job_org_ids()"))
+        assert raised.value.orig.sqlstate == "42501"
+        session.rollback()
+    with runtime.current().sessions() as session:  # the worker role, without a context: the periodic jobs' list
+        org_ids = set(session.execute(text("select job_org_ids()")).scalars())
+    assert {w.org_a, w.org_b} <= org_ids
 
 
 def test_a_worker_cannot_write_into_another_organization_from_its_own_context(two_orgs, admin_engine):
@@ -192,7 +247,7 @@ def test_a_notify_job_naming_another_organizations_review_tells_nobody(two_orgs,
     milestone_b = two_orgs.invoices_b[0]["milestone_id"]
     messages_before = owner_query(admin_engine, "select id from email_messages")
     notices_before = owner_query(admin_engine, "select id from notifications")
-    session = act_as(w.org_a, w.org_a)
+    session = act_as(w.admin.id, w.org_a)  # org A's admin names org B's review in org A's job
     queue.notify(session, w.org_a, "milestone.approved", review_b)
     queue.notify(session, w.org_a, "payment.recorded", uuid.uuid4())  # and one whose row does not exist at all
     session.commit()
@@ -214,7 +269,7 @@ def test_a_receipt_job_naming_another_organizations_invoice_issues_nothing(two_o
     w = two_orgs.world
     invoice_b = two_orgs.invoices_b[0]["id"]
     documents_before = owner_query(admin_engine, "select id, org_id, invoice_id from documents order by id")
-    session = act_as(w.org_a, w.org_a)
+    session = act_as(w.admin.id, w.org_a)
     queue.issue_receipt(session, w.org_a, invoice_b)
     session.commit()
 

@@ -36,12 +36,13 @@ class Site:
     admin_url: str
     admin_engine: Engine  # the owner role: for checking what the journey left in the database
     org_id: uuid.UUID
+    worker_url: str  # the worker role: what `backoffice worker` connects as
 
     def drain_jobs(self) -> None:
         """Run every waiting job with the real worker until the queue is empty (emails, receipts)."""
         settings = dataclasses.replace(load_settings(), base_url=self.base_url)
         in_own_thread(
-            lambda: run_worker(self.app_url, settings, wait=False, install_signal_handlers=False, mailer=OFFLINE)
+            lambda: run_worker(self.worker_url, settings, wait=False, install_signal_handlers=False, mailer=OFFLINE)
         )
 
 
@@ -57,16 +58,18 @@ def fresh_site(
 ) -> Iterator[Site]:
     suffix = secrets.token_hex(4)
     owner, app, name = f"bo_fresh_owner_{suffix}", f"bo_fresh_app_{suffix}", f"backoffice_fresh_{suffix}"
+    worker = f"bo_fresh_worker_{suffix}"
     role_password = secrets.token_hex(16)
     embedded.create_roles_and_database(
-        database.superuser_url, owner=owner, app=app, database=name, password=role_password
+        database.superuser_url, owner=owner, app=app, worker=worker, database=name, password=role_password
     )
     base = make_url(database.app_url).set(database=name, password=role_password)
     app_url = base.set(username=app).render_as_string(hide_password=False)
     admin_url = base.set(username=owner).render_as_string(hide_password=False)
-    schema.upgrade(admin_url, app_url)
+    worker_url = base.set(username=worker).render_as_string(hide_password=False)
+    schema.upgrade(admin_url, app_url, worker_url)
 
-    env = {"DATABASE_URL": app_url, "DATABASE_ADMIN_URL": admin_url}
+    env = {"DATABASE_URL": app_url, "DATABASE_ADMIN_URL": admin_url, "DATABASE_WORKER_URL": worker_url}
     org_id = uuid.UUID(_cli(["create-org", org, "--currency", currency, "--retainage", retainage], env))
     _cli(
         [
@@ -94,7 +97,7 @@ def fresh_site(
     thread.start()
     admin_engine = make_engine(admin_url)
     try:
-        yield Site(f"http://127.0.0.1:{server.server_port}", app_url, admin_url, admin_engine, org_id)
+        yield Site(f"http://127.0.0.1:{server.server_port}", app_url, admin_url, admin_engine, org_id, worker_url)
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -106,6 +109,7 @@ def fresh_site(
             autocommit=True,
         ) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
-            conn.execute(f'drop owned by "{app}"')
-            conn.execute(f'drop role if exists "{app}"')
+            for role in (app, worker):
+                conn.execute(f'drop owned by "{role}"')
+                conn.execute(f'drop role if exists "{role}"')
             conn.execute(f'drop role if exists "{owner}"')

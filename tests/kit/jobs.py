@@ -1,5 +1,5 @@
-"""Running background jobs in tests: the real procrastinate worker, as the app role, until the queue is
-empty. Jobs of other tests' organizations are discarded first, so a test runs only its own."""
+"""Running background jobs in tests: the real procrastinate worker, as the worker role, until the queue
+is empty. Jobs of other tests' organizations are discarded first, so a test runs only its own."""
 
 from __future__ import annotations
 
@@ -70,4 +70,4 @@ def run_jobs(
         if due_now:
             conn.execute(text("update procrastinate.procrastinate_jobs set scheduled_at = null where status = 'todo'"))
     settings = dataclasses.replace(load_settings(), base_url=BASE_URL)
-    run_worker(database.app_url, settings, wait=False, install_signal_handlers=False, mailer=mailer)
+    run_worker(database.worker_url, settings, wait=False, install_signal_handlers=False, mailer=mailer)
