@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from pathlib import Path
 
 import click
 from sqlalchemy import func, select
@@ -302,20 +303,62 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Recompute every organization's hash chain. Exits 1, naming the first bad event, if altered."""
-    from backoffice.services.audit import chain_heads, verify_chain
+@click.option(
+    "--heads",
+    "heads_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file of chain heads kept earlier, one 'org_id seq hash' a line (as receipts, the finance digest and"
+    " this command's 'head' lines write them). Repeatable.",
+)
+@click.option(
+    "--from-documents",
+    is_flag=True,
+    help="Also check the head every stored document carried when it was issued, and each document's own event.",
+)
+def audit_verify(heads_files: tuple[str, ...], from_documents: bool) -> None:
+    """Recompute every organization's hash chain. Exits 1, naming the first bad event, if altered; and,
+    given heads kept elsewhere, naming each head the trail no longer holds (its newest events cut)."""
+    from backoffice.domain.audit_chain import head_line, parse_heads
+    from backoffice.services.audit import (
+        chain_heads,
+        heads_in_documents,
+        lost_heads,
+        unrecorded_documents,
+        verify_chain,
+    )
 
+    kept = []
+    for name in heads_files:
+        try:
+            kept += parse_heads(Path(name).read_text(encoding="utf-8"), name)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.UsageError(str(exc)) from None
     engine, session = _admin_session(_urls())
     with session:
         checked, breaks = verify_chain(session)
         heads = chain_heads(session)
+        unrecorded = []
+        if from_documents:
+            kept += heads_in_documents(session)
+            unrecorded = unrecorded_documents(session)
+        lost = lost_heads(session, kept)
     engine.dispose()
     for head in heads:
-        # Compare these with an earlier run's: a chain cut short at its newest end still verifies.
-        click.echo(f"head    org {head.org_id}: event #{head.seq} {head.hash}")
-    if breaks:
-        for b in breaks:
-            click.echo(f"BROKEN  org {b.org_id}, event #{b.seq}: {b.reason}", err=True)
+        # Keep these lines (a file for --heads): a chain cut short at its newest end still verifies.
+        click.echo(f"head    {head_line(head.org_id, head.seq, head.hash)}")
+    for b in breaks:
+        click.echo(f"BROKEN  org {b.org_id}, event #{b.seq}: {b.reason}", err=True)
+    for gone in lost:
+        h = gone.head
+        click.echo(f"LOST    org {h.org_id}, event #{h.seq} {h.hash} (kept in {h.source}): {gone.reason}", err=True)
+    for d in unrecorded:
+        click.echo(
+            f"LOST    org {d.org_id}, document {d.document}: the event recording its sha256 {d.sha256}"
+            " is not in the trail",
+            err=True,
+        )
+    if breaks or lost or unrecorded:
         sys.exit(1)
-    click.echo(f"Audit chain intact: {checked} events verified.")
+    found = f"; {len(kept)} kept heads are in it" if kept else ""
+    click.echo(f"Audit chain intact: {checked} events verified{found}.")

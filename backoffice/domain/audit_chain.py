@@ -8,6 +8,7 @@ text; `backoffice audit verify` recomputes it here, so a row changed behind the 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 GENESIS = "0" * 64
@@ -68,3 +69,52 @@ def first_break(rows: list[ChainRow]) -> ChainBreak | None:
             return ChainBreak(row.org_id, row.seq, "contents do not match the stored hash (row altered)")
         prev_hash, prev_seq = row.hash, row.seq
     return None
+
+
+# --- heads kept outside the database --------------------------------------------------------------------
+# A trail cut short at its newest end still links up; only a head kept elsewhere from before shows it.
+# Documents and emails carry the head as one line, ``head_line``, which `backoffice audit verify --heads`
+# reads back.
+
+
+@dataclass(frozen=True)
+class KeptHead:
+    """An organization's newest event as it was when a document, an email or an operator kept it."""
+
+    org_id: str
+    seq: int
+    hash: str
+    source: str  # where it was kept, to name it when the trail no longer holds it
+
+
+@dataclass(frozen=True)
+class LostHead:
+    head: KeptHead
+    reason: str
+
+
+def head_line(org_id: object, seq: int, hash: str) -> str:
+    """The one way a chain head is written down: ``org_id seq hash``."""
+    return f"{org_id} {seq} {hash}"
+
+
+_HEAD_LINE = re.compile(
+    r"(?:head\s+)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+([1-9][0-9]{0,18})\s+([0-9a-f]{64})",
+    re.IGNORECASE,
+)
+
+
+def parse_heads(text: str, source: str) -> list[KeptHead]:
+    """Heads written one per line as ``head_line`` writes them (an optional leading ``head``, as
+    `backoffice audit verify` prints them, is allowed); blank lines and ``#`` comments are skipped.
+    Raises ValueError naming the first line that is not a head."""
+    heads = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = _HEAD_LINE.fullmatch(line)
+        if m is None:
+            raise ValueError(f"{source} line {number} is not 'org_id seq hash': {line[:120]!r}")
+        heads.append(KeptHead(m[1].lower(), int(m[2]), m[3].lower(), f"{source} line {number}"))
+    return heads

@@ -66,3 +66,6 @@ class Document(Base):
     contractor_id: Mapped[uuid.UUID]
     engagement_id: Mapped[uuid.UUID]
     issued_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The organization's audit chain head when the document was made (sql/audit.sql checks it is real).
+    audit_head_seq: Mapped[int | None]
+    audit_head_hash: Mapped[str | None] = mapped_column(Text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +12,8 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import end_read
-from backoffice.domain.audit_chain import ChainBreak, ChainRow, first_break
+from backoffice.domain.audit_chain import ChainBreak, ChainRow, KeptHead, LostHead, first_break
 from backoffice.models import AuditEvent
-
-SYSTEM_LABEL = "system (command line)"
 
 
 def record(
@@ -25,25 +24,28 @@ def record(
     entity_id: uuid.UUID | str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Append an audit event in the caller's transaction. Chain fields are set by the database."""
-    _insert(session, actor.org_id, actor.user_id, actor.label, action, entity_type, entity_id, data)
+    """Append an audit event to ``actor``'s organization in the caller's transaction.
+
+    Who did it is not taken from ``actor``: the database records the transaction's identity (the user
+    app.user_id names, with their email; 'background job' for the worker; 'system' for the owner role),
+    and sets the chain fields (sql/audit.sql)."""
+    _insert(session, actor.org_id, action, entity_type, entity_id, data)
 
 
 def record_system(
     session: Session, org_id: uuid.UUID, action: str, entity_type: str, entity_id=None, data=None
 ) -> None:
-    """An event without a signed-in actor: command-line set-up run by an operator as the owner role."""
-    _insert(session, org_id, None, SYSTEM_LABEL, action, entity_type, entity_id, data)
+    """An event without a signed-in actor: command-line set-up run by an operator as the owner role,
+    which the database records as 'system'."""
+    _insert(session, org_id, action, entity_type, entity_id, data)
 
 
-def _insert(session, org_id, actor_user_id, actor_label, action, entity_type, entity_id, data) -> None:
+def _insert(session, org_id, action, entity_type, entity_id, data) -> None:
     # Core insert without RETURNING: a contractor may write an event it is not allowed to read back.
     session.execute(
         insert(AuditEvent.__table__).values(
             id=uuid.uuid4(),
             org_id=org_id,
-            actor_user_id=actor_user_id,
-            actor_label=actor_label,
             action=action,
             entity_type=entity_type,
             entity_id=str(entity_id) if entity_id is not None else None,
@@ -92,3 +94,95 @@ def chain_heads(session: Session) -> list[ChainHead]:
         text("select distinct on (org_id) org_id::text, seq, hash from audit_events order by org_id, seq desc")
     ).all()
     return [ChainHead(r.org_id, r.seq, r.hash) for r in rows]
+
+
+def current_head(session: Session, org_id: uuid.UUID) -> ChainHead:
+    """The organization's chain head now, for a document or an email to carry out of the database. Raises
+    LookupError when the session sees none of the organization's events (a context that may not read the
+    trail): a document never goes out without its head."""
+    row = session.execute(
+        text("select seq, hash from audit_events where org_id = :org order by seq desc limit 1"), {"org": org_id}
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"no audit event of organization {org_id} is visible: the chain head cannot be read")
+    return ChainHead(str(org_id), row.seq, row.hash)
+
+
+def heads_in_documents(session: Session) -> list[KeptHead]:
+    """The chain head each visible document carried when it was issued (documents from before heads were
+    kept carry none)."""
+    rows = session.execute(
+        text(
+            "select org_id::text, audit_head_seq as seq, audit_head_hash as hash, filename, id::text"
+            "  from documents where audit_head_seq is not null order by org_id, issued_at, id"
+        )
+    ).all()
+    end_read(session)
+    return [KeptHead(r.org_id, r.seq, r.hash, f"document {r.filename} ({r.id})") for r in rows]
+
+
+_LOST_HEADS = text(
+    """
+    select h.i, e.hash as now_hash, (select max(m.seq) from audit_events m where m.org_id = h.org_id) as last_seq
+      from unnest(cast(:orgs as uuid[]), cast(:seqs as bigint[]), cast(:hashes as text[]))
+           with ordinality as h(org_id, seq, hash, i)
+      left join audit_events e on e.org_id = h.org_id and e.seq = h.seq
+     where e.hash is distinct from h.hash
+     order by h.i
+    """
+)
+
+
+def lost_heads(session: Session, heads: Sequence[KeptHead]) -> list[LostHead]:
+    """The kept heads the trail no longer holds (no event at their seq, or one with another hash), in the
+    order given. As the owner role this sees every organization; as the app role an organization it may
+    not read has lost every head."""
+    if not heads:
+        return []
+    rows = session.execute(
+        _LOST_HEADS,
+        {"orgs": [h.org_id for h in heads], "seqs": [h.seq for h in heads], "hashes": [h.hash for h in heads]},
+    ).all()
+    end_read(session)
+    lost = []
+    for r in rows:
+        head = heads[r.i - 1]
+        if r.now_hash is not None:
+            reason = f"event #{head.seq} now has another hash ({r.now_hash}): the trail was rewritten"
+        elif r.last_seq is None:
+            reason = "the organization has no events left"
+        elif r.last_seq > head.seq:
+            reason = f"event #{head.seq} is gone"
+        else:
+            reason = f"the trail now ends at event #{r.last_seq}: the events after it are gone"
+        lost.append(LostHead(head, reason))
+    return lost
+
+
+@dataclass(frozen=True)
+class UnrecordedDocument:
+    org_id: str
+    document: str  # its filename and id
+    sha256: str
+
+
+def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
+    """Visible documents whose issue event (the receipt's sha256, written in the same transaction) the
+    trail no longer holds: a trail cut back to just before a document was issued still holds the head the
+    document carries, but not the event that recorded the document."""
+    rows = session.execute(
+        text(
+            """
+            select d.org_id::text, d.filename, d.id::text, d.sha256
+              from documents d
+             where not exists (
+                   select 1 from audit_events e
+                    where e.org_id = d.org_id and e.entity_type = 'invoice' and e.entity_id = d.invoice_id::text
+                      and e.action = 'document.receipt_issued'
+                      and e.data ->> 'document_id' = d.id::text and e.data ->> 'sha256' = d.sha256)
+             order by d.org_id, d.issued_at, d.id
+            """
+        )
+    ).all()
+    end_read(session)
+    return [UnrecordedDocument(r.org_id, f"{r.filename} ({r.id})", r.sha256) for r in rows]

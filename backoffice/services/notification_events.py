@@ -74,6 +74,7 @@ class Notice:
     entity: tuple[str, str] = ("", "")
     in_app: bool = True  # also a notification in the app (not for invitations and password resets)
     per_person_path: dict[uuid.UUID, str] = field(default_factory=dict)
+    audit_head: str | None = None  # the org's chain head (audit_chain.head_line), kept outside the database
 
     def path_for(self, person: Person) -> str:
         return self.per_person_path.get(person.user_id, self.path)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain.audit_chain import head_line
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
@@ -188,7 +189,8 @@ DIGEST_HORIZON_DAYS = 7
 
 def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: str) -> int:
     """One email per finance member listing authorized payments overdue or due within a week; none
-    when nothing is due. Once per day and person. Commits; returns how many digests are new."""
+    when nothing is due. Once per day and person. Each carries the organization's audit chain head, so
+    the trail leaves the database daily in people's mailboxes. Commits; returns how many digests are new."""
     with unit_of_work(session):
         rows = session.execute(
             select(Invoice.invoice_number, Invoice.description, Invoice.currency, Invoice.net_minor, Invoice.due_date)
@@ -213,6 +215,7 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
         if len(rows) > len(shown):
             facts += (("…", f"and {len(rows) - len(shown)} more in the payment queue"),)
         total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
+        head = audit.current_head(session, actor.org_id)
         notice = Notice(
             "finance.digest",
             f"finance.digest:{day.isoformat()}",
@@ -229,6 +232,7 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
             path=links.payments_due_before(day + timedelta(days=DIGEST_HORIZON_DAYS)),
             action="Open the payment queue",
             entity=("organization", str(org.id)),
+            audit_head=head_line(head.org_id, head.seq, head.hash),
         )
         written = _store_notice(session, org, notice, base_url)
     return written

@@ -3,8 +3,11 @@
 The worker issues it after the approval (or the retainage release) commits. It is rendered with
 xhtml2pdf from ``templates/documents/receipt.html``, stored in ``documents`` with its sha256 (the
 database checks the hash against the bytes), and the hash is written to the audit log with the evidence
-hashes the approval was based on. A receipt is never regenerated: a second job finds it and stops, and
-the unique index on the invoice backs that up; the table refuses updates and deletes.
+hashes the approval was based on. It carries the organization's audit chain head when it was issued (in
+its text, in the document's row and in its audit event), so a trail later cut short behind it is noticed
+by `backoffice audit verify --from-documents` and by whoever kept the PDF. A receipt is never regenerated:
+a second job finds it and stops, and the unique index on the invoice backs that up; the table refuses
+updates and deletes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain.audit_chain import head_line
 from backoffice.domain.percent import format_bps
 from backoffice.errors import NotFound
 from backoffice.models import (
@@ -171,8 +175,11 @@ def _register_fonts() -> None:
     _fonts_registered = True
 
 
-def render_pdf(data: ReceiptData, *, issued_at: datetime, transaction_id: str) -> bytes:
-    """The receipt as PDF bytes (xhtml2pdf)."""
+def render_pdf(
+    data: ReceiptData, *, issued_at: datetime, transaction_id: str, audit_head: audit.ChainHead | None = None
+) -> bytes:
+    """The receipt as PDF bytes (xhtml2pdf), saying the audit chain head it was issued at. Without a head
+    (bench/receipts.py times the render alone) that section is left out; issue_receipt always gives one."""
     from xhtml2pdf import pisa  # imported here: the web process never renders PDFs
 
     _register_fonts()
@@ -181,6 +188,8 @@ def render_pdf(data: ReceiptData, *, issued_at: datetime, transaction_id: str) -
         r=data,
         issued_at=formatting.moment(issued_at, data.locale),
         transaction_id=transaction_id,
+        audit_head=audit_head,
+        audit_head_line=head_line(audit_head.org_id, audit_head.seq, audit_head.hash) if audit_head else None,
         approved_at=formatting.moment(data.approved_at, data.locale),
         due_date=formatting.day(data.due_date, data.locale),
     )
@@ -204,9 +213,12 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
         data = receipt_data(session, invoice_id)
         issued_at = session.execute(text("select now()")).scalar_one()  # the database's clock, as stored below
         transaction_id = new_transaction_id()
-        pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id)
-        digest = hashlib.sha256(pdf).hexdigest()
         invoice = session.get(Invoice, invoice_id)
+        # Any head the trail held is one it must keep holding: no lock, the render does not hold up the
+        # organization's other writers. The database refuses a head that is not in the trail.
+        head = audit.current_head(session, invoice.org_id)
+        pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id, audit_head=head)
+        digest = hashlib.sha256(pdf).hexdigest()
         filename = filename_for(data.invoice_number)
         document_id = session.execute(
             insert(Document)
@@ -223,6 +235,8 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
                 contractor_id=invoice.contractor_id,
                 engagement_id=invoice.engagement_id,
                 issued_at=issued_at,
+                audit_head_seq=head.seq,
+                audit_head_hash=head.hash,
             )
             .on_conflict_do_nothing()
             .returning(Document.id)
@@ -243,6 +257,7 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
                 "transaction_id": transaction_id,
                 "invoice_number": data.invoice_number,
                 "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence],
+                "audit_head": {"seq": head.seq, "hash": head.hash},
             },
         )
     return session.get(Document, document_id)

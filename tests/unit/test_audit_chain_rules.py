@@ -1,6 +1,17 @@
 import hashlib
 
-from backoffice.domain.audit_chain import GENESIS, ChainRow, canonical_text, expected_hash, first_break
+import pytest
+
+from backoffice.domain.audit_chain import (
+    GENESIS,
+    ChainRow,
+    KeptHead,
+    canonical_text,
+    expected_hash,
+    first_break,
+    head_line,
+    parse_heads,
+)
 
 
 def _chain(n: int) -> list[ChainRow]:
@@ -52,3 +63,37 @@ def test_a_rewritten_link_is_found():
     rows = _chain(3)
     rows[1] = ChainRow(**{**rows[1].__dict__, "prev_hash": "f" * 64})
     assert "prev_hash" in first_break(rows).reason
+
+
+ORG = "0b7e3c9a-5d2f-4e61-9a3b-1c2d3e4f5a6b"
+HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def test_a_head_is_written_as_org_seq_hash():
+    assert head_line(ORG, 42, HASH) == f"{ORG} 42 {HASH}"
+
+
+def test_heads_are_read_one_a_line_skipping_blanks_and_comments_and_naming_where_each_was_kept():
+    text = f"# kept 2026-12-04\n\n{ORG} 42 {HASH}  # from the digest\nhead    {ORG.upper()} 7 {HASH.upper()}\n"
+    assert parse_heads(text, "heads.txt") == [
+        KeptHead(ORG, 42, HASH, "heads.txt line 3"),
+        KeptHead(ORG, 7, HASH, "heads.txt line 4"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"{ORG} 42",
+        f"{ORG} 0 {HASH}",
+        f"{ORG} -1 {HASH}",
+        f"{ORG} 42 {HASH[:-1]}",
+        f"{ORG} 42 {HASH}0",
+        f"{ORG[:-1]} 42 {HASH}",
+        f"{ORG} 42 {HASH} extra",
+        f"org {ORG}: event #42 {HASH}",
+    ],
+)
+def test_a_line_that_is_not_a_head_is_refused_naming_it(line):
+    with pytest.raises(ValueError, match=r"^heads.txt line 2 is not 'org_id seq hash'"):
+        parse_heads(f"{ORG} 1 {HASH}\n{line}\n", "heads.txt")
