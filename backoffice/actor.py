@@ -14,7 +14,7 @@ class Actor:
     user_id: uuid.UUID | None  # None: the organization's worker (services.notifications.worker_actor)
     org_id: uuid.UUID
     role: Role
-    label: str  # the user's email, kept in audit events as it was at the time
+    label: str  # the user's email, for display (an audit event's actor comes from the database: sql/audit.sql)
     name: str = ""
     contractor_id: uuid.UUID | None = None
 

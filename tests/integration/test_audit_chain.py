@@ -14,42 +14,21 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from kit.audit import breaks_for, chain_of
 from sqlalchemy import text
 
 from backoffice.db import make_session_factory
-from backoffice.domain.audit_chain import GENESIS, ChainRow, expected_hash
+from backoffice.domain.audit_chain import GENESIS, expected_hash
 from backoffice.queries.identity import actor_for
 from backoffice.services import audit
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-_ROWS = text(
-    """
-    select org_id::text, seq,
-           to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at_utc,
-           coalesce(actor_user_id::text, '') as actor_user_id, actor_label, action, entity_type,
-           coalesce(entity_id, '') as entity_id, data::text as data_text, prev_hash, hash
-      from audit_events where org_id = :org order by seq
-    """
-)
-
-
-def chain_of(admin_engine, org_id) -> list[ChainRow]:
-    with admin_engine.connect() as conn:
-        return [ChainRow(**r) for r in conn.execute(_ROWS, {"org": org_id}).mappings()]
 
 
 @pytest.fixture
 def owner_session(admin_engine):
     with make_session_factory(admin_engine)() as session:
         yield session
-
-
-def breaks_for(session, *org_ids):
-    _, breaks = audit.verify_chain(session)
-    session.rollback()
-    wanted = {str(o) for o in org_ids}
-    return [b for b in breaks if b.org_id in wanted]
 
 
 @contextmanager
