@@ -319,14 +319,8 @@ def audit() -> None:
 def audit_verify(heads_files: tuple[str, ...], from_documents: bool) -> None:
     """Recompute every organization's hash chain. Exits 1, naming the first bad event, if altered; and,
     given heads kept elsewhere, naming each head the trail no longer holds (its newest events cut)."""
-    from backoffice.domain.audit_chain import head_line, parse_heads
-    from backoffice.services.audit import (
-        chain_heads,
-        heads_in_documents,
-        lost_heads,
-        unrecorded_documents,
-        verify_chain,
-    )
+    from backoffice.domain.audit_chain import parse_heads
+    from backoffice.services.audit import check_trail
 
     kept = []
     for name in heads_files:
@@ -336,29 +330,23 @@ def audit_verify(heads_files: tuple[str, ...], from_documents: bool) -> None:
             raise click.UsageError(str(exc)) from None
     engine, session = _admin_session(_urls())
     with session:
-        checked, breaks = verify_chain(session)
-        heads = chain_heads(session)
-        unrecorded = []
-        if from_documents:
-            kept += heads_in_documents(session)
-            unrecorded = unrecorded_documents(session)
-        lost = lost_heads(session, kept)
+        check = check_trail(session, kept, documents=from_documents)
     engine.dispose()
-    for head in heads:
+    for head in check.heads:
         # Keep these lines (a file for --heads): a chain cut short at its newest end still verifies.
-        click.echo(f"head    {head_line(head.org_id, head.seq, head.hash)}")
-    for b in breaks:
+        click.echo(f"head    {head.line}")
+    for b in check.breaks:
         click.echo(f"BROKEN  org {b.org_id}, event #{b.seq}: {b.reason}", err=True)
-    for gone in lost:
+    for gone in check.lost:
         h = gone.head
         click.echo(f"LOST    org {h.org_id}, event #{h.seq} {h.hash} (kept in {h.source}): {gone.reason}", err=True)
-    for d in unrecorded:
+    for d in check.unrecorded:
         click.echo(
             f"LOST    org {d.org_id}, document {d.document}: the event recording its sha256 {d.sha256}"
             " is not in the trail",
             err=True,
         )
-    if breaks or lost or unrecorded:
+    if not check.intact:
         sys.exit(1)
-    found = f"; {len(kept)} kept heads are in it" if kept else ""
-    click.echo(f"Audit chain intact: {checked} events verified{found}.")
+    found = f"; {check.kept} kept heads are in it" if check.kept else ""
+    click.echo(f"Audit chain intact: {check.checked} events verified{found}.")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import end_read
-from backoffice.domain.audit_chain import ChainBreak, ChainRow, KeptHead, LostHead, first_break
+from backoffice.domain.audit_chain import ChainBreak, ChainRow, KeptHead, LostHead, first_break, head_line
 from backoffice.models import AuditEvent
 
 
@@ -86,6 +86,11 @@ class ChainHead:
     org_id: str
     seq: int
     hash: str
+
+    @property
+    def line(self) -> str:
+        """How documents, emails and the command write it down, and `audit verify --heads` reads it."""
+        return head_line(self.org_id, self.seq, self.hash)
 
 
 def chain_heads(session: Session) -> list[ChainHead]:
@@ -186,3 +191,32 @@ def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
     ).all()
     end_read(session)
     return [UnrecordedDocument(r.org_id, f"{r.filename} ({r.id})", r.sha256) for r in rows]
+
+
+@dataclass(frozen=True)
+class TrailCheck:
+    checked: int  # events whose hash was recomputed
+    breaks: list[ChainBreak]  # the first broken link of each organization
+    heads: list[ChainHead]  # each visible organization's head now: keep them for a later check
+    kept: int  # heads kept elsewhere that were looked for
+    lost: list[LostHead]  # of those, the ones the trail no longer holds
+    unrecorded: list[UnrecordedDocument]
+
+    @property
+    def intact(self) -> bool:
+        return not (self.breaks or self.lost or self.unrecorded)
+
+
+def check_trail(session: Session, kept: Sequence[KeptHead] = (), *, documents: bool = False) -> TrailCheck:
+    """Verify every visible organization's chain, and that it still holds the ``kept`` heads and, with
+    ``documents``, the head each stored document carried and each document's own event: a trail cut short
+    at its newest end links up, only a head kept from before shows it. Read-only."""
+    checked, breaks = verify_chain(session)
+    heads = chain_heads(session)
+    end_read(session)
+    kept = list(kept)
+    unrecorded = []
+    if documents:
+        kept += heads_in_documents(session)
+        unrecorded = unrecorded_documents(session)
+    return TrailCheck(checked, breaks, heads, len(kept), lost_heads(session, kept), unrecorded)

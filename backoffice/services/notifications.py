@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, aliased
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.audit_chain import head_line
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
@@ -215,7 +214,6 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
         if len(rows) > len(shown):
             facts += (("…", f"and {len(rows) - len(shown)} more in the payment queue"),)
         total_text = ", ".join(org.money(t, c) for c, t in sorted(totals.items()))
-        head = audit.current_head(session, actor.org_id)
         notice = Notice(
             "finance.digest",
             f"finance.digest:{day.isoformat()}",
@@ -232,7 +230,7 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
             path=links.payments_due_before(day + timedelta(days=DIGEST_HORIZON_DAYS)),
             action="Open the payment queue",
             entity=("organization", str(org.id)),
-            audit_head=head_line(head.org_id, head.seq, head.hash),
+            audit_head=audit.current_head(session, actor.org_id).line,
         )
         written = _store_notice(session, org, notice, base_url)
     return written

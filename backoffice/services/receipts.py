@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.audit_chain import head_line
 from backoffice.domain.percent import format_bps
 from backoffice.errors import NotFound
 from backoffice.models import (
@@ -189,7 +188,6 @@ def render_pdf(
         issued_at=formatting.moment(issued_at, data.locale),
         transaction_id=transaction_id,
         audit_head=audit_head,
-        audit_head_line=head_line(audit_head.org_id, audit_head.seq, audit_head.hash) if audit_head else None,
         approved_at=formatting.moment(data.approved_at, data.locale),
         due_date=formatting.day(data.due_date, data.locale),
     )

@@ -28,7 +28,7 @@ def index():
 @bp.route("/verify", methods=["POST"])
 @roles_required(*FINANCE_ROLES)
 def verify():
-    checked, breaks = audit_service.verify_chain(db())
+    check = audit_service.check_trail(db(), documents=True)
     if wants_fragment():
-        return render("audit/_verify.html", checked=checked, breaks=breaks)
-    return _page(verified=True, checked=checked, breaks=breaks)  # without JavaScript: the whole page
+        return render("audit/_verify.html", check=check)
+    return _page(verified=True, check=check)  # without JavaScript: the whole page

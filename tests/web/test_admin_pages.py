@@ -7,6 +7,10 @@ import html as html_lib
 import re
 
 import pytest
+from kit.audit import kept_head, newest_events_cut
+from kit.engagements import owner_query
+from kit.jobs import run_jobs
+from kit.money import approved_invoices, party
 from kit.web import csrf_token, field_error, flashes, followed, input_value, member_row, org_row
 from sqlalchemy import text
 
@@ -600,6 +604,38 @@ def test_verify_the_chain(admin, world, admin_engine):
             text("select count(*) from audit_events where org_id = :o"), {"o": world.org_a}
         ).scalar_one()
     assert f"The chain is intact: {count} events checked" in html
+
+
+def verify_fragment(client) -> str:
+    response = client.post(
+        "/audit/verify", headers={**HTMX, "HX-Target": "verify-result", "X-CSRFToken": csrf_token(client, "/audit/")}
+    )
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_verify_shows_the_chain_head_to_keep_outside_backoffice(admin, world, admin_engine):
+    head = kept_head(admin_engine, world.org_a)
+    html = verify_fragment(admin)
+    assert f"Chain head now: <code>{world.org_a} {head.seq} {head.hash}</code>" in html
+    assert str(world.org_b) not in html
+
+
+def test_verify_notices_events_cut_back_behind_the_head_a_receipt_carries(admin, world, act_as, admin_engine, database):
+    _, (invoice,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",))
+    run_jobs(database, admin_engine, org_ids=[world.org_a])
+    (doc,) = owner_query(admin_engine, "select * from documents where invoice_id = :i", i=invoice["id"])
+    assert "and it holds the chain heads the organization's documents carried (1)" in verify_fragment(admin)
+
+    seq = doc["audit_head_seq"]
+    with newest_events_cut(database.superuser_url, world.org_a, seq):
+        html = verify_fragment(admin)
+    assert "Events are missing from the end of the trail." in html
+    assert (
+        f"Event #{seq}, the head document {doc['filename']} ({doc['id']}) carries:"
+        f" the trail now ends at event #{seq - 1}: the events after it are gone." in html
+    )
+    assert f"The event recording document {doc['filename']} ({doc['id']}) is gone." in html
 
 
 def test_verify_without_javascript_shows_the_whole_page(admin, world):
