@@ -19,6 +19,7 @@ SQL_FILES = (
     "rules.sql",  # the domain's rules in SQL (pure functions) that queries, policies and guards call
     "rls_policies.sql",  # context helpers (app_org_id() ...), every policy, the table grants
     "append_only.sql",  # the tables nobody updates, deletes or truncates
+    "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain
     "auth.sql",  # sign-in, invitations, password resets
     "engagements.sql",  # engagement and milestone guards
