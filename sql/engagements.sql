@@ -81,8 +81,12 @@ declare
   v_latest record;
   v_refusal text;
 begin
+  -- Read as the caller, under its policies, and only in the milestone's own organization and contractor:
+  -- another's engagement is not found (a new milestone under it then fails its foreign key).
   select e.status into v_engagement_status from public.engagements e
-   where e.id = case when tg_op = 'DELETE' then old.engagement_id else new.engagement_id end;
+   where e.id = case when tg_op = 'DELETE' then old.engagement_id else new.engagement_id end
+     and e.org_id = case when tg_op = 'DELETE' then old.org_id else new.org_id end
+     and e.contractor_id = case when tg_op = 'DELETE' then old.contractor_id else new.contractor_id end;
   if tg_op = 'INSERT' then
     if new.status <> 'planned' then
       raise exception 'a new milestone starts planned' using errcode = '23514';
@@ -134,8 +138,8 @@ begin
   -- that awaits review; approved by an approving review; back to planned by a dispute or route-back partial.
   if new.status is distinct from old.status and new.status <> 'cancelled' then
     select s.id, r.decision, r.partial_policy, r.approved_amount_minor
-      into v_latest from public.submissions s left join public.reviews r on r.submission_id = s.id
-     where s.milestone_id = new.id order by s.revision desc limit 1;
+      into v_latest from public.submissions s left join public.reviews r on r.org_id = s.org_id and r.submission_id = s.id
+     where s.org_id = new.org_id and s.milestone_id = new.id order by s.revision desc limit 1;
     if not coalesce((case old.status || '>' || new.status
              when 'planned>submitted' then v_latest.id is not null and v_latest.decision is null
              when 'submitted>planned' then v_latest.decision = 'dispute'

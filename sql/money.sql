@@ -41,14 +41,21 @@ declare
   v_gross bigint;
   v_amounts record;
 begin
-  if v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id()
-                             or new.authorized_by is distinct from v_user) then
+  -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too).
+  if (v_role is null and not public.session_bypasses_rls())
+     or (v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id()
+                                 or new.authorized_by is distinct from v_user)) then
     raise exception 'a payment is authorized by the engagement''s project owner or an admin, in their own name'
       using errcode = '42501';
   end if;
   -- Held until commit: approvals and the release of one engagement take turns (the release sums
-  -- what the approvals withheld).
-  select * into v_engagement from public.engagements e where e.id = new.engagement_id for update;
+  -- what the approvals withheld). Only the row's own organization and contractor are read or locked:
+  -- another's engagement is not found, and its lock is never taken or waited for.
+  select * into v_engagement from public.engagements e
+   where e.id = new.engagement_id and e.org_id = new.org_id and e.contractor_id = new.contractor_id for update;
+  if not found then
+    raise exception 'engagement % not found', new.engagement_id using errcode = '23503';
+  end if;
   if v_role is not null and not public.can_decide(v_role, v_user, v_engagement.owner_user_id) then
     raise exception 'only the engagement''s project owner or an admin authorizes its payments' using errcode = '42501';
   end if;
@@ -58,16 +65,20 @@ begin
   if new.currency is distinct from v_engagement.currency then
     raise exception 'an invoice is in its engagement''s currency (%)', v_engagement.currency using errcode = '23514';
   end if;
-  v_released := exists (select 1 from public.invoices i where i.engagement_id = new.engagement_id and i.kind = 'retainage_release');
+  v_released := exists (select 1 from public.invoices i
+                         where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'retainage_release');
   if new.kind = 'milestone' then
-    select * into v_review from public.reviews r where r.id = new.review_id;
-    select m.amount_minor into v_milestone_amount from public.milestones m where m.id = new.milestone_id;
+    select * into v_review from public.reviews r
+     where r.id = new.review_id and r.org_id = new.org_id and r.contractor_id = new.contractor_id;
+    select m.amount_minor into v_milestone_amount from public.milestones m
+     where m.id = new.milestone_id and m.org_id = new.org_id and m.contractor_id = new.contractor_id;
     if v_review.milestone_id is distinct from new.milestone_id
        or not (v_review.decision = 'approve' or (v_review.decision = 'partial' and v_review.partial_policy = 'split')) then
       raise exception 'a milestone invoice needs an approving review of that milestone' using errcode = '23514';
     end if;
     if exists (select 1 from public.submissions s, public.submissions r
-                where r.id = v_review.submission_id and s.milestone_id = r.milestone_id and s.revision > r.revision) then
+                where r.id = v_review.submission_id and r.org_id = new.org_id and s.org_id = new.org_id
+                  and s.milestone_id = r.milestone_id and s.revision > r.revision) then
       raise exception 'only the review of the latest revision authorizes payment' using errcode = '23514';
     end if;
     if new.authorized_by is distinct from v_review.reviewed_by then
@@ -89,7 +100,7 @@ begin
       raise exception 'retainage is released once the engagement is completed, or earlier with a reason' using errcode = '23514';
     end if;
     v_gross := (select coalesce(sum(i.retainage_minor), 0) from public.invoices i
-                 where i.engagement_id = new.engagement_id and i.kind = 'milestone');
+                 where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone');
     if v_gross = 0 then
       raise exception 'this engagement holds no retainage to release' using errcode = '23514';
     end if;
@@ -120,7 +131,8 @@ $$;
 -- columns); its status moves approved -> exported (into a live batch written in this transaction)
 -- -> approved (the batch voided) and approved/exported -> paid (with its payment record).
 -- Not SECURITY DEFINER and no SET clause: it runs once per row of a 100,000-row export, and only
--- finance and admins update invoices, who may read the batches and payments it checks.
+-- finance and admins update invoices, who may read the batches and payments it checks (under their
+-- policies, and only in the invoice's own organization).
 drop function if exists invoices_move_guard() cascade;
 create function invoices_move_guard() returns trigger
 language plpgsql as $$
@@ -144,19 +156,20 @@ begin
   case old.status || '>' || new.status
     when 'approved>exported' then
       if not exists (select 1 from public.ap_export_batches b
-                      where b.id = new.batch_id and b.status = 'live' and b.created_at = now()) then
+                      where b.id = new.batch_id and b.org_id = new.org_id and b.status = 'live' and b.created_at = now()) then
         raise exception 'an invoice is exported into a live batch written in the same transaction' using errcode = '23514';
       end if;
       new.exported_at := now();
     when 'exported>approved' then
       if new.batch_id is not null or not exists (select 1 from public.ap_export_batches b
-                                                  where b.id = old.batch_id and b.status = 'voided') then
+                                                  where b.id = old.batch_id and b.org_id = old.org_id and b.status = 'voided') then
         raise exception 'an exported invoice returns to approved only when its batch is voided' using errcode = '23514';
       end if;
       new.exported_at := null;
     when 'approved>paid', 'exported>paid' then
       if (new.batch_id, new.exported_at) is distinct from (old.batch_id, old.exported_at)
-         or not exists (select 1 from public.payments p where p.invoice_id = new.id and p.paid_at = new.paid_at) then
+         or not exists (select 1 from public.payments p
+                         where p.org_id = new.org_id and p.invoice_id = new.id and p.paid_at = new.paid_at) then
         raise exception 'an invoice is paid with its payment record' using errcode = '23514';
       end if;
     else
@@ -175,11 +188,19 @@ declare
   v_role text := public.app_role();
   v_invoice public.invoices;
 begin
-  if v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
-                             or new.recorded_by is distinct from public.app_user_id()) then
+  -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too).
+  if (v_role is null and not public.session_bypasses_rls())
+     or (v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
+                                 or new.recorded_by is distinct from public.app_user_id())) then
     raise exception 'payments are recorded by finance or an admin, in their own name' using errcode = '42501';
   end if;
-  select * into v_invoice from public.invoices i where i.id = new.invoice_id for update;
+  -- Only the row's own organization and contractor are read or locked: another's invoice is not found,
+  -- and its lock is never taken or waited for.
+  select * into v_invoice from public.invoices i
+   where i.id = new.invoice_id and i.org_id = new.org_id and i.contractor_id = new.contractor_id for update;
+  if not found then
+    raise exception 'invoice % not found', new.invoice_id using errcode = '23503';
+  end if;
   if v_invoice.status not in ('approved', 'exported') then
     raise exception 'invoice % is %; only an approved or exported invoice is paid', v_invoice.invoice_number, v_invoice.status
       using errcode = '23514';
@@ -206,7 +227,8 @@ $$;
 create or replace function payments_paid_invoice() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  if not exists (select 1 from public.invoices i where i.id = new.invoice_id and i.status = 'paid' and i.paid_at = new.paid_at) then
+  if not exists (select 1 from public.invoices i
+                  where i.id = new.invoice_id and i.org_id = new.org_id and i.status = 'paid' and i.paid_at = new.paid_at) then
     raise exception 'a payment marks its invoice paid in the same transaction' using errcode = '23514';
   end if;
   return null;
@@ -220,8 +242,11 @@ declare
   v_user uuid := public.app_user_id();
 begin
   if tg_op = 'INSERT' then
-    if v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
-                               or new.created_by is distinct from v_user) then
+    -- Tenancy first: next_org_number() below locks the organization's counter (no person and not the
+    -- owner role: refused too).
+    if (v_role is null and not public.session_bypasses_rls())
+       or (v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
+                                   or new.created_by is distinct from v_user)) then
       raise exception 'AP export batches are created by finance or an admin, in their own name' using errcode = '42501';
     end if;
     if new.status <> 'live' or num_nonnulls(new.voided_by, new.voided_at, new.void_reason) > 0 then
@@ -251,7 +276,7 @@ begin
   if v_role is not null and (v_role <> 'admin' or new.voided_by is distinct from v_user) then
     raise exception 'only an admin voids a batch, in their own name' using errcode = '42501';
   end if;
-  if exists (select 1 from public.invoices i where i.batch_id = old.id and i.status = 'paid') then
+  if exists (select 1 from public.invoices i where i.org_id = old.org_id and i.batch_id = old.id and i.status = 'paid') then
     raise exception 'batch % has paid invoices and cannot be voided', old.number using errcode = '23514';
   end if;
   new.voided_at := now();
@@ -270,9 +295,9 @@ declare
   v_total numeric;
 begin
   -- A deferred trigger's NEW is the row as the event wrote it; the batch as committed is read here.
-  select * into v_batch from public.ap_export_batches b where b.id = new.id;
+  select * into v_batch from public.ap_export_batches b where b.id = new.id and b.org_id = new.org_id;
   if v_batch.status = 'voided' then
-    if exists (select 1 from public.invoices i where i.batch_id = v_batch.id) then
+    if exists (select 1 from public.invoices i where i.org_id = v_batch.org_id and i.batch_id = v_batch.id) then
       raise exception 'a voided batch returns its invoices to approved in the same transaction' using errcode = '23514';
     end if;
     return null;
@@ -283,7 +308,8 @@ begin
   if v_batch.sha256 is null then
     raise exception 'batch % was never sealed with its file', v_batch.number using errcode = '23514';
   end if;
-  select string_agg(c.data, ''::bytea order by c.chunk_no) into v_bytes from public.ap_export_chunks c where c.batch_id = v_batch.id;
+  select string_agg(c.data, ''::bytea order by c.chunk_no) into v_bytes from public.ap_export_chunks c
+   where c.org_id = v_batch.org_id and c.batch_id = v_batch.id;
   if v_bytes is null or octet_length(v_bytes) <> v_batch.size_bytes or encode(sha256(v_bytes), 'hex') <> v_batch.sha256 then
     raise exception 'the stored file of batch % does not match its size and sha256', v_batch.number using errcode = '23514';
   end if;

@@ -19,14 +19,22 @@ declare
   v_previous record;
 begin
   -- Refuse another organization's or contractor's row before reading anything, so that the error
-  -- never tells a caller about rows its policies hide.
-  if v_role is not null and (v_role <> 'contractor' or new.org_id is distinct from public.app_org_id()
-                             or new.contractor_id is distinct from public.app_contractor_id()
-                             or new.submitted_by is distinct from public.app_user_id()) then
+  -- never tells a caller about rows its policies hide (no person and not the owner role: refused too).
+  if (v_role is null and not public.session_bypasses_rls())
+     or (v_role is not null and (v_role <> 'contractor' or new.org_id is distinct from public.app_org_id()
+                                 or new.contractor_id is distinct from public.app_contractor_id()
+                                 or new.submitted_by is distinct from public.app_user_id())) then
     raise exception 'only the contractor''s user submits work, in its own name' using errcode = '42501';
   end if;
-  select * into v_milestone from public.milestones m where m.id = new.milestone_id;
-  select e.status into v_engagement_status from public.engagements e where e.id = v_milestone.engagement_id;
+  -- Only the row's own organization and contractor are read: another's milestone is not found, like one
+  -- that does not exist, and nothing of it is read.
+  select * into v_milestone from public.milestones m
+   where m.id = new.milestone_id and m.org_id = new.org_id and m.contractor_id = new.contractor_id;
+  if not found then
+    raise exception 'milestone % not found', new.milestone_id using errcode = '23503';
+  end if;
+  select e.status into v_engagement_status from public.engagements e
+   where e.id = v_milestone.engagement_id and e.org_id = new.org_id;
   if v_engagement_status is distinct from 'active' then
     raise exception 'work is submitted only on an active engagement' using errcode = '23514';
   end if;
@@ -34,8 +42,8 @@ begin
     raise exception 'work is submitted for a planned milestone; this one is %', v_milestone.status using errcode = '23514';
   end if;
   select s.revision, r.decision into v_previous from public.submissions s
-    left join public.reviews r on r.submission_id = s.id
-   where s.milestone_id = new.milestone_id order by s.revision desc limit 1;
+    left join public.reviews r on r.org_id = s.org_id and r.submission_id = s.id
+   where s.org_id = new.org_id and s.milestone_id = new.milestone_id order by s.revision desc limit 1;
   if new.revision <> coalesce(v_previous.revision, 0) + 1 then
     raise exception 'the next revision of this milestone is %', coalesce(v_previous.revision, 0) + 1 using errcode = '23514';
   end if;
@@ -51,11 +59,12 @@ $$;
 create or replace function submissions_have_evidence() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  if jsonb_array_length(new.links) = 0 and not exists (select 1 from public.evidence_files f where f.submission_id = new.id) then
+  if jsonb_array_length(new.links) = 0
+     and not exists (select 1 from public.evidence_files f where f.org_id = new.org_id and f.submission_id = new.id) then
     raise exception 'a submission carries at least one file or link' using errcode = '23514';
   end if;
-  if (select m.status from public.milestones m where m.id = new.milestone_id) = 'planned'
-     and not exists (select 1 from public.reviews r where r.submission_id = new.id) then
+  if (select m.status from public.milestones m where m.id = new.milestone_id and m.org_id = new.org_id) = 'planned'
+     and not exists (select 1 from public.reviews r where r.org_id = new.org_id and r.submission_id = new.id) then
     raise exception 'a submission marks its milestone submitted in the same transaction' using errcode = '23514';
   end if;
   return null;
@@ -66,15 +75,16 @@ $$;
 create or replace function reviews_moved_milestone() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  if (select m.status from public.milestones m where m.id = new.milestone_id) = 'submitted'
+  if (select m.status from public.milestones m where m.id = new.milestone_id and m.org_id = new.org_id) = 'submitted'
      and not exists (select 1 from public.submissions s, public.submissions r
-                      where r.id = new.submission_id and s.milestone_id = r.milestone_id and s.revision > r.revision) then
+                      where r.id = new.submission_id and r.org_id = new.org_id and s.org_id = new.org_id
+                        and s.milestone_id = r.milestone_id and s.revision > r.revision) then
     raise exception 'a review moves its milestone (approved, or back to the contractor) in the same transaction' using errcode = '23514';
   end if;
   -- Approval is the only door money leaves by, and it always opens one: an approving review
   -- authorizes its payment (an invoice) in the same transaction.
   if (new.decision = 'approve' or new.partial_policy = 'split') and to_regclass('public.invoices') is not null
-     and not exists (select 1 from public.invoices i where i.review_id = new.id) then
+     and not exists (select 1 from public.invoices i where i.org_id = new.org_id and i.review_id = new.id) then
     raise exception 'an approval authorizes its payment (an invoice) in the same transaction' using errcode = '23514';
   end if;
   return null;
@@ -85,7 +95,8 @@ $$;
 create or replace function evidence_files_complete() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  if new.size_bytes is distinct from (select sum(octet_length(c.data)) from public.evidence_chunks c where c.file_id = new.id) then
+  if new.size_bytes is distinct from (select sum(octet_length(c.data)) from public.evidence_chunks c
+                                       where c.org_id = new.org_id and c.file_id = new.id) then
     raise exception 'the stored bytes of % do not add up to its size', new.file_name using errcode = '23514';
   end if;
   return null;
@@ -102,16 +113,24 @@ declare
   v_engagement public.engagements;
   v_policy text;
 begin
-  if v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id()) then
+  -- Tenancy first, before anything is read (no person and not the owner role: refused too).
+  if (v_role is null and not public.session_bypasses_rls())
+     or (v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id())) then
     raise exception 'only the engagement''s project owner or an admin decides' using errcode = '42501';
   end if;
-  select * into v_submission from public.submissions s where s.id = new.submission_id;
-  select * into v_milestone from public.milestones m where m.id = v_submission.milestone_id;
-  select * into v_engagement from public.engagements e where e.id = v_milestone.engagement_id;
+  -- Only the row's own organization and contractor are read: another's submission is not found.
+  select * into v_submission from public.submissions s
+   where s.id = new.submission_id and s.org_id = new.org_id and s.contractor_id = new.contractor_id;
+  if not found then
+    raise exception 'submission % not found', new.submission_id using errcode = '23503';
+  end if;
+  select * into v_milestone from public.milestones m where m.id = v_submission.milestone_id and m.org_id = new.org_id;
+  select * into v_engagement from public.engagements e where e.id = v_milestone.engagement_id and e.org_id = new.org_id;
   if new.milestone_id is distinct from v_submission.milestone_id then
     raise exception 'a review is of the milestone its submission is for' using errcode = '23514';
   end if;
-  if exists (select 1 from public.submissions s where s.milestone_id = v_submission.milestone_id and s.revision > v_submission.revision) then
+  if exists (select 1 from public.submissions s
+              where s.org_id = new.org_id and s.milestone_id = v_submission.milestone_id and s.revision > v_submission.revision) then
     raise exception 'only the latest revision of a milestone is reviewed' using errcode = '23514';
   end if;
   if v_milestone.status <> 'submitted' then
@@ -136,7 +155,8 @@ begin
     raise exception 'a partial decision follows the organization''s policy (%)', v_policy using errcode = '23514';
   end if;
   if new.evidence_sha256 is distinct from (select coalesce(array_agg(f.sha256 order by f.position), '{}')
-                                            from public.evidence_files f where f.submission_id = new.submission_id) then
+                                            from public.evidence_files f
+                                           where f.org_id = new.org_id and f.submission_id = new.submission_id) then
     raise exception 'a review records the hashes of the evidence of its submission' using errcode = '23514';
   end if;
   new.reviewed_at := now();

@@ -2,6 +2,7 @@
 --
 -- Contents
 --   1. Context helpers      app_user_id(), app_membership(), app_org_id(), app_role(), app_contractor_id()
+--                           session_bypasses_rls(): the owner role's session, for the guards
 --   2. Policy tools         pg_temp.policy(), writes_only_by(), contractor_scoped(), grant_to_app(), grant_execute();
 --                           the schema's grant, and every table privilege revoked before it is granted
 --   3. Foundation           organizations, users, memberships, contractors, invites, audit_events, login_throttle
@@ -100,6 +101,19 @@ begin
   end loop;
 end
 $$;
+
+-- Whether the session's login role is one that row-level security does not bind (the owner role:
+-- migrations, fixtures, the CLI's owner commands; a superuser). A SECURITY DEFINER guard judges a row
+-- by the rules of no person (app_role() NULL) only in such a session. The web and worker roles with
+-- no context, or with one that names an organization they are no member of, get app_role() NULL too:
+-- their row would fail its policy's WITH CHECK, but that check runs after BEFORE triggers, so a guard
+-- that took them for the owner would read (and lock) the rows they name first. session_user, like in
+-- the helpers above: no SET ROLE or setting of the caller changes it. Guards call it as the owner.
+create or replace function session_bypasses_rls() returns boolean
+language sql stable set search_path = pg_catalog, pg_temp as $$
+  select coalesce((select r.rolsuper or r.rolbypassrls from pg_catalog.pg_roles r where r.rolname = session_user), false)
+$$;
+revoke all on function session_bypasses_rls() from public;
 
 -- ---------------------------------------------------------------------------------------------
 -- 2. Policy tools. pg_temp.policy() creates one policy if its table exists, after switching RLS on and
