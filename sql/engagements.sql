@@ -130,6 +130,35 @@ begin
     raise exception 'the milestones of an engagement that is % cannot be changed', replace(v_engagement_status, '_', ' ')
       using errcode = '23514';
   end if;
+  -- A milestone's terms (amount, due date, title, deliverable) are edited directly only in a draft
+  -- (domain.engagements.EDITABLE); after that only a change order changes them (DESIGN.md section 3), whoever
+  -- writes, the owner role included: an adjust line of a change order issued in this transaction must record
+  -- this very change, before and after. Otherwise an owner could raise an amount with a plain UPDATE, no
+  -- change order and no audit event, and approving would pay it.
+  if v_engagement_status is distinct from 'draft' then  -- an engagement the writer cannot see is no draft
+    declare
+      v_after jsonb := jsonb_build_object('title', new.title, 'deliverable', new.deliverable,
+                                          'amount_minor', new.amount_minor, 'due_date', new.due_date);
+      v_before jsonb := jsonb_build_object('title', old.title, 'deliverable', old.deliverable,
+                                           'amount_minor', old.amount_minor, 'due_date', old.due_date);
+      v_changed jsonb;
+    begin
+      if v_after is distinct from v_before then
+        select jsonb_object_agg(t.key, t.value) into v_changed
+          from jsonb_each(v_after) t where t.value is distinct from v_before -> t.key;
+        -- from the engagement's change orders of this transaction (created_at = now()) to their lines
+        if not exists (
+            select 1 from public.change_orders c
+              join public.change_order_lines l on l.org_id = c.org_id and l.change_order_id = c.id
+             where c.org_id = new.org_id and c.engagement_id = new.engagement_id and c.created_at = now()
+               and l.milestone_id = new.id and l.kind = 'adjust'
+               and l.after @> v_changed and v_after @> l.after and v_before @> l.before) then
+          raise exception 'once the work request is sent, a milestone''s amount, due date, title and deliverable change only by change order'
+            using errcode = '23514';
+        end if;
+      end if;
+    end;
+  end if;
   if v_refusal = 'engagement' then
     raise exception 'work is submitted only on an active engagement, and reviewed only on an active or paused one'
       using errcode = '23514';

@@ -171,6 +171,35 @@ begin
 end
 $$;
 
+-- The app role's UPDATE of these columns of a table (column grants: DESIGN.md section 5), of those that
+-- exist: every revision applies these files, and an earlier one has not added every column yet. A
+-- misspelt column is not silently lost: tests/integration/test_privileges.py holds the grants to a list.
+create or replace function pg_temp.grant_update_to_app(p_table text, p_columns text[]) returns void
+language plpgsql as $$
+declare
+  v_columns text;
+begin
+  select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_columns
+    from pg_attribute a
+   where a.attrelid = to_regclass('public.' || p_table) and a.attnum > 0 and not a.attisdropped
+     and a.attname = any (p_columns);
+  if v_columns is not null then
+    perform pg_temp.grant_to_app(p_table, format('update (%s)', v_columns));
+  end if;
+end
+$$;
+
+-- What the worker's jobs need and no page of the web role's does (delivering the outbox's email): the
+-- worker role's alone.
+create or replace function pg_temp.grant_to_worker(p_table text, p_privileges text) returns void
+language plpgsql as $$
+begin
+  if to_regclass('public.' || p_table) is not null then
+    execute format('grant %s on public.%I to %I', p_privileges, p_table, current_setting('backoffice.worker_role'));
+  end if;
+end
+$$;
+
 -- The app role, and nobody else, may execute a function of the web's (sign-in, invitations ...);
 -- p_worker_too: the worker role too (a helper that a policy calls).
 create or replace function pg_temp.grant_execute(p_function text, p_worker_too boolean default false) returns void
@@ -203,7 +232,11 @@ $$;
 -- organizations: the tenant itself. Members see their org; admins change its settings.
 select pg_temp.policy('organizations', 'org_scope', $p$using (id = (select app_org_id()))$p$);
 select pg_temp.writes_only_by('organizations', '{admin}');
-select pg_temp.grant_to_app('organizations', 'select, update');
+-- UPDATE: the settings and export-layout pages' fields (services/organizations.py), never its id.
+select pg_temp.grant_to_app('organizations', 'select');
+select pg_temp.grant_update_to_app('organizations', '{name, default_currency, default_retainage_bps, payment_terms_days,
+  partial_policy, evidence_max_files, evidence_max_file_mb, evidence_max_submission_mb, invoice_prefix, segregation_of_duties,
+  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns}');
 
 -- users: a user sees itself and the members of the current org; a contractor sees the org's staff
 -- and its own contractor's users, never another contractor's. Only the user changes its own row.
@@ -219,7 +252,8 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
      and (public.app_role() <> 'contractor' or m.role <> 'contractor' or m.contractor_id = public.app_contractor_id())
 $$;
 select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or id = any ((select app_visible_user_ids())::uuid[]))$p$);  -- the cast keeps ANY from reading a subquery
-select pg_temp.grant_to_app('users', 'select (id, email, name, is_active, created_at, last_login_at, sessions_revoked_at), update (name, sessions_revoked_at)');
+-- UPDATE: signing out everywhere (services/auth.sign_out); no page renames a user.
+select pg_temp.grant_to_app('users', 'select (id, email, name, is_active, created_at, last_login_at, sessions_revoked_at), update (sessions_revoked_at)');
 select pg_temp.grant_execute('app_visible_user_ids()', true);
 drop function if exists app_can_see_user(uuid);  -- replaced above; dropped once no policy uses it
 select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
@@ -237,7 +271,9 @@ select pg_temp.policy('contractors', 'org_scope', $p$using (org_id = (select app
 select pg_temp.policy('contractors', 'contractor_own', $p$as restrictive using (
   case when (select app_contractor_id()) is null then true else id = (select app_contractor_id()) end)$p$);
 select pg_temp.writes_only_by('contractors', '{admin}');
-select pg_temp.grant_to_app('contractors', 'select, insert, update, delete');
+-- UPDATE: the contractor form's fields (services/contractors.update_contractor), never its id or org.
+select pg_temp.grant_to_app('contractors', 'select, insert, delete');
+select pg_temp.grant_update_to_app('contractors', '{legal_name, email, ap_vendor_id, payout_details, updated_at}');
 
 -- invites: admins only, in every direction, and written in their own name.
 select pg_temp.policy('invites', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
@@ -275,7 +311,12 @@ select pg_temp.policy('engagements', 'contractor_sent', $p$as restrictive for se
 select pg_temp.policy('engagements', 'writers_insert', $p$as restrictive for insert with check ((select app_role()) in ('admin', 'owner'))$p$);
 select pg_temp.policy('engagements', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);
-select pg_temp.grant_to_app('engagements', 'select, insert, update');
+-- UPDATE: a draft's terms (services/engagements.update_terms) and the moves with their who and when
+-- (perform); never its id, org, creator or billing mode.
+select pg_temp.grant_to_app('engagements', 'select, insert');
+select pg_temp.grant_update_to_app('engagements', '{contractor_id, owner_user_id, title, sow_reference, currency, retainage_bps,
+  payment_terms_days, service_fee_bps, status, updated_at, sent_at, sent_by, responded_at, responded_by, decline_reason,
+  completed_at, cancelled_at, cancel_reason}');
 
 -- milestones: staff write them (directly in a draft, by change order later). A contractor sees the
 -- milestones of engagements whose work request was sent (an id array built once per statement).
@@ -293,7 +334,10 @@ select pg_temp.policy('milestones', 'contractor_sent', $p$as restrictive for sel
 select pg_temp.writes_only_by('milestones', '{admin,owner}');
 select pg_temp.policy('milestones', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);
-select pg_temp.grant_to_app('milestones', 'select, insert, update, delete');
+-- UPDATE: a draft's schedule (services/schedule), a change order's lines and the status moves of
+-- submitting and deciding; never its id, org, contractor or engagement.
+select pg_temp.grant_to_app('milestones', 'select, insert, delete');
+select pg_temp.grant_update_to_app('milestones', '{title, deliverable, amount_minor, due_date, seq, status, updated_at}');
 
 -- change orders and their lines: written once by staff, never changed (no UPDATE or DELETE grant).
 select pg_temp.contractor_scoped('change_orders');
@@ -343,8 +387,9 @@ select pg_temp.writes_only_by('invoices', '{admin,owner}');
 select pg_temp.policy('invoices', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('invoices', 'authorized_by_self', $p$as restrictive for insert with check (authorized_by = (select app_user_id()))$p$);
--- An invoice's amounts never change: only its status columns are updatable.
-select pg_temp.grant_to_app('invoices', 'select, insert, update (status, batch_id, exported_at, paid_at, updated_at)');
+-- An invoice's amounts never change: only its status columns are updatable, as exporting, voiding a batch
+-- and recording a payment write them (updated_at is invoices_guard's to set).
+select pg_temp.grant_to_app('invoices', 'select, insert, update (status, batch_id, exported_at, paid_at)');
 -- payments: a contractor reads its own; finance and admins record them in their own name.
 select pg_temp.contractor_scoped('payments');
 select pg_temp.writes_only_by('payments', '{admin,finance}');
@@ -396,7 +441,10 @@ select pg_temp.policy('email_messages', 'worker_account_messages_select', format
 select pg_temp.policy('email_messages', 'worker_account_messages_update', format($p$for update to %I
   using (org_id is null and recipient_user_id = (select app_user_id()))
   with check (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
-select pg_temp.grant_to_app('email_messages', 'select, insert, update (status, attempts, last_error, provider_id, sent_at, updated_at)');
+-- UPDATE: an admin sends a kept or failed message again (services/notifications.requeue); how each delivery
+-- went is the worker's to record.
+select pg_temp.grant_to_app('email_messages', 'select, insert, update (status, updated_at)');
+select pg_temp.grant_to_worker('email_messages', 'update (attempts, last_error, provider_id, sent_at)');
 
 -- notifications: each person reads and marks their own; the worker (an admin's reach) writes them.
 select pg_temp.policy('notifications', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);

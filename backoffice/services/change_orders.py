@@ -173,11 +173,8 @@ def _write(
             )
             session.add(line["milestone"])
             session.flush()
-        else:
-            values = {"status": MilestoneStatus.CANCELLED.value} if line["kind"] == "cancel" else line["after"]
-            session.execute(
-                update(Milestone).where(Milestone.id == line["milestone"].id).values(**values, updated_at=func.now())
-            )
+        # The line is written before the milestone changes: milestones_guard lets an engagement's milestone
+        # change its terms only as a line of a change order of the same transaction records it.
         session.add(
             ChangeOrderLine(
                 org_id=engagement.org_id,
@@ -190,6 +187,12 @@ def _write(
                 after=_json(line["after"]),
             )
         )
+        session.flush()
+        if line["kind"] != "add":
+            values = {"status": MilestoneStatus.CANCELLED.value} if line["kind"] == "cancel" else line["after"]
+            session.execute(
+                update(Milestone).where(Milestone.id == line["milestone"].id).values(**values, updated_at=func.now())
+            )
     session.flush()
     audit.record(
         session,

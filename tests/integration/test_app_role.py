@@ -265,13 +265,13 @@ EXPECTED_COLUMN_PRIVILEGES = {
     },
     "users": {
         "SELECT": {"id", "email", "name", "is_active", "created_at", "last_login_at", "sessions_revoked_at"},
-        "UPDATE": {"name", "sessions_revoked_at"},
+        "UPDATE": {"sessions_revoked_at"},  # signing out everywhere; no page renames a user
     },
     # an authorization's amounts, parties and dates are never updatable, only its payment status
     "invoices": {
         "SELECT": _ALL,
         "INSERT": _ALL,
-        "UPDATE": {"status", "batch_id", "exported_at", "paid_at", "updated_at"},
+        "UPDATE": {"status", "batch_id", "exported_at", "paid_at"},  # updated_at: invoices_guard sets it
     },
     # a batch is sealed once with its file (the guard allows it only in the writing transaction); then
     # it can only be voided
@@ -294,7 +294,7 @@ EXPECTED_COLUMN_PRIVILEGES = {
     "email_messages": {
         "SELECT": _ALL,
         "INSERT": _ALL,
-        "UPDATE": {"status", "attempts", "last_error", "provider_id", "sent_at", "updated_at"},
+        "UPDATE": {"status", "updated_at"},  # an admin sends it again; the rest is the worker's (delivery)
     },
     # a notification is only ever marked read
     "notifications": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"read_at"}},

@@ -81,7 +81,7 @@ def seed_engagement(conn, *, org_id, contractor_id, owner_id, staff_id, responde
         ),
         {"org": org_id, "c": contractor_id, "e": engagement, "staff": staff_id},
     ).scalar_one()
-    conn.execute(text("update milestones set amount_minor = 120000 where id = :m"), {"m": milestones[0]})
+    # The line first: milestones_guard changes a sent engagement's milestone only as a line records it.
     line = conn.execute(
         text(
             "insert into change_order_lines"
@@ -91,6 +91,7 @@ def seed_engagement(conn, *, org_id, contractor_id, owner_id, staff_id, responde
         ),
         {"org": org_id, "c": contractor_id, "co": change_order, "m": milestones[0]},
     ).scalar_one()
+    conn.execute(text("update milestones set amount_minor = 120000 where id = :m"), {"m": milestones[0]})
     return Seeded(org_id, contractor_id, engagement, milestones, change_order, line)
 
 
@@ -319,24 +320,16 @@ def test_admin_of_org_b_deleting_org_a_rows_changes_nothing(world, seeded, act_a
 
 
 def test_admin_of_org_b_cannot_move_its_rows_into_org_a(world, seeded, act_as, admin_engine):
-    """An UPDATE that rewrites org_id to A is refused by the org scope's WITH CHECK."""
+    """An UPDATE that rewrites org_id to A is refused before any row is read: the app role may update
+    neither table's org_id (column grants). Behind that, the org scope's WITH CHECK and milestones_guard
+    (a milestone stays with its engagement) would refuse it too."""
     before = org_snapshot(admin_engine, world.org_a)
-    s = act_as(world.admin_b.id, world.org_b)
-    refused(
-        s,
+    for sql in (
         "update engagements set org_id = :org where id = :e",
-        {"org": world.org_a, "e": seeded["z"].engagement},
-        RLS_VIOLATION,
-    )
-    s = act_as(world.admin_b.id, world.org_b)
-    # For milestones the guard trigger (BEFORE UPDATE) refuses first: a milestone never changes org.
-    refused(
-        s,
         "update milestones set org_id = :org where engagement_id = :e",
-        {"org": world.org_a, "e": seeded["z"].engagement},
-        "stays with its engagement",
-        sqlstate="23514",
-    )
+    ):
+        s = act_as(world.admin_b.id, world.org_b)
+        refused(s, sql, {"org": world.org_a, "e": seeded["z"].engagement}, PERMISSION_DENIED)
     assert org_snapshot(admin_engine, world.org_a) == before
 
 
@@ -547,6 +540,28 @@ def test_staff_may_update_engagements_and_milestones_in_their_own_org(world, see
         ).rowcount
         == 2
     )
+    # A sent engagement's milestone changes its terms only as a change order line of the same transaction
+    # records it (milestones_guard), so the control writes a change order first, as the service would.
+    s.execute(
+        text(
+            "insert into change_orders (org_id, contractor_id, engagement_id, number, reason, contract_value_before,"
+            " contract_value_after, created_by)"
+            " select org_id, contractor_id, id, 2, 'Control', 0, 0, :me from engagements where org_id = :org"
+        ),
+        {"org": world.org_a, "me": world.owner.id},
+    )
+    s.execute(
+        text(
+            "insert into change_order_lines"
+            " (org_id, contractor_id, change_order_id, line_no, kind, milestone_id, before, after)"
+            " select m.org_id, m.contractor_id, c.id, m.seq, 'adjust', m.id,"
+            "        jsonb_build_object('title', m.title, 'amount_minor', m.amount_minor),"
+            '        \'{"title": "Taken over", "amount_minor": 999999999}\''
+            "   from milestones m join change_orders c on c.engagement_id = m.engagement_id and c.number = 2"
+            "  where m.org_id = :org"
+        ),
+        {"org": world.org_a},
+    )
     assert s.execute(text(UPDATES["milestones"].format(where="org_id = :org")), {"org": world.org_a}).rowcount == 4
     s.rollback()
 
@@ -574,13 +589,22 @@ def test_rows_below_an_engagement_cannot_name_another_contractor(world, seeded, 
 
 
 def test_a_milestone_cannot_be_moved_to_another_contractor_by_update(world, seeded, act_as, admin_engine):
+    """The app role may not update a milestone's contractor_id (column grants); the owner role, which may,
+    is stopped by the composite foreign key."""
     before = org_snapshot(admin_engine, world.org_a)
     s = act_as(world.admin.id, world.org_a)
     refused(
         s,
         "update milestones set contractor_id = :c where id = :m",
         {"c": world.contractor_y, "m": seeded["x"].milestones[1]},
-        "foreign key",
-        sqlstate="23503",
+        PERMISSION_DENIED,
     )
+    with admin_engine.connect() as conn:
+        refused(
+            conn,
+            "update milestones set contractor_id = :c where id = :m",
+            {"c": world.contractor_y, "m": seeded["x"].milestones[1]},
+            "foreign key",
+            sqlstate="23503",
+        )
     assert org_snapshot(admin_engine, world.org_a) == before

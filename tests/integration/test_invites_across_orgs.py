@@ -304,10 +304,12 @@ def test_an_invited_person_with_an_account_signs_in_but_not_into_the_inviting_or
 # --- users ---------------------------------------------------------------------------------------------
 
 
-def test_only_the_user_can_rename_themselves(world, act_as):
+@pytest.mark.parametrize("whom", ["admin", "finance"])
+def test_nobody_renames_a_user_through_the_app_role(world, act_as, whom):
+    """No page renames a user, so the app role may not update users.name (column grants), not even one's own."""
     s = act_as(world.finance.id, world.org_a)
-    assert s.execute(text("update users set name = 'Hacked' where id = :id"), {"id": world.admin.id}).rowcount == 0
-    assert s.execute(text("update users set name = 'Fiona F.' where id = :id"), {"id": world.finance.id}).rowcount == 1
+    with pytest.raises(DBAPIError, match="permission denied"):
+        s.execute(text("update users set name = 'Hacked' where id = :id"), {"id": getattr(world, whom).id})
     s.rollback()
 
 
