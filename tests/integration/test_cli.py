@@ -112,6 +112,17 @@ def test_doctor_fails_naming_the_problem_when_the_queue_or_the_worker_role_is_op
     assert run("doctor").exit_code == 0
 
 
+def test_without_the_worker_roles_url_jobs_neither_run_nor_migrate(database):
+    env = {"DATABASE_URL": database.app_url, "DATABASE_ADMIN_URL": database.admin_url, "DATABASE_WORKER_URL": ""}
+    runner = CliRunner()
+    worker = runner.invoke(main, ["worker", "--once"], env=env)
+    assert worker.exit_code == 1
+    assert "DATABASE_WORKER_URL is not set" in worker.output
+    upgrade = runner.invoke(main, ["db", "upgrade"], env=env)
+    assert upgrade.exit_code != 0
+    assert "DATABASE_WORKER_URL" in str(upgrade.exception) + upgrade.output
+
+
 def test_db_upgrade_is_idempotent(run):
     assert run("db", "upgrade").exit_code == 0
     assert run("db", "upgrade").exit_code == 0
