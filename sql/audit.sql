@@ -13,13 +13,14 @@ set local check_function_bodies = off;
 -- insert says, actor_user_id and actor_label are set here, before the hash covers them. A person is the
 -- user app.user_id names, with their email (read as definer: the app role may not read every column of
 -- users). Without a person the label says what acted: 'system' when the session's login role can bypass
--- row-level security (the owner role of CLI commands, migrations and bootstrap; a superuser), and
--- 'background job' otherwise. session_user, not current_user: inside this SECURITY DEFINER function
--- current_user is the owner, and the app and worker roles cannot change their session_user (they are
--- members of no other role). Only a job gets past the insert policy of audit_events without a person: as
--- the worker role (app.user_id unset); the old worker identity app.user_id = app.org_id named no user
--- either. The restrictive policy actor_is_self (sql/rls_policies.sql) runs after this trigger, so it checks
--- the values set here: redundant with it, never in its way.
+-- row-level security (session_bypasses_rls(), sql/rls_policies.sql: the owner role of CLI commands,
+-- migrations and bootstrap; a superuser), and 'background job' otherwise. It asks session_user, not
+-- current_user: inside this SECURITY DEFINER function current_user is the owner, and the app and worker
+-- roles cannot change their session_user (they are members of no other role). Only a job gets past the
+-- insert policy of audit_events without a person: as the worker role (app.user_id unset); the old worker
+-- identity app.user_id = app.org_id named no user either. The restrictive policy actor_is_self
+-- (sql/rls_policies.sql) runs after this trigger, so it checks the values set here: redundant with it,
+-- never in its way.
 -- ---------------------------------------------------------------------------------------------
 
 create or replace function audit_events_chain() returns trigger
@@ -32,9 +33,7 @@ declare
 begin
   select u.id, u.email into v_user_id, v_email from public.users u where u.id = public.app_user_id();
   new.actor_user_id := v_user_id;
-  new.actor_label := coalesce(v_email, case
-      when exists (select 1 from pg_roles r where r.rolname = session_user and (r.rolsuper or r.rolbypassrls))
-      then 'system' else 'background job' end);
+  new.actor_label := coalesce(v_email, case when public.session_bypasses_rls() then 'system' else 'background job' end);
   perform pg_advisory_xact_lock(hashtextextended('audit_events:' || new.org_id::text, 0));
   select e.seq, e.hash into v_prev_seq, v_prev_hash
     from public.audit_events e where e.org_id = new.org_id order by e.seq desc limit 1;
