@@ -26,8 +26,6 @@ class Settings:
     database_admin_url: str | None
     secret_key: str | None
     trust_proxy: bool
-    login_max_failures: int
-    login_lock_minutes: int
     database_worker_url: str | None = None
     resend_api_key: str | None = None  # without it, email is kept in the outbox instead of sent
     email_from: str = "backoffice <onboarding@resend.dev>"
@@ -57,8 +55,6 @@ def load_settings() -> Settings:
         database_worker_url=os.environ.get("DATABASE_WORKER_URL") or None,
         secret_key=os.environ.get("SECRET_KEY") or None,
         trust_proxy=_flag("BACKOFFICE_TRUST_PROXY"),
-        login_max_failures=int(os.environ.get("BACKOFFICE_LOGIN_MAX_FAILURES", "5")),
-        login_lock_minutes=int(os.environ.get("BACKOFFICE_LOGIN_LOCK_MINUTES", "15")),
         resend_api_key=os.environ.get("RESEND_API_KEY") or None,
         email_from=os.environ.get("BACKOFFICE_EMAIL_FROM") or Settings.email_from,
         base_url=(os.environ.get("BACKOFFICE_BASE_URL") or Settings.base_url).rstrip("/"),

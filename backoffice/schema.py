@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from backoffice.config import MIGRATIONS_DIR, SQL_DIR
@@ -56,13 +59,37 @@ def app_role_of(app_url: str, variable: str = "DATABASE_URL") -> str:
     return role
 
 
+# The failed-login throttle's limits: (variable, column, default, lowest, highest). They live in the database
+# (table login_settings, which only the owner role writes), so no caller of auth_record_failure() picks them.
+LOGIN_LIMITS = (
+    ("BACKOFFICE_LOGIN_MAX_FAILURES", "max_failures", 5, 1, 100),
+    ("BACKOFFICE_LOGIN_LOCK_MINUTES", "lock_minutes", 15, 1, 1440),
+)
+
+
+def login_limits() -> dict[str, int]:
+    """The throttle's limits from the environment (or their defaults); SystemExit naming one out of range."""
+    limits = {}
+    for variable, column, default, lowest, highest in LOGIN_LIMITS:
+        raw = os.environ.get(variable, "").strip() or str(default)
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or not lowest <= value <= highest:
+            raise SystemExit(f"{variable} must be a whole number from {lowest} to {highest}, not {raw!r}.")
+        limits[column] = value
+    return limits
+
+
 def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head") -> None:
     """Migrate to ``revision`` as the owner role, granting to the app role named in ``app_url`` and to the
     worker role named in ``worker_url`` (the SQL files read them from backoffice.app_role and
-    backoffice.worker_role)."""
+    backoffice.worker_role); then write the login throttle's limits (``login_limits()``) into the database."""
     app_role, worker_role = app_role_of(app_url), app_role_of(worker_url, "DATABASE_WORKER_URL")
     if app_role == worker_role:
         raise SystemExit("DATABASE_URL and DATABASE_WORKER_URL must name two different roles.")
+    limits = login_limits()  # before migrating: a bad value changes nothing
     cfg = alembic_config()
     engine = make_engine(admin_url)
     try:
@@ -71,6 +98,14 @@ def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head
             cfg.attributes["app_role"] = app_role
             cfg.attributes["worker_role"] = worker_role
             command.upgrade(cfg, revision)
+            if connection.execute(text("select to_regclass('public.login_settings')")).scalar_one() is not None:
+                connection.execute(
+                    text(
+                        "update login_settings set max_failures = :max_failures, lock_minutes = :lock_minutes,"
+                        " updated_at = now()"
+                    ),
+                    limits,
+                )
             connection.commit()
     finally:
         engine.dispose()

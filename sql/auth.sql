@@ -36,24 +36,46 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     left join public.users u on lower(u.email) = lower(p_email)
 $$;
 
--- Count a failure; after p_max failures within p_minutes the address is locked for p_minutes.
--- Returns the lock's end when locked, NULL otherwise.
-create or replace function auth_record_failure(p_email text, p_max int, p_minutes int) returns timestamptz
+-- The throttle's limits are the server's (table login_settings, one row, written by the owner role at
+-- upgrade from BACKOFFICE_LOGIN_MAX_FAILURES and BACKOFFICE_LOGIN_LOCK_MINUTES: backoffice.schema), never
+-- the caller's: a caller who named them could lock any address for years. No policy and no grant, so
+-- only these functions read it.
+do $$
+begin
+  if to_regclass('public.login_settings') is not null then
+    alter table public.login_settings enable row level security, force row level security;
+  end if;
+end
+$$;
+
+-- Count a failure; after login_settings.max_failures failures within lock_minutes the address is
+-- locked for lock_minutes. Returns the lock's end when locked, NULL otherwise. A failure during a
+-- running lock is not counted and does not extend it (sign-in never gets this far while locked).
+drop function if exists auth_record_failure(text, int, int);
+create or replace function auth_record_failure(p_email text) returns timestamptz
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
+  v_key text := encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex');
+  v_max int;
+  v_minutes int;
   v_row public.login_throttle;
 begin
+  select s.max_failures, s.lock_minutes into strict v_max, v_minutes from public.login_settings s;
+  select * into v_row from public.login_throttle t where t.email_key = v_key and t.locked_until > now();
+  if found then
+    return v_row.locked_until;
+  end if;
   insert into public.login_throttle as t (email_key, failures, window_started_at)
-  values (encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex'), 1, now())
+  values (v_key, 1, now())
   on conflict (email_key) do update
-     set failures = case when t.window_started_at < now() - make_interval(mins => p_minutes)
+     set failures = case when t.window_started_at < now() - make_interval(mins => v_minutes)
                          then 1 else t.failures + 1 end,
-         window_started_at = case when t.window_started_at < now() - make_interval(mins => p_minutes)
+         window_started_at = case when t.window_started_at < now() - make_interval(mins => v_minutes)
                                   then now() else t.window_started_at end
   returning * into v_row;
-  if v_row.failures >= p_max then
+  if v_row.failures >= v_max then
     update public.login_throttle
-       set locked_until = now() + make_interval(mins => p_minutes), failures = 0, window_started_at = now()
+       set locked_until = now() + make_interval(mins => v_minutes), failures = 0, window_started_at = now()
      where email_key = v_row.email_key
      returning locked_until into v_row.locked_until;
     return v_row.locked_until;
@@ -62,10 +84,14 @@ begin
 end
 $$;
 
+-- A correct password (or a joined invitation): forget the counted failures, but never a lock that is
+-- still running (a password is not even checked during one; only a finished reset, which proves the
+-- mailbox, lifts it: password_reset_finish).
 create or replace function auth_record_success(p_user_id uuid) returns void
 language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
   delete from public.login_throttle t using public.users u
-   where u.id = p_user_id and t.email_key = encode(sha256(convert_to(lower(u.email), 'UTF8')), 'hex');
+   where u.id = p_user_id and t.email_key = encode(sha256(convert_to(lower(u.email), 'UTF8')), 'hex')
+     and (t.locked_until is null or t.locked_until <= now());
   update public.users set last_login_at = now() where id = p_user_id;
 $$;
 
@@ -153,14 +179,20 @@ $$;
 -- Password resets: one-time links, stored hashed (table password_resets, no policy: only these reach it).
 -- ---------------------------------------------------------------------------------------------
 
--- Start a password reset for an active account that has a password. Returns the account (to address
--- the email) or no row: unknown address, no password yet (they join by invitation), or more than three
--- links asked for in the last hour. Earlier unused links stop working.
-create or replace function password_reset_start(p_email text, p_token_hash text)
-returns table (user_id uuid, email text, name text)
+-- Start a password reset for an active account that has a password: the database makes the token
+-- (the caller neither chooses nor sees it), keeps its sha256 for checking the link and the token itself
+-- only until the worker mails it (password_reset_token), and queues that job, job send_password_reset,
+-- straight into procrastinate as this function's owner: enqueue_job() does not take that kind, so the
+-- web role cannot queue it. Nothing comes back, whatever the address: unknown, no password yet (they
+-- join by invitation), or more than three links asked for in the last hour. Earlier unused links stop
+-- working (and are not mailed any more).
+drop function if exists password_reset_start(text, text);
+create or replace function password_reset_start(p_email text) returns void
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_user public.users;
+  v_token text;
+  v_reset uuid;
 begin
   select * into v_user from public.users u
    where lower(u.email) = lower(p_email) and u.is_active and u.password_hash is not null;
@@ -170,9 +202,37 @@ begin
   if (select count(*) from public.password_resets r where r.user_id = v_user.id and r.created_at > now() - interval '1 hour') >= 3 then
     return;
   end if;
-  update public.password_resets set used_at = now() where password_resets.user_id = v_user.id and used_at is null;
-  insert into public.password_resets (user_id, token_hash) values (v_user.id, p_token_hash);
-  return query select v_user.id, v_user.email, v_user.name;
+  update public.password_resets set used_at = now(), token = null
+   where password_resets.user_id = v_user.id and used_at is null;
+  -- 244 random bits: gen_random_uuid() draws from the server's strong random source (pg_strong_random).
+  v_token := replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+  insert into public.password_resets (user_id, token_hash, token)
+  values (v_user.id, encode(sha256(convert_to(v_token, 'UTF8')), 'hex'), v_token)
+  returning id into v_reset;
+  perform procrastinate.procrastinate_defer_jobs_v1(array[
+    row('default', 'send_password_reset', 0, null, null,
+        jsonb_build_object('reset_id', v_reset, 'user_id', v_user.id), null)::procrastinate.procrastinate_job_to_defer_v1]);
+end
+$$;
+
+-- The worker's alone (job send_password_reset): the token of a reset that is still usable, with the
+-- account to mail it to, once. The token is cleared as it is handed out, so it exists only in the
+-- email (a rollback of the worker's transaction keeps it for the retry). No row: used, replaced,
+-- expired, or mailed already.
+create or replace function password_reset_token(p_reset_id uuid)
+returns table (user_id uuid, email text, name text, token text)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_reset public.password_resets;
+begin
+  select * into v_reset from public.password_resets r
+   where r.id = p_reset_id and r.token is not null and r.used_at is null and r.expires_at > now()
+   for update;
+  if not found then
+    return;
+  end if;
+  update public.password_resets set token = null where id = v_reset.id;
+  return query select u.id, u.email, u.name, v_reset.token from public.users u where u.id = v_reset.user_id and u.is_active;
 end
 $$;
 
@@ -201,7 +261,11 @@ begin
   if not found then
     return null;
   end if;
-  update public.password_resets set used_at = now() where password_resets.user_id = v_reset.user_id and used_at is null;
+  update public.password_resets set used_at = now(), token = null
+   where password_resets.user_id = v_reset.user_id and used_at is null;
+  -- The link proves the mailbox: unlike a correct password, it lifts a running lock too.
+  delete from public.login_throttle t using public.users u
+   where u.id = v_reset.user_id and t.email_key = encode(sha256(convert_to(lower(u.email), 'UTF8')), 'hex');
   perform public.auth_record_success(v_reset.user_id);
   return v_reset.user_id;
 end
@@ -209,10 +273,22 @@ $$;
 
 -- The app role calls these; PUBLIC does not (pg_temp.grant_execute: sql/rls_policies.sql, applied before).
 select pg_temp.grant_execute(f) from unnest(array[
-  'my_memberships()', 'auth_lookup(text)', 'auth_record_failure(text, int, int)', 'auth_record_success(uuid)',
+  'my_memberships()', 'auth_lookup(text)', 'auth_record_failure(text)', 'auth_record_success(uuid)',
   'invite_user_account(text, text)', 'invite_details(text)', 'accept_invite(text, text)']) f;
 
 -- The reset functions from the revision that adds their table.
 select pg_temp.grant_execute(f) from unnest(array[
-  'password_reset_start(text, text)', 'password_reset_email(text)', 'password_reset_finish(text, text)']) f
+  'password_reset_start(text)', 'password_reset_email(text)', 'password_reset_finish(text, text)']) f
  where to_regclass('public.password_resets') is not null;
+
+-- password_reset_token(): the worker role only.
+do $$
+begin
+  if to_regclass('public.password_resets') is not null then
+    execute format('revoke all on function public.password_reset_token(uuid) from public, %I',
+                   current_setting('backoffice.app_role'));
+    execute format('grant execute on function public.password_reset_token(uuid) to %I',
+                   current_setting('backoffice.worker_role'));
+  end if;
+end
+$$;

@@ -427,15 +427,17 @@ $$;
 
 -- email_messages, the outbox. An organization's messages are written by its worker and its admins
 -- (invitations) and read by admins only: a message may hold a sign-in link. An account message
--- (a password reset: no org) belongs to the one account it is for, which the request acts as.
+-- (a password reset: no org) is the worker role's alone, which writes and sends it for the account its
+-- job names: the web role has no policy for it at all, since a request can name any account in
+-- app.user_id (its policy own_account_messages went in revision 0009).
 select pg_temp.policy('email_messages', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
-select pg_temp.policy('email_messages', 'own_account_messages', $p$using (org_id is null and recipient_user_id = (select app_user_id()))
-  with check (org_id is null and recipient_user_id = (select app_user_id()) and event = 'password_reset')$p$);
 select pg_temp.policy('email_messages', 'admins_only', $p$as restrictive
   using (org_id is null or (select app_role()) = 'admin') with check (org_id is null or (select app_role()) = 'admin')$p$);
--- The worker sends an account message as its job names the account (app.user_id, no org): these two
--- are the worker role's own (TO the role: the web role is not it), so they stay when the web's reach
--- to account messages narrows.
+-- The worker writes and sends an account message as its job names the account (app.user_id, no org):
+-- these are the worker role's own (TO the role: the web role is not it).
+select pg_temp.policy('email_messages', 'worker_account_messages_insert', format($p$for insert to %I
+  with check (org_id is null and recipient_user_id = (select app_user_id()) and event = 'password_reset')$p$,
+  current_setting('backoffice.worker_role')));
 select pg_temp.policy('email_messages', 'worker_account_messages_select', format($p$for select to %I
   using (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
 select pg_temp.policy('email_messages', 'worker_account_messages_update', format($p$for update to %I

@@ -15,7 +15,7 @@ from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.queries.notifications import job_org_ids
-from backoffice.services import email_delivery, notifications, receipts
+from backoffice.services import email_delivery, notifications, password_resets, receipts
 
 # Timeouts, 5xx and 429 from Resend: 8 attempts over about 53 minutes. procrastinate waits
 # wait + exponential_wait ** (attempts + 1) seconds: 13 s, 19 s, 37 s, 91 s, 253 s, 739 s, 2197 s.
@@ -46,6 +46,15 @@ def send_email(context: JobContext, message_id: str, org_id: str | None = None, 
     with worker_session(_id(org_id), user_id=_id(user_id)) as session:
         outcome = email_delivery.deliver(session, uuid.UUID(message_id), current().mailer, last_attempt=last)
     log.info("email %s: %s", message_id, outcome.value)
+
+
+# Queued by password_reset_start() (sql/auth.sql) as the database's owner, never by the web role: the token
+# is not in the job, the worker takes it from the database (once) and mails it as the account's message.
+@procrastinate_app.task(name="send_password_reset", retry=DEFAULT_RETRY)
+def send_password_reset(reset_id: str, user_id: str) -> None:
+    with worker_session(None, user_id=uuid.UUID(user_id)) as session:
+        mailed = password_resets.mail_reset(session, uuid.UUID(reset_id), base_url=current().base_url)
+    log.info("password reset %s: %s", reset_id, "queued for sending" if mailed else "nothing to mail")
 
 
 @procrastinate_app.task(name="issue_receipt", retry=DEFAULT_RETRY)

@@ -40,12 +40,6 @@ class LoginLocked(DomainError):
         self.until = until
 
 
-@dataclass(frozen=True)
-class Throttle:
-    max_failures: int = 5
-    lock_minutes: int = 15
-
-
 def hash_password(password: str) -> str:
     return generate_password_hash(password)  # werkzeug's default: scrypt
 
@@ -57,12 +51,13 @@ def check_new_password(password: str, confirm: str) -> None:
         raise ValidationError({"confirm": "The two passwords do not match."})
 
 
-def authenticate(session: Session, email: str, password: str, throttle: Throttle = Throttle()) -> uuid.UUID:
+def authenticate(session: Session, email: str, password: str) -> uuid.UUID:
     """Return the user's id for a correct email and password; count failures; commit.
 
     Raises LoginLocked while the address is locked (checked before the password, so a locked
     account cannot be probed) and LoginFailed otherwise, with the same message for an unknown
-    email and a wrong password.
+    email and a wrong password. The throttle's limits are the server's (table login_settings, written
+    at upgrade from BACKOFFICE_LOGIN_MAX_FAILURES and BACKOFFICE_LOGIN_LOCK_MINUTES).
     """
     email = (email or "").strip()
     if len(email) > 254 or _CONTROL.search(email):  # no account has such an address
@@ -77,10 +72,7 @@ def authenticate(session: Session, email: str, password: str, throttle: Throttle
         if ok:
             session.execute(text("select auth_record_success(:id)"), {"id": row.user_id})
         else:
-            locked_until = session.execute(
-                text("select auth_record_failure(:email, :max, :minutes)"),
-                {"email": email, "max": throttle.max_failures, "minutes": throttle.lock_minutes},
-            ).scalar_one()
+            locked_until = session.execute(text("select auth_record_failure(:email)"), {"email": email}).scalar_one()
     # Refused only once the unit of work has ended: the failure is counted (committed) either way.
     if not ok:
         if locked_until is not None:
@@ -163,15 +155,13 @@ def accept_invite_with_new_password(session: Session, token: str, password: str,
     return _accepted(session, token, hash_password(password))
 
 
-def accept_invite_with_existing_password(
-    session: Session, token: str, password: str, throttle: Throttle = Throttle()
-) -> Actor:
+def accept_invite_with_existing_password(session: Session, token: str, password: str) -> Actor:
     """A person who already has an account (from another organization): prove it with the password
     (throttled like any sign-in), then join."""
     details = invite_details(session, token)
     if details is None:
         raise ValidationError({"token": _LINK_GONE})
-    user_id = authenticate(session, details.email, password, throttle)
+    user_id = authenticate(session, details.email, password)
     set_context(session, user_id=user_id, org_id=None)
     return _accepted(session, token, None)
 
@@ -179,7 +169,6 @@ def accept_invite_with_existing_password(
 __all__ = [
     "LoginFailed",
     "LoginLocked",
-    "Throttle",
     "accept_invite_with_existing_password",
     "accept_invite_with_new_password",
     "authenticate",

@@ -6,7 +6,7 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask import session as cookie
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -56,7 +56,7 @@ def login():
         form.next.data = request.args.get("next", "")
         return render("auth/login.html", form=form)
     try:
-        user_id = auth_service.authenticate(db(), form.email.data or "", form.password.data or "", _throttle())
+        user_id = auth_service.authenticate(db(), form.email.data or "", form.password.data or "")
     except auth_service.LoginLocked as exc:
         form.email.errors = [exc.message]
         return render("auth/login.html", form=form, status=429)
@@ -64,11 +64,6 @@ def login():
         form.password.errors = [exc.message]
         return render("auth/login.html", form=form, status=401)
     return _sign_in(user_id, safe_next(form.next.data))
-
-
-def _throttle() -> auth_service.Throttle:
-    settings = current_app.config["BACKOFFICE_SETTINGS"]
-    return auth_service.Throttle(settings.login_max_failures, settings.login_lock_minutes)
 
 
 def _sign_in(
@@ -129,9 +124,7 @@ def accept_invite(token: str):
         return render(page, form=form, invite=details)
     try:
         if details.has_password:
-            actor = auth_service.accept_invite_with_existing_password(
-                db(), token, form.password.data or "", _throttle()
-            )
+            actor = auth_service.accept_invite_with_existing_password(db(), token, form.password.data or "")
         else:
             actor = auth_service.accept_invite_with_new_password(
                 db(), token, form.password.data or "", form.confirm.data or ""
@@ -165,7 +158,7 @@ def forgot_password():
     if request.method == "GET":
         return render("auth/forgot.html", form=form)
     try:
-        password_resets.request_reset(db(), form.email.data or "", base_url=current_app.config["BASE_URL"])
+        password_resets.request_reset(db(), form.email.data or "")
     except ValidationError as exc:
         apply_errors(form, exc)
         return render("auth/forgot.html", form=form, status=422)

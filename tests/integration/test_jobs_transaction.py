@@ -13,6 +13,7 @@ import json
 import uuid
 
 import pytest
+from kit.auth import write_reset_emails
 from kit.engagements import owner_query, sign_in
 from kit.jobs import jobs
 from kit.money import active_engagement, approved_invoices, complete, decide_as, export, party, pay, payments_of, submit
@@ -263,9 +264,14 @@ def test_an_invitations_token_is_in_no_job(world, act_as, admin_engine):
     assert invite.token not in every_job
 
 
-def test_a_password_resets_token_is_in_no_job(world, app_sessions, admin_engine):
+def test_a_password_resets_token_is_in_no_job(world, app_sessions, admin_engine, database):
     with app_sessions() as session:
-        password_resets.request_reset(session, world.finance.email, base_url="http://backoffice.test")
+        password_resets.request_reset(session, world.finance.email)
+    (reset,) = [
+        j for j in jobs(admin_engine, task="send_password_reset") if j["args"]["user_id"] == str(world.finance.id)
+    ]
+    assert reset["args"] == {"reset_id": reset["args"]["reset_id"], "user_id": str(world.finance.id)}
+    write_reset_emails(database, admin_engine, world.finance.id)
     (message,) = owner_query(
         admin_engine,
         "select id, html from email_messages where org_id is null and recipient_user_id = :u",
@@ -294,13 +300,13 @@ def test_every_job_carries_only_ids_and_event_names(world, act_as, admin_engine,
         base_url="http://backoffice.test",
     )
     with app_sessions() as s:
-        password_resets.request_reset(s, world.owner.email, base_url="http://backoffice.test")
+        password_resets.request_reset(s, world.owner.email)
     mine = [
         j
         for j in jobs(admin_engine)
         if str(world.org_a) in json.dumps(j["args"]) or str(world.owner.id) in json.dumps(j["args"])
     ]
-    assert {j["task_name"] for j in mine} == {"notify", "issue_receipt", "send_email"}
+    assert {j["task_name"] for j in mine} == {"notify", "issue_receipt", "send_email", "send_password_reset"}
     for job in mine:
         for key, value in job["args"].items():
             if key == "event":

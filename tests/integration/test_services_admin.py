@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kit.auth import login_limits
 from sqlalchemy import text
 
 from backoffice.db import set_context
@@ -576,14 +577,14 @@ def test_accepting_with_the_existing_password_joins_and_a_wrong_one_does_not(wor
 def test_accepting_with_an_existing_password_is_throttled_like_a_sign_in(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     invited = members.invite_member(app_session, admin, email=world.outsider.email, name="Otto", role="owner")
-    throttle = auth.Throttle(max_failures=2, lock_minutes=15)
     signed_out(app_session)
-    with pytest.raises(auth.LoginFailed):
-        auth.accept_invite_with_existing_password(app_session, invited.token, "guess one", throttle)
+    with login_limits(admin_engine, max_failures=2, lock_minutes=15):
+        with pytest.raises(auth.LoginFailed):
+            auth.accept_invite_with_existing_password(app_session, invited.token, "guess one")
+        with pytest.raises(auth.LoginLocked):
+            auth.accept_invite_with_existing_password(app_session, invited.token, "guess two")
     with pytest.raises(auth.LoginLocked):
-        auth.accept_invite_with_existing_password(app_session, invited.token, "guess two", throttle)
-    with pytest.raises(auth.LoginLocked):
-        auth.accept_invite_with_existing_password(app_session, invited.token, PASSWORD, throttle)
+        auth.accept_invite_with_existing_password(app_session, invited.token, PASSWORD)
     with pytest.raises(auth.LoginLocked):
         auth.authenticate(app_session, world.outsider.email, PASSWORD)  # one counter for both ways in
     assert membership_of(admin_engine, world.org_a, world.outsider.id)["accepted_at"] is None

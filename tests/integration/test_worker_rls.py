@@ -17,6 +17,7 @@ import dataclasses
 import uuid
 
 import pytest
+from kit.auth import write_reset_emails
 from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL, jobs, run_jobs
 from kit.money import approved_invoices, party
@@ -282,12 +283,14 @@ def test_a_receipt_job_naming_another_organizations_invoice_issues_nothing(two_o
 
 
 @pytest.fixture
-def resets(world, app_sessions, admin_engine) -> dict:
-    """A password reset message for finance and one for the owner: user id -> message id."""
+def resets(world, app_sessions, admin_engine, database) -> dict:
+    """A password reset message for finance and one for the owner, written by the worker and not sent yet:
+    user id -> message id."""
     out = {}
     for who in (world.finance, world.owner):
         with app_sessions() as session:
-            password_resets.request_reset(session, who.email, base_url=BASE_URL)
+            password_resets.request_reset(session, who.email)
+        write_reset_emails(database, admin_engine, who.id)
         (row,) = owner_query(
             admin_engine, "select id from email_messages where org_id is null and recipient_user_id = :u", u=who.id
         )
