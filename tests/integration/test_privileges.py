@@ -1,0 +1,396 @@
+"""Every privilege the web role holds, read from the catalogs and held against an allow-list with a reason
+for each (DESIGN.md section 5, issue 16): the web role must be safe against arbitrary SQL on its own
+connection, so what it may touch at all is a decision written down here, not whatever the grants happen to
+add up to. A privilege not on the list fails the test by name (a new table granted in full, a column grant
+widened, a function left executable by PUBLIC, a schema opened up), and so does one on the list that is gone.
+
+What is listed, in every schema but PostgreSQL's own (pg_catalog, information_schema, pg_toast):
+- the role's attributes and the roles it is a member of (a member of pg_read_all_data reads every table);
+- database privileges (CONNECT; TEMPORARY would let it create functions of its own);
+- schema USAGE and CREATE;
+- table privileges (SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER; MAINTAIN from PostgreSQL
+  17), and where the table privilege is not held, the columns a column privilege covers;
+- sequence privileges;
+- EXECUTE on functions and procedures, PUBLIC's default included (a function created without a REVOKE is
+  executable by everyone). Trigger functions are left out: PostgreSQL runs them only as triggers
+  (``test_a_trigger_function_cannot_be_called_directly`` shows it), so EXECUTE on one gives nothing;
+- default privileges (ALTER DEFAULT PRIVILEGES) naming the role, which would grant it every future object.
+
+Each entry's reason says which page or job needs it; the grants themselves are in sql/rls_policies.sql
+(tables, beside each table's policies) and in the file of each function's area.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+# Schemas PostgreSQL owns; every role reads the catalogs, and nothing of the application lives there.
+SYSTEM_SCHEMAS = "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_(toast|temp_)'"
+
+PRIVILEGES_SQL = f"""
+with role as (select cast(:role as name) as name),
+nsp as (select n.oid, n.nspname from pg_namespace n where {SYSTEM_SCHEMAS}),
+rel as (
+  select c.oid, c.relkind, nsp.nspname, c.relname
+    from pg_class c join nsp on nsp.oid = c.relnamespace
+   where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+)
+select format('role attribute %s', a) from pg_roles r, role,
+  lateral (values ('SUPERUSER', r.rolsuper), ('INHERIT', r.rolinherit), ('CREATEROLE', r.rolcreaterole),
+                  ('CREATEDB', r.rolcreatedb), ('LOGIN', r.rolcanlogin), ('REPLICATION', r.rolreplication),
+                  ('BYPASSRLS', r.rolbypassrls)) v(a, held)
+ where r.rolname = role.name and v.held
+union all
+select format('member of role %I', g.rolname) from pg_roles g, role
+ where g.rolname <> role.name and pg_has_role(role.name, g.oid, 'MEMBER')
+union all
+select format('%s on database', p) from role, unnest(array['CONNECT', 'CREATE', 'TEMPORARY']) p
+ where has_database_privilege(role.name, current_database(), p)
+union all
+select format('%s on schema %I', p, nsp.nspname) from nsp, role, unnest(array['USAGE', 'CREATE']) p
+ where has_schema_privilege(role.name, nsp.oid, p)
+union all
+select format('%s on table %I.%I', p, rel.nspname, rel.relname)
+  from rel, role, unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']
+                         || case when current_setting('server_version_num')::int >= 170000  -- VACUUM, ANALYZE ...
+                                 then array['MAINTAIN'] else '{{}}' end) p
+ where rel.relkind <> 'S' and has_table_privilege(role.name, rel.oid, p)
+union all
+select format('%s on table %I.%I (%s)', p, rel.nspname, rel.relname, string_agg(a.attname, ', ' order by a.attname))
+  from rel join pg_attribute a on a.attrelid = rel.oid and a.attnum > 0 and not a.attisdropped,
+       role, unnest(array['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) p
+ where rel.relkind <> 'S' and not has_table_privilege(role.name, rel.oid, p)
+   and has_column_privilege(role.name, rel.oid, a.attnum, p)
+ group by p, rel.nspname, rel.relname
+union all
+select format('%s on sequence %I.%I', p, rel.nspname, rel.relname)
+  from rel, role, unnest(array['USAGE', 'SELECT', 'UPDATE']) p
+ where rel.relkind = 'S' and has_sequence_privilege(role.name, rel.oid, p)
+union all
+select format('EXECUTE on %s %I.%I(%s)', case f.prokind when 'p' then 'procedure' else 'function' end, nsp.nspname,
+              f.proname, pg_get_function_identity_arguments(f.oid))
+  from pg_proc f join nsp on nsp.oid = f.pronamespace, role
+ where f.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype)
+   and has_function_privilege(role.name, f.oid, 'EXECUTE')
+union all
+select format('default privileges of %I in %s on %s: %s', pg_get_userbyid(d.defaclrole),
+              coalesce(d.defaclnamespace::regnamespace::text, 'every schema'), d.defaclobjtype, x.privilege_type)
+  from pg_default_acl d, aclexplode(d.defaclacl) x, role
+ where x.grantee = (select oid from pg_roles where rolname = role.name)
+"""
+
+
+def privileges_of(conn, role: str) -> set[str]:
+    found = conn.execute(text(PRIVILEGES_SQL), {"role": role}).scalars().all()
+    assert len(found) == len(set(found)), "one privilege listed twice: the listing is ambiguous"
+    return set(found)
+
+
+# --- the web role -------------------------------------------------------------------------------------
+
+# Tables: the first gate; the policies of sql/rls_policies.sql narrow each to the organization, the role and
+# the contractor, and the guards of sql/<area>.sql to the legal moves. Table-wide UPDATE is never granted:
+# the columns are the ones the pages write (issue 16).
+WEB_ROLE_TABLES = {
+    # the tenant and its people
+    "SELECT on table public.organizations": "every page shows the current organization and follows its settings",
+    "UPDATE on table public.organizations (ap_expense_account, ap_export_columns, ap_export_date_format,"
+    " ap_export_preset, default_currency, default_retainage_bps, evidence_max_file_mb, evidence_max_files,"
+    " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
+    " segregation_of_duties)": "the settings and AP export layout pages (services/organizations); never its id",
+    "SELECT on table public.users (created_at, email, id, is_active, last_login_at, name, sessions_revoked_at)": (
+        "names and emails of the people one works with (members page, reviewers, approvers); never password_hash"
+    ),
+    "UPDATE on table public.users (sessions_revoked_at)": "signing out everywhere (services/auth.sign_out)",
+    "SELECT on table public.memberships": "the members page, and who runs or decides on an engagement",
+    "INSERT on table public.memberships (contractor_id, id, org_id, role, user_id)": (
+        "an admin invites someone (services/members); accepted_at is set by accept_invite() alone"
+    ),
+    "UPDATE on table public.memberships (contractor_id, role)": "an admin changes a member's role (change_role)",
+    "DELETE on table public.memberships": "an admin removes a member (services/members.remove_member)",
+    "SELECT on table public.contractors": "contractor lists, and every engagement and invoice names its contractor",
+    "INSERT on table public.contractors": "an admin adds a contractor (services/contractors.create_contractor)",
+    "UPDATE on table public.contractors (ap_vendor_id, email, legal_name, payout_details, updated_at)": (
+        "an admin edits a contractor (services/contractors.update_contractor); never its id or organization"
+    ),
+    "DELETE on table public.contractors": (
+        "granted since revision 0001 though no page deletes a contractor yet: admins only (writes_only_by), and"
+        " the foreign keys keep any contractor an engagement, member or invoice names"
+    ),
+    "SELECT on table public.invites": "the members page lists pending invitations (admins only, by policy)",
+    "INSERT on table public.invites (created_by, email, id, name, org_id, token_hash, user_id)": (
+        "an admin invites someone; created_at and expires_at are the database's"
+    ),
+    "UPDATE on table public.invites (used_at)": "a newer invitation or removing the member retires older links",
+    "SELECT on table public.audit_events": "the audit trail page (admins and finance, by policy)",
+    "INSERT on table public.audit_events": (
+        "every service records what it did in its own transaction (services/audit.record); who did it is the"
+        " database's to fill, and nobody changes an event (sql/append_only.sql)"
+    ),
+    # engagements
+    "SELECT on table public.engagements": "the engagement list and pages",
+    "INSERT on table public.engagements": "staff create an engagement (services/engagements.create_engagement)",
+    "UPDATE on table public.engagements (cancel_reason, cancelled_at, completed_at, contractor_id, currency,"
+    " decline_reason, owner_user_id, payment_terms_days, responded_at, responded_by, retainage_bps, sent_at, sent_by,"
+    " service_fee_bps, sow_reference, status, title, updated_at)": (
+        "a draft's terms (update_terms) and the moves with their who and when (perform); never its id,"
+        " organization, creator or billing mode"
+    ),
+    "SELECT on table public.milestones": "engagement and milestone pages, the due page, the review queue",
+    "INSERT on table public.milestones": "a draft's schedule editor and import, and a change order's additions",
+    "UPDATE on table public.milestones (amount_minor, deliverable, due_date, seq, status, title, updated_at)": (
+        "a draft's schedule editor, a change order's lines (milestones_guard wants the line once the work request"
+        " is sent), and submitting and deciding move its status; never its ids"
+    ),
+    "DELETE on table public.milestones": "the schedule editor removes a draft's rows (milestones_guard: drafts only)",
+    "SELECT on table public.change_orders": "the engagement page's change order history",
+    "INSERT on table public.change_orders": "issuing a change order, and a split partial approval's (insert only)",
+    "SELECT on table public.change_order_lines": "each change order's lines, before and after",
+    "INSERT on table public.change_order_lines": "written with their change order, never changed",
+    # evidence and review: insert only
+    "SELECT on table public.submissions": "the milestone page and the review queue",
+    "INSERT on table public.submissions": "a contractor submits work (services/submissions.submit_work)",
+    "SELECT on table public.evidence_files": "the review page lists the evidence; downloads",
+    "INSERT on table public.evidence_files": "uploaded with its submission, in its transaction (by policy)",
+    "SELECT on table public.evidence_chunks": "an evidence file's bytes, streamed to a download",
+    "INSERT on table public.evidence_chunks": "the uploaded bytes, with their submission (by policy)",
+    "SELECT on table public.reviews": "decisions on the milestone page, for staff and the contractor",
+    "INSERT on table public.reviews": "the project owner or an admin decides (services/reviews.decide)",
+    # money: amounts are written once
+    "SELECT on table public.invoices": "invoice pages, the payment queue, the retainage report",
+    "INSERT on table public.invoices": "an approval writes its invoice; releasing retainage (services/invoices)",
+    "UPDATE on table public.invoices (batch_id, exported_at, paid_at, status)": (
+        "exporting, voiding a batch and recording a payment move its status; never an amount or a date of issue"
+    ),
+    "SELECT on table public.payments": "invoice pages and remittance",
+    "INSERT on table public.payments": "finance records a payment, by hand or from an AP batch",
+    "SELECT on table public.ap_export_batches": "the AP export batches page",
+    "INSERT on table public.ap_export_batches": "finance exports a batch (services/ap_export)",
+    "UPDATE on table public.ap_export_batches (invoice_ids, row_count, sha256, size_bytes, status, total_minor,"
+    " void_reason, voided_at, voided_by)": "sealing a batch with its file's size, hash, rows and total; voiding it",
+    "SELECT on table public.ap_export_chunks": "the stored export file, downloaded as written",
+    "INSERT on table public.ap_export_chunks": "the export's bytes, written with their batch (by policy)",
+    "SELECT on table public.ledger_entries": "the ledger for finance and admins",
+    "INSERT on table public.ledger_entries": "each money event writes its balanced lines in its own transaction",
+    # notifications and documents
+    "SELECT on table public.email_messages": "the outbox page (admins)",
+    "INSERT on table public.email_messages": "invitations and password reset emails, written by the request",
+    "UPDATE on table public.email_messages (status, updated_at)": (
+        "an admin sends a kept or failed message again (services/notifications.requeue)"
+    ),
+    "SELECT on table public.notifications": "each person's notifications",
+    "INSERT on table public.notifications": "the worker's, granted alike by grant_to_app (no page writes one)",
+    "UPDATE on table public.notifications (read_at)": "marking one's notifications read",
+    "SELECT on table public.documents": "the data room (finance and admins)",
+    "INSERT on table public.documents": "the worker's receipts, granted alike by grant_to_app (no page writes one)",
+}
+
+# Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the
+# others are pure functions of their arguments.
+WEB_ROLE_FUNCTIONS = {
+    # the context helpers every policy calls (sql/rls_policies.sql)
+    "EXECUTE on function public.app_user_id()": "policies ask who the user is",
+    "EXECUTE on function public.app_membership()": "policies and the app ask the user's membership here",
+    "EXECUTE on function public.app_org_id()": "every policy's org scope",
+    "EXECUTE on function public.app_role()": "policies narrow by role",
+    "EXECUTE on function public.app_contractor_id()": "policies narrow a contractor to its own rows",
+    "EXECUTE on function public.app_visible_user_ids()": "the users policy: the people one shares an org with",
+    "EXECUTE on function public.app_sent_engagement_ids()": "a contractor sees milestones of sent work requests",
+    # the domain's rules in SQL (sql/rules.sql), pure
+    "EXECUTE on function public.money_percent_of(p_amount bigint, p_bps integer)": "rules.sql: queries and guards",
+    "EXECUTE on function public.milestone_amounts(p_gross bigint, p_retainage_bps integer, p_fee_bps integer,"
+    " OUT retainage_minor bigint, OUT net_minor bigint, OUT fee_minor bigint, OUT total_minor bigint)": (
+        "rules.sql: an approval's amounts, for queries and guards"
+    ),
+    "EXECUTE on function public.withheld_bps(p_retainage_bps integer, p_released boolean)": (
+        "rules.sql: the retainage an approval withholds"
+    ),
+    "EXECUTE on function public.is_manager(p_role text)": "rules.sql: who runs engagements",
+    "EXECUTE on function public.can_decide(p_role text, p_user_id uuid, p_owner_user_id uuid)": (
+        "rules.sql: who decides, for the review queue and guards"
+    ),
+    "EXECUTE on function public.reviewable(p_engagement_status text)": "rules.sql: where work is reviewed",
+    "EXECUTE on function public.engagement_move_roles(p_source text, p_target text)": "rules.sql: engagement moves",
+    "EXECUTE on function public.milestone_move_refusal(p_source text, p_target text, p_role text,"
+    " p_engagement_status text)": "rules.sql: milestone moves; the milestone page asks whether one may submit",
+    "EXECUTE on function public.invoice_move_allowed(p_source text, p_target text)": "rules.sql: invoice moves",
+    "EXECUTE on function public.ap_csv_text(p_value text)": "the AP export renders its CSV cells with it (pure)",
+    # sign-in, invitations, password resets (sql/auth.sql)
+    "EXECUTE on function public.my_memberships()": "the organization switcher: the signed-in user's own",
+    "EXECUTE on function public.auth_lookup(p_email text)": "sign-in reads the password hash only through this",
+    "EXECUTE on function public.auth_record_failure(p_email text)": (
+        "sign-in counts a failed attempt (the login throttle; its limits are the server's own)"
+    ),
+    "EXECUTE on function public.auth_record_success(p_user_id uuid)": "sign-in records a success",
+    "EXECUTE on function public.invite_user_account(p_email text, p_name text)": (
+        "an admin's invitation creates the account (users has no INSERT grant)"
+    ),
+    "EXECUTE on function public.invite_details(p_token_hash text)": "the invitation page, by its token's hash",
+    "EXECUTE on function public.accept_invite(p_token_hash text, p_password_hash text)": "accepting an invitation",
+    "EXECUTE on function public.password_reset_start(p_email text)": (
+        "forgot password: the database makes the token, which only the worker's email carries"
+    ),
+    "EXECUTE on function public.password_reset_email(p_token_hash text)": "the reset page shows whose link it is",
+    "EXECUTE on function public.password_reset_finish(p_token_hash text, p_password_hash text)": (
+        "setting the new password from a reset link"
+    ),
+    # the job queue (sql/jobs.sql): the web role's only way in
+    "EXECUTE on function public.enqueue_job(p_task text, p_args jsonb)": (
+        "enqueues the web's job kinds for the current organization, in the caller's transaction; the web role"
+        " has nothing in the procrastinate schema"
+    ),
+}
+
+WEB_ROLE = {
+    "role attribute LOGIN": "the web server signs in as it; no other attribute (not even INHERIT)",
+    "CONNECT on database": "the web server's connection (no CREATE, no TEMPORARY: it creates nothing)",
+    "USAGE on schema public": "the application's tables and functions; no CREATE, and no other schema",
+    **WEB_ROLE_TABLES,
+    **WEB_ROLE_FUNCTIONS,
+}
+
+# --- the worker role ----------------------------------------------------------------------------------
+
+PROCRASTINATE_TABLES = (
+    "procrastinate_events",
+    "procrastinate_jobs",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+)
+PROCRASTINATE_FUNCTIONS = (
+    "procrastinate_cancel_job_v1(job_id bigint, abort boolean, delete_job boolean)",
+    "procrastinate_defer_jobs_v1(jobs procrastinate.procrastinate_job_to_defer_v1[])",
+    "procrastinate_defer_periodic_job_v2(_queue_name character varying, _lock character varying,"
+    " _queueing_lock character varying, _task_name character varying, _priority integer,"
+    " _periodic_id character varying, _defer_timestamp bigint, _args jsonb)",
+    "procrastinate_fetch_job_v2(target_queue_names character varying[], p_worker_id bigint)",
+    "procrastinate_finish_job_v1(job_id bigint, end_status procrastinate.procrastinate_job_status, delete_job boolean)",
+    "procrastinate_prune_stalled_workers_v1(seconds_since_heartbeat double precision)",
+    "procrastinate_register_worker_v1()",
+    "procrastinate_retry_job_v1(job_id bigint, retry_at timestamp with time zone, new_priority integer,"
+    " new_queue_name character varying, new_lock character varying)",
+    "procrastinate_retry_job_v2(job_id bigint, retry_at timestamp with time zone, new_priority integer,"
+    " new_queue_name character varying, new_lock character varying)",
+    "procrastinate_unregister_worker_v1(worker_id bigint)",
+    "procrastinate_update_heartbeat_v1(worker_id bigint)",
+)
+
+# Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an
+# admin's reach in the one organization a job names, through the same policies as the web role.
+WORKER_ROLE = {
+    "role attribute LOGIN": "the worker process signs in as it; no other attribute (not even INHERIT)",
+    "CONNECT on database": "the worker's connection (no CREATE, no TEMPORARY)",
+    "USAGE on schema public": "the tenant tables and the policy helpers",
+    "USAGE on schema procrastinate": "the job queue is procrastinate's schema, which has no row-level security",
+    **{
+        f"{privilege} on table procrastinate.{table}": "procrastinate takes, retries and finishes jobs in its tables"
+        for table in PROCRASTINATE_TABLES
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    },
+    **{
+        f"{privilege} on sequence procrastinate.{table}_id_seq": "the ids of procrastinate's rows"
+        for table in PROCRASTINATE_TABLES
+        for privilege in ("USAGE", "SELECT")
+    },
+    **{
+        f"EXECUTE on function procrastinate.{function}": "procrastinate's worker API: fetch, finish, retry, heartbeat"
+        for function in PROCRASTINATE_FUNCTIONS
+    },
+    # The tenant tables: the web role's privileges, granted alike by pg_temp.grant_to_app (the jobs write
+    # notifications, the outbox's deliveries and receipts, and read what their messages say).
+    **{
+        privilege: f"the web role's, granted alike by grant_to_app ({why})"
+        for privilege, why in WEB_ROLE_TABLES.items()
+        if not privilege.startswith("UPDATE on table public.email_messages")  # the worker's own, below
+    },
+    **{
+        privilege: why
+        for privilege, why in WEB_ROLE_FUNCTIONS.items()
+        if privilege.startswith("EXECUTE on function public.app_") or "ap_csv_text" in privilege
+    },
+    "EXECUTE on function public.enqueue_job(p_task text, p_args jsonb)": (
+        "a job's own follow-up jobs (a notice's emails) go in through the same checks as the web's"
+    ),
+    "UPDATE on table public.email_messages (attempts, last_error, provider_id, sent_at, status, updated_at)": (
+        "delivering the outbox's email records how each attempt went (services/email_delivery); the web role"
+        " may only send one again (status, updated_at)"
+    ),
+    "EXECUTE on function public.job_org_ids()": "the periodic jobs run once per organization; the worker's alone",
+    "EXECUTE on function public.password_reset_token(p_reset_id uuid)": (
+        "the reset email's job reads the token to mail it; the worker's alone, never the web role's"
+    ),
+}
+
+
+def differences(held: set[str], allowed: dict[str, str]) -> tuple[list[str], list[str]]:
+    return sorted(held - set(allowed)), sorted(set(allowed) - held)
+
+
+def check(conn, role: str, allowed: dict[str, str], who: str) -> None:
+    unexpected, gone = differences(privileges_of(conn, role), allowed)
+    problems = [f"{who} holds a privilege the allow-list does not name: {p}" for p in unexpected]
+    problems += [f"{who} no longer holds this allow-listed privilege: {p}" for p in gone]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_privilege_of_the_web_role_is_on_its_allow_list(app_engine, database):
+    with app_engine.connect() as conn:
+        check(conn, make_url(database.app_url).username, WEB_ROLE, "the web role")
+
+
+def test_every_privilege_of_the_worker_role_is_on_its_allow_list(app_engine, database):
+    with app_engine.connect() as conn:
+        check(conn, make_url(database.worker_url).username, WORKER_ROLE, "the worker role")
+
+
+@pytest.mark.parametrize("allowed", [WEB_ROLE, WORKER_ROLE], ids=["web role", "worker role"])
+def test_every_allowed_privilege_says_why(allowed):
+    assert allowed
+    assert [p for p, why in allowed.items() if len(why.split()) < 3] == []
+
+
+def test_the_listing_notices_a_privilege_granted_by_hand(app_engine, admin_engine, database):
+    """The check itself: a column privilege granted behind the allow-list's back is named."""
+    role = make_url(database.app_url).username
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'grant update (org_id) on public.engagements to "{role}"'))
+        try:
+            unexpected, gone = differences(privileges_of(conn, role), WEB_ROLE)
+        finally:
+            conn.rollback()
+    assert any(p.startswith("UPDATE on table public.engagements (") and "org_id" in p for p in unexpected), unexpected
+    assert any(p.startswith("UPDATE on table public.engagements (") for p in gone), gone
+
+
+def test_a_trigger_function_cannot_be_called_directly(app_engine):
+    """Why the listing leaves trigger functions out: EXECUTE on one gives the caller nothing."""
+    with app_engine.connect() as conn, pytest.raises(DBAPIError, match="trigger functions can only be called"):
+        conn.execute(text("select milestones_guard()"))
+
+
+# --- what the column grants refuse, as raw SQL --------------------------------------------------------
+
+# Each names a column the web role's pages never write: ids, org and contractor ids, who created a row.
+REFUSED_UPDATES = [
+    "update organizations set id = gen_random_uuid() where id = :org",
+    "update contractors set org_id = :org where org_id = :org",
+    "update engagements set org_id = :org where org_id = :org",
+    "update engagements set created_by = :me where org_id = :org",
+    "update engagements set billing_mode = 'completion' where org_id = :org",
+    "update milestones set engagement_id = engagement_id where org_id = :org",
+    "update milestones set contractor_id = contractor_id where org_id = :org",
+    "update users set name = 'Renamed' where id = :me",
+    "update invoices set updated_at = now() where org_id = :org",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED_UPDATES)
+def test_the_web_role_cannot_update_a_column_no_page_edits(world, act_as, sql):
+    """Even an admin in its own organization: the column privilege is not there."""
+    s = act_as(world.admin.id, world.org_a)
+    with pytest.raises(DBAPIError, match="permission denied"):
+        s.execute(text(sql), {"org": world.org_a, "me": world.admin.id})
+    s.rollback()
