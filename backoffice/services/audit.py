@@ -28,8 +28,20 @@ def record(
 
     Who did it is not taken from ``actor``: the database records the transaction's identity (the user
     app.user_id names, with their email; 'background job' for the worker; 'system' for the owner role),
-    and sets the chain fields (sql/audit.sql)."""
+    and sets the chain fields (sql/audit.sql).
+
+    A transaction that names no person yet (the owner role seeding the demo through the services on its
+    people's behalf) is given ``actor``'s user first, so that the trail says who. One that names a person
+    already (every web request) is left as it is: the request's identity, not ``actor``, is recorded."""
+    if actor.user_id is not None:
+        session.execute(_NAME_THE_PERSON, {"user_id": str(actor.user_id)})
     _insert(session, actor.org_id, action, entity_type, entity_id, data)
+
+
+# Transaction-local, and only where app.user_id is empty: it never replaces a request's identity.
+_NAME_THE_PERSON = text(
+    "select set_config('app.user_id', :user_id, true) where nullif(current_setting('app.user_id', true), '') is null"
+)
 
 
 def record_system(

@@ -70,3 +70,26 @@ def test_the_demo_has_a_partial_sent_back_and_a_voided_batch_whose_payments_wait
         ).scalar_one()
     assert [(b.number, b.status, b.row_count) for b in batches] == [(1, "live", 2), (2, "voided", 2)]
     assert waiting == 2
+
+
+def test_the_demo_trail_names_the_people_who_acted(seeded, admin_engine):
+    """The demo is seeded by the owner role through the services on its people's behalf: the trail says who
+    (the database records the transaction's identity, which the services name when nobody is in it)."""
+    acme, _ = seeded
+    with admin_engine.connect() as conn:
+        who = dict(
+            conn.execute(
+                text(
+                    "select action, string_agg(distinct actor_label, ',' order by actor_label) from audit_events"
+                    " where org_id = :org and action in ('milestone.approved', 'milestone.submitted',"
+                    " 'ap_export.created', 'ap_export.voided') group by action"
+                ),
+                {"org": acme},
+            ).all()
+        )
+    assert who == {
+        "milestone.approved": "owner@acme.example",
+        "milestone.submitted": "nina@northwind.example",
+        "ap_export.created": "finance@acme.example",
+        "ap_export.voided": "admin@acme.example",
+    }
