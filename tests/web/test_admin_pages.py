@@ -617,7 +617,7 @@ def verify_fragment(client) -> str:
 def test_verify_shows_the_chain_head_to_keep_outside_backoffice(admin, world, admin_engine):
     head = kept_head(admin_engine, world.org_a)
     html = verify_fragment(admin)
-    assert f"Chain head now: <code>{world.org_a} {head.seq} {head.hash}</code>" in html
+    assert f'Chain head now: <code class="chain-head">{world.org_a} {head.seq} {head.hash}</code>' in html
     assert str(world.org_b) not in html
 
 
