@@ -28,7 +28,7 @@ SQL_FILES = (
     "engagements.sql",  # engagement and milestone guards
     "reviews.sql",  # submission, evidence and review guards, and their checks at commit
     "money.sql",  # invoice, payment, AP export and ledger guards; ap_csv_text()
-    "jobs.sql",  # what periodic jobs may learn
+    "jobs.sql",  # the queue's one door for the web (enqueue_job) and what periodic jobs may learn
 )
 
 
