@@ -63,13 +63,16 @@ def db_url(admin: bool, worker: bool) -> None:
 
 def run_doctor(urls: DatabaseUrls) -> list[str]:
     from backoffice import schema
-    from backoffice.queries.doctor import queue_problems, rls_problems
+    from backoffice.queries.doctor import boundary_problems, queue_problems, rls_problems
 
     engine = make_engine(urls.app)
     try:
         with engine.connect() as conn:
             problems, passed = rls_problems(conn)
             more_problems, more_passed = queue_problems(conn, schema.app_role_of(urls.worker) if urls.worker else None)
+            problems += more_problems
+            passed += more_passed
+            more_problems, more_passed = boundary_problems(conn)
             problems += more_problems
             passed += more_passed
     finally:

@@ -1,9 +1,11 @@
 """Engines, sessions and the row-level-security context.
 
-Every transaction a session begins carries ``app.user_id`` and ``app.org_id`` from ``session.info``,
-set with ``set_config(name, value, true)`` (transaction-local, so a pooled connection never leaks a
-tenant). The policies in ``sql/rls_policies.sql`` read them through membership-checking helpers, so a
-session without a context, or naming an org its user is not a member of, sees no tenant rows at all.
+Every transaction a session begins carries ``app.user_id``, ``app.org_id`` and ``app.session`` (the
+sign-in session's token, which is what names the person for the web role: ``present_sign_in``) from
+``session.info``, set with ``set_config(name, value, true)`` (transaction-local, so a pooled connection
+never leaks a tenant). The policies in ``sql/rls_policies.sql`` read them through membership-checking
+helpers, so a session without a context, or naming an org its user is not a member of, sees no tenant
+rows at all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-_SET_CONTEXT = text("select set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true)")
+_SET_CONTEXT = text(
+    "select set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true),"
+    " set_config('app.session', :session_token, true)"
+)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -50,20 +55,46 @@ def set_context(session: Session, *, user_id: uuid.UUID | None, org_id: uuid.UUI
     ctx = RlsContext(user_id=user_id, org_id=org_id)
     session.info["rls"] = ctx
     if session.in_transaction():
-        _apply(session.connection(), ctx)
+        _apply(session.connection(), ctx, session.info.get(_SESSION_TOKEN))
 
 
-def _apply(connection: Connection, ctx: RlsContext) -> None:
+_SESSION_TOKEN = "backoffice.session_token"
+
+
+def present_sign_in(session: Session, token: str | None) -> None:
+    """Present this sign-in session's token (from ``auth_sign_in``) on every transaction of ``session``
+    from now on (and in the current one, if any); None presents none.
+
+    For the web role the database believes no other identity: ``app.user_id`` names the person only
+    for the worker and the owner role, and the helpers in ``sql/rls_policies.sql`` take the web role's
+    person from the sign-in session whose token arrives in ``app.session``. ``set_context`` says
+    which organization to act in; it leaves the token alone."""
+    session.info[_SESSION_TOKEN] = token
+    if session.in_transaction():
+        _apply(session.connection(), session.info.get("rls") or RlsContext(), token)
+
+
+def presented_sign_in(session: Session) -> str | None:
+    """The sign-in session token ``session`` presents, if any."""
+    return session.info.get(_SESSION_TOKEN)
+
+
+def _apply(connection: Connection, ctx: RlsContext, token: str | None) -> None:
     connection.execute(
         _SET_CONTEXT,
-        {"user_id": str(ctx.user_id) if ctx.user_id else "", "org_id": str(ctx.org_id) if ctx.org_id else ""},
+        {
+            "user_id": str(ctx.user_id) if ctx.user_id else "",
+            "org_id": str(ctx.org_id) if ctx.org_id else "",
+            "session_token": token or "",
+        },
     )
 
 
 def _after_begin(session: Session, transaction, connection: Connection) -> None:
     ctx = session.info.get("rls")
-    if ctx is not None:
-        _apply(connection, ctx)
+    token = session.info.get(_SESSION_TOKEN)
+    if ctx is not None or token is not None:
+        _apply(connection, ctx or RlsContext(), token)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -59,11 +59,13 @@ def app_role_of(app_url: str, variable: str = "DATABASE_URL") -> str:
     return role
 
 
-# The failed-login throttle's limits: (variable, column, default, lowest, highest). They live in the database
-# (table login_settings, which only the owner role writes), so no caller of auth_record_failure() picks them.
+# The failed-login throttle's limits and how long a sign-in lasts: (variable, column, default, lowest,
+# highest). They live in the database (table login_settings, which only the owner role writes), so no
+# caller of the sign-in functions (sql/auth.sql) picks them.
 LOGIN_LIMITS = (
     ("BACKOFFICE_LOGIN_MAX_FAILURES", "max_failures", 5, 1, 100),
     ("BACKOFFICE_LOGIN_LOCK_MINUTES", "lock_minutes", 15, 1, 1440),
+    ("BACKOFFICE_SESSION_HOURS", "session_hours", 12, 1, 720),
 )
 
 
@@ -98,13 +100,20 @@ def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head
             cfg.attributes["app_role"] = app_role
             cfg.attributes["worker_role"] = worker_role
             command.upgrade(cfg, revision)
-            if connection.execute(text("select to_regclass('public.login_settings')")).scalar_one() is not None:
+            columns = set(
                 connection.execute(
                     text(
-                        "update login_settings set max_failures = :max_failures, lock_minutes = :lock_minutes,"
-                        " updated_at = now()"
-                    ),
-                    limits,
+                        "select column_name from information_schema.columns"
+                        " where table_schema = 'public' and table_name = 'login_settings'"
+                    )
+                ).scalars()
+            )
+            present = [c for c in limits if c in columns]  # an earlier revision has fewer of them
+            if present:
+                assignments = ", ".join(f"{c} = :{c}" for c in present)  # column names from LOGIN_LIMITS only
+                connection.execute(
+                    text(f"update login_settings set {assignments}, updated_at = now()"),
+                    {c: limits[c] for c in present},
                 )
             connection.commit()
     finally:

@@ -34,7 +34,7 @@ from sqlalchemy import text
 
 from backoffice import embedded, schema
 from backoffice.actor import Actor
-from backoffice.db import make_engine, make_session_factory, set_context
+from backoffice.db import make_engine, make_session_factory, present_sign_in, set_context
 from backoffice.domain.ap_export import PRESETS, Preset
 from backoffice.domain.roles import Role
 from backoffice.services import ap_export
@@ -173,6 +173,10 @@ def main() -> None:
             name="Bench Finance",
         )
         with sessions() as session:
+            # The web role is whoever its sign-in session names (sql/auth.sql): opened as the owner role here.
+            with psycopg.connect(urls.admin, autocommit=True) as conn:
+                token = conn.execute("select auth_open_session(%s)", (actor.user_id,)).fetchone()[0]
+            present_sign_in(session, token)
             set_context(session, user_id=actor.user_id, org_id=actor.org_id)
             session.execute(text("select 1")).scalar_one()  # connect and warm up before measuring
             session.commit()

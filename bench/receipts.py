@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from backoffice import embedded, schema
-from backoffice.db import make_engine, make_session_factory, set_context
+from backoffice.db import make_engine, make_session_factory, present_sign_in, set_context
 from backoffice.domain.roles import Role
 from backoffice.queries.identity import actor_for
 from backoffice.services import bootstrap, engagements, receipts, schedule
@@ -148,8 +148,14 @@ def seed(urls: Urls, milestones: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
         org_id, contractor_id, owner_id, user_id = org.id, contractor.id, owner.id, user.id
     sessions = make_session_factory(make_engine(urls.app))
 
+    owner = make_engine(urls.admin)
+
     def acting(person_id):
+        # The web role is whoever its sign-in session names (sql/auth.sql): opened as the owner role here.
+        with owner.begin() as conn:
+            token = conn.execute(text("select auth_open_session(:u)"), {"u": person_id}).scalar_one()
         session = sessions()
+        present_sign_in(session, token)
         return session, actor_for(session, person_id, org_id)
 
     session, owner_actor = acting(owner_id)

@@ -50,6 +50,14 @@ def timed(fn, runs: int) -> float:
     return statistics.median(samples)
 
 
+def sign_in(owner_session, user_id) -> str:
+    """A sign-in session's token for the user, opened as the owner role (committed: the app's connection
+    must see it)."""
+    token = owner_session.execute(text("select auth_open_session(:u)"), {"u": user_id}).scalar_one()
+    owner_session.commit()
+    return token
+
+
 def seed(admin_url: str, orgs: int, milestones: int) -> None:
     engagements_per_org = max(1, milestones // orgs // MILESTONES_PER_ENGAGEMENT)
     contractors_per_org = max(1, engagements_per_org // ENGAGEMENTS_PER_CONTRACTOR)
@@ -191,9 +199,14 @@ def main() -> None:
 
         with Session(owner_engine) as owner_s, Session(app_engine) as app_s:
             # As the app does: transaction-local settings (each Session here is one long transaction).
+            # The web role is whoever its sign-in session names (sql/auth.sql): open one as the owner role,
+            # as sign-in would, and present its token the way every request does.
             app_s.execute(
-                text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
-                {"u": str(admin_user), "o": str(org_id)},
+                text(
+                    "select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true),"
+                    " set_config('app.session', :t, true)"
+                ),
+                {"u": str(admin_user), "o": str(org_id), "t": sign_in(owner_s, admin_user)},
             )
             rls_list = lambda: q.engagement_list(app_s)  # noqa: E731
             owner_list = lambda: q.engagement_list(owner_s, org_id=org_id)  # noqa: E731
@@ -247,8 +260,11 @@ def main() -> None:
                 setup.commit()
             with Session(app_engine) as contractor_s:
                 contractor_s.execute(
-                    text("select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true)"),
-                    {"u": str(contractor_user), "o": str(org_id)},
+                    text(
+                        "select set_config('app.user_id', :u, true), set_config('app.org_id', :o, true),"
+                        " set_config('app.session', :t, true)"
+                    ),
+                    {"u": str(contractor_user), "o": str(org_id), "t": sign_in(setup, contractor_user)},
                 )
                 mine = lambda: q.engagement_list(contractor_s, contractor_id=contractor_id)  # noqa: E731  # as the web does
                 theirs = lambda: q.engagement_list(owner_s, org_id=org_id, contractor_id=contractor_id)  # noqa: E731

@@ -16,24 +16,90 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     from public.memberships m
     join public.organizations o on o.id = m.org_id
     join public.users u on u.id = m.user_id and u.is_active
-   where m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+   where m.user_id = public.app_user_id()
      and m.accepted_at is not null
    order by o.name, o.id
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Sign-in. The app role cannot read password hashes with a plain SELECT (column grants in
--- sql/rls_policies.sql); login goes through these functions, which also keep the failed-login throttle.
+-- Sign-in. The app role cannot read password hashes (column grants in sql/rls_policies.sql), and the
+-- database, not the caller, decides who is signed in: the server hashes the password it was given with
+-- the account's method and salt (auth_password_salt), and auth_sign_in compares that with the stored
+-- hash and, when they match, opens a sign-in session whose token only it makes. The helpers of
+-- sql/rls_policies.sql believe no other identity from the web role, so SQL run as the web role cannot
+-- become anyone without their password (or an invitation or reset link from their mailbox).
 -- ---------------------------------------------------------------------------------------------
 
-create or replace function auth_lookup(p_email text)
-returns table (user_id uuid, password_hash text, is_active boolean, locked_until timestamptz)
+drop function if exists auth_lookup(text);
+
+-- How to hash a password for this address: the method and salt of the account's hash ("method$salt",
+-- as werkzeug writes them), and the end of a running sign-in lock. An address without a usable account
+-- gets the caller's method with a salt made up from it and the server's salt key: the same on every
+-- call, and looking like a real one, so the answer does not tell whether the account exists.
+create or replace function auth_password_salt(p_email text, p_method text)
+returns table (method_and_salt text, locked_until timestamptz)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select u.id, u.password_hash, u.is_active,
+  select coalesce(
+           (select substr(u.password_hash, 1, length(u.password_hash) - strpos(reverse(u.password_hash), '$'))
+              from public.users u
+             where lower(u.email) = lower(p_email) and u.is_active and u.password_hash is not null),
+           p_method || '$' || substr(translate(encode(sha256(convert_to(s.salt_key || ':' || lower(p_email), 'UTF8')), 'base64'),
+                                               '+/=', 'kQz'), 1, 16)),
          (select t.locked_until from public.login_throttle t
            where t.email_key = encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex') and t.locked_until > now())
-    from (select 1) one
-    left join public.users u on lower(u.email) = lower(p_email)
+    from public.login_settings s
+$$;
+
+-- A new sign-in session for an account: a token of 244 random bits (gen_random_uuid() draws from the
+-- server's strong random source), kept as its sha256 and valid login_settings.session_hours. Only
+-- the functions of this file call it (no grant).
+create or replace function auth_open_session(p_user_id uuid) returns text
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_token text := replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+begin
+  insert into public.user_sessions (user_id, token_hash, expires_at)
+  select p_user_id, encode(sha256(convert_to(v_token, 'UTF8')), 'hex'), now() + make_interval(hours => s.session_hours)
+    from public.login_settings s;
+  return v_token;
+end
+$$;
+
+-- Sign in: p_candidate is the password hashed by the server with auth_password_salt's method and salt
+-- ("method$salt$hash"). Outcome 'signed_in' with the account and its new session's token (the caller
+-- keeps it in the person's cookie and presents it in app.session), 'locked' with the lock's end (the
+-- password is not even compared during a lock), or 'refused' (counted by the throttle; with the lock's
+-- end when this failure started one). An unknown address and a wrong password are refused alike.
+create or replace function auth_sign_in(p_email text, p_candidate text)
+returns table (outcome text, user_id uuid, session_token text, locked_until timestamptz)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_locked timestamptz;
+  v_user uuid;
+begin
+  select t.locked_until into v_locked from public.login_throttle t
+   where t.email_key = encode(sha256(convert_to(lower(p_email), 'UTF8')), 'hex') and t.locked_until > now();
+  if v_locked is not null then
+    return query select 'locked', null::uuid, null::text, v_locked;
+    return;
+  end if;
+  select u.id into v_user from public.users u
+   where lower(u.email) = lower(p_email) and u.is_active and u.password_hash is not null
+     and u.password_hash = p_candidate;
+  if v_user is null then
+    return query select 'refused', null::uuid, null::text, public.auth_record_failure(p_email);
+    return;
+  end if;
+  perform public.auth_record_success(v_user);
+  return query select 'signed_in', v_user, public.auth_open_session(v_user), null::timestamptz;
+end
+$$;
+
+-- Sign out: end every sign-in session of the signed-in person, here and on other devices.
+create or replace function auth_sign_out() returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
+  update public.user_sessions set ended_at = now()
+   where user_id = public.app_user_id() and ended_at is null;
 $$;
 
 -- The throttle's limits are the server's (table login_settings, one row, written by the owner role at
@@ -133,10 +199,12 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$;
 
 -- Accept an invitation: the unguessable token proves the person holds the address it was sent to.
--- An account without a password gets p_password_hash; an account with one joins only when the app has
--- signed in as it (app.user_id, after checking the password). Returns the user and org, or no row.
-create or replace function accept_invite(p_token_hash text, p_password_hash text)
-returns table (user_id uuid, org_id uuid)
+-- An account without a password gets p_password_hash and is signed in (a new session's token comes
+-- back); an account with one joins only when the connection is already signed in as it (auth_sign_in,
+-- with its password), and keeps that session (no token). Returns the user and org, or no row.
+drop function if exists accept_invite(text, text);
+create function accept_invite(p_token_hash text, p_password_hash text)
+returns table (user_id uuid, org_id uuid, session_token text)
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_inv public.invites;
@@ -171,7 +239,9 @@ begin
   end if;
   update public.memberships set accepted_at = now() where id = v_membership;
   update public.invites set used_at = now() where id = v_inv.id;
-  return query select v_inv.user_id, v_inv.org_id;
+  perform public.auth_record_success(v_inv.user_id);  -- they are signed in from here
+  return query select v_inv.user_id, v_inv.org_id,
+                      case when v_hash is null then public.auth_open_session(v_inv.user_id) end;
 end
 $$;
 
@@ -256,11 +326,11 @@ begin
   if not found or p_password_hash is null or length(p_password_hash) < 20 then
     return null;
   end if;
-  update public.users set password_hash = p_password_hash, sessions_revoked_at = now()
-   where id = v_reset.user_id and is_active;
+  update public.users set password_hash = p_password_hash where id = v_reset.user_id and is_active;
   if not found then
     return null;
   end if;
+  update public.user_sessions set ended_at = now() where user_sessions.user_id = v_reset.user_id and ended_at is null;
   update public.password_resets set used_at = now(), token = null
    where password_resets.user_id = v_reset.user_id and used_at is null;
   -- The link proves the mailbox: unlike a correct password, it lifts a running lock too.
@@ -273,8 +343,26 @@ $$;
 
 -- The app role calls these; PUBLIC does not (pg_temp.grant_execute: sql/rls_policies.sql, applied before).
 select pg_temp.grant_execute(f) from unnest(array[
-  'my_memberships()', 'auth_lookup(text)', 'auth_record_failure(text)', 'auth_record_success(uuid)',
-  'invite_user_account(text, text)', 'invite_details(text)', 'accept_invite(text, text)']) f;
+  'my_memberships()', 'invite_user_account(text, text)', 'invite_details(text)', 'accept_invite(text, text)']) f;
+
+-- Signing in and out, from the revision that adds sign-in sessions. The throttle's bookkeeping and
+-- opening a session are these functions' own: nobody else executes them (a caller who could would
+-- forget any address's failures, or open a session for any account).
+do $$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array['auth_record_failure(text)', 'auth_record_success(uuid)', 'auth_open_session(uuid)',
+                              'auth_password_salt(text, text)', 'auth_sign_in(text, text)', 'auth_sign_out()'] loop
+    execute format('revoke all on function public.%s from public, %I, %I', v_fn,
+                   current_setting('backoffice.app_role'), current_setting('backoffice.worker_role'));
+  end loop;
+  if to_regclass('public.user_sessions') is not null then
+    perform pg_temp.grant_execute(f)
+       from unnest(array['auth_password_salt(text, text)', 'auth_sign_in(text, text)', 'auth_sign_out()']) f;
+  end if;
+end
+$$;
 
 -- The reset functions from the revision that adds their table.
 select pg_temp.grant_execute(f) from unnest(array[

@@ -5,7 +5,8 @@
 --                           session_bypasses_rls(): the owner role's session, for the guards
 --   2. Policy tools         pg_temp.policy(), writes_only_by(), contractor_scoped(), grant_to_app(), grant_execute();
 --                           the schema's grant, and every table privilege revoked before it is granted
---   3. Foundation           organizations, users, memberships, contractors, invites, audit_events, login_throttle
+--   3. Foundation           organizations, users, memberships, contractors, invites, audit_events, user_sessions,
+--                           login_throttle
 --   4. Engagements          engagements, milestones, change_orders, change_order_lines
 --   5. Evidence and review  submissions, evidence_files, evidence_chunks, reviews
 --   6. Money                invoices, payments, ap_export_batches, ap_export_chunks, ledger_entries, org_counters
@@ -32,11 +33,16 @@ set local check_function_bodies = off;
 -- read memberships; search_path is pinned so a caller cannot shadow the tables they read.
 -- ---------------------------------------------------------------------------------------------
 
-create or replace function app_user_id() returns uuid
-language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select nullif(current_setting('app.user_id', true), '')::uuid
-$$;
-
+-- Who the session's person is. For the web role, the signed-in person is the one whose sign-in
+-- session the connection presents: app.session carries the session's secret token, which only the
+-- sign-in functions make (sql/auth.sql: auth_sign_in, accept_invite) and which the database keeps
+-- only as a sha256 (table user_sessions, no policy and no grant). app.user_id is not believed from the
+-- web role: a connection that can run any SQL could name any account there (before: it was). Every
+-- other login role may name its person in app.user_id: the worker (an account message's account:
+-- jobs/runtime.py) and the owner role (the CLI and demo seeding, which RLS does not bind anyway).
+-- Who the web role is comes from session_user, which no SET ROLE or setting of the caller changes; the
+-- names are baked in when the helpers are generated.
+--
 -- The current user's accepted membership in the org named by app.org_id (no row if there is none,
 -- or the user is inactive). It is written once, below, and each helper policies call gets its own
 -- copy of the query: a helper calling app_membership() costs a second function call in every policy
@@ -45,20 +51,26 @@ $$;
 -- The second branch is the worker (background jobs, DESIGN.md sections 5 and 6): a session whose
 -- login role is the worker role, acting for the organization named by app.org_id (app.user_id unset),
 -- gets an admin's reach inside that one organization and nothing outside it. Who the worker is comes
--- from session_user, which no SET ROLE or setting of the caller changes, compared with the worker
--- role's name baked in here when the helpers are generated; the web role is not a member of the worker
--- role (`backoffice doctor` checks it), so nothing it does makes it the worker. The two branches
--- exclude each other: the worker is never a person, a person never the worker.
+-- from session_user too; the web role is not a member of the worker role (`backoffice doctor` checks
+-- it), so nothing it does makes it the worker. The two branches exclude each other: the worker is
+-- never a person, a person never the worker.
 -- (Before: any session setting app.user_id = app.org_id was that organization's worker.)
 do $$
 declare
+  v_identity text := format($i$(case when session_user = %1$L::name then (%2$s)
+    else nullif(current_setting('app.user_id', true), '')::uuid end)$i$, current_setting('backoffice.app_role'),
+    case when to_regclass('public.user_sessions') is null then 'null::uuid'        -- an earlier revision being built
+    else $s$select s.user_id from public.user_sessions s
+       where s.token_hash = encode(sha256(convert_to(nullif(current_setting('app.session', true), ''), 'UTF8')), 'hex')
+         and s.ended_at is null and s.expires_at > now()
+         and exists (select 1 from public.users u where u.id = s.user_id and u.is_active)$s$ end);
   v_query text := $q$
     select %1$s from (
       select m.org_id, m.role, m.contractor_id
         from public.memberships m
         join public.users u on u.id = m.user_id and u.is_active
        where session_user <> %2$L::name                                                -- one-time filters
-         and m.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+         and m.user_id = %3$s
          and m.org_id = nullif(current_setting('app.org_id', true), '')::uuid
          and m.accepted_at is not null
       union all
@@ -70,6 +82,8 @@ declare
   $q$;
   v_helper record;
 begin
+  execute format('create or replace function public.app_user_id() returns uuid language sql stable security definer'
+                 ' set search_path = pg_catalog, pg_temp as %L', 'select ' || v_identity);
   for v_helper in select * from (values
       ('app_membership', 'table (org_id uuid, role text, contractor_id uuid)', 'm.org_id, m.role, m.contractor_id'),
       ('app_org_id', 'uuid', 'm.org_id'),
@@ -78,7 +92,7 @@ begin
   loop
     execute format('create or replace function public.%I() returns %s language sql stable security definer'
                    ' set search_path = pg_catalog, pg_temp as %L', v_helper.name, v_helper.returns,
-                   format(v_query, v_helper.columns, current_setting('backoffice.worker_role')));
+                   format(v_query, v_helper.columns, current_setting('backoffice.worker_role'), v_identity));
   end loop;
 end
 $$;
@@ -253,7 +267,8 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$;
 select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or id = any ((select app_visible_user_ids())::uuid[]))$p$);  -- the cast keeps ANY from reading a subquery
 -- UPDATE: signing out everywhere (services/auth.sign_out); no page renames a user.
-select pg_temp.grant_to_app('users', 'select (id, email, name, is_active, created_at, last_login_at, sessions_revoked_at), update (sessions_revoked_at)');
+-- No UPDATE: signing out ends sign-in sessions (table user_sessions, sql/auth.sql), and no page renames a user.
+select pg_temp.grant_to_app('users', 'select (id, email, name, is_active, created_at, last_login_at)');
 select pg_temp.grant_execute('app_visible_user_ids()', true);
 drop function if exists app_can_see_user(uuid);  -- replaced above; dropped once no policy uses it
 select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
@@ -288,6 +303,16 @@ select pg_temp.policy('audit_events', 'org_scope', $p$using (org_id = (select ap
 select pg_temp.policy('audit_events', 'readers', $p$as restrictive for select using ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('audit_events', 'actor_is_self', $p$as restrictive for insert with check (actor_user_id is not distinct from (select app_user_id()))$p$);
 select pg_temp.grant_to_app('audit_events', 'select, insert');
+
+-- user_sessions: sign-in sessions (sql/auth.sql), no policy and no grant: only the functions of
+-- sql/auth.sql and the helpers above read it, and only a sign-in function writes a row.
+do $$
+begin
+  if to_regclass('public.user_sessions') is not null then
+    alter table public.user_sessions enable row level security, force row level security;
+  end if;
+end
+$$;
 
 -- login_throttle: no policy at all, so nobody but the SECURITY DEFINER functions of sql/auth.sql reads it.
 do $$

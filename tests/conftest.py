@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from hypothesis import settings
-from kit import PASSWORD
+from kit import PASSWORD, signin
 from kit.web import csrf_token
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -134,7 +134,9 @@ def app_engine(database):
 @pytest.fixture(scope="session")
 def admin_engine(database):
     engine = make_engine(database.admin_url)
+    signin.use_owner_engine(engine)  # tests act as people through real sign-in sessions (kit.signin)
     yield engine
+    signin.use_owner_engine(None)
     engine.dispose()
 
 
@@ -181,13 +183,13 @@ def app_session(app_sessions):
 
 
 @pytest.fixture
-def act_as(app_session):
-    """act_as(user_id, org_id) -> the app-role session acting as that user in that org."""
+def act_as(app_session, admin_engine):
+    """act_as(user_id, org_id) -> the app-role session signed in as that user (a real sign-in session,
+    ``kit.signin``) and acting in that org."""
 
     def _act(user_id, org_id):
         app_session.rollback()
-        set_context(app_session, user_id=user_id, org_id=org_id)
-        return app_session
+        return signin.act(app_session, user_id=user_id, org_id=org_id)
 
     return _act
 

@@ -46,7 +46,6 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_login_at: Mapped[datetime | None]
-    sessions_revoked_at: Mapped[datetime | None]
 
 
 class Contractor(Base):

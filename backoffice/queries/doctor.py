@@ -208,3 +208,95 @@ def queue_problems(conn: Connection, worker_role: str | None) -> tuple[list[str]
             "and no role is a member of it or it of any"
         )
     return problems, passed
+
+
+# --- the web role is the signed-in person and no more (DESIGN.md section 5, issue 16) -----------------
+
+# Tables the web role must not touch at all: secrets and the server's own settings.
+CLOSED_TO_WEB = ("user_sessions", "password_resets", "login_settings", "login_throttle")
+# Functions the web role must not execute: each would open a session for anyone, keep the throttle for
+# any address, hand out a reset token or list every organization.
+FORBIDDEN_TO_WEB = (
+    "auth_open_session(uuid)",
+    "auth_record_failure(text)",
+    "auth_record_success(uuid)",
+    "password_reset_token(uuid)",
+    "job_org_ids()",
+)
+# Functions that took a secret or a limit from their caller, or handed out any account's id: none may exist.
+GONE = (
+    "auth_lookup(text)",
+    "auth_record_failure(text, integer, integer)",
+    "password_reset_start(text, text)",
+)
+# Columns that name a row or its tenant: the web role never updates one (column grants), anywhere; nor the
+# contractor a milestone's work or an invoice's money belongs to. (An engagement's contractor changes
+# while it is a draft, which the guard of sql/engagements.sql holds to; a membership's on the members page.)
+KEY_COLUMNS = ("id", "org_id", "engagement_id", "milestone_id", "user_id", "invoice_id")
+KEY_TABLE_COLUMNS = ("milestones.contractor_id", "invoices.contractor_id")
+_KEY_COLUMN_UPDATES = text(
+    """
+    select format('%s.%s', c.relname, a.attname) as name
+      from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+     where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+       and (a.attname = any(:columns) or format('%s.%s', c.relname, a.attname) = any(:pairs))
+       and has_column_privilege(current_user, c.oid, a.attnum, 'UPDATE')
+     order by 1
+    """
+)
+_TOUCHES = text(
+    """
+    select has_table_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+           or has_any_column_privilege(current_user, c.oid, 'SELECT, INSERT, UPDATE')
+      from pg_class c where c.oid = to_regclass(:name)
+    """
+)
+_EXECUTES = text(
+    "select to_regprocedure(:f) is not null and has_function_privilege(current_user, to_regprocedure(:f), 'EXECUTE')"
+)
+_EXISTS = text("select to_regprocedure(:f) is not null")
+# Who the database takes this connection's person to be when it names someone in app.user_id without a
+# sign-in: nobody, or anyone could be anyone. Transaction-local, and rolled back.
+_NAMED_WITHOUT_SIGN_IN = text(
+    "select set_config('app.user_id', gen_random_uuid()::text, true), set_config('app.session', '', true),"
+    " public.app_user_id() is null"
+)
+
+
+def boundary_problems(conn: Connection) -> tuple[list[str], list[str]]:
+    """(problems, checks passed): the web role (this connection's) believes no identity but a sign-in, chooses
+    no secret, reads no secret, and updates no key column."""
+    problems: list[str] = []
+    passed: list[str] = []
+    before = len(problems)
+    if to_regprocedure_exists(conn, "public.app_user_id()"):
+        believed = conn.execute(_NAMED_WITHOUT_SIGN_IN).one()[2]
+        conn.rollback()
+        if not believed:
+            problems.append(
+                "app_user_id() believes app.user_id from the web role: anyone could act as anyone "
+                "(re-apply sql/rls_policies.sql: backoffice db upgrade)"
+            )
+    for table in CLOSED_TO_WEB:
+        if conn.execute(_TOUCHES, {"name": f"public.{table}"}).scalar():
+            problems.append(f"the app role has privileges on table {table}, which only sql/auth.sql's functions reach")
+    for function in FORBIDDEN_TO_WEB:
+        if conn.execute(_EXECUTES, {"f": f"public.{function}"}).scalar():
+            problems.append(f"the app role may execute {function}, which only the database's own functions may")
+    for function in GONE:
+        if conn.execute(_EXISTS, {"f": f"public.{function}"}).scalar():
+            problems.append(f"function {function} takes a secret or a limit from its caller: drop it")
+    for column in conn.execute(
+        _KEY_COLUMN_UPDATES, {"columns": list(KEY_COLUMNS), "pairs": list(KEY_TABLE_COLUMNS)}
+    ).scalars():
+        problems.append(f"the app role may UPDATE {column}, a column that names a row or its tenant")
+    if len(problems) == before:
+        passed.append(
+            "the app role is believed only with a sign-in, chooses no secret, reads no secret "
+            f"({', '.join(CLOSED_TO_WEB)}), and updates no key column"
+        )
+    return problems, passed
+
+
+def to_regprocedure_exists(conn: Connection, function: str) -> bool:
+    return bool(conn.execute(_EXISTS, {"f": function}).scalar())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -51,12 +51,13 @@ def actor_for(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) ->
     )
 
 
-def signed_in_user(session: Session, user_id: uuid.UUID, signed_in_at: float | None) -> bool:
-    """Is this sign-in still good: the account active, and not signed out since ``signed_in_at``
-    (seconds since the epoch, by the database's clock)? Ends its read transaction."""
+def signed_in_user(session: Session, user_id: uuid.UUID) -> bool:
+    """Is the sign-in this session presents (``db.present_sign_in``) still good, and ``user_id``'s: not
+    ended (signed out on any device, or a password reset since), not expired, the account active? The
+    database answers (``app_user_id()``). Ends its read transaction."""
     set_context(session, user_id=user_id, org_id=None)
-    revoked = session.execute(select(User.sessions_revoked_at, User.is_active).where(User.id == user_id)).first()
+    row = session.execute(
+        select(User.id).where(User.id == func.app_user_id(), User.id == user_id, User.is_active)
+    ).first()
     end_read(session)
-    if revoked is None or not revoked.is_active or signed_in_at is None:
-        return False
-    return revoked.sessions_revoked_at is None or revoked.sessions_revoked_at.timestamp() < signed_in_at
+    return row is not None

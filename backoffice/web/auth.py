@@ -12,6 +12,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 
+from backoffice.db import presented_sign_in
 from backoffice.errors import ValidationError
 from backoffice.services import auth as auth_service
 from backoffice.services import password_resets
@@ -56,25 +57,28 @@ def login():
         form.next.data = request.args.get("next", "")
         return render("auth/login.html", form=form)
     try:
-        user_id = auth_service.authenticate(db(), form.email.data or "", form.password.data or "")
+        sign_in = auth_service.authenticate(db(), form.email.data or "", form.password.data or "")
     except auth_service.LoginLocked as exc:
         form.email.errors = [exc.message]
         return render("auth/login.html", form=form, status=429)
     except auth_service.LoginFailed as exc:
         form.password.errors = [exc.message]
         return render("auth/login.html", form=form, status=401)
-    return _sign_in(user_id, safe_next(form.next.data))
+    return _sign_in(sign_in, safe_next(form.next.data))
 
 
 def _sign_in(
-    user_id: uuid.UUID, next_url: str | None = None, org_id: uuid.UUID | None = None, welcome: str | None = None
+    sign_in: auth_service.SignIn,
+    next_url: str | None = None,
+    org_id: uuid.UUID | None = None,
+    welcome: str | None = None,
 ):
     cookie.clear()  # a fresh session on sign-in: nothing from before survives (session fixation)
     if welcome:
         flash(welcome, "success")
-    actor, signed_in_at = auth_service.start_session(db(), user_id, org_id)
-    cookie["signed_in_at"] = signed_in_at
-    login_user(SignedIn(user_id=user_id, actor=actor))
+    actor = auth_service.start_session(db(), sign_in, org_id)
+    cookie["sign_in"] = sign_in.token  # the database's sign-in session: every request presents it
+    login_user(SignedIn(user_id=sign_in.user_id, actor=actor))
     if actor is None:
         flash("You are not a member of any organization yet. Ask an admin to invite you.", "warning")
     else:
@@ -135,7 +139,8 @@ def accept_invite(token: str):
     except ValidationError as exc:
         apply_errors(form, exc)
         return render(page, form=form, invite=details, status=404 if "token" in exc.fields else 422)
-    return _sign_in(actor.user_id, org_id=actor.org_id, welcome=f"Welcome to {details.org_name}.")
+    sign_in = auth_service.SignIn(actor.user_id, presented_sign_in(db()))  # accepting signed them in
+    return _sign_in(sign_in, org_id=actor.org_id, welcome=f"Welcome to {details.org_name}.")
 
 
 # --- forgotten passwords ----------------------------------------------------------------------------------

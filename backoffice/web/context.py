@@ -12,7 +12,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.db import end_read
+from backoffice.db import end_read, present_sign_in
 from backoffice.domain.roles import Role
 from backoffice.queries.identity import MembershipChoice, actor_for, memberships_of, signed_in_user
 
@@ -55,9 +55,13 @@ def load_user(user_id: str) -> SignedIn | None:
         org_id = uuid.UUID(cookie["org_id"]) if cookie.get("org_id") else None
     except ValueError:
         return None
+    token = cookie.get("sign_in")
+    if not isinstance(token, str) or not token:
+        return None
     session = db()
-    if not signed_in_user(session, uid, cookie.get("signed_in_at")):
-        return None  # deactivated, or signed out (on any device) since this cookie signed in
+    present_sign_in(session, token)  # the only identity the database believes from the web role
+    if not signed_in_user(session, uid):
+        return None  # deactivated, expired, or signed out (on any device) since this cookie signed in
     actor = actor_for(session, uid, org_id) or actor_for(session, uid, None)
     memberships = memberships_of(session) if actor else []
     end_read(session)  # a read-only reset, not a unit of work: the next transaction re-applies the context

@@ -264,8 +264,8 @@ EXPECTED_COLUMN_PRIVILEGES = {
         "UPDATE": {"used_at"},
     },
     "users": {
-        "SELECT": {"id", "email", "name", "is_active", "created_at", "last_login_at", "sessions_revoked_at"},
-        "UPDATE": {"sessions_revoked_at"},  # signing out everywhere; no page renames a user
+        # No UPDATE: signing out ends sign-in sessions (auth_sign_out); no page renames a user.
+        "SELECT": {"id", "email", "name", "is_active", "created_at", "last_login_at"},
     },
     # an authorization's amounts, parties and dates are never updatable, only its payment status
     "invoices": {
@@ -357,9 +357,9 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "my_memberships",
     "app_visible_user_ids",
     "app_sent_engagement_ids",
-    "auth_lookup",
-    "auth_record_failure",
-    "auth_record_success",
+    "auth_password_salt",
+    "auth_sign_in",
+    "auth_sign_out",
     "invite_user_account",
     "invite_details",
     "accept_invite",
@@ -410,7 +410,7 @@ def test_accounts_no_longer_record_which_org_invited_them(app_engine):
     with app_engine.connect() as conn:
         columns = table_columns(conn, "users")
     assert "invited_by_org_id" not in columns
-    assert {"id", "email", "password_hash", "sessions_revoked_at"} <= columns
+    assert {"id", "email", "password_hash"} <= columns
 
 
 def test_calling_the_chain_trigger_function_directly_is_refused(app_engine):

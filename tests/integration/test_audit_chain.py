@@ -15,11 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 from kit.audit import breaks_for, chain_of
+from kit.signin import actor_of
 from sqlalchemy import text
 
 from backoffice.db import make_session_factory
 from backoffice.domain.audit_chain import GENESIS, expected_hash
-from backoffice.queries.identity import actor_for
 from backoffice.services import audit
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -62,7 +62,7 @@ def enabled_triggers(admin_engine) -> set[str]:
 
 def test_record_appends_chained_events(world, app_session, admin_engine):
     before = chain_of(admin_engine, world.org_a)
-    actor = actor_for(app_session, world.admin.id, world.org_a)
+    actor = actor_of(app_session, world.admin.id, world.org_a)
     for n in (1, 2, 3):
         audit.record(app_session, actor, "test.recorded", "thing", f"T-{n}", {"n": n, "note": "äß ✓"})
     app_session.commit()
@@ -114,7 +114,7 @@ def test_callers_cannot_choose_the_chain_fields(world, act_as, admin_engine):
 
 
 def test_verify_finds_no_break_in_the_worlds_chains(world, owner_session, app_session):
-    actor = actor_for(app_session, world.admin_b.id, world.org_b)
+    actor = actor_of(app_session, world.admin_b.id, world.org_b)
     audit.record(app_session, actor, "test.recorded", "thing", None, {"k": [1, 2, {"z": None}]})
     app_session.commit()
     checked, _ = audit.verify_chain(owner_session)
@@ -269,7 +269,7 @@ def test_concurrent_writers_to_one_org_keep_the_chain_gapless(world, app_session
     def write(n: int) -> None:
         try:
             with app_sessions() as session:
-                actor = actor_for(session, people[n], world.org_a)
+                actor = actor_of(session, people[n], world.org_a)
                 session.commit()
                 barrier.wait(timeout=10)
                 for i in range(per_writer):

@@ -112,6 +112,74 @@ def test_doctor_fails_naming_the_problem_when_the_queue_or_the_worker_role_is_op
     assert run("doctor").exit_code == 0
 
 
+def test_doctor_passes_the_web_roles_boundary_on_a_fresh_install(run):
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    assert "the app role is believed only with a sign-in, chooses no secret" in result.output
+
+
+@pytest.mark.parametrize(
+    ("open_up", "close_again", "named"),
+    [
+        (  # anyone could sign in as anyone
+            "grant execute on function public.auth_open_session(uuid) to {app}",
+            "revoke execute on function public.auth_open_session(uuid) from {app}",
+            "the app role may execute auth_open_session(uuid)",
+        ),
+        (  # forgetting any address's failures
+            "grant execute on function public.auth_record_success(uuid) to {app}",
+            "revoke execute on function public.auth_record_success(uuid) from {app}",
+            "the app role may execute auth_record_success(uuid)",
+        ),
+        (
+            "grant select on public.user_sessions to {app}",
+            "revoke select on public.user_sessions from {app}",
+            "privileges on table user_sessions",
+        ),
+        (
+            "grant update on public.login_settings to {app}",
+            "revoke update on public.login_settings from {app}",
+            "privileges on table login_settings",
+        ),
+        (  # an engagement moved to another organization
+            "grant update (org_id) on public.engagements to {app}",
+            "revoke update (org_id) on public.engagements from {app}",
+            "the app role may UPDATE engagements.org_id",
+        ),
+        (  # an approved milestone's money moved to another contractor
+            "grant update (contractor_id) on public.invoices to {app}",
+            "revoke update (contractor_id) on public.invoices from {app}",
+            "the app role may UPDATE invoices.contractor_id",
+        ),
+        (
+            "create function public.auth_lookup(text) returns int language sql as 'select 1'",
+            "drop function public.auth_lookup(text)",
+            "function auth_lookup(text) takes a secret",
+        ),
+        (  # the helpers believing app.user_id again
+            "create or replace function public.app_user_id() returns uuid language sql stable security definer"
+            " set search_path = pg_catalog as $$ select nullif(current_setting('app.user_id', true), '')::uuid $$",
+            None,
+            "app_user_id() believes app.user_id from the web role",
+        ),
+    ],
+)
+def test_doctor_fails_naming_the_hole_when_the_web_roles_boundary_is_opened(
+    run, database, admin_engine, open_up, close_again, named
+):
+    roles = {"app": make_url(database.app_url).username, "worker": make_url(database.worker_url).username}
+    with admin_engine.connect() as conn:
+        helper = conn.execute(text("select pg_get_functiondef('public.app_user_id()'::regprocedure)")).scalar_one()
+    superuser(database, open_up.format(**roles))
+    try:
+        result = run("doctor")
+    finally:
+        superuser(database, close_again.format(**roles) if close_again else helper)
+    assert result.exit_code == 1, result.output
+    assert named in result.output
+    assert run("doctor").exit_code == 0
+
+
 def test_without_the_worker_roles_url_jobs_neither_run_nor_migrate(database):
     env = {"DATABASE_URL": database.app_url, "DATABASE_ADMIN_URL": database.admin_url, "DATABASE_WORKER_URL": ""}
     runner = CliRunner()

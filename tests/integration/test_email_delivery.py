@@ -20,10 +20,10 @@ import resend
 from kit.engagements import owner_query
 from kit.jobs import OFFLINE, jobs, online, run_jobs
 from kit.resend_stub import resend_stub
+from kit.signin import act
 from procrastinate.jobs import Job
 from sqlalchemy import text
 
-from backoffice.db import set_context
 from backoffice.jobs import queue
 from backoffice.jobs.tasks import EMAIL_RETRY
 from backoffice.services.email_delivery import (
@@ -324,7 +324,7 @@ def test_two_workers_delivering_the_same_message_at_once_send_it_once(
 
     def run(i):
         with worker_sessions() as session:
-            set_context(session, user_id=None, org_id=world.org_a)
+            act(session, user_id=None, org_id=world.org_a)
             barrier.wait(timeout=30)
             try:
                 outcomes[i] = deliver(session, message_id, online())

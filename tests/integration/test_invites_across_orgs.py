@@ -11,12 +11,11 @@ import secrets
 
 import pytest
 from kit import PASSWORD as WORLD_PASSWORD
+from kit.signin import act, actor_of
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from backoffice.db import set_context
 from backoffice.errors import ValidationError
-from backoffice.queries.identity import actor_for
 from backoffice.services import auth, members
 
 PASSWORD = "a brand new passphrase"  # what org B's admin sets on the address they do not own
@@ -25,7 +24,7 @@ TENANT_TABLES = ("organizations", "memberships", "contractors", "invites", "audi
 
 def _actor(session, person, org_id):
     session.rollback()
-    a = actor_for(session, person.id, org_id)
+    a = actor_of(session, person.id, org_id)
     assert a is not None
     return a
 
@@ -51,12 +50,12 @@ def _password_hash(admin_engine, user_id) -> str | None:
 def _signed_out(session) -> None:
     """The session as a request from someone not signed in: no RLS context at all."""
     session.rollback()
-    set_context(session, user_id=None, org_id=None)
+    act(session, user_id=None, org_id=None)
 
 
 def _sees_nothing_of(session, user_id, org_id) -> None:
     session.rollback()
-    set_context(session, user_id=user_id, org_id=org_id)
+    act(session, user_id=user_id, org_id=org_id)
     for table in TENANT_TABLES:
         assert session.execute(text(f"select count(*) from {table}")).scalar_one() == 0, table
     assert session.execute(text("select app_org_id(), app_role()")).one() == (None, None)
@@ -83,7 +82,7 @@ def test_an_account_one_admin_took_over_joins_another_org_only_with_that_orgs_li
     )
     assert from_a.user_id == from_b.user_id and isinstance(from_a.token, str) and from_a.token != from_b.token
     assert _membership(admin_engine, world.org_a, from_a.user_id)["accepted_at"] is None
-    assert actor_for(app_session, from_a.user_id, world.org_a) is None
+    assert actor_of(app_session, from_a.user_id, world.org_a) is None
     details = auth.invite_details(app_session, from_a.token)
     assert details == auth.InviteDetails(
         email, f"Org A {world.suffix}", True
@@ -101,17 +100,18 @@ def test_an_account_one_admin_took_over_joins_another_org_only_with_that_orgs_li
     with pytest.raises(auth.LoginFailed):
         auth.accept_invite_with_existing_password(app_session, from_a.token, "not the password")
     assert _password_hash(admin_engine, from_a.user_id) == hash_before
-    assert auth.authenticate(app_session, email, PASSWORD) == from_a.user_id
+    squatter_sign_in = auth.authenticate(app_session, email, PASSWORD)
+    assert squatter_sign_in.user_id == from_a.user_id
 
     # ...and org B's admin, who knows the password but not org A's token, does not get into org A.
-    actor, _ = auth.start_session(app_session, from_a.user_id, world.org_a)
+    actor = auth.start_session(app_session, squatter_sign_in, world.org_a)
     assert actor.org_id == world.org_b
     assert auth.switch_organization(app_session, from_a.user_id, world.org_a) is None
     with pytest.raises(ValidationError):
         auth.accept_invite_with_existing_password(app_session, from_b.token, PASSWORD)  # their own link, used up
     with pytest.raises(ValidationError):
         auth.accept_invite_with_existing_password(app_session, secrets.token_urlsafe(32), PASSWORD)
-    assert actor_for(app_session, from_a.user_id, world.org_a) is None
+    assert actor_of(app_session, from_a.user_id, world.org_a) is None
     _sees_nothing_of(app_session, from_a.user_id, world.org_a)
     assert _membership(admin_engine, world.org_a, from_a.user_id)["accepted_at"] is None
 
@@ -120,7 +120,7 @@ def test_an_account_one_admin_took_over_joins_another_org_only_with_that_orgs_li
     joined = auth.accept_invite_with_existing_password(app_session, from_a.token, PASSWORD)
     assert (joined.user_id, joined.org_id, joined.role.value) == (from_a.user_id, world.org_a, "admin")
     assert _membership(admin_engine, world.org_a, from_a.user_id)["accepted_at"] is not None
-    assert actor_for(app_session, from_a.user_id, world.org_a).org_id == world.org_a
+    assert actor_of(app_session, from_a.user_id, world.org_a).org_id == world.org_a
     assert auth.invite_details(app_session, from_a.token) is None
 
 
@@ -130,7 +130,7 @@ def test_an_existing_account_is_invited_like_a_new_one_and_joins_with_its_passwo
     invited = members.invite_member(app_session, admin_b, email=world.finance.email, name="Whoever", role="finance")
     assert invited.user_id == world.finance.id and isinstance(invited.token, str)
     assert _membership(admin_engine, world.org_b, world.finance.id)["accepted_at"] is None
-    assert actor_for(app_session, world.finance.id, world.org_b) is None
+    assert actor_of(app_session, world.finance.id, world.org_b) is None
     with admin_engine.connect() as conn:  # the account keeps its own name; the invite keeps what the admin typed
         assert (
             conn.execute(text("select name from users where id = :u"), {"u": world.finance.id}).scalar_one()
@@ -145,7 +145,7 @@ def test_an_existing_account_is_invited_like_a_new_one_and_joins_with_its_passwo
 
     joined = auth.accept_invite_with_existing_password(app_session, invited.token, WORLD_PASSWORD)
     assert (joined.user_id, joined.org_id) == (world.finance.id, world.org_b)
-    assert actor_for(app_session, world.finance.id, world.org_a).role.value == "finance"  # org A is unaffected
+    assert actor_of(app_session, world.finance.id, world.org_a).role.value == "finance"  # org A is unaffected
 
 
 # --- (2) and (3) rows written by hand ----------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_a_membership_written_with_raw_sql_cannot_carry_accepted_at_so_it_grants
     """Org B's admin, with raw SQL as the app role, tries to add org A's admin to org B, accepted."""
     session = app_session
     session.rollback()
-    set_context(session, user_id=world.admin_b.id, org_id=world.org_b)
+    act(session, user_id=world.admin_b.id, org_id=world.org_b)
     with pytest.raises(DBAPIError) as exc:
         session.execute(
             text("insert into memberships (org_id, user_id, role, accepted_at) values (:o, :u, 'owner', now())"),
@@ -185,9 +185,9 @@ def test_a_membership_written_with_raw_sql_cannot_carry_accepted_at_so_it_grants
     )
     session.commit()
     assert _membership(admin_engine, world.org_b, world.admin.id)["accepted_at"] is None
-    assert actor_for(session, world.admin.id, world.org_b) is None
+    assert actor_of(session, world.admin.id, world.org_b) is None
     _sees_nothing_of(session, world.admin.id, world.org_b)
-    assert actor_for(session, world.admin.id, world.org_a).org_id == world.org_a
+    assert actor_of(session, world.admin.id, world.org_a).org_id == world.org_a
 
 
 def test_an_invite_row_written_by_hand_cannot_reset_someone_elses_password(world, app_session, admin_engine):
@@ -197,7 +197,7 @@ def test_an_invite_row_written_by_hand_cannot_reset_someone_elses_password(world
     token = secrets.token_urlsafe(32)
     session = app_session
     session.rollback()
-    set_context(session, user_id=world.admin_b.id, org_id=world.org_b)
+    act(session, user_id=world.admin_b.id, org_id=world.org_b)
     session.execute(
         text("insert into memberships (org_id, user_id, role) values (:o, :u, 'owner')"),
         {"o": world.org_b, "u": world.admin.id},
@@ -222,7 +222,7 @@ def test_an_invite_row_written_by_hand_cannot_reset_someone_elses_password(world
     assert auth.invite_details(session, token) == auth.InviteDetails(world.admin.email, f"Org B {world.suffix}", True)
     # ...so the database will not set a new one, even called directly as org B's admin.
     session.rollback()
-    set_context(session, user_id=world.admin_b.id, org_id=world.org_b)
+    act(session, user_id=world.admin_b.id, org_id=world.org_b)
     row = session.execute(
         text("select * from accept_invite(:h, :pw)"), {"h": auth.token_hash(token), "pw": auth.hash_password(PASSWORD)}
     ).first()
@@ -236,10 +236,10 @@ def test_an_invite_row_written_by_hand_cannot_reset_someone_elses_password(world
 
     assert _password_hash(admin_engine, world.admin.id) == hash_before
     assert _membership(admin_engine, world.org_b, world.admin.id)["accepted_at"] is None
-    assert auth.authenticate(session, world.admin.email, WORLD_PASSWORD) == world.admin.id
+    assert auth.authenticate(session, world.admin.email, WORLD_PASSWORD).user_id == world.admin.id
     with pytest.raises(auth.LoginFailed):
         auth.authenticate(session, world.admin.email, PASSWORD)
-    assert actor_for(session, world.admin.id, world.org_b) is None
+    assert actor_of(session, world.admin.id, world.org_b) is None
 
 
 def test_an_invite_row_naming_another_org_cannot_be_written(world, act_as, admin_engine):
@@ -274,7 +274,7 @@ def test_an_invited_person_without_an_account_cannot_act_in_the_org_before_accep
     admin = _actor(app_session, world.admin, world.org_a)
     email = f"nina-{world.suffix}@example.com"
     invited = members.invite_member(app_session, admin, email=email, name="Nina", role="admin")
-    assert actor_for(app_session, invited.user_id, world.org_a) is None
+    assert actor_of(app_session, invited.user_id, world.org_a) is None
     _sees_nothing_of(app_session, invited.user_id, world.org_a)
     # No password, so no sign-in; without the link there is no way to set one.
     for password in ("", PASSWORD, WORLD_PASSWORD):
@@ -284,20 +284,20 @@ def test_an_invited_person_without_an_account_cannot_act_in_the_org_before_accep
     # With the link, they join (and only then).
     joined = auth.accept_invite_with_new_password(app_session, invited.token, PASSWORD, PASSWORD)
     assert (joined.user_id, joined.org_id, joined.role.value) == (invited.user_id, world.org_a, "admin")
-    assert auth.authenticate(app_session, email, PASSWORD) == invited.user_id
+    assert auth.authenticate(app_session, email, PASSWORD).user_id == invited.user_id
 
 
 def test_an_invited_person_with_an_account_signs_in_but_not_into_the_inviting_org(world, app_session):
     admin = _actor(app_session, world.admin, world.org_a)
     invited = members.invite_member(app_session, admin, email=world.outsider.email, name="Otto", role="owner")
-    assert auth.authenticate(app_session, world.outsider.email, WORLD_PASSWORD) == world.outsider.id
-    actor, signed_in_at = auth.start_session(app_session, world.outsider.id, world.org_a)
-    assert actor is None and signed_in_at > 0
+    signed = auth.authenticate(app_session, world.outsider.email, WORLD_PASSWORD)
+    assert signed.user_id == world.outsider.id
+    assert auth.start_session(app_session, signed, world.org_a) is None
     assert auth.switch_organization(app_session, world.outsider.id, world.org_a) is None
     _sees_nothing_of(app_session, world.outsider.id, world.org_a)
     joined = auth.accept_invite_with_existing_password(app_session, invited.token, WORLD_PASSWORD)
     assert (joined.user_id, joined.org_id) == (world.outsider.id, world.org_a)
-    actor, _ = auth.start_session(app_session, world.outsider.id, world.org_a)
+    actor = auth.start_session(app_session, signed, world.org_a)
     assert actor.org_id == world.org_a
 
 
@@ -326,7 +326,7 @@ def test_a_pending_invitees_account_is_invisible_to_the_inviting_org(world, app_
     admin = _actor(app_session, world.admin, world.org_a)
     invited = members.invite_member(app_session, admin, email=world.contractor_z_user.email, name="Zed", role="finance")
     app_session.rollback()
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert (
         app_session.execute(text("select count(*) from users where id = :u"), {"u": invited.user_id}).scalar_one() == 0
     )
@@ -339,7 +339,7 @@ def test_a_pending_invitees_account_is_invisible_to_the_inviting_org(world, app_
     app_session.rollback()
     auth.accept_invite_with_existing_password(app_session, invited.token, WORLD_PASSWORD)
     app_session.rollback()
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert (
         app_session.execute(text("select email from users where id = :u"), {"u": invited.user_id}).scalar_one()
         == world.contractor_z_user.email
@@ -356,7 +356,7 @@ def test_operator_set_up_of_a_pending_address_leaves_another_orgs_link_powerless
 
     email = f"victim-{world.suffix}@example.com"
     from_b = members.invite_member(
-        app_session, actor_for(app_session, world.admin_b.id, world.org_b), email=email, name="Vic", role="owner"
+        app_session, actor_of(app_session, world.admin_b.id, world.org_b), email=email, name="Vic", role="owner"
     )
     with make_session_factory(admin_engine)() as owner:
         bootstrap.create_user(
@@ -366,7 +366,7 @@ def test_operator_set_up_of_a_pending_address_leaves_another_orgs_link_powerless
     app_session.rollback()
     with pytest.raises(ValidationError):
         auth.accept_invite_with_new_password(app_session, from_b.token, "attacker chosen pw", "attacker chosen pw")
-    assert auth.authenticate(app_session, email, "the operators choice") == from_b.user_id
+    assert auth.authenticate(app_session, email, "the operators choice").user_id == from_b.user_id
 
 
 def test_operator_set_up_refuses_to_leave_an_existing_passwordless_account_without_a_password(
@@ -378,7 +378,7 @@ def test_operator_set_up_refuses_to_leave_an_existing_passwordless_account_witho
 
     email = f"nopw-{world.suffix}@example.com"
     members.invite_member(
-        app_session, actor_for(app_session, world.admin_b.id, world.org_b), email=email, name="No Pw", role="owner"
+        app_session, actor_of(app_session, world.admin_b.id, world.org_b), email=email, name="No Pw", role="owner"
     )
     with make_session_factory(admin_engine)() as owner:
         with pytest.raises(ValidationError) as exc:
@@ -394,5 +394,5 @@ def test_renewing_an_invitation_that_never_existed_is_a_clear_error(world, act_a
     ).scalar_one()
     s.commit()
     with pytest.raises(ValidationError) as exc:
-        members.reissue_invite(s, actor_for(s, world.admin.id, world.org_a), mid)
+        members.reissue_invite(s, actor_of(s, world.admin.id, world.org_a), mid)
     assert "no invitation to renew" in exc.value.fields["invite"]

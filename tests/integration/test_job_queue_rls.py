@@ -13,12 +13,12 @@ import json
 import uuid
 
 import pytest
+from kit import signin
 from kit.engagements import owner_query
 from kit.jobs import jobs
+from kit.signin import act, open_sign_in
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-
-from backoffice.db import set_context
 
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -160,17 +160,21 @@ def test_an_admin_cannot_enqueue_for_another_organization_or_a_forbidden_job(wor
 @pytest.mark.parametrize(
     "claim",
     [
-        lambda w: (w.org_a, w.org_a),  # the old worker identity
-        lambda w: (None, w.org_a),  # the worker's context, as the web role
-        lambda w: (uuid.uuid4(), w.org_a),  # a forged user id
-        lambda w: (w.admin_b.id, w.org_a),  # a member of another organization
-        lambda w: (w.outsider.id, w.org_a),
-        lambda w: (None, None),
+        lambda w: (w.org_a, w.org_a, None),  # the old worker identity
+        lambda w: (None, w.org_a, None),  # the worker's context, as the web role
+        lambda w: (uuid.uuid4(), w.org_a, None),  # a forged user id
+        lambda w: (w.admin_b.id, w.org_a, open_sign_in(w.admin_b.id)),  # a member of another organization
+        lambda w: (w.outsider.id, w.org_a, open_sign_in(w.outsider.id)),
+        lambda w: (None, None, None),
+        lambda w: (w.admin.id, w.org_a, None),  # org A's admin, named without a sign-in
+        lambda w: (w.admin.id, w.org_a, open_sign_in(w.admin_b.id)),  # ... beside someone else's sign-in
     ],
 )
-def test_nobody_without_a_membership_enqueues_for_an_organization(world, act_as, admin_engine, claim):
+def test_nobody_without_a_membership_enqueues_for_an_organization(world, app_session, admin_engine, claim):
     before = len(jobs(admin_engine))
-    assert enqueue(act_as(*claim(world)), "notify", notify_args(world.org_a)) == INSUFFICIENT_PRIVILEGE
+    user_id, org_id, token = claim(world)
+    session = signin.claim(app_session, user_id=user_id, org_id=org_id, token=token)
+    assert enqueue(session, "notify", notify_args(world.org_a)) == INSUFFICIENT_PRIVILEGE
     assert len(jobs(admin_engine)) == before
 
 
@@ -191,11 +195,11 @@ def test_an_account_message_is_enqueued_only_for_the_account_the_request_acts_as
     )
     args = {"message_id": str(message["id"]), "org_id": None, "user_id": str(world.finance.id)}
     with app_sessions() as session:
-        set_context(session, user_id=world.owner.id, org_id=None)  # someone else's account
+        act(session, user_id=world.owner.id, org_id=None)  # someone else's account
         assert enqueue(session, "send_email", args) == INSUFFICIENT_PRIVILEGE
-        set_context(session, user_id=world.owner.id, org_id=None)
+        act(session, user_id=world.owner.id, org_id=None)
         assert enqueue(session, "send_email", {**args, "user_id": str(world.owner.id)}) == INSUFFICIENT_PRIVILEGE
-        set_context(session, user_id=world.finance.id, org_id=None)
+        act(session, user_id=world.finance.id, org_id=None)
         assert enqueue(session, "send_email", args) is None
 
 

@@ -15,11 +15,11 @@ import time
 import pytest
 from kit.engagements import owner_query, race
 from kit.money import active_engagement, approved_invoices, complete, events, export, numbered, party, submit, today
+from kit.signin import actor_of
 from sqlalchemy import text
 
 from backoffice.db import make_engine, make_session_factory
 from backoffice.errors import Conflict, InvalidTransition
-from backoffice.queries.identity import actor_for
 from backoffice.services import ap_export, invoices, payments
 from backoffice.services.reviews import DecisionInput, decide
 
@@ -209,7 +209,7 @@ def in_thread(sessions, person, org_id, call, outcome: dict, key: str) -> thread
     def run():
         with sessions() as session:
             try:
-                actor = actor_for(session, person.id, org_id)
+                actor = actor_of(session, person.id, org_id)
                 session.rollback()
                 outcome[key] = call(session, actor)
             except Exception as exc:

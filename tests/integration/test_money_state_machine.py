@@ -45,9 +45,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from kit.engagements import owner_query, sign_in
+from kit.signin import act, actor_of
 from sqlalchemy import text
 
-from backoffice.db import set_context
 from backoffice.domain.ap_export import DATE_FORMATS, PRESETS, Preset
 from backoffice.domain.currency import minor_units
 from backoffice.domain.invoices import (
@@ -65,7 +65,6 @@ from backoffice.errors import (
     NotFound,
     ValidationError,
 )
-from backoffice.queries.identity import actor_for
 from backoffice.services import ap_export, engagements, invoices, payments, schedule
 from backoffice.services.audit import verify_chain
 from backoffice.services.change_orders import (
@@ -236,7 +235,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self.actors = {}
         for person in (w.owner, w.admin, w.finance, w.contractor_x_user, w.contractor_y_user):
             with self.sessions() as session:
-                self.actors[person.id] = actor_for(session, person.id, self.org)
+                self.actors[person.id] = actor_of(session, person.id, self.org)
         self.engagement_ids: list[uuid.UUID] = []
         self.batch_ids: list[uuid.UUID] = []
         self.has_invoices = False  # finance's rules wait for the first payment authorization
@@ -246,7 +245,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def call(self, person, fn):
         """fn(session, actor) in a fresh app-role session acting as ``person`` in org A, as a request would."""
         with self.sessions() as session:
-            set_context(session, user_id=person.id, org_id=self.org)
+            act(session, user_id=person.id, org_id=self.org)
             return fn(session, self.actors[person.id])
 
     def state(self) -> State:
@@ -1082,7 +1081,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def _audit_chain_verifies(self):
         """(5) The audit chain of org A, as its admin reads it through the app role, has no broken link."""
         with self.sessions() as session:
-            set_context(session, user_id=self.w.admin.id, org_id=self.org)
+            act(session, user_id=self.w.admin.id, org_id=self.org)
             checked, breaks = verify_chain(session)
         assert checked > 0 and breaks == [], breaks
 

@@ -101,10 +101,9 @@ WEB_ROLE_TABLES = {
     " ap_export_preset, default_currency, default_retainage_bps, evidence_max_file_mb, evidence_max_files,"
     " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
     " segregation_of_duties)": "the settings and AP export layout pages (services/organizations); never its id",
-    "SELECT on table public.users (created_at, email, id, is_active, last_login_at, name, sessions_revoked_at)": (
+    "SELECT on table public.users (created_at, email, id, is_active, last_login_at, name)": (
         "names and emails of the people one works with (members page, reviewers, approvers); never password_hash"
     ),
-    "UPDATE on table public.users (sessions_revoked_at)": "signing out everywhere (services/auth.sign_out)",
     "SELECT on table public.memberships": "the members page, and who runs or decides on an engagement",
     "INSERT on table public.memberships (contractor_id, id, org_id, role, user_id)": (
         "an admin invites someone (services/members); accepted_at is set by accept_invite() alone"
@@ -220,11 +219,13 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.ap_csv_text(p_value text)": "the AP export renders its CSV cells with it (pure)",
     # sign-in, invitations, password resets (sql/auth.sql)
     "EXECUTE on function public.my_memberships()": "the organization switcher: the signed-in user's own",
-    "EXECUTE on function public.auth_lookup(p_email text)": "sign-in reads the password hash only through this",
-    "EXECUTE on function public.auth_record_failure(p_email text)": (
-        "sign-in counts a failed attempt (the login throttle; its limits are the server's own)"
+    "EXECUTE on function public.auth_password_salt(p_email text, p_method text)": (
+        "sign-in hashes the password with the account's method and salt (never the hash; made up for no account)"
     ),
-    "EXECUTE on function public.auth_record_success(p_user_id uuid)": "sign-in records a success",
+    "EXECUTE on function public.auth_sign_in(p_email text, p_candidate text)": (
+        "sign-in: the database compares the hash, keeps the throttle and opens the session whose token it makes"
+    ),
+    "EXECUTE on function public.auth_sign_out()": "signing out ends the signed-in person's own sessions",
     "EXECUTE on function public.invite_user_account(p_email text, p_name text)": (
         "an admin's invitation creates the account (users has no INSERT grant)"
     ),

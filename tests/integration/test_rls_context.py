@@ -8,10 +8,11 @@ it, and a pooled connection handed to another session must not carry it.
 from __future__ import annotations
 
 import pytest
+from kit.signin import act
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
-from backoffice.db import make_engine, make_session_factory, set_context
+from backoffice.db import make_engine, make_session_factory
 
 
 def contractors_of(session, org_id) -> set:
@@ -44,13 +45,13 @@ def one_connection_sessions(database):
 
 
 def test_context_set_before_a_transaction_applies_once_it_begins(world, app_session):
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert not app_session.in_transaction()  # nothing to apply it to yet: after_begin will
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
 
 
 def test_context_survives_a_commit_and_applies_to_the_next_transaction(world, app_session):
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
     app_session.commit()
     assert not app_session.in_transaction()
@@ -59,7 +60,7 @@ def test_context_survives_a_commit_and_applies_to_the_next_transaction(world, ap
 
 
 def test_context_survives_a_rollback_and_a_failed_statement(world, app_session):
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     app_session.rollback()
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
     with pytest.raises(DataError):  # division by zero
@@ -71,14 +72,14 @@ def test_context_survives_a_rollback_and_a_failed_statement(world, app_session):
 def test_context_set_inside_an_open_transaction_applies_at_once(world, app_session):
     assert visible_contractors(app_session) == 0  # the transaction is open, without context
     assert app_session.in_transaction()
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
 
 
 def test_switching_context_mid_session_takes_effect_in_the_same_transaction(world, app_session):
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert contractors_of(app_session, world.org_a) == {world.contractor_x, world.contractor_y}
-    set_context(app_session, user_id=world.admin_b.id, org_id=world.org_b)
+    act(app_session, user_id=world.admin_b.id, org_id=world.org_b)
     assert contractors_of(app_session, world.org_a) == set()
     assert contractors_of(app_session, world.org_b) == {world.contractor_z}
     app_session.commit()
@@ -88,16 +89,16 @@ def test_switching_context_mid_session_takes_effect_in_the_same_transaction(worl
 
 
 def test_switching_to_a_contractor_mid_session_narrows_at_once(world, app_session):
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert visible_contractors(app_session) == 2
-    set_context(app_session, user_id=world.contractor_x_user.id, org_id=world.org_a)
+    act(app_session, user_id=world.contractor_x_user.id, org_id=world.org_a)
     assert app_session.execute(text("select id from contractors")).scalars().all() == [world.contractor_x]
 
 
 def test_clearing_the_context_mid_session_hides_everything(world, app_session):
-    set_context(app_session, user_id=world.admin.id, org_id=world.org_a)
+    act(app_session, user_id=world.admin.id, org_id=world.org_a)
     assert visible_contractors(app_session) == 2
-    set_context(app_session, user_id=None, org_id=None)
+    act(app_session, user_id=None, org_id=None)
     assert visible_contractors(app_session) == 0
     app_session.commit()
     assert visible_contractors(app_session) == 0
@@ -109,7 +110,7 @@ def test_clearing_the_context_mid_session_hides_everything(world, app_session):
 @pytest.mark.parametrize("ending", ["commit", "rollback", "close_mid_transaction", "error"])
 def test_context_does_not_leak_to_the_next_session_on_the_same_connection(world, one_connection_sessions, ending):
     with one_connection_sessions() as first:
-        set_context(first, user_id=world.admin.id, org_id=world.org_a)
+        act(first, user_id=world.admin.id, org_id=world.org_a)
         assert visible_contractors(first) == 2
         pid = first.execute(text("select pg_backend_pid()")).scalar_one()
         if ending == "commit":
@@ -129,7 +130,7 @@ def test_context_does_not_leak_to_the_next_session_on_the_same_connection(world,
 
 def test_context_does_not_leak_through_the_shared_pool(world, app_sessions):
     with app_sessions() as first:
-        set_context(first, user_id=world.admin.id, org_id=world.org_a)
+        act(first, user_id=world.admin.id, org_id=world.org_a)
         assert visible_contractors(first) == 2
         first.commit()
     with app_sessions() as fresh:
@@ -139,8 +140,8 @@ def test_context_does_not_leak_through_the_shared_pool(world, app_sessions):
 
 def test_two_open_sessions_keep_their_own_contexts(world, app_sessions):
     with app_sessions() as a, app_sessions() as b:
-        set_context(a, user_id=world.admin.id, org_id=world.org_a)
-        set_context(b, user_id=world.admin_b.id, org_id=world.org_b)
+        act(a, user_id=world.admin.id, org_id=world.org_a)
+        act(b, user_id=world.admin_b.id, org_id=world.org_b)
         assert contractors_of(a, world.org_a) == {world.contractor_x, world.contractor_y}
         assert contractors_of(b, world.org_b) == {world.contractor_z}
         assert contractors_of(a, world.org_b) == set()
@@ -156,7 +157,7 @@ def test_context_in_a_flask_request_survives_a_commit(world, app):
     with app.test_request_context():
         session = db()
         assert visible_contractors(session) == 0
-        set_context(session, user_id=world.admin.id, org_id=world.org_a)
+        act(session, user_id=world.admin.id, org_id=world.org_a)
         assert contractors_of(session, world.org_a) == {world.contractor_x, world.contractor_y}
         session.commit()
         assert db() is session  # one session per request
@@ -168,7 +169,7 @@ def test_context_of_one_flask_request_does_not_reach_the_next(world, app):
     from backoffice.web.context import db
 
     with app.test_request_context():
-        set_context(db(), user_id=world.admin.id, org_id=world.org_a)
+        act(db(), user_id=world.admin.id, org_id=world.org_a)
         assert visible_contractors(db()) == 2
         db().commit()
         assert visible_contractors(db()) == 2  # the request ends with a transaction open

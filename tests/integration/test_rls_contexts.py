@@ -14,9 +14,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from kit.signin import act, claim, open_sign_in
 from sqlalchemy import text
-
-from backoffice.db import set_context
 
 # Tables the app role may SELECT, in any schema but the catalogs', with the column naming their
 # organization (none: the table has no organization column).
@@ -61,19 +60,53 @@ def strangers(world, admin_engine):
     return {"pending": pending, "inactive": world.finance.id}
 
 
-def hostile_contexts(world, strangers) -> dict[str, tuple[uuid.UUID | None, uuid.UUID | None]]:
-    """(app.user_id, app.org_id) pairs that must not reach org A."""
+def hostile_contexts(world, strangers) -> dict[str, tuple[uuid.UUID | None, uuid.UUID | None, str | None]]:
+    """(app.user_id, app.org_id, the sign-in presented) that must not reach org A. The database believes only
+    the sign-in: a user id named beside none, or beside someone else's, is not that user."""
     return {
-        "no context": (None, None),
-        "org A without a user": (None, world.org_a),
-        "a forged user id in org A": (uuid.UUID(int=0xBAD), world.org_a),
-        "org A's id as the user (the old worker identity)": (world.org_a, world.org_a),
-        "org B's id as the user, naming org A": (world.org_b, world.org_a),
-        "org B's admin naming org A": (world.admin_b.id, world.org_a),
-        "org B's contractor naming org A": (world.contractor_z_user.id, world.org_a),
-        "someone in no organization naming org A": (world.outsider.id, world.org_a),
-        "a pending invitee of org A": (strangers["pending"], world.org_a),
-        "a deactivated member of org A": (strangers["inactive"], world.org_a),
+        "no context": (None, None, None),
+        "org A without a user": (None, world.org_a, None),
+        "a forged user id in org A": (uuid.UUID(int=0xBAD), world.org_a, None),
+        "org A's id as the user (the old worker identity)": (world.org_a, world.org_a, None),
+        "org B's id as the user, naming org A": (world.org_b, world.org_a, None),
+        "org B's admin, signed in, naming org A": (world.admin_b.id, world.org_a, open_sign_in(world.admin_b.id)),
+        "org B's contractor, signed in, naming org A": (
+            world.contractor_z_user.id,
+            world.org_a,
+            open_sign_in(world.contractor_z_user.id),
+        ),
+        "someone in no organization, signed in, naming org A": (
+            world.outsider.id,
+            world.org_a,
+            open_sign_in(world.outsider.id),
+        ),
+        "a pending invitee of org A, signed in": (
+            strangers["pending"],
+            world.org_a,
+            open_sign_in(strangers["pending"]),
+        ),
+        "a deactivated member of org A, signed in before": (
+            strangers["inactive"],
+            world.org_a,
+            open_sign_in(strangers["inactive"]),
+        ),
+        "org A's admin, named without a sign-in": (world.admin.id, world.org_a, None),
+        "org A's admin, named beside org B's admin's sign-in": (
+            world.admin.id,
+            world.org_a,
+            open_sign_in(world.admin_b.id),
+        ),
+        "org A's admin, with a sign-in that was ended": (
+            world.admin.id,
+            world.org_a,
+            open_sign_in(world.admin.id, ended=True),
+        ),
+        "org A's admin, with a sign-in that expired": (
+            world.admin.id,
+            world.org_a,
+            open_sign_in(world.admin.id, expired=True),
+        ),
+        "org A's admin, with a made-up token": (world.admin.id, world.org_a, "f" * 64),
     }
 
 
@@ -103,15 +136,15 @@ def test_no_hostile_context_sees_a_row_of_another_organization(world, strangers,
     assert truth["organizations"] == 1 and truth["memberships"] >= 5  # A has rows to leak
     leaks = []
     with app_sessions() as session:
-        for label, (user_id, org_id) in hostile_contexts(world, strangers).items():
+        for label, (user_id, org_id, token) in hostile_contexts(world, strangers).items():
             session.rollback()
-            set_context(session, user_id=user_id, org_id=org_id)
+            claim(session, user_id=user_id, org_id=org_id, token=token)
             for table in org_tables:
                 if seen := count_of_org(session, table, world.org_a):
                     leaks.append(f"{label}: {seen} row(s) of {table['name']}")
         # The control: A's admin sees every row of A the owner role sees in the tables an admin reads.
         session.rollback()
-        set_context(session, user_id=world.admin.id, org_id=world.org_a)
+        act(session, user_id=world.admin.id, org_id=world.org_a)
         assert (
             count_of_org(session, next(t for t in org_tables if t["name"] == "memberships"), world.org_a)
             == (truth["memberships"])
@@ -123,15 +156,15 @@ def test_no_hostile_context_sees_a_row_of_another_organization(world, strangers,
 def test_no_hostile_context_sees_the_members_of_another_organization(world, strangers, app_sessions):
     members_of_a = [world.admin.id, world.owner.id, world.contractor_x_user.id, world.contractor_y_user.id]
     with app_sessions() as session:
-        for label, (user_id, org_id) in hostile_contexts(world, strangers).items():
+        for label, (user_id, org_id, token) in hostile_contexts(world, strangers).items():
             session.rollback()
-            set_context(session, user_id=user_id, org_id=org_id)
+            claim(session, user_id=user_id, org_id=org_id, token=token)
             seen = session.execute(
                 text("select count(*) from users where id = any(:ids)"), {"ids": members_of_a}
             ).scalar_one()
             assert seen == 0, label
         session.rollback()
-        set_context(session, user_id=world.admin.id, org_id=world.org_a)
+        act(session, user_id=world.admin.id, org_id=world.org_a)
         assert (
             session.execute(text("select count(*) from users where id = any(:ids)"), {"ids": members_of_a}).scalar_one()
             == 4

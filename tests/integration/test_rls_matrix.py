@@ -12,8 +12,11 @@ import string
 import uuid
 
 import pytest
+from kit.signin import open_sign_in
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+
+from backoffice.db import set_context
 
 # The tenant tables and the column naming their organization.
 ORG_COLUMN = {
@@ -327,21 +330,40 @@ def test_app_role_has_no_privilege_for_destructive_statements_on_organizations_a
     refused(s, sql, {"org": world.org_b}, PERMISSION_DENIED)
 
 
-def test_admin_of_org_b_cannot_sign_org_a_users_out(world, act_as, admin_engine):
-    """sessions_revoked_at is the one column of users the app role may update (column grants)."""
-    s = act_as(world.admin_b.id, world.org_b)
-    assert (
-        s.execute(text("update users set sessions_revoked_at = now() where id = :id"), {"id": world.admin.id}).rowcount
-        == 0
-    )
-    s.commit()
+def open_sign_ins(admin_engine, user_ids) -> dict:
     with admin_engine.connect() as conn:
-        assert (
+        return dict(
             conn.execute(
-                text("select sessions_revoked_at from users where id = :id"), {"id": world.admin.id}
-            ).scalar_one()
-            is None
+                text(
+                    "select user_id, count(*) from user_sessions where user_id = any(:ids) and ended_at is null"
+                    " group by user_id"
+                ),
+                {"ids": list(user_ids)},
+            ).all()
         )
+
+
+def test_signing_out_ends_only_the_signed_in_persons_own_sessions(world, act_as, admin_engine):
+    """The web role has no grant on user_sessions and no UPDATE on users: auth_sign_out() ends the sign-ins
+    of the person whose sign-in the connection presents, whoever app.user_id names."""
+    people = [world.admin.id, world.finance.id, world.admin_b.id]
+    for person in people:
+        open_sign_in(person)
+    s = act_as(world.admin_b.id, world.org_b)
+    for sql in (
+        "update users set is_active = false where id = :id",
+        "select * from user_sessions",
+        "update user_sessions set ended_at = now() where user_id = :id",
+    ):
+        refused(s, sql, {"id": world.admin.id}, PERMISSION_DENIED)
+    before = open_sign_ins(admin_engine, people)
+    s = act_as(world.admin_b.id, world.org_b)
+    set_context(s, user_id=world.admin.id, org_id=world.org_a)  # naming org A's admin, signed in as B's
+    s.execute(text("select auth_sign_out()"))
+    s.commit()
+    after = open_sign_ins(admin_engine, people)
+    assert world.admin_b.id not in after  # every sign-in of org B's admin ended, this one's included
+    assert after[world.admin.id] == before[world.admin.id] and after[world.finance.id] == before[world.finance.id]
 
 
 # --- (c) a contractor user of org A ---------------------------------------------------------------------
@@ -576,26 +598,6 @@ def test_only_an_admin_of_the_current_org_may_create_accounts(world, act_as, adm
     s = act_as(world.admin.id, world.org_a)
     assert s.execute(text("select invite_user_account(:email, 'Conjured')"), {"email": email}).scalar_one() is not None
     s.rollback()
-
-
-@pytest.mark.parametrize("column", ["sessions_revoked_at"])
-def test_a_user_changes_its_own_sign_out_time_but_nobody_elses(world, act_as, admin_engine, column):
-    value = {"sessions_revoked_at": "now()"}[column]
-    others = [world.finance.id, world.owner.id, world.contractor_x_user.id, world.admin_b.id, world.outsider.id]
-
-    def column_of_everyone():
-        with admin_engine.connect() as conn:
-            ids = [*others, world.admin.id]
-            return dict(conn.execute(text(f"select id, {column} from users where id = any(:ids)"), {"ids": ids}).all())
-
-    before = column_of_everyone()
-    s = act_as(world.admin.id, world.org_a)
-    assert s.execute(text(f"update users set {column} = {value} where id = any(:ids)"), {"ids": others}).rowcount == 0
-    assert s.execute(text(f"update users set {column} = {value} where id = :me"), {"me": world.admin.id}).rowcount == 1
-    s.commit()
-    after = column_of_everyone()
-    assert after[world.admin.id] != before[world.admin.id]
-    assert {o: after[o] for o in others} == {o: before[o] for o in others}
 
 
 # --- (f) audit_events -----------------------------------------------------------------------------------

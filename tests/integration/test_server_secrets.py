@@ -20,7 +20,7 @@ from kit.web import csrf_token
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from backoffice.services.auth import token_hash
+from backoffice.services.auth import PASSWORD_METHOD, candidate_hash, token_hash
 
 INSUFFICIENT_PRIVILEGE = "42501"
 UNDEFINED_FUNCTION = "42883"
@@ -182,6 +182,21 @@ def locked_until(admin_engine, email: str):
     return row["until"]
 
 
+def wrong_password(session, email: str):
+    """auth_sign_in with a hash of the wrong password, as raw SQL of the web role: the lock's end, if any."""
+    row = session.execute(text("select * from auth_sign_in(:e, :c)"), {"e": email, "c": "scrypt:1$x$00"}).one()
+    assert row.outcome in ("refused", "locked") and row.user_id is None and row.session_token is None
+    return row.locked_until
+
+
+def right_password(session, email: str):
+    """What sign-in runs for the right password, as raw SQL of the web role: auth_sign_in's row."""
+    (salt,) = rows(session, "select method_and_salt from auth_password_salt(:e, :m)", e=email, m=PASSWORD_METHOD)
+    return session.execute(
+        text("select * from auth_sign_in(:e, :c)"), {"e": email, "c": candidate_hash(salt[0], PASSWORD)}
+    ).one()
+
+
 def test_the_throttle_functions_take_no_limits_from_the_caller(world, act_as):
     session = act_as(None, None)
     sql = "select auth_record_failure(:e, 1, 5256000)"  # a ten-year lock at the first failure
@@ -192,13 +207,23 @@ def test_the_throttle_functions_take_no_limits_from_the_caller(world, act_as):
     assert found[0] == "p_email text"
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select auth_record_failure(:e)",  # would lock any address, failure by failure
+        "select auth_record_success(:u)",  # would forget any address's failures
+        "select auth_open_session(:u)",  # would sign in as anyone
+    ],
+)
+def test_the_throttles_bookkeeping_and_opening_a_session_are_the_sign_in_functions_own(world, act_as, sql):
+    session = act_as(world.admin.id, world.org_a)
+    assert refused(session, sql, e=world.owner.email, u=world.owner.id) == INSUFFICIENT_PRIVILEGE
+
+
 def test_a_caller_cannot_lock_an_address_for_longer_than_the_servers_setting(world, act_as, admin_engine):
     with login_limits(admin_engine, max_failures=3, lock_minutes=15):
         session = act_as(None, None)
-        ends = [
-            session.execute(text("select auth_record_failure(:e)"), {"e": world.owner.email}).scalar_one()
-            for _ in range(50)
-        ]
+        ends = [wrong_password(session, world.owner.email) for _ in range(50)]
         session.commit()
         assert ends[:2] == [None, None]
         assert ends[2] is not None and all(
@@ -209,16 +234,19 @@ def test_a_caller_cannot_lock_an_address_for_longer_than_the_servers_setting(wor
     assert locked_until(admin_engine, world.owner.email) == ends[2]
 
 
-def test_a_success_does_not_lift_a_running_lock_but_a_finished_reset_does(world, act_as, admin_engine, database, app):
+def test_the_right_password_during_a_lock_is_refused_and_a_finished_reset_lifts_the_lock(
+    world, act_as, admin_engine, database, app
+):
     with login_limits(admin_engine, max_failures=2, lock_minutes=15):
         session = act_as(None, None)
         for _ in range(2):
-            session.execute(text("select auth_record_failure(:e)"), {"e": world.finance.email})
+            wrong_password(session, world.finance.email)
         session.commit()
     assert locked_until(admin_engine, world.finance.email) is not None
     session = act_as(None, None)
-    session.execute(text("select auth_record_success(:u)"), {"u": world.finance.id})
+    during = right_password(session, world.finance.email)
     session.commit()
+    assert (during.outcome, during.user_id, during.session_token) == ("locked", None, None)
     assert locked_until(admin_engine, world.finance.email) is not None
     client = app.test_client()
     refused_login = client.post(
@@ -243,11 +271,12 @@ def test_a_success_does_not_lift_a_running_lock_but_a_finished_reset_does(world,
     assert locked_until(admin_engine, world.finance.email) is None
 
 
-def test_a_success_still_forgets_the_failures_counted_before_a_lock(world, act_as, admin_engine):
+def test_a_sign_in_forgets_the_failures_counted_before_it(world, act_as, admin_engine):
     session = act_as(None, None)
-    session.execute(text("select auth_record_failure(:e)"), {"e": world.admin.email})
-    session.execute(text("select auth_record_success(:u)"), {"u": world.admin.id})
+    wrong_password(session, world.admin.email)
+    signed = right_password(session, world.admin.email)
     session.commit()
+    assert (signed.outcome, signed.user_id) == ("signed_in", world.admin.id)
     assert (
         owner_query(
             admin_engine, "select 1 from login_throttle where email_key = :k", k=token_hash(world.admin.email.lower())
@@ -273,11 +302,14 @@ def test_the_set_up_writes_the_limits_and_refuses_ones_out_of_range(monkeypatch)
 
     monkeypatch.setenv("BACKOFFICE_LOGIN_MAX_FAILURES", "7")
     monkeypatch.setenv("BACKOFFICE_LOGIN_LOCK_MINUTES", "30")
-    assert schema.login_limits() == {"max_failures": 7, "lock_minutes": 30}
+    monkeypatch.setenv("BACKOFFICE_SESSION_HOURS", "8")
+    assert schema.login_limits() == {"max_failures": 7, "lock_minutes": 30, "session_hours": 8}
     for variable, value in (
         ("BACKOFFICE_LOGIN_MAX_FAILURES", "0"),
         ("BACKOFFICE_LOGIN_MAX_FAILURES", "many"),
         ("BACKOFFICE_LOGIN_LOCK_MINUTES", "5256000"),
+        ("BACKOFFICE_SESSION_HOURS", "0"),
+        ("BACKOFFICE_SESSION_HOURS", "8760"),
     ):
         monkeypatch.setenv(variable, value)
         with pytest.raises(SystemExit, match=f"{variable} must be a whole number from 1 to"):
@@ -300,3 +332,33 @@ def test_upgrade_writes_the_limits_into_the_database_as_the_owner(database, admi
         schema.upgrade(database.admin_url, database.app_url, database.worker_url)
     (row,) = owner_query(admin_engine, "select max_failures, lock_minutes from login_settings")
     assert (row["max_failures"], row["lock_minutes"]) == (5, 15)
+
+
+# --- sign-in: the database compares, the caller never sees a hash or another account's id -------------------
+
+
+def test_the_salt_answer_carries_no_hash_and_does_not_tell_whether_an_account_exists(world, act_as, admin_engine):
+    session = act_as(None, None)
+    (stored,) = owner_query(admin_engine, "select password_hash from users where id = :u", u=world.finance.id)
+    known = rows(session, "select * from auth_password_salt(:e, :m)", e=world.finance.email, m=PASSWORD_METHOD)
+    assert known[0].method_and_salt == stored["password_hash"].rpartition("$")[0]  # method and salt, no digest
+    unknown = [
+        rows(session, "select * from auth_password_salt(:e, :m)", e="nobody-here@example.com", m=PASSWORD_METHOD)[0]
+        for _ in range(2)
+    ]
+    assert unknown[0] == unknown[1]  # the same made-up salt every time, like a real account's
+    method, _, salt = unknown[0].method_and_salt.partition("$")
+    assert method == PASSWORD_METHOD and re.fullmatch(r"[A-Za-z0-9]{16}", salt)
+    other = rows(session, "select * from auth_password_salt(:e, :m)", e="someone-else@example.com", m=PASSWORD_METHOD)
+    assert other[0].method_and_salt != unknown[0].method_and_salt
+
+
+def test_signing_in_with_the_stored_hash_itself_is_not_possible_without_reading_it(world, act_as):
+    """The web role cannot read password_hash (column grants), and a made-up candidate is refused."""
+    session = act_as(None, None)
+    assert refused(session, "select password_hash from users") == INSUFFICIENT_PRIVILEGE
+    signed = session.execute(
+        text("select * from auth_sign_in(:e, :c)"), {"e": world.admin.email, "c": f"{PASSWORD_METHOD}$x$" + "0" * 64}
+    ).one()
+    session.commit()
+    assert (signed.outcome, signed.user_id, signed.session_token) == ("refused", None, None)

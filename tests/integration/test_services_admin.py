@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from kit.auth import login_limits
+from kit.signin import act, actor_of
 from sqlalchemy import text
 
-from backoffice.db import set_context
+from backoffice.db import present_sign_in
 from backoffice.errors import Forbidden, NotFound, ValidationError
-from backoffice.queries.identity import actor_for, signed_in_user
+from backoffice.queries.identity import signed_in_user
 from backoffice.services import auth, contractors, members, organizations
 from backoffice.services.contractors import ContractorInput
 from backoffice.services.organizations import OrgSettings
@@ -30,7 +31,7 @@ NEW_PASSWORD = "a brand new passphrase"
 
 
 def actor(session, person, org_id):
-    a = actor_for(session, person.id, org_id)
+    a = actor_of(session, person.id, org_id)
     assert a is not None, f"{person.email} is not a member of {org_id}"
     return a
 
@@ -82,7 +83,7 @@ def membership_of(admin_engine, org_id, user_id) -> dict | None:
 def signed_out(session) -> None:
     """The session as a request from someone not signed in (whoever opens an invitation link)."""
     session.rollback()
-    set_context(session, user_id=None, org_id=None)
+    act(session, user_id=None, org_id=None)
 
 
 # --- members: inviting ---------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def test_inviting_a_new_person_returns_a_one_time_token_stored_only_as_its_hash(
         "contractor_id": None,
         "accepted_at": None,
     }
-    assert actor_for(app_session, result.user_id, world.org_a) is None  # nothing until accepted
+    assert actor_of(app_session, result.user_id, world.org_a) is None  # nothing until accepted
 
     (event,) = events(admin_engine, world.org_a, "member.invited")
     assert event["actor_user_id"] == world.admin.id and event["entity_id"] == str(result.membership_id)
@@ -138,7 +139,7 @@ def test_inviting_someone_who_already_has_an_account_issues_a_link_all_the_same(
         {"name": world.outsider.name}
     ]
     assert membership_of(admin_engine, world.org_b, world.outsider.id)["accepted_at"] is None
-    assert actor_for(app_session, world.outsider.id, world.org_b) is None
+    assert actor_of(app_session, world.outsider.id, world.org_b) is None
     (event,) = events(admin_engine, world.org_b, "member.invited")
     assert event["data"] == {"email": world.outsider.email, "role": "owner", "contractor_id": None}
 
@@ -157,7 +158,7 @@ def test_a_link_issued_by_another_org_never_opens_the_org_a_person_is_pending_in
     in_b = auth.accept_invite_with_new_password(app_session, from_b.token, NEW_PASSWORD, NEW_PASSWORD)
     assert (in_b.user_id, in_b.org_id) == (pending.user_id, world.org_b)
     assert membership_of(admin_engine, world.org_a, pending.user_id)["accepted_at"] is None
-    assert actor_for(app_session, pending.user_id, world.org_a) is None
+    assert actor_of(app_session, pending.user_id, world.org_a) is None
     assert auth.switch_organization(app_session, pending.user_id, world.org_a) is None
     # Org A's link now asks whoever holds it for that account's password.
     assert auth.invite_details(app_session, pending.token).has_password is True
@@ -349,7 +350,7 @@ def test_removing_a_member_deletes_the_membership_voids_invites_and_is_audited(w
 def test_removing_an_accepted_member_ends_their_access(world, app_session, admin_engine):
     admin = actor(app_session, world.admin, world.org_a)
     members.remove_member(app_session, admin, membership_id(admin_engine, world.org_a, world.finance.id))
-    assert actor_for(app_session, world.finance.id, world.org_a) is None
+    assert actor_of(app_session, world.finance.id, world.org_a) is None
     (event,) = events(admin_engine, world.org_a, "member.removed")
     assert event["data"] == {"email": world.finance.email, "role": "finance"}
 
@@ -457,8 +458,8 @@ def test_a_pending_admin_does_not_count_as_the_orgs_other_admin(world, app_sessi
 
 
 def test_authenticate_returns_the_user_for_the_right_password(world, app_session, admin_engine):
-    assert auth.authenticate(app_session, world.finance.email, PASSWORD) == world.finance.id
-    assert auth.authenticate(app_session, f"  {world.finance.email.upper()} ", PASSWORD) == world.finance.id
+    assert auth.authenticate(app_session, world.finance.email, PASSWORD).user_id == world.finance.id
+    assert auth.authenticate(app_session, f"  {world.finance.email.upper()} ", PASSWORD).user_id == world.finance.id
     (user,) = owner_query(admin_engine, "select last_login_at from users where id = :u", u=world.finance.id)
     assert user["last_login_at"] is not None
 
@@ -490,7 +491,7 @@ def test_five_failures_lock_the_address_and_then_even_the_right_password_is_refu
     with pytest.raises(auth.LoginLocked):
         auth.authenticate(app_session, email.upper(), PASSWORD)
     # Other addresses are unaffected.
-    assert auth.authenticate(app_session, world.contractor_x_user.email, PASSWORD) == world.contractor_x_user.id
+    assert auth.authenticate(app_session, world.contractor_x_user.email, PASSWORD).user_id == world.contractor_x_user.id
 
 
 def test_a_success_resets_the_failure_count(world, app_session):
@@ -498,11 +499,11 @@ def test_a_success_resets_the_failure_count(world, app_session):
     for _ in range(4):
         with pytest.raises(auth.LoginFailed):
             auth.authenticate(app_session, email, "wrong password")
-    assert auth.authenticate(app_session, email, PASSWORD) == world.owner.id
+    assert auth.authenticate(app_session, email, PASSWORD).user_id == world.owner.id
     for _ in range(4):
         with pytest.raises(auth.LoginFailed):
             auth.authenticate(app_session, email, "wrong password")
-    assert auth.authenticate(app_session, email, PASSWORD) == world.owner.id
+    assert auth.authenticate(app_session, email, PASSWORD).user_id == world.owner.id
 
 
 def test_an_invited_person_without_a_password_cannot_sign_in(world, app_session):
@@ -530,8 +531,8 @@ def test_accepting_an_invite_sets_the_password_and_joins_once(world, app_session
     assert invite["used_at"] is not None
     (user,) = owner_query(admin_engine, "select last_login_at from users where id = :u", u=invited.user_id)
     assert user["last_login_at"] is not None  # joining signs them in
-    assert auth.authenticate(app_session, email, NEW_PASSWORD) == invited.user_id
-    assert actor_for(app_session, invited.user_id, world.org_a).role.value == "finance"
+    assert auth.authenticate(app_session, email, NEW_PASSWORD).user_id == invited.user_id
+    assert actor_of(app_session, invited.user_id, world.org_a).role.value == "finance"
     (event,) = events(admin_engine, world.org_a, "member.joined")
     assert event["actor_user_id"] == invited.user_id and event["entity_id"] == str(invited.user_id)
     assert event["data"] == {"email": email, "role": "finance"}
@@ -546,7 +547,7 @@ def test_accepting_an_invite_sets_the_password_and_joins_once(world, app_session
         auth.accept_invite_with_existing_password(app_session, invited.token, NEW_PASSWORD)
     assert set(again.value.fields) == {"token"}
     assert auth.invite_details(app_session, invited.token) is None
-    assert auth.authenticate(app_session, email, NEW_PASSWORD) == invited.user_id  # the first password stands
+    assert auth.authenticate(app_session, email, NEW_PASSWORD).user_id == invited.user_id  # the first password stands
     assert len(events(admin_engine, world.org_a, "member.joined")) == 1
 
 
@@ -568,7 +569,7 @@ def test_accepting_with_the_existing_password_joins_and_a_wrong_one_does_not(wor
     assert (joined.user_id, joined.org_id, joined.role.value) == (world.admin_b.id, world.org_a, "owner")
     assert membership_of(admin_engine, world.org_a, world.admin_b.id)["accepted_at"] is not None
     assert owner_query(admin_engine, "select password_hash from users where id = :u", u=world.admin_b.id) == hash_before
-    assert actor_for(app_session, world.admin_b.id, world.org_b).role.value == "admin"  # still admin in org B
+    assert actor_of(app_session, world.admin_b.id, world.org_b).role.value == "admin"  # still admin in org B
     (event,) = events(admin_engine, world.org_a, "member.joined")
     assert event["actor_user_id"] == world.admin_b.id
     assert auth.invite_details(app_session, invited.token) is None
@@ -614,7 +615,7 @@ def test_a_deactivated_account_cannot_accept_an_invite(world, app_session, admin
     with pytest.raises(auth.LoginFailed):
         auth.accept_invite_with_existing_password(app_session, invited.token, PASSWORD)
     assert membership_of(admin_engine, world.org_a, world.outsider.id)["accepted_at"] is None
-    assert actor_for(app_session, world.outsider.id, world.org_a) is None
+    assert actor_of(app_session, world.outsider.id, world.org_a) is None
 
 
 def test_an_expired_invite_cannot_be_accepted(world, app_session, admin_engine):
@@ -696,47 +697,76 @@ def test_an_unknown_token_cannot_be_accepted(world, app_session, token):
 # --- sessions -----------------------------------------------------------------------------------------------
 
 
-def test_starting_a_session_picks_the_requested_org_and_reports_the_database_time(world, app_session, admin_engine):
-    (db_now,) = owner_query(admin_engine, "select extract(epoch from now())::float8 as t")
-    actor_b, at = auth.start_session(app_session, world.admin.id, world.org_b)  # not a member of B: the first org
-    assert actor_b.org_id == world.org_a
-    assert abs(at - db_now["t"]) < 60
-    actor_a, _ = auth.start_session(app_session, world.admin.id, world.org_a)
+def sign_in(session, person) -> auth.SignIn:
+    return auth.authenticate(session, person.email, PASSWORD)
+
+
+def test_starting_a_session_picks_the_requested_org(world, app_session, admin_engine):
+    actor_b = auth.start_session(app_session, sign_in(app_session, world.admin), world.org_b)
+    assert actor_b.org_id == world.org_a  # not a member of B: the first org
+    actor_a = auth.start_session(app_session, sign_in(app_session, world.admin), world.org_a)
     assert (actor_a.org_id, actor_a.role.value) == (world.org_a, "admin")
     assert len(events(admin_engine, world.org_a, "auth.signed_in")) == 2
-    none, at = auth.start_session(app_session, world.outsider.id)
-    assert none is None and at > 0
+    assert auth.start_session(app_session, sign_in(app_session, world.outsider)) is None
 
 
-def test_signing_out_ends_every_earlier_sign_in_of_that_user_only(world, app_session, admin_engine):
-    actor_a, first = auth.start_session(app_session, world.finance.id, world.org_a)
-    _, other = auth.start_session(app_session, world.owner.id, world.org_a)
-    assert signed_in_user(app_session, world.finance.id, first) is True
-    auth.sign_out(app_session, world.finance.id, actor_a)
+def test_a_sign_in_opens_a_session_the_database_keeps_hashed_for_the_servers_hours(world, app_session, admin_engine):
+    signed = sign_in(app_session, world.finance)
+    assert signed.user_id == world.finance.id and len(signed.token) == 64
+    (row,) = owner_query(
+        admin_engine,
+        "select s.user_id, s.token_hash, extract(epoch from s.expires_at - s.created_at) / 3600 as hours,"
+        " (select session_hours from login_settings) as setting from user_sessions s"
+        " where s.token_hash = encode(sha256(convert_to(:t, 'UTF8')), 'hex')",
+        t=signed.token,
+    )
+    assert row["user_id"] == world.finance.id and signed.token not in row["token_hash"]
+    assert row["hours"] == row["setting"] == 12
 
-    (row,) = owner_query(admin_engine, "select sessions_revoked_at from users where id = :u", u=world.finance.id)
-    assert row["sessions_revoked_at"] is not None
-    assert signed_in_user(app_session, world.finance.id, first) is False  # this cookie, and any other device's
-    assert signed_in_user(app_session, world.owner.id, other) is True  # others are unaffected
-    (event,) = events(admin_engine, world.org_a, "auth.signed_out")
-    assert event["actor_user_id"] == world.finance.id
-    _, again = auth.start_session(app_session, world.finance.id, world.org_a)
-    assert signed_in_user(app_session, world.finance.id, again) is True
+
+def test_signing_out_ends_every_sign_in_of_that_user_only(world, app_sessions, admin_engine):
+    with app_sessions() as first, app_sessions() as other, app_sessions() as owner:
+        finance = sign_in(first, world.finance)
+        actor_a = auth.start_session(first, finance, world.org_a)
+        present_sign_in(other, sign_in(other, world.finance).token)  # another device
+        auth.start_session(owner, sign_in(owner, world.owner), world.org_a)
+        assert signed_in_user(first, world.finance.id) and signed_in_user(other, world.finance.id)
+        auth.sign_out(first, world.finance.id, actor_a)
+
+        assert signed_in_user(first, world.finance.id) is False  # this cookie, and any other device's
+        assert signed_in_user(other, world.finance.id) is False
+        assert signed_in_user(owner, world.owner.id) is True  # others are unaffected
+        (event,) = events(admin_engine, world.org_a, "auth.signed_out")
+        assert event["actor_user_id"] == world.finance.id
+        auth.start_session(first, sign_in(first, world.finance), world.org_a)
+        assert signed_in_user(first, world.finance.id) is True
 
 
 def test_a_user_in_no_organization_can_still_sign_out(world, app_session, admin_engine):
-    _, at = auth.start_session(app_session, world.outsider.id)
+    auth.start_session(app_session, sign_in(app_session, world.outsider))
+    assert signed_in_user(app_session, world.outsider.id) is True
     auth.sign_out(app_session, world.outsider.id, None)
-    assert signed_in_user(app_session, world.outsider.id, at) is False
-    (row,) = owner_query(admin_engine, "select sessions_revoked_at from users where id = :u", u=world.outsider.id)
-    assert row["sessions_revoked_at"] is not None
+    assert signed_in_user(app_session, world.outsider.id) is False
+    (row,) = owner_query(
+        admin_engine,
+        "select count(*) as open from user_sessions where user_id = :u and ended_at is null",
+        u=world.outsider.id,
+    )
+    assert row["open"] == 0
 
 
 def test_a_deactivated_user_is_no_longer_signed_in(world, app_session, admin_engine):
-    _, at = auth.start_session(app_session, world.finance.id, world.org_a)
+    auth.start_session(app_session, sign_in(app_session, world.finance), world.org_a)
     with admin_engine.begin() as conn:
         conn.execute(text("update users set is_active = false where id = :u"), {"u": world.finance.id})
-    assert signed_in_user(app_session, world.finance.id, at) is False
+    assert signed_in_user(app_session, world.finance.id) is False
+
+
+def test_a_sign_in_names_only_its_own_person(world, app_session):
+    """The cookie's sign-in is the finance person's: naming the admin alongside it is not believed."""
+    present_sign_in(app_session, sign_in(app_session, world.finance).token)
+    assert signed_in_user(app_session, world.admin.id) is False
+    assert signed_in_user(app_session, world.finance.id) is True
 
 
 # --- contractors --------------------------------------------------------------------------------------------

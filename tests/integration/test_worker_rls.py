@@ -17,16 +17,17 @@ import dataclasses
 import uuid
 
 import pytest
+from kit import signin
 from kit.auth import write_reset_emails
 from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL, jobs, run_jobs
 from kit.money import approved_invoices, party
+from kit.signin import open_sign_in
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.config import load_settings
-from backoffice.db import set_context
 from backoffice.jobs import queue, runtime
 from backoffice.services import members, password_resets
 
@@ -129,20 +130,27 @@ def test_the_worker_cannot_read_password_hashes(two_orgs):
 
 # --- the web role is never the worker ---------------------------------------------------------------
 
-# What a session of the web role might claim, as (user id, org id), each from what the world knows.
+# What a session of the web role might claim, as (user id, org id, the sign-in it presents), each from what
+# the world knows. The sign-in is the only identity the database believes from the web role: a user id
+# named without one (org A's admin's included) is nobody.
 CLAIMS = {
-    "the old worker identity": lambda w: (w.org_a, w.org_a),
-    "the old worker identity naming another organization": lambda w: (w.org_b, w.org_a),
-    "an organization without a user (the worker's context)": lambda w: (None, w.org_a),
-    "a forged user id": lambda w: (uuid.uuid4(), w.org_a),
-    "another organization's admin": lambda w: (w.admin_b.id, w.org_a),
-    "a member of no organization": lambda w: (w.outsider.id, w.org_a),
+    "the old worker identity": lambda w: (w.org_a, w.org_a, None),
+    "the old worker identity naming another organization": lambda w: (w.org_b, w.org_a, None),
+    "an organization without a user (the worker's context)": lambda w: (None, w.org_a, None),
+    "a forged user id": lambda w: (uuid.uuid4(), w.org_a, None),
+    "another organization's admin, signed in": lambda w: (w.admin_b.id, w.org_a, open_sign_in(w.admin_b.id)),
+    "a member of no organization, signed in": lambda w: (w.outsider.id, w.org_a, open_sign_in(w.outsider.id)),
+    "org A's admin, named without a sign-in": lambda w: (w.admin.id, w.org_a, None),
+    "org A's admin, named beside org B's admin's sign-in": lambda w: (w.admin.id, w.org_a, open_sign_in(w.admin_b.id)),
+    "org A's admin, with an ended sign-in": lambda w: (w.admin.id, w.org_a, open_sign_in(w.admin.id, ended=True)),
+    "org A's admin, with an expired sign-in": lambda w: (w.admin.id, w.org_a, open_sign_in(w.admin.id, expired=True)),
+    "org A's admin, with a made-up token": lambda w: (w.admin.id, w.org_a, "0" * 64),
 }
 
 
-def web_session(app_sessions, user_id, org_id):
+def web_session(app_sessions, user_id, org_id, token):
     session = app_sessions()
-    set_context(session, user_id=user_id, org_id=org_id)
+    signin.claim(session, user_id=user_id, org_id=org_id, token=token)
     return session
 
 

@@ -12,11 +12,11 @@ from datetime import date
 
 from sqlalchemy import text
 
-from backoffice.queries.identity import actor_for
 from backoffice.services import change_orders as co_service
 from backoffice.services import engagements as service
 from backoffice.services import schedule
 from backoffice.services.schedule import RowInput, ScheduleInput
+from kit.signin import actor_of
 
 # Three milestones, $3,500.00 in all, due well in the future.
 ROWS = (
@@ -30,7 +30,7 @@ ROWS = (
 def acting(app_sessions, person, org_id):
     """An app-role session acting as ``person`` in ``org_id``, and their actor."""
     with app_sessions() as session:
-        actor = actor_for(session, person.id, org_id)
+        actor = actor_of(session, person.id, org_id)
         assert actor is not None, f"{person.email} is not a member of {org_id}"
         yield session, actor
 
@@ -124,7 +124,7 @@ def issue_change_order(app_sessions, person, org_id, engagement_id, *, based_on:
 def sign_in(act_as, person, org_id):
     """(session, actor) for ``person`` in ``org_id``: the app-role session with that RLS context."""
     session = act_as(person.id, org_id)
-    actor = actor_for(session, person.id, org_id)
+    actor = actor_of(session, person.id, org_id)
     assert actor is not None, f"{person.email} is not a member of {org_id}"
     session.rollback()
     return act_as(person.id, org_id), actor
@@ -139,7 +139,7 @@ def race(app_sessions, org_id, people, call) -> list:
     def run(i, person):
         with app_sessions() as session:
             try:
-                actor = actor_for(session, person.id, org_id)
+                actor = actor_of(session, person.id, org_id)
                 session.rollback()
                 barrier.wait(timeout=60)
                 outcomes[i] = call(session, actor, i)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backoffice.models import Engagement, Milestone
 from backoffice.queries.identity import actor_for
 from backoffice.services import change_orders, invoices, reviews, submissions
+from kit.signin import actor_of
 
 EVIDENCE_LINK = "https://example.com/evidence"
 
@@ -49,7 +50,7 @@ def _acting(sessions, user_id, org_id) -> tuple[Session, object]:
     """(session, actor) for the user: ``sessions`` is the ``app_sessions`` factory (a new session) or the
     ``act_as`` fixture (its one session), whichever the test has at hand."""
     session = sessions() if isinstance(sessions, sessionmaker) else sessions(user_id, org_id)
-    actor = actor_for(session, user_id, org_id)
+    actor = actor_of(session, user_id, org_id)
     assert actor is not None, f"user {user_id} is not a member of {org_id}"
     return session, actor
 

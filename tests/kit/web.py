@@ -149,7 +149,7 @@ def user_by_email(admin_engine, email: str):
     with admin_engine.connect() as conn:
         return conn.execute(
             text(
-                "select id, email, name, password_hash, last_login_at, sessions_revoked_at from users"
+                "select id, email, name, password_hash, last_login_at from users"
                 " where lower(email) = lower(:e)"
             ),
             {"e": email},

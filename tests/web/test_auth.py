@@ -191,30 +191,62 @@ def test_logout_with_csrf_ends_the_session(client, world, login):
     assert home.headers["Location"].startswith("/login")
 
 
-def _db_now(admin_engine) -> float:
+def _open_sign_ins(admin_engine, user_ids) -> dict:
+    """{user id: their sign-in sessions still open}, as the owner role sees them."""
     with admin_engine.connect() as conn:
-        return float(conn.execute(text("select extract(epoch from clock_timestamp())")).scalar_one())
+        return dict(
+            conn.execute(
+                text(
+                    "select u.id, count(s.id) from users u left join user_sessions s"
+                    " on s.user_id = u.id and s.ended_at is null and s.expires_at > now()"
+                    " where u.id = any(:ids) group by u.id"
+                ),
+                {"ids": list(user_ids)},
+            ).all()
+        )
 
 
-def test_sign_in_stores_signed_in_at_by_the_database_clock(client, world, login, admin_engine):
-    before = _db_now(admin_engine)
+def test_sign_in_opens_a_database_session_whose_token_only_the_cookie_holds(client, world, login, admin_engine):
     assert login(client, world.admin).status_code == 303
-    after = _db_now(admin_engine)
     with client.session_transaction() as sess:
-        signed_in_at = sess.get("signed_in_at")
-    assert isinstance(signed_in_at, float)
-    assert before <= signed_in_at <= after
+        token = sess.get("sign_in")
+    assert isinstance(token, str) and len(token) == 64
+    with admin_engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "select user_id, expires_at > now() + interval '11 hours' as lasts from user_sessions"
+                " where token_hash = encode(sha256(convert_to(:t, 'UTF8')), 'hex') and ended_at is null"
+            ),
+            {"t": token},
+        ).one()
+        stored_plain = conn.execute(
+            text("select count(*) from user_sessions where token_hash = :t"), {"t": token}
+        ).scalar_one()
+    assert row.user_id == world.admin.id and row.lasts
+    assert stored_plain == 0  # only its sha256 is kept
 
 
-def test_a_session_without_signed_in_at_is_not_signed_in(client, world, login):
-    """A cookie from before sign-in times were recorded cannot outlive a sign-out: it counts as signed out."""
+def test_a_cookie_without_its_sign_in_is_not_signed_in(client, world, login):
+    """A cookie naming the user but not presenting the database's sign-in (an old cookie, or one whose
+    user id was changed) counts as signed out."""
     login(client, world.admin)
     assert _signed_in(client)
     with client.session_transaction() as sess:
-        del sess["signed_in_at"]
+        del sess["sign_in"]
     home = client.get("/")
     assert home.status_code in (302, 303)
     assert home.headers["Location"].startswith("/login")
+
+
+def test_a_cookie_naming_another_user_beside_its_own_sign_in_is_not_signed_in(app, world, login):
+    """Flask's user id in the cookie is not the identity: the sign-in is. A cookie whose user id names the
+    admin while it carries the finance person's sign-in is nobody."""
+    client = app.test_client()
+    login(client, world.finance)
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(world.admin.id)
+    home = client.get("/")
+    assert home.status_code in (302, 303) and home.headers["Location"].startswith("/login")
 
 
 def _copy_session_cookie(source, target):
@@ -265,23 +297,13 @@ def test_sign_out_in_one_browser_signs_out_the_other_browser_too(app, world, log
     assert login(phone, world.finance).status_code == 303
     assert login(colleague, world.owner).status_code == 303
     assert _signed_in(laptop) and _signed_in(phone) and _signed_in(colleague)
-    signed_in_at = []
-    for c in (laptop, phone):
-        with c.session_transaction() as sess:
-            signed_in_at.append(sess["signed_in_at"])
     assert phone.post("/logout", data={"csrf_token": csrf_token(phone, "/")}).status_code == 303
 
     home = laptop.get("/")
     assert home.status_code in (302, 303)
     assert home.headers["Location"].startswith("/login")
+    open_now = _open_sign_ins(admin_engine, [world.finance.id, world.owner.id])
     with admin_engine.connect() as conn:
-        revoked = conn.execute(
-            text("select extract(epoch from sessions_revoked_at) from users where id = :id"), {"id": world.finance.id}
-        ).scalar_one()
-        others_revoked = conn.execute(
-            text("select count(*) from users where id = any(:ids) and sessions_revoked_at is not null"),
-            {"ids": [world.owner.id, world.admin.id]},
-        ).scalar_one()
         signed_out = conn.execute(
             text(
                 "select count(*) from audit_events"
@@ -289,10 +311,10 @@ def test_sign_out_in_one_browser_signs_out_the_other_browser_too(app, world, log
             ),
             {"o": world.org_a, "u": world.finance.id},
         ).scalar_one()
-    assert revoked is not None and float(revoked) > max(signed_in_at)  # both sign-ins predate it
+    assert open_now[world.finance.id] == 0  # both of the finance person's sign-ins ended
     assert signed_out == 1
     # another person's session is untouched
-    assert others_revoked == 0
+    assert open_now[world.owner.id] == 1
     assert _signed_in(colleague)
 
 
@@ -321,13 +343,7 @@ def test_someone_in_no_organization_can_sign_out_and_it_ends_their_other_session
     response = here.post("/logout", data={"csrf_token": csrf_token(here, "/")})
     assert response.status_code == 303 and response.headers["Location"] == "/login"
     assert not _signed_in(here) and not _signed_in(there)
-    with admin_engine.connect() as conn:
-        assert (
-            conn.execute(
-                text("select sessions_revoked_at from users where id = :id"), {"id": world.outsider.id}
-            ).scalar_one()
-            is not None
-        )
+    assert _open_sign_ins(admin_engine, [world.outsider.id]) == {world.outsider.id: 0}
 
 
 def test_a_deactivated_user_is_signed_out_on_the_next_request(client, world, login, admin_engine):
