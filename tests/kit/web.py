@@ -148,10 +148,7 @@ def invite_link_token(client, **data) -> str:
 def user_by_email(admin_engine, email: str):
     with admin_engine.connect() as conn:
         return conn.execute(
-            text(
-                "select id, email, name, password_hash, last_login_at from users"
-                " where lower(email) = lower(:e)"
-            ),
+            text("select id, email, name, password_hash, last_login_at from users where lower(email) = lower(:e)"),
             {"e": email},
         ).one_or_none()
 
