@@ -183,7 +183,7 @@ def _start_worker_thread(worker_url: str) -> None:
 @click.option("--concurrency", default=1, show_default=True, type=int, help="Jobs run at the same time.")
 @click.option("--once", is_flag=True, help="Run the jobs waiting now, then exit.")
 def worker(concurrency: int, once: bool) -> None:
-    """Run background jobs: emails, receipts, the review reminder and the finance digest."""
+    """Run background jobs: emails, receipts, the review reminder, the finance and the admins' digests."""
     import logging
 
     from backoffice.jobs.runtime import run_worker
@@ -311,7 +311,7 @@ def audit() -> None:
     "heads_files",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="A file of chain heads kept earlier, one 'org_id seq hash' a line (as receipts, the finance digest and"
+    help="A file of chain heads kept earlier, one 'org_id seq hash' a line (as receipts, the daily digests and"
     " this command's 'head' lines write them). Repeatable.",
 )
 @click.option(

@@ -4,7 +4,7 @@
 
 set local check_function_bodies = off;
 
--- Periodic jobs (the review reminder, the finance digest) run once per organization: this is the
+-- Periodic jobs (the review reminder, the two digests) run once per organization: this is the
 -- list of them, and nothing else about them. The worker role's alone: it hands out every
 -- organization's id, which no web request has any business knowing.
 create or replace function job_org_ids() returns setof uuid

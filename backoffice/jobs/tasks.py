@@ -108,3 +108,17 @@ def finance_digest(timestamp: int) -> None:
             session, notifications.worker_actor(org), day, base_url=current().base_url
         ),
     )
+
+
+# Every day, quiet or not, unlike the finance digest: the organization's chain head leaves the database
+# daily in its admins' mailboxes, so a trail cut short at its newest end is noticed (DESIGN.md section 6).
+@procrastinate_app.periodic(cron="0 7 * * *")  # daily, 07:00 UTC
+@procrastinate_app.task(name="admin_digest", queueing_lock="admin_digest")
+def admin_digest(timestamp: int) -> None:
+    day = datetime.fromtimestamp(timestamp, tz=UTC).date()
+    _for_every_org(
+        "the admins' digest",
+        lambda session, org: notifications.send_admin_digest(
+            session, notifications.worker_actor(org), day, base_url=current().base_url
+        ),
+    )

@@ -31,6 +31,10 @@ def payments_due_before(day: date) -> str:
     return f"/payments/?due_before={day.isoformat()}"
 
 
+def audit_trail() -> str:
+    return "/audit/"
+
+
 def notification_settings() -> str:
     return "/notifications/"
 

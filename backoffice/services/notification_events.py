@@ -106,6 +106,10 @@ def finance_people(session: Session) -> tuple[Person, ...]:
     return _people(session, Membership.role == Role.FINANCE.value)
 
 
+def admin_people(session: Session) -> tuple[Person, ...]:
+    return _people(session, Membership.role == Role.ADMIN.value)
+
+
 def person(session: Session, user_id: uuid.UUID) -> tuple[Person, ...]:
     """The one person, while they still belong to the organization (else nobody)."""
     return _people(session, User.id == user_id)

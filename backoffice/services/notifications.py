@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import func, select, update
@@ -26,7 +26,16 @@ from backoffice.jobs import queue
 from backoffice.models import EmailMessage, Invoice, Milestone, Notification, Organization, Submission
 from backoffice.queries.notifications import outbox_message
 from backoffice.services import audit, links
-from backoffice.services.notification_events import Notice, OrgVoice, Person, finance_people, notices_for, org_voice
+from backoffice.services.notification_events import (
+    Notice,
+    OrgVoice,
+    Person,
+    admin_people,
+    finance_people,
+    notices_for,
+    org_voice,
+)
+from backoffice.services.reviews import EVENTS as DECISION_EVENTS
 from backoffice.services.validation import get_visible
 
 WORKER_LABEL = "backoffice (automated)"
@@ -149,7 +158,7 @@ def notify(session: Session, actor: Actor, event: str, entity_id, *, base_url: s
     return written
 
 
-# --- periodic: overdue reviews and the finance digest ---------------------------------------------------
+# --- periodic: overdue reviews, the finance digest and the admins' digest -------------------------------
 
 
 def remind_overdue_reviews(session: Session, actor: Actor, *, base_url: str) -> int:
@@ -231,6 +240,77 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
             action="Open the payment queue",
             entity=("organization", str(org.id)),
             audit_head=audit.current_head(session, actor.org_id).line,
+        )
+        written = _store_notice(session, org, notice, base_url)
+    return written
+
+
+# What the admins' digest counts in yesterday's trail: the review decisions (their audit actions and
+# labels are the reviews service's), the payment authorizations (an approval's, a retainage release's)
+# and the payments recorded.
+AUTHORIZED = ("invoice.authorized", "retainage.released")
+PAID = ("payment.recorded",)
+
+
+def _tally_text(org: OrgVoice, tallies: list[audit.Tally], actions) -> str:
+    """'2 — $270.00, €45.00' (how many, then the total per currency), or 'none'."""
+    n = sum(t.events for t in tallies if t.action in actions)
+    totals: dict[str, int] = {}
+    for t in tallies:
+        if t.action in actions and t.currency:
+            totals[t.currency] = totals.get(t.currency, 0) + t.amount_minor
+    if not n:
+        return "none"
+    return (f"{n} — " + ", ".join(org.money(m, c) for c, m in sorted(totals.items()))) if totals else str(n)
+
+
+def send_admin_digest(session: Session, actor: Actor, day: date, *, base_url: str) -> int:
+    """One email (and notification) per active admin, every day, quiet or not: the organization's audit
+    chain head as it is sent, with what it is for, and what the trail recorded yesterday (UTC): how many
+    events, the review decisions, the payments authorized and recorded (totals per currency). Once per
+    day and person. Commits; returns how many digests are new."""
+    with unit_of_work(session):
+        org = org_voice(session, actor.org_id)
+        head = audit.current_head(session, actor.org_id)
+        yesterday = day - timedelta(days=1)
+        tallies = audit.recorded_between(
+            session,
+            actor.org_id,
+            datetime.combine(yesterday, time.min, tzinfo=UTC),
+            datetime.combine(day, time.min, tzinfo=UTC),
+        )
+        events = sum(t.events for t in tallies)
+        decided = [(d, sum(t.events for t in tallies if t.action == action)) for d, action in DECISION_EVENTS.items()]
+        reviewed = ", ".join(f"{n} {d.label.lower()}" for d, n in decided) if any(n for _, n in decided) else "none"
+        said = f"{org.day(yesterday)} (UTC)"
+        notice = Notice(
+            "admin.digest",
+            f"admin.digest:{day.isoformat()}",
+            admin_people(session),
+            subject=f"Daily digest, {org.day(day)}: {formatting.count(events, 'audit event')} yesterday, "
+            f"trail head #{head.seq}",
+            lead=(
+                f"Keep this email. It carries {org.name}'s audit trail head as it was sent: event #{head.seq}, "
+                "in the line at the bottom. Later, “backoffice audit verify --heads FILE” with that line checks "
+                "that the trail still holds this event: if anyone cut the newest events from the trail, the "
+                "check fails and names this head. "
+                + (
+                    f"Yesterday, {said}, the trail recorded {formatting.count(events, 'event')}."
+                    if events
+                    else f"Nothing was recorded in the trail yesterday, {said}: a quiet day."
+                )
+            ),
+            facts=(
+                ("Yesterday", said),
+                ("Audit events recorded", str(events)),
+                ("Work reviewed", reviewed),
+                ("Payments authorized", _tally_text(org, tallies, AUTHORIZED)),
+                ("Payments recorded", _tally_text(org, tallies, PAID)),
+            ),
+            path=links.audit_trail(),
+            action="Open the audit trail",
+            entity=("organization", str(org.id)),
+            audit_head=head.line,
         )
         written = _store_notice(session, org, notice, base_url)
     return written

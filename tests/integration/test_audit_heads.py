@@ -1,6 +1,6 @@
-"""Chain heads leave the database (DESIGN.md sections 5 and 6): receipts and the finance digest carry the
-organization's chain head when they are made, and `backoffice audit verify` checks heads kept elsewhere (a
-file, the documents table) are still in the trail.
+"""Chain heads leave the database (DESIGN.md sections 5 and 6): receipts and the daily digests (finance's,
+and the admins', which goes out every day) carry the organization's chain head when they are made, and
+`backoffice audit verify` checks heads kept elsewhere (a file, the documents table) are still in the trail.
 
 A trail cut short at its newest end still links up (test_audit_chain shows it verifies). Here the newest
 events are cut as a superuser with the append-only trigger off (kit.audit.newest_events_cut, which puts
@@ -11,7 +11,7 @@ and where it was kept. Untouched, it passes.
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from backoffice.cli import main
 from backoffice.db import make_session_factory
-from backoffice.domain.audit_chain import head_line
+from backoffice.domain.audit_chain import head_line, parse_heads
 from backoffice.services import audit, notifications
 from backoffice.services.notifications import worker_actor
 
@@ -234,3 +234,34 @@ def test_the_finance_digest_carries_the_chain_head_when_it_was_sent(world, act_a
     line = head_line(world.org_a, head.seq, head.hash)
     assert f"Audit trail head when this was sent (organization, event, hash):\n{line}\n" in message["text"]
     assert line in message["html"]
+
+
+def test_the_admins_digest_carries_the_head_verify_accepts_and_reports_lost_once_the_newest_events_are_cut(
+    world, act_as, admin_engine, as_worker, owner_session, database
+):
+    head = kept_head(admin_engine, world.org_a)
+    today = datetime.now(UTC).date()
+
+    sent = notifications.send_admin_digest(as_worker(world.org_a), worker_actor(world.org_a), today, base_url=BASE_URL)
+
+    assert sent == 1
+    (message,) = owner_query(
+        admin_engine, "select * from email_messages where org_id = :o and event = 'admin.digest'", o=world.org_a
+    )
+    line = head_line(world.org_a, head.seq, head.hash)  # the head now: sending the digest records no event
+    label = "Audit trail head when this was sent (organization, event, hash):\n"
+    assert f"{label}{line}\n" in message["text"] and line in message["html"]
+    # What an admin keeps: the line as the email carries it.
+    (kept,) = parse_heads(message["text"].split(label, 1)[1].splitlines()[0], "the admins' digest")
+
+    check = audit.check_trail(owner_session, [kept])
+    assert (check.kept, check.lost) == (1, [])
+    assert audit.ChainHead(str(world.org_a), head.seq, head.hash) in check.heads
+    record_events(act_as, world, 2)
+
+    with newest_events_cut(database.superuser_url, world.org_a, kept.seq):
+        (lost,) = audit.check_trail(owner_session, [kept]).lost
+        assert lost.head == kept and lost.head.source == "the admins' digest line 1"
+        assert lost.reason == f"the trail now ends at event #{kept.seq - 1}: the events after it are gone"
+
+    assert audit.check_trail(owner_session, [kept]).lost == []
