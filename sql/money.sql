@@ -18,6 +18,14 @@ create or replace function ap_csv_text(p_value text) returns text
 language sql immutable parallel safe as $$  -- not SECURITY DEFINER; left inlinable
   select case when p_value ~ '^[=+@\t\r-]' then '''' || p_value else nullif(p_value, '') end
 $$;
+-- The AP export (services/ap_export, the web role) renders its cells with it; no job does, and PUBLIC
+-- (the worker role with it) had it until revision 0011.
+revoke all on function ap_csv_text(text) from public;
+do $$
+begin
+  execute format('grant execute on function public.ap_csv_text(text) to %I', current_setting('backoffice.app_role'));
+end
+$$;
 
 -- The next number of a per-organization counter. The row stays locked until the caller's transaction
 -- ends, so numbers are gapless: a rolled-back transaction gives its number back.

@@ -172,15 +172,14 @@ begin
 end
 $$;
 
--- The app role's privileges on a table, granted if the table exists. Table privileges are the first
--- gate, the policies the second. The worker role gets the same: it acts with an admin's reach in one
--- organization, through the same policies an admin passes.
+-- The app role's (the web's) privileges on a table, granted if the table exists. Table privileges are the
+-- first gate, the policies the second. The web role's alone: the worker role gets what its jobs use, no
+-- more, from grant_to_worker() below (before revision 0011 it got every privilege of the web role's).
 create or replace function pg_temp.grant_to_app(p_table text, p_privileges text) returns void
 language plpgsql as $$
 begin
   if to_regclass('public.' || p_table) is not null then
-    execute format('grant %s on public.%I to %I, %I', p_privileges, p_table, current_setting('backoffice.app_role'),
-                   current_setting('backoffice.worker_role'));
+    execute format('grant %s on public.%I to %I', p_privileges, p_table, current_setting('backoffice.app_role'));
   end if;
 end
 $$;
@@ -203,8 +202,10 @@ begin
 end
 $$;
 
--- What the worker's jobs need and no page of the web role's does (delivering the outbox's email): the
--- worker role's alone.
+-- The worker role's privileges on a table, granted if the table exists: what the jobs of backoffice/jobs
+-- and the services they call read and write (notify, send_email, send_password_reset, issue_receipt, the
+-- review reminder, the finance digest), no more. The worker acts with an admin's reach in one
+-- organization (app_membership()), so a privilege it holds is a privilege over a whole organization's rows.
 create or replace function pg_temp.grant_to_worker(p_table text, p_privileges text) returns void
 language plpgsql as $$
 begin
@@ -248,6 +249,7 @@ select pg_temp.policy('organizations', 'org_scope', $p$using (id = (select app_o
 select pg_temp.writes_only_by('organizations', '{admin}');
 -- UPDATE: the settings and export-layout pages' fields (services/organizations.py), never its id.
 select pg_temp.grant_to_app('organizations', 'select');
+select pg_temp.grant_to_worker('organizations', 'select');  -- whose voice a message speaks in, its locale and SLA
 select pg_temp.grant_update_to_app('organizations', '{name, default_currency, default_retainage_bps, payment_terms_days,
   partial_policy, evidence_max_files, evidence_max_file_mb, evidence_max_submission_mb, invoice_prefix, segregation_of_duties,
   review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns}');
@@ -266,12 +268,13 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
      and (public.app_role() <> 'contractor' or m.role <> 'contractor' or m.contractor_id = public.app_contractor_id())
 $$;
 select pg_temp.policy('users', 'self_or_shared_org', $p$using (id = (select app_user_id()) or id = any ((select app_visible_user_ids())::uuid[]))$p$);  -- the cast keeps ANY from reading a subquery
--- UPDATE: signing out everywhere (services/auth.sign_out); no page renames a user.
 -- No UPDATE: signing out ends sign-in sessions (table user_sessions, sql/auth.sql), and no page renames a user.
 select pg_temp.grant_to_app('users', 'select (id, email, name, is_active, created_at, last_login_at)');
+-- The worker: to whom a message goes and who acted (services/notification_events, receipts); nothing else.
+select pg_temp.grant_to_worker('users', 'select (id, email, name, is_active)');
 select pg_temp.grant_execute('app_visible_user_ids()', true);
 drop function if exists app_can_see_user(uuid);  -- replaced above; dropped once no policy uses it
-select pg_temp.policy('users', 'self_update', $p$as restrictive for update using (id = (select app_user_id())) with check (id = (select app_user_id()))$p$);
+drop policy if exists self_update on users;  -- nobody updates a user through the web role any more
 
 -- memberships: contractors see only their own membership; admins manage them.
 select pg_temp.policy('memberships', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
@@ -280,15 +283,19 @@ select pg_temp.policy('memberships', 'contractor_own', $p$as restrictive using (
 select pg_temp.writes_only_by('memberships', '{admin}');
 -- accepted_at is not grantable: only accept_invite() (or the owner, for the first admin) sets it.
 select pg_temp.grant_to_app('memberships', 'select, delete, insert (id, org_id, user_id, role, contractor_id), update (role, contractor_id)');
+select pg_temp.grant_to_worker('memberships', 'select');  -- who in the organization a notice is for
 
 -- contractors: a contractor user sees only its own contractor; admins manage them.
 select pg_temp.policy('contractors', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('contractors', 'contractor_own', $p$as restrictive using (
   case when (select app_contractor_id()) is null then true else id = (select app_contractor_id()) end)$p$);
 select pg_temp.writes_only_by('contractors', '{admin}');
--- UPDATE: the contractor form's fields (services/contractors.update_contractor), never its id or org.
-select pg_temp.grant_to_app('contractors', 'select, insert, delete');
+-- UPDATE: the contractor form's fields (services/contractors.update_contractor), never its id or org. No
+-- DELETE: no page removes a contractor (revision 0011 took the grant back).
+select pg_temp.grant_to_app('contractors', 'select, insert');
 select pg_temp.grant_update_to_app('contractors', '{legal_name, email, ap_vendor_id, payout_details, updated_at}');
+-- The worker names the payee in messages and on receipts; never its payout details.
+select pg_temp.grant_to_worker('contractors', 'select (id, org_id, legal_name, email, ap_vendor_id)');
 
 -- invites: admins only, in every direction, and written in their own name.
 select pg_temp.policy('invites', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
@@ -303,6 +310,8 @@ select pg_temp.policy('audit_events', 'org_scope', $p$using (org_id = (select ap
 select pg_temp.policy('audit_events', 'readers', $p$as restrictive for select using ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('audit_events', 'actor_is_self', $p$as restrictive for insert with check (actor_user_id is not distinct from (select app_user_id()))$p$);
 select pg_temp.grant_to_app('audit_events', 'select, insert');
+-- The worker audits the receipts it issues, and reads the chain head a receipt or a digest carries.
+select pg_temp.grant_to_worker('audit_events', 'select, insert');
 
 -- user_sessions: sign-in sessions (sql/auth.sql), no policy and no grant: only the functions of
 -- sql/auth.sql and the helpers above read it, and only a sign-in function writes a row.
@@ -339,6 +348,7 @@ select pg_temp.policy('engagements', 'writers_update', $p$as restrictive for upd
 -- UPDATE: a draft's terms (services/engagements.update_terms) and the moves with their who and when
 -- (perform); never its id, org, creator or billing mode.
 select pg_temp.grant_to_app('engagements', 'select, insert');
+select pg_temp.grant_to_worker('engagements', 'select');  -- what a notice or a receipt is about
 select pg_temp.grant_update_to_app('engagements', '{contractor_id, owner_user_id, title, sow_reference, currency, retainage_bps,
   payment_terms_days, service_fee_bps, status, updated_at, sent_at, sent_by, responded_at, responded_by, decline_reason,
   completed_at, cancelled_at, cancel_reason}');
@@ -363,12 +373,18 @@ select pg_temp.policy('milestones', 'writers_update', $p$as restrictive for upda
 -- submitting and deciding; never its id, org, contractor or engagement.
 select pg_temp.grant_to_app('milestones', 'select, insert, delete');
 select pg_temp.grant_update_to_app('milestones', '{title, deliverable, amount_minor, due_date, seq, status, updated_at}');
+select pg_temp.grant_to_worker('milestones', 'select');  -- the milestone a notice or a receipt names
 
 -- change orders and their lines: written once by staff, never changed (no UPDATE or DELETE grant).
+-- created_at is not insertable: the database's now() is when it was issued, and milestones_guard takes a
+-- change order with created_at = now() for one of this transaction (a caller naming the time could
+-- backdate one in the engagement's history).
 select pg_temp.contractor_scoped('change_orders');
 select pg_temp.writes_only_by('change_orders', '{admin,owner}');
 select pg_temp.policy('change_orders', 'created_by_self', $p$as restrictive for insert with check (created_by = (select app_user_id()))$p$);
-select pg_temp.grant_to_app('change_orders', 'select, insert');
+select pg_temp.grant_to_app('change_orders', 'select, insert (id, org_id, contractor_id, engagement_id, number, reason,
+  contract_value_before, contract_value_after, created_by)');
+select pg_temp.grant_to_worker('change_orders', 'select');  -- the change order's notice
 select pg_temp.contractor_scoped('change_order_lines');
 select pg_temp.writes_only_by('change_order_lines', '{admin,owner}');
 select pg_temp.grant_to_app('change_order_lines', 'select, insert');
@@ -382,12 +398,14 @@ select pg_temp.grant_to_app('change_order_lines', 'select, insert');
 select pg_temp.contractor_scoped('submissions');
 select pg_temp.writes_only_by('submissions', '{contractor}');
 select pg_temp.grant_to_app('submissions', 'select, insert');
+select pg_temp.grant_to_worker('submissions', 'select');  -- the submitted and overdue-review notices
 -- evidence: written by the contractor's user in the transaction that creates its submission, never later.
 select pg_temp.contractor_scoped('evidence_files');
 select pg_temp.writes_only_by('evidence_files', '{contractor}');
 select pg_temp.policy('evidence_files', 'with_its_submission', $p$as restrictive for insert with check (exists (
   select 1 from public.submissions s where s.id = submission_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('evidence_files', 'select, insert');
+select pg_temp.grant_to_worker('evidence_files', 'select');  -- the evidence named (and hashed) on a receipt
 select pg_temp.contractor_scoped('evidence_chunks');
 select pg_temp.writes_only_by('evidence_chunks', '{contractor}');
 select pg_temp.policy('evidence_chunks', 'with_its_submission', $p$as restrictive for insert with check (exists (
@@ -400,6 +418,7 @@ select pg_temp.contractor_scoped('reviews');
 select pg_temp.writes_only_by('reviews', '{admin,owner}');
 select pg_temp.policy('reviews', 'reviewed_by_self', $p$as restrictive for insert with check (reviewed_by = (select app_user_id()))$p$);
 select pg_temp.grant_to_app('reviews', 'select, insert');
+select pg_temp.grant_to_worker('reviews', 'select');  -- the decision's notice; a receipt's evidence
 
 -- ---------------------------------------------------------------------------------------------
 -- 6. Money (DESIGN.md sections 3 and 4). Their guard triggers: sql/money.sql.
@@ -415,16 +434,19 @@ select pg_temp.policy('invoices', 'authorized_by_self', $p$as restrictive for in
 -- An invoice's amounts never change: only its status columns are updatable, as exporting, voiding a batch
 -- and recording a payment write them (updated_at is invoices_guard's to set).
 select pg_temp.grant_to_app('invoices', 'select, insert, update (status, batch_id, exported_at, paid_at)');
+select pg_temp.grant_to_worker('invoices', 'select');  -- receipts, the finance digest, the money notices
 -- payments: a contractor reads its own; finance and admins record them in their own name.
 select pg_temp.contractor_scoped('payments');
 select pg_temp.writes_only_by('payments', '{admin,finance}');
 select pg_temp.policy('payments', 'recorded_by_self', $p$as restrictive for insert with check (recorded_by = (select app_user_id()))$p$);
 select pg_temp.grant_to_app('payments', 'select, insert');
+select pg_temp.grant_to_worker('payments', 'select');  -- the payment's notice
 -- AP export batches and their files: finance and admins only, in every direction.
 select pg_temp.policy('ap_export_batches', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('ap_export_batches', 'finance_only', $p$as restrictive
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.grant_to_app('ap_export_batches', 'select, insert, update (size_bytes, sha256, row_count, total_minor, invoice_ids, status, voided_by, voided_at, void_reason)');
+select pg_temp.grant_to_worker('ap_export_batches', 'select');  -- the exported batch's notice
 select pg_temp.policy('ap_export_chunks', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('ap_export_chunks', 'finance_only', $p$as restrictive
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
@@ -468,24 +490,36 @@ select pg_temp.policy('email_messages', 'worker_account_messages_select', format
 select pg_temp.policy('email_messages', 'worker_account_messages_update', format($p$for update to %I
   using (org_id is null and recipient_user_id = (select app_user_id()))
   with check (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
--- UPDATE: an admin sends a kept or failed message again (services/notifications.requeue); how each delivery
--- went is the worker's to record.
-select pg_temp.grant_to_app('email_messages', 'select, insert, update (status, updated_at)');
-select pg_temp.grant_to_worker('email_messages', 'update (attempts, last_error, provider_id, sent_at)');
+-- INSERT: the columns notifications.store_message writes (an admin's invitation on the web; every other
+-- message from the worker's jobs); how a delivery went (last_error, provider_id, sent_at) and when
+-- (created_at, updated_at) are never the writer's to say: a new message cannot claim it was sent.
+-- UPDATE: an admin sends a kept or failed message again (services/notifications.requeue); how each
+-- delivery went is the worker's to record (services/email_delivery.deliver).
+select pg_temp.grant_to_app('email_messages', 'select, insert (id, org_id, event, recipient_user_id, recipient, subject,
+  html, text, status, attempts, dedupe_key, entity_type, entity_id), update (status, updated_at)');
+select pg_temp.grant_to_worker('email_messages', 'select, insert (id, org_id, event, recipient_user_id, recipient, subject,
+  html, text, status, attempts, dedupe_key, entity_type, entity_id),
+  update (status, updated_at, attempts, last_error, provider_id, sent_at)');
 
--- notifications: each person reads and marks their own; the worker (an admin's reach) writes them.
+-- notifications: each person reads and marks their own; the worker (an admin's reach) writes them, and
+-- only the worker: no web request writes one (the INSERT grant is the worker role's since revision 0011;
+-- the admin-only policy stays behind it). The worker reads none (it is nobody's user) and writes neither
+-- when one was made nor that it was read.
 select pg_temp.policy('notifications', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('notifications', 'own_select', $p$as restrictive for select using (user_id = (select app_user_id()))$p$);
 select pg_temp.policy('notifications', 'own_update', $p$as restrictive for update using (user_id = (select app_user_id())) with check (user_id = (select app_user_id()))$p$);
 select pg_temp.policy('notifications', 'writers_insert', $p$as restrictive for insert with check ((select app_role()) = 'admin')$p$);
-select pg_temp.grant_to_app('notifications', 'select, insert, update (read_at)');
+select pg_temp.grant_to_app('notifications', 'select, update (read_at)');
+select pg_temp.grant_to_worker('notifications', 'insert (id, org_id, user_id, event, title, body, url, dedupe_key)');
 
 -- documents, the data room: finance and admins only; written once, never changed or deleted
--- (sql/append_only.sql).
+-- (sql/append_only.sql). Only the worker writes one (services/receipts.issue_receipt, the issue_receipt
+-- job); the web role reads them.
 select pg_temp.policy('documents', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('documents', 'finance_and_admins', $p$as restrictive
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
-select pg_temp.grant_to_app('documents', 'select, insert');
+select pg_temp.grant_to_app('documents', 'select');
+select pg_temp.grant_to_worker('documents', 'select, insert');
 
 -- password_resets: no policy at all; only the functions of sql/auth.sql touch it.
 do $$

@@ -17,8 +17,8 @@
 --   milestone_move_refusal    domain.engagements.milestone_move_refusal (MILESTONE_MOVES)
 --   invoice_move_allowed      domain.invoices.can_move (MOVES)
 
--- round_half_up(amount × bps / 10000) on integers: page totals computed in SQL and every guard that
--- checks an amount use this, exactly as percent_of does in Python.
+-- round_half_up(amount × bps / 10000) on integers: every guard that checks an amount uses this (through
+-- milestone_amounts), exactly as percent_of does in Python.
 create or replace function money_percent_of(p_amount bigint, p_bps integer) returns bigint
 language sql immutable strict parallel safe as $$
   select div(2::numeric * p_amount * p_bps + 10000, 20000)::bigint
@@ -106,8 +106,12 @@ language sql immutable parallel safe as $$
   ), false)
 $$;
 
--- Pages compute with them (money_percent_of for totals, can_decide and reviewable for the review
--- queue); guards call them as the owner. Nothing else may.
+-- Who executes them. The SECURITY DEFINER guards (invoices_guard, reviews_guard ...) call them as the owner,
+-- which needs no grant. The web role executes those the web role's own statements call: can_decide and
+-- reviewable in the review queue's query (queries/reviews), and the three that the guards running as the
+-- caller call (engagements_guard, milestones_guard, invoices_move_guard). No query of the web role's calls
+-- money_percent_of, milestone_amounts, withheld_bps or is_manager (the pages compute with their Python
+-- twins), so since revision 0011 the web role may not either; the worker role calls none of them.
 do $$
 declare
   v_fn text;
@@ -118,7 +122,13 @@ begin
     'engagement_move_roles(text, text)', 'milestone_move_refusal(text, text, text, text)',
     'invoice_move_allowed(text, text)'
   ] loop
-    execute format('revoke all on function public.%s from public', v_fn);
+    execute format('revoke all on function public.%s from public, %I', v_fn, current_setting('backoffice.app_role'));
+  end loop;
+  foreach v_fn in array array[
+    'can_decide(text, uuid, uuid)', 'reviewable(text)',
+    'engagement_move_roles(text, text)', 'milestone_move_refusal(text, text, text, text)',
+    'invoice_move_allowed(text, text)'
+  ] loop
     execute format('grant execute on function public.%s to %I', v_fn, current_setting('backoffice.app_role'));
   end loop;
 end

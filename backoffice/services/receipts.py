@@ -97,7 +97,12 @@ def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
     if invoice is None:
         raise NotFound()
     org = session.get(Organization, invoice.org_id)
-    contractor = session.get(Contractor, invoice.contractor_id)
+    # The payee's name, email and vendor id, never its payout details: the worker role may not read them.
+    contractor = session.execute(
+        select(Contractor.legal_name, Contractor.email, Contractor.ap_vendor_id).where(
+            Contractor.id == invoice.contractor_id
+        )
+    ).one()
     engagement = session.get(Engagement, invoice.engagement_id)
     milestone = session.get(Milestone, invoice.milestone_id) if invoice.milestone_id else None
     approver = session.execute(select(User.name, User.email).where(User.id == invoice.authorized_by)).one_or_none()

@@ -290,14 +290,44 @@ EXPECTED_COLUMN_PRIVILEGES = {
             "void_reason",
         },
     },
-    # a message's content and recipient never change once written; only how its sending went
+    # a message's content and recipient never change once written; only how its sending went. An admin's
+    # invitation is written by the request, but never as delivered (nor when): that is the worker's
     "email_messages": {
         "SELECT": _ALL,
-        "INSERT": _ALL,
+        "INSERT": {
+            "id",
+            "org_id",
+            "event",
+            "recipient_user_id",
+            "recipient",
+            "subject",
+            "html",
+            "text",
+            "status",
+            "attempts",
+            "dedupe_key",
+            "entity_type",
+            "entity_id",
+        },
         "UPDATE": {"status", "updated_at"},  # an admin sends it again; the rest is the worker's (delivery)
     },
-    # a notification is only ever marked read
-    "notifications": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"read_at"}},
+    # a notification is written by the worker alone, and only ever marked read on the web
+    "notifications": {"SELECT": _ALL, "UPDATE": {"read_at"}},
+    # when a change order was issued is the database's now() (milestones_guard relies on it)
+    "change_orders": {
+        "SELECT": _ALL,
+        "INSERT": {
+            "id",
+            "org_id",
+            "contractor_id",
+            "engagement_id",
+            "number",
+            "reason",
+            "contract_value_before",
+            "contract_value_after",
+            "created_by",
+        },
+    },
 }
 EXPECTED_TABLE_PRIVILEGES = {
     "memberships": {"SELECT", "DELETE"},
@@ -307,10 +337,13 @@ EXPECTED_TABLE_PRIVILEGES = {
     "ap_export_batches": {"SELECT", "INSERT"},
     "payments": {"SELECT", "INSERT"},
     "ledger_entries": {"SELECT", "INSERT"},
-    "email_messages": {"SELECT", "INSERT"},
-    "notifications": {"SELECT", "INSERT"},
-    # a receipt is kept as issued: no UPDATE or DELETE (and a trigger refuses them for everyone)
-    "documents": {"SELECT", "INSERT"},
+    "email_messages": {"SELECT"},
+    "notifications": {"SELECT"},
+    # a receipt is the worker's to file and is kept as issued: no INSERT, UPDATE or DELETE (and a trigger
+    # refuses the last two for everyone)
+    "documents": {"SELECT"},
+    "contractors": {"SELECT", "INSERT"},  # no page removes a contractor
+    "change_orders": {"SELECT"},
     "password_resets": set(),
 }
 

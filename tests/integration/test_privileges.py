@@ -1,6 +1,7 @@
-"""Every privilege the web role holds, read from the catalogs and held against an allow-list with a reason
-for each (DESIGN.md section 5, issue 16): the web role must be safe against arbitrary SQL on its own
-connection, so what it may touch at all is a decision written down here, not whatever the grants happen to
+"""Every privilege the web role and the worker role hold, read from the catalogs and held against an
+allow-list with a reason for each (DESIGN.md section 5, issue 16): the web role must be safe against arbitrary
+SQL on its own connection, and the worker role acts with an admin's reach in whichever organization a job
+names, so what each may touch at all is a decision written down here, not whatever the grants happen to
 add up to. A privilege not on the list fails the test by name (a new table granted in full, a column grant
 widened, a function left executable by PUBLIC, a schema opened up), and so does one on the list that is gone.
 
@@ -17,7 +18,9 @@ What is listed, in every schema but PostgreSQL's own (pg_catalog, information_sc
 - default privileges (ALTER DEFAULT PRIVILEGES) naming the role, which would grant it every future object.
 
 Each entry's reason says which page or job needs it; the grants themselves are in sql/rls_policies.sql
-(tables, beside each table's policies) and in the file of each function's area.
+(tables, beside each table's policies: grant_to_app for the web role, grant_to_worker for the worker role)
+and in the file of each function's area. What the narrowing of revision 0010 took away is shown refused, as
+raw SQL, in tests/integration/test_least_privilege.py.
 """
 
 from __future__ import annotations
@@ -115,10 +118,6 @@ WEB_ROLE_TABLES = {
     "UPDATE on table public.contractors (ap_vendor_id, email, legal_name, payout_details, updated_at)": (
         "an admin edits a contractor (services/contractors.update_contractor); never its id or organization"
     ),
-    "DELETE on table public.contractors": (
-        "granted since revision 0001 though no page deletes a contractor yet: admins only (writes_only_by), and"
-        " the foreign keys keep any contractor an engagement, member or invoice names"
-    ),
     "SELECT on table public.invites": "the members page lists pending invitations (admins only, by policy)",
     "INSERT on table public.invites (created_by, email, id, name, org_id, token_hash, user_id)": (
         "an admin invites someone; created_at and expires_at are the database's"
@@ -146,7 +145,11 @@ WEB_ROLE_TABLES = {
     ),
     "DELETE on table public.milestones": "the schedule editor removes a draft's rows (milestones_guard: drafts only)",
     "SELECT on table public.change_orders": "the engagement page's change order history",
-    "INSERT on table public.change_orders": "issuing a change order, and a split partial approval's (insert only)",
+    "INSERT on table public.change_orders (contract_value_after, contract_value_before, contractor_id, created_by,"
+    " engagement_id, id, number, org_id, reason)": (
+        "issuing a change order, and a split partial approval's (insert only); never created_at, which"
+        " milestones_guard reads as 'issued in this transaction' when it is now()"
+    ),
     "SELECT on table public.change_order_lines": "each change order's lines, before and after",
     "INSERT on table public.change_order_lines": "written with their change order, never changed",
     # evidence and review: insert only
@@ -176,15 +179,17 @@ WEB_ROLE_TABLES = {
     "INSERT on table public.ledger_entries": "each money event writes its balanced lines in its own transaction",
     # notifications and documents
     "SELECT on table public.email_messages": "the outbox page (admins)",
-    "INSERT on table public.email_messages": "invitations and password reset emails, written by the request",
+    "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, org_id,"
+    " recipient, recipient_user_id, status, subject, text)": (
+        "an admin's invitation is written by the request (services/members, notifications.store_message); never"
+        " how or when it was delivered (last_error, provider_id, sent_at, created_at, updated_at)"
+    ),
     "UPDATE on table public.email_messages (status, updated_at)": (
         "an admin sends a kept or failed message again (services/notifications.requeue)"
     ),
     "SELECT on table public.notifications": "each person's notifications",
-    "INSERT on table public.notifications": "the worker's, granted alike by grant_to_app (no page writes one)",
     "UPDATE on table public.notifications (read_at)": "marking one's notifications read",
     "SELECT on table public.documents": "the data room (finance and admins)",
-    "INSERT on table public.documents": "the worker's receipts, granted alike by grant_to_app (no page writes one)",
 }
 
 # Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the
@@ -198,24 +203,23 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.app_contractor_id()": "policies narrow a contractor to its own rows",
     "EXECUTE on function public.app_visible_user_ids()": "the users policy: the people one shares an org with",
     "EXECUTE on function public.app_sent_engagement_ids()": "a contractor sees milestones of sent work requests",
-    # the domain's rules in SQL (sql/rules.sql), pure
-    "EXECUTE on function public.money_percent_of(p_amount bigint, p_bps integer)": "rules.sql: queries and guards",
-    "EXECUTE on function public.milestone_amounts(p_gross bigint, p_retainage_bps integer, p_fee_bps integer,"
-    " OUT retainage_minor bigint, OUT net_minor bigint, OUT fee_minor bigint, OUT total_minor bigint)": (
-        "rules.sql: an approval's amounts, for queries and guards"
-    ),
-    "EXECUTE on function public.withheld_bps(p_retainage_bps integer, p_released boolean)": (
-        "rules.sql: the retainage an approval withholds"
-    ),
-    "EXECUTE on function public.is_manager(p_role text)": "rules.sql: who runs engagements",
+    # the domain's rules in SQL (sql/rules.sql), pure: those a statement of the web role's calls. The others
+    # (money_percent_of, milestone_amounts, withheld_bps, is_manager) only SECURITY DEFINER guards call, as the
+    # owner.
     "EXECUTE on function public.can_decide(p_role text, p_user_id uuid, p_owner_user_id uuid)": (
-        "rules.sql: who decides, for the review queue and guards"
+        "the review queue's query asks whose turn it is (queries/reviews)"
     ),
-    "EXECUTE on function public.reviewable(p_engagement_status text)": "rules.sql: where work is reviewed",
-    "EXECUTE on function public.engagement_move_roles(p_source text, p_target text)": "rules.sql: engagement moves",
+    "EXECUTE on function public.reviewable(p_engagement_status text)": (
+        "the review queue's query asks where work is reviewed (queries/reviews)"
+    ),
+    "EXECUTE on function public.engagement_move_roles(p_source text, p_target text)": (
+        "engagements_guard runs as the caller (not SECURITY DEFINER) and asks it who makes a move"
+    ),
     "EXECUTE on function public.milestone_move_refusal(p_source text, p_target text, p_role text,"
-    " p_engagement_status text)": "rules.sql: milestone moves; the milestone page asks whether one may submit",
-    "EXECUTE on function public.invoice_move_allowed(p_source text, p_target text)": "rules.sql: invoice moves",
+    " p_engagement_status text)": "milestones_guard runs as the caller and asks it whether a move is refused",
+    "EXECUTE on function public.invoice_move_allowed(p_source text, p_target text)": (
+        "invoices_move_guard runs as the caller (once per row of an export) and asks it which moves exist"
+    ),
     "EXECUTE on function public.ap_csv_text(p_value text)": "the AP export renders its CSV cells with it (pure)",
     # sign-in, invitations, password resets (sql/auth.sql)
     "EXECUTE on function public.my_memberships()": "the organization switcher: the signed-in user's own",
@@ -279,6 +283,51 @@ PROCRASTINATE_FUNCTIONS = (
     "procrastinate_update_heartbeat_v1(worker_id bigint)",
 )
 
+# The tenant tables: what the jobs of backoffice/jobs and the services they call read and write (notify,
+# send_email, send_password_reset, issue_receipt, the review reminder, the finance digest), granted by
+# pg_temp.grant_to_worker. Until revision 0010 the worker held every privilege of the web role's as well.
+WORKER_ROLE_TABLES = {
+    # what a notice or a receipt says (services/notification_events, services/receipts)
+    "SELECT on table public.organizations": "whose voice a message speaks in, its locale; the review SLA",
+    "SELECT on table public.users (email, id, is_active, name)": (
+        "to whom a message goes and who acted (notification_events._people, receipts' approver); nothing else"
+    ),
+    "SELECT on table public.memberships": "who in the organization a notice is for (its role and contractor)",
+    "SELECT on table public.contractors (ap_vendor_id, email, id, legal_name, org_id)": (
+        "the payee named in a notice and on a receipt; never its payout details"
+    ),
+    "SELECT on table public.engagements": "what each notice and receipt is about",
+    "SELECT on table public.milestones": "the milestone a notice or a receipt names",
+    "SELECT on table public.change_orders": "the change order's notice",
+    "SELECT on table public.submissions": "the submitted and the overdue review notices",
+    "SELECT on table public.evidence_files": "a receipt lists the evidence and its hashes; a notice counts files",
+    "SELECT on table public.reviews": "the decision's notice; a receipt's evidence is its review's",
+    "SELECT on table public.invoices": "receipts, the finance digest and the money notices",
+    "SELECT on table public.payments": "the payment's notice",
+    "SELECT on table public.ap_export_batches": "the exported batch's notice",
+    # what the jobs write
+    "SELECT on table public.audit_events": "a receipt and the finance digest carry the chain head (audit.current_head)",
+    "INSERT on table public.audit_events": "issuing a receipt is audited with its hash (services/receipts)",
+    "SELECT on table public.email_messages": (
+        "delivering a message reads and locks it (services/email_delivery); store_message reads its new id back"
+    ),
+    "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, org_id,"
+    " recipient, recipient_user_id, status, subject, text)": (
+        "every notice's and every password reset's email (notifications.store_message); never how or when it was"
+        " delivered"
+    ),
+    "UPDATE on table public.email_messages (attempts, last_error, provider_id, sent_at, status, updated_at)": (
+        "delivering the outbox's email records how each attempt went (services/email_delivery); the web role"
+        " may only send one again (status, updated_at)"
+    ),
+    "INSERT on table public.notifications (body, dedupe_key, event, id, org_id, title, url, user_id)": (
+        "each notice's in-app notification (notifications._store_notice); it reads none back (it is nobody's"
+        " user), and never writes when one was made or read"
+    ),
+    "SELECT on table public.documents": "a receipt is issued once: the job looks for it first, and reads it back",
+    "INSERT on table public.documents": "the issue_receipt job files the receipt (services/receipts)",
+}
+
 # Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an
 # admin's reach in the one organization a job names, through the same policies as the web role.
 WORKER_ROLE = {
@@ -300,24 +349,16 @@ WORKER_ROLE = {
         f"EXECUTE on function procrastinate.{function}": "procrastinate's worker API: fetch, finish, retry, heartbeat"
         for function in PROCRASTINATE_FUNCTIONS
     },
-    # The tenant tables: the web role's privileges, granted alike by pg_temp.grant_to_app (the jobs write
-    # notifications, the outbox's deliveries and receipts, and read what their messages say).
-    **{
-        privilege: f"the web role's, granted alike by grant_to_app ({why})"
-        for privilege, why in WEB_ROLE_TABLES.items()
-        if not privilege.startswith("UPDATE on table public.email_messages")  # the worker's own, below
-    },
+    **WORKER_ROLE_TABLES,
+    # the context helpers its policies call, as for the web role (no rule of sql/rules.sql, no ap_csv_text:
+    # no job exports or decides)
     **{
         privilege: why
         for privilege, why in WEB_ROLE_FUNCTIONS.items()
-        if privilege.startswith("EXECUTE on function public.app_") or "ap_csv_text" in privilege
+        if privilege.startswith("EXECUTE on function public.app_")
     },
     "EXECUTE on function public.enqueue_job(p_task text, p_args jsonb)": (
         "a job's own follow-up jobs (a notice's emails) go in through the same checks as the web's"
-    ),
-    "UPDATE on table public.email_messages (attempts, last_error, provider_id, sent_at, status, updated_at)": (
-        "delivering the outbox's email records how each attempt went (services/email_delivery); the web role"
-        " may only send one again (status, updated_at)"
     ),
     "EXECUTE on function public.job_org_ids()": "the periodic jobs run once per organization; the worker's alone",
     "EXECUTE on function public.password_reset_token(p_reset_id uuid)": (

@@ -210,13 +210,15 @@ UPDATES = {
 }
 DELETES = {
     "memberships": "delete from memberships where org_id = :org",
-    "contractors": (
-        "delete from contractors where org_id = :org"
-        " and id not in (select contractor_id from memberships where contractor_id is not null)"
-    ),
 }
 # Statements the app role holds no privilege for at all: refused before any policy is consulted.
 UNGRANTED_WRITES = {
+    # No page removes a contractor (services/contractors creates and edits them): revision 0010 took the grant
+    # back, so not even an admin in its own organization can, whatever the foreign keys would have allowed.
+    "contractors: delete": (
+        "delete from contractors where org_id = :org"
+        " and id not in (select contractor_id from memberships where contractor_id is not null)"
+    ),
     "invites: delete": "delete from invites where org_id = :org",
     "invites: extend expires_at": "update invites set expires_at = now() + interval '1 year' where org_id = :org",
     "invites: swap token_hash": "update invites set token_hash = repeat('a', 64) where org_id = :org",
@@ -414,7 +416,6 @@ def test_contractor_cannot_insert_into_admin_tables(world, act_as, admin_engine,
         ("contractors", "update contractors set payout_details = 'attacker IBAN' where org_id = :org"),
         ("memberships", "update memberships set role = 'admin', contractor_id = null where user_id = :me"),
         ("invites", "update invites set used_at = now() where org_id = :org"),
-        ("contractors", "delete from contractors where id = :other"),
         ("memberships", "delete from memberships where user_id = :me"),
     ],
 )
@@ -438,6 +439,7 @@ def test_contractor_cannot_update_or_delete_admin_tables(world, invites, act_as,
         ("invites", "update invites set expires_at = now() + interval '1 year' where org_id = :org"),
         ("invites", "delete from invites where org_id = :org"),
         ("memberships", "update memberships set accepted_at = now() where user_id = :me"),
+        ("contractors", "delete from contractors where id = :other"),
     ],
 )
 def test_contractor_is_refused_writes_the_app_role_has_no_privilege_for(
@@ -445,7 +447,8 @@ def test_contractor_is_refused_writes_the_app_role_has_no_privilege_for(
 ):
     before = org_rows(admin_engine, table, world.org_a)
     s = act_as(world.contractor_x_user.id, world.org_a)
-    refused(s, sql, {"org": world.org_a, "me": world.contractor_x_user.id}, PERMISSION_DENIED)
+    params = {"org": world.org_a, "me": world.contractor_x_user.id, "other": world.contractor_y}
+    refused(s, sql, params, PERMISSION_DENIED)
     assert org_rows(admin_engine, table, world.org_a) == before
 
 

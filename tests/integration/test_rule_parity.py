@@ -1,8 +1,11 @@
 """Each rule the database enforces again has one source in backoffice/domain; its SQL copy in sql/rules.sql
 must say the same for every combination of its arguments. These tests enumerate them all (every status,
 role and move; amounts over a dense grid and random draws up to the column ceiling) in one query each,
-as the app role, and compare with the Python. The guards' use of these functions is checked through the
-triggers themselves in test_engagement_guards.py and test_review_guards.py."""
+as the role that calls it in production, and compare with the Python: the app role for those its own
+statements and the guards running as the caller call, the owner role for those only SECURITY DEFINER
+guards call (is_manager, milestone_amounts, withheld_bps: the app role may not execute them). The guards'
+use of these functions is checked through the triggers themselves in test_engagement_guards.py and
+test_review_guards.py."""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ MILESTONE_STATUSES = [s.value for s in MilestoneStatus]
 MAX_AMOUNT = 10**15  # the amount columns' ceiling
 
 
-def rows(app_engine, sql: str, params: dict):
-    with app_engine.connect() as conn:
+def rows(engine, sql: str, params: dict):
+    with engine.connect() as conn:
         return conn.execute(text(sql), params).all()
 
 
@@ -43,8 +46,8 @@ def test_the_combinations_cover_every_status_of_the_domain():
     assert set(MILESTONE_STATUSES) == {"planned", "submitted", "approved", "cancelled"}
 
 
-def test_who_may_run_an_engagement_is_the_same_in_sql_and_python(app_engine):
-    got = dict(rows(app_engine, "select r, is_manager(r) from unnest(cast(:r as text[])) as t(r)", {"r": ROLES}))
+def test_who_may_run_an_engagement_is_the_same_in_sql_and_python(admin_engine):
+    got = dict(rows(admin_engine, "select r, is_manager(r) from unnest(cast(:r as text[])) as t(r)", {"r": ROLES}))
     assert got == {r: r in MANAGERS for r in ROLES}
     assert {r for r, ok in got.items() if ok} == {"admin", "owner"}
 
@@ -139,9 +142,9 @@ def test_invoice_moves_are_the_same_in_sql_and_python(app_engine):
 GRID_BPS = [0, 1, 333, 999, 1000, 1250, 2500, 4999, 5000, 5001, 9999, 10_000]
 
 
-def test_an_approvals_amounts_are_the_same_in_sql_and_python_over_a_dense_grid(app_engine):
+def test_an_approvals_amounts_are_the_same_in_sql_and_python_over_a_dense_grid(admin_engine):
     got = rows(
-        app_engine,
+        admin_engine,
         "select g, r, f, (milestone_amounts(g, r, f)).* from generate_series(1, 2000) g,"
         " unnest(cast(:bps as int[])) r, unnest(cast(:bps as int[])) f",
         {"bps": GRID_BPS},
@@ -162,9 +165,9 @@ def test_an_approvals_amounts_are_the_same_in_sql_and_python_over_a_dense_grid(a
 @example(gross=MAX_AMOUNT, retainage=10_000, fee=10_000, released=False)
 @example(gross=5, retainage=1000, fee=1000, released=True)
 def test_an_approvals_amounts_are_the_same_in_sql_and_python_up_to_the_ceiling(
-    app_engine, gross, retainage, fee, released
+    admin_engine, gross, retainage, fee, released
 ):
-    with app_engine.connect() as conn:
+    with admin_engine.connect() as conn:
         sql = conn.execute(
             text(
                 "select (milestone_amounts(:g, cast(:r as int), cast(:f as int))).*,"

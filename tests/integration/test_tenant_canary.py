@@ -550,5 +550,5 @@ def test_every_table_the_web_role_inserts_into_and_updates_refuses_a_taken_id_fi
         "invoices",
         "memberships",
         "milestones",
-        "notifications",
+        # not notifications: only the worker writes them since revision 0010, and it may not update one
     ]
