@@ -291,9 +291,9 @@ def send_admin_digest(session: Session, actor: Actor, day: date, *, base_url: st
             f"trail head #{head.seq}",
             lead=(
                 f"Keep this email. It carries {org.name}'s audit trail head as it was sent: event #{head.seq}, "
-                "in the line at the bottom. Later, “backoffice audit verify --heads FILE” with that line checks "
-                "that the trail still holds this event: if anyone cut the newest events from the trail, the "
-                "check fails and names this head. "
+                "in the line at the bottom. Later, pasting that line under “Verify the chain” on the audit page (or "
+                "“backoffice audit verify --heads FILE”) checks that the trail still holds this event: if anyone "
+                "cut the newest events from the trail, the check fails and names this head. "
                 + (
                     f"Yesterday, {said}, the trail recorded {formatting.count(events, 'event')}."
                     if events

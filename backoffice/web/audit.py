@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from backoffice.domain.audit_chain import parse_heads
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.queries import admin as queries
 from backoffice.services import audit as audit_service
@@ -13,10 +14,12 @@ from backoffice.web.htmx import render, wants_fragment
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
-def _page(before: int | None = None, **extra):
+def _page(before: int | None = None, status: int = 200, **extra):
     events = queries.audit_page(db(), before)
     next_before = events[-1].seq if len(events) == queries.PAGE_SIZE else None
-    return render("audit/index.html", "audit/_rows.html", events=events, next_before=next_before, **extra)
+    return render(
+        "audit/index.html", "audit/_rows.html", status=status, events=events, next_before=next_before, **extra
+    )
 
 
 @bp.route("/")
@@ -25,10 +28,30 @@ def index():
     return _page(request.args.get("before", type=int))
 
 
+MAX_PASTED_HEADS = 20_000  # characters: a year of daily digests' lines, and then some
+
+
 @bp.route("/verify", methods=["POST"])
 @roles_required(*FINANCE_ROLES)
 def verify():
-    check = audit_service.check_trail(db(), documents=True)
+    """Check the chain, the heads the organization's documents carried, and any heads pasted from
+    digests, receipts or a file kept outside backoffice (one 'org_id seq hash' a line)."""
+    pasted = request.form.get("heads", "")
+    errors = {}
+    kept = []
+    if len(pasted) > MAX_PASTED_HEADS:
+        errors["heads"] = f"Paste at most {MAX_PASTED_HEADS:,} characters at a time."
+    else:
+        try:
+            kept = parse_heads(pasted, "you pasted on")
+        except ValueError as exc:
+            line = str(exc).removeprefix("you pasted on ")
+            errors["heads"] = f"{line[0].upper()}{line[1:]}. Paste the head lines as digests and receipts print them."
+    if errors:
+        if wants_fragment():
+            return render("audit/_verify_form.html", errors=errors, heads=pasted, status=422)
+        return _page(errors=errors, heads=pasted, status=422)
+    check = audit_service.check_trail(db(), kept, documents=True)
     if wants_fragment():
-        return render("audit/_verify.html", check=check)
-    return _page(verified=True, check=check)  # without JavaScript: the whole page
+        return render("audit/_verify.html", check=check, pasted=len(kept))
+    return _page(verified=True, check=check, pasted=len(kept))  # without JavaScript: the whole page

@@ -158,7 +158,8 @@ def test_the_text_says_what_the_head_is_for(world, admin_engine, worker):
     (m,) = messages(admin_engine, world.org_a)
     lead = m["text"].split("\n\n")[2]
     assert lead.startswith("Keep this email.")
-    assert "“backoffice audit verify --heads FILE” with that line checks that the trail still holds" in lead
+    assert "pasting that line under “Verify the chain” on the audit page" in lead
+    assert "“backoffice audit verify --heads FILE”) checks that the trail still holds this event" in lead
     assert "if anyone cut the newest events from the trail, the check fails and names this head" in lead
     assert "Keep this email." in m["html"] and "cut the newest events" in m["html"]
     assert "Audit trail head when this was sent (organization, event, hash):" in m["text"]

@@ -625,7 +625,7 @@ def test_verify_notices_events_cut_back_behind_the_head_a_receipt_carries(admin,
     _, (invoice,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",))
     run_jobs(database, admin_engine, org_ids=[world.org_a])
     (doc,) = owner_query(admin_engine, "select * from documents where invoice_id = :i", i=invoice["id"])
-    assert "and it holds the chain heads the organization's documents carried (1)" in verify_fragment(admin)
+    assert "and it holds every chain head checked (1)" in verify_fragment(admin)
 
     seq = doc["audit_head_seq"]
     with newest_events_cut(database.superuser_url, world.org_a, seq):
@@ -636,6 +636,47 @@ def test_verify_notices_events_cut_back_behind_the_head_a_receipt_carries(admin,
         f" the trail now ends at event #{seq - 1}: the events after it are gone." in html
     )
     assert f"The event recording document {doc['filename']} ({doc['id']}) is gone." in html
+
+
+def verify_pasted(client, heads: str):
+    return client.post(
+        "/audit/verify",
+        data={"heads": heads},
+        headers={**HTMX, "HX-Target": "verify-result", "X-CSRFToken": csrf_token(client, "/audit/")},
+    )
+
+
+def test_heads_pasted_from_a_digest_are_checked_and_a_cut_trail_names_the_one_it_lost(
+    admin, world, admin_engine, database
+):
+    kept = kept_head(admin_engine, world.org_a)
+    line = f"{world.org_a} {kept.seq} {kept.hash}"
+    response = verify_pasted(admin, f"# from the digest of Dec 3\n{line}\n\n")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "every hash matches, and it holds every chain head checked (1: 1 you pasted" in html
+    assert 'name="heads"' in html  # the form is back under the result, for the next check
+
+    with newest_events_cut(database.superuser_url, world.org_a, kept.seq):
+        html = verify_pasted(admin, line).get_data(as_text=True)
+    assert "Events are missing from the end of the trail." in html
+    assert (
+        f"Event #{kept.seq}, the head you pasted on line 1 carries: the trail now ends at event #{kept.seq - 1}" in html
+    )
+
+
+@pytest.mark.parametrize(
+    "heads",
+    ["not a head", "00000000-0000-0000-0000-000000000000 1", "ok\x00", "x" * 20_001],
+)
+def test_pasted_text_that_is_not_heads_is_422_at_the_field_and_checks_nothing(admin, heads):
+    response = verify_pasted(admin, heads)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="heads-error"' in html and 'aria-invalid="true"' in html
+    assert "The chain is intact" not in html
+    said = html_lib.unescape(html)
+    assert ("Paste at most 20,000 characters" if len(heads) > 20_000 else "Line 1 is not 'org_id seq hash'") in said
 
 
 def test_verify_without_javascript_shows_the_whole_page(admin, world):
