@@ -40,14 +40,17 @@ ENGAGEMENTS_PER_CONTRACTOR = 10
 SMOKE = {"orgs": 2, "milestones": 2_000, "runs": 5}
 
 
-def timed(fn, runs: int) -> float:
-    fn()  # warm the plan and the cache
-    samples = []
+def timed(explicit, rls, runs: int) -> tuple[float, float]:
+    """Median milliseconds of each of the two, their runs interleaved (explicit, rls, explicit, ...), so a
+    slow spell of the machine (autovacuum, another process) weighs on both alike instead of on one."""
+    explicit(), rls()  # warm the plans and the cache
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
+        for fn, kept in ((explicit, samples[0]), (rls, samples[1])):
+            t0 = time.perf_counter()
+            fn()
+            kept.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def sign_in(owner_session, user_id) -> str:
@@ -243,7 +246,7 @@ def main() -> None:
                 ("engagement_list", rls_list, owner_list),
                 ("milestone_list", rls_due, owner_due),
             ):
-                results[name] = (timed(owner_fn, args.runs), timed(rls_fn, args.runs))
+                results[name] = timed(owner_fn, rls_fn, args.runs)
             # A contractor's user: its own engagements, against the owner's explicit org + contractor WHERE.
             contractor_id = page_rls.rows[0].contractor_id
             with Session(owner_engine) as setup:
@@ -270,10 +273,10 @@ def main() -> None:
                 theirs = lambda: q.engagement_list(owner_s, org_id=org_id, contractor_id=contractor_id)  # noqa: E731
                 if [r.id for r in mine().rows] != [r.id for r in theirs().rows if r.status != "draft"]:
                     raise SystemExit("set-up is broken: the contractor's list differs")
-                contractor_list = (timed(theirs, args.runs), timed(mine, args.runs))
+                contractor_list = timed(theirs, mine, args.runs)
             # Not part of the budget: one engagement's ten milestones, where the fixed per-statement cost
             # of the policies (two helper InitPlans, ~50 us) is most of a 0.15 ms query.
-            one_engagement = (timed(owner_ms, args.runs), timed(rls_ms, args.runs))
+            one_engagement = timed(owner_ms, rls_ms, args.runs)
         print(f"org_engagements: {page_rls.total} rows")
         print(f"one_engagement_milestones_explicit_where_median: {one_engagement[0]:.3f} ms")
         print(f"one_engagement_milestones_rls_median: {one_engagement[1]:.3f} ms")

@@ -57,13 +57,19 @@ set local check_function_bodies = off;
 -- (Before: any session setting app.user_id = app.org_id was that organization's worker.)
 do $$
 declare
-  v_identity text := format($i$(case when session_user = %1$L::name then (%2$s)
-    else nullif(current_setting('app.user_id', true), '')::uuid end)$i$, current_setting('backoffice.app_role'),
-    case when to_regclass('public.user_sessions') is null then 'null::uuid'        -- an earlier revision being built
+  -- The web role's person: the user of the unended, unexpired sign-in session whose token is app.session.
+  -- v_identity is that (or app.user_id for the other roles) for the membership helpers, which join the
+  -- active user themselves; v_person, for app_user_id(), also asks that the user is active.
+  v_session text := case when to_regclass('public.user_sessions') is null then 'null::uuid'  -- an earlier revision
     else $s$select s.user_id from public.user_sessions s
        where s.token_hash = encode(sha256(convert_to(nullif(current_setting('app.session', true), ''), 'UTF8')), 'hex')
-         and s.ended_at is null and s.expires_at > now()
-         and exists (select 1 from public.users u where u.id = s.user_id and u.is_active)$s$ end);
+         and s.ended_at is null and s.expires_at > now()$s$ end;
+  v_identity text := format($i$(case when session_user = %1$L::name then (%2$s)
+    else nullif(current_setting('app.user_id', true), '')::uuid end)$i$, current_setting('backoffice.app_role'), v_session);
+  v_person text := format($i$(case when session_user = %1$L::name then (%2$s)
+    else nullif(current_setting('app.user_id', true), '')::uuid end)$i$, current_setting('backoffice.app_role'),
+    case when to_regclass('public.user_sessions') is null then 'null::uuid'
+    else v_session || $s$ and exists (select 1 from public.users u where u.id = s.user_id and u.is_active)$s$ end);
   v_query text := $q$
     select %1$s from (
       select m.org_id, m.role, m.contractor_id
@@ -83,7 +89,7 @@ declare
   v_helper record;
 begin
   execute format('create or replace function public.app_user_id() returns uuid language sql stable security definer'
-                 ' set search_path = pg_catalog, pg_temp as %L', 'select ' || v_identity);
+                 ' set search_path = pg_catalog, pg_temp as %L', 'select ' || v_person);
   for v_helper in select * from (values
       ('app_membership', 'table (org_id uuid, role text, contractor_id uuid)', 'm.org_id, m.role, m.contractor_id'),
       ('app_org_id', 'uuid', 'm.org_id'),
