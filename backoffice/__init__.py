@@ -11,9 +11,10 @@ csrf = CSRFProtect()
 htmx = Htmx()
 
 
-def create_app(database_url: str | None = None, **overrides) -> Flask:
+def create_app(database_url: str | None = None, *, pool_size: int | None = None, **overrides) -> Flask:
     """The WSGI app. ``database_url`` is the app role's; without it the environment decides
-    (DATABASE_URL, or the embedded server in BACKOFFICE_DATA_DIR)."""
+    (DATABASE_URL, or the embedded server in BACKOFFICE_DATA_DIR). ``pool_size``: database connections
+    this process keeps, one per serving thread (``backoffice.serving``); SQLAlchemy's default otherwise."""
     from backoffice.config import load_settings, secret_key_for
     from backoffice.db import make_engine, make_session_factory
     from backoffice.web import register
@@ -40,7 +41,8 @@ def create_app(database_url: str | None = None, **overrides) -> Flask:
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    engine = make_engine(database_url)
+    pool = {"pool_size": pool_size, "max_overflow": 2, "pool_timeout": 10} if pool_size else {}
+    engine = make_engine(database_url, **pool)
     app.extensions["backoffice.engine"] = engine
     app.extensions["backoffice.sessions"] = make_session_factory(engine)
 

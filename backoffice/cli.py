@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -106,20 +107,32 @@ def doctor() -> None:
 @click.option(
     "--worker/--no-worker",
     default=None,
-    help="Run a job worker in this process too. Default: on in embedded mode, off with DATABASE_URL.",
+    help="Run a job worker beside the web server. Default: on in embedded mode, off with DATABASE_URL.",
 )
-def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
-    """Migrate, check RLS, seed demo data on first run (embedded mode) and serve the app."""
-    import os
-
-    from werkzeug.serving import run_simple
-
-    from backoffice import create_app, schema
+@click.option(
+    "--workers", type=int, default=None, help="Web processes. Default: BACKOFFICE_WEB_WORKERS, else one per core."
+)
+@click.option(
+    "--threads", type=int, default=None, help="Threads per web process. Default: BACKOFFICE_WEB_THREADS, else 4."
+)
+@click.option("--dev", is_flag=True, help="Werkzeug's development server (one process) instead of gunicorn.")
+def serve(
+    host: str, port: int, no_demo: bool, worker: bool | None, workers: int | None, threads: int | None, dev: bool
+) -> None:
+    """Migrate, check RLS, seed demo data on first run (embedded mode) and serve the app with gunicorn.
+    Ctrl+C (SIGINT) or SIGTERM stops the web server, the job worker and the embedded PostgreSQL."""
+    from backoffice import schema, serving
+    from backoffice.config import secret_key_for
     from backoffice.services import demo
 
-    # Links in emails lead back here unless the operator says otherwise.
-    os.environ.setdefault("BACKOFFICE_BASE_URL", f"http://{host}:{port}")
+    capacity = serving.default_capacity(workers, threads)  # before anything starts: a bad value changes nothing
+    settings = load_settings()
+    if not os.environ.get("BACKOFFICE_BASE_URL"):
+        # Links in emails lead here unless the operator says otherwise; never to 0.0.0.0, which no one can open.
+        link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["BACKOFFICE_BASE_URL"] = f"http://{link_host}:{port}"
     urls = _urls(stop_on_exit=True)
+    _stop_on_sigterm()  # from here on, SIGTERM unwinds like Ctrl+C: the embedded PostgreSQL stops with us
     if urls.admin:
         schema.upgrade(urls.admin, urls.app, require_worker(urls))
     if run_doctor(urls):
@@ -133,20 +146,20 @@ def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
                 demo.seed(session)
                 seeded = True
         engine.dispose()
-    app = create_app(urls.app)
-    if worker if worker is not None else urls.embedded:
-        _start_worker_thread(require_worker(urls))
+    settings = load_settings()
+    secret_key_for(settings)  # written once here, before the web processes start, rather than raced by them
+    run_jobs = worker if worker is not None else urls.embedded
+    if run_jobs:
+        require_worker(urls)
     click.echo("")
-    click.echo(f"backoffice is running at http://{host}:{port}/")
+    click.echo(f"backoffice is running at {settings.base_url}/")
     if urls.embedded:
         click.echo(
-            f"Embedded PostgreSQL data: {load_settings().data_dir / 'pgdata'}"
-            + (" (demo data seeded)" if seeded else "")
+            f"Embedded PostgreSQL data: {settings.data_dir / 'pgdata'}" + (" (demo data seeded)" if seeded else "")
         )
         click.echo(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
         for login in demo.DEMO_LOGINS:
             click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
-    settings = load_settings()
     click.echo(
         "Emails: "
         + (
@@ -155,25 +168,49 @@ def serve(host: str, port: int, no_demo: bool, worker: bool | None) -> None:
             else "kept in the admin outbox (set RESEND_API_KEY to send them)."
         )
     )
-    click.echo("Press Ctrl+C to stop.")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
-
-
-def _start_worker_thread(worker_url: str) -> None:
-    """A job worker beside the web server, so the one-command demo sends its emails and receipts."""
-    import threading
-
-    from backoffice.jobs.runtime import run_worker
-
-    thread = threading.Thread(
-        target=run_worker,
-        name="backoffice-worker",
-        daemon=True,
-        args=(worker_url, load_settings()),
-        kwargs={"install_signal_handlers": False},
+    if run_jobs:
+        click.echo("A job worker runs beside the web server (emails, receipts, reminders, digests).")
+    else:
+        click.echo(
+            "No job worker runs here: run `backoffice worker` beside the web servers, or emails, receipts and "
+            "reminders stay queued."
+        )
+    if dev:
+        click.echo("Development server (--dev): one process, not for production. Press Ctrl+C to stop.")
+        _serve_dev(host, port, urls.app, run_jobs)
+        return
+    click.echo(
+        f"Serving with gunicorn: {capacity.workers} web process(es) x {capacity.threads} threads "
+        f"({capacity.connections} database connections). Press Ctrl+C to stop."
     )
-    thread.start()
-    click.echo("A job worker runs in this process (emails, receipts, reminders).")
+    serving.Server(f"{host}:{port}", capacity, database_url=urls.app, job_worker=run_jobs).run()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl+C does, so the process unwinds and its exit handlers run
+    (the embedded PostgreSQL is stopped by the last process using it). gunicorn installs its own."""
+    import signal
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
+def _serve_dev(host: str, port: int, app_url: str, run_jobs: bool) -> None:
+    import subprocess
+
+    from werkzeug.serving import run_simple
+
+    from backoffice import create_app, serving
+
+    job = subprocess.Popen(serving.job_worker_command(), start_new_session=True) if run_jobs else None
+    try:
+        run_simple(host, port, create_app(app_url), threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serving.stop_job_worker(job)
 
 
 # --- worker --------------------------------------------------------------------------------------------

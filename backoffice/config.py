@@ -68,6 +68,16 @@ def secret_key_for(settings: Settings) -> str:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        # Written whole to a file of its own, then linked into place: a process starting at the same
+        # moment either finds no key (and links its own, of which one wins) or the whole one, never half.
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process was first: everyone uses its key
+        finally:
+            tmp.unlink()
     return path.read_text().strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from alembic import command, op
@@ -120,13 +121,18 @@ def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head
         engine.dispose()
 
 
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The newest migration's revision id (the code's, read once per process)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def pending_revisions(admin_url: str) -> bool:
     """True when the database is not at the newest migration."""
-    script = ScriptDirectory.from_config(alembic_config())
     engine = make_engine(admin_url)
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_heads()
     finally:
         engine.dispose()
-    return set(current) != set(script.get_heads())
+    return set(current) != set(head_revisions())

@@ -81,3 +81,22 @@ begin
   end if;
 end
 $$;
+
+-- What GET /healthz reports (backoffice/web/health.py): the schema's revision and how many job workers
+-- beat their heartbeat in the last minute (procrastinate beats every few seconds). Nothing of any
+-- tenant, so every role of the app may ask, signed in or not.
+create or replace function service_health() returns table (revision text, workers_alive integer)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select (select v.version_num::text from public.alembic_version v limit 1),
+         (select count(*)::integer from procrastinate.procrastinate_workers w
+           where w.last_heartbeat > now() - interval '60 seconds')
+$$;
+do $$
+begin
+  if to_regnamespace('procrastinate') is not null and to_regclass('procrastinate.procrastinate_workers') is not null then
+    perform pg_temp.grant_execute('service_health()');
+  else
+    revoke all on function service_health() from public;
+  end if;
+end
+$$;

@@ -114,6 +114,7 @@ def register(app: Flask) -> None:
         documents,
         engagements,
         evidence,
+        health,
         home,
         milestones,
         notifications,
@@ -161,5 +162,6 @@ def register(app: Flask) -> None:
         notifications.bp,
         outbox.bp,
         documents.bp,
+        health.bp,
     ):
         app.register_blueprint(bp)

@@ -413,6 +413,7 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "ledger_entries_balanced",
     # jobs: the one way into the queue, for the current organization (job_org_ids() is the worker role's)
     "enqueue_job",
+    "service_health",  # GET /healthz: the revision and live job workers, nothing of any tenant
     # password resets: the table has no policy at all; only these reach it
     "password_reset_start",
     "password_reset_email",

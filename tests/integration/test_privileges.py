@@ -247,6 +247,9 @@ WEB_ROLE_FUNCTIONS = {
         "enqueues the web's job kinds for the current organization, in the caller's transaction; the web role"
         " has nothing in the procrastinate schema"
     ),
+    "EXECUTE on function public.service_health()": (
+        "GET /healthz: the schema's revision and how many job workers beat lately (nothing of any tenant)"
+    ),
 }
 
 WEB_ROLE = {
