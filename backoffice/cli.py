@@ -295,13 +295,36 @@ def create_org(name: str, currency: str, retainage: str, terms: int) -> None:
     "--role", type=click.Choice(["admin", "owner", "finance", "contractor"]), default="admin", show_default=True
 )
 @click.option("--contractor", "contractor_ref", help="Contractor id (required for --role contractor).")
-@click.password_option(help="Prompted for when not given (at least 10 characters).")
-def create_user(email: str, name: str, org_ref: str, role: str, contractor_ref: str | None, password: str) -> None:
+@click.option("--password", help="At least 10 characters. On a terminal it is asked for when not given.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input (scripts)."
+)
+def create_user(
+    email: str,
+    name: str,
+    org_ref: str,
+    role: str,
+    contractor_ref: str | None,
+    password: str | None,
+    password_stdin: bool,
+) -> None:
     """Create a user with a password and a role in an organization."""
     from backoffice.domain.roles import Role
     from backoffice.errors import ValidationError
     from backoffice.models import Organization
     from backoffice.services import bootstrap
+
+    if password_stdin:
+        if password is not None:
+            raise click.UsageError("give the password once: --password or --password-stdin, not both")
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                "there is no terminal to ask for the password: pipe it with --password-stdin "
+                '(echo "$PASSWORD" | backoffice create-user ... --password-stdin) or give --password'
+            )
+        password = click.prompt("Password (at least 10 characters)", hide_input=True, confirmation_prompt=True)
 
     engine, session = _admin_session(_urls())
     with session, unit_of_work(session):

@@ -216,6 +216,25 @@ def test_create_org_and_create_user_let_the_first_admin_sign_in(run, app, login)
     assert name in page and 'value="5"' in page and 'value="14"' in page
 
 
+def test_create_user_reads_the_first_password_from_stdin_for_scripts(run, app, login):
+    name = f"Scripted Org {uuid.uuid4().hex[:8]}"
+    assert run("create-org", name).exit_code == 0
+    email = f"scripted-{uuid.uuid4().hex[:8]}@example.com"
+    made = run("create-user", email, "--name", "Scripted", "--org", name, "--password-stdin", input="piped-password\n")
+    assert made.exit_code == 0, made.output
+    assert login(app.test_client(), email, "piped-password").status_code == 303
+
+
+def test_create_user_without_a_terminal_or_a_password_says_how_to_give_one(run):
+    result = CliRunner().invoke(
+        main,
+        ["create-user", "nobody@example.com", "--name", "N", "--org", "whatever"],
+        env={"DATABASE_URL": "postgresql://x@/y", "DATABASE_ADMIN_URL": "postgresql://x@/y"},
+    )
+    assert result.exit_code == 2
+    assert "there is no terminal to ask for the password: pipe it with --password-stdin" in result.output
+
+
 def test_create_user_refuses_a_short_password_and_an_unknown_org(run):
     assert (
         run(
