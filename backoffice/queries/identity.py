@@ -51,6 +51,50 @@ def actor_for(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) ->
     )
 
 
+@dataclass(frozen=True)
+class SignedInIdentity:
+    actor: Actor | None  # None: signed in, but a member of no organization
+    memberships: list[MembershipChoice]
+
+
+_WHO_AM_I = text(
+    """
+    select u.id, u.email, u.name, m.org_id, m.org_name, m.role, m.contractor_id
+      from users u
+      left join my_memberships() m on true
+     where u.id = app_user_id() and u.id = :user_id and u.is_active
+    """
+)
+
+
+def load_signed_in(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) -> SignedInIdentity | None:
+    """A request's person in one statement: None unless the sign-in the session presents is still good and
+    ``user_id``'s (``signed_in_user``); else their actor in ``org_id`` (their first organization when it is
+    None or not theirs) and every organization they may switch to. The session's context is left acting as
+    that actor from its next transaction on. Ends its read transaction."""
+    set_context(session, user_id=user_id, org_id=None)
+    rows = session.execute(_WHO_AM_I, {"user_id": user_id}).all()
+    end_read(session)
+    if not rows:
+        return None
+    memberships = [MembershipChoice(r.org_id, r.org_name, Role(r.role)) for r in rows if r.org_id is not None]
+    chosen = next((r for r in rows if r.org_id is not None and r.org_id == org_id), None) or next(
+        (r for r in rows if r.org_id is not None), None
+    )
+    if chosen is None:
+        return SignedInIdentity(actor=None, memberships=[])
+    set_context(session, user_id=user_id, org_id=chosen.org_id)  # no transaction open: applied by the next one
+    actor = Actor(
+        user_id=chosen.id,
+        org_id=chosen.org_id,
+        role=Role(chosen.role),
+        label=chosen.email,
+        name=chosen.name,
+        contractor_id=chosen.contractor_id,
+    )
+    return SignedInIdentity(actor=actor, memberships=memberships)
+
+
 def signed_in_user(session: Session, user_id: uuid.UUID) -> bool:
     """Is the sign-in this session presents (``db.present_sign_in``) still good, and ``user_id``'s: not
     ended (signed out on any device, or a password reset since), not expired, the account active? The

@@ -12,9 +12,9 @@ from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.db import end_read, present_sign_in
+from backoffice.db import present_sign_in
 from backoffice.domain.roles import Role
-from backoffice.queries.identity import MembershipChoice, actor_for, memberships_of, signed_in_user
+from backoffice.queries.identity import MembershipChoice, load_signed_in
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -60,17 +60,15 @@ def load_user(user_id: str) -> SignedIn | None:
         return None
     session = db()
     present_sign_in(session, token)  # the only identity the database believes from the web role
-    if not signed_in_user(session, uid):
+    identity = load_signed_in(session, uid, org_id)  # one statement; the next transaction acts as them
+    if identity is None:
         return None  # deactivated, expired, or signed out (on any device) since this cookie signed in
-    actor = actor_for(session, uid, org_id) or actor_for(session, uid, None)
-    memberships = memberships_of(session) if actor else []
-    end_read(session)  # a read-only reset, not a unit of work: the next transaction re-applies the context
-    if actor is None:
+    if identity.actor is None:
         # Signed in but in no organization (yet, or any more): they stay signed in and are told why.
         cookie.pop("org_id", None)
         return SignedIn(user_id=uid, actor=None)
-    cookie["org_id"] = str(actor.org_id)
-    return SignedIn(user_id=uid, actor=actor, memberships=memberships)
+    cookie["org_id"] = str(identity.actor.org_id)
+    return SignedIn(user_id=uid, actor=identity.actor, memberships=identity.memberships)
 
 
 def actor() -> Actor:
