@@ -26,5 +26,5 @@ def index():
     if actor.role in MANAGERS:
         waiting = review_queries.queue_count(db(), actor)
     if actor.role == Role.CONTRACTOR:
-        mine = home_queries.contractor_home(db())
+        mine = home_queries.contractor_home(db(), actor.contractor_id)
     return render("home/index.html", actor=actor, overview=overview, waiting=waiting, mine=mine)
