@@ -91,6 +91,8 @@ def _apply(connection: Connection, ctx: RlsContext, token: str | None) -> None:
 
 
 def _after_begin(session: Session, transaction, connection: Connection) -> None:
+    if transaction.nested:
+        return  # a savepoint: the settings of the transaction around it hold (set_config(..., true) is per transaction)
     ctx = session.info.get("rls")
     token = session.info.get(_SESSION_TOKEN)
     if ctx is not None or token is not None:

@@ -34,7 +34,9 @@ def record(
     A transaction that names no person yet (the owner role seeding the demo through the services on its
     people's behalf) is given ``actor``'s user first, so that the trail says who. One that names a person
     already (every web request) is left as it is: the request's identity, not ``actor``, is recorded."""
-    if actor.user_id is not None:
+    context = session.info.get("rls")
+    if actor.user_id is not None and (context is None or context.user_id is None):
+        # (With a person in the session's context, every transaction names them already: no statement.)
         session.execute(_NAME_THE_PERSON, {"user_id": str(actor.user_id)})
     _insert(session, actor.org_id, action, entity_type, entity_id, data)
 

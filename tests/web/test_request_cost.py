@@ -6,7 +6,12 @@ Counting statements, not timing them: the floor every page pays (the bell polls 
 
 from __future__ import annotations
 
-from sqlalchemy import event
+import itertools
+
+from kit.engagements import create_active, milestones_of
+from kit.milestones import move_milestone
+from kit.web import csrf_token
+from sqlalchemy import event, text
 
 
 def statements_of(app, client, path: str) -> list[str]:
@@ -38,3 +43,37 @@ def test_the_organization_switcher_comes_from_the_same_statement(app, client, wo
     login(client, world.admin)
     seen = statements_of(app, client, "/")
     assert not any("my_memberships" in s for s in seen[2:]), seen  # the switcher's list came with the identity
+
+
+def test_an_approval_sets_the_context_once_per_transaction_and_names_no_one_twice(
+    app, world, login, app_sessions, admin_engine
+):
+    """A savepoint (each guarded insert runs in one) keeps its transaction's settings: no set_config inside it;
+    and the audit trail's 'name the person' statement runs only where no one is named (the demo's seeding)."""
+    mid = milestones_of(admin_engine, create_active(app_sessions, world, title="Counted"))[0].id
+    move_milestone(app_sessions, admin_engine, mid, "submitted")
+    with admin_engine.connect() as conn:
+        sid = conn.execute(text("select id from submissions where milestone_id = :m"), {"m": mid}).scalar_one()
+    client = app.test_client()
+    login(client, world.owner)
+    token = csrf_token(client, f"/milestones/{mid}")
+    seen: list[str] = []
+    engine = app.extensions["backoffice.engine"]
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post(
+            f"/milestones/{mid}/decide", data={"submission_id": str(sid), "decision": "approve", "csrf_token": token}
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 303
+    after_savepoint = [b for a, b in itertools.pairwise(seen) if a.startswith("SAVEPOINT")]
+    assert after_savepoint and not any("set_config" in s for s in after_savepoint), seen
+    contexts = sum("set_config('app.user_id', %(user_id)s, true), set_config" in s for s in seen)
+    assert contexts == 2, seen  # the identity's transaction, the decision's
+    assert not any("where nullif(current_setting('app.user_id'" in s for s in seen), seen
+    assert len(seen) <= 23, seen
