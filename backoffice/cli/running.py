@@ -74,14 +74,7 @@ def serve(
         click.echo(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
         for login in demo.DEMO_LOGINS:
             click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
-    click.echo(
-        "Emails: "
-        + (
-            "sent through Resend."
-            if settings.resend_api_key
-            else "kept in the admin outbox (set RESEND_API_KEY to send them)."
-        )
-    )
+    _say_where_emails_go(settings)
     if run_jobs:
         click.echo("A job worker runs beside the web server (emails, receipts, reminders, digests).")
     else:
@@ -145,6 +138,11 @@ def worker(concurrency: int, once: bool) -> None:
         click.echo("Refusing to start: fix the problems above (see `backoffice doctor`).", err=True)
         sys.exit(1)
     settings = load_settings()
+    _say_where_emails_go(settings)
+    run_worker(require_worker(urls), settings, concurrency=concurrency, wait=not once)
+
+
+def _say_where_emails_go(settings) -> None:
     click.echo(
         "Emails: "
         + (
@@ -153,4 +151,3 @@ def worker(concurrency: int, once: bool) -> None:
             else "kept in the admin outbox (set RESEND_API_KEY to send them)."
         )
     )
-    run_worker(require_worker(urls), settings, concurrency=concurrency, wait=not once)

@@ -14,7 +14,8 @@ from kit.web import csrf_token
 from sqlalchemy import event, text
 
 
-def statements_of(app, client, path: str) -> list[str]:
+def statements_of(app, request) -> tuple[object, list[str]]:
+    """(the response to ``request()``, every statement the app ran for it)."""
     seen: list[str] = []
     engine = app.extensions["backoffice.engine"]
 
@@ -23,15 +24,21 @@ def statements_of(app, client, path: str) -> list[str]:
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        assert client.get(path).status_code == 200
+        response = request()
     finally:
         event.remove(engine, "before_cursor_execute", record)
+    return response, seen
+
+
+def page_statements(app, client, path: str) -> list[str]:
+    response, seen = statements_of(app, lambda: client.get(path))
+    assert response.status_code == 200
     return seen
 
 
 def test_the_bell_costs_two_statements_of_identity_and_one_of_its_own(app, client, world, login):
     login(client, world.finance)
-    seen = statements_of(app, client, "/notifications/count")
+    seen = page_statements(app, client, "/notifications/count")
     assert len(seen) == 4, seen
     assert seen[0].startswith("select set_config('app.user_id'")
     assert "from users u left join my_memberships() m" in seen[1]  # who, where, in what role: once
@@ -41,7 +48,7 @@ def test_the_bell_costs_two_statements_of_identity_and_one_of_its_own(app, clien
 
 def test_the_organization_switcher_comes_from_the_same_statement(app, client, world, login):
     login(client, world.admin)
-    seen = statements_of(app, client, "/")
+    seen = page_statements(app, client, "/")
     assert not any("my_memberships" in s for s in seen[2:]), seen  # the switcher's list came with the identity
 
 
@@ -57,19 +64,12 @@ def test_an_approval_sets_the_context_once_per_transaction_and_names_no_one_twic
     client = app.test_client()
     login(client, world.owner)
     token = csrf_token(client, f"/milestones/{mid}")
-    seen: list[str] = []
-    engine = app.extensions["backoffice.engine"]
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        response = client.post(
+    response, seen = statements_of(
+        app,
+        lambda: client.post(
             f"/milestones/{mid}/decide", data={"submission_id": str(sid), "decision": "approve", "csrf_token": token}
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+        ),
+    )
     assert response.status_code == 303
     after_savepoint = [b for a, b in itertools.pairwise(seen) if a.startswith("SAVEPOINT")]
     assert after_savepoint and not any("set_config" in s for s in after_savepoint), seen
