@@ -438,7 +438,8 @@ select pg_temp.policy('invoices', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('invoices', 'authorized_by_self', $p$as restrictive for insert with check (authorized_by = (select app_user_id()))$p$);
 -- An invoice's amounts never change: only its status columns are updatable, as exporting, voiding a batch
--- and recording a payment write them (updated_at is invoices_guard's to set).
+-- and recording a payment write them (updated_at is invoices_move_guard's to set; an export's own move, checked
+-- per statement, leaves it and says when in exported_at).
 select pg_temp.grant_to_app('invoices', 'select, insert, update (status, batch_id, exported_at, paid_at)');
 select pg_temp.grant_to_worker('invoices', 'select');  -- receipts, the finance digest, the money notices
 -- payments: a contractor reads its own; finance and admins record them in their own name.

@@ -218,7 +218,8 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.milestone_move_refusal(p_source text, p_target text, p_role text,"
     " p_engagement_status text)": "milestones_guard runs as the caller and asks it whether a move is refused",
     "EXECUTE on function public.invoice_move_allowed(p_source text, p_target text)": (
-        "invoices_move_guard runs as the caller (once per row of an export) and asks it which moves exist"
+        "invoices_move_guard (per row) and invoices_exported_check (per export statement) run as the caller"
+        " and ask it which moves exist"
     ),
     "EXECUTE on function public.ap_csv_text(p_value text)": "the AP export renders its CSV cells with it (pure)",
     # sign-in, invitations, password resets (sql/auth.sql)
