@@ -254,6 +254,9 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
     progress = UploadProgress(contractor.context)
     contractor.goto("/")
     contractor.get_by_role("link", name="Engagements", exact=True).first.click()
+    # The home page links the work request too: wait for the list, or a late navigation to it can land after
+    # the click below and take the engagement page away (seen once on a loaded machine).
+    expect(contractor.get_by_role("heading", level=1)).to_have_text("Engagements")
     contractor.get_by_role("link", name="Reading room fit-out").click()
     expect(contractor.get_by_role("button", name="Accept the work request")).to_be_visible()
     shot(contractor, "contractor reads the work request")
