@@ -269,7 +269,7 @@ def boundary_problems(conn: Connection) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     passed: list[str] = []
     before = len(problems)
-    if to_regprocedure_exists(conn, "public.app_user_id()"):
+    if conn.execute(_EXISTS, {"f": "public.app_user_id()"}).scalar():
         believed = conn.execute(_NAMED_WITHOUT_SIGN_IN).one()[2]
         conn.rollback()
         if not believed:
@@ -296,7 +296,3 @@ def boundary_problems(conn: Connection) -> tuple[list[str], list[str]]:
             f"({', '.join(CLOSED_TO_WEB)}), and updates no key column"
         )
     return problems, passed
-
-
-def to_regprocedure_exists(conn: Connection, function: str) -> bool:
-    return bool(conn.execute(_EXISTS, {"f": function}).scalar())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -68,8 +68,9 @@ _WHO_AM_I = text(
 
 
 def load_signed_in(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | None) -> SignedInIdentity | None:
-    """A request's person in one statement: None unless the sign-in the session presents is still good and
-    ``user_id``'s (``signed_in_user``); else their actor in ``org_id`` (their first organization when it is
+    """A request's person in one statement: None unless the sign-in the session presents (``db.present_sign_in``)
+    is still good (not ended by a sign-out on any device or a password reset, not expired, the account active)
+    and ``user_id``'s; else their actor in ``org_id`` (their first organization when it is
     None or not theirs) and every organization they may switch to. The session's context is left acting as
     that actor from its next transaction on. Ends its read transaction."""
     set_context(session, user_id=user_id, org_id=None)
@@ -93,15 +94,3 @@ def load_signed_in(session: Session, user_id: uuid.UUID, org_id: uuid.UUID | Non
         contractor_id=chosen.contractor_id,
     )
     return SignedInIdentity(actor=actor, memberships=memberships)
-
-
-def signed_in_user(session: Session, user_id: uuid.UUID) -> bool:
-    """Is the sign-in this session presents (``db.present_sign_in``) still good, and ``user_id``'s: not
-    ended (signed out on any device, or a password reset since), not expired, the account active? The
-    database answers (``app_user_id()``). Ends its read transaction."""
-    set_context(session, user_id=user_id, org_id=None)
-    row = session.execute(
-        select(User.id).where(User.id == func.app_user_id(), User.id == user_id, User.is_active)
-    ).first()
-    end_read(session)
-    return row is not None

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from backoffice.db import present_sign_in
 from backoffice.errors import Forbidden, NotFound, ValidationError
-from backoffice.queries.identity import signed_in_user
+from backoffice.queries.identity import load_signed_in
 from backoffice.services import auth, contractors, members, organizations
 from backoffice.services.contractors import ContractorInput
 from backoffice.services.organizations import OrgSettings
@@ -695,6 +695,11 @@ def test_an_unknown_token_cannot_be_accepted(world, app_session, token):
 
 
 # --- sessions -----------------------------------------------------------------------------------------------
+
+
+def signed_in_user(session, user_id) -> bool:
+    """Whether the sign-in the session presents still names ``user_id``, as every request asks."""
+    return load_signed_in(session, user_id, None) is not None
 
 
 def sign_in(session, person) -> auth.SignIn:
