@@ -10,9 +10,9 @@ rotation).
 from __future__ import annotations
 
 from flask import Blueprint, current_app
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from backoffice.queries.health import service_health
 from backoffice.schema import head_revisions
 
 bp = Blueprint("health", __name__)
@@ -23,7 +23,7 @@ def healthz():
     body: dict[str, object] = {"database": "down", "migrations": "unknown", "worker": "unknown"}
     try:
         with current_app.extensions["backoffice.engine"].connect() as conn:
-            row = conn.execute(text("select * from service_health()")).one()
+            row = service_health(conn)
     except SQLAlchemyError as exc:
         current_app.logger.warning("healthz: the database does not answer: %s", exc.__class__.__name__)
         return {**body, "status": "unavailable"}, 503
