@@ -221,6 +221,56 @@ begin
 end
 $$;
 
+-- The derived totals pages read instead of aggregating every invoice (revision 0014; DESIGN.md section 4 keeps
+-- the invoices the record): invoice_totals (count and net per status, currency and due date: the payment
+-- queue's totals), ap_batch_paid (paid invoices per batch: the batches list) and retainage_totals (withheld
+-- and released per engagement: the retainage report). Applied per statement from its transition tables,
+-- so an export of 100,000 invoices moves a few hundred total rows once, not 100,000 times. Rows are
+-- upserted in key order, so two statements touching the same totals lock them in the same order. The
+-- owner's (SECURITY DEFINER): nobody else writes these tables. tests/integration/test_derived_totals.py
+-- recomputes each from the invoices and compares.
+create or replace function invoices_totals_apply() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  -- The rows the statement added (+1) and removed (-1). A transition table exists only for the events its
+  -- trigger names, hence the text; EXECUTE sees the trigger's transition tables as well.
+  v_columns constant text := 'org_id, contractor_id, engagement_id, kind, status, currency, due_date, batch_id,'
+                             ' net_minor, retainage_minor, gross_minor';
+  v_delta text := case tg_op
+    when 'INSERT' then format('select 1 as sign, %s from added', v_columns)
+    when 'DELETE' then format('select -1 as sign, %s from removed', v_columns)
+    else format('select 1 as sign, %1$s from added union all select -1, %1$s from removed', v_columns) end;
+begin
+  execute format($q$
+    with delta as materialized (%s),
+    queue as (
+      insert into public.invoice_totals as t (org_id, status, currency, due_date, invoices, net_minor)
+      select org_id, status, currency, due_date, sum(sign), sum(sign * net_minor)
+        from delta group by 1, 2, 3, 4 having sum(sign) <> 0 or sum(sign * net_minor) <> 0 order by 1, 2, 3, 4
+      on conflict (org_id, status, currency, due_date)
+      do update set invoices = t.invoices + excluded.invoices, net_minor = t.net_minor + excluded.net_minor),
+    paid as (
+      insert into public.ap_batch_paid as t (org_id, batch_id, invoices)
+      select org_id, batch_id, sum(sign) from delta where status = 'paid' and batch_id is not null
+       group by 1, 2 having sum(sign) <> 0 order by 1, 2
+      on conflict (org_id, batch_id) do update set invoices = t.invoices + excluded.invoices)
+    insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
+                                              released_minor)
+    select org_id, contractor_id, engagement_id, min(currency),
+           coalesce(sum(sign * retainage_minor) filter (where kind = 'milestone'), 0),
+           coalesce(sum(sign * gross_minor) filter (where kind = 'retainage_release'), 0)
+      from delta where %s group by 1, 2, 3 order by 1, 2, 3
+    on conflict (org_id, engagement_id)
+    do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
+                  released_minor = t.released_minor + excluded.released_minor$q$,
+    v_delta,
+    -- An update never changes an amount (invoices_move_guard; an export's WHEN clause): no retainage moves.
+    case when tg_op = 'UPDATE' then 'false' else 'true' end);
+  return null;
+end
+$$;
+revoke all on function invoices_totals_apply() from public;
+
 create or replace function payments_guard() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
@@ -415,6 +465,20 @@ begin
     drop trigger if exists invoices_exported_check on public.invoices;
     create trigger invoices_exported_check after update on public.invoices referencing new table as moved
       for each statement execute function invoices_exported_check();
+  end if;
+  -- The derived totals' triggers, once their tables exist (revision 0014; earlier revisions apply this file too).
+  if to_regclass('public.invoice_totals') is not null then
+    drop trigger if exists invoices_totals_insert on public.invoices;
+    create trigger invoices_totals_insert after insert on public.invoices referencing new table as added
+      for each statement execute function invoices_totals_apply();
+    drop trigger if exists invoices_totals_update on public.invoices;
+    create trigger invoices_totals_update after update on public.invoices referencing old table as removed
+      new table as added for each statement execute function invoices_totals_apply();
+    drop trigger if exists invoices_totals_delete on public.invoices;
+    create trigger invoices_totals_delete after delete on public.invoices referencing old table as removed
+      for each statement execute function invoices_totals_apply();
+  end if;
+  if to_regclass('public.invoices') is not null then
     drop trigger if exists payments_guard on public.payments;
     create trigger payments_guard before insert on public.payments for each row execute function payments_guard();
     drop trigger if exists payments_paid_invoice on public.payments;

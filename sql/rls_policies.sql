@@ -466,6 +466,20 @@ select pg_temp.policy('ledger_entries', 'readers', $p$as restrictive for select 
 select pg_temp.writes_only_by('ledger_entries', '{admin,owner,finance}');
 select pg_temp.grant_to_app('ledger_entries', 'select, insert');
 
+-- The derived totals (revision 0014; sql/money.sql: invoices_totals_apply writes them, as the owner). The web
+-- reads them; nobody writes them but that trigger. The queue's and the batches' totals are finance's and the
+-- admins'; retainage per engagement is read like the invoices it sums (staff all, a contractor its own).
+select pg_temp.policy('invoice_totals', 'org_scope', $p$using (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('invoice_totals', 'finance_only', $p$as restrictive using ((select app_role()) in ('admin', 'finance'))$p$);
+select pg_temp.grant_to_app('invoice_totals', 'select');
+select pg_temp.policy('ap_batch_paid', 'org_scope', $p$using (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('ap_batch_paid', 'finance_only', $p$as restrictive using ((select app_role()) in ('admin', 'finance'))$p$);
+select pg_temp.grant_to_app('ap_batch_paid', 'select');
+select pg_temp.policy('retainage_totals', 'org_scope', $p$using (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('retainage_totals', 'contractor_own', $p$as restrictive using (
+  case when (select app_contractor_id()) is null then true else contractor_id = (select app_contractor_id()) end)$p$);
+select pg_temp.grant_to_app('retainage_totals', 'select');
+
 -- org_counters: no policy at all; only next_org_number() (sql/money.sql) touches it.
 do $$
 begin

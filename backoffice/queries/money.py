@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
-from backoffice.queries.paging import Paging
+from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 PER_PAGE = 50
 QUEUE_STATUSES = {
@@ -28,6 +28,7 @@ QUEUE_STATUSES = {
 @dataclass(frozen=True)
 class InvoiceRow:
     id: uuid.UUID
+    number: int  # the organization's sequence (invoice_number is its printed form)
     invoice_number: str
     kind: InvoiceKind
     status: InvoiceStatus
@@ -68,13 +69,18 @@ class QueueFilters:
     contractor_id: uuid.UUID | None = None
     engagement_id: uuid.UUID | None = None
     sort: str = "due"  # "due" soonest first, "-due" latest first
-    page: int = 1
+    cursor: Cursor | None = None  # where the page starts (keyset paging); None: the first page
+
+    @property
+    def statuses(self) -> list[str]:
+        return list(QUEUE_STATUSES.get(self.status, QUEUE_STATUSES["open"]))
+
+    @property
+    def keyset(self) -> Keyset:
+        return queue_keyset(self.sort)
 
     def where(self) -> tuple[str, dict]:
-        clauses, params = (
-            ["i.status = any(:statuses)"],
-            {"statuses": list(QUEUE_STATUSES.get(self.status, QUEUE_STATUSES["open"]))},
-        )
+        clauses, params = ["i.status = any(:statuses)"], {"statuses": self.statuses}
         if self.due_before:
             clauses.append("i.due_date <= :due_before")
             params["due_before"] = self.due_before
@@ -85,27 +91,32 @@ class QueueFilters:
         return " and ".join(clauses), params
 
 
+def queue_keyset(sort: str) -> Keyset:
+    """The queue's order: by due date, then invoice number (unique), soonest first or latest first; the
+    (org_id, due_date, number) index walks it."""
+    return Keyset(("i.due_date", "i.number"), (date, int), descending=sort == "-due")
+
+
 @dataclass(frozen=True)
-class QueuePage(Paging):
-    rows: list[InvoiceRow]
-    total: int
-    page: int
-    per_page: int
-    totals: list[CurrencyTotal]
+class QueuePage(KeysetPage):
+    total: int = 0
+    totals: list[CurrencyTotal] = field(default_factory=list)
 
 
-_ROW_SQL = """
-    select i.id, i.invoice_number, i.kind, i.status, i.currency, i.gross_minor, i.retainage_minor, i.net_minor,
+_ROW_COLUMNS = """
+           i.id, i.number, i.invoice_number, i.kind, i.status, i.currency, i.gross_minor, i.retainage_minor, i.net_minor,
            i.fee_minor, i.total_minor, i.issued_on, i.due_date, i.paid_at,
            i.status in ('approved', 'exported') and i.due_date < current_date as overdue,
            i.contractor_id, c.legal_name as contractor_name, i.engagement_id, e.title as engagement_title,
            i.milestone_id, m.title as milestone_title, i.batch_id, b.number as batch_number, i.description
-      from invoices i
+"""
+_ROW_JOINS = """
       join contractors c on c.id = i.contractor_id
       join engagements e on e.id = i.engagement_id
       left join milestones m on m.id = i.milestone_id
       left join ap_export_batches b on b.id = i.batch_id
 """
+_ROW_SQL = f"select {_ROW_COLUMNS} from invoices i {_ROW_JOINS}"
 
 
 def _rows(result) -> list[InvoiceRow]:
@@ -115,35 +126,60 @@ def _rows(result) -> list[InvoiceRow]:
     ]
 
 
-def payment_queue(session: Session, filters: QueueFilters, per_page: int = PER_PAGE) -> QueuePage:
-    """Invoices matching the filters, soonest due first (or latest), a page at a time, with the count,
-    net total and overdue count per currency of everything the filters match."""
-    where, params = filters.where()
-    totals = [
+def _queue_totals(session: Session, filters: QueueFilters) -> list[CurrencyTotal]:
+    """Count, net and overdue count per currency of everything the filters match. Without a contractor or
+    an engagement, from the derived invoice_totals (a row per status, currency and due date, whatever the
+    organization's size); with one, from that party's own invoices."""
+    if filters.contractor_id or filters.engagement_id:
+        where, params = filters.where()
+        source = f"select i.currency, i.status, i.due_date, 1 as invoices, i.net_minor from invoices i where {where}"
+    else:
+        clauses, params = ["t.status = any(:statuses)", "t.invoices <> 0"], {"statuses": filters.statuses}
+        if filters.due_before:
+            clauses.append("t.due_date <= :due_before")
+            params["due_before"] = filters.due_before
+        if filters.currency:
+            clauses.append("t.currency = :currency")
+            params["currency"] = filters.currency
+        source = (
+            "select t.currency, t.status, t.due_date, t.invoices, t.net_minor"
+            f" from invoice_totals t where {' and '.join(clauses)}"
+        )
+    return [
         CurrencyTotal(**r)
         for r in session.execute(
             text(
-                f"select i.currency, count(*) as count, coalesce(sum(i.net_minor), 0)::bigint as net_minor,"
-                f"       count(*) filter (where i.status in ('approved', 'exported')"
-                f"                          and i.due_date < current_date) as overdue"
-                f"  from invoices i where {where} group by i.currency order by i.currency"
+                f"select s.currency, sum(s.invoices)::bigint as count, coalesce(sum(s.net_minor), 0)::bigint as net_minor,"
+                f"       coalesce(sum(s.invoices) filter (where s.status in ('approved', 'exported')"
+                f"                                      and s.due_date < current_date), 0)::bigint as overdue"
+                f"  from ({source}) s group by s.currency order by s.currency"
             ),
             params,
         ).mappings()
     ]
-    total = sum(t.count for t in totals)
-    page = max(1, min(filters.page, max(1, math.ceil(total / per_page))))
-    direction = "desc" if filters.sort == "-due" else "asc"
-    rows = _rows(
+
+
+def payment_queue(session: Session, filters: QueueFilters, per_page: int = PER_PAGE) -> QueuePage:
+    """A page of the invoices matching the filters, soonest due first (or latest), with the count, net
+    total and overdue count per currency of everything they match. The page is picked first, from
+    invoices alone over the index its order walks; the names are joined to those 50 rows only."""
+    totals = _queue_totals(session, filters)
+    where, params = filters.where()
+    condition, order, key_params = filters.keyset.clause(filters.cursor)
+    fetched = _rows(
         session.execute(
             text(
-                f"{_ROW_SQL} where {where} order by i.due_date {direction}, i.number {direction}"
-                " limit :limit offset :offset"
+                f"with page as materialized (select i.* from invoices i where {where} and {condition}"
+                f" order by {order} limit :limit)"
+                f" select {_ROW_COLUMNS} from page i {_ROW_JOINS} order by {order}"
             ),
-            params | {"limit": per_page, "offset": (page - 1) * per_page},
+            params | key_params | {"limit": per_page + 1},
         )
     )
-    return QueuePage(rows, total, page, per_page, totals)
+    page = KeysetPage.build(fetched, filters.cursor, per_page, key=lambda r: (r.due_date, r.number))
+    return QueuePage(
+        page.rows, page.first, page.next_cursor, page.previous_cursor, sum(t.count for t in totals), totals
+    )
 
 
 @dataclass(frozen=True)
@@ -152,32 +188,33 @@ class Option:
     name: str
 
 
-def queue_options(session: Session) -> dict[str, list[Option]]:
-    """What the queue's filters offer: the currencies, contractors and engagements that have invoices."""
+def queue_options(session: Session, engagement_id: uuid.UUID | None = None) -> dict:
+    """What the queue's filters offer: the currencies and contractors that have invoices, and the title of
+    the engagement filtered on, if any. (No list of every engagement: an organization may have 10,000; an
+    engagement's page links to its own payments instead.)"""
+    engagement = (
+        session.execute(text("select title from engagements where id = :id"), {"id": engagement_id}).scalar()
+        if engagement_id
+        else None
+    )
     return {
         "currencies": [
-            Option(c, c) for c in session.execute(text("select distinct currency from invoices order by 1")).scalars()
+            Option(c, c)
+            for c in session.execute(
+                text("select distinct currency from invoice_totals where invoices <> 0 order by 1")
+            ).scalars()
         ],
         "contractors": [
             Option(str(r.id), r.legal_name)
             for r in session.execute(
                 text(
                     "select c.id, c.legal_name from contractors c"
-                    " where exists (select 1 from invoices i where i.contractor_id = c.id)"
-                    " order by lower(c.legal_name)"
+                    " where exists (select 1 from invoices i where i.contractor_id = c.id and i.org_id = c.org_id)"
+                    " order by lower(c.legal_name), c.id"
                 )
             )
         ],
-        "engagements": [
-            Option(str(r.id), r.title)
-            for r in session.execute(
-                text(
-                    "select e.id, e.title from engagements e"
-                    " where exists (select 1 from invoices i where i.engagement_id = e.id)"
-                    " order by lower(e.title)"
-                )
-            )
-        ],
+        "engagement": engagement,
     }
 
 

@@ -16,7 +16,6 @@ from backoffice.services import payments as payment_service
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("payments", __name__)
@@ -31,16 +30,16 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
             due_before = date.fromisoformat(args["due_before"])
         except ValueError:
             notes["due_before"] = "Enter the date as YYYY-MM-DD; the filter was ignored."
-    page = page_number()
     status = args.get("status", "open")
+    sort = "-due" if args.get("sort") == "-due" else "due"
     filters = queries.QueueFilters(
         status=status if status in queries.QUEUE_STATUSES else "open",
         due_before=due_before,
         currency=(args.get("currency") or "").upper()[:3] or None,
         contractor_id=parse_id(args.get("contractor_id")),
         engagement_id=parse_id(args.get("engagement_id")),
-        sort="-due" if args.get("sort") == "-due" else "due",
-        page=page,
+        sort=sort,
+        cursor=queries.queue_keyset(sort).read(args.get("after"), args.get("before")),
     )
     return filters, notes
 
@@ -57,9 +56,9 @@ def queue():
         q=result,
         f=filters,
         notes=notes,
-        options=queries.queue_options(db()),
+        options=queries.queue_options(db(), filters.engagement_id),
         today=date.today(),
-        args=request.args.to_dict(),
+        args={k: v for k, v in request.args.items() if k not in ("after", "before", "page")},
         max_selected=MAX_SELECTED,
     )
 

@@ -177,18 +177,35 @@ def test_filter_by_contractor_and_by_engagement(finance, world, queue):
     assert "No payment matches these filters." in both
 
 
-def test_filters_offer_the_currencies_contractors_and_engagements_that_have_payments(finance, world, queue):
+def test_filters_offer_the_currencies_and_contractors_that_have_payments(finance, world, queue):
     html = get_html(finance, f"/payments/?contractor_id={world.contractor_y}")
     currency_options = re.findall(
         r'<option value="([A-Z]{3})"', re.search(r'<select name="currency">(.*?)</select>', html, re.DOTALL).group(1)
     )
     assert currency_options == ["EUR", "USD"]
     assert f'<option value="{world.contractor_y}" selected>' in html
-    assert f'<option value="{queue.loft}"' in html and f'<option value="{queue.kitchen}"' in html
+    # No drop-down of every engagement (an organization may have thousands): an engagement filter arrives by
+    # link and shows as a chip naming it, with a way back to every engagement.
+    assert 'name="engagement_id"' not in html.split("<select")[-1]
+    assert f'<option value="{queue.loft}"' not in html
+    chip = get_html(finance, f"/payments/?engagement_id={queue.kitchen}")
+    assert "Engagement: Kitchen" in visible_text(chip)
+    back = re.search(r'<a href="([^"]+)" aria-label="Show every engagement', chip).group(1).replace("&amp;", "&")
+    assert len(numbers(get_html(finance, back))) == 3
 
 
 def test_a_malformed_contractor_or_engagement_id_is_no_filter_and_no_error(finance, queue):
-    for query in ("contractor_id=nope", "engagement_id=1%27%20or%201=1", "page=abc", "sort=sideways"):
+    for query in (
+        "contractor_id=nope",
+        "engagement_id=1%27%20or%201=1",
+        "page=abc",
+        "sort=sideways",
+        "after=nope",
+        "after=0~2026-13-01~1",
+        "before=1~2026-01-01~99999999999999999999",
+        "after=%00",
+        "before=-1~2026-01-01~1",
+    ):
         assert len(numbers(get_html(finance, f"/payments/?{query}"))) == 3, query
 
 
@@ -242,8 +259,8 @@ def test_fifty_to_a_page_with_the_next_page_holding_the_rest(finance, world, app
     assert numbers(first) == every[:50]  # same due date: in number order
     assert "Showing 1–50 of 51." in visible_text(first)
     assert totals(first)["USD"] == "USD · 51 payments $4,590.00"  # 51 × ($100.00 − $10.00), every page
-    next_link = re.search(r'<a href="([^"]+)">Next →</a>', first)
-    assert next_link and "page=2" in next_link.group(1)
+    next_link = re.search(r'<a href="([^"]+)" rel="next">Next →</a>', first)
+    assert next_link and "after=" in next_link.group(1)
     assert "← Previous" not in first
 
     second = get_html(finance, next_link.group(1).replace("&amp;", "&"))
@@ -251,16 +268,38 @@ def test_fifty_to_a_page_with_the_next_page_holding_the_rest(finance, world, app
     assert "Showing 51–51 of 51." in visible_text(second)
     assert "Next →" not in second and "← Previous" in second
     assert totals(second)["USD"] == "USD · 51 payments $4,590.00"
-    # Past the last page: the last page.
-    assert numbers(get_html(finance, "/payments/?page=99")) == every[50:]
+    # Back from the second page: the first page again, numbered from 1.
+    previous = re.search(r'<a href="([^"]+)" rel="prev">← Previous</a>', second).group(1).replace("&amp;", "&")
+    back = get_html(finance, previous)
+    assert numbers(back) == every[:50]
+    assert "Showing 1–50 of 51." in visible_text(back) and "← Previous" not in back
+
+
+def test_a_page_is_the_rows_after_its_key_even_when_rows_arrive_in_between(
+    finance, world, app_sessions, admin_engine
+):
+    """Keyset paging: the second page starts after the last row the first page showed, so a payment
+    authorized meanwhile neither repeats a row nor hides one."""
+    eid = active_engagement(app_sessions, world, title="Fit-out", rows=many_rows(52))
+    ids = milestone_ids(admin_engine, eid)
+    invoices = approve_milestones(app_sessions, admin_engine, ids[:51])
+    every = [invoice_row(admin_engine, i)["invoice_number"] for i in invoices]
+    first = get_html(finance, "/payments/")
+    next_link = re.search(r'<a href="([^"]+)" rel="next">', first).group(1).replace("&amp;", "&")
+    later = approve_milestones(app_sessions, admin_engine, ids[51:])
+    second = get_html(finance, next_link)
+    assert numbers(second) == [every[50], invoice_row(admin_engine, later[0])["invoice_number"]]
+    assert "of 52." in visible_text(second)
 
 
 def test_paging_keeps_the_filters(finance, world, app_sessions, admin_engine):
     eid = active_engagement(app_sessions, world, title="Fit-out", rows=many_rows(51))
     approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid))
     html = get_html(finance, f"/payments/?engagement_id={eid}&sort=-due")
-    next_link = re.search(r'<a href="([^"]+)">Next →</a>', html).group(1).replace("&amp;", "&")
-    assert f"engagement_id={eid}" in next_link and "sort=-due" in next_link and "page=2" in next_link
+    next_link = re.search(r'<a href="([^"]+)" rel="next">Next →</a>', html).group(1).replace("&amp;", "&")
+    assert f"engagement_id={eid}" in next_link and "sort=-due" in next_link and "after=" in next_link
+    second = get_html(finance, next_link)
+    assert len(numbers(second)) == 1 and "Showing 51–51 of 51." in visible_text(second)
 
 
 # --- links -----------------------------------------------------------------------------------------

@@ -1,0 +1,88 @@
+"""Pages whose cost does not grow with the organization (issue 23, item 2).
+
+Revision ID: 0014_page_speed
+Revises: 0013_export_speed
+
+Three derived tables, kept by statement-level triggers on invoices (sql/money.sql: invoices_totals_apply)
+from the transition tables of each INSERT, UPDATE and DELETE, so a page reads a few rows instead of
+aggregating every invoice of the organization:
+
+- ``invoice_totals``: count and net per (status, currency, due date), what the payment queue's totals and
+  overdue count sum (one row per day an invoice falls due, not one per invoice);
+- ``ap_batch_paid``: how many of a batch's invoices are paid, what the batches list shows;
+- ``retainage_totals``: retainage withheld and released per engagement, what the retainage report and a
+  contractor's payments page sum.
+
+They are derived data: tests/integration/test_derived_totals.py recomputes each from the invoices after
+random sequences of approvals, exports, voids and payments and compares. This revision fills them from the
+invoices already there.
+
+Two indexes match the order pages walk: the review queue's submitted milestones by when they were last
+moved (the submission's own transaction: now()), and the data room's documents by (issued_at, id).
+"""
+
+from alembic import op
+
+from backoffice.schema import apply_rls_policies
+
+revision = "0014_page_speed"
+down_revision = "0013_export_speed"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""
+        create table invoice_totals (
+            org_id uuid not null references organizations (id),
+            status text not null,
+            currency text not null,
+            due_date date not null,
+            invoices bigint not null,
+            net_minor bigint not null,
+            primary key (org_id, status, currency, due_date)
+        );
+        create table ap_batch_paid (
+            org_id uuid not null,
+            batch_id uuid not null,
+            invoices bigint not null,
+            primary key (org_id, batch_id),
+            foreign key (org_id, batch_id) references ap_export_batches (org_id, id)
+        );
+        create table retainage_totals (
+            org_id uuid not null,
+            contractor_id uuid not null,
+            engagement_id uuid not null,
+            currency text not null,
+            withheld_minor bigint not null,
+            released_minor bigint not null,
+            primary key (org_id, engagement_id),
+            foreign key (org_id, contractor_id, engagement_id) references engagements (org_id, contractor_id, id)
+        );
+        create index retainage_totals_contractor_idx on retainage_totals (org_id, contractor_id);
+
+        insert into invoice_totals (org_id, status, currency, due_date, invoices, net_minor)
+        select org_id, status, currency, due_date, count(*), sum(net_minor) from invoices group by 1, 2, 3, 4;
+        insert into ap_batch_paid (org_id, batch_id, invoices)
+        select org_id, batch_id, count(*) from invoices where status = 'paid' and batch_id is not null group by 1, 2;
+        insert into retainage_totals (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
+        select org_id, contractor_id, engagement_id, min(currency),
+               coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+               coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
+          from invoices group by 1, 2, 3;
+
+        create index milestones_review_queue_idx on milestones (org_id, updated_at, id) where status = 'submitted';
+        drop index documents_data_room;
+        create index documents_data_room on documents (org_id, issued_at desc, id);
+    """)
+    apply_rls_policies()
+
+
+def downgrade() -> None:
+    op.execute("""
+        drop index documents_data_room;
+        create index documents_data_room on documents (org_id, issued_at desc);
+        drop index milestones_review_queue_idx;
+        drop function if exists invoices_totals_apply() cascade;
+        drop table retainage_totals, ap_batch_paid, invoice_totals;
+    """)
