@@ -4,7 +4,6 @@ batches and the ledger return nothing to anyone but finance and admins)."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -104,8 +103,8 @@ class QueuePage(KeysetPage):
 
 
 _ROW_COLUMNS = """
-           i.id, i.number, i.invoice_number, i.kind, i.status, i.currency, i.gross_minor, i.retainage_minor, i.net_minor,
-           i.fee_minor, i.total_minor, i.issued_on, i.due_date, i.paid_at,
+           i.id, i.number, i.invoice_number, i.kind, i.status, i.currency, i.gross_minor, i.retainage_minor,
+           i.net_minor, i.fee_minor, i.total_minor, i.issued_on, i.due_date, i.paid_at,
            i.status in ('approved', 'exported') and i.due_date < current_date as overdue,
            i.contractor_id, c.legal_name as contractor_name, i.engagement_id, e.title as engagement_title,
            i.milestone_id, m.title as milestone_title, i.batch_id, b.number as batch_number, i.description
@@ -149,9 +148,10 @@ def _queue_totals(session: Session, filters: QueueFilters) -> list[CurrencyTotal
         CurrencyTotal(**r)
         for r in session.execute(
             text(
-                f"select s.currency, sum(s.invoices)::bigint as count, coalesce(sum(s.net_minor), 0)::bigint as net_minor,"
-                f"       coalesce(sum(s.invoices) filter (where s.status in ('approved', 'exported')"
-                f"                                      and s.due_date < current_date), 0)::bigint as overdue"
+                "select s.currency, sum(s.invoices)::bigint as count,"
+                "       coalesce(sum(s.net_minor), 0)::bigint as net_minor,"
+                "       coalesce(sum(s.invoices) filter (where s.status in ('approved', 'exported')"
+                "                                      and s.due_date < current_date), 0)::bigint as overdue"
                 f"  from ({source}) s group by s.currency order by s.currency"
             ),
             params,
@@ -347,8 +347,9 @@ class BatchRow:
 _BATCH_SQL = """
     select b.id, b.number, b.currency, b.preset, b.row_count, b.total_minor, b.sha256, b.size_bytes, b.status,
            b.created_at, u.name as created_by_name, b.voided_at, v.name as voided_by_name, b.void_reason,
-           (select count(*) from invoices i where i.batch_id = b.id and i.status = 'paid') as paid
+           coalesce(p.invoices, 0) as paid
       from ap_export_batches b left join users u on u.id = b.created_by left join users v on v.id = b.voided_by
+      left join ap_batch_paid p on p.org_id = b.org_id and p.batch_id = b.id  -- derived (revision 0014)
 """
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.errors import NotFound
-from backoffice.models import Contractor, Document, EmailMessage, Engagement, Invoice, Notification
-from backoffice.queries.paging import Paging
+from backoffice.models import Document, EmailMessage, Notification
+from backoffice.queries.paging import Cursor, Keyset, KeysetPage, Paging
 
 PER_PAGE = 50
 
@@ -157,75 +157,71 @@ class DocumentRow:
 
 
 @dataclass(frozen=True)
-class DataRoom(Paging):
-    rows: list[DocumentRow]
-    total: int
-    page: int
-    contractors: list[tuple[uuid.UUID, str]]
-    engagements: list[tuple[uuid.UUID, str]]
+class DataRoom(KeysetPage):
+    contractors: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    engagement: str | None = None  # the title of the engagement filtered on
     per_page: int = PER_PAGE
 
 
-def data_room(session: Session, filters: DocumentFilters, *, page: int = 1) -> DataRoom:
-    where = []
+# Newest first; the (org_id, issued_at desc, id) index walks it (revision 0014).
+DATA_ROOM_KEYSET = Keyset(("d.issued_at", "d.id"), (datetime, uuid.UUID), descending=True)
+
+
+def data_room(session: Session, filters: DocumentFilters, *, cursor: Cursor | None = None) -> DataRoom:
+    """A page of receipts, newest first, with what the filters offer. The page is picked first, from the
+    documents alone over the index its order walks (the search joins each candidate's invoice number), and
+    nothing counts the whole room: an organization may hold a receipt per payment for years."""
+    clauses, params = [], {}
     if filters.contractor_id:
-        where.append(Document.contractor_id == filters.contractor_id)
+        clauses.append("d.contractor_id = :contractor_id")
+        params["contractor_id"] = filters.contractor_id
     if filters.engagement_id:
-        where.append(Document.engagement_id == filters.engagement_id)
+        clauses.append("d.engagement_id = :engagement_id")
+        params["engagement_id"] = filters.engagement_id
     if filters.search:
-        term = filters.search
-        where.append(
-            Invoice.invoice_number.icontains(term, autoescape=True)
-            | Document.title.icontains(term, autoescape=True)
-            | Document.transaction_id.icontains(term, autoescape=True)
+        clauses.append(
+            "(strpos(lower(d.title), lower(:term)) > 0 or strpos(lower(d.transaction_id), lower(:term)) > 0"
+            " or exists (select 1 from invoices i where i.id = d.invoice_id and i.org_id = d.org_id"
+            "            and strpos(lower(i.invoice_number), lower(:term)) > 0))"
         )
+        params["term"] = filters.search
     if filters.issued_from:
-        where.append(Document.issued_at >= filters.issued_from)
+        clauses.append("d.issued_at >= :issued_from")
+        params["issued_from"] = filters.issued_from
     if filters.issued_to:
-        where.append(Document.issued_at < filters.issued_to + timedelta(days=1))
-    base = select(Document.id).join(Invoice, Invoice.id == Document.invoice_id).where(*where)
-    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-    rows = session.execute(
-        select(
-            Document.id,
-            Document.title,
-            Document.filename,
-            Document.size_bytes,
-            Document.sha256,
-            Document.transaction_id,
-            Document.issued_at,
-            Document.invoice_id,
-            Invoice.invoice_number,
-            Invoice.status.label("invoice_status"),
-            Contractor.legal_name.label("contractor_name"),
-            Document.engagement_id,
-            Engagement.title.label("engagement_title"),
-        )
-        .join(Invoice, Invoice.id == Document.invoice_id)
-        .join(Contractor, Contractor.id == Document.contractor_id)
-        .join(Engagement, Engagement.id == Document.engagement_id)
-        .where(*where)
-        .order_by(Document.issued_at.desc(), Document.id)
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
+        clauses.append("d.issued_at < :issued_to")
+        params["issued_to"] = filters.issued_to + timedelta(days=1)
+    condition, order, key_params = DATA_ROOM_KEYSET.clause(cursor)
+    where = " and ".join([*clauses, condition])
+    rows = [
+        DocumentRow(**r)
+        for r in session.execute(
+            text(f"""
+        with page as materialized (
+          select d.id, d.org_id, d.title, d.filename, d.size_bytes, d.sha256, d.transaction_id, d.issued_at,
+                 d.invoice_id, d.contractor_id, d.engagement_id
+            from documents d where {where} order by {order} limit :limit)
+        select d.id, d.title, d.filename, d.size_bytes, d.sha256, d.transaction_id, d.issued_at, d.invoice_id,
+               i.invoice_number, i.status as invoice_status, c.legal_name as contractor_name, d.engagement_id,
+               e.title as engagement_title
+          from page d
+          join invoices i on i.id = d.invoice_id and i.org_id = d.org_id
+          join contractors c on c.id = d.contractor_id and c.org_id = d.org_id
+          join engagements e on e.id = d.engagement_id and e.org_id = d.org_id
+         order by {order}"""),
+            params | key_params | {"limit": PER_PAGE + 1},
+        ).mappings()
+    ]
+    page = KeysetPage.build(rows, cursor, PER_PAGE, key=lambda r: (r.issued_at, r.id))
     contractors = [
-        tuple(r)
-        for r in session.execute(
-            select(Contractor.id, Contractor.legal_name)
-            .where(Contractor.id.in_(select(Document.contractor_id).distinct()))
-            .order_by(Contractor.legal_name)
-        ).all()
+        tuple(r) for r in session.execute(text("select id, legal_name from contractors order by lower(legal_name), id"))
     ]
-    engagements = [
-        tuple(r)
-        for r in session.execute(
-            select(Engagement.id, Engagement.title)
-            .where(Engagement.id.in_(select(Document.engagement_id).distinct()))
-            .order_by(Engagement.title)
-        ).all()
-    ]
-    return DataRoom([DocumentRow(**r._mapping) for r in rows], total, page, contractors, engagements)
+    engagement = (
+        session.execute(text("select title from engagements where id = :id"), {"id": filters.engagement_id}).scalar()
+        if filters.engagement_id
+        else None
+    )
+    return DataRoom(page.rows, page.first, page.next_cursor, page.previous_cursor, contractors, engagement)
 
 
 def receipt_of(session: Session, invoice_id: uuid.UUID) -> Document | None:

@@ -76,7 +76,7 @@ class Cursor:
             return None
         if not 0 <= position < 10**12 or any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in key):
             return None
-        if any(isinstance(v, date) and not date(1, 1, 2) <= v <= date(9999, 12, 30) for v in key):
+        if any(type(v) is date and not date(1, 1, 2) <= v <= date(9999, 12, 30) for v in key):
             return None
         return cls(key, position, backwards)
 

@@ -13,7 +13,6 @@ from backoffice.models import Document
 from backoffice.queries import notifications as queries
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
 from backoffice.web.context import actor, db
-from backoffice.web.forms import page_number
 from backoffice.web.htmx import render
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
@@ -41,8 +40,9 @@ def index():
         issued_from=_day(args.get("from"), "from", errors),
         issued_to=_day(args.get("to"), "to", errors),
     )
-    room = queries.data_room(db(), filters, page=page_number())
-    pager_args = {k: v for k, v in args.items() if k != "page" and v}
+    cursor = queries.DATA_ROOM_KEYSET.read(args.get("after"), args.get("before"))
+    room = queries.data_room(db(), filters, cursor=cursor)
+    pager_args = {k: v for k, v in args.items() if k not in ("page", "after", "before") and v}
     return render(
         "documents/index.html",
         room=room,
