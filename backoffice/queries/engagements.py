@@ -22,7 +22,7 @@ from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
 from backoffice.domain.money import percent_of
 from backoffice.queries import money
-from backoffice.queries.paging import Paging
+from backoffice.queries.paging import Cursor, Keyset, KeysetPage, Paging
 
 PER_PAGE = 25
 
@@ -239,32 +239,51 @@ class DueRow:
 OPEN_STATUSES = ("planned", "submitted")
 
 
-def due_sql(org_id=None, *, status=None) -> str:
+# Soonest due first (overdue on top), then by id; the partial (org_id, due_date, id) index of open
+# milestones walks it.
+DUE_KEYSET = Keyset(("m.due_date", "m.id"), (date, uuid.UUID))
+
+
+def due_sql(org_id=None, *, status=None, condition: str = "true", order: str = "m.due_date, m.id") -> str:
     statuses = "m.status = :status" if status else "m.status in ('planned', 'submitted')"
+    # The page is picked first, from the milestones and their engagements' status alone; names are joined
+    # to its rows only.
     return f"""
+    with page as materialized (
+      select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.status, m.engagement_id, m.contractor_id
+        from milestones m
+        join engagements e on e.id = m.engagement_id and e.org_id = m.org_id{_scope("e", org_id)}
+       where {statuses} and e.status in ('active', 'paused'){_scope("m", org_id)} and {condition}
+       order by {order}
+       limit :limit)
     select m.id, m.title, m.amount_minor, m.due_date, m.status, m.due_date < current_date as overdue,
            m.engagement_id, e.title as engagement_title, e.currency, c.legal_name as contractor_name
-      from milestones m
-      join engagements e on e.id = m.engagement_id{_scope("e", org_id)}
-      join contractors c on c.id = m.contractor_id{_scope("c", org_id)}
-     where {statuses} and e.status in ('active', 'paused'){_scope("m", org_id)}
-     order by m.due_date, m.id
-     limit :limit offset :offset
+      from page m
+      join engagements e on e.id = m.engagement_id and e.org_id = m.org_id
+      join contractors c on c.id = m.contractor_id and c.org_id = m.org_id
+     order by {order}
     """
 
 
 def due_milestones(
-    session: Session, *, status: str | None = None, page: int = 1, per_page: int = 50, org_id=None
-) -> list[DueRow]:
+    session: Session,
+    *,
+    status: str | None = None,
+    cursor: Cursor | None = None,
+    per_page: int = 50,
+    org_id=None,
+) -> KeysetPage:
     """Open milestones of running engagements across the organization, soonest due first (overdue on
-    top): what owners should expect to review and contractors to deliver."""
+    top), a page at a time: what owners should expect to review and contractors to deliver."""
     if status not in OPEN_STATUSES:
         status = None
+    condition, order, key_params = DUE_KEYSET.clause(cursor)
     rows = session.execute(
-        text(due_sql(org_id, status=status)),
-        {"status": status, "org_id": org_id, "limit": per_page + 1, "offset": (max(page, 1) - 1) * per_page},
+        text(due_sql(org_id, status=status, condition=condition, order=order)),
+        {"status": status, "org_id": org_id, "limit": per_page + 1} | key_params,
     ).mappings()
-    return [DueRow(**{**r, "status": MilestoneStatus(r["status"])}) for r in rows]
+    fetched = [DueRow(**{**r, "status": MilestoneStatus(r["status"])}) for r in rows]
+    return KeysetPage.build(fetched, cursor, per_page, key=lambda r: (r.due_date, r.id))
 
 
 @dataclass(frozen=True)

@@ -413,35 +413,59 @@ class ContractorRetainage:
         return self.withheld - self.released
 
 
-def retainage_report(session: Session) -> tuple[list[RetainageRow], list[ContractorRetainage]]:
-    """Per engagement and per contractor (and currency): retainage withheld, released and held."""
+# The report's engagements: the most retainage held first; the (org_id, held desc, engagement_id) index of
+# retainage_totals walks it (revision 0014).
+RETAINAGE_KEYSET = Keyset(
+    ("(t.withheld_minor - t.released_minor)", "t.engagement_id"), (int, uuid.UUID), descending=True
+)
+
+
+def retainage_by_contractor(session: Session) -> list[ContractorRetainage]:
+    """Retainage withheld, released and held per contractor and currency, from the derived per-engagement
+    totals (RLS narrows them to its own contractor for a contractor's user)."""
+    return [
+        ContractorRetainage(**r)
+        for r in session.execute(
+            text("""
+        select t.contractor_id, c.legal_name as contractor_name, t.currency,
+               sum(t.withheld_minor)::bigint as withheld, sum(t.released_minor)::bigint as released
+          from retainage_totals t join contractors c on c.id = t.contractor_id and c.org_id = t.org_id
+         where t.withheld_minor > 0
+         group by t.contractor_id, c.legal_name, t.currency
+         order by lower(c.legal_name), t.contractor_id, t.currency""")
+        ).mappings()
+    ]
+
+
+def retainage_report(
+    session: Session, *, contractor_id: uuid.UUID | None = None, cursor: Cursor | None = None
+) -> KeysetPage:
+    """A page of engagements that withheld retainage, the most held first (of one contractor, if given):
+    withheld, released and held, and the release if there is one."""
+    condition, order, key_params = RETAINAGE_KEYSET.clause(cursor)
+    narrowed = "t.contractor_id = :contractor_id" if contractor_id else "true"
     rows = [
         RetainageRow(**r)
         for r in session.execute(
-            text("""
-        select e.id as engagement_id, e.title as engagement_title, e.status as engagement_status, e.contractor_id,
-               c.legal_name as contractor_name, e.owner_user_id, e.currency,
-               coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0)::bigint as withheld,
-               coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release'), 0)::bigint as released,
-               (array_agg(i.id) filter (where i.kind = 'retainage_release'))[1] as release_id,
-               (array_agg(i.invoice_number) filter (where i.kind = 'retainage_release'))[1] as release_number,
-               (array_agg(i.status) filter (where i.kind = 'retainage_release'))[1] as release_status
-          from engagements e join contractors c on c.id = e.contractor_id join invoices i on i.engagement_id = e.id
-         group by e.id, c.legal_name
-        having coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0) > 0
-         order by lower(c.legal_name), lower(e.title)""")
+            text(f"""
+        with page as materialized (
+          select t.* from retainage_totals t
+           where t.withheld_minor > 0 and {narrowed} and {condition}
+           order by {order} limit :limit)
+        select t.engagement_id, e.title as engagement_title, e.status as engagement_status, t.contractor_id,
+               c.legal_name as contractor_name, e.owner_user_id, t.currency, t.withheld_minor as withheld,
+               t.released_minor as released, r.id as release_id, r.invoice_number as release_number,
+               r.status as release_status
+          from page t
+          join engagements e on e.id = t.engagement_id and e.org_id = t.org_id
+          join contractors c on c.id = t.contractor_id and c.org_id = t.org_id
+          left join invoices r on r.engagement_id = t.engagement_id and r.org_id = t.org_id
+                              and r.kind = 'retainage_release'
+         order by {order}"""),
+            {"contractor_id": contractor_id, "limit": PER_PAGE + 1} | key_params,
         ).mappings()
     ]
-    by_contractor: dict[tuple, list[int]] = {}
-    names = {}
-    for r in rows:
-        key = (r.contractor_id, r.currency)
-        names[r.contractor_id] = r.contractor_name
-        sums = by_contractor.setdefault(key, [0, 0])
-        sums[0] += r.withheld
-        sums[1] += r.released
-    contractors = [ContractorRetainage(cid, names[cid], cur, w, rel) for (cid, cur), (w, rel) in by_contractor.items()]
-    return rows, contractors
+    return KeysetPage.build(rows, cursor, PER_PAGE, key=lambda r: (r.held, r.engagement_id))
 
 
 def contractor_invoices(session: Session) -> list[InvoiceRow]:

@@ -15,6 +15,7 @@ from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.domain.invoices import withheld_bps
 from backoffice.domain.reviews import Authorization, Decision, authorization
 from backoffice.models import EvidenceFile
+from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 QUEUE_PAGE = 50
 
@@ -36,6 +37,7 @@ class QueueRow:
     file_count: int
     link_count: int
     waited_days: int
+    waiting_since: datetime  # the milestone's move to submitted: the queue's order
 
 
 # The queue is what this person may decide on now: submitted work on an engagement where work is reviewed
@@ -47,31 +49,51 @@ _DECIDABLE = (
 )
 
 
-def review_queue(session: Session, actor: Actor, *, limit: int = QUEUE_PAGE) -> list[QueueRow]:
-    """Submitted milestones ``actor`` may decide on, the longest-waiting first: a project owner's own
-    engagements, every engagement for an admin, nothing for anyone else."""
-    rows = session.execute(
-        text(f"""
+# The queue's order: how long the work has waited, from when its milestone moved to submitted (the
+# submission's own transaction, so its now(): the submission's time), then the milestone's id. The partial
+# (org_id, updated_at, id) index of submitted milestones walks it (revision 0014).
+QUEUE_KEYSET = Keyset(("m.updated_at", "m.id"), (datetime, uuid.UUID))
+
+
+def review_queue(
+    session: Session, actor: Actor, *, cursor: Cursor | None = None, limit: int = QUEUE_PAGE
+) -> KeysetPage:
+    """Submitted milestones ``actor`` may decide on, the longest-waiting first, a page at a time: a project
+    owner's own engagements, every engagement for an admin, nothing for anyone else. The page is picked
+    first, from the milestones and their engagements alone; the names, the latest submission and its
+    evidence count are read for those rows only."""
+    condition, order, key_params = QUEUE_KEYSET.clause(cursor)
+    rows = [
+        QueueRow(**r)
+        for r in session.execute(
+            text(f"""
+        with page as materialized (
+          select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.updated_at, m.engagement_id, m.contractor_id
+            from milestones m
+            join engagements e on e.id = m.engagement_id and e.org_id = m.org_id
+           where {_DECIDABLE} and {condition}
+           order by {order}
+           limit :limit)
         select m.id as milestone_id, m.title, m.amount_minor, m.due_date, e.id as engagement_id,
                e.title as engagement_title, e.currency, c.legal_name as contractor_name, o.name as owner_name,
-               s.revision, s.submitted_at, u.name as submitted_by_name,
-               (select count(*) from evidence_files f where f.submission_id = s.id) as file_count,
+               s.revision, s.submitted_at, u.name as submitted_by_name, m.updated_at as waiting_since,
+               (select count(*) from evidence_files f where f.submission_id = s.id and f.org_id = s.org_id)
+                 as file_count,
                jsonb_array_length(s.links) as link_count,
                (current_date - s.submitted_at::date) as waited_days
-          from milestones m
-          join engagements e on e.id = m.engagement_id
-          join contractors c on c.id = m.contractor_id
+          from page m
+          join engagements e on e.id = m.engagement_id and e.org_id = m.org_id
+          join contractors c on c.id = m.contractor_id and c.org_id = m.org_id
           left join users o on o.id = e.owner_user_id
-          join lateral (select * from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s
-            on true
+          join lateral (select * from submissions s where s.milestone_id = m.id and s.org_id = m.org_id
+                         order by s.revision desc limit 1) s on true
           left join users u on u.id = s.submitted_by
-         where {_DECIDABLE}
-         order by s.submitted_at, m.id
-         limit :limit
+         order by {order}
     """),
-        {"role": actor.role.value, "user_id": actor.user_id, "limit": limit},
-    ).mappings()
-    return [QueueRow(**r) for r in rows]
+            {"role": actor.role.value, "user_id": actor.user_id, "limit": limit + 1} | key_params,
+        ).mappings()
+    ]
+    return KeysetPage.build(rows, cursor, limit, key=lambda r: (r.waiting_since, r.milestone_id))
 
 
 def queue_count(session: Session, actor: Actor) -> int:

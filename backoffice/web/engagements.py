@@ -95,15 +95,9 @@ def index():
 @login_required
 def due():
     status = request.args.get("status") or None
-    page = page_number()
-    rows = queries.due_milestones(db(), status=status, page=page, per_page=DUE_PER_PAGE)
-    return render(
-        "engagements/due.html",
-        rows=rows[:DUE_PER_PAGE],
-        has_next=len(rows) > DUE_PER_PAGE,
-        page=page,
-        status_filter=status or "",
-    )
+    cursor = queries.DUE_KEYSET.read(request.args.get("after"), request.args.get("before"))
+    page = queries.due_milestones(db(), status=status, cursor=cursor, per_page=DUE_PER_PAGE)
+    return render("engagements/due.html", page=page, rows=page.rows, status_filter=status or "")
 
 
 DUE_PER_PAGE = 50

@@ -3,11 +3,12 @@ itself is authorized on the engagement page: web/engagements.py.)"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_login import login_required
 
 from backoffice.domain.roles import STAFF_ROLES
 from backoffice.queries import money as queries
+from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import render
 
@@ -18,5 +19,14 @@ bp = Blueprint("retainage", __name__)
 @login_required
 @roles_required(*STAFF_ROLES)
 def report():
-    engagements, contractors = queries.retainage_report(db())
-    return render("retainage/report.html", engagements=engagements, contractors=contractors, me=actor())
+    contractor_id = parse_id(request.args.get("contractor_id"))
+    cursor = queries.RETAINAGE_KEYSET.read(request.args.get("after"), request.args.get("before"))
+    contractors = queries.retainage_by_contractor(db())
+    return render(
+        "retainage/report.html",
+        page=queries.retainage_report(db(), contractor_id=contractor_id, cursor=cursor),
+        contractors=contractors,
+        contractor=next((c for c in contractors if c.contractor_id == contractor_id), None),
+        args={"contractor_id": contractor_id} if contractor_id else {},
+        me=actor(),
+    )

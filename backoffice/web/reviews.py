@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_login import login_required
 
 from backoffice.domain.roles import MANAGERS
@@ -17,8 +17,9 @@ bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 @login_required
 @roles_required(*MANAGERS)
 def index():
-    rows = queries.review_queue(db(), actor())
-    return render("reviews/index.html", "reviews/_queue.html", rows=rows, limit=queries.QUEUE_PAGE)
+    cursor = queries.QUEUE_KEYSET.read(request.args.get("after"), request.args.get("before"))
+    page = queries.review_queue(db(), actor(), cursor=cursor)
+    return render("reviews/index.html", "reviews/_queue.html", page=page, rows=page.rows)
 
 
 @bp.route("/count")

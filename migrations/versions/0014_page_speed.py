@@ -18,7 +18,8 @@ random sequences of approvals, exports, voids and payments and compares. This re
 invoices already there.
 
 Two indexes match the order pages walk: the review queue's submitted milestones by when they were last
-moved (the submission's own transaction: now()), and the data room's documents by (issued_at, id).
+moved (the submission's own transaction: now()), the data room's documents by (issued_at, id), and the
+retainage report's engagements by retainage held.
 """
 
 from alembic import op
@@ -60,6 +61,8 @@ def upgrade() -> None:
             foreign key (org_id, contractor_id, engagement_id) references engagements (org_id, contractor_id, id)
         );
         create index retainage_totals_contractor_idx on retainage_totals (org_id, contractor_id);
+        create index retainage_totals_held_idx on retainage_totals (org_id, (withheld_minor - released_minor), engagement_id)
+          where withheld_minor > 0;
 
         insert into invoice_totals (org_id, status, currency, due_date, invoices, net_minor)
         select org_id, status, currency, due_date, count(*), sum(net_minor) from invoices group by 1, 2, 3, 4;

@@ -24,7 +24,7 @@ def seeded(admin_engine, demo_data):
 def test_the_demo_owner_has_one_submission_waiting_with_files_and_a_link(seeded, act_as):
     acme, owner = seeded
     session = act_as(owner, acme)
-    queue = review_queue(session, actor_of(session, owner, acme))
+    queue = review_queue(session, actor_of(session, owner, acme)).rows
     assert [(r.title, r.file_count, r.link_count) for r in queue] == [("Cabinetry and countertops", 3, 1)]
 
 
@@ -32,7 +32,7 @@ def test_the_demo_shows_a_dispute_then_an_approval_and_its_audit_chain_verifies(
     acme, owner = seeded
     session = act_as(owner, acme)
     kitchen = next(
-        r for r in review_queue(session, actor_of(session, owner, acme)) if r.title == "Cabinetry and countertops"
+        r for r in review_queue(session, actor_of(session, owner, acme)).rows if r.title == "Cabinetry and countertops"
     ).engagement_id
     ids = (
         session.execute(select(Milestone.id).where(Milestone.engagement_id == kitchen).order_by(Milestone.seq))

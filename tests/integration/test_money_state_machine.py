@@ -918,7 +918,29 @@ class MoneyMachine(RuleBasedStateMachine):
             self._amounts_add_up(s)
             self._ledger_balances(q, s)
             self._status_agrees_with_batches_and_payments(q, s)
+            self._derived_totals_agree(q)
         self._audit_chain_verifies()
+
+    def _derived_totals_agree(self, q):
+        """The totals pages read (revision 0014: invoice_totals, ap_batch_paid, retainage_totals) are the
+        invoices' own sums, recomputed here from the rows, after whatever sequence of approvals, exports,
+        voids, payments and releases came before."""
+        assert q("""
+            select status, currency, due_date, invoices, net_minor from invoice_totals
+             where org_id = :o and invoices <> 0 order by 1, 2, 3""") == q("""
+            select status, currency, due_date, count(*) as invoices, sum(net_minor) as net_minor from invoices
+             where org_id = :o group by 1, 2, 3 order by 1, 2, 3""")
+        assert q("""
+            select batch_id, invoices from ap_batch_paid where org_id = :o and invoices <> 0 order by 1""") == q("""
+            select batch_id, count(*) as invoices from invoices
+             where org_id = :o and status = 'paid' and batch_id is not null group by 1 order by 1""")
+        assert q("""
+            select engagement_id, contractor_id, currency, withheld_minor, released_minor from retainage_totals
+             where org_id = :o order by 1""") == q("""
+            select engagement_id, contractor_id, min(currency) as currency,
+                   coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld_minor,
+                   coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor
+              from invoices where org_id = :o group by 1, 2 order by 1""")
 
     def _authorized_by_an_approval(self, q):
         """(1) Every milestone invoice rests on an approving review, by the engagement's owner or an

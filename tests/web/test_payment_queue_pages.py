@@ -275,9 +275,7 @@ def test_fifty_to_a_page_with_the_next_page_holding_the_rest(finance, world, app
     assert "Showing 1–50 of 51." in visible_text(back) and "← Previous" not in back
 
 
-def test_a_page_is_the_rows_after_its_key_even_when_rows_arrive_in_between(
-    finance, world, app_sessions, admin_engine
-):
+def test_a_page_is_the_rows_after_its_key_even_when_rows_arrive_in_between(finance, world, app_sessions, admin_engine):
     """Keyset paging: the second page starts after the last row the first page showed, so a payment
     authorized meanwhile neither repeats a row nor hides one."""
     eid = active_engagement(app_sessions, world, title="Fit-out", rows=many_rows(52))
