@@ -58,30 +58,31 @@ def authorize_milestone(
     caller holds the engagement and milestone locks. Raises Conflict if the milestone has one already."""
     gross = review.approved_amount_minor or review.milestone_amount_minor
     amounts = approval_amounts(session, engagement, gross)
+    # No savepoint: a duplicate aborts the transaction, which the caller's unit of work rolls back anyway;
+    # RETURNING brings the row back as the database numbered and dated it (no second read).
     try:
-        with session.begin_nested():
-            invoice_id = session.execute(
-                insert(Invoice)
-                .values(
-                    org_id=milestone.org_id,
-                    contractor_id=milestone.contractor_id,
-                    engagement_id=engagement.id,
-                    kind=InvoiceKind.MILESTONE.value,
-                    milestone_id=milestone.id,
-                    review_id=review.id,
-                    description=f"{engagement.title} — {milestone.title}"[:500],
-                    currency=engagement.currency,
-                    authorized_by=actor.user_id,
-                    **amounts.as_dict(),
-                )
-                .returning(Invoice.id)
-            ).scalar_one()
+        invoice = session.execute(
+            insert(Invoice)
+            .values(
+                org_id=milestone.org_id,
+                contractor_id=milestone.contractor_id,
+                engagement_id=engagement.id,
+                kind=InvoiceKind.MILESTONE.value,
+                milestone_id=milestone.id,
+                review_id=review.id,
+                description=f"{engagement.title} — {milestone.title}"[:500],
+                currency=engagement.currency,
+                authorized_by=actor.user_id,
+                **amounts.as_dict(),
+            )
+            .returning(Invoice),
+            execution_options={"populate_existing": True},
+        ).scalar_one()
     except IntegrityError as exc:
         # Unreachable through decide() (it holds the milestone's lock); here for any writer that skipped it.
         if getattr(exc.orig.diag, "constraint_name", None) in ("invoices_one_per_milestone", "invoices_one_per_review"):
             raise Conflict(f"“{milestone.title}” already has its payment authorization; it pays once.") from None
         raise
-    invoice = session.get(Invoice, invoice_id)
     write_ledger(session, invoice, "authorized", authorization_lines(amounts))
     audit.record(
         session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -22,9 +22,9 @@ from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.percent import parse_percent_to_bps
 from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contractor, split_part
 from backoffice.domain.roles import MANAGERS
-from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
+from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
-from backoffice.models import EvidenceFile, Milestone, Organization, Review, Submission, User
+from backoffice.models import Engagement, EvidenceFile, Milestone, Organization, Review, Submission, User
 from backoffice.services import audit, change_orders, invoices
 from backoffice.services.engagements import can_decide, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
@@ -59,7 +59,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
     with unit_of_work(session):
         # Engagement first, then milestone: the order change orders lock in, so the two never deadlock;
         # holding the engagement also keeps a split's change-order number its own.
-        engagement = get_engagement(session, get_milestone(session, milestone_id).engagement_id, lock=True)
+        engagement, policy = _lock_engagement_of(session, milestone_id)
         milestone = get_milestone(session, milestone_id, lock=True)
         if not can_decide(actor, engagement):
             raise Forbidden("Only this engagement's project owner or an admin decides on its work.")
@@ -88,9 +88,6 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
                 "The milestone's amount was changed by a change order since this page was loaded. "
                 "Reload the page to see what approval would authorize now."
             )
-        policy = PartialPolicy(
-            session.execute(select(Organization.partial_policy).where(Organization.id == actor.org_id)).scalar_one()
-        )
         decision, reason, part = _clean(data, policy, milestone.amount_minor, engagement.currency)
         files = list(
             session.execute(
@@ -111,7 +108,7 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
             evidence_sha256=[f.sha256 for f in files],
             reviewed_by=actor.user_id,
         )
-        _insert_review(session, review)
+        review = _insert_review(session, review)
         change_order = None
         if part is not None:
             # A ValidationError here takes the review written above with it: nothing of the decision is kept.
@@ -157,18 +154,41 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
     return review
 
 
-def _insert_review(session: Session, review: Review) -> None:
-    """Write the review in a savepoint, so that a second decision on the same submission can still say
-    who decided first (a Conflict) before the unit of work rolls everything back. The locks taken in
-    ``decide`` make the duplicate unreachable for the app; this backs up a writer that skipped them."""
-    try:
-        with session.begin_nested():
-            session.add(review)
-    except IntegrityError as exc:
-        if getattr(exc.orig.diag, "constraint_name", None) != "reviews_one_per_submission":
-            raise
+def _lock_engagement_of(session: Session, milestone_id) -> tuple[Engagement, PartialPolicy]:
+    """The milestone's engagement, locked, and its organization's partial-approval policy: one statement.
+    One the caller may not lock or see gets the answers get_milestone and get_engagement give."""
+    row_id = parse_id(milestone_id)
+    row = (
+        row_id
+        and session.execute(
+            select(Engagement, Organization.partial_policy)
+            .join(Organization, Organization.id == Engagement.org_id)
+            .where(Engagement.id == select(Milestone.engagement_id).where(Milestone.id == row_id).scalar_subquery())
+            .with_for_update(of=Engagement)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+    )
+    if not row:
+        get_engagement(session, get_milestone(session, milestone_id).engagement_id, lock=True)  # raises
+        raise NotFound()  # (the engagement was found this time: gone and back; not ours to decide now)
+    return row[0], PartialPolicy(row[1])
+
+
+def _insert_review(session: Session, review: Review) -> Review:
+    """Write the review, or, when the submission has one already, say who decided first (a Conflict)
+    before the unit of work rolls everything back. ON CONFLICT DO NOTHING: a duplicate writes nothing and
+    raises nothing, so no savepoint is needed to ask who won. The locks taken in ``decide`` make the
+    duplicate unreachable for the app; this backs up a writer that skipped them. (It locks no row of
+    anyone's: DO NOTHING takes no lock on the row it meets.)"""
+    values = {c.key: getattr(review, c.key) for c in Review.__table__.columns if getattr(review, c.key) is not None}
+    written = session.execute(
+        pg_insert(Review).values(**values).on_conflict_do_nothing().returning(Review),
+        execution_options={"populate_existing": True},
+    ).scalar_one_or_none()
+    if written is None:
         winner = session.execute(select(Review).where(Review.submission_id == review.submission_id)).scalar_one()
-        raise Conflict(already_decided(session, winner)) from None
+        raise Conflict(already_decided(session, winner))
+    return written
 
 
 def already_decided(session: Session, review: Review) -> str:
