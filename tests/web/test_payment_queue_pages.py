@@ -303,6 +303,17 @@ def test_paging_keeps_the_filters(finance, world, app_sessions, admin_engine):
 # --- links -----------------------------------------------------------------------------------------
 
 
+def test_an_engagement_page_links_finance_to_its_payments_in_the_queue_and_its_receipts(
+    app, login, world, finance, queue
+):
+    page = get_html(finance, f"/engagements/{queue.kitchen}")
+    link = re.search(r'<a href="([^"]+)">These payments in the payment queue</a>', page).group(1).replace("&amp;", "&")
+    assert numbers(get_html(finance, link)) == [queue.design["invoice_number"], queue.build["invoice_number"]]
+    assert f'href="/documents/?engagement_id={queue.kitchen}"' in page
+    owner_page = signed_in(app, login, world.owner).get(f"/engagements/{queue.kitchen}").get_data(as_text=True)
+    assert "These payments in the payment queue" not in owner_page
+
+
 def test_each_row_links_to_its_invoice_and_to_the_milestones_evidence_and_decision(finance, queue):
     html = get_html(finance, "/payments/")
     for invoice in (queue.design, queue.build, queue.survey):
