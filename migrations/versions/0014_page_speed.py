@@ -64,21 +64,12 @@ def upgrade() -> None:
         create index retainage_totals_held_idx on retainage_totals (org_id, (withheld_minor - released_minor), engagement_id)
           where withheld_minor > 0;
 
-        insert into invoice_totals (org_id, status, currency, due_date, invoices, net_minor)
-        select org_id, status, currency, due_date, count(*), sum(net_minor) from invoices group by 1, 2, 3, 4;
-        insert into ap_batch_paid (org_id, batch_id, invoices)
-        select org_id, batch_id, count(*) from invoices where status = 'paid' and batch_id is not null group by 1, 2;
-        insert into retainage_totals (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
-        select org_id, contractor_id, engagement_id, min(currency),
-               coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
-               coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
-          from invoices group by 1, 2, 3;
-
         create index milestones_review_queue_idx on milestones (org_id, updated_at, id) where status = 'submitted';
         drop index documents_data_room;
         create index documents_data_room on documents (org_id, issued_at desc, id);
     """)
     apply_rls_policies()
+    op.execute("select rebuild_invoice_totals()")  # (sql/money.sql) from the invoices already there
 
 
 def downgrade() -> None:
@@ -87,5 +78,6 @@ def downgrade() -> None:
         create index documents_data_room on documents (org_id, issued_at desc);
         drop index milestones_review_queue_idx;
         drop function if exists invoices_totals_apply() cascade;
+        drop function if exists rebuild_invoice_totals();
         drop table retainage_totals, ap_batch_paid, invoice_totals;
     """)
