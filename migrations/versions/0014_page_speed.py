@@ -33,8 +33,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Idempotent, like every revision since 0011: tests/integration/test_least_privilege.py upgrades a database
+    # put back to revision 0010 by hand, tables and all.
     op.execute("""
-        create table invoice_totals (
+        create table if not exists invoice_totals (
             org_id uuid not null references organizations (id),
             status text not null,
             currency text not null,
@@ -43,14 +45,14 @@ def upgrade() -> None:
             net_minor bigint not null,
             primary key (org_id, status, currency, due_date)
         );
-        create table ap_batch_paid (
+        create table if not exists ap_batch_paid (
             org_id uuid not null,
             batch_id uuid not null,
             invoices bigint not null,
             primary key (org_id, batch_id),
             foreign key (org_id, batch_id) references ap_export_batches (org_id, id)
         );
-        create table retainage_totals (
+        create table if not exists retainage_totals (
             org_id uuid not null,
             contractor_id uuid not null,
             engagement_id uuid not null,
@@ -60,12 +62,12 @@ def upgrade() -> None:
             primary key (org_id, engagement_id),
             foreign key (org_id, contractor_id, engagement_id) references engagements (org_id, contractor_id, id)
         );
-        create index retainage_totals_contractor_idx on retainage_totals (org_id, contractor_id);
-        create index retainage_totals_held_idx on retainage_totals (org_id, (withheld_minor - released_minor), engagement_id)
+        create index if not exists retainage_totals_contractor_idx on retainage_totals (org_id, contractor_id);
+        create index if not exists retainage_totals_held_idx on retainage_totals (org_id, (withheld_minor - released_minor), engagement_id)
           where withheld_minor > 0;
 
-        create index milestones_review_queue_idx on milestones (org_id, updated_at, id) where status = 'submitted';
-        drop index documents_data_room;
+        create index if not exists milestones_review_queue_idx on milestones (org_id, updated_at, id) where status = 'submitted';
+        drop index if exists documents_data_room;
         create index documents_data_room on documents (org_id, issued_at desc, id);
     """)
     apply_rls_policies()

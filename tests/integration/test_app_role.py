@@ -42,6 +42,10 @@ APP_TABLES = {
     "email_messages",
     "notifications",
     "documents",
+    # derived totals (revision 0014): read by the pages, written only by invoices_totals_apply
+    "invoice_totals",
+    "ap_batch_paid",
+    "retainage_totals",
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -343,6 +347,10 @@ EXPECTED_TABLE_PRIVILEGES = {
     # refuses the last two for everyone)
     "documents": {"SELECT"},
     "contractors": {"SELECT", "INSERT"},  # no page removes a contractor
+    # derived totals: read only; their trigger (the owner's) writes them
+    "invoice_totals": {"SELECT"},
+    "ap_batch_paid": {"SELECT"},
+    "retainage_totals": {"SELECT"},
     "change_orders": {"SELECT"},
     "password_resets": set(),
 }

@@ -190,6 +190,10 @@ WEB_ROLE_TABLES = {
     "SELECT on table public.notifications": "each person's notifications",
     "UPDATE on table public.notifications (read_at)": "marking one's notifications read",
     "SELECT on table public.documents": "the data room (finance and admins)",
+    # derived totals (revision 0014): read by the pages; only their trigger, as the owner, writes them
+    "SELECT on table public.invoice_totals": "the payment queue's totals per currency (finance and admins)",
+    "SELECT on table public.ap_batch_paid": "the batches list's paid count per batch (finance and admins)",
+    "SELECT on table public.retainage_totals": "the retainage report and a contractor's retainage held",
 }
 
 # Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the
