@@ -1,8 +1,8 @@
 """What is in bench/dataset.py's dataset, and how it is built (dataset.py is the benches' door to it).
 
 At scale 1.0 (every count scales, with small floors):
-  - the demo's two organizations, seeded by the real `backoffice demo` path (services.demo.seed), so the
-    demo's pages can be timed on the same database;
+  - the demo's two organizations, seeded by the real `backoffice demo` path (services.demo.seed), its jobs
+    run (emails, notifications, receipts), so the demo's pages can be timed on the same database;
   - "Large Customer Holdings": 10,000 engagements (active mostly; drafts, work requests, paused, completed and
     cancelled ones too) of 500 contractors (20 each), run by 20 project owners, 2 admins and 3 finance
     people; ~145,000 milestones; ~20,000 submissions waiting for review, with 1-3 evidence files each;
@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 import uuid
@@ -38,6 +40,7 @@ from pathlib import Path
 
 import psycopg
 
+import backoffice
 from backoffice import embedded, schema
 from backoffice.db import make_engine, make_session_factory
 from backoffice.domain.ap_export import PRESETS, Layout, Preset
@@ -111,7 +114,8 @@ def build_into(data_dir: Path, scale: float, *, say=log) -> tuple[embedded.Embed
         with make_session_factory(engine)() as session:
             demo.seed(session)  # what `backoffice serve` seeds into an empty embedded database
         engine.dispose()
-        say(f"migrated and seeded the demo: {time.perf_counter() - t0:.1f} s")
+        run_jobs(urls)
+        say(f"migrated, seeded the demo and ran its jobs: {time.perf_counter() - t0:.1f} s")
         large_id = uuid.uuid4()
         with psycopg.connect(urls.admin) as conn:
             bulk_load(conn, large_id, shape_for(scale), say)
@@ -142,6 +146,24 @@ def build_into(data_dir: Path, scale: float, *, say=log) -> tuple[embedded.Embed
     except BaseException:
         stop_cluster(data_dir)
         raise
+
+
+def run_jobs(urls: embedded.EmbeddedUrls) -> None:
+    """Run the jobs waiting (the demo's emails, notifications and receipts) with `backoffice worker --once`, as
+    the worker `backoffice serve` runs beside a demo would have: the demo's pages then show them, and no
+    bench inherits a queue."""
+    root = Path(backoffice.__file__).resolve().parents[1]  # the code this process runs, not another checkout
+    env = os.environ | {
+        "DATABASE_URL": urls.app,
+        "DATABASE_ADMIN_URL": urls.admin,
+        "DATABASE_WORKER_URL": urls.worker,
+        "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    worker = subprocess.run(
+        [sys.executable, "-m", "backoffice", "worker", "--once"], cwd=root, env=env, capture_output=True, text=True
+    )
+    if worker.returncode != 0:
+        raise RuntimeError(f"backoffice worker --once exited {worker.returncode}:\n{worker.stdout}\n{worker.stderr}")
 
 
 def stop_cluster(data_dir: Path) -> None:
