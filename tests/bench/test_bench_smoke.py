@@ -89,6 +89,13 @@ PROMISED = {
         "page_growth_max": "ms",
         "pages": "",
     },
+    "approve": {
+        "http_clients_1": "approvals/s",
+        "http_clients_2": "approvals/s",
+        "raw": "approvals/s",
+        "transaction_statements": "statements",
+        "ratio": "",
+    },
     "rls_overhead": {
         "milestones": "rows",
         "engagements": "rows",
