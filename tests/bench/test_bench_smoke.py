@@ -96,6 +96,16 @@ PROMISED = {
         "transaction_statements": "statements",
         "ratio": "",
     },
+    "load": {
+        "users_2_rps": "requests/s",
+        "users_2_p95": "ms",
+        "users_2_errors": "",
+        "users_2_writes": "",
+        "users_4_rps": "requests/s",
+        "users_4_p95": "ms",
+        "users_4_errors": "",
+        "users_4_writes": "",
+    },
     "rls_overhead": {
         "milestones": "rows",
         "engagements": "rows",
