@@ -14,6 +14,10 @@ At scale 1.0 (every count scales, with small floors):
   - 200 other organizations with 1,000,000 milestones between them (per engagement of 10: one approved and
     invoiced, one submitted, eight planned), so every query of the large organization runs through
     row-level security beside other tenants' rows.
+Everyone but the demo's people signs in with PASSWORD: admin1@large.bench.example (and admin2), owner1 to
+owner20, finance1 to finance3 at the same domain; the user of Contractor N is user@cN.lrg.example (Contractor
+0001, the contractor login's, has 20 engagements and ~210 invoices); in each other organization,
+owner@tNNN.bench.example and user@cN.tNNN.example.
 
 The bulk load (dataset.sql) runs as the owner role with the user triggers of the tables it writes switched
 off, in one transaction (a failure leaves them as they were), then VACUUM (FREEZE, ANALYZE). The rows keep
