@@ -262,10 +262,10 @@ delete from batch where created_at is null;  -- a currency with fewer payments t
 
 insert into ap_export_batches (id, org_id, number, currency, preset, layout, selection, created_by, created_at)
 select b.id, %(org)s, b.number, b.currency, 'quickbooks_online', %(layout)s::jsonb,
-       jsonb_build_object('mode', 'selected', 'count', (select count(*) from inv where inv.batch_id = b.id),
-                          'currency', b.currency),
+       jsonb_build_object('mode', 'selected', 'count', n.count, 'currency', b.currency),
        (select id from person where org_id = %(org)s and role = 'finance' and n = 1), b.created_at
-  from batch b;
+  from batch b join (select batch_id, count(*) from inv where batch_id is not null group by batch_id) n
+    on n.batch_id = b.id;
 
 update invoices i set status = 'exported', batch_id = inv.batch_id, exported_at = b.created_at
   from inv join batch b on b.id = inv.batch_id
@@ -409,10 +409,10 @@ with derived as (
          jsonb_build_object('revision', 1, 'links', jsonb_build_array('https://files.example.com/' || s.engagement_id || '/' || s.seq),
                             'files', coalesce(f.files, '[]'::jsonb))
     from sub s
-    left join lateral (select jsonb_agg(jsonb_build_object('name', v.file_name, 'size', octet_length(v.data),
-                                                           'type', v.content_type, 'sha256', encode(sha256(v.data), 'hex'))
-                                        order by v.position) as files
-                         from evidence v where v.submission_id = s.submission_id) f on true
+    left join (select v.submission_id,
+                      jsonb_agg(jsonb_build_object('name', v.file_name, 'size', octet_length(v.data), 'type', v.content_type,
+                                                   'sha256', encode(sha256(v.data), 'hex')) order by v.position) as files
+                 from evidence v group by v.submission_id) f on f.submission_id = s.submission_id
    where s.org_id = %(org)s
   union all
   select i.reviewed_at, i.owner_id, null, 'invoice.authorized', 'invoice', i.invoice_id::text,

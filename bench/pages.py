@@ -184,15 +184,14 @@ def p95(samples: list[float]) -> float:
 
 @dataclass
 class Side:
-    """One organization's view of the bench: its rows, and a signed-in browser per role."""
+    """One organization's side of the bench: the ids its pages name, and a signed-in browser per role."""
 
     label: str  # "" for the large organization, "_demo" for the demo's
-    org: dataset.Org
-    ids: dict[str, str]
+    ids: dict[str, str | None]
     browsers: dict[str, requests.Session]
 
 
-def page_ids(ds: dataset.Dataset, org: dataset.Org) -> dict[str, str]:
+def page_ids(ds: dataset.Dataset, org: dataset.Org) -> dict[str, str | None]:
     """The ids the pages' paths name: the dataset's rows, and the organization's newest email (the outbox
     message page), if it has any."""
     with psycopg.connect(ds.urls.admin) as conn:
@@ -240,6 +239,11 @@ def measure(base: str, sides: list[Side], runs: int, only: str) -> tuple[dict[st
     return results, skipped
 
 
+def _interrupted(signum, frame):
+    """SIGTERM unwinds like Ctrl+C: the server and the dataset's PostgreSQL are stopped on the way out."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0)
@@ -252,8 +256,7 @@ def main() -> None:
     if "--smoke" in sys.argv[1:]:
         ap.set_defaults(**SMOKE)  # sizes given explicitly still win
     args = ap.parse_args()
-    # SIGTERM unwinds like Ctrl+C, so the server and the dataset's PostgreSQL are stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupted)
 
     t0 = time.perf_counter()
     entry, built = dataset.cached(args.scale, rebuild=args.rebuild)
@@ -267,7 +270,7 @@ def main() -> None:
             try:
                 server.wait_ready()
                 sides = [
-                    Side(label, org, page_ids(ds, org), {r: sign_in(server.base, org.logins[r], org.id) for r in ROLES})
+                    Side(label, page_ids(ds, org), {r: sign_in(server.base, org.logins[r], org.id) for r in ROLES})
                     for label, org in (("", ds.large), ("_demo", ds.demo))
                 ]
                 print(f"setup: {time.perf_counter() - t0:.1f} s (copy {ds.copy_seconds:.1f} s, serve, sign-ins)")
