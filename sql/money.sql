@@ -128,7 +128,9 @@ begin
   new.due_date := new.issued_on + v_engagement.payment_terms_days;
   new.number := public.next_org_number(new.org_id, 'invoice');
   new.invoice_number := (select o.invoice_prefix from public.organizations o where o.id = new.org_id)
-                        || '-' || lpad(new.number::text, 6, '0');
+                        || '-' || lpad(new.number::text, greatest(6, length(new.number::text)), '0');
+  -- (Six digits at least, and every digit past a millionth invoice: lpad alone cuts a longer text to six, so
+  -- invoice 1,000,000 would have repeated 100,000's number.)
   new.authorized_at := now();
   new.updated_at := now();
   return new;

@@ -255,6 +255,20 @@ def test_each_organization_numbers_its_invoices_with_its_own_prefix(world, act_a
     assert [i["invoice_number"] for i in z] == ["ORGB-000001"]
 
 
+def test_the_millionth_invoice_keeps_every_digit(world, act_as, admin_engine):
+    """Six digits at least, never fewer than the number has: lpad alone would cut 1000000 to 100000."""
+    set_org(admin_engine, world.org_a, invoice_prefix="ACME")
+    with admin_engine.begin() as conn:
+        run(
+            conn,
+            "insert into org_counters (org_id, counter, last_value) values (:o, 'invoice', 999999)"
+            " on conflict (org_id, counter) do update set last_value = 999999",
+            o=world.org_a,
+        )
+    _, made = approved_invoices(act_as, admin_engine, party(world, "x"), ("1.00", "2.00"))
+    assert [i["invoice_number"] for i in made] == ["ACME-1000000", "ACME-1000001"]
+
+
 @pytest.mark.parametrize("prefix", ["acme", "A", "TOOLONGPREFIX", "AC-ME"])
 def test_an_invoice_prefix_is_two_to_eight_capitals_or_digits(world, admin_engine, prefix):
     refused(
