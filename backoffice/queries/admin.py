@@ -25,9 +25,13 @@ class MemberRow:
     last_login_at: datetime | None
 
 
-def members(session: Session) -> list[MemberRow]:
-    """Everyone with a membership, accepted or invited. An invited person's account stays invisible
-    (RLS) until they accept, so they are shown as the admin typed them on the invitation."""
+def members(
+    session: Session, membership_id: uuid.UUID | None = None, contractor_id: uuid.UUID | None = None
+) -> list[MemberRow]:
+    """Everyone with a membership, accepted or invited (or the one ``membership_id`` names, or a
+    contractor's users). An invited
+    person's account stays invisible (RLS) until they accept, so they are shown as the admin typed them on
+    the invitation."""
     invite = (
         select(Invite.email, Invite.name)
         .where(Invite.org_id == Membership.org_id, Invite.user_id == Membership.user_id)
@@ -35,12 +39,16 @@ def members(session: Session) -> list[MemberRow]:
         .limit(1)
         .lateral()
     )
-    rows = session.execute(
+    query = (
         select(Membership, User, Contractor.legal_name, invite.c.email, invite.c.name)
         .outerjoin(User, User.id == Membership.user_id)
         .outerjoin(Contractor, Contractor.id == Membership.contractor_id)
         .outerjoin(invite, true())
-    ).all()
+    )
+    if membership_id is not None:
+        query = query.where(Membership.id == membership_id)
+    if contractor_id is not None:
+        query = query.where(Membership.contractor_id == contractor_id)
     result = [
         MemberRow(
             m.id,
@@ -53,9 +61,14 @@ def members(session: Session) -> list[MemberRow]:
             m.accepted_at is None,
             u.last_login_at if u else None,
         )
-        for m, u, cname, inv_email, inv_name in rows
+        for m, u, cname, inv_email, inv_name in session.execute(query).all()
     ]
     return sorted(result, key=lambda r: (r.name.lower(), r.email.lower()))
+
+
+def member(session: Session, membership_id: uuid.UUID | None) -> MemberRow | None:
+    found = members(session, membership_id) if membership_id else []
+    return found[0] if found else None
 
 
 def contractors(session: Session) -> list[Contractor]:
@@ -63,7 +76,7 @@ def contractors(session: Session) -> list[Contractor]:
 
 
 def contractor_members(session: Session, contractor_id: uuid.UUID) -> list[MemberRow]:
-    return [m for m in members(session) if m.contractor_id == contractor_id]
+    return members(session, contractor_id=contractor_id)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from backoffice.domain.ap_export import DATE_FORMATS, FIELDS, PRESETS, Preset
 from backoffice.domain.currency import COMMON, MINOR_UNITS
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
-from backoffice.errors import ValidationError
+from backoffice.errors import NotFound, ValidationError
 from backoffice.formatting import COMMON_LOCALES, locale_name
 from backoffice.queries import admin as queries
 from backoffice.services import contractors as contractor_service
 from backoffice.services import members as member_service
 from backoffice.services import organizations as org_service
-from backoffice.services.validation import clean_days, clean_percent, clean_whole_number
+from backoffice.services.validation import clean_days, clean_percent, clean_whole_number, parse_id
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import apply_errors
 from backoffice.web.htmx import render
@@ -253,8 +253,6 @@ def _members_page(invite_form=None, status=200):
         "admin/members.html",
         members=queries.members(db()),
         invite_form=invite_form,
-        role_choices=ROLE_CHOICES,
-        contractor_choices=_contractor_choices(),
         invite_link=cookie.pop("invite_link", None),
         me=actor(),
         status=status,
@@ -316,6 +314,24 @@ def _member_action(action, success: str):
         return _members_page(status=422)
     flash(success, "success")
     return redirect(url_for("admin.members"), code=303)
+
+
+@bp.route("/members/<membership_id>")
+@roles_required(Role.ADMIN)
+def member_actions(membership_id):
+    """One member's role form, new-link and removal buttons: the members table's menu fetches them when it
+    opens (htmx), and this page shows them without JavaScript."""
+    member = queries.member(db(), parse_id(membership_id))
+    if member is None:
+        raise NotFound()
+    return render(
+        "admin/member.html",
+        "admin/_member_actions.html",
+        m=member,
+        role_choices=ROLE_CHOICES,
+        contractor_choices=_contractor_choices(),
+        me=actor(),
+    )
 
 
 @bp.route("/members/<membership_id>/role", methods=["POST"])

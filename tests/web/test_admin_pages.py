@@ -248,6 +248,27 @@ def _role_of(admin_engine, membership_id):
         ).one()
 
 
+def test_each_members_forms_open_from_its_row_and_the_table_carries_none(app, login, admin, world, admin_engine):
+    """The table stays light however many members and contractors there are: a row's menu fetches its forms
+    (htmx) or links them (without JavaScript); the page of those forms is the admin's only."""
+    mid = _membership_id(admin_engine, world.org_a, world.contractor_x_user.id)
+    table = admin.get("/admin/members").get_data(as_text=True)
+    row = member_row(table, world.contractor_x_user.email)
+    assert f'hx-get="/admin/members/{mid}"' in row and f'href="/admin/members/{mid}"' in row
+    assert "<select" not in table.split("<h2>Invite someone</h2>")[0]
+    fragment = admin.get(f"/admin/members/{mid}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment
+    assert re.search(rf'<option value="{world.contractor_x}"\s+selected>', fragment)
+    assert "Remove from organization" in fragment and "Save role" in fragment
+    page = admin.get(f"/admin/members/{mid}")
+    assert page.status_code == 200 and world.contractor_x_user.name in page.get_data(as_text=True)
+    assert admin.get("/admin/members/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert admin.get("/admin/members/not-an-id").status_code == 404
+    client = app.test_client()
+    login(client, world.owner)
+    assert client.get(f"/admin/members/{mid}").status_code == 403
+
+
 def test_change_role(admin, world, admin_engine):
     mid = _membership_id(admin_engine, world.org_a, world.owner.id)
     response = admin.post(

@@ -217,6 +217,11 @@ def demo_rows(admin_engine, demo_data) -> dict[str, str]:
             "rewiring": engagement("Office rewiring, 2nd floor"),
             "cancelled": one("select id from engagements where org_id = :org and status = 'cancelled' limit 1"),
             "northwind": one("select id from contractors where org_id = :org and legal_name = 'Northwind Design Ltd'"),
+            # a member who is not the admin the pages are opened as: their change-role and remove forms
+            "member": one(
+                "select m.id from memberships m join users u on u.id = m.user_id"
+                " where m.org_id = :org and m.role = 'finance' order by u.email limit 1"
+            ),
         }
         rows["batch"], rows["batch_number"] = (
             str(v)
@@ -471,8 +476,13 @@ def confirm_of(html: str, label: str) -> str:
 
 # (who, path, the button, the question it asks as a pattern): the question names what is at stake.
 CONFIRMS = [
-    (ADMIN, "/admin/members", "Remove from organization", r"Remove [A-Z][a-z]+ [A-Z][a-z]+ from this organization\?"),
-    (ADMIN, "/admin/members", "Save role", r"Change the role of [A-Z][a-z]+ [A-Z][a-z]+\?"),
+    (
+        ADMIN,
+        "/admin/members/{member}",
+        "Remove from organization",
+        r"Remove [A-Z][a-z]+ [A-Z][a-z]+ from this organization\?",
+    ),
+    (ADMIN, "/admin/members/{member}", "Save role", r"Change the role of [A-Z][a-z]+ [A-Z][a-z]+\?"),
     (
         OWNER,
         "/engagements/{kitchen}",
