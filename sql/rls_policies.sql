@@ -10,7 +10,7 @@
 --   4. Engagements          engagements, milestones, change_orders, change_order_lines
 --   5. Evidence and review  submissions, evidence_files, evidence_chunks, reviews
 --   6. Money                invoices, payments, ap_export_batches, ap_export_chunks, ledger_entries, org_counters
---   7. Notifications        email_messages, notifications, documents, password_resets
+--   7. Notifications        email_messages, account_messages, notifications, documents, password_resets
 --   8. The job queue        procrastinate's schema
 -- Each table's grants follow its policies. Guard triggers and the other functions live in a file per
 -- area (sql/engagements.sql, reviews.sql, money.sql, audit.sql, append_only.sql, auth.sql, jobs.sql),
@@ -480,23 +480,10 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 
 -- email_messages, the outbox. An organization's messages are written by its worker and its admins
--- (invitations) and read by admins only: a message may hold a sign-in link. An account message
--- (a password reset: no org) is the worker role's alone, which writes and sends it for the account its
--- job names: the web role has no policy for it at all, since a request can name any account in
--- app.user_id (its policy own_account_messages went in revision 0009).
+-- (invitations) and read by admins only: a message may hold a sign-in link.
 select pg_temp.policy('email_messages', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('email_messages', 'admins_only', $p$as restrictive
-  using (org_id is null or (select app_role()) = 'admin') with check (org_id is null or (select app_role()) = 'admin')$p$);
--- The worker writes and sends an account message as its job names the account (app.user_id, no org):
--- these are the worker role's own (TO the role: the web role is not it).
-select pg_temp.policy('email_messages', 'worker_account_messages_insert', format($p$for insert to %I
-  with check (org_id is null and recipient_user_id = (select app_user_id()) and event = 'password_reset')$p$,
-  current_setting('backoffice.worker_role')));
-select pg_temp.policy('email_messages', 'worker_account_messages_select', format($p$for select to %I
-  using (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
-select pg_temp.policy('email_messages', 'worker_account_messages_update', format($p$for update to %I
-  using (org_id is null and recipient_user_id = (select app_user_id()))
-  with check (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+  using ((select app_role()) = 'admin') with check ((select app_role()) = 'admin')$p$);
 -- INSERT: the columns notifications.store_message writes (an admin's invitation on the web; every other
 -- message from the worker's jobs); how a delivery went (last_error, provider_id, sent_at) and when
 -- (created_at, updated_at) are never the writer's to say: a new message cannot claim it was sent.
@@ -505,6 +492,20 @@ select pg_temp.policy('email_messages', 'worker_account_messages_update', format
 select pg_temp.grant_to_app('email_messages', 'select, insert (id, org_id, event, recipient_user_id, recipient, subject,
   html, text, status, attempts, dedupe_key, entity_type, entity_id), update (status, updated_at)');
 select pg_temp.grant_to_worker('email_messages', 'select, insert (id, org_id, event, recipient_user_id, recipient, subject,
+  html, text, status, attempts, dedupe_key, entity_type, entity_id),
+  update (status, updated_at, attempts, last_error, provider_id, sent_at)');
+-- account_messages: an account's own messages (a password reset: no organization; migration 0015 moved them
+-- out of email_messages), the worker role's alone, which writes and sends one for the account its job names
+-- (app.user_id, no org). The web role has no policy and no grant: a request can name any account in
+-- app.user_id (its policy own_account_messages went in revision 0009).
+select pg_temp.policy('account_messages', 'worker_account_messages_insert', format($p$for insert to %I
+  with check (recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.policy('account_messages', 'worker_account_messages_select', format($p$for select to %I
+  using (recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.policy('account_messages', 'worker_account_messages_update', format($p$for update to %I
+  using (recipient_user_id = (select app_user_id()))
+  with check (recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.grant_to_worker('account_messages', 'select, insert (id, event, recipient_user_id, recipient, subject,
   html, text, status, attempts, dedupe_key, entity_type, entity_id),
   update (status, updated_at, attempts, last_error, provider_id, sent_at)');
 
