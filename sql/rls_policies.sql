@@ -409,14 +409,16 @@ select pg_temp.grant_to_worker('submissions', 'select');  -- the submitted and o
 select pg_temp.contractor_scoped('evidence_files');
 select pg_temp.writes_only_by('evidence_files', '{contractor}');
 select pg_temp.policy('evidence_files', 'with_its_submission', $p$as restrictive for insert with check (exists (
-  select 1 from public.submissions s where s.id = submission_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
+  select 1 from public.submissions s where s.org_id = evidence_files.org_id and s.id = submission_id
+     and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('evidence_files', 'select, insert');
 select pg_temp.grant_to_worker('evidence_files', 'select');  -- the evidence named (and hashed) on a receipt
 select pg_temp.contractor_scoped('evidence_chunks');
 select pg_temp.writes_only_by('evidence_chunks', '{contractor}');
 select pg_temp.policy('evidence_chunks', 'with_its_submission', $p$as restrictive for insert with check (exists (
-  select 1 from public.evidence_files f join public.submissions s on s.id = f.submission_id
-   where f.id = file_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
+  select 1 from public.evidence_files f join public.submissions s on s.org_id = f.org_id and s.id = f.submission_id
+   where f.org_id = evidence_chunks.org_id and f.id = file_id and s.submitted_at = now()
+     and s.submitted_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('evidence_chunks', 'select, insert');
 -- reviews: staff decide in their own name (reviews_guard narrows owners to their engagements); the
 -- contractor reads the decisions on its work.
@@ -458,7 +460,8 @@ select pg_temp.policy('ap_export_chunks', 'org_scope', $p$using (org_id = (selec
 select pg_temp.policy('ap_export_chunks', 'finance_only', $p$as restrictive
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('ap_export_chunks', 'with_its_batch', $p$as restrictive for insert with check (exists (
-  select 1 from public.ap_export_batches b where b.id = batch_id and b.created_at = now() and b.created_by = (select app_user_id())))$p$);
+  select 1 from public.ap_export_batches b where b.org_id = ap_export_chunks.org_id and b.id = batch_id
+     and b.created_at = now() and b.created_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('ap_export_chunks', 'select, insert');
 -- ledger: finance and admins read it; whoever performs a money event writes its lines (insert only).
 select pg_temp.policy('ledger_entries', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
