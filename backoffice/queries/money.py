@@ -389,7 +389,7 @@ def retainage_report(session: Session) -> tuple[list[RetainageRow], list[Contrac
                (array_agg(i.invoice_number) filter (where i.kind = 'retainage_release'))[1] as release_number,
                (array_agg(i.status) filter (where i.kind = 'retainage_release'))[1] as release_status
           from engagements e join contractors c on c.id = e.contractor_id join invoices i on i.engagement_id = e.id
-         group by e.id, c.legal_name
+         group by e.org_id, e.id, c.legal_name  -- e's key, so its other columns may be named
         having coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0) > 0
          order by lower(c.legal_name), lower(e.title)""")
         ).mappings()
