@@ -95,7 +95,7 @@ def test_every_table_is_either_an_organizations_or_a_reference_table_written_out
     )
 
 
-def test_every_tenant_tables_org_id_is_never_null(admin_engine, tables):
+def test_every_tenant_tables_org_id_is_never_null(admin_engine):
     nullable = catalog(
         admin_engine,
         "select table_name from information_schema.columns"
