@@ -237,8 +237,8 @@ begin
   elsif public.app_user_id() is distinct from v_inv.user_id then
     return;
   end if;
-  update public.memberships set accepted_at = now() where id = v_membership;
-  update public.invites set used_at = now() where id = v_inv.id;
+  update public.memberships m set accepted_at = now() where m.org_id = v_inv.org_id and m.id = v_membership;
+  update public.invites i set used_at = now() where i.org_id = v_inv.org_id and i.id = v_inv.id;
   perform public.auth_record_success(v_inv.user_id);  -- they are signed in from here
   return query select v_inv.user_id, v_inv.org_id,
                       case when v_hash is null then public.auth_open_session(v_inv.user_id) end;

@@ -15,10 +15,10 @@ $$;
 -- The one way into the queue for the web role (and the worker's own follow-up jobs): a job of a kind
 -- the web may ask for, with exactly that kind's arguments (ids and an event name), for the current
 -- organization, which app_org_id() grants only on a real membership (or to the worker role). A job
--- with no organization is an account message (a password reset email): only send_email, only for the
--- account the transaction acts as, and only for a message of that account's that exists. The row goes
--- in through procrastinate's own defer function, in the caller's transaction, so the worker takes it
--- unchanged and a rollback enqueues nothing. Refusals are 42501 (insufficient_privilege). A login role
+-- with no organization is an account message (a password reset email, in account_messages): only
+-- send_email, only for the account the transaction acts as, and only for a message of that account's
+-- that exists. The row goes in through procrastinate's own defer function, in the caller's transaction,
+-- so the worker takes it unchanged and a rollback enqueues nothing. Refusals are 42501 (insufficient_privilege). A login role
 -- that bypasses row-level security (the owner role seeding the demo through the services) is not held
 -- to an organization: it can reach every one anyway.
 create or replace function enqueue_job(p_task text, p_args jsonb) returns bigint
@@ -57,8 +57,8 @@ begin
       raise exception 'a job may be enqueued only for the current organization' using errcode = '42501';
     end if;
   elsif p_task <> 'send_email' or v_user is null or v_user is distinct from public.app_user_id()
-        or not exists (select 1 from public.email_messages m
-                        where m.id = (p_args ->> 'message_id')::uuid and m.org_id is null and m.recipient_user_id = v_user) then
+        or not exists (select 1 from public.account_messages m
+                        where m.id = (p_args ->> 'message_id')::uuid and m.recipient_user_id = v_user) then
     raise exception 'a job without an organization is only an account''s own message' using errcode = '42501';
   end if;
   return (procrastinate.procrastinate_defer_jobs_v1(array[

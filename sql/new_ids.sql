@@ -1,11 +1,17 @@
--- A new row's id is new (DESIGN.md section 5: no lock of another tenant's row is ever taken).
+-- A new row's id is new in its organization (DESIGN.md section 5: no lock of another tenant's row is ever taken).
 --
--- INSERT ... ON CONFLICT (id) DO UPDATE naming another organization's row by its id locks that row, waiting
--- for whoever holds it, before the UPDATE policy refuses it; a plain INSERT repeating an id waits for an open
--- transaction that changed that row before its primary key refuses it. So every table the app role may both
--- insert into and update gets a BEFORE INSERT trigger that reads the id first (a plain read: it neither locks
--- nor waits) and refuses a taken one as the primary key would, in the same words. Nothing legitimate inserts
--- an id that exists: the app's ids are the database's gen_random_uuid().
+-- INSERT ... ON CONFLICT DO UPDATE naming an existing row's key locks that row, waiting for whoever holds it,
+-- before the UPDATE policy is checked; a plain INSERT repeating a key waits for an open transaction that
+-- changed that row before its primary key refuses it. So every table the app role may both insert into and
+-- update gets a BEFORE INSERT trigger that reads the key first (a plain read: it neither locks nor waits) and
+-- refuses a taken one as the primary key would, in the same words. Nothing legitimate inserts an id that
+-- exists: the app's ids are the database's gen_random_uuid().
+--
+-- Since revision 0015 the primary key is (org_id, id) (tests/integration/test_tenant_keys.py): an id is
+-- unique within its organization, and another organization's row with the same id is neither a conflict
+-- nor reachable by this insert's key, so only the row's own organization is read (over the key's index). The
+-- trigger still keeps a writer off the rows of its own organization that its policies hide (another
+-- contractor's, say) or let it read but not update.
 --
 -- The tables (those with an id and an org_id) follow the grants of sql/rls_policies.sql, applied before: a
 -- table that gains INSERT and UPDATE gets the trigger, one that loses either loses it.
@@ -23,8 +29,9 @@ begin
   if new.org_id is distinct from public.app_org_id() then
     return new;
   end if;
-  execute format('select exists (select 1 from %I.%I t where t.id = $1)', tg_table_schema, tg_table_name)
-    into v_taken using new.id;
+  execute format('select exists (select 1 from %I.%I t where t.org_id = $1 and t.id = $2)', tg_table_schema,
+                 tg_table_name)
+    into v_taken using new.org_id, new.id;
   if v_taken then
     raise exception 'duplicate key value violates unique constraint "%"', tg_table_name || '_pkey'
       using errcode = '23505', constraint = tg_table_name || '_pkey';

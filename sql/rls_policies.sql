@@ -10,7 +10,7 @@
 --   4. Engagements          engagements, milestones, change_orders, change_order_lines
 --   5. Evidence and review  submissions, evidence_files, evidence_chunks, reviews
 --   6. Money                invoices, payments, ap_export_batches, ap_export_chunks, ledger_entries, org_counters
---   7. Notifications        email_messages, notifications, documents, password_resets
+--   7. Notifications        email_messages, account_messages, notifications, documents, password_resets
 --   8. The job queue        procrastinate's schema
 -- Each table's grants follow its policies. Guard triggers and the other functions live in a file per
 -- area (sql/engagements.sql, reviews.sql, money.sql, audit.sql, append_only.sql, auth.sql, jobs.sql),
@@ -409,14 +409,16 @@ select pg_temp.grant_to_worker('submissions', 'select');  -- the submitted and o
 select pg_temp.contractor_scoped('evidence_files');
 select pg_temp.writes_only_by('evidence_files', '{contractor}');
 select pg_temp.policy('evidence_files', 'with_its_submission', $p$as restrictive for insert with check (exists (
-  select 1 from public.submissions s where s.id = submission_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
+  select 1 from public.submissions s where s.org_id = evidence_files.org_id and s.id = submission_id
+     and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('evidence_files', 'select, insert');
 select pg_temp.grant_to_worker('evidence_files', 'select');  -- the evidence named (and hashed) on a receipt
 select pg_temp.contractor_scoped('evidence_chunks');
 select pg_temp.writes_only_by('evidence_chunks', '{contractor}');
 select pg_temp.policy('evidence_chunks', 'with_its_submission', $p$as restrictive for insert with check (exists (
-  select 1 from public.evidence_files f join public.submissions s on s.id = f.submission_id
-   where f.id = file_id and s.submitted_at = now() and s.submitted_by = (select app_user_id())))$p$);
+  select 1 from public.evidence_files f join public.submissions s on s.org_id = f.org_id and s.id = f.submission_id
+   where f.org_id = evidence_chunks.org_id and f.id = file_id and s.submitted_at = now()
+     and s.submitted_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('evidence_chunks', 'select, insert');
 -- reviews: staff decide in their own name (reviews_guard narrows owners to their engagements); the
 -- contractor reads the decisions on its work.
@@ -458,7 +460,8 @@ select pg_temp.policy('ap_export_chunks', 'org_scope', $p$using (org_id = (selec
 select pg_temp.policy('ap_export_chunks', 'finance_only', $p$as restrictive
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('ap_export_chunks', 'with_its_batch', $p$as restrictive for insert with check (exists (
-  select 1 from public.ap_export_batches b where b.id = batch_id and b.created_at = now() and b.created_by = (select app_user_id())))$p$);
+  select 1 from public.ap_export_batches b where b.org_id = ap_export_chunks.org_id and b.id = batch_id
+     and b.created_at = now() and b.created_by = (select app_user_id())))$p$);
 select pg_temp.grant_to_app('ap_export_chunks', 'select, insert');
 -- ledger: finance and admins read it; whoever performs a money event writes its lines (insert only).
 select pg_temp.policy('ledger_entries', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
@@ -494,23 +497,10 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 
 -- email_messages, the outbox. An organization's messages are written by its worker and its admins
--- (invitations) and read by admins only: a message may hold a sign-in link. An account message
--- (a password reset: no org) is the worker role's alone, which writes and sends it for the account its
--- job names: the web role has no policy for it at all, since a request can name any account in
--- app.user_id (its policy own_account_messages went in revision 0009).
+-- (invitations) and read by admins only: a message may hold a sign-in link.
 select pg_temp.policy('email_messages', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('email_messages', 'admins_only', $p$as restrictive
-  using (org_id is null or (select app_role()) = 'admin') with check (org_id is null or (select app_role()) = 'admin')$p$);
--- The worker writes and sends an account message as its job names the account (app.user_id, no org):
--- these are the worker role's own (TO the role: the web role is not it).
-select pg_temp.policy('email_messages', 'worker_account_messages_insert', format($p$for insert to %I
-  with check (org_id is null and recipient_user_id = (select app_user_id()) and event = 'password_reset')$p$,
-  current_setting('backoffice.worker_role')));
-select pg_temp.policy('email_messages', 'worker_account_messages_select', format($p$for select to %I
-  using (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
-select pg_temp.policy('email_messages', 'worker_account_messages_update', format($p$for update to %I
-  using (org_id is null and recipient_user_id = (select app_user_id()))
-  with check (org_id is null and recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+  using ((select app_role()) = 'admin') with check ((select app_role()) = 'admin')$p$);
 -- INSERT: the columns notifications.store_message writes (an admin's invitation on the web; every other
 -- message from the worker's jobs); how a delivery went (last_error, provider_id, sent_at) and when
 -- (created_at, updated_at) are never the writer's to say: a new message cannot claim it was sent.
@@ -519,6 +509,20 @@ select pg_temp.policy('email_messages', 'worker_account_messages_update', format
 select pg_temp.grant_to_app('email_messages', 'select, insert (id, org_id, event, recipient_user_id, recipient, subject,
   html, text, status, attempts, dedupe_key, entity_type, entity_id), update (status, updated_at)');
 select pg_temp.grant_to_worker('email_messages', 'select, insert (id, org_id, event, recipient_user_id, recipient, subject,
+  html, text, status, attempts, dedupe_key, entity_type, entity_id),
+  update (status, updated_at, attempts, last_error, provider_id, sent_at)');
+-- account_messages: an account's own messages (a password reset: no organization; migration 0015 moved them
+-- out of email_messages), the worker role's alone, which writes and sends one for the account its job names
+-- (app.user_id, no org). The web role has no policy and no grant: a request can name any account in
+-- app.user_id (its policy own_account_messages went in revision 0009).
+select pg_temp.policy('account_messages', 'worker_account_messages_insert', format($p$for insert to %I
+  with check (recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.policy('account_messages', 'worker_account_messages_select', format($p$for select to %I
+  using (recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.policy('account_messages', 'worker_account_messages_update', format($p$for update to %I
+  using (recipient_user_id = (select app_user_id()))
+  with check (recipient_user_id = (select app_user_id()))$p$, current_setting('backoffice.worker_role')));
+select pg_temp.grant_to_worker('account_messages', 'select, insert (id, event, recipient_user_id, recipient, subject,
   html, text, status, attempts, dedupe_key, entity_type, entity_id),
   update (status, updated_at, attempts, last_error, provider_id, sent_at)');
 

@@ -44,7 +44,9 @@ def notify(org_id: str, event: str, entity_id: str) -> None:
 def send_email(context: JobContext, message_id: str, org_id: str | None = None, user_id: str | None = None) -> None:
     last = context.job.attempts + 1 >= EMAIL_RETRY.max_attempts
     with worker_session(_id(org_id), user_id=_id(user_id)) as session:
-        outcome = email_delivery.deliver(session, uuid.UUID(message_id), current().mailer, last_attempt=last)
+        outcome = email_delivery.deliver(
+            session, uuid.UUID(message_id), current().mailer, account=org_id is None, last_attempt=last
+        )
     log.info("email %s: %s", message_id, outcome.value)
 
 

@@ -8,7 +8,7 @@ from backoffice.models.engagements import (
     Milestone,
 )
 from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment
-from backoffice.models.notifications import Document, EmailMessage, Notification
+from backoffice.models.notifications import AccountMessage, Document, EmailMessage, Notification
 from backoffice.models.org import (
     AuditEvent,
     Contractor,
@@ -20,6 +20,7 @@ from backoffice.models.org import (
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 
 __all__ = [
+    "AccountMessage",
     "ApExportBatch",
     "ApExportChunk",
     "AuditEvent",

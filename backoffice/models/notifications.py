@@ -11,13 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backoffice.models.base import Base, new_id
 
 
-class EmailMessage(Base):
-    __tablename__ = "email_messages"
+class _Message:
+    """One email, as the outbox keeps it until it is sent (services/email_delivery)."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    org_id: Mapped[uuid.UUID | None]
     event: Mapped[str] = mapped_column(Text)
-    recipient_user_id: Mapped[uuid.UUID | None]
     recipient: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
@@ -32,6 +30,24 @@ class EmailMessage(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None]
+
+
+class EmailMessage(_Message, Base):
+    """An organization's message: its outbox, which its admins read."""
+
+    __tablename__ = "email_messages"
+
+    org_id: Mapped[uuid.UUID]
+    recipient_user_id: Mapped[uuid.UUID | None]
+
+
+class AccountMessage(_Message, Base):
+    """An account's own message (a password reset), in no organization: the worker role's alone (migration 0015
+    moved these out of email_messages, whose every row is one organization's)."""
+
+    __tablename__ = "account_messages"
+
+    recipient_user_id: Mapped[uuid.UUID]
 
 
 class Notification(Base):

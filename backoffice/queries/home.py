@@ -66,7 +66,7 @@ select e.id, e.title, e.currency,
        count(m.id) filter (where m.status <> 'cancelled') as milestones, e.sent_at
   from engagements e left join milestones m on m.engagement_id = e.id
  where e.status = 'awaiting_acceptance' and e.contractor_id = :contractor
- group by e.id order by e.sent_at, e.id
+ group by e.org_id, e.id order by e.sent_at, e.id  -- e's key, so its other columns may be named
 """
 
 _RETURNED = """

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.db import unit_of_work
-from backoffice.models import EmailMessage
+from backoffice.models import AccountMessage, EmailMessage
 
 NO_API_KEY = "Not sent: RESEND_API_KEY is not set, so messages are kept here instead."
 
@@ -58,14 +58,16 @@ def _describe(error: ResendError) -> str:
     return f"Resend answered {error.code} ({error.error_type}): {error.message}"[:1000]
 
 
-def deliver(session: Session, message_id: uuid.UUID, mailer: Mailer, *, last_attempt: bool = False) -> Outcome:
-    """Send the message once; commit what happened. Raises TransientEmailError to ask for a retry
-    (unless ``last_attempt``, when the message is marked failed instead)."""
+def deliver(
+    session: Session, message_id: uuid.UUID, mailer: Mailer, *, account: bool = False, last_attempt: bool = False
+) -> Outcome:
+    """Send the message once (an organization's, or with ``account`` an account's own); commit what happened.
+    Raises TransientEmailError to ask for a retry (unless ``last_attempt``, when the message is marked failed
+    instead)."""
     retry: TransientEmailError | None = None
+    table = AccountMessage if account else EmailMessage
     with unit_of_work(session):
-        message = session.execute(
-            select(EmailMessage).where(EmailMessage.id == message_id).with_for_update()
-        ).scalar_one_or_none()
+        message = session.execute(select(table).where(table.id == message_id).with_for_update()).scalar_one_or_none()
         if message is None or message.status in ("sent", "failed"):
             return Outcome.NOTHING_TO_DO
         message.updated_at = func.now()

@@ -23,7 +23,7 @@ from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
-from backoffice.models import EmailMessage, Invoice, Milestone, Notification, Organization, Submission
+from backoffice.models import AccountMessage, EmailMessage, Invoice, Milestone, Notification, Organization, Submission
 from backoffice.queries.notifications import outbox_message
 from backoffice.services import audit, links
 from backoffice.services.notification_events import (
@@ -86,24 +86,23 @@ def store_message(
     key: str,
     entity: tuple[str, str] = ("", ""),
 ) -> uuid.UUID | None:
-    """Keep one message in the outbox and enqueue its sending, in the caller's transaction. Returns its
-    id, or None when a message with this key exists already (nothing is written or sent twice)."""
+    """Keep one message in the outbox (an organization's; without ``org_id`` an account's own, in
+    account_messages) and enqueue its sending, in the caller's transaction. Returns its id, or None when a
+    message with this key exists already (nothing is written or sent twice)."""
+    message = {
+        "event": event,
+        "recipient_user_id": to.user_id,
+        "recipient": to.email,
+        "subject": email.subject[:300],
+        "html": email.html,
+        "text": email.text,
+        "dedupe_key": key,
+        "entity_type": entity[0] or None,
+        "entity_id": entity[1] or None,
+    }
+    table, values = (EmailMessage, {"org_id": org_id, **message}) if org_id else (AccountMessage, message)
     message_id = session.execute(
-        insert(EmailMessage)
-        .values(
-            org_id=org_id,
-            event=event,
-            recipient_user_id=to.user_id,
-            recipient=to.email,
-            subject=email.subject[:300],
-            html=email.html,
-            text=email.text,
-            dedupe_key=key,
-            entity_type=entity[0] or None,
-            entity_id=entity[1] or None,
-        )
-        .on_conflict_do_nothing()
-        .returning(EmailMessage.id)
+        insert(table).values(**values).on_conflict_do_nothing().returning(table.id)
     ).scalar_one_or_none()
     if message_id is not None:
         queue.send_email(session, message_id, org_id=org_id, user_id=None if org_id else to.user_id)

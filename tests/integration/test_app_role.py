@@ -353,6 +353,7 @@ EXPECTED_TABLE_PRIVILEGES = {
     "retainage_totals": {"SELECT"},
     "change_orders": {"SELECT"},
     "password_resets": set(),
+    "account_messages": set(),  # a password reset's email: the worker role's alone
 }
 
 

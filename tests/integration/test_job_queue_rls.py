@@ -191,7 +191,7 @@ def test_an_account_message_is_enqueued_only_for_the_account_the_request_acts_as
     write_reset_emails(database, admin_engine, world.finance.id)  # the worker writes the message
     (message,) = owner_query(
         admin_engine,
-        "select id from email_messages where org_id is null and recipient_user_id = :u",
+        "select id from account_messages where recipient_user_id = :u",
         u=world.finance.id,
     )
     args = {"message_id": str(message["id"]), "org_id": None, "user_id": str(world.finance.id)}

@@ -274,7 +274,7 @@ def test_a_password_resets_token_is_in_no_job(world, app_sessions, admin_engine,
     write_reset_emails(database, admin_engine, world.finance.id)
     (message,) = owner_query(
         admin_engine,
-        "select id, html from email_messages where org_id is null and recipient_user_id = :u",
+        "select id, html from account_messages where recipient_user_id = :u",
         u=world.finance.id,
     )
     token = message["html"].split("/password/reset/")[1].split('"')[0]

@@ -46,9 +46,7 @@ def rows(world, act_as, admin_engine, app_sessions, database) -> Rows:
         with app_sessions() as s:
             password_resets.request_reset(s, who.email)
         run_jobs(database, admin_engine, user_ids=[who.id])  # the worker writes the reset email
-        (m,) = owner_query(
-            admin_engine, "select id from email_messages where org_id is null and recipient_user_id = :u", u=who.id
-        )
+        (m,) = owner_query(admin_engine, "select id from account_messages where recipient_user_id = :u", u=who.id)
         resets[who.id] = m["id"]
     return Rows(world, resets)
 
@@ -173,7 +171,7 @@ def test_a_messages_words_and_recipient_are_never_changed_even_by_an_admin(rows,
     assert refused(session, "delete from email_messages where org_id = :o", o=w.org_a) == INSUFFICIENT_PRIVILEGE
 
 
-# --- account messages: the worker's alone ---------------------------------------------------------
+# --- account messages (account_messages since revision 0015): the worker's alone -------------------------
 
 
 def test_the_web_role_reads_no_account_message_even_in_that_accounts_context(rows, act_as):
@@ -181,13 +179,15 @@ def test_the_web_role_reads_no_account_message_even_in_that_accounts_context(row
     w = rows.world
     assert ids(act_as(w.finance.id, None), "select id from email_messages") == set()
     assert ids(act_as(w.owner.id, None), "select id from email_messages") == set()
-    assert ids(act_as(w.finance.id, w.org_a), "select id from email_messages where org_id is null") == set()
+    for org in (None, w.org_a):
+        assert refused(act_as(w.finance.id, org), "select id from account_messages") == INSUFFICIENT_PRIVILEGE
 
 
 def test_no_admin_or_anyone_else_reads_someone_elses_account_message(rows, act_as):
     w = rows.world
     for who in ("admin", "admin_b", "contractor_x_user"):
-        assert ids(as_(act_as, w, who), "select id from email_messages where org_id is null") == set(), who
+        assert refused(as_(act_as, w, who), "select id from account_messages") == INSUFFICIENT_PRIVILEGE, who
+        assert ids(as_(act_as, w, who), "select id from email_messages") & set(rows.resets.values()) == set(), who
 
 
 def test_without_any_context_no_message_is_visible(rows, act_as):
@@ -212,6 +212,16 @@ def test_an_account_cannot_write_an_account_message_for_another_or_of_another_ki
             session,
             "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
             " values (null, 'invite', :u, :e, 'Hi', '<p>x</p>', 'x', 'forged-2')",
+            u=w.finance.id,
+            e=w.finance.email,
+        )
+        == INSUFFICIENT_PRIVILEGE
+    )
+    assert (
+        refused(
+            session,
+            "insert into account_messages (event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+            " values ('password_reset', :u, :e, 'Reset', '<p>x</p>', 'x', 'forged-3')",
             u=w.finance.id,
             e=w.finance.email,
         )

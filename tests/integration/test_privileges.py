@@ -321,12 +321,22 @@ WORKER_ROLE_TABLES = {
     ),
     "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, org_id,"
     " recipient, recipient_user_id, status, subject, text)": (
-        "every notice's and every password reset's email (notifications.store_message); never how or when it was"
-        " delivered"
+        "every notice's email (notifications.store_message); never how or when it was delivered"
     ),
     "UPDATE on table public.email_messages (attempts, last_error, provider_id, sent_at, status, updated_at)": (
         "delivering the outbox's email records how each attempt went (services/email_delivery); the web role"
         " may only send one again (status, updated_at)"
+    ),
+    "SELECT on table public.account_messages": (
+        "delivering a password reset's email reads and locks it (services/email_delivery); store_message reads"
+        " its new id back; the web role holds nothing on it"
+    ),
+    "INSERT on table public.account_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id,"
+    " recipient, recipient_user_id, status, subject, text)": (
+        "every password reset's email (password_resets.mail_reset); never how or when it was delivered"
+    ),
+    "UPDATE on table public.account_messages (attempts, last_error, provider_id, sent_at, status, updated_at)": (
+        "delivering a password reset's email records how each attempt went (services/email_delivery)"
     ),
     "INSERT on table public.notifications (body, dedupe_key, event, id, org_id, title, url, user_id)": (
         "each notice's in-app notification (notifications._store_notice); it reads none back (it is nobody's"

@@ -50,8 +50,7 @@ def ask_as_web(act_as, email: str) -> None:
 def reset_emails(admin_engine, user_id) -> list:
     return owner_query(
         admin_engine,
-        "select id, text, status from email_messages where org_id is null and recipient_user_id = :u"
-        " order by created_at, id",
+        "select id, text, status from account_messages where recipient_user_id = :u order by created_at, id",
         u=user_id,
     )
 
@@ -89,7 +88,7 @@ def test_after_a_request_the_web_role_reads_neither_the_reset_nor_its_email_nor_
     ):
         session = act_as(user_id, org_id)
         assert refused(session, "select * from password_resets") == INSUFFICIENT_PRIVILEGE
-        assert rows(session, "select id from email_messages where org_id is null") == []
+        assert refused(session, "select id from account_messages") == INSUFFICIENT_PRIVILEGE
         assert rows(session, "select id from email_messages where id = :i", i=message["id"]) == []
         assert refused(session, "select * from password_reset_token(:i)", i=uuid.uuid4()) == INSUFFICIENT_PRIVILEGE
         assert refused(session, "select * from procrastinate.procrastinate_jobs") == INSUFFICIENT_PRIVILEGE

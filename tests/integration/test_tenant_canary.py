@@ -277,36 +277,35 @@ def statements() -> dict[str, str]:
     return out
 
 
-# Rows of org A (each as its writer may write it) that reuse the id of a row of org B's: ON CONFLICT (id) DO
-# UPDATE would lock B's row, waiting for it, before the UPDATE policy refused it (sql/new_ids.sql).
+# Rows of org A (each as its writer may write it) that reuse the id of a row of org B's, upserted on the primary
+# key. While the key was the id alone, ON CONFLICT (id) DO UPDATE would have locked B's row, waiting for it,
+# before the UPDATE policy refused it (sql/new_ids.sql refused the id first); since revision 0015 the key is
+# (org_id, id), and org A's key is not B's row's.
 UPSERTS = {
     "contractors": (
         "insert into contractors (id, org_id, legal_name, email) values (%(b_contractor)s, %(org)s, 'Planted',"
-        " 'planted@example.com') on conflict (id) do update set legal_name = excluded.legal_name"
+        " 'planted@example.com') on conflict (org_id, id) do update set legal_name = excluded.legal_name"
     ),
     "memberships": (
         "insert into memberships (id, org_id, user_id, role) values (%(b_membership)s, %(org)s, %(me)s, 'admin')"
-        " on conflict (id) do update set role = excluded.role"
+        " on conflict (org_id, id) do update set role = excluded.role"
     ),
     "engagements": (
         "insert into engagements (id, org_id, contractor_id, owner_user_id, title, currency, retainage_bps,"
         " payment_terms_days, created_by) values (%(b_engagement)s, %(org)s, %(c)s, %(me)s, 'Planted', 'USD', 0, 30,"
-        " %(me)s) on conflict (id) do update set title = excluded.title"
+        " %(me)s) on conflict (org_id, id) do update set title = excluded.title"
     ),
     "milestones": (
         "insert into milestones (id, org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date)"
         " values (%(b_planned)s, %(org)s, %(c)s, %(b_engagement)s, 9, 'Planted', 100, '2030-01-01')"
-        " on conflict (id) do update set title = excluded.title"
+        " on conflict (org_id, id) do update set title = excluded.title"
     ),
     "ap_export_batches": (
         "insert into ap_export_batches (id, org_id, number, currency, preset, layout, selection, created_by)"
         " values (%(b_batch)s, %(org)s, 0, 'USD', 'generic', '{}', '{}', %(me)s)"
-        " on conflict (id) do update set status = excluded.status"
+        " on conflict (org_id, id) do update set status = excluded.status"
     ),
 }
-# The primary key is one for all organizations: an insert repeating a taken id learns that it is taken, from
-# the key as from sql/new_ids.sql, so these are not held to answering as an unknown id does.
-NAMES_A_TAKEN_ID = {f"upsert {name}" for name in UPSERTS}
 
 
 STATEMENTS = statements()
@@ -380,10 +379,10 @@ def test_no_write_naming_another_orgs_rows_tells_anything_about_them_or_locks_th
         assert tells_nothing(answer.text, planted) == [], (name, answer)
         assert unlocked(admin_engine, planted) == [], (name, answer)  # A's transaction is still open
         undo(conn)
-        # B's row and no row at all are the same to org A: not found (or refused before anything is read).
-        if name not in NAMES_A_TAKEN_ID:
-            assert attempt(conn, sql, unknown(values)).normalized() == answer.normalized(), name
-            undo(conn)
+        # B's row and no row at all are the same to org A: not found (or refused before anything is read). An id
+        # of B's is unique in B only (the key is (org_id, id)), so it is no more taken for A than any other.
+        assert attempt(conn, sql, unknown(values)).normalized() == answer.normalized(), name
+        undo(conn)
     conn.rollback()
 
 
@@ -534,8 +533,10 @@ def test_no_plan_of_a_select_of_another_orgs_rows_tells_anything_about_them(
 
 
 def test_every_table_the_web_role_inserts_into_and_updates_refuses_a_taken_id_first(admin_engine):
-    """The tables an INSERT ... ON CONFLICT (id) DO UPDATE could lock another organization's row of, written out
-    here (not read from sql/new_ids.sql): each carries the trigger that refuses a taken id before any lock."""
+    """The tables an INSERT ... ON CONFLICT (org_id, id) DO UPDATE could lock a row of that its writer's policies
+    keep from it (another contractor's in its own organization: the key keeps other organizations' rows out of
+    reach since revision 0015), written out here (not read from sql/new_ids.sql): each carries the trigger that
+    refuses a taken id before any lock."""
     rows = owner_query(
         admin_engine,
         "select c.relname from pg_trigger t join pg_class c on c.oid = t.tgrelid"

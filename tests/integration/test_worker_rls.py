@@ -302,9 +302,7 @@ def resets(world, app_sessions, admin_engine, database) -> dict:
         with app_sessions() as session:
             password_resets.request_reset(session, who.email)
         write_reset_emails(database, admin_engine, who.id)
-        (row,) = owner_query(
-            admin_engine, "select id from email_messages where org_id is null and recipient_user_id = :u", u=who.id
-        )
+        (row,) = owner_query(admin_engine, "select id from account_messages where recipient_user_id = :u", u=who.id)
         out[who.id] = row["id"]
     return out
 
@@ -317,7 +315,8 @@ def test_an_account_context_sees_only_that_accounts_messages(world, resets, work
     assert owner_query(admin_engine, "select id from email_messages where org_id = :o", o=world.org_a)
 
     with runtime.worker_session(None, user_id=world.finance.id) as session:
-        assert seen(session, "email_messages") == {resets[world.finance.id]}
+        assert seen(session, "account_messages") == {resets[world.finance.id]}
+        assert seen(session, "email_messages") == set()
         for table in ("invoices", "documents", "milestones"):  # notifications: no SELECT at all
             assert seen(session, table) == set()
 
@@ -327,7 +326,7 @@ def test_an_account_message_is_sent_by_the_worker_as_that_account(world, resets,
     statuses = {
         r["id"]: r["status"]
         for r in owner_query(
-            admin_engine, "select id, status from email_messages where id = any(:i)", i=list(resets.values())
+            admin_engine, "select id, status from account_messages where id = any(:i)", i=list(resets.values())
         )
     }
     assert statuses[resets[world.finance.id]] == "kept"
@@ -339,9 +338,9 @@ def test_an_account_context_cannot_write_a_message_for_someone_else(world, worke
         with pytest.raises(DBAPIError) as raised:
             session.execute(
                 text(
-                    "insert into email_messages"
-                    " (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
-                    " values (null, 'password_reset', :u, :e, 'Reset', '<p>x</p>', 'x', :k)"
+                    "insert into account_messages"
+                    " (event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+                    " values ('password_reset', :u, :e, 'Reset', '<p>x</p>', 'x', :k)"
                 ),
                 {"u": world.owner.id, "e": world.owner.email, "k": f"forged:{uuid.uuid4()}"},
             )
