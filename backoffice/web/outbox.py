@@ -10,7 +10,6 @@ from backoffice.domain.roles import Role
 from backoffice.queries import notifications as queries
 from backoffice.services import notifications as notification_service
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
@@ -23,7 +22,15 @@ def index():
     status, event = request.args.get("status", ""), request.args.get("event", "")
     return render(
         "outbox/index.html",
-        outbox=queries.outbox(db(), actor(), status=status, event=event, page=page_number()),
+        outbox=queries.outbox(
+            db(),
+            actor(),
+            status=status,
+            event=event,
+            cursor=queries.OUTBOX_KEYSET.read(request.args.get("after"), request.args.get("before")),
+        ),
+        pager_args={k: v for k, v in (("status", status), ("event", event)) if v},
+        count_cap=queries.COUNT_CAP,
         status_filter=status,
         event=event,
         statuses=queries.OUTBOX_STATUSES,

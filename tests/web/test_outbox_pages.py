@@ -403,3 +403,35 @@ def test_sending_an_admins_own_kept_password_reset_again_does_not_strand_it(app,
         return
     run_jobs(database, admin_engine, org_ids=[world.org_a], user_ids=[world.admin.id], mailer=OFFLINE)
     assert _reset_message(admin_engine, world.admin).status == "kept"
+
+
+def test_a_large_outbox_counts_each_status_up_to_a_thousand_and_pages_by_keys(admin, world, admin_engine):
+    """An organization's outbox may hold hundreds of thousands of messages: each status's count stops at
+    1,000 ("1000+"), and the list pages by keys, newest first, every message once."""
+    with admin_engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into email_messages (org_id, event, recipient, subject, html, text, status, dedupe_key,"
+                " created_at, provider_id, sent_at, attempts, last_error)"
+                " select :o, 'engagement.work_request_sent', 'c' || g || '@example.com', 'Message ' || g, '<p>x</p>',"
+                " 'x', case when g <= 1001 then 'sent' else 'failed' end, 'bulk-' || g,"
+                " now() - make_interval(secs => g), case when g <= 1001 then 're_' || g end,"
+                " case when g <= 1001 then now() end, 1, case when g > 1001 then 'refused' end"
+                " from generate_series(1, 1003) g"
+            ),
+            {"o": world.org_a},
+        )
+    html = admin.get("/admin/outbox/").get_data(as_text=True)
+    assert re.search(r'<option value="sent"\s*>Sent \(1000\+\)</option>', html)
+    assert re.search(r'<option value="failed"\s*>Failed \(2\)</option>', html)
+    seen, query = [], ""
+    while True:
+        page = admin.get(f"/admin/outbox/{query}").get_data(as_text=True)
+        seen += [c[2] for c in (cells(r) for r in table_rows(page))]
+        older = re.search(r'<a href="([^"]+)" rel="next">Older →</a>', page)
+        if not older:
+            break
+        query = older.group(1).replace("&amp;", "&").removeprefix("/admin/outbox/")
+    assert seen == [f"Message {g}" for g in range(1, 1004)]
+    failed = admin.get("/admin/outbox/?status=failed").get_data(as_text=True)
+    assert [cells(r)[2] for r in table_rows(failed)] == ["Message 1002", "Message 1003"]
