@@ -6,10 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select, text, true
 from sqlalchemy.orm import Session
 
 from backoffice.models import AuditEvent, Contractor, Invite, Membership, User
+from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,33 @@ def member(session: Session, membership_id: uuid.UUID | None) -> MemberRow | Non
     return found[0] if found else None
 
 
-def contractors(session: Session) -> list[Contractor]:
-    return list(session.execute(select(Contractor).order_by(func.lower(Contractor.legal_name))).scalars())
+@dataclass(frozen=True)
+class ContractorRow:
+    id: uuid.UUID
+    legal_name: str
+    email: str
+    ap_vendor_id: str | None
+    created_at: datetime
+
+
+CONTRACTORS_KEYSET = Keyset(("lower(c.legal_name)", "c.id"), (str, uuid.UUID))
+PER_PAGE = 50
+
+
+def contractors(session: Session, cursor: Cursor | None = None) -> KeysetPage:
+    """A page of the organization's contractors by name (the columns the list shows, nothing decrypted)."""
+    condition, order, key_params = CONTRACTORS_KEYSET.clause(cursor)
+    rows = [
+        ContractorRow(**r)
+        for r in session.execute(
+            text(
+                "select c.id, c.legal_name, c.email, c.ap_vendor_id, c.created_at from contractors c"
+                f" where {condition} order by {order} limit :n"
+            ),
+            key_params | {"n": PER_PAGE + 1},
+        ).mappings()
+    ]
+    return KeysetPage.build(rows, cursor, PER_PAGE, key=lambda r: (r.legal_name.lower(), r.id))
 
 
 def contractor_members(session: Session, contractor_id: uuid.UUID) -> list[MemberRow]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 
 class Paging:
@@ -58,7 +59,8 @@ class Cursor:
     backwards: bool = False
 
     def text(self) -> str:
-        return _SEPARATOR.join([str(self.position), *(str(v) for v in self.key)])
+        # Each value percent-encoded: a name may hold the separator.
+        return _SEPARATOR.join([str(self.position), *(quote(str(v), safe="").replace("~", "%7E") for v in self.key)])
 
     @classmethod
     def read(cls, raw: str | None, types: Sequence[type], *, backwards: bool = False) -> Cursor | None:
@@ -71,8 +73,8 @@ class Cursor:
             return None
         try:
             position = int(parts[0])
-            key = tuple(_READERS[t](p) for t, p in zip(types, parts[1:], strict=True))
-        except (ValueError, OverflowError):
+            key = tuple(_READERS[t](unquote(p, errors="strict")) for t, p in zip(types, parts[1:], strict=True))
+        except (ValueError, OverflowError, UnicodeDecodeError):
             return None
         if not 0 <= position < 10**12 or any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in key):
             return None

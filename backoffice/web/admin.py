@@ -18,6 +18,7 @@ from backoffice.domain.roles import Role
 from backoffice.errors import NotFound, ValidationError
 from backoffice.formatting import COMMON_LOCALES, locale_name
 from backoffice.queries import admin as queries
+from backoffice.queries import engagements as engagement_queries
 from backoffice.services import contractors as contractor_service
 from backoffice.services import members as member_service
 from backoffice.services import organizations as org_service
@@ -132,7 +133,7 @@ class ContractorUserForm(FlaskForm):
 
 def _contractor_choices():
     return [SelectChoice("", "— not a contractor user —")] + [
-        SelectChoice(str(c.id), c.legal_name) for c in queries.contractors(db())
+        SelectChoice(str(c.id), c.name) for c in engagement_queries.contractor_choices(db())
     ]
 
 
@@ -371,7 +372,13 @@ def reinvite(membership_id):
 @bp.route("/contractors")
 @roles_required(Role.ADMIN)
 def contractors():
-    return render("admin/contractors.html", contractors=queries.contractors(db()), form=ContractorForm())
+    return render("admin/contractors.html", page=_contractors_page(), form=ContractorForm())
+
+
+def _contractors_page():
+    return queries.contractors(
+        db(), queries.CONTRACTORS_KEYSET.read(request.args.get("after"), request.args.get("before"))
+    )
 
 
 @bp.route("/contractors", methods=["POST"])
@@ -382,7 +389,7 @@ def create_contractor():
         contractor = contractor_service.create_contractor(db(), actor(), form.to_input())
     except ValidationError as exc:
         apply_errors(form, exc)
-        return render("admin/contractors.html", contractors=queries.contractors(db()), form=form, status=422)
+        return render("admin/contractors.html", page=_contractors_page(), form=form, status=422)
     flash(f"{contractor.legal_name} added. Invite their user below so they can submit work.", "success")
     return redirect(url_for("admin.contractor", contractor_id=contractor.id), code=303)
 

@@ -15,6 +15,13 @@ from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 KEYSET = Keyset(("i.due_date", "i.number"), (date, int))
 
 
+@given(st.text(max_size=30))
+def test_a_text_key_reads_back_whatever_it_holds_the_separator_included(name):
+    ident = uuid.uuid4()
+    raw = Cursor((name.replace("\x00", ""), ident), 3).text()
+    assert Cursor.read(raw, (str, uuid.UUID)) == Cursor((name.replace("\x00", ""), ident), 3)
+
+
 def test_a_cursor_reads_back_the_key_and_position_it_was_written_with():
     key = (date(2026, 12, 31), 1234)
     assert Cursor.read(Cursor(key, 50).text(), (date, int)) == Cursor(key, 50)

@@ -707,3 +707,26 @@ def test_verify_without_javascript_shows_the_whole_page(admin, world):
     assert "<body" in html and "Audit trail" in html
     assert "The chain is intact" in html
     assert "auth.signed_in" in html  # the events are listed as well
+
+
+def test_the_contractors_list_pages_by_name_fifty_at_a_time(admin, world, admin_engine):
+    with admin_engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into contractors (org_id, legal_name, email)"
+                " select :o, 'Zz ~ Builder ' || lpad(g::text, 2, '0'), 'zz' || g || '@example.com'"
+                " from generate_series(1, 60) g"
+            ),
+            {"o": world.org_a},
+        )
+    names = []
+    page = admin.get("/admin/contractors").get_data(as_text=True)
+    while True:
+        names += re.findall(r'<a href="/admin/contractors/[0-9a-f-]+">([^<]+)</a>', page)
+        older = re.search(r'<a href="([^"]+)" rel="next">', page)
+        if not older:
+            break
+        page = admin.get(html_lib.unescape(older.group(1))).get_data(as_text=True)
+    builders = [n for n in names if n.startswith("Zz")]
+    assert builders == [f"Zz ~ Builder {g:02d}" for g in range(1, 61)]  # every one once, by name, "~" and all
+    assert len(names) == len(set(names))
