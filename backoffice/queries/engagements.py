@@ -246,14 +246,17 @@ DUE_KEYSET = Keyset(("m.due_date", "m.id"), (date, uuid.UUID))
 
 def due_sql(org_id=None, *, status=None, condition: str = "true", order: str = "m.due_date, m.id") -> str:
     statuses = "m.status = :status" if status else "m.status in ('planned', 'submitted')"
-    # The page is picked first, from the milestones and their engagements' status alone; names are joined
-    # to its rows only.
+    # The page is picked first, walking the open milestones in order and asking each one's engagement (a
+    # subquery, so the walk stops after one page); names are joined to its rows only. The web names the
+    # organization outright (org_id): compared with RLS's run-time value only, the planner guesses a 200th
+    # of the rows and sorts the whole organization's open milestones (57 ms at 31,000) instead.
     return f"""
     with page as materialized (
       select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.status, m.engagement_id, m.contractor_id
         from milestones m
-        join engagements e on e.id = m.engagement_id and e.org_id = m.org_id{_scope("e", org_id)}
-       where {statuses} and e.status in ('active', 'paused'){_scope("m", org_id)} and {condition}
+       where {statuses}{_scope("m", org_id)} and {condition}
+         and (select e.status from engagements e where e.id = m.engagement_id and e.org_id = m.org_id)
+             in ('active', 'paused')
        order by {order}
        limit :limit)
     select m.id, m.title, m.amount_minor, m.due_date, m.status, m.due_date < current_date as overdue,

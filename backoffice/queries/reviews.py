@@ -44,9 +44,12 @@ class QueueRow:
 # (reviewable) that they run (can_decide). Both are the SQL twins of the domain's rules (sql/rules.sql,
 # held equal by tests/integration/test_rule_parity.py), so the queue and the review service cannot disagree
 # about whose turn it is. They inline: the planner sees plain comparisons.
-_DECIDABLE = (
-    "m.status = 'submitted' and reviewable(e.status) and can_decide(cast(:role as text), :user_id, e.owner_user_id)"
-)
+_DECIDES = "reviewable(e.status) and can_decide(cast(:role as text), :user_id, e.owner_user_id)"
+_DECIDABLE = f"m.status = 'submitted' and {_DECIDES}"
+# The page and the count also name the organization outright (RLS scopes them anyway): compared with a value
+# known only at run time, the planner guesses an organization at a 200th of the rows and joins every
+# engagement first (80 ms at 20,000 waiting); with the value it walks the waiting milestones in order. The
+# engagement's part is a subquery per milestone, so the walk stops after one page.
 
 
 # The queue's order: how long the work has waited, from when its milestone moved to submitted (the
@@ -70,8 +73,8 @@ def review_queue(
         with page as materialized (
           select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.updated_at, m.engagement_id, m.contractor_id
             from milestones m
-            join engagements e on e.id = m.engagement_id and e.org_id = m.org_id
-           where {_DECIDABLE} and {condition}
+           where m.status = 'submitted' and m.org_id = :org and {condition}
+             and (select {_DECIDES} from engagements e where e.id = m.engagement_id and e.org_id = m.org_id)
            order by {order}
            limit :limit)
         select m.id as milestone_id, m.title, m.amount_minor, m.due_date, e.id as engagement_id,
@@ -90,17 +93,25 @@ def review_queue(
           left join users u on u.id = s.submitted_by
          order by {order}
     """),
-            {"role": actor.role.value, "user_id": actor.user_id, "limit": limit + 1} | key_params,
+            {"role": actor.role.value, "user_id": actor.user_id, "org": actor.org_id, "limit": limit + 1} | key_params,
         ).mappings()
     ]
     return KeysetPage.build(rows, cursor, limit, key=lambda r: (r.waiting_since, r.milestone_id))
 
 
+COUNT_CAP = 999  # the badge says "999+" past it: the count stops there, whatever the organization's size
+
+
 def queue_count(session: Session, actor: Actor) -> int:
-    """How many submitted milestones wait for ``actor``'s decision (the review queue's length)."""
+    """How many submitted milestones wait for ``actor``'s decision (the review queue's length), counted up
+    to COUNT_CAP + 1."""
     return session.execute(
-        text(f"select count(*) from milestones m join engagements e on e.id = m.engagement_id where {_DECIDABLE}"),
-        {"role": actor.role.value, "user_id": actor.user_id},
+        text(
+            "select count(*) from (select 1 from milestones m"
+            "  join engagements e on e.id = m.engagement_id and e.org_id = m.org_id"
+            f" where {_DECIDABLE} and m.org_id = :org and e.org_id = :org limit {COUNT_CAP + 1}) waiting"
+        ),
+        {"role": actor.role.value, "user_id": actor.user_id, "org": actor.org_id},
     ).scalar_one()
 
 

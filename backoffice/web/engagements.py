@@ -96,7 +96,7 @@ def index():
 def due():
     status = request.args.get("status") or None
     cursor = queries.DUE_KEYSET.read(request.args.get("after"), request.args.get("before"))
-    page = queries.due_milestones(db(), status=status, cursor=cursor, per_page=DUE_PER_PAGE)
+    page = queries.due_milestones(db(), status=status, cursor=cursor, per_page=DUE_PER_PAGE, org_id=actor().org_id)
     return render("engagements/due.html", page=page, rows=page.rows, status_filter=status or "")
 
 

@@ -27,4 +27,6 @@ def index():
         waiting = review_queries.queue_count(db(), actor)
     if actor.role == Role.CONTRACTOR:
         mine = home_queries.contractor_home(db(), actor.contractor_id)
-    return render("home/index.html", actor=actor, overview=overview, waiting=waiting, mine=mine)
+    return render(
+        "home/index.html", actor=actor, overview=overview, waiting=waiting, cap=review_queries.COUNT_CAP, mine=mine
+    )

@@ -49,7 +49,7 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
 @roles_required(*FINANCE_ROLES)
 def queue():
     filters, notes = _filters(request.args)
-    result = queries.payment_queue(db(), filters)
+    result = queries.payment_queue(db(), filters, org_id=actor().org_id)
     return render(
         "payments/queue.html",
         "payments/_queue.html",

@@ -27,4 +27,4 @@ def index():
 @roles_required(*MANAGERS)
 def count():
     """The navigation's badge; htmx refreshes it every minute and after each decision."""
-    return render("reviews/_count.html", count=queries.queue_count(db(), actor()))
+    return render("reviews/_count.html", count=queries.queue_count(db(), actor()), cap=queries.COUNT_CAP)

@@ -197,6 +197,20 @@ def test_count_is_the_number_waiting_for_the_viewer(
     assert count(signed_in(app, login, other)) == 1
 
 
+def test_past_its_cap_the_count_says_more_than_it_counted(
+    app, login, world, app_sessions, admin_engine, engagement, submitted, monkeypatch
+):
+    """The badge and the home page count up to COUNT_CAP (999) and say "999+" past it, whatever the
+    organization's size; here the cap is 1 and two milestones wait."""
+    from backoffice.queries import reviews as review_queries
+
+    submit_work(app_sessions, world, milestones_of(admin_engine, engagement)[1].id)
+    monkeypatch.setattr(review_queries, "COUNT_CAP", 1)
+    admin = signed_in(app, login, world.admin)
+    assert re.search(r'id="review-count"[^>]*aria-label="1\+ waiting">1\+</span>', admin.get("/reviews/count").text)
+    assert "more than 1 submitted milestones are waiting" in visible_text(admin.get("/").text)
+
+
 @pytest.mark.parametrize("who", ["contractor_x_user", "finance"])
 @pytest.mark.parametrize("path", ["/reviews/", "/reviews/count"])
 def test_contractor_and_finance_cannot_see_the_queue(app, login, world, submitted, who, path):
