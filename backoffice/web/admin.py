@@ -252,7 +252,9 @@ def _members_page(invite_form=None, status=200):
     invite_form.contractor_id.choices = _contractor_choices()
     return render(
         "admin/members.html",
-        members=queries.members(db()),
+        page=queries.members_page(
+            db(), queries.MEMBERS_KEYSET.read(request.args.get("after"), request.args.get("before"))
+        ),
         invite_form=invite_form,
         invite_link=cookie.pop("invite_link", None),
         me=actor(),

@@ -730,3 +730,31 @@ def test_the_contractors_list_pages_by_name_fifty_at_a_time(admin, world, admin_
     builders = [n for n in names if n.startswith("Zz")]
     assert builders == [f"Zz ~ Builder {g:02d}" for g in range(1, 61)]  # every one once, by name, "~" and all
     assert len(names) == len(set(names))
+
+
+def test_the_members_table_pages_by_name_fifty_at_a_time(admin, world, admin_engine):
+    with admin_engine.begin() as conn:
+        users = conn.execute(
+            text(
+                "insert into users (email, name)"
+                " select 'm' || g || '@example.com', 'Zz Member ' || lpad(g::text, 2, '0')"
+                " from generate_series(1, 55) g returning id"
+            )
+        ).scalars()
+        for user_id in users:
+            conn.execute(
+                text("insert into memberships (org_id, user_id, role, accepted_at) values (:o, :u, 'owner', now())"),
+                {"o": world.org_a, "u": user_id},
+            )
+    names, page = [], admin.get("/admin/members").get_data(as_text=True)
+    while True:
+        names += re.findall(r"<td>(Zz Member \d\d)", page)
+        older = re.search(r'<a href="([^"]+)" rel="next">', page)
+        if not older:
+            break
+        page = admin.get(html_lib.unescape(older.group(1))).get_data(as_text=True)
+    assert names == [f"Zz Member {g:02d}" for g in range(1, 56)]
+    back = admin.get(html_lib.unescape(re.search(r'<a href="([^"]+)" rel="prev">', page).group(1))).get_data(
+        as_text=True
+    )
+    assert re.findall(r"<td>(Zz Member \d\d)", back)[-1] == "Zz Member 45"  # the first page again: 5 people, 45 Zz
