@@ -121,6 +121,30 @@ def test_the_report_shows_withheld_released_and_held_per_engagement_and_per_cont
     assert visible_text(table_row(by_contractor, "Contractor Y")).endswith("EUR €50.00 €0.00 €50.00")
 
 
+def test_the_report_lists_the_most_held_first_and_narrows_to_one_contractor(
+    app, login, world, app_sessions, admin_engine, kitchen
+):
+    porch = active_engagement(app_sessions, world, title="Porch", rows=(("Deck", "", "5000.00", "2030-05-01"),))
+    approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, porch))  # $500.00 held
+    loft = active_engagement(
+        app_sessions,
+        world,
+        title="Loft conversion",
+        contractor_id=world.contractor_y,
+        rows=(("Survey", "", "500.00", "2030-02-01"),),
+    )
+    approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, loft))  # $50.00 held
+    finance = signed_in(app, login, world.finance)
+    every = report_table(finance.get("/retainage/").get_data(as_text=True), "by-engagement")
+    titles = re.findall(r'#retainage">([^<]+)</a>', every)
+    assert titles[0] == "Porch" and titles.index("Porch") < titles.index("Loft conversion")  # $500.00, then $50.00
+    only_y = finance.get(f"/retainage/?contractor_id={world.contractor_y}").get_data(as_text=True)
+    assert re.findall(r'#retainage">([^<]+)</a>', report_table(only_y, "by-engagement")) == ["Loft conversion"]
+    assert f"By engagement: Contractor Y {world.suffix}" in visible_text(only_y)
+    for bad in ("nope", "%00", "00000000-0000-0000-0000-000000000000"):
+        assert finance.get(f"/retainage/?contractor_id={bad}&after=junk").status_code == 200, bad
+
+
 def test_the_report_offers_the_release_to_the_engagements_owner_and_admins_only(app, login, world, kitchen):
     link = f'<a href="/engagements/{kitchen}#retainage">Release…</a>'
     for who, offered in (("owner", True), ("admin", True), ("finance", False)):
