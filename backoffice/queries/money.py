@@ -424,19 +424,27 @@ RETAINAGE_KEYSET = Keyset(
 )
 
 
-def retainage_by_contractor(session: Session) -> list[ContractorRetainage]:
-    """Retainage withheld, released and held per contractor and currency, from the derived per-engagement
-    totals (RLS narrows them to its own contractor for a contractor's user)."""
+CONTRACTORS_SHOWN = 50
+
+
+def retainage_by_contractor(session: Session, limit: int | None = CONTRACTORS_SHOWN) -> list[ContractorRetainage]:
+    """Retainage withheld, released and held per contractor and currency, the most held first (the first
+    ``limit``), from the derived per-engagement totals (RLS narrows them to its own contractor for a
+    contractor's user)."""
     return [
         ContractorRetainage(**r)
         for r in session.execute(
-            text("""
-        select t.contractor_id, c.legal_name as contractor_name, t.currency,
-               sum(t.withheld_minor)::bigint as withheld, sum(t.released_minor)::bigint as released
-          from retainage_totals t join contractors c on c.id = t.contractor_id and c.org_id = t.org_id
-         where t.withheld_minor > 0
-         group by t.contractor_id, c.legal_name, t.currency
-         order by lower(c.legal_name), t.contractor_id, t.currency""")
+            text(f"""
+        select s.contractor_id, c.legal_name as contractor_name, s.currency, s.withheld, s.released
+          from (select t.org_id, t.contractor_id, t.currency, sum(t.withheld_minor)::bigint as withheld,
+                       sum(t.released_minor)::bigint as released
+                  from retainage_totals t where t.withheld_minor > 0
+                 group by t.org_id, t.contractor_id, t.currency
+                 order by sum(t.withheld_minor) - sum(t.released_minor) desc, t.contractor_id
+                 {"limit :limit" if limit else ""}) s
+          join contractors c on c.id = s.contractor_id and c.org_id = s.org_id
+         order by s.withheld - s.released desc, s.contractor_id"""),
+            {"limit": limit},
         ).mappings()
     ]
 

@@ -74,7 +74,7 @@ def mine():
         return redirect(url_for("retainage.report"))
     # The retainage report's per-contractor sums, which RLS narrows to this contractor: over every invoice,
     # not only the ones listed.
-    retainage = queries.retainage_by_contractor(db())
+    retainage = queries.retainage_by_contractor(db(), limit=None)
     return render("payments/mine.html", rows=queries.contractor_invoices(db()), retainage=retainage, today=date.today())
 
 

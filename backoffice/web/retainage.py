@@ -15,6 +15,16 @@ from backoffice.web.htmx import render
 bp = Blueprint("retainage", __name__)
 
 
+def _contractor(contractor_id, contractors):
+    """The contractor the page is narrowed to, named even when outside the most-held list."""
+    if contractor_id is None:
+        return None
+    listed = next((c for c in contractors if c.contractor_id == contractor_id), None)
+    return listed or next(
+        (c for c in queries.retainage_by_contractor(db(), limit=None) if c.contractor_id == contractor_id), None
+    )
+
+
 @bp.route("/retainage/")
 @login_required
 @roles_required(*STAFF_ROLES)
@@ -26,7 +36,8 @@ def report():
         "retainage/report.html",
         page=queries.retainage_report(db(), contractor_id=contractor_id, cursor=cursor),
         contractors=contractors,
-        contractor=next((c for c in contractors if c.contractor_id == contractor_id), None),
+        contractor=_contractor(contractor_id, contractors),
+        shown=queries.CONTRACTORS_SHOWN,
         args={"contractor_id": contractor_id} if contractor_id else {},
         me=actor(),
     )
