@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text, true
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from backoffice.models import AuditEvent, Contractor, Invite, Membership, User
+from backoffice.models import AuditEvent, Contractor, Membership
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 
@@ -26,62 +26,48 @@ class MemberRow:
     last_login_at: datetime | None
 
 
+_MEMBERS_SQL = """
+    with listed as (
+      select m.id as membership_id, m.user_id, coalesce(u.name, inv.name, '') as name,
+             coalesce(u.email, inv.email, '') as email, m.role, m.contractor_id, c.legal_name as contractor_name,
+             m.accepted_at is null as pending, u.last_login_at
+        from memberships m
+        left join users u on u.id = m.user_id
+        left join contractors c on c.id = m.contractor_id and c.org_id = m.org_id
+        left join lateral (select i.email, i.name from invites i where i.org_id = m.org_id and i.user_id = m.user_id
+                            order by i.created_at desc limit 1) inv on true
+       where {where})
+    select * from listed m where {condition} order by {order} limit :n
+"""
+MEMBERS_KEYSET = Keyset(("lower(m.name)", "lower(m.email)", "m.membership_id"), (str, str, uuid.UUID))
+
+
 def members(
-    session: Session, membership_id: uuid.UUID | None = None, contractor_id: uuid.UUID | None = None
+    session: Session,
+    membership_id: uuid.UUID | None = None,
+    contractor_id: uuid.UUID | None = None,
+    cursor: Cursor | None = None,
+    limit: int | None = None,
 ) -> list[MemberRow]:
-    """Everyone with a membership, accepted or invited (or the one ``membership_id`` names, or a
-    contractor's users). An invited
-    person's account stays invisible (RLS) until they accept, so they are shown as the admin typed them on
-    the invitation."""
-    invite = (
-        select(Invite.email, Invite.name)
-        .where(Invite.org_id == Membership.org_id, Invite.user_id == Membership.user_id)
-        .order_by(Invite.created_at.desc())
-        .limit(1)
-        .lateral()
-    )
-    query = (
-        select(Membership, User, Contractor.legal_name, invite.c.email, invite.c.name)
-        .outerjoin(User, User.id == Membership.user_id)
-        .outerjoin(Contractor, Contractor.id == Membership.contractor_id)
-        .outerjoin(invite, true())
-    )
+    """Everyone with a membership, accepted or invited, by name (or the one ``membership_id`` names, or a
+    contractor's users; from ``cursor`` on, ``limit`` of them). An invited person's account stays invisible
+    (RLS) until they accept, so they are shown as the admin typed them on the invitation."""
+    clauses, params = ["true"], {"n": limit}
     if membership_id is not None:
-        query = query.where(Membership.id == membership_id)
+        clauses.append("m.id = :membership_id")
+        params["membership_id"] = membership_id
     if contractor_id is not None:
-        query = query.where(Membership.contractor_id == contractor_id)
-    result = [
-        MemberRow(
-            m.id,
-            m.user_id,
-            u.name if u else (inv_name or ""),
-            u.email if u else (inv_email or ""),
-            m.role,
-            m.contractor_id,
-            cname,
-            m.accepted_at is None,
-            u.last_login_at if u else None,
-        )
-        for m, u, cname, inv_email, inv_name in session.execute(query).all()
-    ]
-    return sorted(result, key=lambda r: (r.name.lower(), r.email.lower(), str(r.membership_id)))
-
-
-MEMBERS_KEYSET = Keyset(("name", "email", "membership_id"), (str, str, uuid.UUID))
+        clauses.append("m.contractor_id = :contractor_id")
+        params["contractor_id"] = contractor_id
+    condition, order, key_params = MEMBERS_KEYSET.clause(cursor)
+    sql = _MEMBERS_SQL.format(where=" and ".join(clauses), condition=condition, order=order)
+    return [MemberRow(**r) for r in session.execute(text(sql), params | key_params).mappings()]
 
 
 def members_page(session: Session, cursor: Cursor | None = None) -> KeysetPage:
-    """A page of ``members`` by name, fifty at a time (the table's rows are the page's cost: an organization
-    may have hundreds of members). Paged in Python over the sorted list, by the same keys as the SQL lists."""
-    rows = members(session)
-
-    def key(r: MemberRow) -> tuple:
-        return (r.name.lower(), r.email.lower(), str(r.membership_id))
-
-    if cursor is not None:
-        mark = (cursor.key[0], cursor.key[1], str(cursor.key[2]))
-        rows = [r for r in reversed(rows) if key(r) < mark] if cursor.backwards else [r for r in rows if key(r) > mark]
-    return KeysetPage.build(rows[: PER_PAGE + 1], cursor, PER_PAGE, key=lambda r: (*key(r)[:2], r.membership_id))
+    """A page of the members table, fifty at a time: an organization may have hundreds of members."""
+    rows = members(session, cursor=cursor, limit=PER_PAGE + 1)
+    return KeysetPage.build(rows, cursor, PER_PAGE, key=lambda r: (r.name.lower(), r.email.lower(), r.membership_id))
 
 
 def member(session: Session, membership_id: uuid.UUID | None) -> MemberRow | None:
