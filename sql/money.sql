@@ -234,40 +234,58 @@ $$;
 create or replace function invoices_totals_apply() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  -- The rows the statement added (+1) and removed (-1). A transition table exists only for the events its
-  -- trigger names, hence the text; EXECUTE sees the trigger's transition tables as well.
-  v_columns constant text := 'org_id, contractor_id, engagement_id, kind, status, currency, due_date, batch_id,'
-                             ' net_minor, retainage_minor, gross_minor';
-  v_delta text := case tg_op
-    when 'INSERT' then format('select 1 as sign, %s from added', v_columns)
-    when 'DELETE' then format('select -1 as sign, %s from removed', v_columns)
-    else format('select 1 as sign, %1$s from added union all select -1, %1$s from removed', v_columns) end;
+  -- Each transition table is summed on its own (+ for the rows a statement added, - for those it removed),
+  -- then the sums are netted: grouping 100,000 rows twice is cheaper than copying 200,000 into one delta first
+  -- (an export's UPDATE). A transition table exists only for the events its trigger names, hence the text;
+  -- EXECUTE sees the trigger's transition tables as well.
+  v_queue text := case tg_op
+    when 'INSERT' then 'select org_id, status, currency, due_date, count(*) as n, sum(net_minor) as s from added group by 1, 2, 3, 4'
+    when 'DELETE' then 'select org_id, status, currency, due_date, -count(*), -sum(net_minor) from removed group by 1, 2, 3, 4'
+    else 'select org_id, status, currency, due_date, count(*) as n, sum(net_minor) as s from added group by 1, 2, 3, 4
+          union all select org_id, status, currency, due_date, -count(*), -sum(net_minor) from removed group by 1, 2, 3, 4' end;
+  v_paid text := case tg_op
+    when 'INSERT' then 'select org_id, batch_id, count(*) as n from added where status = ''paid'' and batch_id is not null group by 1, 2'
+    when 'DELETE' then 'select org_id, batch_id, -count(*) from removed where status = ''paid'' and batch_id is not null group by 1, 2'
+    else 'select org_id, batch_id, count(*) as n from added where status = ''paid'' and batch_id is not null group by 1, 2
+          union all select org_id, batch_id, -count(*) from removed where status = ''paid'' and batch_id is not null group by 1, 2' end;
 begin
+  -- An AP export's own UPDATE (every row approved -> exported, exported_at now(): the move invoices_exported_check
+  -- checks per statement, the only one that sets exported_at) moves its rows from the approved totals to the
+  -- exported ones: read from its new rows alone, once.
+  if tg_op = 'UPDATE' and not exists (select 1 from added where not (status = 'exported' and exported_at = now())) then
+    insert into public.invoice_totals as t (org_id, status, currency, due_date, invoices, net_minor)
+    select a.org_id, s.status, a.currency, a.due_date, s.sign * a.n, s.sign * a.net
+      from (select org_id, currency, due_date, count(*) as n, sum(net_minor) as net from added group by 1, 2, 3) a
+      cross join (values ('approved', -1), ('exported', 1)) s(status, sign)
+     order by 1, 2, 3, 4
+    on conflict (org_id, status, currency, due_date)
+    do update set invoices = t.invoices + excluded.invoices, net_minor = t.net_minor + excluded.net_minor;
+    return null;
+  end if;
   execute format($q$
-    with delta as materialized (%s),
-    queue as (
-      insert into public.invoice_totals as t (org_id, status, currency, due_date, invoices, net_minor)
-      select org_id, status, currency, due_date, sum(sign), sum(sign * net_minor)
-        from delta group by 1, 2, 3, 4 having sum(sign) <> 0 or sum(sign * net_minor) <> 0 order by 1, 2, 3, 4
-      on conflict (org_id, status, currency, due_date)
-      do update set invoices = t.invoices + excluded.invoices, net_minor = t.net_minor + excluded.net_minor),
-    paid as (
-      insert into public.ap_batch_paid as t (org_id, batch_id, invoices)
-      select org_id, batch_id, sum(sign) from delta where status = 'paid' and batch_id is not null
-       group by 1, 2 having sum(sign) <> 0 order by 1, 2
-      on conflict (org_id, batch_id) do update set invoices = t.invoices + excluded.invoices)
-    insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
-                                              released_minor)
-    select org_id, contractor_id, engagement_id, min(currency),
-           coalesce(sum(sign * retainage_minor) filter (where kind = 'milestone'), 0),
-           coalesce(sum(sign * gross_minor) filter (where kind = 'retainage_release'), 0)
-      from delta where %s group by 1, 2, 3 order by 1, 2, 3
-    on conflict (org_id, engagement_id)
-    do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
-                  released_minor = t.released_minor + excluded.released_minor$q$,
-    v_delta,
-    -- An update never changes an amount (invoices_move_guard; an export's WHEN clause): no retainage moves.
-    case when tg_op = 'UPDATE' then 'false' else 'true' end);
+    insert into public.invoice_totals as t (org_id, status, currency, due_date, invoices, net_minor)
+    select org_id, status, currency, due_date, sum(n), sum(s) from (%s) d
+     group by 1, 2, 3, 4 having sum(n) <> 0 or sum(s) <> 0 order by 1, 2, 3, 4
+    on conflict (org_id, status, currency, due_date)
+    do update set invoices = t.invoices + excluded.invoices, net_minor = t.net_minor + excluded.net_minor$q$, v_queue);
+  execute format($q$
+    insert into public.ap_batch_paid as t (org_id, batch_id, invoices)
+    select org_id, batch_id, sum(n) from (%s) d group by 1, 2 having sum(n) <> 0 order by 1, 2
+    on conflict (org_id, batch_id) do update set invoices = t.invoices + excluded.invoices$q$, v_paid);
+  -- An update never changes an amount (invoices_move_guard; an export's WHEN clause): no retainage moves.
+  if tg_op <> 'UPDATE' then
+    execute format($q$
+      insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
+                                                released_minor)
+      select org_id, contractor_id, engagement_id, min(currency),
+             %1$s coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+             %1$s coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
+        from %2$I group by 1, 2, 3 order by 1, 2, 3
+      on conflict (org_id, engagement_id)
+      do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
+                    released_minor = t.released_minor + excluded.released_minor$q$,
+      case tg_op when 'INSERT' then '' else '-' end, case tg_op when 'INSERT' then 'added' else 'removed' end);
+  end if;
   return null;
 end
 $$;
