@@ -217,6 +217,15 @@ def cached(scale: float = 1.0, *, rebuild: bool = False) -> tuple[Path, bool]:
         return entry, True
 
 
+def ensure_cached(scale: float, *, rebuild: bool = False) -> None:
+    """Build the cache entry of ``scale`` if it is missing (or anew with ``rebuild``), printing how long that
+    took as a bench's `dataset_build` line: what every bench that loads the dataset does first."""
+    t0 = time.perf_counter()
+    entry, built = cached(scale, rebuild=rebuild)
+    if built:
+        print(f"dataset_build: {time.perf_counter() - t0:.1f} s (cached in {entry})")
+
+
 def copy_cluster(source: Path, target: Path) -> None:
     """Copy a stopped cluster's directory (and its dataset.json) into ``target``, owners and modes kept (run by
     root, the embedded server runs as a system user of its own).

@@ -193,10 +193,7 @@ def main() -> None:
     levels = [int(n) for n in args.users.split(",")]
     signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
 
-    t0 = time.perf_counter()
-    entry, built = dataset.cached(args.scale, rebuild=args.rebuild)
-    if built:
-        print(f"dataset_build: {time.perf_counter() - t0:.1f} s (cached in {entry})")
+    dataset.ensure_cached(args.scale, rebuild=args.rebuild)
     workdir = Path(tempfile.mkdtemp(prefix="backoffice-load-"))
     results = {}
     try:

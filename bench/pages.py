@@ -258,10 +258,7 @@ def main() -> None:
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, _interrupted)
 
-    t0 = time.perf_counter()
-    entry, built = dataset.cached(args.scale, rebuild=args.rebuild)
-    if built:
-        print(f"dataset_build: {time.perf_counter() - t0:.1f} s (cached in {entry})")
+    dataset.ensure_cached(args.scale, rebuild=args.rebuild)
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="backoffice-pages-"))
     try:
