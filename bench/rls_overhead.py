@@ -237,8 +237,8 @@ def main() -> None:
                         text("explain (analyze, buffers off) " + sql), params | {"limit": 25, "offset": 0}
                     ).scalars()
                     print(f"--- {label}\n" + "\n".join(plan))
-            rls_due = lambda: q.due_milestones(app_s)  # noqa: E731
-            owner_due = lambda: q.due_milestones(owner_s, org_id=org_id)  # noqa: E731
+            rls_due = lambda: q.due_milestones(app_s).rows  # noqa: E731
+            owner_due = lambda: q.due_milestones(owner_s, org_id=org_id).rows  # noqa: E731
             if rls_due() != owner_due() or len(rls_due()) < 50:
                 raise SystemExit("set-up is broken: the organization's milestone lists differ")
             results = {}
