@@ -118,11 +118,12 @@ _ROW_JOINS = """
 _ROW_SQL = f"select {_ROW_COLUMNS} from invoices i {_ROW_JOINS}"
 
 
+def _row(r) -> InvoiceRow:
+    return InvoiceRow(**{**r, "kind": InvoiceKind(r["kind"]), "status": InvoiceStatus(r["status"])})
+
+
 def _rows(result) -> list[InvoiceRow]:
-    return [
-        InvoiceRow(**{**r, "kind": InvoiceKind(r["kind"]), "status": InvoiceStatus(r["status"])})
-        for r in result.mappings()
-    ]
+    return [_row(r) for r in result.mappings()]
 
 
 def _queue_totals(session: Session, filters: QueueFilters) -> list[CurrencyTotal]:
@@ -328,6 +329,7 @@ def engagement_retainage(session: Session, engagement_id: uuid.UUID) -> Retainag
 @dataclass(frozen=True)
 class BatchRow:
     id: uuid.UUID
+    org_id: uuid.UUID
     number: int
     currency: str
     preset: str
@@ -349,7 +351,7 @@ class BatchRow:
 
 
 _BATCH_SQL = """
-    select b.id, b.number, b.currency, b.preset, b.row_count, b.total_minor, b.sha256, b.size_bytes, b.status,
+    select b.id, b.org_id, b.number, b.currency, b.preset, b.row_count, b.total_minor, b.sha256, b.size_bytes, b.status,
            b.created_at, u.name as created_by_name, b.voided_at, v.name as voided_by_name, b.void_reason,
            coalesce(p.invoices, 0) as paid
       from ap_export_batches b left join users u on u.id = b.created_by left join users v on v.id = b.voided_by
@@ -366,22 +368,35 @@ def batch_list(session: Session, page: int = 1, per_page: int = PER_PAGE) -> tup
     return [BatchRow(**r) for r in rows], total
 
 
-def batch_detail(session: Session, batch_id: uuid.UUID) -> tuple[BatchRow, list[InvoiceRow]] | None:
+# A batch's invoices in the order its file lists them: their position in the batch's invoice_ids (kept in
+# invoice-number order, ap_export_batches_complete checks), so a page is a slice of that list.
+BATCH_KEYSET = Keyset(("x.position",), (int,))
+
+
+def batch_detail(
+    session: Session, batch_id: uuid.UUID, cursor: Cursor | None = None
+) -> tuple[BatchRow, KeysetPage] | None:
+    """The batch and a page of the invoices it holds, in its file's order. A voided batch keeps the list of
+    what it held; its invoices are back in the queue."""
     r = session.execute(text(f"{_BATCH_SQL} where b.id = :id"), {"id": batch_id}).mappings().first()
     if r is None:
         return None
     batch = BatchRow(**r)
-    # A voided batch keeps the list of what it held; its invoices are back in the queue.
-    invoices = _rows(
-        session.execute(
-            text(
-                f"{_ROW_SQL} where i.id = any((select invoice_ids from ap_export_batches where id = :id)::uuid[])"
-                " order by i.number limit 500"
-            ),
-            {"id": batch_id},
-        )
-    )
-    return batch, invoices
+    condition, order, key_params = BATCH_KEYSET.clause(cursor)
+    rows = session.execute(
+        text(
+            f"with held as materialized (select x.id, x.position from ap_export_batches b,"
+            f"   unnest(b.invoice_ids::uuid[]) with ordinality x(id, position)"
+            f"  where b.id = :id and b.org_id = :org and {condition} order by {order} limit :n)"
+            f" select x.position, {_ROW_COLUMNS}"
+            f" from held x join invoices i on i.id = x.id and i.org_id = :org {_ROW_JOINS}"
+            f" order by {order}"
+        ),
+        {"id": batch_id, "org": r["org_id"], "n": PER_PAGE + 1} | key_params,
+    ).mappings()
+    fetched = [(row["position"], _row({k: v for k, v in row.items() if k != "position"})) for row in rows]
+    page = KeysetPage.build(fetched, cursor, PER_PAGE, key=lambda pair: (pair[0],))
+    return batch, KeysetPage([inv for _, inv in page.rows], page.first, page.next_cursor, page.previous_cursor)
 
 
 @dataclass(frozen=True)

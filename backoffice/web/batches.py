@@ -69,17 +69,19 @@ def create():
 
 def _detail(batch_id):
     row_id = parse_id(batch_id)
-    found = row_id and queries.batch_detail(db(), row_id)
+    cursor = queries.BATCH_KEYSET.read(request.args.get("after"), request.args.get("before"))
+    found = row_id and queries.batch_detail(db(), row_id, cursor)
     if not found:
         raise NotFound()
     return found
 
 
 def _context(batch_id, **extra) -> dict:
-    batch, invoices = _detail(batch_id)
+    batch, page = _detail(batch_id)
     return {
         "b": batch,
-        "invoices": invoices,
+        "page": page,
+        "invoices": page.rows,
         "methods": payment_service.METHODS,
         "today": date.today(),
         "presets": Preset,

@@ -18,6 +18,7 @@ from kit.money_pages import (
     batch_row,
     export_as,
     invoice_row,
+    many_rows,
     milestone_ids,
     money_state,
     pay_as,
@@ -485,3 +486,22 @@ def test_a_batch_made_through_the_services_is_shown_with_its_payments(
     html = finance.get(f"/batches/{batch_id}").get_data(as_text=True)
     assert "1 payment · €450.00 net · Xero bills" in visible_text(html)
     assert "Contractor Y" in visible_text(table_row(html, eur["invoice_number"]))
+
+
+def test_a_large_batch_shows_its_payments_fifty_at_a_time_in_its_files_order(
+    finance, world, app_sessions, admin_engine
+):
+    eid = active_engagement(app_sessions, world, title="Fit-out", rows=many_rows(53))
+    invoices = approve_milestones(app_sessions, admin_engine, milestone_ids(admin_engine, eid))
+    numbers = [invoice_row(admin_engine, i)["invoice_number"] for i in invoices]
+    batch = batch_id_of(export(finance, invoice_ids=invoices))
+    shown, page = [], finance.get(f"/batches/{batch}").get_data(as_text=True)
+    assert "Showing 1–50 of 53." in visible_text(page)
+    while True:
+        shown += re.findall(r'<a href="/invoices/[0-9a-f-]+">([A-Z0-9]+-\d+)</a>', page)
+        later = re.search(r'<a href="([^"]+)" rel="next">', page)
+        if not later:
+            break
+        page = finance.get(html_lib.unescape(later.group(1))).get_data(as_text=True)
+    assert shown == numbers  # every one once, in the file's (invoice number) order
+    assert "Showing 51–53 of 53." in visible_text(page)
