@@ -211,6 +211,7 @@ def main() -> None:
             for _ in range(args.copy_runs):
                 cursor = session.connection().connection.driver_connection.cursor()
                 cursor.execute("select set_config('enable_nestloop', 'off', true)")  # as the export runs it
+                cursor.execute("select set_config('work_mem', '64MB', true)")
                 t0 = time.perf_counter()
                 size = 0
                 with cursor.copy(sql, {"batch": batch.id}) as copy:

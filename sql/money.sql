@@ -48,6 +48,7 @@ declare
   v_released boolean;
   v_gross bigint;
   v_amounts record;
+  v_broken text;
 begin
   -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too).
   if (v_role is null and not public.session_bypasses_rls())
@@ -133,6 +134,37 @@ begin
   -- invoice 1,000,000 would have repeated 100,000's number.)
   new.authorized_at := now();
   new.updated_at := now();
+  -- What an invoice's own columns must hold, checked once, here: they never change afterwards
+  -- (invoices_move_guard). They were CHECK constraints until revision 0018, which PostgreSQL re-evaluated on
+  -- every status move whatever changed (73 ms of an AP export of 100,000 invoices). Same expressions, names
+  -- and error as those constraints (migrations/versions/0018_invoice_checks_once.py lists them; a test holds
+  -- the two lists equal). The constraints over what a move changes are still the table's.
+  v_broken := case
+    when not (new.kind = any (array['milestone', 'retainage_release'])) then 'invoices_kind_check'
+    when not (new.number > 0) then 'invoices_number_check'
+    when not (length(btrim(new.description)) between 1 and 500) then 'invoices_description_check'
+    when not (new.currency ~ '^[A-Z]{3}$') then 'invoices_currency_check'
+    when not (new.gross_minor > 0) then 'invoices_gross_minor_check'
+    when not (new.retainage_bps between 0 and 10000) then 'invoices_retainage_bps_check'
+    when not (new.retainage_minor >= 0) then 'invoices_retainage_minor_check'
+    when not (new.net_minor >= 0) then 'invoices_net_minor_check'
+    when not (new.fee_bps between 0 and 10000) then 'invoices_fee_bps_check'
+    when not (new.fee_minor >= 0) then 'invoices_fee_minor_check'
+    when not (new.release_reason is null or length(btrim(new.release_reason)) between 1 and 2000)
+      then 'invoices_release_reason_check'
+    when not (new.net_minor = new.gross_minor - new.retainage_minor and new.total_minor = new.gross_minor + new.fee_minor)
+      then 'invoices_amounts_add_up'
+    when not (new.due_date >= new.issued_on) then 'invoices_check'
+    when not ((new.kind = 'milestone' and new.milestone_id is not null and new.review_id is not null
+               and new.release_reason is null)
+              or (new.kind = 'retainage_release' and new.milestone_id is null and new.review_id is null
+                  and new.retainage_minor = 0 and new.fee_minor = 0))
+      then 'invoices_kind_shape'
+  end;
+  if v_broken is not null then
+    raise exception 'new row for relation "invoices" violates check constraint "%"', v_broken
+      using errcode = '23514', constraint = v_broken, table = 'invoices', schema = 'public';
+  end if;
   return new;
 end
 $$;

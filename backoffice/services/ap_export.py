@@ -132,6 +132,9 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
                 created_by=actor.user_id,
             )
         )
+        # The export's sorts and the UPDATE's transition tables (sql/money.sql) fit in memory: for 100,000
+        # invoices they spill to disk at the default 4 MB (about 100 ms of a 1.2 s export). This transaction's.
+        session.execute(text("select set_config('work_mem', '64MB', true)"))
         # Exactly an export's move, exported_at included: the database then checks the batch once for the
         # whole statement instead of once per invoice (invoices_exported_check in sql/money.sql).
         try:

@@ -11,6 +11,8 @@ organizations' money rows and counters exactly as they were.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import re
 import uuid
 
 import psycopg
@@ -34,6 +36,7 @@ from kit.money import (
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from backoffice.config import MIGRATIONS_DIR, SQL_DIR
 from backoffice.domain.money import percent_of
 from backoffice.services import ap_export
 
@@ -223,6 +226,62 @@ def test_an_invoice_whose_amounts_or_terms_are_wrong_is_refused(world, submitted
         words,
     )
     assert money_state(admin_engine, world.org_a) == before
+
+
+# An invoice's own columns are checked once, by invoices_guard at insert, since revision 0018 (PostgreSQL
+# re-evaluated them as CHECK constraints on every status move): the same names and error as before.
+OWN_COLUMNS = {
+    "blank description": ({"description": "   "}, "invoices_description_check"),
+    "long description": ({"description": "x" * 501}, "invoices_description_check"),
+    "a release reason on a milestone invoice": ({"release_reason": "early"}, "invoices_kind_shape"),
+    "net": ({"net_minor": 95_010}, "invoices_amounts_add_up"),
+}
+
+
+@pytest.mark.parametrize("case", OWN_COLUMNS)
+def test_an_invoice_whose_own_columns_break_a_rule_is_refused_at_insert_by_that_rules_name(
+    world, submitted, admin_engine, case
+):
+    overrides, constraint = OWN_COLUMNS[case]
+    before = money_state(admin_engine, world.org_a)
+    refused(
+        admin_engine,
+        lambda conn: insert_invoice(
+            conn, submitted[0], approving_review(conn, submitted[0], world.owner.id), **overrides
+        ),
+        CHECK_VIOLATION,
+        f'violates check constraint "{constraint}"',
+        constraint=constraint,
+    )
+    assert money_state(admin_engine, world.org_a) == before
+
+
+def test_the_rules_on_an_invoices_own_columns_are_those_revision_0018_took_from_the_table(admin_engine):
+    """invoices_guard's list (sql/money.sql) is the migration's, expression for expression, and the table keeps
+    as CHECK constraints exactly the rules over what a status move changes."""
+    spec = importlib.util.spec_from_file_location("m0018", MIGRATIONS_DIR / "versions" / "0018_invoice_checks_once.py")
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    body = (SQL_DIR / "money.sql").read_text().split("v_broken := case", 1)[1].split("  end;", 1)[0]
+    in_guard = {
+        name: " ".join(expression.replace("new.", "").split())
+        for expression, name in re.findall(r"when not \((.*?)\)\s+then '(\w+)'", body, re.DOTALL)
+    }
+    assert in_guard == {name: " ".join(e.split()) for name, e in migration.MOVED.items()}
+    with admin_engine.connect() as conn:
+        checks = set(
+            run(
+                conn,
+                "select conname from pg_constraint where conrelid = 'invoices'::regclass and contype = 'c'",
+            ).scalars()
+        )
+    assert checks == {
+        "invoices_status_check",
+        "invoices_paid_has_paid_at",
+        "invoices_exported_has_batch",
+        "invoices_batch_only_when_exported",
+    }
+    assert not checks & set(migration.MOVED)
 
 
 def test_invoice_numbers_are_gapless_a_rolled_back_approval_gives_its_number_back(
