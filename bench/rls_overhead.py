@@ -214,7 +214,7 @@ def main() -> None:
             rls_list = lambda: q.engagement_list(app_s)  # noqa: E731
             owner_list = lambda: q.engagement_list(owner_s, org_id=org_id)  # noqa: E731
             page_rls, page_owner = rls_list(), owner_list()
-            if page_rls.rows != page_owner.rows or not page_rls.rows or page_rls.total != page_owner.total:
+            if page_rls.rows != page_owner.rows or not page_rls.rows:
                 raise SystemExit("set-up is broken: the app role does not see exactly the organization's engagements")
             engagement_id = page_rls.rows[0].id
             rls_ms = lambda: q.milestone_list(app_s, engagement_id)  # noqa: E731
@@ -223,8 +223,8 @@ def main() -> None:
                 raise SystemExit("set-up is broken: the milestone lists differ")
             if args.explain:
                 for label, sess, sql, params in (
-                    ("owner, explicit WHERE", owner_s, q.list_sql(org_id), {"org_id": org_id}),
-                    ("app role, RLS", app_s, q.list_sql(), {}),
+                    ("owner, explicit WHERE", owner_s, q.list_sql(org_id), {"org_id": org_id, "limit": q.PER_PAGE}),
+                    ("app role, RLS", app_s, q.list_sql(), {"limit": q.PER_PAGE}),
                     (
                         "owner, explicit WHERE: milestones",
                         owner_s,
@@ -277,7 +277,10 @@ def main() -> None:
             # Not part of the budget: one engagement's ten milestones, where the fixed per-statement cost
             # of the policies (two helper InitPlans, ~50 us) is most of a 0.15 ms query.
             one_engagement = timed(owner_ms, rls_ms, args.runs)
-        print(f"org_engagements: {page_rls.total} rows")
+            org_engagements = owner_s.execute(
+                text("select count(*) from engagements where org_id = :o"), {"o": org_id}
+            ).scalar_one()
+        print(f"org_engagements: {org_engagements} rows")
         print(f"one_engagement_milestones_explicit_where_median: {one_engagement[0]:.3f} ms")
         print(f"one_engagement_milestones_rls_median: {one_engagement[1]:.3f} ms")
         print(f"contractor_engagement_list_explicit_where_median: {contractor_list[0]:.3f} ms")

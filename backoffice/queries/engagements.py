@@ -10,7 +10,6 @@ retainage held from the invoices (withheld by milestone invoices minus the relea
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,7 +21,7 @@ from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
 from backoffice.domain.money import percent_of
 from backoffice.queries import money
-from backoffice.queries.paging import Cursor, Keyset, KeysetPage, Paging
+from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 PER_PAGE = 25
 
@@ -68,14 +67,6 @@ class EngagementRow:
     totals: Totals
 
 
-@dataclass(frozen=True)
-class Page(Paging):
-    rows: list[EngagementRow]
-    total: int
-    page: int
-    per_page: int
-
-
 def _scope(alias: str, org_id) -> str:
     return f" and {alias}.org_id = :org_id" if org_id else ""
 
@@ -90,16 +81,29 @@ def _filters(status, contractor_id, owner_id) -> str:
     )
 
 
-def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
+# Newest first; the (org_id, created_at desc, id desc) index walks it.
+LIST_KEYSET = Keyset(("e.created_at", "e.id"), (datetime, uuid.UUID), descending=True)
+
+
+def list_sql(
+    org_id=None,
+    *,
+    status=None,
+    contractor_id=None,
+    owner_id=None,
+    condition: str = "true",
+    order: str = "e.created_at desc, e.id desc",
+) -> str:
     # The page of engagements is chosen first, from engagements alone, so the planner walks the
-    # (org_id, created_at desc, id) index and stops after one page; totals are computed for that page
-    # only. (Joined up front, RLS's unknown-until-run org made it total every engagement, then sort.)
+    # (org_id, created_at desc, id desc) index and stops after one page; totals are computed for that page
+    # only. (Joined up front, RLS's unknown-until-run org made it total every engagement, then sort.) Keyset
+    # paged and uncounted: counting the organization's engagements for "of N" cost 2 ms at 10,000.
     return f"""
     with page as (
       select e.* from engagements e
-       where true{_scope("e", org_id)}{_filters(status, contractor_id, owner_id)}
-       order by e.created_at desc, e.id
-       limit :limit offset :offset
+       where {condition}{_scope("e", org_id)}{_filters(status, contractor_id, owner_id)}
+       order by {order}
+       limit :limit
     )
     select e.id, e.title, e.sow_reference, e.status, e.currency, e.contractor_id, c.legal_name as contractor_name,
            e.owner_user_id, u.name as owner_name, e.created_at,
@@ -124,14 +128,8 @@ def list_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> 
           from invoices i
          where i.engagement_id = e.id{_scope("i", org_id)}
       ) v
-     order by e.created_at desc, e.id
+     order by {order}
     """
-
-
-def count_sql(org_id=None, *, status=None, contractor_id=None, owner_id=None) -> str:
-    return (
-        f"select count(*) from engagements e where true{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}"
-    )
 
 
 def engagement_list(
@@ -140,25 +138,21 @@ def engagement_list(
     status: str | None = None,
     contractor_id=None,
     owner_id=None,
-    page: int = 1,
+    cursor: Cursor | None = None,
     per_page: int = PER_PAGE,
     org_id=None,
-) -> Page:
+) -> KeysetPage:
     """One page of engagements, newest first, with each one's totals. Filters are optional."""
     if status is not None and status not in EngagementStatus.__members__.values():
         status = None
     filters = dict(status=status, contractor_id=contractor_id, owner_id=owner_id)
     params = {k: v for k, v in filters.items() if v} | {"org_id": org_id}
-    total = session.execute(text(count_sql(org_id, **filters)), params).scalar_one()
-    page = max(1, min(page, max(1, math.ceil(total / per_page))))
-    rows = (
-        session.execute(
-            text(list_sql(org_id, **filters)), params | {"limit": per_page, "offset": (page - 1) * per_page}
-        )
-        .mappings()
-        .all()
-    )
-    return Page([_row(r) for r in rows], total, page, per_page)
+    condition, order, key_params = LIST_KEYSET.clause(cursor)
+    rows = session.execute(
+        text(list_sql(org_id, **filters, condition=condition, order=order)),
+        params | key_params | {"limit": per_page + 1},
+    ).mappings()
+    return KeysetPage.build([_row(r) for r in rows], cursor, per_page, key=lambda r: (r.created_at, r.id))
 
 
 def _row(r) -> EngagementRow:
@@ -244,8 +238,14 @@ OPEN_STATUSES = ("planned", "submitted")
 DUE_KEYSET = Keyset(("m.due_date", "m.id"), (date, uuid.UUID))
 
 
-def due_sql(org_id=None, *, status=None, condition: str = "true", order: str = "m.due_date, m.id") -> str:
+def due_sql(
+    org_id=None, *, status=None, condition: str = "true", order: str = "m.due_date, m.id", contractor_id=None
+) -> str:
     statuses = "m.status = :status" if status else "m.status in ('planned', 'submitted')"
+    # A contractor's user sees its own milestones only (RLS); named too, its page walks the contractor's own
+    # open milestones (milestones_contractor_due_idx) instead of the organization's, skipping others' by policy.
+    if contractor_id:
+        condition = f"m.contractor_id = :contractor_id and {condition}"
     # The page is picked first, walking the open milestones in order and asking each one's engagement (a
     # subquery, so the walk stops after one page); names are joined to its rows only. The web names the
     # organization outright (org_id): compared with RLS's run-time value only, the planner guesses a 200th
@@ -275,15 +275,17 @@ def due_milestones(
     cursor: Cursor | None = None,
     per_page: int = 50,
     org_id=None,
+    contractor_id=None,
 ) -> KeysetPage:
-    """Open milestones of running engagements across the organization, soonest due first (overdue on
-    top), a page at a time: what owners should expect to review and contractors to deliver."""
+    """Open milestones of running engagements across the organization (or of one contractor), soonest due
+    first (overdue on top), a page at a time: what owners should expect to review and contractors to
+    deliver."""
     if status not in OPEN_STATUSES:
         status = None
     condition, order, key_params = DUE_KEYSET.clause(cursor)
     rows = session.execute(
-        text(due_sql(org_id, status=status, condition=condition, order=order)),
-        {"status": status, "org_id": org_id, "limit": per_page + 1} | key_params,
+        text(due_sql(org_id, status=status, condition=condition, order=order, contractor_id=contractor_id)),
+        {"status": status, "org_id": org_id, "contractor_id": contractor_id, "limit": per_page + 1} | key_params,
     ).mappings()
     fetched = [DueRow(**{**r, "status": MilestoneStatus(r["status"])}) for r in rows]
     return KeysetPage.build(fetched, cursor, per_page, key=lambda r: (r.due_date, r.id))

@@ -194,7 +194,7 @@ class Option:
 
 
 def queue_options(session: Session, engagement_id: uuid.UUID | None = None) -> dict:
-    """What the queue's filters offer: the currencies and contractors that have invoices, and the title of
+    """What the queue's filters offer: the currencies that have invoices, the contractors, and the title of
     the engagement filtered on, if any. (No list of every engagement: an organization may have 10,000; an
     engagement's page links to its own payments instead.)"""
     engagement = (
@@ -209,14 +209,11 @@ def queue_options(session: Session, engagement_id: uuid.UUID | None = None) -> d
                 text("select distinct currency from invoice_totals where invoices <> 0 order by 1")
             ).scalars()
         ],
+        # Every contractor: asking each whether it has an invoice cost 3 ms at 500 contractors.
         "contractors": [
             Option(str(r.id), r.legal_name)
             for r in session.execute(
-                text(
-                    "select c.id, c.legal_name from contractors c"
-                    " where exists (select 1 from invoices i where i.contractor_id = c.id and i.org_id = c.org_id)"
-                    " order by lower(c.legal_name), c.id"
-                )
+                text("select c.id, c.legal_name from contractors c order by lower(c.legal_name), c.id")
             )
         ],
         "engagement": engagement,
@@ -442,10 +439,13 @@ RETAINAGE_KEYSET = Keyset(
 CONTRACTORS_SHOWN = 50
 
 
-def retainage_by_contractor(session: Session, limit: int | None = CONTRACTORS_SHOWN) -> list[ContractorRetainage]:
+def retainage_by_contractor(
+    session: Session, limit: int | None = CONTRACTORS_SHOWN, *, contractor_id: uuid.UUID | None = None
+) -> list[ContractorRetainage]:
     """Retainage withheld, released and held per contractor and currency, the most held first (the first
     ``limit``), from the derived per-engagement totals (RLS narrows them to its own contractor for a
-    contractor's user)."""
+    contractor's user; ``contractor_id`` names one outright, so its rows are read from the index)."""
+    narrowed = "t.contractor_id = :contractor_id" if contractor_id else "true"
     return [
         ContractorRetainage(**r)
         for r in session.execute(
@@ -453,13 +453,13 @@ def retainage_by_contractor(session: Session, limit: int | None = CONTRACTORS_SH
         select s.contractor_id, c.legal_name as contractor_name, s.currency, s.withheld, s.released
           from (select t.org_id, t.contractor_id, t.currency, sum(t.withheld_minor)::bigint as withheld,
                        sum(t.released_minor)::bigint as released
-                  from retainage_totals t where t.withheld_minor > 0
+                  from retainage_totals t where t.withheld_minor > 0 and {narrowed}
                  group by t.org_id, t.contractor_id, t.currency
                  order by sum(t.withheld_minor) - sum(t.released_minor) desc, t.contractor_id
                  {"limit :limit" if limit else ""}) s
           join contractors c on c.id = s.contractor_id and c.org_id = s.org_id
          order by s.withheld - s.released desc, s.contractor_id"""),
-            {"limit": limit},
+            {"limit": limit, "contractor_id": contractor_id},
         ).mappings()
     ]
 
@@ -495,6 +495,24 @@ def retainage_report(
     return KeysetPage.build(rows, cursor, PER_PAGE, key=lambda r: (r.held, r.engagement_id))
 
 
-def contractor_invoices(session: Session) -> list[InvoiceRow]:
-    """A contractor's own payments (RLS narrows to its contractor), newest first."""
-    return _rows(session.execute(text(f"{_ROW_SQL} order by i.issued_on desc, i.number desc limit 500")))
+# A contractor's payments, newest first: the (org_id, contractor_id, issued_on desc) index walks it.
+MINE_KEYSET = Keyset(("i.issued_on", "i.number"), (date, int), descending=True)
+
+
+def contractor_invoices(
+    session: Session, *, org_id, contractor_id, cursor: Cursor | None = None, per_page: int = 50
+) -> KeysetPage:
+    """A page of a contractor's own payments, newest first. The organization and the contractor are named
+    outright beside RLS (which narrows to them anyway) so the page is read from the index, not picked from
+    every invoice of the organization: a contractor's page costs the same at 240 invoices as at 5."""
+    condition, order, key_params = MINE_KEYSET.clause(cursor)
+    fetched = _rows(
+        session.execute(
+            text(
+                f"{_ROW_SQL} where i.org_id = :org_id and i.contractor_id = :contractor_id and {condition}"
+                f" order by {order} limit :limit"
+            ),
+            {"org_id": org_id, "contractor_id": contractor_id, "limit": per_page + 1} | key_params,
+        )
+    )
+    return KeysetPage.build(fetched, cursor, per_page, key=lambda r: (r.issued_on, r.number))

@@ -140,6 +140,7 @@ def register(app: Flask) -> None:
     # organization's locale (formatting.py).
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["on"] = on
+    app.jinja_env.filters["options"] = display.option_elements
     app.jinja_env.globals["amount_example"] = money_example
     # Templates ask the domain who may see or do what; they never spell a role set or a rule out.
     app.jinja_env.globals["roles"] = role_sets

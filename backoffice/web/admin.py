@@ -24,7 +24,7 @@ from backoffice.services import members as member_service
 from backoffice.services import organizations as org_service
 from backoffice.services.validation import clean_days, clean_percent, clean_whole_number, parse_id
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.forms import apply_errors
+from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -101,12 +101,14 @@ class InviteForm(FlaskForm):
     email = EmailField("Email")
     name = StringField("Full name")
     role = SelectField("Role", choices=ROLE_CHOICES, default="owner")
-    contractor_id = SelectField("Contractor (for contractor users)", choices=[], validate_choice=False)
+    contractor_id = SelectField(
+        "Contractor (for contractor users)", choices=[], validate_choice=False, widget=LongSelect()
+    )
 
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
-    contractor_id = SelectField("Contractor", choices=[], validate_choice=False)
+    contractor_id = SelectField("Contractor", choices=[], validate_choice=False, widget=LongSelect())
 
 
 class ContractorForm(FlaskForm):

@@ -86,8 +86,10 @@ def moment_element(value: datetime | None, now: datetime) -> Markup:
     """``<time datetime="…Z" title="exact">human</time>``, or a dash for no moment."""
     if value is None:
         return Markup(NOTHING)
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        machine_moment(value), exact_moment(value), human_moment(value, now)
+    # An f-string of escaped parts: Markup.format took 35 µs an element, 15 ms of a page of 200 rows.
+    return Markup(
+        f'<time datetime="{machine_moment(value)}" title="{escape(exact_moment(value))}">'
+        f"{escape(human_moment(value, now))}</time>"
     )
 
 
@@ -104,6 +106,20 @@ def day_element(value: date | str | None, today: date) -> Markup:
             return Markup(escape(value))
     if isinstance(value, datetime):
         value = utc(value).date()
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        value.isoformat(), exact_day(value, today), short_day(value)
+    return Markup(
+        f'<time datetime="{value.isoformat()}" title="{escape(exact_day(value, today))}">'
+        f"{escape(short_day(value))}</time>"
+    )
+
+
+def option_elements(choices, selected) -> Markup:
+    """``<option>`` elements for ``choices`` (objects with ``id`` and ``name``), the one whose id is
+    ``selected`` (compared as text) marked selected. Joined in Python: a filter may offer every contractor of
+    an organization, and a Jinja loop cost about 10 µs an option (5 ms at 500) where this costs 1."""
+    chosen = str(selected) if selected not in (None, "") else None
+    return Markup(
+        "".join(
+            f'<option value="{escape(c.id)}"{" selected" if str(c.id) == chosen else ""}>{escape(c.name)}</option>'
+            for c in choices
+        )
     )

@@ -21,7 +21,7 @@ from backoffice.services import organizations as org_service
 from backoffice.services.validation import parse_id
 from backoffice.web.admin import CURRENCY_CHOICES
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.forms import apply_errors, page_number
+from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
 
 bp = Blueprint("engagements", __name__, url_prefix="/engagements")
@@ -30,8 +30,8 @@ STATUS_CHOICES = [SelectChoice("", "All statuses")] + [SelectChoice(s.value, s.l
 
 
 class TermsForm(FlaskForm):
-    contractor_id = SelectField("Contractor", choices=[], validate_choice=False)
-    owner_user_id = SelectField("Project owner", choices=[], validate_choice=False)
+    contractor_id = SelectField("Contractor", choices=[], validate_choice=False, widget=LongSelect())
+    owner_user_id = SelectField("Project owner", choices=[], validate_choice=False, widget=LongSelect())
     title = StringField("Title")
     sow_reference = StringField("SOW reference (optional)")
     currency = SelectField("Currency", choices=CURRENCY_CHOICES, validate_choice=False)
@@ -69,8 +69,9 @@ def index():
         # RLS already limits a contractor to its own rows; naming the contractor as well lets the planner
         # use the (org_id, contractor_id) index instead of filtering the whole organization (bench: 1.9x -> 1.6x).
         contractor_id = me.contractor_id
+    cursor = queries.LIST_KEYSET.read(request.args.get("after"), request.args.get("before"))
     listing = queries.engagement_list(
-        db(), status=status, contractor_id=contractor_id, owner_id=owner_id, page=page_number()
+        db(), status=status, contractor_id=contractor_id, owner_id=owner_id, cursor=cursor, org_id=me.org_id
     )
     staff = me.role != Role.CONTRACTOR
     filters = {
@@ -96,7 +97,10 @@ def index():
 def due():
     status = request.args.get("status") or None
     cursor = queries.DUE_KEYSET.read(request.args.get("after"), request.args.get("before"))
-    page = queries.due_milestones(db(), status=status, cursor=cursor, per_page=DUE_PER_PAGE, org_id=actor().org_id)
+    me = actor()
+    page = queries.due_milestones(
+        db(), status=status, cursor=cursor, per_page=DUE_PER_PAGE, org_id=me.org_id, contractor_id=me.contractor_id
+    )
     return render("engagements/due.html", page=page, rows=page.rows, status_filter=status or "")
 
 

@@ -63,6 +63,9 @@ def queue():
     )
 
 
+MINE_PER_PAGE = 50
+
+
 @bp.route("/invoices/")
 @login_required
 def mine():
@@ -74,8 +77,12 @@ def mine():
         return redirect(url_for("retainage.report"))
     # The retainage report's per-contractor sums, which RLS narrows to this contractor: over every invoice,
     # not only the ones listed.
-    retainage = queries.retainage_by_contractor(db(), limit=None)
-    return render("payments/mine.html", rows=queries.contractor_invoices(db()), retainage=retainage, today=date.today())
+    retainage = queries.retainage_by_contractor(db(), limit=None, contractor_id=me.contractor_id)
+    cursor = queries.MINE_KEYSET.read(request.args.get("after"), request.args.get("before"))
+    page = queries.contractor_invoices(
+        db(), org_id=me.org_id, contractor_id=me.contractor_id, cursor=cursor, per_page=MINE_PER_PAGE
+    )
+    return render("payments/mine.html", page=page, rows=page.rows, retainage=retainage, today=date.today())
 
 
 def _detail(invoice_id) -> queries.InvoiceDetail:

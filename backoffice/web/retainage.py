@@ -20,9 +20,7 @@ def _contractor(contractor_id, contractors):
     if contractor_id is None:
         return None
     listed = next((c for c in contractors if c.contractor_id == contractor_id), None)
-    return listed or next(
-        (c for c in queries.retainage_by_contractor(db(), limit=None) if c.contractor_id == contractor_id), None
-    )
+    return listed or next(iter(queries.retainage_by_contractor(db(), limit=None, contractor_id=contractor_id)), None)
 
 
 @bp.route("/retainage/")

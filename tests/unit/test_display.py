@@ -14,6 +14,7 @@ from backoffice.web.display import (
     human_moment,
     machine_moment,
     moment_element,
+    option_elements,
     short_day,
 )
 
@@ -121,3 +122,16 @@ def test_a_day_element_takes_an_iso_string_a_datetime_or_nothing():
 
 def test_a_string_that_is_not_a_date_is_shown_as_it_is_escaped():
     assert str(day_element("<b>soon</b>", TODAY)) == "&lt;b&gt;soon&lt;/b&gt;"
+
+
+def test_option_elements_escape_names_and_mark_the_selected_one():
+    class C:
+        def __init__(self, id, name):
+            self.id, self.name = id, name
+
+    html = str(option_elements([C("a1", 'Tom & "Jerry" <Ltd>'), C("b2", "Plain")], "b2"))
+    assert html == (
+        '<option value="a1">Tom &amp; &#34;Jerry&#34; &lt;Ltd&gt;</option><option value="b2" selected>Plain</option>'
+    )
+    assert " selected" not in str(option_elements([C("a1", "A")], None))
+    assert " selected" not in str(option_elements([C("a1", "A")], ""))

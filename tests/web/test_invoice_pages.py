@@ -28,6 +28,7 @@ from kit.money_pages import (
 )
 from kit.web import HTMX, csrf_token, field_error, flashes, signed_in, table_row, visible_text
 
+from backoffice.web import payments as payments_web
 from backoffice.web.display import short_day as format_day
 
 
@@ -349,6 +350,26 @@ def test_a_contractors_payments_page_lists_its_own_payments_only(app, login, wor
 
     y_html = signed_in(app, login, world.contractor_y_user).get("/invoices/").get_data(as_text=True)
     assert re.findall(r"<strong>([A-Z0-9]+-\d{6})</strong>", y_html) == [y_number]
+
+
+def test_a_contractors_payments_page_goes_back_in_time_a_page_at_a_time(
+    app, login, world, app_sessions, admin_engine, monkeypatch
+):
+    monkeypatch.setattr(payments_web, "MINE_PER_PAGE", 1)
+    _, (design, build) = approved_engagement(app_sessions, admin_engine, world)
+    newer, older = (invoice_row(admin_engine, i)["invoice_number"] for i in (build, design))  # same day: by number
+    client = signed_in(app, login, world.contractor_x_user)
+    numbers = lambda html: re.findall(r"<strong>([A-Z0-9]+-\d{6})</strong>", html)  # noqa: E731
+
+    first = client.get("/invoices/").get_data(as_text=True)
+    assert numbers(first) == [newer] and "Showing 1–1." in visible_text(first)
+    older_link = html_lib.unescape(re.search(r'<a href="([^"]+)" rel="next">Older', first).group(1))
+    second = client.get(older_link).get_data(as_text=True)
+    assert numbers(second) == [older] and 'rel="next"' not in second
+    # The retainage held is the contractor's whole, on every page.
+    assert "Retainage held for you: $323.47 ." in visible_text(second)
+    newer_link = html_lib.unescape(re.search(r'<a href="([^"]+)" rel="prev">', second).group(1))
+    assert numbers(client.get(newer_link).get_data(as_text=True)) == [newer]
 
 
 def test_a_contractor_without_payments_is_told_none_yet(app, login, world):
