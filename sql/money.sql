@@ -257,8 +257,9 @@ $$;
 
 -- The derived totals pages read instead of aggregating every invoice (revision 0014; DESIGN.md section 4 keeps
 -- the invoices the record): invoice_totals (count and net per status, currency and due date: the payment
--- queue's totals), ap_batch_paid (paid invoices per batch: the batches list) and retainage_totals (withheld
--- and released per engagement: the retainage report). Applied per statement from its transition tables,
+-- queue's totals), ap_batch_paid (paid invoices per batch: the batches list), retainage_totals (withheld
+-- and released per engagement: the retainage report) and contractor_retainage_totals (the same per contractor
+-- and currency: the report's summary, revision 0020). Applied per statement from its transition tables,
 -- so an export of 100,000 invoices moves a few hundred total rows once, not 100,000 times. Rows are
 -- upserted in key order, so two statements touching the same totals lock them in the same order. The
 -- owner's (SECURITY DEFINER): nobody else writes these tables. tests/integration/test_derived_totals.py
@@ -317,6 +318,18 @@ begin
       do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
                     released_minor = t.released_minor + excluded.released_minor$q$,
       case tg_op when 'INSERT' then '' else '-' end, case tg_op when 'INSERT' then 'added' else 'removed' end);
+    -- The same per contractor and currency (revision 0020), what the report's "held per contractor" reads.
+    execute format($q$
+      insert into public.contractor_retainage_totals as t (org_id, contractor_id, currency, withheld_minor,
+                                                           released_minor)
+      select org_id, contractor_id, currency,
+             %1$s coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+             %1$s coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
+        from %2$I group by 1, 2, 3 order by 1, 2, 3
+      on conflict (org_id, contractor_id, currency)
+      do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
+                    released_minor = t.released_minor + excluded.released_minor$q$,
+      case tg_op when 'INSERT' then '' else '-' end, case tg_op when 'INSERT' then 'added' else 'removed' end);
   end if;
   return null;
 end
@@ -326,7 +339,8 @@ revoke all on function invoices_totals_apply() from public;
 -- The derived totals recomputed from the invoices, whole: what revision 0014 filled them with, and what a bulk
 -- load that switched the invoices' triggers off (bench/dataset_build.py) runs after it. The owner role's only.
 create or replace function rebuild_invoice_totals() returns void
-language sql volatile set search_path = pg_catalog, pg_temp as $$
+language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+begin
   delete from public.invoice_totals;
   delete from public.ap_batch_paid;
   delete from public.retainage_totals;
@@ -339,6 +353,16 @@ language sql volatile set search_path = pg_catalog, pg_temp as $$
          coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
          coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
     from public.invoices group by 1, 2, 3;
+  -- Revision 0014 runs this too, before 0020 adds the per-contractor table.
+  if to_regclass('public.contractor_retainage_totals') is not null then
+    delete from public.contractor_retainage_totals;
+    insert into public.contractor_retainage_totals (org_id, contractor_id, currency, withheld_minor, released_minor)
+    select org_id, contractor_id, currency,
+           coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+           coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
+      from public.invoices group by 1, 2, 3;
+  end if;
+end
 $$;
 revoke all on function rebuild_invoice_totals() from public;
 

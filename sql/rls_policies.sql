@@ -486,6 +486,10 @@ select pg_temp.policy('retainage_totals', 'org_scope', $p$using (org_id = (selec
 select pg_temp.policy('retainage_totals', 'contractor_own', $p$as restrictive using (
   case when (select app_contractor_id()) is null then true else contractor_id = (select app_contractor_id()) end)$p$);
 select pg_temp.grant_to_app('retainage_totals', 'select');
+select pg_temp.policy('contractor_retainage_totals', 'org_scope', $p$using (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('contractor_retainage_totals', 'contractor_own', $p$as restrictive using (
+  case when (select app_contractor_id()) is null then true else contractor_id = (select app_contractor_id()) end)$p$);
+select pg_temp.grant_to_app('contractor_retainage_totals', 'select');
 
 -- org_counters: no policy at all; only next_org_number() (sql/money.sql) touches it.
 do $$

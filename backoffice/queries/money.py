@@ -443,22 +443,20 @@ def retainage_by_contractor(
     session: Session, limit: int | None = CONTRACTORS_SHOWN, *, contractor_id: uuid.UUID | None = None
 ) -> list[ContractorRetainage]:
     """Retainage withheld, released and held per contractor and currency, the most held first (the first
-    ``limit``), from the derived per-engagement totals (RLS narrows them to its own contractor for a
-    contractor's user; ``contractor_id`` names one outright, so its rows are read from the index)."""
+    ``limit``), from the derived per-contractor totals and their index (RLS narrows them to its own
+    contractor for a contractor's user; ``contractor_id`` names one outright)."""
     narrowed = "t.contractor_id = :contractor_id" if contractor_id else "true"
     return [
         ContractorRetainage(**r)
         for r in session.execute(
             text(f"""
-        select s.contractor_id, c.legal_name as contractor_name, s.currency, s.withheld, s.released
-          from (select t.org_id, t.contractor_id, t.currency, sum(t.withheld_minor)::bigint as withheld,
-                       sum(t.released_minor)::bigint as released
-                  from retainage_totals t where t.withheld_minor > 0 and {narrowed}
-                 group by t.org_id, t.contractor_id, t.currency
-                 order by sum(t.withheld_minor) - sum(t.released_minor) desc, t.contractor_id
+        select s.contractor_id, c.legal_name as contractor_name, s.currency, s.withheld_minor as withheld,
+               s.released_minor as released
+          from (select t.* from contractor_retainage_totals t where t.withheld_minor > 0 and {narrowed}
+                 order by t.withheld_minor - t.released_minor desc, t.contractor_id
                  {"limit :limit" if limit else ""}) s
           join contractors c on c.id = s.contractor_id and c.org_id = s.org_id
-         order by s.withheld - s.released desc, s.contractor_id"""),
+         order by s.withheld_minor - s.released_minor desc, s.contractor_id"""),
             {"limit": limit, "contractor_id": contractor_id},
         ).mappings()
     ]

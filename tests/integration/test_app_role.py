@@ -46,6 +46,7 @@ APP_TABLES = {
     "invoice_totals",
     "ap_batch_paid",
     "retainage_totals",
+    "contractor_retainage_totals",  # revision 0020
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -351,6 +352,7 @@ EXPECTED_TABLE_PRIVILEGES = {
     "invoice_totals": {"SELECT"},
     "ap_batch_paid": {"SELECT"},
     "retainage_totals": {"SELECT"},
+    "contractor_retainage_totals": {"SELECT"},
     "change_orders": {"SELECT"},
     "password_resets": set(),
     "account_messages": set(),  # a password reset's email: the worker role's alone

@@ -1,4 +1,5 @@
-"""The derived totals pages read (revision 0014: invoice_totals, ap_batch_paid, retainage_totals), with raw SQL
+"""The derived totals pages read (revision 0014: invoice_totals, ap_batch_paid, retainage_totals; 0020:
+contractor_retainage_totals), with raw SQL
 as the app role: who reads which rows, that nobody but their trigger writes them, and that they are the
 invoices' own sums (recomputed here from the rows; tests/integration/test_money_state_machine.py recomputes
 them after every step of random operation sequences too)."""
@@ -11,7 +12,7 @@ from kit.money import approved_invoices, export, party, pay, set_org
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-DERIVED = ("invoice_totals", "ap_batch_paid", "retainage_totals")
+DERIVED = ("invoice_totals", "ap_batch_paid", "retainage_totals", "contractor_retainage_totals")
 
 RECOMPUTED = {
     "invoice_totals": (
@@ -30,6 +31,13 @@ RECOMPUTED = {
         " coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor"
         " from invoices group by 1, 2, 3",
         "select org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor from retainage_totals",
+    ),
+    "contractor_retainage_totals": (
+        "select org_id, contractor_id, currency,"
+        " coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld_minor,"
+        " coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor"
+        " from invoices group by 1, 2, 3",
+        "select org_id, contractor_id, currency, withheld_minor, released_minor from contractor_retainage_totals",
     ),
 }
 
@@ -94,12 +102,13 @@ def test_owners_and_contractors_read_no_queue_or_batch_totals(world, money, act_
     s.rollback()
 
 
-def test_a_contractor_reads_only_its_own_retainage(world, money, act_as):
+@pytest.mark.parametrize("table", ["retainage_totals", "contractor_retainage_totals"])
+def test_a_contractor_reads_only_its_own_retainage(world, money, act_as, table):
     s = act_as(world.contractor_x_user.id, world.org_a)
-    assert set(s.execute(text("select contractor_id from retainage_totals")).scalars()) == {world.contractor_x}
+    assert set(s.execute(text(f"select contractor_id from {table}")).scalars()) == {world.contractor_x}
     s.rollback()
     s = act_as(world.owner.id, world.org_a)
-    assert set(s.execute(text("select contractor_id from retainage_totals")).scalars()) == {
+    assert set(s.execute(text(f"select contractor_id from {table}")).scalars()) == {
         world.contractor_x,
         world.contractor_y,
     }

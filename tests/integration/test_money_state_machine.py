@@ -922,7 +922,8 @@ class MoneyMachine(RuleBasedStateMachine):
         self._audit_chain_verifies()
 
     def _derived_totals_agree(self, q):
-        """The totals pages read (revision 0014: invoice_totals, ap_batch_paid, retainage_totals) are the
+        """The totals pages read (revisions 0014 and 0020: invoice_totals, ap_batch_paid, retainage_totals and its
+        per-contractor twin) are the
         invoices' own sums, recomputed here from the rows, after whatever sequence of approvals, exports,
         voids, payments and releases came before."""
         assert q("""
@@ -941,6 +942,13 @@ class MoneyMachine(RuleBasedStateMachine):
                    coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld_minor,
                    coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor
               from invoices where org_id = :o group by 1, 2 order by 1""")
+        assert q("""
+            select contractor_id, currency, withheld_minor, released_minor from contractor_retainage_totals
+             where org_id = :o order by 1, 2""") == q("""
+            select contractor_id, currency,
+                   coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld_minor,
+                   coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor
+              from invoices where org_id = :o group by 1, 2 order by 1, 2""")
 
     def _authorized_by_an_approval(self, q):
         """(1) Every milestone invoice rests on an approving review, by the engagement's owner or an

@@ -194,6 +194,7 @@ WEB_ROLE_TABLES = {
     "SELECT on table public.invoice_totals": "the payment queue's totals per currency (finance and admins)",
     "SELECT on table public.ap_batch_paid": "the batches list's paid count per batch (finance and admins)",
     "SELECT on table public.retainage_totals": "the retainage report and a contractor's retainage held",
+    "SELECT on table public.contractor_retainage_totals": "the retainage report's held per contractor (0020)",
 }
 
 # Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the

@@ -200,7 +200,7 @@ def test_count_is_the_number_waiting_for_the_viewer(
 def test_past_its_cap_the_count_says_more_than_it_counted(
     app, login, world, app_sessions, admin_engine, engagement, submitted, monkeypatch
 ):
-    """The badge and the home page count up to COUNT_CAP (999) and say "999+" past it, whatever the
+    """The badge and the home page count up to COUNT_CAP (99) and say "99+" past it, whatever the
     organization's size; here the cap is 1 and two milestones wait."""
     from backoffice.queries import reviews as review_queries
 
