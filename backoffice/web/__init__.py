@@ -18,7 +18,7 @@ from backoffice.domain.percent import format_bps
 from backoffice.errors import DomainError
 from backoffice.web import display
 from backoffice.web.context import close_db, login_manager
-from backoffice.web.links import link
+from backoffice.web.row_links import link
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -143,7 +143,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["on"] = on
     app.jinja_env.filters["options"] = display.option_elements
     app.jinja_env.globals["amount_example"] = money_example
-    app.jinja_env.globals["link"] = link  # url_for for the rows of a list (web/links.py)
+    app.jinja_env.globals["link"] = link  # url_for for the rows of a list (web/row_links.py)
     # Templates ask the domain who may see or do what; they never spell a role set or a rule out.
     app.jinja_env.globals["roles"] = role_sets
     app.jinja_env.globals["can_decide"] = can_decide

@@ -1,4 +1,4 @@
-"""``link`` (web/links.py, for the rows of a list) writes exactly what ``url_for`` writes for every row link the lists use."""
+"""``link`` (web/row_links.py) writes exactly what ``url_for`` writes for every row link the lists use."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 import pytest
 from flask import url_for
 
-from backoffice.web.links import link
+from backoffice.web.row_links import link
 
 ROW_LINKS = [
     ("admin.contractor", "contractor_id"),
