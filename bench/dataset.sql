@@ -160,9 +160,10 @@ select id, org_id, contractor_id, owner_id, title, sow_reference, currency, reta
   from eng;
 
 insert into milestones (id, org_id, contractor_id, engagement_id, seq, title, deliverable, amount_minor, due_date, status,
-                        created_at, updated_at)
+                        created_at, updated_at, submitted_at)
 select id, org_id, contractor_id, engagement_id, seq, title, title || ': as described in the statement of work.',
-       amount, due_date, status, engagement_created_at, coalesce(reviewed_at, submitted_at, engagement_created_at)
+       amount, due_date, status, engagement_created_at, coalesce(reviewed_at, submitted_at, engagement_created_at),
+       submitted_at
   from ms;
 
 

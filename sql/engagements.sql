@@ -88,7 +88,7 @@ begin
      and e.org_id = case when tg_op = 'DELETE' then old.org_id else new.org_id end
      and e.contractor_id = case when tg_op = 'DELETE' then old.contractor_id else new.contractor_id end;
   if tg_op = 'INSERT' then
-    if new.status <> 'planned' then
+    if new.status <> 'planned' or new.submitted_at is not null then
       raise exception 'a new milestone starts planned' using errcode = '23514';
     end if;
     if v_engagement_status not in ('draft', 'active', 'paused') then
@@ -180,6 +180,13 @@ begin
       raise exception 'a milestone goes from % to % only with a submission and its review', old.status, new.status
         using errcode = '23514';
     end if;
+  end if;
+  -- When the work began waiting for review, the review queue's order (revision 0021): stamped by the move to
+  -- submitted and kept through every other update, a change order's included; nobody writes it.
+  if new.status = 'submitted' and old.status is distinct from 'submitted' then
+    new.submitted_at := now();
+  elsif new.submitted_at is distinct from old.submitted_at then
+    raise exception 'when work was submitted is recorded by the move to submitted itself' using errcode = '42501';
   end if;
   return new;
 end

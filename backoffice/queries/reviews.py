@@ -52,10 +52,10 @@ _DECIDABLE = f"m.status = 'submitted' and {_DECIDES}"
 # engagement's part is a subquery per milestone, so the walk stops after one page.
 
 
-# The queue's order: how long the work has waited, from when its milestone moved to submitted (the
-# submission's own transaction, so its now(): the submission's time), then the milestone's id. The partial
-# (org_id, updated_at, id) index of submitted milestones walks it (revision 0014).
-QUEUE_KEYSET = Keyset(("m.updated_at", "m.id"), (datetime, uuid.UUID))
+# The queue's order: how long the work has waited, from when its milestone moved to submitted (stamped by the
+# database on that move and kept through change orders: revision 0021), then the milestone's id. The partial
+# (org_id, submitted_at, id) index of submitted milestones walks it.
+QUEUE_KEYSET = Keyset(("m.submitted_at", "m.id"), (datetime, uuid.UUID))
 
 
 def review_queue(
@@ -71,7 +71,7 @@ def review_queue(
         for r in session.execute(
             text(f"""
         with page as materialized (
-          select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.updated_at, m.engagement_id, m.contractor_id
+          select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.submitted_at, m.engagement_id, m.contractor_id
             from milestones m
            where m.status = 'submitted' and m.org_id = :org and {condition}
              and (select {_DECIDES} from engagements e where e.id = m.engagement_id and e.org_id = m.org_id)
@@ -79,7 +79,7 @@ def review_queue(
            limit :limit)
         select m.id as milestone_id, m.title, m.amount_minor, m.due_date, e.id as engagement_id,
                e.title as engagement_title, e.currency, c.legal_name as contractor_name, o.name as owner_name,
-               s.revision, s.submitted_at, u.name as submitted_by_name, m.updated_at as waiting_since,
+               s.revision, s.submitted_at, u.name as submitted_by_name, m.submitted_at as waiting_since,
                (select count(*) from evidence_files f where f.submission_id = s.id and f.org_id = s.org_id)
                  as file_count,
                jsonb_array_length(s.links) as link_count,

@@ -877,3 +877,34 @@ def test_who_and_when_of_a_move_cannot_be_rewritten_afterwards(world, admin_engi
         "recorded by the move itself",
     )
     assert engagement(admin_engine, built.engagement) == before
+
+
+# --- when work began waiting (revision 0021) -----------------------------------------------------------
+
+
+def test_the_move_to_submitted_stamps_when_work_began_waiting_and_nobody_writes_it(world, admin_engine, act_as):
+    built = build(admin_engine, world, "active", ("submitted", "planned"), act_as=act_as)
+    waiting, planned = built.milestones
+    rows = {r["id"]: r for r in milestone_rows(admin_engine, built.engagement)}
+    with admin_engine.connect() as conn:
+        latest = conn.execute(
+            text("select max(submitted_at) from submissions where milestone_id = :m"), {"m": waiting}
+        ).scalar_one()
+    assert rows[waiting]["submitted_at"] == latest  # the submission's own transaction: one now()
+    assert rows[planned]["submitted_at"] is None
+    for m in (waiting, planned):
+        owner_role_refused(
+            admin_engine,
+            "update milestones set submitted_at = now() - interval '9 days' where id = :m",
+            {"m": m},
+            "42501",
+            "recorded by the move to submitted itself",
+        )
+    owner_role_refused(
+        admin_engine,
+        "insert into milestones (org_id, contractor_id, engagement_id, seq, title, amount_minor, due_date,"
+        " submitted_at) values (:org, :c, :e, 9, 'Early', 100, date '2030-01-01', now())",
+        {"org": world.org_a, "c": world.contractor_x, "e": built.engagement},
+        "23514",
+        "a new milestone starts planned",
+    )

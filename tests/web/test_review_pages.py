@@ -15,8 +15,9 @@ from kit.web import HTMX, csrf_token, signed_in, table_row, visible_text
 from sqlalchemy import text
 
 from backoffice.db import make_session_factory
+from backoffice.domain.money import format_amount
 from backoffice.domain.roles import Role
-from backoffice.services import bootstrap
+from backoffice.services import bootstrap, change_orders
 from backoffice.services import submissions as submission_service
 from backoffice.services.evidence import UploadedFile
 
@@ -54,12 +55,12 @@ def submit_work(
 
 def backdate(admin_engine, submission_id, days: int) -> None:
     """As if the work had been submitted ``days`` ago: the submission and its milestone's move to submitted
-    (one transaction, one now(): the queue orders by the move)."""
+    (milestones.submitted_at, which the queue orders by)."""
     with admin_engine.begin() as conn:
         conn.execute(text("alter table milestones disable trigger user"))  # the owner's fixture, this statement only
         conn.execute(
             text(
-                "update milestones m set updated_at = now() - make_interval(days => :d)"
+                "update milestones m set submitted_at = now() - make_interval(days => :d)"
                 "  from submissions s where s.id = :s and m.id = s.milestone_id"
             ),
             {"d": days, "s": submission_id},
@@ -165,6 +166,36 @@ def test_owner_sees_only_their_engagements_and_admin_sees_all_oldest_first(
     assert "5 days" in visible_text(table_row(html, str(loft)))
     assert "2 days" in visible_text(table_row(html, str(design)))
     assert "Contractor X" in visible_text(table_row(html, str(loft)))
+
+
+def test_a_change_order_on_waiting_work_keeps_its_place_in_the_queue(
+    app, login, world, app_sessions, admin_engine, engagement
+):
+    first, second = milestones_of(admin_engine, engagement)[:2]
+    design, build = first.id, second.id
+    backdate(admin_engine, submit_work(app_sessions, world, design), 6)
+    backdate(admin_engine, submit_work(app_sessions, world, build), 2)
+    moved = change_orders.MilestoneChange(
+        str(design),
+        title=first.title,
+        deliverable=first.deliverable,
+        amount=format_amount(first.amount_minor, "USD", symbol=False),
+        due_date="2031-03-01",
+    )
+    with acting(app_sessions, world.owner, world.org_a) as (session, actor):
+        change_orders.issue_change_order(
+            session,
+            actor,
+            engagement,
+            change_orders.ChangeOrderInput(
+                reason="The client moved the design review.",
+                based_on=0,
+                changes=[moved],
+            ),
+        )
+    html = signed_in(app, login, world.owner).get("/reviews/").get_data(as_text=True)
+    assert re.findall(r'href="/milestones/([0-9a-f-]+)"', html) == [str(design), str(build)]
+    assert "6 days" in visible_text(table_row(html, str(design)))
 
 
 def test_queue_shows_work_submitted_today_as_waiting_today(owner, submitted):
