@@ -30,10 +30,18 @@ class Settings:
     resend_api_key: str | None = None  # without it, email is kept in the outbox instead of sent
     email_from: str = "backoffice <onboarding@resend.dev>"
     base_url: str = "http://127.0.0.1:5000"  # links in emails point here
+    # The Stripe Connect payout rail (DESIGN.md section 7): without a secret key it shows as not configured.
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # where the SDK sends requests: a local fake (backoffice.dev.stripe_fake)
 
     @property
     def embedded(self) -> bool:
         return not self.database_url
+
+    @property
+    def stripe_configured(self) -> bool:
+        return bool(self.stripe_secret_key)
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -58,6 +66,9 @@ def load_settings() -> Settings:
         resend_api_key=os.environ.get("RESEND_API_KEY") or None,
         email_from=os.environ.get("BACKOFFICE_EMAIL_FROM") or Settings.email_from,
         base_url=(os.environ.get("BACKOFFICE_BASE_URL") or Settings.base_url).rstrip("/"),
+        stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=(os.environ.get("STRIPE_API_BASE") or "").rstrip("/") or None,
     )
 
 

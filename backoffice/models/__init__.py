@@ -15,6 +15,7 @@ from backoffice.models.org import (
     Invite,
     Membership,
     Organization,
+    PayoutAccount,
     User,
 )
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
@@ -41,6 +42,7 @@ __all__ = [
     "Notification",
     "Organization",
     "Payment",
+    "PayoutAccount",
     "Review",
     "Submission",
     "User",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backoffice.models.base import Base, new_id
@@ -32,6 +32,7 @@ class Organization(Base):
     ap_export_date_format: Mapped[str] = mapped_column(Text, default="iso")
     review_sla_days: Mapped[int] = mapped_column(default=3)
     locale: Mapped[str] = mapped_column(Text, default="en_US")
+    stripe_rail_enabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -57,6 +58,25 @@ class Contractor(Base):
     email: Mapped[str] = mapped_column(Text)
     ap_vendor_id: Mapped[str | None] = mapped_column(Text)
     payout_details: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PayoutAccount(Base):
+    """A contractor's account on a payment rail (revision 0022) and what the rail last said of it."""
+
+    __tablename__ = "payout_accounts"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    contractor_id: Mapped[uuid.UUID]
+    rail: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str] = mapped_column(Text)
+    transfers_active: Mapped[bool] = mapped_column(default=False)
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)
+    details_submitted: Mapped[bool] = mapped_column(default=False)
+    currently_due: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    connected_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -45,6 +45,7 @@ class OrgSettings:
     segregation_of_duties: bool = True
     review_sla_days: int | None = None  # None keeps the current value
     locale: str | None = None  # None keeps the current locale
+    stripe_rail_enabled: bool | None = None  # payments through Stripe Connect (issue 17); None keeps it
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,10 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
             "segregation_of_duties",
             "review_sla_days",
             "locale",
+            "stripe_rail_enabled",
         ):
             before, after = getattr(org, field), getattr(new, field)
-            if field in ("review_sla_days", "locale") and after is None:
+            if field in ("review_sla_days", "locale", "stripe_rail_enabled") and after is None:
                 continue
             if field == "name":
                 after = after.strip()

@@ -22,10 +22,12 @@ from backoffice.queries import engagements as engagement_queries
 from backoffice.services import contractors as contractor_service
 from backoffice.services import members as member_service
 from backoffice.services import organizations as org_service
+from backoffice.services.stripe_rail import NOT_CONFIGURED
 from backoffice.services.validation import clean_days, clean_percent, clean_whole_number, parse_id
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
+from backoffice.web.payouts import payout_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -53,6 +55,7 @@ class SettingsForm(FlaskForm):
         "Segregation of duties: whoever approved a milestone cannot record its payment"
     )
     review_sla_days = StringField("Review time (days)")
+    stripe_rail_enabled = BooleanField("Pay contractors through Stripe Connect")
     locale = SelectField(
         "Amounts and dates in emails and receipts",
         choices=[SelectChoice(code, locale_name(code)) for code in COMMON_LOCALES],
@@ -94,6 +97,7 @@ class SettingsForm(FlaskForm):
             segregation_of_duties=bool(self.segregation_of_duties.data),
             review_sla_days=sla,
             locale=self.locale.data if self.locale.raw_data else None,
+            stripe_rail_enabled=bool(self.stripe_rail_enabled.data),
         )
 
 
@@ -157,18 +161,26 @@ def settings():
             getattr(form, name).data = str(getattr(org, name))
         form.invoice_prefix.data = org.invoice_prefix
         form.segregation_of_duties.data = org.segregation_of_duties
+        form.stripe_rail_enabled.data = org.stripe_rail_enabled
         form.review_sla_days.data = str(org.review_sla_days)
         form.locale.data = org.locale
         if org.locale not in COMMON_LOCALES:
             form.locale.choices = [*form.locale.choices, SelectChoice(org.locale, locale_name(org.locale))]
-        return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org)
+        return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org, stripe=_stripe_note())
     try:
         org_service.update_settings(db(), actor(), form.to_settings())
     except ValidationError as exc:
         apply_errors(form, exc)
-        return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org, status=422)
+        return render(
+            "admin/settings.html", "admin/_settings_form.html", form=form, org=org, stripe=_stripe_note(), status=422
+        )
     flash("Settings saved.", "success")
     return redirect(url_for("admin.settings"), code=303)
+
+
+def _stripe_note() -> str | None:
+    """What to set when the server has no Stripe keys: the rail can be turned on, but pays nobody until then."""
+    return None if current_app.config["BACKOFFICE_SETTINGS"].stripe_configured else NOT_CONFIGURED
 
 
 @bp.route("/settings/export", methods=["GET", "POST"])
@@ -410,6 +422,7 @@ def _contractor_page(contractor, form=None, user_form=None, status=200):
         user_form=user_form or ContractorUserForm(formdata=None),
         users=queries.contractor_members(db(), contractor.id),
         invite_link=cookie.pop("invite_link", None),
+        payout=payout_view(contractor.id),
         status=status,
     )
 

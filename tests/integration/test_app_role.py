@@ -47,6 +47,7 @@ APP_TABLES = {
     "ap_batch_paid",
     "retainage_totals",
     "contractor_retainage_totals",  # revision 0020
+    "payout_accounts",  # revision 0022: a contractor's account on the Stripe rail
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -353,6 +354,7 @@ EXPECTED_TABLE_PRIVILEGES = {
     "ap_batch_paid": {"SELECT"},
     "retainage_totals": {"SELECT"},
     "contractor_retainage_totals": {"SELECT"},
+    "payout_accounts": {"SELECT", "INSERT"},  # and UPDATE of its readiness columns (column grants)
     "change_orders": {"SELECT"},
     "password_resets": set(),
     "account_messages": set(),  # a password reset's email: the worker role's alone

@@ -103,7 +103,12 @@ WEB_ROLE_TABLES = {
     "UPDATE on table public.organizations (ap_expense_account, ap_export_columns, ap_export_date_format,"
     " ap_export_preset, default_currency, default_retainage_bps, evidence_max_file_mb, evidence_max_files,"
     " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
-    " segregation_of_duties)": "the settings and AP export layout pages (services/organizations); never its id",
+    " segregation_of_duties, stripe_rail_enabled)": "the settings and AP export layout pages"
+    " (services/organizations); never its id",
+    "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
+    "INSERT on table public.payout_accounts": "connecting a payout account (services/payout_accounts)",
+    "UPDATE on table public.payout_accounts (currently_due, details_submitted, payouts_enabled, transfers_active,"
+    " updated_at)": "the readiness Stripe reports when the person comes back from its onboarding",
     "SELECT on table public.users (created_at, email, id, is_active, last_login_at, name)": (
         "names and emails of the people one works with (members page, reviewers, approvers); never password_hash"
     ),
