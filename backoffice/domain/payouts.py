@@ -92,7 +92,7 @@ class AccountState:
         """One sentence for the contractor's and finance's pages."""
         readiness = self.readiness
         if readiness is Readiness.READY:
-            return "Ready to be paid: Stripe can send transfers to this account and pay them out."
+            return "Stripe can send transfers to this account and pay them out to the bank."
         if readiness is Readiness.IN_REVIEW:
             return "Stripe is reviewing the details given; payments can be sent once it enables the account."
         if self.needs:

@@ -27,7 +27,7 @@ from backoffice.services.validation import clean_days, clean_percent, clean_whol
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
-from backoffice.web.payouts import payout_view
+from backoffice.web.payouts import payout_view, with_onboarding
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -415,16 +415,18 @@ def _contractor_page(contractor, form=None, user_form=None, status=200):
         form = (
             ContractorForm(obj=contractor) if request.method == "GET" else ContractorForm(formdata=None, obj=contractor)
         )
-    return render(
+    payout = payout_view(contractor.id)
+    rendered = render(
         "admin/contractor.html",
         contractor=contractor,
         form=form,
         user_form=user_form or ContractorUserForm(formdata=None),
         users=queries.contractor_members(db(), contractor.id),
         invite_link=cookie.pop("invite_link", None),
-        payout=payout_view(contractor.id),
+        payout=payout,
         status=status,
     )
+    return with_onboarding(rendered, payout)
 
 
 @bp.route("/contractors/<contractor_id>", methods=["GET", "POST"])

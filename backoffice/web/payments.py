@@ -17,7 +17,7 @@ from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import redirect_after_post, render
-from backoffice.web.payouts import payout_view
+from backoffice.web.payouts import payout_view, with_onboarding
 
 bp = Blueprint("payments", __name__)
 
@@ -83,13 +83,10 @@ def mine():
     page = queries.contractor_invoices(
         db(), org_id=me.org_id, contractor_id=me.contractor_id, cursor=cursor, per_page=MINE_PER_PAGE
     )
-    return render(
-        "payments/mine.html",
-        page=page,
-        rows=page.rows,
-        retainage=retainage,
-        today=date.today(),
-        payout=payout_view(me.contractor_id),
+    payout = payout_view(me.contractor_id)
+    return with_onboarding(
+        render("payments/mine.html", page=page, rows=page.rows, retainage=retainage, today=date.today(), payout=payout),
+        payout,
     )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, url_for
 from flask_login import login_required
 
 from backoffice.domain.payouts import AccountState, Readiness
@@ -16,6 +17,7 @@ from backoffice.errors import Conflict
 from backoffice.services import organizations, payout_accounts
 from backoffice.services.stripe_rail import NOT_CONFIGURED, client_for
 from backoffice.services.validation import parse_id
+from backoffice.web import CONTENT_SECURITY_POLICY
 from backoffice.web.context import actor, db
 
 bp = Blueprint("payouts", __name__, url_prefix="/payouts")
@@ -50,6 +52,29 @@ def payout_view(contractor_id: uuid.UUID) -> PayoutView:
         can_connect=may and org.stripe_rail_enabled and configured,
         note=note,
     )
+
+
+# Where Stripe's hosted onboarding lives (an Account Link's URL), unless STRIPE_API_BASE points elsewhere.
+STRIPE_ONBOARDING = "https://connect.stripe.com"
+
+
+def onboarding_origin() -> str:
+    base = current_app.config["BACKOFFICE_SETTINGS"].stripe_api_base
+    if not base:
+        return STRIPE_ONBOARDING
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def with_onboarding(rendered, payout: PayoutView):
+    """A page with the connect button lets that form lead on to Stripe's onboarding: the browser holds a form's
+    whole redirect chain to the page's CSP form-action ('self' everywhere else: web/__init__.py)."""
+    response = make_response(rendered)
+    if payout.can_connect:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", f"form-action 'self' {onboarding_origin()}"
+        )
+    return response
 
 
 def _home(contractor_id) -> str:
@@ -106,5 +131,6 @@ def came_back(contractor_id):
     except Conflict as refused:
         flash(str(refused), "error")
     else:
-        flash(f"Payout account: {state.sentence()}", "success" if state.readiness.value == "ready" else "info")
+        ready = state.readiness is Readiness.READY
+        flash(f"Payout account: {state.readiness.label.lower()}. {state.sentence()}", "success" if ready else "info")
     return redirect(_home(contractor_id), code=303)

@@ -25,7 +25,7 @@ def test_what_stripe_still_needs_is_said_in_words_once_each():
 
 
 def test_each_readiness_has_its_own_sentence():
-    assert AccountState(True, True, True).sentence().startswith("Ready to be paid")
+    assert AccountState(True, True, True).sentence().startswith("Stripe can send transfers")
     assert AccountState(False, False, True).sentence().startswith("Stripe is reviewing")
     assert AccountState(False, False, False).sentence() == "Onboarding at Stripe is not finished."
     assert [r.label for r in Readiness] == ["Not connected", "Needs details", "In review at Stripe", "Ready to be paid"]

@@ -36,6 +36,9 @@ def test_a_contractor_connects_from_its_payments_page_and_comes_back_ready(app, 
     client = signed_in(app, login, world.contractor_x_user)
     page = client.get("/invoices/").get_data(as_text=True)
     assert "Payout account" in page and "Not connected" in visible_text(page)
+    # The page lets its connect form lead to the onboarding's origin (CSP form-action holds redirects too).
+    policy = client.get("/invoices/").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {configured.url}" in policy
     response = client.post(
         f"/payouts/{world.contractor_x}/connect", data={"csrf_token": csrf_token(client, "/invoices/")}
     )
@@ -55,13 +58,14 @@ def test_a_contractor_connects_from_its_payments_page_and_comes_back_ready(app, 
     came_back = client.get(return_url.split("127.0.0.1:5000", 1)[-1])
     assert came_back.status_code == 303 and came_back.headers["Location"] == "/invoices/"
     html = client.get("/invoices/").get_data(as_text=True)
-    assert any(message.startswith("Payout account: Ready to be paid") for message in flashes(html))
+    assert any(message.startswith("Payout account: ready to be paid. Stripe can send") for message in flashes(html))
     assert "Ready to be paid" in visible_text(html)
 
 
 def test_without_the_rail_the_payments_page_says_nothing_of_payout_accounts(app, login, world, configured):
-    html = signed_in(app, login, world.contractor_x_user).get("/invoices/").get_data(as_text=True)
-    assert "Payout account" not in html
+    response = signed_in(app, login, world.contractor_x_user).get("/invoices/")
+    assert "Payout account" not in response.get_data(as_text=True)
+    assert "form-action 'self';" in response.headers["Content-Security-Policy"]  # nowhere else to post to
 
 
 def test_a_refused_connection_says_why_on_the_page(app, login, world, admin_engine, configured):
