@@ -29,6 +29,7 @@ SQL_FILES = (
     "engagements.sql",  # engagement and milestone guards
     "reviews.sql",  # submission, evidence and review guards, and their checks at commit
     "money.sql",  # invoice, payment, AP export and ledger guards; ap_csv_text()
+    "rails.sql",  # the payment rails (Stripe Connect): payout accounts, webhook events, their policies and grants
     "jobs.sql",  # the queue's one door for the web (enqueue_job) and what periodic jobs may learn
 )
 

@@ -621,4 +621,3 @@ begin
   end if;
 end
 $$;
-

@@ -307,18 +307,6 @@ select pg_temp.grant_update_to_app('contractors', '{legal_name, email, ap_vendor
 -- The worker names the payee in messages and on receipts; never its payout details.
 select pg_temp.grant_to_worker('contractors', 'select (id, org_id, legal_name, email, ap_vendor_id)');
 
--- payout_accounts (revision 0022): a contractor's account on a payment rail. Staff see every one, a contractor's
--- user its own. Connected by an admin or by the contractor's own user, in their own name; what the rail says of
--- it (readiness) is updated by the page the rail returns to (the worker, applying the rail's events, will get its
--- grant with that job). Never deleted: a rail account is part of the payments' record.
-select pg_temp.contractor_scoped('payout_accounts');
-select pg_temp.policy('payout_accounts', 'connected_by_self', $p$as restrictive for insert with check (
-  connected_by = (select app_user_id())
-  and ((select app_role()) = 'admin'
-       or ((select app_role()) = 'contractor' and contractor_id = (select app_contractor_id()))))$p$);
-select pg_temp.grant_to_app('payout_accounts', 'select, insert');
-select pg_temp.grant_update_to_app('payout_accounts', '{transfers_active, payouts_enabled, details_submitted, currently_due, updated_at}');
-
 -- invites: admins only, in every direction, and written in their own name.
 select pg_temp.policy('invites', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.policy('invites', 'admins_only', $p$as restrictive using ((select app_role()) = 'admin') with check ((select app_role()) = 'admin')$p$);

@@ -30,6 +30,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     mailer: Mailer
     base_url: str
+    settings: Settings | None = None  # the payment rail's keys (services/stripe_rail.client_for)
 
 
 _runtime: Runtime | None = None
@@ -42,7 +43,10 @@ def configure(worker_url: str, settings: Settings, *, mailer: Mailer | None = No
         _runtime.sessions.kw["bind"].dispose()
     engine = make_engine(worker_url, pool_size=4)
     _runtime = Runtime(
-        make_session_factory(engine), mailer or Mailer(settings.resend_api_key, settings.email_from), settings.base_url
+        make_session_factory(engine),
+        mailer or Mailer(settings.resend_api_key, settings.email_from),
+        settings.base_url,
+        settings,
     )
     return _runtime
 

@@ -15,7 +15,8 @@ from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.queries.notifications import job_org_ids
-from backoffice.services import email_delivery, notifications, password_resets, receipts
+from backoffice.services import email_delivery, notifications, password_resets, rail_events, receipts
+from backoffice.services.stripe_rail import client_for
 
 # Timeouts, 5xx and 429 from Resend: 8 attempts over about 53 minutes. procrastinate waits
 # wait + exponential_wait ** (attempts + 1) seconds: 13 s, 19 s, 37 s, 91 s, 253 s, 739 s, 2197 s.
@@ -69,6 +70,21 @@ def issue_receipt(org_id: str, invoice_id: str) -> None:
             log.warning("receipt for invoice %s: no such invoice in organization %s", invoice_id, org)
             return
     log.info("receipt for invoice %s: %s", invoice_id, document.filename if document else "issued already")
+
+
+# Stripe did not answer (a timeout, a 5xx, a 429): the event is applied later, the SDK having retried already.
+RAIL_RETRY = RetryStrategy(max_attempts=8, wait=10, exponential_wait=3, retry_exceptions={rail_events.RailUnavailable})
+
+
+@procrastinate_app.task(name="apply_rail_event", retry=RAIL_RETRY)
+def apply_rail_event(org_id: str, rail_event_id: str) -> None:
+    """Queued by rail_event_receive() (sql/rails.sql) when a webhook event arrives, never by the web role."""
+    org = uuid.UUID(org_id)
+    settings = current().settings
+    rail = client_for(settings) if settings is not None and settings.stripe_configured else None
+    with worker_session(org) as session:
+        outcome = rail_events.apply(session, notifications.worker_actor(org), uuid.UUID(rail_event_id), rail=rail)
+    log.info("rail event %s: %s", rail_event_id, outcome)
 
 
 def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> None:

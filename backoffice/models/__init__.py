@@ -16,6 +16,7 @@ from backoffice.models.org import (
     Membership,
     Organization,
     PayoutAccount,
+    RailEvent,
     User,
 )
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
@@ -43,6 +44,7 @@ __all__ = [
     "Organization",
     "Payment",
     "PayoutAccount",
+    "RailEvent",
     "Review",
     "Submission",
     "User",

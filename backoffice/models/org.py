@@ -81,6 +81,23 @@ class PayoutAccount(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class RailEvent(Base):
+    """A payment rail's webhook event, stored once (revision 0023) and applied by the worker."""
+
+    __tablename__ = "rail_events"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    rail: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    account: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    applied_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+
 class Membership(Base):
     __tablename__ = "memberships"
 

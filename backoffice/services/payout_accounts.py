@@ -98,7 +98,7 @@ def start_onboarding(
 
 def _record_account(session: Session, actor: Actor, contractor_id, created) -> None:
     with unit_of_work(session):
-        state = _state_from_stripe(created)
+        state = state_from_stripe(created)
         inserted = session.execute(
             insert(PayoutAccount)
             .values(
@@ -141,34 +141,45 @@ def refresh_readiness(session: Session, actor: Actor, contractor_id, *, rail: st
         retrieved = rail.v1.accounts.retrieve(external_id)
     except stripe.StripeError as error:
         raise Conflict(f"Stripe could not say how the account stands: {refusal(error)}") from None
-    state = _state_from_stripe(retrieved)
-    with unit_of_work(session):
-        account = payout_account(session, contractor.id)
-        before = state_of(account)
-        if before != state:
-            account.transfers_active = state.transfers_active
-            account.payouts_enabled = state.payouts_enabled
-            account.details_submitted = state.details_submitted
-            account.currently_due = list(state.currently_due)
-            account.updated_at = func.now()
-            session.flush()
-            audit.record(
-                session,
-                actor,
-                "payout_account.updated",
-                "contractor",
-                contractor.id,
-                {
-                    "rail": Rail.STRIPE.value,
-                    "account": external_id,
-                    "readiness": state.readiness.value,
-                    "currently_due": list(state.currently_due),
-                },
-            )
+    state = state_from_stripe(retrieved)
+    store_state(session, actor, contractor.id, external_id, state)
     return state
 
 
-def _state_from_stripe(account) -> AccountState:
+def store_state(session: Session, actor: Actor, contractor_id, external_id: str, state: AccountState) -> bool:
+    """Keep what Stripe says of the account now (the return page; the worker applying account.updated), with an
+    audit event when it changed. Returns whether it changed."""
+    with unit_of_work(session):
+        account = session.execute(
+            select(PayoutAccount)
+            .where(PayoutAccount.contractor_id == contractor_id, PayoutAccount.rail == Rail.STRIPE)
+            .with_for_update()
+        ).scalar_one()
+        if state_of(account) == state:
+            return False
+        account.transfers_active = state.transfers_active
+        account.payouts_enabled = state.payouts_enabled
+        account.details_submitted = state.details_submitted
+        account.currently_due = list(state.currently_due)
+        account.updated_at = func.now()
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "payout_account.updated",
+            "contractor",
+            contractor_id,
+            {
+                "rail": Rail.STRIPE.value,
+                "account": external_id,
+                "readiness": state.readiness.value,
+                "currently_due": list(state.currently_due),
+            },
+        )
+    return True
+
+
+def state_from_stripe(account) -> AccountState:
     data = account.to_dict()  # the SDK's objects are not dicts (v16)
     capabilities = data.get("capabilities") or {}
     requirements = data.get("requirements") or {}

@@ -125,6 +125,7 @@ def register(app: Flask) -> None:
         retainage,
         reviews,
         schedule,
+        webhooks,
     )
     from backoffice.web.uploads import Request
 
@@ -163,6 +164,7 @@ def register(app: Flask) -> None:
         payments.bp,
         batches.bp,
         payouts.bp,
+        webhooks.bp,
         retainage.bp,
         notifications.bp,
         outbox.bp,

@@ -6,7 +6,7 @@ Revises: 0021_review_queue_order
 ``payout_accounts`` holds a contractor's connected account on a payment rail (Stripe's ``acct_…``) and what
 Stripe last said of it: whether it receives transfers and pays out, and what it still needs
 (``requirements.currently_due``). One per contractor and rail. Organizations get the setting that turns the
-Stripe rail on. Policies and grants: sql/rls_policies.sql.
+Stripe rail on. Policies and grants: sql/rails.sql.
 """
 
 from alembic import op

@@ -431,6 +431,8 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "password_reset_start",
     "password_reset_email",
     "password_reset_finish",
+    # payment rails: a webhook event, its signature verified by the web, stored once for its organization
+    "rail_event_receive",
 }
 
 

@@ -105,6 +105,8 @@ WEB_ROLE_TABLES = {
     " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
     " segregation_of_duties, stripe_rail_enabled)": "the settings and AP export layout pages"
     " (services/organizations); never its id",
+    "EXECUTE on function public.rail_event_receive(p_rail text, p_event_id text, p_type text, p_account text,"
+    " p_payload jsonb)": "POST /webhooks/stripe: a verified event stored once and its job queued (sql/rails.sql)",
     "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
     "INSERT on table public.payout_accounts": "connecting a payout account (services/payout_accounts)",
     "UPDATE on table public.payout_accounts (currently_due, details_submitted, payouts_enabled, transfers_active,"
@@ -350,6 +352,11 @@ WORKER_ROLE_TABLES = {
     ),
     "SELECT on table public.documents": "a receipt is issued once: the job looks for it first, and reads it back",
     "INSERT on table public.documents": "the issue_receipt job files the receipt (services/receipts)",
+    "SELECT on table public.rail_events": "apply_rail_event reads the event it applies",
+    "UPDATE on table public.rail_events (applied_at, outcome)": "apply_rail_event marks it applied, with what it did",
+    "SELECT on table public.payout_accounts": "apply_rail_event finds the account an event is about",
+    "UPDATE on table public.payout_accounts (currently_due, details_submitted, payouts_enabled, transfers_active,"
+    " updated_at)": "apply_rail_event keeps what Stripe says of the account now",
 }
 
 # Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an

@@ -1,0 +1,101 @@
+"""A payment rail's webhook events (issue 17, item 4): received once by their id, applied by the worker.
+
+The web verifies an event's signature (web/webhooks.py) and hands it to ``receive``, which stores it for the
+organization whose payout account it concerns and queues its application in the same transaction
+(``rail_event_receive()``, sql/rails.sql): a repeat is answered and changes nothing. ``apply`` is the worker's:
+an ``account.updated`` asks Stripe how the account stands *now* and keeps that, so duplicate and out-of-order
+events converge on Stripe's current word. Other types are recorded with what was done about them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import stripe
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.db import unit_of_work
+from backoffice.domain.payouts import Rail
+from backoffice.models import PayoutAccount, RailEvent
+from backoffice.services import payout_accounts
+from backoffice.services.stripe_rail import refusal
+
+
+def account_of(event: dict) -> str | None:
+    """The connected account an event is about: Connect events name it; an account's own events are it."""
+    if event.get("account"):
+        return event["account"]
+    obj = (event.get("data") or {}).get("object") or {}
+    if obj.get("object") == "account":
+        return obj.get("id")
+    if obj.get("object") == "transfer":
+        return obj.get("destination")
+    return None
+
+
+def receive(session: Session, event: dict) -> str:
+    """Store a verified Stripe event once and queue its application: 'stored', 'repeat' or 'unknown' (no payout
+    account here is the one it concerns; nothing is kept)."""
+    account = account_of(event)
+    if not account:
+        return "unknown"
+    with unit_of_work(session):
+        return session.execute(
+            text("select rail_event_receive(:rail, :event_id, :type, :account, cast(:payload as jsonb))"),
+            {
+                "rail": Rail.STRIPE.value,
+                "event_id": event["id"],
+                "type": event["type"],
+                "account": account,
+                "payload": json.dumps(event),
+            },
+        ).scalar_one()
+
+
+def apply(session: Session, actor: Actor, rail_event_id: uuid.UUID, *, rail: stripe.StripeClient | None) -> str:
+    """Apply one stored event (the worker, in its organization); returns what was done, also kept on the event.
+    Applied once: a retry of the job finds it applied and does nothing."""
+    with unit_of_work(session):
+        event = session.get(RailEvent, (actor.org_id, rail_event_id))
+        if event is None:
+            return "no such event"
+        if event.applied_at is not None:
+            return event.outcome
+        kind, account_id = event.type, event.account
+    if kind == "account.updated":
+        outcome = _account_updated(session, actor, account_id, rail)
+    else:
+        outcome = f"{kind}: recorded; nothing in this release acts on it"
+    with unit_of_work(session):
+        event = session.execute(
+            select(RailEvent).where(RailEvent.org_id == actor.org_id, RailEvent.id == rail_event_id).with_for_update()
+        ).scalar_one()
+        if event.applied_at is None:
+            event.applied_at = func.now()
+            event.outcome = outcome[:500]
+        return event.outcome
+
+
+def _account_updated(session: Session, actor: Actor, account_id: str, rail: stripe.StripeClient | None) -> str:
+    with unit_of_work(session):
+        account = session.execute(
+            select(PayoutAccount).where(PayoutAccount.rail == Rail.STRIPE, PayoutAccount.external_id == account_id)
+        ).scalar_one_or_none()
+        contractor_id = account.contractor_id if account else None
+    if contractor_id is None:
+        return "account.updated: no payout account with this id"
+    if rail is None:
+        return "account.updated: the Stripe rail is not configured here; not asked"
+    try:
+        retrieved = rail.v1.accounts.retrieve(account_id)
+    except stripe.StripeError as error:
+        raise RailUnavailable(refusal(error)) from None
+    state = payout_accounts.state_from_stripe(retrieved)
+    changed = payout_accounts.store_state(session, actor, contractor_id, account_id, state)
+    return f"account.updated: {state.readiness.label.lower()}{'' if changed else ' (unchanged)'}"
+
+
+class RailUnavailable(Exception):
+    """Stripe did not answer as it should: the job is tried again later."""
