@@ -22,6 +22,9 @@ from backoffice.db import make_engine
 SQL_FILES = (
     "rules.sql",  # the domain's rules in SQL (pure functions) that queries, policies and guards call
     "rls_policies.sql",  # context helpers (app_org_id() ...), every policy, the table grants
+    # the payment rails (Stripe Connect): their tables' policies and grants (before new_ids.sql reads the
+    # grants) and the webhook's door
+    "rails.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain
@@ -29,7 +32,6 @@ SQL_FILES = (
     "engagements.sql",  # engagement and milestone guards
     "reviews.sql",  # submission, evidence and review guards, and their checks at commit
     "money.sql",  # invoice, payment, AP export and ledger guards; ap_csv_text()
-    "rails.sql",  # the payment rails (Stripe Connect): payout accounts, webhook events, their policies and grants
     "jobs.sql",  # the queue's one door for the web (enqueue_job) and what periodic jobs may learn
 )
 
