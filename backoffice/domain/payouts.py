@@ -104,3 +104,25 @@ def _join(items: list[str]) -> str:
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# Why Stripe could not pay a connected account's balance out to its bank (a payout's failure_code), in words.
+PAYOUT_FAILURE_WORDS = {
+    "account_closed": "the bank account has been closed",
+    "account_frozen": "the bank account is frozen",
+    "bank_account_restricted": "the bank account does not accept this kind of payment",
+    "bank_ownership_changed": "the bank account changed owner",
+    "could_not_process": "the bank could not process it",
+    "debit_not_authorized": "the bank did not authorize it",
+    "declined": "the bank declined it",
+    "incorrect_account_holder_name": "the account holder's name does not match the bank's",
+    "invalid_account_number": "the account number is not valid",
+    "invalid_currency": "the bank account cannot receive this currency",
+    "no_account": "the bank account does not exist",
+}
+
+
+def payout_failure_words(code: str | None) -> str:
+    if not code:
+        return "Stripe gave no reason"
+    return PAYOUT_FAILURE_WORDS.get(code, code.replace("_", " "))

@@ -31,6 +31,11 @@ def payments_due_before(day: date) -> str:
     return f"/payments/?due_before={day.isoformat()}"
 
 
+def my_payments() -> str:
+    """A contractor's payments page, where its payout account is too."""
+    return "/invoices/"
+
+
 def audit_trail() -> str:
     return "/audit/"
 

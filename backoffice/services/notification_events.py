@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice import formatting
+from backoffice.domain.payouts import payout_failure_words
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
 from backoffice.models import (
@@ -29,6 +30,8 @@ from backoffice.models import (
     Milestone,
     Organization,
     Payment,
+    PayoutAccount,
+    RailEvent,
     Review,
     Submission,
     User,
@@ -436,6 +439,50 @@ def _released(session, org, invoice_id, event):
             path=links.invoice(invoice.id),
             action="See the payment",
             entity=("invoice", str(invoice.id)),
+        )
+    ]
+
+
+@builds("payout.paid", "payout.failed")
+def _payout(session, org, rail_event_id, event):
+    """A connected account's payout to its bank (Stripe's payout.paid or payout.failed, issue 17): its contractor's
+    people are told the money reached the bank, or why it did not."""
+    rail_event = session.execute(select(RailEvent).where(RailEvent.id == rail_event_id)).scalar_one()
+    payout = (rail_event.payload.get("data") or {}).get("object") or {}
+    account = session.execute(
+        select(PayoutAccount).where(
+            PayoutAccount.rail == rail_event.rail, PayoutAccount.external_id == rail_event.account
+        )
+    ).scalar_one()
+    currency = str(payout.get("currency") or "usd").upper()
+    amount = org.money(int(payout.get("amount") or 0), currency)
+    arrival = payout.get("arrival_date")
+    arrival_day = datetime.fromtimestamp(int(arrival), UTC).date() if arrival else None
+    facts = [("Amount", amount), ("Stripe payout", str(payout.get("id") or "—"))]
+    if event == "payout.paid":
+        subject = f"{amount} paid out to your bank"
+        lead = f"Stripe paid {amount} from your Stripe balance out to your bank account."
+        if arrival_day:
+            facts.append(("Expected in your bank by", org.day(arrival_day)))
+    else:
+        reason = payout_failure_words(payout.get("failure_code"))
+        subject = f"A payout of {amount} to your bank failed"
+        lead = (
+            f"Stripe could not pay {amount} out to your bank: {reason}. The money stays in your Stripe balance; "
+            "update your bank details at Stripe from your Payments page."
+        )
+        facts.append(("Why", reason))
+    return [
+        Notice(
+            event,
+            f"{event}:{payout.get('id') or rail_event.event_id}",
+            contractor_people(session, account.contractor_id),
+            subject=subject,
+            lead=lead,
+            facts=tuple(facts),
+            path=links.my_payments(),
+            action="See your payout account",
+            entity=("contractor", str(account.contractor_id)),
         )
     ]
 

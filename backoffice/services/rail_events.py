@@ -4,7 +4,8 @@ The web verifies an event's signature (web/webhooks.py) and hands it to ``receiv
 organization whose payout account it concerns and queues its application in the same transaction
 (``rail_event_receive()``, sql/rails.sql): a repeat is answered and changes nothing. ``apply`` is the worker's:
 an ``account.updated`` asks Stripe how the account stands *now* and keeps that, so duplicate and out-of-order
-events converge on Stripe's current word. Other types are recorded with what was done about them."""
+events converge on Stripe's current word; a connected account's ``payout.paid`` or ``payout.failed`` tells its
+contractor the money reached the bank, or why not. Other types are recorded with what was done about them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain.payouts import Rail
+from backoffice.jobs import queue
 from backoffice.models import PayoutAccount, RailEvent
 from backoffice.services import payout_accounts
 from backoffice.services.stripe_rail import refusal
@@ -66,6 +68,8 @@ def apply(session: Session, actor: Actor, rail_event_id: uuid.UUID, *, rail: str
         kind, account_id = event.type, event.account
     if kind == "account.updated":
         outcome = _account_updated(session, actor, account_id, rail)
+    elif kind in ("payout.paid", "payout.failed"):
+        outcome = _payout(session, actor, rail_event_id, kind)
     else:
         outcome = f"{kind}: recorded; nothing in this release acts on it"
     with unit_of_work(session):
@@ -95,6 +99,13 @@ def _account_updated(session: Session, actor: Actor, account_id: str, rail: stri
     state = payout_accounts.state_from_stripe(retrieved)
     changed = payout_accounts.store_state(session, actor, contractor_id, account_id, state)
     return f"account.updated: {state.readiness.label.lower()}{'' if changed else ' (unchanged)'}"
+
+
+def _payout(session: Session, actor: Actor, rail_event_id: uuid.UUID, kind: str) -> str:
+    """The contractor is told, once: the notice is keyed by the payout (notification_events._payout)."""
+    with unit_of_work(session):
+        queue.notify(session, actor.org_id, kind, rail_event_id)
+    return f"{kind}: the contractor is told"
 
 
 class RailUnavailable(Exception):

@@ -512,6 +512,8 @@ COVERED = {
     "payment.recorded",
     "retainage.released",
     "review.overdue",  # tests/integration/test_periodic_jobs.py
+    "payout.paid",  # tests/web/test_stripe_webhooks.py (a Stripe event's job queues it)
+    "payout.failed",  # likewise
 }
 
 

@@ -29,3 +29,11 @@ def test_each_readiness_has_its_own_sentence():
     assert AccountState(False, False, True).sentence().startswith("Stripe is reviewing")
     assert AccountState(False, False, False).sentence() == "Onboarding at Stripe is not finished."
     assert [r.label for r in Readiness] == ["Not connected", "Needs details", "In review at Stripe", "Ready to be paid"]
+
+
+def test_why_a_payout_failed_is_said_in_words():
+    from backoffice.domain.payouts import payout_failure_words
+
+    assert payout_failure_words("account_closed") == "the bank account has been closed"
+    assert payout_failure_words("some_new_code") == "some new code"
+    assert payout_failure_words(None) == "Stripe gave no reason"

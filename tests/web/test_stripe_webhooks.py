@@ -148,3 +148,29 @@ def test_the_web_role_cannot_read_or_write_rail_events(world, act_as):
         session.execute(text("select count(*) from rail_events"))
     session.rollback()
     assert refused.value.orig.sqlstate == "42501"
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["paid", "failed"])
+def test_a_payout_to_the_bank_is_told_to_the_contractor_once(
+    app, world, admin_engine, database, configured, account, failed
+):
+    event = configured.emit_payout(account, 1_234_567, failed=failed, failure_code="account_closed")
+    client = app.test_client()
+    assert post(client, event).get_data(as_text=True) == "stored\n"
+    assert post(client, event).get_data(as_text=True) == "repeat\n"
+    run_jobs(database, admin_engine, org_ids=[world.org_a])  # applies the event, which queues the notice
+    run_jobs(database, admin_engine, org_ids=[world.org_a])  # sends it
+    told = owner_query(
+        admin_engine,
+        "select n.user_id, n.title, n.body, n.url from notifications n where n.org_id = :o and n.event = :e",
+        o=world.org_a,
+        e=event["type"],
+    )
+    assert [(n["user_id"], n["url"]) for n in told] == [(world.contractor_x_user.id, "/invoices/")]
+    if failed:
+        assert told[0]["title"] == "A payout of $12,345.67 to your bank failed"
+        assert "the bank account has been closed" in told[0]["body"]
+    else:
+        assert told[0]["title"] == "$12,345.67 paid out to your bank"
+    (row,) = stored(admin_engine, world.org_a)
+    assert row["outcome"] == f"{event['type']}: the contractor is told"
