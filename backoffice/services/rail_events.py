@@ -10,6 +10,7 @@ contractor the money reached the bank, or why not. Other types are recorded with
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import stripe
@@ -37,11 +38,20 @@ def account_of(event: dict) -> str | None:
     return None
 
 
+# What rail_events' CHECKs accept (revision 0023): an event of another shape is answered, never stored.
+_EVENT_ID = re.compile(r"evt_[A-Za-z0-9]{1,64}")
+_TYPE = re.compile(r"[a-z_.]{3,100}")
+_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,64}")
+
+
 def receive(session: Session, event: dict) -> str:
-    """Store a verified Stripe event once and queue its application: 'stored', 'repeat' or 'unknown' (no payout
-    account here is the one it concerns; nothing is kept)."""
+    """Store a verified Stripe event once and queue its application: 'stored', 'repeat', 'unknown' (no payout
+    account here is the one it concerns) or 'ignored' (not an event this app keeps, e.g. a v2 event type);
+    nothing is kept for the last two."""
+    if not (_EVENT_ID.fullmatch(str(event.get("id", ""))) and _TYPE.fullmatch(str(event.get("type", "")))):
+        return "ignored"
     account = account_of(event)
-    if not account:
+    if not account or not _ACCOUNT.fullmatch(str(account)):
         return "unknown"
     with unit_of_work(session):
         return session.execute(

@@ -174,3 +174,21 @@ def test_a_payout_to_the_bank_is_told_to_the_contractor_once(
         assert told[0]["title"] == "$12,345.67 paid out to your bank"
     (row,) = stored(admin_engine, world.org_a)
     assert row["outcome"] == f"{event['type']}: the contractor is told"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"type": "v2.core.account[requirements].updated"},
+        {"id": "not-an-event"},
+        {"type": None},
+        {"account": "acct_<script>"},
+    ],
+    ids=["v2 type", "odd id", "no type", "odd account"],
+)
+def test_a_signed_event_of_another_shape_is_answered_and_not_kept(app, world, admin_engine, configured, account, shape):
+    configured.make_ready(account)
+    (event,) = configured.events("account.updated")
+    response = post(app.test_client(), {**event, **shape})
+    assert response.status_code == 200 and response.get_data(as_text=True) in ("ignored\n", "unknown\n")
+    assert stored(admin_engine, world.org_a) == []
