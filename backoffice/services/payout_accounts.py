@@ -68,7 +68,9 @@ def start_onboarding(
             raise Conflict("Payments through Stripe are turned off for this organization (an admin turns them on).")
         account = payout_account(session, contractor.id)
         external_id = account.external_id if account else None
-        email, name = contractor.email, contractor.legal_name
+        # The contractor's id as the database has it, whatever form the caller gave: the idempotency key and the
+        # metadata must be the same for two clicks.
+        contractor_id, email, name = contractor.id, contractor.email, contractor.legal_name
     try:
         if external_id is None:
             created = rail.v1.accounts.create(
@@ -103,7 +105,7 @@ def _record_account(session: Session, actor: Actor, contractor_id, created) -> N
             insert(PayoutAccount)
             .values(
                 org_id=actor.org_id,
-                contractor_id=uuid.UUID(str(contractor_id)),
+                contractor_id=contractor_id,
                 rail=Rail.STRIPE.value,
                 external_id=created.id,
                 transfers_active=state.transfers_active,
@@ -115,7 +117,8 @@ def _record_account(session: Session, actor: Actor, contractor_id, created) -> N
             .on_conflict_do_nothing(index_elements=["org_id", "contractor_id", "rail"])
             .returning(PayoutAccount.id)
         ).scalar_one_or_none()
-        if inserted is not None:  # a click at the same moment recorded it first: one account, one event
+        # None: a click at the same moment recorded the same account first (one account, one row, one event).
+        if inserted is not None:
             audit.record(
                 session,
                 actor,

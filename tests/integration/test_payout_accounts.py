@@ -186,3 +186,11 @@ def test_a_payout_account_is_never_deleted_nor_its_account_changed_by_the_web(
             session.execute(text(sql))
         session.rollback()
         assert refused.value.orig.sqlstate == "42501", sql
+
+
+def test_the_same_contractor_named_another_way_is_still_one_account(world, act_as, admin_engine, fake, rail, rail_on):
+    connect(act_as, world.contractor_x_user, world.org_a, str(world.contractor_x).upper(), rail)
+    connect(act_as, world.contractor_x_user, world.org_a, world.contractor_x, rail)
+    (account,) = fake.accounts()
+    assert account["metadata"]["contractor_id"] == str(world.contractor_x)
+    assert len(stored(admin_engine, world.contractor_x)) == 1
