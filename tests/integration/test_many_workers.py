@@ -21,6 +21,17 @@ from sqlalchemy import text
 pytestmark = pytest.mark.xdist_group("serve")  # long-running processes: not beside the other process tests
 
 JOBS = 300
+WAVES = 3
+EMAILS = (
+    "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, dedupe_key)"
+    " select :o, 'milestone.approved', :u, :e, 'Approved ' || n, '<p>x</p>', 'x', :b || ':' || n"
+    " from generate_series(cast(:first as int), cast(:last as int)) n returning id"
+)
+SEND_THEM = (
+    "select unnest(procrastinate.procrastinate_defer_jobs_v1(array_agg(row('default', 'send_email',"
+    " 0, null, null, jsonb_build_object('message_id', m, 'org_id', cast(:o as text)), null)"
+    "::procrastinate.procrastinate_job_to_defer_v1))) from unnest(cast(:ids as uuid[])) m"
+)
 
 
 def worker_process(database, log_path):
@@ -59,32 +70,38 @@ def test_two_workers_run_each_of_hundreds_of_jobs_once(world, database, admin_en
             time.sleep(0.2)
 
         batch = uuid.uuid4().hex[:8]
-        with admin_engine.begin() as conn:  # one transaction: both workers are woken by the same commit
-            ids = (
-                conn.execute(
-                    text(
-                        "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text,"
-                        " dedupe_key)"
-                        " select :o, 'milestone.approved', :u, :e, 'Approved ' || n, '<p>x</p>', 'x', :b || ':' || n"
-                        " from generate_series(1, :n) n returning id"
-                    ),
-                    {"o": world.org_a, "u": world.admin.id, "e": world.admin.email, "b": batch, "n": JOBS},
+        ids, job_ids = [], []
+        # In waves, each one transaction that wakes both workers with one commit: a single wave of 300 short jobs
+        # could all be drained by one worker before the other was scheduled on a loaded machine (the CI's two
+        # test processes), which failed "both took part" without anything being wrong.
+        for wave in range(WAVES):
+            if wave:
+                time.sleep(0.5)
+            with admin_engine.begin() as conn:
+                wave_ids = (
+                    conn.execute(
+                        text(EMAILS),
+                        {
+                            "o": world.org_a,
+                            "u": world.admin.id,
+                            "e": world.admin.email,
+                            "b": batch,
+                            "first": wave * (JOBS // WAVES) + 1,
+                            "last": (wave + 1) * (JOBS // WAVES),
+                        },
+                    )
+                    .scalars()
+                    .all()
                 )
-                .scalars()
-                .all()
-            )
-            job_ids = (
-                conn.execute(
-                    text(
-                        "select unnest(procrastinate.procrastinate_defer_jobs_v1(array_agg(row('default', 'send_email',"
-                        " 0, null, null, jsonb_build_object('message_id', m, 'org_id', cast(:o as text)), null)"
-                        "::procrastinate.procrastinate_job_to_defer_v1))) from unnest(cast(:ids as uuid[])) m"
-                    ),
-                    {"o": str(world.org_a), "ids": ids},
+                job_ids += (
+                    conn.execute(
+                        text(SEND_THEM),
+                        {"o": str(world.org_a), "ids": wave_ids},
+                    )
+                    .scalars()
+                    .all()
                 )
-                .scalars()
-                .all()
-            )
+                ids += wave_ids
         assert len(job_ids) == JOBS
 
         deadline = time.monotonic() + 180
