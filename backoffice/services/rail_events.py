@@ -79,7 +79,7 @@ def apply(session: Session, actor: Actor, rail_event_id: uuid.UUID, *, rail: str
     if kind == "account.updated":
         outcome = _account_updated(session, actor, account_id, rail)
     elif kind in ("payout.paid", "payout.failed"):
-        outcome = _payout(session, actor, rail_event_id, kind)
+        outcome = _payout(session, actor, rail_event_id, kind, rail)
     else:
         outcome = f"{kind}: recorded; nothing in this release acts on it"
     with unit_of_work(session):
@@ -111,11 +111,35 @@ def _account_updated(session: Session, actor: Actor, account_id: str, rail: stri
     return f"account.updated: {state.readiness.label.lower()}{'' if changed else ' (unchanged)'}"
 
 
-def _payout(session: Session, actor: Actor, rail_event_id: uuid.UUID, kind: str) -> str:
-    """The contractor is told, once: the notice is keyed by the payout (notification_events._payout)."""
+def _payout(
+    session: Session, actor: Actor, rail_event_id: uuid.UUID, kind: str, rail: stripe.StripeClient | None
+) -> str:
+    """The contractor is told, once (the notice is keyed by the payout: notification_events._payout), what
+    Stripe's own copy of the event says: rail_event_receive() stores whatever it is given, and its words reach a
+    person, so the event is read back from Stripe first and told only if Stripe's copy says the same."""
+    with unit_of_work(session):
+        event = session.execute(
+            select(RailEvent).where(RailEvent.org_id == actor.org_id, RailEvent.id == rail_event_id)
+        ).scalar_one()
+        event_id, account, told = event.event_id, event.account, _payout_facts(event.payload)
+    if rail is None:
+        return f"{kind}: the Stripe rail is not configured here; not told"
+    try:
+        original = rail.v1.events.retrieve(event_id, options={"stripe_account": account}).to_dict()
+    except stripe.InvalidRequestError:
+        return f"{kind}: Stripe has no such event for this account; not told"
+    except stripe.StripeError as error:
+        raise RailUnavailable(refusal(error)) from None
+    if original.get("type") != kind or _payout_facts(original) != told:
+        return f"{kind}: what was received differs from Stripe's copy; not told"
     with unit_of_work(session):
         queue.notify(session, actor.org_id, kind, rail_event_id)
     return f"{kind}: the contractor is told"
+
+
+def _payout_facts(event: dict) -> tuple:
+    payout = (event.get("data") or {}).get("object") or {}
+    return tuple(payout.get(k) for k in ("id", "amount", "currency", "arrival_date", "status", "failure_code"))
 
 
 class RailUnavailable(Exception):

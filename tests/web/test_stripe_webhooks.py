@@ -192,3 +192,27 @@ def test_a_signed_event_of_another_shape_is_answered_and_not_kept(app, world, ad
     response = post(app.test_client(), {**event, **shape})
     assert response.status_code == 200 and response.get_data(as_text=True) in ("ignored\n", "unknown\n")
     assert stored(admin_engine, world.org_a) == []
+
+
+def test_a_payout_event_put_in_without_stripe_is_not_told(world, act_as, admin_engine, database, configured, account):
+    """rail_event_receive() stores what the web role gives it (any SQL at all could call it): the job reads the
+    event back from Stripe and tells nobody what Stripe did not say."""
+    genuine = configured.emit_payout(account, 5_000)
+    forged = {**genuine, "id": "evt_forged", "data": {"object": {**genuine["data"]["object"], "amount": 999_999}}}
+    tampered = {**genuine, "data": {"object": {**genuine["data"]["object"], "amount": 999_999}}}
+    session = act_as(world.contractor_y_user.id, world.org_a)  # a signed-in person of the organization, by raw SQL
+    for event in (forged, tampered):
+        session.execute(
+            text("select rail_event_receive('stripe', :id, :type, :account, cast(:payload as jsonb))"),
+            {"id": event["id"], "type": event["type"], "account": account, "payload": json.dumps(event)},
+        )
+    session.commit()
+    run_jobs(database, admin_engine, org_ids=[world.org_a])
+    run_jobs(database, admin_engine, org_ids=[world.org_a])
+    outcomes = {r["event_id"]: r["outcome"] for r in stored(admin_engine, world.org_a)}
+    assert outcomes == {
+        "evt_forged": "payout.paid: Stripe has no such event for this account; not told",
+        genuine["id"]: "payout.paid: what was received differs from Stripe's copy; not told",
+    }
+    told = "select count(*) as n from notifications where org_id = :o and event = 'payout.paid'"
+    assert owner_query(admin_engine, told, o=world.org_a) == [{"n": 0}]
