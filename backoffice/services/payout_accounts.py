@@ -57,10 +57,18 @@ def _contractor_for(session: Session, actor: Actor, contractor_id) -> Contractor
 
 
 def start_onboarding(
-    session: Session, actor: Actor, contractor_id, *, rail: stripe.StripeClient, return_url: str, refresh_url: str
+    session: Session,
+    actor: Actor,
+    contractor_id,
+    *,
+    rail: stripe.StripeClient,
+    return_url: str,
+    refresh_url: str,
+    create: bool = True,
 ) -> str:
     """The URL of a one-time Stripe onboarding link for the contractor's account, creating the account first if
-    it has none. Raises NotFound, Forbidden, or Conflict (the rail is off in Settings; Stripe refused)."""
+    it has none (unless ``create`` is false: Stripe's refresh URL, a GET, only renews a link). Raises NotFound,
+    Forbidden, or Conflict (the rail is off in Settings; no account and not to create one; Stripe refused)."""
     with unit_of_work(session):
         contractor = _contractor_for(session, actor, contractor_id)
         org = session.get(Organization, actor.org_id)
@@ -71,6 +79,8 @@ def start_onboarding(
         # The contractor's id as the database has it, whatever form the caller gave: the idempotency key and the
         # metadata must be the same for two clicks.
         contractor_id, email, name = contractor.id, contractor.email, contractor.legal_name
+        if external_id is None and not create:
+            raise Conflict("No payout account is connected yet: connect it with the button on this page.")
     try:
         if external_id is None:
             created = rail.v1.accounts.create(

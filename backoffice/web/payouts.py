@@ -92,17 +92,18 @@ def _absolute(endpoint: str, **values) -> str:
 @bp.route("/<contractor_id>/connect", methods=["POST"])
 @login_required
 def connect(contractor_id):
-    return _onboard(contractor_id)
+    return _onboard(contractor_id, create=True)
 
 
 @bp.route("/<contractor_id>/again")
 @login_required
 def again(contractor_id):
-    """Stripe's refresh URL: the link expired or was used; a new one, at once (a GET, as Stripe sends it)."""
-    return _onboard(contractor_id)
+    """Stripe's refresh URL: the link expired or was used; a new one, at once. A GET, as Stripe sends it, so it
+    only renews the link of an account that exists: creating one takes the page's POST (and its CSRF token)."""
+    return _onboard(contractor_id, create=False)
 
 
-def _onboard(contractor_id):
+def _onboard(contractor_id, *, create: bool):
     contractor_id = parse_id(contractor_id) or contractor_id
     try:
         url = payout_accounts.start_onboarding(
@@ -112,6 +113,7 @@ def _onboard(contractor_id):
             rail=client_for(current_app.config["BACKOFFICE_SETTINGS"]),
             return_url=_absolute("payouts.came_back", contractor_id=contractor_id),
             refresh_url=_absolute("payouts.again", contractor_id=contractor_id),
+            create=create,
         )
     except Conflict as refused:
         flash(str(refused), "error")

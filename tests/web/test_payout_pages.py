@@ -106,3 +106,17 @@ def test_settings_turn_the_rail_on_and_say_what_to_set_without_keys(app, login, 
     html = admin.get("/admin/settings").get_data(as_text=True)
     assert "Pay contractors through Stripe Connect" in html
     assert "set STRIPE_SECRET_KEY" in html  # the test server has no Stripe keys
+
+
+def test_the_refresh_link_renews_an_existing_account_only(app, login, world, admin_engine, configured):
+    """Stripe's refresh URL is a GET: it creates nothing, so a link followed by mistake opens no account."""
+    set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
+    client = signed_in(app, login, world.contractor_x_user)
+    response = client.get(f"/payouts/{world.contractor_x}/again")
+    assert response.status_code == 303 and response.headers["Location"] == "/invoices/"
+    assert configured.accounts() == []
+    assert "No payout account is connected yet" in client.get("/invoices/").get_data(as_text=True)
+    client.post(f"/payouts/{world.contractor_x}/connect", data={"csrf_token": csrf_token(client, "/invoices/")})
+    renewed = client.get(f"/payouts/{world.contractor_x}/again")
+    assert renewed.status_code == 303 and renewed.headers["Location"].startswith(configured.url + "/connect/")
+    assert len(configured.accounts()) == 1

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.dev.stripe_fake import StripeFake
+from backoffice.jobs import runtime
 from backoffice.services import payout_accounts
 
 SECRET = "whsec_test_hooks"
@@ -216,3 +217,18 @@ def test_a_payout_event_put_in_without_stripe_is_not_told(world, act_as, admin_e
     }
     told = "select count(*) as n from notifications where org_id = :o and event = 'payout.paid'"
     assert owner_query(admin_engine, told, o=world.org_a) == [{"n": 0}]
+
+
+def test_a_worker_reads_only_its_own_organizations_rail_events(app, world, admin_engine, database, configured, account):
+    """The worker role under another organization's context sees none of this one's events or payout accounts."""
+    configured.make_ready(account)
+    (event,) = configured.events("account.updated")
+    assert post(app.test_client(), event).get_data(as_text=True) == "stored\n"
+    runtime.configure(database.worker_url, dataclasses.replace(app.config["BACKOFFICE_SETTINGS"]))
+    for org, expected in ((world.org_a, 1), (world.org_b, 0)):
+        with runtime.worker_session(org) as session:
+            counts = [
+                session.execute(text(f"select count(*) from {t}")).scalar_one()
+                for t in ("rail_events", "payout_accounts")
+            ]
+            assert counts == [expected, expected], org
