@@ -198,7 +198,16 @@ begin
   end if;
   case old.status || '>' || new.status
     when 'approved>exported' then
-      if not exists (select 1 from public.ap_export_batches b
+      -- Into a live AP export batch, or handed to a payment rail: a payout attempt in flight, made in this
+      -- transaction (sql/rails.sql). Either, never both: the rail's attempt needs an invoice with no batch.
+      if new.batch_id is null then
+        if not exists (select 1 from public.payout_attempts a
+                        where a.org_id = new.org_id and a.invoice_id = new.id and a.status = 'pending'
+                          and a.requested_at = now()) then
+          raise exception 'an invoice is handed to a payment rail with a payout attempt made in the same transaction'
+            using errcode = '23514';
+        end if;
+      elsif not exists (select 1 from public.ap_export_batches b
                       where b.id = new.batch_id and b.org_id = new.org_id and b.status = 'live' and b.created_at = now()) then
         raise exception 'an invoice is exported into a live batch written in the same transaction' using errcode = '23514';
       end if;
@@ -212,8 +221,34 @@ begin
     when 'approved>paid', 'exported>paid' then
       if (new.batch_id, new.exported_at) is distinct from (old.batch_id, old.exported_at)
          or not exists (select 1 from public.payments p
-                         where p.org_id = new.org_id and p.invoice_id = new.id and p.paid_at = new.paid_at) then
+                         where p.org_id = new.org_id and p.invoice_id = new.id and p.paid_at = new.paid_at
+                           and p.reversed_at is null) then
         raise exception 'an invoice is paid with its payment record' using errcode = '23514';
+      end if;
+    when 'exported>on_hold' then
+      -- A payment rail refused it: its attempt was closed as refused in this transaction.
+      if old.batch_id is not null or new.batch_id is not null
+         or not exists (select 1 from public.payout_attempts a
+                         where a.org_id = new.org_id and a.invoice_id = new.id and a.status = 'refused'
+                           and a.finished_at = now()) then
+        raise exception 'an invoice goes on hold from a payment rail only when the rail refused its attempt'
+          using errcode = '23514';
+      end if;
+      new.exported_at := null;
+    when 'paid>on_hold' then
+      -- A payment rail reversed its payment, in this transaction: no payment of it stands any more.
+      if new.batch_id is distinct from old.batch_id
+         or exists (select 1 from public.payments p
+                     where p.org_id = new.org_id and p.invoice_id = new.id and p.reversed_at is null)
+         or not exists (select 1 from public.payments p
+                         where p.org_id = new.org_id and p.invoice_id = new.id and p.reversed_at = now()) then
+        raise exception 'a paid invoice goes on hold only when its payment was reversed' using errcode = '23514';
+      end if;
+      new.paid_at := null;
+      new.exported_at := null;
+    when 'on_hold>approved' then
+      if (new.batch_id, new.exported_at, new.paid_at) is distinct from (null, null, null) then
+        raise exception 'a released invoice is authorized again, in no batch and unpaid' using errcode = '23514';
       end if;
     else
       if (new.batch_id, new.exported_at, new.paid_at) is distinct from (old.batch_id, old.exported_at, old.paid_at) then
@@ -243,11 +278,25 @@ begin
     if not public.invoice_move_allowed('approved', 'exported') then
       raise exception 'an invoice cannot go from approved to exported' using errcode = '23514';
     end if;
+    -- With no batch, handed to a payment rail: a payout attempt made in this transaction (sql/rails.sql). One
+    -- pass over the moved rows for both (an export's 100,000); which one failed is asked only on the way out.
     if exists (select 1 from moved n
                 where n.status = 'exported' and n.exported_at = now()
-                  and not exists (select 1 from public.ap_export_batches b
-                                   where b.id = n.batch_id and b.org_id = n.org_id and b.status = 'live'
-                                     and b.created_at = now())) then
+                  and case when n.batch_id is null
+                        then not exists (select 1 from public.payout_attempts a
+                                          where a.org_id = n.org_id and a.invoice_id = n.id and a.status = 'pending'
+                                            and a.requested_at = now())
+                        else not exists (select 1 from public.ap_export_batches b
+                                          where b.id = n.batch_id and b.org_id = n.org_id and b.status = 'live'
+                                            and b.created_at = now()) end) then
+      if exists (select 1 from moved n
+                  where n.status = 'exported' and n.exported_at = now() and n.batch_id is null
+                    and not exists (select 1 from public.payout_attempts a
+                                     where a.org_id = n.org_id and a.invoice_id = n.id and a.status = 'pending'
+                                       and a.requested_at = now())) then
+        raise exception 'an invoice is handed to a payment rail with a payout attempt made in the same transaction'
+          using errcode = '23514';
+      end if;
       raise exception 'an invoice is exported into a live batch written in the same transaction' using errcode = '23514';
     end if;
   end if;
@@ -402,11 +451,17 @@ declare
   v_role text := public.app_role();
   v_invoice public.invoices;
 begin
-  -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too).
+  -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too). The
+  -- worker (an admin's reach, no person: app_membership()) records only a payment rail's payments, in the name
+  -- of whoever asked for them (the payout attempt's requested_by, checked below).
   if (v_role is null and not public.session_bypasses_rls())
      or (v_role is not null and (v_role not in ('admin', 'finance') or new.org_id is distinct from public.app_org_id()
-                                 or new.recorded_by is distinct from public.app_user_id())) then
+                                 or new.recorded_by is distinct from coalesce(public.app_user_id(), new.recorded_by)
+                                 or (public.app_user_id() is null and new.source <> 'stripe'))) then
     raise exception 'payments are recorded by finance or an admin, in their own name' using errcode = '42501';
+  end if;
+  if new.reversed_at is not null or new.reversal_reference is not null then
+    raise exception 'a payment is recorded standing; a rail''s reversal comes later' using errcode = '23514';
   end if;
   -- Only the row's own organization and contractor are read or locked: another's invoice is not found,
   -- and its lock is never taken or waited for.
@@ -425,6 +480,23 @@ begin
   if new.batch_id is not null and new.batch_id is distinct from v_invoice.batch_id then
     raise exception 'a batch payment is for an invoice in that batch' using errcode = '23514';
   end if;
+  -- Pay once across every rail (DESIGN.md section 4, invariant 8): an invoice handed to a payment rail (exported,
+  -- no batch) is paid by that rail's attempt and by nothing else; the rail pays only what it was handed.
+  if v_invoice.status = 'exported' and v_invoice.batch_id is null then
+    if new.source <> 'stripe' then
+      raise exception 'invoice % is being paid through Stripe; it cannot be recorded as paid otherwise',
+        v_invoice.invoice_number using errcode = '23514';
+    end if;
+  elsif new.source = 'stripe' then
+    raise exception 'a Stripe payment is for an invoice handed to Stripe' using errcode = '23514';
+  end if;
+  if new.source = 'stripe' and not exists (
+      select 1 from public.payout_attempts a
+       where a.org_id = new.org_id and a.invoice_id = new.invoice_id and a.status = 'pending'
+         and a.requested_by = new.recorded_by and a.amount_minor = new.amount_minor) then
+    raise exception 'a Stripe payment closes the invoice''s payout attempt, in the name of whoever asked for it'
+      using errcode = '23514';
+  end if;
   if new.paid_at < v_invoice.issued_on or new.paid_at > (now() at time zone 'UTC')::date + 1 then
     raise exception 'a payment is dated between its authorization (%) and today', v_invoice.issued_on using errcode = '23514';
   end if;
@@ -433,6 +505,32 @@ begin
     raise exception 'segregation of duties: whoever authorized a payment cannot record it' using errcode = '42501';
   end if;
   new.recorded_at := now();
+  return new;
+end
+$$;
+
+-- A payment changes once, and only so: a payment rail reversed it (transfer.reversed, applied by the worker:
+-- services/stripe_payouts). Nothing else of it ever changes; a reversed payment no longer stands, so the
+-- invoice may be paid again (payments_one_per_invoice counts the standing ones).
+create or replace function payments_reversal_guard() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+begin
+  if (v_role is null and not public.session_bypasses_rls())
+     or (v_role is not null and (public.app_user_id() is not null or new.org_id is distinct from public.app_org_id())) then
+    raise exception 'a payment is reversed by its payment rail (the worker applying the rail''s event)' using errcode = '42501';
+  end if;
+  if old.reversed_at is not null or new.reversed_at is null or old.source <> 'stripe'
+     or (new.id, new.org_id, new.contractor_id, new.invoice_id, new.amount_minor, new.currency, new.paid_at, new.reference,
+         new.method, new.source, new.batch_id, new.recorded_by, new.recorded_at, new.run_id)
+        is distinct from
+        (old.id, old.org_id, old.contractor_id, old.invoice_id, old.amount_minor, old.currency, old.paid_at, old.reference,
+         old.method, old.source, old.batch_id, old.recorded_by, old.recorded_at, old.run_id) then
+    raise exception 'a payment never changes; a rail''s payment is reversed once, and only that is written'
+      using errcode = '23514';
+  end if;
+  new.reversed_at := now();
   return new;
 end
 $$;
@@ -606,6 +704,9 @@ begin
   if to_regclass('public.invoices') is not null then
     drop trigger if exists payments_guard on public.payments;
     create trigger payments_guard before insert on public.payments for each row execute function payments_guard();
+    drop trigger if exists payments_reversal_guard on public.payments;
+    create trigger payments_reversal_guard before update on public.payments for each row
+      execute function payments_reversal_guard();
     drop trigger if exists payments_paid_invoice on public.payments;
     create constraint trigger payments_paid_invoice after insert on public.payments
       deferrable initially deferred for each row execute function payments_paid_invoice();

@@ -258,7 +258,7 @@ select pg_temp.grant_to_app('organizations', 'select');
 select pg_temp.grant_to_worker('organizations', 'select');  -- whose voice a message speaks in, its locale and SLA
 select pg_temp.grant_update_to_app('organizations', '{name, default_currency, default_retainage_bps, payment_terms_days,
   partial_policy, evidence_max_files, evidence_max_file_mb, evidence_max_submission_mb, invoice_prefix, segregation_of_duties,
-  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns, stripe_rail_enabled}');
+  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns, stripe_rail_enabled, auto_pay_enabled, auto_pay_by}');
 
 -- users: a user sees itself and the members of the current org; a contractor sees the org's staff
 -- and its own contractor's users, never another contractor's. Only the user changes its own row.
@@ -451,7 +451,8 @@ select pg_temp.grant_to_worker('invoices', 'select');  -- receipts, the finance 
 -- payments: a contractor reads its own; finance and admins record them in their own name.
 select pg_temp.contractor_scoped('payments');
 select pg_temp.writes_only_by('payments', '{admin,finance}');
-select pg_temp.policy('payments', 'recorded_by_self', $p$as restrictive for insert with check (recorded_by = (select app_user_id()))$p$);
+select pg_temp.policy('payments', 'recorded_by_self', $p$as restrictive for insert with check (recorded_by = (select app_user_id())
+  or ((select app_user_id()) is null and source = 'stripe'))$p$);  -- the worker: a rail's, for whoever asked (sql/rails.sql)
 select pg_temp.grant_to_app('payments', 'select, insert');
 select pg_temp.grant_to_worker('payments', 'select');  -- the payment's notice
 -- AP export batches and their files: finance and admins only, in every direction.

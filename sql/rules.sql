@@ -99,10 +99,13 @@ $$;
 create or replace function invoice_move_allowed(p_source text, p_target text) returns boolean
 language sql immutable parallel safe as $$
   select coalesce(p_source || '>' || p_target in (
-    'approved>exported',  -- into a live AP export batch
+    'approved>exported',  -- into a live AP export batch, or handed to a payment rail
     'exported>approved',  -- its batch was voided
     'approved>paid',      -- paid with its payment record
-    'exported>paid'
+    'exported>paid',
+    'exported>on_hold',   -- a payment rail refused it
+    'paid>on_hold',       -- a payment rail reversed its payment
+    'on_hold>approved'    -- the hold released: payable again
   ), false)
 $$;
 

@@ -25,7 +25,7 @@ class InvoiceKind(StrEnum):
 
 class InvoiceStatus(StrEnum):
     APPROVED = "approved"  # payment authorized, waiting for finance
-    EXPORTED = "exported"  # in a live AP export batch
+    EXPORTED = "exported"  # in a live AP export batch, or handed to a payment rail (a payout attempt in flight)
     PAID = "paid"
     VOID = "void"
     ON_HOLD = "on_hold"
@@ -48,6 +48,9 @@ MOVES = {
     (InvoiceStatus.EXPORTED, InvoiceStatus.APPROVED),  # its batch was voided
     (InvoiceStatus.APPROVED, InvoiceStatus.PAID),
     (InvoiceStatus.EXPORTED, InvoiceStatus.PAID),
+    (InvoiceStatus.EXPORTED, InvoiceStatus.ON_HOLD),  # a payment rail refused it
+    (InvoiceStatus.PAID, InvoiceStatus.ON_HOLD),  # a payment rail reversed its payment
+    (InvoiceStatus.ON_HOLD, InvoiceStatus.APPROVED),  # finance released the hold: payable again
 }
 
 
@@ -146,6 +149,11 @@ def release_lines(held: int) -> list[tuple[str, int]]:
 def payment_lines(net: int) -> list[tuple[str, int]]:
     """Payment: what was owed to the contractor leaves the bank."""
     return _balanced([line for line in [(ACCOUNTS_PAYABLE, net), (CASH, -net)] if line[1]])
+
+
+def reversal_lines(net: int) -> list[tuple[str, int]]:
+    """A reversed payment (the rail took the transfer back): the money is back in the bank and owed again."""
+    return _balanced([line for line in [(CASH, net), (ACCOUNTS_PAYABLE, -net)] if line[1]])
 
 
 def _balanced(lines: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -126,3 +126,25 @@ def payout_failure_words(code: str | None) -> str:
     if not code:
         return "Stripe gave no reason"
     return PAYOUT_FAILURE_WORDS.get(code, code.replace("_", " "))
+
+
+# Why Stripe refused to make a transfer (its error code), in words finance acts on; another code gets Stripe's
+# own message.
+TRANSFER_REFUSAL_WORDS = {
+    "balance_insufficient": "the platform's Stripe balance is too low to send it: add funds at Stripe, then release "
+    "the hold and send it again",
+    "insufficient_funds": "the platform's Stripe balance is too low to send it: add funds at Stripe, then release "
+    "the hold and send it again",
+    "insufficient_capabilities_for_transfer": "the contractor's Stripe account cannot receive transfers yet: it "
+    "needs to finish onboarding at Stripe",
+    "account_invalid": "the contractor's Stripe account is not valid for transfers",
+    "transfers_not_allowed": "Stripe does not allow transfers to this account",
+    "amount_too_small": "the amount is below Stripe's minimum transfer",
+}
+
+
+def transfer_refusal_words(code: str | None, message: str) -> str:
+    """Why a transfer was refused, for the invoice page and finance's notice."""
+    if code and code in TRANSFER_REFUSAL_WORDS:
+        return TRANSFER_REFUSAL_WORDS[code]
+    return f"Stripe refused it: {message.strip() or 'no reason given'}"

@@ -15,8 +15,8 @@ from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.queries.notifications import job_org_ids
-from backoffice.services import email_delivery, notifications, password_resets, rail_events, receipts
-from backoffice.services.stripe_rail import client_for
+from backoffice.services import email_delivery, notifications, password_resets, rail_events, receipts, stripe_payouts
+from backoffice.services.stripe_rail import RailUnavailable, client_for
 
 # Timeouts, 5xx and 429 from Resend: 8 attempts over about 53 minutes. procrastinate waits
 # wait + exponential_wait ** (attempts + 1) seconds: 13 s, 19 s, 37 s, 91 s, 253 s, 739 s, 2197 s.
@@ -73,7 +73,7 @@ def issue_receipt(org_id: str, invoice_id: str) -> None:
 
 
 # Stripe did not answer (a timeout, a 5xx, a 429): the event is applied later, the SDK having retried already.
-RAIL_RETRY = RetryStrategy(max_attempts=8, wait=10, exponential_wait=3, retry_exceptions={rail_events.RailUnavailable})
+RAIL_RETRY = RetryStrategy(max_attempts=8, wait=10, exponential_wait=3, retry_exceptions={RailUnavailable})
 
 
 @procrastinate_app.task(name="apply_rail_event", retry=RAIL_RETRY)
@@ -85,6 +85,59 @@ def apply_rail_event(org_id: str, rail_event_id: str) -> None:
     with worker_session(org) as session:
         outcome = rail_events.apply(session, notifications.worker_actor(org), uuid.UUID(rail_event_id), rail=rail)
     log.info("rail event %s: %s", rail_event_id, outcome)
+
+
+def _rail():
+    settings = current().settings
+    return client_for(settings) if settings is not None and settings.stripe_configured else None
+
+
+# Queued by stripe_payouts.send with the payment run's attempts. A timeout, 5xx or 429 is retried with backoff, the
+# transfer with the same idempotency key; the sweep below takes over an attempt whose retries ran out.
+@procrastinate_app.task(name="pay_out", retry=RAIL_RETRY)
+def pay_out(org_id: str, attempt_id: str) -> None:
+    org = uuid.UUID(org_id)
+    rail = _rail()
+    if rail is None:
+        raise RailUnavailable("the Stripe rail is not configured on this worker")
+    with worker_session(org) as session:
+        outcome = stripe_payouts.pay_out(session, notifications.worker_actor(org), uuid.UUID(attempt_id), rail=rail)
+    log.info("payout attempt %s: %s", attempt_id, outcome)
+
+
+# Every ten minutes: a payout attempt still in flight after ten minutes lost its job (a worker killed between
+# Stripe's answer and the commit, or retries spent while Stripe was away). It is run again: its transfer is looked up
+# at Stripe first, then made with the same idempotency key, so the retry gets the same transfer back.
+@procrastinate_app.periodic(cron="*/10 * * * *")
+@procrastinate_app.task(name="resume_payouts", queueing_lock="resume_payouts")
+def resume_payouts(timestamp: int) -> None:
+    rail = _rail()
+    if rail is None:
+        return
+
+    def resume(session: Session, org: uuid.UUID) -> None:
+        stale = stripe_payouts.pending_attempts(session, older_than=stripe_payouts.LOOK_UP_AFTER)
+        end_read(session)
+        for attempt_id in stale:
+            outcome = stripe_payouts.pay_out(session, notifications.worker_actor(org), attempt_id, rail=rail)
+            log.info("payout attempt %s resumed: %s", attempt_id, outcome)
+
+    _for_every_org("resuming payouts", resume)
+
+
+# Daily: with "pay automatically on the due date" on, every authorized invoice due today or earlier whose
+# contractor's payout account is ready is sent to Stripe, in the name of the admin who turned it on.
+@procrastinate_app.periodic(cron="0 6 * * *")  # daily, 06:00 UTC, before the digests
+@procrastinate_app.task(name="pay_due_invoices", queueing_lock="pay_due_invoices")
+def pay_due_invoices(timestamp: int) -> None:
+    day = datetime.fromtimestamp(timestamp, tz=UTC).date()
+    configured = _rail() is not None
+    _for_every_org(
+        "automatic payment",
+        lambda session, org: stripe_payouts.pay_due(
+            session, notifications.worker_actor(org), day, configured=configured
+        ),
+    )
 
 
 def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> None:

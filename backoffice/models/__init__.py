@@ -7,7 +7,7 @@ from backoffice.models.engagements import (
     Engagement,
     Milestone,
 )
-from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment
+from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment, PayoutAttempt
 from backoffice.models.notifications import AccountMessage, Document, EmailMessage, Notification
 from backoffice.models.org import (
     AuditEvent,
@@ -44,6 +44,7 @@ __all__ = [
     "Organization",
     "Payment",
     "PayoutAccount",
+    "PayoutAttempt",
     "RailEvent",
     "Review",
     "Submission",

@@ -63,6 +63,35 @@ class Payment(Base):
     batch_id: Mapped[uuid.UUID | None]
     recorded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    run_id: Mapped[uuid.UUID] = mapped_column(default=new_id)  # the payment run it was part of (revision 0024)
+    reversed_at: Mapped[datetime | None]  # a payment rail took it back (transfer.reversed): it no longer stands
+    reversal_reference: Mapped[str | None] = mapped_column(Text)
+
+
+class PayoutAttempt(Base):
+    """One call to a payment rail for an invoice (revision 0024); its id is the transfer's idempotency key."""
+
+    __tablename__ = "payout_attempts"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    run_id: Mapped[uuid.UUID]
+    invoice_id: Mapped[uuid.UUID]
+    contractor_id: Mapped[uuid.UUID]
+    rail: Mapped[str] = mapped_column(Text)
+    destination: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(Text)
+    automatic: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    transfer_id: Mapped[str | None] = mapped_column(Text)
+    payment_id: Mapped[uuid.UUID | None]
+    failure_code: Mapped[str | None] = mapped_column(Text)
+    failure_words: Mapped[str | None] = mapped_column(Text)
+    tries: Mapped[int] = mapped_column(default=0)
+    requested_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
 
 
 class ApExportBatch(Base):

@@ -33,6 +33,8 @@ class Organization(Base):
     review_sla_days: Mapped[int] = mapped_column(default=3)
     locale: Mapped[str] = mapped_column(Text, default="en_US")
     stripe_rail_enabled: Mapped[bool] = mapped_column(default=False)
+    auto_pay_enabled: Mapped[bool] = mapped_column(default=False)  # pay by Stripe on the due date (revision 0024)
+    auto_pay_by: Mapped[uuid.UUID | None]  # the admin who turned it on, in whose name those payments go
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

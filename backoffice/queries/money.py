@@ -16,9 +16,10 @@ from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 PER_PAGE = 50
 QUEUE_STATUSES = {
-    "open": ("approved", "exported"),
+    "open": ("approved", "exported", "on_hold"),
     "approved": ("approved",),
     "exported": ("exported",),
+    "on_hold": ("on_hold",),
     "paid": ("paid",),
     "all": ("approved", "exported", "paid", "void", "on_hold"),
 }

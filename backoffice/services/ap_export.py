@@ -255,10 +255,15 @@ def _taken_message(session: Session, ids: list[uuid.UUID], batch_id: uuid.UUID) 
     ).all()
     if not taken:
         return "Some of the selected payments changed meanwhile. Reload the queue; nothing was exported."
-    named = "; ".join(
-        f"{n} is {'in batch ' + str(b) if s == 'exported' else InvoiceStatus(s).label.lower()}" for n, s, b in taken
-    )
+    named = "; ".join(f"{n} is {_where_it_is(s, b)}" for n, s, b in taken)
     return f"Some selected payments are no longer waiting for export ({named}). Nothing was exported; reload the queue."
+
+
+def _where_it_is(status: str, batch_number: int | None) -> str:
+    if status == InvoiceStatus.EXPORTED.value:
+        # Exported in no batch: handed to Stripe (services/stripe_payouts), which pays it or puts it on hold.
+        return f"in batch {batch_number}" if batch_number is not None else "being paid through Stripe"
+    return InvoiceStatus(status).label.lower()
 
 
 def _write_file(

@@ -31,6 +31,11 @@ def payments_due_before(day: date) -> str:
     return f"/payments/?due_before={day.isoformat()}"
 
 
+def payments_on_hold() -> str:
+    """The payment queue's invoices on hold (a payment rail refused or reversed them)."""
+    return "/payments/?status=on_hold"
+
+
 def my_payments() -> str:
     """A contractor's payments page, where its payout account is too."""
     return "/invoices/"

@@ -487,6 +487,75 @@ def _payout(session, org, rail_event_id, event):
     ]
 
 
+@builds("payout.refused")
+def _payout_refused(session, org, run_id, event):
+    """Finance hears once per payment run, when its last attempt ended, of every payment Stripe refused and why."""
+    from backoffice.services.stripe_payouts import refused_in_run
+
+    refused = refused_in_run(session, uuid.UUID(str(run_id)))
+    if not refused:
+        return []
+    count = len(refused)
+    facts = tuple((number, f"{org.money(amount, currency)}: {why}") for number, currency, amount, why in refused[:20])
+    if count > 20:
+        facts += (("And", f"{count - 20} more"),)
+    return [
+        Notice(
+            event,
+            f"{event}:{run_id}",
+            finance_people(session) + admin_people(session),
+            subject=f"Stripe refused {count} payment{'' if count == 1 else 's'}; on hold",
+            lead=f"Stripe did not make {'this transfer' if count == 1 else 'these transfers'}. Each invoice is on hold "
+            "with the reason; once it is fixed, release the hold and send it again (or pay it another way).",
+            facts=facts,
+            path=links.payments_on_hold(),
+            action="See the payments on hold",
+            entity=("payout_run", str(run_id)),
+        )
+    ]
+
+
+@builds("payment.reversed")
+def _reversed(session, org, payment_id, event):
+    """Stripe reversed a transfer: the contractor and finance hear that the payment no longer stands."""
+    p = get_visible(session, Payment, payment_id)
+    invoice = session.get(Invoice, p.invoice_id)
+    contractor = _contractor_name(session, p.contractor_id)
+    amount = org.money(p.amount_minor, p.currency)
+    facts = (
+        ("Invoice", invoice.invoice_number),
+        ("Amount", amount),
+        ("Stripe transfer", p.reference),
+        ("Reversal", p.reversal_reference or "—"),
+    )
+    return [
+        Notice(
+            event,
+            f"{event}:{p.id}",
+            contractor_people(session, p.contractor_id),
+            subject=f"Payment reversed: {invoice.invoice_number} — {amount}",
+            lead=f"The transfer of {amount} for {invoice.invoice_number} was reversed at Stripe, so it no longer "
+            f"counts as paid. {org.name}'s finance team has it on hold and will be in touch.",
+            facts=facts,
+            path=links.invoice(invoice.id),
+            action="See the invoice",
+            entity=("invoice", str(invoice.id)),
+        ),
+        Notice(
+            event,
+            f"{event}:{p.id}",
+            finance_people(session) + admin_people(session),
+            subject=f"Stripe reversed {invoice.invoice_number} to {contractor} — {amount}",
+            lead=f"The transfer paying {invoice.invoice_number} to {contractor} was reversed at Stripe: the payment is "
+            "reversed in the ledger and the invoice is on hold. Release the hold to pay it again.",
+            facts=facts,
+            path=links.invoice(invoice.id),
+            action="See the invoice",
+            entity=("invoice", str(invoice.id)),
+        ),
+    ]
+
+
 @builds("review.overdue")
 def _overdue(session, org, submission_id, event):
     s = get_visible(session, Submission, submission_id)

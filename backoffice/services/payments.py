@@ -127,11 +127,24 @@ def _payable(session: Session, invoice: Invoice) -> None:
     status = InvoiceStatus(invoice.status)
     if status == InvoiceStatus.PAID:
         raise Conflict(already_paid(session, invoice))
+    if in_flight(invoice):
+        raise Conflict(IN_FLIGHT.format(number=invoice.invoice_number))
     if not status.payable:
         raise InvalidTransition(
             f"{invoice.invoice_number} is {status.label.lower()}; only an authorized or exported "
             "payment can be recorded as paid."
         )
+
+
+IN_FLIGHT = (
+    "{number} is being paid through Stripe; it cannot be recorded as paid another way. If Stripe refuses it, it "
+    "goes on hold and can be paid otherwise."
+)
+
+
+def in_flight(invoice: Invoice) -> bool:
+    """Handed to a payment rail: exported in no AP batch (a payout attempt in flight; sql/rails.sql)."""
+    return invoice.status == InvoiceStatus.EXPORTED.value and invoice.batch_id is None
 
 
 def already_paid(session: Session, invoice: Invoice) -> str:
@@ -190,7 +203,7 @@ def _pay(
             ).scalar_one()
     except IntegrityError as exc:
         # The invoice lock makes this unreachable for the app; it backs up a writer that skipped it.
-        if getattr(exc.orig.diag, "constraint_name", None) == "payments_one_per_invoice":
+        if getattr(exc.orig.diag, "constraint_name", None) == "payments_one_per_invoice":  # a standing payment
             raise Conflict(already_paid(session, invoice)) from None
         raise
     session.execute(
@@ -360,6 +373,8 @@ def _check_row(
     status = InvoiceStatus(invoice.status)
     if status == InvoiceStatus.PAID:
         row.problems.append(already_paid(session, invoice).replace(" Nothing was changed.", ""))
+    elif in_flight(invoice):
+        row.problems.append(IN_FLIGHT.format(number=invoice.invoice_number))
     elif not status.payable:
         row.problems.append(f"{invoice.invoice_number} is {status.label.lower()}.")
     try:

@@ -5,7 +5,9 @@ organization whose payout account it concerns and queues its application in the 
 (``rail_event_receive()``, sql/rails.sql): a repeat is answered and changes nothing. ``apply`` is the worker's:
 an ``account.updated`` asks Stripe how the account stands *now* and keeps that, so duplicate and out-of-order
 events converge on Stripe's current word; a connected account's ``payout.paid`` or ``payout.failed`` tells its
-contractor the money reached the bank, or why not. Other types are recorded with what was done about them."""
+contractor the money reached the bank, or why not; a ``transfer.reversed`` reverses the payment the transfer made
+(services/stripe_payouts.reverse, from Stripe's own copy of the transfer). Other types are recorded with what was
+done about them."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from backoffice.db import unit_of_work
 from backoffice.domain.payouts import Rail
 from backoffice.jobs import queue
 from backoffice.models import PayoutAccount, RailEvent
-from backoffice.services import payout_accounts
-from backoffice.services.stripe_rail import refusal
+from backoffice.services import payout_accounts, stripe_payouts
+from backoffice.services.stripe_rail import RailUnavailable, refusal
 
 
 def account_of(event: dict) -> str | None:
@@ -80,6 +82,8 @@ def apply(session: Session, actor: Actor, rail_event_id: uuid.UUID, *, rail: str
         outcome = _account_updated(session, actor, account_id, rail)
     elif kind in ("payout.paid", "payout.failed"):
         outcome = _payout(session, actor, rail_event_id, kind, rail)
+    elif kind == "transfer.reversed":
+        outcome = _transfer_reversed(session, actor, rail_event_id, rail)
     else:
         outcome = f"{kind}: recorded; nothing in this release acts on it"
     with unit_of_work(session):
@@ -137,10 +141,21 @@ def _payout(
     return f"{kind}: the contractor is told"
 
 
+def _transfer_reversed(
+    session: Session, actor: Actor, rail_event_id: uuid.UUID, rail: stripe.StripeClient | None
+) -> str:
+    with unit_of_work(session):
+        event = session.execute(
+            select(RailEvent).where(RailEvent.org_id == actor.org_id, RailEvent.id == rail_event_id)
+        ).scalar_one()
+        transfer_id = ((event.payload.get("data") or {}).get("object") or {}).get("id")
+    if not isinstance(transfer_id, str) or not transfer_id.startswith("tr_"):
+        return "transfer.reversed: names no transfer; nothing done"
+    if rail is None:
+        return "transfer.reversed: the Stripe rail is not configured here; not applied"
+    return stripe_payouts.reverse(session, actor, transfer_id, rail=rail)
+
+
 def _payout_facts(event: dict) -> tuple:
     payout = (event.get("data") or {}).get("object") or {}
     return tuple(payout.get(k) for k in ("id", "amount", "currency", "arrival_date", "status", "failure_code"))
-
-
-class RailUnavailable(Exception):
-    """Stripe did not answer as it should: the job is tried again later."""

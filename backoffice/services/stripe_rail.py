@@ -28,3 +28,8 @@ def client_for(settings: Settings) -> stripe.StripeClient:
 def refusal(error: stripe.StripeError) -> str:
     """What Stripe said, for a page: its own message when it gave one."""
     return getattr(error, "user_message", None) or str(error) or "Stripe refused the request."
+
+
+class RailUnavailable(Exception):
+    """Stripe did not answer as it should (a timeout, a 5xx, a 429 once the SDK's own retries are spent): the job
+    is tried again later, a transfer with the same idempotency key."""

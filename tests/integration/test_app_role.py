@@ -48,6 +48,7 @@ APP_TABLES = {
     "retainage_totals",
     "contractor_retainage_totals",  # revision 0020
     "payout_accounts",  # revision 0022: a contractor's account on the Stripe rail
+    "payout_attempts",  # revision 0024: each call to the rail for an invoice
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -355,6 +356,7 @@ EXPECTED_TABLE_PRIVILEGES = {
     "retainage_totals": {"SELECT"},
     "contractor_retainage_totals": {"SELECT"},
     "payout_accounts": {"SELECT", "INSERT"},  # and UPDATE of its readiness columns (column grants)
+    "payout_attempts": {"SELECT", "INSERT"},  # only the worker closes one
     "change_orders": {"SELECT"},
     "password_resets": set(),
     "account_messages": set(),  # a password reset's email: the worker role's alone

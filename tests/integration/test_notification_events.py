@@ -514,6 +514,8 @@ COVERED = {
     "review.overdue",  # tests/integration/test_periodic_jobs.py
     "payout.paid",  # tests/web/test_stripe_webhooks.py (a Stripe event's job queues it)
     "payout.failed",  # likewise
+    "payout.refused",  # tests/integration/test_stripe_payouts.py (the run's last refusal queues it)
+    "payment.reversed",  # tests/integration/test_stripe_payouts.py (transfer.reversed)
 }
 
 

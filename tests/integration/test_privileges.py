@@ -101,14 +101,16 @@ WEB_ROLE_TABLES = {
     # the tenant and its people
     "SELECT on table public.organizations": "every page shows the current organization and follows its settings",
     "UPDATE on table public.organizations (ap_expense_account, ap_export_columns, ap_export_date_format,"
-    " ap_export_preset, default_currency, default_retainage_bps, evidence_max_file_mb, evidence_max_files,"
-    " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
-    " segregation_of_duties, stripe_rail_enabled)": "the settings and AP export layout pages"
+    " ap_export_preset, auto_pay_by, auto_pay_enabled, default_currency, default_retainage_bps, evidence_max_file_mb,"
+    " evidence_max_files, evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days,"
+    " review_sla_days, segregation_of_duties, stripe_rail_enabled)": "the settings and AP export layout pages"
     " (services/organizations); never its id",
     "EXECUTE on function public.rail_event_receive(p_rail text, p_event_id text, p_type text, p_account text,"
     " p_payload jsonb)": "POST /webhooks/stripe: a verified event stored once and its job queued (sql/rails.sql)",
     "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
     "INSERT on table public.payout_accounts": "connecting a payout account (services/payout_accounts)",
+    "SELECT on table public.payout_attempts": "an invoice's Stripe payments, and why one was refused (revision 0024)",
+    "INSERT on table public.payout_attempts": "finance sends invoices to Stripe (services/stripe_payouts.send)",
     "UPDATE on table public.payout_accounts (currently_due, details_submitted, payouts_enabled, transfers_active,"
     " updated_at)": "the readiness Stripe reports when the person comes back from its onboarding",
     "SELECT on table public.users (created_at, email, id, is_active, last_login_at, name)": (
@@ -357,6 +359,17 @@ WORKER_ROLE_TABLES = {
     "SELECT on table public.payout_accounts": "apply_rail_event finds the account an event is about",
     "UPDATE on table public.payout_accounts (currently_due, details_submitted, payouts_enabled, transfers_active,"
     " updated_at)": "apply_rail_event keeps what Stripe says of the account now",
+    # paying through Stripe (revision 0024): the pay_out job closes an attempt with what Stripe answered
+    "SELECT on table public.payout_attempts": "pay_out and the sweep read the attempt they make the transfer of",
+    "INSERT on table public.payout_attempts": "automatic payment on the due date (stripe_payouts.pay_due)",
+    "UPDATE on table public.payout_attempts (failure_code, failure_words, finished_at, payment_id, status,"
+    " transfer_id, tries)": "pay_out closes the attempt as succeeded or refused; transfer.reversed marks it reversed",
+    "INSERT on table public.payments": "pay_out records the Stripe payment (payments_guard: only a rail's)",
+    "UPDATE on table public.payments (reversal_reference, reversed_at)": "transfer.reversed reverses it, once",
+    "UPDATE on table public.invoices (exported_at, paid_at, status)": (
+        "an invoice handed to Stripe, paid by it, refused (on hold) or reversed (invoices_move_guard)"
+    ),
+    "INSERT on table public.ledger_entries": "a Stripe payment's and a reversal's ledger lines",
 }
 
 # Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an
@@ -392,6 +405,9 @@ WORKER_ROLE = {
         "a job's own follow-up jobs (a notice's emails) go in through the same checks as the web's"
     ),
     "EXECUTE on function public.job_org_ids()": "the periodic jobs run once per organization; the worker's alone",
+    "EXECUTE on function public.invoice_move_allowed(p_source text, p_target text)": (
+        "invoices_move_guard runs as the caller, and the worker moves an invoice Stripe paid, refused or reversed"
+    ),
     "EXECUTE on function public.password_reset_token(p_reset_id uuid)": (
         "the reset email's job reads the token to mail it; the worker's alone, never the web role's"
     ),

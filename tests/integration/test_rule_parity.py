@@ -136,6 +136,9 @@ def test_invoice_moves_are_the_same_in_sql_and_python(app_engine):
         ("exported", "approved"),
         ("approved", "paid"),
         ("exported", "paid"),
+        ("exported", "on_hold"),
+        ("paid", "on_hold"),
+        ("on_hold", "approved"),
     }
 
 

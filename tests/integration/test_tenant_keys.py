@@ -155,11 +155,11 @@ def test_no_reference_table_points_at_a_tenant_table(admin_engine, tables):
 
 # The guarantees the old keys gave, each still given by its key with org_id in it (an id is one
 # organization's, so "once per milestone" is once per (org_id, milestone_id)); written out here, not read from
-# the migration. Code and tests match the names of the first five (services/invoices, payments, reviews).
+# the migration. Code and tests match the names of the first four, and of payments_one_per_invoice (a partial
+# index since revision 0024, below): services/invoices, payments, reviews.
 GUARANTEES = {
     "invoices_one_per_milestone": "UNIQUE (org_id, milestone_id)",
     "invoices_one_per_review": "UNIQUE (org_id, review_id)",
-    "payments_one_per_invoice": "UNIQUE (org_id, invoice_id)",
     "reviews_one_per_submission": "UNIQUE (org_id, submission_id)",
     "milestones_engagement_seq_key": "UNIQUE (org_id, engagement_id, seq) DEFERRABLE INITIALLY DEFERRED",
     "submissions_org_id_milestone_id_revision_key": "UNIQUE (org_id, milestone_id, revision)",
@@ -174,6 +174,8 @@ GUARANTEES = {
     "invoices_pkey": "PRIMARY KEY (org_id, id)",
 }
 PARTIAL_GUARANTEES = {
+    # A unique constraint until revision 0024: one payment that stands (not reversed by its rail) per invoice.
+    "payments_one_per_invoice": "(org_id, invoice_id) WHERE (reversed_at IS NULL)",
     "invoices_one_release_per_engagement": "(org_id, engagement_id) WHERE (kind = 'retainage_release'::text)",
     "documents_one_receipt_per_invoice": "(org_id, invoice_id) WHERE (kind = 'receipt'::text)",
 }
