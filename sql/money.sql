@@ -247,6 +247,10 @@ begin
       new.paid_at := null;
       new.exported_at := null;
     when 'on_hold>approved' then
+      -- Finance releases a hold, in its own name (the worker, no person, never does: app_membership()).
+      if public.app_role() is not null and public.app_user_id() is null then
+        raise exception 'a hold is released by finance or an admin' using errcode = '42501';
+      end if;
       if (new.batch_id, new.exported_at, new.paid_at) is distinct from (null, null, null) then
         raise exception 'a released invoice is authorized again, in no batch and unpaid' using errcode = '23514';
       end if;
@@ -534,6 +538,8 @@ begin
   return new;
 end
 $$;
+
+revoke all on function payments_reversal_guard() from public;
 
 -- At commit: a payment's invoice is paid, on the payment's date.
 create or replace function payments_paid_invoice() returns trigger

@@ -93,6 +93,13 @@ select pg_temp.grant_to_worker(t.name, t.privileges) from (values
     ('invoices', 'update (status, exported_at, paid_at)'),
     ('ledger_entries', 'insert')) t(name, privileges)
  where to_regclass('public.payout_attempts') is not null;
+-- The worker writes ledger lines only for a rail's payment it records or reverses in the same transaction.
+select pg_temp.policy('ledger_entries', 'worker_only_a_rails', $p$as restrictive for insert with check (
+  (select app_user_id()) is not null or (select app_role()) is null
+  or exists (select 1 from public.payments p
+              where p.org_id = ledger_entries.org_id and p.invoice_id = ledger_entries.invoice_id and p.source = 'stripe'
+                and (p.recorded_at = now() or p.reversed_at = now())))$p$)
+ where to_regclass('public.payout_attempts') is not null;
 -- invoices_move_guard (not SECURITY DEFINER: it runs as the caller) asks which moves exist.
 do $$
 begin

@@ -239,6 +239,21 @@ class PaymentView:
     recorded_by_name: str | None
     recorded_at: datetime
     batch_number: int | None
+    reversed_at: datetime | None = None  # a payment rail took it back: it no longer stands
+    reversal_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    """One call to a payment rail for the invoice (payout_attempts): who sent it, what came of it."""
+
+    status: str  # pending, succeeded, refused, reversed
+    requested_at: datetime
+    requested_by_name: str | None
+    automatic: bool
+    finished_at: datetime | None
+    transfer_id: str | None
+    failure_words: str | None
 
 
 @dataclass(frozen=True)
@@ -256,8 +271,22 @@ class InvoiceDetail:
     revision: int | None
     evidence_count: int
     sow_reference: str | None
-    payment: PaymentView | None
+    payment: PaymentView | None  # the payment that stands
     ledger: list[LedgerLine] = field(default_factory=list)
+    reversed_payments: list[PaymentView] = field(default_factory=list)
+    attempts: list[AttemptView] = field(default_factory=list)  # newest first
+
+    @property
+    def hold_reason(self) -> str | None:
+        """Why the invoice is on hold, from what the rail said last."""
+        if self.row.status.value != "on_hold":
+            return None
+        last = self.attempts[0] if self.attempts else None
+        if last is not None and last.status == "refused":
+            return f"Stripe refused the transfer: {last.failure_words}"
+        if last is not None and last.status == "reversed":
+            return "Stripe reversed the transfer that paid it; the payment no longer stands."
+        return "A hold applies."
 
 
 def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | None:
@@ -281,18 +310,30 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
         .mappings()
         .one()
     )
-    p = (
-        session.execute(
+    paid = [
+        PaymentView(**p)
+        for p in session.execute(
             text("""
         select p.paid_at, p.reference, p.method, p.source, p.amount_minor, u.name as recorded_by_name, p.recorded_at,
-               b.number as batch_number
+               b.number as batch_number, p.reversed_at, p.reversal_reference
           from payments p left join users u on u.id = p.recorded_by left join ap_export_batches b on b.id = p.batch_id
-         where p.invoice_id = :id"""),
+         where p.invoice_id = :id
+         order by p.recorded_at"""),
             {"id": invoice_id},
-        )
-        .mappings()
-        .first()
-    )
+        ).mappings()
+    ]
+    attempts = [
+        AttemptView(**a)
+        for a in session.execute(
+            text("""
+        select a.status, a.requested_at, u.name as requested_by_name, a.automatic, a.finished_at, a.transfer_id,
+               a.failure_words
+          from payout_attempts a left join users u on u.id = a.requested_by
+         where a.invoice_id = :id
+         order by a.requested_at desc"""),
+            {"id": invoice_id},
+        ).mappings()
+    ]
     ledger = [
         LedgerLine(**line)
         for line in session.execute(
@@ -303,7 +344,15 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
             {"id": invoice_id},
         ).mappings()
     ]
-    return InvoiceDetail(row=rows[0], **r, payment=PaymentView(**p) if p else None, ledger=ledger)
+    standing = next((p for p in paid if p.reversed_at is None), None)
+    return InvoiceDetail(
+        row=rows[0],
+        **r,
+        payment=standing,
+        ledger=ledger,
+        reversed_payments=[p for p in paid if p.reversed_at is not None],
+        attempts=attempts,
+    )
 
 
 def engagement_invoices(session: Session, engagement_id: uuid.UUID) -> list[InvoiceRow]:

@@ -16,7 +16,7 @@ from backoffice.domain.ap_export import DATE_FORMATS, Preset, custom_layout
 from backoffice.domain.currency import is_currency
 from backoffice.domain.roles import Role
 from backoffice.errors import NotFound, ValidationError
-from backoffice.models import Organization
+from backoffice.models import Organization, User
 from backoffice.services import audit
 from backoffice.services.validation import clean_text
 
@@ -46,6 +46,7 @@ class OrgSettings:
     review_sla_days: int | None = None  # None keeps the current value
     locale: str | None = None  # None keeps the current locale
     stripe_rail_enabled: bool | None = None  # payments through Stripe Connect (issue 17); None keeps it
+    auto_pay_enabled: bool | None = None  # pay by Stripe on each invoice's due date; None keeps it
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ def current_organization(session: Session, actor: Actor) -> Organization:
     if org is None:
         raise NotFound()
     return org
+
+
+def auto_pay_admin(session: Session, org: Organization) -> str | None:
+    """The name of the admin in whose name automatic payments go (who turned them on), if on."""
+    if not org.auto_pay_enabled or org.auto_pay_by is None:
+        return None
+    return session.execute(select(User.name).where(User.id == org.auto_pay_by)).scalar_one_or_none()
 
 
 def validate_settings(s: OrgSettings) -> None:
@@ -123,6 +131,11 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
             if before != after:
                 changes[field] = {"before": before, "after": after}
                 setattr(org, field, after)
+        # Automatic payment goes out in the name of the admin who turns it on (the database holds it to that).
+        if new.auto_pay_enabled is not None and new.auto_pay_enabled != org.auto_pay_enabled:
+            changes["auto_pay_enabled"] = {"before": org.auto_pay_enabled, "after": new.auto_pay_enabled}
+            org.auto_pay_enabled = new.auto_pay_enabled
+            org.auto_pay_by = actor.user_id if new.auto_pay_enabled else None
         if changes:
             session.flush()
             audit.record(session, actor, "organization.settings_changed", "organization", org.id, changes)

@@ -32,6 +32,8 @@ from backoffice.services.invoices import get_invoice, write_ledger
 from backoffice.services.validation import clean_date, clean_text
 
 METHODS = {"ach": "ACH / bank transfer", "wire": "Wire", "check": "Check", "card": "Card", "other": "Other"}
+# How a recorded payment was made, in words: the methods a person records, and the payment rails' own.
+METHOD_LABELS = {**METHODS, "stripe": "Stripe transfer"}
 MAX_REMITTANCE_BYTES = 2 * 1024 * 1024
 MAX_REMITTANCE_ROWS = 5000
 

@@ -125,6 +125,7 @@ def register(app: Flask) -> None:
         retainage,
         reviews,
         schedule,
+        stripe_payments,
         webhooks,
     )
     from backoffice.web.uploads import Request
@@ -164,6 +165,7 @@ def register(app: Flask) -> None:
         payments.bp,
         batches.bp,
         payouts.bp,
+        stripe_payments.bp,
         webhooks.bp,
         retainage.bp,
         notifications.bp,

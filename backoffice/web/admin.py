@@ -56,6 +56,7 @@ class SettingsForm(FlaskForm):
     )
     review_sla_days = StringField("Review time (days)")
     stripe_rail_enabled = BooleanField("Pay contractors through Stripe Connect")
+    auto_pay_enabled = BooleanField("Pay automatically on the due date, by Stripe")
     locale = SelectField(
         "Amounts and dates in emails and receipts",
         choices=[SelectChoice(code, locale_name(code)) for code in COMMON_LOCALES],
@@ -98,6 +99,7 @@ class SettingsForm(FlaskForm):
             review_sla_days=sla,
             locale=self.locale.data if self.locale.raw_data else None,
             stripe_rail_enabled=bool(self.stripe_rail_enabled.data),
+            auto_pay_enabled=bool(self.auto_pay_enabled.data),
         )
 
 
@@ -162,20 +164,31 @@ def settings():
         form.invoice_prefix.data = org.invoice_prefix
         form.segregation_of_duties.data = org.segregation_of_duties
         form.stripe_rail_enabled.data = org.stripe_rail_enabled
+        form.auto_pay_enabled.data = org.auto_pay_enabled
         form.review_sla_days.data = str(org.review_sla_days)
         form.locale.data = org.locale
         if org.locale not in COMMON_LOCALES:
             form.locale.choices = [*form.locale.choices, SelectChoice(org.locale, locale_name(org.locale))]
-        return render("admin/settings.html", "admin/_settings_form.html", form=form, org=org, stripe=_stripe_note())
+        return _settings_page(form, org)
     try:
         org_service.update_settings(db(), actor(), form.to_settings())
     except ValidationError as exc:
         apply_errors(form, exc)
-        return render(
-            "admin/settings.html", "admin/_settings_form.html", form=form, org=org, stripe=_stripe_note(), status=422
-        )
+        return _settings_page(form, org, status=422)
     flash("Settings saved.", "success")
     return redirect(url_for("admin.settings"), code=303)
+
+
+def _settings_page(form, org, status: int = 200):
+    return render(
+        "admin/settings.html",
+        "admin/_settings_form.html",
+        form=form,
+        org=org,
+        stripe=_stripe_note(),
+        auto_pay_by=org_service.auto_pay_admin(db(), org),
+        status=status,
+    )
 
 
 def _stripe_note() -> str | None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
 
+from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
 from backoffice.queries.notifications import receipt_of
 from backoffice.services import payments as payment_service
+from backoffice.services import stripe_payouts
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
@@ -61,7 +63,12 @@ def queue():
         today=date.today(),
         args={k: v for k, v in request.args.items() if k not in ("after", "before", "page")},
         max_selected=MAX_SELECTED,
+        stripe_open=not stripe_payouts.rail_problem(db(), actor().org_id, configured=_stripe_configured()),
     )
+
+
+def _stripe_configured() -> bool:
+    return current_app.config["BACKOFFICE_SETTINGS"].stripe_configured
 
 
 MINE_PER_PAGE = 50
@@ -100,19 +107,36 @@ def _detail(invoice_id) -> queries.InvoiceDetail:
 
 def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
-    receipt = receipt_of(db(), detail.row.id) if me.role in FINANCE_ROLES else None
+    finance = me.role in FINANCE_ROLES
+    receipt = receipt_of(db(), detail.row.id) if finance else None
+    in_flight = detail.row.status == InvoiceStatus.EXPORTED and detail.row.batch_id is None
     return {
         "d": detail,
         "i": detail.row,
         "today": date.today(),
         "methods": payment_service.METHODS,
+        "method_labels": payment_service.METHOD_LABELS,
         "receipt": receipt,
-        "can_pay": me.role in FINANCE_ROLES and detail.row.status.payable,
+        "can_pay": finance and detail.row.status.payable and not in_flight,
+        "in_flight": in_flight,
+        "stripe": _stripe_option(detail) if finance else None,
         "own_approval": detail.authorized_by == me.user_id,
         "errors": {},
         "values": {},
         **extra,
     }
+
+
+def _stripe_option(detail: queries.InvoiceDetail) -> dict | None:
+    """Whether finance can send this invoice to Stripe now, or why not (None: the rail is not in use)."""
+    if detail.row.status != InvoiceStatus.APPROVED:
+        return None
+    problem = stripe_payouts.rail_problem(db(), actor().org_id, configured=_stripe_configured())
+    if problem:
+        return None
+    plan = stripe_payouts.plan(db(), actor(), [detail.row.id])
+    blocked = plan.blocked[0].problem if plan.blocked else ""
+    return {"ready": not blocked, "problem": blocked}
 
 
 @bp.route("/invoices/<invoice_id>")

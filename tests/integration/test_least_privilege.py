@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 from kit.engagements import create_active, owner_query
+from kit.money import approved_invoices, party
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -148,11 +149,13 @@ PAGE_WRITES = {
     "a submission": "insert into submissions (org_id) values (:o)",
     "a review": "insert into reviews (org_id) values (:o)",
     "an invoice": "insert into invoices (org_id) values (:o)",
-    "an invoice's status": "update invoices set status = 'paid' where org_id = :o",
-    "a payment": "insert into payments (org_id) values (:o)",
+    # (Since revision 0024 the worker moves an invoice's status and records a Stripe payment and its ledger lines:
+    # the guards and policies hold it to a rail's, test_the_worker_records_only_what_a_payment_rail_did below.)
+    "an invoice's batch": "update invoices set batch_id = null where org_id = :o",
+    "an invoice's amounts": "update invoices set net_minor = 1 where org_id = :o",
     "an AP export batch": "insert into ap_export_batches (org_id) values (:o)",
     "voiding a batch": "update ap_export_batches set status = 'voided' where org_id = :o",
-    "a ledger line": "insert into ledger_entries (org_id) values (:o)",
+    "a ledger line changed": "update ledger_entries set amount_minor = 1 where org_id = :o",
     "reading someone's notifications": "update notifications set read_at = now() where org_id = :o",
     "a notification already read": (
         "insert into notifications (org_id, user_id, event, title, url, dedupe_key, read_at)"
@@ -169,6 +172,53 @@ PAGE_WRITES = {
 @pytest.mark.parametrize("what", PAGE_WRITES)
 def test_the_worker_writes_nothing_a_page_writes(world, as_worker, what):
     denied(as_worker(world.org_a), PAGE_WRITES[what], o=world.org_a)
+
+
+def test_the_worker_records_only_what_a_payment_rail_did(world, as_worker, act_as, admin_engine):
+    """The worker holds INSERT on payments and ledger lines and UPDATE of an invoice's status for the Stripe rail
+    (revision 0024); the guards refuse it anything else: a hand-recorded payment, a move no rail made, ledger lines
+    of no rail's payment, releasing a hold."""
+    _, (invoice, _) = approved_invoices(act_as, admin_engine, party(world))
+    session = as_worker(world.org_a)
+    attempts = {
+        "a payment recorded by hand": (
+            "insert into payments (org_id, contractor_id, invoice_id, amount_minor, currency, paid_at, reference,"
+            " method, source, recorded_by) values (:o, :c, :i, :n, 'USD', current_date, 'ACH 1', 'ach', 'manual', :u)",
+            "payments are recorded by finance or an admin, in their own name",
+        ),
+        "a Stripe payment no attempt asked for": (
+            "insert into payments (org_id, contractor_id, invoice_id, amount_minor, currency, paid_at, reference,"
+            " method, source, recorded_by) values (:o, :c, :i, :n, 'USD', current_date, 'tr_forged', 'stripe',"
+            " 'stripe', :u)",
+            "a Stripe payment is for an invoice handed to Stripe",
+        ),
+        "an invoice paid with no payment": (
+            "update invoices set status = 'paid', paid_at = current_date where id = :i",
+            "an invoice is paid with its payment record",
+        ),
+        "an invoice handed to no rail": (
+            "update invoices set status = 'exported', exported_at = now() where id = :i",
+            "an invoice is handed to a payment rail with a payout attempt made in the same transaction",
+        ),
+        "ledger lines of no rail's payment": (
+            "insert into ledger_entries (org_id, txn_id, event, invoice_id, account, amount_minor, currency)"
+            " values (:o, gen_random_uuid(), 'paid', :i, 'cash', 1, 'USD')",
+            "row-level security policy",
+        ),
+    }
+    params = {
+        "o": world.org_a,
+        "c": world.contractor_x,
+        "i": invoice["id"],
+        "n": invoice["net_minor"],
+        "u": world.finance.id,
+    }
+    for what, (sql, words) in attempts.items():
+        with pytest.raises(DBAPIError) as raised:
+            session.execute(text(sql), params)
+            session.flush()
+        session.rollback()
+        assert words in str(raised.value.orig), (what, str(raised.value.orig))
 
 
 # ap_csv_text is the AP export's (the web role's); the rules are the guards' and the web role's.

@@ -552,6 +552,5 @@ def test_every_table_the_web_role_inserts_into_and_updates_refuses_a_taken_id_fi
         "memberships",
         "milestones",
         "payout_accounts",  # revision 0022: the web inserts one and updates its readiness
-        "payout_attempts",  # revision 0024: the web inserts them (the worker updates them)
         # not notifications: only the worker writes them since revision 0010, and it may not update one
     ]

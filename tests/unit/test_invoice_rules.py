@@ -361,8 +361,9 @@ def test_every_other_move_is_refused(current, target):
         assert not can_move(current, target)
 
 
-def test_paid_is_final_and_nothing_moves_back_from_it():
-    assert not any(can_move(InvoiceStatus.PAID, target) for target in InvoiceStatus)
+def test_a_paid_invoice_moves_only_to_on_hold_when_its_rail_reverses_the_payment():
+    assert {target for target in InvoiceStatus if can_move(InvoiceStatus.PAID, target)} == {InvoiceStatus.ON_HOLD}
+    assert {target for target in InvoiceStatus if can_move(InvoiceStatus.ON_HOLD, target)} == {InvoiceStatus.APPROVED}
 
 
 def test_only_authorized_and_exported_invoices_are_payable():

@@ -21,6 +21,7 @@ EXPECTED = {
     "invoice": ((ID,), "payments.invoice", {"invoice_id": str(ID)}),
     "batch": ((ID,), "batches.show", {"batch_id": str(ID)}),
     "payments_due_before": ((date(2030, 1, 31),), "payments.queue", {}),
+    "payments_on_hold": ((), "payments.queue", {}),
     "my_payments": ((), "payments.mine", {}),
     "audit_trail": ((), "audit.index", {}),
     "notification_settings": ((), "notifications.index", {}),
@@ -46,3 +47,7 @@ def test_each_link_is_a_route_of_the_app_and_reaches_the_page_it_means(app, name
 
 def test_the_payment_queue_link_carries_the_day_as_the_filter_the_page_reads():
     assert urlsplit(links.payments_due_before(date(2030, 1, 31))).query == "due_before=2030-01-31"
+
+
+def test_the_on_hold_link_carries_the_status_the_queue_reads():
+    assert urlsplit(links.payments_on_hold()).query == "status=on_hold"
