@@ -48,13 +48,21 @@ def review():
     me = actor()
     problem = stripe_payouts.rail_problem(db(), me.org_id, configured=_configured())
     if not ids and due_by is None:
-        flash("Select the payments to send to Stripe, or choose a due date.", "error")
-        return redirect(url_for("payments.queue"))
+        flash("Select the payments to send to Stripe, or choose a due date. Nothing was sent.", "error")
+        return redirect(url_for("payments.queue"), code=303)
     try:
         plan = stripe_payouts.plan(db(), me, ids or None, due_by=due_by)
     except DomainError as exc:
         flash(exc.message, "error")
-        return redirect(url_for("payments.queue"))
+        return redirect(url_for("payments.queue"), code=303)
+    if not plan.ready and not plan.blocked:
+        flash(
+            "No authorized payment is due by that date; nothing was sent."
+            if due_by
+            else "None of the selected payments was found; nothing was sent.",
+            "error",
+        )
+        return redirect(url_for("payments.queue"), code=303)
     return render("payments/stripe_review.html", plan=plan, problem=problem, due_by=due_by)
 
 
