@@ -464,6 +464,11 @@ begin
                                  or (public.app_user_id() is null and new.source <> 'stripe'))) then
     raise exception 'payments are recorded by finance or an admin, in their own name' using errcode = '42501';
   end if;
+  -- And a person never records a rail's payment: only the worker, with what the rail answered.
+  if v_role is not null and public.app_user_id() is not null and new.source = 'stripe' then
+    raise exception 'a Stripe payment is recorded by the worker that made its transfer, never by hand'
+      using errcode = '42501';
+  end if;
   if new.reversed_at is not null or new.reversal_reference is not null then
     raise exception 'a payment is recorded standing; a rail''s reversal comes later' using errcode = '23514';
   end if;
