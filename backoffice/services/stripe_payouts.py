@@ -534,6 +534,11 @@ def reverse(session: Session, actor: Actor, transfer_id: str, *, rail: stripe.St
             .with_for_update()
         ).scalar_one_or_none()
         if attempt is None:
+            # Out of order: Stripe made the transfer and reversed it before the worker recorded its payment (a
+            # dropped answer, a worker that died). Applied once the payment is there: the job is tried again.
+            named = (transfer.get("metadata") or {}).get("payout_attempt")
+            if named and _pending(session, actor.org_id, named):
+                raise RailUnavailable("the payment of this transfer is not recorded yet")
             return "transfer.reversed: no payment here was made by this transfer"
         if attempt.status == "reversed":
             return "transfer.reversed: reversed already"
@@ -589,6 +594,19 @@ def reverse(session: Session, actor: Actor, transfer_id: str, *, rail: stripe.St
         )
         queue.notify(session, invoice.org_id, "payment.reversed", attempt.payment_id)
     return f"transfer.reversed: payment of {invoice.invoice_number} reversed; the invoice is on hold"
+
+
+def _pending(session: Session, org_id: uuid.UUID, attempt_id: str) -> bool:
+    try:
+        key = uuid.UUID(attempt_id)
+    except ValueError:
+        return False
+    return (
+        session.execute(
+            select(PayoutAttempt.status).where(PayoutAttempt.org_id == org_id, PayoutAttempt.id == key)
+        ).scalar_one_or_none()
+        == "pending"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

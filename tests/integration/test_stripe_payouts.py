@@ -26,6 +26,7 @@ from backoffice.dev.stripe_fake import StripeFake
 from backoffice.errors import Conflict
 from backoffice.services import payout_accounts, stripe_payouts
 from backoffice.services.notifications import worker_actor
+from backoffice.services.stripe_rail import RailUnavailable
 
 SECRET = "whsec_test_payouts"
 CONTENDERS = 20
@@ -256,6 +257,7 @@ CRASH = textwrap.dedent(
     from backoffice.jobs import runtime
     from backoffice.services import stripe_payouts
     from backoffice.services.notifications import worker_actor
+from backoffice.services.stripe_rail import RailUnavailable
     from backoffice.services.stripe_rail import client_for
 
     def die(*args, **kwargs):  # Stripe has answered with the transfer; the worker dies before its commit
@@ -405,3 +407,35 @@ def test_automatic_payment_pays_only_what_is_due_for_ready_accounts(
     (payment,) = payments_of(admin_engine, due["id"])
     assert payment["recorded_by"] == world.admin.id
     assert attempts(admin_engine, due["id"])[0]["automatic"] is True
+
+
+def test_a_reversal_that_arrives_before_its_payment_is_recorded_is_applied_after_it(
+    world, act_as, admin_engine, database, configured, ready, client, as_worker
+):
+    """Out of order: Stripe made the transfer (its answer never reached the worker) and reversed it, and the
+    reversal's event arrives while the attempt is still in flight. It waits for the payment, then reverses it."""
+    _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
+    send(act_as, world, [inv["id"]])
+    (attempt,) = attempts(admin_engine, inv["id"])
+    with admin_engine.begin() as conn:  # the worker takes the job itself, below
+        conn.execute(text("delete from procrastinate.procrastinate_jobs where task_name = 'pay_out'"))
+    rail = configured.client("sk_test_payouts", max_network_retries=0)
+    configured.accept_then_drop("/v1/transfers", method="POST")
+    with pytest.raises(RailUnavailable):  # Stripe made it; the answer was lost
+        stripe_payouts.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)
+    (transfer,) = configured.transfers()
+    configured.client().v1.transfers.reversals.create(transfer["id"])
+    (event,) = configured.events("transfer.reversed")
+    assert _post(client, event).status_code == 200
+    run_jobs(database, admin_engine, org_ids=[world.org_a], due_now=False)
+    (job,) = jobs(admin_engine, task="apply_rail_event", org_ids=[world.org_a])
+    assert (job["status"], job["attempts"]) == ("todo", 1)  # waiting for the payment
+    assert payments_of(admin_engine, inv["id"]) == []
+
+    outcome = stripe_payouts.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)
+    assert outcome == f"paid: {transfer['id']}"  # the same transfer, by its idempotency key
+    work(database, admin_engine, world)
+
+    (payment,) = payments_of(admin_engine, inv["id"])
+    assert payment["reversed_at"] is not None and status(admin_engine, inv["id"]) == "on_hold"
+    assert len(configured.transfers()) == 1
