@@ -42,6 +42,13 @@ class InvoiceStatus(StrEnum):
         return can_move(self, InvoiceStatus.PAID)
 
 
+def status_label(status: InvoiceStatus, *, in_batch: bool) -> str:
+    """An invoice's status in words: an exported one in no AP batch was handed to a payment rail."""
+    if status == InvoiceStatus.EXPORTED and not in_batch:
+        return "Paying by Stripe"
+    return status.label
+
+
 # The moves of the invoice state machine this release supports; the database refuses every other.
 MOVES = {
     (InvoiceStatus.APPROVED, InvoiceStatus.EXPORTED),

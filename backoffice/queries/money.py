@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
+from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState, status_label
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 PER_PAGE = 50
@@ -51,6 +51,10 @@ class InvoiceRow:
     batch_id: uuid.UUID | None
     batch_number: int | None
     description: str
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.status, in_batch=self.batch_id is not None)
 
 
 @dataclass(frozen=True)

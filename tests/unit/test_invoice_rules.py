@@ -429,3 +429,11 @@ def test_more_decimals_than_the_currency_has_are_refused_for_0_and_3_decimal_cur
 def test_retainage_in_whole_yen_and_in_fils_rounds_half_up_like_cents(currency, gross, retainage):
     assert minor_units(currency) in (0, 3)
     assert milestone_amounts(gross, 1000).retainage == retainage
+
+
+def test_an_exported_invoice_in_no_batch_is_said_to_be_paying_by_stripe():
+    from backoffice.domain.invoices import status_label
+
+    assert status_label(InvoiceStatus.EXPORTED, in_batch=False) == "Paying by Stripe"
+    assert status_label(InvoiceStatus.EXPORTED, in_batch=True) == "Exported"
+    assert status_label(InvoiceStatus.ON_HOLD, in_batch=False) == "On hold"
