@@ -140,6 +140,23 @@ def pay_due_invoices(timestamp: int) -> None:
     )
 
 
+# Queued with an invoice approved under payment terms of 0 days: paid on approval where the organization pays
+# automatically (nothing happens where it does not, or the contractor's account is not ready).
+@procrastinate_app.task(name="pay_on_approval", retry=DEFAULT_RETRY)
+def pay_on_approval(org_id: str, invoice_id: str) -> None:
+    org = uuid.UUID(org_id)
+    configured = _rail() is not None
+    with worker_session(org) as session:
+        sent = stripe_payouts.pay_due(
+            session,
+            notifications.worker_actor(org),
+            datetime.now(UTC).date(),
+            configured=configured,
+            invoice_ids=[uuid.UUID(invoice_id)],
+        )
+    log.info("pay on approval %s: %s", invoice_id, "sent to Stripe" if sent else "not sent automatically")
+
+
 def _for_every_org(what: str, work: Callable[[Session, uuid.UUID], object]) -> None:
     """Run ``work`` once per organization, each in its own worker session and transaction. One
     organization's failure does not stop the others; the job fails afterwards (and is retried) if any did."""

@@ -88,7 +88,15 @@ def authorize_milestone(
         session, actor, "invoice.authorized", "invoice", invoice.id, _audit_data(invoice, review_id=str(review.id))
     )
     queue.issue_receipt(session, invoice.org_id, invoice.id)
+    _pay_on_approval(session, engagement, invoice)
     return invoice
+
+
+def _pay_on_approval(session: Session, engagement: Engagement, invoice: Invoice) -> None:
+    """Payment terms of 0 days pay on approval: where the organization pays automatically by Stripe, the worker
+    sends it at once (services/stripe_payouts.pay_due; it does nothing when automatic payment is off)."""
+    if engagement.payment_terms_days == 0:
+        queue.enqueue(session, "pay_on_approval", org_id=str(invoice.org_id), invoice_id=str(invoice.id))
 
 
 def release_retainage(session: Session, actor: Actor, engagement_id, reason: str = "") -> Invoice:
@@ -157,6 +165,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
         )
         queue.issue_receipt(session, invoice.org_id, invoice.id)
         queue.notify(session, invoice.org_id, "retainage.released", invoice.id)
+        _pay_on_approval(session, engagement, invoice)
     return invoice
 
 

@@ -98,7 +98,14 @@ def rail_problem(session: Session, org_id: uuid.UUID, *, configured: bool) -> st
     return ""
 
 
-def plan(session: Session, actor: Actor, invoice_ids: list[uuid.UUID] | None, *, due_by: date | None = None) -> Plan:
+def plan(
+    session: Session,
+    actor: Actor,
+    invoice_ids: list[uuid.UUID] | None,
+    *,
+    due_by: date | None = None,
+    automatic: bool = False,
+) -> Plan:
     """The invoices named (or, with ``invoice_ids`` None, every authorized one due by ``due_by``), split into those
     Stripe can be asked to pay now and those it cannot, each with its reason. Writes nothing."""
     _require_finance(actor)
@@ -132,6 +139,8 @@ def plan(session: Session, actor: Actor, invoice_ids: list[uuid.UUID] | None, *,
     result = Plan()
     for invoice, segregation in rows:
         problem = _problem(invoice, accounts.get(invoice.contractor_id), segregation, actor)
+        if not problem and automatic and invoice.due_date > _today():
+            problem = f"It is due on {invoice.due_date:%d %b %Y}; automatic payment never pays before."
         candidate = Candidate(
             invoice.id,
             invoice.invoice_number,
@@ -224,7 +233,7 @@ def send(
         if not ids:
             raise Conflict("No authorized payment is due; nothing was sent.")
         session.execute(select(Invoice.id).where(Invoice.id.in_(ids)).order_by(Invoice.id).with_for_update()).all()
-        chosen = plan(session, _as_requester(actor, requested_by), list(ids))
+        chosen = plan(session, _as_requester(actor, requested_by), list(ids), automatic=automatic)
         if not chosen.ready:
             reasons = "; ".join(f"{c.invoice_number}: {c.problem}" for c in chosen.blocked[:5])
             raise Conflict(f"Nothing was sent to Stripe. {reasons}")
@@ -288,9 +297,12 @@ def send(
     return Sent(run_id, len(chosen.ready), totals, chosen.blocked)
 
 
-def pay_due(session: Session, actor: Actor, day: date, *, configured: bool) -> Sent | None:
-    """The daily automatic payment (the worker): with "pay automatically on the due date" on, send every
-    authorized invoice due by ``day`` whose contractor's account is ready. None when there is nothing to do."""
+def pay_due(
+    session: Session, actor: Actor, day: date, *, configured: bool, invoice_ids: list[uuid.UUID] | None = None
+) -> Sent | None:
+    """Automatic payment (the worker): with "pay automatically on the due date" on, send every authorized invoice
+    due by ``day`` whose contractor's account is ready (the daily job), or just ``invoice_ids`` (one approved with
+    terms of 0 days: paid on approval). None when there is nothing to do."""
     with unit_of_work(session):
         enabled = session.execute(
             select(Organization.auto_pay_enabled, Organization.stripe_rail_enabled).where(
@@ -300,7 +312,7 @@ def pay_due(session: Session, actor: Actor, day: date, *, configured: bool) -> S
     if not (configured and enabled.auto_pay_enabled and enabled.stripe_rail_enabled):
         return None
     try:
-        return send(session, actor, None, configured=configured, due_by=day, automatic=True)
+        return send(session, actor, invoice_ids, configured=configured, due_by=day, automatic=True)
     except Conflict:
         return None
 

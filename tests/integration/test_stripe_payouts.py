@@ -439,3 +439,26 @@ def test_a_reversal_that_arrives_before_its_payment_is_recorded_is_applied_after
     (payment,) = payments_of(admin_engine, inv["id"])
     assert payment["reversed_at"] is not None and status(admin_engine, inv["id"]) == "on_hold"
     assert len(configured.transfers()) == 1
+
+
+def test_terms_of_zero_days_pay_on_approval_where_the_organization_pays_automatically(
+    world, act_as, admin_engine, database, configured, ready
+):
+    set_org(admin_engine, world.org_a, auto_pay_enabled=True, auto_pay_by=world.admin.id)
+    _, (now,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",), terms="0")
+    _, (later,) = approved_invoices(act_as, admin_engine, party(world), ("2,000.00",), terms="7")
+    assert [j["args"]["invoice_id"] for j in jobs(admin_engine, task="pay_on_approval", org_ids=[world.org_a])] == [
+        str(now["id"])
+    ]
+    work(database, admin_engine, world)
+    assert (status(admin_engine, now["id"]), status(admin_engine, later["id"])) == ("paid", "approved")
+    (payment,) = payments_of(admin_engine, now["id"])
+    assert (payment["source"], payment["recorded_by"]) == ("stripe", world.admin.id)
+
+
+def test_terms_of_zero_days_wait_for_finance_where_the_organization_does_not_pay_automatically(
+    world, act_as, admin_engine, database, configured, ready
+):
+    _, (now,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",), terms="0")
+    work(database, admin_engine, world)
+    assert status(admin_engine, now["id"]) == "approved" and attempts(admin_engine, now["id"]) == []
