@@ -37,6 +37,7 @@ begin
                           when 'send_email' then array['message_id', 'org_id', 'user_id']
                           when 'issue_receipt' then array['invoice_id', 'org_id']
                           when 'pay_out' then array['attempt_id', 'org_id']
+                          when 'reconcile_stripe' then array['org_id']
                         end) then
     raise exception 'no job % with these arguments may be enqueued', p_task using errcode = '42501';
   end if;
