@@ -38,6 +38,7 @@ begin
                           when 'issue_receipt' then array['invoice_id', 'org_id']
                           when 'pay_out' then array['attempt_id', 'org_id']
                           when 'pay_on_approval' then array['invoice_id', 'org_id']
+                          when 'reconcile_stripe' then array['org_id']
                         end) then
     raise exception 'no job % with these arguments may be enqueued', p_task using errcode = '42501';
   end if;

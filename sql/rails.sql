@@ -247,3 +247,16 @@ begin
   end if;
 end
 $$;
+
+-- rail_reconciliations and their findings (revision 0026): the worker's daily comparison of the rail's transfers
+-- with the payments recorded here, and what it found. Finance and admins read them (the reconciliation page);
+-- a contractor and a project owner see nothing. Only the worker writes them (no person: app_user_id() is null),
+-- once; nobody changes or removes a run, so the web role holds SELECT alone.
+select pg_temp.policy(t, 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$),
+       pg_temp.policy(t, 'finance_only', $p$as restrictive
+  using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$),
+       pg_temp.policy(t, 'written_by_the_worker', $p$as restrictive for insert
+  with check ((select app_role()) = 'admin' and (select app_user_id()) is null)$p$),
+       pg_temp.grant_to_app(t, 'select'),
+       pg_temp.grant_to_worker(t, 'select, insert')
+  from unnest(array['rail_reconciliations', 'rail_reconciliation_findings']) t;

@@ -15,7 +15,15 @@ from backoffice.errors import NotFound
 from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.queries.notifications import job_org_ids
-from backoffice.services import email_delivery, notifications, password_resets, rail_events, receipts, stripe_payouts
+from backoffice.services import (
+    email_delivery,
+    notifications,
+    password_resets,
+    rail_events,
+    receipts,
+    reconciliation,
+    stripe_payouts,
+)
 from backoffice.services.stripe_rail import RailUnavailable, client_for
 
 # Timeouts, 5xx and 429 from Resend: 8 attempts over about 53 minutes. procrastinate waits
@@ -210,3 +218,45 @@ def admin_digest(timestamp: int) -> None:
             session, notifications.worker_actor(org), day, base_url=current().base_url
         ),
     )
+
+
+# --- reconciling Stripe with the payments recorded here (issue 17, item 5; services/reconciliation) ----------------
+
+
+# Queued by finance's "Check now" (reconciliation.request_check) for its organization. Stripe's transfers are
+# listed first, then compared; Stripe not answering is retried like a payout.
+@procrastinate_app.task(name="reconcile_stripe", retry=RAIL_RETRY)
+def reconcile_stripe(org_id: str) -> None:
+    org = uuid.UUID(org_id)
+    rail = _rail()
+    if rail is None:
+        log.warning("reconciliation for organization %s: the Stripe rail is not configured on this worker", org)
+        return
+    listing = reconciliation.list_transfers(rail)
+    with worker_session(org) as session:
+        outcome = reconciliation.reconcile(session, notifications.worker_actor(org), listing, rail=rail, requested=True)
+    log.info("reconciliation for organization %s: %s", org, _reconciled(outcome))
+
+
+# Daily, before automatic payment (06:00) and the digests (07:00): one listing of the platform's transfers (one
+# Stripe key serves every organization), compared with each organization's payments where the rail is on.
+@procrastinate_app.periodic(cron="30 5 * * *")  # daily, 05:30 UTC
+@procrastinate_app.task(name="reconcile_stripe_daily", queueing_lock="reconcile_stripe_daily")
+def reconcile_stripe_daily(timestamp: int) -> None:
+    rail = _rail()
+    if rail is None:
+        return
+    listing = reconciliation.list_transfers(rail)
+
+    def reconcile(session: Session, org: uuid.UUID) -> None:
+        outcome = reconciliation.reconcile(session, notifications.worker_actor(org), listing, rail=rail)
+        if outcome is not None:
+            log.info("reconciliation for organization %s: %s", org, _reconciled(outcome))
+
+    _for_every_org("the Stripe reconciliation", reconcile)
+
+
+def _reconciled(outcome: reconciliation.Outcome | None) -> str:
+    if outcome is None:
+        return "the organization does not pay through Stripe"
+    return f"{outcome.transfers} transfer(s), {outcome.payments} payment(s), {len(outcome.findings)} finding(s)"

@@ -7,7 +7,16 @@ from backoffice.models.engagements import (
     Engagement,
     Milestone,
 )
-from backoffice.models.money import ApExportBatch, ApExportChunk, Invoice, LedgerEntry, Payment, PayoutAttempt
+from backoffice.models.money import (
+    ApExportBatch,
+    ApExportChunk,
+    Invoice,
+    LedgerEntry,
+    Payment,
+    PayoutAttempt,
+    RailFinding,
+    RailReconciliation,
+)
 from backoffice.models.notifications import AccountMessage, Document, EmailMessage, Notification
 from backoffice.models.org import (
     AuditEvent,
@@ -46,6 +55,8 @@ __all__ = [
     "PayoutAccount",
     "PayoutAttempt",
     "RailEvent",
+    "RailFinding",
+    "RailReconciliation",
     "Review",
     "Submission",
     "User",

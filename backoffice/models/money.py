@@ -94,6 +94,44 @@ class PayoutAttempt(Base):
     finished_at: Mapped[datetime | None]
 
 
+class RailReconciliation(Base):
+    """One comparison of a payment rail's transfers with the payments recorded here (revision 0026); the worker's."""
+
+    __tablename__ = "rail_reconciliations"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    rail: Mapped[str] = mapped_column(Text)
+    requested: Mapped[bool] = mapped_column(default=False)  # finance asked for it ("Check now"); else the daily run
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    window_from: Mapped[datetime]
+    window_to: Mapped[datetime]
+    transfers_compared: Mapped[int]
+    payments_compared: Mapped[int]
+    findings: Mapped[int]
+
+
+class RailFinding(Base):
+    """What a reconciliation found, in words finance acts on (revision 0026)."""
+
+    __tablename__ = "rail_reconciliation_findings"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    reconciliation_id: Mapped[uuid.UUID]
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(Text)
+    transfer_id: Mapped[str | None] = mapped_column(Text)
+    payment_id: Mapped[uuid.UUID | None]
+    invoice_id: Mapped[uuid.UUID | None]
+    attempt_id: Mapped[uuid.UUID | None]
+    currency: Mapped[str | None] = mapped_column(Text)
+    stripe_amount_minor: Mapped[int | None]
+    recorded_amount_minor: Mapped[int | None]
+    words: Mapped[str] = mapped_column(Text)
+
+
 class ApExportBatch(Base):
     """An exported file: written, sealed (size, sha256, rows, total) and never changed; only voided."""
 

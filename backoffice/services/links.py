@@ -36,6 +36,11 @@ def payments_on_hold() -> str:
     return "/payments/?status=on_hold"
 
 
+def reconciliation() -> str:
+    """The latest reconciliation of Stripe's transfers with the payments recorded here, and its findings."""
+    return "/payments/reconciliation"
+
+
 def my_payments() -> str:
     """A contractor's payments page, where its payout account is too."""
     return "/invoices/"

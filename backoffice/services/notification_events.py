@@ -583,3 +583,31 @@ def _overdue(session, org, submission_id, event):
             entity=("milestone", str(m.id)),
         )
     ]
+
+
+@builds("reconciliation.findings")
+def _reconciliation_findings(session, org, run_id, event):
+    """Finance and admins hear when a reconciliation with Stripe finds something the run before did not."""
+    from backoffice.queries.reconciliation import findings_of
+
+    rows = findings_of(session, uuid.UUID(str(run_id)))
+    if not rows:
+        return []
+    count = len(rows)
+    facts = tuple((r.finding.kind.label, r.finding.words) for r in rows[:10])
+    if count > 10:
+        facts += (("And", f"{count - 10} more on the reconciliation page"),)
+    return [
+        Notice(
+            event,
+            f"{event}:{run_id}",
+            finance_people(session) + admin_people(session),
+            subject=f"Stripe and the payments recorded here differ: {formatting.count(count, 'finding')}",
+            lead="The reconciliation of Stripe's transfers with the payments recorded here found "
+            f"{'a difference' if count == 1 else 'differences'} to look at; each says what to do.",
+            facts=facts,
+            path=links.reconciliation(),
+            action="Open the reconciliation",
+            entity=("rail_reconciliation", str(run_id)),
+        )
+    ]

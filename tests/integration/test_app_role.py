@@ -49,6 +49,8 @@ APP_TABLES = {
     "contractor_retainage_totals",  # revision 0020
     "payout_accounts",  # revision 0022: a contractor's account on the Stripe rail
     "payout_attempts",  # revision 0024: each call to the rail for an invoice
+    "rail_reconciliations",  # revision 0026: the Stripe reconciliation's runs (read only; the worker writes)
+    "rail_reconciliation_findings",  # and their findings
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -357,6 +359,9 @@ EXPECTED_TABLE_PRIVILEGES = {
     "contractor_retainage_totals": {"SELECT"},
     "payout_accounts": {"SELECT", "INSERT"},  # and UPDATE of its readiness columns (column grants)
     "payout_attempts": {"SELECT", "INSERT"},  # only the worker closes one
+    # the reconciliation page reads them; only the worker writes them, once
+    "rail_reconciliations": {"SELECT"},
+    "rail_reconciliation_findings": {"SELECT"},
     "change_orders": {"SELECT"},
     "password_resets": set(),
     "account_messages": set(),  # a password reset's email: the worker role's alone

@@ -516,6 +516,7 @@ COVERED = {
     "payout.failed",  # likewise
     "payout.refused",  # tests/integration/test_stripe_payouts.py (the run's last refusal queues it)
     "payment.reversed",  # tests/integration/test_stripe_payouts.py (transfer.reversed)
+    "reconciliation.findings",  # tests/integration/test_reconciliation.py (a run with new findings)
 }
 
 

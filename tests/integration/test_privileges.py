@@ -111,6 +111,13 @@ WEB_ROLE_TABLES = {
     "INSERT on table public.payout_accounts": "connecting a payout account (services/payout_accounts)",
     "SELECT on table public.payout_attempts": "an invoice's Stripe payments, and why one was refused (revision 0024)",
     "INSERT on table public.payout_attempts": "finance sends invoices to Stripe (services/stripe_payouts.send)",
+    "SELECT on table public.rail_reconciliations": (
+        "the Stripe reconciliation page: the latest run and its counts (finance and admins, by policy; revision 0026)"
+    ),
+    "SELECT on table public.rail_reconciliation_findings": (
+        "the Stripe reconciliation page lists the latest run's findings (finance and admins, by policy); only the"
+        " worker writes them"
+    ),
     "UPDATE on table public.payout_accounts (currently_due, details_submitted, payouts_enabled, transfers_active,"
     " updated_at)": "the readiness Stripe reports when the person comes back from its onboarding",
     "SELECT on table public.users (created_at, email, id, is_active, last_login_at, name)": (
@@ -370,6 +377,13 @@ WORKER_ROLE_TABLES = {
         "an invoice handed to Stripe, paid by it, refused (on hold) or reversed (invoices_move_guard)"
     ),
     "INSERT on table public.ledger_entries": "a Stripe payment's and a reversal's ledger lines",
+    # reconciling Stripe (revision 0026): the reconcile_stripe jobs keep each run and its findings, once
+    "SELECT on table public.rail_reconciliations": "a run compares its findings with the run before (new ones tell)",
+    "INSERT on table public.rail_reconciliations": "reconcile_stripe and the daily run keep each run (reconciliation)",
+    "SELECT on table public.rail_reconciliation_findings": (
+        "a run's notice lists its findings, and the next run tells only of findings the run before did not have"
+    ),
+    "INSERT on table public.rail_reconciliation_findings": "each run keeps its findings, in words, with the run",
 }
 
 # Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an

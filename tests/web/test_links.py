@@ -22,6 +22,7 @@ EXPECTED = {
     "batch": ((ID,), "batches.show", {"batch_id": str(ID)}),
     "payments_due_before": ((date(2030, 1, 31),), "payments.queue", {}),
     "payments_on_hold": ((), "payments.queue", {}),
+    "reconciliation": ((), "reconciliation.index", {}),
     "my_payments": ((), "payments.mine", {}),
     "audit_trail": ((), "audit.index", {}),
     "notification_settings": ((), "notifications.index", {}),
