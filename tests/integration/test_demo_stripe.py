@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from backoffice import embedded, schema
 from backoffice.actor import Actor
+from backoffice.cli import offline_stripe
 from backoffice.db import make_engine, make_session_factory, set_context
 from backoffice.dev.stripe_fake import StripeFake
 from backoffice.domain.roles import Role
@@ -173,3 +174,18 @@ def _acme(engine):
 
 def _northwind(engine):
     return rows(engine, "select id from contractors where legal_name = 'Northwind Design Ltd'")[0]["id"]
+
+
+def test_serve_names_the_accounts_a_fake_that_lost_its_state_does_not_know(seeded):
+    engine, worker_engine, _, stripe_demo = seeded
+    with StripeFake() as forgetful, make_session_factory(engine)() as session:
+        offline = offline_stripe.OfflineStripe(forgetful, overridden=())
+        offline_stripe.prepare(
+            offline,
+            session,
+            worker_engine.url.render_as_string(hide_password=False),
+            "http://127.0.0.1:5000",
+            demo=True,
+        )
+    assert offline.seeded is None  # the demo's Stripe part is seeded once, whatever the fake knows
+    assert offline.unknown == {stripe_demo.account_id}
