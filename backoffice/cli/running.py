@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from backoffice.cli import admin_session, command_urls, main, run_doctor
 from backoffice.config import load_settings
 from backoffice.runtime import require_worker
+
+if TYPE_CHECKING:
+    from backoffice.cli.offline_stripe import OfflineStripe
+    from backoffice.serving import Capacity
 
 # --- serve ---------------------------------------------------------------------------------------------
 
@@ -65,7 +70,15 @@ def serve(
         _serve(host, port, no_demo, worker, dev, capacity, offline)
 
 
-def _serve(host: str, port: int, no_demo: bool, worker: bool | None, dev: bool, capacity, offline) -> None:
+def _serve(
+    host: str,
+    port: int,
+    no_demo: bool,
+    worker: bool | None,
+    dev: bool,
+    capacity: Capacity,
+    offline: OfflineStripe | None,
+) -> None:
     from backoffice import schema, serving
     from backoffice.cli import offline_stripe
     from backoffice.config import secret_key_for

@@ -73,25 +73,19 @@ def seed(
     if state.readiness is not Readiness.READY:
         raise RuntimeError(f"the demo's payout account {account_id} is not ready: {state.sentence()}")
 
-    payable = (
-        session.execute(
-            select(Invoice)
-            .where(
-                Invoice.org_id == org.id,
-                Invoice.contractor_id == nina.contractor_id,
-                Invoice.status == InvoiceStatus.APPROVED.value,
-                Invoice.batch_id.is_(None),
-                Invoice.net_minor > 0,
-            )
-            .order_by(Invoice.number)
+    # What finance would see as payable by Stripe now, most due first: the first is paid, the others stay.
+    authorized = session.execute(
+        select(Invoice.id).where(
+            Invoice.org_id == org.id,
+            Invoice.contractor_id == nina.contractor_id,
+            Invoice.status == InvoiceStatus.APPROVED.value,
         )
-        .scalars()
-        .first()
-    )
-    if payable is None:
+    ).scalars()
+    ready = stripe_payouts.plan(session, finance, list(authorized)).ready
+    if not ready:
         return StripeDemo(CONTRACTOR, account_id, None, None)
-    invoice_number = payable.invoice_number
-    sent = stripe_payouts.send(session, finance, [payable.id], configured=True)
+    invoice_number = ready[0].invoice_number
+    sent = stripe_payouts.send(session, finance, [ready[0].invoice_id], configured=True)
     # The worker's job, run here as the worker role so the demo opens with the payment made; the job the send
     # queued then finds it done.
     attempt_id = session.execute(
