@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from backoffice.cli import admin_session, command_urls, main, run_doctor
 from backoffice.config import load_settings
 from backoffice.runtime import require_worker
+
+if TYPE_CHECKING:
+    from backoffice.cli.offline_stripe import OfflineStripe
+    from backoffice.serving import Capacity
 
 # --- serve ---------------------------------------------------------------------------------------------
 
@@ -30,21 +35,55 @@ from backoffice.runtime import require_worker
     "--threads", type=int, default=None, help="Threads per web process. Default: BACKOFFICE_WEB_THREADS, else 4."
 )
 @click.option("--dev", is_flag=True, help="Werkzeug's development server (one process) instead of gunicorn.")
+@click.option(
+    "--stripe-fake",
+    is_flag=True,
+    help="Pay through a local fake of Stripe, run here (its state kept in the data directory), instead of Stripe; "
+    "the demo's contractor gets a ready payout account and an invoice paid by it.",
+)
 def serve(
-    host: str, port: int, no_demo: bool, worker: bool | None, workers: int | None, threads: int | None, dev: bool
+    host: str,
+    port: int,
+    no_demo: bool,
+    worker: bool | None,
+    workers: int | None,
+    threads: int | None,
+    dev: bool,
+    stripe_fake: bool,
 ) -> None:
     """Migrate, check RLS, seed demo data on first run (embedded mode) and serve the app with gunicorn.
     Ctrl+C (SIGINT) or SIGTERM stops the web server, the job worker and the embedded PostgreSQL."""
-    from backoffice import schema, serving
-    from backoffice.config import secret_key_for
-    from backoffice.services import demo
+    from backoffice import serving
 
     capacity = serving.default_capacity(workers, threads)  # before anything starts: a bad value changes nothing
     settings = load_settings()
+    # Links in emails lead here unless the operator says otherwise; never to 0.0.0.0, which no one can open.
+    link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if not os.environ.get("BACKOFFICE_BASE_URL"):
-        # Links in emails lead here unless the operator says otherwise; never to 0.0.0.0, which no one can open.
-        link_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         os.environ["BACKOFFICE_BASE_URL"] = f"http://{link_host}:{port}"
+    if not stripe_fake:
+        _serve(host, port, no_demo, worker, dev, capacity, None)
+        return
+    from backoffice.cli import offline_stripe
+
+    with offline_stripe.running_fake(settings.data_dir, f"http://{link_host}:{port}") as offline:
+        _serve(host, port, no_demo, worker, dev, capacity, offline)
+
+
+def _serve(
+    host: str,
+    port: int,
+    no_demo: bool,
+    worker: bool | None,
+    dev: bool,
+    capacity: Capacity,
+    offline: OfflineStripe | None,
+) -> None:
+    from backoffice import schema, serving
+    from backoffice.cli import offline_stripe
+    from backoffice.config import secret_key_for
+    from backoffice.services import demo
+
     urls = command_urls(stop_on_exit=True)
     _stop_on_sigterm()  # from here on, SIGTERM unwinds like Ctrl+C: the embedded PostgreSQL stops with us
     if urls.admin:
@@ -53,14 +92,17 @@ def serve(
         click.echo("Refusing to start: fix the problems above (see `backoffice doctor`).", err=True)
         sys.exit(1)
     seeded = False
-    if urls.embedded and not no_demo:
+    settings = load_settings()
+    with_demo = urls.embedded and not no_demo
+    if with_demo or (offline and urls.admin):
         engine, session = admin_session(urls)
         with session:
-            if not demo.has_data(session):
+            if with_demo and not demo.has_data(session):
                 demo.seed(session)
                 seeded = True
+            if offline:
+                offline_stripe.prepare(offline, session, require_worker(urls), settings.base_url, demo=with_demo)
         engine.dispose()
-    settings = load_settings()
     secret_key_for(settings)  # written once here, before the web processes start, rather than raced by them
     run_jobs = worker if worker is not None else urls.embedded
     if run_jobs:
@@ -75,6 +117,8 @@ def serve(
         for login in demo.DEMO_LOGINS:
             click.echo(f"  {login.email:<24} {login.role:<11} {login.org}")
     _say_where_emails_go(settings)
+    if offline:
+        offline_stripe.say(offline)
     if run_jobs:
         click.echo("A job worker runs beside the web server (emails, receipts, reminders, digests).")
     else:

@@ -32,7 +32,8 @@ What it fakes (on 127.0.0.1 only, state in memory, one lock around it):
 Test controls (plain methods): ``set_balance``, ``make_ready``, ``restrict``, ``fail_next`` (500, 429,
 timeout, insufficient funds, account not ready), ``accept_then_drop`` (applied, then the connection dies),
 ``expire_account_links``, ``emit``/``emit_payout``, ``deliver``/``redeliver``/``flush``, and read-only copies
-of ``accounts()``, ``transfers()``, ``events()``, ``deliveries()``.
+of ``accounts()``, ``transfers()``, ``events()``, ``deliveries()``. ``save``/``load`` write and read what Stripe
+would remember across a restart; ``SavedStripeFake`` keeps it in a file after every change (the offline demo).
 
 Pointing the SDK at it (tests restore these afterwards)::
 
@@ -72,12 +73,14 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 
 DEFAULT_WEBHOOK_SECRET = "whsec_test_fake"
 DEFAULT_API_KEY = "sk_test_fake"
+STATE_VERSION = 1  # the layout of the file StripeFake.save writes
 LINK_LIFETIME_SECONDS = 300  # Stripe's account links expire a few minutes after they are made
 FAULT_KINDS = ("500", "429", "timeout", "insufficient_funds", "account_not_ready")
 _TRANSPORT_FAULTS = frozenset({"500", "429", "timeout"})
@@ -1069,6 +1072,65 @@ class StripeFake:
                 return event
         raise _no_such("event", id)
 
+    # what Stripe remembers, on disk (the offline demo: ``backoffice serve --stripe-fake``)
+
+    def save(self, path) -> None:
+        """Writes what Stripe would remember across a restart to ``path`` (JSON, written aside and renamed into
+        place, so a crash leaves the old file or the new one): accounts, account links, transfers, balances,
+        events and idempotency keys. Faults, deliveries and events not yet sent are not kept."""
+        path = Path(path)
+        with self._lock:
+            state = {
+                "version": STATE_VERSION,
+                "accounts": self._accounts,
+                "links": self._links,
+                "transfers": self._transfers,
+                "balances": self._balances,
+                "events": self._events,
+                "idempotency": [
+                    {
+                        "api_key": api_key,
+                        "key": key,
+                        "endpoint": list(saved.endpoint),
+                        "params": saved.params,
+                        "status": saved.status,
+                        "body": saved.body.decode(),
+                        "request_id": saved.request_id,
+                    }
+                    for (api_key, key), saved in self._idempotency.items()
+                ],
+            }
+            aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+            aside.write_text(json.dumps(state))
+            aside.replace(path)
+
+    def load(self, path) -> bool:
+        """Restores what ``save`` wrote to ``path``, replacing the state in memory. False when there is no such
+        file; ValueError when it is not one ``save`` wrote."""
+        path = Path(path)
+        if not path.exists():
+            return False
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path} is not a saved state of this Stripe fake (version {STATE_VERSION})")
+        with self._lock:
+            self._accounts = state["accounts"]
+            self._links = state["links"]
+            self._transfers = state["transfers"]
+            self._balances = state["balances"]
+            self._events = state["events"]
+            self._idempotency = {
+                (saved["api_key"], saved["key"]): _Saved(
+                    tuple(saved["endpoint"]),
+                    saved["params"],
+                    saved["status"],
+                    saved["body"].encode(),
+                    saved["request_id"],
+                )
+                for saved in state["idempotency"]
+            }
+        return True
+
     # the hosted onboarding page
 
     def _onboarding(self, method: str, token: str, body: bytes) -> _Reply:
@@ -1105,6 +1167,53 @@ class StripeFake:
             if form.get("action") == "complete":
                 self.make_ready(account["id"])
             return _Reply(303, b"", "text/plain", {"Location": link["return_url"]})
+
+
+class SavedStripeFake(StripeFake):
+    """A ``StripeFake`` whose state lives in ``state_file`` as well as in memory: loaded at ``start()`` when the
+    file exists, and saved after every change (an API request that is not a GET, the onboarding page, the test
+    controls), before the answer goes back, so what a caller was told Stripe did survives a restart of the fake.
+    For the offline demo, whose database outlives any one run; tests want the plain ``StripeFake``."""
+
+    def __init__(self, state_file, webhook_url: str | None = None, webhook_secret: str = DEFAULT_WEBHOOK_SECRET, **kw):
+        super().__init__(webhook_url, webhook_secret, **kw)
+        self.state_file = Path(state_file)
+        self.restored = False  # whether start() found a saved state
+
+    def start(self) -> SavedStripeFake:
+        self.restored = self.load(self.state_file)
+        return super().start()
+
+    def _dispatch(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> _Reply | None:
+        reply = super()._dispatch(method, path, query, headers, body)
+        if method != "GET" or path.startswith("/connect/onboarding/"):  # a page shown once changes the link
+            self.save(self.state_file)
+        return reply
+
+    def set_balance(self, currency: str, amount: int) -> None:
+        super().set_balance(currency, amount)
+        self.save(self.state_file)
+
+    def make_ready(self, account_id: str) -> dict:
+        account = super().make_ready(account_id)
+        self.save(self.state_file)
+        return account
+
+    def restrict(self, account_id: str, currently_due: Iterable[str] = ("individual.verification.document",)) -> dict:
+        account = super().restrict(account_id, currently_due)
+        self.save(self.state_file)
+        return account
+
+    def expire_account_links(self) -> None:
+        super().expire_account_links()
+        self.save(self.state_file)
+
+    def emit(
+        self, event_type: str, data_object: dict, account: str | None = None, previous_attributes: dict | None = None
+    ) -> dict:
+        event = super().emit(event_type, data_object, account, previous_attributes)
+        self.save(self.state_file)
+        return event
 
 
 def _request(context: dict) -> dict:

@@ -15,6 +15,7 @@ from backoffice.services import bootstrap, demo_engagements, demo_money
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
+DEMO_ORG = "Acme Renovations"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def seed(session: Session) -> list[DemoLogin]:
     then each step through the services, which commit as they would for a person."""
     pw = hash_password(DEMO_PASSWORD)
     with unit_of_work(session):
-        acme = bootstrap.create_org(session, "Acme Renovations", "USD", 1000, 30)
+        acme = bootstrap.create_org(session, DEMO_ORG, "USD", 1000, 30)
         northwind = bootstrap.create_contractor(
             session, acme.id, "Northwind Design Ltd", "billing@northwind.example", "V-1001", "ACH •••• 4821"
         )
