@@ -11,7 +11,12 @@ from flask_login import login_required
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
-from backoffice.queries.notifications import receipt_of
+from backoffice.queries.notifications import (
+    ADVICES_SHOWN,
+    receipt_of,
+    remittance_advice_of_invoice,
+    remittance_advices,
+)
 from backoffice.services import payments as payment_service
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
@@ -85,7 +90,16 @@ def mine():
     )
     payout = payout_view(me.contractor_id)
     return with_onboarding(
-        render("payments/mine.html", page=page, rows=page.rows, retainage=retainage, today=date.today(), payout=payout),
+        render(
+            "payments/mine.html",
+            page=page,
+            rows=page.rows,
+            retainage=retainage,
+            today=date.today(),
+            payout=payout,
+            remittance=remittance_advices(db(), me.contractor_id, limit=ADVICES_SHOWN),
+            advices_shown=ADVICES_SHOWN,
+        ),
         payout,
     )
 
@@ -101,12 +115,15 @@ def _detail(invoice_id) -> queries.InvoiceDetail:
 def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
     receipt = receipt_of(db(), detail.row.id) if me.role in FINANCE_ROLES else None
+    # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
+    advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
     return {
         "d": detail,
         "i": detail.row,
         "today": date.today(),
         "methods": payment_service.METHODS,
         "receipt": receipt,
+        "remittance": [advice] if advice else [],
         "can_pay": me.role in FINANCE_ROLES and detail.row.status.payable,
         "own_approval": detail.authorized_by == me.user_id,
         "errors": {},
