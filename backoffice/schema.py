@@ -25,6 +25,8 @@ SQL_FILES = (
     # the payment rails (Stripe Connect): their tables' policies and grants (before new_ids.sql reads the
     # grants) and the webhook's door
     "rails.sql",
+    # the data room (documents): who reads which document (a contractor its own remittance advices), who files one
+    "data_room.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

@@ -6,7 +6,7 @@
 -- vouches for its rows, so a row changed behind the app's back would break a promise made elsewhere:
 --   audit_events      hash-chained per organization (sql/audit.sql); `backoffice audit verify` recomputes it
 --   ledger_entries    every transaction sums to zero at commit (sql/money.sql)
---   documents         receipts as issued; their sha256 is in the audit trail
+--   documents         receipts and remittance advices as issued; their sha256 is in the audit trail
 --   evidence_files    the files a decision was based on; each review records their sha256s
 --   evidence_chunks   those files' bytes
 --   ap_export_chunks  an AP export file's bytes; its batch records their size and sha256

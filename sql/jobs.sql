@@ -36,6 +36,7 @@ begin
                           when 'notify' then array['entity_id', 'event', 'org_id']
                           when 'send_email' then array['message_id', 'org_id', 'user_id']
                           when 'issue_receipt' then array['invoice_id', 'org_id']
+                          when 'issue_remittance_advice' then array['contractor_id', 'org_id', 'run_id']
                           when 'pay_out' then array['attempt_id', 'org_id']
                           when 'pay_on_approval' then array['invoice_id', 'org_id']
                           when 'reconcile_stripe' then array['org_id']

@@ -10,7 +10,8 @@
 --   4. Engagements          engagements, milestones, change_orders, change_order_lines
 --   5. Evidence and review  submissions, evidence_files, evidence_chunks, reviews
 --   6. Money                invoices, payments, ap_export_batches, ap_export_chunks, ledger_entries, org_counters
---   7. Notifications        email_messages, account_messages, notifications, documents, password_resets
+--   7. Notifications        email_messages, account_messages, notifications, password_resets
+--                           (documents, the data room: sql/data_room.sql; the payment rails: sql/rails.sql)
 --   8. The job queue        procrastinate's schema
 -- Each table's grants follow its policies. Guard triggers and the other functions live in a file per
 -- area (sql/engagements.sql, reviews.sql, money.sql, audit.sql, append_only.sql, auth.sql, jobs.sql),
@@ -502,7 +503,7 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- 7. Notifications and documents (DESIGN.md section 6).
+-- 7. Notifications (DESIGN.md section 6).
 -- ---------------------------------------------------------------------------------------------
 
 -- email_messages, the outbox. An organization's messages are written by its worker and its admins
@@ -546,14 +547,7 @@ select pg_temp.policy('notifications', 'writers_insert', $p$as restrictive for i
 select pg_temp.grant_to_app('notifications', 'select, update (read_at)');
 select pg_temp.grant_to_worker('notifications', 'insert (id, org_id, user_id, event, title, body, url, dedupe_key)');
 
--- documents, the data room: finance and admins only; written once, never changed or deleted
--- (sql/append_only.sql). Only the worker writes one (services/receipts.issue_receipt, the issue_receipt
--- job); the web role reads them.
-select pg_temp.policy('documents', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
-select pg_temp.policy('documents', 'finance_and_admins', $p$as restrictive
-  using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
-select pg_temp.grant_to_app('documents', 'select');
-select pg_temp.grant_to_worker('documents', 'select, insert');
+-- documents, the data room: its policies and grants are in sql/data_room.sql.
 
 -- password_resets: no policy at all; only the functions of sql/auth.sql touch it.
 do $$

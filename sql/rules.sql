@@ -114,7 +114,10 @@ $$;
 -- reviewable in the review queue's query (queries/reviews), and the three that the guards running as the
 -- caller call (engagements_guard, milestones_guard, invoices_move_guard). No query of the web role's calls
 -- money_percent_of, milestone_amounts, withheld_bps or is_manager (the pages compute with their Python
--- twins), so since revision 0011 the web role may not either; the worker role calls none of them.
+-- twins), so since revision 0011 the web role may not either. The worker role's grant (invoices_move_guard, as
+-- the Stripe payout job moves an invoice) is sql/rails.sql's: revoked here too, so every run of these files
+-- grants in the same order and leaves the same ACL (a restore applies them once, a migrated database once per
+-- revision: tests/integration/test_backup_restore.py compares the two).
 do $$
 declare
   v_fn text;
@@ -125,7 +128,8 @@ begin
     'engagement_move_roles(text, text)', 'milestone_move_refusal(text, text, text, text)',
     'invoice_move_allowed(text, text)'
   ] loop
-    execute format('revoke all on function public.%s from public, %I', v_fn, current_setting('backoffice.app_role'));
+    execute format('revoke all on function public.%s from public, %I, %I', v_fn, current_setting('backoffice.app_role'),
+                   current_setting('backoffice.worker_role'));
   end loop;
   foreach v_fn in array array[
     'can_decide(text, uuid, uuid)', 'reviewable(text)',

@@ -153,6 +153,18 @@ def release_lines(held: int) -> list[tuple[str, int]]:
     return _balanced([(RETAINAGE_PAYABLE, held), (ACCOUNTS_PAYABLE, -held)])
 
 
+# How a payment was made (payments.method), in words, whatever its rail: finance records all but the last by hand
+# (services/payments.METHODS); a Stripe transfer is recorded by the worker (services/stripe_payouts).
+PAID_BY = {
+    "ach": "ACH / bank transfer",
+    "wire": "Wire",
+    "check": "Check",
+    "card": "Card",
+    "other": "Other",
+    "stripe": "Stripe transfer",
+}
+
+
 def payment_lines(net: int) -> list[tuple[str, int]]:
     """Payment: what was owed to the contractor leaves the bank."""
     return _balanced([line for line in [(ACCOUNTS_PAYABLE, net), (CASH, -net)] if line[1]])

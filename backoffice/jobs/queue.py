@@ -49,3 +49,9 @@ def send_email(
 
 def issue_receipt(session: Session, org_id: uuid.UUID, invoice_id: uuid.UUID) -> None:
     enqueue(session, "issue_receipt", org_id=str(org_id), invoice_id=str(invoice_id))
+
+
+def issue_remittance_advice(session: Session, org_id: uuid.UUID, run_id: uuid.UUID, contractor_id: uuid.UUID) -> None:
+    enqueue(
+        session, "issue_remittance_advice", org_id=str(org_id), run_id=str(run_id), contractor_id=str(contractor_id)
+    )

@@ -22,6 +22,7 @@ from backoffice.services import (
     rail_events,
     receipts,
     reconciliation,
+    remittance_advice,
     stripe_payouts,
 )
 from backoffice.services.stripe_rail import RailUnavailable, client_for
@@ -78,6 +79,22 @@ def issue_receipt(org_id: str, invoice_id: str) -> None:
             log.warning("receipt for invoice %s: no such invoice in organization %s", invoice_id, org)
             return
     log.info("receipt for invoice %s: %s", invoice_id, document.filename if document else "issued already")
+
+
+# Queued with a payment run's notice, one per contractor the run paid (services/remittance_advice.announce_run).
+@procrastinate_app.task(name="issue_remittance_advice", retry=DEFAULT_RETRY)
+def issue_remittance_advice(org_id: str, run_id: str, contractor_id: str) -> None:
+    org = uuid.UUID(org_id)
+    with worker_session(org) as session:
+        try:
+            document = remittance_advice.issue_remittance_advice(
+                session, notifications.worker_actor(org), run_id, contractor_id
+            )
+        except NotFound:  # no payment of this run to this contractor here: nothing to issue, nothing to retry
+            log.warning("remittance advice of run %s to %s: nothing paid here (%s)", run_id, contractor_id, org)
+            return
+    outcome = document.filename if document else "issued already"
+    log.info("remittance advice of run %s to %s: %s", run_id, contractor_id, outcome)
 
 
 # Stripe did not answer (a timeout, a 5xx, a 429): the event is applied later, the SDK having retried already.

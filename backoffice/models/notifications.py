@@ -66,12 +66,15 @@ class Notification(Base):
 
 
 class Document(Base):
+    """A file of the data room, kept as issued: a receipt (one invoice's) or a remittance advice (what one payment
+    run paid one contractor: ``run_id``, no invoice or engagement; revision 0025)."""
+
     __tablename__ = "documents"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(Text)
-    invoice_id: Mapped[uuid.UUID]
+    invoice_id: Mapped[uuid.UUID | None]
     transaction_id: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     filename: Mapped[str] = mapped_column(Text)
@@ -80,7 +83,8 @@ class Document(Base):
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(Text)
     contractor_id: Mapped[uuid.UUID]
-    engagement_id: Mapped[uuid.UUID]
+    engagement_id: Mapped[uuid.UUID | None]
+    run_id: Mapped[uuid.UUID | None]
     issued_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # The organization's audit chain head when the document was made (sql/audit.sql checks it is real).
     audit_head_seq: Mapped[int | None]

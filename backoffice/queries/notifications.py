@@ -165,18 +165,19 @@ class DocumentFilters:
 @dataclass(frozen=True)
 class DocumentRow:
     id: uuid.UUID
+    kind: str  # receipt | remittance_advice (no invoice or engagement: a payment run's, to one contractor)
     title: str
     filename: str
     size_bytes: int
     sha256: str
     transaction_id: str
     issued_at: datetime
-    invoice_id: uuid.UUID
-    invoice_number: str
-    invoice_status: str
+    invoice_id: uuid.UUID | None
+    invoice_number: str | None
+    invoice_status: str | None
     contractor_name: str
-    engagement_id: uuid.UUID
-    engagement_title: str
+    engagement_id: uuid.UUID | None
+    engagement_title: str | None
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,9 @@ DATA_ROOM_KEYSET = Keyset(("d.issued_at", "d.id"), (datetime, uuid.UUID), descen
 
 
 def data_room(session: Session, filters: DocumentFilters, *, cursor: Cursor | None = None) -> DataRoom:
-    """A page of receipts, newest first, with what the filters offer. The page is picked first, from the
-    documents alone over the index its order walks (the search joins each candidate's invoice number), and
-    nothing counts the whole room: an organization may hold a receipt per payment for years."""
+    """A page of receipts and remittance advices, newest first, with what the filters offer. The page is picked
+    first, from the documents alone over the index its order walks (the search joins each candidate's invoice
+    number), and nothing counts the whole room: an organization may hold a receipt per payment for years."""
     clauses, params = [], {}
     if filters.contractor_id:
         clauses.append("d.contractor_id = :contractor_id")
@@ -221,16 +222,16 @@ def data_room(session: Session, filters: DocumentFilters, *, cursor: Cursor | No
         for r in session.execute(
             text(f"""
         with page as materialized (
-          select d.id, d.org_id, d.title, d.filename, d.size_bytes, d.sha256, d.transaction_id, d.issued_at,
+          select d.id, d.org_id, d.kind, d.title, d.filename, d.size_bytes, d.sha256, d.transaction_id, d.issued_at,
                  d.invoice_id, d.contractor_id, d.engagement_id
             from documents d where {where} order by {order} limit :limit)
-        select d.id, d.title, d.filename, d.size_bytes, d.sha256, d.transaction_id, d.issued_at, d.invoice_id,
+        select d.id, d.kind, d.title, d.filename, d.size_bytes, d.sha256, d.transaction_id, d.issued_at, d.invoice_id,
                i.invoice_number, i.status as invoice_status, c.legal_name as contractor_name, d.engagement_id,
                e.title as engagement_title
           from page d
-          join invoices i on i.id = d.invoice_id and i.org_id = d.org_id
+          left join invoices i on i.id = d.invoice_id and i.org_id = d.org_id
           join contractors c on c.id = d.contractor_id and c.org_id = d.org_id
-          join engagements e on e.id = d.engagement_id and e.org_id = d.org_id
+          left join engagements e on e.id = d.engagement_id and e.org_id = d.org_id
          order by {order}"""),
             params | key_params | {"limit": PER_PAGE + 1},
         ).mappings()
@@ -252,3 +253,65 @@ def receipt_of(session: Session, invoice_id: uuid.UUID) -> Document | None:
     return session.execute(
         select(Document).where(Document.invoice_id == invoice_id, Document.kind == "receipt")
     ).scalar_one_or_none()
+
+
+# --- remittance advices: a contractor's own (sql/data_room.sql), finance's too -------------------------------
+
+ADVICES_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class AdviceRow:
+    id: uuid.UUID
+    title: str
+    filename: str
+    size_bytes: int
+    issued_at: datetime
+
+
+def remittance_advices(session: Session, contractor_id: uuid.UUID, *, limit: int = ADVICES_SHOWN) -> list[AdviceRow]:
+    """The contractor's newest remittance advices (at most ``limit``), over its own index."""
+    rows = session.execute(
+        select(Document.id, Document.title, Document.filename, Document.size_bytes, Document.issued_at)
+        .where(Document.kind == "remittance_advice", Document.contractor_id == contractor_id)
+        .order_by(Document.issued_at.desc(), Document.id.desc())
+        .limit(limit)
+    ).all()
+    return [AdviceRow(*r) for r in rows]
+
+
+def remittance_advice(session: Session, run_id: uuid.UUID, contractor_id: uuid.UUID) -> Document | None:
+    """The run's remittance advice to the contractor, if issued and the caller may see it (sql/data_room.sql)."""
+    return session.execute(
+        select(Document).where(
+            Document.kind == "remittance_advice", Document.run_id == run_id, Document.contractor_id == contractor_id
+        )
+    ).scalar_one_or_none()
+
+
+def remittance_advice_of_invoice(session: Session, invoice_id: uuid.UUID) -> AdviceRow | None:
+    """The remittance advice of the run that paid the invoice (its payment that stands), if issued and visible."""
+    row = session.execute(
+        text(
+            """
+            select d.id, d.title, d.filename, d.size_bytes, d.issued_at
+              from payments p
+              join documents d on d.org_id = p.org_id and d.run_id = p.run_id and d.contractor_id = p.contractor_id
+                              and d.kind = 'remittance_advice'
+             where p.invoice_id = :invoice and p.reversed_at is null
+            """
+        ),
+        {"invoice": invoice_id},
+    ).first()
+    return AdviceRow(*row) if row else None
+
+
+def run_paid_to(session: Session, run_id: uuid.UUID, contractor_id: uuid.UUID) -> bool:
+    """Whether the payment run paid the contractor anything the caller may see (RLS: staff, or its own users)."""
+    return session.execute(
+        text(
+            "select exists (select 1 from payments p where p.run_id = :run and p.contractor_id = :contractor"
+            " and p.reversed_at is null)"
+        ),
+        {"run": run_id, "contractor": contractor_id},
+    ).scalar_one()

@@ -230,9 +230,9 @@ class UnrecordedDocument:
 
 
 def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
-    """Visible documents whose issue event (the receipt's sha256, written in the same transaction) the
-    trail no longer holds: a trail cut back to just before a document was issued still holds the head the
-    document carries, but not the event that recorded the document."""
+    """Visible documents whose issue event (the document's sha256, written in the same transaction: a receipt's
+    on its invoice, a remittance advice's on its payment run) the trail no longer holds: a trail cut back to just
+    before a document was issued still holds the head the document carries, but not the event that recorded it."""
     rows = session.execute(
         text(
             """
@@ -240,8 +240,11 @@ def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
               from documents d
              where not exists (
                    select 1 from audit_events e
-                    where e.org_id = d.org_id and e.entity_type = 'invoice' and e.entity_id = d.invoice_id::text
-                      and e.action = 'document.receipt_issued'
+                    where e.org_id = d.org_id
+                      and e.entity_type = case d.kind when 'receipt' then 'invoice' else 'payment_run' end
+                      and e.entity_id = case d.kind when 'receipt' then d.invoice_id else d.run_id end::text
+                      and e.action = case d.kind when 'receipt' then 'document.receipt_issued'
+                                                 else 'document.remittance_advice_issued' end
                       and e.data ->> 'document_id' = d.id::text and e.data ->> 'sha256' = d.sha256)
              order by d.org_id, d.issued_at, d.id
             """

@@ -41,6 +41,11 @@ def reconciliation() -> str:
     return "/payments/reconciliation"
 
 
+def remittance_advice(run_id: uuid.UUID, contractor_id: uuid.UUID) -> str:
+    """What a payment run paid a contractor, as a PDF (or, until the worker has issued it, a page saying so)."""
+    return f"/documents/remittance-advice/{run_id}/{contractor_id}"
+
+
 def my_payments() -> str:
     """A contractor's payments page, where its payout account is too."""
     return "/invoices/"

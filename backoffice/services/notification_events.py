@@ -370,51 +370,104 @@ def _batch_exported(session, org, batch_id, event):
     ]
 
 
-@builds("payment.recorded")
-def _paid(session, org, payment_id, event):
-    p = get_visible(session, Payment, payment_id)
-    invoice = session.get(Invoice, p.invoice_id)
-    e = session.get(Engagement, invoice.engagement_id)
-    contractor = _contractor_name(session, p.contractor_id)
-    facts = (
-        *_engagement_facts(e),
-        ("Invoice", invoice.invoice_number),
-        ("For", invoice.description),
-        ("Amount paid", org.money(p.amount_minor, p.currency)),
-        ("Paid on", org.day(p.paid_at)),
-        ("Reference", p.reference),
-        ("Method", p.method.upper()),
-    )
-    path = links.invoice(invoice.id)
-    notices = [
-        Notice(
-            "payment.recorded",
-            f"payment.recorded:{p.id}",
-            contractor_people(session, p.contractor_id),
-            subject=f"Paid: {invoice.invoice_number} — {org.money(p.amount_minor, p.currency)}",
-            lead=f"{org.name} recorded the payment of {invoice.invoice_number}.",
-            facts=facts,
-            path=path,
-            action="See the payment",
-            entity=("invoice", str(invoice.id)),
-        )
-    ]
-    owner = person(session, e.owner_user_id)
-    if owner:
-        notices.append(
-            Notice(
-                "payment.recorded",
-                f"payment.recorded:{p.id}",
-                owner,
-                subject=f"Paid: {invoice.invoice_number} to {contractor} — {org.money(p.amount_minor, p.currency)}",
-                lead=f"Finance recorded the payment of {invoice.invoice_number} to {contractor} for “{e.title}”.",
-                facts=facts,
-                path=path,
-                action="See the payment",
-                entity=("invoice", str(invoice.id)),
-            )
-        )
+@builds("payment.run")
+def _payment_run(session, org, run_id, event):
+    """A payment run, whatever its rail (services/remittance_advice): each contractor paid hears once, every invoice
+    paid to it listed, with the link to its remittance advice; each engagement owner once, about their engagements'."""
+    from backoffice.services.remittance_advice import Remittance, remittances
+
+    run_id = uuid.UUID(str(run_id))
+    paid = remittances(session, run_id)
+    notices = [_paid_to_contractor(session, org, event, r) for r in paid]
+    by_owner: dict[uuid.UUID, list] = {}
+    for r in paid:
+        name = _contractor_name(session, r.contractor_id)
+        for line in r.lines:
+            by_owner.setdefault(line.owner_user_id, []).append((name, line))
+    for owner_id, named in by_owner.items():
+        if owner := person(session, owner_id):
+            lines = Remittance(run_id, None, tuple(line for _, line in named))
+            notices.append(_paid_on_engagements(org, event, owner, [name for name, _ in named], lines))
     return notices
+
+
+def _paid_line(r, line, amounts: str) -> tuple[str, str]:
+    """An invoice the run paid, as a fact: its number, then what it was for and the amounts (and its own reference,
+    when the run's payments have one each)."""
+    return line.invoice_number, f"{line.description}: {amounts}" + (
+        "" if r.reference else f" (reference {line.reference})"
+    )
+
+
+def _total_paid(org: OrgVoice, r) -> str:
+    return ", ".join(org.money(net, currency) for currency, (_, _, net) in r.totals().items())
+
+
+def _run_facts(org: OrgVoice, r) -> tuple[tuple[str, str], ...]:
+    first, last = r.paid_on
+    return (
+        ("Total paid", _total_paid(org, r)),
+        ("Paid on", org.day(first) if first == last else f"{org.day(first)} to {org.day(last)}"),
+        ("Reference", r.reference or "each invoice's, above"),
+        ("Paid by", r.paid_by),
+    )
+
+
+def _paid_to_contractor(session, org, event, r):
+    total, n = _total_paid(org, r), len(r.lines)
+
+    def amounts(line) -> str:
+        c = line.currency
+        return (
+            f"gross {org.money(line.gross_minor, c)}, retainage {org.money(line.retainage_minor, c)}, "
+            f"net {org.money(line.net_minor, c)}"
+        )
+
+    return Notice(
+        event,
+        f"{event}:{r.run_id}:{r.contractor_id}",
+        contractor_people(session, r.contractor_id),
+        subject=f"Paid: {r.lines[0].invoice_number if n == 1 else formatting.count(n, 'invoice')} — {total}",
+        lead=f"{org.name} paid you {total} for {formatting.count(n, 'invoice')}. The remittance advice lists each "
+        "invoice's gross, retainage withheld and net paid.",
+        facts=(*(_paid_line(r, line, amounts(line)) for line in r.lines), *_run_facts(org, r)),
+        path=links.remittance_advice(r.run_id, r.contractor_id),
+        action="Download the remittance advice",
+        entity=("payment_run", str(r.run_id)),
+    )
+
+
+def _paid_on_engagements(org, event, owner, names, r):
+    """An engagement owner's notice: the run's payments on their engagements (``r``), to whichever contractors."""
+    total, first, n = _total_paid(org, r), r.lines[0], len(r.lines)
+    if n == 1:
+        subject = f"Paid: {first.invoice_number} to {names[0]} — {total}"
+        lead = f"{first.invoice_number} to {names[0]} for “{first.engagement_title}” is paid ({r.paid_by})."
+        path, action = links.invoice(first.invoice_id), "See the payment"
+    else:
+        subject = f"Paid: {formatting.count(n, 'invoice')} on your engagements — {total}"
+        lead = f"{formatting.count(n, 'invoice')} on your engagements are paid ({r.paid_by})."
+        if len({line.engagement_id for line in r.lines}) == 1:
+            path, action = links.engagement(first.engagement_id), "Open the engagement"
+        else:
+            path, action = links.invoice(first.invoice_id), "See the first payment"
+    return Notice(
+        event,
+        f"{event}:{r.run_id}:owner",
+        owner,
+        subject=subject,
+        lead=lead,
+        facts=(
+            *(
+                _paid_line(r, line, f"{org.money(line.net_minor, line.currency)} to {name}")
+                for name, line in zip(names, r.lines, strict=True)
+            ),
+            *_run_facts(org, r),
+        ),
+        path=path,
+        action=action,
+        entity=("payment_run", str(r.run_id)),
+    )
 
 
 @builds("retainage.released")

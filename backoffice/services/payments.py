@@ -20,20 +20,20 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.invoices import InvoiceStatus, payment_lines
+from backoffice.domain.invoices import PAID_BY, InvoiceStatus, payment_lines
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
-from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
 from backoffice.services import audit
 from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
+from backoffice.services.remittance_advice import announce_run
 from backoffice.services.validation import clean_date, clean_text
 
-METHODS = {"ach": "ACH / bank transfer", "wire": "Wire", "check": "Check", "card": "Card", "other": "Other"}
+METHODS = {method: words for method, words in PAID_BY.items() if method != "stripe"}  # recorded by hand
 # How a recorded payment was made, in words: the methods a person records, and the payment rails' own.
-METHOD_LABELS = {**METHODS, "stripe": "Stripe transfer"}
+METHOD_LABELS = dict(PAID_BY)
 MAX_REMITTANCE_BYTES = 2 * 1024 * 1024
 MAX_REMITTANCE_ROWS = 5000
 
@@ -89,12 +89,15 @@ def record_payment(session: Session, actor: Actor, invoice_id, data: PaymentInpu
         if errors:
             raise ValidationError(errors)
         _segregation(session, actor, [invoice])
-        payment = _pay(session, actor, invoice, clean, source="manual")
+        run_id = uuid.uuid4()
+        payment = _pay(session, actor, invoice, clean, source="manual", run_id=run_id)
+        announce_run(session, invoice.org_id, run_id)
     return payment
 
 
 def record_batch_payment(session: Session, actor: Actor, batch_id, data: PaymentInput) -> list[Payment]:
-    """Record one payment run for every unpaid invoice of a live batch (same date, reference, method)."""
+    """Record one payment run for every unpaid invoice of a live batch (same date, reference, method): each
+    contractor paid hears once, with its remittance advice."""
     _require_finance(actor)
     with unit_of_work(session):
         batch = get_batch(session, batch_id, lock=True)
@@ -116,7 +119,11 @@ def record_batch_payment(session: Session, actor: Actor, batch_id, data: Payment
         if errors:
             raise ValidationError(errors)
         _segregation(session, actor, invoices)
-        payments = [_pay(session, actor, invoice, clean, source="batch", batch=batch) for invoice in invoices]
+        run_id = uuid.uuid4()
+        payments = [
+            _pay(session, actor, invoice, clean, source="batch", run_id=run_id, batch=batch) for invoice in invoices
+        ]
+        announce_run(session, batch.org_id, run_id)
     return payments
 
 
@@ -182,8 +189,10 @@ def _pay(
     clean: CleanPayment,
     *,
     source: str,
+    run_id: uuid.UUID,
     batch: ApExportBatch | None = None,
 ) -> Payment:
+    """One invoice's payment, part of the run ``run_id``; the caller announces the run once it is all written."""
     try:
         with session.begin_nested():
             payment_id = session.execute(
@@ -200,6 +209,7 @@ def _pay(
                     source=source,
                     batch_id=batch.id if batch else None,
                     recorded_by=actor.user_id,
+                    run_id=run_id,
                 )
                 .returning(Payment.id)
             ).scalar_one()
@@ -229,7 +239,6 @@ def _pay(
             "batch": batch.number if batch else None,
         },
     )
-    queue.notify(session, invoice.org_id, "payment.recorded", payment_id)
     return session.get(Payment, payment_id)
 
 
@@ -398,7 +407,8 @@ def _check_row(
 
 def import_remittance(session: Session, actor: Actor, content: bytes, method: str) -> list[Payment]:
     """Record every payment of the file, or none: the rows are checked again under the invoices' locks,
-    and a single problem refuses the whole file (ValidationError naming the lines)."""
+    and a single problem refuses the whole file (ValidationError naming the lines). The file is one payment
+    run: each contractor paid hears once, with its remittance advice."""
     with unit_of_work(session):
         preview = preview_remittance(session, actor, content, method, lock=True)
         if not preview.ok:
@@ -407,10 +417,19 @@ def import_remittance(session: Session, actor: Actor, content: bytes, method: st
                 or "; ".join(f"line {r.line}: {r.problems[0]}" for r in preview.rows if not r.ok)[:1500]
             )
             raise ValidationError({"file": f"Nothing was imported. {problems}"})
+        run_id = uuid.uuid4()
         payments = [
-            _pay(session, actor, row.invoice, CleanPayment(row.paid_at, row.reference, method), source="remittance")
+            _pay(
+                session,
+                actor,
+                row.invoice,
+                CleanPayment(row.paid_at, row.reference, method),
+                source="remittance",
+                run_id=run_id,
+            )
             for row in preview.rows
         ]
+        announce_run(session, actor.org_id, run_id)
         audit.record(
             session,
             actor,

@@ -184,10 +184,6 @@ def render_pdf(
 ) -> bytes:
     """The receipt as PDF bytes (xhtml2pdf), saying the audit chain head it was issued at. Without a head
     (bench/receipts.py times the render alone) that section is left out; issue_receipt always gives one."""
-    from xhtml2pdf import pisa  # imported here: the web process never renders PDFs
-
-    _register_fonts()
-
     html = _documents.get_template("receipt.html").render(
         r=data,
         issued_at=formatting.moment(issued_at, data.locale),
@@ -196,10 +192,18 @@ def render_pdf(
         approved_at=formatting.moment(data.approved_at, data.locale),
         due_date=formatting.day(data.due_date, data.locale),
     )
+    return html_to_pdf(html, "the receipt")
+
+
+def html_to_pdf(html: str, what: str) -> bytes:
+    """A document of the data room (templates/documents/) as PDF bytes, in the vendored fonts."""
+    from xhtml2pdf import pisa  # imported here: the web process never renders PDFs
+
+    _register_fonts()
     out = io.BytesIO()
     result = pisa.CreatePDF(html, dest=out, encoding="utf-8")
     if result.err:
-        raise RuntimeError(f"xhtml2pdf could not render the receipt ({result.err} error(s))")
+        raise RuntimeError(f"xhtml2pdf could not render {what} ({result.err} error(s))")
     return out.getvalue()
 
 

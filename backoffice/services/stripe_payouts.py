@@ -6,8 +6,9 @@ to the rail, in no AP batch) and queues the ``pay_out`` job. The job (``pay_out`
 net amount to the contractor's connected account with the engagement as ``transfer_group``, holding the attempt's
 row lock while Stripe answers, and in the same transaction records what came back:
 
-- a transfer: the payment (method Stripe, reference ``tr_…``), the invoice paid, its ledger lines, the audit
-  event and the notices, the attempt succeeded;
+- a transfer: the payment (method Stripe, reference ``tr_…``, the run's id), the invoice paid, its ledger lines,
+  the audit event, the attempt succeeded; the contractors paid hear once per payment run, when its last attempt
+  ends, with a remittance advice each (services/remittance_advice);
 - a refusal (insufficient platform balance, an account not ready, any other 4xx): the attempt refused with
   Stripe's reason in words and the invoice ``on_hold``; finance is told once per payment run, when its last
   attempt ends;
@@ -41,6 +42,7 @@ from backoffice.jobs import queue
 from backoffice.models import Invoice, Organization, Payment, PayoutAccount, PayoutAttempt
 from backoffice.services import audit
 from backoffice.services.invoices import write_ledger
+from backoffice.services.remittance_advice import announce_run
 from backoffice.services.stripe_rail import NOT_CONFIGURED, RailUnavailable
 
 # How many invoices one request may send (the queue's selection is at most this many too).
@@ -472,7 +474,6 @@ def _succeed(session: Session, actor: Actor, attempt: PayoutAttempt, invoice: In
             "automatic": attempt.automatic,
         },
     )
-    queue.notify(session, invoice.org_id, "payment.recorded", payment_id)
     _run_step(session, attempt)
 
 
@@ -496,16 +497,20 @@ def _refuse(session: Session, actor: Actor, attempt: PayoutAttempt, invoice: Inv
 
 
 def _run_step(session: Session, attempt: PayoutAttempt) -> None:
-    """When the run's last attempt ends, finance hears of its refusals once (every one, with why). The run's
-    attempts end in separate transactions, so each takes the run's lock first: the last one to commit sees the
-    others' outcomes."""
+    """When the run's last attempt ends, the run is told once: each contractor paid hears of every invoice Stripe
+    paid it, with its remittance advice (remittance_advice.announce_run), and finance of every refusal, with why.
+    The run's attempts end in separate transactions, so each takes the run's lock first: the last one to commit
+    sees the others' outcomes."""
     session.execute(text("select pg_advisory_xact_lock(hashtextextended(:run, 17))"), {"run": str(attempt.run_id)})
-    pending, refused = session.execute(
+    pending, succeeded, refused = session.execute(
         select(
             func.count().filter(PayoutAttempt.status == "pending"),
+            func.count().filter(PayoutAttempt.status == "succeeded"),
             func.count().filter(PayoutAttempt.status == "refused"),
         ).where(PayoutAttempt.org_id == attempt.org_id, PayoutAttempt.run_id == attempt.run_id)
     ).one()
+    if pending == 0 and succeeded:
+        announce_run(session, attempt.org_id, attempt.run_id)
     if pending == 0 and refused:
         queue.notify(session, attempt.org_id, "payout.refused", attempt.run_id)
 

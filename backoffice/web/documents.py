@@ -1,5 +1,7 @@
-"""The data room: receipts of every authorized payment, for finance and admins. Everyone else gets a
-404, as if it did not exist (RLS hides the rows from them as well)."""
+"""The data room: the receipt of every authorized payment and the remittance advice of every payment run, for
+finance and admins. A contractor's users download their own contractor's remittance advices; every other
+document is a 404 to them, as to owners, as if it did not exist: the database's policies decide what a download
+finds (sql/data_room.sql)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import date
 from flask import Blueprint, Response, abort, request
 from flask_login import login_required
 
-from backoffice.domain.roles import FINANCE_ROLES
+from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.models import Document
 from backoffice.queries import notifications as queries
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
@@ -57,8 +59,26 @@ def index():
 @bp.route("/<document_id>/download")
 @login_required
 def download(document_id):
-    _finance_only()
-    document = get_visible(db(), Document, document_id)
+    return _attachment(get_visible(db(), Document, document_id))
+
+
+@bp.route("/remittance-advice/<run_id>/<contractor_id>")
+@login_required
+def remittance_advice(run_id, contractor_id):
+    """The link of a payment run's notice: the advice's PDF once the worker has issued it, a page saying it is on
+    its way until then, a 404 for a run that paid the caller's contractor nothing (or for an owner)."""
+    run, contractor = parse_id(run_id), parse_id(contractor_id)
+    if run is None or contractor is None or actor().role not in (*FINANCE_ROLES, Role.CONTRACTOR):
+        abort(404)
+    document = queries.remittance_advice(db(), run, contractor)
+    if document is not None:
+        return _attachment(document)
+    if not queries.run_paid_to(db(), run, contractor):
+        abort(404)
+    return render("documents/remittance_pending.html")
+
+
+def _attachment(document: Document) -> Response:
     response = Response(document.content, mimetype=document.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
     response.headers["ETag"] = f'"{document.sha256}"'

@@ -12,7 +12,12 @@ from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
-from backoffice.queries.notifications import receipt_of
+from backoffice.queries.notifications import (
+    ADVICES_SHOWN,
+    receipt_of,
+    remittance_advice_of_invoice,
+    remittance_advices,
+)
 from backoffice.services import payments as payment_service
 from backoffice.services import stripe_payouts
 from backoffice.services.ap_export import MAX_SELECTED
@@ -92,7 +97,16 @@ def mine():
     )
     payout = payout_view(me.contractor_id)
     return with_onboarding(
-        render("payments/mine.html", page=page, rows=page.rows, retainage=retainage, today=date.today(), payout=payout),
+        render(
+            "payments/mine.html",
+            page=page,
+            rows=page.rows,
+            retainage=retainage,
+            today=date.today(),
+            payout=payout,
+            remittance=remittance_advices(db(), me.contractor_id, limit=ADVICES_SHOWN),
+            advices_shown=ADVICES_SHOWN,
+        ),
         payout,
     )
 
@@ -110,6 +124,8 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     finance = me.role in FINANCE_ROLES
     receipt = receipt_of(db(), detail.row.id) if finance else None
     in_flight = detail.row.status == InvoiceStatus.EXPORTED and detail.row.batch_id is None
+    # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
+    advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
     return {
         "d": detail,
         "i": detail.row,
@@ -117,6 +133,7 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
         "methods": payment_service.METHODS,
         "method_labels": payment_service.METHOD_LABELS,
         "receipt": receipt,
+        "remittance": [advice] if advice else [],
         "can_pay": finance and detail.row.status.payable and not in_flight,
         "in_flight": in_flight,
         "stripe": _stripe_option(detail) if finance else None,

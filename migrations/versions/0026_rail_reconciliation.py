@@ -1,7 +1,7 @@
 """The daily reconciliation of a payment rail's transfers with the payments recorded here (issue 17, item 5).
 
 Revision ID: 0026_rail_reconciliation
-Revises: 0024_payout_attempts
+Revises: 0025_remittance_advice
 
 ``rail_reconciliations`` keeps each comparison the worker made for an organization: when it ran, whether it was
 the daily run or one finance asked for, the window of Stripe transfers it listed, how many transfers and payments
@@ -17,7 +17,7 @@ from alembic import op
 from backoffice.schema import apply_rls_policies
 
 revision = "0026_rail_reconciliation"
-down_revision = "0024_payout_attempts"
+down_revision = "0025_remittance_advice"
 branch_labels = None
 depends_on = None
 

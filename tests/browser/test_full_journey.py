@@ -457,7 +457,7 @@ def test_admin_owner_contractor_and_finance_take_an_engagement_from_draft_to_pai
         ("milestone.disputed", CONTRACTOR_USER[1]),
         ("milestone.approved", CONTRACTOR_USER[1]),
         ("batch.exported", FINANCE[1]),
-        ("payment.recorded", CONTRACTOR_USER[1]),
+        ("payment.run", CONTRACTOR_USER[1]),
         ("retainage.released", CONTRACTOR_USER[1]),
     }
     assert expected <= written, expected - written

@@ -1,6 +1,6 @@
 """The job queue is out of the web role's reach (DESIGN.md section 5, issue 16): procrastinate's tables have
 no row-level security, so the web role has no privilege on anything in its schema and enqueues only
-through enqueue_job() (sql/jobs.sql), which takes the web's job kinds (notify, send_email, issue_receipt)
+through enqueue_job() (sql/jobs.sql), which takes the web's job kinds (notify, send_email, issue_receipt, ...)
 with their exact arguments, for the current organization of a real membership, or an account's own
 message; the worker role takes jobs and may enqueue its follow-ups the same way.
 
@@ -134,6 +134,10 @@ def test_any_member_enqueues_the_webs_job_kinds_for_their_organization(world, ac
     [
         ("notify", lambda w: notify_args(w.org_b)),  # another organization
         ("issue_receipt", lambda w: {"org_id": str(w.org_b), "invoice_id": str(uuid.uuid4())}),
+        (
+            "issue_remittance_advice",
+            lambda w: {"org_id": str(w.org_b), "run_id": str(uuid.uuid4()), "contractor_id": str(w.contractor_z)},
+        ),
         ("send_email", lambda w: {"message_id": str(uuid.uuid4()), "org_id": str(w.org_b), "user_id": None}),
         ("finance_digest", lambda w: {"timestamp": 0}),  # the worker's own periodic jobs
         ("remind_overdue_reviews", lambda w: {"timestamp": 0}),

@@ -52,6 +52,11 @@ def receipt_job(org_id, invoice_id) -> tuple[str, dict]:
     return "issue_receipt", {"org_id": str(org_id), "invoice_id": str(invoice_id)}
 
 
+def advice_job(org_id, run_id, contractor_id) -> tuple[str, dict]:
+    args = {"org_id": str(org_id), "run_id": str(run_id), "contractor_id": str(contractor_id)}
+    return "issue_remittance_advice", args
+
+
 def expect(*pairs) -> list[tuple[str, dict]]:
     return sorted(pairs, key=lambda t: (t[0], json.dumps(t[1], sort_keys=True)))
 
@@ -214,7 +219,9 @@ def test_a_change_order_enqueues_its_notice(world, act_as, admin_engine):
     assert added_since(admin_engine, world.org_a, before) == [notify_job(world.org_a, "change_order.issued", co.id)]
 
 
-def test_an_export_and_a_payment_each_enqueue_their_notice(world, act_as, admin_engine):
+def test_an_export_and_a_payment_each_enqueue_their_notice_and_a_payment_its_remittance_advice(
+    world, act_as, admin_engine
+):
     p = party(world)
     _, (inv, _) = approved_invoices(act_as, admin_engine, p)
     before = queue_ids(admin_engine, world.org_a)
@@ -224,9 +231,10 @@ def test_an_export_and_a_payment_each_enqueue_their_notice(world, act_as, admin_
     before = queue_ids(admin_engine, world.org_a)
     pay(act_as, world.finance, world.org_a, inv["id"])
     (payment,) = payments_of(admin_engine, inv["id"])
-    assert added_since(admin_engine, world.org_a, before) == [
-        notify_job(world.org_a, "payment.recorded", payment["id"])
-    ]
+    assert added_since(admin_engine, world.org_a, before) == expect(
+        notify_job(world.org_a, "payment.run", payment["run_id"]),
+        advice_job(world.org_a, payment["run_id"], world.contractor_x),
+    )
 
 
 def test_releasing_retainage_enqueues_its_receipt_and_its_notice(world, act_as, admin_engine):

@@ -364,22 +364,33 @@ def test_an_export_tells_finance_and_nobody_else(world, act_as, admin_engine, da
     assert "Exported by: Fiona Finance" in r["text"]
 
 
-def test_a_payment_tells_the_contractors_people_and_the_engagements_owner(
+def test_a_payment_tells_the_contractors_people_and_the_engagements_owner_once_per_run(
     world, act_as, admin_engine, database, x_people
 ):
     _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
     pay(act_as, world.finance, world.org_a, inv["id"], reference="ACH 7781")
     run(database, admin_engine, world.org_a)
 
-    rows = told(admin_engine, world.org_a, "payment.recorded", [*x_people, world.owner], path=f"/invoices/{inv['id']}")
-    number = inv["invoice_number"]
-    for person in x_people:
-        assert rows[person.email]["subject"] == f"Paid: {number} — $900.00"
-    assert rows[world.owner.email]["subject"] == f"Paid: {number} to {contractor_x(world)} — $900.00"
-    for r in rows.values():
-        assert "Amount paid: $900.00" in r["text"] and "Reference: ACH 7781" in r["text"] and "Method: ACH" in r["text"]
     (payment,) = payments_of(admin_engine, inv["id"])
     assert payment["amount_minor"] == 90000
+    number = inv["invoice_number"]
+    rows = {r["recipient"]: r for r in messages(admin_engine, world.org_a, "payment.run")}
+    assert sorted(rows) == sorted(p.email for p in [*x_people, world.owner])
+    advice = f"/documents/remittance-advice/{payment['run_id']}/{world.contractor_x}"
+    for person in x_people:
+        r = rows[person.email]
+        assert r["subject"] == f"Paid: {number} — $900.00"
+        assert f'href="{BASE_URL}{advice}"' in r["html"]
+        assert f"{number}: Roof — Roof part 1: gross $1,000.00, retainage $100.00, net $900.00" in r["text"]
+        assert "Total paid: $900.00" in r["text"] and "Reference: ACH 7781" in r["text"]
+        assert "Paid by: ACH / bank transfer" in r["text"]
+    owner = rows[world.owner.email]
+    assert owner["subject"] == f"Paid: {number} to {contractor_x(world)} — $900.00"
+    assert f'href="{BASE_URL}/invoices/{inv["id"]}"' in owner["html"]
+    assert f"{number}: Roof — Roof part 1: $900.00 to {contractor_x(world)}" in owner["text"]
+    assert "Reference: ACH 7781" in owner["text"] and "Paid by: ACH / bank transfer" in owner["text"]
+    in_app = {n["user_id"]: n["url"] for n in notices(admin_engine, world.org_a, "payment.run")}
+    assert in_app == {**{p.id: advice for p in x_people}, world.owner.id: f"/invoices/{inv['id']}"}
 
 
 def test_a_retainage_release_tells_the_contractors_people_the_amount_released(
@@ -509,7 +520,7 @@ COVERED = {
     "milestone.disputed",
     "change_order.issued",
     "batch.exported",
-    "payment.recorded",
+    "payment.run",  # and per rail: tests/integration/test_remittance_advice.py
     "retainage.released",
     "review.overdue",  # tests/integration/test_periodic_jobs.py
     "payout.paid",  # tests/web/test_stripe_webhooks.py (a Stripe event's job queues it)

@@ -205,7 +205,9 @@ WEB_ROLE_TABLES = {
     ),
     "SELECT on table public.notifications": "each person's notifications",
     "UPDATE on table public.notifications (read_at)": "marking one's notifications read",
-    "SELECT on table public.documents": "the data room (finance and admins)",
+    "SELECT on table public.documents": (
+        "the data room (finance and admins); a contractor's own remittance advices (sql/data_room.sql)"
+    ),
     # derived totals (revision 0014): read by the pages; only their trigger, as the owner, writes them
     "SELECT on table public.invoice_totals": "the payment queue's totals per currency (finance and admins)",
     "SELECT on table public.ap_batch_paid": "the batches list's paid count per batch (finance and admins)",
@@ -359,8 +361,12 @@ WORKER_ROLE_TABLES = {
         "each notice's in-app notification (notifications._store_notice); it reads none back (it is nobody's"
         " user), and never writes when one was made or read"
     ),
-    "SELECT on table public.documents": "a receipt is issued once: the job looks for it first, and reads it back",
-    "INSERT on table public.documents": "the issue_receipt job files the receipt (services/receipts)",
+    "SELECT on table public.documents": (
+        "a receipt or a remittance advice is issued once: the job looks for it first, and reads it back"
+    ),
+    "INSERT on table public.documents": (
+        "the issue_receipt and issue_remittance_advice jobs file them (services/receipts, remittance_advice)"
+    ),
     "SELECT on table public.rail_events": "apply_rail_event reads the event it applies",
     "UPDATE on table public.rail_events (applied_at, outcome)": "apply_rail_event marks it applied, with what it did",
     "SELECT on table public.payout_accounts": "apply_rail_event finds the account an event is about",

@@ -123,7 +123,7 @@ def test_finance_sends_an_invoice_and_the_worker_pays_it_with_one_transfer(
     assert [a for a in actions if a.startswith(("payout.", "payment."))] == ["payout.sent", "payment.recorded"]
     notices = owner_query(
         admin_engine,
-        "select subject from email_messages where org_id = :o and event = 'payment.recorded'",
+        "select subject from email_messages where org_id = :o and event = 'payment.run'",
         o=world.org_a,
     )
     assert notices and all(inv["invoice_number"] in n["subject"] for n in notices)

@@ -261,7 +261,7 @@ def test_a_notify_job_naming_another_organizations_review_tells_nobody(two_orgs,
     notices_before = owner_query(admin_engine, "select id from notifications")
     session = act_as(w.admin.id, w.org_a)  # org A's admin names org B's review in org A's job
     queue.notify(session, w.org_a, "milestone.approved", review_b)
-    queue.notify(session, w.org_a, "payment.recorded", uuid.uuid4())  # and one whose row does not exist at all
+    queue.notify(session, w.org_a, "payment.run", uuid.uuid4())  # and one whose rows do not exist at all
     session.commit()
 
     run_jobs(database, admin_engine, org_ids=[w.org_a])

@@ -142,7 +142,7 @@ def test_the_data_room_finds_a_receipt_by_invoice_number_or_transaction_id(app, 
     ]  # as typed from a printout
     html = client.get("/documents/?q=TX-0000000000").get_data(as_text=True)
     assert listed(html) == []
-    assert "No receipt matches these filters." in html
+    assert "No document matches these filters." in html
 
 
 def test_a_receipt_issued_today_is_found_from_today_to_today_and_not_outside(app, login, world, room, admin_engine):
@@ -154,7 +154,7 @@ def test_a_receipt_issued_today_is_found_from_today_to_today_and_not_outside(app
     for query in (f"from={today + timedelta(days=1)}", f"to={today - timedelta(days=1)}"):
         html = client.get(f"/documents/?{query}").get_data(as_text=True)
         assert listed(html) == [], query
-        assert "No receipt matches these filters." in html
+        assert "No document matches these filters." in html
 
 
 @pytest.mark.parametrize("field", ["from", "to"])

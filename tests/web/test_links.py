@@ -13,6 +13,7 @@ import pytest
 from backoffice.services import links
 
 ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
+OTHER = uuid.UUID("87654321-4321-8765-4321-876543218765")
 
 # Each function of links.py, sample arguments, and the endpoint (with its arguments) it must reach.
 EXPECTED = {
@@ -23,6 +24,7 @@ EXPECTED = {
     "payments_due_before": ((date(2030, 1, 31),), "payments.queue", {}),
     "payments_on_hold": ((), "payments.queue", {}),
     "reconciliation": ((), "reconciliation.index", {}),
+    "remittance_advice": ((ID, OTHER), "documents.remittance_advice", {"run_id": str(ID), "contractor_id": str(OTHER)}),
     "my_payments": ((), "payments.mine", {}),
     "audit_trail": ((), "audit.index", {}),
     "notification_settings": ((), "notifications.index", {}),
