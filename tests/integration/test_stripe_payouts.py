@@ -257,7 +257,6 @@ CRASH = textwrap.dedent(
     from backoffice.jobs import runtime
     from backoffice.services import stripe_payouts
     from backoffice.services.notifications import worker_actor
-from backoffice.services.stripe_rail import RailUnavailable
     from backoffice.services.stripe_rail import client_for
 
     def die(*args, **kwargs):  # Stripe has answered with the transfer; the worker dies before its commit
