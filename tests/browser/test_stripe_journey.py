@@ -4,7 +4,7 @@
 the contractor's user connects a payout account on its Payments page, goes through the fake's hosted onboarding
 page and comes back to "Ready to be paid"; finance selects the approved payment in the queue, reviews the count and
 total, confirms, and the worker makes the transfer; finance sees it paid with the transfer's reference; the
-contractor sees it paid on "Your payments" and downloads the remittance advice.
+contractor sees it paid on "Your payments" and downloads the remittance advice (a PDF, as stored in the data room).
 
 Each step is checked as the person sees it, photographed, and checked with axe; the end state as the owner role and
 the fake see it."""
@@ -12,11 +12,13 @@ the fake see it."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import threading
 
 import pytest
 from kit.browser import CHROMIUM, CHROMIUM_ARGS, run_jobs_aside, sign_in
+from kit.engagements import owner_query
 from kit.money import set_org
 from kit.money_pages import active_engagement, approve, invoice_row, milestone_ids, payments_of
 from playwright.sync_api import Page, expect
@@ -151,4 +153,22 @@ def test_a_contractor_connects_finance_pays_by_stripe_and_the_contractor_sees_it
     )
     expect(row).to_contain_text("Paid")
     screenshots.take(contractor, "the contractor sees it paid")
+    accessible(contractor, "contractor: payments with a Stripe payment and its remittance advice")
+
+    # ... and downloads the remittance advice of the payment run, once the worker has issued it.
+    run_jobs_aside(database, admin_engine, world.org_a)
+    contractor.reload()
+    advice = contractor.locator(".remittance-advices").get_by_role("link").first
+    expect(advice).to_be_visible()
+    with contractor.expect_download() as download:
+        advice.click()
+    pdf = download.value.path().read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    (document,) = owner_query(
+        admin_engine,
+        "select sha256, run_id from documents where kind = 'remittance_advice' and contractor_id = :c",
+        c=world.contractor_x,
+    )
+    assert hashlib.sha256(pdf).hexdigest() == document["sha256"] and document["run_id"] == payment["run_id"]
+    screenshots.take(contractor, "the contractor downloads the remittance advice")
     assert errors == []
