@@ -461,3 +461,38 @@ def test_terms_of_zero_days_wait_for_finance_where_the_organization_does_not_pay
     _, (now,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",), terms="0")
     work(database, admin_engine, world)
     assert status(admin_engine, now["id"]) == "approved" and attempts(admin_engine, now["id"]) == []
+
+
+def test_twenty_people_paying_one_invoice_by_stripe_and_by_hand_at_once_pay_it_once(
+    world, act_as, admin_engine, database, configured, ready
+):
+    """Across rails: half send the invoice to Stripe, half record it as paid by hand, all at once. One of them
+    wins; every other is told why; whatever the winner's rail, one payment stands and Stripe moved money once or
+    not at all."""
+    from backoffice.services import payments
+
+    _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
+    act_as(None, None)
+    engine = make_engine(database.app_url, pool_size=CONTENDERS + 5, max_overflow=0)
+
+    def pay_somehow(session, actor, i):
+        if i % 2:
+            return stripe_payouts.send(session, actor, [inv["id"]], configured=True)
+        return payments.record_payment(
+            session, actor, inv["id"], payments.PaymentInput(datetime.now(UTC).date().isoformat(), f"ACH {i}", "ach")
+        )
+
+    try:
+        outcomes = race(make_session_factory(engine), world.org_a, [world.finance] * CONTENDERS, pay_somehow)
+    finally:
+        engine.dispose()
+    wins = [o for o in outcomes if not isinstance(o, Exception)]
+    losses = [o for o in outcomes if isinstance(o, Exception)]
+    assert (len(wins), len(losses)) == (1, CONTENDERS - 1), outcomes
+    assert all(isinstance(o, Conflict) for o in losses), [repr(o) for o in losses]
+    work(database, admin_engine, world)
+    (payment,) = payments_of(admin_engine, inv["id"])
+    by_stripe = isinstance(wins[0], stripe_payouts.Sent)
+    assert payment["source"] == ("stripe" if by_stripe else "manual")
+    assert len(configured.transfers()) == (1 if by_stripe else 0)
+    assert status(admin_engine, inv["id"]) == "paid"
