@@ -160,7 +160,7 @@ def already_paid(session: Session, invoice: Invoice) -> str:
     row = session.execute(
         select(Payment.paid_at, Payment.reference, User.name)
         .join(User, User.id == Payment.recorded_by, isouter=True)
-        .where(Payment.invoice_id == invoice.id)
+        .where(Payment.invoice_id == invoice.id, Payment.reversed_at.is_(None))
     ).one_or_none()
     if row is None:
         return f"{invoice.invoice_number} is paid already. Nothing was changed."
@@ -218,8 +218,36 @@ def _pay(
         if getattr(exc.orig.diag, "constraint_name", None) == "payments_one_per_invoice":  # a standing payment
             raise Conflict(already_paid(session, invoice)) from None
         raise
+    mark_paid(
+        session,
+        actor,
+        invoice,
+        paid_at=clean.paid_at,
+        reference=clean.reference,
+        method=clean.method,
+        source=source,
+        batch=batch.number if batch else None,
+    )
+    return session.get(Payment, payment_id)
+
+
+def mark_paid(
+    session: Session,
+    actor: Actor,
+    invoice: Invoice,
+    *,
+    paid_at: date,
+    reference: str,
+    method: str,
+    source: str,
+    **facts,
+) -> None:
+    """What every rail's payment does once its row is written: the invoice paid on that day, the ledger's payment
+    lines, the audit event (with the rail's own ``facts``). In the caller's transaction."""
     session.execute(
-        update(Invoice).where(Invoice.id == invoice.id).values(status=InvoiceStatus.PAID.value, paid_at=clean.paid_at)
+        update(Invoice)
+        .where(Invoice.org_id == invoice.org_id, Invoice.id == invoice.id)
+        .values(status=InvoiceStatus.PAID.value, paid_at=paid_at)
     )
     write_ledger(session, invoice, "paid", payment_lines(invoice.net_minor))
     audit.record(
@@ -232,14 +260,13 @@ def _pay(
             "invoice_number": invoice.invoice_number,
             "amount_minor": invoice.net_minor,
             "currency": invoice.currency,
-            "paid_at": clean.paid_at.isoformat(),
-            "reference": clean.reference,
-            "method": clean.method,
+            "paid_at": paid_at.isoformat(),
+            "reference": reference,
+            "method": method,
             "source": source,
-            "batch": batch.number if batch else None,
+            **facts,
         },
     )
-    return session.get(Payment, payment_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,4 +469,6 @@ def import_remittance(session: Session, actor: Actor, content: bytes, method: st
 
 
 def payment_of(session: Session, invoice_id: uuid.UUID) -> Payment | None:
-    return session.execute(select(Payment).where(Payment.invoice_id == invoice_id)).scalar_one_or_none()
+    return session.execute(
+        select(Payment).where(Payment.invoice_id == invoice_id, Payment.reversed_at.is_(None))
+    ).scalar_one_or_none()

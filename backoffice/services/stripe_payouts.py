@@ -34,13 +34,13 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.invoices import InvoiceStatus, payment_lines, reversal_lines
+from backoffice.domain.invoices import InvoiceStatus, reversal_lines
 from backoffice.domain.payouts import Rail, transfer_refusal_words
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Organization, Payment, PayoutAccount, PayoutAttempt
-from backoffice.services import audit
+from backoffice.services import audit, payments
 from backoffice.services.invoices import write_ledger
 from backoffice.services.remittance_advice import announce_run
 from backoffice.services.stripe_rail import NOT_CONFIGURED, RailUnavailable
@@ -448,31 +448,18 @@ def _succeed(session: Session, actor: Actor, attempt: PayoutAttempt, invoice: In
             run_id=attempt.run_id,
         )
     )
-    session.execute(
-        update(Invoice)
-        .where(Invoice.org_id == invoice.org_id, Invoice.id == invoice.id)
-        .values(status=InvoiceStatus.PAID.value, paid_at=paid_at)
-    )
-    write_ledger(session, invoice, "paid", payment_lines(invoice.net_minor))
     attempt.status, attempt.transfer_id, attempt.payment_id = "succeeded", transfer["id"], payment_id
     session.flush()
-    audit.record(
+    payments.mark_paid(
         session,
         actor,
-        "payment.recorded",
-        "invoice",
-        invoice.id,
-        {
-            "invoice_number": invoice.invoice_number,
-            "amount_minor": invoice.net_minor,
-            "currency": invoice.currency,
-            "paid_at": paid_at.isoformat(),
-            "reference": transfer["id"],
-            "method": "stripe",
-            "source": "stripe",
-            "payout_attempt": str(attempt.id),
-            "automatic": attempt.automatic,
-        },
+        invoice,
+        paid_at=paid_at,
+        reference=transfer["id"],
+        method="stripe",
+        source="stripe",
+        payout_attempt=str(attempt.id),
+        automatic=attempt.automatic,
     )
     _run_step(session, attempt)
 

@@ -9,17 +9,16 @@ import pytest
 from kit.engagements import owner_query, sign_in
 from kit.money import approved_invoices, party, set_org
 from kit.signin import act
+from kit.stripe import ready_account, running_fake
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from backoffice.dev.stripe_fake import StripeFake
-from backoffice.services import payout_accounts, stripe_payouts
+from backoffice.services import stripe_payouts
 
 
 @pytest.fixture
 def rail(app):
-    with StripeFake(auto_deliver=False) as fake:
-        fake.set_balance("usd", 10_000_000)
+    with running_fake() as fake:
         yield fake
 
 
@@ -30,15 +29,7 @@ def paying(world, act_as, admin_engine, rail):
     out = {}
     for who in ("x", "y", "z"):
         p = party(world, who)
-        set_org(admin_engine, p.org_id, stripe_rail_enabled=True)
-        session, actor = sign_in(act_as, p.contractor_user, p.org_id)
-        payout_accounts.start_onboarding(
-            session, actor, p.contractor_id, rail=rail.client(), return_url="http://x/r", refresh_url="http://x/f"
-        )
-        account = rail.accounts()[-1]["id"]
-        rail.make_ready(account)
-        session, actor = sign_in(act_as, p.contractor_user, p.org_id)
-        payout_accounts.refresh_readiness(session, actor, p.contractor_id, rail=rail.client())
+        ready_account(act_as, admin_engine, world, rail, who)
         _, (invoice, _) = approved_invoices(act_as, admin_engine, p)
         payer = world.finance if who != "z" else world.admin_b
         session, actor = sign_in(act_as, payer, p.org_id)

@@ -10,18 +10,19 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from kit import stripe as stripe_kit
 from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL, jobs, run_jobs
 from kit.money import approved_invoices, party, pay, payments_of, set_org
+from kit.stripe import ready_account, running_fake
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.config import load_settings
-from backoffice.dev.stripe_fake import StripeFake
 from backoffice.domain.reconciliation import FindingKind
 from backoffice.errors import Conflict, Forbidden
 from backoffice.jobs import runtime, tasks
-from backoffice.services import payout_accounts, reconciliation, stripe_payouts
+from backoffice.services import reconciliation, stripe_payouts
 from backoffice.services.notifications import worker_actor
 
 KEY = "sk_test_reconcile"
@@ -29,34 +30,20 @@ KEY = "sk_test_reconcile"
 
 @pytest.fixture
 def fake():
-    with StripeFake(auto_deliver=False) as running:
-        running.set_balance("usd", 10_000_000)
+    with running_fake() as running:
         yield running
 
 
 @pytest.fixture
 def configured(app, fake, monkeypatch):
-    settings = app.config["BACKOFFICE_SETTINGS"]
-    app.config["BACKOFFICE_SETTINGS"] = dataclasses.replace(settings, stripe_secret_key=KEY, stripe_api_base=fake.url)
-    for name, value in (("STRIPE_SECRET_KEY", KEY), ("STRIPE_API_BASE", fake.url)):
-        monkeypatch.setenv(name, value)  # the worker's settings (kit.jobs.run_jobs reads the environment)
-    yield fake
-    app.config["BACKOFFICE_SETTINGS"] = settings
+    with stripe_kit.configured(app, fake, monkeypatch, key=KEY):
+        yield fake
 
 
 @pytest.fixture
 def ready(world, act_as, admin_engine, configured):
     """Org A pays by Stripe; contractor X's connected account is ready: its acct id."""
-    set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.start_onboarding(
-        session, actor, world.contractor_x, rail=configured.client(), return_url="http://x/r", refresh_url="http://x/f"
-    )
-    account = configured.accounts()[0]["id"]
-    configured.make_ready(account)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.refresh_readiness(session, actor, world.contractor_x, rail=configured.client())
-    return account
+    return ready_account(act_as, admin_engine, world, configured)
 
 
 def paid_by_stripe(world, act_as, admin_engine, database, amounts=("1,000.00", "2,000.00")) -> list[dict]:

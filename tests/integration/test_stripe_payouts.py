@@ -5,7 +5,6 @@ Pay-once holds across every rail, under contention and when a worker dies betwee
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -15,16 +14,17 @@ from datetime import UTC, datetime
 
 import pytest
 import stripe
+from kit import stripe as stripe_kit
 from kit.engagements import owner_query, race, sign_in
 from kit.jobs import jobs, run_jobs
 from kit.money import approved_invoices, export, ledger_of, party, pay, payments_of, set_org
+from kit.stripe import ready_account, running_fake
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.db import make_engine, make_session_factory
-from backoffice.dev.stripe_fake import StripeFake
 from backoffice.errors import Conflict
-from backoffice.services import payout_accounts, stripe_payouts
+from backoffice.services import stripe_payouts
 from backoffice.services.notifications import worker_actor
 from backoffice.services.stripe_rail import RailUnavailable
 
@@ -34,36 +34,20 @@ CONTENDERS = 20
 
 @pytest.fixture
 def fake():
-    with StripeFake(webhook_secret=SECRET, auto_deliver=False) as running:
-        running.set_balance("usd", 10_000_000)
+    with running_fake(SECRET) as running:
         yield running
 
 
 @pytest.fixture
 def configured(app, fake, monkeypatch):
-    settings = app.config["BACKOFFICE_SETTINGS"]
-    app.config["BACKOFFICE_SETTINGS"] = dataclasses.replace(
-        settings, stripe_secret_key="sk_test_payouts", stripe_webhook_secret=SECRET, stripe_api_base=fake.url
-    )
-    for name, value in (("STRIPE_SECRET_KEY", "sk_test_payouts"), ("STRIPE_API_BASE", fake.url)):
-        monkeypatch.setenv(name, value)  # the worker's settings (kit.jobs.run_jobs reads the environment)
-    yield fake
-    app.config["BACKOFFICE_SETTINGS"] = settings
+    with stripe_kit.configured(app, fake, monkeypatch, key="sk_test_payouts", secret=SECRET):
+        yield fake
 
 
 @pytest.fixture
 def ready(world, act_as, admin_engine, configured):
     """Org A pays by Stripe; contractor X has a connected account that Stripe made ready: its acct id."""
-    set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.start_onboarding(
-        session, actor, world.contractor_x, rail=configured.client(), return_url="http://x/r", refresh_url="http://x/f"
-    )
-    account = configured.accounts()[0]["id"]
-    configured.make_ready(account)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.refresh_readiness(session, actor, world.contractor_x, rail=configured.client())
-    return account
+    return ready_account(act_as, admin_engine, world, configured)
 
 
 def send(act_as, world, invoice_ids, person=None):

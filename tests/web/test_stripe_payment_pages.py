@@ -5,53 +5,35 @@ it. The worker's side (the transfer itself) is tests/integration/test_stripe_pay
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
-from kit.engagements import owner_query, sign_in
+from kit import stripe as stripe_kit
+from kit.engagements import owner_query
 from kit.jobs import run_jobs
 from kit.money import approved_invoices, party, set_org
+from kit.stripe import ready_account, running_fake
 from kit.web import flashes, post, signed_in, visible_text
-
-from backoffice.dev.stripe_fake import StripeFake
-from backoffice.services import payout_accounts
 
 SECRET = "whsec_test_pages"
 
 
 @pytest.fixture
 def fake():
-    with StripeFake(webhook_secret=SECRET, auto_deliver=False) as running:
-        running.set_balance("usd", 10_000_000)
+    with running_fake(SECRET) as running:
         yield running
 
 
 @pytest.fixture
 def configured(app, fake, monkeypatch):
-    settings = app.config["BACKOFFICE_SETTINGS"]
-    app.config["BACKOFFICE_SETTINGS"] = dataclasses.replace(
-        settings, stripe_secret_key="sk_test_pages", stripe_webhook_secret=SECRET, stripe_api_base=fake.url
-    )
-    for name, value in (("STRIPE_SECRET_KEY", "sk_test_pages"), ("STRIPE_API_BASE", fake.url)):
-        monkeypatch.setenv(name, value)
-    yield fake
-    app.config["BACKOFFICE_SETTINGS"] = settings
+    with stripe_kit.configured(app, fake, monkeypatch, key="sk_test_pages", secret=SECRET):
+        yield fake
 
 
 @pytest.fixture
 def ready(world, act_as, admin_engine, configured):
     """Org A pays by Stripe; contractor X's connected account is ready (contractor Y has none)."""
-    set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.start_onboarding(
-        session, actor, world.contractor_x, rail=configured.client(), return_url="http://x/r", refresh_url="http://x/f"
-    )
-    account = configured.accounts()[0]["id"]
-    configured.make_ready(account)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.refresh_readiness(session, actor, world.contractor_x, rail=configured.client())
-    return account
+    return ready_account(act_as, admin_engine, world, configured)
 
 
 def attempts(admin_engine, org_id) -> list[dict]:

@@ -10,46 +10,36 @@ import time
 
 import pytest
 import stripe
-from kit.engagements import owner_query, sign_in
+from kit import stripe as stripe_kit
+from kit.engagements import owner_query
 from kit.jobs import jobs, run_jobs
 from kit.money import set_org
+from kit.stripe import connect, running_fake
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from backoffice.dev.stripe_fake import StripeFake
 from backoffice.jobs import runtime
-from backoffice.services import payout_accounts
 
 SECRET = "whsec_test_hooks"
 
 
 @pytest.fixture
 def fake():
-    with StripeFake(webhook_secret=SECRET, auto_deliver=False) as running:
+    with running_fake(SECRET) as running:
         yield running
 
 
 @pytest.fixture
 def configured(app, fake, monkeypatch):
-    settings = app.config["BACKOFFICE_SETTINGS"]
-    app.config["BACKOFFICE_SETTINGS"] = dataclasses.replace(
-        settings, stripe_secret_key="sk_test_hooks", stripe_webhook_secret=SECRET, stripe_api_base=fake.url
-    )
-    for name, value in (("STRIPE_SECRET_KEY", "sk_test_hooks"), ("STRIPE_API_BASE", fake.url)):
-        monkeypatch.setenv(name, value)  # the worker's settings (kit.jobs.run_jobs reads the environment)
-    yield fake
-    app.config["BACKOFFICE_SETTINGS"] = settings
+    with stripe_kit.configured(app, fake, monkeypatch, key="sk_test_hooks", secret=SECRET):
+        yield fake
 
 
 @pytest.fixture
 def account(world, act_as, admin_engine, configured):
     """Contractor X's connected account (onboarding not finished): its id."""
     set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
-    session, actor = sign_in(act_as, world.contractor_x_user, world.org_a)
-    payout_accounts.start_onboarding(
-        session, actor, world.contractor_x, rail=configured.client(), return_url="http://x/r", refresh_url="http://x/f"
-    )
-    return configured.accounts()[0]["id"]
+    return connect(act_as, world, configured)
 
 
 def post(client, event: dict, *, secret: str = SECRET, timestamp: int | None = None, header: str | None = None):
