@@ -524,7 +524,9 @@ def pending_attempts(session: Session, *, older_than: timedelta) -> list[uuid.UU
 def reverse(session: Session, actor: Actor, transfer_id: str, *, rail: stripe.StripeClient) -> str:
     """Apply a transfer's reversal as Stripe's own copy of the transfer tells it (never the webhook's body): a
     full reversal reverses the payment (ledger lines, audit), holds the invoice and tells finance and the
-    contractor. A partial one is left for finance to settle by hand (the page says so); returns what was done."""
+    contractor. A partial one is left for finance to settle by hand (the page says so); returns what was done.
+    Raises RailUnavailable (the event's job is tried again) when Stripe did not answer, or when the transfer's
+    attempt is still in flight: its payment is reversed once it is recorded."""
     try:
         transfer = rail.v1.transfers.retrieve(transfer_id).to_dict()
     except stripe.InvalidRequestError:
@@ -538,11 +540,11 @@ def reverse(session: Session, actor: Actor, transfer_id: str, *, rail: stripe.St
             .with_for_update()
         ).scalar_one_or_none()
         if attempt is None:
-            # Out of order: Stripe made the transfer and reversed it before the worker recorded its payment (a
-            # dropped answer, a worker that died). Applied once the payment is there: the job is tried again.
-            named = (transfer.get("metadata") or {}).get("payout_attempt")
-            if named and _pending(session, actor.org_id, named):
-                raise RailUnavailable("the payment of this transfer is not recorded yet")
+            # Made for an attempt still in flight (Stripe's answer was lost, or its job is recording it right now):
+            # there is no payment to reverse yet. Applied once the attempt has recorded it, never dropped, or that
+            # payment would stand for money Stripe took back.
+            if _in_flight(session, actor.org_id, (transfer.get("metadata") or {}).get("payout_attempt")):
+                raise RailUnavailable("the payment this transfer made is not recorded yet; the reversal waits for it")
             return "transfer.reversed: no payment here was made by this transfer"
         if attempt.status == "reversed":
             return "transfer.reversed: reversed already"
@@ -600,16 +602,19 @@ def reverse(session: Session, actor: Actor, transfer_id: str, *, rail: stripe.St
     return f"transfer.reversed: payment of {invoice.invoice_number} reversed; the invoice is on hold"
 
 
-def _pending(session: Session, org_id: uuid.UUID, attempt_id: str) -> bool:
+def _in_flight(session: Session, org_id: uuid.UUID, attempt_id: str | None) -> bool:
+    """Whether ``attempt_id`` (a transfer's metadata) names a payout attempt of this organization still pending."""
     try:
-        key = uuid.UUID(attempt_id)
+        named = uuid.UUID(str(attempt_id))
     except ValueError:
         return False
     return (
         session.execute(
-            select(PayoutAttempt.status).where(PayoutAttempt.org_id == org_id, PayoutAttempt.id == key)
-        ).scalar_one_or_none()
-        == "pending"
+            select(PayoutAttempt.id).where(
+                PayoutAttempt.org_id == org_id, PayoutAttempt.id == named, PayoutAttempt.status == "pending"
+            )
+        ).first()
+        is not None
     )
 
 

@@ -16,10 +16,26 @@ must be a domain error and leave the example's rows, and the organization's row 
 trail, as they were. After every step the invariants
 are read back as the owner role (RLS bypassed, the ground truth): (1) every milestone invoice rests on an
 approving (or split-partial) review of the milestone's latest revision by its owner or an admin; (2) one
-invoice per milestone, one release per engagement, one payment per invoice; (3) per engagement the nets
+invoice per milestone, one release per engagement, one standing payment per invoice; (3) per engagement the nets
 paid plus the release equal the gross approved; (4) the gross approved never exceeds the contract value;
 (5) every ledger transaction balances and the audit chain verifies; and an invoice's status agrees with its
 batch and its payment.
+
+The Stripe rail (DESIGN.md section 7) runs beside the AP file, manual payments and remittance files (finance or
+an admin imports one naming a few invoices: all are paid, or none), against the local Stripe fake through the
+real SDK: finance or an admin sends a random selection by Stripe (what cannot go is skipped with its reason;
+nothing sendable is a Conflict); the worker (its own database role) runs pending payout attempts with a random
+outcome (paid; refused for insufficient funds or an account not ready, which holds the invoice; a 500, or a
+transfer Stripe made whose answer was lost, either leaving the attempt pending for a later run with the same
+idempotency key); Stripe restricts or readies the contractor's account; Stripe takes a transfer back, in full or
+in part, and the worker applies transfer.reversed (again, too, as Stripe sends events again; and for a transfer
+whose payment is not recorded yet, it waits for it); finance releases holds. Then also (invariant 8) at most one
+standing payment per invoice across every rail; paid means exactly one standing payment of the net on the paid
+date; exported means in a live batch, or in none with exactly one pending attempt; on hold means unpaid with a
+refused or reversed last attempt not released since; at most one attempt in flight or succeeded per invoice; an
+invoice's 'paid' and 'reversed' ledger transactions alternate with its payments and reversals and net out to its
+standing payment; and every transfer at Stripe is one attempt's, of its amount, reversed here when Stripe took it
+back in full.
 """
 
 from __future__ import annotations
@@ -34,7 +50,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -45,9 +61,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from kit.engagements import owner_query, sign_in
+from kit.money import approved_invoices, party, set_org
 from kit.signin import act, actor_of
 from sqlalchemy import text
 
+from backoffice.db import set_context
+from backoffice.dev.stripe_fake import StripeFake
 from backoffice.domain.ap_export import DATE_FORMATS, PRESETS, Preset
 from backoffice.domain.currency import minor_units
 from backoffice.domain.invoices import (
@@ -55,6 +74,7 @@ from backoffice.domain.invoices import (
     milestone_amounts,
     payment_lines,
     release_lines,
+    reversal_lines,
 )
 from backoffice.domain.money import format_amount, percent_of
 from backoffice.domain.percent import format_bps
@@ -65,7 +85,15 @@ from backoffice.errors import (
     NotFound,
     ValidationError,
 )
-from backoffice.services import ap_export, engagements, invoices, payments, schedule
+from backoffice.services import (
+    ap_export,
+    engagements,
+    invoices,
+    payments,
+    payout_accounts,
+    schedule,
+    stripe_payouts,
+)
 from backoffice.services.audit import verify_chain
 from backoffice.services.change_orders import (
     ChangeOrderInput,
@@ -73,8 +101,10 @@ from backoffice.services.change_orders import (
     issue_change_order,
 )
 from backoffice.services.engagements import EngagementInput
+from backoffice.services.notifications import worker_actor
 from backoffice.services.reviews import DecisionInput, decide
 from backoffice.services.schedule import RowInput, ScheduleInput
+from backoffice.services.stripe_rail import RailUnavailable
 from backoffice.services.submissions import SubmissionInput, submit_work
 
 REFUSALS = (Conflict, InvalidTransition, ValidationError, Forbidden)
@@ -104,6 +134,17 @@ ENGAGEMENT = st.fixed_dictionaries(
 PICK = st.integers(min_value=0, max_value=10**6)
 PRESET_CHOICES = ["", Preset.GENERIC.value, Preset.QUICKBOOKS_ONLINE.value, Preset.XERO.value]
 DUE = "2030-06-30"
+# The platform's Stripe balance in each currency the machine pays in: more than it ever transfers, so a refusal
+# for insufficient funds is always the one the step asked the fake for.
+BALANCE = 10**15
+STRIPE_CURRENCIES = ("usd", "kwd", "jpy")
+# What the worker's run of a pending attempt meets at Stripe: a transfer; a refusal (held with Stripe's reason);
+# a 500 before Stripe did anything; or a transfer made whose answer never came back (the connection dropped).
+OUTCOMES = ["paid", "paid", "insufficient_funds", "account_not_ready", "500", "dropped"]
+REFUSAL_CODES = {
+    "insufficient_funds": "balance_insufficient",
+    "account_not_ready": "insufficient_capabilities_for_transfer",
+}
 
 
 def pick(items: list, index: int):
@@ -121,6 +162,9 @@ class Context:
     world: object
     sessions: object  # app-role session factory
     admin_engine: object  # the owner role
+    worker_sessions: object  # worker-role session factory (background jobs)
+    stripe: StripeFake  # the local Stripe, for the whole test
+    account: str  # contractor X's connected account (acct_...)
 
 
 _MINE = "select id from milestones where engagement_id = any(:e)"
@@ -139,6 +183,8 @@ _STATE = {
     "batches": "select * from ap_export_batches where id = any(:b) order by number",
     "ledger": "select l.* from ledger_entries l join invoices i on i.id = l.invoice_id"
     " where i.engagement_id = any(:e) order by l.id",
+    "attempts": "select a.* from payout_attempts a join invoices i on i.id = a.invoice_id"
+    " where i.engagement_id = any(:e) order by a.requested_at, a.id",
     "counters": "select * from org_counters where org_id = :o order by counter",
     # Whatever a refused call might have written anywhere else in the organization.
     "totals": """select (select count(*) from engagements where org_id = :o) as engagements,
@@ -152,6 +198,9 @@ _STATE = {
                         (select count(*) from ap_export_batches where org_id = :o) as batches,
                         (select count(*) from ap_export_chunks where org_id = :o) as chunks,
                         (select count(*) from ledger_entries where org_id = :o) as ledger_entries,
+                        (select count(*) from payout_attempts where org_id = :o) as attempts,
+                        (select count(*) from procrastinate.procrastinate_jobs
+                          where args->>'org_id' = cast(:o as text)) as jobs,
                         (select max(seq) from audit_events where org_id = :o) as audit_seq""",
 }
 
@@ -177,6 +226,13 @@ class State:
                 self.latest[s["milestone_id"]] = s
         self.invoice_of_milestone = {i["milestone_id"]: i for i in self.rows["invoices"] if i["kind"] == "milestone"}
         self.release_of = {i["engagement_id"]: i for i in self.rows["invoices"] if i["kind"] == "retainage_release"}
+        self.payments_of = defaultdict(list)  # invoice id -> its payments, reversed ones included
+        for p in self.rows["payments"]:
+            self.payments_of[p["invoice_id"]].append(p)
+        self.attempts_of = defaultdict(list)  # invoice id -> its payout attempts, oldest first
+        for a in self.rows["attempts"]:
+            self.attempts_of[a["invoice_id"]].append(a)
+        self.attempt = {a["id"]: a for a in self.rows["attempts"]}
 
     def __eq__(self, other) -> bool:
         return isinstance(other, State) and self.rows == other.rows
@@ -206,6 +262,24 @@ class State:
 
     def batch_invoices(self, batch_id) -> list[dict]:
         return [i for i in self.rows["invoices"] if i["batch_id"] == batch_id]
+
+    def standing(self, invoice_id) -> list[dict]:
+        """The invoice's payments that stand (not reversed): at most one (invariant 8)."""
+        return [p for p in self.payments_of[invoice_id] if p["reversed_at"] is None]
+
+    def in_flight(self, invoice: dict) -> bool:
+        """Handed to Stripe: exported in no AP batch."""
+        return invoice["status"] == "exported" and invoice["batch_id"] is None
+
+    def recordable(self, invoice: dict) -> bool:
+        """A person may record its payment (by hand, per batch or by remittance): authorized, or in a live AP batch;
+        never while Stripe pays it, nor on hold."""
+        return invoice["status"] == "approved" or (invoice["status"] == "exported" and invoice["batch_id"] is not None)
+
+
+def without_tries(s: State) -> dict:
+    """The rows but the payout attempts' count of tries."""
+    return {**s.rows, "attempts": [{**a, "tries": None} for a in s.rows["attempts"]]}
 
 
 def completable(s: State, engagement_id) -> bool:
@@ -239,6 +313,26 @@ class MoneyMachine(RuleBasedStateMachine):
         self.engagement_ids: list[uuid.UUID] = []
         self.batch_ids: list[uuid.UUID] = []
         self.has_invoices = False  # finance's rules wait for the first payment authorization
+        self.has_attempts = False  # the worker's and Stripe's rules wait for the first payment sent by Stripe
+        # Transfers Stripe took back (in part or in full) whose transfer.reversed waits: their attempt was pending.
+        self.waiting_reversals: set[str] = set()
+        self.worker_sessions, self.fake, self.account = self.ctx.worker_sessions, self.ctx.stripe, self.ctx.account
+        # The worker's Stripe client: one API key throughout (Stripe keeps idempotency keys per key), without the
+        # SDK's own retries, so a 500 or a lost answer reaches the job as it does once those are spent.
+        self.rail = self.fake.client("sk_test_worker", max_network_retries=0)
+        self.account_ready = True  # what Stripe says of contractor X's account, and what the database keeps of it
+        (account,) = owner_query(
+            self.admin_engine,
+            "select transfers_active and payouts_enabled as ready from payout_accounts where external_id = :a",
+            a=self.account,
+        )
+        (at_stripe,) = [a for a in self.fake.accounts() if a["id"] == self.account]
+        if not (account["ready"] and at_stripe["capabilities"].get("transfers") == "active"):
+            self._set_readiness(True)  # a previous example left it restricted
+        # A failed step of a previous example may have left a fault unspent (the fake has no public reset): it would
+        # change this example's answers, and hypothesis replays an example to shrink it.
+        with self.fake._lock:
+            self.fake._faults.clear()
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -247,6 +341,37 @@ class MoneyMachine(RuleBasedStateMachine):
         with self.sessions() as session:
             act(session, user_id=person.id, org_id=self.org)
             return fn(session, self.actors[person.id])
+
+    def work(self, fn):
+        """fn(session, actor) in a fresh worker-role session acting for org A, as a job does."""
+        with self.worker_sessions() as session:
+            set_context(session, user_id=None, org_id=self.org)
+            return fn(session, worker_actor(self.org))
+
+    def _set_readiness(self, ready: bool) -> None:
+        """Stripe readies or restricts contractor X's account, and the contractor's return page asks Stripe."""
+        if ready:
+            self.fake.make_ready(self.account)
+        else:
+            self.fake.restrict(self.account)
+        state = self.call(
+            self.w.contractor_x_user,
+            lambda session, actor: payout_accounts.refresh_readiness(
+                session, actor, self.w.contractor_x, rail=self.fake.client()
+            ),
+        )
+        assert (state.transfers_active, state.payouts_enabled) == (ready, ready)
+        self.account_ready = ready
+
+    def transfers_by_attempt(self) -> dict[str, dict]:
+        """Stripe's transfers by the payout attempt their metadata names."""
+        return {t["metadata"]["payout_attempt"]: t for t in self.fake.transfers()}
+
+    def transfer_of(self, attempt_id) -> dict | None:
+        """The transfer Stripe made for a payout attempt (its metadata names the attempt), if any."""
+        found = [t for t in self.fake.transfers() if t["metadata"].get("payout_attempt") == str(attempt_id)]
+        assert len(found) <= 1, f"attempt {attempt_id} made {len(found)} transfers"
+        return found[0] if found else None
 
     def state(self) -> State:
         return State(self.admin_engine, self.org, self.engagement_ids, self.batch_ids)
@@ -755,14 +880,14 @@ class MoneyMachine(RuleBasedStateMachine):
         payment is dated between its authorization (today, here) and today."""
         s = self.state()
         mine = self.my_invoices(s)
-        payable = [i for i in mine if i["status"] in ("approved", "exported")]
+        payable = [i for i in mine if s.recordable(i)]
         invoice = pick(payable if valid and payable else mine, index)
         if invoice is None:
             return
         paid_at = today(days)
         payer = self.w.admin if by_admin else self.w.finance
         expected = (
-            invoice["status"] in ("approved", "exported")
+            s.recordable(invoice)  # not while Stripe pays it (exported, no batch), nor on hold
             and invoice["authorized_by"] != payer.id
             and invoice["issued_on"].isoformat() <= paid_at <= today()
         )
@@ -818,6 +943,383 @@ class MoneyMachine(RuleBasedStateMachine):
             after = self.state()
             assert all(after.invoice[i]["status"] == "paid" for i in waiting)
 
+    @precondition(lambda self: self.has_invoices)
+    @rule(indexes=st.lists(PICK, min_size=1, max_size=2), valid=st.booleans(), by_admin=st.booleans())
+    def finance_or_admin_imports_remittance(self, indexes, valid, by_admin):
+        """A remittance file pays every invoice it names, or none: each must be authorized or in a live batch (not
+        paid, not being paid by Stripe, not on hold), and not one its importer authorized."""
+        s = self.state()
+        mine = self.my_invoices(s)
+        payable = [i for i in mine if s.recordable(i)]
+        pool = payable if valid and payable else mine
+        chosen = list({i["id"]: i for i in (pick(pool, k) for k in indexes)}.values())
+        if not chosen:
+            return
+        payer = self.w.admin if by_admin else self.w.finance
+        lines = ["invoice number,amount,paid date,reference"] + [
+            f'{i["invoice_number"]},"{format_amount(i["net_minor"], i["currency"], symbol=False)}",{today()},'
+            f"REM-{i['number']}"
+            for i in chosen
+        ]
+        content = ("\n".join(lines) + "\n").encode()
+        expected = all(s.recordable(i) and i["authorized_by"] != payer.id for i in chosen)
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                payer,
+                lambda session, actor: [p.id for p in payments.import_remittance(session, actor, content, "ach")],
+            ),
+        )
+        if not done:
+            return
+        after = self.state()
+        assert len(done) == len(chosen)
+        for i in chosen:
+            paid = after.invoice[i["id"]]
+            (standing,) = after.standing(i["id"])
+            assert (paid["status"], paid["batch_id"], standing["source"], standing["id"] in done) == (
+                "paid",
+                i["batch_id"],
+                "remittance",
+                True,
+            )
+
+    # --- the Stripe rail ---------------------------------------------------------------------------
+
+    def sendable(self, invoice: dict, sender) -> bool:
+        """What a send hands to Stripe (DESIGN.md section 3): authorized, in no AP batch, something to transfer,
+        the contractor's account ready, and not sent by whoever authorized it (segregation of duties)."""
+        return (
+            invoice["status"] == "approved"
+            and invoice["batch_id"] is None
+            and invoice["net_minor"] > 0
+            and self.account_ready
+            and invoice["authorized_by"] != sender.id
+        )
+
+    @precondition(lambda self: self.has_invoices)
+    @rule(
+        indexes=st.lists(PICK, min_size=1, max_size=4),
+        valid=st.booleans(),
+        by_admin=st.booleans(),
+        rail_off=st.integers(min_value=0, max_value=9),
+    )
+    def finance_or_admin_sends_by_stripe(self, indexes, valid, by_admin, rail_off):
+        """A selection goes to Stripe as one payment run: each sendable invoice gets a pending payout attempt of
+        its net to the contractor's account, is exported in no batch, and its pay_out job is queued; the rest are
+        skipped with a reason. Nothing sendable, or the rail off in Settings: Conflict, nothing changed."""
+        s = self.state()
+        mine = self.my_invoices(s)
+        authorized = [i for i in mine if i["status"] == "approved"]
+        pool = authorized if valid and authorized else mine
+        chosen = list({i["id"]: i for i in (pick(pool, k) for k in indexes)}.values())
+        self._send(s, chosen, self.w.admin if by_admin else self.w.finance, rail_on=rail_off != 0)
+
+    def _send(self, s: State, chosen: list[dict], sender, *, rail_on: bool = True):
+        """Send ``chosen`` by Stripe as ``sender``, predicting what goes and what is skipped; the Sent, or None."""
+        ready = [i for i in chosen if self.sendable(i, sender)]
+        ids = [i["id"] for i in chosen]
+        if not rail_on:
+            set_org(self.admin_engine, self.org, stripe_rail_enabled=False)
+        try:
+            sent = self.attempt(
+                rail_on and bool(ready),
+                s,
+                lambda: self.call(
+                    sender, lambda session, actor: stripe_payouts.send(session, actor, ids, configured=True)
+                ),
+                refusals=(Conflict,),
+            )
+        finally:
+            if not rail_on:
+                set_org(self.admin_engine, self.org, stripe_rail_enabled=True)
+        event(f"send by Stripe: {'sent' if sent else 'refused'}")
+        if not sent:
+            return None
+        self.has_attempts = True
+        after = self.state()
+        assert sent.attempts == len(ready)
+        assert sorted(c.invoice_id for c in sent.skipped) == sorted(i["id"] for i in chosen if i not in ready)
+        assert all(c.problem for c in sent.skipped)
+        totals = defaultdict(lambda: (0, 0))
+        for i in ready:
+            n, total = totals[i["currency"]]
+            totals[i["currency"]] = (n + 1, total + i["net_minor"])
+        assert sent.totals == dict(sorted(totals.items()))
+        new = [a for a in after.rows["attempts"] if a["id"] not in s.attempt]
+        assert sorted(a["invoice_id"] for a in new) == sorted(i["id"] for i in ready)
+        for a in new:
+            i = s.invoice[a["invoice_id"]]
+            assert (a["status"], a["run_id"], a["amount_minor"], a["currency"], a["destination"]) == (
+                "pending",
+                sent.run_id,
+                i["net_minor"],
+                i["currency"],
+                self.account,
+            )
+            assert (a["requested_by"], a["automatic"], a["tries"], a["transfer_id"]) == (sender.id, False, 0, None)
+            moved = after.invoice[i["id"]]
+            assert (moved["status"], moved["batch_id"], moved["paid_at"]) == ("exported", None, None)
+            assert moved["exported_at"] is not None
+        for i in chosen:
+            if i not in ready:
+                assert after.invoice[i["id"]] == i
+        queued = owner_query(
+            self.admin_engine,
+            "select args->>'attempt_id' as attempt_id from procrastinate.procrastinate_jobs"
+            " where task_name = 'pay_out' and args->>'attempt_id' = any(:ids)",
+            ids=[str(a["id"]) for a in new],
+        )
+        assert sorted(q["attempt_id"] for q in queued) == sorted(str(a["id"]) for a in new)
+        return sent
+
+    @precondition(lambda self: self.has_attempts)
+    @rule(index=PICK, valid=st.booleans(), outcome=st.sampled_from(OUTCOMES))
+    def worker_pays_out(self, index, valid, outcome):
+        """The worker runs a payout attempt (its pay_out job, or the sweep) as the worker role, and Stripe answers
+        as ``outcome`` says. A 500, or an answer lost after Stripe made the transfer, leaves the attempt pending and
+        the database as it was; the next run with the same key gets Stripe's transfer back, never a second one.
+        An attempt that is no longer pending is left alone."""
+        s = self.state()
+        everything = s.rows["attempts"]
+        pending = [a for a in everything if a["status"] == "pending"]
+        attempt = pick(pending if valid and pending else everything, index)
+        if attempt is not None:
+            self._pay_out(s, attempt, outcome)
+
+    @rule(index=PICK, outcome=st.sampled_from(OUTCOMES))
+    def invoice_goes_through_stripe(self, index, outcome):
+        """The rail's usual path in one step, so that examples reach Stripe's payments, refusals and reversals:
+        a milestone approved if no invoice can go, finance sends one authorized invoice and the worker runs its
+        attempt."""
+        s = self.state()
+        if not any(self.sendable(i, self.w.finance) for i in self.my_invoices(s)):
+            self.milestone_is_submitted_and_approved(index)
+            s = self.state()
+        invoice = pick([i for i in self.my_invoices(s) if self.sendable(i, self.w.finance)], index)
+        if invoice is None:
+            return
+        self._send(s, [invoice], self.w.finance)
+        s = self.state()
+        self._pay_out(s, s.attempts_of[invoice["id"]][-1], outcome)
+
+    def _pay_out(self, s: State, attempt: dict, outcome: str) -> None:
+        """The worker runs ``attempt`` and Stripe answers as ``outcome`` says (as far as Stripe still can)."""
+        invoice = s.invoice[attempt["invoice_id"]]
+        run = lambda: self.work(  # noqa: E731
+            lambda session, actor: stripe_payouts.pay_out(session, actor, attempt["id"], rail=self.rail)
+        )
+        if attempt["status"] != "pending":
+            event("pay_out: closed already")
+            assert run() == f"already {attempt['status']}"
+            assert self.state() == s
+            return
+        made = self.transfer_of(attempt["id"])  # a transfer Stripe made for it whose answer was lost
+        if made is not None and outcome in REFUSAL_CODES:
+            outcome = "paid"  # a transfer made already comes back under its key, whatever Stripe would say now
+        elif made is None and not self.account_ready and outcome in ("paid", "dropped"):
+            outcome = "account_not_ready"  # Stripe refuses it (and saves the refusal under the key: not dropped)
+        elif made is None and outcome in REFUSAL_CODES:
+            self.fake.fail_next("/v1/transfers", outcome, method="POST")
+        if outcome == "500":
+            self.fake.fail_next("/v1/transfers", "500", method="POST")
+        elif outcome == "dropped":
+            self.fake.accept_then_drop("/v1/transfers", method="POST")
+        balance = self.fake.balance(attempt["currency"])
+        event(f"pay_out: {outcome}{' (transfer made before)' if made else ''}")
+        if outcome in ("500", "dropped"):
+            with pytest.raises(RailUnavailable):
+                run()
+            # Nothing is recorded (its count of tries aside: a failed try's count is rolled back with the rest).
+            assert without_tries(self.state()) == without_tries(s), "Stripe did not answer: nothing is recorded"
+            transfer = self.transfer_of(attempt["id"])
+            if outcome == "dropped":
+                assert transfer is not None and (made is None or transfer == made)
+                assert self.fake.balance(attempt["currency"]) == balance - (attempt["amount_minor"] if not made else 0)
+            else:
+                assert transfer == made and self.fake.balance(attempt["currency"]) == balance
+            return
+        said = run()
+        after = self.state()
+        closed = after.attempt[attempt["id"]]
+        held = after.invoice[invoice["id"]]
+        transfer = self.transfer_of(attempt["id"])
+        if outcome == "paid":
+            assert transfer is not None and (made is None or transfer["id"] == made["id"])
+            assert said == f"paid: {transfer['id']}"
+            assert (closed["status"], closed["transfer_id"]) == ("succeeded", transfer["id"]) and closed["tries"] >= 1
+            (payment,) = after.standing(invoice["id"])
+            assert closed["payment_id"] == payment["id"]
+            assert (payment["source"], payment["method"], payment["reference"], payment["run_id"]) == (
+                "stripe",
+                "stripe",
+                transfer["id"],
+                attempt["run_id"],
+            )
+            assert (payment["amount_minor"], payment["recorded_by"], payment["paid_at"].isoformat()) == (
+                invoice["net_minor"],
+                attempt["requested_by"],
+                today(),
+            )
+            assert (held["status"], held["paid_at"], held["batch_id"]) == ("paid", payment["paid_at"], None)
+            assert (transfer["amount"], transfer["currency"], transfer["destination"]) == (
+                attempt["amount_minor"],
+                attempt["currency"].lower(),
+                self.account,
+            )
+            assert transfer["transfer_group"] == f"engagement-{invoice['engagement_id']}"
+            assert self.fake.balance(attempt["currency"]) == balance - (attempt["amount_minor"] if not made else 0)
+        else:
+            assert transfer is None and said.startswith("refused: ")
+            assert (closed["status"], closed["failure_code"], closed["transfer_id"]) == (
+                "refused",
+                REFUSAL_CODES[outcome],
+                None,
+            )
+            assert closed["failure_words"] and said == f"refused: {closed['failure_words']}"
+            assert (held["status"], held["batch_id"], held["exported_at"], held["paid_at"]) == (
+                "on_hold",
+                None,
+                None,
+                None,
+            )
+            assert after.payments_of[invoice["id"]] == s.payments_of[invoice["id"]]
+            assert self.fake.balance(attempt["currency"]) == balance
+
+    @precondition(lambda self: self.has_invoices)
+    @rule(index=PICK, valid=st.booleans(), partly=st.integers(min_value=0, max_value=3))
+    def stripe_reverses_a_transfer(self, index, valid, partly):
+        """Stripe takes a transfer back (in full, or now and then only part of what remains) and the worker applies
+        transfer.reversed: in full, the payment stops standing, the ledger gets the reversal's lines and the invoice
+        goes on hold; in part, nothing changes here (finance settles it by hand). Applying a reversal again (Stripe
+        sends events again) changes nothing. Now and then Stripe takes back a transfer whose answer was lost (its
+        attempt still pending): see ``_apply_reversal``."""
+        s = self.state()
+        paid = [a for a in s.rows["attempts"] if a["status"] == "succeeded"]
+        if valid and not paid:  # something for Stripe to take back
+            self.invoice_goes_through_stripe(index, "paid")
+            s = self.state()
+            paid = [a for a in s.rows["attempts"] if a["status"] == "succeeded"]
+        lost = self._lost_answers(s)  # Stripe's answer lost: the payment is not recorded yet
+        if not valid and not lost and partly == 1:
+            self.invoice_goes_through_stripe(index, "dropped")
+            s = self.state()
+            lost = self._lost_answers(s)
+        at_stripe = self.transfers_by_attempt()
+        attempt = pick(
+            paid if valid and paid else lost or [a for a in s.rows["attempts"] if str(a["id"]) in at_stripe], index
+        )
+        if attempt is None:
+            return
+        transfer = at_stripe[str(attempt["id"])]
+        remaining = transfer["amount"] - transfer["amount_reversed"]
+        if remaining:
+            part = remaining // 2 if partly == 0 and remaining >= 2 else remaining
+            self.fake.client().v1.transfers.reversals.create(transfer["id"], {"amount": part})
+        self._apply_reversal(s, attempt, transfer["id"])
+
+    def _lost_answers(self, s: State) -> list[dict]:
+        """Pending attempts whose transfer Stripe made."""
+        at_stripe = self.transfers_by_attempt()
+        return [a for a in s.rows["attempts"] if a["status"] == "pending" and str(a["id"]) in at_stripe]
+
+    @precondition(lambda self: bool(self.waiting_reversals))
+    @rule(index=PICK)
+    def worker_applies_a_reversal_again(self, index):
+        """The job applying a transfer.reversed event that came before the transfer's payment was recorded is tried
+        again (RailUnavailable: the job's retry strategy), as the worker."""
+        s = self.state()
+        transfer_id = pick(sorted(self.waiting_reversals), index)
+        (made_by,) = [k for k, t in self.transfers_by_attempt().items() if t["id"] == transfer_id]
+        self._apply_reversal(s, s.attempt[uuid.UUID(made_by)], transfer_id)
+
+    def _apply_reversal(self, s: State, attempt: dict, transfer_id: str) -> None:
+        """The worker applies transfer.reversed for ``attempt``'s transfer, as Stripe's copy of it says now. While
+        the attempt is pending (Stripe made the transfer, its answer was lost) there is no payment to reverse yet:
+        the event must wait for it (RailUnavailable, retried), never be dropped, or the payment recorded later would
+        stand for money Stripe took back."""
+        transfer = self.fake.client().v1.transfers.retrieve(transfer_id).to_dict()
+        full = transfer["amount_reversed"] == transfer["amount"]
+        invoice = s.invoice[attempt["invoice_id"]]
+        apply = lambda: self.work(  # noqa: E731
+            lambda session, actor: stripe_payouts.reverse(session, actor, transfer_id, rail=self.rail)
+        )
+        event(f"reversal: {attempt['status']} attempt, {'full' if full else 'partial'}")
+        if attempt["status"] == "pending":
+            with pytest.raises(RailUnavailable):
+                apply()
+            assert without_tries(self.state()) == without_tries(s)
+            self.waiting_reversals.add(transfer_id)
+            return
+        said = apply()
+        self.waiting_reversals.discard(transfer_id)
+        after = self.state()
+        if attempt["status"] == "reversed":
+            assert said == "transfer.reversed: reversed already" and after == s
+            return
+        if not full:
+            assert said.startswith("transfer.reversed: partly")
+            assert {k: v for k, v in after.rows.items() if k != "totals"} == {
+                k: v for k, v in s.rows.items() if k != "totals"
+            }
+            return
+        assert said == f"transfer.reversed: payment of {invoice['invoice_number']} reversed; the invoice is on hold"
+        (payment,) = [p for p in after.payments_of[invoice["id"]] if p["id"] == attempt["payment_id"]]
+        reversals = {r["id"] for r in transfer["reversals"]["data"]}
+        assert payment["reversed_at"] is not None and payment["reversal_reference"] in reversals
+        assert after.standing(invoice["id"]) == []
+        assert after.attempt[attempt["id"]]["status"] == "reversed"
+        held = after.invoice[invoice["id"]]
+        assert (held["status"], held["paid_at"], held["exported_at"], held["batch_id"]) == ("on_hold", None, None, None)
+        new_lines = sorted(
+            (line["account"], line["amount_minor"])
+            for line in after.rows["ledger"]
+            if line["id"] not in {x["id"] for x in s.rows["ledger"]}
+        )
+        assert new_lines == sorted(reversal_lines(invoice["net_minor"]))
+
+    @precondition(lambda self: self.has_attempts)
+    @rule(ready=st.booleans())
+    def stripe_restricts_or_readies_the_account(self, ready):
+        """Stripe asks contractor X for more information (transfers stop) or is satisfied again; the contractor's
+        page asks Stripe and keeps what it says. Sending needs a ready account; a pending attempt to a restricted
+        one is refused by Stripe and held."""
+        self._set_readiness(ready)
+
+    @precondition(lambda self: self.has_invoices)
+    @rule(index=PICK, valid=st.booleans(), by_admin=st.booleans())
+    def finance_or_admin_releases_hold(self, index, valid, by_admin):
+        """A held invoice (Stripe refused or reversed it) is authorized again: to be sent again, exported, or
+        recorded as paid another way. Anything else is not on hold: Conflict."""
+        s = self.state()
+        mine = self.my_invoices(s)
+        held = [i for i in mine if i["status"] == "on_hold"]
+        invoice = pick(held if valid and held else mine, index)
+        if invoice is None:
+            return
+        done = self.attempt(
+            invoice["status"] == "on_hold",
+            s,
+            lambda: self.call(
+                self.w.admin if by_admin else self.w.finance,
+                lambda session, actor: stripe_payouts.release_hold(session, actor, invoice["id"]).status,
+            ),
+            refusals=(Conflict,),
+        )
+        event(f"release hold: {'released' if done else 'refused'}")
+        if not done:
+            return
+        after = self.state()
+        released = after.invoice[invoice["id"]]
+        assert (released["status"], released["batch_id"], released["exported_at"], released["paid_at"]) == (
+            "approved",
+            None,
+            None,
+            None,
+        )
+        assert after.rows["attempts"] == s.rows["attempts"] and after.rows["payments"] == s.rows["payments"]
+
     # --- people without the right role --------------------------------------------------------------
 
     @rule(
@@ -832,6 +1334,9 @@ class MoneyMachine(RuleBasedStateMachine):
                 "other contractor submits",
                 "finance completes",
                 "contractor issues change order",
+                "owner sends by Stripe",
+                "contractor releases a hold",
+                "owner imports a remittance",
             ]
         ),
     )
@@ -899,6 +1404,20 @@ class MoneyMachine(RuleBasedStateMachine):
                 ),
             ),
         }
+        attempts["owner sends by Stripe"] = (
+            w.owner,
+            lambda session, actor: stripe_payouts.send(session, actor, [invoice_id], configured=True),
+        )
+        attempts["contractor releases a hold"] = (
+            w.contractor_x_user,
+            lambda session, actor: stripe_payouts.release_hold(session, actor, invoice_id),
+        )
+        attempts["owner imports a remittance"] = (
+            w.owner,
+            lambda session, actor: payments.import_remittance(
+                session, actor, b"invoice number,amount,paid date,reference\nX-1,1.00,2030-01-01,R\n", "ach"
+            ),
+        )
         person, fn = attempts[who]
         self.attempt(False, s, lambda: self.call(person, fn), refusals=(Forbidden, NotFound))
 
@@ -918,6 +1437,7 @@ class MoneyMachine(RuleBasedStateMachine):
             self._amounts_add_up(s)
             self._ledger_balances(q, s)
             self._status_agrees_with_batches_and_payments(q, s)
+            self._transfers_are_the_attempts(s)
             self._derived_totals_agree(q)
         self._audit_chain_verifies()
 
@@ -995,7 +1515,17 @@ class MoneyMachine(RuleBasedStateMachine):
             "select engagement_id from invoices where org_id = :o and kind = 'retainage_release'"
             " group by engagement_id having count(*) > 1"
         )
-        assert not q("select invoice_id from payments where org_id = :o group by invoice_id having count(*) > 1")
+        # (8) Across every rail (AP file, manual, remittance, Stripe): one standing payment per invoice, at most one
+        # payout attempt in flight or succeeded, and only a rail's payment is ever reversed.
+        assert not q(
+            "select invoice_id from payments where org_id = :o and reversed_at is null"
+            " group by invoice_id having count(*) > 1"
+        )
+        assert not q(
+            "select invoice_id from payout_attempts where org_id = :o and status in ('pending', 'succeeded')"
+            " group by invoice_id having count(*) > 1"
+        )
+        assert not q("select id from payments where org_id = :o and reversed_at is not null and source <> 'stripe'")
         (numbers,) = q("""select (select count(*) from invoices where org_id = :o) as invoices,
                                  (select count(distinct number) from invoices where org_id = :o) as distinct_invoices,
                                  (select coalesce(max(number), 0) from invoices where org_id = :o) as last_invoice,
@@ -1039,23 +1569,24 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert (i["due_date"] - i["issued_on"]) == timedelta(days=engagement["payment_terms_days"])
 
     def _ledger_balances(self, q, s: State):
-        """(5) Every ledger transaction sums to zero in one currency; each of this example's invoices has
-        exactly the lines the domain writes for its authorization, its release and its payment."""
+        """(5) Every ledger transaction sums to zero in one currency; each of this example's invoices has exactly
+        the lines the domain writes for its authorization (or release), then one 'paid' transaction per payment
+        and one 'reversed' per reversed payment, alternating as they happened (paid, reversed, paid ...) and
+        netting out to its standing payment."""
         unbalanced = q(
             "select txn_id from ledger_entries where org_id = :o group by txn_id"
             " having sum(amount_minor) <> 0 or count(distinct currency) <> 1 or bool_or(amount_minor = 0)"
         )
         assert not unbalanced, f"unbalanced ledger transactions: {unbalanced}"
         mine = {i["id"]: i for i in self.my_invoices(s)}
-        txns = defaultdict(list)
+        txns = defaultdict(list)  # (invoice, event, txn) -> lines
+        when = {}  # txn -> when it was written
         for line in s.rows["ledger"]:
             if line["invoice_id"] in mine:
                 txns[(line["invoice_id"], line["event"], line["txn_id"])].append(
                     (line["account"], line["amount_minor"])
                 )
-        events = Counter((invoice_id, event) for invoice_id, event, _ in txns)
-        assert max(events.values(), default=1) == 1, "one ledger transaction per invoice and event"
-        lines = {(invoice_id, event): sorted(ls) for (invoice_id, event, _), ls in txns.items()}
+                when[line["txn_id"]] = line["created_at"]
         for i in mine.values():
             if i["kind"] == "milestone":
                 first = (
@@ -1064,33 +1595,109 @@ class MoneyMachine(RuleBasedStateMachine):
                 )
             else:
                 first = ("retainage_released", sorted(release_lines(i["gross_minor"])))
-            assert lines.get((i["id"], first[0])) == first[1], i["invoice_number"]
-            paid = lines.get((i["id"], "paid"))
-            assert paid == (sorted(payment_lines(i["net_minor"])) if i["status"] == "paid" else None), i[
+            own = sorted(
+                (
+                    (when[txn], event, sorted(lines))
+                    for (invoice_id, event, txn), lines in txns.items()
+                    if invoice_id == i["id"]
+                ),
+                key=lambda t: t[0],
+            )
+            assert [(event, lines) for _, event, lines in own[:1]] == [first], i["invoice_number"]
+            moves = [(event, lines) for _, event, lines in own[1:]]
+            paid, reversed_ = sorted(payment_lines(i["net_minor"])), sorted(reversal_lines(i["net_minor"]))
+            payments_ = s.payments_of[i["id"]]
+            reversals = [p for p in payments_ if p["reversed_at"] is not None]
+            assert moves == [("paid", paid), ("reversed", reversed_)] * len(reversals) + [("paid", paid)] * len(
+                s.standing(i["id"])
+            ), i["invoice_number"]
+            assert len(moves) == len(payments_) + len(reversals), i["invoice_number"]
+            net = Counter()
+            for _, lines in moves:
+                for account, amount in lines:
+                    net[account] += amount
+            assert sorted((a, n) for a, n in net.items() if n) == (paid if s.standing(i["id"]) else []), i[
                 "invoice_number"
             ]
-            assert {event for invoice_id, event in lines if invoice_id == i["id"]} <= {first[0], "paid"}
 
     def _status_agrees_with_batches_and_payments(self, q, s: State):
-        """Exported means in a live batch; approved means in no batch and unpaid; paid means one payment of the
-        net on the same day. A live batch holds exactly the invoices it names, with the bytes it was sealed
+        """Approved means in no batch, unpaid and not in flight; exported means in a live batch, or in none with
+        exactly one pending payout attempt (and no pending attempt otherwise); paid means exactly one standing
+        payment of the net on the same day (a Stripe one closed its succeeded attempt); on hold means unpaid with
+        a refused or reversed last attempt, and an invoice whose last attempt Stripe refused or reversed is on hold
+        until finance releases it. A live batch holds exactly the invoices it names, with the bytes it was sealed
         with; a voided one holds none."""
-        payment_of = {p["invoice_id"]: p for p in s.rows["payments"]}
+        released = defaultdict(list)  # invoice id -> when finance released a hold on it
+        for r in q(
+            "select entity_id, occurred_at from audit_events where org_id = :o and action = 'invoice.hold_released'"
+        ):
+            released[r["entity_id"]].append(r["occurred_at"])
         for i in s.rows["invoices"]:
             batch = s.batch.get(i["batch_id"])
-            payment = payment_of.get(i["id"])
+            standing = s.standing(i["id"])
+            attempts = s.attempts_of[i["id"]]
+            pending = [a for a in attempts if a["status"] == "pending"]
             if i["status"] == "approved":
-                assert (i["batch_id"], i["exported_at"], i["paid_at"], payment) == (None, None, None, None), i
+                assert (i["batch_id"], i["exported_at"], i["paid_at"], standing, pending) == (
+                    None,
+                    None,
+                    None,
+                    [],
+                    [],
+                ), i
             elif i["status"] == "exported":
-                assert batch is not None and batch["status"] == "live" and i["exported_at"] is not None, i
-                assert payment is None and i["paid_at"] is None, i
-            else:
-                assert i["status"] == "paid", i
-                assert payment is not None and payment["paid_at"] == i["paid_at"], i
+                assert i["exported_at"] is not None and i["paid_at"] is None and not standing, i
+                if i["batch_id"] is None:
+                    assert len(pending) == 1 and pending[0] is attempts[-1], i
+                else:
+                    assert batch is not None and batch["status"] == "live" and not pending, i
+            elif i["status"] == "paid":
+                assert len(standing) == 1 and not pending, i
+                (payment,) = standing
+                assert payment["paid_at"] == i["paid_at"], i
                 assert (payment["amount_minor"], payment["currency"]) == (i["net_minor"], i["currency"]), i
                 assert batch is None or batch["status"] == "live", i
+                if payment["source"] == "stripe":
+                    closed = attempts[-1]
+                    assert (closed["status"], closed["payment_id"], closed["transfer_id"]) == (
+                        "succeeded",
+                        payment["id"],
+                        payment["reference"],
+                    ), i
+                    assert i["batch_id"] is None and payment["batch_id"] is None, i
+            else:
+                assert i["status"] == "on_hold", i
+                assert (i["batch_id"], i["exported_at"], i["paid_at"], standing, pending) == (
+                    None,
+                    None,
+                    None,
+                    [],
+                    [],
+                ), i
+                assert attempts and attempts[-1]["status"] in ("refused", "reversed"), i
+            if attempts and attempts[-1]["status"] in ("refused", "reversed"):
+                last = attempts[-1]
+                if last["status"] == "refused":
+                    since = last["finished_at"]
+                else:
+                    (since,) = [p["reversed_at"] for p in s.payments_of[i["id"]] if p["id"] == last["payment_id"]]
+                let_go = any(t > since for t in released[str(i["id"])])
+                assert (i["status"] == "on_hold") == (not let_go), (i, last)
         for p in s.rows["payments"]:
-            assert s.invoice[p["invoice_id"]]["status"] == "paid", p
+            if p["reversed_at"] is None:
+                assert s.invoice[p["invoice_id"]]["status"] == "paid", p
+            else:
+                (reversed_by,) = [a for a in s.attempts_of[p["invoice_id"]] if a["payment_id"] == p["id"]]
+                assert reversed_by["status"] == "reversed" and p["reversal_reference"], p
+        for a in s.rows["attempts"]:
+            i = s.invoice[a["invoice_id"]]
+            assert (a["amount_minor"], a["currency"], a["destination"]) == (i["net_minor"], i["currency"], self.account)
+            assert (a["status"] == "refused") == bool(a["failure_words"]), a
+            assert (a["status"] in ("succeeded", "reversed")) == (a["payment_id"] is not None), a
+            if a["status"] == "pending":
+                assert s.in_flight(i), a
+            elif a["status"] == "succeeded":
+                assert [p["id"] for p in s.standing(i["id"])] == [a["payment_id"]], a
         digests = {
             r["batch_id"]: r["sha256"]
             for r in q(
@@ -1108,6 +1715,36 @@ class MoneyMachine(RuleBasedStateMachine):
             assert b["row_count"] == len(held) and b["total_minor"] == sum(i["net_minor"] for i in held), b["number"]
             assert {i["currency"] for i in held} == {b["currency"]}, b["number"]
 
+    def _transfers_are_the_attempts(self, s: State):
+        """Every transfer Stripe made for this example's payout attempts is one attempt's (no attempt made two), of
+        the attempt's amount, currency and account: a succeeded or reversed attempt's own transfer, or a pending
+        one's whose answer was lost; a refused attempt made none. An attempt is reversed only when Stripe took its
+        transfer back in full, and one taken back in full is reversed here unless its reversal waits for the
+        payment to be recorded. The platform's balance is what all the transfers left of it."""
+        transfers = self.fake.transfers()
+        mine = {str(a["id"]): a for a in s.rows["attempts"]}
+        per_attempt = Counter(t["metadata"].get("payout_attempt") for t in transfers)
+        assert max(per_attempt.values(), default=1) == 1, f"an attempt made two transfers: {per_attempt}"
+        for t in transfers:
+            a = mine.get(t["metadata"].get("payout_attempt"))
+            if a is None:
+                continue  # an earlier example's
+            assert (t["amount"], t["currency"], t["destination"]) == (
+                a["amount_minor"],
+                a["currency"].lower(),
+                a["destination"],
+            ), t["id"]
+            assert a["status"] in ("pending", "succeeded", "reversed"), (a, t["id"])
+            assert a["status"] == "pending" or a["transfer_id"] == t["id"], (a, t["id"])
+            fully = t["amount_reversed"] == t["amount"]
+            assert fully or a["status"] != "reversed", (a, t["id"])
+            assert not fully or a["status"] == "reversed" or t["id"] in self.waiting_reversals, (a, t["id"])
+        made = {t["id"] for t in transfers}
+        assert all(a["transfer_id"] in made for a in mine.values() if a["transfer_id"]), "a transfer Stripe never made"
+        for currency in STRIPE_CURRENCIES:
+            out = sum(t["amount"] - t["amount_reversed"] for t in transfers if t["currency"] == currency)
+            assert self.fake.balance(currency) == BALANCE - out, currency
+
     def _audit_chain_verifies(self):
         """(5) The audit chain of org A, as its admin reads it through the app role, has no broken link."""
         with self.sessions() as session:
@@ -1116,19 +1753,49 @@ class MoneyMachine(RuleBasedStateMachine):
         assert checked > 0 and breaks == [], breaks
 
 
+def _connect_ready_account(app_sessions, world, fake: StripeFake) -> str:
+    """Org A pays by Stripe; contractor X connects an account, which Stripe makes ready: its acct id."""
+    with app_sessions() as session:
+        act(session, user_id=world.contractor_x_user.id, org_id=world.org_a)
+        actor = actor_of(session, world.contractor_x_user.id, world.org_a)
+        payout_accounts.start_onboarding(
+            session, actor, world.contractor_x, rail=fake.client(), return_url="http://x/r", refresh_url="http://x/f"
+        )
+    (account,) = [a["id"] for a in fake.accounts()]
+    fake.make_ready(account)
+    with app_sessions() as session:
+        act(session, user_id=world.contractor_x_user.id, org_id=world.org_a)
+        actor = actor_of(session, world.contractor_x_user.id, world.org_a)
+        state = payout_accounts.refresh_readiness(session, actor, world.contractor_x, rail=fake.client())
+    assert state.transfers_active and state.payouts_enabled
+    return account
+
+
 def test_money_invariants_hold_after_every_step_of_random_approvals_exports_and_payments(
-    world, app_sessions, admin_engine
+    world, app_sessions, admin_engine, worker_sessions
 ):
-    MoneyMachine.ctx = Context(world=world, sessions=app_sessions, admin_engine=admin_engine)
-    run_state_machine_as_test(
-        MoneyMachine,
-        settings=settings(
-            max_examples=25,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-        ),
-    )
+    with StripeFake(auto_deliver=False) as fake:
+        for currency in STRIPE_CURRENCIES:
+            fake.set_balance(currency, BALANCE)
+        set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
+        account = _connect_ready_account(app_sessions, world, fake)
+        MoneyMachine.ctx = Context(
+            world=world,
+            sessions=app_sessions,
+            admin_engine=admin_engine,
+            worker_sessions=worker_sessions,
+            stripe=fake,
+            account=account,
+        )
+        run_state_machine_as_test(
+            MoneyMachine,
+            settings=settings(
+                max_examples=25,
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+            ),
+        )
 
 
 # --- found by the machine: amounts above 2^31 - 1 minor units ------------------------------------------
@@ -1202,3 +1869,107 @@ def test_a_change_order_on_a_contract_above_two_billion_minor_units_is_issued(ac
         admin_engine, "select amount_minor from milestones where engagement_id = :e order by seq", e=engagement_id
     )
     assert [m["amount_minor"] for m in live] == [2_000_000_000, 2_000_000_000, 100]
+
+
+# --- found with the Stripe rules ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rail:
+    """Org A paying contractor X by Stripe, for the tests below: the fake, the worker's Stripe client, and a
+    sent-out invoice of contractor X (its payout attempt pending)."""
+
+    fake: StripeFake
+    client: object  # the worker's stripe.StripeClient
+    invoice: dict
+    attempt_id: uuid.UUID
+    as_person: object  # as_person(person, fn(session, actor))
+    as_worker: object  # as_worker(fn(session, actor))
+
+
+@pytest.fixture
+def rail(world, act_as, app_sessions, admin_engine, worker_sessions):
+    def as_person(person, fn):
+        with app_sessions() as session:
+            act(session, user_id=person.id, org_id=world.org_a)
+            return fn(session, actor_of(session, person.id, world.org_a))
+
+    def as_worker(fn):
+        with worker_sessions() as session:
+            set_context(session, user_id=None, org_id=world.org_a)
+            return fn(session, worker_actor(world.org_a))
+
+    with StripeFake(auto_deliver=False) as fake:
+        fake.set_balance("usd", BALANCE)
+        set_org(admin_engine, world.org_a, stripe_rail_enabled=True)
+        _connect_ready_account(app_sessions, world, fake)
+        _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
+        act_as(None, None)
+        as_person(world.finance, lambda s, a: stripe_payouts.send(s, a, [inv["id"]], configured=True))
+        (attempt,) = owner_query(admin_engine, "select id from payout_attempts where invoice_id = :i", i=inv["id"])
+        yield Rail(fake, fake.client("sk_test_worker", max_network_retries=0), inv, attempt["id"], as_person, as_worker)
+
+
+# A paid invoice with a reversed payment behind it. Invariant 8 lets an invoice have several payments, one
+# standing: Stripe paid it, took the transfer back (the payment reversed, the invoice held), the hold was released
+# and it was paid again. Asking to pay it once more is the usual "already paid" refusal, by hand as by remittance,
+# naming the payment that stands (payments.already_paid reads that one; it once read "the" payment and raised).
+
+
+@pytest.mark.parametrize("how", ["by hand", "by remittance"])
+def test_paying_again_an_invoice_paid_after_a_reversed_stripe_payment_is_the_usual_conflict(
+    world, admin_engine, rail, how
+):
+    inv = rail.invoice
+    paid = rail.as_worker(lambda s, a: stripe_payouts.pay_out(s, a, rail.attempt_id, rail=rail.client))
+    transfer = paid.removeprefix("paid: ")
+    rail.fake.client().v1.transfers.reversals.create(transfer)
+    rail.as_worker(lambda s, a: stripe_payouts.reverse(s, a, transfer, rail=rail.client))
+    rail.as_person(world.finance, lambda s, a: stripe_payouts.release_hold(s, a, inv["id"]))
+    rail.as_person(
+        world.finance,
+        lambda s, a: payments.record_payment(s, a, inv["id"], payments.PaymentInput(today(), "WIRE-2", "wire")),
+    )
+    assert len(owner_query(admin_engine, "select id from payments where invoice_id = :i", i=inv["id"])) == 2
+    if how == "by hand":
+        with pytest.raises(Conflict, match="already paid"):
+            rail.as_person(
+                world.finance,
+                lambda s, a: payments.record_payment(s, a, inv["id"], payments.PaymentInput(today(), "WIRE-3", "wire")),
+            )
+    else:
+        amount = format_amount(inv["net_minor"], "USD", symbol=False)
+        content = f'invoice number,amount,paid date,reference\n{inv["invoice_number"]},"{amount}",{today()},R-3\n'
+        with pytest.raises(ValidationError) as refused:
+            rail.as_person(world.finance, lambda s, a: payments.import_remittance(s, a, content.encode(), "ach"))
+        assert "already paid" in refused.value.fields["file"]
+
+
+# A reversal that comes before the transfer's payment is recorded. Stripe made the transfer but its answer was
+# lost (the attempt stays pending, to be run again with the same key), and Stripe then took the transfer back.
+# transfer.reversed found no attempt with that transfer yet and answered "nothing done", which marked the event
+# applied: the retried attempt then recorded a standing payment, and the invoice paid, for money Stripe took back.
+# The reversal must wait for the payment (RailUnavailable: its job is tried again), then reverse it.
+
+
+def test_a_reversal_of_a_transfer_whose_payment_is_not_recorded_yet_waits_for_it(world, admin_engine, rail):
+    inv = rail.invoice
+    pay_out = lambda: rail.as_worker(  # noqa: E731
+        lambda s, a: stripe_payouts.pay_out(s, a, rail.attempt_id, rail=rail.client)
+    )
+    rail.fake.accept_then_drop("/v1/transfers", method="POST")
+    with pytest.raises(RailUnavailable):
+        pay_out()
+    (transfer,) = rail.fake.transfers()
+    rail.fake.client().v1.transfers.reversals.create(transfer["id"])
+    apply = lambda: rail.as_worker(  # noqa: E731
+        lambda s, a: stripe_payouts.reverse(s, a, transfer["id"], rail=rail.client)
+    )
+    with pytest.raises(RailUnavailable):
+        apply()
+    assert pay_out() == f"paid: {transfer['id']}"  # the job run again: Stripe's answer under the same key
+    assert apply() == f"transfer.reversed: payment of {inv['invoice_number']} reversed; the invoice is on hold"
+    (payment,) = owner_query(admin_engine, "select * from payments where invoice_id = :i", i=inv["id"])
+    assert payment["reversed_at"] is not None
+    (invoice,) = owner_query(admin_engine, "select status from invoices where id = :i", i=inv["id"])
+    assert invoice["status"] == "on_hold"
