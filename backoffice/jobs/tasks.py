@@ -24,6 +24,7 @@ from backoffice.services import (
     reconciliation,
     remittance_advice,
     stripe_payouts,
+    stripe_transfers,
 )
 from backoffice.services.stripe_rail import RailUnavailable, client_for
 
@@ -126,7 +127,7 @@ def pay_out(org_id: str, attempt_id: str) -> None:
     if rail is None:
         raise RailUnavailable("the Stripe rail is not configured on this worker")
     with worker_session(org) as session:
-        outcome = stripe_payouts.pay_out(session, notifications.worker_actor(org), uuid.UUID(attempt_id), rail=rail)
+        outcome = stripe_transfers.pay_out(session, notifications.worker_actor(org), uuid.UUID(attempt_id), rail=rail)
     log.info("payout attempt %s: %s", attempt_id, outcome)
 
 
@@ -141,10 +142,10 @@ def resume_payouts(timestamp: int) -> None:
         return
 
     def resume(session: Session, org: uuid.UUID) -> None:
-        stale = stripe_payouts.pending_attempts(session, older_than=stripe_payouts.LOOK_UP_AFTER)
+        stale = stripe_transfers.pending_attempts(session, older_than=stripe_transfers.LOOK_UP_AFTER)
         end_read(session)
         for attempt_id in stale:
-            outcome = stripe_payouts.pay_out(session, notifications.worker_actor(org), attempt_id, rail=rail)
+            outcome = stripe_transfers.pay_out(session, notifications.worker_actor(org), attempt_id, rail=rail)
             log.info("payout attempt %s resumed: %s", attempt_id, outcome)
 
     _for_every_org("resuming payouts", resume)

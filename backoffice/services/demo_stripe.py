@@ -21,7 +21,7 @@ from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.payouts import Rail, Readiness
 from backoffice.domain.roles import Role
 from backoffice.models import Invoice, Membership, Organization, PayoutAccount, PayoutAttempt, User
-from backoffice.services import links, organizations, payout_accounts, stripe_payouts
+from backoffice.services import links, organizations, payout_accounts, stripe_payouts, stripe_transfers
 from backoffice.services.demo import DEMO_ORG
 from backoffice.services.notifications import worker_actor
 
@@ -92,7 +92,7 @@ def seed(
         select(PayoutAttempt.id).where(PayoutAttempt.org_id == org.id, PayoutAttempt.run_id == sent.run_id)
     ).scalar_one()
     set_context(worker, user_id=None, org_id=org.id)
-    outcome = stripe_payouts.pay_out(worker, worker_actor(org.id), attempt_id, rail=rail)
+    outcome = stripe_transfers.pay_out(worker, worker_actor(org.id), attempt_id, rail=rail)
     if not outcome.startswith("paid: "):
         raise RuntimeError(f"the demo's payment of {invoice_number} through Stripe failed: {outcome}")
     return StripeDemo(CONTRACTOR, account_id, invoice_number, outcome.removeprefix("paid: "))

@@ -543,7 +543,7 @@ def _payout(session, org, rail_event_id, event):
 @builds("payout.refused")
 def _payout_refused(session, org, run_id, event):
     """Finance hears once per payment run, when its last attempt ended, of every payment Stripe refused and why."""
-    from backoffice.services.stripe_payouts import refused_in_run
+    from backoffice.services.stripe_transfers import refused_in_run
 
     refused = refused_in_run(session, uuid.UUID(str(run_id)))
     if not refused:

@@ -6,7 +6,7 @@ organization whose payout account it concerns and queues its application in the 
 an ``account.updated`` asks Stripe how the account stands *now* and keeps that, so duplicate and out-of-order
 events converge on Stripe's current word; a connected account's ``payout.paid`` or ``payout.failed`` tells its
 contractor the money reached the bank, or why not; a ``transfer.reversed`` reverses the payment the transfer made
-(services/stripe_payouts.reverse, from Stripe's own copy of the transfer). Other types are recorded with what was
+(services/stripe_transfers.reverse, from Stripe's own copy of the transfer). Other types are recorded with what was
 done about them."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from backoffice.db import unit_of_work
 from backoffice.domain.payouts import Rail
 from backoffice.jobs import queue
 from backoffice.models import PayoutAccount, RailEvent
-from backoffice.services import payout_accounts, stripe_payouts
+from backoffice.services import payout_accounts, stripe_transfers
 from backoffice.services.stripe_rail import RailUnavailable, refusal
 
 
@@ -153,7 +153,7 @@ def _transfer_reversed(
         return "transfer.reversed: names no transfer; nothing done"
     if rail is None:
         return "transfer.reversed: the Stripe rail is not configured here; not applied"
-    return stripe_payouts.reverse(session, actor, transfer_id, rail=rail)
+    return stripe_transfers.reverse(session, actor, transfer_id, rail=rail)
 
 
 def _payout_facts(event: dict) -> tuple:

@@ -5,7 +5,7 @@ A payment run is what one act of paying recorded (``payments.run_id``): one manu
 one remittance file, one Stripe run (its payout attempts share the run's id). Whatever records a run calls
 ``announce_run`` once, in the run's own transaction: the run's notice (``payment.run``, built by
 services/notification_events) and, per contractor paid, the ``issue_remittance_advice`` job. A Stripe run is
-announced when its last attempt ends (services/stripe_payouts._run_step), with what Stripe paid.
+announced when its last attempt ends (services/stripe_transfers._run_step), with what Stripe paid.
 
 The advice is rendered like a receipt (xhtml2pdf, services/receipts), stored once per (run, contractor) in
 ``documents`` (a unique index backs the job's check) with its sha256 and the audit chain head it was issued at, and

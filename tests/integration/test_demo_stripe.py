@@ -17,7 +17,7 @@ from backoffice.cli import offline_stripe
 from backoffice.db import make_engine, make_session_factory, set_context
 from backoffice.dev.stripe_fake import StripeFake
 from backoffice.domain.roles import Role
-from backoffice.services import demo, demo_stripe, payout_accounts, stripe_payouts
+from backoffice.services import demo, demo_stripe, payout_accounts, stripe_payouts, stripe_transfers
 from backoffice.services.notifications import worker_actor
 
 
@@ -142,7 +142,7 @@ def test_the_payout_job_the_send_queued_finds_the_payment_made_and_the_seed_runs
     (attempt,) = rows(engine, "select id, org_id from payout_attempts")
     with make_session_factory(engine)() as session, make_session_factory(worker_engine)() as worker:
         set_context(worker, user_id=None, org_id=attempt["org_id"])
-        outcome = stripe_payouts.pay_out(worker, worker_actor(attempt["org_id"]), attempt["id"], rail=fake.client())
+        outcome = stripe_transfers.pay_out(worker, worker_actor(attempt["org_id"]), attempt["id"], rail=fake.client())
         again = demo_stripe.seed(session, worker=worker, **rail_of(fake))
         account = payout_accounts.payout_account(session, _northwind(engine))
     assert outcome == "already succeeded"

@@ -93,6 +93,7 @@ from backoffice.services import (
     payout_accounts,
     schedule,
     stripe_payouts,
+    stripe_transfers,
 )
 from backoffice.services.audit import verify_chain
 from backoffice.services.change_orders import (
@@ -1108,7 +1109,7 @@ class MoneyMachine(RuleBasedStateMachine):
         """The worker runs ``attempt`` and Stripe answers as ``outcome`` says (as far as Stripe still can)."""
         invoice = s.invoice[attempt["invoice_id"]]
         run = lambda: self.work(  # noqa: E731
-            lambda session, actor: stripe_payouts.pay_out(session, actor, attempt["id"], rail=self.rail)
+            lambda session, actor: stripe_transfers.pay_out(session, actor, attempt["id"], rail=self.rail)
         )
         if attempt["status"] != "pending":
             event("pay_out: closed already")
@@ -1243,7 +1244,7 @@ class MoneyMachine(RuleBasedStateMachine):
         full = transfer["amount_reversed"] == transfer["amount"]
         invoice = s.invoice[attempt["invoice_id"]]
         apply = lambda: self.work(  # noqa: E731
-            lambda session, actor: stripe_payouts.reverse(session, actor, transfer_id, rail=self.rail)
+            lambda session, actor: stripe_transfers.reverse(session, actor, transfer_id, rail=self.rail)
         )
         event(f"reversal: {attempt['status']} attempt, {'full' if full else 'partial'}")
         if attempt["status"] == "pending":
@@ -1921,10 +1922,10 @@ def test_paying_again_an_invoice_paid_after_a_reversed_stripe_payment_is_the_usu
     world, admin_engine, rail, how
 ):
     inv = rail.invoice
-    paid = rail.as_worker(lambda s, a: stripe_payouts.pay_out(s, a, rail.attempt_id, rail=rail.client))
+    paid = rail.as_worker(lambda s, a: stripe_transfers.pay_out(s, a, rail.attempt_id, rail=rail.client))
     transfer = paid.removeprefix("paid: ")
     rail.fake.client().v1.transfers.reversals.create(transfer)
-    rail.as_worker(lambda s, a: stripe_payouts.reverse(s, a, transfer, rail=rail.client))
+    rail.as_worker(lambda s, a: stripe_transfers.reverse(s, a, transfer, rail=rail.client))
     rail.as_person(world.finance, lambda s, a: stripe_payouts.release_hold(s, a, inv["id"]))
     rail.as_person(
         world.finance,
@@ -1955,7 +1956,7 @@ def test_paying_again_an_invoice_paid_after_a_reversed_stripe_payment_is_the_usu
 def test_a_reversal_of_a_transfer_whose_payment_is_not_recorded_yet_waits_for_it(world, admin_engine, rail):
     inv = rail.invoice
     pay_out = lambda: rail.as_worker(  # noqa: E731
-        lambda s, a: stripe_payouts.pay_out(s, a, rail.attempt_id, rail=rail.client)
+        lambda s, a: stripe_transfers.pay_out(s, a, rail.attempt_id, rail=rail.client)
     )
     rail.fake.accept_then_drop("/v1/transfers", method="POST")
     with pytest.raises(RailUnavailable):
@@ -1963,7 +1964,7 @@ def test_a_reversal_of_a_transfer_whose_payment_is_not_recorded_yet_waits_for_it
     (transfer,) = rail.fake.transfers()
     rail.fake.client().v1.transfers.reversals.create(transfer["id"])
     apply = lambda: rail.as_worker(  # noqa: E731
-        lambda s, a: stripe_payouts.reverse(s, a, transfer["id"], rail=rail.client)
+        lambda s, a: stripe_transfers.reverse(s, a, transfer["id"], rail=rail.client)
     )
     with pytest.raises(RailUnavailable):
         apply()

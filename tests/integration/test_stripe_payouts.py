@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from backoffice.db import make_engine, make_session_factory
 from backoffice.errors import Conflict
-from backoffice.services import stripe_payouts
+from backoffice.services import stripe_payouts, stripe_transfers
 from backoffice.services.notifications import worker_actor
 from backoffice.services.stripe_rail import RailUnavailable
 
@@ -193,6 +193,7 @@ def test_stripe_not_answering_is_retried_with_the_same_key_and_pays_once(
     assert payment["reference"] == configured.transfers()[0]["id"]
     (job,) = jobs(admin_engine, task="pay_out", org_ids=[world.org_a])
     assert (job["status"], job["attempts"]) == ("succeeded", 2)  # the job itself was tried again
+    assert attempts(admin_engine, inv["id"])[0]["tries"] == 2  # the try Stripe did not answer counts
 
 
 def test_a_transfer_stripe_made_before_the_connection_broke_comes_back_on_retry(
@@ -239,19 +240,19 @@ CRASH = textwrap.dedent(
     import os, sys, uuid
     from backoffice.config import load_settings
     from backoffice.jobs import runtime
-    from backoffice.services import stripe_payouts
+    from backoffice.services import stripe_transfers
     from backoffice.services.notifications import worker_actor
     from backoffice.services.stripe_rail import client_for
 
     def die(*args, **kwargs):  # Stripe has answered with the transfer; the worker dies before its commit
         os._exit(9)
 
-    stripe_payouts._succeed = die
+    stripe_transfers._succeed = die
     settings = load_settings()
     runtime.configure(sys.argv[1], settings)
     org, attempt = uuid.UUID(sys.argv[2]), uuid.UUID(sys.argv[3])
     with runtime.worker_session(org) as session:
-        stripe_payouts.pay_out(session, worker_actor(org), attempt, rail=client_for(settings))
+        stripe_transfers.pay_out(session, worker_actor(org), attempt, rail=client_for(settings))
     """
 )
 
@@ -278,7 +279,7 @@ def test_a_worker_killed_after_stripe_accepted_and_before_commit_is_resumed_with
     # The sweep (or a retried job) runs the attempt again, as the worker.
     session = as_worker(world.org_a)
     rail = configured.client("sk_test_payouts")  # the worker's key: Stripe keeps idempotency keys per API key
-    outcome = stripe_payouts.pay_out(session, worker_actor(world.org_a), attempt["id"], rail=rail)
+    outcome = stripe_transfers.pay_out(session, worker_actor(world.org_a), attempt["id"], rail=rail)
     assert outcome == f"paid: {transfer['id']}"
     assert len(configured.transfers()) == 1
     (payment,) = payments_of(admin_engine, inv["id"])
@@ -405,7 +406,7 @@ def test_a_reversal_that_arrives_before_its_payment_is_recorded_is_applied_after
     rail = configured.client("sk_test_payouts", max_network_retries=0)
     configured.accept_then_drop("/v1/transfers", method="POST")
     with pytest.raises(RailUnavailable):  # Stripe made it; the answer was lost
-        stripe_payouts.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)
+        stripe_transfers.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)
     (transfer,) = configured.transfers()
     configured.client().v1.transfers.reversals.create(transfer["id"])
     (event,) = configured.events("transfer.reversed")
@@ -415,7 +416,7 @@ def test_a_reversal_that_arrives_before_its_payment_is_recorded_is_applied_after
     assert (job["status"], job["attempts"]) == ("todo", 1)  # waiting for the payment
     assert payments_of(admin_engine, inv["id"]) == []
 
-    outcome = stripe_payouts.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)
+    outcome = stripe_transfers.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)
     assert outcome == f"paid: {transfer['id']}"  # the same transfer, by its idempotency key
     work(database, admin_engine, world)
 
