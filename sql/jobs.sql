@@ -60,6 +60,12 @@ begin
     if v_org is distinct from public.app_org_id() or v_user is not null then
       raise exception 'a job may be enqueued only for the current organization' using errcode = '42501';
     end if;
+    -- The payment rail's jobs: only for the roles whose actions queue them (the worker has an admin's reach).
+    if (p_task in ('pay_out', 'reconcile_stripe') and public.app_role() not in ('admin', 'finance'))
+       or (p_task = 'pay_on_approval' and public.app_role() not in ('admin', 'owner')) then
+      raise exception 'a % job is queued by the people who pay, not by a %', p_task, public.app_role()
+        using errcode = '42501';
+    end if;
   elsif p_task <> 'send_email' or v_user is null or v_user is distinct from public.app_user_id()
         or not exists (select 1 from public.account_messages m
                         where m.id = (p_args ->> 'message_id')::uuid and m.recipient_user_id = v_user) then

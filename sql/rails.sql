@@ -132,8 +132,11 @@ begin
     if not v_org.stripe_rail_enabled then
       raise exception 'the Stripe rail is off for this organization' using errcode = '23514';
     end if;
-    if new.automatic and not (v_org.auto_pay_enabled and new.requested_by is not distinct from v_org.auto_pay_by) then
-      raise exception 'automatic payment is off, or not in the name of whoever turned it on' using errcode = '42501';
+    if new.automatic and not (v_org.auto_pay_enabled and new.requested_by is not distinct from v_org.auto_pay_by
+                              and exists (select 1 from public.memberships m join public.users u on u.id = m.user_id
+                                           where m.org_id = new.org_id and m.user_id = new.requested_by
+                                             and m.role = 'admin' and m.accepted_at is not null and u.is_active)) then
+      raise exception 'automatic payment is off, or not in the name of the admin who turned it on' using errcode = '42501';
     end if;
     -- Only the row's own organization and contractor are read or locked.
     select * into v_invoice from public.invoices i
@@ -214,12 +217,30 @@ end
 $$;
 revoke all on function payout_attempts_guard() from public;
 
+-- At commit: a new attempt's invoice is handed to the rail (exported, in no batch), as services/stripe_payouts.send
+-- leaves it. Otherwise an attempt could wait in flight for an invoice paid or exported meanwhile, and pay it twice.
+create or replace function payout_attempts_handed_over() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  if not exists (select 1 from public.invoices i
+                  where i.org_id = new.org_id and i.id = new.invoice_id
+                    and (i.status, i.batch_id) is not distinct from ('exported', null)) then
+    raise exception 'a payout attempt hands its invoice to the rail in the same transaction' using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+revoke all on function payout_attempts_handed_over() from public;
+
 do $$
 begin
   if to_regclass('public.payout_attempts') is not null then
     drop trigger if exists payout_attempts_guard on public.payout_attempts;
     create trigger payout_attempts_guard before insert or update on public.payout_attempts
       for each row execute function payout_attempts_guard();
+    drop trigger if exists payout_attempts_handed_over on public.payout_attempts;
+    create constraint trigger payout_attempts_handed_over after insert on public.payout_attempts
+      deferrable initially deferred for each row execute function payout_attempts_handed_over();
   end if;
 end
 $$;
@@ -229,7 +250,9 @@ $$;
 create or replace function organizations_auto_pay_guard() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  if new.auto_pay_by is distinct from old.auto_pay_by and new.auto_pay_by is not null
+  -- Turning it on, or naming someone for it: only in one's own name.
+  if new.auto_pay_enabled
+     and (not old.auto_pay_enabled or new.auto_pay_by is distinct from old.auto_pay_by)
      and not (public.session_bypasses_rls() and public.app_role() is null)
      and new.auto_pay_by is distinct from public.app_user_id() then
     raise exception 'automatic payment is turned on by an admin in their own name' using errcode = '42501';
@@ -242,7 +265,7 @@ do $$
 begin
   drop trigger if exists organizations_auto_pay_guard on public.organizations;
   if exists (select 1 from pg_attribute where attrelid = 'public.organizations'::regclass and attname = 'auto_pay_by') then
-    create trigger organizations_auto_pay_guard before update of auto_pay_by on public.organizations
+    create trigger organizations_auto_pay_guard before update of auto_pay_enabled, auto_pay_by on public.organizations
       for each row execute function organizations_auto_pay_guard();
   end if;
 end

@@ -42,9 +42,15 @@ class InvoiceStatus(StrEnum):
         return can_move(self, InvoiceStatus.PAID)
 
 
+def handed_to_rail(status: InvoiceStatus | str, *, in_batch: bool) -> bool:
+    """Exported in no AP batch: handed to a payment rail, a payout attempt in flight (sql/rails.sql). Nothing else
+    pays it meanwhile."""
+    return InvoiceStatus(status) == InvoiceStatus.EXPORTED and not in_batch
+
+
 def status_label(status: InvoiceStatus, *, in_batch: bool) -> str:
     """An invoice's status in words: an exported one in no AP batch was handed to a payment rail."""
-    if status == InvoiceStatus.EXPORTED and not in_batch:
+    if handed_to_rail(status, in_batch=in_batch):
         return "Paying by Stripe"
     return status.label
 

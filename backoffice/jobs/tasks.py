@@ -144,8 +144,12 @@ def resume_payouts(timestamp: int) -> None:
     def resume(session: Session, org: uuid.UUID) -> None:
         stale = stripe_transfers.pending_attempts(session, older_than=stripe_transfers.LOOK_UP_AFTER)
         end_read(session)
-        for attempt_id in stale:
-            outcome = stripe_transfers.pay_out(session, notifications.worker_actor(org), attempt_id, rail=rail)
+        for attempt_id in stale:  # one attempt Stripe still does not answer holds up none of the others
+            try:
+                outcome = stripe_transfers.pay_out(session, notifications.worker_actor(org), attempt_id, rail=rail)
+            except Exception:
+                log.exception("payout attempt %s could not be resumed; it is tried again at the next sweep", attempt_id)
+                continue
             log.info("payout attempt %s resumed: %s", attempt_id, outcome)
 
     _for_every_org("resuming payouts", resume)

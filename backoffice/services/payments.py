@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.invoices import PAID_BY, InvoiceStatus, payment_lines
+from backoffice.domain.invoices import PAID_BY, InvoiceStatus, handed_to_rail, payment_lines
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
@@ -153,7 +153,7 @@ IN_FLIGHT = (
 
 def in_flight(invoice: Invoice) -> bool:
     """Handed to a payment rail: exported in no AP batch (a payout attempt in flight; sql/rails.sql)."""
-    return invoice.status == InvoiceStatus.EXPORTED.value and invoice.batch_id is None
+    return handed_to_rail(invoice.status, in_batch=invoice.batch_id is not None)
 
 
 def already_paid(session: Session, invoice: Invoice) -> str:

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.invoices import InvoiceStatus
+from backoffice.domain.invoices import InvoiceStatus, handed_to_rail
 from backoffice.domain.payouts import Rail
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, ValidationError
@@ -132,7 +132,7 @@ def plan(
 
 def _problem(invoice: Invoice, account: PayoutAccount | None, segregation: bool, actor: Actor | None) -> str:
     status = InvoiceStatus(invoice.status)
-    if status == InvoiceStatus.EXPORTED and invoice.batch_id is None:
+    if handed_to_rail(status, in_batch=invoice.batch_id is not None):
         return "Stripe is paying it already."
     if status == InvoiceStatus.EXPORTED:
         return "It is in an AP export batch; record its payment from the batch, or void the batch first."
@@ -244,10 +244,15 @@ def send(
                             requested_by=requested_by,
                         )
                     )
-            except IntegrityError as exc:
-                # The locks make this unreachable for the app; it backs up a writer that skipped them.
+            except DBAPIError as exc:
+                # One in flight already (the locks make it unreachable for the app; it backs up a writer that skipped
+                # them), or what changed since the plan (the contractor's account restricted by an account.updated a
+                # moment ago, a setting): the guard's refusal, in its words, and nothing sent.
                 if getattr(exc.orig.diag, "constraint_name", None) == "payout_attempts_one_live":
                     raise Conflict(f"{invoice.invoice_number} is being paid through Stripe already.") from None
+                if getattr(exc.orig, "sqlstate", None) in ("23514", "42501"):
+                    why = exc.orig.diag.message_primary
+                    raise Conflict(f"{invoice.invoice_number} could not be sent: {why}. Nothing was sent.") from None
                 raise
             session.execute(
                 update(Invoice)

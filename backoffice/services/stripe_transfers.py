@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
-from backoffice.domain.invoices import InvoiceStatus, reversal_lines
+from backoffice.domain.invoices import InvoiceStatus, handed_to_rail, reversal_lines
 from backoffice.domain.payouts import transfer_refusal_words
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Payment, PayoutAttempt
@@ -55,8 +55,9 @@ def _today() -> date:
 def is_transient(error: stripe.StripeError) -> bool:
     if isinstance(error, (stripe.APIConnectionError, stripe.RateLimitError)):
         return True
+    # 401/403: Stripe refused our key (rotated, or the wrong one), not the transfer: fix the key, the retry pays.
     status = getattr(error, "http_status", None)
-    return status is None or status >= 500 or status in (409, 429)
+    return status is None or status >= 500 or status in (401, 403, 409, 429)
 
 
 def pay_out(session: Session, actor: Actor, attempt_id: uuid.UUID, *, rail: stripe.StripeClient) -> str:
@@ -92,6 +93,12 @@ def pay_out(session: Session, actor: Actor, attempt_id: uuid.UUID, *, rail: stri
         invoice = session.execute(
             select(Invoice).where(Invoice.org_id == attempt.org_id, Invoice.id == attempt.invoice_id)
         ).scalar_one()
+        if not handed_to_rail(invoice.status, in_batch=invoice.batch_id is not None):
+            # Never: the attempt's invoice is handed over in its transaction (payout_attempts_handed_over) and only
+            # this attempt moves it on. Asked anyway, before any money moves.
+            attempt.status, attempt.failure_words = "refused", "The invoice was no longer waiting for Stripe."
+            session.flush()
+            return "refused: the invoice was no longer waiting for Stripe; nothing sent"
         try:
             transfer = _transfer(session, attempt, invoice, rail)
         except stripe.StripeError as error:

@@ -8,7 +8,7 @@ from datetime import date
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
 
-from backoffice.domain.invoices import InvoiceStatus
+from backoffice.domain.invoices import InvoiceStatus, handed_to_rail
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import money as queries
@@ -123,7 +123,7 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
     finance = me.role in FINANCE_ROLES
     receipt = receipt_of(db(), detail.row.id) if finance else None
-    in_flight = detail.row.status == InvoiceStatus.EXPORTED and detail.row.batch_id is None
+    in_flight = handed_to_rail(detail.row.status, in_batch=detail.row.batch_id is not None)
     # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
     advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
     return {

@@ -5,6 +5,8 @@ Stripe payment by hand."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kit.engagements import owner_query, sign_in
 from kit.money import approved_invoices, party, set_org
@@ -13,7 +15,9 @@ from kit.stripe import ready_account, running_fake
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from backoffice.errors import Conflict
 from backoffice.services import stripe_payouts
+from backoffice.services.notifications import worker_actor
 
 
 @pytest.fixture
@@ -133,3 +137,84 @@ def test_the_worker_sees_and_closes_only_its_organizations_attempts(world, as_wo
     session = as_worker(world.org_a)
     assert set(session.execute(text("select id from payout_attempts")).scalars()) == {paying["x"], paying["y"]}
     session.rollback()
+
+
+@pytest.mark.parametrize(
+    "task, args",
+    [
+        ("pay_out", "attempt_id"),
+        ("reconcile_stripe", None),
+        ("pay_on_approval", "invoice_id"),
+    ],
+)
+def test_a_contractor_cannot_queue_the_payment_rails_jobs(world, app_session, task, args):
+    job = {"org_id": str(world.org_a)} | ({args: "00000000-0000-0000-0000-000000000001"} if args else {})
+    refused(
+        app_session,
+        world.contractor_x_user,
+        world.org_a,
+        "select enqueue_job(:task, cast(:args as jsonb))",
+        "is queued by the people who pay",
+        task=task,
+        args=json.dumps(job),
+    )
+
+
+def test_an_attempt_that_does_not_hand_its_invoice_to_the_rail_is_refused_at_commit(
+    world, app_session, admin_engine, act_as, rail, paying
+):
+    """Finance's own SQL asking Stripe to pay an invoice it leaves authorized (to pay it by hand as well)."""
+    _, (invoice, _) = approved_invoices(act_as, admin_engine, party(world))
+    act_as(None, None)
+    (account,) = owner_query(
+        admin_engine, "select external_id from payout_accounts where contractor_id = :c", c=world.contractor_x
+    )
+    act(app_session, user_id=world.finance.id, org_id=world.org_a)
+    app_session.execute(
+        text(
+            "insert into payout_attempts (org_id, run_id, invoice_id, contractor_id, rail, destination, amount_minor,"
+            " currency, requested_by) values (:o, gen_random_uuid(), :i, :c, 'stripe', :d, :n, 'USD', :u)"
+        ),
+        {
+            "o": world.org_a,
+            "i": invoice["id"],
+            "c": world.contractor_x,
+            "d": account["external_id"],
+            "n": invoice["net_minor"],
+            "u": world.finance.id,
+        },
+    )
+    with pytest.raises(DBAPIError, match="hands its invoice to the rail in the same transaction"):
+        app_session.commit()
+    app_session.rollback()
+    assert owner_query(admin_engine, "select id from payout_attempts where invoice_id = :i", i=invoice["id"]) == []
+
+
+def test_automatic_payment_goes_out_only_in_the_name_of_an_admin_who_turned_it_on(
+    world, app_session, admin_engine, as_worker, act_as, rail, paying
+):
+    # Another admin cannot turn it on in Ada's name.
+    refused(
+        app_session,
+        world.admin,
+        world.org_a,
+        "update organizations set auto_pay_enabled = true, auto_pay_by = :other where id = :o",
+        "turned on by an admin in their own name",
+        other=world.owner.id,
+        o=world.org_a,
+    )
+    # Turned on by Ada, then Ada is no longer an admin: the worker sends nothing in her name.
+
+    set_org(admin_engine, world.org_a, auto_pay_enabled=True, auto_pay_by=world.admin.id)
+    with admin_engine.begin() as conn:
+        conn.execute(
+            text("update memberships set role = 'finance' where org_id = :o and user_id = :u"),
+            {"o": world.org_a, "u": world.admin.id},
+        )
+    _, (invoice,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",), terms="0")
+    act_as(None, None)
+    with pytest.raises(Conflict, match="not in the name of the admin who turned it on"):
+        stripe_payouts.send(
+            as_worker(world.org_a), worker_actor(world.org_a), [invoice["id"]], configured=True, automatic=True
+        )
+    assert owner_query(admin_engine, "select id from payout_attempts where invoice_id = :i", i=invoice["id"]) == []

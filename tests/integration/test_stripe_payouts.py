@@ -481,3 +481,29 @@ def test_twenty_people_paying_one_invoice_by_stripe_and_by_hand_at_once_pay_it_o
     assert payment["source"] == ("stripe" if by_stripe else "manual")
     assert len(configured.transfers()) == (1 if by_stripe else 0)
     assert status(admin_engine, inv["id"]) == "paid"
+
+
+def test_a_transfer_made_is_recorded_even_if_segregation_of_duties_was_turned_on_since_it_was_sent(
+    world, act_as, admin_engine, database, configured, ready
+):
+    """Segregation of duties is held when a payment is sent; the transfer Stripe makes after is recorded whatever the
+    setting says by then, or it would be stranded unrecorded."""
+    set_org(admin_engine, world.org_a, segregation_of_duties=False)
+    _, (inv, _) = approved_invoices(act_as, admin_engine, party(world), approver=world.admin)
+    send(act_as, world, [inv["id"]], person=world.admin)
+    set_org(admin_engine, world.org_a, segregation_of_duties=True)
+    work(database, admin_engine, world)
+    (payment,) = payments_of(admin_engine, inv["id"])
+    assert (payment["recorded_by"], status(admin_engine, inv["id"])) == (world.admin.id, "paid")
+
+
+def test_stripe_refusing_the_key_is_retried_not_taken_for_a_refusal_of_the_payment(
+    world, act_as, admin_engine, configured, ready, as_worker
+):
+    _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
+    send(act_as, world, [inv["id"]])
+    (attempt,) = attempts(admin_engine, inv["id"])
+    wrong_key = configured.client("rk_live_rotated_away", max_network_retries=0)  # Stripe answers 401
+    with pytest.raises(RailUnavailable):
+        stripe_transfers.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=wrong_key)
+    assert (status(admin_engine, inv["id"]), attempts(admin_engine, inv["id"])[0]["status"]) == ("exported", "pending")
