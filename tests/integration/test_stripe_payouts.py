@@ -507,3 +507,62 @@ def test_stripe_refusing_the_key_is_retried_not_taken_for_a_refusal_of_the_payme
     with pytest.raises(RailUnavailable):
         stripe_transfers.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=wrong_key)
     assert (status(admin_engine, inv["id"]), attempts(admin_engine, inv["id"])[0]["status"]) == ("exported", "pending")
+
+
+def test_what_the_review_page_says_can_be_sent_is_what_the_database_accepts(
+    world, act_as, admin_engine, database, configured, ready
+):
+    """One rule, two copies: stripe_payouts.plan (the review page's "cannot be sent now, because …") and
+    payout_attempts_guard (sql/rails.sql). For an invoice in each situation, plan says ready exactly when the guard
+    accepts the attempt."""
+    _, (fine, in_batch) = approved_invoices(act_as, admin_engine, party(world))
+    _, (paid_by_hand, held) = approved_invoices(act_as, admin_engine, party(world))
+    _, (in_flight, _) = approved_invoices(act_as, admin_engine, party(world))
+    _, (own, _) = approved_invoices(act_as, admin_engine, party(world), approver=world.admin)
+    _, (no_account, _) = approved_invoices(act_as, admin_engine, party(world, "y"))
+    export(act_as, world.finance, world.org_a, [in_batch["id"]])
+    pay(act_as, world.finance, world.org_a, paid_by_hand["id"])
+    configured.fail_next("/v1/transfers", "insufficient_funds", method="POST")
+    send(act_as, world, [held["id"]])
+    work(database, admin_engine, world)
+    send(act_as, world, [in_flight["id"]])
+    situations = {
+        "authorized, account ready": (fine, True),
+        "in a live AP batch": (in_batch, False),
+        "paid by hand": (paid_by_hand, False),
+        "on hold": (held, False),
+        "handed to Stripe already": (in_flight, False),
+        "authorized by the sender": (own, False),
+        "no payout account": (no_account, False),
+    }
+    accounts = {
+        r["contractor_id"]: r["external_id"] for r in owner_query(admin_engine, "select * from payout_accounts")
+    }
+    for what, (invoice, expected) in situations.items():
+        session, actor = sign_in(act_as, world.admin, world.org_a)
+        planned = stripe_payouts.plan(session, actor, [invoice["id"]])
+        session.rollback()
+        session, actor = sign_in(act_as, world.admin, world.org_a)
+        try:
+            with session.begin_nested():
+                session.execute(
+                    text(
+                        "insert into payout_attempts (org_id, run_id, invoice_id, contractor_id, rail, destination,"
+                        " amount_minor, currency, requested_by) values (:o, gen_random_uuid(), :i, :c, 'stripe', :d,"
+                        " :n, :cur, :u)"
+                    ),
+                    {
+                        "o": world.org_a,
+                        "i": invoice["id"],
+                        "c": invoice["contractor_id"],
+                        "d": accounts.get(invoice["contractor_id"], "acct_none"),
+                        "n": invoice["net_minor"],
+                        "cur": invoice["currency"],
+                        "u": world.admin.id,
+                    },
+                )
+            accepted = True
+        except DBAPIError:
+            accepted = False
+        session.rollback()
+        assert (bool(planned.ready), accepted) == (expected, expected), (what, planned.blocked)
