@@ -42,6 +42,10 @@ from backoffice.services.auth import hash_password
 settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
 
+# The Stripe rail's fixtures (fake, configured, ready: the local fake of Stripe, the app and the worker pointed at
+# it, a contractor's account made ready), for every test that names them; a module's own fixture of a name wins.
+pytest_plugins = ["kit.stripe"]
+
 _artifacts = pytest.StashKey[Path]()
 
 

@@ -10,11 +10,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from kit import stripe as stripe_kit
 from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL, jobs, run_jobs
 from kit.money import approved_invoices, party, pay, payments_of, set_org
-from kit.stripe import ready_account, running_fake
+from kit.stripe import KEY
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -24,26 +23,6 @@ from backoffice.errors import Conflict, Forbidden
 from backoffice.jobs import runtime, tasks
 from backoffice.services import reconciliation, stripe_payouts
 from backoffice.services.notifications import worker_actor
-
-KEY = "sk_test_reconcile"
-
-
-@pytest.fixture
-def fake():
-    with running_fake() as running:
-        yield running
-
-
-@pytest.fixture
-def configured(app, fake, monkeypatch):
-    with stripe_kit.configured(app, fake, monkeypatch, key=KEY):
-        yield fake
-
-
-@pytest.fixture
-def ready(world, act_as, admin_engine, configured):
-    """Org A pays by Stripe; contractor X's connected account is ready: its acct id."""
-    return ready_account(act_as, admin_engine, world, configured)
 
 
 def paid_by_stripe(world, act_as, admin_engine, database, amounts=("1,000.00", "2,000.00")) -> list[dict]:

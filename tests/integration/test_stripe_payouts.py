@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 
 import pytest
 import stripe
-from kit import stripe as stripe_kit
 from kit.engagements import owner_query, race, sign_in
 from kit.jobs import jobs, run_jobs
 from kit.money import approved_invoices, export, ledger_of, party, pay, payments_of, set_org
-from kit.stripe import ready_account, running_fake
+from kit.stripe import KEY, SECRET
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -28,26 +27,7 @@ from backoffice.services import stripe_payouts, stripe_transfers
 from backoffice.services.notifications import worker_actor
 from backoffice.services.stripe_rail import RailUnavailable
 
-SECRET = "whsec_test_payouts"
 CONTENDERS = 20
-
-
-@pytest.fixture
-def fake():
-    with running_fake(SECRET) as running:
-        yield running
-
-
-@pytest.fixture
-def configured(app, fake, monkeypatch):
-    with stripe_kit.configured(app, fake, monkeypatch, key="sk_test_payouts", secret=SECRET):
-        yield fake
-
-
-@pytest.fixture
-def ready(world, act_as, admin_engine, configured):
-    """Org A pays by Stripe; contractor X has a connected account that Stripe made ready: its acct id."""
-    return ready_account(act_as, admin_engine, world, configured)
 
 
 def send(act_as, world, invoice_ids, person=None):
@@ -278,7 +258,7 @@ def test_a_worker_killed_after_stripe_accepted_and_before_commit_is_resumed_with
 
     # The sweep (or a retried job) runs the attempt again, as the worker.
     session = as_worker(world.org_a)
-    rail = configured.client("sk_test_payouts")  # the worker's key: Stripe keeps idempotency keys per API key
+    rail = configured.client(KEY)  # the worker's key: Stripe keeps idempotency keys per API key
     outcome = stripe_transfers.pay_out(session, worker_actor(world.org_a), attempt["id"], rail=rail)
     assert outcome == f"paid: {transfer['id']}"
     assert len(configured.transfers()) == 1
@@ -403,7 +383,7 @@ def test_a_reversal_that_arrives_before_its_payment_is_recorded_is_applied_after
     (attempt,) = attempts(admin_engine, inv["id"])
     with admin_engine.begin() as conn:  # the worker takes the job itself, below
         conn.execute(text("delete from procrastinate.procrastinate_jobs where task_name = 'pay_out'"))
-    rail = configured.client("sk_test_payouts", max_network_retries=0)
+    rail = configured.client(KEY, max_network_retries=0)
     configured.accept_then_drop("/v1/transfers", method="POST")
     with pytest.raises(RailUnavailable):  # Stripe made it; the answer was lost
         stripe_transfers.pay_out(as_worker(world.org_a), worker_actor(world.org_a), attempt["id"], rail=rail)

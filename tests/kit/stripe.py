@@ -8,12 +8,16 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from backoffice.dev.stripe_fake import StripeFake
 from backoffice.services import payout_accounts
 from kit.engagements import sign_in
 from kit.money import party, set_org
 
 BALANCE = 10_000_000  # the platform's available balance in each test's fake, in cents
+KEY = "sk_test_suite"  # the worker's and the app's key (Stripe keeps idempotency keys per API key)
+SECRET = "whsec_test_suite"  # the webhook endpoint's signing secret
 
 
 @contextmanager
@@ -25,7 +29,7 @@ def running_fake(secret: str = "whsec_test_fake", *, balance: int = BALANCE) -> 
 
 
 @contextmanager
-def configured(app, fake: StripeFake, monkeypatch, *, key: str, secret: str | None = None) -> Iterator[StripeFake]:
+def pointed_at(app, fake: StripeFake, monkeypatch, *, key: str = KEY, secret: str = SECRET) -> Iterator[StripeFake]:
     """The app's settings and the worker's environment (kit.jobs.run_jobs reads it) pointed at ``fake``."""
     settings = app.config["BACKOFFICE_SETTINGS"]
     app.config["BACKOFFICE_SETTINGS"] = dataclasses.replace(
@@ -60,3 +64,25 @@ def ready_account(act_as, admin_engine, world, fake: StripeFake, which: str = "x
     session, actor = sign_in(act_as, p.contractor_user, p.org_id)
     payout_accounts.refresh_readiness(session, actor, p.contractor_id, rail=fake.client())
     return account
+
+
+# The fixtures (tests/conftest.py loads this module as a plugin): the fake, the app and the worker pointed at it, and
+# contractor X's account made ready in org A, which pays by Stripe.
+
+
+@pytest.fixture
+def fake():
+    with running_fake(SECRET) as running:
+        yield running
+
+
+@pytest.fixture
+def configured(app, fake, monkeypatch):
+    with pointed_at(app, fake, monkeypatch):
+        yield fake
+
+
+@pytest.fixture
+def ready(world, act_as, admin_engine, configured):
+    """Org A pays by Stripe; contractor X has a connected account that Stripe made ready: its acct id."""
+    return ready_account(act_as, admin_engine, world, configured)

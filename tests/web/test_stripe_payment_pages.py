@@ -8,32 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from kit import stripe as stripe_kit
 from kit.engagements import owner_query
 from kit.jobs import run_jobs
 from kit.money import approved_invoices, party, set_org
-from kit.stripe import ready_account, running_fake
 from kit.web import flashes, post, signed_in, visible_text
-
-SECRET = "whsec_test_pages"
-
-
-@pytest.fixture
-def fake():
-    with running_fake(SECRET) as running:
-        yield running
-
-
-@pytest.fixture
-def configured(app, fake, monkeypatch):
-    with stripe_kit.configured(app, fake, monkeypatch, key="sk_test_pages", secret=SECRET):
-        yield fake
-
-
-@pytest.fixture
-def ready(world, act_as, admin_engine, configured):
-    """Org A pays by Stripe; contractor X's connected account is ready (contractor Y has none)."""
-    return ready_account(act_as, admin_engine, world, configured)
 
 
 def attempts(admin_engine, org_id) -> list[dict]:

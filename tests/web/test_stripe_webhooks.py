@@ -10,29 +10,14 @@ import time
 
 import pytest
 import stripe
-from kit import stripe as stripe_kit
 from kit.engagements import owner_query
 from kit.jobs import jobs, run_jobs
 from kit.money import set_org
-from kit.stripe import connect, running_fake
+from kit.stripe import SECRET, connect
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.jobs import runtime
-
-SECRET = "whsec_test_hooks"
-
-
-@pytest.fixture
-def fake():
-    with running_fake(SECRET) as running:
-        yield running
-
-
-@pytest.fixture
-def configured(app, fake, monkeypatch):
-    with stripe_kit.configured(app, fake, monkeypatch, key="sk_test_hooks", secret=SECRET):
-        yield fake
 
 
 @pytest.fixture
