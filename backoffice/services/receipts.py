@@ -225,46 +225,79 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
         # organization's other writers. The database refuses a head that is not in the trail.
         head = audit.current_head(session, invoice.org_id)
         pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id, audit_head=head)
-        digest = hashlib.sha256(pdf).hexdigest()
-        filename = filename_for(data.invoice_number)
-        document_id = session.execute(
-            insert(Document)
-            .values(
-                org_id=invoice.org_id,
-                kind="receipt",
-                invoice_id=invoice.id,
-                transaction_id=transaction_id,
-                title=f"Receipt {data.invoice_number} — {data.description}"[:300],
-                filename=filename,
-                content=pdf,
-                size_bytes=len(pdf),
-                sha256=digest,
-                contractor_id=invoice.contractor_id,
-                engagement_id=invoice.engagement_id,
-                issued_at=issued_at,
-                audit_head_seq=head.seq,
-                audit_head_hash=head.hash,
-            )
-            .on_conflict_do_nothing()
-            .returning(Document.id)
-        ).scalar_one_or_none()
-        if document_id is None:  # another job stored it first, between our check and our insert
-            return None
-        audit.record(
+        document_id = file_document(
             session,
             actor,
-            "document.receipt_issued",
-            "invoice",
-            invoice.id,
-            {
-                "document_id": str(document_id),
-                "filename": filename,
-                "sha256": digest,
-                "size_bytes": len(pdf),
-                "transaction_id": transaction_id,
+            pdf,
+            head=head,
+            issued_at=issued_at,
+            transaction_id=transaction_id,
+            audited=("document.receipt_issued", "invoice", invoice.id),
+            facts={
                 "invoice_number": data.invoice_number,
                 "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence],
-                "audit_head": {"seq": head.seq, "hash": head.hash},
             },
+            org_id=invoice.org_id,
+            kind="receipt",
+            invoice_id=invoice.id,
+            title=f"Receipt {data.invoice_number} — {data.description}"[:300],
+            filename=filename_for(data.invoice_number),
+            contractor_id=invoice.contractor_id,
+            engagement_id=invoice.engagement_id,
         )
+        if document_id is None:  # another job stored it first, between our check and our insert
+            return None
     return session.get(Document, document_id)
+
+
+def file_document(
+    session: Session,
+    actor: Actor,
+    pdf: bytes,
+    *,
+    head,
+    issued_at: datetime,
+    transaction_id: str,
+    audited: tuple[str, str, uuid.UUID],
+    facts: dict,
+    **columns,
+) -> uuid.UUID | None:
+    """Store a generated PDF in the data room once (receipts, remittance advices) with the audit chain head it
+    carries, and audit its sha256 under ``audited`` (action, entity type, id) with ``facts``. None when another job
+    stored it first. In the caller's transaction; the database checks the bytes hash to the sha256 given."""
+    digest = hashlib.sha256(pdf).hexdigest()
+    document_id = session.execute(
+        insert(Document)
+        .values(
+            transaction_id=transaction_id,
+            content=pdf,
+            size_bytes=len(pdf),
+            sha256=digest,
+            issued_at=issued_at,
+            audit_head_seq=head.seq,
+            audit_head_hash=head.hash,
+            **columns,
+        )
+        .on_conflict_do_nothing()
+        .returning(Document.id)
+    ).scalar_one_or_none()
+    if document_id is None:
+        return None
+    action, entity_type, entity_id = audited
+    audit.record(
+        session,
+        actor,
+        action,
+        entity_type,
+        entity_id,
+        {
+            "document_id": str(document_id),
+            "filename": columns["filename"],
+            "sha256": digest,
+            "size_bytes": len(pdf),
+            "transaction_id": transaction_id,
+            **facts,
+            "audit_head": {"seq": head.seq, "hash": head.hash},
+        },
+    )
+    return document_id

@@ -14,14 +14,12 @@ its hash is audited. Finance, admins and the contractor's own users may download
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from backoffice import formatting
@@ -33,7 +31,7 @@ from backoffice.jobs import queue
 from backoffice.models import Contractor, Document, Engagement, Invoice, Organization, Payment
 from backoffice.queries.notifications import remittance_advice
 from backoffice.services import audit
-from backoffice.services.receipts import html_to_pdf, new_transaction_id
+from backoffice.services.receipts import file_document, html_to_pdf, new_transaction_id
 
 RUN_EVENT = "payment.run"
 
@@ -226,46 +224,26 @@ def issue_remittance_advice(session: Session, actor: Actor, run_id, contractor_i
         transaction_id = new_transaction_id()
         head = audit.current_head(session, actor.org_id)
         pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id, audit_head=head)
-        digest = hashlib.sha256(pdf).hexdigest()
-        filename = filename_for(data.remittance)
-        document_id = session.execute(
-            insert(Document)
-            .values(
-                org_id=actor.org_id,
-                kind="remittance_advice",
-                run_id=run_id,
-                contractor_id=contractor_id,
-                transaction_id=transaction_id,
-                title=title_for(data),
-                filename=filename,
-                content=pdf,
-                size_bytes=len(pdf),
-                sha256=digest,
-                issued_at=issued_at,
-                audit_head_seq=head.seq,
-                audit_head_hash=head.hash,
-            )
-            .on_conflict_do_nothing()
-            .returning(Document.id)
-        ).scalar_one_or_none()
-        if document_id is None:  # another job stored it first, between our check and our insert
-            return None
-        audit.record(
+        document_id = file_document(
             session,
             actor,
-            "document.remittance_advice_issued",
-            "payment_run",
-            run_id,
-            {
-                "document_id": str(document_id),
-                "filename": filename,
-                "sha256": digest,
-                "size_bytes": len(pdf),
-                "transaction_id": transaction_id,
+            pdf,
+            head=head,
+            issued_at=issued_at,
+            transaction_id=transaction_id,
+            audited=("document.remittance_advice_issued", "payment_run", run_id),
+            facts={
                 "contractor_id": str(contractor_id),
                 "invoices": [line.invoice_number for line in data.remittance.lines],
                 "net_minor": {currency: net for currency, (_, _, net) in data.remittance.totals().items()},
-                "audit_head": {"seq": head.seq, "hash": head.hash},
             },
+            org_id=actor.org_id,
+            kind="remittance_advice",
+            run_id=run_id,
+            contractor_id=contractor_id,
+            title=title_for(data),
+            filename=filename_for(data.remittance),
         )
+        if document_id is None:  # another job stored it first, between our check and our insert
+            return None
     return session.get(Document, document_id)

@@ -15,7 +15,6 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-import test_stripe_payouts as stripe_kit
 from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL, run_jobs
 from kit.money import approved_invoices, export, party, pay, payments_of, set_org, today
@@ -26,11 +25,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from backoffice.db import make_session_factory
 from backoffice.errors import NotFound
 from backoffice.jobs import queue
-from backoffice.services import audit, payments, remittance_advice
+from backoffice.services import audit, payments, remittance_advice, stripe_payouts
 from backoffice.services.notifications import worker_actor
 
-# The Stripe fake and a ready connected account for contractor X (tests/integration/test_stripe_payouts.py).
-fake, configured, ready = stripe_kit.fake, stripe_kit.configured, stripe_kit.ready
+# The Stripe fake and a ready connected account for contractor X: the fixtures fake, configured and ready
+# (tests/kit/stripe.py).
+
+
+def send_by_stripe(act_as, world, invoice_ids):
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    return stripe_payouts.send(session, actor, list(invoice_ids), configured=True)
 
 
 # --- reading what was written ---------------------------------------------------------------------
@@ -299,7 +303,7 @@ def test_a_stripe_run_tells_the_contractor_once_when_its_last_transfer_is_made(
     world, act_as, admin_engine, database, configured, ready
 ):
     _, (a, b) = approved_invoices(act_as, admin_engine, party(world))
-    sent = stripe_kit.send(act_as, world, [a["id"], b["id"]])
+    sent = send_by_stripe(act_as, world, [a["id"], b["id"]])
     work(database, admin_engine, world.org_a)
 
     assert {run_of(admin_engine, i["id"]) for i in (a, b)} == {sent.run_id}
@@ -322,7 +326,7 @@ def test_a_stripe_run_with_a_refusal_lists_only_what_stripe_paid(
 ):
     _, invoices = approved_invoices(act_as, admin_engine, party(world))
     configured.fail_next("/v1/transfers", "insufficient_funds", method="POST")
-    stripe_kit.send(act_as, world, [i["id"] for i in invoices])
+    send_by_stripe(act_as, world, [i["id"] for i in invoices])
     work(database, admin_engine, world.org_a)
 
     (paid,) = [i for i in invoices if payments_of(admin_engine, i["id"])]
@@ -338,7 +342,7 @@ def test_a_stripe_run_stripe_refused_whole_tells_no_contractor(
 ):
     _, invoices = approved_invoices(act_as, admin_engine, party(world))
     configured.set_balance("usd", 0)
-    stripe_kit.send(act_as, world, [i["id"] for i in invoices])
+    send_by_stripe(act_as, world, [i["id"] for i in invoices])
     work(database, admin_engine, world.org_a)
     assert run_emails(admin_engine, world.org_a) == []
     assert advices(admin_engine, world.org_a) == []
