@@ -27,6 +27,9 @@ SQL_FILES = (
     "rails.sql",
     # the data room (documents): who reads which document (a contractor its own remittance advices), who files one
     "data_room.sql",
+    # payment controls (issue 18): approval policies, each invoice's approvals, delegations, holds; their policies,
+    # grants and guards
+    "controls.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

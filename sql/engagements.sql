@@ -103,7 +103,14 @@ begin
     end if;
     return old;
   end if;
-  if old.status in ('approved', 'cancelled') and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
+  -- Approved is final, but for a payment approval's rejection (issue 18): its invoice voided in this transaction
+  -- by a rejected step (invoice_approvals_apply, sql/controls.sql) sends the work back to the contractor.
+  if old.status = 'approved' and new.status = 'planned'
+     and (to_jsonb(new) - array['status', 'updated_at']) is not distinct from (to_jsonb(old) - array['status', 'updated_at'])
+     and exists (select 1 from public.invoices i
+                  where i.org_id = old.org_id and i.milestone_id = old.id and i.status = 'void' and i.voided_at = now()) then
+    null;
+  elsif old.status in ('approved', 'cancelled') and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
     raise exception 'milestone is % and cannot be changed', old.status using errcode = '23514';
   end if;
   if new.engagement_id is distinct from old.engagement_id or new.org_id is distinct from old.org_id then
@@ -173,6 +180,9 @@ begin
              when 'planned>submitted' then v_latest.id is not null and v_latest.decision is null
              when 'submitted>planned' then v_latest.decision = 'dispute'
                                            or (v_latest.decision = 'partial' and v_latest.partial_policy = 'route_back')
+             when 'approved>planned' then exists (select 1 from public.invoices i
+                                                  where i.org_id = old.org_id and i.milestone_id = old.id
+                                                    and i.status = 'void' and i.voided_at = now())
              when 'submitted>approved' then v_latest.decision = 'approve'
                                             or (v_latest.decision = 'partial' and v_latest.partial_policy = 'split'
                                                 and new.amount_minor = v_latest.approved_amount_minor)

@@ -68,14 +68,16 @@ begin
   if v_role is not null and not public.can_decide(v_role, v_user, v_engagement.owner_user_id) then
     raise exception 'only the engagement''s project owner or an admin authorizes its payments' using errcode = '42501';
   end if;
-  if new.status <> 'approved' or num_nonnulls(new.batch_id, new.exported_at, new.paid_at) > 0 then
-    raise exception 'a new invoice starts approved' using errcode = '23514';
+  if new.status not in ('approved', 'pending_approval')
+     or num_nonnulls(new.batch_id, new.exported_at, new.paid_at, new.voided_at) > 0 then
+    raise exception 'a new invoice starts approved, or awaiting approval' using errcode = '23514';
   end if;
   if new.currency is distinct from v_engagement.currency then
     raise exception 'an invoice is in its engagement''s currency (%)', v_engagement.currency using errcode = '23514';
   end if;
   v_released := exists (select 1 from public.invoices i
-                         where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'retainage_release');
+                         where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'retainage_release'
+                           and i.voided_at is null);
   if new.kind = 'milestone' then
     select * into v_review from public.reviews r
      where r.id = new.review_id and r.org_id = new.org_id and r.contractor_id = new.contractor_id;
@@ -109,7 +111,8 @@ begin
       raise exception 'retainage is released once the engagement is completed, or earlier with a reason' using errcode = '23514';
     end if;
     v_gross := (select coalesce(sum(i.retainage_minor), 0) from public.invoices i
-                 where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone');
+                 where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone'
+                   and i.voided_at is null);
     if v_gross = 0 then
       raise exception 'this engagement holds no retainage to release' using errcode = '23514';
     end if;
@@ -125,6 +128,14 @@ begin
   if (new.retainage_minor, new.fee_minor) is distinct from (v_amounts.retainage_minor, v_amounts.fee_minor) then
     raise exception 'retainage and fee are round_half_up(gross × bps / 10000)'
       using errcode = '23514';
+  end if;
+  -- An approval policy (issue 18): at or above a live policy's amount the authorization awaits its steps
+  -- (domain.approvals.applicable_policy; invoices_approvals_start copies them once the row is in).
+  if (new.status, new.approval_policy_id) is distinct from
+     (case when public.applicable_approval_policy(new.org_id, new.currency, new.gross_minor) is null
+           then 'approved' else 'pending_approval' end,
+      public.applicable_approval_policy(new.org_id, new.currency, new.gross_minor)) then
+    raise exception 'the organization''s approval policies changed; reload the page and decide again' using errcode = '40001';
   end if;
   new.due_date := new.issued_on + v_engagement.payment_terms_days;
   new.number := public.next_org_number(new.org_id, 'invoice');
@@ -196,7 +207,32 @@ begin
   if new.status is distinct from old.status and not public.invoice_move_allowed(old.status, new.status) then
     raise exception 'an invoice cannot go from % to %', old.status, new.status using errcode = '23514';
   end if;
+  if new.voided_at is distinct from old.voided_at and not (old.status = 'pending_approval' and new.status = 'void') then
+    raise exception 'an invoice is voided by its move to void' using errcode = '23514';
+  end if;
+  -- Nothing is exported or paid while a hold stands on the invoice or its contractor (DESIGN.md section 4, invariant
+  -- 7); a payment rail's transfer, made before the hold, is still recorded (exported in no batch -> paid).
+  if (old.status || '>' || new.status in ('approved>exported', 'approved>paid')
+      or (old.status || '>' || new.status = 'exported>paid' and old.batch_id is not null))
+     and public.invoice_held(new.org_id, new.id, new.contractor_id) then
+    raise exception 'invoice % is on hold; release the hold before it is exported or paid', new.invoice_number
+      using errcode = '23514';
+  end if;
   case old.status || '>' || new.status
+    when 'pending_approval>approved' then
+      -- Its approval policy's last step approved it (invoice_approvals_apply, sql/controls.sql).
+      if exists (select 1 from public.invoice_approvals a
+                  where a.org_id = new.org_id and a.invoice_id = new.id and a.status <> 'approved')
+         or not exists (select 1 from public.invoice_approvals a where a.org_id = new.org_id and a.invoice_id = new.id) then
+        raise exception 'invoice % is approved when every step of its approval policy has approved it', new.invoice_number
+          using errcode = '23514';
+      end if;
+    when 'pending_approval>void' then
+      if not exists (select 1 from public.invoice_approvals a
+                      where a.org_id = new.org_id and a.invoice_id = new.id and a.status = 'rejected') then
+        raise exception 'an invoice awaiting approval is voided by a rejected step' using errcode = '23514';
+      end if;
+      new.voided_at := now();
     when 'approved>exported' then
       -- Into a live AP export batch, or handed to a payment rail: a payout attempt in flight, made in this
       -- transaction (sql/rails.sql). Either, never both: the rail's attempt needs an invoice with no batch.
@@ -281,6 +317,14 @@ begin
     -- The WHEN clause names the move; which moves exist is still domain.invoices.MOVES.
     if not public.invoice_move_allowed('approved', 'exported') then
       raise exception 'an invoice cannot go from approved to exported' using errcode = '23514';
+    end if;
+    -- Nothing held is exported (invoices_move_guard says the same of one row); holds are few, so this asks them.
+    if exists (select 1 from public.holds h
+                where h.released_at is null
+                  and exists (select 1 from moved n
+                               where n.status = 'exported' and n.exported_at = now() and n.org_id = h.org_id
+                                 and (n.id = h.invoice_id or n.contractor_id = h.contractor_id))) then
+      raise exception 'an invoice on hold, or of a contractor on hold, is not exported' using errcode = '23514';
     end if;
     -- With no batch, handed to a payment rail: a payout attempt made in this transaction (sql/rails.sql). One
     -- pass over the moved rows for both (an export's 100,000); which one failed is asked only on the way out.
@@ -388,7 +432,29 @@ begin
     insert into public.ap_batch_paid as t (org_id, batch_id, invoices)
     select org_id, batch_id, sum(n) from (%s) d group by 1, 2 having sum(n) <> 0 order by 1, 2
     on conflict (org_id, batch_id) do update set invoices = t.invoices + excluded.invoices$q$, v_paid);
-  -- An update never changes an amount (invoices_move_guard; an export's WHEN clause): no retainage moves.
+  -- An update never changes an amount (invoices_move_guard; an export's WHEN clause): no retainage moves, except
+  -- that a voided authorization (a rejected approval step) no longer withholds or releases any.
+  if tg_op = 'UPDATE' and exists (select 1 from added where voided_at is not null) then
+    insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
+                                              released_minor)
+    select a.org_id, a.contractor_id, a.engagement_id, min(a.currency),
+           -coalesce(sum(a.retainage_minor) filter (where a.kind = 'milestone'), 0),
+           -coalesce(sum(a.gross_minor) filter (where a.kind = 'retainage_release'), 0)
+      from added a join removed r on r.org_id = a.org_id and r.id = a.id and r.voided_at is null
+     where a.voided_at is not null group by 1, 2, 3 order by 1, 2, 3
+    on conflict (org_id, engagement_id)
+    do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
+                  released_minor = t.released_minor + excluded.released_minor;
+    insert into public.contractor_retainage_totals as t (org_id, contractor_id, currency, withheld_minor, released_minor)
+    select a.org_id, a.contractor_id, a.currency,
+           -coalesce(sum(a.retainage_minor) filter (where a.kind = 'milestone'), 0),
+           -coalesce(sum(a.gross_minor) filter (where a.kind = 'retainage_release'), 0)
+      from added a join removed r on r.org_id = a.org_id and r.id = a.id and r.voided_at is null
+     where a.voided_at is not null group by 1, 2, 3 order by 1, 2, 3
+    on conflict (org_id, contractor_id, currency)
+    do update set withheld_minor = t.withheld_minor + excluded.withheld_minor,
+                  released_minor = t.released_minor + excluded.released_minor;
+  end if;
   if tg_op <> 'UPDATE' then
     execute format($q$
       insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
@@ -423,6 +489,13 @@ revoke all on function invoices_totals_apply() from public;
 -- load that switched the invoices' triggers off (bench/dataset_build.py) runs after it. The owner role's only.
 create or replace function rebuild_invoice_totals() returns void
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+  -- A voided authorization withholds and releases nothing (revision 0027 adds voided_at; earlier revisions run
+  -- this too, before it exists).
+  v_live text := case when exists (select 1 from pg_attribute a
+                                    where a.attrelid = 'public.invoices'::regclass and a.attname = 'voided_at'
+                                      and not a.attisdropped)
+                      then 'where voided_at is null' else '' end;
 begin
   delete from public.invoice_totals;
   delete from public.ap_batch_paid;
@@ -431,19 +504,21 @@ begin
   select org_id, status, currency, due_date, count(*), sum(net_minor) from public.invoices group by 1, 2, 3, 4;
   insert into public.ap_batch_paid (org_id, batch_id, invoices)
   select org_id, batch_id, count(*) from public.invoices where status = 'paid' and batch_id is not null group by 1, 2;
-  insert into public.retainage_totals (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
-  select org_id, contractor_id, engagement_id, min(currency),
-         coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
-         coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
-    from public.invoices group by 1, 2, 3;
+  execute format($q$
+    insert into public.retainage_totals (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
+    select org_id, contractor_id, engagement_id, min(currency),
+           coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+           coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
+      from public.invoices %s group by 1, 2, 3$q$, v_live);
   -- Revision 0014 runs this too, before 0020 adds the per-contractor table.
   if to_regclass('public.contractor_retainage_totals') is not null then
     delete from public.contractor_retainage_totals;
-    insert into public.contractor_retainage_totals (org_id, contractor_id, currency, withheld_minor, released_minor)
-    select org_id, contractor_id, currency,
-           coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
-           coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
-      from public.invoices group by 1, 2, 3;
+    execute format($q$
+      insert into public.contractor_retainage_totals (org_id, contractor_id, currency, withheld_minor, released_minor)
+      select org_id, contractor_id, currency,
+             coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+             coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
+        from public.invoices %s group by 1, 2, 3$q$, v_live);
   end if;
 end
 $$;
@@ -511,9 +586,9 @@ begin
   end if;
   -- (A rail's payment was held to it when it was sent, payout_attempts_guard: the transfer Stripe has made since is
   -- recorded whatever the setting says now, or it would be stranded unrecorded.)
-  if v_invoice.authorized_by = new.recorded_by and new.source <> 'stripe'
+  if new.recorded_by = any (public.invoice_approvers(new.org_id, new.invoice_id)) and new.source <> 'stripe'
      and (select o.segregation_of_duties from public.organizations o where o.id = new.org_id) then
-    raise exception 'segregation of duties: whoever authorized a payment cannot record it' using errcode = '42501';
+    raise exception 'segregation of duties: whoever approved a payment cannot record it' using errcode = '42501';
   end if;
   new.recorded_at := now();
   return new;

@@ -162,8 +162,8 @@ begin
                       and a.external_id = new.destination and a.transfers_active and a.payouts_enabled) then
       raise exception 'the contractor''s payout account is not ready to be paid' using errcode = '23514';
     end if;
-    if v_invoice.authorized_by = new.requested_by and v_org.segregation_of_duties then
-      raise exception 'segregation of duties: whoever authorized a payment cannot send it' using errcode = '42501';
+    if new.requested_by = any (public.invoice_approvers(new.org_id, new.invoice_id)) and v_org.segregation_of_duties then
+      raise exception 'segregation of duties: whoever approved a payment cannot send it' using errcode = '42501';
     end if;
     if new.status <> 'pending' or new.tries <> 0
        or num_nonnulls(new.transfer_id, new.payment_id, new.failure_code, new.failure_words, new.finished_at) > 0 then

@@ -16,6 +16,7 @@
 --   engagement_move_roles     domain.engagements.engagement_move_roles (ACTIONS)
 --   milestone_move_refusal    domain.engagements.milestone_move_refusal (MILESTONE_MOVES)
 --   invoice_move_allowed      domain.invoices.can_move (MOVES)
+--   may_approve_step          domain.approvals.may_approve       who may decide a step of a payment's approval
 
 -- round_half_up(amount × bps / 10000) on integers: every guard that checks an amount uses this (through
 -- milestone_amounts), exactly as percent_of does in Python.
@@ -90,7 +91,8 @@ language sql immutable parallel safe as $$
     ('planned', 'submitted', '{contractor}'::text[], '{active}'::text[]),   -- the contractor marks complete
     ('submitted', 'planned', '{admin,owner}', '{active,paused}'),          -- disputed, or partial routed back
     ('submitted', 'approved', '{admin,owner}', '{active,paused}'),         -- approved
-    ('planned', 'cancelled', '{admin,owner}', '{active,paused}')           -- cancelled by change order
+    ('planned', 'cancelled', '{admin,owner}', '{active,paused}'),          -- cancelled by change order
+    ('approved', 'planned', '{admin,owner,finance}', '{active,paused}')    -- its payment's approval rejected
   ) as m(source, target, roles, engagement_statuses) on m.source = p_source and m.target = p_target
 $$;
 
@@ -99,6 +101,8 @@ $$;
 create or replace function invoice_move_allowed(p_source text, p_target text) returns boolean
 language sql immutable parallel safe as $$
   select coalesce(p_source || '>' || p_target in (
+    'pending_approval>approved',  -- the last step of its approval policy approved it
+    'pending_approval>void',      -- a step rejected it: the work went back to the contractor
     'approved>exported',  -- into a live AP export batch, or handed to a payment rail
     'exported>approved',  -- its batch was voided
     'approved>paid',      -- paid with its payment record
@@ -107,6 +111,15 @@ language sql immutable parallel safe as $$
     'paid>on_hold',       -- a payment rail reversed its payment
     'on_hold>approved'    -- the hold released: payable again
   ), false)
+$$;
+
+-- Whether a member with p_role (NULL: none, or not staff) may decide a step naming p_step_role or the people
+-- p_step_ids: a staff member with that role, or one of the people it names; never a contractor's user.
+create or replace function may_approve_step(p_step_role text, p_step_ids uuid[], p_role text, p_user uuid)
+returns boolean
+language sql immutable parallel safe as $$
+  select coalesce(p_role in ('admin', 'owner', 'finance') and p_user is not null
+                  and (p_step_role = p_role or p_user = any (p_step_ids)), false)
 $$;
 
 -- Who executes them. The SECURITY DEFINER guards (invoices_guard, reviews_guard ...) call them as the owner,
@@ -126,7 +139,7 @@ begin
     'money_percent_of(bigint, integer)', 'milestone_amounts(bigint, integer, integer)',
     'withheld_bps(integer, boolean)', 'is_manager(text)', 'can_decide(text, uuid, uuid)', 'reviewable(text)',
     'engagement_move_roles(text, text)', 'milestone_move_refusal(text, text, text, text)',
-    'invoice_move_allowed(text, text)'
+    'invoice_move_allowed(text, text)', 'may_approve_step(text, uuid[], text, uuid)'
   ] loop
     execute format('revoke all on function public.%s from public, %I, %I', v_fn, current_setting('backoffice.app_role'),
                    current_setting('backoffice.worker_role'));

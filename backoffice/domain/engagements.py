@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from backoffice.domain.roles import MANAGERS, Role
+from backoffice.domain.roles import MANAGERS, STAFF_ROLES, Role
 
 
 class EngagementStatus(StrEnum):
@@ -121,6 +121,8 @@ MILESTONE_MOVES: dict[tuple[MilestoneStatus, MilestoneStatus], MilestoneMove] = 
     (M.SUBMITTED, M.APPROVED): MilestoneMove(MANAGERS, REVIEWABLE),
     # A change order cancels a planned milestone.
     (M.PLANNED, M.CANCELLED): MilestoneMove(MANAGERS, CHANGE_ORDERS_ALLOWED),
+    # A later step of its payment's approval policy rejected it: back to the contractor like a dispute (issue 18).
+    (M.APPROVED, M.PLANNED): MilestoneMove(STAFF_ROLES, REVIEWABLE),
 }
 
 

@@ -24,6 +24,7 @@ class InvoiceKind(StrEnum):
 
 
 class InvoiceStatus(StrEnum):
+    PENDING_APPROVAL = "pending_approval"  # authorized by the reviewer; later steps of an approval policy remain
     APPROVED = "approved"  # payment authorized, waiting for finance
     EXPORTED = "exported"  # in a live AP export batch, or handed to a payment rail (a payout attempt in flight)
     PAID = "paid"
@@ -32,9 +33,11 @@ class InvoiceStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"approved": "Authorized", "exported": "Exported", "paid": "Paid", "void": "Void", "on_hold": "On hold"}[
-            self.value
-        ]
+        return {
+            "pending_approval": "Awaiting approval",
+            "approved": "Authorized", "exported": "Exported", "paid": "Paid", "void": "Void",
+            "on_hold": "On hold",
+        }[self.value]
 
     @property
     def payable(self) -> bool:
@@ -57,6 +60,8 @@ def status_label(status: InvoiceStatus, *, in_batch: bool) -> str:
 
 # The moves of the invoice state machine this release supports; the database refuses every other.
 MOVES = {
+    (InvoiceStatus.PENDING_APPROVAL, InvoiceStatus.APPROVED),  # the last step of its approval policy approved it
+    (InvoiceStatus.PENDING_APPROVAL, InvoiceStatus.VOID),  # a step rejected it: the work went back to the contractor
     (InvoiceStatus.APPROVED, InvoiceStatus.EXPORTED),
     (InvoiceStatus.EXPORTED, InvoiceStatus.APPROVED),  # its batch was voided
     (InvoiceStatus.APPROVED, InvoiceStatus.PAID),

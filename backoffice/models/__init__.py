@@ -1,6 +1,7 @@
 """SQLAlchemy models. The schema itself is defined by the Alembic migrations; these map onto it."""
 
 from backoffice.models.base import Base
+from backoffice.models.controls import ApprovalDelegation, ApprovalPolicy, ApprovalPolicyStep, Hold, InvoiceApproval
 from backoffice.models.engagements import (
     ChangeOrder,
     ChangeOrderLine,
@@ -34,6 +35,9 @@ __all__ = [
     "AccountMessage",
     "ApExportBatch",
     "ApExportChunk",
+    "ApprovalDelegation",
+    "ApprovalPolicy",
+    "ApprovalPolicyStep",
     "AuditEvent",
     "Base",
     "ChangeOrder",
@@ -44,8 +48,10 @@ __all__ = [
     "Engagement",
     "EvidenceChunk",
     "EvidenceFile",
+    "Hold",
     "Invite",
     "Invoice",
+    "InvoiceApproval",
     "LedgerEntry",
     "Membership",
     "Milestone",

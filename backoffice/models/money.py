@@ -45,6 +45,8 @@ class Invoice(Base):
     exported_at: Mapped[datetime | None]
     paid_at: Mapped[date | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    approval_policy_id: Mapped[uuid.UUID | None]  # the approval policy it started under (revision 0027)
+    voided_at: Mapped[datetime | None]  # a step of its approval rejected it
 
 
 class Payment(Base):

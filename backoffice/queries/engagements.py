@@ -123,8 +123,9 @@ def list_sql(
       cross join lateral (
         select coalesce(sum(i.gross_minor) filter (where i.kind = 'milestone' and i.status = 'paid'), 0)::bigint
                  as paid,
-               (coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone'), 0)
-                - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release'), 0))::bigint as retainage_held
+               (coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone' and i.voided_at is null), 0)
+                - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release' and i.voided_at is null), 0)
+               )::bigint as retainage_held
           from invoices i
          where i.engagement_id = e.id{_scope("i", org_id)}
       ) v

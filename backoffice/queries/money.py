@@ -370,7 +370,7 @@ def engagement_retainage(session: Session, engagement_id: uuid.UUID) -> Retainag
         text(
             "select coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld,"
             "       coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released"
-            "  from invoices where engagement_id = :id"
+            "  from invoices where engagement_id = :id and voided_at is null"
         ),
         {"id": engagement_id},
     ).one()
@@ -539,7 +539,7 @@ def retainage_report(
           join engagements e on e.id = t.engagement_id and e.org_id = t.org_id
           join contractors c on c.id = t.contractor_id and c.org_id = t.org_id
           left join invoices r on r.engagement_id = t.engagement_id and r.org_id = t.org_id
-                              and r.kind = 'retainage_release'
+                              and r.kind = 'retainage_release' and r.voided_at is null
          order by {order}"""),
             {"contractor_id": contractor_id, "limit": PER_PAGE + 1} | key_params,
         ).mappings()

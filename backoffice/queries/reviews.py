@@ -228,11 +228,12 @@ def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDeta
                e.title as engagement_title, e.status as engagement_status, e.sow_reference, e.currency,
                e.retainage_bps, e.payment_terms_days, m.contractor_id, c.legal_name as contractor_name,
                e.owner_user_id, o.name as owner_name, e.service_fee_bps,
-               exists (select 1 from invoices ri where ri.engagement_id = e.id and ri.kind = 'retainage_release')
+               exists (select 1 from invoices ri where ri.engagement_id = e.id and ri.kind = 'retainage_release'
+                                     and ri.voided_at is null)
                  as retainage_released,
                i.id as invoice_id, i.invoice_number, i.status as invoice_status
           from milestones m
-          left join invoices i on i.milestone_id = m.id
+          left join invoices i on i.milestone_id = m.id and i.voided_at is null
           join engagements e on e.id = m.engagement_id
           join contractors c on c.id = m.contractor_id
           left join users o on o.id = e.owner_user_id

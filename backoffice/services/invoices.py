@@ -20,6 +20,7 @@ from backoffice.domain.engagements import EngagementStatus
 from backoffice.domain.invoices import (
     Amounts,
     InvoiceKind,
+    InvoiceStatus,
     authorization_lines,
     milestone_amounts,
     release_amounts,
@@ -32,7 +33,7 @@ from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, 
 from backoffice.jobs import queue
 from backoffice.models import Engagement, Invoice, LedgerEntry, Milestone, Review
 from backoffice.queries.money import engagement_retainage
-from backoffice.services import audit
+from backoffice.services import approvals, audit
 from backoffice.services.engagements import can_decide, get_engagement
 from backoffice.services.validation import clean_text, get_visible
 
@@ -40,7 +41,9 @@ from backoffice.services.validation import clean_text, get_visible
 def release_of(session: Session, engagement_id: uuid.UUID) -> Invoice | None:
     return session.execute(
         select(Invoice).where(
-            Invoice.engagement_id == engagement_id, Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value
+            Invoice.engagement_id == engagement_id,
+            Invoice.kind == InvoiceKind.RETAINAGE_RELEASE.value,
+            Invoice.voided_at.is_(None),
         )
     ).scalar_one_or_none()
 
@@ -73,6 +76,7 @@ def authorize_milestone(
                 description=f"{engagement.title} — {milestone.title}"[:500],
                 currency=engagement.currency,
                 authorized_by=actor.user_id,
+                **awaiting_approval(session, engagement.currency, amounts.gross),
                 **amounts.as_dict(),
             )
             .returning(Invoice),
@@ -92,10 +96,21 @@ def authorize_milestone(
     return invoice
 
 
+def awaiting_approval(session: Session, currency: str, gross: int) -> dict:
+    """An authorization's start under the organization's approval policies (issue 18): at or above a policy's
+    amount it awaits that policy's steps (the database copies them onto it and checks this is the policy that
+    applies); otherwise it is approved at once."""
+    policy = approvals.policy_for(session, currency, gross)
+    if policy is None:
+        return {"status": InvoiceStatus.APPROVED.value, "approval_policy_id": None}
+    return {"status": InvoiceStatus.PENDING_APPROVAL.value, "approval_policy_id": policy.id}
+
+
 def _pay_on_approval(session: Session, engagement: Engagement, invoice: Invoice) -> None:
     """Payment terms of 0 days pay on approval: where the organization pays automatically by Stripe, the worker
-    sends it at once (services/stripe_payouts.pay_due; it does nothing when automatic payment is off)."""
-    if engagement.payment_terms_days == 0:
+    sends it at once (services/stripe_payouts.pay_due; it does nothing when automatic payment is off). One awaiting
+    its approval steps is sent when its last step approves it (services/approvals.decide_step)."""
+    if engagement.payment_terms_days == 0 and invoice.status == InvoiceStatus.APPROVED:
         queue.enqueue(session, "pay_on_approval", org_id=str(invoice.org_id), invoice_id=str(invoice.id))
 
 
@@ -143,6 +158,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
                 currency=engagement.currency,
                 authorized_by=actor.user_id,
                 release_reason=cleaned,
+                **awaiting_approval(session, engagement.currency, amounts.gross),
                 **amounts.as_dict(),
             )
             .returning(Invoice.id)

@@ -25,6 +25,7 @@ from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
+from backoffice.queries.approvals import approvers_of, holds_on
 from backoffice.services import audit
 from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
@@ -118,6 +119,12 @@ def record_batch_payment(session: Session, actor: Actor, batch_id, data: Payment
         clean = clean_payment(data, errors, not_before=max(i.issued_on for i in invoices))
         if errors:
             raise ValidationError(errors)
+        held = holds_on(session, invoices)
+        if held:
+            named = "; ".join(f"{i.invoice_number}: {held[i.id]}" for i in invoices if i.id in held)
+            raise InvalidTransition(
+                f"Some payments of batch {batch.number} are on hold ({named}). Release the holds first."
+            )
         _segregation(session, actor, invoices)
         run_id = uuid.uuid4()
         payments = [
@@ -143,6 +150,9 @@ def _payable(session: Session, invoice: Invoice) -> None:
             f"{invoice.invoice_number} is {status.label.lower()}; only an authorized or exported "
             "payment can be recorded as paid."
         )
+    held = holds_on(session, [invoice]).get(invoice.id)
+    if held:
+        raise InvalidTransition(f"{invoice.invoice_number} cannot be paid: {held[0].lower()}{held[1:]}")
 
 
 IN_FLIGHT = (
@@ -174,10 +184,11 @@ def _segregation(session: Session, actor: Actor, invoices: list[Invoice]) -> Non
     enforced = session.execute(
         select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)
     ).scalar_one()
-    own = [i.invoice_number for i in invoices if i.authorized_by == actor.user_id]
+    approved = approvers_of(session, invoices) if enforced else {}
+    own = [i.invoice_number for i in invoices if actor.user_id in approved.get(i.id, ())]
     if enforced and own:
         raise Forbidden(
-            f"Segregation of duties: you authorized {', '.join(own[:5])}{' and more' if len(own) > 5 else ''}, "
+            f"Segregation of duties: you approved {', '.join(own[:5])}{' and more' if len(own) > 5 else ''}, "
             "so someone else in finance must record the payment. An admin can change this in Settings."
         )
 
@@ -428,7 +439,7 @@ def _check_row(
     clean = clean_payment(PaymentInput(row.paid_at_text, row.reference, "other"), errors, not_before=invoice.issued_on)
     row.problems.extend(errors.values())
     row.paid_at = clean.paid_at if clean else None
-    if enforced and invoice.authorized_by == actor.user_id:
+    if enforced and actor.user_id in approvers_of(session, [invoice])[invoice.id]:
         row.problems.append("Segregation of duties: you authorized this payment; someone else must record it.")
 
 

@@ -27,6 +27,7 @@ from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Organization, PayoutAccount, PayoutAttempt
+from backoffice.queries.approvals import approvers_of, holds_on, tax_blocks
 from backoffice.services import audit
 from backoffice.services.stripe_rail import NOT_CONFIGURED
 
@@ -112,9 +113,21 @@ def plan(
             text("select id, legal_name from contractors where id = any(:ids)"), {"ids": list(contractor_ids)}
         ).all()
     )
+    invoices = [r.Invoice for r in rows]
+    approved, held, untaxed = (
+        approvers_of(session, invoices),
+        holds_on(session, invoices),
+        tax_blocks(session, list(contractor_ids)),
+    )
     result = Plan()
     for invoice, segregation in rows:
-        problem = _problem(invoice, accounts.get(invoice.contractor_id), segregation, actor)
+        problem = (
+            held.get(invoice.id)
+            or untaxed.get(invoice.contractor_id)
+            or _problem(
+                invoice, accounts.get(invoice.contractor_id), segregation, actor, approved.get(invoice.id, set())
+            )
+        )
         if not problem and automatic and invoice.due_date > _today():
             problem = f"It is due on {invoice.due_date:%d %b %Y}; automatic payment never pays before."
         candidate = Candidate(
@@ -130,7 +143,9 @@ def plan(
     return result
 
 
-def _problem(invoice: Invoice, account: PayoutAccount | None, segregation: bool, actor: Actor | None) -> str:
+def _problem(
+    invoice: Invoice, account: PayoutAccount | None, segregation: bool, actor: Actor | None, approvers: set
+) -> str:
     status = InvoiceStatus(invoice.status)
     if handed_to_rail(status, in_batch=invoice.batch_id is not None):
         return "Stripe is paying it already."
@@ -144,8 +159,8 @@ def _problem(invoice: Invoice, account: PayoutAccount | None, segregation: bool,
         return "The contractor has not connected a Stripe payout account."
     if not (account.transfers_active and account.payouts_enabled):
         return "The contractor's Stripe account is not ready to be paid yet."
-    if actor is not None and segregation and invoice.authorized_by == actor.user_id:
-        return "Segregation of duties: you authorized it, so someone else in finance must send it."
+    if actor is not None and segregation and actor.user_id in approvers:
+        return "Segregation of duties: you approved it, so someone else in finance must send it."
     return ""
 
 

@@ -32,6 +32,7 @@ from backoffice.domain.invoices import InvoiceStatus, handed_to_rail, reversal_l
 from backoffice.domain.payouts import transfer_refusal_words
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Payment, PayoutAttempt
+from backoffice.queries.approvals import holds_on
 from backoffice.services import audit, payments
 from backoffice.services.invoices import write_ledger
 from backoffice.services.remittance_advice import announce_run
@@ -99,6 +100,12 @@ def pay_out(session: Session, actor: Actor, attempt_id: uuid.UUID, *, rail: stri
             attempt.status, attempt.failure_words = "refused", "The invoice was no longer waiting for Stripe."
             session.flush()
             return "refused: the invoice was no longer waiting for Stripe; nothing sent"
+        held = holds_on(session, [invoice]).get(invoice.id) if attempt.tries <= 1 else None
+        if held:
+            # Held after it was sent and before Stripe was ever asked (issue 18): nothing moves. Once asked, the
+            # transfer may exist, so the same idempotency key finishes the job whatever was held since.
+            _refuse(session, actor, attempt, invoice, "held", f"Held before Stripe was asked. {held}")
+            return f"refused: {held}"
         try:
             transfer = _transfer(session, attempt, invoice, rail)
         except stripe.StripeError as error:

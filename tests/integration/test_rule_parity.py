@@ -116,22 +116,26 @@ def test_milestone_moves_are_refused_alike_in_sql_and_python(app_engine):
             for e in ("active", "paused")
         },
         *{("planned", "cancelled", r, e) for r in ("admin", "owner") for e in ("active", "paused")},
+        # a later step of its payment's approval rejected it (issue 18): any approver's role
+        *{("approved", "planned", r, e) for r in ("admin", "owner", "finance") for e in ("active", "paused")},
     }
 
 
 def test_invoice_moves_are_the_same_in_sql_and_python(app_engine):
     statuses = [s.value for s in InvoiceStatus]
-    assert set(statuses) == {"approved", "exported", "paid", "void", "on_hold"}
+    assert set(statuses) == {"pending_approval", "approved", "exported", "paid", "void", "on_hold"}
     pairs = list(itertools.product(statuses, repeat=2))
     got = rows(
         app_engine,
         "select a, b, invoice_move_allowed(a, b) from unnest(cast(:a as text[]), cast(:b as text[])) as t(a, b)",
         {"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]},
     )
-    assert len(got) == 25
+    assert len(got) == 36
     for source, target, allowed in got:
         assert allowed == can_move(InvoiceStatus(source), InvoiceStatus(target)), (source, target)
     assert {(a, b) for a, b, ok in got if ok} == {
+        ("pending_approval", "approved"),
+        ("pending_approval", "void"),
         ("approved", "exported"),
         ("exported", "approved"),
         ("approved", "paid"),

@@ -171,7 +171,9 @@ def numbered(admin_engine, org_id, n: int) -> str:
 
 
 def invoice_of_milestone(admin_engine, milestone_id) -> dict | None:
-    rows = owner_query(admin_engine, "select * from invoices where milestone_id = :m", m=milestone_id)
+    rows = owner_query(
+        admin_engine, "select * from invoices where milestone_id = :m order by voided_at nulls first", m=milestone_id
+    )
     return rows[0] if rows else None
 
 

@@ -1,0 +1,467 @@
+"""The read side of payment controls (issue 18): an invoice's approval steps, what waits for an approver, the
+policies, holds and delegations pages list, and "why isn't this payable yet" for any set of invoices."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.domain import approvals as rules
+from backoffice.models import (
+    ApprovalDelegation,
+    ApprovalPolicy,
+    ApprovalPolicyStep,
+    Contractor,
+    Hold,
+    Membership,
+    User,
+)
+
+
+def staff(session: Session) -> dict[uuid.UUID, tuple[str, str]]:
+    """The organization's staff who may be named by a step: user id -> (name, role)."""
+    rows = session.execute(
+        select(User.id, User.name, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.accepted_at.is_not(None),
+            User.is_active,
+            Membership.role.in_([r.value for r in rules.APPROVER_ROLES]),
+        )
+    ).all()
+    return {r.id: (r.name, r.role) for r in rows}
+
+
+def describe_step(role: str | None, user_ids, members: dict[uuid.UUID, tuple[str, str]]) -> str:
+    return rules.step_words(role, sorted(members.get(u, ("a former member", ""))[0] for u in user_ids))
+
+
+def standing_in_for(session: Session, actor: Actor, today: date) -> list[uuid.UUID]:
+    """The people ``actor`` stands in for today (their live delegations to ``actor``)."""
+    return list(
+        session.execute(
+            select(ApprovalDelegation.user_id).where(
+                ApprovalDelegation.delegate_id == actor.user_id,
+                ApprovalDelegation.revoked_at.is_(None),
+                ApprovalDelegation.starts_on <= today,
+                ApprovalDelegation.ends_on >= today,
+            )
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class StepView:
+    step: int
+    words: str  # who may decide it: "anyone in finance", "Ann Lee or Bo Chen"
+    status: rules.StepStatus
+    decided_by_name: str | None
+    on_behalf_of_name: str | None
+    decided_at: datetime | None
+    reason: str | None
+    created_at: datetime
+
+    @property
+    def who(self) -> str:
+        if self.decided_by_name is None:
+            return ""
+        return self.decided_by_name + (f" for {self.on_behalf_of_name}" if self.on_behalf_of_name else "")
+
+
+def approval_steps(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[StepView]]:
+    """Each invoice's steps in order (none for an invoice approved at once), in words."""
+    if not invoice_ids:
+        return {}
+    members = staff(session)
+    names = _names(session)
+    rows = session.execute(
+        text(
+            "select invoice_id, step, approver_role, approver_ids, status, decided_by, on_behalf_of, decided_at,"
+            "       reason, created_at"
+            "  from invoice_approvals where invoice_id = any(:ids) order by invoice_id, step"
+        ),
+        {"ids": list(invoice_ids)},
+    ).mappings()
+    found: dict[uuid.UUID, list[StepView]] = {}
+    for r in rows:
+        found.setdefault(r["invoice_id"], []).append(
+            StepView(
+                r["step"],
+                describe_step(r["approver_role"], r["approver_ids"], members),
+                rules.StepStatus(r["status"]),
+                names.get(r["decided_by"]) if r["decided_by"] else None,
+                names.get(r["on_behalf_of"]) if r["on_behalf_of"] else None,
+                r["decided_at"],
+                r["reason"],
+                r["created_at"],
+            )
+        )
+    return found
+
+
+def _names(session: Session) -> dict[uuid.UUID, str]:
+    return dict(session.execute(select(User.id, User.name)).all())
+
+
+def steps_left(steps: list[StepView]) -> list[str]:
+    """The words of the steps still waiting: "step 2 of 3, anyone in finance"."""
+    total = len(steps)
+    return [f"step {s.step} of {total}, {s.words}" for s in steps if s.status == rules.StepStatus.WAITING]
+
+
+@dataclass(frozen=True)
+class Payability:
+    blockers: list[rules.Blocker]
+    steps: list[StepView]
+    invoice_hold: Hold | None
+    contractor_hold: Hold | None
+
+    @property
+    def blocked(self) -> bool:
+        return rules.stops_payment(self.blockers)
+
+
+def payability(session: Session, invoices, today: date) -> dict[uuid.UUID, Payability]:
+    """Why each of ``invoices`` (rows with id, status, contractor_id, due_date) is not payable yet, asked of every
+    control in a handful of queries whatever their number: its approval steps, a hold on it or its contractor,
+    its contractor's tax form where the organization requires one (queries/tax)."""
+    invoices = list(invoices)
+    if not invoices:
+        return {}
+    ids = [i.id for i in invoices]
+    contractors = list({i.contractor_id for i in invoices})
+    steps = approval_steps(session, [i.id for i in invoices if i.status == "pending_approval"])
+    holds = session.execute(
+        select(Hold).where(
+            Hold.released_at.is_(None), (Hold.invoice_id.in_(ids)) | (Hold.contractor_id.in_(contractors))
+        )
+    ).scalars()
+    by_invoice: dict[uuid.UUID, Hold] = {}
+    by_contractor: dict[uuid.UUID, Hold] = {}
+    for h in holds:
+        (by_invoice if h.invoice_id else by_contractor)[h.invoice_id or h.contractor_id] = h
+    tax = tax_blocks(session, contractors)
+    found = {}
+    for i in invoices:
+        held, contractor_held = by_invoice.get(i.id), by_contractor.get(i.contractor_id)
+        own = steps.get(i.id, [])
+        found[i.id] = Payability(
+            rules.blockers(
+                str(i.status),
+                steps_left=steps_left(own),
+                invoice_hold=held.reason if held else None,
+                contractor_hold=contractor_held.reason if contractor_held else None,
+                tax_form=tax.get(i.contractor_id),
+                due_date=i.due_date,
+                today=today,
+            ),
+            own,
+            held,
+            contractor_held,
+        )
+    return found
+
+
+def tax_blocks(session: Session, contractor_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The contractors among ``contractor_ids`` whose missing tax form stops their payments (queries/tax, where the
+    organization requires one), with the words why."""
+    try:
+        from backoffice.queries.tax import tax_form_blocks
+    except ImportError:  # the tax profiles land separately
+        return {}
+    return tax_form_blocks(session, contractor_ids)
+
+
+# --- the approvals queue ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    invoice_id: uuid.UUID
+    invoice_number: str
+    step: int
+    steps_total: int
+    step_words: str
+    waiting_since: datetime
+    currency: str
+    gross_minor: int
+    net_minor: int
+    kind: str
+    description: str
+    contractor_name: str
+    engagement_id: uuid.UUID
+    engagement_title: str
+    milestone_id: uuid.UUID | None
+    milestone_title: str | None
+    deliverable: str | None
+    evidence_count: int
+    authorized_by_name: str
+    authorized_at: datetime
+    on_behalf_of: uuid.UUID | None
+    on_behalf_of_name: str | None
+    earlier: list[StepView]
+
+
+QUEUE_LIMIT = 200
+
+_QUEUE = """
+select a.invoice_id, a.step, a.approver_role, a.approver_ids, a.created_at as waiting_since,
+       (select count(*) from invoice_approvals n
+         where n.org_id = a.org_id and n.invoice_id = a.invoice_id) as steps_total,
+       i.invoice_number, i.currency, i.gross_minor, i.net_minor, i.kind, i.description, i.authorized_by,
+       i.authorized_at, i.milestone_id, i.engagement_id, e.title as engagement_title, c.legal_name as contractor_name,
+       m.title as milestone_title, m.deliverable, u.name as authorized_by_name,
+       (select count(*) from evidence_files f join submissions s on s.id = f.submission_id and s.org_id = f.org_id
+         join reviews r on r.submission_id = s.id and r.org_id = s.org_id
+        where r.id = i.review_id and r.org_id = i.org_id) as evidence_count
+  from invoice_approvals a
+  join invoices i on i.id = a.invoice_id and i.org_id = a.org_id and i.status = 'pending_approval'
+  join engagements e on e.id = i.engagement_id and e.org_id = i.org_id
+  join contractors c on c.id = i.contractor_id and c.org_id = i.org_id
+  left join milestones m on m.id = i.milestone_id and m.org_id = i.org_id
+  left join users u on u.id = i.authorized_by
+ where a.status = 'waiting'
+   and not exists (select 1 from invoice_approvals b where b.org_id = a.org_id and b.invoice_id = a.invoice_id
+                                                       and b.step < a.step and b.status = 'waiting')
+   and (a.approver_role = any(cast(:roles as text[])) or a.approver_ids && cast(:people as uuid[]))
+ order by a.created_at, a.invoice_id
+ limit :limit
+"""
+
+
+def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
+    """What waits for ``actor``'s decision, oldest first: each invoice whose next step names them (by role or by
+    name) or someone they stand in for today, and which they have not approved already (approvers are distinct)."""
+    if actor.role not in rules.APPROVER_ROLES:
+        return []
+    members = staff(session)
+    principals = standing_in_for(session, actor, today)
+    roles = {str(actor.role)} | {members[p][1] for p in principals if p in members}
+    rows = (
+        session.execute(
+            text(_QUEUE), {"roles": sorted(roles), "people": [actor.user_id, *principals], "limit": QUEUE_LIMIT}
+        )
+        .mappings()
+        .all()
+    )
+    earlier = approval_steps(session, [r["invoice_id"] for r in rows])
+    names = {u: n for u, (n, _) in members.items()}
+    found = []
+    for r in rows:
+        deciding_for = None
+        if not rules.may_approve(r["approver_role"], r["approver_ids"], actor.role, actor.user_id):
+            deciding_for = next(
+                (p for p in principals if rules.may_approve(r["approver_role"], r["approver_ids"], members[p][1], p)),
+                None,
+            )
+            if deciding_for is None:
+                continue
+        done = earlier.get(r["invoice_id"], [])
+        people = [x for x in (_ids_of(session, r["invoice_id"])) if x]
+        if rules.distinct_people_refusal(actor.user_id, deciding_for, r["authorized_by"], people):
+            continue
+        found.append(
+            Waiting(
+                r["invoice_id"],
+                r["invoice_number"],
+                r["step"],
+                r["steps_total"],
+                describe_step(r["approver_role"], r["approver_ids"], members),
+                r["waiting_since"],
+                r["currency"],
+                r["gross_minor"],
+                r["net_minor"],
+                r["kind"],
+                r["description"],
+                r["contractor_name"],
+                r["engagement_id"],
+                r["engagement_title"],
+                r["milestone_id"],
+                r["milestone_title"],
+                r["deliverable"],
+                r["evidence_count"],
+                r["authorized_by_name"] or "—",
+                r["authorized_at"],
+                deciding_for,
+                names.get(deciding_for),
+                [s for s in done if s.status != rules.StepStatus.WAITING],
+            )
+        )
+    return found
+
+
+def _ids_of(session: Session, invoice_id: uuid.UUID) -> list[uuid.UUID]:
+    return [
+        p
+        for row in session.execute(
+            text(
+                "select decided_by, on_behalf_of from invoice_approvals where invoice_id = :id and status <> 'waiting'"
+            ),
+            {"id": invoice_id},
+        )
+        for p in row
+    ]
+
+
+# --- the settings pages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    id: uuid.UUID
+    name: str
+    currency: str
+    min_amount_minor: int
+    steps: list[str]
+    created_by_name: str
+    created_at: datetime
+
+
+def policies(session: Session) -> list[PolicyView]:
+    members = staff(session)
+    names = _names(session)
+    live = (
+        session.execute(
+            select(ApprovalPolicy)
+            .where(ApprovalPolicy.archived_at.is_(None))
+            .order_by(ApprovalPolicy.currency, ApprovalPolicy.min_amount_minor)
+        )
+        .scalars()
+        .all()
+    )
+    steps: dict[uuid.UUID, list[str]] = {}
+    for s in session.execute(
+        select(ApprovalPolicyStep)
+        .where(ApprovalPolicyStep.policy_id.in_([p.id for p in live]))
+        .order_by(ApprovalPolicyStep.policy_id, ApprovalPolicyStep.step)
+    ).scalars():
+        steps.setdefault(s.policy_id, []).append(describe_step(s.approver_role, s.approver_ids, members))
+    return [
+        PolicyView(
+            p.id,
+            p.name,
+            p.currency,
+            p.min_amount_minor,
+            steps.get(p.id, []),
+            names.get(p.created_by, "—"),
+            p.created_at,
+        )
+        for p in live
+    ]
+
+
+@dataclass(frozen=True)
+class DelegationView:
+    id: uuid.UUID
+    user_name: str
+    delegate_name: str
+    starts_on: date
+    ends_on: date
+    mine: bool
+
+
+def delegations(session: Session, actor: Actor, today: date) -> list[DelegationView]:
+    """Live delegations that have not ended: the actor's own, and those naming the actor; an admin sees all."""
+    names = _names(session)
+    where = [ApprovalDelegation.revoked_at.is_(None), ApprovalDelegation.ends_on >= today]
+    if str(actor.role) != "admin":
+        where.append((ApprovalDelegation.user_id == actor.user_id) | (ApprovalDelegation.delegate_id == actor.user_id))
+    rows = session.execute(select(ApprovalDelegation).where(*where).order_by(ApprovalDelegation.starts_on)).scalars()
+    return [
+        DelegationView(
+            d.id,
+            names.get(d.user_id, "—"),
+            names.get(d.delegate_id, "—"),
+            d.starts_on,
+            d.ends_on,
+            d.user_id == actor.user_id,
+        )
+        for d in rows
+    ]
+
+
+@dataclass(frozen=True)
+class HoldView:
+    id: uuid.UUID
+    invoice_id: uuid.UUID | None
+    invoice_number: str | None
+    contractor_id: uuid.UUID | None
+    contractor_name: str | None
+    reason: str
+    held_by_name: str
+    held_at: datetime
+
+
+def live_holds(session: Session) -> list[HoldView]:
+    rows = session.execute(
+        text(
+            "select h.id, h.invoice_id, i.invoice_number, h.contractor_id, c.legal_name as contractor_name, h.reason,"
+            "       u.name as held_by_name, h.held_at"
+            "  from holds h left join invoices i on i.id = h.invoice_id and i.org_id = h.org_id"
+            "  left join contractors c on c.id = h.contractor_id and c.org_id = h.org_id"
+            "  left join users u on u.id = h.held_by"
+            " where h.released_at is null order by h.held_at desc limit 500"
+        )
+    ).mappings()
+    return [HoldView(**r) for r in rows]
+
+
+def staff_choices(session: Session) -> list[tuple[uuid.UUID, str]]:
+    """Who a step or a delegation may name: (id, "Name · Role"), by name."""
+    from backoffice.domain.roles import Role
+
+    return sorted(((u, f"{n} · {Role(r).label}") for u, (n, r) in staff(session).items()), key=lambda x: x[1])
+
+
+def contractor_choices(session: Session) -> list[tuple[uuid.UUID, str]]:
+    return list(session.execute(select(Contractor.id, Contractor.legal_name).order_by(Contractor.legal_name)).all())
+
+
+# --- what the payment doors ask -----------------------------------------------------------------------------
+
+
+def approvers_of(session: Session, invoices) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Everyone who approved each invoice: its reviewer (step 0) and each step's decider and the person they
+    decided for. With segregation of duties on, none of them records or sends its payment (sql/controls.sql,
+    invoice_approvers(), says the same to the database)."""
+    invoices = list(invoices)
+    found = {i.id: {i.authorized_by} for i in invoices}
+    if not invoices:
+        return found
+    for invoice_id, decided_by, on_behalf_of in session.execute(
+        text(
+            "select invoice_id, decided_by, on_behalf_of from invoice_approvals"
+            " where invoice_id = any(:ids) and status = 'approved'"
+        ),
+        {"ids": [i.id for i in invoices]},
+    ):
+        found[invoice_id] |= {p for p in (decided_by, on_behalf_of) if p is not None}
+    return found
+
+
+def holds_on(session: Session, invoices) -> dict[uuid.UUID, str]:
+    """The invoices among ``invoices`` that a live hold stops (on it, or on its contractor), with the words why."""
+    invoices = list(invoices)
+    if not invoices:
+        return {}
+    ids = [i.id for i in invoices]
+    contractors = list({i.contractor_id for i in invoices})
+    on_invoice: dict[uuid.UUID, str] = {}
+    on_contractor: dict[uuid.UUID, str] = {}
+    for h in session.execute(
+        select(Hold).where(Hold.released_at.is_(None), Hold.invoice_id.in_(ids) | Hold.contractor_id.in_(contractors))
+    ).scalars():
+        if h.invoice_id:
+            on_invoice[h.invoice_id] = f"It is on hold: {h.reason}"
+        else:
+            on_contractor[h.contractor_id] = f"The contractor is on hold: {h.reason}"
+    return {
+        i.id: on_invoice.get(i.id) or on_contractor[i.contractor_id]
+        for i in invoices
+        if i.id in on_invoice or i.contractor_id in on_contractor
+    }
