@@ -88,8 +88,10 @@ $$;
 revoke all on function invoice_approvers(uuid, uuid) from public;
 
 -- Whether a live hold stands on the invoice or on its contractor: nothing exports or pays it meanwhile.
+-- As the caller, like invoices_move_guard that asks it: finance, admins and the worker read every hold of their
+-- organization (their policies), and nobody else moves an invoice.
 create or replace function invoice_held(p_org uuid, p_invoice uuid, p_contractor uuid) returns boolean
-language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+language sql stable set search_path = pg_catalog, pg_temp as $$
   select exists (select 1 from public.holds h
                   where h.org_id = p_org and h.invoice_id = p_invoice and h.released_at is null)
       or exists (select 1 from public.holds h

@@ -194,12 +194,12 @@ begin
   if (new.id, new.org_id, new.contractor_id, new.engagement_id, new.kind, new.milestone_id, new.review_id, new.number,
       new.invoice_number, new.description, new.currency, new.gross_minor, new.retainage_bps, new.retainage_minor,
       new.net_minor, new.fee_bps, new.fee_minor, new.total_minor, new.issued_on, new.due_date, new.authorized_by,
-      new.authorized_at, new.release_reason)
+      new.authorized_at, new.release_reason, new.approval_policy_id)
      is distinct from
      (old.id, old.org_id, old.contractor_id, old.engagement_id, old.kind, old.milestone_id, old.review_id, old.number,
       old.invoice_number, old.description, old.currency, old.gross_minor, old.retainage_bps, old.retainage_minor,
       old.net_minor, old.fee_bps, old.fee_minor, old.total_minor, old.issued_on, old.due_date, old.authorized_by,
-      old.authorized_at, old.release_reason) then
+      old.authorized_at, old.release_reason, old.approval_policy_id) then
     raise exception 'an invoice''s amounts, dates and parties never change; only its payment status moves' using errcode = '23514';
   end if;
   -- Which moves exist: domain.invoices.MOVES, through its twin in sql/rules.sql. Each one's own condition
@@ -751,6 +751,9 @@ end
 $$;
 
 do $$
+declare
+  v_controls boolean := exists (select 1 from pg_attribute a where a.attrelid = to_regclass('public.invoices')
+                                   and a.attname = 'voided_at' and not a.attisdropped);
 begin
   if to_regclass('public.invoices') is not null then
     drop trigger if exists invoices_guard on public.invoices;
@@ -759,6 +762,8 @@ begin
     -- those invoices_move_guard keeps, and the two it stamps or leaves to a CHECK (tests/integration/
     -- test_ap_export_moves.py changes each kept one on the export's path, and lists every column).
     drop trigger if exists invoices_move_guard on public.invoices;
+    -- (Revision 0027's columns, approval_policy_id and voided_at, once they exist: earlier revisions apply this file.)
+    execute format($t$
     create trigger invoices_move_guard before update on public.invoices for each row
       -- (is not distinct from throughout: a NULL here would skip the guard for a row that is no export)
       when (not (old.status is not distinct from 'approved' and new.status is not distinct from 'exported'
@@ -766,13 +771,15 @@ begin
                  and (new.id, new.org_id, new.contractor_id, new.engagement_id, new.kind, new.milestone_id, new.review_id,
                       new.number, new.invoice_number, new.description, new.currency, new.gross_minor, new.retainage_bps,
                       new.retainage_minor, new.net_minor, new.fee_bps, new.fee_minor, new.total_minor, new.issued_on,
-                      new.due_date, new.authorized_by, new.authorized_at, new.release_reason, new.paid_at, new.updated_at)
+                      new.due_date, new.authorized_by, new.authorized_at, new.release_reason, new.paid_at, new.updated_at%1$s)
                      is not distinct from
                      (old.id, old.org_id, old.contractor_id, old.engagement_id, old.kind, old.milestone_id, old.review_id,
                       old.number, old.invoice_number, old.description, old.currency, old.gross_minor, old.retainage_bps,
                       old.retainage_minor, old.net_minor, old.fee_bps, old.fee_minor, old.total_minor, old.issued_on,
-                      old.due_date, old.authorized_by, old.authorized_at, old.release_reason, old.paid_at, old.updated_at)))
-      execute function invoices_move_guard();
+                      old.due_date, old.authorized_by, old.authorized_at, old.release_reason, old.paid_at, old.updated_at%2$s)))
+      execute function invoices_move_guard()$t$,
+      case when v_controls then ', new.approval_policy_id, new.voided_at' else '' end,
+      case when v_controls then ', old.approval_policy_id, old.voided_at' else '' end);
     drop trigger if exists invoices_exported_check on public.invoices;
     create trigger invoices_exported_check after update on public.invoices referencing new table as moved
       for each statement execute function invoices_exported_check();

@@ -108,6 +108,13 @@ def _names(session: Session) -> dict[uuid.UUID, str]:
     return dict(session.execute(select(User.id, User.name)).all())
 
 
+def names_of(session: Session, user_ids) -> dict[uuid.UUID, str]:
+    ids = [u for u in user_ids if u]
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
 def steps_left(steps: list[StepView]) -> list[str]:
     """The words of the steps still waiting: "step 2 of 3, anyone in finance"."""
     total = len(steps)

@@ -17,12 +17,23 @@ from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 PER_PAGE = 50
 QUEUE_STATUSES = {
     "open": ("approved", "exported", "on_hold"),
+    # What stands between these and payment (issue 18): approval steps left, a hold, a rail's refusal, a missing
+    # tax form. BLOCKED below narrows the statuses to those the controls stop.
+    "blocked": ("pending_approval", "approved", "exported", "on_hold"),
+    "pending_approval": ("pending_approval",),
     "approved": ("approved",),
     "exported": ("exported",),
     "on_hold": ("on_hold",),
     "paid": ("paid",),
-    "all": ("approved", "exported", "paid", "void", "on_hold"),
+    "all": ("pending_approval", "approved", "exported", "paid", "void", "on_hold"),
 }
+# An invoice the payment controls stop: awaiting approval, on hold (a rail's or a person's), of a held contractor,
+# or of a contractor whose required tax form is missing (tax_form_blocked(), sql/tax.sql, where it exists).
+BLOCKED = (
+    "(i.status in ('pending_approval', 'on_hold')"
+    " or exists (select 1 from holds h where h.org_id = i.org_id and h.released_at is null"
+    "            and (h.invoice_id = i.id or h.contractor_id = i.contractor_id)))"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class QueueFilters:
 
     def where(self) -> tuple[str, dict]:
         clauses, params = ["i.status = any(:statuses)"], {"statuses": self.statuses}
+        if self.status == "blocked":
+            clauses.append(BLOCKED)
         if self.due_before:
             clauses.append("i.due_date <= :due_before")
             params["due_before"] = self.due_before
@@ -135,7 +148,7 @@ def _queue_totals(session: Session, filters: QueueFilters) -> list[CurrencyTotal
     """Count, net and overdue count per currency of everything the filters match. Without a contractor or
     an engagement, from the derived invoice_totals (a row per status, currency and due date, whatever the
     organization's size); with one, from that party's own invoices."""
-    if filters.contractor_id or filters.engagement_id:
+    if filters.contractor_id or filters.engagement_id or filters.status == "blocked":
         where, params = filters.where()
         source = f"select i.currency, i.status, i.due_date, 1 as invoices, i.net_minor from invoices i where {where}"
     else:

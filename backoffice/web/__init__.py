@@ -108,6 +108,7 @@ def on(value: date | str | None):
 def register(app: Flask) -> None:
     from backoffice.web import (
         admin,
+        approvals,
         audit,
         auth,
         batches,
@@ -156,6 +157,7 @@ def register(app: Flask) -> None:
         auth.bp,
         home.bp,
         admin.bp,
+        approvals.bp,
         audit.bp,
         engagements.bp,
         schedule.bp,

@@ -8,9 +8,11 @@ from datetime import date
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
 
+from backoffice.domain.approvals import APPROVER_ROLES
 from backoffice.domain.invoices import InvoiceStatus, handed_to_rail
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
+from backoffice.queries import approvals as approval_queries
 from backoffice.queries import money as queries
 from backoffice.queries.notifications import (
     ADVICES_SHOWN,
@@ -18,6 +20,8 @@ from backoffice.queries.notifications import (
     remittance_advice_of_invoice,
     remittance_advices,
 )
+from backoffice.services import approvals as approval_service
+from backoffice.services import holds as hold_service
 from backoffice.services import payments as payment_service
 from backoffice.services import stripe_payouts
 from backoffice.services.ap_export import MAX_SELECTED
@@ -58,10 +62,12 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
 def queue():
     filters, notes = _filters(request.args)
     result = queries.payment_queue(db(), filters, org_id=actor().org_id)
+    why = approval_queries.payability(db(), [r for r in result.rows if r.status.value != "paid"], date.today())
     return render(
         "payments/queue.html",
         "payments/_queue.html",
         q=result,
+        why=why,
         f=filters,
         notes=notes,
         options=queries.queue_options(db(), filters.engagement_id),
@@ -126,6 +132,7 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     in_flight = handed_to_rail(detail.row.status, in_batch=detail.row.batch_id is not None)
     # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
     advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
+    controls = controls_context(detail.row)
     return {
         "d": detail,
         "i": detail.row,
@@ -134,13 +141,42 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
         "method_labels": payment_service.METHOD_LABELS,
         "receipt": receipt,
         "remittance": [advice] if advice else [],
-        "can_pay": finance and detail.row.status.payable and not in_flight,
+        "can_pay": finance and detail.row.status.payable and not in_flight and not controls["why"].blocked,
         "in_flight": in_flight,
         "stripe": _stripe_option(detail) if finance else None,
         "own_approval": detail.authorized_by == me.user_id,
+        **controls,
         "errors": {},
         "values": {},
         **extra,
+    }
+
+
+def controls_context(row) -> dict:
+    """The invoice page's payment controls (issue 18): why it is not payable yet, its approval steps and whether the
+    viewer decides the one that waits (and for whom), its hold, and whether the viewer may hold it."""
+    me = actor()
+    if me.role == Role.CONTRACTOR:
+        return {"why": None, "steps": [], "my_step": None, "hold": None, "contractor_hold": None, "can_hold": False}
+    today = date.today()
+    found = approval_queries.payability(db(), [row], today)[row.id]
+    my_step = None
+    if row.status == InvoiceStatus.PENDING_APPROVAL and me.role in APPROVER_ROLES:
+        step = approval_service.waiting_step(db(), row.id)
+        if step is not None:
+            deciding = approval_service.deciding_as(db(), me, step, today)
+            if deciding is not False:
+                my_step = {"step": step.step, "for": approval_queries.names_of(db(), [deciding]).get(deciding)}
+    return {
+        "why": found,
+        "steps": found.steps,
+        "my_step": my_step,
+        "hold": found.invoice_hold,
+        "contractor_hold": found.contractor_hold,
+        "can_hold": me.role in FINANCE_ROLES
+        and row.status in hold_service.HOLDABLE
+        and not handed_to_rail(row.status, in_batch=row.batch_id is not None)
+        and found.invoice_hold is None,
     }
 
 
@@ -159,7 +195,12 @@ def _stripe_option(detail: queries.InvoiceDetail) -> dict | None:
 @bp.route("/invoices/<invoice_id>")
 @login_required
 def invoice(invoice_id):
-    return render("payments/invoice.html", **_invoice_context(_detail(invoice_id)))
+    return invoice_page(invoice_id)
+
+
+def invoice_page(invoice_id, *, status: int = 200, **extra):
+    """The invoice's page (also re-rendered with an approval's error at its field: web/approvals)."""
+    return render("payments/invoice.html", status=status, **_invoice_context(_detail(invoice_id), **extra))
 
 
 @bp.route("/invoices/<invoice_id>/pay", methods=["POST"])

@@ -78,6 +78,10 @@ def upgrade() -> None:
         $$;
         create unique index if not exists invoices_one_per_milestone on invoices (org_id, milestone_id)
             where voided_at is null;
+        -- Rebuilt after it, so that a second invoice for a milestone is refused by name as one per milestone
+        -- first (unique indexes are checked in the order they were made), as before.
+        alter table invoices drop constraint if exists invoices_one_per_review;
+        alter table invoices add constraint invoices_one_per_review unique (org_id, review_id);
         drop index if exists invoices_one_release_per_engagement;
         create unique index invoices_one_release_per_engagement on invoices (org_id, engagement_id)
             where kind = 'retainage_release' and voided_at is null;

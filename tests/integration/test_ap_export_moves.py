@@ -46,9 +46,11 @@ KEPT = {
     "authorized_by": "gen_random_uuid()",
     "authorized_at": "authorized_at - interval '1 day'",
     "release_reason": "'Early release'",
+    "approval_policy_id": "gen_random_uuid()",
 }
 # The status columns; paid_at only with a payment (a CHECK constraint), updated_at as invoices_move_guard stamps it.
-MOVING = {"status", "batch_id", "exported_at", "paid_at", "updated_at"}
+# voided_at: only with the move to void (a CHECK constraint), as invoices_move_guard stamps it.
+MOVING = {"status", "batch_id", "exported_at", "paid_at", "updated_at", "voided_at"}
 
 NEW_BATCH = (
     "insert into ap_export_batches (org_id, number, currency, preset, layout, selection, created_by)"

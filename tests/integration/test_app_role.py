@@ -49,6 +49,12 @@ APP_TABLES = {
     "contractor_retainage_totals",  # revision 0020
     "payout_accounts",  # revision 0022: a contractor's account on the Stripe rail
     "payout_attempts",  # revision 0024: each call to the rail for an invoice
+    # revision 0027: payment controls (issue 18)
+    "approval_policies",
+    "approval_policy_steps",
+    "invoice_approvals",
+    "approval_delegations",
+    "holds",
     "rail_reconciliations",  # revision 0026: the Stripe reconciliation's runs (read only; the worker writes)
     "rail_reconciliation_findings",  # and their findings
 }
@@ -359,6 +365,12 @@ EXPECTED_TABLE_PRIVILEGES = {
     "contractor_retainage_totals": {"SELECT"},
     "payout_accounts": {"SELECT", "INSERT"},  # and UPDATE of its readiness columns (column grants)
     "payout_attempts": {"SELECT", "INSERT"},  # only the worker closes one
+    # payment controls: never deleted; their updates are column grants (switched off, decided, revoked, released)
+    "approval_policies": {"SELECT", "INSERT"},
+    "approval_policy_steps": {"SELECT", "INSERT"},
+    "invoice_approvals": {"SELECT"},  # written by the database when an invoice starts under a policy
+    "approval_delegations": {"SELECT", "INSERT"},
+    "holds": {"SELECT", "INSERT"},
     # the reconciliation page reads them; only the worker writes them, once
     "rail_reconciliations": {"SELECT"},
     "rail_reconciliation_findings": {"SELECT"},

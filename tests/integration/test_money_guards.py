@@ -258,6 +258,7 @@ def test_the_rules_on_an_invoices_own_columns_are_those_revision_0018_took_from_
         # (invoices_exported_has_batch until revision 0024: an invoice handed to a payment rail is exported with
         # no batch; invoices_move_guard and invoices_exported_check ask for a live batch or a payout attempt.)
         "invoices_batch_only_when_exported",
+        "invoices_void_has_voided_at",  # revision 0027: a voided authorization says when
     }
     assert not checks & set(migration.MOVED)
 

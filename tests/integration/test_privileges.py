@@ -110,6 +110,25 @@ WEB_ROLE_TABLES = {
     "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
     "INSERT on table public.payout_accounts": "connecting a payout account (services/payout_accounts)",
     "SELECT on table public.payout_attempts": "an invoice's Stripe payments, and why one was refused (revision 0024)",
+    # payment controls (issue 18, revision 0027; policies in sql/controls.sql)
+    "SELECT on table public.approval_policies": "the approval policies page; the invoice's start under one",
+    "INSERT on table public.approval_policies": "an admin adds a policy (services/approvals.create_policy)",
+    "UPDATE on table public.approval_policies (archived_at, archived_by)": "an admin switches a policy off, once",
+    "SELECT on table public.approval_policy_steps": "a policy's steps, on its page and when an invoice starts under it",
+    "INSERT on table public.approval_policy_steps": "a new policy's steps, written with it",
+    "SELECT on table public.invoice_approvals": "the approvals queue and an invoice's steps",
+    "UPDATE on table public.invoice_approvals (decided_at, decided_by, on_behalf_of, reason, status)": (
+        "an approver decides the step that waits (invoice_approvals_guard says whether they may)"
+    ),
+    "SELECT on table public.approval_delegations": "the approvals page lists stand-ins",
+    "INSERT on table public.approval_delegations": "an approver names a stand-in (services/approvals.delegate)",
+    "UPDATE on table public.approval_delegations (revoked_at)": "a delegation is ended, once",
+    "SELECT on table public.holds": "why an invoice is not payable yet; the holds page",
+    "INSERT on table public.holds": "finance holds an invoice or a contractor (services/holds)",
+    "UPDATE on table public.holds (release_note, released_at, released_by)": "finance releases a hold, once",
+    "EXECUTE on function public.invoice_held(p_org uuid, p_invoice uuid, p_contractor uuid)": (
+        "invoices_move_guard runs as the caller and asks it whether a hold stops an export or a payment"
+    ),
     "INSERT on table public.payout_attempts": "finance sends invoices to Stripe (services/stripe_payouts.send)",
     "SELECT on table public.rail_reconciliations": (
         "the Stripe reconciliation page: the latest run and its counts (finance and admins, by policy; revision 0026)"
@@ -374,6 +393,13 @@ WORKER_ROLE_TABLES = {
     " updated_at)": "apply_rail_event keeps what Stripe says of the account now",
     # paying through Stripe (revision 0024): the pay_out job closes an attempt with what Stripe answered
     "SELECT on table public.payout_attempts": "pay_out and the sweep read the attempt they make the transfer of",
+    "SELECT on table public.holds": "pay_out asks whether a hold came after the payment was sent (issue 18)",
+    "EXECUTE on function public.invoice_held(p_org uuid, p_invoice uuid, p_contractor uuid)": (
+        "invoices_move_guard asks it when pay_out records a payment"
+    ),
+    "SELECT on table public.invoice_approvals": "the approval reminders read what waits (issue 18)",
+    "UPDATE on table public.invoice_approvals (reminded_at)": "the approval reminders stamp when they reminded",
+    "SELECT on table public.approval_delegations": "the approval reminders tell a stand-in too",
     "INSERT on table public.payout_attempts": "automatic payment on the due date (stripe_payouts.pay_due)",
     "UPDATE on table public.payout_attempts (failure_code, failure_words, finished_at, payment_id, status,"
     " transfer_id, tries)": "pay_out closes the attempt as succeeded or refused; transfer.reversed marks it reversed",

@@ -158,7 +158,6 @@ def test_no_reference_table_points_at_a_tenant_table(admin_engine, tables):
 # the migration. Code and tests match the names of the first four, and of payments_one_per_invoice (a partial
 # index since revision 0024, below): services/invoices, payments, reviews.
 GUARANTEES = {
-    "invoices_one_per_milestone": "UNIQUE (org_id, milestone_id)",
     "invoices_one_per_review": "UNIQUE (org_id, review_id)",
     "reviews_one_per_submission": "UNIQUE (org_id, submission_id)",
     "milestones_engagement_seq_key": "UNIQUE (org_id, engagement_id, seq) DEFERRABLE INITIALLY DEFERRED",
@@ -176,7 +175,11 @@ GUARANTEES = {
 PARTIAL_GUARANTEES = {
     # A unique constraint until revision 0024: one payment that stands (not reversed by its rail) per invoice.
     "payments_one_per_invoice": "(org_id, invoice_id) WHERE (reversed_at IS NULL)",
-    "invoices_one_release_per_engagement": "(org_id, engagement_id) WHERE (kind = 'retainage_release'::text)",
+    # Unique constraints until revision 0027: one live (not voided by a rejected approval step) invoice per
+    # milestone, and one live release per engagement.
+    "invoices_one_per_milestone": "(org_id, milestone_id) WHERE (voided_at IS NULL)",
+    "invoices_one_release_per_engagement": "(org_id, engagement_id) WHERE ((kind = 'retainage_release'::text)"
+    " AND (voided_at IS NULL))",
     "documents_one_receipt_per_invoice": "(org_id, invoice_id) WHERE (kind = 'receipt'::text)",
 }
 
