@@ -35,7 +35,10 @@ class InvoiceStatus(StrEnum):
     def label(self) -> str:
         return {
             "pending_approval": "Awaiting approval",
-            "approved": "Authorized", "exported": "Exported", "paid": "Paid", "void": "Void",
+            "approved": "Authorized",
+            "exported": "Exported",
+            "paid": "Paid",
+            "void": "Void",
             "on_hold": "On hold",
         }[self.value]
 

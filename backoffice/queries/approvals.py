@@ -23,12 +23,13 @@ from backoffice.models import (
 )
 
 
-def staff(session: Session) -> dict[uuid.UUID, tuple[str, str]]:
+def staff(session: Session, org_id: uuid.UUID) -> dict[uuid.UUID, tuple[str, str]]:
     """The organization's staff who may be named by a step: user id -> (name, role)."""
     rows = session.execute(
         select(User.id, User.name, Membership.role)
         .join(Membership, Membership.user_id == User.id)
         .where(
+            Membership.org_id == org_id,
             Membership.accepted_at.is_not(None),
             User.is_active,
             Membership.role.in_([r.value for r in rules.APPROVER_ROLES]),
@@ -46,6 +47,7 @@ def standing_in_for(session: Session, actor: Actor, today: date) -> list[uuid.UU
     return list(
         session.execute(
             select(ApprovalDelegation.user_id).where(
+                ApprovalDelegation.org_id == actor.org_id,
                 ApprovalDelegation.delegate_id == actor.user_id,
                 ApprovalDelegation.revoked_at.is_(None),
                 ApprovalDelegation.starts_on <= today,
@@ -77,18 +79,19 @@ def approval_steps(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.
     """Each invoice's steps in order (none for an invoice approved at once), in words."""
     if not invoice_ids:
         return {}
-    members = staff(session)
     names = _names(session)
+    by_org: dict[uuid.UUID, dict] = {}
     rows = session.execute(
         text(
-            "select invoice_id, step, approver_role, approver_ids, status, decided_by, on_behalf_of, decided_at,"
-            "       reason, created_at"
+            "select org_id, invoice_id, step, approver_role, approver_ids, status, decided_by, on_behalf_of,"
+            "       decided_at, reason, created_at"
             "  from invoice_approvals where invoice_id = any(:ids) order by invoice_id, step"
         ),
         {"ids": list(invoice_ids)},
     ).mappings()
     found: dict[uuid.UUID, list[StepView]] = {}
     for r in rows:
+        members = by_org.get(r["org_id"]) or by_org.setdefault(r["org_id"], staff(session, r["org_id"]))
         found.setdefault(r["invoice_id"], []).append(
             StepView(
                 r["step"],
@@ -142,7 +145,7 @@ def payability(session: Session, invoices, today: date) -> dict[uuid.UUID, Payab
         return {}
     ids = [i.id for i in invoices]
     contractors = list({i.contractor_id for i in invoices})
-    steps = approval_steps(session, [i.id for i in invoices if i.status == "pending_approval"])
+    steps = approval_steps(session, ids)
     holds = session.execute(
         select(Hold).where(
             Hold.released_at.is_(None), (Hold.invoice_id.in_(ids)) | (Hold.contractor_id.in_(contractors))
@@ -246,7 +249,7 @@ def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
     name) or someone they stand in for today, and which they have not approved already (approvers are distinct)."""
     if actor.role not in rules.APPROVER_ROLES:
         return []
-    members = staff(session)
+    members = staff(session, actor.org_id)
     principals = standing_in_for(session, actor, today)
     roles = {str(actor.role)} | {members[p][1] for p in principals if p in members}
     rows = (
@@ -329,8 +332,8 @@ class PolicyView:
     created_at: datetime
 
 
-def policies(session: Session) -> list[PolicyView]:
-    members = staff(session)
+def policies(session: Session, org_id: uuid.UUID) -> list[PolicyView]:
+    members = staff(session, org_id)
     names = _names(session)
     live = (
         session.execute(
@@ -418,11 +421,11 @@ def live_holds(session: Session) -> list[HoldView]:
     return [HoldView(**r) for r in rows]
 
 
-def staff_choices(session: Session) -> list[tuple[uuid.UUID, str]]:
+def staff_choices(session: Session, org_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
     """Who a step or a delegation may name: (id, "Name · Role"), by name."""
     from backoffice.domain.roles import Role
 
-    return sorted(((u, f"{n} · {Role(r).label}") for u, (n, r) in staff(session).items()), key=lambda x: x[1])
+    return sorted(((u, f"{n} · {Role(r).label}") for u, (n, r) in staff(session, org_id).items()), key=lambda x: x[1])
 
 
 def contractor_choices(session: Session) -> list[tuple[uuid.UUID, str]]:

@@ -54,9 +54,15 @@ class PolicyInput:
     steps: list[StepInput]
 
 
-def live_policies(session: Session) -> list[rules.Policy]:
+def live_policies(session: Session, org_id: uuid.UUID) -> list[rules.Policy]:
     """The organization's policies in force, with their steps (RLS: staff only)."""
-    rows = session.execute(select(ApprovalPolicy).where(ApprovalPolicy.archived_at.is_(None))).scalars().all()
+    rows = (
+        session.execute(
+            select(ApprovalPolicy).where(ApprovalPolicy.org_id == org_id, ApprovalPolicy.archived_at.is_(None))
+        )
+        .scalars()
+        .all()
+    )
     steps: dict[uuid.UUID, list[rules.Step]] = {}
     for s in session.execute(
         select(ApprovalPolicyStep)
@@ -67,10 +73,10 @@ def live_policies(session: Session) -> list[rules.Policy]:
     return [rules.Policy(p.id, p.currency, p.min_amount_minor, tuple(steps.get(p.id, ()))) for p in rows]
 
 
-def policy_for(session: Session, currency: str, gross: int) -> rules.Policy | None:
+def policy_for(session: Session, org_id: uuid.UUID, currency: str, gross: int) -> rules.Policy | None:
     """The policy an authorization of ``gross`` starts under now (domain.approvals.applicable_policy)."""
     return rules.applicable_policy(
-        [p for p in live_policies(session) if p.currency == currency], currency, rules.policy_amount(gross)
+        [p for p in live_policies(session, org_id) if p.currency == currency], currency, rules.policy_amount(gross)
     )
 
 
@@ -91,7 +97,7 @@ def create_policy(session: Session, actor: Actor, data: PolicyInput, *, replaces
             minimum = parse_amount(data.min_amount, currency)
         except AmountError as exc:
             errors["min_amount"] = str(exc)
-    members = staff(session)
+    members = staff(session, actor.org_id)
     steps: list[rules.Step] = []
     for n, raw in enumerate([s for s in data.steps if s.role or s.people], start=1):
         people = [parse_id(p) for p in raw.people if p]
@@ -116,6 +122,7 @@ def create_policy(session: Session, actor: Actor, data: PolicyInput, *, replaces
             _archive(session, actor, replaces)
         clash = session.execute(
             select(ApprovalPolicy.name).where(
+                ApprovalPolicy.org_id == actor.org_id,
                 ApprovalPolicy.archived_at.is_(None),
                 ApprovalPolicy.currency == currency,
                 ApprovalPolicy.min_amount_minor == minimum,
@@ -183,7 +190,7 @@ def deciding_as(session: Session, actor: Actor, step: InvoiceApproval, today: da
     the step is not theirs)."""
     if rules.may_approve(step.approver_role, step.approver_ids, actor.role, actor.user_id):
         return None
-    members = staff(session)
+    members = staff(session, actor.org_id)
     for principal in standing_in_for(session, actor, today):
         role = members.get(principal, (None, None))[1]
         if rules.may_approve(step.approver_role, step.approver_ids, role, principal):
@@ -322,7 +329,7 @@ def delegate(session: Session, actor: Actor, delegate_id, starts_on: str, ends_o
         raise Forbidden("Only an approver delegates approvals.")
     errors: dict[str, str] = {}
     who = parse_id(delegate_id)
-    members = staff(session)
+    members = staff(session, actor.org_id)
     if who is None or who not in members:
         errors["delegate_id"] = "Choose an admin, project owner or finance member to stand in for you."
     elif who == actor.user_id:

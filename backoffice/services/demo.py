@@ -11,7 +11,7 @@ from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
-from backoffice.services import bootstrap, demo_engagements, demo_money
+from backoffice.services import bootstrap, demo_controls, demo_engagements, demo_money
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
@@ -112,6 +112,13 @@ def seed(session: Session) -> list[DemoLogin]:
     demo_money.seed(
         session,
         owner=omar,
+        finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name),
+        admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
+    )
+    demo_controls.seed(
+        session,
+        owner=omar,
+        contractor=nina_actor,
         finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name),
         admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
     )

@@ -76,7 +76,7 @@ def authorize_milestone(
                 description=f"{engagement.title} — {milestone.title}"[:500],
                 currency=engagement.currency,
                 authorized_by=actor.user_id,
-                **awaiting_approval(session, engagement.currency, amounts.gross),
+                **awaiting_approval(session, engagement.org_id, engagement.currency, amounts.gross),
                 **amounts.as_dict(),
             )
             .returning(Invoice),
@@ -96,11 +96,11 @@ def authorize_milestone(
     return invoice
 
 
-def awaiting_approval(session: Session, currency: str, gross: int) -> dict:
+def awaiting_approval(session: Session, org_id, currency: str, gross: int) -> dict:
     """An authorization's start under the organization's approval policies (issue 18): at or above a policy's
     amount it awaits that policy's steps (the database copies them onto it and checks this is the policy that
     applies); otherwise it is approved at once."""
-    policy = approvals.policy_for(session, currency, gross)
+    policy = approvals.policy_for(session, org_id, currency, gross)
     if policy is None:
         return {"status": InvoiceStatus.APPROVED.value, "approval_policy_id": None}
     return {"status": InvoiceStatus.PENDING_APPROVAL.value, "approval_policy_id": policy.id}
@@ -110,6 +110,9 @@ def _pay_on_approval(session: Session, engagement: Engagement, invoice: Invoice)
     """Payment terms of 0 days pay on approval: where the organization pays automatically by Stripe, the worker
     sends it at once (services/stripe_payouts.pay_due; it does nothing when automatic payment is off). One awaiting
     its approval steps is sent when its last step approves it (services/approvals.decide_step)."""
+    if invoice.status == InvoiceStatus.PENDING_APPROVAL:
+        queue.notify(session, invoice.org_id, "invoice.approval_waiting", invoice.id)
+        return
     if engagement.payment_terms_days == 0 and invoice.status == InvoiceStatus.APPROVED:
         queue.enqueue(session, "pay_on_approval", org_id=str(invoice.org_id), invoice_id=str(invoice.id))
 
@@ -158,7 +161,7 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
                 currency=engagement.currency,
                 authorized_by=actor.user_id,
                 release_reason=cleaned,
-                **awaiting_approval(session, engagement.currency, amounts.gross),
+                **awaiting_approval(session, engagement.org_id, engagement.currency, amounts.gross),
                 **amounts.as_dict(),
             )
             .returning(Invoice.id)

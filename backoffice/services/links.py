@@ -36,6 +36,10 @@ def payments_on_hold() -> str:
     return "/payments/?status=on_hold"
 
 
+def approvals() -> str:
+    return "/approvals/"
+
+
 def reconciliation() -> str:
     """The latest reconciliation of Stripe's transfers with the payments recorded here, and its findings."""
     return "/payments/reconciliation"

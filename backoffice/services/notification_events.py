@@ -267,9 +267,15 @@ def _decided(session, org, review_id, event):
                 "milestone.approved",
                 f"milestone.approved:{r.id}",
                 people,
-                subject=f"Approved: {m.title} — {org.money(invoice.net_minor, invoice.currency)} queued for payment",
+                subject=f"Approved: {m.title} — {org.money(invoice.net_minor, invoice.currency)} "
+                + ("waiting for its approvals" if invoice.status == "pending_approval" else "queued for payment"),
                 lead=f"{org.name} approved “{m.title}”. "
-                "The payment is authorized and waiting in the finance team's queue.",
+                + (
+                    "Payments of this size need more approvals at "
+                    f"{org.name} before finance pays them; you hear when it is payable or if it comes back."
+                    if invoice.status == "pending_approval"
+                    else "The payment is authorized and waiting in the finance team's queue."
+                ),
                 facts=base + _amount_facts(org, invoice),
                 path=links.invoice(invoice.id),
                 action="See the payment",
@@ -421,6 +427,7 @@ def _overdue(session, org, submission_id, event):
     ]
 
 
-# The payments' notices (a payment run, the Stripe rail's events, the reconciliation) are in their own module, which
-# registers them here with @builds: imported last, once every name it uses from this one is defined.
-from backoffice.services import payment_notices  # noqa: E402, F401
+# The payments' notices (a payment run, the Stripe rail's events, the reconciliation) and the payment controls'
+# (issue 18) are in their own modules, which register them here with @builds: imported last, once every name they
+# use from this one is defined.
+from backoffice.services import approval_notices, payment_notices  # noqa: E402, F401

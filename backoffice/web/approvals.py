@@ -32,7 +32,7 @@ def _queue_context(**extra) -> dict:
     return {
         "waiting": queries.waiting_for(db(), me, _today()),
         "delegations": queries.delegations(db(), me, _today()),
-        "staff": [s for s in queries.staff_choices(db()) if s[0] != me.user_id],
+        "staff": [s for s in queries.staff_choices(db(), me.org_id) if s[0] != me.user_id],
         "errors": {},
         "values": {},
         "today": _today(),
@@ -106,8 +106,8 @@ def end_delegation(delegation_id):
 
 def _policy_context(**extra) -> dict:
     return {
-        "policies": queries.policies(db()),
-        "staff": queries.staff_choices(db()),
+        "policies": queries.policies(db(), actor().org_id),
+        "staff": queries.staff_choices(db(), actor().org_id),
         "roles": [(r.value, r.label) for r in (Role.FINANCE, Role.ADMIN, Role.OWNER)],
         "steps_shown": POLICY_STEPS_SHOWN,
         "errors": {},

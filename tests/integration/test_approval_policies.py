@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from kit.engagements import owner_query, race, sign_in
+from kit.jobs import run_jobs
 from kit.money import (
     active_engagement,
     approve,
@@ -29,8 +30,10 @@ from backoffice.errors import Conflict, DomainError, Forbidden, InvalidTransitio
 from backoffice.services import approvals, holds
 from backoffice.services.approvals import PolicyInput, StepInput
 
+FINANCE_STEP = (StepInput(role="finance"),)
 
-def set_policy(act_as, world, minimum="10,000.00", steps=(StepInput(role="finance"),), currency="USD", name="Large"):
+
+def set_policy(act_as, world, minimum="10,000.00", steps=FINANCE_STEP, currency="USD", name="Large"):
     session, actor = sign_in(act_as, world.admin, world.org_a)
     return approvals.create_policy(session, actor, PolicyInput(name, currency, minimum, list(steps)))
 
@@ -41,7 +44,9 @@ def decide(act_as, person, world, invoice_id, decision="approve", reason=""):
 
 
 def steps_of(admin_engine, invoice_id):
-    return owner_query(admin_engine, "select * from invoice_approvals where invoice_id = :i order by step", i=invoice_id)
+    return owner_query(
+        admin_engine, "select * from invoice_approvals where invoice_id = :i order by step", i=invoice_id
+    )
 
 
 def test_an_authorization_at_or_above_the_amount_waits_for_its_steps_and_one_below_is_approved_at_once(
@@ -121,8 +126,9 @@ def test_a_rejection_voids_the_authorization_and_sends_the_work_back_to_the_cont
     assert {r["event"] for r in ledger} == {"authorized", "authorization_voided"}
     (milestone,) = owner_query(admin_engine, "select status from milestones where id = :m", m=m)
     assert milestone["status"] == "planned"
-    (held,) = owner_query(admin_engine, "select withheld_minor from retainage_totals where engagement_id = :e",
-                          e=voided["engagement_id"])
+    (held,) = owner_query(
+        admin_engine, "select withheld_minor from retainage_totals where engagement_id = :e", e=voided["engagement_id"]
+    )
     assert held["withheld_minor"] == 0
     # The contractor revises and submits again; the next approval authorizes it anew (pay-once counts live ones).
     again = approve(act_as, admin_engine, p, m)
@@ -192,7 +198,7 @@ def test_two_approvers_racing_on_the_last_step_decide_it_once(act_as, app_sessio
 
 def test_a_held_invoice_is_neither_exported_nor_paid_until_released(act_as, admin_engine, world):
     p = party(world)
-    _, (m1, m2) = active_engagement(act_as, admin_engine, p, ("1,000.00", "2,000.00"))
+    _, (m1,) = active_engagement(act_as, admin_engine, p, ("1,000.00",))
     inv = approve(act_as, admin_engine, p, m1)
     session, actor = sign_in(act_as, world.finance, world.org_a)
     with pytest.raises(ValidationError):
@@ -261,24 +267,33 @@ def test_raw_sql_cannot_approve_an_invoice_while_steps_remain(act_as, admin_engi
     # Step 2 before step 1: refused.
     with pytest.raises(DBAPIError, match="in order"):
         raw(
-            act_as, world.admin, world,
+            act_as,
+            world.admin,
+            world,
             "update invoice_approvals set status = 'approved', decided_by = :u where invoice_id = :i and step = 2",
-            u=world.admin.id, i=inv["id"],
+            u=world.admin.id,
+            i=inv["id"],
         )
     # Nobody writes the steps but the database itself.
     with pytest.raises(DBAPIError, match="permission denied"):
         raw(act_as, world.admin, world, "delete from invoice_approvals where invoice_id = :i", i=inv["id"])
     # The same person twice: refused at the database too.
     raw(
-        act_as, world.finance, world,
+        act_as,
+        world.finance,
+        world,
         "update invoice_approvals set status = 'approved', decided_by = :u where invoice_id = :i and step = 1",
-        u=world.finance.id, i=inv["id"],
+        u=world.finance.id,
+        i=inv["id"],
     )
-    with pytest.raises(DBAPIError, match="not yours|distinct"):
+    with pytest.raises(DBAPIError, match=r"not yours|distinct"):
         raw(
-            act_as, world.finance, world,
+            act_as,
+            world.finance,
+            world,
             "update invoice_approvals set status = 'approved', decided_by = :u where invoice_id = :i and step = 2",
-            u=world.finance.id, i=inv["id"],
+            u=world.finance.id,
+            i=inv["id"],
         )
     assert invoice(admin_engine, inv["id"])["status"] == "pending_approval"
 
@@ -289,7 +304,6 @@ def test_raw_sql_cannot_insert_an_invoice_that_skips_its_policy(act_as, admin_en
     _, (m,) = active_engagement(act_as, admin_engine, p, ("12,800.00",))
     sub = submit(act_as, p, m)
     with pytest.raises(DBAPIError, match="approval policies changed"):
-        session, actor = sign_in(act_as, world.owner, world.org_a)
         from backoffice.services import invoices as invoice_service
 
         original = invoice_service.awaiting_approval
@@ -307,14 +321,54 @@ def test_raw_sql_cannot_release_a_hold_in_someone_elses_name_or_hold_as_an_owner
     inv = approve(act_as, admin_engine, p, m1)
     with pytest.raises(DBAPIError):
         raw(
-            act_as, world.owner, world,
+            act_as,
+            world.owner,
+            world,
             "insert into holds (org_id, invoice_id, reason, held_by) values (:o, :i, 'x', :u)",
-            o=world.org_a, i=inv["id"], u=world.owner.id,
+            o=world.org_a,
+            i=inv["id"],
+            u=world.owner.id,
         )
     session, actor = sign_in(act_as, world.finance, world.org_a)
     hold = holds.hold_invoice(session, actor, inv["id"], "Check")
     with pytest.raises(DBAPIError, match="in the name of"):
         raw(
-            act_as, world.admin, world,
-            "update holds set released_at = now(), released_by = :u where id = :h", u=world.finance.id, h=hold.id,
+            act_as,
+            world.admin,
+            world,
+            "update holds set released_at = now(), released_by = :u where id = :h",
+            u=world.finance.id,
+            h=hold.id,
         )
+
+
+# --- who hears what -----------------------------------------------------------------------------------------
+
+
+def mails(admin_engine, org_id):
+    return owner_query(
+        admin_engine, "select recipient, subject from email_messages where org_id = :o order by created_at", o=org_id
+    )
+
+
+def test_approvers_hear_what_waits_finance_hears_it_is_payable_and_the_contractor_hears_of_a_rejection(
+    act_as, admin_engine, database, world
+):
+    set_policy(act_as, world)
+    p = party(world)
+    _, (m1, m2) = active_engagement(act_as, admin_engine, p, ("12,800.00", "15,000.00"))
+    first = approve(act_as, admin_engine, p, m1)
+    second = approve(act_as, admin_engine, p, m2)
+    run_jobs(database, admin_engine, org_ids=[world.org_a])
+    waiting = [m for m in mails(admin_engine, world.org_a) if m["subject"].startswith("Approval needed")]
+    assert {m["recipient"] for m in waiting} == {world.finance.email}
+    assert any(first["invoice_number"] in m["subject"] and "$12,800.00" in m["subject"] for m in waiting)
+    contractor = [m["subject"] for m in mails(admin_engine, world.org_a) if m["recipient"] == p.contractor_user.email]
+    assert any("waiting for its approvals" in s for s in contractor), contractor
+    decide(act_as, world.finance, world, first["id"])
+    decide(act_as, world.finance, world, second["id"], "reject", "Not what the SOW describes.")
+    run_jobs(database, admin_engine, org_ids=[world.org_a])
+    subjects = {(m["recipient"], m["subject"]) for m in mails(admin_engine, world.org_a)}
+    assert (world.finance.email, f"Payable: {first['invoice_number']} — $11,520.00 approved") in subjects
+    assert (p.contractor_user.email, "Sent back: Roof part 2") in subjects
+    assert (world.owner.email, f"Rejected: {second['invoice_number']} — “Roof part 2”") in subjects

@@ -528,6 +528,9 @@ COVERED = {
     "payout.refused",  # tests/integration/test_stripe_payouts.py (the run's last refusal queues it)
     "payment.reversed",  # tests/integration/test_stripe_payouts.py (transfer.reversed)
     "reconciliation.findings",  # tests/integration/test_reconciliation.py (a run with new findings)
+    "invoice.approval_waiting",  # tests/integration/test_approval_policies.py (issue 18)
+    "invoice.approval_completed",  # likewise
+    "invoice.approval_rejected",  # likewise
 }
 
 

@@ -24,6 +24,7 @@ EXPECTED = {
     "payments_due_before": ((date(2030, 1, 31),), "payments.queue", {}),
     "payments_on_hold": ((), "payments.queue", {}),
     "reconciliation": ((), "reconciliation.index", {}),
+    "approvals": ((), "approvals.index", {}),
     "remittance_advice": ((ID, OTHER), "documents.remittance_advice", {"run_id": str(ID), "contractor_id": str(OTHER)}),
     "my_payments": ((), "payments.mine", {}),
     "audit_trail": ((), "audit.index", {}),
