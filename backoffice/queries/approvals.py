@@ -67,6 +67,7 @@ class StepView:
     decided_at: datetime | None
     reason: str | None
     created_at: datetime
+    waiting_since: datetime  # since the step before it was decided (the first: since the invoice was authorized)
 
     @property
     def who(self) -> str:
@@ -92,6 +93,8 @@ def approval_steps(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.
     found: dict[uuid.UUID, list[StepView]] = {}
     for r in rows:
         members = by_org.get(r["org_id"]) or by_org.setdefault(r["org_id"], staff(session, r["org_id"]))
+        earlier = found.get(r["invoice_id"])
+        since = (earlier[-1].decided_at if earlier else None) or r["created_at"]
         found.setdefault(r["invoice_id"], []).append(
             StepView(
                 r["step"],
@@ -102,6 +105,7 @@ def approval_steps(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.
                 r["decided_at"],
                 r["reason"],
                 r["created_at"],
+                since,
             )
         )
     return found
@@ -220,7 +224,10 @@ class Waiting:
 QUEUE_LIMIT = 200
 
 _QUEUE = """
-select a.invoice_id, a.step, a.approver_role, a.approver_ids, a.created_at as waiting_since,
+select a.invoice_id, a.step, a.approver_role, a.approver_ids,
+       coalesce((select p.decided_at from invoice_approvals p
+                  where p.org_id = a.org_id and p.invoice_id = a.invoice_id and p.step = a.step - 1),
+                a.created_at) as waiting_since,
        (select count(*) from invoice_approvals n
          where n.org_id = a.org_id and n.invoice_id = a.invoice_id) as steps_total,
        i.invoice_number, i.currency, i.gross_minor, i.net_minor, i.kind, i.description, i.authorized_by,
@@ -239,7 +246,7 @@ select a.invoice_id, a.step, a.approver_role, a.approver_ids, a.created_at as wa
    and not exists (select 1 from invoice_approvals b where b.org_id = a.org_id and b.invoice_id = a.invoice_id
                                                        and b.step < a.step and b.status = 'waiting')
    and (a.approver_role = any(cast(:roles as text[])) or a.approver_ids && cast(:people as uuid[]))
- order by a.created_at, a.invoice_id
+ order by waiting_since, a.invoice_id
  limit :limit
 """
 

@@ -4,10 +4,13 @@ services/notification_events, registered there with @builds (which imports this 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from backoffice.domain.approvals import may_approve
-from backoffice.models import Engagement, Invoice, InvoiceApproval, Membership, Milestone, User
+from backoffice.models import ApprovalDelegation, Engagement, Invoice, InvoiceApproval, Membership, Milestone, User
 from backoffice.services import links
 from backoffice.services.notification_events import (
     Notice,
@@ -138,3 +141,45 @@ def _rejected(session, org, invoice_id, event):
             )
         )
     return notices
+
+
+@builds("invoice.approval_overdue")
+def _overdue(session, org, invoice_id, event):
+    """A step waiting longer than the organization's review time: its approvers (and whoever stands in for one of
+    them today) are reminded, once per step."""
+    invoice = get_visible(session, Invoice, invoice_id)
+    steps = _steps(session, invoice.id)
+    waiting = next((s for s in steps if s.status == "waiting"), None)
+    if waiting is None or invoice.status != "pending_approval":
+        return []
+    (notice,) = waiting_notice(session, org, invoice, steps, event) or [None]
+    if notice is None:
+        return []
+    stand_ins = _stand_ins(session, {p.user_id for p in notice.recipients}, _done_by(invoice, steps))
+    return [
+        replace(
+            notice,
+            key=f"invoice.approval_overdue:{invoice.id}:{waiting.step}",
+            recipients=notice.recipients + stand_ins,
+            subject=f"Still waiting for approval: {invoice.invoice_number} — "
+            f"{org.money(invoice.gross_minor, invoice.currency)}",
+            lead=f"{invoice.invoice_number} has waited at step {waiting.step} of {len(steps)} longer than the review "
+            f"time {org.name} aims for. The contractor is not paid until it is approved.",
+        )
+    ]
+
+
+def _stand_ins(session, principals: set, excluded: set) -> tuple[Person, ...]:
+    today = datetime.now(UTC).date()
+    rows = session.execute(
+        select(User.id, User.email, User.name)
+        .join(ApprovalDelegation, ApprovalDelegation.delegate_id == User.id)
+        .where(
+            ApprovalDelegation.user_id.in_(principals),
+            ApprovalDelegation.revoked_at.is_(None),
+            ApprovalDelegation.starts_on <= today,
+            ApprovalDelegation.ends_on >= today,
+        )
+        .order_by(User.email)
+    ).all()
+    return tuple(dict.fromkeys(Person(r.id, r.email, r.name) for r in rows if r.id not in excluded | principals))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
@@ -188,7 +188,38 @@ def remind_overdue_reviews(session: Session, actor: Actor, *, base_url: str) -> 
             for s in waiting
             for n in notices_for(session, org, "review.overdue", s)
         )
+        # Payments waiting at an approval step longer than the same review time (issue 18), once per step.
+        steps = session.execute(text(_OVERDUE_STEPS), {"days": sla}).all()
+        written += sum(
+            _store_notice(session, org, n, base_url)
+            for invoice_id, _ in steps
+            for n in notices_for(session, org, "invoice.approval_overdue", invoice_id)
+        )
+        if steps:
+            session.execute(
+                text(
+                    "update invoice_approvals set reminded_at = now()"
+                    " where (invoice_id, step) in (select * from unnest(cast(:ids as uuid[]), cast(:steps as int[])))"
+                ),
+                {"ids": [i for i, _ in steps], "steps": [n for _, n in steps]},
+            )
     return written
+
+
+# The step each payment awaiting approval waits at, waiting since its previous step was decided (the first: since
+# the invoice was authorized) for longer than the review time, and not reminded of since.
+_OVERDUE_STEPS = """
+select a.invoice_id, a.step
+  from invoice_approvals a
+  join invoices i on i.id = a.invoice_id and i.org_id = a.org_id and i.status = 'pending_approval'
+ where a.status = 'waiting' and a.reminded_at is null
+   and not exists (select 1 from invoice_approvals b where b.org_id = a.org_id and b.invoice_id = a.invoice_id
+                                                       and b.step < a.step and b.status = 'waiting')
+   and coalesce((select p.decided_at from invoice_approvals p
+                  where p.org_id = a.org_id and p.invoice_id = a.invoice_id and p.step = a.step - 1),
+                a.created_at) < now() - make_interval(days => :days)
+ order by a.created_at
+"""
 
 
 DIGEST_HORIZON_DAYS = 7

@@ -531,6 +531,7 @@ COVERED = {
     "invoice.approval_waiting",  # tests/integration/test_approval_policies.py (issue 18)
     "invoice.approval_completed",  # likewise
     "invoice.approval_rejected",  # likewise
+    "invoice.approval_overdue",  # tests/integration/test_periodic_jobs.py
 }
 
 

@@ -13,16 +13,16 @@ import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from kit.engagements import owner_query
+from kit.engagements import owner_query, sign_in
 from kit.jobs import BASE_URL
-from kit.money import active_engagement, approved_invoices, decide_as, export, party, set_org, submit
-from sqlalchemy import text
+from kit.money import active_engagement, approve, approved_invoices, decide_as, export, party, set_org, submit
+from sqlalchemy import create_engine, text
 
 from backoffice.config import load_settings
 from backoffice.db import make_session_factory
 from backoffice.domain.roles import Role
 from backoffice.jobs import runtime, tasks
-from backoffice.services import bootstrap, notifications
+from backoffice.services import approvals, bootstrap, notifications
 from backoffice.services.notifications import worker_actor
 
 
@@ -274,3 +274,41 @@ def test_the_daily_task_sends_each_organizations_digest_with_its_own_payments(
     assert due[0]["invoice_number"] not in b["text"]
     assert z_invoices[0]["invoice_number"] in b["text"]
     assert a["dedupe_key"] == f"finance.digest:{day.isoformat()}:{world.finance.id}"
+
+
+# --- payments waiting at an approval step (issue 18) -----------------------------------------------------------
+
+
+def backdate_steps(database, invoice_id, days: float) -> None:
+    """As a superuser with triggers off: nobody else may move when a step began waiting."""
+    engine = create_engine(database.superuser_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("set local session_replication_role = replica"))
+            conn.execute(
+                text(
+                    "update invoice_approvals set created_at = now() - make_interval(secs => :s) where invoice_id = :i"
+                ),
+                {"s": days * 86400, "i": invoice_id},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_an_approver_is_reminded_once_of_a_payment_waiting_longer_than_the_review_time(
+    act_as, admin_engine, database, world, worker
+):
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(
+        session, actor, approvals.PolicyInput("Large", "USD", "1,000.00", [approvals.StepInput(role="finance")])
+    )
+    p = party(world)
+    _, (m,) = active_engagement(act_as, admin_engine, p, ("2,500.00",))
+    inv = approve(act_as, admin_engine, p, m)
+    assert remind(world.org_a) == 0  # waiting for less than the review time (3 days)
+    backdate_steps(database, inv["id"], 3.5)
+    assert remind(world.org_a) == 1
+    assert remind(world.org_a) == 0  # once per step
+    (mail,) = messages(admin_engine, world.org_a, "invoice.approval_overdue")
+    assert mail["recipient"] == world.finance.email
+    assert mail["subject"] == f"Still waiting for approval: {inv['invoice_number']} — $2,500.00"
