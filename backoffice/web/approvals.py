@@ -108,7 +108,7 @@ def _policy_context(**extra) -> dict:
     return {
         "policies": queries.policies(db(), actor().org_id),
         "staff": queries.staff_choices(db(), actor().org_id),
-        "roles": [(r.value, r.label) for r in (Role.FINANCE, Role.ADMIN, Role.OWNER)],
+        "step_roles": [(r.value, r.label) for r in (Role.FINANCE, Role.ADMIN, Role.OWNER)],
         "steps_shown": POLICY_STEPS_SHOWN,
         "errors": {},
         "values": {"currency": "USD"},
@@ -116,7 +116,7 @@ def _policy_context(**extra) -> dict:
     }
 
 
-@bp.route("/settings/approvals", methods=["GET", "POST"])
+@bp.route("/admin/settings/approvals", methods=["GET", "POST"])
 @login_required
 @roles_required(Role.ADMIN)
 def policies():
@@ -148,7 +148,7 @@ def policies():
     return redirect_after_post(url_for("approvals.policies"))
 
 
-@bp.route("/settings/approvals/<policy_id>/off", methods=["POST"])
+@bp.route("/admin/settings/approvals/<policy_id>/off", methods=["POST"])
 @login_required
 @roles_required(Role.ADMIN)
 def policy_off(policy_id):

@@ -16,7 +16,9 @@ from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.roles import Role
 from backoffice.errors import DomainError, NotFound, ValidationError
+from backoffice.queries import approvals as approval_queries
 from backoffice.queries import reviews as queries
+from backoffice.services import approvals as approval_service
 from backoffice.services import organizations as org_service
 from backoffice.services import reviews as review_service
 from backoffice.services import submissions as submission_service
@@ -53,11 +55,23 @@ def _context(detail: queries.MilestoneDetail, **extra) -> dict:
         "evidence_rules": evidence_rules,
         "can_decide": can_decide(me, detail),
         "can_submit": can_submit,
+        "later_steps": _later_steps(detail) if detail.awaiting_review and can_decide(me, detail) else [],
         "partial_policy": org.partial_policy,
         "errors": {},
         "values": {},
         **extra,
     }
+
+
+def _later_steps(detail: queries.MilestoneDetail) -> list[str]:
+    """The approval steps approving it in full would start under (issue 18), in words: the reviewer sees, before
+    deciding, that the payment will wait for them."""
+    me = actor()
+    policy = approval_service.policy_for(db(), me.org_id, detail.currency, detail.amount_minor)
+    if policy is None:
+        return []
+    members = approval_queries.staff(db(), me.org_id)
+    return [approval_queries.describe_step(s.role, s.user_ids, members) for s in policy.steps]
 
 
 @bp.route("/<milestone_id>")

@@ -48,7 +48,7 @@ def test_an_admin_adds_a_policy_with_ordered_steps_and_sees_it_listed(app, login
     admin = signed_in(app, login, world.admin)
     response = post(
         admin,
-        "/settings/approvals",
+        "/admin/settings/approvals",
         {
             "name": "Large payments",
             "currency": "USD",
@@ -58,7 +58,7 @@ def test_an_admin_adds_a_policy_with_ordered_steps_and_sees_it_listed(app, login
         },
     )
     assert response.status_code == 303
-    page = admin.get("/settings/approvals").get_data(as_text=True)
+    page = admin.get("/admin/settings/approvals").get_data(as_text=True)
     text = visible_text(page)
     assert "Large payments" in text and "$10,000.00" in text
     assert ("anyone in finance" in text and "Ada" in text) or world.admin.name in text
@@ -85,7 +85,7 @@ def test_a_bad_policy_is_refused_at_its_field_and_nothing_is_written(
     app, login, world, admin_engine, data, field, words
 ):
     admin = signed_in(app, login, world.admin)
-    response = post(admin, "/settings/approvals", {"currency": "USD", **data})
+    response = post(admin, "/admin/settings/approvals", {"currency": "USD", **data})
     assert response.status_code == 422
     message = field_error(response.get_data(as_text=True), field)
     assert message and words in message, message
@@ -95,14 +95,19 @@ def test_a_bad_policy_is_refused_at_its_field_and_nothing_is_written(
 @pytest.mark.parametrize("who", ["owner", "finance", "contractor_x_user"])
 def test_only_admins_reach_the_policies(app, login, world, who):
     client = signed_in(app, login, getattr(world, who))
-    assert client.get("/settings/approvals").status_code == 403
+    assert client.get("/admin/settings/approvals").status_code == 403
 
 
 def test_switching_a_policy_off_keeps_what_is_waiting(app, login, world, admin_engine, waiting):
     big, _ = waiting
     admin = signed_in(app, login, world.admin)
     (row,) = policies_of(admin_engine, world.org_a)
-    assert post(admin, f"/settings/approvals/{row['id']}/off", {}, token_from="/settings/approvals").status_code == 303
+    assert (
+        post(
+            admin, f"/admin/settings/approvals/{row['id']}/off", {}, token_from="/admin/settings/approvals"
+        ).status_code
+        == 303
+    )
     assert policies_of(admin_engine, world.org_a) == []
     assert invoice_row(admin_engine, big)["status"] == "pending_approval"
 
