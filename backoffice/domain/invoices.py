@@ -54,11 +54,19 @@ def handed_to_rail(status: InvoiceStatus | str, *, in_batch: bool) -> bool:
     return InvoiceStatus(status) == InvoiceStatus.EXPORTED and not in_batch
 
 
-def status_label(status: InvoiceStatus, *, in_batch: bool) -> str:
-    """An invoice's status in words: an exported one in no AP batch was handed to a payment rail."""
+def status_label(status: InvoiceStatus, *, in_batch: bool, held: bool = False) -> str:
+    """An invoice's status in words: an exported one in no AP batch was handed to a payment rail; an authorized one
+    that a hold (on it, or on its contractor) stops is on hold (issue 18)."""
     if handed_to_rail(status, in_batch=in_batch):
         return "Paying by Stripe"
-    return status.label
+    return shown_status(status, held=held).label
+
+
+def shown_status(status: InvoiceStatus, *, held: bool) -> InvoiceStatus:
+    """The status a badge shows: an authorized invoice a person's hold stops shows as on hold, which it is in every
+    way that matters to whoever pays it (nothing exports or pays it), though its row stays authorized so that
+    releasing the hold needs no move (DESIGN.md section 3)."""
+    return InvoiceStatus.ON_HOLD if held and InvoiceStatus(status) == InvoiceStatus.APPROVED else InvoiceStatus(status)
 
 
 # The moves of the invoice state machine this release supports; the database refuses every other.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.domain import approvals as rules
+from backoffice.domain.invoices import shown_status, status_label
 from backoffice.models import (
     ApprovalDelegation,
     ApprovalPolicy,
@@ -138,6 +139,18 @@ class Payability:
     @property
     def blocked(self) -> bool:
         return rules.stops_payment(self.blockers)
+
+    @property
+    def held(self) -> bool:
+        return self.invoice_hold is not None or self.contractor_hold is not None
+
+    def badge(self, row) -> tuple[str, str]:
+        """The status badge of ``row`` (an InvoiceRow): its status, or on hold while a hold stops it."""
+        held = self.held
+        return (
+            shown_status(row.status, held=held).value,
+            status_label(row.status, in_batch=row.batch_id is not None, held=held),
+        )
 
 
 def payability(session: Session, invoices, today: date) -> dict[uuid.UUID, Payability]:

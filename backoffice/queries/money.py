@@ -27,13 +27,21 @@ QUEUE_STATUSES = {
     "paid": ("paid",),
     "all": ("pending_approval", "approved", "exported", "paid", "void", "on_hold"),
 }
-# An invoice the payment controls stop: awaiting approval, on hold (a rail's or a person's), of a held contractor,
-# or of a contractor whose required tax form is missing (tax_form_blocked(), sql/tax.sql, where it exists).
-BLOCKED = (
-    "(i.status in ('pending_approval', 'on_hold')"
-    " or exists (select 1 from holds h where h.org_id = i.org_id and h.released_at is null"
-    "            and (h.invoice_id = i.id or h.contractor_id = i.contractor_id)))"
-)
+# An invoice the payment controls stop: awaiting approval, on hold (a rail's or a person's), of a held contractor, or
+# of a contractor whose required tax form is missing. Found from the few rows that can stop one (waiting steps, live
+# holds, refused or reversed payout attempts; each by its own index), then checked exactly: asking every invoice of
+# the queue's statuses would walk a large organization's 100,000 (no index covers invoices.status, so that its moves
+# stay HOT: migration 0004).
+BLOCKED = """(i.id in (select a.invoice_id from invoice_approvals a where a.status = 'waiting'
+                union all select h.invoice_id from holds h where h.released_at is null and h.invoice_id is not null
+                union all select c.id from holds h join invoices c on c.org_id = h.org_id
+                                                               and c.contractor_id = h.contractor_id
+                                                               and c.status in ('approved', 'exported', 'on_hold')
+                           where h.released_at is null and h.contractor_id is not null
+                union all select t.invoice_id from payout_attempts t where t.status in ('refused', 'reversed'))
+  and (i.status in ('pending_approval', 'on_hold')
+       or exists (select 1 from holds h where h.org_id = i.org_id and h.released_at is null
+                   and (h.invoice_id = i.id or h.contractor_id = i.contractor_id))))"""
 
 
 @dataclass(frozen=True)

@@ -440,7 +440,7 @@ def _check_row(
     row.problems.extend(errors.values())
     row.paid_at = clean.paid_at if clean else None
     if enforced and actor.user_id in approvers_of(session, [invoice])[invoice.id]:
-        row.problems.append("Segregation of duties: you authorized this payment; someone else must record it.")
+        row.problems.append("Segregation of duties: you approved this payment; someone else must record it.")
 
 
 def import_remittance(session: Session, actor: Actor, content: bytes, method: str) -> list[Payment]:

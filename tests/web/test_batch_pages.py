@@ -461,7 +461,7 @@ def test_the_admin_who_approved_a_payment_in_the_batch_cannot_record_the_run(
     before = money_state(admin_engine, world.org_a)
     response = pay_batch(admin, batch_id)
     assert response.status_code == 403
-    assert "Segregation of duties: you authorized" in html_lib.unescape(response.get_data(as_text=True))
+    assert "Segregation of duties: you approved" in html_lib.unescape(response.get_data(as_text=True))
     assert money_state(admin_engine, world.org_a) == before
     assert pay_batch(finance, batch_id).status_code == 303
 

@@ -281,7 +281,7 @@ def test_the_admin_who_approved_cannot_record_the_payment(app, login, world, adm
     assert response.status_code == 403
     refused = re.search(r'<p class="flash flash-error" role="alert">([^<]*)</p>', response.get_data(as_text=True))
     assert refused and html_lib.unescape(refused.group(1)).startswith(
-        f"Segregation of duties: you authorized {approved_by_admin['invoice_number']}, "
+        f"Segregation of duties: you approved {approved_by_admin['invoice_number']}, "
         "so someone else in finance must record the payment."
     )
     assert money_state(admin_engine, world.org_a) == before

@@ -237,7 +237,7 @@ def test_rows_the_uploader_approved_are_refused_by_segregation_of_duties(app, lo
     admin = signed_in(app, login, world.admin)
     response = upload(admin, (HEADER + f"{invoice['invoice_number']},1111.09,{date.today().isoformat()},R\n").encode())
     assert response.status_code == 422
-    assert "Segregation of duties: you authorized this payment" in check_column(
+    assert "Segregation of duties: you approved this payment" in check_column(
         response.get_data(as_text=True), invoice["invoice_number"]
     )
 
