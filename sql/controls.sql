@@ -305,6 +305,15 @@ revoke all on function invoice_approvals_apply() from public;
 create or replace function approval_delegations_guard() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
+  -- Org and role first, before org_staff_member() reads the memberships the row names: otherwise anyone's
+  -- refusal told apart whether the people it names are staff of an organization they are not in (the policies'
+  -- WITH CHECK runs only after this trigger).
+  if (public.app_role() is null and not public.session_bypasses_rls())
+     or (public.app_role() is not null
+         and (public.app_role() not in ('admin', 'owner', 'finance') or new.org_id is distinct from public.app_org_id())) then
+    raise exception 'approvals are delegated by the organization''s admins, project owners and finance'
+      using errcode = '42501';
+  end if;
   if tg_op = 'INSERT' then
     if public.org_staff_member(new.org_id, new.user_id) is null or public.org_staff_member(new.org_id, new.delegate_id) is null then
       raise exception 'an approver delegates to another admin, project owner or finance member' using errcode = '23514';
