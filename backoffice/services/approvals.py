@@ -54,30 +54,37 @@ class PolicyInput:
     steps: list[StepInput]
 
 
-def live_policies(session: Session, org_id: uuid.UUID) -> list[rules.Policy]:
-    """The organization's policies in force, with their steps (RLS: staff only)."""
-    rows = (
-        session.execute(
-            select(ApprovalPolicy).where(ApprovalPolicy.org_id == org_id, ApprovalPolicy.archived_at.is_(None))
-        )
-        .scalars()
-        .all()
-    )
+def live_policies(session: Session, org_id: uuid.UUID, currency: str | None = None) -> list[rules.Policy]:
+    """The organization's policies in force (in ``currency``, if given), with their steps (RLS: staff only)."""
+    rows = _live(session, org_id, currency)
     steps: dict[uuid.UUID, list[rules.Step]] = {}
-    for s in session.execute(
-        select(ApprovalPolicyStep)
-        .where(ApprovalPolicyStep.policy_id.in_([p.id for p in rows]))
-        .order_by(ApprovalPolicyStep.policy_id, ApprovalPolicyStep.step)
-    ).scalars():
-        steps.setdefault(s.policy_id, []).append(rules.Step(s.approver_role, frozenset(s.approver_ids)))
+    if rows:
+        for s in session.execute(
+            select(ApprovalPolicyStep)
+            .where(ApprovalPolicyStep.org_id == org_id, ApprovalPolicyStep.policy_id.in_([p.id for p in rows]))
+            .order_by(ApprovalPolicyStep.policy_id, ApprovalPolicyStep.step)
+        ).scalars():
+            steps.setdefault(s.policy_id, []).append(rules.Step(s.approver_role, frozenset(s.approver_ids)))
     return [rules.Policy(p.id, p.currency, p.min_amount_minor, tuple(steps.get(p.id, ()))) for p in rows]
 
 
-def policy_for(session: Session, org_id: uuid.UUID, currency: str, gross: int) -> rules.Policy | None:
-    """The policy an authorization of ``gross`` starts under now (domain.approvals.applicable_policy)."""
-    return rules.applicable_policy(
-        [p for p in live_policies(session, org_id) if p.currency == currency], currency, rules.policy_amount(gross)
-    )
+def _live(session: Session, org_id: uuid.UUID, currency: str | None) -> list[ApprovalPolicy]:
+    query = select(ApprovalPolicy).where(ApprovalPolicy.org_id == org_id, ApprovalPolicy.archived_at.is_(None))
+    if currency is not None:
+        query = query.where(ApprovalPolicy.currency == currency)
+    return list(session.execute(query).scalars())
+
+
+def policy_for(
+    session: Session, org_id: uuid.UUID, currency: str, gross: int, *, with_steps: bool = False
+) -> rules.Policy | None:
+    """The policy an authorization of ``gross`` starts under now (domain.approvals.applicable_policy). One statement
+    unless ``with_steps`` (an approval asks it: tests/web/test_request_cost.py counts them)."""
+    if with_steps:
+        candidates = live_policies(session, org_id, currency)
+    else:
+        candidates = [rules.Policy(p.id, p.currency, p.min_amount_minor) for p in _live(session, org_id, currency)]
+    return rules.applicable_policy(candidates, currency, rules.policy_amount(gross))
 
 
 def create_policy(session: Session, actor: Actor, data: PolicyInput, *, replaces=None) -> ApprovalPolicy:

@@ -67,7 +67,7 @@ def _later_steps(detail: queries.MilestoneDetail) -> list[str]:
     """The approval steps approving it in full would start under (issue 18), in words: the reviewer sees, before
     deciding, that the payment will wait for them."""
     me = actor()
-    policy = approval_service.policy_for(db(), me.org_id, detail.currency, detail.amount_minor)
+    policy = approval_service.policy_for(db(), me.org_id, detail.currency, detail.amount_minor, with_steps=True)
     if policy is None:
         return []
     members = approval_queries.staff(db(), me.org_id)

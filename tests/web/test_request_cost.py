@@ -76,4 +76,5 @@ def test_an_approval_sets_the_context_once_per_transaction_and_names_no_one_twic
     assert contexts == 2, seen  # the identity's transaction, the decision's
     assert not any("where nullif(current_setting('app.user_id'" in s for s in seen), seen
     assert not any(s.startswith("SELECT organizations.partial_policy") for s in seen), seen
-    assert len(seen) <= 17, (len(seen), seen)
+    # 17 until issue 18; then one more: the approval policy the authorization starts under (services/approvals)
+    assert len(seen) <= 18, (len(seen), seen)
