@@ -15,7 +15,7 @@ def create_app(database_url: str | None = None, *, pool_size: int | None = None,
     """The WSGI app. ``database_url`` is the app role's; without it the environment decides
     (DATABASE_URL, or the embedded server in BACKOFFICE_DATA_DIR). ``pool_size``: database connections
     this process keeps, one per serving thread (``backoffice.serving``); SQLAlchemy's default otherwise."""
-    from backoffice.config import load_settings, secret_key_for
+    from backoffice.config import load_settings, secret_key_for, tax_id_key_for
     from backoffice.db import make_engine, make_session_factory
     from backoffice.web import register
 
@@ -28,6 +28,7 @@ def create_app(database_url: str | None = None, *, pool_size: int | None = None,
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key_for(settings),
+        TAX_ID_KEY=tax_id_key_for(settings),  # encrypts contractors' TINs (services/tin_cipher)
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="backoffice_session",

@@ -26,6 +26,8 @@ from backoffice.models.org import (
     Organization,
     PayoutAccount,
     RailEvent,
+    TaxProfile,
+    TaxYearFiling,
     User,
 )
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
@@ -59,5 +61,7 @@ __all__ = [
     "RailReconciliation",
     "Review",
     "Submission",
+    "TaxProfile",
+    "TaxYearFiling",
     "User",
 ]
