@@ -41,7 +41,7 @@ begin
       ('evidence_files', null),
       ('evidence_chunks', null),
       ('ap_export_chunks', null),
-      ('tax_tins', 'a tax id is kept as entered (append-only)')) t(name, words)
+      ('tax_tins', null)) t(name, words)
   loop
     continue when to_regclass('public.' || v_table.name) is null;  -- a table of a later revision
     execute format('drop trigger if exists %I on public.%I', v_table.name || '_append_only', v_table.name);

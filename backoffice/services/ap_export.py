@@ -41,6 +41,7 @@ from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, ApExportChunk, Invoice, Organization
+from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
 
@@ -224,6 +225,16 @@ def _where(session: Session, selection: Selection) -> tuple[list[uuid.UUID], str
                     "Filter the queue by currency and select again."
                 }
             )
+        contractors = session.execute(select(Invoice.contractor_id).where(Invoice.id.in_(ids)).distinct()).scalars()
+        blocked = tax_form_blocks(session, contractors)
+        if blocked:
+            numbers = session.execute(
+                select(Invoice.invoice_number, Invoice.contractor_id)
+                .where(Invoice.id.in_(ids), Invoice.contractor_id.in_(list(blocked)))
+                .order_by(Invoice.number)
+                .limit(5)
+            ).all()
+            raise Conflict("; ".join(f"{n} cannot be exported: {blocked[c]}" for n, c in numbers) + ".")
         return ids, "i.id = any(:ids)", {"ids": ids}, currencies[0][0]
     errors: dict[str, str] = {}
     due_by = clean_date(selection.due_by, "due_by", errors, label="due-by date")
@@ -232,7 +243,15 @@ def _where(session: Session, selection: Selection) -> tuple[list[uuid.UUID], str
         errors["currency"] = "Choose the batch's currency: a batch is in one currency."
     if errors:
         raise ValidationError(errors)
-    return [], "i.currency = :currency and i.due_date <= :due_by", {"currency": currency, "due_by": due_by}, currency
+    # Everything due but what the organization's tax-form rule blocks (issue 18): those wait, the rest goes.
+    due = session.execute(
+        select(Invoice.contractor_id)
+        .where(Invoice.status == "approved", Invoice.currency == currency, Invoice.due_date <= due_by)
+        .distinct()
+    ).scalars()
+    blocked = sorted(tax_form_blocks(session, due))
+    where = "i.currency = :currency and i.due_date <= :due_by and not (i.contractor_id = any(:blocked))"
+    return [], where, {"currency": currency, "due_by": due_by, "blocked": blocked}, currency
 
 
 def _selection_json(selection: Selection, ids: list[uuid.UUID], currency: str) -> dict:

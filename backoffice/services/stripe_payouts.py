@@ -27,6 +27,7 @@ from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Organization, PayoutAccount, PayoutAttempt
+from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.stripe_rail import NOT_CONFIGURED
 
@@ -112,9 +113,12 @@ def plan(
             text("select id, legal_name from contractors where id = any(:ids)"), {"ids": list(contractor_ids)}
         ).all()
     )
+    blocked = tax_form_blocks(session, contractor_ids)  # the organization may require a tax form (issue 18)
     result = Plan()
     for invoice, segregation in rows:
         problem = _problem(invoice, accounts.get(invoice.contractor_id), segregation, actor)
+        if not problem and invoice.status == InvoiceStatus.APPROVED.value and invoice.contractor_id in blocked:
+            problem = f"{blocked[invoice.contractor_id]}."
         if not problem and automatic and invoice.due_date > _today():
             problem = f"It is due on {invoice.due_date:%d %b %Y}; automatic payment never pays before."
         candidate = Candidate(

@@ -127,6 +127,7 @@ def register(app: Flask) -> None:
         reviews,
         schedule,
         stripe_payments,
+        tax,
         webhooks,
     )
     from backoffice.web.uploads import Request
@@ -173,6 +174,7 @@ def register(app: Flask) -> None:
         notifications.bp,
         outbox.bp,
         documents.bp,
+        tax.bp,
         health.bp,
     ):
         app.register_blueprint(bp)

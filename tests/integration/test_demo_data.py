@@ -89,7 +89,7 @@ def test_the_demo_trail_names_the_people_who_acted(seeded, admin_engine):
         )
     assert who == {
         "milestone.approved": "owner@acme.example",
-        "milestone.submitted": "nina@northwind.example",
+        "milestone.submitted": "ben@bluebird.example,nina@northwind.example",  # ben: Bluebird's blocked invoice
         "ap_export.created": "finance@acme.example",
         "ap_export.voided": "admin@acme.example",
     }
