@@ -191,8 +191,8 @@ def export(year):
         flash(f"Nothing was exported: {message}", "error")
         return redirect_after_post(url_for("tax.year_end_page", year=year))
     flash(
-        f"{year} is exported and locked: {filing.row_count} recipients. Download the file below; it stays the same"
-        " file until the year is reopened.",
+        f"{year} is exported and locked: {filing.row_count} recipient{'' if filing.row_count == 1 else 's'}. Download"
+        " the file below; it stays the same file until the year is reopened.",
         "success",
     )
     return redirect_after_post(url_for("tax.year_end_page", year=year))
