@@ -231,3 +231,23 @@ def test_another_organizations_filing_is_not_found(app, login, world, year_world
     admin_b = signed_in(app, login, world.admin_b)
     assert admin_b.get(f"/tax/year-end/filings/{filing['id']}").status_code == 404
     assert admin_b.get("/tax/year-end/filings/not-an-id").status_code == 404
+
+
+def test_staff_see_on_the_engagement_page_only_whether_a_tax_form_is_on_file(
+    app, login, world, xena, act_as, admin_engine
+):
+    from kit.money import active_engagement
+
+    engagement_id, _ = active_engagement(act_as, admin_engine, party(world), ("100.00",))
+    owner = signed_in(app, login, world.owner)
+    page = visible_text(owner.get(f"/engagements/{engagement_id}").get_data(as_text=True))
+    assert "No complete tax form on file" in page
+    post(xena, "/tax/form", FORM)
+    page = owner.get(f"/engagements/{engagement_id}").get_data(as_text=True)
+    assert "Tax form on file" in visible_text(page) and "6789" not in page and "Xena X, " not in page
+    assert (
+        "Tax form"
+        not in visible_text(xena.get(f"/engagements/{engagement_id}").get_data(as_text=True)).split("Project owner")[1][
+            :40
+        ]
+    )
