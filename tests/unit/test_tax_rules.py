@@ -158,3 +158,10 @@ def test_form_kinds_and_who_gets_a_1099():
 def test_the_words_of_a_block():
     assert blocked_words("No W-9 on file") == "Tax form missing: no W-9 on file"
     assert blocked_words("W-9 is missing the TIN") == "Tax form incomplete: W-9 is missing the TIN"
+
+
+def test_a_w9_state_is_one_of_the_fifty_states_dc_and_five_territories():
+    from backoffice.domain.tax import US_STATES
+
+    assert len(US_STATES) == 56
+    assert {"CA", "NY", "DC", "PR", "GU"} <= US_STATES and not {"ZZ", "", "ca"} & US_STATES
