@@ -15,8 +15,9 @@ def create_app(database_url: str | None = None, *, pool_size: int | None = None,
     """The WSGI app. ``database_url`` is the app role's; without it the environment decides
     (DATABASE_URL, or the embedded server in BACKOFFICE_DATA_DIR). ``pool_size``: database connections
     this process keeps, one per serving thread (``backoffice.serving``); SQLAlchemy's default otherwise."""
-    from backoffice.config import load_settings, secret_key_for
+    from backoffice.config import load_settings, secret_key_for, tax_id_key_for
     from backoffice.db import make_engine, make_session_factory
+    from backoffice.services.tin_cipher import TinKeyError, check_key
     from backoffice.web import register
 
     settings = load_settings()
@@ -25,9 +26,15 @@ def create_app(database_url: str | None = None, *, pool_size: int | None = None,
 
         database_url = database_urls(settings).app
 
+    tax_id_key = tax_id_key_for(settings)
+    try:
+        check_key(tax_id_key)
+    except TinKeyError as bad:
+        raise SystemExit(str(bad)) from None
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key_for(settings),
+        TAX_ID_KEY=tax_id_key,  # encrypts contractors' TINs (services/tin_cipher)
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="backoffice_session",

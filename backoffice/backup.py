@@ -10,8 +10,9 @@ A backup is a tar archive of two members, in this order (``tar tvf FILE`` lists 
 Evidence files (``evidence_files``, their bytes in ``evidence_chunks``), documents (receipts, in
 ``documents.content``) and AP export files (``ap_export_chunks``) are rows, so the dump holds their bytes.
 The job queue (schema ``procrastinate``) is in it too: emails and receipts not yet made are not lost. Not in
-it: the secret key that signs session cookies (SECRET_KEY, or the data directory's ``secret_key``) and the
-settings of the environment.
+it: the secret key that signs session cookies (SECRET_KEY, or the data directory's ``secret_key``), the key of
+contractors' TINs (TAX_ID_KEY, or the data directory's ``tax_id_key``: keep it with the backup, or the TINs are
+lost) and the settings of the environment.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Two ways to reach PostgreSQL:
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ class Settings:
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # where the SDK sends requests: a local fake (backoffice.dev.stripe_fake)
+    # The key that encrypts contractors' TINs at rest (services/tin_cipher): 32 bytes, urlsafe base64.
+    tax_id_key: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -69,6 +72,7 @@ def load_settings() -> Settings:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=(os.environ.get("STRIPE_API_BASE") or "").rstrip("/") or None,
+        tax_id_key=os.environ.get("TAX_ID_KEY") or None,
     )
 
 
@@ -76,15 +80,27 @@ def secret_key_for(settings: Settings) -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the data directory."""
     if settings.secret_key:
         return settings.secret_key
+    return _kept_in_data_dir(settings, "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def tax_id_key_for(settings: Settings) -> str:
+    """TAX_ID_KEY from the environment (32 bytes, urlsafe base64), else one generated once and kept in the data
+    directory, like the secret key. Losing it loses every TIN entered with it: back the data directory up."""
+    if settings.tax_id_key:
+        return settings.tax_id_key
+    return _kept_in_data_dir(settings, "tax_id_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+
+
+def _kept_in_data_dir(settings: Settings, name: str, make) -> str:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / "secret_key"
+    path = settings.data_dir / name
     if not path.exists():
         # Written whole to a file of its own, then linked into place: a process starting at the same
         # moment either finds no key (and links its own, of which one wins) or the whole one, never half.
-        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
+            f.write(make())
         try:
             os.link(tmp, path)
         except FileExistsError:

@@ -30,6 +30,9 @@ SQL_FILES = (
     # payment controls (issue 18): approval policies, each invoice's approvals, delegations, holds; their policies,
     # grants and guards
     "controls.sql",
+    # tax forms and the 1099-NEC year end: their tables' policies and grants (before new_ids.sql), the rule of a
+    # complete form, and the guards that refuse to export or pay a contractor without one when the org requires it
+    "tax.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

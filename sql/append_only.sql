@@ -10,6 +10,7 @@
 --   evidence_files    the files a decision was based on; each review records their sha256s
 --   evidence_chunks   those files' bytes
 --   ap_export_chunks  an AP export file's bytes; its batch records their size and sha256
+--   tax_tins          the TINs contractors entered (encrypted); a tax profile and a 1099 filing name them
 -- Insert-only for the app role (its grants) but not listed, so the owner role may still correct them:
 -- submissions and reviews (test fixtures date them back), payments, change_orders, change_order_lines.
 -- Listing one more is one line below; tests/integration/test_sql_layout.py names the list too.
@@ -39,7 +40,8 @@ begin
       ('documents', 'documents are kept as issued (append-only)'),
       ('evidence_files', null),
       ('evidence_chunks', null),
-      ('ap_export_chunks', null)) t(name, words)
+      ('ap_export_chunks', null),
+      ('tax_tins', null)) t(name, words)
   loop
     continue when to_regclass('public.' || v_table.name) is null;  -- a table of a later revision
     execute format('drop trigger if exists %I on public.%I', v_table.name || '_append_only', v_table.name);

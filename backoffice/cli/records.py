@@ -86,7 +86,9 @@ def backup(file: Path) -> None:
     Evidence files, receipts and AP export files are stored in the database (evidence_chunks, documents,
     ap_export_chunks), so they are in FILE with every other row, and so are the jobs waiting in the queue.
     Not in it: the secret key that signs sign-in cookies (SECRET_KEY, or the data directory's secret_key
-    file; with another one, everyone signs in again) and the settings of the environment.
+    file; with another one, everyone signs in again), the key of contractors' TINs (TAX_ID_KEY, or the data
+    directory's tax_id_key file: keep it with FILE, since without it the TINs cannot be read) and the settings of
+    the environment.
 
     Runs pg_dump as the owner role (DATABASE_ADMIN_URL, or the embedded server's) in one snapshot: the app
     may keep running. FILE is replaced whole or not at all, readable by you alone (it holds password hashes

@@ -27,6 +27,8 @@ from backoffice.models.org import (
     Organization,
     PayoutAccount,
     RailEvent,
+    TaxProfile,
+    TaxYearFiling,
     User,
 )
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
@@ -65,5 +67,7 @@ __all__ = [
     "RailReconciliation",
     "Review",
     "Submission",
+    "TaxProfile",
+    "TaxYearFiling",
     "User",
 ]

@@ -35,6 +35,7 @@ class Organization(Base):
     stripe_rail_enabled: Mapped[bool] = mapped_column(default=False)
     auto_pay_enabled: Mapped[bool] = mapped_column(default=False)  # pay by Stripe on the due date (revision 0024)
     auto_pay_by: Mapped[uuid.UUID | None]  # the admin who turned it on, in whose name those payments go
+    tax_form_required: Mapped[bool] = mapped_column(default=False)  # no payment without a tax form (revision 0028)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -146,3 +147,54 @@ class AuditEvent(Base):
     data: Mapped[dict] = mapped_column(JSONB, default=dict)
     prev_hash: Mapped[str] = mapped_column(Text)
     hash: Mapped[str] = mapped_column(Text)
+
+
+class TaxProfile(Base):
+    """A contractor's tax form (revision 0028): a W-9 or a W-8BEN(-E). Its TIN is a row of tax_tins; the database
+    copies that row's type and last four digits here (sql/tax.sql)."""
+
+    __tablename__ = "tax_profiles"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    contractor_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, default="")
+    business_name: Mapped[str] = mapped_column(Text, default="")
+    classification: Mapped[str] = mapped_column(Text, default="")
+    tin_id: Mapped[uuid.UUID | None]
+    tin_type: Mapped[str | None] = mapped_column(Text)
+    tin_last4: Mapped[str | None] = mapped_column(Text)
+    address_line1: Mapped[str] = mapped_column(Text, default="")
+    address_line2: Mapped[str] = mapped_column(Text, default="")
+    city: Mapped[str] = mapped_column(Text, default="")
+    region: Mapped[str] = mapped_column(Text, default="")
+    postal_code: Mapped[str] = mapped_column(Text, default="")
+    country: Mapped[str] = mapped_column(Text, default="")
+    certified_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    certified_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TaxYearFiling(Base):
+    """A year's 1099-NEC export (revision 0028): the file as written, its totals, and its lock until reopened."""
+
+    __tablename__ = "tax_year_filings"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    year: Mapped[int]
+    filename: Mapped[str] = mapped_column(Text)
+    content: Mapped[bytes]
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(Text)
+    threshold_minor: Mapped[int]
+    row_count: Mapped[int]
+    total_minor: Mapped[int]
+    totals: Mapped[dict] = mapped_column(JSONB)
+    exported_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    exported_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    reopened_by: Mapped[uuid.UUID | None]
+    reopened_at: Mapped[datetime | None]
+    reopen_reason: Mapped[str | None] = mapped_column(Text)

@@ -32,16 +32,23 @@ QUEUE_STATUSES = {
 # holds, refused or reversed payout attempts; each by its own index), then checked exactly: asking every invoice of
 # the queue's statuses would walk a large organization's 100,000 (no index covers invoices.status, so that its moves
 # stay HOT: migration 0004).
-BLOCKED = """(i.id in (select a.invoice_id from invoice_approvals a where a.status = 'waiting'
+# The organization's contractors whose missing tax form stops their payments (sql/tax.sql), once per statement.
+_UNTAXED = (
+    "array(select t.contractor_id from tax_form_problems(null) t where t.required and t.problem is not null)"
+)
+BLOCKED = f"""(i.id in (select a.invoice_id from invoice_approvals a where a.status = 'waiting'
                 union all select h.invoice_id from holds h where h.released_at is null and h.invoice_id is not null
                 union all select c.id from holds h join invoices c on c.org_id = h.org_id
                                                                and c.contractor_id = h.contractor_id
                                                                and c.status in ('approved', 'exported', 'on_hold')
                            where h.released_at is null and h.contractor_id is not null
-                union all select t.invoice_id from payout_attempts t where t.status in ('refused', 'reversed'))
+                union all select t.invoice_id from payout_attempts t where t.status in ('refused', 'reversed')
+                union all select c.id from invoices c where c.org_id = (select app_org_id()) and c.status = 'approved'
+                                                      and c.contractor_id = any({_UNTAXED}))
   and (i.status in ('pending_approval', 'on_hold')
        or exists (select 1 from holds h where h.org_id = i.org_id and h.released_at is null
-                   and (h.invoice_id = i.id or h.contractor_id = i.contractor_id))))"""
+                   and (h.invoice_id = i.id or h.contractor_id = i.contractor_id))
+       or (i.status = 'approved' and i.contractor_id = any({_UNTAXED}))))"""
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.config import load_settings, tax_id_key_for
 from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
-from backoffice.services import bootstrap, demo_controls, demo_engagements, demo_money
+from backoffice.services import bootstrap, demo_controls, demo_engagements, demo_money, demo_tax
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
@@ -40,9 +41,10 @@ def has_data(session: Session) -> bool:
     return session.execute(select(func.count()).select_from(Organization)).scalar_one() > 0
 
 
-def seed(session: Session) -> list[DemoLogin]:
+def seed(session: Session, *, tax_id_key: str | None = None) -> list[DemoLogin]:
     """Create the demo world (owner role, empty database). Commits: the organizations and people first,
-    then each step through the services, which commit as they would for a person."""
+    then each step through the services, which commit as they would for a person. ``tax_id_key`` encrypts the
+    demo's TIN (default: the server's, config.tax_id_key_for, so that the app reads it back)."""
     pw = hash_password(DEMO_PASSWORD)
     with unit_of_work(session):
         acme = bootstrap.create_org(session, DEMO_ORG, "USD", 1000, 30)
@@ -78,7 +80,7 @@ def seed(session: Session) -> list[DemoLogin]:
             role=Role.CONTRACTOR,
             contractor_id=northwind.id,
         )
-        bootstrap.create_user(
+        ben = bootstrap.create_user(
             session,
             email="ben@bluebird.example",
             name="Ben Bluebird",
@@ -124,5 +126,13 @@ def seed(session: Session) -> list[DemoLogin]:
     )
     demo_engagements.seed_second_org(
         session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name), contractor_id=kestrel.id
+    )
+    demo_tax.seed(
+        session,
+        key=tax_id_key or tax_id_key_for(load_settings()),
+        owner=omar,
+        admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
+        nina=nina_actor,
+        ben=Actor(ben.id, acme.id, Role.CONTRACTOR, ben.email, ben.name, contractor_id=bluebird.id),
     )
     return DEMO_LOGINS

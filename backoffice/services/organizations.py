@@ -47,6 +47,7 @@ class OrgSettings:
     locale: str | None = None  # None keeps the current locale
     stripe_rail_enabled: bool | None = None  # payments through Stripe Connect (issue 17); None keeps it
     auto_pay_enabled: bool | None = None  # pay by Stripe on each invoice's due date; None keeps it
+    tax_form_required: bool | None = None  # no export or payment without a complete tax form (issue 18); None keeps it
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,10 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
             "review_sla_days",
             "locale",
             "stripe_rail_enabled",
+            "tax_form_required",
         ):
             before, after = getattr(org, field), getattr(new, field)
-            if field in ("review_sla_days", "locale", "stripe_rail_enabled") and after is None:
+            if field in ("review_sla_days", "locale", "stripe_rail_enabled", "tax_form_required") and after is None:
                 continue
             if field == "name":
                 after = after.strip()

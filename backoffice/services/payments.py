@@ -26,6 +26,7 @@ from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
 from backoffice.queries.approvals import approvers_of, holds_on
+from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.ap_export import get_batch
 from backoffice.services.invoices import get_invoice, write_ledger
@@ -153,6 +154,11 @@ def _payable(session: Session, invoice: Invoice) -> None:
     held = holds_on(session, [invoice]).get(invoice.id)
     if held:
         raise InvalidTransition(f"{invoice.invoice_number} cannot be paid: {held[0].lower()}{held[1:]}")
+    if status == InvoiceStatus.APPROVED:
+        # The organization may require a tax form first (issue 18; sql/tax.sql refuses the move too).
+        blocked = tax_form_blocks(session, [invoice.contractor_id]).get(invoice.contractor_id)
+        if blocked:
+            raise Conflict(f"{invoice.invoice_number} cannot be paid: {blocked}.")
 
 
 IN_FLIGHT = (

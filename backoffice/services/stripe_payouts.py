@@ -121,13 +121,12 @@ def plan(
     )
     result = Plan()
     for invoice, segregation in rows:
-        problem = (
-            held.get(invoice.id)
-            or untaxed.get(invoice.contractor_id)
-            or _problem(
-                invoice, accounts.get(invoice.contractor_id), segregation, actor, approved.get(invoice.id, set())
-            )
+        problem = _problem(
+            invoice, accounts.get(invoice.contractor_id), segregation, actor, approved.get(invoice.id, set())
         )
+        if invoice.status == InvoiceStatus.APPROVED.value:
+            # What the payment controls stop (issue 18) comes first: a hold, a missing tax form.
+            problem = held.get(invoice.id) or untaxed.get(invoice.contractor_id) or problem
         if not problem and automatic and invoice.due_date > _today():
             problem = f"It is due on {invoice.due_date:%d %b %Y}; automatic payment never pays before."
         candidate = Candidate(

@@ -128,6 +128,7 @@ def register(app: Flask) -> None:
         reviews,
         schedule,
         stripe_payments,
+        tax,
         webhooks,
     )
     from backoffice.web.uploads import Request
@@ -175,6 +176,7 @@ def register(app: Flask) -> None:
         notifications.bp,
         outbox.bp,
         documents.bp,
+        tax.bp,
         health.bp,
     ):
         app.register_blueprint(bp)

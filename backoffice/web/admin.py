@@ -28,6 +28,7 @@ from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
 from backoffice.web.payouts import payout_view, with_onboarding
+from backoffice.web.tax import tax_status_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -57,6 +58,7 @@ class SettingsForm(FlaskForm):
     review_sla_days = StringField("Review time (days)")
     stripe_rail_enabled = BooleanField("Pay contractors through Stripe Connect")
     auto_pay_enabled = BooleanField("Pay automatically on the due date, by Stripe")
+    tax_form_required = BooleanField("Require a complete tax form (W-9 or W-8) before a contractor is paid")
     locale = SelectField(
         "Amounts and dates in emails and receipts",
         choices=[SelectChoice(code, locale_name(code)) for code in COMMON_LOCALES],
@@ -100,6 +102,7 @@ class SettingsForm(FlaskForm):
             locale=self.locale.data if self.locale.raw_data else None,
             stripe_rail_enabled=bool(self.stripe_rail_enabled.data),
             auto_pay_enabled=bool(self.auto_pay_enabled.data),
+            tax_form_required=bool(self.tax_form_required.data),
         )
 
 
@@ -165,6 +168,7 @@ def settings():
         form.segregation_of_duties.data = org.segregation_of_duties
         form.stripe_rail_enabled.data = org.stripe_rail_enabled
         form.auto_pay_enabled.data = org.auto_pay_enabled
+        form.tax_form_required.data = org.tax_form_required
         form.review_sla_days.data = str(org.review_sla_days)
         form.locale.data = org.locale
         if org.locale not in COMMON_LOCALES:
@@ -437,6 +441,7 @@ def _contractor_page(contractor, form=None, user_form=None, status=200):
         users=queries.contractor_members(db(), contractor.id),
         invite_link=cookie.pop("invite_link", None),
         payout=payout,
+        tax_status=tax_status_view(contractor.id),
         status=status,
     )
     return with_onboarding(rendered, payout)

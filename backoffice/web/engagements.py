@@ -12,9 +12,10 @@ from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import EngagementStatus
 from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
-from backoffice.domain.roles import MANAGERS, Role
+from backoffice.domain.roles import MANAGERS, STAFF_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import engagements as queries
+from backoffice.queries import tax as tax_queries
 from backoffice.services import engagements as service
 from backoffice.services import invoices as invoice_service
 from backoffice.services import organizations as org_service
@@ -194,6 +195,10 @@ def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", s
         reason=request.form.get("release_reason" if open_action == "release" else "reason", "")
         if request.method == "POST"
         else "",
+        # Staff learn whether the contractor's tax form is on file (a project owner nothing more: sql/tax.sql).
+        tax_state=tax_queries.tax_form_states(db(), [detail.contractor_id]).get(detail.contractor_id)
+        if me.role in STAFF_ROLES
+        else None,
         status=status,
     )
 

@@ -9,6 +9,7 @@ from backoffice.domain.roles import MANAGERS, Role
 from backoffice.queries import admin as admin_queries
 from backoffice.queries import home as home_queries
 from backoffice.queries import reviews as review_queries
+from backoffice.queries import tax as tax_queries
 from backoffice.web.context import db
 from backoffice.web.htmx import render
 
@@ -22,11 +23,18 @@ def index():
     if actor is None:
         return render("home/no_org.html")
     overview = admin_queries.org_overview(db())
-    waiting = mine = None
+    waiting = mine = tax_block = None
     if actor.role in MANAGERS:
         waiting = review_queries.queue_count(db(), actor)
     if actor.role == Role.CONTRACTOR:
         mine = home_queries.contractor_home(db(), actor.contractor_id)
+        tax_block = tax_queries.tax_form_blocks(db(), [actor.contractor_id]).get(actor.contractor_id)
     return render(
-        "home/index.html", actor=actor, overview=overview, waiting=waiting, cap=review_queries.COUNT_CAP, mine=mine
+        "home/index.html",
+        actor=actor,
+        overview=overview,
+        waiting=waiting,
+        cap=review_queries.COUNT_CAP,
+        mine=mine,
+        tax_block=tax_block,
     )

@@ -57,6 +57,9 @@ APP_TABLES = {
     "holds",
     "rail_reconciliations",  # revision 0026: the Stripe reconciliation's runs (read only; the worker writes)
     "rail_reconciliation_findings",  # and their findings
+    "tax_profiles",  # revision 0028: contractors' W-9s and W-8s
+    "tax_tins",  # their TINs, encrypted (finance and admins read them; contractors write them)
+    "tax_year_filings",  # the 1099-NEC exports and the year's lock
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -377,6 +380,11 @@ EXPECTED_TABLE_PRIVILEGES = {
     "change_orders": {"SELECT"},
     "password_resets": set(),
     "account_messages": set(),  # a password reset's email: the worker role's alone
+    # tax forms (revision 0028): a TIN is written once and never changed; a profile and a filing are updated only
+    # in the columns their pages write (column grants)
+    "tax_profiles": {"SELECT", "INSERT"},
+    "tax_tins": {"SELECT", "INSERT"},
+    "tax_year_filings": {"SELECT", "INSERT"},
 }
 
 
@@ -452,6 +460,8 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "password_reset_finish",
     # payment rails: a webhook event, its signature verified by the web, stored once for its organization
     "rail_event_receive",
+    # tax forms: whether a contractor's form is complete, for members who may not read the form (project owners)
+    "tax_form_problems",
 }
 
 

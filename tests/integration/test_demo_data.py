@@ -89,7 +89,34 @@ def test_the_demo_trail_names_the_people_who_acted(seeded, admin_engine):
         )
     assert who == {
         "milestone.approved": "owner@acme.example",
-        "milestone.submitted": "nina@northwind.example",
+        "milestone.submitted": "ben@bluebird.example,nina@northwind.example",  # ben: Bluebird's blocked invoice
         "ap_export.created": "finance@acme.example",
         "ap_export.voided": "admin@acme.example",
     }
+
+
+def test_the_demo_requires_a_tax_form_nina_has_her_w9_and_bluebird_is_blocked(seeded, act_as, app):
+    """Issue 18: Northwind's W-9 is complete (its TIN readable with the server's key); Bluebird has an approved
+    invoice and no W-9, so it waits, and says why; the 1099 year end has Northwind's payments."""
+    from backoffice.queries.tax import tax_form_blocks, year_end
+    from backoffice.services.tin_cipher import decrypt_tin
+
+    acme, owner = seeded
+    session = act_as(owner, acme)
+    names = dict(session.execute(text("select legal_name, id from contractors where org_id = :o"), {"o": acme}).all())
+    approved = session.execute(
+        text("select count(*) from invoices where contractor_id = :c and status = 'approved'"),
+        {"c": names["Bluebird Electrical LLC"]},
+    ).scalar_one()
+    assert approved == 1
+    assert tax_form_blocks(session, names.values()) == {
+        names["Bluebird Electrical LLC"]: "Tax form missing: no W-9 on file",
+        names["Harbor Surveying Co."]: "Tax form missing: no W-9 on file",
+    }
+    finance = session.execute(text("select id from users where email = 'finance@acme.example'")).scalar_one()
+    session = act_as(finance, acme)
+    (tin,) = session.execute(text("select ciphertext from tax_tins")).scalars()
+    assert decrypt_tin(app.config["TAX_ID_KEY"], acme, tin) == "987654321"
+    this_year = session.execute(text("select extract(year from current_date)::int")).scalar_one()
+    rows = year_end(session, this_year).rows
+    assert [(r.legal_name, r.reportable, r.problem) for r in rows] == [("Northwind Design Ltd", True, None)]

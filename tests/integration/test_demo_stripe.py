@@ -124,7 +124,8 @@ def test_other_authorized_invoices_of_the_contractor_can_still_be_paid_by_stripe
     waiting = rows(
         engine,
         "select i.id, coalesce(m.title, 'retainage release') as what from invoices i"
-        " left join milestones m on m.id = i.milestone_id where i.org_id = :o and i.status = 'approved'"
+        " left join milestones m on m.id = i.milestone_id join contractors c on c.id = i.contractor_id"
+        " where i.org_id = :o and i.status = 'approved' and c.legal_name = 'Northwind Design Ltd'"
         " order by i.number",
         o=finance.org_id,
     )
@@ -161,6 +162,7 @@ def test_the_demo_trail_names_who_connected_and_who_sent_the_payment(seeded):
         o=_acme(engine),
     )
     assert [(r["action"], r["actor_label"]) for r in who] == [
+        ("organization.settings_changed", "admin@acme.example"),  # a tax form required (services/demo_tax)
         ("organization.settings_changed", "admin@acme.example"),
         ("payout_account.connected", "nina@northwind.example"),
         ("payout.sent", "finance@acme.example"),

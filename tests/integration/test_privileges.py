@@ -103,8 +103,8 @@ WEB_ROLE_TABLES = {
     "UPDATE on table public.organizations (ap_expense_account, ap_export_columns, ap_export_date_format,"
     " ap_export_preset, auto_pay_by, auto_pay_enabled, default_currency, default_retainage_bps, evidence_max_file_mb,"
     " evidence_max_files, evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days,"
-    " review_sla_days, segregation_of_duties, stripe_rail_enabled)": "the settings and AP export layout pages"
-    " (services/organizations); never its id",
+    " review_sla_days, segregation_of_duties, stripe_rail_enabled, tax_form_required)": "the settings and AP export"
+    " layout pages (services/organizations); never its id",
     "EXECUTE on function public.rail_event_receive(p_rail text, p_event_id text, p_type text, p_account text,"
     " p_payload jsonb)": "POST /webhooks/stripe: a verified event stored once and its job queued (sql/rails.sql)",
     "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
@@ -232,6 +232,26 @@ WEB_ROLE_TABLES = {
     "SELECT on table public.ap_batch_paid": "the batches list's paid count per batch (finance and admins)",
     "SELECT on table public.retainage_totals": "the retainage report and a contractor's retainage held",
     "SELECT on table public.contractor_retainage_totals": "the retainage report's held per contractor (0020)",
+    # tax forms and the 1099-NEC year end (revision 0028; sql/tax.sql)
+    "SELECT on table public.tax_profiles": (
+        "the contractor's tax form page (its own), the contractor's page and the year end (finance and admins);"
+        " a project owner reads none (by policy)"
+    ),
+    "INSERT on table public.tax_profiles": "a contractor's user fills in its W-9 or W-8 (services/tax_profiles)",
+    "UPDATE on table public.tax_profiles (address_line1, address_line2, business_name, certified_by, city,"
+    " classification, country, kind, name, postal_code, region, tin_id)": (
+        "a contractor's user fills its form in again; never its contractor, nor the TIN's type and last four,"
+        " which the guard copies from the TIN row"
+    ),
+    "SELECT on table public.tax_tins": "the 1099-NEC export decrypts the TINs (finance and admins only, by policy)",
+    "INSERT on table public.tax_tins": (
+        "a contractor's user enters its TIN, encrypted by the server (services/tax_profiles); never read back"
+    ),
+    "SELECT on table public.tax_year_filings": "the 1099 year-end page, its lock and its filed file (finance, admins)",
+    "INSERT on table public.tax_year_filings": "exporting a year's 1099-NEC file locks the year (services/year_end)",
+    "UPDATE on table public.tax_year_filings (reopen_reason, reopened_at, reopened_by)": (
+        "reopening a locked year with a reason; the file and its totals never change (tax_year_filings_guard)"
+    ),
 }
 
 # Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the
@@ -289,6 +309,10 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.enqueue_job(p_task text, p_args jsonb)": (
         "enqueues the web's job kinds for the current organization, in the caller's transaction; the web role"
         " has nothing in the procrastinate schema"
+    ),
+    "EXECUTE on function public.tax_form_problems(p_contractor_ids uuid[])": (
+        "whether contractors' tax forms are complete and the org requires one (queries/tax.tax_form_blocks), for"
+        " every member who sees the contractor, project owners included, who read no tax profile (sql/tax.sql)"
     ),
     "EXECUTE on function public.service_health()": (
         "GET /healthz: the schema's revision and how many job workers beat lately (nothing of any tenant)"
@@ -451,6 +475,9 @@ WORKER_ROLE = {
         "a job's own follow-up jobs (a notice's emails) go in through the same checks as the web's"
     ),
     "EXECUTE on function public.job_org_ids()": "the periodic jobs run once per organization; the worker's alone",
+    "EXECUTE on function public.tax_form_problems(p_contractor_ids uuid[])": (
+        "automatic payment skips a contractor its organization's tax-form rule blocks (stripe_payouts.plan)"
+    ),
     "EXECUTE on function public.invoice_move_allowed(p_source text, p_target text)": (
         "invoices_move_guard runs as the caller, and the worker moves an invoice Stripe paid, refused or reversed"
     ),

@@ -39,7 +39,15 @@ def test_every_file_under_sql_is_applied_and_every_applied_file_exists():
 
 # --- append-only tables ------------------------------------------------------------------------------
 
-APPEND_ONLY = ["ap_export_chunks", "audit_events", "documents", "evidence_chunks", "evidence_files", "ledger_entries"]
+APPEND_ONLY = [
+    "ap_export_chunks",
+    "audit_events",
+    "documents",
+    "evidence_chunks",
+    "evidence_files",
+    "ledger_entries",
+    "tax_tins",
+]
 REFUSED = {
     "UPDATE": "update {table} set org_id = org_id where org_id = :org",
     "DELETE": "delete from {table} where org_id = :org",
