@@ -33,9 +33,7 @@ QUEUE_STATUSES = {
 # the queue's statuses would walk a large organization's 100,000 (no index covers invoices.status, so that its moves
 # stay HOT: migration 0004).
 # The organization's contractors whose missing tax form stops their payments (sql/tax.sql), once per statement.
-_UNTAXED = (
-    "array(select t.contractor_id from tax_form_problems(null) t where t.required and t.problem is not null)"
-)
+_UNTAXED = "array(select t.contractor_id from tax_form_problems(null) t where t.required and t.problem is not null)"
 BLOCKED = f"""(i.id in (select a.invoice_id from invoice_approvals a where a.status = 'waiting'
                 union all select h.invoice_id from holds h where h.released_at is null and h.invoice_id is not null
                 union all select c.id from holds h join invoices c on c.org_id = h.org_id
