@@ -77,6 +77,13 @@ PAGES = (
     ("outbox_message", "/admin/outbox/{email_id}"),
     ("settings", "/admin/settings"),
     ("export_settings", "/admin/settings/export"),
+    # payment controls (issue 18)
+    ("approvals", "/approvals/"),  # what waits for the signed-in approver
+    ("payments_blocked", "/payments/?status=blocked"),  # the queue's "why isn't this payable yet" filter
+    ("holds", "/payments/holds"),
+    ("approval_policies", "/admin/settings/approvals"),
+    ("tax_form", "/tax/form"),  # a contractor's own
+    ("year_end", "/tax/year-end"),  # the 1099-NEC totals of the year
 )
 
 
