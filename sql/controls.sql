@@ -293,9 +293,13 @@ begin
   select gen_random_uuid(), l.org_id, v_txn, 'authorization_voided', l.invoice_id, l.account, -l.amount_minor, l.currency
     from public.ledger_entries l
    where l.org_id = new.org_id and l.invoice_id = new.invoice_id and l.event in ('authorized', 'retainage_released');
+  -- Back to the contractor while its engagement takes work (active or paused); a cancelled one's stays as it was,
+  -- with nothing payable (a completed one cannot have a payment awaiting approval: services/engagements).
   if v_invoice.milestone_id is not null then
-    update public.milestones set status = 'planned', updated_at = now()
-     where org_id = new.org_id and id = v_invoice.milestone_id and status = 'approved';
+    update public.milestones m set status = 'planned', updated_at = now()
+     where m.org_id = new.org_id and m.id = v_invoice.milestone_id and m.status = 'approved'
+       and exists (select 1 from public.engagements e
+                    where e.org_id = m.org_id and e.id = m.engagement_id and e.status in ('active', 'paused'));
   end if;
   return null;
 end

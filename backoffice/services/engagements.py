@@ -18,12 +18,14 @@ from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
+from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import (
     Contractor,
     Engagement,
+    Invoice,
     Membership,
     Milestone,
     Organization,
@@ -260,6 +262,18 @@ def _check_preconditions(session: Session, engagement: Engagement, action: str) 
                 f"An engagement is completed once every milestone is approved; {len(waiting)} still "
                 f"{'is' if len(waiting) == 1 else 'are'} not. "
                 "Cancel the rest by change order, or wait for their review."
+            )
+        awaiting = session.execute(
+            select(func.count())
+            .select_from(Invoice)
+            .where(Invoice.engagement_id == engagement.id, Invoice.status == InvoiceStatus.PENDING_APPROVAL.value)
+        ).scalar_one()
+        if awaiting:
+            # A rejection sends work back to the contractor, which a completed engagement no longer takes (issue 18).
+            raise InvalidTransition(
+                f"{awaiting} payment{'s' if awaiting > 1 else ''} of this engagement still "
+                f"{'await' if awaiting > 1 else 'awaits'} approval; complete it once "
+                f"{'they are' if awaiting > 1 else 'it is'} approved or rejected."
             )
 
 

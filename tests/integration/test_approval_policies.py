@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.errors import Conflict, DomainError, Forbidden, InvalidTransition, ValidationError
-from backoffice.services import approvals, holds
+from backoffice.services import approvals, engagements, holds
 from backoffice.services.approvals import PolicyInput, StepInput
 
 FINANCE_STEP = (StepInput(role="finance"),)
@@ -372,3 +372,31 @@ def test_approvers_hear_what_waits_finance_hears_it_is_payable_and_the_contracto
     assert (world.finance.email, f"Payable: {first['invoice_number']} — $11,520.00 approved") in subjects
     assert (p.contractor_user.email, "Sent back: Roof part 2") in subjects
     assert (world.owner.email, f"Rejected: {second['invoice_number']} — “Roof part 2”") in subjects
+
+
+def test_an_engagement_is_not_completed_while_a_payment_awaits_approval(act_as, admin_engine, world):
+    set_policy(act_as, world)
+    p = party(world)
+    engagement_id, (m,) = active_engagement(act_as, admin_engine, p, ("12,800.00",))
+    inv = approve(act_as, admin_engine, p, m)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(InvalidTransition, match="awaits approval"):
+        engagements.perform(session, actor, engagement_id, "complete")
+    decide(act_as, world.finance, world, inv["id"])
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    engagements.perform(session, actor, engagement_id, "complete")
+
+
+def test_a_rejection_after_the_engagement_was_cancelled_voids_the_payment_and_leaves_the_work(
+    act_as, admin_engine, world
+):
+    set_policy(act_as, world)
+    p = party(world)
+    engagement_id, (m,) = active_engagement(act_as, admin_engine, p, ("12,800.00",))
+    inv = approve(act_as, admin_engine, p, m)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    engagements.perform(session, actor, engagement_id, "cancel", "Client cancelled the project.")
+    decide(act_as, world.finance, world, inv["id"], "reject", "Not needed any more.")
+    assert invoice(admin_engine, inv["id"])["status"] == "void"
+    (milestone,) = owner_query(admin_engine, "select status from milestones where id = :m", m=m)
+    assert milestone["status"] == "approved"
