@@ -41,7 +41,7 @@ from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, ApExportChunk, Invoice, Organization
-from backoffice.queries.approvals import holds_on
+from backoffice.queries.payability import holds_on
 from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id

@@ -25,7 +25,7 @@ from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, ValidationError
 from backoffice.models import ApExportBatch, Invoice, Organization, Payment, User
-from backoffice.queries.approvals import approvers_of, holds_on
+from backoffice.queries.payability import approvers_of, holds_on
 from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.ap_export import get_batch

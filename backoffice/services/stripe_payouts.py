@@ -27,7 +27,7 @@ from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.errors import Conflict, Forbidden, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Organization, PayoutAccount, PayoutAttempt
-from backoffice.queries.approvals import approvers_of, holds_on, tax_blocks
+from backoffice.queries.payability import approvers_of, holds_on, tax_blocks
 from backoffice.services import audit
 from backoffice.services.stripe_rail import NOT_CONFIGURED
 

@@ -32,7 +32,7 @@ from backoffice.domain.invoices import InvoiceStatus, handed_to_rail, reversal_l
 from backoffice.domain.payouts import transfer_refusal_words
 from backoffice.jobs import queue
 from backoffice.models import Invoice, Payment, PayoutAttempt
-from backoffice.queries.approvals import holds_on
+from backoffice.queries.payability import holds_on
 from backoffice.services import audit, payments
 from backoffice.services.invoices import write_ledger
 from backoffice.services.remittance_advice import announce_run

@@ -12,6 +12,7 @@ from backoffice.domain.approvals import APPROVER_ROLES
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, ValidationError
 from backoffice.queries import approvals as queries
+from backoffice.queries import payability
 from backoffice.services import approvals as service
 from backoffice.services import holds as hold_service
 from backoffice.services.approvals import PolicyInput, StepInput
@@ -170,9 +171,16 @@ def policy_off(policy_id):
 @login_required
 @roles_required(*FINANCE_ROLES)
 def holds():
-    return render(
-        "approvals/holds.html", holds=queries.live_holds(db()), contractors=queries.contractor_choices(db()), errors={}
-    )
+    return render("approvals/holds.html", **_holds_context())
+
+
+def _holds_context(**extra) -> dict:
+    return {
+        "holds": payability.live_holds(db()),
+        "contractors": payability.contractor_choices(db()),
+        "errors": {},
+        **extra,
+    }
 
 
 @bp.route("/invoices/<invoice_id>/hold", methods=["POST"])
@@ -202,24 +210,11 @@ def hold_contractor():
     try:
         hold_service.hold_contractor(db(), actor(), form.get("contractor_id", ""), form.get("reason", ""))
     except ValidationError as exc:
-        return render(
-            "approvals/holds.html",
-            status=422,
-            holds=queries.live_holds(db()),
-            contractors=queries.contractor_choices(db()),
-            errors=exc.fields,
-            values=dict(form),
-        )
+        return render("approvals/holds.html", status=422, **_holds_context(errors=exc.fields, values=dict(form)))
     except DomainError as exc:
         if exc.status == 404:
-            return render(
-                "approvals/holds.html",
-                status=422,
-                holds=queries.live_holds(db()),
-                contractors=queries.contractor_choices(db()),
-                errors={"contractor_id": "Choose the contractor to hold."},
-                values=dict(form),
-            )
+            errors = {"contractor_id": "Choose the contractor to hold."}
+            return render("approvals/holds.html", status=422, **_holds_context(errors=errors, values=dict(form)))
         flash(exc.message, "error")
         return redirect_after_post(url_for("approvals.holds"))
     flash("Every payment to that contractor is on hold until released.", "success")

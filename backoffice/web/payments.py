@@ -14,6 +14,7 @@ from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import approvals as approval_queries
 from backoffice.queries import money as queries
+from backoffice.queries import payability as payability_queries
 from backoffice.queries.notifications import (
     ADVICES_SHOWN,
     receipt_of,
@@ -62,7 +63,7 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
 def queue():
     filters, notes = _filters(request.args)
     result = queries.payment_queue(db(), filters, org_id=actor().org_id)
-    why = approval_queries.payability(db(), [r for r in result.rows if r.status.value != "paid"], date.today())
+    why = payability_queries.payability(db(), [r for r in result.rows if r.status.value != "paid"], date.today())
     return render(
         "payments/queue.html",
         "payments/_queue.html",
@@ -159,7 +160,7 @@ def controls_context(row) -> dict:
     if me.role == Role.CONTRACTOR:
         return {"why": None, "steps": [], "my_step": None, "hold": None, "contractor_hold": None, "can_hold": False}
     today = date.today()
-    found = approval_queries.payability(db(), [row], today)[row.id]
+    found = payability_queries.payability(db(), [row], today)[row.id]
     my_step = None
     if row.status == InvoiceStatus.PENDING_APPROVAL and me.role in APPROVER_ROLES:
         step = approval_service.waiting_step(db(), row.id)
