@@ -1,6 +1,7 @@
 """Demo payment controls (issue 18), through the real services: a policy for payments of 10,000 USD or more (finance,
 then an admin), a roof replacement's 12,800 USD milestone approved by its owner and by finance and waiting for an
-admin at step 2, and one of the kitchen's authorized payments held by finance."""
+admin at step 2, and its 2,400 USD gutters, approved at once (under the policy's amount) and held by finance until
+the lien waiver arrives. (The kitchen's payments are left to the Stripe demo, which pays them.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.models import Engagement, Invoice
+from backoffice.models import Invoice
 from backoffice.services import approvals, holds
 from backoffice.services import engagements as service
 from backoffice.services.approvals import PolicyInput, StepInput
@@ -32,27 +33,22 @@ def seed(session: Session, *, owner: Actor, contractor: Actor, finance: Actor, a
         contractor.contractor_id,
         "Warehouse roof replacement",
         "SOW-2026-031",
-        [_row("Tear-off and new membrane", "Old roof removed; new TPO membrane installed.", "12,800.00", today)],
+        [
+            _row("Tear-off and new membrane", "Old roof removed; new TPO membrane installed.", "12,800.00", today),
+            _row("Gutters and flashing", "New gutters, downspouts and flashing on all four sides.", "2,400.00", today),
+        ],
     )
     service.perform(session, owner, roof.id, "send")
     service.perform(session, contractor, roof.id, "accept")
-    (milestone,) = schedule_milestones(session, roof.id)
-    _deliver(session, contractor, owner, milestone)
-    roof_invoice = session.execute(select(Invoice).where(Invoice.milestone_id == milestone.id)).scalar_one()
+    membrane, gutters = schedule_milestones(session, roof.id)
+    _deliver(session, contractor, owner, membrane)
+    _deliver(session, contractor, owner, gutters)
+    roof_invoice = session.execute(select(Invoice).where(Invoice.milestone_id == membrane.id)).scalar_one()
     approvals.decide_step(session, finance, roof_invoice.id, "approve")
-
-    kitchen = session.execute(
-        select(Engagement).where(Engagement.org_id == owner.org_id, Engagement.title == "Kitchen renovation, 14 Elm St")
-    ).scalar_one()
-    held = session.execute(
-        select(Invoice.id)
-        .where(Invoice.engagement_id == kitchen.id, Invoice.status == "approved")
-        .order_by(Invoice.number.desc())
-        .limit(1)
-    ).scalar_one()
+    held = session.execute(select(Invoice.id).where(Invoice.milestone_id == gutters.id)).scalar_one()
     holds.hold_invoice(
         session,
         finance,
         held,
-        "Lien waiver for the cabinets not received yet; asked on " + f"{today - timedelta(days=2):%d %b}.",
+        f"Lien waiver for the gutters not received yet; asked Northwind on {today - timedelta(days=2):%d %b}.",
     )

@@ -126,12 +126,20 @@ def test_other_authorized_invoices_of_the_contractor_can_still_be_paid_by_stripe
         "select i.id, coalesce(m.title, 'retainage release') as what from invoices i"
         " left join milestones m on m.id = i.milestone_id join contractors c on c.id = i.contractor_id"
         " where i.org_id = :o and i.status = 'approved' and c.legal_name = 'Northwind Design Ltd'"
+        "   and not exists (select 1 from holds h where h.invoice_id = i.id and h.released_at is null)"
         " order by i.number",
         o=finance.org_id,
     )
+    (held,) = rows(
+        engine,
+        "select i.id, h.reason from invoices i join holds h on h.invoice_id = i.id and h.released_at is null"
+        " where i.org_id = :o",
+        o=finance.org_id,
+    )
     with make_session_factory(engine)() as session:
-        plan = stripe_payouts.plan(session, finance, [w["id"] for w in waiting])
-    assert plan.blocked == []
+        plan = stripe_payouts.plan(session, finance, [w["id"] for w in waiting] + [held["id"]])
+    # The demo's held invoice (issue 18: the roof's gutters, waiting for a lien waiver) cannot go, and says why.
+    assert [(c.invoice_id, c.problem) for c in plan.blocked] == [(held["id"], f"It is on hold: {held['reason']}")]
     assert [(c.contractor_name, c.invoice_id) for c in plan.ready] == [
         ("Northwind Design Ltd", w["id"]) for w in waiting
     ]

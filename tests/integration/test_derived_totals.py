@@ -27,15 +27,17 @@ RECOMPUTED = {
     ),
     "retainage_totals": (
         "select org_id, contractor_id, engagement_id, min(currency) as currency,"
-        " coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld_minor,"
-        " coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor"
+        " coalesce(sum(retainage_minor) filter (where kind = 'milestone' and voided_at is null), 0) as withheld_minor,"
+        " coalesce(sum(gross_minor) filter (where kind = 'retainage_release' and voided_at is null), 0)"
+        " as released_minor"
         " from invoices group by 1, 2, 3",
         "select org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor from retainage_totals",
     ),
     "contractor_retainage_totals": (
         "select org_id, contractor_id, currency,"
-        " coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld_minor,"
-        " coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released_minor"
+        " coalesce(sum(retainage_minor) filter (where kind = 'milestone' and voided_at is null), 0) as withheld_minor,"
+        " coalesce(sum(gross_minor) filter (where kind = 'retainage_release' and voided_at is null), 0)"
+        " as released_minor"
         " from invoices group by 1, 2, 3",
         "select org_id, contractor_id, currency, withheld_minor, released_minor from contractor_retainage_totals",
     ),

@@ -615,8 +615,13 @@ def test_touching_only_updated_at_of_an_approved_milestone_is_harmless(world, ad
 
 
 # From the domain's MILESTONE_MOVES: every move it has, and every other from a milestone that can still move
-# (approved and cancelled milestones are final: a test above refuses any change to them).
-LEGAL_MILESTONE_MOVES = [(a.value, b.value) for a, b in rules.MILESTONE_MOVES]
+# (cancelled milestones are final, approved ones too but for a payment approval's rejection: a test above refuses any
+# other change to them). approved -> planned is made only by the database itself when a step of the payment's
+# approval rejects it (sql/controls.sql): tests/integration/test_approval_policies.py makes it through the services,
+# and the test below refuses it to anyone else.
+LEGAL_MILESTONE_MOVES = [
+    (a.value, b.value) for a, b in rules.MILESTONE_MOVES if (a.value, b.value) != ("approved", "planned")
+]
 ILLEGAL_MILESTONE_MOVES = [
     (a, b)
     for a in ("planned", "submitted")
@@ -644,6 +649,19 @@ def test_an_illegal_milestone_move_is_refused_even_to_the_owner_role(world, admi
         params,
         CHECK_VIOLATION,
         f"a milestone cannot go from {old} to {new}",
+    )
+    assert milestone_rows(admin_engine, built.engagement) == before
+
+
+def test_an_approved_milestone_goes_back_to_planned_only_with_its_payment_rejected(world, admin_engine, act_as):
+    built = build(admin_engine, world, "active", milestones=("approved",), act_as=act_as)
+    before = milestone_rows(admin_engine, built.engagement)
+    owner_role_refused(
+        admin_engine,
+        "update milestones set status = 'planned' where id = :m",
+        {"m": built.milestones[0]},
+        CHECK_VIOLATION,
+        "milestone is approved and cannot be changed",
     )
     assert milestone_rows(admin_engine, built.engagement) == before
 

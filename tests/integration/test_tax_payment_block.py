@@ -122,7 +122,7 @@ def test_the_database_refuses_a_payout_attempt_for_a_blocked_contractor(
     world, act_as, admin_engine, ready, required, monkeypatch
 ):
     _, (inv, _) = approved_invoices(act_as, admin_engine, party(world))
-    monkeypatch.setattr(stripe_payouts, "tax_form_blocks", lambda *a: {})
+    monkeypatch.setattr(stripe_payouts, "tax_blocks", lambda *a: {})
     with pytest.raises(Conflict, match=f"this contractor cannot be paid: {MISSING}"):
         send(act_as, world, [inv["id"]])
     assert owner_query(admin_engine, "select * from payout_attempts where invoice_id = :i", i=inv["id"]) == []

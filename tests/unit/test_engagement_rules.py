@@ -240,6 +240,8 @@ EXPECTED_MILESTONE_MOVES = {
     (M.SUBMITTED, M.APPROVED): (STAFF, {S.ACTIVE, S.PAUSED}),
     (M.SUBMITTED, M.PLANNED): (STAFF, {S.ACTIVE, S.PAUSED}),  # partial or disputed: back with the reason
     (M.PLANNED, M.CANCELLED): (STAFF, {S.ACTIVE, S.PAUSED}),  # change order only
+    # a later step of its payment's approval policy rejected it (issue 18): any approver's role
+    (M.APPROVED, M.PLANNED): ({"admin", "owner", "finance"}, {S.ACTIVE, S.PAUSED}),
 }
 
 
@@ -249,13 +251,13 @@ def test_milestone_moves_match_the_design():
     )
 
 
-@pytest.mark.parametrize("final", [M.APPROVED, M.CANCELLED])
-def test_approved_and_cancelled_milestones_are_final(final):
-    assert not any(source == final for source, _ in MILESTONE_MOVES)
+def test_a_cancelled_milestone_is_final_and_an_approved_one_goes_back_only_when_its_payment_is_rejected():
+    assert not any(source == M.CANCELLED for source, _ in MILESTONE_MOVES)
+    assert [target for source, target in MILESTONE_MOVES if source == M.APPROVED] == [M.PLANNED]
 
 
 @pytest.mark.parametrize(
-    "source, target", [(M.SUBMITTED, M.CANCELLED), (M.PLANNED, M.APPROVED), (M.APPROVED, M.PLANNED)]
+    "source, target", [(M.SUBMITTED, M.CANCELLED), (M.PLANNED, M.APPROVED), (M.APPROVED, M.CANCELLED)]
 )
 def test_a_milestone_cannot_skip_review_or_be_cancelled_after_submission(source, target):
     assert milestone_move_refusal(source, target, None, S.ACTIVE) == MoveRefusal.ILLEGAL
