@@ -91,15 +91,23 @@ def delegate():
 @login_required
 @roles_required(*APPROVER_ROLES)
 def end_delegation(delegation_id):
+    return _done_or_told(
+        lambda: service.revoke_delegation(db(), actor(), delegation_id), "The delegation ended.", "approvals.index"
+    )
+
+
+def _done_or_told(act, done: str, endpoint: str):
+    """Run a one-button action and go back to ``endpoint`` with what happened: ``done``, or why not (a 404 stays
+    one: someone else's row looks like no row)."""
     try:
-        service.revoke_delegation(db(), actor(), delegation_id)
+        act()
     except DomainError as exc:
         if exc.status == 404:
             raise
         flash(exc.message, "error")
-        return redirect_after_post(url_for("approvals.index"))
-    flash("The delegation ended.", "success")
-    return redirect_after_post(url_for("approvals.index"))
+        return redirect_after_post(url_for(endpoint))
+    flash(done, "success")
+    return redirect_after_post(url_for(endpoint))
 
 
 # --- the admins' policies ---------------------------------------------------------------------------------
@@ -153,15 +161,11 @@ def policies():
 @login_required
 @roles_required(Role.ADMIN)
 def policy_off(policy_id):
-    try:
-        service.archive_policy(db(), actor(), policy_id)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
-        flash(exc.message, "error")
-        return redirect_after_post(url_for("approvals.policies"))
-    flash("The policy is off; payments waiting under it keep their steps.", "success")
-    return redirect_after_post(url_for("approvals.policies"))
+    return _done_or_told(
+        lambda: service.archive_policy(db(), actor(), policy_id),
+        "The policy is off; payments waiting under it keep their steps.",
+        "approvals.policies",
+    )
 
 
 # --- holds -------------------------------------------------------------------------------------------------
