@@ -274,9 +274,11 @@ def _where(
 
 # Nothing held is exported (issue 18): "all due by" leaves held invoices out; a selection naming one is refused
 # (_where). The database refuses the same (invoices_exported_check in sql/money.sql).
+# Two anti-joins the planner hashes once, rather than one whose OR it would ask per invoice (100,000 in a large export).
 NOT_HELD = (
-    "not exists (select 1 from holds h where h.org_id = i.org_id and h.released_at is null"
-    " and (h.invoice_id = i.id or h.contractor_id = i.contractor_id))"
+    "not exists (select 1 from holds h where h.org_id = i.org_id and h.invoice_id = i.id and h.released_at is null)"
+    " and not exists (select 1 from holds h where h.org_id = i.org_id and h.contractor_id = i.contractor_id"
+    " and h.released_at is null)"
 )
 
 
