@@ -22,6 +22,7 @@ from kit.money import (
     party,
     pay,
     submit,
+    today,
 )
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -400,3 +401,25 @@ def test_a_rejection_after_the_engagement_was_cancelled_voids_the_payment_and_le
     assert invoice(admin_engine, inv["id"])["status"] == "void"
     (milestone,) = owner_query(admin_engine, "select status from milestones where id = :m", m=m)
     assert milestone["status"] == "approved"
+
+
+def test_exporting_everything_due_leaves_held_payments_out(act_as, admin_engine, world):
+    p = party(world)
+    _, (m1, m2, m3) = active_engagement(act_as, admin_engine, p, ("1,000.00", "2,000.00", "3,000.00"), terms="0")
+    first, second, third = (approve(act_as, admin_engine, p, m) for m in (m1, m2, m3))
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    holds.hold_invoice(session, actor, second["id"], "Disputed quantity")
+    export(act_as, world.finance, world.org_a, due_by=today(), currency="USD")
+    assert [invoice(admin_engine, i["id"])["status"] for i in (first, second, third)] == [
+        "exported",
+        "approved",
+        "exported",
+    ]
+    # A held contractor's payments stay out too.
+    _, (m4,) = active_engagement(act_as, admin_engine, p, ("4,000.00",), title="Porch", terms="0")
+    fourth = approve(act_as, admin_engine, p, m4)
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    holds.hold_contractor(session, actor, p.contractor_id, "Bank details being checked")
+    with pytest.raises(ValidationError):
+        export(act_as, world.finance, world.org_a, due_by=today(), currency="USD")
+    assert invoice(admin_engine, fourth["id"])["status"] == "approved"
