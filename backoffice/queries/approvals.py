@@ -78,16 +78,20 @@ def approval_steps(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.
     """Each invoice's steps in order (none for an invoice approved at once), in words."""
     if not invoice_ids:
         return {}
-    names = _names(session)
+    rows = (
+        session.execute(
+            text(
+                "select org_id, invoice_id, step, approver_role, approver_ids, status, decided_by, on_behalf_of,"
+                "       decided_at, reason, created_at"
+                "  from invoice_approvals where invoice_id = any(:ids) order by invoice_id, step"
+            ),
+            {"ids": list(invoice_ids)},
+        )
+        .mappings()
+        .all()
+    )
+    names = names_of(session, {p for r in rows for p in (r["decided_by"], r["on_behalf_of"]) if p})
     by_org: dict[uuid.UUID, dict] = {}
-    rows = session.execute(
-        text(
-            "select org_id, invoice_id, step, approver_role, approver_ids, status, decided_by, on_behalf_of,"
-            "       decided_at, reason, created_at"
-            "  from invoice_approvals where invoice_id = any(:ids) order by invoice_id, step"
-        ),
-        {"ids": list(invoice_ids)},
-    ).mappings()
     found: dict[uuid.UUID, list[StepView]] = {}
     for r in rows:
         members = by_org.get(r["org_id"]) or by_org.setdefault(r["org_id"], staff(session, r["org_id"]))
@@ -107,10 +111,6 @@ def approval_steps(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.
             )
         )
     return found
-
-
-def _names(session: Session) -> dict[uuid.UUID, str]:
-    return dict(session.execute(select(User.id, User.name)).all())
 
 
 def names_of(session: Session, user_ids) -> dict[uuid.UUID, str]:
@@ -202,6 +202,7 @@ def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
         .all()
     )
     earlier = approval_steps(session, [r["invoice_id"] for r in rows])
+    decided = _deciders(session, [r["invoice_id"] for r in rows])
     names = {u: n for u, (n, _) in members.items()}
     found = []
     for r in rows:
@@ -214,7 +215,7 @@ def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
             if deciding_for is None:
                 continue
         done = earlier.get(r["invoice_id"], [])
-        people = [x for x in (_ids_of(session, r["invoice_id"])) if x]
+        people = decided.get(r["invoice_id"], [])
         if rules.distinct_people_refusal(actor.user_id, deciding_for, r["authorized_by"], people):
             continue
         found.append(
@@ -247,17 +248,18 @@ def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
     return found
 
 
-def _ids_of(session: Session, invoice_id: uuid.UUID) -> list[uuid.UUID]:
-    return [
-        p
-        for row in session.execute(
-            text(
-                "select decided_by, on_behalf_of from invoice_approvals where invoice_id = :id and status <> 'waiting'"
-            ),
-            {"id": invoice_id},
-        )
-        for p in row
-    ]
+def _deciders(session: Session, invoice_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Who decided each invoice's decided steps, and for whom: one statement for the whole queue."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for invoice_id, decided_by, on_behalf_of in session.execute(
+        text(
+            "select invoice_id, decided_by, on_behalf_of from invoice_approvals"
+            " where invoice_id = any(:ids) and status <> 'waiting'"
+        ),
+        {"ids": invoice_ids},
+    ):
+        found.setdefault(invoice_id, []).extend(p for p in (decided_by, on_behalf_of) if p)
+    return found
 
 
 # --- the settings pages -------------------------------------------------------------------------------------
@@ -276,11 +278,10 @@ class PolicyView:
 
 def policies(session: Session, org_id: uuid.UUID) -> list[PolicyView]:
     members = staff(session, org_id)
-    names = _names(session)
     live = (
         session.execute(
             select(ApprovalPolicy)
-            .where(ApprovalPolicy.archived_at.is_(None))
+            .where(ApprovalPolicy.org_id == org_id, ApprovalPolicy.archived_at.is_(None))
             .order_by(ApprovalPolicy.currency, ApprovalPolicy.min_amount_minor)
         )
         .scalars()
@@ -293,6 +294,7 @@ def policies(session: Session, org_id: uuid.UUID) -> list[PolicyView]:
         .order_by(ApprovalPolicyStep.policy_id, ApprovalPolicyStep.step)
     ).scalars():
         steps.setdefault(s.policy_id, []).append(describe_step(s.approver_role, s.approver_ids, members))
+    names = names_of(session, {p.created_by for p in live})
     return [
         PolicyView(
             p.id,
@@ -319,11 +321,13 @@ class DelegationView:
 
 def delegations(session: Session, actor: Actor, today: date) -> list[DelegationView]:
     """Live delegations that have not ended: the actor's own, and those naming the actor; an admin sees all."""
-    names = _names(session)
     where = [ApprovalDelegation.revoked_at.is_(None), ApprovalDelegation.ends_on >= today]
     if str(actor.role) != "admin":
         where.append((ApprovalDelegation.user_id == actor.user_id) | (ApprovalDelegation.delegate_id == actor.user_id))
-    rows = session.execute(select(ApprovalDelegation).where(*where).order_by(ApprovalDelegation.starts_on)).scalars()
+    rows = (
+        session.execute(select(ApprovalDelegation).where(*where).order_by(ApprovalDelegation.starts_on)).scalars().all()
+    )
+    names = names_of(session, {p for d in rows for p in (d.user_id, d.delegate_id)})
     return [
         DelegationView(
             d.id,

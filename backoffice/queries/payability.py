@@ -42,16 +42,17 @@ class Payability:
         )
 
 
-def payability(session: Session, invoices, today: date) -> dict[uuid.UUID, Payability]:
+def payability(session: Session, invoices, today: date, *, history: bool = False) -> dict[uuid.UUID, Payability]:
     """Why each of ``invoices`` (rows with id, status, contractor_id, due_date) is not payable yet, asked of every
     control in a handful of queries whatever their number: its approval steps, a hold on it or its contractor,
-    its contractor's tax form where the organization requires one (queries/tax)."""
+    its contractor's tax form where the organization requires one (queries/tax). Steps are read for the invoices
+    awaiting approval only, or for all with ``history`` (an invoice's page shows who approved which step)."""
     invoices = list(invoices)
     if not invoices:
         return {}
     ids = [i.id for i in invoices]
     contractors = list({i.contractor_id for i in invoices})
-    steps = approval_steps(session, ids)
+    steps = approval_steps(session, ids if history else [i.id for i in invoices if i.status == "pending_approval"])
     holds = session.execute(
         select(Hold).where(
             Hold.released_at.is_(None), (Hold.invoice_id.in_(ids)) | (Hold.contractor_id.in_(contractors))

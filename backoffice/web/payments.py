@@ -160,7 +160,7 @@ def controls_context(row) -> dict:
     if me.role == Role.CONTRACTOR:
         return {"why": None, "steps": [], "my_step": None, "hold": None, "contractor_hold": None, "can_hold": False}
     today = date.today()
-    found = payability_queries.payability(db(), [row], today)[row.id]
+    found = payability_queries.payability(db(), [row], today, history=True)[row.id]
     my_step = None
     if row.status == InvoiceStatus.PENDING_APPROVAL and me.role in APPROVER_ROLES:
         step = approval_service.waiting_step(db(), row.id)
