@@ -61,7 +61,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from kit.engagements import owner_query, sign_in
-from kit.money import approved_invoices, party, set_org
+from kit.money import active_engagement, approve, approved_invoices, money_state, party, set_org
 from kit.signin import act, actor_of
 from sqlalchemy import text
 
@@ -88,6 +88,7 @@ from backoffice.errors import (
 from backoffice.services import (
     ap_export,
     engagements,
+    holds,
     invoices,
     payments,
     payout_accounts,
@@ -1974,3 +1975,29 @@ def test_a_reversal_of_a_transfer_whose_payment_is_not_recorded_yet_waits_for_it
     assert payment["reversed_at"] is not None
     (invoice,) = owner_query(admin_engine, "select status from invoices where id = :i", i=inv["id"])
     assert invoice["status"] == "on_hold"
+
+
+# --- found with the payment controls (issue 18) ---------------------------------------------------------------
+# A remittance file naming a held invoice. Recording it by hand or per batch says it is held; the remittance preview
+# found nothing wrong with the line, and the import went on to the database's guard (nothing held is paid), which
+# refused it with an IntegrityError: a 500 instead of the file's refusal naming the line.
+
+
+@pytest.mark.parametrize("held", ["invoice", "contractor"])
+def test_a_remittance_naming_a_held_invoice_is_refused_naming_the_line(act_as, admin_engine, world, held):
+    p = party(world)
+    _, (m,) = active_engagement(act_as, admin_engine, p, ("1,000.00",))
+    inv = approve(act_as, admin_engine, p, m)
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    if held == "invoice":
+        holds.hold_invoice(session, actor, inv["id"], "Lien waiver missing")
+    else:
+        holds.hold_contractor(session, actor, p.contractor_id, "Bank details being verified")
+    amount = format_amount(inv["net_minor"], "USD", symbol=False)
+    content = f'invoice number,amount,paid date,reference\n{inv["invoice_number"]},"{amount}",{today()},R-1\n'
+    before = money_state(admin_engine, world.org_a)
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    with pytest.raises(ValidationError) as refused:
+        payments.import_remittance(session, actor, content.encode(), "ach")
+    assert "line 2" in refused.value.fields["file"] and "hold" in refused.value.fields["file"]
+    assert money_state(admin_engine, world.org_a) == before
