@@ -87,6 +87,7 @@ from backoffice.errors import (
 )
 from backoffice.services import (
     ap_export,
+    approvals,
     engagements,
     holds,
     invoices,
@@ -96,6 +97,7 @@ from backoffice.services import (
     stripe_payouts,
     stripe_transfers,
 )
+from backoffice.services.approvals import PolicyInput, StepInput
 from backoffice.services.audit import verify_chain
 from backoffice.services.change_orders import (
     ChangeOrderInput,
@@ -2001,3 +2003,31 @@ def test_a_remittance_naming_a_held_invoice_is_refused_naming_the_line(act_as, a
         payments.import_remittance(session, actor, content.encode(), "ach")
     assert "line 2" in refused.value.fields["file"] and "hold" in refused.value.fields["file"]
     assert money_state(admin_engine, world.org_a) == before
+
+
+# Retainage released while a milestone's payment waits for approval. The release paid out the retainage every live
+# authorization withheld, the one awaiting its approval steps included; a step then rejected that one (void: it
+# withholds nothing any more), and the release stood for more than was withheld: the nets plus the release exceeded
+# the gross approved (invariant 3), and part of a payment its policy never let through was paid as retainage. A
+# release waits until no authorization of the engagement awaits approval.
+
+
+def test_retainage_is_not_released_while_an_authorization_of_the_engagement_awaits_approval(
+    act_as, admin_engine, world
+):
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", "10,000.00", [StepInput(role="finance")]))
+    p = party(world)
+    engagement_id, (large, small) = active_engagement(act_as, admin_engine, p, ("12,800.00", "1,000.00"))
+    waiting, authorized = approve(act_as, admin_engine, p, large), approve(act_as, admin_engine, p, small)
+    assert (waiting["status"], authorized["status"]) == ("pending_approval", "approved")
+    before = money_state(admin_engine, world.org_a)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(Conflict, match="approval"):
+        invoices.release_retainage(session, actor, engagement_id, "The client is satisfied.")
+    assert money_state(admin_engine, world.org_a) == before
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    approvals.decide_step(session, actor, waiting["id"], "reject", "The photos show the old roof.")
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    release = invoices.release_retainage(session, actor, engagement_id, "The client is satisfied.")
+    assert release.gross_minor == authorized["retainage_minor"] == 100_00
