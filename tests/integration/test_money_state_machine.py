@@ -1632,7 +1632,10 @@ class MoneyMachine(RuleBasedStateMachine):
                 lambda session, actor: approvals.decide_step(session, actor, invoice["id"], decision, reason).step,
             ),
         )
-        event(f"approval step: {decision} {'accepted' if done else 'refused'}")
+        closed = s.engagement[invoice["engagement_id"]]["status"] not in ("active", "paused")
+        event(
+            f"approval step: {decision} {'accepted' if done else 'refused'}{' (engagement closed)' if closed else ''}"
+        )
         if not done:
             return
         after = self.state()
@@ -2105,6 +2108,7 @@ class MoneyMachine(RuleBasedStateMachine):
         released = defaultdict(list)  # invoice id -> when finance released a hold on it
         for r in q(
             "select entity_id, occurred_at from audit_events where org_id = :o and action = 'invoice.hold_released'"
+            " and data->>'hold_id' is null"  # a rail's hold, not finance's own (services/holds.py, issue 18)
         ):
             released[r["entity_id"]].append(r["occurred_at"])
         for i in s.rows["invoices"]:
