@@ -1326,8 +1326,10 @@ class MoneyMachine(RuleBasedStateMachine):
         made = self.transfer_of(attempt["id"])  # a transfer Stripe made for it whose answer was lost
         if made is not None and outcome in REFUSAL_CODES:
             outcome = "paid"  # a transfer made already comes back under its key, whatever Stripe would say now
-        elif made is None and not self.account_ready and outcome in ("paid", "dropped"):
-            outcome = "account_not_ready"  # Stripe refuses it (and saves the refusal under the key: not dropped)
+        elif made is None and not self.account_ready and outcome in ("paid", "dropped", "insufficient_funds"):
+            # Stripe refuses it for the account before it looks at the balance (and saves the refusal under the key:
+            # not dropped).
+            outcome = "account_not_ready"
         elif made is None and outcome in REFUSAL_CODES:
             self.fake.fail_next("/v1/transfers", outcome, method="POST")
         if outcome == "500":
