@@ -1292,6 +1292,27 @@ class MoneyMachine(RuleBasedStateMachine):
         s = self.state()
         self._pay_out(s, s.attempts_of[invoice["id"]][-1], outcome)
 
+    @rule(index=PICK, outcome=st.sampled_from(OUTCOMES), keep=st.booleans())
+    def contractor_is_held_while_stripe_pays(self, index, outcome, keep):
+        """Finance sends an invoice by Stripe and an admin holds contractor X before the worker first runs its
+        attempt: the worker asks Stripe nothing, the attempt is refused and the invoice goes on hold (see
+        ``_pay_out``). The contractor's hold is released afterwards, or kept."""
+        s = self.state()
+        invoice = pick([i for i in self.my_invoices(s) if self.sendable(s, i, self.w.finance)], index)
+        if invoice is None or any(h["contractor_id"] == self.w.contractor_x for h in s.live_holds):
+            return
+        self._send(s, [invoice], self.w.finance)
+        hold = self.call(
+            self.w.admin,
+            lambda session, actor: (
+                holds.hold_contractor(session, actor, self.w.contractor_x, "Bank details changed.").id
+            ),
+        )
+        s = self.state()
+        self._pay_out(s, s.attempts_of[invoice["id"]][-1], outcome)
+        if not keep:
+            self.call(self.w.admin, lambda session, actor: holds.release(session, actor, hold, "Verified.").id)
+
     def _pay_out(self, s: State, attempt: dict, outcome: str) -> None:
         """The worker runs ``attempt`` and Stripe answers as ``outcome`` says (as far as Stripe still can)."""
         invoice = s.invoice[attempt["invoice_id"]]
