@@ -2289,7 +2289,8 @@ class MoneyMachine(RuleBasedStateMachine):
                 return any(start <= moment and (end is None or moment < end) for start, end in over)
 
             moments = (
-                [("exported", b["created_at"]) for b in s.rows["batches"] if i["id"] in (b["invoice_ids"] or [])]
+                [("exported", i["exported_at"])] * (i["exported_at"] is not None)
+                + [("exported", b["created_at"]) for b in s.rows["batches"] if i["id"] in (b["invoice_ids"] or [])]
                 + [("sent to Stripe", a["requested_at"]) for a in s.attempts_of[i["id"]]]
                 + [("paid", p["recorded_at"]) for p in s.payments_of[i["id"]] if p["source"] != "stripe"]
             )
