@@ -2617,3 +2617,28 @@ def test_retainage_is_not_released_while_an_authorization_of_the_engagement_awai
     session, actor = sign_in(act_as, world.owner, world.org_a)
     release = invoices.release_retainage(session, actor, engagement_id, "The client is satisfied.")
     assert release.gross_minor == authorized["retainage_minor"] == 100_00
+
+
+# Payment terms of 0 days pay on approval. When an approval policy's last step makes such an invoice payable, the job
+# that pays it is queued in the approver's name; the job queue let only admins and project owners (who authorize)
+# queue it, so finance approving the last step met a database error (a 500) and could never approve it.
+
+
+def test_finance_approving_the_last_step_of_a_payment_due_on_approval_queues_its_payment(act_as, admin_engine, world):
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", "10,000.00", [StepInput(role="finance")]))
+    p = party(world)
+    _, (m,) = active_engagement(act_as, admin_engine, p, ("12,800.00",), terms="0")
+    waiting = approve(act_as, admin_engine, p, m)
+    assert waiting["status"] == "pending_approval"
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    approvals.decide_step(session, actor, waiting["id"], "approve")
+    (approved,) = owner_query(admin_engine, "select status from invoices where id = :i", i=waiting["id"])
+    assert approved["status"] == "approved"
+    queued = owner_query(
+        admin_engine,
+        "select id from procrastinate.procrastinate_jobs where task_name = 'pay_on_approval'"
+        " and args->>'invoice_id' = :i",
+        i=str(waiting["id"]),
+    )
+    assert len(queued) == 1
