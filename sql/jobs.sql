@@ -61,8 +61,10 @@ begin
       raise exception 'a job may be enqueued only for the current organization' using errcode = '42501';
     end if;
     -- The payment rail's jobs: only for the roles whose actions queue them (the worker has an admin's reach).
+    -- pay_on_approval follows whoever makes a payment due on approval payable: the reviewer (admin or project
+    -- owner), or the approver of its approval policy's last step (any staff role: finance too, issue 18).
     if (p_task in ('pay_out', 'reconcile_stripe') and public.app_role() not in ('admin', 'finance'))
-       or (p_task = 'pay_on_approval' and public.app_role() not in ('admin', 'owner')) then
+       or (p_task = 'pay_on_approval' and public.app_role() not in ('admin', 'owner', 'finance')) then
       raise exception 'a % job is queued by the people who pay, not by a %', p_task, public.app_role()
         using errcode = '42501';
     end if;

@@ -110,6 +110,13 @@ begin
     if v_engagement.status <> 'completed' and new.release_reason is null then
       raise exception 'retainage is released once the engagement is completed, or earlier with a reason' using errcode = '23514';
     end if;
+    -- An authorization awaiting approval may yet be voided: released now, its retainage would be paid twice over
+    -- (invariant 3). The release waits for every decision (services/invoices.release_retainage says so first).
+    if exists (select 1 from public.invoices i
+                where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone'
+                  and i.status = 'pending_approval') then
+      raise exception 'retainage is released once no payment of the engagement awaits approval' using errcode = '23514';
+    end if;
     v_gross := (select coalesce(sum(i.retainage_minor), 0) from public.invoices i
                  where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone'
                    and i.voided_at is null);

@@ -120,7 +120,8 @@ def _pay_on_approval(session: Session, engagement: Engagement, invoice: Invoice)
 def release_retainage(session: Session, actor: Actor, engagement_id, reason: str = "") -> Invoice:
     """Authorize paying out the retainage the engagement holds: once per engagement, by its project owner
     or an admin, once the engagement is completed or earlier with a reason. Raises Forbidden, Conflict
-    (released already), InvalidTransition (nothing held) or ValidationError for ``reason``."""
+    (released already, or one of its payments awaits approval), InvalidTransition (nothing held) or
+    ValidationError for ``reason``."""
     if actor.role not in MANAGERS:
         raise Forbidden("Only the engagement's project owner or an admin releases its retainage.")
     with unit_of_work(session):
@@ -132,6 +133,29 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
             raise Conflict(
                 f"This engagement's retainage was released on {earlier.issued_on:%d %b %Y} "
                 f"({earlier.invoice_number}); it is released once."
+            )
+        # The release pays what every live authorization withheld; one still awaiting its approval steps may yet be
+        # rejected (void, withholding nothing), and the release would then pay more than was withheld (invariant 3),
+        # part of it from a payment its policy never let through. So it waits for those decisions.
+        waiting = (
+            session.execute(
+                select(Invoice.invoice_number)
+                .where(
+                    Invoice.org_id == engagement.org_id,
+                    Invoice.engagement_id == engagement.id,
+                    Invoice.kind == InvoiceKind.MILESTONE.value,
+                    Invoice.status == InvoiceStatus.PENDING_APPROVAL.value,
+                )
+                .order_by(Invoice.number)
+            )
+            .scalars()
+            .all()
+        )
+        if waiting:
+            raise Conflict(
+                f"{', '.join(waiting[:5])}{' and more' if len(waiting) > 5 else ''} of this engagement "
+                f"{'awaits' if len(waiting) == 1 else 'await'} approval; its retainage is released once every "
+                "payment it holds back from is approved or rejected."
             )
         held = engagement_retainage(session, engagement.id).held
         if held <= 0:

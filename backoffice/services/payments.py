@@ -403,14 +403,21 @@ def _read_remittance(session: Session, actor: Actor, textual: str, method: str, 
     enforced = session.execute(
         select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)
     ).scalar_one()
+    held = holds_on(session, invoices.values())
     seen: dict[str, int] = {}
     for row in rows:
-        _check_row(session, actor, row, invoices, seen, enforced)
+        _check_row(session, actor, row, invoices, seen, enforced, held)
     return RemittancePreview(rows, method)
 
 
 def _check_row(
-    session, actor, row: RemittanceRow, invoices: dict[str, Invoice], seen: dict[str, int], enforced: bool
+    session,
+    actor,
+    row: RemittanceRow,
+    invoices: dict[str, Invoice],
+    seen: dict[str, int],
+    enforced: bool,
+    held: dict[uuid.UUID, str],
 ) -> None:
     if not row.invoice_number:
         row.problems.append("No invoice number.")
@@ -432,6 +439,9 @@ def _check_row(
         row.problems.append(IN_FLIGHT.format(number=invoice.invoice_number))
     elif not status.payable:
         row.problems.append(f"{invoice.invoice_number} is {status.label.lower()}.")
+    elif invoice.id in held:  # as _payable says of one payment (the database refuses it too)
+        words = held[invoice.id]
+        row.problems.append(f"{invoice.invoice_number} cannot be paid: {words[0].lower()}{words[1:]}")
     try:
         amount = parse_amount(row.amount_text, invoice.currency)
         if amount != invoice.net_minor:
