@@ -192,7 +192,7 @@ def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
     if actor.role not in rules.APPROVER_ROLES:
         return []
     members = staff(session, actor.org_id)
-    principals = standing_in_for(session, actor, today)
+    principals = sorted(standing_in_for(session, actor, today), key=str)
     roles = {str(actor.role)} | {members[p][1] for p in principals if p in members}
     rows = (
         session.execute(
@@ -207,15 +207,19 @@ def waiting_for(session: Session, actor: Actor, today: date) -> list[Waiting]:
     found = []
     for r in rows:
         deciding_for = None
+        people = decided.get(r["invoice_id"], [])
         if not rules.may_approve(r["approver_role"], r["approver_ids"], actor.role, actor.user_id):
-            deciding_for = next(
-                (p for p in principals if rules.may_approve(r["approver_role"], r["approver_ids"], members[p][1], p)),
-                None,
-            )
+            # As services/approvals.deciding_as chooses: the first by id the step names who has not approved it.
+            eligible = [
+                p
+                for p in principals
+                if p in members and rules.may_approve(r["approver_role"], r["approver_ids"], members[p][1], p)
+            ]
+            excluded = {r["authorized_by"], *people}
+            deciding_for = next((p for p in eligible if p not in excluded), eligible[0] if eligible else None)
             if deciding_for is None:
                 continue
         done = earlier.get(r["invoice_id"], [])
-        people = decided.get(r["invoice_id"], [])
         if rules.distinct_people_refusal(actor.user_id, deciding_for, r["authorized_by"], people):
             continue
         found.append(

@@ -192,17 +192,24 @@ def _archive(session: Session, actor: Actor, policy_id) -> None:
 # --- deciding a step ------------------------------------------------------------------------------------------
 
 
-def deciding_as(session: Session, actor: Actor, step: InvoiceApproval, today: date) -> uuid.UUID | bool | None:
+def deciding_as(
+    session: Session, actor: Actor, step: InvoiceApproval, today: date, excluded: frozenset = frozenset()
+) -> uuid.UUID | bool | None:
     """Whom ``actor`` would decide ``step`` for: None (themselves), a person they stand in for, or False (nobody:
-    the step is not theirs)."""
+    the step is not theirs). Standing in for several people the step names, the first by id who has not approved
+    the invoice already (``excluded``): the same answer every time."""
     if rules.may_approve(step.approver_role, step.approver_ids, actor.role, actor.user_id):
         return None
     members = staff(session, actor.org_id)
-    for principal in standing_in_for(session, actor, today):
-        role = members.get(principal, (None, None))[1]
-        if rules.may_approve(step.approver_role, step.approver_ids, role, principal):
-            return principal
-    return False
+    eligible = sorted(
+        (
+            p
+            for p in standing_in_for(session, actor, today)
+            if rules.may_approve(step.approver_role, step.approver_ids, members.get(p, (None, None))[1], p)
+        ),
+        key=str,
+    )
+    return next((p for p in eligible if p not in excluded), eligible[0] if eligible else False)
 
 
 def waiting_step(session: Session, invoice_id: uuid.UUID) -> InvoiceApproval | None:
@@ -241,9 +248,6 @@ def decide_step(session: Session, actor: Actor, invoice_id, decision: str, reaso
         step = waiting_step(session, invoice.id)
         if invoice.status != "pending_approval" or step is None:
             raise InvalidTransition(f"{invoice.invoice_number} is not waiting for approval.")
-        principal = deciding_as(session, actor, step, today)
-        if principal is False:
-            raise Forbidden(f"Step {step.step} of {invoice.invoice_number} is not yours to approve.")
         earlier = [
             p
             for row in session.execute(
@@ -254,6 +258,9 @@ def decide_step(session: Session, actor: Actor, invoice_id, decision: str, reaso
             for p in row
             if p is not None
         ]
+        principal = deciding_as(session, actor, step, today, frozenset({invoice.authorized_by, *earlier}))
+        if principal is False:
+            raise Forbidden(f"Step {step.step} of {invoice.invoice_number} is not yours to approve.")
         refusal = rules.distinct_people_refusal(actor.user_id, principal, invoice.authorized_by, earlier)
         if refusal:
             raise Forbidden(refusal)

@@ -404,6 +404,11 @@ def _read_remittance(session: Session, actor: Actor, textual: str, method: str, 
         select(Organization.segregation_of_duties).where(Organization.id == actor.org_id)
     ).scalar_one()
     held = holds_on(session, invoices.values())
+    # A contractor without the tax form the organization requires is not paid either (issue 18; sql/tax.sql).
+    untaxed = tax_form_blocks(session, {i.contractor_id for i in invoices.values()})
+    for invoice in invoices.values():
+        if invoice.id not in held and invoice.contractor_id in untaxed and invoice.status == "approved":
+            held[invoice.id] = untaxed[invoice.contractor_id]
     seen: dict[str, int] = {}
     for row in rows:
         _check_row(session, actor, row, invoices, seen, enforced, held)

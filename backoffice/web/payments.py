@@ -4,10 +4,12 @@ contractor's own payments."""
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
 
+from backoffice.domain import approvals as approval_rules
 from backoffice.domain.approvals import APPROVER_ROLES
 from backoffice.domain.invoices import InvoiceStatus, handed_to_rail
 from backoffice.domain.roles import FINANCE_ROLES, Role
@@ -133,7 +135,7 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     in_flight = handed_to_rail(detail.row.status, in_batch=detail.row.batch_id is not None)
     # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
     advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
-    controls = controls_context(detail.row)
+    controls = controls_context(detail.row, detail.authorized_by)
     return {
         "d": detail,
         "i": detail.row,
@@ -153,7 +155,7 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     }
 
 
-def controls_context(row) -> dict:
+def controls_context(row, authorized_by) -> dict:
     """The invoice page's payment controls (issue 18): why it is not payable yet, its approval steps and whether the
     viewer decides the one that waits (and for whom), its hold, and whether the viewer may hold it."""
     me = actor()
@@ -165,8 +167,12 @@ def controls_context(row) -> dict:
     if row.status == InvoiceStatus.PENDING_APPROVAL and me.role in APPROVER_ROLES:
         step = approval_service.waiting_step(db(), row.id)
         if step is not None:
-            deciding = approval_service.deciding_as(db(), me, step, today)
-            if deciding is not False:
+            approved = payability_queries.approvers_of(db(), [detail_row_of(row, authorized_by)])[row.id]
+            deciding = approval_service.deciding_as(db(), me, step, today, frozenset(approved))
+            refused = deciding is False or approval_rules.distinct_people_refusal(
+                me.user_id, deciding, authorized_by, list(approved - {authorized_by})
+            )
+            if not refused:
                 my_step = {"step": step.step, "for": approval_queries.names_of(db(), [deciding]).get(deciding)}
     return {
         "why": found,
@@ -179,6 +185,11 @@ def controls_context(row) -> dict:
         and not handed_to_rail(row.status, in_batch=row.batch_id is not None)
         and found.invoice_hold is None,
     }
+
+
+def detail_row_of(row, authorized_by):
+    """What approvers_of reads of an invoice: its id and its reviewer."""
+    return SimpleNamespace(id=row.id, authorized_by=authorized_by)
 
 
 def _stripe_option(detail: queries.InvoiceDetail) -> dict | None:

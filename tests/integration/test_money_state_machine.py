@@ -378,11 +378,16 @@ def without_tries(s: State) -> dict:
 
 
 def completable(s: State, engagement_id) -> bool:
+    """Every live milestone approved, and none of its payments awaiting approval (a rejection would send work back
+    to an engagement that takes none)."""
     live = s.live_milestones(engagement_id)
     return (
         s.engagement[engagement_id]["status"] == "active"
         and bool(live)
         and all(m["status"] == "approved" for m in live)
+        and not any(
+            i["status"] == "pending_approval" for i in s.invoices_of([engagement_id]) if i["kind"] == "milestone"
+        )
     )
 
 
@@ -1565,7 +1570,9 @@ class MoneyMachine(RuleBasedStateMachine):
         which of the people they stand in for the service asks first; and for whom they would decide it (None:
         for themselves) when accepted. A step is theirs when it names their role or them (``may_approve``), or
         someone they stand in for today; approvers are distinct people, the reviewer (step 0) included; a
-        rejection says why, and sends the work back, which only an active or paused engagement takes."""
+        rejection says why, and sends the work back where the engagement still takes work (a cancelled one keeps it;
+        a completed one has nothing awaiting approval). Standing in for several people the step names, the service
+        decides for the first by id who has not approved the invoice already."""
         role = self.role[person.id]
         step = s.waiting_step(invoice)
         if (
@@ -1573,12 +1580,6 @@ class MoneyMachine(RuleBasedStateMachine):
             or (decision == "reject" and not reason.strip())
             or invoice["status"] != "pending_approval"
             or step is None
-        ):
-            return False, set()
-        if (
-            decision == "reject"
-            and invoice["kind"] == "milestone"
-            and s.engagement[invoice["engagement_id"]]["status"] not in ("active", "paused")
         ):
             return False, set()
         if may_approve(step["approver_role"], step["approver_ids"], role, person.id):
@@ -1596,11 +1597,13 @@ class MoneyMachine(RuleBasedStateMachine):
             for p in (a["decided_by"], a["on_behalf_of"])
             if p is not None
         }
-        fine = {p for p in candidates if person.id not in taken and p not in taken}
-        verdicts = {p in fine for p in candidates}
         if not candidates:
             return False, set()
-        return (verdicts.pop() if len(verdicts) == 1 else None), fine
+        ordered = sorted(candidates, key=str) if candidates != [None] else candidates
+        chosen = next((p for p in ordered if p not in taken), ordered[0])
+        if person.id in taken or chosen in taken:
+            return False, set()
+        return True, {chosen}
 
     @precondition(lambda self: self.has_invoices)
     @rule(
@@ -1688,7 +1691,9 @@ class MoneyMachine(RuleBasedStateMachine):
             return
         assert moved["status"] == "void" and moved["voided_at"] is not None
         if invoice["kind"] == "milestone":
-            assert after.milestone[invoice["milestone_id"]]["status"] == "planned"
+            # Back to the contractor, unless the engagement was cancelled meanwhile (it takes no work back).
+            cancelled = s.engagement[invoice["engagement_id"]]["status"] == "cancelled"
+            assert after.milestone[invoice["milestone_id"]]["status"] == ("approved" if cancelled else "planned")
             assert invoice["milestone_id"] not in after.invoice_of_milestone
         else:
             assert invoice["engagement_id"] not in after.release_of
@@ -1993,8 +1998,10 @@ class MoneyMachine(RuleBasedStateMachine):
             assert r["milestone_status"] == "approved", r
             approved = r["approved_amount_minor"] or r["milestone_amount_minor"]
             assert r["gross_minor"] == approved == r["amount_minor"], r
+        # (A cancelled engagement takes no work back: a rejection there voids the payment and leaves the milestone.)
         orphans = q(
-            "select m.id from milestones m where m.engagement_id = any(:e) and m.status = 'approved'"
+            "select m.id from milestones m join engagements e on e.id = m.engagement_id"
+            " where m.engagement_id = any(:e) and m.status = 'approved' and e.status <> 'cancelled'"
             " and not exists (select 1 from invoices i where i.milestone_id = m.id and i.voided_at is null)"
         )
         assert not orphans, f"approved milestones without their invoice: {orphans}"
