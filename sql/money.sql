@@ -498,11 +498,11 @@ create or replace function rebuild_invoice_totals() returns void
 language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
   -- A voided authorization withholds and releases nothing (revision 0027 adds voided_at; earlier revisions run
-  -- this too, before it exists).
+  -- this too, before it exists). Its engagement keeps its row, at zero, as the triggers keep it.
   v_live text := case when exists (select 1 from pg_attribute a
                                     where a.attrelid = 'public.invoices'::regclass and a.attname = 'voided_at'
                                       and not a.attisdropped)
-                      then 'where voided_at is null' else '' end;
+                      then ' and voided_at is null' else '' end;
 begin
   delete from public.invoice_totals;
   delete from public.ap_batch_paid;
@@ -514,18 +514,18 @@ begin
   execute format($q$
     insert into public.retainage_totals (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
     select org_id, contractor_id, engagement_id, min(currency),
-           coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
-           coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
-      from public.invoices %s group by 1, 2, 3$q$, v_live);
+           coalesce(sum(retainage_minor) filter (where kind = 'milestone'%1$s), 0),
+           coalesce(sum(gross_minor) filter (where kind = 'retainage_release'%1$s), 0)
+      from public.invoices group by 1, 2, 3$q$, v_live);
   -- Revision 0014 runs this too, before 0020 adds the per-contractor table.
   if to_regclass('public.contractor_retainage_totals') is not null then
     delete from public.contractor_retainage_totals;
     execute format($q$
       insert into public.contractor_retainage_totals (org_id, contractor_id, currency, withheld_minor, released_minor)
       select org_id, contractor_id, currency,
-             coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
-             coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
-        from public.invoices %s group by 1, 2, 3$q$, v_live);
+             coalesce(sum(retainage_minor) filter (where kind = 'milestone'%1$s), 0),
+             coalesce(sum(gross_minor) filter (where kind = 'retainage_release'%1$s), 0)
+        from public.invoices group by 1, 2, 3$q$, v_live);
   end if;
 end
 $$;
