@@ -7,10 +7,12 @@ them after every step of random operation sequences too)."""
 from __future__ import annotations
 
 import pytest
-from kit.engagements import owner_query
+from kit.engagements import owner_query, sign_in
 from kit.money import approved_invoices, export, party, pay, set_org
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+
+from backoffice.services import approvals
 
 DERIVED = ("invoice_totals", "ap_batch_paid", "retainage_totals", "contractor_retainage_totals")
 
@@ -53,7 +55,15 @@ def money(world, act_as, admin_engine):
     pay(act_as, world.finance, world.org_a, y[0]["id"])
     set_org(admin_engine, world.org_b, segregation_of_duties=False)
     _, z = approved_invoices(act_as, admin_engine, party(world, "z"), ("500.00",))
-    return {"x": x, "y": y, "z": z, "batch": batch}
+    # Issue 18: one awaiting approval, one voided by a rejected step (its engagement's retainage back to zero).
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(
+        session, actor, approvals.PolicyInput("Big", "USD", "1,000.00", [approvals.StepInput("finance")])
+    )
+    _, (waiting, rejected) = approved_invoices(act_as, admin_engine, party(world, "y"), ("1,500.00", "2,500.00"))
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    approvals.decide_step(session, actor, rejected["id"], "reject", "Not as specified.")
+    return {"x": x, "y": y, "z": z, "batch": batch, "waiting": waiting, "rejected": rejected}
 
 
 def rows(admin_engine, sql: str) -> list[tuple]:
