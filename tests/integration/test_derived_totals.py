@@ -60,7 +60,8 @@ def money(world, act_as, admin_engine):
     approvals.create_policy(
         session, actor, approvals.PolicyInput("Big", "USD", "1,000.00", [approvals.StepInput("finance")])
     )
-    _, (waiting, rejected) = approved_invoices(act_as, admin_engine, party(world, "y"), ("1,500.00", "2,500.00"))
+    _, (waiting,) = approved_invoices(act_as, admin_engine, party(world, "y"), ("1,500.00",))
+    _, (rejected,) = approved_invoices(act_as, admin_engine, party(world, "y"), ("2,500.00",))
     session, actor = sign_in(act_as, world.finance, world.org_a)
     approvals.decide_step(session, actor, rejected["id"], "reject", "Not as specified.")
     return {"x": x, "y": y, "z": z, "batch": batch, "waiting": waiting, "rejected": rejected}
