@@ -307,6 +307,10 @@ class InvoiceDetail:
     attempts: list[AttemptView] = field(default_factory=list)  # newest first
 
     @property
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @property
     def hold_reason(self) -> str | None:
         """Why the invoice is on hold, from what the rail said last."""
         if self.row.status.value != "on_hold":

@@ -4,7 +4,6 @@ contractor's own payments."""
 from __future__ import annotations
 
 from datetime import date
-from types import SimpleNamespace
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
@@ -135,7 +134,7 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     in_flight = handed_to_rail(detail.row.status, in_batch=detail.row.batch_id is not None)
     # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
     advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
-    controls = controls_context(detail.row, detail.authorized_by)
+    controls = controls_context(detail)
     return {
         "d": detail,
         "i": detail.row,
@@ -155,10 +154,11 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     }
 
 
-def controls_context(row, authorized_by) -> dict:
+def controls_context(detail: queries.InvoiceDetail) -> dict:
     """The invoice page's payment controls (issue 18): why it is not payable yet, its approval steps and whether the
     viewer decides the one that waits (and for whom), its hold, and whether the viewer may hold it."""
     me = actor()
+    row, authorized_by = detail.row, detail.authorized_by
     if me.role == Role.CONTRACTOR:
         return {"why": None, "steps": [], "my_step": None, "hold": None, "contractor_hold": None, "can_hold": False}
     today = date.today()
@@ -167,7 +167,7 @@ def controls_context(row, authorized_by) -> dict:
     if row.status == InvoiceStatus.PENDING_APPROVAL and me.role in APPROVER_ROLES:
         step = approval_service.waiting_step(db(), row.id)
         if step is not None:
-            approved = payability_queries.approvers_of(db(), [detail_row_of(row, authorized_by)])[row.id]
+            approved = payability_queries.approvers_of(db(), [detail])[detail.id]
             deciding = approval_service.deciding_as(db(), me, step, today, frozenset(approved))
             refused = deciding is False or approval_rules.distinct_people_refusal(
                 me.user_id, deciding, authorized_by, list(approved - {authorized_by})
@@ -185,11 +185,6 @@ def controls_context(row, authorized_by) -> dict:
         and not handed_to_rail(row.status, in_batch=row.batch_id is not None)
         and found.invoice_hold is None,
     }
-
-
-def detail_row_of(row, authorized_by):
-    """What approvers_of reads of an invoice: its id and its reviewer."""
-    return SimpleNamespace(id=row.id, authorized_by=authorized_by)
 
 
 def _stripe_option(detail: queries.InvoiceDetail) -> dict | None:
