@@ -33,6 +33,9 @@ SQL_FILES = (
     # tax forms and the 1099-NEC year end: their tables' policies and grants (before new_ids.sql), the rule of a
     # complete form, and the guards that refuse to export or pay a contractor without one when the org requires it
     "tax.sql",
+    # projects and proposals (issue 19): their policies and grants (before new_ids.sql), the domain's twins, and the
+    # guards of the award
+    "projects.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

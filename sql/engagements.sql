@@ -16,7 +16,29 @@ declare
   v_user uuid := public.app_user_id();
   v_move_roles text[];
   v_response_columns text[] := array['status', 'responded_at', 'responded_by', 'decline_reason', 'updated_at'];
+  v_proposal record;
 begin
+  if tg_op = 'INSERT' and to_jsonb(new) ->> 'proposal_id' is not null then
+    -- An award (services/awards.py; sql/projects.sql): the contract starts active at once, from a proposal accepted
+    -- in this very transaction. The proposal was the contractor's offer (responded_by: who submitted it), the
+    -- acceptance is the awarding person's (sent_by); both recorded now.
+    select q.status, q.decided_at, q.contractor_id, q.submitted_by into v_proposal from public.proposals q
+     where q.org_id = new.org_id and q.id = (to_jsonb(new) ->> 'proposal_id')::uuid;
+    if v_proposal.status is distinct from 'accepted' or v_proposal.decided_at is distinct from now()
+       or v_proposal.contractor_id is distinct from new.contractor_id then
+      raise exception 'an engagement is created from a proposal only by accepting that proposal' using errcode = '23514';
+    end if;
+    if new.status <> 'active' or new.responded_by is distinct from v_proposal.submitted_by
+       or num_nonnulls(new.decline_reason, new.completed_at, new.cancelled_at, new.cancel_reason) > 0 then
+      raise exception 'an awarded engagement starts active, accepted by the proposal''s author' using errcode = '23514';
+    end if;
+    if v_role is not null and (new.created_by is distinct from v_user or new.sent_by is distinct from v_user) then
+      raise exception 'an award is recorded in the name of the user making it' using errcode = '42501';
+    end if;
+    new.sent_at := now();
+    new.responded_at := now();
+    return new;
+  end if;
   if tg_op = 'INSERT' then
     -- Every engagement starts as a draft written in its creator's own name; only the moves below
     -- take it further (nobody can create one already "accepted").
@@ -64,6 +86,9 @@ begin
   if new.responded_at is distinct from old.responded_at then new.responded_at := now(); end if;
   if new.completed_at is distinct from old.completed_at then new.completed_at := now(); end if;
   if new.cancelled_at is distinct from old.cancelled_at then new.cancelled_at := now(); end if;
+  if (to_jsonb(new) ->> 'proposal_id') is distinct from (to_jsonb(old) ->> 'proposal_id') then
+    raise exception 'an engagement stays linked to the proposal it was awarded from' using errcode = '23514';
+  end if;
   -- What the contractor was sent is what they accept: the terms are fixed once the request is out.
   if old.status <> 'draft'
      and (new.contractor_id, new.currency, new.retainage_bps, new.payment_terms_days, new.service_fee_bps, new.billing_mode)

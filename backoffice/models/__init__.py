@@ -31,6 +31,14 @@ from backoffice.models.org import (
     TaxYearFiling,
     User,
 )
+from backoffice.models.projects import (
+    Project,
+    ProjectCategory,
+    ProjectInvitation,
+    Proposal,
+    ProposalFile,
+    ProposalMilestone,
+)
 from backoffice.models.reviews import EvidenceChunk, EvidenceFile, Review, Submission
 
 __all__ = [
@@ -62,6 +70,12 @@ __all__ = [
     "Payment",
     "PayoutAccount",
     "PayoutAttempt",
+    "Project",
+    "ProjectCategory",
+    "ProjectInvitation",
+    "Proposal",
+    "ProposalFile",
+    "ProposalMilestone",
     "RailEvent",
     "RailFinding",
     "RailReconciliation",

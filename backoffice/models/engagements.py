@@ -38,6 +38,7 @@ class Engagement(Base):
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    proposal_id: Mapped[uuid.UUID | None]  # the proposal an award made this contract from (revision 0029)
 
 
 class Milestone(Base):

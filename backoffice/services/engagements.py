@@ -64,7 +64,7 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
     owner_id = (
         parse_id(data.owner_user_id) if data.owner_user_id else (actor.user_id if actor.role == Role.OWNER else None)
     )
-    if owner_id is None or not _is_staff(session, owner_id):
+    if owner_id is None or not is_manager_member(session, owner_id):
         errors["owner_user_id"] = "Choose the project owner who will review this work."
     elif actor.role == Role.OWNER and owner_id != actor.user_id:
         errors["owner_user_id"] = "A project owner sets up engagements they own; an admin can assign another owner."
@@ -90,7 +90,7 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
     return values
 
 
-def _is_staff(session: Session, user_id: uuid.UUID) -> bool:
+def is_manager_member(session: Session, user_id: uuid.UUID) -> bool:
     """An accepted admin or project owner of the current organization (RLS scopes memberships)."""
     return (
         session.execute(

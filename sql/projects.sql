@@ -1,0 +1,483 @@
+-- From project to contract (issue 19; DESIGN.md section 3, "Project and proposal"): the policies and grants of
+-- project_categories, projects, project_invitations, proposals, proposal_milestones and proposal_files, the SQL
+-- twins of backoffice/domain/projects.py, and the guards that enforce them whoever writes. Here rather than in
+-- sql/rls_policies.sql (which stays under 600 lines), with its tools; before sql/new_ids.sql, which reads the grants.
+--
+-- Who sees what: staff (admins, owners, finance) see every project and proposal of their organization; a
+-- contractor's user sees the projects it may propose on (open to all, or invited) and those it proposed on, and
+-- only its own proposals: never a competitor's price or milestones.
+--
+-- The award's guarantees (services/awards.py takes the locks; these hold them whoever writes):
+--   one award per project        proposals_one_accepted (unique) + projects_settled at commit (exactly one accepted,
+--                                none left submitted, and its engagement exists)
+--   one engagement per proposal  engagements_one_per_proposal (unique); engagements_guard lets an engagement start
+--                                active only from a proposal accepted in the same transaction
+--   nothing proposed late        proposals_guard (the project takes proposals: open, deadline not over, invited,
+--                                one per contractor) and proposals_checked at commit: a proposal written while the
+--                                project was being awarded fails when it commits (its foreign key waited for the
+--                                award's lock, and the check reads the project again)
+--   what was offered is bought   proposal milestones change only under the proposal's row lock, which the award
+--                                holds; at commit they share the price exactly, and an accepted proposal's engagement
+--                                has the same count and total
+
+set local check_function_bodies = off;
+
+-- ---------------------------------------------------------------------------------------------
+-- The rules (twins of backoffice/domain/projects.py; tests/integration/test_project_rule_parity.py). Pure.
+-- ---------------------------------------------------------------------------------------------
+
+-- domain.projects.PROJECT_MOVES
+create or replace function project_move_roles(p_source text, p_target text) returns text[]
+language sql immutable parallel safe as $$
+  select case when p_source = 'open' and p_target in ('awarded', 'cancelled') then array['admin', 'owner']
+              else array[]::text[] end
+$$;
+
+-- domain.projects.PROPOSAL_MOVES
+create or replace function proposal_move_roles(p_source text, p_target text) returns text[]
+language sql immutable parallel safe as $$
+  select case when p_source = 'submitted' and p_target = 'withdrawn' then array['contractor']
+              when p_source = 'submitted' and p_target in ('accepted', 'declined') then array['admin', 'owner']
+              else array[]::text[] end
+$$;
+
+-- domain.projects.takes_proposals
+create or replace function project_takes_proposals(p_status text, p_deadline date, p_today date) returns boolean
+language sql immutable parallel safe as $$
+  select coalesce(p_status = 'open' and p_today <= p_deadline, false)
+$$;
+
+-- domain.projects.proposal_refusal
+create or replace function proposal_refusal(p_status text, p_deadline date, p_today date, p_audience text,
+                                            p_invited boolean, p_has_proposal boolean) returns text
+language sql immutable parallel safe as $$
+  select case
+    when p_status is distinct from 'open' then 'closed'
+    when p_today > p_deadline then 'deadline'
+    when p_audience is distinct from 'all' and not coalesce(p_invited, false) then 'not_invited'
+    when coalesce(p_has_proposal, false) then 'duplicate'
+  end
+$$;
+
+-- The day a deadline is compared with: the database's, in UTC (domain callers ask the database for it too).
+create or replace function project_today() returns date
+language sql stable parallel safe as $$
+  select (now() at time zone 'UTC')::date
+$$;
+
+-- The words of a refusal, as domain.projects.ProposalRefusal.message says them.
+create or replace function proposal_refusal_message(p_refusal text) returns text
+language sql immutable strict parallel safe as $$
+  select case p_refusal
+    when 'closed' then 'This project is no longer open for proposals.'
+    when 'deadline' then 'The deadline for proposals on this project has passed.'
+    when 'not_invited' then 'This project takes proposals from invited contractors only.'
+    when 'duplicate' then 'Your organization has already proposed on this project; edit that proposal instead.'
+  end
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Policies and grants.
+-- ---------------------------------------------------------------------------------------------
+
+-- The projects a contractor's user may see besides those open to every contractor: invited to, or proposed on
+-- (an id array built once per statement, as app_sent_engagement_ids()).
+create or replace function app_contractor_project_ids() returns uuid[]
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select coalesce(array_agg(distinct x.project_id), '{}') from (
+    select i.project_id from public.project_invitations i
+     where i.org_id = public.app_org_id() and i.contractor_id = public.app_contractor_id()
+    union all
+    select p.project_id from public.proposals p
+     where p.org_id = public.app_org_id() and p.contractor_id = public.app_contractor_id()) x
+$$;
+do $$
+begin
+  if to_regclass('public.proposals') is not null then
+    perform pg_temp.grant_execute('app_contractor_project_ids()', true);
+  end if;
+end
+$$;
+
+-- project_categories: every member reads the list (a contractor sees a project's category); admins keep it.
+select pg_temp.policy('project_categories', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.writes_only_by('project_categories', '{admin}');
+select pg_temp.grant_to_app('project_categories', 'select, insert');
+select pg_temp.grant_update_to_app('project_categories', '{name, archived_at}');
+select pg_temp.grant_to_worker('project_categories', 'select');
+
+-- projects: admins and project owners open and run them (projects_guard: the owner its own); finance reads them.
+select pg_temp.policy('projects', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
+select pg_temp.policy('projects', 'contractor_may_see', $p$as restrictive for select using (
+  case when (select app_contractor_id()) is null then true
+       else (audience = 'all' and status = 'open') or id = any ((select app_contractor_project_ids())::uuid[]) end)$p$);
+select pg_temp.writes_only_by('projects', '{admin,owner}');
+select pg_temp.grant_to_app('projects', 'select, insert');  -- projects_guard: a new one is open, in its creator's name
+select pg_temp.grant_update_to_app('projects', '{title, description, category_id, currency, budget_minor, deadline,
+  billing_mode, audience, owner_user_id, status, updated_at, awarded_by, awarded_at, cancelled_by, cancelled_at,
+  cancel_reason}');
+select pg_temp.grant_to_worker('projects', 'select');  -- what a notice is about
+
+-- project_invitations: the project's runners invite contractors (and take back an invitation nobody used); a
+-- contractor's user sees its own.
+select pg_temp.contractor_scoped('project_invitations');
+select pg_temp.writes_only_by('project_invitations', '{admin,owner}');
+select pg_temp.policy('project_invitations', 'invited_by_self', $p$as restrictive for insert with check (invited_by = (select app_user_id()))$p$);
+select pg_temp.grant_to_app('project_invitations', 'select, insert, delete');
+select pg_temp.grant_to_worker('project_invitations', 'select');  -- who an invitation's notice goes to
+
+-- proposals: a contractor's user writes its own (in its own name) and edits or withdraws it; the project's runners
+-- accept and decline (the award); staff read every one, a contractor only its own.
+select pg_temp.contractor_scoped('proposals');
+select pg_temp.policy('proposals', 'writers_insert', $p$as restrictive for insert with check (
+  (select app_role()) = 'contractor' and submitted_by = (select app_user_id()))$p$);
+select pg_temp.policy('proposals', 'writers_update', $p$as restrictive for update
+  using ((select app_role()) in ('admin', 'owner', 'contractor')) with check ((select app_role()) in ('admin', 'owner', 'contractor'))$p$);
+select pg_temp.policy('proposals', 'never_deleted', $p$as restrictive for delete using (false)$p$);
+select pg_temp.grant_to_app('proposals', 'select, insert');  -- proposals_guard: a new one is submitted, in its author's name
+select pg_temp.grant_update_to_app('proposals', '{price_minor, timeline, note, status, updated_at, withdrawn_at, decided_by,
+  decided_at}');
+select pg_temp.grant_to_worker('proposals', 'select');  -- who proposed, told of the award
+
+-- proposal_milestones and proposal_files: the contractor's user writes them with its proposal (replaced, not
+-- updated, when it edits); staff read every one, a contractor its own.
+select pg_temp.contractor_scoped('proposal_milestones');
+select pg_temp.writes_only_by('proposal_milestones', '{contractor}');
+select pg_temp.grant_to_app('proposal_milestones', 'select, insert, delete');
+select pg_temp.contractor_scoped('proposal_files');
+select pg_temp.writes_only_by('proposal_files', '{contractor}');
+select pg_temp.grant_to_app('proposal_files', 'select, insert, delete');
+
+-- ---------------------------------------------------------------------------------------------
+-- Guards. They read as the caller, under its policies: a row the caller may not see is not found.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function projects_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_user uuid := public.app_user_id();
+  v_move_roles text[];
+begin
+  if tg_op = 'INSERT' then
+    if new.status <> 'open'
+       or num_nonnulls(new.awarded_by, new.awarded_at, new.cancelled_by, new.cancelled_at, new.cancel_reason) > 0 then
+      raise exception 'a new project starts open for proposals' using errcode = '23514';
+    end if;
+    if v_role is not null then
+      if new.created_by is distinct from v_user then
+        raise exception 'a project is opened in the name of the user opening it' using errcode = '42501';
+      end if;
+      if not public.can_decide(v_role, v_user, new.owner_user_id) then
+        raise exception 'a project owner opens projects they own; an admin can name another owner' using errcode = '42501';
+      end if;
+      if new.deadline < public.project_today() then
+        raise exception 'the deadline for proposals cannot be in the past' using errcode = '23514';
+      end if;
+    end if;
+    new.created_at := now();
+    new.updated_at := now();
+    return new;
+  end if;
+  if v_role is not null and not public.can_decide(v_role, v_user, old.owner_user_id) then
+    raise exception 'only this project''s owner or an admin changes it' using errcode = '42501';
+  end if;
+  if (new.id, new.org_id, new.created_by, new.created_at) is distinct from (old.id, old.org_id, old.created_by, old.created_at) then
+    raise exception 'a project keeps its id, organization and creator' using errcode = '23514';
+  end if;
+  if new.status is distinct from old.status then
+    v_move_roles := public.project_move_roles(old.status, new.status);
+    if cardinality(v_move_roles) = 0 then
+      raise exception 'a project cannot go from % to %', old.status, new.status using errcode = '23514';
+    end if;
+    if v_role is not null and not v_role = any (v_move_roles) then
+      raise exception 'only % move a project from % to %', array_to_string(v_move_roles, ' or '), old.status, new.status
+        using errcode = '42501';
+    end if;
+  elsif old.status <> 'open' and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
+    raise exception 'a project that is % cannot be changed', old.status using errcode = '23514';
+  end if;
+  if v_role is not null then
+    if new.deadline is distinct from old.deadline and new.deadline < public.project_today() then
+      raise exception 'the deadline for proposals cannot be in the past' using errcode = '23514';
+    end if;
+    if new.owner_user_id is distinct from old.owner_user_id and v_role <> 'admin' then
+      raise exception 'only an admin names another owner for a project' using errcode = '42501';
+    end if;
+    if (new.awarded_by is distinct from old.awarded_by and new.awarded_by is distinct from v_user)
+       or (new.cancelled_by is distinct from old.cancelled_by and new.cancelled_by is distinct from v_user) then
+      raise exception 'a move is recorded in the name of the user making it' using errcode = '42501';
+    end if;
+  end if;
+  if (new.currency, new.billing_mode) is distinct from (old.currency, old.billing_mode)
+     and exists (select 1 from public.proposals q where q.org_id = old.org_id and q.project_id = old.id) then
+    raise exception 'the currency and billing mode are fixed once a contractor has proposed' using errcode = '23514';
+  end if;
+  if new.awarded_at is distinct from old.awarded_at then new.awarded_at := now(); end if;
+  if new.cancelled_at is distinct from old.cancelled_at then new.cancelled_at := now(); end if;
+  return new;
+end
+$$;
+
+-- At commit: an awarded project has exactly one accepted proposal, its engagement, and nothing left submitted; a
+-- cancelled one has no proposal left submitted or accepted.
+create or replace function projects_settled() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_status text;
+  v_accepted uuid[];
+  v_submitted integer;
+begin
+  select p.status into v_status from public.projects p where p.org_id = new.org_id and p.id = new.id;
+  if v_status is null or v_status = 'open' then
+    return null;
+  end if;
+  select array_agg(q.id) filter (where q.status = 'accepted'), count(*) filter (where q.status = 'submitted')
+    into v_accepted, v_submitted
+    from public.proposals q where q.org_id = new.org_id and q.project_id = new.id;
+  if v_submitted > 0 then
+    raise exception 'a project that is % leaves no proposal waiting: accept or decline each', v_status
+      using errcode = '23514';
+  end if;
+  if v_status = 'cancelled' and cardinality(v_accepted) > 0 then
+    raise exception 'a cancelled project has no accepted proposal' using errcode = '23514';
+  end if;
+  if v_status = 'awarded' and (cardinality(v_accepted) is distinct from 1 or not exists (
+       select 1 from public.engagements e where e.org_id = new.org_id and e.proposal_id = v_accepted[1])) then
+    raise exception 'an awarded project has exactly one accepted proposal, and its engagement' using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+create or replace function project_invitations_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_row public.project_invitations := case when tg_op = 'DELETE' then old else new end;
+  v_project record;
+begin
+  select p.status, p.owner_user_id into v_project from public.projects p
+   where p.org_id = v_row.org_id and p.id = v_row.project_id;
+  if not found then
+    return case when tg_op = 'DELETE' then old else new end;  -- the foreign key refuses an insert
+  end if;
+  if public.app_role() is not null and not public.can_decide(public.app_role(), public.app_user_id(), v_project.owner_user_id) then
+    raise exception 'only this project''s owner or an admin invites contractors to it' using errcode = '42501';
+  end if;
+  if v_project.status <> 'open' then
+    raise exception 'invitations change only while the project is open' using errcode = '23514';
+  end if;
+  if tg_op = 'DELETE' then
+    if exists (select 1 from public.proposals q
+                where q.org_id = old.org_id and q.project_id = old.project_id and q.contractor_id = old.contractor_id) then
+      raise exception 'a contractor that has proposed stays invited' using errcode = '23514';
+    end if;
+    return old;
+  end if;
+  new.invited_at := now();
+  return new;
+end
+$$;
+
+create or replace function proposals_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_role text := public.app_role();
+  v_user uuid := public.app_user_id();
+  v_project record;
+  v_refusal text;
+  v_move_roles text[];
+  v_contractor_columns text[] := array['price_minor', 'timeline', 'note', 'status', 'updated_at', 'withdrawn_at'];
+  v_decision_columns text[] := array['status', 'updated_at', 'decided_by', 'decided_at'];
+begin
+  select p.status, p.deadline, p.audience, p.owner_user_id into v_project from public.projects p
+   where p.org_id = new.org_id and p.id = new.project_id;
+  if tg_op = 'INSERT' then
+    if new.status <> 'submitted' or num_nonnulls(new.withdrawn_at, new.decided_by, new.decided_at) > 0 then
+      raise exception 'a new proposal is submitted' using errcode = '23514';
+    end if;
+    if v_role is not null then
+      if new.submitted_by is distinct from v_user then
+        raise exception 'a proposal is submitted in the name of the user submitting it' using errcode = '42501';
+      end if;
+      if v_project.status is null then
+        raise exception 'there is no project open to your proposals there' using errcode = '42501';
+      end if;
+      v_refusal := public.proposal_refusal(v_project.status, v_project.deadline, public.project_today(),
+        v_project.audience,
+        exists (select 1 from public.project_invitations i where i.org_id = new.org_id
+                   and i.project_id = new.project_id and i.contractor_id = new.contractor_id),
+        exists (select 1 from public.proposals q where q.org_id = new.org_id
+                   and q.project_id = new.project_id and q.contractor_id = new.contractor_id));
+      if v_refusal is not null then
+        raise exception '%', public.proposal_refusal_message(v_refusal)
+          using errcode = case v_refusal when 'duplicate' then '23505' else '23514' end;
+      end if;
+    end if;
+    new.submitted_at := now();
+    new.updated_at := now();
+    return new;
+  end if;
+  if (new.id, new.org_id, new.project_id, new.contractor_id, new.submitted_by, new.submitted_at)
+     is distinct from (old.id, old.org_id, old.project_id, old.contractor_id, old.submitted_by, old.submitted_at) then
+    raise exception 'a proposal keeps its project, contractor and who submitted it' using errcode = '23514';
+  end if;
+  if new.status is distinct from old.status then
+    v_move_roles := public.proposal_move_roles(old.status, new.status);
+    if cardinality(v_move_roles) = 0 then
+      raise exception 'a proposal cannot go from % to %', old.status, new.status using errcode = '23514';
+    end if;
+    if v_role is not null and not v_role = any (v_move_roles) then
+      raise exception 'only % move a proposal from % to %', array_to_string(v_move_roles, ' or '), old.status,
+        new.status using errcode = '42501';
+    end if;
+  elsif old.status <> 'submitted' and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
+    raise exception 'a proposal that is % cannot be changed', old.status using errcode = '23514';
+  end if;
+  if v_role = 'contractor' then
+    if (to_jsonb(new) - v_contractor_columns) is distinct from (to_jsonb(old) - v_contractor_columns) then
+      raise exception 'a contractor changes its proposal''s price, timeline and note, or withdraws it' using errcode = '42501';
+    end if;
+    if not public.project_takes_proposals(v_project.status, v_project.deadline, public.project_today()) then
+      raise exception '%', public.proposal_refusal_message(
+        case when v_project.status is distinct from 'open' then 'closed' else 'deadline' end) using errcode = '23514';
+    end if;
+  elsif v_role is not null then
+    if (to_jsonb(new) - v_decision_columns) is distinct from (to_jsonb(old) - v_decision_columns) then
+      raise exception 'a proposal''s terms are the contractor''s: the project''s owner accepts or declines it'
+        using errcode = '42501';
+    end if;
+    if not public.can_decide(v_role, v_user, v_project.owner_user_id) then
+      raise exception 'only this project''s owner or an admin accepts or declines its proposals' using errcode = '42501';
+    end if;
+    if v_project.status is distinct from 'open' then
+      raise exception 'proposals are accepted or declined while their project is open' using errcode = '23514';
+    end if;
+    if new.decided_by is distinct from old.decided_by and new.decided_by is distinct from v_user then
+      raise exception 'a decision is recorded in the name of the user making it' using errcode = '42501';
+    end if;
+  end if;
+  if new.withdrawn_at is distinct from old.withdrawn_at then new.withdrawn_at := now(); end if;
+  if new.decided_at is distinct from old.decided_at then new.decided_at := now(); end if;
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+-- At commit: a proposal still submitted is on a project still open (read again now: an award that committed while
+-- this one was written wins), and its milestones share its price; an accepted one has its engagement, with as many
+-- milestones and the same total.
+create or replace function proposals_checked() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_row record;
+  v_count integer;
+  v_total numeric;
+  v_engagement uuid;
+  v_contract_count integer;
+  v_contract_total numeric;
+begin
+  select q.status, q.price_minor, q.project_id into v_row from public.proposals q
+   where q.org_id = new.org_id and q.id = new.id;
+  if v_row.status is null then
+    return null;
+  end if;
+  select count(*), coalesce(sum(m.amount_minor), 0) into v_count, v_total
+    from public.proposal_milestones m where m.org_id = new.org_id and m.proposal_id = new.id;
+  if v_row.status = 'submitted' then
+    if not exists (select 1 from public.projects p where p.org_id = new.org_id and p.id = v_row.project_id
+                      and p.status = 'open') then
+      raise exception '%', public.proposal_refusal_message('closed') using errcode = '23514';
+    end if;
+    if v_count = 0 or v_total <> v_row.price_minor then
+      raise exception 'a proposal''s milestones add up to its price exactly' using errcode = '23514';
+    end if;
+  elsif v_row.status = 'accepted' then
+    select e.id into v_engagement from public.engagements e where e.org_id = new.org_id and e.proposal_id = new.id;
+    select count(*), coalesce(sum(m.amount_minor), 0) into v_contract_count, v_contract_total from public.milestones m
+     where m.org_id = new.org_id and m.engagement_id = v_engagement and m.status <> 'cancelled';
+    if v_engagement is null or (v_count, v_total) is distinct from (v_contract_count, v_contract_total) then
+      raise exception 'an accepted proposal becomes one engagement with its milestones and price' using errcode = '23514';
+    end if;
+  end if;
+  return null;
+end
+$$;
+
+-- A proposal's milestones and files change with the proposal, by its contractor, while it may still be changed;
+-- under the proposal's row lock, so never while the award (which holds it) reads them.
+create or replace function proposal_parts_guard() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_org uuid := case when tg_op = 'DELETE' then old.org_id else new.org_id end;
+  v_proposal_id uuid := case when tg_op = 'DELETE' then old.proposal_id else new.proposal_id end;
+  v_contractor uuid := case when tg_op = 'DELETE' then old.contractor_id else new.contractor_id end;
+  v_proposal record;
+begin
+  if public.app_role() is null then
+    return case when tg_op = 'DELETE' then old else new end;
+  end if;
+  select q.status, q.contractor_id, q.project_id into v_proposal from public.proposals q
+   where q.org_id = v_org and q.id = v_proposal_id
+     for no key update;
+  if not found or v_proposal.contractor_id is distinct from v_contractor then
+    raise exception 'a proposal''s milestones and files are its own contractor''s to change' using errcode = '42501';
+  end if;
+  if v_proposal.status <> 'submitted' then
+    raise exception 'a proposal that is % cannot be changed', v_proposal.status using errcode = '23514';
+  end if;
+  if not exists (select 1 from public.projects p where p.org_id = v_org and p.id = v_proposal.project_id
+                    and public.project_takes_proposals(p.status, p.deadline, public.project_today())) then
+    raise exception '%', public.proposal_refusal_message('closed') using errcode = '23514';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+
+-- At commit, after any change to a proposal's milestones: they share its price exactly (a price changed with them
+-- is checked by proposals_checked as well).
+create or replace function proposal_milestones_checked() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+  v_org uuid := case when tg_op = 'DELETE' then old.org_id else new.org_id end;
+  v_proposal_id uuid := case when tg_op = 'DELETE' then old.proposal_id else new.proposal_id end;
+begin
+  if exists (select 1 from public.proposals q where q.org_id = v_org and q.id = v_proposal_id and q.status = 'submitted'
+               and q.price_minor is distinct from (select coalesce(sum(m.amount_minor), 0) from public.proposal_milestones m
+                                                    where m.org_id = v_org and m.proposal_id = v_proposal_id)) then
+    raise exception 'a proposal''s milestones add up to its price exactly' using errcode = '23514';
+  end if;
+  return null;
+end
+$$;
+
+do $$
+begin
+  if to_regclass('public.proposal_files') is not null then
+    drop trigger if exists projects_guard on public.projects;
+    create trigger projects_guard before insert or update on public.projects
+      for each row execute function projects_guard();
+    drop trigger if exists projects_settled on public.projects;
+    create constraint trigger projects_settled after update on public.projects
+      deferrable initially deferred for each row execute function projects_settled();
+    drop trigger if exists project_invitations_guard on public.project_invitations;
+    create trigger project_invitations_guard before insert or delete on public.project_invitations
+      for each row execute function project_invitations_guard();
+    drop trigger if exists proposals_guard on public.proposals;
+    create trigger proposals_guard before insert or update on public.proposals
+      for each row execute function proposals_guard();
+    drop trigger if exists proposals_checked on public.proposals;
+    create constraint trigger proposals_checked after insert or update on public.proposals
+      deferrable initially deferred for each row execute function proposals_checked();
+    drop trigger if exists proposal_milestones_guard on public.proposal_milestones;
+    create trigger proposal_milestones_guard before insert or delete on public.proposal_milestones
+      for each row execute function proposal_parts_guard();
+    drop trigger if exists proposal_milestones_checked on public.proposal_milestones;
+    create constraint trigger proposal_milestones_checked after insert or delete on public.proposal_milestones
+      deferrable initially deferred for each row execute function proposal_milestones_checked();
+    drop trigger if exists proposal_files_guard on public.proposal_files;
+    create trigger proposal_files_guard before insert or delete on public.proposal_files
+      for each row execute function proposal_parts_guard();
+  end if;
+end
+$$;
