@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -281,7 +281,7 @@ def decline_waiting(session: Session, actor: Actor, project_id, *, keep: uuid.UU
         .where(
             Proposal.project_id == project_id,
             Proposal.status == ProposalStatus.SUBMITTED.value,
-            Proposal.id != keep if keep else True,
+            Proposal.id != keep if keep else true(),
         )
         .values(status=ProposalStatus.DECLINED.value, decided_by=actor.user_id, decided_at=func.now())
         .returning(Proposal.id)
