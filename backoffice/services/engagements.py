@@ -64,7 +64,7 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
     owner_id = (
         parse_id(data.owner_user_id) if data.owner_user_id else (actor.user_id if actor.role == Role.OWNER else None)
     )
-    if owner_id is None or not is_manager_member(session, owner_id):
+    if owner_id is None or not is_manager_member(session, owner_id, actor.org_id):
         errors["owner_user_id"] = "Choose the project owner who will review this work."
     elif actor.role == Role.OWNER and owner_id != actor.user_id:
         errors["owner_user_id"] = "A project owner sets up engagements they own; an admin can assign another owner."
@@ -90,13 +90,15 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
     return values
 
 
-def is_manager_member(session: Session, user_id: uuid.UUID) -> bool:
-    """An accepted admin or project owner of the current organization (RLS scopes memberships)."""
+def is_manager_member(session: Session, user_id: uuid.UUID, org_id: uuid.UUID) -> bool:
+    """An accepted admin or project owner of ``org_id`` (named, not left to RLS: the CLI and the demo's seeding
+    run as the owner role, which RLS does not bind)."""
     return (
         session.execute(
             select(func.count())
             .select_from(Membership)
             .where(
+                Membership.org_id == org_id,
                 Membership.user_id == user_id,
                 Membership.role.in_([r.value for r in MANAGERS]),
                 Membership.accepted_at.is_not(None),

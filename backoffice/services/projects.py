@@ -39,7 +39,7 @@ def add_category(session: Session, actor: Actor, name: str) -> ProjectCategory:
     """A new category for projects; names are unique in the organization, whatever their case."""
     actor.require(Role.ADMIN)
     with unit_of_work(session):
-        clean = _category_name(session, name)
+        clean = _category_name(session, actor, name)
         row = ProjectCategory(org_id=actor.org_id, name=clean)
         session.add(row)
         session.flush()
@@ -60,13 +60,15 @@ def set_category_archived(session: Session, actor: Actor, category_id, archived:
     return row
 
 
-def _category_name(session: Session, name: str) -> str:
+def _category_name(session: Session, actor: Actor, name: str) -> str:
     errors: dict[str, str] = {}
     clean = clean_text(name, "name", errors, label="category name", required=True, max_len=80)
     if errors:
         raise ValidationError(errors)
     taken = session.execute(
-        select(func.count()).select_from(ProjectCategory).where(func.lower(ProjectCategory.name) == clean.lower())
+        select(func.count())
+        .select_from(ProjectCategory)
+        .where(ProjectCategory.org_id == actor.org_id, func.lower(ProjectCategory.name) == clean.lower())
     ).scalar_one()
     if taken:
         raise ValidationError({"name": f"There is a category called “{clean}” already."})
@@ -104,7 +106,11 @@ def _clean(session: Session, actor: Actor, data: ProjectInput, project: Project 
     }
     category_id = parse_id(data.category_id)
     category = category_id and session.get(ProjectCategory, category_id)
-    if not category or (category.archived_at is not None and (project is None or project.category_id != category.id)):
+    if (
+        not category
+        or category.org_id != actor.org_id
+        or (category.archived_at is not None and (project is None or project.category_id != category.id))
+    ):
         errors["category_id"] = "Choose a category (an admin keeps the list under Settings → Project categories)."
     values["category_id"] = category_id
     deadline = clean_date(data.deadline, "deadline", errors, label="deadline for proposals")
@@ -132,12 +138,12 @@ def _clean(session: Session, actor: Actor, data: ProjectInput, project: Project 
     owner_id = parse_id(data.owner_user_id) if data.owner_user_id else (project.owner_user_id if project else None)
     if owner_id is None and actor.role == Role.OWNER:
         owner_id = actor.user_id
-    if owner_id is None or not is_manager_member(session, owner_id):
+    if owner_id is None or not is_manager_member(session, owner_id, actor.org_id):
         errors["owner_user_id"] = "Choose the project owner who will compare the proposals and award the work."
     elif actor.role == Role.OWNER and owner_id != (project.owner_user_id if project else actor.user_id):
         errors["owner_user_id"] = "A project owner opens projects they own; an admin can name another owner."
     values["owner_user_id"] = owner_id
-    invited = _invited(session, data.invited, errors)
+    invited = _invited(session, actor, data.invited, errors)
     if values["audience"] == Audience.INVITED and not invited:
         errors["invited"] = "Invite at least one contractor, or let every contractor of the organization propose."
     if errors:
@@ -145,12 +151,20 @@ def _clean(session: Session, actor: Actor, data: ProjectInput, project: Project 
     return values | {"invited": invited}
 
 
-def _invited(session: Session, raw_ids, errors: dict[str, str]) -> list[uuid.UUID]:
+def _invited(session: Session, actor: Actor, raw_ids, errors: dict[str, str]) -> list[uuid.UUID]:
     ids = list(dict.fromkeys(i for i in (parse_id(r) for r in raw_ids) if i))
     if len(ids) > MAX_INVITED:
         errors["invited"] = f"Invite at most {MAX_INVITED} contractors."
         return []
-    found = set(session.execute(select(Contractor.id).where(Contractor.id.in_(ids))).scalars()) if ids else set()
+    found = (
+        set(
+            session.execute(
+                select(Contractor.id).where(Contractor.org_id == actor.org_id, Contractor.id.in_(ids))
+            ).scalars()
+        )
+        if ids
+        else set()
+    )
     if len(found) != len(ids) or any(r and parse_id(r) is None for r in raw_ids):
         errors["invited"] = "Choose contractors from the list."
     return [i for i in ids if i in found]
