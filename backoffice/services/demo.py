@@ -12,7 +12,7 @@ from backoffice.config import load_settings, tax_id_key_for
 from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
-from backoffice.services import bootstrap, demo_controls, demo_engagements, demo_money, demo_tax
+from backoffice.services import bootstrap, demo_controls, demo_engagements, demo_money, demo_projects, demo_tax
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
@@ -33,6 +33,9 @@ DEMO_LOGINS = [
     DemoLogin("nina@northwind.example", "contractor", "Acme Renovations, for Northwind Design Ltd"),
     DemoLogin(
         "ben@bluebird.example", "contractor", "Acme Renovations, for Bluebird Electrical LLC (a work request to accept)"
+    ),
+    DemoLogin(
+        "hal@harbor.example", "contractor", "Acme Renovations, for Harbor Surveying Co. (a project it was awarded)"
     ),
 ]
 
@@ -89,6 +92,15 @@ def seed(session: Session, *, tax_id_key: str | None = None) -> list[DemoLogin]:
             role=Role.CONTRACTOR,
             contractor_id=bluebird.id,
         )
+        hal = bootstrap.create_user(
+            session,
+            email="hal@harbor.example",
+            name="Hal Harbor",
+            password_hash=pw,
+            org_id=acme.id,
+            role=Role.CONTRACTOR,
+            contractor_id=harbor.id,
+        )
 
         globex = bootstrap.create_org(session, "Globex Facilities", "EUR", 500, 14)
         kestrel = bootstrap.create_contractor(
@@ -123,6 +135,14 @@ def seed(session: Session, *, tax_id_key: str | None = None) -> list[DemoLogin]:
         contractor=nina_actor,
         finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name),
         admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
+    )
+    demo_projects.seed(
+        session,
+        admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
+        owner=omar,
+        nina=nina_actor,
+        ben=Actor(ben.id, acme.id, Role.CONTRACTOR, ben.email, ben.name, contractor_id=bluebird.id),
+        hal=Actor(hal.id, acme.id, Role.CONTRACTOR, hal.email, hal.name, contractor_id=harbor.id),
     )
     demo_engagements.seed_second_org(
         session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name), contractor_id=kestrel.id

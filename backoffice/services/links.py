@@ -26,6 +26,16 @@ def batch(batch_id: uuid.UUID) -> str:
     return f"/batches/{batch_id}"
 
 
+def project(project_id: uuid.UUID) -> str:
+    """A project as its owner and the organization's staff see it: its proposals side by side, the award."""
+    return f"/projects/{project_id}"
+
+
+def proposal_project(project_id: uuid.UUID) -> str:
+    """A project as a contractor sees it: the call for proposals, and its own proposal on it."""
+    return f"/proposals/project/{project_id}"
+
+
 def payments_due_before(day: date) -> str:
     """The payment queue filtered to what is due by ``day``."""
     return f"/payments/?due_before={day.isoformat()}"

@@ -428,6 +428,6 @@ def _overdue(session, org, submission_id, event):
 
 
 # The payments' notices (a payment run, the Stripe rail's events, the reconciliation) and the payment controls'
-# (issue 18) are in their own modules, which register them here with @builds: imported last, once every name they
-# use from this one is defined.
-from backoffice.services import approval_notices, payment_notices  # noqa: E402, F401
+# (issue 18) and the award flow's (issue 19) are in their own modules, which register them here with @builds: imported
+# last, once every name they use from this one is defined.
+from backoffice.services import approval_notices, payment_notices, project_notices  # noqa: E402, F401

@@ -89,7 +89,8 @@ def test_the_demo_trail_names_the_people_who_acted(seeded, admin_engine):
         )
     assert who == {
         "milestone.approved": "owner@acme.example",
-        "milestone.submitted": "ben@bluebird.example,nina@northwind.example",  # ben: Bluebird's blocked invoice
+        # ben: Bluebird's blocked invoice; hal: the awarded survey's first milestone (services/demo_projects)
+        "milestone.submitted": "ben@bluebird.example,hal@harbor.example,nina@northwind.example",
         "ap_export.created": "finance@acme.example",
         "ap_export.voided": "admin@acme.example",
     }
@@ -120,3 +121,91 @@ def test_the_demo_requires_a_tax_form_nina_has_her_w9_and_bluebird_is_blocked(se
     this_year = session.execute(text("select extract(year from current_date)::int")).scalar_one()
     rows = year_end(session, this_year).rows
     assert [(r.legal_name, r.reportable, r.problem) for r in rows] == [("Northwind Design Ltd", True, None)]
+
+
+# --- projects and proposals (issue 19: services/demo_projects) ------------------------------------------------------
+
+
+def test_the_demo_has_an_open_project_with_three_proposals_from_three_contractors(seeded, admin_engine, act_as):
+    acme, _ = seeded
+    with admin_engine.connect() as conn:
+        categories = (
+            conn.execute(text("select name from project_categories where org_id = :o order by name"), {"o": acme})
+            .scalars()
+            .all()
+        )
+        (project,) = conn.execute(
+            text("select id, title, deadline from projects where org_id = :o and status = 'open'"), {"o": acme}
+        ).all()
+        offers = conn.execute(
+            text(
+                "select c.legal_name, q.status, q.price_minor,"
+                " (select sum(m.amount_minor) from proposal_milestones m where m.proposal_id = q.id) as shared"
+                " from proposals q join contractors c on c.id = q.contractor_id where q.project_id = :p"
+                " order by c.legal_name"
+            ),
+            {"p": project.id},
+        ).all()
+        today = conn.execute(text("select project_today()")).scalar_one()
+    assert categories == ["Design", "Electrical", "IT", "Renovation", "Surveying"]
+    assert project.title == "Meeting rooms refit, 3rd floor" and project.deadline > today
+    assert [(o.legal_name, o.status, o.price_minor, o.shared) for o in offers] == [
+        ("Bluebird Electrical LLC", "submitted", 1895000, 1895000),
+        ("Harbor Surveying Co.", "submitted", 1230000, 1230000),
+        ("Northwind Design Ltd", "submitted", 2160000, 2160000),
+    ]
+    # Nina, one of the three, sees her own proposal only: never a competitor's price.
+    nina = _user(admin_engine, "nina@northwind.example")
+    session = act_as(nina, acme)
+    assert session.execute(
+        text("select price_minor from proposals where project_id = :p"), {"p": project.id}
+    ).scalars().all() == [2160000]
+
+
+def test_the_demo_has_an_awarded_project_whose_engagement_is_the_accepted_proposals(seeded, admin_engine):
+    acme, owner = seeded
+    with admin_engine.connect() as conn:
+        (project,) = conn.execute(
+            text("select id, title, awarded_by from projects where org_id = :o and status = 'awarded'"), {"o": acme}
+        ).all()
+        offers = dict(
+            conn.execute(
+                text(
+                    "select c.legal_name, q.status from proposals q join contractors c on c.id = q.contractor_id"
+                    " where q.project_id = :p"
+                ),
+                {"p": project.id},
+            ).all()
+        )
+        (accepted,) = conn.execute(
+            text("select id, price_minor from proposals where project_id = :p and status = 'accepted'"),
+            {"p": project.id},
+        ).all()
+        (engagement,) = conn.execute(
+            text(
+                "select e.id, e.title, e.status, c.legal_name from engagements e"
+                " join contractors c on c.id = e.contractor_id where e.proposal_id = :q"
+            ),
+            {"q": accepted.id},
+        ).all()
+        milestones = conn.execute(
+            text("select title, amount_minor, status from milestones where engagement_id = :e order by seq"),
+            {"e": engagement.id},
+        ).all()
+    assert project.title == "Loading dock survey, warehouse B" and project.awarded_by == owner
+    assert offers == {"Harbor Surveying Co.": "accepted", "Northwind Design Ltd": "declined"}
+    assert (engagement.title, engagement.status, engagement.legal_name) == (
+        "Loading dock survey, warehouse B",
+        "active",
+        "Harbor Surveying Co.",
+    )
+    assert [tuple(m) for m in milestones] == [
+        ("Topographic survey", 215000, "approved"),  # delivered and approved, like the demo's other engagements
+        ("Levels and drainage report", 325000, "planned"),
+    ]
+    assert sum(m.amount_minor for m in milestones) == accepted.price_minor == 540000
+
+
+def _user(admin_engine, email: str):
+    with admin_engine.connect() as conn:
+        return conn.execute(text("select id from users where email = :e"), {"e": email}).scalar_one()

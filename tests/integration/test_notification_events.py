@@ -532,6 +532,11 @@ COVERED = {
     "invoice.approval_completed",  # likewise
     "invoice.approval_rejected",  # likewise
     "invoice.approval_overdue",  # tests/integration/test_periodic_jobs.py
+    "project.opened",  # tests/integration/test_project_notices.py (issue 19)
+    "proposal.submitted",  # likewise
+    "proposal.withdrawn",  # likewise
+    "project.awarded",  # likewise
+    "project.cancelled",  # likewise
 }
 
 
