@@ -392,6 +392,11 @@ class EngagementDetail:
     change_orders: list[ChangeOrderView]
     invoices: list[money.InvoiceRow]
     retainage: RetainageState
+    # The award that created it (issue 19), if one did: the project and when the proposal was made.
+    proposal_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    project_title: str | None = None
+    proposal_submitted_at: datetime | None = None
 
     @property
     def release(self) -> money.InvoiceRow | None:
@@ -412,11 +417,14 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
             select e.*, c.legal_name as contractor_name, o.name as owner_name, rb.name as responded_by_name,
                    exists (select 1 from memberships mm
                             where mm.contractor_id = e.contractor_id and mm.role = 'contractor'
-                                   and mm.accepted_at is not null) as contractor_has_user
+                                   and mm.accepted_at is not null) as contractor_has_user,
+                   pr.project_id, pj.title as project_title, pr.submitted_at as proposal_submitted_at
               from engagements e
               join contractors c on c.id = e.contractor_id
               left join users o on o.id = e.owner_user_id
               left join users rb on rb.id = e.responded_by
+              left join proposals pr on pr.org_id = e.org_id and pr.id = e.proposal_id
+              left join projects pj on pj.org_id = pr.org_id and pj.id = pr.project_id
              where e.id = :id
             """
             ),
@@ -458,6 +466,10 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
             "completed_at",
             "cancelled_at",
             "cancel_reason",
+            "proposal_id",
+            "project_id",
+            "project_title",
+            "proposal_submitted_at",
         )
     }
     return EngagementDetail(

@@ -123,6 +123,7 @@ def register(app: Flask) -> None:
         outbox,
         payments,
         payouts,
+        projects,
         reconciliation,
         retainage,
         reviews,
@@ -154,6 +155,8 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["roles"] = role_sets
     app.jinja_env.globals["can_decide"] = can_decide
     app.jinja_env.filters["filesize"] = human_size
+    # "Projects" in the navigation and an engagement's "Awarded from project …": the staff's or a contractor's page.
+    app.jinja_env.globals["projects_link"] = projects.projects_link
     for bp in (
         auth.bp,
         home.bp,
@@ -161,6 +164,7 @@ def register(app: Flask) -> None:
         approvals.bp,
         audit.bp,
         engagements.bp,
+        projects.bp,
         schedule.bp,
         change_orders.bp,
         milestones.bp,
