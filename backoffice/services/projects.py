@@ -266,16 +266,16 @@ def update_project(session: Session, actor: Actor, project_id, data: ProjectInpu
 def cancel_project(session: Session, actor: Actor, project_id, reason: str) -> Project:
     """Cancel an open project with a reason: every proposal still waiting is declined, and its author told."""
     actor.require(*MANAGERS)
-    errors: dict[str, str] = {}
-    text = clean_text(
-        reason, "reason", errors, label="reason for cancelling", required=True, max_len=2000, multiline=True
-    )
-    if errors:
-        raise ValidationError(errors)
     with unit_of_work(session):
         project = get_project(session, project_id, lock=True)
         require_runner(actor, project)
-        _require_open(project)
+        _require_open(project)  # who and whether first: a missing reason is not the answer to "you may not"
+        errors: dict[str, str] = {}
+        text = clean_text(
+            reason, "reason", errors, label="reason for cancelling", required=True, max_len=2000, multiline=True
+        )
+        if errors:
+            raise ValidationError(errors)
         declined = decline_waiting(session, actor, project.id)
         project.status = ProjectStatus.CANCELLED.value
         project.cancelled_by, project.cancelled_at, project.cancel_reason = actor.user_id, func.now(), text
