@@ -84,9 +84,11 @@
   });
 
   // Refuse to send what the server would refuse anyway; otherwise show the progress bar.
+  // Only the form's own request carries the files: a button inside it that re-renders part of the form in place
+  // (the proposal form's milestone rows) sends no files, so it is neither refused for them nor shown uploading.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var form = e.target.closest && e.target.closest("form[data-upload]");
-    if (!form) return;
+    if (!form || e.target !== form) return;
     if (showChosen(form).length) {
       e.preventDefault();
       return;

@@ -37,8 +37,9 @@ MODE_LABELS = {
 }
 
 
-def _rows_from(form) -> list[service.RowInput]:
-    """The rows in the order the form posted them (their index), as typed."""
+def rows_from(form) -> list[service.RowInput]:
+    """The rows in the order the form posted them (their index), as typed. Shared with any form that embeds
+    the milestone rows (templates/engagements/_milestone_rows.html), such as a contractor's proposal."""
     by_index: dict[int, dict[str, str]] = {}
     for key, value in form.items():
         if match := _ROW_KEY.match(key):
@@ -46,7 +47,8 @@ def _rows_from(form) -> list[service.RowInput]:
     return [service.RowInput(**by_index[i]) for i in sorted(by_index)][: service.MAX_MILESTONES + 1]
 
 
-def _rows_of(milestones, currency: str) -> list[service.RowInput]:
+def rows_of(milestones, currency: str) -> list[service.RowInput]:
+    """Saved milestones (anything with title, deliverable, amount_minor, due_date) as the editor's rows."""
     return [
         service.RowInput(
             id=str(m.id),
@@ -59,11 +61,13 @@ def _rows_of(milestones, currency: str) -> list[service.RowInput]:
     ]
 
 
-def _apply_op(op: str, rows: list[service.RowInput]) -> list[service.RowInput]:
+def apply_op(op: str, rows: list[service.RowInput], *, limit: int = service.MAX_MILESTONES) -> list[service.RowInput]:
+    """The rows after one of the editor's buttons: ``add``, ``remove-<i>``, ``up-<i>``, ``down-<i>`` (others,
+    such as ``refresh``, leave them as they are). At most ``limit`` rows."""
     rows = list(rows)
     name, _, raw = op.partition("-")
     index = int(raw) if raw.isdigit() else -1
-    if name == "add" and len(rows) < service.MAX_MILESTONES:
+    if name == "add" and len(rows) < limit:
         rows.append(service.RowInput())
     elif name == "remove" and 0 <= index < len(rows):
         rows.pop(index)
@@ -109,18 +113,18 @@ def edit(engagement_id):
     if engagement.status not in rules.EDITABLE:
         return _sent_already(engagement)
     if request.method == "GET":
-        rows = _rows_of(queries.milestone_list(db(), engagement.id), engagement.currency)
+        rows = rows_of(queries.milestone_list(db(), engagement.id), engagement.currency)
         version = service.schedule_version(db(), engagement.id)
         return _editor(engagement, service.ScheduleInput(rows=rows, version=version))
     data = service.ScheduleInput(
-        rows=_rows_from(request.form),
+        rows=rows_from(request.form),
         mode=request.form.get("mode", "amounts"),
         contract_value=request.form.get("contract_value", ""),
         version=request.form.get("version", ""),
     )
     op = request.form.get("op", "save")
     if op != "save":
-        return _editor(engagement, replace(data, rows=_apply_op(op, data.rows)))
+        return _editor(engagement, replace(data, rows=apply_op(op, data.rows)))
     try:
         saved = service.save_schedule(db(), actor(), engagement.id, data)
     except ValidationError as exc:

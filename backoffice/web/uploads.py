@@ -13,9 +13,9 @@ from backoffice.domain import evidence as rules
 from backoffice.services.evidence import UploadedFile
 from backoffice.services.payments import MAX_REMITTANCE_BYTES
 
-# Endpoints that take evidence files. Their body may be as large as the most a submission may carry
-# (the organization's own, smaller limits are checked file by file afterwards, with a message).
-UPLOAD_ENDPOINTS = frozenset({"milestones.submit"})
+# Endpoints that take evidence files (a milestone's, a proposal's). Their body may be as large as the most a
+# submission may carry (the organization's own, smaller limits are checked file by file afterwards, with a message).
+UPLOAD_ENDPOINTS = frozenset({"milestones.submit", "proposals.new", "proposals.edit"})
 UPLOAD_REQUEST_LIMIT = rules.MAX_SUBMISSION_MB * rules.MB + 1024 * 1024  # + room for the form's fields
 # A remittance file may be as large as the service reads (it says "split it" beyond), plus the form.
 REMITTANCE_ENDPOINTS = frozenset({"payments.remittance"})

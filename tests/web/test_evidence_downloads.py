@@ -5,30 +5,17 @@ contractor's file, and a malformed id, answer 404; a signed-out browser is sent 
 from __future__ import annotations
 
 import io
-import struct
 import uuid
 import zipfile
-import zlib
 
 import pytest
 from kit.engagements import acting, create_active, milestones_of
+from kit.files import PNG
 from kit.web import signed_in
 from sqlalchemy import text
 
 from backoffice.services import submissions as submission_service
 from backoffice.services.evidence import UploadedFile
-
-
-def tiny_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 def tiny_zip() -> bytes:
@@ -38,7 +25,6 @@ def tiny_zip() -> bytes:
     return buffer.getvalue()
 
 
-PNG = tiny_png()
 EVIL = 'evil"; filename="x.html.pdf'  # a name that tries to add a second filename to the header
 # Over one 1 MiB chunk, so a download is put back together from several stored pieces.
 PDF = (

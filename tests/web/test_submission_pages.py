@@ -10,28 +10,13 @@ import html as html_lib
 import io
 import re
 import struct
-import zlib
 
 import pytest
 from kit.engagements import create_active, milestones_of, perform
+from kit.files import PDF, PNG
 from kit.web import HTMX, csrf_token, flashes, signed_in
 from sqlalchemy import text
 
-
-def tiny_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
-
-
-PNG = tiny_png()
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 TEXT = b"Snag list: all items closed.\n"
 HTML = b"<!DOCTYPE html><html><head><script>alert(1)</script></head><body>report</body></html>"
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + struct.pack("<HHI", 2, 62, 1) + b"\x00" * 40
