@@ -4,7 +4,7 @@ proposals' files, and the categories an admin keeps. A contractor's user has its
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
@@ -32,15 +32,12 @@ bp = Blueprint("projects", __name__, url_prefix="/projects")
 
 def projects_link(project_id=None) -> str | None:
     """Where "Projects" (or one project) is for the signed-in person: the staff pages here, or a contractor's own
-    (web/proposals.py, endpoints ``proposals.index`` and ``proposals.show``). None while those are not registered,
-    so the navigation leaves the link out rather than fail."""
+    (web/proposals.py, endpoints ``proposals.index`` and ``proposals.show``)."""
     me = current_user.actor
     if me is None:
         return None
     if me.role == Role.CONTRACTOR:
         endpoint = "proposals.show" if project_id else "proposals.index"
-        if endpoint not in current_app.view_functions:
-            return None
     else:
         endpoint = "projects.show" if project_id else "projects.index"
     return url_for(endpoint, project_id=project_id) if project_id else url_for(endpoint)
