@@ -76,6 +76,14 @@ language sql immutable strict parallel safe as $$
   end
 $$;
 
+-- Who executes them: the web role, whose guards below run as the caller and call them, and whose services ask the
+-- database for the day (project_today()). Not PUBLIC, and not the worker role: no job writes a project or a
+-- proposal, and a notice says no deadline in words of the database's (tests/integration/test_privileges.py).
+select pg_temp.grant_execute(f) from unnest(array[
+  'project_move_roles(text, text)', 'proposal_move_roles(text, text)', 'project_takes_proposals(text, date, date)',
+  'proposal_refusal(text, date, date, text, boolean, boolean)', 'project_today()', 'proposal_refusal_message(text)'
+]) f;
+
 -- ---------------------------------------------------------------------------------------------
 -- Policies and grants.
 -- ---------------------------------------------------------------------------------------------
@@ -84,12 +92,13 @@ $$;
 -- (an id array built once per statement, as app_sent_engagement_ids()).
 create or replace function app_contractor_project_ids() returns uuid[]
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  -- Each helper in a scalar subquery, so it runs once, not once per row (as app_visible_user_ids()).
   select coalesce(array_agg(distinct x.project_id), '{}') from (
     select i.project_id from public.project_invitations i
-     where i.org_id = public.app_org_id() and i.contractor_id = public.app_contractor_id()
+     where i.org_id = (select public.app_org_id()) and i.contractor_id = (select public.app_contractor_id())
     union all
     select p.project_id from public.proposals p
-     where p.org_id = public.app_org_id() and p.contractor_id = public.app_contractor_id()) x
+     where p.org_id = (select public.app_org_id()) and p.contractor_id = (select public.app_contractor_id())) x
 $$;
 do $$
 begin
@@ -103,7 +112,9 @@ $$;
 select pg_temp.policy('project_categories', 'org_scope', $p$using (org_id = (select app_org_id())) with check (org_id = (select app_org_id()))$p$);
 select pg_temp.writes_only_by('project_categories', '{admin}');
 select pg_temp.grant_to_app('project_categories', 'select, insert');
-select pg_temp.grant_update_to_app('project_categories', '{name, archived_at}');
+-- UPDATE: archiving and restoring (services/projects.set_category_archived); no page renames a category (a project
+-- keeps the name it was opened under).
+select pg_temp.grant_update_to_app('project_categories', '{archived_at}');
 select pg_temp.grant_to_worker('project_categories', 'select');
 
 -- projects: admins and project owners open and run them (projects_guard: the owner its own); finance reads them.
@@ -268,6 +279,10 @@ begin
     raise exception 'invitations change only while the project is open' using errcode = '23514';
   end if;
   if tg_op = 'DELETE' then
+    -- The project's row lock (as services/projects.update_project takes it), which a new proposal's foreign key
+    -- waits for: a proposal inserted meanwhile has committed before the check below reads, or its own check at
+    -- commit (proposals_checked) finds the invitation gone. Without it each could miss the other.
+    perform 1 from public.projects p where p.org_id = old.org_id and p.id = old.project_id for update;
     if exists (select 1 from public.proposals q
                 where q.org_id = old.org_id and q.project_id = old.project_id and q.contractor_id = old.contractor_id) then
       raise exception 'a contractor that has proposed stays invited' using errcode = '23514';
@@ -365,8 +380,8 @@ end
 $$;
 
 -- At commit: a proposal still submitted is on a project still open (read again now: an award that committed while
--- this one was written wins), and its milestones share its price; an accepted one has its engagement, with as many
--- milestones and the same total.
+-- this one was written wins), a new one still invited, and its milestones share its price; an accepted one is its
+-- project's award and has its engagement, with as many milestones and the same total.
 create or replace function proposals_checked() returns trigger
 language plpgsql set search_path = pg_catalog, pg_temp as $$
 declare
@@ -389,10 +404,25 @@ begin
                       and p.status = 'open') then
       raise exception '%', public.proposal_refusal_message('closed') using errcode = '23514';
     end if;
+    -- A new proposal's invitation, read again now: one taken back while this proposal was written (its foreign key
+    -- waited for the project's lock, which the taking back holds) fails it here.
+    if tg_op = 'INSERT' and not exists (
+         select 1 from public.projects p where p.org_id = new.org_id and p.id = v_row.project_id and p.audience = 'all'
+         union all
+         select 1 from public.project_invitations i
+          where i.org_id = new.org_id and i.project_id = v_row.project_id and i.contractor_id = new.contractor_id) then
+      raise exception '%', public.proposal_refusal_message('not_invited') using errcode = '23514';
+    end if;
     if v_count = 0 or v_total <> v_row.price_minor then
       raise exception 'a proposal''s milestones add up to its price exactly' using errcode = '23514';
     end if;
   elsif v_row.status = 'accepted' then
+    -- Accepting is the award: the project is awarded in the same transaction (projects_settled then holds the rest:
+    -- every other proposal decided). Without this an accepted proposal could leave its project open, taking more.
+    if not exists (select 1 from public.projects p where p.org_id = new.org_id and p.id = v_row.project_id
+                      and p.status = 'awarded') then
+      raise exception 'a proposal is accepted only by awarding its project' using errcode = '23514';
+    end if;
     select e.id into v_engagement from public.engagements e where e.org_id = new.org_id and e.proposal_id = new.id;
     select count(*), coalesce(sum(m.amount_minor), 0) into v_contract_count, v_contract_total from public.milestones m
      where m.org_id = new.org_id and m.engagement_id = v_engagement and m.status <> 'cancelled';

@@ -145,7 +145,10 @@ def _clean(session: Session, actor: Actor, data: ProjectInput, project: Project 
     values["owner_user_id"] = owner_id
     invited = _invited(session, actor, data.invited, errors)
     if values["audience"] == Audience.INVITED and not invited:
-        errors["invited"] = "Invite at least one contractor, or let every contractor of the organization propose."
+        # setdefault: an id that is not a contractor of the list is said as such, not as "nobody invited"
+        errors.setdefault(
+            "invited", "Invite at least one contractor, or let every contractor of the organization propose."
+        )
     if errors:
         raise ValidationError(errors)
     return values | {"invited": invited}

@@ -68,8 +68,10 @@ def check_proposal(currency: str, data: ProposalInput) -> CheckedProposal:
         errors["price"] = str(exc)
     checked = check_schedule(currency, ScheduleInput(rows=data.rows, mode=data.mode, contract_value=data.price))
     for key, message in checked.errors.items():
-        if key != "contract_value":  # the price is the contract value: its error is at "price" already
-            errors[key] = message
+        # The price is the contract value: a price that does not parse is said at "price" already, and one too small
+        # to give every milestone an amount (a split or percentages) is said there too. (Before, the second was
+        # dropped: the proposal went to the database without milestones and came back as the guard's refusal.)
+        errors.setdefault("price" if key == "contract_value" else key, message)
     live = [r for r in data.rows if not r.is_blank()]
     if len(live) > rules.MAX_PROPOSAL_MILESTONES:
         errors["rows"] = f"Propose at most {rules.MAX_PROPOSAL_MILESTONES} milestones."

@@ -60,6 +60,13 @@ APP_TABLES = {
     "tax_profiles",  # revision 0028: contractors' W-9s and W-8s
     "tax_tins",  # their TINs, encrypted (finance and admins read them; contractors write them)
     "tax_year_filings",  # the 1099-NEC exports and the year's lock
+    # revision 0029: from project to contract (issue 19)
+    "project_categories",
+    "projects",
+    "project_invitations",
+    "proposals",
+    "proposal_milestones",
+    "proposal_files",
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -347,6 +354,47 @@ EXPECTED_COLUMN_PRIVILEGES = {
         },
     },
 }
+EXPECTED_COLUMN_PRIVILEGES |= {
+    # projects and proposals (revision 0029): updated only in the columns their services write; never an id, an
+    # organization, a creator or a submitter, nor when something was created or submitted
+    "project_categories": {"SELECT": _ALL, "INSERT": _ALL, "UPDATE": {"archived_at"}},
+    "projects": {
+        "SELECT": _ALL,
+        "INSERT": _ALL,
+        "UPDATE": {
+            "title",
+            "description",
+            "category_id",
+            "currency",
+            "budget_minor",
+            "deadline",
+            "billing_mode",
+            "audience",
+            "owner_user_id",
+            "status",
+            "updated_at",
+            "awarded_by",
+            "awarded_at",
+            "cancelled_by",
+            "cancelled_at",
+            "cancel_reason",
+        },
+    },
+    "proposals": {
+        "SELECT": _ALL,
+        "INSERT": _ALL,
+        "UPDATE": {
+            "price_minor",
+            "timeline",
+            "note",
+            "status",
+            "updated_at",
+            "withdrawn_at",
+            "decided_by",
+            "decided_at",
+        },
+    },
+}
 EXPECTED_TABLE_PRIVILEGES = {
     "memberships": {"SELECT", "DELETE"},
     "invites": {"SELECT"},
@@ -385,6 +433,14 @@ EXPECTED_TABLE_PRIVILEGES = {
     "tax_profiles": {"SELECT", "INSERT"},
     "tax_tins": {"SELECT", "INSERT"},
     "tax_year_filings": {"SELECT", "INSERT"},
+    # projects and proposals (revision 0029): nothing is deleted but an unused invitation and a proposal's parts,
+    # which its contractor replaces when it edits (a proposal itself is withdrawn, never deleted)
+    "project_categories": {"SELECT", "INSERT"},
+    "projects": {"SELECT", "INSERT"},
+    "project_invitations": {"SELECT", "INSERT", "DELETE"},
+    "proposals": {"SELECT", "INSERT"},
+    "proposal_milestones": {"SELECT", "INSERT", "DELETE"},
+    "proposal_files": {"SELECT", "INSERT", "DELETE"},
 }
 
 
@@ -462,6 +518,8 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "rail_event_receive",
     # tax forms: whether a contractor's form is complete, for members who may not read the form (project owners)
     "tax_form_problems",
+    # projects: the projects a contractor may see by invitation or by its proposal, for the policy on projects
+    "app_contractor_project_ids",
 }
 
 

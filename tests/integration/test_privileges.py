@@ -252,6 +252,40 @@ WEB_ROLE_TABLES = {
     "UPDATE on table public.tax_year_filings (reopen_reason, reopened_at, reopened_by)": (
         "reopening a locked year with a reason; the file and its totals never change (tax_year_filings_guard)"
     ),
+    # from project to contract (revision 0029; sql/projects.sql)
+    "SELECT on table public.project_categories": "the project form's list and a project's category, for every member",
+    "INSERT on table public.project_categories": "an admin adds a category in settings (services/projects)",
+    "UPDATE on table public.project_categories (archived_at)": (
+        "an admin archives or restores a category; no page renames one"
+    ),
+    "SELECT on table public.projects": (
+        "the projects pages: staff see every one, a contractor those it may propose on or proposed on (by policy)"
+    ),
+    "INSERT on table public.projects": "an owner or an admin opens a project (projects_guard: open, in their name)",
+    "UPDATE on table public.projects (audience, awarded_at, awarded_by, billing_mode, budget_minor, cancel_reason,"
+    " cancelled_at, cancelled_by, category_id, currency, deadline, description, owner_user_id, status, title,"
+    " updated_at)": (
+        "editing an open project, cancelling it and the award (services/projects, awards); never its id, organization"
+        " or creator"
+    ),
+    "SELECT on table public.project_invitations": "who is invited (staff); a contractor its own invitations",
+    "INSERT on table public.project_invitations": "opening or editing a project invites contractors",
+    "DELETE on table public.project_invitations": (
+        "editing a project takes back an invitation nobody used (project_invitations_guard keeps a proposer's)"
+    ),
+    "SELECT on table public.proposals": "comparing proposals (staff); a contractor's own proposal, never another's",
+    "INSERT on table public.proposals": "a contractor's user submits its one proposal (proposals_guard)",
+    "UPDATE on table public.proposals (decided_at, decided_by, note, price_minor, status, timeline, updated_at,"
+    " withdrawn_at)": (
+        "the contractor edits or withdraws its proposal, the award accepts one and declines the rest (proposals_guard"
+        " keeps each to its own columns); never its project, contractor or author"
+    ),
+    "SELECT on table public.proposal_milestones": "the comparison and the award read a proposal's milestones",
+    "INSERT on table public.proposal_milestones": "a contractor's user proposes its milestones",
+    "DELETE on table public.proposal_milestones": "editing a proposal replaces its milestones as a whole",
+    "SELECT on table public.proposal_files": "a proposal's attachments, downloaded by staff and by their contractor",
+    "INSERT on table public.proposal_files": "a contractor's user attaches files to its proposal",
+    "DELETE on table public.proposal_files": "a contractor's user takes a file off its proposal while it may change",
 }
 
 # Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the
@@ -265,6 +299,9 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.app_contractor_id()": "policies narrow a contractor to its own rows",
     "EXECUTE on function public.app_visible_user_ids()": "the users policy: the people one shares an org with",
     "EXECUTE on function public.app_sent_engagement_ids()": "a contractor sees milestones of sent work requests",
+    "EXECUTE on function public.app_contractor_project_ids()": (
+        "the projects policy: those a contractor is invited to or proposed on (SECURITY DEFINER; its own only)"
+    ),
     # the domain's rules in SQL (sql/rules.sql), pure: those a statement of the web role's calls. The others
     # (money_percent_of, milestone_amounts, withheld_bps, is_manager) only SECURITY DEFINER guards call, as the
     # owner.
@@ -313,6 +350,25 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.tax_form_problems(p_contractor_ids uuid[])": (
         "whether contractors' tax forms are complete and the org requires one (queries/tax.tax_form_blocks), for"
         " every member who sees the contractor, project owners included, who read no tax profile (sql/tax.sql)"
+    ),
+    # the project and proposal rules (sql/projects.sql): the guards run as the caller and call them; the services
+    # ask the database for the day deadlines are compared with
+    "EXECUTE on function public.project_move_roles(p_source text, p_target text)": (
+        "projects_guard runs as the caller and asks it who moves a project"
+    ),
+    "EXECUTE on function public.proposal_move_roles(p_source text, p_target text)": (
+        "proposals_guard runs as the caller and asks it who moves a proposal"
+    ),
+    "EXECUTE on function public.project_takes_proposals(p_status text, p_deadline date, p_today date)": (
+        "proposals_guard and proposal_parts_guard ask whether a proposal may still change"
+    ),
+    "EXECUTE on function public.proposal_refusal(p_status text, p_deadline date, p_today date, p_audience text,"
+    " p_invited boolean, p_has_proposal boolean)": "proposals_guard asks why a new proposal is refused",
+    "EXECUTE on function public.proposal_refusal_message(p_refusal text)": (
+        "the guards say a refusal in the domain's words (pure)"
+    ),
+    "EXECUTE on function public.project_today()": (
+        "the day deadlines are compared with, the database's in UTC (services/projects.today and the guards)"
     ),
     "EXECUTE on function public.service_health()": (
         "GET /healthz: the schema's revision and how many job workers beat lately (nothing of any tenant)"
@@ -440,6 +496,12 @@ WORKER_ROLE_TABLES = {
         "a run's notice lists its findings, and the next run tells only of findings the run before did not have"
     ),
     "INSERT on table public.rail_reconciliation_findings": "each run keeps its findings, in words, with the run",
+    # from project to contract (revision 0029): what the project notices say and to whom (services/project_notices);
+    # never a proposal's milestones or files
+    "SELECT on table public.project_categories": "a project's notice names its category",
+    "SELECT on table public.projects": "what a project's notice is about (opened, awarded, cancelled)",
+    "SELECT on table public.project_invitations": "who a project's opening notice goes to",
+    "SELECT on table public.proposals": "who proposed, told of the award or the cancellation; the owner told of one",
 }
 
 # Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an

@@ -555,6 +555,9 @@ def test_every_table_the_web_role_inserts_into_and_updates_refuses_a_taken_id_fi
         "memberships",
         "milestones",
         "payout_accounts",  # revision 0022: the web inserts one and updates its readiness
+        "project_categories",  # revision 0029: an admin adds a category, and archives it
+        "projects",  # opened, edited, cancelled, awarded
+        "proposals",  # submitted, edited, withdrawn, decided
         "tax_profiles",  # revision 0028: a contractor's user fills its tax form in, and again
         "tax_year_filings",  # finance exports a year's 1099-NEC file and reopens the year
         # not notifications: only the worker writes them since revision 0010, and it may not update one
