@@ -47,6 +47,12 @@ language sql immutable parallel safe as $$
   select coalesce(p_status = 'open' and p_today <= p_deadline, false)
 $$;
 
+-- domain.projects.may_withdraw
+create or replace function project_allows_withdrawal(p_status text) returns boolean
+language sql immutable parallel safe as $$
+  select coalesce(p_status = 'open', false)
+$$;
+
 -- domain.projects.proposal_refusal
 create or replace function proposal_refusal(p_status text, p_deadline date, p_today date, p_audience text,
                                             p_invited boolean, p_has_proposal boolean) returns text
@@ -81,6 +87,7 @@ $$;
 -- proposal, and a notice says no deadline in words of the database's (tests/integration/test_privileges.py).
 select pg_temp.grant_execute(f) from unnest(array[
   'project_move_roles(text, text)', 'proposal_move_roles(text, text)', 'project_takes_proposals(text, date, date)',
+  'project_allows_withdrawal(text)',
   'proposal_refusal(text, date, date, text, boolean, boolean)', 'project_today()', 'proposal_refusal_message(text)'
 ]) f;
 
@@ -353,7 +360,17 @@ begin
     if (to_jsonb(new) - v_contractor_columns) is distinct from (to_jsonb(old) - v_contractor_columns) then
       raise exception 'a contractor changes its proposal''s price, timeline and note, or withdraws it' using errcode = '42501';
     end if;
-    if not public.project_takes_proposals(v_project.status, v_project.deadline, public.project_today()) then
+    if new.status = 'withdrawn' then
+      -- A withdrawal (domain.projects.may_withdraw): while the project is open, the deadline passed or not; and
+      -- nothing else changes with it.
+      if (to_jsonb(new) - array['status', 'withdrawn_at', 'updated_at'])
+         is distinct from (to_jsonb(old) - array['status', 'withdrawn_at', 'updated_at']) then
+        raise exception 'a withdrawal changes nothing else of the proposal' using errcode = '42501';
+      end if;
+      if not public.project_allows_withdrawal(v_project.status) then
+        raise exception '%', public.proposal_refusal_message('closed') using errcode = '23514';
+      end if;
+    elsif not public.project_takes_proposals(v_project.status, v_project.deadline, public.project_today()) then
       raise exception '%', public.proposal_refusal_message(
         case when v_project.status is distinct from 'open' then 'closed' else 'deadline' end) using errcode = '23514';
     end if;

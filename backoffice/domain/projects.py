@@ -97,6 +97,13 @@ def takes_proposals(status: str, deadline: date, today: date) -> bool:
     return status == ProjectStatus.OPEN and today <= deadline
 
 
+def may_withdraw(project_status: str) -> bool:
+    """Whether a contractor may still take its waiting proposal back: while the project is open, after the
+    deadline too (the owner has not decided yet, and a contractor that can no longer do the work should say so).
+    Changing a proposal's terms ends with the deadline (``takes_proposals``): nobody improves an offer late."""
+    return project_status == ProjectStatus.OPEN
+
+
 def proposal_refusal(
     status: str, deadline: date, today: date, audience: str, invited: bool, has_proposal: bool
 ) -> ProposalRefusal | None:

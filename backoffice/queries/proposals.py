@@ -81,6 +81,11 @@ class ProjectView:
     def billing_label(self) -> str:
         return rules.BILLING_MODES.get(self.billing_mode, self.billing_mode)
 
+    @property
+    def may_withdraw(self) -> bool:
+        """A waiting proposal on it may still be withdrawn (domain.projects.may_withdraw)."""
+        return rules.may_withdraw(self.status)
+
 
 @dataclass(frozen=True)
 class FileInfo:

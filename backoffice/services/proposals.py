@@ -216,14 +216,15 @@ def update_proposal(
 
 
 def withdraw_proposal(session: Session, actor: Actor, proposal_id) -> Proposal:
-    """Take the acting contractor's proposal back while the project takes proposals (final: one per project).
+    """Take the acting contractor's proposal back while the project is open, its deadline passed or not (final: one
+    proposal per project).
     Under the proposal's row lock, so a withdrawal and an award of the same proposal never both happen."""
     actor.require(Role.CONTRACTOR)
     try:
         with unit_of_work(session):
             proposal = _locked_own(session, actor, proposal_id)
             project = get_project(session, proposal.project_id)
-            _require_changeable(session, proposal, project)
+            _require_changeable(session, proposal, project, withdrawal=True)
             proposal.status = ProposalStatus.WITHDRAWN.value
             proposal.withdrawn_at = func.now()
             proposal.updated_at = func.now()
@@ -251,12 +252,15 @@ def _locked_own(session: Session, actor: Actor, proposal_id) -> Proposal:
     return proposal
 
 
-def _require_changeable(session: Session, proposal: Proposal, project: Project) -> None:
+def _require_changeable(session: Session, proposal: Proposal, project: Project, *, withdrawal: bool = False) -> None:
     if proposal.status not in rules.EDITABLE_PROPOSAL:
         raise InvalidTransition(
             f"Your proposal was {ProposalStatus(proposal.status).label.lower()}; it can no longer change."
         )
-    if not rules.takes_proposals(project.status, project.deadline, today(session)):
+    if withdrawal:
+        if not rules.may_withdraw(project.status):
+            raise InvalidTransition(ProposalRefusal.CLOSED.message)
+    elif not rules.takes_proposals(project.status, project.deadline, today(session)):
         reason = ProposalRefusal.CLOSED if project.status != "open" else ProposalRefusal.DEADLINE
         raise InvalidTransition(reason.message)
 

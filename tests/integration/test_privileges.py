@@ -362,6 +362,9 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.project_takes_proposals(p_status text, p_deadline date, p_today date)": (
         "proposals_guard and proposal_parts_guard ask whether a proposal may still change"
     ),
+    "EXECUTE on function public.project_allows_withdrawal(p_status text)": (
+        "proposals_guard asks whether a waiting proposal may still be withdrawn"
+    ),
     "EXECUTE on function public.proposal_refusal(p_status text, p_deadline date, p_today date, p_audience text,"
     " p_invited boolean, p_has_proposal boolean)": "proposals_guard asks why a new proposal is refused",
     "EXECUTE on function public.proposal_refusal_message(p_refusal text)": (

@@ -587,3 +587,24 @@ def test_an_invitation_of_a_contractor_that_proposed_cannot_be_taken_back(act_as
         {"p": project, "c": world.contractor_x},
     )
     assert refused(session, statement) == (CHECK_VIOLATION, "a contractor that has proposed stays invited")
+
+
+def test_after_the_deadline_a_proposal_is_withdrawn_but_not_repriced_and_a_withdrawal_changes_nothing_else(
+    act_as, admin_engine, app_sessions, world, project
+):
+    px = propose(app_sessions, world.contractor_x_user, world.org_a, project)
+    with admin_engine.begin() as conn:
+        conn.execute(text("update projects set deadline = project_today() - 1 where id = :p"), {"p": project})
+    session = act_as(world.contractor_x_user.id, world.org_a)
+    assert refused(session, ("update proposals set price_minor = 400000 where id = :p", {"p": px})) == (
+        CHECK_VIOLATION,
+        "The deadline for proposals on this project has passed.",
+    )
+    session = act_as(world.contractor_x_user.id, world.org_a)
+    assert refused(
+        session,
+        ("update proposals set status = 'withdrawn', withdrawn_at = now(), note = 'late' where id = :p", {"p": px}),
+    ) == (INSUFFICIENT_PRIVILEGE, "a withdrawal changes nothing else of the proposal")
+    session = act_as(world.contractor_x_user.id, world.org_a)
+    accepted(session, ("update proposals set status = 'withdrawn', withdrawn_at = now() where id = :p", {"p": px}))
+    assert proposal_row(admin_engine, px)["status"] == "withdrawn"

@@ -116,6 +116,20 @@ def test_whether_a_project_takes_proposals_is_the_same_in_sql_and_python(app_eng
     assert in_python == TAKES_PROPOSALS_WRITTEN_OUT
 
 
+WITHDRAWAL_WRITTEN_OUT = {"open": True, "awarded": False, "cancelled": False}
+
+
+def test_whether_a_waiting_proposal_may_be_withdrawn_is_the_same_in_sql_and_python(app_engine):
+    got = rows(
+        app_engine,
+        "select s, project_allows_withdrawal(s) from unnest(cast(:s as text[])) as x(s)",
+        {"s": PROJECT_STATUSES},
+    )
+    assert dict(got) == WITHDRAWAL_WRITTEN_OUT
+    assert {s: rules.may_withdraw(s) for s in PROJECT_STATUSES} == WITHDRAWAL_WRITTEN_OUT
+    assert rows(app_engine, "select project_allows_withdrawal(null)", {}) == [(False,)]
+
+
 # Why a contractor may not submit a proposal: status, the day against the deadline, the audience, whether it is
 # invited, whether it has a proposal there already (any status) -> the refusal ("-": none). "*" is any value; each
 # combination matches exactly one line.

@@ -398,3 +398,22 @@ def test_the_award_is_audited_with_who_awarded_what_to_whom(app_sessions, admin_
     assert created["data"]["from_proposal"] == str(px) and created["data"]["milestones"] == 2
     (e,) = owner_query(admin_engine, "select status, proposal_id from engagements where id = :e", e=engagement)
     assert e == {"status": "active", "proposal_id": px}
+
+
+def test_after_the_deadline_a_proposal_no_longer_changes_but_may_still_be_withdrawn_until_the_award(
+    app_sessions, admin_engine, world
+):
+    project = open_project(app_sessions, world)
+    mine = submitting(app_sessions, world, project).id
+    theirs = submitting(app_sessions, world, project, who="y").id
+    with admin_engine.begin() as conn:
+        conn.execute(text("update projects set deadline = project_today() - 1 where id = :p"), {"p": project})
+    with acting(app_sessions, world.contractor_x_user, world.org_a) as (session, actor):
+        with pytest.raises(InvalidTransition, match=r"The deadline for proposals on this project has passed\."):
+            proposals.update_proposal(
+                session, actor, mine, offer(price="4,000.00", rows=(("All", "", "4,000.00", "2030-02-01"),))
+            )
+        assert proposals.withdraw_proposal(session, actor, mine).status == "withdrawn"
+    award(app_sessions, world.owner, world.org_a, project, theirs)
+    (row,) = owner_query(admin_engine, "select status, price_minor from proposals where id = :i", i=mine)
+    assert (row["status"], row["price_minor"]) == ("withdrawn", 500000)

@@ -19,6 +19,7 @@ from backoffice.domain.projects import (
     ProposalStatus,
     can_run,
     deadline_problem,
+    may_withdraw,
     milestones_share_price,
     proposal_refusal,
     takes_proposals,
@@ -112,3 +113,11 @@ def test_milestones_share_a_price_only_when_they_add_up_to_it_exactly(amounts, d
 
 def test_a_proposal_without_milestones_shares_no_price():
     assert milestones_share_price(0, []) is False
+
+
+def test_a_waiting_proposal_may_be_withdrawn_while_its_project_is_open_deadline_or_not():
+    assert {s.value: may_withdraw(s.value) for s in ProjectStatus} == {
+        "open": True,
+        "awarded": False,
+        "cancelled": False,
+    }

@@ -384,3 +384,16 @@ def test_the_home_page_counts_the_projects_open_to_the_contractor(app, login, wo
     assert "2 projects open to your proposals" in visible_text(x.get("/").get_data(as_text=True))
     assert submit(x, first).status_code == 303  # proposed: no longer open to a proposal
     assert "1 project open to your proposals" in visible_text(x.get("/").get_data(as_text=True))
+
+
+def test_after_the_deadline_a_waiting_proposal_is_withdrawn_but_no_longer_edited(x, project, admin_engine):
+    submit(x, project)
+    (saved,) = proposals_of(admin_engine, project)
+    set_deadline(admin_engine, project, date.today() - timedelta(days=1))
+    html = x.get(show(project)).get_data(as_text=True)
+    assert "Withdraw…" in html and "Edit your proposal" not in html
+    assert "you can still withdraw it until the project owner decides" in visible_text(html)
+    assert x.get(f"/proposals/{saved['id']}/edit").status_code in (302, 303)
+    withdraw = post_form(x, f"/proposals/{saved['id']}/withdraw", {}, token_from=show(project))
+    assert "Your proposal was withdrawn." in " ".join(flashes(followed(x, withdraw, show(project))))
+    assert proposals_of(admin_engine, project)[0]["status"] == "withdrawn"
