@@ -17,6 +17,7 @@ declare
   v_move_roles text[];
   v_response_columns text[] := array['status', 'responded_at', 'responded_by', 'decline_reason', 'updated_at'];
   v_proposal record;
+  v_terms record;
 begin
   if tg_op = 'INSERT' and to_jsonb(new) ->> 'proposal_id' is not null then
     -- An award (services/awards.py; sql/projects.sql): the contract starts active at once, from a proposal accepted
@@ -34,6 +35,22 @@ begin
     end if;
     if v_role is not null and (new.created_by is distinct from v_user or new.sent_by is distinct from v_user) then
       raise exception 'an award is recorded in the name of the user making it' using errcode = '42501';
+    end if;
+    -- Its terms are the project's (currency, billing mode, owner, title) and the organization's (retainage, payment
+    -- terms; no service fee): what the contractor proposed on (services/awards.py, _contract). Its milestones are
+    -- held to the proposal's at commit (sql/projects.sql, proposals_checked).
+    select p.currency, p.billing_mode, p.owner_user_id, p.title, o.default_retainage_bps, o.payment_terms_days
+      into v_terms
+      from public.proposals q
+      join public.projects p on p.org_id = q.org_id and p.id = q.project_id
+      join public.organizations o on o.id = q.org_id
+     where q.org_id = new.org_id and q.id = (to_jsonb(new) ->> 'proposal_id')::uuid;
+    if (new.currency, new.billing_mode, new.owner_user_id, new.title, new.retainage_bps, new.payment_terms_days,
+        new.service_fee_bps)
+       is distinct from (v_terms.currency, v_terms.billing_mode, v_terms.owner_user_id, v_terms.title,
+                         v_terms.default_retainage_bps, v_terms.payment_terms_days, 0) then
+      raise exception 'an awarded engagement takes its project''s currency, billing mode, owner and title and the organization''s terms'
+        using errcode = '23514';
     end if;
     new.sent_at := now();
     new.responded_at := now();

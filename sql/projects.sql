@@ -47,6 +47,12 @@ language sql immutable parallel safe as $$
   select coalesce(p_status = 'open' and p_today <= p_deadline, false)
 $$;
 
+-- domain.projects.FIXED_ONCE_PROPOSED
+create or replace function project_fixed_once_proposed() returns text[]
+language sql immutable parallel safe as $$
+  select array['title', 'description', 'currency', 'billing_mode']
+$$;
+
 -- domain.projects.may_withdraw
 create or replace function project_allows_withdrawal(p_status text) returns boolean
 language sql immutable parallel safe as $$
@@ -83,13 +89,15 @@ language sql immutable strict parallel safe as $$
 $$;
 
 -- Who executes them: the web role, whose guards below run as the caller and call them, and whose services ask the
--- database for the day (project_today()). Not PUBLIC, and not the worker role: no job writes a project or a
--- proposal, and a notice says no deadline in words of the database's (tests/integration/test_privileges.py).
+-- database for the day (project_today()). Not PUBLIC. The worker role only the day: an invitation's notice is
+-- sent only while the project still takes proposals (services/project_notices.py); no job writes a project or a
+-- proposal (tests/integration/test_privileges.py).
 select pg_temp.grant_execute(f) from unnest(array[
   'project_move_roles(text, text)', 'proposal_move_roles(text, text)', 'project_takes_proposals(text, date, date)',
-  'project_allows_withdrawal(text)',
-  'proposal_refusal(text, date, date, text, boolean, boolean)', 'project_today()', 'proposal_refusal_message(text)'
+  'project_allows_withdrawal(text)', 'project_fixed_once_proposed()',
+  'proposal_refusal(text, date, date, text, boolean, boolean)', 'proposal_refusal_message(text)'
 ]) f;
+select pg_temp.grant_execute('project_today()', true);
 
 -- ---------------------------------------------------------------------------------------------
 -- Policies and grants.
@@ -227,9 +235,11 @@ begin
       raise exception 'a move is recorded in the name of the user making it' using errcode = '42501';
     end if;
   end if;
-  if (new.currency, new.billing_mode) is distinct from (old.currency, old.billing_mode)
+  if exists (select 1 from unnest(public.project_fixed_once_proposed()) k
+              where to_jsonb(new) -> k is distinct from to_jsonb(old) -> k)
      and exists (select 1 from public.proposals q where q.org_id = old.org_id and q.project_id = old.id) then
-    raise exception 'the currency and billing mode are fixed once a contractor has proposed' using errcode = '23514';
+    raise exception 'what a project asks (its title, description, currency and billing mode) is fixed once a contractor has proposed'
+      using errcode = '23514';
   end if;
   if new.awarded_at is distinct from old.awarded_at then new.awarded_at := now(); end if;
   if new.cancelled_at is distinct from old.cancelled_at then new.cancelled_at := now(); end if;
@@ -312,7 +322,7 @@ declare
   v_contractor_columns text[] := array['price_minor', 'timeline', 'note', 'status', 'updated_at', 'withdrawn_at'];
   v_decision_columns text[] := array['status', 'updated_at', 'decided_by', 'decided_at'];
 begin
-  select p.status, p.deadline, p.audience, p.owner_user_id into v_project from public.projects p
+  select p.status, p.deadline, p.audience, p.owner_user_id, p.currency into v_project from public.projects p
    where p.org_id = new.org_id and p.id = new.project_id;
   if tg_op = 'INSERT' then
     if new.status <> 'submitted' or num_nonnulls(new.withdrawn_at, new.decided_by, new.decided_at) > 0 then
@@ -336,12 +346,19 @@ begin
           using errcode = case v_refusal when 'duplicate' then '23505' else '23514' end;
       end if;
     end if;
+    -- Its price is in its project's currency, as it was when the proposal was written (proposals_checked holds it
+    -- to the project's at commit: a currency changed meanwhile fails the proposal, never re-reads its amounts).
+    new.currency := coalesce(new.currency, v_project.currency);
+    if new.currency is distinct from v_project.currency then
+      raise exception 'a proposal is priced in its project''s currency' using errcode = '23514';
+    end if;
     new.submitted_at := now();
     new.updated_at := now();
     return new;
   end if;
-  if (new.id, new.org_id, new.project_id, new.contractor_id, new.submitted_by, new.submitted_at)
-     is distinct from (old.id, old.org_id, old.project_id, old.contractor_id, old.submitted_by, old.submitted_at) then
+  if (new.id, new.org_id, new.project_id, new.contractor_id, new.currency, new.submitted_by, new.submitted_at)
+     is distinct from (old.id, old.org_id, old.project_id, old.contractor_id, old.currency, old.submitted_by,
+                       old.submitted_at) then
     raise exception 'a proposal keeps its project, contractor and who submitted it' using errcode = '23514';
   end if;
   if new.status is distinct from old.status then
@@ -406,10 +423,8 @@ declare
   v_count integer;
   v_total numeric;
   v_engagement uuid;
-  v_contract_count integer;
-  v_contract_total numeric;
 begin
-  select q.status, q.price_minor, q.project_id into v_row from public.proposals q
+  select q.status, q.price_minor, q.project_id, q.currency into v_row from public.proposals q
    where q.org_id = new.org_id and q.id = new.id;
   if v_row.status is null then
     return null;
@@ -420,6 +435,11 @@ begin
     if not exists (select 1 from public.projects p where p.org_id = new.org_id and p.id = v_row.project_id
                       and p.status = 'open') then
       raise exception '%', public.proposal_refusal_message('closed') using errcode = '23514';
+    end if;
+    if not exists (select 1 from public.projects p where p.org_id = new.org_id and p.id = v_row.project_id
+                      and p.currency = v_row.currency) then
+      raise exception 'the project''s currency changed while this proposal was written; write it again in the new one'
+        using errcode = '23514';
     end if;
     -- A new proposal's invitation, read again now: one taken back while this proposal was written (its foreign key
     -- waited for the project's lock, which the taking back holds) fails it here.
@@ -440,11 +460,23 @@ begin
                       and p.status = 'awarded') then
       raise exception 'a proposal is accepted only by awarding its project' using errcode = '23514';
     end if;
+    -- Its engagement has exactly the milestones offered (each one's title, deliverable, amount and due date in its
+    -- place), so what was accepted is what is bought; its terms are checked by engagements_guard at its insert.
     select e.id into v_engagement from public.engagements e where e.org_id = new.org_id and e.proposal_id = new.id;
-    select count(*), coalesce(sum(m.amount_minor), 0) into v_contract_count, v_contract_total from public.milestones m
-     where m.org_id = new.org_id and m.engagement_id = v_engagement and m.status <> 'cancelled';
-    if v_engagement is null or (v_count, v_total) is distinct from (v_contract_count, v_contract_total) then
-      raise exception 'an accepted proposal becomes one engagement with its milestones and price' using errcode = '23514';
+    if v_engagement is null or exists (
+         (select m.seq, m.title, m.deliverable, m.amount_minor, m.due_date from public.proposal_milestones m
+           where m.org_id = new.org_id and m.proposal_id = new.id
+          except all
+          select m.seq, m.title, m.deliverable, m.amount_minor, m.due_date from public.milestones m
+           where m.org_id = new.org_id and m.engagement_id = v_engagement)
+         union all
+         (select m.seq, m.title, m.deliverable, m.amount_minor, m.due_date from public.milestones m
+           where m.org_id = new.org_id and m.engagement_id = v_engagement
+          except all
+          select m.seq, m.title, m.deliverable, m.amount_minor, m.due_date from public.proposal_milestones m
+           where m.org_id = new.org_id and m.proposal_id = new.id)) then
+      raise exception 'an accepted proposal becomes one engagement with exactly the milestones it offered'
+        using errcode = '23514';
     end if;
   end if;
   return null;

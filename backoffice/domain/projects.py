@@ -67,6 +67,10 @@ PROPOSAL_MOVES: dict[tuple[ProposalStatus, ProposalStatus], frozenset[str]] = {
     (Q.SUBMITTED, Q.DECLINED): MANAGERS,
 }
 
+# What a project asks, fixed once a contractor has proposed on it: the offers priced exactly this (changing it is a
+# new project). The deadline, budget, invitations and owner may still change.
+FIXED_ONCE_PROPOSED = ("title", "description", "currency", "billing_mode")
+
 # Where a project is edited, and a proposal edited or withdrawn.
 EDITABLE_PROJECT = frozenset({P.OPEN})
 EDITABLE_PROPOSAL = frozenset({Q.SUBMITTED})

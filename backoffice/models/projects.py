@@ -64,6 +64,7 @@ class Proposal(Base):
     project_id: Mapped[uuid.UUID]
     contractor_id: Mapped[uuid.UUID]
     price_minor: Mapped[int]
+    currency: Mapped[str | None] = mapped_column(Text)  # the project's, filled by proposals_guard when omitted
     timeline: Mapped[str] = mapped_column(Text, default="")
     note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(Text, default="submitted")

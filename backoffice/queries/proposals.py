@@ -74,6 +74,8 @@ class ProjectView:
     billing_mode: str
     status: str
     audience: str
+    retainage_bps: int  # the organization's terms an award gives the contract (services/awards.py)
+    payment_terms_days: int
     takes_proposals: bool
     refusal: ProposalRefusal | None
 
@@ -134,13 +136,14 @@ select q.id, q.project_id, p.title as project_title, c.name as category, p.deadl
 
 _PROJECT = """
 select p.id, p.title, p.description, c.name as category, p.deadline, p.budget_minor, p.currency, p.billing_mode,
-       p.status, p.audience,
+       p.status, p.audience, o.default_retainage_bps as retainage_bps, o.payment_terms_days,
        exists (select 1 from project_invitations i
                 where i.org_id = p.org_id and i.project_id = p.id and i.contractor_id = :contractor) as invited,
        exists (select 1 from proposals q
                 where q.org_id = p.org_id and q.project_id = p.id and q.contractor_id = :contractor) as proposed
   from projects p
   join project_categories c on c.org_id = p.org_id and c.id = p.category_id
+  join organizations o on o.id = p.org_id
  where p.org_id = :org and p.id = :id
 """
 

@@ -13,6 +13,9 @@ proposals_checked; unique indexes proposals_one_accepted and engagements_one_per
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -30,10 +33,31 @@ from backoffice.services.projects import decline_waiting, get_project, require_r
 from backoffice.services.validation import parse_id
 
 
-def award(session: Session, actor: Actor, project_id, proposal_id) -> Engagement:
+def offer_version(session: Session, proposal_id) -> str:
+    """A fingerprint of the offer as it stands: its price, timeline and milestones. The confirmation page carries the
+    one the owner read, and ``award`` accepts the offer only if it is still that one (a contractor may change its
+    proposal until the deadline, even while the owner is reading it)."""
+    proposal = session.get(Proposal, proposal_id)
+    milestones = session.execute(
+        select(
+            ProposalMilestone.seq,
+            ProposalMilestone.title,
+            ProposalMilestone.deliverable,
+            ProposalMilestone.amount_minor,
+            ProposalMilestone.due_date,
+        )
+        .where(ProposalMilestone.proposal_id == proposal_id)
+        .order_by(ProposalMilestone.seq)
+    ).all()
+    offer = [proposal.price_minor, proposal.timeline, [[*m[:4], m[4].isoformat()] for m in milestones]]
+    return hashlib.sha256(json.dumps(offer, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def award(session: Session, actor: Actor, project_id, proposal_id, seen_version: str | None = None) -> Engagement:
     """Accept ``proposal_id`` on ``project_id`` and create its engagement, active. Raises Forbidden for someone who
     does not run the project, NotFound for a proposal not on it, Conflict when the project was awarded or cancelled
-    meanwhile or the proposal is no longer waiting (withdrawn, say), with words that say which."""
+    meanwhile, the proposal is no longer waiting (withdrawn, say), or, given ``seen_version`` (``offer_version`` of
+    what the owner reviewed), the contractor changed its offer since; with words that say which."""
     actor.require(*MANAGERS)
     try:
         with unit_of_work(session):
@@ -45,6 +69,8 @@ def award(session: Session, actor: Actor, project_id, proposal_id) -> Engagement
             name = session.get(Contractor, proposal.contractor_id).legal_name
             if proposal.status != ProposalStatus.SUBMITTED:
                 raise Conflict(f"{name}'s proposal was {proposal.status} meanwhile, so it cannot be accepted.")
+            if seen_version is not None and seen_version != offer_version(session, proposal.id):
+                raise Conflict(f"{name} changed its proposal since you opened it; read it again before you accept it.")
             offered = (
                 session.execute(
                     select(ProposalMilestone)

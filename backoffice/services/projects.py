@@ -216,7 +216,8 @@ def open_project(session: Session, actor: Actor, data: ProjectInput) -> Project:
 
 def update_project(session: Session, actor: Actor, project_id, data: ProjectInput) -> Project:
     """Change an open project. Invitations may be added, or taken back from contractors that have not proposed;
-    the currency and billing mode are fixed once someone has proposed. Newly invited contractors are told."""
+    what it asks (domain.projects.FIXED_ONCE_PROPOSED) is fixed once someone has proposed. Newly invited contractors
+    are told."""
     actor.require(*MANAGERS)
     with unit_of_work(session):
         project = get_project(session, project_id, lock=True)
@@ -227,9 +228,13 @@ def update_project(session: Session, actor: Actor, project_id, data: ProjectInpu
         proposed = set(
             session.execute(select(Proposal.contractor_id).where(Proposal.project_id == project.id)).scalars()
         )
-        if proposed and (values["currency"], values["billing_mode"]) != (project.currency, project.billing_mode):
+        if proposed and (fixed := [k for k in rules.FIXED_ONCE_PROPOSED if values[k] != getattr(project, k)]):
             raise ValidationError(
-                {"currency": "The currency and billing mode are fixed once a contractor has proposed."}
+                {
+                    k: "Fixed once a contractor has proposed: the offers priced what the project asked. Cancel it "
+                    "and open a new project to ask for something else."
+                    for k in fixed
+                }
             )
         current = set(
             session.execute(

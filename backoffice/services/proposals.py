@@ -151,6 +151,7 @@ def submit_proposal(
                 project_id=project.id,
                 contractor_id=actor.contractor_id,
                 price_minor=checked.price,
+                currency=project.currency,  # the one the price was read in (held to the project's at commit)
                 timeline=checked.timeline,
                 note=checked.note,
                 submitted_by=actor.user_id,

@@ -290,6 +290,7 @@ def confirm_award(project_id, proposal_id):
         others=others,
         org=org_service.current_organization(db(), me),
         billing_label=BILLING_MODES.get(project.billing_mode, project.billing_mode),
+        offer_version=awards.offer_version(db(), chosen.id),
     )
 
 
@@ -297,7 +298,8 @@ def confirm_award(project_id, proposal_id):
 @roles_required(*MANAGERS)
 def award(project_id, proposal_id):
     try:
-        engagement = awards.award(db(), actor(), project_id, proposal_id)
+        # The offer the owner read on the confirmation page, so a proposal changed meanwhile is not accepted unseen.
+        engagement = awards.award(db(), actor(), project_id, proposal_id, request.form.get("offer_version", ""))
     except DomainError as exc:
         if exc.status in (403, 404):
             raise

@@ -66,7 +66,7 @@ def apply_op(op: str, rows: list[service.RowInput], *, limit: int = service.MAX_
     such as ``refresh``, leave them as they are). At most ``limit`` rows."""
     rows = list(rows)
     name, _, raw = op.partition("-")
-    index = int(raw) if raw.isdigit() else -1
+    index = int(raw) if re.fullmatch(r"[0-9]{1,4}", raw) else -1  # isdigit() takes '²', which int() refuses
     if name == "add" and len(rows) < limit:
         rows.append(service.RowInput())
     elif name == "remove" and 0 <= index < len(rows):

@@ -89,6 +89,7 @@ def upgrade() -> None:
             project_id uuid not null,
             contractor_id uuid not null,
             price_minor bigint not null check (price_minor > 0),
+            currency text not null check (currency ~ '^[A-Z]{3}$'),
             timeline text not null default '' check (length(timeline) <= 500),
             note text not null default '' check (length(note) <= 10000),
             status text not null default 'submitted'

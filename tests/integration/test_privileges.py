@@ -362,6 +362,9 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.project_takes_proposals(p_status text, p_deadline date, p_today date)": (
         "proposals_guard and proposal_parts_guard ask whether a proposal may still change"
     ),
+    "EXECUTE on function public.project_fixed_once_proposed()": (
+        "projects_guard asks what a project asks that is fixed once someone proposed"
+    ),
     "EXECUTE on function public.project_allows_withdrawal(p_status text)": (
         "proposals_guard asks whether a waiting proposal may still be withdrawn"
     ),
@@ -548,6 +551,9 @@ WORKER_ROLE = {
     ),
     "EXECUTE on function public.password_reset_token(p_reset_id uuid)": (
         "the reset email's job reads the token to mail it; the worker's alone, never the web role's"
+    ),
+    "EXECUTE on function public.project_today()": (
+        "an invitation's notice goes out only while its project takes proposals, judged on the database's day"
     ),
 }
 

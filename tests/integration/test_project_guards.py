@@ -97,11 +97,14 @@ DECLINE_REST = (
     "update proposals set status = 'declined', decided_by = :me, decided_at = now()"
     " where project_id = :project and status = 'submitted' and id <> :proposal"
 )
+# The contract on the project's and the organization's terms, as services/awards.py writes it.
 CONTRACT = (
     "insert into engagements (id, org_id, contractor_id, owner_user_id, title, currency, retainage_bps,"
     " payment_terms_days, service_fee_bps, billing_mode, status, created_by, sent_by, responded_by, proposal_id)"
-    " select :engagement, q.org_id, :contractor, :me, 'Raw award', 'USD', 0, 30, 0, 'milestone', 'active', :me, :me,"
-    " q.submitted_by, :proposal_ref from proposals q where q.id = :proposal"
+    " select :engagement, q.org_id, :contractor, p.owner_user_id, p.title, p.currency, o.default_retainage_bps,"
+    " o.payment_terms_days, 0, p.billing_mode, 'active', :me, :me, q.submitted_by, :proposal_ref"
+    " from proposals q join projects p on p.id = q.project_id join organizations o on o.id = q.org_id"
+    " where q.id = :proposal"
 )
 CONTRACT_MILESTONES = (
     "insert into milestones (org_id, contractor_id, engagement_id, seq, title, deliverable, amount_minor, due_date)"
@@ -246,12 +249,21 @@ def test_a_project_that_is_awarded_or_cancelled_cannot_change_or_reopen(act_as, 
     )
 
 
-def test_a_projects_currency_is_fixed_once_someone_proposed(act_as, app_sessions, world, project):
+@pytest.mark.parametrize(
+    "change",
+    ["currency = 'EUR'", "title = 'Another job'", "description = 'Also the roof'", "billing_mode = 'completion'"],
+)
+def test_what_a_project_asks_is_fixed_once_someone_proposed(act_as, app_sessions, world, project, change):
     propose(app_sessions, world.contractor_x_user, world.org_a, project)
     session = act_as(world.owner.id, world.org_a)
-    assert refused(session, ("update projects set currency = 'EUR' where id = :p", {"p": project})) == (
+    assert refused(session, (f"update projects set {change} where id = :p", {"p": project})) == (
         CHECK_VIOLATION,
-        "the currency and billing mode are fixed once a contractor has proposed",
+        "what a project asks (its title, description, currency and billing mode) is fixed once a contractor has"
+        " proposed",
+    )
+    session = act_as(world.owner.id, world.org_a)  # the deadline and budget still may
+    accepted(
+        session, ("update projects set deadline = deadline + 7, budget_minor = 900000 where id = :p", {"p": project})
     )
 
 
@@ -556,7 +568,73 @@ def test_an_engagement_with_fewer_milestones_than_its_proposal_is_refused_at_com
     short = [(sql + " and m.seq = 1" if sql == CONTRACT_MILESTONES else sql, p) for sql, p in statements]
     assert refused(session, *short, commit=True) == (
         CHECK_VIOLATION,
-        "an accepted proposal becomes one engagement with its milestones and price",
+        "an accepted proposal becomes one engagement with exactly the milestones it offered",
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "m.amount_minor + case m.seq when 1 then 100 else -100 end",  # the same total, split otherwise
+        "m.amount_minor, m.due_date + 30",  # the same amounts, later
+    ],
+)
+def test_an_engagement_whose_milestones_differ_from_the_offer_is_refused_at_commit(
+    act_as, world, two_proposals, change
+):
+    project, px, _ = two_proposals
+    session = act_as(world.owner.id, world.org_a)
+    values_sql = "m.org_id, m.contractor_id, :engagement, m.seq, m.title, m.deliverable, " + (
+        change if "due_date" in change else change + ", m.due_date"
+    )
+    altered = [
+        (
+            sql.replace(
+                "m.org_id, m.contractor_id, :engagement, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date",
+                values_sql,
+            )
+            if sql == CONTRACT_MILESTONES
+            else sql,
+            p,
+        )
+        for sql, p in award_statements(world, project, px)
+    ]
+    assert refused(session, *altered, commit=True) == (
+        CHECK_VIOLATION,
+        "an accepted proposal becomes one engagement with exactly the milestones it offered",
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("currency", "'JPY'"),
+        ("retainage_bps", "5000"),
+        ("payment_terms_days", "90"),
+        ("service_fee_bps", "500"),
+        ("title", "'Something else'"),
+    ],
+)
+def test_an_awarded_engagement_takes_the_projects_and_the_organizations_terms(
+    act_as, world, two_proposals, column, value
+):
+    project, px, _ = two_proposals
+    session = act_as(world.owner.id, world.org_a)
+    statements = award_statements(world, project, px)
+    replacements = {
+        "currency": ("p.currency, o.default", f"{value}, o.default"),
+        "retainage_bps": ("o.default_retainage_bps,", f"{value},"),
+        "payment_terms_days": (" o.payment_terms_days, 0,", f" {value}, 0,"),
+        "service_fee_bps": ("0, p.billing_mode", f"{value}, p.billing_mode"),
+        "title": ("p.title, p.currency", f"{value}, p.currency"),
+    }
+    old, new = replacements[column]
+    changed = [(sql.replace(old, new) if sql == CONTRACT else sql, p) for sql, p in statements]
+    assert changed != statements
+    assert refused(session, *changed) == (
+        CHECK_VIOLATION,
+        "an awarded engagement takes its project's currency, billing mode, owner and title and the organization's"
+        " terms",
     )
 
 
@@ -608,3 +686,28 @@ def test_after_the_deadline_a_proposal_is_withdrawn_but_not_repriced_and_a_withd
     session = act_as(world.contractor_x_user.id, world.org_a)
     accepted(session, ("update proposals set status = 'withdrawn', withdrawn_at = now() where id = :p", {"p": px}))
     assert proposal_row(admin_engine, px)["status"] == "withdrawn"
+
+
+def test_a_proposal_is_priced_in_its_projects_currency(act_as, world, project):
+    session = act_as(world.contractor_x_user.id, world.org_a)
+    values = proposing(world, project)
+    foreign = NEW_PROPOSAL.replace("submitted_by)", "submitted_by, currency)").replace(":me)", ":me, 'EUR')")
+    assert refused(session, (foreign, values)) == (CHECK_VIOLATION, "a proposal is priced in its project's currency")
+
+
+def test_a_proposal_written_while_the_projects_currency_changed_fails_when_it_commits(
+    act_as, admin_engine, world, project
+):
+    session = act_as(world.contractor_x_user.id, world.org_a)
+    values = proposing(world, project)
+    session.execute(text(NEW_PROPOSAL), values)
+    sql, params = milestone(values, 1, 100_000)
+    session.execute(text(sql), params)
+    # Meanwhile the owner's edit of the currency commits (no proposal is visible to it yet): the amounts typed in
+    # dollars must not become yen.
+    with admin_engine.begin() as conn:
+        conn.execute(text("update projects set currency = 'JPY' where id = :p"), {"p": project})
+    assert refused(session, commit=True) == (
+        CHECK_VIOLATION,
+        "the project's currency changed while this proposal was written; write it again in the new one",
+    )

@@ -116,6 +116,12 @@ def test_whether_a_project_takes_proposals_is_the_same_in_sql_and_python(app_eng
     assert in_python == TAKES_PROPOSALS_WRITTEN_OUT
 
 
+def test_what_a_project_asks_once_proposed_on_is_the_same_in_sql_and_python(app_engine):
+    written_out = ["title", "description", "currency", "billing_mode"]
+    assert list(rules.FIXED_ONCE_PROPOSED) == written_out
+    assert rows(app_engine, "select project_fixed_once_proposed()", {}) == [(written_out,)]
+
+
 WITHDRAWAL_WRITTEN_OUT = {"open": True, "awarded": False, "cancelled": False}
 
 

@@ -125,9 +125,18 @@ def test_the_currency_is_fixed_once_a_contractor_has_proposed(app_sessions, worl
     editing(app_sessions, world, project, cat, invited=invited, currency="EUR")  # nobody proposed yet
     editing(app_sessions, world, project, cat, invited=invited, currency="USD")
     propose(app_sessions, world.contractor_x_user, world.org_a, project)
+    fixed = (
+        "Fixed once a contractor has proposed: the offers priced what the project asked. Cancel it and open a new"
+        " project to ask for something else."
+    )
     with pytest.raises(ValidationError) as exc:
         editing(app_sessions, world, project, cat, invited=invited, currency="EUR")
-    assert fields_of(exc) == {"currency": "The currency and billing mode are fixed once a contractor has proposed."}
+    assert fields_of(exc) == {"currency": fixed}
+    with pytest.raises(ValidationError) as exc:
+        editing(app_sessions, world, project, cat, invited=invited, title="Another job", description="Also the roof")
+    assert fields_of(exc) == {"title": fixed, "description": fixed}
+    edited = editing(app_sessions, world, project, cat, invited=invited, budget="9,000.00")  # the rest still may
+    assert edited.budget_minor == 900000
 
 
 def test_the_invitation_of_a_contractor_that_proposed_cannot_be_taken_back(app_sessions, admin_engine, world):

@@ -707,3 +707,10 @@ def test_an_editor_opened_before_an_import_cannot_remove_the_imported_milestones
     assert response.status_code == 409
     assert "changed since you opened the editor" in response.get_data(as_text=True)
     assert saved(admin_engine, scheduled) == before
+
+
+@pytest.mark.parametrize("op", ["up-²", "down-٣", "remove-", "remove-99999", "up--1", "add-x"])
+def test_an_odd_button_value_leaves_the_rows_as_they_were(owner, world, draft, op):
+    response = save(owner, draft, form([row("Design"), row("Build")], op=op))
+    assert response.status_code == 200
+    assert titles_in_form(response.get_data(as_text=True))[:2] == ["Design", "Build"]

@@ -183,10 +183,16 @@ def test_an_owner_edits_an_open_project_and_the_form_starts_from_it(app, login, 
     )
     (row,) = owner_query(admin_engine, "select category_id from projects where id = :p", p=project)
     data["category_id"] = str(row["category_id"])
+    # Two contractors proposed on what it asks: its title is fixed now, said at the field, nothing typed lost.
     response = post(owner, f"/projects/{project}/edit", data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert field_error(html, "title").startswith("Fixed once a contractor has proposed")
+    assert input_value(html, "budget") == "7,500.00"
+    response = post(owner, f"/projects/{project}/edit", data | {"title": "Office refit"})
     assert response.status_code == 303
     page = visible_text(owner.get(f"/projects/{project}").get_data(as_text=True))
-    assert "Office refit, third floor" in page and "$7,500.00" in page
+    assert "Office refit" in page and "$7,500.00" in page
 
 
 def test_an_owner_cannot_edit_another_owners_project_and_finance_cannot_open_one(app, login, app_sessions, world):
@@ -288,7 +294,7 @@ def test_accepting_a_proposal_asks_first_then_creates_the_active_engagement(
     assert f"Contractor Y {world.suffix} ($4,200.00)" in text
     assert owner_query(admin_engine, "select status from projects where id = :p", p=project) == [{"status": "open"}]
 
-    response = post(owner, f"/projects/{project}/proposals/{px}/accept", {})
+    response = post(owner, f"/projects/{project}/proposals/{px}/accept", {"offer_version": offer_version_in(confirm)})
     assert response.status_code == 303
     (engagement,) = owner_query(admin_engine, "select id, status from engagements where proposal_id = :q", q=px)
     assert engagement["status"] == "active"
@@ -302,6 +308,33 @@ def test_accepting_a_proposal_asks_first_then_creates_the_active_engagement(
     assert statuses == {px: "accepted", py: "declined"}
     after = visible_text(owner.get(f"/projects/{project}").get_data(as_text=True))
     assert f"Awarded to Contractor X {world.suffix} for $5,000.00 by Omar Owner" in after
+
+
+def offer_version_in(response) -> str:
+    """The fingerprint of the offer the confirmation page showed, which its button posts back."""
+    return re.search(r'name="offer_version" value="([0-9a-f]+)"', response.get_data(as_text=True)).group(1)
+
+
+def test_an_offer_changed_after_the_owner_opened_the_confirmation_is_not_accepted_unseen(
+    app, login, app_sessions, admin_engine, world, two_proposals
+):
+    project, px, _py = two_proposals
+    owner = signed_in(app, login, world.owner)
+    path = f"/projects/{project}/proposals/{px}/accept"
+    confirm = owner.get(path)
+    with acting(app_sessions, world.contractor_x_user, world.org_a) as (session, actor):
+        proposal_service.update_proposal(
+            session, actor, px, offer(price="9,000.00", rows=(("Everything", "All of it", "9,000.00", "2030-02-01"),))
+        )
+    response = post(owner, path, {"offer_version": offer_version_in(confirm)})
+    assert response.status_code == 409
+    assert f"Contractor X {world.suffix} changed its proposal since you opened it" in " ".join(
+        flashes(response.get_data(as_text=True))
+    )
+    assert owner_query(admin_engine, "select status from projects where id = :p", p=project) == [{"status": "open"}]
+    again = owner.get(path)  # read again: the new offer, and now it can be accepted
+    assert "$9,000.00" in visible_text(again.get_data(as_text=True))
+    assert post(owner, path, {"offer_version": offer_version_in(again)}).status_code == 303
 
 
 def test_a_second_award_is_refused_with_who_awarded_it_and_nothing_changes(
