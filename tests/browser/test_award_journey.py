@@ -43,8 +43,8 @@ def test_the_owner_invites_two_contractors_compares_their_proposals_and_awards_o
     owner.get_by_role("link", name="Projects", exact=True).click()
     expect(owner.get_by_role("heading", level=1)).to_contain_text("Projects")
     owner.get_by_role("button", name="New project").first.click()
-    owner.get_by_label("Title").fill("Reading room fit-out")
-    owner.get_by_label("Description").fill("Shelving, lighting and a quiet corner; work after hours.")
+    owner.locator("#title").fill("Reading room fit-out")
+    owner.locator("#description").fill("Shelving, lighting and a quiet corner; work after hours.")
     owner.get_by_label("Category").select_option(label="Fit-out")
     owner.get_by_label("Deadline for proposals").fill(DEADLINE.isoformat())
     owner.get_by_label("Budget (optional)").fill("20,000.00")
@@ -81,7 +81,9 @@ def test_the_owner_invites_two_contractors_compares_their_proposals_and_awards_o
         ],
         "Same crew as the archive room.",
     )
-    expect(x.get_by_text("$18,500.00").first).to_be_visible()
+    # The form's running total says $18,500.00 too: wait for the page the proposal lands on, not the form.
+    expect(x.get_by_text("Your proposal was sent.")).to_be_visible()
+    expect(x.locator("article", has_text="Your proposal")).to_contain_text("$18,500.00")
     screenshots.take(x, "contractor X proposed")
     accessible(x, "contractor: own proposal")
 
@@ -96,7 +98,8 @@ def test_the_owner_invites_two_contractors_compares_their_proposals_and_awards_o
         [("Everything", "Room fitted out", "16,900.00", (DEADLINE + timedelta(days=30)).isoformat())],
         "We can start next week.",
     )
-    expect(y.get_by_text("$16,900.00").first).to_be_visible()
+    expect(y.get_by_text("Your proposal was sent.")).to_be_visible()
+    expect(y.locator("article", has_text="Your proposal")).to_contain_text("$16,900.00")
     expect(y.get_by_text("$18,500.00")).to_have_count(0)
 
     # The owner compares them side by side, with each contractor's record, and accepts X's after a confirmation.
