@@ -62,6 +62,10 @@ MAIN_PAGES = (
     MainPage(OWNER, "due", "/engagements/due"),
     MainPage(OWNER, "retainage report", "/retainage/"),
     MainPage(OWNER, "notifications", "/notifications/"),
+    MainPage(OWNER, "projects list", "/projects"),
+    MainPage(OWNER, "project page (three proposals side by side)", "/projects/{open_project}"),
+    MainPage(OWNER, "award confirmation", "/projects/{open_project}/proposals/{cheapest_proposal}/accept"),
+    MainPage(OWNER, "new project form", "/projects/new"),
     # Finance: the money.
     MainPage(FINANCE, "home", "/"),
     MainPage(FINANCE, "payment queue", "/payments/"),
@@ -80,6 +84,7 @@ MAIN_PAGES = (
     MainPage(ADMIN, "contractor page", "/admin/contractors/{northwind}"),
     MainPage(ADMIN, "settings", "/admin/settings"),
     MainPage(ADMIN, "export settings", "/admin/settings/export"),
+    MainPage(ADMIN, "project categories", "/projects/categories"),
     MainPage(ADMIN, "outbox list", "/admin/outbox/"),
     MainPage(ADMIN, "audit trail", "/audit/"),
     MainPage(ADMIN, "data room", "/documents/"),
@@ -92,6 +97,9 @@ MAIN_PAGES = (
     MainPage(NINA, "Your payments", "/invoices/"),
     MainPage(NINA, "invoice page", "/invoices/{paid_invoice}"),
     MainPage(NINA, "notifications", "/notifications/"),
+    MainPage(NINA, "projects open to proposals", "/proposals"),
+    MainPage(NINA, "project with its own proposal", "/proposals/project/{open_project}"),
+    MainPage(NINA, "proposal form (edit)", "/proposals/{nina_proposal}/edit"),
     MainPage(BEN, "home", "/"),
     MainPage(BEN, "engagement page (work request to accept)", "/engagements/{rewiring}"),
 )
@@ -118,6 +126,17 @@ def demo_ids(admin_engine, acme) -> dict[str, str]:
             "northwind": one("select id from contractors where org_id = :org and legal_name = 'Northwind Design Ltd'"),
             "batch": one("select id from ap_export_batches where org_id = :org order by created_at limit 1"),
         }
+        ids["open_project"] = one(
+            "select id from projects where org_id = :org and title = 'Meeting rooms refit, 3rd floor'"
+        )
+        ids["cheapest_proposal"] = one(
+            "select id from proposals where project_id = :p order by price_minor limit 1", p=ids["open_project"]
+        )
+        ids["nina_proposal"] = one(
+            "select q.id from proposals q join contractors c on c.id = q.contractor_id"
+            " where q.project_id = :p and c.legal_name = 'Northwind Design Ltd'",
+            p=ids["open_project"],
+        )
         ids["cabinetry"] = milestone(ids["kitchen"], "Cabinetry and countertops")
         ids["demolition"] = milestone(ids["kitchen"], "Demolition and rough-in")
         ids["finishing"] = milestone(ids["kitchen"], "Finishing and handover")
