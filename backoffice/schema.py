@@ -41,6 +41,7 @@ SQL_FILES = (
     "audit.sql",  # the audit trail's hash chain
     "auth.sql",  # sign-in, invitations, password resets
     "engagements.sql",  # engagement and milestone guards
+    "project_guards.sql",  # the guards of projects and proposals, and the award's checks at commit
     "reviews.sql",  # submission, evidence and review guards, and their checks at commit
     "money.sql",  # invoice, payment, AP export and ledger guards; ap_csv_text()
     "jobs.sql",  # the queue's one door for the web (enqueue_job) and what periodic jobs may learn

@@ -20,7 +20,7 @@ declare
   v_terms record;
 begin
   if tg_op = 'INSERT' and to_jsonb(new) ->> 'proposal_id' is not null then
-    -- An award (services/awards.py; sql/projects.sql): the contract starts active at once, from a proposal accepted
+    -- An award (services/awards.py; sql/project_guards.sql): the contract starts active at once, from a proposal accepted
     -- in this very transaction. The proposal was the contractor's offer (responded_by: who submitted it), the
     -- acceptance is the awarding person's (sent_by); both recorded now.
     select q.status, q.decided_at, q.contractor_id, q.submitted_by into v_proposal from public.proposals q
@@ -38,7 +38,7 @@ begin
     end if;
     -- Its terms are the project's (currency, billing mode, owner, title) and the organization's (retainage, payment
     -- terms; no service fee): what the contractor proposed on (services/awards.py, _contract). Its milestones are
-    -- held to the proposal's at commit (sql/projects.sql, proposals_checked).
+    -- held to the proposal's at commit (sql/project_guards.sql, proposals_checked).
     select p.currency, p.billing_mode, p.owner_user_id, p.title, o.default_retainage_bps, o.payment_terms_days
       into v_terms
       from public.proposals q

@@ -2,9 +2,10 @@
 contractors' offers, and the one award that turns an offer into a contract.
 
 Each rule has its one name here. The database enforces the same rules again, whoever writes: the guards of
-sql/projects.sql call the SQL twins defined there (``project_move_roles``, ``proposal_move_roles``,
-``proposal_refusal``), and tests/integration/test_project_rule_parity.py enumerates every combination and holds
-each copy equal to the Python here.
+sql/project_guards.sql call their SQL twins, defined in sql/projects.sql (``project_move_roles``,
+``proposal_move_roles``, ``project_takes_proposals``, ``project_allows_withdrawal``, ``proposal_refusal``,
+``project_fixed_once_proposed``), and tests/integration/test_project_rule_parity.py enumerates every combination and
+holds each copy equal to the Python here.
 """
 
 from __future__ import annotations

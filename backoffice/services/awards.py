@@ -6,8 +6,8 @@ currency, the organization's terms), linked to the proposal for ever; everyone w
 
 Races: the project's row lock is taken first, so of two awards of one project the second waits and then finds it
 awarded; the proposal's row lock next, which a withdrawal (services/proposals.py) and any change to the proposal's
-milestones or files (sql/projects.sql) take too, so an award and a withdrawal of one proposal happen one after the
-other, never both. The database holds the outcome at commit whoever writes (sql/projects.sql, projects_settled and
+milestones or files (sql/project_guards.sql) take too, so an award and a withdrawal of one proposal happen one after the
+other, never both. The database holds the outcome at commit whoever writes (sql/project_guards.sql, projects_settled and
 proposals_checked; unique indexes proposals_one_accepted and engagements_one_per_proposal).
 """
 

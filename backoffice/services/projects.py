@@ -1,6 +1,6 @@
 """Projects (DESIGN.md section 3, "Project and proposal"): the categories an admin keeps, and an owner's open call
 for proposals: opened, edited while open, cancelled with a reason. The award is services/awards.py; proposals are
-services/proposals.py. The database checks every rule again (sql/projects.sql)."""
+services/proposals.py. The database checks every rule again (sql/project_guards.sql)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ shared exactly by the milestones it proposes, edited or withdrawn while the proj
 Milestones are checked with the milestone editor's own helpers (services/schedule.check_schedule: typed amounts,
 percentages of the price, or an equal split, allocated by largest remainder), so a proposal's schedule reads and
 adds up exactly as an engagement's does, and the award can copy it as it is. The database checks every rule again
-(sql/projects.sql): one proposal per contractor and project, only while the project takes proposals, and the
+(sql/project_guards.sql): one proposal per contractor and project, only while the project takes proposals, and the
 milestones sum to the price at commit.
 """
 
@@ -341,7 +341,7 @@ def _remove_files(session: Session, proposal: Proposal, raw_ids) -> list[str]:
 
 
 def _refused(exc: DBAPIError) -> Exception:
-    """A guard's refusal (sql/projects.sql) in its own words: the project closed, or a proposal made meanwhile."""
+    """A guard's refusal (sql/project_guards.sql) in its own words: the project closed, or a proposal made meanwhile."""
     state = getattr(exc.orig, "sqlstate", None)
     if state not in ("23514", "23505", "42501"):
         return exc

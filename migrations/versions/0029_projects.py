@@ -16,7 +16,7 @@ one accepted per project. Its price is the sum of its ``proposal_milestones`` (c
 
 ``engagements.proposal_id``: the contract an award created, linked to its proposal for ever; unique, so a proposal
 makes at most one engagement (and, with one accepted proposal per project, a project at most one).
-Policies, grants and guards: sql/projects.sql.
+Policies and grants: sql/projects.sql; guards: sql/project_guards.sql.
 """
 
 from alembic import op

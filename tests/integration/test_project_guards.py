@@ -1,4 +1,4 @@
-"""The award flow's rules as the database enforces them (sql/projects.sql and engagements_guard), whoever writes:
+"""The award flow's rules as the database enforces them (sql/project_guards.sql and engagements_guard), whoever writes:
 every refusal of issue 19 as raw SQL of the web role, signed in as the person who would try it (``act_as``).
 Rows are built the legal way, through the services (kit.projects); only the statement judged is raw SQL. Refusals
 checked at commit are committed; the others fail at their statement."""

@@ -210,7 +210,7 @@ def test_a_proposal_written_before_the_award_took_the_project_is_declined_by_it(
 
 def test_a_proposal_whose_invitation_is_taken_back_meanwhile_is_refused(app_sessions, admin_engine, world, monkeypatch):
     """Y's proposal was checked against its invitation before the owner's edit took the invitation back and
-    committed; its check at commit reads the invitation again (sql/projects.sql, proposals_checked)."""
+    committed; its check at commit reads the invitation again (sql/project_guards.sql, proposals_checked)."""
     cat = category(app_sessions, world)
     project = open_project(app_sessions, world, category_id=cat)
     pause = Pause(projects._invite, after=False)  # the edit has taken Y's invitation back, under the project's lock
