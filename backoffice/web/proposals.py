@@ -115,11 +115,18 @@ def _show(view, *, form=None, message="", status=200, op=""):
 @bp.route("")
 @roles_required(Role.CONTRACTOR)
 def index():
+    # Each section pages by its own link parameters (open_after, mine_before, …); a link of one carries nothing of
+    # the other, which starts again at its first page. A key that is not one is the first page (Cursor.read).
+    open_cursor = queries.OPEN_KEYSET.read(request.args.get("open_after"), request.args.get("open_before"))
+    mine_cursor = queries.MINE_KEYSET.read(request.args.get("mine_after"), request.args.get("mine_before"))
     return render(
         "proposals/index.html",
-        open_projects=queries.open_projects(db(), actor()),
-        mine=queries.own_proposals(db(), actor()),
+        open_projects=queries.open_projects(db(), actor(), cursor=open_cursor),
+        mine=queries.own_proposals(db(), actor(), cursor=mine_cursor),
         words=STATUS_WORDS,
+        # A page past the end (a stale link: rows proposed on or gone since) says so rather than "none at all".
+        open_paged=open_cursor is not None,
+        mine_paged=mine_cursor is not None,
     )
 
 

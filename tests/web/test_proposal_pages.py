@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from kit.engagements import owner_query
 from kit.files import PDF, PNG
 from kit.projects import award, category, offer, open_project, propose
@@ -397,3 +399,158 @@ def test_after_the_deadline_a_waiting_proposal_is_withdrawn_but_no_longer_edited
     withdraw = post_form(x, f"/proposals/{saved['id']}/withdraw", {}, token_from=show(project))
     assert "Your proposal was withdrawn." in " ".join(flashes(followed(x, withdraw, show(project))))
     assert proposals_of(admin_engine, project)[0]["status"] == "withdrawn"
+
+
+# --- long lists, paged by keys ---------------------------------------------------------------------------------------
+
+
+def set_submitted_at(admin_engine, proposal_ids, at) -> None:
+    """Give proposals one submission time (a tie the id must break), lifting proposals_guard for this transaction
+    only, as set_deadline does for projects_guard."""
+    with admin_engine.begin() as conn:
+        conn.execute(text("set local lock_timeout = '10s'"))
+        conn.execute(text("set constraints all immediate"))
+        conn.execute(text("alter table proposals disable trigger proposals_guard"))
+        conn.execute(
+            text("update proposals set submitted_at = :at where id = any(:ids)"), {"at": at, "ids": proposal_ids}
+        )
+        conn.execute(text("alter table proposals enable trigger proposals_guard"))
+
+
+@dataclass(frozen=True)
+class Many:
+    client: FlaskClient  # contractor X's
+    open_order: list[str]  # each list's titles in the order the page must show them
+    mine_order: list[str]
+
+
+@pytest.fixture
+def many(app, login, world, app_sessions, admin_engine, monkeypatch):
+    """More rows than a page in both of contractor X's lists (pages of 2), with ties on each list's first key that
+    straddle a page's end, a project whose deadline has passed, and one open to all that X was not invited to.
+    The orders are worked out here, not by the query under test."""
+    from backoffice.queries import proposals as queries
+
+    monkeypatch.setattr(queries, "OPEN_PER_PAGE", 2)
+    monkeypatch.setattr(queries, "PROPOSALS_PER_PAGE", 2)
+    renovation = category(app_sessions, world)
+    ids = {}
+    for title, days, kw in (
+        ("Alder", 3, {}),
+        ("Birch", 7, {}),
+        ("Cedar", 7, {}),
+        ("Damson", 10, {}),
+        ("Elder", 10, {"audience": "all", "invited": ()}),
+        ("Fir", 20, {}),  # its deadline passes below: listed last
+        ("Ginkgo", 5, {"invited": (world.contractor_y,)}),  # not X's to see
+        ("Proposed one", 14, {}),
+        ("Proposed two", 14, {}),
+        ("Proposed three", 14, {}),
+    ):
+        deadline = date.today() + timedelta(days=days)
+        ids[title] = open_project(app_sessions, world, title=title, deadline=deadline, category_id=renovation, **kw)
+    set_deadline(admin_engine, ids["Fir"], date.today() - timedelta(days=1))
+    proposal = {}
+    for title in ("Proposed one", "Proposed two", "Proposed three"):
+        proposal[title] = propose(app_sessions, world.contractor_x_user, world.org_a, ids[title])
+    set_submitted_at(admin_engine, [proposal["Proposed one"], proposal["Proposed two"]], datetime(2030, 1, 1, 12, 0))
+    set_submitted_at(admin_engine, [proposal["Proposed three"]], datetime(2030, 1, 2, 9, 0))
+
+    def by_id(*titles, key):
+        return sorted(titles, key=lambda t: key[t])  # Postgres orders uuids as Python does: byte by byte
+
+    open_order = ["Alder", *by_id("Birch", "Cedar", key=ids), *by_id("Damson", "Elder", key=ids), "Fir"]
+    mine_order = ["Proposed three", *reversed(by_id("Proposed one", "Proposed two", key=proposal))]
+    return Many(signed_in(app, login, world.contractor_x_user), open_order, mine_order)
+
+
+def section(html: str, name: str) -> str:
+    return html.split(f'<section aria-labelledby="{name}-heading">')[1].split("</section>")[0]
+
+
+def titles(html: str, name: str) -> list[str]:
+    return re.findall(r"<a href=\"[^\"]+\"><strong>([^<]+)</strong></a>", section(html, name))
+
+
+def pager_link(html: str, name: str, rel: str) -> str | None:
+    match = re.search(rf'<a href="([^"]+)" rel="{rel}">', section(html, name))
+    return match and match.group(1).replace("&amp;", "&")
+
+
+def walk(client, name: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The pages of one list from the first following its "next" links, then back following "previous"; on every
+    page, the other list is at its first page and no link carries the other list's key."""
+    other = {"open": "mine", "mine": "open"}[name]
+    first = client.get("/proposals").get_data(as_text=True)
+    other_first = titles(first, other)
+    forward, html = [], first
+    while True:
+        assert titles(html, other) == other_first and pager_link(html, other, "prev") is None
+        forward.append(titles(html, name))
+        link = pager_link(html, name, "next")
+        if link is None:
+            break
+        assert f"{name}_after=" in link and f"{other}_" not in link
+        response = client.get(link)
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert len(forward) < 10, "the links go round in a circle"
+    back = [forward[-1]]
+    while (link := pager_link(html, name, "prev")) is not None:
+        assert f"{name}_before=" in link and f"{other}_" not in link
+        html = client.get(link).get_data(as_text=True)
+        back.append(titles(html, name))
+        assert len(back) < 10, "the links go round in a circle"
+    return forward, back
+
+
+def test_the_open_projects_page_through_every_row_once_and_back(many):
+    forward, back = walk(many.client, "open")
+    assert forward == [many.open_order[0:2], many.open_order[2:4], many.open_order[4:6]]
+    assert "Ginkgo" not in str(forward)  # invited Y only
+    assert back == forward[::-1]
+
+
+def test_the_contractors_proposals_page_newest_first_through_every_row_once_and_back(many):
+    forward, back = walk(many.client, "mine")
+    assert forward == [many.mine_order[0:2], many.mine_order[2:3]]
+    assert back == forward[::-1]
+
+
+def test_a_later_page_says_which_rows_it_shows(many):
+    html = many.client.get("/proposals").get_data(as_text=True)
+    second = many.client.get(pager_link(html, "open", "next")).get_data(as_text=True)
+    assert "Showing 3–4." in visible_text(section(second, "open"))
+    assert "Showing 1–2." in visible_text(section(second, "mine"))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "open_after=nonsense",
+        "open_before=0~2024-13-45~x",
+        "open_after=1~99999999999999999999~2030-01-01~00000000-0000-0000-0000-000000000000",
+        "open_after=1~0~0000-01-01~00000000-0000-0000-0000-000000000000",
+        "open_before=%00",
+        "mine_after=1~not-a-time~00000000-0000-0000-0000-000000000000",
+        "mine_before=2~2030-01-01T00:00:00~not-a-uuid",
+        "mine_after=" + "9" * 500,
+        "mine_after=1~2030-01-01~00000000-0000-0000-0000-000000000000~extra",
+    ],
+)
+def test_a_key_that_is_not_one_shows_the_first_page(many, query):
+    response = many.client.get(f"/proposals?{query}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert titles(html, "open") == many.open_order[:2] and titles(html, "mine") == many.mine_order[:2]
+
+
+def test_a_link_past_the_last_row_says_so_and_leads_back(many):
+    past = "mine_after=9~2000-01-01T00:00:00%2B00:00~00000000-0000-0000-0000-000000000000"
+    mine = visible_text(section(many.client.get(f"/proposals?{past}").get_data(as_text=True), "mine"))
+    assert "No more proposals past this point." in mine and "You have not proposed" not in mine
+
+
+def test_the_home_page_counts_every_project_open_to_the_contractor_not_one_page(many):
+    # Alder, Birch, Cedar, Damson, Elder: not Fir (deadline passed), Ginkgo (not invited), nor those proposed on.
+    assert "5 projects open to your proposals" in visible_text(many.client.get("/").get_data(as_text=True))
