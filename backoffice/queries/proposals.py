@@ -122,16 +122,27 @@ select p.id, p.title, c.name as category, p.deadline, p.budget_minor, p.currency
  limit :limit
 """
 
+# The page is picked first, from the contractor's proposals alone (the (org_id, contractor_id, submitted_at desc)
+# index), and only its rows are joined to their projects. Joined before the limit, the planner read every project of
+# the organization and put each through the contractor's policy (its id against the array of the projects the
+# contractor was invited to or proposed on). Measured on bench/dataset.py's dataset at scale 1.0 (a contractor with
+# 408 proposals in an organization of 2,000 projects), as the contractor through RLS, median of 20 runs: 2.6 ms
+# joined first, 1.2 ms picked first (the demo's contractor: 0.7 ms).
 _MINE = """
+with page as materialized (
+  select q.id from proposals q
+   where q.org_id = :org and q.contractor_id = :contractor
+   order by q.submitted_at desc, q.id
+   limit :limit
+)
 select q.id, q.project_id, p.title as project_title, c.name as category, p.deadline, p.status as project_status,
        p.currency, q.price_minor, q.status, q.submitted_at,
        (select e.id from engagements e where e.org_id = q.org_id and e.proposal_id = q.id) as engagement_id
-  from proposals q
+  from page x
+  join proposals q on q.org_id = :org and q.id = x.id
   join projects p on p.org_id = q.org_id and p.id = q.project_id
   join project_categories c on c.org_id = p.org_id and c.id = p.category_id
- where q.org_id = :org and q.contractor_id = :contractor
  order by q.submitted_at desc, q.id
- limit :limit
 """
 
 _PROJECT = """
