@@ -8,15 +8,17 @@ The benches that measure the app at scale (bench/pages.py; approve.py and load.p
         ds.large.id, ds.large.logins["finance"]      # the large organization; a Login per role
         ds.demo.id, ds.demo.logins["contractor"]     # the demo's Acme Renovations, on the same database
         ds.large.engagement_id, ds.large.invoice_id  # one row of each kind the pages show (see Org)
+        ds.large.project_id                          # an open project with its proposals
         ds.waiting_reviews(ds.large, limit=100)      # submitted milestones waiting, with their owner's login
 
 What is in it (bench/dataset_build.py says it all): the demo's organizations as `backoffice demo` seeds them;
 "Large Customer Holdings" with 10,000 engagements, ~145,000 milestones, 20,000 submissions waiting for
 review with their evidence, ~100,000 authorized invoices in the payment queue, 50 AP export batches (20
-paid), ~114,000 receipts, ~260,000 notifications and emails, 1,000,000 audit events; and 200 other
-organizations with 1,000,000 milestones between them. Counts scale with ``scale``. Everyone signs in through
-the real form: the large and other organizations' people with PASSWORD, the demo's with its own password.
-The bulk rows keep the schema's rules and state machines, and the large organization's audit trail verifies.
+paid), ~114,000 receipts, ~260,000 notifications and emails, 1,000,000 audit events, 2,000 projects (300
+open) with 6,000 proposals; and 200 other organizations with 1,000,000 milestones between them. Counts scale
+with ``scale``. Everyone signs in through the real form: the large and other organizations' people with
+PASSWORD, the demo's with its own password. The bulk rows keep the schema's rules and state machines, and the
+large organization's audit trail verifies.
 
 The cache: ~/.cache/backoffice-bench/dataset-KEY (BACKOFFICE_BENCH_CACHE names another folder), KEY a hash of
 the scale, the migrations' head revision and the source of dataset.py, dataset_build.py and dataset.sql: a
@@ -69,7 +71,8 @@ class Login:
 @dataclass(frozen=True)
 class Org:
     """An organization of the dataset, a login per role, and one row of each kind its pages show: an active
-    engagement of the contractor login's contractor, run by the owner login, with approved and waiting work."""
+    engagement of the contractor login's contractor, run by the owner login, with approved and waiting work; and an
+    open project with proposals to compare."""
 
     id: str
     name: str
@@ -80,6 +83,7 @@ class Org:
     review_milestone_id: str  # submitted, waiting for the owner login's review
     invoice_id: str  # the contractor's, a paid one if any is
     batch_id: str | None  # the AP export batch holding invoice_id, else the newest live one
+    project_id: str | None  # open, with the most proposals, one of them the contractor login's if it has any
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 -- The bulk load of bench/dataset.py: a large organization shaped like a big customer, and many small ones
 -- beside it. dataset.py runs each step below in order, in one transaction, as the owner role, with the user
--- triggers (guards, the audit chain, the commit-time checks) of every table switched off; the foreign keys
--- and CHECK constraints still hold every row. So the rows here keep the rules the guards would have kept:
+-- triggers (guards, the audit chain, the commit-time checks) of every table but the projects' (see that step)
+-- switched off; the foreign keys and CHECK constraints still hold every row. So the rows here keep the rules the guards would have kept:
 -- the state machines of DESIGN.md section 3, the money rules of section 4.
 --
 -- Parameters are psycopg's named placeholders, so this file holds no literal per-cent sign anywhere
@@ -365,6 +365,93 @@ select t.org_id, t.event, t.user_id, u.email, left(t.title, 300),
        t.title || E'\n\nhttps://backoffice.example' || t.url || E'\n', 'kept', t.key || ':' || t.user_id,
        t.entity_type, t.entity_id, t.at, t.at
   from told t join users u on u.id = t.user_id;
+
+-- step: projects
+-- Calls for proposals (issue 19): the large organization's projects in six categories, the newest open_projects of
+-- them open (one in ten past its deadline, waiting for an award), the rest cancelled. Each has 3 proposals from
+-- different contractors, of 2-4 milestones that add up to the price; three in four take invited contractors only
+-- (the proposers, one more, and Contractor 0001 to every other open one). Contractor 0001, the bench's contractor
+-- login, proposes on every fifth project. No awards: an awarded project needs its engagement made of the proposal,
+-- and the engagements above stay as they are. No audit events of these either.
+--
+-- Unlike the steps above, these tables keep their triggers: the guards run (as the owner role app_role() is null,
+-- so the role rules are skipped) and the checks at commit hold the rows (a waiting proposal is on an open project,
+-- in its currency, by an invited contractor, its milestones add up to its price; a cancelled project has none
+-- waiting). So they go in as the app writes them: opened, invited, proposed; then declined and cancelled. The guards
+-- stamp their times with the load's now(); deadlines and due dates are spread as set here.
+insert into project_categories (org_id, name, created_at)
+select %(org)s, name, now() - interval '400 days'
+  from unnest(array['Renovation', 'Fit-out', 'Electrical', 'Mechanical', 'Surveying', 'Grounds']) name;
+
+create temp table proj on commit drop as
+select gen_random_uuid() as id, j, j >= %(projects)s - %(open_projects)s as open, cat.id as category_id,
+       o.id as owner_id,
+       (array['Meeting rooms refit', 'Roof survey', 'Car park lighting', 'Boiler replacement', 'Reception fit-out',
+              'Fire door upgrade', 'Canteen refurbishment', 'Solar panel feasibility', 'Lift modernisation',
+              'Grounds maintenance'])[1 + mod(j, 10)] || ', site ' || (j + 1) as title,
+       case when mod(j, 10) = 9 then 'EUR' else 'USD' end as currency,
+       case when mod(j, 4) = 0 then 'all' else 'invited' end as audience,
+       case when j < %(projects)s - %(open_projects)s then current_date - 30 - mod(j * 37, 700)
+            when mod(j, 10) = 3 then current_date - 1 - mod(j, 7)
+            else current_date + 1 + mod(j * 7, 45) end as deadline,
+       case when mod(j, 3) = 0 then null else 1000000 * (5 + mod(j, 20)) end as budget_minor,
+       least(3, %(contractors)s) as proposers,
+       case when mod(j, 5) = 0 then 0 else mod(j * 7, %(contractors)s) end as base
+  from generate_series(0, %(projects)s - 1) j
+  join (select id, row_number() over (order by name) - 1 as r from project_categories where org_id = %(org)s) cat
+    on cat.r = mod(j, 6)
+  join person o on o.org_id = %(org)s and o.role = 'owner' and o.n = 1 + mod(j, %(owners)s);
+
+-- Proposer i of a project is Contractor (base + i * step) with step = contractors / proposers: all different.
+create temp table prop on commit drop as
+select gen_random_uuid() as id, p.id as project_id, p.j, i, p.open, p.currency, c.id as contractor_id,
+       c.user_id, 2 + mod(p.j + i, 3) as parts
+  from proj p
+ cross join generate_series(0, p.proposers - 1) i
+  join firm c on c.org_id = %(org)s and c.n = mod(p.base + i * (%(contractors)s / p.proposers), %(contractors)s);
+
+create temp table prop_ms on commit drop as
+select q.id as proposal_id, q.contractor_id, s.seq,
+       (array['Survey and design', 'Procurement and preparation', 'Main works', 'Commissioning and handover'])[s.seq]
+         as title,
+       100000 + mod(q.j * 7919 + q.i * 104729 + s.seq * 15485863, 900000) as amount,
+       current_date + 20 * s.seq + mod(q.j + q.i, 10) as due_date
+  from prop q cross join generate_series(1, q.parts) s(seq);
+
+insert into projects (org_id, id, title, description, category_id, currency, budget_minor, deadline, billing_mode,
+                      audience, owner_user_id, created_by)
+select %(org)s, id, title, 'Scope of ' || title || ': as in the attached brief; site visits by appointment.',
+       category_id, currency, budget_minor, deadline, 'milestone', audience, owner_id, owner_id
+  from proj;
+
+insert into project_invitations (org_id, project_id, contractor_id, invited_by)
+select %(org)s, p.id, w.contractor_id, p.owner_id
+  from proj p
+  join (select project_id, contractor_id from prop
+        union
+        select p.id, c.id from proj p
+          join firm c on c.org_id = %(org)s
+                     and c.n in (mod(p.base + 1, %(contractors)s), case when p.open and mod(p.j, 2) = 0 then 0 end)
+       ) w on w.project_id = p.id
+ where p.audience = 'invited';
+
+insert into proposals (org_id, id, project_id, contractor_id, price_minor, currency, timeline, note, submitted_by)
+select %(org)s, q.id, q.project_id, q.contractor_id, t.price, q.currency, (4 + mod(q.j + q.i, 12)) || ' weeks from award',
+       'Priced on the brief as issued; our references are on file.', q.user_id
+  from prop q join (select proposal_id, sum(amount) as price from prop_ms group by proposal_id) t on t.proposal_id = q.id;
+
+insert into proposal_milestones (org_id, proposal_id, contractor_id, seq, title, deliverable, amount_minor, due_date)
+select %(org)s, proposal_id, contractor_id, seq, title, title || ': as described in the proposal.', amount, due_date
+  from prop_ms;
+
+update proposals q set status = 'declined', decided_by = p.owner_id, decided_at = now()
+  from proj p
+ where q.org_id = %(org)s and q.project_id = p.id and not p.open;
+
+update projects x set status = 'cancelled', cancelled_by = p.owner_id, cancelled_at = now(),
+                      cancel_reason = 'The budget for this site was withdrawn for the year.'
+  from proj p
+ where x.org_id = %(org)s and x.id = p.id and not p.open;
 
 -- step: audit_trail
 -- The large organization's audit trail, oldest first, as the app would have written it: who created what,

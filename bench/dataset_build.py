@@ -10,23 +10,25 @@ At scale 1.0 (every count scales, with small floors):
     written); 50 AP export batches of 280 invoices (files rendered by the export's own query, sealed), the
     20 oldest paid, the next one voided, so ~100,000 invoices wait in the payment queue; a receipt in the
     data room for every invoice; ~260,000 notifications with their emails in the outbox; 1,000,000 audit
-    events;
+    events; 2,000 projects in six categories (300 open, the rest cancelled), each with 3 proposals of 2-4
+    milestones from different contractors, and the invitations of those open to invited contractors only;
   - 200 other organizations with 1,000,000 milestones between them (per engagement of 10: one approved and
     invoiced, one submitted, eight planned), so every query of the large organization runs through
     row-level security beside other tenants' rows.
 Everyone but the demo's people signs in with PASSWORD: admin1@large.bench.example (and admin2), owner1 to
 owner20, finance1 to finance3 at the same domain; the user of Contractor N is user@cN.lrg.example (Contractor
-0001, the contractor login's, has 20 engagements and ~210 invoices); in each other organization,
-owner@tNNN.bench.example and user@cN.tNNN.example.
+0001, the contractor login's, has 20 engagements and ~210 invoices, is invited to every other open project and
+proposes on every fifth project); in each other organization, owner@tNNN.bench.example and user@cN.tNNN.example.
 
 The bulk load (dataset.sql) runs as the owner role with the user triggers of the tables it writes switched
-off, in one transaction (a failure leaves them as they were), then VACUUM (FREEZE, ANALYZE). The rows keep
-the rules the guards keep: statuses that go together (an invoice's milestone approved by an approving
-review of its submission; waiting submissions on submitted milestones, with their evidence and its bytes;
-receipts of invoices; audit events of rows that exist). The large organization's audit trail is
-hash-chained as sql/audit.sql chains it and read back and checked here, so `backoffice audit verify`
-accepts it. Not modelled: change orders, retainage releases, service fees, the other organizations'
-trails, files on decided work (links only); receipts are small stand-ins for the PDFs and carry no chain head.
+off (the projects' tables keep theirs: see its step), in one transaction (a failure leaves them as they were),
+then VACUUM (FREEZE, ANALYZE). The rows keep the rules the guards keep: statuses that go together (an
+invoice's milestone approved by an approving review of its submission; waiting submissions on submitted
+milestones, with their evidence and its bytes; receipts of invoices; audit events of rows that exist). The
+large organization's audit trail is hash-chained as sql/audit.sql chains it and read back and checked here,
+so `backoffice audit verify` accepts it. Not modelled: change orders, retainage releases, service fees,
+awarded projects and the projects' audit events, the other organizations' trails, files on decided work
+(links only); receipts are small stand-ins for the PDFs and carry no chain head.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Shape:
     paid_batches: int
     batch_size: int
     audit_events: int
+    projects: int
+    open_projects: int
     admins: int = 2
     finance: int = 3
 
@@ -99,6 +103,8 @@ def shape_for(scale: float) -> Shape:
         paid_batches=max(1, round(batches * 0.4)),
         batch_size=max(3, round(280 * scale)),
         audit_events=round(1_000_000 * scale),
+        projects=max(12, round(2_000 * scale)),
+        open_projects=max(6, round(300 * scale)),
     )
 
 
@@ -364,6 +370,19 @@ select e.id::text, (select email from users where id = e.owner_user_id),
 """
 
 
+# An open project to show: the one the contractor login proposed on (its page then shows its own proposal), with
+# the most proposals to compare, still taking proposals, the soonest deadline. In the demo, the meeting rooms refit.
+_SHOWCASE_PROJECT = """
+select p.id::text from projects p
+ where p.org_id = %(org)s and p.status = 'open'
+ order by exists (select 1 from proposals q where q.org_id = p.org_id and q.project_id = p.id
+                   and q.contractor_id = %(contractor)s) desc,
+          (select count(*) from proposals q where q.org_id = p.org_id and q.project_id = p.id) desc,
+          p.deadline >= current_date desc, p.deadline, p.id
+ limit 1
+"""
+
+
 def _first_contractor_user(conn: psycopg.Connection, org_id: uuid.UUID) -> str:
     return conn.execute(
         "select u.email from memberships m join users u on u.id = m.user_id"
@@ -385,6 +404,7 @@ def _org(conn, name: str, password: str, admin: str, finance: str, contractor_em
     if row is None or None in row[:5]:
         raise RuntimeError(f"the dataset has no engagement of {contractor_email} to show in {name}")
     engagement, owner, milestone, waiting, invoice, batch = row
+    project = conn.execute(_SHOWCASE_PROJECT, {"org": org_id, "contractor": contractor}).fetchone()
     logins = {"admin": admin, "owner": owner, "finance": finance, "contractor": contractor_email}
     return {
         "id": str(org_id),
@@ -396,6 +416,7 @@ def _org(conn, name: str, password: str, admin: str, finance: str, contractor_em
         "review_milestone_id": waiting,
         "invoice_id": invoice,
         "batch_id": batch,
+        "project_id": project and project[0],
     }
 
 
@@ -413,6 +434,9 @@ def _counts(conn: psycopg.Connection, large_id: uuid.UUID) -> dict[str, int]:
                   (select count(*) from notifications where org_id = %(o)s) as notifications,
                   (select count(*) from email_messages where org_id = %(o)s) as emails,
                   (select count(*) from audit_events where org_id = %(o)s) as audit_events,
+                  (select count(*) from projects where org_id = %(o)s) as projects,
+                  (select count(*) from projects where org_id = %(o)s and status = 'open') as open_projects,
+                  (select count(*) from proposals where org_id = %(o)s) as proposals,
                   (select count(*) from organizations where name like 'Tenant %%') as other_organizations,
                   (select count(*) from milestones m join organizations o on o.id = m.org_id
                     where o.name like 'Tenant %%') as other_milestones""",

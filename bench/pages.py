@@ -84,6 +84,11 @@ PAGES = (
     ("approval_policies", "/admin/settings/approvals"),
     ("tax_form", "/tax/form"),  # a contractor's own
     ("year_end", "/tax/year-end"),  # the 1099-NEC totals of the year
+    # projects and proposals (issue 19)
+    ("projects", "/projects"),  # the staff's list: the open ones
+    ("project", "/projects/{project_id}"),  # its proposals side by side, each with its contractor's record
+    ("proposals", "/proposals"),  # a contractor's: the projects it may propose on, and its own proposals
+    ("proposal_project", "/proposals/project/{project_id}"),  # a contractor's view of one, with its proposal
 )
 
 
@@ -205,7 +210,15 @@ def page_ids(ds: dataset.Dataset, org: dataset.Org) -> dict[str, str | None]:
         email = conn.execute(
             "select id::text from email_messages where org_id = %s order by created_at desc, id limit 1", [org.id]
         ).fetchone()
-    fields = ("engagement_id", "milestone_id", "review_milestone_id", "contractor_id", "invoice_id", "batch_id")
+    fields = (
+        "engagement_id",
+        "milestone_id",
+        "review_milestone_id",
+        "contractor_id",
+        "invoice_id",
+        "batch_id",
+        "project_id",
+    )
     return {name: getattr(org, name) for name in fields} | {"email_id": email[0] if email else None}
 
 

@@ -151,7 +151,11 @@ _OPEN_TERMS = f"select p.status, p.deadline, p.audience, {_INVITED} {_OPEN_FROM}
 # Newest first, read in the order of proposals_contractor_idx (org_id, contractor_id, submitted_at desc): the plan
 # (PostgreSQL 18, EXPLAIN) is an index scan starting at "submitted_at <= key" and an incremental sort of equal times
 # only, so page 2,000 costs what page 1 does. The id breaks ties, running the same way as the time (Keyset needs
-# one direction; the list used to take ties by ascending id); the index needs no id column for that.
+# one direction; the list used to take ties by ascending id); the index needs no id column for that. The page is
+# picked first from the contractor's proposals alone, and only its rows are joined to their projects: joined before
+# the limit, the planner read every project of the organization and put each through the contractor's policy
+# (bench/dataset.py at scale 1.0, a contractor with 408 proposals among 2,000 projects, median of 20 runs as the
+# contractor through RLS: 2.6 ms joined first, 1.2 ms picked first; the demo's contractor 0.7 ms).
 MINE_KEYSET = Keyset(("q.submitted_at", "q.id"), (datetime, uuid.UUID), descending=True)
 
 _MINE = """
