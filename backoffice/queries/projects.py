@@ -11,12 +11,19 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.projects import Audience, ProjectStatus, ProposalStatus
 from backoffice.queries.contractor_record import ContractorRecord, contractor_records
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
+
+
+def today(session: Session):
+    """The day deadlines are compared with: the database's, in UTC (project_today(), sql/projects.sql), which the
+    guards use too, so a page and a guard never disagree about whether a deadline has passed."""
+    return session.execute(select(func.project_today())).scalar_one()
+
 
 PER_PAGE = 25
 

@@ -5,7 +5,7 @@ Read as the contractor: row-level security already keeps a contractor to the pro
 all, invited, or proposed on) and to its own proposals (sql/projects.sql). The queries name the contractor and the
 organization too, so the planner walks that contractor's rows by index, and so a query reused by another role
 could not widen what a page shows. Whether a project takes proposals, and why it refuses one, is the domain's
-(domain.projects.takes_proposals, proposal_refusal) against the database's day (services.projects.today).
+(domain.projects.takes_proposals, proposal_refusal) against the database's day (queries.projects.today).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from backoffice.domain import projects as rules
 from backoffice.domain.projects import ProposalRefusal
 from backoffice.models import Proposal, ProposalFile, ProposalMilestone
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
-from backoffice.services.projects import today
+from backoffice.queries.projects import today
 from backoffice.services.validation import parse_id
 
 # Both lists of the contractor's page are paged by keys (queries/paging.py), each with its own links: a limit

@@ -15,6 +15,7 @@ from backoffice.domain import projects as rules
 from backoffice.domain.projects import Audience, ProposalStatus
 from backoffice.domain.roles import Role
 from backoffice.models import Engagement, Membership, Milestone, Project, ProjectCategory, ProjectInvitation, Proposal
+from backoffice.queries.projects import today
 from backoffice.services import links
 from backoffice.services.notification_events import (
     Notice,
@@ -27,7 +28,6 @@ from backoffice.services.notification_events import (
     contractor_people,
     person,
 )
-from backoffice.services.projects import today
 from backoffice.services.validation import get_visible
 
 # The project's description, quoted in an invitation up to this many characters (the page has all of it).

@@ -20,16 +20,12 @@ from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Contractor, Organization, Project, ProjectCategory, ProjectInvitation, Proposal
+from backoffice.queries.projects import today
 from backoffice.services import audit
 from backoffice.services.engagements import is_manager_member
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
 
 MAX_INVITED = 200
-
-
-def today(session: Session):
-    """The day deadlines are compared with: the database's, in UTC (sql/projects.sql, project_today())."""
-    return session.execute(select(func.project_today())).scalar_one()
 
 
 # --- categories (admin settings) -----------------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Project, ProjectInvitation, Proposal, ProposalFile, ProposalMilestone
+from backoffice.queries.projects import today
 from backoffice.services import audit, evidence
-from backoffice.services.projects import get_project, today
+from backoffice.services.projects import get_project
 from backoffice.services.schedule import CleanRow, RowInput, ScheduleInput, check_schedule
 from backoffice.services.validation import clean_text, parse_id
 

@@ -44,15 +44,21 @@ def _file(file_id):
     return f
 
 
-def _stream(f, disposition: str) -> Response:
-    session = db()
-    response = Response(stream_with_context(read_chunks(session, f.id)), mimetype=f.content_type)
+def file_response(body, f, disposition: str = "attachment") -> Response:
+    """A stored file (evidence, a proposal's attachment: anything with file_name, content_type, size_bytes and
+    sha256) as the browser gets it: under its sniffed type, never re-sniffed, never kept by a shared cache, named
+    safely. ``body`` is its bytes, or an iterator of them."""
+    response = Response(body, mimetype=f.content_type)
     response.headers["Content-Disposition"] = content_disposition(disposition, f.file_name)
     response.headers["Content-Length"] = str(f.size_bytes)
     response.headers["Cache-Control"] = "private, no-cache"
     response.headers["ETag"] = f'"{f.sha256}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _stream(f, disposition: str) -> Response:
+    return file_response(stream_with_context(read_chunks(db(), f.id)), f, disposition)
 
 
 @bp.route("/<file_id>")

@@ -4,7 +4,7 @@ proposals' files, and the categories an admin keeps. A contractor's user has its
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
@@ -23,7 +23,7 @@ from backoffice.services import projects as service
 from backoffice.services.validation import parse_id
 from backoffice.web.admin import CURRENCY_CHOICES
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.evidence import content_disposition
+from backoffice.web.evidence import file_response
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
 
@@ -122,7 +122,7 @@ def _form_page(form: ProjectForm, project=None, status: int = 200):
         heading="Edit the project" if project else "New project",
         is_admin=actor().role == Role.ADMIN,
         has_categories=len(form.category_id.choices) > 1,
-        today=service.today(db()),
+        today=queries.today(db()),
         status=status,
     )
 
@@ -212,7 +212,7 @@ def _show(project_id, *, errors: dict | None = None, open_action: str = "", stat
     me = actor()
     project = _detail_or_404(project_id)
     runs = rules.can_run(me.role, me.user_id, project.owner_user_id)
-    today = service.today(db())
+    today = queries.today(db())
     return render(
         "projects/show.html",
         p=project,
@@ -327,12 +327,7 @@ def download_file(project_id, file_id):
     f = project_ident and file_ident and queries.proposal_file(db(), project_ident, file_ident)
     if not f:
         raise NotFound()
-    response = Response(f.data, content_type=f.content_type)
-    response.headers["Content-Disposition"] = content_disposition("attachment", f.file_name)
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers["ETag"] = f'"{f.sha256}"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return file_response(bytes(f.data), f)
 
 
 # --- categories (admin settings) -----------------------------------------------------------------------------------

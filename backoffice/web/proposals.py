@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from flask import Blueprint, Response, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import login_required
 
 from backoffice.domain import evidence as evidence_rules
@@ -24,7 +24,7 @@ from backoffice.services import proposals as service
 from backoffice.services.proposals import ProposalInput
 from backoffice.services.schedule import RowInput
 from backoffice.web.context import actor, db, roles_required
-from backoffice.web.evidence import content_disposition
+from backoffice.web.evidence import file_response
 from backoffice.web.htmx import redirect_after_post, render
 from backoffice.web.schedule import apply_op, rows_from, rows_of
 from backoffice.web.uploads import uploaded_files
@@ -219,8 +219,4 @@ def download(file_id):
     f = queries.proposal_file(db(), file_id)
     if f is None:
         raise NotFound()
-    response = Response(bytes(f.data), mimetype=f.content_type)
-    response.headers["Content-Disposition"] = content_disposition("attachment", f.file_name)
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.headers["ETag"] = f'"{f.sha256}"'
-    return response
+    return file_response(bytes(f.data), f)

@@ -374,7 +374,7 @@ WEB_ROLE_FUNCTIONS = {
         "the guards say a refusal in the domain's words (pure)"
     ),
     "EXECUTE on function public.project_today()": (
-        "the day deadlines are compared with, the database's in UTC (services/projects.today and the guards)"
+        "the day deadlines are compared with, the database's in UTC (queries/projects.today and the guards)"
     ),
     "EXECUTE on function public.service_health()": (
         "GET /healthz: the schema's revision and how many job workers beat lately (nothing of any tenant)"
