@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from backoffice.domain import roles as role_sets
+from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import can_decide
 from backoffice.domain.evidence import human_size
 from backoffice.domain.money import example as money_example
@@ -150,7 +151,10 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["on"] = on
     app.jinja_env.filters["options"] = display.option_elements
-    app.jinja_env.globals["amount_example"] = money_example
+    # A form re-shown with a currency it refused (at its field) still shows its hints: those say it in dollars.
+    app.jinja_env.globals["amount_example"] = lambda currency: money_example(
+        currency if is_currency(currency) else "USD"
+    )
     app.jinja_env.globals["link"] = link  # url_for for the rows of a list (web/row_links.py)
     # Templates ask the domain who may see or do what; they never spell a role set or a rule out.
     app.jinja_env.globals["roles"] = role_sets

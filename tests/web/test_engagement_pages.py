@@ -754,3 +754,11 @@ def test_a_move_with_the_token_in_the_htmx_header_is_accepted(owner, world, app_
     )
     assert response.status_code == 303
     assert engagement_row(admin_engine, eid).status == "awaiting_acceptance"
+
+
+@pytest.mark.parametrize("currency", ["\x00SD", "XXXX", "Z1"])
+def test_an_unknown_currency_is_refused_at_its_field_and_the_form_still_shows(owner, world, admin_engine, currency):
+    response = post(owner, "/engagements/new", terms(world, currency=currency))
+    assert response.status_code == 422
+    assert field_error(response.get_data(as_text=True), "currency")
+    assert engagements_of(admin_engine, world.org_a) == []

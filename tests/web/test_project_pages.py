@@ -437,3 +437,37 @@ def test_the_engagement_page_of_an_ordinary_engagement_says_nothing_of_projects(
     engagement = create_active(app_sessions, world)
     html = signed_in(app, login, world.owner).get(f"/engagements/{engagement}").get_data(as_text=True)
     assert "Awarded from project" not in html
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "Office\x00refit"),
+        ("description", "Refit\x00"),
+        ("deadline", "2030-02-30"),
+        ("deadline", "\x00"),
+        ("budget", "9" * 40),
+        ("category_id", "not-a-category"),
+        ("currency", "\x00SD"),
+        ("audience", "everyone"),
+        ("owner_user_id", "\x00"),
+    ],
+)
+def test_bad_input_in_the_project_form_is_refused_at_its_field_and_nothing_is_opened(
+    app, login, app_sessions, admin_engine, world, field, value
+):
+    category_id = category(app_sessions, world)
+    admin = signed_in(app, login, world.admin)
+    data = project_form(category_id, invited=[str(world.contractor_x)], owner_user_id=str(world.owner.id))
+    response = post(admin, "/projects/new", data | {field: value})
+    assert response.status_code == 422
+    assert field_error(response.get_data(as_text=True), field)
+    assert owner_query(admin_engine, "select id from projects where org_id = :o", o=world.org_a) == []
+
+
+@pytest.mark.parametrize("name", ["Elec\x00trical", "x" * 81])
+def test_a_bad_category_name_is_refused_at_the_field(app, login, world, name):
+    admin = signed_in(app, login, world.admin)
+    response = post(admin, "/projects/categories", {"name": name})
+    assert response.status_code == 422
+    assert field_error(response.get_data(as_text=True), "name")
