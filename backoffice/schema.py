@@ -36,6 +36,10 @@ SQL_FILES = (
     # projects and proposals (issue 19): their policies and grants (before new_ids.sql), the domain's twins, and the
     # guards of the award
     "projects.sql",
+    # completion billing (issue 20): the twins of domain/completion.py, invoice_tasks' policies and grants and the
+    # contractor's two invoice kinds (before new_ids.sql), the guards of the advance, task and final invoices and of
+    # invariant 6
+    "completion.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

@@ -79,6 +79,11 @@ revoke all on function applicable_approval_policy(uuid, text, bigint) from publi
 create or replace function invoice_approvers(p_org uuid, p_invoice uuid) returns uuid[]
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select array(select i.authorized_by from public.invoices i where i.org_id = p_org and i.id = p_invoice
+               -- a task or final invoice: whoever approved each of its tasks (completion billing)
+               union select r.reviewed_by from public.invoice_tasks t
+                       join public.reviews r on r.org_id = t.org_id and r.milestone_id = t.milestone_id
+                      where t.org_id = p_org and t.invoice_id = p_invoice
+                        and (r.decision = 'approve' or (r.decision = 'partial' and r.partial_policy = 'split'))
                union select a.decided_by from public.invoice_approvals a
                       where a.org_id = p_org and a.invoice_id = p_invoice and a.status = 'approved'
                union select a.on_behalf_of from public.invoice_approvals a
@@ -256,10 +261,11 @@ begin
                    and (a.decided_by in (new.decided_by, v_for) or a.on_behalf_of in (new.decided_by, v_for))) then
     raise exception 'approvers are distinct people: you approved this payment already' using errcode = '23514';
   end if;
-  if v_invoice.milestone_id is not null
-     and exists (select 1 from public.submissions s
-                  where s.org_id = new.org_id and s.milestone_id = v_invoice.milestone_id
-                    and s.submitted_by in (new.decided_by, v_for)) then
+  if exists (select 1 from public.submissions s
+              where s.org_id = new.org_id and s.submitted_by in (new.decided_by, v_for)
+                and (s.milestone_id = v_invoice.milestone_id
+                     or s.milestone_id in (select t.milestone_id from public.invoice_tasks t
+                                            where t.org_id = new.org_id and t.invoice_id = new.invoice_id))) then
     raise exception 'nobody approves work they submitted' using errcode = '23514';
   end if;
   if new.status = 'rejected' and new.reason is null then
@@ -285,6 +291,11 @@ begin
     if not exists (select 1 from public.invoice_approvals a
                     where a.org_id = new.org_id and a.invoice_id = new.invoice_id and a.status <> 'approved') then
       update public.invoices set status = 'approved' where org_id = new.org_id and id = new.invoice_id;
+      -- Completion billing: a final payment approved by its last step (or the last payment that waited beside it)
+      -- completes its engagement (sql/completion.sql).
+      if v_invoice.kind in ('advance', 'completion', 'final') then
+        perform public.completion_close(new.org_id, v_invoice.engagement_id);
+      end if;
     end if;
     return null;
   end if;
@@ -298,6 +309,16 @@ begin
   if v_invoice.milestone_id is not null then
     update public.milestones m set status = 'planned', updated_at = now()
      where m.org_id = new.org_id and m.id = v_invoice.milestone_id and m.status = 'approved'
+       and exists (select 1 from public.engagements e
+                    where e.org_id = m.org_id and e.id = m.engagement_id and e.status in ('active', 'paused'));
+  end if;
+  -- A task or final invoice (completion billing): its tasks are billed by it no more, and go back to the contractor
+  -- the same way. (A rejected advance is paid with the final payment instead: domain.completion.final_amount.)
+  if v_invoice.kind in ('completion', 'final') then
+    update public.invoice_tasks t set voided_at = now() where t.org_id = new.org_id and t.invoice_id = new.invoice_id;
+    update public.milestones m set status = 'planned', updated_at = now()
+     where m.org_id = new.org_id and m.status = 'approved'
+       and m.id in (select t.milestone_id from public.invoice_tasks t where t.org_id = new.org_id and t.invoice_id = new.invoice_id)
        and exists (select 1 from public.engagements e
                     where e.org_id = m.org_id and e.id = m.engagement_id and e.status in ('active', 'paused'));
   end if;

@@ -68,6 +68,21 @@ begin
     end if;
     return new;
   end if;
+  -- Completion billing (sql/completion.sql): an engagement billed on completion is completed by its final payment,
+  -- once that is authorized and approved by every step (completion_settled), and by nothing else; whoever's
+  -- transaction settled it (the reviewer of the last task, or an approval step's decider) and from paused too.
+  if old.billing_mode = 'completion' and new.status = 'completed' and old.status is distinct from 'completed' then
+    if old.status not in ('active', 'paused') or not public.completion_settled(old.org_id, old.id) then
+      raise exception 'an engagement billed on completion is completed by its final payment, once approved'
+        using errcode = '23514';
+    end if;
+    if (to_jsonb(new) - array['status', 'completed_at', 'updated_at'])
+       is distinct from (to_jsonb(old) - array['status', 'completed_at', 'updated_at']) then
+      raise exception 'completing an engagement changes nothing else' using errcode = '23514';
+    end if;
+    new.completed_at := now();
+    return new;
+  end if;
   -- Which moves exist and who makes each: domain.engagements.ACTIONS, through its twin in sql/rules.sql.
   v_move_roles := public.engagement_move_roles(old.status, new.status);
   if new.status is distinct from old.status and cardinality(v_move_roles) = 0 then
@@ -149,8 +164,9 @@ begin
   -- by a rejected step (invoice_approvals_apply, sql/controls.sql) sends the work back to the contractor.
   if old.status = 'approved' and new.status = 'planned'
      and (to_jsonb(new) - array['status', 'updated_at']) is not distinct from (to_jsonb(old) - array['status', 'updated_at'])
-     and exists (select 1 from public.invoices i
-                  where i.org_id = old.org_id and i.milestone_id = old.id and i.status = 'void' and i.voided_at = now()) then
+     and (exists (select 1 from public.invoices i
+                   where i.org_id = old.org_id and i.milestone_id = old.id and i.status = 'void' and i.voided_at = now())
+          or public.task_invoice_voided_now(old.org_id, old.id)) then
     null;
   elsif old.status in ('approved', 'cancelled') and (to_jsonb(new) - 'updated_at') is distinct from (to_jsonb(old) - 'updated_at') then
     raise exception 'milestone is % and cannot be changed', old.status using errcode = '23514';
@@ -225,6 +241,7 @@ begin
              when 'approved>planned' then exists (select 1 from public.invoices i
                                                   where i.org_id = old.org_id and i.milestone_id = old.id
                                                     and i.status = 'void' and i.voided_at = now())
+                                          or public.task_invoice_voided_now(old.org_id, old.id)
              when 'submitted>approved' then v_latest.decision = 'approve'
                                             or (v_latest.decision = 'partial' and v_latest.partial_policy = 'split'
                                                 and new.amount_minor = v_latest.approved_amount_minor)

@@ -50,10 +50,16 @@ declare
   v_amounts record;
   v_broken text;
 begin
-  -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too).
+  -- Tenancy first, before anything is read or locked (no person and not the owner role: refused too). A payment is
+  -- authorized by a manager in their own name; under completion billing the contractor's user writes two kinds
+  -- (sql/completion.sql): the advance, when it accepts the work request (authorized by whoever confirmed the advance
+  -- when sending it, checked below), and an invoice for its approved tasks, raised in its own name.
   if (v_role is null and not public.session_bypasses_rls())
-     or (v_role is not null and (not public.is_manager(v_role) or new.org_id is distinct from public.app_org_id()
-                                 or new.authorized_by is distinct from v_user)) then
+     or (v_role is not null and new.org_id is distinct from public.app_org_id())
+     or (v_role = 'contractor' and not (new.contractor_id = public.app_contractor_id()
+                                        and (new.kind = 'advance' or (new.kind = 'completion' and new.raised_by = v_user))))
+     or (v_role is not null and v_role <> 'contractor'
+         and (not public.is_manager(v_role) or new.authorized_by is distinct from v_user or new.kind = 'completion')) then
     raise exception 'a payment is authorized by the engagement''s project owner or an admin, in their own name'
       using errcode = '42501';
   end if;
@@ -65,8 +71,13 @@ begin
   if not found then
     raise exception 'engagement % not found', new.engagement_id using errcode = '23503';
   end if;
-  if v_role is not null and not public.can_decide(v_role, v_user, v_engagement.owner_user_id) then
+  if v_role is not null and v_role <> 'contractor' and not public.can_decide(v_role, v_user, v_engagement.owner_user_id) then
     raise exception 'only the engagement''s project owner or an admin authorizes its payments' using errcode = '42501';
+  end if;
+  if (new.kind = any (array['advance', 'completion', 'final']) and v_engagement.billing_mode <> 'completion')
+     or (new.kind = 'milestone' and v_engagement.billing_mode <> 'milestone') then
+    raise exception 'an engagement billed % is not paid by an invoice of kind %', v_engagement.billing_mode, new.kind
+      using errcode = '23514';
   end if;
   if new.status not in ('approved', 'pending_approval')
      or num_nonnulls(new.batch_id, new.exported_at, new.paid_at, new.voided_at) > 0 then
@@ -106,6 +117,12 @@ begin
       raise exception 'an invoice withholds the engagement''s retainage and charges its service fee' using errcode = '23514';
     end if;
     new.issued_on := (v_review.reviewed_at at time zone 'UTC')::date;
+  elsif new.kind = any (array['advance', 'completion', 'final']) then
+    -- Completion billing (domain.completion): which tasks an invoice bills, and that they add up, is checked at
+    -- commit (completion_invoice_checked, sql/completion.sql), once its invoice_tasks are in.
+    perform public.completion_invoice_ok(new.org_id, new.engagement_id, new.kind, new.gross_minor, new.retainage_bps,
+                                         new.fee_bps, new.authorized_by, v_released);
+    new.issued_on := (now() at time zone 'UTC')::date;
   else
     if v_engagement.status <> 'completed' and new.release_reason is null then
       raise exception 'retainage is released once the engagement is completed, or earlier with a reason' using errcode = '23514';
@@ -113,12 +130,12 @@ begin
     -- An authorization awaiting approval may yet be voided: released now, its retainage would be paid twice over
     -- (invariant 3). The release waits for every decision (services/invoices.release_retainage says so first).
     if exists (select 1 from public.invoices i
-                where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone'
+                where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind <> 'retainage_release'
                   and i.status = 'pending_approval') then
       raise exception 'retainage is released once no payment of the engagement awaits approval' using errcode = '23514';
     end if;
     v_gross := (select coalesce(sum(i.retainage_minor), 0) from public.invoices i
-                 where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind = 'milestone'
+                 where i.org_id = new.org_id and i.engagement_id = new.engagement_id and i.kind <> 'retainage_release'
                    and i.voided_at is null);
     if v_gross = 0 then
       raise exception 'this engagement holds no retainage to release' using errcode = '23514';
@@ -158,7 +175,8 @@ begin
   -- and error as those constraints (migrations/versions/0018_invoice_checks_once.py lists them; a test holds
   -- the two lists equal). The constraints over what a move changes are still the table's.
   v_broken := case
-    when not (new.kind = any (array['milestone', 'retainage_release'])) then 'invoices_kind_check'
+    when not (new.kind = any (array['milestone', 'retainage_release', 'advance', 'completion', 'final']))
+      then 'invoices_kind_check'
     when not (new.number > 0) then 'invoices_number_check'
     when not (length(btrim(new.description)) between 1 and 500) then 'invoices_description_check'
     when not (new.currency ~ '^[A-Z]{3}$') then 'invoices_currency_check'
@@ -174,9 +192,15 @@ begin
       then 'invoices_amounts_add_up'
     when not (new.due_date >= new.issued_on) then 'invoices_check'
     when not ((new.kind = 'milestone' and new.milestone_id is not null and new.review_id is not null
-               and new.release_reason is null)
+               and new.release_reason is null and new.raised_by is null)
               or (new.kind = 'retainage_release' and new.milestone_id is null and new.review_id is null
-                  and new.retainage_minor = 0 and new.fee_minor = 0))
+                  and new.retainage_minor = 0 and new.fee_minor = 0 and new.raised_by is null)
+              or (new.kind = 'advance' and new.milestone_id is null and new.review_id is null
+                  and new.retainage_minor = 0 and new.fee_minor = 0 and new.release_reason is null and new.raised_by is null)
+              or (new.kind = 'completion' and new.milestone_id is null and new.review_id is null
+                  and new.release_reason is null and new.raised_by is not null)
+              or (new.kind = 'final' and new.milestone_id is null and new.review_id is null
+                  and new.release_reason is null and new.raised_by is null))
       then 'invoices_kind_shape'
   end;
   if v_broken is not null then
@@ -201,12 +225,12 @@ begin
   if (new.id, new.org_id, new.contractor_id, new.engagement_id, new.kind, new.milestone_id, new.review_id, new.number,
       new.invoice_number, new.description, new.currency, new.gross_minor, new.retainage_bps, new.retainage_minor,
       new.net_minor, new.fee_bps, new.fee_minor, new.total_minor, new.issued_on, new.due_date, new.authorized_by,
-      new.authorized_at, new.release_reason, new.approval_policy_id)
+      new.authorized_at, new.release_reason, new.approval_policy_id, new.raised_by)
      is distinct from
      (old.id, old.org_id, old.contractor_id, old.engagement_id, old.kind, old.milestone_id, old.review_id, old.number,
       old.invoice_number, old.description, old.currency, old.gross_minor, old.retainage_bps, old.retainage_minor,
       old.net_minor, old.fee_bps, old.fee_minor, old.total_minor, old.issued_on, old.due_date, old.authorized_by,
-      old.authorized_at, old.release_reason, old.approval_policy_id) then
+      old.authorized_at, old.release_reason, old.approval_policy_id, old.raised_by) then
     raise exception 'an invoice''s amounts, dates and parties never change; only its payment status moves' using errcode = '23514';
   end if;
   -- Which moves exist: domain.invoices.MOVES, through its twin in sql/rules.sql. Each one's own condition
@@ -400,7 +424,7 @@ begin
     on conflict (org_id, batch_id) do update set invoices = t.invoices + excluded.invoices;
     insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
     select org_id, contractor_id, engagement_id, min(currency),
-           coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+           coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'), 0),
            coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
       from added group by 1, 2, 3 order by 1, 2, 3
     on conflict (org_id, engagement_id)
@@ -408,7 +432,7 @@ begin
                   released_minor = t.released_minor + excluded.released_minor;
     insert into public.contractor_retainage_totals as t (org_id, contractor_id, currency, withheld_minor, released_minor)
     select org_id, contractor_id, currency,
-           coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+           coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'), 0),
            coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
       from added group by 1, 2, 3 order by 1, 2, 3
     on conflict (org_id, contractor_id, currency)
@@ -445,7 +469,7 @@ begin
     insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
                                               released_minor)
     select a.org_id, a.contractor_id, a.engagement_id, min(a.currency),
-           -coalesce(sum(a.retainage_minor) filter (where a.kind = 'milestone'), 0),
+           -coalesce(sum(a.retainage_minor) filter (where a.kind <> 'retainage_release'), 0),
            -coalesce(sum(a.gross_minor) filter (where a.kind = 'retainage_release'), 0)
       from added a join removed r on r.org_id = a.org_id and r.id = a.id and r.voided_at is null
      where a.voided_at is not null group by 1, 2, 3 order by 1, 2, 3
@@ -454,7 +478,7 @@ begin
                   released_minor = t.released_minor + excluded.released_minor;
     insert into public.contractor_retainage_totals as t (org_id, contractor_id, currency, withheld_minor, released_minor)
     select a.org_id, a.contractor_id, a.currency,
-           -coalesce(sum(a.retainage_minor) filter (where a.kind = 'milestone'), 0),
+           -coalesce(sum(a.retainage_minor) filter (where a.kind <> 'retainage_release'), 0),
            -coalesce(sum(a.gross_minor) filter (where a.kind = 'retainage_release'), 0)
       from added a join removed r on r.org_id = a.org_id and r.id = a.id and r.voided_at is null
      where a.voided_at is not null group by 1, 2, 3 order by 1, 2, 3
@@ -467,7 +491,7 @@ begin
       insert into public.retainage_totals as t (org_id, contractor_id, engagement_id, currency, withheld_minor,
                                                 released_minor)
       select org_id, contractor_id, engagement_id, min(currency),
-             %1$s coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+             %1$s coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'), 0),
              %1$s coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
         from %2$I group by 1, 2, 3 order by 1, 2, 3
       on conflict (org_id, engagement_id)
@@ -479,7 +503,7 @@ begin
       insert into public.contractor_retainage_totals as t (org_id, contractor_id, currency, withheld_minor,
                                                            released_minor)
       select org_id, contractor_id, currency,
-             %1$s coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0),
+             %1$s coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'), 0),
              %1$s coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0)
         from %2$I group by 1, 2, 3 order by 1, 2, 3
       on conflict (org_id, contractor_id, currency)
@@ -514,7 +538,7 @@ begin
   execute format($q$
     insert into public.retainage_totals (org_id, contractor_id, engagement_id, currency, withheld_minor, released_minor)
     select org_id, contractor_id, engagement_id, min(currency),
-           coalesce(sum(retainage_minor) filter (where kind = 'milestone'%1$s), 0),
+           coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'%1$s), 0),
            coalesce(sum(gross_minor) filter (where kind = 'retainage_release'%1$s), 0)
       from public.invoices group by 1, 2, 3$q$, v_live);
   -- Revision 0014 runs this too, before 0020 adds the per-contractor table.
@@ -523,7 +547,7 @@ begin
     execute format($q$
       insert into public.contractor_retainage_totals (org_id, contractor_id, currency, withheld_minor, released_minor)
       select org_id, contractor_id, currency,
-             coalesce(sum(retainage_minor) filter (where kind = 'milestone'%1$s), 0),
+             coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'%1$s), 0),
              coalesce(sum(gross_minor) filter (where kind = 'retainage_release'%1$s), 0)
         from public.invoices group by 1, 2, 3$q$, v_live);
   end if;
@@ -761,6 +785,9 @@ do $$
 declare
   v_controls boolean := exists (select 1 from pg_attribute a where a.attrelid = to_regclass('public.invoices')
                                    and a.attname = 'voided_at' and not a.attisdropped);
+  -- (Revision 0030's raised_by, once it exists.)
+  v_completion boolean := exists (select 1 from pg_attribute a where a.attrelid = to_regclass('public.invoices')
+                                     and a.attname = 'raised_by' and not a.attisdropped);
 begin
   if to_regclass('public.invoices') is not null then
     drop trigger if exists invoices_guard on public.invoices;
@@ -785,8 +812,10 @@ begin
                       old.retainage_minor, old.net_minor, old.fee_bps, old.fee_minor, old.total_minor, old.issued_on,
                       old.due_date, old.authorized_by, old.authorized_at, old.release_reason, old.paid_at, old.updated_at%2$s)))
       execute function invoices_move_guard()$t$,
-      case when v_controls then ', new.approval_policy_id, new.voided_at' else '' end,
-      case when v_controls then ', old.approval_policy_id, old.voided_at' else '' end);
+      case when v_controls then ', new.approval_policy_id, new.voided_at' else '' end
+        || case when v_completion then ', new.raised_by' else '' end,
+      case when v_controls then ', old.approval_policy_id, old.voided_at' else '' end
+        || case when v_completion then ', old.raised_by' else '' end);
     drop trigger if exists invoices_exported_check on public.invoices;
     create trigger invoices_exported_check after update on public.invoices referencing new table as moved
       for each statement execute function invoices_exported_check();

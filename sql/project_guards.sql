@@ -279,8 +279,9 @@ begin
           where i.org_id = new.org_id and i.project_id = v_row.project_id and i.contractor_id = new.contractor_id) then
       raise exception '%', public.proposal_refusal_message('not_invited') using errcode = '23514';
     end if;
-    if v_count = 0 or v_total <> v_row.price_minor then
-      raise exception 'a proposal''s milestones add up to its price exactly' using errcode = '23514';
+    if v_count = 0 or v_total <> public.proposal_task_pool(new.org_id, new.id) then
+      raise exception 'a proposal''s milestones add up to its price exactly (less the advance, on a completion project)'
+        using errcode = '23514';
     end if;
   elsif v_row.status = 'accepted' then
     -- Accepting is the award: the project is awarded in the same transaction (projects_settled then holds the rest:
@@ -351,9 +352,11 @@ declare
   v_proposal_id uuid := case when tg_op = 'DELETE' then old.proposal_id else new.proposal_id end;
 begin
   if exists (select 1 from public.proposals q where q.org_id = v_org and q.id = v_proposal_id and q.status = 'submitted'
-               and q.price_minor is distinct from (select coalesce(sum(m.amount_minor), 0) from public.proposal_milestones m
-                                                    where m.org_id = v_org and m.proposal_id = v_proposal_id)) then
-    raise exception 'a proposal''s milestones add up to its price exactly' using errcode = '23514';
+               and public.proposal_task_pool(v_org, v_proposal_id)
+                   is distinct from (select coalesce(sum(m.amount_minor), 0) from public.proposal_milestones m
+                                      where m.org_id = v_org and m.proposal_id = v_proposal_id)) then
+    raise exception 'a proposal''s milestones add up to its price exactly (less the advance, on a completion project)'
+      using errcode = '23514';
   end if;
   return null;
 end

@@ -51,7 +51,7 @@ $$;
 -- domain.projects.FIXED_ONCE_PROPOSED
 create or replace function project_fixed_once_proposed() returns text[]
 language sql immutable parallel safe as $$
-  select array['title', 'description', 'currency', 'billing_mode']
+  select array['title', 'description', 'currency', 'billing_mode', 'advance_bps']
 $$;
 
 -- domain.projects.may_withdraw
@@ -142,7 +142,7 @@ select pg_temp.writes_only_by('projects', '{admin,owner}');
 select pg_temp.grant_to_app('projects', 'select, insert');  -- projects_guard: a new one is open, in its creator's name
 select pg_temp.grant_update_to_app('projects', '{title, description, category_id, currency, budget_minor, deadline,
   billing_mode, audience, owner_user_id, status, updated_at, awarded_by, awarded_at, cancelled_by, cancelled_at,
-  cancel_reason}');
+  cancel_reason, advance_bps}');
 select pg_temp.grant_to_worker('projects', 'select');  -- what a notice is about
 
 -- project_invitations: the project's runners invite contractors (and take back an invitation nobody used); a

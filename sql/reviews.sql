@@ -83,9 +83,22 @@ begin
   end if;
   -- Approval is the only door money leaves by, and it always opens one: an approving review
   -- authorizes its payment (an invoice) in the same transaction.
-  if (new.decision = 'approve' or new.partial_policy = 'split') and to_regclass('public.invoices') is not null
-     and not exists (select 1 from public.invoices i where i.org_id = new.org_id and i.review_id = new.id) then
-    raise exception 'an approval authorizes its payment (an invoice) in the same transaction' using errcode = '23514';
+  -- Under completion billing (sql/completion.sql) approving a task authorizes nothing by itself, but approving the
+  -- last open one authorizes the final payment, in the same transaction.
+  if (new.decision = 'approve' or new.partial_policy = 'split') and to_regclass('public.invoices') is not null then
+    if (select e.billing_mode from public.engagements e join public.milestones m on m.org_id = e.org_id and m.engagement_id = e.id
+         where m.org_id = new.org_id and m.id = new.milestone_id) = 'completion' then
+      if not exists (select 1 from public.milestones m, public.milestones t
+                      where m.org_id = new.org_id and m.id = new.milestone_id and t.org_id = m.org_id
+                        and t.engagement_id = m.engagement_id and t.status in ('planned', 'submitted'))
+         and not exists (select 1 from public.invoices i, public.milestones m
+                          where m.org_id = new.org_id and m.id = new.milestone_id and i.org_id = m.org_id
+                            and i.engagement_id = m.engagement_id and i.kind = 'final' and i.voided_at is null) then
+        raise exception 'approving the last task authorizes the final payment in the same transaction' using errcode = '23514';
+      end if;
+    elsif not exists (select 1 from public.invoices i where i.org_id = new.org_id and i.review_id = new.id) then
+      raise exception 'an approval authorizes its payment (an invoice) in the same transaction' using errcode = '23514';
+    end if;
   end if;
   return null;
 end

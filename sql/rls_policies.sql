@@ -259,7 +259,8 @@ select pg_temp.grant_to_app('organizations', 'select');
 select pg_temp.grant_to_worker('organizations', 'select');  -- whose voice a message speaks in, its locale and SLA
 select pg_temp.grant_update_to_app('organizations', '{name, default_currency, default_retainage_bps, payment_terms_days,
   partial_policy, evidence_max_files, evidence_max_file_mb, evidence_max_submission_mb, invoice_prefix, segregation_of_duties,
-  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns, stripe_rail_enabled, auto_pay_enabled, auto_pay_by}');
+  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns, stripe_rail_enabled, auto_pay_enabled, auto_pay_by, advances_enabled,
+  default_advance_bps}');
 
 -- users: a user sees itself and the members of the current org; a contractor sees the org's staff
 -- and its own contractor's users, never another contractor's. Only the user changes its own row.
@@ -362,7 +363,8 @@ select pg_temp.grant_to_app('engagements', 'select, insert');
 select pg_temp.grant_to_worker('engagements', 'select');  -- what a notice or a receipt is about
 select pg_temp.grant_update_to_app('engagements', '{contractor_id, owner_user_id, title, sow_reference, currency, retainage_bps,
   payment_terms_days, service_fee_bps, status, updated_at, sent_at, sent_by, responded_at, responded_by, decline_reason,
-  completed_at, cancelled_at, cancel_reason}');
+  completed_at, cancelled_at, cancel_reason, billing_mode, contract_value_minor, advance_bps, advance_minor, advance_confirmed_by,
+  advance_confirmed_at}');
 
 -- milestones: staff write them (directly in a draft, by change order later). A contractor sees the
 -- milestones of engagements whose work request was sent (an id array built once per statement).
@@ -444,6 +446,7 @@ select pg_temp.writes_only_by('invoices', '{admin,owner}');
 select pg_temp.policy('invoices', 'writers_update', $p$as restrictive for update
   using ((select app_role()) in ('admin', 'finance')) with check ((select app_role()) in ('admin', 'finance'))$p$);
 select pg_temp.policy('invoices', 'authorized_by_self', $p$as restrictive for insert with check (authorized_by = (select app_user_id()))$p$);
+-- (Completion billing widens both insert policies for the contractor's user: sql/completion.sql.)
 -- An invoice's amounts never change: only its status columns are updatable, as exporting, voiding a batch
 -- and recording a payment write them (updated_at is invoices_move_guard's to set; an export's own move, checked
 -- per statement, leaves it and says when in exported_at).

@@ -11,16 +11,34 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from backoffice.domain.completion import withholds
 from backoffice.domain.money import percent_of
 
 
 class InvoiceKind(StrEnum):
     MILESTONE = "milestone"
     RETAINAGE_RELEASE = "retainage_release"
+    # Completion billing (domain.completion): the advance at activation, the contractor's invoice for approved
+    # tasks, and the final payment when the last task is approved.
+    ADVANCE = "advance"
+    COMPLETION = "completion"
+    FINAL = "final"
 
     @property
     def label(self) -> str:
-        return {"milestone": "Milestone", "retainage_release": "Retainage release"}[self.value]
+        return {
+            "milestone": "Milestone",
+            "retainage_release": "Retainage release",
+            "advance": "Advance",
+            "completion": "Completed tasks",
+            "final": "Final payment",
+        }[self.value]
+
+    @property
+    def withholds(self) -> bool:
+        """Whether it withholds retainage and charges the service fee: the kinds that pay for approved work
+        (domain.completion.withholds)."""
+        return withholds(self.value)
 
 
 class InvoiceStatus(StrEnum):
@@ -117,6 +135,13 @@ def milestone_amounts(gross: int, retainage_bps: int, fee_bps: int = 0) -> Amoun
         raise ValueError("retainage and fee are between 0% and 100%")
     retainage, fee = percent_of(gross, retainage_bps), percent_of(gross, fee_bps)
     return Amounts(gross, retainage_bps, retainage, gross - retainage, fee_bps, fee, gross + fee)
+
+
+def advance_amounts(advance: int) -> Amounts:
+    """An advance pays ahead of work: nothing withheld and no fee (DESIGN.md section 4)."""
+    if advance <= 0:
+        raise ValueError("an advance is greater than zero")
+    return Amounts(advance, 0, 0, advance, 0, 0, advance)
 
 
 def release_amounts(held: int) -> Amounts:

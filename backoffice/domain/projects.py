@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
+from backoffice.domain.completion import advance_amount, task_pool
 from backoffice.domain.engagements import can_decide
 from backoffice.domain.roles import MANAGERS, Role
 
@@ -49,8 +50,11 @@ class Audience(StrEnum):
         return {"invited": "Invited contractors only", "all": "Every contractor of the organization"}[self.value]
 
 
-# The billing modes a project's contract may take (engagements.billing_mode); completion billing is issue 20's.
-BILLING_MODES = {"milestone": "Milestone billing: each approved milestone is paid"}
+# The billing modes a project's contract may take (engagements.billing_mode; domain.completion).
+BILLING_MODES = {
+    "milestone": "Milestone billing: each approved milestone is paid",
+    "completion": "Completion billing: an advance, invoices for approved tasks, the final payment at the end",
+}
 
 P = ProjectStatus
 PROJECT_MOVES: dict[tuple[ProjectStatus, ProjectStatus], frozenset[str]] = {
@@ -70,7 +74,7 @@ PROPOSAL_MOVES: dict[tuple[ProposalStatus, ProposalStatus], frozenset[str]] = {
 
 # What a project asks, fixed once a contractor has proposed on it: the offers priced exactly this (changing it is a
 # new project). The deadline, budget, invitations and owner may still change.
-FIXED_ONCE_PROPOSED = ("title", "description", "currency", "billing_mode")
+FIXED_ONCE_PROPOSED = ("title", "description", "currency", "billing_mode", "advance_bps")
 
 # Where a project is edited, and a proposal edited or withdrawn.
 EDITABLE_PROJECT = frozenset({P.OPEN})
@@ -138,7 +142,13 @@ def can_run(role: str | None, user_id: object, owner_user_id: object) -> bool:
     return can_decide(role, user_id, owner_user_id)
 
 
-def milestones_share_price(price: int, milestone_amounts: list[int]) -> bool:
+def milestones_share_price(price: int, milestone_amounts: list[int], advance_bps: int | None = None) -> bool:
     """A proposal's milestones (at least one) share its price exactly, in minor units: what the award turns
-    into the engagement's milestones, so the contract is worth what was offered."""
-    return bool(milestone_amounts) and sum(milestone_amounts) == price
+    into the engagement's milestones, so the contract is worth what was offered. On a completion project
+    (``advance_bps`` given) they share the price less the advance (domain.completion), as the contract's tasks do."""
+    return bool(milestone_amounts) and sum(milestone_amounts) == proposal_task_pool(price, advance_bps)
+
+
+def proposal_task_pool(price: int, advance_bps: int | None) -> int:
+    """What a proposal's milestones share: its price, less the advance on a completion project."""
+    return price if advance_bps is None else task_pool(price, advance_amount(price, advance_bps))

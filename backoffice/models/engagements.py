@@ -39,6 +39,12 @@ class Engagement(Base):
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     proposal_id: Mapped[uuid.UUID | None]  # the proposal an award made this contract from (revision 0029)
+    # Completion billing (revision 0030, domain.completion): the contract value, the advance, who confirmed it.
+    contract_value_minor: Mapped[int | None]
+    advance_bps: Mapped[int] = mapped_column(default=0)
+    advance_minor: Mapped[int] = mapped_column(default=0)
+    advance_confirmed_by: Mapped[uuid.UUID | None]
+    advance_confirmed_at: Mapped[datetime | None]
 
 
 class Milestone(Base):

@@ -47,6 +47,23 @@ class Invoice(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     approval_policy_id: Mapped[uuid.UUID | None]  # the approval policy it started under (revision 0027)
     voided_at: Mapped[datetime | None]  # a step of its approval rejected it
+    raised_by: Mapped[uuid.UUID | None]  # the contractor's user who raised a completion invoice (revision 0030)
+
+
+class InvoiceTask(Base):
+    """A task a completion or final invoice bills (revision 0030); voided with its invoice."""
+
+    __tablename__ = "invoice_tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID]
+    invoice_id: Mapped[uuid.UUID]
+    milestone_id: Mapped[uuid.UUID]
+    engagement_id: Mapped[uuid.UUID]
+    contractor_id: Mapped[uuid.UUID]
+    amount_minor: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    voided_at: Mapped[datetime | None]
 
 
 class Payment(Base):

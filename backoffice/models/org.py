@@ -36,6 +36,8 @@ class Organization(Base):
     auto_pay_enabled: Mapped[bool] = mapped_column(default=False)  # pay by Stripe on the due date (revision 0024)
     auto_pay_by: Mapped[uuid.UUID | None]  # the admin who turned it on, in whose name those payments go
     tax_form_required: Mapped[bool] = mapped_column(default=False)  # no payment without a tax form (revision 0028)
+    advances_enabled: Mapped[bool] = mapped_column(default=True)  # completion billing's advance (revision 0030)
+    default_advance_bps: Mapped[int] = mapped_column(default=1200)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

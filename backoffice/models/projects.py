@@ -33,6 +33,7 @@ class Project(Base):
     budget_minor: Mapped[int | None]
     deadline: Mapped[date]
     billing_mode: Mapped[str] = mapped_column(Text, default="milestone")
+    advance_bps: Mapped[int | None]  # a completion project's advance (revision 0030)
     audience: Mapped[str] = mapped_column(Text, default="invited")
     owner_user_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(Text, default="open")

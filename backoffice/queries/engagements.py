@@ -107,7 +107,8 @@ def list_sql(
     )
     select e.id, e.title, e.sow_reference, e.status, e.currency, e.contractor_id, c.legal_name as contractor_name,
            e.owner_user_id, u.name as owner_name, e.created_at,
-           t.milestones, t.overdue, t.next_due, t.contract_value, t.approved, v.paid, v.retainage_held
+           t.milestones, t.overdue, t.next_due, t.contract_value + e.advance_minor as contract_value, t.approved,
+           v.paid, v.retainage_held
       from page e
       join contractors c on c.id = e.contractor_id{_scope("c", org_id)}
       left join users u on u.id = e.owner_user_id
@@ -121,9 +122,9 @@ def list_sql(
          where m.engagement_id = e.id{_scope("m", org_id)}
       ) t
       cross join lateral (
-        select coalesce(sum(i.gross_minor) filter (where i.kind = 'milestone' and i.status = 'paid'), 0)::bigint
+        select coalesce(sum(i.gross_minor) filter (where i.kind <> 'retainage_release' and i.status = 'paid'), 0)::bigint
                  as paid,
-               (coalesce(sum(i.retainage_minor) filter (where i.kind = 'milestone' and i.voided_at is null), 0)
+               (coalesce(sum(i.retainage_minor) filter (where i.kind <> 'retainage_release' and i.voided_at is null), 0)
                 - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release' and i.voided_at is null), 0)
                )::bigint as retainage_held
           from invoices i

@@ -398,7 +398,7 @@ def engagement_invoices(session: Session, engagement_id: uuid.UUID) -> list[Invo
 def engagement_retainage(session: Session, engagement_id: uuid.UUID) -> RetainageState:
     r = session.execute(
         text(
-            "select coalesce(sum(retainage_minor) filter (where kind = 'milestone'), 0) as withheld,"
+            "select coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release'), 0) as withheld,"
             "       coalesce(sum(gross_minor) filter (where kind = 'retainage_release'), 0) as released"
             "  from invoices where engagement_id = :id and voided_at is null"
         ),

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain import completion
+from backoffice.domain.completion import BillingMode
 from backoffice.domain.engagements import EngagementStatus
 from backoffice.domain.projects import ProjectStatus, ProposalStatus
 from backoffice.domain.roles import MANAGERS
@@ -29,6 +31,7 @@ from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
 from backoffice.models import Contractor, Engagement, Milestone, Organization, Proposal, ProposalMilestone, User
 from backoffice.services import audit
+from backoffice.services import completion as completion_billing
 from backoffice.services.projects import decline_waiting, get_project, require_runner
 from backoffice.services.validation import parse_id
 
@@ -99,6 +102,7 @@ def award(session: Session, actor: Actor, project_id, proposal_id, seen_version:
                     )
                 )
             session.flush()
+            advance = completion_billing.authorize_advance(session, actor, engagement)
             project.status = ProjectStatus.AWARDED.value
             project.awarded_by, project.awarded_at = actor.user_id, func.now()
             project.updated_at = func.now()
@@ -131,6 +135,8 @@ def award(session: Session, actor: Actor, project_id, proposal_id, seen_version:
                     "status": engagement.status,
                     "milestones": len(offered),
                     "contract_value_minor": proposal.price_minor,
+                    "billing_mode": engagement.billing_mode,
+                    "advance_invoice": advance.invoice_number if advance else None,
                 },
             )
             queue.notify(session, actor.org_id, "project.awarded", project.id)
@@ -160,6 +166,17 @@ def _locked_proposal(session: Session, project_id, proposal_id) -> Proposal:
 def _contract(session: Session, actor: Actor, project, proposal: Proposal) -> Engagement:
     """The engagement an award creates: active at once (the proposal was the offer, the award its acceptance)."""
     org = session.execute(select(Organization).where(Organization.id == actor.org_id)).scalar_one()
+    completion_terms = {}
+    if project.billing_mode == BillingMode.COMPLETION:
+        # The project's advance on the proposal's price, confirmed by the person awarding (the award page shows it);
+        # the proposal's tasks share the rest (sql/project_guards.sql).
+        advance = completion.advance_amount(proposal.price_minor, project.advance_bps or 0)
+        completion_terms = {
+            "contract_value_minor": proposal.price_minor,
+            "advance_bps": project.advance_bps or 0,
+            "advance_minor": advance,
+            "advance_confirmed_by": actor.user_id if advance else None,
+        }
     engagement = Engagement(
         org_id=actor.org_id,
         contractor_id=proposal.contractor_id,
@@ -177,6 +194,7 @@ def _contract(session: Session, actor: Actor, project, proposal: Proposal) -> En
         responded_by=proposal.submitted_by,
         responded_at=func.now(),
         proposal_id=proposal.id,
+        **completion_terms,
     )
     session.add(engagement)
     session.flush()

@@ -17,6 +17,7 @@ from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.engagements import MilestoneStatus
+from backoffice.domain.completion import BillingMode
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
@@ -147,7 +148,9 @@ def _write(
     reason: str,
     number: int,
 ) -> ChangeOrder:
-    value_before = _contract_value(milestones.values())
+    # Under completion billing the contract value is the advance and the tasks: the tasks keep sharing the value less
+    # the advance, which never changes once authorized, so the value moves with them (domain.completion).
+    value_before = engagement.advance_minor + _contract_value(milestones.values())
     co = ChangeOrder(
         org_id=engagement.org_id,
         contractor_id=engagement.contractor_id,
@@ -193,6 +196,13 @@ def _write(
             session.execute(
                 update(Milestone).where(Milestone.id == line["milestone"].id).values(**values, updated_at=func.now())
             )
+    if engagement.billing_mode == BillingMode.COMPLETION and co.contract_value_after != value_before:
+        # The database holds them together at commit (sql/completion.sql, completion_engagement_check).
+        session.execute(
+            update(Engagement)
+            .where(Engagement.id == engagement.id)
+            .values(contract_value_minor=co.contract_value_after, updated_at=func.now())
+        )
     session.flush()
     audit.record(
         session,

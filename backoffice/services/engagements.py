@@ -15,10 +15,14 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain import completion
 from backoffice.domain import engagements as rules
+from backoffice.domain.completion import BillingMode
 from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceStatus
+from backoffice.domain.money import AmountError, format_amount, parse_amount
+from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
@@ -53,6 +57,10 @@ class EngagementInput:
     retainage: str = ""
     payment_terms_days: str = ""
     service_fee: str = ""
+    # Completion billing (domain.completion): the contract value and the advance (empty: the organization's default).
+    billing_mode: str = "milestone"
+    contract_value: str = ""
+    advance: str = ""
 
 
 def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
@@ -85,9 +93,41 @@ def _clean(session: Session, actor: Actor, data: EngagementInput) -> dict:
         ),
         "service_fee_bps": clean_percent(data.service_fee, "service_fee", errors, default=0),
     }
+    values.update(_billing_terms(org, data, currency if "currency" not in errors else None, errors))
     if errors:
         raise ValidationError(errors)
     return values
+
+
+def _billing_terms(org: Organization, data: EngagementInput, currency: str | None, errors: dict[str, str]) -> dict:
+    """The billing mode and, under completion billing, the contract value and the advance (domain.completion)."""
+    try:
+        mode = BillingMode((data.billing_mode or "milestone").strip())
+    except ValueError:
+        errors["billing_mode"] = "Choose milestone billing or completion billing."
+        return {}
+    if mode == BillingMode.MILESTONE:
+        return {"billing_mode": mode.value, "contract_value_minor": None, "advance_bps": 0, "advance_minor": 0}
+    value = None
+    if currency is not None:
+        try:
+            value = parse_amount(data.contract_value, currency)
+        except AmountError as exc:
+            errors["contract_value"] = str(exc)
+    default = org.default_advance_bps if org.advances_enabled else 0
+    bps = clean_percent(data.advance, "advance", errors, default=default)
+    if bps is not None and bps > completion.ADVANCE_MAX_BPS:
+        errors["advance"] = f"An advance is at most {format_bps(completion.ADVANCE_MAX_BPS)}% of the contract value."
+    elif bps and not org.advances_enabled:
+        errors["advance"] = "This organization pays no advances (Settings); enter 0."
+    if value is None or bps is None or "advance" in errors:
+        return {"billing_mode": mode.value}
+    return {
+        "billing_mode": mode.value,
+        "contract_value_minor": value,
+        "advance_bps": bps,
+        "advance_minor": completion.advance_amount(value, bps),
+    }
 
 
 def is_manager_member(session: Session, user_id: uuid.UUID, org_id: uuid.UUID) -> bool:
@@ -193,11 +233,15 @@ def update_terms(session: Session, actor: Actor, engagement_id, data: Engagement
     return engagement
 
 
-def perform(session: Session, actor: Actor, engagement_id, action: str, reason: str = "") -> Engagement:
+def perform(
+    session: Session, actor: Actor, engagement_id, action: str, reason: str = "", *, confirm_advance: bool = False
+) -> Engagement:
     """Move the engagement by ``action`` (send, accept, decline, pause, resume, complete, cancel).
 
     Raises Forbidden for the wrong person, InvalidTransition for the wrong state, ValidationError for a
-    missing reason (decline and cancel need one). Records who and when, and audits the move.
+    missing reason (decline and cancel need one) or, sending a completion engagement with an advance, for an
+    advance not confirmed (``confirm_advance``). Records who and when, and audits the move. Accepting a completion
+    engagement authorizes its advance in the same transaction (services/completion.authorize_advance).
     """
     with unit_of_work(session):
         engagement = get_engagement(session, engagement_id, lock=True)
@@ -210,6 +254,16 @@ def perform(session: Session, actor: Actor, engagement_id, action: str, reason: 
         engagement.updated_at = func.now()
         if action == "send":
             engagement.sent_at, engagement.sent_by = func.now(), actor.user_id
+            if engagement.billing_mode == BillingMode.COMPLETION and engagement.advance_minor > 0:
+                if not confirm_advance:
+                    raise ValidationError(
+                        {
+                            "confirm_advance": "Confirm the advance of "
+                            f"{format_amount(engagement.advance_minor, engagement.currency)}: it is authorized for "
+                            "payment, ahead of any work, as soon as the contractor accepts."
+                        }
+                    )
+                engagement.advance_confirmed_by = actor.user_id
         elif action in ("accept", "decline"):
             engagement.responded_at, engagement.responded_by = func.now(), actor.user_id
             if action == "decline":
@@ -222,7 +276,15 @@ def perform(session: Session, actor: Actor, engagement_id, action: str, reason: 
         data = {"from": before, "to": target.value}
         if reason_text:
             data["reason"] = reason_text
+        if action == "send" and engagement.advance_confirmed_by is not None:
+            data["advance_minor"] = engagement.advance_minor
+            data["advance_confirmed"] = True
         audit.record(session, actor, f"engagement.{_event(action)}", "engagement", engagement.id, data)
+        if action == "accept":
+            # (Imported here: services.completion builds on this module.)
+            from backoffice.services.completion import authorize_advance
+
+            authorize_advance(session, actor, engagement)
         if action in ("send", "accept", "decline"):
             queue.notify(session, engagement.org_id, f"engagement.{_event(action)}", engagement.id)
     return engagement
@@ -257,6 +319,21 @@ def _check_preconditions(session: Session, engagement: Engagement, action: str) 
     live = [s for s in statuses if s != MilestoneStatus.CANCELLED]
     if action == "send" and not live:
         raise InvalidTransition("Add at least one milestone before sending the work request.")
+    if engagement.billing_mode == BillingMode.COMPLETION:
+        if action == "send":
+            amounts = session.execute(
+                select(Milestone.amount_minor).where(
+                    Milestone.engagement_id == engagement.id, Milestone.status != MilestoneStatus.CANCELLED
+                )
+            ).scalars().all()
+            problem = completion_schedule_problem(engagement, list(amounts))
+            if problem:
+                raise InvalidTransition(problem)
+        if action == "complete":
+            raise InvalidTransition(
+                "An engagement billed on completion completes itself: approving its last task authorizes the final "
+                "payment and completes it."
+            )
     if action == "complete":
         waiting = [s for s in live if s != MilestoneStatus.APPROVED]
         if not live or waiting:
@@ -297,3 +374,21 @@ def _jsonable_value(v):
 
 def _jsonable(values: dict) -> dict:
     return {k: _jsonable_value(v) for k, v in values.items()}
+
+
+def completion_schedule_problem(engagement, task_amounts: list[int]) -> str | None:
+    """Why a completion engagement's tasks cannot be sent as they are, in words for the page (domain.completion's
+    rule, with the amounts formatted), or None."""
+    value, advance = engagement.contract_value_minor, engagement.advance_minor
+    problem = completion.schedule_problem(value, advance, task_amounts)
+    if problem is None or value is None:
+        return problem
+    pool = completion.task_pool(value, advance)
+    return (
+        f"The tasks add up to {format_amount(sum(task_amounts), engagement.currency)}; they must add up to "
+        f"{format_amount(pool, engagement.currency)}, the contract value "
+        f"{format_amount(value, engagement.currency)} less the advance "
+        f"{format_amount(advance, engagement.currency)}. Edit the tasks or the terms."
+        if task_amounts
+        else "Add at least one task before sending the work request."
+    )

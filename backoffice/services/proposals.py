@@ -59,15 +59,19 @@ class CheckedProposal:
     total: int
 
 
-def check_proposal(currency: str, data: ProposalInput) -> CheckedProposal:
-    """Check a proposal as typed; never raises (errors are in the result, keyed by field)."""
+def check_proposal(currency: str, data: ProposalInput, advance_bps: int | None = None) -> CheckedProposal:
+    """Check a proposal as typed; never raises (errors are in the result, keyed by field). On a completion project
+    (``advance_bps`` given) the milestones share the price less the advance (domain.projects.proposal_task_pool)."""
     errors: dict[str, str] = {}
     price = None
     try:
         price = parse_amount(data.price, currency)
     except AmountError as exc:
         errors["price"] = str(exc)
-    checked = check_schedule(currency, ScheduleInput(rows=data.rows, mode=data.mode, contract_value=data.price))
+    pool = data.price
+    if price is not None and advance_bps is not None:
+        pool = format_amount(rules.proposal_task_pool(price, advance_bps), currency, symbol=False)
+    checked = check_schedule(currency, ScheduleInput(rows=data.rows, mode=data.mode, contract_value=pool))
     for key, message in checked.errors.items():
         # The price is the contract value: a price that does not parse is said at "price" already, and one too small
         # to give every milestone an amount (a split or percentages) is said there too. (Before, the second was
@@ -78,12 +82,17 @@ def check_proposal(currency: str, data: ProposalInput) -> CheckedProposal:
         errors["rows"] = f"Propose at most {rules.MAX_PROPOSAL_MILESTONES} milestones."
     amounts = list(checked.amounts.values())
     complete = price is not None and "rows" not in errors and amounts and len(amounts) == len(live)
-    if complete and not rules.milestones_share_price(price, amounts):
-        total = sum(amounts)
+    if complete and not rules.milestones_share_price(price, amounts, advance_bps):
+        total, share = sum(amounts), rules.proposal_task_pool(price, advance_bps)
+        what = (
+            f"the price of {format_amount(price, currency)}"
+            if advance_bps is None
+            else f"the price less the advance, {format_amount(share, currency)}"
+        )
         errors["rows"] = (
             f"The milestones add up to {format_amount(total, currency)}, "
-            f"{format_amount(abs(total - price), currency)} {'more' if total > price else 'less'} than the price "
-            f"of {format_amount(price, currency)}; change an amount or the price so that they match exactly."
+            f"{format_amount(abs(total - share), currency)} {'more' if total > share else 'less'} than {what}; "
+            "change an amount or the price so that they match exactly."
         )
     timeline = clean_text(data.timeline, "timeline", errors, label="timeline", required=False, max_len=500)
     note = clean_text(data.note, "note", errors, label="note", required=False, max_len=10000, multiline=True)
@@ -268,7 +277,7 @@ def _require_changeable(session: Session, proposal: Proposal, project: Project, 
 
 
 def _checked(session, actor, project, data, files, *, proposal: Proposal | None = None) -> CheckedProposal:
-    checked = check_proposal(project.currency, data)
+    checked = check_proposal(project.currency, data, advance_bps_of(project))
     errors = dict(checked.errors)
     if files:
         kept = 0
@@ -350,3 +359,8 @@ def _refused(exc: DBAPIError) -> Exception:
     if state == "23505":
         return Conflict(ProposalRefusal.DUPLICATE.message)
     return InvalidTransition(text[:1].upper() + text[1:].rstrip(".") + ".")
+
+
+def advance_bps_of(project) -> int | None:
+    """The advance a completion project's contract takes, which its proposals' milestones leave out; None otherwise."""
+    return (project.advance_bps or 0) if project.billing_mode == "completion" else None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
+from backoffice.domain.completion import BillingMode
 from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.percent import parse_percent_to_bps
@@ -25,7 +26,7 @@ from backoffice.domain.roles import MANAGERS
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import Engagement, EvidenceFile, Milestone, Organization, Review, Submission, User
-from backoffice.services import audit, change_orders, invoices
+from backoffice.services import audit, change_orders, completion, invoices
 from backoffice.services.engagements import can_decide, get_engagement
 from backoffice.services.submissions import get_milestone, latest_submission
 from backoffice.services.validation import clean_text, parse_id
@@ -126,7 +127,10 @@ def decide(session: Session, actor: Actor, milestone_id, data: DecisionInput) ->
             update(Milestone).where(Milestone.id == milestone.id).values(status=status.value, updated_at=func.now())
         )
         invoice = None
-        if status == MilestoneStatus.APPROVED:
+        if status == MilestoneStatus.APPROVED and engagement.billing_mode == BillingMode.COMPLETION:
+            # A task: approving it authorizes nothing by itself, but the last one authorizes the final payment.
+            invoice = completion.after_task_approved(session, actor, engagement)
+        elif status == MilestoneStatus.APPROVED:
             invoice = invoices.authorize_milestone(session, actor, engagement, milestone, review)
         audit.record(
             session,
