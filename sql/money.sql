@@ -154,7 +154,13 @@ begin
       using errcode = '23514';
   end if;
   -- An approval policy (issue 18): at or above a live policy's amount the authorization awaits its steps
-  -- (domain.approvals.applicable_policy; invoices_approvals_start copies them once the row is in).
+  -- (domain.approvals.applicable_policy; invoices_approvals_start copies them once the row is in). A contractor's
+  -- user may not read the organization's policies: what it writes (an advance, a task invoice) starts under the one
+  -- that applies, set here (services/completion.py reads the row back).
+  if v_role = 'contractor' then
+    new.approval_policy_id := public.applicable_approval_policy(new.org_id, new.currency, new.gross_minor);
+    new.status := case when new.approval_policy_id is null then 'approved' else 'pending_approval' end;
+  end if;
   if (new.status, new.approval_policy_id) is distinct from
      (case when public.applicable_approval_policy(new.org_id, new.currency, new.gross_minor) is null
            then 'approved' else 'pending_approval' end,

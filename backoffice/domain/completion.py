@@ -67,7 +67,9 @@ def task_pool(value: int, advance: int) -> int:
     return value - advance
 
 
-def split_tasks(value: int, advance_bps: int, *, count: int | None = None, weights: list[int] | None = None) -> list[int]:
+def split_tasks(
+    value: int, advance_bps: int, *, count: int | None = None, weights: list[int] | None = None
+) -> list[int]:
     """The tasks' amounts for a contract of ``value`` with an advance of ``advance_bps``: an equal split into
     ``count`` parts, or shares in proportion to ``weights`` (percentages in basis points, or any amounts), by the
     largest remainder. They sum exactly to ``value − advance``."""
@@ -89,9 +91,7 @@ def schedule_problem(value: int | None, advance: int, task_amounts: list[int]) -
     pool = task_pool(value, advance)
     total = sum(task_amounts)
     if total != pool:
-        return "the tasks add up to {total} but must add up to the contract value less the advance, {pool}".format(
-            total=total, pool=pool
-        )
+        return f"the tasks add up to {total} but must add up to the contract value less the advance, {pool}"
     return None
 
 

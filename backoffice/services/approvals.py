@@ -13,13 +13,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import approvals as rules
+from backoffice.domain.completion import COMPLETION_KINDS
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import Role
@@ -29,6 +30,7 @@ from backoffice.models import (
     ApprovalDelegation,
     ApprovalPolicy,
     ApprovalPolicyStep,
+    Engagement,
     Invoice,
     InvoiceApproval,
     User,
@@ -308,6 +310,18 @@ def decide_step(session: Session, actor: Actor, invoice_id, decision: str, reaso
             queue.notify(session, invoice.org_id, "invoice.approval_rejected", invoice.id)
         elif invoice.status == "approved":
             queue.notify(session, invoice.org_id, "invoice.approval_completed", invoice.id)
+            if invoice.kind in COMPLETION_KINDS:
+                # The database completed the engagement if this was its final payment's last step, or the last
+                # payment that waited beside it (invoice_approvals_apply, completion_close): say so in the trail.
+                from backoffice.services.completion import record_completed  # (it builds on this module)
+
+                engagement = session.get(Engagement, invoice.engagement_id, populate_existing=True)
+                if session.execute(
+                    select(func.count())
+                    .select_from(Engagement)
+                    .where(Engagement.id == engagement.id, Engagement.completed_at == func.now())
+                ).scalar_one():
+                    record_completed(session, actor, engagement)
             if invoice.due_date <= invoice.issued_on:
                 # Payment terms of 0 days pay on approval: now that the last step approved it.
                 queue.enqueue(session, "pay_on_approval", org_id=str(invoice.org_id), invoice_id=str(invoice.id))

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
-from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.completion import BillingMode
+from backoffice.domain.engagements import MilestoneStatus
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
@@ -92,6 +92,18 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
         ]
         if not errors and not live_after and not any(line["kind"] == "add" for line in lines):
             errors["lines"] = "A change order cannot cancel every milestone; cancel the engagement instead."
+        if (
+            not errors
+            and engagement.billing_mode == BillingMode.COMPLETION
+            and not any(line["kind"] == "add" for line in lines)
+            and not any(m.status in rules.ADJUSTABLE for m in live_after)
+        ):
+            # The final payment comes with the last task's approval (domain.completion): a change order that left no
+            # task open would leave the contract with no way to finish.
+            errors["lines"] = (
+                "This would leave no task open, and the final payment is authorized when the last open task is "
+                "approved. Keep a task, or add one; to stop the work, cancel the engagement."
+            )
         if len(milestones) + sum(line["kind"] == "add" for line in lines) > MAX_MILESTONES:
             errors["lines"] = f"An engagement can have at most {MAX_MILESTONES} milestones."
         if errors:

@@ -321,11 +321,15 @@ def _check_preconditions(session: Session, engagement: Engagement, action: str) 
         raise InvalidTransition("Add at least one milestone before sending the work request.")
     if engagement.billing_mode == BillingMode.COMPLETION:
         if action == "send":
-            amounts = session.execute(
-                select(Milestone.amount_minor).where(
-                    Milestone.engagement_id == engagement.id, Milestone.status != MilestoneStatus.CANCELLED
+            amounts = (
+                session.execute(
+                    select(Milestone.amount_minor).where(
+                        Milestone.engagement_id == engagement.id, Milestone.status != MilestoneStatus.CANCELLED
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             problem = completion_schedule_problem(engagement, list(amounts))
             if problem:
                 raise InvalidTransition(problem)

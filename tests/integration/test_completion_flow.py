@@ -63,3 +63,146 @@ def test_sending_asks_the_owner_to_confirm_the_advance(act_as, admin_engine, wor
     send(act_as, p, engagement_id)
     accept(act_as, p, engagement_id)
     assert [i["kind"] for i in completion_invoices(admin_engine, engagement_id)] == ["advance"]
+
+
+def _policy(act_as, world, minimum):
+    from backoffice.services import approvals
+    from backoffice.services.approvals import PolicyInput, StepInput
+    from kit.engagements import sign_in
+
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", minimum, [StepInput(role="finance")]))
+
+
+def _decide_step(act_as, person, world, invoice_id, decision="approve", reason=""):
+    from backoffice.services import approvals
+    from kit.engagements import sign_in
+
+    session, actor = sign_in(act_as, person, world.org_a)
+    return approvals.decide_step(session, actor, invoice_id, decision, reason)
+
+
+def test_a_final_payment_awaiting_approval_completes_the_engagement_when_its_last_step_approves(
+    act_as, admin_engine, world
+):
+    _policy(act_as, world, "5,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="0", tasks=("4,000.00", "6,000.00")
+    )
+    approve_task(act_as, p, tasks[0])
+    approve_task(act_as, p, tasks[1])
+    (final,) = completion_invoices(admin_engine, engagement_id)
+    assert (final["kind"], final["gross_minor"], final["status"]) == ("final", 1_000_000, "pending_approval")
+    assert engagement_row(admin_engine, engagement_id).status == "active"  # not until its payment is approved
+    _decide_step(act_as, world.finance, world, final["id"])
+    assert engagement_row(admin_engine, engagement_id).status == "completed"
+
+
+def test_a_rejected_task_invoice_sends_its_tasks_back_and_they_are_invoiced_again_after_approval(
+    act_as, admin_engine, world
+):
+    from kit.engagements import milestones_of
+
+    _policy(act_as, world, "3,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="0", tasks=("4,000.00", "3,000.00", "3,000.00")
+    )
+    approve_task(act_as, p, tasks[0])
+    raised = raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    _decide_step(act_as, world.finance, world, raised["id"], "reject", "The photos show the old cabinets.")
+    assert {m.id: m.status for m in milestones_of(admin_engine, engagement_id)}[tasks[0]] == "planned"
+    approve_task(act_as, p, tasks[0])
+    again = raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    assert again["gross_minor"] == 400_000
+    kinds = [(i["kind"], i["status"]) for i in completion_invoices(admin_engine, engagement_id)]
+    assert kinds == [("completion", "void"), ("completion", "pending_approval")]
+
+
+def test_a_rejected_advance_is_paid_with_the_final_payment(act_as, admin_engine, world):
+    _policy(act_as, world, "1,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="12", tasks=("8,800.00",)
+    )
+    (advance,) = completion_invoices(admin_engine, engagement_id)
+    assert advance["status"] == "pending_approval"
+    _decide_step(act_as, world.finance, world, advance["id"], "reject", "No advances on this one.")
+    approve_task(act_as, p, tasks[0])
+    advance, final = completion_invoices(admin_engine, engagement_id)
+    assert advance["status"] == "void" and final["gross_minor"] == 1_000_000  # the task and the advance never paid
+    _decide_step(act_as, world.finance, world, final["id"])
+    assert engagement_row(admin_engine, engagement_id).status == "completed"
+
+
+def test_approving_the_last_task_waits_for_a_payment_awaiting_approval(act_as, admin_engine, world):
+    from kit.engagements import owner_query
+    from kit.money import decide_as
+
+    from backoffice.errors import Conflict
+
+    _policy(act_as, world, "3,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="0", tasks=("4,000.00", "6,000.00")
+    )
+    approve_task(act_as, p, tasks[0])
+    raised = raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    with pytest.raises(Conflict) as exc:
+        approve_task(act_as, p, tasks[1])
+    assert raised["invoice_number"] in exc.value.message
+    _decide_step(act_as, world.finance, world, raised["id"])
+    (sub,) = owner_query(admin_engine, "select id from submissions where milestone_id = :m", m=tasks[1])
+    decide_as(act_as, world.owner, world.org_a, tasks[1], sub["id"], "approve")
+    kinds = [i["kind"] for i in completion_invoices(admin_engine, engagement_id)]
+    assert kinds == ["completion", "final"]
+
+
+def test_a_change_order_moves_the_contract_value_with_the_tasks_and_never_the_advance(act_as, admin_engine, world):
+    from kit.engagements import owner_query, sign_in
+
+    from backoffice.errors import ValidationError
+    from backoffice.services import change_orders
+    from backoffice.services.schedule import RowInput
+
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="12", tasks=("4,400.00", "4,400.00")
+    )
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    change_orders.issue_change_order(
+        session,
+        actor,
+        engagement_id,
+        change_orders.ChangeOrderInput(
+            reason="Extra shelving",
+            based_on=0,
+            additions=[RowInput(title="Shelving", deliverable="Oak", amount="1,000.00", due_date="2030-05-01")],
+        ),
+    )
+    (e,) = owner_query(admin_engine, "select * from engagements where id = :i", i=engagement_id)
+    assert (e["contract_value_minor"], e["advance_minor"]) == (1_100_000, 120_000)
+    (co,) = owner_query(admin_engine, "select * from change_orders where engagement_id = :i", i=engagement_id)
+    assert (co["contract_value_before"], co["contract_value_after"]) == (1_000_000, 1_100_000)
+    # Approving both original tasks leaves the new one open: no final yet; cancelling the last open task is refused.
+    approve_task(act_as, p, tasks[0])
+    approve_task(act_as, p, tasks[1])
+    new_task = owner_query(
+        admin_engine, "select id from milestones where engagement_id = :i and title = 'Shelving'", i=engagement_id
+    )[0]["id"]
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(ValidationError) as exc:
+        change_orders.issue_change_order(
+            session,
+            actor,
+            engagement_id,
+            change_orders.ChangeOrderInput(
+                reason="Not needed", based_on=1, changes=[change_orders.MilestoneChange(str(new_task), cancel=True)]
+            ),
+        )
+    assert "no task open" in exc.value.fields["lines"]
+    approve_task(act_as, p, new_task)
+    invoices = completion_invoices(admin_engine, engagement_id)
+    assert [i["kind"] for i in invoices] == ["advance", "final"]
+    assert sum(i["gross_minor"] for i in invoices) == 1_100_000
