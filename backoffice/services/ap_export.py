@@ -35,7 +35,7 @@ from backoffice.domain.ap_export import (
     layout_for,
 )
 from backoffice.domain.currency import is_currency, minor_units
-from backoffice.domain.invoices import InvoiceStatus
+from backoffice.domain.invoices import InvoiceKind, InvoiceStatus
 from backoffice.domain.money import format_amount
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
@@ -61,7 +61,10 @@ _TEXT_SQL = {
     "engagement": "e.title",
     "sow_reference": "e.sow_reference",
     "milestone": "m.title",
-    "kind": "case i.kind when 'milestone' then 'Milestone' else 'Retainage release' end",
+    # The kind in words: domain.invoices.InvoiceKind's labels, written out once from the enum (constants only).
+    "kind": "case i.kind "
+    + " ".join(f"when '{k.value}' then '{k.label}'" for k in InvoiceKind)
+    + " end",
     "currency": "i.currency",
     "account": "o.ap_expense_account",
     "quantity": "'1'",
