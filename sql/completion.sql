@@ -351,7 +351,11 @@ begin
   end if;
   if tg_op = 'INSERT' or old.status = 'draft' then
     select * into v_org from public.organizations o where o.id = new.org_id;
-    if new.advance_bps > 0 and not v_org.advances_enabled then
+    -- (Judged when the advance is set or sent: a draft written before the organization switched advances off can
+    -- still be edited down to none, or cancelled.)
+    if new.advance_bps > 0 and not v_org.advances_enabled
+       and (tg_op = 'INSERT' or new.advance_bps is distinct from old.advance_bps or new.status <> 'draft')
+       and new.status <> 'cancelled' then
       raise exception 'this organization pays no advances' using errcode = '23514';
     end if;
     if new.advance_minor is distinct from public.completion_advance(new.contract_value_minor, new.advance_bps) then
