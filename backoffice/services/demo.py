@@ -12,7 +12,15 @@ from backoffice.config import load_settings, tax_id_key_for
 from backoffice.db import unit_of_work
 from backoffice.domain.roles import Role
 from backoffice.models import Organization
-from backoffice.services import bootstrap, demo_controls, demo_engagements, demo_money, demo_projects, demo_tax
+from backoffice.services import (
+    bootstrap,
+    demo_completion,
+    demo_controls,
+    demo_engagements,
+    demo_money,
+    demo_projects,
+    demo_tax,
+)
 from backoffice.services.auth import hash_password
 
 DEMO_PASSWORD = "backoffice-demo"
@@ -143,6 +151,9 @@ def seed(session: Session, *, tax_id_key: str | None = None) -> list[DemoLogin]:
         nina=nina_actor,
         ben=Actor(ben.id, acme.id, Role.CONTRACTOR, ben.email, ben.name, contractor_id=bluebird.id),
         hal=Actor(hal.id, acme.id, Role.CONTRACTOR, hal.email, hal.name, contractor_id=harbor.id),
+    )
+    demo_completion.seed(
+        session, owner=omar, nina=nina_actor, finance=Actor(fiona.id, acme.id, Role.FINANCE, fiona.email, fiona.name)
     )
     demo_engagements.seed_second_org(
         session, owner=Actor(gina.id, globex.id, Role.OWNER, gina.email, gina.name), contractor_id=kestrel.id

@@ -21,11 +21,14 @@ def seeded(admin_engine, demo_data):
     return demo_data.acme, owner
 
 
-def test_the_demo_owner_has_one_submission_waiting_with_files_and_a_link(seeded, act_as):
+def test_the_demo_owner_has_two_submissions_waiting_one_with_files_and_a_link(seeded, act_as):
     acme, owner = seeded
     session = act_as(owner, acme)
     queue = review_queue(session, actor_of(session, owner, acme)).rows
-    assert [(r.title, r.file_count, r.link_count) for r in queue] == [("Cabinetry and countertops", 3, 1)]
+    assert [(r.title, r.file_count, r.link_count) for r in queue] == [
+        ("Cabinetry and countertops", 3, 1),
+        ("Joinery and kitchenette", 2, 0),  # a task of the fit-out billed on completion (services/demo_completion)
+    ]
 
 
 def test_the_demo_shows_a_dispute_then_an_approval_and_its_audit_chain_verifies(seeded, act_as, admin_engine):
@@ -68,7 +71,13 @@ def test_the_demo_has_a_partial_sent_back_and_a_voided_batch_whose_payments_wait
             ),
             {"o": acme},
         ).scalar_one()
-    assert [(b.number, b.status, b.row_count) for b in batches] == [(1, "live", 2), (2, "voided", 2)]
+    # 3 and 4: the completion billing's (services/demo_completion): the signage's paid, the fit-out's task invoice
+    assert [(b.number, b.status, b.row_count) for b in batches] == [
+        (1, "live", 2),
+        (2, "voided", 2),
+        (3, "live", 2),
+        (4, "live", 1),
+    ]
     assert waiting == 2
 
 

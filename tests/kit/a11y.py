@@ -51,6 +51,7 @@ MAIN_PAGES = (
     MainPage(OWNER, "engagement page (completed)", "/engagements/{lobby}"),
     MainPage(OWNER, "engagement page (draft)", "/engagements/{showroom}"),
     MainPage(OWNER, "engagement page (awaiting acceptance)", "/engagements/{rewiring}"),
+    MainPage(OWNER, "engagement page (billed on completion, half way)", "/engagements/{fit_out}"),
     MainPage(OWNER, "new engagement form", "/engagements/new"),
     MainPage(OWNER, "engagement terms form", "/engagements/{showroom}/terms"),
     MainPage(OWNER, "milestones schedule editor", "/engagements/{showroom}/milestones"),
@@ -92,6 +93,7 @@ MAIN_PAGES = (
     MainPage(NINA, "home", "/"),
     MainPage(NINA, "engagements list", "/engagements"),
     MainPage(NINA, "engagement page (active)", "/engagements/{kitchen}"),
+    MainPage(NINA, "engagement page (billed on completion, a task to invoice)", "/engagements/{fit_out}"),
     MainPage(NINA, "milestone page (submit form)", "/milestones/{finishing}"),
     MainPage(NINA, "milestone page (awaiting review)", "/milestones/{cabinetry}"),
     MainPage(NINA, "Your payments", "/invoices/"),
@@ -123,6 +125,7 @@ def demo_ids(admin_engine, acme) -> dict[str, str]:
             "lobby": engagement("Lobby refresh"),
             "showroom": engagement("Showroom signage"),
             "rewiring": engagement("Office rewiring, 2nd floor"),
+            "fit_out": engagement("Office fit-out, 4th floor"),  # services/demo_completion
             "northwind": one("select id from contractors where org_id = :org and legal_name = 'Northwind Design Ltd'"),
             "batch": one("select id from ap_export_batches where org_id = :org order by created_at limit 1"),
         }
