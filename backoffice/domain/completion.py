@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from backoffice.domain.money import allocate, percent_of, split_equally
+from backoffice.domain.percent import format_bps
 
 
 class BillingMode(StrEnum):
@@ -60,6 +61,16 @@ def advance_amount(value: int, advance_bps: int) -> int:
     if not 0 <= advance_bps <= ADVANCE_MAX_BPS:
         raise ValueError("an advance is between 0% and 50% of the contract value")
     return percent_of(value, advance_bps)
+
+
+def advance_problem(advance_bps: int, advances_enabled: bool) -> str | None:
+    """Why an advance of ``advance_bps`` may not be asked, or None: at most ADVANCE_MAX_BPS, and none at all in an
+    organization that pays no advances (its settings)."""
+    if advance_bps > ADVANCE_MAX_BPS:
+        return f"An advance is at most {format_bps(ADVANCE_MAX_BPS)}% of the contract value."
+    if advance_bps and not advances_enabled:
+        return "This organization pays no advances (Settings); enter 0."
+    return None
 
 
 def task_pool(value: int, advance: int) -> int:

@@ -14,7 +14,8 @@ from datetime import date, datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from backoffice.domain.projects import Audience, ProjectStatus, ProposalStatus
+from backoffice.domain.completion import BillingMode, advance_amount, task_word
+from backoffice.domain.projects import Audience, ProjectStatus, ProposalStatus, proposal_task_pool
 from backoffice.queries.contractor_record import ContractorRecord, contractor_records
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
@@ -125,6 +126,7 @@ class ProjectDetail:
     budget_minor: int | None
     deadline: date
     billing_mode: str
+    advance_bps: int | None  # a completion project's advance (domain.completion), None under milestone billing
     audience: Audience
     owner_user_id: uuid.UUID
     owner_name: str | None
@@ -139,10 +141,20 @@ class ProjectDetail:
     engagement_id: uuid.UUID | None  # the contract the award created
     invited: list[InvitedContractor] = field(default_factory=list)
 
+    @property
+    def completion(self) -> bool:
+        """Its contract is billed on completion: an advance at the award, tasks for the rest."""
+        return self.billing_mode == BillingMode.COMPLETION
+
+    def task_word(self, *, plural: bool = False, capital: bool = False) -> str:
+        """What its contract's milestones are called ("tasks" under completion billing)."""
+        return task_word(self.billing_mode, plural=plural, capital=capital)
+
 
 _DETAIL = """
 select p.id, p.title, p.description, p.status, p.category_id, c.name as category_name, p.currency, p.budget_minor,
-       p.deadline, p.billing_mode, p.audience, p.owner_user_id, o.name as owner_name, cb.name as created_by_name,
+       p.deadline, p.billing_mode, p.advance_bps, p.audience, p.owner_user_id, o.name as owner_name,
+       cb.name as created_by_name,
        p.created_at, p.updated_at, ab.name as awarded_by_name, p.awarded_at, xb.name as cancelled_by_name,
        p.cancelled_at, p.cancel_reason,
        (select e.id from proposals q
@@ -217,6 +229,17 @@ class ProposalView:
     milestones: list[ProposedMilestone]
     files: list[ProposalFileRow]
     record: ContractorRecord
+    advance_bps: int | None = None  # the project's advance on a completion project; None under milestone billing
+
+    @property
+    def advance_minor(self) -> int | None:
+        """The advance an award of this proposal authorizes at once (its price at the project's rate), or None."""
+        return None if self.advance_bps is None else advance_amount(self.price_minor, self.advance_bps)
+
+    @property
+    def task_pool(self) -> int:
+        """What its milestones (tasks) share: the price, less the advance on a completion project."""
+        return proposal_task_pool(self.price_minor, self.advance_bps)
 
     @property
     def first_due(self) -> date | None:
@@ -236,9 +259,11 @@ class ProposalView:
 # came in within each.
 _PROPOSALS = """
 select q.id, q.contractor_id, c.legal_name as contractor_name, q.status, q.price_minor, q.timeline, q.note,
-       q.submitted_at, q.updated_at, q.decided_at, q.withdrawn_at
+       q.submitted_at, q.updated_at, q.decided_at, q.withdrawn_at,
+       p.advance_bps  -- set on a completion project only (projects_advance_only_for_completion)
   from proposals q
   join contractors c on c.org_id = q.org_id and c.id = q.contractor_id
+  join projects p on p.org_id = q.org_id and p.id = q.project_id
  where q.project_id = :id
  order by array_position(array['accepted', 'submitted', 'declined', 'withdrawn'], q.status), q.submitted_at, q.id
 """
@@ -259,9 +284,9 @@ select f.proposal_id, f.id, f.file_name, f.size_bytes, f.content_type
 
 
 def proposals_compared(session: Session, project_id: uuid.UUID) -> list[ProposalView]:
-    """Every proposal of the project, each with its milestones, its files (not their bytes) and its contractor's
-    record in this organization (queries/contractor_record.py). Four statements plus the record's three, whatever
-    the number of proposals."""
+    """Every proposal of the project, each with its milestones, its files (not their bytes), the project's advance on
+    a completion project, and its contractor's record in this organization (queries/contractor_record.py). Four
+    statements plus the record's three, whatever the number of proposals."""
     rows = session.execute(text(_PROPOSALS), {"id": project_id}).mappings().all()
     if not rows:
         return []

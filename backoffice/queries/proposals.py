@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.domain import projects as rules
+from backoffice.domain.completion import BillingMode, advance_amount, task_word
 from backoffice.domain.projects import ProposalRefusal
 from backoffice.models import Proposal, ProposalFile, ProposalMilestone
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
@@ -75,6 +76,7 @@ class ProjectView:
     budget_minor: int | None
     currency: str
     billing_mode: str
+    advance_bps: int | None  # a completion project's advance (domain.completion), None under milestone billing
     status: str
     audience: str
     retainage_bps: int  # the organization's terms an award gives the contract (services/awards.py)
@@ -85,6 +87,19 @@ class ProjectView:
     @property
     def billing_label(self) -> str:
         return rules.BILLING_MODES.get(self.billing_mode, self.billing_mode)
+
+    @property
+    def completion(self) -> bool:
+        """Its contract is billed on completion: an advance when it is awarded, tasks that share the rest."""
+        return self.billing_mode == BillingMode.COMPLETION
+
+    def task_word(self, *, plural: bool = False, capital: bool = False) -> str:
+        """What its milestones are called ("tasks" under completion billing)."""
+        return task_word(self.billing_mode, plural=plural, capital=capital)
+
+    def advance_on(self, price_minor: int) -> int | None:
+        """The advance an award at ``price_minor`` authorizes at once, or None under milestone billing."""
+        return None if self.advance_bps is None else advance_amount(price_minor, self.advance_bps)
 
     @property
     def may_withdraw(self) -> bool:
@@ -176,7 +191,7 @@ select q.id, q.project_id, p.title as project_title, c.name as category, p.deadl
 
 _PROJECT = f"""
 select p.id, p.title, p.description, c.name as category, p.deadline, p.budget_minor, p.currency, p.billing_mode,
-       p.status, p.audience, o.default_retainage_bps as retainage_bps, o.payment_terms_days,
+       p.advance_bps, p.status, p.audience, o.default_retainage_bps as retainage_bps, o.payment_terms_days,
        {_INVITED},
        exists (select 1 from proposals q
                 where q.org_id = p.org_id and q.project_id = p.id and q.contractor_id = :contractor) as proposed

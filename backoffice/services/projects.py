@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain import completion
 from backoffice.domain import projects as rules
+from backoffice.domain.completion import BillingMode
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import AmountError, parse_amount
 from backoffice.domain.projects import Audience, ProjectStatus, ProposalStatus
@@ -23,9 +25,12 @@ from backoffice.models import Contractor, Organization, Project, ProjectCategory
 from backoffice.queries.projects import today
 from backoffice.services import audit
 from backoffice.services.engagements import is_manager_member
-from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
+from backoffice.services.validation import clean_date, clean_percent, clean_text, get_visible, parse_id
 
 MAX_INVITED = 200
+
+# The form field of a project's column, where they differ: the advance is typed as a percentage.
+FIELD_OF = {"advance_bps": "advance"}
 
 
 # --- categories (admin settings) -----------------------------------------------------------------------------------
@@ -85,6 +90,7 @@ class ProjectInput:
     currency: str = ""
     budget: str = ""
     billing_mode: str = "milestone"
+    advance: str = ""  # a completion project's advance, a percentage; empty takes the organization's default
     audience: str = Audience.INVITED.value
     owner_user_id: str = ""
     invited: tuple[str, ...] = ()  # contractor ids
@@ -128,6 +134,8 @@ def _clean(session: Session, actor: Actor, data: ProjectInput, project: Project 
     if data.billing_mode not in rules.BILLING_MODES:
         errors["billing_mode"] = "Choose how the contract will be billed."
     values["billing_mode"] = data.billing_mode
+    completion_mode = data.billing_mode == BillingMode.COMPLETION
+    values["advance_bps"] = _advance(org, data, project, errors) if completion_mode else None
     if data.audience not in {a.value for a in Audience}:
         errors["audience"] = "Choose who may propose: the contractors you invite, or every contractor."
     values["audience"] = data.audience
@@ -148,6 +156,24 @@ def _clean(session: Session, actor: Actor, data: ProjectInput, project: Project 
     if errors:
         raise ValidationError(errors)
     return values | {"invited": invited}
+
+
+def _advance(org: Organization, data: ProjectInput, project: Project | None, errors: dict[str, str]) -> int | None:
+    """A completion project's advance in basis points (domain.completion): typed, or else the project's own (an edit)
+    or the organization's default (0 when it pays no advances). An advance the organization no longer pays is kept
+    on a project that already asked it (its proposals priced it); a new or changed one is refused."""
+    if project is not None and project.advance_bps is not None:
+        default = project.advance_bps
+    else:
+        default = org.default_advance_bps if org.advances_enabled else 0
+    bps = clean_percent(data.advance, "advance", errors, default=default)
+    if bps is None:
+        return None
+    kept = project is not None and bps == project.advance_bps
+    problem = completion.advance_problem(bps, org.advances_enabled or kept)
+    if problem:
+        errors["advance"] = problem
+    return bps
 
 
 def _invited(session: Session, actor: Actor, raw_ids, errors: dict[str, str]) -> list[uuid.UUID]:
@@ -227,8 +253,8 @@ def update_project(session: Session, actor: Actor, project_id, data: ProjectInpu
         if proposed and (fixed := [k for k in rules.FIXED_ONCE_PROPOSED if values[k] != getattr(project, k)]):
             raise ValidationError(
                 {
-                    k: "Fixed once a contractor has proposed: the offers priced what the project asked. Cancel it "
-                    "and open a new project to ask for something else."
+                    FIELD_OF.get(k, k): "Fixed once a contractor has proposed: the offers priced what the project "
+                    "asked. Cancel it and open a new project to ask for something else."
                     for k in fixed
                 }
             )

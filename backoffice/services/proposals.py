@@ -20,6 +20,7 @@ from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import evidence as evidence_rules
 from backoffice.domain import projects as rules
+from backoffice.domain.completion import BillingMode, advance_amount, task_word
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.projects import ProposalRefusal, ProposalStatus
 from backoffice.domain.roles import Role
@@ -57,21 +58,31 @@ class CheckedProposal:
     errors: dict[str, str]
     amounts: dict[int, int]  # row index -> minor units, shown beside percentages and splits
     total: int
+    advance: int | None = None  # on a completion project, once the price is known: what the award advances
+    pool: int | None = None  # what the milestones (tasks) share once the price is known: the price less any advance
 
 
 def check_proposal(currency: str, data: ProposalInput, advance_bps: int | None = None) -> CheckedProposal:
     """Check a proposal as typed; never raises (errors are in the result, keyed by field). On a completion project
-    (``advance_bps`` given) the milestones share the price less the advance (domain.projects.proposal_task_pool)."""
+    (``advance_bps`` given) the milestones, called tasks, share the price less the advance
+    (domain.projects.proposal_task_pool): percentages and an equal split divide that, and the result says the advance
+    and what the tasks share."""
     errors: dict[str, str] = {}
-    price = None
+    word = task_word(BillingMode.MILESTONE if advance_bps is None else BillingMode.COMPLETION, plural=True)
+    price = pool = advance = None
     try:
         price = parse_amount(data.price, currency)
     except AmountError as exc:
         errors["price"] = str(exc)
-    pool = data.price
-    if price is not None and advance_bps is not None:
-        pool = format_amount(rules.proposal_task_pool(price, advance_bps), currency, symbol=False)
-    checked = check_schedule(currency, ScheduleInput(rows=data.rows, mode=data.mode, contract_value=pool))
+    if price is not None:
+        pool = rules.proposal_task_pool(price, advance_bps)
+        advance = None if advance_bps is None else advance_amount(price, advance_bps)
+        if pool <= 0:
+            errors["price"] = f"Your price less the advance leaves nothing for the {word}; raise the price."
+    contract_value = data.price
+    if pool is not None and advance_bps is not None:
+        contract_value = format_amount(pool, currency, symbol=False) if pool > 0 else ""
+    checked = check_schedule(currency, ScheduleInput(rows=data.rows, mode=data.mode, contract_value=contract_value))
     for key, message in checked.errors.items():
         # The price is the contract value: a price that does not parse is said at "price" already, and one too small
         # to give every milestone an amount (a split or percentages) is said there too. (Before, the second was
@@ -79,19 +90,19 @@ def check_proposal(currency: str, data: ProposalInput, advance_bps: int | None =
         errors.setdefault("price" if key == "contract_value" else key, message)
     live = [r for r in data.rows if not r.is_blank()]
     if len(live) > rules.MAX_PROPOSAL_MILESTONES:
-        errors["rows"] = f"Propose at most {rules.MAX_PROPOSAL_MILESTONES} milestones."
+        errors["rows"] = f"Propose at most {rules.MAX_PROPOSAL_MILESTONES} {word}."
     amounts = list(checked.amounts.values())
-    complete = price is not None and "rows" not in errors and amounts and len(amounts) == len(live)
+    complete = price is not None and pool > 0 and "rows" not in errors and amounts and len(amounts) == len(live)
     if complete and not rules.milestones_share_price(price, amounts, advance_bps):
-        total, share = sum(amounts), rules.proposal_task_pool(price, advance_bps)
+        total = sum(amounts)
         what = (
             f"the price of {format_amount(price, currency)}"
             if advance_bps is None
-            else f"the price less the advance, {format_amount(share, currency)}"
+            else f"the price less the advance, {format_amount(pool, currency)}"
         )
         errors["rows"] = (
-            f"The milestones add up to {format_amount(total, currency)}, "
-            f"{format_amount(abs(total - share), currency)} {'more' if total > share else 'less'} than {what}; "
+            f"The {word} add up to {format_amount(total, currency)}, "
+            f"{format_amount(abs(total - pool), currency)} {'more' if total > pool else 'less'} than {what}; "
             "change an amount or the price so that they match exactly."
         )
     timeline = clean_text(data.timeline, "timeline", errors, label="timeline", required=False, max_len=500)
@@ -104,6 +115,8 @@ def check_proposal(currency: str, data: ProposalInput, advance_bps: int | None =
         errors=errors,
         amounts=checked.amounts,
         total=checked.total,
+        advance=advance,
+        pool=pool,
     )
 
 

@@ -11,7 +11,9 @@ from wtforms import RadioField, SelectField, SelectMultipleField, StringField, T
 from wtforms.fields.choices import SelectChoice
 
 from backoffice.domain import projects as rules
+from backoffice.domain.completion import ADVANCE_MAX_BPS, task_word
 from backoffice.domain.money import format_amount
+from backoffice.domain.percent import format_bps
 from backoffice.domain.projects import BILLING_MODES, Audience, ProjectStatus
 from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import DomainError, Forbidden, NotFound, ValidationError
@@ -83,6 +85,7 @@ class ProjectForm(FlaskForm):
         choices=[SelectChoice(k, label) for k, label in BILLING_MODES.items()],
         validate_choice=False,
     )
+    advance = StringField("Advance (%)")
     audience = RadioField(
         "Who may propose", choices=[SelectChoice(a.value, a.label) for a in Audience], validate_choice=False
     )
@@ -108,17 +111,26 @@ class ProjectForm(FlaskForm):
             currency=self.currency.data or "",
             budget=self.budget.data or "",
             billing_mode=self.billing_mode.data or "",
+            advance=self.advance.data or "",
             audience=self.audience.data or "",
             owner_user_id=(self.owner_user_id.data or "") if actor().role == Role.ADMIN else "",
             invited=tuple(self.invited.data or ()),
         )
 
 
+def _default_advance(org) -> str:
+    """The advance field's starting value: the organization's default, or 0 when it pays no advances."""
+    return format_bps(org.default_advance_bps if org.advances_enabled else 0)
+
+
 def _form_page(form: ProjectForm, project=None, status: int = 200):
+    org = org_service.current_organization(db(), actor())
     return render(
         "projects/form.html",
         form=form,
         project=project,
+        advances_enabled=org.advances_enabled,
+        advance_max=format_bps(ADVANCE_MAX_BPS),
         heading="Edit the project" if project else "New project",
         is_admin=actor().role == Role.ADMIN,
         has_categories=len(form.category_id.choices) > 1,
@@ -136,6 +148,7 @@ def new():
         form.currency.data = org_service.current_organization(db(), actor()).default_currency
         form.owner_user_id.data = str(actor().user_id)
         form.billing_mode.data = next(iter(BILLING_MODES))
+        form.advance.data = _default_advance(org_service.current_organization(db(), actor()))
         form.audience.data = Audience.INVITED.value
         return _form_page(form)
     try:
@@ -169,6 +182,11 @@ def edit(project_id):
         form.currency.data = project.currency
         form.budget.data = _amount_field(project.budget_minor, project.currency)
         form.billing_mode.data = project.billing_mode
+        form.advance.data = (
+            format_bps(project.advance_bps)
+            if project.advance_bps is not None
+            else _default_advance(org_service.current_organization(db(), actor()))
+        )
         form.audience.data = project.audience.value
         form.invited.data = [str(c.id) for c in project.invited]
         form.owner_user_id.data = str(project.owner_user_id)
@@ -307,8 +325,14 @@ def award(project_id, proposal_id):
         # which, with the proposals as they are now.
         flash(exc.message, "error")
         return _show(project_id, status=exc.status)
+    advance = (
+        f" The advance of {format_amount(engagement.advance_minor, engagement.currency)} is authorized."
+        if engagement.advance_minor
+        else ""
+    )
+    work = task_word(engagement.billing_mode, plural=True)
     flash(
-        "Proposal accepted: this engagement is active and its contractor can start delivering the milestones. "
+        f"Proposal accepted: this engagement is active and its contractor can start delivering the {work}.{advance} "
         "Every other proposal was declined, and everyone who proposed is told.",
         "success",
     )

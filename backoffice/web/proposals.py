@@ -36,6 +36,12 @@ MODE_LABELS = {
     "percent": "Percentages of the price",
     "equal": "An equal split of the price",
 }
+# The same choices on a completion project, where the tasks share the price less the advance.
+COMPLETION_MODE_LABELS = {
+    "amounts": "An amount for each task",
+    "percent": "Percentages of the price less the advance",
+    "equal": "An equal split of the price less the advance",
+}
 # Where a proposal stands, in the contractor's words (an accepted one links to its engagement).
 STATUS_WORDS = {
     "submitted": "Waiting for the decision",
@@ -60,22 +66,44 @@ class ProposalForm:
     files: list[queries.FileInfo] = field(default_factory=list)  # already attached (an edit)
     limits: evidence_rules.Limits = field(default_factory=evidence_rules.Limits)
     editing: bool = False
+    advance: int | None = None  # a completion project's advance on the price typed (once it reads)
+    pool: int | None = None  # what the milestones share once the price reads: the price, less any advance
 
     @property
     def rows(self) -> list[RowInput]:
         return self.data.rows or [RowInput()]
 
 
-def _form(action: str, currency: str, data: ProposalInput, **kw) -> ProposalForm:
-    checked = service.check_proposal(currency, data)
+def _form(action: str, view: queries.ProjectView, data: ProposalInput, **kw) -> ProposalForm:
+    # On a completion project the milestones (tasks) share the price less the project's advance.
+    advance_bps = service.advance_bps_of(view)
+    checked = service.check_proposal(view.currency, data, advance_bps)
     amounts = list(checked.amounts.values())
-    balanced = checked.price is not None and rules.milestones_share_price(checked.price, amounts)
+    balanced = checked.price is not None and rules.milestones_share_price(checked.price, amounts, advance_bps)
     # The service words a difference between the milestones and the price once every amount is known.
-    balance = "The milestones add up to your price exactly." if balanced else checked.errors.get("rows", "")
+    if balanced and advance_bps is None:
+        balance = "The milestones add up to your price exactly."
+    elif balanced:
+        balance = (
+            f"The tasks add up to your price less the advance, {format_amount(checked.pool, view.currency)}, exactly."
+        )
+    else:
+        balance = checked.errors.get("rows", "")
     if checked.price is None or not amounts:
         balance = ""
     limits = service.file_limits(db(), actor().org_id)
-    return ProposalForm(action, data, checked.amounts, checked.total, balance, balanced, limits=limits, **kw)
+    return ProposalForm(
+        action,
+        data,
+        checked.amounts,
+        checked.total,
+        balance,
+        balanced,
+        limits=limits,
+        advance=checked.advance,
+        pool=checked.pool,
+        **kw,
+    )
 
 
 def _typed() -> ProposalInput:
@@ -100,13 +128,17 @@ def _project(project_id) -> queries.ProjectView:
 def _page(template: str, view, form: ProposalForm | None, *, status=200, op="", **context):
     """The whole page; for htmx, the part that asked: the price and milestones for a button, else the form."""
     fragment = "proposals/_terms.html" if op and op != "save" else "proposals/_form.html"
-    return render(template, fragment if form else None, status=status, p=view, form=form, modes=MODE_LABELS, **context)
+    return render(template, fragment if form else None, status=status, p=view, form=form, modes=_modes(view), **context)
+
+
+def _modes(view: queries.ProjectView) -> dict[str, str]:
+    return COMPLETION_MODE_LABELS if view.completion else MODE_LABELS
 
 
 def _show(view, *, form=None, message="", status=200, op=""):
     detail = queries.proposal_detail(db(), actor(), project_id=view.id)
     if form is None and detail is None and view.refusal is None:
-        form = _form(url_for("proposals.new", project_id=view.id), view.currency, ProposalInput())
+        form = _form(url_for("proposals.new", project_id=view.id), view, ProposalInput())
     return _page(
         "proposals/show.html", view, form, status=status, op=op, detail=detail, message=message, words=STATUS_WORDS
     )
@@ -144,13 +176,13 @@ def new(project_id):
     action = url_for("proposals.new", project_id=view.id)
     if op != "save":
         rows = apply_op(op, data.rows, limit=rules.MAX_PROPOSAL_MILESTONES)
-        return _show(view, form=_form(action, view.currency, replace(data, rows=rows)), op=op)
+        return _show(view, form=_form(action, view, replace(data, rows=rows)), op=op)
     try:
         service.submit_proposal(db(), actor(), view.id, data, uploaded_files(request, "files"))
     except ValidationError as exc:
-        return _show(view, form=_form(action, view.currency, data, errors=exc.fields), status=422)
+        return _show(view, form=_form(action, view, data, errors=exc.fields), status=422)
     except (Conflict, InvalidTransition) as exc:
-        return _show(view, form=_form(action, view.currency, data, message=exc.message), status=exc.status)
+        return _show(view, form=_form(action, view, data, message=exc.message), status=exc.status)
     flash("Your proposal was sent. The project owner is told, and you can change it until the deadline.", "success")
     return redirect_after_post(url_for("proposals.show", project_id=view.id))
 
@@ -183,17 +215,17 @@ def edit(proposal_id):
             note=p.note,
             rows=rows_of(detail.milestones, view.currency),
         )
-        return _edit_page(view, detail, _form(action, view.currency, data))
+        return _edit_page(view, detail, _form(action, view, data))
     data, op = _typed(), request.form.get("op", "save")
     if op != "save":
         rows = apply_op(op, data.rows, limit=rules.MAX_PROPOSAL_MILESTONES)
-        return _edit_page(view, detail, _form(action, view.currency, replace(data, rows=rows)), op=op)
+        return _edit_page(view, detail, _form(action, view, replace(data, rows=rows)), op=op)
     try:
         service.update_proposal(db(), actor(), detail.proposal.id, data, uploaded_files(request, "files"))
     except ValidationError as exc:
-        return _edit_page(view, detail, _form(action, view.currency, data, errors=exc.fields), status=422)
+        return _edit_page(view, detail, _form(action, view, data, errors=exc.fields), status=422)
     except (Conflict, InvalidTransition) as exc:
-        form = _form(action, view.currency, data, message=exc.message)
+        form = _form(action, view, data, message=exc.message)
         return _edit_page(view, detail, form, status=exc.status)
     flash("Your proposal was updated. The project owner sees it as it is now.", "success")
     return redirect_after_post(url_for("proposals.show", project_id=view.id))

@@ -149,7 +149,8 @@ def test_opening_a_project_invites_the_chosen_contractors(app, login, app_sessio
     category_id = category(app_sessions, world)
     owner = signed_in(app, login, world.owner)
     form = owner.get("/projects/new").get_data(as_text=True)
-    assert "Contractor X" in form and "Billing on completion" in form and 'type="date"' in form
+    assert "Contractor X" in form and "Completion billing" in form and 'type="date"' in form
+    assert "is not available yet" not in form
     response = post(owner, "/projects/new", project_form(category_id, invited=[str(world.contractor_x)]))
     assert response.status_code == 303
     (project,) = owner_query(admin_engine, "select id, owner_user_id from projects where org_id = :o", o=world.org_a)
