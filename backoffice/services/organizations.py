@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain import completion
 from backoffice.domain import evidence as evidence_rules
 from backoffice.domain.ap_export import DATE_FORMATS, Preset, custom_layout
 from backoffice.domain.currency import is_currency
+from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import Role
 from backoffice.errors import NotFound, ValidationError
 from backoffice.models import Organization, User
@@ -48,6 +50,11 @@ class OrgSettings:
     stripe_rail_enabled: bool | None = None  # payments through Stripe Connect (issue 17); None keeps it
     auto_pay_enabled: bool | None = None  # pay by Stripe on each invoice's due date; None keeps it
     tax_form_required: bool | None = None  # no export or payment without a complete tax form (issue 18); None keeps it
+    # Completion billing (issue 20): whether engagements may take an advance, and the advance a new one starts with
+    # (0 to domain.completion.ADVANCE_MAX_BPS); None keeps each. Turning advances off changes no engagement already set
+    # up: only new terms are held to it.
+    advances_enabled: bool | None = None
+    default_advance_bps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,27 @@ def validate_settings(s: OrgSettings) -> None:
         errors["review_sla_days"] = f"Enter a whole number of days between 1 and {MAX_REVIEW_SLA_DAYS}."
     if s.locale is not None and not (_LOCALE.match(s.locale) and formatting.is_locale(s.locale)):
         errors["locale"] = "Choose a language and region for amounts and dates, such as English (United States)."
+    if s.default_advance_bps is not None and not 0 <= s.default_advance_bps <= completion.ADVANCE_MAX_BPS:
+        errors["default_advance"] = (
+            f"An advance is between 0% and {format_bps(completion.ADVANCE_MAX_BPS)}% of the contract value."
+        )
     if not errors and s.evidence_max_file_mb > s.evidence_max_submission_mb:
         errors["evidence_max_file_mb"] = "The largest file cannot be larger than the largest submission."
     if errors:
         raise ValidationError(errors)
+
+
+# Settings a caller may leave out (None): the organization keeps what it has.
+_KEPT_WHEN_NONE = frozenset(
+    {
+        "review_sla_days",
+        "locale",
+        "stripe_rail_enabled",
+        "tax_form_required",
+        "advances_enabled",
+        "default_advance_bps",
+    }
+)
 
 
 def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organization:
@@ -120,9 +144,11 @@ def update_settings(session: Session, actor: Actor, new: OrgSettings) -> Organiz
             "locale",
             "stripe_rail_enabled",
             "tax_form_required",
+            "advances_enabled",
+            "default_advance_bps",
         ):
             before, after = getattr(org, field), getattr(new, field)
-            if field in ("review_sla_days", "locale", "stripe_rail_enabled", "tax_form_required") and after is None:
+            if field in _KEPT_WHEN_NONE and after is None:
                 continue
             if field == "name":
                 after = after.strip()

@@ -3,6 +3,10 @@
 Amounts come one of three ways: typed per milestone, as percentages of a contract value, or as an
 equal split of it. Percentages and splits are allocated with the largest-remainder rule, so the
 milestones always add up exactly to the contract value.
+
+Under completion billing the milestones are tasks, and what they share is fixed by the terms: the contract value
+less the advance (domain.completion.task_pool). Percentages and splits divide exactly that; typed amounts must add
+up to exactly that, or nothing is saved.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain import completion
 from backoffice.domain import engagements as rules
+from backoffice.domain.completion import BillingMode
 from backoffice.domain.money import (
     AmountError,
     allocate_by_percent,
@@ -28,7 +34,7 @@ from backoffice.domain.percent import format_bps, parse_percent_to_bps
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.models import Engagement, Milestone
 from backoffice.services import audit
-from backoffice.services.engagements import get_engagement, require_manager
+from backoffice.services.engagements import completion_schedule_problem, get_engagement, require_manager
 from backoffice.services.validation import clean_date, clean_text, parse_id
 
 MAX_MILESTONES = 200
@@ -76,6 +82,20 @@ class Checked:
     errors: dict[str, str] = field(default_factory=dict)
     amounts: dict[int, int] = field(default_factory=dict)  # row index -> minor units
     total: int = 0
+    target: int | None = None  # what the rows must add up to, when the terms fix it (completion billing's pool)
+
+    @property
+    def left(self) -> int | None:
+        """What the rows still lack to reach the target (negative: how much they are over), or None."""
+        return None if self.target is None else self.target - self.total
+
+
+def task_pool_of(engagement) -> int | None:
+    """What a completion engagement's tasks share, the contract value less the advance; None under milestone billing
+    (the milestones themselves are the contract value)."""
+    if engagement.billing_mode != BillingMode.COMPLETION or engagement.contract_value_minor is None:
+        return None
+    return completion.task_pool(engagement.contract_value_minor, engagement.advance_minor)
 
 
 def check_row(row: RowInput, prefix: str, currency: str, errors: dict[str, str], *, amount: bool = True):
@@ -103,19 +123,25 @@ def check_row(row: RowInput, prefix: str, currency: str, errors: dict[str, str],
     return title, deliverable, minor, due
 
 
-def check_schedule(currency: str, data: ScheduleInput) -> Checked:
-    """Check every row and the allocation; never raises for bad input (errors are in the result)."""
-    out = Checked()
+def check_schedule(currency: str, data: ScheduleInput, *, pool: int | None = None, word: str = "milestone") -> Checked:
+    """Check every row and the allocation; never raises for bad input (errors are in the result).
+
+    ``pool``, when the terms fix what the rows share (completion billing), is what percentages and an equal split
+    divide (the typed contract value is then ignored) and the ``target`` the result reports; ``word`` names a row.
+    """
+    out = Checked(target=pool)
     mode = data.mode if data.mode in MODES else "amounts"
     indexed = [(i, r) for i, r in enumerate(data.rows) if not r.is_blank()]
     if not indexed:
-        out.errors["rows"] = "Add at least one milestone."
+        out.errors["rows"] = f"Add at least one {word}."
         return out
     if len(indexed) > MAX_MILESTONES:
-        out.errors["rows"] = f"An engagement can have at most {MAX_MILESTONES} milestones."
+        out.errors["rows"] = f"An engagement can have at most {MAX_MILESTONES} {word}s."
         return out
     total = None
-    if mode != "amounts":
+    if mode != "amounts" and pool is not None:
+        total = pool
+    elif mode != "amounts":
         try:
             total = parse_amount(data.contract_value, currency)
         except AmountError as exc:
@@ -145,8 +171,8 @@ def check_schedule(currency: str, data: ScheduleInput) -> Checked:
     elif total is not None:
         out.amounts = dict(zip((i for i, _ in indexed), split_equally(total, len(indexed)), strict=True))
     if mode != "amounts" and out.amounts and min(out.amounts.values()) <= 0:
-        out.errors["contract_value"] = (
-            "Too small to give every milestone an amount; enter a larger contract value or fewer milestones."
+        out.errors["contract_value" if pool is None else "rows"] = (
+            f"Too small to give every {word} an amount; enter a larger contract value or fewer {word}s."
         )
     out.total = sum(out.amounts.values())
     if not out.errors:
@@ -187,7 +213,9 @@ def editable_draft(session: Session, actor: Actor, engagement_id) -> Engagement:
 def save_schedule(session: Session, actor: Actor, engagement_id, data: ScheduleInput) -> list[Milestone]:
     """Replace a draft's schedule with these rows, in this order: all of them or, on any error, none.
 
-    Rows naming an existing milestone update it; new rows are added; milestones left out are removed.
+    Rows naming an existing milestone update it; new rows are added; milestones left out are removed. Under completion
+    billing the tasks share the contract value less the advance exactly: percentages and an equal split divide that,
+    and typed amounts that add up to anything else are refused (ValidationError at "rows", naming both sums).
     """
     with unit_of_work(session):
         engagement = editable_draft(session, actor, engagement_id)
@@ -196,7 +224,15 @@ def save_schedule(session: Session, actor: Actor, engagement_id, data: ScheduleI
                 "The milestones changed since you opened the editor (an import, or someone else saved). "
                 "Nothing was saved; reload the page to start from the schedule as it is now."
             )
-        checked = check_schedule(engagement.currency, data)
+        checked = check_schedule(
+            engagement.currency, data, pool=task_pool_of(engagement), word=completion.task_word(engagement.billing_mode)
+        )
+        typed = sum(not r.is_blank() for r in data.rows)
+        if checked.target is not None and "rows" not in checked.errors and len(checked.amounts) == typed:
+            # One rule, one wording: the send refuses the same schedule with the same words (services.engagements).
+            problem = completion_schedule_problem(engagement, list(checked.amounts.values()))
+            if problem:
+                checked.errors["rows"] = problem
         if checked.errors:
             raise ValidationError(checked.errors)
         existing = {

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
+from backoffice.domain import completion
 from backoffice.domain import engagements as rules
-from backoffice.domain.engagements import EngagementStatus
+from backoffice.domain.completion import BillingMode, task_word
+from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import MANAGERS, STAFF_ROLES, Role
@@ -39,6 +43,11 @@ class TermsForm(FlaskForm):
     retainage = StringField("Retainage (%)")
     payment_terms_days = StringField("Payment terms (days after approval)")
     service_fee = StringField("Service fee (%)")
+    billing_mode = RadioField(
+        "Billing", choices=[SelectChoice(m.value, m.label) for m in BillingMode], validate_choice=False
+    )
+    contract_value = StringField("Contract value")
+    advance = StringField("Advance (%)")
 
     def fill_choices(self) -> None:
         self.contractor_id.choices = [SelectChoice("", "— choose a contractor —")] + [
@@ -56,7 +65,23 @@ class TermsForm(FlaskForm):
             retainage=self.retainage.data or "",
             payment_terms_days=self.payment_terms_days.data or "",
             service_fee=self.service_fee.data or "",
+            billing_mode=self.billing_mode.data or BillingMode.MILESTONE.value,
+            contract_value=self.contract_value.data or "",
+            advance=self.advance.data or "",
         )
+
+    def fill_billing(self, engagement, org) -> None:
+        """The billing terms saved on ``engagement`` (a draft being edited), or a new one's: milestone billing and the
+        organization's default advance, ready should completion billing be chosen."""
+        mode = BillingMode(engagement.billing_mode) if engagement is not None else BillingMode.MILESTONE
+        self.billing_mode.data = mode.value
+        if mode == BillingMode.COMPLETION:
+            value = engagement.contract_value_minor
+            self.contract_value.data = format_amount(value, engagement.currency, symbol=False) if value else ""
+            self.advance.data = format_bps(engagement.advance_bps)
+        else:
+            self.contract_value.data = ""
+            self.advance.data = format_bps(org.default_advance_bps if org.advances_enabled else 0)
 
 
 @bp.route("")
@@ -109,12 +134,17 @@ DUE_PER_PAGE = 50
 
 
 def _terms_page(template_title: str, form: TermsForm, engagement=None, status: int = 200):
+    org = org_service.current_organization(db(), actor())
     return render(
         "engagements/terms.html",
         form=form,
         engagement=engagement,
         heading=template_title,
         is_admin=actor().role == Role.ADMIN,
+        billing_modes={m.value: m for m in BillingMode},
+        advances_enabled=org.advances_enabled,
+        default_advance=format_bps(org.default_advance_bps if org.advances_enabled else 0),
+        advance_max=format_bps(completion.ADVANCE_MAX_BPS),
         status=status,
     )
 
@@ -132,13 +162,17 @@ def new():
         form.retainage.data = format_bps(org.default_retainage_bps)
         form.payment_terms_days.data = str(org.payment_terms_days)
         form.service_fee.data = "0"
+        form.fill_billing(None, org)
+        if request.args.get("billing") == BillingMode.COMPLETION.value:
+            form.billing_mode.data = BillingMode.COMPLETION.value
         return _terms_page("New engagement", form)
     try:
         engagement = service.create_engagement(db(), actor(), form.to_input())
     except ValidationError as exc:
         apply_errors(form, exc)
         return _terms_page("New engagement", form, status=422)
-    flash("Engagement created as a draft. Add its milestones, then send the work request.", "success")
+    tasks = task_word(engagement.billing_mode, plural=True)
+    flash(f"Engagement created as a draft. Add its {tasks}, then send the work request.", "success")
     return redirect(url_for("schedule.edit", engagement_id=engagement.id), code=303)
 
 
@@ -158,6 +192,7 @@ def terms(engagement_id):
         form.retainage.data = format_bps(engagement.retainage_bps)
         form.payment_terms_days.data = str(engagement.payment_terms_days)
         form.service_fee.data = format_bps(engagement.service_fee_bps)
+        form.fill_billing(engagement, org_service.current_organization(db(), actor()))
         return _terms_page("Edit the terms", form, engagement)
     try:
         service.update_terms(db(), actor(), engagement.id, form.to_input())
@@ -176,16 +211,53 @@ def _detail_or_404(engagement_id):
     return detail
 
 
+@dataclass(frozen=True)
+class CompletionTerms:
+    """What the owner confirms when sending a completion engagement, and the contractor reads before accepting:
+    the contract value, the advance, each task's amount and what the tasks share. Every amount is stored or the
+    domain's (domain.completion.task_pool); nothing is computed here."""
+
+    value: int | None
+    advance_bps: int
+    advance: int
+    tasks: tuple  # the live tasks (queries.engagements.MilestoneView), in order
+    pool: int | None  # the contract value less the advance
+
+    @property
+    def tasks_total(self) -> int:
+        return sum(t.amount_minor for t in self.tasks)
+
+
+def _completion_terms(detail) -> CompletionTerms | None:
+    if detail.billing_mode != BillingMode.COMPLETION:
+        return None
+    engagement = service.get_engagement(db(), detail.id)
+    value = engagement.contract_value_minor
+    return CompletionTerms(
+        value=value,
+        advance_bps=engagement.advance_bps,
+        advance=engagement.advance_minor,
+        tasks=tuple(m for m in detail.milestones if m.status != MilestoneStatus.CANCELLED),
+        pool=completion.task_pool(value, engagement.advance_minor) if value is not None else None,
+    )
+
+
 def _show(engagement_id, *, errors: dict | None = None, open_action: str = "", status: int = 200):
     me = actor()
     detail = _detail_or_404(engagement_id)
     manages = service.can_decide(me, detail)
     actions = [a for a in rules.available(detail.status, me.role.value) if me.role == Role.CONTRACTOR or manages]
-    if not detail.ready_to_complete:  # offered once it can succeed; the service says why otherwise
+    terms = _completion_terms(detail)
+    if not detail.ready_to_complete or terms is not None:
+        # Offered once it can succeed; the service says why otherwise. A completion engagement is never marked
+        # completed by hand: approving its last task authorizes the final payment and completes it.
         actions = [a for a in actions if a.name != "complete"]
     return render(
         "engagements/show.html",
         e=detail,
+        completion_terms=terms,
+        billing=BillingMode(detail.billing_mode),
+        work_word=task_word(detail.billing_mode, plural=True),
         actions=actions,
         manages=manages,
         editable=manages and detail.status in rules.EDITABLE,
@@ -226,7 +298,14 @@ def act(engagement_id, action):
     if action not in rules.ACTIONS:
         raise NotFound()
     try:
-        service.perform(db(), actor(), engagement_id, action, request.form.get("reason", ""))
+        engagement = service.perform(
+            db(),
+            actor(),
+            engagement_id,
+            action,
+            request.form.get("reason", ""),
+            confirm_advance=bool(request.form.get("confirm_advance")),
+        )
     except ValidationError as exc:
         return _show(engagement_id, errors=exc.fields, open_action=action, status=422)
     except DomainError as exc:
@@ -235,8 +314,21 @@ def act(engagement_id, action):
         # Refused for the engagement's state: nothing changed; the page says why (htmx swaps 409s in).
         flash(exc.message, "error")
         return _show(engagement_id, status=exc.status)
-    flash(FLASH[action], "success")
+    flash(_flash(action, engagement), "success")
     return redirect(url_for("engagements.show", engagement_id=engagement_id), code=303)
+
+
+def _flash(action: str, engagement) -> str:
+    if engagement.billing_mode != BillingMode.COMPLETION:
+        return FLASH[action]
+    advance = format_amount(engagement.advance_minor, engagement.currency)
+    if action == "send" and engagement.advance_minor:
+        return f"{FLASH['send']} The advance of {advance} is authorized for payment when the contractor accepts."
+    if action == "accept":
+        if engagement.advance_minor:
+            return f"Work request accepted. Advance {advance} authorized."
+        return "Work request accepted. You can start delivering the tasks."
+    return FLASH[action]
 
 
 @bp.route("/<engagement_id>/retainage/release", methods=["POST"])

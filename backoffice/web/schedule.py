@@ -16,6 +16,7 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_login import login_required
 
 from backoffice.domain import engagements as rules
+from backoffice.domain.completion import task_word
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import format_amount
 from backoffice.domain.roles import MANAGERS
@@ -34,6 +35,12 @@ MODE_LABELS = {
     "amounts": "An amount for each milestone",
     "percent": "Percentages of a contract value",
     "equal": "An equal split of a contract value",
+}
+# Under completion billing the terms fix what the tasks share (the contract value less the advance).
+TASK_MODE_LABELS = {
+    "amounts": "An amount for each task",
+    "percent": "Percentages of what the tasks share",
+    "equal": "An equal split of what the tasks share",
 }
 
 
@@ -79,7 +86,12 @@ def apply_op(op: str, rows: list[service.RowInput], *, limit: int = service.MAX_
 
 
 def _editor(engagement, data: service.ScheduleInput, *, errors=None, status=200):
-    checked = service.check_schedule(engagement.currency, data)
+    pool = service.task_pool_of(engagement)
+    word = task_word(engagement.billing_mode)
+    if pool is not None:
+        # What percentages and a split divide is the terms' pool, shown in the (read-only) contract value field.
+        data = replace(data, contract_value=format_amount(pool, engagement.currency, symbol=False))
+    checked = service.check_schedule(engagement.currency, data, pool=pool, word=word)
     return render(
         "engagements/schedule.html",
         "engagements/_schedule_form.html",
@@ -88,8 +100,10 @@ def _editor(engagement, data: service.ScheduleInput, *, errors=None, status=200)
         rows=data.rows or [service.RowInput()],
         amounts=checked.amounts,
         total=checked.total,
+        checked=checked,
+        word=word,
         errors=errors or {},
-        modes=MODE_LABELS,
+        modes=MODE_LABELS if pool is None else TASK_MODE_LABELS,
         status=status,
     )
 
@@ -133,7 +147,8 @@ def edit(engagement_id):
         return _editor(engagement, data, errors={"rows": exc.message}, status=409)
     except InvalidTransition:
         return _sent_already(engagement)
-    flash(f"Saved {len(saved)} milestone{'s' if len(saved) != 1 else ''}.", "success")
+    word = task_word(engagement.billing_mode, plural=len(saved) != 1)
+    flash(f"Saved {len(saved)} {word}.", "success")
     return redirect_after_post(url_for("engagements.show", engagement_id=engagement.id))
 
 
