@@ -17,6 +17,7 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backoffice.domain.completion import BillingMode
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
 from backoffice.domain.money import percent_of
@@ -122,8 +123,8 @@ def list_sql(
          where m.engagement_id = e.id{_scope("m", org_id)}
       ) t
       cross join lateral (
-        select coalesce(sum(i.gross_minor) filter (where i.kind <> 'retainage_release' and i.status = 'paid'), 0)::bigint
-                 as paid,
+        select coalesce(sum(i.gross_minor) filter (where i.kind <> 'retainage_release' and i.status = 'paid'),
+                        0)::bigint as paid,
                (coalesce(sum(i.retainage_minor) filter (where i.kind <> 'retainage_release' and i.voided_at is null), 0)
                 - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release' and i.voided_at is null), 0)
                )::bigint as retainage_held
@@ -405,6 +406,10 @@ class EngagementDetail:
 
     @property
     def ready_to_complete(self) -> bool:
+        """Whether "Mark completed" can succeed: every live milestone approved, and billed per milestone (a completion
+        engagement completes itself with its final payment)."""
+        if self.billing_mode == BillingMode.COMPLETION:
+            return False
         live = [m for m in self.milestones if m.status != MilestoneStatus.CANCELLED]
         return bool(live) and all(m.status == MilestoneStatus.APPROVED for m in live)
 
@@ -441,8 +446,18 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
     approved = [m for m in live if m.status == MilestoneStatus.APPROVED]
     invoices = money.engagement_invoices(session, engagement_id)
     retainage = money.engagement_retainage(session, engagement_id)
-    paid = sum(i.gross_minor for i in invoices if i.kind == InvoiceKind.MILESTONE and i.status == InvoiceStatus.PAID)
-    totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), paid, retainage.held)
+    # What the work was paid: every paid invoice but a release of retainage (under completion billing the advance,
+    # the task invoices and the final payment). The contract value is the tasks and, under completion billing, the
+    # advance (0 otherwise): what the list of engagements shows too.
+    paid = sum(
+        i.gross_minor for i in invoices if i.kind != InvoiceKind.RETAINAGE_RELEASE and i.status == InvoiceStatus.PAID
+    )
+    totals = Totals(
+        r["advance_minor"] + sum(m.amount_minor for m in live),
+        sum(m.amount_minor for m in approved),
+        paid,
+        retainage.held,
+    )
     fields = {
         k: r[k]
         for k in (

@@ -22,7 +22,6 @@ from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.money import AmountError, format_amount, parse_amount
-from backoffice.domain.percent import format_bps
 from backoffice.domain.roles import MANAGERS, Role
 from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
@@ -116,10 +115,8 @@ def _billing_terms(org: Organization, data: EngagementInput, currency: str | Non
             errors["contract_value"] = str(exc)
     default = org.default_advance_bps if org.advances_enabled else 0
     bps = clean_percent(data.advance, "advance", errors, default=default)
-    if bps is not None and bps > completion.ADVANCE_MAX_BPS:
-        errors["advance"] = f"An advance is at most {format_bps(completion.ADVANCE_MAX_BPS)}% of the contract value."
-    elif bps and not org.advances_enabled:
-        errors["advance"] = "This organization pays no advances (Settings); enter 0."
+    if bps is not None and (problem := completion.advance_problem(bps, org.advances_enabled)):
+        errors["advance"] = problem
     if value is None or bps is None or "advance" in errors:
         return {"billing_mode": mode.value}
     return {
