@@ -13,13 +13,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import approvals as rules
+from backoffice.domain.completion import COMPLETION_KINDS
 from backoffice.domain.currency import is_currency
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import Role
@@ -29,6 +30,7 @@ from backoffice.models import (
     ApprovalDelegation,
     ApprovalPolicy,
     ApprovalPolicyStep,
+    Engagement,
     Invoice,
     InvoiceApproval,
     User,
@@ -308,12 +310,30 @@ def decide_step(session: Session, actor: Actor, invoice_id, decision: str, reaso
             queue.notify(session, invoice.org_id, "invoice.approval_rejected", invoice.id)
         elif invoice.status == "approved":
             queue.notify(session, invoice.org_id, "invoice.approval_completed", invoice.id)
+            _completed_by_approval(session, actor, invoice)
             if invoice.due_date <= invoice.issued_on:
                 # Payment terms of 0 days pay on approval: now that the last step approved it.
                 queue.enqueue(session, "pay_on_approval", org_id=str(invoice.org_id), invoice_id=str(invoice.id))
         else:
             queue.notify(session, invoice.org_id, "invoice.approval_waiting", invoice.id)
     return decided
+
+
+def _completed_by_approval(session: Session, actor: Actor, invoice: Invoice) -> None:
+    """A completion engagement its payment's last approval step completed just now (the database's completion_close,
+    run by the step's trigger: sql/controls.sql) is audited and announced as when its final payment completes it at
+    once (services/completion.record_completed)."""
+    from backoffice.services import completion
+
+    if invoice.kind not in COMPLETION_KINDS:
+        return
+    closed_now = session.execute(
+        text("select status = 'completed' and completed_at = now() from engagements where id = :id"),
+        {"id": invoice.engagement_id},
+    ).scalar_one()
+    if closed_now:
+        engagement = session.get(Engagement, invoice.engagement_id, populate_existing=True)
+        completion.record_completed(session, actor, engagement)
 
 
 def _guard_words(exc: DBAPIError) -> str:
