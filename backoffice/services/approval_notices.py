@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from backoffice import formatting
 from backoffice.domain.approvals import may_approve
+from backoffice.domain.invoices import InvoiceKind
 from backoffice.models import ApprovalDelegation, Engagement, Invoice, InvoiceApproval, Membership, Milestone, User
 from backoffice.services import links
 from backoffice.services.notification_events import (
@@ -107,7 +109,11 @@ def _rejected(session, org, invoice_id, event):
     rejected = next((s for s in _steps(session, invoice.id) if s.status == "rejected"), None)
     who = _user_name(session, rejected.decided_by) if rejected else "someone"
     reason = rejected.reason if rejected else None
+    from backoffice.services.completion_notices import billed_tasks
+
     m = session.get(Milestone, invoice.milestone_id) if invoice.milestone_id else None
+    # A task or final invoice (completion billing) sends its tasks back to the contractor as a milestone's does.
+    tasks = [t.title for t in billed_tasks(session, invoice.id)]
     what = f"“{m.title}”" if m else invoice.invoice_number
     notices = [
         Notice(
@@ -116,7 +122,7 @@ def _rejected(session, org, invoice_id, event):
             person(session, invoice.authorized_by),
             subject=f"Rejected: {invoice.invoice_number} — {what}",
             lead=f"{who} rejected the payment of {what} at its approval; the authorization is void"
-            + (" and the work went back to the contractor." if m else "."),
+            + (" and the work went back to the contractor." if m or tasks else "."),
             facts=(*_engagement_facts(e), ("Rejected by", who)),
             quote=reason,
             path=links.invoice(invoice.id),
@@ -138,6 +144,39 @@ def _rejected(session, org, invoice_id, event):
                 path=links.milestone(m.id),
                 action="Open the milestone",
                 entity=("milestone", str(m.id)),
+            )
+        )
+    if tasks:
+        named = ", ".join(f"“{t}”" for t in tasks)
+        notices.append(
+            Notice(
+                event,
+                f"invoice.approval_rejected:{invoice.id}:contractor",
+                contractor_people(session, invoice.contractor_id),
+                subject=f"Sent back: {invoice.invoice_number} — {formatting.count(len(tasks), 'task')}",
+                lead=f"{org.name} did not approve {invoice.invoice_number} ({InvoiceKind(invoice.kind).label.lower()}) "
+                f"and sent its tasks back to you: {named}. Read the reason, then submit them again.",
+                facts=(*_engagement_facts(e), *(("Task", t) for t in tasks)),
+                quote=reason,
+                path=links.engagement(e.id),
+                action="Open the engagement",
+                entity=("invoice", str(invoice.id)),
+            )
+        )
+    elif invoice.kind == InvoiceKind.ADVANCE:
+        notices.append(
+            Notice(
+                event,
+                f"invoice.approval_rejected:{invoice.id}:contractor",
+                contractor_people(session, invoice.contractor_id),
+                subject=f"Advance not approved: {invoice.invoice_number} on {e.title}",
+                lead=f"{org.name} did not approve the advance of “{e.title}” "
+                f"({org.money(invoice.gross_minor, invoice.currency)}); it is paid with the final payment instead.",
+                facts=(*_engagement_facts(e), ("Invoice", invoice.invoice_number)),
+                quote=reason,
+                path=links.engagement(e.id),
+                action="Open the engagement",
+                entity=("invoice", str(invoice.id)),
             )
         )
     return notices

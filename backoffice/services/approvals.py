@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -310,24 +310,30 @@ def decide_step(session: Session, actor: Actor, invoice_id, decision: str, reaso
             queue.notify(session, invoice.org_id, "invoice.approval_rejected", invoice.id)
         elif invoice.status == "approved":
             queue.notify(session, invoice.org_id, "invoice.approval_completed", invoice.id)
-            if invoice.kind in COMPLETION_KINDS:
-                # The database completed the engagement if this was its final payment's last step, or the last
-                # payment that waited beside it (invoice_approvals_apply, completion_close): say so in the trail.
-                from backoffice.services.completion import record_completed  # (it builds on this module)
-
-                engagement = session.get(Engagement, invoice.engagement_id, populate_existing=True)
-                if session.execute(
-                    select(func.count())
-                    .select_from(Engagement)
-                    .where(Engagement.id == engagement.id, Engagement.completed_at == func.now())
-                ).scalar_one():
-                    record_completed(session, actor, engagement)
+            _completed_by_approval(session, actor, invoice)
             if invoice.due_date <= invoice.issued_on:
                 # Payment terms of 0 days pay on approval: now that the last step approved it.
                 queue.enqueue(session, "pay_on_approval", org_id=str(invoice.org_id), invoice_id=str(invoice.id))
         else:
             queue.notify(session, invoice.org_id, "invoice.approval_waiting", invoice.id)
     return decided
+
+
+def _completed_by_approval(session: Session, actor: Actor, invoice: Invoice) -> None:
+    """A completion engagement its payment's last approval step completed just now (the database's completion_close,
+    run by the step's trigger: sql/controls.sql) is audited and announced as when its final payment completes it at
+    once (services/completion.record_completed)."""
+    from backoffice.services import completion
+
+    if invoice.kind not in COMPLETION_KINDS:
+        return
+    closed_now = session.execute(
+        text("select status = 'completed' and completed_at = now() from engagements where id = :id"),
+        {"id": invoice.engagement_id},
+    ).scalar_one()
+    if closed_now:
+        engagement = session.get(Engagement, invoice.engagement_id, populate_existing=True)
+        completion.record_completed(session, actor, engagement)
 
 
 def _guard_words(exc: DBAPIError) -> str:

@@ -14,6 +14,11 @@ def engagement(engagement_id: uuid.UUID) -> str:
     return f"/engagements/{engagement_id}"
 
 
+def invoice_tasks(engagement_id: uuid.UUID) -> str:
+    """Where a contractor's user invoices the approved tasks of a completion engagement (issue 20)."""
+    return f"/engagements/{engagement_id}/invoice-tasks"
+
+
 def milestone(milestone_id: uuid.UUID) -> str:
     return f"/milestones/{milestone_id}"
 

@@ -16,7 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backoffice import formatting
+from backoffice.domain.completion import BillingMode, task_word
+from backoffice.domain.invoices import InvoiceKind
 from backoffice.domain.percent import format_bps
+from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contractor
 from backoffice.domain.roles import Role
 from backoffice.models import (
     ApExportBatch,
@@ -156,6 +159,19 @@ def _work_request_sent(session, org, engagement_id, event):
             Milestone.engagement_id == e.id, Milestone.status != "cancelled"
         )
     ).one()
+    tasks = task_word(e.billing_mode, plural=True)
+    terms: tuple[tuple[str, str], ...] = (
+        (tasks.capitalize(), str(count)),
+        ("Contract value", org.money(value, e.currency)),
+    )
+    if e.billing_mode == BillingMode.COMPLETION:
+        # The contract value is the engagement's own; the tasks share it less the advance, paid when you accept.
+        terms = (
+            ("Billing", BillingMode.COMPLETION.label),
+            (tasks.capitalize(), f"{count}, {org.money(value, e.currency)} in all"),
+            ("Contract value", org.money(e.contract_value_minor, e.currency)),
+            ("Advance", f"{org.money(e.advance_minor, e.currency)} ({format_bps(e.advance_bps)}%), when you accept"),
+        )
     return [
         Notice(
             "engagement.work_request_sent",
@@ -163,11 +179,10 @@ def _work_request_sent(session, org, engagement_id, event):
             contractor_people(session, e.contractor_id),
             subject=f"{org.name} sent you a work request: {e.title}",
             lead=f"{org.name} would like you to take on “{e.title}”. "
-            "Review the milestones and terms, then accept or decline.",
+            f"Review the {tasks} and terms, then accept or decline.",
             facts=(
                 *_engagement_facts(e),
-                ("Milestones", str(count)),
-                ("Contract value", org.money(value, e.currency)),
+                *terms,
                 ("Retainage", f"{format_bps(e.retainage_bps)}%"),
                 ("Payment terms", f"{e.payment_terms_days} days"),
                 ("Sent by", _user_name(session, e.sent_by)),
@@ -192,7 +207,8 @@ def _work_request_answered(session, org, engagement_id, event):
             person(session, e.owner_user_id),
             subject=f"{contractor} {verb} the work request: {e.title}",
             lead=(
-                f"{contractor} accepted “{e.title}”. Work can start; you will hear when a milestone is submitted."
+                f"{contractor} accepted “{e.title}”. Work can start; you will hear when a "
+                f"{task_word(e.billing_mode)} is submitted."
                 if accepted
                 else f"{contractor} declined “{e.title}”. You can change the terms and send it again, or cancel it."
             ),
@@ -226,7 +242,7 @@ def _submitted(session, org, submission_id, event):
             "Approve it, approve part of it, or dispute it.",
             facts=(
                 *_engagement_facts(e),
-                ("Milestone", m.title),
+                (task_word(e.billing_mode, capital=True), m.title),
                 ("Amount", org.money(m.amount_minor, e.currency)),
                 ("Revision", str(s.revision)),
                 ("Evidence", f"{files} file(s), {len(s.links)} link(s)"),
@@ -243,8 +259,13 @@ def _submitted(session, org, submission_id, event):
 
 def _amount_facts(org: OrgVoice, invoice: Invoice) -> tuple[tuple[str, str], ...]:
     c = invoice.currency
+    kind = InvoiceKind(invoice.kind)
     return (
-        ("Invoice", invoice.invoice_number),
+        # A milestone's invoice is named by its milestone; any other kind says what it pays for (an advance, ...).
+        (
+            "Invoice",
+            invoice.invoice_number if kind == InvoiceKind.MILESTONE else f"{invoice.invoice_number} ({kind.label})",
+        ),
         ("Gross", org.money(invoice.gross_minor, c)),
         ("Retainage withheld", f"{org.money(invoice.retainage_minor, c)} ({format_bps(invoice.retainage_bps)}%)"),
         ("Net payable", org.money(invoice.net_minor, c)),
@@ -258,9 +279,14 @@ def _decided(session, org, review_id, event):
     m = session.get(Milestone, r.milestone_id)
     e = session.get(Engagement, m.engagement_id)
     invoice = session.execute(select(Invoice).where(Invoice.review_id == r.id)).scalar_one_or_none()
+    policy = PartialPolicy(r.partial_policy) if r.partial_policy else None
+    if e.billing_mode == BillingMode.COMPLETION and not returns_to_contractor(Decision(r.decision), policy):
+        # A task approved authorizes nothing by itself: the contractor may invoice it (services/completion_notices).
+        return completion_notices.task_decided(session, org, r, m, e, event)
     reviewer = _user_name(session, r.reviewed_by)
     people = contractor_people(session, m.contractor_id)
-    base = (*_engagement_facts(e), ("Milestone", m.title), ("Decided by", reviewer))
+    word = task_word(e.billing_mode)
+    base = (*_engagement_facts(e), (word.capitalize(), m.title), ("Decided by", reviewer))
     if r.decision == "approve":
         return [
             Notice(
@@ -299,7 +325,7 @@ def _decided(session, org, review_id, event):
                 facts=base + (_amount_facts(org, invoice) if invoice is not None else ()),
                 quote=r.reason,
                 path=links.milestone(m.id),
-                action="Open the milestone",
+                action=f"Open the {word}",
                 entity=("milestone", str(m.id)),
             )
         ]
@@ -313,7 +339,7 @@ def _decided(session, org, review_id, event):
             facts=base,
             quote=r.reason,
             path=links.milestone(m.id),
-            action="Open the milestone",
+            action=f"Open the {word}",
             entity=("milestone", str(m.id)),
         )
     ]
@@ -329,7 +355,8 @@ def _change_order(session, org, change_order_id, event):
             f"change_order.issued:{co.id}",
             contractor_people(session, e.contractor_id),
             subject=f"Change order CO-{co.number} on {e.title}",
-            lead=f"{org.name} changed the milestones of “{e.title}”. The engagement page shows every change.",
+            lead=f"{org.name} changed the {task_word(e.billing_mode, plural=True)} of “{e.title}”. "
+            "The engagement page shows every change.",
             facts=(
                 *_engagement_facts(e),
                 ("Change order", f"CO-{co.number}"),
@@ -415,7 +442,7 @@ def _overdue(session, org, submission_id, event):
             f"the review time {org.name} aims for. {contractor} is not paid until you decide.",
             facts=(
                 *_engagement_facts(e),
-                ("Milestone", m.title),
+                (task_word(e.billing_mode, capital=True), m.title),
                 ("Amount", org.money(m.amount_minor, e.currency)),
                 ("Submitted", formatting.moment(s.submitted_at, org.locale)),
                 ("Review time", f"{sla} day(s)"),
@@ -427,7 +454,12 @@ def _overdue(session, org, submission_id, event):
     ]
 
 
-# The payments' notices (a payment run, the Stripe rail's events, the reconciliation) and the payment controls'
-# (issue 18) and the award flow's (issue 19) are in their own modules, which register them here with @builds: imported
-# last, once every name they use from this one is defined.
-from backoffice.services import approval_notices, payment_notices, project_notices  # noqa: E402, F401
+# The payments' notices (a payment run, the Stripe rail's events, the reconciliation), the payment controls' (issue 18),
+# the award flow's (issue 19) and completion billing's (issue 20) are in their own modules, which register them here
+# with @builds: imported last, once every name they use from this one is defined.
+from backoffice.services import (  # noqa: E402, F401
+    approval_notices,
+    completion_notices,
+    payment_notices,
+    project_notices,
+)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain.invoices import InvoiceKind
 from backoffice.domain.percent import format_bps
 from backoffice.errors import NotFound
 from backoffice.models import (
@@ -36,6 +37,7 @@ from backoffice.models import (
     Engagement,
     EvidenceFile,
     Invoice,
+    InvoiceTask,
     Milestone,
     Organization,
     Review,
@@ -53,6 +55,16 @@ _documents = Environment(
 class EvidenceLine:
     name: str
     sha256: str
+    task: str | None = None  # on a task or final invoice's receipt, the task whose approved submission it is
+
+
+@dataclass(frozen=True)
+class BilledTask:
+    """A task a completion or final invoice bills (invoice_tasks), as the receipt lists it."""
+
+    title: str
+    deliverable: str | None
+    amount_minor: int
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,7 @@ class ReceiptData:
     contractor_vendor_id: str | None
     engagement_title: str
     sow_reference: str | None
-    kind: str  # milestone | retainage_release
+    kind: str  # domain.invoices.InvoiceKind: milestone, retainage_release, advance, completion, final
     milestone_title: str | None
     deliverable: str | None
     invoice_number: str
@@ -82,6 +94,18 @@ class ReceiptData:
     approver: str
     evidence: tuple[EvidenceLine, ...]
     release_reason: str | None
+    tasks: tuple[BilledTask, ...] = ()  # a completion or final invoice's tasks, in the engagement's order
+    raised_by: str | None = None  # the contractor's user who raised a completion invoice
+
+    @property
+    def kind_label(self) -> str:
+        return InvoiceKind(self.kind).label
+
+    @property
+    def balance_minor(self) -> int:
+        """What a final payment pays beyond its tasks: an advance never paid before (domain.completion.final_amount).
+        Zero for every other kind."""
+        return self.gross_minor - sum(t.amount_minor for t in self.tasks) if self.tasks else 0
 
     def money(self, minor: int) -> str:
         # CLDR's Japanese locale writes the fullwidth yen (U+FFE5), which the receipt's font lacks; the
@@ -109,14 +133,11 @@ def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
     evidence: tuple[EvidenceLine, ...] = ()
     if invoice.review_id:
         review = session.get(Review, invoice.review_id)
-        evidence = tuple(
-            EvidenceLine(f.file_name, f.sha256)
-            for f in session.execute(
-                select(EvidenceFile)
-                .where(EvidenceFile.submission_id == review.submission_id)
-                .order_by(EvidenceFile.position)
-            ).scalars()
-        )
+        evidence = _evidence(session, review.submission_id)
+    tasks = billed_tasks(session, invoice)
+    if tasks:
+        evidence = tuple(line for task in tasks for line in _evidence(session, task.submission_id, task.title))
+    raiser = session.execute(select(User.name).where(User.id == invoice.raised_by)).scalar_one_or_none()
     return ReceiptData(
         org_name=org.name,
         locale=org.locale,
@@ -143,6 +164,43 @@ def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
         approver=f"{approver.name} <{approver.email}>" if approver else "a former member",
         evidence=evidence,
         release_reason=invoice.release_reason,
+        tasks=tuple(BilledTask(t.title, t.deliverable, t.amount_minor) for t in tasks),
+        raised_by=f"{raiser} ({contractor.legal_name})" if raiser else None,
+    )
+
+
+def _evidence(session: Session, submission_id, task: str | None = None) -> tuple[EvidenceLine, ...]:
+    return tuple(
+        EvidenceLine(f.file_name, f.sha256, task)
+        for f in session.execute(
+            select(EvidenceFile).where(EvidenceFile.submission_id == submission_id).order_by(EvidenceFile.position)
+        ).scalars()
+    )
+
+
+def billed_tasks(session: Session, invoice: Invoice) -> list:
+    """The tasks a completion or final invoice bills, in the engagement's order, each with the submission its
+    approval was based on (the last review approving it before the invoice, in full or in the part a split
+    approved)."""
+    approving = (
+        select(Review.submission_id)
+        .where(
+            Review.milestone_id == Milestone.id,
+            Review.reviewed_at <= invoice.authorized_at,
+            (Review.decision == "approve") | ((Review.decision == "partial") & (Review.partial_policy == "split")),
+        )
+        .order_by(Review.reviewed_at.desc(), Review.id.desc())
+        .limit(1)
+        .correlate(Milestone)
+        .scalar_subquery()
+    )
+    return list(
+        session.execute(
+            select(Milestone.title, Milestone.deliverable, InvoiceTask.amount_minor, approving.label("submission_id"))
+            .join(Milestone, Milestone.id == InvoiceTask.milestone_id)
+            .where(InvoiceTask.invoice_id == invoice.id)
+            .order_by(Milestone.seq)
+        ).all()
     )
 
 

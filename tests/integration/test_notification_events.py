@@ -537,6 +537,10 @@ COVERED = {
     "proposal.withdrawn",  # likewise
     "project.awarded",  # likewise
     "project.cancelled",  # likewise
+    "invoice.advance_authorized",  # tests/integration/test_completion_notices.py (issue 20)
+    "invoice.completion_raised",  # likewise
+    "invoice.final_authorized",  # likewise
+    "engagement.completed_by_final",  # likewise
 }
 
 

@@ -18,6 +18,7 @@ OTHER = uuid.UUID("87654321-4321-8765-4321-876543218765")
 # Each function of links.py, sample arguments, and the endpoint (with its arguments) it must reach.
 EXPECTED = {
     "engagement": ((ID,), "engagements.show", {"engagement_id": str(ID)}),
+    "invoice_tasks": ((ID,), "completion.invoice_tasks", {"engagement_id": str(ID)}),
     "milestone": ((ID,), "milestones.show", {"milestone_id": str(ID)}),
     "invoice": ((ID,), "payments.invoice", {"invoice_id": str(ID)}),
     "batch": ((ID,), "batches.show", {"batch_id": str(ID)}),
@@ -36,8 +37,12 @@ EXPECTED = {
 }
 
 
-# Blueprints built in parallel with the links to them (issue 19: web/projects.py, web/proposals.py). Until one is
-# registered its links are skipped; once it is, a link that misses its endpoint fails. Empty this set then.
+# Blueprints built in parallel with the links to them (issue 20: web/completion.py, where the contractor invoices its
+# approved tasks). Until one is registered its links are skipped; once it is, a link that misses its endpoint fails.
+# Empty this set then.
+PENDING = {"invoice_tasks": "completion"}
+
+
 def test_every_function_of_the_links_module_is_checked_here():
     functions = {name for name, f in inspect.getmembers(links, inspect.isfunction) if f.__module__ == links.__name__}
     assert functions == set(EXPECTED)
@@ -46,6 +51,8 @@ def test_every_function_of_the_links_module_is_checked_here():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_link_is_a_route_of_the_app_and_reaches_the_page_it_means(app, name):
     args, endpoint, values = EXPECTED[name]
+    if name in PENDING and PENDING[name] not in app.blueprints:
+        pytest.skip(f"the {PENDING[name]} blueprint is being built in parallel")
     path = getattr(links, name)(*args)
     parts = urlsplit(path)
     assert parts.path.startswith("/") and not parts.netloc
