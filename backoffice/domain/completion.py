@@ -147,6 +147,8 @@ class TaskLine:
     status: str  # the milestone's status
     invoice_number: str | None  # the live invoice that bills it, if any
     invoice_id: object | None = None
+    invoice_kind: str | None = None  # "completion" (the contractor's invoice) or "final"
+    invoice_status: str | None = None
 
     @property
     def invoiced(self) -> bool:
@@ -170,10 +172,21 @@ class Schedule:
     tasks: tuple[TaskLine, ...]
     billed: int  # Σ gross of live advance, completion and final invoices
     final_invoice: str | None
+    advance_invoice_id: object | None = None
+    advance_status: str | None = None  # the live advance invoice's status
+    advance_due: bool = False  # the advance is still to be authorized: when the contractor accepts
+    final_invoice_id: object | None = None
+    final_status: str | None = None
+    final_gross: int | None = None
 
     @property
     def remaining(self) -> int:
         return self.value - self.billed
+
+    def invoiceable_among(self, task_ids) -> tuple[TaskLine, ...]:
+        """The invoiceable tasks among ``task_ids`` (any spelling of their ids), in order; the rest are ignored."""
+        wanted = {str(i) for i in task_ids}
+        return tuple(t for t in self.invoiceable if str(t.milestone_id) in wanted)
 
     @property
     def invoiceable(self) -> tuple[TaskLine, ...]:
@@ -190,5 +203,10 @@ class Schedule:
     @property
     def projected_final(self) -> int:
         """What the final payment will be if nothing else is invoiced first: the tasks not yet invoiced plus an
-        advance that was never paid."""
-        return self.remaining
+        advance that was never paid (one still due at acceptance is not: it will have been paid by then)."""
+        return self.remaining - (self.advance if self.advance_due else 0)
+
+
+def invoice_gross(tasks) -> int:
+    """What an invoice for these tasks bills: the exact sum of their amounts (never a remainder re-divided)."""
+    return sum(t.amount for t in tasks)

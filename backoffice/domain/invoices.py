@@ -35,6 +35,17 @@ class InvoiceKind(StrEnum):
         }[self.value]
 
     @property
+    def pays_for(self) -> str:
+        """What its gross pays for, as the invoice's page says it."""
+        return {
+            "milestone": "approved work",
+            "retainage_release": "retainage held",
+            "advance": "paid ahead of work",
+            "completion": "approved tasks",
+            "final": "the tasks left",
+        }[self.value]
+
+    @property
     def withholds(self) -> bool:
         """Whether it withholds retainage and charges the service fee: the kinds that pay for approved work
         (domain.completion.withholds)."""

@@ -17,11 +17,11 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backoffice.domain.completion import BillingMode
+from backoffice.domain.completion import COMPLETION_KINDS, BillingMode, Schedule
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
 from backoffice.domain.money import percent_of
-from backoffice.queries import money
+from backoffice.queries import completion, money
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 PER_PAGE = 25
@@ -66,6 +66,7 @@ class EngagementRow:
     overdue: int
     next_due: date | None
     totals: Totals
+    billing_mode: str = "milestone"
 
 
 def _scope(alias: str, org_id) -> str:
@@ -81,6 +82,8 @@ def _filters(status, contractor_id, owner_id) -> str:
         ]
     )
 
+
+_COMPLETION_KINDS = ", ".join(f"'{kind}'" for kind in sorted(COMPLETION_KINDS))
 
 # Newest first; the (org_id, created_at desc, id desc) index walks it.
 LIST_KEYSET = Keyset(("e.created_at", "e.id"), (datetime, uuid.UUID), descending=True)
@@ -106,9 +109,14 @@ def list_sql(
        order by {order}
        limit :limit
     )
-    select e.id, e.title, e.sow_reference, e.status, e.currency, e.contractor_id, c.legal_name as contractor_name,
+    select e.id, e.title, e.sow_reference, e.status, e.billing_mode, e.currency, e.contractor_id,
+           c.legal_name as contractor_name,
            e.owner_user_id, u.name as owner_name, e.created_at,
-           t.milestones, t.overdue, t.next_due, t.contract_value + e.advance_minor as contract_value, t.approved,
+           t.milestones, t.overdue, t.next_due, t.contract_value + e.advance_minor as contract_value,
+           -- billed on completion: approved for payment is the approved tasks and the advance (or what was invoiced,
+           -- when the final payment took in an advance never paid), as on the engagement's page
+           case when e.billing_mode = 'completion' then greatest(t.approved + v.advance, v.billed)
+                else t.approved end as approved,
            v.paid, v.retainage_held
       from page e
       join contractors c on c.id = e.contractor_id{_scope("c", org_id)}
@@ -127,7 +135,11 @@ def list_sql(
                         0)::bigint as paid,
                (coalesce(sum(i.retainage_minor) filter (where i.kind <> 'retainage_release' and i.voided_at is null), 0)
                 - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release' and i.voided_at is null), 0)
-               )::bigint as retainage_held
+               )::bigint as retainage_held,
+               coalesce(sum(i.gross_minor) filter (where i.kind = 'advance' and i.voided_at is null), 0)::bigint
+                 as advance,
+               coalesce(sum(i.gross_minor) filter (where i.kind in ({_COMPLETION_KINDS}) and i.voided_at is null),
+                        0)::bigint as billed
           from invoices i
          where i.engagement_id = e.id{_scope("i", org_id)}
       ) v
@@ -174,6 +186,7 @@ def _row(r) -> EngagementRow:
         overdue=r["overdue"],
         next_due=r["next_due"],
         totals=Totals(r["contract_value"], r["approved"], r["paid"], r["retainage_held"]),
+        billing_mode=r["billing_mode"],
     )
 
 
@@ -399,6 +412,8 @@ class EngagementDetail:
     project_id: uuid.UUID | None = None
     project_title: str | None = None
     proposal_submitted_at: datetime | None = None
+    # Billed on completion (issue 20): the schedule its page shows (queries.completion.schedule); None per milestone.
+    completion: Schedule | None = None
 
     @property
     def release(self) -> money.InvoiceRow | None:
@@ -406,10 +421,8 @@ class EngagementDetail:
 
     @property
     def ready_to_complete(self) -> bool:
-        """Whether "Mark completed" can succeed: every live milestone approved, and billed per milestone (a completion
-        engagement completes itself with its final payment)."""
-        if self.billing_mode == BillingMode.COMPLETION:
-            return False
+        if self.completion is not None:
+            return False  # completed by its final payment, never by hand
         live = [m for m in self.milestones if m.status != MilestoneStatus.CANCELLED]
         return bool(live) and all(m.status == MilestoneStatus.APPROVED for m in live)
 
@@ -446,18 +459,14 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
     approved = [m for m in live if m.status == MilestoneStatus.APPROVED]
     invoices = money.engagement_invoices(session, engagement_id)
     retainage = money.engagement_retainage(session, engagement_id)
-    # What the work was paid: every paid invoice but a release of retainage (under completion billing the advance,
-    # the task invoices and the final payment). The contract value is the tasks and, under completion billing, the
-    # advance (0 otherwise): what the list of engagements shows too.
-    paid = sum(
-        i.gross_minor for i in invoices if i.kind != InvoiceKind.RETAINAGE_RELEASE and i.status == InvoiceStatus.PAID
-    )
-    totals = Totals(
-        r["advance_minor"] + sum(m.amount_minor for m in live),
-        sum(m.amount_minor for m in approved),
-        paid,
-        retainage.held,
-    )
+    paid = sum(i.gross_minor for i in invoices if i.kind == InvoiceKind.MILESTONE and i.status == InvoiceStatus.PAID)
+    totals = Totals(sum(m.amount_minor for m in live), sum(m.amount_minor for m in approved), paid, retainage.held)
+    schedule = completion.schedule(session, engagement_id) if r["billing_mode"] == BillingMode.COMPLETION else None
+    if schedule is not None:
+        # The contract value includes the advance; what is approved for payment is what was invoiced (the advance
+        # among it) and the approved tasks waiting to be; paid counts every payment of the contract.
+        paid = sum(i.gross_minor for i in invoices if i.kind in COMPLETION_KINDS and i.status == InvoiceStatus.PAID)
+        totals = Totals(schedule.value, schedule.billed + schedule.invoiceable_total, paid, retainage.held)
     fields = {
         k: r[k]
         for k in (
@@ -496,6 +505,7 @@ def engagement_detail(session: Session, engagement_id: uuid.UUID) -> EngagementD
         change_orders=change_orders(session, engagement_id),
         invoices=invoices,
         retainage=retainage,
+        completion=schedule,
     )
 
 

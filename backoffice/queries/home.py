@@ -18,9 +18,10 @@ class WorkRequest:
     id: uuid.UUID
     title: str
     currency: str
-    value_minor: int
+    value_minor: int  # the contract value (with the advance, billed on completion)
     milestones: int
     sent_at: object
+    billing_mode: str = "milestone"
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class ContractorHome:
 
 
 _REQUESTS = """
-select e.id, e.title, e.currency,
-       coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as value_minor,
+select e.id, e.title, e.currency, e.billing_mode,
+       (coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0) + e.advance_minor)::bigint
+         as value_minor,
        count(m.id) filter (where m.status <> 'cancelled') as milestones, e.sent_at
   from engagements e left join milestones m on m.engagement_id = e.id
  where e.status = 'awaiting_acceptance' and e.contractor_id = :contractor

@@ -75,6 +75,8 @@ class InvoiceRow:
     batch_id: uuid.UUID | None
     batch_number: int | None
     description: str
+    # The tasks a completion or final invoice bills, in order (None for the other kinds): what it is for.
+    task_titles: list[str] | None = None
 
     @property
     def status_label(self) -> str:
@@ -138,7 +140,10 @@ _ROW_COLUMNS = """
            i.net_minor, i.fee_minor, i.total_minor, i.issued_on, i.due_date, i.paid_at,
            i.status in ('approved', 'exported') and i.due_date < current_date as overdue,
            i.contractor_id, c.legal_name as contractor_name, i.engagement_id, e.title as engagement_title,
-           i.milestone_id, m.title as milestone_title, i.batch_id, b.number as batch_number, i.description
+           i.milestone_id, m.title as milestone_title, i.batch_id, b.number as batch_number, i.description,
+           case when i.kind in ('completion', 'final') then array(
+             select tm.title from invoice_tasks t join milestones tm on tm.org_id = t.org_id and tm.id = t.milestone_id
+              where t.org_id = i.org_id and t.invoice_id = i.id order by tm.seq) end as task_titles
 """
 _ROW_JOINS = """
       join contractors c on c.id = i.contractor_id
@@ -287,6 +292,16 @@ class AttemptView:
 
 
 @dataclass(frozen=True)
+class BilledTask:
+    """A task a completion or final invoice bills (invoice_tasks), at the amount it was billed."""
+
+    milestone_id: uuid.UUID
+    seq: int
+    title: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
 class InvoiceDetail:
     row: InvoiceRow
     retainage_bps: int
@@ -305,10 +320,21 @@ class InvoiceDetail:
     ledger: list[LedgerLine] = field(default_factory=list)
     reversed_payments: list[PaymentView] = field(default_factory=list)
     attempts: list[AttemptView] = field(default_factory=list)  # newest first
+    raised_by_name: str | None = None  # a completion invoice: the contractor's user who raised it
+    tasks: list[BilledTask] = field(default_factory=list)  # a completion or final invoice's tasks, in order
 
     @property
     def id(self) -> uuid.UUID:
         return self.row.id
+
+    @property
+    def tasks_total(self) -> int:
+        return sum(t.amount_minor for t in self.tasks)
+
+    @property
+    def advance_included(self) -> int:
+        """What a final payment pays beyond its tasks: an advance whose authorization was voided, paid at the end."""
+        return self.row.gross_minor - self.tasks_total if self.row.kind == InvoiceKind.FINAL else 0
 
     @property
     def hold_reason(self) -> str | None:
@@ -333,9 +359,11 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
         select i.retainage_bps, i.fee_bps, i.authorized_by, u.name as authorized_by_name, i.authorized_at,
                i.exported_at,
                i.release_reason, i.review_id, rv.decision, s.revision, e.sow_reference,
-               (select count(*) from evidence_files f where f.submission_id = rv.submission_id) as evidence_count
+               (select count(*) from evidence_files f where f.submission_id = rv.submission_id) as evidence_count,
+               rb.name as raised_by_name
           from invoices i join engagements e on e.id = i.engagement_id
           left join users u on u.id = i.authorized_by
+          left join users rb on rb.id = i.raised_by
           left join reviews rv on rv.id = i.review_id
           left join submissions s on s.id = rv.submission_id
          where i.id = :id"""),
@@ -378,6 +406,21 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
             {"id": invoice_id},
         ).mappings()
     ]
+    tasks = (
+        [
+            BilledTask(**t)
+            for t in session.execute(
+                text("""
+        select t.milestone_id, m.seq, m.title, t.amount_minor
+          from invoice_tasks t join milestones m on m.org_id = t.org_id and m.id = t.milestone_id
+         where t.invoice_id = :id
+         order by m.seq"""),
+                {"id": invoice_id},
+            ).mappings()
+        ]
+        if rows[0].kind in (InvoiceKind.COMPLETION, InvoiceKind.FINAL)
+        else []
+    )
     standing = next((p for p in paid if p.reversed_at is None), None)
     return InvoiceDetail(
         row=rows[0],
@@ -386,6 +429,7 @@ def invoice_detail(session: Session, invoice_id: uuid.UUID) -> InvoiceDetail | N
         ledger=ledger,
         reversed_payments=[p for p in paid if p.reversed_at is not None],
         attempts=attempts,
+        tasks=tasks,
     )
 
 

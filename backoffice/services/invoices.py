@@ -143,7 +143,9 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
                 .where(
                     Invoice.org_id == engagement.org_id,
                     Invoice.engagement_id == engagement.id,
-                    Invoice.kind == InvoiceKind.MILESTONE.value,
+                    # every kind that may withhold (a completion engagement's task and final invoices too), as the
+                    # database's invoices_guard asks: a milestone-only filter let its refusal through as a 500
+                    Invoice.kind != InvoiceKind.RETAINAGE_RELEASE.value,
                     Invoice.status == InvoiceStatus.PENDING_APPROVAL.value,
                 )
                 .order_by(Invoice.number)

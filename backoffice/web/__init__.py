@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from backoffice.domain import roles as role_sets
+from backoffice.domain.completion import task_word
 from backoffice.domain.currency import is_currency
 from backoffice.domain.engagements import can_decide
 from backoffice.domain.evidence import human_size
@@ -114,6 +115,7 @@ def register(app: Flask) -> None:
         auth,
         batches,
         change_orders,
+        completion,
         documents,
         engagements,
         evidence,
@@ -159,6 +161,8 @@ def register(app: Flask) -> None:
     # Templates ask the domain who may see or do what; they never spell a role set or a rule out.
     app.jinja_env.globals["roles"] = role_sets
     app.jinja_env.globals["can_decide"] = can_decide
+    # "milestone" or, billed on completion, "task" (domain.completion.task_word).
+    app.jinja_env.globals["task_word"] = task_word
     app.jinja_env.filters["filesize"] = human_size
     # "Projects" in the navigation and an engagement's "Awarded from project …": the staff's or a contractor's page.
     app.jinja_env.globals["projects_link"] = projects.projects_link
@@ -173,6 +177,7 @@ def register(app: Flask) -> None:
         schedule.bp,
         proposals.bp,
         change_orders.bp,
+        completion.bp,
         milestones.bp,
         reviews.bp,
         evidence.bp,

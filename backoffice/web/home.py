@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from backoffice.domain.roles import MANAGERS, Role
 from backoffice.queries import admin as admin_queries
+from backoffice.queries import completion as completion_queries
 from backoffice.queries import home as home_queries
 from backoffice.queries import proposals as proposal_queries
 from backoffice.queries import reviews as review_queries
@@ -25,11 +26,13 @@ def index():
         return render("home/no_org.html")
     overview = admin_queries.org_overview(db())
     waiting = mine = tax_block = None
+    invoiceable = []
     open_projects = 0
     if actor.role in MANAGERS:
         waiting = review_queries.queue_count(db(), actor)
     if actor.role == Role.CONTRACTOR:
         mine = home_queries.contractor_home(db(), actor.contractor_id)
+        invoiceable = completion_queries.invoiceable_for_contractor(db(), actor.contractor_id)
         tax_block = tax_queries.tax_form_blocks(db(), [actor.contractor_id]).get(actor.contractor_id)
         open_projects = proposal_queries.open_count(db(), actor)
     return render(
@@ -39,6 +42,7 @@ def index():
         waiting=waiting,
         cap=review_queries.COUNT_CAP,
         mine=mine,
+        invoiceable=invoiceable,
         tax_block=tax_block,
         open_projects=open_projects,
     )
