@@ -397,11 +397,6 @@ def test_retainage_waits_for_a_final_payment_awaiting_approval_before_its_releas
     assert [i["kind"] for i in completion_invoices(admin_engine, engagement_id)] == ["advance", "final"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the contractor's user cannot read approval_policies (staff only), so raise_invoice starts the "
-    "invoice as approved and the database's invoices_guard refuses it (40001): a 500",
-)
 def test_an_invoice_raised_under_an_approval_policy_awaits_its_steps(app, login, world, act_as, admin_engine):
     set_policy(act_as, world, "5,000.00")
     p = party(world)
