@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from kit.completion import (
     accept,
     approve_task,
