@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
+from backoffice.domain.completion import BillingMode, final_amount
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.domain.invoices import withheld_bps
@@ -181,6 +182,29 @@ class MilestoneDetail:
     invoice_number: str | None
     invoice_status: str | None
     revisions: list[RevisionView]  # newest first
+    # Completion billing (issue 20): a task authorizes nothing by itself; the last open one the final payment.
+    billing_mode: str = "milestone"
+    contract_value_minor: int | None = None
+    billed_minor: int = 0  # Σ gross of the engagement's live advance, task and final invoices
+    others_open: int = 0  # the engagement's other tasks still planned or submitted
+
+    @property
+    def is_task(self) -> bool:
+        return self.billing_mode == BillingMode.COMPLETION
+
+    @property
+    def authorizes_final(self) -> bool:
+        """A task whose approval authorizes the final payment: the last one open."""
+        return self.is_task and self.others_open == 0
+
+    @property
+    def authorized_gross(self) -> int | None:
+        """What approving it authorizes (gross), or None for a task that authorizes nothing by itself."""
+        if not self.is_task:
+            return self.amount_minor
+        if self.authorizes_final:
+            return final_amount(self.contract_value_minor or 0, self.billed_minor)
+        return None
 
     @property
     def latest(self) -> RevisionView | None:
@@ -208,9 +232,10 @@ class MilestoneDetail:
         return self.status in (MilestoneStatus.PLANNED, MilestoneStatus.SUBMITTED) and self.due_date < date.today()
 
     def approval(self, today: date) -> Authorization:
-        """What approving today would authorize under the engagement's terms."""
+        """What approving today would authorize under the engagement's terms: the milestone's amount; for a task, the
+        final payment when it is the last open one, or else what invoicing it would (approving authorizes nothing)."""
         return authorization(
-            self.amount_minor,
+            self.authorized_gross or self.amount_minor,
             withheld_bps(self.retainage_bps, released=self.retainage_released),
             self.payment_terms_days,
             today,
@@ -231,9 +256,24 @@ def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDeta
                exists (select 1 from invoices ri where ri.engagement_id = e.id and ri.kind = 'retainage_release'
                                      and ri.voided_at is null)
                  as retainage_released,
-               i.id as invoice_id, i.invoice_number, i.status as invoice_status
+               coalesce(i.id, ti.id) as invoice_id, coalesce(i.invoice_number, ti.invoice_number) as invoice_number,
+               coalesce(i.status, ti.status) as invoice_status,
+               e.billing_mode, e.contract_value_minor,
+               case when e.billing_mode = 'completion' then
+                 (select coalesce(sum(b.gross_minor), 0) from invoices b
+                   where b.engagement_id = e.id and b.kind in ('advance', 'completion', 'final')
+                     and b.voided_at is null)
+               else 0 end::bigint as billed_minor,
+               case when e.billing_mode = 'completion' then
+                 (select count(*) from milestones o
+                   where o.engagement_id = e.id and o.id <> m.id and o.status in ('planned', 'submitted'))
+               else 0 end::int as others_open
           from milestones m
           left join invoices i on i.milestone_id = m.id and i.voided_at is null
+          left join lateral (
+            select bi.id, bi.invoice_number, bi.status from invoice_tasks t join invoices bi on bi.id = t.invoice_id
+             where t.milestone_id = m.id and t.voided_at is null
+          ) ti on true
           join engagements e on e.id = m.engagement_id
           join contractors c on c.id = m.contractor_id
           left join users o on o.id = e.owner_user_id
