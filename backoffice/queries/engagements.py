@@ -420,6 +420,12 @@ class EngagementDetail:
         return next((i for i in self.invoices if i.kind == InvoiceKind.RETAINAGE_RELEASE), None)
 
     @property
+    def schedule_total(self) -> int:
+        """The live milestones' (tasks') amounts: the contract value, or under completion billing the value less the
+        advance."""
+        return sum(m.amount_minor for m in self.milestones if m.status != MilestoneStatus.CANCELLED)
+
+    @property
     def ready_to_complete(self) -> bool:
         if self.completion is not None:
             return False  # completed by its final payment, never by hand
