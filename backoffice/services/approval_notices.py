@@ -114,7 +114,8 @@ def _rejected(session, org, invoice_id, event):
     m = session.get(Milestone, invoice.milestone_id) if invoice.milestone_id else None
     # A task or final invoice (completion billing) sends its tasks back to the contractor as a milestone's does.
     tasks = [t.title for t in billed_tasks(session, invoice.id)]
-    what = f"“{m.title}”" if m else invoice.invoice_number
+    # What was rejected, in words: the milestone, or else the kind of payment (an advance, completed tasks...).
+    what = f"“{m.title}”" if m else f"the {InvoiceKind(invoice.kind).label.lower()}"
     notices = [
         Notice(
             event,

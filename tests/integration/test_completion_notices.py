@@ -371,6 +371,36 @@ def test_a_rejected_final_payment_tells_the_contractor_its_tasks_came_back(
     assert messages(admin_engine, world, "engagement.completed_by_final") == []
 
 
+def test_an_advance_awaiting_approval_tells_its_approvers_and_a_rejected_one_says_it_comes_with_the_final(
+    act_as, admin_engine, database, world
+):
+    finance_policy(act_as, world, "1,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="12", tasks=("8,800.00",)
+    )
+    (advance,) = completion_invoices(admin_engine, engagement_id)
+    assert advance["status"] == "pending_approval"  # the contractor's accept started it under the policy
+    run(database, admin_engine, world)
+    waiting = messages(admin_engine, world, "invoice.approval_waiting")
+    assert [r["recipient"] for r in waiting] == [world.finance.email]
+
+    decide_step(act_as, world.finance, world, advance["id"], "reject", "No advances on this one.")
+    run(database, admin_engine, world)
+    rejected = {r["recipient"]: r for r in messages(admin_engine, world, "invoice.approval_rejected")}
+    assert (
+        "did not approve the advance of “Fit-out” ($1,200.00); it is paid with the final payment instead."
+        in (rejected[world.contractor_x_user.email]["text"])
+    )
+    assert rejected[world.owner.email]["subject"] == f"Rejected: {advance['invoice_number']} — the advance"
+    approve_task(act_as, p, tasks[0])
+    _, final = completion_invoices(admin_engine, engagement_id)
+    assert final["gross_minor"] == 1_000_000  # the task and the advance never paid
+    decide_step(act_as, world.finance, world, final["id"])
+    run(database, admin_engine, world)
+    assert "1,200.00" in receipt_text(admin_engine, final["id"])  # its receipt names the advance it carries
+
+
 # --- receipts --------------------------------------------------------------------------------------------------
 
 
