@@ -871,3 +871,28 @@ def test_a_billed_task_is_written_only_with_its_invoice(world, act_as, admin_eng
     refused(lambda s: bill(s, raised["id"], two_approved.tasks[1]), act_as(me, world.org_a), CHECK_VIOLATION, words)
     refused_as_owner_role(admin_engine, lambda c: bill(c, raised["id"], two_approved.tasks[1]), CHECK_VIOLATION, words)
     assert state(admin_engine, world.org_a) == before
+
+
+def test_a_change_order_moves_the_contract_value_only_with_the_tasks(world, act_as, admin_engine):
+    """The value may change in a change order's transaction, but the tasks must still share it less the advance
+    (completion_change_checked, at commit)."""
+    engagement_id = build(act_as, admin_engine, world).engagement
+    before = state(admin_engine, world.org_a)
+
+    def value_alone(s):
+        run(
+            s,
+            "insert into change_orders (org_id, contractor_id, engagement_id, number, reason, contract_value_before,"
+            " contract_value_after, created_by)"
+            " select org_id, contractor_id, id, 1, 'More work', :before, :after, :me from engagements where id = :e",
+            e=engagement_id,
+            before=VALUE,
+            after=VALUE + 100_000,
+            me=world.owner.id,
+        )
+        run(s, "update engagements set contract_value_minor = :v where id = :e", e=engagement_id, v=VALUE + 100_000)
+
+    words = "the tasks add up to 880000 but must add up to the contract value less the advance, 980000"
+    refused(value_alone, act_as(world.owner.id, world.org_a), CHECK_VIOLATION, words)
+    refused_as_owner_role(admin_engine, value_alone, CHECK_VIOLATION, words)
+    assert state(admin_engine, world.org_a) == before
