@@ -47,6 +47,8 @@ KEPT = {
     "authorized_at": "authorized_at - interval '1 day'",
     "release_reason": "'Early release'",
     "approval_policy_id": "gen_random_uuid()",
+    # revision 0030: the contractor's user who raised a task invoice (issue 20); a party, like authorized_by
+    "raised_by": "gen_random_uuid()",
 }
 # The status columns; paid_at only with a payment (a CHECK constraint), updated_at as invoices_move_guard stamps it.
 # voided_at: only with the move to void (a CHECK constraint), as invoices_move_guard stamps it.

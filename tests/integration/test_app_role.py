@@ -67,6 +67,8 @@ APP_TABLES = {
     "proposals",
     "proposal_milestones",
     "proposal_files",
+    # revision 0030: completion billing (issue 20): the tasks a task or final invoice bills
+    "invoice_tasks",
 }
 
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
@@ -369,6 +371,7 @@ EXPECTED_COLUMN_PRIVILEGES |= {
             "budget_minor",
             "deadline",
             "billing_mode",
+            "advance_bps",  # revision 0030: a completion project's advance, edited with its billing mode
             "audience",
             "owner_user_id",
             "status",
@@ -441,6 +444,9 @@ EXPECTED_TABLE_PRIVILEGES = {
     "proposals": {"SELECT", "INSERT"},
     "proposal_milestones": {"SELECT", "INSERT", "DELETE"},
     "proposal_files": {"SELECT", "INSERT", "DELETE"},
+    # completion billing (revision 0030): written with its invoice, never updated nor deleted (voided with its
+    # invoice by a rejected approval step, which runs as the owner)
+    "invoice_tasks": {"SELECT", "INSERT"},
 }
 
 
@@ -520,6 +526,16 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "tax_form_problems",
     # projects: the projects a contractor may see by invitation or by its proposal, for the policy on projects
     "app_contractor_project_ids",
+    # completion billing (revision 0030, sql/completion.sql): whether a completion engagement's final payment is
+    # settled (engagements_guard asks it as the caller, who may not see every invoice of the engagement), completing
+    # it then (the approval step's decider may be finance, who updates no engagement), whether a task's invoice was
+    # voided in this transaction (milestones_guard, for a caller who may not read invoice_tasks), and what a
+    # proposal's milestones share (the proposals' commit checks, run as the contractor's user: that one proposal and
+    # its project's advance, in the caller's organization only)
+    "completion_settled",
+    "completion_close",
+    "task_invoice_voided_now",
+    "proposal_task_pool",
 }
 
 

@@ -7,6 +7,7 @@ them after every step of random operation sequences too)."""
 from __future__ import annotations
 
 import pytest
+from kit.completion import approve_task, completion_engagement, raise_invoice
 from kit.engagements import owner_query, sign_in
 from kit.money import approved_invoices, export, party, pay, set_org
 from sqlalchemy import text
@@ -15,6 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from backoffice.services import approvals
 
 DERIVED = ("invoice_totals", "ap_batch_paid", "retainage_totals", "contractor_retainage_totals")
+# The kinds that withhold retainage (DESIGN.md section 4): a milestone's invoice and, under completion billing
+# (revision 0030), a task invoice and the final payment; never the advance or a release.
+WITHHOLDING = "'milestone', 'completion', 'final'"
 
 RECOMPUTED = {
     "invoice_totals": (
@@ -29,7 +33,8 @@ RECOMPUTED = {
     ),
     "retainage_totals": (
         "select org_id, contractor_id, engagement_id, min(currency) as currency,"
-        " coalesce(sum(retainage_minor) filter (where kind = 'milestone' and voided_at is null), 0) as withheld_minor,"
+        f" coalesce(sum(retainage_minor) filter (where kind in ({WITHHOLDING}) and voided_at is null), 0)"
+        " as withheld_minor,"
         " coalesce(sum(gross_minor) filter (where kind = 'retainage_release' and voided_at is null), 0)"
         " as released_minor"
         " from invoices group by 1, 2, 3",
@@ -37,7 +42,8 @@ RECOMPUTED = {
     ),
     "contractor_retainage_totals": (
         "select org_id, contractor_id, currency,"
-        " coalesce(sum(retainage_minor) filter (where kind = 'milestone' and voided_at is null), 0) as withheld_minor,"
+        f" coalesce(sum(retainage_minor) filter (where kind in ({WITHHOLDING}) and voided_at is null), 0)"
+        " as withheld_minor,"
         " coalesce(sum(gross_minor) filter (where kind = 'retainage_release' and voided_at is null), 0)"
         " as released_minor"
         " from invoices group by 1, 2, 3",
@@ -55,6 +61,12 @@ def money(world, act_as, admin_engine):
     pay(act_as, world.finance, world.org_a, y[0]["id"])
     set_org(admin_engine, world.org_b, segregation_of_duties=False)
     _, z = approved_invoices(act_as, admin_engine, party(world, "z"), ("500.00",))
+    # Completion billing (issue 20): X's advance (nothing withheld), a task invoice and the final payment (10% each).
+    px = party(world, "x")
+    completed, tasks = completion_engagement(act_as, admin_engine, px, value="1,000.00", tasks=("440.00", "440.00"))
+    approve_task(act_as, px, tasks[0])
+    raise_invoice(act_as, px, completed, [tasks[0]])
+    approve_task(act_as, px, tasks[1])
     # Issue 18: one awaiting approval, one voided by a rejected step (its engagement's retainage back to zero).
     session, actor = sign_in(act_as, world.admin, world.org_a)
     approvals.create_policy(
@@ -64,7 +76,7 @@ def money(world, act_as, admin_engine):
     _, (rejected,) = approved_invoices(act_as, admin_engine, party(world, "y"), ("2,500.00",))
     session, actor = sign_in(act_as, world.finance, world.org_a)
     approvals.decide_step(session, actor, rejected["id"], "reject", "Not as specified.")
-    return {"x": x, "y": y, "z": z, "batch": batch, "waiting": waiting, "rejected": rejected}
+    return {"x": x, "y": y, "z": z, "batch": batch, "waiting": waiting, "rejected": rejected, "completed": completed}
 
 
 def rows(admin_engine, sql: str) -> list[tuple]:
@@ -155,3 +167,13 @@ def test_nobody_on_the_web_inserts_a_total_or_rebuilds_them(world, money, act_as
             s.execute(text(sql), {"o": world.org_a})
         s.rollback()
         assert exc.value.orig.sqlstate == "42501", sql
+
+
+def test_a_completion_engagements_task_and_final_invoices_withhold_retainage_and_its_advance_none(money, admin_engine):
+    """Revision 0030: 10% of the task invoice (440.00) and of the final payment (440.00), nothing of the advance."""
+    (row,) = owner_query(
+        admin_engine,
+        "select withheld_minor, released_minor from retainage_totals where engagement_id = :e",
+        e=money["completed"],
+    )
+    assert row == {"withheld_minor": 4_400 + 4_400, "released_minor": 0}

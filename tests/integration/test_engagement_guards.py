@@ -381,7 +381,7 @@ def test_the_contractor_can_do_nothing_else_to_its_engagement(world, admin_engin
         "retainage_bps = 0",
         "payment_terms_days = 0",
         "service_fee_bps = 250",
-        # (billing_mode: the app role may not update it at all, column grants)
+        "billing_mode = 'completion'",  # a draft's term since revision 0030 (the terms page), and fixed once sent
         "owner_user_id = :me",
         "sow_reference = 'SOW-FORGED'",
     ],
@@ -445,7 +445,7 @@ def test_the_terms_cannot_change_once_the_work_request_is_sent(world, admin_engi
     assert engagement(admin_engine, built.engagement) == before
 
 
-@pytest.mark.parametrize("term", ["currency", "retainage_bps", "payment_terms_days", "service_fee_bps"])
+@pytest.mark.parametrize("term", ["currency", "retainage_bps", "payment_terms_days", "service_fee_bps", "billing_mode"])
 def test_an_admin_cannot_change_the_terms_of_an_active_engagement(world, admin_engine, act_as, term):
     built = build(admin_engine, world, "active")
     before = engagement(admin_engine, built.engagement)
@@ -460,7 +460,8 @@ def test_an_admin_cannot_change_the_terms_of_an_active_engagement(world, admin_e
     assert engagement(admin_engine, built.engagement) == before
 
 
-# billing_mode is no page's to edit, so the app role may not update it at all (column grants).
+# billing_mode alone is no draft's whole change: a completion draft takes a contract value with it (the table's CHECK
+# engagements_billing_terms); tests/integration/test_completion_guards.py switches one.
 @pytest.mark.parametrize("term", [t for t in TERM_CHANGES if t != "billing_mode"])
 def test_the_terms_of_a_draft_can_still_change(world, admin_engine, act_as, term):
     """The control: a draft's terms are the admin's to edit, and its title stays editable later on."""

@@ -100,11 +100,12 @@ def privileges_of(conn, role: str) -> set[str]:
 WEB_ROLE_TABLES = {
     # the tenant and its people
     "SELECT on table public.organizations": "every page shows the current organization and follows its settings",
-    "UPDATE on table public.organizations (ap_expense_account, ap_export_columns, ap_export_date_format,"
-    " ap_export_preset, auto_pay_by, auto_pay_enabled, default_currency, default_retainage_bps, evidence_max_file_mb,"
-    " evidence_max_files, evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days,"
-    " review_sla_days, segregation_of_duties, stripe_rail_enabled, tax_form_required)": "the settings and AP export"
-    " layout pages (services/organizations); never its id",
+    "UPDATE on table public.organizations (advances_enabled, ap_expense_account, ap_export_columns,"
+    " ap_export_date_format, ap_export_preset, auto_pay_by, auto_pay_enabled, default_advance_bps, default_currency,"
+    " default_retainage_bps, evidence_max_file_mb, evidence_max_files, evidence_max_submission_mb, invoice_prefix,"
+    " locale, name, partial_policy, payment_terms_days, review_sla_days, segregation_of_duties, stripe_rail_enabled,"
+    " tax_form_required)": "the settings and AP export layout pages (services/organizations), the advance settings"
+    " among them (revision 0030: whether engagements take an advance, and the default rate); never its id",
     "EXECUTE on function public.rail_event_receive(p_rail text, p_event_id text, p_type text, p_account text,"
     " p_payload jsonb)": "POST /webhooks/stripe: a verified event stored once and its job queued (sql/rails.sql)",
     "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
@@ -166,11 +167,14 @@ WEB_ROLE_TABLES = {
     # engagements
     "SELECT on table public.engagements": "the engagement list and pages",
     "INSERT on table public.engagements": "staff create an engagement (services/engagements.create_engagement)",
-    "UPDATE on table public.engagements (cancel_reason, cancelled_at, completed_at, contractor_id, currency,"
+    "UPDATE on table public.engagements (advance_bps, advance_confirmed_at, advance_confirmed_by, advance_minor,"
+    " billing_mode, cancel_reason, cancelled_at, completed_at, contract_value_minor, contractor_id, currency,"
     " decline_reason, owner_user_id, payment_terms_days, responded_at, responded_by, retainage_bps, sent_at, sent_by,"
     " service_fee_bps, sow_reference, status, title, updated_at)": (
-        "a draft's terms (update_terms) and the moves with their who and when (perform); never its id,"
-        " organization, creator or billing mode"
+        "a draft's terms (update_terms: since revision 0030 its billing mode, contract value and advance too, which"
+        " engagements_billing_guard and engagements_guard fix once the work request is sent), the advance confirmed"
+        " by whoever sends it, a change order's new contract value, and the moves with their who and when (perform);"
+        " never its id, organization or creator"
     ),
     "SELECT on table public.milestones": "engagement and milestone pages, the due page, the review queue",
     "INSERT on table public.milestones": "a draft's schedule editor and import, and a change order's additions",
@@ -262,11 +266,11 @@ WEB_ROLE_TABLES = {
         "the projects pages: staff see every one, a contractor those it may propose on or proposed on (by policy)"
     ),
     "INSERT on table public.projects": "an owner or an admin opens a project (projects_guard: open, in their name)",
-    "UPDATE on table public.projects (audience, awarded_at, awarded_by, billing_mode, budget_minor, cancel_reason,"
-    " cancelled_at, cancelled_by, category_id, currency, deadline, description, owner_user_id, status, title,"
-    " updated_at)": (
-        "editing an open project, cancelling it and the award (services/projects, awards); never its id, organization"
-        " or creator"
+    "UPDATE on table public.projects (advance_bps, audience, awarded_at, awarded_by, billing_mode, budget_minor,"
+    " cancel_reason, cancelled_at, cancelled_by, category_id, currency, deadline, description, owner_user_id, status,"
+    " title, updated_at)": (
+        "editing an open project (a completion project's advance with its billing mode, revision 0030), cancelling it"
+        " and the award (services/projects, awards); never its id, organization or creator"
     ),
     "SELECT on table public.project_invitations": "who is invited (staff); a contractor its own invitations",
     "INSERT on table public.project_invitations": "opening or editing a project invites contractors",
@@ -286,6 +290,15 @@ WEB_ROLE_TABLES = {
     "SELECT on table public.proposal_files": "a proposal's attachments, downloaded by staff and by their contractor",
     "INSERT on table public.proposal_files": "a contractor's user attaches files to its proposal",
     "DELETE on table public.proposal_files": "a contractor's user takes a file off its proposal while it may change",
+    # completion billing (revision 0030; sql/completion.sql): the tasks a task or final invoice bills
+    "SELECT on table public.invoice_tasks": (
+        "the completion schedule (which tasks are invoiced, by which invoice) for staff and the contractor (its own,"
+        " by policy), and an invoice's tasks"
+    ),
+    "INSERT on table public.invoice_tasks": (
+        "written with their invoice: the contractor's user's task invoice (services/completion.raise_invoice), the"
+        " deciding owner's or admin's final payment; never updated or deleted (voided by the owner's trigger)"
+    ),
 }
 
 # Functions: the SECURITY DEFINER ones are the web role's only way to what its grants keep from it; the
@@ -375,6 +388,24 @@ WEB_ROLE_FUNCTIONS = {
     ),
     "EXECUTE on function public.project_today()": (
         "the day deadlines are compared with, the database's in UTC (queries/projects.today and the guards)"
+    ),
+    # completion billing (revision 0030; sql/completion.sql): SECURITY DEFINER, each reading rows the caller's
+    # policies may hide, for the guards that run as the caller
+    "EXECUTE on function public.completion_settled(p_org uuid, p_engagement uuid)": (
+        "engagements_guard runs as the caller and asks it whether a completion engagement's final payment is settled,"
+        " the one way such an engagement is completed"
+    ),
+    "EXECUTE on function public.completion_close(p_org uuid, p_engagement uuid)": (
+        "completes a completion engagement whose final payment is settled (services/completion.close_if_settled),"
+        " for an approval step's decider too, who may be finance and updates no engagement; its own org only"
+    ),
+    "EXECUTE on function public.task_invoice_voided_now(p_org uuid, p_milestone uuid)": (
+        "milestones_guard runs as the caller and asks it whether a rejected approval step voided the task's invoice"
+        " in this transaction (the one way an approved task goes back to planned)"
+    ),
+    "EXECUTE on function public.proposal_task_pool(p_org uuid, p_proposal uuid)": (
+        "the proposals' commit checks run as the contractor's user and ask it what a proposal's milestones share"
+        " (its price less a completion project's advance); one proposal of the caller's org"
     ),
     "EXECUTE on function public.service_health()": (
         "GET /healthz: the schema's revision and how many job workers beat lately (nothing of any tenant)"
@@ -508,6 +539,8 @@ WORKER_ROLE_TABLES = {
     "SELECT on table public.projects": "what a project's notice is about (opened, awarded, cancelled)",
     "SELECT on table public.project_invitations": "who a project's opening notice goes to",
     "SELECT on table public.proposals": "who proposed, told of the award or the cancellation; the owner told of one",
+    # completion billing (revision 0030): read only, never written by a job
+    "SELECT on table public.invoice_tasks": "a task or final invoice's notice and receipt list the tasks it bills",
 }
 
 # Background jobs (DESIGN.md sections 5 and 6): the queue is theirs, and in the tenant tables they act with an
@@ -612,7 +645,6 @@ REFUSED_UPDATES = [
     "update contractors set org_id = :org where org_id = :org",
     "update engagements set org_id = :org where org_id = :org",
     "update engagements set created_by = :me where org_id = :org",
-    "update engagements set billing_mode = 'completion' where org_id = :org",
     "update milestones set engagement_id = engagement_id where org_id = :org",
     "update milestones set contractor_id = contractor_id where org_id = :org",
     "update users set name = 'Renamed' where id = :me",

@@ -361,6 +361,7 @@ def test_a_proposal_whose_milestones_do_not_share_its_price_is_refused_at_commit
     statements = [(NEW_PROPOSAL, values), *(milestone(values, i, a) for i, a in enumerate(amounts, start=1))]
     assert refused(session, *statements, commit=True) == (
         CHECK_VIOLATION,
+        # (revision 0030: a completion project's proposals share the price less the advance; the same words say so)
         "a proposal's milestones add up to its price exactly (less the advance, on a completion project)",
     )
 
@@ -371,6 +372,7 @@ def test_a_proposals_price_changed_without_its_milestones_is_refused_at_commit(a
     statement = ("update proposals set price_minor = price_minor + 1 where id = :p", {"p": px})
     assert refused(session, statement, commit=True) == (
         CHECK_VIOLATION,
+        # (revision 0030: a completion project's proposals share the price less the advance; the same words say so)
         "a proposal's milestones add up to its price exactly (less the advance, on a completion project)",
     )
 

@@ -117,6 +117,7 @@ def test_whether_a_project_takes_proposals_is_the_same_in_sql_and_python(app_eng
 
 
 def test_what_a_project_asks_once_proposed_on_is_the_same_in_sql_and_python(app_engine):
+    # advance_bps: revision 0030, a completion project's advance, which its proposals' milestones are priced less of
     written_out = ["title", "description", "currency", "billing_mode", "advance_bps"]
     assert list(rules.FIXED_ONCE_PROPOSED) == written_out
     assert rows(app_engine, "select project_fixed_once_proposed()", {}) == [(written_out,)]
