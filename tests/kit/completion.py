@@ -81,7 +81,8 @@ def task_ids(admin_engine, engagement_id) -> list[uuid.UUID]:
     return [
         r["id"]
         for r in owner_query(
-            admin_engine, "select id from milestones where engagement_id = :e and status <> 'cancelled' order by seq",
+            admin_engine,
+            "select id from milestones where engagement_id = :e and status <> 'cancelled' order by seq",
             e=engagement_id,
         )
     ]
