@@ -131,7 +131,9 @@ def raise_invoice(session: Session, actor: Actor, engagement_id, task_ids: list[
     with unit_of_work(session):
         engagement = _lock_for_invoicing(session, actor, engagement_id)
         if not is_completion(engagement):
-            raise InvalidTransition("This engagement is billed per milestone: each approved milestone is paid as it is.")
+            raise InvalidTransition(
+                "This engagement is billed per milestone: each approved milestone is paid as it is."
+            )
         open_ = {t.id: t for t in invoiceable_tasks(session, engagement.id)}
         chosen = []
         for raw in dict.fromkeys(task_ids):
@@ -182,7 +184,9 @@ def raise_invoice(session: Session, actor: Actor, engagement_id, task_ids: list[
             "invoice.completion_raised",
             "invoice",
             invoice.id,
-            _audit_data(invoice, tasks=[{"id": str(t.id), "title": t.title, "amount_minor": t.amount_minor} for t in chosen]),
+            _audit_data(
+                invoice, tasks=[{"id": str(t.id), "title": t.title, "amount_minor": t.amount_minor} for t in chosen]
+            ),
         )
         queue.issue_receipt(session, invoice.org_id, invoice.id)
         queue.notify(session, invoice.org_id, "invoice.completion_raised", invoice.id)
@@ -197,7 +201,9 @@ def _lock_for_invoicing(session: Session, actor: Actor, engagement_id) -> Engage
     engagement = get_engagement(session, engagement_id)
     if engagement.contractor_id != actor.contractor_id:
         raise NotFound()
-    session.execute(text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"invoice:{engagement.id}"})
+    session.execute(
+        text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"invoice:{engagement.id}"}
+    )
     return engagement
 
 
@@ -263,7 +269,10 @@ def after_task_approved(session: Session, actor: Actor, engagement: Engagement) 
     try:
         return authorize_final(session, actor, engagement)
     except IntegrityError as exc:
-        if getattr(exc.orig.diag, "constraint_name", None) in ("invoice_tasks_billed_once", "invoices_one_final_per_engagement"):
+        if getattr(exc.orig.diag, "constraint_name", None) in (
+            "invoice_tasks_billed_once",
+            "invoices_one_final_per_engagement",
+        ):
             raise Conflict(
                 "The contractor invoiced approved tasks of this engagement just now, so the final payment could not be "
                 "worked out as shown. Nothing was changed; reload the page and approve again."
@@ -317,13 +326,15 @@ def authorize_final(session: Session, actor: Actor, engagement: Engagement) -> I
 
 def billed_total(session: Session, engagement_id) -> int:
     """Σ gross of the engagement's live advance, task and final invoices (invariant 6's left side)."""
-    return int(session.execute(
-        select(func.coalesce(func.sum(Invoice.gross_minor), 0)).where(
-            Invoice.engagement_id == engagement_id,
-            Invoice.kind.in_(sorted(rules.COMPLETION_KINDS)),
-            Invoice.voided_at.is_(None),
-        )
-    ).scalar_one())
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(Invoice.gross_minor), 0)).where(
+                Invoice.engagement_id == engagement_id,
+                Invoice.kind.in_(sorted(rules.COMPLETION_KINDS)),
+                Invoice.voided_at.is_(None),
+            )
+        ).scalar_one()
+    )
 
 
 def close_if_settled(session: Session, actor: Actor, engagement: Engagement) -> bool:
@@ -349,10 +360,3 @@ def record_completed(session: Session, actor: Actor, engagement: Engagement) -> 
         {"from": "active", "to": EngagementStatus.COMPLETED.value, "by": "final payment"},
     )
     queue.notify(session, engagement.org_id, "engagement.completed_by_final", engagement.id)
-
-
-def advance_words(engagement) -> str:
-    """The advance as a page or notice names it: "Advance $1,200.00 (12%)"."""
-    from backoffice.domain.percent import format_bps
-
-    return f"Advance {format_amount(engagement.advance_minor, engagement.currency)} ({format_bps(engagement.advance_bps)}%)"
