@@ -62,9 +62,7 @@ _TEXT_SQL = {
     "sow_reference": "e.sow_reference",
     "milestone": "m.title",
     # The kind in words: domain.invoices.InvoiceKind's labels, written out once from the enum (constants only).
-    "kind": "case i.kind "
-    + " ".join(f"when '{k.value}' then '{k.label}'" for k in InvoiceKind)
-    + " end",
+    "kind": "case i.kind " + " ".join(f"when '{k.value}' then '{k.label}'" for k in InvoiceKind) + " end",
     "currency": "i.currency",
     "account": "o.ap_expense_account",
     "quantity": "'1'",

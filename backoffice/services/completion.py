@@ -31,7 +31,6 @@ from backoffice.domain.invoices import (
     advance_amounts,
     authorization_lines,
 )
-from backoffice.domain.money import format_amount
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue

@@ -103,7 +103,9 @@ def test_an_advance_two_tasks_invoiced_and_the_final_payment_paid_to_the_cent(
     expect(send).to_contain_text("The final payment is authorized automatically when the last task is approved")
     screenshots.take(owner, "owner confirms the advance before sending")
     accessible(owner, "owner: send with the advance")
-    expect(send).to_contain_text("I confirm the advance of $1,200.00 is authorized for payment when the contractor accepts")
+    expect(send).to_contain_text(
+        "I confirm the advance of $1,200.00 is authorized for payment when the contractor accepts"
+    )
     send.locator("#confirm_advance").check()
     send.get_by_role("button", name="Send the work request").click()
     expect(owner.get_by_role("heading", level=1)).to_contain_text("Awaiting acceptance")

@@ -66,17 +66,19 @@ def test_sending_asks_the_owner_to_confirm_the_advance(act_as, admin_engine, wor
 
 
 def _policy(act_as, world, minimum):
+    from kit.engagements import sign_in
+
     from backoffice.services import approvals
     from backoffice.services.approvals import PolicyInput, StepInput
-    from kit.engagements import sign_in
 
     session, actor = sign_in(act_as, world.admin, world.org_a)
     approvals.create_policy(session, actor, PolicyInput("Large", "USD", minimum, [StepInput(role="finance")]))
 
 
 def _decide_step(act_as, person, world, invoice_id, decision="approve", reason=""):
-    from backoffice.services import approvals
     from kit.engagements import sign_in
+
+    from backoffice.services import approvals
 
     session, actor = sign_in(act_as, person, world.org_a)
     return approvals.decide_step(session, actor, invoice_id, decision, reason)

@@ -104,7 +104,8 @@ def completion_invoices(admin_engine, engagement_id) -> list[dict]:
     """The engagement's invoices, oldest first, with the tasks each bills."""
     return owner_query(
         admin_engine,
-        "select i.*, array(select t.milestone_id from invoice_tasks t where t.invoice_id = i.id order by t.milestone_id)"
-        " as tasks from invoices i where i.engagement_id = :e order by i.number",
+        "select i.*,"
+        " array(select t.milestone_id from invoice_tasks t where t.invoice_id = i.id order by t.milestone_id) as tasks"
+        " from invoices i where i.engagement_id = :e order by i.number",
         e=engagement_id,
     )
