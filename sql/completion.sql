@@ -72,7 +72,8 @@ revoke all on function completion_advance(bigint, integer), invoice_kind_withhol
 
 -- invoices: the contractor's user writes two kinds for its own contractor (contractor_own, sql/rls_policies.sql, holds
 -- it there): the advance, as it accepts the work request (authorized by whoever confirmed the advance when sending
--- it: completion_invoice_ok), and an invoice for its approved tasks, raised in its own name.
+-- it: completion_invoice_ok), and an invoice for its approved tasks, raised in its own name. It writes no ledger line:
+-- the database books those two invoices' authorization lines (invoices_contractor_ledger, below).
 do $$
 begin
   if to_regclass('public.invoice_tasks') is null then
@@ -83,12 +84,6 @@ begin
   perform pg_temp.policy('invoices', 'authorized_by_self', $q$as restrictive for insert with check (
   case when (select app_role()) = 'contractor' then kind = 'advance' or raised_by = (select app_user_id())
        else authorized_by = (select app_user_id()) end)$q$);
--- ledger_entries: ... and the lines of the advance or the task invoice it wrote in this transaction.
-  perform pg_temp.policy('ledger_entries', 'writers_insert', $q$as restrictive for insert with check (
-  (select app_role()) in ('admin', 'owner', 'finance')
-  or ((select app_role()) = 'contractor' and exists (
-        select 1 from public.invoices i where i.org_id = ledger_entries.org_id and i.id = ledger_entries.invoice_id
-           and i.kind in ('advance', 'completion') and i.authorized_at = now())))$q$);
 end
 $$;
 
@@ -268,6 +263,15 @@ begin
   if v_engagement.billing_mode is distinct from 'completion' then
     return;
   end if;
+  -- The final payment settles every task: none is added or reopened beside a live one (a change order while it
+  -- awaits approval would leave it unable to complete the engagement).
+  if exists (select 1 from public.invoices i
+              where i.org_id = p_org and i.engagement_id = p_engagement and i.kind = 'final' and i.voided_at is null)
+     and exists (select 1 from public.milestones m
+                  where m.org_id = p_org and m.engagement_id = p_engagement and m.status in ('planned', 'submitted')) then
+    raise exception 'engagement %: its final payment is authorized; no task is added or reopened beside it',
+      v_engagement.title using errcode = '23514';
+  end if;
   if v_engagement.status <> 'draft' then
     select count(*), coalesce(sum(m.amount_minor), 0) into v_tasks, v_task_total from public.milestones m
      where m.org_id = p_org and m.engagement_id = p_engagement and m.status <> 'cancelled';
@@ -303,7 +307,13 @@ revoke all on function completion_engagement_checked() from public;
 -- engagement awaiting approval: then it is completed (engagements_guard lets nothing else complete it).
 create or replace function completion_settled(p_org uuid, p_engagement uuid) returns boolean
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select exists (select 1 from public.invoices i
+  -- (Only of the caller's organization, and a contractor's user only of its own engagements: nobody learns another's.)
+  select (public.app_role() is null
+          or (p_org = public.app_org_id()
+              and (public.app_contractor_id() is null
+                   or exists (select 1 from public.engagements e where e.org_id = p_org and e.id = p_engagement
+                                 and e.contractor_id = public.app_contractor_id()))))
+     and exists (select 1 from public.invoices i
                   where i.org_id = p_org and i.engagement_id = p_engagement and i.kind = 'final'
                     and i.voided_at is null and i.status <> 'pending_approval')
      and not exists (select 1 from public.invoices i
@@ -353,9 +363,10 @@ begin
     select * into v_org from public.organizations o where o.id = new.org_id;
     -- (Judged when the advance is set or sent: a draft written before the organization switched advances off can
     -- still be edited down to none, or cancelled.)
+    -- (An award keeps its project's advance, which the contractors proposed on, whatever the setting is now.)
     if new.advance_bps > 0 and not v_org.advances_enabled
        and (tg_op = 'INSERT' or new.advance_bps is distinct from old.advance_bps or new.status <> 'draft')
-       and new.status <> 'cancelled' then
+       and new.status <> 'cancelled' and new.proposal_id is null then
       raise exception 'this organization pays no advances' using errcode = '23514';
     end if;
     if new.advance_minor is distinct from public.completion_advance(new.contract_value_minor, new.advance_bps) then
@@ -451,7 +462,50 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
                               then public.completion_advance(q.price_minor, coalesce(p.advance_bps, 0)) else 0 end
     from public.proposals q join public.projects p on p.org_id = q.org_id and p.id = q.project_id
    where q.org_id = p_org and q.id = p_proposal
-     and (public.app_role() is null or q.org_id = public.app_org_id())
+     and (public.app_role() is null
+          or (q.org_id = public.app_org_id()
+              and (public.app_contractor_id() is null or q.contractor_id = public.app_contractor_id())))
 $$;
 revoke all on function proposal_task_pool(uuid, uuid) from public;
 select pg_temp.grant_execute('proposal_task_pool(uuid, uuid)');
+
+-- domain.invoices.authorization_lines: an authorization's ledger lines (the work expensed; the net owed now, the
+-- retainage later; a fee its own expense and payable), those that are not zero, in that order.
+create or replace function authorization_ledger_lines(p_gross bigint, p_retainage bigint, p_net bigint, p_fee bigint)
+returns table (account text, amount_minor bigint)
+language sql immutable parallel safe as $$
+  select t.account, t.amount_minor from (values (1, 'work_expense', p_gross), (2, 'accounts_payable', -p_net),
+                                               (3, 'retainage_payable', -p_retainage),
+                                               (4, 'service_fee_expense', p_fee), (5, 'service_fees_payable', -p_fee))
+                                       t(n, account, amount_minor)
+   where t.amount_minor <> 0 order by t.n
+$$;
+revoke all on function authorization_ledger_lines(bigint, bigint, bigint, bigint) from public;
+
+-- What the contractor's user writes (its advance as it accepts, its task invoice) the database books: the user may
+-- write no ledger line at all (ledger_entries' policies), so nothing it sends can misstate the books.
+create or replace function invoices_contractor_ledger() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_txn uuid := gen_random_uuid();
+begin
+  if public.app_role() is distinct from 'contractor' then
+    return null;  -- staff book their own authorizations (services/invoices.write_ledger)
+  end if;
+  insert into public.ledger_entries (id, org_id, txn_id, event, invoice_id, account, amount_minor, currency)
+  select gen_random_uuid(), new.org_id, v_txn, 'authorized', new.id, l.account, l.amount_minor, new.currency
+    from public.authorization_ledger_lines(new.gross_minor, new.retainage_minor, new.net_minor, new.fee_minor) l;
+  return null;
+end
+$$;
+revoke all on function invoices_contractor_ledger() from public;
+
+do $$
+begin
+  if to_regclass('public.invoice_tasks') is not null then
+    drop trigger if exists invoices_contractor_ledger on public.invoices;
+    create trigger invoices_contractor_ledger after insert on public.invoices
+      for each row when (new.kind in ('advance', 'completion')) execute function invoices_contractor_ledger();
+  end if;
+end
+$$;

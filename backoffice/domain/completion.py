@@ -73,6 +73,14 @@ def advance_problem(advance_bps: int, advances_enabled: bool) -> str | None:
     return None
 
 
+def value_problem(value: int, advance_bps: int) -> str | None:
+    """Why a contract value cannot take this advance, or None: the tasks must share something (the table's CHECK
+    engagements_billing_terms holds advance < value)."""
+    if task_pool(value, advance_amount(value, advance_bps)) <= 0:
+        return "The contract value is too small for this advance: nothing would be left for the tasks."
+    return None
+
+
 def task_pool(value: int, advance: int) -> int:
     """What the tasks share: the contract value less the advance."""
     return value - advance

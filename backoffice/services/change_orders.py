@@ -18,9 +18,10 @@ from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
 from backoffice.domain.completion import BillingMode
 from backoffice.domain.engagements import MilestoneStatus
+from backoffice.domain.invoices import InvoiceKind
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.jobs import queue
-from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
+from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Invoice, Milestone
 from backoffice.services import audit
 from backoffice.services.engagements import get_engagement, require_manager
 from backoffice.services.schedule import MAX_MILESTONES, RowInput, check_row
@@ -92,6 +93,23 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
         ]
         if not errors and not live_after and not any(line["kind"] == "add" for line in lines):
             errors["lines"] = "A change order cannot cancel every milestone; cancel the engagement instead."
+        final = (
+            engagement.billing_mode == BillingMode.COMPLETION
+            and session.execute(
+                select(Invoice.invoice_number).where(
+                    Invoice.engagement_id == engagement.id,
+                    Invoice.kind == InvoiceKind.FINAL.value,
+                    Invoice.voided_at.is_(None),
+                )
+            ).scalar_one_or_none()
+        )
+        if final:
+            # The final payment settled every task (domain.completion); a change now would leave it unable to complete
+            # the engagement. Rejecting it (Approvals) sends its tasks back and allows changes again.
+            raise InvalidTransition(
+                f"The final payment ({final}) was authorized with the last task's approval and settles every task; "
+                "no change order now. If it awaits approval, rejecting it sends its tasks back."
+            )
         if (
             not errors
             and engagement.billing_mode == BillingMode.COMPLETION

@@ -74,7 +74,9 @@ def authorize_advance(session: Session, actor: Actor, engagement: Engagement) ->
         execution_options={"populate_existing": True},
     ).scalar_one()
     # The same lines as any authorization: the work it pays ahead for is expensed now, and owed (nothing withheld).
-    write_ledger(session, invoice, "authorized", authorization_lines(amounts))
+    # Written by the database when the contractor's acceptance authorizes it (invoices_contractor_ledger).
+    if actor.role != Role.CONTRACTOR:
+        write_ledger(session, invoice, "authorized", authorization_lines(amounts))
     audit.record(
         session,
         actor,
@@ -176,7 +178,7 @@ def raise_invoice(session: Session, actor: Actor, engagement_id, task_ids: list[
                     "see what you can invoice now."
                 ) from None
             raise
-        write_ledger(session, invoice, "authorized", authorization_lines(amounts))
+        # (Its ledger lines: the database's, for what a contractor's user writes: invoices_contractor_ledger.)
         audit.record(
             session,
             actor,

@@ -91,7 +91,7 @@ def seed(session: Session, *, owner: Actor, nina: Actor, finance: Actor) -> None
             _row("Installation", "Signs fixed on every floor; the directories updated.", "1,920.00", d(-6)),
         ],
     )
-    service.perform(session, owner, signage.id, "send", confirm_advance=True)
+    service.perform(session, owner, signage.id, "send", confirm_advance=signage.advance_minor)
     service.perform(session, nina, signage.id, "accept")
     payments.record_payment(
         session,
@@ -139,7 +139,7 @@ def seed(session: Session, *, owner: Actor, nina: Actor, finance: Actor) -> None
             ),
         ],
     )
-    service.perform(session, owner, fit_out.id, "send", confirm_advance=True)
+    service.perform(session, owner, fit_out.id, "send", confirm_advance=fit_out.advance_minor)
     service.perform(session, nina, fit_out.id, "accept")  # the advance is authorized
     payments.record_payment(
         session,

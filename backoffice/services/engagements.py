@@ -23,7 +23,7 @@ from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.money import AmountError, format_amount, parse_amount
 from backoffice.domain.roles import MANAGERS, Role
-from backoffice.errors import Forbidden, InvalidTransition, NotFound, ValidationError
+from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import (
     Contractor,
@@ -118,6 +118,9 @@ def _billing_terms(org: Organization, data: EngagementInput, currency: str | Non
     if bps is not None and (problem := completion.advance_problem(bps, org.advances_enabled)):
         errors["advance"] = problem
     if value is None or bps is None or "advance" in errors:
+        return {"billing_mode": mode.value}
+    if problem := completion.value_problem(value, bps):
+        errors["contract_value"] = problem
         return {"billing_mode": mode.value}
     return {
         "billing_mode": mode.value,
@@ -231,13 +234,20 @@ def update_terms(session: Session, actor: Actor, engagement_id, data: Engagement
 
 
 def perform(
-    session: Session, actor: Actor, engagement_id, action: str, reason: str = "", *, confirm_advance: bool = False
+    session: Session,
+    actor: Actor,
+    engagement_id,
+    action: str,
+    reason: str = "",
+    *,
+    confirm_advance: int | None = None,
 ) -> Engagement:
     """Move the engagement by ``action`` (send, accept, decline, pause, resume, complete, cancel).
 
     Raises Forbidden for the wrong person, InvalidTransition for the wrong state, ValidationError for a
     missing reason (decline and cancel need one) or, sending a completion engagement with an advance, for an
-    advance not confirmed (``confirm_advance``). Records who and when, and audits the move. Accepting a completion
+    advance not confirmed (``confirm_advance``: the advance in minor units as the sender was shown it; a different
+    one, the draft changed since, is a Conflict). Records who and when, and audits the move. Accepting a completion
     engagement authorizes its advance in the same transaction (services/completion.authorize_advance).
     """
     with unit_of_work(session):
@@ -252,6 +262,12 @@ def perform(
         if action == "send":
             engagement.sent_at, engagement.sent_by = func.now(), actor.user_id
             if engagement.billing_mode == BillingMode.COMPLETION and engagement.advance_minor > 0:
+                if confirm_advance and confirm_advance != engagement.advance_minor:
+                    raise Conflict(
+                        "The advance changed since this page was loaded (the terms were edited): it is now "
+                        f"{format_amount(engagement.advance_minor, engagement.currency)}. Nothing was sent; read the "
+                        "terms again and confirm the advance as it is."
+                    )
                 if not confirm_advance:
                     raise ValidationError(
                         {

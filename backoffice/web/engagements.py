@@ -304,7 +304,7 @@ def act(engagement_id, action):
             engagement_id,
             action,
             request.form.get("reason", ""),
-            confirm_advance=bool(request.form.get("confirm_advance")),
+            confirm_advance=_minor_units(request.form.get("confirm_advance", "")),
         )
     except ValidationError as exc:
         return _show(engagement_id, errors=exc.fields, open_action=action, status=422)
@@ -354,3 +354,9 @@ def release_retainage(engagement_id):
         "success",
     )
     return redirect(url_for("payments.invoice", invoice_id=invoice.id), code=303)
+
+
+def _minor_units(text: str) -> int | None:
+    """A confirmed amount as the page posted it (minor units, digits only); anything else confirms nothing."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None

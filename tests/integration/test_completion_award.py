@@ -253,3 +253,17 @@ def test_the_proposal_check_says_the_advance_and_what_the_tasks_share():
     assert (checked.advance, checked.pool) == (60_000, 440_000)
     milestone = proposals.check_proposal("USD", ProposalInput(price="5,000.00", rows=[]))
     assert (milestone.advance, milestone.pool) == (None, 500_000)
+
+
+def test_a_project_awarded_after_its_organization_switched_advances_off_keeps_its_advance(
+    app_sessions, admin_engine, world
+):
+    """The contractors proposed on the project's advance: switching advances off afterwards changes new projects,
+    not this award (it was "Someone else changed this project" until the billing guard let an award keep it)."""
+    project = completion_project(app_sessions, world)
+    px = propose(app_sessions, world.contractor_x_user, world.org_a, project, offer("5,000.00", rows=TASKS))
+    set_org(admin_engine, world.org_a, advances_enabled=False)
+    engagement_id = award(app_sessions, world.owner, world.org_a, project, px)
+    (e,) = owner_query(admin_engine, "select advance_minor, status from engagements where id = :i", i=engagement_id)
+    assert (e["advance_minor"], e["status"]) == (60_000, "active")
+    assert [i["kind"] for i in completion_invoices(admin_engine, engagement_id)] == ["advance"]

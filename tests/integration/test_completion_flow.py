@@ -208,3 +208,77 @@ def test_a_change_order_moves_the_contract_value_with_the_tasks_and_never_the_ad
     invoices = completion_invoices(admin_engine, engagement_id)
     assert [i["kind"] for i in invoices] == ["advance", "final"]
     assert sum(i["gross_minor"] for i in invoices) == 1_100_000
+
+
+def test_the_database_books_what_the_contractor_writes_with_the_same_lines_as_staffs(act_as, admin_engine, world):
+    """The contractor's user may write no ledger line (sql/completion.sql): its advance and its task invoice are booked
+    by invoices_contractor_ledger, with domain.invoices.authorization_lines' lines, in one balanced transaction."""
+    from kit.engagements import owner_query
+
+    from backoffice.domain.invoices import authorization_lines, milestone_amounts
+
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="12", tasks=("3,000.00", "5,800.00"), service_fee="2.5"
+    )
+    approve_task(act_as, p, tasks[0])
+    raised = raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    advance = completion_invoices(admin_engine, engagement_id)[0]
+    for invoice_id, amounts in (
+        (advance["id"], milestone_amounts(120_000, 0, 0)),
+        (raised["id"], milestone_amounts(300_000, 1000, 250)),
+    ):
+        lines = owner_query(
+            admin_engine,
+            "select txn_id, event, account, amount_minor from ledger_entries where invoice_id = :i",
+            i=invoice_id,
+        )
+        assert sorted((r["account"], r["amount_minor"]) for r in lines) == sorted(authorization_lines(amounts))
+        assert {(r["txn_id"], r["event"]) for r in lines} == {(lines[0]["txn_id"], "authorized")}
+
+
+def test_no_change_order_beside_a_final_payment_awaiting_approval(act_as, admin_engine, world):
+    from kit.engagements import sign_in
+
+    from backoffice.errors import InvalidTransition
+    from backoffice.services import change_orders
+    from backoffice.services.schedule import RowInput
+
+    _policy(act_as, world, "5,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="0", tasks=("4,000.00", "6,000.00")
+    )
+    approve_task(act_as, p, tasks[0])
+    approve_task(act_as, p, tasks[1])
+    (final,) = completion_invoices(admin_engine, engagement_id)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(InvalidTransition) as exc:
+        change_orders.issue_change_order(
+            session,
+            actor,
+            engagement_id,
+            change_orders.ChangeOrderInput(
+                reason="More shelving",
+                based_on=0,
+                additions=[RowInput(title="Shelving", deliverable="Oak", amount="1,000.00", due_date="2030-05-01")],
+            ),
+        )
+    assert final["invoice_number"] in exc.value.message
+    _decide_step(act_as, world.finance, world, final["id"])  # still completes the engagement
+    assert engagement_row(admin_engine, engagement_id).status == "completed"
+
+
+def test_a_work_request_confirmed_at_another_advance_is_not_sent(act_as, admin_engine, world):
+    from kit.engagements import sign_in
+
+    from backoffice.errors import Conflict
+    from backoffice.services import engagements
+
+    p = party(world)
+    engagement_id = completion_draft(act_as, p)  # a $1,200.00 advance
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(Conflict) as exc:
+        engagements.perform(session, actor, engagement_id, "send", confirm_advance=100_000)  # the page said $1,000.00
+    assert "The advance changed since this page was loaded" in exc.value.message
+    assert engagement_row(admin_engine, engagement_id).status == "draft"

@@ -5,9 +5,9 @@ person (``act_as``) and as the worker role (``as_worker``), never through a page
 A contractor's user sees its own contractor's billed tasks and invoices only, never another contractor's, not even by
 naming their ids; staff read every one of their organization (finance without writing them); another organization
 sees nothing; the worker reads one organization's at a time. A contractor's user writes only the two kinds it may (an
-advance as it accepts, an invoice for its approved tasks) for its own contractor, and ledger lines only for the invoice
-it wrote in the same transaction. The owner role is the ground truth: after each refusal, the organization's money
-rows are exactly as they were.
+advance as it accepts, an invoice for its approved tasks) for its own contractor, and no ledger line at all: the
+database books those two invoices itself (invoices_contractor_ledger). The owner role is the ground truth: after
+each refusal, the organization's money rows are exactly as they were.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ LEDGER_LINES = (
 )
 
 
-def test_a_contractor_writes_ledger_lines_only_for_the_invoice_it_writes_now(world, act_as, admin_engine, billed):
+def test_a_contractor_writes_no_ledger_line(world, act_as, admin_engine, billed):
     y_task_invoice = next(i for i in completion_invoices(admin_engine, billed.y) if i["kind"] == "completion")
     x_task_invoice = next(i for i in completion_invoices(admin_engine, billed.x) if i["kind"] == "completion")
     before = money_state(admin_engine, world.org_a)

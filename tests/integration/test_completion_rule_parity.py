@@ -290,3 +290,28 @@ def test_a_proposals_share_is_read_in_the_callers_organization_only(admin_engine
         session = act_as(person.id, world.org_b)
         assert session.execute(text(share), {"o": world.org_a, "q": proposal}).scalar_one() is None, person.name
         session.rollback()
+
+
+# --- the books of what a contractor's user writes ---------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gross=st.integers(min_value=1, max_value=10**12),
+    retainage_bps=st.integers(min_value=0, max_value=10_000),
+    fee_bps=st.integers(min_value=0, max_value=10_000),
+)
+@example(gross=1_000_000, retainage_bps=1000, fee_bps=0)
+@example(gross=120_000, retainage_bps=0, fee_bps=0)  # an advance: nothing withheld, no fee
+def test_an_authorizations_ledger_lines_are_the_same_in_sql_and_python(admin_engine, gross, retainage_bps, fee_bps):
+    """invoices_contractor_ledger books a contractor's advance and task invoice with authorization_ledger_lines, the
+    twin of domain.invoices.authorization_lines that staff's authorizations are booked with."""
+    from backoffice.domain.invoices import authorization_lines, milestone_amounts
+
+    a = milestone_amounts(gross, retainage_bps, fee_bps)
+    got = rows(
+        admin_engine,
+        "select account, amount_minor from authorization_ledger_lines(:g, :r, :n, :f)",
+        {"g": a.gross, "r": a.retainage, "n": a.net, "f": a.fee},
+    )
+    assert [tuple(r) for r in got] == authorization_lines(a)

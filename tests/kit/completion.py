@@ -60,8 +60,10 @@ def completion_draft(
 
 
 def send(act_as, p: Party, engagement_id, *, confirm_advance=True) -> None:
+    """Send the work request, confirming the advance as shown (its amount) unless told not to."""
     session, actor = sign_in(act_as, p.staff, p.org_id)
-    engagements.perform(session, actor, engagement_id, "send", confirm_advance=confirm_advance)
+    amount = engagements.get_engagement(session, engagement_id).advance_minor if confirm_advance else None
+    engagements.perform(session, actor, engagement_id, "send", confirm_advance=amount)
 
 
 def accept(act_as, p: Party, engagement_id) -> None:

@@ -281,7 +281,7 @@ def test_sending_with_the_advance_confirmed_sends_it_and_records_who_confirmed(o
     response = post(
         owner,
         f"/engagements/{engagement_id}/send",
-        {"confirm_advance": "1"},
+        {"confirm_advance": "120000"},
         token_from=f"/engagements/{engagement_id}",
     )
     html = followed(owner, response, f"/engagements/{engagement_id}")
@@ -299,7 +299,7 @@ def test_the_contractor_reads_the_advance_and_tasks_then_accepting_authorizes_th
     post(
         owner,
         f"/engagements/{engagement_id}/send",
-        {"confirm_advance": "1"},
+        {"confirm_advance": "120000"},
         token_from=f"/engagements/{engagement_id}",
     )
     contractor = signed_in(app, login, world.contractor_x_user)
