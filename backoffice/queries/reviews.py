@@ -187,6 +187,7 @@ class MilestoneDetail:
     contract_value_minor: int | None = None
     billed_minor: int = 0  # Σ gross of the engagement's live advance, task and final invoices
     others_open: int = 0  # the engagement's other tasks still planned or submitted
+    waiting_numbers: list[str] | None = None  # its payments awaiting approval (the last task waits for them)
 
     @property
     def is_task(self) -> bool:
@@ -267,7 +268,11 @@ def milestone_detail(session: Session, milestone_id: uuid.UUID) -> MilestoneDeta
                case when e.billing_mode = 'completion' then
                  (select count(*) from milestones o
                    where o.engagement_id = e.id and o.id <> m.id and o.status in ('planned', 'submitted'))
-               else 0 end::int as others_open
+               else 0 end::int as others_open,
+               case when e.billing_mode = 'completion' then
+                 array(select w.invoice_number from invoices w
+                        where w.engagement_id = e.id and w.status = 'pending_approval' order by w.number)
+               end as waiting_numbers
           from milestones m
           left join invoices i on i.milestone_id = m.id and i.voided_at is null
           left join lateral (

@@ -139,7 +139,10 @@ def raise_invoice(session: Session, actor: Actor, engagement_id, task_ids: list[
         chosen = []
         for raw in dict.fromkeys(task_ids):
             task_id = parse_id(raw)
-            if task_id is None or task_id not in open_:
+            if task_id is None or not _task_of(session, engagement.id, task_id):
+                # Not a task of this engagement at all (a made-up or malformed id): the form's input is wrong.
+                raise ValidationError({"tasks": "Choose among the approved tasks listed on this page."})
+            if task_id not in open_:
                 raise Conflict(
                     "One of the tasks you chose is no longer waiting to be invoiced (invoiced meanwhile, or its "
                     "payment was rejected). Reload the page to see what you can invoice now."
@@ -206,6 +209,17 @@ def _lock_for_invoicing(session: Session, actor: Actor, engagement_id) -> Engage
         text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"invoice:{engagement.id}"}
     )
     return engagement
+
+
+def _task_of(session: Session, engagement_id, task_id) -> bool:
+    return (
+        session.execute(
+            select(func.count())
+            .select_from(Milestone)
+            .where(Milestone.id == task_id, Milestone.engagement_id == engagement_id)
+        ).scalar_one()
+        > 0
+    )
 
 
 def _last_approver(session: Session, task_ids) -> object:

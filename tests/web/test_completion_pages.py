@@ -291,16 +291,18 @@ def test_raising_for_a_task_not_waiting_to_be_invoiced_is_refused_and_writes_not
     approve_task(act_as, p, tasks[0])
     approve_task(act_as, p, other_tasks[0])
     client = signed_in(app, login, world.contractor_x_user)
-    for chosen in (
-        [tasks[0], other_tasks[0]],  # another engagement's approved task
-        [tasks[1]],  # not approved
-        [f"{tasks[0]}\x00"],  # a NUL byte
-        ["\x00"],
-        ["not-a-task"],
+    for chosen, status, words in (
+        # not a task of this engagement at all: the form's input is wrong (422, at the field)
+        ([tasks[0], other_tasks[0]], 422, "Choose among the approved tasks listed on this page."),
+        ([f"{tasks[0]}\x00"], 422, "Choose among the approved tasks listed on this page."),  # a NUL byte
+        (["\x00"], 422, "Choose among the approved tasks listed on this page."),
+        (["not-a-task"], 422, "Choose among the approved tasks listed on this page."),
+        # a task of this engagement that is not waiting to be invoiced (here: not approved): 409
+        ([tasks[1]], 409, "no longer waiting to be invoiced"),
     ):
         response = post_raise(client, engagement_id, chosen)
-        assert 400 <= response.status_code < 500, (chosen, response.status_code)
-        assert "no longer waiting to be invoiced" in visible_text(response.get_data(as_text=True))
+        assert response.status_code == status, (chosen, response.status_code)
+        assert words in visible_text(response.get_data(as_text=True))
     assert len(completion_invoices(admin_engine, engagement_id)) == 1
     assert len(completion_invoices(admin_engine, other_id)) == 1
 

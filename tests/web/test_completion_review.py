@@ -60,3 +60,22 @@ def test_approving_a_task_on_the_page_says_the_contractor_can_invoice_it(app, lo
     text = visible_text(response.get_data(as_text=True))
     assert f"Contractor X {world.suffix} can invoice it now ($3,000.00)" in text
     assert [i["kind"] for i in completion_invoices(admin_engine, engagement_id)] == ["advance"]
+
+
+def test_the_last_task_names_the_payment_it_waits_for(app, login, world, act_as, admin_engine):
+    from kit.completion import raise_invoice
+    from kit.engagements import sign_in
+
+    from backoffice.services import approvals
+    from backoffice.services.approvals import PolicyInput, StepInput
+
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", "2,000.00", [StepInput(role="finance")]))
+    p = party(world)
+    engagement_id, tasks = completion_engagement(act_as, admin_engine, p, advance="0", tasks=("4,000.00", "6,000.00"))
+    approve_task(act_as, p, tasks[0])
+    raised = raise_invoice(act_as, p, engagement_id, [tasks[0]])  # $4,000.00: awaits finance's approval
+    submit(act_as, p, tasks[1])
+    text = decision(signed_in(app, login, world.owner), tasks[1])
+    assert f"First decide {raised['invoice_number']}" in text
+    assert "which awaits approval ( Approvals ): until then approving this task is refused." in text
