@@ -129,7 +129,9 @@ def withholds(kind: str) -> bool:
 def final_amount(value: int, billed: int) -> int:
     """The final payment: what the contract value leaves after every live advance and task invoice. With every task
     approved it is exactly the tasks not yet invoiced, plus the advance if that was never paid (a rejected
-    advance is paid at the end, with the work)."""
+    advance is paid at the end, with the work). That part is then paid as work delivered, not ahead of it, so the final
+    payment's retainage and fee apply to the whole of it (the advance's exemption is for money paid ahead of work);
+    every invoice keeps the one rule retainage = round_half_up(gross × rate)."""
     return value - billed
 
 

@@ -282,3 +282,26 @@ def test_a_work_request_confirmed_at_another_advance_is_not_sent(act_as, admin_e
         engagements.perform(session, actor, engagement_id, "send", confirm_advance=100_000)  # the page said $1,000.00
     assert "The advance changed since this page was loaded" in exc.value.message
     assert engagement_row(admin_engine, engagement_id).status == "draft"
+
+
+def test_a_contract_value_too_small_for_its_advance_is_refused_at_its_field(act_as, world):
+    from kit.engagements import sign_in
+
+    from backoffice.services import engagements
+
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(ValidationError) as exc:
+        engagements.create_engagement(
+            session,
+            actor,
+            engagements.EngagementInput(
+                contractor_id=str(world.contractor_x),
+                title="Tiny",
+                billing_mode="completion",
+                contract_value="0.01",
+                advance="50",
+            ),
+        )
+    assert exc.value.fields == {
+        "contract_value": "The contract value is too small for this advance: nothing would be left for the tasks."
+    }
