@@ -438,6 +438,17 @@ $$;
 revoke all on function task_invoice_voided_now(uuid, uuid) from public;
 select pg_temp.grant_execute('task_invoice_voided_now(uuid, uuid)');
 
+-- The approval policy an invoice the contractor's user writes starts under (the advance, accepting the work request;
+-- an invoice for its approved tasks): applicable_approval_policy() for the current organization. The contractor's
+-- user may not read the organization's policies, and invoices_guard refuses an invoice that does not name the policy
+-- that applies (services/completion.py asks this instead of reading them).
+create or replace function completion_approval_policy(p_currency text, p_gross bigint) returns uuid
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select public.applicable_approval_policy(public.app_org_id(), p_currency, p_gross) where public.app_org_id() is not null
+$$;
+revoke all on function completion_approval_policy(text, bigint) from public;
+select pg_temp.grant_execute('completion_approval_policy(text, bigint)');
+
 -- domain.projects.proposal_task_pool: what a proposal's milestones share, its price less the advance on a completion
 -- project (the contract's tasks share the same). The proposals' commit checks (sql/project_guards.sql) ask it as the
 -- caller, the contractor's user writing its proposal, who may read it: the owner's, reading only that proposal.

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import engagements as rules
-from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.completion import BillingMode
+from backoffice.domain.engagements import MilestoneStatus
+from backoffice.domain.invoices import InvoiceKind
 from backoffice.errors import Conflict, InvalidTransition, ValidationError
 from backoffice.jobs import queue
-from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Milestone
+from backoffice.models import ChangeOrder, ChangeOrderLine, Engagement, Invoice, Milestone
 from backoffice.services import audit
 from backoffice.services.engagements import get_engagement, require_manager
 from backoffice.services.schedule import MAX_MILESTONES, RowInput, check_row
@@ -66,6 +67,21 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
             raise InvalidTransition(
                 "Change orders apply to active or paused engagements; a draft's milestones are edited directly."
             )
+        if engagement.billing_mode == BillingMode.COMPLETION:
+            # Its final payment, once authorized, bills the contract value to the end: adding, changing or cancelling a
+            # task then would leave it completed short of (or beyond) its value (invariant 6).
+            final = session.execute(
+                select(Invoice.invoice_number).where(
+                    Invoice.engagement_id == engagement.id,
+                    Invoice.kind == InvoiceKind.FINAL.value,
+                    Invoice.voided_at.is_(None),
+                )
+            ).scalar_one_or_none()
+            if final is not None:
+                raise InvalidTransition(
+                    f"Every task is approved and the final payment, {final}, is authorized: the tasks change no more. "
+                    "If the work is not finished, reject the final payment at its approval step first."
+                )
         number = latest_number(session, engagement.id)
         if number != data.based_on:
             raise Conflict(

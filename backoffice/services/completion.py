@@ -68,7 +68,7 @@ def authorize_advance(session: Session, actor: Actor, engagement: Engagement) ->
             description=f"{engagement.title} — advance"[:500],
             currency=engagement.currency,
             authorized_by=engagement.advance_confirmed_by,
-            **awaiting_approval(session, engagement.org_id, engagement.currency, amounts.gross),
+            **_awaiting_approval(session, actor, engagement, amounts.gross),
             **amounts.as_dict(),
         )
         .returning(Invoice),
@@ -93,6 +93,21 @@ def authorize_advance(session: Session, actor: Actor, engagement: Engagement) ->
     queue.notify(session, invoice.org_id, "invoice.advance_authorized", invoice.id)
     _pay_on_approval(session, engagement, invoice)
     return invoice
+
+
+def _awaiting_approval(session: Session, actor: Actor, engagement: Engagement, gross: int) -> dict:
+    """services/invoices.awaiting_approval, for whoever writes the invoice: the contractor's user (the advance as it
+    accepts, its task invoices) may not read the organization's approval policies, so the database names the one
+    that applies (completion_approval_policy, sql/completion.sql)."""
+    if actor.role != Role.CONTRACTOR:
+        return awaiting_approval(session, engagement.org_id, engagement.currency, gross)
+    policy_id = session.execute(
+        text("select completion_approval_policy(:currency, cast(:gross as bigint))"),
+        {"currency": engagement.currency, "gross": gross},
+    ).scalar_one()
+    if policy_id is None:
+        return {"status": InvoiceStatus.APPROVED.value, "approval_policy_id": None}
+    return {"status": InvoiceStatus.PENDING_APPROVAL.value, "approval_policy_id": policy_id}
 
 
 def invoiceable_tasks(session: Session, engagement_id) -> list[Milestone]:
@@ -153,7 +168,7 @@ def raise_invoice(session: Session, actor: Actor, engagement_id, task_ids: list[
                     currency=engagement.currency,
                     authorized_by=approver,
                     raised_by=actor.user_id,
-                    **awaiting_approval(session, engagement.org_id, engagement.currency, amounts.gross),
+                    **_awaiting_approval(session, actor, engagement, amounts.gross),
                     **amounts.as_dict(),
                 )
                 .returning(Invoice),

@@ -143,7 +143,9 @@ def release_retainage(session: Session, actor: Actor, engagement_id, reason: str
                 .where(
                     Invoice.org_id == engagement.org_id,
                     Invoice.engagement_id == engagement.id,
-                    Invoice.kind == InvoiceKind.MILESTONE.value,
+                    # every payment for work withholds (a milestone's; a task invoice and the final payment under
+                    # completion billing), and an advance rejected is paid with the final payment, which withholds
+                    Invoice.kind != InvoiceKind.RETAINAGE_RELEASE.value,
                     Invoice.status == InvoiceStatus.PENDING_APPROVAL.value,
                 )
                 .order_by(Invoice.number)
