@@ -453,6 +453,7 @@ $$;
 revoke all on function task_invoice_voided_now(uuid, uuid) from public;
 select pg_temp.grant_execute('task_invoice_voided_now(uuid, uuid)');
 
+
 -- domain.projects.proposal_task_pool: what a proposal's milestones share, its price less the advance on a completion
 -- project (the contract's tasks share the same). The proposals' commit checks (sql/project_guards.sql) ask it as the
 -- caller, the contractor's user writing its proposal, who may read it: the owner's, reading only that proposal.

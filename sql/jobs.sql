@@ -63,8 +63,16 @@ begin
     -- The payment rail's jobs: only for the roles whose actions queue them (the worker has an admin's reach).
     -- pay_on_approval follows whoever makes a payment due on approval payable: the reviewer (admin or project
     -- owner), or the approver of its approval policy's last step (any staff role: finance too, issue 18).
+    -- Under completion billing (sql/completion.sql) the contractor's user makes two payments payable itself: the
+    -- advance, accepting the work request, and an invoice for its approved tasks; it queues their pay_on_approval,
+    -- for that invoice of its own written in this transaction, and nothing else.
     if (p_task in ('pay_out', 'reconcile_stripe') and public.app_role() not in ('admin', 'finance'))
-       or (p_task = 'pay_on_approval' and public.app_role() not in ('admin', 'owner', 'finance')) then
+       or (p_task = 'pay_on_approval' and public.app_role() not in ('admin', 'owner', 'finance')
+           and not (public.app_role() = 'contractor'
+                    and exists (select 1 from public.invoices i
+                                 where i.org_id = v_org and i.id = (p_args ->> 'invoice_id')::uuid
+                                   and i.contractor_id = public.app_contractor_id()
+                                   and i.kind in ('advance', 'completion') and i.authorized_at = now()))) then
       raise exception 'a % job is queued by the people who pay, not by a %', p_task, public.app_role()
         using errcode = '42501';
     end if;

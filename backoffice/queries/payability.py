@@ -128,13 +128,26 @@ def contractor_choices(session: Session) -> list[tuple[uuid.UUID, str]]:
 
 
 def approvers_of(session: Session, invoices) -> dict[uuid.UUID, set[uuid.UUID]]:
-    """Everyone who approved each invoice: its reviewer (step 0) and each step's decider and the person they
-    decided for. With segregation of duties on, none of them records or sends its payment (sql/controls.sql,
-    invoice_approvers(), says the same to the database)."""
+    """Everyone who approved each invoice: its reviewer (step 0), whoever approved each task a task or final invoice
+    bills (completion billing), and each step's decider and the person they decided for. With segregation of duties
+    on, none of them records or sends its payment (sql/controls.sql, invoice_approvers(), says the same to the
+    database)."""
     invoices = list(invoices)
     found = {i.id: {i.authorized_by} for i in invoices}
     if not invoices:
         return found
+    billing_tasks = [i.id for i in invoices if getattr(i, "kind", None) in ("completion", "final")]
+    if billing_tasks:
+        for invoice_id, reviewed_by in session.execute(
+            text(
+                "select t.invoice_id, r.reviewed_by from invoice_tasks t"
+                " join reviews r on r.org_id = t.org_id and r.milestone_id = t.milestone_id"
+                " where t.invoice_id = any(:ids)"
+                " and (r.decision = 'approve' or (r.decision = 'partial' and r.partial_policy = 'split'))"
+            ),
+            {"ids": billing_tasks},
+        ):
+            found[invoice_id].add(reviewed_by)
     for invoice_id, decided_by, on_behalf_of in session.execute(
         text(
             "select invoice_id, decided_by, on_behalf_of from invoice_approvals"

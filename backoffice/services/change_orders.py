@@ -67,6 +67,21 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
             raise InvalidTransition(
                 "Change orders apply to active or paused engagements; a draft's milestones are edited directly."
             )
+        if engagement.billing_mode == BillingMode.COMPLETION:
+            # Its final payment, once authorized, bills the contract value to the end: adding, changing or cancelling a
+            # task then would leave it completed short of (or beyond) its value (invariant 6).
+            final = session.execute(
+                select(Invoice.invoice_number).where(
+                    Invoice.engagement_id == engagement.id,
+                    Invoice.kind == InvoiceKind.FINAL.value,
+                    Invoice.voided_at.is_(None),
+                )
+            ).scalar_one_or_none()
+            if final is not None:
+                raise InvalidTransition(
+                    f"Every task is approved and the final payment, {final}, is authorized: the tasks change no more. "
+                    "If the work is not finished, reject the final payment at its approval step first."
+                )
         number = latest_number(session, engagement.id)
         if number != data.based_on:
             raise Conflict(
@@ -93,23 +108,6 @@ def issue_change_order(session: Session, actor: Actor, engagement_id, data: Chan
         ]
         if not errors and not live_after and not any(line["kind"] == "add" for line in lines):
             errors["lines"] = "A change order cannot cancel every milestone; cancel the engagement instead."
-        final = (
-            engagement.billing_mode == BillingMode.COMPLETION
-            and session.execute(
-                select(Invoice.invoice_number).where(
-                    Invoice.engagement_id == engagement.id,
-                    Invoice.kind == InvoiceKind.FINAL.value,
-                    Invoice.voided_at.is_(None),
-                )
-            ).scalar_one_or_none()
-        )
-        if final:
-            # The final payment settled every task (domain.completion); a change now would leave it unable to complete
-            # the engagement. Rejecting it (Approvals) sends its tasks back and allows changes again.
-            raise InvalidTransition(
-                f"The final payment ({final}) was authorized with the last task's approval and settles every task; "
-                "no change order now. If it awaits approval, rejecting it sends its tasks back."
-            )
         if (
             not errors
             and engagement.billing_mode == BillingMode.COMPLETION

@@ -50,6 +50,25 @@ exported, paid or on hold only once every step approved it, and void only with a
 decided in order by a person it names or their stand-in that day; nobody appears twice among an invoice's approvers;
 a void invoice's milestone is approved again only with a newer live invoice; nothing was exported, sent or paid by a
 person while a hold stood on it or its contractor; and (2)-(5) count live (not voided) invoices.
+
+Completion billing (issue 20; DESIGN.md section 4, "Completion billing") runs beside them, on up to two more
+engagements of contractor X: the owner sends a work request billed on completion (random contract value, advance of
+0-50%, 1-4 tasks sharing the value less the advance, retainage, fee and terms; now and then an approval policy from its
+advance or a task first), confirming the advance (a task one unit off, or the advance not confirmed, is refused first),
+and the contractor's acceptance authorizes the advance. Tasks are submitted, approved (by the owner or an admin),
+disputed, routed back or split like milestones, authorizing nothing, until the last open one's approval authorizes the
+final payment (refused while a payment of the engagement awaits approval); the contractor's user invoices any subset
+of its approved, not yet invoiced tasks (or tries a task not approved or invoiced already, or none); change orders
+adjust, add or cancel tasks, moving the contract value with them (refused once the final payment is authorized); and
+every finance, Stripe, hold and approval-step rule above takes these invoices too (a rejected step sends a task or
+final invoice's tasks back, an advance's to the final payment; the final payment's last approval completes the
+engagement). Then also (6) per completion engagement: the advance is round_half_up(value sent × rate), fixed; once
+sent, its live tasks share the value less the advance; its live advance, task and final invoices add up to at most the
+value, and to exactly the value once completed, which it is exactly when its final payment is approved with nothing
+awaiting approval; every task or final invoice bills tasks at their amounts, each task by one live invoice at most and
+only once approved on its latest revision; a task invoice is the sum of its tasks, authorized by the last task's
+approver and raised by the contractor's user; the final payment is its tasks plus an advance never paid; and (3)
+counts every invoice for work (milestone, task, final), an advance withholding nothing.
 """
 
 from __future__ import annotations
@@ -74,6 +93,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from kit.completion import approve_task as kit_approve_task
+from kit.completion import completion_engagement, completion_invoices
+from kit.completion import raise_invoice as kit_raise_invoice
 from kit.engagements import owner_query, sign_in
 from kit.money import active_engagement, approve, approved_invoices, money_state, party, set_org
 from kit.signin import act, actor_of
@@ -83,8 +105,17 @@ from backoffice.db import set_context
 from backoffice.dev.stripe_fake import StripeFake
 from backoffice.domain.ap_export import DATE_FORMATS, PRESETS, Preset
 from backoffice.domain.approvals import may_approve
+from backoffice.domain.completion import (
+    COMPLETION_KINDS,
+    WORK_KINDS,
+    advance_amount,
+    final_amount,
+    split_tasks,
+    task_pool,
+)
 from backoffice.domain.currency import minor_units
 from backoffice.domain.invoices import (
+    advance_amounts,
     authorization_lines,
     milestone_amounts,
     payment_lines,
@@ -103,6 +134,7 @@ from backoffice.errors import (
 from backoffice.services import (
     ap_export,
     approvals,
+    completion,
     engagements,
     holds,
     invoices,
@@ -161,6 +193,38 @@ POLICY = st.fixed_dictionaries(
         "steps": st.lists(st.sampled_from(STEPS), min_size=1, max_size=2),
     }
 )
+# Completion billing (issue 20; DESIGN.md section 4, invariant 6): the owner sends a work request billed on completion
+# with a contract value (a few minor units to large ones), an advance of 0-50% (the organization's default 12% often)
+# and 1-4 tasks sharing the value less the advance in proportion to random weights; now and then typing a task one
+# minor unit off, or not confirming the advance, which the send refuses until it is right. Now and then an admin sets
+# an approval policy in its currency from its advance or a task's amount first, so its payments wait for steps too.
+COMPLETION = st.fixed_dictionaries(
+    {
+        "currency": st.sampled_from(CURRENCIES),
+        "retainage_bps": st.integers(min_value=0, max_value=2_500),
+        "fee_bps": st.integers(min_value=0, max_value=500),
+        "terms_days": st.integers(min_value=0, max_value=365),
+        "value": st.one_of(
+            st.integers(min_value=10, max_value=99),
+            st.integers(min_value=100, max_value=5_000_000),
+            st.just(50_000_000),
+            st.just(900_000_000),
+        ),
+        "advance_bps": st.one_of(st.sampled_from([0, 1_200, 5_000]), st.integers(min_value=0, max_value=5_000)),
+        "weights": st.lists(st.integers(min_value=1, max_value=100), min_size=1, max_size=4),
+        "slip": st.sampled_from(["none", "none", "none", "task off by one", "advance not confirmed"]),
+        "policy": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "from": st.sampled_from(["advance", "task"]),
+                    "steps": st.lists(st.sampled_from(STEPS), min_size=1, max_size=2),
+                }
+            ),
+        ),
+    }
+)
+MAX_COMPLETION = 2  # completion engagements per example, beside the two milestone ones
 REASONS = ["", "   ", "The photos show the old roof.", "The photos show the old roof."]
 PRESET_CHOICES = ["", Preset.GENERIC.value, Preset.QUICKBOOKS_ONLINE.value, Preset.XERO.value]
 DUE = "2030-06-30"
@@ -227,6 +291,9 @@ _STATE = {
     "policy_steps": "select * from approval_policy_steps where org_id = :o order by policy_id, step",
     "delegations": "select * from approval_delegations where org_id = :o order by created_at, id",
     "holds": "select * from holds where org_id = :o order by held_at, id",
+    # Completion billing (issue 20): the tasks each task or final invoice bills, voided with it by a rejected step.
+    "invoice_tasks": "select t.* from invoice_tasks t join invoices i on i.id = t.invoice_id"
+    " where t.engagement_id = any(:e) order by i.number, t.milestone_id",
     # Whatever a refused call might have written anywhere else in the organization.
     "totals": """select (select count(*) from engagements where org_id = :o) as engagements,
                         (select count(*) from milestones where org_id = :o) as milestones,
@@ -241,6 +308,7 @@ _STATE = {
                         (select count(*) from ledger_entries where org_id = :o) as ledger_entries,
                         (select count(*) from payout_attempts where org_id = :o) as attempts,
                         (select count(*) from invoice_approvals where org_id = :o) as approval_steps,
+                        (select count(*) from invoice_tasks where org_id = :o) as invoice_tasks,
                         (select count(*) from procrastinate.procrastinate_jobs
                           where args->>'org_id' = cast(:o as text)) as jobs,
                         (select max(seq) from audit_events where org_id = :o) as audit_seq""",
@@ -281,6 +349,19 @@ class State:
         for a in self.rows["attempts"]:
             self.attempts_of[a["invoice_id"]].append(a)
         self.attempt = {a["id"]: a for a in self.rows["attempts"]}
+        # Completion billing: the tasks each task or final invoice bills (voided rows included), the live invoice
+        # billing each task, the live final payment of each engagement, and each task's approving reviews.
+        self.tasks_of = defaultdict(list)  # invoice id -> its invoice_tasks rows
+        self.billed_by = {}  # task id -> the live invoice that bills it
+        for t in self.rows["invoice_tasks"]:
+            self.tasks_of[t["invoice_id"]].append(t)
+            if t["voided_at"] is None:
+                self.billed_by[t["milestone_id"]] = t["invoice_id"]
+        self.final_of = {i["engagement_id"]: i for i in live if i["kind"] == "final"}
+        self.approving_reviews = defaultdict(list)  # milestone id -> its approving (or split-partial) reviews
+        for r in self.rows["reviews"]:
+            if r["decision"] == "approve" or (r["decision"] == "partial" and r["partial_policy"] == "split"):
+                self.approving_reviews[r["milestone_id"]].append(r)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, State) and self.rows == other.rows
@@ -300,7 +381,7 @@ class State:
         withheld = sum(
             i["retainage_minor"]
             for i in self.rows["invoices"]
-            if i["engagement_id"] == engagement_id and i["kind"] == "milestone" and i["voided_at"] is None
+            if i["engagement_id"] == engagement_id and i["kind"] in WORK_KINDS and i["voided_at"] is None
         )
         release = self.release_of.get(engagement_id)
         return withheld - (release["gross_minor"] if release else 0)
@@ -336,6 +417,10 @@ class State:
         """Everyone who approved it: its reviewer (step 0) and each approved step's decider and the person they
         decided for. With segregation of duties on (the default) none of them records or sends its payment."""
         people = {invoice["authorized_by"]}
+        # A task or final invoice: whoever approved each of the tasks it bills (sql/controls.sql, invoice_approvers).
+        people |= {
+            r["reviewed_by"] for t in self.tasks_of[invoice["id"]] for r in self.approving_reviews[t["milestone_id"]]
+        }
         for a in self.steps_of[invoice["id"]]:
             if a["status"] == "approved":
                 people |= {p for p in (a["decided_by"], a["on_behalf_of"]) if p is not None}
@@ -364,6 +449,45 @@ class State:
         ]
         return max(matching, key=lambda p: p["min_amount_minor"], default=None)
 
+    # --- completion billing (DESIGN.md section 4, "Completion billing") ---
+
+    def completion(self, engagement_id) -> bool:
+        return self.engagement[engagement_id]["billing_mode"] == "completion"
+
+    def billed(self, engagement_id) -> int:
+        """Σ gross of the engagement's live advance, task and final invoices: invariant 6's left side."""
+        return sum(
+            i["gross_minor"]
+            for i in self.invoices_of([engagement_id])
+            if i["kind"] in COMPLETION_KINDS and i["voided_at"] is None
+        )
+
+    def invoiceable(self, engagement_id) -> list[dict]:
+        """Approved tasks that no live invoice bills yet, in order: what the contractor may invoice."""
+        return [
+            m
+            for m in self.live_milestones(engagement_id)
+            if m["status"] == "approved" and m["id"] not in self.billed_by
+        ]
+
+    def open_tasks(self, engagement_id) -> list[dict]:
+        return [m for m in self.live_milestones(engagement_id) if m["status"] in ("planned", "submitted")]
+
+    def pending(self, engagement_id) -> list[dict]:
+        return [i for i in self.invoices_of([engagement_id]) if i["status"] == "pending_approval"]
+
+    def settled(self, engagement_id) -> bool:
+        """Its final payment authorized and approved by every step, and nothing of it awaiting approval: a completion
+        engagement then completes (sql/completion.sql, completion_settled)."""
+        final = self.final_of.get(engagement_id)
+        return final is not None and final["status"] != "pending_approval" and not self.pending(engagement_id)
+
+    def last_approver(self, task_ids) -> object:
+        """Whoever approved the last of these tasks (the latest approving review of any of them): a task invoice's
+        and a final payment's authorizer."""
+        reviews = sorted((r for t in task_ids for r in self.approving_reviews[t]), key=lambda r: r["id"])
+        return sorted(reviews, key=lambda r: r["reviewed_at"], reverse=True)[0]["reviewed_by"]
+
     def steps_of_policy(self, policy_id) -> list[tuple]:
         return [
             (p["step"], p["approver_role"], sorted(p["approver_ids"]))
@@ -383,6 +507,7 @@ def completable(s: State, engagement_id) -> bool:
     live = s.live_milestones(engagement_id)
     return (
         s.engagement[engagement_id]["status"] == "active"
+        and not s.completion(engagement_id)  # completed by its final payment, never by the owner
         and bool(live)
         and all(m["status"] == "approved" for m in live)
         and not any(
@@ -393,13 +518,16 @@ def completable(s: State, engagement_id) -> bool:
 
 def releasable(s: State, engagement_id, with_reason: bool) -> bool:
     """Retainage is released once per engagement, when some is held, once completed or earlier with a reason, and
-    not while one of its payments awaits approval (a rejection would void what the release paid out)."""
+    not while one of its payments awaits approval (a rejection would void what the release paid out; an advance's
+    rejection would add it to the final payment, which withholds)."""
     return (
         engagement_id not in s.release_of
         and s.held(engagement_id) > 0
         and (with_reason or s.engagement[engagement_id]["status"] == "completed")
         and not any(
-            i["engagement_id"] == engagement_id and i["kind"] == "milestone" and i["status"] == "pending_approval"
+            i["engagement_id"] == engagement_id
+            and i["kind"] != "retainage_release"
+            and i["status"] == "pending_approval"
             for i in s.rows["invoices"]
         )
     )
@@ -420,6 +548,9 @@ class MoneyMachine(RuleBasedStateMachine):
         self.batch_ids: list[uuid.UUID] = []
         self.has_invoices = False  # finance's rules wait for the first payment authorization
         self.has_attempts = False  # the worker's and Stripe's rules wait for the first payment sent by Stripe
+        # Completion engagements (issue 20): the contract value and advance rate each was sent with (its advance is
+        # fixed from them, whatever change orders do to the value later).
+        self.advance_terms: dict[uuid.UUID, tuple[int, int]] = {}
         # Transfers Stripe took back (in part or in full) whose transfer.reversed waits: their attempt was pending.
         self.waiting_reversals: set[str] = set()
         self.worker_sessions, self.fake, self.account = self.ctx.worker_sessions, self.ctx.stripe, self.ctx.account
@@ -700,6 +831,16 @@ class MoneyMachine(RuleBasedStateMachine):
             and not old_revision
             and (decision != "split" or 0 < part < amount)
         )
+        # Completion billing: approving the last open task authorizes the final payment, so it waits while a payment
+        # of the engagement awaits approval (a rejection would send work back to a finished contract): Conflict.
+        last_task = (
+            s.completion(m["engagement_id"])
+            and decision == "approve"
+            and [x["id"] for x in s.open_tasks(m["engagement_id"])] == [m["id"]]
+        )
+        if last_task and s.pending(m["engagement_id"]):
+            event("last task: refused while a payment awaits approval")
+            expected = False
         released = m["engagement_id"] in s.release_of
         review = self.attempt(
             expected, s, lambda: self.call(reviewer, lambda session, actor: decide(session, actor, m["id"], data).id)
@@ -707,6 +848,9 @@ class MoneyMachine(RuleBasedStateMachine):
         if not review:
             return
         after = self.state()
+        if s.completion(m["engagement_id"]):
+            self._task_decided(s, after, m, decision, part, reviewer, last_task)
+            return
         moved = after.milestone[m["id"]]
         invoice = after.invoice_of_milestone.get(m["id"])
         if decision in ("dispute", "route_back"):
@@ -725,6 +869,48 @@ class MoneyMachine(RuleBasedStateMachine):
             (remainder,) = [x for x in after.milestones_of({m["engagement_id"]}) if x["id"] not in s.milestone]
             assert (remainder["status"], remainder["amount_minor"]) == ("planned", amount - part)
             assert remainder["title"].endswith("(remainder)")
+
+    def _task_decided(self, s: State, after: State, m: dict, decision: str, part: int, reviewer, last: bool) -> None:
+        """A task of a completion engagement decided: disputed or routed back, it is planned again; approved (or split,
+        its remainder a new planned task), it authorizes nothing, unless it was the last open task: then the final
+        payment bills every approved task not yet invoiced, for the contract value less what was invoiced (an advance
+        never paid included), authorized by the reviewer; approved at once, it completes the engagement."""
+        engagement_id = m["engagement_id"]
+        engagement = s.engagement[engagement_id]
+        moved = after.milestone[m["id"]]
+        new = [i for i in after.invoices_of([engagement_id]) if i["id"] not in s.invoice]
+        if decision in ("dispute", "route_back"):
+            assert moved["status"] == "planned" and not new
+            return
+        assert moved["status"] == "approved"
+        if decision == "split":
+            assert moved["amount_minor"] == part
+            (remainder,) = [x for x in after.milestones_of({engagement_id}) if x["id"] not in s.milestone]
+            assert (remainder["status"], remainder["amount_minor"]) == ("planned", m["amount_minor"] - part)
+            assert after.engagement[engagement_id]["contract_value_minor"] == engagement["contract_value_minor"]
+        if not last:
+            assert not new, "approving a task that is not the last authorizes nothing"
+            assert after.engagement[engagement_id]["status"] == engagement["status"]
+            event("task approved: nothing authorized")
+            return
+        (final,) = new
+        self.has_invoices = True
+        billed = {t["milestone_id"]: t["amount_minor"] for t in after.tasks_of[final["id"]]}
+        assert billed == {t["id"]: t["amount_minor"] for t in [*s.invoiceable(engagement_id), moved]}
+        assert (final["kind"], final["authorized_by"], final["raised_by"]) == ("final", reviewer.id, None)
+        assert final["gross_minor"] == final_amount(engagement["contract_value_minor"], s.billed(engagement_id))
+        assert final["gross_minor"] == sum(billed.values()) + engagement["advance_minor"] - sum(
+            i["gross_minor"]
+            for i in s.invoices_of([engagement_id])
+            if i["kind"] == "advance" and i["voided_at"] is None
+        )
+        bps = 0 if engagement_id in s.release_of else engagement["retainage_bps"]
+        expected = milestone_amounts(final["gross_minor"], bps, engagement["service_fee_bps"]).as_dict()
+        assert {k: final[k] for k in expected} == expected
+        self._starts_under_policy(s, after, final)
+        completed = final["status"] == "approved"
+        event(f"final payment: {'engagement completed' if completed else 'awaits approval'}")
+        assert after.engagement[engagement_id]["status"] == ("completed" if completed else engagement["status"])
 
     def _starts_under_policy(self, before: State, after: State, invoice: dict) -> None:
         """A new authorization at or above a live policy's amount waits for that policy's steps, copied onto it;
@@ -834,8 +1020,23 @@ class MoneyMachine(RuleBasedStateMachine):
         stale=st.integers(min_value=0, max_value=9),
     )
     def owner_issues_change_order(self, e_index, m_index, kind, amount, valid, stale):
-        s = self.state()
-        engagement_id = pick(self.engagement_ids, e_index)
+        self._change_order(self.state(), pick(self.engagement_ids, e_index), m_index, kind, amount, valid, stale)
+
+    @precondition(lambda self: self.advance_terms)
+    @rule(
+        e_index=PICK,
+        m_index=PICK,
+        kind=st.sampled_from(["adjust", "add", "cancel"]),
+        amount=AMOUNTS,
+        valid=st.booleans(),
+    )
+    def owner_changes_completion_tasks(self, e_index, m_index, kind, amount, valid):
+        """A change order on a completion engagement: the contract value moves with its tasks, the advance never; once
+        its final payment is authorized (awaiting approval: the engagement completes when it is approved) its tasks
+        change no more."""
+        self._change_order(self.state(), pick(list(self.advance_terms), e_index), m_index, kind, amount, valid, 1)
+
+    def _change_order(self, s: State, engagement_id, m_index, kind, amount, valid, stale):
         engagement = s.engagement[engagement_id]
         currency = engagement["currency"]
         milestones = s.milestones_of({engagement_id})
@@ -874,6 +1075,10 @@ class MoneyMachine(RuleBasedStateMachine):
             additions=additions,
         )
         expected = engagement["status"] in ("active", "paused") and stale != 0 and allowed
+        if engagement_id in s.final_of:  # (awaiting approval; approved, it completed the engagement)
+            if expected:
+                event("change order: refused, the final payment is authorized")
+            expected = False
         done = self.attempt(
             expected,
             s,
@@ -892,6 +1097,18 @@ class MoneyMachine(RuleBasedStateMachine):
         else:
             (added,) = [x for x in after.milestones_of({engagement_id}) if x["id"] not in s.milestone]
             assert (added["status"], added["amount_minor"]) == ("planned", amount)
+        if s.completion(engagement_id):
+            # The tasks keep sharing the value less the advance: the contract value moves with them, the advance never.
+            moved = after.engagement[engagement_id]
+            change = sum(x["amount_minor"] for x in after.live_milestones(engagement_id)) - sum(
+                x["amount_minor"] for x in live
+            )
+            assert moved["contract_value_minor"] == engagement["contract_value_minor"] + change
+            assert (moved["advance_bps"], moved["advance_minor"]) == (
+                engagement["advance_bps"],
+                engagement["advance_minor"],
+            )
+            event(f"change order on a completion engagement: {kind}")
 
     @rule(index=PICK, cancel=st.integers(min_value=0, max_value=5))
     def owner_pauses_resumes_or_cancels(self, index, cancel):
@@ -961,6 +1178,235 @@ class MoneyMachine(RuleBasedStateMachine):
         assert (release["kind"], release["gross_minor"], release["net_minor"]) == ("retainage_release", held, held)
         self._starts_under_policy(s, after, release)
         assert release["release_reason"] == (reason.strip() or None) and release["authorized_by"] == releaser.id
+
+    # --- completion billing (issue 20) ---------------------------------------------------------------
+
+    @precondition(lambda self: len(self.advance_terms) < MAX_COMPLETION)
+    @rule(plan=COMPLETION)
+    def owner_sends_completion_work_request(self, plan):
+        """The owner drafts an engagement billed on completion, shares the value less the advance among its tasks and
+        sends the work request confirming the advance; the contractor accepts, and the advance is authorized in the
+        owner's name (under an approval policy it waits for its steps). A task one minor unit off, or the advance not
+        confirmed, is refused first and changes nothing."""
+        self._new_completion(plan)
+
+    def _new_completion(self, plan: dict) -> None:
+        currency, value, bps = plan["currency"], plan["value"], plan["advance_bps"]
+        advance = advance_amount(value, bps)
+        tasks = split_tasks(value, bps, weights=plan["weights"])
+        if 0 in tasks:  # a few minor units by many weights: an equal split gives every task something
+            tasks = split_tasks(value, bps, count=len(tasks))
+        n = len(self.engagement_ids)
+        data = EngagementInput(
+            contractor_id=str(self.w.contractor_x),
+            title=f"Fit-out {n} {uuid.uuid4().hex[:6]}",
+            currency=currency,
+            retainage=format_bps(plan["retainage_bps"]),
+            service_fee=format_bps(plan["fee_bps"]),
+            payment_terms_days=str(plan["terms_days"]),
+            sow_reference=f"=SOW-{n}",
+            billing_mode="completion",
+            contract_value=format_amount(value, currency, symbol=False),
+            advance=format_bps(bps),
+        )
+        engagement_id = self.call(
+            self.w.owner, lambda session, actor: engagements.create_engagement(session, actor, data).id
+        )
+        self.engagement_ids.append(engagement_id)
+        self.advance_terms[engagement_id] = (value, bps)
+        if plan["policy"] is not None:
+            minimum = advance if plan["policy"]["from"] == "advance" and advance else min(tasks)
+            self._set_policy({"currency": currency, "amounts": [minimum]}, {"milestone": 0, **plan["policy"]})
+        slip = plan["slip"]
+        if slip == "task off by one":
+            # (Saved, or refused by the schedule itself: either way the work request cannot go as it is.)
+            self._save_tasks(engagement_id, currency, [tasks[0] + 1, *tasks[1:]], expected=None)
+            self._send_completion(engagement_id, confirm=True, expected=False)
+        self._save_tasks(engagement_id, currency, tasks, expected=True)
+        if slip == "advance not confirmed" and advance:
+            self._send_completion(engagement_id, confirm=False, expected=False)
+        self._send_completion(engagement_id, confirm=True, expected=True)
+        s = self.state()
+        self.attempt(
+            True,
+            s,
+            lambda: self.call(
+                self.w.contractor_x_user,
+                lambda session, actor: engagements.perform(session, actor, engagement_id, "accept").status,
+            ),
+        )
+        after = self.state()
+        e = after.engagement[engagement_id]
+        assert (e["status"], e["billing_mode"], e["contract_value_minor"], e["advance_bps"], e["advance_minor"]) == (
+            "active",
+            "completion",
+            value,
+            bps,
+            advance,
+        )
+        assert e["advance_confirmed_by"] == (self.w.owner.id if advance else None)
+        assert [m["amount_minor"] for m in after.live_milestones(engagement_id)] == tasks
+        new = after.invoices_of([engagement_id])
+        event(f"completion engagement: {len(tasks)} task(s), {'an advance' if advance else 'no advance'}")
+        if not advance:
+            assert new == []
+            return
+        (paid_ahead,) = new
+        assert (paid_ahead["kind"], paid_ahead["authorized_by"], paid_ahead["raised_by"]) == (
+            "advance",
+            self.w.owner.id,
+            None,
+        )
+        expected = advance_amounts(advance).as_dict()
+        assert {k: paid_ahead[k] for k in expected} == expected
+        self._starts_under_policy(s, after, paid_ahead)
+        self.has_invoices = True
+
+    def _save_tasks(self, engagement_id, currency: str, amounts: list[int], *, expected: bool | None) -> None:
+        s = self.state()
+        rows = [
+            RowInput(title=f"Task {k}", amount=format_amount(a, currency, symbol=False), due_date=DUE)
+            for k, a in enumerate(amounts, start=1)
+        ]
+        self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.owner,
+                lambda session, actor: (
+                    schedule.save_schedule(session, actor, engagement_id, ScheduleInput(rows=rows)) and True
+                ),
+            ),
+        )
+
+    def _send_completion(self, engagement_id, *, confirm: bool, expected: bool) -> None:
+        s = self.state()
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.owner,
+                lambda session, actor: (
+                    engagements.perform(session, actor, engagement_id, "send", confirm_advance=confirm).status
+                ),
+            ),
+        )
+        if done:
+            assert done == "awaiting_acceptance"
+
+    def _approve_a_task(self, s: State, index: int, *, last: bool, reviewer=None) -> None:
+        """Submit (if planned) and approve a task of a completion engagement under way; with ``last`` False only one
+        that leaves another task open (so nothing is authorized)."""
+        movable = [
+            m
+            for e in self.advance_terms
+            for m in s.open_tasks(e)
+            if (m["status"] == "planned" and s.engagement[e]["status"] == "active")
+            or (m["status"] == "submitted" and s.engagement[e]["status"] in ("active", "paused"))
+            if last or len(s.open_tasks(e)) > 1
+        ]
+        m = pick(movable, index)
+        if m is None:
+            return
+        if m["status"] == "planned":
+            self._submit(s, m)
+            s = self.state()
+            m = s.milestone[m["id"]]
+        self._decide(s, m, "approve", reviewer=reviewer)
+
+    @rule(index=PICK, by_admin=st.booleans(), plan=COMPLETION)
+    def task_is_submitted_and_approved(self, index, by_admin, plan):
+        """Completion billing's usual path in one step: a task submitted and approved by the owner or an admin,
+        authorizing nothing, or the final payment when it is the last open one. (A completion engagement is sent
+        first if the example has none.)"""
+        if not self.advance_terms:
+            self._new_completion(plan)
+        self._approve_a_task(self.state(), index, last=True, reviewer=self.w.admin if by_admin else self.w.owner)
+
+    @rule(e_index=PICK, indexes=st.lists(PICK, min_size=1, max_size=3), valid=st.booleans(), plan=COMPLETION)
+    def contractor_raises_invoice(self, e_index, indexes, valid, plan):
+        """The contractor's user invoices approved tasks not yet invoiced, when it chooses (to reach it, a task that
+        leaves another open is approved first if nothing waits to be invoiced). Or it chooses badly: a task not
+        approved, or invoiced already (Conflict), or none (refused at the field)."""
+        if not self.advance_terms:
+            self._new_completion(plan)
+        s = self.state()
+        ids = list(self.advance_terms)
+        if valid and not any(s.invoiceable(e) for e in ids):
+            self._approve_a_task(s, e_index, last=False)
+            s = self.state()
+        ready = [e for e in ids if s.invoiceable(e)]
+        engagement_id = pick(ready if valid and ready else ids, e_index)
+        invoiceable = s.invoiceable(engagement_id)
+        pool = invoiceable if valid and invoiceable else s.milestones_of({engagement_id})
+        chosen = [] if not valid and indexes[0] % 5 == 0 else [pick(pool, k) for k in indexes]
+        self._raise(s, engagement_id, list({m["id"]: m for m in chosen}.values()))
+
+    def _raise(self, s: State, engagement_id, chosen: list[dict]) -> None:
+        """The contractor's user invoices ``chosen``: one invoice of kind completion for their exact sum, with the
+        engagement's retainage (none once released) and fee, authorized in the name of whoever approved the last of
+        them, raised in its own; under an approval policy it waits for its steps."""
+        engagement = s.engagement[engagement_id]
+        open_ = {m["id"] for m in s.invoiceable(engagement_id)}
+        expected = bool(chosen) and all(m["id"] in open_ for m in chosen)
+        done = self.attempt(
+            expected,
+            s,
+            lambda: self.call(
+                self.w.contractor_x_user,
+                lambda session, actor: (
+                    completion.raise_invoice(session, actor, engagement_id, [str(m["id"]) for m in chosen]).id
+                ),
+            ),
+        )
+        event(f"task invoice: {'raised' if done else 'refused'}")
+        if not done:
+            return
+        self.has_invoices = True
+        after = self.state()
+        invoice = after.invoice[done]
+        assert [i["id"] for i in after.invoices_of([engagement_id]) if i["id"] not in s.invoice] == [done]
+        billed = {t["milestone_id"]: t["amount_minor"] for t in after.tasks_of[done]}
+        assert billed == {m["id"]: m["amount_minor"] for m in chosen}
+        assert (invoice["kind"], invoice["gross_minor"], invoice["raised_by"]) == (
+            "completion",
+            sum(billed.values()),
+            self.w.contractor_x_user.id,
+        )
+        assert invoice["authorized_by"] == s.last_approver(billed)
+        bps = 0 if engagement_id in s.release_of else engagement["retainage_bps"]
+        amounts = milestone_amounts(invoice["gross_minor"], bps, engagement["service_fee_bps"]).as_dict()
+        assert {k: invoice[k] for k in amounts} == amounts
+        self._starts_under_policy(s, after, invoice)
+        assert after.engagement[engagement_id] == engagement and after.rows["milestones"] == s.rows["milestones"]
+
+    @rule(index=PICK, invoice_every=st.integers(min_value=0, max_value=3), plan=COMPLETION)
+    def completion_engagement_is_finished(self, index, invoice_every, plan):
+        """Every open task of an active completion engagement submitted and approved in turn, the contractor invoicing
+        what is approved every ``invoice_every`` approvals (0: never), until the last approval authorizes the final
+        payment: so examples reach completed engagements, billed at exactly their contract value."""
+        if not self.advance_terms:
+            self._new_completion(plan)
+        s = self.state()
+        engagement_id = pick([e for e in self.advance_terms if s.engagement[e]["status"] == "active"], index)
+        if engagement_id is None:
+            return
+        for n, task in enumerate(s.open_tasks(engagement_id), start=1):
+            s = self.state()
+            m = s.milestone[task["id"]]
+            if m["status"] == "planned":
+                self._submit(s, m)
+                s = self.state()
+                m = s.milestone[m["id"]]
+            self._decide(s, m, "approve")
+            s = self.state()
+            if (
+                invoice_every
+                and n % invoice_every == 0
+                and s.invoiceable(engagement_id)
+                and s.open_tasks(engagement_id)
+            ):
+                self._raise(s, engagement_id, s.invoiceable(engagement_id))
 
     # --- finance -----------------------------------------------------------------------------------
 
@@ -1685,18 +2131,39 @@ class MoneyMachine(RuleBasedStateMachine):
         )
         assert row["on_behalf_of"] in fine and row["decided_at"] is not None, (row, fine)
         moved = after.invoice[invoice["id"]]
+        engagement_id = invoice["engagement_id"]
+        status = s.engagement[engagement_id]["status"]
         if decision == "approve":
             last = all(a["status"] == "approved" for a in decided.values())
             assert (moved["status"], moved["voided_at"]) == ("approved" if last else "pending_approval", None)
+            if invoice["kind"] in COMPLETION_KINDS:
+                # The last step of a completion engagement's payment completes it once its final payment is approved
+                # and nothing else of it waits (sql/completion.sql, completion_close).
+                closes = last and status in ("active", "paused") and after.settled(engagement_id)
+                event(f"approval of a {invoice['kind']} payment: {'engagement completed' if closes else 'approved'}")
+                assert after.engagement[engagement_id]["status"] == ("completed" if closes else status)
             return
         assert moved["status"] == "void" and moved["voided_at"] is not None
         if invoice["kind"] == "milestone":
             # Back to the contractor, unless the engagement was cancelled meanwhile (it takes no work back).
-            cancelled = s.engagement[invoice["engagement_id"]]["status"] == "cancelled"
+            cancelled = status == "cancelled"
             assert after.milestone[invoice["milestone_id"]]["status"] == ("approved" if cancelled else "planned")
             assert invoice["milestone_id"] not in after.invoice_of_milestone
+        elif invoice["kind"] in ("completion", "final"):
+            # Its tasks are billed by it no more and go back to the contractor the same way (a cancelled engagement
+            # keeps them approved, to be invoiced again).
+            back = "planned" if status in ("active", "paused") else "approved"
+            for t in s.tasks_of[invoice["id"]]:
+                assert t["milestone_id"] not in after.billed_by
+                assert after.milestone[t["milestone_id"]]["status"] == back
+            assert all(t["voided_at"] is not None for t in after.tasks_of[invoice["id"]])
+            assert after.engagement[engagement_id]["status"] == status
+        elif invoice["kind"] == "advance":
+            # Paid with the final payment instead: nothing else moves.
+            assert after.rows["milestones"] == s.rows["milestones"]
+            assert after.engagement[engagement_id]["status"] == status
         else:
-            assert invoice["engagement_id"] not in after.release_of
+            assert engagement_id not in after.release_of
 
     @rule(
         who=st.sampled_from(["admin", "owner", "finance", "contractor"]),
@@ -1828,6 +2295,8 @@ class MoneyMachine(RuleBasedStateMachine):
                 "owner sends by Stripe",
                 "contractor releases a hold",
                 "owner imports a remittance",
+                "owner raises a task invoice",
+                "other contractor raises a task invoice",
             ]
         ),
     )
@@ -1909,6 +2378,17 @@ class MoneyMachine(RuleBasedStateMachine):
                 session, actor, b"invoice number,amount,paid date,reference\nX-1,1.00,2030-01-01,R\n", "ach"
             ),
         )
+        approved = [str(x["id"]) for x in s.milestones_of({engagement_id}) if x["status"] == "approved"] or [
+            str(m["id"])
+        ]
+        attempts["owner raises a task invoice"] = (
+            w.owner,
+            lambda session, actor: completion.raise_invoice(session, actor, engagement_id, approved),
+        )
+        attempts["other contractor raises a task invoice"] = (
+            w.contractor_y_user,
+            lambda session, actor: completion.raise_invoice(session, actor, engagement_id, approved),
+        )
         person, fn = attempts[who]
         self.attempt(False, s, lambda: self.call(person, fn), refusals=(Forbidden, NotFound))
 
@@ -1931,6 +2411,7 @@ class MoneyMachine(RuleBasedStateMachine):
             self._transfers_are_the_attempts(s)
             self._derived_totals_agree(q)
             self._payment_controls_hold(s)
+            self._completion_billing_holds(q, s)
         self._audit_chain_verifies()
 
     def _derived_totals_agree(self, q):
@@ -1947,12 +2428,13 @@ class MoneyMachine(RuleBasedStateMachine):
             select batch_id, invoices from ap_batch_paid where org_id = :o and invoices <> 0 order by 1""") == q("""
             select batch_id, count(*) as invoices from invoices
              where org_id = :o and status = 'paid' and batch_id is not null group by 1 order by 1""")
-        # A voided authorization (a rejected approval step) withholds and releases nothing.
+        # A voided authorization (a rejected approval step) withholds and releases nothing; every payment for work
+        # withholds (a milestone's, and under completion billing a task invoice and the final payment).
         assert q("""
             select engagement_id, contractor_id, currency, withheld_minor, released_minor from retainage_totals
              where org_id = :o order by 1""") == q("""
             select engagement_id, contractor_id, min(currency) as currency,
-                   coalesce(sum(retainage_minor) filter (where kind = 'milestone' and voided_at is null), 0)
+                   coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release' and voided_at is null), 0)
                      as withheld_minor,
                    coalesce(sum(gross_minor) filter (where kind = 'retainage_release' and voided_at is null), 0)
                      as released_minor
@@ -1961,7 +2443,7 @@ class MoneyMachine(RuleBasedStateMachine):
             select contractor_id, currency, withheld_minor, released_minor from contractor_retainage_totals
              where org_id = :o order by 1, 2""") == q("""
             select contractor_id, currency,
-                   coalesce(sum(retainage_minor) filter (where kind = 'milestone' and voided_at is null), 0)
+                   coalesce(sum(retainage_minor) filter (where kind <> 'retainage_release' and voided_at is null), 0)
                      as withheld_minor,
                    coalesce(sum(gross_minor) filter (where kind = 'retainage_release' and voided_at is null), 0)
                      as released_minor
@@ -1999,9 +2481,12 @@ class MoneyMachine(RuleBasedStateMachine):
             approved = r["approved_amount_minor"] or r["milestone_amount_minor"]
             assert r["gross_minor"] == approved == r["amount_minor"], r
         # (A cancelled engagement takes no work back: a rejection there voids the payment and leaves the milestone.)
+        # (A task of a completion engagement is approved before the contractor invoices it: see
+        # _completion_billing_holds.)
         orphans = q(
             "select m.id from milestones m join engagements e on e.id = m.engagement_id"
             " where m.engagement_id = any(:e) and m.status = 'approved' and e.status <> 'cancelled'"
+            " and e.billing_mode = 'milestone'"
             " and not exists (select 1 from invoices i where i.milestone_id = m.id and i.voided_at is null)"
         )
         assert not orphans, f"approved milestones without their invoice: {orphans}"
@@ -2043,24 +2528,29 @@ class MoneyMachine(RuleBasedStateMachine):
         assert (counters.get("invoice", 0), counters.get("ap_batch", 0)) == (numbers["invoices"], numbers["batches"])
 
     def _amounts_add_up(self, s: State):
-        """(3) Per engagement the nets of its live (not voided) milestone invoices plus its live release are the
-        gross approved, and the release pays exactly what they withheld; (4) the gross approved is within the
-        contract value. Each invoice's amounts are the domain's for the engagement's terms (no retainage while a
-        release stands, nor in one authorized while a later voided release still stood)."""
+        """(3) Per engagement the nets of its live (not voided) invoices for work (milestone invoices; under
+        completion billing task invoices and the final payment) plus its live release are the gross approved, and the
+        release pays exactly what they withheld; (4) the gross approved is within the contract value (completion
+        billing: invariant 6, in _completion_billing_holds). Each invoice's amounts are the domain's for the
+        engagement's terms (no retainage while a release stands, nor in one authorized while a later voided release
+        still stood; an advance withholds nothing and charges no fee)."""
         for engagement in s.rows["engagements"]:
             every = [
-                i for i in s.rows["invoices"] if i["engagement_id"] == engagement["id"] and i["kind"] == "milestone"
+                i for i in s.rows["invoices"] if i["engagement_id"] == engagement["id"] and i["kind"] in WORK_KINDS
+            ]
+            advances = [
+                i for i in s.rows["invoices"] if i["engagement_id"] == engagement["id"] and i["kind"] == "advance"
             ]
             releases = [
                 i
                 for i in s.rows["invoices"]
                 if i["engagement_id"] == engagement["id"] and i["kind"] == "retainage_release"
             ]
-            milestone_invoices = [i for i in every if i["voided_at"] is None]
+            work = [i for i in every if i["voided_at"] is None]
             release = s.release_of.get(engagement["id"])
-            gross = sum(i["gross_minor"] for i in milestone_invoices)
-            net = sum(i["net_minor"] for i in milestone_invoices)
-            withheld = sum(i["retainage_minor"] for i in milestone_invoices)
+            gross = sum(i["gross_minor"] for i in work)
+            net = sum(i["net_minor"] for i in work)
+            withheld = sum(i["retainage_minor"] for i in work)
             if release is not None:
                 assert net + release["gross_minor"] == gross, (engagement["title"], net, release["gross_minor"], gross)
                 assert release["gross_minor"] == release["net_minor"] == release["total_minor"] == withheld
@@ -2068,8 +2558,9 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert release["release_reason"] is not None or engagement["status"] == "completed"
             else:
                 assert net + withheld == gross
-            contract_value = sum(m["amount_minor"] for m in s.live_milestones(engagement["id"]))
-            assert gross <= contract_value, (engagement["title"], gross, contract_value)
+            if not s.completion(engagement["id"]):
+                contract_value = sum(m["amount_minor"] for m in s.live_milestones(engagement["id"]))
+                assert gross <= contract_value, (engagement["title"], gross, contract_value)
             for i in every:
                 released = any(
                     r["number"] < i["number"] and (r["voided_at"] is None or r["voided_at"] > i["authorized_at"])
@@ -2078,7 +2569,10 @@ class MoneyMachine(RuleBasedStateMachine):
                 bps = 0 if released else engagement["retainage_bps"]
                 expected = milestone_amounts(i["gross_minor"], bps, engagement["service_fee_bps"]).as_dict()
                 assert {k: i[k] for k in expected} == expected, (i["invoice_number"], expected)
-            for i in every + releases:
+            for i in advances:
+                expected = advance_amounts(engagement["advance_minor"]).as_dict()
+                assert {k: i[k] for k in expected} == expected, (i["invoice_number"], expected)
+            for i in every + releases + advances:
                 assert i["currency"] == engagement["currency"]
                 assert (i["due_date"] - i["issued_on"]) == timedelta(days=engagement["payment_terms_days"])
 
@@ -2103,7 +2597,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 )
                 when[line["txn_id"]] = line["created_at"]
         for i in mine.values():
-            if i["kind"] == "milestone":
+            if i["kind"] != "retainage_release":  # an authorization: a milestone's, an advance, a task or final invoice
                 first = (
                     "authorized",
                     sorted(authorization_lines(milestone_amounts(i["gross_minor"], i["retainage_bps"], i["fee_bps"]))),
@@ -2322,6 +2816,86 @@ class MoneyMachine(RuleBasedStateMachine):
             approvers = s.approvers(i)
             assert not any(p["recorded_by"] in approvers for p in s.payments_of[i["id"]] if p["source"] != "stripe"), i
             assert not any(a["requested_by"] in approvers for a in s.attempts_of[i["id"]]), i
+
+    def _completion_billing_holds(self, q, s: State):
+        """(6) Completion billing. Per completion engagement: its advance is round_half_up(the value it was sent with
+        × its rate), fixed, authorized once ever, by whoever confirmed it; once sent, its live tasks share the contract
+        value less the advance exactly (a change order moves the value with them); its live advance, task and final
+        invoices never add up to more than the value, and to exactly the value once it is completed; it is completed
+        exactly when its final payment is approved with nothing of it awaiting approval. Every task or final invoice
+        bills at least one task, each at its amount, live exactly while the invoice is; no task is billed by two live
+        invoices (in the whole organization), and a task a live invoice bills is approved, by its owner or an admin, on
+        its latest revision; a task invoice is the exact sum of its tasks, raised by the contractor's user and
+        authorized in the name of whoever approved the last of them; the final payment (one live per engagement) is
+        its tasks plus an advance never paid, authorized by whoever approved the last task. Milestone engagements have
+        none of these invoices, completion engagements no milestone invoice."""
+        assert not q(
+            "select milestone_id from invoice_tasks where org_id = :o and voided_at is null"
+            " group by milestone_id having count(*) > 1"
+        )
+        assert not q(
+            "select engagement_id from invoices where org_id = :o and kind = 'final' and voided_at is null"
+            " group by engagement_id having count(*) > 1"
+        )
+        assert not q(
+            "select engagement_id from invoices where org_id = :o and kind = 'advance'"
+            " group by engagement_id having count(*) > 1"
+        )
+        managers = {self.w.owner.id, self.w.admin.id}
+        for e in s.rows["engagements"]:
+            invoices = s.invoices_of([e["id"]])
+            if not s.completion(e["id"]):
+                assert not any(i["kind"] in COMPLETION_KINDS for i in invoices), e["title"]
+                continue
+            assert not any(i["kind"] == "milestone" for i in invoices), e["title"]
+            value, advance = e["contract_value_minor"], e["advance_minor"]
+            sent_with, bps = self.advance_terms[e["id"]]
+            assert (e["advance_bps"], advance) == (bps, advance_amount(sent_with, bps)), e["title"]
+            live = s.live_milestones(e["id"])
+            if e["status"] != "draft":
+                assert sum(m["amount_minor"] for m in live) == task_pool(value, advance), e["title"]
+            billed = s.billed(e["id"])
+            assert billed <= value, ("invariant 6: billed more than the contract value", e["title"], billed, value)
+            final = s.final_of.get(e["id"])
+            if e["status"] == "completed":
+                assert billed == value, ("invariant 6: completed, billed short of the value", e["title"], billed, value)
+                assert all(m["status"] == "approved" and m["id"] in s.billed_by for m in live), e["title"]
+                assert final is not None and final["status"] != "pending_approval", e["title"]
+            if e["status"] in ("active", "paused"):
+                assert not s.settled(e["id"]), ("settled but not completed", e["title"])
+            for i in invoices:
+                rows = s.tasks_of[i["id"]]
+                if i["kind"] == "advance":
+                    assert not rows and i["raised_by"] is None, i["invoice_number"]
+                    assert i["authorized_by"] == e["advance_confirmed_by"] == e["sent_by"], i["invoice_number"]
+                    continue
+                if i["kind"] not in ("completion", "final"):
+                    continue
+                assert rows, i["invoice_number"]
+                for t in rows:
+                    task = s.milestone[t["milestone_id"]]
+                    assert (t["engagement_id"], t["contractor_id"]) == (e["id"], i["contractor_id"]), t
+                    assert (t["voided_at"] is None) == (i["voided_at"] is None), (i["invoice_number"], t)
+                    assert t["amount_minor"] == task["amount_minor"], (i["invoice_number"], t)
+                    if t["voided_at"] is not None:
+                        continue
+                    reviews = sorted(s.approving_reviews[task["id"]], key=lambda r: r["reviewed_at"])
+                    assert task["status"] == "approved" and reviews, (i["invoice_number"], task)
+                    latest = reviews[-1]
+                    assert latest["reviewed_by"] in managers and latest["reviewed_at"] <= i["authorized_at"], latest
+                    assert latest["submission_id"] == s.latest[task["id"]]["id"], (i["invoice_number"], task)
+                tasks_total = sum(t["amount_minor"] for t in rows)
+                if i["voided_at"] is None:  # (a voided one's tasks may have been approved again since)
+                    assert i["authorized_by"] == s.last_approver([t["milestone_id"] for t in rows]), i["invoice_number"]
+                if i["kind"] == "completion":
+                    assert i["gross_minor"] == tasks_total, i["invoice_number"]
+                    assert i["raised_by"] == self.w.contractor_x_user.id, i["invoice_number"]
+                else:
+                    paid_ahead = sum(
+                        x["gross_minor"] for x in invoices if x["kind"] == "advance" and x["voided_at"] is None
+                    )
+                    assert i["gross_minor"] == tasks_total + advance - paid_ahead, i["invoice_number"]
+                    assert i["raised_by"] is None, i["invoice_number"]
 
     def _transfers_are_the_attempts(self, s: State):
         """Every transfer Stripe made for this example's payout attempts is one attempt's (no attempt made two), of
@@ -2660,3 +3234,130 @@ def test_finance_approving_the_last_step_of_a_payment_due_on_approval_queues_its
         i=str(waiting["id"]),
     )
     assert len(queued) == 1
+
+
+# --- found with completion billing (issue 20) -----------------------------------------------------------------
+# Under completion billing the contractor's user writes two payments itself: the advance, as it accepts the work
+# request, and an invoice for its approved tasks. Both went through the staff's paths and met the database's refusals
+# as 500s: it could not read the organization's approval policies, so an advance or task invoice at or above a
+# policy's amount claimed to be approved at once ("the organization's approval policies changed", a serialization
+# failure); and with payment terms of 0 days it could not queue the job that pays on approval ("a pay_on_approval job
+# is queued by the people who pay, not by a contractor").
+
+
+def _completion(act_as, admin_engine, world, **terms):
+    p = party(world)
+    engagement_id, tasks = completion_engagement(act_as, admin_engine, p, **terms)
+    return p, engagement_id, tasks
+
+
+_STEPS = "select * from invoice_approvals where invoice_id = :i"
+
+
+@pytest.mark.parametrize("terms", ["0", "30"])
+def test_the_contractor_accepting_and_invoicing_under_an_approval_policy_waits_for_its_steps(
+    act_as, admin_engine, world, terms
+):
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", "1,000.00", [StepInput(role="finance")]))
+    p, engagement_id, tasks = _completion(
+        act_as, admin_engine, world, value="10,000.00", advance="12", tasks=("4,400.00", "4,400.00"), terms=terms
+    )
+    kit_approve_task(act_as, p, tasks[0])
+    kit_raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    advance, raised = completion_invoices(admin_engine, engagement_id)
+    assert [(i["kind"], i["status"]) for i in (advance, raised)] == [
+        ("advance", "pending_approval"),
+        ("completion", "pending_approval"),
+    ]
+    assert all(len(owner_query(admin_engine, _STEPS, i=i["id"])) == 1 for i in (advance, raised))
+
+
+def test_the_contractors_advance_and_task_invoice_due_on_approval_are_queued_to_be_paid(act_as, admin_engine, world):
+    p, engagement_id, tasks = _completion(
+        act_as, admin_engine, world, value="10,000.00", advance="12", tasks=("4,400.00", "4,400.00"), terms="0"
+    )
+    kit_approve_task(act_as, p, tasks[0])
+    raised = kit_raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    (advance, _) = completion_invoices(admin_engine, engagement_id)
+    queued = owner_query(
+        admin_engine,
+        "select args->>'invoice_id' as invoice_id from procrastinate.procrastinate_jobs"
+        " where task_name = 'pay_on_approval' and args->>'invoice_id' = any(:ids) order by id",
+        ids=[str(advance["id"]), str(raised["id"])],
+    )
+    assert [q["invoice_id"] for q in queued] == [str(advance["id"]), str(raised["id"])]
+
+
+# Retainage released while a task invoice awaits approval. The release's own check asked only for milestone invoices
+# awaiting approval; the database (rightly: a task invoice withholds retainage too) refused the release, a 500.
+
+
+def test_retainage_is_not_released_while_a_task_invoice_awaits_approval(act_as, admin_engine, world):
+    p, engagement_id, tasks = _completion(
+        act_as, admin_engine, world, value="10,000.00", advance="0", tasks=("3,000.00", "7,000.00"), retainage="10"
+    )
+    kit_approve_task(act_as, p, tasks[0])
+    kit_raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", "5,000.00", [StepInput(role="finance")]))
+    kit_approve_task(act_as, p, tasks[1])  # the last task: the final payment, awaiting approval
+    before = money_state(admin_engine, world.org_a)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(Conflict, match="awaits approval"):
+        invoices.release_retainage(session, actor, engagement_id, "The client is satisfied.")
+    assert money_state(admin_engine, world.org_a) == before
+
+
+# Segregation of duties and a task invoice. Whoever approved any of its tasks approved the payment (the database's
+# invoice_approvers says so); the services asked only who authorized it (the last task's approver), so an admin who
+# approved an earlier task passed their check and met the database's refusal: a 500 instead of the refusal's words.
+
+
+def test_an_admin_who_approved_one_of_its_tasks_does_not_record_a_task_invoices_payment(act_as, admin_engine, world):
+    p, engagement_id, tasks = _completion(
+        act_as, admin_engine, world, value="10,000.00", advance="0", tasks=("3,000.00", "3,000.00", "4,000.00")
+    )
+    kit_approve_task(act_as, p, tasks[0], approver=world.admin)
+    kit_approve_task(act_as, p, tasks[1])
+    raised = kit_raise_invoice(act_as, p, engagement_id, tasks[:2])
+    before = money_state(admin_engine, world.org_a)
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    with pytest.raises(Forbidden, match="Segregation of duties"):
+        payments.record_payment(session, actor, raised["id"], payments.PaymentInput(today(), "WIRE-1", "wire"))
+    assert money_state(admin_engine, world.org_a) == before
+
+
+# A change order while the final payment awaits approval. It added a task (and moved the contract value), and the final
+# payment's last approval step then completed the engagement billed short of its new value: the database refused
+# (invariant 6) at commit, a 500, and the final payment could never be approved. Its tasks change no more.
+
+
+def test_a_completion_engagements_tasks_do_not_change_while_its_final_payment_awaits_approval(
+    act_as, admin_engine, world
+):
+    session, actor = sign_in(act_as, world.admin, world.org_a)
+    approvals.create_policy(session, actor, PolicyInput("Large", "USD", "4,000.00", [StepInput(role="finance")]))
+    p, engagement_id, tasks = _completion(
+        act_as, admin_engine, world, value="10,000.00", advance="0", tasks=("1,000.00", "9,000.00")
+    )
+    kit_approve_task(act_as, p, tasks[0])
+    kit_approve_task(act_as, p, tasks[1])
+    (final,) = completion_invoices(admin_engine, engagement_id)
+    assert (final["kind"], final["status"]) == ("final", "pending_approval")
+    before = money_state(admin_engine, world.org_a)
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    with pytest.raises(InvalidTransition, match="final payment"):
+        issue_change_order(
+            session,
+            actor,
+            engagement_id,
+            ChangeOrderInput(
+                reason="More.", based_on=0, additions=[RowInput(title="Extra", amount="1.00", due_date=DUE)]
+            ),
+        )
+    assert money_state(admin_engine, world.org_a) == before
+    session, actor = sign_in(act_as, world.finance, world.org_a)
+    approvals.decide_step(session, actor, final["id"], "approve")
+    (row,) = owner_query(admin_engine, "select status from engagements where id = :e", e=engagement_id)
+    assert row["status"] == "completed"
