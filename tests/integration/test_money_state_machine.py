@@ -1287,7 +1287,16 @@ class MoneyMachine(RuleBasedStateMachine):
             lambda: self.call(
                 self.w.owner,
                 lambda session, actor: (
-                    engagements.perform(session, actor, engagement_id, "send", confirm_advance=confirm).status
+                    engagements.perform(
+                        session,
+                        actor,
+                        engagement_id,
+                        "send",
+                        # the advance as the owner was shown it (its amount), or not confirmed
+                        confirm_advance=engagements.get_engagement(session, engagement_id).advance_minor
+                        if confirm
+                        else None,
+                    ).status
                 ),
             ),
         )
