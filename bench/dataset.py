@@ -13,17 +13,18 @@ The benches that measure the app at scale (bench/pages.py; approve.py and load.p
         ds.waiting_reviews(ds.large, limit=100)      # submitted milestones waiting, with their owner's login
 
 What is in it (bench/dataset_build.py says it all): the demo's organizations as `backoffice demo` seeds them;
-"Large Customer Holdings" with 10,000 engagements, ~145,000 milestones, 20,000 submissions waiting for
-review with their evidence, ~100,000 authorized invoices in the payment queue, 50 AP export batches (20
-paid), ~114,000 receipts, ~260,000 notifications and emails, 1,000,000 audit events, 2,000 projects (300
-open) with 6,000 proposals; and 200 other organizations with 1,000,000 milestones between them. Counts scale
+"Large Customer Holdings" with 10,000 engagements (500 billed on completion), ~145,000 milestones, 20,000
+submissions waiting for review with their evidence, ~110,000 authorized invoices (~97,000 in the payment queue),
+50 AP export batches (20 paid), ~110,000 receipts, ~260,000 notifications and emails, 1,000,000 audit events,
+2,000 projects (300 open) with 6,000 proposals; and 200 other organizations with 1,000,000 milestones between
+them. Counts scale
 with ``scale``. Everyone signs in through the real form: the large and other organizations' people with
 PASSWORD, the demo's with its own password. The bulk rows keep the schema's rules and state machines, and the
 large organization's audit trail verifies.
 
 The cache: ~/.cache/backoffice-bench/dataset-KEY (BACKOFFICE_BENCH_CACHE names another folder), KEY a hash of
 the scale, the migrations' head revision and the source of dataset.py, dataset_build.py and dataset.sql: a
-change to any of them builds anew (about 3 minutes and 2.6 GB at scale 1.0 on the 2-core machine, others
+change to any of them builds anew (about 4 minutes and 2.8 GB at scale 1.0 on the 2-core machine, others
 working), and an unused entry can simply be deleted. Each load() copies the stopped cluster's directory and
 starts its own server on the copy (2-3 s at scale 1.0), so a bench may change anything; stop() stops it and
 removes the copy. (Why a copy of the directory and not a database cloned from a template: copy_cluster.)

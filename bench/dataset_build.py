@@ -6,31 +6,36 @@ At scale 1.0 (every count scales, with small floors):
   - "Large Customer Holdings": 10,000 engagements (active mostly; drafts, work requests, paused, completed and
     cancelled ones too) of 500 contractors (20 each), run by 20 project owners, 2 admins and 3 finance
     people; ~145,000 milestones; ~20,000 submissions waiting for review, with 1-3 evidence files each;
-    ~114,000 approved milestones, each with its approving review and its invoice (authorized, ledger lines
-    written); 50 AP export batches of 280 invoices (files rendered by the export's own query, sealed), the
-    20 oldest paid, the next one voided, so ~100,000 invoices wait in the payment queue; a receipt in the
-    data room for every invoice; ~260,000 notifications with their emails in the outbox; 1,000,000 audit
-    events; 500 of the engagements billed on completion (the contract value, an advance, task invoices raised by
-    the contractor for approved tasks, the final payment on completed ones: see dataset.sql); 2,000 projects in six
-    categories (300 open, the rest cancelled), each with 3 proposals of 2-4
-    milestones from different contractors, and the invitations of those open to invited contractors only;
+    ~114,000 approved milestones, each with its approving review; 500 of the engagements billed on completion
+    (the contract value, an advance, task invoices raised by the contractor for approved tasks, the final
+    payment on completed ones, 4,200 tasks billed: see dataset.sql), the others' approvals each with its invoice;
+    ~110,000 invoices (authorized, ledger lines written); 50 AP export batches of 280 invoices (files rendered
+    by the export's own query, sealed), the 20 oldest paid, the next one voided, so ~97,000 invoices wait in
+    the payment queue; a receipt in the data room for every invoice; ~260,000 notifications with their emails
+    in the outbox; 1,000,000 audit events; 2,000 projects in six categories (300 open, the rest cancelled),
+    each with 3 proposals of 2-4 milestones from different contractors, and the invitations of those open to
+    invited contractors only;
   - 200 other organizations with 1,000,000 milestones between them (per engagement of 10: one approved and
     invoiced, one submitted, eight planned), so every query of the large organization runs through
     row-level security beside other tenants' rows.
 Everyone but the demo's people signs in with PASSWORD: admin1@large.bench.example (and admin2), owner1 to
 owner20, finance1 to finance3 at the same domain; the user of Contractor N is user@cN.lrg.example (Contractor
-0001, the contractor login's, has 20 engagements and ~210 invoices, is invited to every other open project and
-proposes on every fifth project); in each other organization, owner@tNNN.bench.example and user@cN.tNNN.example.
+0001, the contractor login's, has 20 engagements, 5 of them billed on completion, and ~180 invoices, is invited to
+every other open project and proposes on every fifth project); in each other organization, owner@tNNN.bench.example
+and user@cN.tNNN.example.
 
 The bulk load (dataset.sql) runs as the owner role with the user triggers of the tables it writes switched
 off (the projects' tables keep theirs: see its step), in one transaction (a failure leaves them as they were),
 then VACUUM (FREEZE, ANALYZE). The rows keep the rules the guards keep: statuses that go together (an
 invoice's milestone approved by an approving review of its submission; waiting submissions on submitted
-milestones, with their evidence and its bytes; receipts of invoices; audit events of rows that exist). The
+milestones, with their evidence and its bytes; receipts of invoices; audit events of rows that exist), and
+completion billing's (checked after the load by the database's own completion_engagement_check: the tasks share
+the contract value less the advance, the invoices add up to no more, and to it once completed). The
 large organization's audit trail is hash-chained as sql/audit.sql chains it and read back and checked here,
 so `backoffice audit verify` accepts it. Not modelled: change orders, retainage releases, service fees,
-awarded projects and the projects' audit events, the other organizations' trails, files on decided work
-(links only); receipts are small stand-ins for the PDFs and carry no chain head.
+awarded projects and the projects' audit events, completion projects, the notices of completion billing's
+invoices (its approved tasks' are), the other organizations' trails, files on decided work (links only);
+receipts are small stand-ins for the PDFs and carry no chain head.
 """
 
 from __future__ import annotations
