@@ -9,20 +9,22 @@ The benches that measure the app at scale (bench/pages.py; approve.py and load.p
         ds.demo.id, ds.demo.logins["contractor"]     # the demo's Acme Renovations, on the same database
         ds.large.engagement_id, ds.large.invoice_id  # one row of each kind the pages show (see Org)
         ds.large.project_id                          # an open project with its proposals
+        ds.large.completion_engagement_id            # billed on completion, with approved tasks to invoice
         ds.waiting_reviews(ds.large, limit=100)      # submitted milestones waiting, with their owner's login
 
 What is in it (bench/dataset_build.py says it all): the demo's organizations as `backoffice demo` seeds them;
-"Large Customer Holdings" with 10,000 engagements, ~145,000 milestones, 20,000 submissions waiting for
-review with their evidence, ~100,000 authorized invoices in the payment queue, 50 AP export batches (20
-paid), ~114,000 receipts, ~260,000 notifications and emails, 1,000,000 audit events, 2,000 projects (300
-open) with 6,000 proposals; and 200 other organizations with 1,000,000 milestones between them. Counts scale
+"Large Customer Holdings" with 10,000 engagements (500 billed on completion), ~145,000 milestones, 20,000
+submissions waiting for review with their evidence, ~110,000 authorized invoices (~97,000 in the payment queue),
+50 AP export batches (20 paid), ~110,000 receipts, ~260,000 notifications and emails, 1,000,000 audit events,
+2,000 projects (300 open) with 6,000 proposals; and 200 other organizations with 1,000,000 milestones between
+them. Counts scale
 with ``scale``. Everyone signs in through the real form: the large and other organizations' people with
 PASSWORD, the demo's with its own password. The bulk rows keep the schema's rules and state machines, and the
 large organization's audit trail verifies.
 
 The cache: ~/.cache/backoffice-bench/dataset-KEY (BACKOFFICE_BENCH_CACHE names another folder), KEY a hash of
 the scale, the migrations' head revision and the source of dataset.py, dataset_build.py and dataset.sql: a
-change to any of them builds anew (about 3 minutes and 2.6 GB at scale 1.0 on the 2-core machine, others
+change to any of them builds anew (about 4 minutes and 2.8 GB at scale 1.0 on the 2-core machine, others
 working), and an unused entry can simply be deleted. Each load() copies the stopped cluster's directory and
 starts its own server on the copy (2-3 s at scale 1.0), so a bench may change anything; stop() stops it and
 removes the copy. (Why a copy of the directory and not a database cloned from a template: copy_cluster.)
@@ -71,8 +73,9 @@ class Login:
 @dataclass(frozen=True)
 class Org:
     """An organization of the dataset, a login per role, and one row of each kind its pages show: an active
-    engagement of the contractor login's contractor, run by the owner login, with approved and waiting work; and an
-    open project with proposals to compare."""
+    engagement of the contractor login's contractor, billed per milestone, run by the owner login, with approved and
+    waiting work; an open project with proposals to compare; and an active engagement of the same contractor billed
+    on completion, with approved tasks it can invoice."""
 
     id: str
     name: str
@@ -84,6 +87,8 @@ class Org:
     invoice_id: str  # the contractor's, a paid one if any is
     batch_id: str | None  # the AP export batch holding invoice_id, else the newest live one
     project_id: str | None  # open, with the most proposals, one of them the contractor login's if it has any
+    completion_engagement_id: str | None  # billed on completion, active, with approved tasks not yet invoiced
+    completion_invoice_id: str | None  # its newest task invoice (kind completion), if any
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,13 @@ class Dataset:
     copy_seconds: float | None = None
     _stopped: bool = field(default=False, repr=False)
 
-    def waiting_reviews(self, org: Org | None = None, limit: int | None = None) -> list[Waiting]:
+    def waiting_reviews(
+        self, org: Org | None = None, limit: int | None = None, billing_mode: str | None = None
+    ) -> list[Waiting]:
         """Milestones of ``org`` (the large one by default) submitted and waiting for review, the longest
-        waiting first, with the login of the project owner who may decide on each. Read now: a bench that
-        decided some already gets the rest."""
+        waiting first, with the login of the project owner who may decide on each; only those of engagements
+        billed ``billing_mode`` ("milestone", "completion") if given. Read now: a bench that decided some
+        already gets the rest."""
         org = org or self.large
         password = demo.DEMO_PASSWORD if org.id == self.demo.id else PASSWORD
         with psycopg.connect(self.urls.admin) as conn:
@@ -121,9 +129,10 @@ class Dataset:
                      join lateral (select id, submitted_at from submissions s where s.milestone_id = m.id
                                     order by s.revision desc limit 1) s on true
                     where m.org_id = %s and m.status = 'submitted' and e.status in ('active', 'paused')
+                      and e.billing_mode = coalesce(%s, e.billing_mode)
                     order by s.submitted_at, m.id
                     limit %s""",
-                [org.id, limit],
+                [org.id, billing_mode, limit],
             ).fetchall()
         return [Waiting(m, s, Login(email, password)) for m, s, email in rows]
 

@@ -13,8 +13,16 @@
 --          otherwise active, 15 milestones: 1-12 approved, 13 and 14 submitted, 15 submitted when k mod 10
 --          is 1, 2 or 3, else planned (disputed once when k mod 10 = 4).
 --   other: active, 10 milestones: 1 approved, 2 submitted, the rest planned.
+--   Billed on completion (DESIGN.md section 4): the large organization's engagements with k mod 100 = 1, 3, 4, 7 or 11
+--   (awaiting acceptance, paused, completed, active, active; 5 in 100, all five of Contractor 0001): the same tasks,
+--   the last one taking the rounding so that they share the contract value less the advance exactly; an advance
+--   invoice at acceptance (when there is one: 12, 10, 0 or 25 percent by k / 100), a task invoice raised by the
+--   contractor's user for each three approved tasks of 1-9 (tasks 10-12 approved and not yet invoiced: what the
+--   contractor's invoicing page offers), and for a completed one a task invoice of 10-12 and the final payment of
+--   13-15 with the last approval, so its invoices add up to the contract value (invariant 6).
 -- Submitted work carries links; the large organization's waiting submissions carry 1-3 evidence files too.
--- Every approval has its invoice (numbered per organization in approval order) and its ledger lines.
+-- Every approval has its invoice (numbered per organization in approval order) and its ledger lines; under completion
+-- billing an approval authorizes nothing by itself (the invoices above instead).
 
 -- step: organizations
 insert into organizations (id, name, invoice_prefix, partial_policy, ap_export_preset, created_at)
@@ -98,6 +106,11 @@ alter table eng add column sent_at timestamptz, add column responded_at timestam
 update eng set sent_at = case when status not in ('draft', 'cancelled') then created_at + interval '1 day' end,
                responded_at = case when status in ('active', 'paused', 'completed') then created_at + interval '2 days' end,
                cancelled_at = case when status = 'cancelled' then created_at + interval '3 days' end;
+-- Completion billing's terms; the contract value and the advance's amount follow from the tasks (next step).
+alter table eng add column billing_mode text not null default 'milestone', add column advance_bps integer not null default 0,
+                add column contract_value_minor bigint, add column advance_minor bigint not null default 0;
+update eng set billing_mode = 'completion', advance_bps = (array[1200, 1000, 0, 2500])[1 + mod(k / 100, 4)]
+ where shape = 'large' and mod(k, 100) in (1, 3, 4, 7, 11);
 analyze eng;
 
 -- step: milestones
@@ -105,7 +118,8 @@ analyze eng;
 -- waiting work within the last 45 days, the disputed revision 50-70 days ago.
 create temp table ms on commit drop as
 with shaped as (
-  select gen_random_uuid() as id, e.id as engagement_id, e.org_id, e.shape, e.prefix, e.k, s.seq, e.contractor_id,
+  select gen_random_uuid() as id, e.id as engagement_id, e.org_id, e.shape, e.billing_mode, e.prefix, e.k, s.seq,
+         e.contractor_id,
          e.contractor_user_id, e.owner_id, e.currency, e.retainage_bps, e.terms, e.title as engagement_title,
          e.responded_at, e.created_at as engagement_created_at,
          (array['Site survey', 'Design package', 'Permits', 'Demolition', 'Foundations', 'Structure', 'Rough-in',
@@ -145,18 +159,37 @@ select *,
   from timed;
 analyze ms;
 
-update eng set completed_at = d.last + interval '1 hour'
+-- A completion engagement's contract value: its tasks grossed up by the advance's rate, rounded up to whole hundreds;
+-- the advance round_half_up(value × rate / 10000); the last task takes what the rounding leaves, so the tasks share
+-- the value less the advance exactly (completion_schedule_problem).
+create temp table terms on commit drop as
+select v.engagement_id, v.value, money_percent_of(v.value, v.advance_bps) as advance, v.tasks, v.last_seq
+  from (select ms.engagement_id, e.advance_bps, sum(ms.amount) as tasks, max(ms.seq) as last_seq,
+               (ceil(sum(ms.amount) * 10000.0 / (10000 - e.advance_bps) / 10000) * 10000)::bigint as value
+          from ms join eng e on e.id = ms.engagement_id
+         where e.billing_mode = 'completion' group by 1, 2) v;
+update ms set amount = ms.amount + t.value - t.advance - t.tasks
+  from terms t where t.engagement_id = ms.engagement_id and t.last_seq = ms.seq;
+update eng set contract_value_minor = t.value, advance_minor = t.advance from terms t where t.engagement_id = eng.id;
+
+-- Completed with the last approval: a completion engagement by its final payment, in that approval's transaction.
+update eng set completed_at = d.last + case when eng.billing_mode = 'completion' then interval '0' else interval '1 hour' end
   from (select engagement_id, max(reviewed_at) as last from ms group by engagement_id) d
  where d.engagement_id = eng.id and eng.status = 'completed';
 
+-- The owner confirmed the advance as it sent the work request (engagements_billing_guard).
 insert into engagements (id, org_id, contractor_id, owner_user_id, title, sow_reference, currency, retainage_bps,
                          payment_terms_days, status, created_by, created_at, updated_at, sent_at, sent_by, responded_at,
-                         responded_by, completed_at, cancelled_at, cancel_reason)
+                         responded_by, completed_at, cancelled_at, cancel_reason, billing_mode, contract_value_minor,
+                         advance_bps, advance_minor, advance_confirmed_by, advance_confirmed_at)
 select id, org_id, contractor_id, owner_id, title, sow_reference, currency, retainage_bps, terms, status, owner_id,
        created_at, greatest(created_at, sent_at, responded_at, completed_at, cancelled_at), sent_at,
        case when sent_at is not null then owner_id end, responded_at,
        case when responded_at is not null then contractor_user_id end, completed_at, cancelled_at,
-       case when status = 'cancelled' then 'The client postponed the project indefinitely.' end
+       case when status = 'cancelled' then 'The client postponed the project indefinitely.' end,
+       billing_mode, contract_value_minor, advance_bps, advance_minor,
+       case when advance_minor > 0 and sent_at is not null then owner_id end,
+       case when advance_minor > 0 and sent_at is not null then sent_at end
   from eng;
 
 insert into milestones (id, org_id, contractor_id, engagement_id, seq, title, deliverable, amount_minor, due_date, status,
@@ -213,26 +246,65 @@ select review_id, org_id, contractor_id, id, submission_id, case when disputed t
   from rev;
 
 -- step: invoices
--- One per approval, authorized by the approver at the moment of approval, due after the engagement's terms.
+-- One per approval, authorized by the approver at the moment of approval, due after the engagement's terms. Under
+-- completion billing instead: the advance, authorized in the name of the owner who confirmed it as the contractor
+-- accepted; a task invoice per three approved tasks, raised by the contractor's user a day after the last of them was
+-- approved and authorized in its approver's name; and on a completed engagement the final payment of the last three
+-- tasks, authorized with the last approval (services/completion.py). Each task an invoice bills is its invoice_tasks row.
+create temp table task_bill on commit drop as
+with billed as (
+  select r.*, (r.seq - 1) / 3 as grp, e.status = 'completed' and r.seq > 12 as final
+    from rev r join eng e on e.id = r.engagement_id
+   where r.billing_mode = 'completion' and not r.disputed and (r.seq <= 9 or e.status = 'completed')
+), grouped as (
+  select engagement_id, grp, gen_random_uuid() as invoice_id from billed group by 1, 2
+)
+select g.invoice_id, b.* from billed b join grouped g on g.engagement_id = b.engagement_id and g.grp = b.grp;
+analyze task_bill;
+
 create temp table inv on commit drop as
-select gen_random_uuid() as invoice_id, gen_random_uuid() as txn_id,
-       row_number() over (partition by org_id order by reviewed_at, id) as number,
-       money_percent_of(amount, retainage_bps) as retainage, rev.*
-  from rev where not disputed;
+with authorized as (
+  select gen_random_uuid() as invoice_id, 'milestone' as kind, org_id, contractor_id, engagement_id, id as milestone_id,
+         review_id, shape, prefix, engagement_title, title, currency, amount, retainage_bps, terms, owner_id,
+         contractor_user_id, null::uuid as raised_by, reviewed_at as authorized_at
+    from rev where not disputed and billing_mode = 'milestone'
+  union all
+  select gen_random_uuid(), 'advance', org_id, contractor_id, id, null, null, shape, prefix, title, 'advance', currency,
+         advance_minor, 0, terms, owner_id, contractor_user_id, null, responded_at
+    from eng where billing_mode = 'completion' and advance_minor > 0 and responded_at is not null
+  union all
+  select invoice_id, case when bool_and(final) then 'final' else 'completion' end, org_id, contractor_id, engagement_id,
+         null, null, shape, prefix, engagement_title,
+         case when bool_and(final) then 'final payment' else string_agg(title, ', ' order by seq) end, currency,
+         sum(amount), retainage_bps, terms, owner_id, contractor_user_id,
+         case when not bool_and(final) then contractor_user_id end,
+         max(reviewed_at) + case when bool_and(final) then interval '0' else interval '1 day' end
+    from task_bill
+   group by invoice_id, org_id, contractor_id, engagement_id, shape, prefix, engagement_title, currency, retainage_bps,
+            terms, owner_id, contractor_user_id
+)
+select a.*, gen_random_uuid() as txn_id,
+       row_number() over (partition by org_id order by authorized_at, kind, milestone_id, engagement_id) as number,
+       money_percent_of(amount, retainage_bps) as retainage
+  from authorized a;
 alter table inv add column batch_id uuid;
 analyze inv;
 
 insert into invoices (id, org_id, contractor_id, engagement_id, kind, milestone_id, review_id, number, invoice_number,
                       description, currency, gross_minor, retainage_bps, retainage_minor, net_minor, fee_bps, fee_minor,
-                      total_minor, issued_on, due_date, status, authorized_by, authorized_at, updated_at)
-select invoice_id, org_id, contractor_id, engagement_id, 'milestone', id, review_id, number,
-       prefix || '-' || lpad(number::text, 6, '0'), engagement_title || ' — ' || title, currency, amount,
-       retainage_bps, retainage, amount - retainage, 0, 0, amount, reviewed_at::date, reviewed_at::date + terms,
-       'approved', owner_id, reviewed_at, reviewed_at
+                      total_minor, issued_on, due_date, status, authorized_by, authorized_at, updated_at, raised_by)
+select invoice_id, org_id, contractor_id, engagement_id, kind, milestone_id, review_id, number,
+       prefix || '-' || lpad(number::text, 6, '0'), left(engagement_title || ' — ' || title, 500), currency, amount,
+       retainage_bps, retainage, amount - retainage, 0, 0, amount, authorized_at::date, authorized_at::date + terms,
+       'approved', owner_id, authorized_at, authorized_at, raised_by
   from inv;
 
+insert into invoice_tasks (org_id, invoice_id, milestone_id, engagement_id, contractor_id, amount_minor, created_at)
+select t.org_id, t.invoice_id, t.id, t.engagement_id, t.contractor_id, t.amount, i.authorized_at
+  from task_bill t join inv i on i.invoice_id = t.invoice_id;
+
 insert into ledger_entries (org_id, txn_id, event, invoice_id, account, amount_minor, currency, created_at)
-select i.org_id, i.txn_id, 'authorized', i.invoice_id, l.account, l.amount, i.currency, i.reviewed_at
+select i.org_id, i.txn_id, 'authorized', i.invoice_id, l.account, l.amount, i.currency, i.authorized_at
   from inv i
  cross join lateral (values ('work_expense', i.amount), ('accounts_payable', -(i.amount - i.retainage)),
                             ('retainage_payable', -i.retainage)) l(account, amount)
@@ -257,7 +329,7 @@ update inv set batch_id = b.id
 
 alter table batch add column created_at timestamptz;
 update batch set created_at = t.last + interval '1 day'
-  from (select batch_id, max(reviewed_at) as last from inv where batch_id is not null group by batch_id) t
+  from (select batch_id, max(authorized_at) as last from inv where batch_id is not null group by batch_id) t
  where t.batch_id = batch.id;
 delete from batch where created_at is null;  -- a currency with fewer payments than batches
 
@@ -320,7 +392,7 @@ select i.org_id, 'receipt', i.invoice_id, 'TX-' || upper(substr(md5(i.invoice_id
             || i.title, 300),
        'receipt-' || i.prefix || '-' || lpad(i.number::text, 6, '0') || '.pdf', 'application/pdf', d.content,
        octet_length(d.content), encode(sha256(d.content), 'hex'), i.contractor_id, i.engagement_id,
-       i.reviewed_at + interval '2 minutes'
+       i.authorized_at + interval '2 minutes'
   from inv i
  cross join lateral (select decode('255044462d312e340a', 'hex')
                             || convert_to('Receipt ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' for '
@@ -339,7 +411,9 @@ select org_id, owner_id as user_id, 'milestone.submitted' as event, 'milestone.s
 union all
 select org_id, contractor_user_id, case when disputed then 'milestone.disputed' else 'milestone.approved' end,
        case when disputed then 'milestone.disputed:' else 'milestone.approved:' end || review_id,
-       case when disputed then 'Disputed: ' || title else 'Approved: ' || title || ' — queued for payment' end,
+       case when disputed then 'Disputed: ' || title
+            when billing_mode = 'completion' then 'Task ' || title || ' approved; you can invoice it'
+            else 'Approved: ' || title || ' — queued for payment' end,
        '/milestones/' || id, 'milestone', id::text, reviewed_at,
        case when reviewed_at < now() - interval '30 days' then reviewed_at + interval '1 day' end
   from rev where shape = 'large'
@@ -487,6 +561,7 @@ with derived as (
   union all
   select e.completed_at, e.owner_id, null, 'engagement.completed', 'engagement', e.id::text,
          jsonb_build_object('from', 'active', 'to', 'completed')
+           || case when e.billing_mode = 'completion' then jsonb_build_object('by', 'final payment') else '{}' end
     from eng e where e.org_id = %(org)s and e.completed_at is not null
   union all
   select e.cancelled_at, e.owner_id, null, 'engagement.cancelled', 'engagement', e.id::text,
@@ -503,12 +578,34 @@ with derived as (
                  from evidence v group by v.submission_id) f on f.submission_id = s.submission_id
    where s.org_id = %(org)s
   union all
-  select i.reviewed_at, i.owner_id, null, 'invoice.authorized', 'invoice', i.invoice_id::text,
+  select i.authorized_at, i.owner_id, null, 'invoice.authorized', 'invoice', i.invoice_id::text,
          jsonb_build_object('kind', 'milestone', 'currency', i.currency, 'invoice_number',
                             i.prefix || '-' || lpad(i.number::text, 6, '0'), 'gross_minor', i.amount,
                             'retainage_minor', i.retainage, 'net_minor', i.amount - i.retainage, 'fee_minor', 0,
-                            'due_date', i.reviewed_at::date + i.terms, 'review_id', i.review_id)
-    from inv i where i.org_id = %(org)s
+                            'due_date', i.authorized_at::date + i.terms, 'review_id', i.review_id)
+    from inv i where i.org_id = %(org)s and i.kind = 'milestone'
+  union all
+  -- Completion billing's (services/completion.py): the advance as the contractor's user accepted, a task invoice in
+  -- the name of the user who raised it, the final payment in the last approver's.
+  select i.authorized_at, coalesce(i.raised_by, case when i.kind = 'advance' then i.contractor_user_id else i.owner_id end),
+         null, case i.kind when 'advance' then 'invoice.advance_authorized' when 'completion' then 'invoice.completion_raised'
+                           else 'invoice.final_authorized' end, 'invoice', i.invoice_id::text,
+         jsonb_build_object('invoice_number', i.prefix || '-' || lpad(i.number::text, 6, '0'), 'kind', i.kind,
+                            'currency', i.currency, 'gross_minor', i.amount, 'retainage_minor', i.retainage,
+                            'net_minor', i.amount - i.retainage, 'fee_minor', 0, 'total_minor', i.amount,
+                            'due_date', i.authorized_at::date + i.terms, 'milestone_id', null)
+           || case i.kind when 'advance' then jsonb_build_object('engagement', e.title, 'advance_bps', e.advance_bps,
+                                                                  'confirmed_by', i.owner_id)
+                          when 'completion' then jsonb_build_object('tasks', t.tasks)
+                          else jsonb_build_object('engagement', e.title, 'contract_value_minor', e.contract_value_minor,
+                                                  'billed_before_minor', e.contract_value_minor - i.amount, 'tasks', t.tasks)
+              end
+    from inv i
+    join eng e on e.id = i.engagement_id
+    left join (select invoice_id, jsonb_agg(jsonb_build_object('id', id, 'title', title, 'amount_minor', amount)
+                                            order by seq) as tasks
+                 from task_bill group by invoice_id) t on t.invoice_id = i.invoice_id
+   where i.org_id = %(org)s and i.kind <> 'milestone'
   union all
   select r.reviewed_at + interval '1 microsecond', r.owner_id, null,
          case when r.disputed then 'milestone.disputed' else 'milestone.approved' end, 'milestone', r.id::text,

@@ -6,29 +6,36 @@ At scale 1.0 (every count scales, with small floors):
   - "Large Customer Holdings": 10,000 engagements (active mostly; drafts, work requests, paused, completed and
     cancelled ones too) of 500 contractors (20 each), run by 20 project owners, 2 admins and 3 finance
     people; ~145,000 milestones; ~20,000 submissions waiting for review, with 1-3 evidence files each;
-    ~114,000 approved milestones, each with its approving review and its invoice (authorized, ledger lines
-    written); 50 AP export batches of 280 invoices (files rendered by the export's own query, sealed), the
-    20 oldest paid, the next one voided, so ~100,000 invoices wait in the payment queue; a receipt in the
-    data room for every invoice; ~260,000 notifications with their emails in the outbox; 1,000,000 audit
-    events; 2,000 projects in six categories (300 open, the rest cancelled), each with 3 proposals of 2-4
-    milestones from different contractors, and the invitations of those open to invited contractors only;
+    ~114,000 approved milestones, each with its approving review; 500 of the engagements billed on completion
+    (the contract value, an advance, task invoices raised by the contractor for approved tasks, the final
+    payment on completed ones, 4,200 tasks billed: see dataset.sql), the others' approvals each with its invoice;
+    ~110,000 invoices (authorized, ledger lines written); 50 AP export batches of 280 invoices (files rendered
+    by the export's own query, sealed), the 20 oldest paid, the next one voided, so ~97,000 invoices wait in
+    the payment queue; a receipt in the data room for every invoice; ~260,000 notifications with their emails
+    in the outbox; 1,000,000 audit events; 2,000 projects in six categories (300 open, the rest cancelled),
+    each with 3 proposals of 2-4 milestones from different contractors, and the invitations of those open to
+    invited contractors only;
   - 200 other organizations with 1,000,000 milestones between them (per engagement of 10: one approved and
     invoiced, one submitted, eight planned), so every query of the large organization runs through
     row-level security beside other tenants' rows.
 Everyone but the demo's people signs in with PASSWORD: admin1@large.bench.example (and admin2), owner1 to
 owner20, finance1 to finance3 at the same domain; the user of Contractor N is user@cN.lrg.example (Contractor
-0001, the contractor login's, has 20 engagements and ~210 invoices, is invited to every other open project and
-proposes on every fifth project); in each other organization, owner@tNNN.bench.example and user@cN.tNNN.example.
+0001, the contractor login's, has 20 engagements, 5 of them billed on completion, and ~180 invoices, is invited to
+every other open project and proposes on every fifth project); in each other organization, owner@tNNN.bench.example
+and user@cN.tNNN.example.
 
 The bulk load (dataset.sql) runs as the owner role with the user triggers of the tables it writes switched
 off (the projects' tables keep theirs: see its step), in one transaction (a failure leaves them as they were),
 then VACUUM (FREEZE, ANALYZE). The rows keep the rules the guards keep: statuses that go together (an
 invoice's milestone approved by an approving review of its submission; waiting submissions on submitted
-milestones, with their evidence and its bytes; receipts of invoices; audit events of rows that exist). The
+milestones, with their evidence and its bytes; receipts of invoices; audit events of rows that exist), and
+completion billing's (checked after the load by the database's own completion_engagement_check: the tasks share
+the contract value less the advance, the invoices add up to no more, and to it once completed). The
 large organization's audit trail is hash-chained as sql/audit.sql chains it and read back and checked here,
 so `backoffice audit verify` accepts it. Not modelled: change orders, retainage releases, service fees,
-awarded projects and the projects' audit events, the other organizations' trails, files on decided work
-(links only); receipts are small stand-ins for the PDFs and carry no chain head.
+awarded projects and the projects' audit events, completion projects, the notices of completion billing's
+invoices (its approved tasks' are), the other organizations' trails, files on decided work (links only);
+receipts are small stand-ins for the PDFs and carry no chain head.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ LOADED = (
     "organizations", "users", "memberships", "contractors", "engagements", "milestones", "submissions",
     "evidence_files", "evidence_chunks", "reviews", "invoices", "ledger_entries", "org_counters",
     "ap_export_batches", "ap_export_chunks", "payments", "documents", "notifications", "email_messages",
-    "audit_events",
+    "audit_events", "invoice_tasks",
 )  # fmt: skip
 
 
@@ -245,6 +252,13 @@ def bulk_load(conn: psycopg.Connection, large_id: uuid.UUID, shape: Shape, say=l
     conn.execute("select rebuild_invoice_totals()")
     say(f"derived totals: {time.perf_counter() - t0:.1f} s")
     _check_audit_trail(conn, large_id)
+    # What the database asks of each completion engagement at commit (sql/completion.sql), whose triggers were off:
+    # its tasks share the contract value less the advance, and its invoices add up to no more (to it, once completed).
+    conn.execute(
+        "select count(completion_engagement_check(org_id, id)) from engagements"
+        " where org_id = %s and billing_mode = 'completion'",
+        [large_id],
+    )
 
 
 def _seal_batches(conn: psycopg.Connection, org_id: uuid.UUID, layout: Layout) -> None:
@@ -342,20 +356,21 @@ def _check_audit_trail(conn: psycopg.Connection, org_id: uuid.UUID) -> None:
 
 # --- what the benches are told ----------------------------------------------------------------------------
 
-# One row of each kind the pages show: an active engagement of the contractor, with waiting work and
-# invoices (the most invoices); an approved milestone of it (paid first); a submitted one; the contractor's
-# invoice (paid first, then exported); its batch, else the newest live batch.
+# One row of each kind the pages show: an active engagement of the contractor, billed per milestone, with waiting
+# work and invoices (the most invoices); an approved milestone of it (paid first); a submitted one; the contractor's
+# milestone invoice (paid first, then exported); its batch, else the newest live batch.
 _SHOWCASE = """
 with e as (
   select e.id, e.owner_user_id from engagements e
    where e.org_id = %(org)s and e.contractor_id = %(contractor)s and e.status = 'active'
+     and e.billing_mode = 'milestone'
      and exists (select 1 from milestones m where m.engagement_id = e.id and m.status = 'submitted')
      and exists (select 1 from invoices i where i.engagement_id = e.id)
    order by (select count(*) from invoices i where i.engagement_id = e.id) desc, e.created_at, e.id
    limit 1
 ), i as (
   select i.id, i.batch_id from invoices i
-   where i.org_id = %(org)s and i.contractor_id = %(contractor)s
+   where i.org_id = %(org)s and i.contractor_id = %(contractor)s and i.kind = 'milestone'
    order by i.status = 'paid' desc, i.status = 'exported' desc, i.number limit 1
 )
 select e.id::text, (select email from users where id = e.owner_user_id),
@@ -383,6 +398,25 @@ select p.id::text from projects p
 """
 
 
+# A completion engagement of the contractor under way, with approved tasks no invoice bills yet (what its invoicing
+# page offers), the most invoices first; and its newest task invoice. In the demo, Northwind's office fit-out.
+_SHOWCASE_COMPLETION = """
+select e.id::text,
+       (select i.id::text from invoices i where i.org_id = e.org_id and i.engagement_id = e.id and i.kind = 'completion'
+         order by i.number desc limit 1)
+  from engagements e
+ where e.org_id = %(org)s and e.contractor_id = %(contractor)s and e.billing_mode = 'completion'
+   and e.status = 'active'
+   and exists (select 1 from milestones m
+                where m.org_id = e.org_id and m.engagement_id = e.id and m.status = 'approved'
+                  and not exists (select 1 from invoice_tasks t
+                                   where t.org_id = m.org_id and t.milestone_id = m.id and t.voided_at is null))
+ order by (select count(*) from invoices i where i.org_id = e.org_id and i.engagement_id = e.id) desc,
+          e.created_at, e.id
+ limit 1
+"""
+
+
 def _first_contractor_user(conn: psycopg.Connection, org_id: uuid.UUID) -> str:
     return conn.execute(
         "select u.email from memberships m join users u on u.id = m.user_id"
@@ -405,6 +439,7 @@ def _org(conn, name: str, password: str, admin: str, finance: str, contractor_em
         raise RuntimeError(f"the dataset has no engagement of {contractor_email} to show in {name}")
     engagement, owner, milestone, waiting, invoice, batch = row
     project = conn.execute(_SHOWCASE_PROJECT, {"org": org_id, "contractor": contractor}).fetchone()
+    completion = conn.execute(_SHOWCASE_COMPLETION, {"org": org_id, "contractor": contractor}).fetchone()
     logins = {"admin": admin, "owner": owner, "finance": finance, "contractor": contractor_email}
     return {
         "id": str(org_id),
@@ -417,6 +452,8 @@ def _org(conn, name: str, password: str, admin: str, finance: str, contractor_em
         "invoice_id": invoice,
         "batch_id": batch,
         "project_id": project and project[0],
+        "completion_engagement_id": completion and completion[0],
+        "completion_invoice_id": completion and completion[1],
     }
 
 
@@ -434,6 +471,9 @@ def _counts(conn: psycopg.Connection, large_id: uuid.UUID) -> dict[str, int]:
                   (select count(*) from notifications where org_id = %(o)s) as notifications,
                   (select count(*) from email_messages where org_id = %(o)s) as emails,
                   (select count(*) from audit_events where org_id = %(o)s) as audit_events,
+                  (select count(*) from engagements where org_id = %(o)s and billing_mode = 'completion')
+                    as completion_engagements,
+                  (select count(*) from invoice_tasks where org_id = %(o)s) as invoiced_tasks,
                   (select count(*) from projects where org_id = %(o)s) as projects,
                   (select count(*) from projects where org_id = %(o)s and status = 'open') as open_projects,
                   (select count(*) from proposals where org_id = %(o)s) as proposals,

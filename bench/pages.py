@@ -15,7 +15,7 @@ then `page_p95_max` (over the large organization's pages) and `page_growth_max` 
 slower on the large organization than on the demo's), each naming its page. Budget (issue 23): every page's
 p95 <= 50 ms, and growth <= a few ms (GROWTH_BUDGET_MS).
 
-    .venv/bin/python bench/pages.py [--scale 1.0] [--runs 30] [--only finance_] [--smoke]
+    .venv/bin/python bench/pages.py [--scale 1.0] [--runs 30] [--only finance_[,owner_project]] [--smoke]
 
 --smoke is the dataset's smoke scale (0.002) with 3 timed requests a page: the whole path in seconds.
 Not timed: forms (new engagement, terms, schedule and its import, change orders, remittance import, export
@@ -89,6 +89,10 @@ PAGES = (
     ("project", "/projects/{project_id}"),  # its proposals side by side, each with its contractor's record
     ("proposals", "/proposals"),  # a contractor's: the projects it may propose on, and its own proposals
     ("proposal_project", "/proposals/project/{project_id}"),  # a contractor's view of one, with its proposal
+    # completion billing (issue 20)
+    ("completion_engagement", "/engagements/{completion_engagement_id}"),  # its schedule: tasks, invoices, what remains
+    ("invoice_tasks", "/engagements/{completion_engagement_id}/invoice-tasks"),  # the contractor raises an invoice
+    ("completion_invoice", "/invoices/{completion_invoice_id}"),  # a task invoice, with the tasks it bills
 )
 
 
@@ -218,6 +222,8 @@ def page_ids(ds: dataset.Dataset, org: dataset.Org) -> dict[str, str | None]:
         "invoice_id",
         "batch_id",
         "project_id",
+        "completion_engagement_id",
+        "completion_invoice_id",
     )
     return {name: getattr(org, name) for name in fields} | {"email_id": email[0] if email else None}
 
@@ -229,7 +235,7 @@ def measure(base: str, sides: list[Side], runs: int, only: str) -> tuple[dict[st
     for role in ROLES:
         for page, pattern in PAGES:
             name = f"{role}_{page}"
-            if only and not name.startswith(only):
+            if only and not name.startswith(tuple(only.split(","))):
                 continue
             live = []
             for side in sides:
@@ -268,7 +274,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=30, help="timed requests a page, after 2 warm-ups")
-    ap.add_argument("--only", default="", help="only the pages whose name starts with this, e.g. finance_")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="only the pages whose name starts with this (or one of these, comma-separated), e.g. finance_",
+    )
     ap.add_argument("--rebuild", action="store_true", help="build the dataset's cache entry anew")
     ap.add_argument(
         "--smoke", action="store_true", help="tiny sizes: the whole code path in seconds, as the test suite runs it"
