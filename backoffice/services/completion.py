@@ -57,22 +57,15 @@ def authorize_advance(session: Session, actor: Actor, engagement: Engagement) ->
     if not is_completion(engagement) or engagement.advance_minor <= 0:
         return None
     amounts = advance_amounts(engagement.advance_minor)
-    invoice = session.execute(
-        insert(Invoice)
-        .values(
-            org_id=engagement.org_id,
-            contractor_id=engagement.contractor_id,
-            engagement_id=engagement.id,
-            kind=InvoiceKind.ADVANCE.value,
-            description=f"{engagement.title} — advance"[:500],
-            currency=engagement.currency,
-            authorized_by=engagement.advance_confirmed_by,
-            **_start(session, actor, engagement, amounts.gross),
-            **amounts.as_dict(),
-        )
-        .returning(Invoice),
-        execution_options={"populate_existing": True},
-    ).scalar_one()
+    invoice = _write(
+        session,
+        actor,
+        engagement,
+        InvoiceKind.ADVANCE,
+        "advance",
+        amounts,
+        authorized_by=engagement.advance_confirmed_by,
+    )
     # The same lines as any authorization: the work it pays ahead for is expensed now, and owed (nothing withheld).
     # Written by the database when the contractor's acceptance authorizes it (invoices_contractor_ledger).
     if actor.role != Role.CONTRACTOR:
@@ -94,6 +87,29 @@ def authorize_advance(session: Session, actor: Actor, engagement: Engagement) ->
     queue.notify(session, invoice.org_id, "invoice.advance_authorized", invoice.id)
     _pay_on_approval(session, engagement, invoice)
     return invoice
+
+
+def _write(
+    session: Session, actor: Actor, engagement: Engagement, kind: InvoiceKind, what: str, amounts, **who
+) -> Invoice:
+    """Write one of the engagement's completion invoices (``what`` it is for, after the engagement's title), read back
+    as the database numbered, dated and started it."""
+    return session.execute(
+        insert(Invoice)
+        .values(
+            org_id=engagement.org_id,
+            contractor_id=engagement.contractor_id,
+            engagement_id=engagement.id,
+            kind=kind.value,
+            description=f"{engagement.title} — {what}"[:500],
+            currency=engagement.currency,
+            **who,
+            **_start(session, actor, engagement, amounts.gross),
+            **amounts.as_dict(),
+        )
+        .returning(Invoice),
+        execution_options={"populate_existing": True},
+    ).scalar_one()
 
 
 def _start(session: Session, actor: Actor, engagement: Engagement, gross: int) -> dict:
@@ -156,23 +172,16 @@ def raise_invoice(session: Session, actor: Actor, engagement_id, task_ids: list[
         approver = _last_approver(session, [t.id for t in chosen])
         names = ", ".join(t.title for t in chosen)
         try:
-            invoice = session.execute(
-                insert(Invoice)
-                .values(
-                    org_id=engagement.org_id,
-                    contractor_id=engagement.contractor_id,
-                    engagement_id=engagement.id,
-                    kind=InvoiceKind.COMPLETION.value,
-                    description=f"{engagement.title} — {names}"[:500],
-                    currency=engagement.currency,
-                    authorized_by=approver,
-                    raised_by=actor.user_id,
-                    **_start(session, actor, engagement, amounts.gross),
-                    **amounts.as_dict(),
-                )
-                .returning(Invoice),
-                execution_options={"populate_existing": True},
-            ).scalar_one()
+            invoice = _write(
+                session,
+                actor,
+                engagement,
+                InvoiceKind.COMPLETION,
+                names,
+                amounts,
+                authorized_by=approver,
+                raised_by=actor.user_id,
+            )
             _bill(session, invoice, chosen)
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) in ("23505", "23514"):
@@ -300,22 +309,9 @@ def authorize_final(session: Session, actor: Actor, engagement: Engagement) -> I
     billed = billed_total(session, engagement.id)
     gross = rules.final_amount(engagement.contract_value_minor, billed)
     amounts = approval_amounts(session, engagement, gross)
-    invoice = session.execute(
-        insert(Invoice)
-        .values(
-            org_id=engagement.org_id,
-            contractor_id=engagement.contractor_id,
-            engagement_id=engagement.id,
-            kind=InvoiceKind.FINAL.value,
-            description=f"{engagement.title} — final payment"[:500],
-            currency=engagement.currency,
-            authorized_by=actor.user_id,
-            **awaiting_approval(session, engagement.org_id, engagement.currency, amounts.gross),
-            **amounts.as_dict(),
-        )
-        .returning(Invoice),
-        execution_options={"populate_existing": True},
-    ).scalar_one()
+    invoice = _write(
+        session, actor, engagement, InvoiceKind.FINAL, "final payment", amounts, authorized_by=actor.user_id
+    )
     _bill(session, invoice, tasks)
     write_ledger(session, invoice, "authorized", authorization_lines(amounts))
     audit.record(
