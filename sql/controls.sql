@@ -313,8 +313,12 @@ begin
                     where e.org_id = m.org_id and e.id = m.engagement_id and e.status in ('active', 'paused'));
   end if;
   -- A task or final invoice (completion billing): its tasks are billed by it no more, and go back to the contractor
-  -- the same way. (A rejected advance is paid with the final payment instead: domain.completion.final_amount.)
-  if v_invoice.kind in ('completion', 'final') then
+  -- the same way. (A rejected advance is paid with the final payment instead: domain.completion.final_amount.) On a
+  -- cancelled engagement the work stays where it is, as a milestone's does, and so do the tasks' billing rows: they
+  -- stay billed by the void invoice, so the rejection is not undone by invoicing them again.
+  if v_invoice.kind in ('completion', 'final')
+     and exists (select 1 from public.engagements e
+                  where e.org_id = new.org_id and e.id = v_invoice.engagement_id and e.status in ('active', 'paused')) then
     update public.invoice_tasks t set voided_at = now() where t.org_id = new.org_id and t.invoice_id = new.invoice_id;
     update public.milestones m set status = 'planned', updated_at = now()
      where m.org_id = new.org_id and m.status = 'approved'

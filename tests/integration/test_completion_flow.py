@@ -305,3 +305,29 @@ def test_a_contract_value_too_small_for_its_advance_is_refused_at_its_field(act_
     assert exc.value.fields == {
         "contract_value": "The contract value is too small for this advance: nothing would be left for the tasks."
     }
+
+
+def test_a_task_invoice_rejected_after_its_engagement_was_cancelled_is_not_invoiced_again(act_as, admin_engine, world):
+    """As a milestone's: a rejection after the engagement was cancelled voids the payment and leaves the work where
+    it is. Its tasks stay billed by the void invoice, so the contractor cannot undo the rejection by invoicing them
+    again."""
+    from kit.engagements import sign_in
+
+    from backoffice.errors import Conflict
+    from backoffice.services import engagements
+
+    _policy(act_as, world, "3,000.00")
+    p = party(world)
+    engagement_id, tasks = completion_engagement(
+        act_as, admin_engine, p, value="10,000.00", advance="0", tasks=("4,000.00", "6,000.00")
+    )
+    approve_task(act_as, p, tasks[0])
+    raised = raise_invoice(act_as, p, engagement_id, [tasks[0]])  # awaits finance's approval
+    session, actor = sign_in(act_as, world.owner, world.org_a)
+    engagements.perform(session, actor, engagement_id, "cancel", "The client closed the site.")
+    _decide_step(act_as, world.finance, world, raised["id"], "reject", "Not delivered as drawn.")
+    (void,) = completion_invoices(admin_engine, engagement_id)
+    assert (void["status"], void["tasks"]) == ("void", [tasks[0]])
+    with pytest.raises(Conflict):
+        raise_invoice(act_as, p, engagement_id, [tasks[0]])
+    assert len(completion_invoices(admin_engine, engagement_id)) == 1
