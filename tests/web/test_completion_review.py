@@ -79,3 +79,16 @@ def test_the_last_task_names_the_payment_it_waits_for(app, login, world, act_as,
     text = decision(signed_in(app, login, world.owner), tasks[1])
     assert f"First decide {raised['invoice_number']}" in text
     assert "which awaits approval ( Approvals ): until then approving this task is refused." in text
+
+
+def test_a_change_order_on_a_completion_engagement_speaks_of_tasks_and_the_contract_value(
+    app, login, world, act_as, admin_engine
+):
+    p = party(world)
+    engagement_id, _ = completion_engagement(act_as, admin_engine, p, tasks=TASKS)
+    response = signed_in(app, login, world.owner).get(f"/engagements/{engagement_id}/change-orders/new")
+    assert response.status_code == 200
+    text = visible_text(response.get_data(as_text=True))
+    assert "Approved and cancelled tasks are final." in text
+    assert "the contract value moves with them, and the advance never changes" in text
+    assert "+ Add a task" in text
