@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backoffice.domain.completion import DEFAULT_ADVANCE_BPS
 from backoffice.models.base import Base, new_id
 
 
@@ -37,7 +38,7 @@ class Organization(Base):
     auto_pay_by: Mapped[uuid.UUID | None]  # the admin who turned it on, in whose name those payments go
     tax_form_required: Mapped[bool] = mapped_column(default=False)  # no payment without a tax form (revision 0028)
     advances_enabled: Mapped[bool] = mapped_column(default=True)  # completion billing's advance (revision 0030)
-    default_advance_bps: Mapped[int] = mapped_column(default=1200)
+    default_advance_bps: Mapped[int] = mapped_column(default=DEFAULT_ADVANCE_BPS)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

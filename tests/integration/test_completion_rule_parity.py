@@ -315,3 +315,28 @@ def test_an_authorizations_ledger_lines_are_the_same_in_sql_and_python(admin_eng
         {"g": a.gross, "r": a.retainage, "n": a.net, "f": a.fee},
     )
     assert [tuple(r) for r in got] == authorization_lines(a)
+
+
+def test_the_tables_defaults_and_limits_are_the_domains(admin_engine):
+    """Revision 0030 writes the default advance (12%) and the 0–50% limit into the schema; they are the domain's."""
+    (default,) = rows(
+        admin_engine,
+        "select column_default from information_schema.columns"
+        " where table_name = 'organizations' and column_name = 'default_advance_bps'",
+        {},
+    )
+    assert default == (str(rules.DEFAULT_ADVANCE_BPS),)
+    checks = [
+        r[0]
+        for r in rows(
+            admin_engine,
+            "select pg_get_constraintdef(c.oid) from pg_constraint c"
+            " where c.conrelid in ('organizations'::regclass, 'engagements'::regclass, 'projects'::regclass)"
+            " and pg_get_constraintdef(c.oid) like '%advance_bps%'",
+            {},
+        )
+    ]
+    assert len(checks) >= 3
+    for check in checks:
+        if "BETWEEN" in check or "<=" in check:
+            assert str(rules.ADVANCE_MAX_BPS) in check, check
