@@ -40,6 +40,10 @@ SQL_FILES = (
     # contractor's two invoice kinds (before new_ids.sql), the guards of the advance, task and final invoices and of
     # invariant 6
     "completion.sql",
+    # self-billed e-invoices (issue 21): profiles, self-billing agreements and the contractor's acceptances (policies
+    # and grants before new_ids.sql), the twin of domain.self_billing, and the guards that refuse to pay what the
+    # contractor has not accepted where the organization requires it
+    "self_billing.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

@@ -6,11 +6,12 @@
 -- vouches for its rows, so a row changed behind the app's back would break a promise made elsewhere:
 --   audit_events      hash-chained per organization (sql/audit.sql); `backoffice audit verify` recomputes it
 --   ledger_entries    every transaction sums to zero at commit (sql/money.sql)
---   documents         receipts and remittance advices as issued; their sha256 is in the audit trail
+--   documents         self-billed invoices (PDF, UBL, credit notes) and remittance advices as issued; their sha256 is in the audit trail
 --   evidence_files    the files a decision was based on; each review records their sha256s
 --   evidence_chunks   those files' bytes
 --   ap_export_chunks  an AP export file's bytes; its batch records their size and sha256
 --   tax_tins          the TINs contractors entered (encrypted); a tax profile and a 1099 filing name them
+--   invoice_acceptances  a contractor's answers to self-billed invoices; payment and silence are judged by them
 -- Insert-only for the app role (its grants) but not listed, so the owner role may still correct them:
 -- submissions and reviews (test fixtures date them back), payments, change_orders, change_order_lines.
 -- Listing one more is one line below; tests/integration/test_sql_layout.py names the list too.
@@ -41,7 +42,8 @@ begin
       ('evidence_files', null),
       ('evidence_chunks', null),
       ('ap_export_chunks', null),
-      ('tax_tins', null)) t(name, words)
+      ('tax_tins', null),
+      ('invoice_acceptances', 'a contractor''s answer to a self-billed invoice is kept as given (append-only)')) t(name, words)
   loop
     continue when to_regclass('public.' || v_table.name) is null;  -- a table of a later revision
     execute format('drop trigger if exists %I on public.%I', v_table.name || '_append_only', v_table.name);

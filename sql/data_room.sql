@@ -3,10 +3,10 @@
 -- tools (pg_temp.policy() and the grant helpers), which rls_policies.sql defines for the whole run of these files
 -- (one connection: backoffice.schema), after it has revoked every table privilege.
 --
--- A document is the organization's finance team's and admins': every receipt (one per authorized payment) and
--- every remittance advice (one per payment run and contractor). A remittance advice is its contractor's as
--- well: the contractor's users read (download) their own contractor's, and no other document of any kind; an
--- owner reads none. Only the worker writes one (services/receipts, services/remittance_advice: the issue_receipt
+-- A document is the organization's finance team's and admins': every self-billed invoice (one per authorized
+-- payment: its PDF, its UBL e-invoice, and a UBL credit note if it was voided after issue) and every remittance
+-- advice (one per payment run and contractor). Each is its contractor's as well: the contractor's users read
+-- (download) their own contractor's documents, and no other; an owner reads none. Only the worker writes one (services/receipts, services/remittance_advice: the issue_receipt
 -- and issue_remittance_advice jobs); nobody changes or deletes one (sql/append_only.sql).
 
 set local check_function_bodies = off;
@@ -19,7 +19,7 @@ select pg_temp.policy('documents', 'readers', $p$as restrictive for select using
   case (select app_role())
     when 'admin' then true
     when 'finance' then true
-    when 'contractor' then kind = 'remittance_advice' and contractor_id = (select app_contractor_id())
+    when 'contractor' then contractor_id = (select app_contractor_id())
     else false
   end)$p$);
 select pg_temp.writes_only_by('documents', '{admin,finance}');

@@ -248,10 +248,11 @@ def data_room(session: Session, filters: DocumentFilters, *, cursor: Cursor | No
     return DataRoom(page.rows, page.first, page.next_cursor, page.previous_cursor, contractors, engagement)
 
 
-def receipt_of(session: Session, invoice_id: uuid.UUID) -> Document | None:
-    """The invoice's receipt, if issued (finance and admins: RLS hides documents from everyone else)."""
+def receipt_of(session: Session, invoice_id: uuid.UUID, kind: str = "self_billed_invoice") -> Document | None:
+    """The invoice's self-billed invoice (its PDF), or its document of ``kind`` (einvoice, credit_note), if issued
+    (finance, admins and the invoice's contractor: RLS hides documents from everyone else)."""
     return session.execute(
-        select(Document).where(Document.invoice_id == invoice_id, Document.kind == "receipt")
+        select(Document).where(Document.invoice_id == invoice_id, Document.kind == kind)
     ).scalar_one_or_none()
 
 

@@ -230,8 +230,8 @@ class UnrecordedDocument:
 
 
 def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
-    """Visible documents whose issue event (the document's sha256, written in the same transaction: a receipt's
-    on its invoice, a remittance advice's on its payment run) the trail no longer holds: a trail cut back to just
+    """Visible documents whose issue event (the document's sha256, written in the same transaction: an invoice's
+    self-billed invoice, e-invoice and credit note on the invoice, a remittance advice's on its payment run) the trail no longer holds: a trail cut back to just
     before a document was issued still holds the head the document carries, but not the event that recorded it."""
     rows = session.execute(
         text(
@@ -241,10 +241,12 @@ def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
              where not exists (
                    select 1 from audit_events e
                     where e.org_id = d.org_id
-                      and e.entity_type = case d.kind when 'receipt' then 'invoice' else 'payment_run' end
-                      and e.entity_id = case d.kind when 'receipt' then d.invoice_id else d.run_id end::text
-                      and e.action = case d.kind when 'receipt' then 'document.receipt_issued'
-                                                 else 'document.remittance_advice_issued' end
+                      and e.entity_type = case d.kind when 'remittance_advice' then 'payment_run' else 'invoice' end
+                      and e.entity_id = case d.kind when 'remittance_advice' then d.run_id else d.invoice_id end::text
+                      -- an invoice's documents: document.issued; its PDF before revision 0031: document.receipt_issued
+                      and e.action in (case d.kind when 'remittance_advice' then 'document.remittance_advice_issued'
+                                                   else 'document.issued' end,
+                                       case d.kind when 'self_billed_invoice' then 'document.receipt_issued' end)
                       and e.data ->> 'document_id' = d.id::text and e.data ->> 'sha256' = d.sha256)
              order by d.org_id, d.issued_at, d.id
             """

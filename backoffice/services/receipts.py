@@ -1,11 +1,14 @@
-"""Receipts: one PDF per authorized payment, written once into the data room (DESIGN.md section 6).
+"""The self-billed invoice's PDF: one per authorized payment, written once into the data room (DESIGN.md sections 6
+and 7b). It is the human-readable form of the self-billed invoice the organization issues for its contractor (its
+UBL is services/einvoices; both say the same figures); a receipt or remittance advice exists only once paid
+(services/remittance_advice). The module keeps the name it had when this PDF was called a receipt.
 
 The worker issues it after the approval (or the retainage release) commits. It is rendered with
 xhtml2pdf from ``templates/documents/receipt.html``, stored in ``documents`` with its sha256 (the
 database checks the hash against the bytes), and the hash is written to the audit log with the evidence
 hashes the approval was based on. It carries the organization's audit chain head when it was issued (in
 its text, in the document's row and in its audit event), so a trail later cut short behind it is noticed
-by `backoffice audit verify --from-documents` and by whoever kept the PDF. A receipt is never regenerated:
+by `backoffice audit verify --from-documents` and by whoever kept the PDF. It is never regenerated:
 a second job finds it and stops, and the unique index on the invoice backs that up; the table refuses
 updates and deletes.
 """
@@ -250,7 +253,7 @@ def render_pdf(
         approved_at=formatting.moment(data.approved_at, data.locale),
         due_date=formatting.day(data.due_date, data.locale),
     )
-    return html_to_pdf(html, "the receipt")
+    return html_to_pdf(html, "the self-billed invoice")
 
 
 def html_to_pdf(html: str, what: str) -> bytes:
@@ -266,12 +269,12 @@ def html_to_pdf(html: str, what: str) -> bytes:
 
 
 def filename_for(invoice_number: str) -> str:
-    return f"receipt-{invoice_number}.pdf"
+    return f"self-billed-invoice-{invoice_number}.pdf"
 
 
 def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None:
-    """Render and store the invoice's receipt, and audit its hash; commit. Returns None, writing nothing,
-    when the invoice has its receipt already (it is never regenerated)."""
+    """Render and store the invoice's self-billed invoice (PDF), and audit its hash; commit. Returns None, writing
+    nothing, when the invoice has it already (it is never regenerated)."""
     with unit_of_work(session):
         if receipt_of(session, invoice_id) is not None:
             return None
@@ -290,15 +293,16 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
             head=head,
             issued_at=issued_at,
             transaction_id=transaction_id,
-            audited=("document.receipt_issued", "invoice", invoice.id),
+            audited=("document.issued", "invoice", invoice.id),
             facts={
+                "kind": "self_billed_invoice",
                 "invoice_number": data.invoice_number,
                 "evidence": [{"name": e.name, "sha256": e.sha256} for e in data.evidence],
             },
             org_id=invoice.org_id,
-            kind="receipt",
+            kind="self_billed_invoice",
             invoice_id=invoice.id,
-            title=f"Receipt {data.invoice_number} — {data.description}"[:300],
+            title=f"Self-billed invoice {data.invoice_number} — {data.description}"[:300],
             filename=filename_for(data.invoice_number),
             contractor_id=invoice.contractor_id,
             engagement_id=invoice.engagement_id,

@@ -45,6 +45,7 @@ APPEND_ONLY = [
     "documents",
     "evidence_chunks",
     "evidence_files",
+    "invoice_acceptances",
     "ledger_entries",
     "tax_tins",
 ]
@@ -53,11 +54,12 @@ REFUSED = {
     "DELETE": "delete from {table} where org_id = :org",
     "TRUNCATE": "truncate {table} cascade",  # cascade: the widest form (evidence_chunks points at evidence_files)
 }
-# The demo has no receipt until its jobs run: one is written in the test's own transaction, never committed.
+# The demo has no self-billed invoice until its jobs run: one is written in the test's own transaction, never committed.
 A_RECEIPT = """
     insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content, size_bytes, sha256,
                            contractor_id, engagement_id)
-    select i.org_id, 'receipt', i.id, 'TX-' || upper(substr(md5(i.id::text), 1, 20)), 'Receipt', 'receipt.pdf',
+    select i.org_id, 'self_billed_invoice', i.id, 'TX-' || upper(substr(md5(i.id::text), 1, 20)), 'Self-billed invoice',
+           'self-billed-invoice.pdf',
            '%PDF-1.4'::bytea, 8, encode(sha256('%PDF-1.4'::bytea), 'hex'), i.contractor_id, i.engagement_id
       from invoices i
      where i.org_id = :org and not exists (select 1 from documents d where d.invoice_id = i.id)
