@@ -48,6 +48,9 @@ def send_email(
 
 
 def issue_receipt(session: Session, org_id: uuid.UUID, invoice_id: uuid.UUID) -> None:
+    """Issue what the invoice's documents lack: its self-billed invoice (PDF), its e-invoice (UBL) and, once void,
+    its credit note (services/einvoices.issue_invoice_documents). The job keeps the name it had when the PDF was
+    called a receipt: the queue's door (sql/jobs.sql) and jobs queued before knew it by that name."""
     enqueue(session, "issue_receipt", org_id=str(org_id), invoice_id=str(invoice_id))
 
 

@@ -16,11 +16,11 @@ from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.queries.notifications import job_org_ids
 from backoffice.services import (
+    einvoices,
     email_delivery,
     notifications,
     password_resets,
     rail_events,
-    receipts,
     reconciliation,
     remittance_advice,
     stripe_payouts,
@@ -72,14 +72,16 @@ def send_password_reset(reset_id: str, user_id: str) -> None:
 
 @procrastinate_app.task(name="issue_receipt", retry=DEFAULT_RETRY)
 def issue_receipt(org_id: str, invoice_id: str) -> None:
+    """An invoice's documents: its self-billed invoice (PDF), its e-invoice and credit note (services/einvoices)."""
     org = uuid.UUID(org_id)
     with worker_session(org) as session:
         try:
-            document = receipts.issue_receipt(session, notifications.worker_actor(org), invoice_id)
+            documents = einvoices.issue_invoice_documents(session, notifications.worker_actor(org), invoice_id)
         except NotFound:  # not this organization's invoice (or gone): nothing to issue, nothing to retry
-            log.warning("receipt for invoice %s: no such invoice in organization %s", invoice_id, org)
+            log.warning("documents of invoice %s: no such invoice in organization %s", invoice_id, org)
             return
-    log.info("receipt for invoice %s: %s", invoice_id, document.filename if document else "issued already")
+    issued = ", ".join(d.filename for d in documents) or "nothing new"
+    log.info("documents of invoice %s: %s", invoice_id, issued)
 
 
 # Queued with a payment run's notice, one per contractor the run paid (services/remittance_advice.announce_run).

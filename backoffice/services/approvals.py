@@ -308,6 +308,8 @@ def decide_step(session: Session, actor: Actor, invoice_id, decision: str, reaso
         )
         if decision == "reject":
             queue.notify(session, invoice.org_id, "invoice.approval_rejected", invoice.id)
+            # A void after issue is credited: the job issues the e-invoice's credit note (services/einvoices).
+            queue.issue_receipt(session, invoice.org_id, invoice.id)
         elif invoice.status == "approved":
             queue.notify(session, invoice.org_id, "invoice.approval_completed", invoice.id)
             _completed_by_approval(session, actor, invoice)

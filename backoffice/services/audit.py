@@ -231,7 +231,8 @@ class UnrecordedDocument:
 
 def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
     """Visible documents whose issue event (the document's sha256, written in the same transaction: an invoice's
-    self-billed invoice, e-invoice and credit note on the invoice, a remittance advice's on its payment run) the trail no longer holds: a trail cut back to just
+    self-billed invoice, e-invoice and credit note on the invoice, a remittance advice's on its payment run) the
+    trail no longer holds: a trail cut back to just
     before a document was issued still holds the head the document carries, but not the event that recorded it."""
     rows = session.execute(
         text(

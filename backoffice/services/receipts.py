@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain import einvoice
 from backoffice.domain.invoices import InvoiceKind
 from backoffice.domain.percent import format_bps
 from backoffice.errors import NotFound
@@ -99,6 +100,30 @@ class ReceiptData:
     release_reason: str | None
     tasks: tuple[BilledTask, ...] = ()  # a completion or final invoice's tasks, in the engagement's order
     raised_by: str | None = None  # the contractor's user who raised a completion invoice
+    # The contractor's VAT category and rate (its e-invoicing details; '' when it has none yet): the PDF shows the
+    # e-invoice's VAT figures from them (domain.einvoice.totals), the same the UBL states.
+    vat_category: str = ""
+    vat_bps: int = 0
+
+    @property
+    def vat(self) -> einvoice.Totals | None:
+        """The e-invoice's figures of this invoice (None when the contractor has no VAT category yet, or its
+        currency's amounts need a third decimal)."""
+        items = items_of(self)
+        if not self.vat_category or einvoice.decimals_problem(
+            self.currency, [i.amount_minor for i in items] + [self.retainage_minor]
+        ):
+            return None
+        return einvoice.totals(items, self.retainage_minor, self.vat_category, self.vat_bps, self.currency)
+
+    @property
+    def vat_label(self) -> str:
+        category = einvoice.VatCategory(self.vat_category)
+        return f"VAT {self.bps(self.vat_bps)}%" if category.charges_vat else f"VAT: {category.label.lower()}"
+
+    def document_money(self, units: int) -> str:
+        """An e-invoice figure (domain.einvoice.Totals, in the document's units) in the organization's format."""
+        return self.money(units * einvoice.document_scale(self.currency))
 
     @property
     def kind_label(self) -> str:
@@ -141,6 +166,10 @@ def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
     if tasks:
         evidence = tuple(line for task in tasks for line in _evidence(session, task.submission_id, task.title))
     raiser = session.execute(select(User.name).where(User.id == invoice.raised_by)).scalar_one_or_none()
+    vat = session.execute(
+        text("select vat_category, vat_bps from einvoice_profiles where org_id = :org and contractor_id = :contractor"),
+        {"org": invoice.org_id, "contractor": invoice.contractor_id},
+    ).one_or_none()
     return ReceiptData(
         org_name=org.name,
         locale=org.locale,
@@ -169,7 +198,25 @@ def receipt_data(session: Session, invoice_id: uuid.UUID) -> ReceiptData:
         release_reason=invoice.release_reason,
         tasks=tuple(BilledTask(t.title, t.deliverable, t.amount_minor) for t in tasks),
         raised_by=f"{raiser} ({contractor.legal_name})" if raiser else None,
+        vat_category=vat.vat_category if vat else "",
+        vat_bps=vat.vat_bps if vat else 0,
     )
+
+
+def items_of(data: ReceiptData) -> list[einvoice.Item]:
+    """What the self-billed invoice bills, VAT included where charged: the milestone, the tasks (and an advance
+    never paid before, which a final payment pays), the retainage released, or the advance."""
+    if data.tasks:
+        items = [einvoice.Item(t.title, t.amount_minor, t.deliverable or "") for t in data.tasks]
+        if data.balance_minor:
+            items.append(einvoice.Item("Advance not paid before, paid with the final payment", data.balance_minor))
+        return items
+    name = {
+        "milestone": data.milestone_title or data.description,
+        "retainage_release": f"Retainage released — {data.engagement_title}",
+        "advance": f"Advance — {data.engagement_title}",
+    }.get(data.kind, data.description)
+    return [einvoice.Item(name[:200], data.gross_minor, (data.deliverable or "") if data.kind == "milestone" else "")]
 
 
 def _evidence(session: Session, submission_id, task: str | None = None) -> tuple[EvidenceLine, ...]:

@@ -1,0 +1,234 @@
+"""Self-billed e-invoices (DESIGN.md section 7b; issue 21): every payment authorization's UBL 2.1 invoice per Peppol
+BIS Self-Billing 3.0, and the UBL credit note (type 261) when the authorization is voided after its e-invoice was
+issued. Each is stored once in the data room with its sha256, audited, and carries its document id and the
+organization's audit chain head at issue, as the PDF self-billed invoice does (services/receipts).
+
+The worker issues them with the PDF (``issue_invoice_documents``, the ``issue_receipt`` job): after the
+authorization commits, and again when an approval step voids it. An e-invoice is issued only when nothing stands in
+its way (``einvoice_problems``: both parties' e-invoicing details, the contractor's VAT category, a self-billing
+agreement the contractor confirmed, amounts EN 16931 can write); until then the invoice's page says what is missing
+and finance can issue it once it is fixed. Its figures are the PDF's (domain.einvoice.totals of the same items).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from backoffice.actor import Actor
+from backoffice.db import unit_of_work
+from backoffice.domain import einvoice as rules
+from backoffice.domain.einvoice import Party, Reference
+from backoffice.errors import Conflict, NotFound
+from backoffice.models import Document, Invoice
+from backoffice.queries.notifications import receipt_of
+from backoffice.services import audit, receipts, ubl
+
+ORG_DETAILS = "the organization's e-invoicing details (Settings → E-invoicing)"
+
+_PROFILE = text(
+    """
+    select legal_name, street, city, postal_code, country, tax_id, tax_scheme, endpoint_scheme, endpoint_id,
+           vat_category, vat_bps
+      from einvoice_profiles
+     where org_id = :org and contractor_id is not distinct from :contractor
+    """
+)
+_AGREEMENT = text(
+    """
+    select agreed_on, confirmed_at from self_billing_agreements
+     where org_id = :org and contractor_id = :contractor
+     order by recorded_at desc, id desc limit 1
+    """
+)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What an invoice's e-invoice is made of, read once."""
+
+    invoice: Invoice
+    data: receipts.ReceiptData
+    buyer: Party | None
+    seller: Party | None
+    vat_category: str
+    vat_bps: int
+    agreed_on: date | None  # the self-billing agreement in force, if its contractor confirmed it
+    agreement_recorded: bool
+
+    @property
+    def seller_details(self) -> str:
+        return f"{self.data.contractor_name}'s e-invoicing details"
+
+
+def _party(row, email: str = "") -> Party | None:
+    if row is None:
+        return None
+    return Party(
+        row.legal_name,
+        row.street,
+        row.city,
+        row.postal_code,
+        row.country,
+        row.tax_id,
+        row.tax_scheme,
+        row.endpoint_scheme,
+        row.endpoint_id,
+        email,
+    )
+
+
+def facts_of(session: Session, invoice_id) -> Facts:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise NotFound()
+    data = receipts.receipt_data(session, invoice.id)
+    org_row = session.execute(_PROFILE, {"org": invoice.org_id, "contractor": None}).one_or_none()
+    seller_row = session.execute(_PROFILE, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
+    agreement = session.execute(_AGREEMENT, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
+    return Facts(
+        invoice,
+        data,
+        _party(org_row),
+        _party(seller_row, data.contractor_email),
+        seller_row.vat_category if seller_row else "",
+        seller_row.vat_bps if seller_row else 0,
+        agreement.agreed_on if agreement and agreement.confirmed_at else None,
+        agreement is not None,
+    )
+
+
+def einvoice_problems(facts: Facts) -> list[str]:
+    """What stands between the invoice and its e-invoice, each in words that say what to fix and where; empty when
+    it can be issued."""
+    found = rules.party_problems(facts.buyer, ORG_DETAILS) + rules.party_problems(facts.seller, facts.seller_details)
+    if facts.buyer and facts.seller:
+        found += rules.vat_problems(
+            facts.seller, facts.buyer, facts.vat_category, facts.vat_bps, facts.seller_details, ORG_DETAILS
+        )
+    if not facts.agreement_recorded:
+        found.append(
+            f"No self-billing agreement with {facts.data.contractor_name}: an admin records one on the contractor's"
+            " page, and the contractor confirms it."
+        )
+    elif facts.agreed_on is None:
+        found.append(f"{facts.data.contractor_name} has not confirmed the self-billing agreement yet.")
+    items = receipts.items_of(facts.data)
+    decimals = rules.decimals_problem(
+        facts.data.currency, [i.amount_minor for i in items] + [facts.data.retainage_minor]
+    )
+    if decimals:
+        found.append(decimals)
+    return found
+
+
+def build(facts: Facts, *, document_id: str, head: audit.ChainHead, credit_on: date | None = None) -> ubl.EInvoice:
+    """The e-invoice of ``facts`` (a credit note crediting it in full when ``credit_on`` is its issue date)."""
+    data = facts.data
+    totals = rules.totals(
+        receipts.items_of(data), data.retainage_minor, facts.vat_category, facts.vat_bps, data.currency
+    )
+    issuer = f"{data.org_name} issues this self-billed {'credit note' if credit_on else 'invoice'}"
+    note = (
+        f"Self-billing: {issuer} on behalf of {data.contractor_name} under their self-billing agreement of"
+        f" {facts.agreed_on.isoformat()}. Document {document_id}. Audit chain head at issue: {head.line}."
+    )
+    if credit_on:
+        terms = f"Credits self-billed invoice {data.invoice_number} in full: its payment authorization was voided."
+    elif data.retainage_minor:
+        terms = (
+            f"Due {data.due_date.isoformat()}. Retainage of {data.bps(data.retainage_bps)}% is withheld and invoiced"
+            " when released."
+        )
+    else:
+        terms = f"Due {data.due_date.isoformat()}."
+    return ubl.EInvoice(
+        number=rules.credit_note_number(data.invoice_number) if credit_on else data.invoice_number,
+        issue_date=credit_on or facts.invoice.issued_on,
+        due_date=None if credit_on else data.due_date,
+        currency=data.currency,
+        buyer_reference=(data.sow_reference or data.engagement_title)[:200],
+        note=note,
+        seller=facts.seller,
+        buyer=facts.buyer,
+        category=facts.vat_category,
+        vat_bps=facts.vat_bps,
+        totals=totals,
+        payment_terms=terms,
+        credits=Reference(data.invoice_number, facts.invoice.issued_on) if credit_on else None,
+    )
+
+
+def _issue(session: Session, actor: Actor, facts: Facts, kind: str, credit_on: date | None) -> uuid.UUID | None:
+    invoice, data = facts.invoice, facts.data
+    issued_at = session.execute(text("select now()")).scalar_one()
+    transaction_id = receipts.new_transaction_id()
+    head = audit.current_head(session, invoice.org_id)
+    content = ubl.render(build(facts, document_id=transaction_id, head=head, credit_on=credit_on))
+    number = rules.credit_note_number(data.invoice_number) if credit_on else data.invoice_number
+    words = "Credit note" if credit_on else "E-invoice"
+    return receipts.file_document(
+        session,
+        actor,
+        content,
+        head=head,
+        issued_at=issued_at,
+        transaction_id=transaction_id,
+        audited=("document.issued", "invoice", invoice.id),
+        facts={"kind": kind, "invoice_number": number},
+        org_id=invoice.org_id,
+        kind=kind,
+        invoice_id=invoice.id,
+        title=f"{words} {number} (UBL) — {data.description}"[:300],
+        filename=f"{'credit-note' if credit_on else 'einvoice'}-{number}.xml",
+        content_type="application/xml",
+        contractor_id=invoice.contractor_id,
+        engagement_id=invoice.engagement_id,
+    )
+
+
+def issue_einvoice(session: Session, actor: Actor, invoice_id) -> Document | None:
+    """Issue the invoice's e-invoice if it has none and nothing stands in its way; commit. None when it has one, or
+    when it is void (a voided authorization gets none after the fact). Conflict, naming what is missing, when its
+    problems stop it."""
+    with unit_of_work(session):
+        if receipt_of(session, invoice_id, "einvoice") is not None:
+            return None
+        facts = facts_of(session, invoice_id)
+        if facts.invoice.status == "void":
+            return None
+        problems = einvoice_problems(facts)
+        if problems:
+            raise Conflict("The e-invoice cannot be issued yet: " + " ".join(problems))
+        document_id = _issue(session, actor, facts, "einvoice", None)
+    return session.get(Document, document_id) if document_id else None
+
+
+def issue_credit_note(session: Session, actor: Actor, invoice_id) -> Document | None:
+    """Credit a void invoice's e-invoice in full, once; commit. None when there is nothing to credit (no e-invoice
+    was issued, or the invoice is not void) or it is credited already."""
+    with unit_of_work(session):
+        facts = facts_of(session, invoice_id)
+        if facts.invoice.status != "void" or receipt_of(session, invoice_id, "einvoice") is None:
+            return None
+        if receipt_of(session, invoice_id, "credit_note") is not None:
+            return None
+        voided_on = (facts.invoice.voided_at or facts.invoice.updated_at).date()
+        document_id = _issue(session, actor, facts, "credit_note", voided_on)
+    return session.get(Document, document_id) if document_id else None
+
+
+def issue_invoice_documents(session: Session, actor: Actor, invoice_id) -> list[Document]:
+    """Everything the invoice should have and lacks, in order: its self-billed invoice (PDF), its e-invoice when
+    nothing stands in the way, and its credit note when it was voided after its e-invoice was issued. Each is its
+    own transaction; what exists is never issued again."""
+    issued = [receipts.issue_receipt(session, actor, invoice_id)]
+    with contextlib.suppress(Conflict):  # the invoice's page says what is missing; finance issues it once fixed
+        issued.append(issue_einvoice(session, actor, invoice_id))
+    issued.append(issue_credit_note(session, actor, invoice_id))
+    return [d for d in issued if d is not None]
