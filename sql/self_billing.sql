@@ -117,6 +117,36 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$;
 revoke all on function invoice_acceptance(uuid, uuid) from public;
 
+-- The current organization's invoices among p_invoice_ids (NULL: every open one) whose contractor's answer stops
+-- their payment, with the state: for the payment doors and the "why isn't this payable" of pages
+-- (queries/payability.acceptance_blocks). Where acceptance is not required only a rejection stops a payment, and
+-- only the invoices with one are read. A contractor's user learns only its own contractor's.
+create or replace function acceptance_blocks(p_invoice_ids uuid[])
+  returns table (invoice_id uuid, state text)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select i.id, s.state
+    from public.invoices i
+    join public.organizations g on g.id = i.org_id
+    cross join lateral (select public.invoice_acceptance(i.org_id, i.id) as state) s
+   where i.org_id = public.app_org_id()
+     and (public.app_contractor_id() is null or i.contractor_id = public.app_contractor_id())
+     and (p_invoice_ids is null or i.id = any (p_invoice_ids))
+     and i.status in ('pending_approval', 'approved', 'exported', 'on_hold')
+     and (g.acceptance_required or exists (select 1 from public.invoice_acceptances a
+                                            where a.org_id = i.org_id and a.invoice_id = i.id
+                                              and a.decision = 'rejected'))
+     and public.acceptance_stops_payment(s.state, g.acceptance_required)
+$$;
+do $$
+begin
+  if to_regclass('public.invoice_acceptances') is not null then
+    perform pg_temp.grant_execute('acceptance_blocks(uuid[])', true);
+  else
+    revoke all on function acceptance_blocks(uuid[]) from public;
+  end if;
+end
+$$;
+
 -- ---------------------------------------------------------------------------------------------
 -- Guards.
 -- ---------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def delegation_covers(starts_on: date, ends_on: date, today: date) -> bool:
 class Blocker:
     """One thing that stands between an invoice and its payment, in words a person acts on."""
 
-    kind: str  # approval, hold, contractor_hold, tax_form, due_date, rail, batch
+    kind: str  # approval, hold, contractor_hold, tax_form, acceptance, due_date, rail, batch
     words: str
 
 
@@ -112,13 +112,15 @@ def blockers(
     invoice_hold: str | None = None,
     contractor_hold: str | None = None,
     tax_form: str | None = None,
+    acceptance: str | None = None,
     due_date: date | None = None,
     today: date | None = None,
     rail: str | None = None,
 ) -> list[Blocker]:
     """Why an invoice is not payable yet ("why isn't this payable"), in the order a person clears them: the
     approval steps left (their words, e.g. "Step 2 of 2: Finance"), a hold on the invoice or its contractor, a
-    missing tax form, a rail's refusal (``rail``), and a due date still ahead (which does not stop finance paying
+    missing tax form, the contractor's answer to its self-billed invoice (issue 21), a rail's refusal (``rail``), and a
+    due date still ahead (which does not stop finance paying
     early, but is why nothing pays it automatically yet). Empty for an invoice that is paid, void or payable now."""
     if status in ("paid", "void"):
         return []
@@ -132,6 +134,8 @@ def blockers(
         found.append(Blocker("contractor_hold", f"The contractor is on hold: {contractor_hold}"))
     if tax_form:
         found.append(Blocker("tax_form", tax_form))
+    if acceptance:
+        found.append(Blocker("acceptance", acceptance))
     if rail:
         found.append(Blocker("rail", rail))
     if due_date is not None and today is not None and due_date > today and status in ("approved", "pending_approval"):

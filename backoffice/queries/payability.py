@@ -63,6 +63,7 @@ def payability(session: Session, invoices, today: date, *, history: bool = False
     for h in holds:
         (by_invoice if h.invoice_id else by_contractor)[h.invoice_id or h.contractor_id] = h
     tax = tax_blocks(session, contractors)
+    answered = acceptance_blocks(session, [i.id for i in invoices if i.status not in ("paid", "void")])
     found = {}
     for i in invoices:
         held, contractor_held = by_invoice.get(i.id), by_contractor.get(i.contractor_id)
@@ -74,6 +75,7 @@ def payability(session: Session, invoices, today: date, *, history: bool = False
                 invoice_hold=held.reason if held else None,
                 contractor_hold=contractor_held.reason if contractor_held else None,
                 tax_form=tax.get(i.contractor_id),
+                acceptance=answered.get(i.id),
                 due_date=i.due_date,
                 today=today,
             ),
@@ -159,11 +161,33 @@ def approvers_of(session: Session, invoices) -> dict[uuid.UUID, set[uuid.UUID]]:
     return found
 
 
+ACCEPTANCE_WORDS = {
+    "rejected": "The contractor rejected its self-billed invoice",
+    "awaiting": "It awaits the contractor's acceptance of its self-billed invoice",
+    "not_issued": "Its self-billed invoice has not been issued yet, so the contractor has not accepted it",
+}
+
+
+def acceptance_blocks(session: Session, invoice_ids: list[uuid.UUID] | None) -> dict[uuid.UUID, str]:
+    """The invoices among ``invoice_ids`` (None: every open one) whose contractor's answer stops their payment
+    (domain.self_billing.stops_payment: a rejection; or no acceptance yet where the organization requires one), with
+    the words why. The payment doors ask this; the database refuses the same (sql/self_billing.sql)."""
+    if invoice_ids is not None and not invoice_ids:
+        return {}
+    rows = session.execute(
+        text("select invoice_id, state from acceptance_blocks(cast(:ids as uuid[]))"),
+        {"ids": None if invoice_ids is None else list(invoice_ids)},
+    ).all()
+    return {r.invoice_id: ACCEPTANCE_WORDS.get(r.state, ACCEPTANCE_WORDS["awaiting"]) for r in rows}
+
+
 def holds_on(session: Session, invoices) -> dict[uuid.UUID, str]:
-    """The invoices among ``invoices`` that a live hold stops (on it, or on its contractor), with the words why."""
+    """The invoices among ``invoices`` that a live hold stops (on it, or on its contractor), or the contractor's answer
+    to its self-billed invoice (``acceptance_blocks``), with the words why: what every payment door refuses."""
     invoices = list(invoices)
     if not invoices:
         return {}
+    answered = acceptance_blocks(session, [i.id for i in invoices])
     ids = [i.id for i in invoices]
     contractors = list({i.contractor_id for i in invoices})
     on_invoice: dict[uuid.UUID, str] = {}
@@ -176,7 +200,7 @@ def holds_on(session: Session, invoices) -> dict[uuid.UUID, str]:
         else:
             on_contractor[h.contractor_id] = f"The contractor is on hold: {h.reason}"
     return {
-        i.id: on_invoice.get(i.id) or on_contractor[i.contractor_id]
+        i.id: on_invoice.get(i.id) or on_contractor.get(i.contractor_id) or answered[i.id]
         for i in invoices
-        if i.id in on_invoice or i.contractor_id in on_contractor
+        if i.id in on_invoice or i.contractor_id in on_contractor or i.id in answered
     }

@@ -41,7 +41,7 @@ from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, ApExportChunk, Hold, Invoice, Organization
-from backoffice.queries.payability import holds_on
+from backoffice.queries.payability import acceptance_blocks, holds_on
 from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
@@ -262,6 +262,9 @@ def _where(
     # there are (the database refuses the same: invoices_exported_check). A join against the holds in the UPDATE
     # cost 60 ms of an export of 100,000 invoices (bench/ap_export.py); two arrays, empty as a rule, cost nothing.
     held_invoices, held_contractors = _live_holds(session)
+    # What the contractor's answer to its self-billed invoice stops (issue 21): rejections, and where the organization
+    # requires acceptance, what is not accepted yet (sql/self_billing.sql refuses the same).
+    held_invoices = sorted(set(held_invoices) | set(acceptance_blocks(session, None)))
     where = (
         "i.currency = :currency and i.due_date <= :due_by"
         " and not (i.id = any(:held_invoices)) and not (i.contractor_id = any(:held_contractors))"

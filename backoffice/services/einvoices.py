@@ -25,6 +25,7 @@ from backoffice.db import unit_of_work
 from backoffice.domain import einvoice as rules
 from backoffice.domain.einvoice import Party, Reference
 from backoffice.errors import Conflict, NotFound
+from backoffice.jobs import queue
 from backoffice.models import Document, Invoice
 from backoffice.queries.notifications import receipt_of
 from backoffice.services import audit, receipts, ubl
@@ -232,3 +233,29 @@ def issue_invoice_documents(session: Session, actor: Actor, invoice_id) -> list[
         issued.append(issue_einvoice(session, actor, invoice_id))
     issued.append(issue_credit_note(session, actor, invoice_id))
     return [d for d in issued if d is not None]
+
+
+def problems_for(session: Session, invoice_id) -> list[str]:
+    """What stands between the invoice and its e-invoice now (read-only; for its page)."""
+    return einvoice_problems(facts_of(session, invoice_id))
+
+
+def request_einvoice(session: Session, actor: Actor, invoice_id) -> None:
+    """Finance asks for an invoice's e-invoice once what stopped it is fixed: the worker issues it (only the worker
+    writes documents). Conflict naming what is still missing; nothing queued twice matters (the job issues once)."""
+    with unit_of_work(session):
+        facts = facts_of(session, invoice_id)
+        if facts.invoice.status == "void":
+            raise Conflict(f"{facts.data.invoice_number} is void: a voided authorization gets no e-invoice.")
+        problems = einvoice_problems(facts)
+        if problems:
+            raise Conflict("The e-invoice cannot be issued yet: " + " ".join(problems))
+        queue.issue_receipt(session, facts.invoice.org_id, facts.invoice.id)
+        audit.record(
+            session,
+            actor,
+            "einvoice.requested",
+            "invoice",
+            facts.invoice.id,
+            {"invoice_number": facts.data.invoice_number},
+        )

@@ -117,6 +117,7 @@ def register(app: Flask) -> None:
         change_orders,
         completion,
         documents,
+        einvoices,
         engagements,
         evidence,
         health,
@@ -191,6 +192,7 @@ def register(app: Flask) -> None:
         notifications.bp,
         outbox.bp,
         documents.bp,
+        einvoices.bp,
         tax.bp,
         health.bp,
     ):

@@ -16,16 +16,16 @@ from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import approvals as approval_queries
 from backoffice.queries import money as queries
 from backoffice.queries import payability as payability_queries
+from backoffice.queries.einvoices import invoice_documents
 from backoffice.queries.notifications import (
     ADVICES_SHOWN,
-    receipt_of,
     remittance_advice_of_invoice,
     remittance_advices,
 )
 from backoffice.services import approvals as approval_service
+from backoffice.services import einvoices, stripe_payouts
 from backoffice.services import holds as hold_service
 from backoffice.services import payments as payment_service
-from backoffice.services import stripe_payouts
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
@@ -130,7 +130,13 @@ def _detail(invoice_id) -> queries.InvoiceDetail:
 def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
     me = actor()
     finance = me.role in FINANCE_ROLES
-    receipt = receipt_of(db(), detail.row.id) if finance else None
+    # The invoice's documents (issue 21): finance's, admins' and its contractor's (the data room's policies).
+    documents = invoice_documents(db(), detail.row.id) if finance or me.role == Role.CONTRACTOR else None
+    einvoice_problems = (
+        einvoices.problems_for(db(), detail.row.id)
+        if finance and documents.einvoice is None and detail.row.status != InvoiceStatus.VOID
+        else []
+    )
     in_flight = handed_to_rail(detail.row.status, in_batch=detail.row.batch_id is not None)
     # Its payment run's remittance advice, for whoever the data room's policies let see it (finance, its contractor).
     advice = remittance_advice_of_invoice(db(), detail.row.id) if detail.row.status == "paid" else None
@@ -141,7 +147,8 @@ def _invoice_context(detail: queries.InvoiceDetail, **extra) -> dict:
         "today": date.today(),
         "methods": payment_service.METHODS,
         "method_labels": payment_service.METHOD_LABELS,
-        "receipt": receipt,
+        "documents": documents,
+        "einvoice_problems": einvoice_problems,
         "remittance": [advice] if advice else [],
         "can_pay": finance and detail.row.status.payable and not in_flight and not controls["why"].blocked,
         "in_flight": in_flight,
