@@ -16,6 +16,7 @@ from backoffice.services import (
     bootstrap,
     demo_completion,
     demo_controls,
+    demo_einvoicing,
     demo_engagements,
     demo_money,
     demo_projects,
@@ -165,5 +166,14 @@ def seed(session: Session, *, tax_id_key: str | None = None) -> list[DemoLogin]:
         admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
         nina=nina_actor,
         ben=Actor(ben.id, acme.id, Role.CONTRACTOR, ben.email, ben.name, contractor_id=bluebird.id),
+    )
+    demo_einvoicing.seed(
+        session,
+        admin=Actor(ada.id, acme.id, Role.ADMIN, ada.email, ada.name),
+        nina=nina_actor,
+        bluebird_id=bluebird.id,
+        globex_admin_id=ada.id,
+        globex_id=globex.id,
+        kestrel_id=kestrel.id,
     )
     return DEMO_LOGINS
