@@ -60,6 +60,10 @@ APP_TABLES = {
     "tax_profiles",  # revision 0028: contractors' W-9s and W-8s
     "tax_tins",  # their TINs, encrypted (finance and admins read them; contractors write them)
     "tax_year_filings",  # the 1099-NEC exports and the year's lock
+    # revision 0031: self-billed e-invoices (issue 21)
+    "einvoice_profiles",
+    "self_billing_agreements",
+    "invoice_acceptances",
     # revision 0029: from project to contract (issue 19)
     "project_categories",
     "projects",
@@ -436,6 +440,11 @@ EXPECTED_TABLE_PRIVILEGES = {
     "tax_profiles": {"SELECT", "INSERT"},
     "tax_tins": {"SELECT", "INSERT"},
     "tax_year_filings": {"SELECT", "INSERT"},
+    # self-billing (revision 0031): profiles and agreements are updated in their columns only (column grants); an
+    # answer to a self-billed invoice is append-only; nothing is deleted
+    "einvoice_profiles": {"SELECT", "INSERT"},
+    "self_billing_agreements": {"SELECT", "INSERT"},
+    "invoice_acceptances": {"SELECT", "INSERT"},
     # projects and proposals (revision 0029): nothing is deleted but an unused invitation and a proposal's parts,
     # which its contractor replaces when it edits (a proposal itself is withdrawn, never deleted)
     "project_categories": {"SELECT", "INSERT"},
@@ -524,6 +533,8 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "rail_event_receive",
     # tax forms: whether a contractor's form is complete, for members who may not read the form (project owners)
     "tax_form_problems",
+    # self-billing: which invoices the contractor's answer stops paying, for members who may not read every answer
+    "acceptance_blocks",
     # projects: the projects a contractor may see by invitation or by its proposal, for the policy on projects
     "app_contractor_project_ids",
     # completion billing (revision 0030, sql/completion.sql): whether a completion engagement's final payment is

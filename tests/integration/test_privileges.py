@@ -100,12 +100,13 @@ def privileges_of(conn, role: str) -> set[str]:
 WEB_ROLE_TABLES = {
     # the tenant and its people
     "SELECT on table public.organizations": "every page shows the current organization and follows its settings",
-    "UPDATE on table public.organizations (advances_enabled, ap_expense_account, ap_export_columns,"
-    " ap_export_date_format, ap_export_preset, auto_pay_by, auto_pay_enabled, default_advance_bps, default_currency,"
-    " default_retainage_bps, evidence_max_file_mb, evidence_max_files, evidence_max_submission_mb, invoice_prefix,"
-    " locale, name, partial_policy, payment_terms_days, review_sla_days, segregation_of_duties, stripe_rail_enabled,"
-    " tax_form_required)": "the settings and AP export layout pages (services/organizations), the advance settings"
-    " among them (revision 0030: whether engagements take an advance, and the default rate); never its id",
+    "UPDATE on table public.organizations (acceptance_days, acceptance_required, advances_enabled,"
+    " ap_expense_account, ap_export_columns, ap_export_date_format, ap_export_preset, auto_pay_by, auto_pay_enabled,"
+    " default_advance_bps, default_currency, default_retainage_bps, evidence_max_file_mb, evidence_max_files,"
+    " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
+    " segregation_of_duties, stripe_rail_enabled, tax_form_required)": "the settings and AP export layout pages"
+    " (services/organizations), the advance settings among them (revision 0030: whether engagements take an advance,"
+    " and the default rate) and the self-billing acceptance settings (revision 0031); never its id",
     "EXECUTE on function public.rail_event_receive(p_rail text, p_event_id text, p_type text, p_account text,"
     " p_payload jsonb)": "POST /webhooks/stripe: a verified event stored once and its job queued (sql/rails.sql)",
     "SELECT on table public.payout_accounts": "a contractor's payout account and its readiness (revision 0022)",
@@ -250,6 +251,27 @@ WEB_ROLE_TABLES = {
     "SELECT on table public.tax_tins": "the 1099-NEC export decrypts the TINs (finance and admins only, by policy)",
     "INSERT on table public.tax_tins": (
         "a contractor's user enters its TIN, encrypted by the server (services/tax_profiles); never read back"
+    ),
+    # self-billed e-invoices (revision 0031; sql/self_billing.sql)
+    "SELECT on table public.einvoice_profiles": (
+        "the e-invoicing details pages and an invoice's e-invoice problems (finance and admins every one; a"
+        " contractor's user its own and the organization's; a project owner none, by policy)"
+    ),
+    "INSERT on table public.einvoice_profiles": "saving e-invoicing details (services/einvoice_profiles)",
+    "UPDATE on table public.einvoice_profiles (city, country, endpoint_id, endpoint_scheme, legal_name, postal_code,"
+    " street, tax_id, tax_scheme, updated_by, vat_bps, vat_category)": (
+        "saving them again; never whose profile it is (updated_at is the guard's clock)"
+    ),
+    "SELECT on table public.self_billing_agreements": "the contractor's page and the contractor's agreement page",
+    "INSERT on table public.self_billing_agreements": "an admin records an agreement (services/self_billing)",
+    "UPDATE on table public.self_billing_agreements (confirmed_by)": (
+        "the contractor's user confirms it, once (the guard sets confirmed_at and refuses every other change)"
+    ),
+    "SELECT on table public.invoice_acceptances": "an invoice's page says where the contractor's answer stands",
+    "INSERT on table public.invoice_acceptances": "the contractor's user accepts or rejects a self-billed invoice",
+    "EXECUTE on function public.acceptance_blocks(p_invoice_ids uuid[])": (
+        "which invoices the contractor's answer stops paying (queries/payability), for the payment doors and pages;"
+        " the current organization's only, a contractor's user its own"
     ),
     "SELECT on table public.tax_year_filings": "the 1099 year-end page, its lock and its filed file (finance, admins)",
     "INSERT on table public.tax_year_filings": "exporting a year's 1099-NEC file locks the year (services/year_end)",
@@ -576,6 +598,12 @@ WORKER_ROLE = {
         "a job's own follow-up jobs (a notice's emails) go in through the same checks as the web's"
     ),
     "EXECUTE on function public.job_org_ids()": "the periodic jobs run once per organization; the worker's alone",
+    "SELECT on table public.einvoice_profiles": "an e-invoice names both parties (services/einvoices)",
+    "SELECT on table public.self_billing_agreements": "no e-invoice without a confirmed self-billing agreement",
+    "SELECT on table public.invoice_acceptances": "notices of a contractor's answer",
+    "EXECUTE on function public.acceptance_blocks(p_invoice_ids uuid[])": (
+        "automatic payment skips what the contractor's answer stops (queries/payability.holds_on)"
+    ),
     "EXECUTE on function public.tax_form_problems(p_contractor_ids uuid[])": (
         "automatic payment skips a contractor its organization's tax-form rule blocks (stripe_payouts.plan)"
     ),

@@ -547,6 +547,7 @@ def test_every_table_the_web_role_inserts_into_and_updates_refuses_a_taken_id_fi
         "approval_delegations",  # revision 0027: inserted, and revoked
         "approval_policies",  # inserted, and switched off
         "contractors",
+        "einvoice_profiles",  # revision 0031: e-invoicing details, saved again
         "email_messages",
         "engagements",
         "holds",  # inserted, and released
@@ -558,6 +559,7 @@ def test_every_table_the_web_role_inserts_into_and_updates_refuses_a_taken_id_fi
         "project_categories",  # revision 0029: an admin adds a category, and archives it
         "projects",  # opened, edited, cancelled, awarded
         "proposals",  # submitted, edited, withdrawn, decided
+        "self_billing_agreements",  # recorded by an admin, confirmed by the contractor's user
         "tax_profiles",  # revision 0028: a contractor's user fills its tax form in, and again
         "tax_year_filings",  # finance exports a year's 1099-NEC file and reopens the year
         # not notifications: only the worker writes them since revision 0010, and it may not update one
