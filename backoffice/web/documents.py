@@ -1,7 +1,7 @@
-"""The data room: the receipt of every authorized payment and the remittance advice of every payment run, for
-finance and admins. A contractor's users download their own contractor's remittance advices; every other
-document is a 404 to them, as to owners, as if it did not exist: the database's policies decide what a download
-finds (sql/data_room.sql)."""
+"""The data room: every authorized payment's self-billed invoice (PDF), e-invoice (UBL) and credit note, and the
+remittance advice of every payment run, for finance and admins. A contractor's users download their own
+contractor's documents (from their invoice pages and payments); every other document is a 404 to them, as to
+owners, as if it did not exist: the database's policies decide what a download finds (sql/data_room.sql)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flask_login import login_required
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.models import Document
 from backoffice.queries import notifications as queries
+from backoffice.queries.einvoices import KIND_WORDS
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
 from backoffice.web.context import actor, db
 from backoffice.web.htmx import render
@@ -48,6 +49,7 @@ def index():
     return render(
         "documents/index.html",
         room=room,
+        kind_words=KIND_WORDS,
         filters=filters,
         args=args,
         errors=errors,
