@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -50,10 +50,24 @@ _AGREEMENT = text(
 
 
 @dataclass(frozen=True)
+class InvoiceKeys:
+    """The invoice's row as the e-invoice needs it (plain values: facts outlive their transaction)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    contractor_id: uuid.UUID
+    engagement_id: uuid.UUID
+    status: str
+    issued_on: date
+    voided_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Facts:
     """What an invoice's e-invoice is made of, read once."""
 
-    invoice: Invoice
+    invoice: InvoiceKeys
     data: receipts.ReceiptData
     buyer: Party | None
     seller: Party | None
@@ -92,8 +106,18 @@ def facts_of(session: Session, invoice_id) -> Facts:
     org_row = session.execute(_PROFILE, {"org": invoice.org_id, "contractor": None}).one_or_none()
     seller_row = session.execute(_PROFILE, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
     agreement = session.execute(_AGREEMENT, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
+    keys = InvoiceKeys(
+        invoice.id,
+        invoice.org_id,
+        invoice.contractor_id,
+        invoice.engagement_id,
+        invoice.status,
+        invoice.issued_on,
+        invoice.voided_at,
+        invoice.updated_at,
+    )
     return Facts(
-        invoice,
+        keys,
         data,
         _party(org_row),
         _party(seller_row, data.contractor_email),
