@@ -69,15 +69,16 @@ def _insert(session, org_id, action, entity_type, entity_id, data) -> None:
     )
 
 
-_CHAIN_ROWS = text(
-    """
-    select org_id::text, seq,
-           to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at_utc,
-           coalesce(actor_user_id::text, '') as actor_user_id, actor_label, action, entity_type,
-           coalesce(entity_id, '') as entity_id, data::text as data_text, prev_hash, hash
-      from audit_events
-     order by org_id, seq
-    """
+# The fields each event's hash covers, as domain.audit_chain.ChainRow takes them.
+_CHAIN_FIELDS = """
+    org_id::text, seq,
+    to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at_utc,
+    coalesce(actor_user_id::text, '') as actor_user_id, actor_label, action, entity_type,
+    coalesce(entity_id, '') as entity_id, data::text as data_text, prev_hash, hash
+"""
+_CHAIN_ROWS = text(f"select {_CHAIN_FIELDS} from audit_events order by org_id, seq")
+_CHAIN_ROWS_THROUGH = text(
+    f"select {_CHAIN_FIELDS} from audit_events where org_id = :org and seq <= :through order by seq"
 )
 
 
@@ -94,6 +95,16 @@ def verify_chain(session: Session) -> tuple[int, list[ChainBreak]]:
     end_read(session)  # read-only: end the transaction rather than leave it open
     breaks = [b for rows in by_org.values() if (b := first_break(rows)) is not None]
     return count, breaks
+
+
+def first_break_through(session: Session, org_id: uuid.UUID | str, through_seq: int) -> ChainBreak | None:
+    """The first broken link of one organization's chain from its first event through event #``through_seq``
+    (a document's head, the event that recorded it); None if that stretch links up. Events after it are not
+    read. In the caller's transaction, which it leaves open."""
+    rows = [
+        ChainRow(**r) for r in session.execute(_CHAIN_ROWS_THROUGH, {"org": org_id, "through": through_seq}).mappings()
+    ]
+    return first_break(rows)
 
 
 @dataclass(frozen=True)
@@ -229,32 +240,50 @@ class UnrecordedDocument:
     sha256: str
 
 
+# The event that recorded document ``d``'s issue with its sha256, written in the same transaction: an invoice's
+# self-billed invoice, e-invoice and credit note on the invoice (document.issued; its PDF before revision 0031:
+# document.receipt_issued), a remittance advice's on its payment run. One rule for `audit verify --from-documents`
+# (unrecorded_documents) and `backoffice verify` (document_event).
+_RECORDS_DOCUMENT = """
+    e.org_id = d.org_id
+    and e.entity_type = case d.kind when 'remittance_advice' then 'payment_run' else 'invoice' end
+    and e.entity_id = case d.kind when 'remittance_advice' then d.run_id else d.invoice_id end::text
+    and e.action in (case d.kind when 'remittance_advice' then 'document.remittance_advice_issued'
+                                 else 'document.issued' end,
+                     case d.kind when 'self_billed_invoice' then 'document.receipt_issued' end)
+    and e.data ->> 'document_id' = d.id::text and e.data ->> 'sha256' = d.sha256
+"""
+
+
 def unrecorded_documents(session: Session) -> list[UnrecordedDocument]:
-    """Visible documents whose issue event (the document's sha256, written in the same transaction: an invoice's
-    self-billed invoice, e-invoice and credit note on the invoice, a remittance advice's on its payment run) the
-    trail no longer holds: a trail cut back to just
+    """Visible documents whose issue event (``_RECORDS_DOCUMENT``) the trail no longer holds: a trail cut back to just
     before a document was issued still holds the head the document carries, but not the event that recorded it."""
     rows = session.execute(
         text(
-            """
+            f"""
             select d.org_id::text, d.filename, d.id::text, d.sha256
               from documents d
-             where not exists (
-                   select 1 from audit_events e
-                    where e.org_id = d.org_id
-                      and e.entity_type = case d.kind when 'remittance_advice' then 'payment_run' else 'invoice' end
-                      and e.entity_id = case d.kind when 'remittance_advice' then d.run_id else d.invoice_id end::text
-                      -- an invoice's documents: document.issued; its PDF before revision 0031: document.receipt_issued
-                      and e.action in (case d.kind when 'remittance_advice' then 'document.remittance_advice_issued'
-                                                   else 'document.issued' end,
-                                       case d.kind when 'self_billed_invoice' then 'document.receipt_issued' end)
-                      and e.data ->> 'document_id' = d.id::text and e.data ->> 'sha256' = d.sha256)
+             where not exists (select 1 from audit_events e where {_RECORDS_DOCUMENT})
              order by d.org_id, d.issued_at, d.id
             """
         )
     ).all()
     end_read(session)
     return [UnrecordedDocument(r.org_id, f"{r.filename} ({r.id})", r.sha256) for r in rows]
+
+
+def document_event(session: Session, org_id: uuid.UUID | str, document_id: uuid.UUID | str) -> int | None:
+    """The seq of the event that recorded the document's issue with its sha256 (the rule unrecorded_documents
+    checks), or None when the trail no longer holds it. In the caller's transaction, which it leaves open."""
+    return session.execute(
+        text(
+            f"""
+            select min(e.seq) from documents d join audit_events e on {_RECORDS_DOCUMENT}
+             where d.org_id = :org and d.id = :document
+            """
+        ),
+        {"org": org_id, "document": document_id},
+    ).scalar_one()
 
 
 @dataclass(frozen=True)

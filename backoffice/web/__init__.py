@@ -18,6 +18,7 @@ from backoffice.domain.money import example as money_example
 from backoffice.domain.money import format_amount
 from backoffice.domain.percent import format_bps
 from backoffice.errors import DomainError
+from backoffice.services.verification import MAX_VERIFY_BYTES
 from backoffice.web import display
 from backoffice.web.context import close_db, login_manager
 from backoffice.web.row_links import link
@@ -61,6 +62,16 @@ def _error_page(status: int, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+# What a 413 says on the pages that take a file larger than the app's usual limit (web/uploads.py).
+_TOO_LARGE = {
+    "payments.remittance": "That file is too large: a remittance file is at most 2 MB; split it. Nothing was saved.",
+    "verification.verify": (
+        "That file is too large to be a document of the data room: the check takes files of at most"
+        f" {MAX_VERIFY_BYTES // (1024 * 1024)} MB. Nothing was checked."
+    ),
+}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -81,10 +92,8 @@ def register_error_handlers(app: Flask) -> None:
             403: "Your role in this organization does not allow this page.",
             404: "There is nothing here, or it belongs to another organization.",
             405: "That action is not available here.",
-            413: (
-                "That file is too large: a remittance file is at most 2 MB; split it. Nothing was saved."
-                if request.endpoint == "payments.remittance"
-                else "That upload is too large: one submission carries at most 100 MB. Nothing was saved."
+            413: _TOO_LARGE.get(
+                request.endpoint, "That upload is too large: one submission carries at most 100 MB. Nothing was saved."
             ),
         }
         return _error_page(exc.code or 500, exc.name, messages.get(exc.code, exc.description))
@@ -135,6 +144,7 @@ def register(app: Flask) -> None:
         schedule,
         stripe_payments,
         tax,
+        verification,
         webhooks,
     )
     from backoffice.web.uploads import Request
@@ -193,6 +203,7 @@ def register(app: Flask) -> None:
         outbox.bp,
         documents.bp,
         einvoices.bp,
+        verification.bp,
         tax.bp,
         health.bp,
     ):

@@ -12,6 +12,7 @@ from htmx_flask.requests import HtmxAwareRequest
 from backoffice.domain import evidence as rules
 from backoffice.services.evidence import UploadedFile
 from backoffice.services.payments import MAX_REMITTANCE_BYTES
+from backoffice.services.verification import MAX_VERIFY_BYTES
 
 # Endpoints that take evidence files (a milestone's, a proposal's). Their body may be as large as the most a
 # submission may carry (the organization's own, smaller limits are checked file by file afterwards, with a message).
@@ -20,6 +21,9 @@ UPLOAD_REQUEST_LIMIT = rules.MAX_SUBMISSION_MB * rules.MB + 1024 * 1024  # + roo
 # A remittance file may be as large as the service reads (it says "split it" beyond), plus the form.
 REMITTANCE_ENDPOINTS = frozenset({"payments.remittance"})
 REMITTANCE_REQUEST_LIMIT = MAX_REMITTANCE_BYTES + 64 * 1024
+# A document to verify may be as large as the page takes (services/verification), plus the form.
+VERIFY_ENDPOINTS = frozenset({"verification.verify"})
+VERIFY_REQUEST_LIMIT = MAX_VERIFY_BYTES + 64 * 1024
 IN_MEMORY_BYTES = 512 * 1024  # smaller files stay in memory, larger ones go to disk
 
 
@@ -60,6 +64,8 @@ class Request(HtmxAwareRequest):
             return UPLOAD_REQUEST_LIMIT
         if self.endpoint in REMITTANCE_ENDPOINTS and session.get("_user_id"):
             return REMITTANCE_REQUEST_LIMIT
+        if self.endpoint in VERIFY_ENDPOINTS and session.get("_user_id"):
+            return VERIFY_REQUEST_LIMIT
         return super().max_content_length
 
     @max_content_length.setter
