@@ -117,6 +117,7 @@ def register(app: Flask) -> None:
         change_orders,
         completion,
         documents,
+        einvoicing,
         engagements,
         evidence,
         health,
@@ -192,6 +193,7 @@ def register(app: Flask) -> None:
         outbox.bp,
         documents.bp,
         tax.bp,
+        einvoicing.bp,
         health.bp,
     ):
         app.register_blueprint(bp)
