@@ -38,6 +38,8 @@ from backoffice.services import audit
 from backoffice.services.organizations import current_organization
 from backoffice.services.validation import clean_text, clean_whole_number, get_visible
 
+# Where a problem of the organization's details is fixed, as domain.einvoice's sentences name it (``who``).
+ORG_DETAILS = "the organization's e-invoicing details (Settings → E-invoicing)"
 TAX_SCHEMES = ("VAT", "TAX")  # a VAT identifier, or another tax registration identifier
 # The table's CHECKs (revision 0031), as a form reads them.
 _TAX_ID = re.compile(r"[A-Za-z0-9.\-/ ]{1,40}", re.ASCII)
@@ -261,7 +263,7 @@ def vat_notes(session: Session, profile: EInvoiceProfile | None, seller_who: str
         profile.vat_category,
         profile.vat_bps,
         seller_who,
-        "the organization's e-invoicing details (Settings → E-invoicing)",
+        ORG_DETAILS,
     )
 
 

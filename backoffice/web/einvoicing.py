@@ -29,8 +29,7 @@ from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("einvoicing", __name__)
 
-ORG_WHO = "the organization's e-invoicing details (Settings → E-invoicing)"
-HERE = "these details"
+HERE = "these details"  # where a contractor's form tells its reader to fix what it lacks: beside the note
 
 
 def _country_names() -> dict[str, str]:
