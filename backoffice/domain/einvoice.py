@@ -198,14 +198,21 @@ class Party:
 _REQUIRED = (("legal_name", "legal name"), ("street", "street"), ("city", "city"), ("country", "country"))
 
 
+def missing_details(party: Party) -> list[str]:
+    """The details an e-invoice needs that the party's profile lacks, in words ("street", "Peppol endpoint (scheme
+    and id)"): the profile forms show them beside the fields, ``party_problems`` in a sentence."""
+    missing = [words for field, words in _REQUIRED if not getattr(party, field).strip()]
+    if not (party.endpoint_scheme and party.endpoint_id):
+        missing.append("Peppol endpoint (scheme and id)")
+    return missing
+
+
 def party_problems(party: Party | None, who: str) -> list[str]:
     """What the party's profile lacks for an e-invoice, each saying where to fix it (``who``: "the organization's
     e-invoicing details (Settings → E-invoicing)" or "Acme's e-invoicing details")."""
     if party is None:
         return [f"No e-invoicing details yet: add {who}."]
-    missing = [words for field, words in _REQUIRED if not getattr(party, field).strip()]
-    if not (party.endpoint_scheme and party.endpoint_id):
-        missing.append("Peppol endpoint (scheme and id)")
+    missing = missing_details(party)
     return [f"Missing {', '.join(missing)} in {who}."] if missing else []
 
 

@@ -127,6 +127,7 @@ def register(app: Flask) -> None:
         completion,
         documents,
         einvoices,
+        einvoicing,
         engagements,
         evidence,
         health,
@@ -205,6 +206,7 @@ def register(app: Flask) -> None:
         einvoices.bp,
         verification.bp,
         tax.bp,
+        einvoicing.bp,
         health.bp,
     ):
         app.register_blueprint(bp)

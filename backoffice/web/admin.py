@@ -26,6 +26,7 @@ from backoffice.services import organizations as org_service
 from backoffice.services.stripe_rail import NOT_CONFIGURED
 from backoffice.services.validation import clean_days, clean_percent, clean_whole_number, parse_id
 from backoffice.web.context import actor, db, roles_required
+from backoffice.web.einvoicing import status_view as einvoice_status_view
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
 from backoffice.web.payouts import payout_view, with_onboarding
@@ -453,6 +454,7 @@ def _contractor_page(contractor, form=None, user_form=None, status=200):
         invite_link=cookie.pop("invite_link", None),
         payout=payout,
         tax_status=tax_status_view(contractor.id),
+        einvoice_status=einvoice_status_view(contractor.id),
         status=status,
     )
     return with_onboarding(rendered, payout)
