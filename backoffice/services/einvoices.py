@@ -29,8 +29,7 @@ from backoffice.jobs import queue
 from backoffice.models import Document, Invoice
 from backoffice.queries.notifications import receipt_of
 from backoffice.services import audit, receipts, ubl
-
-ORG_DETAILS = "the organization's e-invoicing details (Settings → E-invoicing)"
+from backoffice.services.einvoice_profiles import ORG_DETAILS
 
 _PROFILE = text(
     """
