@@ -2,6 +2,7 @@
 
 from backoffice.models.base import Base
 from backoffice.models.controls import ApprovalDelegation, ApprovalPolicy, ApprovalPolicyStep, Hold, InvoiceApproval
+from backoffice.models.einvoicing import EInvoiceProfile, InvoiceAcceptance, SelfBillingAgreement
 from backoffice.models.engagements import (
     ChangeOrder,
     ChangeOrderLine,
@@ -55,6 +56,7 @@ __all__ = [
     "ChangeOrderLine",
     "Contractor",
     "Document",
+    "EInvoiceProfile",
     "EmailMessage",
     "Engagement",
     "EvidenceChunk",
@@ -62,6 +64,7 @@ __all__ = [
     "Hold",
     "Invite",
     "Invoice",
+    "InvoiceAcceptance",
     "InvoiceApproval",
     "InvoiceTask",
     "LedgerEntry",
@@ -82,6 +85,7 @@ __all__ = [
     "RailFinding",
     "RailReconciliation",
     "Review",
+    "SelfBillingAgreement",
     "Submission",
     "TaxProfile",
     "TaxYearFiling",

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backoffice.domain.completion import DEFAULT_ADVANCE_BPS
+from backoffice.domain.self_billing import DEFAULT_ACCEPTANCE_DAYS
 from backoffice.models.base import Base, new_id
 
 
@@ -39,6 +40,8 @@ class Organization(Base):
     tax_form_required: Mapped[bool] = mapped_column(default=False)  # no payment without a tax form (revision 0028)
     advances_enabled: Mapped[bool] = mapped_column(default=True)  # completion billing's advance (revision 0030)
     default_advance_bps: Mapped[int] = mapped_column(default=DEFAULT_ADVANCE_BPS)
+    acceptance_days: Mapped[int] = mapped_column(default=DEFAULT_ACCEPTANCE_DAYS)  # silence = acceptance (0031)
+    acceptance_required: Mapped[bool] = mapped_column(default=False)  # pay only what the contractor accepted
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
