@@ -132,6 +132,7 @@ def register(app: Flask) -> None:
         retainage,
         reviews,
         schedule,
+        self_billing,
         stripe_payments,
         tax,
         webhooks,
@@ -192,6 +193,7 @@ def register(app: Flask) -> None:
         outbox.bp,
         documents.bp,
         tax.bp,
+        self_billing.bp,
         health.bp,
     ):
         app.register_blueprint(bp)
