@@ -85,3 +85,12 @@ def answers(admin_engine, invoice_id) -> list[dict]:
     return owner_query(
         admin_engine, "select * from invoice_acceptances where invoice_id = :i order by decided_at, id", i=invoice_id
     )
+
+
+def emails(admin_engine, org_id, event: str) -> list[dict]:
+    return owner_query(
+        admin_engine,
+        "select * from email_messages where org_id = :o and event = :e order by recipient",
+        o=org_id,
+        e=event,
+    )
