@@ -140,12 +140,40 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
                                               and a.decision = 'rejected'))
      and public.acceptance_stops_payment(s.state, g.acceptance_required)
 $$;
+
+-- Where the contractor's answer stands on each of these invoices, for any member who sees them (queries/
+-- self_billing.py): staff the organization's (a project owner included, who reads no document, so not when the
+-- self-billed invoice was issued), a contractor's user its own contractor's only. The state as the guards judge it, by
+-- the database's clock; when it was issued and when silence becomes acceptance. Nothing of another organization.
+create or replace function invoice_acceptances_seen(p_invoice_ids uuid[])
+returns table (invoice_id uuid, state text, issued_at timestamptz, acceptance_days integer, silence_ends timestamptz,
+               acceptance_required boolean)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select i.id,
+         public.acceptance_state(d.issued_at, a.decision, g.acceptance_days, now(), i.status = 'void'),
+         d.issued_at, g.acceptance_days, d.issued_at + make_interval(hours => 24 * g.acceptance_days),
+         g.acceptance_required
+    from public.invoices i
+    join public.organizations g on g.id = i.org_id
+    left join public.documents d on d.org_id = i.org_id and d.invoice_id = i.id and d.kind = 'self_billed_invoice'
+    left join lateral (select a.decision from public.invoice_acceptances a
+                        where a.org_id = i.org_id and a.invoice_id = i.id
+                        order by a.decided_at desc, a.id desc limit 1) a on true
+   where i.org_id = (select public.app_org_id())
+     and i.id = any (p_invoice_ids)
+     and case (select public.app_role())
+           when 'contractor' then i.contractor_id = (select public.app_contractor_id())
+           else (select public.app_role()) is not null
+         end
+$$;
 do $$
 begin
   if to_regclass('public.invoice_acceptances') is not null then
     perform pg_temp.grant_execute('acceptance_blocks(uuid[])', true);
+    perform pg_temp.grant_execute('invoice_acceptances_seen(uuid[])');
   else
     revoke all on function acceptance_blocks(uuid[]) from public;
+    revoke all on function invoice_acceptances_seen(uuid[]) from public;
   end if;
 end
 $$;

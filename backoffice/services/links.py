@@ -65,6 +65,11 @@ def remittance_advice(run_id: uuid.UUID, contractor_id: uuid.UUID) -> str:
     return f"/documents/remittance-advice/{run_id}/{contractor_id}"
 
 
+def self_billing_agreement() -> str:
+    """A contractor's self-billing agreement with the organization, to read and confirm (issue 21)."""
+    return "/self-billing/agreement"
+
+
 def my_payments() -> str:
     """A contractor's payments page, where its payout account is too."""
     return "/invoices/"

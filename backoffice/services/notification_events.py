@@ -455,11 +455,12 @@ def _overdue(session, org, submission_id, event):
 
 
 # The payments' notices (a payment run, the Stripe rail's events, the reconciliation), the payment controls' (issue 18),
-# the award flow's (issue 19) and completion billing's (issue 20) are in their own modules, which register them here
-# with @builds: imported last, once every name they use from this one is defined.
+# the award flow's (issue 19), completion billing's (issue 20) and self-billing's (issue 21) are in their own modules,
+# which register them here with @builds: imported last, once every name they use from this one is defined.
 from backoffice.services import (  # noqa: E402, F401
     approval_notices,
     completion_notices,
     payment_notices,
     project_notices,
+    self_billing_notices,
 )

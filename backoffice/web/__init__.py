@@ -143,6 +143,7 @@ def register(app: Flask) -> None:
         retainage,
         reviews,
         schedule,
+        self_billing,
         stripe_payments,
         tax,
         verification,
@@ -207,6 +208,7 @@ def register(app: Flask) -> None:
         verification.bp,
         tax.bp,
         einvoicing.bp,
+        self_billing.bp,
         health.bp,
     ):
         app.register_blueprint(bp)

@@ -30,6 +30,7 @@ from backoffice.web.einvoicing import status_view as einvoice_status_view
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import render
 from backoffice.web.payouts import payout_view, with_onboarding
+from backoffice.web.self_billing import agreement_section
 from backoffice.web.tax import tax_status_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -439,7 +440,8 @@ def create_contractor():
     return redirect(url_for("admin.contractor", contractor_id=contractor.id), code=303)
 
 
-def _contractor_page(contractor, form=None, user_form=None, status=200):
+def contractor_page(contractor, form=None, user_form=None, status=200, agreement_form=None):
+    """The admin's page of one contractor (also re-rendered with a form's errors at their fields: web/self_billing)."""
     if form is None:
         form = (
             ContractorForm(obj=contractor) if request.method == "GET" else ContractorForm(formdata=None, obj=contractor)
@@ -455,6 +457,7 @@ def _contractor_page(contractor, form=None, user_form=None, status=200):
         payout=payout,
         tax_status=tax_status_view(contractor.id),
         einvoice_status=einvoice_status_view(contractor.id),
+        self_billing=agreement_section(contractor, agreement_form),
         status=status,
     )
     return with_onboarding(rendered, payout)
@@ -465,13 +468,13 @@ def _contractor_page(contractor, form=None, user_form=None, status=200):
 def contractor(contractor_id):
     record = contractor_service.get_contractor(db(), contractor_id)
     if request.method == "GET":
-        return _contractor_page(record)
+        return contractor_page(record)
     form = ContractorForm()
     try:
         contractor_service.update_contractor(db(), actor(), record.id, form.to_input())
     except ValidationError as exc:
         apply_errors(form, exc)
-        return _contractor_page(contractor_service.get_contractor(db(), contractor_id), form=form, status=422)
+        return contractor_page(contractor_service.get_contractor(db(), contractor_id), form=form, status=422)
     flash("Contractor saved.", "success")
     return redirect(url_for("admin.contractor", contractor_id=record.id), code=303)
 
@@ -493,7 +496,7 @@ def invite_contractor_user(contractor_id):
         )
     except ValidationError as exc:
         apply_errors(form, exc)
-        return _contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
+        return contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
     if result.token:
         _show_invite_link_once(result.token)
         flash(

@@ -11,6 +11,7 @@ from backoffice.queries import completion as completion_queries
 from backoffice.queries import home as home_queries
 from backoffice.queries import proposals as proposal_queries
 from backoffice.queries import reviews as review_queries
+from backoffice.queries import self_billing as self_billing_queries
 from backoffice.queries import tax as tax_queries
 from backoffice.web.context import db
 from backoffice.web.htmx import render
@@ -25,8 +26,8 @@ def index():
     if actor is None:
         return render("home/no_org.html")
     overview = admin_queries.org_overview(db())
-    waiting = mine = tax_block = None
-    invoiceable = []
+    waiting = mine = tax_block = agreement = None
+    invoiceable = to_answer = []
     open_projects = 0
     if actor.role in MANAGERS:
         waiting = review_queries.queue_count(db(), actor)
@@ -35,6 +36,8 @@ def index():
         invoiceable = completion_queries.invoiceable_for_contractor(db(), actor.contractor_id)
         tax_block = tax_queries.tax_form_blocks(db(), [actor.contractor_id]).get(actor.contractor_id)
         open_projects = proposal_queries.open_count(db(), actor)
+        agreement = self_billing_queries.agreement_of(db(), actor.contractor_id)
+        to_answer = self_billing_queries.to_answer(db(), actor.contractor_id)
     return render(
         "home/index.html",
         actor=actor,
@@ -45,4 +48,6 @@ def index():
         invoiceable=invoiceable,
         tax_block=tax_block,
         open_projects=open_projects,
+        agreement=agreement,
+        to_answer=to_answer,
     )

@@ -547,6 +547,9 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "completion_close",
     "task_invoice_voided_now",
     "proposal_task_pool",
+    # self-billing (revision 0031, sql/self_billing.sql): where the contractor's answer to each self-billed invoice
+    # stands, for members who may not read the documents (project owners); its own contractor's only for a contractor
+    "invoice_acceptances_seen",
 }
 
 

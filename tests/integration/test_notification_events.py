@@ -541,6 +541,8 @@ COVERED = {
     "invoice.completion_raised",  # likewise
     "invoice.final_authorized",  # likewise
     "engagement.completed_by_final",  # likewise
+    "self_billing.agreement_recorded",  # tests/integration/test_self_billing_agreement.py (issue 21)
+    "self_billing.invoice_rejected",  # tests/integration/test_self_billing_flow.py
 }
 
 

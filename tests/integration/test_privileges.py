@@ -432,6 +432,11 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.service_health()": (
         "GET /healthz: the schema's revision and how many job workers beat lately (nothing of any tenant)"
     ),
+    "EXECUTE on function public.invoice_acceptances_seen(p_invoice_ids uuid[])": (
+        "where the contractor's answer to each self-billed invoice stands, by the database's clock"
+        " (queries/self_billing), for every member who sees the invoice, project owners included, who read no"
+        " document; a contractor's user its own contractor's only (sql/self_billing.sql)"
+    ),
 }
 
 WEB_ROLE = {

@@ -30,6 +30,7 @@ EXPECTED = {
     "approvals": ((), "approvals.index", {}),
     "remittance_advice": ((ID, OTHER), "documents.remittance_advice", {"run_id": str(ID), "contractor_id": str(OTHER)}),
     "my_payments": ((), "payments.mine", {}),
+    "self_billing_agreement": ((), "self_billing.agreement", {}),
     "audit_trail": ((), "audit.index", {}),
     "notification_settings": ((), "notifications.index", {}),
     "invite": (("tok-123",), "auth.accept_invite", {"token": "tok-123"}),
