@@ -102,9 +102,18 @@ create or replace function acceptance_stops_payment(p_state text, p_required boo
 language sql immutable set search_path = pg_catalog, pg_temp as $$
   select p_state = 'rejected' or (p_required and p_state not in ('accepted', 'accepted_by_silence'))
 $$;
--- The guards' and acceptance_blocks()'s (definers); nobody else calls them.
-revoke all on function acceptance_state(timestamptz, text, integer, timestamptz, boolean) from public;
+-- Pure functions. The guards and the definers below call them; the web role calls acceptance_state() too (a
+-- contractor's home lists the self-billed invoices awaiting its answer: queries/self_billing.to_answer).
 revoke all on function acceptance_stops_payment(text, boolean) from public;
+do $$
+begin
+  if to_regclass('public.invoice_acceptances') is not null then
+    perform pg_temp.grant_execute('acceptance_state(timestamptz, text, integer, timestamptz, boolean)');
+  else
+    revoke all on function acceptance_state(timestamptz, text, integer, timestamptz, boolean) from public;
+  end if;
+end
+$$;
 
 -- An invoice's state now, read as the owner (a guard's helper: the worker may not read every table it reads).
 create or replace function invoice_acceptance(p_org_id uuid, p_invoice_id uuid) returns text

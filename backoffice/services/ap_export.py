@@ -239,7 +239,7 @@ def _where(
                     ).all()
                 )[:5]
             )
-            raise ValidationError({"invoice_ids": f"Held payments are not exported ({named}). Unselect them."})
+            raise ValidationError({"invoice_ids": f"These payments cannot be exported now ({named}). Unselect them."})
         contractors = session.execute(select(Invoice.contractor_id).where(Invoice.id.in_(ids)).distinct()).scalars()
         blocked = tax_form_blocks(session, contractors)
         if blocked:

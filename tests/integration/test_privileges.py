@@ -273,6 +273,10 @@ WEB_ROLE_TABLES = {
         "which invoices the contractor's answer stops paying (queries/payability), for the payment doors and pages;"
         " the current organization's only, a contractor's user its own"
     ),
+    "EXECUTE on function public.acceptance_state(p_issued_at timestamp with time zone, p_last_decision text,"
+    " p_days integer, p_now timestamp with time zone, p_voided boolean)": (
+        "domain.self_billing's twin, pure: the contractor's home lists what awaits its answer by the database's clock"
+    ),
     "SELECT on table public.tax_year_filings": "the 1099 year-end page, its lock and its filed file (finance, admins)",
     "INSERT on table public.tax_year_filings": "exporting a year's 1099-NEC file locks the year (services/year_end)",
     "UPDATE on table public.tax_year_filings (reopen_reason, reopened_at, reopened_by)": (

@@ -55,10 +55,10 @@ def sql_states(engine, combos) -> list[str]:
         )
 
 
-def test_the_state_is_the_same_in_sql_and_python_for_every_combination(app_engine):
+def test_the_state_is_the_same_in_sql_and_python_for_every_combination(admin_engine):
     combos = list(combinations())
     assert len(combos) == 2 * 3 * 3 * 3 * 2
-    got = sql_states(app_engine, combos)
+    got = sql_states(admin_engine, combos)
     mismatches = [
         (c, s)
         for c, s in zip(combos, got, strict=True)
@@ -68,7 +68,7 @@ def test_the_state_is_the_same_in_sql_and_python_for_every_combination(app_engin
     assert set(got) == {a.value for a in Acceptance}  # the grid reaches every state
 
 
-def test_the_state_is_as_written_out(app_engine):
+def test_the_state_is_as_written_out(admin_engine):
     end = T0 + timedelta(days=14)
     written_out = {
         (None, None, 14, end, False): "not_issued",
@@ -82,11 +82,11 @@ def test_the_state_is_as_written_out(app_engine):
         (T0, "accepted", 14, end, True): "accepted",  # an answer given before the void stands
     }
     combos = list(written_out)
-    assert dict(zip(combos, sql_states(app_engine, combos), strict=True)) == written_out
+    assert dict(zip(combos, sql_states(admin_engine, combos), strict=True)) == written_out
     assert {c: rules.acceptance_state(*c[:4], voided=c[4]).value for c in combos} == written_out
 
 
-def test_what_stops_payment_is_the_same_in_sql_and_python_and_as_written_out(app_engine):
+def test_what_stops_payment_is_the_same_in_sql_and_python_and_as_written_out(admin_engine):
     written_out = {
         ("not_issued", False): False,
         ("not_issued", True): True,
@@ -100,7 +100,7 @@ def test_what_stops_payment_is_the_same_in_sql_and_python_and_as_written_out(app
         ("rejected", True): True,
     }
     assert set(written_out) == set(itertools.product([a.value for a in Acceptance], [False, True]))
-    with app_engine.connect() as conn:
+    with admin_engine.connect() as conn:
         got = {
             (s, r): conn.execute(text("select acceptance_stops_payment(:s, :r)"), {"s": s, "r": r}).scalar_one()
             for s, r in written_out
@@ -109,8 +109,8 @@ def test_what_stops_payment_is_the_same_in_sql_and_python_and_as_written_out(app
     assert {(s, r): rules.stops_payment(Acceptance(s), required=r) for s, r in written_out} == written_out
 
 
-def test_silence_ends_where_the_sql_counts_it(app_engine):
-    with app_engine.connect() as conn:
+def test_silence_ends_where_the_sql_counts_it(admin_engine):
+    with admin_engine.connect() as conn:
         for days in DAYS:
             ends = conn.execute(
                 text("select cast(:t as timestamptz) + make_interval(hours => 24 * :d)"), {"t": T0, "d": days}
