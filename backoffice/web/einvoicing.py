@@ -26,6 +26,7 @@ from backoffice.services import organizations as org_service
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import LongSelect, apply_errors
 from backoffice.web.htmx import redirect_after_post, render
+from backoffice.web.self_billing import read_only_agreement
 
 bp = Blueprint("einvoicing", __name__)
 
@@ -280,6 +281,8 @@ def _contractor_page(record, profile, form, *, mine: bool, here: str, status: in
         notes=profiles.vat_notes(db(), profile, HERE),
         org_profile=profiles.profile_of(db(), None) if mine else None,
         contractor_page=url_for("admin.contractor", contractor_id=record.id) if actor().role == Role.ADMIN else None,
+        # Finance reads the agreement here (the contractor's admin page, where admins record one, is theirs alone).
+        self_billing=read_only_agreement(record) if actor().role == Role.FINANCE else None,
         words=Words(),
         status=status,
     )

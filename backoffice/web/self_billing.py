@@ -61,6 +61,11 @@ def agreement_section(contractor, form: AgreementForm | None = None) -> Agreemen
     )
 
 
+def read_only_agreement(contractor) -> AgreementSection:
+    """The section without its form: finance, on the contractor's e-invoicing page."""
+    return AgreementSection(contractor.id, contractor.legal_name, queries.agreement_of(db(), contractor.id), None)
+
+
 @bp.route("/admin/contractors/<contractor_id>/self-billing-agreement", methods=["POST"])
 @roles_required(Role.ADMIN)
 def record(contractor_id):

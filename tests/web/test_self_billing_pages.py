@@ -11,6 +11,7 @@ import pytest
 from flask import render_template
 from flask_login import login_user
 from kit import signin
+from kit.einvoicing import agree
 from kit.engagements import owner_query
 from kit.self_billing import TERMS, agreements, answer, answers, confirm, issued_invoices, record
 from kit.web import HTMX, csrf_token, field_error, flashes, post, signed_in, textarea_value, visible_text
@@ -286,3 +287,13 @@ def test_the_contractor_reaches_the_invoice_from_its_payments(xena, act_as, admi
     (inv,) = issued_invoices(act_as, admin_engine, world)
     assert f'href="/invoices/{inv["id"]}"' in xena.get("/invoices/").get_data(as_text=True)
     assert owner_query(admin_engine, "select count(*) as n from documents where invoice_id = :i", i=inv["id"])[0]["n"]
+
+
+def test_finance_reads_the_agreement_on_the_contractors_e_invoicing_page_without_a_form(
+    app, login, world, admin_engine
+):
+    agree(admin_engine, world.org_a, world.contractor_x, world.admin.id)
+    client = signed_in(app, login, world.finance)
+    html = client.get(f"/contractors/{world.contractor_x}/e-invoicing").get_data(as_text=True)
+    assert 'id="self-billing"' in html and "Waiting for" in html
+    assert "Record the agreement" not in html and "Record a new agreement" not in html
