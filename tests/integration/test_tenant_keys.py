@@ -180,7 +180,9 @@ PARTIAL_GUARANTEES = {
     "invoices_one_per_milestone": "(org_id, milestone_id) WHERE (voided_at IS NULL)",
     "invoices_one_release_per_engagement": "(org_id, engagement_id) WHERE ((kind = 'retainage_release'::text)"
     " AND (voided_at IS NULL))",
-    "documents_one_receipt_per_invoice": "(org_id, invoice_id) WHERE (kind = 'receipt'::text)",
+    # One receipt per invoice until revision 0031; since, one document of each kind (its self-billed invoice, its
+    # e-invoice, its credit note) per invoice.
+    "documents_one_of_a_kind_per_invoice": "(org_id, invoice_id, kind) WHERE (invoice_id IS NOT NULL)",
 }
 
 
