@@ -383,19 +383,20 @@ update invoices i set status = 'approved', batch_id = null, exported_at = null
  where b.org_id = %(org)s and b.number = %(paid_batches)s + 1 and i.batch_id = b.id;
 
 -- step: documents
--- The data room: the receipt of every authorized payment of the large organization, issued by the job a
--- couple of minutes after the approval. Small stand-ins for the PDFs (the list pages never read the bytes).
+-- The data room: the self-billed invoice (PDF; the receipt before revision 0031) of every authorized payment of the
+-- large organization, issued by the job a couple of minutes after the approval. Small stand-ins for the PDFs (the
+-- list pages never read the bytes).
 insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content_type, content, size_bytes,
                        sha256, contractor_id, engagement_id, issued_at)
-select i.org_id, 'receipt', i.invoice_id, 'TX-' || upper(substr(md5(i.invoice_id::text), 1, 20)),
-       left('Receipt ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' — ' || i.engagement_title || ' — '
+select i.org_id, 'self_billed_invoice', i.invoice_id, 'TX-' || upper(substr(md5(i.invoice_id::text), 1, 20)),
+       left('Self-billed invoice ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' — ' || i.engagement_title || ' — '
             || i.title, 300),
-       'receipt-' || i.prefix || '-' || lpad(i.number::text, 6, '0') || '.pdf', 'application/pdf', d.content,
+       'self-billed-invoice-' || i.prefix || '-' || lpad(i.number::text, 6, '0') || '.pdf', 'application/pdf', d.content,
        octet_length(d.content), encode(sha256(d.content), 'hex'), i.contractor_id, i.engagement_id,
        i.authorized_at + interval '2 minutes'
   from inv i
  cross join lateral (select decode('255044462d312e340a', 'hex')
-                            || convert_to('Receipt ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' for '
+                            || convert_to('Self-billed invoice ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' for '
                                           || i.engagement_title || ', ' || i.title || E'\n', 'UTF8') as content) d
  where i.org_id = %(org)s;
 
@@ -615,9 +616,9 @@ with derived as (
                             'evidence', '[]'::jsonb)
     from rev r where r.org_id = %(org)s
   union all
-  select d.issued_at, null, 'background job', 'document.receipt_issued', 'invoice', d.invoice_id::text,
+  select d.issued_at, null, 'background job', 'document.issued', 'invoice', d.invoice_id::text,
          jsonb_build_object('document_id', d.id, 'filename', d.filename, 'sha256', d.sha256, 'size_bytes', d.size_bytes,
-                            'transaction_id', d.transaction_id)
+                            'transaction_id', d.transaction_id, 'kind', d.kind)
     from documents d where d.org_id = %(org)s
   union all
   select b.created_at, b.created_by, null, 'ap_export.created', 'ap_export_batch', b.id::text,

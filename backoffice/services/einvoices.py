@@ -227,9 +227,12 @@ def issue_einvoice(session: Session, actor: Actor, invoice_id) -> Document | Non
         if facts.invoice.status == "void":
             return None
         problems = einvoice_problems(facts)
-        if problems:
-            raise Conflict("The e-invoice cannot be issued yet: " + " ".join(problems))
-        document_id = _issue(session, actor, facts, "einvoice", None)
+        document_id = None if problems else _issue(session, actor, facts, "einvoice", None)
+    # Refused after the transaction (which wrote nothing) ended normally: raised inside it, its rollback would expire
+    # every object of the session, the PDF issue_invoice_documents issued just before included, which its job then
+    # reads after the session is closed (DetachedInstanceError, and the job retried).
+    if problems:
+        raise Conflict("The e-invoice cannot be issued yet: " + " ".join(problems))
     return session.get(Document, document_id) if document_id else None
 
 

@@ -65,7 +65,8 @@ def pdf_text(content) -> str:
 
 
 def receipt_issued(act_as, admin_engine, world, database) -> dict:
-    """One approved milestone of contractor X, its receipt issued by the real worker: the document row."""
+    """One approved milestone of contractor X, its self-billed invoice (PDF) issued by the real worker: the document
+    row (its contractor has no e-invoicing details: no e-invoice)."""
     _, (invoice,) = approved_invoices(act_as, admin_engine, party(world), ("1,000.00",))
     run_jobs(database, admin_engine, org_ids=[world.org_a])
     (doc,) = owner_query(admin_engine, "select * from documents where invoice_id = :i", i=invoice["id"])
@@ -157,7 +158,7 @@ def test_audit_verify_from_documents_notices_events_cut_back_to_before_a_receipt
     world, act_as, admin_engine, database, run
 ):
     doc = receipt_issued(act_as, admin_engine, world, database)
-    (issued,) = events(admin_engine, world.org_a, "document.receipt_issued")
+    (issued,) = events(admin_engine, world.org_a, "document.issued")
     assert run("audit", "verify", "--from-documents").exit_code == 0
 
     # Back to just before the receipt's own event: the head the receipt carries is still there, the event
@@ -191,7 +192,7 @@ def test_a_receipt_carries_the_chain_head_it_was_issued_at_in_its_text_row_and_e
     world, act_as, admin_engine, database
 ):
     doc = receipt_issued(act_as, admin_engine, world, database)
-    (issued,) = events(admin_engine, world.org_a, "document.receipt_issued")
+    (issued,) = events(admin_engine, world.org_a, "document.issued")
 
     # Nothing else was written in between: the head the receipt saw is the event before its own.
     seq, hash_ = issued["seq"] - 1, issued["prev_hash"]

@@ -2,7 +2,7 @@
 
 Each event is caused by the real services (kit/completion.py), the real worker runs its jobs, and what it wrote is
 read back as the owner role: who got one email and the same notice in the app, the exact words and amounts, where
-the link leads; and the receipt PDF of each payment, its text extracted as a payer or an auditor reads it. Nobody
+the link leads; and the self-billed invoice (PDF) of each payment, its text extracted as an auditor reads it. Nobody
 hears the same event twice, and a task whose approval authorized the final payment is not also "yours to invoice".
 """
 
@@ -413,16 +413,15 @@ def test_the_advances_receipt_names_it_an_advance_without_retainage_or_milestone
 
     said = receipt_text(admin_engine, advance["id"])
     for words in (
-        "Payment receipt — Advance",
+        "Self-billed invoice — Advance",
         "Payment for Advance: a payment ahead of the work, authorized when the engagement became active",
         "Gross $1,200.00",
         "Retainage withheld none: an advance pays ahead of the work",
-        "Net payable to the payee $1,200.00",
-        "Total billed to the payer $1,200.00",
+        "Amount due to the supplier $1,200.00",
         f"Approved by Omar Owner <{world.owner.email}>",
         advance["invoice_number"],
     ):
-        assert words in said, f"{words!r} not in the receipt: {said}"
+        assert words in said, f"{words!r} not in the self-billed invoice: {said}"
     assert "Milestone" not in said and "Deliverable" not in said and "Retainage withheld (" not in said
 
 
@@ -440,28 +439,28 @@ def test_a_task_invoice_and_the_final_payments_receipts_list_their_tasks_amounts
 
     said = receipt_text(admin_engine, raised["id"])
     for words in (
-        "Payment receipt — Completed tasks",
+        "Self-billed invoice — Completed tasks",
         "Payment for Completed tasks: 1 task",
         f"Invoiced by Xena X (Contractor X {world.suffix})",
         "Task Fit-out task 1 Deliverable 1 $3,000.00",
         "Gross $3,000.00",
-        "Net payable to the payee $2,700.00",
+        "Amount due to the supplier $2,700.00",
         f"Fit-out task 1: report.pdf sha256 {hashlib.sha256(REPORT).hexdigest()}",
     ):
-        assert words in said, f"{words!r} not in the receipt: {said}"
-    assert "Retainage withheld (10%) -$300.00" in said
+        assert words in said, f"{words!r} not in the self-billed invoice: {said}"
+    assert "Retainage withheld (10%), invoiced when released -$300.00" in said
     assert "Fit-out task 2" not in said and "Milestone" not in said
 
     said = receipt_text(admin_engine, final["id"])
     for words in (
-        "Payment receipt — Final payment",
+        "Self-billed invoice — Final payment",
         "Payment for Final payment: 2 tasks",
         "Task Fit-out task 2 Deliverable 2 $3,000.00",
         "Task Fit-out task 3 Deliverable 3 $2,800.00",
         "Gross $5,800.00",
-        "Retainage withheld (10%) -$580.00",
-        "Net payable to the payee $5,220.00",
+        "Retainage withheld (10%), invoiced when released -$580.00",
+        "Amount due to the supplier $5,220.00",
         f"Fit-out task 2: notes.txt sha256 {hashlib.sha256(NOTES).hexdigest()}",
     ):
-        assert words in said, f"{words!r} not in the receipt: {said}"
+        assert words in said, f"{words!r} not in the self-billed invoice: {said}"
     assert "Fit-out task 1" not in said and "report.pdf" not in said and "Advance, not paid" not in said

@@ -321,9 +321,13 @@ def test_finance_and_admins_read_the_organizations_receipts(rows, act_as, admin_
         assert ids(as_(act_as, w, who), "select id from documents") == receipts, who
 
 
-def test_owners_and_contractors_read_no_receipt(rows, act_as):
-    for who in ("owner", "contractor_x_user", "contractor_y_user"):
-        assert ids(as_(act_as, rows.world, who), "select id from documents") == set(), who
+def test_owners_read_no_document_and_contractors_only_their_own_contractors(rows, act_as, admin_engine):
+    w = rows.world
+    xs = truth(admin_engine, "select id from documents where org_id = :o", o=w.org_a)  # contractor X's two
+    assert len(xs) == 2
+    assert ids(as_(act_as, w, "contractor_x_user"), "select id from documents") == xs
+    for who in ("owner", "contractor_y_user"):
+        assert ids(as_(act_as, w, who), "select id from documents") == set(), who
 
 
 def test_another_organizations_admin_reads_only_its_own_receipts(rows, act_as, admin_engine):
@@ -371,14 +375,14 @@ def test_not_even_the_owner_role_changes_deletes_or_truncates_a_receipt(rows, ad
 FILE_A_RECEIPT = (
     "insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content, size_bytes, sha256,"
     "                       contractor_id, engagement_id)"
-    " values (:o, 'receipt', :i, 'TX-0123456789ABCDEF0123', 'Fake', 'fake.pdf', '\\x25504446'::bytea, 4,"
+    " values (:o, 'self_billed_invoice', :i, 'TX-0123456789ABCDEF0123', 'Fake', 'fake.pdf', '\\x25504446'::bytea, 4,"
     "         encode(sha256('\\x25504446'::bytea), 'hex'), :c, :e)"
 )
 
 
 def test_only_the_worker_files_a_document_no_web_request_not_even_finances(rows, act_as, admin_engine):
-    """Receipts are the issue_receipt job's (services/receipts): since revision 0010 the web role holds no INSERT
-    on documents, so finance and admins, who read the data room, no longer file into it either."""
+    """Self-billed invoices are the issue_receipt job's (services/receipts): since revision 0010 the web role holds
+    no INSERT on documents, so finance and admins, who read the data room, no longer file into it either."""
     w = rows.world
     (invoice,) = owner_query(
         admin_engine,

@@ -233,13 +233,18 @@ def test_the_advice_is_issued_once_however_often_its_job_runs_and_the_database_h
         )
 
 
-def test_an_advice_names_its_run_and_no_invoice_and_a_receipt_its_invoice_and_no_run(world, admin_engine, batch_run):
+def test_an_advice_names_its_run_and_no_invoice_and_a_self_billed_invoice_its_invoice_and_no_run(
+    world, admin_engine, batch_run
+):
     doc = advice_of(admin_engine, world.org_a, world.contractor_x)
-    receipt = owner_query(admin_engine, "select * from documents where org_id = :o and kind = 'receipt'", o=world.org_a)
+    invoiced = owner_query(
+        admin_engine, "select * from documents where org_id = :o and kind = 'self_billed_invoice'", o=world.org_a
+    )
     for values, refused in (
         ({"kind": "'remittance_advice'", "run_id": "null"}, "documents_kind_shape"),
-        ({"kind": "'remittance_advice'", "invoice_id": f"'{receipt[0]['invoice_id']}'"}, "documents_kind_shape"),
-        ({"kind": "'receipt'"}, "documents_kind_shape"),
+        ({"kind": "'remittance_advice'", "invoice_id": f"'{invoiced[0]['invoice_id']}'"}, "documents_kind_shape"),
+        ({"kind": "'self_billed_invoice'"}, "documents_kind_shape"),
+        ({"kind": "'receipt'"}, "documents_kind_check"),  # the kind's name before revision 0031
         ({"kind": "'memo'"}, "documents_kind_check"),
     ):
         row = {"kind": "'remittance_advice'", "run_id": f"'{uuid.uuid4()}'", "invoice_id": "null", **values}
@@ -261,7 +266,7 @@ def test_audit_verify_from_documents_finds_each_advices_issue_event(world, admin
     ours = {
         str(d["id"]) for d in owner_query(admin_engine, "select id from documents where org_id = :o", o=world.org_a)
     }
-    assert len(ours) == 5  # three receipts, two remittance advices
+    assert len(ours) == 5  # three self-billed invoices, two remittance advices
     assert [u for u in unrecorded if u.document.split("(")[-1].rstrip(")") in ours] == []
 
 
@@ -353,7 +358,8 @@ def test_a_stripe_run_stripe_refused_whole_tells_no_contractor(
 
 @pytest.fixture
 def two_orgs_paid(world, act_as, admin_engine, database, batch_run):
-    """Org A's batch run (contractors X and Y, with their receipts) and one run of org B's paying contractor Z."""
+    """Org A's batch run (contractors X and Y, with their self-billed invoices) and one run of org B's paying
+    contractor Z."""
     set_org(admin_engine, world.org_b, segregation_of_duties=False)
     _, (z,) = approved_invoices(act_as, admin_engine, party(world, "z"), ("300.00",))
     pay(act_as, world.admin_b, world.org_b, z["id"], reference="SEPA 5")
@@ -368,17 +374,22 @@ def visible(act_as, person, org_id) -> set[tuple[str, uuid.UUID]]:
     return rows
 
 
-def test_a_contractors_user_reads_its_own_remittance_advices_and_no_other_document(act_as, admin_engine, two_orgs_paid):
+def test_a_contractors_user_reads_its_own_contractors_documents_and_no_other(act_as, admin_engine, two_orgs_paid):
     w = two_orgs_paid
-    assert visible(act_as, w.contractor_x_user, w.org_a) == {("remittance_advice", w.contractor_x)}
-    assert visible(act_as, w.contractor_y_user, w.org_a) == {("remittance_advice", w.contractor_y)}
-    assert visible(act_as, w.contractor_z_user, w.org_b) == {("remittance_advice", w.contractor_z)}
+    for user, org_id, contractor in (
+        (w.contractor_x_user, w.org_a, w.contractor_x),
+        (w.contractor_y_user, w.org_a, w.contractor_y),
+        (w.contractor_z_user, w.org_b, w.contractor_z),
+    ):
+        # its remittance advices and its self-billed invoices
+        expected = {("remittance_advice", contractor), ("self_billed_invoice", contractor)}
+        assert visible(act_as, user, org_id) == expected, user
     assert visible(act_as, w.owner, w.org_a) == set()  # an owner reads no document
     staff = {
         (d["kind"], d["contractor_id"])
         for d in owner_query(admin_engine, "select * from documents where org_id = :o", o=w.org_a)
     }
-    assert {k for k, _ in staff} == {"receipt", "remittance_advice"}
+    assert {k for k, _ in staff} == {"self_billed_invoice", "remittance_advice"}
     for who in (w.finance, w.admin):
         assert visible(act_as, who, w.org_a) == staff
 

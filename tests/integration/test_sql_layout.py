@@ -54,7 +54,11 @@ REFUSED = {
     "DELETE": "delete from {table} where org_id = :org",
     "TRUNCATE": "truncate {table} cascade",  # cascade: the widest form (evidence_chunks points at evidence_files)
 }
-# The demo has no self-billed invoice until its jobs run: one is written in the test's own transaction, never committed.
+# The refusal names the table, or says it in the table's own words (sql/append_only.sql).
+SAID_AS = {"invoice_acceptances": "a contractor's answer to a self-billed invoice"}
+# The demo has no self-billed invoice until its jobs run, nor an answer to one: they are written in the test's own
+# transaction, never committed. An answer needs its invoice's self-billed invoice issued, and the invoice not void
+# (sql/self_billing.sql's guard), so the document comes first; a rejection says why.
 A_RECEIPT = """
     insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content, size_bytes, sha256,
                            contractor_id, engagement_id)
@@ -62,7 +66,17 @@ A_RECEIPT = """
            'self-billed-invoice.pdf',
            '%PDF-1.4'::bytea, 8, encode(sha256('%PDF-1.4'::bytea), 'hex'), i.contractor_id, i.engagement_id
       from invoices i
-     where i.org_id = :org and not exists (select 1 from documents d where d.invoice_id = i.id)
+     where i.org_id = :org and i.status <> 'void' and not exists (select 1 from documents d where d.invoice_id = i.id)
+     limit 1
+"""
+AN_ANSWER = """
+    insert into invoice_acceptances (org_id, invoice_id, contractor_id, decision, reason, decided_by)
+    select d.org_id, d.invoice_id, d.contractor_id, 'rejected', 'These are not the amounts we agreed.',
+           (select m.user_id from memberships m where m.org_id = d.org_id
+             order by (m.contractor_id is not distinct from d.contractor_id) desc, m.user_id limit 1)
+      from documents d join invoices i on i.org_id = d.org_id and i.id = d.invoice_id
+     where d.org_id = :org and d.kind = 'self_billed_invoice' and i.status <> 'void'
+       and not exists (select 1 from invoice_acceptances a where a.org_id = d.org_id and a.invoice_id = d.invoice_id)
      limit 1
 """
 
@@ -101,8 +115,10 @@ def test_the_owner_role_cannot_update_delete_or_truncate_an_append_only_table(
 ):
     with admin_engine.connect() as conn:
         conn.execute(text("set local lock_timeout = '5s'"))
-        if table == "documents":
+        if table in ("documents", "invoice_acceptances"):
             conn.execute(text(A_RECEIPT), {"org": demo_data.acme})
+        if table == "invoice_acceptances":
+            conn.execute(text(AN_ANSWER), {"org": demo_data.acme})
         assert rows_of(conn, table, demo_data.acme) > 0  # rows for a row trigger to refuse
         try:
             with pytest.raises(DBAPIError) as refused:
@@ -111,7 +127,10 @@ def test_the_owner_role_cannot_update_delete_or_truncate_an_append_only_table(
             conn.rollback()  # TRUNCATE is transactional: should the trigger ever fail, nothing is lost
     message = str(refused.value.orig)
     assert refused.value.orig.sqlstate == INSUFFICIENT_PRIVILEGE, message
-    assert (table in message, "append-only" in message, f"{operation} is not allowed" in message) == (True,) * 3
+    named = SAID_AS.get(table, table)
+    assert (named in message, "append-only" in message, f"{operation} is not allowed" in message) == (True,) * 3, (
+        message
+    )
 
 
 @pytest.mark.parametrize("operation", REFUSED)

@@ -215,7 +215,7 @@ WRITES = {
     ),
     "documents": (
         "insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content, size_bytes,"
-        " sha256, contractor_id, engagement_id) values ({org}, 'receipt', %(b_invoice)s,"
+        " sha256, contractor_id, engagement_id) values ({org}, 'self_billed_invoice', %(b_invoice)s,"
         " 'TX-' || upper(substr(md5(%(txn)s::text), 1, 20)), 'Planted', 'p.pdf', 'x', 1, encode(sha256('x'), 'hex'),"
         " {c}, %(b_engagement)s)"
     ),

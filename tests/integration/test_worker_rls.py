@@ -108,10 +108,10 @@ def test_the_workers_audit_events_name_no_user(two_orgs, admin_engine):
     w = two_orgs.world
     events = owner_query(
         admin_engine,
-        "select actor_user_id from audit_events where org_id = :o and action = 'document.receipt_issued'",
+        "select actor_user_id from audit_events where org_id = :o and action = 'document.issued'",
         o=w.org_a,
     )
-    assert events, "the receipts the worker issued are audited"
+    assert events, "the self-billed invoices the worker issued are audited"
     assert {e["actor_user_id"] for e in events} == {None}
 
 

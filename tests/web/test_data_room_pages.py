@@ -1,11 +1,13 @@
-"""The data room (/documents/): the receipt of every authorized payment, for finance and admins only.
+"""The data room (/documents/): the self-billed invoice (PDF; the receipt before issue 21) of every authorized
+payment, for finance and admins.
 
-Receipts are issued the way the app issues them: work approved through the services, then the real
-worker (jobs_kit.run_jobs) renders and stores each receipt. Finance and admins list them, filter them
+They are issued the way the app issues them: work approved through the services, then the real
+worker (jobs_kit.run_jobs) renders and stores each one. Finance and admins list them, filter them
 (contractor, engagement, invoice number or TX id, issued from/to; a date that is not one is a 422 with
 the message at the field) and download them as attachments, byte for byte as stored, with their sha256
-in the ETag. Owners and contractors get a 404 as if the room did not exist; so does another
-organization's admin for a receipt of this one. The invoice's page links its receipt for finance only.
+in the ETag. Owners and contractors get a 404 for the room as if it did not exist; a contractor's user downloads
+its own contractor's documents and gets a 404 for any other, as an owner does for every one and another
+organization's admin for this one's. The invoice's page links its self-billed invoice for finance only.
 """
 
 from __future__ import annotations
@@ -200,7 +202,9 @@ def test_a_receipt_downloads_as_an_attachment_with_the_stored_bytes_and_their_ha
     assert body == bytes(doc["content"])
     assert body.startswith(b"%PDF-")
     assert response.mimetype == "application/pdf"
-    assert response.headers["Content-Disposition"] == f'attachment; filename="receipt-{doc["invoice_number"]}.pdf"'
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="self-billed-invoice-{doc["invoice_number"]}.pdf"'
+    )
     assert response.headers["ETag"] == f'"{hashlib.sha256(body).hexdigest()}"' == f'"{doc["sha256"]}"'
     assert response.headers["X-Content-SHA256"] == doc["sha256"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -218,13 +222,20 @@ def test_an_unknown_receipt_is_a_404(app, login, world, raw_id):
 
 
 @pytest.mark.parametrize("who", ["owner", "contractor_x_user", "contractor_y_user"])
-def test_owners_and_contractors_get_a_404_for_the_list_and_the_download(app, login, world, room, who):
+def test_owners_and_contractors_get_a_404_for_the_list_and_for_every_download_but_the_contractors_own(
+    app, login, world, room, who
+):
     client = signed_in(app, login, getattr(world, who))
     assert client.get("/documents/").status_code == 404
-    for doc in room.values():  # the contractor's own receipt as well
+    own = {"contractor_x_user": "x", "contractor_y_user": "y"}.get(who)
+    for which, doc in room.items():
         response = client.get(f"/documents/{doc['id']}/download")
-        assert response.status_code == 404
-        assert doc["transaction_id"].encode() not in response.get_data()
+        if which == own:
+            assert response.status_code == 200
+            assert response.get_data() == bytes(doc["content"])
+        else:
+            assert response.status_code == 404
+            assert doc["transaction_id"].encode() not in response.get_data()
 
 
 def test_another_organizations_admin_gets_a_404_for_this_organizations_receipt(app, login, world, room):
@@ -250,7 +261,7 @@ def test_the_invoice_page_links_its_receipt_for_finance_and_admins(app, login, w
     link = re.search(r'<p class="receipt-link">.*?</p>', html, re.DOTALL)
     assert link, "the receipt link"
     assert download_link(doc["id"]) in link.group(0)
-    assert f"receipt-{doc['invoice_number']}.pdf" in link.group(0)
+    assert f"self-billed-invoice-{doc['invoice_number']}.pdf" in link.group(0)
     assert doc["transaction_id"] in link.group(0)
 
 

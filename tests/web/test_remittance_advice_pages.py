@@ -70,11 +70,21 @@ def test_another_contractor_an_owner_or_another_organization_gets_a_404(app, log
         assert not response.get_data().startswith(b"%PDF")
 
 
-def test_a_contractor_cannot_download_its_own_receipts(app, login, world, paid, admin_engine):
-    (receipt,) = owner_query(
-        admin_engine, "select id from documents where invoice_id = :i and kind = 'receipt'", i=paid["x_invoice"]["id"]
+def test_a_contractor_downloads_its_own_self_billed_invoice_and_not_another_contractors(
+    app, login, world, paid, admin_engine
+):
+    (own,) = owner_query(
+        admin_engine,
+        "select * from documents where invoice_id = :i and kind = 'self_billed_invoice'",
+        i=paid["x_invoice"]["id"],
     )
-    assert signed_in(app, login, world.contractor_x_user).get(download(receipt["id"])).status_code == 404
+    response = signed_in(app, login, world.contractor_x_user).get(download(own["id"]))
+    assert response.status_code == 200
+    assert response.get_data() == bytes(own["content"])
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{own["filename"]}"'
+    response = signed_in(app, login, world.contractor_y_user).get(download(own["id"]))
+    assert response.status_code == 404
+    assert not response.get_data().startswith(b"%PDF")
 
 
 def test_the_emails_link_says_the_advice_is_coming_until_the_worker_issued_it(app, login, world, act_as, admin_engine):
