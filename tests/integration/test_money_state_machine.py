@@ -1062,7 +1062,12 @@ class MoneyMachine(RuleBasedStateMachine):
             allowed = m["status"] in ("planned", "submitted") and amount != m["amount_minor"]
         elif kind == "cancel":
             changes = [MilestoneChange(milestone_id=str(m["id"]), cancel=True)]
-            allowed = m["status"] == "planned" and any(x["id"] != m["id"] for x in live)
+            # A completion engagement keeps a task open (planned or submitted): approving the last one authorizes
+            # the final payment (services/change_orders).
+            others = [x for x in live if x["id"] != m["id"]]
+            if s.completion(engagement_id):
+                others = [x for x in others if x["status"] in ("planned", "submitted")]
+            allowed = m["status"] == "planned" and bool(others)
         else:
             additions = [
                 RowInput(title="Extra work", amount=format_amount(amount, currency, symbol=False), due_date=DUE)
