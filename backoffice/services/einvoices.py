@@ -13,6 +13,7 @@ and finance can issue it once it is fixed. Its figures are the PDF's (domain.ein
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,16 +30,9 @@ from backoffice.jobs import queue
 from backoffice.models import Document, Invoice
 from backoffice.queries.notifications import receipt_of
 from backoffice.services import audit, receipts, ubl
+from backoffice.services import einvoice_profiles as profiles
 from backoffice.services.einvoice_profiles import ORG_DETAILS
 
-_PROFILE = text(
-    """
-    select legal_name, street, city, postal_code, country, tax_id, tax_scheme, endpoint_scheme, endpoint_id,
-           vat_category, vat_bps
-      from einvoice_profiles
-     where org_id = :org and contractor_id is not distinct from :contractor
-    """
-)
 _AGREEMENT = text(
     """
     select agreed_on, confirmed_at from self_billing_agreements
@@ -80,30 +74,13 @@ class Facts:
         return f"{self.data.contractor_name}'s e-invoicing details"
 
 
-def _party(row, email: str = "") -> Party | None:
-    if row is None:
-        return None
-    return Party(
-        row.legal_name,
-        row.street,
-        row.city,
-        row.postal_code,
-        row.country,
-        row.tax_id,
-        row.tax_scheme,
-        row.endpoint_scheme,
-        row.endpoint_id,
-        email,
-    )
-
-
 def facts_of(session: Session, invoice_id) -> Facts:
     invoice = session.get(Invoice, invoice_id)
     if invoice is None:
         raise NotFound()
     data = receipts.receipt_data(session, invoice.id)
-    org_row = session.execute(_PROFILE, {"org": invoice.org_id, "contractor": None}).one_or_none()
-    seller_row = session.execute(_PROFILE, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
+    seller_profile = profiles.profile_of(session, invoice.contractor_id, org_id=invoice.org_id)
+    seller = profiles.party_of(seller_profile)
     agreement = session.execute(_AGREEMENT, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
     keys = InvoiceKeys(
         invoice.id,
@@ -118,10 +95,10 @@ def facts_of(session: Session, invoice_id) -> Facts:
     return Facts(
         keys,
         data,
-        _party(org_row),
-        _party(seller_row, data.contractor_email),
-        seller_row.vat_category if seller_row else "",
-        seller_row.vat_bps if seller_row else 0,
+        profiles.party_of(profiles.profile_of(session, None, org_id=invoice.org_id)),
+        dataclasses.replace(seller, email=data.contractor_email) if seller else None,
+        seller_profile.vat_category if seller_profile else "",
+        seller_profile.vat_bps if seller_profile else 0,
         agreement.agreed_on if agreement and agreement.confirmed_at else None,
         agreement is not None,
     )
