@@ -77,6 +77,9 @@ MAIN_PAGES = (
     MainPage(FINANCE, "remittance import page", "/payments/remittance"),
     MainPage(FINANCE, "retainage report", "/retainage/"),
     MainPage(FINANCE, "data room", "/documents/"),
+    MainPage(FINANCE, "verify a document", "/documents/verify"),
+    MainPage(FINANCE, "e-invoicing settings (read only)", "/settings/e-invoicing"),
+    MainPage(FINANCE, "contractors' e-invoicing details", "/e-invoicing/contractors"),
     MainPage(FINANCE, "audit trail", "/audit/"),
     # The admin: people, contractors, settings, the outbox.
     MainPage(ADMIN, "home", "/"),
@@ -85,10 +88,13 @@ MAIN_PAGES = (
     MainPage(ADMIN, "contractor page", "/admin/contractors/{northwind}"),
     MainPage(ADMIN, "settings", "/admin/settings"),
     MainPage(ADMIN, "export settings", "/admin/settings/export"),
+    MainPage(ADMIN, "e-invoicing settings", "/settings/e-invoicing"),
+    MainPage(ADMIN, "a contractor's e-invoicing details", "/contractors/{northwind}/e-invoicing"),
     MainPage(ADMIN, "project categories", "/projects/categories"),
     MainPage(ADMIN, "outbox list", "/admin/outbox/"),
     MainPage(ADMIN, "audit trail", "/audit/"),
     MainPage(ADMIN, "data room", "/documents/"),
+    MainPage(ADMIN, "verify a document", "/documents/verify"),
     # Contractors: their work and their payments.
     MainPage(NINA, "home", "/"),
     MainPage(NINA, "engagements list", "/engagements"),
@@ -99,11 +105,14 @@ MAIN_PAGES = (
     MainPage(NINA, "Your payments", "/invoices/"),
     MainPage(NINA, "invoice page", "/invoices/{paid_invoice}"),
     MainPage(NINA, "notifications", "/notifications/"),
+    MainPage(NINA, "my e-invoicing details", "/e-invoicing"),
+    MainPage(NINA, "self-billing agreement (confirmed)", "/self-billing/agreement"),
     MainPage(NINA, "projects open to proposals", "/proposals"),
     MainPage(NINA, "project with its own proposal", "/proposals/project/{open_project}"),
     MainPage(NINA, "proposal form (edit)", "/proposals/{nina_proposal}/edit"),
     MainPage(BEN, "home", "/"),
     MainPage(BEN, "engagement page (work request to accept)", "/engagements/{rewiring}"),
+    MainPage(BEN, "self-billing agreement (none recorded)", "/self-billing/agreement"),
 )
 
 
