@@ -45,7 +45,7 @@ TAX_SCHEMES = {"VAT": "VAT number", "TAX": "Other tax id"}
 
 
 def endpoint_words(code: str) -> str:
-    return f"{ENDPOINT_SCHEMES[code]} ({code})" if code in ENDPOINT_SCHEMES else code
+    return f"{code} — {ENDPOINT_SCHEMES[code]}" if code in ENDPOINT_SCHEMES else code
 
 
 class Words:
