@@ -119,12 +119,12 @@ $$;
 create or replace function invoice_acceptance(p_org_id uuid, p_invoice_id uuid) returns text
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select public.acceptance_state(
-    (select d.issued_at from public.documents d
-      where d.org_id = i.org_id and d.invoice_id = i.id and d.kind = 'self_billed_invoice'),
+    d.issued_at,
     (select a.decision from public.invoice_acceptances a
       where a.org_id = i.org_id and a.invoice_id = i.id order by a.decided_at desc, a.id desc limit 1),
-    g.acceptance_days, now(), i.status = 'void')
-  from public.invoices i join public.organizations g on g.id = i.org_id
+    d.acceptance_days, now(), i.status = 'void')
+  from public.invoices i
+  left join public.documents d on d.org_id = i.org_id and d.invoice_id = i.id and d.kind = 'self_billed_invoice'
   where i.org_id = p_org_id and i.id = p_invoice_id
 $$;
 revoke all on function invoice_acceptance(uuid, uuid) from public;
@@ -159,8 +159,9 @@ returns table (invoice_id uuid, state text, issued_at timestamptz, acceptance_da
                acceptance_required boolean)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select i.id,
-         public.acceptance_state(d.issued_at, a.decision, g.acceptance_days, now(), i.status = 'void'),
-         d.issued_at, g.acceptance_days, d.issued_at + make_interval(hours => 24 * g.acceptance_days),
+         public.acceptance_state(d.issued_at, a.decision, d.acceptance_days, now(), i.status = 'void'),
+         d.issued_at, coalesce(d.acceptance_days, g.acceptance_days),
+         d.issued_at + make_interval(hours => 24 * d.acceptance_days),
          g.acceptance_required
     from public.invoices i
     join public.organizations g on g.id = i.org_id
@@ -325,9 +326,27 @@ end
 $$;
 revoke all on function payout_attempts_acceptance_guard() from public;
 
+-- A self-billed invoice keeps the days of silence that make it accepted as the organization's setting is when it is
+-- issued (a later change of the setting changes no invoice already issued), and states no VAT unless told.
+create or replace function documents_self_billed_terms() returns trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+begin
+  if new.kind = 'self_billed_invoice' then
+    new.acceptance_days := (select g.acceptance_days from public.organizations g where g.id = new.org_id);
+    new.vat_category := coalesce(new.vat_category, '');
+    new.vat_bps := coalesce(new.vat_bps, 0);
+  end if;
+  return new;
+end
+$$;
+revoke all on function documents_self_billed_terms() from public;
+
 do $$
 begin
   if to_regclass('public.invoice_acceptances') is not null then
+    drop trigger if exists documents_self_billed_terms on public.documents;
+    create trigger documents_self_billed_terms before insert on public.documents
+      for each row execute function documents_self_billed_terms();
     drop trigger if exists einvoice_profiles_guard on public.einvoice_profiles;
     create trigger einvoice_profiles_guard before insert or update on public.einvoice_profiles
       for each row execute function einvoice_profiles_guard();

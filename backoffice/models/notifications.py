@@ -89,3 +89,8 @@ class Document(Base):
     # The organization's audit chain head when the document was made (sql/audit.sql checks it is real).
     audit_head_seq: Mapped[int | None]
     audit_head_hash: Mapped[str | None] = mapped_column(Text)
+    # A self-billed invoice's terms as issued (revision 0031): the VAT it states, which its e-invoice and credit
+    # note state too, and the days of silence that make it accepted (the database copies the organization's).
+    vat_category: Mapped[str | None] = mapped_column(Text)
+    vat_bps: Mapped[int | None]
+    acceptance_days: Mapped[int | None]

@@ -202,13 +202,12 @@ TO_ANSWER_SHOWN = 20
 _TO_ANSWER = text(
     """
     select i.id, i.invoice_number, i.description, i.net_minor, i.currency,
-           d.issued_at + make_interval(hours => 24 * g.acceptance_days) as silence_ends
+           d.issued_at + make_interval(hours => 24 * d.acceptance_days) as silence_ends
       from documents d
       join invoices i on i.org_id = d.org_id and i.id = d.invoice_id
-      join organizations g on g.id = d.org_id
      where d.contractor_id = :contractor and d.kind = 'self_billed_invoice'
        and d.issued_at > now() - make_interval(days => :longest)
-       and acceptance_state(d.issued_at, null, g.acceptance_days, now(), i.status = 'void') = 'awaiting'
+       and acceptance_state(d.issued_at, null, d.acceptance_days, now(), i.status = 'void') = 'awaiting'
        and not exists (select 1 from invoice_acceptances a where a.org_id = i.org_id and a.invoice_id = i.id)
      order by d.issued_at, i.number
      limit :limit

@@ -348,6 +348,8 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
             },
             org_id=invoice.org_id,
             kind="self_billed_invoice",
+            vat_category=data.vat_category,
+            vat_bps=data.vat_bps,
             invoice_id=invoice.id,
             title=f"Self-billed invoice {data.invoice_number} — {data.description}"[:300],
             filename=filename_for(data.invoice_number),

@@ -108,8 +108,18 @@ def upgrade() -> None:
         -- of the rows issued before; their bytes, titles and file names stay as issued.
         alter table documents drop constraint if exists documents_kind_check;
         alter table documents drop constraint if exists documents_kind_shape;
+        -- What a self-billed invoice settled when it was issued, kept with it: the VAT it states (its e-invoice,
+        -- issued later, states the same; so does a credit note), and the days of silence that make it accepted
+        -- (the organization's setting then: changing the setting later changes no invoice already issued).
+        alter table documents
+            add column if not exists vat_category text check (vat_category in ('', 'S', 'Z', 'E', 'AE', 'O')),
+            add column if not exists vat_bps integer check (vat_bps between 0 and 10000),
+            add column if not exists acceptance_days integer check (acceptance_days between 1 and 90);
         alter table documents disable trigger documents_append_only;
-        update documents set kind = 'self_billed_invoice' where kind = 'receipt';
+        -- Issued before this revision: they stated no VAT, and silence counts by the organization's setting now.
+        update documents d set kind = 'self_billed_invoice', vat_category = '', vat_bps = 0,
+                               acceptance_days = (select g.acceptance_days from organizations g where g.id = d.org_id)
+         where kind = 'receipt';
         alter table documents enable trigger documents_append_only;
         alter table documents add constraint documents_kind_check
             check (kind in ('self_billed_invoice', 'einvoice', 'credit_note', 'remittance_advice'));
@@ -122,6 +132,13 @@ def upgrade() -> None:
         create unique index if not exists documents_one_of_a_kind_per_invoice
             on documents (org_id, invoice_id, kind) where invoice_id is not null;
         create index if not exists documents_by_sha256 on documents (sha256);
+        alter table documents drop constraint if exists documents_self_billed_terms;
+        alter table documents add constraint documents_self_billed_terms check (
+            (kind = 'self_billed_invoice') = (acceptance_days is not null and vat_category is not null
+                                              and vat_bps is not null));
+        -- A contractor's home lists its self-billed invoices awaiting an answer (queries/self_billing.to_answer).
+        create index if not exists documents_self_billed_by_contractor
+            on documents (org_id, contractor_id, issued_at) where kind = 'self_billed_invoice';
     """)
     apply_rls_policies()
 
@@ -129,6 +146,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("""
         drop index if exists documents_by_sha256;
+        drop index if exists documents_self_billed_by_contractor;
+        alter table documents drop constraint if exists documents_self_billed_terms,
+            drop column if exists vat_category, drop column if exists vat_bps, drop column if exists acceptance_days;
         alter table documents disable trigger documents_append_only;
         delete from documents where kind in ('einvoice', 'credit_note');
         update documents set kind = 'receipt' where kind = 'self_billed_invoice';
