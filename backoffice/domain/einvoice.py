@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from enum import StrEnum
 
 from backoffice.domain.currency import minor_units
@@ -348,11 +347,3 @@ def document_ids_in(content: bytes) -> list[str]:
     for match in _DOCUMENT_ID.finditer(content.decode("latin-1")):
         seen.setdefault(match.group(0))
     return list(seen)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The invoice a credit note credits (BT-25, BT-26)."""
-
-    number: str
-    issue_date: date

@@ -18,16 +18,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
 from backoffice.domain import einvoice as rules
-from backoffice.domain.einvoice import Party, Reference
+from backoffice.domain.einvoice import Party
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
-from backoffice.models import Document, Invoice
+from backoffice.models import Document, Invoice, Organization
 from backoffice.queries.notifications import receipt_of
 from backoffice.services import audit, receipts, ubl
 from backoffice.services import einvoice_profiles as profiles
@@ -81,6 +81,12 @@ def facts_of(session: Session, invoice_id) -> Facts:
     data = receipts.receipt_data(session, invoice.id)
     seller_profile = profiles.profile_of(session, invoice.contractor_id, org_id=invoice.org_id)
     seller = profiles.party_of(seller_profile)
+    vat = (seller_profile.vat_category, seller_profile.vat_bps) if seller_profile else ("", 0)
+    pdf = receipt_of(session, invoice.id)
+    if pdf is not None and pdf.vat_category:
+        # The self-billed invoice stated its VAT when it was issued: its e-invoice states the same, whatever the
+        # contractor's details say since (a PDF that stated none leaves it to the details).
+        vat = (pdf.vat_category, pdf.vat_bps)
     agreement = session.execute(_AGREEMENT, {"org": invoice.org_id, "contractor": invoice.contractor_id}).one_or_none()
     keys = InvoiceKeys(
         invoice.id,
@@ -97,8 +103,7 @@ def facts_of(session: Session, invoice_id) -> Facts:
         data,
         profiles.party_of(profiles.profile_of(session, None, org_id=invoice.org_id)),
         dataclasses.replace(seller, email=data.contractor_email) if seller else None,
-        seller_profile.vat_category if seller_profile else "",
-        seller_profile.vat_bps if seller_profile else 0,
+        *vat,
         agreement.agreed_on if agreement and agreement.confirmed_at else None,
         agreement is not None,
     )
@@ -119,6 +124,12 @@ def einvoice_problems(facts: Facts) -> list[str]:
         )
     elif facts.agreed_on is None:
         found.append(f"{facts.data.contractor_name} has not confirmed the self-billing agreement yet.")
+    elif facts.agreed_on > facts.invoice.issued_on:
+        found.append(
+            f"The self-billing agreement with {facts.data.contractor_name} dates from {facts.agreed_on.isoformat()},"
+            f" after this invoice ({facts.invoice.issued_on.isoformat()}): self-billing needs the agreement first"
+            " (EU VAT Directive art. 224), so this authorization keeps its PDF and gets no e-invoice."
+        )
     items = receipts.items_of(facts.data)
     decimals = rules.decimals_problem(
         facts.data.currency, [i.amount_minor for i in items] + [facts.data.retainage_minor]
@@ -128,20 +139,18 @@ def einvoice_problems(facts: Facts) -> list[str]:
     return found
 
 
-def build(facts: Facts, *, document_id: str, head: audit.ChainHead, credit_on: date | None = None) -> ubl.EInvoice:
-    """The e-invoice of ``facts`` (a credit note crediting it in full when ``credit_on`` is its issue date)."""
+def build(facts: Facts, *, document_id: str, head: audit.ChainHead) -> ubl.EInvoice:
+    """The e-invoice of ``facts``, carrying its document id and the audit chain head at issue in its note."""
     data = facts.data
     totals = rules.totals(
         receipts.items_of(data), data.retainage_minor, facts.vat_category, facts.vat_bps, data.currency
     )
-    issuer = f"{data.org_name} issues this self-billed {'credit note' if credit_on else 'invoice'}"
     note = (
-        f"Self-billing: {issuer} on behalf of {data.contractor_name} under their self-billing agreement of"
-        f" {facts.agreed_on.isoformat()}. Document {document_id}. Audit chain head at issue: {head.line}."
+        f"Self-billing: {data.org_name} issues this self-billed invoice on behalf of {data.contractor_name} under"
+        f" their self-billing agreement of {facts.agreed_on.isoformat()}. Document {document_id}. Audit chain head"
+        f" at issue: {head.line}."
     )
-    if credit_on:
-        terms = f"Credits self-billed invoice {data.invoice_number} in full: its payment authorization was voided."
-    elif data.retainage_minor:
+    if data.retainage_minor:
         terms = (
             f"Due {data.due_date.isoformat()}. Retainage of {data.bps(data.retainage_bps)}% is withheld and invoiced"
             " when released."
@@ -149,9 +158,9 @@ def build(facts: Facts, *, document_id: str, head: audit.ChainHead, credit_on: d
     else:
         terms = f"Due {data.due_date.isoformat()}."
     return ubl.EInvoice(
-        number=rules.credit_note_number(data.invoice_number) if credit_on else data.invoice_number,
-        issue_date=credit_on or facts.invoice.issued_on,
-        due_date=None if credit_on else data.due_date,
+        number=data.invoice_number,
+        issue_date=facts.invoice.issued_on,
+        due_date=data.due_date,
         currency=data.currency,
         buyer_reference=(data.sow_reference or data.engagement_title)[:200],
         note=note,
@@ -161,18 +170,15 @@ def build(facts: Facts, *, document_id: str, head: audit.ChainHead, credit_on: d
         vat_bps=facts.vat_bps,
         totals=totals,
         payment_terms=terms,
-        credits=Reference(data.invoice_number, facts.invoice.issued_on) if credit_on else None,
     )
 
 
-def _issue(session: Session, actor: Actor, facts: Facts, kind: str, credit_on: date | None) -> uuid.UUID | None:
+def _issue(session: Session, actor: Actor, facts: Facts) -> uuid.UUID | None:
     invoice, data = facts.invoice, facts.data
     issued_at = session.execute(text("select now()")).scalar_one()
     transaction_id = receipts.new_transaction_id()
     head = audit.current_head(session, invoice.org_id)
-    content = ubl.render(build(facts, document_id=transaction_id, head=head, credit_on=credit_on))
-    number = rules.credit_note_number(data.invoice_number) if credit_on else data.invoice_number
-    words = "Credit note" if credit_on else "E-invoice"
+    content = ubl.render(build(facts, document_id=transaction_id, head=head))
     return receipts.file_document(
         session,
         actor,
@@ -181,15 +187,23 @@ def _issue(session: Session, actor: Actor, facts: Facts, kind: str, credit_on: d
         issued_at=issued_at,
         transaction_id=transaction_id,
         audited=("document.issued", "invoice", invoice.id),
-        facts={"kind": kind, "invoice_number": number},
+        facts={"kind": "einvoice", "invoice_number": data.invoice_number},
         org_id=invoice.org_id,
-        kind=kind,
+        kind="einvoice",
         invoice_id=invoice.id,
-        title=f"{words} {number} (UBL) — {data.description}"[:300],
-        filename=f"{'credit-note' if credit_on else 'einvoice'}-{number}.xml",
+        title=f"E-invoice {data.invoice_number} (UBL) — {data.description}"[:300],
+        filename=f"einvoice-{data.invoice_number}.xml",
         content_type="application/xml",
         contractor_id=invoice.contractor_id,
         engagement_id=invoice.engagement_id,
+    )
+
+
+def _lock(session: Session, invoice_id) -> None:
+    """One documents job per invoice at a time (a worker may run several jobs at once): an e-invoice committed by one
+    job is seen by the credit-note check of the next, and a void seen by one is seen by the other."""
+    session.execute(
+        text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"invoice-documents:{invoice_id}"}
     )
 
 
@@ -198,13 +212,14 @@ def issue_einvoice(session: Session, actor: Actor, invoice_id) -> Document | Non
     when it is void (a voided authorization gets none after the fact). Conflict, naming what is missing, when its
     problems stop it."""
     with unit_of_work(session):
+        _lock(session, invoice_id)
         if receipt_of(session, invoice_id, "einvoice") is not None:
             return None
         facts = facts_of(session, invoice_id)
         if facts.invoice.status == "void":
             return None
         problems = einvoice_problems(facts)
-        document_id = None if problems else _issue(session, actor, facts, "einvoice", None)
+        document_id = None if problems else _issue(session, actor, facts)
     # Refused after the transaction (which wrote nothing) ended normally: raised inside it, its rollback would expire
     # every object of the session, the PDF issue_invoice_documents issued just before included, which its job then
     # reads after the session is closed (DetachedInstanceError, and the job retried).
@@ -215,15 +230,50 @@ def issue_einvoice(session: Session, actor: Actor, invoice_id) -> Document | Non
 
 def issue_credit_note(session: Session, actor: Actor, invoice_id) -> Document | None:
     """Credit a void invoice's e-invoice in full, once; commit. None when there is nothing to credit (no e-invoice
-    was issued, or the invoice is not void) or it is credited already."""
+    was issued, or the invoice is not void) or it is credited already. The credit note is made from the stored
+    e-invoice itself (services/ubl.credit_note_of): its parties, VAT and figures are the ones it cancels, whatever
+    the details or the agreement say since."""
     with unit_of_work(session):
-        facts = facts_of(session, invoice_id)
-        if facts.invoice.status != "void" or receipt_of(session, invoice_id, "einvoice") is None:
+        _lock(session, invoice_id)
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            raise NotFound()
+        stored = receipt_of(session, invoice_id, "einvoice")
+        if invoice.status != "void" or stored is None or receipt_of(session, invoice_id, "credit_note") is not None:
             return None
-        if receipt_of(session, invoice_id, "credit_note") is not None:
-            return None
-        voided_on = (facts.invoice.voided_at or facts.invoice.updated_at).date()
-        document_id = _issue(session, actor, facts, "credit_note", voided_on)
+        org_name = session.execute(select(Organization.name).where(Organization.id == invoice.org_id)).scalar_one()
+        issued_at = session.execute(text("select now()")).scalar_one()
+        transaction_id = receipts.new_transaction_id()
+        head = audit.current_head(session, invoice.org_id)
+        number = rules.credit_note_number(invoice.invoice_number)
+        content = ubl.credit_note_of(
+            stored.content,
+            number=number,
+            issue_date=(invoice.voided_at or issued_at).date(),
+            note=(
+                f"Self-billing: {org_name} issues this self-billed credit note, cancelling self-billed invoice"
+                f" {invoice.invoice_number} in full. Document {transaction_id}. Audit chain head at issue: {head.line}."
+            ),
+            terms=f"Credits self-billed invoice {invoice.invoice_number} in full: its authorization was voided.",
+        )
+        document_id = receipts.file_document(
+            session,
+            actor,
+            content,
+            head=head,
+            issued_at=issued_at,
+            transaction_id=transaction_id,
+            audited=("document.issued", "invoice", invoice.id),
+            facts={"kind": "credit_note", "invoice_number": number, "credits": stored.transaction_id},
+            org_id=invoice.org_id,
+            kind="credit_note",
+            invoice_id=invoice.id,
+            title=f"Credit note {number} (UBL) — {invoice.description}"[:300],
+            filename=f"credit-note-{number}.xml",
+            content_type="application/xml",
+            contractor_id=invoice.contractor_id,
+            engagement_id=invoice.engagement_id,
+        )
     return session.get(Document, document_id) if document_id else None
 
 

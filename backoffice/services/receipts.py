@@ -321,9 +321,13 @@ def filename_for(invoice_number: str) -> str:
 
 def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None:
     """Render and store the invoice's self-billed invoice (PDF), and audit its hash; commit. Returns None, writing
-    nothing, when the invoice has it already (it is never regenerated)."""
+    nothing, when the invoice has it already (it is never regenerated) or is void."""
     with unit_of_work(session):
         if receipt_of(session, invoice_id) is not None:
+            return None
+        if session.execute(select(Invoice.status).where(Invoice.id == invoice_id)).scalar_one_or_none() == "void":
+            # Voided before it was issued (an approval step rejected it first): no self-billed invoice, nothing to
+            # credit; its page says it is void.
             return None
         data = receipt_data(session, invoice_id)
         issued_at = session.execute(text("select now()")).scalar_one()  # the database's clock, as stored below

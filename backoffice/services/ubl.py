@@ -1,5 +1,6 @@
-"""UBL 2.1 documents per Peppol BIS Self-Billing 3.0 (DESIGN.md section 7b): a self-billed invoice (type 389) or a
-self-billed credit note (type 261), written from an ``EInvoice`` with the standard library's ElementTree.
+"""UBL 2.1 documents per Peppol BIS Self-Billing 3.0 (DESIGN.md section 7b): a self-billed invoice (type 389),
+written from an ``EInvoice`` with the standard library's ElementTree, and the self-billed credit note (type 261)
+that cancels a stored one, made from that document itself.
 
 Nothing here decides an amount: domain.einvoice.totals does, and this module writes its figures in the order the
 UBL 2.1 schema wants each element. tests/integration/test_einvoice_validation.py runs the official rules on what it
@@ -18,7 +19,6 @@ from backoffice.domain.einvoice import (
     INVOICE_TYPE_CODE,
     PROFILE_ID,
     Party,
-    Reference,
     Totals,
     VatCategory,
     to_decimal,
@@ -51,7 +51,6 @@ class EInvoice:
     totals: Totals
     allowance_reason: str = "Retainage withheld, invoiced when released"
     payment_terms: str = ""
-    credits: Reference | None = None  # a credit note: the invoice it credits
 
 
 def _cbc(parent: ET.Element, name: str, text: str, **attrs) -> ET.Element:
@@ -107,29 +106,19 @@ def _tax_category(parent: ET.Element, name: str, category: VatCategory, vat_bps:
 
 
 def render(doc: EInvoice) -> bytes:
-    """The document as UTF-8 XML bytes: an Invoice, or a CreditNote when ``doc.credits`` names an invoice."""
-    credit = doc.credits is not None
-    root_name = "CreditNote" if credit else "Invoice"
-    root = ET.Element(f"{{{_NS[''].format(root=root_name)}}}{root_name}")
+    """The self-billed invoice as UTF-8 XML bytes (its credit note: ``credit_note_of``)."""
+    root = ET.Element(f"{{{_NS[''].format(root='Invoice')}}}Invoice")
     category, cur, t = VatCategory(doc.category), doc.currency, doc.totals
     _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
     _cbc(root, "ProfileID", PROFILE_ID)
     _cbc(root, "ID", doc.number)
     _cbc(root, "IssueDate", doc.issue_date.isoformat())
-    if doc.due_date and not credit:
+    if doc.due_date:
         _cbc(root, "DueDate", doc.due_date.isoformat())
-    _cbc(
-        root,
-        "CreditNoteTypeCode" if credit else "InvoiceTypeCode",
-        CREDIT_NOTE_TYPE_CODE if credit else INVOICE_TYPE_CODE,
-    )
+    _cbc(root, "InvoiceTypeCode", INVOICE_TYPE_CODE)
     _cbc(root, "Note", doc.note)
     _cbc(root, "DocumentCurrencyCode", cur)
     _cbc(root, "BuyerReference", doc.buyer_reference)
-    if credit:
-        reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
-        _cbc(reference, "ID", doc.credits.number)
-        _cbc(reference, "IssueDate", doc.credits.issue_date.isoformat())
     vat_ids = category is not VatCategory.NOT_SUBJECT
     _party(root, "AccountingSupplierParty", doc.seller, vat_ids=vat_ids)
     _party(root, "AccountingCustomerParty", doc.buyer, vat_ids=vat_ids)
@@ -157,9 +146,9 @@ def render(doc: EInvoice) -> bytes:
         _amount(money, "PayableRoundingAmount", t.rounding, cur)
     _amount(money, "PayableAmount", t.payable, cur)
     for number, line in enumerate(t.lines, start=1):
-        element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
+        element = _cac(root, "InvoiceLine")
         _cbc(element, "ID", str(number))
-        _cbc(element, "CreditedQuantity" if credit else "InvoicedQuantity", "1", unitCode="C62")
+        _cbc(element, "InvoicedQuantity", "1", unitCode="C62")
         _amount(element, "LineExtensionAmount", line.amount, cur)
         item = _cac(element, "Item")
         if line.description:
@@ -167,5 +156,48 @@ def render(doc: EInvoice) -> bytes:
         _cbc(item, "Name", line.name)
         _tax_category(item, "ClassifiedTaxCategory", category, doc.vat_bps, reason=False)
         _amount(_cac(element, "Price"), "PriceAmount", line.amount, cur)
+    ET.indent(root)
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def credit_note_of(invoice: bytes, *, number: str, issue_date: date, note: str, terms: str) -> bytes:
+    """The self-billed credit note (type 261) that cancels the stored e-invoice ``invoice`` in full: its parties, VAT,
+    lines and totals exactly as that document states them (whatever the profiles say since), under its own number,
+    date and note, referring to the invoice it credits."""
+    source = ET.fromstring(invoice)
+    invoice_ns = _NS[""].format(root="Invoice")
+    if source.tag != f"{{{invoice_ns}}}Invoice":
+        raise ValueError("a credit note credits a UBL Invoice")
+    cbc, cac = _NS["cbc"], _NS["cac"]
+    root = ET.Element(f"{{{_NS[''].format(root='CreditNote')}}}CreditNote")
+    original_number = source.findtext(f"{{{cbc}}}ID")
+    original_date = source.findtext(f"{{{cbc}}}IssueDate")
+    renamed = {
+        f"{{{cac}}}InvoiceLine": f"{{{cac}}}CreditNoteLine",
+        f"{{{cbc}}}InvoicedQuantity": f"{{{cbc}}}CreditedQuantity",
+    }
+    for child in source:
+        tag = child.tag
+        if tag == f"{{{cbc}}}ID":
+            _cbc(root, "ID", number)
+        elif tag == f"{{{cbc}}}IssueDate":
+            _cbc(root, "IssueDate", issue_date.isoformat())
+        elif tag == f"{{{cbc}}}DueDate":
+            continue  # a credit note falls due on nothing
+        elif tag == f"{{{cbc}}}InvoiceTypeCode":
+            _cbc(root, "CreditNoteTypeCode", CREDIT_NOTE_TYPE_CODE)
+        elif tag == f"{{{cbc}}}Note":
+            _cbc(root, "Note", note)
+        elif tag == f"{{{cac}}}PaymentTerms":
+            _cbc(_cac(root, "PaymentTerms"), "Note", terms)
+        else:
+            root.append(child)
+            if tag == f"{{{cbc}}}BuyerReference":
+                reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
+                _cbc(reference, "ID", original_number)
+                _cbc(reference, "IssueDate", original_date)
+            for element in child.iter():
+                element.tag = renamed.get(element.tag, element.tag)
+            child.tag = renamed.get(child.tag, child.tag)
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
