@@ -136,6 +136,12 @@ def upgrade() -> None:
         alter table documents add constraint documents_self_billed_terms check (
             (kind = 'self_billed_invoice') = (acceptance_days is not null and vat_category is not null
                                               and vat_bps is not null));
+        -- Contractors now read their own contractor's documents of every kind (sql/data_room.sql): an invoice's
+        -- documents are its contractor's, which the database holds rather than trusts.
+        create unique index if not exists invoices_contractor_key on invoices (org_id, id, contractor_id);
+        alter table documents drop constraint if exists documents_invoice_contractor_fkey;
+        alter table documents add constraint documents_invoice_contractor_fkey
+            foreign key (org_id, invoice_id, contractor_id) references invoices (org_id, id, contractor_id);
         -- A contractor's home lists its self-billed invoices awaiting an answer (queries/self_billing.to_answer).
         create index if not exists documents_self_billed_by_contractor
             on documents (org_id, contractor_id, issued_at) where kind = 'self_billed_invoice';
@@ -147,6 +153,8 @@ def downgrade() -> None:
     op.execute("""
         drop index if exists documents_by_sha256;
         drop index if exists documents_self_billed_by_contractor;
+        alter table documents drop constraint if exists documents_invoice_contractor_fkey;
+        drop index if exists invoices_contractor_key;
         alter table documents drop constraint if exists documents_self_billed_terms,
             drop column if exists vat_category, drop column if exists vat_bps, drop column if exists acceptance_days;
         alter table documents disable trigger documents_append_only;

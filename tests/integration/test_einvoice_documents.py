@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 from kit.einvoicing import agree, save_details
 from kit.engagements import owner_query, sign_in
 from kit.jobs import run_jobs
@@ -14,6 +15,7 @@ from kit.money import active_engagement, approve, invoice, party
 from kit.money_pages import date_back
 from kit.peppol import validate
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from backoffice.services import approvals, einvoices
 from backoffice.services.approvals import PolicyInput, StepInput
@@ -132,3 +134,20 @@ def test_an_agreement_dated_after_the_invoice_gives_it_no_e_invoice(act_as, admi
     assert set(documents(admin_engine, inv["id"])) == {"self_billed_invoice"}
     (problem,) = einvoices.problems_for(sign_in(act_as, world.finance, world.org_a)[0], inv["id"])
     assert "after this invoice" in problem and "art. 224" in problem
+
+
+def test_an_invoices_document_is_its_own_contractors_and_no_other(act_as, admin_engine, world):
+    # Contractors read their own contractor's documents: the database holds a document to its invoice's contractor.
+    p = party(world)
+    _, (milestone,) = active_engagement(act_as, admin_engine, p, ("500.00",))
+    inv = approve(act_as, admin_engine, p, milestone)
+    with admin_engine.connect() as conn, pytest.raises(IntegrityError, match="documents_invoice_contractor_fkey"):
+        conn.execute(
+            text(
+                "insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content, size_bytes,"
+                " sha256, contractor_id, engagement_id)"
+                " select org_id, 'self_billed_invoice', id, 'TX-00000000000000000001', 'x', 'x.pdf', '%PDF'::bytea, 4,"
+                " encode(sha256('%PDF'::bytea), 'hex'), :other, engagement_id from invoices where id = :i"
+            ),
+            {"i": inv["id"], "other": world.contractor_y},
+        )
