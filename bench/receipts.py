@@ -51,7 +51,7 @@ from backoffice import embedded, schema
 from backoffice.db import make_engine, make_session_factory, present_sign_in, set_context
 from backoffice.domain.roles import Role
 from backoffice.queries.identity import actor_for
-from backoffice.services import audit, bootstrap, einvoices, engagements, receipts, schedule
+from backoffice.services import audit, bootstrap, data_room, einvoices, engagements, receipts, schedule
 from backoffice.services.demo_evidence import photo_png
 from backoffice.services.evidence import UploadedFile
 from backoffice.services.notifications import worker_actor
@@ -317,10 +317,10 @@ def main() -> None:
             session.rollback()
 
         # --- render only ---------------------------------------------------------------------------------
-        receipts.render_pdf(base, issued_at=issued_at, transaction_id=receipts.new_transaction_id())  # warm-up
+        receipts.render_pdf(base, issued_at=issued_at, transaction_id=data_room.new_transaction_id())  # warm-up
         samples, pdfs = [], []
         for data in variants(base, args.renders):
-            transaction_id = receipts.new_transaction_id()
+            transaction_id = data_room.new_transaction_id()
             t0 = time.perf_counter()
             pdf = receipts.render_pdf(data, issued_at=issued_at, transaction_id=transaction_id)
             samples.append((time.perf_counter() - t0) * 1000)
@@ -367,7 +367,7 @@ def main() -> None:
         ubl_ms = []
         for _ in range(args.renders):
             t0 = time.perf_counter()
-            xml = einvoices.ubl.render(einvoices.build(facts, document_id=receipts.new_transaction_id(), head=head))
+            xml = einvoices.ubl.render(einvoices.build(facts, document_id=data_room.new_transaction_id(), head=head))
             ubl_ms.append((time.perf_counter() - t0) * 1000)
         print(f"ubl_render_median: {statistics.median(ubl_ms):.2f} ms ({len(xml) / 1024:.1f} KiB)")
         einvoice_ms = []

@@ -29,7 +29,7 @@ from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
 from backoffice.models import Document, Invoice, Organization
 from backoffice.queries.notifications import receipt_of
-from backoffice.services import audit, receipts, ubl
+from backoffice.services import audit, data_room, receipts, ubl
 from backoffice.services import einvoice_profiles as profiles
 from backoffice.services.einvoice_profiles import ORG_DETAILS
 
@@ -176,10 +176,10 @@ def build(facts: Facts, *, document_id: str, head: audit.ChainHead) -> ubl.EInvo
 def _issue(session: Session, actor: Actor, facts: Facts) -> uuid.UUID | None:
     invoice, data = facts.invoice, facts.data
     issued_at = session.execute(text("select now()")).scalar_one()
-    transaction_id = receipts.new_transaction_id()
+    transaction_id = data_room.new_transaction_id()
     head = audit.current_head(session, invoice.org_id)
     content = ubl.render(build(facts, document_id=transaction_id, head=head))
-    return receipts.file_document(
+    return data_room.file_document(
         session,
         actor,
         content,
@@ -243,7 +243,7 @@ def issue_credit_note(session: Session, actor: Actor, invoice_id) -> Document | 
             return None
         org_name = session.execute(select(Organization.name).where(Organization.id == invoice.org_id)).scalar_one()
         issued_at = session.execute(text("select now()")).scalar_one()
-        transaction_id = receipts.new_transaction_id()
+        transaction_id = data_room.new_transaction_id()
         head = audit.current_head(session, invoice.org_id)
         number = rules.credit_note_number(invoice.invoice_number)
         content = ubl.credit_note_of(
@@ -256,7 +256,7 @@ def issue_credit_note(session: Session, actor: Actor, invoice_id) -> Document | 
             ),
             terms=f"Credits self-billed invoice {invoice.invoice_number} in full: its authorization was voided.",
         )
-        document_id = receipts.file_document(
+        document_id = data_room.file_document(
             session,
             actor,
             content,

@@ -15,17 +15,12 @@ updates and deletes.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from backoffice import formatting
@@ -48,7 +43,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.queries.notifications import receipt_of
-from backoffice.services import audit
+from backoffice.services import audit, data_room
 
 _documents = Environment(
     loader=PackageLoader("backoffice", "templates/documents"), autoescape=select_autoescape(["html"])
@@ -254,39 +249,6 @@ def billed_tasks(session: Session, invoice: Invoice) -> list:
     )
 
 
-def new_transaction_id() -> str:
-    return "TX-" + secrets.token_hex(10).upper()
-
-
-FONTS = Path(__file__).resolve().parent.parent / "static" / "vendor" / "fonts"
-_fonts_registered = False
-
-
-def _register_fonts() -> None:
-    """DejaVu Sans (vendored, 2.37) instead of the PDF base fonts, which only know Windows-1252: a payee
-    called Łódź or Дмитрий, or an amount in zł or ₹, is written as named. Registered with ReportLab once
-    per process, so no render parses the font files again."""
-    global _fonts_registered
-    if _fonts_registered:
-        return
-    from reportlab.lib.fonts import addMapping
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-    from xhtml2pdf import default
-
-    for name, file in (
-        ("DejaVuSans", "DejaVuSans-2.37.ttf"),
-        ("DejaVuSans-Bold", "DejaVuSans-Bold-2.37.ttf"),
-        ("DejaVuSansMono", "DejaVuSansMono-2.37.ttf"),
-    ):
-        pdfmetrics.registerFont(TTFont(name, str(FONTS / file)))
-    for bold, italic in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        addMapping("DejaVuSans", bold, italic, "DejaVuSans-Bold" if bold else "DejaVuSans")
-        addMapping("DejaVuSansMono", bold, italic, "DejaVuSansMono")
-    default.DEFAULT_FONT.update({"dejavusans": "DejaVuSans", "dejavusansmono": "DejaVuSansMono"})
-    _fonts_registered = True
-
-
 def render_pdf(
     data: ReceiptData, *, issued_at: datetime, transaction_id: str, audit_head: audit.ChainHead | None = None
 ) -> bytes:
@@ -300,19 +262,7 @@ def render_pdf(
         approved_at=formatting.moment(data.approved_at, data.locale),
         due_date=formatting.day(data.due_date, data.locale),
     )
-    return html_to_pdf(html, "the self-billed invoice")
-
-
-def html_to_pdf(html: str, what: str) -> bytes:
-    """A document of the data room (templates/documents/) as PDF bytes, in the vendored fonts."""
-    from xhtml2pdf import pisa  # imported here: the web process never renders PDFs
-
-    _register_fonts()
-    out = io.BytesIO()
-    result = pisa.CreatePDF(html, dest=out, encoding="utf-8")
-    if result.err:
-        raise RuntimeError(f"xhtml2pdf could not render {what} ({result.err} error(s))")
-    return out.getvalue()
+    return data_room.html_to_pdf(html, "the self-billed invoice")
 
 
 def filename_for(invoice_number: str) -> str:
@@ -331,13 +281,13 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
             return None
         data = receipt_data(session, invoice_id)
         issued_at = session.execute(text("select now()")).scalar_one()  # the database's clock, as stored below
-        transaction_id = new_transaction_id()
+        transaction_id = data_room.new_transaction_id()
         invoice = session.get(Invoice, invoice_id)
         # Any head the trail held is one it must keep holding: no lock, the render does not hold up the
         # organization's other writers. The database refuses a head that is not in the trail.
         head = audit.current_head(session, invoice.org_id)
         pdf = render_pdf(data, issued_at=issued_at, transaction_id=transaction_id, audit_head=head)
-        document_id = file_document(
+        document_id = data_room.file_document(
             session,
             actor,
             pdf,
@@ -363,56 +313,3 @@ def issue_receipt(session: Session, actor: Actor, invoice_id) -> Document | None
         if document_id is None:  # another job stored it first, between our check and our insert
             return None
     return session.get(Document, document_id)
-
-
-def file_document(
-    session: Session,
-    actor: Actor,
-    pdf: bytes,
-    *,
-    head,
-    issued_at: datetime,
-    transaction_id: str,
-    audited: tuple[str, str, uuid.UUID],
-    facts: dict,
-    **columns,
-) -> uuid.UUID | None:
-    """Store a generated PDF in the data room once (receipts, remittance advices) with the audit chain head it
-    carries, and audit its sha256 under ``audited`` (action, entity type, id) with ``facts``. None when another job
-    stored it first. In the caller's transaction; the database checks the bytes hash to the sha256 given."""
-    digest = hashlib.sha256(pdf).hexdigest()
-    document_id = session.execute(
-        insert(Document)
-        .values(
-            transaction_id=transaction_id,
-            content=pdf,
-            size_bytes=len(pdf),
-            sha256=digest,
-            issued_at=issued_at,
-            audit_head_seq=head.seq,
-            audit_head_hash=head.hash,
-            **columns,
-        )
-        .on_conflict_do_nothing()
-        .returning(Document.id)
-    ).scalar_one_or_none()
-    if document_id is None:
-        return None
-    action, entity_type, entity_id = audited
-    audit.record(
-        session,
-        actor,
-        action,
-        entity_type,
-        entity_id,
-        {
-            "document_id": str(document_id),
-            "filename": columns["filename"],
-            "sha256": digest,
-            "size_bytes": len(pdf),
-            "transaction_id": transaction_id,
-            **facts,
-            "audit_head": {"seq": head.seq, "hash": head.hash},
-        },
-    )
-    return document_id

@@ -31,7 +31,7 @@ from backoffice.jobs import queue
 from backoffice.models import Contractor, Document, Engagement, Invoice, Organization, Payment
 from backoffice.queries.notifications import remittance_advice
 from backoffice.services import audit
-from backoffice.services.receipts import file_document, html_to_pdf, new_transaction_id
+from backoffice.services.data_room import file_document, html_to_pdf, new_transaction_id
 
 RUN_EVENT = "payment.run"
 

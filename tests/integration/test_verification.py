@@ -1,7 +1,7 @@
 """Documents anyone can verify (issue 21, item 6): services/verification and `backoffice verify FILE…`.
 
 A self-billed invoice's PDF is issued by services/receipts as the organization's worker, and a UBL-like e-invoice is
-filed through receipts.file_document (kit.verification); both carry their id (TX-…) and the chain head at issue, and
+filed through data_room.file_document (kit.verification); both carry their id (TX-…) and the chain head at issue, and
 the trail records their sha256. A file is verified when its bytes are a document's, the trail still records them, and
 the trail still holds the head the document states. The command runs as the owner role and names the organization
 that issued the file; the page's session (a finance user's, an admin's) finds its own organization's documents only.

@@ -1,6 +1,6 @@
 """Documents to verify (services/verification), issued the way the app issues them: a self-billed invoice's PDF
 rendered and stored by services/receipts as the organization's worker, and a UBL-like e-invoice filed through
-receipts.file_document with the chain head and the audit event every document gets. Read back as the owner role."""
+data_room.file_document with the chain head and the audit event every document gets. Read back as the owner role."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from backoffice.db import unit_of_work
-from backoffice.services import audit, receipts
+from backoffice.services import audit, data_room, receipts
 from backoffice.services.notifications import worker_actor
 from kit.engagements import owner_query
 from kit.money import approved_invoices, party
@@ -56,8 +56,8 @@ def file_einvoice(session, org_id, invoice: dict):
     """File a UBL-like e-invoice for ``invoice`` as the organization's worker (a worker-role session): its id."""
     with unit_of_work(session):
         head = audit.current_head(session, org_id)
-        transaction_id = receipts.new_transaction_id()
-        document_id = receipts.file_document(
+        transaction_id = data_room.new_transaction_id()
+        document_id = data_room.file_document(
             session,
             worker_actor(org_id),
             ubl_like(transaction_id, invoice["invoice_number"]),

@@ -2,7 +2,7 @@
 issued it, unchanged, and whether the audit chain still holds the head it states.
 
 The documents are issued as the app issues them (kit.verification: the self-billed invoice's PDF by services/receipts
-as the worker, a UBL-like e-invoice through receipts.file_document). Uploads go through the real multipart form with
+as the worker, a UBL-like e-invoice through data_room.file_document). Uploads go through the real multipart form with
 its CSRF token. Owners and contractors are refused; another organization's admin is told the file is not one of
 theirs; a missing or empty file is a 422 with the message at the field; a file past the page's limit is a 413 that
 says why. The data room and the audit trail link to the page.
