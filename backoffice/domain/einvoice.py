@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from backoffice.domain.currency import minor_units
+from backoffice.domain.endpoint_ids import endpoint_problem
 from backoffice.domain.money import allocate, round_half_up
 
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:selfbilling:3.0"
@@ -194,6 +195,8 @@ class Party:
         return self.tax_id if self.tax_scheme == "VAT" else ""
 
 
+# What missing_details says of an endpoint id the official rules refuse (domain.endpoint_ids).
+VALID_ENDPOINT = "a Peppol endpoint id the rules accept"
 _REQUIRED = (("legal_name", "legal name"), ("street", "street"), ("city", "city"), ("country", "country"))
 
 
@@ -203,6 +206,9 @@ def missing_details(party: Party) -> list[str]:
     missing = [words for field, words in _REQUIRED if not getattr(party, field).strip()]
     if not (party.endpoint_scheme and party.endpoint_id):
         missing.append("Peppol endpoint (scheme and id)")
+    elif endpoint_problem(party.endpoint_scheme, party.endpoint_id):
+        # Saved before the form checked it: the official rules refuse the whole e-invoice for it.
+        missing.append(VALID_ENDPOINT)
     return missing
 
 
@@ -211,8 +217,12 @@ def party_problems(party: Party | None, who: str) -> list[str]:
     e-invoicing details (Settings → E-invoicing)" or "Acme's e-invoicing details")."""
     if party is None:
         return [f"No e-invoicing details yet: add {who}."]
-    missing = missing_details(party)
-    return [f"Missing {', '.join(missing)} in {who}."] if missing else []
+    missing = [words for words in missing_details(party) if words != VALID_ENDPOINT]
+    found = [f"Missing {', '.join(missing)} in {who}."] if missing else []
+    problem = endpoint_problem(party.endpoint_scheme, party.endpoint_id) if party.endpoint_id else None
+    if problem:
+        found.append(f"The Peppol endpoint id {party.endpoint_id} in {who} is one the Peppol rules refuse. {problem}")
+    return found
 
 
 def vat_problems(

@@ -25,6 +25,7 @@ from backoffice.domain.einvoice import (
     ENDPOINT_SCHEMES,
     Party,
     VatCategory,
+    endpoint_problem,
     missing_details,
     vat_problems,
     vat_rate_problem,
@@ -114,6 +115,10 @@ def clean(data: ProfileInput, *, seller: bool) -> dict:
         errors["endpoint_scheme"] = "Choose the scheme of this Peppol endpoint id, or clear the id."
     elif values["endpoint_scheme"] and not values["endpoint_id"] and "endpoint_scheme" not in errors:
         errors["endpoint_id"] = "Enter the Peppol endpoint id for this scheme, or choose no scheme."
+    elif "endpoint_scheme" not in errors and (
+        problem := endpoint_problem(values["endpoint_scheme"], values["endpoint_id"])
+    ):  # the official rules would refuse every e-invoice naming it (PEPPOL-COMMON-R040 to R050)
+        errors["endpoint_id"] = problem
     values["vat_category"], values["vat_bps"] = _vat(data, seller, errors)
     if errors:
         raise ValidationError(errors)

@@ -33,6 +33,8 @@ from backoffice.services import audit
 # The largest file the page takes (web/uploads.py): a self-billed invoice's PDF is tens of kilobytes, its UBL less;
 # a remittance advice listing many invoices stays far below this.
 MAX_VERIFY_BYTES = 20 * 1024 * 1024
+# The document ids of a file not issued as it is that are looked up (and named in the verdict): the first few.
+IDS_LOOKED_UP = 5
 
 
 @dataclass(frozen=True)
@@ -173,11 +175,13 @@ def shown_name(filename: str) -> str:
 
 def _not_issued(session: Session, content: bytes, filename: str, digest: str, issuer: str) -> Verdict:
     named_ids = document_ids_in(content)
-    named = None
-    for transaction_id in named_ids:  # its own id comes first: a PDF's title, a UBL's first note
-        named = _document(session, Document.transaction_id == transaction_id)
-        if named is not None:
-            break
+    # Its own id comes first (a PDF's title, a UBL's first note), so a few are enough to find the document a changed
+    # copy claims to be; a file of a million ids is answered with one lookup of those few, not a million.
+    looked_up = named_ids[:IDS_LOOKED_UP]
+    found: dict[str, IssuedDocument] = {}
+    for document in _documents(session, Document.transaction_id.in_(looked_up)) if looked_up else []:
+        found.setdefault(document.transaction_id, document)  # the oldest, as _document takes
+    named = next((found[t] for t in looked_up if t in found), None)
     end_read(session)
     if named is not None:
         summary = (
@@ -187,10 +191,7 @@ def _not_issued(session: Session, content: bytes, filename: str, digest: str, is
         lines = (f"this file's sha256: {digest} ({len(content):,} bytes)", f"the sha256 issued: {named.sha256}")
     else:
         summary = f"not a document {issuer} issued"
-        lines = (
-            f"no document has its sha256 ({digest})",
-            f"it names {', '.join(named_ids)}, which is not one either" if named_ids else "it names no document id",
-        )
+        lines = (f"no document has its sha256 ({digest})", _ids_named(looked_up, len(named_ids) - len(looked_up)))
     return Verdict(
         filename=filename,
         sha256=digest,
@@ -205,10 +206,28 @@ def _not_issued(session: Session, content: bytes, filename: str, digest: str, is
     )
 
 
+def _ids_named(looked_up: list[str], more: int) -> str:
+    if not looked_up:
+        return "it names no document id"
+    if more:
+        return (
+            f"it names {', '.join(looked_up)} and {more:,} more: none of the first {len(looked_up)} is one either"
+            " (a document names its own id first; the rest were not looked up)"
+        )
+    if len(looked_up) == 1:
+        return f"it names {looked_up[0]}, which is not one either"
+    return f"it names {', '.join(looked_up)}, none of which is one either"
+
+
 def _document(session: Session, where) -> IssuedDocument | None:
-    # The oldest if two matched: two documents cannot have the same bytes (each carries its own random TX id), and a
-    # TX id is unique in its organization, drawn from 2^80 values.
-    row = session.execute(
+    found = _documents(session, where, limit=1)
+    return found[0] if found else None
+
+
+def _documents(session: Session, where, *, limit: int | None = None) -> list[IssuedDocument]:
+    # The oldest first if two matched: two documents cannot have the same bytes (each carries its own random TX id),
+    # and a TX id is unique in its organization, drawn from 2^80 values.
+    rows = session.execute(
         select(
             Document.id,
             Document.org_id,
@@ -227,9 +246,9 @@ def _document(session: Session, where) -> IssuedDocument | None:
         .outerjoin(Invoice, (Invoice.org_id == Document.org_id) & (Invoice.id == Document.invoice_id))
         .where(where)
         .order_by(Document.issued_at, Document.id)
-        .limit(1)
-    ).one_or_none()
-    return IssuedDocument(**row._mapping) if row is not None else None
+        .limit(limit)
+    ).all()
+    return [IssuedDocument(**row._mapping) for row in rows]
 
 
 def _break(broken: ChainBreak) -> str:

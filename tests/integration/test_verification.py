@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from kit.audit import newest_events_cut
 from kit.engagements import owner_query
 from kit.verification import Issued, issue_documents, one_byte_changed, recorded_at
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from backoffice.cli import main
 from backoffice.db import make_session_factory, unit_of_work
@@ -227,6 +227,55 @@ def test_a_document_whose_issue_event_was_cut_from_the_trail_is_not_verified(
         f"its bytes are the ones issued (sha256 {xml['sha256']}), but the audit trail no longer holds the event that"
         " recorded them"
     )
+
+
+# --- a file of many ids (review finding 11) -----------------------------------------------------------
+
+
+def fake_ids(n: int) -> list[str]:
+    return [f"TX-{i:020X}" for i in range(1, n + 1)]
+
+
+@pytest.fixture
+def statements(admin_engine):
+    """The SQL statements the owner's session sends while the test runs."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(admin_engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(admin_engine, "before_cursor_execute", record)
+
+
+def test_a_file_of_ten_thousand_ids_is_answered_with_one_lookup_of_the_first_five(owner_session, statements):
+    ids = fake_ids(10_000)
+    verdict = verify_file(owner_session, " ".join(ids).encode(), "ids.txt")
+
+    assert (verdict.ok, verdict.document) == (False, None)
+    assert verdict.lines[1] == (
+        f"it names {', '.join(ids[:5])} and 9,995 more: none of the first 5 is one either"
+        " (a document names its own id first; the rest were not looked up)"
+    )
+    lookups = [s for s in statements if "documents.transaction_id IN" in s]
+    assert len(lookups) == 1 and len(statements) <= 3  # the file's sha256, its first ids; nothing per id
+
+
+def test_a_changed_copy_among_many_ids_is_still_found_by_the_id_it_names_first(owner_session, issued, statements):
+    pdf = issued.pdf
+    content = one_byte_changed(pdf["content"]) + " ".join(fake_ids(10_000)).encode()
+    verdict = verify_file(owner_session, content, pdf["filename"])
+
+    assert verdict.document is not None and verdict.document.id == pdf["id"]
+    assert verdict.summary.startswith(f"this file names document {pdf['transaction_id']}")
+    assert len([s for s in statements if "documents.transaction_id IN" in s]) == 1
+
+
+def test_a_few_ids_are_all_named_without_more(owner_session):
+    ids = fake_ids(3)
+    verdict = verify_file(owner_session, " ".join(ids * 2).encode(), "ids.txt")  # each once, in order
+    assert verdict.lines[1] == f"it names {', '.join(ids)}, none of which is one either"
 
 
 # --- the command ---------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ worker (jobs_kit.run_jobs) renders and stores each one. Finance and admins list 
 the message at the field) and download them as attachments, byte for byte as stored, with their sha256
 in the ETag. Owners and contractors get a 404 for the room as if it did not exist; a contractor's user downloads
 its own contractor's documents and gets a 404 for any other, as an owner does for every one and another
-organization's admin for this one's. The invoice's page links its self-billed invoice for finance only.
+organization's admin for this one's. The invoice's page lists its self-billed invoice in its "Self-billed invoice"
+section for finance, admins and the invoice's own contractor; owners see no such section.
 """
 
 from __future__ import annotations
@@ -97,16 +98,22 @@ def test_finance_and_admins_see_every_receipt_with_its_transaction_and_download(
         assert download_link(doc["id"]) in row
 
 
-def test_an_empty_data_room_says_receipts_come_after_authorizations(app, login, world):
+EMPTY_ROOM = (
+    "No documents yet. A self-billed invoice is issued for every payment authorized by an approval or a retainage"
+    " release, a moment after it happens."
+)
+
+
+def test_an_empty_data_room_says_self_billed_invoices_come_after_authorizations(app, login, world):
     html = signed_in(app, login, world.finance).get("/documents/").get_data(as_text=True)
-    assert "No receipts yet." in html
+    assert EMPTY_ROOM in html
     assert listed(html) == []
 
 
-def test_another_organizations_admin_sees_none_of_this_organizations_receipts(app, login, world, room):
+def test_another_organizations_admin_sees_none_of_this_organizations_documents(app, login, world, room):
     html = signed_in(app, login, world.admin_b).get("/documents/").get_data(as_text=True)
     assert listed(html) == []
-    assert "No receipts yet." in html
+    assert EMPTY_ROOM in html
     assert room["x"]["transaction_id"] not in html
 
 
@@ -254,38 +261,48 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, room):
 # --- the invoice page and the navigation --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who", ["finance", "admin"])
-def test_the_invoice_page_links_its_receipt_for_finance_and_admins(app, login, world, room, who):
+def documents_section(html: str) -> str | None:
+    """The invoice page's "Self-billed invoice" section (templates/payments/_documents.html), or None."""
+    match = re.search(r'<section id="documents".*?</section>', html, re.DOTALL)
+    return match.group(0) if match else None
+
+
+@pytest.mark.parametrize("who", ["finance", "admin", "contractor_x_user"])
+def test_the_invoice_page_lists_its_self_billed_invoice_for_finance_admins_and_its_contractor(
+    app, login, world, room, who
+):
     doc = room["x"]
     html = signed_in(app, login, getattr(world, who)).get(f"/invoices/{doc['invoice_id']}").get_data(as_text=True)
-    link = re.search(r'<p class="receipt-link">.*?</p>', html, re.DOTALL)
-    assert link, "the receipt link"
-    assert download_link(doc["id"]) in link.group(0)
-    assert f"self-billed-invoice-{doc['invoice_number']}.pdf" in link.group(0)
-    assert doc["transaction_id"] in link.group(0)
+    section = documents_section(html)
+    assert section, "the invoice's documents"
+    assert '<h2 id="documents-heading">Self-billed invoice</h2>' in section
+    assert re.search(rf"{download_link(doc['id'])}[^>]*>Self-billed invoice \(PDF\)</a>", section)
+    assert f"self-billed-invoice-{doc['invoice_number']}.pdf" in section
+    assert doc["transaction_id"] in section and doc["sha256"][:16] in section
+    assert "is being issued" not in section
 
 
-def test_the_invoice_page_says_the_receipt_is_coming_before_the_worker_issues_it(
+def test_the_invoice_page_says_the_self_billed_invoice_is_coming_before_the_worker_issues_it(
     app, login, app_sessions, admin_engine, world
 ):
     eid = active_engagement(app_sessions, world, rows=ONE_ROW)
     (mid,) = milestone_ids(admin_engine, eid)
     invoice_id = approve(app_sessions, world, mid)
     html = signed_in(app, login, world.finance).get(f"/invoices/{invoice_id}").get_data(as_text=True)
-    assert "The receipt is being issued" in html
-    assert "/documents/" in html and "/download" not in html
+    section = documents_section(html)
+    assert section and "The self-billed invoice is being issued" in section
+    assert 'href="/documents/"' in section and "/download" not in section  # the data room, nothing to download yet
 
 
-@pytest.mark.parametrize("who", ["owner", "contractor_x_user"])
-def test_the_invoice_page_shows_no_receipt_to_owners_or_contractors(app, login, world, room, who):
+def test_the_invoice_page_shows_owners_no_documents(app, login, world, room):
     doc = room["x"]
-    response = signed_in(app, login, getattr(world, who)).get(f"/invoices/{doc['invoice_id']}")
+    response = signed_in(app, login, world.owner).get(f"/invoices/{doc['invoice_id']}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200  # they see the payment itself...
     assert doc["invoice_number"] in html
-    assert "/documents/" not in html  # ...but not its receipt
+    assert documents_section(html) is None  # ...but not its documents
+    assert "/documents/" not in html
     assert doc["transaction_id"] not in html
-    assert "receipt-link" not in html
 
 
 @pytest.mark.parametrize(

@@ -552,7 +552,12 @@ def empty_state(html: str) -> str:
         ("finance", "/batches/", "select authorized payments", "/payments/"),
         ("finance", "/retainage/", "as approvals reach the payment queue", "/payments/"),
         ("owner", "/retainage/", "approve submitted work in the review queue", "/reviews/"),
-        ("finance", "/documents/", "No receipts yet. One is issued for every payment authorized", None),
+        (
+            "finance",
+            "/documents/",
+            "No documents yet. A self-billed invoice is issued for every payment authorized",
+            None,
+        ),
         ("owner", "/notifications/", "No notifications yet.", None),
         ("admin", "/admin/outbox/", "No emails yet.", None),
         ("contractor_x_user", "/invoices/", "When a project owner approves a milestone you submitted", None),

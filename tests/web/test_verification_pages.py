@@ -150,3 +150,13 @@ def test_a_post_without_the_csrf_token_is_refused(app, login, world, issued):
 def test_the_data_room_and_the_audit_trail_link_to_the_page(app, login, world, page):
     html = signed_in(app, login, world.finance).get(page).get_data(as_text=True)
     assert f'href="{PAGE}"' in html
+
+
+def test_a_file_of_ten_thousand_ids_gets_an_answer_naming_the_first_five(app, login, world):
+    ids = [f"TX-{i:020X}" for i in range(1, 10_001)]
+    response = upload(signed_in(app, login, world.finance), "\n".join(ids).encode(), "ids.xml")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert panel(html) == "Not verified: ids.xml Not a document this organization issued."
+    assert set(re.findall(r"TX-[0-9A-F]{20}", html)) == set(ids[:5])
+    assert f"It names {', '.join(ids[:5])} and 9,995 more: none of the first 5 is one either" in visible_text(html)
