@@ -110,7 +110,7 @@ def test_the_settings_page_links_to_e_invoicing_where_an_admin_fills_in_the_orga
         " Nothing is on file yet."
     )
     assert input_value(page, "legal_name") == f"Org A {world.suffix}"  # starts from the organization's name
-    assert '<option value="0106">KvK number (NL) (0106)</option>' in page
+    assert '<option value="0106">0106 — KvK number (NL)</option>' in page
     assert '<option value="NL">Netherlands</option>' in page
     response = post(admin, "/settings/e-invoicing", ORG)
     assert response.status_code == 303 and response.headers["Location"].endswith("/settings/e-invoicing")
@@ -197,7 +197,7 @@ def test_finance_reads_the_organizations_details_and_settings_in_words_but_chang
     assert "/settings/e-invoicing" in links(finance.get("/").get_data(as_text=True))  # finance's navigation
     page = finance.get("/settings/e-invoicing").get_data(as_text=True)
     text = visible_text(page)
-    assert "Org A BV" in text and "Netherlands" in text and "KvK number (NL) (0106)" in text
+    assert "Org A BV" in text and "Netherlands" in text and "0106 — KvK number (NL)" in text
     assert "VAT number NL123456789B01" in text and "14" in text and "Not required" in text
     assert 'action="/settings/e-invoicing' not in page
     assert 'name="legal_name"' not in page and 'name="acceptance_days"' not in page
