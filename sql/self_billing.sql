@@ -116,6 +116,17 @@ begin
 end
 $$;
 
+-- What the payment guards below add to their refusal (the services show it beside the refusal): a rejection stops
+-- payment wherever, the rest only where the organization requires acceptance.
+create or replace function acceptance_hint(p_state text) returns text
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select case p_state
+    when 'rejected' then 'A rejected self-billed invoice is not paid until the contractor accepts it.'
+    else 'The organization requires the contractor''s acceptance before payment.'
+  end
+$$;
+revoke all on function acceptance_hint(text) from public;
+
 -- An invoice's state now, read as the owner (a guard's helper: the worker may not read every table it reads).
 create or replace function invoice_acceptance(p_org_id uuid, p_invoice_id uuid) returns text
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
@@ -133,7 +144,9 @@ revoke all on function invoice_acceptance(uuid, uuid) from public;
 -- The current organization's invoices among p_invoice_ids (NULL: every open one) whose contractor's answer stops
 -- their payment, with the state: for the payment doors and the "why isn't this payable" of pages
 -- (queries/payability.acceptance_blocks). Where acceptance is not required only a rejection stops a payment, and
--- only the invoices with one are read. A contractor's user learns only its own contractor's.
+-- only the invoices with one are read. A contractor's user learns only its own contractor's. An exported invoice is
+-- not among them: its payment may have gone out already, and a payment that went out is recorded whatever the answer
+-- (the guards below stop approved -> exported and approved -> paid only).
 create or replace function acceptance_blocks(p_invoice_ids uuid[])
   returns table (invoice_id uuid, state text)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
@@ -144,7 +157,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
    where i.org_id = public.app_org_id()
      and (public.app_contractor_id() is null or i.contractor_id = public.app_contractor_id())
      and (p_invoice_ids is null or i.id = any (p_invoice_ids))
-     and i.status in ('pending_approval', 'approved', 'exported', 'on_hold')
+     and i.status in ('pending_approval', 'approved', 'on_hold')
      and (g.acceptance_required or exists (select 1 from public.invoice_acceptances a
                                             where a.org_id = i.org_id and a.invoice_id = i.id
                                               and a.decision = 'rejected'))
@@ -312,7 +325,7 @@ begin
     raise exception 'invoice % cannot be exported or paid: %', v_blocked.invoice_number,
       case v_blocked.state when 'rejected' then 'the contractor rejected its self-billed invoice'
                            else 'the contractor has not accepted its self-billed invoice yet' end
-      using errcode = '23514', hint = 'The organization requires the contractor''s acceptance before payment.';
+      using errcode = '23514', hint = public.acceptance_hint(v_blocked.state);
   end if;
   return null;
 end
@@ -334,7 +347,7 @@ begin
     raise exception 'this invoice cannot be paid: %',
       case v_state when 'rejected' then 'the contractor rejected its self-billed invoice'
                    else 'the contractor has not accepted its self-billed invoice yet' end
-      using errcode = '23514', hint = 'The organization requires the contractor''s acceptance before payment.';
+      using errcode = '23514', hint = public.acceptance_hint(v_state);
   end if;
   return new;
 end

@@ -57,7 +57,9 @@ def voided_after_rejection(act_as, admin_engine, world) -> dict:
     answer(act_as, world.contractor_x_user, world.org_a, invoice["id"], "rejected", REASON)
     session, actor = sign_in(act_as, world.finance, world.org_a)
     approvals.decide_step(session, actor, invoice["id"], "reject", "Not this month.")
-    assert owner_query(admin_engine, "select status from invoices where id = :i", i=invoice["id"])[0]["status"] == "void"
+    assert (
+        owner_query(admin_engine, "select status from invoices where id = :i", i=invoice["id"])[0]["status"] == "void"
+    )
     return invoice
 
 
@@ -67,7 +69,7 @@ def test_a_void_invoice_takes_no_answer_even_after_a_rejection(act_as, admin_eng
         session, _ = sign_in(act_as, person, world.org_a)
         view = queries.acceptance_of(session, invoice["id"])
         assert (view.state, view.answerable) == (Acceptance.VOID, False)
-    with pytest.raises(Conflict, match="This authorization is void: there is nothing to answer."):
+    with pytest.raises(Conflict, match=r"^This authorization is void: there is nothing to answer\.$"):
         answer(act_as, world.contractor_x_user, world.org_a, invoice["id"], "accepted")
     session, _ = sign_in(act_as, world.contractor_x_user, world.org_a)
     with pytest.raises(DBAPIError, match="this self-billed invoice is void: there is nothing to answer"):
@@ -158,7 +160,9 @@ def test_an_answer_for_another_organizations_invoice_learns_nothing_of_it(act_as
 
 
 def test_an_answer_in_another_contractors_name_learns_nothing_of_its_invoices(act_as, admin_engine, world):
-    accepted, rejected, awaiting = issued_invoices(act_as, admin_engine, world, ("100.00", "200.00", "300.00"), which="y")
+    accepted, rejected, awaiting = issued_invoices(
+        act_as, admin_engine, world, ("100.00", "200.00", "300.00"), which="y"
+    )
     answer(act_as, world.contractor_y_user, world.org_a, accepted["id"], "accepted")
     answer(act_as, world.contractor_y_user, world.org_a, rejected["id"], "rejected", REASON)
     session, _ = sign_in(act_as, world.contractor_x_user, world.org_a)
@@ -169,10 +173,8 @@ def test_an_answer_in_another_contractors_name_learns_nothing_of_its_invoices(ac
                 raw_answer(session, world.org_a, invoice["id"], contractor_id, world.contractor_x_user.id)
             said.append(str(refused.value.orig).splitlines()[0])
             session.rollback()
-    assert said == [
-        'new row violates row-level security policy "answered_by_its_contractor" for table "invoice_acceptances"',
-        "an answer to a self-billed invoice is its contractor's",
-    ] * 3
+    policy = 'new row violates row-level security policy "answered_by_its_contractor" for table "invoice_acceptances"'
+    assert said == [policy, "an answer to a self-billed invoice is its contractor's"] * 3  # whatever its state
 
 
 @pytest.mark.parametrize("who", ["another organization's contractor", "another contractor"])

@@ -1,9 +1,10 @@
 """The contractor's acceptance of a self-billed invoice (issue 21, item 4): domain/self_billing.py and its SQL twins in
 sql/self_billing.sql (acceptance_state(), acceptance_stops_payment(), which the guards that refuse to pay call) say the
 same for every combination: issued or not, the last answer none/accepted/rejected, 1, 14 or 90 days of silence, the
-clock a microsecond before, at and after silence ends, void or not (void comes first: nothing to answer). A few answers are written out here (STYLE.md:
-expected values come from outside the code under test), and the state the pages read (invoice_acceptances_seen(),
-as the web role) is judged by the database's clock, as the guards judge it."""
+clock a microsecond before, at and after silence ends, void or not (void comes first: nothing to answer). A few
+answers are written out here (STYLE.md: expected values come from outside the code under test), and the state the
+pages read (invoice_acceptances_seen(), as the web role) is judged by the database's clock, as the guards judge it.
+The answer guard against domain.self_billing.answer_problem: test_self_billing_answer_guard.py."""
 
 from __future__ import annotations
 
