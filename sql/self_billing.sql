@@ -90,9 +90,10 @@ create or replace function acceptance_state(p_issued_at timestamptz, p_last_deci
   p_now timestamptz, p_voided boolean default false) returns text
 language sql immutable set search_path = pg_catalog, pg_temp as $$
   select case
+    when p_voided then 'void'  -- first: an answer given before the void stands for nothing now
     when p_last_decision = 'accepted' then 'accepted'
     when p_last_decision = 'rejected' then 'rejected'
-    when p_issued_at is null or p_voided then 'not_issued'
+    when p_issued_at is null then 'not_issued'
     when p_now >= p_issued_at + make_interval(hours => 24 * p_days) then 'accepted_by_silence'
     else 'awaiting'
   end
@@ -115,6 +116,17 @@ begin
 end
 $$;
 
+-- What the payment guards below add to their refusal (the services show it beside the refusal): a rejection stops
+-- payment wherever, the rest only where the organization requires acceptance.
+create or replace function acceptance_hint(p_state text) returns text
+language sql immutable set search_path = pg_catalog, pg_temp as $$
+  select case p_state
+    when 'rejected' then 'A rejected self-billed invoice is not paid until the contractor accepts it.'
+    else 'The organization requires the contractor''s acceptance before payment.'
+  end
+$$;
+revoke all on function acceptance_hint(text) from public;
+
 -- An invoice's state now, read as the owner (a guard's helper: the worker may not read every table it reads).
 create or replace function invoice_acceptance(p_org_id uuid, p_invoice_id uuid) returns text
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
@@ -132,7 +144,9 @@ revoke all on function invoice_acceptance(uuid, uuid) from public;
 -- The current organization's invoices among p_invoice_ids (NULL: every open one) whose contractor's answer stops
 -- their payment, with the state: for the payment doors and the "why isn't this payable" of pages
 -- (queries/payability.acceptance_blocks). Where acceptance is not required only a rejection stops a payment, and
--- only the invoices with one are read. A contractor's user learns only its own contractor's.
+-- only the invoices with one are read. A contractor's user learns only its own contractor's. An exported invoice is
+-- not among them: its payment may have gone out already, and a payment that went out is recorded whatever the answer
+-- (the guards below stop approved -> exported and approved -> paid only).
 create or replace function acceptance_blocks(p_invoice_ids uuid[])
   returns table (invoice_id uuid, state text)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
@@ -143,7 +157,7 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
    where i.org_id = public.app_org_id()
      and (public.app_contractor_id() is null or i.contractor_id = public.app_contractor_id())
      and (p_invoice_ids is null or i.id = any (p_invoice_ids))
-     and i.status in ('pending_approval', 'approved', 'exported', 'on_hold')
+     and i.status in ('pending_approval', 'approved', 'on_hold')
      and (g.acceptance_required or exists (select 1 from public.invoice_acceptances a
                                             where a.org_id = i.org_id and a.invoice_id = i.id
                                               and a.decision = 'rejected'))
@@ -232,21 +246,35 @@ revoke all on function self_billing_agreements_guard() from public;
 
 -- An answer is the invoice's contractor's, to an issued self-billed invoice that is not void and not accepted
 -- (by answer or by silence); a second rejection adds nothing. At the database's clock. The invoice's row is locked
--- so that two answers queue (the unique index keeps one acceptance besides).
+-- so that two answers queue (the unique index keeps one acceptance besides). domain.self_billing.answer_problem says
+-- the same (tests/integration/test_self_billing_rules.py holds them equal).
+--
+-- As the owner, and before the policies check the new row: so nothing is read, nor locked, of a row the policies
+-- refuse (another organization's, another contractor's name, not a contractor's user), or the refusal would tell
+-- whether that invoice exists and where its answer stands. The policy refuses those, in its own words.
 create or replace function invoice_acceptances_guard() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  v_contractor uuid;
   v_state text;
 begin
-  select i.contractor_id into v_contractor from public.invoices i
-   where i.org_id = new.org_id and i.id = new.invoice_id for update;
-  if v_contractor is distinct from new.contractor_id then
+  if not public.session_bypasses_rls()
+     and (new.org_id is distinct from public.app_org_id()
+          or public.app_role() is distinct from 'contractor'
+          or new.contractor_id is distinct from public.app_contractor_id()
+          or new.decided_by is distinct from public.app_user_id()) then
+    return new;
+  end if;
+  -- Only the answering contractor's own invoice is locked: another's is neither locked nor read.
+  perform 1 from public.invoices i
+   where i.org_id = new.org_id and i.id = new.invoice_id and i.contractor_id = new.contractor_id for update;
+  if not found then
     raise exception 'an answer to a self-billed invoice is its contractor''s' using errcode = '23514';
   end if;
   v_state := public.invoice_acceptance(new.org_id, new.invoice_id);
-  if v_state = 'not_issued' then
-    raise exception 'this self-billed invoice has not been issued, or is void: there is nothing to answer'
+  if v_state = 'void' then
+    raise exception 'this self-billed invoice is void: there is nothing to answer' using errcode = '23514';
+  elsif v_state = 'not_issued' then
+    raise exception 'this self-billed invoice has not been issued yet: there is nothing to answer'
       using errcode = '23514';
   elsif v_state in ('accepted', 'accepted_by_silence') then
     raise exception 'this self-billed invoice is accepted already' using errcode = '23514';
@@ -297,7 +325,7 @@ begin
     raise exception 'invoice % cannot be exported or paid: %', v_blocked.invoice_number,
       case v_blocked.state when 'rejected' then 'the contractor rejected its self-billed invoice'
                            else 'the contractor has not accepted its self-billed invoice yet' end
-      using errcode = '23514', hint = 'The organization requires the contractor''s acceptance before payment.';
+      using errcode = '23514', hint = public.acceptance_hint(v_blocked.state);
   end if;
   return null;
 end
@@ -319,7 +347,7 @@ begin
     raise exception 'this invoice cannot be paid: %',
       case v_state when 'rejected' then 'the contractor rejected its self-billed invoice'
                    else 'the contractor has not accepted its self-billed invoice yet' end
-      using errcode = '23514', hint = 'The organization requires the contractor''s acceptance before payment.';
+      using errcode = '23514', hint = public.acceptance_hint(v_state);
   end if;
   return new;
 end

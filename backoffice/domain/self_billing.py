@@ -22,6 +22,7 @@ ACCEPTANCE_DAYS_RANGE = (1, 90)
 
 class Acceptance(StrEnum):
     NOT_ISSUED = "not_issued"  # no self-billed invoice yet: nothing to answer
+    VOID = "void"  # the authorization is void: nothing to answer, whatever was answered before
     AWAITING = "awaiting"
     ACCEPTED = "accepted"
     ACCEPTED_BY_SILENCE = "accepted_by_silence"
@@ -31,6 +32,7 @@ class Acceptance(StrEnum):
     def label(self) -> str:
         return {
             "not_issued": "Not issued yet",
+            "void": "Void: nothing to answer",
             "awaiting": "Awaiting the contractor's acceptance",
             "accepted": "Accepted by the contractor",
             "accepted_by_silence": "Accepted by silence",
@@ -51,12 +53,15 @@ def acceptance_state(
     issued_at: datetime | None, last_decision: str | None, days: int, now: datetime, *, voided: bool = False
 ) -> Acceptance:
     """Where the contractor's answer stands: ``last_decision`` is its latest answer ('accepted', 'rejected' or None),
-    ``issued_at`` when the self-billed invoice was issued (None: not yet), ``now`` the database's clock."""
+    ``issued_at`` when the self-billed invoice was issued (None: not yet), ``now`` the database's clock. Void comes
+    first: an answer given before the void stands for nothing, and none is taken after it."""
+    if voided:
+        return Acceptance.VOID
     if last_decision == "accepted":
         return Acceptance.ACCEPTED
     if last_decision == "rejected":
         return Acceptance.REJECTED
-    if issued_at is None or voided:
+    if issued_at is None:
         return Acceptance.NOT_ISSUED
     if now >= silence_ends(issued_at, days):
         return Acceptance.ACCEPTED_BY_SILENCE
@@ -69,9 +74,12 @@ def stops_payment(state: Acceptance, *, required: bool) -> bool:
 
 
 def answer_problem(state: Acceptance, decision: str, reason: str) -> str | None:
-    """Why the contractor may not give this answer now; None when it may."""
+    """Why the contractor may not give this answer now; None when it may. sql/self_billing.sql's answer guard refuses
+    the same (a reason's emptiness is the table's CHECK)."""
     if decision not in ("accepted", "rejected"):
         return "Choose accept or reject."
+    if state is Acceptance.VOID:
+        return "This authorization is void: there is nothing to answer."
     if state is Acceptance.NOT_ISSUED:
         return "This self-billed invoice has not been issued yet: there is nothing to answer."
     if state.accepted:

@@ -168,17 +168,27 @@ ACCEPTANCE_WORDS = {
 }
 
 
-def acceptance_blocks(session: Session, invoice_ids: list[uuid.UUID] | None) -> dict[uuid.UUID, str]:
+def acceptance_block_states(session: Session, invoice_ids: list[uuid.UUID] | None) -> dict[uuid.UUID, str]:
     """The invoices among ``invoice_ids`` (None: every open one) whose contractor's answer stops their payment
     (domain.self_billing.stops_payment: a rejection; or no acceptance yet where the organization requires one), with
-    the words why. The payment doors ask this; the database refuses the same (sql/self_billing.sql)."""
+    the state of that answer (domain.self_billing.Acceptance's values). Not an exported invoice: once exported its
+    payment may have gone out, and a payment that went out is recorded whatever the answer. The payment doors ask
+    this; the database refuses the same (sql/self_billing.sql)."""
     if invoice_ids is not None and not invoice_ids:
         return {}
     rows = session.execute(
         text("select invoice_id, state from acceptance_blocks(cast(:ids as uuid[]))"),
         {"ids": None if invoice_ids is None else list(invoice_ids)},
     ).all()
-    return {r.invoice_id: ACCEPTANCE_WORDS.get(r.state, ACCEPTANCE_WORDS["awaiting"]) for r in rows}
+    return {r.invoice_id: r.state for r in rows}
+
+
+def acceptance_blocks(session: Session, invoice_ids: list[uuid.UUID] | None) -> dict[uuid.UUID, str]:
+    """``acceptance_block_states``, with the words why."""
+    return {
+        i: ACCEPTANCE_WORDS.get(state, ACCEPTANCE_WORDS["awaiting"])
+        for i, state in acceptance_block_states(session, invoice_ids).items()
+    }
 
 
 def holds_on(session: Session, invoices) -> dict[uuid.UUID, str]:

@@ -41,7 +41,7 @@ from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from backoffice.jobs import queue
 from backoffice.models import ApExportBatch, ApExportChunk, Hold, Invoice, Organization
-from backoffice.queries.payability import acceptance_blocks, holds_on
+from backoffice.queries.payability import acceptance_block_states, acceptance_blocks, holds_on
 from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
 from backoffice.services.validation import clean_date, clean_text, get_visible, parse_id
@@ -153,13 +153,14 @@ def create_batch(session: Session, actor: Actor, selection: Selection) -> ApExpo
                 raise Conflict(
                     "Another export took some of these payments at the same moment. Reload the queue and try again."
                 ) from None
+            refused = payment_refusal(exc)
+            if refused:  # what changed while the export waited on the invoices' locks (a rejection committed)
+                raise Conflict(f"{refused} Nothing was exported.") from None
             raise
         if not moved or (ids and moved != len(ids)):
             if ids:  # read before the unit of work rolls back: the rows this export moved are told apart
                 raise Conflict(_taken_message(session, ids, batch_id))
-            raise ValidationError(
-                {"due_by": f"No authorized payment in {currency} is due by that date; nothing was exported."}
-            )
+            raise ValidationError({"due_by": _nothing_due_message(session, currency, params["due_by"])})
         size, digest = _write_file(session, actor.org_id, batch_id, layout, currency)
         # invoice_ids in invoice-number order: the database compares it with its own list at commit.
         session.execute(
@@ -287,6 +288,61 @@ def _where(
     blocked = sorted(tax_form_blocks(session, due))
     where += " and not (i.contractor_id = any(:blocked))"
     return [], where, params | {"blocked": blocked}, currency
+
+
+def payment_refusal(exc: DBAPIError) -> str | None:
+    """The words of a guard refusing to export or pay an invoice (sql/self_billing.sql, sql/tax.sql: SQLSTATE 23514,
+    "invoice … cannot be exported or paid: …", "this invoice cannot be paid: …"), as sentences with the guard's hint;
+    None for any other database error. The doors ask first and refuse in their own words; the guard refuses what
+    changed while a door waited on the invoices' locks (a rejection committed meanwhile) or a door skipped."""
+    if getattr(exc.orig, "sqlstate", None) != "23514":
+        return None
+    diag = getattr(exc.orig, "diag", None)
+    message = (getattr(diag, "message_primary", None) or "").strip()
+    if "cannot be exported or paid" not in message and "cannot be paid" not in message:
+        return None
+    hint = (getattr(diag, "message_hint", None) or "").strip()
+    return " ".join(part for part in (message[0].upper() + message[1:].rstrip(".") + ".", hint) if part)
+
+
+_LEFT_OUT = {
+    "waiting": "waiting for the contractor's acceptance of its self-billed invoice",
+    "rejected": "rejected by the contractor",
+    "held": "on hold",
+    "tax": "waiting for the contractor's tax form",
+}
+
+
+def _nothing_due_message(session: Session, currency: str, due_by) -> str:
+    """Why an "all due by" export found nothing to export: nothing due, or what stops what is due (holds, the
+    contractor's answer to its self-billed invoice, a missing tax form), counted."""
+    due = session.execute(
+        select(Invoice.id, Invoice.contractor_id).where(
+            Invoice.status == InvoiceStatus.APPROVED.value, Invoice.currency == currency, Invoice.due_date <= due_by
+        )
+    ).all()
+    if not due:
+        return f"No authorized payment in {currency} is due by that date; nothing was exported."
+    held_invoices, held_contractors = map(set, _live_holds(session))
+    answers = acceptance_block_states(session, None)
+    untaxed = tax_form_blocks(session, {c for _, c in due})
+    counts = {"waiting": 0, "rejected": 0, "held": 0, "tax": 0}
+    for invoice_id, contractor_id in due:
+        if invoice_id in held_invoices or contractor_id in held_contractors:
+            counts["held"] += 1
+        elif answers.get(invoice_id) == "rejected":
+            counts["rejected"] += 1
+        elif invoice_id in answers:
+            counts["waiting"] += 1
+        elif contractor_id in untaxed:
+            counts["tax"] += 1
+    reasons = [f"{n} {'is' if n == 1 else 'are'} {_LEFT_OUT[why]}" for why, n in counts.items() if n]
+    if not reasons:
+        return f"No authorized payment in {currency} is due by that date; nothing was exported."
+    return (
+        f"{formatting.count(len(due), 'authorized payment')} in {currency} {'is' if len(due) == 1 else 'are'} due by "
+        f"that date, but none can be exported now: {'; '.join(reasons)}. Nothing was exported."
+    )
 
 
 def _live_holds(session: Session) -> tuple[list[uuid.UUID], list[uuid.UUID]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
@@ -28,7 +28,7 @@ from backoffice.models import ApExportBatch, Invoice, Organization, Payment, Use
 from backoffice.queries.payability import approvers_of, holds_on
 from backoffice.queries.tax import tax_form_blocks
 from backoffice.services import audit
-from backoffice.services.ap_export import get_batch
+from backoffice.services.ap_export import get_batch, payment_refusal
 from backoffice.services.invoices import get_invoice, write_ledger
 from backoffice.services.remittance_advice import announce_run
 from backoffice.services.validation import clean_date, clean_text
@@ -120,6 +120,8 @@ def record_batch_payment(session: Session, actor: Actor, batch_id, data: Payment
         clean = clean_payment(data, errors, not_before=max(i.issued_on for i in invoices))
         if errors:
             raise ValidationError(errors)
+        # A batch's invoices are exported: only a hold stops their payment. The contractor's answer to a self-billed
+        # invoice does not (acceptance_blocks leaves exported invoices out): the payment may have gone out already.
         held = holds_on(session, invoices)
         if held:
             named = "; ".join(f"{i.invoice_number}: {held[i.id]}" for i in invoices if i.id in held)
@@ -235,16 +237,24 @@ def _pay(
         if getattr(exc.orig.diag, "constraint_name", None) == "payments_one_per_invoice":  # a standing payment
             raise Conflict(already_paid(session, invoice)) from None
         raise
-    mark_paid(
-        session,
-        actor,
-        invoice,
-        paid_at=clean.paid_at,
-        reference=clean.reference,
-        method=clean.method,
-        source=source,
-        batch=batch.number if batch else None,
-    )
+    try:
+        mark_paid(
+            session,
+            actor,
+            invoice,
+            paid_at=clean.paid_at,
+            reference=clean.reference,
+            method=clean.method,
+            source=source,
+            batch=batch.number if batch else None,
+        )
+    except DBAPIError as exc:
+        # The doors asked first; a guard refuses what changed since (a rejection committed while this waited on the
+        # invoice's lock) in its words, and the whole run is rolled back.
+        refused = payment_refusal(exc)
+        if refused is None:
+            raise
+        raise Conflict(f"{refused} Nothing was recorded.") from None
     return session.get(Payment, payment_id)
 
 

@@ -149,6 +149,7 @@ class AcceptanceBox:
 
 _BADGES = {
     Acceptance.NOT_ISSUED: "draft",
+    Acceptance.VOID: "void",
     Acceptance.AWAITING: "awaiting_acceptance",
     Acceptance.ACCEPTED: "accepted",
     Acceptance.ACCEPTED_BY_SILENCE: "accepted",

@@ -240,7 +240,8 @@ SAYS_NOT_ISSUED = "self-billed invoice has not been issued yet, so the contracto
 SAYS_REJECTED = "contractor rejected its self-billed invoice"
 DB_NOT_ACCEPTED = "cannot be exported or paid: the contractor has not accepted its self-billed invoice yet"
 DB_REJECTED = "cannot be exported or paid: the contractor rejected its self-billed invoice"
-REFUSALS = (DBAPIError, Conflict, InvalidTransition, ValidationError)
+# A door's refusal in words; never a raw database error (a page's 500), even where only the database refuses.
+REFUSALS = (Conflict, InvalidTransition, ValidationError)
 
 
 def refused_words(error: Exception) -> str:

@@ -1,9 +1,10 @@
 """The contractor's acceptance of a self-billed invoice (issue 21, item 4): domain/self_billing.py and its SQL twins in
 sql/self_billing.sql (acceptance_state(), acceptance_stops_payment(), which the guards that refuse to pay call) say the
 same for every combination: issued or not, the last answer none/accepted/rejected, 1, 14 or 90 days of silence, the
-clock a microsecond before, at and after silence ends, void or not. A few answers are written out here (STYLE.md:
-expected values come from outside the code under test), and the state the pages read (invoice_acceptances_seen(),
-as the web role) is judged by the database's clock, as the guards judge it."""
+clock a microsecond before, at and after silence ends, void or not (void comes first: nothing to answer). A few
+answers are written out here (STYLE.md: expected values come from outside the code under test), and the state the
+pages read (invoice_acceptances_seen(), as the web role) is judged by the database's clock, as the guards judge it.
+The answer guard against domain.self_billing.answer_problem: test_self_billing_answer_guard.py."""
 
 from __future__ import annotations
 
@@ -78,8 +79,11 @@ def test_the_state_is_as_written_out(admin_engine):
         (T0, None, 1, T0 + timedelta(hours=23, minutes=59), False): "awaiting",
         (T0, "rejected", 14, end + timedelta(days=30), False): "rejected",  # an answer outlasts silence
         (T0, "accepted", 14, T0, False): "accepted",
-        (T0, None, 14, end, True): "not_issued",  # void: nothing to answer
-        (T0, "accepted", 14, end, True): "accepted",  # an answer given before the void stands
+        (T0, None, 14, end, True): "void",  # void: nothing to answer
+        (None, None, 14, end, True): "void",
+        (T0, "accepted", 14, end, True): "void",  # void first: an answer given before it stands for nothing
+        (T0, "rejected", 14, end, True): "void",  # ... nor may one be given after it
+        (T0, None, 14, end - TICK, True): "void",
     }
     combos = list(written_out)
     assert dict(zip(combos, sql_states(admin_engine, combos), strict=True)) == written_out
@@ -98,6 +102,8 @@ def test_what_stops_payment_is_the_same_in_sql_and_python_and_as_written_out(adm
         ("accepted_by_silence", True): False,
         ("rejected", False): True,  # a rejection stops payment whatever the organization requires
         ("rejected", True): True,
+        ("void", False): False,  # a void invoice is paid by no door anyway
+        ("void", True): True,
     }
     assert set(written_out) == set(itertools.product([a.value for a in Acceptance], [False, True]))
     with admin_engine.connect() as conn:
