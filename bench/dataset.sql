@@ -387,13 +387,13 @@ update invoices i set status = 'approved', batch_id = null, exported_at = null
 -- large organization, issued by the job a couple of minutes after the approval. Small stand-ins for the PDFs (the
 -- list pages never read the bytes).
 insert into documents (org_id, kind, invoice_id, transaction_id, title, filename, content_type, content, size_bytes,
-                       sha256, contractor_id, engagement_id, issued_at)
+                       sha256, contractor_id, engagement_id, issued_at, vat_category, vat_bps, acceptance_days)
 select i.org_id, 'self_billed_invoice', i.invoice_id, 'TX-' || upper(substr(md5(i.invoice_id::text), 1, 20)),
        left('Self-billed invoice ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' — ' || i.engagement_title || ' — '
             || i.title, 300),
        'self-billed-invoice-' || i.prefix || '-' || lpad(i.number::text, 6, '0') || '.pdf', 'application/pdf', d.content,
        octet_length(d.content), encode(sha256(d.content), 'hex'), i.contractor_id, i.engagement_id,
-       i.authorized_at + interval '2 minutes'
+       i.authorized_at + interval '2 minutes', '', 0, 14  -- no VAT stated; the default days of silence
   from inv i
  cross join lateral (select decode('255044462d312e340a', 'hex')
                             || convert_to('Self-billed invoice ' || i.prefix || '-' || lpad(i.number::text, 6, '0') || ' for '
