@@ -120,7 +120,7 @@ def _serve(
     if offline:
         offline_stripe.say(offline)
     if run_jobs:
-        click.echo("A job worker runs beside the web server (emails, receipts, reminders, digests).")
+        click.echo("A job worker runs beside the web server (emails, documents, reminders, digests).")
     else:
         click.echo(
             "No job worker runs here: run `backoffice worker` beside the web servers, or emails, receipts and "
