@@ -173,29 +173,41 @@ def build(facts: Facts, *, document_id: str, head: audit.ChainHead) -> ubl.EInvo
     )
 
 
-def _issue(session: Session, actor: Actor, facts: Facts) -> uuid.UUID | None:
-    invoice, data = facts.invoice, facts.data
+def _file_ubl(session: Session, actor: Actor, invoice, kind: str, number: str, render, **facts) -> uuid.UUID | None:
+    """File one UBL document of ``invoice`` (an e-invoice or its credit note) in the data room, audited:
+    ``render(document_id, head, issued_at)`` makes its bytes, which state its id and the chain head at issue."""
     issued_at = session.execute(text("select now()")).scalar_one()
     transaction_id = data_room.new_transaction_id()
     head = audit.current_head(session, invoice.org_id)
-    content = ubl.render(build(facts, document_id=transaction_id, head=head))
+    words, stem = {"einvoice": ("E-invoice", "einvoice"), "credit_note": ("Credit note", "credit-note")}[kind]
     return data_room.file_document(
         session,
         actor,
-        content,
+        render(transaction_id, head, issued_at),
         head=head,
         issued_at=issued_at,
         transaction_id=transaction_id,
         audited=("document.issued", "invoice", invoice.id),
-        facts={"kind": "einvoice", "invoice_number": data.invoice_number},
+        facts={"kind": kind, "invoice_number": number, **facts},
         org_id=invoice.org_id,
-        kind="einvoice",
+        kind=kind,
         invoice_id=invoice.id,
-        title=f"E-invoice {data.invoice_number} (UBL) — {data.description}"[:300],
-        filename=f"einvoice-{data.invoice_number}.xml",
+        title=f"{words} {number} (UBL) — {invoice.description}"[:300],
+        filename=f"{stem}-{number}.xml",
         content_type="application/xml",
         contractor_id=invoice.contractor_id,
         engagement_id=invoice.engagement_id,
+    )
+
+
+def _issue(session: Session, actor: Actor, facts: Facts) -> uuid.UUID | None:
+    return _file_ubl(
+        session,
+        actor,
+        session.get(Invoice, facts.invoice.id),
+        "einvoice",
+        facts.data.invoice_number,
+        lambda document_id, head, _issued_at: ubl.render(build(facts, document_id=document_id, head=head)),
     )
 
 
@@ -242,37 +254,25 @@ def issue_credit_note(session: Session, actor: Actor, invoice_id) -> Document | 
         if invoice.status != "void" or stored is None or receipt_of(session, invoice_id, "credit_note") is not None:
             return None
         org_name = session.execute(select(Organization.name).where(Organization.id == invoice.org_id)).scalar_one()
-        issued_at = session.execute(text("select now()")).scalar_one()
-        transaction_id = data_room.new_transaction_id()
-        head = audit.current_head(session, invoice.org_id)
         number = rules.credit_note_number(invoice.invoice_number)
-        content = ubl.credit_note_of(
-            stored.content,
-            number=number,
-            issue_date=(invoice.voided_at or issued_at).date(),
-            note=(
-                f"Self-billing: {org_name} issues this self-billed credit note, cancelling self-billed invoice"
-                f" {invoice.invoice_number} in full. Document {transaction_id}. Audit chain head at issue: {head.line}."
-            ),
-            terms=f"Credits self-billed invoice {invoice.invoice_number} in full: its authorization was voided.",
-        )
-        document_id = data_room.file_document(
+        document_id = _file_ubl(
             session,
             actor,
-            content,
-            head=head,
-            issued_at=issued_at,
-            transaction_id=transaction_id,
-            audited=("document.issued", "invoice", invoice.id),
-            facts={"kind": "credit_note", "invoice_number": number, "credits": stored.transaction_id},
-            org_id=invoice.org_id,
-            kind="credit_note",
-            invoice_id=invoice.id,
-            title=f"Credit note {number} (UBL) — {invoice.description}"[:300],
-            filename=f"credit-note-{number}.xml",
-            content_type="application/xml",
-            contractor_id=invoice.contractor_id,
-            engagement_id=invoice.engagement_id,
+            invoice,
+            "credit_note",
+            number,
+            lambda document_id, head, issued_at: ubl.credit_note_of(
+                stored.content,
+                number=number,
+                issue_date=(invoice.voided_at or issued_at).date(),
+                note=(
+                    f"Self-billing: {org_name} issues this self-billed credit note, cancelling self-billed invoice"
+                    f" {invoice.invoice_number} in full. Document {document_id}. Audit chain head at issue:"
+                    f" {head.line}."
+                ),
+                terms=f"Credits self-billed invoice {invoice.invoice_number} in full: its authorization was voided.",
+            ),
+            credits=stored.transaction_id,
         )
     return session.get(Document, document_id) if document_id else None
 
