@@ -100,6 +100,31 @@ def review_queue(
     return KeysetPage.build(rows, cursor, limit, key=lambda r: (r.waiting_since, r.milestone_id))
 
 
+def next_in_queue(session: Session, actor: Actor, after_milestone_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The milestone to open after ``after_milestone_id`` in the review queue's order (what waited longest
+    after it), or, past the end, the first one still waiting (work skipped earlier); never that milestone itself,
+    and None when nothing else waits for ``actor``. Decided or not, the milestone keeps its place: its move to
+    submitted is stamped once and kept."""
+    params = {"role": actor.role.value, "user_id": actor.user_id, "org": actor.org_id, "after": after_milestone_id}
+    waiting = (
+        "select m.id from milestones m"
+        " where m.status = 'submitted' and m.org_id = :org and m.id is distinct from :after"
+        f"   and (select {_DECIDES} from engagements e where e.id = m.engagement_id and e.org_id = m.org_id)"
+    )
+    # Two walks of the queue's index rather than one sort that wraps around: each stops at its first row.
+    later = session.execute(
+        text(
+            f"{waiting} and (m.submitted_at, m.id) >"
+            "   (select a.submitted_at, a.id from milestones a where a.id = :after)"
+            " order by m.submitted_at, m.id limit 1"
+        ),
+        params,
+    ).scalar_one_or_none()
+    if later is not None:
+        return later
+    return session.execute(text(f"{waiting} order by m.submitted_at, m.id limit 1"), params).scalar_one_or_none()
+
+
 COUNT_CAP = 99  # the badge says "99+" past it: the count stops there, whatever the organization's size (999 cost 5 ms)
 
 
@@ -126,10 +151,12 @@ class FileView:
 
     @property
     def previewable(self) -> bool:
-        """Shown inline on the page. PDFs are served for inline viewing too, under the same sandbox CSP,
-        but Chromium refuses to render a PDF in a sandboxed frame ("blocked"), so the page embeds
-        only images and offers PDFs as downloads rather than show an error box."""
-        return self.content_type in PREVIEWABLE and self.content_type.startswith("image/")
+        """Shown on the page: an image inline, a PDF in a frame (web/evidence.py serves both for inline viewing)."""
+        return self.content_type in PREVIEWABLE
+
+    @property
+    def is_image(self) -> bool:
+        return self.previewable and self.content_type.startswith("image/")
 
 
 @dataclass(frozen=True)
@@ -232,11 +259,12 @@ class MilestoneDetail:
     def overdue(self) -> bool:
         return self.status in (MilestoneStatus.PLANNED, MilestoneStatus.SUBMITTED) and self.due_date < date.today()
 
-    def approval(self, today: date) -> Authorization:
-        """What approving today would authorize under the engagement's terms: the milestone's amount; for a task, the
-        final payment when it is the last open one, or else what invoicing it would (approving authorizes nothing)."""
+    def approval(self, today: date, part: int | None = None) -> Authorization:
+        """What approving today would authorize under the engagement's terms: the milestone's amount (or the
+        ``part`` a split partial approves); for a task, the final payment when it is the last open one, or else what
+        invoicing it would (approving authorizes nothing)."""
         return authorization(
-            self.authorized_gross or self.amount_minor,
+            part or self.authorized_gross or self.amount_minor,
             withheld_bps(self.retainage_bps, released=self.retainage_released),
             self.payment_terms_days,
             today,

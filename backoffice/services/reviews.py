@@ -250,3 +250,22 @@ def _approved_part(data: DecisionInput, amount: int, currency: str, errors: dict
     except (AmountError, ValueError) as exc:
         errors["approved_amount"] = str(exc)
         return None
+
+
+@dataclass(frozen=True)
+class SplitPreview:
+    """What a split partial would do: approve ``part`` now (the milestone's amount becomes it) and leave
+    ``remainder`` as a new milestone."""
+
+    part: int
+    remainder: int
+
+
+def split_preview(data: DecisionInput, policy: PartialPolicy, amount: int, currency: str) -> SplitPreview | None:
+    """The split a Partial decision asks for, checked as ``decide`` checks it and writing nothing, so the reviewer
+    can confirm the amounts before anything is authorized; None for any other decision or policy. Raises
+    ValidationError for ``decision``, ``reason`` or ``approved_amount`` as ``decide`` would."""
+    _, _, part = _clean(data, PartialPolicy(policy), amount, currency)
+    if part is None:
+        return None
+    return SplitPreview(part, amount - part)

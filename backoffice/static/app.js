@@ -138,3 +138,50 @@ document.addEventListener("submit", function (event) {
     event.stopImmediatePropagation();
   }
 }, true);
+
+/* ── issue 22: review ── */
+// Keyboard shortcuts of the review queue (j/k move, Enter/o open) and the review screen (a, p, d, n: the
+// element marked data-shortcut). They never act while a person types in a field or holds a modifier key.
+(function () {
+  "use strict";
+
+  function typing(el) {
+    return !!el && (el.isContentEditable || /^(input|textarea|select)$/i.test(el.tagName));
+  }
+  function visible(el) {
+    return !!el && !el.disabled && el.getClientRects().length > 0;
+  }
+  function queueLinks() {
+    return Array.prototype.filter.call(document.querySelectorAll("a[data-queue-link]"), visible);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    var key = e.key;
+    var links = queueLinks();
+    if (links.length && (key === "j" || key === "k")) {
+      var at = links.indexOf(document.activeElement);
+      var next = at < 0 ? 0 : Math.min(links.length - 1, Math.max(0, at + (key === "j" ? 1 : -1)));
+      links[next].focus();
+      e.preventDefault();
+      return;
+    }
+    if (links.length && (key === "o" || (key === "Enter" && e.target === document.body))) {
+      var chosen = links.indexOf(document.activeElement) >= 0 ? document.activeElement : links[0];
+      chosen.click();
+      e.preventDefault();
+      return;
+    }
+    if (key.length !== 1) return;
+    var target = document.querySelector('[data-shortcut="' + key.toLowerCase().replace(/[^a-z]/g, "") + '"]');
+    if (!target || !visible(target) || key !== key.toLowerCase()) return;
+    e.preventDefault();
+    // Partial and Dispute need a reason: with none yet, the key takes the person to the field instead.
+    var reason = target.hasAttribute("data-needs-reason") && target.form && target.form.querySelector("#reason");
+    if (reason && !reason.value.trim()) {
+      reason.focus();
+      return;
+    }
+    target.click();
+  });
+})();

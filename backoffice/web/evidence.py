@@ -1,5 +1,6 @@
-"""Evidence downloads. Always an attachment, except the inline preview of images and PDFs, which is
-served under a sandboxing Content-Security-Policy into a sandboxed frame of the app's own pages."""
+"""Evidence downloads. Always an attachment, except the inline preview of images and PDFs (the stored type,
+never re-sniffed), which only the app's own pages may frame: images under a sandboxing Content-Security-Policy,
+PDFs under one that loads nothing (see PDF_PREVIEW_POLICY)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, stream_with_context
 from flask_login import login_required
 
-from backoffice.domain.evidence import PREVIEWABLE
+from backoffice.domain.evidence import PDF, PREVIEWABLE
 from backoffice.errors import NotFound
 from backoffice.queries.reviews import evidence_file
 from backoffice.services.evidence import read_chunks
@@ -20,6 +21,10 @@ from backoffice.web.context import db
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
 PREVIEW_POLICY = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+# A PDF goes without `sandbox`: Chromium refuses to render a PDF under it ("blocked"), and its viewer (like
+# Firefox's pdf.js) runs no script of the file's with the app's origin. Everything else still holds: nothing
+# loads from the file, only the app's own pages may frame it, the stored type is never re-sniffed.
+PDF_PREVIEW_POLICY = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
 
 def content_disposition(kind: str, name: str) -> str:
@@ -74,6 +79,6 @@ def preview(file_id):
     if f.content_type not in PREVIEWABLE:
         raise NotFound()
     response = _stream(f, "inline")
-    response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    response.headers["Content-Security-Policy"] = PDF_PREVIEW_POLICY if f.content_type == PDF else PREVIEW_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

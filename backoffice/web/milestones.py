@@ -126,8 +126,14 @@ def decide(milestone_id):
         approved_percent=form.get("approved_percent", ""),
         amount_minor=form.get("amount_minor", ""),
     )
-    values = {k: form.get(k, "") for k in ("decision", "reason", "approved_amount", "approved_percent")}
+    values = {k: form.get(k, "") for k in ("decision", "reason", "approved_amount", "approved_percent", "then")}
     try:
+        if data.decision == "partial" and form.get("split_confirmed") != "yes":
+            # A split authorizes a part the reviewer typed: the amounts are confirmed on the server, worked out
+            # by the rule that will apply them, before anything is authorized (no money math in the browser).
+            split = _split_asked(milestone_id, data)
+            if split is not None:
+                return _decision_panel(milestone_id, status=200, values=values, split=split)
         review_service.decide(db(), actor(), milestone_id, data)
     except ValidationError as exc:
         return _decision_panel(milestone_id, status=422, errors=exc.fields, values=values)
@@ -135,6 +141,10 @@ def decide(milestone_id):
         if exc.status in (403, 404):
             raise
         return _decision_panel(milestone_id, status=exc.status, conflict=exc.message, values=values)
+    if form.get("then") == "next":
+        # Decide and open the next one: the queue's order picks it (reviews.next_one), this one's place is kept.
+        flash(DECIDED.get(data.decision, "Decision recorded."), "success")
+        return redirect_after_post(url_for("reviews.next_one", after=milestone_id))
     if wants_fragment():
         # In place: the panel shows the decision, the revision list updates out of band, the queue and
         # the navigation's count refresh themselves on the event.
@@ -142,6 +152,16 @@ def decide(milestone_id):
         return body, status, {"HX-Trigger": "reviews-changed"}
     flash(DECIDED.get(data.decision, "Decision recorded."), "success")
     return redirect_after_post(url_for("milestones.show", milestone_id=milestone_id))
+
+
+def _split_asked(milestone_id, data: review_service.DecisionInput) -> review_service.SplitPreview | None:
+    """The split a Partial asks for under the organization's split policy, None under route_back; raises
+    ValidationError for what ``decide`` would refuse."""
+    detail = _detail(milestone_id)
+    if not (detail.awaiting_review and can_decide(actor(), detail)):
+        return None  # decide says why (or raises 403/404)
+    policy = org_service.current_organization(db(), actor()).partial_policy
+    return review_service.split_preview(data, policy, detail.amount_minor, detail.currency)
 
 
 def _decision_panel(milestone_id, *, status: int, **extra):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import login_required
 
 from backoffice.domain.roles import MANAGERS
 from backoffice.queries import reviews as queries
+from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import render
 
@@ -28,3 +29,17 @@ def index():
 def count():
     """The navigation's badge; htmx refreshes it every minute and after each decision."""
     return render("reviews/_count.html", count=queries.queue_count(db(), actor()), cap=queries.COUNT_CAP)
+
+
+@bp.route("/next")
+@login_required
+@roles_required(*MANAGERS)
+def next_one():
+    """The next milestone waiting for this person after ``after`` in the queue's order (the decide-and-open-next
+    button and the "n" key land here); the queue itself, saying so, when nothing else waits."""
+    after = parse_id(request.args.get("after", ""))
+    milestone_id = queries.next_in_queue(db(), actor(), after)
+    if milestone_id is None:
+        flash("Nothing else is waiting for your review.", "info")
+        return redirect(url_for("reviews.index"), code=303)
+    return redirect(url_for("milestones.show", milestone_id=milestone_id), code=303)

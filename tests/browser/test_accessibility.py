@@ -85,6 +85,7 @@ def test_review_screen_stays_accessible_through_its_htmx_swaps(
     submit_work(app_sessions, world, design.id, "Floor plans for all three levels.")
     submit_work(app_sessions, world, build.id, "The structure is complete; the engineer's report is attached.")
     page = new_context().new_page()
+    page.on("dialog", lambda d: d.accept())  # each decision asks first (data-confirm)
     sign_in(page, world.owner)
     page.goto(f"/milestones/{design.id}")
     panel = page.locator("#decision")

@@ -48,6 +48,7 @@ def test_a_large_payment_waits_for_finance_then_can_be_exported(
     (roof,) = milestones_of(admin_engine, engagement_id)
     submit(act_as, party(world), roof.id)
     owner = new_context().new_page()
+    owner.on("dialog", lambda d: d.accept())  # Approve asks first (data-confirm)
     sign_in(owner, world.owner)
     owner.goto(f"/milestones/{roof.id}")
     decision = owner.locator("#decision")

@@ -39,6 +39,8 @@ def test_the_owner_invites_two_contractors_compares_their_proposals_and_awards_o
 
     # The owner opens a project and invites contractors X and Y.
     owner = new_context().new_page()
+    asked: list[str] = []
+    owner.on("dialog", lambda d: (asked.append(d.message), d.accept()))  # the award asks first (data-confirm)
     sign_in(owner, world.owner)
     owner.get_by_role("link", name="Projects", exact=True).click()
     expect(owner.get_by_role("heading", level=1)).to_contain_text("Projects")
@@ -122,6 +124,7 @@ def test_the_owner_invites_two_contractors_compares_their_proposals_and_awards_o
     accessible(owner, "owner: confirm the award")
     owner.get_by_role("button", name="Accept and create the engagement").click()
     expect(owner.get_by_role("heading", level=1)).to_contain_text("Active")
+    assert asked[-1].startswith(f"Accept Contractor X {world.suffix}'s proposal for $18,500.00 and create"), asked
     expect(owner.get_by_text("Awarded from project")).to_be_visible()
     screenshots.take(owner, "owner lands on the active engagement")
 

@@ -55,6 +55,8 @@ def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(
     submit_work(app_sessions, world, design.id, "Floor plans for all three levels.")
     submit_work(app_sessions, world, build.id, "The structure is complete; the engineer's report is attached.")
     page = new_context().new_page()
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept()))  # Enter on a decision, then OK
 
     # Sign in: the email field has the focus; type, Tab, type, Enter.
     page.goto("/login")
@@ -91,13 +93,13 @@ def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(
     summary = tab_to(page, lambda f: f["tag"] == "summary" and f["text"] == "Preview site-photo-west.png")
     press(page, "Enter", summary)
     expect(photo_preview).to_have_attribute("open", "")
-    expect(photo_preview.locator("iframe")).to_be_visible()
+    expect(photo_preview.locator("img")).to_be_visible()
     screenshots.take(page, "the photo preview opened with Enter")
 
-    # Back up to the decision: Dispute without a reason is refused at the field, which gets the focus.
-    reason = tab_to(page, lambda f: f["id"] == "reason", backwards=True)
+    # On to the decision, after the evidence: Dispute without a reason is refused at the field, which gets the focus.
+    reason = tab_to(page, lambda f: f["id"] == "reason")
     assert has_visible_focus(reason), reason
-    dispute = tab_to(page, is_button("Dispute"))
+    dispute = tab_to(page, is_button("Dispute and send back"))
     press(page, "Enter", dispute)
     reason_field = page.get_by_label("Reason")
     expect(reason_field).to_have_attribute("aria-invalid", "true")
@@ -109,7 +111,7 @@ def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(
 
     # Type the reason where the focus already is, Tab to Dispute, Enter.
     page.keyboard.type(REASON)
-    dispute = tab_to(page, is_button("Dispute"))
+    dispute = tab_to(page, is_button("Dispute and send back"))
     press(page, "Enter", dispute)
     outcome = panel.get_by_role("heading", name="Disputed")
     expect(outcome).to_be_visible()
@@ -129,11 +131,12 @@ def test_owner_reviews_disputes_and_approves_with_the_keyboard_only(
     row = tab_to(page, is_link("Build", f"/milestones/{build.id}"))
     press(page, "Enter", row)
     expect(panel.get_by_role("heading", name="Your decision on revision 1")).to_be_visible()
-    approve = tab_to(page, is_button("Approve"))
+    approve = tab_to(page, is_button("Approve and authorize $2,000.00"))
     screenshots.take(page, "the Approve button has the focus")
     press(page, "Enter", approve)
     outcome = panel.get_by_role("heading", name="Approved")
     expect(outcome).to_be_focused()
+    assert asked[-1].startswith("Authorize $2,000.00 gross, $1,800.00 net to Contractor X "), asked
     now = expect_focus_lands(page, "approving")
     assert "decision" in now["inside"] and has_visible_focus(now), now
     expect(panel.get_by_role("status")).to_contain_text(

@@ -108,6 +108,7 @@ def test_contractor_uploads_owner_disputes_contractor_resubmits_owner_approves(
 
     # The owner finds it in the queue and disputes it; the decision panel swaps in place.
     owner = new_context().new_page()
+    owner.on("dialog", lambda d: d.accept())  # each decision asks first (data-confirm)
     owner.on("pageerror", lambda exc: page_errors.append(str(exc)))
     sign_in(owner, world.owner)
     open_from_queue(owner, "Design")

@@ -293,9 +293,8 @@ def test_owner_sees_what_approval_authorizes_and_the_evidence(world, app_session
     assert [f.file_name for f in files] == ["plans.pdf", "notes.txt"]
     for f in files:
         assert re.search(rf'<a href="/evidence/{f.id}" download[^>]*>{re.escape(f.file_name)}</a>', html)
-    # Chromium refuses to render a PDF in a sandboxed frame, so the page does not embed one (images are
-    # embedded: test_evidence_downloads); text only downloads.
-    assert f"/evidence/{files[0].id}/preview" not in html
+    # A PDF is previewed in a frame (images inline: test_evidence_downloads); text only downloads.
+    assert f'<iframe src="/evidence/{files[0].id}/preview"' in html
     assert f"/evidence/{files[1].id}/preview" not in html
 
 
