@@ -153,6 +153,19 @@ for _name, _reach in {
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
 
 
+def review_queue(page: Page) -> None:
+    sign_in(page, "owner@acme.example")
+    page.goto("/reviews/")
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+
+
+# The review screen (issue 22: the evidence first, the decision beside or below it) and its queue, both widths.
+SHOTS["review-screen-wide.png"] = (review_screen, WIDE)
+SHOTS["review-screen-phone.png"] = (review_screen, PHONE)
+SHOTS["review-queue.png"] = (review_queue, WIDE)
+SHOTS["review-queue-phone.png"] = (review_queue, PHONE)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:5000")

@@ -511,6 +511,18 @@ CONFIRMS = [
     (FINANCE, "/payments/", "Export selected", r"Export the selected payments\?"),
     (FINANCE, "/payments/", "Export all due", r"Export every authorized payment due by that date"),
     (FINANCE, "/invoices/{invoice}", "Record payment of", r"Record \$[\d,]+\.\d\d to Northwind Design Ltd as paid\?"),
+    (
+        OWNER,
+        "/milestones/{cabinetry}",
+        "Approve and authorize $12,800.00",
+        r"Authorize \$12,800\.00 gross, \$11,520\.00 net to Northwind Design Ltd\?",
+    ),
+    (
+        OWNER,
+        "/milestones/{cabinetry}",
+        "Dispute and send back",
+        r"Dispute “Cabinetry and countertops” and send it back to Northwind Design Ltd unpaid\?",
+    ),
 ]
 
 

@@ -308,3 +308,56 @@ def test_other_files_only_download_as_attachments(owner, previews):
     response = owner.get(f"/evidence/{ids['notes.txt']}")
     assert response.headers["Content-Disposition"].startswith("attachment; ")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- the other authorizations name the amount and the contractor -----------------------------------------
+
+
+@pytest.fixture
+def pending_approval(app_sessions, admin_engine, world):
+    """A $12,800.00 payment waiting for a finance step (an approval policy from $10,000.00)."""
+    from kit.money_pages import active_engagement, approve, milestone_ids
+
+    from backoffice.services import approvals
+    from backoffice.services.approvals import PolicyInput, StepInput
+
+    with acting_as_admin(app_sessions, world) as (session, actor):
+        approvals.create_policy(session, actor, PolicyInput("Large", "USD", "10,000.00", [StepInput(role="finance")]))
+    e = active_engagement(app_sessions, world, rows=(("Roof", "New membrane", "12,800.00", "2030-01-15"),))
+    (roof,) = milestone_ids(admin_engine, e)
+    return approve(app_sessions, world, roof)
+
+
+def acting_as_admin(app_sessions, world):
+    from kit.engagements import acting
+
+    return acting(app_sessions, world.admin, world.org_a)
+
+
+def test_authorization_approvals_name_the_amount_and_the_contractor(app, login, world, pending_approval):
+    finance = signed_in(app, login, world.finance)
+    contractor = f"Contractor X {world.suffix}"
+    asked = confirms(finance.get("/approvals/").get_data(as_text=True))
+    (approve,) = (q for label, q in asked.items() if label == "Approve $12,800.00")
+    assert re.fullmatch(
+        rf"Approve \S+ \(\$12,800\.00\)\? It is the payment to {contractor}, which becomes payable\.", approve
+    )
+    assert re.match(rf"Reject \S+ \(\$12,800\.00 to {contractor}\)\?", asked["Reject…"])
+    on_invoice = confirms(finance.get(f"/invoices/{pending_approval}").get_data(as_text=True))
+    assert re.fullmatch(
+        rf"Approve step 1 of \S+ \(\$12,800\.00\)\? It is the payment to {contractor}\.", on_invoice["Approve step 1"]
+    )
+    assert re.match(rf"Reject \S+ \(\$12,800\.00 to {contractor}\)\?", on_invoice["Reject…"])
+
+
+def test_the_award_asks_naming_the_contractor_and_the_price(app, login, app_sessions, world):
+    from kit.projects import open_project, propose
+
+    project = open_project(app_sessions, world, budget="6,000.00")
+    px = propose(app_sessions, world.contractor_x_user, world.org_a, project)
+    owner = signed_in(app, login, world.owner)
+    asked = confirms(owner.get(f"/projects/{project}/proposals/{px}/accept").get_data(as_text=True))
+    assert asked["Accept and create the engagement"] == (
+        f"Accept Contractor X {world.suffix}'s proposal for $5,000.00 and create the engagement? "
+        "Every other proposal is declined. This cannot be undone."
+    )
