@@ -23,7 +23,8 @@ bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 PREVIEW_POLICY = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 # A PDF goes without `sandbox`: Chromium refuses to render a PDF under it ("blocked"), and its viewer (like
 # Firefox's pdf.js) runs no script of the file's with the app's origin. Everything else still holds: nothing
-# loads from the file, only the app's own pages may frame it, the stored type is never re-sniffed.
+# loads from the file, only the app's own pages may frame it, the stored type is never re-sniffed. (Chromium 150
+# renders the demo's checklist PDF in the review screen's frame under this policy.)
 PDF_PREVIEW_POLICY = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
 
