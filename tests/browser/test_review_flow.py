@@ -10,6 +10,7 @@ from kit.a11y import submit_work
 from kit.browser import sign_in
 from kit.engagements import create_active, milestones_of
 from playwright.sync_api import Page, expect
+from sqlalchemy import text
 
 
 def three_waiting(app_sessions, admin_engine, world):
@@ -144,3 +145,40 @@ def test_keyboard_shortcuts_move_through_the_queue_and_decide_but_not_while_typi
     expect(page.locator("#decision").get_by_role("heading", name="Approved")).to_be_visible()
     assert re.fullmatch(r"Authorize \$500\.00 gross, \$450\.00 net to Contractor X \S+\?", asked[-1]), asked
     assert statuses(admin_engine, engagement_id) == ["submitted", "planned", "approved"]
+
+
+def test_a_split_partial_shows_what_is_paid_now_and_what_becomes_a_new_milestone_before_authorizing(
+    new_context, screenshots, accessible, app_sessions, admin_engine, world
+):
+    with admin_engine.begin() as conn:
+        conn.execute(text("update organizations set partial_policy = 'split' where id = :o"), {"o": world.org_a})
+    engagement_id, _, build, _ = three_waiting(app_sessions, admin_engine, world)
+    page = new_context().new_page()
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept()))
+    sign_in(page, world.owner)
+    page.goto(f"/milestones/{build.id}")
+
+    page.get_by_label("Reason").fill("The handrail is missing; the stairs are otherwise done.")
+    page.get_by_label("Amount (USD)").fill("1,500.00")
+    page.get_by_role("button", name="Authorize part…").click()
+    panel = page.locator(".split-confirm")
+    expect(panel.get_by_role("heading", name="Confirm the partial approval")).to_be_focused()
+    expect(panel).to_contain_text(
+        f"Approve $1,500.00 of $2,000.00 now: this authorizes $1,500.00 gross, $1,350.00 net to Contractor X "
+        f"{world.suffix}. The remaining $500.00 becomes a new milestone"
+    )
+    assert asked == []  # the server's answer asks; nothing was authorized yet
+    assert statuses(admin_engine, engagement_id) == ["submitted", "submitted", "submitted"]
+    screenshots.take(page, "the split partial asks with its amounts")
+    accessible(page, "owner: review screen, confirming a split partial")
+
+    panel.get_by_role("button", name="Authorize $1,500.00 now").click()
+    expect(page.locator("#decision").get_by_role("heading", name="Partially approved")).to_be_visible()
+    after = milestones_of(admin_engine, engagement_id)
+    assert [(m.title, m.status) for m in after][:3] == [
+        ("Design", "submitted"),
+        ("Build", "approved"),
+        ("Handover", "submitted"),
+    ]
+    assert len(after) == 4 and after[3].status == "planned"
