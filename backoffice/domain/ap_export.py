@@ -180,7 +180,7 @@ def safe_cell(value: str) -> str:
     return "'" + value if _FORMULA_START.match(value) else value
 
 
-def custom_layout(columns: list, date_format: str, bom: bool = True) -> Layout:
+def custom_layout(columns: list, date_format: str, bom: bool = False) -> Layout:
     """The admin's layout from settings; raises ValueError with a message fit for the form."""
     if date_format not in DATE_FORMATS:
         raise ValueError("Choose a date format.")
@@ -210,12 +210,13 @@ def custom_layout(columns: list, date_format: str, bom: bool = True) -> Layout:
 BOM_PRESETS = frozenset({Preset.GENERIC, Preset.CUSTOM})
 
 
-def layout_for(preset: Preset, custom_columns: list, date_format: str, bom: bool = True) -> Layout:
+def layout_for(preset: Preset, custom_columns: list, date_format: str, bom: bool = False) -> Layout:
     """The layout a batch is written with; ``bom`` is the organization's option, kept only where BOM_PRESETS says."""
     if preset == Preset.CUSTOM:
         return custom_layout(custom_columns, date_format, bom)
     layout = PRESETS[preset]
-    return replace(layout, bom=bom and preset in BOM_PRESETS)
+    wanted = bom and preset in BOM_PRESETS
+    return layout if layout.bom == wanted else replace(layout, bom=wanted)
 
 
 def file_name(org_prefix: str, batch_number: int, preset: Preset, currency: str) -> str:

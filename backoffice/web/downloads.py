@@ -2,9 +2,10 @@
 retainage, audit trail, notifications.
 
 Each route is guarded like its page (the same roles; RLS scopes the rows as it does the page's), reads the
-page's query string with the page's own parser, and asks the page's own query for every row
-(queries/paging.every_row walks its pages; the short-ordered lists stream from a server-side cursor), so the
-file and the page cannot disagree. The writing is web/list_csv.py's, once for all.
+page's query string with the page's own parser, and asks the page's own query for every row, a thousand at a
+time (queries/paging.every_row walks a keyset-paged list along its keyset; the audit trail goes by sequence
+number, the short lists -- batches, one person's notifications -- by offset, as their pages do), so the file and
+the page cannot disagree and memory stays flat. The writing is web/list_csv.py's, once for all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from flask import Blueprint, request, url_for
 from flask_login import login_required
 
 from backoffice.domain.ap_export import Preset
+from backoffice.domain.engagements import EngagementStatus
+from backoffice.domain.invoices import InvoiceStatus
 from backoffice.domain.roles import FINANCE_ROLES, STAFF_ROLES
 from backoffice.queries import admin as admin_queries
 from backoffice.queries import engagements as engagement_queries
@@ -173,14 +176,14 @@ def batches():
 
 RETAINAGE_COLUMNS = (
     Column("Engagement", lambda r: r.engagement_title),
-    Column("Engagement status", lambda r: r.engagement_status.replace("_", " ").capitalize()),
+    Column("Engagement status", lambda r: EngagementStatus(r.engagement_status).label),
     Column("Contractor", lambda r: r.contractor_name),
     Column("Currency", lambda r: r.currency),
     Column("Withheld", lambda r: amount(r.withheld, r.currency)),
     Column("Released", lambda r: amount(r.released, r.currency)),
     Column("Held", lambda r: amount(r.held, r.currency)),
     Column("Release invoice", lambda r: r.release_number),
-    Column("Release status", lambda r: (r.release_status or "").capitalize() or None),
+    Column("Release status", lambda r: InvoiceStatus(r.release_status).label if r.release_status else None),
 )
 
 
