@@ -45,6 +45,8 @@ def cell(value) -> str:
     """A value as a CSV cell: dates and times ISO (times in UTC, to the second), text formula-safe."""
     if value is None:
         return ""
+    if type(value) is str:  # the most common cell first: this runs for every cell of 100,000 rows
+        return safe_cell(value)
     if isinstance(value, Number):
         return str(value)
     if isinstance(value, bool):
