@@ -131,6 +131,20 @@ def verify_document(page: Page) -> None:
     expect(page.locator("#verdict-heading")).to_contain_text("Verified")
 
 
+def engagement_list(page: Page) -> None:
+    """Issue 22: every list has a Download CSV link beside its filters."""
+    sign_in(page, "owner@acme.example")
+    page.goto("/engagements?status=active")
+    expect(page.get_by_role("link", name="Download CSV")).to_be_visible()
+
+
+def export_layout_settings(page: Page) -> None:
+    """Issue 22: the AP export layout's byte-order mark for Excel."""
+    sign_in(page, "admin@acme.example")
+    page.goto("/admin/settings/export")
+    expect(page.get_by_label("UTF-8 with byte-order mark (for Excel)")).to_be_checked()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -148,6 +162,8 @@ for _name, _reach in {
     "self-billing-agreement": self_billing_agreement,
     "self-billed-invoice": self_billed_invoice,
     "verify-document": verify_document,
+    "engagement-list-download": engagement_list,  # issue 22: csv
+    "ap-export-layout-settings": export_layout_settings,  # issue 22: csv
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

@@ -259,7 +259,7 @@ select pg_temp.grant_to_app('organizations', 'select');
 select pg_temp.grant_to_worker('organizations', 'select');  -- whose voice a message speaks in, its locale and SLA
 select pg_temp.grant_update_to_app('organizations', '{name, default_currency, default_retainage_bps, payment_terms_days,
   partial_policy, evidence_max_files, evidence_max_file_mb, evidence_max_submission_mb, invoice_prefix, segregation_of_duties,
-  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns, stripe_rail_enabled, auto_pay_enabled, auto_pay_by, advances_enabled,
+  review_sla_days, locale, ap_export_preset, ap_expense_account, ap_export_date_format, ap_export_columns, ap_export_bom, stripe_rail_enabled, auto_pay_enabled, auto_pay_by, advances_enabled,
   default_advance_bps}');
 
 -- users: a user sees itself and the members of the current org; a contractor sees the org's staff

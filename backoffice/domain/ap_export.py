@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -71,22 +71,30 @@ class Column:
     header: str
 
 
+# Excel reads a CSV without a byte-order mark in the computer's legacy code page: "Zoë" becomes "ZoÃ«" and
+# the em dash "â€”". With the mark it reads UTF-8.
+BOM = b"\xef\xbb\xbf"
+
+
 @dataclass(frozen=True)
 class Layout:
     columns: tuple[Column, ...]
     date_format: str
+    bom: bool = False  # the file starts with the UTF-8 byte-order mark (for Excel)
 
     def as_json(self) -> dict:
         return {
             "columns": [{"field": c.field, "header": c.header} for c in self.columns],
             "date_format": self.date_format,
+            "bom": self.bom,
         }
 
     def header_line(self) -> bytes:
-        """The first line of the file: the headers, CSV-quoted where needed, formula-safe."""
+        """The first bytes of the file: the byte-order mark if the layout has it, then the headers, CSV-quoted
+        where needed, formula-safe. The mark is part of the file, so of its stored bytes and sha256."""
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow([safe_cell(c.header) for c in self.columns])
-        return out.getvalue().encode("utf-8")
+        return (BOM if self.bom else b"") + out.getvalue().encode("utf-8")
 
 
 def _layout(date_format: str, *columns: tuple[str, str]) -> Layout:
@@ -172,7 +180,7 @@ def safe_cell(value: str) -> str:
     return "'" + value if _FORMULA_START.match(value) else value
 
 
-def custom_layout(columns: list, date_format: str) -> Layout:
+def custom_layout(columns: list, date_format: str, bom: bool = False) -> Layout:
     """The admin's layout from settings; raises ValueError with a message fit for the form."""
     if date_format not in DATE_FORMATS:
         raise ValueError("Choose a date format.")
@@ -192,13 +200,23 @@ def custom_layout(columns: list, date_format: str) -> Layout:
     duplicate = next((h for h in headers if headers.count(h) > 1), None)
     if duplicate:
         raise ValueError(f"Two columns are headed “{duplicate}”; give each column its own header.")
-    return Layout(tuple(result), date_format)
+    return Layout(tuple(result), date_format, bom)
 
 
-def layout_for(preset: Preset, custom_columns: list, date_format: str) -> Layout:
+# The layouts whose files start with a byte-order mark when the organization's option is on (it is by default):
+# people open these in Excel. QuickBooks Online and Xero import their own templates as those systems export them,
+# without a mark; a mark there is read as part of the first header ("\ufeffBill No.", "\ufeff*ContactName") by an
+# importer that matches columns by name, so those presets never carry one, whatever the option says.
+BOM_PRESETS = frozenset({Preset.GENERIC, Preset.CUSTOM})
+
+
+def layout_for(preset: Preset, custom_columns: list, date_format: str, bom: bool = False) -> Layout:
+    """The layout a batch is written with; ``bom`` is the organization's option, kept only where BOM_PRESETS says."""
     if preset == Preset.CUSTOM:
-        return custom_layout(custom_columns, date_format)
-    return PRESETS[preset]
+        return custom_layout(custom_columns, date_format, bom)
+    layout = PRESETS[preset]
+    wanted = bom and preset in BOM_PRESETS
+    return layout if layout.bom == wanted else replace(layout, bom=wanted)
 
 
 def file_name(org_prefix: str, batch_number: int, preset: Preset, currency: str) -> str:

@@ -88,6 +88,12 @@ def format_amount(minor: int, currency: str, *, symbol: bool = True) -> str:
     return f"{sign}{currency} {number}"
 
 
+def decimal_text(minor: int, currency: str) -> str:
+    """The amount as a plain decimal number in major units, exact from the integer minor units, for files a
+    spreadsheet reads as a number: 125050, 'USD' -> '1250.50'; 1250, 'JPY' -> '1250'; 5, 'KWD' -> '0.005'."""
+    return format_amount(minor, currency, symbol=False).replace(",", "")
+
+
 def round_half_up(numerator: int, denominator: int) -> int:
     """numerator / denominator rounded half up, for numerator >= 0 and denominator > 0."""
     if numerator < 0 or denominator <= 0:

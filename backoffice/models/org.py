@@ -32,6 +32,7 @@ class Organization(Base):
     segregation_of_duties: Mapped[bool] = mapped_column(default=True)
     ap_expense_account: Mapped[str] = mapped_column(Text, default="Contract labor")
     ap_export_date_format: Mapped[str] = mapped_column(Text, default="iso")
+    ap_export_bom: Mapped[bool] = mapped_column(default=True)  # generic and custom files for Excel (revision 0035)
     review_sla_days: Mapped[int] = mapped_column(default=3)
     locale: Mapped[str] = mapped_column(Text, default="en_US")
     stripe_rail_enabled: Mapped[bool] = mapped_column(default=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -125,9 +126,24 @@ def org_overview(session: Session) -> Overview:
 PAGE_SIZE = 50
 
 
+def _audit_trail(before_seq: int | None = None):
+    """The trail in the page's order, newest first: one statement for the page and the download."""
+    q = select(AuditEvent).order_by(AuditEvent.seq.desc())
+    return q if before_seq is None else q.where(AuditEvent.seq < before_seq)
+
+
 def audit_page(session: Session, before_seq: int | None = None, page_size: int = PAGE_SIZE) -> list[AuditEvent]:
     """Newest first, keyset-paginated by seq (stable while new events arrive)."""
-    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(page_size)
-    if before_seq is not None:
-        q = q.where(AuditEvent.seq < before_seq)
-    return list(session.execute(q).scalars())
+    return list(session.execute(_audit_trail(before_seq).limit(page_size)).scalars())
+
+
+def every_audit_event(session: Session) -> Iterator[AuditEvent]:
+    """The whole trail, newest first, read a thousand events at a time by the page's own keyset (the download;
+    memory stays flat). A server-side cursor would not do: the request's transaction ends before a streamed
+    response has been read to the end, and the cursor with it."""
+    before = None
+    while events := audit_page(session, before, 1000):
+        yield from events
+        for event in events:  # the session would otherwise keep every event read
+            session.expunge(event)
+        before = events[-1].seq

@@ -5,6 +5,7 @@ batches and the ledger return nothing to anyone but finance and admins)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -12,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState, status_label
-from backoffice.queries.paging import Cursor, Keyset, KeysetPage
+from backoffice.queries.paging import WALK_PAGE, Cursor, Keyset, KeysetPage
 
 PER_PAGE = 50
 QUEUE_STATUSES = {
@@ -197,12 +198,18 @@ def _queue_totals(session: Session, filters: QueueFilters) -> list[CurrencyTotal
 
 
 def payment_queue(
-    session: Session, filters: QueueFilters, per_page: int = PER_PAGE, *, org_id: uuid.UUID | None = None
+    session: Session,
+    filters: QueueFilters,
+    per_page: int = PER_PAGE,
+    *,
+    org_id: uuid.UUID | None = None,
+    with_totals: bool = True,
 ) -> QueuePage:
     """A page of the invoices matching the filters, soonest due first (or latest), with the count, net
-    total and overdue count per currency of everything they match. The page is picked first, from
-    invoices alone over the index its order walks; the names are joined to those 50 rows only."""
-    totals = _queue_totals(session, filters)
+    total and overdue count per currency of everything they match (unless ``with_totals`` is False: a download
+    walking every page needs the rows only). The page is picked first, from invoices alone over the index its
+    order walks; the names are joined to those 50 rows only."""
+    totals = _queue_totals(session, filters) if with_totals else []
     where, params = filters.where()
     if org_id:  # RLS scopes it anyway; named, the planner knows the organization's size (see due_sql)
         where, params = f"{where} and i.org_id = :org_id", params | {"org_id": org_id}
@@ -486,11 +493,24 @@ _BATCH_SQL = """
 
 def batch_list(session: Session, page: int = 1, per_page: int = PER_PAGE) -> tuple[list[BatchRow], int]:
     total = session.execute(text("select count(*) from ap_export_batches")).scalar_one()
+    return batch_list_rows(session, page, per_page), total
+
+
+def batch_list_rows(session: Session, page: int, per_page: int) -> list[BatchRow]:
     rows = session.execute(
         text(f"{_BATCH_SQL} order by b.number desc limit :limit offset :offset"),
         {"limit": per_page, "offset": (max(1, page) - 1) * per_page},
     ).mappings()
-    return [BatchRow(**r) for r in rows], total
+    return [BatchRow(**r) for r in rows]
+
+
+def every_batch(session: Session) -> Iterator[BatchRow]:
+    """Every batch, in the list's order (newest first), a thousand at a time (the download). One batch per
+    export: a short list even at a large customer, so its pages by offset, as the page's, are cheap."""
+    page = 1
+    while rows := batch_list_rows(session, page, WALK_PAGE):
+        yield from rows
+        page += 1
 
 
 # A batch's invoices in the order its file lists them: their position in the batch's invoice_ids (kept in
@@ -591,7 +611,11 @@ def retainage_by_contractor(
 
 
 def retainage_report(
-    session: Session, *, contractor_id: uuid.UUID | None = None, cursor: Cursor | None = None
+    session: Session,
+    *,
+    contractor_id: uuid.UUID | None = None,
+    cursor: Cursor | None = None,
+    per_page: int = PER_PAGE,
 ) -> KeysetPage:
     """A page of engagements that withheld retainage, the most held first (of one contractor, if given):
     withheld, released and held, and the release if there is one."""
@@ -615,10 +639,10 @@ def retainage_report(
           left join invoices r on r.engagement_id = t.engagement_id and r.org_id = t.org_id
                               and r.kind = 'retainage_release' and r.voided_at is null
          order by {order}"""),
-            {"contractor_id": contractor_id, "limit": PER_PAGE + 1} | key_params,
+            {"contractor_id": contractor_id, "limit": per_page + 1} | key_params,
         ).mappings()
     ]
-    return KeysetPage.build(rows, cursor, PER_PAGE, key=lambda r: (r.held, r.engagement_id))
+    return KeysetPage.build(rows, cursor, per_page, key=lambda r: (r.held, r.engagement_id))
 
 
 # A contractor's payments, newest first: the (org_id, contractor_id, issued_on desc) index walks it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -44,9 +45,13 @@ class Inbox(Paging):
     per_page: int = PER_PAGE
 
 
-def inbox(session: Session, actor: Actor, *, page: int = 1, unread_only: bool = False) -> Inbox:
+def _inbox_where(actor: Actor, unread_only: bool) -> tuple:
     mine = (Notification.org_id == actor.org_id, Notification.user_id == actor.user_id)
-    where = mine + ((Notification.read_at.is_(None),) if unread_only else ())
+    return mine + ((Notification.read_at.is_(None),) if unread_only else ())
+
+
+def inbox(session: Session, actor: Actor, *, page: int = 1, unread_only: bool = False) -> Inbox:
+    where = _inbox_where(actor, unread_only)
     total = session.execute(select(func.count()).select_from(Notification).where(*where)).scalar_one()
     rows = list(
         session.execute(
@@ -58,6 +63,22 @@ def inbox(session: Session, actor: Actor, *, page: int = 1, unread_only: bool = 
         ).scalars()
     )
     return Inbox(rows, total, unread_count(session, actor), page)
+
+
+def every_notification(session: Session, actor: Actor, *, unread_only: bool = False) -> Iterator[Notification]:
+    """The person's notifications in the inbox's order and filter, a thousand at a time (the download). By
+    offset, as the inbox pages: one person's notifications are a short list (a digest keeps it so)."""
+    query = (
+        select(Notification)
+        .where(*_inbox_where(actor, unread_only))
+        .order_by(Notification.created_at.desc(), Notification.id)
+    )
+    offset = 0
+    while rows := list(session.execute(query.limit(1000).offset(offset)).scalars()):
+        yield from rows
+        for row in rows:
+            session.expunge(row)
+        offset += len(rows)
 
 
 # --- the outbox -----------------------------------------------------------------------------------------

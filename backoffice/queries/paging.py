@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -146,3 +146,19 @@ class KeysetPage:
             Cursor(key(rows[-1]), start + len(rows)).text() if has_next else None,
             Cursor(key(rows[0]), start, backwards=True).text() if has_previous else None,
         )
+
+
+WALK_PAGE = 1000  # rows a download reads at a time: memory stays flat, and each read walks the list's index
+
+
+def every_row(read_page: Callable[[Cursor | None, int], KeysetPage], keyset: Keyset) -> Iterator:
+    """Every row of a keyset-paged list, in its order, read by the list's own page query a page at a time
+    (``read_page(cursor, per_page)``): a download holds the rows the pages show, under the same filters, and
+    never the whole list in memory. Each page starts where the last one's link would."""
+    cursor = None
+    while True:
+        page = read_page(cursor, WALK_PAGE)
+        yield from page.rows
+        if page.next_cursor is None:
+            return
+        cursor = Cursor.read(page.next_cursor, keyset.types)

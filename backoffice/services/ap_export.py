@@ -202,7 +202,7 @@ def _layout_of(org: Organization, chosen: str) -> tuple[Preset, Layout]:
     except ValueError:
         raise ValidationError({"preset": "Choose an export layout."}) from None
     try:
-        return preset, layout_for(preset, org.ap_export_columns, org.ap_export_date_format)
+        return preset, layout_for(preset, org.ap_export_columns, org.ap_export_date_format, org.ap_export_bom)
     except ValueError as exc:
         raise ValidationError({"preset": f"The custom layout in Settings is incomplete: {exc}"}) from None
 

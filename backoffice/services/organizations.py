@@ -65,6 +65,7 @@ class ExportSettings:
     expense_account: str
     date_format: str
     columns: list  # [{"field": ..., "header": ...}] in order, for the custom layout
+    bom: bool | None = None  # generic and custom files start with a byte-order mark (Excel); None: unchanged
 
 
 def current_organization(session: Session, actor: Actor) -> Organization:
@@ -202,6 +203,7 @@ def update_export_settings(session: Session, actor: Actor, new: ExportSettings) 
             ("ap_expense_account", account),
             ("ap_export_date_format", new.date_format),
             ("ap_export_columns", columns),
+            ("ap_export_bom", org.ap_export_bom if new.bom is None else bool(new.bom)),
         ):
             if getattr(org, field) != after:
                 changes[field] = {"before": getattr(org, field), "after": after}

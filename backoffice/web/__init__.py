@@ -126,6 +126,7 @@ def register(app: Flask) -> None:
         change_orders,
         completion,
         documents,
+        downloads,
         einvoices,
         einvoicing,
         engagements,
@@ -209,6 +210,7 @@ def register(app: Flask) -> None:
         tax.bp,
         einvoicing.bp,
         self_billing.bp,
+        downloads.bp,
         health.bp,
     ):
         app.register_blueprint(bp)

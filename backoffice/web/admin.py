@@ -228,6 +228,7 @@ def export_settings():
                 "preset": org.ap_export_preset,
                 "expense_account": org.ap_expense_account,
                 "date_format": org.ap_export_date_format,
+                "bom": org.ap_export_bom,
             },
             **_export_choices(),
         )
@@ -244,11 +245,14 @@ def export_settings():
             columns.append((order, list(FIELDS).index(row["field"]), {"field": row["field"], "header": row["header"]}))
     columns = [c for _, _, c in sorted(columns, key=lambda c: (c[0], c[1]))]
     values = {k: form.get(k, "") for k in ("preset", "expense_account", "date_format")}
+    values["bom"] = bool(form.get("bom"))  # an unticked box sends nothing
     try:
         org_service.update_export_settings(
             db(),
             actor(),
-            org_service.ExportSettings(values["preset"], values["expense_account"], values["date_format"], columns),
+            org_service.ExportSettings(
+                values["preset"], values["expense_account"], values["date_format"], columns, values["bom"]
+            ),
         )
     except ValidationError as exc:
         return render(

@@ -42,6 +42,14 @@ PROMISED = {
         "copy_time": "s",
         "ratio": "",
     },
+    "list_download": {
+        "setup": "s",
+        "rows": "",
+        "file": "MB",
+        "download_time": "s",
+        "rows_per_second": "",
+        "peak_memory_growth": "MB",
+    },
     "receipts": {
         "setup": "s",
         "receipts": "",

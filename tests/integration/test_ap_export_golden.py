@@ -317,3 +317,47 @@ def test_a_voided_batch_keeps_its_file_and_the_same_payments_export_again_identi
     assert again == first and second_batch["number"] == batch["number"] + 1
     session, _ = sign_in(act_as, world.finance, world.org_a)
     assert b"".join(ap_export.read_file(session, ap_export.get_batch(session, batch["id"]))) == first
+
+
+# --- Excel: the byte-order mark (issue 22, item 11) ----------------------------------------------------------
+
+
+def test_the_generic_file_starts_with_the_utf8_byte_order_mark_and_a_download_returns_it(
+    act_as, world, dataset, admin_engine
+):
+    content, batch = export(act_as, world, admin_engine, dataset.usd, "generic")
+    assert content[:3] == b"\xef\xbb\xbf" and content[3:17] == b"Invoice number"
+    # The mark is part of the stored file: its size and sha256 count it, and every download returns it.
+    assert batch["sha256"] == hashlib.sha256(content).hexdigest() and batch["size_bytes"] == len(content)
+    assert batch["layout"]["bom"] is True
+    session, _ = sign_in(act_as, world.finance, world.org_a)
+    assert b"".join(ap_export.read_file(session, ap_export.get_batch(session, batch["id"]))) == content
+
+
+def test_quickbooks_and_xero_files_never_start_with_a_byte_order_mark(act_as, world, dataset, admin_engine):
+    for preset in ("quickbooks_online", "xero"):
+        content, batch = export(act_as, world, admin_engine, dataset.usd[:1], preset)
+        assert not content.startswith(b"\xef\xbb\xbf") and batch["layout"]["bom"] is False
+        void(act_as, world, batch["id"])
+
+
+def test_a_reader_for_utf8_with_bom_reads_the_names_and_the_em_dash_as_written(act_as, world, dataset, admin_engine):
+    content, _ = export(act_as, world, admin_engine, dataset.usd, "generic")
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    assert rows[3]["Contractor"] == "Zoë Ångström Design"
+    assert rows[0]["Description"] == "Kitchen, phase 1 — Design"
+    assert next(iter(rows[0])) == "Invoice number"  # not "\ufeffInvoice number"
+
+
+def test_an_organization_that_turns_the_mark_off_gets_the_generic_file_without_it(act_as, world, dataset, admin_engine):
+    session, admin = sign_in(act_as, world.admin, world.org_a)
+    org = organizations.current_organization(session, admin)
+    organizations.update_export_settings(
+        session,
+        admin,
+        organizations.ExportSettings(
+            "generic", org.ap_expense_account, org.ap_export_date_format, org.ap_export_columns, bom=False
+        ),
+    )
+    content, batch = export(act_as, world, admin_engine, dataset.usd, "generic")
+    assert content.startswith(b"Invoice number,Contractor,") and batch["layout"]["bom"] is False

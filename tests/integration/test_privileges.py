@@ -101,7 +101,8 @@ WEB_ROLE_TABLES = {
     # the tenant and its people
     "SELECT on table public.organizations": "every page shows the current organization and follows its settings",
     "UPDATE on table public.organizations (acceptance_days, acceptance_required, advances_enabled,"
-    " ap_expense_account, ap_export_columns, ap_export_date_format, ap_export_preset, auto_pay_by, auto_pay_enabled,"
+    " ap_expense_account, ap_export_bom, ap_export_columns, ap_export_date_format, ap_export_preset, auto_pay_by,"
+    " auto_pay_enabled,"
     " default_advance_bps, default_currency, default_retainage_bps, evidence_max_file_mb, evidence_max_files,"
     " evidence_max_submission_mb, invoice_prefix, locale, name, partial_policy, payment_terms_days, review_sla_days,"
     " segregation_of_duties, stripe_rail_enabled, tax_form_required)": "the settings and AP export layout pages"

@@ -110,6 +110,16 @@ def test_the_custom_preset_uses_the_settings_columns_and_date_format():
     assert layout_for(Preset.CUSTOM, [col("net", "Pay me")], "us") == Layout((Column("net", "Pay me"),), "us")
 
 
+def test_the_byte_order_mark_is_kept_for_the_generic_and_custom_layouts_only():
+    mark = b"\xef\xbb\xbf"
+    generic = layout_for(Preset.GENERIC, [], "iso", bom=True).header_line()
+    assert generic.startswith(mark + b"Invoice number,Contractor,")
+    assert layout_for(Preset.CUSTOM, [col("net", "Pay me")], "us", bom=True).header_line() == mark + b"Pay me\n"
+    for preset in (Preset.QUICKBOOKS_ONLINE, Preset.XERO):
+        assert not layout_for(preset, [], "iso", bom=True).header_line().startswith(mark)
+    assert not layout_for(Preset.GENERIC, [], "iso", bom=False).header_line().startswith(mark)
+
+
 def test_the_custom_preset_with_nothing_in_settings_is_refused():
     with pytest.raises(ValueError, match="at least one column"):
         layout_for(Preset.CUSTOM, [], "iso")

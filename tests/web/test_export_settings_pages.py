@@ -23,7 +23,7 @@ def org(admin_engine, org_id):
                 text(
                     "select invoice_prefix, segregation_of_duties, ap_export_preset, ap_export_columns,"
                     " ap_expense_account,"
-                    " ap_export_date_format from organizations where id = :o"
+                    " ap_export_date_format, ap_export_bom from organizations where id = :o"
                 ),
                 {"o": org_id},
             )
@@ -46,7 +46,7 @@ def layout_form(
     **extra,
 ) -> dict:
     """The export layout form: {field: (position, header)} ticked; every other field unticked with its label."""
-    data = {"preset": preset, "expense_account": expense_account, "date_format": date_format}
+    data = {"preset": preset, "expense_account": expense_account, "date_format": date_format, "bom": "1"}
     for key, label in FIELDS.items():
         position, header = columns.get(key, ("", label))
         data[f"header_{key}"] = header
@@ -145,7 +145,7 @@ def test_a_new_batch_is_written_with_the_saved_custom_layout(admin, world, app_s
         app_sessions, world.finance, world.org_a, [invoice["id"]]
     )  # the organization's default: custom
     assert stored_file(admin_engine, batch_id).decode() == (
-        "Payee,Ref,Amount,Pay by,Ccy\n"
+        "\ufeffPayee,Ref,Amount,Pay by,Ccy\n"
         f"Contractor X {world.suffix},{invoice['invoice_number']},1111.09,{invoice['due_date']:%d/%m/%Y},USD\n"
     )
 
@@ -232,6 +232,20 @@ def test_choosing_a_preset_keeps_the_custom_columns_for_later(admin, world, admi
         "us",
         saved,
     )
+
+
+def test_the_byte_order_mark_for_excel_is_ticked_by_default_and_unticking_it_is_saved(admin, world, admin_engine):
+    html = admin.get("/admin/settings/export").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" name="bom" value="1"[^>]* checked>', html)
+    assert "UTF-8 with byte-order mark (for Excel)" in html
+    form = layout_form(CUSTOM)
+    del form["bom"]  # an unticked box is not sent
+    assert save_layout(admin, form).status_code == 303
+    assert org(admin_engine, world.org_a)["ap_export_bom"] is False
+    html = admin.get("/admin/settings/export").get_data(as_text=True)
+    assert not re.search(r'name="bom" value="1"[^>]* checked>', html)
+    assert save_layout(admin, layout_form(CUSTOM)).status_code == 303
+    assert org(admin_engine, world.org_a)["ap_export_bom"] is True
 
 
 # --- invoice prefix and segregation of duties ------------------------------------------------------------
