@@ -47,6 +47,14 @@ _STACK_LABELS = """
 """
 
 
+# The top of each item of the main navigation's rows (brand, links and menus, bell, account).
+_NAV_ROWS = """
+() => Array.from(document.querySelectorAll("nav.main-nav > ul > li"))
+  .filter((li) => li.getBoundingClientRect().width)
+  .map((li) => Math.round(li.getBoundingClientRect().top))
+"""
+
+
 @pytest.fixture(scope="module")
 def demo_rows(admin_engine, demo_data) -> dict[str, str]:
     return demo_ids(admin_engine, demo_data.acme)
@@ -98,8 +106,8 @@ def test_the_navigation_folds_under_menu_and_opens_from_it(main_page: MainPage, 
     expect(nav.locator("details.nav-account summary")).to_be_visible()
     expect(links).to_be_hidden()
     expect(menu).to_have_attribute("aria-expanded", "false")
-    head = page.locator("header.topbar").bounding_box()
-    assert head is not None and head["height"] < 90, "the folded header is one row"
+    tops = page.evaluate(_NAV_ROWS)
+    assert len(tops) == 4 and max(tops) - min(tops) <= 8, f"the folded header is one row: item tops {tops}"
 
     menu.click()
     expect(menu).to_have_attribute("aria-expanded", "true")
@@ -135,3 +143,33 @@ def test_the_evidence_table_of_a_milestone_stacks_on_a_phone_with_each_files_fac
         expect(cell).to_be_visible()
         box = cell.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE_WIDTH, label
+
+
+@pytest.mark.parametrize(
+    "who", ["owner@acme.example", "finance@acme.example", "admin@acme.example", "nina@northwind.example"]
+)
+def test_the_navigation_is_one_row_at_1366_px(who, phone_as, demo_rows):
+    page = phone_as(who)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    open_page(page, "/")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("button", name="Menu")).to_be_hidden()
+    tops = page.evaluate(_NAV_ROWS)
+    assert len(tops) >= 6 and max(tops) - min(tops) <= 8, f"the navigation wraps: item tops {tops}"
+
+
+def test_finance_reaches_its_records_from_one_menu_that_says_where_they_are(phone_as, demo_rows):
+    page = phone_as("finance@acme.example")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    open_page(page, "/")
+    nav = page.get_by_role("navigation", name="Main")
+    records = nav.locator("details.nav-records")
+    expect(records.get_by_role("link", name="Audit trail")).to_be_hidden()
+    records.locator("summary").click()
+    for name in ("1099 year end", "E-invoicing", "Data room", "Audit trail"):
+        expect(records.get_by_role("link", name=name, exact=True)).to_be_visible()
+    records.get_by_role("link", name="Data room", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Data room")
+    expect(nav.locator("details.nav-records > summary")).to_have_attribute("aria-current", "page")
+    link = nav.locator("details.nav-records").get_by_role("link", name="Data room", include_hidden=True)
+    expect(link).to_have_attribute("aria-current", "page")
