@@ -138,6 +138,26 @@ def verify_document(page: Page) -> None:
     expect(page.locator("#verdict-heading")).to_contain_text("Verified")
 
 
+def schedule_editor(page: Page) -> None:
+    """The draft's milestone editor (issue 22): it fits the screen and its total follows the typing."""
+    sign_in(page, "owner@acme.example")
+    page.goto("/engagements")
+    page.get_by_role("link", name="Showroom signage").click()
+    page.get_by_role("button", name="Edit milestones").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Milestones")
+
+
+def change_order_editor(page: Page) -> None:
+    """A change order being written: an amount raised, the total after it recounted as typed."""
+    sign_in(page, "owner@acme.example")
+    page.goto("/engagements")
+    page.get_by_role("link", name="Kitchen renovation, 14 Elm St").click()
+    page.get_by_role("button", name="New change order").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Change order CO-")
+    page.get_by_label("Reason for the change").fill("The client chose a larger island; lighting moves a week.")
+    page.get_by_label("Amount of milestone 3", exact=True).fill("13,400.00")
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -155,8 +175,18 @@ for _name, _reach in {
     "self-billing-agreement": self_billing_agreement,
     "self-billed-invoice": self_billed_invoice,
     "verify-document": verify_document,
+    # Issue 22: the editors at 1366 px; the contractor's pages and the review screen on a phone too.
+    "schedule-editor": schedule_editor,
+    "change-order-editor": change_order_editor,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
+    SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
+for _name, _reach in {
+    "contractor-milestone": contractor_milestone,
+    "contractor-home": contractor_home,
+    "contractor-payments": contractor_payments,
+    "review-screen": review_screen,
+}.items():
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
 
 

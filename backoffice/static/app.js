@@ -213,9 +213,9 @@ document.addEventListener("keydown", function (event) {
     var note = out.querySelector("[data-total-note]");
     if (note) {
       note.textContent = unread
-        ? "as typed; " + unread + (unread === 1 ? " amount is" : " amounts are") + " not counted until written like " +
+        ? (out.dataset.typedWords || "as typed") + "; " + unread + (unread === 1 ? " amount is" : " amounts are") + " not counted until written like " +
           formatMinor(1250 * Math.pow(10, decimals), zero, decimals).replace(/^[^0-9]*/, "")
-        : "as typed";
+        : out.dataset.typedWords || "as typed";
     }
   }
 

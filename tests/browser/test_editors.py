@@ -98,6 +98,7 @@ def test_the_change_order_editor_fits_1366_px_and_its_total_follows_amounts_and_
 
     page.get_by_label("Amount of milestone 2", exact=True).fill("2,400.00")
     expect(total.locator("[data-total]")).to_have_text("$3,900.00")
+    expect(total.locator("[data-total-note]")).to_have_text("after it, as typed")
     page.get_by_role("row").filter(has=page.get_by_label("Title of milestone 3", exact=True)).get_by_label(
         "Cancel"
     ).check()
