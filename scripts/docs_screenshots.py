@@ -82,7 +82,14 @@ def batch_page(page: Page) -> None:
 
 
 def main_nav(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+    """Follow a link of the main navigation, opening its menu first (finance's Records, the admin's Admin)."""
+    link = page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True, include_hidden=True)
+    if not link.is_visible():
+        menu = page.locator("nav.main-nav details.dropdown").filter(
+            has=page.get_by_role("link", name=name, exact=True, include_hidden=True)
+        )
+        menu.locator("summary").click()
+    link.click()
 
 
 def einvoicing_settings(page: Page) -> None:
@@ -143,6 +150,24 @@ def export_layout_settings(page: Page) -> None:
     sign_in(page, "admin@acme.example")
     page.goto("/admin/settings/export")
     expect(page.get_by_label("UTF-8 with byte-order mark (for Excel)")).to_be_checked()
+def schedule_editor(page: Page) -> None:
+    """The draft's milestone editor (issue 22): it fits the screen and its total follows the typing."""
+    sign_in(page, "owner@acme.example")
+    page.goto("/engagements")
+    page.get_by_role("link", name="Showroom signage").click()
+    page.get_by_role("button", name="Edit milestones").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Milestones")
+
+
+def change_order_editor(page: Page) -> None:
+    """A change order being written: an amount raised, the total after it recounted as typed."""
+    sign_in(page, "owner@acme.example")
+    page.goto("/engagements")
+    page.get_by_role("link", name="Kitchen renovation, 14 Elm St").click()
+    page.get_by_role("button", name="New change order").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Change order CO-")
+    page.get_by_label("Reason for the change").fill("The client chose a larger island; lighting moves a week.")
+    page.get_by_label("Amount of milestone 3", exact=True).fill("13,400.00")
 
 
 WIDE, PHONE = 1366, 390
@@ -164,8 +189,18 @@ for _name, _reach in {
     "verify-document": verify_document,
     "engagement-list-download": engagement_list,  # issue 22: csv
     "ap-export-layout-settings": export_layout_settings,  # issue 22: csv
+    # Issue 22: the editors at 1366 px; the contractor's pages and the review screen on a phone too.
+    "schedule-editor": schedule_editor,
+    "change-order-editor": change_order_editor,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
+    SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
+for _name, _reach in {
+    "contractor-milestone": contractor_milestone,
+    "contractor-home": contractor_home,
+    "contractor-payments": contractor_payments,
+    "review-screen": review_screen,
+}.items():
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
 
 

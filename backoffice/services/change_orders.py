@@ -321,6 +321,17 @@ def _delta(lines: list[dict]) -> int:
     return delta
 
 
+def schedule_totals(milestones, data: ChangeOrderInput | None, currency: str) -> tuple[int, int | None]:
+    """The schedule's total now (its milestones that are not cancelled) and as it would be once ``data`` applies:
+    what the change-order form shows. The second is None without ``data`` or while a typed row cannot be read
+    (its field says why on issuing). Reads only; ``milestones`` are anything with the fields of a Milestone."""
+    now = _contract_value(milestones)
+    if data is None:
+        return now, None
+    lines, errors = _lines(data, {str(m.id): m for m in milestones}, currency)
+    return now, None if errors else now + _delta(lines)
+
+
 def _contract_value(milestones) -> int:
     return sum(m.amount_minor for m in milestones if m.status != MilestoneStatus.CANCELLED)
 

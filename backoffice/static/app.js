@@ -183,5 +183,94 @@ document.addEventListener("submit", function (event) {
       return;
     }
     target.click();
+// ── issue 22: phones and editors ──
+// The main navigation folds under "Menu" on a phone (app.css, only with this class: without JavaScript the links
+// show). The header comes back closed with each boosted page, so nothing is kept between pages.
+document.documentElement.classList.add("nav-js");
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest(".nav-toggle");
+  if (!button) return;
+  var open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  button.closest("nav").classList.toggle("nav-open", open);
+});
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  var nav = document.querySelector("nav.nav-open");
+  if (!nav || !nav.contains(document.activeElement)) return;
+  var button = nav.querySelector(".nav-toggle");
+  button.setAttribute("aria-expanded", "false");
+  nav.classList.remove("nav-open");
+  button.focus();
+});
+
+// The editors' live total: the amounts as typed, read the way the server reads them (domain/money.parse_amount:
+// commas between thousands, a point before at most the currency's decimals, the currency's code or symbol around
+// it). An amount it cannot read is left out and counted; the server checks everything again on Update and on Save,
+// and its total is what the page shows after each of those.
+(function () {
+  "use strict";
+  var GROUPED = /^(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$/;
+
+  function parseMinor(text, currency, decimals, symbol) {
+    var value = (text || "").trim();
+    if (!value) return null;
+    if (value.toUpperCase().indexOf(currency) === 0) value = value.slice(3).trim();
+    else if (value.toUpperCase().slice(-3) === currency) value = value.slice(0, -3).trim();
+    if (symbol && value.charAt(0) === symbol) value = value.slice(1).trim();
+    var match = GROUPED.exec(value);
+    if (!match) return NaN;
+    var frac = match[2] || "";
+    if (frac.length > decimals) return NaN;
+    while (frac.length < decimals) frac += "0";
+    return parseInt(match[1].replace(/,/g, ""), 10) * Math.pow(10, decimals) + (frac ? parseInt(frac, 10) : 0);
+  }
+
+  // As domain/money.format_amount: the zero the server formatted ("$0.00", "KWD 0.000") with the number put in.
+  function formatMinor(minor, zero, decimals) {
+    var scale = Math.pow(10, decimals), whole = Math.floor(minor / scale), frac = String(minor % scale);
+    while (frac.length < decimals) frac = "0" + frac;
+    var number = whole.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (decimals ? "." + frac : "");
+    return zero.replace(/0(\.0+)?/, number);
+  }
+
+  function recount(form) {
+    var out = form.querySelector("[data-live-total]");
+    if (!out) return;
+    var currency = out.dataset.currency, zero = out.dataset.zero;
+    var decimals = (/\.(0+)/.exec(zero) || ["", ""])[1].length;
+    var symbol = zero.charAt(0) === "0" || /^[A-Z]{3}/.test(zero) ? "" : zero.charAt(0);
+    var total = 0, unread = 0;
+    form.querySelectorAll("[data-amount-minor], input[data-amount]").forEach(function (el) {
+      var row = el.closest("tr");
+      if (row && row.querySelector("input[data-cancels]:checked")) return;
+      if (el.hasAttribute("data-amount-minor")) {
+        total += +el.getAttribute("data-amount-minor");
+        return;
+      }
+      var minor = parseMinor(el.value, currency, decimals, symbol);
+      if (minor === null) return;
+      if (isNaN(minor) || minor <= 0) unread += 1;
+      else total += minor;
+    });
+    out.querySelector("[data-total]").textContent = formatMinor(total, zero, decimals);
+    var note = out.querySelector("[data-total-note]");
+    if (note) {
+      note.textContent = unread
+        ? (out.dataset.typedWords || "as typed") + "; " + unread + (unread === 1 ? " amount is" : " amounts are") + " not counted until written like " +
+          formatMinor(1250 * Math.pow(10, decimals), zero, decimals).replace(/^[^0-9]*/, "")
+        : out.dataset.typedWords || "as typed";
+    }
+  }
+
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest("form");
+    if (form && (event.target.matches("input[data-amount]") || event.target.matches("input[data-cancels]"))) {
+      recount(form);
+    }
+  });
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form");
+    if (form && event.target.matches("input[data-cancels]")) recount(form);
   });
 })();

@@ -51,6 +51,14 @@ def _posted(form, milestones) -> tuple[dict[str, dict], list[RowInput]]:
 
 
 def _form(engagement, milestones, typed, additions, based_on, reason, *, errors=None, status=200):
+    # The schedule's total now and as typed (the service's sums); app.js follows the typing between posts.
+    data = service.ChangeOrderInput(
+        reason=reason,
+        based_on=based_on,
+        changes=[service.MilestoneChange(milestone_id=mid, **values) for mid, values in typed.items()],
+        additions=additions,
+    )
+    total_now, total_after = service.schedule_totals(milestones, data, engagement.currency)
     return render(
         "engagements/change_order.html",
         "engagements/_change_order_form.html",
@@ -63,6 +71,8 @@ def _form(engagement, milestones, typed, additions, based_on, reason, *, errors=
         errors=errors or {},
         adjustable=rules.ADJUSTABLE,
         cancellable=rules.CANCELLABLE,
+        total_now=total_now,
+        total_after=total_after,
         status=status,
     )
 

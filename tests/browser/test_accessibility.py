@@ -10,6 +10,8 @@ import pytest
 from kit.a11y import (
     MAIN_PAGES,
     NAME_OF,
+    PHONE_PAGES,
+    PHONE_WIDTH,
     ROLE_OF,
     MainPage,
     decide,
@@ -59,6 +61,18 @@ def test_main_page_has_no_serious_or_critical_violations(
     open_page(page, main_page.path.format(**demo_rows))
     screenshots.take(page, main_page.label)
     accessible(page, main_page.label)
+
+
+@pytest.mark.parametrize("main_page", PHONE_PAGES, ids=lambda p: f"{p.label} at 390 px")
+def test_phone_page_has_no_serious_or_critical_violations(
+    main_page: MainPage, open_as, demo_rows, accessible, screenshots
+):
+    """The contractor's pages and the review screen as a phone shows them: stacked tables, the folded menu."""
+    page = open_as(main_page.who)
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": 844})
+    open_page(page, main_page.path.format(**demo_rows))
+    screenshots.take(page, f"{main_page.label} at 390 px")
+    accessible(page, f"{main_page.label} (390 px)")
 
 
 @pytest.mark.parametrize("who", [None, *ROLE_OF], ids=lambda who: ROLE_OF.get(who, "signed out"))

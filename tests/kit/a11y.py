@@ -115,6 +115,11 @@ MAIN_PAGES = (
     MainPage(BEN, "self-billing agreement (none recorded)", "/self-billing/agreement"),
 )
 
+# Issue 22: every contractor page and the owner's review screen are read on a phone too, at 390 px
+# (tests/browser/test_phone_layouts.py; axe in test_accessibility.py).
+PHONE_WIDTH = 390
+PHONE_PAGES = tuple(p for p in MAIN_PAGES if p.who in (NINA, BEN) or p.name == "review screen (decision panel)")
+
 
 def demo_ids(admin_engine, acme) -> dict[str, str]:
     """The demo rows the main pages show, by the names MAIN_PAGES uses (read as the owner role)."""
