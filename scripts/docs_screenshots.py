@@ -150,6 +150,8 @@ def export_layout_settings(page: Page) -> None:
     sign_in(page, "admin@acme.example")
     page.goto("/admin/settings/export")
     expect(page.get_by_label("UTF-8 with byte-order mark (for Excel)")).to_be_checked()
+
+
 def schedule_editor(page: Page) -> None:
     """The draft's milestone editor (issue 22): it fits the screen and its total follows the typing."""
     sign_in(page, "owner@acme.example")
