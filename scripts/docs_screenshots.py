@@ -175,13 +175,13 @@ def change_order_editor(page: Page) -> None:
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
-    "review-screen.png": (review_screen, 1280),
-    "payment-queue.png": (payment_queue, 1280),
-    "engagement-page.png": (engagement_page, 1280),
-    "contractor-milestone.png": (contractor_milestone, 1280),
-    "contractor-home.png": (contractor_home, 1280),
-    "contractor-payments.png": (contractor_payments, 1280),
-    "ap-export-batch.png": (batch_page, 1280),
+    "review-screen.png": (review_screen, WIDE),
+    "payment-queue.png": (payment_queue, WIDE),
+    "engagement-page.png": (engagement_page, WIDE),
+    "contractor-milestone.png": (contractor_milestone, WIDE),
+    "contractor-home.png": (contractor_home, WIDE),
+    "contractor-payments.png": (contractor_payments, WIDE),
+    "ap-export-batch.png": (batch_page, WIDE),
 }
 for _name, _reach in {
     "e-invoicing-settings": einvoicing_settings,
@@ -212,9 +212,7 @@ def review_queue(page: Page) -> None:
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
 
 
-# The review screen (issue 22: the evidence first, the decision beside or below it) and its queue, both widths.
-SHOTS["review-screen-wide.png"] = (review_screen, WIDE)
-SHOTS["review-screen-phone.png"] = (review_screen, PHONE)
+# The review queue (issue 22: keyboard shortcuts), both widths.
 SHOTS["review-queue.png"] = (review_queue, WIDE)
 SHOTS["review-queue-phone.png"] = (review_queue, PHONE)
 
