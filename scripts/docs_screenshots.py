@@ -131,6 +131,22 @@ def verify_document(page: Page) -> None:
     expect(page.locator("#verdict-heading")).to_contain_text("Verified")
 
 
+def search_suggestions(page: Page) -> None:
+    """The owner types the beginning of a word in the header's search box: suggestions grouped by kind (issue 22)."""
+    sign_in(page, "owner@acme.example")
+    page.get_by_role("searchbox", name="Search", exact=True).fill("kit")
+    expect(page.locator("#header-search-results .search-hits").first).to_be_visible()
+
+
+def search_results(page: Page) -> None:
+    """Finance searches an invoice number's beginning and presses Enter: the results page (issue 22)."""
+    sign_in(page, "finance@acme.example")
+    page.get_by_role("searchbox", name="Search", exact=True).fill("ACME-00000")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Search", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -148,6 +164,8 @@ for _name, _reach in {
     "self-billing-agreement": self_billing_agreement,
     "self-billed-invoice": self_billed_invoice,
     "verify-document": verify_document,
+    "search-suggestions": search_suggestions,
+    "search-results": search_results,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

@@ -143,6 +143,7 @@ def register(app: Flask) -> None:
         retainage,
         reviews,
         schedule,
+        search,
         self_billing,
         stripe_payments,
         tax,
@@ -209,6 +210,7 @@ def register(app: Flask) -> None:
         tax.bp,
         einvoicing.bp,
         self_billing.bp,
+        search.bp,
         health.bp,
     ):
         app.register_blueprint(bp)
