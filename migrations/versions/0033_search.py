@@ -6,8 +6,9 @@ Revises: 0031_self_billing
 Expression GIN indexes, not stored generated columns: several guard triggers compare ``to_jsonb(new)`` with
 ``to_jsonb(old)`` in BEFORE UPDATE (sql/engagements.sql), and a BEFORE trigger sees a stored generated column of
 NEW not yet computed, so every update would look like a change of that column. An expression index leaves the
-rows, their triggers and ``select e.*`` as they were. queries/search.py spells each expression exactly as here
-(tests/integration/test_search_rls.py checks the planner uses these indexes).
+rows, their triggers and ``select e.*`` as they were. sql/search.sql (search_hits, the door the search reads
+through: under RLS the full-text match, not leakproof, is never an index condition) spells each expression as here;
+tests/integration/test_search_rls.py checks the planner uses these indexes for them.
 
 The 'simple' configuration: names, numbers and codes, not English prose, so no stemming and no stop words (the
 embedded PostgreSQL has no contrib extension: no unaccent, no pg_trgm). Each vector also carries the row's tenant

@@ -8,6 +8,9 @@ forged in, and expect the same answer as the search itself: only the caller's ow
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from kit.engagements import sign_in
 from kit.money import approved_invoices, party
@@ -100,16 +103,22 @@ def test_full_text_sql_naming_no_tenant_finds_only_what_rls_lets_the_caller_read
     assert not rows_b & rows
 
 
-def test_another_tenants_lexemes_forged_into_the_query_find_nothing_of_theirs(world, books, act_as):
-    """The tags are a hint to GIN, not the guard: naming org A's and contractor X's lexemes as org B's admin, or
-    contractor X's as contractor Y's user, finds none of their rows."""
+@pytest.mark.parametrize("kind", ["engagements", "milestones", "invoices", "contractors"])
+def test_the_search_door_returns_nothing_of_another_organization_or_contractor(world, books, act_as, kind):
+    """search_hits() runs as the owner (sql/search.sql): it takes the organization and the contractor from the
+    sign-in, never from its caller, so org B's admin and contractor Y's user get none of org A's or X's ids."""
     s = world.suffix
-    forged_a = f"'~o{world.org_a.hex}' & '~c{world.contractor_x.hex}'"
-    statement = text(queries._ENGAGEMENTS)
+    theirs = {books["x"]["engagement"], *books["x"]["invoices"], world.contractor_x}
+    call = text("select id from search_hits(:kind, to_tsquery('simple', :q), 50)")
     for person, org in ((world.admin_b, world.org_b), (world.contractor_y_user, world.org_a)):
         session, _ = sign_in(act_as, person, org)
-        rows = session.execute(statement, {"words": [f"shared{s}"], "tags": forged_a, "n": 10}).all()
-        assert rows == []
+        found = set(session.execute(call, {"kind": kind, "q": f"shared{s}:* | contractor:*"}).scalars())
+        assert not found & theirs
+        if kind == "milestones":
+            owners = session.execute(
+                text("select distinct contractor_id from milestones where id = any(:ids)"), {"ids": list(found)}
+            ).scalars()
+            assert world.contractor_x not in set(owners)
 
 
 def test_contractors_are_not_found_by_a_role_without_the_contractors_page(world, books, act_as):
@@ -119,21 +128,15 @@ def test_contractors_are_not_found_by_a_role_without_the_contractors_page(world,
         assert _found(session, actor, f"contractor {s}").contractors == []
 
 
-def test_each_search_statement_uses_its_gin_index(world, books, act_as, admin_engine):
-    """The statements spell the indexes' expressions (migrations/versions/0033_search.py); a difference in a
-    single cast would make the planner fall back to reading every row."""
-    org = world.org_a
-    params = {"words": ["shared"], "tags": f"'~o{org.hex}'", "n": 6, "org": org, "numbers": ["INV-000001"], "number": 1}
-    statements = {
-        "engagements_search": queries._ENGAGEMENTS,
-        "milestones_search": queries._MILESTONES,
-        "invoices_search": queries._INVOICES_BY_NUMBER,
-        "contractors_search": queries._CONTRACTORS,
-    }
+def test_each_search_in_the_door_uses_its_gin_index(admin_engine):
+    """sql/search.sql spells each index's expression (migrations/versions/0033_search.py); a difference in a single
+    cast would make the planner read every row instead. Each WHERE expression of the door, explained alone."""
+    source = (Path(__file__).resolve().parents[2] / "sql" / "search.sql").read_text()
+    found = re.findall(r"from public\.(\w+) (\w),.*?where \((to_tsvector.*?)\) @@ v_query", source, re.DOTALL)
+    assert [table for table, _, _ in found] == ["engagements", "milestones", "invoices", "contractors"]
     with admin_engine.connect() as conn:
         conn.execute(text("set local enable_seqscan = off"))
-        for index, sql in statements.items():
-            plan = "\n".join(conn.execute(text("explain " + sql), params).scalars())
-            assert index in plan, plan
-        plan = "\n".join(conn.execute(text("explain " + queries._INVOICES_BY_WORDS), params).scalars())
-        assert "invoices_search" in plan, plan
+        for table, alias, vector in found:
+            sql = f"explain select {alias}.id from {table} {alias} where ({vector}) @@ to_tsquery('simple', 'a:*')"
+            plan = "\n".join(conn.execute(text(sql)).scalars())
+            assert f"{table}_search" in plan, plan
