@@ -135,9 +135,6 @@ PROMISED = {
         "contractor_name_p95": "ms",
         "contractor_user_median": "ms",
         "contractor_user_p95": "ms",
-        "milestones_tagged_median": "ms",
-        "milestones_untagged_median": "ms",
-        "untagged_ratio": "",
     },
     "rls_overhead": {
         "milestones": "rows",
