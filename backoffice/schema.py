@@ -44,6 +44,8 @@ SQL_FILES = (
     # and grants before new_ids.sql), the twin of domain.self_billing, and the guards that refuse to pay what the
     # contractor has not accepted where the organization requires it
     "self_billing.sql",
+    # the header's search (issue 22): the door that lets a full-text match use its GIN index under RLS
+    "search.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

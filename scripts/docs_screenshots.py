@@ -172,6 +172,22 @@ def change_order_editor(page: Page) -> None:
     page.get_by_label("Amount of milestone 3", exact=True).fill("13,400.00")
 
 
+def search_suggestions(page: Page) -> None:
+    """The owner types the beginning of a word in the header's search box: suggestions grouped by kind (issue 22)."""
+    sign_in(page, "owner@acme.example")
+    page.get_by_role("searchbox", name="Search", exact=True).fill("kit")
+    expect(page.locator("#header-search-results .search-hits").first).to_be_visible()
+
+
+def search_results(page: Page) -> None:
+    """Finance searches an invoice number's beginning and presses Enter: the results page (issue 22)."""
+    sign_in(page, "finance@acme.example")
+    page.get_by_role("searchbox", name="Search", exact=True).fill("ACME-00000")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Search", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -194,6 +210,8 @@ for _name, _reach in {
     # Issue 22: the editors at 1366 px; the contractor's pages and the review screen on a phone too.
     "schedule-editor": schedule_editor,
     "change-order-editor": change_order_editor,
+    "search-suggestions": search_suggestions,
+    "search-results": search_results,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

@@ -274,3 +274,31 @@ document.addEventListener("keydown", function (event) {
     if (form && event.target.matches("input[data-cancels]")) recount(form);
   });
 })();
+/* ── issue 22: search ── */
+// The header's search suggestions (web/search.py): Escape closes them, the arrow keys move between the box and the
+// results, a click elsewhere closes them. Without JavaScript the box submits to the results page.
+document.addEventListener("keydown", function (event) {
+  var form = event.target.closest && event.target.closest(".header-search");
+  if (!form) return;
+  var box = form.querySelector(".search-suggestions");
+  var input = form.querySelector("input[type=search]");
+  if (event.key === "Escape") {
+    if (box.children.length) {
+      box.innerHTML = "";
+      input.focus();
+      event.preventDefault();
+    }
+    return;
+  }
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  var links = Array.prototype.slice.call(box.querySelectorAll("a"));
+  if (!links.length) return;
+  var next = links.indexOf(document.activeElement) + (event.key === "ArrowDown" ? 1 : -1);
+  if (next < 0) input.focus();
+  else links[Math.min(next, links.length - 1)].focus();
+  event.preventDefault();
+});
+document.addEventListener("click", function (event) {
+  var box = document.getElementById("header-search-results");
+  if (box && box.children.length && !event.target.closest(".header-search")) box.innerHTML = "";
+});

@@ -144,6 +144,7 @@ def register(app: Flask) -> None:
         retainage,
         reviews,
         schedule,
+        search,
         self_billing,
         stripe_payments,
         tax,
@@ -211,6 +212,7 @@ def register(app: Flask) -> None:
         einvoicing.bp,
         self_billing.bp,
         downloads.bp,
+        search.bp,
         health.bp,
     ):
         app.register_blueprint(bp)

@@ -501,6 +501,7 @@ EXPECTED_DEFINER_FUNCTIONS = {
     "my_memberships",
     "app_visible_user_ids",
     "app_sent_engagement_ids",
+    "search_hits",  # the header's search: ids and ranks of the caller's org through GIN (sql/search.sql)
     "auth_password_salt",
     "auth_sign_in",
     "auth_sign_out",

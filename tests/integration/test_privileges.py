@@ -339,6 +339,9 @@ WEB_ROLE_FUNCTIONS = {
     "EXECUTE on function public.app_contractor_id()": "policies narrow a contractor to its own rows",
     "EXECUTE on function public.app_visible_user_ids()": "the users policy: the people one shares an org with",
     "EXECUTE on function public.app_sent_engagement_ids()": "a contractor sees milestones of sent work requests",
+    "EXECUTE on function public.search_hits(p_kind text, p_words tsquery, p_limit integer)": (
+        "the header's search: ids and ranks of the caller's org through GIN (SECURITY DEFINER; RLS reads the rows)"
+    ),
     "EXECUTE on function public.app_contractor_project_ids()": (
         "the projects policy: those a contractor is invited to or proposed on (SECURITY DEFINER; its own only)"
     ),

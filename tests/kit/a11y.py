@@ -113,6 +113,10 @@ MAIN_PAGES = (
     MainPage(BEN, "home", "/"),
     MainPage(BEN, "engagement page (work request to accept)", "/engagements/{rewiring}"),
     MainPage(BEN, "self-billing agreement (none recorded)", "/self-billing/agreement"),
+    # The header's search (issue 22): results grouped by kind.
+    MainPage(OWNER, "search results", "/search?q=kitchen"),
+    MainPage(ADMIN, "search results (contractors too)", "/search?q=n"),
+    MainPage(NINA, "search results", "/search?q=kitchen"),
 )
 
 # Issue 22: every contractor page and the owner's review screen are read on a phone too, at 390 px
