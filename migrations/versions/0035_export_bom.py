@@ -15,7 +15,7 @@ from alembic import op
 from backoffice.schema import apply_rls_policies
 
 revision = "0035_export_bom"
-down_revision = "0031_self_billing"  # re-chained at merge: 0035 follows whatever landed last
+down_revision = "0033_search"
 branch_labels = None
 depends_on = None
 
