@@ -47,8 +47,16 @@ class SettingsForm(FlaskForm):
     partial_policy = RadioField(
         "When an owner approves only part of a milestone",
         choices=[
-            SelectChoice("route_back", "Send it back to the contractor with the reason; nothing is paid yet"),
-            SelectChoice("split", "Pay the approved part now; the remainder becomes a new milestone"),
+            SelectChoice(
+                "split",
+                "Pay the approved part: it is approved and paid like any approval, and the rest becomes a new"
+                " milestone for the contractor to deliver (shown as “Partly approved”)",
+            ),
+            SelectChoice(
+                "route_back",
+                "Pay nothing yet: send the whole milestone back to the contractor with your reason, to change and"
+                " submit again (shown as “Changes requested”)",
+            ),
         ],
     )
     evidence_max_files = StringField("Files per submission")
