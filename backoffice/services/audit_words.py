@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from backoffice import formatting
+from backoffice.domain.evidence import human_size
 
 # action -> (sentence, the data key holding its amount). "{who}" is the person, "{entity}" the thing acted on by
 # name; other placeholders are the event's data. "[ — {amount}]" is left out when the amount is unknown.
@@ -147,6 +148,14 @@ LABELS = {
     "missing_w9": "Without a W-9",
     "terms_chars": "Terms (characters)",
     "audit_head": "Chain head",
+    "owner_user_id": "Owner",
+    "sow_reference": "SOW reference",
+    "payment_terms_days": "Payment terms (days)",
+    "retainage_bps": "Retainage",
+    "service_fee_bps": "Service fee",
+    "advance_minor": "Advance amount",
+    "billing_mode": "Billing",
+    "kind": "Kind",
 }
 
 # Internal references that name nothing a reader can use: the sentence and the resolved names say it better.
@@ -168,6 +177,11 @@ HIDDEN = {
 WORDS = {
     "route_back": "sent back (changes requested)",
     "split": "approved part paid",
+    "self_billed_invoice": "self-billed invoice",
+    "einvoice": "e-invoice",
+    "quickbooks_online": "QuickBooks Online",
+    "w9": "W-9",
+    "w8ben": "W-8BEN",
     "admin": "admin",
     "owner": "owner",
     "finance": "finance",
@@ -187,6 +201,7 @@ _NOUNS = {
     "ap_export_batch": "an AP batch",
 }
 _SYSTEM = {"system": "The system", "background job": "A background job"}
+_CODE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")  # a stored code such as awaiting_acceptance: read with spaces
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
@@ -289,8 +304,8 @@ def _value(key: str, value, currency: str, names: Names) -> str:
         return formatting.money(value, currency, names.locale)
     if key.endswith("_bps") and isinstance(value, int):
         return f"{value / 100:g}%"
-    if key == "size_bytes" and isinstance(value, int):
-        return formatting.count(value, "byte")
+    if key in ("size_bytes", "size") and isinstance(value, int):
+        return human_size(value)
     if isinstance(value, str):
         if value in names.names:
             return names.names[value]
@@ -301,7 +316,7 @@ def _value(key: str, value, currency: str, names: Names) -> str:
                 return formatting.moment(datetime.fromisoformat(value), names.locale)
             except ValueError:
                 return value
-        return WORDS.get(value, value)
+        return WORDS.get(value) or (value.replace("_", " ") if _CODE.match(value) else value)
     if isinstance(value, Mapping):
         if set(value) == {"before", "after"}:
             return f"{_value(key, value['before'], currency, names)} → {_value(key, value['after'], currency, names)}"
