@@ -216,12 +216,15 @@ class MilestoneView:
 
 
 # The latest revision's review (none while it waits, or before any submission), for shown_status: one probe of
-# the (milestone_id, revision) key per row of the page, after the page is picked.
+# the (milestone_id, revision) key per row of the page, after the page is picked, and only for the statuses whose
+# words depend on it (planned: sent back?; approved: partly?); the status test is a one-time filter per row, so a
+# submitted or cancelled row costs no probe.
 def latest_review_join(alias: str = "m", org_id=None) -> str:
     return f"""
       left join lateral (
         select r.decision, r.partial_policy from submissions s left join reviews r on r.submission_id = s.id
-         where s.milestone_id = {alias}.id{_scope("s", org_id)} order by s.revision desc limit 1) lr on true"""
+         where {alias}.status in ('planned', 'approved') and s.milestone_id = {alias}.id{_scope("s", org_id)}
+         order by s.revision desc limit 1) lr on true"""
 
 
 def milestones_sql(org_id=None) -> str:
