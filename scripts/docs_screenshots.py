@@ -235,6 +235,51 @@ SHOTS["review-queue.png"] = (review_queue, WIDE)
 SHOTS["review-queue-phone.png"] = (review_queue, PHONE)
 
 
+# issue 22, words: the audit trail in sentences, the outbox in plain words, the invitation box, the Due page's
+# status words.
+def audit_trail(page: Page) -> None:
+    sign_in(page, "finance@acme.example")
+    page.goto("/audit/")
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+
+
+def outbox_list(page: Page) -> None:
+    sign_in(page, "admin@acme.example")
+    page.goto("/admin/outbox/")
+    expect(page.get_by_role("heading", name="Outbox")).to_be_visible()
+
+
+def outbox_message(page: Page) -> None:
+    outbox_list(page)
+    page.locator("table tbody a").first.click()
+    expect(page.locator("dl.facts")).to_be_visible()
+
+
+def invitation_link(page: Page) -> None:
+    sign_in(page, "admin@acme.example")
+    page.goto("/admin/members")
+    page.get_by_label("Email").first.fill(f"new-{page.viewport_size['width']}@acme.example")
+    page.get_by_label("Name").first.fill("Nora New")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.locator("#invite-link")).to_be_visible()
+
+
+def due_page(page: Page) -> None:
+    sign_in(page, "owner@acme.example")
+    page.goto("/engagements/due")
+
+
+for _name, _reach in {
+    "audit-trail": audit_trail,
+    "outbox": outbox_list,
+    "outbox-message": outbox_message,
+    "invitation-link": invitation_link,
+    "due-page": due_page,
+}.items():
+    SHOTS[f"{_name}.png"] = (_reach, WIDE)
+    SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:5000")

@@ -250,8 +250,9 @@ def world(admin_engine, password_hash) -> World:
             )
             return Person(user.id, email, name)
 
-        org_a = bootstrap.create_org(session, f"Org A {s}")
-        org_b = bootstrap.create_org(session, f"Org B {s}", "EUR")
+        # The world's organizations predate the split default (issue 22); the tests of route_back rely on it.
+        org_a = bootstrap.create_org(session, f"Org A {s}", partial_policy="route_back")
+        org_b = bootstrap.create_org(session, f"Org B {s}", "EUR", partial_policy="route_back")
         cx = bootstrap.create_contractor(session, org_a.id, f"Contractor X {s}", f"x-{s}@example.com", f"VX-{s}")
         cy = bootstrap.create_contractor(session, org_a.id, f"Contractor Y {s}", f"y-{s}@example.com")
         cz = bootstrap.create_contractor(session, org_b.id, f"Contractor Z {s}", f"z-{s}@example.com")

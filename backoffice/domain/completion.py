@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from backoffice.domain.milestone_status import ShownStatus, shown_status
 from backoffice.domain.money import allocate, percent_of, split_equally
 from backoffice.domain.percent import format_bps
 
@@ -159,6 +160,12 @@ class TaskLine:
     invoice_id: object | None = None
     invoice_kind: str | None = None  # "completion" (the contractor's invoice) or "final"
     invoice_status: str | None = None
+    decision: str | None = None  # the latest revision's review, if it has one
+    partial_policy: str | None = None
+
+    @property
+    def shown(self) -> ShownStatus:
+        return shown_status(self.status, self.decision, self.partial_policy)
 
     @property
     def invoiced(self) -> bool:

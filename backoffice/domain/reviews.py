@@ -25,6 +25,11 @@ class PartialPolicy(StrEnum):
     SPLIT = "split"  # the approved part is approved; the remainder becomes a new milestone
 
 
+# New organizations pay the approved part (issue 22): under route_back "Partial" paid nothing, like a dispute.
+# The database column's default says the same (migration 0032_partial_split_default).
+DEFAULT_PARTIAL_POLICY = PartialPolicy.SPLIT
+
+
 def returns_to_contractor(decision: Decision, policy: PartialPolicy | None) -> bool:
     """Whether the milestone goes back to the contractor (planned) rather than being approved."""
     return decision == Decision.DISPUTE or (decision == Decision.PARTIAL and policy == PartialPolicy.ROUTE_BACK)

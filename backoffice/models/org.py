@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backoffice.domain.completion import DEFAULT_ADVANCE_BPS
+from backoffice.domain.reviews import DEFAULT_PARTIAL_POLICY
 from backoffice.domain.self_billing import DEFAULT_ACCEPTANCE_DAYS
 from backoffice.models.base import Base, new_id
 
@@ -22,7 +23,7 @@ class Organization(Base):
     default_currency: Mapped[str] = mapped_column(Text, default="USD")
     default_retainage_bps: Mapped[int] = mapped_column(default=1000)
     payment_terms_days: Mapped[int] = mapped_column(default=30)
-    partial_policy: Mapped[str] = mapped_column(Text, default="route_back")
+    partial_policy: Mapped[str] = mapped_column(Text, default=DEFAULT_PARTIAL_POLICY.value)
     ap_export_preset: Mapped[str] = mapped_column(Text, default="generic")
     ap_export_columns: Mapped[list] = mapped_column(JSONB, default=list)
     evidence_max_files: Mapped[int] = mapped_column(default=20)

@@ -35,8 +35,12 @@ select e.org_id, e.status, e.contract_value_minor, e.advance_bps, e.advance_mino
 # Each task in order with the live invoice that bills it, if any (invoice_tasks_billed_once: at most one).
 _TASKS = """
 select m.id, m.seq, m.title, m.amount_minor, m.status,
-       i.id as invoice_id, i.invoice_number, i.kind as invoice_kind, i.status as invoice_status
+       i.id as invoice_id, i.invoice_number, i.kind as invoice_kind, i.status as invoice_status,
+       lr.decision, lr.partial_policy
   from milestones m
+  left join lateral (  -- the latest revision's review, for the words of its status (domain/milestone_status)
+    select r.decision, r.partial_policy from submissions s left join reviews r on r.submission_id = s.id
+     where s.milestone_id = m.id and s.org_id = m.org_id order by s.revision desc limit 1) lr on true
   left join invoice_tasks t on t.org_id = m.org_id and t.milestone_id = m.id and t.voided_at is null
   left join invoices i on i.org_id = t.org_id and i.id = t.invoice_id
  where m.engagement_id = :id and m.org_id = :org
@@ -71,6 +75,8 @@ def schedule(session: Session, engagement_id) -> Schedule | None:
             invoice_id=r["invoice_id"],
             invoice_kind=_maybe(InvoiceKind, r["invoice_kind"]),
             invoice_status=_maybe(InvoiceStatus, r["invoice_status"]),
+            decision=r["decision"],
+            partial_policy=r["partial_policy"],
         )
         for r in session.execute(text(_TASKS), {"id": engagement_id, "org": head["org_id"]}).mappings()
     )

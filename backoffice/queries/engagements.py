@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from backoffice.domain.completion import COMPLETION_KINDS, BillingMode, Schedule
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
+from backoffice.domain.milestone_status import ShownStatus, shown_status
 from backoffice.domain.money import percent_of
 from backoffice.queries import completion, money
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
@@ -201,17 +202,37 @@ class MilestoneView:
     status: MilestoneStatus
     overdue: bool
     retainage_minor: int
-    returned: str | None = None  # 'dispute' or 'partial' while the work is back with the contractor
+    decision: str | None = None  # the latest revision's review, if it has one
+    partial_policy: str | None = None
+
+    @property
+    def returned(self) -> str | None:
+        """'dispute' or 'partial' while the work is back with the contractor."""
+        return self.decision if self.status == MilestoneStatus.PLANNED and self.decision != "approve" else None
+
+    @property
+    def shown(self) -> ShownStatus:
+        return shown_status(self.status, self.decision, self.partial_policy)
+
+
+# The latest revision's review (none while it waits, or before any submission), for shown_status: one probe of
+# the (milestone_id, revision) key per row of the page, after the page is picked, and only for the statuses whose
+# words depend on it (planned: sent back?; approved: partly?); the status test is a one-time filter per row, so a
+# submitted or cancelled row costs no probe.
+def latest_review_join(alias: str = "m", org_id=None) -> str:
+    return f"""
+      left join lateral (
+        select r.decision, r.partial_policy from submissions s left join reviews r on r.submission_id = s.id
+         where {alias}.status in ('planned', 'approved') and s.milestone_id = {alias}.id{_scope("s", org_id)}
+         order by s.revision desc limit 1) lr on true"""
 
 
 def milestones_sql(org_id=None) -> str:
     return f"""
     select m.id, m.seq, m.title, m.deliverable, m.amount_minor, m.due_date, m.status,
            m.status in ('planned', 'submitted') and m.due_date < current_date as overdue,
-           case when m.status = 'planned' then (
-             select r.decision from submissions s join reviews r on r.submission_id = s.id
-              where s.milestone_id = m.id{_scope("s", org_id)} order by s.revision desc limit 1) end as returned
-      from milestones m
+           lr.decision, lr.partial_policy
+      from milestones m{latest_review_join("m", org_id)}
      where m.engagement_id = :engagement_id{_scope("m", org_id)}
      order by m.seq
     """
@@ -244,6 +265,12 @@ class DueRow:
     engagement_title: str
     currency: str
     contractor_name: str
+    decision: str | None = None  # the latest revision's review, if it has one
+    partial_policy: str | None = None
+
+    @property
+    def shown(self) -> ShownStatus:
+        return shown_status(self.status, self.decision, self.partial_policy)
 
 
 OPEN_STATUSES = ("planned", "submitted")
@@ -276,10 +303,11 @@ def due_sql(
        order by {order}
        limit :limit)
     select m.id, m.title, m.amount_minor, m.due_date, m.status, m.due_date < current_date as overdue,
-           m.engagement_id, e.title as engagement_title, e.currency, c.legal_name as contractor_name
+           m.engagement_id, e.title as engagement_title, e.currency, c.legal_name as contractor_name,
+           lr.decision, lr.partial_policy
       from page m
       join engagements e on e.id = m.engagement_id and e.org_id = m.org_id
-      join contractors c on c.id = m.contractor_id and c.org_id = m.org_id
+      join contractors c on c.id = m.contractor_id and c.org_id = m.org_id{latest_review_join("m", org_id)}
      order by {order}
     """
 

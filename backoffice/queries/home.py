@@ -10,6 +10,8 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from backoffice.domain.milestone_status import ShownStatus, shown_status
+
 DUE_NEXT = 5
 
 
@@ -32,6 +34,11 @@ class Returned:
     decision: str  # 'dispute' or 'partial'
     reason: str
     decided_at: object
+    partial_policy: str | None = None
+
+    @property
+    def shown(self) -> ShownStatus:
+        return shown_status("planned", self.decision, self.partial_policy)
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,8 @@ select e.id, e.title, e.currency, e.billing_mode,
 """
 
 _RETURNED = """
-select m.id, m.title, e.title as engagement_title, r.decision, r.reason, r.reviewed_at as decided_at
+select m.id, m.title, e.title as engagement_title, r.decision, r.reason, r.reviewed_at as decided_at,
+       r.partial_policy
   from milestones m
   join engagements e on e.id = m.engagement_id
   join lateral (select s.id from submissions s where s.milestone_id = m.id order by s.revision desc limit 1) s on true

@@ -14,6 +14,7 @@ from backoffice.domain.completion import BillingMode, final_amount
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.evidence import PREVIEWABLE
 from backoffice.domain.invoices import withheld_bps
+from backoffice.domain.milestone_status import ShownStatus, decision_status, shown_status
 from backoffice.domain.reviews import Authorization, Decision, authorization
 from backoffice.models import EvidenceFile
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
@@ -170,6 +171,11 @@ class ReviewView:
     reviewed_by_name: str | None
     reviewed_at: datetime
 
+    @property
+    def shown(self) -> ShownStatus:
+        """The decision in the words every page uses (domain/milestone_status)."""
+        return decision_status(self.decision, self.partial_policy)
+
 
 @dataclass(frozen=True)
 class RevisionView:
@@ -237,6 +243,12 @@ class MilestoneDetail:
     @property
     def latest(self) -> RevisionView | None:
         return self.revisions[0] if self.revisions else None
+
+    @property
+    def shown(self) -> ShownStatus:
+        """The status in the words every page uses: why it was sent back, or that it was partly approved."""
+        review = self.latest.review if self.latest else None
+        return shown_status(self.status, review and review.decision, review and review.partial_policy)
 
     @property
     def awaiting_review(self) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backoffice.domain.invoices import invoice_prefix_for
+from backoffice.domain.reviews import DEFAULT_PARTIAL_POLICY
 from backoffice.domain.roles import Role
 from backoffice.errors import ValidationError
 from backoffice.models import Contractor, Membership, Organization, User
@@ -22,9 +23,14 @@ from backoffice.services.validation import clean_email, clean_text
 
 
 def create_org(
-    session: Session, name: str, currency: str = "USD", retainage_bps: int = 1000, terms_days: int = 30
+    session: Session,
+    name: str,
+    currency: str = "USD",
+    retainage_bps: int = 1000,
+    terms_days: int = 30,
+    partial_policy: str = DEFAULT_PARTIAL_POLICY.value,
 ) -> Organization:
-    validate_settings(OrgSettings(name, currency, retainage_bps, terms_days, "route_back"))
+    validate_settings(OrgSettings(name, currency, retainage_bps, terms_days, partial_policy))
     if session.execute(select(Organization.id).where(func.lower(Organization.name) == name.strip().lower())).first():
         raise ValidationError({"name": f"An organization named {name.strip()!r} already exists."})
     org = Organization(
@@ -32,6 +38,7 @@ def create_org(
         default_currency=currency,
         default_retainage_bps=retainage_bps,
         payment_terms_days=terms_days,
+        partial_policy=partial_policy,
         invoice_prefix=invoice_prefix_for(name),
     )
     session.add(org)

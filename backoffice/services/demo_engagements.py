@@ -66,7 +66,7 @@ def _deliver(session: Session, contractor: Actor, owner: Actor, milestone: Miles
 
 def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_id, third_contractor_id) -> None:
     """Engagements for the demo organization: active (with milestones planned, submitted, approved, one
-    disputed then approved, one returned as partial, one overdue, and a change order), awaiting acceptance,
+    disputed then approved, one sent back, one overdue, and a change order), awaiting acceptance,
     completed, draft, cancelled."""
     today = date.today()
     d = lambda days: today + timedelta(days=days)  # noqa: E731
@@ -193,7 +193,8 @@ def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_
         ),
     )
 
-    # Under-cabinet lighting: delivered early but only in part, so it went back with the owner's reason.
+    # Under-cabinet lighting: delivered early but only in part, so the owner sent it back with the reason (a
+    # dispute: under the demo's split policy a "Partial" would pay the strips now, and this shows a sent-back one).
     lighting = schedule_milestones(session, kitchen.id)[4]
     _submit(
         session,
@@ -206,7 +207,7 @@ def seed(session: Session, *, owner: Actor, contractor: Actor, other_contractor_
         session,
         owner,
         lighting,
-        "partial",
+        "dispute",
         "The strips look good, but the deliverable includes the dimmer and a test. Please resubmit once it is in.",
     )
 

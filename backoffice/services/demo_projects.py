@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.services import awards, projects, proposals
-from backoffice.services.demo_engagements import _deliver, schedule_milestones
+from backoffice.services import awards, projects, proposals, reviews, submissions
+from backoffice.services.demo_engagements import _submit, schedule_milestones
 from backoffice.services.demo_evidence import report_pdf
 from backoffice.services.evidence import UploadedFile
 from backoffice.services.projects import ProjectInput
@@ -149,4 +149,29 @@ def seed(session: Session, *, admin: Actor, owner: Actor, nina: Actor, ben: Acto
         ),
     )
     engagement = awards.award(session, owner, dock.id, won.id)
-    _deliver(session, hal, owner, schedule_milestones(session, engagement.id)[0])
+    _partly_approve(session, hal, owner, schedule_milestones(session, engagement.id)[0])
+
+
+def _partly_approve(session: Session, hal: Actor, owner: Actor, survey) -> None:
+    """The survey drawing came without the ramp: the owner approves (and pays) the dock's part, and the ramp's
+    becomes a new milestone (the organization's split policy, the default): the demo's "Partly approved"."""
+    _submit(
+        session,
+        hal,
+        survey,
+        "Survey drawing of the dock attached; the ramp follows once the resurfacing crew has moved its plant.",
+        files=[("dock-survey.pdf", report_pdf(survey.title, ["Dock surveyed.", "Ramp not yet surveyed."]))],
+    )
+    latest, _ = submissions.latest_submission(session, survey.id)
+    reviews.decide(
+        session,
+        owner,
+        survey.id,
+        reviews.DecisionInput(
+            str(latest.id),
+            "partial",
+            "The dock's drawing is complete; the ramp is still to survey.",
+            approved_amount="1,500.00",
+            amount_minor=str(survey.amount_minor),
+        ),
+    )

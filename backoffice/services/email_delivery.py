@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from backoffice.db import unit_of_work
 from backoffice.models import AccountMessage, EmailMessage
 
-NO_API_KEY = "Not sent: RESEND_API_KEY is not set, so messages are kept here instead."
+NO_API_KEY = "Not sent: email is not set up yet, so messages are kept here instead."
 
 
 @dataclass(frozen=True)

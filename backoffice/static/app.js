@@ -302,3 +302,33 @@ document.addEventListener("click", function (event) {
   var box = document.getElementById("header-search-results");
   if (box && box.children.length && !event.target.closest(".header-search")) box.innerHTML = "";
 });
+/* ── issue 22: words (copy a link) ── */
+// A button with data-copy="<input id>" copies that field's value. It is hidden in the HTML and shown here, so
+// without JavaScript there is no dead button: the read-only field can still be selected and copied by hand.
+(function () {
+  function reveal(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("button[data-copy][hidden]").forEach(function (b) {
+      b.hidden = false;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { reveal(document); });
+  document.addEventListener("htmx:load", function (e) { reveal(e.target); });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) return;
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.querySelector('[data-copy-status="' + button.getAttribute("data-copy") + '"]');
+    if (!field) return;
+    function said(words) { if (status) status.textContent = words; }
+    field.focus();
+    field.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(
+        function () { said("Copied."); },
+        function () { said("Press Ctrl+C (⌘C on a Mac) to copy the selected link."); }
+      );
+    } else {
+      said(document.execCommand && document.execCommand("copy") ? "Copied." : "Press Ctrl+C (⌘C on a Mac) to copy the selected link.");
+    }
+  });
+})();

@@ -47,8 +47,16 @@ class SettingsForm(FlaskForm):
     partial_policy = RadioField(
         "When an owner approves only part of a milestone",
         choices=[
-            SelectChoice("route_back", "Send it back to the contractor with the reason; nothing is paid yet"),
-            SelectChoice("split", "Pay the approved part now; the remainder becomes a new milestone"),
+            SelectChoice(
+                "split",
+                "Pay the approved part: it is approved and paid like any approval, and the rest becomes a new"
+                " milestone for the contractor to deliver (shown as “Partly approved”)",
+            ),
+            SelectChoice(
+                "route_back",
+                "Pay nothing yet: send the whole milestone back to the contractor with your reason, to change and"
+                " submit again (shown as “Changes requested”)",
+            ),
         ],
     )
     evidence_max_files = StringField("Files per submission")
@@ -304,7 +312,7 @@ def _members_page(invite_form=None, status=200):
             db(), queries.MEMBERS_KEYSET.read(request.args.get("after"), request.args.get("before"))
         ),
         invite_form=invite_form,
-        invite_link=cookie.pop("invite_link", None),
+        **_invite_shown(),
         me=actor(),
         status=status,
     )
@@ -316,10 +324,40 @@ def members():
     return _members_page()
 
 
-def _show_invite_link_once(token: str) -> None:
+def _show_invite_link_once(token: str, to: str | None = None) -> None:
     # Carried across the redirect in the admin's own signed session and dropped when shown: a reload
     # neither re-posts the form nor shows the link again.
     cookie["invite_link"] = url_for("auth.accept_invite", token=token, _external=True)
+    if to:
+        cookie["invite_to"] = to
+
+
+def _email_configured() -> bool:
+    """Whether invitations go out by email (RESEND_API_KEY): without it they are kept in the outbox, and the
+    page must say so and hand the admin the link to send themselves rather than claim it is on its way."""
+    return bool(current_app.config["BACKOFFICE_SETTINGS"].resend_api_key)
+
+
+def _invite_shown() -> dict:
+    """What admin/_invite_link.html needs: the one-time link (shown once), to whom, and whether it was emailed."""
+    return {
+        "invite_link": cookie.pop("invite_link", None),
+        "invite_to": cookie.pop("invite_to", None),
+        "email_configured": _email_configured(),
+    }
+
+
+def _invited(email: str, extra: str = "") -> str:
+    """The flash after an invitation: true to whether email is set up."""
+    if _email_configured():
+        return (
+            f"We emailed the invitation to {email}{extra}. "
+            "The link is below too; it works once and expires in 72 hours."
+        )
+    return (
+        f"{email} is invited{extra}. Email is not set up, so send them the link below yourself; "
+        "it works once and expires in 72 hours."
+    )
 
 
 @bp.route("/members", methods=["POST"])
@@ -340,12 +378,8 @@ def invite():
         apply_errors(form, exc)
         return _members_page(invite_form=form, status=422)
     if result.token:
-        _show_invite_link_once(result.token)
-        flash(
-            f"{form.email.data} is invited: the invitation is on its way by email. "
-            "The link is also below; it works once and expires in 72 hours.",
-            "success",
-        )
+        _show_invite_link_once(result.token, form.email.data)
+        flash(_invited(form.email.data or ""), "success")
     else:
         flash(
             f"{form.email.data} already has a backoffice account: "
@@ -412,7 +446,8 @@ def reinvite(membership_id):
         lambda: _show_invite_link_once(
             member_service.reissue_invite(db(), actor(), membership_id, base_url=current_app.config["BASE_URL"])
         ),
-        "A new link was created; earlier links no longer work. It expires in 72 hours.",
+        "A new link was created; earlier links no longer work. It expires in 72 hours."
+        + (" We emailed it to them." if _email_configured() else " Email is not set up, so send it yourself."),
     )
 
 
@@ -457,7 +492,7 @@ def contractor_page(contractor, form=None, user_form=None, status=200, agreement
         form=form,
         user_form=user_form or ContractorUserForm(formdata=None),
         users=queries.contractor_members(db(), contractor.id),
-        invite_link=cookie.pop("invite_link", None),
+        **_invite_shown(),
         payout=payout,
         tax_status=tax_status_view(contractor.id),
         einvoice_status=einvoice_status_view(contractor.id),
@@ -502,12 +537,8 @@ def invite_contractor_user(contractor_id):
         apply_errors(form, exc)
         return contractor_page(contractor_service.get_contractor(db(), contractor_id), user_form=form, status=422)
     if result.token:
-        _show_invite_link_once(result.token)
-        flash(
-            f"{form.email.data} is invited for {record.legal_name}. "
-            "The invitation is on its way by email; the link is also below and expires in 72 hours.",
-            "success",
-        )
+        _show_invite_link_once(result.token, form.email.data)
+        flash(_invited(form.email.data or "", f" for {record.legal_name}"), "success")
     else:
         flash(
             f"{form.email.data} already has a backoffice account: "

@@ -7,8 +7,10 @@ from flask import Blueprint, request
 from backoffice.domain.audit_chain import parse_heads
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.queries import admin as queries
+from backoffice.queries.audit_names import audit_names
 from backoffice.services import audit as audit_service
-from backoffice.web.context import db, roles_required
+from backoffice.services import audit_words
+from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import render, wants_fragment
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -18,8 +20,32 @@ def _page(before: int | None = None, status: int = 200, **extra):
     events = queries.audit_page(db(), before)
     next_before = events[-1].seq if len(events) == queries.PAGE_SIZE else None
     return render(
-        "audit/index.html", "audit/_rows.html", status=status, events=events, next_before=next_before, **extra
+        "audit/index.html",
+        "audit/_rows.html",
+        status=status,
+        events=_in_words(events),
+        next_before=next_before,
+        **extra,
     )
+
+
+def _in_words(events) -> list[tuple]:
+    """Each event with its sentence and labelled details (services/audit_words), names looked up for the page."""
+    names = audit_names(db(), actor().org_id, events)
+    return [
+        (
+            e,
+            audit_words.describe(
+                e.action,
+                e.entity_type,
+                e.entity_id,
+                e.data,
+                who=names.names.get(str(e.actor_user_id)) or e.actor_label,
+                names=names,
+            ),
+        )
+        for e in events
+    ]
 
 
 @bp.route("/")

@@ -3,16 +3,26 @@ button to send a kept or failed one again."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, request, url_for
+from flask import Blueprint, Response, current_app, flash, request, url_for
 from flask_login import login_required
 
 from backoffice.domain.roles import Role
 from backoffice.queries import notifications as queries
 from backoffice.services import notifications as notification_service
+from backoffice.services.email_words import event_words
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import redirect_after_post, render
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
+
+
+@bp.context_processor
+def _words() -> dict:
+    """Plain words for the outbox's pages: what each email was for, and whether email is set up at all."""
+    return {
+        "event_words": event_words,
+        "email_configured": bool(current_app.config["BACKOFFICE_SETTINGS"].resend_api_key),
+    }
 
 
 @bp.route("/")

@@ -26,7 +26,7 @@ from alembic import op
 from backoffice.schema import apply_rls_policies
 
 revision = "0033_search"
-down_revision = "0031_self_billing"  # re-chained by the lead at merge
+down_revision = "0032_partial_split_default"
 branch_labels = None
 depends_on = None
 

@@ -582,8 +582,12 @@ def test_contractor_page_lists_its_users_only(admin, world):
 
 
 def _audit_rows(html: str) -> list[tuple[int, str]]:
+    """(seq, sentence) of each event row (issue 22: the trail reads as sentences)."""
     return [
-        (int(seq), action) for seq, action in re.findall(r"<tr>\s*<td>(\d+)</td>.*?<code>([^<]+)</code>", html, re.S)
+        (int(seq), html_lib.unescape(sentence))
+        for seq, sentence in re.findall(
+            r'<tr>\s*<td data-label="#">(\d+)</td>.*?<td data-label="What happened">([^<]*)</td>', html, re.S
+        )
     ]
 
 
@@ -602,13 +606,18 @@ def test_audit_lists_events_newest_first(admin, world, admin_engine):
     rows = _audit_rows(response.get_data(as_text=True))
     seqs = [seq for seq, _ in rows]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == len(seqs)
-    assert [a for _, a in rows[:3]] == ["contractor.created", "organization.settings_changed", "auth.signed_in"]
+    assert [a for _, a in rows[:3]] == [
+        f"Ada Admin added the contractor Audit Co {world.suffix}",
+        "Ada Admin changed the organization's settings",
+        "Ada Admin signed in",
+    ]
     with admin_engine.connect() as conn:
         db = conn.execute(
             text("select seq, action from audit_events where org_id = :o order by seq desc"), {"o": world.org_a}
         ).all()
-    assert rows == [(r.seq, r.action) for r in db]  # exactly this org's events
-    assert "organization.created" in [a for _, a in rows]  # the oldest ones too
+    assert [seq for seq, _ in rows] == [r.seq for r in db]  # exactly this org's events
+    assert f"The system created the organization Org A {world.suffix}" in [a for _, a in rows]  # the oldest too
+    assert "<code>" not in response.get_data(as_text=True).split('id="audit-rows"')[1]
 
 
 def test_verify_the_chain(admin, world, admin_engine):
@@ -706,7 +715,7 @@ def test_verify_without_javascript_shows_the_whole_page(admin, world):
     html = response.get_data(as_text=True)
     assert "<body" in html and "Audit trail" in html
     assert "The chain is intact" in html
-    assert "auth.signed_in" in html  # the events are listed as well
+    assert "Ada Admin signed in" in html  # the events are listed as well (in words: issue 22)
 
 
 def test_the_contractors_list_pages_by_name_fifty_at_a_time(admin, world, admin_engine):

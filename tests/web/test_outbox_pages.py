@@ -136,7 +136,17 @@ def test_the_outbox_lists_the_organizations_messages_with_status_and_attempts(
     for m in kept:
         (row,) = [r for r in rows if f'href="/admin/outbox/{m.id}"' in r]
         _written, to, subject, event, status, attempts = cells(row)
-        assert (to, subject, event, status, attempts) == (m.recipient, m.subject, m.event, "Kept (not sent)", "0")
+        words = {
+            "engagement.work_request_accepted": "Work request accepted",
+            "engagement.work_request_sent": "Work request sent",
+        }
+        assert (to, subject, event, status, attempts) == (
+            m.recipient,
+            m.subject,
+            words[m.event],
+            "Kept (not sent)",
+            "0",
+        )
 
 
 def test_the_outbox_filters_by_status_and_by_event(admin, app_sessions, database, admin_engine, world):
@@ -167,7 +177,7 @@ def test_the_outbox_filters_by_status_and_by_event(admin, app_sessions, database
     page = admin.get("/admin/outbox/?status=kept").get_data(as_text=True)
     assert re.search(r'<option value="kept" selected>Kept \(not sent\) \(2\)</option>', page)
     assert re.search(r'<option value="sent"\s*>Sent \(1\)</option>', page)
-    assert re.search(r'<option value="invite"\s*>invite</option>', page)
+    assert re.search(r'<option value="invite"\s*>Invitation</option>', page)  # in words (issue 22)
 
     empty = admin.get("/admin/outbox/?status=kept&event=invite").get_data(as_text=True)
     assert table_rows(empty) == [] and "No message matches these filters." in empty

@@ -262,7 +262,7 @@ def test_finance_reads_the_audit_trail(app, world, login):
     response = c.get("/audit/")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "auth.signed_in" in html
+    assert "Fiona Finance signed in" in html  # in words (issue 22)
     verify = c.post("/audit/verify", data={"csrf_token": csrf_token(c, "/audit/")}, headers={"HX-Request": "true"})
     assert verify.status_code == 200
     assert "The chain is intact" in verify.get_data(as_text=True)
