@@ -8,7 +8,7 @@ from backoffice.domain.audit_chain import parse_heads
 from backoffice.domain.roles import FINANCE_ROLES
 from backoffice.queries import admin as queries
 from backoffice.services import audit as audit_service
-from backoffice.web.context import db, roles_required
+from backoffice.web.context import actor, db, roles_required
 from backoffice.web.htmx import render, wants_fragment
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -52,6 +52,7 @@ def verify():
             return render("audit/_verify_form.html", errors=errors, heads=pasted, status=422)
         return _page(errors=errors, heads=pasted, status=422)
     check = audit_service.check_trail(db(), kept, documents=True)
+    audit_service.record_check(db(), actor(), check)  # the admin's home shows the last check (issue 22)
     if wants_fragment():
         return render("audit/_verify.html", check=check, pasted=len(kept))
     return _page(verified=True, check=check, pasted=len(kept))  # without JavaScript: the whole page
