@@ -131,6 +131,21 @@ def verify_document(page: Page) -> None:
     expect(page.locator("#verdict-heading")).to_contain_text("Verified")
 
 
+def owner_home(page: Page) -> None:
+    sign_in(page, "owner@acme.example")
+    expect(page.get_by_role("heading", name="Reviews waiting")).to_be_visible()
+
+
+def finance_home(page: Page) -> None:
+    sign_in(page, "finance@acme.example")
+    expect(page.get_by_role("heading", name="Cash out by week")).to_be_visible()
+
+
+def admin_home(page: Page) -> None:
+    sign_in(page, "admin@acme.example")
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -148,6 +163,9 @@ for _name, _reach in {
     "self-billing-agreement": self_billing_agreement,
     "self-billed-invoice": self_billed_invoice,
     "verify-document": verify_document,
+    "owner-home": owner_home,  # issue 22: the home pages' figures
+    "finance-home": finance_home,
+    "admin-home": admin_home,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

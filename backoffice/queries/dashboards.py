@@ -61,40 +61,32 @@ def review_figures(session: Session, actor: Actor) -> ReviewFigures:
     )
 
 
+DUE_CAP = 999  # a count stops past it and the card says "999+": each walk ends after DUE_CAP + 1 rows
+
+
 @dataclass(frozen=True)
 class DueFigures:
-    overdue: int
-    this_week: int  # due from today through Sunday
+    overdue: int  # counted to DUE_CAP + 1
+    this_week: int  # due from today through Sunday, counted to DUE_CAP + 1
     week_end: date
 
 
 def due_figures(session: Session, actor: Actor, today: date) -> DueFigures:
     """Open milestones of running engagements overdue and due this week: the Due list's own query
-    (engagements.due_sql, which also narrows to a contractor's own for a contractor), cut at Sunday and
-    counted over its (org_id, due_date, id) index of open milestones."""
+    (engagements.due_sql, which also narrows to a contractor's own for a contractor) cut to each date range,
+    walking its (org_id, due_date, id) index of open milestones and stopping after DUE_CAP + 1 rows."""
     week_end = end_of_week(today)
-    counted = engagement_queries.due_sql(
-        actor.org_id, condition="m.due_date <= :week_end", contractor_id=actor.contractor_id
+    params = {"org_id": actor.org_id, "contractor_id": actor.contractor_id, "today": today, "week_end": week_end}
+
+    def counted(condition: str) -> int:
+        listed = engagement_queries.due_sql(actor.org_id, condition=condition, contractor_id=actor.contractor_id)
+        return session.execute(text(f"select count(*) from ({listed}) d"), params | {"limit": DUE_CAP + 1}).scalar_one()
+
+    return DueFigures(
+        overdue=counted("m.due_date < :today"),
+        this_week=counted("m.due_date >= :today and m.due_date <= :week_end"),
+        week_end=week_end,
     )
-    row = (
-        session.execute(
-            text(
-                "select count(*) filter (where d.due_date < :today) as overdue,"
-                "       count(*) filter (where d.due_date >= :today) as this_week"
-                f"  from ({counted}) d"
-            ),
-            {
-                "org_id": actor.org_id,
-                "contractor_id": actor.contractor_id,
-                "week_end": week_end,
-                "today": today,
-                "limit": None,
-            },
-        )
-        .mappings()
-        .one()
-    )
-    return DueFigures(row["overdue"], row["this_week"], week_end)
 
 
 @dataclass(frozen=True)

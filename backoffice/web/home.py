@@ -60,6 +60,7 @@ def index():
         overview=overview,
         waiting=waiting,
         cap=review_queries.COUNT_CAP,
+        due_cap=dashboards.DUE_CAP,
         mine=mine,
         invoiceable=invoiceable,
         tax_block=tax_block,
