@@ -166,6 +166,7 @@ CASH_OUT_WEEKS = 8
 class CashOut:
     currency: str
     bars: list[WeekBar]  # overdue first, then this week and the seven after it
+    week_end: date  # this week's Sunday
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def finance_figures(session: Session, today: date) -> FinanceFigures:
                     WeekBar("This week" if n == 0 else "", monday + timedelta(weeks=n), bars[1 + n])
                     for n in range(CASH_OUT_WEEKS)
                 ],
+                week_end,
             )
             for currency, bars in weeks.items()
         ],

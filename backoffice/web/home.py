@@ -74,9 +74,10 @@ def index():
 def _cash_out_chart(cash_out: dashboards.CashOut) -> BarChart:
     def label(n: int, bar: dashboards.WeekBar) -> tuple[str, str]:
         if bar.starts is None:
-            return bar.label, "before today"
-        day = f"{bar.starts.day} {bar.starts:%b}"
-        return (bar.label, day) if bar.label else (day, "")
+            return bar.label, ""
+        if n == 1:  # this week: from today, so it is named by its end
+            return bar.label, f"to {cash_out.week_end.day} {cash_out.week_end:%b}"
+        return f"{bar.starts.day} {bar.starts:%b}", ""
 
     return bar_chart(
         f"cash-out-{cash_out.currency.lower()}",

@@ -22,7 +22,7 @@ def test_the_cash_out_chart_is_an_image_whose_text_equivalent_names_every_value(
     described_by = chart.get_attribute("aria-describedby")
     table = page.locator(f"#{described_by}")
     expect(table.locator("tbody tr")).to_have_count(9)  # overdue, this week and the seven after it
-    expect(table.get_by_role("row").nth(1)).to_have_accessible_name("Overdue before today $1,111.09")
+    expect(table.get_by_role("row").nth(1)).to_have_accessible_name("Overdue $1,111.09")
     cells = table.locator("tbody td").all_inner_texts()
     assert cells.count("$1,111.09") == 1 and cells.count("$1,800.04") == 1 and cells.count("$0.00") == 7
     # The bars the picture draws are the amounts above zero, the overdue one first and marked.

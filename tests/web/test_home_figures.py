@@ -131,7 +131,7 @@ def test_the_cash_out_chart_has_a_bar_per_week_and_a_table_naming_every_value(
     table = re.search(r'<table class="chart-table[^"]*" id="cash-out-usd-table">(.*?)</table>', html, re.S).group(1)
     rows = re.findall(r"<tr><th scope=\"row\">(.*?)</th><td class=\"num\">(.*?)</td></tr>", table, re.S)
     assert len(rows) == 9  # overdue, this week and seven more
-    assert rows[0] == ("Overdue before today", "$1,111.09")
+    assert rows[0] == ("Overdue", "$1,111.09")
     assert rows[1][0].startswith("This week")
     assert sum(1 for _, v in rows if v == "$0.00") == 7  # Build falls in one of the weeks after this one
     assert svg.count("<rect") == 2  # a bar for each amount above zero
