@@ -121,6 +121,20 @@ PROMISED = {
         "users_4_errors": "",
         "users_4_writes": "",
     },
+    "home_figures": {
+        "setup": "s",
+        **{
+            f"home_{role}_{figure}_{stat}": "ms"
+            for role, figures in {
+                "owner": ("reviews", "due", "commitments"),
+                "admin": ("reviews", "due", "commitments", "admin"),
+                "finance": ("finance",),
+            }.items()
+            for figure in figures
+            for stat in ("median", "p95")
+        },
+        "home_figures_p95_max": "ms",
+    },
     "rls_overhead": {
         "milestones": "rows",
         "engagements": "rows",
