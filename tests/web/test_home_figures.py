@@ -69,7 +69,7 @@ def test_an_owners_figures_equal_the_review_queue_the_due_list_and_the_engagemen
     assert queue.count('href="/milestones/') == 1 and f"/milestones/{frame}" in queue
 
     week, href = figure(html, "due-week")
-    assert "Due this week 1 milestone due today through" in week
+    assert "Due this week 1 milestone of running engagements due today through" in week
     overdue, _ = figure(html, "overdue")
     assert "Overdue 1 milestone past its due date" in overdue
     due = client.get(href).get_data(as_text=True)
