@@ -61,7 +61,7 @@ def review_figures(session: Session, actor: Actor) -> ReviewFigures:
     )
 
 
-DUE_CAP = 999  # a count stops past it and the card says "999+": each walk ends after DUE_CAP + 1 rows
+DUE_CAP = 99  # a count stops past it and the card says "99+": each walk ends after DUE_CAP + 1 rows
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,16 @@ def due_figures(session: Session, actor: Actor, today: date) -> DueFigures:
     week_end = end_of_week(today)
     params = {"org_id": actor.org_id, "contractor_id": actor.contractor_id, "today": today, "week_end": week_end}
 
-    def counted(condition: str) -> int:
+    def counted(condition: str, counts: str = "count(*)") -> int:
         listed = engagement_queries.due_sql(actor.org_id, condition=condition, contractor_id=actor.contractor_id)
-        return session.execute(text(f"select count(*) from ({listed}) d"), params | {"limit": DUE_CAP + 1}).scalar_one()
+        return session.execute(text(f"select {counts} from ({listed}) d"), params | {"limit": DUE_CAP + 1}).scalar_one()
 
+    # Overdue: the list's first DUE_CAP + 1 rows, exactly as the Due page walks them (soonest due first, so the
+    # overdue ones come first), counting those due before today. Asked for "due before today" outright, under RLS
+    # the planner sorted every open milestone of the organization instead of walking the index: 76 ms against
+    # 1 ms at the large dataset's 18,000 overdue of 31,000 open.
     return DueFigures(
-        overdue=counted("m.due_date < :today"),
+        overdue=counted("true", "count(*) filter (where d.due_date < :today)"),
         this_week=counted("m.due_date >= :today and m.due_date <= :week_end"),
         week_end=week_end,
     )
