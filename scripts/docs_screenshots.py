@@ -188,6 +188,21 @@ def search_results(page: Page) -> None:
     expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
 
 
+def owner_home(page: Page) -> None:
+    sign_in(page, "owner@acme.example")
+    expect(page.get_by_role("heading", name="Reviews waiting")).to_be_visible()
+
+
+def finance_home(page: Page) -> None:
+    sign_in(page, "finance@acme.example")
+    expect(page.get_by_role("heading", name="Cash out by week")).to_be_visible()
+
+
+def admin_home(page: Page) -> None:
+    sign_in(page, "admin@acme.example")
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -275,6 +290,9 @@ for _name, _reach in {
     "outbox-message": outbox_message,
     "invitation-link": invitation_link,
     "due-page": due_page,
+    "owner-home": owner_home,  # issue 22: the home pages' figures
+    "finance-home": finance_home,
+    "admin-home": admin_home,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

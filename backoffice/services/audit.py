@@ -12,7 +12,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from backoffice.actor import Actor
-from backoffice.db import end_read
+from backoffice.db import end_read, unit_of_work
 from backoffice.domain.audit_chain import ChainBreak, ChainRow, KeptHead, LostHead, first_break, head_line
 from backoffice.models import AuditEvent
 
@@ -313,3 +313,21 @@ def check_trail(session: Session, kept: Sequence[KeptHead] = (), *, documents: b
         kept += heads_in_documents(session)
         unrecorded = unrecorded_documents(session)
     return TrailCheck(checked, breaks, heads, len(kept), lost_heads(session, kept), unrecorded)
+
+
+CHAIN_CHECKED = "audit.chain_checked"
+
+
+def record_check(session: Session, actor: Actor, check: TrailCheck) -> None:
+    """Record that ``actor`` checked the trail and what the check found, so the admin's home can show the last
+    result without reading the whole chain again (a check reads every event). Filed under the organization as
+    entity ('audit_trail', its id), which the (org_id, entity_type, entity_id) index finds directly. Commits."""
+    with unit_of_work(session):
+        record(
+            session,
+            actor,
+            CHAIN_CHECKED,
+            "audit_trail",
+            str(actor.org_id),
+            {"intact": check.intact, "events": check.checked},
+        )

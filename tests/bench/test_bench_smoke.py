@@ -144,6 +144,20 @@ PROMISED = {
         "contractor_user_median": "ms",
         "contractor_user_p95": "ms",
     },
+    "home_figures": {
+        "setup": "s",
+        **{
+            f"home_{role}_{figure}_{stat}": "ms"
+            for role, figures in {
+                "owner": ("reviews", "due", "commitments"),
+                "admin": ("reviews", "due", "commitments", "admin"),
+                "finance": ("finance",),
+            }.items()
+            for figure in figures
+            for stat in ("median", "p95")
+        },
+        "home_figures_p95_max": "ms",
+    },
     "rls_overhead": {
         "milestones": "rows",
         "engagements": "rows",
