@@ -10,7 +10,7 @@ from flask_login import login_required
 
 from backoffice.domain import approvals as approval_rules
 from backoffice.domain.approvals import APPROVER_ROLES
-from backoffice.domain.currency import minor_units
+from backoffice.domain.currency import is_currency, minor_units
 from backoffice.domain.invoices import InvoiceStatus, handed_to_rail
 from backoffice.domain.money import SYMBOLS
 from backoffice.domain.roles import FINANCE_ROLES, Role
@@ -52,7 +52,8 @@ def queue_filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
     filters = queries.QueueFilters(
         status=status if status in queries.QUEUE_STATUSES else "open",
         due_before=due_before,
-        currency=(args.get("currency") or "").upper()[:3] or None,
+        # A currency code or nothing: anything else (a NUL byte included) is no filter rather than a 500.
+        currency=currency if is_currency(currency := (args.get("currency") or "").upper()[:3]) else None,
         contractor_id=parse_id(args.get("contractor_id")),
         engagement_id=parse_id(args.get("engagement_id")),
         sort=sort,
