@@ -282,3 +282,28 @@ def test_another_organizations_finance_cannot_export_these_payments(app, login, 
     html = page(client, "/payments/?select=matching")
     assert "No payment that matches the filter can be selected" in html or "Nothing is waiting for payment." in html
     assert money_state(admin_engine, world.org_a) == before
+
+
+# --- batches -----------------------------------------------------------------------------------------------
+
+
+def test_recording_a_batch_as_paid_and_voiding_it_ask_with_the_batch_amounts(app, login, world, finance, queue):
+    response = bulk(finance, action="export", invoice_id=[str(queue["design"]), str(queue["build"])])
+    assert response.status_code == 303
+    batch = response.headers["Location"]
+    assert confirm_of(page(finance, batch), "Record batch as paid") == (
+        "Record all 2 unpaid payments of batch 1, $2,911.13 net, as paid?"
+    )
+    admin = signed_in(app, login, world.admin)
+    assert confirm_of(page(admin, batch), "Void batch 1") == (
+        "Void batch 1 (2 payments, $2,911.13 net)? Its payments return to the queue."
+    )
+
+
+def test_the_batch_tables_label_each_cell_for_phones(finance, queue):
+    response = bulk(finance, action="export", invoice_id=[str(queue["design"])])
+    batch_page = page(finance, response.headers["Location"])
+    assert '<table class="striped payments stack">' in batch_page
+    assert '<td data-label="Net payable" class="num">$1,111.09</td>' in batch_page
+    listing = page(finance, "/batches/")
+    assert '<table class="striped batches stack">' in listing and '<td data-label="Total (net)" class="num">' in listing
