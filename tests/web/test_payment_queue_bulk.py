@@ -304,6 +304,6 @@ def test_the_batch_tables_label_each_cell_for_phones(finance, queue):
     response = bulk(finance, action="export", invoice_id=[str(queue["design"])])
     batch_page = page(finance, response.headers["Location"])
     assert '<table class="striped payments stack">' in batch_page
-    assert '<td data-label="Net payable" class="num">$1,111.09</td>' in batch_page
+    assert '<td class="num" data-label="Net payable">$1,111.09</td>' in batch_page
     listing = page(finance, "/batches/")
-    assert '<table class="striped batches stack">' in listing and '<td data-label="Total (net)" class="num">' in listing
+    assert '<table class="striped batches stack">' in listing and '<td class="num" data-label="Total (net)">' in listing
