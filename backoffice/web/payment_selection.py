@@ -14,6 +14,7 @@ from backoffice.queries import money as queries
 from backoffice.queries import queue_selection
 from backoffice.services import ap_export as export_service
 from backoffice.services import holds as hold_service
+from backoffice.services import payments as payment_service
 from backoffice.services import stripe_payouts
 from backoffice.services.ap_export import MAX_SELECTED
 from backoffice.services.validation import parse_id
@@ -25,8 +26,8 @@ from backoffice.web.stripe_payments import review_of as stripe_review_of
 bp = Blueprint("payment_selection", __name__)
 
 # What one bulk action takes at most, per action: an export is one file (its service's limit); Stripe pays a run of at
-# most MAX_PER_RUN; a hold is audited invoice by invoice.
-BULK_LIMITS = {"export": MAX_SELECTED, "stripe": stripe_payouts.MAX_PER_RUN, "hold": 500}
+# most MAX_PER_RUN; a hold, or a recorded payment, is audited invoice by invoice.
+BULK_LIMITS = {"export": MAX_SELECTED, "stripe": stripe_payouts.MAX_PER_RUN, "hold": 500, "record": 500}
 
 
 class _Refused(Exception):
@@ -95,6 +96,16 @@ def bulk():
                 "success",
             )
             return redirect_after_post(url_for("payments.queue", **{**_args(form), "status": "blocked"}))
+        if action == "record":
+            data = payment_service.PaymentInput(
+                form.get("paid_at", ""), form.get("reference", ""), form.get("method", "")
+            )
+            payments = payment_service.record_payments(db(), actor(), ids, data)
+            flash(
+                f"Recorded {_count_words(queue_selection.summary_of(db(), ids))} as paid ({payments[0].reference}).",
+                "success",
+            )
+            return redirect_after_post(url_for("payments.queue", **{**_args(form), "status": "paid"}))
         selection = export_service.Selection(invoice_ids=tuple(str(i) for i in ids), preset=form.get("preset", ""))
         batch = export_service.create_batch(db(), actor(), selection)
     except _Refused as exc:
@@ -124,4 +135,7 @@ def _bulk_refused(filters, notes, status: int, message: str, everything):
         bulk_error=message,
         all_matching=everything,
         reason=request.form.get("reason", ""),
+        paid={k: request.form.get(k, "") for k in ("paid_at", "reference", "method")}
+        if request.form.get("action") == "record"
+        else {},
     )

@@ -80,7 +80,7 @@ def queue_page(filters: queries.QueueFilters, notes: dict, source, *, status: in
     result = queries.payment_queue(db(), filters, org_id=actor().org_id)
     why = payability_queries.payability(db(), [r for r in result.rows if r.status.value != "paid"], date.today())
     args = {k: v for k, v in source.items() if k in FILTER_ARGS}
-    context = {"all_matching": None, "none_matching": False, "bulk_error": None, "reason": ""} | extra
+    context = {"all_matching": None, "none_matching": False, "bulk_error": None, "reason": "", "paid": {}} | extra
     return render(
         "payments/queue.html",
         "payments/_queue.html",
@@ -95,6 +95,7 @@ def queue_page(filters: queries.QueueFilters, notes: dict, source, *, status: in
         # How the selection's live total writes each currency (app.js sums the rows' net in minor units).
         formats={c: (SYMBOLS.get(c, f"{c} "), minor_units(c)) for c in {r.currency for r in result.rows}},
         max_selected=MAX_SELECTED,
+        methods=payment_service.METHODS,
         stripe_open=not stripe_payouts.rail_problem(db(), actor().org_id, configured=_stripe_configured()),
         **context,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from datetime import date
 
 import pytest
 from kit.money_pages import active_engagement, approve_milestones, invoice_row, milestone_ids, money_state
@@ -307,3 +308,43 @@ def test_the_batch_tables_label_each_cell_for_phones(finance, queue):
     assert '<td class="num" data-label="Net payable">$1,111.09</td>' in batch_page
     listing = page(finance, "/batches/")
     assert '<table class="striped batches stack">' in listing and '<td class="num" data-label="Total (net)">' in listing
+
+
+# --- recording a payment run ---------------------------------------------------------------------------------
+
+
+def test_recording_the_ticked_payments_pays_each_in_one_run_and_says_the_total(finance, admin_engine, queue):
+    html = page(finance, "/payments/")
+    assert confirm_of(html, "Record selected as paid") == "Record the selected payments as paid?"
+    response = bulk(
+        finance,
+        action="record",
+        invoice_id=[str(queue["design"]), str(queue["build"])],
+        paid_at=date.today().isoformat(),
+        reference="ACH 4410",
+        method="ach",
+    )
+    assert response.status_code == 303, response.status_code
+    assert "Recorded 2 payments, $2,911.13 as paid (ACH 4410)." in flashes(page(finance, response.headers["Location"]))
+    assert statuses(admin_engine, queue) == {"design": "paid", "build": "paid", "survey": "approved"}
+    with admin_engine.connect() as conn:
+        runs = conn.execute(
+            text("select count(distinct run_id), sum(amount_minor) from payments where invoice_id = any(:ids)"),
+            {"ids": [queue["design"], queue["build"]]},
+        ).one()
+    assert tuple(runs) == (1, 291113)
+
+
+def test_recording_without_a_reference_records_nothing(finance, world, admin_engine, queue):
+    before = money_state(admin_engine, world.org_a)
+    response = bulk(
+        finance, action="record", invoice_id=[str(queue["design"])], paid_at=date.today().isoformat(), reference=""
+    )
+    assert response.status_code == 422
+    assert 'id="bulk-error"' in response.get_data(as_text=True)
+    assert money_state(admin_engine, world.org_a) == before
+
+
+def test_recording_every_matching_payment_asks_with_their_total(finance, world, queue):
+    html = page(finance, f"/payments/?contractor_id={world.contractor_x}&select=matching")
+    assert confirm_of(html, "Record selected as paid") == "Record all 2 matching payments, $2,911.13, as paid?"
