@@ -348,3 +348,33 @@ def test_recording_without_a_reference_records_nothing(finance, world, admin_eng
 def test_recording_every_matching_payment_asks_with_their_total(finance, world, queue):
     html = page(finance, f"/payments/?contractor_id={world.contractor_x}&select=matching")
     assert confirm_of(html, "Record selected as paid") == "Record all 2 matching payments, $2,911.13, as paid?"
+
+
+# --- exactly once ------------------------------------------------------------------------------------------
+
+
+def test_the_same_matching_export_sent_twice_makes_one_batch(finance, world, admin_engine, queue):
+    html = page(finance, f"/payments/?contractor_id={world.contractor_x}&select=matching")
+    fields = {"action": "export", "scope": "matching", "matching": hidden(html, "matching")}
+    fields["contractor_id"] = str(world.contractor_x)
+    assert bulk(finance, **fields).status_code == 303
+    before = money_state(admin_engine, world.org_a)
+    again = bulk(finance, **fields)
+    assert again.status_code == 422
+    assert "No payment that can be selected matches the filter; nothing changed." in again.get_data(as_text=True)
+    assert money_state(admin_engine, world.org_a) == before
+    with admin_engine.connect() as conn:
+        assert (
+            conn.execute(text("select count(*) from ap_export_batches where org_id = :o"), {"o": world.org_a}).scalar()
+            == 1
+        )
+
+
+def test_the_same_payment_run_recorded_twice_pays_once(finance, world, admin_engine, queue):
+    fields = {"action": "record", "invoice_id": [str(queue["design"])], "reference": "ACH 1", "method": "ach"}
+    fields["paid_at"] = date.today().isoformat()
+    assert bulk(finance, **fields).status_code == 303
+    before = money_state(admin_engine, world.org_a)
+    again = bulk(finance, **fields)
+    assert again.status_code == 409
+    assert money_state(admin_engine, world.org_a) == before
