@@ -378,3 +378,30 @@ def test_the_same_payment_run_recorded_twice_pays_once(finance, world, admin_eng
     again = bulk(finance, **fields)
     assert again.status_code == 409
     assert money_state(admin_engine, world.org_a) == before
+
+
+# --- Stripe ------------------------------------------------------------------------------------------------
+
+
+def test_paying_every_matching_payment_by_stripe_opens_the_review_of_exactly_those(
+    finance, world, admin_engine, queue, ready, configured
+):
+    html = page(finance, f"/payments/?contractor_id={world.contractor_x}&select=matching")
+    response = bulk(
+        finance,
+        action="stripe",
+        scope="matching",
+        matching=hidden(html, "matching"),
+        contractor_id=str(world.contractor_x),
+    )
+    assert response.status_code == 200
+    review = response.get_data(as_text=True)
+    assert "Send 2 payments by Stripe" in review and "$2,911.13" in review
+    assert sorted(re.findall(r'name="invoice_id" value="([0-9a-f-]{36})"', review)) == sorted(
+        [str(queue["design"]), str(queue["build"])]
+    )
+    with admin_engine.connect() as conn:
+        assert (
+            conn.execute(text("select count(*) from payout_attempts where org_id = :o"), {"o": world.org_a}).scalar()
+            == 0
+        )
