@@ -48,6 +48,19 @@ def payment_queue(page: Page) -> None:
     expect(page.get_by_role("heading", name="Payment queue")).to_be_visible()
 
 
+def payment_queue_selected(page: Page) -> None:
+    """Issue 22: the page's payments ticked with the header box (the live total above the table), or on a phone, where
+    the header is not shown, every payment the filter matches (the server's count and total)."""
+    payment_queue(page)
+    select_page = page.get_by_label("Select all payments on this page")
+    if select_page.is_visible():
+        select_page.check()
+        expect(page.locator("[data-selection-total]")).to_contain_text("selected")
+    else:
+        page.get_by_role("link", name="Select every payment that matches the filter").click()
+        expect(page.locator("#bulk-selection")).to_contain_text("matching")
+
+
 def engagement_page(page: Page) -> None:
     sign_in(page, "owner@acme.example")
     page.goto("/engagements")
@@ -296,6 +309,11 @@ for _name, _reach in {
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)
+# Issue 22, bulk work: the payment queue with a selection, and the queue and a batch on a phone.
+SHOTS["payment-queue-selected.png"] = (payment_queue_selected, WIDE)
+SHOTS["payment-queue-selected-phone.png"] = (payment_queue_selected, PHONE)
+SHOTS["payment-queue-phone.png"] = (payment_queue, PHONE)
+SHOTS["ap-export-batch-phone.png"] = (batch_page, PHONE)
 
 
 def main() -> None:

@@ -513,6 +513,14 @@ def every_batch(session: Session) -> Iterator[BatchRow]:
         page += 1
 
 
+def batch_unpaid_minor(session: Session, batch_id: uuid.UUID) -> int:
+    """The net of a batch's invoices not paid yet: what recording its payment run pays (its question names it)."""
+    return session.execute(
+        text("select coalesce(sum(net_minor), 0)::bigint from invoices where batch_id = :id and status = 'exported'"),
+        {"id": batch_id},
+    ).scalar_one()
+
+
 # A batch's invoices in the order its file lists them: their position in the batch's invoice_ids (kept in
 # invoice-number order, ap_export_batches_complete checks), so a page is a slice of that list.
 BATCH_KEYSET = Keyset(("x.position",), (int,))

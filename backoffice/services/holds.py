@@ -56,6 +56,24 @@ def hold_invoice(session: Session, actor: Actor, invoice_id, reason: str) -> Hol
     return hold
 
 
+def hold_invoices(session: Session, actor: Actor, invoice_ids, reason: str) -> list[Hold]:
+    """Hold several invoices with one reason (the payment queue's bulk hold): all of them or none. Each is held as
+    ``hold_invoice`` holds one, audited one by one; the first refusal (held already, paid, with Stripe) undoes the
+    others and is raised with the invoice's number."""
+    if actor.role not in FINANCE_ROLES:
+        raise Forbidden("Only finance or an admin holds a payment.")
+    _reason(reason)
+    held = []
+    with unit_of_work(session):
+        for invoice_id in invoice_ids:
+            try:
+                held.append(hold_invoice(session, actor, invoice_id, reason))
+            except Conflict:
+                number = get_visible(session, Invoice, invoice_id).invoice_number
+                raise Conflict(f"{number} is on hold already; nothing was held.") from None
+    return held
+
+
 def hold_contractor(session: Session, actor: Actor, contractor_id, reason: str) -> Hold:
     """Hold every payment to a contractor, present and future, until released."""
     if actor.role not in FINANCE_ROLES:

@@ -97,6 +97,29 @@ def record_payment(session: Session, actor: Actor, invoice_id, data: PaymentInpu
     return payment
 
 
+def record_payments(session: Session, actor: Actor, invoice_ids, data: PaymentInput) -> list[Payment]:
+    """Record several authorized invoices as paid in one payment run (the payment queue's bulk "record"): one date,
+    reference and method; each invoice checked and paid as ``record_payment`` pays one, locked in id order (so two
+    overlapping runs wait on each other instead of deadlocking, and the second finds them paid: Conflict); all or
+    none. Each contractor paid hears once for the run."""
+    _require_finance(actor)
+    with unit_of_work(session):
+        invoices = [get_invoice(session, invoice_id, lock=True) for invoice_id in sorted(set(invoice_ids), key=str)]
+        if not invoices:
+            raise ValidationError({"invoice_ids": "Select the payments to record as paid."})
+        for invoice in invoices:
+            _payable(session, invoice)
+        errors: dict[str, str] = {}
+        clean = clean_payment(data, errors, not_before=max(i.issued_on for i in invoices))
+        if errors:
+            raise ValidationError(errors)
+        _segregation(session, actor, invoices)
+        run_id = uuid.uuid4()
+        payments = [_pay(session, actor, invoice, clean, source="manual", run_id=run_id) for invoice in invoices]
+        announce_run(session, actor.org_id, run_id)
+    return payments
+
+
 def record_batch_payment(session: Session, actor: Actor, batch_id, data: PaymentInput) -> list[Payment]:
     """Record one payment run for every unpaid invoice of a live batch (same date, reference, method): each
     contractor paid hears once, with its remittance advice."""

@@ -331,4 +331,72 @@ document.addEventListener("click", function (event) {
       said(document.execCommand && document.execCommand("copy") ? "Copied." : "Press Ctrl+C (⌘C on a Mac) to copy the selected link.");
     }
   });
+/* ── issue 22: queue ── */
+// The payment queue's selection (templates/payments/_queue.html): the header box ticks every row of the page, and
+// the selection's total follows what is ticked, per currency, summed from the rows' data attributes (net in minor
+// units, exact integers) and written as the page writes money; the export and hold questions name it. Without this
+// the server still refuses an empty selection and states the total after the action.
+(function () {
+  function grouped(whole) {
+    return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+  function formatMinor(minor, symbol, exp) {
+    var digits = String(minor);
+    if (!exp) return symbol + grouped(digits);
+    while (digits.length <= exp) digits = "0" + digits;
+    return symbol + grouped(digits.slice(0, -exp)) + "." + digits.slice(-exp);
+  }
+  function summary(form) {
+    var sums = {}, order = [], count = 0;
+    form.querySelectorAll("input[name=invoice_id][data-net-minor]:checked").forEach(function (box) {
+      var currency = box.getAttribute("data-currency");
+      if (!sums[currency]) {
+        sums[currency] = { minor: 0, symbol: box.getAttribute("data-symbol"), exp: +box.getAttribute("data-exp") };
+        order.push(currency);
+      }
+      sums[currency].minor += +box.getAttribute("data-net-minor");
+      count += 1;
+    });
+    order.sort();
+    var totals = order.map(function (c) { return formatMinor(sums[c].minor, sums[c].symbol, sums[c].exp); });
+    return { count: count, totals: totals.join(" and ") };
+  }
+  function refresh(form) {
+    if (form.querySelector("input[name=scope][value=matching]")) return;  // the server's "all matching" words stand
+    var boxes = form.querySelectorAll("input[name=invoice_id][data-net-minor]");
+    var s = summary(form);
+    var words = s.count + " payment" + (s.count === 1 ? "" : "s");
+    var output = form.querySelector("[data-selection-total]");
+    if (output) output.textContent = s.count ? words + " selected, " + s.totals + " total." : "Tick payments to select them.";
+    var all = form.querySelector("[data-select-page]");
+    if (all) {
+      all.hidden = boxes.length === 0;
+      var ticked = form.querySelectorAll("input[name=invoice_id][data-net-minor]:checked").length;
+      all.checked = boxes.length > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    form.querySelectorAll("button[data-confirm-verb]").forEach(function (button) {
+      if (s.count) {
+        button.setAttribute("data-confirm", button.getAttribute("data-confirm-verb") + " " + words + ", " + s.totals
+          + ", " + button.getAttribute("data-confirm-end"));
+      }
+    });
+  }
+  function setUp(root) {
+    (root || document).querySelectorAll("form[data-bulk-selection]").forEach(refresh);
+  }
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-bulk-selection]");
+    if (!form) return;
+    if (event.target.matches("[data-select-page]")) {
+      form.querySelectorAll("input[name=invoice_id][data-net-minor]:not(:disabled)").forEach(function (box) {
+        box.checked = event.target.checked;
+      });
+    }
+    refresh(form);
+  });
+  document.addEventListener("DOMContentLoaded", function () { setUp(document); });
+  document.addEventListener("htmx:load", function (event) { setUp(event.target); });
+  // Back to a page the browser kept: its boxes may be ticked still.
+  window.addEventListener("pageshow", function () { setUp(document); });
 })();

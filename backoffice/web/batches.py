@@ -80,6 +80,7 @@ def _context(batch_id, **extra) -> dict:
     batch, page = _detail(batch_id)
     return {
         "b": batch,
+        "unpaid_minor": queries.batch_unpaid_minor(db(), batch.id),
         "page": page,
         "invoices": page.rows,
         "methods": payment_service.METHODS,

@@ -10,12 +10,15 @@ from flask_login import login_required
 
 from backoffice.domain import approvals as approval_rules
 from backoffice.domain.approvals import APPROVER_ROLES
+from backoffice.domain.currency import is_currency, minor_units
 from backoffice.domain.invoices import InvoiceStatus, handed_to_rail
+from backoffice.domain.money import SYMBOLS
 from backoffice.domain.roles import FINANCE_ROLES, Role
 from backoffice.errors import DomainError, NotFound, ValidationError
 from backoffice.queries import approvals as approval_queries
 from backoffice.queries import money as queries
 from backoffice.queries import payability as payability_queries
+from backoffice.queries import queue_selection
 from backoffice.queries.einvoices import invoice_documents
 from backoffice.queries.notifications import (
     ADVICES_SHOWN,
@@ -35,7 +38,7 @@ from backoffice.web.payouts import payout_view, with_onboarding
 bp = Blueprint("payments", __name__)
 
 
-def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
+def queue_filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
     """The queue's filters from the query string; a malformed value is dropped with a note, not a 500."""
     notes: dict[str, str] = {}
     due_before = None
@@ -49,7 +52,8 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
     filters = queries.QueueFilters(
         status=status if status in queries.QUEUE_STATUSES else "open",
         due_before=due_before,
-        currency=(args.get("currency") or "").upper()[:3] or None,
+        # A currency code or nothing: anything else (a NUL byte included) is no filter rather than a 500.
+        currency=currency if is_currency(currency := (args.get("currency") or "").upper()[:3]) else None,
         contractor_id=parse_id(args.get("contractor_id")),
         engagement_id=parse_id(args.get("engagement_id")),
         sort=sort,
@@ -62,22 +66,43 @@ def _filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
 @login_required
 @roles_required(*FINANCE_ROLES)
 def queue():
-    filters, notes = _filters(request.args)
+    filters, notes = queue_filters(request.args)
+    # "Select every payment that matches the filter" (issue 22): the selection becomes the filter, counted here and
+    # again by the action when it runs.
+    everything = queue_selection.matching(db(), filters) if request.args.get("select") == "matching" else None
+    if everything is not None and not everything.count:
+        return queue_page(filters, notes, request.args, none_matching=True)
+    return queue_page(filters, notes, request.args, all_matching=everything)
+
+
+def queue_page(filters: queries.QueueFilters, notes: dict, source, *, status: int = 200, **extra):
+    """The queue (also re-rendered by a refused bulk action, with its message at the controls)."""
     result = queries.payment_queue(db(), filters, org_id=actor().org_id)
     why = payability_queries.payability(db(), [r for r in result.rows if r.status.value != "paid"], date.today())
+    args = {k: v for k, v in source.items() if k in FILTER_ARGS}
+    context = {"all_matching": None, "none_matching": False, "bulk_error": None, "reason": "", "paid": {}} | extra
     return render(
         "payments/queue.html",
         "payments/_queue.html",
+        status=status,
         q=result,
         why=why,
         f=filters,
         notes=notes,
         options=queries.queue_options(db(), filters.engagement_id),
         today=date.today(),
-        args={k: v for k, v in request.args.items() if k not in ("after", "before", "page")},
+        args=args,
+        # How the selection's live total writes each currency (app.js sums the rows' net in minor units).
+        formats={c: (SYMBOLS.get(c, f"{c} "), minor_units(c)) for c in {r.currency for r in result.rows}},
         max_selected=MAX_SELECTED,
+        methods=payment_service.METHODS,
         stripe_open=not stripe_payouts.rail_problem(db(), actor().org_id, configured=_stripe_configured()),
+        **context,
     )
+
+
+# The query-string arguments that make the queue's filter (and its order): what "all matching" re-reads.
+FILTER_ARGS = ("status", "due_before", "currency", "contractor_id", "engagement_id", "sort")
 
 
 def _stripe_configured() -> bool:

@@ -43,8 +43,12 @@ def review():
     """The confirmation: what sending these invoices (or everything due by a date) to Stripe would pay. Writes
     nothing; the button posts exactly the invoices listed."""
     source = request.form if request.method == "POST" else request.args
-    ids = _ids(source.getlist("invoice_id"))
-    due_by = _due_by(source.get("due_by"))
+    return review_of(_ids(source.getlist("invoice_id")), _due_by(source.get("due_by")))
+
+
+def review_of(ids: list, due_by: date | None):
+    """The review page of sending ``ids`` (or everything due by ``due_by``); also the payment queue's "Pay selected by
+    Stripe…", for the ticked rows or every row the filter matches (web/payments.bulk)."""
     me = actor()
     problem = stripe_payouts.rail_problem(db(), me.org_id, configured=_configured())
     if not ids and due_by is None:

@@ -87,7 +87,7 @@ def test_finance_exports_a_batch_and_imports_a_remittance_file_and_the_contracto
     expect(row_of(finance, handover["invoice_number"])).to_have_count(0)
     screenshots.take(finance, "finance exported two payments in a batch")
     accessible(finance, "finance: AP export batch")
-    assert dialogs[-1].startswith("Export the selected payments?")
+    assert dialogs[-1] == "Export 2 payments, $2,911.13, to a new AP batch?"  # the count and total of the ticked rows
 
     # The remittance import page, from the queue.
     nav(finance, "Payments")

@@ -223,7 +223,7 @@ def test_a_payment_past_its_due_date_is_marked_overdue_and_one_due_later_is_not(
     html = get_html(finance, "/payments/")
     overdue = table_row(html, queue.design["invoice_number"])
     assert "Overdue" in visible_text(overdue)
-    assert re.search(rf'<tr class="row-overdue">\s*<td>[^<]*<input[^>]*value="{queue.design["id"]}"', html)
+    assert re.search(rf'<tr class="row-overdue">\s*<td[^>]*>[^<]*<input[^>]*value="{queue.design["id"]}"', html)
     for later in (queue.build, queue.survey):
         assert "Overdue" not in visible_text(table_row(html, later["invoice_number"]))
 

@@ -508,7 +508,7 @@ CONFIRMS = [
         "Authorize the release",
         r"Authorize paying \$[\d,]+\.\d\d of retainage to Northwind Design Ltd\?",
     ),
-    (FINANCE, "/payments/", "Export selected", r"Export the selected payments\?"),
+    (FINANCE, "/payments/", "Export selected", r"Export the selected payments to a new AP batch\?"),
     (FINANCE, "/payments/", "Export all due", r"Export every authorized payment due by that date"),
     (FINANCE, "/invoices/{invoice}", "Record payment of", r"Record \$[\d,]+\.\d\d to Northwind Design Ltd as paid\?"),
     (
