@@ -44,6 +44,8 @@ SQL_FILES = (
     # and grants before new_ids.sql), the twin of domain.self_billing, and the guards that refuse to pay what the
     # contractor has not accepted where the organization requires it
     "self_billing.sql",
+    # each person's preferences (issue 22): time zone and each email or a daily digest; its policies and grants
+    "preferences.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain
