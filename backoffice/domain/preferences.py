@@ -69,4 +69,3 @@ def digest_due(now: datetime, zone_name: str) -> tuple[bool, str]:
     their own day on; the day names the digest, so one a day, whenever in that day the job gets to it."""
     local = now.astimezone(zone(zone_name))
     return local.timetz().replace(tzinfo=None) >= DIGEST_HOUR, local.date().isoformat()
-
