@@ -57,7 +57,7 @@ def four_exported(world, act_as, admin_engine, database, four):
 
 def told_by(world, admin_engine, database, record) -> tuple[Counter, Counter, list[dict]]:
     """What recording the run (``record()``) told whom: emails and notices per recipient, and the emails."""
-    before_emails, before_notices, email_ids, notice_ids = told(admin_engine, world.org_a)
+    before_emails, before_notices, email_ids, _ = told(admin_engine, world.org_a)
     record()
     run_jobs(database, admin_engine, org_ids=[world.org_a])
     after_emails, after_notices, _, _ = told(admin_engine, world.org_a)
@@ -174,6 +174,7 @@ def test_the_runs_messages_keep_one_key_per_run_and_person(world, act_as, admin_
     for m in first + second:
         event, run_id, whose, user_id = m["dedupe_key"].split(":")
         assert event == "payment.run" and run_id == m["entity_id"] and whose in ("owner", str(world.contractor_x))
+        assert user_id == str(m["recipient_user_id"])
 
 
 def test_recording_several_at_once_is_all_or_nothing_when_one_is_paid_already(
