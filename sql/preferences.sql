@@ -19,13 +19,15 @@ select pg_temp.policy('user_preferences', 'worker_reads_members', format($p$for 
 select pg_temp.grant_to_app('user_preferences', 'select, insert (user_id, time_zone, notify), update (time_zone, notify, updated_at)');
 select pg_temp.grant_to_worker('user_preferences', 'select');
 
--- email_messages.digest_id (revision 0034): the worker marks each held message with the digest that carried it. Here,
--- and only once the column exists: every revision applies these files, an earlier one before the column is there.
+-- email_messages.link and digest_id (revision 0034): the worker writes a held message's link and marks each held
+-- message with the digest that carried it (services/digests.py); the web role neither. Here, and only once the
+-- columns exist: every revision applies these files, an earlier one before the columns are there.
 do $$
 begin
   if exists (select 1 from pg_attribute where attrelid = to_regclass('public.email_messages')
                                           and attname = 'digest_id' and not attisdropped) then
-    execute format('grant update (digest_id) on public.email_messages to %I', current_setting('backoffice.worker_role'));
+    execute format('grant insert (link), update (digest_id) on public.email_messages to %I',
+                   current_setting('backoffice.worker_role'));
   end if;
 end
 $$;

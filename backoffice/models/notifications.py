@@ -40,6 +40,7 @@ class EmailMessage(_Message, Base):
     org_id: Mapped[uuid.UUID]
     recipient_user_id: Mapped[uuid.UUID | None]
     digest_id: Mapped[uuid.UUID | None]  # status 'digested': the daily digest that carried it (migration 0034)
+    link: Mapped[str | None] = mapped_column(Text)  # status 'held': where its notice leads, for the digest
 
 
 class AccountMessage(_Message, Base):

@@ -34,6 +34,9 @@ def upgrade() -> None:
         );
 
         alter table email_messages add column if not exists digest_id uuid;
+        -- A held message's link (the path its notice leads to), for the digest to list it by: the worker reads no
+        -- notifications row to find it there.
+        alter table email_messages add column if not exists link text check (length(link) <= 2000);
         alter table email_messages drop constraint if exists email_messages_status_check;
         alter table email_messages add constraint email_messages_status_check
             check (status in ('queued', 'kept', 'retrying', 'sent', 'failed', 'held', 'digested'));
@@ -55,6 +58,6 @@ def downgrade() -> None:
         alter table email_messages drop constraint if exists email_messages_status_check;
         alter table email_messages add constraint email_messages_status_check
             check (status in ('queued', 'kept', 'retrying', 'sent', 'failed'));
-        alter table email_messages drop column if exists digest_id;
+        alter table email_messages drop column if exists digest_id, drop column if exists link;
         drop table if exists user_preferences;
     """)

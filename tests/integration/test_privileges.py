@@ -509,9 +509,10 @@ WORKER_ROLE_TABLES = {
     "SELECT on table public.email_messages": (
         "delivering a message reads and locks it (services/email_delivery); store_message reads its new id back"
     ),
-    "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, org_id,"
-    " recipient, recipient_user_id, status, subject, text)": (
-        "every notice's email (notifications.store_message); never how or when it was delivered"
+    "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, link,"
+    " org_id, recipient, recipient_user_id, status, subject, text)": (
+        "every notice's email (notifications.store_message), a held one's link for the daily digest; never how"
+        " or when it was delivered"
     ),
     "UPDATE on table public.email_messages (attempts, digest_id, last_error, provider_id, sent_at, status,"
     " updated_at)": (
