@@ -131,6 +131,14 @@ def verify_document(page: Page) -> None:
     expect(page.locator("#verdict-heading")).to_contain_text("Verified")
 
 
+def preferences(page: Page) -> None:
+    """Issue 22: Nina's preferences, reached from the account menu: her time zone and the daily digest."""
+    sign_in(page, "nina@northwind.example")
+    page.locator("details.nav-account summary").click()
+    page.get_by_role("link", name="Preferences").click()
+    expect(page.get_by_label("Time zone")).to_be_visible()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -148,6 +156,7 @@ for _name, _reach in {
     "self-billing-agreement": self_billing_agreement,
     "self-billed-invoice": self_billed_invoice,
     "verify-document": verify_document,
+    "preferences": preferences,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

@@ -113,6 +113,9 @@ MAIN_PAGES = (
     MainPage(BEN, "home", "/"),
     MainPage(BEN, "engagement page (work request to accept)", "/engagements/{rewiring}"),
     MainPage(BEN, "self-billing agreement (none recorded)", "/self-billing/agreement"),
+    # Issue 22: each person's own preferences (time zone, each email or a daily digest).
+    MainPage(OWNER, "preferences", "/account/preferences"),
+    MainPage(NINA, "preferences", "/account/preferences"),
 )
 
 

@@ -123,3 +123,20 @@ def test_a_person_who_chose_nothing_sees_utc_as_before(app, login, world, admin_
         '<time datetime="2026-11-21T14:30:05Z" title="Saturday 21 November 2026, 14:30:05 UTC">'
         f"{this_year('21 Nov, 14:30')}</time>" in page
     )
+
+
+def test_the_outbox_says_in_words_that_a_message_is_held_for_the_daily_digest(app, login, world, admin_engine):
+    with admin_engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into email_messages (org_id, event, recipient_user_id, recipient, subject, html, text, status,"
+                " dedupe_key, link) values (:o, 'payment.run', :u, :r, 'Paid: 4 invoices — $900.00', '', '', 'held',"
+                " 'held:test', '/invoices/')"
+            ),
+            {"o": world.org_a, "u": world.contractor_x_user.id, "r": world.contractor_x_user.email},
+        )
+    c = signed_in(app, login, world.admin)
+    listing = html.unescape(c.get("/admin/outbox/").get_data(as_text=True))
+    assert "Held for the daily digest" in listing
+    held = html.unescape(c.get("/admin/outbox/?status=held").get_data(as_text=True))
+    assert "Paid: 4 invoices — $900.00" in held
