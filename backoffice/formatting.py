@@ -6,7 +6,7 @@ number of decimals is kept (USD 2, JPY 0, KWD 3).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
@@ -42,9 +42,15 @@ def day(value: date, locale: str = DEFAULT_LOCALE) -> str:
     return format_date(value, format="medium", locale=locale)
 
 
-def moment(value: datetime, locale: str = DEFAULT_LOCALE) -> str:
-    """A timestamp in UTC, said so: the people reading it may be anywhere."""
-    return format_datetime(value.astimezone(UTC), format="medium", tzinfo=UTC, locale=locale) + " UTC"
+def moment(value: datetime, locale: str = DEFAULT_LOCALE, tz: tzinfo | None = None) -> str:
+    """A timestamp in UTC, said so: the people reading it may be anywhere. On a reader's own clock (``tz``, their
+    preferences: issue 22) it names their zone and gives the UTC time after it: "Nov 21, 2026, 11:30:05 PM
+    Asia/Tokyo (14:30 UTC)"."""
+    name = str(getattr(tz, "key", "UTC")) if tz is not None else "UTC"
+    if name == "UTC":
+        return format_datetime(value.astimezone(UTC), format="medium", tzinfo=UTC, locale=locale) + " UTC"
+    there = format_datetime(value, format="medium", tzinfo=tz, locale=locale)
+    return f"{there} {name} ({value.astimezone(UTC):%H:%M} UTC)"
 
 
 def count(n: int, noun: str) -> str:

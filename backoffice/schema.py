@@ -46,6 +46,8 @@ SQL_FILES = (
     "self_billing.sql",
     # the header's search (issue 22): the door that lets a full-text match use its GIN index under RLS
     "search.sql",
+    # each person's preferences (issue 22): time zone and each email or a daily digest; its policies and grants
+    "preferences.sql",
     "append_only.sql",  # the tables nobody updates, deletes or truncates
     "new_ids.sql",  # an insert never names an existing row's id (ON CONFLICT would lock it)
     "audit.sql",  # the audit trail's hash chain

@@ -216,6 +216,14 @@ def admin_home(page: Page) -> None:
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
 
 
+def preferences(page: Page) -> None:
+    """Issue 22: Nina's preferences, reached from the account menu: her time zone and the daily digest."""
+    sign_in(page, "nina@northwind.example")
+    page.locator("details.nav-account summary").click()
+    page.get_by_role("link", name="Preferences").click()
+    expect(page.get_by_label("Time zone")).to_be_visible()
+
+
 WIDE, PHONE = 1366, 390
 # file name -> (how the page is reached, the window's width)
 SHOTS = {
@@ -240,6 +248,7 @@ for _name, _reach in {
     "change-order-editor": change_order_editor,
     "search-suggestions": search_suggestions,
     "search-results": search_results,
+    "preferences": preferences,
 }.items():
     SHOTS[f"{_name}.png"] = (_reach, WIDE)
     SHOTS[f"{_name}-phone.png"] = (_reach, PHONE)

@@ -16,6 +16,7 @@ from backoffice.jobs.queue import procrastinate_app
 from backoffice.jobs.runtime import current, log, worker_session
 from backoffice.queries.notifications import job_org_ids
 from backoffice.services import (
+    digests,
     einvoices,
     email_delivery,
     notifications,
@@ -240,6 +241,20 @@ def admin_digest(timestamp: int) -> None:
         "the admins' digest",
         lambda session, org: notifications.send_admin_digest(
             session, notifications.worker_actor(org), day, base_url=current().base_url
+        ),
+    )
+
+
+# Hourly: each person who chose one email a day gets their digest at the first run at or after 08:00 on their own
+# clock (services/digests), so every zone's 08:00 is met within the hour; a run missed is made up by the next.
+@procrastinate_app.periodic(cron="20 * * * *")
+@procrastinate_app.task(name="daily_digests", queueing_lock="daily_digests")
+def daily_digests(timestamp: int) -> None:
+    now = datetime.fromtimestamp(timestamp, tz=UTC)
+    _for_every_org(
+        "the daily digests",
+        lambda session, org: digests.send_daily_digests(
+            session, notifications.worker_actor(org), now, base_url=current().base_url
         ),
     )
 

@@ -20,7 +20,7 @@ from backoffice.models.money import (
     RailFinding,
     RailReconciliation,
 )
-from backoffice.models.notifications import AccountMessage, Document, EmailMessage, Notification
+from backoffice.models.notifications import AccountMessage, Document, EmailMessage, Notification, UserPreference
 from backoffice.models.org import (
     AuditEvent,
     Contractor,
@@ -90,4 +90,5 @@ __all__ = [
     "TaxProfile",
     "TaxYearFiling",
     "User",
+    "UserPreference",
 ]

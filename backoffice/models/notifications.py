@@ -39,6 +39,8 @@ class EmailMessage(_Message, Base):
 
     org_id: Mapped[uuid.UUID]
     recipient_user_id: Mapped[uuid.UUID | None]
+    digest_id: Mapped[uuid.UUID | None]  # status 'digested': the daily digest that carried it (migration 0034)
+    link: Mapped[str | None] = mapped_column(Text)  # status 'held': where its notice leads, for the digest
 
 
 class AccountMessage(_Message, Base):
@@ -94,3 +96,14 @@ class Document(Base):
     vat_category: Mapped[str | None] = mapped_column(Text)
     vat_bps: Mapped[int | None]
     acceptance_days: Mapped[int | None]
+
+
+class UserPreference(Base):
+    """A person's time zone and how they want emails (migration 0034): their own row, whichever organization."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    time_zone: Mapped[str] = mapped_column(Text, default="UTC")
+    notify: Mapped[str] = mapped_column(Text, default="each")
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

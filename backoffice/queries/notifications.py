@@ -89,6 +89,9 @@ OUTBOX_STATUSES = {
     "retrying": "Retrying",
     "sent": "Sent",
     "failed": "Failed",
+    # A person who chose one email a day (their preferences): the message waits for, then goes in, their digest.
+    "held": "Held for the daily digest",
+    "digested": "Sent in the daily digest",
 }
 
 

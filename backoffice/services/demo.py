@@ -19,6 +19,7 @@ from backoffice.services import (
     demo_einvoicing,
     demo_engagements,
     demo_money,
+    demo_preferences,
     demo_projects,
     demo_tax,
 )
@@ -127,6 +128,8 @@ def seed(session: Session, *, tax_id_key: str | None = None) -> list[DemoLogin]:
             role=Role.OWNER,
         )
 
+    # Before any event: the worker writes each notice by its people's preferences.
+    demo_preferences.seed(session, omar=owner.id, nina=nina.id)
     omar = Actor(owner.id, acme.id, Role.OWNER, owner.email, owner.name)
     nina_actor = Actor(nina.id, acme.id, Role.CONTRACTOR, nina.email, nina.name, contractor_id=northwind.id)
     demo_engagements.seed(

@@ -68,7 +68,8 @@ def deliver(
     table = AccountMessage if account else EmailMessage
     with unit_of_work(session):
         message = session.execute(select(table).where(table.id == message_id).with_for_update()).scalar_one_or_none()
-        if message is None or message.status in ("sent", "failed"):
+        # Held for a daily digest (or carried by one): never sent on its own (services/digests).
+        if message is None or message.status in ("sent", "failed", "held", "digested"):
             return Outcome.NOTHING_TO_DO
         message.updated_at = func.now()
         if not mailer.api_key:

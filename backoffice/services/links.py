@@ -83,6 +83,16 @@ def notification_settings() -> str:
     return "/notifications/"
 
 
+def notifications() -> str:
+    """The person's in-app notifications."""
+    return "/notifications/"
+
+
+def preferences() -> str:
+    """The person's own preferences: time zone, each email or a daily digest (web/account.py)."""
+    return "/account/preferences"
+
+
 def invite(token: str) -> str:
     return f"/invite/{token}"
 

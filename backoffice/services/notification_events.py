@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -62,6 +62,21 @@ class OrgVoice:
 
 
 @dataclass(frozen=True)
+class Moment:
+    """A moment a notice states, written on each reader's clock when their email is rendered (their time zone:
+    issue 22); in UTC wherever no reader is known (``str``)."""
+
+    value: datetime
+    locale: str
+
+    def on(self, tz) -> str:
+        return formatting.moment(self.value, self.locale, tz)
+
+    def __str__(self) -> str:
+        return formatting.moment(self.value, self.locale)
+
+
+@dataclass(frozen=True)
 class Notice:
     event: str
     key: str  # the event's own key: one message per key and person, however often the job runs
@@ -70,13 +85,16 @@ class Notice:
     lead: str
     path: str  # where the link leads, inside the app
     action: str
-    facts: tuple[tuple[str, str], ...] = ()
+    facts: tuple[tuple[str, str | Moment], ...] = ()
     quote: str | None = None  # a person's own words: a reason
     quote_label: str = "Reason"
     entity: tuple[str, str] = ("", "")
     in_app: bool = True  # also a notification in the app (not for invitations and password resets)
     per_person_path: dict[uuid.UUID, str] = field(default_factory=dict)
     audit_head: str | None = None  # the org's chain head (audit_chain.head_line), kept outside the database
+    # Held for the daily digest of a person who chose it (services/digests). Not a digest itself: the finance and
+    # admins' digests are one email a day already, and the admins' carries the chain head, which must leave daily.
+    digestible: bool = True
 
     def path_for(self, person: Person) -> str:
         return self.per_person_path.get(person.user_id, self.path)
@@ -444,7 +462,7 @@ def _overdue(session, org, submission_id, event):
                 *_engagement_facts(e),
                 (task_word(e.billing_mode, capital=True), m.title),
                 ("Amount", org.money(m.amount_minor, e.currency)),
-                ("Submitted", formatting.moment(s.submitted_at, org.locale)),
+                ("Submitted", Moment(s.submitted_at, org.locale)),
                 ("Review time", f"{sla} day(s)"),
             ),
             path=links.milestone(m.id),

@@ -9,7 +9,7 @@ a job that runs twice writes nothing twice.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from backoffice import formatting
 from backoffice.actor import Actor
 from backoffice.db import unit_of_work
+from backoffice.domain.preferences import zone
 from backoffice.domain.roles import Role
 from backoffice.errors import Conflict, NotFound
 from backoffice.jobs import queue
@@ -27,6 +28,7 @@ from backoffice.models import AccountMessage, EmailMessage, Invoice, Milestone, 
 from backoffice.queries.notifications import outbox_message
 from backoffice.services import audit, links
 from backoffice.services.notification_events import (
+    Moment,
     Notice,
     OrgVoice,
     Person,
@@ -35,6 +37,7 @@ from backoffice.services.notification_events import (
     notices_for,
     org_voice,
 )
+from backoffice.services.preferences import preferences_of_people
 from backoffice.services.reviews import EVENTS as DECISION_EVENTS
 from backoffice.services.validation import get_visible
 
@@ -61,13 +64,17 @@ class Email:
     text: str
 
 
-def render(notice: Notice, to: Person, org_name: str, base_url: str) -> Email:
+def render(notice: Notice, to: Person, org_name: str, base_url: str, tz=None) -> Email:
+    """The notice's email to one person; the moments it states on their clock (``tz``: their time zone)."""
+    if any(isinstance(value, Moment) for _, value in notice.facts):
+        notice = replace(notice, facts=tuple((k, v.on(tz) if isinstance(v, Moment) else v) for k, v in notice.facts))
     context = {
         "notice": notice,
         "to": to,
         "org_name": org_name,
         "url": base_url + notice.path_for(to),
         "settings_url": base_url + links.notification_settings(),
+        "preferences_url": base_url + links.preferences(),
     }
     return Email(
         notice.subject,
@@ -85,10 +92,12 @@ def store_message(
     email: Email,
     key: str,
     entity: tuple[str, str] = ("", ""),
+    held_for: str | None = None,
 ) -> uuid.UUID | None:
     """Keep one message in the outbox (an organization's; without ``org_id`` an account's own, in
     account_messages) and enqueue its sending, in the caller's transaction. Returns its id, or None when a
-    message with this key exists already (nothing is written or sent twice)."""
+    message with this key exists already (nothing is written or sent twice). With ``held_for`` (the link it leads
+    to) it is kept ``held`` for its reader's daily digest instead, and not sent (services/digests)."""
     message = {
         "event": event,
         "recipient_user_id": to.user_id,
@@ -100,28 +109,35 @@ def store_message(
         "entity_type": entity[0] or None,
         "entity_id": entity[1] or None,
     }
+    if held_for is not None and org_id:
+        message |= {"status": "held", "link": held_for}
     table, values = (EmailMessage, {"org_id": org_id, **message}) if org_id else (AccountMessage, message)
     message_id = session.execute(
         insert(table).values(**values).on_conflict_do_nothing().returning(table.id)
     ).scalar_one_or_none()
-    if message_id is not None:
+    if message_id is not None and held_for is None:
         queue.send_email(session, message_id, org_id=org_id, user_id=None if org_id else to.user_id)
     return message_id
 
 
 def _store_notice(session: Session, org: OrgVoice, notice: Notice, base_url: str) -> int:
     written = 0
+    # Each reader's time zone and email choice (their preferences, issue 22): one read for the notice's people.
+    prefs = preferences_of_people(session, (to.user_id for to in notice.recipients))
     for to in notice.recipients:
         key = f"{notice.key}:{to.user_id}"
+        mine = prefs[to.user_id]
+        held = notice.in_app and notice.digestible and mine.daily
         if (
             store_message(
                 session,
                 org_id=org.id,
                 event=notice.event,
                 to=to,
-                email=render(notice, to, org.name, base_url),
+                email=render(notice, to, org.name, base_url, zone(mine.time_zone)),
                 key=key,
                 entity=notice.entity,
+                held_for=notice.path_for(to) if held else None,
             )
             is not None
         ):
@@ -270,6 +286,7 @@ def send_finance_digest(session: Session, actor: Actor, day: date, *, base_url: 
             action="Open the payment queue",
             entity=("organization", str(org.id)),
             audit_head=audit.current_head(session, actor.org_id).line,
+            digestible=False,
         )
         written = _store_notice(session, org, notice, base_url)
     return written
@@ -341,6 +358,7 @@ def send_admin_digest(session: Session, actor: Actor, day: date, *, base_url: st
             action="Open the audit trail",
             entity=("organization", str(org.id)),
             audit_head=head.line,
+            digestible=False,
         )
         written = _store_notice(session, org, notice, base_url)
     return written
@@ -386,6 +404,11 @@ def requeue(session: Session, actor: Actor, message_id) -> EmailMessage:
             raise Conflict(f"This message was sent already ({message.provider_id}); it is never sent twice.")
         if message.status in ("queued", "retrying"):
             raise Conflict("This message is waiting to be sent already.")
+        if message.status in ("held", "digested"):
+            raise Conflict(
+                "This message is held for its reader's daily digest, which lists it with its link; it is not sent "
+                "on its own."
+            )
         message.status, message.updated_at = "queued", func.now()
         queue.send_email(session, message.id, org_id=message.org_id)
         audit.record(

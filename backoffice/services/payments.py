@@ -97,17 +97,24 @@ def record_payment(session: Session, actor: Actor, invoice_id, data: PaymentInpu
     return payment
 
 
+MAX_AT_ONCE = 500  # the payment queue's page and selection: a run this size writes in well under a second
+
+
 def record_payments(session: Session, actor: Actor, invoice_ids, data: PaymentInput) -> list[Payment]:
-    """Record several authorized invoices as paid in one payment run (the payment queue's bulk "record"): one date,
-    reference and method; each invoice checked and paid as ``record_payment`` pays one, locked in id order (so two
-    overlapping runs wait on each other instead of deadlocking, and the second finds them paid: Conflict); all or
-    none. Each contractor paid hears once for the run."""
+    """Record several authorized invoices as paid at once (the payment queue's selection): one payment run, same
+    date, reference and method, so each contractor paid hears once, every invoice listed, and each engagement owner
+    once (issue 22). All or nothing: the first invoice that cannot be paid refuses the run in its words (Conflict,
+    InvalidTransition, Forbidden) or ValidationError at the field; nothing is recorded."""
     _require_finance(actor)
+    ids = list(dict.fromkeys(str(i) for i in invoice_ids))
+    if not ids:
+        raise ValidationError({"invoice_ids": "Choose at least one payment."})
+    if len(ids) > MAX_AT_ONCE:
+        raise ValidationError({"invoice_ids": f"Record at most {MAX_AT_ONCE} payments at once."})
     with unit_of_work(session):
-        invoices = [get_invoice(session, invoice_id, lock=True) for invoice_id in sorted(set(invoice_ids), key=str)]
-        if not invoices:
-            raise ValidationError({"invoice_ids": "Select the payments to record as paid."})
-        for invoice in invoices:
+        # One lock order (by id), as a batch's: two runs over the same invoices take turns, never deadlock.
+        invoices = [get_invoice(session, i, lock=True) for i in sorted(ids)]
+        for invoice in sorted(invoices, key=lambda i: i.number):
             _payable(session, invoice)
         errors: dict[str, str] = {}
         clean = clean_payment(data, errors, not_before=max(i.issued_on for i in invoices))
@@ -115,9 +122,12 @@ def record_payments(session: Session, actor: Actor, invoice_ids, data: PaymentIn
             raise ValidationError(errors)
         _segregation(session, actor, invoices)
         run_id = uuid.uuid4()
-        payments = [_pay(session, actor, invoice, clean, source="manual", run_id=run_id) for invoice in invoices]
+        paid = [
+            _pay(session, actor, invoice, clean, source="manual", run_id=run_id)
+            for invoice in sorted(invoices, key=lambda i: i.number)
+        ]
         announce_run(session, actor.org_id, run_id)
-    return payments
+    return paid
 
 
 def record_batch_payment(session: Session, actor: Actor, batch_id, data: PaymentInput) -> list[Payment]:

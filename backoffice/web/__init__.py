@@ -107,17 +107,25 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def when(value: datetime | None):
-    """A moment for an HTML page: <time> with the human form relative to now, the exact one on hover."""
-    return display.moment_element(value, datetime.now(UTC))
+    """A moment for an HTML page: <time> with the human form relative to now on the signed-in person's clock (their
+    preferences), the exact one in UTC on hover."""
+    from backoffice.web.account import viewer_zone
+
+    return display.moment_element(value, datetime.now(UTC), viewer_zone() if has_request_context() else None)
 
 
 def on(value: date | str | None):
-    """A calendar day for an HTML page: <time> with the short date, weekday and distance on hover."""
-    return display.day_element(value, datetime.now(UTC).date())
+    """A calendar day for an HTML page: <time> with the short date, weekday and distance on hover ("today" is the
+    person's today; a moment's day is its day on their clock)."""
+    from backoffice.web.account import viewer_zone
+
+    tz = viewer_zone() if has_request_context() else None
+    return display.day_element(value, datetime.now(tz or UTC).date(), tz)
 
 
 def register(app: Flask) -> None:
     from backoffice.web import (
+        account,
         admin,
         approvals,
         audit,
@@ -216,5 +224,6 @@ def register(app: Flask) -> None:
         downloads.bp,
         search.bp,
         health.bp,
+        account.bp,
     ):
         app.register_blueprint(bp)

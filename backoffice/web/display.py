@@ -1,14 +1,16 @@
 """Dates as the HTML pages show them: a short human form, the exact one on hover.
 
-The app has no per-user time zone, so everything is UTC and the hover text says so. The functions take
-``now``/``today`` as an argument so that every branch is testable without a clock; the Jinja filters in
-``backoffice.web`` pass the current time. Emails and receipts format dates in the
-organization's locale instead (``backoffice.formatting``): a ``<time>`` element means nothing there.
+Moments are shown in the signed-in person's time zone (their preferences, issue 22; UTC for nobody or no choice),
+and the hover text gives the exact moment in UTC, then the person's clock; the ``datetime`` attribute stays UTC.
+The functions take ``now``/``today`` and the zone as arguments so that every branch is testable without a clock;
+the Jinja filters in ``backoffice.web`` pass the current time and the person's zone (loaded once per request).
+Emails and receipts format dates in the organization's locale instead (``backoffice.formatting``; an email's
+moments on its reader's clock): a ``<time>`` element means nothing there.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 from markupsafe import Markup, escape
 
@@ -43,11 +45,21 @@ def days_away(value: date, today: date) -> str:
     return f"in {delta} days" if delta > 0 else f"{-delta} days ago"
 
 
-def human_moment(value: datetime, now: datetime) -> str:
-    """A moment relative to ``now`` (both in UTC): "just now", "12 min ago", "today, 14:03",
+def local(value: datetime, tz: tzinfo | None = None) -> datetime:
+    """The moment on the clock of ``tz`` (None: UTC); a naive datetime is taken to be UTC."""
+    return utc(value).astimezone(tz or UTC)
+
+
+def zone_name(tz: tzinfo | None) -> str:
+    return str(getattr(tz, "key", None) or "UTC") if tz is not None else "UTC"
+
+
+def human_moment(value: datetime, now: datetime, tz: tzinfo | None = None) -> str:
+    """A moment relative to ``now``, on the clock of ``tz`` (None: UTC): "just now", "12 min ago", "today, 14:03",
     "yesterday, 09:12", "02 Nov, 09:12" (this year), "12 Nov 2025" (another year). A moment a little
-    ahead of ``now`` (clocks differ) is "just now"; later today "today, 14:03", tomorrow "tomorrow, 09:00"."""
-    value, now = utc(value), utc(now)
+    ahead of ``now`` (clocks differ) is "just now"; later today "today, 14:03", tomorrow "tomorrow, 09:00".
+    "Today" is the person's today: just after their midnight, 23:50 of the evening before is "yesterday"."""
+    value, now = local(value, tz), local(now, tz)
     seconds = (now - value).total_seconds()
     if -60 < seconds < 60:
         return "just now"
@@ -66,10 +78,18 @@ def human_moment(value: datetime, now: datetime) -> str:
     return short_day(value.date())
 
 
-def exact_moment(value: datetime) -> str:
-    """``Saturday 21 November 2026, 14:03:27 UTC``: the hover text of a moment."""
+def exact_moment(value: datetime, tz: tzinfo | None = None) -> str:
+    """``Saturday 21 November 2026, 14:03:27 UTC``: the hover text of a moment; in another zone followed by the
+    person's clock, ``· 09:03 in America/New_York`` (with its day when that is another: ``· Sunday 22 November
+    2026, 01:03 in Asia/Tokyo``)."""
     value = utc(value)
-    return f"{full_day(value.date())}, {value:%H:%M:%S} UTC"
+    exact = f"{full_day(value.date())}, {value:%H:%M:%S} UTC"
+    name = zone_name(tz)
+    if name == "UTC":
+        return exact
+    there = local(value, tz)
+    day = "" if there.date() == value.date() else f"{full_day(there.date())}, "
+    return f"{exact} · {day}{there:%H:%M} in {name}"
 
 
 def exact_day(value: date, today: date) -> str:
@@ -82,21 +102,22 @@ def machine_moment(value: datetime) -> str:
     return f"{utc(value):%Y-%m-%dT%H:%M:%SZ}"
 
 
-def moment_element(value: datetime | None, now: datetime) -> Markup:
-    """``<time datetime="…Z" title="exact">human</time>``, or a dash for no moment."""
+def moment_element(value: datetime | None, now: datetime, tz: tzinfo | None = None) -> Markup:
+    """``<time datetime="…Z" title="exact">human</time>``, or a dash for no moment; shown on the clock of ``tz``
+    (None: UTC), the ``datetime`` attribute in UTC."""
     if value is None:
         return Markup(NOTHING)
     # An f-string of escaped parts: Markup.format took 35 µs an element, 15 ms of a page of 200 rows.
     return Markup(
-        f'<time datetime="{machine_moment(value)}" title="{escape(exact_moment(value))}">'
-        f"{escape(human_moment(value, now))}</time>"
+        f'<time datetime="{machine_moment(value)}" title="{escape(exact_moment(value, tz))}">'
+        f"{escape(human_moment(value, now, tz))}</time>"
     )
 
 
-def day_element(value: date | str | None, today: date) -> Markup:
+def day_element(value: date | str | None, today: date, tz: tzinfo | None = None) -> Markup:
     """``<time datetime="2026-12-21" title="Monday 21 December 2026 · in 30 days">21 Dec 2026</time>``,
     or a dash for no day. Accepts an ISO date string too (change-order lines store days as text); a
-    datetime is shown as its UTC calendar day."""
+    datetime is shown as its calendar day on the clock of ``tz`` (None: UTC)."""
     if value is None or value == "":
         return Markup(NOTHING)
     if isinstance(value, str):
@@ -105,7 +126,7 @@ def day_element(value: date | str | None, today: date) -> Markup:
         except ValueError:
             return Markup(escape(value))
     if isinstance(value, datetime):
-        value = utc(value).date()
+        value = local(value, tz).date()
     return Markup(
         f'<time datetime="{value.isoformat()}" title="{escape(exact_day(value, today))}">'
         f"{escape(short_day(value))}</time>"

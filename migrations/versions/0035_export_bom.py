@@ -15,7 +15,7 @@ from alembic import op
 from backoffice.schema import apply_rls_policies
 
 revision = "0035_export_bom"
-down_revision = "0033_search"
+down_revision = "0034_user_preferences"
 branch_labels = None
 depends_on = None
 

@@ -58,6 +58,7 @@ APP_TABLES = {
     "rail_reconciliations",  # revision 0026: the Stripe reconciliation's runs (read only; the worker writes)
     "rail_reconciliation_findings",  # and their findings
     "tax_profiles",  # revision 0028: contractors' W-9s and W-8s
+    "user_preferences",  # revision 0034: each person's time zone and email choice, their own row
     "tax_tins",  # their TINs, encrypted (finance and admins read them; contractors write them)
     "tax_year_filings",  # the 1099-NEC exports and the year's lock
     # revision 0031: self-billed e-invoices (issue 21)

@@ -142,6 +142,7 @@ def test_any_member_enqueues_the_webs_job_kinds_for_their_organization(world, ac
         ("finance_digest", lambda w: {"timestamp": 0}),  # the worker's own periodic jobs
         ("remind_overdue_reviews", lambda w: {"timestamp": 0}),
         ("admin_digest", lambda w: {"timestamp": 0}),
+        ("daily_digests", lambda w: {"timestamp": 0}),  # issue 22: the people's daily digests
         ("finance_digest", lambda w: {"org_id": str(w.org_a)}),
         ("delete_old_jobs", lambda w: {"org_id": str(w.org_a)}),  # procrastinate's builtin
         ("notify", lambda w: {**notify_args(w.org_a), "token": "s3cret"}),  # anything but the job's arguments

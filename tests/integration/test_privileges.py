@@ -228,6 +228,10 @@ WEB_ROLE_TABLES = {
     "UPDATE on table public.email_messages (status, updated_at)": (
         "an admin sends a kept or failed message again (services/notifications.requeue)"
     ),
+    # revision 0034: each person's preferences, their own row only (sql/preferences.sql)
+    "SELECT on table public.user_preferences": "the preferences page and the time zone every page shows times in",
+    "INSERT on table public.user_preferences (notify, time_zone, user_id)": "a person's first saved preferences",
+    "UPDATE on table public.user_preferences (notify, time_zone, updated_at)": "a person changing their preferences",
     "SELECT on table public.notifications": "each person's notifications",
     "UPDATE on table public.notifications (read_at)": "marking one's notifications read",
     "SELECT on table public.documents": (
@@ -509,13 +513,19 @@ WORKER_ROLE_TABLES = {
     "SELECT on table public.email_messages": (
         "delivering a message reads and locks it (services/email_delivery); store_message reads its new id back"
     ),
-    "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, org_id,"
-    " recipient, recipient_user_id, status, subject, text)": (
-        "every notice's email (notifications.store_message); never how or when it was delivered"
+    "INSERT on table public.email_messages (attempts, dedupe_key, entity_id, entity_type, event, html, id, link,"
+    " org_id, recipient, recipient_user_id, status, subject, text)": (
+        "every notice's email (notifications.store_message), a held one's link for the daily digest; never how"
+        " or when it was delivered"
     ),
-    "UPDATE on table public.email_messages (attempts, last_error, provider_id, sent_at, status, updated_at)": (
-        "delivering the outbox's email records how each attempt went (services/email_delivery); the web role"
-        " may only send one again (status, updated_at)"
+    "UPDATE on table public.email_messages (attempts, digest_id, last_error, provider_id, sent_at, status,"
+    " updated_at)": (
+        "delivering the outbox's email records how each attempt went (services/email_delivery); the daily digest"
+        " marks each held message it carried (digest_id, services/digests); the web role may only send one again"
+        " (status, updated_at)"
+    ),
+    "SELECT on table public.user_preferences": (
+        "a notice's recipients' time zones and whether their emails wait for the daily digest (services/digests)"
     ),
     "SELECT on table public.account_messages": (
         "delivering a password reset's email reads and locks it (services/email_delivery); store_message reads"

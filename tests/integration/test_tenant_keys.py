@@ -28,6 +28,7 @@ REFERENCE_TABLES = {
     "login_throttle",
     "organizations",
     "password_resets",
+    "user_preferences",  # a person's own (revision 0034): one clock and one mailbox across organizations
     "user_sessions",
     "users",
 }

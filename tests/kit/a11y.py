@@ -117,6 +117,9 @@ MAIN_PAGES = (
     MainPage(OWNER, "search results", "/search?q=kitchen"),
     MainPage(ADMIN, "search results (contractors too)", "/search?q=n"),
     MainPage(NINA, "search results", "/search?q=kitchen"),
+    # Issue 22: each person's own preferences (time zone, each email or a daily digest).
+    MainPage(OWNER, "preferences", "/account/preferences"),
+    MainPage(NINA, "preferences", "/account/preferences"),
 )
 
 # Issue 22: every contractor page and the owner's review screen are read on a phone too, at 390 px

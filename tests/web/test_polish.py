@@ -110,7 +110,12 @@ MONEY_HEADER = re.compile(
     r"Remaining|Withheld|Released|Held|Total \(net\)|Debit|Credit)$"
 )
 AN_AMOUNT = re.compile(r"^[−-]?\s*(?:[$€£¥]|[A-Z]{3}\s?)\d[\d,]*(\.\d+)?")
-MOMENT_TITLE = re.compile(r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d:\d\d UTC$")
+# The exact moment in UTC, then (issue 22) the person's own clock when their time zone is another: the demo's owner
+# reads his times in New York.
+MOMENT_TITLE = re.compile(
+    r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d:\d\d UTC"
+    r"( · ([A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}, )?\d\d:\d\d in [A-Za-z_]+(/[A-Za-z_+\-]+)*)?$"
+)
 DAY_TITLE = re.compile(
     r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4} · (today|tomorrow|yesterday|in \d+ days|\d+ days ago)$"
 )
