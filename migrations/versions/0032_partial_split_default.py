@@ -14,7 +14,7 @@ from alembic import op
 from backoffice.schema import apply_rls_policies
 
 revision = "0032_partial_split_default"
-down_revision = "0031_self_billing"  # re-chained by the lead at merge
+down_revision = "0031_self_billing"
 branch_labels = None
 depends_on = None
 
