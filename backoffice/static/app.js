@@ -183,6 +183,9 @@ document.addEventListener("submit", function (event) {
       return;
     }
     target.click();
+  });
+})();
+
 // ── issue 22: phones and editors ──
 // The main navigation folds under "Menu" on a phone (app.css, only with this class: without JavaScript the links
 // show). The header comes back closed with each boosted page, so nothing is kept between pages.
@@ -274,6 +277,7 @@ document.addEventListener("keydown", function (event) {
     if (form && event.target.matches("input[data-cancels]")) recount(form);
   });
 })();
+
 /* ── issue 22: search ── */
 // The header's search suggestions (web/search.py): Escape closes them, the arrow keys move between the box and the
 // results, a click elsewhere closes them. Without JavaScript the box submits to the results page.
@@ -302,6 +306,7 @@ document.addEventListener("click", function (event) {
   var box = document.getElementById("header-search-results");
   if (box && box.children.length && !event.target.closest(".header-search")) box.innerHTML = "";
 });
+
 /* ── issue 22: words (copy a link) ── */
 // A button with data-copy="<input id>" copies that field's value. It is hidden in the HTML and shown here, so
 // without JavaScript there is no dead button: the read-only field can still be selected and copied by hand.
@@ -331,6 +336,8 @@ document.addEventListener("click", function (event) {
       said(document.execCommand && document.execCommand("copy") ? "Copied." : "Press Ctrl+C (⌘C on a Mac) to copy the selected link.");
     }
   });
+})();
+
 /* ── issue 22: queue ── */
 // The payment queue's selection (templates/payments/_queue.html): the header box ticks every row of the page, and
 // the selection's total follows what is ticked, per currency, summed from the rows' data attributes (net in minor
