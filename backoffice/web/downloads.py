@@ -10,8 +10,9 @@ the page cannot disagree and memory stays flat. The writing is web/list_csv.py's
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from itertools import islice
 
 from flask import Blueprint, request, url_for
 from flask_login import login_required
@@ -24,14 +25,31 @@ from backoffice.queries import admin as admin_queries
 from backoffice.queries import engagements as engagement_queries
 from backoffice.queries import money as money_queries
 from backoffice.queries import notifications as notification_queries
+from backoffice.queries.audit_names import audit_names
 from backoffice.queries.paging import every_row
+from backoffice.services import audit_words
 from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, roles_required
 from backoffice.web.engagements import list_filters
 from backoffice.web.list_csv import Column, amount, csv_download, refuse_nul_filters, stream_session
-from backoffice.web.payments import _filters as queue_filters
+from backoffice.web.payments import FILTER_ARGS, queue_filters
 
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
+
+# Each download's filters: the query-string keys its page reads as filters, and so the only ones its link carries.
+# Anything else on the page's URL (paging, or a key url_for would take as its own such as ``endpoint``, ``_method``
+# or ``_external``) is not the download's to carry.
+FILTERS: dict[str, tuple[str, ...]] = {}
+
+
+def filtered_by(*keys: str):
+    """Register the route's filter keys (for download_url) beside the route."""
+
+    def register(view):
+        FILTERS[f"{bp.name}.{view.__name__}"] = keys
+        return view
+
+    return register
 
 
 @bp.before_request
@@ -65,6 +83,7 @@ ENGAGEMENT_COLUMNS = (
 
 
 @bp.route("/engagements.csv")
+@filtered_by("status", "contractor", "owner")  # web/engagements.list_filters
 @login_required
 def engagements():
     session = stream_session()
@@ -89,7 +108,7 @@ DUE_COLUMNS = (
     Column("Milestone", lambda r: r.title),
     Column("Engagement", lambda r: r.engagement_title),
     Column("Contractor", lambda r: r.contractor_name),
-    Column("Status", lambda r: r.status.label),
+    Column("Status", lambda r: r.shown.words),  # the page's words ("Disputed"), not the stored status
     Column("Due date", lambda r: r.due_date),
     Column("Overdue", lambda r: r.overdue),
     Column("Currency", lambda r: r.currency),
@@ -98,6 +117,7 @@ DUE_COLUMNS = (
 
 
 @bp.route("/due.csv")
+@filtered_by("status")
 @login_required
 def due():
     session = stream_session()
@@ -134,6 +154,7 @@ INVOICE_COLUMNS = (
 
 
 @bp.route("/payments.csv")
+@filtered_by(*FILTER_ARGS)  # the queue's own list (web/payments.py)
 @login_required
 @roles_required(*FINANCE_ROLES)
 def payment_queue():
@@ -167,6 +188,7 @@ BATCH_COLUMNS = (
 
 
 @bp.route("/batches.csv")
+@filtered_by()
 @login_required
 @roles_required(*FINANCE_ROLES)
 def batches():
@@ -188,6 +210,7 @@ RETAINAGE_COLUMNS = (
 
 
 @bp.route("/retainage.csv")
+@filtered_by("contractor_id")
 @login_required
 @roles_required(*STAFF_ROLES)
 def retainage():
@@ -202,23 +225,40 @@ def retainage():
     return csv_download("retainage", RETAINAGE_COLUMNS, rows, session)
 
 
+# The trail as the page reads it (services/audit_words): who, the sentence, its details as labelled values; the
+# stored action code and the chain hash last, for auditors matching the file to the database.
 AUDIT_COLUMNS = (
-    Column("Number", lambda e: e.seq),
-    Column("Time (UTC)", lambda e: e.occurred_at),
-    Column("Who", lambda e: e.actor_label),
-    Column("Action", lambda e: e.action),
-    Column("Subject", lambda e: e.entity_type.replace("_", " ")),
-    Column("Subject ID", lambda e: e.entity_id),
-    Column("Details", lambda e: json.dumps(e.data, ensure_ascii=False, sort_keys=True) if e.data else None),
-    Column("Hash", lambda e: e.hash),
+    Column("Sequence", lambda r: r[0].seq),
+    Column("When (UTC)", lambda r: r[0].occurred_at),
+    Column("Who", lambda r: r[1]),
+    Column("What happened", lambda r: r[2].sentence),
+    Column("Details", lambda r: "; ".join(f"{label}: {value}" for label, value in r[2].details)),
+    Column("Action code", lambda r: r[0].action),
+    Column("Hash", lambda r: r[0].hash),
 )
+
+AUDIT_CHUNK = 1000  # events named at a time: one look-up of names per kind for each chunk, as the page does for 50
+
+
+def _audit_in_words(session, org_id, events: Iterable) -> Iterator[tuple]:
+    """(event, who, described) for every event, the names looked up once per chunk (queries/audit_names) and
+    the words written as the page writes them (web/audit._in_words)."""
+    events = iter(events)
+    while chunk := list(islice(events, AUDIT_CHUNK)):
+        names = audit_names(session, org_id, chunk)
+        for e in chunk:
+            who = names.names.get(str(e.actor_user_id)) or e.actor_label
+            said = audit_words.describe(e.action, e.entity_type, e.entity_id, e.data, who=who, names=names)
+            yield e, who, said
 
 
 @bp.route("/audit.csv")
+@filtered_by()
 @roles_required(*FINANCE_ROLES)
 def audit():
     session = stream_session()
-    return csv_download("audit-trail", AUDIT_COLUMNS, admin_queries.every_audit_event(session), session)
+    rows = _audit_in_words(session, actor().org_id, admin_queries.every_audit_event(session))
+    return csv_download("audit-trail", AUDIT_COLUMNS, rows, session)
 
 
 NOTIFICATION_COLUMNS = (
@@ -231,6 +271,7 @@ NOTIFICATION_COLUMNS = (
 
 
 @bp.route("/notifications.csv")
+@filtered_by("show")
 @login_required
 def notifications():
     session = stream_session()
@@ -241,6 +282,7 @@ def notifications():
 
 @bp.app_template_global()
 def download_url(endpoint: str) -> str:
-    """The download of the list on this page, with the page's filters (not where the page starts)."""
-    args = {k: v for k, v in request.args.items() if k not in ("after", "before", "page")}
-    return url_for(endpoint, **args)
+    """The download of the list on this page, with the page's filters (not where the page starts): only the keys
+    the download reads, so no query string can turn url_for's own arguments against the page."""
+    keys = FILTERS[endpoint]
+    return url_for(endpoint, **{k: v for k, v in request.args.items() if k in keys})

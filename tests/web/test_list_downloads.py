@@ -13,8 +13,9 @@ import uuid
 from datetime import date
 
 import pytest
+from kit.milestones import move_milestone
 from kit.money_pages import active_engagement, approve_milestones, export_as, invoice_row, milestone_ids
-from kit.web import signed_in
+from kit.web import signed_in, table_row
 from sqlalchemy import text
 
 from backoffice.queries import paging
@@ -156,6 +157,15 @@ def test_the_due_csv_is_what_the_due_page_shows(owner, world, lists):
     assert "@Tiles" in page
 
 
+def test_the_due_csv_says_a_disputed_milestones_status_in_the_pages_words(owner, lists, app_sessions, admin_engine):
+    (tiles,) = milestone_ids(admin_engine, lists["formula"])
+    move_milestone(app_sessions, admin_engine, tiles, "submitted", "planned")  # submitted, then disputed
+    assert "Disputed" in table_row(owner.get("/engagements/due").get_data(as_text=True), "@Tiles")
+    assert [(r["Milestone"], r["Status"]) for r in csv_rows(owner.get("/downloads/due.csv"))] == [
+        ("'@Tiles", "Disputed")
+    ]
+
+
 def test_a_contractors_due_csv_holds_its_own_milestones_only(app, login, world, lists):
     client = signed_in(app, login, world.contractor_x_user)
     assert csv_rows(client.get("/downloads/due.csv")) == []  # both of X's milestones are approved
@@ -205,22 +215,53 @@ def test_the_retainage_csv_follows_the_reports_contractor_filter(finance, world,
 # --- audit trail, notifications ---------------------------------------------------------------------------
 
 
+def page_sentences(html: str) -> dict[int, str]:
+    """Sequence number -> the page's "What happened" sentence, for each event on the audit page."""
+    cells = re.findall(r'<td data-label="#">(\d+)</td>.*?<td data-label="What happened">(.*?)</td>', html, re.DOTALL)
+    return {int(seq): html_lib.unescape(sentence) for seq, sentence in cells}
+
+
 def test_the_audit_csv_has_the_trail_newest_first(finance, world, lists):
     page = finance.get("/audit/").get_data(as_text=True)
     assert download_link(page) == "/downloads/audit.csv"
-    rows = csv_rows(finance.get("/downloads/audit.csv"))
-    numbers = [int(r["Number"]) for r in rows]
+    response = finance.get("/downloads/audit.csv")
+    assert header_of(response) == [
+        "Sequence",
+        "When (UTC)",
+        "Who",
+        "What happened",
+        "Details",
+        "Action code",
+        "Hash",
+    ]
+    rows = csv_rows(response)
+    numbers = [int(r["Sequence"]) for r in rows]
     assert numbers == sorted(numbers, reverse=True) and len(numbers) > 5
-    assert {"engagement.created"} <= {r["Action"] for r in rows}
+    assert {"engagement.created"} <= {r["Action code"] for r in rows}
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", r["When (UTC)"]) for r in rows)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", r["Hash"]) for r in rows)
 
 
-def test_the_notifications_csv_is_the_persons_own_inbox_as_filtered(app, login, world, admin_engine):
+def test_the_audit_csv_reads_each_event_in_the_pages_words(finance, world, lists):
+    page = page_sentences(finance.get("/audit/").get_data(as_text=True))
+    rows = csv_rows(finance.get("/downloads/audit.csv"))
+    (created,) = [r for r in rows if r["Action code"] == "engagement.created" and "Kitchen" in r["What happened"]]
+    assert created["What happened"] == page[int(created["Sequence"])]
+    assert created["What happened"].startswith("Omar Owner created the engagement Kitchen renovation — Zoë’s flat")
+    assert created["Who"] == "Omar Owner"
+    approved = [r for r in rows if r["Action code"] == "milestone.approved"]
+    assert approved and all(r["What happened"] == page[int(r["Sequence"])] for r in approved)
+    # Every event the page shows reads the same in the file.
+    assert {int(r["Sequence"]): r["What happened"] for r in rows if int(r["Sequence"]) in page} == page
+    # Details are the page's labelled values, "Label: value; Label: value"; no JSON.
+    assert not any(r["Details"].startswith("{") for r in rows)
+    assert any(re.fullmatch(r"[A-Z][^:;]*: [^;]+(; [A-Z][^:;]*: [^;]+)*", r["Details"]) for r in rows)
+
+
+def notify(admin_engine, world, *notices) -> None:
+    """(person, title, read?) notifications in organization A."""
     with admin_engine.begin() as conn:
-        for who, title, read in (
-            (world.owner, "=Review waiting", False),
-            (world.owner, "Paid", True),
-            (world.finance, "Not the owner's", False),
-        ):
+        for who, title, read in notices:
             conn.execute(
                 text(
                     "insert into notifications (id, org_id, user_id, event, title, body, url, dedupe_key, read_at)"
@@ -236,6 +277,16 @@ def test_the_notifications_csv_is_the_persons_own_inbox_as_filtered(app, login, 
                     "read": read,
                 },
             )
+
+
+def test_the_notifications_csv_is_the_persons_own_inbox_as_filtered(app, login, world, admin_engine):
+    notify(
+        admin_engine,
+        world,
+        (world.owner, "=Review waiting", False),
+        (world.owner, "Paid", True),
+        (world.finance, "Not the owner's", False),
+    )
     client = signed_in(app, login, world.owner)
     assert download_link(client.get("/notifications/?show=unread").get_data(as_text=True)) == (
         "/downloads/notifications.csv?show=unread"
@@ -247,6 +298,39 @@ def test_the_notifications_csv_is_the_persons_own_inbox_as_filtered(app, login, 
     assert [r["Title"] for r in csv_rows(client.get("/downloads/notifications.csv?show=unread"))] == [
         "'=Review waiting"
     ]
+
+
+# --- the link carries the list's filters and nothing else ------------------------------------------------
+
+LIST_PAGES = {
+    "/engagements": "/downloads/engagements.csv",
+    "/engagements/due": "/downloads/due.csv",
+    "/payments/": "/downloads/payments.csv",
+    "/batches/": "/downloads/batches.csv",
+    "/retainage/": "/downloads/retainage.csv",
+    "/audit/": "/downloads/audit.csv",
+    "/notifications/": "/downloads/notifications.csv",
+}
+
+
+@pytest.mark.parametrize("page", LIST_PAGES)
+@pytest.mark.parametrize(
+    "query", ["endpoint=x", "_method=POST", "_external=1", "_anchor=x", "_scheme=https", "values=x"]
+)
+def test_a_query_string_key_that_url_for_reads_is_not_carried_into_the_download_link(
+    finance, world, lists, app_sessions, admin_engine, page, query
+):
+    # Every list has rows, so every page shows its link: a batch, and a notice in finance's inbox.
+    export_as(app_sessions, world.finance, world.org_a, lists["invoices"][:1])
+    notify(admin_engine, world, (world.finance, "Batch exported", False))
+    response = finance.get(f"{page}?{query}")
+    assert response.status_code == 200
+    assert download_link(response.get_data(as_text=True)) == LIST_PAGES[page]
+
+
+def test_the_link_keeps_the_lists_filters_beside_a_key_it_drops(owner, world):
+    html = owner.get(f"/engagements?endpoint=x&status=active&_external=1&owner={world.owner.id}").get_data(as_text=True)
+    assert download_link(html) == f"/downloads/engagements.csv?status=active&owner={world.owner.id}"
 
 
 # --- refused like the page --------------------------------------------------------------------------------
