@@ -19,6 +19,7 @@ from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, db, roles_required
 from backoffice.web.forms import page_number
 from backoffice.web.htmx import redirect_after_post, render
+from backoffice.web.payments import FILTER_ARGS
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 
@@ -62,7 +63,8 @@ def create():
             raise
         message = exc.message if not isinstance(exc, ValidationError) else " ".join(exc.fields.values())
         flash(f"Nothing was exported: {message}", "error")
-        return redirect_after_post(url_for("payments.queue", **{k: v for k, v in request.args.items()}))
+        filters = {k: v for k, v in request.args.items() if k in FILTER_ARGS}
+        return redirect_after_post(url_for("payments.queue", **filters))
     flash(f"{export_service.describe(batch)}. Download the file below; its payments are now exported.", "success")
     return redirect_after_post(url_for("batches.show", batch_id=batch.id))
 

@@ -45,7 +45,7 @@ def open_(notification_id):
 @login_required
 def read(notification_id):
     notification_service.mark_read(db(), actor(), notification_id)
-    return redirect_after_post(url_for("notifications.index", **request.args))
+    return redirect_after_post(url_for("notifications.index", **{k: v for k, v in request.args.items() if k == "show"}))
 
 
 @bp.route("/read-all", methods=["POST"])

@@ -338,3 +338,13 @@ def test_someone_elses_notification_is_404_and_stays_unread(contractor, world, a
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "12345", "5f0c2a9e-8d41-4b7a-9c3e-2b1d6f7a8e90"])
 def test_a_malformed_or_unknown_notification_id_is_404(contractor, action, bad_id):
     assert post(contractor, f"/notifications/{bad_id}/{action}").status_code == 404
+
+
+@pytest.mark.parametrize("odd", ["endpoint=x", "_method=POST", "_external=1", "_anchor=x", "_scheme=https"])
+def test_mark_as_read_keeps_only_the_filter_of_the_query(contractor, world, admin_engine, odd):
+    """url_for's own keywords in the query string once made this redirect a 500 (issue 22's review)."""
+    nid = add_notification(admin_engine, world.org_a, world.contractor_x_user, "Odd query")
+    response = contractor.post(
+        f"/notifications/{nid}/read?show=unread&{odd}", data={"csrf_token": csrf_token(contractor, "/notifications/")}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/notifications/?show=unread"
