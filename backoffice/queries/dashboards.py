@@ -276,8 +276,9 @@ class ChainState:
 @dataclass(frozen=True)
 class AdminFigures:
     pending_invitations: int
-    failed_emails: int  # counted to notifications.COUNT_CAP + 1, as the outbox counts
+    failed_emails: int  # counted to failed_cap + 1, as the outbox counts
     chain: ChainState
+    failed_cap: int = notification_queries.COUNT_CAP  # past it the card says "1000+", as the outbox's tab does
 
 
 def admin_figures(session: Session, actor: Actor) -> AdminFigures:
