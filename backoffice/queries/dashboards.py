@@ -188,6 +188,17 @@ class FinanceFigures:
         """The queue's "due on or before" date that lists exactly the overdue payments."""
         return self.today - timedelta(days=1)
 
+    def due_range(self, bucket: str) -> tuple[date | None, date | None]:
+        """The queue's (due on or after, due on or before) that list exactly ``bucket``'s payments, by the
+        same cuts finance_figures sorts them by: a card's figure is its list's total."""
+        later_from = max(self.week_end, self.month_end) + timedelta(days=1)
+        return {
+            "overdue": (None, self.overdue_through),
+            "this_week": (self.today, self.week_end),
+            "this_month": (self.week_end + timedelta(days=1), self.month_end),
+            "later": (later_from, None),
+        }[bucket]
+
 
 def finance_figures(session: Session, today: date) -> FinanceFigures:
     """Payable by due date per currency, blocked payments, retainage held and the cash out by week. Payable is
