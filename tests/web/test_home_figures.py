@@ -158,6 +158,11 @@ def test_each_payable_bucket_equals_the_payment_queue_list_it_links_to_in_count_
     }
     client = signed_in(app, login, world.finance)
     html = client.get("/").get_data(as_text=True)
+    _, this_week = figure(html, "this-week")
+    assert f"due_from={today.isoformat()}" in this_week and f"due_before={sunday.isoformat()}" in this_week
+    # The queue's filter form carries the lower bound, so changing another filter keeps it.
+    queue = client.get(this_week).get_data(as_text=True)
+    assert f'<input type="hidden" name="due_from" value="{today.isoformat()}">' in queue
     for key, count in expected.items():
         card, href = figure(html, key)
         total = f"${count * 100:,}.00"
