@@ -72,25 +72,35 @@ class DueFigures:
 
 
 def due_figures(session: Session, actor: Actor, today: date) -> DueFigures:
-    """Open milestones of running engagements overdue and due this week: the Due list's own query
-    (engagements.due_sql, which also narrows to a contractor's own for a contractor) cut to each date range,
-    walking its (org_id, due_date, id) index of open milestones and stopping after DUE_CAP + 1 rows."""
+    """Open milestones of running engagements overdue and due this week, in one statement: the Due list's own
+    WHERE (engagements.due_where, which also narrows to a contractor's own for a contractor) cut to each date
+    range, walking its (org_id, due_date, id) index of open milestones in the list's order and stopping after
+    DUE_CAP + 1 rows. Counted from milestones alone: the names and latest review the list joins to its page
+    change no count."""
     week_end = end_of_week(today)
     params = {"org_id": actor.org_id, "contractor_id": actor.contractor_id, "today": today, "week_end": week_end}
 
-    def counted(condition: str, counts: str = "count(*)") -> int:
-        listed = engagement_queries.due_sql(actor.org_id, condition=condition, contractor_id=actor.contractor_id)
-        return session.execute(text(f"select {counts} from ({listed}) d"), params | {"limit": DUE_CAP + 1}).scalar_one()
+    def walked(condition: str, columns: str) -> str:
+        where = engagement_queries.due_where(actor.org_id, condition=condition, contractor_id=actor.contractor_id)
+        return (
+            f"select {columns} from milestones m where {where}"
+            f" order by {engagement_queries.DUE_ORDER} limit {DUE_CAP + 1}"
+        )
 
     # Overdue: the list's first DUE_CAP + 1 rows, exactly as the Due page walks them (soonest due first, so the
     # overdue ones come first), counting those due before today. Asked for "due before today" outright, under RLS
     # the planner sorted every open milestone of the organization instead of walking the index: 76 ms against
     # 1 ms at the large dataset's 18,000 overdue of 31,000 open.
-    return DueFigures(
-        overdue=counted("true", "count(*) filter (where d.due_date < :today)"),
-        this_week=counted("m.due_date >= :today and m.due_date <= :week_end"),
-        week_end=week_end,
-    )
+    row = session.execute(
+        text(
+            f"select (select count(*) filter (where d.due_date < :today) from ({walked('true', 'm.due_date')}) d)"
+            "         as overdue,"
+            f"       (select count(*) from ({walked('m.due_date >= :today and m.due_date <= :week_end', '1')}) d)"
+            "         as this_week"
+        ),
+        params,
+    ).one()
+    return DueFigures(overdue=row.overdue, this_week=row.this_week, week_end=week_end)
 
 
 @dataclass(frozen=True)
@@ -103,18 +113,28 @@ class Commitments:
 
 def commitments(session: Session, actor: Actor) -> list[Commitments]:
     """Per currency, across the engagements ``actor`` runs: committed (the contract value of the active
-    ones), approved and not yet paid, and paid. Summed over the engagement list's own rows (list_sql,
-    filtered by owner as the list's Owner filter is), so each figure is the total of the list it links to."""
-    listed = engagement_queries.list_sql(actor.org_id, owner_id=actor.user_id)
+    ones), approved and not yet paid, and paid. One aggregate over the engagement list's own rows (its WHERE,
+    engagements.list_where, filtered by owner as the list's Owner filter is, over the (org_id, owner_user_id)
+    index) and its own per-engagement sums and contract value and approved (MILESTONE_SUMS, INVOICE_SUMS,
+    CONTRACT_VALUE, APPROVED), grouped by engagement over the (org_id, engagement_id) indexes of milestones and
+    invoices: each figure is the total of the list it links to, without the list's names, counts and dates."""
+    q = engagement_queries
+    where = q.list_where(actor.org_id, owner_id=actor.user_id)
     rows = session.execute(
-        text(
-            "select l.currency,"
-            "  coalesce(sum(l.contract_value) filter (where l.status = 'active'), 0)::bigint as committed_minor,"
-            "  coalesce(sum(l.approved - l.paid), 0)::bigint as approved_minor,"
-            "  coalesce(sum(l.paid), 0)::bigint as paid_minor"
-            f" from ({listed}) l group by l.currency order by l.currency"
-        ),
-        {"org_id": actor.org_id, "owner_id": actor.user_id, "limit": None},
+        text(f"""
+        with e as materialized (
+          select e.id, e.currency, e.status, e.billing_mode, e.advance_minor from engagements e where {where}),
+        t as (select e.id,{q.MILESTONE_SUMS}
+                from e left join milestones m on m.engagement_id = e.id and m.org_id = :org_id group by e.id),
+        v as (select e.id,{q.INVOICE_SUMS}
+                from e left join invoices i on i.engagement_id = e.id and i.org_id = :org_id group by e.id)
+        select e.currency,
+               coalesce(sum({q.CONTRACT_VALUE}) filter (where e.status = 'active'), 0)::bigint as committed_minor,
+               coalesce(sum({q.APPROVED} - v.paid), 0)::bigint as approved_minor,
+               coalesce(sum(v.paid), 0)::bigint as paid_minor
+          from e join t on t.id = e.id join v on v.id = e.id
+         group by e.currency order by e.currency"""),
+        {"org_id": actor.org_id, "owner_id": actor.user_id},
     ).mappings()
     return [Commitments(**r) for r in rows if r["committed_minor"] or r["approved_minor"] or r["paid_minor"]]
 
@@ -187,6 +207,17 @@ class FinanceFigures:
     def overdue_through(self) -> date:
         """The queue's "due on or before" date that lists exactly the overdue payments."""
         return self.today - timedelta(days=1)
+
+    def due_range(self, bucket: str) -> tuple[date | None, date | None]:
+        """The queue's (due on or after, due on or before) that list exactly ``bucket``'s payments, by the
+        same cuts finance_figures sorts them by: a card's figure is its list's total."""
+        later_from = max(self.week_end, self.month_end) + timedelta(days=1)
+        return {
+            "overdue": (None, self.overdue_through),
+            "this_week": (self.today, self.week_end),
+            "this_month": (self.week_end + timedelta(days=1), self.month_end),
+            "later": (later_from, None),
+        }[bucket]
 
 
 def finance_figures(session: Session, today: date) -> FinanceFigures:
@@ -276,8 +307,9 @@ class ChainState:
 @dataclass(frozen=True)
 class AdminFigures:
     pending_invitations: int
-    failed_emails: int  # counted to notifications.COUNT_CAP + 1, as the outbox counts
+    failed_emails: int  # counted to failed_cap + 1, as the outbox counts
     chain: ChainState
+    failed_cap: int = notification_queries.COUNT_CAP  # past it the card says "1000+", as the outbox's tab does
 
 
 def admin_figures(session: Session, actor: Actor) -> AdminFigures:

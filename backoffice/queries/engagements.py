@@ -90,6 +90,29 @@ _COMPLETION_KINDS = ", ".join(f"'{kind}'" for kind in sorted(COMPLETION_KINDS))
 LIST_KEYSET = Keyset(("e.created_at", "e.id"), (datetime, uuid.UUID), descending=True)
 
 
+def list_where(org_id=None, *, status=None, contractor_id=None, owner_id=None, condition: str = "true") -> str:
+    """Which engagements the list shows, over ``engagements e``: also what the home's commitments sum."""
+    return f"{condition}{_scope('e', org_id)}{_filters(status, contractor_id, owner_id)}"
+
+
+# An engagement's money, shared by the list (per row) and the home's commitments (summed): its milestones' sums
+# (t), its invoices' sums (v), and from them its contract value and what was approved for payment. Billed on
+# completion, approved for payment is the approved tasks and the advance (or what was invoiced, when the final
+# payment took in an advance never paid), as on the engagement's page.
+MILESTONE_SUMS = """
+               coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as contract_value,
+               coalesce(sum(m.amount_minor) filter (where m.status = 'approved'), 0)::bigint as approved"""
+INVOICE_SUMS = f"""
+               coalesce(sum(i.gross_minor) filter (where i.kind <> 'retainage_release' and i.status = 'paid'),
+                        0)::bigint as paid,
+               coalesce(sum(i.gross_minor) filter (where i.kind = 'advance' and i.voided_at is null), 0)::bigint
+                 as advance,
+               coalesce(sum(i.gross_minor) filter (where i.kind in ({_COMPLETION_KINDS}) and i.voided_at is null),
+                        0)::bigint as billed"""
+CONTRACT_VALUE = "t.contract_value + e.advance_minor"
+APPROVED = "case when e.billing_mode = 'completion' then greatest(t.approved + v.advance, v.billed) else t.approved end"
+
+
 def list_sql(
     org_id=None,
     *,
@@ -106,18 +129,14 @@ def list_sql(
     return f"""
     with page as (
       select e.* from engagements e
-       where {condition}{_scope("e", org_id)}{_filters(status, contractor_id, owner_id)}
+       where {list_where(org_id, status=status, contractor_id=contractor_id, owner_id=owner_id, condition=condition)}
        order by {order}
        limit :limit
     )
     select e.id, e.title, e.sow_reference, e.status, e.billing_mode, e.currency, e.contractor_id,
            c.legal_name as contractor_name,
            e.owner_user_id, u.name as owner_name, e.created_at,
-           t.milestones, t.overdue, t.next_due, t.contract_value + e.advance_minor as contract_value,
-           -- billed on completion: approved for payment is the approved tasks and the advance (or what was invoiced,
-           -- when the final payment took in an advance never paid), as on the engagement's page
-           case when e.billing_mode = 'completion' then greatest(t.approved + v.advance, v.billed)
-                else t.approved end as approved,
+           t.milestones, t.overdue, t.next_due, {CONTRACT_VALUE} as contract_value, {APPROVED} as approved,
            v.paid, v.retainage_held
       from page e
       join contractors c on c.id = e.contractor_id{_scope("c", org_id)}
@@ -125,22 +144,14 @@ def list_sql(
       cross join lateral (
         select count(*) filter (where m.status <> 'cancelled') as milestones,
                count(*) filter (where m.status in ('planned', 'submitted') and m.due_date < current_date) as overdue,
-               min(m.due_date) filter (where m.status in ('planned', 'submitted')) as next_due,
-               coalesce(sum(m.amount_minor) filter (where m.status <> 'cancelled'), 0)::bigint as contract_value,
-               coalesce(sum(m.amount_minor) filter (where m.status = 'approved'), 0)::bigint as approved
+               min(m.due_date) filter (where m.status in ('planned', 'submitted')) as next_due,{MILESTONE_SUMS}
           from milestones m
          where m.engagement_id = e.id{_scope("m", org_id)}
       ) t
       cross join lateral (
-        select coalesce(sum(i.gross_minor) filter (where i.kind <> 'retainage_release' and i.status = 'paid'),
-                        0)::bigint as paid,
-               (coalesce(sum(i.retainage_minor) filter (where i.kind <> 'retainage_release' and i.voided_at is null), 0)
+        select (coalesce(sum(i.retainage_minor) filter (where i.kind <> 'retainage_release' and i.voided_at is null), 0)
                 - coalesce(sum(i.gross_minor) filter (where i.kind = 'retainage_release' and i.voided_at is null), 0)
-               )::bigint as retainage_held,
-               coalesce(sum(i.gross_minor) filter (where i.kind = 'advance' and i.voided_at is null), 0)::bigint
-                 as advance,
-               coalesce(sum(i.gross_minor) filter (where i.kind in ({_COMPLETION_KINDS}) and i.voided_at is null),
-                        0)::bigint as billed
+               )::bigint as retainage_held,{INVOICE_SUMS}
           from invoices i
          where i.engagement_id = e.id{_scope("i", org_id)}
       ) v
@@ -281,14 +292,22 @@ OPEN_STATUSES = ("planned", "submitted")
 DUE_KEYSET = Keyset(("m.due_date", "m.id"), (date, uuid.UUID))
 
 
-def due_sql(
-    org_id=None, *, status=None, condition: str = "true", order: str = "m.due_date, m.id", contractor_id=None
-) -> str:
+DUE_ORDER = "m.due_date, m.id"
+
+
+def due_where(org_id=None, *, status=None, condition: str = "true", contractor_id=None) -> str:
+    """Which milestones the Due list shows, over ``milestones m``: also what the home's due figures count."""
     statuses = "m.status = :status" if status else "m.status in ('planned', 'submitted')"
     # A contractor's user sees its own milestones only (RLS); named too, its page walks the contractor's own
     # open milestones (milestones_contractor_due_idx) instead of the organization's, skipping others' by policy.
     if contractor_id:
         condition = f"m.contractor_id = :contractor_id and {condition}"
+    return f"""{statuses}{_scope("m", org_id)} and {condition}
+         and (select e.status from engagements e where e.id = m.engagement_id and e.org_id = m.org_id)
+             in ('active', 'paused')"""
+
+
+def due_sql(org_id=None, *, status=None, condition: str = "true", order: str = DUE_ORDER, contractor_id=None) -> str:
     # The page is picked first, walking the open milestones in order and asking each one's engagement (a
     # subquery, so the walk stops after one page); names are joined to its rows only. The web names the
     # organization outright (org_id): compared with RLS's run-time value only, the planner guesses a 200th
@@ -297,9 +316,7 @@ def due_sql(
     with page as materialized (
       select m.id, m.org_id, m.title, m.amount_minor, m.due_date, m.status, m.engagement_id, m.contractor_id
         from milestones m
-       where {statuses}{_scope("m", org_id)} and {condition}
-         and (select e.status from engagements e where e.id = m.engagement_id and e.org_id = m.org_id)
-             in ('active', 'paused')
+       where {due_where(org_id, status=status, condition=condition, contractor_id=contractor_id)}
        order by {order}
        limit :limit)
     select m.id, m.title, m.amount_minor, m.due_date, m.status, m.due_date < current_date as overdue,

@@ -95,7 +95,8 @@ class CurrencyTotal:
 @dataclass(frozen=True)
 class QueueFilters:
     status: str = "open"
-    due_before: date | None = None
+    due_before: date | None = None  # due on or before
+    due_from: date | None = None  # due on or after: with due_before, a home page's bucket of due dates
     currency: str | None = None
     contractor_id: uuid.UUID | None = None
     engagement_id: uuid.UUID | None = None
@@ -117,6 +118,9 @@ class QueueFilters:
         if self.due_before:
             clauses.append("i.due_date <= :due_before")
             params["due_before"] = self.due_before
+        if self.due_from:
+            clauses.append("i.due_date >= :due_from")
+            params["due_from"] = self.due_from
         for name in ("currency", "contractor_id", "engagement_id"):
             if getattr(self, name):
                 clauses.append(f"i.{name} = :{name}")
@@ -175,6 +179,9 @@ def _queue_totals(session: Session, filters: QueueFilters) -> list[CurrencyTotal
         if filters.due_before:
             clauses.append("t.due_date <= :due_before")
             params["due_before"] = filters.due_before
+        if filters.due_from:
+            clauses.append("t.due_date >= :due_from")
+            params["due_from"] = filters.due_from
         if filters.currency:
             clauses.append("t.currency = :currency")
             params["currency"] = filters.currency

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from babel.numbers import format_decimal
+
 from backoffice import formatting
 from backoffice.domain.evidence import human_size
 
@@ -106,6 +108,13 @@ _PARTIAL = {
     "route_back": ("{who} requested changes to {entity}", None),
 }
 SENTENCES["milestone.partially_approved"] = _PARTIAL["split"]
+
+# A check of the chain (services/audit.record_check) reads as what it found: {"intact": bool, "events": n}.
+_CHAIN_CHECK = {
+    True: ("{who} checked the audit trail's chain: intact, {events}", None),
+    False: ("{who} checked the audit trail's chain: broken, {events}", None),
+}
+SENTENCES["audit.chain_checked"] = _CHAIN_CHECK[True]
 
 LABELS = {
     "amount_minor": "Amount",
@@ -199,6 +208,7 @@ _NOUNS = {
     "project": "a project",
     "proposal": "a proposal",
     "ap_export_batch": "an AP batch",
+    "audit_trail": "the audit trail",
 }
 _SYSTEM = {"system": "The system", "background job": "A background job"}
 _CODE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")  # a stored code such as awaiting_acceptance: read with spaces
@@ -243,6 +253,11 @@ def describe(
     template, amount_key = SENTENCES.get(action, (None, None))
     if action == "milestone.partially_approved":
         template, amount_key = _PARTIAL.get(data.get("partial_policy") or "split", _PARTIAL["split"])
+    if action == "audit.chain_checked":
+        template, amount_key = _CHAIN_CHECK[data.pop("intact", None) is not False]  # said in the sentence
+        if isinstance(data.get("events"), int):  # "1,234 events", in the organization's digits
+            n = data["events"]
+            data["events"] = f"{format_decimal(n, locale=names.locale)} event{'' if n == 1 else 's'}"
     entity = names.names.get(entity_id or "") or _entity_from(data) or _NOUNS.get(entity_type, "a record")
     if template is None:
         what = action.replace(".", ": ", 1).replace("_", " ")

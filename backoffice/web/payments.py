@@ -41,17 +41,18 @@ bp = Blueprint("payments", __name__)
 def queue_filters(args) -> tuple[queries.QueueFilters, dict[str, str]]:
     """The queue's filters from the query string; a malformed value is dropped with a note, not a 500."""
     notes: dict[str, str] = {}
-    due_before = None
-    if args.get("due_before"):
-        try:
-            due_before = date.fromisoformat(args["due_before"])
-        except ValueError:
-            notes["due_before"] = "Enter the date as YYYY-MM-DD; the filter was ignored."
+    days: dict[str, date | None] = {"due_before": None, "due_from": None}
+    for name in days:
+        if args.get(name):
+            try:
+                days[name] = date.fromisoformat(args[name])
+            except ValueError:
+                notes[name] = "Enter the date as YYYY-MM-DD; the filter was ignored."
     status = args.get("status", "open")
     sort = "-due" if args.get("sort") == "-due" else "due"
     filters = queries.QueueFilters(
         status=status if status in queries.QUEUE_STATUSES else "open",
-        due_before=due_before,
+        **days,
         # A currency code or nothing: anything else (a NUL byte included) is no filter rather than a 500.
         currency=currency if is_currency(currency := (args.get("currency") or "").upper()[:3]) else None,
         contractor_id=parse_id(args.get("contractor_id")),
@@ -102,7 +103,7 @@ def queue_page(filters: queries.QueueFilters, notes: dict, source, *, status: in
 
 
 # The query-string arguments that make the queue's filter (and its order): what "all matching" re-reads.
-FILTER_ARGS = ("status", "due_before", "currency", "contractor_id", "engagement_id", "sort")
+FILTER_ARGS = ("status", "due_before", "due_from", "currency", "contractor_id", "engagement_id", "sort")
 
 
 def _stripe_configured() -> bool:

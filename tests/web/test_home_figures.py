@@ -104,7 +104,7 @@ def test_a_finance_homes_payable_buckets_add_up_to_the_payment_queue_they_link_t
     later = [figure(html, key) for key in ("this-week", "this-month", "later")]
     # Build: $2,000.05 less $200.01 is $1,800.04 net, due in 30 days: this month or later.
     assert sorted(v for text_, _ in later for v in values(text_)) == ["$0.00", "$0.00", "$1,800.04"]
-    assert queue_total(client, later[-1][1]) == "$2,911.13"  # the whole queue: every bucket together
+    assert sorted(queue_total(client, href) for _, href in later) == ["", "", "$1,800.04"]
 
     retainage, href = figure(html, "retainage")
     assert values(retainage) == ["$323.47"]
@@ -117,6 +117,71 @@ def test_a_finance_homes_payable_buckets_add_up_to_the_payment_queue_they_link_t
     blocked, href = figure(client.get("/").get_data(as_text=True), "blocked")
     assert "Blocked payments 1 $1,800.04" in blocked
     assert queue_total(client, href) == "$1,800.04"
+
+
+def queue_count(client, href: str) -> int:
+    """How many payments the payment queue at ``href`` lists, by its totals (0 for an empty queue)."""
+    html = client.get(href).get_data(as_text=True)
+    match = re.search(r"USD · (\d+) payments?", html)
+    return int(match.group(1)) if match else 0
+
+
+def card_count(card_text: str) -> int:
+    match = re.search(r"(\d+) payments? due", card_text)
+    return int(match.group(1)) if match else 0
+
+
+def test_each_payable_bucket_equals_the_payment_queue_list_it_links_to_in_count_and_total(
+    app, login, world, app_sessions, admin_engine
+):
+    # Payments at each bucket's edges: yesterday (overdue); today and Sunday (this week); the Monday after and
+    # the month's last day (later this month, when the month outlasts the week); the day after both (later).
+    # Each invoice is $100.00 net (no retainage), due in 30 days, then moved to its day.
+    today = date.today()
+    sunday = today + timedelta(days=6 - today.weekday())
+    month_end = (today.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    days = [today - timedelta(days=1), today, sunday]
+    if month_end > sunday:
+        days += [sunday + timedelta(days=1), month_end]
+    days.append(max(sunday, month_end) + timedelta(days=1))
+    rows = tuple((f"Task {n}", f"Task {n} done", "100.00", "2030-01-15") for n in range(len(days)))
+    _, invoices = approved_engagement(
+        app_sessions, admin_engine, world, rows=rows, retainage="0", terms="30", title="Edges"
+    )
+    for invoice, day in zip(invoices, days, strict=True):
+        date_back(admin_engine, [invoice], (today + timedelta(days=30) - day).days)
+    expected = {
+        "overdue": 1,
+        "this-week": 2,  # on a Sunday both fall on today, the week's last day
+        "this-month": 2 if month_end > sunday else 0,
+        "later": 1,
+    }
+    client = signed_in(app, login, world.finance)
+    html = client.get("/").get_data(as_text=True)
+    _, this_week = figure(html, "this-week")
+    assert f"due_from={today.isoformat()}" in this_week and f"due_before={sunday.isoformat()}" in this_week
+    # The queue's filter form carries the lower bound, so changing another filter keeps it.
+    queue = client.get(this_week).get_data(as_text=True)
+    assert f'<input type="hidden" name="due_from" value="{today.isoformat()}">' in queue
+    for key, count in expected.items():
+        card, href = figure(html, key)
+        total = f"${count * 100:,}.00"
+        assert (card_count(card), values(card)) == (count, [total]), key
+        assert queue_count(client, href) == count, key  # the list's count and total are the card's
+        assert queue_total(client, href) == ("" if count == 0 else total), key
+        downloaded = client.get(href.replace("/payments/", "/downloads/payments.csv"))
+        assert downloaded.get_data(as_text=True).count("Task ") == count, key  # the CSV lists the same rows
+        if count:
+            selected = visible_text(client.get(href + "&select=matching").get_data(as_text=True))
+            assert f"All {count} matching payment{'' if count == 1 else 's'} selected, {total} total." in selected
+
+
+def test_a_due_from_date_the_queue_cannot_read_is_dropped_with_a_note(app, login, world):
+    response = signed_in(app, login, world.finance).get("/payments/", query_string={"due_from": "31/12/2030\x00"})
+    assert response.status_code == 200
+    assert "Due on or after: Enter the date as YYYY-MM-DD; the filter was ignored." in visible_text(
+        response.get_data(as_text=True)
+    )
 
 
 def test_the_cash_out_chart_has_a_bar_per_week_and_a_table_naming_every_value(
