@@ -291,9 +291,7 @@ def test_an_image_preview_is_inline_sandboxed_and_never_sniffed(owner, previews)
 
 
 @pytest.mark.parametrize("destination", ["iframe", "embed", "object"])
-def test_a_pdf_preview_in_a_frame_is_inline_loads_nothing_and_only_the_app_may_frame_it(
-    owner, previews, destination
-):
+def test_a_pdf_preview_in_a_frame_is_inline_loads_nothing_and_only_the_app_may_frame_it(owner, previews, destination):
     _, ids = previews
     response = owner.get(f"/evidence/{ids['report.pdf']}/preview", headers={"Sec-Fetch-Dest": destination})
     assert response.status_code == 200
