@@ -332,7 +332,8 @@ def _decided(session, org, review_id, event):
             f"{org.name} approved part of “{m.title}”: {org.money(r.approved_amount_minor, e.currency)} is queued for "
             "payment and the remainder is a new milestone."
             if invoice is not None
-            else f"{org.name} approved part of “{m.title}” and sent it back to you. Read the reason, then submit again."
+            else f"{org.name} requested changes to “{m.title}” and sent it back to you. Read the reason, then submit "
+            "again."
         )
         return [
             Notice(
