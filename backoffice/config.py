@@ -43,6 +43,12 @@ class Settings:
         return not self.database_url
 
     @property
+    def email_configured(self) -> bool:
+        """Whether email goes out (through Resend): without a key every email is kept in the admin outbox, and
+        the pages that would say "we emailed it" say so instead."""
+        return bool(self.resend_api_key)
+
+    @property
     def stripe_configured(self) -> bool:
         return bool(self.stripe_secret_key)
 

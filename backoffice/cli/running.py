@@ -191,7 +191,7 @@ def _say_where_emails_go(settings) -> None:
         "Emails: "
         + (
             "sent through Resend."
-            if settings.resend_api_key
+            if settings.email_configured
             else "kept in the admin outbox (set RESEND_API_KEY to send them)."
         )
     )

@@ -42,6 +42,15 @@ def decision_status(decision: str, partial_policy: str | None) -> ShownStatus:
     return _PLAIN["approved"]
 
 
+def sent_back_by(status: str, last_decision: str | None) -> str | None:
+    """The decision ('dispute' or 'partial') that sent a milestone back to the contractor, or None while the
+    work is not back with them: a planned milestone whose latest revision was disputed or partly approved (a
+    split partial leaves it approved, so only a route-back one is planned again)."""
+    status = getattr(status, "value", status)
+    last_decision = getattr(last_decision, "value", last_decision)
+    return last_decision if status == "planned" and last_decision in (DISPUTE, PARTIAL) else None
+
+
 def shown_status(status: str, last_decision: str | None = None, partial_policy: str | None = None) -> ShownStatus:
     """A milestone's status as people read it. ``last_decision`` and ``partial_policy`` are the latest
     revision's review (None while it waits for one): a planned milestone whose latest revision was disputed or
@@ -49,7 +58,7 @@ def shown_status(status: str, last_decision: str | None = None, partial_policy: 
     decision was a split partial was partly approved. Anything else reads as its stored status."""
     status = getattr(status, "value", status)
     last_decision = getattr(last_decision, "value", last_decision)
-    if status == "planned" and last_decision in (DISPUTE, PARTIAL):
+    if sent_back_by(status, last_decision):
         return decision_status(last_decision, partial_policy)
     if status == "approved" and last_decision == PARTIAL and partial_policy == SPLIT:
         return PARTLY_APPROVED

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from backoffice.domain.completion import COMPLETION_KINDS, BillingMode, Schedule, TaskLine
 from backoffice.domain.engagements import MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus
+from backoffice.queries.latest_review import latest_review_join
 
 # The engagement, its live advance and final invoices and Σ gross of its live completion-kind invoices: one statement
 # (the invoices by the (org_id, engagement_id) indexes; a completion engagement has a handful).
@@ -33,17 +34,15 @@ select e.org_id, e.status, e.contract_value_minor, e.advance_bps, e.advance_mino
 """
 
 # Each task in order with the live invoice that bills it, if any (invoice_tasks_billed_once: at most one).
-_TASKS = """
+# The latest revision's review gives the words of its status (domain/milestone_status).
+_TASKS = f"""
 select m.id, m.seq, m.title, m.amount_minor, m.status,
        i.id as invoice_id, i.invoice_number, i.kind as invoice_kind, i.status as invoice_status,
        lr.decision, lr.partial_policy
-  from milestones m
-  left join lateral (  -- the latest revision's review, for the words of its status (domain/milestone_status)
-    select r.decision, r.partial_policy from submissions s left join reviews r on r.submission_id = s.id
-     where s.milestone_id = m.id and s.org_id = m.org_id order by s.revision desc limit 1) lr on true
+  from milestones m{latest_review_join("m", org_id=True)}
   left join invoice_tasks t on t.org_id = m.org_id and t.milestone_id = m.id and t.voided_at is null
   left join invoices i on i.org_id = t.org_id and i.id = t.invoice_id
- where m.engagement_id = :id and m.org_id = :org
+ where m.engagement_id = :id and m.org_id = :org_id
  order by m.seq
 """
 
@@ -78,7 +77,7 @@ def schedule(session: Session, engagement_id) -> Schedule | None:
             decision=r["decision"],
             partial_policy=r["partial_policy"],
         )
-        for r in session.execute(text(_TASKS), {"id": engagement_id, "org": head["org_id"]}).mappings()
+        for r in session.execute(text(_TASKS), {"id": engagement_id, "org_id": head["org_id"]}).mappings()
     )
     return Schedule(
         value=head["contract_value_minor"] or 0,

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from backoffice.domain.completion import COMPLETION_KINDS, BillingMode, Schedule
 from backoffice.domain.engagements import EngagementStatus, MilestoneStatus
 from backoffice.domain.invoices import InvoiceKind, InvoiceStatus, RetainageState
-from backoffice.domain.milestone_status import ShownStatus, shown_status
+from backoffice.domain.milestone_status import ShownStatus, sent_back_by, shown_status
 from backoffice.domain.money import percent_of
 from backoffice.queries import completion, money
+from backoffice.queries.latest_review import latest_review_join
 from backoffice.queries.paging import Cursor, Keyset, KeysetPage
 
 PER_PAGE = 25
@@ -219,23 +220,11 @@ class MilestoneView:
     @property
     def returned(self) -> str | None:
         """'dispute' or 'partial' while the work is back with the contractor."""
-        return self.decision if self.status == MilestoneStatus.PLANNED and self.decision != "approve" else None
+        return sent_back_by(self.status, self.decision)
 
     @property
     def shown(self) -> ShownStatus:
         return shown_status(self.status, self.decision, self.partial_policy)
-
-
-# The latest revision's review (none while it waits, or before any submission), for shown_status: one probe of
-# the (milestone_id, revision) key per row of the page, after the page is picked, and only for the statuses whose
-# words depend on it (planned: sent back?; approved: partly?); the status test is a one-time filter per row, so a
-# submitted or cancelled row costs no probe.
-def latest_review_join(alias: str = "m", org_id=None) -> str:
-    return f"""
-      left join lateral (
-        select r.decision, r.partial_policy from submissions s left join reviews r on r.submission_id = s.id
-         where {alias}.status in ('planned', 'approved') and s.milestone_id = {alias}.id{_scope("s", org_id)}
-         order by s.revision desc limit 1) lr on true"""
 
 
 def milestones_sql(org_id=None) -> str:

@@ -19,6 +19,8 @@ from babel.numbers import format_decimal
 
 from backoffice import formatting
 from backoffice.domain.evidence import human_size
+from backoffice.domain.milestone_status import PARTIAL, SPLIT, decision_status
+from backoffice.domain.percent import format_bps
 
 # action -> (sentence, the data key holding its amount). "{who}" is the person, "{entity}" the thing acted on by
 # name; other placeholders are the event's data. "[ — {amount}]" is left out when the amount is unknown.
@@ -102,10 +104,15 @@ SENTENCES: dict[str, tuple[str, str | None]] = {
     "tax_year.reopened": ("{who} reopened tax year {year}", None),
 }
 
-# A partial approval reads as what it did (domain/milestone_status): under route_back nothing was approved.
+# A partial approval reads as what it did, in the words every page uses (domain/milestone_status): under
+# route_back nothing was approved ("Changes requested"), under split the approved part was ("Partly approved").
+_ROUTE_BACK = "route_back"
 _PARTIAL = {
-    "split": ("{who} partly approved {entity}[ — {amount}]", "approved_amount_minor"),
-    "route_back": ("{who} requested changes to {entity}", None),
+    SPLIT: (
+        f"{{who}} reviewed {{entity}}: {decision_status(PARTIAL, SPLIT).words.lower()}[ — {{amount}}]",
+        "approved_amount_minor",
+    ),
+    _ROUTE_BACK: (f"{{who}} reviewed {{entity}}: {decision_status(PARTIAL, _ROUTE_BACK).words.lower()}", None),
 }
 SENTENCES["milestone.partially_approved"] = _PARTIAL["split"]
 
@@ -184,7 +191,7 @@ HIDDEN = {
 }
 
 WORDS = {
-    "route_back": "sent back (changes requested)",
+    _ROUTE_BACK: f"sent back ({decision_status(PARTIAL, _ROUTE_BACK).words.lower()})",
     "split": "approved part paid",
     "self_billed_invoice": "self-billed invoice",
     "einvoice": "e-invoice",
@@ -318,7 +325,7 @@ def _value(key: str, value, currency: str, names: Names) -> str:
     if isinstance(value, int) and (key.endswith("_minor") or key.startswith("contract_value")):
         return formatting.money(value, currency, names.locale)
     if key.endswith("_bps") and isinstance(value, int):
-        return f"{value / 100:g}%"
+        return f"{format_bps(value)}%"
     if key in ("size_bytes", "size") and isinstance(value, int):
         return human_size(value)
     if isinstance(value, str):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from backoffice import formatting
 from backoffice.domain.completion import BillingMode, task_word
 from backoffice.domain.invoices import InvoiceKind
+from backoffice.domain.milestone_status import decision_status
 from backoffice.domain.percent import format_bps
 from backoffice.domain.reviews import Decision, PartialPolicy, returns_to_contractor
 from backoffice.domain.roles import Role
@@ -331,14 +332,16 @@ def _decided(session, org, review_id, event):
             f"{org.name} approved part of “{m.title}”: {org.money(r.approved_amount_minor, e.currency)} is queued for "
             "payment and the remainder is a new milestone."
             if invoice is not None
-            else f"{org.name} approved part of “{m.title}” and sent it back to you. Read the reason, then submit again."
+            else f"{org.name} requested changes to “{m.title}” and sent it back to you. Read the reason, then submit "
+            "again."
         )
         return [
             Notice(
                 "milestone.partially_approved",
                 f"milestone.partial:{r.id}",
                 people,
-                subject=f"Partly approved: {m.title}",
+                # The words every page uses for this decision: a route-back partial is "Changes requested".
+                subject=f"{decision_status(r.decision, r.partial_policy).words}: {m.title}",
                 lead=lead,
                 facts=base + (_amount_facts(org, invoice) if invoice is not None else ()),
                 quote=r.reason,

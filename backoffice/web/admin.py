@@ -335,7 +335,7 @@ def _show_invite_link_once(token: str, to: str | None = None) -> None:
 def _email_configured() -> bool:
     """Whether invitations go out by email (RESEND_API_KEY): without it they are kept in the outbox, and the
     page must say so and hand the admin the link to send themselves rather than claim it is on its way."""
-    return bool(current_app.config["BACKOFFICE_SETTINGS"].resend_api_key)
+    return current_app.config["BACKOFFICE_SETTINGS"].email_configured
 
 
 def _invite_shown() -> dict:

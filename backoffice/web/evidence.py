@@ -1,6 +1,6 @@
 """Evidence downloads. Always an attachment, except the inline preview of images and PDFs (the stored type,
 never re-sniffed), which only the app's own pages may frame: images under a sandboxing Content-Security-Policy,
-PDFs under one that loads nothing (see PDF_PREVIEW_POLICY)."""
+PDFs only as a frame's or embed's content, under one that loads nothing (see PDF_PREVIEW_POLICY)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 from flask_login import login_required
 
 from backoffice.domain.evidence import PDF, PREVIEWABLE
@@ -26,6 +26,10 @@ PREVIEW_POLICY = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe
 # loads from the file, only the app's own pages may frame it, the stored type is never re-sniffed. (Chromium 150
 # renders the demo's checklist PDF in the review screen's frame under this policy.)
 PDF_PREVIEW_POLICY = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+# An unsandboxed PDF is a document of the app's origin, so it is served inline only into a frame (which
+# frame-ancestors and X-Frame-Options keep to the app's own pages). The preview URL opened as a page of its own
+# (a link, a typed address, a browser that sends no Sec-Fetch-Dest) gets the file as a sandboxed attachment.
+FRAME_DESTINATIONS = frozenset({"iframe", "frame", "embed", "object"})
 
 
 def content_disposition(kind: str, name: str) -> str:
@@ -79,7 +83,15 @@ def preview(file_id):
     f = _file(file_id)
     if f.content_type not in PREVIEWABLE:
         raise NotFound()
-    response = _stream(f, "inline")
-    response.headers["Content-Security-Policy"] = PDF_PREVIEW_POLICY if f.content_type == PDF else PREVIEW_POLICY
+    if f.content_type != PDF:
+        response = _stream(f, "inline")
+        response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    elif request.headers.get("Sec-Fetch-Dest", "").strip().lower() in FRAME_DESTINATIONS:
+        response = _stream(f, "inline")
+        response.headers["Content-Security-Policy"] = PDF_PREVIEW_POLICY
+    else:
+        response = _stream(f, "attachment")
+        response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    response.headers["Vary"] = "Sec-Fetch-Dest"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

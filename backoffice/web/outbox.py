@@ -21,7 +21,7 @@ def _words() -> dict:
     """Plain words for the outbox's pages: what each email was for, and whether email is set up at all."""
     return {
         "event_words": event_words,
-        "email_configured": bool(current_app.config["BACKOFFICE_SETTINGS"].resend_api_key),
+        "email_configured": current_app.config["BACKOFFICE_SETTINGS"].email_configured,
     }
 
 

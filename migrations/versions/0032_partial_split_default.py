@@ -26,3 +26,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("alter table organizations alter column partial_policy set default 'route_back'")
+    apply_rls_policies()

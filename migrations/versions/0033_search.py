@@ -1,7 +1,7 @@
 """Header search: full-text indexes on engagements, contractors, milestones and invoices (issue 22, item 6).
 
 Revision ID: 0033_search
-Revises: 0031_self_billing
+Revises: 0032_partial_split_default
 
 Expression GIN indexes, not stored generated columns: several guard triggers compare ``to_jsonb(new)`` with
 ``to_jsonb(old)`` in BEFORE UPDATE (sql/engagements.sql), and a BEFORE trigger sees a stored generated column of

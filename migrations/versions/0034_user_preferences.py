@@ -1,7 +1,7 @@
 """Each person's preferences, and emails held for a daily digest (issue 22, item 10).
 
 Revision ID: 0034_user_preferences
-Revises: 0031_self_billing
+Revises: 0033_search
 
 ``user_preferences``: one row per person (not per membership: a person has one clock and one mailbox), their IANA
 time zone (the pages and their emails show times in it) and how they want emails: ``each`` event as it happens, or

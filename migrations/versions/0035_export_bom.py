@@ -1,7 +1,7 @@
 """Excel-friendly AP files: a byte-order mark on the generic and custom layouts (issue 22, item 11).
 
 Revision ID: 0035_export_bom
-Revises: 0031_self_billing
+Revises: 0034_user_preferences
 
 ``organizations.ap_export_bom``: the generic and custom layouts' files start with the UTF-8 byte-order mark, so
 Excel reads non-ASCII names and the em dash as written (on by default, for every organization: the files were

@@ -271,8 +271,9 @@ def test_a_partial_sent_back_tells_the_contractor_why(world, act_as, admin_engin
             path=f"/milestones/{m1}",
         )
     )
-    assert r["subject"] == "Partly approved: Roof part 1"
-    assert "sent it back to you" in r["text"]
+    # The words every page shows for it: nothing was approved, so it does not read "Partly approved".
+    assert r["subject"] == "Changes requested: Roof part 1"
+    assert "requested changes to “Roof part 1” and sent it back to you" in r["text"]
     assert "Reason:\n  Ridge caps still missing." in r["text"]
     assert "Net payable" not in r["text"]  # nothing is paid yet
 

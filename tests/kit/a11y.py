@@ -100,6 +100,7 @@ MAIN_PAGES = (
     MainPage(NINA, "engagements list", "/engagements"),
     MainPage(NINA, "engagement page (active)", "/engagements/{kitchen}"),
     MainPage(NINA, "engagement page (billed on completion, a task to invoice)", "/engagements/{fit_out}"),
+    MainPage(NINA, "invoice approved tasks", "/engagements/{fit_out}/invoice-tasks"),
     MainPage(NINA, "milestone page (submit form)", "/milestones/{finishing}"),
     MainPage(NINA, "milestone page (awaiting review)", "/milestones/{cabinetry}"),
     MainPage(NINA, "Your payments", "/invoices/"),

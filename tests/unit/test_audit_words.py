@@ -137,7 +137,7 @@ def test_a_partial_under_route_back_reads_as_changes_requested_and_a_split_as_pa
     back = describe(
         "milestone.partially_approved", "milestone", "m1", {"partial_policy": "route_back"}, who="Omar", names=US
     )
-    assert back.sentence == "Omar requested changes to Cabinetry and countertops"
+    assert back.sentence == "Omar reviewed Cabinetry and countertops: changes requested"
     split = describe(
         "milestone.partially_approved",
         "milestone",
@@ -146,7 +146,7 @@ def test_a_partial_under_route_back_reads_as_changes_requested_and_a_split_as_pa
         who="Omar",
         names=US,
     )
-    assert split.sentence == "Omar partly approved Cabinetry and countertops — $4,050.00"
+    assert split.sentence == "Omar reviewed Cabinetry and countertops: partly approved — $4,050.00"
     assert ("Amount", "$12,800.00") in split.details
     assert ("Partial approvals", "approved part paid") in split.details
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backoffice.domain.milestone_status import decision_status, shown_status
+from backoffice.domain.milestone_status import decision_status, sent_back_by, shown_status
 from backoffice.domain.reviews import Decision, PartialPolicy
 
 # (stored status, latest revision's decision, its partial policy) -> (badge code, words)
@@ -54,3 +54,21 @@ def test_a_review_decision_reads_as_what_it_did(decision, policy, words):
 def test_a_partial_approval_never_reads_like_a_dispute():
     words = {shown_status(s, "partial", p).words for s in ("planned", "approved") for p in ("route_back", "split")}
     assert "Disputed" not in words
+
+
+@pytest.mark.parametrize(
+    ("status", "decision", "sent_back"),
+    [
+        ("planned", "dispute", "dispute"),
+        ("planned", "partial", "partial"),
+        ("planned", "approve", None),
+        ("planned", None, None),
+        ("submitted", "dispute", None),
+        ("approved", "partial", None),
+        ("cancelled", "dispute", None),
+    ],
+)
+def test_only_a_planned_milestone_whose_latest_revision_was_disputed_or_partly_approved_is_sent_back(
+    status, decision, sent_back
+):
+    assert sent_back_by(status, decision) == sent_back

@@ -61,11 +61,15 @@ def billed_tasks(html: str) -> str:
 
 
 def amounts(html: str) -> dict[str, str]:
-    table = re.search(r'<table class="amounts">.*?</table>', html, re.DOTALL)
+    # The raise form's table stacks on a phone: each amount under its row's header, which names it (so no
+    # data-label of its own); an invoice page's does not.
+    table = re.search(r'<table class="amounts(?: stack)?">.*?</table>', html, re.DOTALL)
     assert table, "the amounts table"
     return {
         visible_text(th): visible_text(td)
-        for th, td in re.findall(r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', table.group(0), re.DOTALL)
+        for th, td in re.findall(
+            r'<th scope="row">(.*?)</th><td class="num"(?: data-label="")?>(.*?)</td>', table.group(0), re.DOTALL
+        )
     }
 
 
@@ -152,6 +156,7 @@ def test_the_contractor_raises_an_invoice_and_it_appears_everywhere(app, login, 
         "Retainage withheld (10%)": "− $600.00",
         "Net payable to you": "$5,400.00",
     }
+    assert '<table class="amounts stack">' in page  # one amount a row on a phone
     assert "Raise invoice for $6,000.00" in page
 
     # Unticking one re-asks the amounts; nothing is written.

@@ -307,6 +307,12 @@ def test_the_contractor_reads_the_advance_and_tasks_then_accepting_authorizes_th
     assert "The advance of $1,200.00 (12% of the contract value) is authorized for payment when you accept" in text
     assert "Fit-out task 1 $3,000.00" in text and "Fit-out task 2 $5,800.00" in text
     assert "the final payment is authorized automatically when the last task is approved" in text.lower()
+    # On a phone the tasks stack, one card a task, each value after its column's name.
+    html = page(contractor, f"/engagements/{engagement_id}")
+    terms = re.search(r'<table class="striped stack">.*?</table>', html, re.DOTALL)
+    assert terms, "the tasks table stacks"
+    first = re.search(r"<tbody>\s*<tr[^>]*>(.*?)</tr>", terms.group(0), re.DOTALL).group(1)
+    assert re.findall(r'<td\b[^>]*\bdata-label="([^"]*)"', first) == ["#", "Task", "Amount"]
     response = post(contractor, f"/engagements/{engagement_id}/accept", {}, token_from=f"/engagements/{engagement_id}")
     html = followed(contractor, response, f"/engagements/{engagement_id}")
     assert "Work request accepted. Advance $1,200.00 authorized." in flashes(html)

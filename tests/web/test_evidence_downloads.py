@@ -1,5 +1,6 @@
 """Evidence files leave the app as attachments with a safe name, the bytes exactly as uploaded and
-nosniff; only images and PDFs preview inline, under a sandboxing CSP. Another organization's or another
+nosniff; only images and PDFs preview inline: images under a sandboxing CSP, PDFs only as a frame's content
+(anything else gets a sandboxed attachment). Another organization's or another
 contractor's file, and a malformed id, answer 404; a signed-out browser is sent to sign in."""
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def test_the_contractor_downloads_its_own_evidence(app, login, world, evidence):
 
 @pytest.mark.parametrize("name", ["site.png", "Bericht über Prüfung.pdf"])
 def test_images_and_pdfs_preview_inline_loading_nothing(owner, evidence, name):
-    response = owner.get(f"/evidence/{evidence[name]}/preview")
+    response = owner.get(f"/evidence/{evidence[name]}/preview", headers={"Sec-Fetch-Dest": "iframe"})
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("inline; ")
     # Images under a sandbox; PDFs without one (Chromium will not render them under it), neither loads anything.
@@ -147,6 +148,36 @@ def test_images_and_pdfs_preview_inline_loading_nothing(owner, evidence, name):
     assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.get_data() == FILES[name]
+
+
+@pytest.mark.parametrize(
+    ("destination", "disposition", "sandboxed"),
+    [
+        ("iframe", "inline", False),
+        ("embed", "inline", False),
+        ("object", "inline", False),
+        ("document", "attachment", True),
+        ("empty", "attachment", True),
+        (None, "attachment", True),
+    ],
+)
+def test_a_pdf_preview_is_inline_only_as_the_content_of_a_frame(owner, evidence, destination, disposition, sandboxed):
+    headers = {"Sec-Fetch-Dest": destination} if destination else {}
+    response = owner.get(f"/evidence/{evidence['Bericht über Prüfung.pdf']}/preview", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith(f"{disposition}; ")
+    policy = response.headers["Content-Security-Policy"]
+    assert policy.startswith("sandbox") is sandboxed
+    assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_data() == PDF
+
+
+def test_an_image_preview_is_inline_whatever_loads_it(owner, evidence):
+    response = owner.get(f"/evidence/{evidence['site.png']}/preview", headers={"Sec-Fetch-Dest": "document"})
+    assert response.headers["Content-Disposition"].startswith("inline; ")
+    assert response.headers["Content-Security-Policy"].startswith("sandbox; ")
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "readme.md", "photos.zip"])

@@ -554,3 +554,17 @@ def test_a_link_past_the_last_row_says_so_and_leads_back(many):
 def test_the_home_page_counts_every_project_open_to_the_contractor_not_one_page(many):
     # Alder, Birch, Cedar, Damson, Elder: not Fir (deadline passed), Ginkgo (not invited), nor those proposed on.
     assert "5 projects open to your proposals" in visible_text(many.client.get("/").get_data(as_text=True))
+
+
+def test_the_contractors_proposals_page_stacks_both_tables_with_a_label_on_each_cell(x, world, app_sessions):
+    renovation = category(app_sessions, world)
+    proposed = open_project(app_sessions, world, title="Office refit", category_id=renovation)
+    open_project(app_sessions, world, title="Lobby refit", category_id=renovation)
+    assert submit(x, proposed).status_code == 303
+    html = x.get("/proposals").get_data(as_text=True)
+    assert 'class="table-scroll"' not in html  # a phone stacks the rows instead of scrolling them sideways
+    tables = re.findall(r'<table class="striped proposal-list stack">.*?</table>', html, re.DOTALL)
+    assert len(tables) == 2
+    open_row, mine_row = (re.search(r"<tbody>\s*<tr[^>]*>(.*?)</tr>", t, re.DOTALL).group(1) for t in tables)
+    assert re.findall(r'<td\b[^>]*\bdata-label="([^"]*)"', open_row) == ["Project", "Budget", "Status"]
+    assert re.findall(r'<td\b[^>]*\bdata-label="([^"]*)"', mine_row) == ["Project", "Your price", "Status"]

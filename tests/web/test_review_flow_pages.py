@@ -290,15 +290,28 @@ def test_an_image_preview_is_inline_sandboxed_and_never_sniffed(owner, previews)
     assert response.headers["Content-Security-Policy"].startswith("sandbox; default-src 'none'")
 
 
-def test_a_pdf_preview_is_inline_loads_nothing_and_only_the_app_may_frame_it(owner, previews):
+@pytest.mark.parametrize("destination", ["iframe", "embed", "object"])
+def test_a_pdf_preview_in_a_frame_is_inline_loads_nothing_and_only_the_app_may_frame_it(owner, previews, destination):
     _, ids = previews
-    response = owner.get(f"/evidence/{ids['report.pdf']}/preview")
+    response = owner.get(f"/evidence/{ids['report.pdf']}/preview", headers={"Sec-Fetch-Dest": destination})
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.headers["Content-Disposition"].startswith("inline; ")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    assert not policy.startswith("sandbox")
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Sec-Fetch-Dest": "document"}, {"Sec-Fetch-Dest": "empty"}])
+def test_a_pdf_preview_opened_as_a_page_of_its_own_is_a_sandboxed_attachment(owner, previews, headers):
+    _, ids = previews
+    response = owner.get(f"/evidence/{ids['report.pdf']}/preview", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+    assert response.headers["Content-Security-Policy"].startswith("sandbox; default-src 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
 
 

@@ -105,3 +105,14 @@ def test_the_contractors_home_shows_the_same_words_for_work_sent_back(app, login
     assert survey[: survey.index("</li>")].count(DISPUTED) == 1
     assert framing[: framing.index("</li>")].count(CHANGES) == 1
     assert "Roofing" not in returned[: returned.index("</article>")]
+
+
+def test_the_change_order_editor_shows_the_same_words(app, login, world, sent_back):
+    engagement, *_ = sent_back
+    response = signed_in(app, login, world.owner).get(f"/engagements/{engagement}/change-orders/new")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    # A disputed milestone is planned again in the database; the editor does not call it "Planned".
+    assert DISPUTED in table_row(html, 'value="Survey"')
+    assert CHANGES in table_row(html, 'value="Framing"')
+    assert PARTLY in table_row(html, "Roofing")
