@@ -29,7 +29,7 @@ from backoffice.services.validation import parse_id
 from backoffice.web.context import actor, roles_required
 from backoffice.web.engagements import list_filters
 from backoffice.web.list_csv import Column, amount, csv_download, refuse_nul_filters, stream_session
-from backoffice.web.payments import _filters as queue_filters
+from backoffice.web.payments import queue_filters
 
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
 
