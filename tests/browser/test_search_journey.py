@@ -68,4 +68,5 @@ def test_on_a_phone_the_search_link_opens_the_search_page_and_on_a_narrow_window
     nav.get_by_role("link", name="Search", exact=True).click()
     expect(page.get_by_role("heading", name="Search", exact=True)).to_be_visible()
     page.get_by_role("searchbox", name="Search for").fill(f"lantern{s}")
+    page.get_by_role("searchbox", name="Search for").press("Enter")  # (typed before htmx took the new page: Enter)
     expect(page.get_by_role("link", name=f"Lantern{s} repair", exact=True)).to_be_visible()
