@@ -8,11 +8,17 @@ matching ids come from search_hits() (sql/search.sql), a SECURITY DEFINER door s
 and contractor; each statement then reads those rows as the caller, and RLS decides what anyone finds, as on every
 page.
 
+A word is searched for only if it has at least MIN_WORD_CHARS letters or digits (one letter would begin a word of
+nearly every row), and only letters and decimal digits make words: PostgreSQL's parser keeps nothing of '½', '²' or
+'①', so such a word would be an empty query, which search_hits() also refuses. Suggestions wait for
+SUGGEST_MIN_CHARS characters in all.
+
 Ordered by ts_rank, then newest first. An invoice whose number is exactly what was typed ("LRG-000123", or its
-"123") comes first, found through the unique btrees on (org_id, invoice_number) and (org_id, number). Measured at a
-large customer's size (bench/search.py): a word in a twelfth of the organization's texts ("kitch") 0.2-0.4 s for
-finance, a contractor's user's search 10-70 ms; a word in nearly every invoice's text ("site", 110,000) 1.3 s, all
-of it ranking every match.
+"123") comes first, found through the unique btrees on (org_id, invoice_number) and (org_id, number). search_hits()
+ranks at most 1,000 matches of each kind, so the worst case is bounded: before that cap, a word in nearly every
+invoice's text ("site", 110,000 at a large customer's size, bench/search.py) took 1.3 s, all of it ranking every
+match; a rarer word ("kitch") 0.2-0.4 s for finance, a contractor's user's search 10-70 ms. At a tenth of that size
+the cap took "site" from 270 to 130 ms (medians, a busy machine); the rest did not change.
 
 Contractors are found only by those who may open the contractor's page (web/admin.py: the admin); everyone
 else finds engagements, milestones and invoices, as far as RLS lets them read those.
@@ -21,6 +27,7 @@ else finds engagements, milestones and invoices, as far as RLS lets them read th
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,6 +43,9 @@ from backoffice.domain.roles import Role
 MAX_CHARS = 200
 MAX_WORDS = 8
 MAX_WORD_CHARS = 40
+# The shortest word searched for as a beginning, and how much the suggestions under the header's box wait for.
+MIN_WORD_CHARS = 2
+SUGGEST_MIN_CHARS = 3
 # Who finds contractors: those whose role opens the contractor's page (web/admin.py, roles_required(Role.ADMIN)).
 CONTRACTOR_SEARCHERS = frozenset({Role.ADMIN})
 
@@ -45,13 +55,21 @@ _WORD = re.compile(r"[^\W_]+")
 _NUMBER = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 
 
+def _word_character(ch: str) -> bool:
+    """A letter or a decimal digit: what PostgreSQL's parser reads as part of a word. Other numerals ('½', '²', '①'
+    are "numbers" to Python's \\w) it drops, and a word of them alone would be an empty query."""
+    return unicodedata.category(ch)[0] == "L" or unicodedata.category(ch) == "Nd"
+
+
 def words_of(typed: str) -> list[str]:
-    """The words searched for in ``typed``: runs of letters and digits, lowercased, at most MAX_WORDS of at most
-    MAX_WORD_CHARS each, first occurrence kept. Anything else (tsquery operators, quotes, NUL) separates words."""
+    """The words searched for in ``typed``: runs of letters and decimal digits, lowercased, of at least
+    MIN_WORD_CHARS characters, at most MAX_WORDS of at most MAX_WORD_CHARS each, first occurrence kept. Anything
+    else (tsquery operators, quotes, NUL, '½') separates words."""
     found: list[str] = []
-    for word in _WORD.findall((typed or "")[:MAX_CHARS]):
+    cleaned = "".join(ch if _word_character(ch) else " " for ch in (typed or "")[:MAX_CHARS])
+    for word in _WORD.findall(cleaned):
         word = word.lower()[:MAX_WORD_CHARS]
-        if word not in found:
+        if len(word) >= MIN_WORD_CHARS and word not in found:
             found.append(word)
         if len(found) == MAX_WORDS:
             break
@@ -112,10 +130,11 @@ class SearchResults:
     invoices: list[InvoiceHit] = field(default_factory=list)
     contractors: list[ContractorHit] = field(default_factory=list)
     more: frozenset[str] = frozenset()
+    number: bool = False  # an invoice's sequence number was looked up (also with no word to search for)
 
     @property
     def searched(self) -> bool:
-        return bool(self.words)
+        return bool(self.words) or self.number
 
     @property
     def found(self) -> int:
@@ -184,14 +203,17 @@ def _invoice_number(typed: str) -> tuple[list[str], int | None]:
     return sorted({typed, typed.upper()}), number
 
 
-def search(session: Session, actor: Actor, typed: str, limit: int = 5) -> SearchResults:
+def search(session: Session, actor: Actor, typed: str, limit: int = 5, min_chars: int = 0) -> SearchResults:
     """Engagements, milestones, invoices and (for those who may open a contractor's page) contractors matching
     every word of ``typed`` as a prefix, at most ``limit`` of each kind. Nothing is searched for text without a
-    letter or digit; no input raises."""
+    word of two letters or digits, nor when its words have fewer than ``min_chars`` characters in all; no input
+    raises."""
     words = words_of(typed)
-    if not words:
-        return SearchResults(typed=typed, words=[])
     numbers, number = _invoice_number(typed)
+    if sum(map(len, words)) < min_chars:
+        words = []
+    if not words and number is None:  # a lone "7" is still an invoice's sequence number
+        return SearchResults(typed=typed, words=[])
     params = {"words": words, "n": limit + 1, "org": actor.org_id}
     more: set[str] = set()
 
@@ -203,12 +225,12 @@ def search(session: Session, actor: Actor, typed: str, limit: int = 5) -> Search
 
     engagements = [
         EngagementHit(r.id, r.title, r.sow_reference, EngagementStatus(r.status), r.contractor_name, r.created_at)
-        for r in rows("engagements", _ENGAGEMENTS)
+        for r in (rows("engagements", _ENGAGEMENTS) if words else [])
     ]
-    milestones = [MilestoneHit(**r._mapping) for r in rows("milestones", _MILESTONES)]
+    milestones = [MilestoneHit(**r._mapping) for r in (rows("milestones", _MILESTONES) if words else [])]
     invoices = [InvoiceHit(**r._mapping) for r in rows("invoices", _INVOICES, {"numbers": numbers, "number": number})]
     contractors = []
-    if actor.role in CONTRACTOR_SEARCHERS:
+    if words and actor.role in CONTRACTOR_SEARCHERS:
         contractors = [ContractorHit(**r._mapping) for r in rows("contractors", _CONTRACTORS)]
     return SearchResults(
         typed=typed,
@@ -218,4 +240,5 @@ def search(session: Session, actor: Actor, typed: str, limit: int = 5) -> Search
         invoices=invoices,
         contractors=contractors,
         more=frozenset(more),
+        number=number is not None,
     )

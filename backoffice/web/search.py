@@ -46,7 +46,7 @@ def index():
 def suggest():
     """What the header's box shows under it as one types (a fragment, also readable alone)."""
     typed = _typed()
-    results = queries.search(db(), actor(), typed, limit=SUGGESTION_LIMIT)
+    results = queries.search(db(), actor(), typed, limit=SUGGESTION_LIMIT, min_chars=queries.SUGGEST_MIN_CHARS)
     return render(
         "search/_results.html",
         results=results,

@@ -54,12 +54,12 @@ _NAV_ROWS = """
   .map((li) => Math.round(li.getBoundingClientRect().top))
 """
 
-# The vertical middles of what stays in view on a phone: the brand, Menu, the bell and the account.
-_HEADER_ROW = """
-() => [".brand", ".nav-toggle", "#bell", ".nav-account > summary"].map((sel) => {
-  const box = document.querySelector("nav.main-nav " + sel).getBoundingClientRect();
-  return Math.round(box.top + box.height / 2);
-})
+# Each item of the header's rows that is shown: its top, its right edge and what it is.
+_HEADER_ITEMS = """
+() => Array.from(document.querySelectorAll("nav.main-nav > ul > li"))
+  .filter((li) => li.getBoundingClientRect().width)
+  .map((li) => ({top: Math.round(li.getBoundingClientRect().top), right: Math.round(li.getBoundingClientRect().right),
+                 what: li.className || li.textContent.trim().slice(0, 20)}))
 """
 
 
@@ -114,8 +114,15 @@ def test_the_navigation_folds_under_menu_and_opens_from_it(main_page: MainPage, 
     expect(nav.locator("details.nav-account summary")).to_be_visible()
     expect(links).to_be_hidden()
     expect(menu).to_have_attribute("aria-expanded", "false")
-    tops = page.evaluate(_HEADER_ROW)
-    assert len(tops) == 4 and max(tops) - min(tops) <= 12, f"the folded header is one row: tops {tops}"
+    search = nav.get_by_role("link", name="Search", exact=True)
+    expect(search).to_be_visible()  # the box gives way to a link to the search page
+    expect(nav.locator("#header-search-q")).to_be_hidden()
+    items = page.evaluate(_HEADER_ITEMS)
+    tops = [item["top"] for item in items]
+    assert len(items) == 5, f"brand, Menu, search, bell, account: {items}"
+    assert max(tops) - min(tops) <= 8, f"the folded header is one row: {items}"
+    assert max(item["right"] for item in items) <= PHONE_WIDTH, f"the header reaches past the screen: {items}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
 
     menu.click()
     expect(menu).to_have_attribute("aria-expanded", "true")

@@ -45,3 +45,28 @@ def test_owner_finds_an_engagement_from_the_header_with_the_keyboard(
     expect(page.get_by_role("heading", name="Milestones")).to_be_visible()
     expect(page.get_by_role("link", name=f"Lighthouse{s} restoration part 2")).to_be_visible()
     screenshots.take(page, "the results page")
+
+
+def test_on_a_phone_the_search_link_opens_the_search_page_and_on_a_narrow_window_suggestions_stay_in_view(
+    new_context, world, act_as, admin_engine
+):
+    s = world.suffix
+    approved_invoices(act_as, admin_engine, party(world, "x"), title=f"Lantern{s} repair")
+    page = new_context().new_page()
+    sign_in_as(page, world.owner.email, PASSWORD, world.owner.name)
+
+    page.set_viewport_size({"width": 700, "height": 900})  # the header's box, the window hardly wider than a phone
+    page.get_by_role("searchbox", name="Search", exact=True).fill("lanter")
+    suggestions = page.locator("#header-search-results")
+    expect(suggestions.get_by_role("link", name=f"Lantern{s} repair", exact=True)).to_be_visible()
+    box = suggestions.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 700, box
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("searchbox", name="Search")).to_be_hidden()
+    nav.get_by_role("link", name="Search", exact=True).click()
+    expect(page.get_by_role("heading", name="Search", exact=True)).to_be_visible()
+    page.get_by_role("searchbox", name="Search for").fill(f"lantern{s}")
+    page.get_by_role("searchbox", name="Search for").press("Enter")  # (typed before htmx took the new page: Enter)
+    expect(page.get_by_role("link", name=f"Lantern{s} repair", exact=True)).to_be_visible()

@@ -116,7 +116,7 @@ MAIN_PAGES = (
     MainPage(BEN, "self-billing agreement (none recorded)", "/self-billing/agreement"),
     # The header's search (issue 22): results grouped by kind.
     MainPage(OWNER, "search results", "/search?q=kitchen"),
-    MainPage(ADMIN, "search results (contractors too)", "/search?q=n"),
+    MainPage(ADMIN, "search results (contractors too)", "/search?q=no"),
     MainPage(NINA, "search results", "/search?q=kitchen"),
     # Issue 22: each person's own preferences (time zone, each email or a daily digest).
     MainPage(OWNER, "preferences", "/account/preferences"),

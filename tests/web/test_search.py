@@ -179,3 +179,29 @@ def test_search_asks_for_a_sign_in(client):
     response = client.get("/search?q=anything")
     assert response.status_code in (302, 303)
     assert "/login" in response.headers["Location"]
+
+
+def test_words_are_letters_and_decimal_digits_of_at_least_two_characters():
+    from backoffice.queries.search import words_of
+
+    assert words_of("\u00bd \u00b2 \u2460") == []
+    assert words_of("x\u00b2 Harbour a 12 Müller") == ["harbour", "12", "müller"]
+
+
+@pytest.mark.parametrize("typed", ["\u00bd", "\u00b2", "\u2460", "h", "a b"])
+def test_a_numeral_or_a_single_letter_finds_nothing_rather_than_everything(app, login, world, books, typed):
+    client = signed_in(app, login, world.finance)
+    page = client.get("/search", query_string={"q": typed}).get_data(as_text=True)
+    assert "search-hits" not in page  # no result listed
+    assert "Type at least two letters or digits of a word" in page
+    fragment = client.get("/search/suggest", query_string={"q": typed}, headers=HTMX).get_data(as_text=True)
+    assert fragment == '<span id="header-search-status" hx-swap-oob="innerHTML"></span>'
+
+
+def test_suggestions_wait_for_three_characters_the_page_searches_two(app, login, world, books):
+    client = signed_in(app, login, world.finance)
+    fragment = client.get("/search/suggest?q=ha", headers=HTMX).get_data(as_text=True)
+    assert fragment == '<span id="header-search-status" hx-swap-oob="innerHTML"></span>'
+    page = client.get("/search?q=ha").get_data(as_text=True)
+    assert "Type at least two letters" not in page
+    assert "Type what you are looking for" not in page
