@@ -5,6 +5,8 @@ view. The demo's pages are only read. axe at 390 px is in test_accessibility.py.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from kit.a11y import NAME_OF, PHONE_PAGES, PHONE_WIDTH, MainPage, demo_ids, open_page, sign_in_as
 from playwright.sync_api import Page, expect
@@ -145,6 +147,21 @@ def test_a_link_of_the_open_menu_leads_to_its_page_and_the_menu_folds_again(phon
     expect(nav.locator("#nav-links")).to_be_hidden()
     nav.get_by_role("button", name="Menu").click()
     expect(nav.get_by_role("link", name="Payments", exact=True)).to_have_attribute("aria-current", "page")
+
+
+@pytest.mark.parametrize(
+    ("who", "menu", "link", "heading"),
+    [("admin@acme.example", "Admin", "Settings", "Settings"), ("finance@acme.example", "Records", "Audit trail", None)],
+)
+def test_a_link_of_a_sub_menu_in_the_open_menu_can_be_tapped(phone_as, demo_rows, who, menu, link, heading):
+    """The last link of the admin's and finance's sub-menus: Pico's close-on-outside-click layer once covered them."""
+    page = phone_as(who)
+    open_page(page, "/")
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("button", name="Menu").click()
+    nav.locator("summary", has_text=re.compile(f"^{menu}$")).click()
+    nav.get_by_role("link", name=link, exact=True).click(timeout=5000)
+    expect(page).to_have_url(re.compile(r"/(admin/settings|audit/)$"))
 
 
 def test_the_evidence_table_of_a_milestone_stacks_on_a_phone_with_each_files_facts_labelled(phone_as, demo_rows):
