@@ -84,7 +84,7 @@ def _digest(session: Session, org: OrgVoice, user_id: uuid.UUID, day: str, time_
         lead=f"What {org.name} told you since your last digest, each with its link. You chose one email a day; "
         "every notice was in the app at once.",
         facts=facts,
-        path=links.notifications(),
+        path=links.notification_settings(),
         action="Open your notifications",
         entity=("user", str(user_id)),
         in_app=False,  # each notice is in the app already

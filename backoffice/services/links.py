@@ -80,11 +80,7 @@ def audit_trail() -> str:
 
 
 def notification_settings() -> str:
-    return "/notifications/"
-
-
-def notifications() -> str:
-    """The person's in-app notifications."""
+    """The person's in-app notifications (an email's footer and the daily digest link here)."""
     return "/notifications/"
 
 

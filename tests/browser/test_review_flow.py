@@ -174,7 +174,7 @@ def test_a_split_partial_shows_what_is_paid_now_and_what_becomes_a_new_milestone
     accessible(page, "owner: review screen, confirming a split partial")
 
     panel.get_by_role("button", name="Authorize $1,500.00 now").click()
-    expect(page.locator("#decision").get_by_role("heading", name="Partially approved")).to_be_visible()
+    expect(page.locator("#decision").get_by_role("heading", name="Partly approved")).to_be_visible()
     after = milestones_of(admin_engine, engagement_id)
     assert [(m.title, m.status) for m in after][:3] == [
         ("Design", "submitted"),

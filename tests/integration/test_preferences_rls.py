@@ -44,7 +44,14 @@ def test_a_person_changes_only_their_own_row(world, act_as, chosen, admin_engine
     session.commit()
     assert changed == 1
     with admin_engine.connect() as conn:
-        each = conn.execute(text("select user_id from user_preferences where notify = 'each'")).scalars().all()
+        each = (
+            conn.execute(  # this world's people only: the demo's people share the database
+                text("select user_id from user_preferences where notify = 'each' and user_id = any(:people)"),
+                {"people": [world.owner.id, world.finance.id, world.contractor_x_user.id]},
+            )
+            .scalars()
+            .all()
+        )
     assert each == [world.owner.id]
 
 

@@ -33,6 +33,7 @@ EXPECTED = {
     "self_billing_agreement": ((), "self_billing.agreement", {}),
     "audit_trail": ((), "audit.index", {}),
     "notification_settings": ((), "notifications.index", {}),
+    "preferences": ((), "account.preferences", {}),
     "invite": (("tok-123",), "auth.accept_invite", {"token": "tok-123"}),
     "password_reset": (("tok-456",), "auth.reset_password", {"token": "tok-456"}),
 }
