@@ -77,7 +77,9 @@ def _later_steps(detail: queries.MilestoneDetail) -> list[str]:
 @bp.route("/<milestone_id>")
 @login_required
 def show(milestone_id):
-    return render("milestones/show.html", **_context(_detail(milestone_id)))
+    # Reached by "decide and open the next one": the box stays ticked, so a run through the queue is one click each.
+    values = {"then": "next"} if request.args.get("then") == "next" else {}
+    return render("milestones/show.html", **_context(_detail(milestone_id), values=values))
 
 
 @bp.route("/<milestone_id>/submit", methods=["POST"])
@@ -144,7 +146,7 @@ def decide(milestone_id):
     if form.get("then") == "next":
         # Decide and open the next one: the queue's order picks it (reviews.next_one), this one's place is kept.
         flash(DECIDED.get(data.decision, "Decision recorded."), "success")
-        return redirect_after_post(url_for("reviews.next_one", after=milestone_id))
+        return redirect_after_post(url_for("reviews.next_one", after=milestone_id, then="next"))
     if wants_fragment():
         # In place: the panel shows the decision, the revision list updates out of band, the queue and
         # the navigation's count refresh themselves on the event.

@@ -42,4 +42,5 @@ def next_one():
     if milestone_id is None:
         flash("Nothing else is waiting for your review.", "info")
         return redirect(url_for("reviews.index"), code=303)
-    return redirect(url_for("milestones.show", milestone_id=milestone_id), code=303)
+    then = {"then": "next"} if request.args.get("then") == "next" else {}  # the decision's box stays ticked
+    return redirect(url_for("milestones.show", milestone_id=milestone_id, **then), code=303)

@@ -74,16 +74,17 @@ def test_decide_and_open_the_next_one_follows_the_queue_and_says_when_it_is_empt
     page.get_by_label("Then open the next one in the queue").check()
     page.get_by_role("button", name="Approve and authorize $2,000.00").click()
     expect(heading(page)).to_contain_text("Handover")
-    assert page.url.endswith(f"/milestones/{handover.id}")
+    assert page.url.endswith(f"/milestones/{handover.id}?then=next")
     expect(page.locator(".flash")).to_have_text("Approved.")
 
+    # The box stays ticked on the way through the queue: each next one is one decision (and its question).
+    expect(page.get_by_label("Then open the next one in the queue")).to_be_checked()
     page.get_by_label("Reason").fill("The snag list is missing.")
-    page.get_by_label("Then open the next one in the queue").check()
     page.get_by_role("button", name="Dispute and send back").click()
     expect(heading(page)).to_contain_text("Design")
-    assert page.url.endswith(f"/milestones/{design.id}")
+    assert page.url.endswith(f"/milestones/{design.id}?then=next")
 
-    page.get_by_label("Then open the next one in the queue").check()
+    expect(page.get_by_label("Then open the next one in the queue")).to_be_checked()
     page.get_by_role("button", name="Approve and authorize $1,000.00").click()
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
     expect(page.get_by_text("Nothing else is waiting for your review.")).to_be_visible()

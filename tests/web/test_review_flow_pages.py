@@ -180,10 +180,10 @@ def test_decide_and_open_the_next_goes_to_the_next_in_the_queues_order(owner, wa
     data = {"submission_id": str(design_sid), "decision": "approve", "amount_minor": "100000", "then": "next"}
     response = post_decision(owner, design, data)
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/reviews/next?after={design}"
+    assert response.headers["Location"] == f"/reviews/next?after={design}&then=next"
     assert status_of(admin_engine, design) == "approved"
     nxt = owner.get(response.headers["Location"])
-    assert (nxt.status_code, nxt.headers["Location"]) == (303, page(build))
+    assert (nxt.status_code, nxt.headers["Location"]) == (303, page(build) + "?then=next")
     assert "Approved." in visible_text(owner.get(page(build)).get_data(as_text=True))
 
 
@@ -192,7 +192,7 @@ def test_decide_and_open_the_next_in_place_redirects_the_browser(owner, waiting)
     data = {"submission_id": str(design_sid), "decision": "approve", "amount_minor": "100000", "then": "next"}
     response = post_decision(owner, design, data, htmx=True)
     assert response.status_code == 200
-    assert response.headers["HX-Redirect"] == f"/reviews/next?after={design}"
+    assert response.headers["HX-Redirect"] == f"/reviews/next?after={design}&then=next"
 
 
 def test_next_follows_the_order_and_wraps_to_work_skipped_earlier(owner, waiting):
@@ -374,3 +374,12 @@ def test_the_award_asks_naming_the_contractor_and_the_price(app, login, app_sess
         f"Accept Contractor X {world.suffix}'s proposal for $5,000.00 and create the engagement? "
         "Every other proposal is declined. This cannot be undone."
     )
+
+
+def test_going_on_through_the_queue_keeps_the_next_box_ticked_and_skipping_does_not(owner, waiting):
+    design, build = waiting["Design"][0], waiting["Build"][0]
+    assert owner.get(f"/reviews/next?after={design}&then=next").headers["Location"] == page(build) + "?then=next"
+    ticked = owner.get(page(build) + "?then=next").get_data(as_text=True)
+    assert re.search(r'name="then" value="next" checked', ticked)
+    plain = owner.get(page(build)).get_data(as_text=True)
+    assert 'name="then" value="next">' in plain
